@@ -1,0 +1,265 @@
+/* raft.h - the Raft consensus core: a pure, deterministic state machine.
+ *
+ * The core does no IO: no sockets, files, clocks, threads or rand(). Time
+ * comes in as ticks, randomness from a seed, messages and proposals as calls.
+ * What the core wants done comes out as a struct raft_ready (the model is
+ * etcd-io/raft's RawNode: Tick/Step/Propose, then Ready/Advance).
+ *
+ * Use:
+ *     raft_new(&opts, &restore, &r);
+ *     loop {
+ *         raft_tick(r) / raft_step(r, msg) / raft_propose(...) /
+ *         raft_read_index(...) / raft_persisted(...) / raft_applied(...);
+ *         if (raft_has_ready(r)) {
+ *             struct raft_ready rd;
+ *             raft_ready(r, &rd);
+ *             ... carry out rd, obeying the ordering contract below ...
+ *             raft_advance(r, &rd);
+ *         }
+ *     }
+ *
+ * Ordering contract (what must be durable before what is sent):
+ *  1. rd.entries and rd.hs are written to stable storage in the order the
+ *     readies were produced. If rd.entries[0].index <= the last stored
+ *     index, every stored entry with index >= rd.entries[0].index is removed
+ *     first (Raft §5.3: a follower drops a conflicting suffix).
+ *  2. rd.msgs may be sent at once, before rd.entries are durable: the leader
+ *     writes its own log in parallel with replication (thesis §10.2.1);
+ *     its own match index only advances through raft_persisted().
+ *  3. rd.msgs_after_persist must not be sent before rd.entries and rd.hs of
+ *     this ready (and of every earlier one) are durable. Vote grants and
+ *     append acknowledgements are here: a member never promises what a crash
+ *     could make it forget (votedFor survives restarts, §5.2, Figure 2).
+ *  4. Once entries up to index i (with term t at i) are durable, call
+ *     raft_persisted(r, i, t).
+ *  5. rd.committed entries are applied in order; they are only ever entries
+ *     that are both committed and durable here. After applying up to i call
+ *     raft_applied(r, i).
+ *  6. rd.reads became safe to serve: serve read ctx once the local applied
+ *     index is >= its index (thesis §6.4). rd.failed_reads will never become
+ *     safe (leadership lost, no leader): answer them with an error.
+ *
+ * Memory: the core copies every entry, message and payload passed in; the
+ * caller keeps ownership of what it passes. Everything a struct raft_ready
+ * points to is owned by the core and stays valid until raft_advance().
+ * Between raft_ready() and raft_advance() no other raft_* call may be made
+ * on the same struct raft except the read-only raft_status()/raft_role().
+ *
+ * Errors are negative RAFT_E* codes; raft_strerror() names them.
+ */
+#ifndef RAFT_RAFT_H_
+#define RAFT_RAFT_H_
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "entry.h"
+
+enum raft_error {
+	RAFT_OK = 0,
+	RAFT_ENOLEADER = -1, /* no leader known: the server answers 503 */
+	RAFT_EBUSY = -2,     /* a limit (pending proposals/reads) is reached */
+	RAFT_EINVAL = -3,    /* bad argument or precondition */
+	RAFT_ENOMEM = -4,
+	RAFT_ETOO_LARGE = -5,  /* a proposal above max_entry_bytes */
+	RAFT_ETRANSFER = -6,   /* leadership transfer in progress */
+	RAFT_ENOTLEADER = -7,  /* this member lost leadership */
+	RAFT_EREMOVED = -8     /* this member is no longer in the cluster */
+};
+
+enum raft_role {
+	RAFT_FOLLOWER = 0,
+	RAFT_PRECANDIDATE = 1, /* campaigning in the PreVote phase (§9.6) */
+	RAFT_CANDIDATE = 2,
+	RAFT_LEADER = 3
+};
+
+enum raft_msg_type {
+	RAFT_MSG_APPEND = 1,      /* AppendEntries (Figure 2) */
+	RAFT_MSG_APPEND_RESP = 2,
+	RAFT_MSG_VOTE = 3,        /* RequestVote */
+	RAFT_MSG_VOTE_RESP = 4,
+	RAFT_MSG_PREVOTE = 5,     /* thesis §9.6; term = the term it would use */
+	RAFT_MSG_PREVOTE_RESP = 6,
+	RAFT_MSG_HEARTBEAT = 7,   /* empty append carrying commit and context */
+	RAFT_MSG_HEARTBEAT_RESP = 8,
+	RAFT_MSG_PROPOSE = 9,     /* a follower forwards proposals to the leader */
+	RAFT_MSG_READ_INDEX = 10, /* a follower asks the leader for a read index */
+	RAFT_MSG_READ_INDEX_RESP = 11,
+	RAFT_MSG_TIMEOUT_NOW = 12 /* leadership transfer (thesis §3.10) */
+};
+
+/* One message between members. Field meaning by type:
+ *  APPEND:        index/log_term = the entry before @entries (prevLogIndex,
+ *                 prevLogTerm); commit = the leader's commit index.
+ *  APPEND_RESP:   !reject: index = the highest index now matching.
+ *                 reject:  index = the rejected prevLogIndex; hint_index and
+ *                 hint_term let the leader skip back a whole term at once.
+ *  VOTE, PREVOTE: index/log_term = the candidate's last log index and term.
+ *  *_RESP:        reject = vote refused.
+ *  HEARTBEAT:     commit = min(leader commit, follower match); context = the
+ *                 read round being confirmed (0: none).
+ *  HEARTBEAT_RESP: context echoed.
+ *  PROPOSE:       @entries carry the commands (term/index unset).
+ *  READ_INDEX:    context = the follower's request id.
+ *  READ_INDEX_RESP: context echoed; index = the read index; reject = the
+ *                 leader could not serve it (it is not leader any more).
+ */
+struct raft_msg {
+	uint8_t type; /* enum raft_msg_type */
+	raft_id from;
+	raft_id to;
+	raft_term term;
+	raft_index index;
+	raft_term log_term;
+	raft_index commit;
+	bool reject;
+	raft_index hint_index;
+	raft_term hint_term;
+	uint64_t context;
+	struct raft_entry *entries;
+	size_t n_entries;
+};
+
+struct raft_hard_state {
+	raft_term term;
+	raft_id vote; /* 0: no vote in this term */
+	raft_index commit;
+};
+
+/* A read that became safe (or failed): @ctx is the caller's id for it. */
+struct raft_read {
+	uint64_t ctx;
+	raft_index index; /* serve once applied >= index */
+};
+
+/* Test-only switches that break one safety rule each, so the simulated
+ * cluster can prove it would catch the bug. Never set in production. */
+enum raft_mutation {
+	RAFT_MUTATE_COMMIT_OLD_TERM = 1 << 0, /* count replicas of old terms */
+	RAFT_MUTATE_READ_NO_HEARTBEAT = 1 << 1 /* grant reads unconfirmed */
+};
+
+struct raft_options {
+	raft_id id;              /* this member, > 0 */
+	const raft_id *voters;   /* the founding configuration (copied) */
+	size_t n_voters;
+	unsigned election_ticks;  /* election timeout, randomized in [e, 2e) */
+	unsigned heartbeat_ticks; /* < election_ticks */
+	uint64_t seed;            /* the only source of randomness */
+	bool pre_vote;            /* thesis §9.6 */
+	bool check_quorum;        /* leader steps down without a majority */
+	/* Limits; 0 picks the default in parentheses. */
+	size_t max_append_entries;  /* entries per AppendEntries (1024) */
+	size_t max_append_bytes;    /* payload bytes per AppendEntries (1 MiB) */
+	size_t max_inflight;        /* AppendEntries in flight per peer (64) */
+	size_t max_pending_entries; /* uncommitted entries on a leader (65536) */
+	size_t max_pending_reads;   /* reads waiting for confirmation (65536) */
+	uint32_t max_entry_bytes;   /* largest proposal (16 MiB) */
+	unsigned mutations;         /* enum raft_mutation bits; tests only */
+};
+
+/* What the core recovered from stable storage. */
+struct raft_restore {
+	struct raft_hard_state hs;
+	/* Entries in the log, consecutive, starting after the snapshot
+	 * (first index = snapshot_index + 1). Copied by raft_new(). */
+	const struct raft_entry *entries;
+	size_t n_entries;
+	raft_index snapshot_index; /* 0 when none */
+	raft_term snapshot_term;
+	raft_index applied; /* the state machine is applied up to here */
+};
+
+struct raft_ready {
+	/* Hard state to store (when hs_changed). */
+	bool hs_changed;
+	struct raft_hard_state hs;
+	/* Entries to store (see contract rule 1). */
+	struct raft_entry *entries;
+	size_t n_entries;
+	/* Messages to send now (rule 2) and after this ready is durable (3). */
+	struct raft_msg *msgs;
+	size_t n_msgs;
+	struct raft_msg *msgs_after_persist;
+	size_t n_msgs_after_persist;
+	/* Entries to apply, in order (rule 5). */
+	struct raft_entry *committed;
+	size_t n_committed;
+	/* Reads that became safe, and reads that never will (rule 6). */
+	struct raft_read *reads;
+	size_t n_reads;
+	struct raft_read *failed_reads;
+	size_t n_failed_reads;
+	/* Role or leader changed (soft state; not stored). */
+	bool soft_changed;
+	enum raft_role role;
+	raft_id leader; /* 0 when unknown */
+};
+
+struct raft_status {
+	raft_id id;
+	enum raft_role role;
+	raft_term term;
+	raft_id leader;
+	raft_index commit;
+	raft_index applied;
+	raft_index persisted; /* last index known durable here */
+	raft_index first_index;
+	raft_index last_index;
+	raft_index snapshot_index;
+	size_t pending_reads;
+	size_t pending_entries; /* leader: appended but not committed */
+};
+
+struct raft;
+
+/* Creates a core from @opts and what was recovered from disk (@restore may
+ * be NULL for a new member). Returns RAFT_OK and *@out, or RAFT_EINVAL for
+ * bad options, RAFT_ENOMEM. */
+int raft_new(const struct raft_options *opts,
+	     const struct raft_restore *restore, struct raft **out);
+void raft_free(struct raft *r);
+
+/* One unit of logical time. Elections and heartbeats are counted in ticks. */
+void raft_tick(struct raft *r);
+
+/* Handles one message from a peer. Messages for other members, from
+ * unknown members, or that are stale are ignored (RAFT_OK). */
+int raft_step(struct raft *r, const struct raft_msg *m);
+
+/* Proposes one command (@data copied). On the leader it is appended and
+ * *@index (may be NULL) is set; on a follower it is forwarded to the
+ * leader and *@index is set to 0. Returns RAFT_ENOLEADER when no leader is
+ * known, RAFT_EBUSY over max_pending_entries, RAFT_ETOO_LARGE over
+ * max_entry_bytes, RAFT_ETRANSFER during a leadership transfer. */
+int raft_propose(struct raft *r, const void *data, size_t len,
+		 raft_index *index);
+
+/* Asks for a linearizable read point (thesis §6.4) with the caller's id
+ * @ctx. It comes back in a later ready's reads (or failed_reads). Returns
+ * RAFT_ENOLEADER when no leader is known, RAFT_EBUSY over
+ * max_pending_reads. */
+int raft_read_index(struct raft *r, uint64_t ctx);
+
+/* Entries up to @index, whose entry at @index has term @term, are durable.
+ * Ignored when the log has since changed at @index. */
+void raft_persisted(struct raft *r, raft_index index, raft_term term);
+
+/* The state machine has applied every entry up to @index. */
+void raft_applied(struct raft *r, raft_index index);
+
+bool raft_has_ready(const struct raft *r);
+void raft_ready(struct raft *r, struct raft_ready *rd);
+void raft_advance(struct raft *r, const struct raft_ready *rd);
+
+void raft_status(const struct raft *r, struct raft_status *out);
+enum raft_role raft_role(const struct raft *r);
+raft_id raft_leader(const struct raft *r);
+
+const char *raft_strerror(int err);
+const char *raft_role_name(enum raft_role role);
+const char *raft_msg_type_name(int type);
+
+#endif /* RAFT_RAFT_H_ */
