@@ -1,0 +1,321 @@
+/* kv.h - the replicated state machine: command codec and LMDB store.
+ *
+ * Three parts, one header:
+ *
+ *  1. The command codec. A command is the payload of a RAFT_ENTRY_NORMAL
+ *     entry: PUT or DELETE of one key, with an optional compare-and-swap
+ *     condition, an exactly-once identity (client id, sequence number) and a
+ *     routing identity (origin member, request id) that lets the member that
+ *     proposed the entry find the HTTP request waiting for it. The byte
+ *     layout is in docs/FORMAT.md ("State machine commands").
+ *
+ *  2. The store (struct kv). An LMDB environment in the data directory holds
+ *     the keys, the applied index and the exactly-once table. kv_apply()
+ *     applies a batch of committed entries in ONE write transaction that
+ *     also records the new applied index and the exactly-once results, so a
+ *     crash can never apply an entry twice or skip one (DESIGN.md Part 2,
+ *     item 5).
+ *
+ *  3. Validation helpers shared with the server (kv_key_valid()).
+ *
+ * Determinism: every member applies the same entries and must reach the
+ * same state. Nothing in kv_apply() reads a clock or depends on how entries
+ * are split into batches; the exactly-once expiry counts raft indexes. The
+ * kv_options that shape apply results (client_expiry_entries, max_clients)
+ * MUST therefore be identical on every member of a cluster.
+ *
+ * Threading: a struct kv is not thread-safe. All calls on one handle,
+ * writes and reads alike, must be serialized by the caller (in kvd: the one
+ * event-loop thread). The environment is opened with MDB_NOTLS, so the
+ * handle may move between threads as long as calls never overlap. No
+ * transaction stays open between calls, which is what lets kv_apply() grow
+ * the map when LMDB reports MDB_MAP_FULL.
+ *
+ * Errors: functions return 0 (or a count) on success and a negative KV_E*
+ * code on failure; kv_strerror() names each code. Calls that take an
+ * @err/@errlen buffer also write one line of context there (may be NULL).
+ */
+#ifndef KV_KV_H_
+#define KV_KV_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "entry.h"
+
+/* ------------------------------------------------------------------------ */
+/* Limits                                                                   */
+
+/* Keys are 1..511 bytes: 511 is LMDB's default maximum key size. */
+#define KV_KEY_MAX 511
+
+/* The hard upper bound on a value that the codec accepts. The server's
+ * --max-value-bytes (default 1 MiB) is checked before proposing; decoding
+ * uses only this constant so that every member decodes identically whatever
+ * its flags say. */
+#define KV_VALUE_MAX (64u * 1024 * 1024)
+
+/* ------------------------------------------------------------------------ */
+/* Errors                                                                   */
+
+enum kv_error {
+	KV_OK = 0,
+	KV_EINVAL = -1,	   /* bad argument (NULL, bad key, bad options) */
+	KV_ENOMEM = -2,	   /* allocation failed */
+	KV_ENOTFOUND = -3, /* the key does not exist */
+	KV_ELMDB = -4,	   /* LMDB failed; the err buffer says how */
+	KV_EIO = -5,	   /* creating the data directory failed */
+	KV_EGAP = -6,	   /* first entry is beyond applied index + 1 */
+	KV_ENOTSEQ = -7,   /* batch indexes are not consecutive */
+	KV_EFORMAT = -8,   /* the store was written by an unknown version */
+	KV_ECORRUPT = -9,  /* a stored record has an impossible shape */
+	KV_EMAPFULL = -10, /* the map cannot grow beyond max_map_bytes */
+	KV_ESTOPPED = -11, /* a kv_list() callback asked to stop */
+	/* Command decoding errors (kv_cmd_decode). Distinct on purpose: the
+	 * server logs which rule a corrupt command broke. */
+	KV_ECMD_TRUNCATED = -20,    /* fewer bytes than the header or lengths */
+	KV_ECMD_VERSION = -21,	    /* unknown version byte */
+	KV_ECMD_OP = -22,	    /* unknown operation */
+	KV_ECMD_FLAGS = -23,	    /* unknown flag or nonzero reserved field */
+	KV_ECMD_KEY_EMPTY = -24,    /* key length 0 */
+	KV_ECMD_KEY_TOO_LONG = -25, /* key length above KV_KEY_MAX */
+	KV_ECMD_KEY_INVALID = -26,  /* key not valid UTF-8 or has controls */
+	KV_ECMD_VALUE_TOO_LONG = -27, /* value length above KV_VALUE_MAX */
+	KV_ECMD_DELETE_VALUE = -28,   /* a DELETE that carries value bytes */
+	KV_ECMD_TRAILING = -29,	      /* bytes after the value */
+	KV_ECMD_SEQ = -30,	      /* nonzero seq without a client id */
+	KV_ECMD_CAS = -31	      /* nonzero cas without the CAS flag */
+};
+
+/* A static string naming @err (any value, never NULL). */
+const char *kv_strerror(int err);
+
+/* ------------------------------------------------------------------------ */
+/* Validation                                                               */
+
+/* Returns 1 if @key (@len bytes) is a valid key: 1..KV_KEY_MAX bytes of
+ * well-formed UTF-8 (no overlong forms, no surrogates U+D800..U+DFFF, no
+ * code point above U+10FFFF) containing no control character (bytes below
+ * 0x20 and 0x7F). Returns 0 otherwise. @key may be NULL only when len is 0.
+ * The server calls this on every key from a URL; the codec calls it on
+ * every key it encodes or decodes. */
+int kv_key_valid(const uint8_t *key, size_t len);
+
+/* ------------------------------------------------------------------------ */
+/* Command codec                                                            */
+
+#define KV_CMD_VERSION	   1
+#define KV_CMD_HEADER_SIZE 56
+
+enum kv_op { KV_OP_PUT = 1, KV_OP_DELETE = 2 };
+
+/* Flag bits of the command header. */
+#define KV_CMD_F_CAS 0x01 /* @cas is a condition (see struct kv_cmd) */
+
+/* A decoded (or to-be-encoded) command. After kv_cmd_decode() @key and
+ * @value point into the decoded buffer: they live as long as it does and
+ * are never NUL-terminated. */
+struct kv_cmd {
+	uint8_t op;	     /* enum kv_op */
+	uint8_t has_cas;     /* 1: apply only if the key's mod index == @cas */
+	uint64_t cas;	     /* expected mod index; 0 = key must not exist.
+			      * Must be 0 when has_cas == 0. */
+	uint64_t client_id;  /* exactly-once client; 0 = none */
+	uint64_t seq;	     /* client's sequence number; 0 when client_id 0 */
+	uint64_t origin;     /* id of the member that proposed the entry */
+	uint64_t request_id; /* origin's id for the waiting request */
+	const uint8_t *key;  /* 1..KV_KEY_MAX bytes, kv_key_valid() */
+	size_t key_len;
+	const uint8_t *value; /* PUT: 0..KV_VALUE_MAX bytes; DELETE: none */
+	size_t value_len;     /* @value may be NULL when value_len == 0 */
+};
+
+/* Bytes kv_cmd_encode() writes for @cmd: KV_CMD_HEADER_SIZE + key_len +
+ * value_len. Does not validate. */
+size_t kv_cmd_size(const struct kv_cmd *cmd);
+
+/* Validates @cmd by the same rules kv_cmd_decode() enforces and returns 0
+ * or the KV_ECMD_* / KV_EINVAL code it breaks. */
+int kv_cmd_check(const struct kv_cmd *cmd);
+
+/* Encodes @cmd into @out (@cap bytes, at least kv_cmd_size(cmd)). Returns
+ * the number of bytes written, or a negative code: kv_cmd_check()'s, or
+ * KV_EINVAL when @cap is too small. Nothing is allocated. */
+int64_t kv_cmd_encode(const struct kv_cmd *cmd, uint8_t *out, size_t cap);
+
+/* Like kv_cmd_encode() into a malloc'd buffer: on success *@out is owned by
+ * the caller (free() it) and *@len is its size. On error *@out is NULL. */
+int kv_cmd_encode_alloc(const struct kv_cmd *cmd, uint8_t **out, size_t *len);
+
+/* Decodes the command in @buf (@len bytes, the whole entry payload: trailing
+ * bytes are an error). Trusts no length. On success returns 0 and fills
+ * @out, whose key/value point into @buf (zero-copy). On error returns a
+ * KV_ECMD_* code and @out is unspecified. */
+int kv_cmd_decode(const uint8_t *buf, size_t len, struct kv_cmd *out);
+
+/* ------------------------------------------------------------------------ */
+/* The store                                                                */
+
+struct kv;
+
+/* How kv_apply() commits reach the disk. */
+enum kv_sync_mode {
+	/* MDB_NOSYNC (default). No fsync per batch: the WAL is the source of
+	 * truth. After a process crash LMDB is intact and loses nothing (its
+	 * pages reach the OS page cache at commit); after a power loss or
+	 * kernel crash the applied index may lag (the server replays WAL
+	 * entries above kv_applied_index()), and on a filesystem that reorders
+	 * writes the file can even be damaged, because unsynced transactions
+	 * may reuse pages of the last synced one. kv_sync() closes that window:
+	 * the server calls it on clean shutdown and before compacting the WAL,
+	 * so entries are only dropped from the WAL once LMDB holds them on
+	 * disk. */
+	KV_SYNC_NONE = 0,
+	/* MDB_NOMETASYNC: data pages are fsync'd at each commit, the meta page
+	 * lazily. Survives power loss with integrity (the last batch or so may
+	 * be lost and is replayed from the WAL); one fdatasync per batch. */
+	KV_SYNC_META = 1,
+	/* Full LMDB durability: two syncs per batch. */
+	KV_SYNC_FULL = 2
+};
+
+struct kv_options {
+	/* Initial LMDB map size in bytes (default 1 GiB). The map is address
+	 * space, not disk: the file grows only as pages are used. */
+	uint64_t map_bytes;
+	/* The map doubles on MDB_MAP_FULL up to this many bytes (default
+	 * 1 TiB); beyond it kv_apply() fails with KV_EMAPFULL. */
+	uint64_t max_map_bytes;
+	/* Exactly-once expiry: before the entry at index i is applied, every
+	 * client whose last command was applied at an index < i - N is
+	 * forgotten (N = this; default 1000000; 0 = never expire). */
+	uint64_t client_expiry_entries;
+	/* At most this many clients are remembered (default 100000; 0 = no
+	 * cap); admitting one more forgets the one with the oldest last
+	 * index (ties: lowest client id). */
+	uint64_t max_clients;
+	enum kv_sync_mode sync_mode;
+};
+
+/* Fills @opts with the defaults above. */
+void kv_options_init(struct kv_options *opts);
+
+/* Opens (creating if needed) the store in @dir/kv/ (directory mode 0700;
+ * LMDB's data.mdb and lock.mdb live there). @dir must exist. @opts may be
+ * NULL for the defaults; it is copied. On success *@out is a handle the
+ * caller releases with kv_close(). Errors: KV_EINVAL, KV_ENOMEM, KV_EIO,
+ * KV_ELMDB, KV_EFORMAT; @err (may be NULL) gets one line of context. */
+int kv_open(const char *dir, const struct kv_options *opts, struct kv **out,
+	    char *err, size_t errlen);
+
+/* Syncs (best effort) and closes the store; @kv may be NULL. */
+void kv_close(struct kv *kv);
+
+/* Forces everything committed so far to disk (mdb_env_sync(force)). Call on
+ * clean shutdown and before deleting WAL entries at or below
+ * kv_applied_index(). Returns 0 or KV_ELMDB. */
+int kv_sync(struct kv *kv, char *err, size_t errlen);
+
+/* Outcome of one entry of a kv_apply() batch. */
+enum kv_status {
+	KV_NONE = 0,	    /* NOOP or CONFIG entry: only the index advanced */
+	KV_APPLIED = 1,	    /* the command took effect */
+	KV_CAS_FAILED = 2,  /* the CAS condition did not hold; no effect */
+	KV_BAD_COMMAND = 3, /* the payload did not decode; skipped */
+	KV_STALE_SEQ = 4,   /* seq below the client's last seq; no effect */
+	KV_ALREADY_APPLIED = 5 /* index <= applied index before the call */
+};
+
+struct kv_result {
+	uint8_t status;	   /* enum kv_status */
+	uint8_t duplicate; /* 1: seq == client's last seq; everything below is
+			    * the FIRST application's result, replayed */
+	uint8_t deleted;   /* DELETE: 1 if the key existed and was removed */
+	int cmd_error;	   /* KV_BAD_COMMAND: the kv_cmd_decode() code */
+	raft_index entry_index; /* this entry's raft index */
+	/* The raft index the write took effect at (DESIGN §1.3 "I"): the
+	 * entry's index, or for a duplicate the first application's. Also set
+	 * for CAS failures (the index of the entry that failed). */
+	raft_index index;
+	/* The key's mod index after the command: PUT: index; DELETE: 0;
+	 * CAS failure: the current mod index (0 when the key is absent). */
+	uint64_t mod_index;
+	/* Copied from the command (0 for non-commands and bad commands), so
+	 * the proposing member can find the waiting request. */
+	uint64_t origin;
+	uint64_t request_id;
+	uint64_t client_id;
+	uint64_t seq;
+};
+
+/* Applies @n committed entries, which must have consecutive indexes, in ONE
+ * LMDB write transaction that also stores the new applied index and term
+ * and the exactly-once table. Per entry:
+ *  - index <= applied index: not applied again (KV_ALREADY_APPLIED);
+ *  - NOOP / CONFIG: the applied index advances (KV_NONE);
+ *  - NORMAL: decoded; a payload that does not decode is KV_BAD_COMMAND and
+ *    otherwise skipped (every member decides the same); a command whose
+ *    client's last seq is > seq is KV_STALE_SEQ, == seq is the stored first
+ *    result with duplicate = 1; else the PUT/DELETE is applied, subject to
+ *    CAS, and its result stored for the client.
+ * @results, if not NULL, has room for @n results and is filled in order.
+ * @entries' data is only read during the call (the caller keeps ownership).
+ * Errors (nothing is applied): KV_EINVAL (NULL, unknown entry type),
+ * KV_ENOTSEQ, KV_EGAP (entries[0].index > applied + 1: never a gap),
+ * KV_EMAPFULL, KV_ELMDB, KV_ECORRUPT. On MDB_MAP_FULL the map is grown and
+ * the whole batch retried, so callers never see it below max_map_bytes. */
+int kv_apply(struct kv *kv, const struct raft_entry *entries, size_t n,
+	     struct kv_result *results, char *err, size_t errlen);
+
+/* The index and term of the last applied entry (0, 0 for a new store).
+ * Served from memory, kept in step with each committed kv_apply(). */
+raft_index kv_applied_index(const struct kv *kv);
+raft_term kv_applied_term(const struct kv *kv);
+
+/* Reads @key. On success returns 0, *@value is a malloc'd copy the caller
+ * free()s (NULL when the value is empty), *@len its size and *@mod_index the
+ * key's mod index; any out-pointer may be NULL to skip it. Returns
+ * KV_ENOTFOUND if absent, KV_EINVAL for an invalid key, KV_ENOMEM,
+ * KV_ELMDB, KV_ECORRUPT. */
+int kv_get(struct kv *kv, const uint8_t *key, size_t keylen, uint8_t **value,
+	   size_t *len, uint64_t *mod_index);
+
+/* Called by kv_list() once per key. @key and @value point into LMDB's map
+ * and are valid only during the call. Return 0 to go on, nonzero to stop
+ * (kv_list() then returns KV_ESTOPPED). */
+typedef int (*kv_list_cb)(void *arg, const uint8_t *key, size_t keylen,
+			  const uint8_t *value, size_t len, uint64_t mod_index);
+
+/* Visits, in key order (bytewise), up to @limit keys that start with
+ * @prefix (@prefix_len bytes; 0 = all keys) and are strictly greater than
+ * @after (@after_len bytes; 0 = from the start), all from one consistent
+ * read snapshot. *@more (may be NULL) is set to 1 if further keys match
+ * beyond the last visited one. Returns the number of keys visited, or a
+ * negative code (KV_EINVAL when limit is 0 or a pointer is NULL with a
+ * nonzero length, KV_ESTOPPED, KV_ELMDB, KV_ECORRUPT). */
+int64_t kv_list(struct kv *kv, const uint8_t *prefix, size_t prefix_len,
+		const uint8_t *after, size_t after_len, size_t limit,
+		kv_list_cb cb, void *arg, int *more);
+
+/* Number of keys stored, or a negative code. */
+int64_t kv_count(struct kv *kv);
+
+/* A deterministic 64-bit digest of the content: FNV-1a over every
+ * (key length, key, value length, value, mod index) in key order (layout
+ * in docs/FORMAT.md). Equal content gives equal digests on every member;
+ * the exactly-once table and the applied index are not included. */
+int kv_digest(struct kv *kv, uint64_t *digest);
+
+struct kv_stats {
+	uint64_t keys;	     /* keys stored */
+	uint64_t clients;    /* exactly-once clients remembered */
+	uint64_t used_bytes; /* pages in use * page size */
+	uint64_t map_bytes;  /* current map size */
+	raft_index applied_index;
+	raft_term applied_term;
+};
+
+/* Fills @st. Returns 0 or KV_ELMDB. */
+int kv_stats(struct kv *kv, struct kv_stats *st);
+
+#endif /* KV_KV_H_ */
