@@ -1,0 +1,440 @@
+# harness.py - start, stop and talk to real kvd members on loopback.
+#
+# A Cluster owns N kvd processes, each with its own temp data dir, free
+# client/peer ports and a log file. Waits poll /v1/status with a deadline;
+# faults are real signals (SIGKILL, SIGTERM, SIGSTOP/SIGCONT). When a test
+# fails, the data dirs are kept and every member's log tail is printed.
+#
+# The kvd binary comes from argv[1] (meson passes kvd_exe.full_path()) or
+# the KVD environment variable; harness.main() strips it before unittest.
+
+import base64
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.parse
+
+KVD = os.environ.get('KVD', '')
+
+# Short timeouts so failures show fast; generous deadlines for slow (ASan)
+# builds on a busy machine.
+ELECTION_TIMEOUT_MS = 400
+HEARTBEAT_MS = 50
+REQUEST_TIMEOUT_MS = 2000
+WAIT_S = 30.0
+
+
+def free_port():
+    """A port the kernel just handed out on 127.0.0.1 (bind to port 0)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+def key_path(key):
+    """The /v1/kv/{key} path with the key percent-encoded (str or bytes)."""
+    if isinstance(key, str):
+        key = key.encode('utf-8')
+    return '/v1/kv/' + urllib.parse.quote_from_bytes(key, safe='')
+
+
+class Response:
+    def __init__(self, status, headers, body, elapsed):
+        self.status = status
+        self.headers = headers  # lower-cased names
+        self.body = body
+        self.elapsed = elapsed
+
+    def json(self):
+        return json.loads(self.body.decode('utf-8'))
+
+    def header(self, name):
+        return self.headers.get(name.lower())
+
+    def __repr__(self):
+        return 'Response(%d, %r)' % (self.status, self.body[:200])
+
+
+def http_request(host, port, method, path, body=None, headers=None,
+                 timeout=10.0):
+    """One HTTP request on a fresh connection; raises OSError on failure."""
+    t0 = time.monotonic()
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        hdrs = dict(headers or {})
+        if body is not None and isinstance(body, str):
+            body = body.encode('utf-8')
+        if body is None and method in ('PUT', 'POST'):
+            body = b''
+        conn.request(method, path, body=body, headers=hdrs)
+        r = conn.getresponse()
+        data = r.read()
+        h = {k.lower(): v for k, v in r.getheaders()}
+        return Response(r.status, h, data, time.monotonic() - t0)
+    finally:
+        conn.close()
+
+
+class Member:
+    def __init__(self, cluster, mid):
+        self.cluster = cluster
+        self.id = mid
+        self.client_port = free_port()
+        self.peer_port = free_port()
+        self.data_dir = os.path.join(cluster.root, 'member-%d' % mid)
+        self.log_path = os.path.join(cluster.root, 'member-%d.log' % mid)
+        self.proc = None
+        self.stopped = False  # SIGSTOPped
+        self.expected_exit = True  # not running, or we stopped it
+
+    @property
+    def client_url(self):
+        return 'http://127.0.0.1:%d' % self.client_port
+
+    @property
+    def peer_url(self):
+        return 'http://127.0.0.1:%d' % self.peer_port
+
+    def args(self):
+        a = [KVD, '--id', str(self.id), '--data-dir', self.data_dir,
+             '--listen-client', '127.0.0.1:%d' % self.client_port,
+             '--listen-peer', '127.0.0.1:%d' % self.peer_port,
+             '--advertise-client', self.client_url,
+             '--advertise-peer', self.peer_url,
+             '--initial-cluster', self.cluster.initial_cluster(),
+             '--election-timeout-ms', str(self.cluster.election_timeout_ms),
+             '--heartbeat-ms', str(self.cluster.heartbeat_ms),
+             '--request-timeout-ms', str(self.cluster.request_timeout_ms)]
+        return a + list(self.cluster.extra_args)
+
+    def start(self):
+        assert self.proc is None or self.proc.poll() is not None
+        os.makedirs(self.data_dir, exist_ok=True)
+        log = open(self.log_path, 'ab')
+        log.write(('=== start %s\n' % ' '.join(self.args())).encode())
+        log.flush()
+        self.proc = subprocess.Popen(self.args(), stdin=subprocess.DEVNULL,
+                                     stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        self.stopped = False
+        self.expected_exit = False
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self):
+        """SIGKILL and reap."""
+        self.expected_exit = True
+        if self.running():
+            if self.stopped:
+                self.proc.send_signal(signal.SIGCONT)
+            self.proc.kill()
+            self.proc.wait()
+        self.stopped = False
+
+    def terminate(self, timeout=WAIT_S):
+        """SIGTERM; returns the exit status (None if it did not exit)."""
+        self.expected_exit = True
+        if not self.running():
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def pause(self):
+        self.proc.send_signal(signal.SIGSTOP)
+        self.stopped = True
+
+    def resume(self):
+        self.proc.send_signal(signal.SIGCONT)
+        self.stopped = False
+
+    def request(self, method, path, body=None, headers=None, timeout=10.0):
+        return http_request('127.0.0.1', self.client_port, method, path,
+                            body, headers, timeout)
+
+    def peer_request(self, method, path, body=None, headers=None,
+                     timeout=10.0):
+        return http_request('127.0.0.1', self.peer_port, method, path,
+                            body, headers, timeout)
+
+    def try_status(self, timeout=2.0):
+        """/v1/status as a dict, or None when the member does not answer."""
+        try:
+            r = self.request('GET', '/v1/status', timeout=timeout)
+            if r.status != 200:
+                return None
+            return r.json()
+        except (OSError, ValueError, http.client.HTTPException):
+            return None
+
+    # Key-value helpers; they return the Response.
+    def put(self, key, value, cas=None, headers=None, timeout=10.0):
+        path = key_path(key)
+        if cas is not None:
+            path += '?cas=%d' % cas
+        return self.request('PUT', path, value, headers, timeout)
+
+    def get(self, key, stale=False, timeout=10.0):
+        path = key_path(key)
+        if stale:
+            path += '?consistency=stale'
+        return self.request('GET', path, timeout=timeout)
+
+    def delete(self, key, cas=None, headers=None, timeout=10.0):
+        path = key_path(key)
+        if cas is not None:
+            path += '?cas=%d' % cas
+        return self.request('DELETE', path, None, headers, timeout)
+
+    def list(self, prefix=None, after=None, limit=None, timeout=10.0):
+        q = {}
+        if prefix is not None:
+            q['prefix'] = prefix
+        if after is not None:
+            q['after'] = after
+        if limit is not None:
+            q['limit'] = str(limit)
+        path = '/v1/kv'
+        if q:
+            path += '?' + urllib.parse.urlencode(q, quote_via=urllib.parse.quote)
+        return self.request('GET', path, timeout=timeout)
+
+    def log_tail(self, lines=40):
+        try:
+            with open(self.log_path, 'rb') as f:
+                data = f.read().decode('utf-8', 'replace').splitlines()
+        except OSError:
+            return '(no log)'
+        return '\n'.join(data[-lines:])
+
+
+class Cluster:
+    """N founding members on 127.0.0.1, ids 1..N."""
+
+    def __init__(self, n=3, extra_args=(), election_timeout_ms=ELECTION_TIMEOUT_MS,
+                 heartbeat_ms=HEARTBEAT_MS, request_timeout_ms=REQUEST_TIMEOUT_MS,
+                 name='kvd'):
+        if not KVD:
+            raise RuntimeError('no kvd binary: pass it as argv[1] or KVD=')
+        self.root = tempfile.mkdtemp(prefix='%s-it-' % name)
+        self.extra_args = list(extra_args)
+        self.election_timeout_ms = election_timeout_ms
+        self.heartbeat_ms = heartbeat_ms
+        self.request_timeout_ms = request_timeout_ms
+        self.failed = False
+        self.members = {}
+        for i in range(1, n + 1):
+            self.members[i] = Member(self, i)
+
+    def initial_cluster(self):
+        return ','.join('%d=%s' % (m.id, m.peer_url)
+                        for m in self.members.values())
+
+    def __getitem__(self, mid):
+        return self.members[mid]
+
+    def all(self):
+        return list(self.members.values())
+
+    def live(self):
+        return [m for m in self.members.values()
+                if m.running() and not m.stopped]
+
+    def start(self):
+        for m in self.members.values():
+            m.start()
+        return self
+
+    def check_alive(self):
+        """Raises if a member we did not stop has exited."""
+        for m in self.members.values():
+            if not m.expected_exit and m.proc is not None \
+                    and m.proc.poll() is not None:
+                raise AssertionError('member %d exited unexpectedly with %r'
+                                     % (m.id, m.proc.returncode))
+
+    def wait_leader(self, members=None, timeout=WAIT_S, exclude=()):
+        """Polls /v1/status of the given (default: live) members until all
+        agree on one leader id and term, that leader is among them and says
+        state=leader, and no other says leader. Returns (leader, term)."""
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            self.check_alive()
+            ms = members if members is not None else self.live()
+            sts = {m.id: m.try_status() for m in ms}
+            last = sts
+            if all(s is not None for s in sts.values()):
+                leaders = {s['leader'] for s in sts.values()}
+                terms = {s['term'] for s in sts.values()}
+                says = [i for i, s in sts.items() if s['state'] == 'leader']
+                if len(leaders) == 1 and len(terms) == 1:
+                    lid = leaders.pop()
+                    if lid != 0 and lid not in exclude and says == [lid]:
+                        return lid, terms.pop()
+            time.sleep(0.05)
+        raise AssertionError('no agreed leader within %.0fs; last statuses: %r'
+                             % (timeout, last))
+
+    def wait_ready(self, members=None, timeout=WAIT_S):
+        """Polls /readyz until every given member answers 200."""
+        deadline = time.monotonic() + timeout
+        ms = members if members is not None else self.live()
+        pending = list(ms)
+        while pending and time.monotonic() < deadline:
+            self.check_alive()
+            for m in list(pending):
+                try:
+                    if m.request('GET', '/readyz', timeout=2).status == 200:
+                        pending.remove(m)
+                except (OSError, http.client.HTTPException):
+                    pass
+            if pending:
+                time.sleep(0.05)
+        if pending:
+            raise AssertionError('members %r not ready within %.0fs'
+                                 % ([m.id for m in pending], timeout))
+
+    def wait_converged(self, min_index=0, members=None, timeout=WAIT_S):
+        """Polls until all given members report the same applied_index
+        (equal to their commit_index) >= min_index. Returns it."""
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            self.check_alive()
+            ms = members if members is not None else self.live()
+            sts = [m.try_status() for m in ms]
+            last = sts
+            if all(s is not None for s in sts):
+                applied = {s['applied_index'] for s in sts}
+                commit = {s['commit_index'] for s in sts}
+                if len(applied) == 1 and applied == commit:
+                    a = applied.pop()
+                    if a >= min_index:
+                        return a
+            time.sleep(0.05)
+        raise AssertionError('members did not converge to applied >= %d '
+                             'within %.0fs; last: %r' % (min_index, timeout,
+                                                         last))
+
+    def leader(self):
+        lid, _ = self.wait_leader()
+        return self.members[lid]
+
+    def follower(self):
+        lid, _ = self.wait_leader()
+        return [m for m in self.live() if m.id != lid][0]
+
+    def dump(self, out=sys.stderr):
+        out.write('\n--- cluster data kept in %s\n' % self.root)
+        for m in self.members.values():
+            rc = m.proc.poll() if m.proc else None
+            out.write('--- member %d (client %s, peer %s, running=%s rc=%r) '
+                      'log tail:\n%s\n' % (m.id, m.client_url, m.peer_url,
+                                           m.running(), rc, m.log_tail()))
+        out.flush()
+
+    def close(self):
+        """Kills every member; removes the data unless a test failed."""
+        for m in self.members.values():
+            if m.proc is not None:
+                m.kill()
+        if self.failed:
+            self.dump()
+        else:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+
+def wait_for(fn, timeout=WAIT_S, interval=0.05, what='condition'):
+    """Calls fn until it returns a true value; returns it, or fails."""
+    deadline = time.monotonic() + timeout
+    last_exc = None
+    while time.monotonic() < deadline:
+        try:
+            v = fn()
+            if v:
+                return v
+        except (OSError, http.client.HTTPException) as e:
+            last_exc = e
+        time.sleep(interval)
+    raise AssertionError('%s not met within %.0fs (last error: %r)'
+                         % (what, timeout, last_exc))
+
+
+def b64(data):
+    return base64.b64encode(data).decode('ascii')
+
+
+class ClusterTest(unittest.TestCase):
+    """Base: subclasses set CLUSTER_ARGS/CLUSTER_SIZE; one cluster per
+    class. A failing test marks the cluster so its data and logs are kept
+    and shown."""
+
+    CLUSTER_SIZE = 3
+    CLUSTER_ARGS = ()
+    CLUSTER_KW = {}
+    cluster = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.cluster = Cluster(cls.CLUSTER_SIZE, cls.CLUSTER_ARGS,
+                              name=cls.__name__, **cls.CLUSTER_KW)
+        try:
+            cls.cluster.start()
+            cls.cluster.wait_leader()
+        except BaseException:
+            cls.cluster.failed = True
+            cls.cluster.close()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.cluster is not None:
+            cls.cluster.close()
+
+    def run(self, result=None):
+        if result is None:
+            result = self.defaultTestResult()
+        before = len(result.failures) + len(result.errors)
+        super().run(result)
+        if len(result.failures) + len(result.errors) > before \
+                and self.cluster is not None:
+            self.cluster.failed = True
+        return result
+
+    def assertError(self, r, status, code):
+        """The §1.3 error shape: status, JSON {"error", "message"}."""
+        self.assertEqual(r.status, status, r)
+        try:
+            j = r.json()
+        except ValueError:
+            self.fail('error body is not JSON: %r' % r.body)
+        self.assertIsInstance(j, dict, r)
+        self.assertEqual(j.get('error'), code, r)
+        self.assertIsInstance(j.get('message'), str, r)
+        return j
+
+
+def main():
+    """unittest.main() after taking the kvd path from argv[1]."""
+    global KVD
+    if len(sys.argv) > 1 and not sys.argv[1].startswith('-'):
+        KVD = os.path.abspath(sys.argv.pop(1))
+    if not KVD or not os.access(KVD, os.X_OK):
+        sys.stderr.write('kvd binary not found: %r\n' % KVD)
+        sys.exit(1)
+    unittest.main(verbosity=2)

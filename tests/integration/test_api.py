@@ -1,0 +1,307 @@
+# test_api.py - the public HTTP API (DESIGN §1.3) against a real 3-member
+# cluster: election, replication through any member, kv routes, CAS, list,
+# key/value limits, error shape, exactly-once writes, health and status.
+
+import base64
+import re
+import time
+
+import harness
+from harness import ClusterTest, key_path, wait_for
+
+MAX_VALUE = 1024
+
+
+class ApiTest(ClusterTest):
+    CLUSTER_ARGS = ('--max-value-bytes', str(MAX_VALUE))
+
+    def test_00_one_leader_all_agree(self):
+        c = self.cluster
+        lid, term = c.wait_leader()
+        sts = [m.try_status() for m in c.all()]
+        self.assertEqual([s['state'] for s in sts].count('leader'), 1)
+        for s in sts:
+            self.assertEqual(s['leader'], lid)
+            self.assertEqual(s['term'], term)
+            self.assertGreater(term, 0)
+            if s['id'] != lid:
+                self.assertEqual(s['state'], 'follower')
+
+    def test_01_status_fields(self):
+        c = self.cluster
+        lid, _ = c.wait_leader()
+        for m in c.all():
+            s = m.try_status()
+            self.assertIsNotNone(s)
+            for f in ('id', 'term', 'leader', 'commit_index', 'applied_index',
+                      'last_index', 'snapshot_index'):
+                self.assertIsInstance(s[f], int, f)
+                self.assertNotIsInstance(s[f], bool, f)
+            self.assertEqual(s['id'], m.id)
+            self.assertIn(s['state'], ('leader', 'follower', 'candidate',
+                                       'learner', 'removed'))
+            self.assertEqual(s['leader_client_url'], c[lid].client_url)
+            self.assertLessEqual(s['applied_index'], s['commit_index'])
+            self.assertLessEqual(s['commit_index'], s['last_index'])
+            self.assertLessEqual(s['snapshot_index'], s['applied_index'])
+            ms = sorted(s['members'], key=lambda x: x['id'])
+            self.assertEqual([x['id'] for x in ms], [1, 2, 3])
+            for x in ms:
+                self.assertEqual(x['peer_url'], c[x['id']].peer_url)
+                self.assertEqual(x['client_url'], c[x['id']].client_url)
+                self.assertIs(x['voter'], True)
+
+    def test_02_members_route(self):
+        c = self.cluster
+        for m in c.all():
+            r = m.request('GET', '/v1/members')
+            self.assertEqual(r.status, 200, r)
+            ms = sorted(r.json()['members'], key=lambda x: x['id'])
+            self.assertEqual([x['id'] for x in ms], [1, 2, 3])
+            self.assertEqual([x['peer_url'] for x in ms],
+                             [c[i].peer_url for i in (1, 2, 3)])
+
+    def test_03_put_anywhere_get_everywhere(self):
+        c = self.cluster
+        for writer in c.all():
+            key = 'rep/from-%d' % writer.id
+            val = ('value written through member %d' % writer.id).encode()
+            r = writer.put(key, val)
+            self.assertEqual(r.status, 200, r)
+            idx = r.json()['index']
+            self.assertIsInstance(idx, int)
+            self.assertGreater(idx, 0)
+            for reader in c.all():
+                if reader is writer:
+                    continue
+                g = reader.get(key)
+                self.assertEqual(g.status, 200, g)
+                self.assertEqual(g.body, val)
+                self.assertEqual(int(g.header('X-Kv-Index')), idx)
+                self.assertEqual(g.header('Content-Type'),
+                                 'application/octet-stream')
+
+    def test_04_indexes_grow_and_mod_index(self):
+        m = self.cluster[1]
+        i1 = m.put('idx/k', b'one').json()['index']
+        i2 = m.put('idx/k', b'two').json()['index']
+        self.assertGreater(i2, i1)
+        g = self.cluster[2].get('idx/k')
+        self.assertEqual(g.body, b'two')
+        self.assertEqual(int(g.header('X-Kv-Index')), i2)
+
+    def test_05_binary_and_empty_values(self):
+        c = self.cluster
+        blob = bytes(range(256))
+        r = c[1].put('bin/blob', blob)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(c[3].get('bin/blob').body, blob)
+        r = c[2].put('bin/empty', b'')
+        self.assertEqual(r.status, 200, r)
+        g = c[1].get('bin/empty')
+        self.assertEqual(g.status, 200, g)
+        self.assertEqual(g.body, b'')
+
+    def test_06_get_absent_404(self):
+        for m in self.cluster.all():
+            self.assertError(m.get('absent/nothing-here'), 404, 'not_found')
+            self.assertError(m.get('absent/nothing-here', stale=True), 404,
+                             'not_found')
+
+    def test_07_delete(self):
+        c = self.cluster
+        i = c[1].put('del/k', b'v').json()['index']
+        r = c[2].delete('del/k')
+        self.assertEqual(r.status, 200, r)
+        j = r.json()
+        self.assertIs(j['deleted'], True)
+        self.assertGreater(j['index'], i)
+        self.assertError(c[3].get('del/k'), 404, 'not_found')
+        r = c[3].delete('del/k')
+        self.assertEqual(r.status, 200, r)
+        self.assertIs(r.json()['deleted'], False)
+        self.assertIsInstance(r.json()['index'], int)
+
+    def test_08_cas(self):
+        c = self.cluster
+        r = c[1].put('cas/k', b'a', cas=0)
+        self.assertEqual(r.status, 200, r)
+        i1 = r.json()['index']
+        # cas=0 on an existing key: 412 with the current mod index.
+        j = self.assertError(c[2].put('cas/k', b'b', cas=0), 412, 'cas_failed')
+        self.assertEqual(j['index'], i1)
+        j = self.assertError(c[3].put('cas/k', b'b', cas=i1 + 1000), 412,
+                             'cas_failed')
+        self.assertEqual(j['index'], i1)
+        self.assertEqual(c[1].get('cas/k').body, b'a')
+        r = c[2].put('cas/k', b'b', cas=i1)
+        self.assertEqual(r.status, 200, r)
+        i2 = r.json()['index']
+        self.assertEqual(c[3].get('cas/k').body, b'b')
+        # cas on an absent key with M != 0: 412, current index 0.
+        j = self.assertError(c[1].put('cas/absent', b'x', cas=5), 412,
+                             'cas_failed')
+        self.assertEqual(j['index'], 0)
+        # cas delete
+        j = self.assertError(c[1].delete('cas/k', cas=i1), 412, 'cas_failed')
+        self.assertEqual(j['index'], i2)
+        self.assertEqual(c[1].get('cas/k').body, b'b')
+        r = c[3].delete('cas/k', cas=i2)
+        self.assertEqual(r.status, 200, r)
+        self.assertIs(r.json()['deleted'], True)
+        self.assertError(c[2].get('cas/k'), 404, 'not_found')
+
+    def test_09_list(self):
+        c = self.cluster
+        keys = ['lst/a', 'lst/b', 'lst/c', 'lst/d']
+        idx = {}
+        for k in reversed(keys):
+            idx[k] = c[1].put(k, ('val-' + k).encode() + b'\x00\xff').json()[
+                'index']
+        c[1].put('lsu', b'outside')
+        c[1].put('lss', b'outside')
+        r = c[2].list(prefix='lst/')
+        self.assertEqual(r.status, 200, r)
+        j = r.json()
+        self.assertEqual([x['key'] for x in j['kvs']], keys)
+        self.assertIs(j['more'], False)
+        for x in j['kvs']:
+            self.assertEqual(base64.b64decode(x['value']),
+                             ('val-' + x['key']).encode() + b'\x00\xff')
+            self.assertEqual(x['index'], idx[x['key']])
+        # paging: limit + more, then after
+        j = c[3].list(prefix='lst/', limit=2).json()
+        self.assertEqual([x['key'] for x in j['kvs']], keys[:2])
+        self.assertIs(j['more'], True)
+        j = c[3].list(prefix='lst/', limit=2, after='lst/b').json()
+        self.assertEqual([x['key'] for x in j['kvs']], keys[2:])
+        self.assertIs(j['more'], False)
+        j = c[1].list(prefix='lst/', after='lst/d').json()
+        self.assertEqual(j['kvs'], [])
+        self.assertIs(j['more'], False)
+        # no prefix: everything, in key order
+        j = c[1].list().json()
+        allkeys = [x['key'] for x in j['kvs']]
+        self.assertEqual(allkeys, sorted(allkeys, key=lambda s: s.encode()))
+        for k in keys + ['lsu', 'lss']:
+            self.assertIn(k, allkeys)
+
+    def test_10_bad_keys_400(self):
+        m = self.cluster[2]
+        bad = ['/v1/kv/',                       # empty
+               key_path('k' * 512),             # too long
+               '/v1/kv/a%01b',                  # control character
+               '/v1/kv/a%7Fb',                  # DEL
+               '/v1/kv/%FF%FE',                 # invalid UTF-8
+               '/v1/kv/%C0%AF']                 # overlong encoding
+        for p in bad:
+            for method, body in (('PUT', b'v'), ('GET', None),
+                                 ('DELETE', None)):
+                r = m.request(method, p, body)
+                self.assertError(r, 400, 'bad_request')
+        # the longest valid key, and a multi-byte one, work
+        r = m.put('k' * 511, b'long')
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(self.cluster[1].get('k' * 511).body, b'long')
+        r = m.put('ключ/é', b'utf8')
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(self.cluster[3].get('ключ/é').body, b'utf8')
+
+    def test_11_value_too_large_413(self):
+        c = self.cluster
+        r = c[1].put('big/ok', b'x' * MAX_VALUE)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(len(c[2].get('big/ok').body), MAX_VALUE)
+        for m in c.all():
+            self.assertError(m.put('big/no', b'x' * (MAX_VALUE + 1)), 413,
+                             'too_large')
+        self.assertError(c[3].get('big/no'), 404, 'not_found')
+
+    def test_12_wrong_methods_405(self):
+        m = self.cluster[1]
+        for method, path in (('POST', '/v1/kv/somekey'),
+                             ('PATCH', '/v1/kv/somekey'),
+                             ('PUT', '/v1/kv'),
+                             ('DELETE', '/v1/kv'),
+                             ('PUT', '/v1/status'),
+                             ('POST', '/v1/status'),
+                             ('PUT', '/v1/members'),
+                             ('GET', '/v1/leader/transfer')):
+            r = m.request(method, path, b'' if method != 'GET' else None)
+            self.assertError(r, 405, 'method_not_allowed')
+
+    def test_13_unknown_path_404(self):
+        r = self.cluster[1].request('GET', '/v1/nothing-here')
+        self.assertError(r, 404, 'not_found')
+
+    def test_14_exactly_once(self):
+        c = self.cluster
+        hdr = {'X-Kv-Client': '0123456789abcdef', 'X-Kv-Seq': '7'}
+        r1 = c[1].put('once/k', b'first', headers=hdr)
+        self.assertEqual(r1.status, 200, r1)
+        i1 = r1.json()['index']
+        # The retry carries another body on purpose: were it applied, the
+        # value would change.
+        for m in c.all():
+            r = m.put('once/k', b'second', headers=hdr)
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual(r.json()['index'], i1)
+        for m in c.all():
+            g = m.get('once/k')
+            self.assertEqual(g.body, b'first')
+            self.assertEqual(int(g.header('X-Kv-Index')), i1)
+        # The next seq of the same client is a new write.
+        hdr2 = dict(hdr, **{'X-Kv-Seq': '8'})
+        r = c[2].put('once/k', b'third', headers=hdr2)
+        self.assertGreater(r.json()['index'], i1)
+        self.assertEqual(c[3].get('once/k').body, b'third')
+        # A delete retried is applied once too.
+        hdr3 = dict(hdr, **{'X-Kv-Seq': '9'})
+        d1 = c[3].delete('once/k', headers=hdr3)
+        self.assertEqual(d1.status, 200, d1)
+        self.assertIs(d1.json()['deleted'], True)
+        c[1].put('once/k', b'fourth')
+        d2 = c[2].delete('once/k', headers=hdr3)
+        self.assertEqual(d2.status, 200, d2)
+        self.assertEqual(d2.json(), d1.json())
+        self.assertEqual(c[1].get('once/k').body, b'fourth')
+
+    def test_15_health_ready_metrics(self):
+        c = self.cluster
+        c.wait_ready()
+        line = re.compile(
+            r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? '
+            r'[-+]?([0-9.]+([eE][-+]?[0-9]+)?|NaN|[-+]?Inf)( [0-9]+)?$')
+        for m in c.all():
+            self.assertEqual(m.request('GET', '/healthz').status, 200)
+            self.assertEqual(m.request('GET', '/readyz').status, 200)
+            r = m.request('GET', '/metrics')
+            self.assertEqual(r.status, 200, r)
+            self.assertTrue(r.header('Content-Type').startswith('text/plain'),
+                            r.headers)
+            text = r.body.decode('utf-8')
+            samples = 0
+            for ln in text.splitlines():
+                if not ln or ln.startswith('#'):
+                    if ln.startswith('# TYPE'):
+                        self.assertRegex(
+                            ln, r'^# TYPE \S+ (counter|gauge|histogram|'
+                                r'summary|untyped)$')
+                    continue
+                self.assertRegex(ln, line)
+                samples += 1
+            self.assertGreater(samples, 0)
+
+    def test_16_stale_read_local(self):
+        c = self.cluster
+        i = c[1].put('stale/k', b'v1').json()['index']
+        for m in c.all():
+            # A follower may not have applied it yet: poll.
+            g = wait_for(lambda: (lambda r: r if r.status == 200 and
+                                  r.body == b'v1' else None)(
+                m.get('stale/k', stale=True)), what='stale read')
+            self.assertEqual(int(g.header('X-Kv-Index')), i)
+
+
+if __name__ == '__main__':
+    harness.main()

@@ -1,0 +1,169 @@
+# test_faults.py - real process faults against a 3-member cluster: leader
+# crash (SIGKILL) and restart, clean shutdown (SIGTERM) and restart, crash of
+# every member mid-write, and a member cut off from the majority
+# (SIGSTOP/SIGCONT of the others).
+
+import http.client
+import threading
+import time
+
+import harness
+from harness import ClusterTest, wait_for
+
+
+def must_put(m, key, value, timeout=harness.WAIT_S):
+    """Retries a put on m through elections until it is acknowledged."""
+    def attempt():
+        r = m.put(key, value)
+        return r.json()['index'] if r.status == 200 else None
+    return wait_for(attempt, timeout=timeout, what='put %s acknowledged' % key)
+
+
+class LeaderCrashTest(ClusterTest):
+    def test_leader_kill9_reelect_restart_catch_up(self):
+        c = self.cluster
+        old, term = c.wait_leader()
+        for i in range(10):
+            self.assertEqual(c[1 + i % 3].put('before/%d' % i, b'%d' % i)
+                             .status, 200)
+        c[old].kill()
+        others = [m for m in c.all() if m.id != old]
+        new, term2 = c.wait_leader(members=others, exclude=(old,))
+        self.assertNotEqual(new, old)
+        self.assertGreater(term2, term)
+        # writes continue, through the new leader and the other follower
+        last = 0
+        for i in range(20):
+            last = must_put(others[i % 2], 'after/%d' % i, b'%d' % i)
+        for m in others:
+            self.assertEqual(m.get('before/3').body, b'3')
+            self.assertEqual(m.get('after/19').body, b'19')
+        # the old leader comes back with its data dir and catches up
+        c[old].start()
+        c.wait_leader()
+        applied = c.wait_converged(min_index=last)
+        self.assertGreaterEqual(applied, last)
+        for i in range(20):
+            g = c[old].get('after/%d' % i, stale=True)
+            self.assertEqual(g.status, 200, g)
+            self.assertEqual(g.body, b'%d' % i)
+        self.assertEqual(c[old].get('before/9').body, b'9')
+        # and serves writes again
+        self.assertEqual(c[old].put('after/old', b'back').status, 200)
+        self.assertEqual(c[new].get('after/old').body, b'back')
+
+
+class CleanRestartTest(ClusterTest):
+    def test_sigterm_all_exit_0_and_keys_survive(self):
+        c = self.cluster
+        acked = {}
+        for i in range(30):
+            k = 'term/%02d' % i
+            v = ('value %d' % i).encode()
+            r = c[1 + i % 3].put(k, v)
+            self.assertEqual(r.status, 200, r)
+            acked[k] = (v, r.json()['index'])
+        r = c[2].delete('term/05')
+        self.assertEqual(r.status, 200, r)
+        del acked['term/05']
+        for m in c.all():
+            rc = m.terminate()
+            self.assertEqual(rc, 0, 'member %d exit status on SIGTERM' % m.id)
+        c.start()
+        c.wait_leader()
+        for m in c.all():
+            for k, (v, idx) in acked.items():
+                g = m.get(k)
+                self.assertEqual(g.status, 200, (m.id, k, g))
+                self.assertEqual(g.body, v)
+                self.assertEqual(int(g.header('X-Kv-Index')), idx)
+            self.assertEqual(m.get('term/05').status, 404)
+
+
+class CrashAllTest(ClusterTest):
+    def test_kill9_all_mid_write_loses_no_acknowledged_write(self):
+        c = self.cluster
+        c.wait_leader()
+        acked = {}
+        stop = threading.Event()
+
+        def writer(m, tag):
+            i = 0
+            while not stop.is_set():
+                k = 'crash/%s/%04d' % (tag, i)
+                try:
+                    r = m.put(k, k.encode(), timeout=5)
+                    if r.status == 200:
+                        acked[k] = r.json()['index']
+                except (OSError, http.client.HTTPException):
+                    pass  # the member died under us: not acknowledged
+                i += 1
+
+        ts = [threading.Thread(target=writer, args=(m, 'w%d' % m.id))
+              for m in c.all()]
+        for t in ts:
+            t.start()
+        wait_for(lambda: len(acked) >= 30, what='30 acknowledged writes')
+        for m in c.all():
+            m.kill()
+        stop.set()
+        for t in ts:
+            t.join()
+        n = len(acked)
+        self.assertGreaterEqual(n, 30)
+        c.start()
+        c.wait_leader()
+        for m in c.all():
+            j = m.list(prefix='crash/', limit=10000).json()
+            have = {x['key']: x['index'] for x in j['kvs']}
+            for k, idx in acked.items():
+                self.assertIn(k, have, 'member %d lost acknowledged %s'
+                              % (m.id, k))
+                self.assertEqual(have[k], idx)
+
+
+class MinorityTest(ClusterTest):
+    def test_cut_off_member_fails_fast_then_recovers(self):
+        c = self.cluster
+        lid, _ = c.wait_leader()
+        lone = [m for m in c.all() if m.id != lid][0]
+        others = [m for m in c.all() if m is not lone]
+        i = lone.put('minority/k', b'last-known').json()['index']
+        # The lone member has applied it once a stale read returns it.
+        wait_for(lambda: lone.get('minority/k', stale=True).body ==
+                 b'last-known', what='applied on the lone member')
+        for m in others:
+            m.pause()
+        bound = c.request_timeout_ms / 1000.0 + 1.0  # + slack
+        try:
+            for what, fn in (
+                    ('put', lambda: lone.put('minority/k', b'new')),
+                    ('delete', lambda: lone.delete('minority/k')),
+                    ('cas put', lambda: lone.put('minority/k', b'n', cas=i)),
+                    ('linearizable get', lambda: lone.get('minority/k')),
+                    ('list', lambda: lone.list(prefix='minority/'))):
+                t0 = time.monotonic()
+                r = fn()
+                took = time.monotonic() - t0
+                self.assertError(r, 503, 'unavailable')
+                self.assertIsNotNone(r.header('Retry-After'),
+                                     '%s: 503 without Retry-After' % what)
+                self.assertLessEqual(took, bound,
+                                     '%s took %.2fs, bound %.2fs'
+                                     % (what, took, bound))
+            g = lone.get('minority/k', stale=True)
+            self.assertEqual(g.status, 200, g)
+            self.assertEqual(g.body, b'last-known')
+            self.assertEqual(int(g.header('X-Kv-Index')), i)
+            self.assertEqual(lone.request('GET', '/healthz').status, 200)
+        finally:
+            for m in others:
+                m.resume()
+        c.wait_leader()
+        must_put(lone, 'minority/k', b'recovered')
+        for m in c.all():
+            self.assertEqual(m.get('minority/k').body, b'recovered')
+
+
+if __name__ == '__main__':
+    harness.main()

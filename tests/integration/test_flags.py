@@ -1,0 +1,87 @@
+# test_flags.py - kvd startup errors (DESIGN §1.2): a bad flag, a missing
+# required flag or a port in use make kvd print one line on stderr and exit
+# non-zero.
+
+import socket
+import subprocess
+import tempfile
+import unittest
+
+import harness
+from harness import free_port
+
+
+class FlagsTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix='kvd-flags-')
+        self.data = self.tmp.name + '/data'
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def base(self, cport=None, pport=None):
+        cport = cport or free_port()
+        pport = pport or free_port()
+        return [harness.KVD, '--id', '1', '--data-dir', self.data,
+                '--listen-client', '127.0.0.1:%d' % cport,
+                '--listen-peer', '127.0.0.1:%d' % pport,
+                '--initial-cluster', '1=http://127.0.0.1:%d' % pport]
+
+    def expect_fail(self, args):
+        p = subprocess.Popen(args, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            out, err = p.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.communicate()
+            self.fail('kvd did not exit: %r' % args)
+        self.assertNotEqual(p.returncode, 0, args)
+        lines = err.decode('utf-8', 'replace').splitlines()
+        self.assertEqual(len(lines), 1, 'stderr of %r: %r' % (args, lines))
+        self.assertTrue(lines[0].strip(), 'empty stderr line')
+        return lines[0]
+
+    def test_unknown_flag(self):
+        line = self.expect_fail(self.base() + ['--no-such-flag'])
+        self.assertIn('--no-such-flag', line)
+
+    def test_missing_id(self):
+        a = self.base()
+        i = a.index('--id')
+        del a[i:i + 2]
+        self.expect_fail(a)
+
+    def test_bad_id(self):
+        for bad in ('0', '-3', 'abc', ''):
+            a = self.base()
+            a[a.index('--id') + 1] = bad
+            self.expect_fail(a)
+
+    def test_bad_number(self):
+        self.expect_fail(self.base() + ['--heartbeat-ms', 'fast'])
+
+    def test_missing_value(self):
+        self.expect_fail(self.base() + ['--election-timeout-ms'])
+
+    def test_client_port_in_use(self):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.bind(('127.0.0.1', 0))
+        s.listen(1)
+        try:
+            self.expect_fail(self.base(cport=s.getsockname()[1]))
+        finally:
+            s.close()
+
+    def test_peer_port_in_use(self):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.bind(('127.0.0.1', 0))
+        s.listen(1)
+        try:
+            self.expect_fail(self.base(pport=s.getsockname()[1]))
+        finally:
+            s.close()
+
+
+if __name__ == '__main__':
+    harness.main()
