@@ -1,0 +1,208 @@
+/* transport.h - the peer transport: raft messages over HTTP (evhttp).
+ *
+ * Client side: for each peer, messages handed to transport_send() are
+ * encoded at once (msg_codec.h) into that peer's queue and go out as the
+ * body of `POST /raft/messages` on a keep-alive connection. An evhttp
+ * connection carries one request at a time, so the transport pipelines by
+ * batching: while a POST is in flight, new messages queue; when it
+ * completes, everything queued (up to batch_bytes) goes out as the next
+ * POST. Messages sent in one loop turn travel in one POST.
+ *
+ * Each peer has two lanes, each with its own connection, so a large
+ * AppendEntries never delays a heartbeat or a vote:
+ *   data lane:    APPEND with entries, PROPOSE;
+ *   control lane: every other message (heartbeats, votes, responses,
+ *                 empty APPEND probes, ReadIndex, TimeoutNow).
+ * Order is kept within a lane, not across lanes (Raft tolerates reordering;
+ * §5.3 consistency check).
+ *
+ * Failures (refused, timeout, non-2xx answer): the messages of the failed
+ * POST are dropped and counted (Raft retransmits, so dropping is safe), the
+ * error is counted and logged (rate-limited), and the lane waits an
+ * exponential, jittered backoff (backoff_min_ms .. backoff_max_ms) before
+ * its next POST; meanwhile new messages queue up to the limits, beyond which
+ * transport_send() refuses them (back-pressure, counted as drops).
+ *
+ * Server side: transport_attach() serves `POST /raft/messages` on the peer
+ * listener: token check (401), size limit (413), decode (400 on any
+ * malformed body, nothing delivered), then on_messages() with the messages
+ * addressed to this member, then 204.
+ *
+ * Headers: Content-Type: application/octet-stream, X-Kvd-From: <id>,
+ * X-Kvd-Client-URL: <advertised client URL> (when set), X-Kvd-Token:
+ * <token> (when set). docs/FORMAT.md ("Peer messages") has the details.
+ *
+ * Threads: none. Everything runs on the caller's event_base; call every
+ * transport_* function from that base's thread. Callbacks run from the
+ * loop. No callback may call transport_free(); on_messages() may call
+ * transport_send(), transport_add_peer() and transport_remove_peer().
+ *
+ * Errors are negative TRANSPORT_E* codes; transport_strerror() names them.
+ */
+#ifndef RAFT_TRANSPORT_H_
+#define RAFT_TRANSPORT_H_
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "entry.h"
+#include "msg_codec.h"
+#include "raft.h"
+
+struct event_base;
+struct evhttp;
+
+#define TRANSPORT_PATH		    "/raft/messages"
+#define TRANSPORT_HEADER_FROM	    "X-Kvd-From"
+#define TRANSPORT_HEADER_CLIENT_URL "X-Kvd-Client-URL"
+#define TRANSPORT_HEADER_TOKEN	    "X-Kvd-Token"
+#define TRANSPORT_MAX_URL	    1024 /* bytes of a peer or client URL */
+#define TRANSPORT_MAX_TOKEN	    4096 /* bytes of the token */
+
+enum transport_error {
+	TRANSPORT_OK = 0,
+	TRANSPORT_EINVAL = -1, /* bad argument or option */
+	TRANSPORT_ENOMEM = -2,
+	TRANSPORT_EURL = -3,	   /* not an http://host:port URL */
+	TRANSPORT_ENOPEER = -4,	   /* no peer with that id */
+	TRANSPORT_EEXIST = -5,	   /* a peer with that id already exists */
+	TRANSPORT_EFULL = -6,	   /* the peer's queue is full: dropped */
+	TRANSPORT_ETOO_LARGE = -7, /* one message above max_body_bytes */
+	TRANSPORT_EMSG = -8,	   /* the message fails msg_codec_check() */
+	TRANSPORT_EEVENT = -9,	   /* a libevent call failed */
+	TRANSPORT_EATTACHED = -10  /* transport_attach() was already called */
+};
+
+enum transport_log_level {
+	TRANSPORT_LOG_ERROR = 0,
+	TRANSPORT_LOG_WARN = 1,
+	TRANSPORT_LOG_INFO = 2,
+	TRANSPORT_LOG_DEBUG = 3
+};
+
+/* Limits. A field left 0 takes the default in parentheses. */
+struct transport_limits {
+	size_t max_queued_bytes; /* encoded bytes queued per peer (64 MiB) */
+	size_t max_queued_msgs;	 /* messages queued per peer (65536) */
+	size_t batch_bytes;	 /* target body size of one POST (1 MiB);
+				  * one larger message still goes alone */
+	size_t max_body_bytes;	 /* largest body sent or accepted (64 MiB) */
+	unsigned request_timeout_ms; /* connect + request + answer (5000) */
+	unsigned backoff_min_ms;  /* first retry delay after a failure (50) */
+	unsigned backoff_max_ms;  /* cap of the doubling delay (2000) */
+	unsigned log_interval_ms; /* at most one failure line per peer per
+				   * interval (10000) */
+	struct msg_codec_limits codec; /* decoding limits; codec.max_body_bytes
+					* is forced to max_body_bytes */
+};
+
+struct transport_options {
+	raft_id self; /* this member's id, > 0 */
+	/* Host (IP literal) outgoing connections are bound to: the host of
+	 * --listen-peer. NULL: let the kernel choose. Copied. */
+	const char *source_host;
+	/* This member's advertised client URL, sent to peers in
+	 * X-Kvd-Client-URL so they learn it. NULL: not sent. Copied. */
+	const char *client_url;
+	/* Shared secret: sent with every POST and required on every one
+	 * received (compared in constant time). NULL: none. Copied. */
+	const char *token;
+	struct transport_limits limits;
+	/* Seed of the backoff jitter; 0: derived from the clock and pid. */
+	uint64_t seed;
+	/* Messages received for this member, in the order of the body. @msgs
+	 * and everything they point to (entries and their data) are owned by
+	 * the transport and valid only during the call; copy what you keep
+	 * (raft_step() copies). @from is the X-Kvd-From of the request;
+	 * @from_client_url its X-Kvd-Client-URL or NULL. Required. */
+	void (*on_messages)(void *ctx, const struct raft_msg *msgs, size_t n,
+			    raft_id from, const char *from_client_url);
+	/* One log line (no newline), enum transport_log_level. May be NULL. */
+	void (*log)(void *ctx, int level, const char *line);
+	void *ctx; /* passed to the callbacks */
+};
+
+/* Counters of one peer (client side). */
+struct transport_peer_stats {
+	raft_id id;
+	char url[TRANSPORT_MAX_URL];
+	uint64_t msgs_sent;    /* delivered: answered 2xx */
+	uint64_t bytes_sent;   /* body bytes of answered POSTs */
+	uint64_t posts_sent;   /* POSTs answered 2xx */
+	uint64_t msgs_dropped; /* refused by a full queue or lost in a
+				* failed POST */
+	uint64_t msgs_refused; /* the part of msgs_dropped refused at send */
+	uint64_t errors;       /* failed POSTs */
+	size_t queued_msgs;    /* waiting, not yet in a POST */
+	size_t queued_bytes;
+	size_t inflight_msgs; /* in POSTs not answered yet */
+	bool up;	      /* the last POST on each used lane succeeded */
+	char last_error[128]; /* "" when none yet */
+};
+
+/* Counters of the whole transport. */
+struct transport_stats {
+	size_t n_peers;
+	uint64_t msgs_sent, bytes_sent, posts_sent; /* sums over peers, */
+	uint64_t msgs_dropped, errors;		    /* live and removed */
+	uint64_t posts_received;		    /* accepted POSTs */
+	uint64_t msgs_received;	 /* delivered to on_messages */
+	uint64_t bytes_received; /* body bytes of accepted POSTs */
+	uint64_t msgs_misrouted; /* received with `to` != self: dropped */
+	uint64_t bad_requests;	 /* 400 / 405 / 413 answers */
+	uint64_t unauthorized;	 /* 401 answers */
+};
+
+struct transport;
+
+/* Creates a transport on @base (not owned; must outlive it). @opts and the
+ * strings in it are copied. Returns TRANSPORT_OK and *@out, TRANSPORT_EINVAL
+ * (self == 0, no on_messages, oversized token or URL, backoff_min_ms >
+ * backoff_max_ms, ...) or TRANSPORT_ENOMEM. */
+int transport_new(struct event_base *base, const struct transport_options *opts,
+		  struct transport **out);
+
+/* Frees @t: in-flight POSTs are cancelled, queued messages discarded, and
+ * the handler registered by transport_attach() is removed. Call it before
+ * freeing the attached evhttp and the event_base. NULL is a no-op. */
+void transport_free(struct transport *t);
+
+/* Adds peer @id reachable at @peer_url ("http://host:port", optionally with
+ * a trailing "/"; host is an IP literal or a name resolved blocking).
+ * Copies @peer_url. Returns TRANSPORT_EURL (with a log line saying why),
+ * TRANSPORT_EEXIST, TRANSPORT_EINVAL (id 0 or self), TRANSPORT_ENOMEM. */
+int transport_add_peer(struct transport *t, raft_id id, const char *peer_url);
+
+/* Removes peer @id: its queued and in-flight messages are discarded (its
+ * counters are kept in transport_stats). Returns TRANSPORT_ENOPEER. */
+int transport_remove_peer(struct transport *t, raft_id id);
+
+/* Queues @m for peer m->to: it is encoded at once, so nothing of @m is kept
+ * (entries' data included). Returns TRANSPORT_OK, TRANSPORT_ENOPEER,
+ * TRANSPORT_EMSG (m->from != self or the codec refuses it),
+ * TRANSPORT_ETOO_LARGE, or TRANSPORT_EFULL when the peer's queue is at its
+ * limits (the message is dropped and counted; Raft will retransmit). */
+int transport_send(struct transport *t, const struct raft_msg *m);
+
+/* Registers `POST /raft/messages` on @peer_http (not owned) and sets its
+ * maximum body size to max_body_bytes. Other methods get 405. Returns
+ * TRANSPORT_EATTACHED on a second call, TRANSPORT_EEVENT if evhttp refuses
+ * the path (already taken). */
+int transport_attach(struct transport *t, struct evhttp *peer_http);
+
+/* Copies the counters of peer @id into @out; TRANSPORT_ENOPEER. */
+int transport_peer_stats(const struct transport *t, raft_id id,
+			 struct transport_peer_stats *out);
+
+/* Copies the transport-wide counters into @out. */
+void transport_stats(const struct transport *t, struct transport_stats *out);
+
+/* Fills @ids with up to @cap peer ids (in the order added) and returns the
+ * number of peers (which may exceed @cap). */
+size_t transport_peers(const struct transport *t, raft_id *ids, size_t cap);
+
+/* A static string for a transport_error code. */
+const char *transport_strerror(int err);
+
+#endif /* RAFT_TRANSPORT_H_ */
