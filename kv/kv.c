@@ -1,0 +1,942 @@
+/* kv.c - the LMDB-backed state machine: apply committed entries, read keys.
+ *
+ * LMDB layout (docs/FORMAT.md, kv): four named databases in one
+ * environment at <data-dir>/kv/:
+ *   "data"    key bytes            -> [mod index u64 LE][value bytes]
+ *   "meta"    "format"             -> [version u32 LE]
+ *             "applied"            -> [index u64 LE][term u64 LE]
+ *   "clients" client id (u64 BE)   -> client record (CLIENT_REC_SIZE bytes)
+ *   "ages"    [last index u64 BE][client id u64 BE] -> empty
+ * "ages" orders clients by the index of their last command, which makes
+ * expiry and eviction a walk from its first key.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <lmdb.h>
+
+#include "kv.h"
+#include "le.h"
+
+#define KV_FORMAT_VERSION 1
+#define VALUE_HDR	  8 /* mod index before the value bytes */
+
+/* Client record: [last seq u64][index u64][mod index u64][status u8]
+ * [deleted u8][6 reserved zero bytes]. */
+#define CLIENT_REC_SIZE 32
+
+#define DEFAULT_MAP_BYTES     (1ull << 30)
+#define DEFAULT_MAX_MAP_BYTES (1ull << 40)
+#define DEFAULT_CLIENT_EXPIRY 1000000ull
+#define DEFAULT_MAX_CLIENTS   100000ull
+#define MIN_MAP_BYTES	      (64ull * 1024)
+
+struct kv {
+	MDB_env *env;
+	MDB_dbi data;
+	MDB_dbi meta;
+	MDB_dbi clients;
+	MDB_dbi ages;
+	struct kv_options opts;
+	uint64_t map_bytes;
+	raft_index applied_index;
+	raft_term applied_term;
+};
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+void kv_options_init(struct kv_options *opts)
+{
+	memset(opts, 0, sizeof(*opts));
+	opts->map_bytes = DEFAULT_MAP_BYTES;
+	opts->max_map_bytes = DEFAULT_MAX_MAP_BYTES;
+	opts->client_expiry_entries = DEFAULT_CLIENT_EXPIRY;
+	opts->max_clients = DEFAULT_MAX_CLIENTS;
+	opts->sync_mode = KV_SYNC_NONE;
+}
+
+/* Begins a transaction. If another process grew the map (MDB_MAP_RESIZED),
+ * adopts the new size and tries once more. */
+static int txn_begin(struct kv *kv, unsigned flags, MDB_txn **txn)
+{
+	int rc = mdb_txn_begin(kv->env, NULL, flags, txn);
+
+	if (rc == MDB_MAP_RESIZED) {
+		MDB_envinfo info;
+
+		rc = mdb_env_set_mapsize(kv->env, 0);
+		if (rc == 0)
+			rc = mdb_txn_begin(kv->env, NULL, flags, txn);
+		if (rc == 0 && mdb_env_info(kv->env, &info) == 0)
+			kv->map_bytes = info.me_mapsize;
+	}
+	return rc;
+}
+
+static int load_meta(struct kv *kv, MDB_txn *txn, char *err, size_t errlen)
+{
+	MDB_val k = {6, "format"}, v;
+	uint8_t buf[16];
+	int rc;
+
+	rc = mdb_get(txn, kv->meta, &k, &v);
+	if (rc == MDB_NOTFOUND) {
+		/* A new store: stamp the format. */
+		le_put_u32(buf, KV_FORMAT_VERSION);
+		v.mv_size = 4;
+		v.mv_data = buf;
+		rc = mdb_put(txn, kv->meta, &k, &v, 0);
+		if (rc != 0)
+			goto lmdb_err;
+	} else if (rc != 0) {
+		goto lmdb_err;
+	} else if (v.mv_size != 4 ||
+		   le_get_u32(v.mv_data) != KV_FORMAT_VERSION) {
+		set_err(err, errlen, "kv: store format %u is not %u",
+			v.mv_size == 4 ? le_get_u32(v.mv_data) : 0,
+			KV_FORMAT_VERSION);
+		return KV_EFORMAT;
+	}
+	k.mv_size = 7;
+	k.mv_data = "applied";
+	rc = mdb_get(txn, kv->meta, &k, &v);
+	if (rc == MDB_NOTFOUND) {
+		kv->applied_index = 0;
+		kv->applied_term = 0;
+		return 0;
+	}
+	if (rc != 0)
+		goto lmdb_err;
+	if (v.mv_size != 16) {
+		set_err(err, errlen, "kv: applied record has %zu bytes",
+			v.mv_size);
+		return KV_ECORRUPT;
+	}
+	kv->applied_index = le_get_u64(v.mv_data);
+	kv->applied_term = le_get_u64((const uint8_t *)v.mv_data + 8);
+	return 0;
+lmdb_err:
+	set_err(err, errlen, "kv: reading meta: %s", mdb_strerror(rc));
+	return KV_ELMDB;
+}
+
+int kv_open(const char *dir, const struct kv_options *opts, struct kv **out,
+	    char *err, size_t errlen)
+{
+	struct kv *kv = NULL;
+	MDB_txn *txn = NULL;
+	MDB_envinfo info;
+	char *path = NULL;
+	unsigned flags = MDB_NOTLS;
+	struct stat st;
+	int rc, rv;
+
+	if (dir == NULL || out == NULL) {
+		set_err(err, errlen, "kv: no data directory");
+		return KV_EINVAL;
+	}
+	*out = NULL;
+	kv = calloc(1, sizeof(*kv));
+	if (kv == NULL)
+		return KV_ENOMEM;
+	if (opts != NULL)
+		kv->opts = *opts;
+	else
+		kv_options_init(&kv->opts);
+	if (kv->opts.map_bytes < MIN_MAP_BYTES ||
+	    kv->opts.max_map_bytes < kv->opts.map_bytes ||
+	    kv->opts.sync_mode > KV_SYNC_FULL) {
+		set_err(err, errlen,
+			"kv: bad options (map %llu bytes, max %llu, sync %d)",
+			(unsigned long long)kv->opts.map_bytes,
+			(unsigned long long)kv->opts.max_map_bytes,
+			(int)kv->opts.sync_mode);
+		rv = KV_EINVAL;
+		goto fail;
+	}
+	if (kv->opts.sync_mode == KV_SYNC_NONE)
+		flags |= MDB_NOSYNC;
+	else if (kv->opts.sync_mode == KV_SYNC_META)
+		flags |= MDB_NOMETASYNC;
+
+	path = malloc(strlen(dir) + 4);
+	if (path == NULL) {
+		rv = KV_ENOMEM;
+		goto fail;
+	}
+	sprintf(path, "%s/kv", dir);
+	if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+		set_err(err, errlen, "kv: mkdir %s: %s", path, strerror(errno));
+		rv = KV_EIO;
+		goto fail;
+	}
+	if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		set_err(err, errlen, "kv: %s is not a directory", path);
+		rv = KV_EIO;
+		goto fail;
+	}
+
+	rc = mdb_env_create(&kv->env);
+	if (rc != 0)
+		goto lmdb_fail;
+	rc = mdb_env_set_maxdbs(kv->env, 4);
+	if (rc == 0)
+		rc = mdb_env_set_mapsize(kv->env, kv->opts.map_bytes);
+	if (rc == 0)
+		rc = mdb_env_open(kv->env, path, flags, 0600);
+	if (rc != 0)
+		goto lmdb_fail;
+	/* An existing file larger than map_bytes keeps its size. */
+	rc = mdb_env_info(kv->env, &info);
+	if (rc != 0)
+		goto lmdb_fail;
+	kv->map_bytes = info.me_mapsize;
+
+	rc = txn_begin(kv, 0, &txn);
+	if (rc != 0)
+		goto lmdb_fail;
+	rc = mdb_dbi_open(txn, "data", MDB_CREATE, &kv->data);
+	if (rc == 0)
+		rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &kv->meta);
+	if (rc == 0)
+		rc = mdb_dbi_open(txn, "clients", MDB_CREATE, &kv->clients);
+	if (rc == 0)
+		rc = mdb_dbi_open(txn, "ages", MDB_CREATE, &kv->ages);
+	if (rc != 0)
+		goto lmdb_fail;
+	rv = load_meta(kv, txn, err, errlen);
+	if (rv != 0)
+		goto fail;
+	rc = mdb_txn_commit(txn);
+	txn = NULL;
+	if (rc != 0)
+		goto lmdb_fail;
+	free(path);
+	*out = kv;
+	return 0;
+
+lmdb_fail:
+	set_err(err, errlen, "kv: opening %s: %s", path ? path : dir,
+		mdb_strerror(rc));
+	rv = KV_ELMDB;
+fail:
+	if (txn != NULL)
+		mdb_txn_abort(txn);
+	if (kv->env != NULL)
+		mdb_env_close(kv->env);
+	free(path);
+	free(kv);
+	return rv;
+}
+
+void kv_close(struct kv *kv)
+{
+	if (kv == NULL)
+		return;
+	/* Best effort: a clean close leaves LMDB durable even though commits
+	 * did not sync. Callers wanting to know use kv_sync() first. */
+	(void)mdb_env_sync(kv->env, 1);
+	mdb_env_close(kv->env);
+	free(kv);
+}
+
+int kv_sync(struct kv *kv, char *err, size_t errlen)
+{
+	int rc;
+
+	if (kv == NULL)
+		return KV_EINVAL;
+	rc = mdb_env_sync(kv->env, 1);
+	if (rc != 0) {
+		set_err(err, errlen, "kv: sync: %s", mdb_strerror(rc));
+		return KV_ELMDB;
+	}
+	return 0;
+}
+
+raft_index kv_applied_index(const struct kv *kv)
+{
+	return kv->applied_index;
+}
+
+raft_term kv_applied_term(const struct kv *kv)
+{
+	return kv->applied_term;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Apply                                                                    */
+
+/* Inside one apply: a failure is either an LMDB code (> 0 or LMDB's own
+ * negatives, kept in *rc) or a kv code. We keep the LMDB code apart so the
+ * caller can recognise MDB_MAP_FULL and grow. */
+struct apply_ctx {
+	struct kv *kv;
+	MDB_txn *txn;
+	int mdb_rc;	  /* the LMDB code that failed, 0 if none */
+	const char *what; /* which step failed */
+};
+
+static int mdb_fail(struct apply_ctx *c, int rc, const char *what)
+{
+	c->mdb_rc = rc;
+	c->what = what;
+	return KV_ELMDB;
+}
+
+static void age_key(uint8_t k[16], uint64_t index, uint64_t client)
+{
+	be_put_u64(k, index);
+	be_put_u64(k + 8, client);
+}
+
+/* Forgets the client at the cursor's current "ages" key and that key. */
+static int forget_at(struct apply_ctx *c, MDB_cursor *cur, MDB_val *ak)
+{
+	uint8_t ck[8];
+	MDB_val k = {8, ck};
+	int rc;
+
+	if (ak->mv_size != 16)
+		return KV_ECORRUPT;
+	memcpy(ck, (const uint8_t *)ak->mv_data + 8, 8);
+	rc = mdb_cursor_del(cur, 0);
+	if (rc != 0)
+		return mdb_fail(c, rc, "deleting an age");
+	rc = mdb_del(c->txn, c->kv->clients, &k, NULL);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return mdb_fail(c, rc, "deleting a client");
+	return 0;
+}
+
+/* Before the entry at @index: forget clients whose last command is older
+ * than index - client_expiry_entries, and, if @admit, make room for one
+ * more client under max_clients. Both decisions depend only on the applied
+ * entries, so every member makes them identically at the same index. */
+static int expire_clients(struct apply_ctx *c, raft_index index, int admit)
+{
+	const struct kv_options *o = &c->kv->opts;
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	MDB_stat st;
+	uint64_t count;
+	int rc, rv = 0;
+
+	rc = mdb_cursor_open(c->txn, c->kv->ages, &cur);
+	if (rc != 0)
+		return mdb_fail(c, rc, "opening the ages cursor");
+	if (o->client_expiry_entries != 0 && index > o->client_expiry_entries) {
+		uint64_t oldest_kept = index - o->client_expiry_entries;
+
+		while ((rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST)) == 0) {
+			if (k.mv_size != 16) {
+				rv = KV_ECORRUPT;
+				goto out;
+			}
+			if (be_get_u64(k.mv_data) >= oldest_kept)
+				break;
+			rv = forget_at(c, cur, &k);
+			if (rv != 0)
+				goto out;
+		}
+		if (rc != 0 && rc != MDB_NOTFOUND) {
+			rv = mdb_fail(c, rc, "walking ages");
+			goto out;
+		}
+	}
+	if (admit && o->max_clients != 0) {
+		rc = mdb_stat(c->txn, c->kv->clients, &st);
+		if (rc != 0) {
+			rv = mdb_fail(c, rc, "counting clients");
+			goto out;
+		}
+		count = st.ms_entries;
+		while (count >= o->max_clients) {
+			rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+			if (rc != 0) {
+				rv = rc == MDB_NOTFOUND
+					 ? KV_ECORRUPT /* tables disagree */
+					 : mdb_fail(c, rc, "evicting");
+				goto out;
+			}
+			rv = forget_at(c, cur, &k);
+			if (rv != 0)
+				goto out;
+			count--;
+		}
+	}
+out:
+	mdb_cursor_close(cur);
+	return rv;
+}
+
+static void result_from_rec(struct kv_result *r, const uint8_t *rec)
+{
+	r->status = rec[24];
+	r->deleted = rec[25];
+	r->index = le_get_u64(rec + 8);
+	r->mod_index = le_get_u64(rec + 16);
+	r->duplicate = 1;
+}
+
+/* Applies the PUT/DELETE itself; fills @r. */
+static int apply_op(struct apply_ctx *c, const struct kv_cmd *cmd,
+		    raft_index index, struct kv_result *r)
+{
+	MDB_val k = {cmd->key_len, (void *)cmd->key}, v;
+	uint64_t cur_mod = 0;
+	int exists, rc;
+
+	rc = mdb_get(c->txn, c->kv->data, &k, &v);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return mdb_fail(c, rc, "reading a key");
+	exists = rc == 0;
+	if (exists) {
+		if (v.mv_size < VALUE_HDR)
+			return KV_ECORRUPT;
+		cur_mod = le_get_u64(v.mv_data);
+	}
+	r->index = index;
+	/* CAS M: the key's mod index must be M; M = 0 means "absent". */
+	if (cmd->has_cas && cmd->cas != cur_mod) {
+		r->status = KV_CAS_FAILED;
+		r->mod_index = cur_mod;
+		return 0;
+	}
+	r->status = KV_APPLIED;
+	if (cmd->op == KV_OP_PUT) {
+		v.mv_size = VALUE_HDR + cmd->value_len;
+		v.mv_data = NULL;
+		/* MDB_RESERVE: LMDB hands us the space; one copy of the value.
+		 */
+		rc = mdb_put(c->txn, c->kv->data, &k, &v, MDB_RESERVE);
+		if (rc != 0)
+			return mdb_fail(c, rc, "writing a key");
+		le_put_u64(v.mv_data, index);
+		if (cmd->value_len != 0)
+			memcpy((uint8_t *)v.mv_data + VALUE_HDR, cmd->value,
+			       cmd->value_len);
+		r->mod_index = index;
+	} else {
+		if (exists) {
+			rc = mdb_del(c->txn, c->kv->data, &k, NULL);
+			if (rc != 0)
+				return mdb_fail(c, rc, "deleting a key");
+		}
+		r->deleted = (uint8_t)exists;
+		r->mod_index = 0;
+	}
+	return 0;
+}
+
+/* Records @r as client's result for seq, replacing @old_index's age key
+ * (if @known) with one at @index. */
+static int remember(struct apply_ctx *c, const struct kv_cmd *cmd,
+		    raft_index index, const struct kv_result *r, int known,
+		    uint64_t old_index)
+{
+	uint8_t ck[8], ak[16], rec[CLIENT_REC_SIZE];
+	MDB_val k = {8, ck}, v = {CLIENT_REC_SIZE, rec};
+	MDB_val a = {16, ak}, e = {0, NULL};
+	int rc;
+
+	be_put_u64(ck, cmd->client_id);
+	if (known) {
+		age_key(ak, old_index, cmd->client_id);
+		rc = mdb_del(c->txn, c->kv->ages, &a, NULL);
+		if (rc != 0)
+			return rc == MDB_NOTFOUND
+				   ? KV_ECORRUPT
+				   : mdb_fail(c, rc, "deleting an age");
+	}
+	memset(rec, 0, sizeof(rec));
+	le_put_u64(rec, cmd->seq);
+	le_put_u64(rec + 8, r->index);
+	le_put_u64(rec + 16, r->mod_index);
+	rec[24] = r->status;
+	rec[25] = r->deleted;
+	rc = mdb_put(c->txn, c->kv->clients, &k, &v, 0);
+	if (rc != 0)
+		return mdb_fail(c, rc, "writing a client");
+	age_key(ak, index, cmd->client_id);
+	rc = mdb_put(c->txn, c->kv->ages, &a, &e, 0);
+	if (rc != 0)
+		return mdb_fail(c, rc, "writing an age");
+	return 0;
+}
+
+static int apply_command(struct apply_ctx *c, const struct raft_entry *e,
+			 struct kv_result *r)
+{
+	struct kv_cmd cmd;
+	uint8_t ck[8];
+	MDB_val k = {8, ck}, v;
+	uint64_t old_index = 0;
+	int known = 0, rc, rv;
+
+	rv = kv_cmd_decode(e->data, e->len, &cmd);
+	if (rv != 0) {
+		r->status = KV_BAD_COMMAND;
+		r->cmd_error = rv;
+		r->index = e->index;
+		return expire_clients(c, e->index, 0);
+	}
+	r->origin = cmd.origin;
+	r->request_id = cmd.request_id;
+	r->client_id = cmd.client_id;
+	r->seq = cmd.seq;
+	if (cmd.client_id == 0) {
+		rv = expire_clients(c, e->index, 0);
+		return rv != 0 ? rv : apply_op(c, &cmd, e->index, r);
+	}
+
+	/* Expire first, so whether this client is still remembered depends
+	 * only on the entry's index. */
+	rv = expire_clients(c, e->index, 0);
+	if (rv != 0)
+		return rv;
+	be_put_u64(ck, cmd.client_id);
+	rc = mdb_get(c->txn, c->kv->clients, &k, &v);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return mdb_fail(c, rc, "reading a client");
+	if (rc == 0) {
+		uint64_t last_seq;
+
+		if (v.mv_size != CLIENT_REC_SIZE)
+			return KV_ECORRUPT;
+		known = 1;
+		last_seq = le_get_u64(v.mv_data);
+		old_index = le_get_u64((const uint8_t *)v.mv_data + 8);
+		if (cmd.seq == last_seq) {
+			result_from_rec(r, v.mv_data);
+			return 0;
+		}
+		if (cmd.seq < last_seq) {
+			r->status = KV_STALE_SEQ;
+			r->index = e->index;
+			return 0;
+		}
+	} else {
+		/* A new client may push the oldest one out. */
+		rv = expire_clients(c, e->index, 1);
+		if (rv != 0)
+			return rv;
+	}
+	rv = apply_op(c, &cmd, e->index, r);
+	if (rv != 0)
+		return rv;
+	return remember(c, &cmd, e->index, r, known, old_index);
+}
+
+/* One attempt at the whole batch in one write transaction. */
+static int apply_batch(struct apply_ctx *c, const struct raft_entry *entries,
+		       size_t n, struct kv_result *results)
+{
+	struct kv *kv = c->kv;
+	raft_index applied = kv->applied_index;
+	raft_term term = kv->applied_term;
+	uint8_t buf[16];
+	MDB_val k = {7, "applied"}, v = {16, buf};
+	int rc, rv;
+
+	rc = txn_begin(kv, 0, &c->txn);
+	if (rc != 0)
+		return mdb_fail(c, rc, "beginning a write");
+	for (size_t i = 0; i < n; i++) {
+		const struct raft_entry *e = &entries[i];
+		struct kv_result scratch, *r = results ? &results[i] : &scratch;
+
+		memset(r, 0, sizeof(*r));
+		r->entry_index = e->index;
+		if (e->index <= kv->applied_index) {
+			struct kv_cmd cmd;
+
+			r->status = KV_ALREADY_APPLIED;
+			if (e->type == RAFT_ENTRY_NORMAL &&
+			    kv_cmd_decode(e->data, e->len, &cmd) == 0) {
+				r->origin = cmd.origin;
+				r->request_id = cmd.request_id;
+				r->client_id = cmd.client_id;
+				r->seq = cmd.seq;
+			}
+			continue;
+		}
+		if (e->type == RAFT_ENTRY_NORMAL) {
+			rv = apply_command(c, e, r);
+		} else {
+			r->status = KV_NONE;
+			r->index = e->index;
+			rv = expire_clients(c, e->index, 0);
+		}
+		if (rv != 0)
+			goto abort;
+		applied = e->index;
+		term = e->term;
+	}
+	if (applied != kv->applied_index) {
+		le_put_u64(buf, applied);
+		le_put_u64(buf + 8, term);
+		rc = mdb_put(c->txn, kv->meta, &k, &v, 0);
+		if (rc != 0) {
+			rv = mdb_fail(c, rc, "writing the applied index");
+			goto abort;
+		}
+	}
+	rc = mdb_txn_commit(c->txn);
+	c->txn = NULL;
+	if (rc != 0)
+		return mdb_fail(c, rc, "committing");
+	kv->applied_index = applied;
+	kv->applied_term = term;
+	return 0;
+abort:
+	mdb_txn_abort(c->txn);
+	c->txn = NULL;
+	return rv;
+}
+
+/* Doubles the map (no transaction may be open in this process). */
+static int grow_map(struct kv *kv, char *err, size_t errlen)
+{
+	uint64_t next;
+	MDB_envinfo info;
+	int rc;
+
+	if (kv->map_bytes >= kv->opts.max_map_bytes) {
+		set_err(err, errlen, "kv: map full at %llu bytes (maximum)",
+			(unsigned long long)kv->map_bytes);
+		return KV_EMAPFULL;
+	}
+	next = kv->map_bytes * 2;
+	if (next > kv->opts.max_map_bytes || next < kv->map_bytes)
+		next = kv->opts.max_map_bytes;
+	rc = mdb_env_set_mapsize(kv->env, next);
+	if (rc != 0) {
+		set_err(err, errlen, "kv: growing the map to %llu bytes: %s",
+			(unsigned long long)next, mdb_strerror(rc));
+		return KV_ELMDB;
+	}
+	kv->map_bytes = next;
+	if (mdb_env_info(kv->env, &info) == 0)
+		kv->map_bytes = info.me_mapsize;
+	return 0;
+}
+
+int kv_apply(struct kv *kv, const struct raft_entry *entries, size_t n,
+	     struct kv_result *results, char *err, size_t errlen)
+{
+	struct apply_ctx c;
+	int rv;
+
+	if (kv == NULL || (entries == NULL && n != 0)) {
+		set_err(err, errlen, "kv: apply: no store or no entries");
+		return KV_EINVAL;
+	}
+	if (n == 0)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		uint8_t t = entries[i].type;
+
+		if (t != RAFT_ENTRY_NORMAL && t != RAFT_ENTRY_NOOP &&
+		    t != RAFT_ENTRY_CONFIG) {
+			set_err(err, errlen, "kv: entry %llu has type %u",
+				(unsigned long long)entries[i].index, t);
+			return KV_EINVAL;
+		}
+		if (entries[i].data == NULL && entries[i].len != 0) {
+			set_err(err, errlen, "kv: entry %llu has no data",
+				(unsigned long long)entries[i].index);
+			return KV_EINVAL;
+		}
+		if (i > 0 && entries[i].index != entries[i - 1].index + 1) {
+			set_err(err, errlen, "kv: entry %llu follows %llu",
+				(unsigned long long)entries[i].index,
+				(unsigned long long)entries[i - 1].index);
+			return KV_ENOTSEQ;
+		}
+	}
+	/* Never a gap: entry applied+1 must be the next one applied. */
+	if (entries[0].index > kv->applied_index + 1) {
+		set_err(err, errlen,
+			"kv: first entry %llu leaves a gap after applied %llu",
+			(unsigned long long)entries[0].index,
+			(unsigned long long)kv->applied_index);
+		return KV_EGAP;
+	}
+	for (;;) {
+		memset(&c, 0, sizeof(c));
+		c.kv = kv;
+		rv = apply_batch(&c, entries, n, results);
+		if (rv == 0)
+			return 0;
+		if (rv != KV_ELMDB || c.mdb_rc != MDB_MAP_FULL)
+			break;
+		/* The transaction is gone; grow and redo the whole batch. */
+		rv = grow_map(kv, err, errlen);
+		if (rv != 0)
+			return rv;
+	}
+	if (rv == KV_ELMDB)
+		set_err(err, errlen, "kv: apply: %s: %s", c.what,
+			mdb_strerror(c.mdb_rc));
+	else if (rv == KV_ECORRUPT)
+		set_err(err, errlen, "kv: apply: malformed stored record");
+	return rv;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Reads                                                                    */
+
+int kv_get(struct kv *kv, const uint8_t *key, size_t keylen, uint8_t **value,
+	   size_t *len, uint64_t *mod_index)
+{
+	MDB_txn *txn = NULL;
+	MDB_val k = {keylen, (void *)key}, v;
+	uint8_t *copy = NULL;
+	size_t n;
+	int rc, rv = 0;
+
+	if (value != NULL)
+		*value = NULL;
+	if (kv == NULL || !kv_key_valid(key, keylen))
+		return KV_EINVAL;
+	rc = txn_begin(kv, MDB_RDONLY, &txn);
+	if (rc != 0)
+		return KV_ELMDB;
+	rc = mdb_get(txn, kv->data, &k, &v);
+	if (rc == MDB_NOTFOUND) {
+		rv = KV_ENOTFOUND;
+		goto out;
+	}
+	if (rc != 0) {
+		rv = KV_ELMDB;
+		goto out;
+	}
+	if (v.mv_size < VALUE_HDR) {
+		rv = KV_ECORRUPT;
+		goto out;
+	}
+	n = v.mv_size - VALUE_HDR;
+	if (value != NULL && n != 0) {
+		copy = malloc(n);
+		if (copy == NULL) {
+			rv = KV_ENOMEM;
+			goto out;
+		}
+		memcpy(copy, (const uint8_t *)v.mv_data + VALUE_HDR, n);
+		*value = copy;
+	}
+	if (len != NULL)
+		*len = n;
+	if (mod_index != NULL)
+		*mod_index = le_get_u64(v.mv_data);
+out:
+	mdb_txn_abort(txn);
+	return rv;
+}
+
+static int has_prefix(const MDB_val *k, const uint8_t *prefix, size_t plen)
+{
+	if (plen == 0)
+		return 1;
+	return k->mv_size >= plen && memcmp(k->mv_data, prefix, plen) == 0;
+}
+
+/* Bytewise order, shorter first on a common prefix: LMDB's default. */
+static int key_cmp(const MDB_val *k, const uint8_t *b, size_t blen)
+{
+	size_t n = k->mv_size < blen ? k->mv_size : blen;
+	int d = n ? memcmp(k->mv_data, b, n) : 0;
+
+	if (d != 0)
+		return d;
+	return k->mv_size < blen ? -1 : k->mv_size > blen;
+}
+
+int64_t kv_list(struct kv *kv, const uint8_t *prefix, size_t prefix_len,
+		const uint8_t *after, size_t after_len, size_t limit,
+		kv_list_cb cb, void *arg, int *more)
+{
+	MDB_txn *txn = NULL;
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	int64_t count = 0;
+	int rc;
+
+	if (more != NULL)
+		*more = 0;
+	if (kv == NULL || cb == NULL || limit == 0 ||
+	    (prefix == NULL && prefix_len != 0) ||
+	    (after == NULL && after_len != 0) || prefix_len > KV_KEY_MAX ||
+	    after_len > KV_KEY_MAX || limit > INT64_MAX)
+		return KV_EINVAL;
+	rc = txn_begin(kv, MDB_RDONLY, &txn);
+	if (rc != 0)
+		return KV_ELMDB;
+	rc = mdb_cursor_open(txn, kv->data, &cur);
+	if (rc != 0) {
+		count = KV_ELMDB;
+		goto out;
+	}
+	/* Start at the first key > after, then no lower than the prefix. */
+	if (after_len != 0) {
+		k.mv_size = after_len;
+		k.mv_data = (void *)after;
+		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+		if (rc == 0 && key_cmp(&k, after, after_len) == 0)
+			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	} else {
+		rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	}
+	if (rc == 0 && prefix_len != 0 && key_cmp(&k, prefix, prefix_len) < 0) {
+		k.mv_size = prefix_len;
+		k.mv_data = (void *)prefix;
+		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	}
+	/* Keys with a prefix are contiguous: stop at the first one without. */
+	while (rc == 0 && has_prefix(&k, prefix, prefix_len)) {
+		if ((size_t)count == limit) {
+			if (more != NULL)
+				*more = 1;
+			break;
+		}
+		if (v.mv_size < VALUE_HDR) {
+			count = KV_ECORRUPT;
+			goto out;
+		}
+		if (cb(arg, k.mv_data, k.mv_size,
+		       (const uint8_t *)v.mv_data + VALUE_HDR,
+		       v.mv_size - VALUE_HDR, le_get_u64(v.mv_data)) != 0) {
+			count = KV_ESTOPPED;
+			goto out;
+		}
+		count++;
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	}
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		count = KV_ELMDB;
+out:
+	if (cur != NULL)
+		mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	return count;
+}
+
+int64_t kv_count(struct kv *kv)
+{
+	MDB_txn *txn;
+	MDB_stat st;
+	int rc;
+
+	if (kv == NULL)
+		return KV_EINVAL;
+	rc = txn_begin(kv, MDB_RDONLY, &txn);
+	if (rc != 0)
+		return KV_ELMDB;
+	rc = mdb_stat(txn, kv->data, &st);
+	mdb_txn_abort(txn);
+	return rc != 0 ? KV_ELMDB : (int64_t)st.ms_entries;
+}
+
+#define FNV_OFFSET 0xcbf29ce484222325ull
+#define FNV_PRIME  0x100000001b3ull
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+
+	for (size_t i = 0; i < n; i++) {
+		h ^= b[i];
+		h *= FNV_PRIME;
+	}
+	return h;
+}
+
+int kv_digest(struct kv *kv, uint64_t *digest)
+{
+	MDB_txn *txn = NULL;
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	uint64_t h = FNV_OFFSET;
+	uint8_t num[8];
+	int rc, rv = 0;
+
+	if (kv == NULL || digest == NULL)
+		return KV_EINVAL;
+	rc = txn_begin(kv, MDB_RDONLY, &txn);
+	if (rc != 0)
+		return KV_ELMDB;
+	rc = mdb_cursor_open(txn, kv->data, &cur);
+	if (rc != 0) {
+		rv = KV_ELMDB;
+		goto out;
+	}
+	while ((rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0) {
+		if (v.mv_size < VALUE_HDR) {
+			rv = KV_ECORRUPT;
+			goto out;
+		}
+		le_put_u32(num, (uint32_t)k.mv_size);
+		h = fnv(h, num, 4);
+		h = fnv(h, k.mv_data, k.mv_size);
+		le_put_u32(num, (uint32_t)(v.mv_size - VALUE_HDR));
+		h = fnv(h, num, 4);
+		h = fnv(h, (const uint8_t *)v.mv_data + VALUE_HDR,
+			v.mv_size - VALUE_HDR);
+		h = fnv(h, v.mv_data, VALUE_HDR); /* mod index, u64 LE */
+	}
+	if (rc != MDB_NOTFOUND) {
+		rv = KV_ELMDB;
+		goto out;
+	}
+	*digest = h;
+out:
+	if (cur != NULL)
+		mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	return rv;
+}
+
+int kv_stats(struct kv *kv, struct kv_stats *out)
+{
+	MDB_txn *txn;
+	MDB_stat data, clients, env;
+	MDB_envinfo info;
+	int rc;
+
+	if (kv == NULL || out == NULL)
+		return KV_EINVAL;
+	rc = txn_begin(kv, MDB_RDONLY, &txn);
+	if (rc != 0)
+		return KV_ELMDB;
+	rc = mdb_stat(txn, kv->data, &data);
+	if (rc == 0)
+		rc = mdb_stat(txn, kv->clients, &clients);
+	if (rc == 0)
+		rc = mdb_env_info(kv->env, &info);
+	if (rc == 0)
+		rc = mdb_env_stat(kv->env, &env);
+	mdb_txn_abort(txn);
+	if (rc != 0)
+		return KV_ELMDB;
+	out->keys = data.ms_entries;
+	out->clients = clients.ms_entries;
+	out->used_bytes = ((uint64_t)info.me_last_pgno + 1) * env.ms_psize;
+	out->map_bytes = info.me_mapsize;
+	out->applied_index = kv->applied_index;
+	out->applied_term = kv->applied_term;
+	return 0;
+}
