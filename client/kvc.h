@@ -1,0 +1,191 @@
+/* kvc.h - libkvc: a blocking C client for a kvd cluster.
+ *
+ * Use:
+ *     struct kvc *h;
+ *     int rc = kvc_open("http://10.0.0.1:2379,http://10.0.0.2:2379", NULL, &h);
+ *     if (rc == 0)
+ *             rc = kvc_put(h, "greeting", "hello", 5, &index);
+ *     if (rc < 0)
+ *             fprintf(stderr, "%s: %s\n", kvc_strerror(rc), kvc_errmsg(h));
+ *     kvc_close(h);
+ *
+ * Every call blocks until it has an answer or the retry deadline passes.
+ * The library finds the leader through GET /v1/status on the endpoints and
+ * sends writes straight to it. On a connection failure, a 503 or a 504 it
+ * forgets the leader, waits a jittered, exponentially growing pause and
+ * tries again, until the handle's retry deadline. Each logical write carries
+ * X-Kv-Client (16 random hex digits per handle) and X-Kv-Seq (one number per
+ * logical write, the same on every retry), so a write retried across a
+ * leader change is applied at most once.
+ *
+ * Threads: a handle is not thread-safe. Use one handle per thread; distinct
+ * handles share nothing and may be used concurrently.
+ *
+ * Errors: functions return 0 or a negative KVC_E* code; kvc_strerror()
+ * names a code, kvc_errmsg() gives the context of the handle's last error
+ * (for instance the server's "message").
+ *
+ * Keys are NUL-terminated UTF-8 strings (1-511 bytes, no control
+ * characters); values are byte arrays with a length.
+ */
+#ifndef KVC_KVC_H_
+#define KVC_KVC_H_
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum kvc_error {
+	KVC_OK = 0,
+	KVC_EINVAL = -1,       /* bad argument (NULL, bad endpoint URL, ...) */
+	KVC_ENOMEM = -2,       /* out of memory */
+	KVC_ENOTFOUND = -3,    /* key or member absent (404) */
+	KVC_ECAS = -4,	       /* compare-and-swap failed (412) */
+	KVC_EUNAVAILABLE = -5, /* no member or no leader reachable (503) */
+	KVC_ETIMEOUT = -6,     /* the retry deadline passed (504) */
+	KVC_EBADREQ = -7,      /* the server rejected the request (400) */
+	KVC_ETOO_LARGE = -8,   /* value or response too large (413) */
+	KVC_ECONFLICT = -9,    /* conflicting membership change (409) */
+	KVC_EPROTO = -10,      /* unexpected or malformed response */
+	KVC_ESERVER = -11      /* the server failed (500, other status) */
+};
+
+/* Options of kvc_open(); a zero field takes the default. */
+struct kvc_options {
+	int connect_timeout_ms; /* per TCP connect; default 1000 */
+	int request_timeout_ms; /* per HTTP attempt; default 5000 */
+	int retry_deadline_ms; /* whole call, retries included; default 10000 */
+	bool stale_reads;      /* kvc_get() reads locally by default */
+};
+
+/* Opaque handle. */
+struct kvc;
+
+/* Flags of kvc_get(). */
+#define KVC_GET_STALE 1u /* serve from any member's local state */
+
+/* Opens a handle on the cluster reachable through @endpoints, a comma-
+ * separated list of client URLs ("http://host:port" or "host:port"). No
+ * network traffic happens here. @opts may be NULL (all defaults); it is
+ * copied, as is @endpoints. On success *@out owns the handle; release it with
+ * kvc_close(). Errors: KVC_EINVAL (no or bad endpoint), KVC_ENOMEM. */
+int kvc_open(const char *endpoints, const struct kvc_options *opts,
+	     struct kvc **out);
+
+/* Releases @h and everything it holds. NULL is allowed. */
+void kvc_close(struct kvc *h);
+
+/* Names an error code. The string is static. */
+const char *kvc_strerror(int rc);
+
+/* Context of the last error on @h ("" if none). Owned by @h, valid until
+ * the next call on @h. */
+const char *kvc_errmsg(const struct kvc *h);
+
+/* Reads @key. Linearizable unless @flags has KVC_GET_STALE or the handle
+ * was opened with stale_reads. On success *@value is a malloc'd buffer of
+ * *@len bytes plus a trailing NUL (not counted), owned by the caller
+ * (free()); *@mod_index, if not NULL, is the key's mod index.
+ * KVC_ENOTFOUND when the key is absent. */
+int kvc_get(struct kvc *h, const char *key, unsigned flags, void **value,
+	    size_t *len, uint64_t *mod_index);
+
+/* Writes @len bytes of @value (copied; may be NULL when @len is 0) under
+ * @key. *@index, if not NULL, receives the raft index it was applied at. */
+int kvc_put(struct kvc *h, const char *key, const void *value, size_t len,
+	    uint64_t *index);
+
+/* As kvc_put(), only if the key's mod index is @cas (0: the key must not
+ * exist). On KVC_ECAS, *@index receives the key's current mod index (0 if
+ * absent). */
+int kvc_cas_put(struct kvc *h, const char *key, const void *value, size_t len,
+		uint64_t cas, uint64_t *index);
+
+/* Deletes @key. *@index (if not NULL) receives the raft index of the
+ * delete, *@deleted (if not NULL) whether the key existed. */
+int kvc_delete(struct kvc *h, const char *key, uint64_t *index, bool *deleted);
+
+/* As kvc_delete(), only if the key's mod index is @cas. On KVC_ECAS,
+ * *@index receives the current mod index. */
+int kvc_cas_delete(struct kvc *h, const char *key, uint64_t cas,
+		   uint64_t *index, bool *deleted);
+
+/* One key-value pair of kvc_list(). */
+struct kvc_kv {
+	char *key;   /* NUL-terminated */
+	void *value; /* value_len bytes plus a trailing NUL */
+	size_t value_len;
+	uint64_t index; /* mod index */
+};
+
+/* Lists keys starting with @prefix (NULL or "": all) strictly after @after
+ * (NULL or "": from the first), at most @limit (0: the server's default of
+ * 1000) in key order. On success *@kvs is an array of *@n pairs owned by the
+ * caller (release with kvc_kvs_free()), *@more says whether further keys
+ * match: pass the last key as @after to get the next page. Linearizable
+ * unless the handle reads stale. */
+int kvc_list(struct kvc *h, const char *prefix, const char *after,
+	     unsigned limit, struct kvc_kv **kvs, size_t *n, bool *more);
+
+/* Releases an array from kvc_list(). NULL is allowed. */
+void kvc_kvs_free(struct kvc_kv *kvs, size_t n);
+
+/* A cluster member as /v1/status and /v1/members describe it. */
+struct kvc_member {
+	uint64_t id;
+	char *peer_url;
+	char *client_url; /* "" when not known yet */
+	bool voter;
+};
+
+/* One member's /v1/status. */
+struct kvc_status {
+	uint64_t id;
+	char *state; /* leader, follower, candidate, learner, removed */
+	uint64_t term;
+	uint64_t leader; /* 0: unknown */
+	char *leader_client_url;
+	uint64_t commit_index;
+	uint64_t applied_index;
+	uint64_t last_index;
+	uint64_t snapshot_index;
+	struct kvc_member *members;
+	size_t n_members;
+};
+
+/* Fetches the status of the member at client URL @url, or, when @url is
+ * NULL, of the first endpoint that answers. On success *@st is owned by the
+ * caller (release with kvc_status_free()). A single URL is tried within the
+ * retry deadline, without waiting for a leader. */
+int kvc_status(struct kvc *h, const char *url, struct kvc_status **st);
+
+/* Releases a status. NULL is allowed. */
+void kvc_status_free(struct kvc_status *st);
+
+/* Lists the cluster members. *@members is an array of *@n owned by the
+ * caller (release with kvc_members_free()). */
+int kvc_members(struct kvc *h, struct kvc_member **members, size_t *n);
+
+/* Releases an array from kvc_members(). NULL is allowed. */
+void kvc_members_free(struct kvc_member *members, size_t n);
+
+/* Adds member @id with peer URL @peer_url (copied); returns once the new
+ * configuration is committed. */
+int kvc_member_add(struct kvc *h, uint64_t id, const char *peer_url);
+
+/* Removes member @id; returns once the configuration is committed. */
+int kvc_member_remove(struct kvc *h, uint64_t id);
+
+/* Asks the leader to hand leadership to member @to; returns once @to
+ * leads. */
+int kvc_leader_transfer(struct kvc *h, uint64_t to);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KVC_KVC_H_ */
