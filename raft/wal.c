@@ -133,7 +133,9 @@ static void wal_log(const struct wal *w, const char *fmt, ...)
 static int sys_err(const struct wal *w, char *err, size_t errlen, int e,
 		   const char *what, const char *name)
 {
-	int code = (e == ENOSPC || e == EDQUOT) ? WAL_ENOSPC : WAL_EIO;
+	/* EFBIG (a file size limit) is out of space as far as the log goes. */
+	int code =
+	    (e == ENOSPC || e == EDQUOT || e == EFBIG) ? WAL_ENOSPC : WAL_EIO;
 
 	return fmt_err(err, errlen, code, "wal: %s %s/%s: %s", what, w->dir,
 		       name, strerror(e));

@@ -1,0 +1,956 @@
+/* test_wal.c - the write-ahead log: append/read, truncation, compaction,
+ * reset, segment roll-over, hard state, crash recovery and corruption. */
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "frame.h"
+#include "wal.h"
+
+#define SMALL_SEG 4096u
+
+static char err[512];
+
+/* ---- temporary directories ---------------------------------------------*/
+
+static int rm_one(const char *path, const struct stat *st, int flag,
+		  struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void rm_rf(const char *dir)
+{
+	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static char *make_tmpdir(void)
+{
+	char *d = strdup("/tmp/wal-test-XXXXXX");
+	ck_assert_ptr_nonnull(d);
+	ck_assert_ptr_nonnull(mkdtemp(d));
+	return d;
+}
+
+static void free_tmpdir(char *d)
+{
+	rm_rf(d);
+	free(d);
+}
+
+static void copy_file(const char *from, const char *to)
+{
+	char buf[65536];
+	ssize_t r;
+	int in = open(from, O_RDONLY), out;
+
+	ck_assert_int_ge(in, 0);
+	out = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	ck_assert_int_ge(out, 0);
+	while ((r = read(in, buf, sizeof(buf))) > 0)
+		ck_assert_int_eq(write(out, buf, (size_t)r), r);
+	ck_assert_int_eq(r, 0);
+	close(in);
+	close(out);
+}
+
+/* Replaces the contents of directory @to with copies of @from's files. */
+static void copy_dir(const char *from, const char *to)
+{
+	char a[512], b[512];
+	struct dirent *de;
+	DIR *d;
+
+	rm_rf(to);
+	ck_assert_int_eq(mkdir(to, 0755), 0);
+	d = opendir(from);
+	ck_assert_ptr_nonnull(d);
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(a, sizeof(a), "%s/%s", from, de->d_name);
+		snprintf(b, sizeof(b), "%s/%s", to, de->d_name);
+		copy_file(a, b);
+	}
+	closedir(d);
+}
+
+/* Names of the segment files in @dir, sorted; returns how many. */
+static int list_segs(const char *dir, char names[][64], int max)
+{
+	struct dirent *de;
+	int n = 0;
+	DIR *d = opendir(dir);
+
+	ck_assert_ptr_nonnull(d);
+	while ((de = readdir(d)) != NULL) {
+		size_t len = strlen(de->d_name);
+		if (strncmp(de->d_name, "wal-", 4) || len < 5 ||
+		    strcmp(de->d_name + len - 4, ".log"))
+			continue;
+		ck_assert_int_lt(n, max);
+		snprintf(names[n++], 64, "%s", de->d_name);
+	}
+	closedir(d);
+	qsort(names, (size_t)n, 64,
+	      (int (*)(const void *, const void *))strcmp);
+	return n;
+}
+
+static uint64_t file_size(const char *path)
+{
+	struct stat st;
+	ck_assert_int_eq(stat(path, &st), 0);
+	return (uint64_t)st.st_size;
+}
+
+static void read_at(const char *path, uint64_t off, void *buf, size_t n)
+{
+	int fd = open(path, O_RDONLY);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pread(fd, buf, n, (off_t)off), (ssize_t)n);
+	close(fd);
+}
+
+static void write_at(const char *path, uint64_t off, const void *buf, size_t n)
+{
+	int fd = open(path, O_WRONLY);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pwrite(fd, buf, n, (off_t)off), (ssize_t)n);
+	close(fd);
+}
+
+/* One record found by walking a segment file with the frame codec. */
+struct rec {
+	uint64_t off, size;
+	uint8_t type;
+	uint64_t index;
+};
+
+/* Lists the valid records of a segment file, up to the first bad one. */
+static int walk_records(const char *path, struct rec *recs, int max)
+{
+	uint64_t size = file_size(path), off = 0;
+	uint8_t *buf = malloc(size);
+	struct frame f;
+	size_t used;
+	int n = 0;
+
+	ck_assert_ptr_nonnull(buf);
+	read_at(path, 0, buf, size);
+	while (off < size && n < max &&
+	       frame_decode(buf + off, size - off, UINT32_MAX, &f, &used) ==
+		   FRAME_OK) {
+		recs[n].off = off;
+		recs[n].size = used;
+		recs[n].type = f.type;
+		recs[n].index = f.index;
+		n++;
+		off += used;
+	}
+	free(buf);
+	return n;
+}
+
+/* ---- entries ------------------------------------------------------------*/
+
+/* Entry contents are a function of (index, term), so reads can be checked
+ * without keeping copies. */
+static uint32_t payload_len(raft_index i)
+{
+	return (uint32_t)((i * 37) % 150);
+}
+
+static void fill_entry(struct raft_entry *e, raft_index i, raft_term t,
+		       uint32_t len)
+{
+	e->index = i;
+	e->term = t;
+	e->type = (i % 10 == 0) ? RAFT_ENTRY_NOOP : RAFT_ENTRY_NORMAL;
+	e->len = len;
+	e->data = len ? malloc(len) : NULL;
+	for (uint32_t k = 0; k < len; k++)
+		e->data[k] = (uint8_t)(i * 31 + t * 7 + k);
+}
+
+static void append_sized(struct wal *w, raft_index lo, raft_index hi,
+			 raft_term t, uint32_t len)
+{
+	size_t n = hi - lo + 1;
+	struct raft_entry *es = calloc(n, sizeof(*es));
+
+	ck_assert_ptr_nonnull(es);
+	for (size_t k = 0; k < n; k++)
+		fill_entry(&es[k], lo + k, t,
+			   len == UINT32_MAX ? payload_len(lo + k) : len);
+	ck_assert_msg(wal_append(w, es, n, err, sizeof(err)) == 0, "%s", err);
+	wal_free_entries(es, n);
+}
+
+static void append_range(struct wal *w, raft_index lo, raft_index hi,
+			 raft_term t)
+{
+	append_sized(w, lo, hi, t, UINT32_MAX);
+}
+
+static void sync_ok(struct wal *w)
+{
+	ck_assert_msg(wal_sync(w, err, sizeof(err)) == 0, "%s", err);
+}
+
+/* Checks entries [lo, hi] have term @t and the expected contents; @len as
+ * in append_sized. */
+static void check_sized(struct wal *w, raft_index lo, raft_index hi,
+			raft_term t, uint32_t len)
+{
+	struct raft_entry *es = NULL;
+	size_t n = 0;
+
+	ck_assert_msg(wal_read(w, lo, hi, &es, &n, err, sizeof(err)) == 0,
+		      "read [%" PRIu64 ", %" PRIu64 "]: %s", lo, hi, err);
+	ck_assert_uint_eq(n, hi - lo + 1);
+	for (size_t k = 0; k < n; k++) {
+		struct raft_entry want;
+		raft_index i = lo + k;
+		fill_entry(&want, i, t,
+			   len == UINT32_MAX ? payload_len(i) : len);
+		ck_assert_uint_eq(es[k].index, i);
+		ck_assert_msg(es[k].term == t,
+			      "entry %" PRIu64 " term %" PRIu64
+			      " want %" PRIu64,
+			      i, es[k].term, t);
+		ck_assert_uint_eq(es[k].type, want.type);
+		ck_assert_uint_eq(es[k].len, want.len);
+		if (want.len)
+			ck_assert_mem_eq(es[k].data, want.data, want.len);
+		free(want.data);
+	}
+	wal_free_entries(es, n);
+}
+
+static void check_range(struct wal *w, raft_index lo, raft_index hi,
+			raft_term t)
+{
+	check_sized(w, lo, hi, t, UINT32_MAX);
+}
+
+static struct wal *open_ok(const char *dir, uint64_t seg_bytes)
+{
+	struct wal_options o = {.segment_bytes = seg_bytes};
+	struct wal *w = NULL;
+
+	ck_assert_msg(wal_open(dir, &o, &w, err, sizeof(err)) == 0, "open: %s",
+		      err);
+	return w;
+}
+
+/* Collects opts->log lines. */
+static char logbuf[4096];
+
+static void log_line(void *ctx, const char *line)
+{
+	(void)ctx;
+	strncat(logbuf, line, sizeof(logbuf) - strlen(logbuf) - 2);
+	strcat(logbuf, "\n");
+}
+
+static int open_logged(const char *dir, uint64_t seg_bytes, struct wal **w)
+{
+	struct wal_options o = {.segment_bytes = seg_bytes, .log = log_line};
+
+	logbuf[0] = 0;
+	err[0] = 0;
+	return wal_open(dir, &o, w, err, sizeof(err));
+}
+
+/* ---- basic operations ---------------------------------------------------*/
+
+START_TEST(test_append_read_reopen)
+{
+	char *dir = make_tmpdir();
+	struct wal *w = open_ok(dir, 0);
+	struct raft_entry *es;
+	size_t n;
+
+	ck_assert_uint_eq(wal_first_index(w), 1);
+	ck_assert_uint_eq(wal_last_index(w), 0);
+	append_range(w, 1, 100, 1);
+	append_range(w, 101, 101, 2);
+	ck_assert_uint_eq(wal_last_index(w), 101);
+	/* Readable before the sync. */
+	check_range(w, 1, 100, 1);
+	check_range(w, 101, 101, 2);
+	check_range(w, 40, 60, 1);
+	sync_ok(w);
+	ck_assert_int_eq(wal_read(w, 0, 5, &es, &n, err, sizeof(err)),
+			 WAL_EINVAL);
+	ck_assert_int_eq(wal_read(w, 5, 102, &es, &n, err, sizeof(err)),
+			 WAL_EINVAL);
+	ck_assert_int_eq(wal_read(w, 6, 5, &es, &n, err, sizeof(err)),
+			 WAL_EINVAL);
+	wal_close(w);
+
+	w = open_ok(dir, 0);
+	ck_assert_uint_eq(wal_first_index(w), 1);
+	ck_assert_uint_eq(wal_last_index(w), 101);
+	check_range(w, 1, 100, 1);
+	check_range(w, 101, 101, 2);
+	append_range(w, 102, 110, 3);
+	sync_ok(w);
+	wal_close(w);
+	w = open_ok(dir, 0);
+	check_range(w, 102, 110, 3);
+	check_range(w, 1, 100, 1);
+	wal_close(w);
+	free_tmpdir(dir);
+}
+END_TEST
+
+START_TEST(test_append_preconditions)
+{
+	char *dir = make_tmpdir();
+	struct wal_options o = {.max_entry_bytes = 1000};
+	struct wal *w = NULL, *w2 = NULL;
+	struct raft_entry e;
+
+	ck_assert_int_eq(wal_open(dir, &o, &w, err, sizeof(err)), 0);
+	append_range(w, 1, 3, 1);
+	/* Not the next index: a gap and an overlap. */
+	fill_entry(&e, 5, 1, 10);
+	ck_assert_int_eq(wal_append(w, &e, 1, err, sizeof(err)), WAL_EINVAL);
+	e.index = 3;
+	ck_assert_int_eq(wal_append(w, &e, 1, err, sizeof(err)), WAL_EINVAL);
+	free(e.data);
+	/* Over max_entry_bytes. */
+	fill_entry(&e, 4, 1, 1001);
+	ck_assert_int_eq(wal_append(w, &e, 1, err, sizeof(err)), WAL_EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "1001"));
+	free(e.data);
+	fill_entry(&e, 4, 1, 1000);
+	ck_assert_int_eq(wal_append(w, &e, 1, err, sizeof(err)), 0);
+	free(e.data);
+	/* A type that is not an entry. */
+	fill_entry(&e, 5, 1, 4);
+	e.type = FRAME_HARD_STATE;
+	ck_assert_int_eq(wal_append(w, &e, 1, err, sizeof(err)), WAL_EINVAL);
+	free(e.data);
+	ck_assert_uint_eq(wal_last_index(w), 4);
+	/* A second process (or handle) on the same directory is refused. */
+	ck_assert_int_eq(wal_open(dir, NULL, &w2, err, sizeof(err)), WAL_EIO);
+	ck_assert_ptr_null(w2);
+	/* Bad options. */
+	wal_close(w);
+	o.segment_bytes = 100;
+	ck_assert_int_eq(wal_open(dir, &o, &w, err, sizeof(err)), WAL_EINVAL);
+	free_tmpdir(dir);
+}
+END_TEST
+
+START_TEST(test_hard_state_survives_reopen)
+{
+	char *dir = make_tmpdir();
+	struct wal *w = open_ok(dir, 0);
+	struct wal_hard_state hs = {5, 2, 0}, got;
+
+	wal_hard_state(w, &got);
+	ck_assert_uint_eq(got.term, 0);
+	ck_assert_uint_eq(got.vote, 0);
+	ck_assert_uint_eq(got.commit, 0);
+	ck_assert_int_eq(wal_set_hard_state(w, &hs, err, sizeof(err)), 0);
+	sync_ok(w);
+	wal_close(w);
+	w = open_ok(dir, 0);
+	wal_hard_state(w, &got);
+	ck_assert_uint_eq(got.term, 5);
+	ck_assert_uint_eq(got.vote, 2);
+	ck_assert_uint_eq(got.commit, 0);
+	/* The newest of several wins; together with entries. */
+	append_range(w, 1, 10, 5);
+	hs.commit = 7;
+	ck_assert_int_eq(wal_set_hard_state(w, &hs, err, sizeof(err)), 0);
+	hs.term = 6;
+	hs.vote = 0;
+	hs.commit = 9;
+	ck_assert_int_eq(wal_set_hard_state(w, &hs, err, sizeof(err)), 0);
+	append_range(w, 11, 12, 6);
+	sync_ok(w);
+	wal_close(w);
+	w = open_ok(dir, 0);
+	wal_hard_state(w, &got);
+	ck_assert_uint_eq(got.term, 6);
+	ck_assert_uint_eq(got.vote, 0);
+	ck_assert_uint_eq(got.commit, 9);
+	check_range(w, 1, 10, 5);
+	wal_close(w);
+	free_tmpdir(dir);
+}
+END_TEST
+
+START_TEST(test_truncate_after_then_new_terms)
+{
+	char *dir = make_tmpdir();
+	struct wal *w = open_ok(dir, 0);
+
+	append_range(w, 1, 50, 1);
+	sync_ok(w);
+	ck_assert_int_eq(wal_truncate_after(w, 30, err, sizeof(err)), 0);
+	ck_assert_uint_eq(wal_last_index(w), 30);
+	append_range(w, 31, 45, 2);
+	sync_ok(w);
+	check_range(w, 1, 30, 1);
+	check_range(w, 31, 45, 2);
+	wal_close(w);
+
+	w = open_ok(dir, 0);
+	ck_assert_uint_eq(wal_last_index(w), 45);
+	check_range(w, 1, 30, 1);
+	check_range(w, 31, 45, 2);
+	/* Truncating to the end is a no-op; truncating everything works. */
+	ck_assert_int_eq(wal_truncate_after(w, 45, err, sizeof(err)), 0);
+	ck_assert_int_eq(wal_truncate_after(w, 0, err, sizeof(err)), 0);
+	ck_assert_uint_eq(wal_last_index(w), 0);
+	ck_assert_uint_eq(wal_first_index(w), 1);
+	append_range(w, 1, 5, 3);
+	sync_ok(w);
+	wal_close(w);
+	w = open_ok(dir, 0);
+	ck_assert_uint_eq(wal_first_index(w), 1);
+	ck_assert_uint_eq(wal_last_index(w), 5);
+	check_range(w, 1, 5, 3);
+	wal_close(w);
+	free_tmpdir(dir);
+}
+END_TEST
+
+/* Truncation that reaches back over several segments, then a reopen. */
+START_TEST(test_truncate_across_segments)
+{
+	char *dir = make_tmpdir();
+	char names[64][64];
+	struct wal *w = open_ok(dir, SMALL_SEG);
+
+	for (raft_index i = 1; i <= 300; i += 10)
+		append_range(w, i, i + 9, 1);
+	sync_ok(w);
+	ck_assert_int_ge(list_segs(dir, names, 64), 4);
+	ck_assert_int_eq(wal_truncate_after(w, 20, err, sizeof(err)), 0);
+	append_range(w, 21, 60, 2);
+	sync_ok(w);
+	check_range(w, 1, 20, 1);
+	check_range(w, 21, 60, 2);
+	wal_close(w);
+	w = open_ok(dir, SMALL_SEG);
+	ck_assert_uint_eq(wal_last_index(w), 60);
+	check_range(w, 1, 20, 1);
+	check_range(w, 21, 60, 2);
+	/* Compaction past the truncation point drops the dead segments too
+	 * and the log still reopens. */
+	ck_assert_int_eq(wal_compact(w, 40, err, sizeof(err)), 0);
+	ck_assert_uint_le(wal_first_index(w), 40);
+	check_range(w, 40, 60, 2);
+	wal_close(w);
+	w = open_ok(dir, SMALL_SEG);
+	ck_assert_uint_le(wal_first_index(w), 40);
+	ck_assert_uint_eq(wal_last_index(w), 60);
+	check_range(w, wal_first_index(w) < 21 ? 21 : wal_first_index(w), 60,
+		    2);
+	wal_close(w);
+	free_tmpdir(dir);
+}
+END_TEST
+
+START_TEST(test_segments_roll_over)
+{
+	char *dir = make_tmpdir();
+	char names[256][64];
+	struct wal *w = open_ok(dir, SMALL_SEG);
+	struct wal_hard_state hs = {3, 1, 2}, got;
+	int nseg;
+
+	ck_assert_int_eq(wal_set_hard_state(w, &hs, err, sizeof(err)), 0);
+	for (raft_index i = 1; i <= 1000; i += 5) {
+		append_range(w, i, i + 4, 3);
+		if (i % 50 == 1)
+			sync_ok(w);
+	}
+	sync_ok(w);
+	nseg = list_segs(dir, names, 256);
+	ck_assert_int_ge(nseg, 10);
+	/* A batch bigger than a segment still goes in (into a fresh one). */
+	append_sized(w, 1001, 1003, 3, 3000);
+	sync_ok(w);
+	check_range(w, 1, 1000, 3);
+	wal_close(w);
+
+	w = open_ok(dir, SMALL_SEG);
+	ck_assert_uint_eq(wal_first_index(w), 1);
+	ck_assert_uint_eq(wal_last_index(w), 1003);
+	check_range(w, 1, 1000, 3);
+	check_sized(w, 1001, 1003, 3, 3000);
+	/* Random-ish access across segments. */
+	check_range(w, 377, 377, 3);
+	check_range(w, 10, 900, 3);
+	wal_hard_state(w, &got);
+	ck_assert_uint_eq(got.term, 3);
+	ck_assert_uint_eq(got.commit, 2);
+	wal_close(w);
+	free_tmpdir(dir);
+}
+END_TEST
+
+START_TEST(test_compact)
+{
+	char *dir = make_tmpdir();
+	char names[256][64];
+	struct wal *w = open_ok(dir, SMALL_SEG);
+	struct wal_hard_state hs = {4, 3, 250}, got;
+	struct raft_entry *es;
+	size_t n;
+	int before, after;
+
+	ck_assert_int_eq(wal_set_hard_state(w, &hs, err, sizeof(err)), 0);
+	for (raft_index i = 1; i <= 500; i += 10)
+		append_range(w, i, i + 9, 4);
+	sync_ok(w);
+	before = list_segs(dir, names, 256);
+	ck_assert_int_eq(wal_compact(w, 250, err, sizeof(err)), 0);
+	after = list_segs(dir, names, 256);
+	ck_assert_int_lt(after, before);
+	ck_assert_uint_gt(wal_first_index(w), 1);
+	ck_assert_uint_le(wal_first_index(w), 250);
+	ck_assert_int_eq(wal_read(w, 1, 250, &es, &n, err, sizeof(err)),
+			 WAL_EINVAL);
+	check_range(w, wal_first_index(w), 500, 4);
+	/* Compacting everything keeps the segment being written. */
+	ck_assert_int_eq(wal_compact(w, 10000, err, sizeof(err)), 0);
+	ck_assert_int_eq(list_segs(dir, names, 256), 1);
+	ck_assert_uint_eq(wal_last_index(w), 500);
+	raft_index first = wal_first_index(w);
+	ck_assert_uint_le(first, 500);
+	wal_close(w);
+
+	w = open_ok(dir, SMALL_SEG);
+	ck_assert_uint_eq(wal_first_index(w), first);
+	ck_assert_uint_eq(wal_last_index(w), 500);
+	check_range(w, first, 500, 4);
+	/* The hard state written before the compacted segments survives: it
+	 * is rewritten at the start of every segment. */
+	wal_hard_state(w, &got);
+	ck_assert_uint_eq(got.term, 4);
+	ck_assert_uint_eq(got.vote, 3);
+	ck_assert_uint_eq(got.commit, 250);
+	append_range(w, 501, 510, 5);
+	sync_ok(w);
+	wal_close(w);
+	w = open_ok(dir, SMALL_SEG);
+	check_range(w, 501, 510, 5);
+	wal_close(w);
+	free_tmpdir(dir);
+}
+END_TEST
+
+START_TEST(test_reset)
+{
+	char *dir = make_tmpdir(), *dir2 = make_tmpdir();
+	char names[64][64], a[512], b[512];
+	struct wal *w = open_ok(dir, SMALL_SEG);
+	struct wal_hard_state hs = {7, 1, 500}, got;
+	struct raft_entry *es;
+	size_t n;
+	int k;
+
+	append_range(w, 1, 100, 1);
+	sync_ok(w);
+	copy_dir(dir, dir2); /* the state before the reset */
+	ck_assert_int_eq(wal_set_hard_state(w, &hs, err, sizeof(err)), 0);
+	ck_assert_int_eq(wal_reset(w, 500, err, sizeof(err)), 0);
+	ck_assert_uint_eq(wal_first_index(w), 501);
+	ck_assert_uint_eq(wal_last_index(w), 500);
+	ck_assert_int_eq(wal_read(w, 100, 100, &es, &n, err, sizeof(err)),
+			 WAL_EINVAL);
+	ck_assert_int_eq(list_segs(dir, names, 64), 1);
+	append_range(w, 501, 510, 7);
+	sync_ok(w);
+	wal_close(w);
+
+	w = open_ok(dir, SMALL_SEG);
+	ck_assert_uint_eq(wal_first_index(w), 501);
+	ck_assert_uint_eq(wal_last_index(w), 510);
+	check_range(w, 501, 510, 7);
+	wal_hard_state(w, &got);
+	ck_assert_uint_eq(got.term, 7);
+	ck_assert_uint_eq(got.commit, 500);
+	wal_close(w);
+
+	/* A crash after the reset segment was made but before the old ones
+	 * were deleted: the old ones are ignored and removed. */
+	ck_assert_int_eq(list_segs(dir, names, 64), 1);
+	snprintf(a, sizeof(a), "%s/%s", dir, names[0]);
+	snprintf(b, sizeof(b), "%s/%s", dir2, names[0]);
+	copy_file(a, b);
+	k = list_segs(dir2, names, 64);
+	ck_assert_int_ge(k, 2);
+	ck_assert_int_eq(open_logged(dir2, SMALL_SEG, &w), 0);
+	ck_assert_uint_eq(wal_first_index(w), 501);
+	ck_assert_uint_eq(wal_last_index(w), 510);
+	check_range(w, 501, 510, 7);
+	ck_assert_int_eq(list_segs(dir2, names, 64), 1);
+	ck_assert_ptr_nonnull(strstr(logbuf, "older than a reset"));
+	wal_close(w);
+	free_tmpdir(dir);
+	free_tmpdir(dir2);
+}
+END_TEST
+
+/* ---- crash simulation ---------------------------------------------------*/
+
+/* Shared by the tail tests: after damaging the tail of @dir, recovery must
+ * keep entries 1..@keep (term 1), drop the rest, accept new appends and
+ * keep them across another reopen. */
+static void check_recovered(const char *dir, raft_index keep, const char *what,
+			    uint64_t off)
+{
+	struct wal *w = NULL;
+	int rc = open_logged(dir, SMALL_SEG * 4, &w);
+
+	ck_assert_msg(rc == 0, "%s at %" PRIu64 ": %s", what, off, err);
+	ck_assert_msg(wal_last_index(w) == keep,
+		      "%s at %" PRIu64 ": last %" PRIu64 " want %" PRIu64, what,
+		      off, wal_last_index(w), keep);
+	check_range(w, 1, keep, 1);
+	append_range(w, keep + 1, keep + 2, 2);
+	sync_ok(w);
+	wal_close(w);
+	w = open_ok(dir, SMALL_SEG * 4);
+	ck_assert_uint_eq(wal_last_index(w), keep + 2);
+	check_range(w, 1, keep, 1);
+	check_range(w, keep + 1, keep + 2, 2);
+	wal_close(w);
+}
+
+START_TEST(test_torn_tail_every_offset)
+{
+	char *dir = make_tmpdir(), *work = make_tmpdir();
+	char names[16][64], path[512];
+	struct rec recs[64];
+	struct wal *w = open_ok(dir, SMALL_SEG * 4);
+	uint8_t zeros[2048] = {0};
+	uint64_t size, start, end;
+	int nseg, nrec;
+
+	append_range(w, 1, 20, 1);
+	sync_ok(w);
+	append_sized(w, 21, 21, 1, 700); /* the last record: 732 bytes */
+	sync_ok(w);
+	wal_close(w);
+	nseg = list_segs(dir, names, 16);
+	ck_assert_int_eq(nseg, 1);
+	snprintf(path, sizeof(path), "%s/%s", dir, names[0]);
+	nrec = walk_records(path, recs, 64);
+	ck_assert_uint_eq(recs[nrec - 1].index, 21);
+	start = recs[nrec - 1].off;
+	end = start + recs[nrec - 1].size;
+	size = file_size(path);
+
+	snprintf(path, sizeof(path), "%s/%s", work, names[0]);
+	for (uint64_t cut = start; cut < end; cut++) {
+		/* The file ends inside the record. */
+		copy_dir(dir, work);
+		ck_assert_int_eq(truncate(path, (off_t)cut), 0);
+		check_recovered(work, 20, "cut", cut);
+		if (cut > start)
+			ck_assert_ptr_nonnull(strstr(logbuf, "torn"));
+		/* Preallocated space: the rest of the record reads zero. */
+		copy_dir(dir, work);
+		write_at(path, cut, zeros, end - cut);
+		ck_assert_uint_eq(file_size(path), size);
+		check_recovered(work, 20, "zeroed from", cut);
+	}
+	/* The last 512 bytes of the record zero, and the whole record. */
+	copy_dir(dir, work);
+	write_at(path, end - 512, zeros, 512);
+	check_recovered(work, 20, "last 512 zero", end - 512);
+	ck_assert_ptr_nonnull(strstr(logbuf, "torn"));
+	copy_dir(dir, work);
+	write_at(path, start, zeros, end - start);
+	check_recovered(work, 20, "record zero", start);
+	/* Garbage (not zeros) over the tail of the record. */
+	copy_dir(dir, work);
+	memset(zeros, 0xa5, sizeof(zeros));
+	write_at(path, start + 100, zeros, end - start - 100);
+	check_recovered(work, 20, "garbage", start + 100);
+	free_tmpdir(dir);
+	free_tmpdir(work);
+}
+END_TEST
+
+/* A torn truncation record leaves the old log; a whole one the new. */
+START_TEST(test_truncation_is_atomic)
+{
+	char *dir = make_tmpdir(), *work = make_tmpdir();
+	char names[16][64], path[512];
+	struct rec recs[128];
+	struct wal *w = open_ok(dir, SMALL_SEG * 4);
+	uint64_t start, end;
+	int nrec;
+
+	append_range(w, 1, 20, 1);
+	sync_ok(w);
+	ck_assert_int_eq(wal_truncate_after(w, 12, err, sizeof(err)), 0);
+	sync_ok(w);
+	wal_close(w);
+	ck_assert_int_eq(list_segs(dir, names, 16), 1);
+	snprintf(path, sizeof(path), "%s/%s", dir, names[0]);
+	nrec = walk_records(path, recs, 128);
+	ck_assert_uint_eq(recs[nrec - 1].type, FRAME_SEGMENT);
+	start = recs[nrec - 1].off;
+	end = start + recs[nrec - 1].size;
+	snprintf(path, sizeof(path), "%s/%s", work, names[0]);
+	for (uint64_t cut = start; cut <= end; cut++) {
+		copy_dir(dir, work);
+		ck_assert_int_eq(truncate(path, (off_t)cut), 0);
+		check_recovered(work, cut == end ? 12 : 20, "truncation cut",
+				cut);
+	}
+	free_tmpdir(dir);
+	free_tmpdir(work);
+}
+END_TEST
+
+/* Writes that fail half-way (here: a file size limit) leave no partial
+ * record, and the log goes on working. */
+START_TEST(test_failed_write_leaves_no_partial_record)
+{
+	char *dir = make_tmpdir();
+	struct wal *w = open_ok(dir, SMALL_SEG);
+	struct rlimit rl;
+	struct raft_entry es[5];
+
+	append_range(w, 1, 10, 1);
+	sync_ok(w);
+	/* Check runs each test in its own process, so the limit stays here. */
+	signal(SIGXFSZ, SIG_IGN);
+	ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &rl), 0);
+	rl.rlim_cur = SMALL_SEG + 1000;
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
+	/* A batch bigger than the rest of the segment and than the limit:
+	 * it goes into a fresh segment, past the preallocation, and is cut
+	 * short after its first few (whole, valid-looking) records. */
+	for (int k = 0; k < 5; k++)
+		fill_entry(&es[k], 11 + (raft_index)k, 1, 1500);
+	ck_assert_int_eq(wal_append(w, es, 5, err, sizeof(err)), WAL_ENOSPC);
+	for (int k = 0; k < 5; k++)
+		free(es[k].data);
+	ck_assert_uint_eq(wal_last_index(w), 10);
+	/* Fewer bytes than were partly written: nothing of the failed batch
+	 * may show through after them. */
+	append_range(w, 11, 12, 2);
+	sync_ok(w);
+	wal_close(w);
+	ck_assert_msg(open_logged(dir, SMALL_SEG, &w) == 0, "%s", err);
+	ck_assert_msg(strstr(logbuf, "torn") == NULL, "%s", logbuf);
+	ck_assert_uint_eq(wal_last_index(w), 12);
+	check_range(w, 1, 10, 1);
+	check_range(w, 11, 12, 2);
+	wal_close(w);
+	free_tmpdir(dir);
+}
+END_TEST
+
+/* ---- corruption ---------------------------------------------------------*/
+
+START_TEST(test_flipped_byte_in_middle_record)
+{
+	char *dir = make_tmpdir(), *work = make_tmpdir();
+	char names[64][64], path[512], want[600];
+	struct rec recs[512];
+	struct wal *w = open_ok(dir, SMALL_SEG);
+	struct wal *w2 = NULL;
+	uint8_t b;
+	int nseg, nrec;
+
+	for (raft_index i = 1; i <= 200; i += 10)
+		append_range(w, i, i + 9, 1);
+	sync_ok(w);
+	wal_close(w);
+	nseg = list_segs(dir, names, 64);
+	ck_assert_int_ge(nseg, 3);
+
+	/* In the last segment, a record followed by valid ones. */
+	for (int which = 0; which < 2; which++) {
+		const char *seg = which == 0 ? names[nseg - 1] : names[1];
+		copy_dir(dir, work);
+		snprintf(path, sizeof(path), "%s/%s", work, seg);
+		nrec = walk_records(path, recs, 512);
+		ck_assert_int_ge(nrec, 5);
+		struct rec *r = &recs[nrec / 2];
+		for (int field = 0; field < 2; field++) {
+			/* A payload byte, then a header byte. */
+			uint64_t at = r->off + (field == 0 ? r->size - 1 : 20);
+			copy_dir(dir, work);
+			read_at(path, at, &b, 1);
+			b ^= 0x40;
+			write_at(path, at, &b, 1);
+			ck_assert_int_eq(open_logged(work, SMALL_SEG, &w2),
+					 WAL_ECORRUPT);
+			ck_assert_ptr_null(w2);
+			snprintf(want, sizeof(want), "%s offset %" PRIu64, seg,
+				 r->off);
+			ck_assert_msg(strstr(err, want) != NULL,
+				      "error '%s' lacks '%s'", err, want);
+		}
+	}
+	/* The last record of a closed (earlier) segment is not a torn tail:
+	 * segments are synced before the next one is started. */
+	copy_dir(dir, work);
+	snprintf(path, sizeof(path), "%s/%s", work, names[0]);
+	nrec = walk_records(path, recs, 512);
+	read_at(path, recs[nrec - 1].off + recs[nrec - 1].size - 1, &b, 1);
+	b ^= 1;
+	write_at(path, recs[nrec - 1].off + recs[nrec - 1].size - 1, &b, 1);
+	ck_assert_int_eq(open_logged(work, SMALL_SEG, &w2), WAL_ECORRUPT);
+	snprintf(want, sizeof(want), "%s offset %" PRIu64, names[0],
+		 recs[nrec - 1].off);
+	ck_assert_msg(strstr(err, want) != NULL, "'%s' lacks '%s'", err, want);
+	free_tmpdir(dir);
+	free_tmpdir(work);
+}
+END_TEST
+
+START_TEST(test_zeroed_middle_record_is_corruption)
+{
+	char *dir = make_tmpdir();
+	char names[16][64], path[512], want[600];
+	struct rec recs[128];
+	struct wal *w = open_ok(dir, SMALL_SEG * 4);
+	uint8_t zeros[FRAME_HEADER_SIZE] = {0};
+	int nrec;
+
+	append_range(w, 1, 30, 1);
+	sync_ok(w);
+	wal_close(w);
+	ck_assert_int_eq(list_segs(dir, names, 16), 1);
+	snprintf(path, sizeof(path), "%s/%s", dir, names[0]);
+	nrec = walk_records(path, recs, 128);
+	/* A zeroed header followed by valid records: not the end. */
+	write_at(path, recs[nrec - 5].off, zeros, sizeof(zeros));
+	ck_assert_int_eq(open_logged(dir, SMALL_SEG * 4, &w), WAL_ECORRUPT);
+	snprintf(want, sizeof(want), "%s offset %" PRIu64, names[0],
+		 recs[nrec - 5].off);
+	ck_assert_msg(strstr(err, want) != NULL, "'%s' lacks '%s'", err, want);
+	free_tmpdir(dir);
+}
+END_TEST
+
+START_TEST(test_missing_segment)
+{
+	char *dir = make_tmpdir();
+	char names[64][64], path[512];
+	struct wal *w = open_ok(dir, SMALL_SEG);
+	int nseg;
+
+	for (raft_index i = 1; i <= 200; i += 10)
+		append_range(w, i, i + 9, 1);
+	sync_ok(w);
+	wal_close(w);
+	nseg = list_segs(dir, names, 64);
+	ck_assert_int_ge(nseg, 3);
+	snprintf(path, sizeof(path), "%s/%s", dir, names[nseg / 2]);
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_int_eq(open_logged(dir, SMALL_SEG, &w), WAL_ECORRUPT);
+	ck_assert_msg(strstr(err, names[nseg / 2]) != NULL &&
+			  strstr(err, "missing") != NULL,
+		      "%s", err);
+	free_tmpdir(dir);
+}
+END_TEST
+
+/* A valid record with the wrong index (a gap) and a segment of an unknown
+ * format version are refused. */
+START_TEST(test_gap_and_version)
+{
+	char *dir = make_tmpdir(), *work = make_tmpdir();
+	char names[16][64], path[512], want[600];
+	struct rec recs[128];
+	struct wal *w = open_ok(dir, SMALL_SEG * 4);
+	uint8_t buf[64], pl[16];
+	int nrec;
+
+	append_range(w, 1, 10, 1);
+	sync_ok(w);
+	wal_close(w);
+	ck_assert_int_eq(list_segs(dir, names, 16), 1);
+
+	copy_dir(dir, work);
+	snprintf(path, sizeof(path), "%s/%s", work, names[0]);
+	nrec = walk_records(path, recs, 128);
+	uint64_t end = recs[nrec - 1].off + recs[nrec - 1].size;
+	size_t len = frame_encode(buf, FRAME_ENTRY_NORMAL, 1, 12, "x", 1);
+	write_at(path, end, buf, len);
+	ck_assert_int_eq(open_logged(work, SMALL_SEG * 4, &w), WAL_ECORRUPT);
+	snprintf(want, sizeof(want), "%s offset %" PRIu64, names[0], end);
+	ck_assert_msg(strstr(err, want) != NULL, "'%s' lacks '%s'", err, want);
+
+	copy_dir(dir, work);
+	read_at(path, FRAME_HEADER_SIZE, pl, sizeof(pl));
+	frame_put_u32(pl, 2); /* the WAL format version */
+	len =
+	    frame_encode(buf, FRAME_SEGMENT, 0, recs[0].index, pl, sizeof(pl));
+	write_at(path, 0, buf, len);
+	ck_assert_int_eq(open_logged(work, SMALL_SEG * 4, &w), WAL_ECORRUPT);
+	ck_assert_msg(strstr(err, "version") && strstr(err, names[0]), "%s",
+		      err);
+	free_tmpdir(dir);
+	free_tmpdir(work);
+}
+END_TEST
+
+static Suite *wal_suite(void)
+{
+	Suite *s = suite_create("wal");
+	TCase *tc = tcase_create("wal");
+
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, test_append_read_reopen);
+	tcase_add_test(tc, test_append_preconditions);
+	tcase_add_test(tc, test_hard_state_survives_reopen);
+	tcase_add_test(tc, test_truncate_after_then_new_terms);
+	tcase_add_test(tc, test_truncate_across_segments);
+	tcase_add_test(tc, test_segments_roll_over);
+	tcase_add_test(tc, test_compact);
+	tcase_add_test(tc, test_reset);
+	tcase_add_test(tc, test_torn_tail_every_offset);
+	tcase_add_test(tc, test_truncation_is_atomic);
+	tcase_add_test(tc, test_failed_write_leaves_no_partial_record);
+	tcase_add_test(tc, test_flipped_byte_in_middle_record);
+	tcase_add_test(tc, test_zeroed_middle_record_is_corruption);
+	tcase_add_test(tc, test_missing_segment);
+	tcase_add_test(tc, test_gap_and_version);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(wal_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
