@@ -11,11 +11,13 @@
  * expiry and eviction a walk from its first key.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <lmdb.h>
 
@@ -167,6 +169,14 @@ int kv_open(const char *dir, const struct kv_options *opts, struct kv **out,
 		rv = KV_EINVAL;
 		goto fail;
 	}
+	/* Why MDB_NOSYNC by default: the WAL already fsyncs every committed
+	 * entry, so a second fsync per applied batch buys nothing after a
+	 * process crash (LMDB's pages are in the page cache at commit) and
+	 * after a power loss the server replays the WAL above the applied
+	 * index. kv_sync() runs before the WAL forgets anything. The caveat
+	 * (enum kv_sync_mode) is a power loss on a filesystem that reorders
+	 * writes, which can damage unsynced LMDB pages: KV_SYNC_META avoids it
+	 * at one fdatasync per batch. */
 	if (kv->opts.sync_mode == KV_SYNC_NONE)
 		flags |= MDB_NOSYNC;
 	else if (kv->opts.sync_mode == KV_SYNC_META)
@@ -204,6 +214,9 @@ int kv_open(const char *dir, const struct kv_options *opts, struct kv **out,
 	if (rc != 0)
 		goto lmdb_fail;
 	kv->map_bytes = info.me_mapsize;
+	/* Reader slots left by a killed process would pin old pages and make
+	 * the file grow; clear them. */
+	(void)mdb_reader_check(kv->env, NULL);
 
 	rc = txn_begin(kv, 0, &txn);
 	if (rc != 0)
@@ -939,4 +952,207 @@ int kv_stats(struct kv *kv, struct kv_stats *out)
 	out->applied_index = kv->applied_index;
 	out->applied_term = kv->applied_term;
 	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Snapshots                                                                */
+
+/* fsyncs the directory holding @path (the file's name must be durable). */
+static int sync_parent(const char *path)
+{
+	char *dir = malloc(strlen(path) + 2);
+	char *slash;
+	int fd, rv = 0;
+
+	if (dir == NULL)
+		return -1;
+	strcpy(dir, path);
+	slash = strrchr(dir, '/');
+	if (slash == NULL)
+		strcpy(dir, ".");
+	else if (slash == dir)
+		slash[1] = 0;
+	else
+		*slash = 0;
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || fsync(fd) != 0)
+		rv = -1;
+	if (fd >= 0)
+		close(fd);
+	free(dir);
+	return rv;
+}
+
+int kv_snapshot(struct kv *kv, const char *path, raft_index *index,
+		raft_term *term, char *err, size_t errlen)
+{
+	int fd, rc;
+
+	if (kv == NULL || path == NULL) {
+		set_err(err, errlen, "kv: snapshot: no store or no path");
+		return KV_EINVAL;
+	}
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		set_err(err, errlen, "kv: snapshot: creating %s: %s", path,
+			strerror(errno));
+		return KV_EIO;
+	}
+	/* Compacting copy: only live pages, from one read transaction, so it
+	 * holds exactly the state at the applied index below. */
+	rc = mdb_env_copyfd2(kv->env, fd, MDB_CP_COMPACT);
+	if (rc != 0) {
+		set_err(err, errlen, "kv: snapshot: copying to %s: %s", path,
+			mdb_strerror(rc));
+		close(fd);
+		unlink(path);
+		return KV_ELMDB;
+	}
+	if (fsync(fd) != 0 || close(fd) != 0 || sync_parent(path) != 0) {
+		set_err(err, errlen, "kv: snapshot: syncing %s: %s", path,
+			strerror(errno));
+		unlink(path);
+		return KV_EIO;
+	}
+	if (index != NULL)
+		*index = kv->applied_index;
+	if (term != NULL)
+		*term = kv->applied_term;
+	return 0;
+}
+
+int kv_snapshot_info(const char *path, raft_index *index, raft_term *term,
+		     char *err, size_t errlen)
+{
+	MDB_env *env = NULL;
+	MDB_txn *txn = NULL;
+	MDB_dbi meta;
+	MDB_val k = {6, "format"}, v;
+	int rc, rv;
+
+	if (path == NULL) {
+		set_err(err, errlen, "kv: snapshot: no path");
+		return KV_EINVAL;
+	}
+	rc = mdb_env_create(&env);
+	if (rc == 0)
+		rc = mdb_env_set_maxdbs(env, 4);
+	/* Read-only and without a lock file: nothing else uses this file. */
+	if (rc == 0)
+		rc = mdb_env_open(env, path,
+				  MDB_NOSUBDIR | MDB_RDONLY | MDB_NOLOCK, 0600);
+	if (rc == 0)
+		rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn);
+	if (rc == 0)
+		rc = mdb_dbi_open(txn, "meta", 0, &meta);
+	if (rc == MDB_NOTFOUND) {
+		set_err(err, errlen, "kv: snapshot %s has no meta database",
+			path);
+		rv = KV_EFORMAT;
+		goto out;
+	}
+	if (rc != 0)
+		goto lmdb_err;
+	rc = mdb_get(txn, meta, &k, &v);
+	if (rc == MDB_NOTFOUND ||
+	    (rc == 0 &&
+	     (v.mv_size != 4 || le_get_u32(v.mv_data) != KV_FORMAT_VERSION))) {
+		set_err(err, errlen, "kv: snapshot %s: unknown format", path);
+		rv = KV_EFORMAT;
+		goto out;
+	}
+	if (rc != 0)
+		goto lmdb_err;
+	k.mv_size = 7;
+	k.mv_data = "applied";
+	rc = mdb_get(txn, meta, &k, &v);
+	if (rc == MDB_NOTFOUND) {
+		v.mv_size = 16;
+		v.mv_data = NULL;
+	} else if (rc != 0) {
+		goto lmdb_err;
+	} else if (v.mv_size != 16) {
+		set_err(err, errlen, "kv: snapshot %s: bad applied record",
+			path);
+		rv = KV_ECORRUPT;
+		goto out;
+	}
+	if (index != NULL)
+		*index = v.mv_data ? le_get_u64(v.mv_data) : 0;
+	if (term != NULL)
+		*term = v.mv_data ? le_get_u64((uint8_t *)v.mv_data + 8) : 0;
+	rv = 0;
+	goto out;
+lmdb_err:
+	set_err(err, errlen, "kv: snapshot %s: %s", path, mdb_strerror(rc));
+	rv = KV_ELMDB;
+out:
+	if (txn != NULL)
+		mdb_txn_abort(txn);
+	if (env != NULL)
+		mdb_env_close(env);
+	return rv;
+}
+
+int kv_restore(const char *dir, const char *path, char *err, size_t errlen)
+{
+	char *kvdir = NULL, *data = NULL, *lock = NULL;
+	int fd, rv;
+
+	if (dir == NULL || path == NULL) {
+		set_err(err, errlen, "kv: restore: no directory or no file");
+		return KV_EINVAL;
+	}
+	rv = kv_snapshot_info(path, NULL, NULL, err, errlen);
+	if (rv != 0)
+		return rv;
+	rv = KV_ENOMEM;
+	kvdir = malloc(strlen(dir) + 4);
+	data = malloc(strlen(dir) + 13);
+	lock = malloc(strlen(dir) + 13);
+	if (kvdir == NULL || data == NULL || lock == NULL)
+		goto out;
+	sprintf(kvdir, "%s/kv", dir);
+	sprintf(data, "%s/kv/data.mdb", dir);
+	sprintf(lock, "%s/kv/lock.mdb", dir);
+	rv = KV_EIO;
+	if (mkdir(kvdir, 0700) != 0 && errno != EEXIST) {
+		set_err(err, errlen, "kv: restore: mkdir %s: %s", kvdir,
+			strerror(errno));
+		goto out;
+	}
+	/* The file's contents must be durable before its name replaces the
+	 * store, and the rename durable before we report success. */
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fsync(fd) != 0) {
+		set_err(err, errlen, "kv: restore: syncing %s: %s", path,
+			strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		goto out;
+	}
+	close(fd);
+	if (rename(path, data) != 0) {
+		set_err(err, errlen, "kv: restore: moving %s to %s: %s", path,
+			data, strerror(errno));
+		goto out;
+	}
+	/* The old lock file describes the old file's readers; nobody has it
+	 * open (precondition), so the next kv_open() starts a fresh one. */
+	if (unlink(lock) != 0 && errno != ENOENT) {
+		set_err(err, errlen, "kv: restore: removing %s: %s", lock,
+			strerror(errno));
+		goto out;
+	}
+	if (sync_parent(data) != 0) {
+		set_err(err, errlen, "kv: restore: syncing %s: %s", kvdir,
+			strerror(errno));
+		goto out;
+	}
+	rv = 0;
+out:
+	free(kvdir);
+	free(data);
+	free(lock);
+	return rv;
 }

@@ -318,4 +318,30 @@ struct kv_stats {
 /* Fills @st. Returns 0 or KV_ELMDB. */
 int kv_stats(struct kv *kv, struct kv_stats *st);
 
+/* ------------------------------------------------------------------------ */
+/* Snapshots (DESIGN.md Part 2, item 7)                                     */
+
+/* Writes a consistent, compacted copy of the whole store (data, applied
+ * index and term, exactly-once table) to the new file @path (it must not
+ * exist; mode 0600) and fsyncs it. *@index and *@term (may be NULL) get the
+ * applied index and term the copy holds: with calls serialized, those of
+ * the store at the time of the call. The copy is an LMDB data file that
+ * kv_restore() installs. Errors: KV_EINVAL, KV_EIO, KV_ELMDB. */
+int kv_snapshot(struct kv *kv, const char *path, raft_index *index,
+		raft_term *term, char *err, size_t errlen);
+
+/* Checks that @path is a snapshot of a known store format and reads the
+ * applied index and term it holds. Errors: KV_EINVAL, KV_ELMDB (not an
+ * LMDB file), KV_EFORMAT, KV_ECORRUPT. */
+int kv_snapshot_info(const char *path, raft_index *index, raft_term *term,
+		     char *err, size_t errlen);
+
+/* Replaces the store in @dir/kv/ with the snapshot file @path, after
+ * checking it with kv_snapshot_info(). The file is moved (rename), so it
+ * must be on the same filesystem as @dir; the file and the directory are
+ * fsync'd, so the switch is atomic and durable. No handle on @dir may be
+ * open: close it, restore, kv_open() again. Errors: those of
+ * kv_snapshot_info(), KV_EIO. */
+int kv_restore(const char *dir, const char *path, char *err, size_t errlen);
+
 #endif /* KV_KV_H_ */

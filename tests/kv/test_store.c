@@ -1182,6 +1182,85 @@ START_TEST(test_sync_modes_and_stats)
 }
 END_TEST
 
+/* ------------------------------------------------------------------------ */
+/* Snapshots                                                                */
+
+START_TEST(test_snapshot_and_restore)
+{
+	char *da = make_dir(), *db = make_dir(), *ds = make_dir();
+	struct kv *a = open_kv(da, NULL), *b;
+	struct kv_result r;
+	raft_index idx = 0;
+	raft_term term = 0;
+	char snap[512], junk[512], err[256] = "";
+	FILE *f;
+
+	apply1(a, cmd_entry(1, KV_OP_PUT, "x", "1", 0, 0, 3, 1));
+	for (raft_index i = 2; i <= 9; i++)
+		apply1(a, put_e(i, i % 2 ? "odd" : "even", "v"));
+	r = apply1(a, cmd_entry(10, KV_OP_DELETE, "even", NULL, 0, 0, 4, 1));
+	ck_assert_uint_eq(r.deleted, 1);
+
+	snprintf(snap, sizeof(snap), "%s/snap", ds);
+	ck_assert_int_eq(kv_snapshot(a, snap, &idx, &term, err, sizeof(err)),
+			 0);
+	ck_assert_uint_eq(idx, 10);
+	ck_assert_uint_eq(term, 1);
+	/* Never over an existing file. */
+	ck_assert_int_eq(kv_snapshot(a, snap, NULL, NULL, err, sizeof(err)),
+			 KV_EIO);
+	idx = term = 0;
+	ck_assert_int_eq(kv_snapshot_info(snap, &idx, &term, err, sizeof(err)),
+			 0);
+	ck_assert_uint_eq(idx, 10);
+	ck_assert_uint_eq(term, 1);
+
+	/* B holds something else; a garbage file is refused and B kept. */
+	b = open_kv(db, NULL);
+	apply1(b, put_e(1, "other", "o"));
+	kv_close(b);
+	snprintf(junk, sizeof(junk), "%s/junk", ds);
+	f = fopen(junk, "w");
+	ck_assert_ptr_nonnull(f);
+	for (int i = 0; i < 8192; i++)
+		fputc(i * 7, f);
+	fclose(f);
+	ck_assert_int_lt(kv_snapshot_info(junk, NULL, NULL, err, sizeof(err)),
+			 0);
+	ck_assert_int_lt(kv_restore(db, junk, err, sizeof(err)), 0);
+	b = open_kv(db, NULL);
+	assert_value(b, "other", "o", 1);
+	kv_close(b);
+	unlink(junk);
+
+	/* Restore moves the snapshot in; B then equals A. */
+	ck_assert_int_eq(kv_restore(db, snap, err, sizeof(err)), 0);
+	ck_assert_int_ne(access(snap, F_OK), 0);
+	b = open_kv(db, NULL);
+	ck_assert_uint_eq(kv_applied_index(b), 10);
+	ck_assert_uint_eq(kv_applied_term(b), 1);
+	ck_assert_uint_eq(digest(b), digest(a));
+	assert_value(b, "other", NULL, 0);
+	ck_assert_uint_eq(stats(b).clients, 2);
+	/* The exactly-once table came along: a retry is a duplicate. */
+	r = apply1(b, cmd_entry(11, KV_OP_DELETE, "even", NULL, 0, 0, 4, 1));
+	ck_assert_uint_eq(r.duplicate, 1);
+	ck_assert_uint_eq(r.deleted, 1);
+	ck_assert_uint_eq(r.index, 10);
+	/* And both continue identically. */
+	apply1(a, cmd_entry(11, KV_OP_DELETE, "even", NULL, 0, 0, 4, 1));
+	apply1(a, put_e(12, "y", "2"));
+	apply1(b, put_e(12, "y", "2"));
+	ck_assert_uint_eq(digest(b), digest(a));
+	kv_close(a);
+	kv_close(b);
+	remove_dir(da);
+	remove_dir(db);
+	ck_assert_int_eq(rmdir(ds), 0);
+	free(ds);
+}
+END_TEST
+
 Suite *kv_store_suite(void)
 {
 	Suite *s = suite_create("kv-store");
@@ -1204,6 +1283,7 @@ Suite *kv_store_suite(void)
 	tcase_add_test(tc, test_map_full_at_max_applies_nothing);
 	tcase_add_test(tc, test_open_errors);
 	tcase_add_test(tc, test_sync_modes_and_stats);
+	tcase_add_test(tc, test_snapshot_and_restore);
 	suite_add_tcase(s, tc);
 	return s;
 }
