@@ -97,6 +97,10 @@ class Member:
         self.proc = None
         self.stopped = False  # SIGSTOPped
         self.expected_exit = True  # not running, or we stopped it
+        # A member added later starts without --initial-cluster.
+        self.join = False
+        # Set to advertise another client URL (a proxy in front of it).
+        self.advertise_client = None
 
     @property
     def client_url(self):
@@ -110,10 +114,11 @@ class Member:
         a = [KVD, '--id', str(self.id), '--data-dir', self.data_dir,
              '--listen-client', '127.0.0.1:%d' % self.client_port,
              '--listen-peer', '127.0.0.1:%d' % self.peer_port,
-             '--advertise-client', self.client_url,
-             '--advertise-peer', self.peer_url,
-             '--initial-cluster', self.cluster.initial_cluster(),
-             '--election-timeout-ms', str(self.cluster.election_timeout_ms),
+             '--advertise-client', self.advertise_client or self.client_url,
+             '--advertise-peer', self.peer_url]
+        if not self.join:
+            a += ['--initial-cluster', self.cluster.initial_cluster()]
+        a += ['--election-timeout-ms', str(self.cluster.election_timeout_ms),
              '--heartbeat-ms', str(self.cluster.heartbeat_ms),
              '--request-timeout-ms', str(self.cluster.request_timeout_ms)]
         return a + list(self.cluster.extra_args)
@@ -242,7 +247,17 @@ class Cluster:
 
     def initial_cluster(self):
         return ','.join('%d=%s' % (m.id, m.peer_url)
-                        for m in self.members.values())
+                        for m in self.members.values() if not m.join)
+
+    def add_member(self, mid):
+        """A new member (not started) that joins an existing cluster."""
+        m = Member(self, mid)
+        m.join = True
+        self.members[mid] = m
+        return m
+
+    def endpoints(self):
+        return ','.join(m.client_url for m in self.members.values())
 
     def __getitem__(self, mid):
         return self.members[mid]

@@ -1,0 +1,416 @@
+# test_kvctl.py - every kvctl command and exit code against a real 3-member
+# kvd cluster, membership changes with a 4th member, and a write retried
+# across a leader crash that is applied once.
+#
+# argv[1]: kvd; environment KVCTL: the kvctl binary.
+
+import base64
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import http.client
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                '..', 'integration'))
+import harness  # noqa: E402
+from harness import ClusterTest, Cluster, wait_for  # noqa: E402
+
+KVCTL = os.environ.get('KVCTL', '')
+
+
+def kvctl(args, endpoints=None, stdin=None, env=None, timeout_s=None,
+          wait=60):
+    """Runs kvctl; returns (exit status, stdout bytes, stderr text)."""
+    cmd = [KVCTL]
+    if endpoints is not None:
+        cmd += ['--endpoints', endpoints]
+    if timeout_s is not None:
+        cmd += ['--timeout', str(timeout_s)]
+    e = dict(os.environ)
+    e.pop('KVCTL_ENDPOINTS', None)
+    if env:
+        e.update(env)
+    p = subprocess.run(cmd + list(args), input=stdin, env=e,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=wait)
+    return p.returncode, p.stdout, p.stderr.decode('utf-8', 'replace')
+
+
+class KvctlTest(ClusterTest):
+    def run_ok(self, args, **kw):
+        rc, out, err = kvctl(args, self.cluster.endpoints(), **kw)
+        self.assertEqual(rc, 0, 'kvctl %r: %s' % (args, err))
+        return out
+
+    def run_rc(self, args, expect, **kw):
+        rc, out, err = kvctl(args, self.cluster.endpoints(), **kw)
+        self.assertEqual(rc, expect, 'kvctl %r: out=%r err=%s'
+                         % (args, out, err))
+        return out, err
+
+    def test_put_get(self):
+        c = self.cluster
+        out = self.run_ok(['put', 'ctl/a', 'alpha'])
+        idx = int(out)
+        g = c[2].get('ctl/a')
+        self.assertEqual(g.body, b'alpha')
+        self.assertEqual(int(g.header('X-Kv-Index')), idx)
+        self.assertEqual(self.run_ok(['get', 'ctl/a']), b'alpha')
+        self.assertEqual(self.run_ok(['get', 'ctl/a', '--stale']), b'alpha')
+        # VALUE from stdin, bytes kept as they are
+        blob = b'line one\nline two\n\x00\xff'
+        self.run_ok(['put', 'ctl/stdin'], stdin=blob)
+        self.assertEqual(self.run_ok(['get', 'ctl/stdin']), blob)
+        self.assertEqual(c[3].get('ctl/stdin').body, blob)
+        # a value that looks like an option, after --
+        self.run_ok(['put', 'ctl/dash', '--', '-5'])
+        self.assertEqual(self.run_ok(['get', 'ctl/dash']), b'-5')
+        # -o json
+        j = json.loads(self.run_ok(['-o', 'json', 'put', 'ctl/j', 'v']))
+        self.assertEqual(c[1].get('ctl/j').header('X-Kv-Index'),
+                         str(j['index']))
+        j = json.loads(self.run_ok(['-o', 'json', 'get', 'ctl/j']))
+        self.assertEqual(base64.b64decode(j['value']), b'v')
+        self.assertEqual(j['key'], 'ctl/j')
+
+    def test_get_missing_exit_1(self):
+        out, _ = self.run_rc(['get', 'ctl/missing'], 1)
+        self.assertEqual(out, b'')
+        self.run_rc(['get', 'ctl/missing', '--stale'], 1)
+
+    def test_cas(self):
+        out = self.run_ok(['put', 'ctl/cas', 'one', '--cas', '0'])
+        i1 = int(out)
+        _, err = self.run_rc(['put', 'ctl/cas', 'two', '--cas', '0'], 1)
+        self.assertIn(str(i1), err)
+        self.run_rc(['put', 'ctl/cas', 'two', '--cas', str(i1 + 99)], 1)
+        self.assertEqual(self.run_ok(['get', 'ctl/cas']), b'one')
+        i2 = int(self.run_ok(['put', 'ctl/cas', 'two', '--cas', str(i1)]))
+        self.assertGreater(i2, i1)
+        self.run_rc(['del', 'ctl/cas', '--cas', str(i1)], 1)
+        self.assertEqual(self.run_ok(['get', 'ctl/cas']), b'two')
+        self.run_ok(['del', 'ctl/cas', '--cas', str(i2)])
+        self.run_rc(['get', 'ctl/cas'], 1)
+
+    def test_del(self):
+        self.run_ok(['put', 'ctl/d', 'x'])
+        out = self.run_ok(['del', 'ctl/d'])
+        self.assertGreater(int(out), 0)
+        self.assertEqual(self.cluster[1].get('ctl/d').status, 404)
+        self.run_rc(['del', 'ctl/d'], 1)
+        j = json.loads(self.run_rc(['-o', 'json', 'del', 'ctl/d'], 1)[0])
+        self.assertIs(j['deleted'], False)
+
+    def test_list(self):
+        keys = ['ctl-l/%02d' % i for i in range(25)]
+        for k in keys:
+            self.assertEqual(self.cluster[1].put(k, ('v' + k).encode())
+                             .status, 200)
+        self.cluster[1].put('ctl-l/tab', b'a\tb\nc')
+        out = self.run_ok(['list', 'ctl-l/'])
+        lines = out.decode().splitlines()
+        self.assertEqual(lines[:25], ['%s\tv%s' % (k, k) for k in keys])
+        self.assertEqual(lines[25], 'ctl-l/tab\ta\\tb\\nc')
+        self.assertEqual(len(lines), 26)
+        out = self.run_ok(['list', 'ctl-l/', '--limit', '3'])
+        self.assertEqual(out.decode().splitlines(),
+                         ['%s\tv%s' % (k, k) for k in keys[:3]])
+        j = json.loads(self.run_ok(['-o', 'json', 'list', 'ctl-l/',
+                                    '--limit', '5']))
+        self.assertEqual([x['key'] for x in j['kvs']], keys[:5])
+        self.assertIs(j['more'], True)
+        self.assertEqual(base64.b64decode(j['kvs'][0]['value']),
+                         ('v' + keys[0]).encode())
+        j = json.loads(self.run_ok(['-o', 'json', 'list', 'ctl-l/']))
+        self.assertEqual(len(j['kvs']), 26)
+        self.assertIs(j['more'], False)
+        self.assertEqual(self.run_ok(['list', 'ctl-nothing/']), b'')
+
+    def test_list_pages_beyond_1000(self):
+        # kvctl list without --limit pages through more than one server
+        # page (the server's default limit is 1000).
+        c = self.cluster
+        n = 1100
+        for i in range(n):
+            r = c[1 + i % 3].put('ctl-p/%05d' % i, b'x')
+            self.assertEqual(r.status, 200, r)
+        lines = self.run_ok(['list', 'ctl-p/']).decode().splitlines()
+        self.assertEqual(lines, ['ctl-p/%05d\tx' % i for i in range(n)])
+
+    def test_status(self):
+        c = self.cluster
+        lid, term = c.wait_leader()
+        lines = self.run_ok(['status']).decode().splitlines()
+        self.assertEqual(lines[0].split(),
+                         ['MEMBER', 'STATE', 'TERM', 'LEADER', 'COMMIT',
+                          'APPLIED', 'CLIENT', 'URL', 'REACHABLE'])
+        rows = [ln.split() for ln in lines[1:]]
+        self.assertEqual(sorted(int(r[0]) for r in rows), [1, 2, 3])
+        # aligned: every row starts each column at the same offset
+        col = lines[0].index('CLIENT URL')
+        for ln in lines[1:]:
+            self.assertTrue(ln[col:].startswith('http://'), ln)
+        for r in rows:
+            mid = int(r[0])
+            self.assertEqual(r[1], 'leader' if mid == lid else 'follower')
+            self.assertEqual(int(r[2]), term)
+            self.assertEqual(int(r[3]), lid)
+            self.assertEqual(r[6], c[mid].client_url)
+            self.assertEqual(r[7], 'yes')
+        j = json.loads(self.run_ok(['-o', 'json', 'status']))
+        self.assertEqual(sorted(m['id'] for m in j['members']), [1, 2, 3])
+        self.assertTrue(all(m['reachable'] for m in j['members']))
+
+    def test_member_list(self):
+        c = self.cluster
+        lines = self.run_ok(['member', 'list']).decode().splitlines()
+        self.assertEqual(lines[0].split(), ['ID', 'PEER', 'URL', 'CLIENT',
+                                            'URL', 'VOTER'])
+        rows = sorted(ln.split() for ln in lines[1:])
+        self.assertEqual(rows, [[str(i), c[i].peer_url, c[i].client_url,
+                                 'yes'] for i in (1, 2, 3)])
+        j = json.loads(self.run_ok(['-o', 'json', 'member', 'list']))
+        self.assertEqual(sorted(m['id'] for m in j['members']), [1, 2, 3])
+
+    def test_usage_exit_2(self):
+        for args in ([], ['nosuchcommand'], ['put'], ['get'],
+                     ['get', 'a', 'b'], ['put', 'k', 'v', '--cas', 'abc'],
+                     ['put', 'k', 'v', '--bogus'], ['list', '--limit', '0'],
+                     ['list', '--limit', '10001'], ['member'],
+                     ['member', 'add', '4'], ['member', 'remove', 'x'],
+                     ['leader'], ['leader', 'transfer'],
+                     ['--timeout', 'soon', 'get', 'k'],
+                     ['-o', 'yaml', 'get', 'k'], ['--bogus', 'get', 'k']):
+            rc, out, err = kvctl(args, self.cluster.endpoints())
+            self.assertEqual(rc, 2, '%r: %s' % (args, err))
+            self.assertTrue(err.strip(), '%r: no message' % args)
+        rc, _, err = kvctl(['get', 'k'], 'ftp://nowhere')
+        self.assertEqual(rc, 2, err)
+
+    def test_help(self):
+        for cmd in ('put', 'get', 'del', 'list', 'status', 'member',
+                    'leader'):
+            rc, out, _ = kvctl([cmd, '--help'])
+            self.assertEqual(rc, 0)
+            self.assertIn(b'usage: kvctl ' + cmd.encode(), out)
+        rc, out, _ = kvctl(['--help'])
+        self.assertEqual(rc, 0)
+        for cmd in (b'put', b'get', b'del', b'list', b'status', b'member',
+                    b'leader transfer'):
+            self.assertIn(cmd, out)
+
+    def test_env_endpoints(self):
+        self.cluster[1].put('ctl/env', b'from-env')
+        rc, out, err = kvctl(['get', 'ctl/env'],
+                             env={'KVCTL_ENDPOINTS': self.cluster.endpoints()})
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(out, b'from-env')
+
+    def test_unavailable_exit_3(self):
+        # nobody listens on these ports
+        dead = 'http://127.0.0.1:%d,http://127.0.0.1:%d' % (
+            harness.free_port(), harness.free_port())
+        rc, out, err = kvctl(['get', 'k'], dead, timeout_s=1)
+        self.assertEqual(rc, 3, err)
+        rc, out, err = kvctl(['put', 'k', 'v'], dead, timeout_s=1)
+        self.assertEqual(rc, 3, err)
+        rc, out, err = kvctl(['status'], dead, timeout_s=1)
+        self.assertEqual(rc, 3, err)
+
+    def test_other_error_exit_4(self):
+        # the server rejects the key (511-byte limit): neither "not found"
+        # nor "unavailable"
+        rc, out, err = kvctl(['put', 'k' * 600, 'v'], self.cluster.endpoints())
+        self.assertEqual(rc, 4, err)
+        self.assertIn('bad request', err)
+
+    def test_zz_leader_transfer(self):
+        c = self.cluster
+        lid, term = c.wait_leader()
+        to = [m.id for m in c.all() if m.id != lid][0]
+        out = self.run_ok(['leader', 'transfer', str(to)])
+        self.assertIn(str(to).encode(), out)
+        nid, nterm = c.wait_leader()
+        self.assertEqual(nid, to)
+        self.assertGreater(nterm, term)
+        self.run_ok(['put', 'ctl/after-transfer', 'ok'])
+
+
+class MembershipTest(ClusterTest):
+    def test_member_add_and_remove(self):
+        c = self.cluster
+        first = c.all()
+        c[1].put('mem/k', b'before-join')
+        m4 = c.add_member(4)
+        m4.start()
+        # a new member serves /healthz while it waits to be added
+        wait_for(lambda: m4.request('GET', '/healthz', timeout=2).status ==
+                 200, what='member 4 /healthz')
+        rc, out, err = kvctl(['member', 'add', '4', m4.peer_url],
+                             ','.join(m.client_url for m in first),
+                             timeout_s=30)
+        self.assertEqual(rc, 0, err)
+        lines = kvctl(['member', 'list'], c.endpoints())[1].decode()
+        self.assertIn(m4.peer_url, lines)
+        # member 4 catches up
+        wait_for(lambda: m4.get('mem/k', stale=True).body == b'before-join',
+                 what='member 4 caught up')
+        c.wait_leader()
+        rc, out, err = kvctl(['member', 'remove', '4'], c.endpoints(),
+                             timeout_s=30)
+        self.assertEqual(rc, 0, err)
+        lines = kvctl(['member', 'list'], ','.join(m.client_url
+                                                     for m in first))[1]
+        self.assertNotIn(m4.peer_url.encode(), lines)
+        m4.kill()
+        self.assertEqual(c[2].put('mem/after', b'ok').status, 200)
+
+
+class Proxy:
+    """A TCP proxy in front of a member's client port. When armed, it
+    forwards the next PUT, reads the member's answer, calls on_swallow with
+    it and closes the client's connection without answering."""
+
+    def __init__(self, backend_port):
+        self.backend_port = backend_port
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(('127.0.0.1', 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.armed = None  # on_swallow callback when armed
+        self.lock = threading.Lock()
+        threading.Thread(target=self.accept_loop, daemon=True).start()
+
+    @property
+    def url(self):
+        return 'http://127.0.0.1:%d' % self.port
+
+    def accept_loop(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.handle, args=(c,),
+                             daemon=True).start()
+
+    @staticmethod
+    def pump(src, dst):
+        try:
+            while True:
+                d = src.recv(65536)
+                if not d:
+                    break
+                dst.sendall(d)
+        except OSError:
+            pass
+        try:
+            dst.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def handle(self, c):
+        try:
+            b = socket.create_connection(('127.0.0.1', self.backend_port),
+                                         timeout=30)
+        except OSError:
+            c.close()
+            return
+        try:
+            first = c.recv(65536)
+            if not first:
+                return
+            cb = None
+            with self.lock:
+                if self.armed and first.startswith(b'PUT '):
+                    cb, self.armed = self.armed, None
+            b.sendall(first)
+            t = threading.Thread(target=self.pump, args=(c, b), daemon=True)
+            t.start()
+            if cb is None:
+                self.pump(b, c)
+                t.join()
+                return
+            resp = http.client.HTTPResponse(b)
+            resp.begin()
+            body = resp.read()
+            cb(resp.status, body)
+        except (OSError, http.client.HTTPException):
+            pass
+        finally:
+            c.close()
+            b.close()
+
+    def close(self):
+        self.sock.close()
+
+
+class RetryAcrossLeaderCrashTest(ClusterTest):
+    @classmethod
+    def setUpClass(cls):
+        # Each member advertises a proxy as its client URL, so the client
+        # library sends writes to the leader through it.
+        cls.cluster = Cluster(3, name=cls.__name__)
+        cls.proxies = {}
+        for m in cls.cluster.all():
+            p = Proxy(m.client_port)
+            cls.proxies[m.id] = p
+            m.advertise_client = p.url
+        try:
+            cls.cluster.start()
+            cls.cluster.wait_leader()
+        except BaseException:
+            cls.cluster.failed = True
+            cls.cluster.close()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        for p in cls.proxies.values():
+            p.close()
+
+    def test_write_retried_across_leader_kill_applies_once(self):
+        c = self.cluster
+        lid, _ = c.wait_leader()
+        leader = c[lid]
+        seen = {}
+
+        def on_swallow(status, body):
+            # The leader applied the write and answered; it dies before
+            # the client hears the answer.
+            seen['status'] = status
+            seen['body'] = body
+            leader.kill()
+
+        self.proxies[lid].armed = on_swallow
+        rc, out, err = kvctl(['put', 'retry/k', 'once'], c.endpoints(),
+                             timeout_s=40, wait=90)
+        self.assertEqual(seen.get('status'), 200,
+                         'the leader did not answer the first attempt: %r'
+                         % seen)
+        first = json.loads(seen['body'])['index']
+        self.assertEqual(rc, 0, err)
+        # kvctl reports the first attempt's index: the retry, sent to the
+        # new leader with the same X-Kv-Client/X-Kv-Seq, was not applied
+        # again.
+        self.assertEqual(int(out), first)
+        others = [m for m in c.all() if m.id != lid]
+        nid, _ = c.wait_leader(members=others, exclude=(lid,))
+        self.assertNotEqual(nid, lid)
+        for m in others:
+            g = m.get('retry/k')
+            self.assertEqual(g.status, 200, g)
+            self.assertEqual(g.body, b'once')
+            self.assertEqual(int(g.header('X-Kv-Index')), first)
+
+
+if __name__ == '__main__':
+    if not KVCTL or not os.access(KVCTL, os.X_OK):
+        sys.stderr.write('set KVCTL to the kvctl binary\n')
+        sys.exit(1)
+    harness.main()
