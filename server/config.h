@@ -1,0 +1,73 @@
+/* config.h - kvd's command line (DESIGN.md §1.2): parsing and validation. */
+#ifndef SERVER_CONFIG_H_
+#define SERVER_CONFIG_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "log.h"
+
+/* Exit statuses: a bad command line is a usage error (2); a start that
+ * fails for other reasons (data dir, WAL, ports) exits 1. */
+#define CONFIG_EXIT_USAGE   2
+#define CONFIG_EXIT_STARTUP 1
+
+/* Longest host name kept from HOST:PORT. */
+#define CONFIG_HOST_MAX 256
+/* Longest URL accepted in a flag. */
+#define CONFIG_URL_MAX 512
+/* Largest --peer-token-file read. */
+#define CONFIG_TOKEN_MAX 4096
+/* Most members --initial-cluster may list. */
+#define CONFIG_MEMBERS_MAX 64
+
+struct config_addr {
+	char host[CONFIG_HOST_MAX]; /* without IPv6 brackets */
+	uint16_t port;
+};
+
+struct config_member {
+	uint64_t id;
+	char peer_url[CONFIG_URL_MAX];
+};
+
+struct config {
+	uint64_t id;
+	char *data_dir; /* owned */
+	struct config_addr listen_client;
+	struct config_addr listen_peer;
+	/* --initial-cluster; n_initial == 0 when absent. */
+	struct config_member initial[CONFIG_MEMBERS_MAX];
+	size_t n_initial;
+	char advertise_client[CONFIG_URL_MAX]; /* defaulted from listen_* */
+	char advertise_peer[CONFIG_URL_MAX];
+	char *peer_token; /* file content without trailing whitespace, owned;
+			   * NULL without --peer-token-file */
+	unsigned election_timeout_ms;
+	unsigned heartbeat_ms;
+	uint64_t snapshot_entries;
+	uint64_t max_value_bytes;
+	unsigned request_timeout_ms;
+	enum log_level log_level;
+};
+
+enum config_result {
+	CONFIG_OK = 0,
+	CONFIG_EXIT = 1,  /* --help or --version was printed: exit 0 */
+	CONFIG_ERROR = -1 /* @err holds one line; exit CONFIG_EXIT_USAGE */
+};
+
+/* Parses @argv into @c (zeroed first). On CONFIG_ERROR @err holds the one
+ * line to print. Free with config_free() after CONFIG_OK or CONFIG_ERROR. */
+int config_parse(int argc, char **argv, struct config *c, char *err,
+		 size_t errlen);
+void config_free(struct config *c);
+
+/* Parses "HOST:PORT" ("[v6]:PORT" too); port 1..65535. Returns 0 or -1. */
+int config_parse_addr(const char *s, struct config_addr *out);
+
+/* Parses "http://HOST:PORT" (an optional trailing "/" allowed) into @out.
+ * Returns 0 or -1. */
+int config_parse_url(const char *url, struct config_addr *out);
+
+#endif /* SERVER_CONFIG_H_ */

@@ -1,0 +1,642 @@
+/* http_api.c - the public HTTP API (DESIGN.md §1.3): routing, validation,
+ * and the answers of writes and reads once the cluster decided them. */
+#include "http_api.h"
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "http_util.h"
+#include "kv.h"
+#include "log.h"
+#include "metrics.h"
+#include "node.h"
+
+#define KV_PREFIX	   "/v1/kv/"
+#define LIST_LIMIT_DEFAULT 1000
+#define LIST_LIMIT_MAX	   10000
+/* Room in a request body above --max-value-bytes, so a value just over the
+ * limit still gets our JSON 413 rather than evhttp's bare one. */
+#define BODY_SLACK_BYTES  (64 * 1024)
+#define MAX_HEADERS_BYTES (64 * 1024)
+#define IDLE_TIMEOUT_S	  120
+
+/* A request waiting for the cluster (a write, or a linearizable read).
+ * @w comes first so the node's callback can find the call. */
+struct call {
+	struct node_wait w;
+	struct node *n;
+	struct evhttp_request *req;
+	enum metrics_route route;
+	double t0;
+	/* Reads: what to read once the read index is applied. */
+	uint8_t *key;
+	size_t key_len;
+	uint8_t *prefix;
+	size_t prefix_len;
+	uint8_t *after;
+	size_t after_len;
+	size_t limit;
+};
+
+static double now_seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void count(struct node *n, enum metrics_route route, int status,
+		  double t0)
+{
+	metrics_http(node_metrics(n), route, status, now_seconds() - t0);
+}
+
+static void reply_error(struct node *n, struct evhttp_request *req,
+			enum metrics_route route, double t0, int status,
+			const char *code, const char *msg, json_t *extra)
+{
+	http_send_error(req, status, code, msg, extra);
+	count(n, route, status, t0);
+}
+
+static void reply_json(struct node *n, struct evhttp_request *req,
+		       enum metrics_route route, double t0, int status,
+		       json_t *body)
+{
+	http_send_json(req, status, body);
+	count(n, route, status, t0);
+}
+
+/* The answer for a node_* error code. */
+static void reply_node_error(struct node *n, struct evhttp_request *req,
+			     enum metrics_route route, double t0, int err)
+{
+	switch (err) {
+	case NODE_ETOO_LARGE:
+		reply_error(n, req, route, t0, 413, "too_large",
+			    node_strerror(err), NULL);
+		break;
+	case NODE_ETIMEOUT:
+		reply_error(n, req, route, t0, 504, "timeout",
+			    "no outcome within --request-timeout-ms; the "
+			    "write may still be applied",
+			    NULL);
+		break;
+	case NODE_ESTALE_SEQ:
+		reply_error(n, req, route, t0, 409, "conflict",
+			    node_strerror(err), NULL);
+		break;
+	case NODE_EINTERNAL:
+		reply_error(n, req, route, t0, 500, "internal",
+			    node_strerror(err), NULL);
+		break;
+	default: /* no leader, busy, stopping, unavailable */
+		reply_error(n, req, route, t0, 503, "unavailable",
+			    node_strerror(err), NULL);
+		break;
+	}
+}
+
+static void call_free(struct call *c)
+{
+	free(c->key);
+	free(c->prefix);
+	free(c->after);
+	free(c);
+}
+
+/* ---- members and status ------------------------------------------------- */
+
+static json_t *members_json(struct node *n)
+{
+	struct members *ms = node_members(n);
+	json_t *arr = json_array();
+	for (size_t i = 0; i < ms->n; i++) {
+		const struct member *m = &ms->m[i];
+		json_array_append_new(
+		    arr,
+		    json_pack("{s:I, s:s, s:s, s:b}", "id", (json_int_t)m->id,
+			      "peer_url", m->peer_url, "client_url",
+			      m->client_url, "voter", m->voter));
+	}
+	return arr;
+}
+
+static void handle_status(struct node *n, struct evhttp_request *req, double t0)
+{
+	struct raft_status st;
+	node_raft_status(n, &st);
+	raft_index applied = kv_applied_index(node_kv(n));
+	json_t *body = json_pack(
+	    "{s:I, s:s, s:I, s:I, s:s, s:I, s:I, s:I, s:I, s:o}", "id",
+	    (json_int_t)node_config(n)->id, "state", node_state_name(n), "term",
+	    (json_int_t)st.term, "leader", (json_int_t)st.leader,
+	    "leader_client_url", node_leader_client_url(n), "commit_index",
+	    (json_int_t)st.commit, "applied_index", (json_int_t)applied,
+	    "last_index", (json_int_t)st.last_index, "snapshot_index",
+	    (json_int_t)st.snapshot_index, "members", members_json(n));
+	reply_json(n, req, ROUTE_STATUS, t0, 200, body);
+}
+
+static void handle_metrics(struct node *n, struct evhttp_request *req,
+			   double t0)
+{
+	struct evbuffer *out = evbuffer_new();
+	if (out == NULL) {
+		reply_error(n, req, ROUTE_METRICS, t0, 500, "internal",
+			    "out of memory", NULL);
+		return;
+	}
+	/* Count this request first so the page includes itself. */
+	count(n, ROUTE_METRICS, 200, t0);
+	node_render_metrics(n, out);
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+			  "Content-Type", "text/plain; version=0.0.4");
+	evhttp_send_reply(req, 200, "OK", out);
+	evbuffer_free(out);
+}
+
+/* ---- reads ----------------------------------------------------------------
+ */
+
+struct list_state {
+	json_t *kvs;
+	int failed;
+};
+
+static int list_cb(void *arg, const uint8_t *key, size_t keylen,
+		   const uint8_t *value, size_t len, uint64_t mod_index)
+{
+	struct list_state *ls = arg;
+	char *b64 = http_base64(value, len);
+	json_t *item = b64 != NULL
+			   ? json_pack("{s:s%, s:s, s:I}", "key",
+				       (const char *)key, keylen, "value", b64,
+				       "index", (json_int_t)mod_index)
+			   : NULL;
+	free(b64);
+	if (item == NULL) {
+		ls->failed = 1;
+		return 1;
+	}
+	json_array_append_new(ls->kvs, item);
+	return 0;
+}
+
+/* Reads the local store and answers (stale reads, and linearizable reads
+ * once their read index is applied). */
+static void serve_read(struct node *n, struct evhttp_request *req,
+		       enum metrics_route route, double t0, struct call *c)
+{
+	if (route == ROUTE_KV_GET) {
+		uint8_t *val = NULL;
+		size_t len = 0;
+		uint64_t mod = 0;
+		int rc =
+		    kv_get(node_kv(n), c->key, c->key_len, &val, &len, &mod);
+		if (rc == KV_ENOTFOUND) {
+			reply_error(n, req, route, t0, 404, "not_found",
+				    "no such key", NULL);
+			return;
+		}
+		if (rc != 0) {
+			log_error("kv_get: %s", kv_strerror(rc));
+			reply_error(n, req, route, t0, 500, "internal",
+				    kv_strerror(rc), NULL);
+			return;
+		}
+		struct evbuffer *out = evbuffer_new();
+		char idx[32];
+		snprintf(idx, sizeof(idx), "%" PRIu64, mod);
+		struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+		evhttp_add_header(h, "Content-Type",
+				  "application/octet-stream");
+		evhttp_add_header(h, "X-Kv-Index", idx);
+		if (len > 0)
+			evbuffer_add(out, val, len);
+		free(val);
+		evhttp_send_reply(req, 200, "OK", out);
+		evbuffer_free(out);
+		count(n, route, 200, t0);
+		return;
+	}
+	struct list_state ls = {.kvs = json_array()};
+	int more = 0;
+	int64_t rc = kv_list(node_kv(n), c->prefix, c->prefix_len, c->after,
+			     c->after_len, c->limit, list_cb, &ls, &more);
+	if (rc < 0 || ls.failed) {
+		json_decref(ls.kvs);
+		log_error("kv_list: %s",
+			  rc < 0 ? kv_strerror((int)rc) : "out of memory");
+		reply_error(n, req, route, t0, 500, "internal",
+			    rc < 0 ? kv_strerror((int)rc) : "out of memory",
+			    NULL);
+		return;
+	}
+	reply_json(n, req, route, t0, 200,
+		   json_pack("{s:o, s:b}", "kvs", ls.kvs, "more", more));
+}
+
+static void read_done(struct node_wait *w, int err, const struct kv_result *res)
+{
+	(void)res;
+	struct call *c = (struct call *)w;
+	if (err == NODE_OK)
+		serve_read(c->n, c->req, c->route, c->t0, c);
+	else
+		reply_node_error(c->n, c->req, c->route, c->t0, err);
+	call_free(c);
+}
+
+/* Stale reads are served at once; others wait for a read index. Takes
+ * ownership of @c. */
+static void start_read(struct node *n, struct call *c, int stale)
+{
+	if (stale) {
+		serve_read(n, c->req, c->route, c->t0, c);
+		call_free(c);
+		return;
+	}
+	c->w.done = read_done;
+	int rc = node_read_index(n, &c->w);
+	if (rc != NODE_OK) {
+		reply_node_error(n, c->req, c->route, c->t0, rc);
+		call_free(c);
+	}
+}
+
+/* ---- writes ---------------------------------------------------------------
+ */
+
+static void write_done(struct node_wait *w, int err,
+		       const struct kv_result *res)
+{
+	struct call *c = (struct call *)w;
+	struct node *n = c->n;
+	if (err != NODE_OK) {
+		reply_node_error(n, c->req, c->route, c->t0, err);
+	} else if (res->status == KV_CAS_FAILED) {
+		reply_error(
+		    n, c->req, c->route, c->t0, 412, "cas_failed",
+		    "the key's mod index is not the one given in cas",
+		    json_pack("{s:I}", "index", (json_int_t)res->mod_index));
+	} else if (c->route == ROUTE_KV_DELETE) {
+		reply_json(n, c->req, c->route, c->t0, 200,
+			   json_pack("{s:I, s:b}", "index",
+				     (json_int_t)res->index, "deleted",
+				     res->deleted != 0));
+	} else {
+		reply_json(n, c->req, c->route, c->t0, 200,
+			   json_pack("{s:I}", "index", (json_int_t)res->index));
+	}
+	call_free(c);
+}
+
+/* X-Kv-Client (16 hex digits) and X-Kv-Seq (positive integer): both or
+ * neither. Returns 0, or -1 with @msg set. */
+static int parse_identity(struct evhttp_request *req, struct kv_cmd *cmd,
+			  const char **msg)
+{
+	struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+	const char *client = evhttp_find_header(h, "X-Kv-Client");
+	const char *seq = evhttp_find_header(h, "X-Kv-Seq");
+	if (client == NULL && seq == NULL)
+		return 0;
+	if (client == NULL || seq == NULL) {
+		*msg = "X-Kv-Client and X-Kv-Seq must be given together";
+		return -1;
+	}
+	uint64_t id = 0;
+	size_t len = strlen(client);
+	for (size_t i = 0; i < len; i++) {
+		char ch = client[i];
+		int d = ch >= '0' && ch <= '9'	 ? ch - '0'
+			: ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+			: ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
+						 : -1;
+		if (d < 0) {
+			len = 0;
+			break;
+		}
+		id = id << 4 | (uint64_t)d;
+	}
+	if (len != 16 || id == 0) {
+		*msg = "X-Kv-Client must be 16 hex digits, not all zero";
+		return -1;
+	}
+	if (http_parse_u64(seq, strlen(seq), 1, UINT64_MAX, &cmd->seq) != 0) {
+		*msg = "X-Kv-Seq must be a positive integer";
+		return -1;
+	}
+	cmd->client_id = id;
+	return 0;
+}
+
+static void start_write(struct node *n, struct evhttp_request *req,
+			enum metrics_route route, double t0, const uint8_t *key,
+			size_t key_len, const struct http_param *cas)
+{
+	struct kv_cmd cmd = {.op = route == ROUTE_KV_PUT ? KV_OP_PUT
+							 : KV_OP_DELETE,
+			     .key = key,
+			     .key_len = key_len};
+	const char *msg = NULL;
+	if (cas->value != NULL) {
+		if (http_parse_u64(cas->value, cas->len, 0, UINT64_MAX,
+				   &cmd.cas) != 0) {
+			reply_error(n, req, route, t0, 400, "bad_request",
+				    "cas must be a non-negative integer", NULL);
+			return;
+		}
+		cmd.has_cas = 1;
+	}
+	if (parse_identity(req, &cmd, &msg) != 0) {
+		reply_error(n, req, route, t0, 400, "bad_request", msg, NULL);
+		return;
+	}
+	if (route == ROUTE_KV_PUT) {
+		struct evbuffer *in = evhttp_request_get_input_buffer(req);
+		size_t len = evbuffer_get_length(in);
+		if (len > node_config(n)->max_value_bytes) {
+			char text[128];
+			snprintf(text, sizeof(text),
+				 "the value is larger than %" PRIu64 " bytes",
+				 node_config(n)->max_value_bytes);
+			reply_error(n, req, route, t0, 413, "too_large", text,
+				    NULL);
+			return;
+		}
+		cmd.value = len > 0 ? evbuffer_pullup(in, -1) : NULL;
+		cmd.value_len = len;
+	}
+	struct call *c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		reply_error(n, req, route, t0, 500, "internal", "out of memory",
+			    NULL);
+		return;
+	}
+	c->n = n;
+	c->req = req;
+	c->route = route;
+	c->t0 = t0;
+	c->w.done = write_done;
+	int rc = node_propose(n, &cmd, &c->w);
+	if (rc != NODE_OK) {
+		reply_node_error(n, req, route, t0, rc);
+		call_free(c);
+	}
+}
+
+/* ---- routing --------------------------------------------------------------
+ */
+
+static void method_not_allowed(struct node *n, struct evhttp_request *req,
+			       enum metrics_route route, double t0,
+			       const char *allow)
+{
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
+			  allow);
+	reply_error(n, req, route, t0, 405, "method_not_allowed",
+		    "method not allowed on this path", NULL);
+}
+
+static const char *consistency_error(const struct http_param *p, int *stale)
+{
+	*stale = 0;
+	if (p->value == NULL || strcmp(p->value, "linearizable") == 0)
+		return NULL;
+	if (strcmp(p->value, "stale") == 0) {
+		*stale = 1;
+		return NULL;
+	}
+	return "consistency must be stale or linearizable";
+}
+
+static void handle_key(struct node *n, struct evhttp_request *req,
+		       enum evhttp_cmd_type cmd, const char *raw_key,
+		       const char *query, double t0)
+{
+	enum metrics_route route;
+	switch (cmd) {
+	case EVHTTP_REQ_GET:
+	case EVHTTP_REQ_HEAD:
+		route = ROUTE_KV_GET;
+		break;
+	case EVHTTP_REQ_PUT:
+		route = ROUTE_KV_PUT;
+		break;
+	case EVHTTP_REQ_DELETE:
+		route = ROUTE_KV_DELETE;
+		break;
+	default:
+		method_not_allowed(n, req, ROUTE_OTHER, t0, "GET, PUT, DELETE");
+		return;
+	}
+	size_t key_len = 0;
+	/* Percent-decoding of a path: "+" stays "+". */
+	char *key = evhttp_uridecode(raw_key, 0, &key_len);
+	struct http_param params[] = {{.name = "cas"}, {.name = "consistency"}};
+	if (key == NULL || http_parse_query(query, params, 2) != 0) {
+		free(key);
+		http_params_free(params, 2);
+		reply_error(n, req, route, t0, 500, "internal", "out of memory",
+			    NULL);
+		return;
+	}
+	if (!kv_key_valid((const uint8_t *)key, key_len)) {
+		reply_error(n, req, route, t0, 400, "bad_request",
+			    "keys are 1-511 bytes of UTF-8 without control "
+			    "characters",
+			    NULL);
+		goto out;
+	}
+	if (route == ROUTE_KV_GET) {
+		int stale;
+		const char *msg = consistency_error(&params[1], &stale);
+		if (msg != NULL) {
+			reply_error(n, req, route, t0, 400, "bad_request", msg,
+				    NULL);
+			goto out;
+		}
+		struct call *c = calloc(1, sizeof(*c));
+		if (c == NULL) {
+			reply_error(n, req, route, t0, 500, "internal",
+				    "out of memory", NULL);
+			goto out;
+		}
+		c->n = n;
+		c->req = req;
+		c->route = route;
+		c->t0 = t0;
+		c->key = (uint8_t *)key;
+		c->key_len = key_len;
+		key = NULL;
+		start_read(n, c, stale);
+		goto out;
+	}
+	start_write(n, req, route, t0, (const uint8_t *)key, key_len,
+		    &params[0]);
+out:
+	free(key);
+	http_params_free(params, 2);
+}
+
+static uint8_t *take_param(struct http_param *p, size_t *len)
+{
+	uint8_t *v = (uint8_t *)p->value;
+	*len = v != NULL ? p->len : 0;
+	p->value = NULL;
+	return v;
+}
+
+static void handle_list(struct node *n, struct evhttp_request *req,
+			const char *query, double t0)
+{
+	const enum metrics_route route = ROUTE_KV_LIST;
+	struct http_param params[] = {{.name = "prefix"},
+				      {.name = "after"},
+				      {.name = "limit"},
+				      {.name = "consistency"}};
+	const size_t np = 4;
+	uint64_t limit = LIST_LIMIT_DEFAULT;
+	int stale = 0;
+	const char *msg = NULL;
+	if (http_parse_query(query, params, np) != 0) {
+		http_params_free(params, np);
+		reply_error(n, req, route, t0, 500, "internal", "out of memory",
+			    NULL);
+		return;
+	}
+	if (params[2].value != NULL &&
+	    http_parse_u64(params[2].value, params[2].len, 1, LIST_LIMIT_MAX,
+			   &limit) != 0)
+		msg = "limit must be an integer in [1, 10000]";
+	else if ((params[0].value != NULL && params[0].len > KV_KEY_MAX) ||
+		 (params[1].value != NULL && params[1].len > KV_KEY_MAX))
+		msg = "prefix and after are at most 511 bytes";
+	else
+		msg = consistency_error(&params[3], &stale);
+	if (msg != NULL) {
+		http_params_free(params, np);
+		reply_error(n, req, route, t0, 400, "bad_request", msg, NULL);
+		return;
+	}
+	struct call *c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		http_params_free(params, np);
+		reply_error(n, req, route, t0, 500, "internal", "out of memory",
+			    NULL);
+		return;
+	}
+	c->n = n;
+	c->req = req;
+	c->route = route;
+	c->t0 = t0;
+	c->prefix = take_param(&params[0], &c->prefix_len);
+	c->after = take_param(&params[1], &c->after_len);
+	c->limit = (size_t)limit;
+	http_params_free(params, np);
+	start_read(n, c, stale);
+}
+
+static void handle(struct evhttp_request *req, void *arg)
+{
+	struct node *n = arg;
+	double t0 = now_seconds();
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
+	const char *query = uri != NULL ? evhttp_uri_get_query(uri) : NULL;
+	bool get = cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD;
+	if (path == NULL)
+		path = "";
+
+	if (strncmp(path, KV_PREFIX, strlen(KV_PREFIX)) == 0) {
+		handle_key(n, req, cmd, path + strlen(KV_PREFIX), query, t0);
+	} else if (strcmp(path, "/v1/kv") == 0) {
+		if (get)
+			handle_list(n, req, query, t0);
+		else
+			method_not_allowed(n, req, ROUTE_OTHER, t0, "GET");
+	} else if (strcmp(path, "/v1/status") == 0) {
+		if (get)
+			handle_status(n, req, t0);
+		else
+			method_not_allowed(n, req, ROUTE_OTHER, t0, "GET");
+	} else if (strcmp(path, "/v1/members") == 0) {
+		if (get)
+			reply_json(
+			    n, req, ROUTE_MEMBERS, t0, 200,
+			    json_pack("{s:o}", "members", members_json(n)));
+		else if (cmd == EVHTTP_REQ_POST)
+			reply_error(
+			    n, req, ROUTE_MEMBERS, t0, 503, "unavailable",
+			    "membership changes are not supported yet", NULL);
+		else
+			method_not_allowed(n, req, ROUTE_OTHER, t0,
+					   "GET, POST");
+	} else if (strncmp(path, "/v1/members/", 12) == 0 && path[12] != 0 &&
+		   strchr(path + 12, '/') == NULL) {
+		if (cmd == EVHTTP_REQ_DELETE)
+			reply_error(
+			    n, req, ROUTE_MEMBERS, t0, 503, "unavailable",
+			    "membership changes are not supported yet", NULL);
+		else
+			method_not_allowed(n, req, ROUTE_OTHER, t0, "DELETE");
+	} else if (strcmp(path, "/v1/leader/transfer") == 0) {
+		if (cmd == EVHTTP_REQ_POST)
+			reply_error(n, req, ROUTE_LEADER_TRANSFER, t0, 503,
+				    "unavailable",
+				    "leadership transfer is not supported yet",
+				    NULL);
+		else
+			method_not_allowed(n, req, ROUTE_OTHER, t0, "POST");
+	} else if (strcmp(path, "/healthz") == 0) {
+		if (get)
+			reply_json(n, req, ROUTE_HEALTHZ, t0, 200,
+				   json_pack("{s:s}", "status", "ok"));
+		else
+			method_not_allowed(n, req, ROUTE_OTHER, t0, "GET");
+	} else if (strcmp(path, "/readyz") == 0) {
+		if (!get)
+			method_not_allowed(n, req, ROUTE_OTHER, t0, "GET");
+		else if (node_ready(n))
+			reply_json(n, req, ROUTE_READYZ, t0, 200,
+				   json_pack("{s:s}", "status", "ready"));
+		else
+			reply_error(n, req, ROUTE_READYZ, t0, 503,
+				    "unavailable",
+				    "no leader known, or not caught up with "
+				    "the commit index",
+				    NULL);
+	} else if (strcmp(path, "/metrics") == 0) {
+		if (get)
+			handle_metrics(n, req, t0);
+		else
+			method_not_allowed(n, req, ROUTE_OTHER, t0, "GET");
+	} else {
+		reply_error(n, req, ROUTE_OTHER, t0, 404, "not_found",
+			    "no such path", NULL);
+	}
+}
+
+void http_api_attach(struct evhttp *http, struct node *n)
+{
+	const struct config *cfg = node_config(n);
+	evhttp_set_max_body_size(
+	    http, (ev_ssize_t)(cfg->max_value_bytes + BODY_SLACK_BYTES));
+	evhttp_set_max_headers_size(http, MAX_HEADERS_BYTES);
+	evhttp_set_timeout(http, IDLE_TIMEOUT_S);
+	/* Every method evhttp knows reaches us, so that wrong ones get our
+	 * JSON 405 rather than evhttp's bare 501. */
+	evhttp_set_allowed_methods(
+	    http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+		      EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
+		      EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
+	evhttp_set_gencb(http, handle, n);
+}

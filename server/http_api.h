@@ -1,0 +1,12 @@
+/* http_api.h - the public HTTP API (DESIGN.md §1.3) on --listen-client. */
+#ifndef SERVER_HTTP_API_H_
+#define SERVER_HTTP_API_H_
+
+struct evhttp;
+struct node;
+
+/* Serves every public route on @http (not owned) from @n, and sets the
+ * request limits (body and header sizes, idle timeout, methods). */
+void http_api_attach(struct evhttp *http, struct node *n);
+
+#endif /* SERVER_HTTP_API_H_ */

@@ -1,0 +1,172 @@
+/* http_util.c - JSON/error replies, query strings, numbers, base64. */
+#include "http_util.h"
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *http_reason(int status)
+{
+	switch (status) {
+	case 200:
+		return "OK";
+	case 204:
+		return "No Content";
+	case 400:
+		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 409:
+		return "Conflict";
+	case 412:
+		return "Precondition Failed";
+	case 413:
+		return "Payload Too Large";
+	case 500:
+		return "Internal Server Error";
+	case 503:
+		return "Service Unavailable";
+	case 504:
+		return "Gateway Timeout";
+	default:
+		return "Unknown";
+	}
+}
+
+void http_send_json(struct evhttp_request *req, int status, json_t *body)
+{
+	struct evbuffer *out = evbuffer_new();
+	char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
+	json_decref(body);
+	if (out != NULL) {
+		evbuffer_add_printf(out, "%s\n", text != NULL ? text : "{}");
+	}
+	free(text);
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+			  "Content-Type", "application/json");
+	evhttp_send_reply(req, status, http_reason(status), out);
+	if (out != NULL)
+		evbuffer_free(out);
+}
+
+void http_send_error(struct evhttp_request *req, int status, const char *code,
+		     const char *message, json_t *extra)
+{
+	json_t *body = json_object();
+	if (body != NULL) {
+		json_object_set_new(body, "error", json_string(code));
+		json_object_set_new(body, "message", json_string(message));
+		if (extra != NULL)
+			json_object_update(body, extra);
+	}
+	json_decref(extra);
+	if (status == 503)
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+				  "Retry-After", "1");
+	http_send_json(req, status, body);
+}
+
+int http_parse_query(const char *query, struct http_param *params, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		params[i].value = NULL;
+		params[i].len = 0;
+	}
+	if (query == NULL)
+		return 0;
+	const char *p = query;
+	while (*p != '\0') {
+		const char *amp = strchr(p, '&');
+		size_t item_len = amp != NULL ? (size_t)(amp - p) : strlen(p);
+		const char *eq = memchr(p, '=', item_len);
+		size_t name_len = eq != NULL ? (size_t)(eq - p) : item_len;
+		for (size_t i = 0; i < n; i++) {
+			if (params[i].value != NULL ||
+			    strlen(params[i].name) != name_len ||
+			    memcmp(params[i].name, p, name_len) != 0)
+				continue;
+			size_t vlen = eq != NULL ? item_len - name_len - 1 : 0;
+			char *raw = malloc(vlen + 1);
+			if (raw == NULL)
+				return -1;
+			if (vlen > 0)
+				memcpy(raw, eq + 1, vlen);
+			raw[vlen] = '\0';
+			size_t dlen = 0;
+			char *dec = evhttp_uridecode(raw, 1, &dlen);
+			free(raw);
+			if (dec == NULL)
+				return -1;
+			params[i].value = dec;
+			params[i].len = dlen;
+			break;
+		}
+		p += item_len;
+		if (*p == '&')
+			p++;
+	}
+	return 0;
+}
+
+void http_params_free(struct http_param *params, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(params[i].value);
+		params[i].value = NULL;
+	}
+}
+
+int http_parse_u64(const char *s, size_t len, uint64_t lo, uint64_t hi,
+		   uint64_t *out)
+{
+	if (len == 0 || len > 20)
+		return -1;
+	uint64_t v = 0;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		uint64_t d = (uint64_t)(s[i] - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return -1;
+		v = v * 10 + d;
+	}
+	if (v < lo || v > hi)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+char *http_base64(const uint8_t *p, size_t len)
+{
+	static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
+				  "qrstuvwxyz0123456789+/";
+	char *out = malloc(4 * ((len + 2) / 3) + 1);
+	if (out == NULL)
+		return NULL;
+	char *o = out;
+	size_t i = 0;
+	for (; i + 3 <= len; i += 3) {
+		uint32_t v =
+		    (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
+		*o++ = tbl[v >> 18];
+		*o++ = tbl[(v >> 12) & 63];
+		*o++ = tbl[(v >> 6) & 63];
+		*o++ = tbl[v & 63];
+	}
+	if (i < len) {
+		uint32_t v = (uint32_t)p[i] << 16;
+		if (i + 1 < len)
+			v |= (uint32_t)p[i + 1] << 8;
+		*o++ = tbl[v >> 18];
+		*o++ = tbl[(v >> 12) & 63];
+		*o++ = i + 1 < len ? tbl[(v >> 6) & 63] : '=';
+		*o++ = '=';
+	}
+	*o = '\0';
+	return out;
+}

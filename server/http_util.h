@@ -1,0 +1,47 @@
+/* http_util.h - small helpers of the HTTP layer: JSON and error replies,
+ * query strings, integer and header parsing, base64. */
+#ifndef SERVER_HTTP_UTIL_H_
+#define SERVER_HTTP_UTIL_H_
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct evhttp_request;
+struct evbuffer;
+
+/* The reason phrase of an HTTP status ("OK", "Not Found", ...). */
+const char *http_reason(int status);
+
+/* Sends @body (ownership taken; NULL sends "{}") as application/json. */
+void http_send_json(struct evhttp_request *req, int status, json_t *body);
+
+/* Sends the §1.3 error shape {"error": @code, "message": @message} plus
+ * the members of @extra (ownership taken; may be NULL). 503 answers carry
+ * Retry-After: 1. */
+void http_send_error(struct evhttp_request *req, int status, const char *code,
+		     const char *message, json_t *extra);
+
+/* One query parameter, percent-decoded ("+" is a space). */
+struct http_param {
+	const char *name; /* set by the caller */
+	char *value;	  /* malloc'd, NUL-terminated; NULL when absent */
+	size_t len;	  /* bytes, which may include NULs */
+};
+
+/* Fills the values of @params from query string @query (may be NULL);
+ * names not asked for are ignored; the first of repeated names wins.
+ * Returns 0, or -1 when out of memory. Free with http_params_free(). */
+int http_parse_query(const char *query, struct http_param *params, size_t n);
+void http_params_free(struct http_param *params, size_t n);
+
+/* Decimal digits only, within [lo, hi]. Returns 0 or -1. */
+int http_parse_u64(const char *s, size_t len, uint64_t lo, uint64_t hi,
+		   uint64_t *out);
+
+/* Appends the base64 (RFC 4648, padded) of @len bytes at @p to a new
+ * malloc'd NUL-terminated string; NULL when out of memory. */
+char *http_base64(const uint8_t *p, size_t len);
+
+#endif /* SERVER_HTTP_UTIL_H_ */

@@ -1,0 +1,41 @@
+/* log.h - kvd's log lines: level, UTC time in ms, member id, message.
+ *
+ *   2026-11-25T19:40:01.123Z INFO  [1] elected leader term=3
+ *
+ * Lines go to stdout (line-buffered) so that stderr carries only the one
+ * line a fatal startup error prints. Safe to call from any thread: each
+ * line is written with one locked stdio call.
+ */
+#ifndef SERVER_LOG_H_
+#define SERVER_LOG_H_
+
+#include <stdarg.h>
+#include <stdint.h>
+
+enum log_level {
+	LOG_LEVEL_DEBUG = 0,
+	LOG_LEVEL_INFO = 1,
+	LOG_LEVEL_WARN = 2,
+	LOG_LEVEL_ERROR = 3
+};
+
+/* Sets the member id shown in each line and the lowest level written.
+ * Before log_init() lines show id 0 at level INFO. */
+void log_init(uint64_t id, enum log_level min_level);
+
+/* Parses "debug", "info", "warn" or "error". Returns 0, or -1 if unknown. */
+int log_level_parse(const char *s, enum log_level *out);
+
+/* Whether lines of @level are written (to skip costly formatting). */
+int log_enabled(enum log_level level);
+
+void log_msg(enum log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void log_vmsg(enum log_level level, const char *fmt, va_list ap);
+
+#define log_debug(...) log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)
+#define log_info(...)  log_msg(LOG_LEVEL_INFO, __VA_ARGS__)
+#define log_warn(...)  log_msg(LOG_LEVEL_WARN, __VA_ARGS__)
+#define log_error(...) log_msg(LOG_LEVEL_ERROR, __VA_ARGS__)
+
+#endif /* SERVER_LOG_H_ */

@@ -1,0 +1,144 @@
+/* main.c - kvd: flags, listeners, the node, signals, the event loop. */
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/thread.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "http_api.h"
+#include "listener.h"
+#include "log.h"
+#include "node.h"
+
+/* Time given to answers of failed in-flight requests to reach their
+ * clients before the loop stops. */
+#define SHUTDOWN_GRACE_MS      200
+#define PEER_MAX_HEADERS_BYTES (64 * 1024)
+#define PEER_IDLE_TIMEOUT_S    120
+
+struct kvd {
+	struct event_base *base;
+	struct evhttp *client_http, *peer_http;
+	struct evhttp_bound_socket *client_sock;
+	struct node *node;
+	struct event *sigterm, *sigint, *grace;
+	int stopping;
+};
+
+static void grace_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct kvd *k = arg;
+	event_base_loopbreak(k->base);
+}
+
+static void signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	(void)what;
+	struct kvd *k = arg;
+	if (k->stopping)
+		return;
+	k->stopping = 1;
+	log_info("%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	/* Stop accepting connections, fail what waits with 503, then give
+	 * the answers a moment to leave before the WAL is drained. */
+	if (k->client_sock != NULL) {
+		evhttp_del_accept_socket(k->client_http, k->client_sock);
+		k->client_sock = NULL;
+	}
+	node_stop(k->node);
+	struct timeval tv = {.tv_sec = 0, .tv_usec = SHUTDOWN_GRACE_MS * 1000};
+	k->grace = evtimer_new(k->base, grace_cb, k);
+	if (k->grace == NULL || evtimer_add(k->grace, &tv) != 0)
+		event_base_loopbreak(k->base);
+}
+
+static void die(const char *line, int status)
+{
+	fprintf(stderr, "kvd: %s\n", line);
+	exit(status);
+}
+
+int main(int argc, char **argv)
+{
+	struct config cfg;
+	char err[1024] = "";
+	struct kvd k = {0};
+
+	int rc = config_parse(argc, argv, &cfg, err, sizeof(err));
+	if (rc == CONFIG_EXIT) {
+		config_free(&cfg);
+		return 0;
+	}
+	if (rc != CONFIG_OK) {
+		config_free(&cfg);
+		die(err, CONFIG_EXIT_USAGE);
+	}
+	signal(SIGPIPE, SIG_IGN);
+	if (evthread_use_pthreads() != 0)
+		die("cannot enable libevent threading", CONFIG_EXIT_STARTUP);
+	k.base = event_base_new();
+	if (k.base == NULL)
+		die("cannot create the event loop", CONFIG_EXIT_STARTUP);
+
+	/* Ports first: a port in use is the most common startup error and
+	 * must fail before anything is written to the data dir. */
+	int cfd = listener_open(&cfg.listen_client, err, sizeof(err));
+	if (cfd < 0)
+		die(err, CONFIG_EXIT_STARTUP);
+	int pfd = listener_open(&cfg.listen_peer, err, sizeof(err));
+	if (pfd < 0)
+		die(err, CONFIG_EXIT_STARTUP);
+
+	log_init(cfg.id, cfg.log_level);
+	log_info("kvd %s starting: data dir %s, clients on %s, peers on %s",
+		 KVD_VERSION, cfg.data_dir, cfg.advertise_client,
+		 cfg.advertise_peer);
+
+	k.client_http = evhttp_new(k.base);
+	k.peer_http = evhttp_new(k.base);
+	if (k.client_http == NULL || k.peer_http == NULL)
+		die("cannot create the HTTP servers", CONFIG_EXIT_STARTUP);
+	evhttp_set_max_headers_size(k.peer_http, PEER_MAX_HEADERS_BYTES);
+	evhttp_set_timeout(k.peer_http, PEER_IDLE_TIMEOUT_S);
+
+	if (node_open(&cfg, k.base, k.peer_http, &k.node, err, sizeof(err)) !=
+	    0) {
+		log_error("%s", err);
+		die(err, CONFIG_EXIT_STARTUP);
+	}
+	http_api_attach(k.client_http, k.node);
+	k.client_sock = evhttp_accept_socket_with_handle(k.client_http, cfd);
+	if (k.client_sock == NULL ||
+	    evhttp_accept_socket_with_handle(k.peer_http, pfd) == NULL)
+		die("cannot serve the listening sockets", CONFIG_EXIT_STARTUP);
+
+	k.sigterm = evsignal_new(k.base, SIGTERM, signal_cb, &k);
+	k.sigint = evsignal_new(k.base, SIGINT, signal_cb, &k);
+	if (k.sigterm == NULL || k.sigint == NULL ||
+	    evsignal_add(k.sigterm, NULL) != 0 ||
+	    evsignal_add(k.sigint, NULL) != 0)
+		die("cannot handle signals", CONFIG_EXIT_STARTUP);
+	log_info("member %" PRIu64 " ready to serve", cfg.id);
+
+	event_base_dispatch(k.base);
+
+	/* Drains the WAL writer and syncs LMDB. */
+	node_close(k.node);
+	evhttp_free(k.client_http);
+	evhttp_free(k.peer_http);
+	event_free(k.sigterm);
+	event_free(k.sigint);
+	if (k.grace != NULL)
+		event_free(k.grace);
+	event_base_free(k.base);
+	log_info("stopped");
+	config_free(&cfg);
+	return 0;
+}

@@ -1,0 +1,146 @@
+/* members.c - members.json: load, atomic store, lookup. */
+#include "members.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MEMBERS_VERSION 1
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+struct member *members_find(struct members *ms, uint64_t id)
+{
+	for (size_t i = 0; i < ms->n; i++)
+		if (ms->m[i].id == id)
+			return &ms->m[i];
+	return NULL;
+}
+
+int members_load(const char *dir, struct members *out, char *err, size_t errlen)
+{
+	char path[4096];
+	json_error_t jerr;
+	snprintf(path, sizeof(path), "%s/%s", dir, MEMBERS_FILE);
+	memset(out, 0, sizeof(*out));
+	if (access(path, F_OK) != 0) {
+		if (errno == ENOENT)
+			return 0;
+		return fail(err, errlen, "cannot access %s: %s", path,
+			    strerror(errno));
+	}
+	json_t *root = json_load_file(path, 0, &jerr);
+	if (root == NULL)
+		return fail(err, errlen, "%s: %s (line %d)", path, jerr.text,
+			    jerr.line);
+	int rc = -1;
+	json_t *arr = json_object_get(root, "members");
+	json_t *ver = json_object_get(root, "version");
+	if (!json_is_integer(ver) ||
+	    json_integer_value(ver) != MEMBERS_VERSION) {
+		fail(err, errlen, "%s: unknown version", path);
+		goto out;
+	}
+	if (!json_is_array(arr) || json_array_size(arr) == 0 ||
+	    json_array_size(arr) > CONFIG_MEMBERS_MAX) {
+		fail(err, errlen, "%s: \"members\" is not a list of 1..%d",
+		     path, CONFIG_MEMBERS_MAX);
+		goto out;
+	}
+	size_t i;
+	json_t *it;
+	json_array_foreach(arr, i, it)
+	{
+		json_t *id = json_object_get(it, "id");
+		json_t *url = json_object_get(it, "peer_url");
+		json_t *voter = json_object_get(it, "voter");
+		struct config_addr a;
+		if (!json_is_integer(id) || json_integer_value(id) <= 0 ||
+		    !json_is_string(url) ||
+		    strlen(json_string_value(url)) >= CONFIG_URL_MAX ||
+		    config_parse_url(json_string_value(url), &a) != 0) {
+			fail(err, errlen, "%s: member %zu is malformed", path,
+			     i);
+			goto out;
+		}
+		struct member *m = &out->m[out->n++];
+		m->id = (uint64_t)json_integer_value(id);
+		strcpy(m->peer_url, json_string_value(url));
+		m->voter = voter == NULL || json_is_true(voter);
+	}
+	rc = 1;
+out:
+	json_decref(root);
+	return rc;
+}
+
+int members_store(const char *dir, const struct members *ms, char *err,
+		  size_t errlen)
+{
+	char path[4096], tmp[4096];
+	snprintf(path, sizeof(path), "%s/%s", dir, MEMBERS_FILE);
+	snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, MEMBERS_FILE);
+	json_t *arr = json_array();
+	json_t *root =
+	    json_pack("{s:i, s:o}", "version", MEMBERS_VERSION, "members", arr);
+	if (root == NULL)
+		return fail(err, errlen, "out of memory");
+	for (size_t i = 0; i < ms->n; i++)
+		json_array_append_new(
+		    arr, json_pack("{s:I, s:s, s:b}", "id",
+				   (json_int_t)ms->m[i].id, "peer_url",
+				   ms->m[i].peer_url, "voter", ms->m[i].voter));
+	char *text = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
+	json_decref(root);
+	if (text == NULL)
+		return fail(err, errlen, "out of memory");
+	int rc = -1;
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		fail(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	size_t len = strlen(text);
+	text[len] = '\0';
+	if (write(fd, text, len) != (ssize_t)len || write(fd, "\n", 1) != 1 ||
+	    fsync(fd) != 0) {
+		fail(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
+		close(fd);
+		goto out;
+	}
+	close(fd);
+	if (rename(tmp, path) != 0) {
+		fail(err, errlen, "cannot rename %s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	/* The rename is durable only once the directory is synced. */
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 || fsync(dfd) != 0) {
+		fail(err, errlen, "cannot sync directory %s: %s", dir,
+		     strerror(errno));
+		if (dfd >= 0)
+			close(dfd);
+		goto out;
+	}
+	close(dfd);
+	rc = 0;
+out:
+	free(text);
+	return rc;
+}

@@ -1,0 +1,162 @@
+/* metrics.c - counters, histograms and the Prometheus text rendering. */
+#include "metrics.h"
+
+#include <event2/buffer.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+/* 100 us .. 10 s: spans one fsync (~0.4 ms) to a request timeout. */
+static const double bounds[METRICS_BUCKETS] = {
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+    0.05,   0.1,     0.25,   0.5,   1.0,    2.5,   5.0,	 10.0};
+
+static const int status_codes[METRICS_STATUS_SLOTS - 1] = {
+    200, 204, 400, 401, 404, 405, 409, 412, 413, 500, 503, 504};
+
+static const char *const route_names[ROUTE_COUNT] = {
+    "kv_get",	       "kv_put",  "kv_delete", "kv_list", "status", "members",
+    "leader_transfer", "healthz", "readyz",    "metrics", "other"};
+
+void metrics_observe(struct metrics_hist *h, double seconds)
+{
+	int i;
+	for (i = 0; i < METRICS_BUCKETS; i++)
+		if (seconds <= bounds[i])
+			break;
+	if (i < METRICS_BUCKETS)
+		h->counts[i]++;
+	else
+		h->inf++;
+	h->count++;
+	h->sum += seconds;
+}
+
+void metrics_http(struct metrics *m, enum metrics_route route, int status,
+		  double seconds)
+{
+	int slot = METRICS_STATUS_SLOTS - 1;
+	for (int i = 0; i < METRICS_STATUS_SLOTS - 1; i++)
+		if (status_codes[i] == status)
+			slot = i;
+	m->http[route][slot]++;
+	metrics_observe(&m->request_seconds[route], seconds);
+}
+
+void metrics_write_value(struct evbuffer *out, const char *name,
+			 const char *type, const char *help, double value)
+{
+	evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", name,
+			    help, name, type, name, value);
+}
+
+static void write_counter(struct evbuffer *out, const char *name,
+			  const char *help, uint64_t v)
+{
+	evbuffer_add_printf(out,
+			    "# HELP %s %s\n# TYPE %s counter\n%s %" PRIu64 "\n",
+			    name, help, name, name, v);
+}
+
+/* The sample lines of one histogram (no HELP/TYPE); @labels is "" or
+ * "route=\"x\"," (with the trailing comma). */
+static void write_hist(struct evbuffer *out, const char *name,
+		       const char *labels, const struct metrics_hist *h)
+{
+	uint64_t cum = 0;
+	for (int i = 0; i < METRICS_BUCKETS; i++) {
+		cum += h->counts[i];
+		evbuffer_add_printf(out, "%s_bucket{%sle=\"%g\"} %" PRIu64 "\n",
+				    name, labels, bounds[i], cum);
+	}
+	cum += h->inf;
+	evbuffer_add_printf(out, "%s_bucket{%sle=\"+Inf\"} %" PRIu64 "\n", name,
+			    labels, cum);
+	if (labels[0] != '\0') {
+		/* Drop the trailing comma for the sum and count lines. */
+		evbuffer_add_printf(out, "%s_sum{%.*s} %.9f\n", name,
+				    (int)(strlen(labels) - 1), labels, h->sum);
+		evbuffer_add_printf(out, "%s_count{%.*s} %" PRIu64 "\n", name,
+				    (int)(strlen(labels) - 1), labels,
+				    h->count);
+	} else {
+		evbuffer_add_printf(out, "%s_sum %.9f\n", name, h->sum);
+		evbuffer_add_printf(out, "%s_count %" PRIu64 "\n", name,
+				    h->count);
+	}
+}
+
+void metrics_render(const struct metrics *m, struct evbuffer *out)
+{
+	write_counter(out, "kvd_proposals_total", "Writes proposed to raft.",
+		      m->proposals_total);
+	write_counter(out, "kvd_proposals_failed_total",
+		      "Writes refused by raft, timed out or lost.",
+		      m->proposals_failed);
+	write_counter(out, "kvd_reads_total", "Linearizable reads requested.",
+		      m->reads_total);
+	write_counter(out, "kvd_reads_failed_total",
+		      "Linearizable reads that failed or timed out.",
+		      m->reads_failed);
+	write_counter(out, "kvd_wal_syncs_total",
+		      "WAL group commits (one fdatasync each).", m->wal_syncs);
+	write_counter(out, "kvd_wal_entries_total",
+		      "Entries written to the WAL.", m->wal_entries);
+	write_counter(out, "kvd_apply_batches_total",
+		      "LMDB transactions applying committed entries.",
+		      m->apply_batches);
+	write_counter(out, "kvd_applied_entries_total",
+		      "Committed entries applied to LMDB.", m->applied_entries);
+	write_counter(out, "kvd_raft_ready_total", "Raft readies processed.",
+		      m->ready_batches);
+	write_counter(out, "kvd_leader_changes_total",
+		      "Times the known leader changed.", m->leader_changes);
+
+	evbuffer_add_printf(out,
+			    "# HELP kvd_http_requests_total Answered client "
+			    "requests by route and status.\n"
+			    "# TYPE kvd_http_requests_total counter\n");
+	for (int r = 0; r < ROUTE_COUNT; r++) {
+		for (int s = 0; s < METRICS_STATUS_SLOTS; s++) {
+			if (m->http[r][s] == 0)
+				continue;
+			if (s < METRICS_STATUS_SLOTS - 1)
+				evbuffer_add_printf(
+				    out,
+				    "kvd_http_requests_total{route=\"%s\","
+				    "status=\"%d\"} %" PRIu64 "\n",
+				    route_names[r], status_codes[s],
+				    m->http[r][s]);
+			else
+				evbuffer_add_printf(
+				    out,
+				    "kvd_http_requests_total{route=\"%s\","
+				    "status=\"other\"} %" PRIu64 "\n",
+				    route_names[r], m->http[r][s]);
+		}
+	}
+
+	evbuffer_add_printf(out,
+			    "# HELP kvd_http_request_duration_seconds Client "
+			    "request latency by route.\n"
+			    "# TYPE kvd_http_request_duration_seconds "
+			    "histogram\n");
+	for (int r = 0; r < ROUTE_COUNT; r++) {
+		char labels[64];
+		snprintf(labels, sizeof(labels), "route=\"%s\",",
+			 route_names[r]);
+		write_hist(out, "kvd_http_request_duration_seconds", labels,
+			   &m->request_seconds[r]);
+	}
+	evbuffer_add_printf(out, "# HELP kvd_wal_fsync_duration_seconds WAL "
+				 "group commit (write + fdatasync) latency.\n"
+				 "# TYPE kvd_wal_fsync_duration_seconds "
+				 "histogram\n");
+	write_hist(out, "kvd_wal_fsync_duration_seconds", "",
+		   &m->wal_fsync_seconds);
+	evbuffer_add_printf(out, "# HELP kvd_apply_duration_seconds LMDB apply "
+				 "transaction latency.\n"
+				 "# TYPE kvd_apply_duration_seconds "
+				 "histogram\n");
+	write_hist(out, "kvd_apply_duration_seconds", "", &m->apply_seconds);
+}

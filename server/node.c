@@ -1,0 +1,1116 @@
+/* node.c - the driver: raft core + WAL writer + LMDB + transport on one
+ * loop (see node.h).
+ *
+ * How one ready is carried out (raft.h, "Ordering contract"):
+ *  1. entries and hard state go to the WAL writer thread as one job; the
+ *     thread writes and syncs queued jobs in order (group commit);
+ *  2. rd.msgs are handed to the transport at once: a leader replicates
+ *     while its own write is in flight (thesis §10.2.1);
+ *  3. rd.msgs_after_persist travel with the job and are sent only once the
+ *     job, and every job before it, is durable; then raft_persisted();
+ *  5. rd.committed is applied to LMDB in one transaction, which completes
+ *     the HTTP requests this member proposed (matched by request id);
+ *  6. rd.reads are served once the applied index reaches them.
+ */
+#include "node.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "transport.h"
+#include "wal.h"
+#include "wal_writer.h"
+
+#define HASH_BUCKETS 4096
+/* How often each member announces itself (and its client URL) to every
+ * peer: followers otherwise only hear from the leader and would never
+ * learn each other's client URLs for /v1/status. */
+#define HELLO_INTERVAL_MS 1000
+/* Readies processed per flush before yielding to the loop. */
+#define READIES_PER_FLUSH 16
+
+enum wait_kind { WAIT_WRITE = 1, WAIT_READ = 2 };
+
+struct node {
+	const struct config *cfg;
+	struct event_base *base;
+	struct raft *raft;
+	struct kv *kv;
+	struct wal_writer *ww;
+	struct transport *tr;
+	struct members members;
+	struct metrics metrics;
+	struct event *tick_ev, *flush_ev, *hello_ev;
+	bool flush_scheduled;
+	bool stopping;
+	size_t wal_inflight; /* jobs submitted and not yet taken back */
+	uint64_t next_id;
+	struct node_wait *buckets[HASH_BUCKETS];
+	struct node_wait *waits; /* every pending wait */
+	struct node_wait *readq; /* reads with an index, waiting for apply
+				  * (linked by hnext) */
+	size_t n_waits;
+	/* Soft state from the readies. */
+	enum raft_role role;
+	raft_id leader;
+	bool leader_known;
+	uint64_t leader_epoch; /* bumped whenever leader_known/leader change */
+	raft_index applied;
+};
+
+const char *node_strerror(int err)
+{
+	switch (err) {
+	case NODE_OK:
+		return "ok";
+	case NODE_ENOLEADER:
+		return "no leader is known";
+	case NODE_EBUSY:
+		return "too many requests are pending";
+	case NODE_ETOO_LARGE:
+		return "the command is too large";
+	case NODE_ESTOPPING:
+		return "the member is shutting down";
+	case NODE_EINTERNAL:
+		return "internal error";
+	case NODE_ETIMEOUT:
+		return "the request timed out";
+	case NODE_EUNAVAILABLE:
+		return "no leader is reachable";
+	case NODE_ESTALE_SEQ:
+		return "a newer X-Kv-Seq of this client was already applied";
+	default:
+		return "unknown error";
+	}
+}
+
+static uint64_t random_u64(void)
+{
+	uint64_t v = 0;
+	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		if (read(fd, &v, sizeof(v)) != (ssize_t)sizeof(v))
+			v = 0;
+		close(fd);
+	}
+	if (v == 0) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		v = ((uint64_t)ts.tv_sec * 1000000007u) ^ (uint64_t)ts.tv_nsec ^
+		    ((uint64_t)getpid() << 32);
+	}
+	return v;
+}
+
+static double now_seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- waits ---------------------------------------------------------- */
+
+static struct node_wait **bucket(struct node *n, uint64_t id)
+{
+	return &n->buckets[(id ^ (id >> 17)) % HASH_BUCKETS];
+}
+
+static struct node_wait *hash_take(struct node *n, uint64_t id)
+{
+	for (struct node_wait **p = bucket(n, id); *p != NULL;
+	     p = &(*p)->hnext) {
+		if ((*p)->id == id) {
+			struct node_wait *w = *p;
+			*p = w->hnext;
+			w->hnext = NULL;
+			return w;
+		}
+	}
+	return NULL;
+}
+
+/* Takes @w out of the hash (no index yet) or the read queue. */
+static void detach(struct node *n, struct node_wait *w)
+{
+	if (w->kind == WAIT_READ && w->read_index != 0) {
+		for (struct node_wait **p = &n->readq; *p != NULL;
+		     p = &(*p)->hnext) {
+			if (*p == w) {
+				*p = w->hnext;
+				break;
+			}
+		}
+	} else {
+		hash_take(n, w->id);
+	}
+	w->hnext = NULL;
+}
+
+/* Completes @w, already detached: unlinks it from the wait list, stops
+ * its timer and calls done() (after which @w is the caller's again). */
+static void finish(struct node *n, struct node_wait *w, int err,
+		   const struct kv_result *res)
+{
+	if (w->prev != NULL)
+		w->prev->next = w->next;
+	else
+		n->waits = w->next;
+	if (w->next != NULL)
+		w->next->prev = w->prev;
+	w->prev = w->next = NULL;
+	n->n_waits--;
+	if (w->timer != NULL) {
+		event_free(w->timer);
+		w->timer = NULL;
+	}
+	if (err != NODE_OK) {
+		if (w->kind == WAIT_WRITE)
+			n->metrics.proposals_failed++;
+		else
+			n->metrics.reads_failed++;
+	}
+	w->done(w, err, res);
+}
+
+static void schedule_flush(struct node *n)
+{
+	if (!n->flush_scheduled && !n->stopping) {
+		n->flush_scheduled = true;
+		event_active(n->flush_ev, EV_READ, 0);
+	}
+}
+
+/* A wait without an outcome in time: 504 when the same leader was known
+ * throughout (the cluster is up but slow, or the entry was lost), else 503
+ * (no leader reachable: DESIGN §1.3 "fails with 503, never hangs"). */
+static void wait_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct node_wait *w = arg;
+	struct node *n = w->node;
+	bool stable = n->leader_known && n->leader_epoch == w->leader_epoch;
+	detach(n, w);
+	finish(n, w, stable ? NODE_ETIMEOUT : NODE_EUNAVAILABLE, NULL);
+}
+
+static int register_wait(struct node *n, struct node_wait *w, int kind,
+			 uint64_t id)
+{
+	struct timeval tv;
+	w->node = n;
+	w->id = id;
+	w->kind = kind;
+	w->read_index = 0;
+	w->leader_epoch = n->leader_epoch;
+	w->timer = evtimer_new(n->base, wait_timeout_cb, w);
+	if (w->timer == NULL)
+		return NODE_EINTERNAL;
+	tv.tv_sec = n->cfg->request_timeout_ms / 1000;
+	tv.tv_usec = (n->cfg->request_timeout_ms % 1000) * 1000;
+	evtimer_add(w->timer, &tv);
+	struct node_wait **b = bucket(n, id);
+	w->hnext = *b;
+	*b = w;
+	w->prev = NULL;
+	w->next = n->waits;
+	if (n->waits != NULL)
+		n->waits->prev = w;
+	n->waits = w;
+	n->n_waits++;
+	return NODE_OK;
+}
+
+static uint64_t new_id(struct node *n)
+{
+	/* 0 means "no request" in a command; ids start at a random point so
+	 * entries proposed by an earlier run never match a new request. */
+	if (n->next_id == 0)
+		n->next_id++;
+	return n->next_id++;
+}
+
+static int map_raft_error(int rc)
+{
+	switch (rc) {
+	case RAFT_OK:
+		return NODE_OK;
+	case RAFT_ENOLEADER:
+	case RAFT_ENOTLEADER:
+	case RAFT_ETRANSFER:
+	case RAFT_EREMOVED:
+		return NODE_ENOLEADER;
+	case RAFT_EBUSY:
+		return NODE_EBUSY;
+	case RAFT_ETOO_LARGE:
+		return NODE_ETOO_LARGE;
+	default:
+		return NODE_EINTERNAL;
+	}
+}
+
+int node_propose(struct node *n, struct kv_cmd *cmd, struct node_wait *w)
+{
+	if (n->stopping)
+		return NODE_ESTOPPING;
+	uint64_t id = new_id(n);
+	cmd->origin = n->cfg->id;
+	cmd->request_id = id;
+	uint8_t *buf;
+	size_t len;
+	n->metrics.proposals_total++;
+	int rc = kv_cmd_encode_alloc(cmd, &buf, &len);
+	if (rc != 0) {
+		log_error("cannot encode a command: %s", kv_strerror(rc));
+		n->metrics.proposals_failed++;
+		return NODE_EINTERNAL;
+	}
+	rc = map_raft_error(raft_propose(n->raft, buf, len, NULL));
+	free(buf);
+	if (rc == NODE_OK)
+		rc = register_wait(n, w, WAIT_WRITE, id);
+	if (rc != NODE_OK) {
+		n->metrics.proposals_failed++;
+		return rc;
+	}
+	schedule_flush(n);
+	return NODE_OK;
+}
+
+int node_read_index(struct node *n, struct node_wait *w)
+{
+	if (n->stopping)
+		return NODE_ESTOPPING;
+	uint64_t id = new_id(n);
+	n->metrics.reads_total++;
+	int rc = map_raft_error(raft_read_index(n->raft, id));
+	if (rc == NODE_OK)
+		rc = register_wait(n, w, WAIT_READ, id);
+	if (rc != NODE_OK) {
+		n->metrics.reads_failed++;
+		return rc;
+	}
+	schedule_flush(n);
+	return NODE_OK;
+}
+
+/* ---- carrying out a ready --------------------------------------------- */
+
+static void send_msgs(struct node *n, const struct raft_msg *msgs, size_t cnt)
+{
+	for (size_t i = 0; i < cnt; i++) {
+		int rc = transport_send(n->tr, &msgs[i]);
+		/* A full queue is counted by the transport; Raft
+		 * retransmits what is lost. */
+		if (rc != TRANSPORT_OK && rc != TRANSPORT_EFULL &&
+		    log_enabled(LOG_LEVEL_DEBUG))
+			log_debug("cannot send %s to %" PRIu64 ": %s",
+				  raft_msg_type_name(msgs[i].type), msgs[i].to,
+				  transport_strerror(rc));
+	}
+}
+
+static void note_soft_state(struct node *n, enum raft_role role, raft_id leader,
+			    raft_term term)
+{
+	bool known =
+	    leader != 0 && (role == RAFT_LEADER || role == RAFT_FOLLOWER);
+	if (known != n->leader_known || leader != n->leader) {
+		n->leader_epoch++;
+		if (known && leader != n->leader)
+			n->metrics.leader_changes++;
+		if (role == RAFT_LEADER && leader == n->cfg->id)
+			log_info("elected leader term=%" PRIu64, term);
+		else if (known)
+			log_info("leader is %" PRIu64 " term=%" PRIu64, leader,
+				 term);
+		else
+			log_info("no leader known (%s) term=%" PRIu64,
+				 raft_role_name(role), term);
+	}
+	n->role = role;
+	n->leader = leader;
+	n->leader_known = known;
+}
+
+static void fatal(const char *what, const char *detail)
+{
+	/* The WAL or the store failed: nothing unsynced was acknowledged, so
+	 * stopping at once loses nothing; a restart recovers from disk. */
+	log_error("%s: %s; exiting", what, detail);
+	exit(1);
+}
+
+static void apply_committed(struct node *n, const struct raft_entry *ents,
+			    size_t cnt)
+{
+	char err[256] = "";
+	struct kv_result *res = calloc(cnt, sizeof(*res));
+	if (res == NULL)
+		fatal("apply", "out of memory");
+	double t0 = now_seconds();
+	int rc = kv_apply(n->kv, ents, cnt, res, err, sizeof(err));
+	if (rc < 0)
+		fatal("applying committed entries failed",
+		      err[0] ? err : kv_strerror(rc));
+	metrics_observe(&n->metrics.apply_seconds, now_seconds() - t0);
+	n->metrics.apply_batches++;
+	n->metrics.applied_entries += cnt;
+	n->applied = kv_applied_index(n->kv);
+	for (size_t i = 0; i < cnt; i++) {
+		const struct kv_result *r = &res[i];
+		if (r->status == KV_BAD_COMMAND)
+			log_warn("entry %" PRIu64 " is not a valid command "
+				 "(%s); skipped",
+				 r->entry_index, kv_strerror(r->cmd_error));
+		if (r->origin != n->cfg->id || r->request_id == 0)
+			continue;
+		struct node_wait *w = hash_take(n, r->request_id);
+		if (w == NULL)
+			continue; /* timed out, or proposed by an earlier run */
+		if (w->kind != WAIT_WRITE) {
+			/* Not ours after all: put it back. */
+			struct node_wait **b = bucket(n, w->id);
+			w->hnext = *b;
+			*b = w;
+			continue;
+		}
+		switch (r->status) {
+		case KV_APPLIED:
+		case KV_CAS_FAILED:
+			finish(n, w, NODE_OK, r);
+			break;
+		case KV_STALE_SEQ:
+			finish(n, w, NODE_ESTALE_SEQ, NULL);
+			break;
+		default:
+			finish(n, w, NODE_EINTERNAL, NULL);
+			break;
+		}
+	}
+	free(res);
+}
+
+/* Serves the reads whose index the applied index has reached. */
+static void serve_reads(struct node *n)
+{
+	struct node_wait **p = &n->readq;
+	while (*p != NULL) {
+		struct node_wait *w = *p;
+		if (w->read_index <= n->applied) {
+			*p = w->hnext;
+			w->hnext = NULL;
+			finish(n, w, NODE_OK, NULL);
+			continue;
+		}
+		p = &w->hnext;
+	}
+}
+
+static void process_ready(struct node *n)
+{
+	struct raft_ready rd;
+	raft_ready(n->raft, &rd);
+	n->metrics.ready_batches++;
+	if (rd.soft_changed) {
+		struct raft_status st;
+		raft_status(n->raft, &st);
+		note_soft_state(n, rd.role, rd.leader, st.term);
+	}
+
+	/* Rules 1 and 3: storage, and the messages that wait for it. A
+	 * message may skip the queue only when nothing is in flight. */
+	bool job_needed = rd.n_entries > 0 || rd.hs_changed ||
+			  (rd.n_msgs_after_persist > 0 && n->wal_inflight > 0);
+	if (job_needed) {
+		struct wal_job *job = wal_job_new(
+		    rd.entries, rd.n_entries, rd.hs_changed ? &rd.hs : NULL,
+		    rd.msgs_after_persist, rd.n_msgs_after_persist);
+		if (job == NULL)
+			fatal("WAL job", "out of memory");
+		n->wal_inflight++;
+		n->metrics.wal_entries += rd.n_entries;
+		wal_writer_submit(n->ww, job);
+	}
+	/* Rule 2: these go now, in parallel with the write. */
+	send_msgs(n, rd.msgs, rd.n_msgs);
+	if (!job_needed)
+		send_msgs(n, rd.msgs_after_persist, rd.n_msgs_after_persist);
+
+	/* Rule 5. */
+	raft_index applied_before = n->applied;
+	if (rd.n_committed > 0)
+		apply_committed(n, rd.committed, rd.n_committed);
+
+	/* Rule 6. */
+	for (size_t i = 0; i < rd.n_reads; i++) {
+		struct node_wait *w = hash_take(n, rd.reads[i].ctx);
+		if (w == NULL)
+			continue;
+		w->read_index = rd.reads[i].index;
+		if (w->read_index == 0)
+			w->read_index = 1; /* 0 marks "no index yet" */
+		w->hnext = n->readq;
+		n->readq = w;
+	}
+	for (size_t i = 0; i < rd.n_failed_reads; i++) {
+		struct node_wait *w = hash_take(n, rd.failed_reads[i].ctx);
+		if (w == NULL)
+			continue;
+		finish(n, w, NODE_EUNAVAILABLE, NULL);
+	}
+	raft_advance(n->raft, &rd);
+	if (n->applied != applied_before)
+		raft_applied(n->raft, n->applied);
+	if (n->readq != NULL)
+		serve_reads(n);
+}
+
+static void flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct node *n = arg;
+	n->flush_scheduled = false;
+	if (n->stopping)
+		return;
+	for (int i = 0; i < READIES_PER_FLUSH && raft_has_ready(n->raft); i++)
+		process_ready(n);
+	if (raft_has_ready(n->raft))
+		schedule_flush(n);
+}
+
+static void wal_done_cb(void *ctx)
+{
+	struct node *n = ctx;
+	struct wal_job *j = wal_writer_take_done(n->ww);
+	while (j != NULL) {
+		struct wal_job *next = j->next;
+		n->wal_inflight--;
+		if (j->error != WAL_OK)
+			fatal("WAL write failed", j->errmsg);
+		if (j->first_of_group && j->synced) {
+			n->metrics.wal_syncs++;
+			metrics_observe(&n->metrics.wal_fsync_seconds,
+					j->sync_seconds);
+		}
+		if (!n->stopping) {
+			send_msgs(n, j->msgs, j->n_msgs);
+			if (j->n_entries > 0) {
+				const struct raft_entry *last =
+				    &j->entries[j->n_entries - 1];
+				raft_persisted(n->raft, last->index,
+					       last->term);
+			}
+		}
+		wal_job_free(j);
+		j = next;
+	}
+	schedule_flush(n);
+}
+
+static void tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct node *n = arg;
+	if (n->stopping)
+		return;
+	raft_tick(n->raft);
+	schedule_flush(n);
+}
+
+static void hello_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct node *n = arg;
+	if (n->stopping)
+		return;
+	for (size_t i = 0; i < n->members.n; i++) {
+		if (n->members.m[i].id == n->cfg->id)
+			continue;
+		/* Term 0 marks an announcement: no raft message has it, and
+		 * on_messages() drops it before the core. */
+		struct raft_msg m = {.type = RAFT_MSG_HEARTBEAT_RESP,
+				     .from = n->cfg->id,
+				     .to = n->members.m[i].id};
+		transport_send(n->tr, &m);
+	}
+}
+
+static void on_messages(void *ctx, const struct raft_msg *msgs, size_t cnt,
+			raft_id from, const char *from_client_url)
+{
+	struct node *n = ctx;
+	if (from_client_url != NULL && from_client_url[0] != '\0') {
+		struct member *m = members_find(&n->members, from);
+		if (m != NULL && strcmp(m->client_url, from_client_url) != 0 &&
+		    strlen(from_client_url) < sizeof(m->client_url)) {
+			strcpy(m->client_url, from_client_url);
+			log_info("member %" PRIu64 " serves clients at %s",
+				 from, from_client_url);
+		}
+	}
+	if (n->stopping)
+		return;
+	for (size_t i = 0; i < cnt; i++) {
+		if (msgs[i].term == 0 &&
+		    msgs[i].type == RAFT_MSG_HEARTBEAT_RESP)
+			continue; /* an announcement (hello_cb) */
+		int rc = raft_step(n->raft, &msgs[i]);
+		if (rc != RAFT_OK && log_enabled(LOG_LEVEL_DEBUG))
+			log_debug("step %s from %" PRIu64 ": %s",
+				  raft_msg_type_name(msgs[i].type),
+				  msgs[i].from, raft_strerror(rc));
+	}
+	schedule_flush(n);
+}
+
+static void transport_log(void *ctx, int level, const char *line)
+{
+	(void)ctx;
+	static const enum log_level map[] = {LOG_LEVEL_ERROR, LOG_LEVEL_WARN,
+					     LOG_LEVEL_INFO, LOG_LEVEL_DEBUG};
+	if (level < 0 || level > 3)
+		level = 0;
+	log_msg(map[level], "transport: %s", line);
+}
+
+static void wal_log(void *ctx, const char *line)
+{
+	(void)ctx;
+	log_warn("wal: %s", line);
+}
+
+/* ---- opening and closing ------------------------------------------------ */
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* mkdir -p with mode 0700 for what it creates. */
+static int make_dirs(const char *path)
+{
+	char buf[4096];
+	size_t len = strlen(path);
+	if (len >= sizeof(buf)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(buf, path, len + 1);
+	for (size_t i = 1; i <= len; i++) {
+		if (buf[i] != '/' && buf[i] != '\0')
+			continue;
+		char c = buf[i];
+		buf[i] = '\0';
+		if (mkdir(buf, 0700) != 0 && errno != EEXIST)
+			return -1;
+		buf[i] = c;
+	}
+	struct stat st;
+	if (stat(path, &st) != 0)
+		return -1;
+	if (!S_ISDIR(st.st_mode)) {
+		errno = ENOTDIR;
+		return -1;
+	}
+	return 0;
+}
+
+/* Whether @dir has any entry besides . and .. (-1: cannot tell). */
+static int dir_has_files(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (d == NULL)
+		return errno == ENOENT ? 0 : -1;
+	int found = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") != 0 &&
+		    strcmp(e->d_name, "..") != 0) {
+			found = 1;
+			break;
+		}
+	}
+	closedir(d);
+	return found;
+}
+
+/* members.json, or on first boot the founding members from the flags. */
+static int open_members(struct node *n, char *err, size_t errlen)
+{
+	const struct config *cfg = n->cfg;
+	char merr[512];
+	int rc = members_load(cfg->data_dir, &n->members, merr, sizeof(merr));
+	if (rc < 0)
+		return fail(err, errlen, "%s", merr);
+	if (rc == 1) {
+		if (cfg->n_initial > 0)
+			log_info("data dir %s already holds state: ignoring "
+				 "--initial-cluster",
+				 cfg->data_dir);
+		if (members_find(&n->members, cfg->id) == NULL)
+			log_warn("this member (%" PRIu64 ") is not in %s/%s",
+				 cfg->id, cfg->data_dir, MEMBERS_FILE);
+		return 0;
+	}
+	char wal_dir[4200];
+	snprintf(wal_dir, sizeof(wal_dir), "%s/wal", cfg->data_dir);
+	int has = dir_has_files(wal_dir);
+	if (has != 0)
+		return fail(err, errlen,
+			    "data dir %s holds a WAL but no %s: refusing to "
+			    "guess the membership",
+			    cfg->data_dir, MEMBERS_FILE);
+	if (cfg->n_initial == 0) {
+		log_info("empty data dir and no --initial-cluster: waiting to "
+			 "be added to a cluster");
+		return 0;
+	}
+	for (size_t i = 0; i < cfg->n_initial; i++) {
+		struct member *m = &n->members.m[n->members.n++];
+		m->id = cfg->initial[i].id;
+		strcpy(m->peer_url, cfg->initial[i].peer_url);
+		m->voter = 1;
+	}
+	if (members_store(cfg->data_dir, &n->members, merr, sizeof(merr)) != 0)
+		return fail(err, errlen, "%s", merr);
+	log_info("first boot: founding members from --initial-cluster stored "
+		 "in %s/%s",
+		 cfg->data_dir, MEMBERS_FILE);
+	return 0;
+}
+
+/* WAL recovery and the core's restore: every entry in the WAL, and the
+ * applied index of LMDB, so the core hands out exactly the committed
+ * entries above it (replay: never twice, never a gap). */
+static int open_storage(struct node *n, struct wal **walp, char *err,
+			size_t errlen)
+{
+	const struct config *cfg = n->cfg;
+	char wal_dir[4200], werr[512] = "";
+	snprintf(wal_dir, sizeof(wal_dir), "%s/wal", cfg->data_dir);
+	if (make_dirs(wal_dir) != 0)
+		return fail(err, errlen, "cannot create %s: %s", wal_dir,
+			    strerror(errno));
+	struct wal_options wo = {
+	    .log = wal_log,
+	    .max_entry_bytes = (uint32_t)(cfg->max_value_bytes + 64 * 1024)};
+	if (wo.max_entry_bytes < (16u << 20))
+		wo.max_entry_bytes = 16u << 20;
+	int rc = wal_open(wal_dir, &wo, walp, werr, sizeof(werr));
+	if (rc != WAL_OK)
+		return fail(err, errlen, "cannot open the WAL in %s: %s: %s",
+			    wal_dir, wal_strerror(rc), werr);
+	struct kv_options ko;
+	kv_options_init(&ko);
+	rc = kv_open(cfg->data_dir, &ko, &n->kv, werr, sizeof(werr));
+	if (rc != 0)
+		return fail(err, errlen, "cannot open the store in %s: %s: %s",
+			    cfg->data_dir, kv_strerror(rc), werr);
+	return 0;
+}
+
+static int open_raft(struct node *n, struct wal *w, char *err, size_t errlen)
+{
+	const struct config *cfg = n->cfg;
+	struct wal_hard_state whs;
+	struct raft_entry *ents = NULL;
+	size_t n_ents = 0;
+	char werr[512] = "";
+	wal_hard_state(w, &whs);
+	raft_index first = wal_first_index(w), last = wal_last_index(w);
+	if (last >= first) {
+		int rc = wal_read(w, first, last, &ents, &n_ents, werr,
+				  sizeof(werr));
+		if (rc != WAL_OK)
+			return fail(err, errlen, "cannot read the WAL: %s: %s",
+				    wal_strerror(rc), werr);
+	}
+	raft_index applied = kv_applied_index(n->kv);
+	if (applied > last) {
+		wal_free_entries(ents, n_ents);
+		return fail(err, errlen,
+			    "the store has applied index %" PRIu64
+			    " but the WAL ends at %" PRIu64
+			    ": the data dir is inconsistent",
+			    applied, last);
+	}
+	if (applied + 1 < first) {
+		wal_free_entries(ents, n_ents);
+		return fail(err, errlen,
+			    "the WAL starts at %" PRIu64
+			    " but the store has only applied %" PRIu64,
+			    first, applied);
+	}
+	struct raft_restore rs = {
+	    .hs = {.term = whs.term, .vote = whs.vote, .commit = whs.commit},
+	    .entries = ents,
+	    .n_entries = n_ents,
+	    .snapshot_index = first - 1,
+	    .snapshot_term = 0,
+	    .applied = applied,
+	};
+	/* What was applied was committed, even if the hard state recording
+	 * that commit index did not reach the disk. */
+	if (rs.hs.commit < applied)
+		rs.hs.commit = applied;
+	if (rs.hs.commit > last)
+		rs.hs.commit = last;
+	if (rs.snapshot_index > 0 && applied >= rs.snapshot_index)
+		rs.snapshot_term = kv_applied_term(n->kv);
+
+	raft_id voters[CONFIG_MEMBERS_MAX];
+	size_t n_voters = 0;
+	for (size_t i = 0; i < n->members.n; i++)
+		if (n->members.m[i].voter)
+			voters[n_voters++] = n->members.m[i].id;
+
+	/* Ticks: heartbeat/2 (at most 50 ms), so timeouts keep their
+	 * resolution; the core randomizes elections in [e, 2e). */
+	unsigned tick_ms = cfg->heartbeat_ms / 2;
+	if (tick_ms > 50)
+		tick_ms = 50;
+	if (tick_ms == 0)
+		tick_ms = 1;
+	unsigned hb = cfg->heartbeat_ms / tick_ms;
+	unsigned el = cfg->election_timeout_ms / tick_ms;
+	if (hb == 0)
+		hb = 1;
+	if (el <= hb)
+		el = hb + 1;
+	struct raft_options ro = {
+	    .id = cfg->id,
+	    .voters = voters,
+	    .n_voters = n_voters,
+	    .election_ticks = el,
+	    .heartbeat_ticks = hb,
+	    .seed = random_u64(),
+	    .pre_vote = true,
+	    .check_quorum = true,
+	    .max_entry_bytes =
+		(uint32_t)(cfg->max_value_bytes + KV_CMD_HEADER_SIZE +
+			   KV_KEY_MAX + 1024),
+	};
+	int rc = raft_new(&ro, &rs, &n->raft);
+	wal_free_entries(ents, n_ents);
+	if (rc != RAFT_OK)
+		return fail(err, errlen, "cannot start the raft core: %s",
+			    raft_strerror(rc));
+	n->applied = applied;
+	struct timeval tv = {.tv_sec = tick_ms / 1000,
+			     .tv_usec = (tick_ms % 1000) * 1000};
+	n->tick_ev = event_new(n->base, -1, EV_PERSIST, tick_cb, n);
+	if (n->tick_ev == NULL || event_add(n->tick_ev, &tv) != 0)
+		return fail(err, errlen, "cannot start the tick timer");
+	log_info("recovered: term=%" PRIu64 " vote=%" PRIu64 " commit=%" PRIu64
+		 " log=[%" PRIu64 ", %" PRIu64 "] applied=%" PRIu64
+		 " voters=%zu tick=%ums "
+		 "election=%u heartbeat=%u ticks",
+		 rs.hs.term, rs.hs.vote, rs.hs.commit, first, last, applied,
+		 n_voters, tick_ms, el, hb);
+	return 0;
+}
+
+static int open_transport(struct node *n, struct evhttp *peer_http, char *err,
+			  size_t errlen)
+{
+	const struct config *cfg = n->cfg;
+	struct transport_options to = {
+	    .self = cfg->id,
+	    .source_host = cfg->listen_peer.host,
+	    .client_url = cfg->advertise_client,
+	    .token = cfg->peer_token,
+	    .on_messages = on_messages,
+	    .log = transport_log,
+	    .ctx = n,
+	    .seed = random_u64(),
+	};
+	/* A value of the largest size must fit in one message body. */
+	to.limits.codec.max_entry_bytes =
+	    (uint32_t)(cfg->max_value_bytes + KV_CMD_HEADER_SIZE + KV_KEY_MAX +
+		       1024);
+	if (to.limits.codec.max_entry_bytes < MSG_CODEC_DEFAULT_MAX_ENTRY_BYTES)
+		to.limits.codec.max_entry_bytes = 0;
+	int rc = transport_new(n->base, &to, &n->tr);
+	if (rc != TRANSPORT_OK)
+		return fail(err, errlen, "cannot start the peer transport: %s",
+			    transport_strerror(rc));
+	for (size_t i = 0; i < n->members.n; i++) {
+		const struct member *m = &n->members.m[i];
+		if (m->id == cfg->id)
+			continue;
+		rc = transport_add_peer(n->tr, m->id, m->peer_url);
+		if (rc != TRANSPORT_OK)
+			return fail(err, errlen,
+				    "cannot add peer %" PRIu64 " at %s: %s",
+				    m->id, m->peer_url, transport_strerror(rc));
+	}
+	rc = transport_attach(n->tr, peer_http);
+	if (rc != TRANSPORT_OK)
+		return fail(err, errlen, "cannot serve the peer routes: %s",
+			    transport_strerror(rc));
+	return 0;
+}
+
+int node_open(const struct config *cfg, struct event_base *base,
+	      struct evhttp *peer_http, struct node **out, char *err,
+	      size_t errlen)
+{
+	struct wal *w = NULL;
+	struct node *n = calloc(1, sizeof(*n));
+	if (n == NULL)
+		return fail(err, errlen, "out of memory");
+	n->cfg = cfg;
+	n->base = base;
+	n->next_id = random_u64();
+	n->role = RAFT_FOLLOWER;
+	struct member *self;
+	if (make_dirs(cfg->data_dir) != 0) {
+		fail(err, errlen, "cannot create data dir %s: %s",
+		     cfg->data_dir, strerror(errno));
+		goto fail;
+	}
+	if (access(cfg->data_dir, R_OK | W_OK | X_OK) != 0) {
+		fail(err, errlen, "data dir %s is not usable: %s",
+		     cfg->data_dir, strerror(errno));
+		goto fail;
+	}
+	if (open_members(n, err, errlen) != 0)
+		goto fail;
+	self = members_find(&n->members, cfg->id);
+	if (self != NULL)
+		strcpy(self->client_url, cfg->advertise_client);
+	if (open_storage(n, &w, err, errlen) != 0)
+		goto fail;
+	if (open_raft(n, w, err, errlen) != 0)
+		goto fail;
+	n->flush_ev = event_new(base, -1, 0, flush_cb, n);
+	if (n->flush_ev == NULL) {
+		fail(err, errlen, "cannot create the flush event");
+		goto fail;
+	}
+	if (open_transport(n, peer_http, err, errlen) != 0)
+		goto fail;
+	if (wal_writer_start(w, base, wal_done_cb, n, &n->ww) != 0) {
+		fail(err, errlen, "cannot start the WAL writer thread");
+		goto fail;
+	}
+	w = NULL; /* the writer owns it now */
+	n->hello_ev = event_new(base, -1, EV_PERSIST, hello_cb, n);
+	struct timeval hv = {.tv_sec = HELLO_INTERVAL_MS / 1000,
+			     .tv_usec = (HELLO_INTERVAL_MS % 1000) * 1000};
+	if (n->hello_ev == NULL || event_add(n->hello_ev, &hv) != 0) {
+		fail(err, errlen, "cannot start the announcement timer");
+		goto fail;
+	}
+	hello_cb(-1, 0, n); /* announce at once */
+	schedule_flush(n);
+	*out = n;
+	return 0;
+fail:
+	if (w != NULL)
+		wal_close(w);
+	n->stopping = true;
+	node_close(n);
+	return -1;
+}
+
+void node_stop(struct node *n)
+{
+	n->stopping = true;
+	if (n->tick_ev != NULL)
+		event_del(n->tick_ev);
+	if (n->hello_ev != NULL)
+		event_del(n->hello_ev);
+	while (n->waits != NULL) {
+		struct node_wait *w = n->waits;
+		detach(n, w);
+		finish(n, w, NODE_ESTOPPING, NULL);
+	}
+}
+
+void node_close(struct node *n)
+{
+	if (n == NULL)
+		return;
+	node_stop(n);
+	if (n->ww != NULL) {
+		/* Everything handed to the writer becomes durable. */
+		struct wal *w = wal_writer_stop(n->ww);
+		wal_close(w);
+	}
+	if (n->kv != NULL) {
+		char err[256] = "";
+		if (kv_sync(n->kv, err, sizeof(err)) != 0)
+			log_error("syncing the store failed: %s", err);
+		kv_close(n->kv);
+	}
+	transport_free(n->tr);
+	if (n->raft != NULL)
+		raft_free(n->raft);
+	if (n->tick_ev != NULL)
+		event_free(n->tick_ev);
+	if (n->hello_ev != NULL)
+		event_free(n->hello_ev);
+	if (n->flush_ev != NULL)
+		event_free(n->flush_ev);
+	free(n);
+}
+
+/* ---- read access ----------------------------------------------------------
+ */
+
+struct kv *node_kv(struct node *n)
+{
+	return n->kv;
+}
+
+struct metrics *node_metrics(struct node *n)
+{
+	return &n->metrics;
+}
+
+const struct config *node_config(const struct node *n)
+{
+	return n->cfg;
+}
+
+struct members *node_members(struct node *n)
+{
+	return &n->members;
+}
+
+void node_raft_status(const struct node *n, struct raft_status *st)
+{
+	raft_status(n->raft, st);
+}
+
+const char *node_state_name(const struct node *n)
+{
+	for (size_t i = 0; i < n->members.n; i++) {
+		if (n->members.m[i].id == n->cfg->id) {
+			if (!n->members.m[i].voter)
+				return "learner";
+			switch (raft_role(n->raft)) {
+			case RAFT_LEADER:
+				return "leader";
+			case RAFT_CANDIDATE:
+			case RAFT_PRECANDIDATE:
+				return "candidate";
+			default:
+				return "follower";
+			}
+		}
+	}
+	/* Not (or not yet) in the configuration. */
+	return n->members.n > 0 ? "removed" : "learner";
+}
+
+const char *node_leader_client_url(struct node *n)
+{
+	raft_id leader = raft_leader(n->raft);
+	if (leader == 0)
+		return "";
+	struct member *m = members_find(&n->members, leader);
+	return m != NULL ? m->client_url : "";
+}
+
+bool node_ready(const struct node *n)
+{
+	struct raft_status st;
+	raft_status(n->raft, &st);
+	bool known = st.leader != 0 &&
+		     (st.role == RAFT_LEADER || st.role == RAFT_FOLLOWER);
+	return known && n->applied >= st.commit;
+}
+
+void node_render_metrics(struct node *n, struct evbuffer *out)
+{
+	struct raft_status st;
+	struct transport_stats ts;
+	raft_status(n->raft, &st);
+	transport_stats(n->tr, &ts);
+	metrics_write_value(out, "kvd_raft_term", "gauge", "Current raft term.",
+			    (double)st.term);
+	metrics_write_value(out, "kvd_raft_commit_index", "gauge",
+			    "Highest index known committed.",
+			    (double)st.commit);
+	metrics_write_value(out, "kvd_raft_applied_index", "gauge",
+			    "Highest index applied to the store.",
+			    (double)n->applied);
+	metrics_write_value(out, "kvd_raft_last_index", "gauge",
+			    "Last index in the log.", (double)st.last_index);
+	metrics_write_value(out, "kvd_raft_persisted_index", "gauge",
+			    "Last index known durable here.",
+			    (double)st.persisted);
+	metrics_write_value(out, "kvd_raft_role", "gauge",
+			    "0 follower, 1 precandidate, 2 candidate, "
+			    "3 leader.",
+			    (double)st.role);
+	metrics_write_value(out, "kvd_raft_is_leader", "gauge",
+			    "1 when this member leads.",
+			    st.role == RAFT_LEADER ? 1.0 : 0.0);
+	metrics_write_value(out, "kvd_raft_leader_id", "gauge",
+			    "Id of the known leader, 0 when unknown.",
+			    (double)st.leader);
+	metrics_write_value(out, "kvd_raft_pending_reads", "gauge",
+			    "Reads waiting for leader confirmation.",
+			    (double)st.pending_reads);
+	metrics_write_value(out, "kvd_pending_requests", "gauge",
+			    "Client requests waiting for the cluster.",
+			    (double)n->n_waits);
+	metrics_write_value(out, "kvd_wal_jobs_inflight", "gauge",
+			    "Readies handed to the WAL writer, not yet "
+			    "durable.",
+			    (double)n->wal_inflight);
+	metrics_write_value(out, "kvd_peer_messages_sent_total", "counter",
+			    "Raft messages delivered to peers.",
+			    (double)ts.msgs_sent);
+	metrics_write_value(out, "kvd_peer_messages_received_total", "counter",
+			    "Raft messages received from peers.",
+			    (double)ts.msgs_received);
+	metrics_write_value(out, "kvd_peer_messages_dropped_total", "counter",
+			    "Raft messages dropped (full queue or failed "
+			    "POST).",
+			    (double)ts.msgs_dropped);
+	metrics_write_value(out, "kvd_peer_errors_total", "counter",
+			    "Failed peer POSTs.", (double)ts.errors);
+	metrics_write_value(out, "kvd_peer_bytes_sent_total", "counter",
+			    "Body bytes delivered to peers.",
+			    (double)ts.bytes_sent);
+	metrics_write_value(out, "kvd_peer_bytes_received_total", "counter",
+			    "Body bytes received from peers.",
+			    (double)ts.bytes_received);
+	metrics_write_value(out, "kvd_peer_bad_requests_total", "counter",
+			    "Peer requests refused as malformed.",
+			    (double)ts.bad_requests);
+	metrics_write_value(out, "kvd_peer_unauthorized_total", "counter",
+			    "Peer requests refused for a missing or wrong "
+			    "token.",
+			    (double)ts.unauthorized);
+	metrics_render(&n->metrics, out);
+}

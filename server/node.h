@@ -1,0 +1,110 @@
+/* node.h - the driver: one member's raft core, WAL, LMDB store and peer
+ * transport on one libevent loop (DESIGN.md Part 2, item 2).
+ *
+ * Every input (a tick, peer messages, a proposal, a read, a finished WAL
+ * write) is fed to the pure core and schedules one "flush" for the end of
+ * the loop turn, so everything that arrived in one turn becomes ONE raft
+ * ready: one WAL group commit, one AppendEntries per follower. Each ready is
+ * carried out in the order raft.h's contract demands (see node.c).
+ *
+ * The HTTP layer waits for the cluster through struct node_wait: it embeds
+ * one in its own per-request state, sets ->done, and hands it to
+ * node_propose() or node_read_index(). When those return NODE_OK the node
+ * calls done() exactly once later (success, error or timeout) and never
+ * touches the wait afterwards, so done() may free it.
+ *
+ * Loop thread only.
+ */
+#ifndef SERVER_NODE_H_
+#define SERVER_NODE_H_
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "kv.h"
+#include "members.h"
+#include "metrics.h"
+#include "raft.h"
+
+struct event_base;
+struct evhttp;
+struct evbuffer;
+
+enum node_error {
+	NODE_OK = 0,
+	NODE_ENOLEADER = -1,  /* no leader known: 503 */
+	NODE_EBUSY = -2,      /* a raft limit is reached: 503 */
+	NODE_ETOO_LARGE = -3, /* the command is above max_entry_bytes: 413 */
+	NODE_ESTOPPING = -4,  /* shutting down: 503 */
+	NODE_EINTERNAL = -5,  /* a bug or a storage failure: 500 */
+	NODE_ETIMEOUT = -6,   /* no outcome in time, a leader was known: 504 */
+	NODE_EUNAVAILABLE = -7, /* no outcome in time, leadership lost or the
+				 * read can never be confirmed: 503 */
+	NODE_ESTALE_SEQ = -8 /* a newer X-Kv-Seq of the client applied: 409 */
+};
+
+struct node_wait;
+
+/* @err is NODE_OK or an enum node_error. For writes @res is the entry's
+ * apply result (NULL on error). For reads NODE_OK means: read now. */
+typedef void (*node_done_fn)(struct node_wait *w, int err,
+			     const struct kv_result *res);
+
+struct node_wait {
+	node_done_fn done; /* set by the caller */
+	/* Private to node.c. */
+	struct node *node;
+	uint64_t id;
+	int kind;
+	raft_index read_index;
+	uint64_t leader_epoch; /* node's leader epoch when it started */
+	struct event *timer;
+	struct node_wait *hnext;       /* hash chain by id */
+	struct node_wait *prev, *next; /* list of all waits */
+};
+
+struct node;
+
+/* Opens the data dir (membership, WAL recovery, LMDB), builds the raft
+ * core and transport on @base and attaches the peer routes to @peer_http.
+ * @cfg must outlive the node. On error returns -1 with one line in @err. */
+int node_open(const struct config *cfg, struct event_base *base,
+	      struct evhttp *peer_http, struct node **out, char *err,
+	      size_t errlen);
+
+/* Fails every waiting request with NODE_ESTOPPING and stops feeding the
+ * core; then drains the WAL writer (everything queued becomes durable),
+ * syncs LMDB and frees everything. */
+void node_close(struct node *n);
+
+/* Stops accepting work: new calls fail with NODE_ESTOPPING and every
+ * waiting request is failed now. */
+void node_stop(struct node *n);
+
+/* Proposes @cmd (origin and request_id are filled in here). NODE_OK: done()
+ * follows. Otherwise the error, and done() is never called. */
+int node_propose(struct node *n, struct kv_cmd *cmd, struct node_wait *w);
+
+/* Asks for a linearizable read point; done(NODE_OK) says the local store
+ * may now be read. */
+int node_read_index(struct node *n, struct node_wait *w);
+
+/* Read access for the HTTP layer. */
+struct kv *node_kv(struct node *n);
+struct metrics *node_metrics(struct node *n);
+const struct config *node_config(const struct node *n);
+struct members *node_members(struct node *n);
+void node_raft_status(const struct node *n, struct raft_status *st);
+/* The state name of /v1/status: leader, follower, candidate, ... */
+const char *node_state_name(const struct node *n);
+/* The leader's client URL, "" when unknown. */
+const char *node_leader_client_url(struct node *n);
+/* /readyz: a leader is known and applied >= the commit index learned. */
+bool node_ready(const struct node *n);
+/* Appends the node's gauges and the transport counters (Prometheus). */
+void node_render_metrics(struct node *n, struct evbuffer *out);
+
+const char *node_strerror(int err);
+
+#endif /* SERVER_NODE_H_ */

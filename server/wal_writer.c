@@ -1,0 +1,266 @@
+/* wal_writer.c - the WAL writer thread (see wal_writer.h). */
+#include "wal_writer.h"
+
+#include <event2/event.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct wal_writer {
+	struct wal *wal;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	/* Guarded by mu. */
+	struct wal_job *todo, *todo_tail;
+	struct wal_job *done, *done_tail;
+	bool stop;
+	struct event *done_ev; /* activated by the thread */
+	void (*on_done)(void *ctx);
+	void *ctx;
+};
+
+/* Copies @n entries and their data into one allocation each for the
+ * array and the data (so one free() per array suffices). */
+static struct raft_entry *copy_entries(const struct raft_entry *src, size_t n)
+{
+	size_t bytes = 0;
+	for (size_t i = 0; i < n; i++)
+		bytes += src[i].len;
+	struct raft_entry *dst = malloc(n * sizeof(*dst) + bytes + 1);
+	if (dst == NULL)
+		return NULL;
+	uint8_t *data = (uint8_t *)(dst + n);
+	for (size_t i = 0; i < n; i++) {
+		dst[i] = src[i];
+		if (src[i].len > 0) {
+			memcpy(data, src[i].data, src[i].len);
+			dst[i].data = data;
+			data += src[i].len;
+		} else {
+			dst[i].data = NULL;
+		}
+	}
+	return dst;
+}
+
+struct wal_job *wal_job_new(const struct raft_entry *entries, size_t n,
+			    const struct raft_hard_state *hs,
+			    const struct raft_msg *msgs, size_t n_msgs)
+{
+	struct wal_job *job = calloc(1, sizeof(*job));
+	if (job == NULL)
+		return NULL;
+	if (n > 0) {
+		job->entries = copy_entries(entries, n);
+		if (job->entries == NULL)
+			goto fail;
+		job->n_entries = n;
+	}
+	if (hs != NULL) {
+		job->has_hs = true;
+		job->hs.term = hs->term;
+		job->hs.vote = hs->vote;
+		job->hs.commit = hs->commit;
+	}
+	if (n_msgs > 0) {
+		job->msgs = calloc(n_msgs, sizeof(*job->msgs));
+		if (job->msgs == NULL)
+			goto fail;
+		job->n_msgs = n_msgs;
+		for (size_t i = 0; i < n_msgs; i++) {
+			job->msgs[i] = msgs[i];
+			job->msgs[i].entries = NULL;
+			if (msgs[i].n_entries > 0) {
+				job->msgs[i].entries = copy_entries(
+				    msgs[i].entries, msgs[i].n_entries);
+				if (job->msgs[i].entries == NULL)
+					goto fail;
+			}
+		}
+	}
+	return job;
+fail:
+	wal_job_free(job);
+	return NULL;
+}
+
+void wal_job_free(struct wal_job *job)
+{
+	if (job == NULL)
+		return;
+	free(job->entries);
+	for (size_t i = 0; i < job->n_msgs; i++)
+		free(job->msgs[i].entries);
+	free(job->msgs);
+	free(job);
+}
+
+static double now_seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Writes one job (not synced). Returns WAL_OK or the error. */
+static int write_job(struct wal *w, struct wal_job *job)
+{
+	int rc;
+	if (job->n_entries > 0) {
+		raft_index first = job->entries[0].index;
+		/* Contract rule 1: drop a conflicting stored suffix first. */
+		if (first <= wal_last_index(w)) {
+			rc = wal_truncate_after(w, first - 1, job->errmsg,
+						sizeof(job->errmsg));
+			if (rc != WAL_OK)
+				return rc;
+		}
+		rc = wal_append(w, job->entries, job->n_entries, job->errmsg,
+				sizeof(job->errmsg));
+		if (rc != WAL_OK)
+			return rc;
+	}
+	if (job->has_hs) {
+		rc = wal_set_hard_state(w, &job->hs, job->errmsg,
+					sizeof(job->errmsg));
+		if (rc != WAL_OK)
+			return rc;
+	}
+	return WAL_OK;
+}
+
+static void *writer_main(void *arg)
+{
+	struct wal_writer *ww = arg;
+	pthread_mutex_lock(&ww->mu);
+	for (;;) {
+		while (ww->todo == NULL && !ww->stop)
+			pthread_cond_wait(&ww->cond, &ww->mu);
+		if (ww->todo == NULL && ww->stop)
+			break;
+		struct wal_job *batch = ww->todo;
+		struct wal_job *tail = ww->todo_tail;
+		ww->todo = ww->todo_tail = NULL;
+		pthread_mutex_unlock(&ww->mu);
+
+		/* Group commit: write every queued job, then one sync. */
+		double t0 = now_seconds();
+		int rc = WAL_OK;
+		bool dirty = false;
+		struct wal_job *failed = NULL;
+		for (struct wal_job *j = batch; j != NULL; j = j->next) {
+			dirty |= j->n_entries > 0 || j->has_hs;
+			if (rc == WAL_OK) {
+				rc = write_job(ww->wal, j);
+				if (rc != WAL_OK)
+					failed = j;
+			}
+		}
+		char errmsg[256] = "";
+		if (rc == WAL_OK && dirty)
+			rc = wal_sync(ww->wal, errmsg, sizeof(errmsg));
+		else if (failed != NULL)
+			memcpy(errmsg, failed->errmsg, sizeof(errmsg));
+		double took = now_seconds() - t0;
+		batch->first_of_group = true;
+		batch->synced = dirty;
+		batch->sync_seconds = took;
+		for (struct wal_job *j = batch; j != NULL; j = j->next) {
+			/* A failure makes the whole group not durable. */
+			j->error = rc;
+			if (rc != WAL_OK)
+				memcpy(j->errmsg, errmsg, sizeof(j->errmsg));
+		}
+
+		pthread_mutex_lock(&ww->mu);
+		if (ww->done_tail != NULL)
+			ww->done_tail->next = batch;
+		else
+			ww->done = batch;
+		ww->done_tail = tail;
+		event_active(ww->done_ev, EV_READ, 0);
+	}
+	pthread_mutex_unlock(&ww->mu);
+	return NULL;
+}
+
+static void done_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct wal_writer *ww = arg;
+	ww->on_done(ww->ctx);
+}
+
+int wal_writer_start(struct wal *w, struct event_base *base,
+		     void (*on_done)(void *ctx), void *ctx,
+		     struct wal_writer **out)
+{
+	struct wal_writer *ww = calloc(1, sizeof(*ww));
+	if (ww == NULL)
+		return -1;
+	ww->wal = w;
+	ww->on_done = on_done;
+	ww->ctx = ctx;
+	pthread_mutex_init(&ww->mu, NULL);
+	pthread_cond_init(&ww->cond, NULL);
+	ww->done_ev = event_new(base, -1, 0, done_cb, ww);
+	if (ww->done_ev == NULL)
+		goto fail;
+	if (pthread_create(&ww->thread, NULL, writer_main, ww) != 0)
+		goto fail;
+	*out = ww;
+	return 0;
+fail:
+	if (ww->done_ev != NULL)
+		event_free(ww->done_ev);
+	pthread_mutex_destroy(&ww->mu);
+	pthread_cond_destroy(&ww->cond);
+	free(ww);
+	return -1;
+}
+
+void wal_writer_submit(struct wal_writer *ww, struct wal_job *job)
+{
+	job->next = NULL;
+	pthread_mutex_lock(&ww->mu);
+	if (ww->todo_tail != NULL)
+		ww->todo_tail->next = job;
+	else
+		ww->todo = job;
+	ww->todo_tail = job;
+	pthread_cond_signal(&ww->cond);
+	pthread_mutex_unlock(&ww->mu);
+}
+
+struct wal_job *wal_writer_take_done(struct wal_writer *ww)
+{
+	pthread_mutex_lock(&ww->mu);
+	struct wal_job *list = ww->done;
+	ww->done = ww->done_tail = NULL;
+	pthread_mutex_unlock(&ww->mu);
+	return list;
+}
+
+struct wal *wal_writer_stop(struct wal_writer *ww)
+{
+	pthread_mutex_lock(&ww->mu);
+	ww->stop = true;
+	pthread_cond_signal(&ww->cond);
+	pthread_mutex_unlock(&ww->mu);
+	pthread_join(ww->thread, NULL);
+	struct wal_job *j = ww->done;
+	while (j != NULL) {
+		struct wal_job *next = j->next;
+		wal_job_free(j);
+		j = next;
+	}
+	struct wal *w = ww->wal;
+	event_free(ww->done_ev);
+	pthread_mutex_destroy(&ww->mu);
+	pthread_cond_destroy(&ww->cond);
+	free(ww);
+	return w;
+}

@@ -1,0 +1,72 @@
+/* wal_writer.h - the WAL writer thread: group commit off the event loop.
+ *
+ * The loop hands each raft ready's entries, hard state and the messages
+ * that must wait for them (msgs_after_persist) to the writer as a job. The
+ * thread takes every queued job at once, writes them in order (truncating a
+ * conflicting suffix first, Raft §5.3), makes them durable with ONE
+ * wal_sync, and posts the finished jobs back to the loop with
+ * event_active(). While it syncs, new jobs queue up, so under load a single
+ * fdatasync covers many readies (group commit) and the loop never blocks
+ * on the disk.
+ *
+ * Requires evthread_use_pthreads() before the event_base was created.
+ */
+#ifndef SERVER_WAL_WRITER_H_
+#define SERVER_WAL_WRITER_H_
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "raft.h"
+#include "wal.h"
+
+struct event_base;
+
+/* One ready's worth of storage work. All memory is owned by the job. */
+struct wal_job {
+	struct wal_job *next;
+	struct raft_entry *entries; /* deep copies */
+	size_t n_entries;
+	bool has_hs;
+	struct wal_hard_state hs;
+	struct raft_msg *msgs; /* msgs_after_persist, deep copies */
+	size_t n_msgs;
+	/* Filled by the writer. */
+	int error; /* WAL_OK or a WAL_E* code */
+	char errmsg[256];
+	bool first_of_group; /* this job's group made one wal_sync ... */
+	bool synced;	     /* ... if it had anything to sync */
+	double sync_seconds; /* duration of that write + sync */
+};
+
+struct wal_writer;
+
+/* Builds a job from a ready's entries, hard state and msgs_after_persist,
+ * copying them (the ready's memory stays the core's). NULL when out of
+ * memory. @hs may be NULL. */
+struct wal_job *wal_job_new(const struct raft_entry *entries, size_t n,
+			    const struct raft_hard_state *hs,
+			    const struct raft_msg *msgs, size_t n_msgs);
+void wal_job_free(struct wal_job *job);
+
+/* Starts the thread, which owns @w from now on until wal_writer_stop().
+ * @on_done runs on the loop of @base whenever jobs have finished. Returns 0
+ * or -1. */
+int wal_writer_start(struct wal *w, struct event_base *base,
+		     void (*on_done)(void *ctx), void *ctx,
+		     struct wal_writer **out);
+
+/* Queues @job (ownership passes to the writer until it comes back from
+ * wal_writer_take_done()). Loop thread only. */
+void wal_writer_submit(struct wal_writer *ww, struct wal_job *job);
+
+/* Takes the finished jobs, oldest first, as a list linked by ->next (the
+ * caller owns them). NULL when none. */
+struct wal_job *wal_writer_take_done(struct wal_writer *ww);
+
+/* Writes and syncs whatever is still queued, stops and joins the thread,
+ * and frees @ww (jobs not taken are freed unread). Returns the WAL to the
+ * caller, who closes it. */
+struct wal *wal_writer_stop(struct wal_writer *ww);
+
+#endif /* SERVER_WAL_WRITER_H_ */
