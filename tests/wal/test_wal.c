@@ -737,14 +737,14 @@ START_TEST(test_failed_write_leaves_no_partial_record)
 {
 	char *dir = make_tmpdir();
 	struct wal *w = open_ok(dir, SMALL_SEG);
-	struct rlimit rl;
+	struct rlimit rl, saved;
 	struct raft_entry es[5];
 
 	append_range(w, 1, 10, 1);
 	sync_ok(w);
-	/* Check runs each test in its own process, so the limit stays here. */
 	signal(SIGXFSZ, SIG_IGN);
 	ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &rl), 0);
+	saved = rl;
 	rl.rlim_cur = SMALL_SEG + 1000;
 	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
 	/* A batch bigger than the rest of the segment and than the limit:
@@ -755,6 +755,7 @@ START_TEST(test_failed_write_leaves_no_partial_record)
 	ck_assert_int_eq(wal_append(w, es, 5, err, sizeof(err)), WAL_ENOSPC);
 	for (int k = 0; k < 5; k++)
 		free(es[k].data);
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &saved), 0);
 	ck_assert_uint_eq(wal_last_index(w), 10);
 	/* Fewer bytes than were partly written: nothing of the failed batch
 	 * may show through after them. */
