@@ -65,7 +65,6 @@ skipped.
 import argparse
 import json
 import math
-import os
 import re
 import sys
 import time

@@ -6,7 +6,6 @@ exit codes, parse errors, the time budget, and random histories whose
 verdict is compared with a brute-force search written independently here.
 """
 
-import io
 import itertools
 import json
 import os
