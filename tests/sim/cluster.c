@@ -1,0 +1,1760 @@
+/* cluster.c - the deterministic simulated cluster and its invariant checks. */
+#include "cluster.h"
+
+#include <assert.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Limits: a run that exceeds them is a broken core (or a broken sim). */
+#define SIM_MAX_PACKETS	       20000
+#define SIM_MAX_WRITES	       4096
+#define SIM_READ_TIMEOUT_TICKS 60
+#define SIM_CMD_BYTES	       16
+
+static void *xrealloc(void *p, size_t n)
+{
+	void *q = realloc(p, n ? n : 1);
+	if (!q) {
+		fprintf(stderr, "sim: out of memory\n");
+		abort();
+	}
+	return q;
+}
+
+static void *xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size ? size : 1);
+	if (!p) {
+		fprintf(stderr, "sim: out of memory\n");
+		abort();
+	}
+	return p;
+}
+
+/* --- a log: entry i (1-based) at e[i-1]; data owned --- */
+
+struct slog {
+	struct raft_entry *e;
+	size_t n, cap;
+};
+
+static raft_term slog_term(const struct slog *l, raft_index i)
+{
+	return (i >= 1 && i <= l->n) ? l->e[i - 1].term : 0;
+}
+
+static void slog_truncate(struct slog *l, raft_index from)
+{
+	if (from < 1)
+		from = 1;
+	while (l->n >= from) {
+		free(l->e[l->n - 1].data);
+		l->n--;
+	}
+}
+
+static void entry_copy(struct raft_entry *dst, const struct raft_entry *src)
+{
+	*dst = *src;
+	dst->data = NULL;
+	if (src->len) {
+		dst->data = xrealloc(NULL, src->len);
+		memcpy(dst->data, src->data, src->len);
+	}
+}
+
+static void slog_append(struct slog *l, const struct raft_entry *e)
+{
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 64;
+		l->e = xrealloc(l->e, l->cap * sizeof(*l->e));
+	}
+	entry_copy(&l->e[l->n], e);
+	l->e[l->n].index = l->n + 1;
+	l->n++;
+}
+
+static void slog_free(struct slog *l)
+{
+	slog_truncate(l, 1);
+	free(l->e);
+	memset(l, 0, sizeof(*l));
+}
+
+static uint64_t entry_hash(const struct raft_entry *e)
+{
+	uint64_t h = 1469598103934665603ULL;
+	h = (h ^ e->type) * 1099511628211ULL;
+	for (uint32_t i = 0; i < e->len; i++)
+		h = (h ^ e->data[i]) * 1099511628211ULL;
+	return h;
+}
+
+/* --- messages --- */
+
+static void msg_copy(struct raft_msg *dst, const struct raft_msg *src)
+{
+	*dst = *src;
+	dst->entries = NULL;
+	if (src->n_entries) {
+		dst->entries =
+		    xcalloc(src->n_entries, sizeof(struct raft_entry));
+		for (size_t i = 0; i < src->n_entries; i++)
+			entry_copy(&dst->entries[i], &src->entries[i]);
+	}
+}
+
+static void msg_free(struct raft_msg *m)
+{
+	for (size_t i = 0; i < m->n_entries; i++)
+		free(m->entries[i].data);
+	free(m->entries);
+	m->entries = NULL;
+	m->n_entries = 0;
+}
+
+struct packet {
+	struct raft_msg m;
+	uint64_t at;  /* deliverable from this tick */
+	uint64_t seq; /* send order */
+};
+
+/* A ready's writes, waiting for the simulated disk. */
+struct wop {
+	bool hs_changed;
+	struct raft_hard_state hs;
+	struct raft_entry *ents;
+	size_t n_ents;
+	struct raft_msg *msgs; /* msgs_after_persist */
+	size_t n_msgs;
+	uint64_t at; /* may complete from this tick */
+};
+
+static void wop_free(struct wop *w)
+{
+	for (size_t i = 0; i < w->n_ents; i++)
+		free(w->ents[i].data);
+	free(w->ents);
+	for (size_t i = 0; i < w->n_msgs; i++)
+		msg_free(&w->msgs[i]);
+	free(w->msgs);
+	memset(w, 0, sizeof(*w));
+}
+
+struct node {
+	raft_id id;
+	struct raft *r;
+	bool up;
+	unsigned inc; /* incarnation: bumped by each crash */
+	/* The disk. */
+	struct slog disk;
+	struct raft_hard_state dhs;
+	/* The core's log as its readies describe it. */
+	struct slog mem;
+	/* Pending writes, FIFO. */
+	struct wop *w;
+	size_t w_head, w_n, w_cap;
+	/* The state machine. */
+	raft_index applied;
+	uint64_t kv[SIM_KEYS];
+	/* What the checks last saw. */
+	raft_index commit_seen;
+	raft_term term_seen;
+	enum raft_role role_seen;
+	/* Votes granted, by term (0: none), across every incarnation. */
+	raft_id *votes;
+	size_t n_votes;
+	uint64_t vote_requests;
+	uint64_t last_vote_tick;
+};
+
+/* An entry known committed (or applied) at some index. */
+struct chosen {
+	bool present;
+	bool normal;
+	unsigned key;
+	uint64_t val;
+	raft_term term;
+	raft_term cterm; /* >= the term in which it was committed */
+	uint64_t hash;
+};
+
+struct write_req {
+	raft_id node;
+	unsigned inc;
+	unsigned key;
+	bool done;
+	raft_index index;
+};
+
+struct read_req {
+	raft_id node;
+	unsigned inc;
+	unsigned key;
+	raft_index min_index; /* writes completed before it was issued */
+	enum sim_read_state state;
+	bool got_index;
+	raft_index index;
+	uint64_t issued;
+};
+
+struct ident {
+	raft_index index; /* 0: empty slot */
+	raft_term term;
+	raft_term prev_term;
+	uint64_t hash;
+};
+
+enum phase { PHASE_NORMAL, PHASE_HEALING };
+
+struct sim_cluster {
+	struct sim_config cfg;
+	struct sim_faults faults, saved_faults;
+	uint64_t rng;
+	uint64_t now;
+	unsigned n;
+	struct node nodes[SIM_MAX_NODES + 1];
+	bool cut[SIM_MAX_NODES + 1][SIM_MAX_NODES + 1];
+	unsigned link_drop[SIM_MAX_NODES + 1][SIM_MAX_NODES + 1];
+	struct packet *pk;
+	size_t n_pk, cap_pk;
+	uint64_t seq;
+	/* Invariant state. */
+	raft_id *term_leader;
+	size_t n_term_leader;
+	struct chosen *ch;
+	size_t n_ch;
+	struct ident *idt;
+	size_t n_idt, cap_idt;
+	struct write_req *wr;
+	size_t n_wr;
+	raft_index completed_max; /* max index of completed writes */
+	struct read_req *rd;
+	size_t n_rd;
+	uint64_t *active_reads; /* read ids still pending */
+	size_t n_active;
+	char failure[768];
+	bool failed;
+	/* Liveness. */
+	enum phase phase;
+	uint64_t next_heal, heal_start;
+	raft_id probe_leader;
+	raft_term probe_term;
+	raft_index probe_index;
+	uint64_t probe_id;
+	struct sim_stats st;
+};
+
+static void drain(struct sim_cluster *c, struct node *nd);
+static void check_reads(struct sim_cluster *c);
+
+static uint64_t rng_next(struct sim_cluster *c)
+{
+	uint64_t z = (c->rng += 0x9e3779b97f4a7c15ULL);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+static uint64_t rnd(struct sim_cluster *c, uint64_t n)
+{
+	return n ? rng_next(c) % n : 0;
+}
+
+static bool chance(struct sim_cluster *c, unsigned pct)
+{
+	return rnd(c, 100) < pct;
+}
+
+static bool chance_pm(struct sim_cluster *c, unsigned permille)
+{
+	return rnd(c, 1000) < permille;
+}
+
+static void trace(struct sim_cluster *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void trace(struct sim_cluster *c, const char *fmt, ...)
+{
+	if (!c->cfg.trace)
+		return;
+	va_list ap;
+	fprintf(c->cfg.trace, "[t=%" PRIu64 " s=%" PRIu64 "] ", c->now,
+		c->st.steps);
+	va_start(ap, fmt);
+	vfprintf(c->cfg.trace, fmt, ap);
+	va_end(ap);
+	fputc('\n', c->cfg.trace);
+}
+
+static void fail(struct sim_cluster *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void fail(struct sim_cluster *c, const char *fmt, ...)
+{
+	if (c->failed)
+		return;
+	c->failed = true;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(c->failure, sizeof(c->failure), fmt, ap);
+	va_end(ap);
+	trace(c, "FAILURE: %s", c->failure);
+}
+
+static unsigned majority(const struct sim_cluster *c)
+{
+	return c->n / 2 + 1;
+}
+
+static struct node *node_of(struct sim_cluster *c, raft_id i)
+{
+	assert(i >= 1 && i <= c->n);
+	return &c->nodes[i];
+}
+
+/* --- Log Matching: (index, term) names one entry and one predecessor --- */
+
+static size_t ident_slot(const struct sim_cluster *c, raft_index i, raft_term t)
+{
+	uint64_t h = i * 0x9e3779b97f4a7c15ULL ^ t * 0xc2b2ae3d27d4eb4fULL;
+	h ^= h >> 29;
+	return (size_t)h & (c->cap_idt - 1);
+}
+
+static void ident_grow(struct sim_cluster *c)
+{
+	struct ident *old = c->idt;
+	size_t old_cap = c->cap_idt;
+	c->cap_idt = old_cap ? old_cap * 2 : 4096;
+	c->idt = xcalloc(c->cap_idt, sizeof(*c->idt));
+	for (size_t k = 0; k < old_cap; k++) {
+		if (!old[k].index)
+			continue;
+		size_t s = ident_slot(c, old[k].index, old[k].term);
+		while (c->idt[s].index)
+			s = (s + 1) & (c->cap_idt - 1);
+		c->idt[s] = old[k];
+	}
+	free(old);
+}
+
+/* Raft §5.3, Log Matching: "if two logs contain an entry with the same
+ * index and term, then the logs are identical in all entries up through
+ * the given index." By induction it suffices that each (index, term) has
+ * one content and one predecessor term. */
+static void ident_check(struct sim_cluster *c, raft_id who,
+			const struct raft_entry *e, raft_term prev_term)
+{
+	uint64_t h = entry_hash(e);
+	if (e->term < prev_term)
+		fail(c,
+		     "Log Matching: member %" PRIu64 " has term %" PRIu64
+		     " at index %" PRIu64 " after term %" PRIu64,
+		     who, e->term, e->index, prev_term);
+	if ((c->n_idt + 1) * 2 > c->cap_idt)
+		ident_grow(c);
+	size_t s = ident_slot(c, e->index, e->term);
+	while (c->idt[s].index) {
+		struct ident *x = &c->idt[s];
+		if (x->index == e->index && x->term == e->term) {
+			if (x->hash != h || x->prev_term != prev_term)
+				fail(c,
+				     "Log Matching: member %" PRIu64
+				     " has a different entry (or prefix) at "
+				     "index %" PRIu64 " term %" PRIu64
+				     " than another member",
+				     who, e->index, e->term);
+			return;
+		}
+		s = (s + 1) & (c->cap_idt - 1);
+	}
+	c->idt[s] = (struct ident){e->index, e->term, prev_term, h};
+	c->n_idt++;
+}
+
+/* --- the state machine: a map of SIM_KEYS registers --- */
+
+static bool cmd_decode(const struct raft_entry *e, unsigned *key, uint64_t *id)
+{
+	if (e->type != RAFT_ENTRY_NORMAL || e->len != SIM_CMD_BYTES)
+		return false;
+	uint64_t k;
+	memcpy(&k, e->data, 8);
+	memcpy(id, e->data + 8, 8);
+	*key = (unsigned)(k % SIM_KEYS);
+	return true;
+}
+
+static unsigned durable_copies(struct sim_cluster *c, raft_index i, raft_term t)
+{
+	unsigned n = 0;
+	for (unsigned k = 1; k <= c->n; k++)
+		if (slog_term(&c->nodes[k].disk, i) == t)
+			n++;
+	return n;
+}
+
+/* Records that the entry @e at its index is committed, as observed by
+ * member @who in term @cterm; @applied says whether it was applied. */
+static void chosen_record(struct sim_cluster *c, raft_id who,
+			  const struct raft_entry *e, raft_term cterm,
+			  bool applied)
+{
+	raft_index i = e->index;
+	uint64_t h = entry_hash(e);
+	if (i >= c->n_ch) {
+		size_t cap = c->n_ch ? c->n_ch : 1024;
+		while (cap <= i)
+			cap *= 2;
+		c->ch = xrealloc(c->ch, cap * sizeof(*c->ch));
+		memset(c->ch + c->n_ch, 0, (cap - c->n_ch) * sizeof(*c->ch));
+		c->n_ch = cap;
+	}
+	struct chosen *x = &c->ch[i];
+	if (x->present) {
+		if (x->term != e->term || x->hash != h)
+			fail(c,
+			     "%s: member %" PRIu64 " %s term %" PRIu64
+			     " at index %" PRIu64 " where term %" PRIu64
+			     " was committed",
+			     applied ? "State Machine Safety"
+				     : "Committed entry conflict (Leader "
+				       "Completeness)",
+			     who, applied ? "applied" : "commits", e->term, i,
+			     x->term);
+		if (cterm < x->cterm)
+			x->cterm = cterm;
+		return;
+	}
+	x->present = true;
+	x->term = e->term;
+	x->hash = h;
+	x->cterm = cterm;
+	uint64_t id = 0;
+	x->normal = cmd_decode(e, &x->key, &id);
+	x->val = id;
+	c->st.committed++;
+	/* A committed entry is on a majority of disks (§5.4; the leader
+	 * counts itself only through raft_persisted). */
+	unsigned copies = durable_copies(c, i, e->term);
+	if (copies < majority(c))
+		fail(c,
+		     "Committed entries never lost: index %" PRIu64
+		     " term %" PRIu64 " is committed (seen by member %" PRIu64
+		     ") but durable on only %u members",
+		     i, e->term, who, copies);
+	/* Leader Completeness (§5.4.3): every leader of a later term has
+	 * it. */
+	for (unsigned k = 1; k <= c->n; k++) {
+		struct node *nd = &c->nodes[k];
+		if (!nd->up || nd->role_seen != RAFT_LEADER ||
+		    nd->term_seen <= cterm)
+			continue;
+		if (slog_term(&nd->mem, i) != e->term)
+			fail(c,
+			     "Leader Completeness: leader %" PRIu64
+			     " of term %" PRIu64 " lacks index %" PRIu64
+			     " term %" PRIu64 " committed in term <= %" PRIu64,
+			     nd->id, nd->term_seen, i, e->term, cterm);
+	}
+}
+
+static uint64_t value_at(const struct sim_cluster *c, unsigned key,
+			 raft_index a)
+{
+	for (raft_index i = a; i >= 1; i--)
+		if (i < c->n_ch && c->ch[i].normal && c->ch[i].key == key)
+			return c->ch[i].val;
+	return 0;
+}
+
+static void apply_entry(struct sim_cluster *c, struct node *nd,
+			const struct raft_entry *e, bool replay)
+{
+	unsigned key;
+	uint64_t id;
+	nd->applied = e->index;
+	if (!cmd_decode(e, &key, &id))
+		return;
+	nd->kv[key] = id;
+	if (replay || id == 0 || id > c->n_wr)
+		return;
+	struct write_req *w = &c->wr[id - 1];
+	if (!w->done && w->node == nd->id && w->inc == nd->inc) {
+		/* The client of this write sees it complete now. */
+		w->done = true;
+		w->index = e->index;
+		if (e->index > c->completed_max)
+			c->completed_max = e->index;
+	}
+}
+
+/* --- the network --- */
+
+static void record_send_checks(struct sim_cluster *c, struct node *nd,
+			       const struct raft_msg *m)
+{
+	if (m->type == RAFT_MSG_VOTE_RESP && !m->reject) {
+		/* Figure 2: votedFor is durable before the grant is sent, and a
+		 * member votes for at most one candidate per term. */
+		if (nd->dhs.term != m->term || nd->dhs.vote != m->to)
+			fail(c,
+			     "Ordering contract: member %" PRIu64
+			     " grants its vote to %" PRIu64 " in term %" PRIu64
+			     " but its disk holds term %" PRIu64
+			     " vote %" PRIu64,
+			     nd->id, m->to, m->term, nd->dhs.term,
+			     nd->dhs.vote);
+		if (m->term >= nd->n_votes) {
+			size_t cap = nd->n_votes ? nd->n_votes : 64;
+			while (cap <= m->term)
+				cap *= 2;
+			nd->votes = xrealloc(nd->votes, cap * sizeof(raft_id));
+			memset(nd->votes + nd->n_votes, 0,
+			       (cap - nd->n_votes) * sizeof(raft_id));
+			nd->n_votes = cap;
+		}
+		raft_id prev = nd->votes[m->term];
+		if (prev && prev != m->to)
+			fail(
+			    c,
+			    "Election Safety (one vote per term, §5.2): member "
+			    "%" PRIu64 " granted its vote in term %" PRIu64
+			    " to %" PRIu64 " and to %" PRIu64,
+			    nd->id, m->term, prev, m->to);
+		nd->votes[m->term] = m->to;
+		nd->last_vote_tick = c->now;
+	}
+	if (m->type == RAFT_MSG_APPEND_RESP && !m->reject &&
+	    nd->disk.n < m->index)
+		fail(c,
+		     "Ordering contract: member %" PRIu64
+		     " acknowledges index %" PRIu64
+		     " but only %zu entries are durable",
+		     nd->id, m->index, nd->disk.n);
+}
+
+static void push_packet(struct sim_cluster *c, const struct raft_msg *m,
+			uint64_t at)
+{
+	if (c->n_pk >= SIM_MAX_PACKETS) {
+		c->st.dropped++;
+		return;
+	}
+	if (c->n_pk == c->cap_pk) {
+		c->cap_pk = c->cap_pk ? c->cap_pk * 2 : 256;
+		c->pk = xrealloc(c->pk, c->cap_pk * sizeof(*c->pk));
+	}
+	struct packet *p = &c->pk[c->n_pk++];
+	msg_copy(&p->m, m);
+	p->at = at;
+	p->seq = ++c->seq;
+}
+
+static uint64_t msg_delay(struct sim_cluster *c)
+{
+	if (c->faults.delay_pct && chance(c, c->faults.delay_pct))
+		return 1 +
+		       rnd(c, c->faults.delay_max ? c->faults.delay_max : 1);
+	return 0;
+}
+
+static void send_msg(struct sim_cluster *c, struct node *nd,
+		     const struct raft_msg *m)
+{
+	if (m->from != nd->id || m->to < 1 || m->to > c->n || m->to == nd->id) {
+		fail(c,
+		     "Core contract: member %" PRIu64
+		     " sends a message from %" PRIu64 " to %" PRIu64,
+		     nd->id, m->from, m->to);
+		return;
+	}
+	record_send_checks(c, nd, m);
+	if (m->type == RAFT_MSG_VOTE || m->type == RAFT_MSG_PREVOTE)
+		nd->vote_requests++;
+	if (c->cut[m->from][m->to]) {
+		c->st.dropped++;
+		return;
+	}
+	if (c->cfg.scripted) {
+		push_packet(c, m, c->now);
+		return;
+	}
+	if (chance(c, c->link_drop[m->from][m->to])) {
+		c->st.dropped++;
+		return;
+	}
+	push_packet(c, m, c->now + msg_delay(c));
+	if (c->faults.dup_pct && chance(c, c->faults.dup_pct))
+		push_packet(c, m, c->now + msg_delay(c));
+}
+
+static void deliver_at(struct sim_cluster *c, size_t k)
+{
+	struct packet p = c->pk[k];
+	c->pk[k] = c->pk[--c->n_pk];
+	struct node *to = &c->nodes[p.m.to];
+	if (!to->up || c->cut[p.m.from][p.m.to]) {
+		c->st.dropped++;
+		msg_free(&p.m);
+		return;
+	}
+	trace(c,
+	      "deliver %" PRIu64 "->%" PRIu64 " %s term=%" PRIu64
+	      " index=%" PRIu64 " log_term=%" PRIu64 " commit=%" PRIu64
+	      " n=%zu reject=%d ctx=%" PRIu64,
+	      p.m.from, p.m.to, raft_msg_type_name(p.m.type), p.m.term,
+	      p.m.index, p.m.log_term, p.m.commit, p.m.n_entries,
+	      (int)p.m.reject, p.m.context);
+	c->st.delivered++;
+	raft_step(to->r, &p.m);
+	msg_free(&p.m);
+	drain(c, to);
+}
+
+/* --- the disk --- */
+
+static void complete_write(struct sim_cluster *c, struct node *nd)
+{
+	assert(nd->w_head < nd->w_n);
+	struct wop *w = &nd->w[nd->w_head++];
+	raft_index old_last = nd->disk.n;
+	raft_index first = w->n_ents ? w->ents[0].index : 0;
+	if (w->n_ents) {
+		slog_truncate(&nd->disk, first);
+		for (size_t i = 0; i < w->n_ents; i++)
+			slog_append(&nd->disk, &w->ents[i]);
+	}
+	if (w->hs_changed)
+		nd->dhs = w->hs;
+	trace(c,
+	      "persist on %" PRIu64 ": %zu entries from %" PRIu64
+	      " (disk last %zu) hs=%d term=%" PRIu64 " vote=%" PRIu64,
+	      nd->id, w->n_ents, first, nd->disk.n, (int)w->hs_changed,
+	      nd->dhs.term, nd->dhs.vote);
+	c->st.writes++;
+	/* A truncation must never remove a committed entry from the last
+	 * majority that holds it. */
+	if (w->n_ents && first <= old_last) {
+		for (raft_index i = first; i <= old_last && i < c->n_ch; i++) {
+			if (!c->ch[i].present)
+				continue;
+			unsigned copies = durable_copies(c, i, c->ch[i].term);
+			if (copies < majority(c))
+				fail(c,
+				     "Committed entries never lost: member "
+				     "%" PRIu64 " overwrote index %" PRIu64
+				     " term %" PRIu64
+				     "; now durable on only %u members",
+				     nd->id, i, c->ch[i].term, copies);
+		}
+	}
+	for (size_t i = 0; i < w->n_msgs; i++)
+		send_msg(c, nd, &w->msgs[i]);
+	if (w->n_ents) {
+		const struct raft_entry *last = &w->ents[w->n_ents - 1];
+		raft_persisted(nd->r, last->index, last->term);
+	}
+	wop_free(w);
+	if (nd->w_head == nd->w_n)
+		nd->w_head = nd->w_n = 0;
+}
+
+static void enqueue_write(struct sim_cluster *c, struct node *nd,
+			  const struct raft_ready *rd)
+{
+	if (nd->w_n - nd->w_head >= SIM_MAX_WRITES) {
+		fail(c,
+		     "Simulation limit: member %" PRIu64
+		     " has too many pending writes",
+		     nd->id);
+		return;
+	}
+	if (nd->w_n == nd->w_cap) {
+		if (nd->w_head) {
+			memmove(nd->w, nd->w + nd->w_head,
+				(nd->w_n - nd->w_head) * sizeof(*nd->w));
+			nd->w_n -= nd->w_head;
+			nd->w_head = 0;
+		}
+		if (nd->w_n == nd->w_cap) {
+			nd->w_cap = nd->w_cap ? nd->w_cap * 2 : 16;
+			nd->w = xrealloc(nd->w, nd->w_cap * sizeof(*nd->w));
+		}
+	}
+	struct wop *w = &nd->w[nd->w_n++];
+	memset(w, 0, sizeof(*w));
+	w->hs_changed = rd->hs_changed;
+	w->hs = rd->hs;
+	if (rd->n_entries) {
+		w->ents = xcalloc(rd->n_entries, sizeof(*w->ents));
+		for (size_t i = 0; i < rd->n_entries; i++)
+			entry_copy(&w->ents[i], &rd->entries[i]);
+		w->n_ents = rd->n_entries;
+	}
+	if (rd->n_msgs_after_persist) {
+		w->msgs = xcalloc(rd->n_msgs_after_persist, sizeof(*w->msgs));
+		for (size_t i = 0; i < rd->n_msgs_after_persist; i++)
+			msg_copy(&w->msgs[i], &rd->msgs_after_persist[i]);
+		w->n_msgs = rd->n_msgs_after_persist;
+	}
+	w->at = c->now;
+	if (!c->cfg.scripted && c->faults.disk_slow_pct &&
+	    chance(c, c->faults.disk_slow_pct))
+		w->at +=
+		    1 + rnd(c, c->faults.disk_max ? c->faults.disk_max : 1);
+	/* FIFO: a write never completes before an earlier one. */
+	if (nd->w_n - nd->w_head > 1 && w->at < nd->w[nd->w_n - 2].at)
+		w->at = nd->w[nd->w_n - 2].at;
+}
+
+/* --- readies --- */
+
+static void take_entries(struct sim_cluster *c, struct node *nd,
+			 const struct raft_ready *rd,
+			 const struct raft_status *st)
+{
+	raft_index first = rd->entries[0].index;
+	if (first < 1 || first > nd->mem.n + 1) {
+		fail(c,
+		     "Core contract: member %" PRIu64
+		     " stores entries from index %" PRIu64
+		     " but its log ends at %zu",
+		     nd->id, first, nd->mem.n);
+		return;
+	}
+	/* Figure 3, Leader Append-Only: "a leader never overwrites or
+	 * deletes entries in its log; it only appends new entries." */
+	if (st->role == RAFT_LEADER && first <= nd->mem.n)
+		fail(c,
+		     "Leader Append-Only: leader %" PRIu64 " of term %" PRIu64
+		     " rewrites its log from index %" PRIu64 " (last %zu)",
+		     nd->id, st->term, first, nd->mem.n);
+	for (size_t k = 0; k < rd->n_entries; k++) {
+		const struct raft_entry *e = &rd->entries[k];
+		if (e->index != first + k) {
+			fail(c,
+			     "Core contract: member %" PRIu64
+			     " stores non-consecutive entries",
+			     nd->id);
+			return;
+		}
+		raft_term prev = k ? rd->entries[k - 1].term
+				   : slog_term(&nd->mem, first - 1);
+		ident_check(c, nd->id, e, prev);
+	}
+	slog_truncate(&nd->mem, first);
+	for (size_t k = 0; k < rd->n_entries; k++)
+		slog_append(&nd->mem, &rd->entries[k]);
+}
+
+static struct read_req *read_by_ctx(struct sim_cluster *c, struct node *nd,
+				    uint64_t ctx)
+{
+	if (ctx == 0 || ctx > c->n_rd) {
+		fail(c,
+		     "Core contract: member %" PRIu64
+		     " answers unknown read %" PRIu64,
+		     nd->id, ctx);
+		return NULL;
+	}
+	struct read_req *r = &c->rd[ctx - 1];
+	if (r->node != nd->id) {
+		fail(c,
+		     "Core contract: member %" PRIu64 " answers read %" PRIu64
+		     " issued on %" PRIu64,
+		     nd->id, ctx, r->node);
+		return NULL;
+	}
+	if (r->inc != nd->inc)
+		return NULL; /* issued before a crash: the core forgot it */
+	return r;
+}
+
+static void take_committed(struct sim_cluster *c, struct node *nd,
+			   const struct raft_ready *rd,
+			   const struct raft_status *st)
+{
+	for (size_t k = 0; k < rd->n_committed; k++) {
+		const struct raft_entry *e = &rd->committed[k];
+		if (e->index != nd->applied + 1) {
+			fail(c,
+			     "Core contract: member %" PRIu64
+			     " is given index %" PRIu64
+			     " to apply after %" PRIu64,
+			     nd->id, e->index, nd->applied);
+			return;
+		}
+		/* Rule 5: only entries durable here are applied. */
+		if (slog_term(&nd->disk, e->index) != e->term)
+			fail(c,
+			     "Ordering contract: member %" PRIu64
+			     " applies index %" PRIu64 " term %" PRIu64
+			     " which its disk does not hold",
+			     nd->id, e->index, e->term);
+		chosen_record(c, nd->id, e, st->term, true);
+		apply_entry(c, nd, e, false);
+	}
+}
+
+static void drain(struct sim_cluster *c, struct node *nd)
+{
+	while (nd->up && raft_has_ready(nd->r)) {
+		struct raft_ready rd;
+		struct raft_status st;
+		raft_index applied0 = nd->applied;
+		raft_ready(nd->r, &rd);
+		raft_status(nd->r, &st);
+		if (rd.n_entries)
+			take_entries(c, nd, &rd, &st);
+		if (rd.hs_changed || rd.n_entries || rd.n_msgs_after_persist)
+			enqueue_write(c, nd, &rd);
+		for (size_t k = 0; k < rd.n_msgs; k++)
+			send_msg(c, nd, &rd.msgs[k]);
+		take_committed(c, nd, &rd, &st);
+		for (size_t k = 0; k < rd.n_reads; k++) {
+			struct read_req *r =
+			    read_by_ctx(c, nd, rd.reads[k].ctx);
+			if (!r)
+				continue;
+			if (r->got_index || r->state != SIM_READ_PENDING) {
+				if (r->state == SIM_READ_PENDING)
+					fail(c,
+					     "Core contract: read %" PRIu64
+					     " answered twice",
+					     rd.reads[k].ctx);
+				continue;
+			}
+			r->got_index = true;
+			r->index = rd.reads[k].index;
+			trace(c,
+			      "read %" PRIu64 " on %" PRIu64
+			      " gets index %" PRIu64,
+			      rd.reads[k].ctx, nd->id, r->index);
+		}
+		for (size_t k = 0; k < rd.n_failed_reads; k++) {
+			struct read_req *r =
+			    read_by_ctx(c, nd, rd.failed_reads[k].ctx);
+			if (r && r->state == SIM_READ_PENDING &&
+			    !r->got_index) {
+				r->state = SIM_READ_FAILED;
+				c->st.reads_failed++;
+			}
+		}
+		raft_advance(nd->r, &rd);
+		if (nd->applied != applied0)
+			raft_applied(nd->r, nd->applied);
+		if (c->cfg.scripted)
+			while (nd->w_head < nd->w_n)
+				complete_write(c, nd);
+	}
+}
+
+/* --- members --- */
+
+static int node_start(struct sim_cluster *c, struct node *nd)
+{
+	raft_id voters[SIM_MAX_NODES];
+	for (unsigned k = 0; k < c->n; k++)
+		voters[k] = k + 1;
+	struct raft_options o = {
+	    .id = nd->id,
+	    .voters = voters,
+	    .n_voters = c->n,
+	    .election_ticks = c->cfg.election_ticks,
+	    .heartbeat_ticks = c->cfg.heartbeat_ticks,
+	    .seed = c->cfg.seed * 1000003ULL + nd->id * 7919ULL + nd->inc,
+	    .pre_vote = c->cfg.pre_vote,
+	    .check_quorum = c->cfg.check_quorum,
+	    .max_append_entries = c->cfg.max_append_entries,
+	    .max_inflight = c->cfg.max_inflight,
+	    .mutations = c->cfg.raft_mutations,
+	};
+	struct raft_restore rs;
+	memset(&rs, 0, sizeof(rs));
+	rs.hs = nd->dhs;
+	if (c->cfg.sim_mutations & SIM_MUTATE_FORGET_VOTE)
+		rs.hs.vote = 0;
+	rs.entries = nd->disk.e;
+	rs.n_entries = nd->disk.n;
+	raft_index top =
+	    nd->dhs.commit < nd->disk.n ? nd->dhs.commit : nd->disk.n;
+	/* The state machine is rebuilt by re-applying a random prefix of the
+	 * committed log; the core hands over the rest in rd.committed. */
+	raft_index applied = c->cfg.scripted ? top : rnd(c, top + 1);
+	memset(nd->kv, 0, sizeof(nd->kv));
+	nd->applied = 0;
+	for (raft_index i = 1; i <= applied; i++) {
+		chosen_record(c, nd->id, &nd->disk.e[i - 1], nd->dhs.term,
+			      true);
+		apply_entry(c, nd, &nd->disk.e[i - 1], true);
+	}
+	rs.applied = applied;
+	slog_truncate(&nd->mem, 1);
+	for (size_t i = 0; i < nd->disk.n; i++)
+		slog_append(&nd->mem, &nd->disk.e[i]);
+	int rc = raft_new(&o, &rs, &nd->r);
+	if (rc != RAFT_OK)
+		return rc;
+	nd->up = true;
+	nd->commit_seen = 0;
+	nd->term_seen = nd->dhs.term;
+	nd->role_seen = RAFT_FOLLOWER;
+	drain(c, nd);
+	return 0;
+}
+
+void sim_crash(struct sim_cluster *c, raft_id i)
+{
+	struct node *nd = node_of(c, i);
+	if (!nd->up)
+		return;
+	trace(c, "crash %" PRIu64 " (%zu writes lost)", i,
+	      nd->w_n - nd->w_head);
+	raft_free(nd->r);
+	nd->r = NULL;
+	nd->up = false;
+	for (size_t k = nd->w_head; k < nd->w_n; k++)
+		wop_free(&nd->w[k]);
+	nd->w_head = nd->w_n = 0;
+	slog_truncate(&nd->mem, 1);
+	for (size_t k = 0; k < c->n_active; k++) {
+		struct read_req *r = &c->rd[c->active_reads[k] - 1];
+		if (r->node == i && r->state == SIM_READ_PENDING) {
+			r->state = SIM_READ_FAILED;
+			c->st.reads_failed++;
+		}
+	}
+	nd->inc++;
+	c->st.crashes++;
+	sim_check(c);
+}
+
+void sim_restart(struct sim_cluster *c, raft_id i)
+{
+	struct node *nd = node_of(c, i);
+	if (nd->up)
+		return;
+	trace(c,
+	      "restart %" PRIu64 " (disk: term %" PRIu64 " vote %" PRIu64
+	      " commit %" PRIu64 " last %zu)",
+	      i, nd->dhs.term, nd->dhs.vote, nd->dhs.commit, nd->disk.n);
+	int rc = node_start(c, nd);
+	if (rc != 0)
+		fail(c, "Restart: raft_new on member %" PRIu64 " failed: %s", i,
+		     raft_strerror(rc));
+	sim_check(c);
+}
+
+bool sim_is_up(const struct sim_cluster *c, raft_id i)
+{
+	return i >= 1 && i <= c->n && c->nodes[i].up;
+}
+
+/* --- configuration --- */
+
+static void pick_faults(struct sim_cluster *c)
+{
+	struct sim_faults *f = &c->faults;
+	unsigned e = c->cfg.election_ticks;
+	f->drop_pct = (unsigned)rnd(c, 4) == 0 ? 0 : (unsigned)rnd(c, 15);
+	f->dup_pct = (unsigned)rnd(c, 8);
+	f->delay_pct = (unsigned)rnd(c, 30);
+	f->delay_max = 1 + (unsigned)rnd(c, 2 * e);
+	f->disk_slow_pct = (unsigned)rnd(c, 50);
+	f->disk_max = 1 + (unsigned)rnd(c, e);
+	f->crash_permille = (unsigned)rnd(c, 30);
+	f->restart_permille = 20 + (unsigned)rnd(c, 200);
+	f->partition_permille = (unsigned)rnd(c, 40);
+	f->heal_permille = 10 + (unsigned)rnd(c, 60);
+	f->propose_pct = 20 + (unsigned)rnd(c, 70);
+	f->read_pct = 10 + (unsigned)rnd(c, 50);
+	f->heal_every = 8 * e + (unsigned)rnd(c, 16 * e);
+	f->liveness_ticks = 30 * e;
+}
+
+static void pick_links(struct sim_cluster *c)
+{
+	for (unsigned a = 1; a <= c->n; a++)
+		for (unsigned b = 1; b <= c->n; b++)
+			c->link_drop[a][b] =
+			    c->faults.drop_pct
+				? (unsigned)rnd(c, c->faults.drop_pct + 1)
+				: 0;
+}
+
+int sim_cluster_new(const struct sim_config *cfg, struct sim_cluster **out)
+{
+	if (cfg->n_nodes < 1 || cfg->n_nodes > SIM_MAX_NODES)
+		return RAFT_EINVAL;
+	struct sim_cluster *c = xcalloc(1, sizeof(*c));
+	c->cfg = *cfg;
+	if (!c->cfg.election_ticks)
+		c->cfg.election_ticks = 10;
+	if (!c->cfg.heartbeat_ticks)
+		c->cfg.heartbeat_ticks = 1;
+	c->n = cfg->n_nodes;
+	c->rng = cfg->seed ^ 0x5eed5eed5eed5eedULL;
+	if (!cfg->scripted) {
+		pick_faults(c);
+		pick_links(c);
+	}
+	c->next_heal = c->faults.heal_every;
+	for (unsigned k = 1; k <= c->n; k++) {
+		c->nodes[k].id = k;
+		int rc = node_start(c, &c->nodes[k]);
+		if (rc != 0) {
+			sim_cluster_free(c);
+			return rc;
+		}
+	}
+	*out = c;
+	return 0;
+}
+
+void sim_cluster_free(struct sim_cluster *c)
+{
+	if (!c)
+		return;
+	for (unsigned k = 1; k <= c->n; k++) {
+		struct node *nd = &c->nodes[k];
+		if (nd->r)
+			raft_free(nd->r);
+		for (size_t j = nd->w_head; j < nd->w_n; j++)
+			wop_free(&nd->w[j]);
+		free(nd->w);
+		slog_free(&nd->disk);
+		slog_free(&nd->mem);
+		free(nd->votes);
+	}
+	for (size_t k = 0; k < c->n_pk; k++)
+		msg_free(&c->pk[k].m);
+	free(c->pk);
+	free(c->term_leader);
+	free(c->ch);
+	free(c->idt);
+	free(c->wr);
+	free(c->rd);
+	free(c->active_reads);
+	free(c);
+}
+
+void sim_get_faults(const struct sim_cluster *c, struct sim_faults *f)
+{
+	*f = c->faults;
+}
+
+void sim_set_faults(struct sim_cluster *c, const struct sim_faults *f)
+{
+	c->faults = *f;
+	pick_links(c);
+	c->next_heal = c->now + f->heal_every;
+}
+
+const char *sim_failure(const struct sim_cluster *c)
+{
+	return c->failed ? c->failure : NULL;
+}
+
+void sim_stats(const struct sim_cluster *c, struct sim_stats *out)
+{
+	*out = c->st;
+}
+
+/* --- invariants checked after every step --- */
+
+static void check_new_leader(struct sim_cluster *c, struct node *nd,
+			     raft_term t)
+{
+	if (t >= c->n_term_leader) {
+		size_t cap = c->n_term_leader ? c->n_term_leader : 64;
+		while (cap <= t)
+			cap *= 2;
+		c->term_leader =
+		    xrealloc(c->term_leader, cap * sizeof(raft_id));
+		memset(c->term_leader + c->n_term_leader, 0,
+		       (cap - c->n_term_leader) * sizeof(raft_id));
+		c->n_term_leader = cap;
+	}
+	raft_id prev = c->term_leader[t];
+	if (prev == nd->id)
+		return;
+	if (prev) {
+		fail(c,
+		     "Election Safety: members %" PRIu64 " and %" PRIu64
+		     " are both leader of term %" PRIu64,
+		     prev, nd->id, t);
+		return;
+	}
+	c->term_leader[t] = nd->id;
+	c->st.elections++;
+	trace(c, "member %" PRIu64 " becomes leader of term %" PRIu64, nd->id,
+	      t);
+	/* Leader Completeness (§5.4): "if a log entry is committed in a
+	 * given term, then that entry will be present in the logs of the
+	 * leaders for all higher-numbered terms." */
+	for (raft_index i = 1; i < c->n_ch; i++) {
+		const struct chosen *x = &c->ch[i];
+		if (!x->present || x->cterm >= t)
+			continue;
+		if (slog_term(&nd->mem, i) != x->term) {
+			fail(c,
+			     "Leader Completeness: new leader %" PRIu64
+			     " of term %" PRIu64 " lacks index %" PRIu64
+			     " term %" PRIu64 " committed in term <= %" PRIu64,
+			     nd->id, t, i, x->term, x->cterm);
+			return;
+		}
+	}
+}
+
+bool sim_check(struct sim_cluster *c)
+{
+	for (unsigned k = 1; k <= c->n && !c->failed; k++) {
+		struct node *nd = &c->nodes[k];
+		if (!nd->up)
+			continue;
+		struct raft_status st;
+		raft_status(nd->r, &st);
+		if (st.term < nd->term_seen)
+			fail(c,
+			     "Term monotonicity: member %" PRIu64
+			     " went from term %" PRIu64 " back to %" PRIu64,
+			     nd->id, nd->term_seen, st.term);
+		if (st.role == RAFT_LEADER &&
+		    (nd->role_seen != RAFT_LEADER || nd->term_seen != st.term))
+			check_new_leader(c, nd, st.term);
+		nd->term_seen = st.term;
+		nd->role_seen = st.role;
+		if (st.commit < nd->commit_seen)
+			fail(c,
+			     "Commit monotonicity: member %" PRIu64
+			     " commit went from %" PRIu64 " back to %" PRIu64,
+			     nd->id, nd->commit_seen, st.commit);
+		if (st.commit > nd->mem.n) {
+			fail(c,
+			     "Core contract: member %" PRIu64
+			     " commits %" PRIu64 " beyond its log (%zu)",
+			     nd->id, st.commit, nd->mem.n);
+			continue;
+		}
+		for (raft_index i = nd->commit_seen + 1; i <= st.commit; i++)
+			chosen_record(c, nd->id, &nd->mem.e[i - 1], st.term,
+				      false);
+		if (st.commit > nd->commit_seen)
+			nd->commit_seen = st.commit;
+	}
+	if (!c->failed)
+		check_reads(c);
+	return !c->failed;
+}
+
+/* Thesis §6.4: a read reflects every write completed before it began. */
+static void serve_read(struct sim_cluster *c, uint64_t id)
+{
+	struct read_req *r = &c->rd[id - 1];
+	struct node *nd = &c->nodes[r->node];
+	raft_index a = nd->applied;
+	uint64_t got = nd->kv[r->key];
+	r->state = SIM_READ_SERVED;
+	c->st.reads_ok++;
+	trace(c,
+	      "read %" PRIu64 " on %" PRIu64 " served at applied %" PRIu64
+	      " (read index %" PRIu64 ", needs >= %" PRIu64 ")",
+	      id, r->node, a, r->index, r->min_index);
+	if (a < r->min_index) {
+		fail(c,
+		     "Read linearizability: read %" PRIu64 " on member %" PRIu64
+		     " served at applied index %" PRIu64 " (read index %" PRIu64
+		     ") but a write completed at index %" PRIu64
+		     " before the read was issued",
+		     id, r->node, a, r->index, r->min_index);
+		return;
+	}
+	uint64_t want = value_at(c, r->key, a);
+	if (got != want)
+		fail(c,
+		     "Read linearizability: read %" PRIu64 " on member %" PRIu64
+		     " returned value %" PRIu64
+		     " but the state at index %" PRIu64 " holds %" PRIu64,
+		     id, r->node, got, a, want);
+}
+
+static void check_reads(struct sim_cluster *c)
+{
+	size_t j = 0;
+	for (size_t k = 0; k < c->n_active; k++) {
+		uint64_t id = c->active_reads[k];
+		struct read_req *r = &c->rd[id - 1];
+		struct node *nd = &c->nodes[r->node];
+		if (r->state == SIM_READ_PENDING && r->got_index && nd->up &&
+		    nd->inc == r->inc && nd->applied >= r->index)
+			serve_read(c, id);
+		if (r->state == SIM_READ_PENDING && !c->cfg.scripted &&
+		    c->now - r->issued > SIM_READ_TIMEOUT_TICKS) {
+			r->state = SIM_READ_FAILED; /* the client gives up */
+			c->st.reads_failed++;
+		}
+		if (r->state == SIM_READ_PENDING)
+			c->active_reads[j++] = id;
+	}
+	c->n_active = j;
+}
+
+/* --- client operations --- */
+
+int sim_propose(struct sim_cluster *c, raft_id i, unsigned key,
+		raft_index *index)
+{
+	struct node *nd = node_of(c, i);
+	if (index)
+		*index = 0;
+	if (!nd->up)
+		return RAFT_ENOLEADER;
+	c->wr = xrealloc(c->wr, (c->n_wr + 1) * sizeof(*c->wr));
+	uint64_t id = ++c->n_wr;
+	c->wr[id - 1] = (struct write_req){
+	    .node = i, .inc = nd->inc, .key = key % SIM_KEYS};
+	uint8_t buf[SIM_CMD_BYTES];
+	uint64_t k64 = key % SIM_KEYS;
+	memcpy(buf, &k64, 8);
+	memcpy(buf + 8, &id, 8);
+	raft_index idx = 0;
+	int rc = raft_propose(nd->r, buf, sizeof(buf), &idx);
+	trace(c,
+	      "propose on %" PRIu64 " key %u value %" PRIu64
+	      ": %s index %" PRIu64,
+	      i, key % SIM_KEYS, id, raft_strerror(rc), idx);
+	if (rc == RAFT_OK)
+		c->st.proposals++;
+	if (index)
+		*index = idx;
+	drain(c, nd);
+	sim_check(c);
+	return rc;
+}
+
+int sim_read(struct sim_cluster *c, raft_id i, unsigned key, uint64_t *read_id)
+{
+	struct node *nd = node_of(c, i);
+	*read_id = 0;
+	if (!nd->up)
+		return RAFT_ENOLEADER;
+	c->rd = xrealloc(c->rd, (c->n_rd + 1) * sizeof(*c->rd));
+	uint64_t id = ++c->n_rd;
+	c->rd[id - 1] = (struct read_req){.node = i,
+					  .inc = nd->inc,
+					  .key = key % SIM_KEYS,
+					  .min_index = c->completed_max,
+					  .state = SIM_READ_PENDING,
+					  .issued = c->now};
+	int rc = raft_read_index(nd->r, id);
+	trace(c,
+	      "read %" PRIu64 " on %" PRIu64 " key %u (needs >= %" PRIu64
+	      "): %s",
+	      id, i, key % SIM_KEYS, c->completed_max, raft_strerror(rc));
+	if (rc != RAFT_OK) {
+		c->rd[id - 1].state = SIM_READ_FAILED;
+		c->st.reads_failed++;
+	} else {
+		c->active_reads = xrealloc(
+		    c->active_reads, (c->n_active + 1) * sizeof(uint64_t));
+		c->active_reads[c->n_active++] = id;
+		*read_id = id;
+	}
+	drain(c, nd);
+	sim_check(c);
+	return rc;
+}
+
+enum sim_read_state sim_read_state(const struct sim_cluster *c,
+				   uint64_t read_id)
+{
+	if (read_id == 0 || read_id > c->n_rd)
+		return SIM_READ_FAILED;
+	return c->rd[read_id - 1].state;
+}
+
+/* --- scripted driving --- */
+
+void sim_tick_node(struct sim_cluster *c, raft_id i)
+{
+	struct node *nd = node_of(c, i);
+	if (!nd->up)
+		return;
+	raft_tick(nd->r);
+	drain(c, nd);
+	sim_check(c);
+}
+
+void sim_tick_all(struct sim_cluster *c)
+{
+	c->now++;
+	c->st.ticks++;
+	for (unsigned k = 1; k <= c->n; k++) {
+		struct node *nd = &c->nodes[k];
+		if (!nd->up)
+			continue;
+		raft_tick(nd->r);
+		drain(c, nd);
+	}
+	sim_check(c);
+}
+
+static bool pk_match(const struct packet *p, raft_id from, raft_id to, int type)
+{
+	return (!from || p->m.from == from) && (!to || p->m.to == to) &&
+	       (!type || p->m.type == type);
+}
+
+size_t sim_in_flight(const struct sim_cluster *c, raft_id from, raft_id to,
+		     int type)
+{
+	size_t n = 0;
+	for (size_t k = 0; k < c->n_pk; k++)
+		if (pk_match(&c->pk[k], from, to, type))
+			n++;
+	return n;
+}
+
+bool sim_deliver(struct sim_cluster *c, raft_id from, raft_id to, int type)
+{
+	size_t best = SIZE_MAX;
+	for (size_t k = 0; k < c->n_pk; k++)
+		if (pk_match(&c->pk[k], from, to, type) &&
+		    (best == SIZE_MAX || c->pk[k].seq < c->pk[best].seq))
+			best = k;
+	if (best == SIZE_MAX)
+		return false;
+	deliver_at(c, best);
+	sim_check(c);
+	return true;
+}
+
+size_t sim_drop(struct sim_cluster *c, raft_id from, raft_id to, int type)
+{
+	size_t n = 0;
+	for (size_t k = 0; k < c->n_pk;) {
+		if (pk_match(&c->pk[k], from, to, type)) {
+			msg_free(&c->pk[k].m);
+			c->pk[k] = c->pk[--c->n_pk];
+			n++;
+		} else {
+			k++;
+		}
+	}
+	return n;
+}
+
+size_t sim_deliver_all(struct sim_cluster *c, size_t max)
+{
+	size_t n = 0;
+	while (n < max && !c->failed && sim_deliver(c, 0, 0, 0))
+		n++;
+	return n;
+}
+
+void sim_cut(struct sim_cluster *c, raft_id from, raft_id to, bool cut)
+{
+	c->cut[from][to] = cut;
+	trace(c, "link %" PRIu64 "->%" PRIu64 " %s", from, to,
+	      cut ? "cut" : "restored");
+}
+
+void sim_isolate(struct sim_cluster *c, raft_id i)
+{
+	for (unsigned k = 1; k <= c->n; k++) {
+		if (k == i)
+			continue;
+		c->cut[i][k] = true;
+		c->cut[k][i] = true;
+	}
+	trace(c, "isolate %" PRIu64, i);
+}
+
+void sim_heal(struct sim_cluster *c)
+{
+	memset(c->cut, 0, sizeof(c->cut));
+	trace(c, "heal network");
+}
+
+void sim_persist_all(struct sim_cluster *c, raft_id i)
+{
+	struct node *nd = node_of(c, i);
+	while (nd->up && nd->w_head < nd->w_n) {
+		complete_write(c, nd);
+		drain(c, nd);
+	}
+	sim_check(c);
+}
+
+size_t sim_pending_writes(const struct sim_cluster *c, raft_id i)
+{
+	const struct node *nd = &c->nodes[i];
+	return nd->w_n - nd->w_head;
+}
+
+/* --- views --- */
+
+static bool status_of(const struct sim_cluster *c, raft_id i,
+		      struct raft_status *st)
+{
+	memset(st, 0, sizeof(*st));
+	if (i < 1 || i > c->n || !c->nodes[i].up)
+		return false;
+	raft_status(c->nodes[i].r, st);
+	return true;
+}
+
+enum raft_role sim_role(const struct sim_cluster *c, raft_id i)
+{
+	struct raft_status st;
+	return status_of(c, i, &st) ? st.role : RAFT_FOLLOWER;
+}
+
+raft_term sim_term(const struct sim_cluster *c, raft_id i)
+{
+	struct raft_status st;
+	status_of(c, i, &st);
+	return st.term;
+}
+
+raft_id sim_leader_of(const struct sim_cluster *c, raft_id i)
+{
+	struct raft_status st;
+	status_of(c, i, &st);
+	return st.leader;
+}
+
+raft_index sim_commit(const struct sim_cluster *c, raft_id i)
+{
+	struct raft_status st;
+	status_of(c, i, &st);
+	return st.commit;
+}
+
+raft_index sim_applied(const struct sim_cluster *c, raft_id i)
+{
+	return c->nodes[i].applied;
+}
+
+raft_index sim_last_index(const struct sim_cluster *c, raft_id i)
+{
+	return c->nodes[i].mem.n;
+}
+
+raft_term sim_log_term(const struct sim_cluster *c, raft_id i, raft_index index)
+{
+	return slog_term(&c->nodes[i].mem, index);
+}
+
+raft_id sim_vote(const struct sim_cluster *c, raft_id i)
+{
+	return c->nodes[i].dhs.vote;
+}
+
+uint64_t sim_vote_requests(const struct sim_cluster *c, raft_id i)
+{
+	return c->nodes[i].vote_requests;
+}
+
+raft_id sim_find_leader(const struct sim_cluster *c)
+{
+	raft_id best = 0;
+	raft_term best_term = 0;
+	for (unsigned k = 1; k <= c->n; k++) {
+		struct raft_status st;
+		if (!status_of(c, k, &st))
+			continue;
+		if (st.role == RAFT_LEADER && st.term >= best_term) {
+			best = k;
+			best_term = st.term;
+		}
+	}
+	/* Only a leader no live member has overtaken. */
+	for (unsigned k = 1; k <= c->n && best; k++)
+		if (sim_term(c, k) > best_term)
+			return 0;
+	return best;
+}
+
+uint64_t sim_now(const struct sim_cluster *c)
+{
+	return c->now;
+}
+
+/* --- random driving --- */
+
+static raft_id random_up(struct sim_cluster *c)
+{
+	raft_id ups[SIM_MAX_NODES];
+	unsigned n = 0;
+	for (unsigned k = 1; k <= c->n; k++)
+		if (c->nodes[k].up)
+			ups[n++] = k;
+	return n ? ups[rnd(c, n)] : 0;
+}
+
+static raft_id random_leader(struct sim_cluster *c)
+{
+	raft_id ls[SIM_MAX_NODES];
+	unsigned n = 0;
+	for (unsigned k = 1; k <= c->n; k++)
+		if (c->nodes[k].up && sim_role(c, k) == RAFT_LEADER)
+			ls[n++] = k;
+	return n ? ls[rnd(c, n)] : 0;
+}
+
+static void random_partition(struct sim_cluster *c)
+{
+	unsigned shape = (unsigned)rnd(c, 5);
+	raft_id x;
+	switch (shape) {
+	case 0: /* one member alone */
+		sim_isolate(c, 1 + rnd(c, c->n));
+		break;
+	case 1: /* the leader alone: it may go on serving stale reads */
+		x = random_leader(c);
+		sim_isolate(c, x ? x : 1 + rnd(c, c->n));
+		break;
+	case 2: { /* two groups */
+		unsigned side[SIM_MAX_NODES + 1];
+		for (unsigned k = 1; k <= c->n; k++)
+			side[k] = (unsigned)rnd(c, 2);
+		for (unsigned a = 1; a <= c->n; a++)
+			for (unsigned b = 1; b <= c->n; b++)
+				if (side[a] != side[b])
+					c->cut[a][b] = true;
+		trace(c, "partition in two groups");
+		break;
+	}
+	case 3: { /* one-way cuts */
+		unsigned m = 1 + (unsigned)rnd(c, 3);
+		for (unsigned j = 0; j < m; j++) {
+			raft_id a = 1 + rnd(c, c->n), b = 1 + rnd(c, c->n);
+			if (a != b)
+				sim_cut(c, a, b, true);
+		}
+		break;
+	}
+	default: /* any directed link, independently */
+		for (unsigned a = 1; a <= c->n; a++)
+			for (unsigned b = 1; b <= c->n; b++)
+				if (a != b && chance(c, 30))
+					c->cut[a][b] = true;
+		trace(c, "random directed cuts");
+		break;
+	}
+}
+
+static void random_faults(struct sim_cluster *c)
+{
+	const struct sim_faults *f = &c->faults;
+	if (chance_pm(c, f->crash_permille)) {
+		raft_id x = 0;
+		unsigned how = (unsigned)rnd(c, 10);
+		if (how < 3) {
+			x = random_leader(c);
+		} else if (how < 6) {
+			/* The member that last granted a vote: its vote must
+			 * survive the crash. */
+			uint64_t best = 0;
+			for (unsigned k = 1; k <= c->n; k++)
+				if (c->nodes[k].up &&
+				    c->nodes[k].last_vote_tick + 3 >= c->now &&
+				    c->nodes[k].last_vote_tick >= best) {
+					best = c->nodes[k].last_vote_tick;
+					x = k;
+				}
+		}
+		if (!x)
+			x = random_up(c);
+		if (x)
+			sim_crash(c, x);
+	}
+	for (unsigned k = 1; k <= c->n; k++)
+		if (!c->nodes[k].up && chance_pm(c, f->restart_permille))
+			sim_restart(c, k);
+	if (chance_pm(c, f->partition_permille))
+		random_partition(c);
+	if (chance_pm(c, f->heal_permille))
+		sim_heal(c);
+}
+
+static void random_client(struct sim_cluster *c)
+{
+	const struct sim_faults *f = &c->faults;
+	while (chance(c, f->propose_pct) && !c->failed) {
+		raft_id x = chance(c, 50) ? random_leader(c) : 0;
+		if (!x)
+			x = random_up(c);
+		if (!x)
+			break;
+		sim_propose(c, x, (unsigned)rnd(c, SIM_KEYS), NULL);
+		if (!chance(c, 30))
+			break;
+	}
+	if (chance(c, f->read_pct) && !c->failed) {
+		/* Half the reads go to a member that believes it leads,
+		 * which may be a deposed leader cut off from the rest. */
+		raft_id x = chance(c, 50) ? random_leader(c) : 0;
+		if (!x)
+			x = random_up(c);
+		uint64_t id;
+		if (x)
+			sim_read(c, x, (unsigned)rnd(c, SIM_KEYS), &id);
+	}
+}
+
+/* Periodically all faults heal and crashed members restart; then a leader
+ * must be elected and a proposal on it must commit everywhere within
+ * liveness_ticks. */
+static void liveness(struct sim_cluster *c)
+{
+	if (c->phase == PHASE_NORMAL) {
+		if (c->now < c->next_heal)
+			return;
+		trace(c, "liveness check: heal everything");
+		c->saved_faults = c->faults;
+		c->faults.drop_pct = c->faults.dup_pct = 0;
+		c->faults.delay_pct = 0;
+		c->faults.disk_slow_pct = 0;
+		c->faults.crash_permille = c->faults.partition_permille = 0;
+		sim_heal(c);
+		for (unsigned k = 1; k <= c->n; k++)
+			sim_restart(c, k);
+		for (unsigned a = 1; a <= c->n; a++)
+			for (unsigned b = 1; b <= c->n; b++)
+				c->link_drop[a][b] = 0;
+		c->phase = PHASE_HEALING;
+		c->heal_start = c->now;
+		c->probe_index = 0;
+		return;
+	}
+	raft_id l = sim_find_leader(c);
+	if (c->probe_index &&
+	    (l != c->probe_leader || sim_term(c, l) != c->probe_term))
+		c->probe_index = 0; /* leadership moved: propose again */
+	if (!c->probe_index && l) {
+		raft_index idx = 0;
+		uint64_t id = c->n_wr + 1;
+		if (sim_propose(c, l, 0, &idx) == RAFT_OK && idx) {
+			c->probe_index = idx;
+			c->probe_leader = l;
+			c->probe_term = sim_term(c, l);
+			c->probe_id = id;
+		}
+	}
+	if (c->probe_index) {
+		bool all = true;
+		for (unsigned k = 1; k <= c->n; k++)
+			if (c->nodes[k].applied < c->probe_index)
+				all = false;
+		if (all) {
+			const struct chosen *x = &c->ch[c->probe_index];
+			if (!x->present || !x->normal ||
+			    x->val != c->probe_id) {
+				fail(c,
+				     "Liveness: leader %" PRIu64
+				     " accepted a proposal at index %" PRIu64
+				     " in term %" PRIu64
+				     " but another entry was committed there",
+				     c->probe_leader, c->probe_index,
+				     c->probe_term);
+				return;
+			}
+			trace(c,
+			      "liveness check passed after %" PRIu64 " ticks",
+			      c->now - c->heal_start);
+			c->st.liveness_checks++;
+			c->phase = PHASE_NORMAL;
+			c->faults = c->saved_faults;
+			pick_links(c);
+			c->next_heal = c->now + c->faults.heal_every;
+			return;
+		}
+	}
+	if (c->now - c->heal_start > c->faults.liveness_ticks) {
+		if (!l)
+			fail(c,
+			     "Liveness: no leader elected within %u ticks "
+			     "after all faults healed",
+			     c->faults.liveness_ticks);
+		else
+			fail(c,
+			     "Liveness: proposal at index %" PRIu64
+			     " on leader %" PRIu64
+			     " not applied everywhere within %u ticks after "
+			     "all faults healed",
+			     c->probe_index, l, c->faults.liveness_ticks);
+	}
+}
+
+static void random_tick(struct sim_cluster *c)
+{
+	c->now++;
+	c->st.ticks++;
+	for (unsigned k = 1; k <= c->n && !c->failed; k++) {
+		struct node *nd = &c->nodes[k];
+		if (!nd->up)
+			continue;
+		raft_tick(nd->r);
+		drain(c, nd);
+	}
+	sim_check(c);
+	if (c->failed)
+		return;
+	if (c->phase == PHASE_NORMAL)
+		random_faults(c);
+	random_client(c);
+	liveness(c);
+}
+
+bool sim_step(struct sim_cluster *c)
+{
+	if (c->failed)
+		return false;
+	c->st.steps++;
+	/* Events due now: packets and each member's oldest write. */
+	size_t due_pk = 0, due_w = 0;
+	for (size_t k = 0; k < c->n_pk; k++)
+		if (c->pk[k].at <= c->now)
+			due_pk++;
+	for (unsigned k = 1; k <= c->n; k++) {
+		struct node *nd = &c->nodes[k];
+		if (nd->up && nd->w_head < nd->w_n &&
+		    nd->w[nd->w_head].at <= c->now)
+			due_w++;
+	}
+	if (due_pk + due_w == 0) {
+		random_tick(c);
+		return !c->failed;
+	}
+	size_t pick = rnd(c, due_pk + due_w);
+	if (pick < due_pk) {
+		for (size_t k = 0; k < c->n_pk; k++) {
+			if (c->pk[k].at > c->now)
+				continue;
+			if (pick-- == 0) {
+				deliver_at(c, k);
+				break;
+			}
+		}
+	} else {
+		pick -= due_pk;
+		for (unsigned k = 1; k <= c->n; k++) {
+			struct node *nd = &c->nodes[k];
+			if (!(nd->up && nd->w_head < nd->w_n &&
+			      nd->w[nd->w_head].at <= c->now))
+				continue;
+			if (pick-- == 0) {
+				complete_write(c, nd);
+				drain(c, nd);
+				break;
+			}
+		}
+	}
+	sim_check(c);
+	return !c->failed;
+}

@@ -1,0 +1,167 @@
+/* cluster.h - a deterministic simulated Raft cluster that checks invariants.
+ *
+ * N pure cores (struct raft) share one simulated clock (ticks), an
+ * in-memory network (per-link delay, drop, duplicate, reorder; partitions
+ * of any shape, asymmetric ones too), one simulated disk per member (writes
+ * stay pending until the simulation completes them; a crash loses what is
+ * pending) and one key/value state machine per member. Every choice comes
+ * from one seeded PRNG, so a seed replays exactly.
+ *
+ * After every step the cluster checks the Raft safety properties (Figure 3
+ * of the paper) plus the contract of raft.h and read linearizability; the
+ * first violation is recorded and sim_failure() returns it.
+ *
+ * Two ways to drive it:
+ *  - sim_step(): one random step (deliver a due message, complete a due
+ *    disk write, or advance the clock with client load and faults).
+ *  - scripted: sim_tick_node(), sim_deliver(), sim_crash(), sim_cut() ...
+ *    for scenario tests that need exact message order.
+ *
+ * Memory: sim_cluster_new() returns a cluster owned by the caller, released
+ * with sim_cluster_free(). Strings returned are owned by the cluster.
+ */
+#ifndef TESTS_SIM_CLUSTER_H_
+#define TESTS_SIM_CLUSTER_H_
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "raft.h"
+
+#define SIM_MAX_NODES 7
+#define SIM_KEYS      4 /* the state machine is a map of SIM_KEYS registers */
+
+/* Simulation-level mutations (bugs planted outside the core). */
+enum sim_mutation {
+	SIM_MUTATE_FORGET_VOTE = 1 << 0 /* the disk drops votedFor on restore */
+};
+
+struct sim_config {
+	unsigned n_nodes; /* 1..SIM_MAX_NODES; ids are 1..n */
+	uint64_t seed;
+	unsigned election_ticks;
+	unsigned heartbeat_ticks;
+	bool pre_vote;
+	bool check_quorum;
+	unsigned raft_mutations;   /* enum raft_mutation bits */
+	unsigned sim_mutations;	   /* enum sim_mutation bits */
+	size_t max_append_entries; /* 0: core default */
+	size_t max_inflight;	   /* 0: core default */
+	/* Scripted mode: disk writes complete as soon as they are produced,
+	 * and messages are only delivered through sim_deliver(). */
+	bool scripted;
+	FILE *trace; /* step trace (NULL: none) */
+};
+
+struct sim_cluster;
+
+/* Creates a cluster of live members with empty disks. Returns 0, or a
+ * negative RAFT_E* code when a core refuses the options. */
+int sim_cluster_new(const struct sim_config *cfg, struct sim_cluster **out);
+void sim_cluster_free(struct sim_cluster *c);
+
+/* --- random driving (the sim program) --- */
+
+/* Fault and workload intensity for sim_step(); sim_cluster_new() picks
+ * them from the seed ("swarm testing": each seed its own mix). */
+struct sim_faults {
+	unsigned drop_pct;	/* per message */
+	unsigned dup_pct;	/* per message */
+	unsigned delay_pct;	/* message delayed by 1..delay_max ticks */
+	unsigned delay_max;	/* ticks */
+	unsigned disk_slow_pct; /* write delayed by 1..disk_max ticks */
+	unsigned disk_max;
+	unsigned crash_permille;     /* per tick */
+	unsigned restart_permille;   /* per tick, per crashed member */
+	unsigned partition_permille; /* per tick */
+	unsigned heal_permille;	     /* per tick */
+	unsigned propose_pct;	     /* per tick */
+	unsigned read_pct;	     /* per tick */
+	unsigned heal_every;	     /* ticks between liveness checks */
+	unsigned liveness_ticks;     /* bound for a liveness check */
+};
+void sim_get_faults(const struct sim_cluster *c, struct sim_faults *f);
+void sim_set_faults(struct sim_cluster *c, const struct sim_faults *f);
+
+/* One random step. Returns false once an invariant failed. */
+bool sim_step(struct sim_cluster *c);
+
+/* The first invariant violation ("Election Safety: ..."), or NULL. */
+const char *sim_failure(const struct sim_cluster *c);
+
+/* Counters for the report line. */
+struct sim_stats {
+	uint64_t steps, ticks, delivered, dropped, writes, crashes;
+	uint64_t elections, proposals, committed, reads_ok, reads_failed;
+	uint64_t liveness_checks;
+};
+void sim_stats(const struct sim_cluster *c, struct sim_stats *out);
+
+/* --- scripted driving (scenario tests); @i is a member id 1..n --- */
+
+void sim_tick_node(struct sim_cluster *c, raft_id i); /* one tick of i */
+void sim_tick_all(struct sim_cluster *c); /* global clock + all members */
+
+/* Messages in flight from @from to @to of @type (0 = any of each). */
+size_t sim_in_flight(const struct sim_cluster *c, raft_id from, raft_id to,
+		     int type);
+/* Delivers the oldest matching message in flight; false when none. */
+bool sim_deliver(struct sim_cluster *c, raft_id from, raft_id to, int type);
+/* Drops every matching message in flight; returns how many. */
+size_t sim_drop(struct sim_cluster *c, raft_id from, raft_id to, int type);
+/* Delivers every message (and ones they cause) until none is left or
+ * @max deliveries happened. Returns the number delivered. */
+size_t sim_deliver_all(struct sim_cluster *c, size_t max);
+
+/* Network shape: cut or restore the link @from -> @to (one direction). */
+void sim_cut(struct sim_cluster *c, raft_id from, raft_id to, bool cut);
+void sim_isolate(struct sim_cluster *c, raft_id i); /* both directions */
+void sim_heal(struct sim_cluster *c);		    /* every link works */
+
+/* Crash loses pending writes, in-flight local state and the state
+ * machine; restart recovers from the member's disk. */
+void sim_crash(struct sim_cluster *c, raft_id i);
+void sim_restart(struct sim_cluster *c, raft_id i);
+bool sim_is_up(const struct sim_cluster *c, raft_id i);
+
+/* Completes @i's pending disk writes (scripted mode does it at once). */
+void sim_persist_all(struct sim_cluster *c, raft_id i);
+size_t sim_pending_writes(const struct sim_cluster *c, raft_id i);
+
+/* Client operations on member @i. sim_propose() writes a unique value to
+ * @key; *@index gets the core's answer (0 when forwarded). sim_read()
+ * starts a linearizable read of @key; *@read_id names it. */
+int sim_propose(struct sim_cluster *c, raft_id i, unsigned key,
+		raft_index *index);
+int sim_read(struct sim_cluster *c, raft_id i, unsigned key, uint64_t *read_id);
+enum sim_read_state {
+	SIM_READ_PENDING = 0,
+	SIM_READ_SERVED = 1,
+	SIM_READ_FAILED = 2
+};
+enum sim_read_state sim_read_state(const struct sim_cluster *c,
+				   uint64_t read_id);
+
+/* Views of one member (0 / follower when it is down). */
+enum raft_role sim_role(const struct sim_cluster *c, raft_id i);
+raft_term sim_term(const struct sim_cluster *c, raft_id i);
+raft_id sim_leader_of(const struct sim_cluster *c, raft_id i);
+raft_index sim_commit(const struct sim_cluster *c, raft_id i);
+raft_index sim_applied(const struct sim_cluster *c, raft_id i);
+raft_index sim_last_index(const struct sim_cluster *c, raft_id i);
+raft_term sim_log_term(const struct sim_cluster *c, raft_id i,
+		       raft_index index);		  /* 0 when absent */
+raft_id sim_vote(const struct sim_cluster *c, raft_id i); /* durable */
+/* How many VOTE and PREVOTE requests @i has sent (cut links included). */
+uint64_t sim_vote_requests(const struct sim_cluster *c, raft_id i);
+/* The unique leader among live members with the highest term, or 0. */
+raft_id sim_find_leader(const struct sim_cluster *c);
+uint64_t sim_now(const struct sim_cluster *c);
+
+/* Runs the invariant checks now (sim_step and every scripted call do it
+ * themselves); returns false when one failed. */
+bool sim_check(struct sim_cluster *c);
+
+#endif /* TESTS_SIM_CLUSTER_H_ */
