@@ -58,32 +58,28 @@ static void write_counter(struct evbuffer *out, const char *name,
 			    name, help, name, name, v);
 }
 
-/* The sample lines of one histogram (no HELP/TYPE); @labels is "" or
- * "route=\"x\"," (with the trailing comma). */
+/* The sample lines of one histogram (no HELP/TYPE); @route NULL for a
+ * histogram without labels. */
 static void write_hist(struct evbuffer *out, const char *name,
-		       const char *labels, const struct metrics_hist *h)
+		       const char *route, const struct metrics_hist *h)
 {
+	char lbl[64] = "", only[64] = "";
+	if (route != NULL) {
+		snprintf(lbl, sizeof(lbl), "route=\"%s\",", route);
+		snprintf(only, sizeof(only), "{route=\"%s\"}", route);
+	}
 	uint64_t cum = 0;
 	for (int i = 0; i < METRICS_BUCKETS; i++) {
 		cum += h->counts[i];
 		evbuffer_add_printf(out, "%s_bucket{%sle=\"%g\"} %" PRIu64 "\n",
-				    name, labels, bounds[i], cum);
+				    name, lbl, bounds[i], cum);
 	}
 	cum += h->inf;
 	evbuffer_add_printf(out, "%s_bucket{%sle=\"+Inf\"} %" PRIu64 "\n", name,
-			    labels, cum);
-	if (labels[0] != '\0') {
-		/* Drop the trailing comma for the sum and count lines. */
-		evbuffer_add_printf(out, "%s_sum{%.*s} %.9f\n", name,
-				    (int)(strlen(labels) - 1), labels, h->sum);
-		evbuffer_add_printf(out, "%s_count{%.*s} %" PRIu64 "\n", name,
-				    (int)(strlen(labels) - 1), labels,
-				    h->count);
-	} else {
-		evbuffer_add_printf(out, "%s_sum %.9f\n", name, h->sum);
-		evbuffer_add_printf(out, "%s_count %" PRIu64 "\n", name,
-				    h->count);
-	}
+			    lbl, cum);
+	evbuffer_add_printf(out, "%s_sum%s %.9f\n", name, only, h->sum);
+	evbuffer_add_printf(out, "%s_count%s %" PRIu64 "\n", name, only,
+			    h->count);
 }
 
 void metrics_render(const struct metrics *m, struct evbuffer *out)
@@ -142,21 +138,18 @@ void metrics_render(const struct metrics *m, struct evbuffer *out)
 			    "# TYPE kvd_http_request_duration_seconds "
 			    "histogram\n");
 	for (int r = 0; r < ROUTE_COUNT; r++) {
-		char labels[64];
-		snprintf(labels, sizeof(labels), "route=\"%s\",",
-			 route_names[r]);
-		write_hist(out, "kvd_http_request_duration_seconds", labels,
-			   &m->request_seconds[r]);
+		write_hist(out, "kvd_http_request_duration_seconds",
+			   route_names[r], &m->request_seconds[r]);
 	}
 	evbuffer_add_printf(out, "# HELP kvd_wal_fsync_duration_seconds WAL "
 				 "group commit (write + fdatasync) latency.\n"
 				 "# TYPE kvd_wal_fsync_duration_seconds "
 				 "histogram\n");
-	write_hist(out, "kvd_wal_fsync_duration_seconds", "",
+	write_hist(out, "kvd_wal_fsync_duration_seconds", NULL,
 		   &m->wal_fsync_seconds);
 	evbuffer_add_printf(out, "# HELP kvd_apply_duration_seconds LMDB apply "
 				 "transaction latency.\n"
 				 "# TYPE kvd_apply_duration_seconds "
 				 "histogram\n");
-	write_hist(out, "kvd_apply_duration_seconds", "", &m->apply_seconds);
+	write_hist(out, "kvd_apply_duration_seconds", NULL, &m->apply_seconds);
 }
