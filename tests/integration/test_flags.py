@@ -69,7 +69,9 @@ class FlagsTest(unittest.TestCase):
         s.bind(('127.0.0.1', 0))
         s.listen(1)
         try:
-            self.expect_fail(self.base(cport=s.getsockname()[1]))
+            port = s.getsockname()[1]
+            line = self.expect_fail(self.base(cport=port))
+            self.assertIn(str(port), line)
         finally:
             s.close()
 
@@ -78,7 +80,9 @@ class FlagsTest(unittest.TestCase):
         s.bind(('127.0.0.1', 0))
         s.listen(1)
         try:
-            self.expect_fail(self.base(pport=s.getsockname()[1]))
+            port = s.getsockname()[1]
+            line = self.expect_fail(self.base(pport=port))
+            self.assertIn(str(port), line)
         finally:
             s.close()
 

@@ -8,14 +8,16 @@ import tempfile
 import harness
 from harness import ClusterTest
 
-# The peer message route and the token header (docs/FORMAT.md, "Peer
-# messages").
+# The peer message route and the token header (raft/transport.h:
+# TRANSPORT_PATH, TRANSPORT_HEADER_TOKEN).
 PEER_PATH = '/raft/messages'
+TOKEN_HEADER = 'X-Kvd-Token'
 TOKEN = 'integration-peer-token-0123456789'
 
 
 def auth(token):
-    return {'Authorization': 'Bearer ' + token}
+    return {TOKEN_HEADER: token, 'X-Kvd-From': '2',
+            'Content-Type': 'application/octet-stream'}
 
 
 _token_file = os.path.join(tempfile.gettempdir(),
@@ -49,7 +51,8 @@ class PeerTokenTest(ClusterTest):
     def test_missing_or_wrong_token_401(self):
         c = self.cluster
         for m in c.all():
-            for hdrs in ({}, auth('wrong-token'), auth(''),
+            for hdrs in ({}, {'Authorization': 'Bearer wrong-token'},
+                         auth('wrong-token'), auth(''),
                          auth(TOKEN + 'x'), auth(TOKEN[:-1])):
                 r = m.peer_request('POST', PEER_PATH, b'\x00' * 64, hdrs)
                 self.assertEqual(r.status, 401, (m.id, hdrs, r))
@@ -58,7 +61,8 @@ class PeerTokenTest(ClusterTest):
 
     def test_garbage_with_token_400(self):
         c = self.cluster
-        garbage = [b'', b'\x00', b'hello, raft', os.urandom(16),
+        # (An empty body is a valid batch of zero messages.)
+        garbage = [b'\x00', b'hello, raft', os.urandom(16),
                    os.urandom(4096), b'\xff' * 100,
                    b'{"type": "append"}']
         for m in c.all():
