@@ -1,0 +1,1121 @@
+/* test_transport.c - the peer transport over real loopback HTTP. */
+#include <arpa/inet.h>
+#include <check.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/listener.h>
+
+#include "msg_codec.h"
+#include "transport.h"
+
+static struct event_base *base;
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Runs the loop until @pred holds or @timeout_ms pass; true if it held. */
+static bool run_until(bool (*pred)(void *), void *arg, unsigned timeout_ms)
+{
+	uint64_t deadline = now_ms() + timeout_ms;
+
+	while (!pred(arg)) {
+		struct timeval tv = {0, 2000};
+
+		if (now_ms() > deadline)
+			return false;
+		event_base_loopexit(base, &tv);
+		event_base_dispatch(base);
+	}
+	return true;
+}
+
+/* ---- a member: evhttp listener + transport + what it received ---- */
+
+struct node {
+	raft_id id;
+	struct evhttp *http;
+	int port;
+	struct transport *t;
+	/* Deep copies of every delivered message. */
+	struct raft_msg *msgs;
+	size_t n, cap;
+	uint64_t calls;
+	raft_id last_from;
+	char last_client_url[TRANSPORT_MAX_URL];
+	bool answer_heartbeats; /* reply HEARTBEAT_RESP from the callback */
+	char log[64][512];
+	size_t n_log;
+};
+
+static void copy_msg(struct raft_msg *dst, const struct raft_msg *src)
+{
+	*dst = *src;
+	dst->entries = NULL;
+	if (src->n_entries == 0)
+		return;
+	dst->entries = calloc(src->n_entries, sizeof(*dst->entries));
+	ck_assert_ptr_nonnull(dst->entries);
+	for (size_t i = 0; i < src->n_entries; i++) {
+		dst->entries[i] = src->entries[i];
+		dst->entries[i].data = NULL;
+		if (src->entries[i].len) {
+			dst->entries[i].data = malloc(src->entries[i].len);
+			memcpy(dst->entries[i].data, src->entries[i].data,
+			       src->entries[i].len);
+		}
+	}
+}
+
+static void on_messages(void *ctx, const struct raft_msg *msgs, size_t n,
+			raft_id from, const char *client_url)
+{
+	struct node *nd = ctx;
+
+	nd->calls++;
+	nd->last_from = from;
+	snprintf(nd->last_client_url, sizeof(nd->last_client_url), "%s",
+		 client_url ? client_url : "");
+	for (size_t i = 0; i < n; i++) {
+		if (nd->n == nd->cap) {
+			nd->cap = nd->cap ? 2 * nd->cap : 64;
+			nd->msgs =
+			    realloc(nd->msgs, nd->cap * sizeof(*nd->msgs));
+			ck_assert_ptr_nonnull(nd->msgs);
+		}
+		copy_msg(&nd->msgs[nd->n++], &msgs[i]);
+		if (nd->answer_heartbeats &&
+		    msgs[i].type == RAFT_MSG_HEARTBEAT) {
+			struct raft_msg r = {
+			    .type = RAFT_MSG_HEARTBEAT_RESP,
+			    .from = nd->id,
+			    .to = from,
+			    .term = msgs[i].term,
+			    .context = msgs[i].context,
+			};
+			ck_assert_int_eq(transport_send(nd->t, &r),
+					 TRANSPORT_OK);
+		}
+	}
+}
+
+static void on_log(void *ctx, int level, const char *line)
+{
+	struct node *nd = ctx;
+
+	(void)level;
+	if (nd->n_log < 64)
+		snprintf(nd->log[nd->n_log++], sizeof(nd->log[0]), "%s", line);
+}
+
+static bool logged(const struct node *nd, const char *needle)
+{
+	for (size_t i = 0; i < nd->n_log; i++)
+		if (strstr(nd->log[i], needle))
+			return true;
+	return false;
+}
+
+static int bound_port(struct evhttp_bound_socket *s)
+{
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof(sa);
+	evutil_socket_t fd = evhttp_bound_socket_get_fd(s);
+
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+	return ntohs(sa.sin_port);
+}
+
+/* Starts an HTTP listener on 127.0.0.1:@port (0: any) and a transport. */
+static void node_start(struct node *nd, raft_id id, const char *token,
+		       const struct transport_limits *lim, int port,
+		       const char *source)
+{
+	struct transport_options o;
+	struct evhttp_bound_socket *s;
+	char curl[64];
+
+	memset(nd, 0, sizeof(*nd));
+	nd->id = id;
+	nd->http = evhttp_new(base);
+	ck_assert_ptr_nonnull(nd->http);
+	s = evhttp_bind_socket_with_handle(nd->http, "127.0.0.1",
+					   (ev_uint16_t)port);
+	ck_assert_ptr_nonnull(s);
+	nd->port = bound_port(s);
+	snprintf(curl, sizeof(curl), "http://127.0.0.1:%d", 9000 + (int)id);
+	memset(&o, 0, sizeof(o));
+	o.self = id;
+	o.source_host = source ? source : "127.0.0.1";
+	o.client_url = curl;
+	o.token = token;
+	if (lim)
+		o.limits = *lim;
+	o.seed = id;
+	o.on_messages = on_messages;
+	o.log = on_log;
+	o.ctx = nd;
+	ck_assert_int_eq(transport_new(base, &o, &nd->t), TRANSPORT_OK);
+	ck_assert_int_eq(transport_attach(nd->t, nd->http), TRANSPORT_OK);
+}
+
+static void node_free_msgs(struct node *nd)
+{
+	for (size_t i = 0; i < nd->n; i++) {
+		for (size_t j = 0; j < nd->msgs[i].n_entries; j++)
+			free(nd->msgs[i].entries[j].data);
+		free(nd->msgs[i].entries);
+	}
+	free(nd->msgs);
+	nd->msgs = NULL;
+	nd->n = nd->cap = 0;
+}
+
+static void node_stop(struct node *nd)
+{
+	transport_free(nd->t);
+	evhttp_free(nd->http);
+	nd->t = NULL;
+	nd->http = NULL;
+	node_free_msgs(nd);
+}
+
+static void url_of(char *buf, size_t cap, int port)
+{
+	snprintf(buf, cap, "http://127.0.0.1:%d", port);
+}
+
+static void add_peer(struct node *from, const struct node *to)
+{
+	char url[64];
+
+	url_of(url, sizeof(url), to->port);
+	ck_assert_int_eq(transport_add_peer(from->t, to->id, url),
+			 TRANSPORT_OK);
+}
+
+static struct raft_msg heartbeat(raft_id from, raft_id to, uint64_t ctx)
+{
+	struct raft_msg m = {
+	    .type = RAFT_MSG_HEARTBEAT,
+	    .from = from,
+	    .to = to,
+	    .term = 7,
+	    .commit = ctx * 2,
+	    .context = ctx,
+	};
+	return m;
+}
+
+struct count_goal {
+	const struct node *nd;
+	size_t n;
+};
+
+static bool has_n(void *arg)
+{
+	struct count_goal *g = arg;
+
+	return g->nd->n >= g->n;
+}
+
+static void wait_received(const struct node *nd, size_t n)
+{
+	struct count_goal g = {nd, n};
+
+	ck_assert_msg(run_until(has_n, &g, 10000),
+		      "node %" PRIu64 " got %zu of %zu messages", nd->id, nd->n,
+		      n);
+}
+
+struct stat_goal {
+	const struct node *nd;
+	raft_id peer;
+	uint64_t errors, sent;
+};
+
+static bool peer_reached(void *arg)
+{
+	struct stat_goal *g = arg;
+	struct transport_peer_stats ps;
+
+	ck_assert_int_eq(transport_peer_stats(g->nd->t, g->peer, &ps),
+			 TRANSPORT_OK);
+	return ps.errors >= g->errors && ps.msgs_sent >= g->sent;
+}
+
+static void wait_peer(const struct node *nd, raft_id peer, uint64_t errors,
+		      uint64_t sent)
+{
+	struct stat_goal g = {nd, peer, errors, sent};
+
+	ck_assert_msg(run_until(peer_reached, &g, 10000),
+		      "peer %" PRIu64 " never reached errors>=%" PRIu64
+		      " sent>=%" PRIu64,
+		      peer, errors, sent);
+}
+
+/* ---- raw HTTP requests, for what a transport never sends ---- */
+
+struct raw_result {
+	bool done;
+	int code;
+};
+
+static void raw_done(struct evhttp_request *req, void *arg)
+{
+	struct raw_result *r = arg;
+
+	r->done = true;
+	r->code = req ? evhttp_request_get_response_code(req) : 0;
+}
+
+static bool raw_is_done(void *arg)
+{
+	return ((struct raw_result *)arg)->done;
+}
+
+/* Sends one request; @hdrs is NULL or name, value, ..., NULL. Returns the
+ * status (0: no answer). */
+static int raw_request(int port, enum evhttp_cmd_type cmd, const void *body,
+		       size_t len, const char *const *hdrs)
+{
+	struct evhttp_connection *c = evhttp_connection_base_new(
+	    base, NULL, "127.0.0.1", (ev_uint16_t)port);
+	struct raw_result r = {0};
+	struct evhttp_request *req = evhttp_request_new(raw_done, &r);
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+
+	evhttp_connection_set_retries(c, 0);
+	evhttp_add_header(h, "Host", "127.0.0.1");
+	for (size_t i = 0; hdrs && hdrs[i]; i += 2)
+		evhttp_add_header(h, hdrs[i], hdrs[i + 1]);
+	if (len)
+		evbuffer_add(evhttp_request_get_output_buffer(req), body, len);
+	ck_assert_int_eq(evhttp_make_request(c, req, cmd, TRANSPORT_PATH), 0);
+	ck_assert(run_until(raw_is_done, &r, 10000));
+	evhttp_connection_free(c);
+	return r.code;
+}
+
+static uint8_t *encode(const struct raft_msg *msgs, size_t n, size_t *len)
+{
+	uint8_t *body;
+
+	ck_assert_int_eq(msg_codec_encode_batch(msgs, n, NULL, &body, len),
+			 MSG_CODEC_OK);
+	return body;
+}
+
+static void setup(void)
+{
+	base = event_base_new();
+	ck_assert_ptr_nonnull(base);
+}
+
+static void teardown(void)
+{
+	event_base_free(base);
+	base = NULL;
+}
+
+/* ---- tests ---- */
+
+START_TEST(test_delivery_in_order_and_intact)
+{
+	enum { N = 300 };
+	struct node a, b;
+	struct transport_peer_stats ps;
+	struct transport_stats st;
+	size_t na = 0, nh = 0;
+
+	node_start(&a, 1, NULL, NULL, 0, NULL);
+	node_start(&b, 2, NULL, NULL, 0, NULL);
+	add_peer(&a, &b);
+	add_peer(&b, &a);
+	for (uint64_t i = 0; i < N; i++) {
+		struct raft_entry e[3];
+		char data[3][32];
+		struct raft_msg m = {
+		    .type = RAFT_MSG_APPEND,
+		    .from = 1,
+		    .to = 2,
+		    .term = 9,
+		    .index = i * 3,
+		    .log_term = 9,
+		    .commit = i,
+		    .entries = e,
+		    .n_entries = 3,
+		};
+
+		for (int k = 0; k < 3; k++) {
+			snprintf(data[k], sizeof(data[k]), "msg %" PRIu64 "/%d",
+				 i, k);
+			e[k].term = 9;
+			e[k].index = i * 3 + 1 + (uint64_t)k;
+			e[k].type = RAFT_ENTRY_NORMAL;
+			e[k].len = (uint32_t)strlen(data[k]);
+			e[k].data = (uint8_t *)data[k];
+		}
+		ck_assert_int_eq(transport_send(a.t, &m), TRANSPORT_OK);
+		m = heartbeat(1, 2, i + 1);
+		ck_assert_int_eq(transport_send(a.t, &m), TRANSPORT_OK);
+		/* Let some go out while others are still being queued. */
+		if (i % 50 == 0)
+			event_base_loop(base, EVLOOP_NONBLOCK);
+	}
+	wait_received(&b, 2 * N);
+	ck_assert_uint_eq(b.n, 2 * N);
+	/* In order within each lane, every field intact. */
+	for (size_t i = 0; i < b.n; i++) {
+		const struct raft_msg *m = &b.msgs[i];
+
+		ck_assert_uint_eq(m->from, 1);
+		ck_assert_uint_eq(m->to, 2);
+		if (m->type == RAFT_MSG_APPEND) {
+			ck_assert_uint_eq(m->index, na * 3);
+			ck_assert_uint_eq(m->commit, na);
+			ck_assert_uint_eq(m->n_entries, 3);
+			for (int k = 0; k < 3; k++) {
+				char want[32];
+
+				snprintf(want, sizeof(want), "msg %zu/%d", na,
+					 k);
+				ck_assert_uint_eq(m->entries[k].index,
+						  na * 3 + 1 + (size_t)k);
+				ck_assert_uint_eq(m->entries[k].len,
+						  strlen(want));
+				ck_assert_mem_eq(m->entries[k].data, want,
+						 strlen(want));
+			}
+			na++;
+		} else {
+			ck_assert_uint_eq(m->type, RAFT_MSG_HEARTBEAT);
+			ck_assert_uint_eq(m->context, nh + 1);
+			ck_assert_uint_eq(m->commit, 2 * (nh + 1));
+			nh++;
+		}
+	}
+	ck_assert_uint_eq(na, N);
+	ck_assert_uint_eq(nh, N);
+	ck_assert_uint_eq(b.last_from, 1);
+	ck_assert_str_eq(b.last_client_url, "http://127.0.0.1:9001");
+
+	ck_assert_int_eq(transport_peer_stats(a.t, 2, &ps), TRANSPORT_OK);
+	ck_assert_uint_eq(ps.msgs_sent, 2 * N);
+	ck_assert_uint_eq(ps.errors, 0);
+	ck_assert_uint_eq(ps.msgs_dropped, 0);
+	ck_assert_uint_eq(ps.queued_msgs, 0);
+	ck_assert(ps.up);
+	ck_assert_str_eq(ps.last_error, "");
+	transport_stats(b.t, &st);
+	ck_assert_uint_eq(st.msgs_received, 2 * N);
+	ck_assert_uint_eq(st.bad_requests, 0);
+	ck_assert_uint_eq(st.bytes_received, ps.bytes_sent);
+	node_stop(&a);
+	node_stop(&b);
+}
+END_TEST
+
+START_TEST(test_batching_10000_messages)
+{
+	enum { N = 10000 };
+	struct node a, b;
+	struct transport_peer_stats ps;
+	struct transport_stats st;
+
+	node_start(&a, 1, NULL, NULL, 0, NULL);
+	node_start(&b, 2, NULL, NULL, 0, NULL);
+	add_peer(&a, &b);
+	for (uint64_t i = 0; i < N; i++) {
+		struct raft_msg m = heartbeat(1, 2, i);
+
+		ck_assert_int_eq(transport_send(a.t, &m), TRANSPORT_OK);
+	}
+	wait_received(&b, N);
+	ck_assert_uint_eq(b.n, N);
+	for (size_t i = 0; i < N; i++)
+		ck_assert_uint_eq(b.msgs[i].context, i);
+	ck_assert_int_eq(transport_peer_stats(a.t, 2, &ps), TRANSPORT_OK);
+	/* 10,000 heartbeats of 112 bytes fill about two 1 MiB bodies. */
+	ck_assert_uint_eq(ps.msgs_sent, N);
+	ck_assert_uint_le(ps.posts_sent, 4);
+	transport_stats(b.t, &st);
+	ck_assert_uint_eq(st.posts_received, ps.posts_sent);
+	ck_assert_uint_le(b.calls, 4);
+	node_stop(&a);
+	node_stop(&b);
+}
+END_TEST
+
+/* on_messages may send: B answers every heartbeat through its own
+ * transport, and A receives the answers. */
+START_TEST(test_answer_from_callback)
+{
+	enum { N = 500 };
+	struct node a, b;
+
+	node_start(&a, 1, NULL, NULL, 0, NULL);
+	node_start(&b, 2, NULL, NULL, 0, NULL);
+	add_peer(&a, &b);
+	add_peer(&b, &a);
+	b.answer_heartbeats = true;
+	for (uint64_t i = 0; i < N; i++) {
+		struct raft_msg m = heartbeat(1, 2, 1000 + i);
+
+		ck_assert_int_eq(transport_send(a.t, &m), TRANSPORT_OK);
+		if (i % 100 == 0)
+			event_base_loop(base, EVLOOP_NONBLOCK);
+	}
+	wait_received(&a, N);
+	for (size_t i = 0; i < N; i++) {
+		ck_assert_uint_eq(a.msgs[i].type, RAFT_MSG_HEARTBEAT_RESP);
+		ck_assert_uint_eq(a.msgs[i].context, 1000 + i);
+	}
+	ck_assert_str_eq(a.last_client_url, "http://127.0.0.1:9002");
+	node_stop(&a);
+	node_stop(&b);
+}
+END_TEST
+
+START_TEST(test_token_required)
+{
+	const char *secret = "s3cret-token";
+	/* Missing, then wrong tokens: a different last byte, a prefix and
+	 * an extension of the secret. */
+	const char *wrong[] = {NULL, "s3cret-tokeX", "s3cret",
+			       "s3cret-token-and-more"};
+	struct node b, bad, good;
+	struct transport_stats st;
+	struct transport_peer_stats ps;
+	struct raft_msg m = heartbeat(7, 2, 1);
+	uint8_t *body;
+	size_t len;
+
+	node_start(&b, 2, secret, NULL, 0, NULL);
+	/* No token, then wrong ones: 401, nothing delivered. */
+	for (int i = 0; i < 4; i++) {
+		node_start(&bad, 10 + (raft_id)i, wrong[i], NULL, 0, NULL);
+		add_peer(&bad, &b);
+		m = heartbeat(bad.id, 2, 1);
+		ck_assert_int_eq(transport_send(bad.t, &m), TRANSPORT_OK);
+		wait_peer(&bad, 2, 1, 0);
+		ck_assert_int_eq(transport_peer_stats(bad.t, 2, &ps),
+				 TRANSPORT_OK);
+		ck_assert_uint_eq(ps.msgs_sent, 0);
+		ck_assert_uint_eq(ps.msgs_dropped, 1);
+		ck_assert_ptr_nonnull(strstr(ps.last_error, "HTTP 401"));
+		ck_assert(!ps.up);
+		ck_assert_uint_eq(b.n, 0);
+		node_stop(&bad);
+	}
+	transport_stats(b.t, &st);
+	ck_assert_uint_eq(st.unauthorized, 4);
+	ck_assert_uint_eq(st.msgs_received, 0);
+	ck_assert(logged(&b, "peer token"));
+
+	/* The right token: delivered. */
+	node_start(&good, 1, secret, NULL, 0, NULL);
+	add_peer(&good, &b);
+	m = heartbeat(1, 2, 42);
+	ck_assert_int_eq(transport_send(good.t, &m), TRANSPORT_OK);
+	wait_received(&b, 1);
+	ck_assert_uint_eq(b.msgs[0].context, 42);
+
+	/* Authorization: Bearer works too; a wrong one does not. */
+	m = heartbeat(1, 2, 43);
+	body = encode(&m, 1, &len);
+	{
+		const char *ok[] = {"X-Kvd-From", "1", "Authorization",
+				    "Bearer s3cret-token", NULL};
+		const char *no[] = {"X-Kvd-From", "1", "Authorization",
+				    "Bearer s3cret-tokeX", NULL};
+
+		ck_assert_int_eq(
+		    raw_request(b.port, EVHTTP_REQ_POST, body, len, no), 401);
+		ck_assert_uint_eq(b.n, 1);
+		ck_assert_int_eq(
+		    raw_request(b.port, EVHTTP_REQ_POST, body, len, ok), 204);
+		ck_assert_uint_eq(b.n, 2);
+		ck_assert_uint_eq(b.msgs[1].context, 43);
+	}
+	free(body);
+	node_stop(&good);
+	node_stop(&b);
+}
+END_TEST
+
+START_TEST(test_bad_requests_get_400)
+{
+	struct node b;
+	struct transport_stats st;
+	struct raft_msg msgs[2];
+	const char *from1[] = {"X-Kvd-From", "1", NULL};
+	const char *from7[] = {"X-Kvd-From", "7", NULL};
+	const char *fromx[] = {"X-Kvd-From", "1x", NULL};
+	uint8_t *body, noise[4096];
+	size_t len, n400 = 0;
+
+	node_start(&b, 2, NULL, NULL, 0, NULL);
+	msgs[0] = heartbeat(1, 2, 5);
+	msgs[1] = heartbeat(1, 2, 6);
+	body = encode(msgs, 2, &len);
+	for (size_t i = 0; i < sizeof(noise); i++)
+		noise[i] = (uint8_t)(i * 7919 + 13);
+
+	ck_assert_int_eq(raw_request(b.port, EVHTTP_REQ_GET, NULL, 0, from1),
+			 405);
+	ck_assert_int_eq(raw_request(b.port, EVHTTP_REQ_PUT, body, len, from1),
+			 405);
+	ck_assert_int_eq(raw_request(b.port, EVHTTP_REQ_POST, "\0", 1, from1),
+			 400);
+	ck_assert_int_eq(
+	    raw_request(b.port, EVHTTP_REQ_POST, "hello, raft", 11, from1),
+	    400);
+	ck_assert_int_eq(
+	    raw_request(b.port, EVHTTP_REQ_POST, noise, sizeof(noise), from1),
+	    400);
+	/* A valid body cut short, and one with a flipped byte. */
+	ck_assert_int_eq(
+	    raw_request(b.port, EVHTTP_REQ_POST, body, len - 1, from1), 400);
+	for (size_t i = 0; i < len; i += 37) {
+		body[i] ^= 0x40;
+		ck_assert_int_eq(
+		    raw_request(b.port, EVHTTP_REQ_POST, body, len, from1),
+		    400);
+		body[i] ^= 0x40;
+		n400++;
+	}
+	/* Sender header missing, malformed, or not the messages' sender. */
+	ck_assert_int_eq(raw_request(b.port, EVHTTP_REQ_POST, body, len, NULL),
+			 400);
+	ck_assert_int_eq(raw_request(b.port, EVHTTP_REQ_POST, body, len, fromx),
+			 400);
+	ck_assert_int_eq(raw_request(b.port, EVHTTP_REQ_POST, body, len, from7),
+			 400);
+	ck_assert_uint_eq(b.n, 0);
+	ck_assert_uint_eq(b.calls, 0);
+	transport_stats(b.t, &st);
+	ck_assert_uint_eq(st.bad_requests, 2 + 4 + n400 + 3);
+	ck_assert_uint_eq(st.posts_received, 0);
+	ck_assert(logged(&b, "bad body"));
+
+	/* An empty body is an empty batch. */
+	ck_assert_int_eq(raw_request(b.port, EVHTTP_REQ_POST, NULL, 0, from1),
+			 204);
+	ck_assert_uint_eq(b.calls, 0);
+	/* The intact body is accepted; a message for another member in it is
+	 * dropped and counted. */
+	free(body);
+	msgs[1].to = 9;
+	body = encode(msgs, 2, &len);
+	ck_assert_int_eq(raw_request(b.port, EVHTTP_REQ_POST, body, len, from1),
+			 204);
+	ck_assert_uint_eq(b.n, 1);
+	ck_assert_uint_eq(b.msgs[0].context, 5);
+	transport_stats(b.t, &st);
+	ck_assert_uint_eq(st.msgs_misrouted, 1);
+	ck_assert_uint_eq(st.msgs_received, 1);
+	free(body);
+	node_stop(&b);
+}
+END_TEST
+
+START_TEST(test_body_limit)
+{
+	struct transport_limits lim = {.max_body_bytes = 4096};
+	struct raft_msg msgs[40];
+	const char *from1[] = {"X-Kvd-From", "1", NULL};
+	struct node a, b;
+	uint8_t *body, big[5000];
+	struct raft_entry e = {
+	    .term = 1,
+	    .index = 1,
+	    .type = RAFT_ENTRY_NORMAL,
+	    .len = sizeof(big),
+	    .data = big,
+	};
+	struct raft_msg m = {
+	    .type = RAFT_MSG_APPEND,
+	    .from = 1,
+	    .to = 2,
+	    .term = 1,
+	    .entries = &e,
+	    .n_entries = 1,
+	};
+	size_t len;
+	int code;
+
+	memset(big, 'x', sizeof(big));
+	node_start(&b, 2, NULL, &lim, 0, NULL);
+	for (int i = 0; i < 40; i++)
+		msgs[i] = heartbeat(1, 2, (uint64_t)i);
+	body = encode(msgs, 40, &len);
+	ck_assert_uint_gt(len, 4096);
+	code = raw_request(b.port, EVHTTP_REQ_POST, body, len, from1);
+	/* evhttp itself refuses the oversized body. */
+	ck_assert_int_eq(code, 413);
+	ck_assert_uint_eq(b.n, 0);
+	free(body);
+	/* 36 heartbeats (4032 bytes) fit. */
+	body = encode(msgs, 36, &len);
+	ck_assert_uint_le(len, 4096);
+	ck_assert_int_eq(raw_request(b.port, EVHTTP_REQ_POST, body, len, from1),
+			 204);
+	ck_assert_uint_eq(b.n, 36);
+	free(body);
+
+	/* The sender refuses one message above its body limit, and splits
+	 * a queue into bodies within it. */
+	node_start(&a, 1, NULL, &lim, 0, NULL);
+	add_peer(&a, &b);
+	ck_assert_int_eq(transport_send(a.t, &m), TRANSPORT_ETOO_LARGE);
+	for (int i = 0; i < 40; i++)
+		ck_assert_int_eq(transport_send(a.t, &msgs[i]), TRANSPORT_OK);
+	wait_received(&b, 36 + 40);
+	{
+		struct transport_peer_stats ps;
+
+		ck_assert_int_eq(transport_peer_stats(a.t, 2, &ps),
+				 TRANSPORT_OK);
+		ck_assert_uint_eq(ps.posts_sent, 2);
+		ck_assert_uint_eq(ps.errors, 0);
+	}
+	node_stop(&a);
+	node_stop(&b);
+}
+END_TEST
+
+static int closed_port(void)
+{
+	struct evhttp *h = evhttp_new(base);
+	struct evhttp_bound_socket *s =
+	    evhttp_bind_socket_with_handle(h, "127.0.0.1", 0);
+	int port = bound_port(s);
+
+	evhttp_free(h);
+	return port;
+}
+
+struct ticker {
+	struct node *a;
+	raft_id to;
+	uint64_t sent, refused;
+	struct event *ev;
+};
+
+static void tick_send(evutil_socket_t fd, short what, void *arg)
+{
+	struct ticker *tk = arg;
+	struct raft_msg m = heartbeat(tk->a->id, tk->to, tk->sent);
+	int rc = transport_send(tk->a->t, &m);
+
+	(void)fd;
+	(void)what;
+	ck_assert(rc == TRANSPORT_OK || rc == TRANSPORT_EFULL);
+	tk->sent++;
+	tk->refused += rc == TRANSPORT_EFULL;
+}
+
+START_TEST(test_dead_peer_backoff_and_bounded_queue)
+{
+	struct transport_limits lim = {
+	    .max_queued_msgs = 50,
+	    .backoff_min_ms = 20,
+	    .backoff_max_ms = 100,
+	    .request_timeout_ms = 2000,
+	};
+	struct transport_peer_stats ps;
+	struct transport_stats st;
+	struct node a;
+	char url[64];
+	int ok = 0, full = 0;
+	struct ticker tk = {0};
+	struct timeval every = {0, 2000};
+	uint64_t t0, elapsed;
+
+	node_start(&a, 1, NULL, &lim, 0, NULL);
+	url_of(url, sizeof(url), closed_port());
+	ck_assert_int_eq(transport_add_peer(a.t, 2, url), TRANSPORT_OK);
+
+	/* The queue is bounded: 50 queue, the rest are refused. */
+	for (uint64_t i = 0; i < 200; i++) {
+		struct raft_msg m = heartbeat(1, 2, i);
+		int rc = transport_send(a.t, &m);
+
+		ck_assert(rc == TRANSPORT_OK || rc == TRANSPORT_EFULL);
+		ok += rc == TRANSPORT_OK;
+		full += rc == TRANSPORT_EFULL;
+	}
+	ck_assert_int_eq(ok, 50);
+	ck_assert_int_eq(full, 150);
+	ck_assert_int_eq(transport_peer_stats(a.t, 2, &ps), TRANSPORT_OK);
+	ck_assert_uint_eq(ps.queued_msgs, 50);
+	ck_assert_uint_eq(ps.msgs_refused, 150);
+	ck_assert_uint_eq(ps.msgs_dropped, 150);
+
+	/* The POST fails: its messages are dropped and the error counted. */
+	wait_peer(&a, 2, 1, 0);
+	ck_assert_int_eq(transport_peer_stats(a.t, 2, &ps), TRANSPORT_OK);
+	ck_assert_uint_eq(ps.errors, 1);
+	ck_assert_uint_eq(ps.msgs_dropped, 200);
+	ck_assert_uint_eq(ps.queued_msgs, 0);
+	ck_assert(!ps.up);
+	ck_assert_str_ne(ps.last_error, "");
+	ck_assert(logged(&a, "POST failed"));
+
+	/* With a message every 2 ms, attempts are spaced by the doubling
+	 * backoff (>= 10, 20, 40, 50 ms after failures 1..4): no busy loop. */
+	tk.a = &a;
+	tk.to = 2;
+	tk.ev = event_new(base, -1, EV_PERSIST, tick_send, &tk);
+	event_add(tk.ev, &every);
+	t0 = now_ms();
+	wait_peer(&a, 2, 5, 0);
+	elapsed = now_ms() - t0;
+	event_free(tk.ev);
+	ck_assert_int_eq(transport_peer_stats(a.t, 2, &ps), TRANSPORT_OK);
+	ck_assert_uint_ge(elapsed, 10 + 20 + 40 + 50);
+	ck_assert_uint_gt(tk.sent, ps.errors);
+	ck_assert_uint_eq(ps.msgs_sent, 0);
+	ck_assert_uint_le(ps.queued_msgs, 50);
+	/* Failure lines are rate-limited: one per log interval. */
+	{
+		size_t lines = 0;
+
+		for (size_t i = 0; i < a.n_log; i++)
+			lines += strstr(a.log[i], "POST failed") != NULL;
+		ck_assert_uint_eq(lines, 1);
+	}
+	transport_stats(a.t, &st);
+	ck_assert_uint_eq(st.errors, ps.errors);
+	ck_assert_uint_eq(st.msgs_dropped, ps.msgs_dropped);
+	node_stop(&a);
+}
+END_TEST
+
+START_TEST(test_reconnect_after_peer_returns)
+{
+	struct transport_limits lim = {.backoff_min_ms = 20,
+				       .backoff_max_ms = 200};
+	struct transport_peer_stats ps;
+	struct node a, b;
+	int port;
+
+	node_start(&a, 1, NULL, &lim, 0, NULL);
+	node_start(&b, 2, NULL, NULL, 0, NULL);
+	add_peer(&a, &b);
+	for (uint64_t i = 0; i < 10; i++) {
+		struct raft_msg m = heartbeat(1, 2, i);
+
+		ck_assert_int_eq(transport_send(a.t, &m), TRANSPORT_OK);
+	}
+	wait_received(&b, 10);
+	wait_peer(&a, 2, 0, 10);
+
+	/* The peer goes away (its listener and connections close). */
+	port = b.port;
+	node_stop(&b);
+	{
+		struct raft_msg m = heartbeat(1, 2, 100);
+
+		ck_assert_int_eq(transport_send(a.t, &m), TRANSPORT_OK);
+	}
+	wait_peer(&a, 2, 1, 0);
+	ck_assert_int_eq(transport_peer_stats(a.t, 2, &ps), TRANSPORT_OK);
+	ck_assert(!ps.up);
+
+	/* It comes back on the same port; new messages get through. */
+	node_start(&b, 2, NULL, NULL, port, NULL);
+	for (uint64_t i = 0; i < 5; i++) {
+		struct raft_msg m = heartbeat(1, 2, 200 + i);
+
+		ck_assert_int_eq(transport_send(a.t, &m), TRANSPORT_OK);
+	}
+	wait_received(&b, 5);
+	for (size_t i = 0; i < 5; i++)
+		ck_assert_uint_eq(b.msgs[i].context, 200 + i);
+	ck_assert_int_eq(transport_peer_stats(a.t, 2, &ps), TRANSPORT_OK);
+	ck_assert(ps.up);
+	ck_assert_uint_eq(ps.msgs_sent, 15);
+	ck_assert(logged(&a, "reachable again"));
+	node_stop(&a);
+	node_stop(&b);
+}
+END_TEST
+
+/* A plain evhttp server that records who connected and what it was told. */
+struct probe {
+	bool done;
+	char addr[64];
+	char from[32], ctype[64], curl[64], token[64];
+};
+
+static void probe_cb(struct evhttp_request *req, void *arg)
+{
+	struct probe *p = arg;
+	struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+	char *addr = NULL;
+	ev_uint16_t port;
+	const char *v;
+
+	evhttp_connection_get_peer(evhttp_request_get_connection(req), &addr,
+				   &port);
+	snprintf(p->addr, sizeof(p->addr), "%s", addr ? addr : "");
+	v = evhttp_find_header(h, "X-Kvd-From");
+	snprintf(p->from, sizeof(p->from), "%s", v ? v : "");
+	v = evhttp_find_header(h, "Content-Type");
+	snprintf(p->ctype, sizeof(p->ctype), "%s", v ? v : "");
+	v = evhttp_find_header(h, "X-Kvd-Client-URL");
+	snprintf(p->curl, sizeof(p->curl), "%s", v ? v : "");
+	v = evhttp_find_header(h, "X-Kvd-Token");
+	snprintf(p->token, sizeof(p->token), "%s", v ? v : "");
+	p->done = true;
+	evhttp_send_reply(req, 204, "No Content", NULL);
+}
+
+static bool probe_done(void *arg)
+{
+	return ((struct probe *)arg)->done;
+}
+
+START_TEST(test_source_address_and_headers)
+{
+	struct evhttp *h = evhttp_new(base);
+	struct evhttp_bound_socket *s =
+	    evhttp_bind_socket_with_handle(h, "127.0.0.1", 0);
+	struct probe p = {0};
+	struct transport_options o = {
+	    .self = 5,
+	    .source_host = "127.0.0.2",
+	    .client_url = "http://127.0.0.2:7000",
+	    .token = "tok",
+	    .on_messages = on_messages,
+	};
+	struct transport *t;
+	struct raft_msg m = heartbeat(5, 6, 1);
+	char url[64];
+
+	ck_assert_ptr_nonnull(s);
+	evhttp_set_gencb(h, probe_cb, &p);
+	ck_assert_int_eq(transport_new(base, &o, &t), TRANSPORT_OK);
+	url_of(url, sizeof(url), bound_port(s));
+	ck_assert_int_eq(transport_add_peer(t, 6, url), TRANSPORT_OK);
+	ck_assert_int_eq(transport_send(t, &m), TRANSPORT_OK);
+	ck_assert(run_until(probe_done, &p, 10000));
+	/* Outgoing connections come from the --listen-peer host. */
+	ck_assert_str_eq(p.addr, "127.0.0.2");
+	ck_assert_str_eq(p.from, "5");
+	ck_assert_str_eq(p.ctype, "application/octet-stream");
+	ck_assert_str_eq(p.curl, "http://127.0.0.2:7000");
+	ck_assert_str_eq(p.token, "tok");
+	transport_free(t);
+	evhttp_free(h);
+}
+END_TEST
+
+START_TEST(test_api_errors)
+{
+	const char *bad[] = {"https://127.0.0.1:1",
+			     "http://127.0.0.1",
+			     "http://127.0.0.1:1/x",
+			     "http://u@127.0.0.1:1",
+			     "http://127.0.0.1:1?q",
+			     "ftp://127.0.0.1:1",
+			     "127.0.0.1:1",
+			     "",
+			     "http://:80",
+			     "http://127.0.0.1:0",
+			     NULL};
+	struct transport_options o = {.self = 1, .on_messages = on_messages};
+	struct transport *t;
+	struct raft_msg m = heartbeat(1, 2, 1);
+	raft_id ids[4];
+	struct transport_peer_stats ps;
+	struct transport_stats st;
+	struct node dummy = {0};
+
+	o.ctx = &dummy;
+	o.log = on_log;
+	/* Options. */
+	o.self = 0;
+	ck_assert_int_eq(transport_new(base, &o, &t), TRANSPORT_EINVAL);
+	o.self = 1;
+	o.limits.backoff_min_ms = 500;
+	o.limits.backoff_max_ms = 100;
+	ck_assert_int_eq(transport_new(base, &o, &t), TRANSPORT_EINVAL);
+	o.limits.backoff_min_ms = 0;
+	o.limits.backoff_max_ms = 0;
+	o.token = "bad\r\nX-Injected: 1";
+	ck_assert_int_eq(transport_new(base, &o, &t), TRANSPORT_EINVAL);
+	o.token = NULL;
+	ck_assert_int_eq(transport_new(base, &o, &t), TRANSPORT_OK);
+
+	for (int i = 0; bad[i]; i++)
+		ck_assert_msg(transport_add_peer(t, 2, bad[i]) ==
+				  TRANSPORT_EURL,
+			      "accepted %s", bad[i]);
+	ck_assert(logged(&dummy, "bad peer URL"));
+	ck_assert_int_eq(transport_add_peer(t, 2, NULL), TRANSPORT_EURL);
+	ck_assert_int_eq(transport_add_peer(t, 1, "http://127.0.0.1:1"),
+			 TRANSPORT_EINVAL);
+	ck_assert_int_eq(transport_add_peer(t, 0, "http://127.0.0.1:1"),
+			 TRANSPORT_EINVAL);
+	ck_assert_int_eq(transport_send(t, &m), TRANSPORT_ENOPEER);
+	ck_assert_int_eq(transport_add_peer(t, 2, "http://127.0.0.1:1/"),
+			 TRANSPORT_OK);
+	ck_assert_int_eq(transport_add_peer(t, 3, "http://localhost:2"),
+			 TRANSPORT_OK);
+	ck_assert_int_eq(transport_add_peer(t, 2, "http://127.0.0.1:1"),
+			 TRANSPORT_EEXIST);
+	ck_assert_uint_eq(transport_peers(t, ids, 4), 2);
+	ck_assert_uint_eq(ids[0], 2);
+	ck_assert_uint_eq(ids[1], 3);
+
+	/* Messages the codec refuses, or not from self. */
+	m.from = 9;
+	ck_assert_int_eq(transport_send(t, &m), TRANSPORT_EMSG);
+	m.from = 1;
+	m.type = 99;
+	ck_assert_int_eq(transport_send(t, &m), TRANSPORT_EMSG);
+	m.type = RAFT_MSG_HEARTBEAT;
+
+	/* Removing a peer with queued messages drops them, counted. */
+	ck_assert_int_eq(transport_send(t, &m), TRANSPORT_OK);
+	ck_assert_int_eq(transport_send(t, &m), TRANSPORT_OK);
+	ck_assert_int_eq(transport_peer_stats(t, 2, &ps), TRANSPORT_OK);
+	ck_assert_uint_eq(ps.queued_msgs, 2);
+	ck_assert_int_eq(transport_remove_peer(t, 2), TRANSPORT_OK);
+	ck_assert_int_eq(transport_remove_peer(t, 2), TRANSPORT_ENOPEER);
+	ck_assert_int_eq(transport_peer_stats(t, 2, &ps), TRANSPORT_ENOPEER);
+	transport_stats(t, &st);
+	ck_assert_uint_eq(st.n_peers, 1);
+	ck_assert_uint_eq(st.msgs_dropped, 2);
+	/* The loop runs on: the removed peer's kick must not fire. */
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	ck_assert_int_eq(transport_attach(t, NULL), TRANSPORT_EINVAL);
+	ck_assert_str_eq(transport_strerror(TRANSPORT_EFULL),
+			 "peer queue full");
+	transport_free(t);
+}
+END_TEST
+
+/* A peer that accepts connections (in the kernel backlog) and never
+ * answers: POSTs to it stay in flight until they time out. */
+static int black_hole(int *port)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	socklen_t sl = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	ck_assert_int_ge(fd, 0);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(listen(fd, 16), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+	*port = ntohs(sa.sin_port);
+	return fd;
+}
+
+static bool inflight_1000(void *arg)
+{
+	struct transport_peer_stats ps;
+
+	ck_assert_int_eq(transport_peer_stats(arg, 2, &ps), TRANSPORT_OK);
+	return ps.inflight_msgs == 1000;
+}
+
+/* Removing a peer while its POST is in flight cancels it cleanly; a POST
+ * that gets no answer times out. */
+START_TEST(test_in_flight_remove_and_timeout)
+{
+	struct transport_limits lim = {.request_timeout_ms = 300};
+	struct transport_peer_stats ps;
+	struct transport_stats st;
+	struct node a;
+	char url[64];
+	int port, fd = black_hole(&port);
+	uint64_t t0;
+
+	node_start(&a, 1, NULL, &lim, 0, NULL);
+	url_of(url, sizeof(url), port);
+	ck_assert_int_eq(transport_add_peer(a.t, 2, url), TRANSPORT_OK);
+	for (uint64_t i = 0; i < 1000; i++) {
+		struct raft_msg m = heartbeat(1, 2, i);
+
+		ck_assert_int_eq(transport_send(a.t, &m), TRANSPORT_OK);
+	}
+	ck_assert(run_until(inflight_1000, a.t, 10000));
+	ck_assert_int_eq(transport_remove_peer(a.t, 2), TRANSPORT_OK);
+	transport_stats(a.t, &st);
+	ck_assert_uint_eq(st.msgs_dropped, 1000);
+	ck_assert_uint_eq(st.n_peers, 0);
+	for (int i = 0; i < 20; i++)
+		event_base_loop(base, EVLOOP_NONBLOCK);
+
+	/* Again, now waiting for the timeout. */
+	ck_assert_int_eq(transport_add_peer(a.t, 2, url), TRANSPORT_OK);
+	{
+		struct raft_msg m = heartbeat(1, 2, 1);
+
+		ck_assert_int_eq(transport_send(a.t, &m), TRANSPORT_OK);
+	}
+	t0 = now_ms();
+	wait_peer(&a, 2, 1, 0);
+	ck_assert_uint_ge(now_ms() - t0, 250);
+	ck_assert_int_eq(transport_peer_stats(a.t, 2, &ps), TRANSPORT_OK);
+	ck_assert_str_eq(ps.last_error, "control lane: timeout");
+	ck_assert_uint_eq(ps.msgs_dropped, 1);
+	node_stop(&a);
+	close(fd);
+}
+END_TEST
+
+static Suite *transport_suite(void)
+{
+	Suite *s = suite_create("transport");
+	TCase *tc = tcase_create("loopback");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_delivery_in_order_and_intact);
+	tcase_add_test(tc, test_batching_10000_messages);
+	tcase_add_test(tc, test_answer_from_callback);
+	tcase_add_test(tc, test_token_required);
+	tcase_add_test(tc, test_bad_requests_get_400);
+	tcase_add_test(tc, test_body_limit);
+	tcase_add_test(tc, test_dead_peer_backoff_and_bounded_queue);
+	tcase_add_test(tc, test_reconnect_after_peer_returns);
+	tcase_add_test(tc, test_source_address_and_headers);
+	tcase_add_test(tc, test_api_errors);
+	tcase_add_test(tc, test_in_flight_remove_and_timeout);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(transport_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
