@@ -574,13 +574,13 @@ int wal_truncate_after(struct wal *w, raft_index index, char *err,
 	rc = check_usable(w, err, errlen);
 	if (rc != 0)
 		return rc;
+	if (index >= w->last)
+		return 0;
 	if (index + 1 < w->first)
 		return fmt_err(err, errlen, WAL_EINVAL,
 			       "wal: truncate after %" PRIu64
 			       ", below the first index %" PRIu64,
 			       index, w->first);
-	if (index >= w->last)
-		return 0;
 	rc = ensure_room(w, sizeof(rec), err, errlen);
 	if (rc != 0)
 		return rc;
@@ -703,12 +703,15 @@ static int read_entry(struct wal *w, const struct wal_seg *s, raft_index index,
 		p = w->rbuf + (off - w->rbuf_off);
 		avail = w->rbuf_len - (size_t)(off - w->rbuf_off);
 		rc = frame_decode(p, avail, w->opts.max_entry_bytes, &f, &used);
-		if (rc != FRAME_ETRUNCATED || avail < FRAME_HEADER_SIZE)
+		if (rc != FRAME_ETRUNCATED)
 			break;
-		/* The frame goes past the buffer: read it whole. */
-		want = frame_size(frame_get_u32(p + 12));
-		if (want < READ_CHUNK)
-			want = READ_CHUNK;
+		/* The frame goes past the buffer: read it whole from its
+		 * start. A length is only trusted once its header checksum
+		 * passed, which ETRUNCATED with a whole header implies. */
+		want = READ_CHUNK;
+		if (avail >= FRAME_HEADER_SIZE &&
+		    frame_size(frame_get_u32(p + 12)) > want)
+			want = frame_size(frame_get_u32(p + 12));
 	}
 	seg_name(name, s->seq);
 	if (rc != FRAME_OK)

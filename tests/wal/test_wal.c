@@ -473,6 +473,60 @@ START_TEST(test_truncate_across_segments)
 }
 END_TEST
 
+/* Compaction deletes oldest first; a crash part way can leave segments
+ * whose entries were all truncated at the front. The log must reopen as it
+ * was. */
+START_TEST(test_compaction_interrupted_after_truncation)
+{
+	char *dir = make_tmpdir();
+	char names[64][64], path[8192];
+	struct rec recs[256];
+	struct wal *w = open_ok(dir, SMALL_SEG);
+	int nseg, holder = -1;
+
+	for (raft_index i = 1; i <= 300; i += 10)
+		append_range(w, i, i + 9, 1);
+	ck_assert_int_eq(wal_truncate_after(w, 20, err, sizeof(err)), 0);
+	append_range(w, 21, 60, 2);
+	sync_ok(w);
+	wal_close(w);
+	nseg = list_segs(dir, names, 64);
+	/* Delete the segments up to the one holding entry 20 (as
+	 * wal_compact(30) would first), keeping the dead ones after it. */
+	for (int k = 0; k < nseg && holder < 0; k++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, names[k]);
+		int nrec = walk_records(path, recs, 256);
+		for (int r = 0; r < nrec; r++)
+			if (recs[r].type == FRAME_ENTRY_NORMAL &&
+			    recs[r].index == 19)
+				holder = k;
+	}
+	ck_assert_int_ge(holder, 0);
+	ck_assert_int_lt(holder + 2, nseg); /* dead segments follow it */
+	for (int k = 0; k <= holder; k++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, names[k]);
+		ck_assert_int_eq(unlink(path), 0);
+	}
+	w = open_ok(dir, SMALL_SEG);
+	ck_assert_uint_eq(wal_first_index(w), 21);
+	ck_assert_uint_eq(wal_last_index(w), 60);
+	check_range(w, 21, 60, 2);
+	/* Below the first index there is nothing to truncate to. */
+	ck_assert_int_eq(wal_truncate_after(w, 5, err, sizeof(err)),
+			 WAL_EINVAL);
+	ck_assert_int_eq(wal_compact(w, 30, err, sizeof(err)), 0);
+	ck_assert_int_eq(list_segs(dir, names, 64), 1);
+	append_range(w, 61, 70, 2);
+	sync_ok(w);
+	wal_close(w);
+	w = open_ok(dir, SMALL_SEG);
+	ck_assert_uint_eq(wal_first_index(w), 21);
+	check_range(w, 21, 70, 2);
+	wal_close(w);
+	free_tmpdir(dir);
+}
+END_TEST
+
 START_TEST(test_segments_roll_over)
 {
 	char *dir = make_tmpdir();
@@ -507,6 +561,29 @@ START_TEST(test_segments_roll_over)
 	wal_hard_state(w, &got);
 	ck_assert_uint_eq(got.term, 3);
 	ck_assert_uint_eq(got.commit, 2);
+	wal_close(w);
+	free_tmpdir(dir);
+}
+END_TEST
+
+/* Reads of more than the read buffer holds, starting at many different
+ * offsets, so records straddle the buffer's end at every kind of position
+ * (inside the header as well as inside the payload). */
+START_TEST(test_large_reads)
+{
+	char *dir = make_tmpdir();
+	struct wal *w = open_ok(dir, 4u << 20);
+
+	for (raft_index i = 1; i <= 6000; i += 100)
+		append_range(w, i, i + 99, 1);
+	append_sized(w, 6001, 6001, 1, 300000); /* bigger than the buffer */
+	append_range(w, 6002, 6100, 1);
+	sync_ok(w);
+	for (raft_index lo = 1; lo <= 60; lo++)
+		check_range(w, lo, 6000, 1);
+	check_sized(w, 6001, 6001, 1, 300000);
+	check_range(w, 5990, 6000, 1);
+	check_range(w, 6002, 6100, 1);
 	wal_close(w);
 	free_tmpdir(dir);
 }
@@ -931,7 +1008,9 @@ static Suite *wal_suite(void)
 	tcase_add_test(tc, test_hard_state_survives_reopen);
 	tcase_add_test(tc, test_truncate_after_then_new_terms);
 	tcase_add_test(tc, test_truncate_across_segments);
+	tcase_add_test(tc, test_compaction_interrupted_after_truncation);
 	tcase_add_test(tc, test_segments_roll_over);
+	tcase_add_test(tc, test_large_reads);
 	tcase_add_test(tc, test_compact);
 	tcase_add_test(tc, test_reset);
 	tcase_add_test(tc, test_torn_tail_every_offset);
