@@ -1,0 +1,278 @@
+/* core_read.c - ReadIndex (thesis §6.4) on leaders and followers. */
+#include "core_read.h"
+
+#include <assert.h>
+#include <stdlib.h>
+
+#include "core_replication.h"
+
+static int readv_reserve(struct raft_readv *v, size_t need)
+{
+	struct raft_read *p;
+	size_t cap;
+
+	if (need <= v->cap)
+		return 0;
+	cap = v->cap ? v->cap : 16;
+	while (cap < need)
+		cap *= 2;
+	p = realloc(v->v, cap * sizeof(*p));
+	if (p == NULL)
+		return -1;
+	v->v = p;
+	v->cap = cap;
+	return 0;
+}
+
+static int push(struct raft *r, uint64_t ctx, raft_id from)
+{
+	struct raft_readq *q = &r->reads;
+	size_t need = q->n + 1;
+
+	if (q->n >= r->opts.max_pending_reads)
+		return RAFT_EBUSY;
+	if (q->n == q->cap) {
+		size_t cap = q->cap ? q->cap * 2 : 16;
+		struct raft_pending_read *v = realloc(q->v, cap * sizeof(*v));
+
+		if (v == NULL)
+			return RAFT_ENOMEM;
+		q->v = v;
+		q->cap = cap;
+	}
+	/* Room for every pending read to come out at once, so releasing
+	 * them never needs memory. */
+	if (readv_reserve(&r->reads_out, r->reads_out.n + need) != 0 ||
+	    readv_reserve(&r->failed_out, r->failed_out.n + need) != 0)
+		return RAFT_ENOMEM;
+	q->v[q->n++] = (struct raft_pending_read){
+	    .ctx = ctx,
+	    .from = from,
+	    .tick = r->ticks,
+	};
+	return RAFT_OK;
+}
+
+int raft__read_index(struct raft *r, uint64_t ctx)
+{
+	if (r->leader == 0)
+		return RAFT_ENOLEADER;
+	return push(r, ctx, 0);
+}
+
+int raft__step_read_index(struct raft *r, const struct raft_msg *m)
+{
+	struct raft_msg resp = {
+	    .type = RAFT_MSG_READ_INDEX_RESP,
+	    .to = m->from,
+	    .context = m->context,
+	    .reject = true,
+	};
+
+	if (r->role == RAFT_LEADER && push(r, m->context, m->from) == RAFT_OK)
+		return RAFT_OK;
+	return raft__send(r, &resp, false);
+}
+
+int raft__step_read_index_resp(struct raft *r, const struct raft_msg *m)
+{
+	struct raft_readq *q = &r->reads;
+	size_t j = 0;
+
+	if (r->role != RAFT_FOLLOWER || m->from != r->leader)
+		return RAFT_OK;
+	for (size_t i = 0; i < q->n; i++) {
+		struct raft_pending_read *p = &q->v[i];
+
+		if (p->round == m->context && p->from == 0)
+			raft__read_done(r, p->ctx, m->index, m->reject);
+		else
+			q->v[j++] = *p;
+	}
+	q->n = j;
+	return RAFT_OK;
+}
+
+/* Hands a confirmed read to its asker. */
+static void release(struct raft *r, const struct raft_pending_read *p)
+{
+	if (p->from == 0) {
+		raft__read_done(r, p->ctx, p->index, false);
+	} else {
+		struct raft_msg m = {
+		    .type = RAFT_MSG_READ_INDEX_RESP,
+		    .to = p->from,
+		    .context = p->ctx,
+		    .index = p->index,
+		};
+		raft__send(r, &m, false);
+	}
+}
+
+/* Releases every read of a round <= @round. */
+static void release_to(struct raft *r, uint64_t round)
+{
+	struct raft_readq *q = &r->reads;
+	size_t j = 0;
+
+	for (size_t i = 0; i < q->n; i++) {
+		struct raft_pending_read *p = &q->v[i];
+
+		if (p->round != 0 && p->round <= round)
+			release(r, p);
+		else
+			q->v[j++] = *p;
+	}
+	q->n = j;
+}
+
+static bool acked_fn(void *arg, raft_id id)
+{
+	struct raft *r = arg;
+	struct raft_progress *pr = raft__progress(r, id);
+
+	return id == r->id ||
+	       (pr != NULL && pr->read_acked >= r->round_pending);
+}
+
+static bool committed_in_term(const struct raft *r)
+{
+	/* Thesis §6.4 step 1: "If the leader has not yet marked an entry
+	 * from its current term committed, it waits until it has" — only
+	 * then is its commit index at least that of any earlier leader. */
+	return raft_log_term_at(&r->log, r->log.commit) == r->term;
+}
+
+static bool has_unrounded(const struct raft *r)
+{
+	for (size_t i = 0; i < r->reads.n; i++)
+		if (r->reads.v[i].round == 0)
+			return true;
+	return false;
+}
+
+bool raft__read_wants_flush(const struct raft *r)
+{
+	if (r->reads.n == 0)
+		return false;
+	if (r->role == RAFT_LEADER) {
+		if (!committed_in_term(r))
+			return false;
+		if (r->round_pending != 0)
+			return raft_config_has_quorum(&r->config, acked_fn,
+						      (void *)r);
+		return has_unrounded(r);
+	}
+	return r->role == RAFT_FOLLOWER && r->leader != 0 && has_unrounded(r);
+}
+
+static void leader_flush(struct raft *r)
+{
+	struct raft_readq *q = &r->reads;
+	bool any = false;
+
+	if (!committed_in_term(r))
+		return;
+	/* Step 3: "the leader ... waits for a majority to acknowledge". */
+	if (r->round_pending != 0 &&
+	    raft_config_has_quorum(&r->config, acked_fn, r)) {
+		release_to(r, r->round_pending);
+		r->round_pending = 0;
+	}
+	if (r->round_pending != 0)
+		return;
+	/* Step 2 and 3: record the commit index as the read index, then
+	 * confirm leadership with one heartbeat round shared by every read
+	 * waiting now; reads arriving meanwhile join the next round. */
+	for (size_t i = 0; i < q->n; i++) {
+		if (q->v[i].round != 0)
+			continue;
+		if (!any)
+			r->read_seq++;
+		any = true;
+		q->v[i].round = r->read_seq;
+		q->v[i].index = r->log.commit;
+	}
+	if (!any)
+		return;
+	r->round_pending = r->read_seq;
+	/* A single voter is its own majority. The mutation skips the
+	 * confirmation: a deposed leader then serves stale reads. */
+	if (raft_config_has_quorum(&r->config, acked_fn, r) ||
+	    (r->opts.mutations & RAFT_MUTATE_READ_NO_HEARTBEAT)) {
+		release_to(r, r->round_pending);
+		r->round_pending = 0;
+		return;
+	}
+	raft__bcast_heartbeat(r);
+}
+
+static void follower_flush(struct raft *r)
+{
+	struct raft_readq *q = &r->reads;
+	struct raft_msg m = {
+	    .type = RAFT_MSG_READ_INDEX,
+	    .to = r->leader,
+	};
+	bool any = false;
+
+	if (r->leader == 0 || r->leader == r->id)
+		return;
+	/* One request to the leader for every read waiting now; its id
+	 * maps back to their contexts when the answer comes. */
+	for (size_t i = 0; i < q->n; i++) {
+		if (q->v[i].round != 0)
+			continue;
+		if (!any)
+			r->read_seq++;
+		any = true;
+		q->v[i].round = r->read_seq;
+	}
+	if (!any)
+		return;
+	m.context = r->read_seq;
+	raft__send(r, &m, false);
+}
+
+void raft__read_flush(struct raft *r)
+{
+	if (r->role == RAFT_LEADER)
+		leader_flush(r);
+	else if (r->role == RAFT_FOLLOWER)
+		follower_flush(r);
+}
+
+void raft__read_tick(struct raft *r)
+{
+	struct raft_readq *q = &r->reads;
+	uint64_t limit = 2 * (uint64_t)r->opts.election_ticks;
+	size_t j = 0;
+
+	for (size_t i = 0; i < q->n; i++) {
+		struct raft_pending_read *p = &q->v[i];
+
+		if (r->ticks - p->tick < limit) {
+			q->v[j++] = *p;
+		} else if (p->from == 0) {
+			raft__read_done(r, p->ctx, 0, true);
+		} else {
+			struct raft_msg m = {
+			    .type = RAFT_MSG_READ_INDEX_RESP,
+			    .to = p->from,
+			    .context = p->ctx,
+			    .reject = true,
+			};
+			raft__send(r, &m, false);
+		}
+	}
+	q->n = j;
+	if (r->role == RAFT_LEADER && r->round_pending != 0) {
+		bool left = false;
+
+		for (size_t i = 0; i < q->n; i++)
+			if (q->v[i].round == r->round_pending)
+				left = true;
+		if (!left)
+			r->round_pending = 0;
+	}
+}

@@ -1,0 +1,382 @@
+/* raft.c - the core's public entry points: creation, step dispatch by role
+ * and term, proposals, status and names. */
+#include "raft.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core_buf.h"
+#include "core_election.h"
+#include "core_read.h"
+#include "core_replication.h"
+#include "core_state.h"
+
+static void set_defaults(struct raft_options *o)
+{
+	if (o->max_append_entries == 0)
+		o->max_append_entries = 1024;
+	if (o->max_append_bytes == 0)
+		o->max_append_bytes = 1024 * 1024;
+	if (o->max_inflight == 0)
+		o->max_inflight = 64;
+	if (o->max_pending_entries == 0)
+		o->max_pending_entries = 65536;
+	if (o->max_pending_reads == 0)
+		o->max_pending_reads = 65536;
+	if (o->max_entry_bytes == 0)
+		o->max_entry_bytes = 16u * 1024 * 1024;
+}
+
+static bool restore_valid(const struct raft_restore *rs)
+{
+	raft_term t = rs->snapshot_term;
+	raft_index last = rs->snapshot_index + rs->n_entries;
+
+	if (rs->n_entries > 0 && rs->entries == NULL)
+		return false;
+	if ((rs->snapshot_index == 0) != (rs->snapshot_term == 0))
+		return false;
+	for (size_t i = 0; i < rs->n_entries; i++) {
+		const struct raft_entry *e = &rs->entries[i];
+
+		if (e->index != rs->snapshot_index + 1 + i || e->term < t ||
+		    e->term == 0 || e->term > rs->hs.term)
+			return false;
+		if (e->len > 0 && e->data == NULL)
+			return false;
+		t = e->term;
+	}
+	if (rs->hs.commit > last || rs->applied > last)
+		return false;
+	return rs->hs.vote == 0 || rs->hs.term > 0;
+}
+
+static void raft_free_members(struct raft *r)
+{
+	for (size_t i = 0; i < r->n_prs; i++)
+		raft_progress_close(&r->prs[i]);
+	free(r->prs);
+	raft_log_close(&r->log);
+	raft__msgq_clear(&r->msgs);
+	raft__msgq_clear(&r->msgs_after);
+	free(r->msgs.v);
+	free(r->msgs_after.v);
+	free(r->reads_out.v);
+	free(r->failed_out.v);
+	free(r->reads.v);
+	for (size_t i = 0; i < r->fwd.n; i++)
+		raft_buf_unref(r->fwd.v[i].data);
+	free(r->fwd.v);
+}
+
+int raft_new(const struct raft_options *opts,
+	     const struct raft_restore *restore, struct raft **out)
+{
+	static const struct raft_restore empty;
+	const struct raft_restore *rs = restore != NULL ? restore : &empty;
+	struct raft *r;
+
+	*out = NULL;
+	if (opts == NULL || opts->id == 0 || opts->election_ticks == 0 ||
+	    opts->heartbeat_ticks == 0 ||
+	    opts->heartbeat_ticks >= opts->election_ticks ||
+	    (opts->n_voters > 0 && opts->voters == NULL))
+		return RAFT_EINVAL;
+	if (!restore_valid(rs))
+		return RAFT_EINVAL;
+	r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return RAFT_ENOMEM;
+	r->id = opts->id;
+	r->opts = *opts;
+	r->opts.voters = NULL;
+	r->opts.n_voters = 0;
+	set_defaults(&r->opts);
+	/* An empty voter list is a member waiting to be added (later). */
+	if (opts->n_voters > 0 &&
+	    raft_config_init(&r->config, opts->voters, opts->n_voters) != 0)
+		goto einval;
+	raft_rng_seed(&r->rng, opts->seed);
+
+	r->prs = calloc(opts->n_voters ? opts->n_voters : 1, sizeof(*r->prs));
+	if (r->prs == NULL)
+		goto enomem;
+	for (size_t i = 0; i < opts->n_voters; i++) {
+		if (raft_progress_init(&r->prs[i], opts->voters[i],
+				       r->opts.max_inflight) != 0)
+			goto enomem;
+		r->n_prs++;
+	}
+	if (raft_log_init(&r->log, rs->snapshot_index, rs->snapshot_term,
+			  rs->entries, rs->n_entries) != 0)
+		goto enomem;
+	r->term = rs->hs.term;
+	r->vote = rs->hs.vote;
+	r->log.commit = rs->hs.commit;
+	if (r->log.commit < rs->applied)
+		r->log.commit = rs->applied;
+	if (r->log.commit < rs->snapshot_index)
+		r->log.commit = rs->snapshot_index;
+	r->applied =
+	    rs->applied > rs->snapshot_index ? rs->applied : rs->snapshot_index;
+	r->log.applied_handed = r->applied;
+
+	r->role = RAFT_FOLLOWER;
+	r->prev_role = RAFT_FOLLOWER;
+	r->prev_hs = rs->hs;
+	raft__reset_timeout(r);
+	*out = r;
+	return RAFT_OK;
+
+einval:
+	raft_free_members(r);
+	free(r);
+	return RAFT_EINVAL;
+enomem:
+	raft_free_members(r);
+	free(r);
+	return RAFT_ENOMEM;
+}
+
+void raft_free(struct raft *r)
+{
+	if (r == NULL)
+		return;
+	raft_free_members(r);
+	free(r);
+}
+
+void raft_tick(struct raft *r)
+{
+	r->ticks++;
+	raft__election_tick(r);
+	raft__read_tick(r);
+}
+
+static bool from_leader(const struct raft_msg *m)
+{
+	return m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_HEARTBEAT;
+}
+
+/* Reconciles the message's term with ours (Figure 2, "Rules for Servers":
+ * a higher term makes us follower; a lower one marks a stale message).
+ * Returns whether the message is to be handled further. */
+static bool step_term(struct raft *r, const struct raft_msg *m)
+{
+	if (m->term > r->term) {
+		if (m->type == RAFT_MSG_VOTE || m->type == RAFT_MSG_PREVOTE) {
+			if (raft__in_lease(r, m))
+				return false;
+		}
+		/* A PreVote does not change terms, nor does a granted
+		 * answer to ours (it carries the term we would use). */
+		if (m->type == RAFT_MSG_PREVOTE ||
+		    (m->type == RAFT_MSG_PREVOTE_RESP && !m->reject))
+			return true;
+		raft__become_follower(r, m->term, from_leader(m) ? m->from : 0);
+		return true;
+	}
+	if (m->term < r->term) {
+		if ((r->opts.check_quorum || r->opts.pre_vote) &&
+		    from_leader(m)) {
+			/* A leader cut off while we moved on would otherwise
+			 * never learn the newer term: with PreVote nobody
+			 * sends it a higher-term VOTE. Tell it. */
+			struct raft_msg resp = {
+			    .type = RAFT_MSG_APPEND_RESP,
+			    .to = m->from,
+			    .reject = true,
+			};
+			raft__send(r, &resp, false);
+		} else if (m->type == RAFT_MSG_PREVOTE) {
+			struct raft_msg resp = {
+			    .type = RAFT_MSG_PREVOTE_RESP,
+			    .to = m->from,
+			    .reject = true,
+			};
+			raft__send(r, &resp, false);
+		}
+		return false;
+	}
+	return true;
+}
+
+int raft_step(struct raft *r, const struct raft_msg *m)
+{
+	if (m == NULL)
+		return RAFT_EINVAL;
+	if (m->to != r->id || m->from == 0 || m->from == r->id ||
+	    raft__progress(r, m->from) == NULL)
+		return RAFT_OK;
+	if (m->type < RAFT_MSG_APPEND || m->type > RAFT_MSG_TIMEOUT_NOW)
+		return RAFT_EINVAL;
+	if (!step_term(r, m))
+		return RAFT_OK;
+
+	switch (m->type) {
+	case RAFT_MSG_APPEND:
+	case RAFT_MSG_HEARTBEAT:
+		/* Election Safety (§5.2): one leader per term. */
+		assert(r->role != RAFT_LEADER);
+		if (r->role != RAFT_FOLLOWER)
+			raft__become_follower(r, m->term, m->from);
+		if (m->type == RAFT_MSG_APPEND)
+			return raft__step_append(r, m);
+		return raft__step_heartbeat(r, m);
+	case RAFT_MSG_APPEND_RESP:
+		if (r->role == RAFT_LEADER)
+			return raft__step_append_resp(r, m);
+		return RAFT_OK;
+	case RAFT_MSG_HEARTBEAT_RESP:
+		if (r->role == RAFT_LEADER)
+			return raft__step_heartbeat_resp(r, m);
+		return RAFT_OK;
+	case RAFT_MSG_VOTE:
+	case RAFT_MSG_PREVOTE:
+		return raft__step_vote(r, m);
+	case RAFT_MSG_VOTE_RESP:
+	case RAFT_MSG_PREVOTE_RESP:
+		return raft__step_vote_resp(r, m);
+	case RAFT_MSG_PROPOSE:
+		if (r->role == RAFT_LEADER)
+			return raft__step_propose(r, m);
+		return RAFT_OK;
+	case RAFT_MSG_READ_INDEX:
+		return raft__step_read_index(r, m);
+	case RAFT_MSG_READ_INDEX_RESP:
+		return raft__step_read_index_resp(r, m);
+	case RAFT_MSG_TIMEOUT_NOW:
+		/* Thesis §3.10: the target "starts a new election
+		 * immediately", skipping PreVote: the leader asked for it. */
+		if (r->role != RAFT_LEADER)
+			raft__campaign(r, false, true);
+		return RAFT_OK;
+	}
+	return RAFT_OK;
+}
+
+int raft_propose(struct raft *r, const void *data, size_t len,
+		 raft_index *index)
+{
+	if (index != NULL)
+		*index = 0;
+	if (len > 0 && data == NULL)
+		return RAFT_EINVAL;
+	if (r->role == RAFT_LEADER)
+		return raft__append_local(r, RAFT_ENTRY_NORMAL, data, len,
+					  index);
+	if (r->leader == 0)
+		return RAFT_ENOLEADER;
+	return raft__forward(r, data, len);
+}
+
+int raft_read_index(struct raft *r, uint64_t ctx)
+{
+	return raft__read_index(r, ctx);
+}
+
+void raft_persisted(struct raft *r, raft_index index, raft_term term)
+{
+	/* Rule 2 of raft.h: the leader's own copy counts toward a majority
+	 * only once durable. */
+	if (raft_log_persisted(&r->log, index, term) && r->role == RAFT_LEADER)
+		raft__maybe_commit(r);
+}
+
+void raft_applied(struct raft *r, raft_index index)
+{
+	if (index > r->applied)
+		r->applied = index;
+}
+
+void raft_status(const struct raft *r, struct raft_status *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->id = r->id;
+	out->role = r->role;
+	out->term = r->term;
+	out->leader = r->leader;
+	out->commit = r->log.commit;
+	out->applied = r->applied;
+	out->persisted = r->log.persisted;
+	out->first_index = raft_log_first_index(&r->log);
+	out->last_index = raft_log_last_index(&r->log);
+	out->snapshot_index = r->log.snap_index;
+	out->pending_reads = r->reads.n;
+	if (r->role == RAFT_LEADER)
+		out->pending_entries =
+		    (size_t)(raft_log_last_index(&r->log) - r->log.commit);
+}
+
+enum raft_role raft_role(const struct raft *r)
+{
+	return r->role;
+}
+
+raft_id raft_leader(const struct raft *r)
+{
+	return r->leader;
+}
+
+const char *raft_strerror(int err)
+{
+	switch (err) {
+	case RAFT_OK:
+		return "ok";
+	case RAFT_ENOLEADER:
+		return "no leader known";
+	case RAFT_EBUSY:
+		return "too many pending requests";
+	case RAFT_EINVAL:
+		return "invalid argument";
+	case RAFT_ENOMEM:
+		return "out of memory";
+	case RAFT_ETOO_LARGE:
+		return "entry too large";
+	case RAFT_ETRANSFER:
+		return "leadership transfer in progress";
+	case RAFT_ENOTLEADER:
+		return "not the leader any more";
+	case RAFT_EREMOVED:
+		return "removed from the cluster";
+	}
+	return "unknown error";
+}
+
+const char *raft_role_name(enum raft_role role)
+{
+	switch (role) {
+	case RAFT_FOLLOWER:
+		return "follower";
+	case RAFT_PRECANDIDATE:
+		return "precandidate";
+	case RAFT_CANDIDATE:
+		return "candidate";
+	case RAFT_LEADER:
+		return "leader";
+	}
+	return "unknown";
+}
+
+const char *raft_msg_type_name(int type)
+{
+	static const char *const names[] = {
+	    [RAFT_MSG_APPEND] = "append",
+	    [RAFT_MSG_APPEND_RESP] = "append_resp",
+	    [RAFT_MSG_VOTE] = "vote",
+	    [RAFT_MSG_VOTE_RESP] = "vote_resp",
+	    [RAFT_MSG_PREVOTE] = "prevote",
+	    [RAFT_MSG_PREVOTE_RESP] = "prevote_resp",
+	    [RAFT_MSG_HEARTBEAT] = "heartbeat",
+	    [RAFT_MSG_HEARTBEAT_RESP] = "heartbeat_resp",
+	    [RAFT_MSG_PROPOSE] = "propose",
+	    [RAFT_MSG_READ_INDEX] = "read_index",
+	    [RAFT_MSG_READ_INDEX_RESP] = "read_index_resp",
+	    [RAFT_MSG_TIMEOUT_NOW] = "timeout_now",
+	};
+
+	if (type < RAFT_MSG_APPEND || type > RAFT_MSG_TIMEOUT_NOW)
+		return "unknown";
+	return names[type];
+}

@@ -1,0 +1,69 @@
+/* cluster.h - a few cores wired together by hand: each ready is carried out
+ * at once (storage in memory), messages wait in a queue until delivered. */
+#ifndef TESTS_CORE_CLUSTER_H_
+#define TESTS_CORE_CLUSTER_H_
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "raft.h"
+
+#define CL_MAX_NODES 5
+#define CL_MAX_LOG   256
+#define CL_MAX_MSGS  1024
+#define CL_MAX_READS 64
+
+struct cl_node {
+	struct raft *r;
+	/* Stable storage. */
+	struct raft_hard_state hs;
+	struct raft_entry log[CL_MAX_LOG]; /* log[i] has index i + 1 */
+	size_t n_log;
+	/* When false, readies are stored but raft_persisted() is withheld. */
+	bool auto_persist;
+	/* The state machine: applied command payloads, in order. */
+	char applied[CL_MAX_LOG][32];
+	raft_index applied_index;
+	struct raft_read reads[CL_MAX_READS];
+	size_t n_reads;
+	struct raft_read failed[CL_MAX_READS];
+	size_t n_failed;
+};
+
+struct cl {
+	size_t n;
+	struct cl_node nodes[CL_MAX_NODES]; /* nodes[i] has id i + 1 */
+	struct raft_msg q[CL_MAX_MSGS];	    /* in flight, deep copies */
+	size_t n_q;
+	struct raft_options opts;
+};
+
+/* Options for @n members with ids 1..n. */
+void cl_init(struct cl *c, size_t n, const struct raft_options *base);
+void cl_free(struct cl *c);
+struct raft *cl_r(struct cl *c, raft_id id);
+struct cl_node *cl_node(struct cl *c, raft_id id);
+
+/* Carries out every ready of one node (or all: id 0), queueing messages. */
+void cl_ready(struct cl *c, raft_id id);
+
+/* Reports the whole stored log of @id durable. */
+void cl_persist(struct cl *c, raft_id id);
+
+/* Delivers (and removes) queued messages matching @type (0: any), @from
+ * and @to (0: any). Returns how many were delivered. */
+size_t cl_deliver(struct cl *c, int type, raft_id from, raft_id to);
+
+/* Drops queued messages matching the same filter. */
+size_t cl_drop(struct cl *c, int type, raft_id from, raft_id to);
+
+/* Counts queued messages matching the filter. */
+size_t cl_count(struct cl *c, int type, raft_id from, raft_id to);
+
+/* Readies and deliveries until nothing moves. */
+void cl_stabilize(struct cl *c);
+
+/* Ticks @id until it campaigns, then stabilizes; returns its role. */
+enum raft_role cl_elect(struct cl *c, raft_id id);
+
+#endif /* TESTS_CORE_CLUSTER_H_ */

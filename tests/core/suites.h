@@ -1,0 +1,11 @@
+/* suites.h - the Check suites of the core's unit tests. */
+#ifndef TESTS_CORE_SUITES_H_
+#define TESTS_CORE_SUITES_H_
+
+#include <check.h>
+
+Suite *log_suite(void);
+Suite *progress_suite(void);
+Suite *step_suite(void);
+
+#endif /* TESTS_CORE_SUITES_H_ */
