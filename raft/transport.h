@@ -35,7 +35,8 @@
  * Threads: none. Everything runs on the caller's event_base; call every
  * transport_* function from that base's thread. Callbacks run from the
  * loop. No callback may call transport_free(); on_messages() may call
- * transport_send(), transport_add_peer() and transport_remove_peer().
+ * transport_send(), transport_add_peer() and transport_remove_peer();
+ * log() may call no transport_* function.
  *
  * Errors are negative TRANSPORT_E* codes; transport_strerror() names them.
  */
@@ -111,11 +112,13 @@ struct transport_options {
 	struct transport_limits limits;
 	/* Seed of the backoff jitter; 0: derived from the clock and pid. */
 	uint64_t seed;
-	/* Messages received for this member, in the order of the body. @msgs
+	/* Messages received for this member (to == self; every message's
+	 * from equals @from, else the body was refused), in body order. @msgs
 	 * and everything they point to (entries and their data) are owned by
 	 * the transport and valid only during the call; copy what you keep
 	 * (raft_step() copies). @from is the X-Kvd-From of the request;
-	 * @from_client_url its X-Kvd-Client-URL or NULL. Required. */
+	 * @from_client_url its X-Kvd-Client-URL (printable, shorter than
+	 * TRANSPORT_MAX_URL, as the peer sent it) or NULL. Required. */
 	void (*on_messages)(void *ctx, const struct raft_msg *msgs, size_t n,
 			    raft_id from, const char *from_client_url);
 	/* One log line (no newline), enum transport_log_level. May be NULL. */
