@@ -276,7 +276,9 @@ static struct wal_seg *last_seg(struct wal *w)
 	return &w->segs[w->nsegs - 1];
 }
 
-static int push_seg(struct wal *w, const struct wal_seg *s)
+/* Makes room for one more segment in the array (before creating the file,
+ * so that a new segment never exists on disk without an entry here). */
+static int reserve_seg(struct wal *w)
 {
 	if (w->nsegs == w->segs_cap) {
 		size_t c = w->segs_cap ? w->segs_cap * 2 : 8;
@@ -286,6 +288,13 @@ static int push_seg(struct wal *w, const struct wal_seg *s)
 		w->segs = p;
 		w->segs_cap = c;
 	}
+	return 0;
+}
+
+static int push_seg(struct wal *w, const struct wal_seg *s)
+{
+	if (reserve_seg(w) < 0)
+		return -1;
 	w->segs[w->nsegs++] = *s;
 	return 0;
 }
@@ -404,17 +413,14 @@ static int roll(struct wal *w, char *err, size_t errlen)
 		return sys_err(w, err, errlen, errno, "fdatasync", name);
 	}
 	w->dirty = 0;
-	rc = seg_create(w, cur->seq + 1, CTL_START, w->last + 1, &fd, &s, err,
-			errlen);
+	if (reserve_seg(w) < 0)
+		return fmt_err(err, errlen, WAL_ENOMEM, "wal: out of memory");
+	cur = NULL; /* reserve_seg may have moved the array */
+	rc = seg_create(w, last_seg(w)->seq + 1, CTL_START, w->last + 1, &fd,
+			&s, err, errlen);
 	if (rc != 0)
 		return rc;
-	if (push_seg(w, &s) < 0) {
-		/* The new segment exists on disk and is valid; keep writing
-		 * the old one is impossible now, so stop. */
-		close(fd);
-		w->failed = 1;
-		return fmt_err(err, errlen, WAL_ENOMEM, "wal: out of memory");
-	}
+	push_seg(w, &s); /* cannot fail: reserved */
 	close(w->fd);
 	w->fd = fd;
 	rbuf_invalidate(w);
