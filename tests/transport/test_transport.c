@@ -1087,6 +1087,110 @@ START_TEST(test_in_flight_remove_and_timeout)
 }
 END_TEST
 
+/* A server that answers small POSTs at once and holds any POST carrying
+ * entries until the test releases it. */
+struct holder {
+	struct evhttp_request *held;
+	size_t appends, heartbeats;
+};
+
+static void holder_cb(struct evhttp_request *req, void *arg)
+{
+	struct holder *h = arg;
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	size_t len = evbuffer_get_length(in);
+	struct msg_batch b;
+
+	ck_assert_int_eq(
+	    msg_codec_decode(evbuffer_pullup(in, -1), len, NULL, &b, NULL),
+	    MSG_CODEC_OK);
+	for (size_t i = 0; i < b.n_msgs; i++) {
+		h->appends += b.msgs[i].type == RAFT_MSG_APPEND;
+		h->heartbeats += b.msgs[i].type == RAFT_MSG_HEARTBEAT;
+	}
+	if (b.n_entries > 0) {
+		ck_assert_ptr_null(h->held);
+		h->held = req;
+	} else {
+		evhttp_send_reply(req, 204, "No Content", NULL);
+	}
+	msg_batch_free(&b);
+}
+
+static bool holding(void *arg)
+{
+	return ((struct holder *)arg)->held != NULL;
+}
+
+static bool three_heartbeats(void *arg)
+{
+	return ((struct holder *)arg)->heartbeats == 3;
+}
+
+static void release(struct holder *h)
+{
+	evhttp_send_reply(h->held, 204, "No Content", NULL);
+	h->held = NULL;
+}
+
+/* Heartbeats travel on their own connection: a slow AppendEntries in
+ * flight does not hold them up. */
+START_TEST(test_heartbeats_not_stalled_by_appends)
+{
+	struct evhttp *http = evhttp_new(base);
+	struct evhttp_bound_socket *s =
+	    evhttp_bind_socket_with_handle(http, "127.0.0.1", 0);
+	struct holder h = {0};
+	struct transport_peer_stats ps;
+	struct node a;
+	char url[64];
+	struct raft_entry e = {.term = 3,
+			       .index = 8,
+			       .type = 1,
+			       .len = 5,
+			       .data = (uint8_t *)"hello"};
+	struct raft_msg app = {.type = RAFT_MSG_APPEND,
+			       .from = 1,
+			       .to = 2,
+			       .term = 3,
+			       .index = 7,
+			       .log_term = 3,
+			       .entries = &e,
+			       .n_entries = 1};
+
+	evhttp_set_gencb(http, holder_cb, &h);
+	node_start(&a, 1, NULL, NULL, 0, NULL);
+	url_of(url, sizeof(url), bound_port(s));
+	ck_assert_int_eq(transport_add_peer(a.t, 2, url), TRANSPORT_OK);
+	ck_assert_int_eq(transport_send(a.t, &app), TRANSPORT_OK);
+	ck_assert(run_until(holding, &h, 10000));
+	/* The append is held; heartbeats still get through. */
+	for (uint64_t i = 0; i < 3; i++) {
+		struct raft_msg m = heartbeat(1, 2, i);
+
+		ck_assert_int_eq(transport_send(a.t, &m), TRANSPORT_OK);
+	}
+	ck_assert(run_until(three_heartbeats, &h, 10000));
+	/* A second append waits behind the first on the data lane. */
+	ck_assert_int_eq(transport_send(a.t, &app), TRANSPORT_OK);
+	ck_assert_int_eq(transport_peer_stats(a.t, 2, &ps), TRANSPORT_OK);
+	ck_assert_uint_eq(ps.inflight_msgs, 1);
+	ck_assert_uint_eq(ps.queued_msgs, 1);
+	ck_assert_uint_eq(ps.msgs_sent, 3);
+	ck_assert_uint_eq(h.appends, 1);
+	release(&h);
+	ck_assert(run_until(holding, &h, 10000));
+	ck_assert_uint_eq(h.appends, 2);
+	release(&h);
+	wait_peer(&a, 2, 0, 5);
+	ck_assert_int_eq(transport_peer_stats(a.t, 2, &ps), TRANSPORT_OK);
+	ck_assert_uint_eq(ps.posts_sent, 3);
+	ck_assert_uint_eq(ps.errors, 0);
+	node_stop(&a);
+	evhttp_free(http);
+}
+END_TEST
+
 static Suite *transport_suite(void)
 {
 	Suite *s = suite_create("transport");
@@ -1105,6 +1209,7 @@ static Suite *transport_suite(void)
 	tcase_add_test(tc, test_source_address_and_headers);
 	tcase_add_test(tc, test_api_errors);
 	tcase_add_test(tc, test_in_flight_remove_and_timeout);
+	tcase_add_test(tc, test_heartbeats_not_stalled_by_appends);
 	suite_add_tcase(s, tc);
 	return s;
 }
