@@ -251,7 +251,7 @@ class MembershipTest(ClusterTest):
                  200, what='member 4 /healthz')
         rc, out, err = kvctl(['member', 'add', '4', m4.peer_url],
                              ','.join(m.client_url for m in first),
-                             timeout_s=30)
+                             timeout_s=15)
         self.assertEqual(rc, 0, err)
         lines = kvctl(['member', 'list'], c.endpoints())[1].decode()
         self.assertIn(m4.peer_url, lines)
@@ -260,7 +260,7 @@ class MembershipTest(ClusterTest):
                  what='member 4 caught up')
         c.wait_leader()
         rc, out, err = kvctl(['member', 'remove', '4'], c.endpoints(),
-                             timeout_s=30)
+                             timeout_s=15)
         self.assertEqual(rc, 0, err)
         lines = kvctl(['member', 'list'], ','.join(m.client_url
                                                      for m in first))[1]

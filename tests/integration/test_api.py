@@ -30,6 +30,13 @@ class ApiTest(ClusterTest):
     def test_01_status_fields(self):
         c = self.cluster
         lid, _ = c.wait_leader()
+        # A member learns the others' client URLs from their peer
+        # messages: wait until each member knows all of them.
+        for m in c.all():
+            wait_for(lambda: all(x.get('client_url') for x in
+                                 (m.try_status() or {}).get('members',
+                                                            [{}])),
+                     what='member %d knows every client URL' % m.id)
         for m in c.all():
             s = m.try_status()
             self.assertIsNotNone(s)
