@@ -98,6 +98,11 @@ int raft_new(const struct raft_options *opts,
 	    raft_config_init(&r->config, opts->voters, opts->n_voters) != 0)
 		goto einval;
 	raft_rng_seed(&r->rng, opts->seed);
+	/* Follower read request ids start at a random point: an answer
+	 * meant for this member's previous incarnation (same ids, delayed in
+	 * the network across a restart) must not match a new request
+	 * (thesis §6.4). */
+	r->read_seq = raft_rng_next(&r->rng) >> 2;
 
 	r->prs = calloc(opts->n_voters ? opts->n_voters : 1, sizeof(*r->prs));
 	if (r->prs == NULL)
