@@ -244,10 +244,12 @@ struct sim_cluster {
 	raft_term probe_term;
 	raft_index probe_index;
 	uint64_t probe_id;
+	raft_id hot_crash; /* crash this member at the end of the step */
 	struct sim_stats st;
 };
 
 static void drain(struct sim_cluster *c, struct node *nd);
+static void maybe_hot_crash(struct sim_cluster *c, raft_id i);
 static void check_reads(struct sim_cluster *c);
 
 static uint64_t rng_next(struct sim_cluster *c)
@@ -926,6 +928,17 @@ void sim_crash(struct sim_cluster *c, raft_id i)
 			c->st.reads_failed++;
 		}
 	}
+	/* Messages still in the sender's buffers die with it. */
+	if (!c->cfg.scripted)
+		for (size_t k = 0; k < c->n_pk;) {
+			if (c->pk[k].m.from == i && chance(c, 50)) {
+				msg_free(&c->pk[k].m);
+				c->pk[k] = c->pk[--c->n_pk];
+				c->st.dropped++;
+			} else {
+				k++;
+			}
+		}
 	nd->inc++;
 	c->st.crashes++;
 	sim_check(c);
@@ -970,6 +983,7 @@ static void pick_faults(struct sim_cluster *c)
 	f->heal_permille = 10 + (unsigned)rnd(c, 60);
 	f->propose_pct = 20 + (unsigned)rnd(c, 70);
 	f->read_pct = 10 + (unsigned)rnd(c, 50);
+	f->hot_crash_pct = (unsigned)rnd(c, 3) == 0 ? 0 : (unsigned)rnd(c, 25);
 	f->heal_every = 8 * e + (unsigned)rnd(c, 16 * e);
 	f->liveness_ticks = 30 * e;
 }
@@ -1089,6 +1103,7 @@ static void check_new_leader(struct sim_cluster *c, struct node *nd,
 	}
 	c->term_leader[t] = nd->id;
 	c->st.elections++;
+	maybe_hot_crash(c, nd->id);
 	trace(c, "member %" PRIu64 " becomes leader of term %" PRIu64, nd->id,
 	      t);
 	/* Leader Completeness (§5.4): "if a log entry is committed in a
@@ -1142,8 +1157,17 @@ bool sim_check(struct sim_cluster *c)
 		for (raft_index i = nd->commit_seen + 1; i <= st.commit; i++)
 			chosen_record(c, nd->id, &nd->mem.e[i - 1], st.term,
 				      false);
-		if (st.commit > nd->commit_seen)
+		if (st.commit > nd->commit_seen) {
 			nd->commit_seen = st.commit;
+			if (st.role == RAFT_LEADER &&
+			    slog_term(&nd->mem, st.commit) != st.term)
+				trace(c,
+				      "leader %" PRIu64 " commits %" PRIu64
+				      " of an older term",
+				      nd->id, st.commit);
+			if (st.role == RAFT_LEADER)
+				maybe_hot_crash(c, nd->id);
+		}
 	}
 	if (!c->failed)
 		check_reads(c);
@@ -1228,6 +1252,8 @@ int sim_propose(struct sim_cluster *c, raft_id i, unsigned key,
 	      i, key % SIM_KEYS, id, raft_strerror(rc), idx);
 	if (rc == RAFT_OK)
 		c->st.proposals++;
+	if (idx)
+		maybe_hot_crash(c, i);
 	if (index)
 		*index = idx;
 	drain(c, nd);
@@ -1691,6 +1717,31 @@ static void liveness(struct sim_cluster *c)
 	}
 }
 
+static void maybe_hot_crash(struct sim_cluster *c, raft_id i)
+{
+	if (!c->cfg.scripted && c->phase == PHASE_NORMAL && !c->hot_crash &&
+	    c->faults.hot_crash_pct && chance(c, c->faults.hot_crash_pct))
+		c->hot_crash = i;
+}
+
+/* Hot faults hit a member at an interesting instant: it crashes, or it is
+ * cut off from everyone (its disk still completes its writes, so what it
+ * just wrote survives on it alone: the stuff of Figure 8). */
+static void do_hot_crash(struct sim_cluster *c)
+{
+	raft_id i = c->hot_crash;
+	c->hot_crash = 0;
+	if (!i || c->failed || c->phase != PHASE_NORMAL)
+		return;
+	if (chance(c, 50)) {
+		trace(c, "hot crash of %" PRIu64, i);
+		sim_crash(c, i);
+	} else {
+		trace(c, "hot isolation of %" PRIu64, i);
+		sim_isolate(c, i);
+	}
+}
+
 static void random_tick(struct sim_cluster *c)
 {
 	c->now++;
@@ -1709,6 +1760,7 @@ static void random_tick(struct sim_cluster *c)
 		random_faults(c);
 	random_client(c);
 	liveness(c);
+	do_hot_crash(c);
 }
 
 bool sim_step(struct sim_cluster *c)
@@ -1729,6 +1781,7 @@ bool sim_step(struct sim_cluster *c)
 	}
 	if (due_pk + due_w == 0) {
 		random_tick(c);
+		do_hot_crash(c);
 		return !c->failed;
 	}
 	size_t pick = rnd(c, due_pk + due_w);
@@ -1756,5 +1809,6 @@ bool sim_step(struct sim_cluster *c)
 		}
 	}
 	sim_check(c);
+	do_hot_crash(c);
 	return !c->failed;
 }

@@ -79,8 +79,11 @@ struct sim_faults {
 	unsigned heal_permille;	     /* per tick */
 	unsigned propose_pct;	     /* per tick */
 	unsigned read_pct;	     /* per tick */
-	unsigned heal_every;	     /* ticks between liveness checks */
-	unsigned liveness_ticks;     /* bound for a liveness check */
+	/* Crash a member at an interesting instant: just elected leader,
+	 * just accepted a proposal as leader, just advanced its commit. */
+	unsigned hot_crash_pct;
+	unsigned heal_every;	 /* ticks between liveness checks */
+	unsigned liveness_ticks; /* bound for a liveness check */
 };
 void sim_get_faults(const struct sim_cluster *c, struct sim_faults *f);
 void sim_set_faults(struct sim_cluster *c, const struct sim_faults *f);

@@ -135,7 +135,7 @@ static void seed_config(uint64_t seed, unsigned nodes,
 	h ^= h >> 31;
 	h *= 0xbf58476d1ce4e5b9ULL;
 	h ^= h >> 29;
-	static const size_t append_max[] = {0, 1, 2, 3, 8};
+	static const size_t append_max[] = {0, 1, 1, 2, 8};
 	static const size_t inflight[] = {0, 1, 2, 8};
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->seed = seed;

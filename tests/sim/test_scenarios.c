@@ -353,6 +353,56 @@ START_TEST(test_deposed_leader_serves_no_readindex_read)
 }
 END_TEST
 
+/* Thesis §6.4: a follower serves a read only with a read index the leader
+ * confirmed for that read. An answer addressed to the member's previous
+ * incarnation (delayed in the network across its restart) must not be
+ * taken for the answer to a new read. */
+START_TEST(test_read_index_answer_from_before_a_restart_is_not_reused)
+{
+	struct sim_cluster *c = make(3, false, false, 0, 0);
+	elect(c, 1);
+	settle(c, 1, 2);
+	uint64_t r1, r2;
+	ck_assert_int_eq(sim_read(c, 2, 0, &r1), RAFT_OK);
+	if (!sim_in_flight(c, 2, 1, RAFT_MSG_READ_INDEX))
+		sim_tick_node(c, 2);
+	ck_assert(sim_deliver(c, 2, 1, RAFT_MSG_READ_INDEX));
+	/* 3 confirms the leader's round; the answer to 2 stays in flight. */
+	for (int k = 0;
+	     k < 10 && !sim_in_flight(c, 1, 2, RAFT_MSG_READ_INDEX_RESP); k++) {
+		if (!sim_in_flight(c, 1, 3, 0))
+			sim_tick_node(c, 1);
+		while (sim_deliver(c, 1, 3, 0) || sim_deliver(c, 3, 1, 0))
+			;
+	}
+	ck_assert_uint_eq(sim_in_flight(c, 1, 2, RAFT_MSG_READ_INDEX_RESP), 1);
+	sim_crash(c, 2);
+	sim_restart(c, 2);
+	/* A write completes on 1 (with 3's help) that 2 has not seen. */
+	raft_index idx;
+	ck_assert_int_eq(sim_propose(c, 1, 0, &idx), RAFT_OK);
+	for (int k = 0; k < 10 && sim_applied(c, 1) < idx; k++) {
+		sim_tick_node(c, 1);
+		while (sim_deliver(c, 1, 3, 0) || sim_deliver(c, 3, 1, 0))
+			;
+	}
+	ck_assert_uint_ge(sim_applied(c, 1), idx);
+	/* 2 learns the leader and asks again with a new read. */
+	sim_tick_node(c, 1);
+	ck_assert(sim_deliver(c, 1, 2, RAFT_MSG_HEARTBEAT));
+	ck_assert_int_eq(sim_read(c, 2, 0, &r2), RAFT_OK);
+	if (!sim_in_flight(c, 2, 1, RAFT_MSG_READ_INDEX))
+		sim_tick_node(c, 2);
+	/* The stale answer arrives first: it must not serve r2. */
+	ck_assert(sim_deliver(c, 1, 2, RAFT_MSG_READ_INDEX_RESP));
+	assert_safe(c);
+	ck_assert_int_ne(sim_read_state(c, r2), SIM_READ_SERVED);
+	settle(c, 1, 3);
+	assert_safe(c);
+	sim_cluster_free(c);
+}
+END_TEST
+
 /* Figure 2: votedFor is persistent state, "updated on stable storage
  * before responding to RPCs", so a member that restarts never grants a
  * second vote in the same term. Run with the planted "forget votedFor"
@@ -407,6 +457,8 @@ static Suite *scenarios_suite(void)
 	tcase_add_test(tc, test_deposed_leader_serves_no_readindex_read);
 	tcase_add_test(tc,
 		       test_vote_never_granted_twice_in_a_term_across_restart);
+	tcase_add_test(
+	    tc, test_read_index_answer_from_before_a_restart_is_not_reused);
 	suite_add_tcase(s, tc);
 	return s;
 }
