@@ -123,12 +123,20 @@ class CrashAllTest(ClusterTest):
 
 
 class MinorityTest(ClusterTest):
-    def test_cut_off_member_fails_fast_then_recovers(self):
+    def test_cut_off_follower_fails_fast_then_recovers(self):
+        self.check_cut_off(leader=False)
+
+    def test_cut_off_leader_fails_fast_then_recovers(self):
+        self.check_cut_off(leader=True)
+
+    def check_cut_off(self, leader):
         c = self.cluster
         lid, _ = c.wait_leader()
-        lone = [m for m in c.all() if m.id != lid][0]
+        lone = c[lid] if leader else [m for m in c.all() if m.id != lid][0]
         others = [m for m in c.all() if m is not lone]
-        i = lone.put('minority/k', b'last-known').json()['index']
+        r = lone.put('minority/k', b'last-known')
+        self.assertEqual(r.status, 200, r)
+        i = r.json()['index']
         # The lone member has applied it once a stale read returns it.
         wait_for(lambda: lone.get('minority/k', stale=True).body ==
                  b'last-known', what='applied on the lone member')
