@@ -164,11 +164,15 @@ class MinorityTest(ClusterTest):
             self.assertEqual(g.body, b'last-known')
             self.assertEqual(int(g.header('X-Kv-Index')), i)
             self.assertEqual(lone.request('GET', '/healthz').status, 200)
+            # Once it has no leader, it is not ready (§1.3 /readyz).
+            wait_for(lambda: lone.request('GET', '/readyz').status == 503,
+                     what='/readyz 503 on the cut-off member')
         finally:
             for m in others:
                 m.resume()
         c.wait_leader()
         must_put(lone, 'minority/k', b'recovered')
+        c.wait_ready()
         for m in c.all():
             self.assertEqual(m.get('minority/k').body, b'recovered')
 
