@@ -550,15 +550,18 @@ static const char *lane_name(const struct lane *ln)
 	return ln->kind == LANE_DATA ? "data" : "control";
 }
 
-/* A POST failed: drop its messages (Raft retransmits), then wait a
- * jittered, doubling delay before the lane's next POST, so a dead peer
- * costs one attempt per backoff period and never a busy loop. */
+/* A POST failed: drop its messages and those queued behind it (Raft
+ * retransmits, and they would be stale by the time the peer answers), then
+ * wait a jittered, doubling delay before the lane's next POST. A dead peer
+ * so costs one attempt and at most one backoff period of queued messages
+ * per period, and never a busy loop. */
 static void lane_failed(struct lane *ln, const char *why)
 {
 	struct peer *p = ln->peer;
 	struct transport *t = p->t;
 	uint64_t now = now_ms(), delay;
 	struct timeval tv;
+	struct chunk *c;
 
 	ln->inflight = false;
 	ln->used = true;
@@ -566,6 +569,14 @@ static void lane_failed(struct lane *ln, const char *why)
 	p->c.errors++;
 	p->c.msgs_dropped += ln->inflight_msgs;
 	ln->inflight_msgs = ln->inflight_bytes = 0;
+	while ((c = ln->head) != NULL) {
+		ln->head = c->next;
+		p->c.msgs_dropped += c->msgs;
+		p->queued_msgs -= c->msgs;
+		p->queued_bytes -= evbuffer_get_length(c->buf);
+		chunk_free(c);
+	}
+	ln->tail = NULL;
 	p->failures_in_row++;
 	snprintf(p->last_error, sizeof(p->last_error), "%s lane: %s",
 		 lane_name(ln), why);

@@ -17,11 +17,12 @@
  * §5.3 consistency check).
  *
  * Failures (refused, timeout, non-2xx answer): the messages of the failed
- * POST are dropped and counted (Raft retransmits, so dropping is safe), the
- * error is counted and logged (rate-limited), and the lane waits an
- * exponential, jittered backoff (backoff_min_ms .. backoff_max_ms) before
- * its next POST; meanwhile new messages queue up to the limits, beyond which
- * transport_send() refuses them (back-pressure, counted as drops).
+ * POST and those queued behind it on its lane are dropped and counted (Raft
+ * retransmits, so dropping is safe), the error is counted and logged
+ * (rate-limited), and the lane waits an exponential, jittered backoff
+ * (backoff_min_ms .. backoff_max_ms) before its next POST; meanwhile new
+ * messages queue up to the limits, beyond which transport_send() refuses
+ * them (back-pressure, counted as drops).
  *
  * Server side: transport_attach() serves `POST /raft/messages` on the peer
  * listener: token check (401), size limit (413), decode (400 on any

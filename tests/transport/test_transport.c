@@ -1077,11 +1077,24 @@ START_TEST(test_in_flight_remove_and_timeout)
 		ck_assert_int_eq(transport_send(a.t, &m), TRANSPORT_OK);
 	}
 	t0 = now_ms();
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	/* Three more queue behind the POST in flight. */
+	for (uint64_t i = 0; i < 3; i++) {
+		struct raft_msg m = heartbeat(1, 2, 2 + i);
+
+		ck_assert_int_eq(transport_send(a.t, &m), TRANSPORT_OK);
+	}
+	ck_assert_int_eq(transport_peer_stats(a.t, 2, &ps), TRANSPORT_OK);
+	ck_assert_uint_eq(ps.inflight_msgs, 1);
+	ck_assert_uint_eq(ps.queued_msgs, 3);
 	wait_peer(&a, 2, 1, 0);
 	ck_assert_uint_ge(now_ms() - t0, 250);
+	/* The failure drops the POST and what queued behind it. */
 	ck_assert_int_eq(transport_peer_stats(a.t, 2, &ps), TRANSPORT_OK);
 	ck_assert_str_eq(ps.last_error, "control lane: timeout");
-	ck_assert_uint_eq(ps.msgs_dropped, 1);
+	ck_assert_uint_eq(ps.msgs_dropped, 4);
+	ck_assert_uint_eq(ps.queued_msgs, 0);
+	ck_assert_uint_eq(ps.inflight_msgs, 0);
 	node_stop(&a);
 	close(fd);
 }
