@@ -982,6 +982,9 @@ START_TEST(test_api_errors)
 			 TRANSPORT_OK);
 	ck_assert_int_eq(transport_add_peer(t, 3, "http://localhost:2"),
 			 TRANSPORT_OK);
+	ck_assert_int_eq(transport_add_peer(t, 4, "http://[::1]:3"),
+			 TRANSPORT_OK);
+	ck_assert_int_eq(transport_remove_peer(t, 4), TRANSPORT_OK);
 	ck_assert_int_eq(transport_add_peer(t, 2, "http://127.0.0.1:1"),
 			 TRANSPORT_EEXIST);
 	ck_assert_uint_eq(transport_peers(t, ids, 4), 2);
