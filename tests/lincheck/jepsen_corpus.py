@@ -79,7 +79,7 @@ def main():
           "jepsen_expected.txt%s"
           % (len(names), time.monotonic() - t0, slowest[1], slowest[0],
              counts.get("linearizable", 0), counts.get("violation", 0),
-             counts.get("timeout", 0), counts.get("error", 0),
+             counts.get("undecided", 0), counts.get("error", 0),
              disagree,
              "; not present: " + ", ".join(missing) if missing else ""))
     return 1 if bad else 0

@@ -18,7 +18,7 @@ depth-first search over the operations that may go next, with a cache of
 that the same configuration is never searched twice.
 
 Usage: lincheck.py [--format jepsen|jsonl] [--budget-seconds S]
-                   [--no-minimize] [-q] FILE...
+                   [--max-memory-mb MB] [--no-minimize] [-q] FILE...
 
 A violation is explained by the key, the reads (and failed cas) that cannot
 all be explained -- reduced by dropping the others while the history stays
@@ -29,7 +29,8 @@ operation that completed without fitting anywhere.
 
 Exit status: 0 every history is linearizable; 1 at least one is not; 3 none
 is proven non-linearizable but at least one could not be decided (the time
-budget ran out, or the file could not be read or parsed); 2 usage error.
+budget or the search-cache memory limit ran out, or the file could not be
+read or parsed); 2 usage error.
 A run never passes because it ran out of time.
 
 History formats
@@ -81,6 +82,9 @@ TYPES = ("invoke", "ok", "fail", "info")
 # Limits: a history bigger than this is refused rather than searched badly.
 MAX_EVENTS = 10_000_000
 MAX_LINE_BYTES = 1 << 20
+# The search cache grows with the configurations explored; past this size
+# (an estimate) the key is left undecided rather than exhausting memory.
+DEFAULT_CACHE_MB = 1024
 
 
 class HistoryError(Exception):
@@ -88,7 +92,7 @@ class HistoryError(Exception):
 
 
 class BudgetExceeded(Exception):
-    """The search did not finish within the time budget."""
+    """The search did not finish within its time or memory budget."""
 
 
 class Op:
@@ -404,13 +408,16 @@ def fmt_key(key):
     return "(unnamed register)" if key is None else json.dumps(key)
 
 
-def check_key(key, ops, deadline):
+def check_key(key, ops, deadline, cache_mb=DEFAULT_CACHE_MB):
     """Searches one key's operations. Returns None when linearizable, else a
-    Violation. Raises BudgetExceeded once time.monotonic() passes deadline.
+    Violation. Raises BudgetExceeded once time.monotonic() passes deadline
+    or the cache would outgrow about cache_mb megabytes.
     """
     n = len(ops)
     if n == 0:
         return None
+    # A cache entry: a tuple, an n-bit integer, the value, the set's slot.
+    max_seen = max(1000, int(cache_mb * 1e6) // (150 + n // 8))
     # Doubly linked list of call and return entries in time order, between
     # a head (0) and a tail (last) sentinel. Entry 1 + 2i is op i's call,
     # 2 + 2i its return. Info returns sit at +infinity, after all others.
@@ -428,6 +435,20 @@ def check_key(key, ops, deadline):
     def is_call(e):
         return e % 2 == 1
 
+    # Identical operations of unknown outcome are interchangeable: in any
+    # linearization the one invoked first can take the place of the other
+    # (it was invoked earlier, and neither ever returns). So only orders
+    # that apply them in invocation order are searched; twin[i] is the bit
+    # of the identical op that must be linearized before op i, or 0.
+    twin = [0] * n
+    last = {}
+    for i in sorted((i for i in range(n) if ops[i].status == "info"),
+                    key=lambda i: ops[i].call):
+        sig = (ops[i].f, ops[i].arg)
+        if sig in last:
+            twin[i] = 1 << last[sig]
+        last[sig] = i
+
     state = None
     linearized = 0
     seen = set()
@@ -438,10 +459,17 @@ def check_key(key, ops, deadline):
     e = nxt[head]
     while nxt[head] != tail:
         iterations += 1
-        if iterations & 0x3FF == 0 and time.monotonic() > deadline:
-            raise BudgetExceeded(key)
+        if iterations & 0x3FF == 0:
+            if time.monotonic() > deadline:
+                raise BudgetExceeded("time budget")
+            if len(seen) > max_seen:
+                raise BudgetExceeded("memory budget (%d configurations "
+                                     "cached)" % len(seen))
         if is_call(e):
             i = (e - 1) >> 1
+            if twin[i] and not linearized & twin[i]:
+                e = nxt[e]
+                continue
             legal, new = _step(state, ops[i])
             if legal:
                 lin = linearized | (1 << i)
@@ -493,7 +521,7 @@ def mutates(op):
         (op.f == "cas" and op.status != "fail")
 
 
-def minimize(key, ops, violation, deadline):
+def minimize(key, ops, violation, deadline, cache_mb=DEFAULT_CACHE_MB):
     """Shrinks the explanation of a violation: drops reads and failed cas
     one at a time while the rest stays non-linearizable. Dropping an
     operation that changes nothing can only make linearizing easier, so a
@@ -514,13 +542,13 @@ def minimize(key, ops, violation, deadline):
                     continue
                 gone = dropped | chunk
                 trial = [o for o in ops if id(o) not in gone]
-                if check_key(key, trial, deadline) is not None:
+                if check_key(key, trial, deadline, cache_mb) is not None:
                     dropped = gone
             if size == 1:
                 break
             size = max(1, size // 2)
         keep = [o for o in ops if id(o) not in dropped]
-        reduced = check_key(key, keep, deadline)
+        reduced = check_key(key, keep, deadline, cache_mb)
     except BudgetExceeded:
         return violation
     reduced.n_ops = len(ops)
@@ -530,7 +558,7 @@ def minimize(key, ops, violation, deadline):
 
 
 class Result:
-    """The verdict on one file: "linearizable", "violation", "timeout" or
+    """The verdict on one file: "linearizable", "violation", "undecided" or
     "error", with a human-readable detail."""
 
     def __init__(self, path, verdict, detail, n_ops=0, n_keys=0,
@@ -552,16 +580,17 @@ class Result:
         if self.verdict == "violation":
             return "%s: NOT linearizable (%s)\n%s" % (self.path, stats,
                                                       self.detail)
-        if self.verdict == "timeout":
+        if self.verdict == "undecided":
             return "%s: UNDECIDED: %s (%s)" % (self.path, self.detail, stats)
         return "%s: ERROR: %s" % (self.path, self.detail)
 
 
 def check_ops(ops, budget_seconds, path="<history>", start=None,
-              explain=True):
+              explain=True, cache_mb=DEFAULT_CACHE_MB):
     """Checks a parsed history, key by key, within budget_seconds overall
-    (counted from start, a time.monotonic() value, by default now). With
-    explain, a violation is reduced to the observations that conflict."""
+    (counted from start, a time.monotonic() value, by default now) and
+    about cache_mb megabytes of search cache per key. With explain, a
+    violation is reduced to the observations that conflict."""
     if start is None:
         start = time.monotonic()
     deadline = start + budget_seconds
@@ -571,36 +600,39 @@ def check_ops(ops, budget_seconds, path="<history>", start=None,
     keys = sorted(by_key, key=lambda k: (k is not None, k or ""))
     for key in keys:
         try:
-            v = check_key(key, by_key[key], deadline)
-        except BudgetExceeded:
-            return Result(path, "timeout",
-                          "time budget of %gs exhausted while searching "
-                          "key %s (%d operations)"
-                          % (budget_seconds, fmt_key(key), len(by_key[key])),
+            v = check_key(key, by_key[key], deadline, cache_mb)
+        except BudgetExceeded as e:
+            limit = "%gs" % budget_seconds if "time" in str(e) else \
+                "%gMB" % cache_mb
+            return Result(path, "undecided",
+                          "%s of %s exhausted while searching key %s "
+                          "(%d operations)"
+                          % (e, limit, fmt_key(key), len(by_key[key])),
                           len(ops), len(keys), time.monotonic() - start)
         if v is not None:
             if explain:
-                v = minimize(key, by_key[key], v, deadline)
+                v = minimize(key, by_key[key], v, deadline, cache_mb)
             return Result(path, "violation", v.explain(), len(ops),
                           len(keys), time.monotonic() - start, v)
     return Result(path, "linearizable", "", len(ops), len(keys),
                   time.monotonic() - start)
 
 
-def check_file(path, fmt=None, budget_seconds=60.0, explain=True):
+def check_file(path, fmt=None, budget_seconds=60.0, explain=True,
+               cache_mb=DEFAULT_CACHE_MB):
     start = time.monotonic()
     try:
         ops = load(path, fmt)
     except HistoryError as e:
         return Result(path, "error", str(e))
-    return check_ops(ops, budget_seconds, path, start, explain)
+    return check_ops(ops, budget_seconds, path, start, explain, cache_mb)
 
 
 def exit_code(results):
     verdicts = {r.verdict for r in results}
     if "violation" in verdicts:
         return EXIT_VIOLATION
-    if verdicts & {"timeout", "error"}:
+    if verdicts & {"undecided", "error"}:
         return EXIT_UNDECIDED
     return EXIT_OK
 
@@ -616,6 +648,11 @@ def main(argv=None):
                     metavar="S",
                     help="time allowed per file; running out fails the run "
                     "with exit status 3 (default 60)")
+    ap.add_argument("--max-memory-mb", type=float, default=DEFAULT_CACHE_MB,
+                    metavar="MB",
+                    help="search cache allowed per key; running out fails "
+                    "the run with exit status 3 (default %d)"
+                    % DEFAULT_CACHE_MB)
     ap.add_argument("--no-minimize", action="store_true",
                     help="explain a violation by the search's deepest point "
                     "only, without reducing it to the conflicting reads")
@@ -626,22 +663,24 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if not args.budget_seconds > 0:
         ap.error("--budget-seconds must be positive")
+    if not args.max_memory_mb > 0:
+        ap.error("--max-memory-mb must be positive")
 
     results = []
     t0 = time.monotonic()
     for path in args.files:
         r = check_file(path, args.format, args.budget_seconds,
-                       not args.no_minimize)
+                       not args.no_minimize, args.max_memory_mb)
         results.append(r)
         if not (args.quiet and r.verdict == "linearizable"):
             print(r.line(), flush=True)
     if len(results) > 1 or args.quiet:
-        count = {v: sum(r.verdict == v for r in results)
-                 for v in ("linearizable", "violation", "timeout", "error")}
+        count = {v: sum(r.verdict == v for r in results) for v in
+                 ("linearizable", "violation", "undecided", "error")}
         print("%d files: %d linearizable, %d NOT linearizable, "
               "%d undecided (budget), %d errors; %.1fs"
               % (len(results), count["linearizable"], count["violation"],
-                 count["timeout"], count["error"], time.monotonic() - t0))
+                 count["undecided"], count["error"], time.monotonic() - t0))
     return exit_code(results)
 
 
