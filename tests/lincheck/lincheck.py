@@ -31,7 +31,7 @@ Exit status: 0 every history is linearizable; 1 at least one is not; 3 none
 is proven non-linearizable but at least one could not be decided (the time
 budget or the search-cache memory limit ran out, or the file could not be
 read or parsed); 2 usage error.
-A run never passes because it ran out of time.
+A run never passes because it ran out of time or memory.
 
 History formats
 ---------------
