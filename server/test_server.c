@@ -1,0 +1,339 @@
+/* test_server.c - unit tests of kvd's helpers: flags, query strings,
+ * numbers, base64, members.json, metrics. */
+#include <check.h>
+#include <event2/buffer.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "http_util.h"
+#include "members.h"
+#include "metrics.h"
+
+#define ARGC(a) ((int)(sizeof(a) / sizeof((a)[0])) - 1)
+
+static int parse(char **argv, int argc, struct config *c, char *err)
+{
+	int rc = config_parse(argc, argv, c, err, 256);
+	return rc;
+}
+
+START_TEST(config_defaults_and_required)
+{
+	char *argv[] = {"kvd",
+			"--id",
+			"3",
+			"--data-dir",
+			"/tmp/x",
+			"--listen-client",
+			"127.0.0.1:7003",
+			"--listen-peer",
+			"127.0.0.1:7103",
+			NULL};
+	struct config c;
+	char err[256];
+	ck_assert_int_eq(parse(argv, ARGC(argv), &c, err), CONFIG_OK);
+	ck_assert_uint_eq(c.id, 3);
+	ck_assert_str_eq(c.data_dir, "/tmp/x");
+	ck_assert_str_eq(c.listen_client.host, "127.0.0.1");
+	ck_assert_uint_eq(c.listen_client.port, 7003);
+	ck_assert_uint_eq(c.election_timeout_ms, 1000);
+	ck_assert_uint_eq(c.heartbeat_ms, 100);
+	ck_assert_uint_eq(c.snapshot_entries, 10000);
+	ck_assert_uint_eq(c.max_value_bytes, 1048576);
+	ck_assert_uint_eq(c.request_timeout_ms, 5000);
+	ck_assert_int_eq(c.log_level, LOG_LEVEL_INFO);
+	ck_assert_uint_eq(c.n_initial, 0);
+	/* Advertise URLs default to the listen addresses. */
+	ck_assert_str_eq(c.advertise_client, "http://127.0.0.1:7003");
+	ck_assert_str_eq(c.advertise_peer, "http://127.0.0.1:7103");
+	ck_assert_ptr_null(c.peer_token);
+	config_free(&c);
+}
+END_TEST
+
+START_TEST(config_all_flags)
+{
+	char tok[] = "/tmp/kvd-test-token-XXXXXX";
+	int fd = mkstemp(tok);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, "s3cret \n", 8), 8);
+	close(fd);
+	char *argv[] = {"kvd",
+			"--id=2",
+			"--data-dir",
+			"d",
+			"--listen-client",
+			"[::1]:7002",
+			"--listen-peer",
+			"127.0.0.2:7102",
+			"--initial-cluster",
+			"1=http://127.0.0.1:7101,2=http://127.0.0.2:7102/",
+			"--advertise-client",
+			"http://c.example:80/",
+			"--advertise-peer",
+			"http://p.example:81",
+			"--peer-token-file",
+			tok,
+			"--election-timeout-ms",
+			"400",
+			"--heartbeat-ms",
+			"50",
+			"--snapshot-entries",
+			"7",
+			"--max-value-bytes",
+			"0",
+			"--request-timeout-ms",
+			"2000",
+			"--log-level",
+			"debug",
+			NULL};
+	struct config c;
+	char err[256];
+	ck_assert_int_eq(parse(argv, ARGC(argv), &c, err), CONFIG_OK);
+	unlink(tok);
+	ck_assert_uint_eq(c.id, 2);
+	ck_assert_str_eq(c.listen_client.host, "::1");
+	ck_assert_uint_eq(c.n_initial, 2);
+	ck_assert_uint_eq(c.initial[1].id, 2);
+	ck_assert_str_eq(c.initial[1].peer_url, "http://127.0.0.2:7102");
+	ck_assert_str_eq(c.advertise_client, "http://c.example:80");
+	ck_assert_str_eq(c.advertise_peer, "http://p.example:81");
+	ck_assert_str_eq(c.peer_token, "s3cret"); /* whitespace trimmed */
+	ck_assert_uint_eq(c.election_timeout_ms, 400);
+	ck_assert_uint_eq(c.heartbeat_ms, 50);
+	ck_assert_uint_eq(c.snapshot_entries, 7);
+	ck_assert_uint_eq(c.max_value_bytes, 0);
+	ck_assert_uint_eq(c.request_timeout_ms, 2000);
+	ck_assert_int_eq(c.log_level, LOG_LEVEL_DEBUG);
+	config_free(&c);
+}
+END_TEST
+
+/* Each bad command line is CONFIG_ERROR with a message naming the flag. */
+START_TEST(config_errors)
+{
+	static const char *const cases[][3] = {
+	    {"--no-such-flag", NULL, "--no-such-flag"},
+	    {"--id", "0", "--id"},
+	    {"--id", "-3", "--id"},
+	    {"--id", "12abc", "--id"},
+	    {"--heartbeat-ms", "fast", "--heartbeat-ms"},
+	    {"--heartbeat-ms", "1000", "--heartbeat-ms"},
+	    {"--election-timeout-ms", "5", "--election-timeout-ms"},
+	    {"--max-value-bytes", "99999999999", "--max-value-bytes"},
+	    {"--listen-client", "nohost", "--listen-client"},
+	    {"--listen-client", "h:0", "--listen-client"},
+	    {"--listen-client", "h:65536", "--listen-client"},
+	    {"--initial-cluster", "2=http://127.0.0.1:1", "--initial-cluster"},
+	    {"--initial-cluster", "1=ftp://x:1", "--initial-cluster"},
+	    {"--initial-cluster", "1", "--initial-cluster"},
+	    {"--initial-cluster", "1=http://a:1,1=http://b:2",
+	     "--initial-cluster"},
+	    {"--peer-token-file", "/nonexistent/token", "--peer-token-file"},
+	    {"--log-level", "loud", "--log-level"},
+	    {"--advertise-client", "127.0.0.1:1", "--advertise-client"},
+	    {"--election-timeout-ms", NULL, "--election-timeout-ms"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *argv[16] = {"kvd",	 "--id",
+				  "1",		 "--data-dir",
+				  "d",		 "--listen-client",
+				  "127.0.0.1:1", "--listen-peer",
+				  "127.0.0.1:2"};
+		int argc = 9;
+		argv[argc++] = (char *)cases[i][0];
+		if (cases[i][1] != NULL)
+			argv[argc++] = (char *)cases[i][1];
+		argv[argc] = NULL;
+		struct config c;
+		char err[256] = "";
+		int rc = parse(argv, argc, &c, err);
+		ck_assert_msg(rc == CONFIG_ERROR, "case %zu accepted", i);
+		ck_assert_msg(strstr(err, cases[i][2]) != NULL,
+			      "case %zu: '%s' does not name %s", i, err,
+			      cases[i][2]);
+		ck_assert_ptr_null(strchr(err, '\n'));
+		config_free(&c);
+	}
+}
+END_TEST
+
+START_TEST(config_missing_required_and_empty_token)
+{
+	char *argv[] = {"kvd",	       "--id", "1",
+			"--data-dir",  "d",    "--listen-client",
+			"127.0.0.1:1", NULL};
+	struct config c;
+	char err[256];
+	ck_assert_int_eq(parse(argv, ARGC(argv), &c, err), CONFIG_ERROR);
+	ck_assert_ptr_nonnull(strstr(err, "--listen-peer"));
+	config_free(&c);
+
+	char tok[] = "/tmp/kvd-test-token-XXXXXX";
+	int fd = mkstemp(tok);
+	ck_assert_int_eq(write(fd, " \n", 2), 2);
+	close(fd);
+	char *argv2[] = {"kvd",		"--id",
+			 "1",		"--data-dir",
+			 "d",		"--listen-client",
+			 "127.0.0.1:1", "--listen-peer",
+			 "127.0.0.1:2", "--peer-token-file",
+			 tok,		NULL};
+	ck_assert_int_eq(parse(argv2, ARGC(argv2), &c, err), CONFIG_ERROR);
+	ck_assert_ptr_nonnull(strstr(err, "empty"));
+	config_free(&c);
+	unlink(tok);
+}
+END_TEST
+
+START_TEST(query_decoding)
+{
+	struct http_param p[] = {{.name = "prefix"},
+				 {.name = "after"},
+				 {.name = "limit"},
+				 {.name = "missing"}};
+	ck_assert_int_eq(
+	    http_parse_query("prefix=a%2Fb+c%00d&limit=5&prefix=ignored&"
+			     "x=1&after=",
+			     p, 4),
+	    0);
+	ck_assert_uint_eq(p[0].len, 7);
+	ck_assert_mem_eq(p[0].value, "a/b c\0d", 7);
+	ck_assert_ptr_nonnull(p[1].value); /* present but empty */
+	ck_assert_uint_eq(p[1].len, 0);
+	ck_assert_str_eq(p[2].value, "5");
+	ck_assert_ptr_null(p[3].value);
+	http_params_free(p, 4);
+	ck_assert_int_eq(http_parse_query(NULL, p, 4), 0);
+	ck_assert_ptr_null(p[0].value);
+}
+END_TEST
+
+START_TEST(u64_parsing)
+{
+	uint64_t v;
+	ck_assert_int_eq(http_parse_u64("0", 1, 0, 10, &v), 0);
+	ck_assert_uint_eq(v, 0);
+	ck_assert_int_eq(
+	    http_parse_u64("18446744073709551615", 20, 0, UINT64_MAX, &v), 0);
+	ck_assert_uint_eq(v, UINT64_MAX);
+	ck_assert_int_eq(
+	    http_parse_u64("18446744073709551616", 20, 0, UINT64_MAX, &v), -1);
+	ck_assert_int_eq(http_parse_u64("", 0, 0, 10, &v), -1);
+	ck_assert_int_eq(http_parse_u64("-1", 2, 0, 10, &v), -1);
+	ck_assert_int_eq(http_parse_u64("1x", 2, 0, 10, &v), -1);
+	ck_assert_int_eq(http_parse_u64("11", 2, 0, 10, &v), -1);
+	ck_assert_int_eq(http_parse_u64("0", 1, 1, 10, &v), -1);
+}
+END_TEST
+
+START_TEST(base64_vectors)
+{
+	/* RFC 4648 §10. */
+	static const char *const in[] = {"",	 "f",	  "fo",	   "foo",
+					 "foob", "fooba", "foobar"};
+	static const char *const out[] = {
+	    "", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
+	for (int i = 0; i < 7; i++) {
+		char *s = http_base64((const uint8_t *)in[i], strlen(in[i]));
+		ck_assert_str_eq(s, out[i]);
+		free(s);
+	}
+	uint8_t bin[] = {0x00, 0xff, 0xfe};
+	char *s = http_base64(bin, 3);
+	ck_assert_str_eq(s, "AP/+");
+	free(s);
+}
+END_TEST
+
+START_TEST(members_roundtrip)
+{
+	char dir[] = "/tmp/kvd-test-members-XXXXXX";
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	struct members ms = {0}, back;
+	char err[256];
+	ck_assert_int_eq(members_load(dir, &back, err, sizeof(err)), 0);
+	ms.m[0] = (struct member){.id = 1, .voter = 1};
+	strcpy(ms.m[0].peer_url, "http://127.0.0.1:7101");
+	ms.m[1] = (struct member){.id = 7, .voter = 1};
+	strcpy(ms.m[1].peer_url, "http://[::1]:7107");
+	ms.n = 2;
+	ck_assert_int_eq(members_store(dir, &ms, err, sizeof(err)), 0);
+	ck_assert_int_eq(members_load(dir, &back, err, sizeof(err)), 1);
+	ck_assert_uint_eq(back.n, 2);
+	ck_assert_uint_eq(back.m[1].id, 7);
+	ck_assert_str_eq(back.m[1].peer_url, "http://[::1]:7107");
+	ck_assert_int_eq(back.m[1].voter, 1);
+	ck_assert_ptr_eq(members_find(&back, 7), &back.m[1]);
+	ck_assert_ptr_null(members_find(&back, 2));
+
+	char path[512];
+	snprintf(path, sizeof(path), "%s/%s", dir, MEMBERS_FILE);
+	FILE *f = fopen(path, "w");
+	fputs("{\"version\": 1, \"members\": [{\"id\": 0}]}", f);
+	fclose(f);
+	ck_assert_int_eq(members_load(dir, &back, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "malformed"));
+	unlink(path);
+	rmdir(dir);
+}
+END_TEST
+
+START_TEST(metrics_buckets_and_text)
+{
+	struct metrics m = {0};
+	metrics_http(&m, ROUTE_KV_PUT, 200, 0.0003);
+	metrics_http(&m, ROUTE_KV_PUT, 503, 20.0);
+	metrics_http(&m, ROUTE_KV_PUT, 299, 0.0);
+	ck_assert_uint_eq(m.request_seconds[ROUTE_KV_PUT].count, 3);
+	ck_assert_uint_eq(m.request_seconds[ROUTE_KV_PUT].inf, 1);
+	struct evbuffer *out = evbuffer_new();
+	metrics_render(&m, out);
+	size_t len = evbuffer_get_length(out);
+	char *text = malloc(len + 1);
+	evbuffer_remove(out, text, len);
+	text[len] = '\0';
+	ck_assert_ptr_nonnull(strstr(
+	    text, "kvd_http_requests_total{route=\"kv_put\",status=\"200\"} "
+		  "1\n"));
+	ck_assert_ptr_nonnull(strstr(
+	    text,
+	    "kvd_http_requests_total{route=\"kv_put\",status=\"other\"} 1\n"));
+	/* 0.0003 s and 0 s fall at or below 0.0005; 20 s only in +Inf. */
+	ck_assert_ptr_nonnull(
+	    strstr(text, "kvd_http_request_duration_seconds_bucket{route="
+			 "\"kv_put\",le=\"0.0005\"} 2\n"));
+	ck_assert_ptr_nonnull(
+	    strstr(text, "kvd_http_request_duration_seconds_bucket{route="
+			 "\"kv_put\",le=\"+Inf\"} 3\n"));
+	ck_assert_ptr_nonnull(strstr(
+	    text,
+	    "kvd_http_request_duration_seconds_count{route=\"kv_put\"} 3\n"));
+	free(text);
+	evbuffer_free(out);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("server");
+	TCase *tc = tcase_create("helpers");
+	tcase_add_test(tc, config_defaults_and_required);
+	tcase_add_test(tc, config_all_flags);
+	tcase_add_test(tc, config_errors);
+	tcase_add_test(tc, config_missing_required_and_empty_token);
+	tcase_add_test(tc, query_decoding);
+	tcase_add_test(tc, u64_parsing);
+	tcase_add_test(tc, base64_vectors);
+	tcase_add_test(tc, members_roundtrip);
+	tcase_add_test(tc, metrics_buckets_and_text);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? 0 : 1;
+}
