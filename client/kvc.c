@@ -163,15 +163,15 @@ static int read_random(void *buf, size_t len)
  * 80). Only plain http is spoken. */
 static int parse_endpoint(const char *url, size_t len, struct endpoint *ep)
 {
-	char buf[KVC_MAX_URL + 16];
+	char in[KVC_MAX_URL + 1], buf[KVC_MAX_URL + 16];
 	if (len == 0 || len > KVC_MAX_URL)
 		return KVC_EINVAL;
-	if (len >= 7 && strncmp(url, "http://", 7) == 0)
-		snprintf(buf, sizeof(buf), "%.*s", (int)len, url);
-	else if (memchr(url, ':', len) && !strstr(url, "://"))
-		snprintf(buf, sizeof(buf), "http://%.*s", (int)len, url);
-	else if (!strstr(url, "://"))
-		snprintf(buf, sizeof(buf), "http://%.*s", (int)len, url);
+	memcpy(in, url, len);
+	in[len] = '\0';
+	if (strncmp(in, "http://", 7) == 0)
+		snprintf(buf, sizeof(buf), "%s", in);
+	else if (!strstr(in, "://"))
+		snprintf(buf, sizeof(buf), "http://%s", in);
 	else
 		return KVC_EINVAL;
 	struct evhttp_uri *u = evhttp_uri_parse(buf);
@@ -180,7 +180,12 @@ static int parse_endpoint(const char *url, size_t len, struct endpoint *ep)
 	const char *host = evhttp_uri_get_host(u);
 	int port = evhttp_uri_get_port(u);
 	int rc = KVC_EINVAL;
-	if (host && *host && strlen(host) < sizeof(ep->host)) {
+	const char *path = evhttp_uri_get_path(u);
+	/* A client URL names a member, not a resource: no path, query or
+	 * user info (a trailing slash is harmless). */
+	if (host && *host && strlen(host) < sizeof(ep->host) &&
+	    (!path || !*path || strcmp(path, "/") == 0) &&
+	    !evhttp_uri_get_query(u) && !evhttp_uri_get_userinfo(u)) {
 		snprintf(ep->host, sizeof(ep->host), "%s", host);
 		ep->port = port > 0 ? port : 80;
 		rc = 0;
@@ -208,9 +213,6 @@ int kvc_open(const char *endpoints, const struct kvc_options *opts,
 			len--;
 		}
 		while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
-			len--;
-		/* a trailing slash is harmless in a URL list */
-		if (len > 0 && p[len - 1] == '/')
 			len--;
 		if (len > 0) {
 			if (h->n_eps == KVC_MAX_ENDPOINTS)

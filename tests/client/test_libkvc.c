@@ -1,0 +1,343 @@
+/* test_libkvc.c - Check tests of the libkvc API against a running cluster
+ * (KVC_ENDPOINTS, started by test_libkvc.py) and against dead ports. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kvc.h"
+
+static const char *endpoints;
+static struct kvc *h;
+static char prefix[64]; /* per run, so reruns on one cluster don't clash */
+
+static void setup(void)
+{
+	struct kvc_options o = {.retry_deadline_ms = 20000};
+	ck_assert_int_eq(kvc_open(endpoints, &o, &h), 0);
+}
+
+static void teardown(void)
+{
+	kvc_close(h);
+	h = NULL;
+}
+
+static void key(char *buf, size_t n, const char *name)
+{
+	snprintf(buf, n, "%s/%s", prefix, name);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+START_TEST(test_open_rejects_bad_endpoints)
+{
+	struct kvc *x = (struct kvc *)1;
+	ck_assert_int_eq(kvc_open(NULL, NULL, &x), KVC_EINVAL);
+	ck_assert_int_eq(kvc_open("", NULL, &x), KVC_EINVAL);
+	ck_assert_ptr_null(x);
+	ck_assert_int_eq(kvc_open(" , ,", NULL, &x), KVC_EINVAL);
+	ck_assert_int_eq(kvc_open("ftp://127.0.0.1:1", NULL, &x), KVC_EINVAL);
+	ck_assert_int_eq(kvc_open("http://", NULL, &x), KVC_EINVAL);
+	ck_assert_int_eq(kvc_open("http://a:1", NULL, NULL), KVC_EINVAL);
+	/* both spellings, spaces and a trailing slash are fine */
+	ck_assert_int_eq(
+	    kvc_open(" 127.0.0.1:1 , http://127.0.0.1:2/", NULL, &x), 0);
+	kvc_close(x);
+	kvc_close(NULL);
+}
+END_TEST
+
+START_TEST(test_strerror_names_every_code)
+{
+	for (int rc = KVC_OK; rc >= KVC_ESERVER; rc--) {
+		const char *s = kvc_strerror(rc);
+		ck_assert_ptr_nonnull(s);
+		ck_assert_str_ne(s, "unknown error");
+		for (int o = rc + 1; o <= KVC_OK; o++)
+			ck_assert_str_ne(s, kvc_strerror(o));
+	}
+	ck_assert_str_eq(kvc_strerror(-1000), "unknown error");
+	ck_assert_str_eq(kvc_strerror(5), "unknown error");
+}
+END_TEST
+
+START_TEST(test_put_get_binary)
+{
+	char k[128];
+	key(k, sizeof(k), "bin");
+	const unsigned char val[] = {0, 1, 2, 'a', 0, 0xff, '\n'};
+	uint64_t idx = 0, mod = 0;
+	ck_assert_int_eq(kvc_put(h, k, val, sizeof(val), &idx), 0);
+	ck_assert_uint_gt(idx, 0);
+	void *v;
+	size_t len;
+	ck_assert_int_eq(kvc_get(h, k, 0, &v, &len, &mod), 0);
+	ck_assert_uint_eq(len, sizeof(val));
+	ck_assert_mem_eq(v, val, sizeof(val));
+	ck_assert_int_eq(((char *)v)[len], '\0');
+	ck_assert_uint_eq(mod, idx);
+	free(v);
+	/* a second put moves the mod index */
+	uint64_t idx2;
+	ck_assert_int_eq(kvc_put(h, k, "x", 1, &idx2), 0);
+	ck_assert_uint_gt(idx2, idx);
+	ck_assert_int_eq(kvc_get(h, k, 0, &v, &len, &mod), 0);
+	ck_assert_uint_eq(mod, idx2);
+	ck_assert_str_eq(v, "x");
+	free(v);
+	/* empty value */
+	ck_assert_int_eq(kvc_put(h, k, NULL, 0, NULL), 0);
+	ck_assert_int_eq(kvc_get(h, k, 0, &v, &len, NULL), 0);
+	ck_assert_uint_eq(len, 0);
+	free(v);
+}
+END_TEST
+
+START_TEST(test_stale_get)
+{
+	char k[128];
+	key(k, sizeof(k), "stale");
+	uint64_t idx;
+	ck_assert_int_eq(kvc_put(h, k, "s", 1, &idx), 0);
+	/* A stale read may hit a member that has not applied it yet: retry
+	 * within a deadline. */
+	double end = now_s() + 10;
+	int rc;
+	void *v = NULL;
+	size_t len;
+	uint64_t mod = 0;
+	do {
+		rc = kvc_get(h, k, KVC_GET_STALE, &v, &len, &mod);
+		if (rc == 0 && mod == idx)
+			break;
+		if (rc == 0)
+			free(v);
+	} while (now_s() < end);
+	ck_assert_int_eq(rc, 0);
+	ck_assert_uint_eq(mod, idx);
+	ck_assert_str_eq(v, "s");
+	free(v);
+}
+END_TEST
+
+START_TEST(test_get_absent)
+{
+	char k[128];
+	key(k, sizeof(k), "absent");
+	void *v = (void *)1;
+	size_t len = 7;
+	ck_assert_int_eq(kvc_get(h, k, 0, &v, &len, NULL), KVC_ENOTFOUND);
+	ck_assert_str_ne(kvc_errmsg(h), "");
+	ck_assert_int_eq(kvc_get(h, k, KVC_GET_STALE, &v, &len, NULL),
+			 KVC_ENOTFOUND);
+}
+END_TEST
+
+START_TEST(test_cas)
+{
+	char k[128];
+	key(k, sizeof(k), "cas");
+	uint64_t i1, cur = 0;
+	ck_assert_int_eq(kvc_cas_put(h, k, "a", 1, 0, &i1), 0);
+	ck_assert_int_eq(kvc_cas_put(h, k, "b", 1, 0, &cur), KVC_ECAS);
+	ck_assert_uint_eq(cur, i1);
+	cur = 0;
+	ck_assert_int_eq(kvc_cas_put(h, k, "b", 1, i1 + 50, &cur), KVC_ECAS);
+	ck_assert_uint_eq(cur, i1);
+	uint64_t i2;
+	ck_assert_int_eq(kvc_cas_put(h, k, "b", 1, i1, &i2), 0);
+	ck_assert_uint_gt(i2, i1);
+	bool deleted = true;
+	cur = 0;
+	ck_assert_int_eq(kvc_cas_delete(h, k, i1, &cur, &deleted), KVC_ECAS);
+	ck_assert_uint_eq(cur, i2);
+	uint64_t di;
+	ck_assert_int_eq(kvc_cas_delete(h, k, i2, &di, &deleted), 0);
+	ck_assert(deleted);
+	ck_assert_uint_gt(di, i2);
+	void *v;
+	size_t len;
+	ck_assert_int_eq(kvc_get(h, k, 0, &v, &len, NULL), KVC_ENOTFOUND);
+}
+END_TEST
+
+START_TEST(test_delete)
+{
+	char k[128];
+	key(k, sizeof(k), "del");
+	ck_assert_int_eq(kvc_put(h, k, "d", 1, NULL), 0);
+	bool deleted = false;
+	uint64_t idx = 0;
+	ck_assert_int_eq(kvc_delete(h, k, &idx, &deleted), 0);
+	ck_assert(deleted);
+	ck_assert_uint_gt(idx, 0);
+	ck_assert_int_eq(kvc_delete(h, k, &idx, &deleted), 0);
+	ck_assert(!deleted);
+}
+END_TEST
+
+START_TEST(test_list_pages)
+{
+	char k[128], p[128];
+	key(p, sizeof(p), "list/");
+	uint64_t idx[25];
+	for (int i = 0; i < 25; i++) {
+		char name[32], val[32];
+		snprintf(name, sizeof(name), "list/%02d", i);
+		snprintf(val, sizeof(val), "value %d", i);
+		key(k, sizeof(k), name);
+		ck_assert_int_eq(kvc_put(h, k, val, strlen(val), &idx[i]), 0);
+	}
+	char *after = NULL;
+	int seen = 0, pages = 0;
+	bool more = true;
+	while (more) {
+		struct kvc_kv *kvs;
+		size_t n;
+		ck_assert_int_eq(kvc_list(h, p, after, 10, &kvs, &n, &more), 0);
+		pages++;
+		ck_assert_uint_le(n, 10);
+		for (size_t i = 0; i < n; i++, seen++) {
+			char name[32], val[32];
+			snprintf(name, sizeof(name), "list/%02d", seen);
+			snprintf(val, sizeof(val), "value %d", seen);
+			key(k, sizeof(k), name);
+			ck_assert_str_eq(kvs[i].key, k);
+			ck_assert_uint_eq(kvs[i].value_len, strlen(val));
+			ck_assert_str_eq(kvs[i].value, val);
+			ck_assert_uint_eq(kvs[i].index, idx[seen]);
+		}
+		free(after);
+		after = n ? strdup(kvs[n - 1].key) : NULL;
+		kvc_kvs_free(kvs, n);
+		ck_assert(pages <= 3);
+	}
+	free(after);
+	ck_assert_int_eq(seen, 25);
+	ck_assert_int_eq(pages, 3);
+	/* no match */
+	struct kvc_kv *kvs;
+	size_t n = 9;
+	key(p, sizeof(p), "nothing-here/");
+	ck_assert_int_eq(kvc_list(h, p, NULL, 0, &kvs, &n, &more), 0);
+	ck_assert_uint_eq(n, 0);
+	ck_assert(!more);
+	kvc_kvs_free(kvs, n);
+}
+END_TEST
+
+START_TEST(test_status_and_members)
+{
+	struct kvc_status *st;
+	ck_assert_int_eq(kvc_status(h, NULL, &st), 0);
+	ck_assert_uint_gt(st->id, 0);
+	ck_assert_uint_gt(st->term, 0);
+	ck_assert_uint_gt(st->leader, 0);
+	ck_assert(strcmp(st->state, "leader") == 0 ||
+		  strcmp(st->state, "follower") == 0);
+	ck_assert_uint_le(st->applied_index, st->commit_index);
+	ck_assert_uint_le(st->commit_index, st->last_index);
+	ck_assert_uint_eq(st->n_members, 3);
+	ck_assert_str_ne(st->leader_client_url, "");
+	/* the leader's own status, by URL */
+	struct kvc_status *ls;
+	ck_assert_int_eq(kvc_status(h, st->leader_client_url, &ls), 0);
+	ck_assert_str_eq(ls->state, "leader");
+	ck_assert_uint_eq(ls->id, st->leader);
+	kvc_status_free(ls);
+	kvc_status_free(st);
+
+	struct kvc_member *ms;
+	size_t n;
+	ck_assert_int_eq(kvc_members(h, &ms, &n), 0);
+	ck_assert_uint_eq(n, 3);
+	for (size_t i = 0; i < n; i++) {
+		ck_assert_uint_gt(ms[i].id, 0);
+		ck_assert(strncmp(ms[i].peer_url, "http://", 7) == 0);
+		ck_assert(ms[i].voter);
+	}
+	kvc_members_free(ms, n);
+}
+END_TEST
+
+START_TEST(test_bad_key_and_args)
+{
+	char big[600];
+	memset(big, 'k', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	ck_assert_int_eq(kvc_put(h, big, "v", 1, NULL), KVC_EBADREQ);
+	ck_assert_str_ne(kvc_errmsg(h), "");
+	ck_assert_int_eq(kvc_put(h, "", "v", 1, NULL), KVC_EINVAL);
+	ck_assert_int_eq(kvc_put(h, NULL, "v", 1, NULL), KVC_EINVAL);
+	ck_assert_int_eq(kvc_put(h, "k", NULL, 1, NULL), KVC_EINVAL);
+	ck_assert_int_eq(kvc_put(NULL, "k", "v", 1, NULL), KVC_EINVAL);
+	void *v;
+	size_t len;
+	ck_assert_int_eq(kvc_get(h, "k", 0, NULL, &len, NULL), KVC_EINVAL);
+	ck_assert_int_eq(kvc_get(h, "k", 0, &v, NULL, NULL), KVC_EINVAL);
+	ck_assert_int_eq(kvc_member_add(h, 0, "http://x:1"), KVC_EINVAL);
+	ck_assert_int_eq(kvc_leader_transfer(h, 0), KVC_EINVAL);
+}
+END_TEST
+
+START_TEST(test_dead_cluster_gives_up_by_the_deadline)
+{
+	/* Nothing listens on port 1 of loopback. */
+	struct kvc_options o = {.retry_deadline_ms = 700,
+				.request_timeout_ms = 200};
+	struct kvc *d;
+	ck_assert_int_eq(kvc_open("http://127.0.0.1:1,127.0.0.1:2", &o, &d), 0);
+	double t0 = now_s();
+	ck_assert_int_eq(kvc_put(d, "k", "v", 1, NULL), KVC_EUNAVAILABLE);
+	void *v;
+	size_t len;
+	ck_assert_int_eq(kvc_get(d, "k", 0, &v, &len, NULL), KVC_EUNAVAILABLE);
+	double took = now_s() - t0;
+	/* two calls, each bounded by its deadline (+ slack) */
+	ck_assert_double_le(took, 2 * 0.7 + 1.0);
+	ck_assert_double_ge(took, 2 * 0.7 - 0.1);
+	ck_assert_str_ne(kvc_errmsg(d), "");
+	kvc_close(d);
+}
+END_TEST
+
+int main(void)
+{
+	endpoints = getenv("KVC_ENDPOINTS");
+	if (!endpoints) {
+		fprintf(stderr, "test_libkvc: set KVC_ENDPOINTS\n");
+		return 1;
+	}
+	snprintf(prefix, sizeof(prefix), "libkvc-%ld", (long)time(NULL));
+	Suite *s = suite_create("libkvc");
+	TCase *off = tcase_create("offline");
+	tcase_add_test(off, test_open_rejects_bad_endpoints);
+	tcase_add_test(off, test_strerror_names_every_code);
+	tcase_add_test(off, test_dead_cluster_gives_up_by_the_deadline);
+	tcase_set_timeout(off, 30);
+	suite_add_tcase(s, off);
+	TCase *on = tcase_create("cluster");
+	tcase_add_checked_fixture(on, setup, teardown);
+	tcase_add_test(on, test_put_get_binary);
+	tcase_add_test(on, test_stale_get);
+	tcase_add_test(on, test_get_absent);
+	tcase_add_test(on, test_cas);
+	tcase_add_test(on, test_delete);
+	tcase_add_test(on, test_list_pages);
+	tcase_add_test(on, test_status_and_members);
+	tcase_add_test(on, test_bad_key_and_args);
+	tcase_set_timeout(on, 120);
+	suite_add_tcase(s, on);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
