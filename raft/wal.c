@@ -951,8 +951,15 @@ const char *wal_strerror(int err)
 
 void wal_close(struct wal *w)
 {
+	uint8_t rec[HS_SIZE];
+
 	if (w == NULL)
 		return;
+	/* Like entries, a recorded hard state reaches the file (not the
+	 * disk) before close; best effort, as close reports nothing. */
+	if (w->hs_pending && !w->failed && w->nsegs > 0 &&
+	    ensure_room(w, HS_SIZE, NULL, 0) == 0 && w->hs_pending)
+		write_records(w, rec, enc_hs(rec, &w->hs), NULL, 0);
 	for (size_t i = 0; i < w->nsegs; i++)
 		seg_free(&w->segs[i]);
 	free(w->segs);

@@ -693,6 +693,135 @@ START_TEST(test_reset)
 }
 END_TEST
 
+/* ---- model check ----------------------------------------------------------*/
+
+static uint64_t rng_state;
+
+static uint64_t rng_next(void)
+{
+	/* splitmix64: seeded, so a failure replays exactly */
+	uint64_t z = (rng_state += 0x9E3779B97F4A7C15ULL);
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+	return z ^ (z >> 31);
+}
+
+#define MODEL_MAX 20000
+
+/* The expected log: terms[i] for first <= i <= last. */
+struct model {
+	raft_index first, last;
+	raft_term terms[MODEL_MAX];
+	struct wal_hard_state hs;
+};
+
+static void check_model(struct wal *w, const struct model *m, uint64_t seed)
+{
+	struct raft_entry *es = NULL;
+	struct wal_hard_state hs;
+	size_t n = 0;
+
+	ck_assert_msg(
+	    wal_first_index(w) == m->first && wal_last_index(w) == m->last,
+	    "seed %" PRIu64 ": log [%" PRIu64 ", %" PRIu64 "], model [%" PRIu64
+	    ", %" PRIu64 "]",
+	    seed, wal_first_index(w), wal_last_index(w), m->first, m->last);
+	wal_hard_state(w, &hs);
+	ck_assert_msg(hs.term == m->hs.term && hs.vote == m->hs.vote &&
+			  hs.commit == m->hs.commit,
+		      "seed %" PRIu64 ": hard state", seed);
+	if (m->last < m->first)
+		return;
+	ck_assert_msg(
+	    wal_read(w, m->first, m->last, &es, &n, err, sizeof(err)) == 0,
+	    "seed %" PRIu64 ": %s", seed, err);
+	for (size_t k = 0; k < n; k++) {
+		raft_index i = m->first + k;
+		struct raft_entry want;
+		fill_entry(&want, i, m->terms[i], payload_len(i));
+		ck_assert_msg(
+		    es[k].term == want.term && es[k].len == want.len &&
+			es[k].type == want.type &&
+			(want.len == 0 ||
+			 !memcmp(es[k].data, want.data, want.len)),
+		    "seed %" PRIu64 ": entry %" PRIu64 " differs", seed, i);
+		free(want.data);
+	}
+	wal_free_entries(es, n);
+}
+
+/* Random appends, truncations, compactions, resets, hard states and
+ * reopens against a model of the log. */
+START_TEST(test_random_operations_match_model)
+{
+	static struct model m;
+	uint64_t seed = 0x5eed0000u + (uint64_t)_i;
+	char *dir = make_tmpdir();
+	struct wal *w = open_ok(dir, SMALL_SEG);
+	raft_term term = 1;
+
+	rng_state = seed;
+	memset(&m, 0, sizeof(m));
+	m.first = 1;
+	for (int op = 0; op < 400; op++) {
+		uint64_t r = rng_next() % 100;
+		if (r < 50 && m.last + 40 < MODEL_MAX) {
+			raft_index k = 1 + rng_next() % 30;
+			append_range(w, m.last + 1, m.last + k, term);
+			for (raft_index i = m.last + 1; i <= m.last + k; i++)
+				m.terms[i] = term;
+			m.last += k;
+		} else if (r < 62) {
+			raft_index to =
+			    m.first - 1 + rng_next() % (m.last - m.first + 2);
+			ck_assert_msg(
+			    wal_truncate_after(w, to, err, sizeof(err)) == 0,
+			    "seed %" PRIu64 ": %s", seed, err);
+			if (to < m.last)
+				m.last = to;
+			term++;
+		} else if (r < 70) {
+			raft_index at =
+			    m.first + rng_next() % (m.last - m.first + 2);
+			ck_assert_msg(wal_compact(w, at, err, sizeof(err)) == 0,
+				      "seed %" PRIu64 ": %s", seed, err);
+			/* Whole segments go: the first index moves up to
+			 * at most @at (and never past the end). */
+			ck_assert_uint_ge(wal_first_index(w), m.first);
+			ck_assert_uint_le(wal_first_index(w),
+					  at < m.last + 1 ? at : m.last + 1);
+			m.first = wal_first_index(w);
+		} else if (r < 72 && m.last + 100 < MODEL_MAX) {
+			raft_index at = m.last + rng_next() % 50;
+			ck_assert_int_eq(wal_reset(w, at, err, sizeof(err)), 0);
+			m.first = at + 1;
+			m.last = at;
+		} else if (r < 82) {
+			m.hs.term = term;
+			m.hs.vote = rng_next() % 4;
+			m.hs.commit = m.last;
+			ck_assert_int_eq(
+			    wal_set_hard_state(w, &m.hs, err, sizeof(err)), 0);
+		} else if (r < 95) {
+			sync_ok(w);
+		} else {
+			/* Reopen, with or without a sync first: a clean
+			 * process exit keeps the page cache. */
+			wal_close(w);
+			w = open_ok(dir, SMALL_SEG);
+		}
+		if (op % 50 == 0)
+			check_model(w, &m, seed);
+	}
+	sync_ok(w);
+	wal_close(w);
+	w = open_ok(dir, SMALL_SEG);
+	check_model(w, &m, seed);
+	wal_close(w);
+	free_tmpdir(dir);
+}
+END_TEST
+
 /* ---- crash simulation ---------------------------------------------------*/
 
 /* Shared by the tail tests: after damaging the tail of @dir, recovery must
@@ -1013,6 +1142,7 @@ static Suite *wal_suite(void)
 	tcase_add_test(tc, test_large_reads);
 	tcase_add_test(tc, test_compact);
 	tcase_add_test(tc, test_reset);
+	tcase_add_loop_test(tc, test_random_operations_match_model, 0, 8);
 	tcase_add_test(tc, test_torn_tail_every_offset);
 	tcase_add_test(tc, test_truncation_is_atomic);
 	tcase_add_test(tc, test_failed_write_leaves_no_partial_record);
