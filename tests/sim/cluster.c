@@ -8,10 +8,12 @@
 #include <string.h>
 
 /* Limits: a run that exceeds them is a broken core (or a broken sim). */
-#define SIM_MAX_PACKETS	       20000
-#define SIM_MAX_WRITES	       4096
-#define SIM_READ_TIMEOUT_TICKS 60
-#define SIM_CMD_BYTES	       16
+#define SIM_MAX_PACKETS 20000
+#define SIM_MAX_WRITES	65536
+/* Events within one tick beyond this are a livelock (a message storm). */
+#define SIM_MAX_EVENTS_PER_TICK 200000
+#define SIM_READ_TIMEOUT_TICKS	60
+#define SIM_CMD_BYTES		16
 
 static void *xrealloc(void *p, size_t n)
 {
@@ -244,7 +246,8 @@ struct sim_cluster {
 	raft_term probe_term;
 	raft_index probe_index;
 	uint64_t probe_id;
-	raft_id hot_crash; /* crash this member at the end of the step */
+	uint64_t tick_events; /* events since the clock last moved */
+	raft_id hot_crash;    /* crash this member at the end of the step */
 	struct sim_stats st;
 };
 
@@ -1744,6 +1747,7 @@ static void do_hot_crash(struct sim_cluster *c)
 
 static void random_tick(struct sim_cluster *c)
 {
+	c->tick_events = 0;
 	c->now++;
 	c->st.ticks++;
 	for (unsigned k = 1; k <= c->n && !c->failed; k++) {
@@ -1783,6 +1787,13 @@ bool sim_step(struct sim_cluster *c)
 		random_tick(c);
 		do_hot_crash(c);
 		return !c->failed;
+	}
+	if (++c->tick_events > SIM_MAX_EVENTS_PER_TICK) {
+		fail(c,
+		     "Liveness: message storm: %d events without the clock "
+		     "advancing (%zu messages in flight)",
+		     SIM_MAX_EVENTS_PER_TICK, c->n_pk);
+		return false;
 	}
 	size_t pick = rnd(c, due_pk + due_w);
 	if (pick < due_pk) {
