@@ -50,6 +50,7 @@ static int push(struct raft *r, uint64_t ctx, raft_id from)
 	    .from = from,
 	    .tick = r->ticks,
 	};
+	r->reads_unrounded++;
 	return RAFT_OK;
 }
 
@@ -79,7 +80,7 @@ int raft__step_read_index_resp(struct raft *r, const struct raft_msg *m)
 	struct raft_readq *q = &r->reads;
 	size_t j = 0;
 
-	if (r->role != RAFT_FOLLOWER || m->from != r->leader)
+	if (r->role != RAFT_FOLLOWER || m->from != r->leader || m->context == 0)
 		return RAFT_OK;
 	for (size_t i = 0; i < q->n; i++) {
 		struct raft_pending_read *p = &q->v[i];
@@ -145,10 +146,7 @@ static bool committed_in_term(const struct raft *r)
 
 static bool has_unrounded(const struct raft *r)
 {
-	for (size_t i = 0; i < r->reads.n; i++)
-		if (r->reads.v[i].round == 0)
-			return true;
-	return false;
+	return r->reads_unrounded > 0;
 }
 
 bool raft__read_wants_flush(const struct raft *r)
@@ -193,6 +191,7 @@ static void leader_flush(struct raft *r)
 		q->v[i].round = r->read_seq;
 		q->v[i].index = r->log.commit;
 	}
+	r->reads_unrounded = 0;
 	if (!any)
 		return;
 	r->round_pending = r->read_seq;
@@ -228,6 +227,7 @@ static void follower_flush(struct raft *r)
 		any = true;
 		q->v[i].round = r->read_seq;
 	}
+	r->reads_unrounded = 0;
 	if (!any)
 		return;
 	m.context = r->read_seq;
@@ -253,7 +253,11 @@ void raft__read_tick(struct raft *r)
 
 		if (r->ticks - p->tick < limit) {
 			q->v[j++] = *p;
-		} else if (p->from == 0) {
+			continue;
+		}
+		if (p->round == 0)
+			r->reads_unrounded--;
+		if (p->from == 0) {
 			raft__read_done(r, p->ctx, 0, true);
 		} else {
 			struct raft_msg m = {

@@ -193,6 +193,10 @@ static bool wants_append(const struct raft *r, const struct raft_progress *pr)
 
 	if (raft_progress_is_paused(pr))
 		return false;
+	/* Entries below the snapshot are gone: that peer needs the
+	 * snapshot itself (later), not an append. */
+	if (pr->next <= r->log.snap_index)
+		return false;
 	if (pr->state == RAFT_PR_PROBE)
 		return pr->match < last;
 	return pr->next <= last;

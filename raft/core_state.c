@@ -101,6 +101,7 @@ void raft__fail_reads(struct raft *r)
 		}
 	}
 	r->reads.n = 0;
+	r->reads_unrounded = 0;
 	r->round_pending = 0;
 }
 

@@ -88,6 +88,7 @@ struct raft {
 	struct raft_readq reads;
 	uint64_t read_seq;	/* last round id (leader), request id */
 	uint64_t round_pending; /* leader: round out for confirmation, or 0 */
+	size_t reads_unrounded; /* reads with round 0 */
 
 	/* Follower: proposals to forward with the next ready. */
 	struct raft_entryv fwd;

@@ -222,8 +222,10 @@ int raft_step(struct raft *r, const struct raft_msg *m)
 	switch (m->type) {
 	case RAFT_MSG_APPEND:
 	case RAFT_MSG_HEARTBEAT:
-		/* Election Safety (§5.2): one leader per term. */
-		assert(r->role != RAFT_LEADER);
+		/* Election Safety (§5.2): one leader per term, so this
+		 * comes from a broken peer; it must not make us truncate. */
+		if (r->role == RAFT_LEADER)
+			return RAFT_OK;
 		if (r->role != RAFT_FOLLOWER)
 			raft__become_follower(r, m->term, m->from);
 		if (m->type == RAFT_MSG_APPEND)

@@ -7,5 +7,6 @@
 Suite *log_suite(void);
 Suite *progress_suite(void);
 Suite *step_suite(void);
+Suite *features_suite(void);
 
 #endif /* TESTS_CORE_SUITES_H_ */

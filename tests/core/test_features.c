@@ -1,0 +1,443 @@
+/* test_features.c - PreVote, CheckQuorum, leases, TIMEOUT_NOW, limits,
+ * failed reads, suffix truncation, pipelining and the mutations. */
+#include <string.h>
+
+#include "cluster.h"
+#include "suites.h"
+
+static const struct raft_msg *find(struct cl *c, int type, raft_id from,
+				   raft_id to)
+{
+	for (size_t i = 0; i < c->n_q; i++) {
+		const struct raft_msg *m = &c->q[i];
+
+		if (m->type == type && m->from == from &&
+		    (to == 0 || m->to == to))
+			return m;
+	}
+	return NULL;
+}
+
+static raft_term term_of(struct cl *c, raft_id id)
+{
+	struct raft_status st;
+
+	raft_status(cl_r(c, id), &st);
+	return st.term;
+}
+
+static raft_index commit_of(struct cl *c, raft_id id)
+{
+	struct raft_status st;
+
+	raft_status(cl_r(c, id), &st);
+	return st.commit;
+}
+
+/* Ticks @id with every message from or to it dropped, @n times. */
+static void tick_isolated(struct cl *c, raft_id id, int n)
+{
+	for (int i = 0; i < n; i++) {
+		raft_tick(cl_r(c, id));
+		cl_ready(c, id);
+		cl_drop(c, 0, id, 0);
+		cl_drop(c, 0, 0, id);
+	}
+}
+
+START_TEST(test_prevote_keeps_term)
+{
+	struct raft_options o = {
+	    .election_ticks = 10, .heartbeat_ticks = 1, .pre_vote = true};
+	struct cl c;
+
+	cl_init(&c, 3, &o);
+	/* Thesis §9.6: PreVote first, the real election only after a
+	 * majority said it would vote: the term grows once. */
+	ck_assert_int_eq(cl_elect(&c, 1), RAFT_LEADER);
+	ck_assert_uint_eq(term_of(&c, 1), 1);
+	/* A member cut off campaigns forever without raising its term. */
+	for (int i = 0; i < 100; i++) {
+		raft_tick(cl_r(&c, 3));
+		cl_ready(&c, 3);
+		if (i > 50 && cl_count(&c, RAFT_MSG_PREVOTE, 3, 0) > 0)
+			break;
+		cl_drop(&c, 0, 3, 0);
+	}
+	ck_assert_int_eq(raft_role(cl_r(&c, 3)), RAFT_PRECANDIDATE);
+	ck_assert_uint_eq(term_of(&c, 3), 1);
+	ck_assert_uint_eq(find(&c, RAFT_MSG_PREVOTE, 3, 2)->term, 2);
+	/* Back in touch, its PreVote is refused: 2 heard from the leader
+	 * within the election timeout. The leader keeps its term. */
+	cl_deliver(&c, RAFT_MSG_PREVOTE, 3, 0);
+	cl_ready(&c, 0);
+	ck_assert(find(&c, RAFT_MSG_PREVOTE_RESP, 2, 3)->reject);
+	cl_stabilize(&c);
+	ck_assert_uint_eq(term_of(&c, 1), 1);
+	ck_assert_uint_eq(term_of(&c, 2), 1);
+	ck_assert_int_eq(raft_role(cl_r(&c, 1)), RAFT_LEADER);
+	/* A heartbeat brings 3 back as a follower. */
+	raft_tick(cl_r(&c, 1));
+	cl_stabilize(&c);
+	ck_assert_int_eq(raft_role(cl_r(&c, 3)), RAFT_FOLLOWER);
+	ck_assert_uint_eq(raft_leader(cl_r(&c, 3)), 1);
+	cl_free(&c);
+}
+END_TEST
+
+START_TEST(test_check_quorum_steps_down)
+{
+	struct raft_options o = {
+	    .election_ticks = 10, .heartbeat_ticks = 1, .check_quorum = true};
+	struct cl c;
+
+	cl_init(&c, 3, &o);
+	ck_assert_int_eq(cl_elect(&c, 1), RAFT_LEADER);
+	ck_assert_int_eq(raft_read_index(cl_r(&c, 1), 77), RAFT_OK);
+	/* Thesis §6.2: no answer from a majority for an election timeout:
+	 * the leader steps down, and its waiting read fails. */
+	tick_isolated(&c, 1, 21);
+	ck_assert_int_ne(raft_role(cl_r(&c, 1)), RAFT_LEADER);
+	ck_assert_uint_eq(cl_node(&c, 1)->n_failed, 1);
+	ck_assert_uint_eq(cl_node(&c, 1)->failed[0].ctx, 77);
+	cl_free(&c);
+}
+END_TEST
+
+START_TEST(test_leader_lease_ignores_votes)
+{
+	struct raft_options o = {
+	    .election_ticks = 10, .heartbeat_ticks = 1, .check_quorum = true};
+	struct cl c;
+	struct raft_msg v = {.type = RAFT_MSG_VOTE,
+			     .from = 3,
+			     .to = 2,
+			     .term = 5,
+			     .index = 1,
+			     .log_term = 1};
+
+	cl_init(&c, 3, &o);
+	ck_assert_int_eq(cl_elect(&c, 1), RAFT_LEADER);
+	/* Thesis §4.2.3: within the election timeout of hearing from the
+	 * leader, a VOTE of a higher term changes nothing. */
+	ck_assert_int_eq(raft_step(cl_r(&c, 2), &v), RAFT_OK);
+	ck_assert_uint_eq(term_of(&c, 2), 1);
+	ck_assert(!raft_has_ready(cl_r(&c, 2)));
+	/* A transfer (TIMEOUT_NOW campaign) is not held back. */
+	v.context = 1;
+	ck_assert_int_eq(raft_step(cl_r(&c, 2), &v), RAFT_OK);
+	ck_assert_uint_eq(term_of(&c, 2), 5);
+	cl_free(&c);
+}
+END_TEST
+
+START_TEST(test_timeout_now_campaigns_at_once)
+{
+	struct raft_options o = {.election_ticks = 10,
+				 .heartbeat_ticks = 1,
+				 .pre_vote = true,
+				 .check_quorum = true};
+	struct cl c;
+	struct raft_msg t = {
+	    .type = RAFT_MSG_TIMEOUT_NOW, .from = 1, .to = 2, .term = 1};
+
+	cl_init(&c, 3, &o);
+	ck_assert_int_eq(cl_elect(&c, 1), RAFT_LEADER);
+	/* Thesis §3.10: the target starts an election without waiting
+	 * and without PreVote. */
+	ck_assert_int_eq(raft_step(cl_r(&c, 2), &t), RAFT_OK);
+	ck_assert_int_eq(raft_role(cl_r(&c, 2)), RAFT_CANDIDATE);
+	ck_assert_uint_eq(term_of(&c, 2), 2);
+	cl_stabilize(&c);
+	ck_assert_int_eq(raft_role(cl_r(&c, 2)), RAFT_LEADER);
+	ck_assert_int_eq(raft_role(cl_r(&c, 1)), RAFT_FOLLOWER);
+	ck_assert_uint_eq(raft_leader(cl_r(&c, 3)), 2);
+	cl_free(&c);
+}
+END_TEST
+
+START_TEST(test_limits)
+{
+	struct raft_options o = {.election_ticks = 10,
+				 .heartbeat_ticks = 1,
+				 .max_pending_entries = 3,
+				 .max_pending_reads = 2,
+				 .max_entry_bytes = 4};
+	struct cl c;
+
+	cl_init(&c, 3, &o);
+	ck_assert_int_eq(cl_elect(&c, 1), RAFT_LEADER);
+	ck_assert_int_eq(raft_propose(cl_r(&c, 1), "12345", 5, NULL),
+			 RAFT_ETOO_LARGE);
+	ck_assert_int_eq(raft_propose(cl_r(&c, 2), "12345", 5, NULL),
+			 RAFT_ETOO_LARGE);
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(raft_propose(cl_r(&c, 1), "1234", 4, NULL),
+				 RAFT_OK);
+	ck_assert_int_eq(raft_propose(cl_r(&c, 1), "1", 1, NULL), RAFT_EBUSY);
+	cl_stabilize(&c);
+	/* Committed entries no longer count. */
+	ck_assert_int_eq(raft_propose(cl_r(&c, 1), "1", 1, NULL), RAFT_OK);
+	ck_assert_int_eq(raft_read_index(cl_r(&c, 1), 1), RAFT_OK);
+	ck_assert_int_eq(raft_read_index(cl_r(&c, 1), 2), RAFT_OK);
+	ck_assert_int_eq(raft_read_index(cl_r(&c, 1), 3), RAFT_EBUSY);
+	cl_free(&c);
+}
+END_TEST
+
+START_TEST(test_follower_reads_fail_on_leader_change)
+{
+	struct cl c;
+	struct raft_msg hb = {
+	    .type = RAFT_MSG_HEARTBEAT, .from = 3, .to = 2, .term = 2};
+	struct raft_options o = {.election_ticks = 10, .heartbeat_ticks = 1};
+
+	cl_init(&c, 3, &o);
+	ck_assert_int_eq(cl_elect(&c, 1), RAFT_LEADER);
+	ck_assert_int_eq(raft_read_index(cl_r(&c, 2), 9), RAFT_OK);
+	cl_ready(&c, 2);
+	cl_drop(&c, RAFT_MSG_READ_INDEX, 2, 1);
+	/* A new leader will never answer what the old one was asked. */
+	ck_assert_int_eq(raft_step(cl_r(&c, 2), &hb), RAFT_OK);
+	cl_ready(&c, 2);
+	ck_assert_uint_eq(cl_node(&c, 2)->n_failed, 1);
+	ck_assert_uint_eq(cl_node(&c, 2)->failed[0].ctx, 9);
+	ck_assert_uint_eq(cl_node(&c, 2)->n_reads, 0);
+	cl_free(&c);
+}
+END_TEST
+
+START_TEST(test_reads_wait_for_commit_in_term)
+{
+	struct cl c;
+	struct raft_options o = {.election_ticks = 10, .heartbeat_ticks = 1};
+
+	cl_init(&c, 3, &o);
+	for (int i = 0; i < 20 && raft_role(cl_r(&c, 1)) != RAFT_CANDIDATE; i++)
+		raft_tick(cl_r(&c, 1));
+	cl_ready(&c, 1);
+	cl_deliver(&c, RAFT_MSG_VOTE, 1, 0);
+	cl_ready(&c, 0);
+	cl_deliver(&c, RAFT_MSG_VOTE_RESP, 0, 1);
+	ck_assert_int_eq(raft_role(cl_r(&c, 1)), RAFT_LEADER);
+	/* Thesis §6.4: no read index before an entry of this term is
+	 * committed; the read waits (no heartbeat round yet). */
+	ck_assert_int_eq(raft_read_index(cl_r(&c, 1), 5), RAFT_OK);
+	cl_ready(&c, 1);
+	ck_assert_uint_eq(cl_count(&c, RAFT_MSG_HEARTBEAT, 1, 0), 0);
+	cl_stabilize(&c);
+	ck_assert_uint_eq(cl_node(&c, 1)->n_reads, 1);
+	ck_assert_uint_eq(cl_node(&c, 1)->reads[0].index, 1);
+	cl_free(&c);
+}
+END_TEST
+
+START_TEST(test_conflicting_suffix_replaced)
+{
+	struct raft_options o = {.election_ticks = 10, .heartbeat_ticks = 1};
+	struct cl c;
+
+	cl_init(&c, 3, &o);
+	ck_assert_int_eq(cl_elect(&c, 1), RAFT_LEADER);
+	/* Leader 1 appends entries nobody else gets. */
+	raft_propose(cl_r(&c, 1), "lost1", 5, NULL);
+	raft_propose(cl_r(&c, 1), "lost2", 5, NULL);
+	cl_ready(&c, 1);
+	cl_drop(&c, 0, 1, 0);
+	ck_assert_uint_eq(cl_node(&c, 1)->n_log, 3);
+	/* 2 leads term 2 (1 does not hear of it) and writes its own
+	 * entries at those indexes. */
+	for (int i = 0; i < 20 && raft_role(cl_r(&c, 2)) == RAFT_FOLLOWER;
+	     i++) {
+		raft_tick(cl_r(&c, 2));
+		cl_ready(&c, 2);
+		cl_drop(&c, 0, 0, 1);
+	}
+	cl_deliver(&c, RAFT_MSG_VOTE, 2, 3);
+	cl_ready(&c, 3);
+	cl_deliver(&c, RAFT_MSG_VOTE_RESP, 3, 2);
+	ck_assert_int_eq(raft_role(cl_r(&c, 2)), RAFT_LEADER);
+	raft_propose(cl_r(&c, 2), "new", 3, NULL);
+	cl_stabilize(&c);
+	/* §5.3: 1's conflicting suffix was removed and replaced. */
+	ck_assert_uint_eq(cl_node(&c, 1)->n_log, 3);
+	ck_assert_uint_eq(cl_node(&c, 1)->log[1].term, 2);
+	ck_assert_uint_eq(cl_node(&c, 1)->log[2].term, 2);
+	ck_assert_str_eq(cl_node(&c, 1)->applied[2], "new");
+	ck_assert_uint_eq(commit_of(&c, 1), 3);
+	cl_free(&c);
+}
+END_TEST
+
+START_TEST(test_pipelining_window)
+{
+	struct raft_options o = {.election_ticks = 10,
+				 .heartbeat_ticks = 1,
+				 .max_inflight = 2,
+				 .max_append_entries = 1};
+	struct cl c;
+
+	cl_init(&c, 3, &o);
+	ck_assert_int_eq(cl_elect(&c, 1), RAFT_LEADER);
+	for (int i = 0; i < 5; i++)
+		raft_propose(cl_r(&c, 1), "p", 1, NULL);
+	cl_ready(&c, 1);
+	/* Replicate state: two appends of one entry each in flight per
+	 * follower without waiting, then the window is full. */
+	ck_assert_uint_eq(cl_count(&c, RAFT_MSG_APPEND, 1, 2), 2);
+	ck_assert_uint_eq(cl_count(&c, RAFT_MSG_APPEND, 1, 3), 2);
+	ck_assert_uint_eq(find(&c, RAFT_MSG_APPEND, 1, 2)->index, 1);
+	cl_deliver(&c, RAFT_MSG_APPEND, 1, 2);
+	cl_ready(&c, 2);
+	cl_deliver(&c, RAFT_MSG_APPEND_RESP, 2, 1);
+	cl_ready(&c, 1);
+	/* Both acknowledged: two more go out to 2, none to 3. */
+	ck_assert_uint_eq(cl_count(&c, RAFT_MSG_APPEND, 1, 2), 2);
+	ck_assert_uint_eq(cl_count(&c, RAFT_MSG_APPEND, 1, 3), 2);
+	cl_stabilize(&c);
+	ck_assert_uint_eq(commit_of(&c, 1), 6);
+	ck_assert_uint_eq(cl_node(&c, 3)->applied_index, 6);
+	cl_free(&c);
+}
+END_TEST
+
+/* Leader 1 of term 3 holds an entry of term 1 at index 2 that only it has;
+ * returns with it replicated to 2 (max_append_entries 1) but not the NOOP
+ * of term 3. */
+static void old_term_entry_on_majority(struct cl *c, unsigned mutations)
+{
+	struct raft_options o = {.election_ticks = 10,
+				 .heartbeat_ticks = 1,
+				 .max_append_entries = 1,
+				 .mutations = mutations};
+	/* A stale candidate of term 2 deposes leader 1 without winning. */
+	struct raft_msg v = {.type = RAFT_MSG_VOTE,
+			     .from = 3,
+			     .to = 1,
+			     .term = 2,
+			     .index = 1,
+			     .log_term = 1};
+
+	cl_init(c, 3, &o);
+	ck_assert_int_eq(cl_elect(c, 1), RAFT_LEADER);
+	raft_propose(cl_r(c, 1), "old", 3, NULL);
+	cl_ready(c, 1);
+	cl_drop(c, 0, 1, 0);
+	ck_assert_int_eq(raft_step(cl_r(c, 1), &v), RAFT_OK);
+	ck_assert_int_eq(raft_role(cl_r(c, 1)), RAFT_FOLLOWER);
+	cl_ready(c, 1);
+	cl_drop(c, 0, 1, 0);
+	/* 1 wins term 3 (its log is the longest) with the entry of term 1
+	 * at index 2 only in its own log. */
+	for (int i = 0; i < 40 && raft_role(cl_r(c, 1)) == RAFT_FOLLOWER; i++)
+		raft_tick(cl_r(c, 1));
+	cl_ready(c, 1);
+	cl_deliver(c, RAFT_MSG_VOTE, 1, 0);
+	cl_ready(c, 0);
+	cl_deliver(c, RAFT_MSG_VOTE_RESP, 0, 1);
+	ck_assert_int_eq(raft_role(cl_r(c, 1)), RAFT_LEADER);
+	ck_assert_uint_eq(term_of(c, 1), 3);
+	cl_ready(c, 1);
+	cl_drop(c, 0, 1, 3);
+	/* The probe (prev 2) is refused by 2, who lacks index 2... */
+	cl_deliver(c, RAFT_MSG_APPEND, 1, 2);
+	cl_ready(c, 2);
+	ck_assert(find(c, RAFT_MSG_APPEND_RESP, 2, 1)->reject);
+	cl_deliver(c, RAFT_MSG_APPEND_RESP, 2, 1);
+	cl_ready(c, 1);
+	cl_drop(c, 0, 1, 3);
+	/* ... then index 2 (term 1) alone reaches it. */
+	ck_assert_uint_eq(find(c, RAFT_MSG_APPEND, 1, 2)->n_entries, 1);
+	ck_assert_uint_eq(find(c, RAFT_MSG_APPEND, 1, 2)->entries[0].term, 1);
+	cl_deliver(c, RAFT_MSG_APPEND, 1, 2);
+	cl_ready(c, 2);
+	cl_deliver(c, RAFT_MSG_APPEND_RESP, 2, 1);
+}
+
+START_TEST(test_old_term_entry_not_committed_by_counting)
+{
+	struct cl c;
+
+	old_term_entry_on_majority(&c, 0);
+	/* Figure 8: a majority holds index 2, but it is of term 1; the
+	 * leader of term 3 does not count it committed. */
+	ck_assert_uint_eq(commit_of(&c, 1), 1);
+	cl_stabilize(&c);
+	ck_assert_uint_eq(commit_of(&c, 1), 3);
+	cl_free(&c);
+}
+END_TEST
+
+START_TEST(test_mutation_commit_old_term)
+{
+	struct cl c;
+
+	old_term_entry_on_majority(&c, RAFT_MUTATE_COMMIT_OLD_TERM);
+	ck_assert_uint_eq(commit_of(&c, 1), 2);
+	cl_free(&c);
+}
+END_TEST
+
+START_TEST(test_follower_commit_bounded_by_last_new_entry)
+{
+	struct raft *r;
+	raft_id voters[3] = {1, 2, 3};
+	struct raft_options o = {.election_ticks = 10, .heartbeat_ticks = 1};
+	struct raft_entry e[2] = {
+	    {.term = 1, .index = 1, .type = RAFT_ENTRY_NOOP},
+	    {.term = 1, .index = 2, .type = RAFT_ENTRY_NORMAL},
+	};
+	struct raft_msg m = {.type = RAFT_MSG_APPEND,
+			     .from = 1,
+			     .to = 2,
+			     .term = 1,
+			     .commit = 10,
+			     .entries = e,
+			     .n_entries = 2};
+	struct raft_ready rd;
+
+	o.id = 2;
+	o.voters = voters;
+	o.n_voters = 3;
+	ck_assert_int_eq(raft_new(&o, NULL, &r), RAFT_OK);
+	ck_assert_int_eq(raft_step(r, &m), RAFT_OK);
+	raft_ready(r, &rd);
+	/* Figure 2: commitIndex = min(leaderCommit, last new entry). */
+	ck_assert_uint_eq(rd.hs.commit, 2);
+	ck_assert_uint_eq(rd.n_entries, 2);
+	/* Not durable yet: nothing to apply. */
+	ck_assert_uint_eq(rd.n_committed, 0);
+	ck_assert_uint_eq(rd.n_msgs, 0);
+	ck_assert_uint_eq(rd.n_msgs_after_persist, 1);
+	ck_assert_uint_eq(rd.msgs_after_persist[0].index, 2);
+	raft_advance(r, &rd);
+	raft_persisted(r, 2, 1);
+	ck_assert(raft_has_ready(r));
+	raft_ready(r, &rd);
+	ck_assert_uint_eq(rd.n_committed, 2);
+	raft_advance(r, &rd);
+	ck_assert(!raft_has_ready(r));
+	raft_free(r);
+}
+END_TEST
+
+Suite *features_suite(void)
+{
+	Suite *s = suite_create("features");
+	TCase *tc = tcase_create("features");
+
+	tcase_add_test(tc, test_prevote_keeps_term);
+	tcase_add_test(tc, test_check_quorum_steps_down);
+	tcase_add_test(tc, test_leader_lease_ignores_votes);
+	tcase_add_test(tc, test_timeout_now_campaigns_at_once);
+	tcase_add_test(tc, test_limits);
+	tcase_add_test(tc, test_follower_reads_fail_on_leader_change);
+	tcase_add_test(tc, test_reads_wait_for_commit_in_term);
+	tcase_add_test(tc, test_conflicting_suffix_replaced);
+	tcase_add_test(tc, test_pipelining_window);
+	tcase_add_test(tc, test_old_term_entry_not_committed_by_counting);
+	tcase_add_test(tc, test_mutation_commit_old_term);
+	tcase_add_test(tc, test_follower_commit_bounded_by_last_new_entry);
+	suite_add_tcase(s, tc);
+	return s;
+}
