@@ -461,9 +461,12 @@ static void process_ready(struct node *n)
 		struct node_wait *w = hash_take(n, rd.reads[i].ctx);
 		if (w == NULL)
 			continue;
+		if (rd.reads[i].index <= n->applied) {
+			finish(n, w, NODE_OK, NULL);
+			continue;
+		}
+		/* Above the applied index, so never 0 ("no index yet"). */
 		w->read_index = rd.reads[i].index;
-		if (w->read_index == 0)
-			w->read_index = 1; /* 0 marks "no index yet" */
 		w->hnext = n->readq;
 		n->readq = w;
 	}
