@@ -186,7 +186,7 @@ class Member:
         except (OSError, ValueError, http.client.HTTPException):
             return None
 
-    # Key-value helpers; they return the Response.
+    # The key-value routes; each returns the Response.
     def put(self, key, value, cas=None, headers=None, timeout=10.0):
         path = key_path(key)
         if cas is not None:
