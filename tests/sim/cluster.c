@@ -1150,6 +1150,11 @@ bool sim_check(struct sim_cluster *c)
 			     "Commit monotonicity: member %" PRIu64
 			     " commit went from %" PRIu64 " back to %" PRIu64,
 			     nd->id, nd->commit_seen, st.commit);
+		if (nd->applied > st.commit)
+			fail(c,
+			     "Core contract: member %" PRIu64
+			     " applied %" PRIu64 " beyond its commit %" PRIu64,
+			     nd->id, nd->applied, st.commit);
 		if (st.commit > nd->mem.n) {
 			fail(c,
 			     "Core contract: member %" PRIu64
