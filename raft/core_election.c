@@ -13,6 +13,7 @@ static void become_leader(struct raft *r)
 	r->election_elapsed = 0;
 	r->heartbeat_elapsed = 0;
 	r->round_pending = 0;
+	r->transferee = 0;
 	raft__repl_become_leader(r);
 }
 

@@ -5,6 +5,7 @@
 #include "core_read.h"
 #include "core_replication.h"
 #include "core_state.h"
+#include "core_transfer.h"
 
 static raft_index min_index(raft_index a, raft_index b)
 {
@@ -34,7 +35,7 @@ bool raft_has_ready(const struct raft *r)
 	       apply_to(r) > r->log.applied_handed || r->reads_out.n > 0 ||
 	       r->failed_out.n > 0 || r->role != r->prev_role ||
 	       r->leader != r->prev_leader || raft__read_wants_flush(r) ||
-	       raft__repl_wants_flush(r);
+	       raft__repl_wants_flush(r) || raft__transfer_wants_flush(r);
 }
 
 void raft_ready(struct raft *r, struct raft_ready *rd)
@@ -43,9 +44,11 @@ void raft_ready(struct raft *r, struct raft_ready *rd)
 	raft_index last, to;
 
 	/* Deferred work first, so that its messages are in this ready:
-	 * read rounds (their heartbeats also carry commit), then appends. */
+	 * read rounds (their heartbeats also carry commit), then appends,
+	 * then a TIMEOUT_NOW once they brought the transferee up to date. */
 	raft__read_flush(r);
 	raft__repl_flush(r);
+	raft__transfer_flush(r);
 
 	memset(rd, 0, sizeof(*rd));
 	rd->hs.term = r->term;

@@ -119,6 +119,7 @@ void raft__become_follower(struct raft *r, raft_term term, raft_id leader)
 		raft__fail_reads(r);
 	r->role = RAFT_FOLLOWER;
 	r->leader = leader;
+	r->transferee = 0;
 	r->election_elapsed = 0;
 	r->heartbeat_elapsed = 0;
 	raft__reset_timeout(r);

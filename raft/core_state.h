@@ -90,6 +90,11 @@ struct raft {
 	uint64_t round_pending; /* leader: round out for confirmation, or 0 */
 	size_t reads_unrounded; /* reads with round 0 */
 
+	/* Leader: leadership transfer under way (thesis §3.10). */
+	raft_id transferee; /* 0: none */
+	unsigned transfer_elapsed;
+	bool transfer_sent; /* TIMEOUT_NOW went out */
+
 	/* Follower: proposals to forward with the next ready. */
 	struct raft_entryv fwd;
 

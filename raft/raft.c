@@ -11,6 +11,7 @@
 #include "core_read.h"
 #include "core_replication.h"
 #include "core_state.h"
+#include "core_transfer.h"
 
 static void set_defaults(struct raft_options *o)
 {
@@ -156,6 +157,7 @@ void raft_tick(struct raft *r)
 {
 	r->ticks++;
 	raft__election_tick(r);
+	raft__transfer_tick(r);
 	raft__read_tick(r);
 }
 
@@ -246,7 +248,7 @@ int raft_step(struct raft *r, const struct raft_msg *m)
 	case RAFT_MSG_PREVOTE_RESP:
 		return raft__step_vote_resp(r, m);
 	case RAFT_MSG_PROPOSE:
-		if (r->role == RAFT_LEADER)
+		if (r->role == RAFT_LEADER && r->transferee == 0)
 			return raft__step_propose(r, m);
 		return RAFT_OK;
 	case RAFT_MSG_READ_INDEX:
@@ -270,12 +272,20 @@ int raft_propose(struct raft *r, const void *data, size_t len,
 		*index = 0;
 	if (len > 0 && data == NULL)
 		return RAFT_EINVAL;
-	if (r->role == RAFT_LEADER)
+	if (r->role == RAFT_LEADER) {
+		if (r->transferee != 0)
+			return RAFT_ETRANSFER;
 		return raft__append_local(r, RAFT_ENTRY_NORMAL, data, len,
 					  index);
+	}
 	if (r->leader == 0)
 		return RAFT_ENOLEADER;
 	return raft__forward(r, data, len);
+}
+
+int raft_transfer_leadership(struct raft *r, raft_id to)
+{
+	return raft__transfer(r, to);
 }
 
 int raft_read_index(struct raft *r, uint64_t ctx)

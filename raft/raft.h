@@ -250,6 +250,15 @@ void raft_persisted(struct raft *r, raft_index index, raft_term term);
 /* The state machine has applied every entry up to @index. */
 void raft_applied(struct raft *r, raft_index index);
 
+/* Leadership transfer (thesis §3.10): the leader brings @to's log up to
+ * date, then sends it TIMEOUT_NOW so that it campaigns at once. Meanwhile
+ * proposals fail with RAFT_ETRANSFER; after an election timeout without
+ * success the transfer is abandoned. raft_leader() tells the outcome.
+ * Returns RAFT_OK (also when @to is this member: it leads already),
+ * RAFT_ENOTLEADER on a non-leader, RAFT_EINVAL when @to is not a voter,
+ * RAFT_ETRANSFER while a transfer to another member is under way. */
+int raft_transfer_leadership(struct raft *r, raft_id to);
+
 bool raft_has_ready(const struct raft *r);
 void raft_ready(struct raft *r, struct raft_ready *rd);
 void raft_advance(struct raft *r, const struct raft_ready *rd);

@@ -421,6 +421,64 @@ START_TEST(test_follower_commit_bounded_by_last_new_entry)
 }
 END_TEST
 
+START_TEST(test_leadership_transfer)
+{
+	struct raft_options o = {.election_ticks = 10,
+				 .heartbeat_ticks = 1,
+				 .pre_vote = true,
+				 .check_quorum = true};
+	struct cl c;
+
+	cl_init(&c, 3, &o);
+	ck_assert_int_eq(cl_elect(&c, 1), RAFT_LEADER);
+	ck_assert_int_eq(raft_transfer_leadership(cl_r(&c, 2), 3),
+			 RAFT_ENOTLEADER);
+	ck_assert_int_eq(raft_transfer_leadership(cl_r(&c, 1), 9), RAFT_EINVAL);
+	ck_assert_int_eq(raft_propose(cl_r(&c, 1), "a", 1, NULL), RAFT_OK);
+	cl_ready(&c, 1);
+	/* Thesis §3.10: the leader stops taking proposals, brings the
+	 * target up to date, and only then sends TIMEOUT_NOW. */
+	ck_assert_int_eq(raft_transfer_leadership(cl_r(&c, 1), 3), RAFT_OK);
+	ck_assert_int_eq(raft_transfer_leadership(cl_r(&c, 1), 2),
+			 RAFT_ETRANSFER);
+	ck_assert_int_eq(raft_propose(cl_r(&c, 1), "b", 1, NULL),
+			 RAFT_ETRANSFER);
+	ck_assert(!raft_has_ready(cl_r(&c, 1)));
+	cl_deliver(&c, RAFT_MSG_APPEND, 1, 3);
+	cl_ready(&c, 3);
+	cl_deliver(&c, RAFT_MSG_APPEND_RESP, 3, 1);
+	cl_ready(&c, 1);
+	ck_assert_uint_eq(cl_count(&c, RAFT_MSG_TIMEOUT_NOW, 1, 3), 1);
+	cl_stabilize(&c);
+	ck_assert_int_eq(raft_role(cl_r(&c, 3)), RAFT_LEADER);
+	ck_assert_uint_eq(raft_leader(cl_r(&c, 1)), 3);
+	ck_assert_uint_eq(raft_leader(cl_r(&c, 2)), 3);
+	ck_assert_str_eq(cl_node(&c, 3)->applied[1], "a");
+	cl_free(&c);
+}
+END_TEST
+
+START_TEST(test_leadership_transfer_gives_up)
+{
+	struct raft_options o = {.election_ticks = 10, .heartbeat_ticks = 1};
+	struct cl c;
+
+	cl_init(&c, 3, &o);
+	ck_assert_int_eq(cl_elect(&c, 1), RAFT_LEADER);
+	ck_assert_int_eq(raft_transfer_leadership(cl_r(&c, 1), 2), RAFT_OK);
+	/* The target is unreachable: after an election timeout the
+	 * leader resumes taking proposals. */
+	for (int i = 0; i < 10; i++) {
+		raft_tick(cl_r(&c, 1));
+		cl_ready(&c, 1);
+		cl_drop(&c, 0, 0, 0);
+	}
+	ck_assert_int_eq(raft_role(cl_r(&c, 1)), RAFT_LEADER);
+	ck_assert_int_eq(raft_propose(cl_r(&c, 1), "b", 1, NULL), RAFT_OK);
+	cl_free(&c);
+}
+END_TEST
+
 Suite *features_suite(void)
 {
 	Suite *s = suite_create("features");
@@ -430,6 +488,8 @@ Suite *features_suite(void)
 	tcase_add_test(tc, test_check_quorum_steps_down);
 	tcase_add_test(tc, test_leader_lease_ignores_votes);
 	tcase_add_test(tc, test_timeout_now_campaigns_at_once);
+	tcase_add_test(tc, test_leadership_transfer);
+	tcase_add_test(tc, test_leadership_transfer_gives_up);
 	tcase_add_test(tc, test_limits);
 	tcase_add_test(tc, test_follower_reads_fail_on_leader_change);
 	tcase_add_test(tc, test_reads_wait_for_commit_in_term);
