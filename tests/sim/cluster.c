@@ -559,6 +559,11 @@ static void push_packet(struct sim_cluster *c, const struct raft_msg *m,
 
 static uint64_t msg_delay(struct sim_cluster *c)
 {
+	/* Now and then a message is held for a long time (a stuck
+	 * connection that finally flushes): it arrives terms later. */
+	if (c->faults.long_delay_permille &&
+	    chance_pm(c, c->faults.long_delay_permille))
+		return 1 + rnd(c, 10 * (uint64_t)c->cfg.election_ticks);
 	if (c->faults.delay_pct && chance(c, c->faults.delay_pct))
 		return 1 +
 		       rnd(c, c->faults.delay_max ? c->faults.delay_max : 1);
@@ -986,6 +991,8 @@ static void pick_faults(struct sim_cluster *c)
 	f->heal_permille = 10 + (unsigned)rnd(c, 60);
 	f->propose_pct = 20 + (unsigned)rnd(c, 70);
 	f->read_pct = 10 + (unsigned)rnd(c, 50);
+	f->long_delay_permille = (unsigned)rnd(c, 20);
+	f->clock_skew_pct = (unsigned)rnd(c, 2) ? (unsigned)rnd(c, 30) : 0;
 	f->hot_crash_pct = (unsigned)rnd(c, 3) == 0 ? 0 : (unsigned)rnd(c, 25);
 	f->heal_every = 8 * e + (unsigned)rnd(c, 16 * e);
 	f->liveness_ticks = 30 * e;
@@ -1653,6 +1660,8 @@ static void liveness(struct sim_cluster *c)
 		c->saved_faults = c->faults;
 		c->faults.drop_pct = c->faults.dup_pct = 0;
 		c->faults.delay_pct = 0;
+		c->faults.long_delay_permille = 0;
+		c->faults.clock_skew_pct = 0;
 		c->faults.disk_slow_pct = 0;
 		c->faults.crash_permille = c->faults.partition_permille = 0;
 		sim_heal(c);
@@ -1759,8 +1768,15 @@ static void random_tick(struct sim_cluster *c)
 		struct node *nd = &c->nodes[k];
 		if (!nd->up)
 			continue;
-		raft_tick(nd->r);
-		drain(c, nd);
+		/* Clocks drift: safety must not depend on timing. */
+		unsigned ticks = 1;
+		if (c->faults.clock_skew_pct &&
+		    chance(c, c->faults.clock_skew_pct))
+			ticks = (unsigned)rnd(c, 2) * 2; /* 0 or 2 */
+		for (unsigned t = 0; t < ticks && nd->up; t++) {
+			raft_tick(nd->r);
+			drain(c, nd);
+		}
 	}
 	sim_check(c);
 	if (c->failed)

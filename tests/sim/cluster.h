@@ -73,12 +73,14 @@ struct sim_faults {
 	unsigned delay_max;	/* ticks */
 	unsigned disk_slow_pct; /* write delayed by 1..disk_max ticks */
 	unsigned disk_max;
-	unsigned crash_permille;     /* per tick */
-	unsigned restart_permille;   /* per tick, per crashed member */
-	unsigned partition_permille; /* per tick */
-	unsigned heal_permille;	     /* per tick */
-	unsigned propose_pct;	     /* per tick */
-	unsigned read_pct;	     /* per tick */
+	unsigned crash_permille;      /* per tick */
+	unsigned restart_permille;    /* per tick, per crashed member */
+	unsigned partition_permille;  /* per tick */
+	unsigned heal_permille;	      /* per tick */
+	unsigned propose_pct;	      /* per tick */
+	unsigned read_pct;	      /* per tick */
+	unsigned long_delay_permille; /* message held up to 10 timeouts */
+	unsigned clock_skew_pct; /* a member's tick is skipped or doubled */
 	/* Crash a member at an interesting instant: just elected leader,
 	 * just accepted a proposal as leader, just advanced its commit. */
 	unsigned hot_crash_pct;
