@@ -479,11 +479,85 @@ START_TEST(test_leadership_transfer_gives_up)
 }
 END_TEST
 
+START_TEST(test_new_validates)
+{
+	raft_id voters[3] = {1, 2, 3};
+	struct raft_options o = {.id = 1,
+				 .voters = voters,
+				 .n_voters = 3,
+				 .election_ticks = 10,
+				 .heartbeat_ticks = 1};
+	struct raft_entry e[2] = {{.term = 1, .index = 1, .type = 2},
+				  {.term = 3, .index = 2, .type = 2}};
+	struct raft_restore rs = {
+	    .hs = {.term = 2, .commit = 1}, .entries = e, .n_entries = 2};
+	struct raft *r = NULL;
+
+	o.heartbeat_ticks = 10; /* must be below election_ticks */
+	ck_assert_int_eq(raft_new(&o, NULL, &r), RAFT_EINVAL);
+	o.heartbeat_ticks = 1;
+	o.id = 0;
+	ck_assert_int_eq(raft_new(&o, NULL, &r), RAFT_EINVAL);
+	o.id = 1;
+	voters[2] = 2; /* repeated member */
+	ck_assert_int_eq(raft_new(&o, NULL, &r), RAFT_EINVAL);
+	voters[2] = 3;
+	/* An entry of a term above the stored current term. */
+	ck_assert_int_eq(raft_new(&o, &rs, &r), RAFT_EINVAL);
+	e[1].term = 2;
+	e[1].index = 3; /* a gap */
+	ck_assert_int_eq(raft_new(&o, &rs, &r), RAFT_EINVAL);
+	e[1].index = 2;
+	rs.hs.commit = 3; /* commit beyond the log */
+	ck_assert_int_eq(raft_new(&o, &rs, &r), RAFT_EINVAL);
+	rs.hs.commit = 1;
+	ck_assert_ptr_null(r);
+	ck_assert_int_eq(raft_new(&o, &rs, &r), RAFT_OK);
+	ck_assert_str_eq(raft_role_name(raft_role(r)), "follower");
+	ck_assert_str_eq(raft_msg_type_name(RAFT_MSG_PREVOTE), "prevote");
+	ck_assert_str_eq(raft_msg_type_name(99), "unknown");
+	ck_assert_str_eq(raft_strerror(RAFT_EBUSY),
+			 "too many pending requests");
+	raft_free(r);
+}
+END_TEST
+
+START_TEST(test_same_seed_same_timeouts)
+{
+	raft_id voters[3] = {1, 2, 3};
+	struct raft_options o = {.id = 1,
+				 .voters = voters,
+				 .n_voters = 3,
+				 .election_ticks = 10,
+				 .heartbeat_ticks = 1,
+				 .seed = 42};
+	int when[2] = {0, 0};
+
+	/* Time and randomness are inputs: one seed, one behaviour. */
+	for (int k = 0; k < 2; k++) {
+		struct raft *r;
+
+		ck_assert_int_eq(raft_new(&o, NULL, &r), RAFT_OK);
+		for (int t = 1; t <= 20 && when[k] == 0; t++) {
+			raft_tick(r);
+			if (raft_role(r) == RAFT_CANDIDATE)
+				when[k] = t;
+		}
+		raft_free(r);
+	}
+	ck_assert_int_ge(when[0], 10);
+	ck_assert_int_lt(when[0], 20);
+	ck_assert_int_eq(when[0], when[1]);
+}
+END_TEST
+
 Suite *features_suite(void)
 {
 	Suite *s = suite_create("features");
 	TCase *tc = tcase_create("features");
 
+	tcase_add_test(tc, test_new_validates);
+	tcase_add_test(tc, test_same_seed_same_timeouts);
 	tcase_add_test(tc, test_prevote_keeps_term);
 	tcase_add_test(tc, test_check_quorum_steps_down);
 	tcase_add_test(tc, test_leader_lease_ignores_votes);
