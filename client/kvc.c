@@ -25,6 +25,7 @@
 #define KVC_BACKOFF_MIN_MS     20
 #define KVC_BACKOFF_MAX_MS     1000
 #define KVC_ERRMSG	       512
+#define KVC_STATUS_TIMEOUT_MS  1000 /* leader discovery, per member */
 
 /* A member's client address. */
 struct endpoint {
@@ -521,19 +522,32 @@ static int call_retry(struct kvc *h, const struct call *c, struct resp *r)
 		const struct endpoint *ep = &h->eps[h->cur];
 		if (c->fixed) {
 			ep = c->fixed;
-		} else if (c->to_leader) {
-			if (!h->has_leader)
-				discover(h, &h->eps[h->cur], tmo);
-			/* Without a known leader any member forwards. */
-			if (h->has_leader)
-				ep = &h->leader;
-			now = now_ms();
-			if (now >= deadline)
-				break;
-			left = deadline - now;
-			if (tmo > left)
-				tmo = left;
+		} else if (c->to_leader && !h->has_leader) {
+			/* /v1/status answers at once on a live member: a short
+			 * wait suffices, so a hung member costs little. */
+			uint64_t stmo = KVC_STATUS_TIMEOUT_MS;
+			if (stmo < (uint64_t)h->opts.connect_timeout_ms)
+				stmo = (uint64_t)h->opts.connect_timeout_ms;
+			if (stmo > tmo)
+				stmo = tmo;
+			discover(h, ep, stmo);
+			if (!h->has_leader) {
+				/* Down, or it knows no leader: a write sent
+				 * there would only wait for one. */
+				last = KVC_EUNAVAILABLE;
+				set_errmsg(h, "%s:%d: no leader known",
+					   ep->host, ep->port);
+				goto again;
+			}
 		}
+		if (c->to_leader && h->has_leader && !c->fixed)
+			ep = &h->leader;
+		now = now_ms();
+		if (now >= deadline)
+			break;
+		left = deadline - now;
+		if (tmo > left)
+			tmo = left;
 		int rc = http_once(h, ep, c, tmo, r);
 		if (rc < 0)
 			return rc;
@@ -548,6 +562,7 @@ static int call_retry(struct kvc *h, const struct call *c, struct resp *r)
 			return 0;
 		}
 		resp_clear(r);
+	again:
 		/* The member we used may be down or no longer lead: ask
 		 * another one next time. */
 		h->has_leader = false;

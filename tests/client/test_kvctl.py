@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import http.client
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -226,6 +227,40 @@ class KvctlTest(ClusterTest):
         rc, out, err = kvctl(['put', 'k' * 600, 'v'], self.cluster.endpoints())
         self.assertEqual(rc, 4, err)
         self.assertIn('bad request', err)
+
+    def test_zy_status_with_a_member_down_and_no_quorum(self):
+        c = self.cluster
+        lid, _ = c.wait_leader()
+        f1, f2 = [m for m in c.all() if m.id != lid]
+        f1.pause()
+        try:
+            lines = self.run_ok(['status']).decode().splitlines()
+            rows = {int(ln.split()[0]): ln.split() for ln in lines[1:]}
+            self.assertEqual(sorted(rows), [1, 2, 3])
+            self.assertEqual(rows[f1.id][1:6], ['-'] * 5)
+            self.assertEqual(rows[f1.id][-1], 'no')
+            self.assertEqual(rows[lid][-1], 'yes')
+            self.assertEqual(rows[f2.id][-1], 'yes')
+            # still a majority: writes work
+            self.run_ok(['put', 'ctl/one-down', 'ok'])
+            # no majority: the lone member cannot write; kvctl gives up at
+            # its --timeout with exit 3
+            c[lid].pause()
+            t0 = time.monotonic()
+            rc, out, err = kvctl(['put', 'ctl/no-quorum', 'x'],
+                                 f2.client_url, timeout_s=2)
+            took = time.monotonic() - t0
+            self.assertEqual(rc, 3, err)
+            self.assertLess(took, 2 + 2.5)
+            # a stale read still answers from the lone member
+            rc, out, err = kvctl(['get', 'ctl/one-down', '--stale'],
+                                 f2.client_url, timeout_s=5)
+            self.assertEqual((rc, out), (0, b'ok'), err)
+        finally:
+            for m in c.all():
+                if m.stopped:
+                    m.resume()
+        c.wait_leader()
 
     def test_zz_leader_transfer(self):
         c = self.cluster

@@ -142,7 +142,7 @@ class MinorityTest(ClusterTest):
                  b'last-known', what='applied on the lone member')
         for m in others:
             m.pause()
-        bound = c.request_timeout_ms / 1000.0 + 1.0  # + slack
+        bound = c.request_timeout_ms / 1000.0 + 1.5  # + slack
         try:
             for what, fn in (
                     ('put', lambda: lone.put('minority/k', b'new')),
