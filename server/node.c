@@ -18,6 +18,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -842,9 +843,32 @@ static int open_transport(struct node *n, struct evhttp *peer_http, char *err,
 			  size_t errlen)
 {
 	const struct config *cfg = n->cfg;
+	/* Outgoing peer connections leave from the --listen-peer host
+	 * (DESIGN §1.2), when it names one address: an IP literal that is
+	 * not the wildcard. */
+	const char *source = cfg->listen_peer.host;
+	struct in6_addr a6;
+	if ((inet_pton(AF_INET, source, &a6) != 1 &&
+	     inet_pton(AF_INET6, source, &a6) != 1) ||
+	    strcmp(source, "0.0.0.0") == 0 || strcmp(source, "::") == 0) {
+		log_info("--listen-peer host %s is not one IP address: "
+			 "outgoing peer connections use the kernel's choice",
+			 source);
+		source = NULL;
+	}
+	if (strstr(cfg->advertise_client, "//0.0.0.0:") != NULL ||
+	    strstr(cfg->advertise_client, "//[::]:") != NULL)
+		log_warn("advertised client URL %s is a wildcard address: "
+			 "set --advertise-client",
+			 cfg->advertise_client);
+	if (strstr(cfg->advertise_peer, "//0.0.0.0:") != NULL ||
+	    strstr(cfg->advertise_peer, "//[::]:") != NULL)
+		log_warn("advertised peer URL %s is a wildcard address: set "
+			 "--advertise-peer",
+			 cfg->advertise_peer);
 	struct transport_options to = {
 	    .self = cfg->id,
-	    .source_host = cfg->listen_peer.host,
+	    .source_host = source,
 	    .client_url = cfg->advertise_client,
 	    .token = cfg->peer_token,
 	    .on_messages = on_messages,
