@@ -97,6 +97,9 @@ enum raft_msg_type {
  *                 reject:  index = the rejected prevLogIndex; hint_index and
  *                 hint_term let the leader skip back a whole term at once.
  *  VOTE, PREVOTE: index/log_term = the candidate's last log index and term.
+ *                 VOTE context = 1: a campaign ordered by TIMEOUT_NOW (a
+ *                 leadership transfer), which voters grant despite their
+ *                 leader lease (thesis §4.2.3); 0 otherwise.
  *  *_RESP:        reject = vote refused.
  *  HEARTBEAT:     commit = min(leader commit, follower match); context = the
  *                 read round being confirmed (0: none).
