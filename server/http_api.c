@@ -19,6 +19,8 @@
 #define KV_PREFIX	   "/v1/kv/"
 #define LIST_LIMIT_DEFAULT 1000
 #define LIST_LIMIT_MAX	   10000
+/* Value bytes of one list page, above which it ends early with "more". */
+#define LIST_MAX_VALUE_BYTES (16u * 1024 * 1024)
 /* Room in a request body above --max-value-bytes, so a value just over the
  * limit still gets our JSON 413 rather than evhttp's bare one. */
 #define BODY_SLACK_BYTES  (64 * 1024)
@@ -166,13 +168,22 @@ static void handle_metrics(struct node *n, struct evhttp_request *req,
 
 struct list_state {
 	json_t *kvs;
+	size_t bytes; /* value bytes so far */
 	int failed;
+	int full; /* stopped at LIST_MAX_VALUE_BYTES: more keys match */
 };
 
 static int list_cb(void *arg, const uint8_t *key, size_t keylen,
 		   const uint8_t *value, size_t len, uint64_t mod_index)
 {
 	struct list_state *ls = arg;
+	/* A page stops early (with "more": true) rather than grow without
+	 * bound: 10000 values of 1 MiB would not fit in memory. */
+	if (ls->bytes > 0 && ls->bytes + len > LIST_MAX_VALUE_BYTES) {
+		ls->full = 1;
+		return 1;
+	}
+	ls->bytes += len;
 	char *b64 = http_base64(value, len);
 	json_t *item = b64 != NULL
 			   ? json_pack("{s:s%, s:s, s:I}", "key",
@@ -229,6 +240,10 @@ static void serve_read(struct node *n, struct evhttp_request *req,
 	int more = 0;
 	int64_t rc = kv_list(node_kv(n), c->prefix, c->prefix_len, c->after,
 			     c->after_len, c->limit, list_cb, &ls, &more);
+	if (rc == KV_ESTOPPED && ls.full) {
+		rc = 0;
+		more = 1;
+	}
 	if (rc < 0 || ls.failed) {
 		json_decref(ls.kvs);
 		log_error("kv_list: %s",
