@@ -1,0 +1,511 @@
+# kvfault.py - kvd clusters on distinct loopback addresses, network cuts
+# with iptables, a JSON-lines history recorder and client operations, for
+# the nemesis run (tests/fault/run) and the disk faults (tests/fault/disk).
+#
+# Member i listens on 127.0.0.(10+i) for clients and peers; kvd makes its
+# outgoing peer connections from that address, so an iptables rule that
+# drops packets from 127.0.0.11 to 127.0.0.12 cuts member 1 -> member 2
+# exactly as a firewall between two hosts would. Rules live in a chain of
+# their own (one per run) and match this cluster's ports only, so other
+# clusters on the same addresses are not touched.
+
+import base64
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+
+ELECTION_TIMEOUT_MS = 400
+HEARTBEAT_MS = 50
+REQUEST_TIMEOUT_MS = 2000
+CLIENT_TIMEOUT_S = 4.0  # above --request-timeout-ms: kvd answers first
+WAIT_S = 60.0
+
+SANITIZER_PATTERNS = ('ERROR: AddressSanitizer', 'ERROR: LeakSanitizer',
+                      'runtime error:', 'WARNING: ThreadSanitizer')
+
+
+def log(msg):
+    sys.stdout.write('[%8.3f] %s\n' % (time.monotonic() - T0, msg))
+    sys.stdout.flush()
+
+
+T0 = time.monotonic()
+
+
+def find_kvd(explicit=None):
+    """--kvd, else $KVD, else build/server/kvd of the checkout."""
+    cands = [explicit, os.environ.get('KVD')]
+    here = os.path.dirname(os.path.abspath(__file__))
+    cands.append(os.path.join(here, '..', '..', 'build', 'server', 'kvd'))
+    for c in cands:
+        if c and os.access(c, os.X_OK):
+            return os.path.abspath(c)
+    raise SystemExit('kvd binary not found: pass --kvd PATH or set KVD=')
+
+
+def free_port(host):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+def key_path(key):
+    return '/v1/kv/' + urllib.parse.quote(key, safe='')
+
+
+class Reply:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def json(self):
+        return json.loads(self.body.decode('utf-8'))
+
+
+def http_request(host, port, method, path, body=None, headers=None,
+                 timeout=CLIENT_TIMEOUT_S):
+    """One request on a fresh connection from 127.0.0.1 (never from a
+    member address, so network cuts between members do not hit clients).
+    Raises OSError / http.client.HTTPException on transport failure."""
+    conn = http.client.HTTPConnection(host, port, timeout=timeout,
+                                      source_address=('127.0.0.1', 0))
+    try:
+        if body is None and method in ('PUT', 'POST'):
+            body = b''
+        conn.request(method, path, body=body, headers=dict(headers or {}))
+        r = conn.getresponse()
+        data = r.read()
+        return Reply(r.status, {k.lower(): v for k, v in r.getheaders()},
+                     data)
+    finally:
+        conn.close()
+
+
+TRANSPORT_ERRORS = (OSError, http.client.HTTPException)
+
+
+class Member:
+    def __init__(self, cluster, mid):
+        self.cluster = cluster
+        self.id = mid
+        self.host = '127.0.0.%d' % (10 + mid)
+        self.client_port = free_port(self.host)
+        self.peer_port = free_port(self.host)
+        self.data_dir = os.path.join(cluster.root, 'member-%d' % mid)
+        self.log_path = os.path.join(cluster.root, 'member-%d.log' % mid)
+        self.proc = None
+        self.paused = False
+        self.expect_exit = True  # we stopped it, or it never ran
+        self.starts = 0
+
+    @property
+    def peer_url(self):
+        return 'http://%s:%d' % (self.host, self.peer_port)
+
+    @property
+    def client_url(self):
+        return 'http://%s:%d' % (self.host, self.client_port)
+
+    def args(self):
+        c = self.cluster
+        return [c.kvd, '--id', str(self.id), '--data-dir', self.data_dir,
+                '--listen-client', '%s:%d' % (self.host, self.client_port),
+                '--listen-peer', '%s:%d' % (self.host, self.peer_port),
+                '--initial-cluster', c.initial_cluster(),
+                '--election-timeout-ms', str(c.election_timeout_ms),
+                '--heartbeat-ms', str(c.heartbeat_ms),
+                '--request-timeout-ms', str(c.request_timeout_ms)] + \
+            list(c.extra_args)
+
+    def start(self, expect_exit=False):
+        assert not self.running()
+        os.makedirs(self.data_dir, exist_ok=True)
+        with open(self.log_path, 'ab') as f:
+            f.write(('=== start %d: %s\n' % (self.starts, ' '.join(
+                self.args()))).encode())
+            f.flush()
+            self.proc = subprocess.Popen(self.args(),
+                                         stdin=subprocess.DEVNULL,
+                                         stdout=f, stderr=subprocess.STDOUT)
+        self.starts += 1
+        self.paused = False
+        self.expect_exit = expect_exit
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self):
+        """SIGKILL and reap (a paused member is killed as it stands)."""
+        self.expect_exit = True
+        if self.running():
+            self.proc.kill()
+            self.proc.wait()
+        self.paused = False
+
+    def pause(self):
+        self.proc.send_signal(signal.SIGSTOP)
+        self.paused = True
+
+    def resume(self):
+        if self.running():
+            self.proc.send_signal(signal.SIGCONT)
+        self.paused = False
+
+    def request(self, method, path, body=None, headers=None,
+                timeout=CLIENT_TIMEOUT_S):
+        return http_request(self.host, self.client_port, method, path, body,
+                            headers, timeout)
+
+    def status(self, timeout=2.0):
+        try:
+            r = self.request('GET', '/v1/status', timeout=timeout)
+            return r.json() if r.status == 200 else None
+        except TRANSPORT_ERRORS + (ValueError,):
+            return None
+
+    def log_text(self):
+        try:
+            with open(self.log_path, 'rb') as f:
+                return f.read().decode('utf-8', 'replace')
+        except OSError:
+            return ''
+
+    def listing(self, prefix='', stale=True, page=1000):
+        """Every key under prefix as [(key, value bytes, mod index)], by
+        paging GET /v1/kv. Raises on any error."""
+        out = []
+        after = None
+        while True:
+            q = {'prefix': prefix, 'limit': str(page)}
+            if after is not None:
+                q['after'] = after
+            if stale:
+                q['consistency'] = 'stale'
+            r = self.request('GET', '/v1/kv?' + urllib.parse.urlencode(
+                q, quote_via=urllib.parse.quote), timeout=10)
+            if r.status != 200:
+                raise RuntimeError('member %d list: %d %r' % (
+                    self.id, r.status, r.body[:200]))
+            j = r.json()
+            for kv in j['kvs']:
+                out.append((kv['key'], base64.b64decode(kv['value']),
+                            kv['index']))
+            if not j['more'] or not j['kvs']:
+                return out
+            after = j['kvs'][-1]['key']
+
+
+class Cluster:
+    """n founding members 127.0.0.11.. with ids 1..n, in a fresh temp dir
+    (or under root)."""
+
+    def __init__(self, kvd, n=3, root=None, extra_args=(),
+                 election_timeout_ms=ELECTION_TIMEOUT_MS,
+                 heartbeat_ms=HEARTBEAT_MS,
+                 request_timeout_ms=REQUEST_TIMEOUT_MS, name='fault'):
+        self.kvd = kvd
+        self.root = root or tempfile.mkdtemp(prefix='kvd-%s-' % name)
+        os.makedirs(self.root, exist_ok=True)
+        self.extra_args = list(extra_args)
+        self.election_timeout_ms = election_timeout_ms
+        self.heartbeat_ms = heartbeat_ms
+        self.request_timeout_ms = request_timeout_ms
+        self.members = {i: Member(self, i) for i in range(1, n + 1)}
+
+    def initial_cluster(self):
+        return ','.join('%d=%s' % (m.id, m.peer_url)
+                        for m in self.members.values())
+
+    def all(self):
+        return list(self.members.values())
+
+    def start(self):
+        for m in self.all():
+            m.start()
+        return self
+
+    def unexpected_exits(self):
+        """[(member id, exit status)] of members that exited on their own."""
+        return [(m.id, m.proc.returncode) for m in self.all()
+                if not m.expect_exit and m.proc is not None
+                and m.proc.poll() is not None]
+
+    def statuses(self, members=None):
+        ms = members if members is not None else self.all()
+        return {m.id: (m.status() if m.running() and not m.paused else None)
+                for m in ms}
+
+    def leader(self, members=None):
+        """The id of a member that says it leads (highest term), or None."""
+        best = None
+        for mid, st in self.statuses(members).items():
+            if st and st.get('state') == 'leader':
+                if best is None or st['term'] > best[1]:
+                    best = (mid, st['term'])
+        return best[0] if best else None
+
+    def wait_leader(self, members=None, timeout=WAIT_S):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            lid = self.leader(members)
+            if lid is not None:
+                return lid
+            time.sleep(0.1)
+        raise AssertionError('no leader within %.0fs; statuses %r' % (
+            timeout, self.statuses(members)))
+
+    def sanitizer_reports(self):
+        """[(member id, line)] of sanitizer errors in the member logs."""
+        out = []
+        for m in self.all():
+            for line in m.log_text().splitlines():
+                if any(p in line for p in SANITIZER_PATTERNS):
+                    out.append((m.id, line.strip()))
+        return out
+
+    def stop_all(self):
+        for m in self.all():
+            m.kill()
+
+    def remove(self):
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+class Net:
+    """Directed cuts between members with iptables, in a chain owned by
+    this process. cut(a, b) drops every packet member a sends to member b
+    (its connections to b's ports and its answers on b's connections to
+    it): with TCP a one-way cut also stalls b's requests to a, whose
+    acknowledgements never come back, but a still receives what b sends,
+    as with Jepsen's one-way partitions."""
+
+    IPT = 'iptables'
+
+    def __init__(self, cluster):
+        self.cluster = cluster
+        self.chain = 'KVDF-%d' % os.getpid()
+        self.cuts = set()
+        self.installed = False
+
+    @classmethod
+    def ensure_iptables(cls):
+        """Installs iptables with apt-get when missing and we are root."""
+        if shutil.which(cls.IPT):
+            return
+        if os.geteuid() == 0 and shutil.which('apt-get'):
+            log('iptables missing: installing it with apt-get')
+            subprocess.run(['apt-get', 'install', '-y', '-q', 'iptables'],
+                           stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+        if not shutil.which(cls.IPT):
+            raise SystemExit('iptables is not available (and cannot be '
+                             'installed): network partitions need it')
+
+    def ipt(self, *args, check=True):
+        r = subprocess.run([self.IPT, '-w', '5'] + list(args),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        if check and r.returncode != 0:
+            raise RuntimeError('iptables %s: %s' % (' '.join(args),
+                                                    r.stderr.decode().strip()))
+        return r.returncode
+
+    def install(self):
+        self.ensure_iptables()
+        self.ipt('-N', self.chain)
+        self.installed = True
+        self.ipt('-I', 'OUTPUT', '1', '-j', self.chain)
+
+    def probe(self):
+        """Checks that a rule really drops loopback packets here (the
+        kernel may lack netfilter): a connection across a cut must fail,
+        one across no cut must succeed."""
+        a, b = self.cluster.members[1], self.cluster.members[2]
+        srv = socket.socket()
+        srv.bind((b.host, 0))
+        srv.listen(4)
+        port = srv.getsockname()[1]
+        rule = ['-s', a.host, '-d', b.host, '-p', 'tcp', '--dport', str(port),
+                '-j', 'DROP']
+
+        def try_connect():
+            c = socket.socket()
+            c.bind((a.host, 0))
+            c.settimeout(1.0)
+            try:
+                c.connect((b.host, port))
+                return True
+            except OSError:
+                return False
+            finally:
+                c.close()
+        try:
+            if not try_connect():
+                raise RuntimeError('loopback connection failed without a cut')
+            self.ipt('-A', self.chain, *rule)
+            cut_works = not try_connect()
+            self.ipt('-D', self.chain, *rule)
+            if not cut_works:
+                raise RuntimeError('iptables rules do not drop loopback '
+                                   'packets on this kernel')
+        finally:
+            srv.close()
+
+    def _rules(self, a, b):
+        ma, mb = self.cluster.members[a], self.cluster.members[b]
+        base = ['-s', ma.host, '-d', mb.host, '-p', 'tcp', '-m', 'multiport']
+        return [base + ['--dports', '%d,%d' % (mb.peer_port, mb.client_port),
+                        '-j', 'DROP'],
+                base + ['--sports', '%d,%d' % (ma.peer_port, ma.client_port),
+                        '-j', 'DROP']]
+
+    def cut(self, a, b):
+        """Drop what member a sends to member b."""
+        if (a, b) in self.cuts:
+            return
+        for r in self._rules(a, b):
+            self.ipt('-A', self.chain, *r)
+        self.cuts.add((a, b))
+
+    def cut_both(self, a, b):
+        self.cut(a, b)
+        self.cut(b, a)
+
+    def partition(self, *groups):
+        """Members in different groups cannot talk at all."""
+        for i, g in enumerate(groups):
+            for h in groups[i + 1:]:
+                for a in g:
+                    for b in h:
+                        self.cut_both(a, b)
+
+    def heal(self):
+        if self.installed:
+            self.ipt('-F', self.chain)
+        self.cuts.clear()
+
+    def uninstall(self):
+        if not self.installed:
+            return
+        self.ipt('-D', 'OUTPUT', '-j', self.chain, check=False)
+        self.ipt('-F', self.chain, check=False)
+        self.ipt('-X', self.chain, check=False)
+        self.installed = False
+
+
+class History:
+    """A thread-safe JSON-lines history in the format of
+    tests/lincheck/lincheck.py: the invocation is written before the
+    request is sent, the completion after its reply arrived."""
+
+    def __init__(self, path):
+        self.path = path
+        self.f = open(path, 'w')
+        self.lock = threading.Lock()
+
+    def add(self, process, typ, f, key, value):
+        line = json.dumps({'process': process, 'type': typ, 'f': f,
+                           'key': key, 'value': value,
+                           't': round(time.monotonic() - T0, 4)})
+        with self.lock:
+            self.f.write(line + '\n')
+
+    def close(self):
+        with self.lock:
+            self.f.close()
+
+
+class Client:
+    """One logical client (one thread): picks members at random, uses its
+    own X-Kv-Client id and increasing X-Kv-Seq numbers so that a write it
+    retries (after a timeout, a dropped connection or a 503) is applied at
+    most once and the retry returns the first attempt's result."""
+
+    def __init__(self, cluster, rng, cid):
+        self.cluster = cluster
+        self.rng = rng
+        self.client_hex = '%016x' % cid
+        self.seq = 0
+
+    def _member(self):
+        return self.rng.choice(self.cluster.all())
+
+    def write(self, method, key, body=None, cas=None, deadline_s=8.0):
+        """A write with retries until deadline_s. Returns (outcome, reply):
+        outcome 'ok' (2xx), 'fail' (a definite 4xx answer: the write was
+        not applied, e.g. 412 cas_failed) or 'info' (unknown)."""
+        self.seq += 1
+        hdrs = {'X-Kv-Client': self.client_hex, 'X-Kv-Seq': str(self.seq)}
+        path = key_path(key) + ('?cas=%d' % cas if cas is not None else '')
+        end = time.monotonic() + deadline_s
+        last = None
+        while True:
+            try:
+                r = self._member().request(method, path, body, hdrs)
+                last = r
+                if 200 <= r.status < 300:
+                    return 'ok', r
+                if 400 <= r.status < 500:
+                    return 'fail', r
+            except TRANSPORT_ERRORS:
+                pass
+            if time.monotonic() + 0.2 >= end:
+                return 'info', last
+            time.sleep(0.1 + self.rng.random() * 0.2)
+
+    def read(self, key, stale=False):
+        """A read on one member: ('ok', value or None, mod index) or
+        ('info', None, None)."""
+        path = key_path(key) + ('?consistency=stale' if stale else '')
+        try:
+            r = self._member().request('GET', path)
+        except TRANSPORT_ERRORS:
+            return 'info', None, None
+        if r.status == 200:
+            return 'ok', r.body.decode('utf-8'), int(r.headers['x-kv-index'])
+        if r.status == 404:
+            return 'ok', None, 0
+        return 'info', None, None
+
+
+def wal_segments(data_dir):
+    """The WAL segment files of a data dir, oldest first."""
+    d = os.path.join(data_dir, 'wal')
+    names = sorted(n for n in os.listdir(d)
+                   if re.fullmatch(r'wal-[0-9a-f]{16}\.log', n))
+    return [os.path.join(d, n) for n in names]
+
+
+def wal_records(path):
+    """[(offset, size, type, term, index)] of the frames of one segment,
+    up to the first zero header or the end of the file (docs/FORMAT.md,
+    section WAL). Checksums are not verified here."""
+    import struct
+    out = []
+    with open(path, 'rb') as f:
+        data = f.read()
+    off = 0
+    while off + 32 <= len(data):
+        hdr = data[off:off + 32]
+        if hdr == bytes(32):
+            break
+        _hc, _pc, ver, typ, _res, length, term, index = struct.unpack(
+            '<IIBBHIQQ', hdr)
+        if ver != 1 or off + 32 + length > len(data):
+            break
+        out.append((off, 32 + length, typ, term, index))
+        off += 32 + length
+    return out
