@@ -252,6 +252,14 @@ void raft__read_tick(struct raft *r)
 		struct raft_pending_read *p = &q->v[i];
 
 		if (r->ticks - p->tick < limit) {
+			/* A follower asks once more after an election
+			 * timeout in case its request or the answer was
+			 * lost; a late answer to the old id is ignored. */
+			if (r->role == RAFT_FOLLOWER && p->round != 0 &&
+			    r->ticks - p->tick == r->opts.election_ticks) {
+				p->round = 0;
+				r->reads_unrounded++;
+			}
 			q->v[j++] = *p;
 			continue;
 		}

@@ -24,7 +24,7 @@ bool raft__read_wants_flush(const struct raft *r);
 void raft__read_flush(struct raft *r);
 
 /* Fails reads that waited longer than two election timeouts (their
- * messages may have been lost). */
+ * messages may have been lost); a follower asks again after one. */
 void raft__read_tick(struct raft *r);
 
 #endif /* RAFT_CORE_READ_H_ */

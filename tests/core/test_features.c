@@ -551,6 +551,33 @@ START_TEST(test_same_seed_same_timeouts)
 }
 END_TEST
 
+START_TEST(test_follower_read_retried_once_then_failed)
+{
+	struct raft_options o = {.election_ticks = 10, .heartbeat_ticks = 1};
+	struct cl c;
+
+	cl_init(&c, 3, &o);
+	ck_assert_int_eq(cl_elect(&c, 1), RAFT_LEADER);
+	ck_assert_int_eq(raft_read_index(cl_r(&c, 2), 4), RAFT_OK);
+	cl_ready(&c, 2);
+	ck_assert_uint_eq(cl_drop(&c, RAFT_MSG_READ_INDEX, 2, 1), 1);
+	/* After an election timeout the request goes out again ... */
+	for (int i = 0; i < 10; i++)
+		raft_tick(cl_r(&c, 2));
+	cl_ready(&c, 2);
+	ck_assert_uint_eq(cl_drop(&c, RAFT_MSG_READ_INDEX, 2, 1), 1);
+	ck_assert_uint_eq(cl_node(&c, 2)->n_failed, 0);
+	/* ... and after two the read fails for good. */
+	for (int i = 0; i < 10; i++)
+		raft_tick(cl_r(&c, 2));
+	cl_ready(&c, 2);
+	ck_assert_uint_eq(cl_node(&c, 2)->n_failed, 1);
+	ck_assert_uint_eq(cl_node(&c, 2)->failed[0].ctx, 4);
+	ck_assert_uint_eq(cl_count(&c, RAFT_MSG_READ_INDEX, 2, 1), 0);
+	cl_free(&c);
+}
+END_TEST
+
 Suite *features_suite(void)
 {
 	Suite *s = suite_create("features");
@@ -566,6 +593,7 @@ Suite *features_suite(void)
 	tcase_add_test(tc, test_leadership_transfer_gives_up);
 	tcase_add_test(tc, test_limits);
 	tcase_add_test(tc, test_follower_reads_fail_on_leader_change);
+	tcase_add_test(tc, test_follower_read_retried_once_then_failed);
 	tcase_add_test(tc, test_reads_wait_for_commit_in_term);
 	tcase_add_test(tc, test_conflicting_suffix_replaced);
 	tcase_add_test(tc, test_pipelining_window);
