@@ -32,14 +32,29 @@ REQUEST_TIMEOUT_MS = 2000
 WAIT_S = 30.0
 
 
+_ports_given = set()
+
+
 def free_port():
-    """A port the kernel just handed out on 127.0.0.1 (bind to port 0)."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    """A port the kernel just handed out on 127.0.0.1 (bind to port 0),
+    never one this process handed out before: the kernel may offer the
+    same port again once its socket is closed, so earlier sockets are kept
+    open while asking."""
+    held = []
     try:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
+        while True:
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            held.append(s)
+            s.bind(('127.0.0.1', 0))
+            port = s.getsockname()[1]
+            if port not in _ports_given:
+                _ports_given.add(port)
+                return port
+            if len(held) > 1000:
+                raise RuntimeError('no fresh port')
     finally:
-        s.close()
+        for s in held:
+            s.close()
 
 
 def key_path(key):
