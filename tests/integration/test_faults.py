@@ -53,6 +53,36 @@ class LeaderCrashTest(ClusterTest):
         self.assertEqual(c[new].get('after/old').body, b'back')
 
 
+class RetryAcrossLeaderChangeTest(ClusterTest):
+    def test_retry_after_leader_kill9_returns_first_result(self):
+        c = self.cluster
+        lid, _ = c.wait_leader()
+        hdr = {'X-Kv-Client': 'fedcba9876543210', 'X-Kv-Seq': '1'}
+        r = c[lid].put('retry/k', b'first', headers=hdr)
+        self.assertEqual(r.status, 200, r)
+        first = r.json()['index']
+        c[lid].kill()
+        others = [m for m in c.all() if m.id != lid]
+        c.wait_leader(members=others, exclude=(lid,))
+        # The retry (another body on purpose) through each survivor.
+        for m in others:
+            r = wait_for(lambda: (lambda x: x if x.status == 200 else None)(
+                m.put('retry/k', b'second', headers=hdr)),
+                what='retry acknowledged')
+            self.assertEqual(r.json()['index'], first)
+        for m in others:
+            g = m.get('retry/k')
+            self.assertEqual(g.body, b'first')
+            self.assertEqual(int(g.header('X-Kv-Index')), first)
+        # and after the old leader is back
+        c[lid].start()
+        c.wait_leader()
+        r = c[lid].put('retry/k', b'third', headers=hdr)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json()['index'], first)
+        self.assertEqual(c[lid].get('retry/k').body, b'first')
+
+
 class CleanRestartTest(ClusterTest):
     def test_sigterm_all_exit_0_and_keys_survive(self):
         c = self.cluster
