@@ -134,10 +134,11 @@ static inline int fuzz_http_exchange(struct event_base *base, uint16_t port,
 struct fuzz_http_answer {
 	int status;
 	size_t body_off, body_len;
+	int json; /* Content-Type: application/json */
 };
 
 /* Parses the answers in @p (@len bytes) into @out (up to @cap). Every
- * answer must be well formed: "HTTP/1.x DDD ...", headers, then the body
+ * answer must be well formed: "HTTP/d.d DDD ...", headers, then the body
  * its Content-Length gives (or, without one, the rest). Returns the
  * number parsed; aborts on malformed bytes. */
 static inline size_t fuzz_http_parse_answers(const char *p, size_t len,
@@ -151,13 +152,26 @@ static inline size_t fuzz_http_parse_answers(const char *p, size_t len,
 		size_t left = len - off;
 		const char *end = memmem(s, left, "\r\n\r\n", 4);
 
-		FUZZ_CHECK(left >= 12 && memcmp(s, "HTTP/1.", 7) == 0);
-		FUZZ_CHECK((s[7] == '0' || s[7] == '1') && s[8] == ' ');
-		FUZZ_CHECK(s[9] >= '1' && s[9] <= '5' && s[10] >= '0' &&
-			   s[10] <= '9' && s[11] >= '0' && s[11] <= '9');
+		/* The status line: evhttp answers in the request's version,
+		 * whatever digits it had (HTTP/0.1, HTTP/1.11 too). */
+		size_t i = 5;
+		int ok = left > 5 && memcmp(s, "HTTP/", 5) == 0;
+		while (ok && i < left && i < 16 && s[i] >= '0' && s[i] <= '9')
+			i++;
+		ok = ok && i > 5 && i < left && s[i++] == '.';
+		while (ok && i < left && i < 32 && s[i] >= '0' && s[i] <= '9')
+			i++;
+		ok = ok && left - i >= 4 && s[i] == ' ' && s[i + 1] >= '1' &&
+		     s[i + 1] <= '5' && s[i + 2] >= '0' && s[i + 2] <= '9' &&
+		     s[i + 3] >= '0' && s[i + 3] <= '9';
+		if (!ok)
+			fprintf(stderr, "answer bytes at %zu: %.*s\n", off,
+				(int)(left < 200 ? left : 200), s);
+		FUZZ_CHECK(ok);
+		out[n].status = (s[i + 1] - '0') * 100 + (s[i + 2] - '0') * 10 +
+				(s[i + 3] - '0');
 		FUZZ_CHECK(end != NULL);
-		out[n].status =
-		    (s[9] - '0') * 100 + (s[10] - '0') * 10 + (s[11] - '0');
+		out[n].json = 0;
 		size_t hlen = (size_t)(end - s) + 4;
 		long clen = -1;
 		for (const char *h = s; h < end;) {
@@ -166,15 +180,20 @@ static inline size_t fuzz_http_parse_answers(const char *p, size_t len,
 			if (eol - h > 15 &&
 			    strncasecmp(h, "Content-Length:", 15) == 0)
 				clen = strtol(h + 15, NULL, 10);
+			if (eol - h > 13 &&
+			    strncasecmp(h, "Content-Type:", 13) == 0 &&
+			    memmem(h, (size_t)(eol - h), "application/json",
+				   16) != NULL)
+				out[n].json = 1;
 			h = eol + 2;
 		}
 		out[n].body_off = off + hlen;
 		if (clen < 0 || (size_t)clen > left - hlen)
 			clen = (long)(left - hlen);
 		/* An answer to HEAD has a Content-Length but no body. */
-		if (clen >= 12 && memcmp(s + hlen, "HTTP/1.", 7) == 0 &&
-		    s[hlen + 8] == ' ' && s[hlen + 9] >= '1' &&
-		    s[hlen + 9] <= '5')
+		if (clen >= 12 && memcmp(s + hlen, "HTTP/", 5) == 0 &&
+		    s[hlen + 6] == '.' && s[hlen + 8] == ' ' &&
+		    s[hlen + 9] >= '1' && s[hlen + 9] <= '5')
 			clen = 0;
 		out[n].body_len = (size_t)clen;
 		off += hlen + (size_t)clen;
