@@ -41,14 +41,15 @@ static bool restore_valid(const struct raft_restore *rs)
 	for (size_t i = 0; i < rs->n_entries; i++) {
 		const struct raft_entry *e = &rs->entries[i];
 
+		/* Entries of a term above hs.term are fine: see raft_new(). */
 		if (e->index != rs->snapshot_index + 1 + i || e->term < t ||
-		    e->term == 0 || e->term > rs->hs.term)
+		    e->term == 0)
 			return false;
 		if (e->len > 0 && e->data == NULL)
 			return false;
 		t = e->term;
 	}
-	if (rs->hs.commit > last || rs->applied > last)
+	if (rs->applied > last)
 		return false;
 	return rs->hs.vote == 0 || rs->hs.term > 0;
 }
@@ -120,6 +121,18 @@ int raft_new(const struct raft_options *opts,
 	r->term = rs->hs.term;
 	r->vote = rs->hs.vote;
 	r->log.commit = rs->hs.commit;
+	/* A crash may keep any prefix of the writes under way (rule 1 fixes
+	 * no order inside one ready): entries of a term whose hard state
+	 * did not reach the disk, or a commit index past the entries that
+	 * did. Nothing was acknowledged for them (rule 3), so no vote of
+	 * that newer term was ever promised; and the commit index is only a
+	 * hint. */
+	if (raft_log_last_term(&r->log) > r->term) {
+		r->term = raft_log_last_term(&r->log);
+		r->vote = 0;
+	}
+	if (r->log.commit > raft_log_last_index(&r->log))
+		r->log.commit = raft_log_last_index(&r->log);
 	if (r->log.commit < rs->applied)
 		r->log.commit = rs->applied;
 	if (r->log.commit < rs->snapshot_index)
