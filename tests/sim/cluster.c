@@ -169,6 +169,7 @@ struct node {
 	raft_id *votes;
 	size_t n_votes;
 	uint64_t vote_requests;
+	bool hold; /* scripted: writes stay pending until released */
 	uint64_t last_vote_tick;
 };
 
@@ -247,7 +248,9 @@ struct sim_cluster {
 	raft_index probe_index;
 	uint64_t probe_id;
 	uint64_t tick_events; /* events since the clock last moved */
-	raft_id hot_crash;    /* crash this member at the end of the step */
+	size_t torn_keep;     /* sim_crash_torn(): records the crash keeps */
+	bool torn_hs_first;
+	raft_id hot_crash; /* crash this member at the end of the step */
 	struct sim_stats st;
 };
 
@@ -625,17 +628,40 @@ static void deliver_at(struct sim_cluster *c, size_t k)
 
 /* --- the disk --- */
 
+/* Writes entries [from, to) of @w to @nd's disk (contract rule 1: a
+ * conflicting stored suffix goes first), then checks that no committed
+ * entry lost its last majority. */
+static void disk_write_entries(struct sim_cluster *c, struct node *nd,
+			       const struct wop *w, size_t from, size_t to)
+{
+	if (from >= to)
+		return;
+	raft_index old_last = nd->disk.n;
+	raft_index first = w->ents[from].index;
+	slog_truncate(&nd->disk, first);
+	for (size_t i = from; i < to; i++)
+		slog_append(&nd->disk, &w->ents[i]);
+	if (first > old_last)
+		return;
+	for (raft_index i = first; i <= old_last && i < c->n_ch; i++) {
+		if (!c->ch[i].present)
+			continue;
+		unsigned copies = durable_copies(c, i, c->ch[i].term);
+		if (copies < majority(c))
+			fail(c,
+			     "Committed entries never lost: member %" PRIu64
+			     " overwrote index %" PRIu64 " term %" PRIu64
+			     "; now durable on only %u members",
+			     nd->id, i, c->ch[i].term, copies);
+	}
+}
+
 static void complete_write(struct sim_cluster *c, struct node *nd)
 {
 	assert(nd->w_head < nd->w_n);
 	struct wop *w = &nd->w[nd->w_head++];
-	raft_index old_last = nd->disk.n;
 	raft_index first = w->n_ents ? w->ents[0].index : 0;
-	if (w->n_ents) {
-		slog_truncate(&nd->disk, first);
-		for (size_t i = 0; i < w->n_ents; i++)
-			slog_append(&nd->disk, &w->ents[i]);
-	}
+	disk_write_entries(c, nd, w, 0, w->n_ents);
 	if (w->hs_changed)
 		nd->dhs = w->hs;
 	trace(c,
@@ -644,22 +670,6 @@ static void complete_write(struct sim_cluster *c, struct node *nd)
 	      nd->id, w->n_ents, first, nd->disk.n, (int)w->hs_changed,
 	      nd->dhs.term, nd->dhs.vote);
 	c->st.writes++;
-	/* A truncation must never remove a committed entry from the last
-	 * majority that holds it. */
-	if (w->n_ents && first <= old_last) {
-		for (raft_index i = first; i <= old_last && i < c->n_ch; i++) {
-			if (!c->ch[i].present)
-				continue;
-			unsigned copies = durable_copies(c, i, c->ch[i].term);
-			if (copies < majority(c))
-				fail(c,
-				     "Committed entries never lost: member "
-				     "%" PRIu64 " overwrote index %" PRIu64
-				     " term %" PRIu64
-				     "; now durable on only %u members",
-				     nd->id, i, c->ch[i].term, copies);
-		}
-	}
 	for (size_t i = 0; i < w->n_msgs; i++)
 		send_msg(c, nd, &w->msgs[i]);
 	if (w->n_ents) {
@@ -669,6 +679,39 @@ static void complete_write(struct sim_cluster *c, struct node *nd)
 	wop_free(w);
 	if (nd->w_head == nd->w_n)
 		nd->w_head = nd->w_n = 0;
+}
+
+/* A crash in the middle of the write stream: the log file keeps a prefix
+ * of the records written (a torn tail is cut at the first bad frame).
+ * Records of one write come in a random order, entries before or after
+ * the hard state, as the contract does not fix it. Nothing was
+ * acknowledged for them, so the core must simply accept what is there. */
+static void torn_writes(struct sim_cluster *c, struct node *nd, size_t keep,
+			bool hs_first)
+{
+	size_t total = 0;
+	for (size_t k = nd->w_head; k < nd->w_n; k++)
+		total += nd->w[k].n_ents + (nd->w[k].hs_changed ? 1 : 0);
+	if (keep > total)
+		keep = total;
+	if (!keep)
+		return;
+	trace(c, "torn crash of %" PRIu64 ": %zu of %zu records survive%s",
+	      nd->id, keep, total, hs_first ? " (hard state first)" : "");
+	for (size_t k = nd->w_head; k < nd->w_n && keep; k++) {
+		const struct wop *w = &nd->w[k];
+		if (hs_first && w->hs_changed) {
+			nd->dhs = w->hs;
+			keep--;
+		}
+		size_t n = keep < w->n_ents ? keep : w->n_ents;
+		disk_write_entries(c, nd, w, 0, n);
+		keep -= n;
+		if (!hs_first && w->hs_changed && keep) {
+			nd->dhs = w->hs;
+			keep--;
+		}
+	}
 }
 
 static void enqueue_write(struct sim_cluster *c, struct node *nd,
@@ -855,7 +898,7 @@ static void drain(struct sim_cluster *c, struct node *nd)
 		raft_advance(nd->r, &rd);
 		if (nd->applied != applied0)
 			raft_applied(nd->r, nd->applied);
-		if (c->cfg.scripted)
+		if (c->cfg.scripted && !nd->hold)
 			while (nd->w_head < nd->w_n)
 				complete_write(c, nd);
 	}
@@ -925,6 +968,17 @@ void sim_crash(struct sim_cluster *c, raft_id i)
 	raft_free(nd->r);
 	nd->r = NULL;
 	nd->up = false;
+	if (c->torn_keep) {
+		torn_writes(c, nd, c->torn_keep, c->torn_hs_first);
+		c->torn_keep = 0;
+	} else if (!c->cfg.scripted && chance(c, c->faults.torn_pct)) {
+		size_t total = 0;
+		for (size_t k = nd->w_head; k < nd->w_n; k++)
+			total +=
+			    nd->w[k].n_ents + (nd->w[k].hs_changed ? 1 : 0);
+		size_t keep = rnd(c, total + 1);
+		torn_writes(c, nd, keep, chance(c, 50));
+	}
 	for (size_t k = nd->w_head; k < nd->w_n; k++)
 		wop_free(&nd->w[k]);
 	nd->w_head = nd->w_n = 0;
@@ -950,6 +1004,23 @@ void sim_crash(struct sim_cluster *c, raft_id i)
 	nd->inc++;
 	c->st.crashes++;
 	sim_check(c);
+}
+
+void sim_crash_torn(struct sim_cluster *c, raft_id i, size_t keep,
+		    bool hs_first)
+{
+	c->torn_keep = keep;
+	c->torn_hs_first = hs_first;
+	sim_crash(c, i);
+	c->torn_keep = 0;
+	c->nodes[i].hold = false;
+}
+
+void sim_hold_writes(struct sim_cluster *c, raft_id i, bool hold)
+{
+	node_of(c, i)->hold = hold;
+	if (!hold)
+		sim_persist_all(c, i);
 }
 
 void sim_restart(struct sim_cluster *c, raft_id i)
@@ -991,6 +1062,7 @@ static void pick_faults(struct sim_cluster *c)
 	f->heal_permille = 10 + (unsigned)rnd(c, 60);
 	f->propose_pct = 20 + (unsigned)rnd(c, 70);
 	f->read_pct = 10 + (unsigned)rnd(c, 50);
+	f->torn_pct = (unsigned)rnd(c, 2) ? 50 : 0;
 	f->long_delay_permille = (unsigned)rnd(c, 20);
 	f->clock_skew_pct = (unsigned)rnd(c, 2) ? (unsigned)rnd(c, 30) : 0;
 	f->hot_crash_pct = (unsigned)rnd(c, 3) == 0 ? 0 : (unsigned)rnd(c, 25);

@@ -73,12 +73,13 @@ struct sim_faults {
 	unsigned delay_max;	/* ticks */
 	unsigned disk_slow_pct; /* write delayed by 1..disk_max ticks */
 	unsigned disk_max;
-	unsigned crash_permille;      /* per tick */
-	unsigned restart_permille;    /* per tick, per crashed member */
-	unsigned partition_permille;  /* per tick */
-	unsigned heal_permille;	      /* per tick */
-	unsigned propose_pct;	      /* per tick */
-	unsigned read_pct;	      /* per tick */
+	unsigned crash_permille;     /* per tick */
+	unsigned restart_permille;   /* per tick, per crashed member */
+	unsigned partition_permille; /* per tick */
+	unsigned heal_permille;	     /* per tick */
+	unsigned propose_pct;	     /* per tick */
+	unsigned read_pct;	     /* per tick */
+	unsigned torn_pct; /* a crash keeps part of the pending writes */
 	unsigned long_delay_permille; /* message held up to 10 timeouts */
 	unsigned clock_skew_pct; /* a member's tick is skipped or doubled */
 	/* Crash a member at an interesting instant: just elected leader,
@@ -130,6 +131,14 @@ void sim_heal(struct sim_cluster *c);		    /* every link works */
 void sim_crash(struct sim_cluster *c, raft_id i);
 void sim_restart(struct sim_cluster *c, raft_id i);
 bool sim_is_up(const struct sim_cluster *c, raft_id i);
+
+/* Scripted mode: while held, @i's writes stay pending (and the messages
+ * that wait for them unsent); releasing completes them. */
+void sim_hold_writes(struct sim_cluster *c, raft_id i, bool hold);
+/* Crashes @i keeping the first @keep records (entries and hard states) of
+ * its pending writes, the hard state of each write first or last. */
+void sim_crash_torn(struct sim_cluster *c, raft_id i, size_t keep,
+		    bool hs_first);
 
 /* Completes @i's pending disk writes (scripted mode does it at once). */
 void sim_persist_all(struct sim_cluster *c, raft_id i);
