@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -348,6 +350,40 @@ static void on_attempt_timer(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* A member closing its end while we send raises SIGPIPE, whose default
+ * action would kill the caller's process: block it in this thread while we
+ * talk, and take back one that we caused. */
+struct sigpipe_guard {
+	sigset_t old;
+	bool was_pending;
+};
+
+static void sigpipe_block(struct sigpipe_guard *g)
+{
+	sigset_t set, pend;
+	sigemptyset(&set);
+	sigaddset(&set, SIGPIPE);
+	sigemptyset(&pend);
+	sigpending(&pend);
+	g->was_pending = sigismember(&pend, SIGPIPE) == 1;
+	pthread_sigmask(SIG_BLOCK, &set, &g->old);
+}
+
+static void sigpipe_restore(struct sigpipe_guard *g)
+{
+	sigset_t set, pend;
+	sigemptyset(&set);
+	sigaddset(&set, SIGPIPE);
+	sigemptyset(&pend);
+	sigpending(&pend);
+	if (!g->was_pending && sigismember(&pend, SIGPIPE) == 1) {
+		struct timespec zero = {0, 0};
+		while (sigtimedwait(&set, NULL, &zero) < 0 && errno == EINTR)
+			;
+	}
+	pthread_sigmask(SIG_SETMASK, &g->old, NULL);
+}
+
 /* One HTTP exchange with @ep within @timeout_ms. Returns 0 with r->status
  * set (0 when no answer came), or KVC_ENOMEM/KVC_ETOO_LARGE. */
 static int http_once(struct kvc *h, const struct endpoint *ep,
@@ -418,10 +454,13 @@ static int http_once(struct kvc *h, const struct endpoint *ep,
 		goto out;
 	}
 	req = NULL;
+	struct sigpipe_guard spg;
+	sigpipe_block(&spg);
 	while (!a.done) {
 		if (event_base_loop(h->base, EVLOOP_ONCE) < 0)
 			break;
 	}
+	sigpipe_restore(&spg);
 	rc = 0;
 	if (a.nomem) {
 		resp_clear(r);

@@ -21,6 +21,10 @@
  * Threads: a handle is not thread-safe. Use one handle per thread; distinct
  * handles share nothing and may be used concurrently.
  *
+ * Signals: while a call talks to a member, SIGPIPE is blocked in the calling
+ * thread (a member closing a connection must not kill the process); one
+ * raised by that exchange is discarded, the thread's mask is restored.
+ *
  * Errors: functions return 0 or a negative KVC_E* code; kvc_strerror()
  * names a code, kvc_errmsg() gives the context of the handle's last error
  * (for instance the server's "message").
@@ -53,6 +57,9 @@ enum kvc_error {
 	KVC_EPROTO = -10,      /* unexpected or malformed response */
 	KVC_ESERVER = -11      /* the server failed (500, other status) */
 };
+/* A value far above a member's --max-value-bytes can end in
+ * KVC_EUNAVAILABLE rather than KVC_ETOO_LARGE: the member answers 413 and
+ * closes the connection before the value is sent, and the send fails. */
 
 /* Options of kvc_open(); a zero field takes the default. */
 struct kvc_options {
