@@ -481,6 +481,43 @@ class Client:
         return 'info', None, None
 
 
+def wait_converged(cluster, min_index, timeout, members=None):
+    """Polls until every member reports the same applied_index, equal to
+    its commit_index and >= min_index, twice in a row. Returns it."""
+    deadline = time.monotonic() + timeout
+    prev = None
+    last = None
+    while time.monotonic() < deadline:
+        sts = cluster.statuses(members)
+        last = sts
+        if all(s is not None for s in sts.values()):
+            applied = {s['applied_index'] for s in sts.values()}
+            commit = {s['commit_index'] for s in sts.values()}
+            if len(applied) == 1 and applied == commit:
+                a = applied.pop()
+                if a >= min_index and a == prev:
+                    return a
+                prev = a
+        time.sleep(0.2)
+    raise AssertionError('no convergence to applied >= %d within %.0fs; '
+                         'last statuses %r' % (min_index, timeout, last))
+
+
+
+def wait_for(fn, timeout, what):
+    """Calls fn until it returns a true value (returned), or fails."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            v = fn()
+            if v:
+                return v
+        except TRANSPORT_ERRORS:
+            pass
+        time.sleep(0.1)
+    raise AssertionError('%s: not within %.0fs' % (what, timeout))
+
+
 def wal_segments(data_dir):
     """The WAL segment files of a data dir, oldest first."""
     d = os.path.join(data_dir, 'wal')
