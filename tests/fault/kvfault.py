@@ -42,6 +42,13 @@ def log(msg):
 T0 = time.monotonic()
 
 
+def require_root(what):
+    """Exits 77 (a skip for meson) unless running as root."""
+    if os.geteuid() != 0:
+        sys.stdout.write('SKIP: %s needs root\n' % what)
+        sys.exit(77)
+
+
 def find_kvd(explicit=None):
     """--kvd, else $KVD, else build/server/kvd of the checkout."""
     cands = [explicit, os.environ.get('KVD')]
