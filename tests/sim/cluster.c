@@ -249,8 +249,7 @@ struct sim_cluster {
 	uint64_t probe_id;
 	uint64_t tick_events; /* events since the clock last moved */
 	size_t torn_keep;     /* sim_crash_torn(): records the crash keeps */
-	bool torn_hs_first;
-	raft_id hot_crash; /* crash this member at the end of the step */
+	raft_id hot_crash;    /* crash this member at the end of the step */
 	struct sim_stats st;
 };
 
@@ -682,12 +681,13 @@ static void complete_write(struct sim_cluster *c, struct node *nd)
 }
 
 /* A crash in the middle of the write stream: the log file keeps a prefix
- * of the records written (a torn tail is cut at the first bad frame).
- * Records of one write come in a random order, entries before or after
- * the hard state, as the contract does not fix it. Nothing was
- * acknowledged for them, so the core must simply accept what is there. */
-static void torn_writes(struct sim_cluster *c, struct node *nd, size_t keep,
-			bool hs_first)
+ * of the records written (a torn tail is cut at the first bad frame). In
+ * one write the entries come before the hard state, as the server's WAL
+ * writes them: a hard state stored ahead of its entries could carry a
+ * commit index that covers stale entries still on disk. Nothing was
+ * acknowledged for the lost records, so the core must simply accept what
+ * is there. */
+static void torn_writes(struct sim_cluster *c, struct node *nd, size_t keep)
 {
 	size_t total = 0;
 	for (size_t k = nd->w_head; k < nd->w_n; k++)
@@ -696,18 +696,14 @@ static void torn_writes(struct sim_cluster *c, struct node *nd, size_t keep,
 		keep = total;
 	if (!keep)
 		return;
-	trace(c, "torn crash of %" PRIu64 ": %zu of %zu records survive%s",
-	      nd->id, keep, total, hs_first ? " (hard state first)" : "");
+	trace(c, "torn crash of %" PRIu64 ": %zu of %zu records survive",
+	      nd->id, keep, total);
 	for (size_t k = nd->w_head; k < nd->w_n && keep; k++) {
 		const struct wop *w = &nd->w[k];
-		if (hs_first && w->hs_changed) {
-			nd->dhs = w->hs;
-			keep--;
-		}
 		size_t n = keep < w->n_ents ? keep : w->n_ents;
 		disk_write_entries(c, nd, w, 0, n);
 		keep -= n;
-		if (!hs_first && w->hs_changed && keep) {
+		if (w->hs_changed && keep) {
 			nd->dhs = w->hs;
 			keep--;
 		}
@@ -933,15 +929,24 @@ static int node_start(struct sim_cluster *c, struct node *nd)
 	rs.n_entries = nd->disk.n;
 	raft_index top =
 	    nd->dhs.commit < nd->disk.n ? nd->dhs.commit : nd->disk.n;
-	/* The state machine is rebuilt by re-applying a random prefix of the
-	 * committed log; the core hands over the rest in rd.committed. */
-	raft_index applied = c->cfg.scripted ? top : rnd(c, top + 1);
-	memset(nd->kv, 0, sizeof(nd->kv));
-	nd->applied = 0;
-	for (raft_index i = 1; i <= applied; i++) {
-		chosen_record(c, nd->id, &nd->disk.e[i - 1], nd->dhs.term,
-			      true);
-		apply_entry(c, nd, &nd->disk.e[i - 1], true);
+	raft_index applied;
+	if (!c->cfg.scripted && nd->inc > 0 && nd->applied <= nd->disk.n &&
+	    chance(c, 50)) {
+		/* A durable state machine (as LMDB in the server) kept what
+		 * it applied, which may be past the stored commit index. */
+		applied = nd->applied;
+	} else {
+		/* The state machine is rebuilt by re-applying a random prefix
+		 * of the committed log; the core hands over the rest in
+		 * rd.committed. */
+		applied = c->cfg.scripted ? top : rnd(c, top + 1);
+		memset(nd->kv, 0, sizeof(nd->kv));
+		nd->applied = 0;
+		for (raft_index i = 1; i <= applied; i++) {
+			chosen_record(c, nd->id, &nd->disk.e[i - 1],
+				      nd->dhs.term, true);
+			apply_entry(c, nd, &nd->disk.e[i - 1], true);
+		}
 	}
 	rs.applied = applied;
 	slog_truncate(&nd->mem, 1);
@@ -969,7 +974,7 @@ void sim_crash(struct sim_cluster *c, raft_id i)
 	nd->r = NULL;
 	nd->up = false;
 	if (c->torn_keep) {
-		torn_writes(c, nd, c->torn_keep, c->torn_hs_first);
+		torn_writes(c, nd, c->torn_keep);
 		c->torn_keep = 0;
 	} else if (!c->cfg.scripted && chance(c, c->faults.torn_pct)) {
 		size_t total = 0;
@@ -977,7 +982,7 @@ void sim_crash(struct sim_cluster *c, raft_id i)
 			total +=
 			    nd->w[k].n_ents + (nd->w[k].hs_changed ? 1 : 0);
 		size_t keep = rnd(c, total + 1);
-		torn_writes(c, nd, keep, chance(c, 50));
+		torn_writes(c, nd, keep);
 	}
 	for (size_t k = nd->w_head; k < nd->w_n; k++)
 		wop_free(&nd->w[k]);
@@ -1006,11 +1011,9 @@ void sim_crash(struct sim_cluster *c, raft_id i)
 	sim_check(c);
 }
 
-void sim_crash_torn(struct sim_cluster *c, raft_id i, size_t keep,
-		    bool hs_first)
+void sim_crash_torn(struct sim_cluster *c, raft_id i, size_t keep)
 {
 	c->torn_keep = keep;
-	c->torn_hs_first = hs_first;
 	sim_crash(c, i);
 	c->torn_keep = 0;
 	c->nodes[i].hold = false;

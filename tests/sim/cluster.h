@@ -135,10 +135,9 @@ bool sim_is_up(const struct sim_cluster *c, raft_id i);
 /* Scripted mode: while held, @i's writes stay pending (and the messages
  * that wait for them unsent); releasing completes them. */
 void sim_hold_writes(struct sim_cluster *c, raft_id i, bool hold);
-/* Crashes @i keeping the first @keep records (entries and hard states) of
- * its pending writes, the hard state of each write first or last. */
-void sim_crash_torn(struct sim_cluster *c, raft_id i, size_t keep,
-		    bool hs_first);
+/* Crashes @i keeping the first @keep records of its pending writes (each
+ * write: its entries, then its hard state). */
+void sim_crash_torn(struct sim_cluster *c, raft_id i, size_t keep);
 
 /* Completes @i's pending disk writes (scripted mode does it at once). */
 void sim_persist_all(struct sim_cluster *c, raft_id i);
