@@ -5,7 +5,8 @@
 #
 # The project builds with gcc through meson; libFuzzer needs clang, so the
 # fuzzers compile the project sources they need directly, instrumented for
-# coverage, ASan and UBSan. TARGET is a name like fuzz_frame (default: all).
+# coverage, ASan and UBSan. TARGET is a name like fuzz_frame (default: all
+# fuzz targets), or gen_corpus for the seed generator (gen_corpus.c).
 # CC overrides the compiler (default: clang, else clang-14).
 set -eu
 
@@ -63,21 +64,39 @@ libs() {
 	esac
 }
 
-for t in $targets; do
+# One target's failure (say, a file of the project being edited) does not
+# stop the others; the exit status says whether all were built.
+build_one() {
+	t=$1
 	objs=""
 	for s in $(srcs "$t"); do
-		s=${s#"$root/"}
 		o="$out/obj/$(echo "$s" | tr / _).o"
 		# Rebuild an object only when its source or a header changed.
-		if [ ! -f "$o" ] || [ -n "$(find "$root/$s" "$root/raft" \
-		     "$root/kv" "$root/server" -newer "$o" -name '*.[ch]' \
-		     2>/dev/null | head -n 1)" ]; then
+		if [ ! -f "$o" ] || [ -n "$(find "$s" raft kv server \
+		     -newer "$o" -name '*.[ch]' 2>/dev/null | head -n 1)" ]; then
 			$CC $base -fsanitize=fuzzer-no-link -w $inc \
-			    -DKVD_VERSION="\"$version\"" -c "$root/$s" -o "$o"
+			    -DKVD_VERSION="\"$version\"" -c "$s" -o "$o" ||
+				return 1
 		fi
 		objs="$objs $o"
 	done
 	$CC $base -fsanitize=fuzzer -Wall -Wextra -Werror $inc \
-	    "$here/$t.c" $objs $(libs "$t") -o "$out/$t"
+	    "$here/$t.c" $objs $(libs "$t") -o "$out/$t" || return 1
 	echo "built $out/$t"
+}
+
+failed=""
+for t in $targets; do
+	if [ "$t" = gen_corpus ]; then
+		# The seed generator: a plain program, no fuzzer runtime.
+		$CC $base -Wall -Wextra -Werror $inc "$here/gen_corpus.c" \
+		    $codec_src raft/wal.c kv/key.c kv/command.c \
+		    -o "$out/gen_corpus" || failed="$failed $t"
+		continue
+	fi
+	build_one "$t" || failed="$failed $t"
 done
+if [ -n "$failed" ]; then
+	echo "build.sh: failed to build:$failed" >&2
+	exit 1
+fi

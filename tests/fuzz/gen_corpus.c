@@ -1,0 +1,511 @@
+/* gen_corpus.c - writes the seed corpora of tests/fuzz/corpus/: a few valid
+ * inputs per target, made with the project's own encoders and WAL.
+ *
+ *   gen_corpus CORPUS_DIR
+ *
+ * Deterministic: the same sources give the same files, so regenerating
+ * shows up in git only when a format changed. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "frame.h"
+#include "kv.h"
+#include "msg_codec.h"
+#include "wal.h"
+
+#define DIE_IF(cond)                                                           \
+	do {                                                                   \
+		if (cond) {                                                    \
+			fprintf(stderr, "gen_corpus:%d: %s\n", __LINE__,       \
+				#cond);                                        \
+			exit(1);                                               \
+		}                                                              \
+	} while (0)
+
+static const char *corpus;
+
+/* A growable byte buffer. */
+struct buf {
+	uint8_t *p;
+	size_t len, cap;
+};
+
+static void put(struct buf *b, const void *p, size_t n)
+{
+	if (b->len + n > b->cap) {
+		b->cap = (b->len + n) * 2 + 64;
+		b->p = realloc(b->p, b->cap);
+		DIE_IF(b->p == NULL);
+	}
+	if (n)
+		memcpy(b->p + b->len, p, n);
+	b->len += n;
+}
+
+static void put_byte(struct buf *b, uint8_t c)
+{
+	put(b, &c, 1);
+}
+
+static void put_str(struct buf *b, const char *fmt, ...)
+{
+	char tmp[4096];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	DIE_IF(n < 0 || (size_t)n >= sizeof(tmp));
+	put(b, tmp, (size_t)n);
+}
+
+static void write_seed(const char *target, const char *name,
+		       const struct buf *b)
+{
+	char path[1024];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", corpus, target);
+	DIE_IF(mkdir(path, 0755) < 0 && errno != EEXIST);
+	snprintf(path, sizeof(path), "%s/%s/%s", corpus, target, name);
+	f = fopen(path, "wb");
+	DIE_IF(f == NULL);
+	DIE_IF(b->len && fwrite(b->p, 1, b->len, f) != b->len);
+	DIE_IF(fclose(f) != 0);
+}
+
+/* ---- frames ---- */
+
+static void add_frame(struct buf *b, uint8_t type, raft_term term,
+		      raft_index index, const void *payload, uint32_t len)
+{
+	uint8_t *tmp = malloc(frame_size(len));
+	DIE_IF(tmp == NULL);
+	put(b, tmp, frame_encode(tmp, type, term, index, payload, len));
+	free(tmp);
+}
+
+static void gen_frame(void)
+{
+	struct buf b = {0};
+	uint8_t hs[24] = {0};
+
+	put_byte(&b, 0);
+	add_frame(&b, FRAME_ENTRY_NORMAL, 3, 7, "hello", 5);
+	write_seed("fuzz_frame", "entry", &b);
+	b.len = 0;
+	put_byte(&b, 0);
+	frame_put_u64(hs, 5);
+	frame_put_u64(hs + 8, 2);
+	frame_put_u64(hs + 16, 9);
+	add_frame(&b, FRAME_HARD_STATE, 5, 9, hs, sizeof(hs));
+	add_frame(&b, FRAME_ENTRY_NOOP, 5, 10, NULL, 0);
+	add_frame(&b, FRAME_ENTRY_CONFIG, 5, 11, "cfg", 3);
+	add_frame(&b, FRAME_MESSAGE, 0, 0, NULL, 0);
+	add_frame(&b, FRAME_SNAPSHOT_CHUNK, 5, 11, "chunk", 5);
+	write_seed("fuzz_frame", "sequence", &b);
+	b.p[0] = 0x01;
+	write_seed("fuzz_frame", "sequence-fix-crc", &b);
+	b.p[0] = 0x02; /* a 16-byte limit: the 24-byte hard state is refused */
+	write_seed("fuzz_frame", "sequence-small-limit", &b);
+	free(b.p);
+}
+
+/* ---- peer messages ---- */
+
+static size_t body_of(struct buf *b, const struct raft_msg *m, size_t n)
+{
+	uint8_t *body = NULL;
+	size_t len = 0;
+
+	DIE_IF(msg_codec_encode_batch(m, n, NULL, &body, &len) != 0);
+	put(b, body, len);
+	free(body);
+	return len;
+}
+
+/* A few bodies, each a list of messages from member 2 to member 1. */
+static size_t make_bodies(struct buf bodies[8])
+{
+	static uint8_t d1[] = "put a", d2[] = "put b", d3[] = "";
+	struct raft_entry es[3] = {
+	    {.term = 2,
+	     .index = 5,
+	     .type = RAFT_ENTRY_NORMAL,
+	     .len = 5,
+	     .data = d1},
+	    {.term = 2,
+	     .index = 6,
+	     .type = RAFT_ENTRY_NOOP,
+	     .len = 0,
+	     .data = d3},
+	    {.term = 3,
+	     .index = 7,
+	     .type = RAFT_ENTRY_NORMAL,
+	     .len = 5,
+	     .data = d2},
+	};
+	struct raft_msg m[] = {
+	    {.type = RAFT_MSG_HEARTBEAT,
+	     .from = 2,
+	     .to = 1,
+	     .term = 3,
+	     .commit = 4,
+	     .context = 77},
+	    {.type = RAFT_MSG_APPEND,
+	     .from = 2,
+	     .to = 1,
+	     .term = 3,
+	     .index = 4,
+	     .log_term = 2,
+	     .commit = 4,
+	     .entries = es,
+	     .n_entries = 3},
+	    {.type = RAFT_MSG_VOTE,
+	     .from = 2,
+	     .to = 1,
+	     .term = 4,
+	     .index = 7,
+	     .log_term = 3},
+	    {.type = RAFT_MSG_APPEND_RESP,
+	     .from = 2,
+	     .to = 1,
+	     .term = 3,
+	     .index = 9,
+	     .reject = true,
+	     .hint_index = 6,
+	     .hint_term = 2},
+	    {.type = RAFT_MSG_READ_INDEX,
+	     .from = 2,
+	     .to = 1,
+	     .term = 3,
+	     .context = 12},
+	    {.type = RAFT_MSG_PROPOSE,
+	     .from = 2,
+	     .to = 1,
+	     .term = 3,
+	     .entries = es,
+	     .n_entries = 1},
+	    {.type = RAFT_MSG_TIMEOUT_NOW, .from = 2, .to = 3, .term = 3},
+	};
+	size_t n = 0;
+
+	memset(bodies, 0, 8 * sizeof(*bodies));
+	body_of(&bodies[n++], &m[0], 1);
+	body_of(&bodies[n++], &m[1], 1);
+	body_of(&bodies[n++], &m[2], 1);
+	body_of(&bodies[n++], &m[3], 1);
+	body_of(&bodies[n++], m, sizeof(m) / sizeof(m[0]));
+	body_of(&bodies[n++], &m[4], 3); /* READ_INDEX, PROPOSE, TIMEOUT_NOW */
+	return n;
+}
+
+static void gen_msg_codec(void)
+{
+	struct buf bodies[8], b = {0};
+	size_t n = make_bodies(bodies);
+	char name[64];
+
+	for (size_t i = 0; i < n; i++) {
+		b.len = 0;
+		put_byte(&b, i == n - 1 ? 0x02 : 0); /* last: small limits */
+		put(&b, bodies[i].p, bodies[i].len);
+		snprintf(name, sizeof(name), "body-%zu", i);
+		write_seed("fuzz_msg_codec", name, &b);
+		b.p[0] = 0x01;
+		snprintf(name, sizeof(name), "body-%zu-fix-crc", i);
+		write_seed("fuzz_msg_codec", name, &b);
+	}
+	/* The peer listener: the same bodies wrapped by the target (mode
+	 * 0x02), and as whole raw requests. */
+	for (size_t i = 0; i < n; i++) {
+		b.len = 0;
+		put_byte(&b, 0x02 | (i == n - 1 ? 0x04 : 0));
+		put(&b, bodies[i].p, bodies[i].len);
+		snprintf(name, sizeof(name), "wrapped-%zu", i);
+		write_seed("fuzz_peer_http", name, &b);
+	}
+	b.len = 0;
+	put_byte(&b, 0x01);
+	put_str(&b,
+		"POST /raft/messages HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+		"Content-Type: application/octet-stream\r\nX-Kvd-From: 2\r\n"
+		"X-Kvd-Client-URL: http://127.0.0.1:7001\r\n"
+		"Content-Length: %zu\r\n\r\n",
+		bodies[4].len);
+	put(&b, bodies[4].p, bodies[4].len);
+	write_seed("fuzz_peer_http", "raw-post", &b);
+	b.len = 0;
+	put_byte(&b, 0x04);
+	put_str(&b,
+		"POST /raft/messages HTTP/1.1\r\nX-Kvd-From: 2\r\n"
+		"Authorization: Bearer fuzz-peer-token\r\n"
+		"Content-Length: %zu\r\n\r\n",
+		bodies[0].len);
+	put(&b, bodies[0].p, bodies[0].len);
+	put_str(&b, "POST /raft/messages HTTP/1.1\r\nX-Kvd-From: 2\r\n"
+		    "X-Kvd-Token: wrong\r\nContent-Length: 0\r\n\r\n");
+	write_seed("fuzz_peer_http", "raw-token-keepalive", &b);
+	b.len = 0;
+	put_byte(&b, 0);
+	put_str(&b, "GET /raft/messages HTTP/1.1\r\n\r\n"
+		    "POST /raft/messages HTTP/1.0\r\nContent-Length: 0\r\n\r\n"
+		    "POST /other HTTP/1.1\r\nX-Kvd-From: 2\r\n"
+		    "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+	write_seed("fuzz_peer_http", "raw-refusals", &b);
+	for (size_t i = 0; i < n; i++)
+		free(bodies[i].p);
+	free(b.p);
+}
+
+/* ---- commands ---- */
+
+static void gen_command(void)
+{
+	static const uint8_t value[] = "some value";
+	struct kv_cmd cmds[] = {
+	    {.op = KV_OP_PUT,
+	     .key = (const uint8_t *)"a",
+	     .key_len = 1,
+	     .value = value,
+	     .value_len = sizeof(value) - 1,
+	     .origin = 1,
+	     .request_id = 1},
+	    {.op = KV_OP_DELETE,
+	     .key = (const uint8_t *)"dir/key",
+	     .key_len = 7,
+	     .origin = 2,
+	     .request_id = 99},
+	    {.op = KV_OP_PUT,
+	     .has_cas = 1,
+	     .cas = 17,
+	     .key =
+		 (const uint8_t *)"caf\xc3\xa9-\xe2\x82\xac-\xf0\x9f\x98\x80",
+	     .key_len = 14,
+	     .client_id = 0x1234,
+	     .seq = 5,
+	     .origin = 3,
+	     .request_id = 7},
+	    {.op = KV_OP_PUT,
+	     .has_cas = 1,
+	     .cas = 0,
+	     .key = (const uint8_t *)"new",
+	     .key_len = 3},
+	};
+	char name[32];
+
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		uint8_t *p = NULL;
+		size_t len = 0;
+		DIE_IF(kv_cmd_encode_alloc(&cmds[i], &p, &len) != 0);
+		struct buf b = {.p = p, .len = len, .cap = len};
+		snprintf(name, sizeof(name), "cmd-%zu", i);
+		write_seed("fuzz_command", name, &b);
+		free(p);
+	}
+}
+
+/* ---- WAL ---- */
+
+static char wal_dir[256];
+
+static void wal_clear(void)
+{
+	DIR *d = opendir(wal_dir);
+	struct dirent *de;
+	DIE_IF(d == NULL);
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			unlinkat(dirfd(d), de->d_name, 0);
+	closedir(d);
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Turns the segments now in wal_dir into one input: the mode byte, then
+ * the files (trailing preallocated zeros dropped; recovery reads them as
+ * the end) separated by "WSEG". @cut drops that many bytes off the end of
+ * the last file (a torn write). */
+static void wal_seed(const char *name, size_t cut)
+{
+	DIR *d = opendir(wal_dir);
+	struct dirent *de;
+	char *names[16];
+	size_t n = 0;
+	struct buf b = {0};
+
+	DIE_IF(d == NULL);
+	while ((de = readdir(d)) != NULL)
+		if (strncmp(de->d_name, "wal-", 4) == 0 &&
+		    strlen(de->d_name) == 24) {
+			DIE_IF(n == 16);
+			names[n++] = strdup(de->d_name);
+		}
+	closedir(d);
+	DIE_IF(n == 0);
+	qsort(names, n, sizeof(names[0]), cmp_names);
+	uint64_t seq = strtoull(names[0] + 4, NULL, 16);
+	DIE_IF(seq < 1 || seq > 4);
+	put_byte(&b, (uint8_t)((seq - 1) << 1));
+	for (size_t i = 0; i < n; i++) {
+		char path[512];
+		struct stat st;
+		snprintf(path, sizeof(path), "%s/%s", wal_dir, names[i]);
+		int fd = open(path, O_RDONLY);
+		DIE_IF(fd < 0 || fstat(fd, &st) != 0);
+		uint8_t *p = malloc((size_t)st.st_size + 1);
+		DIE_IF(p == NULL ||
+		       read(fd, p, (size_t)st.st_size) != st.st_size);
+		close(fd);
+		size_t len = (size_t)st.st_size;
+		while (len > 0 && p[len - 1] == 0)
+			len--;
+		if (i + 1 == n && cut < len)
+			len -= cut;
+		if (i > 0)
+			put(&b, "WSEG", 4);
+		put(&b, p, len);
+		free(p);
+		free(names[i]);
+	}
+	write_seed("fuzz_wal_recovery", name, &b);
+	free(b.p);
+}
+
+static struct wal *wal_new(void)
+{
+	struct wal_options o = {.segment_bytes = 4096};
+	struct wal *w = NULL;
+	char err[512];
+	wal_clear();
+	if (wal_open(wal_dir, &o, &w, err, sizeof(err)) != 0) {
+		fprintf(stderr, "gen_corpus: %s\n", err);
+		exit(1);
+	}
+	return w;
+}
+
+static void wal_put(struct wal *w, raft_index from, size_t n, raft_term term,
+		    uint32_t size)
+{
+	char err[512];
+	uint8_t data[2048];
+	struct raft_entry e = {
+	    .term = term, .type = RAFT_ENTRY_NORMAL, .len = size, .data = data};
+	DIE_IF(size > sizeof(data));
+	for (size_t i = 0; i < n; i++) {
+		memset(data, 'a' + (int)((from + i) % 26), size);
+		e.index = from + i;
+		DIE_IF(wal_append(w, &e, 1, err, sizeof(err)) != 0);
+	}
+	DIE_IF(wal_sync(w, err, sizeof(err)) != 0);
+}
+
+static void gen_wal(void)
+{
+	struct wal_hard_state hs = {.term = 2, .vote = 1, .commit = 3};
+	char err[512];
+	struct wal *w;
+
+	snprintf(wal_dir, sizeof(wal_dir), "%s/gen-corpus-wal-XXXXXX",
+		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	DIE_IF(mkdtemp(wal_dir) == NULL);
+
+	w = wal_new(); /* entries and a hard state in one segment */
+	DIE_IF(wal_set_hard_state(w, &hs, err, sizeof(err)) != 0);
+	wal_put(w, 1, 4, 2, 16);
+	wal_close(w);
+	wal_seed("one-segment", 0);
+	wal_seed("torn-tail", 7);
+
+	w = wal_new(); /* entries spread over three segments */
+	wal_put(w, 1, 9, 1, 900);
+	wal_close(w);
+	wal_seed("three-segments", 0);
+
+	w = wal_new(); /* a truncation record (Raft §5.3 conflict) */
+	wal_put(w, 1, 5, 1, 8);
+	DIE_IF(wal_truncate_after(w, 3, err, sizeof(err)) != 0);
+	wal_put(w, 4, 2, 2, 8);
+	wal_close(w);
+	wal_seed("truncated", 0);
+
+	w = wal_new(); /* compaction: the first segment deleted */
+	wal_put(w, 1, 9, 1, 900);
+	DIE_IF(wal_compact(w, 6, err, sizeof(err)) != 0);
+	wal_close(w);
+	wal_seed("compacted", 0);
+
+	w = wal_new(); /* a reset after a snapshot install */
+	wal_put(w, 1, 3, 1, 8);
+	DIE_IF(wal_reset(w, 20, err, sizeof(err)) != 0);
+	wal_put(w, 21, 2, 3, 8);
+	wal_close(w);
+	wal_seed("reset", 0);
+
+	wal_clear();
+	rmdir(wal_dir);
+}
+
+/* ---- client HTTP ---- */
+
+static void gen_client_http(void)
+{
+	static const char *reqs[][2] = {
+	    {"put", "PUT /v1/kv/a HTTP/1.1\r\nHost: x\r\nContent-Length: 5"
+		    "\r\n\r\nhello"},
+	    {"put-cas-client",
+	     "PUT /v1/kv/k%C3%A9y?cas=0 HTTP/1.1\r\nX-Kv-Client: "
+	     "00000000000000a1\r\nX-Kv-Seq: 1\r\nContent-Length: 2\r\n\r\nv1"},
+	    {"get", "GET /v1/kv/a HTTP/1.1\r\n\r\n"},
+	    {"get-stale", "GET /v1/kv/a?consistency=stale HTTP/1.1\r\n\r\n"},
+	    {"delete", "DELETE /v1/kv/a?cas=3 HTTP/1.1\r\n\r\n"},
+	    {"list", "GET /v1/kv?prefix=a&after=a&limit=10 HTTP/1.1\r\n\r\n"},
+	    {"status", "GET /v1/status HTTP/1.0\r\n\r\n"},
+	    {"members", "GET /v1/members HTTP/1.1\r\n\r\n"
+			"POST /v1/members HTTP/1.1\r\nContent-Length: 0\r\n\r\n"
+			"DELETE /v1/members/2 HTTP/1.1\r\n\r\n"},
+	    {"admin", "POST /v1/leader/transfer HTTP/1.1\r\n\r\n"
+		      "GET /healthz HTTP/1.1\r\n\r\nHEAD /readyz HTTP/1.1\r\n"
+		      "\r\nGET /metrics HTTP/1.1\r\n\r\n"},
+	    {"pipelined", "PUT /v1/kv/b HTTP/1.1\r\nContent-Length: 1\r\n\r\n"
+			  "xGET /v1/kv/b HTTP/1.1\r\n\r\n"
+			  "PATCH /v1/kv/b HTTP/1.1\r\n\r\n"
+			  "GET /nowhere HTTP/1.1\r\n\r\n"},
+	    {"chunked", "PUT /v1/kv/c HTTP/1.1\r\nTransfer-Encoding: chunked"
+			"\r\n\r\n3\r\nabc\r\n0\r\n\r\n"},
+	};
+
+	for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
+		struct buf b = {0};
+		put_str(&b, "%s", reqs[i][1]);
+		write_seed("fuzz_client_http", reqs[i][0], &b);
+		free(b.p);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 2) {
+		fprintf(stderr, "usage: gen_corpus CORPUS_DIR\n");
+		return 2;
+	}
+	corpus = argv[1];
+	DIE_IF(mkdir(corpus, 0755) < 0 && errno != EEXIST);
+	gen_frame();
+	gen_msg_codec();
+	gen_command();
+	gen_wal();
+	gen_client_http();
+	return 0;
+}
