@@ -1065,6 +1065,7 @@ static void pick_faults(struct sim_cluster *c)
 	f->heal_permille = 10 + (unsigned)rnd(c, 60);
 	f->propose_pct = 20 + (unsigned)rnd(c, 70);
 	f->read_pct = 10 + (unsigned)rnd(c, 50);
+	f->transfer_permille = (unsigned)rnd(c, 2) ? (unsigned)rnd(c, 40) : 0;
 	f->torn_pct = (unsigned)rnd(c, 2) ? 50 : 0;
 	f->long_delay_permille = (unsigned)rnd(c, 20);
 	f->clock_skew_pct = (unsigned)rnd(c, 2) ? (unsigned)rnd(c, 30) : 0;
@@ -1694,6 +1695,20 @@ static void random_faults(struct sim_cluster *c)
 			sim_restart(c, k);
 	if (chance_pm(c, f->partition_permille))
 		random_partition(c);
+	if (chance_pm(c, f->transfer_permille)) {
+		/* Thesis §3.10: the leader hands over to another member. */
+		raft_id l = random_leader(c);
+		raft_id to = 1 + rnd(c, c->n);
+		if (l && to != l) {
+			int rc = raft_transfer_leadership(c->nodes[l].r, to);
+			trace(c,
+			      "transfer leadership %" PRIu64 " -> %" PRIu64
+			      ": %s",
+			      l, to, raft_strerror(rc));
+			drain(c, &c->nodes[l]);
+			sim_check(c);
+		}
+	}
 	if (chance_pm(c, f->heal_permille))
 		sim_heal(c);
 }

@@ -79,6 +79,7 @@ struct sim_faults {
 	unsigned heal_permille;	     /* per tick */
 	unsigned propose_pct;	     /* per tick */
 	unsigned read_pct;	     /* per tick */
+	unsigned transfer_permille;  /* per tick: leadership transfer */
 	unsigned torn_pct; /* a crash keeps part of the pending writes */
 	unsigned long_delay_permille; /* message held up to 10 timeouts */
 	unsigned clock_skew_pct; /* a member's tick is skipped or doubled */
