@@ -1801,6 +1801,9 @@ static void liveness(struct sim_cluster *c)
 			      "liveness check passed after %" PRIu64 " ticks",
 			      c->now - c->heal_start);
 			c->st.liveness_checks++;
+			if (c->now - c->heal_start > c->st.liveness_max_ticks)
+				c->st.liveness_max_ticks =
+				    c->now - c->heal_start;
 			c->phase = PHASE_NORMAL;
 			c->faults = c->saved_faults;
 			pick_links(c);

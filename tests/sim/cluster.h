@@ -103,6 +103,7 @@ struct sim_stats {
 	uint64_t steps, ticks, delivered, dropped, writes, crashes;
 	uint64_t elections, proposals, committed, reads_ok, reads_failed;
 	uint64_t liveness_checks;
+	uint64_t liveness_max_ticks; /* slowest recovery after a heal */
 };
 void sim_stats(const struct sim_cluster *c, struct sim_stats *out);
 
