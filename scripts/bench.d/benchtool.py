@@ -453,6 +453,10 @@ def cmd_report(a):
                                key=lambda kv: int(kv[0]))))
     for n in notes:
         print("note: " + n)
+    load_start = extra.get("loadavg_start", {}).get("value", "?")
+    load_end = " ".join("%.2f" % x for x in os.getloadavg())
+    print("machine: %d CPUs, load average at start %s, at end %s"
+          % (os.cpu_count(), load_start, load_end))
 
     cpu = "?"
     try:
