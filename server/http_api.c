@@ -3,6 +3,7 @@
 #include "http_api.h"
 
 #include <event2/buffer.h>
+#include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <inttypes.h>
@@ -15,6 +16,8 @@
 #include "log.h"
 #include "metrics.h"
 #include "node.h"
+#include "config.h"
+#include "members.h"
 
 #define KV_PREFIX	   "/v1/kv/"
 #define LIST_LIMIT_DEFAULT 1000
@@ -93,6 +96,10 @@ static void reply_node_error(struct node *n, struct evhttp_request *req,
 		reply_error(n, req, route, t0, 409, "conflict",
 			    node_strerror(err), NULL);
 		break;
+	case NODE_EINVAL:
+		reply_error(n, req, route, t0, 400, "bad_request",
+			    node_strerror(err), NULL);
+		break;
 	case NODE_EINTERNAL:
 		reply_error(n, req, route, t0, 500, "internal",
 			    node_strerror(err), NULL);
@@ -112,7 +119,7 @@ static void call_free(struct call *c)
 	free(c);
 }
 
-/* ---- members and status ------------------------------------------------- */
+/* ---- members and status ---- */
 
 static json_t *members_json(struct node *n)
 {
@@ -163,8 +170,7 @@ static void handle_metrics(struct node *n, struct evhttp_request *req,
 	evbuffer_free(out);
 }
 
-/* ---- reads ----------------------------------------------------------------
- */
+/* ---- reads ---- */
 
 struct list_state {
 	json_t *kvs;
@@ -285,8 +291,7 @@ static void start_read(struct node *n, struct call *c, int stale)
 	}
 }
 
-/* ---- writes ---------------------------------------------------------------
- */
+/* ---- writes ---- */
 
 static void write_done(struct node_wait *w, int err,
 		       const struct kv_result *res)
@@ -407,8 +412,206 @@ static void start_write(struct node *n, struct evhttp_request *req,
 	}
 }
 
-/* ---- routing --------------------------------------------------------------
- */
+/* ---- leadership transfer ---- */
+
+/* Set on a transfer request a member forwards to the leader, so that two
+ * members that disagree on who leads never bounce it between them. */
+#define FORWARDED_HEADER "X-Kvd-Forwarded"
+
+static void transfer_done(struct node_wait *w, int err,
+			  const struct kv_result *res)
+{
+	(void)res;
+	struct call *c = (struct call *)w;
+	if (err == NODE_OK)
+		reply_json(c->n, c->req, c->route, c->t0, 200,
+			   json_pack("{s:I}", "leader", (json_int_t)w->target));
+	else
+		reply_node_error(c->n, c->req, c->route, c->t0, err);
+	call_free(c);
+}
+
+/* A transfer request relayed to the leader's client URL. */
+struct proxy {
+	struct node_wait w; /* first: the node's timeout and shutdown */
+	struct node *n;
+	struct evhttp_request *req; /* the client's */
+	struct evhttp_connection *conn;
+	struct evhttp_request *out; /* ours, to the leader */
+	double t0;
+};
+
+static void free_conn_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	evhttp_connection_free(arg);
+}
+
+/* The leader answered (or the connection failed): relay the answer. */
+static void proxy_http_done(struct evhttp_request *resp, void *arg)
+{
+	struct proxy *p = arg;
+	struct node *n = p->n;
+	const struct timeval now = {0, 0};
+	node_unwatch(n, &p->w);
+	int code = resp != NULL ? evhttp_request_get_response_code(resp) : 0;
+	if (code == 0) {
+		reply_error(n, p->req, ROUTE_LEADER_TRANSFER, p->t0, 503,
+			    "unavailable", "the leader could not be reached",
+			    NULL);
+	} else {
+		struct evkeyvalq *h = evhttp_request_get_output_headers(p->req);
+		const char *ct = evhttp_find_header(
+		    evhttp_request_get_input_headers(resp), "Content-Type");
+		evhttp_add_header(h, "Content-Type",
+				  ct != NULL ? ct : "application/json");
+		if (code == 503)
+			evhttp_add_header(h, "Retry-After", "1");
+		evhttp_send_reply(p->req, code, http_reason(code),
+				  evhttp_request_get_input_buffer(resp));
+		count(n, ROUTE_LEADER_TRANSFER, code, p->t0);
+	}
+	/* Not from inside the connection's own callback. */
+	event_base_once(node_base(n), -1, EV_TIMEOUT, free_conn_cb, p->conn,
+			&now);
+	free(p);
+}
+
+/* Timeout or shutdown before the leader answered. */
+static void proxy_wait_done(struct node_wait *w, int err,
+			    const struct kv_result *res)
+{
+	(void)res;
+	struct proxy *p = (struct proxy *)w;
+	evhttp_cancel_request(p->out);
+	evhttp_connection_free(p->conn);
+	reply_node_error(p->n, p->req, ROUTE_LEADER_TRANSFER, p->t0, err);
+	free(p);
+}
+
+static void forward_transfer(struct node *n, struct evhttp_request *req,
+			     double t0, const void *body, size_t len)
+{
+	const enum metrics_route route = ROUTE_LEADER_TRANSFER;
+	struct config_addr a;
+	const char *url = node_leader_client_url(n);
+	if (url[0] == '\0' || config_parse_url(url, &a) != 0) {
+		reply_error(n, req, route, t0, 503, "unavailable",
+			    "no leader is known", NULL);
+		return;
+	}
+	struct proxy *p = calloc(1, sizeof(*p));
+	if (p == NULL) {
+		reply_error(n, req, route, t0, 500, "internal", "out of memory",
+			    NULL);
+		return;
+	}
+	p->n = n;
+	p->req = req;
+	p->t0 = t0;
+	p->w.done = proxy_wait_done;
+	p->conn =
+	    evhttp_connection_base_new(node_base(n), NULL, a.host, a.port);
+	p->out =
+	    p->conn != NULL ? evhttp_request_new(proxy_http_done, p) : NULL;
+	if (p->out == NULL) {
+		if (p->conn != NULL)
+			evhttp_connection_free(p->conn);
+		free(p);
+		reply_error(n, req, route, t0, 500, "internal", "out of memory",
+			    NULL);
+		return;
+	}
+	/* The node's timer decides when to give up, not evhttp. */
+	evhttp_connection_set_timeout(
+	    p->conn, (int)(node_config(n)->request_timeout_ms / 1000 + 2));
+	struct evkeyvalq *h = evhttp_request_get_output_headers(p->out);
+	evhttp_add_header(h, "Host", a.host);
+	evhttp_add_header(h, "Content-Type", "application/json");
+	evhttp_add_header(h, FORWARDED_HEADER, "1");
+	evbuffer_add(evhttp_request_get_output_buffer(p->out), body, len);
+	int rc = node_watch(n, &p->w);
+	if (rc != NODE_OK) {
+		evhttp_request_free(p->out);
+		evhttp_connection_free(p->conn);
+		free(p);
+		reply_node_error(n, req, route, t0, rc);
+		return;
+	}
+	if (evhttp_make_request(p->conn, p->out, EVHTTP_REQ_POST,
+				"/v1/leader/transfer") != 0) {
+		/* evhttp freed p->out. */
+		node_unwatch(n, &p->w);
+		evhttp_connection_free(p->conn);
+		free(p);
+		reply_error(n, req, route, t0, 503, "unavailable",
+			    "the leader could not be reached", NULL);
+	}
+}
+
+/* POST /v1/leader/transfer {"to": N}: 200 {"leader": N} once N leads. */
+static void handle_transfer(struct node *n, struct evhttp_request *req,
+			    double t0)
+{
+	const enum metrics_route route = ROUTE_LEADER_TRANSFER;
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	size_t len = evbuffer_get_length(in);
+	const char *body = len > 0 ? (const char *)evbuffer_pullup(in, -1) : "";
+	json_t *j = json_loadb(body, len, 0, NULL);
+	json_t *to_j = json_is_object(j) ? json_object_get(j, "to") : NULL;
+	json_int_t to = json_is_integer(to_j) ? json_integer_value(to_j) : 0;
+	json_decref(j);
+	if (to <= 0) {
+		reply_error(n, req, route, t0, 400, "bad_request",
+			    "the body must be {\"to\": MEMBER_ID}", NULL);
+		return;
+	}
+	struct member *m = members_find(node_members(n), (uint64_t)to);
+	if (m == NULL || !m->voter) {
+		reply_error(n, req, route, t0, 400, "bad_request",
+			    "no voting member has that id", NULL);
+		return;
+	}
+	struct raft_status st;
+	node_raft_status(n, &st);
+	if (st.leader == (raft_id)to &&
+	    (st.role == RAFT_LEADER || st.role == RAFT_FOLLOWER)) {
+		reply_json(n, req, route, t0, 200,
+			   json_pack("{s:I}", "leader", to));
+		return;
+	}
+	if (st.role != RAFT_LEADER) {
+		if (evhttp_find_header(evhttp_request_get_input_headers(req),
+				       FORWARDED_HEADER) != NULL)
+			reply_error(n, req, route, t0, 503, "unavailable",
+				    "this member does not lead", NULL);
+		else
+			forward_transfer(n, req, t0, body, len);
+		return;
+	}
+	struct call *c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		reply_error(n, req, route, t0, 500, "internal", "out of memory",
+			    NULL);
+		return;
+	}
+	c->n = n;
+	c->req = req;
+	c->route = route;
+	c->t0 = t0;
+	c->w.done = transfer_done;
+	int rc = node_transfer_leadership(n, (raft_id)to, &c->w);
+	if (rc == NODE_ENOTLEADER) {
+		call_free(c);
+		forward_transfer(n, req, t0, body, len);
+	} else if (rc != NODE_OK) {
+		reply_node_error(n, req, route, t0, rc);
+		call_free(c);
+	}
+}
+
+/* ---- routing ---- */
 
 static void method_not_allowed(struct node *n, struct evhttp_request *req,
 			       enum metrics_route route, double t0,
@@ -605,10 +808,7 @@ static void handle(struct evhttp_request *req, void *arg)
 			method_not_allowed(n, req, ROUTE_OTHER, t0, "DELETE");
 	} else if (strcmp(path, "/v1/leader/transfer") == 0) {
 		if (cmd == EVHTTP_REQ_POST)
-			reply_error(n, req, ROUTE_LEADER_TRANSFER, t0, 503,
-				    "unavailable",
-				    "leadership transfer is not supported yet",
-				    NULL);
+			handle_transfer(n, req, t0);
 		else
 			method_not_allowed(n, req, ROUTE_OTHER, t0, "POST");
 	} else if (strcmp(path, "/healthz") == 0) {

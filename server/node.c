@@ -43,7 +43,12 @@
 /* Readies processed per flush before yielding to the loop. */
 #define READIES_PER_FLUSH 16
 
-enum wait_kind { WAIT_WRITE = 1, WAIT_READ = 2 };
+enum wait_kind {
+	WAIT_WRITE = 1,	   /* a proposal, completed by its apply result */
+	WAIT_READ = 2,	   /* a read index, then the apply index reaching it */
+	WAIT_TRANSFER = 3, /* a leadership transfer, until the target leads */
+	WAIT_EXTERNAL = 4  /* the caller's own work (node_watch) */
+};
 
 struct node {
 	const struct config *cfg;
@@ -93,6 +98,10 @@ const char *node_strerror(int err)
 		return "no leader is reachable";
 	case NODE_ESTALE_SEQ:
 		return "a newer X-Kv-Seq of this client was already applied";
+	case NODE_ENOTLEADER:
+		return "this member does not lead";
+	case NODE_EINVAL:
+		return "invalid argument";
 	default:
 		return "unknown error";
 	}
@@ -123,7 +132,7 @@ static double now_seconds(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* ---- waits ---------------------------------------------------------- */
+/* ---- waits ---- */
 
 static struct node_wait **bucket(struct node *n, uint64_t id)
 {
@@ -181,7 +190,7 @@ static void finish(struct node *n, struct node_wait *w, int err,
 	if (err != NODE_OK) {
 		if (w->kind == WAIT_WRITE)
 			n->metrics.proposals_failed++;
-		else
+		else if (w->kind == WAIT_READ)
 			n->metrics.reads_failed++;
 	}
 	w->done(w, err, res);
@@ -309,7 +318,68 @@ int node_read_index(struct node *n, struct node_wait *w)
 	return NODE_OK;
 }
 
-/* ---- carrying out a ready --------------------------------------------- */
+int node_transfer_leadership(struct node *n, raft_id to, struct node_wait *w)
+{
+	if (n->stopping)
+		return NODE_ESTOPPING;
+	int rc = raft_transfer_leadership(n->raft, to);
+	switch (rc) {
+	case RAFT_OK:
+		break;
+	case RAFT_ENOTLEADER:
+		return NODE_ENOTLEADER;
+	case RAFT_EINVAL:
+		return NODE_EINVAL;
+	default:
+		return map_raft_error(rc);
+	}
+	w->target = to;
+	rc = register_wait(n, w, WAIT_TRANSFER, new_id(n));
+	if (rc == NODE_OK)
+		log_info("leadership transfer to %" PRIu64 " started", to);
+	schedule_flush(n);
+	return rc;
+}
+
+int node_watch(struct node *n, struct node_wait *w)
+{
+	if (n->stopping)
+		return NODE_ESTOPPING;
+	return register_wait(n, w, WAIT_EXTERNAL, new_id(n));
+}
+
+void node_unwatch(struct node *n, struct node_wait *w)
+{
+	detach(n, w);
+	if (w->prev != NULL)
+		w->prev->next = w->next;
+	else
+		n->waits = w->next;
+	if (w->next != NULL)
+		w->next->prev = w->prev;
+	w->prev = w->next = NULL;
+	n->n_waits--;
+	if (w->timer != NULL) {
+		event_free(w->timer);
+		w->timer = NULL;
+	}
+}
+
+/* Completes the transfers waiting for @leader to lead. */
+static void finish_transfers(struct node *n, raft_id leader)
+{
+	struct node_wait *w = n->waits;
+	while (w != NULL) {
+		struct node_wait *next = w->next;
+		if (w->kind == WAIT_TRANSFER && w->target == leader) {
+			detach(n, w);
+			finish(n, w, NODE_OK, NULL);
+		}
+		w = next;
+	}
+}
+
+/* ---- carrying out a ready ---- */
 
 static void send_msgs(struct node *n, const struct raft_msg *msgs, size_t cnt)
 {
@@ -346,6 +416,8 @@ static void note_soft_state(struct node *n, enum raft_role role, raft_id leader,
 	n->role = role;
 	n->leader = leader;
 	n->leader_known = known;
+	if (known)
+		finish_transfers(n, leader);
 }
 
 static void fatal(const char *what, const char *detail)
@@ -601,7 +673,7 @@ static void wal_log(void *ctx, const char *line)
 	log_warn("wal: %s", line);
 }
 
-/* ---- opening and closing ------------------------------------------------ */
+/* ---- opening and closing ---- */
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -1008,8 +1080,12 @@ void node_close(struct node *n)
 	free(n);
 }
 
-/* ---- read access ----------------------------------------------------------
- */
+/* ---- read access ---- */
+
+struct event_base *node_base(struct node *n)
+{
+	return n->base;
+}
 
 struct kv *node_kv(struct node *n)
 {

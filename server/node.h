@@ -41,7 +41,9 @@ enum node_error {
 	NODE_ETIMEOUT = -6,   /* no outcome in time, a leader was known: 504 */
 	NODE_EUNAVAILABLE = -7, /* no outcome in time, leadership lost or the
 				 * read can never be confirmed: 503 */
-	NODE_ESTALE_SEQ = -8 /* a newer X-Kv-Seq of the client applied: 409 */
+	NODE_ESTALE_SEQ = -8, /* a newer X-Kv-Seq of the client applied: 409 */
+	NODE_ENOTLEADER = -9, /* this member does not lead: ask the leader */
+	NODE_EINVAL = -10     /* a bad argument (not a voter, ...): 400 */
 };
 
 struct node_wait;
@@ -58,6 +60,7 @@ struct node_wait {
 	uint64_t id;
 	int kind;
 	raft_index read_index;
+	raft_id target;	       /* leadership transfers: the member to lead */
 	uint64_t leader_epoch; /* node's leader epoch when it started */
 	struct event *timer;
 	struct node_wait *hnext;       /* hash chain by id */
@@ -90,7 +93,20 @@ int node_propose(struct node *n, struct kv_cmd *cmd, struct node_wait *w);
  * may now be read. */
 int node_read_index(struct node *n, struct node_wait *w);
 
+/* Leadership transfer to @to (thesis §3.10; this member must lead):
+ * done(NODE_OK) once @to is known to lead. NODE_ENOTLEADER when this
+ * member does not lead, NODE_EINVAL when @to is not a voter. */
+int node_transfer_leadership(struct node *n, raft_id to, struct node_wait *w);
+
+/* Gives a wait the node's timeout and shutdown handling for work the caller
+ * does itself (forwarding a request to the leader): done() comes with
+ * NODE_ETIMEOUT/NODE_EUNAVAILABLE/NODE_ESTOPPING unless the caller calls
+ * node_unwatch() first, after which done() never comes. */
+int node_watch(struct node *n, struct node_wait *w);
+void node_unwatch(struct node *n, struct node_wait *w);
+
 /* Read access for the HTTP layer. */
+struct event_base *node_base(struct node *n);
 struct kv *node_kv(struct node *n);
 struct metrics *node_metrics(struct node *n);
 const struct config *node_config(const struct node *n);

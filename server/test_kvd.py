@@ -1,7 +1,8 @@
 # test_kvd.py - kvd's own startup and driver behaviours against real
 # processes (the §1.3 API itself is covered by tests/integration): the
 # membership file, recovery refusing a corrupt WAL, the 503/504 timeout
-# rule, shutdown answering what waits, and the metrics the server exports.
+# rule, shutdown answering what waits, leadership transfer (also through a
+# follower) and the metrics the server exports.
 #
 # Uses tests/integration/harness.py; argv[1] is the kvd binary.
 
@@ -137,6 +138,39 @@ class ShutdownTest(ClusterTest):
                 m.resume()
         lone.start()
         c.wait_leader()
+
+
+class LeaderTransferTest(ClusterTest):
+    def transfer(self, m, body):
+        return m.request('POST', '/v1/leader/transfer', body,
+                         {'Content-Type': 'application/json'})
+
+    def test_transfer_through_leader_and_through_a_follower(self):
+        c = self.cluster
+        lid, term = c.wait_leader()
+        to = [m.id for m in c.all() if m.id != lid][0]
+        r = self.transfer(c[lid], '{"to": %d}' % to)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json()['leader'], to)
+        nid, nterm = c.wait_leader()
+        self.assertEqual(nid, to)
+        self.assertGreater(nterm, term)
+        # Sent to a follower (the old leader): forwarded to the leader.
+        third = [m.id for m in c.all() if m.id not in (lid, to)][0]
+        r = self.transfer(c[lid], '{"to": %d}' % third)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(c.wait_leader()[0], third)
+        # To the member that leads already: 200 at once.
+        r = self.transfer(c[to], '{"to": %d}' % third)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(c[third].put('lt/k', b'v').status, 200)
+
+    def test_bad_transfer_requests_400(self):
+        c = self.cluster
+        c.wait_leader()
+        for body in ('', 'junk', '{}', '{"to": 0}', '{"to": "2"}',
+                     '{"to": 99}'):
+            self.assertError(self.transfer(c[1], body), 400, 'bad_request')
 
 
 class MetricsTest(ClusterTest):
