@@ -160,6 +160,43 @@ size_t raft_log_batch(const struct raft_log *l, raft_index from, size_t max_n,
 	return n;
 }
 
+static void raise_to(raft_index *v, raft_index index)
+{
+	if (*v < index)
+		*v = index;
+}
+
+void raft_log_compact(struct raft_log *l, raft_index index)
+{
+	size_t k;
+
+	assert(index > l->snap_index && index <= raft_log_last_index(l));
+	k = (size_t)(index - l->snap_index);
+	l->snap_term = raft_log_term_at(l, index);
+	for (size_t i = 0; i < k; i++)
+		raft_buf_unref(l->ents[i].data);
+	memmove(l->ents, l->ents + k, (l->n - k) * sizeof(*l->ents));
+	l->n -= k;
+	l->snap_index = index;
+	raise_to(&l->stable_handed, index);
+	raise_to(&l->persisted, index);
+	raise_to(&l->commit, index);
+	raise_to(&l->applied_handed, index);
+}
+
+void raft_log_reset(struct raft_log *l, raft_index index, raft_term term)
+{
+	for (size_t i = 0; i < l->n; i++)
+		raft_buf_unref(l->ents[i].data);
+	l->n = 0;
+	l->snap_index = index;
+	l->snap_term = term;
+	l->stable_handed = index;
+	l->persisted = index;
+	l->commit = index;
+	l->applied_handed = index;
+}
+
 bool raft_log_persisted(struct raft_log *l, raft_index index, raft_term term)
 {
 	/* A report about entries that were since replaced (§5.3) must not

@@ -70,6 +70,15 @@ raft_index raft_log_term_start(const struct raft_log *l, raft_index index,
 size_t raft_log_batch(const struct raft_log *l, raft_index from, size_t max_n,
 		      size_t max_bytes);
 
+/* Drops the entries up to @index (snap_index < @index <= last), which
+ * becomes the snapshot index with the term the entry had. The bookkeeping
+ * indexes below @index are raised to it. */
+void raft_log_compact(struct raft_log *l, raft_index index);
+
+/* Drops every entry: the log starts after (@index, @term), which counts as
+ * durable, committed and applied (a snapshot replaced the log). */
+void raft_log_reset(struct raft_log *l, raft_index index, raft_term term);
+
 /* Entries are durable up to @index with term @term (ignored when the log
  * has changed there, or when it was never handed out). Returns whether the
  * persisted index advanced. */

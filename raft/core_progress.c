@@ -47,6 +47,14 @@ void raft_progress_become_probe(struct raft_progress *pr)
 	raft_inflights_reset(&pr->infl);
 }
 
+void raft_progress_become_snapshot(struct raft_progress *pr, raft_index index)
+{
+	pr->state = RAFT_PR_SNAPSHOT;
+	pr->pending_snapshot = index;
+	pr->probe_sent = false;
+	raft_inflights_reset(&pr->infl);
+}
+
 void raft_progress_become_replicate(struct raft_progress *pr)
 {
 	pr->state = RAFT_PR_REPLICATE;
@@ -81,6 +89,10 @@ bool raft_progress_maybe_decr(struct raft_progress *pr, raft_index rejected,
 		if (rejected <= pr->match)
 			return false;
 		raft_progress_become_probe(pr);
+	} else if (pr->state == RAFT_PR_SNAPSHOT) {
+		/* No append is out: an old answer. The snapshot's outcome
+		 * comes as an acknowledgement or a driver report. */
+		return false;
 	} else if (rejected != pr->next - 1) {
 		return false; /* not the answer to the probe out now */
 	}
@@ -114,6 +126,8 @@ bool raft_progress_is_paused(const struct raft_progress *pr)
 {
 	if (pr->state == RAFT_PR_PROBE)
 		return pr->probe_sent;
+	if (pr->state == RAFT_PR_SNAPSHOT)
+		return true;
 	return raft_inflights_full(&pr->infl);
 }
 

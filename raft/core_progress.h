@@ -12,8 +12,15 @@
 /* Probe: where the peer's log matches ours is unknown; one AppendEntries at
  * a time, next moves back on each rejection (Raft §5.3).
  * Replicate: the peer matches up to match; appends are pipelined, next
- * advancing optimistically after each send (thesis §10.2.1). */
-enum raft_pr_state { RAFT_PR_PROBE = 0, RAFT_PR_REPLICATE = 1 };
+ * advancing optimistically after each send (thesis §10.2.1).
+ * Snapshot: the peer needs entries compacted away; the driver transfers a
+ * snapshot (at pending_snapshot or newer) and no append goes out until the
+ * peer acknowledges it or the driver reports the outcome (thesis §5.2). */
+enum raft_pr_state {
+	RAFT_PR_PROBE = 0,
+	RAFT_PR_REPLICATE = 1,
+	RAFT_PR_SNAPSHOT = 2
+};
 
 /* A ring of the last index of each AppendEntries in flight, oldest first. */
 struct raft_inflights {
@@ -31,9 +38,10 @@ struct raft_progress {
 	bool probe_sent;    /* probe: an append is out, wait for its answer */
 	bool recent_active; /* heard from since the last CheckQuorum */
 	int vote;	    /* this election: 1 granted, -1 refused, 0 none */
-	raft_index commit_sent; /* the highest commit this peer was told */
-	uint64_t read_acked;	/* the newest read round it confirmed */
-	uint64_t stall_tick;	/* since when the oldest append is out */
+	raft_index commit_sent;	     /* the highest commit this peer was told */
+	uint64_t read_acked;	     /* the newest read round it confirmed */
+	uint64_t stall_tick;	     /* since when the oldest append is out */
+	raft_index pending_snapshot; /* snapshot state: the index sent */
 	struct raft_inflights infl;
 };
 
@@ -48,6 +56,8 @@ void raft_progress_reset(struct raft_progress *pr, raft_index next);
 
 void raft_progress_become_probe(struct raft_progress *pr);
 void raft_progress_become_replicate(struct raft_progress *pr);
+/* A snapshot at @index is being sent to the peer. */
+void raft_progress_become_snapshot(struct raft_progress *pr, raft_index index);
 
 /* The peer acknowledged entries up to @index. Returns whether match grew. */
 bool raft_progress_maybe_update(struct raft_progress *pr, raft_index index);

@@ -33,9 +33,10 @@ bool raft_has_ready(const struct raft *r)
 	       raft_log_last_index(&r->log) > r->log.stable_handed ||
 	       r->msgs.n > 0 || r->msgs_after.n > 0 ||
 	       apply_to(r) > r->log.applied_handed || r->reads_out.n > 0 ||
-	       r->failed_out.n > 0 || r->role != r->prev_role ||
-	       r->leader != r->prev_leader || raft__read_wants_flush(r) ||
-	       raft__repl_wants_flush(r) || raft__transfer_wants_flush(r);
+	       r->failed_out.n > 0 || r->snap_pending ||
+	       r->role != r->prev_role || r->leader != r->prev_leader ||
+	       raft__read_wants_flush(r) || raft__repl_wants_flush(r) ||
+	       raft__transfer_wants_flush(r);
 }
 
 void raft_ready(struct raft *r, struct raft_ready *rd)
@@ -51,6 +52,8 @@ void raft_ready(struct raft *r, struct raft_ready *rd)
 	raft__transfer_flush(r);
 
 	memset(rd, 0, sizeof(*rd));
+	rd->has_snapshot = r->snap_pending;
+	rd->snapshot = r->snap_out;
 	rd->hs.term = r->term;
 	rd->hs.vote = r->vote;
 	rd->hs.commit = l->commit;
@@ -87,6 +90,8 @@ void raft_advance(struct raft *r, const struct raft_ready *rd)
 {
 	struct raft_log *l = &r->log;
 
+	if (rd->has_snapshot)
+		r->snap_pending = false;
 	if (rd->hs_changed)
 		r->prev_hs = rd->hs;
 	if (rd->n_entries > 0) {

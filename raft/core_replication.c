@@ -145,8 +145,28 @@ void raft__bcast_heartbeat(struct raft *r)
 			send_heartbeat(r, &r->prs[i]);
 }
 
-/* Sends one AppendEntries from pr->next; returns false when none could be
- * sent (so that callers looping over the window stop). */
+/* Thesis §5.2: "the leader must occasionally send snapshots to followers
+ * that lag behind ... when it has already discarded the next log entry
+ * that it needs to send". The driver streams the data; the peer waits in
+ * snapshot state for the outcome. */
+static void send_snapshot(struct raft *r, struct raft_progress *pr)
+{
+	struct raft_msg m = {
+	    .type = RAFT_MSG_SNAPSHOT,
+	    .to = pr->id,
+	    .index = r->log.snap_index,
+	    .log_term = r->log.snap_term,
+	    .commit = r->log.commit,
+	};
+
+	/* A message lost to ENOMEM is retried at the next flush. */
+	if (raft__send(r, &m, false) == RAFT_OK)
+		raft_progress_become_snapshot(pr, m.index);
+}
+
+/* Sends one AppendEntries from pr->next (or the snapshot when the entries
+ * are compacted away); returns false when no more appends can be sent now
+ * (so that callers looping over the window stop). */
 static bool send_append(struct raft *r, struct raft_progress *pr)
 {
 	struct raft_log *l = &r->log;
@@ -155,8 +175,11 @@ static bool send_append(struct raft *r, struct raft_progress *pr)
 	size_t n = 0;
 	struct raft_msg m;
 
-	if (prev < l->snap_index || (prev > 0 && prev_term == 0))
-		return false; /* would need a snapshot (later) */
+	if (prev < l->snap_index || (prev > 0 && prev_term == 0)) {
+		if (l->snap_index > 0)
+			send_snapshot(r, pr);
+		return false;
+	}
 	n = raft_log_batch(l, pr->next, r->opts.max_append_entries,
 			   r->opts.max_append_bytes);
 	memset(&m, 0, sizeof(m));
@@ -194,9 +217,9 @@ static bool wants_append(const struct raft *r, const struct raft_progress *pr)
 	if (raft_progress_is_paused(pr))
 		return false;
 	/* Entries below the snapshot are gone: that peer needs the
-	 * snapshot itself (later), not an append. */
+	 * snapshot itself (send_append() sends it). */
 	if (pr->next <= r->log.snap_index)
-		return false;
+		return true;
 	if (pr->state == RAFT_PR_PROBE)
 		return pr->match < last;
 	return pr->next <= last;
@@ -401,6 +424,7 @@ int raft__step_heartbeat(struct raft *r, const struct raft_msg *m)
 int raft__step_append_resp(struct raft *r, const struct raft_msg *m)
 {
 	struct raft_progress *pr = raft__progress(r, m->from);
+	bool grew;
 
 	assert(r->role == RAFT_LEADER && m->term == r->term);
 	if (pr == NULL)
@@ -412,17 +436,90 @@ int raft__step_append_resp(struct raft *r, const struct raft_msg *m)
 	}
 	if (m->index > raft_log_last_index(&r->log))
 		return RAFT_EINVAL; /* acknowledges what was never sent */
-	if (raft_progress_maybe_update(pr, m->index)) {
-		pr->stall_tick = r->ticks;
-		if (pr->state == RAFT_PR_PROBE)
+	grew = raft_progress_maybe_update(pr, m->index);
+	if (pr->state == RAFT_PR_SNAPSHOT) {
+		/* The peer installed the snapshot (or already had
+		 * everything in it): replicate from there. */
+		if (pr->match >= pr->pending_snapshot)
 			raft_progress_become_replicate(pr);
-		raft__maybe_commit(r);
-	} else if (pr->state == RAFT_PR_PROBE && m->index == pr->match &&
-		   m->index == pr->next - 1) {
-		/* The probe matched where we already knew it would. */
+	} else if (pr->state == RAFT_PR_PROBE &&
+		   (grew ||
+		    (m->index == pr->match && m->index == pr->next - 1))) {
+		/* The probe matched (maybe where we already knew it
+		 * would). */
 		raft_progress_become_replicate(pr);
 	}
+	if (grew) {
+		pr->stall_tick = r->ticks;
+		raft__maybe_commit(r);
+	}
 	return RAFT_OK;
+}
+
+void raft__report_snapshot(struct raft *r, raft_id peer, bool ok)
+{
+	struct raft_progress *pr = raft__progress(r, peer);
+
+	if (r->role != RAFT_LEADER || pr == NULL ||
+	    pr->state != RAFT_PR_SNAPSHOT)
+		return;
+	if (ok) {
+		/* The peer has the snapshot: probe right after it. Its
+		 * acknowledgement (or, if that was lost, its next heartbeat
+		 * answer) releases the probe. */
+		raft_index next = pr->pending_snapshot + 1;
+
+		raft_progress_become_probe(pr);
+		if (pr->next < next)
+			pr->next = next;
+	} else {
+		/* Try again, after a pause of one heartbeat round trip so
+		 * that an unreachable peer is not flooded. */
+		raft_progress_become_probe(pr);
+	}
+	pr->probe_sent = true;
+}
+
+int raft__step_snapshot(struct raft *r, const struct raft_msg *m)
+{
+	struct raft_log *l = &r->log;
+	struct raft_msg resp = {
+	    .type = RAFT_MSG_APPEND_RESP,
+	    .to = m->from,
+	};
+
+	assert(r->role == RAFT_FOLLOWER && m->term == r->term);
+	if (m->index == 0 || m->log_term == 0 || m->log_term > m->term ||
+	    m->n_entries > 0)
+		return RAFT_EINVAL;
+	r->election_elapsed = 0;
+	raft__set_leader(r, m->from);
+
+	/* Nothing new in it: everything up to our commit index matches the
+	 * leader's log already (Leader Completeness, §5.4). */
+	if (m->index <= l->commit) {
+		resp.index = l->commit;
+		return raft__send(r, &resp, true);
+	}
+	/* Thesis §5.2 (InstallSnapshot receiver): "If existing log entry
+	 * has same index and term as snapshot's last included entry,
+	 * retain log entries following it and reply"; else "discard the
+	 * entire log". Only the snapshot's index is known committed: the
+	 * retained tail may still conflict with the leader's log. */
+	if (raft_log_term_at(l, m->index) == m->log_term)
+		raft_log_compact(l, m->index);
+	else
+		raft_log_reset(l, m->index, m->log_term);
+	l->commit = m->index;
+	if (r->applied < m->index)
+		r->applied = m->index;
+	r->snap_out.index = m->index;
+	r->snap_out.term = m->log_term;
+	r->snap_pending = true;
+	/* The acknowledgement waits until the snapshot is installed
+	 * (raft.h rule 7). */
+	resp.index = m->index;
+	return raft__send(r, &resp, true);
 }
 
 int raft__step_heartbeat_resp(struct raft *r, const struct raft_msg *m)

@@ -42,5 +42,10 @@ int raft__step_heartbeat(struct raft *r, const struct raft_msg *m);	 /* F */
 int raft__step_append_resp(struct raft *r, const struct raft_msg *m);	 /* L */
 int raft__step_heartbeat_resp(struct raft *r, const struct raft_msg *m); /* L */
 int raft__step_propose(struct raft *r, const struct raft_msg *m);	 /* L */
+int raft__step_snapshot(struct raft *r, const struct raft_msg *m);	 /* F */
+
+/* Leader: the driver's outcome of a snapshot transfer to @peer (see
+ * raft_report_snapshot()). */
+void raft__report_snapshot(struct raft *r, raft_id peer, bool ok);
 
 #endif /* RAFT_CORE_REPLICATION_H_ */

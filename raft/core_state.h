@@ -98,6 +98,10 @@ struct raft {
 	/* Follower: proposals to forward with the next ready. */
 	struct raft_entryv fwd;
 
+	/* Follower: a snapshot accepted, to install with the next ready. */
+	bool snap_pending;
+	struct raft_snapshot_meta snap_out;
+
 	/* What the last ready handed out. */
 	struct raft_hard_state prev_hs;
 	enum raft_role prev_role;

@@ -49,7 +49,7 @@ static void limits_resolve(const struct msg_codec_limits *in,
 
 static int msg_type_known(uint8_t type)
 {
-	return type >= RAFT_MSG_APPEND && type <= RAFT_MSG_TIMEOUT_NOW;
+	return type >= RAFT_MSG_APPEND && type <= RAFT_MSG_SNAPSHOT;
 }
 
 /* Only AppendEntries and forwarded proposals carry entries. */

@@ -126,7 +126,8 @@ int raft_new(const struct raft_options *opts,
 	 * did not reach the disk, or a commit index past the entries that
 	 * did. Nothing was acknowledged for them (rule 3), so no vote of
 	 * that newer term was ever promised; and the commit index is only a
-	 * hint. */
+	 * hint. The last term is the snapshot's when no entry follows it: a
+	 * snapshot installed (rule 7) before its ready's hard state. */
 	if (raft_log_last_term(&r->log) > r->term) {
 		r->term = raft_log_last_term(&r->log);
 		r->vote = 0;
@@ -176,7 +177,8 @@ void raft_tick(struct raft *r)
 
 static bool from_leader(const struct raft_msg *m)
 {
-	return m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_HEARTBEAT;
+	return m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_HEARTBEAT ||
+	       m->type == RAFT_MSG_SNAPSHOT;
 }
 
 /* Reconciles the message's term with ours (Figure 2, "Rules for Servers":
@@ -229,7 +231,7 @@ int raft_step(struct raft *r, const struct raft_msg *m)
 	if (m->to != r->id || m->from == 0 || m->from == r->id ||
 	    raft__progress(r, m->from) == NULL)
 		return RAFT_OK;
-	if (m->type < RAFT_MSG_APPEND || m->type > RAFT_MSG_TIMEOUT_NOW)
+	if (m->type < RAFT_MSG_APPEND || m->type > RAFT_MSG_SNAPSHOT)
 		return RAFT_EINVAL;
 	if (!step_term(r, m))
 		return RAFT_OK;
@@ -237,6 +239,7 @@ int raft_step(struct raft *r, const struct raft_msg *m)
 	switch (m->type) {
 	case RAFT_MSG_APPEND:
 	case RAFT_MSG_HEARTBEAT:
+	case RAFT_MSG_SNAPSHOT:
 		/* Election Safety (§5.2): one leader per term, so this
 		 * comes from a broken peer; it must not make us truncate. */
 		if (r->role == RAFT_LEADER)
@@ -245,6 +248,8 @@ int raft_step(struct raft *r, const struct raft_msg *m)
 			raft__become_follower(r, m->term, m->from);
 		if (m->type == RAFT_MSG_APPEND)
 			return raft__step_append(r, m);
+		if (m->type == RAFT_MSG_SNAPSHOT)
+			return raft__step_snapshot(r, m);
 		return raft__step_heartbeat(r, m);
 	case RAFT_MSG_APPEND_RESP:
 		if (r->role == RAFT_LEADER)
@@ -320,6 +325,23 @@ void raft_applied(struct raft *r, raft_index index)
 		r->applied = index;
 }
 
+int raft_compact(struct raft *r, raft_index index)
+{
+	if (index <= r->log.snap_index)
+		return RAFT_OK;
+	/* Only what the state machine holds may leave the log: entries
+	 * applied here (and so committed and durable, rule 5). */
+	if (index > r->applied || index > r->log.applied_handed)
+		return RAFT_EINVAL;
+	raft_log_compact(&r->log, index);
+	return RAFT_OK;
+}
+
+void raft_report_snapshot(struct raft *r, raft_id peer, bool ok)
+{
+	raft__report_snapshot(r, peer, ok);
+}
+
 void raft_status(const struct raft *r, struct raft_status *out)
 {
 	memset(out, 0, sizeof(*out));
@@ -333,6 +355,7 @@ void raft_status(const struct raft *r, struct raft_status *out)
 	out->first_index = raft_log_first_index(&r->log);
 	out->last_index = raft_log_last_index(&r->log);
 	out->snapshot_index = r->log.snap_index;
+	out->snapshot_term = r->log.snap_term;
 	out->pending_reads = r->reads.n;
 	if (r->role == RAFT_LEADER)
 		out->pending_entries =
@@ -404,9 +427,10 @@ const char *raft_msg_type_name(int type)
 	    [RAFT_MSG_READ_INDEX] = "read_index",
 	    [RAFT_MSG_READ_INDEX_RESP] = "read_index_resp",
 	    [RAFT_MSG_TIMEOUT_NOW] = "timeout_now",
+	    [RAFT_MSG_SNAPSHOT] = "snapshot",
 	};
 
-	if (type < RAFT_MSG_APPEND || type > RAFT_MSG_TIMEOUT_NOW)
+	if (type < RAFT_MSG_APPEND || type > RAFT_MSG_SNAPSHOT)
 		return "unknown";
 	return names[type];
 }

@@ -38,6 +38,29 @@
  *  6. rd.reads became safe to serve: serve read ctx once the local applied
  *     index is >= its index (thesis §6.4). rd.failed_reads will never become
  *     safe (leadership lost, no leader): answer them with an error.
+ *  7. rd.has_snapshot (a follower accepted a leader's snapshot, see
+ *     RAFT_MSG_SNAPSHOT): before rd.entries and rd.hs of this ready are
+ *     stored, and before any rd.msgs_after_persist is sent,
+ *       a. the received snapshot at rd.snapshot.index is installed and
+ *          durable: the state machine is replaced by it atomically (a crash
+ *          leaves the old state machine or the new one, nothing between),
+ *          and the applied index becomes rd.snapshot.index;
+ *       b. then stored entries with index <= rd.snapshot.index are dropped,
+ *          and so is every stored entry after it UNLESS the stored log (all
+ *          earlier readies' entries counted) holds an entry at
+ *          rd.snapshot.index with term rd.snapshot.term: by Log Matching
+ *          such a tail follows the snapshot, any other conflicts with it
+ *          (thesis §5: "If existing log entry has same index and term as
+ *          snapshot's last included entry, retain log entries following
+ *          it"). The log then starts after rd.snapshot.index.
+ *     Recovery applies the same rule b when a crash came between a and b:
+ *     stored entries at or below the snapshot index are ignored, those
+ *     after it kept only if the entry at the snapshot index has the
+ *     snapshot's term (raft_restore gets the snapshot index and term and
+ *     the entries after it). Committed entries handed out afterwards start
+ *     at rd.snapshot.index + 1; entries of earlier readies' rd.committed
+ *     not yet applied are superseded by the snapshot (raft_applied() below
+ *     the snapshot index is ignored).
  *
  * Memory: the core copies every entry, message and payload passed in; the
  * caller keeps ownership of what it passes. Everything a struct raft_ready
@@ -87,7 +110,8 @@ enum raft_msg_type {
 	RAFT_MSG_PROPOSE = 9,     /* a follower forwards proposals to the leader */
 	RAFT_MSG_READ_INDEX = 10, /* a follower asks the leader for a read index */
 	RAFT_MSG_READ_INDEX_RESP = 11,
-	RAFT_MSG_TIMEOUT_NOW = 12 /* leadership transfer (thesis §3.10) */
+	RAFT_MSG_TIMEOUT_NOW = 12, /* leadership transfer (thesis §3.10) */
+	RAFT_MSG_SNAPSHOT = 13	   /* InstallSnapshot (thesis §5.2) */
 };
 
 /* One message between members. Field meaning by type:
@@ -108,6 +132,22 @@ enum raft_msg_type {
  *  READ_INDEX:    context = the follower's request id.
  *  READ_INDEX_RESP: context echoed; index = the read index; reject = the
  *                 leader could not serve it (it is not leader any more).
+ *  SNAPSHOT:      index/log_term = the last entry the leader's snapshot
+ *                 includes (lastIncludedIndex/Term); commit = the leader's
+ *                 commit index; no entries. The core never holds snapshot
+ *                 bytes: on the leader a SNAPSHOT in rd.msgs means "stream
+ *                 your latest snapshot (the one at index) to m.to, then
+ *                 report the outcome with raft_report_snapshot()" (the
+ *                 driver's newest snapshot may be newer than index: see
+ *                 raft_compact()). The receiving driver steps the message
+ *                 only AFTER it has received the whole snapshot file and
+ *                 verified it (checksums), with index/log_term set to the
+ *                 received snapshot's own last index and term and the
+ *                 other fields as the leader sent them. The follower
+ *                 answers with APPEND_RESP (index = the snapshot index, or
+ *                 its own commit index when the snapshot is not newer than
+ *                 that: it is then ignored) and, when it accepted it,
+ *                 rd.has_snapshot (contract rule 7).
  */
 struct raft_msg {
 	uint8_t type; /* enum raft_msg_type */
@@ -175,7 +215,16 @@ struct raft_restore {
 	raft_index applied; /* the state machine is applied up to here */
 };
 
+/* The last entry a snapshot includes. */
+struct raft_snapshot_meta {
+	raft_index index;
+	raft_term term;
+};
+
 struct raft_ready {
+	/* A snapshot to install first (contract rule 7), when has_snapshot. */
+	bool has_snapshot;
+	struct raft_snapshot_meta snapshot;
 	/* Hard state to store (when hs_changed). */
 	bool hs_changed;
 	struct raft_hard_state hs;
@@ -211,7 +260,8 @@ struct raft_status {
 	raft_index persisted; /* last index known durable here */
 	raft_index first_index;
 	raft_index last_index;
-	raft_index snapshot_index;
+	raft_index snapshot_index; /* entries <= this are compacted away */
+	raft_term snapshot_term;   /* the term of the entry at snapshot_index */
 	size_t pending_reads;
 	size_t pending_entries; /* leader: appended but not committed */
 };
@@ -252,6 +302,31 @@ void raft_persisted(struct raft *r, raft_index index, raft_term term);
 
 /* The state machine has applied every entry up to @index. */
 void raft_applied(struct raft *r, raft_index index);
+
+/* Log compaction (thesis §5.1): the driver has durably taken a snapshot of
+ * the state machine at applied index @index, so the core drops its
+ * in-memory entries up to @index and remembers (@index, term of @index) as
+ * its snapshot index/term (raft_status() reports them). To keep a trailing
+ * margin of entries for slow followers, pass a smaller index than the
+ * snapshot's (its term must then be the one of that index; the driver keeps
+ * its snapshot as the one to send: a follower that needs entries at or
+ * below the core's snapshot index gets a RAFT_MSG_SNAPSHOT message, and
+ * the driver sends its newest snapshot, whose index is >= the core's).
+ * Precondition: @index <= the applied index reported by raft_applied().
+ * Returns RAFT_OK (also when @index is at or below the current snapshot
+ * index: nothing to do), RAFT_EINVAL when @index is above the applied
+ * index. Stored entries are the driver's to delete. */
+int raft_compact(struct raft *r, raft_index index);
+
+/* Leader: the driver's transfer of a snapshot to @peer (asked for by a
+ * RAFT_MSG_SNAPSHOT in rd.msgs) finished: @ok when the peer received the
+ * whole file, false when the transfer failed. Until the peer answers or
+ * this is called, no AppendEntries go to @peer. On success the leader
+ * probes the peer right after the snapshot index; on failure it pauses
+ * until the peer answers a heartbeat, then sends a SNAPSHOT message
+ * again. Ignored when this member is not leader or @peer is not waiting
+ * for a snapshot. */
+void raft_report_snapshot(struct raft *r, raft_id peer, bool ok);
 
 /* Leadership transfer (thesis §3.10): the leader brings @to's log up to
  * date, then sends it TIMEOUT_NOW so that it campaigns at once. Meanwhile

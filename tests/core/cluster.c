@@ -86,6 +86,81 @@ static void enqueue(struct cl *c, const struct raft_msg *m)
 	}
 }
 
+/* Deletes the stored entries up to @index (their slots stay, empty). */
+static void drop_stored_to(struct cl_node *nd, raft_index index)
+{
+	for (raft_index i = nd->snap_index + 1; i <= index && i <= nd->n_log;
+	     i++) {
+		free(nd->log[i - 1].data);
+		nd->log[i - 1].data = NULL;
+		nd->log[i - 1].len = 0;
+	}
+}
+
+/* raft.h rule 7: install the received snapshot, then keep the stored tail
+ * only when the stored entry at the snapshot index has its term. */
+static void install_snapshot(struct cl_node *nd, raft_index index,
+			     raft_term term)
+{
+	bool keep;
+
+	ck_assert_uint_eq(nd->snap_file_index, index);
+	ck_assert_uint_le(index, CL_MAX_LOG);
+	memcpy(nd->applied, nd->snap_file, sizeof(nd->applied));
+	nd->applied_index = index;
+	keep = nd->n_log >= index && nd->log[index - 1].term == term;
+	drop_stored_to(nd, index);
+	if (!keep) {
+		while (nd->n_log > index)
+			free(nd->log[--nd->n_log].data);
+		while (nd->n_log < index)
+			memset(&nd->log[nd->n_log++], 0, sizeof(nd->log[0]));
+	}
+	nd->log[index - 1].term = term;
+	nd->log[index - 1].index = index;
+	nd->snap_index = index;
+	nd->snap_term = term;
+	nd->n_installs++;
+}
+
+int cl_compact(struct cl *c, raft_id id, raft_index index)
+{
+	struct cl_node *nd = cl_node(c, id);
+	struct raft_status st;
+	int rc = raft_compact(nd->r, index);
+
+	if (rc != RAFT_OK)
+		return rc;
+	raft_status(nd->r, &st);
+	if (st.snapshot_index > nd->snap_index) {
+		drop_stored_to(nd, st.snapshot_index);
+		nd->snap_index = st.snapshot_index;
+		nd->snap_term = st.snapshot_term;
+		ck_assert_uint_eq(nd->log[nd->snap_index - 1].term,
+				  nd->snap_term);
+	}
+	return rc;
+}
+
+void cl_restart(struct cl *c, raft_id id)
+{
+	struct cl_node *nd = cl_node(c, id);
+	struct raft_options o = c->opts;
+	struct raft_restore rs = {
+	    .hs = nd->hs,
+	    .entries = &nd->log[nd->snap_index],
+	    .n_entries = nd->n_log - nd->snap_index,
+	    .snapshot_index = nd->snap_index,
+	    .snapshot_term = nd->snap_term,
+	    .applied = nd->applied_index,
+	};
+
+	raft_free(nd->r);
+	o.id = id;
+	o.seed = 2000 + id;
+	ck_assert_int_eq(raft_new(&o, &rs, &nd->r), RAFT_OK);
+}
+
 void cl_persist(struct cl *c, raft_id id)
 {
 	struct cl_node *nd = cl_node(c, id);
@@ -100,6 +175,9 @@ static void ready_one(struct cl *c, struct cl_node *nd)
 		struct raft_ready rd;
 
 		raft_ready(nd->r, &rd);
+		if (rd.has_snapshot)
+			install_snapshot(nd, rd.snapshot.index,
+					 rd.snapshot.term);
 		/* Rule 1: drop a replaced suffix, then store. */
 		for (size_t i = 0; i < rd.n_entries; i++) {
 			const struct raft_entry *e = &rd.entries[i];
@@ -176,6 +254,18 @@ static size_t take(struct cl *c, int type, raft_id from, raft_id to,
 		memmove(&c->q[i], &c->q[i + 1],
 			(c->n_q - i - 1) * sizeof(c->q[0]));
 		c->n_q--;
+		if (deliver && m.type == RAFT_MSG_SNAPSHOT) {
+			struct cl_node *from = cl_node(c, m.from);
+			struct cl_node *to = cl_node(c, m.to);
+
+			/* The transfer: the sender's newest snapshot is its
+			 * state machine at its snapshot index here. */
+			ck_assert_uint_ge(from->applied_index, m.index);
+			memset(to->snap_file, 0, sizeof(to->snap_file));
+			memcpy(to->snap_file, from->applied,
+			       m.index * sizeof(from->applied[0]));
+			to->snap_file_index = m.index;
+		}
 		if (deliver)
 			ck_assert_int_eq(raft_step(cl_r(c, m.to), &m), RAFT_OK);
 		msg_free(&m);

@@ -19,6 +19,15 @@ struct cl_node {
 	struct raft_hard_state hs;
 	struct raft_entry log[CL_MAX_LOG]; /* log[i] has index i + 1 */
 	size_t n_log;
+	/* Stored entries <= snap_index are gone (their slots hold no data;
+	 * the slot at snap_index keeps its term). */
+	raft_index snap_index;
+	raft_term snap_term;
+	/* The last snapshot received (a copy of the sender's state machine
+	 * up to snap_file_index), waiting for rd.has_snapshot. */
+	char snap_file[CL_MAX_LOG][32];
+	raft_index snap_file_index;
+	size_t n_installs;
 	/* When false, readies are stored but raft_persisted() is withheld. */
 	bool auto_persist;
 	/* The state machine: applied command payloads, in order. */
@@ -47,11 +56,21 @@ struct cl_node *cl_node(struct cl *c, raft_id id);
 /* Carries out every ready of one node (or all: id 0), queueing messages. */
 void cl_ready(struct cl *c, raft_id id);
 
+/* The driver's side of compaction: raft_compact(@id, @index), and the
+ * stored entries up to @index are deleted. Returns raft_compact's code. */
+int cl_compact(struct cl *c, raft_id id, raft_index index);
+
+/* Restarts @id from its stable storage and state machine (its snapshot,
+ * the entries after it, the hard state and the applied index). */
+void cl_restart(struct cl *c, raft_id id);
+
 /* Reports the whole stored log of @id durable. */
 void cl_persist(struct cl *c, raft_id id);
 
 /* Delivers (and removes) queued messages matching @type (0: any), @from
- * and @to (0: any). Returns how many were delivered. */
+ * and @to (0: any). Returns how many were delivered. A SNAPSHOT message is
+ * delivered as a driver would: the sender's state machine up to its index
+ * is copied to the receiver first (the transfer), then it is stepped. */
 size_t cl_deliver(struct cl *c, int type, raft_id from, raft_id to);
 
 /* Drops queued messages matching the same filter. */

@@ -8,5 +8,6 @@ Suite *log_suite(void);
 Suite *progress_suite(void);
 Suite *step_suite(void);
 Suite *features_suite(void);
+Suite *snapshot_suite(void);
 
 #endif /* TESTS_CORE_SUITES_H_ */

@@ -1,0 +1,659 @@
+/* test_snapshot.c - log compaction and InstallSnapshot (thesis §5): the
+ * leader's snapshot state for a lagging peer, the follower's log reset,
+ * driver reports and restarts from a snapshot. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cluster.h"
+#include "suites.h"
+
+static const struct raft_options plain = {.election_ticks = 10,
+					  .heartbeat_ticks = 1};
+
+static const struct raft_msg *find(struct cl *c, int type, raft_id from,
+				   raft_id to)
+{
+	for (size_t i = 0; i < c->n_q; i++) {
+		const struct raft_msg *m = &c->q[i];
+
+		if (m->type == type && m->from == from &&
+		    (to == 0 || m->to == to))
+			return m;
+	}
+	return NULL;
+}
+
+static struct raft_status status_of(struct cl *c, raft_id id)
+{
+	struct raft_status st;
+
+	raft_status(cl_r(c, id), &st);
+	return st;
+}
+
+/* Readies and deliveries until nothing moves, with every message to or
+ * from @cut dropped. */
+static void stabilize_without(struct cl *c, raft_id cut)
+{
+	for (int round = 0; round < 1000; round++) {
+		cl_ready(c, 0);
+		cl_drop(c, 0, cut, 0);
+		cl_drop(c, 0, 0, cut);
+		if (c->n_q == 0)
+			return;
+		cl_deliver(c, 0, 0, 0);
+	}
+	ck_abort_msg("cluster does not settle");
+}
+
+static void propose_n(struct cl *c, raft_id id, int n)
+{
+	for (int i = 0; i < n; i++) {
+		char buf[16];
+
+		snprintf(buf, sizeof(buf), "k=%d", i);
+		ck_assert_int_eq(
+		    raft_propose(cl_r(c, id), buf, strlen(buf), NULL), RAFT_OK);
+	}
+}
+
+/* One heartbeat from the leader @id, readies done. */
+static void heartbeat(struct cl *c, raft_id id)
+{
+	for (unsigned i = 0; i < c->opts.heartbeat_ticks; i++)
+		raft_tick(cl_r(c, id));
+	cl_ready(c, 0);
+}
+
+/* Leader 1 elected by 1 and 2 while 3 hears nothing; @n entries committed
+ * after the NOOP; the leader then compacts everything applied. Returns the
+ * leader's snapshot index. */
+static raft_index leader_compacted_with_3_behind(struct cl *c, int n)
+{
+	struct raft_status st;
+
+	cl_init(c, 3, &plain);
+	for (int i = 0; i < 20 && raft_role(cl_r(c, 1)) == RAFT_FOLLOWER; i++)
+		raft_tick(cl_r(c, 1));
+	stabilize_without(c, 3);
+	ck_assert_int_eq(raft_role(cl_r(c, 1)), RAFT_LEADER);
+	propose_n(c, 1, n);
+	stabilize_without(c, 3);
+	st = status_of(c, 1);
+	ck_assert_uint_eq(st.commit, (raft_index)n + 1);
+	ck_assert_uint_eq(st.applied, (raft_index)n + 1);
+	ck_assert_int_eq(cl_compact(c, 1, st.applied), RAFT_OK);
+	return st.applied;
+}
+
+START_TEST(test_compact_drops_applied_entries)
+{
+	struct cl c;
+	struct raft_status st;
+
+	cl_init(&c, 3, &plain);
+	ck_assert_int_eq(cl_elect(&c, 1), RAFT_LEADER);
+	propose_n(&c, 1, 5);
+	cl_stabilize(&c);
+	st = status_of(&c, 1);
+	ck_assert_uint_eq(st.applied, 6);
+	/* Thesis §5.1: the log up to the snapshot's last included index
+	 * is discarded; its index and term are remembered. */
+	ck_assert_int_eq(cl_compact(&c, 1, 4), RAFT_OK);
+	st = status_of(&c, 1);
+	ck_assert_uint_eq(st.snapshot_index, 4);
+	ck_assert_uint_eq(st.snapshot_term, 1);
+	ck_assert_uint_eq(st.first_index, 5);
+	ck_assert_uint_eq(st.last_index, 6);
+	ck_assert_uint_eq(st.commit, 6);
+	/* Only applied entries may go; an older index changes nothing. */
+	ck_assert_int_eq(raft_compact(cl_r(&c, 1), 7), RAFT_EINVAL);
+	ck_assert_int_eq(raft_compact(cl_r(&c, 1), 3), RAFT_OK);
+	ck_assert_uint_eq(status_of(&c, 1).snapshot_index, 4);
+	/* A follower compacts on its own too; replication goes on. */
+	ck_assert_int_eq(cl_compact(&c, 2, 6), RAFT_OK);
+	ck_assert_uint_eq(status_of(&c, 2).first_index, 7);
+	propose_n(&c, 1, 2);
+	cl_stabilize(&c);
+	for (raft_id id = 1; id <= 3; id++) {
+		ck_assert_uint_eq(status_of(&c, id).commit, 8);
+		ck_assert_uint_eq(cl_node(&c, id)->applied_index, 8);
+	}
+	ck_assert_uint_eq(cl_count(&c, RAFT_MSG_SNAPSHOT, 0, 0), 0);
+	ck_assert_str_eq(raft_msg_type_name(RAFT_MSG_SNAPSHOT), "snapshot");
+	cl_free(&c);
+}
+END_TEST
+
+START_TEST(test_lagging_follower_gets_snapshot)
+{
+	struct cl c;
+	const struct raft_msg *m;
+	raft_index snap = leader_compacted_with_3_behind(&c, 5);
+	struct cl_node *f = cl_node(&c, 3);
+
+	/* 3 answers a heartbeat: its probe would need entries the leader
+	 * discarded, so the leader sends its snapshot instead (thesis
+	 * §5.2). */
+	heartbeat(&c, 1);
+	cl_deliver(&c, RAFT_MSG_HEARTBEAT, 1, 3);
+	cl_ready(&c, 3);
+	cl_deliver(&c, RAFT_MSG_HEARTBEAT_RESP, 3, 1);
+	cl_ready(&c, 1);
+	ck_assert_uint_eq(cl_count(&c, RAFT_MSG_SNAPSHOT, 1, 3), 1);
+	ck_assert_uint_eq(cl_count(&c, RAFT_MSG_APPEND, 1, 3), 0);
+	m = find(&c, RAFT_MSG_SNAPSHOT, 1, 3);
+	ck_assert_uint_eq(m->index, snap);
+	ck_assert_uint_eq(m->log_term, 1);
+	ck_assert_uint_eq(m->term, 1);
+	ck_assert_uint_eq(m->commit, snap);
+	ck_assert_uint_eq(m->n_entries, 0);
+	cl_drop(&c, RAFT_MSG_HEARTBEAT, 0, 0);
+	cl_drop(&c, RAFT_MSG_APPEND, 1, 2);
+
+	/* While the snapshot is on its way no append goes to 3, though
+	 * new entries and heartbeat answers come. */
+	propose_n(&c, 1, 2);
+	for (int i = 0; i < 3; i++) {
+		heartbeat(&c, 1);
+		cl_deliver(&c, RAFT_MSG_HEARTBEAT, 1, 3);
+		cl_ready(&c, 3);
+		cl_deliver(&c, RAFT_MSG_HEARTBEAT_RESP, 3, 1);
+		cl_ready(&c, 1);
+	}
+	ck_assert_uint_eq(cl_count(&c, RAFT_MSG_APPEND, 1, 3), 0);
+	ck_assert_uint_eq(cl_count(&c, RAFT_MSG_SNAPSHOT, 1, 3), 1);
+
+	/* The follower installs it: its state machine becomes the
+	 * leader's at the snapshot index, its log starts after it, and it
+	 * acknowledges the snapshot index only once installed. */
+	cl_deliver(&c, RAFT_MSG_SNAPSHOT, 1, 3);
+	ck_assert_uint_eq(status_of(&c, 3).snapshot_index, snap);
+	ck_assert_uint_eq(status_of(&c, 3).first_index, snap + 1);
+	ck_assert_uint_eq(status_of(&c, 3).commit, snap);
+	ck_assert_uint_eq(status_of(&c, 3).applied, snap);
+	ck_assert(raft_has_ready(cl_r(&c, 3)));
+	cl_ready(&c, 3);
+	ck_assert_uint_eq(f->n_installs, 1);
+	ck_assert_uint_eq(f->applied_index, snap);
+	ck_assert_uint_eq(f->snap_index, snap);
+	ck_assert_str_eq(f->applied[snap - 1], "k=4");
+	m = find(&c, RAFT_MSG_APPEND_RESP, 3, 1);
+	ck_assert_ptr_nonnull(m);
+	ck_assert(!m->reject);
+	ck_assert_uint_eq(m->index, snap);
+
+	/* The leader resumes appends from there; committed entries reach
+	 * 3's state machine from snap + 1 on. */
+	cl_stabilize(&c);
+	for (raft_id id = 1; id <= 3; id++) {
+		ck_assert_uint_eq(status_of(&c, id).commit, snap + 2);
+		ck_assert_uint_eq(cl_node(&c, id)->applied_index, snap + 2);
+		ck_assert_str_eq(cl_node(&c, id)->applied[snap], "k=0");
+	}
+	ck_assert_uint_eq(f->n_log, snap + 2);
+	ck_assert_uint_eq(f->n_installs, 1);
+	cl_free(&c);
+}
+END_TEST
+
+/* The log of a follower that holds entries 1..5 of term 1, commit 2. */
+static struct raft *follower_with_log(raft_index n, raft_index commit)
+{
+	static const raft_id ids[] = {1, 2, 3};
+	struct raft_entry ents[16];
+	struct raft_options o = plain;
+	struct raft_restore rs = {.hs = {.term = 1, .commit = commit}};
+	struct raft *r;
+
+	memset(ents, 0, sizeof(ents));
+	for (raft_index i = 0; i < n; i++) {
+		ents[i].index = i + 1;
+		ents[i].term = 1;
+		ents[i].type = RAFT_ENTRY_NOOP;
+	}
+	rs.entries = ents;
+	rs.n_entries = n;
+	o.id = 3;
+	o.voters = ids;
+	o.n_voters = 3;
+	ck_assert_int_eq(raft_new(&o, &rs, &r), RAFT_OK);
+	return r;
+}
+
+static struct raft_msg snapshot_msg(raft_term term, raft_index index,
+				    raft_term log_term)
+{
+	struct raft_msg m = {
+	    .type = RAFT_MSG_SNAPSHOT,
+	    .from = 1,
+	    .to = 3,
+	    .term = term,
+	    .index = index,
+	    .log_term = log_term,
+	    .commit = index,
+	};
+	return m;
+}
+
+START_TEST(test_snapshot_retains_matching_tail)
+{
+	struct raft *r = follower_with_log(5, 2);
+	struct raft_msg m = snapshot_msg(1, 3, 1);
+	struct raft_msg hb = {.type = RAFT_MSG_HEARTBEAT,
+			      .from = 1,
+			      .to = 3,
+			      .term = 1,
+			      .commit = 5};
+	struct raft_ready rd;
+	struct raft_status st;
+
+	/* Thesis §5: "If existing log entry has same index and term as
+	 * snapshot's last included entry, retain log entries following
+	 * it". */
+	ck_assert_int_eq(raft_step(r, &m), RAFT_OK);
+	raft_ready(r, &rd);
+	ck_assert(rd.has_snapshot);
+	ck_assert_uint_eq(rd.snapshot.index, 3);
+	ck_assert_uint_eq(rd.snapshot.term, 1);
+	ck_assert_uint_eq(rd.n_entries, 0); /* the tail is stored already */
+	ck_assert(rd.hs_changed);
+	ck_assert_uint_eq(rd.hs.commit, 3);
+	ck_assert_uint_eq(rd.n_committed, 0);
+	ck_assert_uint_eq(rd.n_msgs, 0);
+	ck_assert_uint_eq(rd.n_msgs_after_persist, 1);
+	ck_assert_uint_eq(rd.msgs_after_persist[0].type, RAFT_MSG_APPEND_RESP);
+	ck_assert_uint_eq(rd.msgs_after_persist[0].index, 3);
+	raft_advance(r, &rd);
+	raft_status(r, &st);
+	ck_assert_uint_eq(st.snapshot_index, 3);
+	ck_assert_uint_eq(st.first_index, 4);
+	ck_assert_uint_eq(st.last_index, 5);
+	ck_assert_uint_eq(st.applied, 3);
+	ck_assert_uint_eq(st.persisted, 5);
+	/* Only the snapshot index is known committed: the tail may still
+	 * differ from the leader's. Once the leader says more is
+	 * committed, entries are handed out from index 4 on. */
+	ck_assert_int_eq(raft_step(r, &hb), RAFT_OK);
+	raft_ready(r, &rd);
+	ck_assert(!rd.has_snapshot);
+	ck_assert_uint_eq(rd.n_committed, 2);
+	ck_assert_uint_eq(rd.committed[0].index, 4);
+	raft_advance(r, &rd);
+	raft_free(r);
+}
+END_TEST
+
+START_TEST(test_snapshot_discards_conflicting_log)
+{
+	struct raft *r = follower_with_log(5, 2);
+	struct raft_msg m = snapshot_msg(2, 4, 2);
+	struct raft_msg app = {.type = RAFT_MSG_APPEND,
+			       .from = 1,
+			       .to = 3,
+			       .term = 2,
+			       .index = 4,
+			       .log_term = 2,
+			       .commit = 4};
+	struct raft_entry e = {.term = 2, .index = 5, .type = RAFT_ENTRY_NOOP};
+	struct raft_ready rd;
+	struct raft_status st;
+
+	/* Our entry 4 has term 1, the snapshot's term 2: "discard the
+	 * entire log". The leader's higher term is adopted first. */
+	ck_assert_int_eq(raft_step(r, &m), RAFT_OK);
+	raft_ready(r, &rd);
+	ck_assert(rd.has_snapshot);
+	ck_assert_uint_eq(rd.snapshot.index, 4);
+	ck_assert_uint_eq(rd.snapshot.term, 2);
+	ck_assert_uint_eq(rd.hs.term, 2);
+	ck_assert_uint_eq(rd.hs.commit, 4);
+	ck_assert_uint_eq(rd.n_entries, 0);
+	ck_assert_uint_eq(rd.n_msgs_after_persist, 1);
+	ck_assert_uint_eq(rd.msgs_after_persist[0].index, 4);
+	raft_advance(r, &rd);
+	raft_status(r, &st);
+	ck_assert_uint_eq(st.last_index, 4);
+	ck_assert_uint_eq(st.first_index, 5);
+	ck_assert_uint_eq(st.snapshot_term, 2);
+	ck_assert_int_eq(st.leader, 1);
+	/* The next append matches at the snapshot's (index, term). */
+	app.entries = &e;
+	app.n_entries = 1;
+	ck_assert_int_eq(raft_step(r, &app), RAFT_OK);
+	raft_ready(r, &rd);
+	ck_assert_uint_eq(rd.n_entries, 1);
+	ck_assert_uint_eq(rd.entries[0].index, 5);
+	ck_assert_uint_eq(rd.n_msgs_after_persist, 1);
+	ck_assert(!rd.msgs_after_persist[0].reject);
+	ck_assert_uint_eq(rd.msgs_after_persist[0].index, 5);
+	raft_advance(r, &rd);
+	raft_free(r);
+
+	/* A log shorter than the snapshot is discarded as well. */
+	r = follower_with_log(2, 1);
+	m = snapshot_msg(1, 10, 1);
+	ck_assert_int_eq(raft_step(r, &m), RAFT_OK);
+	raft_status(r, &st);
+	ck_assert_uint_eq(st.last_index, 10);
+	ck_assert_uint_eq(st.commit, 10);
+	raft_ready(r, &rd);
+	ck_assert(rd.has_snapshot);
+	ck_assert_uint_eq(rd.n_entries, 0);
+	raft_advance(r, &rd);
+	raft_free(r);
+}
+END_TEST
+
+START_TEST(test_old_snapshot_ignored)
+{
+	struct raft *r = follower_with_log(5, 4);
+	struct raft_msg m = snapshot_msg(1, 3, 1);
+	struct raft_ready rd;
+	struct raft_status st;
+
+	/* Not newer than our commit index: nothing to install; the answer
+	 * tells the leader how far we are known to match. */
+	ck_assert_int_eq(raft_step(r, &m), RAFT_OK);
+	raft_ready(r, &rd);
+	ck_assert(!rd.has_snapshot);
+	ck_assert_uint_eq(rd.n_msgs_after_persist, 1);
+	ck_assert_uint_eq(rd.msgs_after_persist[0].type, RAFT_MSG_APPEND_RESP);
+	ck_assert(!rd.msgs_after_persist[0].reject);
+	ck_assert_uint_eq(rd.msgs_after_persist[0].index, 4);
+	raft_advance(r, &rd);
+	raft_status(r, &st);
+	ck_assert_uint_eq(st.snapshot_index, 0);
+	ck_assert_uint_eq(st.last_index, 5);
+	ck_assert_uint_eq(st.commit, 4);
+	/* Equal to the commit index: the same. */
+	m = snapshot_msg(1, 4, 1);
+	ck_assert_int_eq(raft_step(r, &m), RAFT_OK);
+	raft_ready(r, &rd);
+	ck_assert(!rd.has_snapshot);
+	raft_advance(r, &rd);
+	/* Malformed ones are refused. */
+	m = snapshot_msg(1, 0, 0);
+	ck_assert_int_eq(raft_step(r, &m), RAFT_EINVAL);
+	m = snapshot_msg(1, 9, 2);
+	ck_assert_int_eq(raft_step(r, &m), RAFT_EINVAL);
+	raft_free(r);
+}
+END_TEST
+
+START_TEST(test_snapshot_from_stale_term_ignored)
+{
+	struct raft *r = follower_with_log(5, 2);
+	struct raft_msg m = snapshot_msg(2, 3, 1);
+	struct raft_ready rd;
+
+	/* Term 2 is current after this append-less snapshot... */
+	m.index = 2;
+	ck_assert_int_eq(raft_step(r, &m), RAFT_OK);
+	raft_ready(r, &rd);
+	raft_advance(r, &rd);
+	/* ...so a snapshot of term 1 is stale and changes nothing. */
+	m = snapshot_msg(1, 5, 1);
+	ck_assert_int_eq(raft_step(r, &m), RAFT_OK);
+	raft_ready(r, &rd);
+	ck_assert(!rd.has_snapshot);
+	raft_advance(r, &rd);
+	ck_assert_uint_eq(raft_leader(r), 1);
+	raft_free(r);
+}
+END_TEST
+
+START_TEST(test_report_failure_retries_after_pause)
+{
+	struct cl c;
+	raft_index snap = leader_compacted_with_3_behind(&c, 4);
+
+	heartbeat(&c, 1);
+	cl_deliver(&c, RAFT_MSG_HEARTBEAT, 1, 3);
+	cl_ready(&c, 3);
+	cl_deliver(&c, RAFT_MSG_HEARTBEAT_RESP, 3, 1);
+	cl_ready(&c, 1);
+	ck_assert_uint_eq(cl_drop(&c, RAFT_MSG_SNAPSHOT, 1, 3), 1);
+	cl_drop(&c, 0, 0, 0);
+
+	/* The transfer failed: back to probing, but only after the peer
+	 * answers a heartbeat, so a dead peer is not flooded. */
+	raft_report_snapshot(cl_r(&c, 1), 3, false);
+	cl_ready(&c, 1);
+	ck_assert_uint_eq(cl_count(&c, RAFT_MSG_SNAPSHOT, 1, 3), 0);
+	ck_assert_uint_eq(cl_count(&c, RAFT_MSG_APPEND, 1, 3), 0);
+	heartbeat(&c, 1);
+	ck_assert_uint_eq(cl_count(&c, RAFT_MSG_SNAPSHOT, 1, 3), 0);
+	cl_deliver(&c, RAFT_MSG_HEARTBEAT, 1, 3);
+	cl_ready(&c, 3);
+	cl_deliver(&c, RAFT_MSG_HEARTBEAT_RESP, 3, 1);
+	cl_ready(&c, 1);
+	ck_assert_uint_eq(cl_count(&c, RAFT_MSG_SNAPSHOT, 1, 3), 1);
+	ck_assert_uint_eq(find(&c, RAFT_MSG_SNAPSHOT, 1, 3)->index, snap);
+
+	/* A report for a peer not waiting for a snapshot is ignored. */
+	raft_report_snapshot(cl_r(&c, 1), 2, false);
+	raft_report_snapshot(cl_r(&c, 2), 3, true);
+	cl_stabilize(&c);
+	ck_assert_uint_eq(cl_node(&c, 3)->applied_index, snap);
+	ck_assert_uint_eq(cl_node(&c, 3)->n_installs, 1);
+	cl_free(&c);
+}
+END_TEST
+
+START_TEST(test_report_success_probes_after_snapshot)
+{
+	struct cl c;
+	raft_index snap = leader_compacted_with_3_behind(&c, 4);
+	const struct raft_msg *m;
+
+	heartbeat(&c, 1);
+	cl_deliver(&c, RAFT_MSG_HEARTBEAT, 1, 3);
+	cl_ready(&c, 3);
+	cl_deliver(&c, RAFT_MSG_HEARTBEAT_RESP, 3, 1);
+	cl_ready(&c, 1);
+	cl_deliver(&c, RAFT_MSG_SNAPSHOT, 1, 3);
+	cl_ready(&c, 3);
+	/* The acknowledgement is lost, the driver reports success: the
+	 * next heartbeat answer releases a probe right after the
+	 * snapshot, which 3 accepts. */
+	ck_assert_uint_eq(cl_drop(&c, RAFT_MSG_APPEND_RESP, 3, 1), 1);
+	raft_report_snapshot(cl_r(&c, 1), 3, true);
+	propose_n(&c, 1, 1);
+	stabilize_without(&c, 3);
+	ck_assert_uint_eq(status_of(&c, 1).commit, snap + 1);
+	heartbeat(&c, 1);
+	cl_deliver(&c, RAFT_MSG_HEARTBEAT, 1, 3);
+	cl_ready(&c, 3);
+	cl_deliver(&c, RAFT_MSG_HEARTBEAT_RESP, 3, 1);
+	cl_ready(&c, 1);
+	m = find(&c, RAFT_MSG_APPEND, 1, 3);
+	ck_assert_ptr_nonnull(m);
+	ck_assert_uint_eq(m->index, snap);
+	ck_assert_uint_eq(m->log_term, 1);
+	ck_assert_uint_eq(cl_count(&c, RAFT_MSG_SNAPSHOT, 1, 3), 0);
+	cl_stabilize(&c);
+	ck_assert_uint_eq(cl_node(&c, 3)->applied_index, snap + 1);
+	ck_assert_uint_eq(cl_node(&c, 3)->n_installs, 1);
+	cl_free(&c);
+}
+END_TEST
+
+START_TEST(test_restore_from_snapshot)
+{
+	static const raft_id ids[] = {1, 2, 3};
+	struct raft_entry ents[2] = {
+	    {.term = 2, .index = 11, .type = RAFT_ENTRY_NOOP},
+	    {.term = 3, .index = 12, .type = RAFT_ENTRY_NOOP},
+	};
+	struct raft_restore rs = {
+	    .hs = {.term = 3, .commit = 11},
+	    .entries = ents,
+	    .n_entries = 2,
+	    .snapshot_index = 10,
+	    .snapshot_term = 2,
+	    .applied = 10,
+	};
+	struct raft_options o = plain;
+	struct raft_msg app = {.type = RAFT_MSG_APPEND,
+			       .from = 1,
+			       .to = 3,
+			       .term = 3,
+			       .index = 10,
+			       .log_term = 2,
+			       .commit = 12};
+	struct raft_entry e[2] = {
+	    {.term = 2, .index = 11, .type = RAFT_ENTRY_NOOP},
+	    {.term = 3, .index = 12, .type = RAFT_ENTRY_NOOP},
+	};
+	struct raft_ready rd;
+	struct raft_status st;
+	struct raft *r;
+
+	o.id = 3;
+	o.voters = ids;
+	o.n_voters = 3;
+	ck_assert_int_eq(raft_new(&o, &rs, &r), RAFT_OK);
+	raft_status(r, &st);
+	ck_assert_uint_eq(st.snapshot_index, 10);
+	ck_assert_uint_eq(st.snapshot_term, 2);
+	ck_assert_uint_eq(st.first_index, 11);
+	ck_assert_uint_eq(st.last_index, 12);
+	ck_assert_uint_eq(st.commit, 11);
+	ck_assert_uint_eq(st.applied, 10);
+	/* Log Matching at the snapshot index uses the snapshot's term. */
+	app.entries = e;
+	app.n_entries = 2;
+	ck_assert_int_eq(raft_step(r, &app), RAFT_OK);
+	raft_ready(r, &rd);
+	ck_assert_uint_eq(rd.n_entries, 0);
+	ck_assert_uint_eq(rd.n_msgs_after_persist, 1);
+	ck_assert(!rd.msgs_after_persist[0].reject);
+	ck_assert_uint_eq(rd.msgs_after_persist[0].index, 12);
+	/* Committed entries start after the snapshot. */
+	ck_assert_uint_eq(rd.n_committed, 2);
+	ck_assert_uint_eq(rd.committed[0].index, 11);
+	raft_advance(r, &rd);
+	/* A different term at the snapshot index does not match. */
+	app.log_term = 1;
+	app.n_entries = 0;
+	app.entries = NULL;
+	ck_assert_int_eq(raft_step(r, &app), RAFT_OK);
+	raft_ready(r, &rd);
+	ck_assert_uint_eq(rd.n_msgs_after_persist, 1);
+	ck_assert_uint_eq(rd.msgs_after_persist[0].index, 12);
+	raft_advance(r, &rd);
+	raft_free(r);
+
+	/* A snapshot installed before its ready's hard state reached the
+	 * disk: the member restarts in the snapshot's term, no vote. */
+	rs.hs.term = 1;
+	rs.hs.vote = 2;
+	rs.hs.commit = 0;
+	rs.n_entries = 0;
+	ck_assert_int_eq(raft_new(&o, &rs, &r), RAFT_OK);
+	raft_status(r, &st);
+	ck_assert_uint_eq(st.term, 2);
+	ck_assert_uint_eq(st.commit, 10);
+	ck_assert_uint_eq(st.last_index, 10);
+	raft_free(r);
+}
+END_TEST
+
+START_TEST(test_restart_from_snapshot_and_tail_rejoins)
+{
+	struct cl c;
+	struct raft_status st;
+
+	cl_init(&c, 3, &plain);
+	ck_assert_int_eq(cl_elect(&c, 1), RAFT_LEADER);
+	propose_n(&c, 1, 6);
+	cl_stabilize(&c);
+	/* Every member compacts with a margin of two entries, then
+	 * restarts from its snapshot and the stored tail. */
+	for (raft_id id = 1; id <= 3; id++) {
+		ck_assert_int_eq(cl_compact(&c, id, 5), RAFT_OK);
+		cl_restart(&c, id);
+		st = status_of(&c, id);
+		ck_assert_uint_eq(st.snapshot_index, 5);
+		ck_assert_uint_eq(st.first_index, 6);
+		ck_assert_uint_eq(st.last_index, 7);
+		ck_assert_uint_eq(st.applied, 7);
+	}
+	ck_assert_int_eq(cl_elect(&c, 2), RAFT_LEADER);
+	propose_n(&c, 2, 2);
+	cl_stabilize(&c);
+	for (raft_id id = 1; id <= 3; id++) {
+		ck_assert_uint_eq(status_of(&c, id).commit, 10);
+		ck_assert_uint_eq(cl_node(&c, id)->applied_index, 10);
+	}
+	/* 3 misses entries that the leader then compacts away; restarted,
+	 * it catches up through a snapshot once the leader sees its
+	 * appends were lost (an election timeout of heartbeat answers). */
+	propose_n(&c, 2, 3);
+	stabilize_without(&c, 3);
+	ck_assert_int_eq(cl_compact(&c, 2, 13), RAFT_OK);
+	cl_restart(&c, 3);
+	for (unsigned i = 0; i < 2 * plain.election_ticks; i++) {
+		heartbeat(&c, 2);
+		cl_stabilize(&c);
+	}
+	ck_assert_uint_eq(cl_node(&c, 3)->n_installs, 1);
+	ck_assert_uint_eq(cl_node(&c, 3)->applied_index, 13);
+	ck_assert_str_eq(cl_node(&c, 3)->applied[12], "k=2");
+	st = status_of(&c, 3);
+	ck_assert_uint_eq(st.snapshot_index, 13);
+	ck_assert_uint_eq(st.commit, 13);
+	ck_assert_int_eq(raft_role(cl_r(&c, 2)), RAFT_LEADER);
+	cl_free(&c);
+}
+END_TEST
+
+START_TEST(test_leader_learns_higher_term_from_snapshot)
+{
+	struct cl c;
+	struct raft_msg m = {
+	    .type = RAFT_MSG_SNAPSHOT,
+	    .from = 2,
+	    .to = 1,
+	    .term = 5,
+	    .index = 1,
+	    .log_term = 1,
+	    .commit = 1,
+	};
+
+	cl_init(&c, 3, &plain);
+	ck_assert_int_eq(cl_elect(&c, 1), RAFT_LEADER);
+	/* The same term's leader cannot be sending snapshots (Election
+	 * Safety): ignored. */
+	m.term = 1;
+	ck_assert_int_eq(raft_step(cl_r(&c, 1), &m), RAFT_OK);
+	ck_assert_int_eq(raft_role(cl_r(&c, 1)), RAFT_LEADER);
+	m.term = 5;
+	ck_assert_int_eq(raft_step(cl_r(&c, 1), &m), RAFT_OK);
+	ck_assert_int_eq(raft_role(cl_r(&c, 1)), RAFT_FOLLOWER);
+	ck_assert_uint_eq(raft_leader(cl_r(&c, 1)), 2);
+	ck_assert_uint_eq(status_of(&c, 1).term, 5);
+	cl_free(&c);
+}
+END_TEST
+
+Suite *snapshot_suite(void)
+{
+	Suite *s = suite_create("snapshot");
+	TCase *tc = tcase_create("snapshot");
+
+	tcase_add_test(tc, test_compact_drops_applied_entries);
+	tcase_add_test(tc, test_lagging_follower_gets_snapshot);
+	tcase_add_test(tc, test_snapshot_retains_matching_tail);
+	tcase_add_test(tc, test_snapshot_discards_conflicting_log);
+	tcase_add_test(tc, test_old_snapshot_ignored);
+	tcase_add_test(tc, test_snapshot_from_stale_term_ignored);
+	tcase_add_test(tc, test_report_failure_retries_after_pause);
+	tcase_add_test(tc, test_report_success_probes_after_snapshot);
+	tcase_add_test(tc, test_restore_from_snapshot);
+	tcase_add_test(tc, test_restart_from_snapshot_and_tail_rejoins);
+	tcase_add_test(tc, test_leader_learns_higher_term_from_snapshot);
+	suite_add_tcase(s, tc);
+	return s;
+}
