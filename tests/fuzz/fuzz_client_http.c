@@ -74,7 +74,12 @@ static void wake_cb(evutil_socket_t fd, short what, void *arg)
 static void setup(void)
 {
 	char err[1024] = "", idarg[] = "1", cport[32], pport[32], cluster[96];
-	const char *tmp = getenv("TMPDIR");
+	/* KVD_FUZZ_TMPDIR: set by tests/fuzz/run to a directory it removes
+	 * afterwards, crash or not. */
+	const char *tmp = getenv("KVD_FUZZ_TMPDIR");
+
+	if (tmp == NULL)
+		tmp = getenv("TMPDIR");
 
 	if (base)
 		return;

@@ -61,11 +61,14 @@ static void cleanup(void)
 
 static void setup(void)
 {
-	const char *bases[] = {"/dev/shm", getenv("TMPDIR"), "/tmp"};
+	/* KVD_FUZZ_TMPDIR: set by tests/fuzz/run to a directory it removes
+	 * afterwards, crash or not. */
+	const char *bases[] = {getenv("KVD_FUZZ_TMPDIR"), "/dev/shm",
+			       getenv("TMPDIR"), "/tmp"};
 
 	if (dir[0])
 		return;
-	for (size_t i = 0; i < 3 && !dir[0]; i++) {
+	for (size_t i = 0; i < 4 && !dir[0]; i++) {
 		if (bases[i] == NULL)
 			continue;
 		snprintf(dir, sizeof(dir), "%s/kvd-fuzz-wal-XXXXXX", bases[i]);
