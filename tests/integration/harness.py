@@ -129,8 +129,10 @@ class Member:
         a = [KVD, '--id', str(self.id), '--data-dir', self.data_dir,
              '--listen-client', '127.0.0.1:%d' % self.client_port,
              '--listen-peer', '127.0.0.1:%d' % self.peer_port,
-             '--advertise-client', self.advertise_client or self.client_url,
-             '--advertise-peer', self.peer_url]
+             ]
+        if self.cluster.advertise:
+            a += ['--advertise-client', self.advertise_client or
+                  self.client_url, '--advertise-peer', self.peer_url]
         if not self.join:
             a += ['--initial-cluster', self.cluster.initial_cluster()]
         a += ['--election-timeout-ms', str(self.cluster.election_timeout_ms),
@@ -256,6 +258,8 @@ class Cluster:
         self.heartbeat_ms = heartbeat_ms
         self.request_timeout_ms = request_timeout_ms
         self.failed = False
+        # False: no --advertise-* flags (the listen addresses are used).
+        self.advertise = True
         self.members = {}
         for i in range(1, n + 1):
             self.members[i] = Member(self, i)
@@ -417,12 +421,14 @@ class ClusterTest(unittest.TestCase):
     CLUSTER_SIZE = 3
     CLUSTER_ARGS = ()
     CLUSTER_KW = {}
+    ADVERTISE = True
     cluster = None
 
     @classmethod
     def setUpClass(cls):
         cls.cluster = Cluster(cls.CLUSTER_SIZE, cls.CLUSTER_ARGS,
                               name=cls.__name__, **cls.CLUSTER_KW)
+        cls.cluster.advertise = cls.ADVERTISE
         try:
             cls.cluster.start()
             cls.cluster.wait_leader()

@@ -310,5 +310,46 @@ class ApiTest(ClusterTest):
             self.assertEqual(int(g.header('X-Kv-Index')), i)
 
 
+class DefaultsTest(ClusterTest):
+    """Members started without --advertise-*, --max-value-bytes: the
+    defaults of §1.2/§1.3."""
+    ADVERTISE = False
+
+    def test_advertised_urls_default_to_the_listen_addresses(self):
+        c = self.cluster
+        lid, _ = c.wait_leader()
+        for m in c.all():
+            wait_for(lambda: all(x.get('client_url') for x in
+                                 (m.try_status() or {}).get('members',
+                                                            [{}])),
+                     what='member %d knows every client URL' % m.id)
+            s = m.try_status()
+            self.assertEqual(s['leader_client_url'], c[lid].client_url)
+            for x in s['members']:
+                self.assertEqual(x['peer_url'], c[x['id']].peer_url)
+                self.assertEqual(x['client_url'], c[x['id']].client_url)
+
+    def test_default_max_value_is_1_mib(self):
+        c = self.cluster
+        r = c[1].put('def/max', b'm' * (1 << 20))
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(len(c[2].get('def/max').body), 1 << 20)
+        self.assertError(c[3].put('def/over', b'm' * ((1 << 20) + 1)), 413,
+                         'too_large')
+
+    def test_default_list_limit_is_1000(self):
+        c = self.cluster
+        for i in range(1001):
+            r = c[1 + i % 3].put('def/l/%04d' % i, b'x')
+            self.assertEqual(r.status, 200, r)
+        j = c[2].list(prefix='def/l/').json()
+        self.assertEqual(len(j['kvs']), 1000)
+        self.assertIs(j['more'], True)
+        self.assertEqual(j['kvs'][-1]['key'], 'def/l/0999')
+        j = c[2].list(prefix='def/l/', limit=10000).json()
+        self.assertEqual(len(j['kvs']), 1001)
+        self.assertIs(j['more'], False)
+
+
 if __name__ == '__main__':
     harness.main()
