@@ -40,11 +40,13 @@
  *     safe (leadership lost, no leader): answer them with an error.
  *  7. rd.has_snapshot (a follower accepted a leader's snapshot, see
  *     RAFT_MSG_SNAPSHOT): before rd.entries and rd.hs of this ready are
- *     stored, and before any rd.msgs_after_persist is sent,
+ *     stored, before any rd.msgs_after_persist is sent and before any
+ *     committed entry of this or a later ready is applied,
  *       a. the received snapshot at rd.snapshot.index is installed and
  *          durable: the state machine is replaced by it atomically (a crash
  *          leaves the old state machine or the new one, nothing between),
- *          and the applied index becomes rd.snapshot.index;
+ *          and the applied index becomes rd.snapshot.index (the core
+ *          counts it as applied already);
  *       b. then stored entries with index <= rd.snapshot.index are dropped,
  *          and so is every stored entry after it UNLESS the stored log (all
  *          earlier readies' entries counted) holds an entry at
