@@ -37,7 +37,9 @@ start)
 	;;
 stop)
 	for i in 1 2 3; do
-		[ -f "$dir/e$i.pid" ] && kill "$(cat "$dir/e$i.pid")" 2>/dev/null || true
+		if [ -f "$dir/e$i.pid" ]; then
+			kill "$(cat "$dir/e$i.pid")" 2>/dev/null || true
+		fi
 	done
 	;;
 *)
