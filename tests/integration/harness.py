@@ -102,9 +102,10 @@ def http_request(host, port, method, path, body=None, headers=None,
 
 
 class Member:
-    def __init__(self, cluster, mid):
+    def __init__(self, cluster, mid, host='127.0.0.1'):
         self.cluster = cluster
         self.id = mid
+        self.host = host
         self.client_port = free_port()
         self.peer_port = free_port()
         self.data_dir = os.path.join(cluster.root, 'member-%d' % mid)
@@ -119,16 +120,16 @@ class Member:
 
     @property
     def client_url(self):
-        return 'http://127.0.0.1:%d' % self.client_port
+        return 'http://%s:%d' % (self.host, self.client_port)
 
     @property
     def peer_url(self):
-        return 'http://127.0.0.1:%d' % self.peer_port
+        return 'http://%s:%d' % (self.host, self.peer_port)
 
     def args(self):
         a = [KVD, '--id', str(self.id), '--data-dir', self.data_dir,
-             '--listen-client', '127.0.0.1:%d' % self.client_port,
-             '--listen-peer', '127.0.0.1:%d' % self.peer_port,
+             '--listen-client', '%s:%d' % (self.host, self.client_port),
+             '--listen-peer', '%s:%d' % (self.host, self.peer_port),
              ]
         if self.cluster.advertise:
             a += ['--advertise-client', self.advertise_client or
@@ -185,12 +186,12 @@ class Member:
         self.stopped = False
 
     def request(self, method, path, body=None, headers=None, timeout=10.0):
-        return http_request('127.0.0.1', self.client_port, method, path,
+        return http_request(self.host, self.client_port, method, path,
                             body, headers, timeout)
 
     def peer_request(self, method, path, body=None, headers=None,
                      timeout=10.0):
-        return http_request('127.0.0.1', self.peer_port, method, path,
+        return http_request(self.host, self.peer_port, method, path,
                             body, headers, timeout)
 
     def try_status(self, timeout=2.0):
@@ -245,11 +246,12 @@ class Member:
 
 
 class Cluster:
-    """N founding members on 127.0.0.1, ids 1..N."""
+    """N founding members on loopback, ids 1..N (hosts: one address per
+    member, default 127.0.0.1 for all)."""
 
     def __init__(self, n=3, extra_args=(), election_timeout_ms=ELECTION_TIMEOUT_MS,
                  heartbeat_ms=HEARTBEAT_MS, request_timeout_ms=REQUEST_TIMEOUT_MS,
-                 name='kvd'):
+                 name='kvd', hosts=None):
         if not KVD:
             raise RuntimeError('no kvd binary: pass it as argv[1] or KVD=')
         self.root = tempfile.mkdtemp(prefix='%s-it-' % name)
@@ -262,7 +264,8 @@ class Cluster:
         self.advertise = True
         self.members = {}
         for i in range(1, n + 1):
-            self.members[i] = Member(self, i)
+            self.members[i] = Member(self, i,
+                                     hosts[i - 1] if hosts else '127.0.0.1')
 
     def initial_cluster(self):
         return ','.join('%d=%s' % (m.id, m.peer_url)
@@ -292,6 +295,39 @@ class Cluster:
         for m in self.members.values():
             m.start()
         return self
+
+    def peer_connections(self, m):
+        """(local, remote) 'ip:port' pairs of the established TCP
+        connections member m's process opened to the other members' peer
+        listeners (from /proc: its socket inodes and /proc/net/tcp)."""
+        inodes = set()
+        fd_dir = '/proc/%d/fd' % m.proc.pid
+        for fd in os.listdir(fd_dir):
+            try:
+                t = os.readlink(os.path.join(fd_dir, fd))
+            except OSError:
+                continue
+            if t.startswith('socket:['):
+                inodes.add(t[8:-1])
+        peers = {(o.host, o.peer_port) for o in self.members.values()
+                 if o is not m}
+
+        def addr(hexaddr):
+            ip, port = hexaddr.split(':')
+            ip = socket.inet_ntoa(bytes.fromhex(ip)[::-1])
+            return ip, int(port, 16)
+
+        out = []
+        with open('/proc/net/tcp') as f:
+            next(f)
+            for line in f:
+                x = line.split()
+                if x[3] != '01' or x[9] not in inodes:  # ESTABLISHED
+                    continue
+                local, remote = addr(x[1]), addr(x[2])
+                if remote in peers:
+                    out.append(('%s:%d' % local, '%s:%d' % remote))
+        return out
 
     def check_alive(self):
         """Raises if a member we did not stop has exited."""

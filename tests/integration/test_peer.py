@@ -6,7 +6,7 @@ import os
 import tempfile
 
 import harness
-from harness import ClusterTest
+from harness import ClusterTest, wait_for
 
 # The peer message route and the token header (raft/transport.h:
 # TRANSPORT_PATH, TRANSPORT_HEADER_TOKEN).
@@ -75,6 +75,25 @@ class PeerTokenTest(ClusterTest):
         self.assertEqual(c[3].put('tok/after-garbage', b'ok').status, 200)
         for m in c.all():
             self.assertEqual(m.get('tok/after-garbage').body, b'ok')
+
+
+class SourceAddressTest(ClusterTest):
+    """§1.2: outgoing peer connections are made from the host address of
+    --listen-peer (members on 127.0.0.11, .12, .13)."""
+    CLUSTER_KW = {'hosts': ['127.0.0.11', '127.0.0.12', '127.0.0.13']}
+
+    def test_peer_connections_come_from_the_listen_peer_host(self):
+        c = self.cluster
+        c.wait_leader()
+        self.assertEqual(c[1].put('src/k', b'v').status, 200)
+        self.assertEqual(c[3].get('src/k').body, b'v')
+        for m in c.all():
+            conns = wait_for(lambda: c.peer_connections(m),
+                             what='member %d has peer connections' % m.id)
+            for local, remote in conns:
+                self.assertEqual(local.split(':')[0], m.host,
+                                 'member %d connects to %s from %s'
+                                 % (m.id, remote, local))
 
 
 if __name__ == '__main__':
