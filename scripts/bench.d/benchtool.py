@@ -15,9 +15,9 @@ a deadline passes or an answer is wrong):
                              leader's raft index
   etcd-fill URL              same as kvd-fill, for etcd's v2 directory /bk
   etcd-v3-load URL           write the read key set through the v3 gateway
-  wait-ready URL             poll URL/readyz until 200; print the Unix time
-                             of that answer (--armed FILE is created once
-                             polling runs)
+  wait-ready URL             poll URL/readyz (--path) until ready; print the
+                             Unix time of that answer (--armed FILE is
+                             created once polling runs)
   member-stats PID DIR       VmRSS/RssAnon of PID and du of DIR, as JSON
   wal-bench OUTPUT-FILE      parse wal_bench output, as JSON
   report RAW.jsonl           median of runs per load, the table, the JSON
@@ -270,8 +270,12 @@ def cmd_wait_ready(a):
     while time.monotonic() < deadline:
         conn = http.client.HTTPConnection(u.hostname, u.port, timeout=1.0)
         try:
-            conn.request("GET", "/readyz")
-            if conn.getresponse().status == 200:
+            conn.request("GET", a.path)
+            r = conn.getresponse()
+            body = r.read()
+            # etcd's /health is 200 with "false" while it has no leader.
+            if r.status == 200 and (a.path != "/health" or
+                                    b'"health":"true"' in body):
                 print("%.6f" % time.time())
                 return
         except (OSError, http.client.HTTPException):
@@ -279,7 +283,7 @@ def cmd_wait_ready(a):
         finally:
             conn.close()
         time.sleep(0.002)
-    fail("%s/readyz not 200 within %g s" % (a.url, a.timeout))
+    fail("%s%s not ready within %g s" % (a.url, a.path, a.timeout))
 
 
 def cmd_member_stats(a):
@@ -418,10 +422,11 @@ def cmd_report(a):
         notes.append("WAL appends/s: not measured (%s)"
                      % extra.get("wal_bench_missing", {}).get(
                          "why", "wal_bench not run"))
-    rst = extra.get("restart")
-    if rst:
-        add("restart to /readyz, %d keys in data dir" % rst["keys"],
-            rst["seconds"], None, "s", None, None, "-")
+    rk, re_ = extra.get("restart_kvd"), extra.get("restart_etcd")
+    if rk or re_:
+        add("restart of a follower until ready, %d keys" % keys,
+            rk["seconds"] if rk else None, re_["seconds"] if re_ else None,
+            "s", None, None, "-")
 
     headers = ["load", "kvd", "etcd", "ratio", "target", "met?"]
     table = [[r["load"], fmt(r["kvd"], r["unit"]), fmt(r["etcd"], r["unit"]),
@@ -508,6 +513,7 @@ def main():
     add("etcd-v3-load", cmd_etcd_v3_load, "url", "keys")
     s = add("wait-ready", cmd_wait_ready, "url")
     s.add_argument("--armed")
+    s.add_argument("--path", default="/readyz")
     s = add("member-stats", cmd_member_stats)
     s.add_argument("pid", type=int)
     s.add_argument("dir")
