@@ -313,8 +313,8 @@ class Proxy:
     forwards the next PUT, reads the member's answer, calls on_swallow with
     it and closes the client's connection without answering."""
 
-    def __init__(self, backend_port):
-        self.backend_port = backend_port
+    def __init__(self, member):
+        self.member = member  # its port is read per connection
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(('127.0.0.1', 0))
@@ -354,8 +354,8 @@ class Proxy:
 
     def handle(self, c):
         try:
-            b = socket.create_connection(('127.0.0.1', self.backend_port),
-                                         timeout=30)
+            b = socket.create_connection(
+                ('127.0.0.1', self.member.client_port), timeout=30)
         except OSError:
             c.close()
             return
@@ -396,7 +396,7 @@ class RetryAcrossLeaderCrashTest(ClusterTest):
         cls.cluster = Cluster(3, name=cls.__name__)
         cls.proxies = {}
         for m in cls.cluster.all():
-            p = Proxy(m.client_port)
+            p = Proxy(m)
             cls.proxies[m.id] = p
             m.advertise_client = p.url
         try:

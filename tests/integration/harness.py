@@ -292,9 +292,51 @@ class Cluster:
                 if m.running() and not m.stopped]
 
     def start(self):
-        for m in self.members.values():
-            m.start()
-        return self
+        """Starts every member. On first boot, when a member cannot bind
+        because another process took one of its ports since free_port(),
+        the members start again, on new ports and empty data dirs."""
+        fresh = not any(os.path.exists(m.data_dir)
+                        for m in self.members.values())
+        for _ in range(5):
+            for m in self.members.values():
+                if not m.running():
+                    m.start()
+            if not fresh:
+                return self
+            clash = self.port_clashes()
+            if not clash:
+                return self
+            sys.stderr.write('harness: ports of members %r taken, new ports\n'
+                             % clash)
+            for m in self.members.values():
+                m.kill()
+                shutil.rmtree(m.data_dir, ignore_errors=True)
+                m.client_port = free_port()
+                m.peer_port = free_port()
+        raise AssertionError('members could not bind their ports')
+
+    def port_clashes(self, timeout=10.0):
+        """Waits until every member answers /healthz or has exited; returns
+        the ids of those that exited because an address was in use."""
+        deadline = time.monotonic() + timeout
+        pending = set(self.members)
+        clash = []
+        while pending and time.monotonic() < deadline:
+            for mid in sorted(pending):
+                m = self.members[mid]
+                if m.proc.poll() is not None:
+                    pending.discard(mid)
+                    if 'in use' in m.log_tail(5):
+                        clash.append(mid)
+                    continue
+                try:
+                    if m.request('GET', '/healthz', timeout=1).status == 200:
+                        pending.discard(mid)
+                except (OSError, http.client.HTTPException):
+                    pass
+            if pending:
+                time.sleep(0.02)
+        return clash
 
     def peer_connections(self, m):
         """(local, remote) 'ip:port' pairs of the established TCP
