@@ -35,23 +35,44 @@ static void *xcalloc(size_t n, size_t size)
 	return p;
 }
 
-/* --- a log: entry i (1-based) at e[i-1]; data owned --- */
+/* --- a log: entries base+1 .. base+n at e[0..n-1]; data owned. Entries
+ * up to base are compacted into a snapshot (base_term: the term at base).
+ * --- */
 
 struct slog {
 	struct raft_entry *e;
 	size_t n, cap;
+	raft_index base;
+	raft_term base_term;
 };
 
-static raft_term slog_term(const struct slog *l, raft_index i)
+static raft_index slog_last(const struct slog *l)
 {
-	return (i >= 1 && i <= l->n) ? l->e[i - 1].term : 0;
+	return l->base + l->n;
 }
 
+static const struct raft_entry *slog_get(const struct slog *l, raft_index i)
+{
+	return (i > l->base && i <= l->base + l->n) ? &l->e[i - l->base - 1]
+						    : NULL;
+}
+
+/* The term at @i: 0 when absent (compacted entries other than base are
+ * absent too; callers ask about them separately). */
+static raft_term slog_term(const struct slog *l, raft_index i)
+{
+	if (i == l->base)
+		return l->base_term;
+	const struct raft_entry *e = slog_get(l, i);
+	return e ? e->term : 0;
+}
+
+/* Drops entries >= @from (never below the base). */
 static void slog_truncate(struct slog *l, raft_index from)
 {
-	if (from < 1)
-		from = 1;
-	while (l->n >= from) {
+	if (from <= l->base)
+		from = l->base + 1;
+	while (slog_last(l) >= from && l->n > 0) {
 		free(l->e[l->n - 1].data);
 		l->n--;
 	}
@@ -74,13 +95,47 @@ static void slog_append(struct slog *l, const struct raft_entry *e)
 		l->e = xrealloc(l->e, l->cap * sizeof(*l->e));
 	}
 	entry_copy(&l->e[l->n], e);
-	l->e[l->n].index = l->n + 1;
+	l->e[l->n].index = slog_last(l) + 1;
 	l->n++;
+}
+
+/* Compaction: entries up to @base go, the rest stay. */
+static void slog_rebase(struct slog *l, raft_index base, raft_term term)
+{
+	size_t drop = base > l->base ? (size_t)(base - l->base) : 0;
+	if (drop > l->n)
+		drop = l->n;
+	for (size_t i = 0; i < drop; i++)
+		free(l->e[i].data);
+	memmove(l->e, l->e + drop, (l->n - drop) * sizeof(*l->e));
+	l->n -= drop;
+	if (base > l->base) {
+		l->base = base;
+		l->base_term = term;
+	}
+}
+
+/* Everything goes: the log restarts after a snapshot at @base. */
+static void slog_reset(struct slog *l, raft_index base, raft_term term)
+{
+	slog_truncate(l, l->base + 1);
+	l->base = base;
+	l->base_term = term;
+}
+
+/* Rule 7b of raft.h: a snapshot at (@index, @term) keeps the tail after
+ * it only when the log holds that very entry. */
+static void slog_install(struct slog *l, raft_index index, raft_term term)
+{
+	if (slog_term(l, index) == term && index >= l->base)
+		slog_rebase(l, index, term);
+	else
+		slog_reset(l, index, term);
 }
 
 static void slog_free(struct slog *l)
 {
-	slog_truncate(l, 1);
+	slog_truncate(l, l->base + 1);
 	free(l->e);
 	memset(l, 0, sizeof(*l));
 }
@@ -117,8 +172,20 @@ static void msg_free(struct raft_msg *m)
 	m->n_entries = 0;
 }
 
+/* A snapshot of a state machine at index (term: the entry's there). */
+struct snap {
+	raft_index index; /* 0: none */
+	raft_term term;
+	uint64_t kv[SIM_KEYS];
+};
+
 struct packet {
 	struct raft_msg m;
+	/* A snapshot transfer (m.type RAFT_MSG_SNAPSHOT): the file, and
+	 * whether the transfer failed on the way. */
+	bool is_snap, lost;
+	struct snap s;
+	unsigned from_inc;
 	uint64_t at;  /* deliverable from this tick */
 	uint64_t seq; /* send order */
 };
@@ -132,6 +199,10 @@ struct wop {
 	struct raft_msg *msgs; /* msgs_after_persist */
 	size_t n_msgs;
 	uint64_t at; /* may complete from this tick */
+	/* Rule 7b, done on the stored log when the write completes. */
+	bool has_snap;
+	raft_index snap_index;
+	raft_term snap_term;
 };
 
 static void wop_free(struct wop *w)
@@ -158,9 +229,12 @@ struct node {
 	/* Pending writes, FIFO. */
 	struct wop *w;
 	size_t w_head, w_n, w_cap;
-	/* The state machine. */
+	/* The state machine, its durable snapshot (taken here or installed
+	 * from a leader) and the last snapshot file received. */
 	raft_index applied;
 	uint64_t kv[SIM_KEYS];
+	struct snap snap;
+	struct snap recv;
 	/* What the checks last saw. */
 	raft_index commit_seen;
 	raft_term term_seen;
@@ -254,6 +328,7 @@ struct sim_cluster {
 };
 
 static void drain(struct sim_cluster *c, struct node *nd);
+static uint64_t msg_delay(struct sim_cluster *c);
 static void maybe_hot_crash(struct sim_cluster *c, raft_id i);
 static void check_reads(struct sim_cluster *c);
 
@@ -397,7 +472,8 @@ static unsigned durable_copies(struct sim_cluster *c, raft_index i, raft_term t)
 {
 	unsigned n = 0;
 	for (unsigned k = 1; k <= c->n; k++)
-		if (slog_term(&c->nodes[k].disk, i) == t)
+		if (i <= c->nodes[k].snap.index ||
+		    slog_term(&c->nodes[k].disk, i) == t)
 			n++;
 	return n;
 }
@@ -456,7 +532,7 @@ static void chosen_record(struct sim_cluster *c, raft_id who,
 	for (unsigned k = 1; k <= c->n; k++) {
 		struct node *nd = &c->nodes[k];
 		if (!nd->up || nd->role_seen != RAFT_LEADER ||
-		    nd->term_seen <= cterm)
+		    nd->term_seen <= cterm || i <= nd->mem.base)
 			continue;
 		if (slog_term(&nd->mem, i) != e->term)
 			fail(c,
@@ -534,29 +610,73 @@ static void record_send_checks(struct sim_cluster *c, struct node *nd,
 		nd->last_vote_tick = c->now;
 	}
 	if (m->type == RAFT_MSG_APPEND_RESP && !m->reject &&
-	    nd->disk.n < m->index)
+	    slog_last(&nd->disk) < m->index && nd->snap.index < m->index)
 		fail(c,
 		     "Ordering contract: member %" PRIu64
-		     " acknowledges index %" PRIu64
-		     " but only %zu entries are durable",
-		     nd->id, m->index, nd->disk.n);
+		     " acknowledges index %" PRIu64 " but only %" PRIu64
+		     " entries are durable",
+		     nd->id, m->index, slog_last(&nd->disk));
 }
 
-static void push_packet(struct sim_cluster *c, const struct raft_msg *m,
-			uint64_t at)
+static struct packet *push_packet(struct sim_cluster *c,
+				  const struct raft_msg *m, uint64_t at)
 {
 	if (c->n_pk >= SIM_MAX_PACKETS) {
 		c->st.dropped++;
-		return;
+		return NULL;
 	}
 	if (c->n_pk == c->cap_pk) {
 		c->cap_pk = c->cap_pk ? c->cap_pk * 2 : 256;
 		c->pk = xrealloc(c->pk, c->cap_pk * sizeof(*c->pk));
 	}
 	struct packet *p = &c->pk[c->n_pk++];
+	memset(p, 0, sizeof(*p));
 	msg_copy(&p->m, m);
 	p->at = at;
 	p->seq = ++c->seq;
+	return p;
+}
+
+/* The leader's driver streams its newest snapshot to m->to: one packet
+ * that carries the file; its outcome is reported back when it lands. */
+static void send_snapshot(struct sim_cluster *c, struct node *nd,
+			  const struct raft_msg *m)
+{
+	if (nd->snap.index == 0 || nd->snap.index < m->index) {
+		fail(c,
+		     "Core contract: member %" PRIu64
+		     " asks for a snapshot at %" PRIu64
+		     " but its newest is at %" PRIu64,
+		     nd->id, m->index, nd->snap.index);
+		return;
+	}
+	bool lost =
+	    c->cut[m->from][m->to] ||
+	    (!c->cfg.scripted && chance(c, c->link_drop[m->from][m->to]));
+	struct packet *p =
+	    push_packet(c, m, c->now + (c->cfg.scripted ? 0 : msg_delay(c)));
+	if (!p)
+		return;
+	p->is_snap = true;
+	p->lost = lost;
+	p->s = nd->snap;
+	p->from_inc = nd->inc;
+	p->m.index = nd->snap.index;
+	p->m.log_term = nd->snap.term;
+}
+
+/* Tells the leader's core how the transfer went, if that incarnation of
+ * the leader still runs. */
+static void report_snapshot(struct sim_cluster *c, const struct packet *p,
+			    bool ok)
+{
+	struct node *from = &c->nodes[p->m.from];
+	if (!from->up || from->inc != p->from_inc)
+		return;
+	trace(c, "snapshot transfer %" PRIu64 "->%" PRIu64 " %s", p->m.from,
+	      p->m.to, ok ? "done" : "failed");
+	raft_report_snapshot(from->r, p->m.to, ok);
+	drain(c, from);
 }
 
 static uint64_t msg_delay(struct sim_cluster *c)
@@ -585,6 +705,10 @@ static void send_msg(struct sim_cluster *c, struct node *nd,
 	record_send_checks(c, nd, m);
 	if (m->type == RAFT_MSG_VOTE || m->type == RAFT_MSG_PREVOTE)
 		nd->vote_requests++;
+	if (m->type == RAFT_MSG_SNAPSHOT) {
+		send_snapshot(c, nd, m);
+		return;
+	}
 	if (c->cut[m->from][m->to]) {
 		c->st.dropped++;
 		return;
@@ -607,11 +731,15 @@ static void deliver_at(struct sim_cluster *c, size_t k)
 	struct packet p = c->pk[k];
 	c->pk[k] = c->pk[--c->n_pk];
 	struct node *to = &c->nodes[p.m.to];
-	if (!to->up || c->cut[p.m.from][p.m.to]) {
+	if (!to->up || c->cut[p.m.from][p.m.to] || p.lost) {
 		c->st.dropped++;
+		if (p.is_snap)
+			report_snapshot(c, &p, false);
 		msg_free(&p.m);
 		return;
 	}
+	if (p.is_snap)
+		to->recv = p.s; /* the whole file arrived and checks out */
 	trace(c,
 	      "deliver %" PRIu64 "->%" PRIu64 " %s term=%" PRIu64
 	      " index=%" PRIu64 " log_term=%" PRIu64 " commit=%" PRIu64
@@ -623,6 +751,8 @@ static void deliver_at(struct sim_cluster *c, size_t k)
 	raft_step(to->r, &p.m);
 	msg_free(&p.m);
 	drain(c, to);
+	if (p.is_snap)
+		report_snapshot(c, &p, true);
 }
 
 /* --- the disk --- */
@@ -633,10 +763,20 @@ static void deliver_at(struct sim_cluster *c, size_t k)
 static void disk_write_entries(struct sim_cluster *c, struct node *nd,
 			       const struct wop *w, size_t from, size_t to)
 {
+	/* Entries a snapshot already covers are not stored again. */
+	while (from < to && w->ents[from].index <= nd->disk.base)
+		from++;
 	if (from >= to)
 		return;
-	raft_index old_last = nd->disk.n;
+	raft_index old_last = slog_last(&nd->disk);
 	raft_index first = w->ents[from].index;
+	if (first > old_last + 1) {
+		fail(c,
+		     "Core contract: member %" PRIu64 " stores index %" PRIu64
+		     " after its last %" PRIu64,
+		     nd->id, first, old_last);
+		return;
+	}
 	slog_truncate(&nd->disk, first);
 	for (size_t i = from; i < to; i++)
 		slog_append(&nd->disk, &w->ents[i]);
@@ -660,14 +800,16 @@ static void complete_write(struct sim_cluster *c, struct node *nd)
 	assert(nd->w_head < nd->w_n);
 	struct wop *w = &nd->w[nd->w_head++];
 	raft_index first = w->n_ents ? w->ents[0].index : 0;
+	if (w->has_snap)
+		slog_install(&nd->disk, w->snap_index, w->snap_term);
 	disk_write_entries(c, nd, w, 0, w->n_ents);
 	if (w->hs_changed)
 		nd->dhs = w->hs;
 	trace(c,
 	      "persist on %" PRIu64 ": %zu entries from %" PRIu64
-	      " (disk last %zu) hs=%d term=%" PRIu64 " vote=%" PRIu64,
-	      nd->id, w->n_ents, first, nd->disk.n, (int)w->hs_changed,
-	      nd->dhs.term, nd->dhs.vote);
+	      " (disk last %" PRIu64 ") hs=%d term=%" PRIu64 " vote=%" PRIu64,
+	      nd->id, w->n_ents, first, slog_last(&nd->disk),
+	      (int)w->hs_changed, nd->dhs.term, nd->dhs.vote);
 	c->st.writes++;
 	for (size_t i = 0; i < w->n_msgs; i++)
 		send_msg(c, nd, &w->msgs[i]);
@@ -700,6 +842,8 @@ static void torn_writes(struct sim_cluster *c, struct node *nd, size_t keep)
 	      nd->id, keep, total);
 	for (size_t k = nd->w_head; k < nd->w_n && keep; k++) {
 		const struct wop *w = &nd->w[k];
+		if (w->has_snap)
+			slog_install(&nd->disk, w->snap_index, w->snap_term);
 		size_t n = keep < w->n_ents ? keep : w->n_ents;
 		disk_write_entries(c, nd, w, 0, n);
 		keep -= n;
@@ -736,6 +880,9 @@ static void enqueue_write(struct sim_cluster *c, struct node *nd,
 	memset(w, 0, sizeof(*w));
 	w->hs_changed = rd->hs_changed;
 	w->hs = rd->hs;
+	w->has_snap = rd->has_snapshot;
+	w->snap_index = rd->snapshot.index;
+	w->snap_term = rd->snapshot.term;
 	if (rd->n_entries) {
 		w->ents = xcalloc(rd->n_entries, sizeof(*w->ents));
 		for (size_t i = 0; i < rd->n_entries; i++)
@@ -765,21 +912,22 @@ static void take_entries(struct sim_cluster *c, struct node *nd,
 			 const struct raft_status *st)
 {
 	raft_index first = rd->entries[0].index;
-	if (first < 1 || first > nd->mem.n + 1) {
+	if (first <= nd->mem.base || first > slog_last(&nd->mem) + 1) {
 		fail(c,
 		     "Core contract: member %" PRIu64
 		     " stores entries from index %" PRIu64
-		     " but its log ends at %zu",
-		     nd->id, first, nd->mem.n);
+		     " but its log holds %" PRIu64 "..%" PRIu64,
+		     nd->id, first, nd->mem.base + 1, slog_last(&nd->mem));
 		return;
 	}
 	/* Figure 3, Leader Append-Only: "a leader never overwrites or
 	 * deletes entries in its log; it only appends new entries." */
-	if (st->role == RAFT_LEADER && first <= nd->mem.n)
+	if (st->role == RAFT_LEADER && first <= slog_last(&nd->mem))
 		fail(c,
 		     "Leader Append-Only: leader %" PRIu64 " of term %" PRIu64
-		     " rewrites its log from index %" PRIu64 " (last %zu)",
-		     nd->id, st->term, first, nd->mem.n);
+		     " rewrites its log from index %" PRIu64 " (last %" PRIu64
+		     ")",
+		     nd->id, st->term, first, slog_last(&nd->mem));
 	for (size_t k = 0; k < rd->n_entries; k++) {
 		const struct raft_entry *e = &rd->entries[k];
 		if (e->index != first + k) {
@@ -847,6 +995,52 @@ static void take_committed(struct sim_cluster *c, struct node *nd,
 	}
 }
 
+/* Contract rule 7: the snapshot received is installed and durable before
+ * anything of this ready; the stored log follows when its write does. */
+static void install_snapshot(struct sim_cluster *c, struct node *nd,
+			     const struct raft_ready *rd)
+{
+	raft_index si = rd->snapshot.index;
+	raft_term stt = rd->snapshot.term;
+	if (nd->recv.index != si || nd->recv.term != stt) {
+		fail(c,
+		     "Core contract: member %" PRIu64
+		     " installs a snapshot at %" PRIu64 " term %" PRIu64
+		     " but received one at %" PRIu64 " term %" PRIu64,
+		     nd->id, si, stt, nd->recv.index, nd->recv.term);
+		return;
+	}
+	if (si <= nd->applied) {
+		fail(c,
+		     "Core contract: member %" PRIu64
+		     " installs a snapshot at %" PRIu64 " but applied %" PRIu64,
+		     nd->id, si, nd->applied);
+		return;
+	}
+	/* The snapshot is the state at si of the one committed log. */
+	if (si < c->n_ch && c->ch[si].present && c->ch[si].term != stt)
+		fail(c,
+		     "State Machine Safety: member %" PRIu64
+		     " installs a snapshot at %" PRIu64 " term %" PRIu64
+		     " where term %" PRIu64 " was committed",
+		     nd->id, si, stt, c->ch[si].term);
+	for (unsigned k = 0; k < SIM_KEYS; k++)
+		if (nd->recv.kv[k] != value_at(c, k, si))
+			fail(c,
+			     "State Machine Safety: the snapshot at %" PRIu64
+			     " installed on %" PRIu64 " does not match the log",
+			     si, nd->id);
+	trace(c,
+	      "member %" PRIu64 " installs snapshot at %" PRIu64
+	      " term %" PRIu64,
+	      nd->id, si, stt);
+	nd->snap = nd->recv;
+	memcpy(nd->kv, nd->snap.kv, sizeof(nd->kv));
+	nd->applied = si;
+	slog_install(&nd->mem, si, stt);
+	c->st.snapshots++;
+}
+
 static void drain(struct sim_cluster *c, struct node *nd)
 {
 	while (nd->up && raft_has_ready(nd->r)) {
@@ -855,9 +1049,12 @@ static void drain(struct sim_cluster *c, struct node *nd)
 		raft_index applied0 = nd->applied;
 		raft_ready(nd->r, &rd);
 		raft_status(nd->r, &st);
+		if (rd.has_snapshot)
+			install_snapshot(c, nd, &rd);
 		if (rd.n_entries)
 			take_entries(c, nd, &rd, &st);
-		if (rd.hs_changed || rd.n_entries || rd.n_msgs_after_persist)
+		if (rd.hs_changed || rd.n_entries || rd.n_msgs_after_persist ||
+		    rd.has_snapshot)
 			enqueue_write(c, nd, &rd);
 		for (size_t k = 0; k < rd.n_msgs; k++)
 			send_msg(c, nd, &rd.msgs[k]);
@@ -925,31 +1122,40 @@ static int node_start(struct sim_cluster *c, struct node *nd)
 	rs.hs = nd->dhs;
 	if (c->cfg.sim_mutations & SIM_MUTATE_FORGET_VOTE)
 		rs.hs.vote = 0;
+	/* Recovery applies rule 7b: the stored log restarts after the
+	 * durable snapshot, keeping the tail only when it follows it. */
+	if (nd->snap.index)
+		slog_install(&nd->disk, nd->snap.index, nd->snap.term);
+	rs.snapshot_index = nd->disk.base;
+	rs.snapshot_term = nd->disk.base_term;
 	rs.entries = nd->disk.e;
 	rs.n_entries = nd->disk.n;
-	raft_index top =
-	    nd->dhs.commit < nd->disk.n ? nd->dhs.commit : nd->disk.n;
+	raft_index last = slog_last(&nd->disk);
+	raft_index top = nd->dhs.commit < last ? nd->dhs.commit : last;
+	if (top < nd->snap.index)
+		top = nd->snap.index;
 	raft_index applied;
-	if (!c->cfg.scripted && nd->inc > 0 && nd->applied <= nd->disk.n &&
-	    chance(c, 50)) {
+	if (!c->cfg.scripted && nd->inc > 0 && nd->applied <= last &&
+	    nd->applied >= nd->snap.index && chance(c, 50)) {
 		/* A durable state machine (as LMDB in the server) kept what
 		 * it applied, which may be past the stored commit index. */
 		applied = nd->applied;
 	} else {
-		/* The state machine is rebuilt by re-applying a random prefix
-		 * of the committed log; the core hands over the rest in
-		 * rd.committed. */
-		applied = c->cfg.scripted ? top : rnd(c, top + 1);
-		memset(nd->kv, 0, sizeof(nd->kv));
-		nd->applied = 0;
-		for (raft_index i = 1; i <= applied; i++) {
-			chosen_record(c, nd->id, &nd->disk.e[i - 1],
-				      nd->dhs.term, true);
-			apply_entry(c, nd, &nd->disk.e[i - 1], true);
+		/* The state machine is rebuilt from the snapshot and by
+		 * re-applying a random prefix of the committed log after it;
+		 * the core hands over the rest in rd.committed. */
+		raft_index from = nd->snap.index;
+		applied = c->cfg.scripted ? top : from + rnd(c, top - from + 1);
+		memcpy(nd->kv, nd->snap.kv, sizeof(nd->kv));
+		nd->applied = from;
+		for (raft_index i = from + 1; i <= applied; i++) {
+			const struct raft_entry *e = slog_get(&nd->disk, i);
+			chosen_record(c, nd->id, e, nd->dhs.term, true);
+			apply_entry(c, nd, e, true);
 		}
 	}
 	rs.applied = applied;
-	slog_truncate(&nd->mem, 1);
+	slog_reset(&nd->mem, nd->disk.base, nd->disk.base_term);
 	for (size_t i = 0; i < nd->disk.n; i++)
 		slog_append(&nd->mem, &nd->disk.e[i]);
 	int rc = raft_new(&o, &rs, &nd->r);
@@ -1006,9 +1212,59 @@ void sim_crash(struct sim_cluster *c, raft_id i)
 				k++;
 			}
 		}
+	memset(&nd->recv, 0, sizeof(nd->recv));
 	nd->inc++;
 	c->st.crashes++;
 	sim_check(c);
+}
+
+int sim_compact(struct sim_cluster *c, raft_id i, raft_index margin)
+{
+	struct node *nd = node_of(c, i);
+	if (!nd->up)
+		return RAFT_EINVAL;
+	raft_index a = nd->applied;
+	raft_term ta = slog_term(&nd->disk, a);
+	if (a <= nd->snap.index || ta == 0)
+		return RAFT_OK; /* nothing new, or not stored (yet) */
+	/* The driver takes a durable snapshot of its state machine at a,
+	 * then lets the core drop entries up to a - margin (thesis §5.1). */
+	nd->snap.index = a;
+	nd->snap.term = ta;
+	memcpy(nd->snap.kv, nd->kv, sizeof(nd->kv));
+	struct raft_status st;
+	raft_status(nd->r, &st);
+	raft_index idx = a > margin ? a - margin : 0;
+	if (idx < st.snapshot_index)
+		idx = st.snapshot_index;
+	if (idx < nd->disk.base)
+		idx = nd->disk.base;
+	int rc = raft_compact(nd->r, idx);
+	trace(c,
+	      "compact %" PRIu64 ": snapshot at %" PRIu64 ", log up to %" PRIu64
+	      " dropped: %s",
+	      i, a, idx, raft_strerror(rc));
+	if (rc != RAFT_OK) {
+		fail(c,
+		     "Core contract: raft_compact(%" PRIu64
+		     ") on member %" PRIu64 " (applied %" PRIu64 ") failed: %s",
+		     idx, i, a, raft_strerror(rc));
+		return rc;
+	}
+	raft_term ti = slog_term(&nd->disk, idx);
+	if (idx > nd->disk.base && ti)
+		slog_rebase(&nd->disk, idx, ti);
+	if (idx > nd->mem.base && slog_term(&nd->mem, idx))
+		slog_rebase(&nd->mem, idx, slog_term(&nd->mem, idx));
+	c->st.compactions++;
+	drain(c, nd);
+	sim_check(c);
+	return RAFT_OK;
+}
+
+raft_index sim_snapshot_index(const struct sim_cluster *c, raft_id i)
+{
+	return c->nodes[i].snap.index;
 }
 
 void sim_crash_torn(struct sim_cluster *c, raft_id i, size_t keep)
@@ -1033,8 +1289,9 @@ void sim_restart(struct sim_cluster *c, raft_id i)
 		return;
 	trace(c,
 	      "restart %" PRIu64 " (disk: term %" PRIu64 " vote %" PRIu64
-	      " commit %" PRIu64 " last %zu)",
-	      i, nd->dhs.term, nd->dhs.vote, nd->dhs.commit, nd->disk.n);
+	      " commit %" PRIu64 " last %" PRIu64 " snapshot %" PRIu64 ")",
+	      i, nd->dhs.term, nd->dhs.vote, nd->dhs.commit,
+	      slog_last(&nd->disk), nd->snap.index);
 	int rc = node_start(c, nd);
 	if (rc != 0)
 		fail(c, "Restart: raft_new on member %" PRIu64 " failed: %s", i,
@@ -1065,6 +1322,7 @@ static void pick_faults(struct sim_cluster *c)
 	f->heal_permille = 10 + (unsigned)rnd(c, 60);
 	f->propose_pct = 20 + (unsigned)rnd(c, 70);
 	f->read_pct = 10 + (unsigned)rnd(c, 50);
+	f->compact_permille = (unsigned)rnd(c, 3) ? (unsigned)rnd(c, 60) : 0;
 	f->transfer_permille = (unsigned)rnd(c, 2) ? (unsigned)rnd(c, 40) : 0;
 	f->torn_pct = (unsigned)rnd(c, 2) ? 50 : 0;
 	f->long_delay_permille = (unsigned)rnd(c, 20);
@@ -1197,7 +1455,7 @@ static void check_new_leader(struct sim_cluster *c, struct node *nd,
 	 * leaders for all higher-numbered terms." */
 	for (raft_index i = 1; i < c->n_ch; i++) {
 		const struct chosen *x = &c->ch[i];
-		if (!x->present || x->cterm >= t)
+		if (!x->present || x->cterm >= t || i <= nd->mem.base)
 			continue;
 		if (slog_term(&nd->mem, i) != x->term) {
 			fail(c,
@@ -1238,16 +1496,19 @@ bool sim_check(struct sim_cluster *c)
 			     "Core contract: member %" PRIu64
 			     " applied %" PRIu64 " beyond its commit %" PRIu64,
 			     nd->id, nd->applied, st.commit);
-		if (st.commit > nd->mem.n) {
+		if (st.commit > slog_last(&nd->mem)) {
 			fail(c,
 			     "Core contract: member %" PRIu64
-			     " commits %" PRIu64 " beyond its log (%zu)",
-			     nd->id, st.commit, nd->mem.n);
+			     " commits %" PRIu64 " beyond its log (%" PRIu64
+			     ")",
+			     nd->id, st.commit, slog_last(&nd->mem));
 			continue;
 		}
-		for (raft_index i = nd->commit_seen + 1; i <= st.commit; i++)
-			chosen_record(c, nd->id, &nd->mem.e[i - 1], st.term,
-				      false);
+		for (raft_index i = nd->commit_seen + 1; i <= st.commit; i++) {
+			const struct raft_entry *e = slog_get(&nd->mem, i);
+			if (e) /* else compacted: in a snapshot */
+				chosen_record(c, nd->id, e, st.term, false);
+		}
 		if (st.commit > nd->commit_seen) {
 			nd->commit_seen = st.commit;
 			if (st.role == RAFT_LEADER &&
@@ -1558,7 +1819,7 @@ raft_index sim_applied(const struct sim_cluster *c, raft_id i)
 
 raft_index sim_last_index(const struct sim_cluster *c, raft_id i)
 {
-	return c->nodes[i].mem.n;
+	return slog_last(&c->nodes[i].mem);
 }
 
 raft_term sim_log_term(const struct sim_cluster *c, raft_id i, raft_index index)
@@ -1695,6 +1956,11 @@ static void random_faults(struct sim_cluster *c)
 			sim_restart(c, k);
 	if (chance_pm(c, f->partition_permille))
 		random_partition(c);
+	if (chance_pm(c, f->compact_permille)) {
+		raft_id x = random_up(c);
+		if (x)
+			sim_compact(c, x, rnd(c, 4) ? rnd(c, 5) : 0);
+	}
 	if (chance_pm(c, f->transfer_permille)) {
 		/* Thesis §3.10: the leader hands over to another member. */
 		raft_id l = random_leader(c);

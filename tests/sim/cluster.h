@@ -80,6 +80,7 @@ struct sim_faults {
 	unsigned propose_pct;	     /* per tick */
 	unsigned read_pct;	     /* per tick */
 	unsigned transfer_permille;  /* per tick: leadership transfer */
+	unsigned compact_permille;   /* per tick: a member compacts its log */
 	unsigned torn_pct; /* a crash keeps part of the pending writes */
 	unsigned long_delay_permille; /* message held up to 10 timeouts */
 	unsigned clock_skew_pct; /* a member's tick is skipped or doubled */
@@ -102,6 +103,7 @@ const char *sim_failure(const struct sim_cluster *c);
 struct sim_stats {
 	uint64_t steps, ticks, delivered, dropped, writes, crashes;
 	uint64_t elections, proposals, committed, reads_ok, reads_failed;
+	uint64_t compactions, snapshots; /* snapshots installed */
 	uint64_t liveness_checks;
 	uint64_t liveness_max_ticks; /* slowest recovery after a heal */
 };
@@ -133,6 +135,13 @@ void sim_heal(struct sim_cluster *c);		    /* every link works */
 void sim_crash(struct sim_cluster *c, raft_id i);
 void sim_restart(struct sim_cluster *c, raft_id i);
 bool sim_is_up(const struct sim_cluster *c, raft_id i);
+
+/* Log compaction on @i: a snapshot of its state machine at its applied
+ * index, then raft_compact() @margin entries below it. Returns the core's
+ * answer. */
+int sim_compact(struct sim_cluster *c, raft_id i, raft_index margin);
+/* The index of @i's durable snapshot (0: none). */
+raft_index sim_snapshot_index(const struct sim_cluster *c, raft_id i);
 
 /* Scripted mode: while held, @i's writes stay pending (and the messages
  * that wait for them unsent); releasing completes them. */

@@ -202,6 +202,8 @@ static bool run_seed(uint64_t seed, const struct args *a,
 	total->reads_ok += st.reads_ok;
 	total->reads_failed += st.reads_failed;
 	total->liveness_checks += st.liveness_checks;
+	total->compactions += st.compactions;
+	total->snapshots += st.snapshots;
 	if (st.liveness_max_ticks > total->liveness_max_ticks)
 		total->liveness_max_ticks = st.liveness_max_ticks;
 	const char *f = sim_failure(c);
@@ -265,12 +267,14 @@ static int run_all(const char *argv0, const struct args *a)
 	       " dropped, %" PRIu64 " disk writes, %" PRIu64
 	       " crashes, %" PRIu64 " leaders elected, %" PRIu64
 	       " entries committed, %" PRIu64 " reads served (%" PRIu64
-	       " failed), %" PRIu64 " liveness checks (slowest %" PRIu64
-	       " ticks)\n",
+	       " failed), %" PRIu64 " compactions, %" PRIu64
+	       " snapshots installed, %" PRIu64
+	       " liveness checks (slowest %" PRIu64 " ticks)\n",
 	       a->seeds, a->steps, elapsed_s(&t0), total.ticks, total.delivered,
 	       total.dropped, total.writes, total.crashes, total.elections,
 	       total.committed, total.reads_ok, total.reads_failed,
-	       total.liveness_checks, total.liveness_max_ticks);
+	       total.compactions, total.snapshots, total.liveness_checks,
+	       total.liveness_max_ticks);
 	return 0;
 }
 
