@@ -440,6 +440,42 @@ START_TEST(test_restart_after_torn_write_entries_first)
 }
 END_TEST
 
+/* Thesis §5 (log compaction), InstallSnapshot: a follower that needs
+ * entries the leader has compacted away catches up from the leader's
+ * snapshot, and restarts from it. */
+START_TEST(test_lagging_follower_catches_up_from_snapshot)
+{
+	struct sim_cluster *c = make(3, false, false, 0, 0);
+	elect(c, 1);
+	settle(c, 1, 2);
+	sim_isolate(c, 3);
+	raft_index idx = 0;
+	for (unsigned k = 0; k < 6; k++)
+		ck_assert_int_eq(sim_propose(c, 1, k, &idx), RAFT_OK);
+	settle(c, 1, 2);
+	ck_assert_uint_ge(sim_applied(c, 1), idx);
+	ck_assert_int_eq(sim_compact(c, 1, 0), RAFT_OK);
+	ck_assert_uint_ge(sim_snapshot_index(c, 1), idx);
+	sim_heal(c);
+	for (int k = 0; k < 3 * ELECTION && sim_applied(c, 3) < idx; k++)
+		settle(c, 1, 1);
+	ck_assert_uint_ge(sim_snapshot_index(c, 3), idx);
+	ck_assert_uint_ge(sim_applied(c, 3), idx);
+	/* New entries follow the snapshot on 3. */
+	raft_index idx2;
+	ck_assert_int_eq(sim_propose(c, 1, 0, &idx2), RAFT_OK);
+	settle(c, 1, 3);
+	ck_assert_uint_ge(sim_applied(c, 3), idx2);
+	sim_crash(c, 3);
+	sim_restart(c, 3);
+	ck_assert_uint_ge(sim_applied(c, 3), idx);
+	settle(c, 1, 3);
+	ck_assert_uint_ge(sim_applied(c, 3), idx2);
+	assert_safe(c);
+	sim_cluster_free(c);
+}
+END_TEST
+
 /* Figure 2: votedFor is persistent state, "updated on stable storage
  * before responding to RPCs", so a member that restarts never grants a
  * second vote in the same term. Run with the planted "forget votedFor"
@@ -497,6 +533,7 @@ static Suite *scenarios_suite(void)
 	tcase_add_test(
 	    tc, test_read_index_answer_from_before_a_restart_is_not_reused);
 	tcase_add_test(tc, test_restart_after_torn_write_entries_first);
+	tcase_add_test(tc, test_lagging_follower_catches_up_from_snapshot);
 	suite_add_tcase(s, tc);
 	return s;
 }
