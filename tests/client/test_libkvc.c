@@ -1,6 +1,7 @@
 /* test_libkvc.c - Check tests of the libkvc API against a running cluster
  * (KVC_ENDPOINTS, started by test_libkvc.py) and against dead ports. */
 #include <check.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -308,6 +309,62 @@ START_TEST(test_dead_cluster_gives_up_by_the_deadline)
 }
 END_TEST
 
+/* One handle per thread: handles share nothing. */
+struct writer {
+	int id;
+	int failures;
+};
+
+#define WRITERS 4
+#define WRITES	40
+
+static void *writer_main(void *arg)
+{
+	struct writer *w = arg;
+	struct kvc_options o = {.retry_deadline_ms = 20000};
+	struct kvc *t;
+	if (kvc_open(endpoints, &o, &t) != 0) {
+		w->failures = WRITES;
+		return NULL;
+	}
+	for (int i = 0; i < WRITES; i++) {
+		char k[128], name[48];
+		snprintf(name, sizeof(name), "threads/%d/%03d", w->id, i);
+		key(k, sizeof(k), name);
+		if (kvc_put(t, k, name, strlen(name), NULL) != 0)
+			w->failures++;
+	}
+	kvc_close(t);
+	return NULL;
+}
+
+START_TEST(test_one_handle_per_thread)
+{
+	pthread_t th[WRITERS];
+	struct writer w[WRITERS];
+	for (int i = 0; i < WRITERS; i++) {
+		w[i] = (struct writer){.id = i};
+		ck_assert_int_eq(
+		    pthread_create(&th[i], NULL, writer_main, &w[i]), 0);
+	}
+	for (int i = 0; i < WRITERS; i++) {
+		ck_assert_int_eq(pthread_join(th[i], NULL), 0);
+		ck_assert_int_eq(w[i].failures, 0);
+	}
+	char p[128];
+	key(p, sizeof(p), "threads/");
+	struct kvc_kv *kvs;
+	size_t n;
+	bool more;
+	ck_assert_int_eq(kvc_list(h, p, NULL, 1000, &kvs, &n, &more), 0);
+	ck_assert_uint_eq(n, WRITERS * WRITES);
+	ck_assert(!more);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_str_eq(kvs[i].value, strstr(kvs[i].key, "threads/"));
+	kvc_kvs_free(kvs, n);
+}
+END_TEST
+
 int main(void)
 {
 	endpoints = getenv("KVC_ENDPOINTS");
@@ -333,6 +390,7 @@ int main(void)
 	tcase_add_test(on, test_list_pages);
 	tcase_add_test(on, test_status_and_members);
 	tcase_add_test(on, test_bad_key_and_args);
+	tcase_add_test(on, test_one_handle_per_thread);
 	tcase_set_timeout(on, 120);
 	suite_add_tcase(s, on);
 	SRunner *sr = srunner_create(s);
