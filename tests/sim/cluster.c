@@ -127,7 +127,9 @@ static void slog_reset(struct slog *l, raft_index base, raft_term term)
  * it only when the log holds that very entry. */
 static void slog_install(struct slog *l, raft_index index, raft_term term)
 {
-	if (slog_term(l, index) == term && index >= l->base)
+	if (index < l->base)
+		return; /* compacted past it since: nothing left to drop */
+	if (slog_term(l, index) == term)
 		slog_rebase(l, index, term);
 	else
 		slog_reset(l, index, term);
