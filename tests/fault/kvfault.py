@@ -145,9 +145,14 @@ class Member:
             f.write(('=== start %d: %s\n' % (self.starts, ' '.join(
                 self.args()))).encode())
             f.flush()
+            env = None
+            if self.cluster.env_for is not None:
+                env = dict(os.environ)
+                env.update(self.cluster.env_for(self))
             self.proc = subprocess.Popen(self.args(),
                                          stdin=subprocess.DEVNULL,
-                                         stdout=f, stderr=subprocess.STDOUT)
+                                         stdout=f, stderr=subprocess.STDOUT,
+                                         env=env)
         self.starts += 1
         self.paused = False
         self.expect_exit = expect_exit
@@ -232,6 +237,8 @@ class Cluster:
         self.heartbeat_ms = heartbeat_ms
         self.request_timeout_ms = request_timeout_ms
         self.members = {i: Member(self, i) for i in range(1, n + 1)}
+        # A function member -> dict of extra environment variables.
+        self.env_for = None
 
     def initial_cluster(self):
         return ','.join('%d=%s' % (m.id, m.peer_url)
