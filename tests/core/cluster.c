@@ -86,41 +86,56 @@ static void enqueue(struct cl *c, const struct raft_msg *m)
 	}
 }
 
-/* Deletes the stored entries up to @index (their slots stay, empty). */
-static void drop_stored_to(struct cl_node *nd, raft_index index)
+/* raft.h rule 7b, also run on recovery: stored entries up to the snapshot
+ * index are deleted (their slots stay, empty), and every stored entry after
+ * it too unless the stored entry at the snapshot index has its term. */
+static void log_cut(struct cl_node *nd)
 {
-	for (raft_index i = nd->snap_index + 1; i <= index && i <= nd->n_log;
-	     i++) {
+	raft_index x = nd->snap_index;
+	bool keep;
+
+	if (x == 0)
+		return;
+	ck_assert_uint_le(x, CL_MAX_LOG);
+	keep = nd->n_log >= x && nd->log[x - 1].term == nd->snap_term;
+	if (!keep)
+		while (nd->n_log > x)
+			free(nd->log[--nd->n_log].data);
+	while (nd->n_log < x)
+		memset(&nd->log[nd->n_log++], 0, sizeof(nd->log[0]));
+	for (raft_index i = 1; i <= x; i++) {
 		free(nd->log[i - 1].data);
 		nd->log[i - 1].data = NULL;
 		nd->log[i - 1].len = 0;
 	}
+	nd->log[x - 1].term = nd->snap_term;
+	nd->log[x - 1].index = x;
 }
 
-/* raft.h rule 7: install the received snapshot, then keep the stored tail
- * only when the stored entry at the snapshot index has its term. */
-static void install_snapshot(struct cl_node *nd, raft_index index,
-			     raft_term term)
+/* raft.h rule 7a: the received snapshot replaces the state machine. */
+static void install_file(struct cl_node *nd, raft_index index, raft_term term)
 {
-	bool keep;
-
 	ck_assert_uint_eq(nd->snap_file_index, index);
 	ck_assert_uint_le(index, CL_MAX_LOG);
 	memcpy(nd->applied, nd->snap_file, sizeof(nd->applied));
 	nd->applied_index = index;
-	keep = nd->n_log >= index && nd->log[index - 1].term == term;
-	drop_stored_to(nd, index);
-	if (!keep) {
-		while (nd->n_log > index)
-			free(nd->log[--nd->n_log].data);
-		while (nd->n_log < index)
-			memset(&nd->log[nd->n_log++], 0, sizeof(nd->log[0]));
-	}
-	nd->log[index - 1].term = term;
-	nd->log[index - 1].index = index;
 	nd->snap_index = index;
 	nd->snap_term = term;
 	nd->n_installs++;
+}
+
+/* Rule 1: drop a replaced suffix, then store. */
+static void store_entries(struct cl_node *nd, const struct raft_ready *rd)
+{
+	for (size_t i = 0; i < rd->n_entries; i++) {
+		const struct raft_entry *e = &rd->entries[i];
+
+		ck_assert_uint_le(e->index, CL_MAX_LOG);
+		while (nd->n_log >= e->index)
+			free(nd->log[--nd->n_log].data);
+		ck_assert_uint_eq(nd->n_log + 1, e->index);
+		entry_deep_copy(&nd->log[nd->n_log++], e);
+	}
 }
 
 int cl_compact(struct cl *c, raft_id id, raft_index index)
@@ -133,11 +148,11 @@ int cl_compact(struct cl *c, raft_id id, raft_index index)
 		return rc;
 	raft_status(nd->r, &st);
 	if (st.snapshot_index > nd->snap_index) {
-		drop_stored_to(nd, st.snapshot_index);
+		ck_assert_uint_eq(nd->log[st.snapshot_index - 1].term,
+				  st.snapshot_term);
 		nd->snap_index = st.snapshot_index;
 		nd->snap_term = st.snapshot_term;
-		ck_assert_uint_eq(nd->log[nd->snap_index - 1].term,
-				  nd->snap_term);
+		log_cut(nd);
 	}
 	return rc;
 }
@@ -146,19 +161,37 @@ void cl_restart(struct cl *c, raft_id id)
 {
 	struct cl_node *nd = cl_node(c, id);
 	struct raft_options o = c->opts;
-	struct raft_restore rs = {
-	    .hs = nd->hs,
-	    .entries = &nd->log[nd->snap_index],
-	    .n_entries = nd->n_log - nd->snap_index,
-	    .snapshot_index = nd->snap_index,
-	    .snapshot_term = nd->snap_term,
-	    .applied = nd->applied_index,
-	};
+	struct raft_restore rs = {.hs = nd->hs, .applied = nd->applied_index};
 
 	raft_free(nd->r);
+	/* Recovery finishes a log reset that a crash interrupted. */
+	log_cut(nd);
+	rs.entries = &nd->log[nd->snap_index];
+	rs.n_entries = nd->n_log - nd->snap_index;
+	rs.snapshot_index = nd->snap_index;
+	rs.snapshot_term = nd->snap_term;
 	o.id = id;
 	o.seed = 2000 + id;
 	ck_assert_int_eq(raft_new(&o, &rs, &nd->r), RAFT_OK);
+}
+
+void cl_crash_in_ready(struct cl *c, raft_id id, int steps)
+{
+	struct cl_node *nd = cl_node(c, id);
+	struct raft_ready rd;
+
+	ck_assert(raft_has_ready(nd->r));
+	raft_ready(nd->r, &rd);
+	if (rd.has_snapshot && steps >= 1)
+		install_file(nd, rd.snapshot.index, rd.snapshot.term);
+	if (rd.has_snapshot && steps >= 2)
+		log_cut(nd);
+	if (steps >= 3)
+		store_entries(nd, &rd);
+	if (rd.hs_changed && steps >= 4)
+		nd->hs = rd.hs;
+	/* Nothing was sent or applied; the core dies with its ready. */
+	cl_restart(c, id);
 }
 
 void cl_persist(struct cl *c, raft_id id)
@@ -175,19 +208,11 @@ static void ready_one(struct cl *c, struct cl_node *nd)
 		struct raft_ready rd;
 
 		raft_ready(nd->r, &rd);
-		if (rd.has_snapshot)
-			install_snapshot(nd, rd.snapshot.index,
-					 rd.snapshot.term);
-		/* Rule 1: drop a replaced suffix, then store. */
-		for (size_t i = 0; i < rd.n_entries; i++) {
-			const struct raft_entry *e = &rd.entries[i];
-
-			ck_assert_uint_le(e->index, CL_MAX_LOG);
-			while (nd->n_log >= e->index)
-				free(nd->log[--nd->n_log].data);
-			ck_assert_uint_eq(nd->n_log + 1, e->index);
-			entry_deep_copy(&nd->log[nd->n_log++], e);
+		if (rd.has_snapshot) {
+			install_file(nd, rd.snapshot.index, rd.snapshot.term);
+			log_cut(nd);
 		}
+		store_entries(nd, &rd);
 		if (rd.hs_changed)
 			nd->hs = rd.hs;
 		/* Rules 2 and 3: everything is durable at once here. */

@@ -64,6 +64,13 @@ int cl_compact(struct cl *c, raft_id id, raft_index index);
  * the entries after it, the hard state and the applied index). */
 void cl_restart(struct cl *c, raft_id id);
 
+/* Takes @id's next ready and crashes part way through carrying it out:
+ * of (1) installing its snapshot, (2) resetting the stored log after it,
+ * (3) storing its entries, (4) storing its hard state, only the first
+ * @steps are done (those that apply); nothing is sent or applied. Then
+ * @id restarts (cl_restart). */
+void cl_crash_in_ready(struct cl *c, raft_id id, int steps);
+
 /* Reports the whole stored log of @id durable. */
 void cl_persist(struct cl *c, raft_id id);
 

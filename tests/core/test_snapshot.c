@@ -609,6 +609,86 @@ START_TEST(test_restart_from_snapshot_and_tail_rejoins)
 }
 END_TEST
 
+/* Heartbeats from leader @l (with every answer, append and heartbeat
+ * delivered) until it sends @f a snapshot: a peer whose appends were lost
+ * is probed again after an election timeout of unanswered appends. */
+static void until_snapshot(struct cl *c, raft_id l, raft_id f)
+{
+	static const int types[] = {RAFT_MSG_APPEND, RAFT_MSG_APPEND_RESP,
+				    RAFT_MSG_HEARTBEAT,
+				    RAFT_MSG_HEARTBEAT_RESP};
+
+	for (unsigned i = 0; i < 3 * c->opts.election_ticks; i++) {
+		if (cl_count(c, RAFT_MSG_SNAPSHOT, l, f) > 0)
+			return;
+		heartbeat(c, l);
+		for (size_t k = 0; k < sizeof(types) / sizeof(types[0]); k++) {
+			cl_deliver(c, types[k], 0, 0);
+			cl_ready(c, 0);
+		}
+	}
+	ck_abort_msg("no snapshot sent");
+}
+
+START_TEST(test_crash_at_every_step_of_install)
+{
+	/* Rule 7 in a crash: a follower dies (0) before carrying out the
+	 * ready of an accepted snapshot, (1) after installing it, (2) after
+	 * resetting its stored log, (3) after storing the entries, (4)
+	 * after the hard state, before its answer left. It restarts from
+	 * what its disk holds, and still converges. */
+	for (int steps = 0; steps <= 4; steps++) {
+		struct cl c;
+		struct cl_node *f;
+		struct raft_status st;
+		raft_index snap;
+
+		cl_init(&c, 3, &plain);
+		ck_assert_int_eq(cl_elect(&c, 1), RAFT_LEADER);
+		propose_n(&c, 1, 2);
+		cl_stabilize(&c);
+		propose_n(&c, 1, 5);
+		stabilize_without(&c, 3);
+		snap = status_of(&c, 1).applied;
+		ck_assert_uint_eq(snap, 8);
+		ck_assert_int_eq(cl_compact(&c, 1, snap), RAFT_OK);
+		f = cl_node(&c, 3);
+		ck_assert_uint_eq(f->n_log, 3);
+
+		until_snapshot(&c, 1, 3);
+		cl_drop(&c, RAFT_MSG_HEARTBEAT, 0, 0);
+		cl_deliver(&c, RAFT_MSG_SNAPSHOT, 1, 3);
+		cl_crash_in_ready(&c, 3, steps);
+		st = status_of(&c, 3);
+		ck_assert_uint_eq(st.snapshot_index, steps >= 1 ? snap : 0);
+		ck_assert_uint_eq(st.applied, steps >= 1 ? snap : 3);
+		ck_assert_uint_eq(st.last_index, steps >= 1 ? snap : 3);
+		ck_assert_uint_eq(st.term, 1);
+
+		/* The sender's driver sees the transfer end without an
+		 * answer and reports it failed; the leader retries. */
+		raft_report_snapshot(cl_r(&c, 1), 3, false);
+		propose_n(&c, 1, 1);
+		for (unsigned i = 0; i < 3 * plain.election_ticks &&
+				     f->applied_index < snap + 1;
+		     i++) {
+			heartbeat(&c, 1);
+			cl_stabilize(&c);
+		}
+		for (raft_id id = 1; id <= 3; id++)
+			ck_assert_uint_eq(cl_node(&c, id)->applied_index,
+					  snap + 1);
+		for (raft_index i = 1; i <= snap + 1; i++)
+			ck_assert_str_eq(f->applied[i - 1],
+					 cl_node(&c, 1)->applied[i - 1]);
+		/* Installed once: after a crash past the install, the
+		 * retried snapshot is not newer than the commit index. */
+		ck_assert_uint_eq(f->n_installs, 1);
+		cl_free(&c);
+	}
+}
+END_TEST
+
 START_TEST(test_leader_learns_higher_term_from_snapshot)
 {
 	struct cl c;
@@ -653,6 +733,7 @@ Suite *snapshot_suite(void)
 	tcase_add_test(tc, test_report_success_probes_after_snapshot);
 	tcase_add_test(tc, test_restore_from_snapshot);
 	tcase_add_test(tc, test_restart_from_snapshot_and_tail_rejoins);
+	tcase_add_test(tc, test_crash_at_every_step_of_install);
 	tcase_add_test(tc, test_leader_learns_higher_term_from_snapshot);
 	suite_add_tcase(s, tc);
 	return s;
