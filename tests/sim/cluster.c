@@ -1498,6 +1498,14 @@ bool sim_check(struct sim_cluster *c)
 			     "Core contract: member %" PRIu64
 			     " applied %" PRIu64 " beyond its commit %" PRIu64,
 			     nd->id, nd->applied, st.commit);
+		/* Every change to the core's log reached storage through a
+		 * ready (contract rule 1). */
+		if (st.last_index != slog_last(&nd->mem))
+			fail(c,
+			     "Core contract: member %" PRIu64
+			     " has a log ending at %" PRIu64
+			     " but its readies stored up to %" PRIu64,
+			     nd->id, st.last_index, slog_last(&nd->mem));
 		if (st.commit > slog_last(&nd->mem)) {
 			fail(c,
 			     "Core contract: member %" PRIu64
