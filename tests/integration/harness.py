@@ -12,6 +12,7 @@ import base64
 import http.client
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -35,26 +36,39 @@ WAIT_S = 30.0
 _ports_given = set()
 
 
-def free_port():
-    """A port the kernel just handed out on 127.0.0.1 (bind to port 0),
-    never one this process handed out before: the kernel may offer the
-    same port again once its socket is closed, so earlier sockets are kept
-    open while asking."""
-    held = []
+def _ephemeral_range():
     try:
-        while True:
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            held.append(s)
-            s.bind(('127.0.0.1', 0))
-            port = s.getsockname()[1]
-            if port not in _ports_given:
-                _ports_given.add(port)
-                return port
-            if len(held) > 1000:
-                raise RuntimeError('no fresh port')
-    finally:
-        for s in held:
+        with open('/proc/sys/net/ipv4/ip_local_port_range') as f:
+            lo, hi = f.read().split()
+            return int(lo), int(hi)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def free_port():
+    """A free port on loopback for a member to listen on, never one this
+    process handed out before. It is taken below the kernel's ephemeral
+    range: a port from there (what binding port 0 gives) can be taken by
+    any outgoing connection on the machine while its member is down,
+    and the member could not listen on it again after a restart. A
+    candidate is checked by binding it."""
+    lo, _ = _ephemeral_range()
+    first, last = 10000, max(lo - 1, 10001)
+    rng = random.Random()
+    for _ in range(10000):
+        port = rng.randint(first, last)
+        if port in _ports_given:
+            continue
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.bind(('127.0.0.1', port))
+        except OSError:
+            continue
+        finally:
             s.close()
+        _ports_given.add(port)
+        return port
+    raise RuntimeError('no free port in %d..%d' % (first, last))
 
 
 def key_path(key):
