@@ -284,6 +284,15 @@ class MembershipTest(KvctlBase):
         first = c.all()
         c[1].put('mem/k', b'before-join')
         m4 = c.add_member(4)
+        try:
+            self.check_add_remove(first, m4)
+        finally:
+            # Whatever happened, the other tests see three members again.
+            m4.kill()
+            del c.members[4]
+
+    def check_add_remove(self, first, m4):
+        c = self.cluster
         m4.start()
         # a new member serves /healthz while it waits to be added
         wait_for(lambda: m4.request('GET', '/healthz', timeout=2).status ==
@@ -294,17 +303,22 @@ class MembershipTest(KvctlBase):
         self.assertEqual(rc, 0, err)
         lines = kvctl(['member', 'list'], c.endpoints())[1].decode()
         self.assertIn(m4.peer_url, lines)
-        # member 4 catches up
+        # member 4 catches up and votes
         wait_for(lambda: m4.get('mem/k', stale=True).body == b'before-join',
                  what='member 4 caught up')
+        wait_for(lambda: [x['voter'] for x in
+                          (c[1].try_status() or {}).get('members', [])
+                          if x['id'] == 4] == [True],
+                 what='member 4 votes')
         c.wait_leader()
+        self.assertEqual(m4.put('mem/via-4', b'ok').status, 200)
         rc, out, err = kvctl(['member', 'remove', '4'], c.endpoints(),
                              timeout_s=15)
         self.assertEqual(rc, 0, err)
         lines = kvctl(['member', 'list'], ','.join(m.client_url
                                                      for m in first))[1]
         self.assertNotIn(m4.peer_url.encode(), lines)
-        m4.kill()
+        c.wait_leader(members=first)
         self.assertEqual(c[2].put('mem/after', b'ok').status, 200)
 
 
