@@ -2178,7 +2178,9 @@ bool sim_step(struct sim_cluster *c)
 		do_hot_crash(c);
 		return !c->failed;
 	}
-	if (++c->tick_events > SIM_MAX_EVENTS_PER_TICK) {
+	if (++c->tick_events > c->st.max_tick_events)
+		c->st.max_tick_events = c->tick_events;
+	if (c->tick_events > SIM_MAX_EVENTS_PER_TICK) {
 		fail(c,
 		     "Liveness: message storm: %d events without the clock "
 		     "advancing (%zu messages in flight)",

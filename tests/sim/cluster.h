@@ -106,6 +106,7 @@ struct sim_stats {
 	uint64_t compactions, snapshots; /* snapshots installed */
 	uint64_t liveness_checks;
 	uint64_t liveness_max_ticks; /* slowest recovery after a heal */
+	uint64_t max_tick_events;    /* most events within one tick */
 };
 void sim_stats(const struct sim_cluster *c, struct sim_stats *out);
 

@@ -203,6 +203,8 @@ static bool run_seed(uint64_t seed, const struct args *a,
 	total->reads_failed += st.reads_failed;
 	total->liveness_checks += st.liveness_checks;
 	total->compactions += st.compactions;
+	if (st.max_tick_events > total->max_tick_events)
+		total->max_tick_events = st.max_tick_events;
 	total->snapshots += st.snapshots;
 	if (st.liveness_max_ticks > total->liveness_max_ticks)
 		total->liveness_max_ticks = st.liveness_max_ticks;
@@ -269,12 +271,13 @@ static int run_all(const char *argv0, const struct args *a)
 	       " entries committed, %" PRIu64 " reads served (%" PRIu64
 	       " failed), %" PRIu64 " compactions, %" PRIu64
 	       " snapshots installed, %" PRIu64
-	       " liveness checks (slowest %" PRIu64 " ticks)\n",
+	       " liveness checks (slowest %" PRIu64 " ticks), at most %" PRIu64
+	       " events in one tick\n",
 	       a->seeds, a->steps, elapsed_s(&t0), total.ticks, total.delivered,
 	       total.dropped, total.writes, total.crashes, total.elections,
 	       total.committed, total.reads_ok, total.reads_failed,
 	       total.compactions, total.snapshots, total.liveness_checks,
-	       total.liveness_max_ticks);
+	       total.liveness_max_ticks, total.max_tick_events);
 	return 0;
 }
 
