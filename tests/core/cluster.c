@@ -121,6 +121,8 @@ static void install_file(struct cl_node *nd, raft_index index, raft_term term)
 	nd->applied_index = index;
 	nd->snap_index = index;
 	nd->snap_term = term;
+	if (nd->drv_snap_index < index)
+		nd->drv_snap_index = index;
 	nd->n_installs++;
 }
 
@@ -142,8 +144,13 @@ int cl_compact(struct cl *c, raft_id id, raft_index index)
 {
 	struct cl_node *nd = cl_node(c, id);
 	struct raft_status st;
-	int rc = raft_compact(nd->r, index);
+	int rc;
 
+	/* The state machine here is durable as it goes: its snapshot is
+	 * its applied prefix. */
+	if (nd->applied_index > nd->drv_snap_index)
+		nd->drv_snap_index = nd->applied_index;
+	rc = raft_compact(nd->r, index);
 	if (rc != RAFT_OK)
 		return rc;
 	raft_status(nd->r, &st);
@@ -283,9 +290,12 @@ static size_t take(struct cl *c, int type, raft_id from, raft_id to,
 			struct cl_node *from = cl_node(c, m.from);
 			struct cl_node *to = cl_node(c, m.to);
 
-			/* The transfer: the sender's newest snapshot is its
-			 * state machine at its snapshot index here. */
-			ck_assert_uint_ge(from->applied_index, m.index);
+			/* The transfer of the sender's newest snapshot. */
+			ck_assert_uint_ge(from->drv_snap_index, m.index);
+			ck_assert_uint_ge(from->applied_index,
+					  from->drv_snap_index);
+			m.index = from->drv_snap_index;
+			m.log_term = from->log[m.index - 1].term;
 			memset(to->snap_file, 0, sizeof(to->snap_file));
 			memcpy(to->snap_file, from->applied,
 			       m.index * sizeof(from->applied[0]));

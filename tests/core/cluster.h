@@ -28,6 +28,9 @@ struct cl_node {
 	char snap_file[CL_MAX_LOG][32];
 	raft_index snap_file_index;
 	size_t n_installs;
+	/* The driver's newest snapshot of its own state machine (taken at
+	 * the applied index by cl_compact()), the one it sends. */
+	raft_index drv_snap_index;
 	/* When false, readies are stored but raft_persisted() is withheld. */
 	bool auto_persist;
 	/* The state machine: applied command payloads, in order. */
@@ -56,8 +59,10 @@ struct cl_node *cl_node(struct cl *c, raft_id id);
 /* Carries out every ready of one node (or all: id 0), queueing messages. */
 void cl_ready(struct cl *c, raft_id id);
 
-/* The driver's side of compaction: raft_compact(@id, @index), and the
- * stored entries up to @index are deleted. Returns raft_compact's code. */
+/* The driver's side of compaction: a snapshot of the state machine at the
+ * applied index, then raft_compact(@id, @index) (@index below the applied
+ * index keeps a margin), and the stored entries up to the core's snapshot
+ * index are deleted. Returns raft_compact's code. */
 int cl_compact(struct cl *c, raft_id id, raft_index index);
 
 /* Restarts @id from its stable storage and state machine (its snapshot,
@@ -76,8 +81,10 @@ void cl_persist(struct cl *c, raft_id id);
 
 /* Delivers (and removes) queued messages matching @type (0: any), @from
  * and @to (0: any). Returns how many were delivered. A SNAPSHOT message is
- * delivered as a driver would: the sender's state machine up to its index
- * is copied to the receiver first (the transfer), then it is stepped. */
+ * delivered as a driver would: the sender's newest snapshot (its state
+ * machine at drv_snap_index, at least the message's index) is copied to
+ * the receiver first (the transfer), then the message is stepped naming
+ * that snapshot's index and term. */
 size_t cl_deliver(struct cl *c, int type, raft_id from, raft_id to);
 
 /* Drops queued messages matching the same filter. */

@@ -197,6 +197,58 @@ START_TEST(test_lagging_follower_gets_snapshot)
 }
 END_TEST
 
+START_TEST(test_driver_sends_its_newer_snapshot)
+{
+	struct cl c;
+	struct cl_node *f;
+	const struct raft_msg *m;
+	raft_index applied;
+
+	cl_init(&c, 3, &plain);
+	for (int i = 0; i < 20 && raft_role(cl_r(&c, 1)) == RAFT_FOLLOWER; i++)
+		raft_tick(cl_r(&c, 1));
+	stabilize_without(&c, 3);
+	propose_n(&c, 1, 7);
+	stabilize_without(&c, 3);
+	applied = status_of(&c, 1).applied;
+	ck_assert_uint_eq(applied, 8);
+	/* The driver snapshots at 8 but keeps a margin of two entries in
+	 * the core's log. */
+	ck_assert_int_eq(cl_compact(&c, 1, applied - 2), RAFT_OK);
+	ck_assert_uint_eq(status_of(&c, 1).snapshot_index, 6);
+	heartbeat(&c, 1);
+	cl_deliver(&c, RAFT_MSG_HEARTBEAT, 1, 3);
+	cl_ready(&c, 3);
+	cl_deliver(&c, RAFT_MSG_HEARTBEAT_RESP, 3, 1);
+	cl_ready(&c, 1);
+	m = find(&c, RAFT_MSG_SNAPSHOT, 1, 3);
+	ck_assert_ptr_nonnull(m);
+	ck_assert_uint_eq(m->index, 6);
+	cl_drop(&c, RAFT_MSG_HEARTBEAT, 0, 0);
+	/* It sends its newest snapshot, at 8, and 3's driver steps the
+	 * message naming that one: 3 installs 8, acknowledges 8, and the
+	 * leader goes on from 9 (8 >= the 6 it asked for). */
+	cl_deliver(&c, RAFT_MSG_SNAPSHOT, 1, 3);
+	f = cl_node(&c, 3);
+	ck_assert_uint_eq(status_of(&c, 3).snapshot_index, 8);
+	cl_ready(&c, 3);
+	ck_assert_uint_eq(f->applied_index, 8);
+	ck_assert_uint_eq(find(&c, RAFT_MSG_APPEND_RESP, 3, 1)->index, 8);
+	cl_deliver(&c, RAFT_MSG_APPEND_RESP, 3, 1);
+	propose_n(&c, 1, 1);
+	cl_ready(&c, 1);
+	m = find(&c, RAFT_MSG_APPEND, 1, 3);
+	ck_assert_ptr_nonnull(m);
+	ck_assert_uint_eq(m->index, 8);
+	ck_assert_uint_eq(m->n_entries, 1);
+	cl_stabilize(&c);
+	ck_assert_uint_eq(f->applied_index, 9);
+	ck_assert_str_eq(f->applied[7], "k=6");
+	ck_assert_uint_eq(cl_count(&c, RAFT_MSG_SNAPSHOT, 0, 0), 0);
+	cl_free(&c);
+}
+END_TEST
+
 /* The log of a follower that holds entries 1..5 of term 1, commit 2. */
 static struct raft *follower_with_log(raft_index n, raft_index commit)
 {
@@ -725,6 +777,7 @@ Suite *snapshot_suite(void)
 
 	tcase_add_test(tc, test_compact_drops_applied_entries);
 	tcase_add_test(tc, test_lagging_follower_gets_snapshot);
+	tcase_add_test(tc, test_driver_sends_its_newer_snapshot);
 	tcase_add_test(tc, test_snapshot_retains_matching_tail);
 	tcase_add_test(tc, test_snapshot_discards_conflicting_log);
 	tcase_add_test(tc, test_old_snapshot_ignored);
