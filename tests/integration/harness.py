@@ -250,6 +250,12 @@ class Member:
             path += '?' + urllib.parse.urlencode(q, quote_via=urllib.parse.quote)
         return self.request('GET', path, timeout=timeout)
 
+    def log_since_start(self):
+        """The log of the current (last) run."""
+        with open(self.log_path, 'rb') as f:
+            data = f.read().decode('utf-8', 'replace')
+        return data[data.rfind('=== start '):]
+
     def log_tail(self, lines=40):
         try:
             with open(self.log_path, 'rb') as f:

@@ -103,6 +103,10 @@ class CleanRestartTest(ClusterTest):
         c.start()
         c.wait_leader()
         for m in c.all():
+            # §1.2: a data dir with state ignores --initial-cluster and
+            # says so in the log.
+            self.assertIn('initial-cluster', m.log_since_start().split(
+                '\n', 1)[1])
             for k, (v, idx) in acked.items():
                 g = m.get(k)
                 self.assertEqual(g.status, 200, (m.id, k, g))
