@@ -43,7 +43,7 @@ static void usage(FILE *f)
 		"  --seeds N          run N seeds (default 100)\n"
 		"  --first-seed S     start at seed S (default 1)\n"
 		"  --seed S           run seed S only\n"
-		"  --steps M          steps per seed (default 3000)\n"
+		"  --steps M          steps per seed (default 10000)\n"
 		"  --nodes 3|5        cluster size (default: 3 or 5 by seed)\n"
 		"  --mutation NAME    plant a bug: commit-old-term, "
 		"read-no-heartbeat, forget-vote\n"
@@ -68,7 +68,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 	memset(a, 0, sizeof(*a));
 	a->seeds = 100;
 	a->first_seed = 1;
-	a->steps = 3000;
+	a->steps = 10000;
 	bool one_seed = false;
 	for (int i = 1; i < argc; i++) {
 		const char *o = argv[i];
@@ -118,10 +118,26 @@ static int parse_args(int argc, char **argv, struct args *a)
 	return 0;
 }
 
+/* Accepts "commit-old-term", "commit_old_term" and the enum's name
+ * "RAFT_MUTATE_COMMIT_OLD_TERM" alike. */
 static const struct mutation *find_mutation(const char *name)
 {
+	char norm[64];
+	size_t n = 0;
+	for (; name[n] && n + 1 < sizeof(norm); n++) {
+		char ch = name[n];
+		if (ch >= 'A' && ch <= 'Z')
+			ch = (char)(ch - 'A' + 'a');
+		norm[n] = ch == '_' ? '-' : ch;
+	}
+	norm[n] = 0;
+	const char *p = norm;
+	if (!strncmp(p, "raft-mutate-", 12))
+		p += 12;
+	else if (!strncmp(p, "sim-mutate-", 11))
+		p += 11;
 	for (size_t k = 0; k < N_MUTATIONS; k++)
-		if (!strcmp(mutations[k].name, name))
+		if (!strcmp(mutations[k].name, p))
 			return &mutations[k];
 	return NULL;
 }
