@@ -29,6 +29,8 @@ enum {
 	OPT_MAX_VALUE_BYTES,
 	OPT_REQUEST_TIMEOUT_MS,
 	OPT_LOG_LEVEL,
+	OPT_RESTORE,
+	OPT_WAL_SEGMENT_BYTES,
 	OPT_HELP,
 	OPT_VERSION
 };
@@ -48,6 +50,8 @@ static const struct option long_opts[] = {
     {"max-value-bytes", required_argument, NULL, OPT_MAX_VALUE_BYTES},
     {"request-timeout-ms", required_argument, NULL, OPT_REQUEST_TIMEOUT_MS},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"restore", required_argument, NULL, OPT_RESTORE},
+    {"wal-segment-bytes", required_argument, NULL, OPT_WAL_SEGMENT_BYTES},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0}};
@@ -83,9 +87,16 @@ static const char usage_text[] =
     "                           (default 1000, 10..60000)\n"
     "  --heartbeat-ms MS        leader heartbeat interval, below the\n"
     "                           election timeout (default 100)\n"
-    "  --snapshot-entries N     applied entries between snapshots\n"
-    "                           (default 10000; accepted and checked, but\n"
-    "                           this version takes no snapshots yet)\n"
+    "  --snapshot-entries N     applied entries between snapshots; WAL\n"
+    "                           segments below a snapshot are deleted\n"
+    "                           (default 10000)\n"
+    "  --restore FILE           seed an empty data dir from a snapshot file\n"
+    "                           (kvctl snapshot save, GET /v1/snapshot);\n"
+    "                           with --initial-cluster it founds a new\n"
+    "                           cluster holding that data. Ignored when the\n"
+    "                           data dir already holds a store\n"
+    "  --wal-segment-bytes N    size of each WAL segment file (default\n"
+    "                           67108864, 65536..1073741824)\n"
     "  --max-value-bytes N      largest value accepted; larger: 413\n"
     "                           (default 1048576, at most 16777216)\n"
     "  --request-timeout-ms MS  a request without an outcome by then fails\n"
@@ -336,6 +347,7 @@ int config_parse(int argc, char **argv, struct config *c, char *err,
 	c->max_value_bytes = 1048576;
 	c->request_timeout_ms = 5000;
 	c->log_level = LOG_LEVEL_INFO;
+	c->wal_segment_bytes = 64u << 20;
 
 	int have_client = 0, have_peer = 0;
 	const char *cluster = NULL, *adv_client = NULL, *adv_peer = NULL;
@@ -431,6 +443,22 @@ int config_parse(int argc, char **argv, struct config *c, char *err,
 				return rc;
 			c->request_timeout_ms = (unsigned)v;
 			break;
+		case OPT_RESTORE:
+			if (optarg[0] == '\0')
+				return fail(err, errlen,
+					    "--restore: empty path");
+			free(c->restore);
+			c->restore = strdup(optarg);
+			if (c->restore == NULL)
+				return fail(err, errlen, "out of memory");
+			break;
+		case OPT_WAL_SEGMENT_BYTES:
+			rc = number_flag(name, optarg, 65536, 1u << 30, &v, err,
+					 errlen);
+			if (rc != CONFIG_OK)
+				return rc;
+			c->wal_segment_bytes = v;
+			break;
 		case OPT_LOG_LEVEL:
 			if (log_level_parse(optarg, &c->log_level) != 0)
 				return fail(err, errlen,
@@ -521,6 +549,8 @@ void config_free(struct config *c)
 {
 	free(c->data_dir);
 	free(c->peer_token);
+	free(c->restore);
 	c->data_dir = NULL;
 	c->peer_token = NULL;
+	c->restore = NULL;
 }

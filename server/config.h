@@ -49,6 +49,8 @@ struct config {
 	uint64_t max_value_bytes;
 	unsigned request_timeout_ms;
 	enum log_level log_level;
+	char *restore; /* --restore FILE, owned; NULL when absent */
+	uint64_t wal_segment_bytes;
 };
 
 enum config_result {

@@ -148,7 +148,7 @@ static void handle_status(struct node *n, struct evhttp_request *req, double t0)
 	    "leader_client_url", node_leader_client_url(n), "commit_index",
 	    (json_int_t)st.commit, "applied_index", (json_int_t)applied,
 	    "last_index", (json_int_t)st.last_index, "snapshot_index",
-	    (json_int_t)st.snapshot_index, "members", members_json(n));
+	    (json_int_t)node_snapshot_index(n), "members", members_json(n));
 	reply_json(n, req, ROUTE_STATUS, t0, 200, body);
 }
 

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "snapshotter.h"
 #include "transport.h"
 #include "wal.h"
 #include "wal_writer.h"
@@ -57,6 +58,7 @@ struct node {
 	struct kv *kv;
 	struct wal_writer *ww;
 	struct transport *tr;
+	struct snapshotter *snap; /* section "snapshots" below */
 	struct members members;
 	struct metrics metrics;
 	struct event *tick_ev, *flush_ev, *hello_ev;
@@ -381,9 +383,26 @@ static void finish_transfers(struct node *n, raft_id leader)
 
 /* ---- carrying out a ready ---- */
 
+/* Snapshot hooks (section "snapshots" at the end of this file). */
+static void node_send_snapshot(struct node *n, const struct raft_msg *m);
+static void node_install_snapshot(struct node *n,
+				  const struct raft_snapshot_meta *meta);
+static void node_snapshot_before_apply(struct node *n,
+				       const struct raft_entry *ents,
+				       size_t cnt);
+static void node_snapshot_applied(struct node *n);
+static int node_open_snapshots(struct node *n, struct evhttp *peer_http,
+			       char *err, size_t errlen);
+static int node_restore_file(struct node *n, const char *file, char *err,
+			     size_t errlen);
+
 static void send_msgs(struct node *n, const struct raft_msg *msgs, size_t cnt)
 {
 	for (size_t i = 0; i < cnt; i++) {
+		if (msgs[i].type == RAFT_MSG_SNAPSHOT) {
+			node_send_snapshot(n, &msgs[i]);
+			continue;
+		}
 		int rc = transport_send(n->tr, &msgs[i]);
 		/* A full queue is counted by the transport; Raft
 		 * retransmits what is lost. */
@@ -436,6 +455,7 @@ static void apply_committed(struct node *n, const struct raft_entry *ents,
 	if (res == NULL)
 		fatal("apply", "out of memory");
 	double t0 = now_seconds();
+	node_snapshot_before_apply(n, ents, cnt);
 	int rc = kv_apply(n->kv, ents, cnt, res, err, sizeof(err));
 	if (rc < 0)
 		fatal("applying committed entries failed",
@@ -504,10 +524,14 @@ static void process_ready(struct node *n)
 		raft_status(n->raft, &st);
 		note_soft_state(n, rd.role, rd.leader, st.term);
 	}
+	/* Rule 7a: the received snapshot replaces the store first. */
+	if (rd.has_snapshot)
+		node_install_snapshot(n, &rd.snapshot);
 
 	/* Rules 1 and 3: storage, and the messages that wait for it. A
 	 * message may skip the queue only when nothing is in flight. */
 	bool job_needed = rd.n_entries > 0 || rd.hs_changed ||
+			  rd.has_snapshot ||
 			  (rd.n_msgs_after_persist > 0 && n->wal_inflight > 0);
 	if (job_needed) {
 		struct wal_job *job = wal_job_new(
@@ -515,6 +539,11 @@ static void process_ready(struct node *n)
 		    rd.msgs_after_persist, rd.n_msgs_after_persist);
 		if (job == NULL)
 			fatal("WAL job", "out of memory");
+		if (rd.has_snapshot) {
+			/* Rule 7b, before this ready's entries. */
+			job->install_index = rd.snapshot.index;
+			job->install_term = rd.snapshot.term;
+		}
 		n->wal_inflight++;
 		n->metrics.wal_entries += rd.n_entries;
 		wal_writer_submit(n->ww, job);
@@ -550,8 +579,10 @@ static void process_ready(struct node *n)
 		finish(n, w, NODE_EUNAVAILABLE, NULL);
 	}
 	raft_advance(n->raft, &rd);
-	if (n->applied != applied_before)
+	if (n->applied != applied_before) {
 		raft_applied(n->raft, n->applied);
+		node_snapshot_applied(n);
+	}
 	if (n->readq != NULL)
 		serve_reads(n);
 }
@@ -794,6 +825,7 @@ static int open_storage(struct node *n, struct wal **walp, char *err,
 			    strerror(errno));
 	struct wal_options wo = {
 	    .log = wal_log,
+	    .segment_bytes = cfg->wal_segment_bytes,
 	    .max_entry_bytes = (uint32_t)(cfg->max_value_bytes + 64 * 1024)};
 	if (wo.max_entry_bytes < (16u << 20))
 		wo.max_entry_bytes = 16u << 20;
@@ -810,6 +842,42 @@ static int open_storage(struct node *n, struct wal **walp, char *err,
 	return 0;
 }
 
+/* Raft.h rule 7 on recovery: a crash after a received snapshot replaced
+ * the store (applied = its index) but before the WAL was reset leaves a
+ * WAL that ends before the snapshot or holds a conflicting entry at its
+ * index. Either way the stored log is dropped, as the install would have
+ * done; a tail that matches the snapshot's term is kept. */
+static int recover_snapshot_install(struct wal *w, raft_index applied,
+				    raft_term applied_term, char *err,
+				    size_t errlen)
+{
+	char werr[512] = "";
+	raft_index first = wal_first_index(w), last = wal_last_index(w);
+	bool reset = applied > 0 && applied > last;
+	if (applied > 0 && applied >= first && applied <= last) {
+		struct raft_entry *e = NULL;
+		size_t n = 0;
+		int rc =
+		    wal_read(w, applied, applied, &e, &n, werr, sizeof(werr));
+		if (rc != WAL_OK)
+			return fail(err, errlen, "cannot read the WAL: %s: %s",
+				    wal_strerror(rc), werr);
+		reset = n != 1 || e[0].term != applied_term;
+		wal_free_entries(e, n);
+	}
+	if (!reset)
+		return 0;
+	log_warn("the store holds a snapshot at index %" PRIu64
+		 " that the WAL (entries %" PRIu64 "..%" PRIu64
+		 ") does not continue: the log restarts after it",
+		 applied, first, last);
+	int rc = wal_reset(w, applied, werr, sizeof(werr));
+	if (rc != WAL_OK)
+		return fail(err, errlen, "cannot reset the WAL: %s: %s",
+			    wal_strerror(rc), werr);
+	return 0;
+}
+
 static int open_raft(struct node *n, struct wal *w, char *err, size_t errlen)
 {
 	const struct config *cfg = n->cfg;
@@ -818,7 +886,19 @@ static int open_raft(struct node *n, struct wal *w, char *err, size_t errlen)
 	size_t n_ents = 0;
 	char werr[512] = "";
 	wal_hard_state(w, &whs);
+	raft_index applied = kv_applied_index(n->kv);
+	raft_term applied_term = kv_applied_term(n->kv);
 	raft_index first = wal_first_index(w), last = wal_last_index(w);
+	if (applied + 1 < first)
+		return fail(err, errlen,
+			    "the WAL starts at %" PRIu64
+			    " but the store has only applied %" PRIu64,
+			    first, applied);
+	if (recover_snapshot_install(w, applied, applied_term, err, errlen) !=
+	    0)
+		return -1;
+	first = wal_first_index(w);
+	last = wal_last_index(w);
 	if (last >= first) {
 		int rc = wal_read(w, first, last, &ents, &n_ents, werr,
 				  sizeof(werr));
@@ -826,38 +906,32 @@ static int open_raft(struct node *n, struct wal *w, char *err, size_t errlen)
 			return fail(err, errlen, "cannot read the WAL: %s: %s",
 				    wal_strerror(rc), werr);
 	}
-	raft_index applied = kv_applied_index(n->kv);
-	if (applied > last) {
-		wal_free_entries(ents, n_ents);
-		return fail(err, errlen,
-			    "the store has applied index %" PRIu64
-			    " but the WAL ends at %" PRIu64
-			    ": the data dir is inconsistent",
-			    applied, last);
-	}
-	if (applied + 1 < first) {
-		wal_free_entries(ents, n_ents);
-		return fail(err, errlen,
-			    "the WAL starts at %" PRIu64
-			    " but the store has only applied %" PRIu64,
-			    first, applied);
-	}
+	/* The core's log starts after an index whose term is known: 0 for a
+	 * log that was never compacted; else the first stored entry when the
+	 * store has applied it (compaction keeps a margin below the
+	 * snapshot, so followers a little behind still get entries); else
+	 * the store's own applied index (the store IS the snapshot). */
 	struct raft_restore rs = {
 	    .hs = {.term = whs.term, .vote = whs.vote, .commit = whs.commit},
 	    .entries = ents,
 	    .n_entries = n_ents,
-	    .snapshot_index = first - 1,
-	    .snapshot_term = 0,
 	    .applied = applied,
 	};
+	if (first > 1 && n_ents > 0 && first <= applied) {
+		rs.snapshot_index = ents[0].index;
+		rs.snapshot_term = ents[0].term;
+		rs.entries = ents + 1;
+		rs.n_entries = n_ents - 1;
+	} else if (first > 1) {
+		rs.snapshot_index = applied;
+		rs.snapshot_term = applied_term;
+	}
 	/* What was applied was committed, even if the hard state recording
 	 * that commit index did not reach the disk. */
 	if (rs.hs.commit < applied)
 		rs.hs.commit = applied;
-	if (rs.hs.commit > last)
+	if (rs.hs.commit > last && last >= applied)
 		rs.hs.commit = last;
-	if (rs.snapshot_index > 0 && applied >= rs.snapshot_index)
-		rs.snapshot_term = kv_applied_term(n->kv);
 
 	raft_id voters[CONFIG_MEMBERS_MAX];
 	size_t n_voters = 0;
@@ -1003,6 +1077,9 @@ int node_open(const struct config *cfg, struct event_base *base,
 	self = members_find(&n->members, cfg->id);
 	if (self != NULL)
 		strcpy(self->client_url, cfg->advertise_client);
+	if (cfg->restore != NULL &&
+	    node_restore_file(n, cfg->restore, err, errlen) != 0)
+		goto fail;
 	if (open_storage(n, &w, err, errlen) != 0)
 		goto fail;
 	if (open_raft(n, w, err, errlen) != 0)
@@ -1013,6 +1090,8 @@ int node_open(const struct config *cfg, struct event_base *base,
 		goto fail;
 	}
 	if (open_transport(n, peer_http, err, errlen) != 0)
+		goto fail;
+	if (node_open_snapshots(n, peer_http, err, errlen) != 0)
 		goto fail;
 	if (wal_writer_start(w, base, wal_done_cb, n, &n->ww) != 0) {
 		fail(err, errlen, "cannot start the WAL writer thread");
@@ -1041,6 +1120,8 @@ fail:
 void node_stop(struct node *n)
 {
 	n->stopping = true;
+	if (n->snap != NULL)
+		snapshotter_stop(n->snap);
 	if (n->tick_ev != NULL)
 		event_del(n->tick_ev);
 	if (n->hello_ev != NULL)
@@ -1062,6 +1143,8 @@ void node_close(struct node *n)
 		struct wal *w = wal_writer_stop(n->ww);
 		wal_close(w);
 	}
+	/* Joins a running copy: the store must outlive it. */
+	snapshotter_free(n->snap);
 	if (n->kv != NULL) {
 		char err[256] = "";
 		if (kv_sync(n->kv, err, sizeof(err)) != 0)
@@ -1215,5 +1298,257 @@ void node_render_metrics(struct node *n, struct evbuffer *out)
 			    "Peer requests refused for a missing or wrong "
 			    "token.",
 			    (double)ts.unauthorized);
+	if (n->snap != NULL)
+		snapshotter_render_metrics(n->snap, out);
 	metrics_render(&n->metrics, out);
+}
+
+/* ---- snapshots ----
+ *
+ * Taking them (snapshotter.c, a background copy every --snapshot-entries
+ * applied entries), log compaction after each, sending the newest to
+ * members that need it (RAFT_MSG_SNAPSHOT in rd.msgs), and installing one
+ * received from the leader (raft.h rule 7). */
+
+/* Entries kept below a snapshot for members a little behind, so they
+ * catch up from the log rather than a whole snapshot. */
+#define SNAPSHOT_MARGIN_MAX 1000
+
+static raft_index snapshot_margin(const struct node *n)
+{
+	uint64_t m = n->cfg->snapshot_entries / 2;
+	return m < SNAPSHOT_MARGIN_MAX ? m : SNAPSHOT_MARGIN_MAX;
+}
+
+raft_index node_snapshot_index(const struct node *n)
+{
+	struct snapshot_info info;
+	if (n->snap != NULL && snapshotter_newest(n->snap, &info))
+		return info.index;
+	struct raft_status st;
+	raft_status(n->raft, &st);
+	return st.snapshot_index;
+}
+
+/* A snapshot is durable and the store synced: the core forgets entries
+ * up to (index - margin) and WAL segments wholly below are deleted, in
+ * order behind the writes already queued. */
+static void snap_taken(void *ctx, const struct snapshot_info *info)
+{
+	struct node *n = ctx;
+	if (n->stopping)
+		return;
+	raft_index margin = snapshot_margin(n);
+	raft_index c = info->index > margin ? info->index - margin : 0;
+	struct raft_status st;
+	raft_status(n->raft, &st);
+	if (c > st.applied)
+		c = st.applied;
+	if (c == 0 || c <= st.snapshot_index)
+		return;
+	int rc = raft_compact(n->raft, c);
+	if (rc != RAFT_OK) {
+		log_warn("compacting the log to %" PRIu64 ": %s", c,
+			 raft_strerror(rc));
+		return;
+	}
+	struct wal_job *job = wal_job_new(NULL, 0, NULL, NULL, 0);
+	if (job == NULL)
+		fatal("WAL job", "out of memory");
+	job->compact_index = c + 1;
+	n->wal_inflight++;
+	wal_writer_submit(n->ww, job);
+	log_debug("log compacted up to %" PRIu64 " (snapshot %" PRIu64 ")", c,
+		  info->index);
+	schedule_flush(n);
+}
+
+static void snap_sent(void *ctx, raft_id peer, bool ok)
+{
+	struct node *n = ctx;
+	if (n->stopping)
+		return;
+	raft_report_snapshot(n->raft, peer, ok);
+	schedule_flush(n);
+}
+
+/* The whole file arrived and passed its checksums: now the core may see
+ * the leader's SNAPSHOT message (raft.h, SNAPSHOT), with the index and
+ * term of the file itself. */
+static int snap_received(void *ctx, const struct snap_xfer_received *r)
+{
+	struct node *n = ctx;
+	if (n->stopping)
+		return -1;
+	struct raft_msg m = {.type = RAFT_MSG_SNAPSHOT,
+			     .from = r->from,
+			     .to = n->cfg->id,
+			     .term = r->msg_term,
+			     .index = r->info.index,
+			     .log_term = r->info.term,
+			     .commit = r->commit};
+	int rc = raft_step(n->raft, &m);
+	if (rc != RAFT_OK)
+		log_warn("snapshot %" PRIu64 " from %" PRIu64 " refused: %s",
+			 r->info.index, r->from, raft_strerror(rc));
+	schedule_flush(n);
+	return 0;
+}
+
+static void node_send_snapshot(struct node *n, const struct raft_msg *m)
+{
+	struct member *peer = members_find(&n->members, m->to);
+	if (peer == NULL || n->snap == NULL) {
+		raft_report_snapshot(n->raft, m->to, false);
+		return;
+	}
+	snapshotter_send(n->snap, n->kv, m, peer->peer_url);
+}
+
+/* Rule 7a: the verified file replaces the store atomically (kv_restore
+ * renames it into place: a crash leaves the old store or the new one);
+ * the WAL job of this ready then drops the log (7b). */
+static void node_install_snapshot(struct node *n,
+				  const struct raft_snapshot_meta *meta)
+{
+	char path[SNAPSHOT_PATH_MAX], err[512] = "";
+	double t0 = now_seconds();
+	snapshotter_received_path(n->snap, meta->index, path);
+	/* The store must not close under a running copy. */
+	snapshotter_wait(n->snap);
+	if (kv_sync(n->kv, err, sizeof(err)) != 0)
+		fatal("syncing the store before a snapshot install", err);
+	kv_close(n->kv);
+	n->kv = NULL;
+	int rc = kv_restore(n->cfg->data_dir, path, err, sizeof(err));
+	if (rc != 0)
+		fatal("installing the received snapshot", err);
+	struct kv_options ko;
+	kv_options_init(&ko);
+	rc = kv_open(n->cfg->data_dir, &ko, &n->kv, err, sizeof(err));
+	if (rc != 0)
+		fatal("opening the installed snapshot", err);
+	if (kv_applied_index(n->kv) != meta->index ||
+	    kv_applied_term(n->kv) != meta->term)
+		fatal("installing the received snapshot",
+		      "the store does not hold the snapshot's index");
+	n->applied = meta->index;
+	snapshotter_installed(n->snap, now_seconds() - t0);
+	log_info("installed snapshot at index %" PRIu64 " term %" PRIu64
+		 " in %.3f s",
+		 meta->index, meta->term, now_seconds() - t0);
+}
+
+static void node_snapshot_before_apply(struct node *n,
+				       const struct raft_entry *ents,
+				       size_t cnt)
+{
+	if (n->snap == NULL || !snapshotter_busy(n->snap))
+		return;
+	size_t bytes = 0;
+	for (size_t i = 0; i < cnt; i++)
+		bytes += ents[i].len;
+	snapshotter_before_apply(n->snap, n->kv, bytes);
+}
+
+static void node_snapshot_applied(struct node *n)
+{
+	if (n->snap != NULL && !n->stopping)
+		snapshotter_applied(n->snap, n->kv, n->applied);
+}
+
+static int node_open_snapshots(struct node *n, struct evhttp *peer_http,
+			       char *err, size_t errlen)
+{
+	const struct config *cfg = n->cfg;
+	const char *source = cfg->listen_peer.host;
+	struct in6_addr a6;
+	if ((inet_pton(AF_INET, source, &a6) != 1 &&
+	     inet_pton(AF_INET6, source, &a6) != 1) ||
+	    strcmp(source, "0.0.0.0") == 0 || strcmp(source, "::") == 0)
+		source = NULL;
+	struct snapshotter_options so = {
+	    .self = cfg->id,
+	    .data_dir = cfg->data_dir,
+	    .every_entries = cfg->snapshot_entries,
+	    .source_host = source,
+	    .token = cfg->peer_token,
+	    .taken = snap_taken,
+	    .sent = snap_sent,
+	    .received = snap_received,
+	    .ctx = n,
+	};
+	if (snapshotter_new(n->base, &so, &n->snap, err, errlen) != 0)
+		return -1;
+	if (snapshotter_attach(n->snap, peer_http) != 0)
+		return fail(err, errlen, "cannot serve %s", SNAP_XFER_PATH);
+	return 0;
+}
+
+/* kvd --restore FILE: seeds an empty data dir's store from a snapshot
+ * file (a copy of it: the user's file stays). Startup then finds a store
+ * the WAL does not continue and starts the log after it. */
+static int node_restore_file(struct node *n, const char *file, char *err,
+			     size_t errlen)
+{
+	const char *dir = n->cfg->data_dir;
+	char p[SNAPSHOT_PATH_MAX], tmp[SNAPSHOT_PATH_MAX + 32], kerr[512] = "";
+	struct stat st;
+	snprintf(p, sizeof(p), "%s/kv/data.mdb", dir);
+	if (stat(p, &st) == 0) {
+		log_info("data dir %s already holds a store: ignoring "
+			 "--restore",
+			 dir);
+		return 0;
+	}
+	raft_index idx;
+	raft_term term;
+	if (kv_snapshot_info(file, &idx, &term, kerr, sizeof(kerr)) != 0)
+		return fail(err, errlen, "--restore %s: not a kvd snapshot: %s",
+			    file, kerr);
+	if (snapshot_make_dir(dir, err, errlen) != 0)
+		return -1;
+	snprintf(tmp, sizeof(tmp), "%s/" SNAPSHOT_DIR "/restore.mdb.tmp", dir);
+	int in = open(file, O_RDONLY | O_CLOEXEC);
+	int out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	char *buf = malloc(1u << 20);
+	int rc = in < 0 || out < 0 || buf == NULL ? -1 : 0;
+	while (rc == 0) {
+		ssize_t got = read(in, buf, 1u << 20);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0) {
+			rc = got < 0 ? -1 : 0;
+			break;
+		}
+		for (ssize_t off = 0; off < got && rc == 0;) {
+			ssize_t w = write(out, buf + off, (size_t)(got - off));
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0)
+				rc = -1;
+			else
+				off += w;
+		}
+	}
+	int e = errno;
+	free(buf);
+	if (in >= 0)
+		close(in);
+	if (out >= 0 && (fsync(out) != 0 || close(out) != 0) && rc == 0) {
+		rc = -1;
+		e = errno;
+	}
+	if (rc != 0) {
+		unlink(tmp);
+		return fail(err, errlen, "--restore: copying %s: %s", file,
+			    strerror(e));
+	}
+	if (kv_restore(dir, tmp, kerr, sizeof(kerr)) != 0) {
+		unlink(tmp);
+		return fail(err, errlen, "--restore %s: %s", file, kerr);
+	}
+	log_info("restored the store from %s: index %" PRIu64 " term %" PRIu64,
+		 file, idx, term);
+	return 0;
 }

@@ -116,6 +116,8 @@ void node_raft_status(const struct node *n, struct raft_status *st);
 const char *node_state_name(const struct node *n);
 /* The leader's client URL, "" when unknown. */
 const char *node_leader_client_url(struct node *n);
+/* The index of the newest snapshot (the core's when none is on disk). */
+raft_index node_snapshot_index(const struct node *n);
 /* /readyz: a leader is known and applied >= the commit index learned. */
 bool node_ready(const struct node *n);
 /* Appends the node's gauges and the transport counters (Prometheus). */

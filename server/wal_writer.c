@@ -104,10 +104,35 @@ static double now_seconds(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* raft.h rule 7b: keep the stored tail only when it continues the
+ * snapshot (same term at its index, Log Matching); else start over. */
+static int install_snapshot(struct wal *w, struct wal_job *job)
+{
+	raft_index idx = job->install_index;
+	if (idx >= wal_first_index(w) && idx <= wal_last_index(w)) {
+		struct raft_entry *e = NULL;
+		size_t n = 0;
+		int rc = wal_read(w, idx, idx, &e, &n, job->errmsg,
+				  sizeof(job->errmsg));
+		if (rc != WAL_OK)
+			return rc;
+		bool keep = n == 1 && e[0].term == job->install_term;
+		wal_free_entries(e, n);
+		if (keep)
+			return WAL_OK;
+	}
+	return wal_reset(w, idx, job->errmsg, sizeof(job->errmsg));
+}
+
 /* Writes one job (not synced). Returns WAL_OK or the error. */
 static int write_job(struct wal *w, struct wal_job *job)
 {
 	int rc;
+	if (job->install_index > 0) {
+		rc = install_snapshot(w, job);
+		if (rc != WAL_OK)
+			return rc;
+	}
 	if (job->n_entries > 0) {
 		raft_index first = job->entries[0].index;
 		/* Contract rule 1: drop a conflicting stored suffix first. */
@@ -151,7 +176,8 @@ static void *writer_main(void *arg)
 		bool dirty = false;
 		struct wal_job *failed = NULL;
 		for (struct wal_job *j = batch; j != NULL; j = j->next) {
-			dirty |= j->n_entries > 0 || j->has_hs;
+			dirty |= j->n_entries > 0 || j->has_hs ||
+				 j->install_index > 0;
 			if (rc == WAL_OK) {
 				rc = write_job(ww->wal, j);
 				if (rc != WAL_OK)
@@ -163,6 +189,12 @@ static void *writer_main(void *arg)
 			rc = wal_sync(ww->wal, errmsg, sizeof(errmsg));
 		else if (failed != NULL)
 			memcpy(errmsg, failed->errmsg, sizeof(errmsg));
+		/* Compaction only once what precedes it is durable. */
+		for (struct wal_job *j = batch; j != NULL && rc == WAL_OK;
+		     j = j->next)
+			if (j->compact_index > 0)
+				rc = wal_compact(ww->wal, j->compact_index,
+						 errmsg, sizeof(errmsg));
 		double took = now_seconds() - t0;
 		batch->first_of_group = true;
 		batch->synced = dirty;

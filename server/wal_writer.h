@@ -31,6 +31,15 @@ struct wal_job {
 	struct wal_hard_state hs;
 	struct raft_msg *msgs; /* msgs_after_persist, deep copies */
 	size_t n_msgs;
+	/* Snapshot installed at (install_index, install_term), raft.h rule
+	 * 7b: done before the entries. The stored log is kept only when it
+	 * holds that entry with that term; otherwise the WAL is reset to
+	 * start after install_index. 0: none. */
+	raft_index install_index;
+	raft_term install_term;
+	/* Log compaction after a snapshot: segments whose entries are all
+	 * below compact_index are deleted after the write. 0: none. */
+	raft_index compact_index;
 	/* Filled by the writer. */
 	int error; /* WAL_OK or a WAL_E* code */
 	char errmsg[256];

@@ -1,0 +1,678 @@
+/* snapshot_transfer.c - InstallSnapshot over HTTP (see
+ * snapshot_transfer.h). */
+#include "snapshot_transfer.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "crc32c.h"
+#include "kv.h"
+
+#define HDR_FROM	"X-Kvd-From"
+#define HDR_TOKEN	"X-Kvd-Token"
+#define HDR_SIZE	"X-Kvd-Snapshot-Size"
+#define HDR_CRC		"X-Kvd-Snapshot-CRC"
+#define HDR_CHUNK_CRC	"X-Kvd-Chunk-CRC"
+#define HDR_RAFT_TERM	"X-Kvd-Raft-Term"
+#define HDR_RAFT_COMMIT "X-Kvd-Raft-Commit"
+#define HDR_OFFSET	"X-Kvd-Snapshot-Offset"
+/* Largest chunk a receiver takes (senders use SNAP_XFER_CHUNK_BYTES). */
+#define MAX_CHUNK_BYTES (16u << 20)
+/* Attempts at one chunk before the send is reported failed. */
+#define CHUNK_ATTEMPTS 3
+
+struct send {
+	struct snap_xfer *x;
+	struct send *next;
+	raft_id peer;
+	char path[SNAPSHOT_PATH_MAX];
+	struct snapshot_info info;
+	raft_term msg_term;
+	raft_index commit;
+	uint64_t offset;
+	int attempts;
+	int fd;
+	struct evhttp_connection *conn;
+	char host[CONFIG_HOST_MAX];
+	uint8_t *buf; /* one chunk */
+	bool finished;
+};
+
+struct recv_state {
+	bool active;
+	raft_id from;
+	struct snapshot_info info;
+	uint64_t offset;
+	uint32_t crc; /* running CRC of the bytes written */
+	int fd;
+	/* The last transfer completed, so that a retried final chunk is
+	 * answered "complete" rather than starting over. */
+	bool done_valid;
+	raft_id done_from;
+	struct snapshot_info done_info;
+};
+
+struct snap_xfer {
+	struct event_base *base;
+	struct snap_xfer_options o;
+	char *data_dir, *source_host, *token;
+	struct send *sends;
+	struct recv_state rs;
+	struct snap_xfer_stats st;
+	bool stopped;
+};
+
+static void xlog(struct snap_xfer *x, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void xlog(struct snap_xfer *x, int level, const char *fmt, ...)
+{
+	if (x->o.log == NULL)
+		return;
+	char line[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	x->o.log(x->o.ctx, level, line);
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s != NULL ? strdup(s) : NULL;
+}
+
+int snap_xfer_new(struct event_base *base, const struct snap_xfer_options *o,
+		  struct snap_xfer **out)
+{
+	struct snap_xfer *x = calloc(1, sizeof(*x));
+	if (x == NULL)
+		return -1;
+	x->base = base;
+	x->o = *o;
+	if (x->o.request_timeout_ms == 0)
+		x->o.request_timeout_ms = 10000;
+	x->data_dir = strdup(o->data_dir);
+	x->source_host = dup_or_null(o->source_host);
+	x->token = dup_or_null(o->token);
+	x->rs.fd = -1;
+	if (x->data_dir == NULL || (o->source_host && !x->source_host) ||
+	    (o->token && !x->token)) {
+		snap_xfer_free(x);
+		return -1;
+	}
+	*out = x;
+	return 0;
+}
+
+static void recv_path(struct snap_xfer *x, char *out)
+{
+	snprintf(out, SNAPSHOT_PATH_MAX, "%s/" SNAPSHOT_DIR "/recv.part",
+		 x->data_dir);
+}
+
+static void recv_abort(struct snap_xfer *x)
+{
+	char p[SNAPSHOT_PATH_MAX];
+	if (x->rs.fd >= 0)
+		close(x->rs.fd);
+	x->rs.fd = -1;
+	if (x->rs.active) {
+		recv_path(x, p);
+		unlink(p);
+	}
+	x->rs.active = false;
+}
+
+static void send_free(struct send *s)
+{
+	if (s->conn != NULL)
+		evhttp_connection_free(s->conn);
+	if (s->fd >= 0)
+		close(s->fd);
+	free(s->buf);
+	free(s);
+}
+
+static void unlink_send(struct snap_xfer *x, struct send *s)
+{
+	for (struct send **p = &x->sends; *p != NULL; p = &(*p)->next) {
+		if (*p == s) {
+			*p = s->next;
+			return;
+		}
+	}
+}
+
+void snap_xfer_stop(struct snap_xfer *x)
+{
+	x->stopped = true;
+	while (x->sends != NULL) {
+		struct send *s = x->sends;
+		x->sends = s->next;
+		if (!s->finished)
+			send_free(s);
+		/* A finished send is freed by its pending deferred call. */
+	}
+	recv_abort(x);
+}
+
+void snap_xfer_free(struct snap_xfer *x)
+{
+	if (x == NULL)
+		return;
+	snap_xfer_stop(x);
+	free(x->data_dir);
+	free(x->source_host);
+	free(x->token);
+	free(x);
+}
+
+void snap_xfer_stats(const struct snap_xfer *x, struct snap_xfer_stats *out)
+{
+	*out = x->st;
+}
+
+bool snap_xfer_sending(const struct snap_xfer *x, raft_id peer)
+{
+	for (const struct send *s = x->sends; s != NULL; s = s->next)
+		if (s->peer == peer && !s->finished)
+			return true;
+	return false;
+}
+
+/* ---- sending ---- */
+
+static void send_chunk(struct send *s);
+
+/* Runs from the loop after the request callback returned, so the
+ * connection can be freed. */
+static void finish_deferred(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	send_free(arg);
+}
+
+static void send_finish(struct send *s, bool ok)
+{
+	struct snap_xfer *x = s->x;
+	s->finished = true;
+	unlink_send(x, s);
+	if (ok)
+		x->st.sends_ok++;
+	else
+		x->st.sends_failed++;
+	struct timeval zero = {0, 0};
+	if (event_base_once(x->base, -1, EV_TIMEOUT, finish_deferred, s,
+			    &zero) != 0)
+		xlog(x, 0, "cannot schedule the end of a snapshot send");
+	x->o.on_sent(x->o.ctx, s->peer, ok);
+}
+
+static bool parse_u64(const char *s, uint64_t *out)
+{
+	if (s == NULL || *s == '\0')
+		return false;
+	uint64_t v = 0;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return false;
+		if (v > (UINT64_MAX - 9) / 10)
+			return false;
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	*out = v;
+	return true;
+}
+
+static void chunk_done(struct evhttp_request *req, void *arg)
+{
+	struct send *s = arg;
+	struct snap_xfer *x = s->x;
+	int code = req != NULL ? evhttp_request_get_response_code(req) : 0;
+	uint64_t off = 0;
+	bool has_off = false;
+	if (req != NULL)
+		has_off = parse_u64(
+		    evhttp_find_header(evhttp_request_get_input_headers(req),
+				       HDR_OFFSET),
+		    &off);
+	if (code == 200 && has_off && off <= s->info.size) {
+		if (off > s->offset)
+			x->st.bytes_sent += off - s->offset;
+		s->offset = off;
+		s->attempts = 0;
+		if (off == s->info.size) {
+			xlog(x, 2,
+			     "snapshot %" PRIu64 " (%" PRIu64
+			     " bytes) delivered to member %" PRIu64,
+			     s->info.index, s->info.size, s->peer);
+			send_finish(s, true);
+			return;
+		}
+		send_chunk(s);
+		return;
+	}
+	if (code == 400 && has_off && off <= s->info.size &&
+	    ++s->attempts < CHUNK_ATTEMPTS) {
+		s->offset = off; /* a damaged chunk: send it again */
+		send_chunk(s);
+		return;
+	}
+	xlog(x, 1,
+	     "snapshot %" PRIu64 " to member %" PRIu64
+	     " failed at offset %" PRIu64 ": %s%d",
+	     s->info.index, s->peer, s->offset,
+	     code == 0 ? "no answer (connection failed or timed out) "
+		       : "HTTP ",
+	     code);
+	send_finish(s, false);
+}
+
+static void send_chunk(struct send *s)
+{
+	struct snap_xfer *x = s->x;
+	uint64_t left = s->info.size - s->offset;
+	size_t len =
+	    left < SNAP_XFER_CHUNK_BYTES ? (size_t)left : SNAP_XFER_CHUNK_BYTES;
+	size_t got = 0;
+	while (got < len) {
+		ssize_t r = pread(s->fd, s->buf + got, len - got,
+				  (off_t)(s->offset + got));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			xlog(x, 0, "cannot read snapshot %s: %s", s->path,
+			     r < 0 ? strerror(errno) : "file shrank");
+			send_finish(s, false);
+			return;
+		}
+		got += (size_t)r;
+	}
+	struct evhttp_request *req = evhttp_request_new(chunk_done, s);
+	if (req == NULL) {
+		send_finish(s, false);
+		return;
+	}
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	char v[64], uri[256];
+	evhttp_add_header(h, "Host", s->host);
+	evhttp_add_header(h, "Content-Type", "application/octet-stream");
+	snprintf(v, sizeof(v), "%" PRIu64, x->o.self);
+	evhttp_add_header(h, HDR_FROM, v);
+	if (x->token != NULL)
+		evhttp_add_header(h, HDR_TOKEN, x->token);
+	snprintf(v, sizeof(v), "%" PRIu64, s->info.size);
+	evhttp_add_header(h, HDR_SIZE, v);
+	snprintf(v, sizeof(v), "%08x", s->info.crc);
+	evhttp_add_header(h, HDR_CRC, v);
+	snprintf(v, sizeof(v), "%08x", crc32c(0, s->buf, len));
+	evhttp_add_header(h, HDR_CHUNK_CRC, v);
+	snprintf(v, sizeof(v), "%" PRIu64, s->msg_term);
+	evhttp_add_header(h, HDR_RAFT_TERM, v);
+	snprintf(v, sizeof(v), "%" PRIu64, s->commit);
+	evhttp_add_header(h, HDR_RAFT_COMMIT, v);
+	evbuffer_add(evhttp_request_get_output_buffer(req), s->buf, len);
+	snprintf(uri, sizeof(uri),
+		 SNAP_XFER_PATH "?index=%" PRIu64 "&term=%" PRIu64
+				"&offset=%" PRIu64,
+		 s->info.index, s->info.term, s->offset);
+	if (evhttp_make_request(s->conn, req, EVHTTP_REQ_POST, uri) != 0) {
+		/* evhttp freed the request. */
+		send_finish(s, false);
+	}
+}
+
+int snap_xfer_send(struct snap_xfer *x, raft_id peer, const char *peer_url,
+		   const char *path, const struct snapshot_info *info,
+		   raft_term msg_term, raft_index commit)
+{
+	struct config_addr a;
+	if (x->stopped || config_parse_url(peer_url, &a) != 0 ||
+	    strlen(path) >= SNAPSHOT_PATH_MAX)
+		return -1;
+	for (struct send *s = x->sends; s != NULL; s = s->next) {
+		if (s->peer == peer && !s->finished) {
+			unlink_send(x, s);
+			send_free(s);
+			break;
+		}
+	}
+	struct send *s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return -1;
+	s->x = x;
+	s->peer = peer;
+	s->info = *info;
+	s->msg_term = msg_term;
+	s->commit = commit;
+	s->fd = open(path, O_RDONLY | O_CLOEXEC);
+	strcpy(s->path, path);
+	if (strchr(a.host, ':') != NULL)
+		snprintf(s->host, sizeof(s->host), "[%.*s]:%u",
+			 (int)sizeof(s->host) - 10, a.host, a.port);
+	else
+		snprintf(s->host, sizeof(s->host), "%.*s:%u",
+			 (int)sizeof(s->host) - 8, a.host, a.port);
+	s->buf = malloc(SNAP_XFER_CHUNK_BYTES);
+	s->conn = evhttp_connection_base_new(x->base, NULL, a.host, a.port);
+	if (s->fd < 0 || s->buf == NULL || s->conn == NULL) {
+		xlog(x, 0, "cannot start sending snapshot %s: %s", path,
+		     s->fd < 0 ? strerror(errno) : "out of memory");
+		send_free(s);
+		return -1;
+	}
+	if (x->source_host != NULL)
+		evhttp_connection_set_local_address(s->conn, x->source_host);
+	struct timeval tv = {.tv_sec = x->o.request_timeout_ms / 1000,
+			     .tv_usec =
+				 (x->o.request_timeout_ms % 1000) * 1000};
+	evhttp_connection_set_timeout_tv(s->conn, &tv);
+	evhttp_connection_set_retries(s->conn, 0);
+	s->next = x->sends;
+	x->sends = s;
+	x->st.sends_started++;
+	xlog(x, 2,
+	     "sending snapshot %" PRIu64 " (term %" PRIu64 ", %" PRIu64
+	     " bytes) to member %" PRIu64,
+	     info->index, info->term, info->size, peer);
+	send_chunk(s);
+	return 0;
+}
+
+/* ---- receiving ---- */
+
+static bool token_equal(const char *got, const char *want)
+{
+	size_t gl = strlen(got), wl = strlen(want);
+	unsigned char diff = gl != wl;
+	for (size_t i = 0; i < wl; i++) {
+		unsigned char g = i < gl ? (unsigned char)got[i] : 0;
+		diff |= g ^ (unsigned char)want[i];
+	}
+	return diff == 0;
+}
+
+static void answer(struct snap_xfer *x, struct evhttp_request *req, int code,
+		   const char *reason, const char *text)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	if (code == 200 || code == 400) {
+		char v[32];
+		uint64_t off = x->rs.active ? x->rs.offset : 0;
+		snprintf(v, sizeof(v), "%" PRIu64, off);
+		evhttp_add_header(h, HDR_OFFSET, v);
+	}
+	if (text != NULL) {
+		evhttp_add_header(h, "Content-Type",
+				  "text/plain; charset=utf-8");
+		evbuffer_add_printf(evhttp_request_get_output_buffer(req),
+				    "%s\n", text);
+	}
+	evhttp_send_reply(req, code, reason, NULL);
+}
+
+static bool parse_hex32(const char *s, uint32_t *out)
+{
+	if (s == NULL || *s == '\0' || strlen(s) > 8)
+		return false;
+	uint32_t v = 0;
+	for (; *s; s++) {
+		int d;
+		if (*s >= '0' && *s <= '9')
+			d = *s - '0';
+		else if (*s >= 'a' && *s <= 'f')
+			d = *s - 'a' + 10;
+		else if (*s >= 'A' && *s <= 'F')
+			d = *s - 'A' + 10;
+		else
+			return false;
+		v = v << 4 | (uint32_t)d;
+	}
+	*out = v;
+	return true;
+}
+
+static bool same_info(const struct snapshot_info *a,
+		      const struct snapshot_info *b)
+{
+	return a->index == b->index && a->term == b->term &&
+	       a->size == b->size && a->crc == b->crc;
+}
+
+/* The last chunk is in: sync, verify the whole file, hand it over. */
+static void recv_complete(struct snap_xfer *x, struct evhttp_request *req,
+			  raft_term msg_term, raft_index commit)
+{
+	char part[SNAPSHOT_PATH_MAX], path[SNAPSHOT_PATH_MAX],
+	    sdir[SNAPSHOT_PATH_MAX], err[512] = "";
+	struct recv_state *rs = &x->rs;
+	recv_path(x, part);
+	snprintf(path, sizeof(path),
+		 "%s/" SNAPSHOT_DIR "/recv-%016" PRIx64 ".mdb", x->data_dir,
+		 rs->info.index);
+	snprintf(sdir, sizeof(sdir), "%s/" SNAPSHOT_DIR, x->data_dir);
+	int rc = fsync(rs->fd);
+	close(rs->fd);
+	rs->fd = -1;
+	if (rc != 0) {
+		xlog(x, 0, "cannot sync %s: %s", part, strerror(errno));
+		recv_abort(x);
+		answer(x, req, 500, "Internal Server Error", "sync failed");
+		return;
+	}
+	/* Read back what is on disk: the running CRC only vouches for what
+	 * was written. */
+	uint64_t size = 0;
+	uint32_t crc = 0;
+	raft_index idx = 0;
+	raft_term term = 0;
+	if (snapshot_file_crc(part, &size, &crc, err, sizeof(err)) != 0 ||
+	    size != rs->info.size || crc != rs->info.crc) {
+		xlog(x, 1,
+		     "snapshot %" PRIu64 " from member %" PRIu64
+		     " failed verification: %s",
+		     rs->info.index, rs->from,
+		     err[0] ? err : "checksum or size mismatch");
+		x->st.bad_chunks++;
+		recv_abort(x);
+		answer(x, req, 400, "Bad Request",
+		       "snapshot checksum mismatch");
+		return;
+	}
+	if (kv_snapshot_info(part, &idx, &term, err, sizeof(err)) != 0 ||
+	    idx != rs->info.index || term != rs->info.term) {
+		xlog(x, 1,
+		     "snapshot %" PRIu64 " from member %" PRIu64
+		     " is not a store at that index: %s",
+		     rs->info.index, rs->from, err[0] ? err : "index mismatch");
+		recv_abort(x);
+		answer(x, req, 400, "Bad Request", "not a snapshot");
+		return;
+	}
+	if (rename(part, path) != 0 || snapshot_sync_dir(sdir) != 0) {
+		xlog(x, 0, "cannot keep %s: %s", path, strerror(errno));
+		recv_abort(x);
+		answer(x, req, 500, "Internal Server Error", "rename failed");
+		return;
+	}
+	x->st.received++;
+	struct snap_xfer_received r = {.from = rs->from,
+				       .msg_term = msg_term,
+				       .commit = commit,
+				       .info = rs->info,
+				       .path = path};
+	rs->active = false;
+	rs->done_valid = true;
+	rs->done_from = r.from;
+	rs->done_info = r.info;
+	xlog(x, 2,
+	     "snapshot %" PRIu64 " (term %" PRIu64 ", %" PRIu64
+	     " bytes) received from member %" PRIu64 " and verified",
+	     r.info.index, r.info.term, r.info.size, r.from);
+	if (x->o.on_received(x->o.ctx, &r) != 0) {
+		rs->done_valid = false;
+		unlink(path);
+		answer(x, req, 503, "Service Unavailable", "not taken now");
+		return;
+	}
+	/* Complete: answer with the whole size. */
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	char v[32];
+	snprintf(v, sizeof(v), "%" PRIu64, r.info.size);
+	evhttp_add_header(h, HDR_OFFSET, v);
+	evhttp_send_reply(req, 200, "OK", NULL);
+}
+
+static void handle_chunk(struct evhttp_request *req, void *arg)
+{
+	struct snap_xfer *x = arg;
+	struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+				  "Allow", "POST");
+		answer(x, req, 405, "Method Not Allowed", "POST only");
+		return;
+	}
+	if (x->token != NULL) {
+		const char *t = evhttp_find_header(h, HDR_TOKEN);
+		const char *a = evhttp_find_header(h, "Authorization");
+		if (t == NULL && a != NULL && strncasecmp(a, "Bearer ", 7) == 0)
+			t = a + 7;
+		if (t == NULL || !token_equal(t, x->token)) {
+			answer(x, req, 401, "Unauthorized", "bad peer token");
+			return;
+		}
+	}
+	if (x->stopped) {
+		answer(x, req, 503, "Service Unavailable", "stopping");
+		return;
+	}
+	struct evkeyvalq q;
+	q.tqh_first = NULL;
+	q.tqh_last = &q.tqh_first;
+	const char *query =
+	    evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+	uint64_t from = 0, idx = 0, term = 0, off = 0, size = 0, mterm = 0,
+		 commit = 0;
+	uint32_t crc = 0, ccrc = 0;
+	bool ok = query != NULL && evhttp_parse_query_str(query, &q) == 0;
+	ok = ok && parse_u64(evhttp_find_header(h, HDR_FROM), &from) &&
+	     from != 0 && parse_u64(evhttp_find_header(&q, "index"), &idx) &&
+	     idx != 0 && parse_u64(evhttp_find_header(&q, "term"), &term) &&
+	     term != 0 && parse_u64(evhttp_find_header(&q, "offset"), &off) &&
+	     parse_u64(evhttp_find_header(h, HDR_SIZE), &size) &&
+	     parse_hex32(evhttp_find_header(h, HDR_CRC), &crc) &&
+	     parse_hex32(evhttp_find_header(h, HDR_CHUNK_CRC), &ccrc) &&
+	     parse_u64(evhttp_find_header(h, HDR_RAFT_TERM), &mterm) &&
+	     parse_u64(evhttp_find_header(h, HDR_RAFT_COMMIT), &commit);
+	evhttp_clear_headers(&q);
+	if (!ok) {
+		x->st.bad_chunks++;
+		answer(x, req, 400, "Bad Request",
+		       "bad snapshot chunk headers");
+		return;
+	}
+	struct snapshot_info info = {
+	    .index = idx, .term = term, .size = size, .crc = crc};
+	struct recv_state *rs = &x->rs;
+	if (rs->done_valid && rs->done_from == from &&
+	    same_info(&rs->done_info, &info)) {
+		/* A retry of the final chunk that was already taken. */
+		char v[32];
+		snprintf(v, sizeof(v), "%" PRIu64, size);
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+				  HDR_OFFSET, v);
+		evhttp_send_reply(req, 200, "OK", NULL);
+		return;
+	}
+	if (!rs->active || rs->from != from || !same_info(&rs->info, &info)) {
+		/* A new transfer replaces a partial one. */
+		char part[SNAPSHOT_PATH_MAX], err[256];
+		recv_abort(x);
+		if (snapshot_make_dir(x->data_dir, err, sizeof(err)) != 0) {
+			xlog(x, 0, "%s", err);
+			answer(x, req, 500, "Internal Server Error", "no dir");
+			return;
+		}
+		recv_path(x, part);
+		rs->fd =
+		    open(part, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (rs->fd < 0) {
+			xlog(x, 0, "cannot create %s: %s", part,
+			     strerror(errno));
+			answer(x, req, 500, "Internal Server Error",
+			       "cannot create the file");
+			return;
+		}
+		rs->active = true;
+		rs->from = from;
+		rs->info = info;
+		rs->offset = 0;
+		rs->crc = 0;
+		rs->done_valid = false;
+	}
+	struct evbuffer *body = evhttp_request_get_input_buffer(req);
+	size_t len = evbuffer_get_length(body);
+	if (off != rs->offset) {
+		/* Not where we are: say where, the sender continues there. */
+		answer(x, req, 200, "OK", NULL);
+		return;
+	}
+	if (len > MAX_CHUNK_BYTES || off + len > size) {
+		x->st.bad_chunks++;
+		answer(x, req, 400, "Bad Request", "chunk beyond the size");
+		return;
+	}
+	const uint8_t *data = len > 0 ? evbuffer_pullup(body, -1) : NULL;
+	if (len > 0 && (data == NULL || crc32c(0, data, len) != ccrc)) {
+		x->st.bad_chunks++;
+		answer(x, req, 400, "Bad Request", "chunk checksum mismatch");
+		return;
+	}
+	size_t done = 0;
+	while (done < len) {
+		ssize_t w = pwrite(rs->fd, data + done, len - done,
+				   (off_t)(off + done));
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			xlog(x, 0, "cannot write the snapshot: %s",
+			     strerror(errno));
+			recv_abort(x);
+			answer(x, req, 500, "Internal Server Error",
+			       "write failed");
+			return;
+		}
+		done += (size_t)w;
+	}
+	if (len > 0)
+		rs->crc = crc32c(rs->crc, data, len);
+	rs->offset += len;
+	x->st.bytes_received += len;
+	if (rs->offset == size) {
+		recv_complete(x, req, mterm, commit);
+		return;
+	}
+	answer(x, req, 200, "OK", NULL);
+}
+
+int snap_xfer_attach(struct snap_xfer *x, struct evhttp *peer_http)
+{
+	return evhttp_set_cb(peer_http, SNAP_XFER_PATH, handle_chunk, x) == 0
+		   ? 0
+		   : -1;
+}

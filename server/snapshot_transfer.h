@@ -1,0 +1,94 @@
+/* snapshot_transfer.h - InstallSnapshot over HTTP: a leader streams its
+ * snapshot file to a lagging member in checksummed chunks; the member
+ * writes them to a temporary file, verifies the whole file and hands it to
+ * the driver (docs/FORMAT.md, "Snapshot transfer").
+ *
+ *   POST /raft/snapshot?index=I&term=T&offset=O   (on --listen-peer)
+ *   X-Kvd-From, X-Kvd-Token: as for /raft/messages
+ *   X-Kvd-Snapshot-Size: total bytes   X-Kvd-Snapshot-CRC: whole file
+ *   X-Kvd-Chunk-CRC: CRC-32C of this body
+ *   X-Kvd-Raft-Term, X-Kvd-Raft-Commit: of the leader's SNAPSHOT message
+ *   answer 200, X-Kvd-Snapshot-Offset: bytes the receiver holds
+ *
+ * Memory is bounded on both sides: one chunk at a time. Offsets make a
+ * transfer resumable: a sender always learns where the receiver stands and
+ * continues from there, also after a failed attempt.
+ *
+ * Loop thread only; blocking file IO is limited to one chunk per request
+ * (and one read-back of the finished file to verify it).
+ */
+#ifndef SERVER_SNAPSHOT_TRANSFER_H_
+#define SERVER_SNAPSHOT_TRANSFER_H_
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "raft.h"
+#include "snapshot.h"
+
+struct event_base;
+struct evhttp;
+
+#define SNAP_XFER_PATH	      "/raft/snapshot"
+#define SNAP_XFER_CHUNK_BYTES (1u << 20)
+
+/* A received and verified snapshot, handed to the driver. */
+struct snap_xfer_received {
+	raft_id from;
+	raft_term msg_term; /* the leader's term */
+	raft_index commit;  /* the leader's commit index */
+	struct snapshot_info info;
+	const char *path; /* the verified file (the driver may move it) */
+};
+
+struct snap_xfer_options {
+	raft_id self;
+	const char *data_dir;	 /* copied */
+	const char *source_host; /* outgoing connections; NULL: any. Copied */
+	const char *token;	 /* peer token; NULL: none. Copied */
+	unsigned request_timeout_ms; /* per chunk (default 10000) */
+	/* The whole file arrived and verified: step it into the core.
+	 * Returns 0 when taken, -1 to refuse (the receiver then answers
+	 * 503 and the leader tries again later). */
+	int (*on_received)(void *ctx, const struct snap_xfer_received *r);
+	/* A send finished: @ok when the receiver holds the whole file. */
+	void (*on_sent)(void *ctx, raft_id peer, bool ok);
+	void (*log)(void *ctx, int level, const char *line); /* 0 err..3 */
+	void *ctx;
+};
+
+struct snap_xfer_stats {
+	uint64_t sends_started, sends_ok, sends_failed;
+	uint64_t bytes_sent;
+	uint64_t received; /* whole snapshots received and verified */
+	uint64_t bytes_received;
+	uint64_t bad_chunks; /* refused chunks (checksum, offset, headers) */
+};
+
+struct snap_xfer;
+
+int snap_xfer_new(struct event_base *base, const struct snap_xfer_options *o,
+		  struct snap_xfer **out);
+void snap_xfer_free(struct snap_xfer *x);
+
+/* Serves POST SNAP_XFER_PATH on @peer_http. Returns 0 or -1. */
+int snap_xfer_attach(struct snap_xfer *x, struct evhttp *peer_http);
+
+/* Streams the snapshot @info from @path to @peer at @peer_url, as the
+ * answer to a SNAPSHOT message of @msg_term carrying @commit. A send
+ * already running to @peer is cancelled (on_sent not called for it).
+ * on_sent() follows exactly once unless cancelled. Returns 0 or -1. */
+int snap_xfer_send(struct snap_xfer *x, raft_id peer, const char *peer_url,
+		   const char *path, const struct snapshot_info *info,
+		   raft_term msg_term, raft_index commit);
+
+/* Whether a send to @peer is under way. */
+bool snap_xfer_sending(const struct snap_xfer *x, raft_id peer);
+
+/* Refuses further chunks (503) and cancels every send. */
+void snap_xfer_stop(struct snap_xfer *x);
+
+void snap_xfer_stats(const struct snap_xfer *x, struct snap_xfer_stats *out);
+
+#endif /* SERVER_SNAPSHOT_TRANSFER_H_ */

@@ -1,0 +1,493 @@
+/* snapshotter.c - snapshots in the background, their transfer and metrics
+ * (see snapshotter.h).
+ *
+ * Why the copy may run beside the loop's writes: kv_snapshot() is
+ * mdb_env_copyfd2(), which reads the store through one LMDB read
+ * transaction. The environment is opened with MDB_NOTLS, so a read
+ * transaction on this thread and the loop's write transactions (and its
+ * reads) run concurrently, as LMDB's MVCC design intends: the copy sees
+ * exactly the state of one commit, whose applied index it holds, while
+ * applies go on. We never read the handle's in-memory counters here (the
+ * index and term are read back from the copy). The one LMDB call that
+ * must not overlap a read transaction is growing the map
+ * (mdb_env_set_mapsize); snapshotter_before_apply() waits for the copy
+ * when the map is close to full, before kv_apply() could grow it.
+ */
+#include "snapshotter.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "members.h"
+#include "metrics.h"
+
+/* Snapshots kept on disk (issue: "snapshots older than the newest two"). */
+#define KEEP_SNAPSHOTS 2
+/* Largest members.json embedded in a snapshot's record. */
+#define MEMBERS_JSON_MAX (256 * 1024)
+
+struct pending_send {
+	raft_id peer;
+	raft_index index;
+	raft_term msg_term;
+	raft_index commit;
+	char url[CONFIG_URL_MAX];
+};
+
+struct snapshotter {
+	struct event_base *base;
+	struct snapshotter_options o;
+	char *data_dir;
+	struct snap_xfer *xfer;
+	struct event *done_ev;
+	bool stopped;
+	/* The background copy. The thread writes the result fields, then
+	 * activates done_ev; the loop joins it before reading them. */
+	bool busy;
+	int thread_done; /* set (atomically) by the thread as it ends */
+	pthread_t thread;
+	struct kv *kv;
+	int rc;
+	char err[512];
+	struct snapshot_info result;
+	double started, took;
+	/* The newest snapshot on disk. */
+	bool has_newest;
+	struct snapshot_info newest;
+	raft_index last_attempt; /* applied index at the last start */
+	struct pending_send pending[CONFIG_MEMBERS_MAX];
+	size_t n_pending;
+	/* Metrics. */
+	uint64_t taken_total, failed_total, installs_total;
+	double last_seconds, last_install_seconds;
+};
+
+static double now_seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* members.json as text (NULL when absent or unreadable): the membership
+ * the snapshot goes with. */
+static char *read_members(const char *dir)
+{
+	char p[SNAPSHOT_PATH_MAX];
+	snprintf(p, sizeof(p), "%s/%s", dir, MEMBERS_FILE);
+	FILE *f = fopen(p, "rb");
+	if (f == NULL)
+		return NULL;
+	char *buf = malloc(MEMBERS_JSON_MAX + 1);
+	size_t n = buf != NULL ? fread(buf, 1, MEMBERS_JSON_MAX, f) : 0;
+	fclose(f);
+	if (buf == NULL || n == 0 || n == MEMBERS_JSON_MAX) {
+		free(buf);
+		return NULL;
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+static void *copy_main(void *arg)
+{
+	struct snapshotter *sn = arg;
+	char *members = read_members(sn->data_dir);
+	sn->rc = snapshot_create(sn->kv, sn->data_dir, members, &sn->result,
+				 sn->err, sizeof(sn->err));
+	free(members);
+	/* The WAL below the snapshot is deleted next: the store must hold
+	 * everything the snapshot says it does, on disk (kv.h). */
+	if (sn->rc == 0 && kv_sync(sn->kv, sn->err, sizeof(sn->err)) != 0)
+		sn->rc = -1;
+	if (sn->rc == 0 && snapshot_prune(sn->data_dir, KEEP_SNAPSHOTS, sn->err,
+					  sizeof(sn->err)) < 0) {
+		log_warn("pruning old snapshots: %s", sn->err);
+		sn->err[0] = '\0';
+	}
+	sn->took = now_seconds() - sn->started;
+	__atomic_store_n(&sn->thread_done, 1, __ATOMIC_RELEASE);
+	event_active(sn->done_ev, EV_READ, 0);
+	return NULL;
+}
+
+static void start_pending(struct snapshotter *sn);
+
+static void join_copy(struct snapshotter *sn)
+{
+	if (!sn->busy)
+		return;
+	pthread_join(sn->thread, NULL);
+	sn->busy = false;
+	sn->last_seconds = sn->took;
+	if (sn->rc != 0) {
+		sn->failed_total++;
+		log_error("snapshot failed: %s", sn->err);
+		return;
+	}
+	sn->taken_total++;
+	sn->has_newest = true;
+	sn->newest = sn->result;
+	log_info("snapshot at index %" PRIu64 " term %" PRIu64 ": %" PRIu64
+		 " bytes, crc32c %08x, %.3f s",
+		 sn->result.index, sn->result.term, sn->result.size,
+		 sn->result.crc, sn->took);
+}
+
+static void done_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct snapshotter *sn = arg;
+	/* The copy may have been joined by snapshotter_wait() already, and
+	 * another one started since. */
+	if (sn->busy && __atomic_load_n(&sn->thread_done, __ATOMIC_ACQUIRE)) {
+		join_copy(sn);
+		if (sn->rc == 0 && !sn->stopped)
+			sn->o.taken(sn->o.ctx, &sn->newest);
+	}
+	start_pending(sn);
+}
+
+int snapshotter_take(struct snapshotter *sn, struct kv *kv)
+{
+	if (sn->busy || sn->stopped)
+		return sn->busy ? 0 : -1;
+	sn->busy = true;
+	sn->thread_done = 0;
+	sn->kv = kv;
+	sn->rc = 0;
+	sn->err[0] = '\0';
+	sn->started = now_seconds();
+	sn->last_attempt = kv_applied_index(kv);
+	if (pthread_create(&sn->thread, NULL, copy_main, sn) != 0) {
+		sn->busy = false;
+		log_error("cannot start the snapshot thread");
+		return -1;
+	}
+	return 0;
+}
+
+void snapshotter_applied(struct snapshotter *sn, struct kv *kv,
+			 raft_index applied)
+{
+	if (sn->o.every_entries == 0 || sn->busy || sn->stopped)
+		return;
+	raft_index base = sn->has_newest ? sn->newest.index : 0;
+	if (sn->last_attempt > base)
+		base = sn->last_attempt;
+	if (applied >= base + sn->o.every_entries)
+		snapshotter_take(sn, kv);
+}
+
+bool snapshotter_busy(const struct snapshotter *sn)
+{
+	return sn->busy;
+}
+
+void snapshotter_wait(struct snapshotter *sn)
+{
+	if (!sn->busy)
+		return;
+	join_copy(sn);
+	if (sn->rc == 0 && !sn->stopped)
+		sn->o.taken(sn->o.ctx, &sn->newest);
+	/* Pending sends start from done_cb, which still runs. */
+	event_active(sn->done_ev, EV_READ, 0);
+}
+
+void snapshotter_before_apply(struct snapshotter *sn, struct kv *kv,
+			      size_t bytes)
+{
+	if (!sn->busy)
+		return;
+	struct kv_stats st;
+	if (kv_stats(kv, &st) != 0 ||
+	    st.used_bytes + 4 * (uint64_t)bytes + (64u << 20) > st.map_bytes)
+		snapshotter_wait(sn);
+}
+
+bool snapshotter_newest(const struct snapshotter *sn, struct snapshot_info *out)
+{
+	if (sn->has_newest && out != NULL)
+		*out = sn->newest;
+	return sn->has_newest;
+}
+
+static void send_now(struct snapshotter *sn, raft_id peer, const char *url,
+		     raft_term msg_term, raft_index commit)
+{
+	char path[SNAPSHOT_PATH_MAX];
+	snapshot_data_path(sn->data_dir, sn->newest.index, path);
+	if (snap_xfer_send(sn->xfer, peer, url, path, &sn->newest, msg_term,
+			   commit) != 0)
+		sn->o.sent(sn->o.ctx, peer, false);
+}
+
+static void start_pending(struct snapshotter *sn)
+{
+	size_t keep = 0;
+	for (size_t i = 0; i < sn->n_pending; i++) {
+		struct pending_send *p = &sn->pending[i];
+		if (sn->has_newest && sn->newest.index >= p->index) {
+			send_now(sn, p->peer, p->url, p->msg_term, p->commit);
+		} else if (!sn->busy) {
+			/* The snapshot could not be taken. */
+			sn->o.sent(sn->o.ctx, p->peer, false);
+		} else {
+			sn->pending[keep++] = *p;
+		}
+	}
+	sn->n_pending = keep;
+}
+
+void snapshotter_send(struct snapshotter *sn, struct kv *kv,
+		      const struct raft_msg *m, const char *peer_url)
+{
+	if (sn->stopped)
+		return;
+	if (snap_xfer_sending(sn->xfer, m->to))
+		return; /* the running send answers this request too */
+	if (sn->has_newest && sn->newest.index >= m->index) {
+		send_now(sn, m->to, peer_url, m->term, m->commit);
+		return;
+	}
+	/* The core compacted past our newest file (e.g. after a restart):
+	 * take a fresh one, then send it. */
+	for (size_t i = 0; i < sn->n_pending; i++)
+		if (sn->pending[i].peer == m->to)
+			return;
+	if (sn->n_pending == CONFIG_MEMBERS_MAX ||
+	    strlen(peer_url) >= CONFIG_URL_MAX) {
+		sn->o.sent(sn->o.ctx, m->to, false);
+		return;
+	}
+	struct pending_send *p = &sn->pending[sn->n_pending++];
+	p->peer = m->to;
+	p->index = m->index;
+	p->msg_term = m->term;
+	p->commit = m->commit;
+	strcpy(p->url, peer_url);
+	if (!sn->busy && snapshotter_take(sn, kv) != 0) {
+		sn->n_pending--;
+		sn->o.sent(sn->o.ctx, m->to, false);
+	}
+}
+
+void snapshotter_received_path(const struct snapshotter *sn, raft_index index,
+			       char *out)
+{
+	snprintf(out, SNAPSHOT_PATH_MAX,
+		 "%s/" SNAPSHOT_DIR "/recv-%016" PRIx64 ".mdb", sn->data_dir,
+		 index);
+}
+
+void snapshotter_installed(struct snapshotter *sn, double seconds)
+{
+	sn->installs_total++;
+	sn->last_install_seconds = seconds;
+}
+
+static void xfer_sent(void *ctx, raft_id peer, bool ok)
+{
+	struct snapshotter *sn = ctx;
+	sn->o.sent(sn->o.ctx, peer, ok);
+}
+
+static int xfer_received(void *ctx, const struct snap_xfer_received *r)
+{
+	struct snapshotter *sn = ctx;
+	return sn->o.received(sn->o.ctx, r);
+}
+
+static void xfer_log(void *ctx, int level, const char *line)
+{
+	(void)ctx;
+	static const enum log_level map[] = {LOG_LEVEL_ERROR, LOG_LEVEL_WARN,
+					     LOG_LEVEL_INFO, LOG_LEVEL_DEBUG};
+	if (level < 0 || level > 3)
+		level = 0;
+	log_msg(map[level], "snapshot: %s", line);
+}
+
+/* Removes received files that were never installed (a crash between
+ * receiving and installing): the leader sends again. */
+static void remove_leftovers(const char *dir)
+{
+	char sdir[SNAPSHOT_PATH_MAX], p[SNAPSHOT_PATH_MAX + 300];
+	snprintf(sdir, sizeof(sdir), "%s/" SNAPSHOT_DIR, dir);
+	DIR *d = opendir(sdir);
+	if (d == NULL)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		if (strncmp(e->d_name, "recv", 4) != 0)
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", sdir, e->d_name);
+		unlink(p);
+	}
+	closedir(d);
+}
+
+int snapshotter_new(struct event_base *base,
+		    const struct snapshotter_options *o,
+		    struct snapshotter **out, char *err, size_t errlen)
+{
+	struct snapshotter *sn = calloc(1, sizeof(*sn));
+	if (sn == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	sn->base = base;
+	sn->o = *o;
+	sn->data_dir = strdup(o->data_dir);
+	sn->done_ev = event_new(base, -1, 0, done_cb, sn);
+	if (sn->data_dir == NULL || sn->done_ev == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	if (snapshot_make_dir(sn->data_dir, err, errlen) != 0)
+		goto fail;
+	remove_leftovers(sn->data_dir);
+	struct snapshot_info list[SNAPSHOT_LIST_MAX];
+	char warn[512], lerr[512];
+	int n = snapshot_list(sn->data_dir, list, SNAPSHOT_LIST_MAX, warn,
+			      sizeof(warn), lerr, sizeof(lerr));
+	if (n < 0) {
+		snprintf(err, errlen, "%s", lerr);
+		goto fail;
+	}
+	if (warn[0] != '\0')
+		log_warn("ignoring a snapshot record: %s", warn);
+	/* The newest snapshot that passes its checksum. A corrupt one is set
+	 * aside (kept for inspection), never sent. */
+	for (int i = 0; i < n; i++) {
+		if (snapshot_verify(sn->data_dir, &list[i], lerr,
+				    sizeof(lerr)) == 0) {
+			sn->has_newest = true;
+			sn->newest = list[i];
+			break;
+		}
+		char from[SNAPSHOT_PATH_MAX], to[SNAPSHOT_PATH_MAX + 16];
+		log_error("snapshot %" PRIu64 " is corrupt: %s; setting it "
+			  "aside and falling back to an older one",
+			  list[i].index, lerr);
+		snapshot_data_path(sn->data_dir, list[i].index, from);
+		snprintf(to, sizeof(to), "%s.corrupt", from);
+		rename(from, to);
+		snapshot_meta_path(sn->data_dir, list[i].index, from);
+		snprintf(to, sizeof(to), "%s.corrupt", from);
+		rename(from, to);
+	}
+	if (sn->has_newest)
+		log_info("newest snapshot: index %" PRIu64 " term %" PRIu64
+			 ", %" PRIu64 " bytes",
+			 sn->newest.index, sn->newest.term, sn->newest.size);
+	struct snap_xfer_options xo = {
+	    .self = o->self,
+	    .data_dir = o->data_dir,
+	    .source_host = o->source_host,
+	    .token = o->token,
+	    .on_received = xfer_received,
+	    .on_sent = xfer_sent,
+	    .log = xfer_log,
+	    .ctx = sn,
+	};
+	if (snap_xfer_new(base, &xo, &sn->xfer) != 0) {
+		snprintf(err, errlen, "cannot start the snapshot transfer");
+		goto fail;
+	}
+	*out = sn;
+	return 0;
+fail:
+	snapshotter_free(sn);
+	return -1;
+}
+
+int snapshotter_attach(struct snapshotter *sn, struct evhttp *peer_http)
+{
+	return snap_xfer_attach(sn->xfer, peer_http);
+}
+
+void snapshotter_stop(struct snapshotter *sn)
+{
+	sn->stopped = true;
+	if (sn->xfer != NULL)
+		snap_xfer_stop(sn->xfer);
+	sn->n_pending = 0;
+}
+
+void snapshotter_free(struct snapshotter *sn)
+{
+	if (sn == NULL)
+		return;
+	sn->stopped = true;
+	if (sn->busy) {
+		pthread_join(sn->thread, NULL);
+		sn->busy = false;
+	}
+	snap_xfer_free(sn->xfer);
+	if (sn->done_ev != NULL)
+		event_free(sn->done_ev);
+	free(sn->data_dir);
+	free(sn);
+}
+
+void snapshotter_render_metrics(struct snapshotter *sn, struct evbuffer *out)
+{
+	struct snap_xfer_stats xs = {0};
+	if (sn->xfer != NULL)
+		snap_xfer_stats(sn->xfer, &xs);
+	metrics_write_value(out, "kvd_snapshot_index", "gauge",
+			    "Index of the newest snapshot (0: none).",
+			    sn->has_newest ? (double)sn->newest.index : 0.0);
+	metrics_write_value(out, "kvd_snapshot_size_bytes", "gauge",
+			    "Size of the newest snapshot file.",
+			    sn->has_newest ? (double)sn->newest.size : 0.0);
+	metrics_write_value(out, "kvd_snapshot_last_duration_seconds", "gauge",
+			    "Time the last snapshot took (copy, checksum, "
+			    "sync).",
+			    sn->last_seconds);
+	metrics_write_value(out, "kvd_snapshots_total", "counter",
+			    "Snapshots taken.", (double)sn->taken_total);
+	metrics_write_value(out, "kvd_snapshot_failures_total", "counter",
+			    "Snapshots that failed.", (double)sn->failed_total);
+	metrics_write_value(out, "kvd_snapshot_in_progress", "gauge",
+			    "1 while a snapshot is being taken.",
+			    sn->busy ? 1.0 : 0.0);
+	metrics_write_value(out, "kvd_snapshot_installs_sent_total", "counter",
+			    "Snapshots delivered whole to lagging members.",
+			    (double)xs.sends_ok);
+	metrics_write_value(out, "kvd_snapshot_install_sends_failed_total",
+			    "counter", "Snapshot sends that failed.",
+			    (double)xs.sends_failed);
+	metrics_write_value(out, "kvd_snapshot_sent_bytes_total", "counter",
+			    "Snapshot bytes the receivers took.",
+			    (double)xs.bytes_sent);
+	metrics_write_value(out, "kvd_snapshot_installs_received_total",
+			    "counter", "Snapshots received whole and verified.",
+			    (double)xs.received);
+	metrics_write_value(out, "kvd_snapshot_received_bytes_total", "counter",
+			    "Snapshot bytes received.",
+			    (double)xs.bytes_received);
+	metrics_write_value(out, "kvd_snapshot_bad_chunks_total", "counter",
+			    "Snapshot chunks refused (checksum, headers).",
+			    (double)xs.bad_chunks);
+	metrics_write_value(out, "kvd_snapshot_installs_total", "counter",
+			    "Snapshots installed into the store.",
+			    (double)sn->installs_total);
+	metrics_write_value(out, "kvd_snapshot_last_install_seconds", "gauge",
+			    "Time the last install took.",
+			    sn->last_install_seconds);
+}

@@ -1,0 +1,100 @@
+/* snapshotter.h - the driver's snapshot duties: taking snapshots on a
+ * background thread every --snapshot-entries applied entries, keeping the
+ * newest two, streaming the newest to members that need it, receiving one
+ * from the leader, and their metrics.
+ *
+ * The node stays in charge of the raft core, the WAL and the store: the
+ * snapshotter reports through callbacks (a snapshot was taken: compact; a
+ * send finished: raft_report_snapshot(); a snapshot arrived: step it).
+ *
+ * Threads: every function runs on the loop thread. The copy itself runs on
+ * one background thread at a time, reading the store through an LMDB read
+ * transaction while the loop keeps applying (see snapshotter.c).
+ */
+#ifndef SERVER_SNAPSHOTTER_H_
+#define SERVER_SNAPSHOTTER_H_
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kv.h"
+#include "raft.h"
+#include "snapshot.h"
+#include "snapshot_transfer.h"
+
+struct event_base;
+struct evhttp;
+struct evbuffer;
+
+struct snapshotter_options {
+	raft_id self;
+	const char *data_dir;	 /* copied */
+	uint64_t every_entries;	 /* --snapshot-entries; 0: never on its own */
+	const char *source_host; /* copied; NULL: any */
+	const char *token;	 /* copied; NULL: none */
+	/* A snapshot is durable in DATA_DIR/snap and the store synced. */
+	void (*taken)(void *ctx, const struct snapshot_info *info);
+	/* A send to @peer finished. */
+	void (*sent)(void *ctx, raft_id peer, bool ok);
+	/* A snapshot arrived whole and verified (snapshot_transfer.h). */
+	int (*received)(void *ctx, const struct snap_xfer_received *r);
+	void *ctx;
+};
+
+struct snapshotter;
+
+/* Creates the snapshotter: makes DATA_DIR/snap, removes leftovers of
+ * interrupted work, and checks the newest snapshot's checksum. A corrupt
+ * newest snapshot is set aside (renamed *.corrupt, logged) and the one
+ * before it is used. Returns 0 or -1 with one line in @err. */
+int snapshotter_new(struct event_base *base,
+		    const struct snapshotter_options *o,
+		    struct snapshotter **out, char *err, size_t errlen);
+
+/* Waits for a running copy, cancels sends, frees. NULL is a no-op. */
+void snapshotter_free(struct snapshotter *sn);
+
+int snapshotter_attach(struct snapshotter *sn, struct evhttp *peer_http);
+
+/* Called after each apply: starts a snapshot of @kv on the background
+ * thread when @applied is --snapshot-entries past the newest one. */
+void snapshotter_applied(struct snapshotter *sn, struct kv *kv,
+			 raft_index applied);
+
+/* Starts a snapshot now unless one is running. Returns 0 or -1. */
+int snapshotter_take(struct snapshotter *sn, struct kv *kv);
+
+/* Whether a copy is running; and waiting for it to end (the store must
+ * not be closed under it). */
+bool snapshotter_busy(const struct snapshotter *sn);
+void snapshotter_wait(struct snapshotter *sn);
+
+/* Before applying about @bytes of entries while a copy runs: LMDB may
+ * only grow its map with no read transaction open, so when the map is
+ * close to full the copy is waited for first. */
+void snapshotter_before_apply(struct snapshotter *sn, struct kv *kv,
+			      size_t bytes);
+
+/* The newest snapshot, false when none. */
+bool snapshotter_newest(const struct snapshotter *sn,
+			struct snapshot_info *out);
+
+/* A RAFT_MSG_SNAPSHOT for @m->to (at @peer_url) came out of the core: the
+ * newest snapshot is streamed to it, after taking one first when the
+ * newest is older than @m->index. */
+void snapshotter_send(struct snapshotter *sn, struct kv *kv,
+		      const struct raft_msg *m, const char *peer_url);
+
+/* The verified received file of the snapshot at @index ("" when none). */
+void snapshotter_received_path(const struct snapshotter *sn, raft_index index,
+			       char *out);
+
+/* Counts an installed snapshot and its duration. */
+void snapshotter_installed(struct snapshotter *sn, double seconds);
+
+void snapshotter_stop(struct snapshotter *sn);
+
+void snapshotter_render_metrics(struct snapshotter *sn, struct evbuffer *out);
+
+#endif /* SERVER_SNAPSHOTTER_H_ */
