@@ -59,6 +59,7 @@ struct call {
 	bool any_member;	      /* a fixed URL is not required */
 	uint64_t seq;		      /* X-Kv-Seq when non-zero */
 	const struct endpoint *fixed; /* only this member (kvc_status) */
+	bool long_wait; /* one attempt may take the whole deadline */
 };
 
 /* One HTTP answer. */
@@ -556,7 +557,7 @@ static int call_retry(struct kvc *h, const struct call *c, struct resp *r)
 			break;
 		uint64_t left = deadline - now;
 		uint64_t tmo = (uint64_t)h->opts.request_timeout_ms;
-		if (tmo > left)
+		if (c->long_wait || tmo > left)
 			tmo = left;
 		const struct endpoint *ep = &h->eps[h->cur];
 		if (c->fixed) {
@@ -1076,11 +1077,15 @@ static int admin_call(struct kvc *h, enum evhttp_cmd_type method,
 		if (!text)
 			return KVC_ENOMEM;
 	}
+	/* Membership changes and transfers answer once done (a learner
+	 * catching up, an election): let one attempt use the whole deadline
+	 * rather than repeat a change that may be under way. */
 	struct call c = {.method = method,
 			 .path = path,
 			 .body = text,
 			 .body_len = text ? strlen(text) : 0,
-			 .to_leader = true};
+			 .to_leader = true,
+			 .long_wait = true};
 	struct resp r;
 	int rc = call_retry(h, &c, &r);
 	free(text);

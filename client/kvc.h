@@ -188,7 +188,8 @@ int kvc_member_add(struct kvc *h, uint64_t id, const char *peer_url);
 int kvc_member_remove(struct kvc *h, uint64_t id);
 
 /* Asks the leader to hand leadership to member @to; returns once @to
- * leads. */
+ * leads. Like kvc_member_add() and kvc_member_remove(), one attempt may
+ * wait up to the whole retry deadline (the member answers when done). */
 int kvc_leader_transfer(struct kvc *h, uint64_t to);
 
 #ifdef __cplusplus
