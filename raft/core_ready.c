@@ -2,6 +2,7 @@
 #include <assert.h>
 #include <string.h>
 
+#include "core_config.h"
 #include "core_read.h"
 #include "core_replication.h"
 #include "core_state.h"
@@ -36,7 +37,7 @@ bool raft_has_ready(const struct raft *r)
 	       r->failed_out.n > 0 || r->snap_pending ||
 	       r->role != r->prev_role || r->leader != r->prev_leader ||
 	       raft__read_wants_flush(r) || raft__repl_wants_flush(r) ||
-	       raft__transfer_wants_flush(r);
+	       raft__transfer_wants_flush(r) || raft__config_changed(r);
 }
 
 void raft_ready(struct raft *r, struct raft_ready *rd)
@@ -84,6 +85,8 @@ void raft_ready(struct raft *r, struct raft_ready *rd)
 	    r->role != r->prev_role || r->leader != r->prev_leader;
 	rd->role = r->role;
 	rd->leader = r->leader;
+	rd->config_changed = raft__config_changed(r);
+	rd->config = raft_membership(r);
 }
 
 void raft_advance(struct raft *r, const struct raft_ready *rd)
@@ -114,4 +117,6 @@ void raft_advance(struct raft *r, const struct raft_ready *rd)
 	r->failed_out.n = 0;
 	r->prev_role = rd->role;
 	r->prev_leader = rd->leader;
+	if (rd->config_changed)
+		raft__config_handed(r);
 }

@@ -56,10 +56,13 @@ struct raft_entryv {
 	size_t cap;
 };
 
+struct raft_cfg; /* core_config.h */
+
 struct raft {
 	raft_id id;
-	struct raft_options opts; /* limits filled in; voters not kept */
-	struct raft_config config;
+	struct raft_options opts;  /* limits filled in; voters not kept */
+	struct raft_config config; /* the quorum view of cfg's current one */
+	struct raft_cfg *cfg;	   /* configurations (core_config.h) */
 	struct raft_progress *prs; /* one per member of config, self too */
 	size_t n_prs;
 	struct raft_rng rng;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core_buf.h"
+#include "core_config.h"
 #include "core_election.h"
 #include "core_read.h"
 #include "core_replication.h"
@@ -70,6 +71,7 @@ static void raft_free_members(struct raft *r)
 	for (size_t i = 0; i < r->fwd.n; i++)
 		raft_buf_unref(r->fwd.v[i].data);
 	free(r->fwd.v);
+	raft__config_close(r);
 }
 
 int raft_new(const struct raft_options *opts,
@@ -141,6 +143,16 @@ int raft_new(const struct raft_options *opts,
 	r->applied =
 	    rs->applied > rs->snapshot_index ? rs->applied : rs->snapshot_index;
 	r->log.applied_handed = r->applied;
+	/* The configuration: the last one in the log, else the snapshot's,
+	 * else the founding voters (core_config.h). */
+	switch (raft__config_init(r, opts, rs)) {
+	case RAFT_OK:
+		break;
+	case RAFT_EINVAL:
+		goto einval;
+	default:
+		goto enomem;
+	}
 
 	r->role = RAFT_FOLLOWER;
 	r->prev_role = RAFT_FOLLOWER;
@@ -224,12 +236,52 @@ static bool step_term(struct raft *r, const struct raft_msg *m)
 	return true;
 }
 
+static int step(struct raft *r, const struct raft_msg *m);
+
+/* A SNAPSHOT stepped with the snapshot's configuration (raft.h): the
+ * message is handled without it, and the configuration becomes the base
+ * one if the snapshot was accepted. */
+static int step_snapshot_config(struct raft *r, const struct raft_msg *m)
+{
+	struct raft_membership cfg;
+	struct raft_msg plain = *m;
+	int rv;
+
+	if (m->entries == NULL ||
+	    raft_membership_decode(m->entries[0].data, m->entries[0].len,
+				   &cfg) != RAFT_OK)
+		return RAFT_EINVAL;
+	cfg.index = m->entries[0].index ? m->entries[0].index : m->index;
+	plain.entries = NULL;
+	plain.n_entries = 0;
+	rv = step(r, &plain);
+	if (rv == RAFT_OK && r->snap_pending && r->snap_out.index == m->index)
+		raft__config_snapshot(r, &cfg);
+	return rv;
+}
+
 int raft_step(struct raft *r, const struct raft_msg *m)
 {
+	int rv;
+
 	if (m == NULL)
 		return RAFT_EINVAL;
+	if (m->type == RAFT_MSG_SNAPSHOT && m->n_entries == 1 &&
+	    m->entries != NULL && m->entries[0].type == RAFT_ENTRY_CONFIG)
+		rv = step_snapshot_config(r, m);
+	else
+		rv = step(r, m);
+	/* Configurations take effect when appended, and a leader acts on
+	 * committed ones (core_config.h). */
+	raft__config_after(r);
+	return rv;
+}
+
+static int step(struct raft *r, const struct raft_msg *m)
+{
 	if (m->to != r->id || m->from == 0 || m->from == r->id ||
-	    raft__progress(r, m->from) == NULL)
+	    (raft__progress(r, m->from) == NULL && m->from != r->leader &&
+	     !raft__config_accepts_unknown(r)))
 		return RAFT_OK;
 	if (m->type < RAFT_MSG_APPEND || m->type > RAFT_MSG_SNAPSHOT)
 		return RAFT_EINVAL;
@@ -315,8 +367,11 @@ void raft_persisted(struct raft *r, raft_index index, raft_term term)
 {
 	/* Rule 2 of raft.h: the leader's own copy counts toward a majority
 	 * only once durable. */
-	if (raft_log_persisted(&r->log, index, term) && r->role == RAFT_LEADER)
+	if (raft_log_persisted(&r->log, index, term) &&
+	    r->role == RAFT_LEADER) {
 		raft__maybe_commit(r);
+		raft__config_after(r);
+	}
 }
 
 void raft_applied(struct raft *r, raft_index index)
@@ -333,6 +388,7 @@ int raft_compact(struct raft *r, raft_index index)
 	 * applied here (and so committed and durable, rule 5). */
 	if (index > r->applied || index > r->log.applied_handed)
 		return RAFT_EINVAL;
+	raft__config_compact(r, index);
 	raft_log_compact(&r->log, index);
 	return RAFT_OK;
 }
@@ -360,6 +416,7 @@ void raft_status(const struct raft *r, struct raft_status *out)
 	if (r->role == RAFT_LEADER)
 		out->pending_entries =
 		    (size_t)(raft_log_last_index(&r->log) - r->log.commit);
+	raft__config_status(r, out);
 }
 
 enum raft_role raft_role(const struct raft *r)
@@ -393,6 +450,8 @@ const char *raft_strerror(int err)
 		return "not the leader any more";
 	case RAFT_EREMOVED:
 		return "removed from the cluster";
+	case RAFT_ECONFIG:
+		return "a membership change is in progress";
 	}
 	return "unknown error";
 }

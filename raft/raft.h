@@ -90,7 +90,8 @@ enum raft_error {
 	RAFT_ETOO_LARGE = -5,  /* a proposal above max_entry_bytes */
 	RAFT_ETRANSFER = -6,   /* leadership transfer in progress */
 	RAFT_ENOTLEADER = -7,  /* this member lost leadership */
-	RAFT_EREMOVED = -8     /* this member is no longer in the cluster */
+	RAFT_EREMOVED = -8,    /* this member is no longer in the cluster */
+	RAFT_ECONFIG = -9      /* a membership change is in progress */
 };
 
 enum raft_role {
@@ -136,7 +137,10 @@ enum raft_msg_type {
  *                 leader could not serve it (it is not leader any more).
  *  SNAPSHOT:      index/log_term = the last entry the leader's snapshot
  *                 includes (lastIncludedIndex/Term); commit = the leader's
- *                 commit index; no entries. The core never holds snapshot
+ *                 commit index; no entries, except that the receiving
+ *                 driver may step it with one RAFT_ENTRY_CONFIG entry: the
+ *                 configuration stored in the snapshot (see
+ *                 raft_membership_at()), index = the index it came from. The core never holds snapshot
  *                 bytes: on the leader a SNAPSHOT in rd.msgs means "stream
  *                 your latest snapshot (the one at index) to m.to, then
  *                 report the outcome with raft_report_snapshot()" (the
@@ -203,6 +207,55 @@ struct raft_options {
 	size_t max_pending_reads;   /* reads waiting for confirmation (65536) */
 	uint32_t max_entry_bytes;   /* largest proposal (16 MiB) */
 	unsigned mutations;         /* enum raft_mutation bits; tests only */
+	/* Optional: the founding voters' addresses, parallel to @voters
+	 * (copied; each at most RAFT_MAX_ADDR_LEN bytes). The core never
+	 * uses them; they travel in configuration entries so that every
+	 * member learns every other's address from the log. */
+	const char *const *voter_addrs;
+};
+
+/* Membership (thesis §4.3, joint consensus). A configuration is a
+ * RAFT_ENTRY_CONFIG entry (payload: raft_membership_encode(),
+ * docs/FORMAT.md). It takes effect as soon as it is appended to a log,
+ * committed or not, and is undone when the entry is truncated away. While
+ * a configuration is joint, every decision (election, commit, read index
+ * confirmation, CheckQuorum) needs a majority of C_old AND of C_new. */
+#define RAFT_MAX_MEMBERS 64   /* members (voters and learners) at most */
+#define RAFT_MAX_ADDR_LEN 255 /* bytes of one member's address */
+
+enum raft_member_flag {
+	RAFT_MEMBER_VOTER = 1,	  /* votes (in C_new while joint) */
+	RAFT_MEMBER_OUTGOING = 2, /* votes in C_old (only while joint) */
+	RAFT_MEMBER_LEARNER = 4	  /* gets the log; never votes or counts */
+};
+
+struct raft_member {
+	raft_id id;
+	uint8_t flags; /* enum raft_member_flag bits; LEARNER stands alone */
+	char addr[RAFT_MAX_ADDR_LEN + 1]; /* NUL-terminated, opaque */
+};
+
+struct raft_membership {
+	raft_index index; /* the CONFIG entry it comes from; 0: founding */
+	bool joint;	  /* C_old,new: OUTGOING flags name C_old */
+	size_t n;
+	struct raft_member members[RAFT_MAX_MEMBERS];
+};
+
+/* The largest encoded configuration. */
+#define RAFT_MEMBERSHIP_MAX_BYTES                                         \
+	(8 + RAFT_MAX_MEMBERS * (8 + 1 + 1 + RAFT_MAX_ADDR_LEN))
+
+enum raft_change_type {
+	RAFT_CHANGE_ADD_LEARNER = 1, /* a new member, as a learner */
+	RAFT_CHANGE_PROMOTE = 2,     /* a learner becomes a voter */
+	RAFT_CHANGE_REMOVE = 3	     /* a learner or a voter leaves */
+};
+
+struct raft_config_change {
+	uint8_t type; /* enum raft_change_type */
+	raft_id id;
+	const char *addr; /* ADD_LEARNER: its address (copied) */
 };
 
 /* What the core recovered from stable storage. */
@@ -215,6 +268,11 @@ struct raft_restore {
 	raft_index snapshot_index; /* 0 when none */
 	raft_term snapshot_term;
 	raft_index applied; /* the state machine is applied up to here */
+	/* The configuration stored with the snapshot (an encoded
+	 * raft_membership, copied), or NULL: then the configuration before
+	 * the first CONFIG entry is the founding one of raft_options. */
+	const uint8_t *snapshot_config;
+	size_t snapshot_config_len;
 };
 
 /* The last entry a snapshot includes. */
@@ -250,6 +308,11 @@ struct raft_ready {
 	bool soft_changed;
 	enum raft_role role;
 	raft_id leader; /* 0 when unknown */
+	/* The configuration changed (soft state; the first ready always
+	 * has it): add and drop transport peers, persist the member list.
+	 * @config is owned by the core, valid until raft_advance(). */
+	bool config_changed;
+	const struct raft_membership *config;
 };
 
 struct raft_status {
@@ -266,6 +329,14 @@ struct raft_status {
 	raft_term snapshot_term;   /* the term of the entry at snapshot_index */
 	size_t pending_reads;
 	size_t pending_entries; /* leader: appended but not committed */
+	/* Membership: this member's enum raft_member_flag bits (0: not in
+	 * the configuration), whether it was removed (a configuration
+	 * without it took effect), the index of the configuration's entry
+	 * and whether it is joint. */
+	uint8_t member_flags;
+	bool removed;
+	raft_index config_index;
+	bool config_joint;
 };
 
 struct raft;
@@ -338,6 +409,43 @@ void raft_report_snapshot(struct raft *r, raft_id peer, bool ok);
  * RAFT_ENOTLEADER on a non-leader, RAFT_EINVAL when @to is not a voter,
  * RAFT_ETRANSFER while a transfer to another member is under way. */
 int raft_transfer_leadership(struct raft *r, raft_id to);
+
+/* Leader: proposes a membership change (thesis §4.3). ADD_LEARNER and
+ * removing a learner append one configuration; PROMOTE and removing a
+ * voter append the joint C_old,new, and once that commits the leader
+ * appends C_new by itself. A leader not in C_new steps down once C_new
+ * commits (asking the most up-to-date voter to campaign at once); a
+ * member not in the configuration never campaigns. *@index (may be NULL)
+ * is the index of the appended entry. Returns RAFT_OK, RAFT_ENOTLEADER on
+ * a non-leader, RAFT_ECONFIG while another change is not finished (joint,
+ * or the last configuration is not committed), RAFT_EBUSY when this
+ * leader has not yet committed an entry of its term (retry shortly),
+ * RAFT_ETRANSFER during a leadership transfer, RAFT_EINVAL for a bad
+ * change (id 0 or already a member for ADD_LEARNER, not a learner for
+ * PROMOTE, not a member or the last voter for REMOVE, an address missing
+ * or too long, more than RAFT_MAX_MEMBERS). */
+int raft_propose_config(struct raft *r, const struct raft_config_change *c,
+			raft_index *index);
+
+/* The current configuration (owned by the core; valid until the next
+ * call that is not read-only). */
+const struct raft_membership *raft_membership(const struct raft *r);
+
+/* The configuration in effect at log index @index (snapshot index <=
+ * @index <= last index), for the driver to store in a snapshot taken at
+ * @index. Returns RAFT_OK or RAFT_EINVAL. */
+int raft_membership_at(const struct raft *r, raft_index index,
+		       struct raft_membership *out);
+
+/* Payload of a CONFIG entry (docs/FORMAT.md). encode writes at most
+ * RAFT_MEMBERSHIP_MAX_BYTES into @buf and sets *@len; returns RAFT_OK or
+ * RAFT_EINVAL (invalid configuration, @cap too small). decode fills
+ * *@out (index 0) and returns RAFT_OK or RAFT_EINVAL for anything not a
+ * valid version-1 configuration. */
+int raft_membership_encode(const struct raft_membership *m, uint8_t *buf,
+			   size_t cap, size_t *len);
+int raft_membership_decode(const void *data, size_t len,
+			   struct raft_membership *out);
 
 bool raft_has_ready(const struct raft *r);
 void raft_ready(struct raft *r, struct raft_ready *rd);

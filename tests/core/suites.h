@@ -9,5 +9,6 @@ Suite *progress_suite(void);
 Suite *step_suite(void);
 Suite *features_suite(void);
 Suite *snapshot_suite(void);
+Suite *config_suite(void);
 
 #endif /* TESTS_CORE_SUITES_H_ */

@@ -12,6 +12,7 @@ int main(void)
 	srunner_add_suite(sr, step_suite());
 	srunner_add_suite(sr, features_suite());
 	srunner_add_suite(sr, snapshot_suite());
+	srunner_add_suite(sr, config_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
