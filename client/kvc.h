@@ -2,7 +2,8 @@
  *
  * Use:
  *     struct kvc *h;
- *     int rc = kvc_open("http://10.0.0.1:2379,http://10.0.0.2:2379", NULL, &h);
+ *     int rc = kvc_open("http://10.0.0.1:7001,http://10.0.0.2:7001", NULL,
+ *                       &h);
  *     if (rc == 0)
  *             rc = kvc_put(h, "greeting", "hello", 5, &index);
  *     if (rc < 0)

@@ -16,7 +16,9 @@
 #define EXIT_UNAVAILABLE 3 /* cluster unavailable or timed out */
 #define EXIT_OTHER	 4
 
-#define DEFAULT_ENDPOINTS	  "http://127.0.0.1:2379"
+/* The members scripts/run starts. */
+#define DEFAULT_ENDPOINTS                                                      \
+	"http://127.0.0.1:7001,http://127.0.0.1:7002,http://127.0.0.1:7003"
 #define MAX_STDIN_BYTES		  (64u << 20) /* a value read from stdin */
 #define LIST_PAGE		  1000
 #define LIST_MAX_LIMIT		  10000
@@ -46,8 +48,8 @@ static const char usage_main[] =
     "\n"
     "Global options:\n"
     "  --endpoints URL,...  client URLs of members (default: "
-    "$KVCTL_ENDPOINTS,\n"
-    "                       else " DEFAULT_ENDPOINTS ")\n"
+    "$KVCTL_ENDPOINTS, else\n"
+    "                       the members of scripts/run, 127.0.0.1:7001-7003)\n"
     "  --timeout SEC        give up after SEC seconds (default 10)\n"
     "  -o, --output FORMAT  text (default) or json\n"
     "  -h, --help           this help; COMMAND --help for one command\n"

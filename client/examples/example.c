@@ -4,7 +4,7 @@
  * Build against the installed library:
  *     cc -o example example.c $(pkg-config --cflags --libs kvc)
  * Run:
- *     ./example http://127.0.0.1:2379,http://127.0.0.1:2479
+ *     ./example http://127.0.0.1:7001,http://127.0.0.1:7002
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -23,7 +23,7 @@ static int fail(struct kvc *h, const char *what, int rc)
 
 int main(int argc, char **argv)
 {
-	const char *endpoints = argc > 1 ? argv[1] : "http://127.0.0.1:2379";
+	const char *endpoints = argc > 1 ? argv[1] : "http://127.0.0.1:7001";
 	const char *key = argc > 2 ? argv[2] : "example/greeting";
 	struct kvc_options opts = {.retry_deadline_ms = 15000};
 	struct kvc *h;
