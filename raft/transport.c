@@ -149,11 +149,13 @@ static char *dup_opt(const char *s, size_t max, int *rc)
 	return d;
 }
 
-/* Header values must not carry CR/LF (header injection) or controls. */
+/* Header values must not carry CR/LF (header injection) or controls, and
+ * are ASCII: a URL or token is, and a peer's client URL ends up in JSON
+ * answers, which need valid UTF-8 (bytes >= 0x80 made /v1/status empty). */
 static bool printable(const char *s)
 {
 	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
 			return false;
 	return true;
 }
