@@ -4,8 +4,9 @@
  * in-memory network (per-link delay, drop, duplicate, reorder; partitions
  * of any shape, asymmetric ones too), one simulated disk per member (writes
  * stay pending until the simulation completes them; a crash loses what is
- * pending) and one key/value state machine per member. Every choice comes
- * from one seeded PRNG, so a seed replays exactly.
+ * pending, or keeps a prefix of it) and one key/value state machine per
+ * member, with durable snapshots for log compaction and InstallSnapshot.
+ * Every choice comes from one seeded PRNG, so a seed replays exactly.
  *
  * After every step the cluster checks the Raft safety properties (Figure 3
  * of the paper) plus the contract of raft.h and read linearizability; the
