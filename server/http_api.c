@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "http_snapshot.h"
 #include "http_util.h"
 #include "kv.h"
 #include "log.h"
@@ -811,6 +812,11 @@ static void handle(struct evhttp_request *req, void *arg)
 			handle_transfer(n, req, t0);
 		else
 			method_not_allowed(n, req, ROUTE_OTHER, t0, "POST");
+	} else if (strcmp(path, "/v1/snapshot") == 0) {
+		if (get)
+			count(n, ROUTE_OTHER, http_snapshot_get(n, req), t0);
+		else
+			method_not_allowed(n, req, ROUTE_OTHER, t0, "GET");
 	} else if (strcmp(path, "/healthz") == 0) {
 		if (get)
 			reply_json(n, req, ROUTE_HEALTHZ, t0, 200,

@@ -1,0 +1,359 @@
+# test_snapshot.py - snapshots and log compaction on real kvd processes:
+# a member that was down rejoins through InstallSnapshot and converges, the
+# WAL stays bounded under load, restart from snapshot + WAL, a corrupt
+# newest snapshot is set aside, kill -9 during snapshot creation and
+# installation loses no acknowledged write, and kvd --restore seeds a new
+# cluster from GET /v1/snapshot.
+#
+# Uses tests/integration/harness.py; argv[1] is the kvd binary.
+
+import base64
+import glob
+import http.client
+import os
+import random
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                '..', 'tests', 'integration'))
+import harness  # noqa: E402
+from harness import Cluster, ClusterTest, key_path, wait_for  # noqa: E402
+
+SNAP_ARGS = ('--snapshot-entries', '200', '--wal-segment-bytes', '65536')
+
+
+class Writer:
+    """Puts keys over keep-alive connections to the leader, retrying
+    through leader changes; remembers every acknowledged (key, value)."""
+
+    def __init__(self, cluster):
+        self.cluster = cluster
+        self.acked = {}
+        self.lock = threading.Lock()
+        self.conns = {}
+
+    def _conn(self, m):
+        c = self.conns.get(threading.get_ident())
+        if c is None or c[0] is not m:
+            if c is not None:
+                c[1].close()
+            c = (m, http.client.HTTPConnection(m.host, m.client_port,
+                                               timeout=10))
+            self.conns[threading.get_ident()] = c
+        return c[1]
+
+    def _drop(self):
+        c = self.conns.pop(threading.get_ident(), None)
+        if c is not None:
+            c[1].close()
+
+    def put(self, key, value, deadline_s=harness.WAIT_S):
+        deadline = time.monotonic() + deadline_s
+        while time.monotonic() < deadline:
+            live = self.cluster.live()
+            if not live:
+                time.sleep(0.05)
+                continue
+            m = random.choice(live)
+            try:
+                conn = self._conn(m)
+                conn.request('PUT', key_path(key), body=value)
+                r = conn.getresponse()
+                r.read()
+                if r.status == 200:
+                    with self.lock:
+                        self.acked[key] = value
+                    return True
+                if r.getheader('Connection', '').lower() == 'close':
+                    self._drop()
+            except (OSError, http.client.HTTPException):
+                self._drop()
+            time.sleep(0.02)
+        return False
+
+    def run(self, keys, threads=4, value_bytes=16):
+        """Puts every key of @keys using @threads threads; returns the
+        number acknowledged."""
+        it = iter(keys)
+        it_lock = threading.Lock()
+
+        def work():
+            while True:
+                with it_lock:
+                    k = next(it, None)
+                if k is None:
+                    break
+                v = (k.encode() * (value_bytes // len(k) + 1))[:value_bytes]
+                self.put(k, v)
+            self._drop()
+
+        ts = [threading.Thread(target=work) for _ in range(threads)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        return len(self.acked)
+
+
+def listing(m, prefix=''):
+    """Every (key, value, index) under @prefix, read locally (stale)."""
+    out = []
+    after = None
+    while True:
+        path = '/v1/kv?prefix=%s&limit=10000' % prefix
+        if after is not None:
+            path += '&after=' + after
+        r = m.request('GET', path, timeout=30)
+        assert r.status == 200, r
+        j = r.json()
+        out += [(x['key'], base64.b64decode(x['value']), x['index'])
+                for x in j['kvs']]
+        if not j['more']:
+            return out
+        after = j['kvs'][-1]['key']
+
+
+def metric(m, name):
+    r = m.request('GET', '/metrics')
+    for line in r.body.decode().splitlines():
+        if line.startswith(name + ' '):
+            return float(line.split()[1])
+    raise AssertionError('no metric %s' % name)
+
+
+def snap_files(m):
+    return sorted(glob.glob(os.path.join(m.data_dir, 'snap', 'snap-*.mdb')))
+
+
+def wal_files(m):
+    return glob.glob(os.path.join(m.data_dir, 'wal', 'wal-*.log'))
+
+
+def assert_same_content(test, c, members=None, prefix=''):
+    ms = members or c.live()
+    c.wait_converged(members=ms)
+    want = listing(ms[0], prefix)
+    for m in ms[1:]:
+        test.assertEqual(listing(m, prefix), want, 'member %d differs' % m.id)
+    return want
+
+
+class InstallSnapshotTest(ClusterTest):
+    CLUSTER_ARGS = SNAP_ARGS
+
+    def test_stopped_member_rejoins_through_install_snapshot(self):
+        c = self.cluster
+        lid, _ = c.wait_leader()
+        down = [m for m in c.all() if m.id != lid][0]
+        down.kill()
+        w = Writer(c)
+        keys = ['is/%05d' % i for i in range(5000)]
+        self.assertEqual(w.run(keys), 5000)
+        leader = c[c.wait_leader()[0]]
+        wait_for(lambda: leader.try_status()['snapshot_index'] > 2000,
+                 what='leader snapshots')
+        # The log the stopped member needs is compacted away.
+        self.assertGreater(metric(leader, 'kvd_snapshots_total'), 5)
+        down.start()
+        c.wait_leader()
+        content = assert_same_content(self, c, prefix='is/')
+        self.assertEqual(len(content), 5000)
+        for k, v, _ in content:
+            self.assertEqual(v, w.acked[k])
+        self.assertGreaterEqual(
+            metric(down, 'kvd_snapshot_installs_received_total'), 1)
+        self.assertGreaterEqual(
+            metric(down, 'kvd_snapshot_installs_total'), 1)
+        lead = c[c.wait_leader()[0]]
+        self.assertGreaterEqual(
+            metric(lead, 'kvd_snapshot_installs_sent_total'), 1)
+        st = down.try_status()
+        self.assertGreater(st['snapshot_index'], 0)
+        # It serves writes afterwards, and restarts from its snapshot.
+        self.assertEqual(down.put('is/after', b'ok').status, 200)
+        self.assertEqual(down.terminate(), 0)
+        down.start()
+        c.wait_leader()
+        assert_same_content(self, c)
+        self.assertEqual(down.get('is/after', stale=True).body, b'ok')
+
+    def test_wal_stays_bounded_under_load(self):
+        c = self.cluster
+        c.wait_leader()
+        w = Writer(c)
+        # 4000 writes of 1 KiB: about 4.3 MB of log, 66 segments of 64 KiB
+        # without compaction.
+        for r in range(4):
+            keys = ['wal/%d/%04d' % (r, i) for i in range(1000)]
+            w.run(keys, value_bytes=1024)
+            c.wait_converged()
+            # Compaction follows each snapshot asynchronously.
+            for m in c.live():
+                wait_for(lambda: len(wal_files(m)) <= 12,
+                         what='member %d WAL bounded (%d segments)'
+                         % (m.id, len(wal_files(m))))
+                wait_for(lambda: len(snap_files(m)) <= 2,
+                         what='member %d keeps two snapshots' % m.id)
+        for m in c.live():
+            wal_bytes = sum(os.path.getsize(f) for f in wal_files(m))
+            self.assertLess(wal_bytes, 12 * 65536 + 2 * 1024 * 1024)
+            self.assertGreater(metric(m, 'kvd_snapshot_index'), 3000)
+            self.assertGreater(metric(m, 'kvd_snapshot_size_bytes'), 0)
+
+    def test_restart_from_snapshot_and_wal(self):
+        c = self.cluster
+        c.wait_leader()
+        w = Writer(c)
+        w.run(['rs/%04d' % i for i in range(700)])
+        before = assert_same_content(self, c)
+        for m in c.all():
+            self.assertEqual(m.terminate(), 0)
+        for m in c.all():
+            self.assertTrue(snap_files(m), 'member %d has no snapshot' % m.id)
+        c.start()
+        c.wait_leader()
+        after = assert_same_content(self, c)
+        self.assertEqual(after, before)
+
+
+class CorruptSnapshotTest(ClusterTest):
+    CLUSTER_ARGS = SNAP_ARGS
+
+    def test_corrupt_newest_snapshot_is_set_aside(self):
+        c = self.cluster
+        c.wait_leader()
+        w = Writer(c)
+        w.run(['cs/%04d' % i for i in range(900)])
+        before = assert_same_content(self, c)
+        m = c[2]
+        wait_for(lambda: len(snap_files(m)) == 2, what='two snapshots')
+        self.assertEqual(m.terminate(), 0)
+        newest = snap_files(m)[-1]
+        with open(newest, 'r+b') as f:
+            f.seek(os.path.getsize(newest) // 2)
+            b = f.read(1)
+            f.seek(-1, os.SEEK_CUR)
+            f.write(bytes([b[0] ^ 0x40]))
+        m.start()
+        c.wait_leader()
+        self.assertEqual(assert_same_content(self, c), before)
+        self.assertTrue(os.path.exists(newest + '.corrupt'))
+        bad = int(os.path.basename(newest)[5:21], 16)
+        with open(m.log_path) as f:
+            log = f.read()
+        self.assertIn('snapshot %d is corrupt' % bad, log)
+        # It fell back to the older snapshot, which passed its checksum.
+        older = int(os.path.basename(snap_files(m)[0])[5:21], 16)
+        self.assertLess(older, bad)
+        self.assertIn('newest snapshot: index %d ' % older, log)
+
+
+class KillDuringSnapshotsTest(ClusterTest):
+    CLUSTER_ARGS = ('--snapshot-entries', '100', '--wal-segment-bytes',
+                    '65536')
+
+    def test_kill9_during_creation_and_install_loses_nothing(self):
+        c = self.cluster
+        rnd = random.Random(int(os.environ.get('KVD_TEST_SEED', '0')) or
+                            random.randrange(1 << 30))
+        w = Writer(c)
+        n = 0
+        for it in range(4):
+            lid, _ = c.wait_leader()
+            victim = c[rnd.choice([m.id for m in c.all() if m.id != lid])]
+            # Down while the log moves past several snapshots, so it
+            # needs one; killed again at a random moment of its catch-up
+            # (receiving or installing the snapshot).
+            victim.kill()
+            w.run(['k9/%d/%04d' % (it, i) for i in range(400)])
+            n += 400
+            victim.start()
+            time.sleep(rnd.uniform(0.0, 0.4))
+            victim.kill()
+            victim.start()
+            # Meanwhile the others take snapshots under writes: kill one
+            # of them at a random moment too.
+            other = c[rnd.choice([m.id for m in c.all()
+                                  if m.id != victim.id])]
+            t = threading.Thread(target=w.run, args=(
+                ['k9b/%d/%04d' % (it, i) for i in range(250)],))
+            t.start()
+            time.sleep(rnd.uniform(0.05, 0.5))
+            other.kill()
+            other.start()
+            t.join()
+            c.wait_leader()
+            c.wait_converged()
+        content = {k: v for k, v, _ in assert_same_content(self, c)}
+        for k, v in w.acked.items():
+            self.assertEqual(content.get(k), v, 'acknowledged %s lost' % k)
+        for m in c.all():
+            self.assertTrue(m.running(), 'member %d is down' % m.id)
+
+
+class RestoreTest(ClusterTest):
+    CLUSTER_ARGS = SNAP_ARGS
+
+    def test_snapshot_download_restores_a_new_cluster(self):
+        c = self.cluster
+        c.wait_leader()
+        w = Writer(c)
+        w.run(['rt/%04d' % i for i in range(500)])
+        self.assertEqual(c[1].delete('rt/0007').status, 200)
+        before = assert_same_content(self, c)
+        m = c[1]
+        r = m.request('GET', '/v1/snapshot', timeout=60)
+        self.assertEqual(r.status, 200)
+        idx = int(r.header('X-Kv-Snapshot-Index'))
+        self.assertGreaterEqual(idx, 501)
+        self.assertEqual(r.header('Content-Type'), 'application/octet-stream')
+        path = os.path.join(c.root, 'backup.mdb')
+        with open(path, 'wb') as f:
+            f.write(r.body)
+        # No temporary file is left behind.
+        self.assertEqual(glob.glob(os.path.join(m.data_dir, 'snap',
+                                                'backup-*')), [])
+        nc = Cluster(3, SNAP_ARGS + ('--restore', path), name='restored')
+        try:
+            nc.start()
+            nc.wait_leader()
+            after = assert_same_content(self, nc)
+            self.assertEqual(after, before)
+            for mm in nc.all():
+                self.assertGreaterEqual(mm.try_status()['applied_index'], idx)
+            # The new cluster takes writes on top of the restored data.
+            lead = nc[nc.wait_leader()[0]]
+            self.assertEqual(lead.put('rt/new', b'n').status, 200)
+            self.assertEqual(lead.get('rt/0001').status, 200)
+            self.assertEqual(lead.get('rt/0007').status, 404)
+            # A restart with the same flags ignores --restore.
+            for mm in nc.all():
+                self.assertEqual(mm.terminate(), 0)
+            nc.start()
+            nc.wait_leader()
+            self.assertEqual(nc[1].get('rt/new').body, b'n')
+        except BaseException:
+            nc.failed = True
+            raise
+        finally:
+            nc.close()
+
+    def test_restore_refuses_a_file_that_is_not_a_snapshot(self):
+        bogus = os.path.join(self.cluster.root, 'bogus.mdb')
+        with open(bogus, 'wb') as f:
+            f.write(b'not lmdb' * 1000)
+        nc = Cluster(1, ('--restore', bogus), name='bogus')
+        try:
+            m = nc[1]
+            m.start()
+            rc = m.proc.wait(timeout=30)
+            self.assertNotEqual(rc, 0)
+            self.assertIn('--restore', m.log_tail())
+        finally:
+            nc.close()
+
+
+if __name__ == '__main__':
+    harness.main()
