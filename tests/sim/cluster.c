@@ -652,19 +652,26 @@ static void send_snapshot(struct sim_cluster *c, struct node *nd,
 		     nd->id, m->index, nd->snap.index);
 		return;
 	}
-	bool lost =
-	    c->cut[m->from][m->to] ||
-	    (!c->cfg.scripted && chance(c, c->link_drop[m->from][m->to]));
-	struct packet *p =
-	    push_packet(c, m, c->now + (c->cfg.scripted ? 0 : msg_delay(c)));
-	if (!p)
-		return;
-	p->is_snap = true;
-	p->lost = lost;
-	p->s = nd->snap;
-	p->from_inc = nd->inc;
-	p->m.index = nd->snap.index;
-	p->m.log_term = nd->snap.term;
+	/* A retried transfer may deliver the file twice. */
+	unsigned copies = 1;
+	if (!c->cfg.scripted && c->faults.dup_pct &&
+	    chance(c, c->faults.dup_pct))
+		copies = 2;
+	for (unsigned k = 0; k < copies; k++) {
+		bool lost = c->cut[m->from][m->to] ||
+			    (!c->cfg.scripted &&
+			     chance(c, c->link_drop[m->from][m->to]));
+		struct packet *p = push_packet(
+		    c, m, c->now + (c->cfg.scripted ? 0 : msg_delay(c)));
+		if (!p)
+			return;
+		p->is_snap = true;
+		p->lost = lost;
+		p->s = nd->snap;
+		p->from_inc = nd->inc;
+		p->m.index = nd->snap.index;
+		p->m.log_term = nd->snap.term;
+	}
 }
 
 /* Tells the leader's core how the transfer went, if that incarnation of
