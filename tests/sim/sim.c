@@ -17,7 +17,6 @@ struct args {
 	const char *mutation;
 	bool verbose;
 	bool check_mutations;
-	bool quiet;
 };
 
 struct mutation {
@@ -78,8 +77,6 @@ static int parse_args(int argc, char **argv, struct args *a)
 			a->verbose = true;
 		} else if (!strcmp(o, "--check-mutations")) {
 			a->check_mutations = true;
-		} else if (!strcmp(o, "--quiet")) {
-			a->quiet = true;
 		} else if (!strcmp(o, "-h") || !strcmp(o, "--help")) {
 			usage(stdout);
 			exit(0);
