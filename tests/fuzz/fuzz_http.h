@@ -153,14 +153,23 @@ static inline size_t fuzz_http_parse_answers(const char *p, size_t len,
 		const char *end = memmem(s, left, "\r\n\r\n", 4);
 
 		/* The status line: evhttp answers in the request's version,
-		 * whatever digits it had (HTTP/0.1, HTTP/1.11 too). */
-		size_t i = 5;
+		 * whatever digits it had (HTTP/0.1, HTTP/1.11 too). It keeps
+		 * each number in a char, so "HTTP/1.1666" comes back as
+		 * "HTTP/1.-126": a sign is allowed. */
+		size_t i = 5, d0;
 		int ok = left > 5 && memcmp(s, "HTTP/", 5) == 0;
+		if (ok && i < left && s[i] == '-')
+			i++;
+		d0 = i;
 		while (ok && i < left && i < 16 && s[i] >= '0' && s[i] <= '9')
 			i++;
-		ok = ok && i > 5 && i < left && s[i++] == '.';
+		ok = ok && i > d0 && i < left && s[i++] == '.';
+		if (ok && i < left && s[i] == '-')
+			i++;
+		d0 = i;
 		while (ok && i < left && i < 32 && s[i] >= '0' && s[i] <= '9')
 			i++;
+		ok = ok && i > d0;
 		ok = ok && left - i >= 4 && s[i] == ' ' && s[i + 1] >= '1' &&
 		     s[i + 1] <= '5' && s[i + 2] >= '0' && s[i + 2] <= '9' &&
 		     s[i + 3] >= '0' && s[i + 3] <= '9';
