@@ -1387,11 +1387,34 @@ static int snap_received(void *ctx, const struct snap_xfer_received *r)
 			     .index = r->info.index,
 			     .log_term = r->info.term,
 			     .commit = r->commit};
+	/* With the membership the leader had at the snapshot's index: the
+	 * log that held it is gone (raft.h, SNAPSHOT). */
+	struct raft_entry cfg = {.type = RAFT_ENTRY_CONFIG,
+				 .index = r->config_index,
+				 .len = (uint32_t)r->config_len,
+				 .data = (uint8_t *)r->config};
+	if (r->config != NULL && r->config_len > 0) {
+		m.entries = &cfg;
+		m.n_entries = 1;
+	}
 	int rc = raft_step(n->raft, &m);
 	if (rc != RAFT_OK)
 		log_warn("snapshot %" PRIu64 " from %" PRIu64 " refused: %s",
 			 r->info.index, r->from, raft_strerror(rc));
 	schedule_flush(n);
+	return 0;
+}
+
+/* The membership at a snapshot's index, sent along with it. */
+static int snap_config_at(void *ctx, raft_index index, uint8_t *buf,
+			  size_t cap, size_t *len, raft_index *cfg_index)
+{
+	struct node *n = ctx;
+	struct raft_membership m;
+	if (raft_membership_at(n->raft, index, &m) != RAFT_OK ||
+	    raft_membership_encode(&m, buf, cap, len) != RAFT_OK)
+		return -1;
+	*cfg_index = m.index;
 	return 0;
 }
 
@@ -1474,6 +1497,7 @@ static int node_open_snapshots(struct node *n, struct evhttp *peer_http,
 	    .source_host = source,
 	    .token = cfg->peer_token,
 	    .taken = snap_taken,
+	    .config_at = snap_config_at,
 	    .sent = snap_sent,
 	    .received = snap_received,
 	    .ctx = n,

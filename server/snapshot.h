@@ -79,6 +79,14 @@ int snapshot_list(const char *dir, struct snapshot_info *out, size_t cap,
  * files. Returns the number of snapshots deleted, or -1. */
 int snapshot_prune(const char *dir, size_t keep, char *err, size_t errlen);
 
+/* Largest configuration sent with a snapshot (bytes, before hex). */
+#define SNAPSHOT_CONFIG_MAX (64 * 1024)
+
+/* Lower-case hex of @len bytes into a new string (NULL: out of memory);
+ * and back (-1 for odd length or a non-hex digit; *@out malloc'd). */
+char *snapshot_hex(const uint8_t *p, size_t len);
+int snapshot_unhex(const char *s, uint8_t **out, size_t *len);
+
 /* fsyncs directory @path. Returns 0 or -1 (errno set). */
 int snapshot_sync_dir(const char *path);
 

@@ -28,6 +28,8 @@
 #define HDR_RAFT_TERM	"X-Kvd-Raft-Term"
 #define HDR_RAFT_COMMIT "X-Kvd-Raft-Commit"
 #define HDR_OFFSET	"X-Kvd-Snapshot-Offset"
+#define HDR_CONFIG	"X-Kvd-Snapshot-Config"
+#define HDR_CONFIG_IDX	"X-Kvd-Snapshot-Config-Index"
 /* Largest chunk a receiver takes (senders use SNAP_XFER_CHUNK_BYTES). */
 #define MAX_CHUNK_BYTES (16u << 20)
 /* Attempts at one chunk before the send is reported failed. */
@@ -46,7 +48,9 @@ struct send {
 	int fd;
 	struct evhttp_connection *conn;
 	char host[CONFIG_HOST_MAX];
-	uint8_t *buf; /* one chunk */
+	uint8_t *buf;	  /* one chunk */
+	char *config_hex; /* NULL: none */
+	raft_index config_index;
 	bool finished;
 };
 
@@ -54,6 +58,9 @@ struct recv_state {
 	bool active;
 	raft_id from;
 	struct snapshot_info info;
+	uint8_t *config; /* as received with the chunks; NULL: none */
+	size_t config_len;
+	raft_index config_index;
 	uint64_t offset;
 	uint32_t crc; /* running CRC of the bytes written */
 	int fd;
@@ -134,6 +141,9 @@ static void recv_abort(struct snap_xfer *x)
 		unlink(p);
 	}
 	x->rs.active = false;
+	free(x->rs.config);
+	x->rs.config = NULL;
+	x->rs.config_len = 0;
 }
 
 static void send_free(struct send *s)
@@ -143,6 +153,7 @@ static void send_free(struct send *s)
 	if (s->fd >= 0)
 		close(s->fd);
 	free(s->buf);
+	free(s->config_hex);
 	free(s);
 }
 
@@ -325,6 +336,11 @@ static void send_chunk(struct send *s)
 	evhttp_add_header(h, HDR_RAFT_TERM, v);
 	snprintf(v, sizeof(v), "%" PRIu64, s->commit);
 	evhttp_add_header(h, HDR_RAFT_COMMIT, v);
+	if (s->config_hex != NULL) {
+		evhttp_add_header(h, HDR_CONFIG, s->config_hex);
+		snprintf(v, sizeof(v), "%" PRIu64, s->config_index);
+		evhttp_add_header(h, HDR_CONFIG_IDX, v);
+	}
 	evbuffer_add(evhttp_request_get_output_buffer(req), s->buf, len);
 	snprintf(uri, sizeof(uri),
 		 SNAP_XFER_PATH "?index=%" PRIu64 "&term=%" PRIu64
@@ -338,7 +354,8 @@ static void send_chunk(struct send *s)
 
 int snap_xfer_send(struct snap_xfer *x, raft_id peer, const char *peer_url,
 		   const char *path, const struct snapshot_info *info,
-		   raft_term msg_term, raft_index commit)
+		   raft_term msg_term, raft_index commit, const uint8_t *config,
+		   size_t config_len, raft_index config_index)
 {
 	struct config_addr a;
 	if (x->stopped || config_parse_url(peer_url, &a) != 0 ||
@@ -368,6 +385,10 @@ int snap_xfer_send(struct snap_xfer *x, raft_id peer, const char *peer_url,
 		snprintf(s->host, sizeof(s->host), "%.*s:%u",
 			 (int)sizeof(s->host) - 8, a.host, a.port);
 	s->buf = malloc(SNAP_XFER_CHUNK_BYTES);
+	s->config_index = config_index;
+	if (config != NULL && config_len > 0 &&
+	    config_len <= SNAPSHOT_CONFIG_MAX)
+		s->config_hex = snapshot_hex(config, config_len);
 	s->conn = evhttp_connection_base_new(x->base, NULL, a.host, a.port);
 	if (s->fd < 0 || s->buf == NULL || s->conn == NULL) {
 		xlog(x, 0, "cannot start sending snapshot %s: %s", path,
@@ -514,8 +535,10 @@ static void recv_complete(struct snap_xfer *x, struct evhttp_request *req,
 				       .msg_term = msg_term,
 				       .commit = commit,
 				       .info = rs->info,
-				       .path = path};
-	rs->active = false;
+				       .path = path,
+				       .config = rs->config,
+				       .config_len = rs->config_len,
+				       .config_index = rs->config_index};
 	rs->done_valid = true;
 	rs->done_from = r.from;
 	rs->done_info = r.info;
@@ -523,7 +546,12 @@ static void recv_complete(struct snap_xfer *x, struct evhttp_request *req,
 	     "snapshot %" PRIu64 " (term %" PRIu64 ", %" PRIu64
 	     " bytes) received from member %" PRIu64 " and verified",
 	     r.info.index, r.info.term, r.info.size, r.from);
-	if (x->o.on_received(x->o.ctx, &r) != 0) {
+	int taken = x->o.on_received(x->o.ctx, &r);
+	rs->active = false;
+	free(rs->config);
+	rs->config = NULL;
+	rs->config_len = 0;
+	if (taken != 0) {
 		rs->done_valid = false;
 		unlink(path);
 		answer(x, req, 503, "Service Unavailable", "not taken now");
@@ -624,6 +652,18 @@ static void handle_chunk(struct evhttp_request *req, void *arg)
 		rs->offset = 0;
 		rs->crc = 0;
 		rs->done_valid = false;
+		const char *ch = evhttp_find_header(h, HDR_CONFIG);
+		uint64_t ci = 0;
+		if (ch != NULL &&
+		    (snapshot_unhex(ch, &rs->config, &rs->config_len) != 0 ||
+		     !parse_u64(evhttp_find_header(h, HDR_CONFIG_IDX), &ci))) {
+			x->st.bad_chunks++;
+			recv_abort(x);
+			answer(x, req, 400, "Bad Request",
+			       "bad snapshot configuration header");
+			return;
+		}
+		rs->config_index = ci;
 	}
 	struct evbuffer *body = evhttp_request_get_input_buffer(req);
 	size_t len = evbuffer_get_length(body);

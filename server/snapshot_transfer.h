@@ -8,6 +8,8 @@
  *   X-Kvd-Snapshot-Size: total bytes   X-Kvd-Snapshot-CRC: whole file
  *   X-Kvd-Chunk-CRC: CRC-32C of this body
  *   X-Kvd-Raft-Term, X-Kvd-Raft-Commit: of the leader's SNAPSHOT message
+ *   X-Kvd-Snapshot-Config, -Config-Index: the membership at the snapshot
+ *   (hex of an encoded raft_membership) and its entry's index (optional)
  *   answer 200, X-Kvd-Snapshot-Offset: bytes the receiver holds
  *
  * Memory is bounded on both sides: one chunk at a time. Offsets make a
@@ -39,7 +41,10 @@ struct snap_xfer_received {
 	raft_term msg_term; /* the leader's term */
 	raft_index commit;  /* the leader's commit index */
 	struct snapshot_info info;
-	const char *path; /* the verified file (the driver may move it) */
+	const char *path;      /* the verified file (the driver may move it) */
+	const uint8_t *config; /* the membership stored with it, or NULL */
+	size_t config_len;
+	raft_index config_index;
 };
 
 struct snap_xfer_options {
@@ -76,12 +81,14 @@ void snap_xfer_free(struct snap_xfer *x);
 int snap_xfer_attach(struct snap_xfer *x, struct evhttp *peer_http);
 
 /* Streams the snapshot @info from @path to @peer at @peer_url, as the
- * answer to a SNAPSHOT message of @msg_term carrying @commit. A send
+ * answer to a SNAPSHOT message of @msg_term carrying @commit, with the
+ * membership @config (copied; may be NULL) of entry @config_index. A send
  * already running to @peer is cancelled (on_sent not called for it).
  * on_sent() follows exactly once unless cancelled. Returns 0 or -1. */
 int snap_xfer_send(struct snap_xfer *x, raft_id peer, const char *peer_url,
 		   const char *path, const struct snapshot_info *info,
-		   raft_term msg_term, raft_index commit);
+		   raft_term msg_term, raft_index commit, const uint8_t *config,
+		   size_t config_len, raft_index config_index);
 
 /* Whether a send to @peer is under way. */
 bool snap_xfer_sending(const struct snap_xfer *x, raft_id peer);

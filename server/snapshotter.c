@@ -229,9 +229,17 @@ static void send_now(struct snapshotter *sn, raft_id peer, const char *url,
 		     raft_term msg_term, raft_index commit)
 {
 	char path[SNAPSHOT_PATH_MAX];
+	uint8_t cfg[RAFT_MEMBERSHIP_MAX_BYTES];
+	size_t cfg_len = 0;
+	raft_index cfg_index = 0;
 	snapshot_data_path(sn->data_dir, sn->newest.index, path);
+	if (sn->o.config_at == NULL ||
+	    sn->o.config_at(sn->o.ctx, sn->newest.index, cfg, sizeof(cfg),
+			    &cfg_len, &cfg_index) != 0)
+		cfg_len = 0;
 	if (snap_xfer_send(sn->xfer, peer, url, path, &sn->newest, msg_term,
-			   commit) != 0)
+			   commit, cfg_len > 0 ? cfg : NULL, cfg_len,
+			   cfg_index) != 0)
 		sn->o.sent(sn->o.ctx, peer, false);
 }
 

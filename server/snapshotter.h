@@ -35,6 +35,11 @@ struct snapshotter_options {
 	const char *token;	 /* copied; NULL: none */
 	/* A snapshot is durable in DATA_DIR/snap and the store synced. */
 	void (*taken)(void *ctx, const struct snapshot_info *info);
+	/* The membership in effect at @index, encoded into @buf (@cap
+	 * bytes), its entry's index in *@cfg_index. Returns 0, or -1 when
+	 * unknown (the snapshot is then sent without one). */
+	int (*config_at)(void *ctx, raft_index index, uint8_t *buf, size_t cap,
+			 size_t *len, raft_index *cfg_index);
 	/* A send to @peer finished. */
 	void (*sent)(void *ctx, raft_id peer, bool ok);
 	/* A snapshot arrived whole and verified (snapshot_transfer.h). */

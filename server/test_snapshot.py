@@ -291,6 +291,13 @@ class KillDuringSnapshotsTest(ClusterTest):
             self.assertEqual(content.get(k), v, 'acknowledged %s lost' % k)
         for m in c.all():
             self.assertTrue(m.running(), 'member %d is down' % m.id)
+        # Both were exercised: snapshots taken, and received ones installed.
+        logs = ''
+        for m in c.all():
+            with open(m.log_path) as f:
+                logs += f.read()
+        self.assertIn('installed snapshot at index', logs)
+        self.assertIn('] snapshot at index', logs)
 
 
 class RestoreTest(ClusterTest):
