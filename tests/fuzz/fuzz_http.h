@@ -102,6 +102,15 @@ static inline int fuzz_http_exchange(struct event_base *base, uint16_t port,
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	FUZZ_CHECK(fd >= 0);
+	/* The client closes first, so each connection leaves a TIME_WAIT
+	 * socket for a minute; thousands of inputs a second would use up the
+	 * ephemeral ports of one source address. Each connection therefore
+	 * comes from the next of 65535 loopback addresses (127.100.0.0/16). */
+	static uint32_t next_src;
+	struct sockaddr_in src = {.sin_family = AF_INET};
+	next_src = next_src % 65535 + 1;
+	src.sin_addr.s_addr = htonl(0x7f640000u | next_src);
+	FUZZ_CHECK(bind(fd, (struct sockaddr *)&src, sizeof(src)) == 0);
 	/* The listener's backlog accepts the connection before the loop
 	 * runs, so a blocking connect returns at once. */
 	FUZZ_CHECK(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
