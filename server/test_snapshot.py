@@ -10,8 +10,10 @@
 import base64
 import glob
 import http.client
+import json
 import os
 import random
+import subprocess
 import sys
 import threading
 import time
@@ -341,6 +343,44 @@ class RestoreTest(ClusterTest):
             nc.start()
             nc.wait_leader()
             self.assertEqual(nc[1].get('rt/new').body, b'n')
+        except BaseException:
+            nc.failed = True
+            raise
+        finally:
+            nc.close()
+
+    def test_kvctl_snapshot_save_then_restore(self):
+        kvctl = os.path.join(os.path.dirname(os.path.dirname(harness.KVD)),
+                             'client', 'kvctl')
+        if not os.access(kvctl, os.X_OK):
+            self.skipTest('no kvctl next to kvd')
+        c = self.cluster
+        c.wait_leader()
+        w = Writer(c)
+        w.run(['kc/%04d' % i for i in range(300)])
+        before = assert_same_content(self, c, prefix='kc/')
+        path = os.path.join(c.root, 'kvctl-backup.mdb')
+        # The first endpoint does not answer: the next one is used.
+        dead = 'http://127.0.0.1:%d' % harness.free_port()
+        p = subprocess.run([kvctl, '--endpoints',
+                            dead + ',' + c[2].client_url, '-o', 'json',
+                            'snapshot', 'save', path],
+                           capture_output=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        j = json.loads(p.stdout)
+        self.assertEqual(j['endpoint'], c[2].client_url)
+        self.assertEqual(j['bytes'], os.path.getsize(path))
+        self.assertFalse(os.path.exists(path + '.tmp'))
+        # Nobody answers: exit 3.
+        p = subprocess.run([kvctl, '--endpoints', dead, 'snapshot', 'save',
+                            path + '.2'], capture_output=True, timeout=60)
+        self.assertEqual(p.returncode, 3, p.stderr)
+        self.assertFalse(os.path.exists(path + '.2'))
+        nc = Cluster(1, ('--restore', path), name='kvctl-restored')
+        try:
+            nc.start()
+            nc.wait_leader()
+            self.assertEqual(listing(nc[1], 'kc/'), before)
         except BaseException:
             nc.failed = True
             raise

@@ -1,0 +1,358 @@
+/* kvctl_snapshot.c - download a snapshot over plain HTTP/1.1 (see
+ * kvctl_snapshot.h). The body is streamed to disk in fixed-size pieces, so
+ * memory stays bounded whatever the store's size. */
+#include "kvctl_snapshot.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PIECE_BYTES  (256 * 1024)
+#define HEADERS_MAX  (64 * 1024)
+#define PATH_MAX_LEN 4096
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* CRC-32C (Castagnoli, reflected 0x82F63B78), table built on first use. */
+static uint32_t crc_table[256];
+
+static uint32_t crc32c_update(uint32_t crc, const uint8_t *p, size_t n)
+{
+	if (crc_table[1] == 0) {
+		for (uint32_t i = 0; i < 256; i++) {
+			uint32_t c = i;
+			for (int k = 0; k < 8; k++)
+				c = c & 1 ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+			crc_table[i] = c;
+		}
+	}
+	crc = ~crc;
+	for (size_t i = 0; i < n; i++)
+		crc = crc_table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
+	return ~crc;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void draw(uint64_t got, uint64_t total, double t0, bool done)
+{
+	const int width = 30;
+	double frac = total ? (double)got / (double)total : 1.0;
+	int fill = (int)(frac * width);
+	char bar[64];
+	for (int i = 0; i < width; i++)
+		bar[i] = i < fill ? '#' : '.';
+	bar[width] = '\0';
+	double secs = now_s() - t0;
+	fprintf(stderr, "\r[%s] %3d%% %.1f/%.1f MiB %.1f MiB/s", bar,
+		(int)(frac * 100), (double)got / 1048576.0,
+		(double)total / 1048576.0,
+		secs > 0 ? (double)got / 1048576.0 / secs : 0.0);
+	if (done)
+		fputc('\n', stderr);
+	fflush(stderr);
+}
+
+/* Splits "http://host:port[/]" into @host and @port. */
+static int parse_url(const char *u, size_t len, char *host, size_t hostcap,
+		     char *port, size_t portcap)
+{
+	if (len < 7 || strncmp(u, "http://", 7) != 0)
+		return -1;
+	u += 7;
+	len -= 7;
+	if (len > 0 && u[len - 1] == '/')
+		len--;
+	const char *colon;
+	size_t hl;
+	if (len > 0 && u[0] == '[') {
+		const char *close = memchr(u, ']', len);
+		if (close == NULL || close + 1 >= u + len || close[1] != ':')
+			return -1;
+		hl = (size_t)(close - u - 1);
+		if (hl + 1 > hostcap)
+			return -1;
+		memcpy(host, u + 1, hl);
+		colon = close + 1;
+	} else {
+		colon = NULL;
+		for (size_t i = 0; i < len; i++)
+			if (u[i] == ':')
+				colon = u + i;
+		if (colon == NULL)
+			return -1;
+		hl = (size_t)(colon - u);
+		if (hl == 0 || hl + 1 > hostcap)
+			return -1;
+		memcpy(host, u, hl);
+	}
+	host[hl] = '\0';
+	size_t pl = (size_t)(u + len - colon - 1);
+	if (pl == 0 || pl + 1 > portcap)
+		return -1;
+	memcpy(port, colon + 1, pl);
+	port[pl] = '\0';
+	return 0;
+}
+
+static int dial(const char *host, const char *port, double timeout_s)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res, *ai;
+	if (getaddrinfo(host, port, &hints, &res) != 0)
+		return -1;
+	int fd = -1;
+	struct timeval tv = {
+	    .tv_sec = (time_t)timeout_s,
+	    .tv_usec =
+		(suseconds_t)((timeout_s - (double)(time_t)timeout_s) * 1e6)};
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+			    ai->ai_protocol);
+		if (fd < 0)
+			continue;
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+			break;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	return fd;
+}
+
+static const char *header(const char *head, const char *name)
+{
+	size_t nl = strlen(name);
+	for (const char *p = strstr(head, "\r\n"); p != NULL;
+	     p = strstr(p + 2, "\r\n")) {
+		const char *line = p + 2;
+		if (strncasecmp(line, name, nl) == 0 && line[nl] == ':') {
+			line += nl + 1;
+			while (*line == ' ' || *line == '\t')
+				line++;
+			return line;
+		}
+	}
+	return NULL;
+}
+
+/* One attempt at one member: 0 done, -1 failed (@err says why). */
+static int fetch(const char *host, const char *port, double timeout_s,
+		 bool progress, const char *file, const char *tmp,
+		 struct kvctl_snapshot_result *out, bool *answered, char *err,
+		 size_t errlen)
+{
+	int fd = dial(host, port, timeout_s);
+	if (fd < 0)
+		return fail(err, errlen, "cannot connect to %s:%s", host, port);
+	char req[1024];
+	int rl = snprintf(req, sizeof(req),
+			  "GET /v1/snapshot HTTP/1.1\r\nHost: %s:%s\r\n"
+			  "Connection: close\r\n\r\n",
+			  host, port);
+	if (rl < 0 || (size_t)rl >= sizeof(req) ||
+	    send(fd, req, (size_t)rl, MSG_NOSIGNAL) != rl) {
+		close(fd);
+		return fail(err, errlen, "cannot send to %s:%s", host, port);
+	}
+	char *buf =
+	    malloc(PIECE_BYTES > HEADERS_MAX ? PIECE_BYTES : HEADERS_MAX + 1);
+	if (buf == NULL) {
+		close(fd);
+		return fail(err, errlen, "out of memory");
+	}
+	size_t have = 0;
+	char *end = NULL;
+	while (end == NULL && have < HEADERS_MAX) {
+		ssize_t r = recv(fd, buf + have, HEADERS_MAX - have, 0);
+		if (r <= 0)
+			break;
+		have += (size_t)r;
+		buf[have] = '\0';
+		end = strstr(buf, "\r\n\r\n");
+	}
+	int rc = -1, out_fd = -1;
+	if (end == NULL) {
+		fail(err, errlen, "no answer from %s:%s", host, port);
+		goto done;
+	}
+	*answered = true;
+	*end = '\0';
+	int status = 0;
+	if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1 || status != 200) {
+		fail(err, errlen, "%s:%s answered %d", host, port, status);
+		*answered = status != 503;
+		goto done;
+	}
+	const char *cl = header(buf, "Content-Length");
+	const char *ci = header(buf, "X-Kv-Snapshot-Index");
+	const char *ct = header(buf, "X-Kv-Snapshot-Term");
+	const char *cc = header(buf, "X-Kv-Snapshot-CRC32C");
+	unsigned long long total = 0, idx = 0, term = 0;
+	unsigned int want_crc = 0;
+	if (cl == NULL || ci == NULL || cc == NULL ||
+	    sscanf(cl, "%llu", &total) != 1 || sscanf(ci, "%llu", &idx) != 1 ||
+	    sscanf(cc, "%8x", &want_crc) != 1) {
+		fail(err, errlen, "%s:%s: answer without snapshot headers",
+		     host, port);
+		goto done;
+	}
+	if (ct != NULL)
+		sscanf(ct, "%llu", &term);
+	out_fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (out_fd < 0) {
+		fail(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
+		*answered = true;
+		goto done;
+	}
+	uint64_t got = 0;
+	uint32_t crc = 0;
+	double t0 = now_s(), last_draw = 0;
+	size_t body = have - (size_t)(end + 4 - buf);
+	memmove(buf, end + 4, body);
+	for (;;) {
+		if (body > 0) {
+			if (got + body > total) {
+				fail(err, errlen,
+				     "%s:%s sent more than %llu "
+				     "bytes",
+				     host, port, total);
+				goto done;
+			}
+			crc = crc32c_update(crc, (uint8_t *)buf, body);
+			for (size_t off = 0; off < body;) {
+				ssize_t w =
+				    write(out_fd, buf + off, body - off);
+				if (w < 0 && errno == EINTR)
+					continue;
+				if (w <= 0) {
+					fail(err, errlen, "writing %s: %s", tmp,
+					     strerror(errno));
+					goto done;
+				}
+				off += (size_t)w;
+			}
+			got += body;
+		}
+		if (progress && (now_s() - last_draw > 0.1 || got == total)) {
+			draw(got, total, t0, got == total);
+			last_draw = now_s();
+		}
+		if (got == total)
+			break;
+		ssize_t r = recv(fd, buf, PIECE_BYTES, 0);
+		if (r < 0 && errno == EINTR) {
+			body = 0;
+			continue;
+		}
+		if (r <= 0) {
+			if (progress)
+				fputc('\n', stderr);
+			fail(err, errlen,
+			     "%s:%s: connection ended after %" PRIu64
+			     " of %llu bytes",
+			     host, port, got, total);
+			goto done;
+		}
+		body = (size_t)r;
+	}
+	if (crc != want_crc) {
+		fail(err, errlen,
+		     "%s:%s: checksum mismatch (%08x, expected "
+		     "%08x)",
+		     host, port, crc, want_crc);
+		goto done;
+	}
+	if (fsync(out_fd) != 0 || close(out_fd) != 0) {
+		out_fd = -1;
+		fail(err, errlen, "syncing %s: %s", tmp, strerror(errno));
+		goto done;
+	}
+	out_fd = -1;
+	if (rename(tmp, file) != 0) {
+		fail(err, errlen, "renaming %s to %s: %s", tmp, file,
+		     strerror(errno));
+		goto done;
+	}
+	out->index = idx;
+	out->term = term;
+	out->bytes = got;
+	snprintf(out->endpoint, sizeof(out->endpoint), "http://%s:%s", host,
+		 port);
+	rc = 0;
+done:
+	if (out_fd >= 0)
+		close(out_fd);
+	if (rc != 0)
+		unlink(tmp);
+	free(buf);
+	close(fd);
+	return rc;
+}
+
+int kvctl_snapshot_save(const char *endpoints, double timeout_s, bool progress,
+			const char *file, struct kvctl_snapshot_result *out,
+			bool *unavailable, char *err, size_t errlen)
+{
+	char tmp[PATH_MAX_LEN + 8];
+	*unavailable = false;
+	if (strlen(file) >= PATH_MAX_LEN)
+		return fail(err, errlen, "file name too long");
+	snprintf(tmp, sizeof(tmp), "%s.tmp", file);
+	bool any_answer = false;
+	const char *p = endpoints;
+	err[0] = '\0';
+	while (*p) {
+		size_t len = strcspn(p, ",");
+		char host[256], port[16];
+		if (len > 0 && parse_url(p, len, host, sizeof(host), port,
+					 sizeof(port)) == 0) {
+			bool answered = false;
+			if (fetch(host, port, timeout_s, progress, file, tmp,
+				  out, &answered, err, errlen) == 0)
+				return 0;
+			/* A local failure (disk, checksum) ends the tries. */
+			if (answered)
+				any_answer = true;
+			if (answered && strstr(err, "answered") == NULL)
+				return -1;
+		} else if (len > 0) {
+			return fail(err, errlen, "bad endpoint %.*s", (int)len,
+				    p);
+		}
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	*unavailable = !any_answer;
+	if (err[0] == '\0')
+		fail(err, errlen, "no endpoints");
+	return -1;
+}
