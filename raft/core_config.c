@@ -370,6 +370,24 @@ void raft__config_status(const struct raft *r, struct raft_status *out)
 	out->config_joint = m->joint;
 }
 
+int raft_match_index(const struct raft *r, raft_id id, raft_index *match)
+{
+	*match = 0;
+	if (r->role != RAFT_LEADER)
+		return RAFT_ENOTLEADER;
+	if (id == r->id) {
+		*match = r->log.persisted;
+		return RAFT_OK;
+	}
+	for (size_t i = 0; i < r->n_prs; i++) {
+		if (r->prs[i].id == id) {
+			*match = r->prs[i].match;
+			return RAFT_OK;
+		}
+	}
+	return RAFT_EINVAL;
+}
+
 const struct raft_membership *raft_membership(const struct raft *r)
 {
 	return &r->cfg->cur;

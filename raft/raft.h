@@ -427,6 +427,12 @@ int raft_transfer_leadership(struct raft *r, raft_id to);
 int raft_propose_config(struct raft *r, const struct raft_config_change *c,
 			raft_index *index);
 
+/* Leader: the highest index known to be stored on member @id (its match
+ * index; the leader's own: its durable index), to judge whether a
+ * learner caught up. Returns RAFT_OK, RAFT_ENOTLEADER, or RAFT_EINVAL
+ * when @id is not in the configuration. */
+int raft_match_index(const struct raft *r, raft_id id, raft_index *match);
+
 /* The current configuration (owned by the core; valid until the next
  * call that is not read-only). */
 const struct raft_membership *raft_membership(const struct raft *r);

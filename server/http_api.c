@@ -19,6 +19,7 @@
 #include "node.h"
 #include "config.h"
 #include "members.h"
+#include "membership.h"
 
 #define KV_PREFIX	   "/v1/kv/"
 #define LIST_LIMIT_DEFAULT 1000
@@ -793,18 +794,14 @@ static void handle(struct evhttp_request *req, void *arg)
 			    n, req, ROUTE_MEMBERS, t0, 200,
 			    json_pack("{s:o}", "members", members_json(n)));
 		else if (cmd == EVHTTP_REQ_POST)
-			reply_error(
-			    n, req, ROUTE_MEMBERS, t0, 503, "unavailable",
-			    "membership changes are not supported yet", NULL);
+			membership_post(n, req, t0);
 		else
 			method_not_allowed(n, req, ROUTE_OTHER, t0,
 					   "GET, POST");
 	} else if (strncmp(path, "/v1/members/", 12) == 0 && path[12] != 0 &&
 		   strchr(path + 12, '/') == NULL) {
 		if (cmd == EVHTTP_REQ_DELETE)
-			reply_error(
-			    n, req, ROUTE_MEMBERS, t0, 503, "unavailable",
-			    "membership changes are not supported yet", NULL);
+			membership_delete(n, req, path + 12, t0);
 		else
 			method_not_allowed(n, req, ROUTE_OTHER, t0, "DELETE");
 	} else if (strcmp(path, "/v1/leader/transfer") == 0) {

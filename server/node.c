@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "member_config.h"
 #include "snapshotter.h"
 #include "transport.h"
 #include "wal.h"
@@ -60,6 +61,7 @@ struct node {
 	struct transport *tr;
 	struct snapshotter *snap; /* section "snapshots" below */
 	struct members members;
+	struct member_config mcfg; /* the list follows the core's config */
 	struct metrics metrics;
 	struct event *tick_ev, *flush_ev, *hello_ev;
 	bool flush_scheduled;
@@ -578,6 +580,14 @@ static void process_ready(struct node *n)
 			continue;
 		finish(n, w, NODE_EUNAVAILABLE, NULL);
 	}
+	/* Membership: peers follow a configuration as soon as it takes
+	 * effect, members.json once it is applied (member_config.h). */
+	if (rd.config_changed)
+		member_config_apply(&n->mcfg, rd.config, &n->members);
+	char merr[512];
+	if (member_config_store(&n->mcfg, n->applied, &n->members, merr,
+				sizeof(merr)) != 0)
+		log_error("%s", merr);
 	raft_advance(n->raft, &rd);
 	if (n->applied != applied_before) {
 		raft_applied(n->raft, n->applied);
@@ -675,6 +685,10 @@ static void on_messages(void *ctx, const struct raft_msg *msgs, size_t cnt,
 	}
 	if (n->stopping)
 		return;
+	/* A member waiting to be added learns where its peers are. */
+	if (raft_membership(n->raft)->n == 0 &&
+	    members_find(&n->members, from) == NULL)
+		member_config_discover(&n->mcfg, from, from_client_url);
 	for (size_t i = 0; i < cnt; i++) {
 		if (msgs[i].term == 0 &&
 		    msgs[i].type == RAFT_MSG_HEARTBEAT_RESP)
@@ -934,10 +948,23 @@ static int open_raft(struct node *n, struct wal *w, char *err, size_t errlen)
 		rs.hs.commit = last;
 
 	raft_id voters[CONFIG_MEMBERS_MAX];
+	const char *addrs[CONFIG_MEMBERS_MAX];
 	size_t n_voters = 0;
 	for (size_t i = 0; i < n->members.n; i++)
-		if (n->members.m[i].voter)
+		if (n->members.m[i].voter) {
+			addrs[n_voters] = n->members.m[i].peer_url;
 			voters[n_voters++] = n->members.m[i].id;
+		}
+	/* A compacted log may have lost the configuration entries:
+	 * members.json follows the last applied one (member_config.h). */
+	uint8_t snap_cfg[RAFT_MEMBERSHIP_MAX_BYTES];
+	size_t snap_cfg_len = 0;
+	if (rs.snapshot_index > 0 && rs.snapshot_config == NULL &&
+	    member_config_encode(&n->members, snap_cfg, sizeof(snap_cfg),
+				 &snap_cfg_len) == RAFT_OK) {
+		rs.snapshot_config = snap_cfg;
+		rs.snapshot_config_len = snap_cfg_len;
+	}
 
 	/* Ticks: heartbeat/2 (at most 50 ms), so timeouts keep their
 	 * resolution; the core randomizes elections in [e, 2e). */
@@ -955,6 +982,7 @@ static int open_raft(struct node *n, struct wal *w, char *err, size_t errlen)
 	struct raft_options ro = {
 	    .id = cfg->id,
 	    .voters = voters,
+	    .voter_addrs = addrs,
 	    .n_voters = n_voters,
 	    .election_ticks = el,
 	    .heartbeat_ticks = hb,
@@ -1042,6 +1070,8 @@ static int open_transport(struct node *n, struct evhttp *peer_http, char *err,
 				    "cannot add peer %" PRIu64 " at %s: %s",
 				    m->id, m->peer_url, transport_strerror(rc));
 	}
+	member_config_init(&n->mcfg, cfg->id, cfg->advertise_client,
+			   cfg->data_dir, n->tr, n->base, &n->members);
 	rc = transport_attach(n->tr, peer_http);
 	if (rc != TRANSPORT_OK)
 		return fail(err, errlen, "cannot serve the peer routes: %s",
@@ -1151,6 +1181,7 @@ void node_close(struct node *n)
 			log_error("syncing the store failed: %s", err);
 		kv_close(n->kv);
 	}
+	member_config_close(&n->mcfg);
 	transport_free(n->tr);
 	if (n->raft != NULL)
 		raft_free(n->raft);
@@ -1183,6 +1214,27 @@ struct metrics *node_metrics(struct node *n)
 const struct config *node_config(const struct node *n)
 {
 	return n->cfg;
+}
+
+int node_propose_config(struct node *n, const struct raft_config_change *ch,
+			raft_index *index)
+{
+	if (n->stopping)
+		return RAFT_ENOLEADER;
+	int rc = raft_propose_config(n->raft, ch, index);
+	if (rc == RAFT_OK)
+		schedule_flush(n);
+	return rc;
+}
+
+int node_match_index(const struct node *n, raft_id id, raft_index *match)
+{
+	return raft_match_index(n->raft, id, match);
+}
+
+const struct raft_membership *node_membership(const struct node *n)
+{
+	return raft_membership(n->raft);
 }
 
 struct members *node_members(struct node *n)

@@ -105,6 +105,14 @@ int node_transfer_leadership(struct node *n, raft_id to, struct node_wait *w);
 int node_watch(struct node *n, struct node_wait *w);
 void node_unwatch(struct node *n, struct node_wait *w);
 
+/* Membership (server/membership.c): raft_propose_config() on this
+ * member's core (its RAFT_* code), the leader's match index of @id, and
+ * the configuration in effect (valid until the loop runs on). */
+int node_propose_config(struct node *n, const struct raft_config_change *ch,
+			raft_index *index);
+int node_match_index(const struct node *n, raft_id id, raft_index *match);
+const struct raft_membership *node_membership(const struct node *n);
+
 /* Read access for the HTTP layer. */
 struct event_base *node_base(struct node *n);
 struct kv *node_kv(struct node *n);

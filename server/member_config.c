@@ -1,0 +1,296 @@
+/* member_config.c - the core's membership configuration carried out on the
+ * member list, the peer transport and members.json; peer discovery for a
+ * member waiting to be added. */
+#include "member_config.h"
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "config.h"
+#include "log.h"
+#include "transport.h"
+
+/* At most one discovery request a second. */
+#define DISCOVERY_INTERVAL_MS 1000
+#define DISCOVERY_TIMEOUT_S   2
+
+void member_config_init(struct member_config *mc, raft_id self,
+			const char *self_client_url, const char *data_dir,
+			struct transport *tr, struct event_base *base,
+			const struct members *ms)
+{
+	memset(mc, 0, sizeof(*mc));
+	mc->self = self;
+	mc->self_client_url = self_client_url;
+	mc->data_dir = data_dir;
+	mc->tr = tr;
+	mc->base = base;
+	for (size_t i = 0; i < ms->n; i++)
+		if (ms->m[i].id == self)
+			mc->was_member = true;
+}
+
+void member_config_close(struct member_config *mc)
+{
+	if (mc->conn != NULL)
+		evhttp_connection_free(mc->conn);
+	mc->conn = NULL;
+}
+
+static const struct raft_member *cfg_find(const struct raft_membership *cfg,
+					  raft_id id)
+{
+	for (size_t i = 0; i < cfg->n; i++)
+		if (cfg->members[i].id == id)
+			return &cfg->members[i];
+	return NULL;
+}
+
+/* Makes the transport's peers the members of @ms other than this one,
+ * each at its peer URL. Peers that left are dropped only when @drop:
+ * once the configuration without them is applied (committed). Until then
+ * they may still lead, or need our acknowledgements to commit it. */
+static void sync_peers(struct member_config *mc, const struct members *ms,
+		       bool drop)
+{
+	raft_id ids[CONFIG_MEMBERS_MAX * 2];
+	size_t n = transport_peers(mc->tr, ids, CONFIG_MEMBERS_MAX * 2);
+
+	for (size_t i = 0; drop && i < n && i < CONFIG_MEMBERS_MAX * 2; i++) {
+		bool keep = false;
+
+		for (size_t j = 0; j < ms->n; j++)
+			if (ms->m[j].id == ids[i])
+				keep = true;
+		if (!keep) {
+			transport_remove_peer(mc->tr, ids[i]);
+			log_info("peer %" PRIu64 " removed from the transport",
+				 ids[i]);
+		}
+	}
+	for (size_t j = 0; j < ms->n; j++) {
+		const struct member *m = &ms->m[j];
+		struct transport_peer_stats ps;
+
+		if (m->id == mc->self || m->peer_url[0] == '\0')
+			continue;
+		if (transport_peer_stats(mc->tr, m->id, &ps) == TRANSPORT_OK) {
+			if (strcmp(ps.url, m->peer_url) == 0)
+				continue;
+			transport_remove_peer(mc->tr, m->id);
+		}
+		int rc = transport_add_peer(mc->tr, m->id, m->peer_url);
+		if (rc != TRANSPORT_OK)
+			log_warn("cannot add peer %" PRIu64 " at %s: %s", m->id,
+				 m->peer_url, transport_strerror(rc));
+		else
+			log_info("peer %" PRIu64
+				 " at %s added to the transport",
+				 m->id, m->peer_url);
+	}
+}
+
+void member_config_apply(struct member_config *mc,
+			 const struct raft_membership *cfg, struct members *ms)
+{
+	struct members next;
+	bool changed;
+
+	/* No configuration at all: a member waiting to be added keeps what
+	 * it has (nothing, or peers found by discovery). */
+	if (cfg->n == 0)
+		return;
+	memset(&next, 0, sizeof(next));
+	for (size_t i = 0; i < cfg->n && i < CONFIG_MEMBERS_MAX; i++) {
+		const struct raft_member *x = &cfg->members[i];
+		struct member *old = members_find(ms, x->id);
+		struct member *m = &next.m[next.n++];
+
+		m->id = x->id;
+		if (x->addr[0] != '\0' && strlen(x->addr) < CONFIG_URL_MAX)
+			strcpy(m->peer_url, x->addr);
+		else if (old != NULL)
+			strcpy(m->peer_url, old->peer_url);
+		if (old != NULL)
+			strcpy(m->client_url, old->client_url);
+		else if (x->id == mc->self)
+			snprintf(m->client_url, sizeof(m->client_url), "%s",
+				 mc->self_client_url);
+		m->voter = (x->flags &
+			    (RAFT_MEMBER_VOTER | RAFT_MEMBER_OUTGOING)) != 0;
+		if (old == NULL)
+			log_info("member %" PRIu64 " at %s joins as a %s",
+				 x->id, m->peer_url,
+				 m->voter ? "voter" : "learner");
+		else if (old->voter != m->voter)
+			log_info("member %" PRIu64 " is now a %s", x->id,
+				 m->voter ? "voter" : "learner");
+	}
+	for (size_t i = 0; i < ms->n; i++)
+		if (cfg_find(cfg, ms->m[i].id) == NULL)
+			log_info("member %" PRIu64 " left the configuration",
+				 ms->m[i].id);
+	changed = next.n != ms->n;
+	for (size_t i = 0; !changed && i < next.n; i++)
+		changed = next.m[i].id != ms->m[i].id ||
+			  next.m[i].voter != ms->m[i].voter ||
+			  strcmp(next.m[i].peer_url, ms->m[i].peer_url) != 0;
+	*ms = next;
+	mc->index = cfg->index;
+	if (changed)
+		mc->store_pending = true;
+	log_info("configuration%s of index %" PRIu64 ": %zu members",
+		 cfg->joint ? " (joint)" : "", cfg->index, cfg->n);
+	if (cfg_find(cfg, mc->self) != NULL) {
+		mc->was_member = true;
+		mc->said_removed = false;
+	} else if (mc->was_member && !mc->said_removed) {
+		/* Thesis §4.2.2: a removed server stops taking part; it
+		 * says so, as an operator will want to shut it down. */
+		log_warn("this member (%" PRIu64 ") was removed from the "
+			 "cluster: it takes no further part",
+			 mc->self);
+		mc->said_removed = true;
+	}
+	sync_peers(mc, ms, false);
+	mc->drop_pending = true;
+}
+
+int member_config_store(struct member_config *mc, raft_index applied,
+			const struct members *ms, char *err, size_t errlen)
+{
+	if (applied < mc->index || ms->n == 0)
+		return 0;
+	if (mc->drop_pending) {
+		mc->drop_pending = false;
+		sync_peers(mc, ms, true);
+	}
+	if (!mc->store_pending)
+		return 0;
+	if (members_store(mc->data_dir, ms, err, errlen) != 0)
+		return -1;
+	mc->store_pending = false;
+	log_info("%s updated to the configuration of index %" PRIu64,
+		 MEMBERS_FILE, mc->index);
+	return 0;
+}
+
+int member_config_encode(const struct members *ms, uint8_t *buf, size_t cap,
+			 size_t *len)
+{
+	struct raft_membership m;
+
+	memset(&m, 0, sizeof(m));
+	if (ms->n > RAFT_MAX_MEMBERS)
+		return RAFT_EINVAL;
+	for (size_t i = 0; i < ms->n; i++) {
+		if (strlen(ms->m[i].peer_url) > RAFT_MAX_ADDR_LEN)
+			return RAFT_EINVAL;
+		m.members[i].id = ms->m[i].id;
+		m.members[i].flags =
+		    ms->m[i].voter ? RAFT_MEMBER_VOTER : RAFT_MEMBER_LEARNER;
+		strcpy(m.members[i].addr, ms->m[i].peer_url);
+		m.n = i + 1;
+	}
+	return raft_membership_encode(&m, buf, cap, len);
+}
+
+/* ---- discovery ---- */
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void free_conn_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	evhttp_connection_free(arg);
+}
+
+static void discovered(struct evhttp_request *resp, void *arg)
+{
+	struct member_config *mc = arg;
+	const struct timeval now = {0, 0};
+	struct evbuffer *in;
+	json_t *root = NULL, *arr;
+	size_t i;
+	json_t *it;
+
+	if (resp == NULL || evhttp_request_get_response_code(resp) != 200)
+		goto done;
+	in = evhttp_request_get_input_buffer(resp);
+	root = json_loadb((const char *)evbuffer_pullup(in, -1),
+			  evbuffer_get_length(in), 0, NULL);
+	arr = json_is_object(root) ? json_object_get(root, "members") : NULL;
+	json_array_foreach(arr, i, it)
+	{
+		json_t *id = json_object_get(it, "id");
+		json_t *url = json_object_get(it, "peer_url");
+		struct config_addr a;
+
+		if (!json_is_integer(id) || json_integer_value(id) <= 0 ||
+		    !json_is_string(url) ||
+		    (raft_id)json_integer_value(id) == mc->self ||
+		    config_parse_url(json_string_value(url), &a) != 0)
+			continue;
+		if (transport_add_peer(mc->tr, (raft_id)json_integer_value(id),
+				       json_string_value(url)) == TRANSPORT_OK)
+			log_info("found peer %" PRIu64 " at %s",
+				 (uint64_t)json_integer_value(id),
+				 json_string_value(url));
+	}
+done:
+	json_decref(root);
+	/* Not from inside the connection's own callback. */
+	event_base_once(mc->base, -1, EV_TIMEOUT, free_conn_cb, mc->conn, &now);
+	mc->conn = NULL;
+}
+
+void member_config_discover(struct member_config *mc, raft_id from,
+			    const char *client_url)
+{
+	struct config_addr a;
+	struct evhttp_request *req;
+	uint64_t t = now_ms();
+
+	(void)from;
+	if (mc->conn != NULL || client_url == NULL || client_url[0] == '\0' ||
+	    (mc->last_discovery_ms != 0 &&
+	     t - mc->last_discovery_ms < DISCOVERY_INTERVAL_MS) ||
+	    config_parse_url(client_url, &a) != 0)
+		return;
+	mc->last_discovery_ms = t;
+	mc->conn = evhttp_connection_base_new(mc->base, NULL, a.host, a.port);
+	if (mc->conn == NULL)
+		return;
+	evhttp_connection_set_timeout(mc->conn, DISCOVERY_TIMEOUT_S);
+	req = evhttp_request_new(discovered, mc);
+	if (req == NULL) {
+		evhttp_connection_free(mc->conn);
+		mc->conn = NULL;
+		return;
+	}
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Host",
+			  a.host);
+	if (evhttp_make_request(mc->conn, req, EVHTTP_REQ_GET, "/v1/members") !=
+	    0) {
+		evhttp_connection_free(mc->conn);
+		mc->conn = NULL;
+		return;
+	}
+	log_info("asking %s for the members (a message came from %" PRIu64
+		 ", unknown here)",
+		 client_url, from);
+}

@@ -1,0 +1,78 @@
+/* member_config.h - the raft core's membership configuration carried out
+ * on this member's list of members, its peer transport and members.json;
+ * and how a member waiting to be added finds its peers.
+ *
+ * A configuration takes effect in the core when its entry is appended
+ * (raft.h): the member list and the transport peers follow it at once, so
+ * the leader replicates to a new member straight away. members.json
+ * follows only configurations that are applied here (so committed and
+ * durable): a restart never starts from a configuration that could still
+ * be undone. Loop thread only.
+ */
+#ifndef SERVER_MEMBER_CONFIG_H_
+#define SERVER_MEMBER_CONFIG_H_
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "members.h"
+#include "raft.h"
+
+struct event_base;
+struct transport;
+struct evhttp_connection;
+
+struct member_config {
+	raft_id self;
+	const char *self_client_url;
+	const char *data_dir;
+	struct transport *tr;
+	struct event_base *base;
+	raft_index index;   /* the configuration the list follows */
+	bool store_pending; /* members.json is behind the list */
+	bool drop_pending;  /* peers that left are still in the transport */
+	bool was_member;    /* this member was in a configuration */
+	bool said_removed;  /* "removed" was logged */
+	/* Discovery: a GET /v1/members to a peer's client URL in flight. */
+	struct evhttp_connection *conn;
+	uint64_t last_discovery_ms;
+};
+
+/* Sets up @mc; the list @ms loaded from members.json (may be empty: a
+ * member waiting to be added). */
+void member_config_init(struct member_config *mc, raft_id self,
+			const char *self_client_url, const char *data_dir,
+			struct transport *tr, struct event_base *base,
+			const struct members *ms);
+
+/* Cancels a discovery in flight. */
+void member_config_close(struct member_config *mc);
+
+/* The core's configuration @cfg took effect (rd.config_changed): @ms
+ * follows it (client URLs already learned are kept), transport peers are
+ * added, re-pointed and removed, and changes are logged. */
+void member_config_apply(struct member_config *mc,
+			 const struct raft_membership *cfg, struct members *ms);
+
+/* Once the configuration is applied here (@applied >= its index): drops
+ * the transport peers that left, writes members.json. Returns 0, or -1
+ * with one line in @err. */
+int member_config_store(struct member_config *mc, raft_index applied,
+			const struct members *ms, char *err, size_t errlen);
+
+/* For raft_restore.snapshot_config when the log was compacted: @ms as an
+ * encoded configuration (learners are members with voter false). Returns
+ * RAFT_OK and *@len, or RAFT_EINVAL (no voter, a URL too long). */
+int member_config_encode(const struct members *ms, uint8_t *buf, size_t cap,
+			 size_t *len);
+
+/* A message came from @from, a member the transport does not know, while
+ * this member has no configuration yet: ask its client URL for
+ * /v1/members (at most one request at a time, one a second) and add the
+ * peers found, so that answers reach the leader before the configuration
+ * entry arrives in the log. */
+void member_config_discover(struct member_config *mc, raft_id from,
+			    const char *client_url);
+
+#endif /* SERVER_MEMBER_CONFIG_H_ */

@@ -1,0 +1,24 @@
+/* membership.h - the membership endpoints of the public API (DESIGN.md
+ * §1.3): POST /v1/members {"id", "peer_url"} and DELETE /v1/members/{id}.
+ *
+ * On the leader a new member is added as a learner, brought up to date
+ * (rounds of replication, thesis §4.2.1), then made a voter through the
+ * joint configuration C_old,new and C_new (§4.3); removal goes through
+ * the joint configuration too. 200 once C_new is committed; 409 while
+ * another change is under way; 400 for bad input, a duplicate id or peer
+ * URL; 404 for removing an unknown member. A follower relays the request
+ * to the leader. Loop thread only.
+ */
+#ifndef SERVER_MEMBERSHIP_H_
+#define SERVER_MEMBERSHIP_H_
+
+struct node;
+struct evhttp_request;
+
+void membership_post(struct node *n, struct evhttp_request *req, double t0);
+
+/* @id_str is the path's last segment. */
+void membership_delete(struct node *n, struct evhttp_request *req,
+		       const char *id_str, double t0);
+
+#endif /* SERVER_MEMBERSHIP_H_ */
