@@ -135,6 +135,11 @@ int main(int argc, char **argv)
 	evhttp_free(k.peer_http);
 	event_free(k.sigterm);
 	event_free(k.sigint);
+	/* Freeing the events restored the default action: a second SIGTERM
+	 * (a supervisor insisting) must not turn this clean exit into a
+	 * death by signal. */
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
 	if (k.grace != NULL)
 		event_free(k.grace);
 	event_base_free(k.base);
