@@ -22,7 +22,9 @@
  *  1. rd.entries and rd.hs are written to stable storage in the order the
  *     readies were produced. If rd.entries[0].index <= the last stored
  *     index, every stored entry with index >= rd.entries[0].index is removed
- *     first (Raft §5.3: a follower drops a conflicting suffix).
+ *     first (Raft §5.3: a follower drops a conflicting suffix). Within one
+ *     ready the entries are durable no later than the hard state: a stored
+ *     commit index must never cover entries that are not yet stored.
  *  2. rd.msgs may be sent at once, before rd.entries are durable: the leader
  *     writes its own log in parallel with replication (thesis §10.2.1);
  *     its own match index only advances through raft_persisted().
