@@ -30,20 +30,28 @@ class SnapshotCatchUpTest(ClusterTest):
         down.start()
         c.wait_leader()
         c.wait_converged(min_index=last)
-        j = down.list(prefix='snap/').json()
+        # Just restarted, on a busy machine it may lose its leader for an
+        # election: 503 means retry.
+        r = wait_for(lambda: (lambda x: x if x.status != 503 else None)(
+            down.list(prefix='snap/')), what='list answered')
+        self.assertEqual(r.status, 200, r)
+        j = r.json()
         self.assertEqual(len(j['kvs']), 120)
         for x in j['kvs']:
             self.assertEqual(base64.b64decode(x['value']),
                              b'v%d' % int(x['key'][5:]))
         # it serves as a full member afterwards
-        self.assertEqual(down.put('snap/after', b'ok').status, 200)
+        must_put(down, 'snap/after', b'ok')
         # and a restart from its snapshot keeps everything
         self.assertEqual(down.terminate(), 0)
         down.start()
         c.wait_leader()
         c.wait_converged()
         self.assertEqual(down.get('snap/after', stale=True).body, b'ok')
-        self.assertEqual(len(down.list(prefix='snap/').json()['kvs']), 121)
+        r = wait_for(lambda: (lambda x: x if x.status != 503 else None)(
+            down.list(prefix='snap/')), what='list answered')
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(len(r.json()['kvs']), 121)
 
 
 if __name__ == '__main__':
