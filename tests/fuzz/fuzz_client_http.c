@@ -158,7 +158,7 @@ static size_t exchange(const uint8_t *req, size_t len, int *first)
 			fprintf(stderr, "500 answer: %.*s\n",
 				(int)a[i].body_len, ap + a[i].body_off);
 		FUZZ_CHECK(a[i].status != 500);
-		if (a[i].json && a[i].body_len > 0) {
+		if (a[i].json && a[i].body_len > 0 && !a[i].truncated) {
 			json_error_t je;
 			json_t *j = json_loadb(ap + a[i].body_off,
 					       a[i].body_len, 0, &je);

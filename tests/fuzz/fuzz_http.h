@@ -143,7 +143,8 @@ static inline int fuzz_http_exchange(struct event_base *base, uint16_t port,
 struct fuzz_http_answer {
 	int status;
 	size_t body_off, body_len;
-	int json; /* Content-Type: application/json */
+	int json;      /* Content-Type: application/json */
+	int truncated; /* fewer body bytes than its Content-Length */
 };
 
 /* Parses the answers in @p (@len bytes) into @out (up to @cap). Every
@@ -206,13 +207,17 @@ static inline size_t fuzz_http_parse_answers(const char *p, size_t len,
 			h = eol + 2;
 		}
 		out[n].body_off = off + hlen;
+		/* A body cut short: the server closed the connection while
+		 * the answer was still going out (evhttp does that when a
+		 * later pipelined request is malformed). */
+		out[n].truncated = clen >= 0 && (size_t)clen > left - hlen;
 		if (clen < 0 || (size_t)clen > left - hlen)
 			clen = (long)(left - hlen);
 		/* An answer to HEAD has a Content-Length but no body. */
 		if (clen >= 12 && memcmp(s + hlen, "HTTP/", 5) == 0 &&
 		    s[hlen + 6] == '.' && s[hlen + 8] == ' ' &&
 		    s[hlen + 9] >= '1' && s[hlen + 9] <= '5')
-			clen = 0;
+			clen = 0, out[n].truncated = 0;
 		out[n].body_len = (size_t)clen;
 		off += hlen + (size_t)clen;
 		n++;
