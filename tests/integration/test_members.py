@@ -200,6 +200,40 @@ class RemovedMemberQuietTest(ClusterTest):
         self.assertNotEqual(st['state'], 'leader')
 
 
+class JoinFromSnapshotTest(ClusterTest):
+    """A new member whose entries were compacted away joins through a
+    snapshot, which carries the configuration."""
+
+    CLUSTER_ARGS = ('--snapshot-entries', '20')
+
+    def test_join_through_a_snapshot(self):
+        c = self.cluster
+        for i in range(120):
+            self.assertEqual(c[1].put('s/%03d' % i, b'%d' % i).status, 200)
+        wait_for(lambda: all((m.try_status() or {}).get('snapshot_index', 0)
+                             > 0 for m in c.all()),
+                 what='every member compacted')
+        m4 = c.add_member(4)
+        m4.start()
+        r = add(c[2], m4)
+        self.assertEqual(r.status, 200, r)
+        wait_for(lambda: m4.get('s/119', stale=True).body == b'119',
+                 what='member 4 has the data')
+        st = m4.try_status()
+        self.assertEqual(st['state'] in ('follower', 'leader'), True, st)
+        self.assertEqual({x['id']: x['voter'] for x in st['members']},
+                         {1: True, 2: True, 3: True, 4: True})
+        self.assertIn('installed snapshot', m4.log_since_start())
+        # Restarted, it knows it is a voter from the snapshot and log.
+        m4.kill()
+        m4.start()
+        c.wait_leader(members=c.all())
+        self.assertEqual(m4.try_status()['state'] in ('follower', 'leader'),
+                         True)
+        self.assertEqual(m4.put('after', b'x').status, 200)
+        m4.kill()
+
+
 class MemberErrorsTest(ClusterTest):
     """400 for bad input, duplicates; 404 for an unknown member; 409 while
     another change is under way."""
