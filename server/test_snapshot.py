@@ -302,6 +302,80 @@ class KillDuringSnapshotsTest(ClusterTest):
         self.assertIn('] snapshot at index', logs)
 
 
+def crc32c(data, crc=0):
+    crc ^= 0xffffffff
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x82f63b78 if crc & 1 else crc >> 1
+    return crc ^ 0xffffffff
+
+
+class TransferProtocolTest(ClusterTest):
+    """POST /raft/snapshot spoken by hand to one member's peer listener:
+    chunk checksums, resumable offsets, the whole-file check."""
+    CLUSTER_SIZE = 1
+
+    def post(self, m, idx, term, off, chunk, size, crc, chunk_crc=None,
+             token=None):
+        h = {'X-Kvd-From': '7', 'X-Kvd-Snapshot-Size': str(size),
+             'X-Kvd-Snapshot-CRC': '%08x' % crc,
+             'X-Kvd-Chunk-CRC': '%08x' % (crc32c(chunk) if chunk_crc is None
+                                          else chunk_crc),
+             'X-Kvd-Raft-Term': '0', 'X-Kvd-Raft-Commit': '0'}
+        return m.peer_request('POST', '/raft/snapshot?index=%d&term=%d'
+                              '&offset=%d' % (idx, term, off), chunk, h)
+
+    def test_chunks_offsets_and_checksums(self):
+        m = self.cluster[1]
+        self.cluster.wait_leader()
+        for i in range(50):
+            self.assertEqual(m.put('tp/%02d' % i, b'x' * 100).status, 200)
+        r = m.request('GET', '/v1/snapshot')
+        self.assertEqual(r.status, 200)
+        data = r.body
+        idx = int(r.header('X-Kv-Snapshot-Index'))
+        term = int(r.header('X-Kv-Snapshot-Term'))
+        size, crc = len(data), crc32c(data)
+        self.assertEqual('%08x' % crc, r.header('X-Kv-Snapshot-CRC32C'))
+        third = size // 3
+        # A first chunk is taken.
+        r = self.post(m, idx, term, 0, data[:third], size, crc)
+        self.assertEqual(r.status, 200)
+        self.assertEqual(int(r.header('X-Kvd-Snapshot-Offset')), third)
+        # A damaged chunk is refused, the offset stays.
+        r = self.post(m, idx, term, third, data[third:2 * third], size, crc,
+                      chunk_crc=crc32c(data[third:2 * third]) ^ 1)
+        self.assertEqual(r.status, 400)
+        self.assertEqual(int(r.header('X-Kvd-Snapshot-Offset')), third)
+        # A chunk at another offset is not written: the answer says where
+        # to continue (a sender resuming an earlier attempt).
+        r = self.post(m, idx, term, 0, data[:10], size, crc)
+        self.assertEqual(r.status, 200)
+        self.assertEqual(int(r.header('X-Kvd-Snapshot-Offset')), third)
+        # The rest completes the transfer.
+        r = self.post(m, idx, term, third, data[third:], size, crc)
+        self.assertEqual(r.status, 200)
+        self.assertEqual(int(r.header('X-Kvd-Snapshot-Offset')), size)
+        # The final chunk retried after it was taken: complete.
+        r = self.post(m, idx, term, third, data[third:], size, crc)
+        self.assertEqual(r.status, 200)
+        self.assertEqual(int(r.header('X-Kvd-Snapshot-Offset')), size)
+        # A whole file that does not match its announced checksum is
+        # refused at the end (its one chunk intact on its own).
+        r = self.post(m, idx, term, 0, data, size, crc ^ 1)
+        self.assertEqual(r.status, 400)
+        self.assertEqual(int(r.header('X-Kvd-Snapshot-Offset')), 0)
+        # Malformed requests.
+        r = m.peer_request('POST', '/raft/snapshot?index=1&term=1&offset=0',
+                           b'x', {'X-Kvd-From': '7'})
+        self.assertEqual(r.status, 400)
+        r = m.peer_request('GET', '/raft/snapshot')
+        self.assertEqual(r.status, 405)
+        # The member is unharmed.
+        self.assertEqual(m.put('tp/after', b'ok').status, 200)
+
+
 class RestoreTest(ClusterTest):
     CLUSTER_ARGS = SNAP_ARGS
 
