@@ -84,7 +84,8 @@ int frame_decode(const uint8_t *buf, size_t avail, uint32_t max_len,
 /* A static string describing a frame_error code. */
 const char *frame_strerror(int err);
 
-/* Little-endian helpers shared by the codecs built on frames. */
+/* Little-endian helpers: the one copy for every codec built on frames and
+ * for kv/'s LMDB records. */
 static inline void frame_put_u16(uint8_t *p, uint16_t v)
 {
 	p[0] = (uint8_t)v;
