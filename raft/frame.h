@@ -22,7 +22,7 @@
 #include "entry.h"
 
 #define FRAME_HEADER_SIZE 32
-#define FRAME_VERSION 1
+#define FRAME_VERSION	  1
 
 /* Frame types. 1..3 are log entries (enum raft_entry_type); the others are
  * records of the WAL and the peer protocol. */
@@ -30,22 +30,22 @@ enum frame_type {
 	FRAME_ENTRY_NORMAL = RAFT_ENTRY_NORMAL,
 	FRAME_ENTRY_NOOP = RAFT_ENTRY_NOOP,
 	FRAME_ENTRY_CONFIG = RAFT_ENTRY_CONFIG,
-	FRAME_HARD_STATE = 16,  /* WAL: term, vote, commit */
-	FRAME_SEGMENT = 17,     /* WAL: segment header */
-	FRAME_MESSAGE = 32,     /* wire: a raft message header */
+	FRAME_HARD_STATE = 16,	  /* WAL: term, vote, commit */
+	FRAME_SEGMENT = 17,	  /* WAL: segment header */
+	FRAME_MESSAGE = 32,	  /* wire: a raft message header */
 	FRAME_SNAPSHOT_CHUNK = 33 /* wire: a chunk of a snapshot */
 };
 
 /* Decoding errors: negative, distinct, never a crash or an over-read. */
 enum frame_error {
 	FRAME_OK = 0,
-	FRAME_ETRUNCATED = -1,   /* fewer bytes than the header or length say */
-	FRAME_EVERSION = -2,     /* unknown version byte */
-	FRAME_EHEADER_CRC = -3,  /* header checksum mismatch */
-	FRAME_ETOO_LARGE = -4,   /* length above the caller's limit */
+	FRAME_ETRUNCATED = -1,	 /* fewer bytes than the header or length say */
+	FRAME_EVERSION = -2,	 /* unknown version byte */
+	FRAME_EHEADER_CRC = -3,	 /* header checksum mismatch */
+	FRAME_ETOO_LARGE = -4,	 /* length above the caller's limit */
 	FRAME_EPAYLOAD_CRC = -5, /* payload checksum mismatch */
-	FRAME_ETYPE = -6,        /* unknown type or nonzero reserved bits */
-	FRAME_EZERO = -7         /* an all-zero header: preallocated space */
+	FRAME_ETYPE = -6,	 /* unknown type or nonzero reserved bits */
+	FRAME_EZERO = -7	 /* an all-zero header: preallocated space */
 };
 
 /* A decoded frame. @payload points into the caller's buffer. */

@@ -21,11 +21,11 @@
 
 enum wal_error {
 	WAL_OK = 0,
-	WAL_EIO = -1,      /* a system call failed; errno is kept in the text */
+	WAL_EIO = -1,	   /* a system call failed; errno is kept in the text */
 	WAL_ECORRUPT = -2, /* checksum, gap or missing segment: refuse to run */
 	WAL_ENOMEM = -3,
-	WAL_EINVAL = -4,   /* a precondition was violated by the caller */
-	WAL_ENOSPC = -5    /* the disk is full; nothing was made durable */
+	WAL_EINVAL = -4, /* a precondition was violated by the caller */
+	WAL_ENOSPC = -5	 /* the disk is full; nothing was made durable */
 };
 
 struct wal_hard_state {
@@ -52,8 +52,8 @@ struct wal;
  * every frame is verified; a torn or partial last record in the last segment
  * is truncated away (and logged); any other damage is WAL_ECORRUPT with the
  * file and offset in @err. @opts may be NULL for defaults. */
-int wal_open(const char *dir, const struct wal_options *opts,
-	     struct wal **out, char *err, size_t errlen);
+int wal_open(const char *dir, const struct wal_options *opts, struct wal **out,
+	     char *err, size_t errlen);
 
 /* Closes the files and frees @w. Does not sync. */
 void wal_close(struct wal *w);
