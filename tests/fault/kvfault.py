@@ -17,6 +17,7 @@ import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -544,7 +545,6 @@ def wal_records(path):
     """[(offset, size, type, term, index)] of the frames of one segment,
     up to the first zero header or the end of the file (docs/FORMAT.md,
     section WAL). Checksums are not verified here."""
-    import struct
     out = []
     with open(path, 'rb') as f:
         data = f.read()
