@@ -135,6 +135,41 @@ lmdb_err:
 	return KV_ELMDB;
 }
 
+/* fsyncs the directory @dir (the names in it must be durable). */
+static int sync_dir(const char *dir)
+{
+	int fd, rv = 0;
+
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || fsync(fd) != 0)
+		rv = -1;
+	if (fd >= 0)
+		close(fd);
+	return rv;
+}
+
+/* fsyncs the directory holding @path (the file's name must be durable). */
+static int sync_parent(const char *path)
+{
+	char *dir = malloc(strlen(path) + 2);
+	char *slash;
+	int rv;
+
+	if (dir == NULL)
+		return -1;
+	strcpy(dir, path);
+	slash = strrchr(dir, '/');
+	if (slash == NULL)
+		strcpy(dir, ".");
+	else if (slash == dir)
+		slash[1] = 0;
+	else
+		*slash = 0;
+	rv = sync_dir(dir);
+	free(dir);
+	return rv;
+}
+
 int kv_open(const char *dir, const struct kv_options *opts, struct kv **out,
 	    char *err, size_t errlen)
 {
@@ -144,7 +179,7 @@ int kv_open(const char *dir, const struct kv_options *opts, struct kv **out,
 	char *path = NULL;
 	unsigned flags = MDB_NOTLS;
 	struct stat st;
-	int rc, rv;
+	int rc, rv, created = 0;
 
 	if (dir == NULL || out == NULL) {
 		set_err(err, errlen, "kv: no data directory");
@@ -188,7 +223,9 @@ int kv_open(const char *dir, const struct kv_options *opts, struct kv **out,
 		goto fail;
 	}
 	sprintf(path, "%s/kv", dir);
-	if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+	if (mkdir(path, 0700) == 0) {
+		created = 1;
+	} else if (errno != EEXIST) {
 		set_err(err, errlen, "kv: mkdir %s: %s", path, strerror(errno));
 		rv = KV_EIO;
 		goto fail;
@@ -237,6 +274,16 @@ int kv_open(const char *dir, const struct kv_options *opts, struct kv **out,
 	txn = NULL;
 	if (rc != 0)
 		goto lmdb_fail;
+	/* kv_sync() makes data.mdb's contents durable before the WAL forgets
+	 * entries, but only a directory fsync makes its name (and a new kv/
+	 * directory's) durable: without it a power loss could lose the whole
+	 * store after the WAL was compacted. */
+	if (sync_dir(path) != 0 || (created && sync_parent(path) != 0)) {
+		set_err(err, errlen, "kv: syncing directory %s: %s", path,
+			strerror(errno));
+		rv = KV_EIO;
+		goto fail;
+	}
 	free(path);
 	*out = kv;
 	return 0;
@@ -957,32 +1004,6 @@ int kv_stats(struct kv *kv, struct kv_stats *out)
 /* ------------------------------------------------------------------------ */
 /* Snapshots                                                                */
 
-/* fsyncs the directory holding @path (the file's name must be durable). */
-static int sync_parent(const char *path)
-{
-	char *dir = malloc(strlen(path) + 2);
-	char *slash;
-	int fd, rv = 0;
-
-	if (dir == NULL)
-		return -1;
-	strcpy(dir, path);
-	slash = strrchr(dir, '/');
-	if (slash == NULL)
-		strcpy(dir, ".");
-	else if (slash == dir)
-		slash[1] = 0;
-	else
-		*slash = 0;
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || fsync(fd) != 0)
-		rv = -1;
-	if (fd >= 0)
-		close(fd);
-	free(dir);
-	return rv;
-}
-
 int kv_snapshot(struct kv *kv, const char *path, raft_index *index,
 		raft_term *term, char *err, size_t errlen)
 {
@@ -1008,7 +1029,11 @@ int kv_snapshot(struct kv *kv, const char *path, raft_index *index,
 		unlink(path);
 		return KV_ELMDB;
 	}
-	if (fsync(fd) != 0 || close(fd) != 0 || sync_parent(path) != 0) {
+	/* The fd is closed whatever fsync says. */
+	rc = fsync(fd);
+	if (close(fd) != 0)
+		rc = -1;
+	if (rc != 0 || sync_parent(path) != 0) {
 		set_err(err, errlen, "kv: snapshot: syncing %s: %s", path,
 			strerror(errno));
 		unlink(path);
@@ -1097,7 +1122,7 @@ out:
 int kv_restore(const char *dir, const char *path, char *err, size_t errlen)
 {
 	char *kvdir = NULL, *data = NULL, *lock = NULL;
-	int fd, rv;
+	int fd, rv, created = 0;
 
 	if (dir == NULL || path == NULL) {
 		set_err(err, errlen, "kv: restore: no directory or no file");
@@ -1116,7 +1141,9 @@ int kv_restore(const char *dir, const char *path, char *err, size_t errlen)
 	sprintf(data, "%s/kv/data.mdb", dir);
 	sprintf(lock, "%s/kv/lock.mdb", dir);
 	rv = KV_EIO;
-	if (mkdir(kvdir, 0700) != 0 && errno != EEXIST) {
+	if (mkdir(kvdir, 0700) == 0) {
+		created = 1;
+	} else if (errno != EEXIST) {
 		set_err(err, errlen, "kv: restore: mkdir %s: %s", kvdir,
 			strerror(errno));
 		goto out;
@@ -1144,7 +1171,9 @@ int kv_restore(const char *dir, const char *path, char *err, size_t errlen)
 			strerror(errno));
 		goto out;
 	}
-	if (sync_parent(data) != 0) {
+	/* Both directories the rename touched, and a new kv/'s parent. */
+	if (sync_parent(data) != 0 || sync_parent(path) != 0 ||
+	    (created && sync_parent(kvdir) != 0)) {
 		set_err(err, errlen, "kv: restore: syncing %s: %s", kvdir,
 			strerror(errno));
 		goto out;

@@ -114,6 +114,16 @@ int frame_decode(const uint8_t *buf, size_t avail, uint32_t max_len,
 	return FRAME_OK;
 }
 
+int frame_header_intact(const uint8_t *buf, size_t avail, uint32_t *len)
+{
+	if (buf == NULL || avail < FRAME_HEADER_SIZE ||
+	    frame_get_u32(buf + OFF_HEADER_CRC) != header_crc(buf))
+		return 0;
+	if (len != NULL)
+		*len = frame_get_u32(buf + OFF_LENGTH);
+	return 1;
+}
+
 const char *frame_strerror(int err)
 {
 	switch (err) {

@@ -81,6 +81,12 @@ void frame_encode_header(uint8_t *out, uint8_t type, raft_term term,
 int frame_decode(const uint8_t *buf, size_t avail, uint32_t max_len,
 		 struct frame *out, size_t *consumed);
 
+/* Whether @buf (@avail bytes) starts with a whole header whose checksum
+ * holds, whatever its version, type or length; then, if @len is not NULL,
+ * *@len is its length field. Readers use it to tell a record that was
+ * written whole (its header vouches for its length) from a torn one. */
+int frame_header_intact(const uint8_t *buf, size_t avail, uint32_t *len);
+
 /* A static string describing a frame_error code. */
 const char *frame_strerror(int err);
 

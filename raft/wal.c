@@ -14,7 +14,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "crc32c.h"
 #include "frame.h"
 
 /*
@@ -696,6 +695,7 @@ static int read_entry(struct wal *w, const struct wal_seg *s, raft_index index,
 	struct frame f;
 	size_t used, avail, want = READ_CHUNK;
 	const uint8_t *p;
+	uint32_t flen;
 	int rc;
 
 	for (int attempt = 0; attempt < 2; attempt++) {
@@ -715,9 +715,9 @@ static int read_entry(struct wal *w, const struct wal_seg *s, raft_index index,
 		 * start. A length is only trusted once its header checksum
 		 * passed, which ETRUNCATED with a whole header implies. */
 		want = READ_CHUNK;
-		if (avail >= FRAME_HEADER_SIZE &&
-		    frame_size(frame_get_u32(p + 12)) > want)
-			want = frame_size(frame_get_u32(p + 12));
+		if (frame_header_intact(p, avail, &flen) &&
+		    frame_size(flen) > want)
+			want = frame_size(flen);
 	}
 	seg_name(name, s->seq);
 	if (rc != FRAME_OK)
@@ -1104,12 +1104,6 @@ static int valid_frame_in(const struct wal *w, const uint8_t *p, uint64_t from,
 	return 0;
 }
 
-static int header_crc_ok(const uint8_t *p, uint64_t avail)
-{
-	return avail >= FRAME_HEADER_SIZE &&
-	       crc32c(0, p + 4, FRAME_HEADER_SIZE - 4) == frame_get_u32(p);
-}
-
 /* Applies one valid record found at @off of segment @si during recovery. */
 static int replay(struct wal *w, size_t si, const struct scan *sc, uint64_t off,
 		  const struct frame *f, char *err, size_t errlen)
@@ -1197,6 +1191,7 @@ static int scan_segment(struct wal *w, size_t si, int is_last, struct scan *sc,
 	struct frame f;
 	size_t used;
 	uint64_t off = CTL_SIZE, skip, nz, at;
+	uint32_t flen;
 	int rc;
 
 	while (off < sc->size) {
@@ -1216,7 +1211,7 @@ end:
 	 * version, type or length in it is not a torn write. */
 	if ((rc == FRAME_EVERSION || rc == FRAME_ETYPE ||
 	     rc == FRAME_ETOO_LARGE) &&
-	    header_crc_ok(sc->p + off, sc->size - off))
+	    frame_header_intact(sc->p + off, (size_t)(sc->size - off), NULL))
 		return fmt_err(err, errlen, WAL_ECORRUPT,
 			       "wal: %s/%s offset %" PRIu64 ": %s", w->dir,
 			       sc->name, off, frame_strerror(rc));
@@ -1233,8 +1228,8 @@ end:
 	/* The payload of a record with a sound header is skipped: it may
 	 * legitimately contain bytes that look like a frame. */
 	skip = off + 1;
-	if (header_crc_ok(sc->p + off, sc->size - off)) {
-		uint64_t fs = frame_size(frame_get_u32(sc->p + off + 12));
+	if (frame_header_intact(sc->p + off, (size_t)(sc->size - off), &flen)) {
+		uint64_t fs = frame_size(flen);
 		skip = off + fs < sc->size ? off + fs : sc->size;
 	}
 	if (valid_frame_in(w, sc->p, skip, nz, sc->size, &at))
@@ -1431,6 +1426,34 @@ out:
 	return rc;
 }
 
+/* fsyncs the directory that holds directory @dir. */
+static int fsync_parent(const char *dir, char *err, size_t errlen)
+{
+	size_t n = strlen(dir);
+	char *parent;
+	int fd, rc = 0;
+
+	while (n > 1 && dir[n - 1] == '/')
+		n--;
+	while (n > 0 && dir[n - 1] != '/')
+		n--;
+	while (n > 1 && dir[n - 1] == '/')
+		n--;
+	/* n == 0: a relative name without a slash, whose parent is ".". */
+	parent = n == 0 ? strdup(".") : strndup(dir, n);
+	if (parent == NULL)
+		return fmt_err(err, errlen, WAL_ENOMEM, "wal: out of memory");
+	fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || fsync(fd) < 0)
+		rc =
+		    fmt_err(err, errlen, WAL_EIO, "wal: fsync directory %s: %s",
+			    parent, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	free(parent);
+	return rc;
+}
+
 int wal_open(const char *dir, const struct wal_options *opts, struct wal **out,
 	     char *err, size_t errlen)
 {
@@ -1466,7 +1489,14 @@ int wal_open(const char *dir, const struct wal_options *opts, struct wal **out,
 		rc = fmt_err(err, errlen, WAL_ENOMEM, "wal: out of memory");
 		goto fail;
 	}
-	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+	if (mkdir(dir, 0755) == 0) {
+		/* The new directory's name must be durable before anything
+		 * in it is: the first segment's rename is synced only in it.
+		 */
+		rc = fsync_parent(dir, err, errlen);
+		if (rc != 0)
+			goto fail;
+	} else if (errno != EEXIST) {
 		rc = fmt_err(err, errlen, WAL_EIO,
 			     "wal: create directory %s: %s", dir,
 			     strerror(errno));

@@ -434,6 +434,43 @@ START_TEST(test_random_garbage)
 }
 END_TEST
 
+/* frame_header_intact: true exactly when the 32 header bytes are there and
+ * their checksum holds, whatever the payload, version or type say. */
+START_TEST(test_header_intact)
+{
+	uint8_t payload[40];
+	uint32_t len = 0;
+	size_t size;
+	uint8_t *buf;
+
+	fill_random(payload, sizeof(payload));
+	buf = encode_exact(FRAME_ENTRY_NORMAL, 2, 9, payload, sizeof(payload),
+			   &size);
+	/* Only the header is needed: a cut payload still has a sound one. */
+	ck_assert_int_eq(frame_header_intact(buf, FRAME_HEADER_SIZE, &len), 1);
+	ck_assert_uint_eq(len, sizeof(payload));
+	ck_assert_int_eq(frame_header_intact(buf, size, NULL), 1);
+	ck_assert_int_eq(frame_header_intact(buf, FRAME_HEADER_SIZE - 1, &len),
+			 0);
+	/* A damaged payload leaves the header intact. */
+	buf[FRAME_HEADER_SIZE] ^= 1;
+	ck_assert_int_eq(frame_header_intact(buf, size, NULL), 1);
+	/* A version the decoder refuses, resealed: still a whole header. */
+	buf[8] = FRAME_VERSION + 1;
+	ck_assert_int_eq(frame_header_intact(buf, size, NULL), 0);
+	reseal_header(buf);
+	ck_assert_int_eq(frame_header_intact(buf, size, NULL), 1);
+	/* Any flipped header bit (the CRC field included) breaks it. */
+	for (size_t bit = 0; bit < FRAME_HEADER_SIZE * 8; bit++) {
+		buf[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+		ck_assert_msg(!frame_header_intact(buf, size, NULL), "bit %zu",
+			      bit);
+		buf[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+	}
+	free(buf);
+}
+END_TEST
+
 START_TEST(test_strerror_distinct)
 {
 	static const int codes[] = {FRAME_OK,	      FRAME_ETRUNCATED,
@@ -487,6 +524,7 @@ static Suite *frame_suite(void)
 	tcase_add_test(bad, test_unknown_type);
 	tcase_add_test(bad, test_zero_header);
 	tcase_add_test(bad, test_random_garbage);
+	tcase_add_test(bad, test_header_intact);
 	tcase_add_test(bad, test_strerror_distinct);
 	suite_add_tcase(s, bad);
 	return s;

@@ -320,6 +320,47 @@ START_TEST(test_append_read_reopen)
 }
 END_TEST
 
+/* wal_open creates a missing log directory (and syncs the directory that
+ * holds it), whether named by an absolute path with a trailing slash or by
+ * a bare relative name; a missing parent is an error, not a crash. */
+START_TEST(test_open_creates_directory)
+{
+	char *dir = make_tmpdir();
+	char sub[512], cwd[4096];
+	struct wal *w;
+	struct stat st;
+
+	snprintf(sub, sizeof(sub), "%s/log/", dir);
+	w = open_ok(sub, 0);
+	append_range(w, 1, 3, 1);
+	sync_ok(w);
+	wal_close(w);
+	w = open_ok(sub, 0);
+	check_range(w, 1, 3, 1);
+	wal_close(w);
+
+	ck_assert_ptr_nonnull(getcwd(cwd, sizeof(cwd)));
+	ck_assert_int_eq(chdir(dir), 0);
+	w = open_ok("rel", 0);
+	append_range(w, 1, 2, 1);
+	sync_ok(w);
+	wal_close(w);
+	ck_assert_int_eq(chdir(cwd), 0);
+	snprintf(sub, sizeof(sub), "%s/rel", dir);
+	ck_assert_int_eq(stat(sub, &st), 0);
+	ck_assert(S_ISDIR(st.st_mode));
+	w = open_ok(sub, 0);
+	check_range(w, 1, 2, 1);
+	wal_close(w);
+
+	snprintf(sub, sizeof(sub), "%s/no/such/parent", dir);
+	w = NULL;
+	ck_assert_int_eq(wal_open(sub, NULL, &w, err, sizeof(err)), WAL_EIO);
+	ck_assert_ptr_null(w);
+	free_tmpdir(dir);
+}
+END_TEST
+
 START_TEST(test_append_preconditions)
 {
 	char *dir = make_tmpdir();
@@ -1137,6 +1178,7 @@ static Suite *wal_suite(void)
 	tcase_add_test(tc, test_hard_state_survives_reopen);
 	tcase_add_test(tc, test_truncate_after_then_new_terms);
 	tcase_add_test(tc, test_truncate_across_segments);
+	tcase_add_test(tc, test_open_creates_directory);
 	tcase_add_test(tc, test_compaction_interrupted_after_truncation);
 	tcase_add_test(tc, test_segments_roll_over);
 	tcase_add_test(tc, test_large_reads);
