@@ -144,7 +144,8 @@ struct fuzz_http_answer {
 	int status;
 	size_t body_off, body_len;
 	int json;      /* Content-Type: application/json */
-	int truncated; /* fewer body bytes than its Content-Length */
+	int truncated; /* fewer body bytes than its Content-Length, or no
+			* Content-Length: may have been cut short */
 };
 
 /* Parses the answers in @p (@len bytes) into @out (up to @cap). Every
@@ -209,8 +210,10 @@ static inline size_t fuzz_http_parse_answers(const char *p, size_t len,
 		out[n].body_off = off + hlen;
 		/* A body cut short: the server closed the connection while
 		 * the answer was still going out (evhttp does that when a
-		 * later pipelined request is malformed). */
-		out[n].truncated = clen >= 0 && (size_t)clen > left - hlen;
+		 * later pipelined request is malformed). Without a
+		 * Content-Length (HTTP/1.0 and 0.x answers) the body ends at
+		 * the close, so a cut cannot be told apart. */
+		out[n].truncated = clen < 0 || (size_t)clen > left - hlen;
 		if (clen < 0 || (size_t)clen > left - hlen)
 			clen = (long)(left - hlen);
 		/* An answer to HEAD has a Content-Length but no body. */
