@@ -13,8 +13,10 @@ import http.client
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -302,6 +304,35 @@ class KillDuringSnapshotsTest(ClusterTest):
         self.assertIn('] snapshot at index', logs)
 
 
+_TOKEN_DIR = tempfile.mkdtemp(prefix='kvd-snap-token-')
+TOKEN_FILE = os.path.join(_TOKEN_DIR, 'token')
+with open(TOKEN_FILE, 'w') as _f:
+    _f.write('s3cret-peer-token\n')
+
+
+class TokenInstallTest(ClusterTest):
+    """InstallSnapshot carries the peer token like every peer request."""
+    CLUSTER_ARGS = SNAP_ARGS + ('--peer-token-file', TOKEN_FILE)
+
+    def test_install_snapshot_with_peer_token(self):
+        c = self.cluster
+        lid, _ = c.wait_leader()
+        down = [m for m in c.all() if m.id != lid][0]
+        down.kill()
+        w = Writer(c)
+        w.run(['tk/%04d' % i for i in range(800)])
+        down.start()
+        c.wait_leader()
+        content = assert_same_content(self, c, prefix='tk/')
+        self.assertEqual(len(content), 800)
+        self.assertGreaterEqual(
+            metric(down, 'kvd_snapshot_installs_received_total'), 1)
+        # Without the token a chunk is refused.
+        r = down.peer_request('POST', '/raft/snapshot?index=1&term=1'
+                              '&offset=0', b'x', {'X-Kvd-From': '1'})
+        self.assertEqual(r.status, 401)
+
+
 def crc32c(data, crc=0):
     crc ^= 0xffffffff
     for b in data:
@@ -477,4 +508,7 @@ class RestoreTest(ClusterTest):
 
 
 if __name__ == '__main__':
-    harness.main()
+    try:
+        harness.main()
+    finally:
+        shutil.rmtree(_TOKEN_DIR, ignore_errors=True)
