@@ -326,11 +326,6 @@ void raft__config_close(struct raft *r)
 	r->cfg = NULL;
 }
 
-bool raft__config_accepts_unknown(const struct raft *r)
-{
-	return r->cfg->cur.n == 0;
-}
-
 void raft__config_snapshot(struct raft *r, const struct raft_membership *m)
 {
 	r->cfg->base = *m;

@@ -42,11 +42,6 @@ void raft__config_close(struct raft *r);
  * commit index. */
 void raft__config_after(struct raft *r);
 
-/* Whether a message from @from may be handled although @from is not in
- * the configuration: only a member waiting to be added (no configuration
- * at all) listens to anyone, so that the leader can reach it. */
-bool raft__config_accepts_unknown(const struct raft *r);
-
 /* The snapshot at (@index) with configuration @m was accepted: it becomes
  * the base configuration. */
 void raft__config_snapshot(struct raft *r, const struct raft_membership *m);

@@ -279,9 +279,13 @@ int raft_step(struct raft *r, const struct raft_msg *m)
 
 static int step(struct raft *r, const struct raft_msg *m)
 {
-	if (m->to != r->id || m->from == 0 || m->from == r->id ||
-	    (raft__progress(r, m->from) == NULL && m->from != r->leader &&
-	     !raft__config_accepts_unknown(r)))
+	/* Thesis §4.1: "servers process incoming RPC requests without
+	 * consulting their current configurations": a member whose
+	 * configuration is stale must still follow a leader it does not
+	 * know of yet, and vote for it. A removed member cannot disrupt:
+	 * its votes lack the up-to-date log, and PreVote and the leader
+	 * lease keep its terms from spreading (§4.2.3). */
+	if (m->to != r->id || m->from == 0 || m->from == r->id)
 		return RAFT_OK;
 	if (m->type < RAFT_MSG_APPEND || m->type > RAFT_MSG_SNAPSHOT)
 		return RAFT_EINVAL;

@@ -353,8 +353,9 @@ void raft_free(struct raft *r);
 /* One unit of logical time. Elections and heartbeats are counted in ticks. */
 void raft_tick(struct raft *r);
 
-/* Handles one message from a peer. Messages for other members, from
- * unknown members, or that are stale are ignored (RAFT_OK). */
+/* Handles one message from a peer. Messages for other members or that are
+ * stale are ignored (RAFT_OK). Messages from members outside the current
+ * configuration are handled (thesis §4.1); their answers are ignored. */
 int raft_step(struct raft *r, const struct raft_msg *m);
 
 /* Proposes one command (@data copied). On the leader it is appended and

@@ -597,6 +597,39 @@ START_TEST(test_config_reverts_on_truncation)
 }
 END_TEST
 
+START_TEST(test_stale_member_follows_unknown_leader)
+{
+	struct mc *c = mc_new(4, 3);
+	raft_index last;
+
+	/* 3 misses the whole addition of 4, then 4 leads: thesis §4.1,
+	 * servers "accept AppendEntries requests from a leader that is not
+	 * part of [their] latest configuration". */
+	mc_elect(c, 1);
+	mc_isolate(c, 3, true);
+	put(c, 1, "a");
+	mc_tick_all(c, 3);
+	ck_assert_int_eq(change(c, 1, RAFT_CHANGE_ADD_LEARNER, 4), RAFT_OK);
+	mc_tick_all(c, 5);
+	ck_assert_int_eq(change(c, 1, RAFT_CHANGE_PROMOTE, 4), RAFT_OK);
+	mc_tick_all(c, 15);
+	ck_assert_uint_eq(count_voters(c, 1), 4);
+	ck_assert_uint_eq(flags_of(c, 3, 4), 0);
+	ck_assert_int_eq(raft_transfer_leadership(c->r[1], 4), RAFT_OK);
+	for (int i = 0; i < 30 && raft_role(c->r[4]) != RAFT_LEADER; i++)
+		mc_tick_all(c, 1);
+	ck_assert_int_eq(raft_role(c->r[4]), RAFT_LEADER);
+	put(c, 4, "x");
+	mc_isolate(c, 3, false);
+	mc_tick_all(c, 30);
+	last = st(c, 4).last_index;
+	ck_assert_uint_eq(st(c, 3).last_index, last);
+	ck_assert_uint_eq(st(c, 3).leader, 4);
+	ck_assert_uint_eq(flags_of(c, 3, 4), RAFT_MEMBER_VOTER);
+	mc_free(c);
+}
+END_TEST
+
 START_TEST(test_compaction_keeps_config)
 {
 	struct mc *c = with_learner();
@@ -671,6 +704,7 @@ Suite *config_suite(void)
 	tcase_add_test(tc, test_bad_changes_refused);
 	tcase_add_test(tc, test_removed_leader_steps_down);
 	tcase_add_test(tc, test_config_reverts_on_truncation);
+	tcase_add_test(tc, test_stale_member_follows_unknown_leader);
 	tcase_add_test(tc, test_compaction_keeps_config);
 	tcase_add_test(tc, test_restart_restores_config);
 	suite_add_tcase(s, tc);

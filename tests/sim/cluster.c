@@ -175,10 +175,16 @@ static void msg_free(struct raft_msg *m)
 }
 
 /* A snapshot of a state machine at index (term: the entry's there). */
+/* Room for an encoded configuration of SIM_MAX_NODES members. */
+#define SIM_CFG_BYTES 160
+
 struct snap {
 	raft_index index; /* 0: none */
 	raft_term term;
 	uint64_t kv[SIM_KEYS];
+	/* The configuration at index (raft_membership_at), encoded. */
+	uint8_t cfg[SIM_CFG_BYTES];
+	size_t cfg_len;
 };
 
 struct packet {
@@ -326,6 +332,10 @@ struct sim_cluster {
 	uint64_t tick_events; /* events since the clock last moved */
 	size_t torn_keep;     /* sim_crash_torn(): records the crash keeps */
 	raft_id hot_crash;    /* crash this member at the end of the step */
+	/* Membership changes: the fewest voters any configuration a core
+	 * reported had (each set of a joint one), for the majority of the
+	 * "committed entries never lost" check. */
+	unsigned min_voters;
 	struct sim_stats st;
 };
 
@@ -333,6 +343,7 @@ static void drain(struct sim_cluster *c, struct node *nd);
 static uint64_t msg_delay(struct sim_cluster *c);
 static void maybe_hot_crash(struct sim_cluster *c, raft_id i);
 static void check_reads(struct sim_cluster *c);
+static void random_config_change(struct sim_cluster *c);
 
 static uint64_t rng_next(struct sim_cluster *c)
 {
@@ -388,7 +399,25 @@ static void fail(struct sim_cluster *c, const char *fmt, ...)
 
 static unsigned majority(const struct sim_cluster *c)
 {
-	return c->n / 2 + 1;
+	/* An entry committed under a configuration with v voters is on at
+	 * least v/2+1 disks; every configuration had >= min_voters. */
+	unsigned v =
+	    c->min_voters && c->min_voters < c->n ? c->min_voters : c->n;
+	return v / 2 + 1;
+}
+
+/* The fewest voters of each set of a configuration a ready reported. */
+static void note_config(struct sim_cluster *c, const struct raft_membership *m)
+{
+	unsigned in = 0, out = 0;
+	for (size_t k = 0; k < m->n; k++) {
+		in += (m->members[k].flags & RAFT_MEMBER_VOTER) != 0;
+		out += (m->members[k].flags & RAFT_MEMBER_OUTGOING) != 0;
+	}
+	if (m->joint && out < in)
+		in = out;
+	if (in > 0 && (c->min_voters == 0 || in < c->min_voters))
+		c->min_voters = in;
 }
 
 static struct node *node_of(struct sim_cluster *c, raft_id i)
@@ -757,7 +786,20 @@ static void deliver_at(struct sim_cluster *c, size_t k)
 	      p.m.index, p.m.log_term, p.m.commit, p.m.n_entries,
 	      (int)p.m.reject, p.m.context);
 	c->st.delivered++;
-	raft_step(to->r, &p.m);
+	if (p.is_snap && p.s.cfg_len > 0) {
+		/* The driver steps the snapshot with the configuration stored
+		 * in it (raft.h, SNAPSHOT). */
+		struct raft_entry ce = {.type = RAFT_ENTRY_CONFIG,
+					.index = p.s.index,
+					.len = (uint32_t)p.s.cfg_len,
+					.data = p.s.cfg};
+		struct raft_msg sm = p.m;
+		sm.entries = &ce;
+		sm.n_entries = 1;
+		raft_step(to->r, &sm);
+	} else {
+		raft_step(to->r, &p.m);
+	}
 	msg_free(&p.m);
 	drain(c, to);
 	if (p.is_snap)
@@ -1058,6 +1100,8 @@ static void drain(struct sim_cluster *c, struct node *nd)
 		raft_index applied0 = nd->applied;
 		raft_ready(nd->r, &rd);
 		raft_status(nd->r, &st);
+		if (rd.config_changed)
+			note_config(c, rd.config);
 		if (rd.has_snapshot)
 			install_snapshot(c, nd, &rd);
 		if (rd.n_entries)
@@ -1137,6 +1181,12 @@ static int node_start(struct sim_cluster *c, struct node *nd)
 		slog_install(&nd->disk, nd->snap.index, nd->snap.term);
 	rs.snapshot_index = nd->disk.base;
 	rs.snapshot_term = nd->disk.base_term;
+	/* The configuration stored with the snapshot: the base one when no
+	 * configuration entry follows in the log. */
+	if (nd->snap.index && nd->snap.cfg_len) {
+		rs.snapshot_config = nd->snap.cfg;
+		rs.snapshot_config_len = nd->snap.cfg_len;
+	}
 	rs.entries = nd->disk.e;
 	rs.n_entries = nd->disk.n;
 	raft_index last = slog_last(&nd->disk);
@@ -1241,6 +1291,15 @@ int sim_compact(struct sim_cluster *c, raft_id i, raft_index margin)
 	nd->snap.index = a;
 	nd->snap.term = ta;
 	memcpy(nd->snap.kv, nd->kv, sizeof(nd->kv));
+	struct raft_membership m;
+	nd->snap.cfg_len = 0;
+	if (raft_membership_at(nd->r, a, &m) != RAFT_OK ||
+	    raft_membership_encode(&m, nd->snap.cfg, sizeof(nd->snap.cfg),
+				   &nd->snap.cfg_len) != RAFT_OK)
+		fail(c,
+		     "Core contract: no configuration at the applied index "
+		     "%" PRIu64 " of member %" PRIu64,
+		     a, i);
 	struct raft_status st;
 	raft_status(nd->r, &st);
 	raft_index idx = a > margin ? a - margin : 0;
@@ -1339,6 +1398,8 @@ static void pick_faults(struct sim_cluster *c)
 	f->hot_crash_pct = (unsigned)rnd(c, 3) == 0 ? 0 : (unsigned)rnd(c, 25);
 	f->heal_every = 8 * e + (unsigned)rnd(c, 16 * e);
 	f->liveness_ticks = 30 * e;
+	f->config_permille =
+	    c->n >= 3 && (unsigned)rnd(c, 2) ? 1 + (unsigned)rnd(c, 40) : 0;
 }
 
 static void pick_links(struct sim_cluster *c)
@@ -1854,6 +1915,19 @@ uint64_t sim_vote_requests(const struct sim_cluster *c, raft_id i)
 	return c->nodes[i].vote_requests;
 }
 
+/* Whether @k is in the configuration of member @l (0: no leader). Members
+ * removed by a membership change need not keep up. */
+static bool in_config(const struct sim_cluster *c, raft_id l, raft_id k)
+{
+	if (l == 0 || !c->nodes[l].up)
+		return true;
+	const struct raft_membership *m = raft_membership(c->nodes[l].r);
+	for (size_t x = 0; x < m->n; x++)
+		if (m->members[x].id == k)
+			return true;
+	return false;
+}
+
 raft_id sim_find_leader(const struct sim_cluster *c)
 {
 	raft_id best = 0;
@@ -1867,9 +1941,11 @@ raft_id sim_find_leader(const struct sim_cluster *c)
 			best_term = st.term;
 		}
 	}
-	/* Only a leader no live member has overtaken. */
+	/* Only a leader no live member of its configuration has overtaken
+	 * (a member removed without learning it may campaign on its own,
+	 * unheard, in ever higher terms). */
 	for (unsigned k = 1; k <= c->n && best; k++)
-		if (sim_term(c, k) > best_term)
+		if (sim_term(c, k) > best_term && in_config(c, best, k))
 			return 0;
 	return best;
 }
@@ -1992,6 +2068,8 @@ static void random_faults(struct sim_cluster *c)
 			sim_check(c);
 		}
 	}
+	if (chance_pm(c, f->config_permille))
+		random_config_change(c);
 	if (chance_pm(c, f->heal_permille))
 		sim_heal(c);
 }
@@ -2024,6 +2102,66 @@ static void random_client(struct sim_cluster *c)
 /* Periodically all faults heal and crashed members restart; then a leader
  * must be elected and a proposal on it must commit everywhere within
  * liveness_ticks. */
+/* Thesis §4.3: the leader changes the configuration, one member at a
+ * time through C_old,new: a member outside it joins as a learner, a
+ * learner is promoted, or a voter (the leader too) leaves while enough
+ * remain. */
+static void random_config_change(struct sim_cluster *c)
+{
+	raft_id l = random_leader(c);
+	if (!l)
+		return;
+	const struct raft_membership *m = raft_membership(c->nodes[l].r);
+	raft_id out[SIM_MAX_NODES], learners[SIM_MAX_NODES],
+	    voters[SIM_MAX_NODES];
+	unsigned n_out = 0, n_l = 0, n_v = 0;
+	for (unsigned k = 1; k <= c->n; k++) {
+		uint8_t f = 0;
+		bool found = false;
+		for (size_t x = 0; x < m->n; x++)
+			if (m->members[x].id == k) {
+				f = m->members[x].flags;
+				found = true;
+			}
+		if (!found)
+			out[n_out++] = k;
+		else if (f == RAFT_MEMBER_LEARNER)
+			learners[n_l++] = k;
+		else if (f & RAFT_MEMBER_VOTER)
+			voters[n_v++] = k;
+	}
+	/* Voters kept: 3 of 5 or more members, 2 of 3. */
+	unsigned keep = c->n >= 5 ? 3 : 2;
+	struct raft_config_change ch = {.addr = "sim"};
+	unsigned what = (unsigned)rnd(c, 3);
+	if (what == 0 && n_out) {
+		ch.type = RAFT_CHANGE_ADD_LEARNER;
+		ch.id = out[rnd(c, n_out)];
+	} else if (what == 1 && n_l) {
+		ch.type = RAFT_CHANGE_PROMOTE;
+		ch.id = learners[rnd(c, n_l)];
+	} else if (what == 2 && (n_v > keep || n_l)) {
+		ch.type = RAFT_CHANGE_REMOVE;
+		ch.id =
+		    n_v > keep ? voters[rnd(c, n_v)] : learners[rnd(c, n_l)];
+	} else {
+		return;
+	}
+	raft_index idx = 0;
+	int rc = raft_propose_config(c->nodes[l].r, &ch, &idx);
+	trace(c,
+	      "config change on %" PRIu64 ": %s %" PRIu64 " at %" PRIu64 ": %s",
+	      l,
+	      ch.type == RAFT_CHANGE_ADD_LEARNER ? "add learner"
+	      : ch.type == RAFT_CHANGE_PROMOTE	 ? "promote"
+						 : "remove",
+	      ch.id, idx, raft_strerror(rc));
+	if (rc == RAFT_OK)
+		c->st.config_changes++;
+	drain(c, &c->nodes[l]);
+	sim_check(c);
+}
+
 static void liveness(struct sim_cluster *c)
 {
 	if (c->phase == PHASE_NORMAL) {
@@ -2065,7 +2203,8 @@ static void liveness(struct sim_cluster *c)
 	if (c->probe_index) {
 		bool all = true;
 		for (unsigned k = 1; k <= c->n; k++)
-			if (c->nodes[k].applied < c->probe_index)
+			if (c->nodes[k].applied < c->probe_index &&
+			    in_config(c, l, k))
 				all = false;
 		if (all) {
 			const struct chosen *x = &c->ch[c->probe_index];

@@ -88,6 +88,8 @@ struct sim_faults {
 	/* Crash a member at an interesting instant: just elected leader,
 	 * just accepted a proposal as leader, just advanced its commit. */
 	unsigned hot_crash_pct;
+	/* per tick: a membership change on the leader (thesis §4.3) */
+	unsigned config_permille;
 	unsigned heal_every;	 /* ticks between liveness checks */
 	unsigned liveness_ticks; /* bound for a liveness check */
 };
@@ -108,6 +110,7 @@ struct sim_stats {
 	uint64_t liveness_checks;
 	uint64_t liveness_max_ticks; /* slowest recovery after a heal */
 	uint64_t max_tick_events;    /* most events within one tick */
+	uint64_t config_changes;     /* membership changes proposed */
 };
 void sim_stats(const struct sim_cluster *c, struct sim_stats *out);
 

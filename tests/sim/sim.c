@@ -216,6 +216,7 @@ static bool run_seed(uint64_t seed, const struct args *a,
 	total->reads_failed += st.reads_failed;
 	total->liveness_checks += st.liveness_checks;
 	total->compactions += st.compactions;
+	total->config_changes += st.config_changes;
 	if (st.max_tick_events > total->max_tick_events)
 		total->max_tick_events = st.max_tick_events;
 	total->snapshots += st.snapshots;
@@ -285,12 +286,13 @@ static int run_all(const char *argv0, const struct args *a)
 	       " failed), %" PRIu64 " compactions, %" PRIu64
 	       " snapshots installed, %" PRIu64
 	       " liveness checks (slowest %" PRIu64 " ticks), at most %" PRIu64
-	       " events in one tick\n",
+	       " events in one tick, %" PRIu64 " membership changes\n",
 	       a->seeds, a->steps, elapsed_s(&t0), total.ticks, total.delivered,
 	       total.dropped, total.writes, total.crashes, total.elections,
 	       total.committed, total.reads_ok, total.reads_failed,
 	       total.compactions, total.snapshots, total.liveness_checks,
-	       total.liveness_max_ticks, total.max_tick_events);
+	       total.liveness_max_ticks, total.max_tick_events,
+	       total.config_changes);
 	return 0;
 }
 
