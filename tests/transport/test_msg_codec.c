@@ -543,6 +543,48 @@ START_TEST(test_bad_message_fields)
 }
 END_TEST
 
+/* With two faults in one message, the one docs/FORMAT.md lists first is
+ * reported: version, length, reserved, type, ids, entry count, entries. */
+START_TEST(test_message_check_order)
+{
+	struct msg_codec_limits lim = {.max_entries = 2};
+	uint8_t buf[1024];
+	struct raw_msg r;
+
+	r = raw_default(0, 0); /* bad type ... */
+	r.version = 2;	       /* ... and version */
+	ck_assert_int_eq(decode(buf, put_raw_msg(buf, &r), NULL, NULL),
+			 MSG_CODEC_EVERSION);
+	r = raw_default(0, 0);
+	r.payload_len = MSG_CODEC_PAYLOAD_SIZE - 8;
+	ck_assert_int_eq(decode(buf, put_raw_msg(buf, &r), NULL, NULL),
+			 MSG_CODEC_ELENGTH);
+	r = raw_default(0, 0);
+	r.reserved = 1;
+	ck_assert_int_eq(decode(buf, put_raw_msg(buf, &r), NULL, NULL),
+			 MSG_CODEC_ERESERVED);
+	r = raw_default(RAFT_MSG_SNAPSHOT + 1, 0);
+	r.from = 0;
+	ck_assert_int_eq(decode(buf, put_raw_msg(buf, &r), NULL, NULL),
+			 MSG_CODEC_EMSG_TYPE);
+	r = raw_default(RAFT_MSG_VOTE, 3);
+	r.to = 0;
+	ck_assert_int_eq(decode(buf, put_raw_msg(buf, &r), &lim, NULL),
+			 MSG_CODEC_EID);
+	/* Over the entry count on a type without entries: the count. */
+	r = raw_default(RAFT_MSG_VOTE, 3);
+	ck_assert_int_eq(decode(buf, put_raw_msg(buf, &r), &lim, NULL),
+			 MSG_CODEC_ETOO_MANY_ENTRIES);
+	r = raw_default(RAFT_MSG_VOTE, 1);
+	ck_assert_int_eq(decode(buf, put_raw_msg(buf, &r), &lim, NULL),
+			 MSG_CODEC_EENTRIES);
+	/* The highest type, SNAPSHOT (13), is known. */
+	r = raw_default(RAFT_MSG_SNAPSHOT, 0);
+	ck_assert_int_eq(decode(buf, put_raw_msg(buf, &r), NULL, NULL),
+			 MSG_CODEC_OK);
+}
+END_TEST
+
 START_TEST(test_bad_frames_pass_through)
 {
 	uint8_t buf[1024];
@@ -815,6 +857,7 @@ static Suite *codec_suite(void)
 	tcase_add_test(tc, test_flip_every_bit);
 	tcase_add_test(tc, test_random_garbage_never_crashes);
 	tcase_add_test(tc, test_bad_message_fields);
+	tcase_add_test(tc, test_message_check_order);
 	tcase_add_test(tc, test_bad_frames_pass_through);
 	tcase_add_test(tc, test_frame_order);
 	tcase_add_test(tc, test_inconsistent_entries);
