@@ -685,9 +685,10 @@ static void on_messages(void *ctx, const struct raft_msg *msgs, size_t cnt,
 	}
 	if (n->stopping)
 		return;
-	/* A member waiting to be added learns where its peers are. */
-	if (raft_membership(n->raft)->n == 0 &&
-	    members_find(&n->members, from) == NULL)
+	/* A member waiting to be added, or one whose configuration is
+	 * stale, learns where its peers are: the core follows a leader it
+	 * does not know yet (thesis §4.1), and its answers must reach it. */
+	if (members_find(&n->members, from) == NULL)
 		member_config_discover(&n->mcfg, from, from_client_url);
 	for (size_t i = 0; i < cnt; i++) {
 		if (msgs[i].term == 0 &&
@@ -1472,9 +1473,11 @@ static int snap_config_at(void *ctx, raft_index index, uint8_t *buf,
 
 static void node_send_snapshot(struct node *n, const struct raft_msg *m)
 {
+	/* Called between raft_ready() and raft_advance(): outcomes reach
+	 * the core later, from the snapshotter's own events. */
 	struct member *peer = members_find(&n->members, m->to);
-	if (peer == NULL || n->snap == NULL) {
-		raft_report_snapshot(n->raft, m->to, false);
+	if (peer == NULL) {
+		snapshotter_report_failed(n->snap, m->to);
 		return;
 	}
 	snapshotter_send(n->snap, n->kv, m, peer->peer_url);

@@ -45,12 +45,25 @@ struct pending_send {
 	char url[CONFIG_URL_MAX];
 };
 
+/* A send outcome waiting to be reported from its own loop callback. */
+struct report {
+	struct report *next;
+	raft_id peer;
+	bool ok;
+};
+
 struct snapshotter {
 	struct event_base *base;
 	struct snapshotter_options o;
 	char *data_dir;
 	struct snap_xfer *xfer;
 	struct event *done_ev;
+	/* Outcomes are reported to the node from report_cb, never from
+	 * inside a call the node made: it may be between raft_ready() and
+	 * raft_advance(), when the core takes no other call. */
+	struct event *report_ev;
+	struct report *reports, *reports_tail;
+	bool taken_unreported; /* joined, the node not told yet */
 	bool stopped;
 	/* The background copy. The thread writes the result fields, then
 	 * activates done_ev; the loop joins it before reading them. */
@@ -137,6 +150,7 @@ static void join_copy(struct snapshotter *sn)
 		return;
 	}
 	sn->taken_total++;
+	sn->taken_unreported = true;
 	sn->has_newest = true;
 	sn->newest = sn->result;
 	log_info("snapshot at index %" PRIu64 " term %" PRIu64 ": %" PRIu64
@@ -152,10 +166,11 @@ static void done_cb(evutil_socket_t fd, short what, void *arg)
 	struct snapshotter *sn = arg;
 	/* The copy may have been joined by snapshotter_wait() already, and
 	 * another one started since. */
-	if (sn->busy && __atomic_load_n(&sn->thread_done, __ATOMIC_ACQUIRE)) {
+	if (sn->busy && __atomic_load_n(&sn->thread_done, __ATOMIC_ACQUIRE))
 		join_copy(sn);
-		if (sn->rc == 0 && !sn->stopped)
-			sn->o.taken(sn->o.ctx, &sn->newest);
+	if (sn->taken_unreported && !sn->stopped) {
+		sn->taken_unreported = false;
+		sn->o.taken(sn->o.ctx, &sn->newest);
 	}
 	start_pending(sn);
 }
@@ -201,9 +216,7 @@ void snapshotter_wait(struct snapshotter *sn)
 	if (!sn->busy)
 		return;
 	join_copy(sn);
-	if (sn->rc == 0 && !sn->stopped)
-		sn->o.taken(sn->o.ctx, &sn->newest);
-	/* Pending sends start from done_cb, which still runs. */
+	/* The node hears of it, and pending sends start, from done_cb. */
 	event_active(sn->done_ev, EV_READ, 0);
 }
 
@@ -225,6 +238,46 @@ bool snapshotter_newest(const struct snapshotter *sn, struct snapshot_info *out)
 	return sn->has_newest;
 }
 
+static void report_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct snapshotter *sn = arg;
+	struct report *r = sn->reports;
+	sn->reports = sn->reports_tail = NULL;
+	while (r != NULL) {
+		struct report *next = r->next;
+		if (!sn->stopped)
+			sn->o.sent(sn->o.ctx, r->peer, r->ok);
+		free(r);
+		r = next;
+	}
+}
+
+/* Queues the outcome of a send for report_cb. */
+static void report_sent(struct snapshotter *sn, raft_id peer, bool ok)
+{
+	struct report *r = calloc(1, sizeof(*r));
+	if (r == NULL) {
+		/* The core asks again after a heartbeat round. */
+		log_error("out of memory reporting a snapshot send");
+		return;
+	}
+	r->peer = peer;
+	r->ok = ok;
+	if (sn->reports_tail != NULL)
+		sn->reports_tail->next = r;
+	else
+		sn->reports = r;
+	sn->reports_tail = r;
+	event_active(sn->report_ev, EV_READ, 0);
+}
+
+void snapshotter_report_failed(struct snapshotter *sn, raft_id peer)
+{
+	report_sent(sn, peer, false);
+}
+
 static void send_now(struct snapshotter *sn, raft_id peer, const char *url,
 		     raft_term msg_term, raft_index commit)
 {
@@ -240,7 +293,7 @@ static void send_now(struct snapshotter *sn, raft_id peer, const char *url,
 	if (snap_xfer_send(sn->xfer, peer, url, path, &sn->newest, msg_term,
 			   commit, cfg_len > 0 ? cfg : NULL, cfg_len,
 			   cfg_index) != 0)
-		sn->o.sent(sn->o.ctx, peer, false);
+		report_sent(sn, peer, false);
 }
 
 static void start_pending(struct snapshotter *sn)
@@ -252,7 +305,7 @@ static void start_pending(struct snapshotter *sn)
 			send_now(sn, p->peer, p->url, p->msg_term, p->commit);
 		} else if (!sn->busy) {
 			/* The snapshot could not be taken. */
-			sn->o.sent(sn->o.ctx, p->peer, false);
+			report_sent(sn, p->peer, false);
 		} else {
 			sn->pending[keep++] = *p;
 		}
@@ -278,7 +331,7 @@ void snapshotter_send(struct snapshotter *sn, struct kv *kv,
 			return;
 	if (sn->n_pending == CONFIG_MEMBERS_MAX ||
 	    strlen(peer_url) >= CONFIG_URL_MAX) {
-		sn->o.sent(sn->o.ctx, m->to, false);
+		report_sent(sn, m->to, false);
 		return;
 	}
 	struct pending_send *p = &sn->pending[sn->n_pending++];
@@ -289,7 +342,7 @@ void snapshotter_send(struct snapshotter *sn, struct kv *kv,
 	strcpy(p->url, peer_url);
 	if (!sn->busy && snapshotter_take(sn, kv) != 0) {
 		sn->n_pending--;
-		sn->o.sent(sn->o.ctx, m->to, false);
+		report_sent(sn, m->to, false);
 	}
 }
 
@@ -310,7 +363,7 @@ void snapshotter_installed(struct snapshotter *sn, double seconds)
 static void xfer_sent(void *ctx, raft_id peer, bool ok)
 {
 	struct snapshotter *sn = ctx;
-	sn->o.sent(sn->o.ctx, peer, ok);
+	report_sent(sn, peer, ok);
 }
 
 static int xfer_received(void *ctx, const struct snap_xfer_received *r)
@@ -361,7 +414,9 @@ int snapshotter_new(struct event_base *base,
 	sn->o = *o;
 	sn->data_dir = strdup(o->data_dir);
 	sn->done_ev = event_new(base, -1, 0, done_cb, sn);
-	if (sn->data_dir == NULL || sn->done_ev == NULL) {
+	sn->report_ev = event_new(base, -1, 0, report_cb, sn);
+	if (sn->data_dir == NULL || sn->done_ev == NULL ||
+	    sn->report_ev == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -448,6 +503,13 @@ void snapshotter_free(struct snapshotter *sn)
 	snap_xfer_free(sn->xfer);
 	if (sn->done_ev != NULL)
 		event_free(sn->done_ev);
+	if (sn->report_ev != NULL)
+		event_free(sn->report_ev);
+	while (sn->reports != NULL) {
+		struct report *r = sn->reports;
+		sn->reports = r->next;
+		free(r);
+	}
 	free(sn->data_dir);
 	free(sn);
 }

@@ -7,6 +7,10 @@
  * snapshotter reports through callbacks (a snapshot was taken: compact; a
  * send finished: raft_report_snapshot(); a snapshot arrived: step it).
  *
+ * Callbacks come from the snapshotter's own loop events, never from
+ * inside a snapshotter_* call, so the node may call them between
+ * raft_ready() and raft_advance() (raft.h allows no core call there).
+ *
  * Threads: every function runs on the loop thread. The copy itself runs on
  * one background thread at a time, reading the store through an LMDB read
  * transaction while the loop keeps applying (see snapshotter.c).
@@ -90,6 +94,9 @@ bool snapshotter_newest(const struct snapshotter *sn,
  * newest is older than @m->index. */
 void snapshotter_send(struct snapshotter *sn, struct kv *kv,
 		      const struct raft_msg *m, const char *peer_url);
+
+/* Reports a send to @peer failed (from a later loop callback). */
+void snapshotter_report_failed(struct snapshotter *sn, raft_id peer);
 
 /* The verified received file of the snapshot at @index ("" when none). */
 void snapshotter_received_path(const struct snapshotter *sn, raft_index index,
