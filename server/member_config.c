@@ -265,7 +265,11 @@ void member_config_discover(struct member_config *mc, raft_id from,
 	struct evhttp_request *req;
 	uint64_t t = now_ms();
 
-	(void)from;
+	struct transport_peer_stats ps;
+
+	/* Peers the transport can answer need no discovery. */
+	if (transport_peer_stats(mc->tr, from, &ps) == TRANSPORT_OK)
+		return;
 	if (mc->conn != NULL || client_url == NULL || client_url[0] == '\0' ||
 	    (mc->last_discovery_ms != 0 &&
 	     t - mc->last_discovery_ms < DISCOVERY_INTERVAL_MS) ||

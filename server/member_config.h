@@ -67,8 +67,8 @@ int member_config_store(struct member_config *mc, raft_index applied,
 int member_config_encode(const struct members *ms, uint8_t *buf, size_t cap,
 			 size_t *len);
 
-/* A message came from @from, a member the transport does not know, while
- * this member has no configuration yet: ask its client URL for
+/* A message came from @from, a member not in the list (this member waits
+ * to be added, or its configuration is stale): ask its client URL for
  * /v1/members (at most one request at a time, one a second) and add the
  * peers found, so that answers reach the leader before the configuration
  * entry arrives in the log. */

@@ -685,9 +685,10 @@ static void on_messages(void *ctx, const struct raft_msg *msgs, size_t cnt,
 	}
 	if (n->stopping)
 		return;
-	/* A member waiting to be added learns where its peers are. */
-	if (raft_membership(n->raft)->n == 0 &&
-	    members_find(&n->members, from) == NULL)
+	/* A member waiting to be added, or one whose configuration is
+	 * stale, learns where its peers are: the core follows a leader it
+	 * does not know yet (thesis §4.1), and its answers must reach it. */
+	if (members_find(&n->members, from) == NULL)
 		member_config_discover(&n->mcfg, from, from_client_url);
 	for (size_t i = 0; i < cnt; i++) {
 		if (msgs[i].term == 0 &&
