@@ -831,7 +831,7 @@ int wal_compact(struct wal *w, raft_index index, char *err, size_t errlen)
 {
 	char name[SEG_NAME_MAX];
 	size_t k = 0;
-	int rc;
+	int rc, drc;
 
 	rc = check_usable(w, err, errlen);
 	if (rc != 0)
@@ -861,8 +861,11 @@ int wal_compact(struct wal *w, raft_index index, char *err, size_t errlen)
 			(w->nsegs - k) * sizeof(*w->segs));
 		w->nsegs -= k;
 		recompute_first(w);
+		/* Even after a failed delete, make the ones done durable; the
+		 * first error is the one reported. */
+		drc = fsync_dir(w, rc == 0 ? err : NULL, errlen);
 		if (rc == 0)
-			rc = fsync_dir(w, err, errlen);
+			rc = drc;
 	}
 	return rc;
 }
