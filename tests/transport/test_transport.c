@@ -417,6 +417,9 @@ START_TEST(test_delivery_in_order_and_intact)
 	ck_assert_uint_eq(b.last_from, 1);
 	ck_assert_str_eq(b.last_client_url, "http://127.0.0.1:9001");
 
+	/* The receiver has the messages before the sender has its answer,
+	 * which is what the sender's counters count. */
+	wait_peer(&a, 2, 0, 2 * N);
 	ck_assert_int_eq(transport_peer_stats(a.t, 2, &ps), TRANSPORT_OK);
 	ck_assert_uint_eq(ps.msgs_sent, 2 * N);
 	ck_assert_uint_eq(ps.errors, 0);
@@ -452,6 +455,9 @@ START_TEST(test_batching_10000_messages)
 	ck_assert_uint_eq(b.n, N);
 	for (size_t i = 0; i < N; i++)
 		ck_assert_uint_eq(b.msgs[i].context, i);
+	/* The receiver has the messages before the sender has its answer,
+	 * which is what the sender's counters count. */
+	wait_peer(&a, 2, 0, N);
 	ck_assert_int_eq(transport_peer_stats(a.t, 2, &ps), TRANSPORT_OK);
 	/* 10,000 heartbeats of 112 bytes fill about two 1 MiB bodies. */
 	ck_assert_uint_eq(ps.msgs_sent, N);
@@ -689,6 +695,9 @@ START_TEST(test_body_limit)
 	for (int i = 0; i < 40; i++)
 		ck_assert_int_eq(transport_send(a.t, &msgs[i]), TRANSPORT_OK);
 	wait_received(&b, 36 + 40);
+	/* The receiver has the messages before the sender has its answer,
+	 * which is what the sender's counters count. */
+	wait_peer(&a, 2, 0, 40);
 	{
 		struct transport_peer_stats ps;
 
@@ -851,6 +860,9 @@ START_TEST(test_reconnect_after_peer_returns)
 	wait_received(&b, 5);
 	for (size_t i = 0; i < 5; i++)
 		ck_assert_uint_eq(b.msgs[i].context, 200 + i);
+	/* The receiver has the messages before the sender has its answer,
+	 * which is what the sender's counters count. */
+	wait_peer(&a, 2, 0, 15);
 	ck_assert_int_eq(transport_peer_stats(a.t, 2, &ps), TRANSPORT_OK);
 	ck_assert(ps.up);
 	ck_assert_uint_eq(ps.msgs_sent, 15);
@@ -1189,6 +1201,9 @@ START_TEST(test_heartbeats_not_stalled_by_appends)
 	ck_assert(run_until(three_heartbeats, &h, 10000));
 	/* A second append waits behind the first on the data lane. */
 	ck_assert_int_eq(transport_send(a.t, &app), TRANSPORT_OK);
+	/* The receiver has the messages before the sender has its answer,
+	 * which is what the sender's counters count. */
+	wait_peer(&a, 2, 0, 3);
 	ck_assert_int_eq(transport_peer_stats(a.t, 2, &ps), TRANSPORT_OK);
 	ck_assert_uint_eq(ps.inflight_msgs, 1);
 	ck_assert_uint_eq(ps.queued_msgs, 1);
