@@ -103,7 +103,8 @@ static int list_segs(const char *dir, char names[][64], int max)
 		    strcmp(de->d_name + len - 4, ".log"))
 			continue;
 		ck_assert_int_lt(n, max);
-		snprintf(names[n++], 64, "%s", de->d_name);
+		ck_assert_uint_lt(len, 64);
+		memcpy(names[n++], de->d_name, len + 1);
 	}
 	closedir(d);
 	qsort(names, (size_t)n, 64,
