@@ -430,7 +430,8 @@ int config_parse(int argc, char **argv, struct config *c, char *err,
 			c->snapshot_entries = v;
 			break;
 		case OPT_MAX_VALUE_BYTES:
-			rc = number_flag(name, optarg, 0, 16777216, &v, err,
+			rc = number_flag(name, optarg, 0,
+					 CONFIG_MAX_VALUE_BYTES_LIMIT, &v, err,
 					 errlen);
 			if (rc != CONFIG_OK)
 				return rc;

@@ -46,12 +46,18 @@ struct config {
 	unsigned election_timeout_ms;
 	unsigned heartbeat_ms;
 	uint64_t snapshot_entries;
-	uint64_t max_value_bytes;
+	uint64_t max_value_bytes; /* 0..CONFIG_MAX_VALUE_BYTES_LIMIT */
 	unsigned request_timeout_ms;
 	enum log_level log_level;
 	char *restore; /* --restore FILE, owned; NULL when absent */
 	uint64_t wal_segment_bytes;
 };
+
+/* The largest --max-value-bytes accepted. Limits on what is received,
+ * recovered or replicated derive from this bound, never from the flag: a
+ * member restarted with a lower flag must still read the entries written
+ * under a higher one. */
+#define CONFIG_MAX_VALUE_BYTES_LIMIT 16777216u
 
 enum config_result {
 	CONFIG_OK = 0,

@@ -38,6 +38,14 @@
 #include "wal_writer.h"
 
 #define HASH_BUCKETS 4096
+/* The largest entry received, recovered or replicated: a command with a
+ * value of the largest --max-value-bytes any member accepts, the longest
+ * key, and slack for membership entries. A constant, so that members with
+ * different (or changed) flags still read each other's entries and their
+ * own WAL; only the public API applies the flag (http_api.c). */
+#define NODE_MAX_ENTRY_BYTES                                                   \
+	((uint32_t)(CONFIG_MAX_VALUE_BYTES_LIMIT + KV_CMD_HEADER_SIZE +        \
+		    KV_KEY_MAX + 64 * 1024))
 /* How often each member announces itself (and its client URL) to every
  * peer: followers otherwise only hear from the leader and would never
  * learn each other's client URLs for /v1/status. */
@@ -838,12 +846,9 @@ static int open_storage(struct node *n, struct wal **walp, char *err,
 	if (make_dirs(wal_dir) != 0)
 		return fail(err, errlen, "cannot create %s: %s", wal_dir,
 			    strerror(errno));
-	struct wal_options wo = {
-	    .log = wal_log,
-	    .segment_bytes = cfg->wal_segment_bytes,
-	    .max_entry_bytes = (uint32_t)(cfg->max_value_bytes + 64 * 1024)};
-	if (wo.max_entry_bytes < (16u << 20))
-		wo.max_entry_bytes = 16u << 20;
+	struct wal_options wo = {.log = wal_log,
+				 .segment_bytes = cfg->wal_segment_bytes,
+				 .max_entry_bytes = NODE_MAX_ENTRY_BYTES};
 	int rc = wal_open(wal_dir, &wo, walp, werr, sizeof(werr));
 	if (rc != WAL_OK)
 		return fail(err, errlen, "cannot open the WAL in %s: %s: %s",
@@ -990,9 +995,7 @@ static int open_raft(struct node *n, struct wal *w, char *err, size_t errlen)
 	    .seed = random_u64(),
 	    .pre_vote = true,
 	    .check_quorum = true,
-	    .max_entry_bytes =
-		(uint32_t)(cfg->max_value_bytes + KV_CMD_HEADER_SIZE +
-			   KV_KEY_MAX + 1024),
+	    .max_entry_bytes = NODE_MAX_ENTRY_BYTES,
 	};
 	int rc = raft_new(&ro, &rs, &n->raft);
 	wal_free_entries(ents, n_ents);
@@ -1051,12 +1054,9 @@ static int open_transport(struct node *n, struct evhttp *peer_http, char *err,
 	    .ctx = n,
 	    .seed = random_u64(),
 	};
-	/* A value of the largest size must fit in one message body. */
-	to.limits.codec.max_entry_bytes =
-	    (uint32_t)(cfg->max_value_bytes + KV_CMD_HEADER_SIZE + KV_KEY_MAX +
-		       1024);
-	if (to.limits.codec.max_entry_bytes < MSG_CODEC_DEFAULT_MAX_ENTRY_BYTES)
-		to.limits.codec.max_entry_bytes = 0;
+	/* A value of the largest size any member accepts must fit in one
+	 * message body, whatever this member's own flag says. */
+	to.limits.codec.max_entry_bytes = NODE_MAX_ENTRY_BYTES;
 	int rc = transport_new(n->base, &to, &n->tr);
 	if (rc != TRANSPORT_OK)
 		return fail(err, errlen, "cannot start the peer transport: %s",
@@ -1459,8 +1459,8 @@ static int snap_received(void *ctx, const struct snap_xfer_received *r)
 }
 
 /* The membership at a snapshot's index, sent along with it. */
-static int snap_config_at(void *ctx, raft_index index, uint8_t *buf,
-			  size_t cap, size_t *len, raft_index *cfg_index)
+static int snap_config_at(void *ctx, raft_index index, uint8_t *buf, size_t cap,
+			  size_t *len, raft_index *cfg_index)
 {
 	struct node *n = ctx;
 	struct raft_membership m;
