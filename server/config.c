@@ -5,10 +5,11 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "util.h"
 
 #ifndef KVD_VERSION
 #define KVD_VERSION "unknown"
@@ -111,17 +112,8 @@ static const char usage_text[] =
     "      --initial-cluster 1=http://127.0.0.1:7101,"
     "2=http://127.0.0.1:7102,3=http://127.0.0.1:7103\n";
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return CONFIG_ERROR;
-}
+/* util_fail() returns -1, which is CONFIG_ERROR. */
+_Static_assert(CONFIG_ERROR == -1, "util_fail returns CONFIG_ERROR");
 
 /* Parses a decimal integer in [lo, hi]: digits only, no sign, no spaces. */
 static int parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
@@ -221,7 +213,7 @@ static int parse_cluster(struct config *c, const char *spec, char *err,
 {
 	char *copy = strdup(spec);
 	if (copy == NULL)
-		return fail(err, errlen, "out of memory");
+		return util_fail(err, errlen, "out of memory");
 	int rc = CONFIG_OK;
 	char *save = NULL;
 	c->n_initial = 0;
@@ -231,38 +223,41 @@ static int parse_cluster(struct config *c, const char *spec, char *err,
 		uint64_t id;
 		struct config_addr a;
 		if (eq == NULL) {
-			rc =
-			    fail(err, errlen,
-				 "--initial-cluster: '%s' is not ID=URL", item);
+			rc = util_fail(err, errlen,
+				       "--initial-cluster: '%s' is not ID=URL",
+				       item);
 			goto out;
 		}
 		*eq = '\0';
 		if (parse_u64(item, 1, INT64_MAX, &id) != 0) {
-			rc =
-			    fail(err, errlen,
-				 "--initial-cluster: bad member id '%s'", item);
+			rc = util_fail(err, errlen,
+				       "--initial-cluster: bad member id '%s'",
+				       item);
 			goto out;
 		}
 		if (config_parse_url(eq + 1, &a) != 0) {
-			rc = fail(err, errlen,
-				  "--initial-cluster: bad peer URL '%s' for "
-				  "member %" PRIu64 " (want http://HOST:PORT)",
-				  eq + 1, id);
+			rc = util_fail(
+			    err, errlen,
+			    "--initial-cluster: bad peer URL '%s' for "
+			    "member %" PRIu64 " (want http://HOST:PORT)",
+			    eq + 1, id);
 			goto out;
 		}
 		for (size_t i = 0; i < c->n_initial; i++) {
 			if (c->initial[i].id == id) {
-				rc = fail(err, errlen,
-					  "--initial-cluster: member %" PRIu64
-					  " listed twice",
-					  id);
+				rc = util_fail(
+				    err, errlen,
+				    "--initial-cluster: member %" PRIu64
+				    " listed twice",
+				    id);
 				goto out;
 			}
 		}
 		if (c->n_initial == CONFIG_MEMBERS_MAX) {
-			rc = fail(err, errlen,
-				  "--initial-cluster: more than %d members",
-				  CONFIG_MEMBERS_MAX);
+			rc =
+			    util_fail(err, errlen,
+				      "--initial-cluster: more than %d members",
+				      CONFIG_MEMBERS_MAX);
 			goto out;
 		}
 		c->initial[c->n_initial].id = id;
@@ -270,7 +265,8 @@ static int parse_cluster(struct config *c, const char *spec, char *err,
 		c->n_initial++;
 	}
 	if (c->n_initial == 0)
-		rc = fail(err, errlen, "--initial-cluster: no members listed");
+		rc = util_fail(err, errlen,
+			       "--initial-cluster: no members listed");
 out:
 	free(copy);
 	return rc;
@@ -281,27 +277,28 @@ static int read_token(struct config *c, const char *path, char *err,
 {
 	FILE *f = fopen(path, "rb");
 	if (f == NULL)
-		return fail(err, errlen,
-			    "--peer-token-file: cannot read %s: %s", path,
-			    strerror(errno));
+		return util_fail(err, errlen,
+				 "--peer-token-file: cannot read %s: %s", path,
+				 strerror(errno));
 	char *buf = malloc(CONFIG_TOKEN_MAX + 1);
 	if (buf == NULL) {
 		fclose(f);
-		return fail(err, errlen, "out of memory");
+		return util_fail(err, errlen, "out of memory");
 	}
 	size_t n = fread(buf, 1, CONFIG_TOKEN_MAX + 1, f);
 	int rd_err = ferror(f);
 	fclose(f);
 	if (rd_err) {
 		free(buf);
-		return fail(err, errlen, "--peer-token-file: cannot read %s",
-			    path);
+		return util_fail(err, errlen,
+				 "--peer-token-file: cannot read %s", path);
 	}
 	if (n > CONFIG_TOKEN_MAX) {
 		free(buf);
-		return fail(err, errlen,
-			    "--peer-token-file: %s is larger than %d bytes",
-			    path, CONFIG_TOKEN_MAX);
+		return util_fail(
+		    err, errlen,
+		    "--peer-token-file: %s is larger than %d bytes", path,
+		    CONFIG_TOKEN_MAX);
 	}
 	while (n > 0 && isspace((unsigned char)buf[n - 1]))
 		n--;
@@ -310,16 +307,17 @@ static int read_token(struct config *c, const char *path, char *err,
 		/* The token travels in an HTTP header: printable ASCII only. */
 		if (buf[i] < 0x21 || buf[i] > 0x7e) {
 			free(buf);
-			return fail(err, errlen,
-				    "--peer-token-file: %s holds characters "
-				    "other than printable ASCII",
-				    path);
+			return util_fail(
+			    err, errlen,
+			    "--peer-token-file: %s holds characters "
+			    "other than printable ASCII",
+			    path);
 		}
 	}
 	if (n == 0) {
 		free(buf);
-		return fail(err, errlen, "--peer-token-file: %s is empty",
-			    path);
+		return util_fail(err, errlen, "--peer-token-file: %s is empty",
+				 path);
 	}
 	free(c->peer_token);
 	c->peer_token = buf;
@@ -330,10 +328,10 @@ static int number_flag(const char *name, const char *arg, uint64_t lo,
 		       uint64_t hi, uint64_t *out, char *err, size_t errlen)
 {
 	if (parse_u64(arg, lo, hi, out) != 0)
-		return fail(err, errlen,
-			    "--%s: '%s' is not an integer in [%" PRIu64
-			    ", %" PRIu64 "]",
-			    name, arg, lo, hi);
+		return util_fail(err, errlen,
+				 "--%s: '%s' is not an integer in [%" PRIu64
+				 ", %" PRIu64 "]",
+				 name, arg, lo, hi);
 	return CONFIG_OK;
 }
 
@@ -366,34 +364,34 @@ int config_parse(int argc, char **argv, struct config *c, char *err,
 		switch (opt) {
 		case OPT_ID:
 			if (parse_u64(optarg, 1, INT64_MAX, &c->id) != 0)
-				return fail(err, errlen,
-					    "--id: '%s' is not a positive "
-					    "integer",
-					    optarg);
+				return util_fail(err, errlen,
+						 "--id: '%s' is not a positive "
+						 "integer",
+						 optarg);
 			break;
 		case OPT_DATA_DIR:
 			if (optarg[0] == '\0')
-				return fail(err, errlen,
-					    "--data-dir: empty path");
+				return util_fail(err, errlen,
+						 "--data-dir: empty path");
 			free(c->data_dir);
 			c->data_dir = strdup(optarg);
 			if (c->data_dir == NULL)
-				return fail(err, errlen, "out of memory");
+				return util_fail(err, errlen, "out of memory");
 			break;
 		case OPT_LISTEN_CLIENT:
 			if (config_parse_addr(optarg, &c->listen_client) != 0)
-				return fail(err, errlen,
-					    "--listen-client: '%s' is not "
-					    "HOST:PORT",
-					    optarg);
+				return util_fail(err, errlen,
+						 "--listen-client: '%s' is not "
+						 "HOST:PORT",
+						 optarg);
 			have_client = 1;
 			break;
 		case OPT_LISTEN_PEER:
 			if (config_parse_addr(optarg, &c->listen_peer) != 0)
-				return fail(err, errlen,
-					    "--listen-peer: '%s' is not "
-					    "HOST:PORT",
-					    optarg);
+				return util_fail(err, errlen,
+						 "--listen-peer: '%s' is not "
+						 "HOST:PORT",
+						 optarg);
 			have_peer = 1;
 			break;
 		case OPT_INITIAL_CLUSTER:
@@ -446,12 +444,12 @@ int config_parse(int argc, char **argv, struct config *c, char *err,
 			break;
 		case OPT_RESTORE:
 			if (optarg[0] == '\0')
-				return fail(err, errlen,
-					    "--restore: empty path");
+				return util_fail(err, errlen,
+						 "--restore: empty path");
 			free(c->restore);
 			c->restore = strdup(optarg);
 			if (c->restore == NULL)
-				return fail(err, errlen, "out of memory");
+				return util_fail(err, errlen, "out of memory");
 			break;
 		case OPT_WAL_SEGMENT_BYTES:
 			rc = number_flag(name, optarg, 65536, 1u << 30, &v, err,
@@ -462,10 +460,11 @@ int config_parse(int argc, char **argv, struct config *c, char *err,
 			break;
 		case OPT_LOG_LEVEL:
 			if (log_level_parse(optarg, &c->log_level) != 0)
-				return fail(err, errlen,
-					    "--log-level: '%s' is not one of "
-					    "debug, info, warn, error",
-					    optarg);
+				return util_fail(
+				    err, errlen,
+				    "--log-level: '%s' is not one of "
+				    "debug, info, warn, error",
+				    optarg);
 			break;
 		case OPT_HELP:
 			fputs(usage_text, stdout);
@@ -474,54 +473,56 @@ int config_parse(int argc, char **argv, struct config *c, char *err,
 			printf("kvd %s\n", KVD_VERSION);
 			return CONFIG_EXIT;
 		case ':':
-			return fail(err, errlen,
-				    "%s needs a value (see kvd --help)",
-				    argv[optind - 1]);
+			return util_fail(err, errlen,
+					 "%s needs a value (see kvd --help)",
+					 argv[optind - 1]);
 		default:
-			return fail(err, errlen,
-				    "unknown flag %s (see kvd --help)",
-				    argv[optind - 1]);
+			return util_fail(err, errlen,
+					 "unknown flag %s (see kvd --help)",
+					 argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
-		return fail(err, errlen,
-			    "unexpected argument '%s' (see kvd --help)",
-			    argv[optind]);
+		return util_fail(err, errlen,
+				 "unexpected argument '%s' (see kvd --help)",
+				 argv[optind]);
 	if (c->id == 0)
-		return fail(err, errlen, "--id is required (see kvd --help)");
+		return util_fail(err, errlen,
+				 "--id is required (see kvd --help)");
 	if (c->data_dir == NULL)
-		return fail(err, errlen,
-			    "--data-dir is required (see kvd --help)");
+		return util_fail(err, errlen,
+				 "--data-dir is required (see kvd --help)");
 	if (!have_client)
-		return fail(err, errlen,
-			    "--listen-client is required (see kvd --help)");
+		return util_fail(
+		    err, errlen,
+		    "--listen-client is required (see kvd --help)");
 	if (!have_peer)
-		return fail(err, errlen,
-			    "--listen-peer is required (see kvd --help)");
+		return util_fail(err, errlen,
+				 "--listen-peer is required (see kvd --help)");
 	if (c->heartbeat_ms >= c->election_timeout_ms)
-		return fail(err, errlen,
-			    "--heartbeat-ms (%u) must be below "
-			    "--election-timeout-ms (%u)",
-			    c->heartbeat_ms, c->election_timeout_ms);
+		return util_fail(err, errlen,
+				 "--heartbeat-ms (%u) must be below "
+				 "--election-timeout-ms (%u)",
+				 c->heartbeat_ms, c->election_timeout_ms);
 
 	struct config_addr tmp;
 	if (adv_client != NULL) {
 		if (config_parse_url(adv_client, &tmp) != 0 ||
 		    copy_url(c->advertise_client, adv_client) != 0)
-			return fail(err, errlen,
-				    "--advertise-client: '%s' is not "
-				    "http://HOST:PORT",
-				    adv_client);
+			return util_fail(err, errlen,
+					 "--advertise-client: '%s' is not "
+					 "http://HOST:PORT",
+					 adv_client);
 	} else {
 		format_url(c->advertise_client, &c->listen_client);
 	}
 	if (adv_peer != NULL) {
 		if (config_parse_url(adv_peer, &tmp) != 0 ||
 		    copy_url(c->advertise_peer, adv_peer) != 0)
-			return fail(err, errlen,
-				    "--advertise-peer: '%s' is not "
-				    "http://HOST:PORT",
-				    adv_peer);
+			return util_fail(err, errlen,
+					 "--advertise-peer: '%s' is not "
+					 "http://HOST:PORT",
+					 adv_peer);
 	} else {
 		format_url(c->advertise_peer, &c->listen_peer);
 	}
@@ -533,10 +534,10 @@ int config_parse(int argc, char **argv, struct config *c, char *err,
 		for (size_t i = 0; i < c->n_initial; i++)
 			found |= c->initial[i].id == c->id;
 		if (!found)
-			return fail(err, errlen,
-				    "--initial-cluster does not list this "
-				    "member (--id %" PRIu64 ")",
-				    c->id);
+			return util_fail(err, errlen,
+					 "--initial-cluster does not list this "
+					 "member (--id %" PRIu64 ")",
+					 c->id);
 	}
 	if (token_file != NULL) {
 		rc = read_token(c, token_file, err, errlen);

@@ -13,6 +13,7 @@
 
 #include "http_snapshot.h"
 #include "http_util.h"
+#include "leader_proxy.h"
 #include "kv.h"
 #include "log.h"
 #include "metrics.h"
@@ -416,10 +417,6 @@ static void start_write(struct node *n, struct evhttp_request *req,
 
 /* ---- leadership transfer ---- */
 
-/* Set on a transfer request a member forwards to the leader, so that two
- * members that disagree on who leads never bounce it between them. */
-#define FORWARDED_HEADER "X-Kvd-Forwarded"
-
 static void transfer_done(struct node_wait *w, int err,
 			  const struct kv_result *res)
 {
@@ -433,123 +430,32 @@ static void transfer_done(struct node_wait *w, int err,
 	call_free(c);
 }
 
-/* A transfer request relayed to the leader's client URL. */
-struct proxy {
-	struct node_wait w; /* first: the node's timeout and shutdown */
-	struct node *n;
-	struct evhttp_request *req; /* the client's */
-	struct evhttp_connection *conn;
-	struct evhttp_request *out; /* ours, to the leader */
-	double t0;
+/* Answers of a transfer request relayed to the leader. */
+static void transfer_proxy_error(struct node *n, struct evhttp_request *req,
+				 double t0, int status, const char *code,
+				 const char *msg)
+{
+	reply_error(n, req, ROUTE_LEADER_TRANSFER, t0, status, code, msg, NULL);
+}
+
+static void transfer_proxy_node_error(struct node *n,
+				      struct evhttp_request *req, double t0,
+				      int err)
+{
+	reply_node_error(n, req, ROUTE_LEADER_TRANSFER, t0, err);
+}
+
+static const struct leader_proxy_replies transfer_proxy = {
+    .route = ROUTE_LEADER_TRANSFER,
+    .error = transfer_proxy_error,
+    .node_error = transfer_proxy_node_error,
 };
-
-static void free_conn_cb(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	evhttp_connection_free(arg);
-}
-
-/* The leader answered (or the connection failed): relay the answer. */
-static void proxy_http_done(struct evhttp_request *resp, void *arg)
-{
-	struct proxy *p = arg;
-	struct node *n = p->n;
-	const struct timeval now = {0, 0};
-	node_unwatch(n, &p->w);
-	int code = resp != NULL ? evhttp_request_get_response_code(resp) : 0;
-	if (code == 0) {
-		reply_error(n, p->req, ROUTE_LEADER_TRANSFER, p->t0, 503,
-			    "unavailable", "the leader could not be reached",
-			    NULL);
-	} else {
-		struct evkeyvalq *h = evhttp_request_get_output_headers(p->req);
-		const char *ct = evhttp_find_header(
-		    evhttp_request_get_input_headers(resp), "Content-Type");
-		evhttp_add_header(h, "Content-Type",
-				  ct != NULL ? ct : "application/json");
-		if (code == 503)
-			evhttp_add_header(h, "Retry-After", "1");
-		evhttp_send_reply(p->req, code, http_reason(code),
-				  evhttp_request_get_input_buffer(resp));
-		count(n, ROUTE_LEADER_TRANSFER, code, p->t0);
-	}
-	/* Not from inside the connection's own callback. */
-	event_base_once(node_base(n), -1, EV_TIMEOUT, free_conn_cb, p->conn,
-			&now);
-	free(p);
-}
-
-/* Timeout or shutdown before the leader answered. */
-static void proxy_wait_done(struct node_wait *w, int err,
-			    const struct kv_result *res)
-{
-	(void)res;
-	struct proxy *p = (struct proxy *)w;
-	evhttp_cancel_request(p->out);
-	evhttp_connection_free(p->conn);
-	reply_node_error(p->n, p->req, ROUTE_LEADER_TRANSFER, p->t0, err);
-	free(p);
-}
 
 static void forward_transfer(struct node *n, struct evhttp_request *req,
 			     double t0, const void *body, size_t len)
 {
-	const enum metrics_route route = ROUTE_LEADER_TRANSFER;
-	struct config_addr a;
-	const char *url = node_leader_client_url(n);
-	if (url[0] == '\0' || config_parse_url(url, &a) != 0) {
-		reply_error(n, req, route, t0, 503, "unavailable",
-			    "no leader is known", NULL);
-		return;
-	}
-	struct proxy *p = calloc(1, sizeof(*p));
-	if (p == NULL) {
-		reply_error(n, req, route, t0, 500, "internal", "out of memory",
-			    NULL);
-		return;
-	}
-	p->n = n;
-	p->req = req;
-	p->t0 = t0;
-	p->w.done = proxy_wait_done;
-	p->conn =
-	    evhttp_connection_base_new(node_base(n), NULL, a.host, a.port);
-	p->out =
-	    p->conn != NULL ? evhttp_request_new(proxy_http_done, p) : NULL;
-	if (p->out == NULL) {
-		if (p->conn != NULL)
-			evhttp_connection_free(p->conn);
-		free(p);
-		reply_error(n, req, route, t0, 500, "internal", "out of memory",
-			    NULL);
-		return;
-	}
-	/* The node's timer decides when to give up, not evhttp. */
-	evhttp_connection_set_timeout(
-	    p->conn, (int)(node_config(n)->request_timeout_ms / 1000 + 2));
-	struct evkeyvalq *h = evhttp_request_get_output_headers(p->out);
-	evhttp_add_header(h, "Host", a.host);
-	evhttp_add_header(h, "Content-Type", "application/json");
-	evhttp_add_header(h, FORWARDED_HEADER, "1");
-	evbuffer_add(evhttp_request_get_output_buffer(p->out), body, len);
-	int rc = node_watch(n, &p->w);
-	if (rc != NODE_OK) {
-		evhttp_request_free(p->out);
-		evhttp_connection_free(p->conn);
-		free(p);
-		reply_node_error(n, req, route, t0, rc);
-		return;
-	}
-	if (evhttp_make_request(p->conn, p->out, EVHTTP_REQ_POST,
-				"/v1/leader/transfer") != 0) {
-		/* evhttp freed p->out. */
-		node_unwatch(n, &p->w);
-		evhttp_connection_free(p->conn);
-		free(p);
-		reply_error(n, req, route, t0, 503, "unavailable",
-			    "the leader could not be reached", NULL);
-	}
+	leader_proxy_forward(n, req, t0, &transfer_proxy, EVHTTP_REQ_POST,
+			     "/v1/leader/transfer", body, len);
 }
 
 /* POST /v1/leader/transfer {"to": N}: 200 {"leader": N} once N leads. */
@@ -584,12 +490,8 @@ static void handle_transfer(struct node *n, struct evhttp_request *req,
 		return;
 	}
 	if (st.role != RAFT_LEADER) {
-		if (evhttp_find_header(evhttp_request_get_input_headers(req),
-				       FORWARDED_HEADER) != NULL)
-			reply_error(n, req, route, t0, 503, "unavailable",
-				    "this member does not lead", NULL);
-		else
-			forward_transfer(n, req, t0, body, len);
+		/* Answered 503 when relayed here already. */
+		forward_transfer(n, req, t0, body, len);
 		return;
 	}
 	struct call *c = calloc(1, sizeof(*c));

@@ -5,25 +5,14 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "util.h"
+
 #define MEMBERS_VERSION 1
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 struct member *members_find(struct members *ms, uint64_t id)
 {
@@ -42,25 +31,25 @@ int members_load(const char *dir, struct members *out, char *err, size_t errlen)
 	if (access(path, F_OK) != 0) {
 		if (errno == ENOENT)
 			return 0;
-		return fail(err, errlen, "cannot access %s: %s", path,
-			    strerror(errno));
+		return util_fail(err, errlen, "cannot access %s: %s", path,
+				 strerror(errno));
 	}
 	json_t *root = json_load_file(path, 0, &jerr);
 	if (root == NULL)
-		return fail(err, errlen, "%s: %s (line %d)", path, jerr.text,
-			    jerr.line);
+		return util_fail(err, errlen, "%s: %s (line %d)", path,
+				 jerr.text, jerr.line);
 	int rc = -1;
 	json_t *arr = json_object_get(root, "members");
 	json_t *ver = json_object_get(root, "version");
 	if (!json_is_integer(ver) ||
 	    json_integer_value(ver) != MEMBERS_VERSION) {
-		fail(err, errlen, "%s: unknown version", path);
+		util_fail(err, errlen, "%s: unknown version", path);
 		goto out;
 	}
 	if (!json_is_array(arr) || json_array_size(arr) == 0 ||
 	    json_array_size(arr) > CONFIG_MEMBERS_MAX) {
-		fail(err, errlen, "%s: \"members\" is not a list of 1..%d",
-		     path, CONFIG_MEMBERS_MAX);
+		util_fail(err, errlen, "%s: \"members\" is not a list of 1..%d",
+			  path, CONFIG_MEMBERS_MAX);
 		goto out;
 	}
 	size_t i;
@@ -75,8 +64,8 @@ int members_load(const char *dir, struct members *out, char *err, size_t errlen)
 		    !json_is_string(url) ||
 		    strlen(json_string_value(url)) >= CONFIG_URL_MAX ||
 		    config_parse_url(json_string_value(url), &a) != 0) {
-			fail(err, errlen, "%s: member %zu is malformed", path,
-			     i);
+			util_fail(err, errlen, "%s: member %zu is malformed",
+				  path, i);
 			goto out;
 		}
 		struct member *m = &out->m[out->n++];
@@ -100,7 +89,7 @@ int members_store(const char *dir, const struct members *ms, char *err,
 	json_t *root =
 	    json_pack("{s:i, s:o}", "version", MEMBERS_VERSION, "members", arr);
 	if (root == NULL)
-		return fail(err, errlen, "out of memory");
+		return util_fail(err, errlen, "out of memory");
 	for (size_t i = 0; i < ms->n; i++)
 		json_array_append_new(
 		    arr, json_pack("{s:I, s:s, s:b}", "id",
@@ -109,31 +98,34 @@ int members_store(const char *dir, const struct members *ms, char *err,
 	char *text = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
 	json_decref(root);
 	if (text == NULL)
-		return fail(err, errlen, "out of memory");
+		return util_fail(err, errlen, "out of memory");
 	int rc = -1;
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0) {
-		fail(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
+		util_fail(err, errlen, "cannot create %s: %s", tmp,
+			  strerror(errno));
 		goto out;
 	}
 	size_t len = strlen(text);
 	text[len] = '\0';
 	if (write(fd, text, len) != (ssize_t)len || write(fd, "\n", 1) != 1 ||
 	    fsync(fd) != 0) {
-		fail(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
+		util_fail(err, errlen, "cannot write %s: %s", tmp,
+			  strerror(errno));
 		close(fd);
 		goto out;
 	}
 	close(fd);
 	if (rename(tmp, path) != 0) {
-		fail(err, errlen, "cannot rename %s: %s", tmp, strerror(errno));
+		util_fail(err, errlen, "cannot rename %s: %s", tmp,
+			  strerror(errno));
 		goto out;
 	}
 	/* The rename is durable only once the directory is synced. */
 	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0 || fsync(dfd) != 0) {
-		fail(err, errlen, "cannot sync directory %s: %s", dir,
-		     strerror(errno));
+		util_fail(err, errlen, "cannot sync directory %s: %s", dir,
+			  strerror(errno));
 		if (dfd >= 0)
 			close(dfd);
 		goto out;

@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "http_util.h"
+#include "leader_proxy.h"
 #include "log.h"
 #include "metrics.h"
 #include "node.h"
@@ -25,8 +26,6 @@
  * to the new server in rounds"; "if the last round lasts less than an
  * election timeout" the new server is caught up). */
 #define MAX_ROUNDS 10
-/* Marks a request relayed by a follower: relayed at most once. */
-#define FORWARDED_HEADER "X-Kvd-Forwarded"
 
 enum phase {
 	PHASE_PROPOSE = 0, /* until the core takes the change (see below) */
@@ -125,122 +124,17 @@ static const struct raft_member *cfg_find(const struct raft_membership *c,
 
 /* ---- relaying to the leader ---- */
 
-struct proxy {
-	struct node_wait w; /* first */
-	struct node *n;
-	struct evhttp_request *req;
-	struct evhttp_connection *conn;
-	struct evhttp_request *out;
-	double t0;
+static const struct leader_proxy_replies members_proxy = {
+    .route = ROUTE_MEMBERS,
+    .error = reply_error,
+    .node_error = reply_node_error,
 };
-
-static void free_conn_cb(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	evhttp_connection_free(arg);
-}
-
-static void proxy_http_done(struct evhttp_request *resp, void *arg)
-{
-	struct proxy *p = arg;
-	struct node *n = p->n;
-	const struct timeval now = {0, 0};
-	node_unwatch(n, &p->w);
-	int code = resp != NULL ? evhttp_request_get_response_code(resp) : 0;
-	if (code == 0) {
-		reply_error(n, p->req, p->t0, 503, "unavailable",
-			    "the leader could not be reached");
-	} else {
-		struct evkeyvalq *h = evhttp_request_get_output_headers(p->req);
-		const char *ct = evhttp_find_header(
-		    evhttp_request_get_input_headers(resp), "Content-Type");
-		evhttp_add_header(h, "Content-Type",
-				  ct != NULL ? ct : "application/json");
-		if (code == 503)
-			evhttp_add_header(h, "Retry-After", "1");
-		evhttp_send_reply(p->req, code, http_reason(code),
-				  evhttp_request_get_input_buffer(resp));
-		metrics_http(node_metrics(n), ROUTE_MEMBERS, code,
-			     now_seconds() - p->t0);
-	}
-	event_base_once(node_base(n), -1, EV_TIMEOUT, free_conn_cb, p->conn,
-			&now);
-	free(p);
-}
-
-static void proxy_wait_done(struct node_wait *w, int err,
-			    const struct kv_result *res)
-{
-	(void)res;
-	struct proxy *p = (struct proxy *)w;
-	evhttp_cancel_request(p->out);
-	evhttp_connection_free(p->conn);
-	reply_node_error(p->n, p->req, p->t0, err);
-	free(p);
-}
 
 static void forward(struct node *n, struct evhttp_request *req, double t0,
 		    enum evhttp_cmd_type cmd, const char *path,
 		    const void *body, size_t len)
 {
-	struct config_addr a;
-	const char *url = node_leader_client_url(n);
-	if (evhttp_find_header(evhttp_request_get_input_headers(req),
-			       FORWARDED_HEADER) != NULL) {
-		reply_error(n, req, t0, 503, "unavailable",
-			    "this member does not lead");
-		return;
-	}
-	if (url[0] == '\0' || config_parse_url(url, &a) != 0) {
-		reply_error(n, req, t0, 503, "unavailable",
-			    "no leader is known");
-		return;
-	}
-	struct proxy *p = calloc(1, sizeof(*p));
-	if (p == NULL) {
-		reply_error(n, req, t0, 500, "internal", "out of memory");
-		return;
-	}
-	p->n = n;
-	p->req = req;
-	p->t0 = t0;
-	p->w.done = proxy_wait_done;
-	p->conn =
-	    evhttp_connection_base_new(node_base(n), NULL, a.host, a.port);
-	p->out =
-	    p->conn != NULL ? evhttp_request_new(proxy_http_done, p) : NULL;
-	if (p->out == NULL) {
-		if (p->conn != NULL)
-			evhttp_connection_free(p->conn);
-		free(p);
-		reply_error(n, req, t0, 500, "internal", "out of memory");
-		return;
-	}
-	evhttp_connection_set_timeout(
-	    p->conn, (int)(node_config(n)->request_timeout_ms / 1000 + 2));
-	struct evkeyvalq *h = evhttp_request_get_output_headers(p->out);
-	evhttp_add_header(h, "Host", a.host);
-	evhttp_add_header(h, "Content-Type", "application/json");
-	evhttp_add_header(h, FORWARDED_HEADER, "1");
-	if (len > 0)
-		evbuffer_add(evhttp_request_get_output_buffer(p->out), body,
-			     len);
-	int rc = node_watch(n, &p->w);
-	if (rc != NODE_OK) {
-		evhttp_request_free(p->out);
-		evhttp_connection_free(p->conn);
-		free(p);
-		reply_node_error(n, req, t0, rc);
-		return;
-	}
-	if (evhttp_make_request(p->conn, p->out, cmd, path) != 0) {
-		node_unwatch(n, &p->w);
-		evhttp_connection_free(p->conn);
-		free(p);
-		reply_error(n, req, t0, 503, "unavailable",
-			    "the leader could not be reached");
-	}
+	leader_proxy_forward(n, req, t0, &members_proxy, cmd, path, body, len);
 }
 
 /* ---- a change on the leader ---- */

@@ -21,7 +21,6 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +35,7 @@
 #include "transport.h"
 #include "wal.h"
 #include "wal_writer.h"
+#include "util.h"
 
 #define HASH_BUCKETS 4096
 /* The largest entry received, recovered or replicated: a command with a
@@ -182,11 +182,13 @@ static void detach(struct node *n, struct node_wait *w)
 	w->hnext = NULL;
 }
 
-/* Completes @w, already detached: unlinks it from the wait list, stops
- * its timer and calls done() (after which @w is the caller's again). */
-static void finish(struct node *n, struct node_wait *w, int err,
-		   const struct kv_result *res)
+/* Unlinks @w (already detached) from the wait list and stops its timer.
+ * A registered wait has w->node set; clearing it makes a second unlink
+ * (node_unwatch() twice) a no-op instead of corrupting the list. */
+static void unlink_wait(struct node *n, struct node_wait *w)
 {
+	if (w->node == NULL)
+		return;
 	if (w->prev != NULL)
 		w->prev->next = w->next;
 	else
@@ -199,6 +201,15 @@ static void finish(struct node *n, struct node_wait *w, int err,
 		event_free(w->timer);
 		w->timer = NULL;
 	}
+	w->node = NULL;
+}
+
+/* Completes @w, already detached: unlinks it from the wait list, stops
+ * its timer and calls done() (after which @w is the caller's again). */
+static void finish(struct node *n, struct node_wait *w, int err,
+		   const struct kv_result *res)
+{
+	unlink_wait(n, w);
 	if (err != NODE_OK) {
 		if (w->kind == WAIT_WRITE)
 			n->metrics.proposals_failed++;
@@ -240,8 +251,10 @@ static int register_wait(struct node *n, struct node_wait *w, int kind,
 	w->read_index = 0;
 	w->leader_epoch = n->leader_epoch;
 	w->timer = evtimer_new(n->base, wait_timeout_cb, w);
-	if (w->timer == NULL)
+	if (w->timer == NULL) {
+		w->node = NULL; /* not registered */
 		return NODE_EINTERNAL;
+	}
 	tv.tv_sec = n->cfg->request_timeout_ms / 1000;
 	tv.tv_usec = (n->cfg->request_timeout_ms % 1000) * 1000;
 	evtimer_add(w->timer, &tv);
@@ -362,19 +375,10 @@ int node_watch(struct node *n, struct node_wait *w)
 
 void node_unwatch(struct node *n, struct node_wait *w)
 {
+	if (w->node == NULL)
+		return; /* finished or unwatched already */
 	detach(n, w);
-	if (w->prev != NULL)
-		w->prev->next = w->next;
-	else
-		n->waits = w->next;
-	if (w->next != NULL)
-		w->next->prev = w->prev;
-	w->prev = w->next = NULL;
-	n->n_waits--;
-	if (w->timer != NULL) {
-		event_free(w->timer);
-		w->timer = NULL;
-	}
+	unlink_wait(n, w);
 }
 
 /* Completes the transfers waiting for @leader to lead. */
@@ -729,18 +733,6 @@ static void wal_log(void *ctx, const char *line)
 
 /* ---- opening and closing ---- */
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
 /* mkdir -p with mode 0700 for what it creates. */
 static int make_dirs(const char *path)
 {
@@ -796,7 +788,7 @@ static int open_members(struct node *n, char *err, size_t errlen)
 	char merr[512];
 	int rc = members_load(cfg->data_dir, &n->members, merr, sizeof(merr));
 	if (rc < 0)
-		return fail(err, errlen, "%s", merr);
+		return util_fail(err, errlen, "%s", merr);
 	if (rc == 1) {
 		if (cfg->n_initial > 0)
 			log_info("data dir %s already holds state: ignoring "
@@ -811,10 +803,11 @@ static int open_members(struct node *n, char *err, size_t errlen)
 	snprintf(wal_dir, sizeof(wal_dir), "%s/wal", cfg->data_dir);
 	int has = dir_has_files(wal_dir);
 	if (has != 0)
-		return fail(err, errlen,
-			    "data dir %s holds a WAL but no %s: refusing to "
-			    "guess the membership",
-			    cfg->data_dir, MEMBERS_FILE);
+		return util_fail(
+		    err, errlen,
+		    "data dir %s holds a WAL but no %s: refusing to "
+		    "guess the membership",
+		    cfg->data_dir, MEMBERS_FILE);
 	if (cfg->n_initial == 0) {
 		log_info("empty data dir and no --initial-cluster: waiting to "
 			 "be added to a cluster");
@@ -827,7 +820,7 @@ static int open_members(struct node *n, char *err, size_t errlen)
 		m->voter = 1;
 	}
 	if (members_store(cfg->data_dir, &n->members, merr, sizeof(merr)) != 0)
-		return fail(err, errlen, "%s", merr);
+		return util_fail(err, errlen, "%s", merr);
 	log_info("first boot: founding members from --initial-cluster stored "
 		 "in %s/%s",
 		 cfg->data_dir, MEMBERS_FILE);
@@ -844,21 +837,23 @@ static int open_storage(struct node *n, struct wal **walp, char *err,
 	char wal_dir[4200], werr[512] = "";
 	snprintf(wal_dir, sizeof(wal_dir), "%s/wal", cfg->data_dir);
 	if (make_dirs(wal_dir) != 0)
-		return fail(err, errlen, "cannot create %s: %s", wal_dir,
-			    strerror(errno));
+		return util_fail(err, errlen, "cannot create %s: %s", wal_dir,
+				 strerror(errno));
 	struct wal_options wo = {.log = wal_log,
 				 .segment_bytes = cfg->wal_segment_bytes,
 				 .max_entry_bytes = NODE_MAX_ENTRY_BYTES};
 	int rc = wal_open(wal_dir, &wo, walp, werr, sizeof(werr));
 	if (rc != WAL_OK)
-		return fail(err, errlen, "cannot open the WAL in %s: %s: %s",
-			    wal_dir, wal_strerror(rc), werr);
+		return util_fail(err, errlen,
+				 "cannot open the WAL in %s: %s: %s", wal_dir,
+				 wal_strerror(rc), werr);
 	struct kv_options ko;
 	kv_options_init(&ko);
 	rc = kv_open(cfg->data_dir, &ko, &n->kv, werr, sizeof(werr));
 	if (rc != 0)
-		return fail(err, errlen, "cannot open the store in %s: %s: %s",
-			    cfg->data_dir, kv_strerror(rc), werr);
+		return util_fail(err, errlen,
+				 "cannot open the store in %s: %s: %s",
+				 cfg->data_dir, kv_strerror(rc), werr);
 	return 0;
 }
 
@@ -880,8 +875,9 @@ static int recover_snapshot_install(struct wal *w, raft_index applied,
 		int rc =
 		    wal_read(w, applied, applied, &e, &n, werr, sizeof(werr));
 		if (rc != WAL_OK)
-			return fail(err, errlen, "cannot read the WAL: %s: %s",
-				    wal_strerror(rc), werr);
+			return util_fail(err, errlen,
+					 "cannot read the WAL: %s: %s",
+					 wal_strerror(rc), werr);
 		reset = n != 1 || e[0].term != applied_term;
 		wal_free_entries(e, n);
 	}
@@ -893,8 +889,8 @@ static int recover_snapshot_install(struct wal *w, raft_index applied,
 		 applied, first, last);
 	int rc = wal_reset(w, applied, werr, sizeof(werr));
 	if (rc != WAL_OK)
-		return fail(err, errlen, "cannot reset the WAL: %s: %s",
-			    wal_strerror(rc), werr);
+		return util_fail(err, errlen, "cannot reset the WAL: %s: %s",
+				 wal_strerror(rc), werr);
 	return 0;
 }
 
@@ -910,10 +906,10 @@ static int open_raft(struct node *n, struct wal *w, char *err, size_t errlen)
 	raft_term applied_term = kv_applied_term(n->kv);
 	raft_index first = wal_first_index(w), last = wal_last_index(w);
 	if (applied + 1 < first)
-		return fail(err, errlen,
-			    "the WAL starts at %" PRIu64
-			    " but the store has only applied %" PRIu64,
-			    first, applied);
+		return util_fail(err, errlen,
+				 "the WAL starts at %" PRIu64
+				 " but the store has only applied %" PRIu64,
+				 first, applied);
 	if (recover_snapshot_install(w, applied, applied_term, err, errlen) !=
 	    0)
 		return -1;
@@ -923,8 +919,9 @@ static int open_raft(struct node *n, struct wal *w, char *err, size_t errlen)
 		int rc = wal_read(w, first, last, &ents, &n_ents, werr,
 				  sizeof(werr));
 		if (rc != WAL_OK)
-			return fail(err, errlen, "cannot read the WAL: %s: %s",
-				    wal_strerror(rc), werr);
+			return util_fail(err, errlen,
+					 "cannot read the WAL: %s: %s",
+					 wal_strerror(rc), werr);
 	}
 	/* The core's log starts after an index whose term is known: 0 for a
 	 * log that was never compacted; else the first stored entry when the
@@ -1000,14 +997,14 @@ static int open_raft(struct node *n, struct wal *w, char *err, size_t errlen)
 	int rc = raft_new(&ro, &rs, &n->raft);
 	wal_free_entries(ents, n_ents);
 	if (rc != RAFT_OK)
-		return fail(err, errlen, "cannot start the raft core: %s",
-			    raft_strerror(rc));
+		return util_fail(err, errlen, "cannot start the raft core: %s",
+				 raft_strerror(rc));
 	n->applied = applied;
 	struct timeval tv = {.tv_sec = tick_ms / 1000,
 			     .tv_usec = (tick_ms % 1000) * 1000};
 	n->tick_ev = event_new(n->base, -1, EV_PERSIST, tick_cb, n);
 	if (n->tick_ev == NULL || event_add(n->tick_ev, &tv) != 0)
-		return fail(err, errlen, "cannot start the tick timer");
+		return util_fail(err, errlen, "cannot start the tick timer");
 	log_info("recovered: term=%" PRIu64 " vote=%" PRIu64 " commit=%" PRIu64
 		 " log=[%" PRIu64 ", %" PRIu64 "] applied=%" PRIu64
 		 " voters=%zu tick=%ums "
@@ -1059,24 +1056,27 @@ static int open_transport(struct node *n, struct evhttp *peer_http, char *err,
 	to.limits.codec.max_entry_bytes = NODE_MAX_ENTRY_BYTES;
 	int rc = transport_new(n->base, &to, &n->tr);
 	if (rc != TRANSPORT_OK)
-		return fail(err, errlen, "cannot start the peer transport: %s",
-			    transport_strerror(rc));
+		return util_fail(err, errlen,
+				 "cannot start the peer transport: %s",
+				 transport_strerror(rc));
 	for (size_t i = 0; i < n->members.n; i++) {
 		const struct member *m = &n->members.m[i];
 		if (m->id == cfg->id)
 			continue;
 		rc = transport_add_peer(n->tr, m->id, m->peer_url);
 		if (rc != TRANSPORT_OK)
-			return fail(err, errlen,
-				    "cannot add peer %" PRIu64 " at %s: %s",
-				    m->id, m->peer_url, transport_strerror(rc));
+			return util_fail(
+			    err, errlen,
+			    "cannot add peer %" PRIu64 " at %s: %s", m->id,
+			    m->peer_url, transport_strerror(rc));
 	}
 	member_config_init(&n->mcfg, cfg->id, cfg->advertise_client,
 			   cfg->data_dir, n->tr, n->base, &n->members);
 	rc = transport_attach(n->tr, peer_http);
 	if (rc != TRANSPORT_OK)
-		return fail(err, errlen, "cannot serve the peer routes: %s",
-			    transport_strerror(rc));
+		return util_fail(err, errlen,
+				 "cannot serve the peer routes: %s",
+				 transport_strerror(rc));
 	return 0;
 }
 
@@ -1087,20 +1087,20 @@ int node_open(const struct config *cfg, struct event_base *base,
 	struct wal *w = NULL;
 	struct node *n = calloc(1, sizeof(*n));
 	if (n == NULL)
-		return fail(err, errlen, "out of memory");
+		return util_fail(err, errlen, "out of memory");
 	n->cfg = cfg;
 	n->base = base;
 	n->next_id = random_u64();
 	n->role = RAFT_FOLLOWER;
 	struct member *self;
 	if (make_dirs(cfg->data_dir) != 0) {
-		fail(err, errlen, "cannot create data dir %s: %s",
-		     cfg->data_dir, strerror(errno));
+		util_fail(err, errlen, "cannot create data dir %s: %s",
+			  cfg->data_dir, strerror(errno));
 		goto fail;
 	}
 	if (access(cfg->data_dir, R_OK | W_OK | X_OK) != 0) {
-		fail(err, errlen, "data dir %s is not usable: %s",
-		     cfg->data_dir, strerror(errno));
+		util_fail(err, errlen, "data dir %s is not usable: %s",
+			  cfg->data_dir, strerror(errno));
 		goto fail;
 	}
 	if (open_members(n, err, errlen) != 0)
@@ -1117,7 +1117,7 @@ int node_open(const struct config *cfg, struct event_base *base,
 		goto fail;
 	n->flush_ev = event_new(base, -1, 0, flush_cb, n);
 	if (n->flush_ev == NULL) {
-		fail(err, errlen, "cannot create the flush event");
+		util_fail(err, errlen, "cannot create the flush event");
 		goto fail;
 	}
 	if (open_transport(n, peer_http, err, errlen) != 0)
@@ -1125,7 +1125,7 @@ int node_open(const struct config *cfg, struct event_base *base,
 	if (node_open_snapshots(n, peer_http, err, errlen) != 0)
 		goto fail;
 	if (wal_writer_start(w, base, wal_done_cb, n, &n->ww) != 0) {
-		fail(err, errlen, "cannot start the WAL writer thread");
+		util_fail(err, errlen, "cannot start the WAL writer thread");
 		goto fail;
 	}
 	w = NULL; /* the writer owns it now */
@@ -1133,7 +1133,7 @@ int node_open(const struct config *cfg, struct event_base *base,
 	struct timeval hv = {.tv_sec = HELLO_INTERVAL_MS / 1000,
 			     .tv_usec = (HELLO_INTERVAL_MS % 1000) * 1000};
 	if (n->hello_ev == NULL || event_add(n->hello_ev, &hv) != 0) {
-		fail(err, errlen, "cannot start the announcement timer");
+		util_fail(err, errlen, "cannot start the announcement timer");
 		goto fail;
 	}
 	hello_cb(-1, 0, n); /* announce at once */
@@ -1560,7 +1560,8 @@ static int node_open_snapshots(struct node *n, struct evhttp *peer_http,
 	if (snapshotter_new(n->base, &so, &n->snap, err, errlen) != 0)
 		return -1;
 	if (snapshotter_attach(n->snap, peer_http) != 0)
-		return fail(err, errlen, "cannot serve %s", SNAP_XFER_PATH);
+		return util_fail(err, errlen, "cannot serve %s",
+				 SNAP_XFER_PATH);
 	return 0;
 }
 
@@ -1583,8 +1584,9 @@ static int node_restore_file(struct node *n, const char *file, char *err,
 	raft_index idx;
 	raft_term term;
 	if (kv_snapshot_info(file, &idx, &term, kerr, sizeof(kerr)) != 0)
-		return fail(err, errlen, "--restore %s: not a kvd snapshot: %s",
-			    file, kerr);
+		return util_fail(err, errlen,
+				 "--restore %s: not a kvd snapshot: %s", file,
+				 kerr);
 	if (snapshot_make_dir(dir, err, errlen) != 0)
 		return -1;
 	snprintf(tmp, sizeof(tmp), "%s/" SNAPSHOT_DIR "/restore.mdb.tmp", dir);
@@ -1620,12 +1622,12 @@ static int node_restore_file(struct node *n, const char *file, char *err,
 	}
 	if (rc != 0) {
 		unlink(tmp);
-		return fail(err, errlen, "--restore: copying %s: %s", file,
-			    strerror(e));
+		return util_fail(err, errlen, "--restore: copying %s: %s", file,
+				 strerror(e));
 	}
 	if (kv_restore(dir, tmp, kerr, sizeof(kerr)) != 0) {
 		unlink(tmp);
-		return fail(err, errlen, "--restore %s: %s", file, kerr);
+		return util_fail(err, errlen, "--restore %s: %s", file, kerr);
 	}
 	log_info("restored the store from %s: index %" PRIu64 " term %" PRIu64,
 		 file, idx, term);

@@ -101,7 +101,8 @@ int node_transfer_leadership(struct node *n, raft_id to, struct node_wait *w);
 /* Gives a wait the node's timeout and shutdown handling for work the caller
  * does itself (forwarding a request to the leader): done() comes with
  * NODE_ETIMEOUT/NODE_EUNAVAILABLE/NODE_ESTOPPING unless the caller calls
- * node_unwatch() first, after which done() never comes. */
+ * node_unwatch() first, after which done() never comes. node_unwatch() of
+ * a wait that finished or was unwatched already does nothing. */
 int node_watch(struct node *n, struct node_wait *w);
 void node_unwatch(struct node *n, struct node_wait *w);
 

@@ -6,7 +6,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,22 +14,10 @@
 #include <unistd.h>
 
 #include "crc32c.h"
+#include "util.h"
 
 /* Bytes read at a time when checksumming: bounded memory for any size. */
 #define CRC_CHUNK (1u << 20)
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	if (err != NULL && errlen > 0)
-		vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 void snapshot_data_path(const char *dir, raft_index index, char *out)
 {
@@ -61,8 +48,8 @@ int snapshot_make_dir(const char *dir, char *err, size_t errlen)
 	char p[SNAPSHOT_PATH_MAX];
 	snprintf(p, sizeof(p), "%s/" SNAPSHOT_DIR, dir);
 	if (mkdir(p, 0700) != 0 && errno != EEXIST)
-		return fail(err, errlen, "cannot create %s: %s", p,
-			    strerror(errno));
+		return util_fail(err, errlen, "cannot create %s: %s", p,
+				 strerror(errno));
 	return 0;
 }
 
@@ -71,12 +58,12 @@ int snapshot_file_crc(const char *path, uint64_t *size, uint32_t *crc,
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return fail(err, errlen, "cannot open %s: %s", path,
-			    strerror(errno));
+		return util_fail(err, errlen, "cannot open %s: %s", path,
+				 strerror(errno));
 	uint8_t *buf = malloc(CRC_CHUNK);
 	if (buf == NULL) {
 		close(fd);
-		return fail(err, errlen, "out of memory");
+		return util_fail(err, errlen, "out of memory");
 	}
 	uint64_t total = 0;
 	uint32_t c = 0;
@@ -86,8 +73,8 @@ int snapshot_file_crc(const char *path, uint64_t *size, uint32_t *crc,
 		if (got < 0 && errno == EINTR)
 			continue;
 		if (got < 0) {
-			rv = fail(err, errlen, "cannot read %s: %s", path,
-				  strerror(errno));
+			rv = util_fail(err, errlen, "cannot read %s: %s", path,
+				       strerror(errno));
 			break;
 		}
 		if (got == 0)
@@ -113,16 +100,16 @@ static int write_file_atomic(const char *path, const char *text, size_t len,
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
-		return fail(err, errlen, "cannot create %s: %s", tmp,
-			    strerror(errno));
+		return util_fail(err, errlen, "cannot create %s: %s", tmp,
+				 strerror(errno));
 	size_t off = 0;
 	while (off < len) {
 		ssize_t w = write(fd, text + off, len - off);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0) {
-			fail(err, errlen, "cannot write %s: %s", tmp,
-			     strerror(errno));
+			util_fail(err, errlen, "cannot write %s: %s", tmp,
+				  strerror(errno));
 			close(fd);
 			unlink(tmp);
 			return -1;
@@ -130,12 +117,14 @@ static int write_file_atomic(const char *path, const char *text, size_t len,
 		off += (size_t)w;
 	}
 	if (fsync(fd) != 0 || close(fd) != 0) {
-		fail(err, errlen, "cannot sync %s: %s", tmp, strerror(errno));
+		util_fail(err, errlen, "cannot sync %s: %s", tmp,
+			  strerror(errno));
 		unlink(tmp);
 		return -1;
 	}
 	if (rename(tmp, path) != 0) {
-		fail(err, errlen, "cannot rename %s: %s", tmp, strerror(errno));
+		util_fail(err, errlen, "cannot rename %s: %s", tmp,
+			  strerror(errno));
 		unlink(tmp);
 		return -1;
 	}
@@ -145,8 +134,9 @@ static int write_file_atomic(const char *path, const char *text, size_t len,
 	if (slash != NULL)
 		*slash = '\0';
 	if (snapshot_sync_dir(slash != NULL ? dirp : ".") != 0)
-		return fail(err, errlen, "cannot sync the directory of %s: %s",
-			    path, strerror(errno));
+		return util_fail(err, errlen,
+				 "cannot sync the directory of %s: %s", path,
+				 strerror(errno));
 	return 0;
 }
 
@@ -164,11 +154,11 @@ int snapshot_write_meta(const char *dir, const struct snapshot_info *info,
 	    "size", (json_int_t)info->size, "crc32c", (json_int_t)info->crc,
 	    "members", members != NULL ? members : json_null());
 	if (root == NULL)
-		return fail(err, errlen, "out of memory");
+		return util_fail(err, errlen, "out of memory");
 	char *text = json_dumps(root, JSON_COMPACT);
 	json_decref(root);
 	if (text == NULL)
-		return fail(err, errlen, "out of memory");
+		return util_fail(err, errlen, "out of memory");
 	char path[SNAPSHOT_PATH_MAX];
 	snapshot_meta_path(dir, info->index, path);
 	size_t len = strlen(text);
@@ -195,7 +185,7 @@ int snapshot_read_meta(const char *dir, raft_index index,
 	json_error_t jerr;
 	json_t *root = json_load_file(path, 0, &jerr);
 	if (root == NULL)
-		return fail(err, errlen, "%s: %s", path, jerr.text);
+		return util_fail(err, errlen, "%s: %s", path, jerr.text);
 	uint64_t ver = 0, crc = 0;
 	int rc = 0;
 	if (get_u64(root, "version", &ver) != 0 ||
@@ -205,8 +195,9 @@ int snapshot_read_meta(const char *dir, raft_index index,
 	    get_u64(root, "size", &out->size) != 0 ||
 	    get_u64(root, "crc32c", &crc) != 0 || crc > UINT32_MAX ||
 	    out->index != index || out->index == 0 || out->term == 0)
-		rc = fail(err, errlen, "%s: not a version %d snapshot record",
-			  path, SNAPSHOT_META_VERSION);
+		rc = util_fail(err, errlen,
+			       "%s: not a version %d snapshot record", path,
+			       SNAPSHOT_META_VERSION);
 	out->crc = (uint32_t)crc;
 	json_decref(root);
 	return rc;
@@ -222,15 +213,16 @@ int snapshot_verify(const char *dir, const struct snapshot_info *info,
 	if (snapshot_file_crc(path, &size, &crc, err, errlen) != 0)
 		return -1;
 	if (size != info->size)
-		return fail(err, errlen,
-			    "%s has %" PRIu64
-			    " bytes, its record says %" PRIu64,
-			    path, size, info->size);
+		return util_fail(err, errlen,
+				 "%s has %" PRIu64
+				 " bytes, its record says %" PRIu64,
+				 path, size, info->size);
 	if (crc != info->crc)
-		return fail(err, errlen,
-			    "%s: checksum mismatch (CRC-32C %08x, its record "
-			    "says %08x)",
-			    path, crc, info->crc);
+		return util_fail(
+		    err, errlen,
+		    "%s: checksum mismatch (CRC-32C %08x, its record "
+		    "says %08x)",
+		    path, crc, info->crc);
 	return 0;
 }
 
@@ -244,22 +236,22 @@ int snapshot_create(struct kv *kv, const char *dir, const char *members_json,
 	snprintf(sdir, sizeof(sdir), "%s/" SNAPSHOT_DIR, dir);
 	if (snprintf(tmp, sizeof(tmp), "%s/create.mdb.tmp", sdir) >=
 	    (int)sizeof(tmp))
-		return fail(err, errlen, "data dir path too long");
+		return util_fail(err, errlen, "data dir path too long");
 	unlink(tmp); /* left by a crash */
 	/* NULL index/term: the store's counters move on during the copy;
 	 * the copy itself says what it holds. */
 	int rc = kv_snapshot(kv, tmp, NULL, NULL, kerr, sizeof(kerr));
 	if (rc != 0)
-		return fail(err, errlen, "%s", kerr);
+		return util_fail(err, errlen, "%s", kerr);
 	struct snapshot_info info = {0};
 	rc = kv_snapshot_info(tmp, &info.index, &info.term, kerr, sizeof(kerr));
 	if (rc != 0) {
 		unlink(tmp);
-		return fail(err, errlen, "%s", kerr);
+		return util_fail(err, errlen, "%s", kerr);
 	}
 	if (info.index == 0) {
 		unlink(tmp);
-		return fail(err, errlen, "nothing applied yet");
+		return util_fail(err, errlen, "nothing applied yet");
 	}
 	if (snapshot_file_crc(tmp, &info.size, &info.crc, err, errlen) != 0) {
 		unlink(tmp);
@@ -267,13 +259,14 @@ int snapshot_create(struct kv *kv, const char *dir, const char *members_json,
 	}
 	snapshot_data_path(dir, info.index, path);
 	if (rename(tmp, path) != 0) {
-		fail(err, errlen, "cannot rename %s: %s", tmp, strerror(errno));
+		util_fail(err, errlen, "cannot rename %s: %s", tmp,
+			  strerror(errno));
 		unlink(tmp);
 		return -1;
 	}
 	if (snapshot_sync_dir(sdir) != 0)
-		return fail(err, errlen, "cannot sync %s: %s", sdir,
-			    strerror(errno));
+		return util_fail(err, errlen, "cannot sync %s: %s", sdir,
+				 strerror(errno));
 	if (snapshot_write_meta(dir, &info, members_json, err, errlen) != 0)
 		return -1;
 	*out = info;
@@ -322,8 +315,8 @@ static int scan(const char *dir, const char *ext, raft_index **out, size_t *n,
 	if (d == NULL) {
 		if (errno == ENOENT)
 			return 0;
-		return fail(err, errlen, "cannot list %s: %s", sdir,
-			    strerror(errno));
+		return util_fail(err, errlen, "cannot list %s: %s", sdir,
+				 strerror(errno));
 	}
 	size_t cap = 0;
 	struct dirent *e;
@@ -336,7 +329,7 @@ static int scan(const char *dir, const char *ext, raft_index **out, size_t *n,
 			cap = cap ? cap * 2 : 16;
 			raft_index *p = realloc(*out, cap * sizeof(*p));
 			if (p == NULL) {
-				rc = fail(err, errlen, "out of memory");
+				rc = util_fail(err, errlen, "out of memory");
 				break;
 			}
 			*out = p;

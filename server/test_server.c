@@ -11,6 +11,7 @@
 #include "http_util.h"
 #include "members.h"
 #include "metrics.h"
+#include "util.h"
 
 #define ARGC(a) ((int)(sizeof(a) / sizeof((a)[0])) - 1)
 
@@ -317,6 +318,52 @@ START_TEST(metrics_buckets_and_text)
 }
 END_TEST
 
+START_TEST(util_fail_formats_and_returns_minus_one)
+{
+	char err[16] = "unchanged";
+	ck_assert_int_eq(util_fail(err, sizeof(err), "bad %s %d", "flag", 7),
+			 -1);
+	ck_assert_str_eq(err, "bad flag 7");
+	/* Truncated to the buffer, still terminated. */
+	ck_assert_int_eq(util_fail(err, 5, "%s", "abcdefgh"), -1);
+	ck_assert_str_eq(err, "abcd");
+	/* No buffer: only the return value. */
+	ck_assert_int_eq(util_fail(NULL, 0, "x"), -1);
+	ck_assert_int_eq(util_fail(err, 0, "y"), -1);
+	ck_assert_str_eq(err, "abcd");
+}
+END_TEST
+
+START_TEST(config_max_value_bytes_upper_bound)
+{
+	/* The limit the receive/recovery paths are sized from is exactly
+	 * the largest value the flag accepts. */
+	char limit[32], above[32], err[256];
+	snprintf(limit, sizeof(limit), "%u", CONFIG_MAX_VALUE_BYTES_LIMIT);
+	snprintf(above, sizeof(above), "%u", CONFIG_MAX_VALUE_BYTES_LIMIT + 1);
+	char *argv[] = {"kvd",
+			"--id",
+			"3",
+			"--data-dir",
+			"/tmp/x",
+			"--listen-client",
+			"127.0.0.1:7003",
+			"--listen-peer",
+			"127.0.0.1:7103",
+			"--max-value-bytes",
+			limit,
+			NULL};
+	struct config c;
+	ck_assert_int_eq(parse(argv, ARGC(argv), &c, err), CONFIG_OK);
+	ck_assert_uint_eq(c.max_value_bytes, CONFIG_MAX_VALUE_BYTES_LIMIT);
+	config_free(&c);
+	argv[10] = above;
+	ck_assert_int_eq(parse(argv, ARGC(argv), &c, err), CONFIG_ERROR);
+	ck_assert_ptr_nonnull(strstr(err, "--max-value-bytes"));
+	config_free(&c);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("server");
@@ -330,6 +377,8 @@ int main(void)
 	tcase_add_test(tc, base64_vectors);
 	tcase_add_test(tc, members_roundtrip);
 	tcase_add_test(tc, metrics_buckets_and_text);
+	tcase_add_test(tc, util_fail_formats_and_returns_minus_one);
+	tcase_add_test(tc, config_max_value_bytes_upper_bound);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

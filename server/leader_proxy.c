@@ -1,0 +1,145 @@
+/* leader_proxy.c - relays a request to the leader's client URL, bounded by
+ * the node's request timeout. */
+#include "leader_proxy.h"
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/keyvalq_struct.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "config.h"
+#include "http_util.h"
+
+struct proxy {
+	struct node_wait w; /* first: the node's timeout and shutdown */
+	struct node *n;
+	const struct leader_proxy_replies *replies;
+	struct evhttp_request *req; /* the client's */
+	struct evhttp_connection *conn;
+	struct evhttp_request *out; /* ours, to the leader */
+	double t0;
+};
+
+static double now_seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void free_conn_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	evhttp_connection_free(arg);
+}
+
+/* The leader answered (or the connection failed): relay the answer. */
+static void proxy_http_done(struct evhttp_request *resp, void *arg)
+{
+	struct proxy *p = arg;
+	struct node *n = p->n;
+	const struct timeval now = {0, 0};
+	node_unwatch(n, &p->w);
+	int code = resp != NULL ? evhttp_request_get_response_code(resp) : 0;
+	if (code == 0) {
+		p->replies->error(n, p->req, p->t0, 503, "unavailable",
+				  "the leader could not be reached");
+	} else {
+		struct evkeyvalq *h = evhttp_request_get_output_headers(p->req);
+		const char *ct = evhttp_find_header(
+		    evhttp_request_get_input_headers(resp), "Content-Type");
+		evhttp_add_header(h, "Content-Type",
+				  ct != NULL ? ct : "application/json");
+		if (code == 503)
+			evhttp_add_header(h, "Retry-After", "1");
+		evhttp_send_reply(p->req, code, http_reason(code),
+				  evhttp_request_get_input_buffer(resp));
+		metrics_http(node_metrics(n), p->replies->route, code,
+			     now_seconds() - p->t0);
+	}
+	/* Not from inside the connection's own callback. */
+	event_base_once(node_base(n), -1, EV_TIMEOUT, free_conn_cb, p->conn,
+			&now);
+	free(p);
+}
+
+/* Timeout or shutdown before the leader answered. */
+static void proxy_wait_done(struct node_wait *w, int err,
+			    const struct kv_result *res)
+{
+	(void)res;
+	struct proxy *p = (struct proxy *)w;
+	evhttp_cancel_request(p->out);
+	evhttp_connection_free(p->conn);
+	p->replies->node_error(p->n, p->req, p->t0, err);
+	free(p);
+}
+
+void leader_proxy_forward(struct node *n, struct evhttp_request *req, double t0,
+			  const struct leader_proxy_replies *replies,
+			  enum evhttp_cmd_type cmd, const char *path,
+			  const void *body, size_t len)
+{
+	struct config_addr a;
+	const char *url = node_leader_client_url(n);
+	if (evhttp_find_header(evhttp_request_get_input_headers(req),
+			       LEADER_PROXY_HEADER) != NULL) {
+		replies->error(n, req, t0, 503, "unavailable",
+			       "this member does not lead");
+		return;
+	}
+	if (url[0] == '\0' || config_parse_url(url, &a) != 0) {
+		replies->error(n, req, t0, 503, "unavailable",
+			       "no leader is known");
+		return;
+	}
+	struct proxy *p = calloc(1, sizeof(*p));
+	if (p == NULL) {
+		replies->error(n, req, t0, 500, "internal", "out of memory");
+		return;
+	}
+	p->n = n;
+	p->replies = replies;
+	p->req = req;
+	p->t0 = t0;
+	p->w.done = proxy_wait_done;
+	p->conn =
+	    evhttp_connection_base_new(node_base(n), NULL, a.host, a.port);
+	p->out =
+	    p->conn != NULL ? evhttp_request_new(proxy_http_done, p) : NULL;
+	if (p->out == NULL) {
+		if (p->conn != NULL)
+			evhttp_connection_free(p->conn);
+		free(p);
+		replies->error(n, req, t0, 500, "internal", "out of memory");
+		return;
+	}
+	/* The node's timer decides when to give up, not evhttp. */
+	evhttp_connection_set_timeout(
+	    p->conn, (int)(node_config(n)->request_timeout_ms / 1000 + 2));
+	struct evkeyvalq *h = evhttp_request_get_output_headers(p->out);
+	evhttp_add_header(h, "Host", a.host);
+	evhttp_add_header(h, "Content-Type", "application/json");
+	evhttp_add_header(h, LEADER_PROXY_HEADER, "1");
+	if (len > 0)
+		evbuffer_add(evhttp_request_get_output_buffer(p->out), body,
+			     len);
+	int rc = node_watch(n, &p->w);
+	if (rc != NODE_OK) {
+		evhttp_request_free(p->out);
+		evhttp_connection_free(p->conn);
+		free(p);
+		replies->node_error(n, req, t0, rc);
+		return;
+	}
+	if (evhttp_make_request(p->conn, p->out, cmd, path) != 0) {
+		/* evhttp freed p->out. */
+		node_unwatch(n, &p->w);
+		evhttp_connection_free(p->conn);
+		free(p);
+		replies->error(n, req, t0, 503, "unavailable",
+			       "the leader could not be reached");
+	}
+}
