@@ -16,6 +16,10 @@ struct wal_writer {
 	struct wal_job *todo, *todo_tail;
 	struct wal_job *done, *done_tail;
 	bool stop;
+	struct wal_writer_stats stats;
+	/* Writer thread only. */
+	struct wal_hard_state last_hs; /* newest hard state handed to wal */
+	bool unsynced; /* a commit-only hard state not yet made durable */
 	struct event *done_ev; /* activated by the thread */
 	void (*on_done)(void *ctx);
 	void *ctx;
@@ -156,6 +160,23 @@ static int write_job(struct wal *w, struct wal_job *job)
 	return WAL_OK;
 }
 
+/* Whether @job must be durable before its messages go and before it
+ * counts as persisted: entries (and the truncation before them), a
+ * snapshot install, or a hard state whose term or vote changed (votedFor
+ * and currentTerm must survive a crash, Figure 2). A hard state that only
+ * moves the commit index does not: the commit index is a hint that
+ * recovery may find lower (raft.h; the node raises it to the store's
+ * applied index), and a job reaches the loop only after every earlier
+ * job, all of whose syncs are done by then (FIFO). Its record stays
+ * pending in the WAL until the next append or sync writes it. */
+static bool needs_sync(const struct wal_writer *ww, const struct wal_job *job)
+{
+	if (job->n_entries > 0 || job->install_index > 0)
+		return true;
+	return job->has_hs && (job->hs.term != ww->last_hs.term ||
+			       job->hs.vote != ww->last_hs.vote);
+}
+
 static void *writer_main(void *arg)
 {
 	struct wal_writer *ww = arg;
@@ -170,14 +191,24 @@ static void *writer_main(void *arg)
 		ww->todo = ww->todo_tail = NULL;
 		pthread_mutex_unlock(&ww->mu);
 
-		/* Group commit: write every queued job, then one sync. */
+		/* Group commit: write every queued job, then one sync, made
+		 * only when a job needs it (see needs_sync()). */
 		double t0 = now_seconds();
 		int rc = WAL_OK;
-		bool dirty = false;
+		bool dirty = false, lazy = false;
+		size_t n_jobs = 0, n_lazy = 0;
 		struct wal_job *failed = NULL;
 		for (struct wal_job *j = batch; j != NULL; j = j->next) {
-			dirty |= j->n_entries > 0 || j->has_hs ||
-				 j->install_index > 0;
+			n_jobs++;
+			if (needs_sync(ww, j)) {
+				dirty = true;
+			} else if (j->has_hs) {
+				j->lazy = true;
+				lazy = true;
+				n_lazy++;
+			}
+			if (j->has_hs)
+				ww->last_hs = j->hs;
 			if (rc == WAL_OK) {
 				rc = write_job(ww->wal, j);
 				if (rc != WAL_OK)
@@ -185,10 +216,15 @@ static void *writer_main(void *arg)
 			}
 		}
 		char errmsg[256] = "";
-		if (rc == WAL_OK && dirty)
+		if (rc == WAL_OK && dirty) {
 			rc = wal_sync(ww->wal, errmsg, sizeof(errmsg));
-		else if (failed != NULL)
+			if (rc == WAL_OK)
+				ww->unsynced = false;
+		} else if (failed != NULL) {
 			memcpy(errmsg, failed->errmsg, sizeof(errmsg));
+		} else if (lazy) {
+			ww->unsynced = true;
+		}
 		/* Compaction only once what precedes it is durable. */
 		for (struct wal_job *j = batch; j != NULL && rc == WAL_OK;
 		     j = j->next)
@@ -207,6 +243,9 @@ static void *writer_main(void *arg)
 		}
 
 		pthread_mutex_lock(&ww->mu);
+		ww->stats.jobs += n_jobs;
+		ww->stats.lazy_jobs += n_lazy;
+		ww->stats.syncs += dirty && rc == WAL_OK;
 		if (ww->done_tail != NULL)
 			ww->done_tail->next = batch;
 		else
@@ -215,6 +254,16 @@ static void *writer_main(void *arg)
 		event_active(ww->done_ev, EV_READ, 0);
 	}
 	pthread_mutex_unlock(&ww->mu);
+	/* A clean stop leaves the newest commit index durable too. */
+	if (ww->unsynced) {
+		char errmsg[256];
+		if (wal_sync(ww->wal, errmsg, sizeof(errmsg)) == WAL_OK) {
+			pthread_mutex_lock(&ww->mu);
+			ww->stats.syncs++;
+			pthread_mutex_unlock(&ww->mu);
+		}
+		ww->unsynced = false;
+	}
 	return NULL;
 }
 
@@ -234,6 +283,7 @@ int wal_writer_start(struct wal *w, struct event_base *base,
 	if (ww == NULL)
 		return -1;
 	ww->wal = w;
+	wal_hard_state(w, &ww->last_hs);
 	ww->on_done = on_done;
 	ww->ctx = ctx;
 	pthread_mutex_init(&ww->mu, NULL);
@@ -264,6 +314,13 @@ void wal_writer_submit(struct wal_writer *ww, struct wal_job *job)
 		ww->todo = job;
 	ww->todo_tail = job;
 	pthread_cond_signal(&ww->cond);
+	pthread_mutex_unlock(&ww->mu);
+}
+
+void wal_writer_get_stats(struct wal_writer *ww, struct wal_writer_stats *out)
+{
+	pthread_mutex_lock(&ww->mu);
+	*out = ww->stats;
 	pthread_mutex_unlock(&ww->mu);
 }
 

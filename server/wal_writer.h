@@ -9,6 +9,15 @@
  * fdatasync covers many readies (group commit) and the loop never blocks
  * on the disk.
  *
+ * A group whose jobs only move the commit index (no entries, no snapshot,
+ * term and vote unchanged) is recorded without a sync: the next sync makes
+ * it durable, and a crash before that only loses a commit index, which is
+ * a hint (raft.h). Its jobs still finish after every earlier job, all of
+ * whose syncs are done by then (jobs finish in submission order), so their
+ * messages still follow the durability of everything submitted before.
+ * A leader thus syncs once per write (its entries), not twice (entries,
+ * then the commit index the acknowledgements moved).
+ *
  * Requires evthread_use_pthreads() before the event_base was created.
  */
 #ifndef SERVER_WAL_WRITER_H_
@@ -16,6 +25,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "raft.h"
 #include "wal.h"
@@ -44,7 +54,8 @@ struct wal_job {
 	int error; /* WAL_OK or a WAL_E* code */
 	char errmsg[256];
 	bool first_of_group; /* this job's group made one wal_sync ... */
-	bool synced;	     /* ... if it had anything to sync */
+	bool synced;	     /* ... if it had anything that needed one */
+	bool lazy; /* only a commit index change, recorded without a sync */
 	double sync_seconds; /* duration of that write + sync */
 };
 
@@ -68,6 +79,16 @@ int wal_writer_start(struct wal *w, struct event_base *base,
 /* Queues @job (ownership passes to the writer until it comes back from
  * wal_writer_take_done()). Loop thread only. */
 void wal_writer_submit(struct wal_writer *ww, struct wal_job *job);
+
+/* Counters since the start, for /metrics. */
+struct wal_writer_stats {
+	uint64_t jobs;	    /* jobs written */
+	uint64_t lazy_jobs; /* of which recorded without a sync (commit only) */
+	uint64_t syncs;	    /* wal_sync calls (one fdatasync each) */
+};
+
+/* Copies the counters into @out. Any thread. */
+void wal_writer_get_stats(struct wal_writer *ww, struct wal_writer_stats *out);
 
 /* Takes the finished jobs, oldest first, as a list linked by ->next (the
  * caller owns them). NULL when none. */
