@@ -1326,6 +1326,17 @@ void node_render_metrics(struct node *n, struct evbuffer *out)
 			    "Readies handed to the WAL writer, not yet "
 			    "durable.",
 			    (double)n->wal_inflight);
+	if (n->ww != NULL) {
+		struct wal_writer_stats ws;
+		wal_writer_get_stats(n->ww, &ws);
+		metrics_write_value(out, "kvd_wal_jobs_total", "counter",
+				    "Readies written by the WAL writer.",
+				    (double)ws.jobs);
+		metrics_write_value(out, "kvd_wal_lazy_jobs_total", "counter",
+				    "Of those, commit-index-only ones written "
+				    "without an fdatasync.",
+				    (double)ws.lazy_jobs);
+	}
 	metrics_write_value(out, "kvd_peer_messages_sent_total", "counter",
 			    "Raft messages delivered to peers.",
 			    (double)ts.msgs_sent);
