@@ -3,6 +3,7 @@
 
 #include <event2/event.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -16,6 +17,10 @@ struct wal_writer {
 	struct wal_job *todo, *todo_tail;
 	struct wal_job *done, *done_tail;
 	bool stop;
+	/* A group failed: later jobs come back unwritten with halt_error
+	 * until wal_writer_resume(), so nothing is written out of order. */
+	bool halted;
+	int halt_error;
 	struct wal_writer_stats stats;
 	/* Writer thread only. */
 	struct wal_hard_state last_hs; /* newest hard state handed to wal */
@@ -189,7 +194,20 @@ static void *writer_main(void *arg)
 		struct wal_job *batch = ww->todo;
 		struct wal_job *tail = ww->todo_tail;
 		ww->todo = ww->todo_tail = NULL;
+		if (ww->halted) {
+			for (struct wal_job *j = batch; j != NULL;
+			     j = j->next) {
+				j->error = ww->halt_error;
+				snprintf(j->errmsg, sizeof(j->errmsg),
+					 "not written: an earlier write "
+					 "failed");
+			}
+			goto post;
+		}
 		pthread_mutex_unlock(&ww->mu);
+		/* Restored when the group fails: a retried hard state must
+		 * not look like a commit-only change (needs_sync()). */
+		struct wal_hard_state hs_before = ww->last_hs;
 
 		/* Group commit: write every queued job, then one sync, made
 		 * only when a job needs it (see needs_sync()). */
@@ -241,11 +259,18 @@ static void *writer_main(void *arg)
 			if (rc != WAL_OK)
 				memcpy(j->errmsg, errmsg, sizeof(j->errmsg));
 		}
+		if (rc != WAL_OK)
+			ww->last_hs = hs_before;
 
 		pthread_mutex_lock(&ww->mu);
+		if (rc != WAL_OK) {
+			ww->halted = true;
+			ww->halt_error = rc;
+		}
 		ww->stats.jobs += n_jobs;
 		ww->stats.lazy_jobs += n_lazy;
 		ww->stats.syncs += dirty && rc == WAL_OK;
+	post:
 		if (ww->done_tail != NULL)
 			ww->done_tail->next = batch;
 		else
@@ -321,6 +346,14 @@ void wal_writer_get_stats(struct wal_writer *ww, struct wal_writer_stats *out)
 {
 	pthread_mutex_lock(&ww->mu);
 	*out = ww->stats;
+	pthread_mutex_unlock(&ww->mu);
+}
+
+void wal_writer_resume(struct wal_writer *ww)
+{
+	pthread_mutex_lock(&ww->mu);
+	ww->halted = false;
+	ww->halt_error = WAL_OK;
 	pthread_mutex_unlock(&ww->mu);
 }
 

@@ -90,6 +90,13 @@ struct wal_writer_stats {
 /* Copies the counters into @out. Any thread. */
 void wal_writer_get_stats(struct wal_writer *ww, struct wal_writer_stats *out);
 
+/* After a job came back with an error, every later job comes back
+ * unwritten with the same error (so nothing is written out of order) until
+ * this is called; then the caller resubmits them in order. A WAL_ENOSPC
+ * write leaves the WAL usable (wal.h), so a retry may succeed. Call it only
+ * when no submitted job is still to come back. Loop thread only. */
+void wal_writer_resume(struct wal_writer *ww);
+
 /* Takes the finished jobs, oldest first, as a list linked by ->next (the
  * caller owns them). NULL when none. */
 struct wal_job *wal_writer_take_done(struct wal_writer *ww);
