@@ -74,7 +74,19 @@ struct node {
 	struct event *tick_ev, *flush_ev, *hello_ev;
 	bool flush_scheduled;
 	bool stopping;
-	size_t wal_inflight; /* jobs submitted and not yet taken back */
+	size_t wal_inflight; /* jobs created and not yet done (in the writer,
+			      * or held for a retry below) */
+	/* Disk full (WAL_ENOSPC): the writer is halted; the failed jobs and
+	 * those it sent back unwritten wait in wal_retry (in order), jobs
+	 * made since in wal_held; both are resubmitted, in that order, by
+	 * retry_ev once every job has come back from the writer. */
+	size_t wal_in_writer; /* submitted, not yet taken back */
+	bool wal_halted;
+	bool disk_full; /* proposals answer NODE_EDISKFULL until a write
+			 * succeeds again */
+	struct wal_job *wal_retry, *wal_retry_tail;
+	struct wal_job *wal_held, *wal_held_tail;
+	struct event *retry_ev;
 	uint64_t next_id;
 	struct node_wait *buckets[HASH_BUCKETS];
 	struct node_wait *waits; /* every pending wait */
@@ -114,6 +126,10 @@ const char *node_strerror(int err)
 		return "this member does not lead";
 	case NODE_EINVAL:
 		return "invalid argument";
+	case NODE_EDISKFULL:
+		return "disk full: this member cannot write its log until "
+		       "space "
+		       "is freed";
 	default:
 		return "unknown error";
 	}
@@ -302,6 +318,8 @@ int node_propose(struct node *n, struct kv_cmd *cmd, struct node_wait *w)
 {
 	if (n->stopping)
 		return NODE_ESTOPPING;
+	if (n->disk_full)
+		return NODE_EDISKFULL;
 	uint64_t id = new_id(n);
 	cmd->origin = n->cfg->id;
 	cmd->request_id = id;
@@ -528,6 +546,84 @@ static void serve_reads(struct node *n)
 	}
 }
 
+static void job_append(struct wal_job **head, struct wal_job **tail,
+		       struct wal_job *j)
+{
+	j->next = NULL;
+	if (*tail != NULL)
+		(*tail)->next = j;
+	else
+		*head = j;
+	*tail = j;
+}
+
+/* Hands @job to the writer, or holds it while the writer is halted so that
+ * it is written after the jobs waiting for a retry. */
+static void submit_job(struct node *n, struct wal_job *job)
+{
+	n->wal_inflight++;
+	if (n->wal_halted) {
+		job_append(&n->wal_held, &n->wal_held_tail, job);
+		return;
+	}
+	n->wal_in_writer++;
+	wal_writer_submit(n->ww, job);
+}
+
+static void free_jobs(struct wal_job *j)
+{
+	while (j != NULL) {
+		struct wal_job *next = j->next;
+		wal_job_free(j);
+		j = next;
+	}
+}
+
+#define WAL_RETRY_MS 500
+
+static void arm_retry(struct node *n)
+{
+	struct timeval tv = {.tv_sec = 0, .tv_usec = WAL_RETRY_MS * 1000};
+	evtimer_add(n->retry_ev, &tv);
+}
+
+/* Resubmits the jobs of a failed write, in order, once the writer has
+ * given back every job (so none can be written ahead of them). */
+static void retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct node *n = arg;
+	if (n->stopping || !n->wal_halted)
+		return;
+	if (n->wal_in_writer > 0) {
+		arm_retry(n);
+		return;
+	}
+	if (n->wal_retry_tail != NULL) {
+		n->wal_retry_tail->next = n->wal_held;
+		if (n->wal_held != NULL)
+			n->wal_retry_tail = n->wal_held_tail;
+	} else {
+		n->wal_retry = n->wal_held;
+		n->wal_retry_tail = n->wal_held_tail;
+	}
+	struct wal_job *j = n->wal_retry;
+	n->wal_retry = n->wal_retry_tail = NULL;
+	n->wal_held = n->wal_held_tail = NULL;
+	n->wal_halted = false;
+	wal_writer_resume(n->ww);
+	while (j != NULL) {
+		struct wal_job *next = j->next;
+		j->error = WAL_OK;
+		j->errmsg[0] = '\0';
+		j->first_of_group = j->synced = j->lazy = false;
+		n->wal_in_writer++;
+		wal_writer_submit(n->ww, j);
+		j = next;
+	}
+}
+
 static void process_ready(struct node *n)
 {
 	struct raft_ready rd;
@@ -558,9 +654,8 @@ static void process_ready(struct node *n)
 			job->install_index = rd.snapshot.index;
 			job->install_term = rd.snapshot.term;
 		}
-		n->wal_inflight++;
 		n->metrics.wal_entries += rd.n_entries;
-		wal_writer_submit(n->ww, job);
+		submit_job(n, job);
 	}
 	/* Rule 2: these go now, in parallel with the write. */
 	send_msgs(n, rd.msgs, rd.n_msgs);
@@ -629,9 +724,33 @@ static void wal_done_cb(void *ctx)
 	struct wal_job *j = wal_writer_take_done(n->ww);
 	while (j != NULL) {
 		struct wal_job *next = j->next;
+		n->wal_in_writer--;
+		if (j->error == WAL_ENOSPC) {
+			/* wal.h: nothing of it was made durable and the WAL
+			 * stays usable. Tell the core nothing, keep the job
+			 * (and every later one, which the writer sends back
+			 * unwritten) and write them again later. */
+			if (!n->disk_full)
+				log_error("WAL write failed: %s; writes answer "
+					  "503 until space is freed, retrying "
+					  "every %d ms",
+					  j->errmsg, WAL_RETRY_MS);
+			n->disk_full = true;
+			if (!n->wal_halted) {
+				n->wal_halted = true;
+				arm_retry(n);
+			}
+			job_append(&n->wal_retry, &n->wal_retry_tail, j);
+			j = next;
+			continue;
+		}
 		n->wal_inflight--;
 		if (j->error != WAL_OK)
 			fatal("WAL write failed", j->errmsg);
+		if (n->disk_full) {
+			n->disk_full = false;
+			log_info("the WAL is written again: writes resume");
+		}
 		if (j->first_of_group && j->synced) {
 			n->metrics.wal_syncs++;
 			metrics_observe(&n->metrics.wal_fsync_seconds,
@@ -1116,7 +1235,8 @@ int node_open(const struct config *cfg, struct event_base *base,
 	if (open_raft(n, w, err, errlen) != 0)
 		goto fail;
 	n->flush_ev = event_new(base, -1, 0, flush_cb, n);
-	if (n->flush_ev == NULL) {
+	n->retry_ev = evtimer_new(base, retry_cb, n);
+	if (n->flush_ev == NULL || n->retry_ev == NULL) {
 		util_fail(err, errlen, "cannot create the flush event");
 		goto fail;
 	}
@@ -1162,6 +1282,8 @@ void node_stop(struct node *n)
 		detach(n, w);
 		finish(n, w, NODE_ESTOPPING, NULL);
 	}
+	if (n->retry_ev != NULL)
+		event_del(n->retry_ev);
 }
 
 void node_close(struct node *n)
@@ -1192,6 +1314,11 @@ void node_close(struct node *n)
 		event_free(n->hello_ev);
 	if (n->flush_ev != NULL)
 		event_free(n->flush_ev);
+	if (n->retry_ev != NULL)
+		event_free(n->retry_ev);
+	/* Never written: nothing of them was acknowledged. */
+	free_jobs(n->wal_retry);
+	free_jobs(n->wal_held);
 	free(n);
 }
 
@@ -1420,8 +1547,7 @@ static void snap_taken(void *ctx, const struct snapshot_info *info)
 	if (job == NULL)
 		fatal("WAL job", "out of memory");
 	job->compact_index = c + 1;
-	n->wal_inflight++;
-	wal_writer_submit(n->ww, job);
+	submit_job(n, job);
 	log_debug("log compacted up to %" PRIu64 " (snapshot %" PRIu64 ")", c,
 		  info->index);
 	schedule_flush(n);

@@ -43,7 +43,8 @@ enum node_error {
 				 * read can never be confirmed: 503 */
 	NODE_ESTALE_SEQ = -8, /* a newer X-Kv-Seq of the client applied: 409 */
 	NODE_ENOTLEADER = -9, /* this member does not lead: ask the leader */
-	NODE_EINVAL = -10     /* a bad argument (not a voter, ...): 400 */
+	NODE_EINVAL = -10,    /* a bad argument (not a voter, ...): 400 */
+	NODE_EDISKFULL = -11  /* the log cannot be written (disk full): 503 */
 };
 
 struct node_wait;
