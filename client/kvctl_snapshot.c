@@ -3,6 +3,8 @@
  * memory stays bounded whatever the store's size. */
 #include "kvctl_snapshot.h"
 
+#include "crc32c.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -32,25 +34,6 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
 	return -1;
-}
-
-/* CRC-32C (Castagnoli, reflected 0x82F63B78), table built on first use. */
-static uint32_t crc_table[256];
-
-static uint32_t crc32c_update(uint32_t crc, const uint8_t *p, size_t n)
-{
-	if (crc_table[1] == 0) {
-		for (uint32_t i = 0; i < 256; i++) {
-			uint32_t c = i;
-			for (int k = 0; k < 8; k++)
-				c = c & 1 ? (c >> 1) ^ 0x82F63B78u : c >> 1;
-			crc_table[i] = c;
-		}
-	}
-	crc = ~crc;
-	for (size_t i = 0; i < n; i++)
-		crc = crc_table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
-	return ~crc;
 }
 
 static double now_s(void)
@@ -246,7 +229,7 @@ static int fetch(const char *host, const char *port, double timeout_s,
 				     host, port, total);
 				goto done;
 			}
-			crc = crc32c_update(crc, (uint8_t *)buf, body);
+			crc = crc32c(crc, buf, body);
 			for (size_t off = 0; off < body;) {
 				ssize_t w =
 				    write(out_fd, buf + off, body - off);
