@@ -649,6 +649,26 @@ static json_t *body_json(struct kvc *h, const struct resp *r)
 	return j;
 }
 
+/* Sends @c with retries and maps the answer's status to a code. When that
+ * code is 0 (or KVC_ECAS and @json_on_cas: a failed compare-and-swap still
+ * says the key's index), the body is parsed into *@j, which the caller owns
+ * (json_decref) and which is NULL when the body is not JSON; otherwise *@j is
+ * NULL. */
+static int call_json(struct kvc *h, const struct call *c, bool json_on_cas,
+		     json_t **j)
+{
+	struct resp r;
+	*j = NULL;
+	int rc = call_retry(h, c, &r);
+	if (rc < 0)
+		return rc;
+	rc = status_to_rc(h, &r);
+	if (rc == 0 || (json_on_cas && rc == KVC_ECAS))
+		*j = body_json(h, &r);
+	resp_clear(&r);
+	return rc;
+}
+
 static int get_u64(json_t *obj, const char *name, uint64_t *out)
 {
 	json_t *v = json_object_get(obj, name);
@@ -716,14 +736,10 @@ static int kv_write(struct kvc *h, enum evhttp_cmd_type method, const char *key,
 			 .body_len = len,
 			 .to_leader = true,
 			 .seq = ++h->seq};
-	struct resp r;
-	int rc = call_retry(h, &c, &r);
+	json_t *j;
+	int rc = call_json(h, &c, true, &j);
 	free(path);
-	if (rc < 0)
-		return rc;
-	rc = status_to_rc(h, &r);
 	if (rc == 0 || rc == KVC_ECAS) {
-		json_t *j = body_json(h, &r);
 		uint64_t idx = 0;
 		if (!j || get_u64(j, "index", &idx) < 0) {
 			set_errmsg(h, "response without \"index\"");
@@ -739,9 +755,8 @@ static int kv_write(struct kvc *h, enum evhttp_cmd_type method, const char *key,
 					*deleted = json_is_true(d);
 			}
 		}
-		json_decref(j);
 	}
-	resp_clear(&r);
+	json_decref(j);
 	return rc;
 }
 
@@ -874,14 +889,10 @@ int kvc_list(struct kvc *h, const char *prefix, const char *after,
 	struct call c = {.method = EVHTTP_REQ_GET,
 			 .path = path,
 			 .to_leader = !h->opts.stale_reads};
-	struct resp r;
-	rc = call_retry(h, &c, &r);
+	json_t *j;
+	rc = call_json(h, &c, false, &j);
 	if (rc < 0)
 		goto out_pb;
-	rc = status_to_rc(h, &r);
-	if (rc < 0)
-		goto out_r;
-	json_t *j = body_json(h, &r);
 	json_t *arr = json_object_get(j, "kvs");
 	json_t *m = json_object_get(j, "more");
 	rc = KVC_EPROTO;
@@ -923,8 +934,6 @@ out_j:
 	if (rc == KVC_EPROTO && !h->errmsg[0])
 		set_errmsg(h, "malformed list response");
 	json_decref(j);
-out_r:
-	resp_clear(&r);
 out_pb:
 	evbuffer_free(pb);
 	return rc;
@@ -998,14 +1007,10 @@ int kvc_status(struct kvc *h, const char *url, struct kvc_status **st)
 	struct call c = {.method = EVHTTP_REQ_GET,
 			 .path = "/v1/status",
 			 .fixed = url ? &ep : NULL};
-	struct resp r;
-	int rc = call_retry(h, &c, &r);
+	json_t *j;
+	int rc = call_json(h, &c, false, &j);
 	if (rc < 0)
 		return rc;
-	rc = status_to_rc(h, &r);
-	if (rc < 0)
-		goto out_r;
-	json_t *j = body_json(h, &r);
 	struct kvc_status *s = calloc(1, sizeof(*s));
 	rc = KVC_ENOMEM;
 	if (!s)
@@ -1040,8 +1045,6 @@ out_s:
 	kvc_status_free(s);
 out_j:
 	json_decref(j);
-out_r:
-	resp_clear(&r);
 	return rc;
 }
 
@@ -1050,19 +1053,14 @@ int kvc_members(struct kvc *h, struct kvc_member **members, size_t *n)
 	if (!h || !members || !n)
 		return KVC_EINVAL;
 	struct call c = {.method = EVHTTP_REQ_GET, .path = "/v1/members"};
-	struct resp r;
-	int rc = call_retry(h, &c, &r);
-	if (rc < 0)
-		return rc;
-	rc = status_to_rc(h, &r);
+	json_t *j;
+	int rc = call_json(h, &c, false, &j);
 	if (rc == 0) {
-		json_t *j = body_json(h, &r);
 		rc = parse_members(json_object_get(j, "members"), members, n);
 		if (rc == KVC_EPROTO)
 			set_errmsg(h, "malformed members response");
-		json_decref(j);
 	}
-	resp_clear(&r);
+	json_decref(j);
 	return rc;
 }
 
