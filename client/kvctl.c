@@ -705,22 +705,42 @@ static int cmd_member(struct global *g, int argc, char **argv)
 	return EXIT_OK;
 }
 
-/* --- leader --- */
-static int cmd_leader(struct global *g, int argc, char **argv)
+/* Parses the arguments of a command of the form `NAME VERB ARG` (leader
+ * transfer ID, snapshot save FILE). Returns true with *@arg set (pointing
+ * into @argv); else false with *@ec the exit code, the help or a usage
+ * error printed. */
+static bool verb_arg(int argc, char **argv, const char *verb, char **arg,
+		     int *ec)
 {
 	char *pos[2];
 	int np;
 	int r = split_args(cmd_current, argc, argv, NULL, 0, NULL, NULL, pos,
 			   &np, 2);
-	if (r)
-		return r > 0 ? (puts(cmd_current->help), EXIT_OK) : EXIT_USAGE;
-	if (np != 2 || strcmp(pos[0], "transfer") != 0)
-		return fail_usage(cmd_current->usage, "%s",
-				  "expected: leader transfer ID");
+	if (r) {
+		*ec = r > 0 ? (puts(cmd_current->help), EXIT_OK) : EXIT_USAGE;
+		return false;
+	}
+	if (np != 2 || strcmp(pos[0], verb) != 0) {
+		/* usage is "kvctl NAME VERB ARG": say what was expected. */
+		*ec = fail_usage(cmd_current->usage, "expected: %s",
+				 cmd_current->usage + strlen("kvctl "));
+		return false;
+	}
+	*arg = pos[1];
+	return true;
+}
+
+/* --- leader --- */
+static int cmd_leader(struct global *g, int argc, char **argv)
+{
+	char *arg;
+	int ec;
+	if (!verb_arg(argc, argv, "transfer", &arg, &ec))
+		return ec;
 	uint64_t id;
-	if (parse_u64(pos[1], &id) < 0 || id == 0)
-		return fail_usage(cmd_current->usage, "bad ID %s", pos[1]);
-	int ec = open_handle(g);
+	if (parse_u64(arg, &id) < 0 || id == 0)
+		return fail_usage(cmd_current->usage, "bad ID %s", arg);
+	ec = open_handle(g);
 	if (ec)
 		return ec;
 	int rc = kvc_leader_transfer(g->h, id);
@@ -736,33 +756,28 @@ static int cmd_leader(struct global *g, int argc, char **argv)
 /* --- snapshot --- */
 static int cmd_snapshot(struct global *g, int argc, char **argv)
 {
-	char *pos[2];
-	int np;
-	int r = split_args(cmd_current, argc, argv, NULL, 0, NULL, NULL, pos,
-			   &np, 2);
-	if (r)
-		return r > 0 ? (puts(cmd_current->help), EXIT_OK) : EXIT_USAGE;
-	if (np != 2 || strcmp(pos[0], "save") != 0)
-		return fail_usage(cmd_current->usage, "%s",
-				  "expected: snapshot save FILE");
+	char *file;
+	int ec;
+	if (!verb_arg(argc, argv, "save", &file, &ec))
+		return ec;
 	struct kvctl_snapshot_result res;
 	bool unavailable;
 	char err[512];
 	bool progress = !g->json && isatty(STDERR_FILENO);
-	if (kvctl_snapshot_save(g->endpoints, g->timeout_s, progress, pos[1],
+	if (kvctl_snapshot_save(g->endpoints, g->timeout_s, progress, file,
 				&res, &unavailable, err, sizeof(err)) != 0) {
 		fprintf(stderr, "kvctl: snapshot save: %s\n", err);
 		return unavailable ? EXIT_UNAVAILABLE : EXIT_OTHER;
 	}
 	if (g->json)
 		print_json(json_pack(
-		    "{s:s,s:I,s:I,s:I,s:s}", "file", pos[1], "index",
+		    "{s:s,s:I,s:I,s:I,s:s}", "file", file, "index",
 		    (json_int_t)res.index, "term", (json_int_t)res.term,
 		    "bytes", (json_int_t)res.bytes, "endpoint", res.endpoint));
 	else
 		printf("snapshot at index %" PRIu64 " (term %" PRIu64
 		       ", %" PRIu64 " bytes) from %s saved to %s\n",
-		       res.index, res.term, res.bytes, res.endpoint, pos[1]);
+		       res.index, res.term, res.bytes, res.endpoint, file);
 	return EXIT_OK;
 }
 
