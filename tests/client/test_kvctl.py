@@ -1,6 +1,7 @@
 # test_kvctl.py - every kvctl command and exit code against a real 3-member
-# kvd cluster, membership changes with a 4th member, and a write retried
-# across a leader crash that is applied once.
+# kvd cluster, membership changes with a 4th member, a write retried across
+# a leader crash that is applied once, and snapshot save's checksum check
+# against a stand-in member whose answer the test controls.
 #
 # argv[1]: kvd, then optional unittest names (meson runs MembershipTest on
 # its own as client-admin); environment KVCTL: the kvctl binary.
@@ -11,6 +12,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import http.client
@@ -39,6 +41,62 @@ def kvctl(args, endpoints=None, stdin=None, env=None, timeout_s=None,
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        timeout=wait)
     return p.returncode, p.stdout, p.stderr.decode('utf-8', 'replace')
+
+
+def crc32c(data):
+    """CRC-32C (Castagnoli, reflected 0x82F63B78), written out here so the
+    test does not trust the code it checks."""
+    table = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        table.append(c)
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc = table[(crc ^ b) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF
+
+
+class OneSnapshotServer:
+    """Answers one GET /v1/snapshot with @body and the given CRC header,
+    then closes; a stand-in member whose answer the test controls."""
+
+    def __init__(self, body, crc):
+        self.body = body
+        self.crc = crc
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(('127.0.0.1', 0))
+        self.sock.listen(1)
+        self.sock.settimeout(30)
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def url(self):
+        return 'http://127.0.0.1:%d' % self.sock.getsockname()[1]
+
+    def serve(self):
+        try:
+            c, _ = self.sock.accept()
+        except OSError:
+            return
+        with c:
+            req = b''
+            while b'\r\n\r\n' not in req:
+                got = c.recv(4096)
+                if not got:
+                    return
+                req += got
+            head = ('HTTP/1.1 200 OK\r\nContent-Length: %d\r\n'
+                    'X-Kv-Snapshot-Index: 42\r\nX-Kv-Snapshot-Term: 3\r\n'
+                    'X-Kv-Snapshot-CRC32C: %08x\r\n'
+                    'Connection: close\r\n\r\n'
+                    % (len(self.body), self.crc))
+            c.sendall(head.encode() + self.body)
+
+    def close(self):
+        self.sock.close()
+        self.thread.join(timeout=10)
 
 
 class KvctlBase(ClusterTest):
@@ -230,6 +288,58 @@ class KvctlTest(KvctlBase):
         rc, out, err = kvctl(['put', 'k' * 600, 'v'], self.cluster.endpoints())
         self.assertEqual(rc, 4, err)
         self.assertIn('bad request', err)
+
+    def test_snapshot_save(self):
+        idx = int(self.run_ok(['put', 'ctl/snap', 'kept']))
+        with tempfile.TemporaryDirectory() as tmp:
+            f = os.path.join(tmp, 'backup.mdb')
+            rc, out, err = kvctl(['-o', 'json', 'snapshot', 'save', f],
+                                 self.cluster.endpoints())
+            self.assertEqual(rc, 0, err)
+            j = json.loads(out)
+            self.assertEqual(j['file'], f)
+            self.assertGreaterEqual(j['index'], idx)
+            self.assertEqual(j['bytes'], os.path.getsize(f))
+            self.assertGreater(j['bytes'], 0)
+            self.assertFalse(os.path.exists(f + '.tmp'))
+            # Not a terminal: no progress bar on stderr.
+            self.assertEqual(err, '')
+
+    def test_snapshot_checksum_is_crc32c_of_the_body(self):
+        # Odd length and not a multiple of 8: every tail path of crc32c().
+        body = bytes((i * 7 + 3) & 0xFF for i in range(300001))
+        srv = OneSnapshotServer(body, crc32c(body))
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                f = os.path.join(tmp, 'good.mdb')
+                rc, out, err = kvctl(['snapshot', 'save', f], srv.url())
+                self.assertEqual(rc, 0, err)
+                with open(f, 'rb') as fh:
+                    self.assertEqual(fh.read(), body)
+                self.assertIn(b'snapshot at index 42 (term 3, 300001 bytes)',
+                              out)
+        finally:
+            srv.close()
+
+    def test_snapshot_checksum_mismatch_exit_4(self):
+        body = b'not what the header promises' * 100
+        srv = OneSnapshotServer(body, crc32c(body) ^ 1)
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                f = os.path.join(tmp, 'bad.mdb')
+                rc, out, err = kvctl(['snapshot', 'save', f], srv.url())
+                self.assertEqual(rc, 4, err)
+                self.assertIn('checksum mismatch', err)
+                self.assertFalse(os.path.exists(f))
+                self.assertFalse(os.path.exists(f + '.tmp'))
+        finally:
+            srv.close()
+
+    def test_snapshot_unavailable_exit_3(self):
+        dead = 'http://127.0.0.1:%d' % harness.free_port()
+        rc, out, err = kvctl(['snapshot', 'save', '/nonexistent/x.mdb'],
+                             dead, timeout_s=1)
+        self.assertEqual(rc, 3, err)
 
     def test_zy_status_with_a_member_down_and_no_quorum(self):
         c = self.cluster
