@@ -760,6 +760,11 @@ static int cmd_snapshot(struct global *g, int argc, char **argv)
 	int ec;
 	if (!verb_arg(argc, argv, "save", &file, &ec))
 		return ec;
+	/* The handle is not used: opening it checks --endpoints the way every
+	 * other command does (exit 2 when malformed). */
+	ec = open_handle(g);
+	if (ec)
+		return ec;
 	struct kvctl_snapshot_result res;
 	bool unavailable;
 	char err[512];

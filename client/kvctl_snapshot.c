@@ -62,40 +62,50 @@ static void draw(uint64_t got, uint64_t total, double t0, bool done)
 	fflush(stderr);
 }
 
-/* Splits "http://host:port[/]" into @host and @port. */
+/* Splits "[http://]host[:port][/]" into @host and @port. */
 static int parse_url(const char *u, size_t len, char *host, size_t hostcap,
 		     char *port, size_t portcap)
 {
-	if (len < 7 || strncmp(u, "http://", 7) != 0)
-		return -1;
-	u += 7;
-	len -= 7;
+	/* The forms libkvc accepts: http://host[:port] or host[:port], port 80
+	 * when left out. */
+	if (len >= 7 && strncmp(u, "http://", 7) == 0) {
+		u += 7;
+		len -= 7;
+	} else {
+		for (size_t i = 0; i + 2 < len; i++)
+			if (memcmp(u + i, "://", 3) == 0)
+				return -1;
+	}
 	if (len > 0 && u[len - 1] == '/')
 		len--;
-	const char *colon;
+	const char *colon = NULL; /* before the port, if there is one */
+	const char *h = u;
 	size_t hl;
 	if (len > 0 && u[0] == '[') {
 		const char *close = memchr(u, ']', len);
-		if (close == NULL || close + 1 >= u + len || close[1] != ':')
+		if (close == NULL)
 			return -1;
+		h = u + 1;
 		hl = (size_t)(close - u - 1);
-		if (hl + 1 > hostcap)
-			return -1;
-		memcpy(host, u + 1, hl);
-		colon = close + 1;
+		if (close + 1 < u + len) {
+			if (close[1] != ':')
+				return -1;
+			colon = close + 1;
+		}
 	} else {
-		colon = NULL;
 		for (size_t i = 0; i < len; i++)
 			if (u[i] == ':')
 				colon = u + i;
-		if (colon == NULL)
-			return -1;
-		hl = (size_t)(colon - u);
-		if (hl == 0 || hl + 1 > hostcap)
-			return -1;
-		memcpy(host, u, hl);
+		hl = colon ? (size_t)(colon - u) : len;
 	}
+	if (hl == 0 || hl + 1 > hostcap)
+		return -1;
+	memcpy(host, h, hl);
 	host[hl] = '\0';
+	if (colon == NULL) {
+		snprintf(port, portcap, "80");
+		return 0;
+	}
 	size_t pl = (size_t)(u + len - colon - 1);
 	if (pl == 0 || pl + 1 > portcap)
 		return -1;

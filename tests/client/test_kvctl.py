@@ -335,6 +335,25 @@ class KvctlTest(KvctlBase):
         finally:
             srv.close()
 
+    def test_snapshot_endpoint_forms_as_other_commands(self):
+        # host:port without a scheme works, as for every other command.
+        body = b'x' * 1000
+        srv = OneSnapshotServer(body, crc32c(body))
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                f = os.path.join(tmp, 'plain.mdb')
+                bare = srv.url()[len('http://'):]
+                rc, out, err = kvctl(['snapshot', 'save', f], bare)
+                self.assertEqual(rc, 0, err)
+                with open(f, 'rb') as fh:
+                    self.assertEqual(fh.read(), body)
+        finally:
+            srv.close()
+        # A malformed --endpoints is a usage error (2), not exit 4.
+        rc, out, err = kvctl(['snapshot', 'save', 'x.mdb'], 'ftp://h:1')
+        self.assertEqual(rc, 2, err)
+        self.assertIn('bad --endpoints', err)
+
     def test_snapshot_unavailable_exit_3(self):
         dead = 'http://127.0.0.1:%d' % harness.free_port()
         rc, out, err = kvctl(['snapshot', 'save', '/nonexistent/x.mdb'],
