@@ -267,24 +267,55 @@ static int read_stdin(void **buf, size_t *len)
 
 static const struct command *cmd_current;
 
-/* --- put --- */
-static int cmd_put(struct global *g, int argc, char **argv)
+/* Parses `KEY [MORE...] [--cas M]` for put and del: up to @max_pos
+ * positionals (KEY required) into @pos, *@np of them. Returns true with
+ * *@has_cas and *@cas set; else false with *@ec the exit code, the help or
+ * a usage error printed. */
+static bool key_cas_args(int argc, char **argv, char **pos, int max_pos,
+			 int *np, bool *has_cas, uint64_t *cas, int *ec)
 {
 	const struct optspec specs[] = {{"--cas", true}};
 	const char *vals[1] = {NULL};
 	bool flags[1] = {false};
-	char *pos[2];
-	int np;
 	int r = split_args(cmd_current, argc, argv, specs, 1, vals, flags, pos,
-			   &np, 2);
-	if (r)
-		return r > 0 ? (puts(cmd_current->help), EXIT_OK) : EXIT_USAGE;
-	if (np < 1)
-		return fail_usage(cmd_current->usage, "%s", "missing KEY");
-	uint64_t cas = 0;
-	if (vals[0] && parse_u64(vals[0], &cas) < 0)
-		return fail_usage(cmd_current->usage, "bad --cas %s", vals[0]);
-	int ec = open_handle(g);
+			   np, max_pos);
+	if (r) {
+		*ec = r > 0 ? (puts(cmd_current->help), EXIT_OK) : EXIT_USAGE;
+		return false;
+	}
+	if (*np < 1) {
+		*ec = fail_usage(cmd_current->usage, "%s", "missing KEY");
+		return false;
+	}
+	*has_cas = vals[0] != NULL;
+	*cas = 0;
+	if (vals[0] && parse_u64(vals[0], cas) < 0) {
+		*ec = fail_usage(cmd_current->usage, "bad --cas %s", vals[0]);
+		return false;
+	}
+	return true;
+}
+
+/* A failed compare-and-swap: says the key's current mod index, exit 1. */
+static int cas_failed(const char *key, uint64_t index)
+{
+	fprintf(stderr,
+		"kvctl: compare-and-swap failed: the current mod "
+		"index of %s is %" PRIu64 "\n",
+		key, index);
+	return EXIT_NOTFOUND;
+}
+
+/* --- put --- */
+static int cmd_put(struct global *g, int argc, char **argv)
+{
+	char *pos[2];
+	int np, ec;
+	bool has_cas;
+	uint64_t cas;
+	if (!key_cas_args(argc, argv, pos, 2, &np, &has_cas, &cas, &ec))
+		return ec;
+	ec = open_handle(g);
 	if (ec)
 		return ec;
 	void *value;
@@ -302,17 +333,12 @@ static int cmd_put(struct global *g, int argc, char **argv)
 		}
 	}
 	uint64_t index = 0;
-	rc = vals[0] ? kvc_cas_put(g->h, pos[0], value, len, cas, &index)
+	rc = has_cas ? kvc_cas_put(g->h, pos[0], value, len, cas, &index)
 		     : kvc_put(g->h, pos[0], value, len, &index);
 	if (np < 2)
 		free(value);
-	if (rc == KVC_ECAS) {
-		fprintf(stderr,
-			"kvctl: compare-and-swap failed: the current mod "
-			"index of %s is %" PRIu64 "\n",
-			pos[0], index);
-		return EXIT_NOTFOUND;
-	}
+	if (rc == KVC_ECAS)
+		return cas_failed(pos[0], index);
 	if (rc < 0)
 		return report(g, rc);
 	if (g->json)
@@ -363,34 +389,21 @@ static int cmd_get(struct global *g, int argc, char **argv)
 /* --- del --- */
 static int cmd_del(struct global *g, int argc, char **argv)
 {
-	const struct optspec specs[] = {{"--cas", true}};
-	const char *vals[1] = {NULL};
-	bool flags[1] = {false};
 	char *pos[1];
-	int np;
-	int r = split_args(cmd_current, argc, argv, specs, 1, vals, flags, pos,
-			   &np, 1);
-	if (r)
-		return r > 0 ? (puts(cmd_current->help), EXIT_OK) : EXIT_USAGE;
-	if (np < 1)
-		return fail_usage(cmd_current->usage, "%s", "missing KEY");
-	uint64_t cas = 0;
-	if (vals[0] && parse_u64(vals[0], &cas) < 0)
-		return fail_usage(cmd_current->usage, "bad --cas %s", vals[0]);
-	int ec = open_handle(g);
+	int np, ec;
+	bool has_cas;
+	uint64_t cas;
+	if (!key_cas_args(argc, argv, pos, 1, &np, &has_cas, &cas, &ec))
+		return ec;
+	ec = open_handle(g);
 	if (ec)
 		return ec;
 	uint64_t index = 0;
 	bool deleted = false;
-	int rc = vals[0] ? kvc_cas_delete(g->h, pos[0], cas, &index, &deleted)
+	int rc = has_cas ? kvc_cas_delete(g->h, pos[0], cas, &index, &deleted)
 			 : kvc_delete(g->h, pos[0], &index, &deleted);
-	if (rc == KVC_ECAS) {
-		fprintf(stderr,
-			"kvctl: compare-and-swap failed: the current mod "
-			"index of %s is %" PRIu64 "\n",
-			pos[0], index);
-		return EXIT_NOTFOUND;
-	}
+	if (rc == KVC_ECAS)
+		return cas_failed(pos[0], index);
 	if (rc < 0)
 		return report(g, rc);
 	if (g->json)
