@@ -7,6 +7,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -422,11 +423,20 @@ static void transfer_done(struct node_wait *w, int err,
 {
 	(void)res;
 	struct call *c = (struct call *)w;
-	if (err == NODE_OK)
+	if (err == NODE_OK) {
 		reply_json(c->n, c->req, c->route, c->t0, 200,
 			   json_pack("{s:I}", "leader", (json_int_t)w->target));
-	else
+	} else if (err == NODE_ETIMEOUT) {
+		char msg[128];
+		snprintf(msg, sizeof(msg),
+			 "member %" PRIu64 " did not take over within the "
+			 "election timeout; the old leader resumes",
+			 (uint64_t)w->target);
+		reply_error(c->n, c->req, c->route, c->t0, 504, "timeout", msg,
+			    NULL);
+	} else {
 		reply_node_error(c->n, c->req, c->route, c->t0, err);
+	}
 	call_free(c);
 }
 

@@ -126,6 +126,8 @@ const char *node_strerror(int err)
 		return "this member does not lead";
 	case NODE_EINVAL:
 		return "invalid argument";
+	case NODE_ETRANSFER:
+		return "leadership transfer in progress";
 	case NODE_EDISKFULL:
 		return "disk full: this member cannot write its log until "
 		       "space "
@@ -254,6 +256,13 @@ static void wait_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	struct node *n = w->node;
 	bool stable = n->leader_known && n->leader_epoch == w->leader_epoch;
 	detach(n, w);
+	if (w->kind == WAIT_TRANSFER) {
+		/* The core has abandoned the transfer by now: the target did
+		 * not take over (the old leader resumes), whoever leads. */
+		bool took_over = n->leader_known && n->leader == w->target;
+		finish(n, w, took_over ? NODE_OK : NODE_ETIMEOUT, NULL);
+		return;
+	}
 	finish(n, w, stable ? NODE_ETIMEOUT : NODE_EUNAVAILABLE, NULL);
 }
 
@@ -271,8 +280,14 @@ static int register_wait(struct node *n, struct node_wait *w, int kind,
 		w->node = NULL; /* not registered */
 		return NODE_EINTERNAL;
 	}
-	tv.tv_sec = n->cfg->request_timeout_ms / 1000;
-	tv.tv_usec = (n->cfg->request_timeout_ms % 1000) * 1000;
+	/* A transfer is decided within an election timeout (the core then
+	 * gives up); a heartbeat more lets a takeover at the last moment be
+	 * heard of first. */
+	unsigned ms = kind == WAIT_TRANSFER
+			  ? n->cfg->election_timeout_ms + n->cfg->heartbeat_ms
+			  : n->cfg->request_timeout_ms;
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
 	evtimer_add(w->timer, &tv);
 	struct node_wait **b = bucket(n, id);
 	w->hnext = *b;
@@ -302,9 +317,10 @@ static int map_raft_error(int rc)
 		return NODE_OK;
 	case RAFT_ENOLEADER:
 	case RAFT_ENOTLEADER:
-	case RAFT_ETRANSFER:
 	case RAFT_EREMOVED:
 		return NODE_ENOLEADER;
+	case RAFT_ETRANSFER:
+		return NODE_ETRANSFER;
 	case RAFT_EBUSY:
 		return NODE_EBUSY;
 	case RAFT_ETOO_LARGE:

@@ -44,7 +44,8 @@ enum node_error {
 	NODE_ESTALE_SEQ = -8, /* a newer X-Kv-Seq of the client applied: 409 */
 	NODE_ENOTLEADER = -9, /* this member does not lead: ask the leader */
 	NODE_EINVAL = -10,    /* a bad argument (not a voter, ...): 400 */
-	NODE_EDISKFULL = -11  /* the log cannot be written (disk full): 503 */
+	NODE_EDISKFULL = -11, /* the log cannot be written (disk full): 503 */
+	NODE_ETRANSFER = -12  /* a leadership transfer is under way: 503 */
 };
 
 struct node_wait;
@@ -95,8 +96,10 @@ int node_propose(struct node *n, struct kv_cmd *cmd, struct node_wait *w);
 int node_read_index(struct node *n, struct node_wait *w);
 
 /* Leadership transfer to @to (thesis §3.10; this member must lead):
- * done(NODE_OK) once @to is known to lead. NODE_ENOTLEADER when this
- * member does not lead, NODE_EINVAL when @to is not a voter. */
+ * done(NODE_OK) once @to is known to lead, done(NODE_ETIMEOUT) when it
+ * does not within an election timeout (plus a heartbeat), the time after
+ * which the core abandons the transfer. NODE_ENOTLEADER when this member
+ * does not lead, NODE_EINVAL when @to is not a voter. */
 int node_transfer_leadership(struct node *n, raft_id to, struct node_wait *w);
 
 /* Gives a wait the node's timeout and shutdown handling for work the caller
