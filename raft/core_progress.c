@@ -79,7 +79,7 @@ bool raft_progress_maybe_update(struct raft_progress *pr, raft_index index)
 }
 
 bool raft_progress_maybe_decr(struct raft_progress *pr, raft_index rejected,
-			      raft_index hint)
+			      raft_index hint, uint64_t seq)
 {
 	raft_index next;
 
@@ -95,6 +95,15 @@ bool raft_progress_maybe_decr(struct raft_progress *pr, raft_index rejected,
 		return false;
 	} else if (rejected != pr->next - 1) {
 		return false; /* not the answer to the probe out now */
+	} else if (seq != 0 && seq == pr->probe_seq && hint <= pr->match) {
+		/* The answer to the probe out now, sent after match was
+		 * recorded, says the peer's log ends (or differs) below
+		 * match: it lost acknowledged entries. Lowering match only
+		 * makes the leader more cautious; its commit index stays. */
+		pr->match = hint > 0 ? hint - 1 : 0;
+		pr->next = pr->match + 1;
+		pr->probe_sent = false;
+		return true;
 	}
 	/* Skip back to the follower's hint (the start of its conflicting
 	 * term, or its end), never below what is known to match. */

@@ -42,6 +42,8 @@ struct raft_progress {
 	uint64_t read_acked;	     /* the newest read round it confirmed */
 	uint64_t stall_tick;	     /* since when the oldest append is out */
 	raft_index pending_snapshot; /* snapshot state: the index sent */
+	uint64_t append_seq;	     /* stamp of the last append sent */
+	uint64_t probe_seq;	     /* probe state: stamp of the probe out */
 	struct raft_inflights infl;
 };
 
@@ -63,9 +65,13 @@ void raft_progress_become_snapshot(struct raft_progress *pr, raft_index index);
 bool raft_progress_maybe_update(struct raft_progress *pr, raft_index index);
 
 /* The peer rejected an append whose previous index was @rejected, hinting
- * that its log differs from @hint on. Returns false for a stale answer. */
+ * that its log differs from @hint on; @seq is the stamp of the append it
+ * answers (0: unknown). Returns false for a stale answer. A rejection of
+ * the probe out now (@seq == probe_seq) whose hint is at or below match
+ * proves the peer lost entries it had acknowledged (a disk dropping synced
+ * writes): match falls back to hint - 1 so that they are sent again. */
 bool raft_progress_maybe_decr(struct raft_progress *pr, raft_index rejected,
-			      raft_index hint);
+			      raft_index hint, uint64_t seq);
 
 /* An append ending at @last with @n entries was sent. */
 void raft_progress_sent(struct raft_progress *pr, raft_index last, size_t n);

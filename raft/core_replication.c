@@ -188,6 +188,11 @@ static bool send_append(struct raft *r, struct raft_progress *pr)
 	m.index = prev;
 	m.log_term = prev_term;
 	m.commit = l->commit;
+	/* The stamp, echoed in the answer, tells the answer to the probe out
+	 * now from an old one (see raft_progress_maybe_decr()). */
+	m.context = ++pr->append_seq;
+	if (pr->state == RAFT_PR_PROBE)
+		pr->probe_seq = m.context;
 	if (n > 0) {
 		m.entries = malloc(n * sizeof(*m.entries));
 		if (m.entries == NULL)
@@ -323,6 +328,7 @@ int raft__step_append(struct raft *r, const struct raft_msg *m)
 	struct raft_msg resp = {
 	    .type = RAFT_MSG_APPEND_RESP,
 	    .to = m->from,
+	    .context = m->context,
 	};
 	raft_index prev = m->index, last_new;
 	raft_term prev_term = m->log_term;
@@ -431,7 +437,8 @@ int raft__step_append_resp(struct raft *r, const struct raft_msg *m)
 		return RAFT_OK;
 	pr->recent_active = true;
 	if (m->reject) {
-		raft_progress_maybe_decr(pr, m->index, m->hint_index);
+		raft_progress_maybe_decr(pr, m->index, m->hint_index,
+					 m->context);
 		return RAFT_OK;
 	}
 	if (m->index > raft_log_last_index(&r->log))

@@ -121,8 +121,10 @@ enum raft_msg_type {
 
 /* One message between members. Field meaning by type:
  *  APPEND:        index/log_term = the entry before @entries (prevLogIndex,
- *                 prevLogTerm); commit = the leader's commit index.
- *  APPEND_RESP:   !reject: index = the highest index now matching.
+ *                 prevLogTerm); commit = the leader's commit index;
+ *                 context = the leader's per-peer stamp of this append.
+ *  APPEND_RESP:   context echoed (0 for a SNAPSHOT's answer).
+ *                 !reject: index = the highest index now matching.
  *                 reject:  index = the rejected prevLogIndex; hint_index and
  *                 hint_term let the leader skip back a whole term at once.
  *  VOTE, PREVOTE: index/log_term = the candidate's last log index and term.

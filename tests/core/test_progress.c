@@ -49,11 +49,11 @@ START_TEST(test_probe_one_at_a_time)
 	ck_assert_uint_eq(pr.next, 11);
 	ck_assert(raft_progress_is_paused(&pr));
 	/* The rejection of prev 10 with hint 4 jumps back to 4. */
-	ck_assert(raft_progress_maybe_decr(&pr, 10, 4));
+	ck_assert(raft_progress_maybe_decr(&pr, 10, 4, 0));
 	ck_assert_uint_eq(pr.next, 4);
 	ck_assert(!raft_progress_is_paused(&pr));
 	/* A stale rejection (of a probe not out now) is ignored. */
-	ck_assert(!raft_progress_maybe_decr(&pr, 10, 2));
+	ck_assert(!raft_progress_maybe_decr(&pr, 10, 2, 0));
 	ck_assert_uint_eq(pr.next, 4);
 	raft_progress_close(&pr);
 }
@@ -69,13 +69,66 @@ START_TEST(test_replicate_reject_back_to_probe)
 	raft_progress_become_replicate(&pr);
 	raft_progress_sent(&pr, 9, 4);
 	/* A rejection at or below match is stale. */
-	ck_assert(!raft_progress_maybe_decr(&pr, 5, 1));
+	ck_assert(!raft_progress_maybe_decr(&pr, 5, 1, 0));
 	ck_assert_int_eq(pr.state, RAFT_PR_REPLICATE);
 	/* Past match: fall back to probe, never below match + 1. */
-	ck_assert(raft_progress_maybe_decr(&pr, 9, 2));
+	ck_assert(raft_progress_maybe_decr(&pr, 9, 2, 0));
 	ck_assert_int_eq(pr.state, RAFT_PR_PROBE);
 	ck_assert_uint_eq(pr.next, 6);
 	ck_assert_uint_eq(pr.infl.count, 0);
+	raft_progress_close(&pr);
+}
+END_TEST
+
+/* A follower whose disk lost entries it had acknowledged (match 10, its log
+ * now ends at 6) rejects the probe sent after match was recorded: match
+ * falls back to its real end so the lost entries are sent again. */
+START_TEST(test_probe_reject_below_match_lost_entries)
+{
+	struct raft_progress pr;
+
+	ck_assert_int_eq(raft_progress_init(&pr, 2, 8), 0);
+	raft_progress_reset(&pr, 1);
+	raft_progress_maybe_update(&pr, 10);
+	raft_progress_become_probe(&pr);
+	ck_assert_uint_eq(pr.next, 11);
+	pr.append_seq = 7;
+	pr.probe_seq = 7;
+	raft_progress_sent(&pr, 10, 0);
+	/* Answer to the probe out now: log ends at 6 (hint 7). */
+	ck_assert(raft_progress_maybe_decr(&pr, 10, 7, 7));
+	ck_assert_uint_eq(pr.match, 6);
+	ck_assert_uint_eq(pr.next, 7);
+	ck_assert(!raft_progress_is_paused(&pr));
+	raft_progress_close(&pr);
+}
+END_TEST
+
+/* The same rejection carried by an older append (a stamp other than the
+ * probe out now, or none) may predate the acknowledgement: ignored. */
+START_TEST(test_probe_stale_reject_keeps_match)
+{
+	struct raft_progress pr;
+
+	ck_assert_int_eq(raft_progress_init(&pr, 2, 8), 0);
+	raft_progress_reset(&pr, 1);
+	raft_progress_maybe_update(&pr, 10);
+	raft_progress_become_probe(&pr);
+	pr.append_seq = 7;
+	pr.probe_seq = 7;
+	raft_progress_sent(&pr, 10, 0);
+	ck_assert(!raft_progress_maybe_decr(&pr, 10, 7, 3) ||
+		  pr.match == 10);
+	ck_assert_uint_eq(pr.match, 10);
+	ck_assert_uint_eq(pr.next, 11);
+	ck_assert(!raft_progress_maybe_decr(&pr, 10, 7, 0) ||
+		  pr.match == 10);
+	ck_assert_uint_eq(pr.match, 10);
+	ck_assert_uint_eq(pr.next, 11);
+	/* In replicate state a rejection at or below match stays stale. */
+	raft_progress_become_replicate(&pr);
+	ck_assert(!raft_progress_maybe_decr(&pr, 10, 7, 7));
+	ck_assert_uint_eq(pr.match, 10);
 	raft_progress_close(&pr);
 }
 END_TEST
@@ -137,6 +190,8 @@ Suite *progress_suite(void)
 	tcase_add_test(tc, test_inflights_window);
 	tcase_add_test(tc, test_probe_one_at_a_time);
 	tcase_add_test(tc, test_replicate_reject_back_to_probe);
+	tcase_add_test(tc, test_probe_reject_below_match_lost_entries);
+	tcase_add_test(tc, test_probe_stale_reject_keeps_match);
 	tcase_add_test(tc, test_quorum_majority_not_all);
 	suite_add_tcase(s, tc);
 	return s;
