@@ -7,26 +7,15 @@
 #include <string.h>
 
 #include "core_buf.h"
+#include "frame.h"
 
 #define CONFIG_VERSION 1
 #define CONFIG_JOINT   1 /* header flag */
 
 /* ---- the codec (docs/FORMAT.md, "Configuration entries") ---- */
 
-static void put_u64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_u64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
+/* Little-endian integers come from frame.h's inline helpers: a pure
+ * header, so the core needs neither frame.c nor any IO. */
 
 static const struct raft_member *find(const struct raft_membership *m,
 				      raft_id id)
@@ -87,7 +76,7 @@ int raft_membership_encode(const struct raft_membership *m, uint8_t *buf,
 
 		if (alen > RAFT_MAX_ADDR_LEN || cap - off < 10 + alen)
 			return RAFT_EINVAL;
-		put_u64(buf + off, x->id);
+		frame_put_u64(buf + off, x->id);
 		buf[off + 8] = x->flags;
 		buf[off + 9] = (uint8_t)alen;
 		memcpy(buf + off + 10, x->addr, alen);
@@ -117,7 +106,7 @@ int raft_membership_decode(const void *data, size_t len,
 
 		if (len - off < 10)
 			goto bad;
-		x->id = get_u64(p + off);
+		x->id = frame_get_u64(p + off);
 		x->flags = p[off + 8];
 		alen = p[off + 9];
 		if (len - off - 10 < alen ||

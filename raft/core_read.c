@@ -265,17 +265,7 @@ void raft__read_tick(struct raft *r)
 		}
 		if (p->round == 0)
 			r->reads_unrounded--;
-		if (p->from == 0) {
-			raft__read_done(r, p->ctx, 0, true);
-		} else {
-			struct raft_msg m = {
-			    .type = RAFT_MSG_READ_INDEX_RESP,
-			    .to = p->from,
-			    .context = p->ctx,
-			    .reject = true,
-			};
-			raft__send(r, &m, false);
-		}
+		raft__reject_read(r, p);
 	}
 	q->n = j;
 	if (r->role == RAFT_LEADER && r->round_pending != 0) {

@@ -83,23 +83,25 @@ void raft__read_done(struct raft *r, uint64_t ctx, raft_index index,
 	v->n++;
 }
 
+void raft__reject_read(struct raft *r, const struct raft_pending_read *p)
+{
+	if (p->from == 0) {
+		raft__read_done(r, p->ctx, 0, true);
+	} else {
+		struct raft_msg m = {
+		    .type = RAFT_MSG_READ_INDEX_RESP,
+		    .to = p->from,
+		    .context = p->ctx,
+		    .reject = true,
+		};
+		raft__send(r, &m, false);
+	}
+}
+
 void raft__fail_reads(struct raft *r)
 {
-	for (size_t i = 0; i < r->reads.n; i++) {
-		struct raft_pending_read *p = &r->reads.v[i];
-
-		if (p->from == 0) {
-			raft__read_done(r, p->ctx, 0, true);
-		} else {
-			struct raft_msg m = {
-			    .type = RAFT_MSG_READ_INDEX_RESP,
-			    .to = p->from,
-			    .context = p->ctx,
-			    .reject = true,
-			};
-			raft__send(r, &m, false);
-		}
-	}
+	for (size_t i = 0; i < r->reads.n; i++)
+		raft__reject_read(r, &r->reads.v[i]);
 	r->reads.n = 0;
 	r->reads_unrounded = 0;
 	r->round_pending = 0;

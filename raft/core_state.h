@@ -133,6 +133,10 @@ void raft__become_follower(struct raft *r, raft_term term, raft_id leader);
 /* A follower learned that @leader leads the current term. */
 void raft__set_leader(struct raft *r, raft_id leader);
 
+/* Answers the pending read @p with a failure: to the local caller, or a
+ * rejecting READ_INDEX_RESP to the follower that asked. */
+void raft__reject_read(struct raft *r, const struct raft_pending_read *p);
+
 /* Every pending read fails: local ones go to failed_reads, forwarded ones
  * are answered with a rejecting READ_INDEX_RESP. */
 void raft__fail_reads(struct raft *r);
