@@ -13,8 +13,9 @@ typedef uint64_t raft_id;
  * the wire (docs/FORMAT.md), so they never change. */
 enum raft_entry_type {
 	RAFT_ENTRY_NORMAL = 1, /* an opaque command for the state machine */
-	RAFT_ENTRY_NOOP = 2,   /* appended by a new leader (Raft §5.4.2, §8) */
-	RAFT_ENTRY_CONFIG = 3  /* a membership configuration (later issue) */
+	RAFT_ENTRY_NOOP = 2, /* appended by a new leader (Raft §5.4.2, §8) */
+	/* a membership configuration, encoded by raft_membership_encode() */
+	RAFT_ENTRY_CONFIG = 3
 };
 
 /* One log entry. Who owns @data is said by each call that passes one. */

@@ -89,11 +89,11 @@ enum raft_error {
 	RAFT_EBUSY = -2,     /* a limit (pending proposals/reads) is reached */
 	RAFT_EINVAL = -3,    /* bad argument or precondition */
 	RAFT_ENOMEM = -4,
-	RAFT_ETOO_LARGE = -5,  /* a proposal above max_entry_bytes */
-	RAFT_ETRANSFER = -6,   /* leadership transfer in progress */
-	RAFT_ENOTLEADER = -7,  /* this member lost leadership */
-	RAFT_EREMOVED = -8,    /* this member is no longer in the cluster */
-	RAFT_ECONFIG = -9      /* a membership change is in progress */
+	RAFT_ETOO_LARGE = -5, /* a proposal above max_entry_bytes */
+	RAFT_ETRANSFER = -6,  /* leadership transfer in progress */
+	RAFT_ENOTLEADER = -7, /* this member lost leadership */
+	RAFT_EREMOVED = -8,   /* this member is no longer in the cluster */
+	RAFT_ECONFIG = -9     /* a membership change is in progress */
 };
 
 enum raft_role {
@@ -104,16 +104,17 @@ enum raft_role {
 };
 
 enum raft_msg_type {
-	RAFT_MSG_APPEND = 1,      /* AppendEntries (Figure 2) */
+	RAFT_MSG_APPEND = 1, /* AppendEntries (Figure 2) */
 	RAFT_MSG_APPEND_RESP = 2,
-	RAFT_MSG_VOTE = 3,        /* RequestVote */
+	RAFT_MSG_VOTE = 3, /* RequestVote */
 	RAFT_MSG_VOTE_RESP = 4,
-	RAFT_MSG_PREVOTE = 5,     /* thesis §9.6; term = the term it would use */
+	RAFT_MSG_PREVOTE = 5, /* thesis §9.6; term = the term it would use */
 	RAFT_MSG_PREVOTE_RESP = 6,
-	RAFT_MSG_HEARTBEAT = 7,   /* empty append carrying commit and context */
+	RAFT_MSG_HEARTBEAT = 7, /* empty append carrying commit and context */
 	RAFT_MSG_HEARTBEAT_RESP = 8,
-	RAFT_MSG_PROPOSE = 9,     /* a follower forwards proposals to the leader */
-	RAFT_MSG_READ_INDEX = 10, /* a follower asks the leader for a read index */
+	RAFT_MSG_PROPOSE = 9, /* a follower forwards proposals to the leader */
+	/* a follower asks the leader for a read index */
+	RAFT_MSG_READ_INDEX = 10,
 	RAFT_MSG_READ_INDEX_RESP = 11,
 	RAFT_MSG_TIMEOUT_NOW = 12, /* leadership transfer (thesis §3.10) */
 	RAFT_MSG_SNAPSHOT = 13	   /* InstallSnapshot (thesis §5.2) */
@@ -144,12 +145,13 @@ enum raft_msg_type {
  *                 commit index; no entries, except that the receiving
  *                 driver may step it with one RAFT_ENTRY_CONFIG entry: the
  *                 configuration stored in the snapshot (see
- *                 raft_membership_at()), index = the index it came from. The core never holds snapshot
- *                 bytes: on the leader a SNAPSHOT in rd.msgs means "stream
- *                 your latest snapshot (the one at index) to m.to, then
- *                 report the outcome with raft_report_snapshot()" (the
- *                 driver's newest snapshot may be newer than index: see
- *                 raft_compact()). The receiving driver steps the message
+ *                 raft_membership_at()), index = the index it came
+ *                 from. The core never holds snapshot bytes: on the leader
+ *                 a SNAPSHOT in rd.msgs means "stream your latest snapshot
+ *                 (the one at index) to m.to, then report the outcome with
+ *                 raft_report_snapshot()" (the driver's newest snapshot may
+ *                 be newer than index: see raft_compact()). The receiving
+ *                 driver steps the message
  *                 only AFTER it has received the whole snapshot file and
  *                 verified it (checksums), with index/log_term set to the
  *                 received snapshot's own last index and term and the
@@ -190,27 +192,28 @@ struct raft_read {
 /* Test-only switches that break one safety rule each, so the simulated
  * cluster can prove it would catch the bug. Never set in production. */
 enum raft_mutation {
-	RAFT_MUTATE_COMMIT_OLD_TERM = 1 << 0, /* count replicas of old terms */
+	RAFT_MUTATE_COMMIT_OLD_TERM = 1 << 0,  /* count replicas of old terms */
 	RAFT_MUTATE_READ_NO_HEARTBEAT = 1 << 1 /* grant reads unconfirmed */
 };
 
 struct raft_options {
-	raft_id id;              /* this member, > 0 */
-	const raft_id *voters;   /* the founding configuration (copied) */
+	raft_id id;	       /* this member, > 0 */
+	const raft_id *voters; /* the founding configuration (copied) */
 	size_t n_voters;
 	unsigned election_ticks;  /* election timeout, randomized in [e, 2e) */
 	unsigned heartbeat_ticks; /* < election_ticks */
-	uint64_t seed;            /* the only source of randomness */
-	bool pre_vote;            /* thesis §9.6 */
-	bool check_quorum;        /* leader steps down without a majority */
+	uint64_t seed;		  /* the only source of randomness */
+	bool pre_vote;		  /* thesis §9.6 */
+	bool check_quorum;	  /* leader steps down without a majority */
 	/* Limits; 0 picks the default in parentheses. */
-	size_t max_append_entries;  /* entries per AppendEntries (1024) */
-	size_t max_append_bytes;    /* payload bytes per AppendEntries (1 MiB) */
-	size_t max_inflight;        /* AppendEntries in flight per peer (64) */
-	size_t max_pending_entries; /* uncommitted entries on a leader (65536) */
-	size_t max_pending_reads;   /* reads waiting for confirmation (65536) */
-	uint32_t max_entry_bytes;   /* largest proposal (16 MiB) */
-	unsigned mutations;         /* enum raft_mutation bits; tests only */
+	size_t max_append_entries; /* entries per AppendEntries (1024) */
+	size_t max_append_bytes;   /* payload bytes per AppendEntries (1 MiB) */
+	size_t max_inflight;	   /* AppendEntries in flight per peer (64) */
+	size_t
+	    max_pending_entries;  /* uncommitted entries on a leader (65536) */
+	size_t max_pending_reads; /* reads waiting for confirmation (65536) */
+	uint32_t max_entry_bytes; /* largest proposal (16 MiB) */
+	unsigned mutations;	  /* enum raft_mutation bits; tests only */
 	/* Optional: the founding voters' addresses, parallel to @voters
 	 * (copied; each at most RAFT_MAX_ADDR_LEN bytes). The core never
 	 * uses them; they travel in configuration entries so that every
@@ -224,7 +227,7 @@ struct raft_options {
  * committed or not, and is undone when the entry is truncated away. While
  * a configuration is joint, every decision (election, commit, read index
  * confirmation, CheckQuorum) needs a majority of C_old AND of C_new. */
-#define RAFT_MAX_MEMBERS 64   /* members (voters and learners) at most */
+#define RAFT_MAX_MEMBERS  64  /* members (voters and learners) at most */
 #define RAFT_MAX_ADDR_LEN 255 /* bytes of one member's address */
 
 enum raft_member_flag {
@@ -247,7 +250,7 @@ struct raft_membership {
 };
 
 /* The largest encoded configuration. */
-#define RAFT_MEMBERSHIP_MAX_BYTES                                         \
+#define RAFT_MEMBERSHIP_MAX_BYTES                                              \
 	(8 + RAFT_MAX_MEMBERS * (8 + 1 + 1 + RAFT_MAX_ADDR_LEN))
 
 enum raft_change_type {

@@ -117,12 +117,10 @@ START_TEST(test_probe_stale_reject_keeps_match)
 	pr.append_seq = 7;
 	pr.probe_seq = 7;
 	raft_progress_sent(&pr, 10, 0);
-	ck_assert(!raft_progress_maybe_decr(&pr, 10, 7, 3) ||
-		  pr.match == 10);
+	ck_assert(!raft_progress_maybe_decr(&pr, 10, 7, 3) || pr.match == 10);
 	ck_assert_uint_eq(pr.match, 10);
 	ck_assert_uint_eq(pr.next, 11);
-	ck_assert(!raft_progress_maybe_decr(&pr, 10, 7, 0) ||
-		  pr.match == 10);
+	ck_assert(!raft_progress_maybe_decr(&pr, 10, 7, 0) || pr.match == 10);
 	ck_assert_uint_eq(pr.match, 10);
 	ck_assert_uint_eq(pr.next, 11);
 	/* In replicate state a rejection at or below match stays stale. */
