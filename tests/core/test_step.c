@@ -1,4 +1,5 @@
 /* test_step.c - small exchanges between cores, driven message by message. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "cluster.h"
@@ -104,6 +105,46 @@ START_TEST(test_replicate_and_commit)
 	}
 	ck_assert_uint_eq(cl_node(&c, 3)->applied_index, 3);
 	ck_assert_str_eq(cl_node(&c, 3)->applied[2], "y=2");
+	cl_free(&c);
+}
+END_TEST
+
+/* A follower whose disk lost entries it had acknowledged (a torn tail
+ * trimmed on restart) is brought up to date by the same leader: its
+ * rejection of a probe sent after the acknowledgement lowers its match. */
+START_TEST(test_follower_losing_acked_entries_catches_up)
+{
+	struct cl c;
+	raft_index idx;
+	struct raft_status st;
+	struct cl_node *f;
+
+	cl_init(&c, 3, &plain);
+	ck_assert_int_eq(cl_elect(&c, 1), RAFT_LEADER);
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(raft_propose(cl_r(&c, 1), "k=v", 3, &idx),
+				 RAFT_OK);
+	cl_ready(&c, 1);
+	cl_deliver(&c, RAFT_MSG_APPEND, 1, 0);
+	cl_ready(&c, 2);
+	cl_ready(&c, 3);
+	cl_deliver(&c, RAFT_MSG_APPEND_RESP, 0, 1);
+	cl_drop(&c, 0, 0, 0);
+	f = cl_node(&c, 3);
+	ck_assert_uint_eq(f->n_log, 4);
+	/* Member 3 loses its last two (acknowledged) entries. */
+	free(f->log[--f->n_log].data);
+	free(f->log[--f->n_log].data);
+	cl_restart(&c, 3);
+	ck_assert_int_eq(raft_propose(cl_r(&c, 1), "z=9", 3, &idx), RAFT_OK);
+	for (int i = 0; i < 30; i++) {
+		raft_tick(cl_r(&c, 1));
+		cl_stabilize(&c);
+	}
+	raft_status(cl_r(&c, 1), &st);
+	ck_assert_int_eq(st.role, RAFT_LEADER);
+	ck_assert_uint_eq(f->n_log, 5);
+	ck_assert_uint_eq(f->applied_index, 5);
 	cl_free(&c);
 }
 END_TEST
@@ -355,6 +396,7 @@ Suite *step_suite(void)
 	tcase_add_test(tc, test_read_index_waits_for_heartbeat_majority);
 	tcase_add_test(tc, test_follower_read_index);
 	tcase_add_test(tc, test_single_voter);
+	tcase_add_test(tc, test_follower_losing_acked_entries_catches_up);
 	suite_add_tcase(s, tc);
 	return s;
 }
