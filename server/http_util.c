@@ -38,14 +38,23 @@ const char *http_reason(int status)
 	}
 }
 
+char *http_json_text(json_t *body, int *status)
+{
+	char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
+	json_decref(body);
+	if (text != NULL)
+		return text;
+	*status = 500;
+	return strdup("{\"error\":\"internal\",\"message\":\"the answer "
+		      "could not be encoded as JSON\"}");
+}
+
 void http_send_json(struct evhttp_request *req, int status, json_t *body)
 {
 	struct evbuffer *out = evbuffer_new();
-	char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
-	json_decref(body);
-	if (out != NULL) {
-		evbuffer_add_printf(out, "%s\n", text != NULL ? text : "{}");
-	}
+	char *text = http_json_text(body, &status);
+	if (out != NULL && text != NULL)
+		evbuffer_add_printf(out, "%s\n", text);
 	free(text);
 	evhttp_add_header(evhttp_request_get_output_headers(req),
 			  "Content-Type", "application/json");

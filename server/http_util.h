@@ -14,7 +14,16 @@ struct evbuffer;
 /* The reason phrase of an HTTP status ("OK", "Not Found", ...). */
 const char *http_reason(int status);
 
-/* Sends @body (ownership taken; NULL sends "{}") as application/json. */
+/* Encodes @body (ownership taken) for an answer of *@status. When it cannot
+ * be encoded (NULL, not an object or array, out of memory) the answer
+ * becomes the §1.3 error {"error": "internal", ...} and *@status 500: a
+ * member never answers an empty "{}" as if it had succeeded. Returns a
+ * malloc'd, NUL-terminated text the caller frees, or NULL when even that
+ * cannot be allocated. */
+char *http_json_text(json_t *body, int *status);
+
+/* Sends @body (ownership taken) as application/json, through
+ * http_json_text(). */
 void http_send_json(struct evhttp_request *req, int status, json_t *body);
 
 /* Sends the §1.3 error shape {"error": @code, "message": @message} plus

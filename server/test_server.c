@@ -364,6 +364,30 @@ START_TEST(config_max_value_bytes_upper_bound)
 }
 END_TEST
 
+START_TEST(json_text_never_an_empty_success)
+{
+	int status = 200;
+	char *t = http_json_text(json_pack("{s:i}", "index", 7), &status);
+	ck_assert_str_eq(t, "{\"index\":7}");
+	ck_assert_int_eq(status, 200);
+	free(t);
+
+	/* A bare string is not a JSON document jansson will encode: the
+	 * answer must turn into a 500 error, not "{}" with status 200. */
+	status = 200;
+	t = http_json_text(json_string("x"), &status);
+	ck_assert_int_eq(status, 500);
+	ck_assert_ptr_nonnull(strstr(t, "\"error\":\"internal\""));
+	free(t);
+
+	status = 200;
+	t = http_json_text(NULL, &status);
+	ck_assert_int_eq(status, 500);
+	ck_assert_ptr_nonnull(strstr(t, "\"internal\""));
+	free(t);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("server");
@@ -379,6 +403,7 @@ int main(void)
 	tcase_add_test(tc, metrics_buckets_and_text);
 	tcase_add_test(tc, util_fail_formats_and_returns_minus_one);
 	tcase_add_test(tc, config_max_value_bytes_upper_bound);
+	tcase_add_test(tc, json_text_never_an_empty_success);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
