@@ -21,9 +21,11 @@
  *
  * The directory holds segment files named wal-<16 hex digits>.log, the
  * digits being a sequence number that grows by one per new segment. A
- * segment is created as wal-<seq>.log.tmp, preallocated, given its first two
- * records, synced and only then renamed, so a segment with its final name
- * always starts with a valid header.
+ * segment is created as wal-<seq>.log.tmp, given its first preallocation
+ * step and its first two records, synced and only then renamed, so a
+ * segment with its final name always starts with a valid header. It then
+ * grows in preallocation steps ahead of the write position, up to
+ * segment_bytes, so its size follows what it holds.
  *
  * Every segment starts with a control record (FRAME_SEGMENT, kind START or
  * RESET) followed by the current hard state. After that come entries,
@@ -46,7 +48,7 @@ enum {
 #define HS_PAYLOAD  24
 #define HS_SIZE	    (FRAME_HEADER_SIZE + HS_PAYLOAD)
 
-#define DEFAULT_SEGMENT_BYTES (64ull << 20)
+#define DEFAULT_SEGMENT_BYTES (16ull << 20)
 #define MIN_SEGMENT_BYTES     4096ull
 #define MAX_SEGMENT_BYTES     (1ull << 30)
 #define DEFAULT_MAX_ENTRY     (64u << 20)
@@ -55,6 +57,12 @@ enum {
  * in-memory index can store offsets in 4 bytes. */
 #define MAX_BATCH_BYTES (1ull << 30)
 #define READ_CHUNK	(256u << 10)
+/* Largest preallocation step. A segment is extended by a step (a quarter
+ * of segment_bytes, at most this) just before the write that needs it:
+ * the fdatasync after that write also makes the new size durable, the
+ * ones after it, until the next step, change no file size. */
+#define PREALLOC_STEP_MAX (4ull << 20)
+#define PREALLOC_ALIGN	  4096ull
 
 #define SEG_NAME_LEN 24 /* "wal-" + 16 + ".log" */
 #define SEG_NAME_MAX 32
@@ -68,8 +76,10 @@ struct wal_seg {
 	uint64_t n;
 	uint32_t *offs;
 	uint64_t cap;
-	uint64_t end;	/* end of the last valid record (the write offset) */
-	uint64_t alloc; /* bytes preallocated */
+	uint64_t end; /* end of the last valid record (the write offset) */
+	/* Bytes preallocated, at most segment_bytes: the file's size, unless
+	 * a batch larger than a segment made it longer. */
+	uint64_t alloc;
 };
 
 struct wal {
@@ -333,6 +343,20 @@ static int fsync_dir(struct wal *w, char *err, size_t errlen)
 	return 0;
 }
 
+/* Bytes a segment grows by at a time: a quarter of a segment (whole pages),
+ * at most PREALLOC_STEP_MAX; never more than a segment. */
+static uint64_t prealloc_step(const struct wal *w)
+{
+	uint64_t step = w->opts.segment_bytes / 4;
+
+	step = (step + PREALLOC_ALIGN - 1) / PREALLOC_ALIGN * PREALLOC_ALIGN;
+	if (step > PREALLOC_STEP_MAX)
+		step = PREALLOC_STEP_MAX;
+	if (step > w->opts.segment_bytes)
+		step = w->opts.segment_bytes;
+	return step;
+}
+
 /* Creates segment @seq whose header is a control record of @kind with the
  * log continuing at @next, followed by the current hard state. Crash-safe:
  * the file gets its final name only once its first records are durable, and
@@ -352,7 +376,7 @@ static int seg_create(struct wal *w, uint64_t seq, uint32_t kind,
 	fd = openat(w->dirfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return sys_err(w, err, errlen, errno, "create", tmp);
-	e = posix_fallocate(fd, 0, (off_t)w->opts.segment_bytes);
+	e = posix_fallocate(fd, 0, (off_t)prealloc_step(w));
 	if (e != 0) {
 		rc = sys_err(w, err, errlen, e, "preallocate", tmp);
 		goto fail;
@@ -385,7 +409,7 @@ static int seg_create(struct wal *w, uint64_t seq, uint32_t kind,
 	s->hdr_index = next;
 	s->lo = next;
 	s->end = len;
-	s->alloc = w->opts.segment_bytes;
+	s->alloc = prealloc_step(w);
 	*fd_out = fd;
 	w->hs_pending = 0;
 	return 0;
@@ -435,15 +459,41 @@ static int check_usable(const struct wal *w, char *err, size_t errlen)
 	return 0;
 }
 
+/* Extends the last segment's allocation to cover [0, @need), in whole
+ * steps and up to segment_bytes (a batch larger than a segment grows the
+ * file by its write). Nothing is written on failure, so the caller's write
+ * simply does not happen: ENOSPC is WAL_ENOSPC and the log stays usable. */
+static int prealloc_to(struct wal *w, struct wal_seg *s, uint64_t need,
+		       char *err, size_t errlen)
+{
+	uint64_t step = prealloc_step(w), to;
+	char name[SEG_NAME_MAX];
+	int e;
+
+	if (need <= s->alloc || s->alloc >= w->opts.segment_bytes)
+		return 0;
+	to = (need + step - 1) / step * step;
+	if (to > w->opts.segment_bytes)
+		to = w->opts.segment_bytes;
+	e = posix_fallocate(w->fd, (off_t)s->alloc, (off_t)(to - s->alloc));
+	if (e != 0) {
+		seg_name(name, s->seq);
+		return sys_err(w, err, errlen, e, "preallocate", name);
+	}
+	s->alloc = to;
+	return 0;
+}
+
 /* Makes room for @len more bytes in the last segment, rolling to a new one
- * when the preallocated space would overflow (a fresh segment takes any
- * batch, growing past its preallocation). */
+ * when the segment would grow past segment_bytes (a fresh segment takes any
+ * batch, growing past segment_bytes), and preallocating the space. */
 static int ensure_room(struct wal *w, uint64_t len, char *err, size_t errlen)
 {
 	struct wal_seg *s = last_seg(w);
 	int rc;
 
-	if (s->end + len > s->alloc && s->end > CTL_SIZE + HS_SIZE) {
+	if (s->end + len > w->opts.segment_bytes &&
+	    s->end > CTL_SIZE + HS_SIZE) {
 		rc = roll(w, err, errlen);
 		if (rc != 0)
 			return rc;
@@ -453,7 +503,7 @@ static int ensure_room(struct wal *w, uint64_t len, char *err, size_t errlen)
 		return fmt_err(err, errlen, WAL_EINVAL,
 			       "wal: batch of %" PRIu64 " bytes too large",
 			       len);
-	return 0;
+	return prealloc_to(w, s, s->end + len, err, errlen);
 }
 
 /* Appends @len bytes of whole records to the last segment. */
@@ -1392,6 +1442,9 @@ static int recover(struct wal *w, char *err, size_t errlen)
 		s.seq = seqs[i];
 		s.hdr_index = next;
 		s.lo = next;
+		/* Any segment may end before segment_bytes (it grows in
+		 * steps, and only the last one is still growing): its records
+		 * end at the first zero header or at the end of the file. */
 		s.alloc = sc.size;
 		if (push_seg(w, &s) < 0) {
 			rc = fmt_err(err, errlen, WAL_ENOMEM,

@@ -631,6 +631,188 @@ START_TEST(test_large_reads)
 }
 END_TEST
 
+/* ---- preallocation ------------------------------------------------------*/
+
+/* The segment size of the preallocation tests, and its preallocation step
+ * (a quarter of a segment, wal.h). */
+#define STEP_SEG (64u << 10)
+#define STEP	 (STEP_SEG / 4)
+
+/* End of the valid records of segment file @path. */
+static uint64_t records_end(const char *path)
+{
+	static struct rec recs[4096];
+	int n = walk_records(path, recs, 4096);
+
+	ck_assert_int_gt(n, 0);
+	ck_assert_int_lt(n, 4096);
+	return recs[n - 1].off + recs[n - 1].size;
+}
+
+static uint64_t round_step(uint64_t n)
+{
+	return (n + STEP - 1) / STEP * STEP;
+}
+
+/* A segment starts with one step and grows a step at a time just before
+ * the write that needs it: its size is always the whole steps covering its
+ * records, never the whole segment ahead of time. */
+START_TEST(test_segment_grows_in_steps)
+{
+	char *dir = make_tmpdir();
+	char names[16][64], path[512], path2[512];
+	struct wal *w = open_ok(dir, STEP_SEG);
+	uint64_t size, prev;
+	int grew = 0;
+	raft_index i;
+
+	ck_assert_int_eq(list_segs(dir, names, 16), 1);
+	snprintf(path, sizeof(path), "%s/%s", dir, names[0]);
+	ck_assert_uint_eq(file_size(path), STEP);
+	prev = STEP;
+	/* 450 entries of 100 bytes (132 with the header): 59,400 bytes, all
+	 * in the first segment. */
+	for (i = 1; i <= 450; i += 10) {
+		append_sized(w, i, i + 9, 1, 100);
+		sync_ok(w);
+		size = file_size(path);
+		ck_assert_uint_eq(size, round_step(records_end(path)));
+		if (size != prev)
+			grew++;
+		prev = size;
+	}
+	ck_assert_int_eq(list_segs(dir, names, 16), 1);
+	ck_assert_int_eq(grew, 3);
+	ck_assert_uint_eq(file_size(path), STEP_SEG);
+	/* The next batch does not fit: a new segment, again one step. */
+	append_sized(w, 451, 500, 1, 100);
+	sync_ok(w);
+	ck_assert_int_eq(list_segs(dir, names, 16), 2);
+	snprintf(path2, sizeof(path2), "%s/%s", dir, names[1]);
+	ck_assert_uint_eq(file_size(path), STEP_SEG);
+	ck_assert_uint_eq(file_size(path2), STEP);
+	wal_close(w);
+	w = open_ok(dir, STEP_SEG);
+	check_sized(w, 1, 500, 1, 100);
+	wal_close(w);
+	free_tmpdir(dir);
+}
+END_TEST
+
+/* One batch crossing several steps: the segment is extended before the
+ * write, the batch reads back byte for byte after a reopen, and a crash
+ * in its last record (the file ending inside it, shorter than its
+ * preallocation) is a torn tail like any other. */
+START_TEST(test_batch_across_steps)
+{
+	char *dir = make_tmpdir(), *work = make_tmpdir();
+	char names[16][64], path[512];
+	struct rec recs[128];
+	struct wal *w = open_ok(dir, STEP_SEG);
+	uint64_t start, end;
+	int nrec;
+
+	append_sized(w, 1, 10, 1, 100);
+	sync_ok(w);
+	/* 40 records of 1032 bytes: from inside the first step to inside the
+	 * third. */
+	append_sized(w, 11, 50, 2, 1000);
+	ck_assert_int_eq(list_segs(dir, names, 16), 1);
+	snprintf(path, sizeof(path), "%s/%s", dir, names[0]);
+	end = records_end(path);
+	ck_assert_uint_gt(end, 2 * STEP);
+	ck_assert_uint_eq(file_size(path), round_step(end));
+	sync_ok(w);
+	wal_close(w);
+
+	w = open_ok(dir, STEP_SEG);
+	ck_assert_uint_eq(wal_last_index(w), 50);
+	check_sized(w, 1, 10, 1, 100);
+	check_sized(w, 11, 50, 2, 1000);
+	wal_close(w);
+
+	nrec = walk_records(path, recs, 128);
+	ck_assert_uint_eq(recs[nrec - 1].index, 50);
+	start = recs[nrec - 1].off;
+	snprintf(path, sizeof(path), "%s/%s", work, names[0]);
+	for (uint64_t cut = start + 1; cut < end; cut += 97) {
+		copy_dir(dir, work);
+		ck_assert_int_eq(truncate(path, (off_t)cut), 0);
+		ck_assert_msg(open_logged(work, STEP_SEG, &w) == 0, "%s", err);
+		ck_assert_ptr_nonnull(strstr(logbuf, "torn"));
+		ck_assert_uint_eq(wal_last_index(w), 49);
+		check_sized(w, 11, 49, 2, 1000);
+		/* Appends go on from the cut, growing the short file. */
+		append_sized(w, 50, 60, 3, 1000);
+		sync_ok(w);
+		wal_close(w);
+		w = open_ok(work, STEP_SEG);
+		check_sized(w, 1, 10, 1, 100);
+		check_sized(w, 11, 49, 2, 1000);
+		check_sized(w, 50, 60, 3, 1000);
+		wal_close(w);
+	}
+	free_tmpdir(dir);
+	free_tmpdir(work);
+}
+END_TEST
+
+/* Segments that end early, at any position in the log: every file cut
+ * right after its last record (no zeros after it, a size that is no
+ * multiple of a step) is a clean end, not damage. So is a log written
+ * with larger segments and reopened with smaller ones. */
+START_TEST(test_short_segments_recover)
+{
+	char *dir = make_tmpdir();
+	/* path: room for any name the compiler thinks names[k] may hold. */
+	char names[64][64], path[4608];
+	struct wal *w = open_ok(dir, 4 * STEP_SEG);
+	int nseg;
+
+	/* Whole segments of 256 KiB (the last one partly written). */
+	for (raft_index i = 1; i <= 2500; i += 100)
+		append_sized(w, i, i + 99, 1, 100);
+	sync_ok(w);
+	wal_close(w);
+	ck_assert_int_eq(list_segs(dir, names, 64), 2);
+	/* Smaller segments from now on: the last one is already longer than
+	 * a segment, so the next append starts a new one. */
+	w = open_ok(dir, STEP_SEG);
+	for (raft_index i = 2501; i <= 4000; i += 100)
+		append_sized(w, i, i + 99, 2, 100);
+	sync_ok(w);
+	wal_close(w);
+	nseg = list_segs(dir, names, 64);
+	ck_assert_int_ge(nseg, 5);
+	for (int k = 0; k < nseg; k++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, names[k]);
+		if (k >= 2)
+			ck_assert_uint_le(file_size(path), STEP_SEG);
+		ck_assert_int_eq(truncate(path, (off_t)records_end(path)), 0);
+	}
+	ck_assert_msg(open_logged(dir, STEP_SEG, &w) == 0, "%s", err);
+	ck_assert_msg(strstr(logbuf, "torn") == NULL, "%s", logbuf);
+	ck_assert_uint_eq(wal_first_index(w), 1);
+	ck_assert_uint_eq(wal_last_index(w), 4000);
+	check_sized(w, 1, 2500, 1, 100);
+	check_sized(w, 2501, 4000, 2, 100);
+	/* The cut last segment grows again from its odd size, to whole
+	 * steps (or a new segment starts, one step long). */
+	append_sized(w, 4001, 4100, 3, 100);
+	sync_ok(w);
+	wal_close(w);
+	nseg = list_segs(dir, names, 64);
+	snprintf(path, sizeof(path), "%s/%s", dir, names[nseg - 1]);
+	ck_assert_uint_eq(file_size(path), round_step(records_end(path)));
+	w = open_ok(dir, STEP_SEG);
+	check_sized(w, 1, 2500, 1, 100);
+	check_sized(w, 2501, 4000, 2, 100);
+	check_sized(w, 4001, 4100, 3, 100);
+	wal_close(w);
+	free_tmpdir(dir);
+}
+END_TEST
+
 START_TEST(test_compact)
 {
 	char *dir = make_tmpdir();
@@ -1183,6 +1365,9 @@ static Suite *wal_suite(void)
 	tcase_add_test(tc, test_compaction_interrupted_after_truncation);
 	tcase_add_test(tc, test_segments_roll_over);
 	tcase_add_test(tc, test_large_reads);
+	tcase_add_test(tc, test_segment_grows_in_steps);
+	tcase_add_test(tc, test_batch_across_steps);
+	tcase_add_test(tc, test_short_segments_recover);
 	tcase_add_test(tc, test_compact);
 	tcase_add_test(tc, test_reset);
 	tcase_add_loop_test(tc, test_random_operations_match_model, 0, 8);
