@@ -79,6 +79,8 @@ const char *kv_strerror(int err)
 		return "LMDB map cannot grow beyond its maximum size";
 	case KV_ESTOPPED:
 		return "listing stopped by the callback";
+	case KV_ENOSPC:
+		return "no space left for the store";
 	case KV_ECMD_TRUNCATED:
 		return "command truncated";
 	case KV_ECMD_VERSION:

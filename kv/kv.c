@@ -16,7 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <lmdb.h>
@@ -44,9 +46,11 @@ struct kv {
 	MDB_dbi clients;
 	MDB_dbi ages;
 	struct kv_options opts;
+	char *path; /* <dir>/kv, for kv_reopen() */
 	uint64_t map_bytes;
 	raft_index applied_index;
 	raft_term applied_term;
+	int needs_reopen; /* a failed commit left the environment unusable */
 };
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -170,40 +174,16 @@ static int sync_parent(const char *path)
 	return rv;
 }
 
-int kv_open(const char *dir, const struct kv_options *opts, struct kv **out,
-	    char *err, size_t errlen)
+/* Opens the LMDB environment at kv->path with a map of at least
+ * @map_bytes, opens the four databases and loads the applied index. On
+ * failure kv->env is NULL. */
+static int open_env(struct kv *kv, uint64_t map_bytes, char *err, size_t errlen)
 {
-	struct kv *kv = NULL;
 	MDB_txn *txn = NULL;
 	MDB_envinfo info;
-	char *path = NULL;
 	unsigned flags = MDB_NOTLS;
-	struct stat st;
-	int rc, rv, created = 0;
+	int rc, rv;
 
-	if (dir == NULL || out == NULL) {
-		set_err(err, errlen, "kv: no data directory");
-		return KV_EINVAL;
-	}
-	*out = NULL;
-	kv = calloc(1, sizeof(*kv));
-	if (kv == NULL)
-		return KV_ENOMEM;
-	if (opts != NULL)
-		kv->opts = *opts;
-	else
-		kv_options_init(&kv->opts);
-	if (kv->opts.map_bytes < MIN_MAP_BYTES ||
-	    kv->opts.max_map_bytes < kv->opts.map_bytes ||
-	    kv->opts.sync_mode > KV_SYNC_FULL) {
-		set_err(err, errlen,
-			"kv: bad options (map %llu bytes, max %llu, sync %d)",
-			(unsigned long long)kv->opts.map_bytes,
-			(unsigned long long)kv->opts.max_map_bytes,
-			(int)kv->opts.sync_mode);
-		rv = KV_EINVAL;
-		goto fail;
-	}
 	/* Why MDB_NOSYNC by default: the WAL already fsyncs every committed
 	 * entry, so a second fsync per applied batch buys nothing after a
 	 * process crash (LMDB's pages are in the page cache at commit) and
@@ -217,33 +197,14 @@ int kv_open(const char *dir, const struct kv_options *opts, struct kv **out,
 	else if (kv->opts.sync_mode == KV_SYNC_META)
 		flags |= MDB_NOMETASYNC;
 
-	path = malloc(strlen(dir) + 4);
-	if (path == NULL) {
-		rv = KV_ENOMEM;
-		goto fail;
-	}
-	sprintf(path, "%s/kv", dir);
-	if (mkdir(path, 0700) == 0) {
-		created = 1;
-	} else if (errno != EEXIST) {
-		set_err(err, errlen, "kv: mkdir %s: %s", path, strerror(errno));
-		rv = KV_EIO;
-		goto fail;
-	}
-	if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
-		set_err(err, errlen, "kv: %s is not a directory", path);
-		rv = KV_EIO;
-		goto fail;
-	}
-
 	rc = mdb_env_create(&kv->env);
 	if (rc != 0)
 		goto lmdb_fail;
 	rc = mdb_env_set_maxdbs(kv->env, 4);
 	if (rc == 0)
-		rc = mdb_env_set_mapsize(kv->env, kv->opts.map_bytes);
+		rc = mdb_env_set_mapsize(kv->env, map_bytes);
 	if (rc == 0)
-		rc = mdb_env_open(kv->env, path, flags, 0600);
+		rc = mdb_env_open(kv->env, kv->path, flags, 0600);
 	if (rc != 0)
 		goto lmdb_fail;
 	/* An existing file larger than map_bytes keeps its size. */
@@ -274,31 +235,116 @@ int kv_open(const char *dir, const struct kv_options *opts, struct kv **out,
 	txn = NULL;
 	if (rc != 0)
 		goto lmdb_fail;
-	/* kv_sync() makes data.mdb's contents durable before the WAL forgets
-	 * entries, but only a directory fsync makes its name (and a new kv/
-	 * directory's) durable: without it a power loss could lose the whole
-	 * store after the WAL was compacted. */
-	if (sync_dir(path) != 0 || (created && sync_parent(path) != 0)) {
-		set_err(err, errlen, "kv: syncing directory %s: %s", path,
-			strerror(errno));
-		rv = KV_EIO;
-		goto fail;
-	}
-	free(path);
-	*out = kv;
 	return 0;
 
 lmdb_fail:
-	set_err(err, errlen, "kv: opening %s: %s", path ? path : dir,
-		mdb_strerror(rc));
+	set_err(err, errlen, "kv: opening %s: %s", kv->path, mdb_strerror(rc));
 	rv = KV_ELMDB;
 fail:
 	if (txn != NULL)
 		mdb_txn_abort(txn);
 	if (kv->env != NULL)
 		mdb_env_close(kv->env);
-	free(path);
+	kv->env = NULL;
+	return rv;
+}
+
+int kv_open(const char *dir, const struct kv_options *opts, struct kv **out,
+	    char *err, size_t errlen)
+{
+	struct kv *kv = NULL;
+	struct stat st;
+	int rv, created = 0;
+
+	if (dir == NULL || out == NULL) {
+		set_err(err, errlen, "kv: no data directory");
+		return KV_EINVAL;
+	}
+	*out = NULL;
+	kv = calloc(1, sizeof(*kv));
+	if (kv == NULL)
+		return KV_ENOMEM;
+	if (opts != NULL)
+		kv->opts = *opts;
+	else
+		kv_options_init(&kv->opts);
+	if (kv->opts.map_bytes < MIN_MAP_BYTES ||
+	    kv->opts.max_map_bytes < kv->opts.map_bytes ||
+	    kv->opts.sync_mode > KV_SYNC_FULL) {
+		set_err(err, errlen,
+			"kv: bad options (map %llu bytes, max %llu, sync %d)",
+			(unsigned long long)kv->opts.map_bytes,
+			(unsigned long long)kv->opts.max_map_bytes,
+			(int)kv->opts.sync_mode);
+		rv = KV_EINVAL;
+		goto fail;
+	}
+
+	kv->path = malloc(strlen(dir) + 4);
+	if (kv->path == NULL) {
+		rv = KV_ENOMEM;
+		goto fail;
+	}
+	sprintf(kv->path, "%s/kv", dir);
+	if (mkdir(kv->path, 0700) == 0) {
+		created = 1;
+	} else if (errno != EEXIST) {
+		set_err(err, errlen, "kv: mkdir %s: %s", kv->path,
+			strerror(errno));
+		rv = KV_EIO;
+		goto fail;
+	}
+	if (stat(kv->path, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		set_err(err, errlen, "kv: %s is not a directory", kv->path);
+		rv = KV_EIO;
+		goto fail;
+	}
+	rv = open_env(kv, kv->opts.map_bytes, err, errlen);
+	if (rv != 0)
+		goto fail;
+	/* kv_sync() makes data.mdb's contents durable before the WAL forgets
+	 * entries, but only a directory fsync makes its name (and a new kv/
+	 * directory's) durable: without it a power loss could lose the whole
+	 * store after the WAL was compacted. */
+	if (sync_dir(kv->path) != 0 ||
+	    (created && sync_parent(kv->path) != 0)) {
+		set_err(err, errlen, "kv: syncing directory %s: %s", kv->path,
+			strerror(errno));
+		rv = KV_EIO;
+		goto fail;
+	}
+	*out = kv;
+	return 0;
+
+fail:
+	if (kv->env != NULL)
+		mdb_env_close(kv->env);
+	free(kv->path);
 	free(kv);
+	return rv;
+}
+
+int kv_needs_reopen(const struct kv *kv)
+{
+	return kv != NULL && kv->needs_reopen;
+}
+
+int kv_reopen(struct kv *kv, char *err, size_t errlen)
+{
+	int rv;
+
+	if (kv == NULL) {
+		set_err(err, errlen, "kv: reopen: no store");
+		return KV_EINVAL;
+	}
+	/* No sync: whatever LMDB wrote is in the page cache already, and the
+	 * reopened environment reads the same file. */
+	if (kv->env != NULL)
+		mdb_env_close(kv->env);
+	kv->env = NULL;
+	rv = open_env(kv, kv->map_bytes, err, errlen);
+	if (rv == 0)
+		kv->needs_reopen = 0;
 	return rv;
 }
 
@@ -308,8 +354,11 @@ void kv_close(struct kv *kv)
 		return;
 	/* Best effort: a clean close leaves LMDB durable even though commits
 	 * did not sync. Callers wanting to know use kv_sync() first. */
-	(void)mdb_env_sync(kv->env, 1);
-	mdb_env_close(kv->env);
+	if (kv->env != NULL) {
+		(void)mdb_env_sync(kv->env, 1);
+		mdb_env_close(kv->env);
+	}
+	free(kv->path);
 	free(kv);
 }
 
@@ -695,6 +744,57 @@ static int grow_map(struct kv *kv, char *err, size_t errlen)
 	return 0;
 }
 
+int kv_retryable(int err)
+{
+	return err == KV_ENOSPC || err == KV_EMAPFULL;
+}
+
+/* Whether LMDB's failure @rc while applying @bytes of payload means there
+ * is no room for the store's pages. LMDB reports a short write as EIO
+ * (mdb_page_flush: "short write, filesystem full?"), and a write to a
+ * regular file comes up short when the file system fills up or the file
+ * reaches the process's RLIMIT_FSIZE: so an EIO counts as no space when
+ * little is left of either. A real I/O error with room left stays an
+ * error. */
+static int no_space(struct kv *kv, int rc, uint64_t bytes)
+{
+	uint64_t slack = KV_LOW_SPACE_BYTES + 2 * bytes;
+	struct statvfs sv;
+	struct rlimit rl;
+	struct stat st;
+	int fd;
+
+	if (rc == ENOSPC || rc == EDQUOT || rc == EFBIG)
+		return 1;
+	if (rc != EIO || mdb_env_get_fd(kv->env, &fd) != 0)
+		return 0;
+	if (fstatvfs(fd, &sv) == 0 &&
+	    (uint64_t)sv.f_bavail * sv.f_frsize < slack)
+		return 1;
+	return getrlimit(RLIMIT_FSIZE, &rl) == 0 &&
+	       rl.rlim_cur != RLIM_INFINITY && fstat(fd, &st) == 0 &&
+	       (uint64_t)st.st_size + slack >= (uint64_t)rl.rlim_cur;
+}
+
+/* After a failed write transaction: LMDB marks the environment fatal when
+ * it could not write the meta page (mdb_env_write_meta), and from then on
+ * every mdb_txn_begin() returns MDB_PANIC. Probing with a read transaction
+ * finds out; kv_reopen() makes the store usable again. */
+static void check_env(struct kv *kv, int rc)
+{
+	MDB_txn *txn;
+
+	if (rc == MDB_PANIC) {
+		kv->needs_reopen = 1;
+		return;
+	}
+	rc = mdb_txn_begin(kv->env, NULL, MDB_RDONLY, &txn);
+	if (rc == 0)
+		mdb_txn_abort(txn);
+	else if (rc == MDB_PANIC)
+		kv->needs_reopen = 1;
+}
+
 int kv_apply(struct kv *kv, const struct raft_entry *entries, size_t n,
 	     struct kv_result *results, char *err, size_t errlen)
 {
@@ -749,10 +849,22 @@ int kv_apply(struct kv *kv, const struct raft_entry *entries, size_t n,
 		if (rv != 0)
 			return rv;
 	}
-	if (rv == KV_ELMDB)
+	if (rv == KV_ELMDB) {
+		uint64_t bytes = 0;
+
+		for (size_t i = 0; i < n; i++)
+			bytes += entries[i].len;
+		check_env(kv, c.mdb_rc);
+		if (no_space(kv, c.mdb_rc, bytes)) {
+			set_err(err, errlen,
+				"kv: apply: %s: %s: no space left for the "
+				"store (nothing of the batch was applied)",
+				c.what, mdb_strerror(c.mdb_rc));
+			return KV_ENOSPC;
+		}
 		set_err(err, errlen, "kv: apply: %s: %s", c.what,
 			mdb_strerror(c.mdb_rc));
-	else if (rv == KV_ECORRUPT)
+	} else if (rv == KV_ECORRUPT)
 		set_err(err, errlen, "kv: apply: malformed stored record");
 	return rv;
 }

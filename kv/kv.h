@@ -71,6 +71,8 @@ enum kv_error {
 	KV_ECORRUPT = -9,  /* a stored record has an impossible shape */
 	KV_EMAPFULL = -10, /* the map cannot grow beyond max_map_bytes */
 	KV_ESTOPPED = -11, /* a kv_list() callback asked to stop */
+	KV_ENOSPC = -12,   /* no room for the store's pages: file system full,
+			    * quota, or the file size limit (kv_retryable) */
 	/* Command decoding errors (kv_cmd_decode). Distinct on purpose: the
 	 * server logs which rule a corrupt command broke. */
 	KV_ECMD_TRUNCATED = -20,    /* fewer bytes than the header or lengths */
@@ -89,6 +91,11 @@ enum kv_error {
 
 /* A static string naming @err (any value, never NULL). */
 const char *kv_strerror(int err);
+
+/* Returns 1 if a kv_apply() that failed with @err may succeed when called
+ * again with the same entries (KV_ENOSPC once space is freed, KV_EMAPFULL
+ * once the limit is raised), 0 otherwise. */
+int kv_retryable(int err);
 
 /* ------------------------------------------------------------------------ */
 /* Validation                                                               */
@@ -262,10 +269,39 @@ struct kv_result {
  * @entries' data is only read during the call (the caller keeps ownership).
  * Errors (nothing is applied): KV_EINVAL (NULL, unknown entry type),
  * KV_ENOTSEQ, KV_EGAP (entries[0].index > applied + 1: never a gap),
- * KV_EMAPFULL, KV_ELMDB, KV_ECORRUPT. On MDB_MAP_FULL the map is grown and
- * the whole batch retried, so callers never see it below max_map_bytes. */
+ * KV_EMAPFULL, KV_ENOSPC, KV_ELMDB, KV_ECORRUPT. On MDB_MAP_FULL the map is
+ * grown and the whole batch retried, so callers never see it below
+ * max_map_bytes.
+ *
+ * A full disk: when LMDB cannot write the batch's pages for lack of space
+ * (ENOSPC, EDQUOT, EFBIG; or the EIO LMDB reports for a short write, when
+ * the file system has less than KV_LOW_SPACE_BYTES plus twice the batch's
+ * payload free or the file reached RLIMIT_FSIZE) the result is KV_ENOSPC.
+ * After KV_ENOSPC or KV_EMAPFULL (kv_retryable()) the store on disk and
+ * the handle's state (applied index and term, content, exactly-once table)
+ * are exactly as before the call, so the caller may pass the same entries
+ * again later. If the failed commit also left LMDB's environment unusable
+ * (LMDB marks it so when the meta page could not be written; every later
+ * transaction would fail with MDB_PANIC) kv_needs_reopen() is 1 and
+ * kv_reopen() must be called before any other call. */
 int kv_apply(struct kv *kv, const struct raft_entry *entries, size_t n,
 	     struct kv_result *results, char *err, size_t errlen);
+
+/* Free space below which a short write (EIO from LMDB) counts as a full
+ * file system (see kv_apply()). */
+#define KV_LOW_SPACE_BYTES (16ull * 1024 * 1024)
+
+/* Returns 1 if a failed kv_apply() left the LMDB environment unusable
+ * (see kv_apply()), 0 otherwise. */
+int kv_needs_reopen(const struct kv *kv);
+
+/* Closes and reopens the LMDB environment of @kv, which makes a store that
+ * kv_needs_reopen() usable again: on disk it is the last good commit
+ * (the WAL holds what came after). The applied index and term are read
+ * back from the disk. No other call on @kv, kv_snapshot() on another
+ * thread included, may run during it. Returns 0, or KV_ELMDB / KV_EFORMAT
+ * / KV_ECORRUPT with @err; then @kv is only good for kv_close(). */
+int kv_reopen(struct kv *kv, char *err, size_t errlen);
 
 /* The index and term of the last applied entry (0, 0 for a new store).
  * Served from memory, kept in step with each committed kv_apply(). */

@@ -1,12 +1,18 @@
 /* test_store.c - the LMDB store on real files in temporary directories:
  * put/get/delete/CAS, batches and the applied index, exactly-once with
- * deterministic expiry and eviction, list, digest, map growth, open errors,
- * and a seeded random history checked against a small reference model. */
+ * deterministic expiry and eviction, list, digest, map growth, a full
+ * disk (file size limit and a small tmpfs), open errors, and a seeded
+ * random history checked against a small reference model. */
 #include <check.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <lmdb.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -1082,6 +1088,7 @@ START_TEST(test_map_full_at_max_applies_nothing)
 	e[1] = put_e(2, "huge", huge);
 	ck_assert_int_eq(kv_apply(kv, e, 2, NULL, err, sizeof(err)),
 			 KV_EMAPFULL);
+	ck_assert(kv_retryable(KV_EMAPFULL));
 	ck_assert_ptr_nonnull(strstr(err, "map"));
 	ck_assert_uint_eq(kv_applied_index(kv), 0);
 	ck_assert_int_eq(kv_count(kv), 0);
@@ -1092,6 +1099,239 @@ START_TEST(test_map_full_at_max_applies_nothing)
 	kv_close(kv);
 	kv = open_kv(dir, &o);
 	ck_assert_uint_eq(kv_applied_index(kv), 1);
+	kv_close(kv);
+	remove_dir(dir);
+}
+END_TEST
+
+/* A full disk: the batch that cannot be written leaves the applied index,
+ * the content and the exactly-once table exactly as they were, reads go
+ * on, and the same batch applies once there is room again. */
+
+/* The batch used by the full-disk tests: a client command (exactly-once)
+ * and two values that need new pages at the end of the file. */
+#define FULL_VALUE_BYTES (96 * 1024)
+static void full_batch(struct raft_entry e[3], raft_index first)
+{
+	static char big[FULL_VALUE_BYTES + 1];
+
+	memset(big, 'b', sizeof(big) - 1);
+	e[0] = cmd_entry(first, KV_OP_PUT, "client-key", "v2", 0, 0, 77, 2);
+	e[1] = put_e(first + 1, "big1", big);
+	e[2] = put_e(first + 2, "big2", big);
+}
+
+/* Applies the first store content (indexes 1..3, client 77 at seq 1). */
+static void full_base(struct kv *kv)
+{
+	struct kv_result r;
+
+	r = apply1(kv,
+		   cmd_entry(1, KV_OP_PUT, "client-key", "v1", 0, 0, 77, 1));
+	ck_assert_uint_eq(r.status, KV_APPLIED);
+	apply1(kv, put_e(2, "a", "1"));
+	apply1(kv, put_e(3, "b", "2"));
+}
+
+/* The failed batch changed nothing; reads still work. */
+static void full_assert_unchanged(struct kv *kv, uint64_t d)
+{
+	ck_assert_uint_eq(kv_applied_index(kv), 3);
+	ck_assert_uint_eq(kv_applied_term(kv), 1);
+	ck_assert_int_eq(kv_count(kv), 3);
+	ck_assert_uint_eq(digest(kv), d);
+	assert_value(kv, "client-key", "v1", 1);
+	assert_value(kv, "big1", NULL, 0);
+}
+
+/* The same batch applied again: every entry takes effect once, the
+ * client's seq 2 is new (not a duplicate of a half-recorded attempt). */
+static void full_assert_retry_applies(struct kv *kv, struct raft_entry e[3])
+{
+	struct kv_result r[3];
+	char err[256] = "";
+	int rv = kv_apply(kv, e, 3, r, err, sizeof(err));
+
+	ck_assert_msg(rv == 0, "retry: %s (%s)", kv_strerror(rv), err);
+	for (int i = 0; i < 3; i++) {
+		ck_assert_uint_eq(r[i].status, KV_APPLIED);
+		ck_assert_uint_eq(r[i].duplicate, 0);
+	}
+	ck_assert_uint_eq(kv_applied_index(kv), 6);
+	ck_assert_int_eq(kv_count(kv), 5);
+	assert_value(kv, "client-key", "v2", 4);
+	ck_assert_uint_eq(stats(kv).clients, 1);
+}
+
+static off_t data_file_size(const char *dir)
+{
+	char p[512];
+	struct stat st;
+
+	snprintf(p, sizeof(p), "%s/kv/data.mdb", dir);
+	ck_assert_int_eq(stat(p, &st), 0);
+	return st.st_size;
+}
+
+/* @slack bytes above the current data file size may still be written:
+ * 0 makes LMDB's first write past the end fail with EFBIG, half a page a
+ * short write that LMDB reports as EIO. */
+static void full_by_file_size_limit(off_t slack, const char *lmdb_says)
+{
+	char *dir = make_dir();
+	struct kv *kv = open_kv(dir, NULL);
+	struct raft_entry e[3];
+	struct rlimit old, lim;
+	char err[256] = "";
+	uint64_t d;
+	int rv;
+
+	full_base(kv);
+	d = digest(kv);
+	full_batch(e, 4);
+	/* Past the limit the kernel sends SIGXFSZ; ignored, write() fails. */
+	signal(SIGXFSZ, SIG_IGN);
+	ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = (rlim_t)(data_file_size(dir) + slack);
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	rv = kv_apply(kv, e, 3, NULL, err, sizeof(err));
+	/* Twice: a failed attempt must not change what the next one sees. */
+	if (rv == KV_ENOSPC)
+		rv = kv_apply(kv, e, 3, NULL, err, sizeof(err));
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &old), 0);
+	ck_assert_msg(rv == KV_ENOSPC, "expected KV_ENOSPC, got %s (%s)",
+		      kv_strerror(rv), err);
+	ck_assert(kv_retryable(rv));
+	ck_assert_msg(strstr(err, "no space left") != NULL &&
+			  strstr(err, lmdb_says) != NULL,
+		      "%s", err);
+	ck_assert_int_eq(kv_needs_reopen(kv), 0);
+	full_assert_unchanged(kv, d);
+
+	full_assert_retry_applies(kv, e);
+	free_entries(e, 3);
+	kv_close(kv);
+	kv = open_kv(dir, NULL);
+	ck_assert_uint_eq(kv_applied_index(kv), 6);
+	assert_value(kv, "client-key", "v2", 4);
+	kv_close(kv);
+	remove_dir(dir);
+}
+
+START_TEST(test_full_file_size_limit_efbig)
+{
+	full_by_file_size_limit(0, strerror(EFBIG));
+}
+END_TEST
+
+START_TEST(test_full_file_size_limit_short_write)
+{
+	full_by_file_size_limit(2048, strerror(EIO));
+}
+END_TEST
+
+/* Fills the file system holding @dir with @dir/filler; returns its path. */
+static char *fill_fs(const char *dir)
+{
+	static char chunk[16 * 1024];
+	char *p = malloc(strlen(dir) + 16);
+	int fd;
+
+	ck_assert_ptr_nonnull(p);
+	sprintf(p, "%s/filler", dir);
+	fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_ge(fd, 0);
+	memset(chunk, 0xff, sizeof(chunk));
+	for (;;) {
+		ssize_t w = write(fd, chunk, sizeof(chunk));
+
+		if (w < 0) {
+			ck_assert_int_eq(errno, ENOSPC);
+			break;
+		}
+	}
+	/* The last partial chunk: byte by byte until nothing fits. */
+	while (write(fd, chunk, 1) == 1)
+		;
+	close(fd);
+	return p;
+}
+
+/* A real full file system: a small tmpfs (needs the right to mount;
+ * without it the test has nothing to check and says so). */
+START_TEST(test_full_tmpfs)
+{
+	char *dir = make_dir(), *filler;
+	struct kv *kv;
+	struct raft_entry e[3];
+	char err[256] = "";
+	uint64_t d;
+	int rv;
+
+	if (mount("tmpfs", dir, "tmpfs", 0, "size=2m,mode=0700") != 0) {
+		printf("test_full_tmpfs: cannot mount a tmpfs (%s): not run\n",
+		       strerror(errno));
+		remove_dir(dir);
+		return;
+	}
+	kv = open_kv(dir, NULL);
+	full_base(kv);
+	d = digest(kv);
+	full_batch(e, 4);
+	filler = fill_fs(dir);
+	rv = kv_apply(kv, e, 3, NULL, err, sizeof(err));
+	if (rv == KV_ENOSPC)
+		rv = kv_apply(kv, e, 3, NULL, err, sizeof(err));
+	ck_assert_msg(rv == KV_ENOSPC, "expected KV_ENOSPC, got %s (%s)",
+		      kv_strerror(rv), err);
+	printf("test_full_tmpfs: %s\n", err);
+	ck_assert_int_eq(kv_needs_reopen(kv), 0);
+	full_assert_unchanged(kv, d);
+
+	/* Space returns. */
+	ck_assert_int_eq(unlink(filler), 0);
+	free(filler);
+	full_assert_retry_applies(kv, e);
+	free_entries(e, 3);
+	kv_close(kv);
+	kv = open_kv(dir, NULL);
+	ck_assert_uint_eq(kv_applied_index(kv), 6);
+	kv_close(kv);
+	{
+		char p[512];
+
+		snprintf(p, sizeof(p), "%s/kv/data.mdb", dir);
+		unlink(p);
+		snprintf(p, sizeof(p), "%s/kv/lock.mdb", dir);
+		unlink(p);
+		snprintf(p, sizeof(p), "%s/kv", dir);
+		rmdir(p);
+	}
+	ck_assert_int_eq(umount(dir), 0);
+	remove_dir(dir);
+}
+END_TEST
+
+/* kv_reopen() gives back the last commit: applied index, content and the
+ * exactly-once table, and the handle applies on. */
+START_TEST(test_reopen_keeps_last_commit)
+{
+	char *dir = make_dir();
+	struct kv *kv = open_kv(dir, NULL);
+	struct raft_entry e[3];
+	char err[256] = "";
+	uint64_t d;
+
+	full_base(kv);
+	d = digest(kv);
+	ck_assert_int_eq(kv_needs_reopen(kv), 0);
+	ck_assert_int_eq(kv_reopen(kv, err, sizeof(err)), 0);
+	ck_assert_int_eq(kv_needs_reopen(kv), 0);
+	full_assert_unchanged(kv, d);
+	full_batch(e, 4);
+	full_assert_retry_applies(kv, e);
+	free_entries(e, 3);
 	kv_close(kv);
 	remove_dir(dir);
 }
@@ -1281,6 +1521,10 @@ Suite *kv_store_suite(void)
 	tcase_add_test(tc, test_digest);
 	tcase_add_test(tc, test_map_full_grows);
 	tcase_add_test(tc, test_map_full_at_max_applies_nothing);
+	tcase_add_test(tc, test_full_file_size_limit_efbig);
+	tcase_add_test(tc, test_full_file_size_limit_short_write);
+	tcase_add_test(tc, test_full_tmpfs);
+	tcase_add_test(tc, test_reopen_keeps_last_commit);
 	tcase_add_test(tc, test_open_errors);
 	tcase_add_test(tc, test_sync_modes_and_stats);
 	tcase_add_test(tc, test_snapshot_and_restore);
