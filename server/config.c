@@ -27,6 +27,7 @@ enum {
 	OPT_ELECTION_TIMEOUT_MS,
 	OPT_HEARTBEAT_MS,
 	OPT_SNAPSHOT_ENTRIES,
+	OPT_SNAPSHOT_KEEP,
 	OPT_MAX_VALUE_BYTES,
 	OPT_REQUEST_TIMEOUT_MS,
 	OPT_LOG_LEVEL,
@@ -48,6 +49,7 @@ static const struct option long_opts[] = {
     {"election-timeout-ms", required_argument, NULL, OPT_ELECTION_TIMEOUT_MS},
     {"heartbeat-ms", required_argument, NULL, OPT_HEARTBEAT_MS},
     {"snapshot-entries", required_argument, NULL, OPT_SNAPSHOT_ENTRIES},
+    {"snapshot-keep", required_argument, NULL, OPT_SNAPSHOT_KEEP},
     {"max-value-bytes", required_argument, NULL, OPT_MAX_VALUE_BYTES},
     {"request-timeout-ms", required_argument, NULL, OPT_REQUEST_TIMEOUT_MS},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
@@ -91,13 +93,17 @@ static const char usage_text[] =
     "  --snapshot-entries N     applied entries between snapshots; WAL\n"
     "                           segments below a snapshot are deleted\n"
     "                           (default 10000)\n"
+    "  --snapshot-keep N        snapshots kept in DATA_DIR/snap; older ones\n"
+    "                           are deleted after each new one (default 1,\n"
+    "                           1..100)\n"
     "  --restore FILE           seed an empty data dir from a snapshot file\n"
     "                           (kvctl snapshot save, GET /v1/snapshot);\n"
     "                           with --initial-cluster it founds a new\n"
     "                           cluster holding that data. Ignored when the\n"
     "                           data dir already holds a store\n"
-    "  --wal-segment-bytes N    size of each WAL segment file (default\n"
-    "                           67108864, 65536..1073741824)\n"
+    "  --wal-segment-bytes N    size of each WAL segment file, which grows\n"
+    "                           to it in steps (default 16777216,\n"
+    "                           65536..1073741824)\n"
     "  --max-value-bytes N      largest value accepted; larger: 413\n"
     "                           (default 1048576, at most 16777216)\n"
     "  --request-timeout-ms MS  a request without an outcome by then fails\n"
@@ -345,7 +351,8 @@ int config_parse(int argc, char **argv, struct config *c, char *err,
 	c->max_value_bytes = 1048576;
 	c->request_timeout_ms = 5000;
 	c->log_level = LOG_LEVEL_INFO;
-	c->wal_segment_bytes = 64u << 20;
+	c->snapshot_keep = 1;
+	c->wal_segment_bytes = 16u << 20;
 
 	int have_client = 0, have_peer = 0;
 	const char *cluster = NULL, *adv_client = NULL, *adv_peer = NULL;
@@ -426,6 +433,14 @@ int config_parse(int argc, char **argv, struct config *c, char *err,
 			if (rc != CONFIG_OK)
 				return rc;
 			c->snapshot_entries = v;
+			break;
+		case OPT_SNAPSHOT_KEEP:
+			rc = number_flag(name, optarg, 1,
+					 CONFIG_SNAPSHOT_KEEP_MAX, &v, err,
+					 errlen);
+			if (rc != CONFIG_OK)
+				return rc;
+			c->snapshot_keep = (unsigned)v;
 			break;
 		case OPT_MAX_VALUE_BYTES:
 			rc = number_flag(name, optarg, 0,

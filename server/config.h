@@ -18,6 +18,8 @@
 #define CONFIG_URL_MAX 512
 /* Largest --peer-token-file read. */
 #define CONFIG_TOKEN_MAX 4096
+/* Most snapshots --snapshot-keep may keep. */
+#define CONFIG_SNAPSHOT_KEEP_MAX 100
 /* Most members --initial-cluster may list. */
 #define CONFIG_MEMBERS_MAX 64
 
@@ -46,6 +48,7 @@ struct config {
 	unsigned election_timeout_ms;
 	unsigned heartbeat_ms;
 	uint64_t snapshot_entries;
+	unsigned snapshot_keep;	  /* 1..CONFIG_SNAPSHOT_KEEP_MAX */
 	uint64_t max_value_bytes; /* 0..CONFIG_MAX_VALUE_BYTES_LIMIT */
 	unsigned request_timeout_ms;
 	enum log_level log_level;

@@ -32,8 +32,11 @@
 #include "members.h"
 #include "metrics.h"
 
-/* Snapshots kept on disk (issue: "snapshots older than the newest two"). */
-#define KEEP_SNAPSHOTS 2
+/* Snapshots kept on disk when snapshotter_options.keep is 0. One is enough:
+ * the log is compacted up to (newest - margin), so a member sent an older
+ * one could not catch up from the log, and a restart starts from the store,
+ * not from a snapshot file. */
+#define KEEP_SNAPSHOTS_DEFAULT 1
 /* Largest members.json embedded in a snapshot's record. */
 #define MEMBERS_JSON_MAX (256 * 1024)
 
@@ -56,6 +59,7 @@ struct snapshotter {
 	struct event_base *base;
 	struct snapshotter_options o;
 	char *data_dir;
+	size_t keep; /* snapshots kept by snapshot_prune() */
 	struct snap_xfer *xfer;
 	struct event *done_ev;
 	/* Outcomes are reported to the node from report_cb, never from
@@ -124,7 +128,7 @@ static void *copy_main(void *arg)
 	 * everything the snapshot says it does, on disk (kv.h). */
 	if (sn->rc == 0 && kv_sync(sn->kv, sn->err, sizeof(sn->err)) != 0)
 		sn->rc = -1;
-	if (sn->rc == 0 && snapshot_prune(sn->data_dir, KEEP_SNAPSHOTS, sn->err,
+	if (sn->rc == 0 && snapshot_prune(sn->data_dir, sn->keep, sn->err,
 					  sizeof(sn->err)) < 0) {
 		log_warn("pruning old snapshots: %s", sn->err);
 		sn->err[0] = '\0';
@@ -413,6 +417,7 @@ int snapshotter_new(struct event_base *base,
 	sn->base = base;
 	sn->o = *o;
 	sn->data_dir = strdup(o->data_dir);
+	sn->keep = o->keep > 0 ? o->keep : KEEP_SNAPSHOTS_DEFAULT;
 	sn->done_ev = event_new(base, -1, 0, done_cb, sn);
 	sn->report_ev = event_new(base, -1, 0, report_cb, sn);
 	if (sn->data_dir == NULL || sn->done_ev == NULL ||
@@ -434,7 +439,11 @@ int snapshotter_new(struct event_base *base,
 	if (warn[0] != '\0')
 		log_warn("ignoring a snapshot record: %s", warn);
 	/* The newest snapshot that passes its checksum. A corrupt one is set
-	 * aside (kept for inspection), never sent. */
+	 * aside (kept for inspection), never sent. With none left, a fresh
+	 * one is taken at the first apply past --snapshot-entries (for a
+	 * store that far along: the first apply after start), or as soon as
+	 * a member needs one (snapshotter_send). Nothing else needs the
+	 * file: a restart starts from the store. */
 	for (int i = 0; i < n; i++) {
 		if (snapshot_verify(sn->data_dir, &list[i], lerr,
 				    sizeof(lerr)) == 0) {
@@ -444,7 +453,7 @@ int snapshotter_new(struct event_base *base,
 		}
 		char from[SNAPSHOT_PATH_MAX], to[SNAPSHOT_PATH_MAX + 16];
 		log_error("snapshot %" PRIu64 " is corrupt: %s; setting it "
-			  "aside and falling back to an older one",
+			  "aside",
 			  list[i].index, lerr);
 		snapshot_data_path(sn->data_dir, list[i].index, from);
 		snprintf(to, sizeof(to), "%s.corrupt", from);
@@ -457,6 +466,11 @@ int snapshotter_new(struct event_base *base,
 		log_info("newest snapshot: index %" PRIu64 " term %" PRIu64
 			 ", %" PRIu64 " bytes",
 			 sn->newest.index, sn->newest.term, sn->newest.size);
+	else if (n > 0)
+		log_warn("no usable snapshot left: a fresh one is taken at the "
+			 "next apply past index %" PRIu64
+			 " or when a member needs one",
+			 o->every_entries);
 	struct snap_xfer_options xo = {
 	    .self = o->self,
 	    .data_dir = o->data_dir,

@@ -1,7 +1,7 @@
 /* snapshotter.h - the driver's snapshot duties: taking snapshots on a
  * background thread every --snapshot-entries applied entries, keeping the
- * newest two, streaming the newest to members that need it, receiving one
- * from the leader, and their metrics.
+ * newest --snapshot-keep (one by default), streaming the newest to members that
+ * need it, receiving one from the leader, and their metrics.
  *
  * The node stays in charge of the raft core, the WAL and the store: the
  * snapshotter reports through callbacks (a snapshot was taken: compact; a
@@ -33,8 +33,11 @@ struct evbuffer;
 
 struct snapshotter_options {
 	raft_id self;
-	const char *data_dir;	 /* copied */
-	uint64_t every_entries;	 /* --snapshot-entries; 0: never on its own */
+	const char *data_dir;	/* copied */
+	uint64_t every_entries; /* --snapshot-entries; 0: never on its own */
+	/* --snapshot-keep: snapshots kept on disk, older ones deleted after
+	 * each new one; 0: one. */
+	unsigned keep;
 	const char *source_host; /* copied; NULL: any */
 	const char *token;	 /* copied; NULL: none */
 	/* A snapshot is durable in DATA_DIR/snap and the store synced. */
@@ -56,7 +59,9 @@ struct snapshotter;
 /* Creates the snapshotter: makes DATA_DIR/snap, removes leftovers of
  * interrupted work, and checks the newest snapshot's checksum. A corrupt
  * newest snapshot is set aside (renamed *.corrupt, logged) and the one
- * before it is used. Returns 0 or -1 with one line in @err. */
+ * before it is used, when one is kept (--snapshot-keep above 1); with none
+ * left, a fresh one is taken at the next apply or when a member needs one.
+ * Returns 0 or -1 with one line in @err. */
 int snapshotter_new(struct event_base *base,
 		    const struct snapshotter_options *o,
 		    struct snapshotter **out, char *err, size_t errlen);
