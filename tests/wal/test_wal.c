@@ -757,6 +757,51 @@ START_TEST(test_batch_across_steps)
 }
 END_TEST
 
+/* A preallocation step that cannot be had (here: a file size limit) fails
+ * the append before anything is written; the log stays usable. */
+START_TEST(test_failed_step_writes_nothing)
+{
+	char *dir = make_tmpdir();
+	char names[16][64], path[512];
+	struct wal *w = open_ok(dir, STEP_SEG);
+	struct rlimit rl, saved;
+	struct raft_entry es[20];
+	uint64_t before;
+
+	append_sized(w, 1, 10, 1, 100);
+	sync_ok(w);
+	ck_assert_int_eq(list_segs(dir, names, 16), 1);
+	snprintf(path, sizeof(path), "%s/%s", dir, names[0]);
+	before = records_end(path);
+	signal(SIGXFSZ, SIG_IGN);
+	ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &rl), 0);
+	saved = rl;
+	rl.rlim_cur = STEP;
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
+	/* 20 records of 1032 bytes: past the first step. */
+	for (int k = 0; k < 20; k++)
+		fill_entry(&es[k], 11 + (raft_index)k, 1, 1000);
+	ck_assert_int_eq(wal_append(w, es, 20, err, sizeof(err)), WAL_ENOSPC);
+	ck_assert_msg(strstr(err, "preallocate") != NULL, "%s", err);
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &saved), 0);
+	ck_assert_uint_eq(wal_last_index(w), 10);
+	ck_assert_uint_eq(file_size(path), STEP);
+	ck_assert_uint_eq(records_end(path), before);
+	/* The same batch goes in once the space is there. */
+	ck_assert_msg(wal_append(w, es, 20, err, sizeof(err)) == 0, "%s", err);
+	for (int k = 0; k < 20; k++)
+		free(es[k].data);
+	sync_ok(w);
+	wal_close(w);
+	w = open_ok(dir, STEP_SEG);
+	ck_assert_uint_eq(wal_last_index(w), 30);
+	check_sized(w, 1, 10, 1, 100);
+	check_sized(w, 11, 30, 1, 1000);
+	wal_close(w);
+	free_tmpdir(dir);
+}
+END_TEST
+
 /* Segments that end early, at any position in the log: every file cut
  * right after its last record (no zeros after it, a size that is no
  * multiple of a step) is a clean end, not damage. So is a log written
@@ -1368,6 +1413,7 @@ static Suite *wal_suite(void)
 	tcase_add_test(tc, test_segment_grows_in_steps);
 	tcase_add_test(tc, test_batch_across_steps);
 	tcase_add_test(tc, test_short_segments_recover);
+	tcase_add_test(tc, test_failed_step_writes_nothing);
 	tcase_add_test(tc, test_compact);
 	tcase_add_test(tc, test_reset);
 	tcase_add_loop_test(tc, test_random_operations_match_model, 0, 8);
