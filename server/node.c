@@ -76,6 +76,11 @@ struct node {
 	bool stopping;
 	size_t wal_inflight; /* jobs created and not yet done (in the writer,
 			      * or held for a retry below) */
+	/* The newest hard state handed to the WAL, or deferred: a change of
+	 * the commit index alone, made while no job is in flight, waits for
+	 * the next job instead of costing one of its own (process_ready). */
+	struct raft_hard_state hs_last;
+	bool hs_deferred; /* hs_last is in no job yet */
 	/* Disk full (WAL_ENOSPC): the writer is halted; the failed jobs and
 	 * those it sent back unwritten wait in wal_retry (in order), jobs
 	 * made since in wal_held; both are resubmitted, in that order, by
@@ -87,6 +92,14 @@ struct node {
 	struct wal_job *wal_retry, *wal_retry_tail;
 	struct wal_job *wal_held, *wal_held_tail;
 	struct event *retry_ev;
+	/* Store full (section "applying committed entries"): the committed
+	 * entries [backlog_head, backlog_n) of @backlog (copies, owned)
+	 * wait for apply_retry_ev, in order. */
+	bool store_full; /* proposals answer NODE_EDISKFULL meanwhile */
+	struct raft_entry *backlog;
+	size_t backlog_head, backlog_n, backlog_cap;
+	size_t backlog_bytes; /* entries and payloads */
+	struct event *apply_retry_ev;
 	uint64_t next_id;
 	struct node_wait *buckets[HASH_BUCKETS];
 	struct node_wait *waits; /* every pending wait */
@@ -129,9 +142,8 @@ const char *node_strerror(int err)
 	case NODE_ETRANSFER:
 		return "leadership transfer in progress";
 	case NODE_EDISKFULL:
-		return "disk full: this member cannot write its log until "
-		       "space "
-		       "is freed";
+		return "disk full: this member cannot write until space is "
+		       "freed";
 	default:
 		return "unknown error";
 	}
@@ -334,7 +346,7 @@ int node_propose(struct node *n, struct kv_cmd *cmd, struct node_wait *w)
 {
 	if (n->stopping)
 		return NODE_ESTOPPING;
-	if (n->disk_full)
+	if (n->disk_full || n->store_full)
 		return NODE_EDISKFULL;
 	uint64_t id = new_id(n);
 	cmd->origin = n->cfg->id;
@@ -495,23 +507,33 @@ static void fatal(const char *what, const char *detail)
 	exit(1);
 }
 
-static void apply_committed(struct node *n, const struct raft_entry *ents,
+/* ---- applying committed entries, and a full store ----
+ *
+ * When the store cannot take a batch for lack of space (kv_retryable():
+ * the file system is full, or the map at its maximum), nothing of it was
+ * applied. The entries the core handed out are copied into the backlog and
+ * every newer committed entry goes behind them, never around them; a timer
+ * applies them, oldest first, once the store takes writes again. Meanwhile
+ * new writes answer NODE_EDISKFULL (503, as for a full WAL), waiting ones
+ * are answered when their entry is applied or time out, and reads are
+ * served from the last applied state. The entries are durable in the WAL:
+ * past APPLY_BACKLOG_MAX_BYTES the member exits and a restart applies them
+ * from there. */
+#define APPLY_RETRY_MS		200
+#define APPLY_BACKLOG_MAX_BYTES ((size_t)256 << 20)
+/* One retry applies at most this much per transaction, and at most
+ * APPLY_CHUNKS_PER_TURN transactions per loop turn: the loop stays
+ * responsive while a large backlog drains. */
+#define APPLY_CHUNK_ENTRIES   4096
+#define APPLY_CHUNK_BYTES     ((size_t)16 << 20)
+#define APPLY_CHUNKS_PER_TURN 4
+
+static void serve_reads(struct node *n);
+
+/* Answers the waiting writes that @res (@cnt applied entries) complete. */
+static void complete_writes(struct node *n, const struct kv_result *res,
 			    size_t cnt)
 {
-	char err[256] = "";
-	struct kv_result *res = calloc(cnt, sizeof(*res));
-	if (res == NULL)
-		fatal("apply", "out of memory");
-	double t0 = now_seconds();
-	node_snapshot_before_apply(n, ents, cnt);
-	int rc = kv_apply(n->kv, ents, cnt, res, err, sizeof(err));
-	if (rc < 0)
-		fatal("applying committed entries failed",
-		      err[0] ? err : kv_strerror(rc));
-	metrics_observe(&n->metrics.apply_seconds, now_seconds() - t0);
-	n->metrics.apply_batches++;
-	n->metrics.applied_entries += cnt;
-	n->applied = kv_applied_index(n->kv);
 	for (size_t i = 0; i < cnt; i++) {
 		const struct kv_result *r = &res[i];
 		if (r->status == KV_BAD_COMMAND)
@@ -543,7 +565,231 @@ static void apply_committed(struct node *n, const struct raft_entry *ents,
 			break;
 		}
 	}
+}
+
+/* A failed write left LMDB's environment unusable (kv_needs_reopen()):
+ * reopen it at its last good commit, which is where the backlog starts. */
+static void store_reopen(struct node *n)
+{
+	char err[256] = "";
+	/* kv_reopen() closes the environment: no copy may still read it. */
+	if (n->snap != NULL)
+		snapshotter_wait(n->snap);
+	if (kv_reopen(n->kv, err, sizeof(err)) != 0)
+		fatal("reopening the store after a failed write", err);
+	raft_index applied = kv_applied_index(n->kv);
+	if (applied < n->applied)
+		fatal("reopening the store after a failed write",
+		      "it lost applied entries");
+	log_warn("the store was reopened after a failed write (applied "
+		 "index %" PRIu64 ")",
+		 applied);
+	n->applied = applied;
+}
+
+/* Applies @cnt consecutive entries in one transaction and answers the
+ * writes they complete. Returns 0, or a kv_retryable() code with one line
+ * in @err (nothing applied); any other failure ends the process. */
+static int apply_entries(struct node *n, const struct raft_entry *ents,
+			 size_t cnt, char *err, size_t errlen)
+{
+	struct kv_result *res = calloc(cnt, sizeof(*res));
+	if (res == NULL)
+		fatal("apply", "out of memory");
+	double t0 = now_seconds();
+	node_snapshot_before_apply(n, ents, cnt);
+	int rc = kv_apply(n->kv, ents, cnt, res, err, errlen);
+	if (rc < 0) {
+		free(res);
+		if (!kv_retryable(rc))
+			fatal("applying committed entries failed",
+			      err[0] ? err : kv_strerror(rc));
+		if (kv_needs_reopen(n->kv))
+			store_reopen(n);
+		return rc;
+	}
+	metrics_observe(&n->metrics.apply_seconds, now_seconds() - t0);
+	n->metrics.apply_batches++;
+	n->metrics.applied_entries += cnt;
+	n->applied = kv_applied_index(n->kv);
+	complete_writes(n, res, cnt);
 	free(res);
+	return 0;
+}
+
+static size_t backlog_entry_bytes(const struct raft_entry *e)
+{
+	return sizeof(*e) + e->len;
+}
+
+/* Drops waiting entries at or below the applied index: a snapshot
+ * received meanwhile supersedes them (raft.h rule 7); their writes, whose
+ * outcome this member cannot tell, time out. */
+static void backlog_trim(struct node *n)
+{
+	while (n->backlog_head < n->backlog_n &&
+	       n->backlog[n->backlog_head].index <= n->applied) {
+		struct raft_entry *e = &n->backlog[n->backlog_head++];
+		n->backlog_bytes -= backlog_entry_bytes(e);
+		free(e->data);
+	}
+	if (n->backlog_head == n->backlog_n) {
+		free(n->backlog);
+		n->backlog = NULL;
+		n->backlog_head = n->backlog_n = n->backlog_cap = 0;
+		n->backlog_bytes = 0;
+	}
+}
+
+/* Copies @cnt committed entries (owned by the core until raft_advance())
+ * behind the waiting ones. */
+static void backlog_add(struct node *n, const struct raft_entry *ents,
+			size_t cnt)
+{
+	backlog_trim(n);
+	size_t bytes = 0;
+	for (size_t i = 0; i < cnt; i++)
+		bytes += backlog_entry_bytes(&ents[i]);
+	if (n->backlog_bytes + bytes > APPLY_BACKLOG_MAX_BYTES) {
+		char why[160];
+		snprintf(
+		    why, sizeof(why),
+		    "%zu bytes of committed entries wait for the store, "
+		    "more than %zu MiB; a restart applies them from the WAL",
+		    n->backlog_bytes + bytes, APPLY_BACKLOG_MAX_BYTES >> 20);
+		fatal("the store stays full", why);
+	}
+	if (n->backlog_n > n->backlog_head &&
+	    ents[0].index != n->backlog[n->backlog_n - 1].index + 1)
+		fatal("applying committed entries failed",
+		      "they do not follow the entries waiting for the store");
+	if (n->backlog_n + cnt > n->backlog_cap) {
+		size_t cap = n->backlog_cap ? n->backlog_cap : 64;
+		while (cap < n->backlog_n + cnt)
+			cap *= 2;
+		struct raft_entry *b = realloc(n->backlog, cap * sizeof(*b));
+		if (b == NULL)
+			fatal("apply backlog", "out of memory");
+		n->backlog = b;
+		n->backlog_cap = cap;
+	}
+	for (size_t i = 0; i < cnt; i++) {
+		struct raft_entry *e = &n->backlog[n->backlog_n];
+		*e = ents[i];
+		e->data = NULL;
+		if (ents[i].len > 0) {
+			e->data = malloc(ents[i].len);
+			if (e->data == NULL)
+				fatal("apply backlog", "out of memory");
+			memcpy(e->data, ents[i].data, ents[i].len);
+		}
+		n->backlog_n++;
+	}
+	n->backlog_bytes += bytes;
+}
+
+static void backlog_free(struct node *n)
+{
+	if (n->backlog_n > n->backlog_head)
+		log_warn("%zu committed entries were not applied (the store "
+			 "is full); the next start applies them from the WAL",
+			 n->backlog_n - n->backlog_head);
+	for (size_t i = n->backlog_head; i < n->backlog_n; i++)
+		free(n->backlog[i].data);
+	free(n->backlog);
+	n->backlog = NULL;
+	n->backlog_head = n->backlog_n = n->backlog_cap = 0;
+	n->backlog_bytes = 0;
+}
+
+static void arm_apply_retry(struct node *n, unsigned ms)
+{
+	struct timeval tv = {.tv_sec = ms / 1000,
+			     .tv_usec = (ms % 1000) * 1000};
+	evtimer_add(n->apply_retry_ev, &tv);
+}
+
+/* Applies waiting entries, oldest first. Returns 0 when none waits any
+ * more, 1 when more wait (the turn's share is done), -1 while the store
+ * is still full. */
+static int backlog_apply(struct node *n)
+{
+	char err[256];
+	backlog_trim(n);
+	for (int turn = 0; turn < APPLY_CHUNKS_PER_TURN; turn++) {
+		if (n->backlog_head == n->backlog_n)
+			return 0;
+		struct raft_entry *first = &n->backlog[n->backlog_head];
+		size_t k = 0, bytes = 0;
+		while (n->backlog_head + k < n->backlog_n &&
+		       k < APPLY_CHUNK_ENTRIES &&
+		       (k == 0 || bytes + first[k].len <= APPLY_CHUNK_BYTES))
+			bytes += first[k++].len;
+		err[0] = '\0';
+		if (apply_entries(n, first, k, err, sizeof(err)) != 0)
+			return -1;
+		backlog_trim(n);
+	}
+	return n->backlog_head == n->backlog_n ? 0 : 1;
+}
+
+/* The retry timer: what process_ready() does after an apply, for the
+ * entries applied here. */
+static void apply_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct node *n = arg;
+	if (n->stopping || !n->store_full)
+		return;
+	raft_index before = n->applied;
+	int more = backlog_apply(n);
+	if (n->applied != before) {
+		char merr[512];
+		raft_applied(n->raft, n->applied);
+		node_snapshot_applied(n);
+		if (member_config_store(&n->mcfg, n->applied, &n->members, merr,
+					sizeof(merr)) != 0)
+			log_error("%s", merr);
+		if (n->readq != NULL)
+			serve_reads(n);
+		schedule_flush(n);
+	}
+	if (more == 0) {
+		n->store_full = false;
+		log_info("store writable again: every waiting entry is applied "
+			 "(applied index %" PRIu64 "); writes resume",
+			 n->applied);
+		return;
+	}
+	arm_apply_retry(n, more > 0 ? 0 : APPLY_RETRY_MS);
+}
+
+/* Rule 5: applies the committed entries in order, or keeps them behind
+ * the waiting ones while the store is full. */
+static void apply_committed(struct node *n, const struct raft_entry *ents,
+			    size_t cnt)
+{
+	char err[256] = "";
+	if (n->store_full) {
+		backlog_add(n, ents, cnt);
+		return;
+	}
+	int rc = apply_entries(n, ents, cnt, err, sizeof(err));
+	if (rc == 0)
+		return;
+	if (n->apply_retry_ev == NULL) {
+		n->apply_retry_ev = evtimer_new(n->base, apply_retry_cb, n);
+		if (n->apply_retry_ev == NULL)
+			fatal("applying committed entries failed",
+			      "cannot create the retry timer");
+	}
+	backlog_add(n, ents, cnt);
+	n->store_full = true;
+	log_error("applying committed entries failed: %s; writes answer 503 "
+		  "until space is freed, retrying every %d ms",
+		  err[0] ? err : kv_strerror(rc), APPLY_RETRY_MS);
+	arm_apply_retry(n, APPLY_RETRY_MS);
 }
 
 /* Serves the reads whose index the applied index has reached. */
@@ -655,14 +901,31 @@ static void process_ready(struct node *n)
 		node_install_snapshot(n, &rd.snapshot);
 
 	/* Rules 1 and 3: storage, and the messages that wait for it. A
-	 * message may skip the queue only when nothing is in flight. */
-	bool job_needed = rd.n_entries > 0 || rd.hs_changed ||
+	 * message may skip the queue only when nothing is in flight. A new
+	 * commit index alone needs no job when nothing is in flight either:
+	 * it is a hint (raft.h) that the writer would not sync anyway, and
+	 * what waits for it waits for nothing. It rides with the next job
+	 * (or the one node_close() makes), which saves the writer thread a
+	 * round trip per write on every member: the leader's commit after
+	 * the acknowledgements, a follower's after the next append. */
+	bool defer_hs = rd.hs_changed && rd.hs.term == n->hs_last.term &&
+			rd.hs.vote == n->hs_last.vote && rd.n_entries == 0 &&
+			!rd.has_snapshot && n->wal_inflight == 0;
+	bool job_needed = rd.n_entries > 0 || (rd.hs_changed && !defer_hs) ||
 			  rd.has_snapshot ||
 			  (rd.n_msgs_after_persist > 0 && n->wal_inflight > 0);
+	if (rd.hs_changed) {
+		n->hs_last = rd.hs;
+		n->hs_deferred = defer_hs;
+	}
 	if (job_needed) {
-		struct wal_job *job = wal_job_new(
-		    rd.entries, rd.n_entries, rd.hs_changed ? &rd.hs : NULL,
-		    rd.msgs_after_persist, rd.n_msgs_after_persist);
+		const struct raft_hard_state *hs = NULL;
+		if (rd.hs_changed || n->hs_deferred)
+			hs = &n->hs_last;
+		n->hs_deferred = false;
+		struct wal_job *job =
+		    wal_job_new(rd.entries, rd.n_entries, hs,
+				rd.msgs_after_persist, rd.n_msgs_after_persist);
 		if (job == NULL)
 			fatal("WAL job", "out of memory");
 		if (rd.has_snapshot) {
@@ -1129,6 +1392,7 @@ static int open_raft(struct node *n, struct wal *w, char *err, size_t errlen)
 	    .check_quorum = true,
 	    .max_entry_bytes = NODE_MAX_ENTRY_BYTES,
 	};
+	n->hs_last = rs.hs;
 	int rc = raft_new(&ro, &rs, &n->raft);
 	wal_free_entries(ents, n_ents);
 	if (rc != RAFT_OK)
@@ -1300,6 +1564,8 @@ void node_stop(struct node *n)
 	}
 	if (n->retry_ev != NULL)
 		event_del(n->retry_ev);
+	if (n->apply_retry_ev != NULL)
+		event_del(n->apply_retry_ev);
 }
 
 void node_close(struct node *n)
@@ -1308,7 +1574,15 @@ void node_close(struct node *n)
 		return;
 	node_stop(n);
 	if (n->ww != NULL) {
-		/* Everything handed to the writer becomes durable. */
+		/* Everything handed to the writer becomes durable, the
+		 * deferred commit index too. */
+		if (n->hs_deferred) {
+			struct wal_job *j =
+			    wal_job_new(NULL, 0, &n->hs_last, NULL, 0);
+			if (j != NULL)
+				submit_job(n, j);
+			n->hs_deferred = false;
+		}
 		struct wal *w = wal_writer_stop(n->ww);
 		wal_close(w);
 	}
@@ -1332,6 +1606,9 @@ void node_close(struct node *n)
 		event_free(n->flush_ev);
 	if (n->retry_ev != NULL)
 		event_free(n->retry_ev);
+	if (n->apply_retry_ev != NULL)
+		event_free(n->apply_retry_ev);
+	backlog_free(n);
 	/* Never written: nothing of them was acknowledged. */
 	free_jobs(n->wal_retry);
 	free_jobs(n->wal_held);
@@ -1465,6 +1742,14 @@ void node_render_metrics(struct node *n, struct evbuffer *out)
 	metrics_write_value(out, "kvd_pending_requests", "gauge",
 			    "Client requests waiting for the cluster.",
 			    (double)n->n_waits);
+	metrics_write_value(out, "kvd_store_full", "gauge",
+			    "1 while the store cannot take writes (disk "
+			    "full): committed entries wait in memory.",
+			    n->store_full ? 1.0 : 0.0);
+	metrics_write_value(out, "kvd_apply_backlog_bytes", "gauge",
+			    "Committed entries waiting for the store, in "
+			    "bytes.",
+			    (double)n->backlog_bytes);
 	metrics_write_value(out, "kvd_wal_jobs_inflight", "gauge",
 			    "Readies handed to the WAL writer, not yet "
 			    "durable.",
