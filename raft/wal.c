@@ -48,7 +48,7 @@ enum {
 #define HS_PAYLOAD  24
 #define HS_SIZE	    (FRAME_HEADER_SIZE + HS_PAYLOAD)
 
-#define DEFAULT_SEGMENT_BYTES (16ull << 20)
+#define DEFAULT_SEGMENT_BYTES (4ull << 20)
 #define MIN_SEGMENT_BYTES     4096ull
 #define MAX_SEGMENT_BYTES     (1ull << 30)
 #define DEFAULT_MAX_ENTRY     (64u << 20)

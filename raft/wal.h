@@ -1,9 +1,10 @@
 /* wal.h - the durable, segmented write-ahead log of entries and hard state.
  *
  * Files live in one directory. Entries are CRC frames (frame.h) appended to
- * segment files preallocated in steps ahead of the writes; hard state (term, vote, commit) is a record in
- * the same stream, so one fdatasync makes a batch of entries and the hard
- * state that goes with them durable together (group commit).
+ * segment files preallocated in steps ahead of the writes; hard state
+ * (term, vote, commit) is a record in the same stream, so one fdatasync
+ * makes a batch of entries and the hard state that goes with them durable
+ * together (group commit).
  *
  * Not thread-safe: one thread at a time uses a struct wal (the server hands
  * it to its writer thread after recovery).
@@ -36,7 +37,7 @@ struct wal_hard_state {
 
 struct wal_options {
 	/* Size at which a segment is closed and the next one started
-	 * (default 16 MiB when 0). A segment grows to it in preallocation
+	 * (default 4 MiB when 0). A segment grows to it in preallocation
 	 * steps of a quarter of it (whole 4 KiB pages, at most 4 MiB). A
 	 * batch larger than a segment still goes into one segment. */
 	uint64_t segment_bytes;

@@ -102,7 +102,7 @@ static const char usage_text[] =
     "                           cluster holding that data. Ignored when the\n"
     "                           data dir already holds a store\n"
     "  --wal-segment-bytes N    size of each WAL segment file, which grows\n"
-    "                           to it in steps (default 16777216,\n"
+    "                           to it in steps (default 4194304,\n"
     "                           65536..1073741824)\n"
     "  --max-value-bytes N      largest value accepted; larger: 413\n"
     "                           (default 1048576, at most 16777216)\n"
@@ -352,7 +352,7 @@ int config_parse(int argc, char **argv, struct config *c, char *err,
 	c->request_timeout_ms = 5000;
 	c->log_level = LOG_LEVEL_INFO;
 	c->snapshot_keep = 1;
-	c->wal_segment_bytes = 16u << 20;
+	c->wal_segment_bytes = 4u << 20;
 
 	int have_client = 0, have_peer = 0;
 	const char *cluster = NULL, *adv_client = NULL, *adv_peer = NULL;

@@ -1223,7 +1223,7 @@ START_TEST(test_failed_write_leaves_no_partial_record)
 	rl.rlim_cur = SMALL_SEG + 1000;
 	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
 	/* A batch bigger than the rest of the segment and than the limit:
-	 * it goes into a fresh segment, past the preallocation, and is cut
+	 * it goes into a fresh segment, past segment_bytes, and is cut
 	 * short after its first few (whole, valid-looking) records. */
 	for (int k = 0; k < 5; k++)
 		fill_entry(&es[k], 11 + (raft_index)k, 1, 1500);
