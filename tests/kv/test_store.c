@@ -1163,6 +1163,14 @@ static void full_assert_retry_applies(struct kv *kv, struct raft_entry e[3])
 	ck_assert_uint_eq(stats(kv).clients, 1);
 }
 
+static off_t file_size(const char *path)
+{
+	struct stat st;
+
+	ck_assert_int_eq(stat(path, &st), 0);
+	return st.st_size;
+}
+
 static off_t data_file_size(const char *dir)
 {
 	char p[512];
@@ -1259,8 +1267,11 @@ static char *fill_fs(const char *dir)
 }
 
 /* A real full file system: a small tmpfs (needs the right to mount;
- * without it the test has nothing to check and says so). */
-START_TEST(test_full_tmpfs)
+ * without it the test has nothing to check and says so), with @leave
+ * bytes left free: 0, or a few pages, which LMDB's write of the new pages
+ * past the end of its file fills before coming up short (reported as
+ * EIO). */
+static void full_tmpfs(off_t leave, const char *lmdb_says)
 {
 	char *dir = make_dir(), *filler;
 	struct kv *kv;
@@ -1270,7 +1281,7 @@ START_TEST(test_full_tmpfs)
 	int rv;
 
 	if (mount("tmpfs", dir, "tmpfs", 0, "size=2m,mode=0700") != 0) {
-		printf("test_full_tmpfs: cannot mount a tmpfs (%s): not run\n",
+		printf("full_tmpfs: cannot mount a tmpfs (%s): not run\n",
 		       strerror(errno));
 		remove_dir(dir);
 		return;
@@ -1280,12 +1291,17 @@ START_TEST(test_full_tmpfs)
 	d = digest(kv);
 	full_batch(e, 4);
 	filler = fill_fs(dir);
+	if (leave > 0)
+		ck_assert_int_eq(truncate(filler, file_size(filler) - leave),
+				 0);
 	rv = kv_apply(kv, e, 3, NULL, err, sizeof(err));
 	if (rv == KV_ENOSPC)
 		rv = kv_apply(kv, e, 3, NULL, err, sizeof(err));
 	ck_assert_msg(rv == KV_ENOSPC, "expected KV_ENOSPC, got %s (%s)",
 		      kv_strerror(rv), err);
-	printf("test_full_tmpfs: %s\n", err);
+	printf("full_tmpfs(%lld): %s\n", (long long)leave, err);
+	ck_assert_msg(lmdb_says == NULL || strstr(err, lmdb_says) != NULL, "%s",
+		      err);
 	ck_assert_int_eq(kv_needs_reopen(kv), 0);
 	full_assert_unchanged(kv, d);
 
@@ -1310,6 +1326,17 @@ START_TEST(test_full_tmpfs)
 	}
 	ck_assert_int_eq(umount(dir), 0);
 	remove_dir(dir);
+}
+
+START_TEST(test_full_tmpfs)
+{
+	full_tmpfs(0, NULL);
+}
+END_TEST
+
+START_TEST(test_full_tmpfs_short_write)
+{
+	full_tmpfs(12 * 1024, strerror(EIO));
 }
 END_TEST
 
@@ -1524,6 +1551,7 @@ Suite *kv_store_suite(void)
 	tcase_add_test(tc, test_full_file_size_limit_efbig);
 	tcase_add_test(tc, test_full_file_size_limit_short_write);
 	tcase_add_test(tc, test_full_tmpfs);
+	tcase_add_test(tc, test_full_tmpfs_short_write);
 	tcase_add_test(tc, test_reopen_keeps_last_commit);
 	tcase_add_test(tc, test_open_errors);
 	tcase_add_test(tc, test_sync_modes_and_stats);
