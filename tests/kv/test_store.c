@@ -4,6 +4,7 @@
  * disk (file size limit and a small tmpfs), open errors, and a seeded
  * random history checked against a small reference model. */
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <lmdb.h>
@@ -1340,6 +1341,103 @@ START_TEST(test_full_tmpfs_short_write)
 }
 END_TEST
 
+/* The descriptor LMDB writes meta pages through under KV_SYNC_FULL: the
+ * one on @dir's data.mdb opened with O_DSYNC (its data pages go through
+ * another). -1 if there is none. */
+static int meta_fd(const char *dir)
+{
+	char want[512], link[64], path[512], info[512];
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	int found = -1;
+
+	if (d == NULL)
+		return -1;
+	snprintf(want, sizeof(want), "%s/kv/data.mdb", dir);
+	while (found < 0 && (de = readdir(d)) != NULL) {
+		int fd = atoi(de->d_name);
+		ssize_t n;
+		unsigned long flags = 0;
+		FILE *f;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+		n = readlink(link, path, sizeof(path) - 1);
+		if (n <= 0)
+			continue;
+		path[n] = 0;
+		if (strcmp(path, want) != 0)
+			continue;
+		snprintf(link, sizeof(link), "/proc/self/fdinfo/%d", fd);
+		f = fopen(link, "r");
+		if (f == NULL)
+			continue;
+		while (fgets(info, sizeof(info), f) != NULL)
+			if (sscanf(info, "flags: %lo", &flags) == 1)
+				break;
+		fclose(f);
+		if (flags & O_DSYNC)
+			found = fd;
+	}
+	closedir(d);
+	return found;
+}
+
+/* A failed commit whose meta page could not be written: LMDB refuses the
+ * environment from then on (MDB_PANIC); kv_needs_reopen() says so and
+ * kv_reopen() brings back the last good commit, after which the same batch
+ * applies. The meta descriptor is pointed at /dev/full, where every write
+ * fails with ENOSPC while the data pages are written normally. */
+START_TEST(test_failed_meta_write_needs_reopen)
+{
+	char *dir = make_dir();
+	struct kv_options o;
+	struct kv *kv;
+	struct raft_entry e[3];
+	char err[256] = "";
+	uint64_t d;
+	int fd, full, rv;
+
+	kv_options_init(&o);
+	o.sync_mode = KV_SYNC_FULL;
+	kv = open_kv(dir, &o);
+	full_base(kv);
+	d = digest(kv);
+	fd = meta_fd(dir);
+	full = open("/dev/full", O_WRONLY);
+	if (fd < 0 || full < 0) {
+		printf("failed meta write: no meta descriptor or /dev/full: "
+		       "not run\n");
+		if (full >= 0)
+			close(full);
+		kv_close(kv);
+		remove_dir(dir);
+		return;
+	}
+	ck_assert_int_eq(dup2(full, fd), fd);
+	close(full);
+	full_batch(e, 4);
+	rv = kv_apply(kv, e, 3, NULL, err, sizeof(err));
+	ck_assert_msg(rv == KV_ENOSPC, "expected KV_ENOSPC, got %s (%s)",
+		      kv_strerror(rv), err);
+	ck_assert_int_eq(kv_needs_reopen(kv), 1);
+	ck_assert_int_eq(kv_count(kv), KV_ELMDB); /* MDB_PANIC */
+
+	ck_assert_int_eq(kv_reopen(kv, err, sizeof(err)), 0);
+	ck_assert_int_eq(kv_needs_reopen(kv), 0);
+	full_assert_unchanged(kv, d);
+	full_assert_retry_applies(kv, e);
+	free_entries(e, 3);
+	kv_close(kv);
+	kv = open_kv(dir, &o);
+	ck_assert_uint_eq(kv_applied_index(kv), 6);
+	assert_value(kv, "client-key", "v2", 4);
+	kv_close(kv);
+	remove_dir(dir);
+}
+END_TEST
+
 /* kv_reopen() gives back the last commit: applied index, content and the
  * exactly-once table, and the handle applies on. */
 START_TEST(test_reopen_keeps_last_commit)
@@ -1553,6 +1651,7 @@ Suite *kv_store_suite(void)
 	tcase_add_test(tc, test_full_tmpfs);
 	tcase_add_test(tc, test_full_tmpfs_short_write);
 	tcase_add_test(tc, test_reopen_keeps_last_commit);
+	tcase_add_test(tc, test_failed_meta_write_needs_reopen);
 	tcase_add_test(tc, test_open_errors);
 	tcase_add_test(tc, test_sync_modes_and_stats);
 	tcase_add_test(tc, test_snapshot_and_restore);
