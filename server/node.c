@@ -886,6 +886,8 @@ static void retry_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+static void wal_done_cb(void *ctx);
+
 static void process_ready(struct node *n)
 {
 	struct raft_ready rd;
@@ -918,12 +920,13 @@ static void process_ready(struct node *n)
 		n->hs_last = rd.hs;
 		n->hs_deferred = defer_hs;
 	}
+	struct wal_job *job = NULL;
 	if (job_needed) {
 		const struct raft_hard_state *hs = NULL;
 		if (rd.hs_changed || n->hs_deferred)
 			hs = &n->hs_last;
 		n->hs_deferred = false;
-		struct wal_job *job =
+		job =
 		    wal_job_new(rd.entries, rd.n_entries, hs,
 				rd.msgs_after_persist, rd.n_msgs_after_persist);
 		if (job == NULL)
@@ -934,12 +937,22 @@ static void process_ready(struct node *n)
 			job->install_term = rd.snapshot.term;
 		}
 		n->metrics.wal_entries += rd.n_entries;
-		submit_job(n, job);
 	}
-	/* Rule 2: these go now, in parallel with the write. */
+	/* Rule 2: these go now, in parallel with the write; before the job
+	 * is handed over, whose thread wake-up may take this very CPU. */
 	send_msgs(n, rd.msgs, rd.n_msgs);
 	if (!job_needed)
 		send_msgs(n, rd.msgs_after_persist, rd.n_msgs_after_persist);
+	/* A member that is not the leader has nothing to do while its disk
+	 * works (its answers wait for the write), so when nothing else is in
+	 * flight it writes on this thread, at the end of this ready: two
+	 * thread wake-ups fewer on the path of every write. The leader keeps
+	 * serving clients and replicating meanwhile, so its writes always go
+	 * to the writer thread. */
+	bool write_here = job != NULL && n->wal_inflight == 0 &&
+			  !n->wal_halted && raft_role(n->raft) != RAFT_LEADER;
+	if (job != NULL && !write_here)
+		submit_job(n, job);
 
 	/* Rule 5. */
 	raft_index applied_before = n->applied;
@@ -981,6 +994,14 @@ static void process_ready(struct node *n)
 	}
 	if (n->readq != NULL)
 		serve_reads(n);
+	if (write_here) {
+		n->wal_inflight++;
+		n->wal_in_writer++;
+		if (wal_writer_write_inline(n->ww, job))
+			wal_done_cb(n);
+		else
+			wal_writer_submit(n->ww, job);
+	}
 }
 
 static void flush_cb(evutil_socket_t fd, short what, void *arg)

@@ -17,12 +17,16 @@ struct wal_writer {
 	struct wal_job *todo, *todo_tail;
 	struct wal_job *done, *done_tail;
 	bool stop;
+	/* A group is being written (by the thread, or inline by the loop
+	 * with wal_writer_write_inline()): "last_hs" and "unsynced" below
+	 * belong to whoever writes it. */
+	bool busy;
 	/* A group failed: later jobs come back unwritten with halt_error
 	 * until wal_writer_resume(), so nothing is written out of order. */
 	bool halted;
 	int halt_error;
 	struct wal_writer_stats stats;
-	/* Writer thread only. */
+	/* Whoever writes a group (see busy). */
 	struct wal_hard_state last_hs; /* newest hard state handed to wal */
 	bool unsynced; /* a commit-only hard state not yet made durable */
 	struct event *done_ev; /* activated by the thread */
@@ -182,6 +186,78 @@ static bool needs_sync(const struct wal_writer *ww, const struct wal_job *job)
 			       job->hs.vote != ww->last_hs.vote);
 }
 
+/* Writes one group of jobs (the thread's batch, or one job inline) with
+ * at most one sync, and records the outcome in each job and the counters.
+ * Called without mu, by whoever set busy. */
+static void write_group(struct wal_writer *ww, struct wal_job *batch)
+{
+	/* Restored when the group fails: a retried hard state must
+	 * not look like a commit-only change (needs_sync()). */
+	struct wal_hard_state hs_before = ww->last_hs;
+
+	/* Group commit: write every queued job, then one sync, made
+	 * only when a job needs it (see needs_sync()). */
+	double t0 = now_seconds();
+	int rc = WAL_OK;
+	bool dirty = false, lazy = false;
+	size_t n_jobs = 0, n_lazy = 0;
+	struct wal_job *failed = NULL;
+	for (struct wal_job *j = batch; j != NULL; j = j->next) {
+		n_jobs++;
+		if (needs_sync(ww, j)) {
+			dirty = true;
+		} else if (j->has_hs) {
+			j->lazy = true;
+			lazy = true;
+			n_lazy++;
+		}
+		if (j->has_hs)
+			ww->last_hs = j->hs;
+		if (rc == WAL_OK) {
+			rc = write_job(ww->wal, j);
+			if (rc != WAL_OK)
+				failed = j;
+		}
+	}
+	char errmsg[256] = "";
+	if (rc == WAL_OK && dirty) {
+		rc = wal_sync(ww->wal, errmsg, sizeof(errmsg));
+		if (rc == WAL_OK)
+			ww->unsynced = false;
+	} else if (failed != NULL) {
+		memcpy(errmsg, failed->errmsg, sizeof(errmsg));
+	} else if (lazy) {
+		ww->unsynced = true;
+	}
+	/* Compaction only once what precedes it is durable. */
+	for (struct wal_job *j = batch; j != NULL && rc == WAL_OK; j = j->next)
+		if (j->compact_index > 0)
+			rc = wal_compact(ww->wal, j->compact_index, errmsg,
+					 sizeof(errmsg));
+	double took = now_seconds() - t0;
+	batch->first_of_group = true;
+	batch->synced = dirty;
+	batch->sync_seconds = took;
+	for (struct wal_job *j = batch; j != NULL; j = j->next) {
+		/* A failure makes the whole group not durable. */
+		j->error = rc;
+		if (rc != WAL_OK)
+			memcpy(j->errmsg, errmsg, sizeof(j->errmsg));
+	}
+	if (rc != WAL_OK)
+		ww->last_hs = hs_before;
+
+	pthread_mutex_lock(&ww->mu);
+	if (rc != WAL_OK) {
+		ww->halted = true;
+		ww->halt_error = rc;
+	}
+	ww->stats.jobs += n_jobs;
+	ww->stats.lazy_jobs += n_lazy;
+	ww->stats.syncs += dirty && rc == WAL_OK;
+	pthread_mutex_unlock(&ww->mu);
+}
+
 static void *writer_main(void *arg)
 {
 	struct wal_writer *ww = arg;
@@ -204,72 +280,11 @@ static void *writer_main(void *arg)
 			}
 			goto post;
 		}
+		ww->busy = true;
 		pthread_mutex_unlock(&ww->mu);
-		/* Restored when the group fails: a retried hard state must
-		 * not look like a commit-only change (needs_sync()). */
-		struct wal_hard_state hs_before = ww->last_hs;
-
-		/* Group commit: write every queued job, then one sync, made
-		 * only when a job needs it (see needs_sync()). */
-		double t0 = now_seconds();
-		int rc = WAL_OK;
-		bool dirty = false, lazy = false;
-		size_t n_jobs = 0, n_lazy = 0;
-		struct wal_job *failed = NULL;
-		for (struct wal_job *j = batch; j != NULL; j = j->next) {
-			n_jobs++;
-			if (needs_sync(ww, j)) {
-				dirty = true;
-			} else if (j->has_hs) {
-				j->lazy = true;
-				lazy = true;
-				n_lazy++;
-			}
-			if (j->has_hs)
-				ww->last_hs = j->hs;
-			if (rc == WAL_OK) {
-				rc = write_job(ww->wal, j);
-				if (rc != WAL_OK)
-					failed = j;
-			}
-		}
-		char errmsg[256] = "";
-		if (rc == WAL_OK && dirty) {
-			rc = wal_sync(ww->wal, errmsg, sizeof(errmsg));
-			if (rc == WAL_OK)
-				ww->unsynced = false;
-		} else if (failed != NULL) {
-			memcpy(errmsg, failed->errmsg, sizeof(errmsg));
-		} else if (lazy) {
-			ww->unsynced = true;
-		}
-		/* Compaction only once what precedes it is durable. */
-		for (struct wal_job *j = batch; j != NULL && rc == WAL_OK;
-		     j = j->next)
-			if (j->compact_index > 0)
-				rc = wal_compact(ww->wal, j->compact_index,
-						 errmsg, sizeof(errmsg));
-		double took = now_seconds() - t0;
-		batch->first_of_group = true;
-		batch->synced = dirty;
-		batch->sync_seconds = took;
-		for (struct wal_job *j = batch; j != NULL; j = j->next) {
-			/* A failure makes the whole group not durable. */
-			j->error = rc;
-			if (rc != WAL_OK)
-				memcpy(j->errmsg, errmsg, sizeof(j->errmsg));
-		}
-		if (rc != WAL_OK)
-			ww->last_hs = hs_before;
-
+		write_group(ww, batch);
 		pthread_mutex_lock(&ww->mu);
-		if (rc != WAL_OK) {
-			ww->halted = true;
-			ww->halt_error = rc;
-		}
-		ww->stats.jobs += n_jobs;
-		ww->stats.lazy_jobs += n_lazy;
-		ww->stats.syncs += dirty && rc == WAL_OK;
+		ww->busy = false;
 	post:
 		if (ww->done_tail != NULL)
 			ww->done_tail->next = batch;
@@ -340,6 +355,26 @@ void wal_writer_submit(struct wal_writer *ww, struct wal_job *job)
 	ww->todo_tail = job;
 	pthread_cond_signal(&ww->cond);
 	pthread_mutex_unlock(&ww->mu);
+}
+
+bool wal_writer_write_inline(struct wal_writer *ww, struct wal_job *job)
+{
+	pthread_mutex_lock(&ww->mu);
+	bool idle = ww->todo == NULL && !ww->busy && !ww->halted && !ww->stop &&
+		    ww->done == NULL;
+	if (idle)
+		ww->busy = true;
+	pthread_mutex_unlock(&ww->mu);
+	if (!idle)
+		return false;
+	job->next = NULL;
+	write_group(ww, job);
+	pthread_mutex_lock(&ww->mu);
+	ww->busy = false;
+	/* The done list was empty: the job is all of it. */
+	ww->done = ww->done_tail = job;
+	pthread_mutex_unlock(&ww->mu);
+	return true;
 }
 
 void wal_writer_get_stats(struct wal_writer *ww, struct wal_writer_stats *out)

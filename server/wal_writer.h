@@ -80,6 +80,17 @@ int wal_writer_start(struct wal *w, struct event_base *base,
  * wal_writer_take_done()). Loop thread only. */
 void wal_writer_submit(struct wal_writer *ww, struct wal_job *job);
 
+/* Writes @job on the calling thread, now, when the writer is idle
+ * (nothing queued, being written or waiting to be taken back, not halted):
+ * the job then waits in the done list for wal_writer_take_done(), exactly
+ * as if the thread had written it, but without the two thread wake-ups
+ * (one to hand the job over, one to hand it back). Returns false, and does
+ * nothing, when the writer is not idle: submit the job instead. For a
+ * member whose loop has nothing to do while it waits for its disk (a
+ * follower acknowledges entries only once they are durable). Loop thread
+ * only. */
+bool wal_writer_write_inline(struct wal_writer *ww, struct wal_job *job);
+
 /* Counters since the start, for /metrics. */
 struct wal_writer_stats {
 	uint64_t jobs;	    /* jobs written */
