@@ -37,6 +37,16 @@
  * one could not catch up from the log, and a restart starts from the store,
  * not from a snapshot file. */
 #define KEEP_SNAPSHOTS_DEFAULT 1
+/* Periodic snapshots take at most 1 / (1 + SNAPSHOT_REST_FACTOR) of the
+ * time: after a copy that took T seconds, the next periodic one waits at
+ * least SNAPSHOT_REST_FACTOR * T seconds, whatever the entry count says.
+ * A copy costs the whole store (a read of every page, a write and a sync
+ * of the file, a checksum), and the store grows while --snapshot-entries
+ * stays put: on a large store under a heavy write load, copies would
+ * otherwise follow each other back to back, taking a CPU and the disk
+ * from the writes they are meant not to stall. The log then holds a few
+ * more entries between snapshots; it stays bounded. */
+#define SNAPSHOT_REST_FACTOR 9.0
 /* Largest members.json embedded in a snapshot's record. */
 #define MEMBERS_JSON_MAX (256 * 1024)
 
@@ -83,6 +93,7 @@ struct snapshotter {
 	bool has_newest;
 	struct snapshot_info newest;
 	raft_index last_attempt; /* applied index at the last start */
+	double rest_until;	 /* no periodic snapshot before (monotonic s) */
 	struct pending_send pending[CONFIG_MEMBERS_MAX];
 	size_t n_pending;
 	/* Metrics. */
@@ -148,6 +159,7 @@ static void join_copy(struct snapshotter *sn)
 	pthread_join(sn->thread, NULL);
 	sn->busy = false;
 	sn->last_seconds = sn->took;
+	sn->rest_until = now_seconds() + SNAPSHOT_REST_FACTOR * sn->took;
 	if (sn->rc != 0) {
 		sn->failed_total++;
 		log_error("snapshot failed: %s", sn->err);
@@ -206,7 +218,8 @@ void snapshotter_applied(struct snapshotter *sn, struct kv *kv,
 	raft_index base = sn->has_newest ? sn->newest.index : 0;
 	if (sn->last_attempt > base)
 		base = sn->last_attempt;
-	if (applied >= base + sn->o.every_entries)
+	if (applied >= base + sn->o.every_entries &&
+	    now_seconds() >= sn->rest_until)
 		snapshotter_take(sn, kv);
 }
 
