@@ -61,6 +61,11 @@ class FlagsTest(unittest.TestCase):
     def test_bad_number(self):
         self.expect_fail(self.base() + ['--heartbeat-ms', 'fast'])
 
+    def test_bad_snapshot_keep(self):
+        for bad in ('0', '101', 'abc'):
+            line = self.expect_fail(self.base() + ['--snapshot-keep', bad])
+            self.assertIn('--snapshot-keep', line)
+
     def test_missing_value(self):
         self.expect_fail(self.base() + ['--election-timeout-ms'])
 
