@@ -7,8 +7,9 @@
  * disk; once the flag file is removed, they work again. Sockets and pipes
  * are never matched (their /proc/self/fd link is not a path), so the
  * process keeps talking to the network. Used by tests/fault/disk to fill
- * up only the WAL (whose segments are preallocated, so a real full disk
- * shows in LMDB first).
+ * up only the WAL: on a real full disk LMDB and the WAL's next
+ * preallocation step fail together, and this shows the WAL's own handling
+ * alone.
  */
 
 #define _GNU_SOURCE
