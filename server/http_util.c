@@ -53,8 +53,10 @@ void http_send_json(struct evhttp_request *req, int status, json_t *body)
 {
 	struct evbuffer *out = evbuffer_new();
 	char *text = http_json_text(body, &status);
-	if (out != NULL && text != NULL)
-		evbuffer_add_printf(out, "%s\n", text);
+	/* Added as bytes: a printf per answer costs more than the JSON. */
+	if (out != NULL && text != NULL &&
+	    evbuffer_add(out, text, strlen(text)) == 0)
+		evbuffer_add(out, "\n", 1);
 	free(text);
 	evhttp_add_header(evhttp_request_get_output_headers(req),
 			  "Content-Type", "application/json");
