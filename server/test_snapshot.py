@@ -161,6 +161,15 @@ def snap_files(m):
     return sorted(glob.glob(os.path.join(m.data_dir, 'snap', 'snap-*.mdb')))
 
 
+def flip_middle_byte(path):
+    """Corrupts one bit in the middle of @path (its checksum then fails)."""
+    with open(path, 'r+b') as f:
+        f.seek(os.path.getsize(path) // 2)
+        b = f.read(1)
+        f.seek(-1, os.SEEK_CUR)
+        f.write(bytes([b[0] ^ 0x40]))
+
+
 def wal_files(m):
     return glob.glob(os.path.join(m.data_dir, 'wal', 'wal-*.log'))
 
@@ -277,11 +286,7 @@ class CorruptSnapshotTest(ClusterTest):
         wait_for(lambda: len(snap_files(m)) == 1, what='one snapshot kept')
         self.assertEqual(m.terminate(), 0)
         newest = snap_files(m)[-1]
-        with open(newest, 'r+b') as f:
-            f.seek(os.path.getsize(newest) // 2)
-            b = f.read(1)
-            f.seek(-1, os.SEEK_CUR)
-            f.write(bytes([b[0] ^ 0x40]))
+        flip_middle_byte(newest)
         m.start()
         c.wait_leader()
         self.assertEqual(assert_same_content(self, c), before)
@@ -317,11 +322,7 @@ class KeepTwoSnapshotsTest(ClusterTest):
         files = snap_files(m)
         self.assertEqual(len(files), 2, files)
         older, newest = files
-        with open(newest, 'r+b') as f:
-            f.seek(os.path.getsize(newest) // 2)
-            b = f.read(1)
-            f.seek(-1, os.SEEK_CUR)
-            f.write(bytes([b[0] ^ 0x40]))
+        flip_middle_byte(newest)
         m.start()
         c.wait_leader()
         self.assertEqual(assert_same_content(self, c), before)
