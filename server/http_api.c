@@ -722,9 +722,11 @@ static void handle(struct evhttp_request *req, void *arg)
 		else
 			method_not_allowed(n, req, ROUTE_OTHER, t0, "POST");
 	} else if (strcmp(path, "/v1/snapshot") == 0) {
-		if (get)
-			count(n, ROUTE_OTHER, http_snapshot_get(n, req), t0);
-		else
+		if (get) {
+			int st = http_snapshot_get(n, req, t0);
+			if (st != 0)
+				count(n, ROUTE_OTHER, st, t0);
+		} else
 			method_not_allowed(n, req, ROUTE_OTHER, t0, "GET");
 	} else if (strcmp(path, "/healthz") == 0) {
 		if (get)

@@ -7,77 +7,115 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "http_util.h"
+#include "kv.h"
 #include "log.h"
+#include "metrics.h"
 #include "node.h"
 #include "snapshot.h"
+#include "snapshotter.h"
 
-int http_snapshot_get(struct node *n, struct evhttp_request *req)
+/* One backup request waiting for its snapshot. */
+struct backup {
+	struct node *n;
+	struct evhttp_request *req;
+	double t0;
+};
+
+static double now_seconds(void)
 {
-	const char *dir = node_config(n)->data_dir;
-	char tmp[SNAPSHOT_PATH_MAX + 64], err[512] = "";
-	static unsigned seq;
-	raft_index idx = 0;
-	raft_term term = 0;
-	uint64_t size = 0;
-	uint32_t crc = 0;
-	if (snapshot_make_dir(dir, err, sizeof(err)) != 0) {
-		log_error("GET /v1/snapshot: %s", err);
-		http_send_error(req, 500, "internal", err, NULL);
-		return 500;
-	}
-	snprintf(tmp, sizeof(tmp), "%s/" SNAPSHOT_DIR "/backup-%ld-%u.tmp", dir,
-		 (long)getpid(), ++seq);
-	unlink(tmp);
-	/* On the loop thread, between applies: the copy's index and term
-	 * are those of the store it copied (kv.h). */
-	int rc = kv_snapshot(node_kv(n), tmp, &idx, &term, err, sizeof(err));
-	if (rc != 0) {
-		log_error("GET /v1/snapshot: %s", err);
-		http_send_error(req, 500, "internal", err, NULL);
-		return 500;
-	}
-	if (snapshot_file_crc(tmp, &size, &crc, err, sizeof(err)) != 0) {
-		unlink(tmp);
-		http_send_error(req, 500, "internal", err, NULL);
-		return 500;
-	}
-	int fd = open(tmp, O_RDONLY | O_CLOEXEC);
-	/* Unlinked at once: the open descriptor keeps the data until the
-	 * answer is sent, and nothing is left behind by a crash after. */
-	unlink(tmp);
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void backup_done(struct backup *b, int status)
+{
+	metrics_http(node_metrics(b->n), ROUTE_OTHER, status,
+		     now_seconds() - b->t0);
+	free(b);
+}
+
+/* Sends the file at @path, opened here: the next snapshot may prune it
+ * once this returns, and the open descriptor keeps its data until the
+ * answer is sent. */
+static int send_file(struct evhttp_request *req, const char *path,
+		     const struct snapshot_info *info)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		http_send_error(req, 500, "internal", strerror(errno), NULL);
+		char msg[SNAPSHOT_PATH_MAX + 64];
+		snprintf(msg, sizeof(msg), "opening %s: %s", path,
+			 strerror(errno));
+		http_send_error(req, 500, "internal", msg, NULL);
 		return 500;
 	}
-	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-	char v[64];
-	evhttp_add_header(h, "Content-Type", "application/octet-stream");
-	snprintf(v, sizeof(v), "%" PRIu64, idx);
-	evhttp_add_header(h, "X-Kv-Snapshot-Index", v);
-	snprintf(v, sizeof(v), "%" PRIu64, term);
-	evhttp_add_header(h, "X-Kv-Snapshot-Term", v);
-	snprintf(v, sizeof(v), "%08x", crc);
-	evhttp_add_header(h, "X-Kv-Snapshot-CRC32C", v);
 	struct evbuffer *out = evbuffer_new();
 	/* evbuffer_add_file takes the descriptor and sends from the file
 	 * (sendfile or mapped pieces), never the whole file in memory. */
-	if (out == NULL || evbuffer_add_file(out, fd, 0, (ev_off_t)size) != 0) {
+	if (out == NULL ||
+	    evbuffer_add_file(out, fd, 0, (ev_off_t)info->size) != 0) {
 		if (out != NULL)
 			evbuffer_free(out);
 		close(fd);
 		http_send_error(req, 500, "internal", "out of memory", NULL);
 		return 500;
 	}
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	char v[64];
+	evhttp_add_header(h, "Content-Type", "application/octet-stream");
+	snprintf(v, sizeof(v), "%" PRIu64, info->index);
+	evhttp_add_header(h, "X-Kv-Snapshot-Index", v);
+	snprintf(v, sizeof(v), "%" PRIu64, info->term);
+	evhttp_add_header(h, "X-Kv-Snapshot-Term", v);
+	snprintf(v, sizeof(v), "%08x", info->crc);
+	evhttp_add_header(h, "X-Kv-Snapshot-CRC32C", v);
 	log_info("GET /v1/snapshot: index %" PRIu64 " term %" PRIu64
 		 ", %" PRIu64 " bytes",
-		 idx, term, size);
+		 info->index, info->term, info->size);
 	evhttp_send_reply(req, 200, "OK", out);
 	evbuffer_free(out);
 	return 200;
+}
+
+static void file_ready(void *arg, const char *path,
+		       const struct snapshot_info *info, const char *err)
+{
+	struct backup *b = arg;
+	if (path == NULL) {
+		log_error("GET /v1/snapshot: %s", err);
+		http_send_error(b->req, 503, "unavailable", err, NULL);
+		backup_done(b, 503);
+		return;
+	}
+	backup_done(b, send_file(b->req, path, info));
+}
+
+int http_snapshot_get(struct node *n, struct evhttp_request *req, double t0)
+{
+	struct snapshotter *sn = node_snapshotter(n);
+	struct backup *b = malloc(sizeof(*b));
+	if (b == NULL) {
+		http_send_error(req, 500, "internal", "out of memory", NULL);
+		return 500;
+	}
+	*b = (struct backup){.n = n, .req = req, .t0 = t0};
+	/* Everything applied so far, so every write acknowledged before
+	 * this request, is in the file it gets. */
+	raft_index index = kv_applied_index(node_kv(n));
+	if (sn == NULL ||
+	    snapshotter_file_at(sn, node_kv(n), index, file_ready, b) != 0) {
+		free(b);
+		http_send_error(req, 503, "unavailable",
+				"too many snapshot downloads wait already, or "
+				"the member is stopping",
+				NULL);
+		return 503;
+	}
+	return 0;
 }

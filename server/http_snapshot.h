@@ -6,12 +6,17 @@
 struct node;
 struct evhttp_request;
 
-/* Takes a fresh snapshot of the store (kv_snapshot() into a temporary
- * file of DATA_DIR/snap, unlinked at once) and answers 200 with the file
- * as an application/octet-stream body streamed from disk (memory stays
- * bounded), with X-Kv-Snapshot-Index, X-Kv-Snapshot-Term and
- * X-Kv-Snapshot-CRC32C (8 hex digits). On failure answers 500 or 503
- * (JSON). Returns the status sent. Loop thread only. */
-int http_snapshot_get(struct node *n, struct evhttp_request *req);
+/* Answers 200 with a snapshot that holds every entry applied when the
+ * request came (so every write acknowledged before it): the newest one in
+ * DATA_DIR/snap when it does, else one the snapshotter takes now on its
+ * background thread, while the loop goes on serving (snapshotter.h,
+ * snapshotter_file_at). The body is the file as application/octet-stream,
+ * streamed from disk (memory stays bounded), with X-Kv-Snapshot-Index,
+ * X-Kv-Snapshot-Term and X-Kv-Snapshot-CRC32C (8 hex digits). Failures
+ * answer 500 or 503 (JSON; 503 also when SNAPSHOTTER_FILE_WAITS_MAX
+ * downloads wait already). Returns the status when the answer went out
+ * now, 0 when it goes out later (its metrics are counted then, timed
+ * from @t0). Loop thread only. */
+int http_snapshot_get(struct node *n, struct evhttp_request *req, double t0);
 
 #endif /* SERVER_HTTP_SNAPSHOT_H_ */

@@ -1648,6 +1648,11 @@ struct kv *node_kv(struct node *n)
 	return n->kv;
 }
 
+struct snapshotter *node_snapshotter(struct node *n)
+{
+	return n->snap;
+}
+
 struct metrics *node_metrics(struct node *n)
 {
 	return &n->metrics;

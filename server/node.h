@@ -121,6 +121,7 @@ const struct raft_membership *node_membership(const struct node *n);
 /* Read access for the HTTP layer. */
 struct event_base *node_base(struct node *n);
 struct kv *node_kv(struct node *n);
+struct snapshotter *node_snapshotter(struct node *n); /* NULL: none */
 struct metrics *node_metrics(struct node *n);
 const struct config *node_config(const struct node *n);
 struct members *node_members(struct node *n);

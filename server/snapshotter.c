@@ -58,6 +58,13 @@ struct pending_send {
 	char url[CONFIG_URL_MAX];
 };
 
+/* A caller of snapshotter_file_at() waiting for a snapshot. */
+struct file_wait {
+	raft_index index;
+	snapshotter_file_fn fn;
+	void *arg;
+};
+
 /* A send outcome waiting to be reported from its own loop callback. */
 struct report {
 	struct report *next;
@@ -96,6 +103,9 @@ struct snapshotter {
 	double rest_until;	 /* no periodic snapshot before (monotonic s) */
 	struct pending_send pending[CONFIG_MEMBERS_MAX];
 	size_t n_pending;
+	struct file_wait waits[SNAPSHOTTER_FILE_WAITS_MAX];
+	size_t n_waits;
+	bool failed_unreported; /* the last copy failed; waits not told */
 	/* Metrics. */
 	uint64_t taken_total, failed_total, installs_total;
 	double last_seconds, last_install_seconds;
@@ -162,6 +172,7 @@ static void join_copy(struct snapshotter *sn)
 	sn->rest_until = now_seconds() + SNAPSHOT_REST_FACTOR * sn->took;
 	if (sn->rc != 0) {
 		sn->failed_total++;
+		sn->failed_unreported = true;
 		log_error("snapshot failed: %s", sn->err);
 		return;
 	}
@@ -173,6 +184,27 @@ static void join_copy(struct snapshotter *sn)
 		 " bytes, crc32c %08x, %.3f s",
 		 sn->result.index, sn->result.term, sn->result.size,
 		 sn->result.crc, sn->took);
+}
+
+/* Hands the newest file to the waits it satisfies, in their order; the
+ * others wait on (@err NULL) or are told @err. */
+static void serve_waits(struct snapshotter *sn, const char *err)
+{
+	char path[SNAPSHOT_PATH_MAX];
+	size_t kept = 0;
+	for (size_t i = 0; i < sn->n_waits; i++) {
+		struct file_wait w = sn->waits[i];
+		if (sn->has_newest && sn->newest.index >= w.index) {
+			snapshot_data_path(sn->data_dir, sn->newest.index,
+					   path);
+			w.fn(w.arg, path, &sn->newest, NULL);
+		} else if (err != NULL) {
+			w.fn(w.arg, NULL, NULL, err);
+		} else {
+			sn->waits[kept++] = w;
+		}
+	}
+	sn->n_waits = kept;
 }
 
 static void done_cb(evutil_socket_t fd, short what, void *arg)
@@ -188,6 +220,15 @@ static void done_cb(evutil_socket_t fd, short what, void *arg)
 		sn->taken_unreported = false;
 		sn->o.taken(sn->o.ctx, &sn->newest);
 	}
+	if (sn->n_waits > 0 && !sn->busy) {
+		bool failed = sn->failed_unreported;
+		sn->failed_unreported = false;
+		serve_waits(sn, failed ? sn->err : NULL);
+		/* Those that arrived during the copy want a newer one. */
+		if (sn->n_waits > 0 && snapshotter_take(sn, sn->kv) != 0)
+			serve_waits(sn, "cannot start a snapshot");
+	}
+	sn->failed_unreported = false;
 	start_pending(sn);
 }
 
@@ -510,8 +551,29 @@ int snapshotter_attach(struct snapshotter *sn, struct evhttp *peer_http)
 	return snap_xfer_attach(sn->xfer, peer_http);
 }
 
+int snapshotter_file_at(struct snapshotter *sn, struct kv *kv, raft_index index,
+			snapshotter_file_fn fn, void *arg)
+{
+	if (sn->stopped || sn->n_waits == SNAPSHOTTER_FILE_WAITS_MAX)
+		return -1;
+	if (sn->has_newest && sn->newest.index >= index) {
+		char path[SNAPSHOT_PATH_MAX];
+		snapshot_data_path(sn->data_dir, sn->newest.index, path);
+		fn(arg, path, &sn->newest, NULL);
+		return 0;
+	}
+	/* A copy already running may have begun before @index was
+	 * applied: done_cb() takes another for what it does not cover. */
+	if (!sn->busy && snapshotter_take(sn, kv) != 0)
+		return -1;
+	sn->waits[sn->n_waits++] =
+	    (struct file_wait){.index = index, .fn = fn, .arg = arg};
+	return 0;
+}
+
 void snapshotter_stop(struct snapshotter *sn)
 {
+	serve_waits(sn, "the member is stopping");
 	sn->stopped = true;
 	if (sn->xfer != NULL)
 		snap_xfer_stop(sn->xfer);

@@ -94,6 +94,26 @@ void snapshotter_before_apply(struct snapshotter *sn, struct kv *kv,
 bool snapshotter_newest(const struct snapshotter *sn,
 			struct snapshot_info *out);
 
+/* Receives the snapshot file a snapshotter_file_at() waited for: @path
+ * and @info when it is there (@path is valid only during the call: open
+ * the file in it, the next snapshot may prune it), or @path NULL and @err
+ * saying why not (a failed copy, or the member stopping). */
+typedef void (*snapshotter_file_fn)(void *arg, const char *path,
+				    const struct snapshot_info *info,
+				    const char *err);
+
+/* Requests waiting in snapshotter_file_at() at most. */
+#define SNAPSHOTTER_FILE_WAITS_MAX 16
+
+/* Hands @fn a snapshot file holding at least every entry up to @index:
+ * at once when the newest one does, else once a snapshot started now (or
+ * the one running, or the next) is taken. The copy runs on the background
+ * thread, so the loop keeps serving meanwhile. Returns 0, or -1 when
+ * SNAPSHOTTER_FILE_WAITS_MAX calls wait already or the member is
+ * stopping (@fn is then not called). Loop thread only. */
+int snapshotter_file_at(struct snapshotter *sn, struct kv *kv, raft_index index,
+			snapshotter_file_fn fn, void *arg);
+
 /* A RAFT_MSG_SNAPSHOT for @m->to (at @peer_url) came out of the core: the
  * newest snapshot is streamed to it, after taking one first when the
  * newest is older than @m->index. */
