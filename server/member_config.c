@@ -20,6 +20,8 @@
 /* At most one discovery request a second. */
 #define DISCOVERY_INTERVAL_MS 1000
 #define DISCOVERY_TIMEOUT_S   2
+/* How long a peer that left is kept while messages to it still wait. */
+#define DROP_GRACE_MS 3000
 
 void member_config_init(struct member_config *mc, raft_id self,
 			const char *self_client_url, const char *data_dir,
@@ -53,28 +55,46 @@ static const struct raft_member *cfg_find(const struct raft_membership *cfg,
 	return NULL;
 }
 
+static uint64_t now_ms(void);
+
 /* Makes the transport's peers the members of @ms other than this one,
  * each at its peer URL. Peers that left are dropped only when @drop:
  * once the configuration without them is applied (committed). Until then
- * they may still lead, or need our acknowledgements to commit it. */
-static void sync_peers(struct member_config *mc, const struct members *ms,
+ * they may still lead, or need our acknowledgements to commit it. Even
+ * then a peer whose messages still wait in the transport is kept until
+ * they are out or DROP_GRACE_MS passed: among them may be the very entry
+ * that tells it it was removed (the commit needs no answer from it, so it
+ * can come before that entry left here). Returns whether such a peer is
+ * kept back. */
+static bool sync_peers(struct member_config *mc, const struct members *ms,
 		       bool drop)
 {
 	raft_id ids[CONFIG_MEMBERS_MAX * 2];
 	size_t n = transport_peers(mc->tr, ids, CONFIG_MEMBERS_MAX * 2);
+	bool held = false;
 
+	if (drop && mc->drop_due_ms == 0)
+		mc->drop_due_ms = now_ms() + DROP_GRACE_MS;
 	for (size_t i = 0; drop && i < n && i < CONFIG_MEMBERS_MAX * 2; i++) {
 		bool keep = false;
+		struct transport_peer_stats ps;
 
 		for (size_t j = 0; j < ms->n; j++)
 			if (ms->m[j].id == ids[i])
 				keep = true;
-		if (!keep) {
-			transport_remove_peer(mc->tr, ids[i]);
-			log_info("peer %" PRIu64 " removed from the transport",
-				 ids[i]);
+		if (keep)
+			continue;
+		if (transport_peer_stats(mc->tr, ids[i], &ps) == TRANSPORT_OK &&
+		    ps.queued_msgs + ps.inflight_msgs > 0 &&
+		    now_ms() < mc->drop_due_ms) {
+			held = true;
+			continue;
 		}
+		transport_remove_peer(mc->tr, ids[i]);
+		log_info("peer %" PRIu64 " removed from the transport", ids[i]);
 	}
+	if (drop && !held)
+		mc->drop_due_ms = 0;
 	for (size_t j = 0; j < ms->n; j++) {
 		const struct member *m = &ms->m[j];
 		struct transport_peer_stats ps;
@@ -95,6 +115,7 @@ static void sync_peers(struct member_config *mc, const struct members *ms,
 				 " at %s added to the transport",
 				 m->id, m->peer_url);
 	}
+	return held;
 }
 
 void member_config_apply(struct member_config *mc,
@@ -159,8 +180,9 @@ void member_config_apply(struct member_config *mc,
 			 mc->self);
 		mc->said_removed = true;
 	}
-	sync_peers(mc, ms, false);
+	(void)sync_peers(mc, ms, false);
 	mc->drop_pending = true;
+	mc->drop_due_ms = 0;
 }
 
 int member_config_store(struct member_config *mc, raft_index applied,
@@ -168,10 +190,8 @@ int member_config_store(struct member_config *mc, raft_index applied,
 {
 	if (applied < mc->index || ms->n == 0)
 		return 0;
-	if (mc->drop_pending) {
-		mc->drop_pending = false;
-		sync_peers(mc, ms, true);
-	}
+	if (mc->drop_pending)
+		mc->drop_pending = sync_peers(mc, ms, true);
 	if (!mc->store_pending)
 		return 0;
 	if (members_store(mc->data_dir, ms, err, errlen) != 0)

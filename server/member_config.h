@@ -29,11 +29,12 @@ struct member_config {
 	const char *data_dir;
 	struct transport *tr;
 	struct event_base *base;
-	raft_index index;   /* the configuration the list follows */
-	bool store_pending; /* members.json is behind the list */
-	bool drop_pending;  /* peers that left are still in the transport */
-	bool was_member;    /* this member was in a configuration */
-	bool said_removed;  /* "removed" was logged */
+	raft_index index;     /* the configuration the list follows */
+	bool store_pending;   /* members.json is behind the list */
+	bool drop_pending;    /* peers that left are still in the transport */
+	uint64_t drop_due_ms; /* they go by then even with messages queued */
+	bool was_member;      /* this member was in a configuration */
+	bool said_removed;    /* "removed" was logged */
 	/* Discovery: a GET /v1/members to a peer's client URL in flight. */
 	struct evhttp_connection *conn;
 	uint64_t last_discovery_ms;
