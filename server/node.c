@@ -1880,6 +1880,12 @@ static void snap_taken(void *ctx, const struct snapshot_info *info)
 	schedule_flush(n);
 }
 
+static struct kv *snap_store(void *ctx)
+{
+	struct node *n = ctx;
+	return n->stopping ? NULL : n->kv;
+}
+
 static void snap_sent(void *ctx, raft_id peer, bool ok)
 {
 	struct node *n = ctx;
@@ -2020,6 +2026,7 @@ static int node_open_snapshots(struct node *n, struct evhttp *peer_http,
 	    .config_at = snap_config_at,
 	    .sent = snap_sent,
 	    .received = snap_received,
+	    .store = snap_store,
 	    .ctx = n,
 	};
 	if (snapshotter_new(n->base, &so, &n->snap, err, errlen) != 0)

@@ -101,6 +101,9 @@ struct snapshotter {
 	struct snapshot_info newest;
 	raft_index last_attempt; /* applied index at the last start */
 	double rest_until;	 /* no periodic snapshot before (monotonic s) */
+	/* A periodic snapshot came due while resting: taken when the rest
+	 * ends, even if no entry is applied after (rest_cb). */
+	struct event *rest_ev;
 	struct pending_send pending[CONFIG_MEMBERS_MAX];
 	size_t n_pending;
 	struct file_wait waits[SNAPSHOTTER_FILE_WAITS_MAX];
@@ -225,7 +228,8 @@ static void done_cb(evutil_socket_t fd, short what, void *arg)
 		sn->failed_unreported = false;
 		serve_waits(sn, failed ? sn->err : NULL);
 		/* Those that arrived during the copy want a newer one. */
-		if (sn->n_waits > 0 && snapshotter_take(sn, sn->kv) != 0)
+		if (sn->n_waits > 0 &&
+		    snapshotter_take(sn, sn->o.store(sn->o.ctx)) != 0)
 			serve_waits(sn, "cannot start a snapshot");
 	}
 	sn->failed_unreported = false;
@@ -234,7 +238,7 @@ static void done_cb(evutil_socket_t fd, short what, void *arg)
 
 int snapshotter_take(struct snapshotter *sn, struct kv *kv)
 {
-	if (sn->busy || sn->stopped)
+	if (sn->busy || sn->stopped || kv == NULL)
 		return sn->busy ? 0 : -1;
 	sn->busy = true;
 	sn->thread_done = 0;
@@ -259,9 +263,31 @@ void snapshotter_applied(struct snapshotter *sn, struct kv *kv,
 	raft_index base = sn->has_newest ? sn->newest.index : 0;
 	if (sn->last_attempt > base)
 		base = sn->last_attempt;
-	if (applied >= base + sn->o.every_entries &&
-	    now_seconds() >= sn->rest_until)
+	if (applied < base + sn->o.every_entries)
+		return;
+	double now = now_seconds();
+	if (now >= sn->rest_until) {
 		snapshotter_take(sn, kv);
+		return;
+	}
+	/* Due, but resting: taken when the rest ends, whether or not more
+	 * entries come by then. */
+	if (!evtimer_pending(sn->rest_ev, NULL)) {
+		long us = (long)((sn->rest_until - now) * 1e6) + 1;
+		struct timeval tv = {.tv_sec = us / 1000000,
+				     .tv_usec = us % 1000000};
+		evtimer_add(sn->rest_ev, &tv);
+	}
+}
+
+static void rest_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct snapshotter *sn = arg;
+	struct kv *kv = sn->o.store(sn->o.ctx);
+	if (kv != NULL)
+		snapshotter_applied(sn, kv, kv_applied_index(kv));
 }
 
 bool snapshotter_busy(const struct snapshotter *sn)
@@ -474,8 +500,9 @@ int snapshotter_new(struct event_base *base,
 	sn->keep = o->keep > 0 ? o->keep : KEEP_SNAPSHOTS_DEFAULT;
 	sn->done_ev = event_new(base, -1, 0, done_cb, sn);
 	sn->report_ev = event_new(base, -1, 0, report_cb, sn);
+	sn->rest_ev = evtimer_new(base, rest_cb, sn);
 	if (sn->data_dir == NULL || sn->done_ev == NULL ||
-	    sn->report_ev == NULL) {
+	    sn->report_ev == NULL || sn->rest_ev == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -575,6 +602,8 @@ void snapshotter_stop(struct snapshotter *sn)
 {
 	serve_waits(sn, "the member is stopping");
 	sn->stopped = true;
+	if (sn->rest_ev != NULL)
+		event_del(sn->rest_ev);
 	if (sn->xfer != NULL)
 		snap_xfer_stop(sn->xfer);
 	sn->n_pending = 0;
@@ -594,6 +623,8 @@ void snapshotter_free(struct snapshotter *sn)
 		event_free(sn->done_ev);
 	if (sn->report_ev != NULL)
 		event_free(sn->report_ev);
+	if (sn->rest_ev != NULL)
+		event_free(sn->rest_ev);
 	while (sn->reports != NULL) {
 		struct report *r = sn->reports;
 		sn->reports = r->next;

@@ -49,6 +49,9 @@ struct snapshotter_options {
 			 size_t *len, raft_index *cfg_index);
 	/* A send to @peer finished. */
 	void (*sent)(void *ctx, raft_id peer, bool ok);
+	/* The store as it is now (a snapshot install or a reopen replaces
+	 * it), for snapshots the snapshotter starts on its own. */
+	struct kv *(*store)(void *ctx);
 	/* A snapshot arrived whole and verified (snapshot_transfer.h). */
 	int (*received)(void *ctx, const struct snap_xfer_received *r);
 	void *ctx;
