@@ -545,7 +545,7 @@ int wal_append(struct wal *w, const struct raft_entry *entries, size_t n,
 	if (entries == NULL || n > MAX_BATCH_BYTES / FRAME_HEADER_SIZE)
 		return fmt_err(err, errlen, WAL_EINVAL,
 			       "wal: bad batch of %zu entries", n);
-	if (w->last == UINT64_MAX || w->last > UINT64_MAX - n)
+	if (w->last >= WAL_MAX_INDEX || w->last > WAL_MAX_INDEX - n)
 		return fmt_err(err, errlen, WAL_EINVAL,
 			       "wal: index space exhausted");
 	total = w->hs_pending ? HS_SIZE : 0;
@@ -1168,7 +1168,7 @@ static int replay(struct wal *w, size_t si, const struct scan *sc, uint64_t off,
 	case FRAME_ENTRY_NORMAL:
 	case FRAME_ENTRY_NOOP:
 	case FRAME_ENTRY_CONFIG:
-		if (w->last == UINT64_MAX || f->index != w->last + 1)
+		if (w->last >= WAL_MAX_INDEX || f->index != w->last + 1)
 			return fmt_err(
 			    err, errlen, WAL_ECORRUPT,
 			    "wal: %s/%s offset %" PRIu64

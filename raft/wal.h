@@ -29,6 +29,11 @@ enum wal_error {
 	WAL_ENOSPC = -5	 /* the disk is full; nothing was made durable */
 };
 
+/* The largest entry index the WAL stores: the index after the last entry
+ * must never wrap around. An append past it fails with WAL_EINVAL; a log
+ * holding an entry past it is corrupt. */
+#define WAL_MAX_INDEX (UINT64_MAX - 1)
+
 struct wal_hard_state {
 	raft_term term;
 	raft_id vote; /* 0: no vote in this term */

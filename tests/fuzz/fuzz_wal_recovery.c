@@ -184,6 +184,13 @@ static void append_and_reopen(struct wal *w, const uint8_t *data, size_t size)
 	wal_hard_state(w, &hs);
 	e.index = last + 1;
 	e.term = hs.term + 1;
+	if (last >= WAL_MAX_INDEX) {
+		/* The index space is used up: refused, never wrapped. */
+		FUZZ_CHECK(wal_append(w, &e, 1, err, sizeof(err)) ==
+			   WAL_EINVAL);
+		wal_close(w);
+		return;
+	}
 	rc = wal_append(w, &e, 1, err, sizeof(err));
 	if (rc == 0)
 		rc = wal_sync(w, err, sizeof(err));

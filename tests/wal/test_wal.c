@@ -909,6 +909,35 @@ START_TEST(test_compact)
 }
 END_TEST
 
+/* The index after the last entry never wraps: the log ends at
+ * WAL_MAX_INDEX, an append past it is refused, and a reopen finds the log
+ * as it was. */
+START_TEST(test_index_space_end)
+{
+	char *dir = make_tmpdir();
+	struct wal *w = open_ok(dir, SMALL_SEG);
+	uint8_t payload[4] = {1, 2, 3, 4};
+	struct raft_entry e = {.type = RAFT_ENTRY_NORMAL,
+			       .term = 1,
+			       .index = WAL_MAX_INDEX,
+			       .len = sizeof(payload),
+			       .data = payload};
+
+	ck_assert_int_eq(wal_reset(w, WAL_MAX_INDEX - 1, err, sizeof(err)), 0);
+	ck_assert_uint_eq(wal_first_index(w), WAL_MAX_INDEX);
+	ck_assert_int_eq(wal_append(w, &e, 1, err, sizeof(err)), 0);
+	sync_ok(w);
+	e.index = WAL_MAX_INDEX + 1; /* UINT64_MAX */
+	ck_assert_int_eq(wal_append(w, &e, 1, err, sizeof(err)), WAL_EINVAL);
+	wal_close(w);
+	w = open_ok(dir, SMALL_SEG);
+	ck_assert_uint_eq(wal_first_index(w), WAL_MAX_INDEX);
+	ck_assert_uint_eq(wal_last_index(w), WAL_MAX_INDEX);
+	wal_close(w);
+	free_tmpdir(dir);
+}
+END_TEST
+
 START_TEST(test_reset)
 {
 	char *dir = make_tmpdir(), *dir2 = make_tmpdir();
@@ -1403,6 +1432,7 @@ static Suite *wal_suite(void)
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, test_append_read_reopen);
 	tcase_add_test(tc, test_append_preconditions);
+	tcase_add_test(tc, test_index_space_end);
 	tcase_add_test(tc, test_hard_state_survives_reopen);
 	tcase_add_test(tc, test_truncate_after_then_new_terms);
 	tcase_add_test(tc, test_truncate_across_segments);
