@@ -270,6 +270,38 @@ class InstallSnapshotTest(ClusterTest):
         self.assertEqual(after, before)
 
 
+def corrupt_newest_and_restart(test, prefix, writes, kept):
+    """Loads @writes keys, waits until member 2 keeps @kept snapshots,
+    stops it, flips a bit of its newest and starts it again; checks that
+    the content is whole and the newest set aside as corrupt. Returns
+    (writer, member, the snapshot files before, the bad index, its log)."""
+    c = test.cluster
+    c.wait_leader()
+    w = Writer(c)
+    w.run(['%s/%04d' % (prefix, i) for i in range(writes)])
+    before = assert_same_content(test, c)
+    m = c[2]
+    wait_for(lambda: len(snap_files(m)) == kept,
+             what='%d snapshot(s) kept' % kept)
+    test.assertEqual(m.terminate(), 0)
+    files = snap_files(m)
+    test.assertEqual(len(files), kept, files)
+    newest = files[-1]
+    flip_middle_byte(newest)
+    m.start()
+    c.wait_leader()
+    test.assertEqual(assert_same_content(test, c), before)
+    test.assertTrue(os.path.exists(newest + '.corrupt'))
+    # (A fresh one may already be there: the restart's own applies can
+    # start it.)
+    test.assertNotIn(newest, snap_files(m))
+    bad = int(os.path.basename(newest)[5:21], 16)
+    with open(m.log_path) as f:
+        log = f.read()
+    test.assertIn('snapshot %d is corrupt' % bad, log)
+    return w, m, files, bad, log
+
+
 class CorruptSnapshotTest(ClusterTest):
     CLUSTER_ARGS = SNAP_ARGS
 
@@ -277,68 +309,29 @@ class CorruptSnapshotTest(ClusterTest):
         # One snapshot is kept (--snapshot-keep 1, the default): when it is
         # corrupt it is set aside, the member restarts from its store
         # alone, and a fresh snapshot is taken at the next applies.
-        c = self.cluster
-        c.wait_leader()
-        w = Writer(c)
-        w.run(['cs/%04d' % i for i in range(900)])
-        before = assert_same_content(self, c)
-        m = c[2]
-        wait_for(lambda: len(snap_files(m)) == 1, what='one snapshot kept')
-        self.assertEqual(m.terminate(), 0)
-        newest = snap_files(m)[-1]
-        flip_middle_byte(newest)
-        m.start()
-        c.wait_leader()
-        self.assertEqual(assert_same_content(self, c), before)
-        self.assertTrue(os.path.exists(newest + '.corrupt'))
-        # (A fresh one may already be there: the restart's own applies
-        # can start it.)
-        self.assertNotIn(newest, snap_files(m))
-        bad = int(os.path.basename(newest)[5:21], 16)
-        with open(m.log_path) as f:
-            log = f.read()
-        self.assertIn('snapshot %d is corrupt' % bad, log)
+        w, m, _, bad, log = corrupt_newest_and_restart(self, 'cs', 900, 1)
         self.assertIn('no usable snapshot left', log)
         # New writes are applied: a fresh snapshot, newer than the bad one.
         w.run(['cs2/%04d' % i for i in range(50)])
         wait_for(lambda: [f for f in snap_files(m)
                           if int(os.path.basename(f)[5:21], 16) > bad],
                  what='a fresh snapshot on member %d' % m.id)
-        assert_same_content(self, c)
+        assert_same_content(self, self.cluster)
 
 
 class KeepTwoSnapshotsTest(ClusterTest):
     CLUSTER_ARGS = SNAP_ARGS + ('--snapshot-keep', '2')
 
     def test_two_kept_and_a_corrupt_newest_falls_back_to_the_older(self):
-        c = self.cluster
-        c.wait_leader()
-        w = Writer(c)
-        w.run(['k2/%04d' % i for i in range(1200)])
-        before = assert_same_content(self, c)
-        m = c[2]
-        wait_for(lambda: len(snap_files(m)) == 2, what='two snapshots kept')
-        self.assertEqual(m.terminate(), 0)
-        files = snap_files(m)
-        self.assertEqual(len(files), 2, files)
-        older, newest = files
-        flip_middle_byte(newest)
-        m.start()
-        c.wait_leader()
-        self.assertEqual(assert_same_content(self, c), before)
-        self.assertTrue(os.path.exists(newest + '.corrupt'))
-        self.assertNotIn(newest, snap_files(m))
+        w, m, files, _, log = corrupt_newest_and_restart(self, 'k2', 1200,
+                                                         2)
         # The older one is still there and still whole.
-        self.assertIn(older, snap_files(m))
-        bad = int(os.path.basename(newest)[5:21], 16)
-        with open(m.log_path) as f:
-            log = f.read()
-        self.assertIn('snapshot %d is corrupt' % bad, log)
+        self.assertIn(files[0], snap_files(m))
         self.assertNotIn('no usable snapshot left', log)
         # More writes: never more than two on any member.
         w.run(['k2b/%04d' % i for i in range(600)])
-        assert_same_content(self, c)
-        for x in c.all():
+        assert_same_content(self, self.cluster)
+        for x in self.cluster.all():
             self.assertLessEqual(len(snap_files(x)), 2, snap_files(x))
 
 
