@@ -32,7 +32,8 @@ static char *make_dir(void)
 	return strdup(d);
 }
 
-static void remove_dir(char *dir)
+/* Removes the store's files and folder from @dir, not @dir itself. */
+static void remove_store(const char *dir)
 {
 	char p[512];
 
@@ -42,6 +43,11 @@ static void remove_dir(char *dir)
 	unlink(p);
 	snprintf(p, sizeof(p), "%s/kv", dir);
 	rmdir(p);
+}
+
+static void remove_dir(char *dir)
+{
+	remove_store(dir);
 	ck_assert_int_eq(rmdir(dir), 0);
 	free(dir);
 }
@@ -1315,16 +1321,7 @@ static void full_tmpfs(off_t leave, const char *lmdb_says)
 	kv = open_kv(dir, NULL);
 	ck_assert_uint_eq(kv_applied_index(kv), 6);
 	kv_close(kv);
-	{
-		char p[512];
-
-		snprintf(p, sizeof(p), "%s/kv/data.mdb", dir);
-		unlink(p);
-		snprintf(p, sizeof(p), "%s/kv/lock.mdb", dir);
-		unlink(p);
-		snprintf(p, sizeof(p), "%s/kv", dir);
-		rmdir(p);
-	}
+	remove_store(dir);
 	ck_assert_int_eq(umount(dir), 0);
 	remove_dir(dir);
 }
