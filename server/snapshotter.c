@@ -583,18 +583,15 @@ int snapshotter_file_at(struct snapshotter *sn, struct kv *kv, raft_index index,
 {
 	if (sn->stopped || sn->n_waits == SNAPSHOTTER_FILE_WAITS_MAX)
 		return -1;
-	if (sn->has_newest && sn->newest.index >= index) {
-		char path[SNAPSHOT_PATH_MAX];
-		snapshot_data_path(sn->data_dir, sn->newest.index, path);
-		fn(arg, path, &sn->newest, NULL);
-		return 0;
-	}
+	bool have = sn->has_newest && sn->newest.index >= index;
 	/* A copy already running may have begun before @index was
 	 * applied: done_cb() takes another for what it does not cover. */
-	if (!sn->busy && snapshotter_take(sn, kv) != 0)
+	if (!have && !sn->busy && snapshotter_take(sn, kv) != 0)
 		return -1;
 	sn->waits[sn->n_waits++] =
 	    (struct file_wait){.index = index, .fn = fn, .arg = arg};
+	if (have)
+		serve_waits(sn, NULL);
 	return 0;
 }
 
