@@ -545,7 +545,7 @@ int wal_append(struct wal *w, const struct raft_entry *entries, size_t n,
 	if (entries == NULL || n > MAX_BATCH_BYTES / FRAME_HEADER_SIZE)
 		return fmt_err(err, errlen, WAL_EINVAL,
 			       "wal: bad batch of %zu entries", n);
-	if (w->last >= WAL_MAX_INDEX || w->last > WAL_MAX_INDEX - n)
+	if (w->last > WAL_MAX_INDEX - n) /* n >= 1 here */
 		return fmt_err(err, errlen, WAL_EINVAL,
 			       "wal: index space exhausted");
 	total = w->hs_pending ? HS_SIZE : 0;
