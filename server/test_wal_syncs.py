@@ -1,8 +1,10 @@
 # test_wal_syncs.py - sequential single writes cost each member at most one
 # WAL fdatasync per write: the leader syncs its entry, not also the commit
 # index the acknowledgements move (a commit-only hard state is recorded
-# without a sync), and a follower syncs the entries it acknowledges.
-# Read from /metrics (kvd_wal_syncs_total, kvd_wal_entries_total).
+# without a sync), and a follower syncs the entries it acknowledges. Nor
+# does a new commit index alone cost a WAL job: it rides with the next one.
+# Read from /metrics (kvd_wal_syncs_total, kvd_wal_entries_total,
+# kvd_wal_jobs_total).
 #
 # Uses tests/integration/harness.py; argv[1] is the kvd binary.
 
@@ -36,7 +38,8 @@ def metric(m, name):
 class SequentialWriteSyncTest(ClusterTest):
     def counters(self):
         return {m.id: (metric(m, 'kvd_wal_syncs_total'),
-                       metric(m, 'kvd_wal_entries_total'))
+                       metric(m, 'kvd_wal_entries_total'),
+                       metric(m, 'kvd_wal_jobs_total'))
                 for m in self.cluster.all()}
 
     def test_at_most_one_sync_per_sequential_write(self):
@@ -71,6 +74,13 @@ class SequentialWriteSyncTest(ClusterTest):
                 syncs, WRITES + SLACK,
                 '%s %d made %d WAL syncs for %d sequential writes'
                 % (who, m.id, syncs, WRITES))
+            # ... and one job for the writer each: a new commit index
+            # alone rides with the next job instead of making its own.
+            jobs = after[m.id][2] - before[m.id][2]
+            self.assertLessEqual(
+                jobs, WRITES + SLACK,
+                '%s %d handed the WAL writer %d jobs for %d sequential '
+                'writes' % (who, m.id, jobs, WRITES))
 
         # The acknowledged writes are all there.
         for i in (0, WRITES - 1):
