@@ -733,6 +733,24 @@ static int backlog_apply(struct node *n)
 	return n->backlog_head == n->backlog_n ? 0 : 1;
 }
 
+/* members.json and the transport follow the configuration once it is
+ * applied here (member_config.h). */
+static void store_members(struct node *n)
+{
+	char merr[512];
+	if (member_config_store(&n->mcfg, n->applied, &n->members, merr,
+				sizeof(merr)) != 0)
+		log_error("%s", merr);
+}
+
+/* The applied index moved: the core hears of it, and a snapshot may be
+ * due. */
+static void note_applied(struct node *n)
+{
+	raft_applied(n->raft, n->applied);
+	node_snapshot_applied(n);
+}
+
 /* The retry timer: what process_ready() does after an apply, for the
  * entries applied here. */
 static void apply_retry_cb(evutil_socket_t fd, short what, void *arg)
@@ -745,12 +763,8 @@ static void apply_retry_cb(evutil_socket_t fd, short what, void *arg)
 	raft_index before = n->applied;
 	int more = backlog_apply(n);
 	if (n->applied != before) {
-		char merr[512];
-		raft_applied(n->raft, n->applied);
-		node_snapshot_applied(n);
-		if (member_config_store(&n->mcfg, n->applied, &n->members, merr,
-					sizeof(merr)) != 0)
-			log_error("%s", merr);
+		store_members(n);
+		note_applied(n);
 		if (n->readq != NULL)
 			serve_reads(n);
 		schedule_flush(n);
@@ -983,15 +997,10 @@ static void process_ready(struct node *n)
 	 * effect, members.json once it is applied (member_config.h). */
 	if (rd.config_changed)
 		member_config_apply(&n->mcfg, rd.config, &n->members);
-	char merr[512];
-	if (member_config_store(&n->mcfg, n->applied, &n->members, merr,
-				sizeof(merr)) != 0)
-		log_error("%s", merr);
+	store_members(n);
 	raft_advance(n->raft, &rd);
-	if (n->applied != applied_before) {
-		raft_applied(n->raft, n->applied);
-		node_snapshot_applied(n);
-	}
+	if (n->applied != applied_before)
+		note_applied(n);
 	if (n->readq != NULL)
 		serve_reads(n);
 	if (write_here) {
