@@ -622,6 +622,15 @@ static size_t backlog_entry_bytes(const struct raft_entry *e)
 	return sizeof(*e) + e->len;
 }
 
+/* Forgets the backlog's array; its entries' data is freed already. */
+static void backlog_reset(struct node *n)
+{
+	free(n->backlog);
+	n->backlog = NULL;
+	n->backlog_head = n->backlog_n = n->backlog_cap = 0;
+	n->backlog_bytes = 0;
+}
+
 /* Drops waiting entries at or below the applied index: a snapshot
  * received meanwhile supersedes them (raft.h rule 7); their writes, whose
  * outcome this member cannot tell, time out. */
@@ -633,12 +642,8 @@ static void backlog_trim(struct node *n)
 		n->backlog_bytes -= backlog_entry_bytes(e);
 		free(e->data);
 	}
-	if (n->backlog_head == n->backlog_n) {
-		free(n->backlog);
-		n->backlog = NULL;
-		n->backlog_head = n->backlog_n = n->backlog_cap = 0;
-		n->backlog_bytes = 0;
-	}
+	if (n->backlog_head == n->backlog_n)
+		backlog_reset(n);
 }
 
 /* Copies @cnt committed entries (owned by the core until raft_advance())
@@ -696,10 +701,7 @@ static void backlog_free(struct node *n)
 			 n->backlog_n - n->backlog_head);
 	for (size_t i = n->backlog_head; i < n->backlog_n; i++)
 		free(n->backlog[i].data);
-	free(n->backlog);
-	n->backlog = NULL;
-	n->backlog_head = n->backlog_n = n->backlog_cap = 0;
-	n->backlog_bytes = 0;
+	backlog_reset(n);
 }
 
 static void arm_apply_retry(struct node *n, unsigned ms)
