@@ -22,6 +22,7 @@
 #include "config.h"
 #include "members.h"
 #include "membership.h"
+#include "util.h"
 
 #define KV_PREFIX	   "/v1/kv/"
 #define LIST_LIMIT_DEFAULT 1000
@@ -52,17 +53,10 @@ struct call {
 	size_t limit;
 };
 
-static double now_seconds(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void count(struct node *n, enum metrics_route route, int status,
 		  double t0)
 {
-	metrics_http(node_metrics(n), route, status, now_seconds() - t0);
+	metrics_http(node_metrics(n), route, status, util_now_seconds() - t0);
 }
 
 static void reply_error(struct node *n, struct evhttp_request *req,
@@ -679,7 +673,7 @@ static void handle_list(struct node *n, struct evhttp_request *req,
 static void handle(struct evhttp_request *req, void *arg)
 {
 	struct node *n = arg;
-	double t0 = now_seconds();
+	double t0 = util_now_seconds();
 	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
 	const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;

@@ -19,6 +19,7 @@
 #include "node.h"
 #include "snapshot.h"
 #include "snapshotter.h"
+#include "util.h"
 
 /* One backup request waiting for its snapshot. */
 struct backup {
@@ -27,17 +28,10 @@ struct backup {
 	double t0;
 };
 
-static double now_seconds(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void backup_done(struct backup *b, int status)
 {
 	metrics_http(node_metrics(b->n), ROUTE_OTHER, status,
-		     now_seconds() - b->t0);
+		     util_now_seconds() - b->t0);
 	free(b);
 }
 

@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "http_util.h"
+#include "util.h"
 
 struct proxy {
 	struct node_wait w; /* first: the node's timeout and shutdown */
@@ -20,13 +21,6 @@ struct proxy {
 	struct evhttp_request *out; /* ours, to the leader */
 	double t0;
 };
-
-static double now_seconds(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void free_conn_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -57,7 +51,7 @@ static void proxy_http_done(struct evhttp_request *resp, void *arg)
 		evhttp_send_reply(p->req, code, http_reason(code),
 				  evhttp_request_get_input_buffer(resp));
 		metrics_http(node_metrics(n), p->replies->route, code,
-			     now_seconds() - p->t0);
+			     util_now_seconds() - p->t0);
 	}
 	/* Not from inside the connection's own callback. */
 	event_base_once(node_base(n), -1, EV_TIMEOUT, free_conn_cb, p->conn,

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "node.h"
+#include "util.h"
 
 /* How often a change in progress looks at the core. */
 #define POLL_MS 10
@@ -59,16 +60,9 @@ struct job {
  * anyway once the first is in the log; this covers the catch-up phase). */
 static struct job *active;
 
-static double now_seconds(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static uint64_t now_ms(void)
 {
-	return (uint64_t)(now_seconds() * 1000.0);
+	return (uint64_t)(util_now_seconds() * 1000.0);
 }
 
 static void reply_error(struct node *n, struct evhttp_request *req, double t0,
@@ -76,7 +70,7 @@ static void reply_error(struct node *n, struct evhttp_request *req, double t0,
 {
 	http_send_error(req, status, code, msg, NULL);
 	metrics_http(node_metrics(n), ROUTE_MEMBERS, status,
-		     now_seconds() - t0);
+		     util_now_seconds() - t0);
 }
 
 static json_t *members_json(struct node *n)
@@ -98,7 +92,8 @@ static void reply_ok(struct node *n, struct evhttp_request *req, double t0)
 {
 	http_send_json(req, 200,
 		       json_pack("{s:o}", "members", members_json(n)));
-	metrics_http(node_metrics(n), ROUTE_MEMBERS, 200, now_seconds() - t0);
+	metrics_http(node_metrics(n), ROUTE_MEMBERS, 200,
+		     util_now_seconds() - t0);
 }
 
 /* The answer for a node_* error code (node_watch timeouts, shutdown). */

@@ -167,13 +167,6 @@ static uint64_t random_u64(void)
 	return v;
 }
 
-static double now_seconds(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* ---- waits ---- */
 
 static struct node_wait **bucket(struct node *n, uint64_t id)
@@ -596,7 +589,7 @@ static int apply_entries(struct node *n, const struct raft_entry *ents,
 	struct kv_result *res = calloc(cnt, sizeof(*res));
 	if (res == NULL)
 		fatal("apply", "out of memory");
-	double t0 = now_seconds();
+	double t0 = util_now_seconds();
 	node_snapshot_before_apply(n, ents, cnt);
 	int rc = kv_apply(n->kv, ents, cnt, res, err, errlen);
 	if (rc < 0) {
@@ -608,7 +601,7 @@ static int apply_entries(struct node *n, const struct raft_entry *ents,
 			store_reopen(n);
 		return rc;
 	}
-	metrics_observe(&n->metrics.apply_seconds, now_seconds() - t0);
+	metrics_observe(&n->metrics.apply_seconds, util_now_seconds() - t0);
 	n->metrics.apply_batches++;
 	n->metrics.applied_entries += cnt;
 	n->applied = kv_applied_index(n->kv);
@@ -1971,7 +1964,7 @@ static void node_install_snapshot(struct node *n,
 				  const struct raft_snapshot_meta *meta)
 {
 	char path[SNAPSHOT_PATH_MAX], err[512] = "";
-	double t0 = now_seconds();
+	double t0 = util_now_seconds();
 	snapshotter_received_path(n->snap, meta->index, path);
 	/* The store must not close under a running copy. */
 	snapshotter_wait(n->snap);
@@ -1992,10 +1985,10 @@ static void node_install_snapshot(struct node *n,
 		fatal("installing the received snapshot",
 		      "the store does not hold the snapshot's index");
 	n->applied = meta->index;
-	snapshotter_installed(n->snap, now_seconds() - t0);
+	snapshotter_installed(n->snap, util_now_seconds() - t0);
 	log_info("installed snapshot at index %" PRIu64 " term %" PRIu64
 		 " in %.3f s",
-		 meta->index, meta->term, now_seconds() - t0);
+		 meta->index, meta->term, util_now_seconds() - t0);
 }
 
 static void node_snapshot_before_apply(struct node *n,

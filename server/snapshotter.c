@@ -31,6 +31,7 @@
 #include "log.h"
 #include "members.h"
 #include "metrics.h"
+#include "util.h"
 
 /* Snapshots kept on disk when snapshotter_options.keep is 0. One is enough:
  * the log is compacted up to (newest - margin), so a member sent an older
@@ -114,13 +115,6 @@ struct snapshotter {
 	double last_seconds, last_install_seconds;
 };
 
-static double now_seconds(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* members.json as text (NULL when absent or unreadable): the membership
  * the snapshot goes with. */
 static char *read_members(const char *dir)
@@ -157,7 +151,7 @@ static void *copy_main(void *arg)
 		log_warn("pruning old snapshots: %s", sn->err);
 		sn->err[0] = '\0';
 	}
-	sn->took = now_seconds() - sn->started;
+	sn->took = util_now_seconds() - sn->started;
 	__atomic_store_n(&sn->thread_done, 1, __ATOMIC_RELEASE);
 	event_active(sn->done_ev, EV_READ, 0);
 	return NULL;
@@ -172,7 +166,7 @@ static void join_copy(struct snapshotter *sn)
 	pthread_join(sn->thread, NULL);
 	sn->busy = false;
 	sn->last_seconds = sn->took;
-	sn->rest_until = now_seconds() + SNAPSHOT_REST_FACTOR * sn->took;
+	sn->rest_until = util_now_seconds() + SNAPSHOT_REST_FACTOR * sn->took;
 	if (sn->rc != 0) {
 		sn->failed_total++;
 		sn->failed_unreported = true;
@@ -245,7 +239,7 @@ int snapshotter_take(struct snapshotter *sn, struct kv *kv)
 	sn->kv = kv;
 	sn->rc = 0;
 	sn->err[0] = '\0';
-	sn->started = now_seconds();
+	sn->started = util_now_seconds();
 	sn->last_attempt = kv_applied_index(kv);
 	if (pthread_create(&sn->thread, NULL, copy_main, sn) != 0) {
 		sn->busy = false;
@@ -265,7 +259,7 @@ void snapshotter_applied(struct snapshotter *sn, struct kv *kv,
 		base = sn->last_attempt;
 	if (applied < base + sn->o.every_entries)
 		return;
-	double now = now_seconds();
+	double now = util_now_seconds();
 	if (now >= sn->rest_until) {
 		snapshotter_take(sn, kv);
 		return;

@@ -10,4 +10,7 @@
 int util_fail(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Seconds on the monotonic clock: for durations and deadlines. */
+double util_now_seconds(void);
+
 #endif /* SERVER_UTIL_H_ */
