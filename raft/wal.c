@@ -373,7 +373,7 @@ static int seg_create(struct wal *w, uint64_t seq, uint32_t kind,
 
 	seg_name(name, seq);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", name);
-	fd = openat(w->dirfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	fd = openat(w->dirfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return sys_err(w, err, errlen, errno, "create", tmp);
 	e = posix_fallocate(fd, 0, (off_t)prealloc_step(w));
@@ -1545,7 +1545,7 @@ int wal_open(const char *dir, const struct wal_options *opts, struct wal **out,
 		rc = fmt_err(err, errlen, WAL_ENOMEM, "wal: out of memory");
 		goto fail;
 	}
-	if (mkdir(dir, 0755) == 0) {
+	if (mkdir(dir, 0700) == 0) {
 		/* The new directory's name must be durable before anything
 		 * in it is: the first segment's rename is synced only in it.
 		 */

@@ -362,6 +362,38 @@ START_TEST(test_open_creates_directory)
 }
 END_TEST
 
+/* Under a umask of 0, wal_open makes its directory 0700 and every segment
+ * (the first, a rolled-over one, the one a reset starts) 0600: the log is
+ * the store's data. */
+START_TEST(test_created_files_are_private)
+{
+	char *dir = make_tmpdir();
+	char sub[512], names[64][64], path[600];
+	struct stat st;
+	mode_t old = umask(0);
+
+	snprintf(sub, sizeof(sub), "%s/log", dir);
+	struct wal *w = open_ok(sub, SMALL_SEG);
+	for (raft_index i = 1; i <= 200; i += 5)
+		append_range(w, i, i + 4, 1);
+	sync_ok(w);
+	wal_close(w);
+	umask(old);
+	ck_assert_int_eq(stat(sub, &st), 0);
+	ck_assert_msg((st.st_mode & 07777) == 0700, "dir mode %04o",
+		      (unsigned)(st.st_mode & 07777));
+	int n = list_segs(sub, names, 64);
+	ck_assert_int_gt(n, 1);
+	for (int i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "%s/%.63s", sub, names[i]);
+		ck_assert_int_eq(stat(path, &st), 0);
+		ck_assert_msg((st.st_mode & 07777) == 0600, "%s mode %04o",
+			      names[i], (unsigned)(st.st_mode & 07777));
+	}
+	free_tmpdir(dir);
+}
+END_TEST
+
 START_TEST(test_append_preconditions)
 {
 	char *dir = make_tmpdir();
@@ -1437,6 +1469,7 @@ static Suite *wal_suite(void)
 	tcase_add_test(tc, test_truncate_after_then_new_terms);
 	tcase_add_test(tc, test_truncate_across_segments);
 	tcase_add_test(tc, test_open_creates_directory);
+	tcase_add_test(tc, test_created_files_are_private);
 	tcase_add_test(tc, test_compaction_interrupted_after_truncation);
 	tcase_add_test(tc, test_segments_roll_over);
 	tcase_add_test(tc, test_large_reads);
