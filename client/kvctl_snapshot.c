@@ -158,10 +158,15 @@ static const char *header(const char *head, const char *name)
 
 /* One attempt at one member: 0 done, -1 failed (@err says why). */
 static int fetch(const char *host, const char *port, double timeout_s,
-		 bool progress, const char *file, const char *tmp,
+		 bool progress, const char *file,
 		 struct kvctl_snapshot_result *out, bool *answered, char *err,
 		 size_t errlen)
 {
+	/* A temp name nobody can guess, made by mkostemp (O_EXCL, 0600): a
+	 * fixed FILE.tmp could be a symlink planted in a shared directory,
+	 * and opening it would overwrite whatever it points to. */
+	char tmp[PATH_MAX_LEN + 16];
+	snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", file);
 	int fd = dial(host, port, timeout_s);
 	if (fd < 0)
 		return fail(err, errlen, "cannot connect to %s:%s", host, port);
@@ -192,6 +197,7 @@ static int fetch(const char *host, const char *port, double timeout_s,
 		end = strstr(buf, "\r\n\r\n");
 	}
 	int rc = -1, out_fd = -1;
+	bool created = false; /* tmp is ours to remove */
 	if (end == NULL) {
 		fail(err, errlen, "no answer from %s:%s", host, port);
 		goto done;
@@ -219,12 +225,13 @@ static int fetch(const char *host, const char *port, double timeout_s,
 	}
 	if (ct != NULL)
 		sscanf(ct, "%llu", &term);
-	out_fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	out_fd = mkostemp(tmp, O_CLOEXEC);
 	if (out_fd < 0) {
 		fail(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
 		*answered = true;
 		goto done;
 	}
+	created = true;
 	uint64_t got = 0;
 	uint32_t crc = 0;
 	double t0 = now_s(), last_draw = 0;
@@ -303,7 +310,7 @@ static int fetch(const char *host, const char *port, double timeout_s,
 done:
 	if (out_fd >= 0)
 		close(out_fd);
-	if (rc != 0)
+	if (rc != 0 && created)
 		unlink(tmp);
 	free(buf);
 	close(fd);
@@ -314,11 +321,9 @@ int kvctl_snapshot_save(const char *endpoints, double timeout_s, bool progress,
 			const char *file, struct kvctl_snapshot_result *out,
 			bool *unavailable, char *err, size_t errlen)
 {
-	char tmp[PATH_MAX_LEN + 8];
 	*unavailable = false;
 	if (strlen(file) >= PATH_MAX_LEN)
 		return fail(err, errlen, "file name too long");
-	snprintf(tmp, sizeof(tmp), "%s.tmp", file);
 	bool any_answer = false;
 	const char *p = endpoints;
 	err[0] = '\0';
@@ -328,8 +333,8 @@ int kvctl_snapshot_save(const char *endpoints, double timeout_s, bool progress,
 		if (len > 0 && parse_url(p, len, host, sizeof(host), port,
 					 sizeof(port)) == 0) {
 			bool answered = false;
-			if (fetch(host, port, timeout_s, progress, file, tmp,
-				  out, &answered, err, errlen) == 0)
+			if (fetch(host, port, timeout_s, progress, file, out,
+				  &answered, err, errlen) == 0)
 				return 0;
 			/* A local failure (disk, checksum) ends the tries. */
 			if (answered)

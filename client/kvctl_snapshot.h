@@ -15,9 +15,10 @@ struct kvctl_snapshot_result {
 };
 
 /* Tries each URL of the comma-separated @endpoints in turn until one
- * answers GET /v1/snapshot with 200, and writes the body to @file (through
- * FILE.tmp, fsynced, renamed), checking its length and its CRC-32C against
- * the X-Kv-Snapshot-CRC32C header. @timeout_s bounds each connection's
+ * answers GET /v1/snapshot with 200, and writes the body to @file, mode
+ * 0600 (through a new FILE.tmp.XXXXXX from mkostemp, fsynced, renamed: a
+ * planted FILE.tmp is never opened), checking its length and its CRC-32C
+ * against the X-Kv-Snapshot-CRC32C header. @timeout_s bounds each connection's
  * silence. With @progress a progress bar is drawn on stderr. Returns 0,
  * or -1 with one line in @err (@unavailable set when no member answered,
  * as opposed to a local or integrity error). */

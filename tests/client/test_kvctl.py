@@ -335,6 +335,43 @@ class KvctlTest(KvctlBase):
         finally:
             srv.close()
 
+    def test_snapshot_save_ignores_a_planted_tmp_symlink(self):
+        # FILE.tmp is a symlink to someone's file, planted in a shared
+        # directory: the backup goes to FILE (mode 0600 whatever the
+        # umask), the victim and the link stay as they were, and no temp
+        # file is left behind.
+        body = bytes((i * 11 + 5) & 0xFF for i in range(70001))
+        for mask in (0o022, 0):
+            srv = OneSnapshotServer(body, crc32c(body))
+            try:
+                with tempfile.TemporaryDirectory() as tmp:
+                    victim = os.path.join(tmp, 'victim')
+                    with open(victim, 'wb') as fh:
+                        fh.write(b'keep me')
+                    os.chmod(victim, 0o600)
+                    f = os.path.join(tmp, 'backup.mdb')
+                    os.symlink(victim, f + '.tmp')
+                    old = os.umask(mask)
+                    try:
+                        rc, out, err = kvctl(['snapshot', 'save', f],
+                                             srv.url())
+                    finally:
+                        os.umask(old)
+                    self.assertEqual(rc, 0, err)
+                    with open(victim, 'rb') as fh:
+                        self.assertEqual(fh.read(), b'keep me')
+                    self.assertEqual(os.readlink(f + '.tmp'), victim)
+                    self.assertFalse(os.path.islink(f))
+                    with open(f, 'rb') as fh:
+                        self.assertEqual(fh.read(), body)
+                    self.assertEqual(os.stat(f).st_mode & 0o7777, 0o600,
+                                     'umask %03o' % mask)
+                    self.assertEqual(sorted(os.listdir(tmp)),
+                                     ['backup.mdb', 'backup.mdb.tmp',
+                                      'victim'])
+            finally:
+                srv.close()
+
     def test_snapshot_endpoint_forms_as_other_commands(self):
         # host:port without a scheme works, as for every other command.
         body = b'x' * 1000
