@@ -100,7 +100,7 @@ int members_store(const char *dir, const struct members *ms, char *err,
 	if (text == NULL)
 		return util_fail(err, errlen, "out of memory");
 	int rc = -1;
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int fd = util_create_file(tmp);
 	if (fd < 0) {
 		util_fail(err, errlen, "cannot create %s: %s", tmp,
 			  strerror(errno));

@@ -2067,7 +2067,8 @@ static int node_restore_file(struct node *n, const char *file, char *err,
 		return -1;
 	snprintf(tmp, sizeof(tmp), "%s/" SNAPSHOT_DIR "/restore.mdb.tmp", dir);
 	int in = open(file, O_RDONLY | O_CLOEXEC);
-	int out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	/* A new file: restore.mdb.tmp may be a symlink planted in snap/. */
+	int out = util_create_file(tmp);
 	char *buf = malloc(1u << 20);
 	int rc = in < 0 || out < 0 || buf == NULL ? -1 : 0;
 	while (rc == 0) {

@@ -98,7 +98,7 @@ static int write_file_atomic(const char *path, const char *text, size_t len,
 {
 	char tmp[SNAPSHOT_PATH_MAX + 8];
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int fd = util_create_file(tmp);
 	if (fd < 0)
 		return util_fail(err, errlen, "cannot create %s: %s", tmp,
 				 strerror(errno));

@@ -19,6 +19,7 @@
 #include "config.h"
 #include "crc32c.h"
 #include "kv.h"
+#include "util.h"
 
 #define HDR_FROM	"X-Kvd-From"
 #define HDR_TOKEN	"X-Kvd-Token"
@@ -637,8 +638,7 @@ static void handle_chunk(struct evhttp_request *req, void *arg)
 			return;
 		}
 		recv_path(x, part);
-		rs->fd =
-		    open(part, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		rs->fd = util_create_file(part);
 		if (rs->fd < 0) {
 			xlog(x, 0, "cannot create %s: %s", part,
 			     strerror(errno));
