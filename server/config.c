@@ -559,6 +559,7 @@ int config_parse(int argc, char **argv, struct config *c, char *err,
 		rc = read_token(c, token_file, err, errlen);
 		if (rc != CONFIG_OK)
 			return rc;
+		c->peer_token_file = token_file;
 	}
 	return CONFIG_OK;
 }

@@ -45,6 +45,8 @@ struct config {
 	char advertise_peer[CONFIG_URL_MAX];
 	char *peer_token; /* file content without trailing whitespace, owned;
 			   * NULL without --peer-token-file */
+	const char *peer_token_file; /* its name (in argv), for the startup
+				      * mode check; NULL without it */
 	unsigned election_timeout_ms;
 	unsigned heartbeat_ms;
 	uint64_t snapshot_entries;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "file_modes.h"
 #include "http_api.h"
 #include "listener.h"
 #include "log.h"
@@ -120,6 +121,7 @@ int main(int argc, char **argv)
 	log_info("kvd %s starting: data dir %s, clients on %s, peers on %s",
 		 KVD_VERSION, cfg.data_dir, cfg.advertise_client,
 		 cfg.advertise_peer);
+	file_modes_check(cfg.data_dir, cfg.peer_token_file);
 
 	k.client_http = evhttp_new(k.base);
 	k.peer_http = evhttp_new(k.base);
