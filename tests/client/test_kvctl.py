@@ -1,6 +1,7 @@
 # test_kvctl.py - every kvctl command and exit code against a real 3-member
 # kvd cluster, membership changes with a 4th member, a write retried across
 # a leader crash that is applied once, and snapshot save's checksum check
+# and its temp file (never a planted FILE.tmp symlink; the backup 0600)
 # against a stand-in member whose answer the test controls.
 #
 # argv[1]: kvd, then optional unittest names (meson runs MembershipTest on
