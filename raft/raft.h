@@ -40,8 +40,8 @@
  *     bring it back in the previous term, win the same term again and
  *     send another entry at the same (index, term) to a learner that
  *     kept the first one: two logs that Log Matching calls equal differ.
- *     Rule 2 is safe because rd.msgs never carry a term that is not
- *     durable here or on a voter that witnessed it.
+ *     So rd.msgs (rule 2) never carry a term a crash could make this
+ *     member forget.
  *  4. Once entries up to index i (with term t at i) are durable, call
  *     raft_persisted(r, i, t).
  *  5. rd.committed entries are applied in order; they are only ever entries
