@@ -5,9 +5,23 @@
 
 #include "core_replication.h"
 
+/* Whether a member other than this one granted its vote in this term. */
+static bool vote_witnessed(const struct raft *r)
+{
+	for (size_t i = 0; i < r->n_prs; i++)
+		if (r->prs[i].id != r->id && r->prs[i].vote == 1)
+			return true;
+	return false;
+}
+
 static void become_leader(struct raft *r)
 {
 	assert(r->role == RAFT_CANDIDATE);
+	/* A lone voter wins at once, in a term its disk may not hold yet:
+	 * nothing of the term may leave before it does (raft.h rule 3). */
+	r->term_unwitnessed =
+	    !vote_witnessed(r) &&
+	    !(r->opts.mutations & RAFT_MUTATE_SEND_UNDURABLE_TERM);
 	r->role = RAFT_LEADER;
 	r->leader = r->id;
 	r->election_elapsed = 0;
@@ -49,6 +63,11 @@ void raft__campaign(struct raft *r, bool pre, bool transfer)
 
 	assert(r->role != RAFT_LEADER);
 	if (!raft__promotable(r))
+		return;
+	/* The term space ends: a campaign would need term + 1. Such a
+	 * term comes only from a state written before terms were range
+	 * checked; refusing to campaign is safe, wrapping to 0 is not. */
+	if (r->term >= RAFT_TERM_MAX)
 		return;
 	raft__set_leader(r, 0);
 	if (pre) {

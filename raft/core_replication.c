@@ -39,6 +39,8 @@ int raft__append_local(struct raft *r, uint8_t type, const void *data,
 	assert(r->role == RAFT_LEADER);
 	if (len > r->opts.max_entry_bytes)
 		return RAFT_ETOO_LARGE;
+	if (last >= RAFT_INDEX_MAX)
+		return RAFT_ERANGE;
 	if (type == RAFT_ENTRY_NORMAL &&
 	    last - r->log.commit >= r->opts.max_pending_entries)
 		return RAFT_EBUSY;

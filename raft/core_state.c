@@ -18,9 +18,12 @@ static void msg_release(struct raft_msg *m)
 
 int raft__send(struct raft *r, struct raft_msg *m, bool after_persist)
 {
-	struct raft_msgq *q = after_persist ? &r->msgs_after : &r->msgs;
+	struct raft_msgq *q;
 
 	assert(m->to != 0 && m->to != r->id);
+	if (r->role == RAFT_LEADER && r->term_unwitnessed)
+		after_persist = true;
+	q = after_persist ? &r->msgs_after : &r->msgs;
 	if (q->n == q->cap) {
 		size_t cap = q->cap ? q->cap * 2 : 16;
 		struct raft_msg *v = realloc(q->v, cap * sizeof(*v));
@@ -120,6 +123,7 @@ void raft__become_follower(struct raft *r, raft_term term, raft_id leader)
 	if (r->role == RAFT_LEADER || r->leader != leader)
 		raft__fail_reads(r);
 	r->role = RAFT_FOLLOWER;
+	r->term_unwitnessed = false;
 	r->leader = leader;
 	r->transferee = 0;
 	r->election_elapsed = 0;

@@ -76,6 +76,12 @@ struct raft {
 	/* Volatile state. */
 	enum raft_role role;
 	raft_id leader;
+	/* Leader: this term was won without any remote vote and no entry of
+	 * it is known durable yet, so a crash could make this member forget
+	 * the term and win it again with other entries: every message goes
+	 * to msgs_after (raft.h rule 3). A remote vote witnesses the term:
+	 * the VOTE left only once the term was durable. */
+	bool term_unwitnessed;
 	unsigned election_elapsed;
 	unsigned heartbeat_elapsed;
 	unsigned randomized_timeout;
@@ -112,7 +118,8 @@ struct raft {
 };
 
 /* Queues @m (from and term filled in when 0) for rd.msgs, or for
- * rd.msgs_after_persist when @after_persist. Takes ownership of
+ * rd.msgs_after_persist when @after_persist or while a leader's term is
+ * unwitnessed (see term_unwitnessed). Takes ownership of
  * m->entries (a malloc'd array whose payloads were shared) even on
  * failure. Returns 0, or RAFT_ENOMEM: the message is then lost, which
  * Raft tolerates like any lost message. */

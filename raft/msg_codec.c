@@ -72,6 +72,13 @@ static int check_header(const struct raft_msg *m,
 		return MSG_CODEC_EMSG_TYPE;
 	if (m->from == 0 || m->to == 0)
 		return MSG_CODEC_EID;
+	/* Every number from the network is range checked: a term past
+	 * RAFT_TERM_MAX would be adopted and never left (term + 1 must not
+	 * wrap), and terms must stay JSON integers (raft.h). */
+	if (m->term > RAFT_TERM_MAX || m->log_term > RAFT_TERM_MAX ||
+	    m->hint_term > RAFT_TERM_MAX || m->index > RAFT_INDEX_MAX ||
+	    m->commit > RAFT_INDEX_MAX || m->hint_index > RAFT_INDEX_MAX)
+		return MSG_CODEC_ERANGE;
 	if (m->n_entries > lim->max_entries)
 		return MSG_CODEC_ETOO_MANY_ENTRIES;
 	if (m->n_entries > 0 && !msg_type_has_entries(m->type))
@@ -89,6 +96,8 @@ static int check_entry(const struct raft_msg *m, size_t i, uint8_t type,
 {
 	if (!entry_type_known(type))
 		return MSG_CODEC_EENTRY_TYPE;
+	if (term > RAFT_TERM_MAX || index > RAFT_INDEX_MAX)
+		return MSG_CODEC_ERANGE;
 	if (m->type != RAFT_MSG_APPEND)
 		return MSG_CODEC_OK;
 	/* index == m->index + 1 + i, without overflowing. */
@@ -416,6 +425,8 @@ const char *msg_codec_strerror(int err)
 		return "inconsistent entry indexes";
 	case MSG_CODEC_EENTRY_TERM:
 		return "inconsistent entry terms";
+	case MSG_CODEC_ERANGE:
+		return "term or index out of range";
 	default:
 		if (err < 0 && err > MSG_CODEC_ENOMEM)
 			return frame_strerror(err);

@@ -77,8 +77,11 @@ enum msg_codec_error {
 	MSG_CODEC_EENTRIES = -111,     /* entries on a type that has none */
 	MSG_CODEC_EENTRY_TYPE = -112,  /* entry frame of a non-entry type */
 	MSG_CODEC_EENTRY_INDEX = -113, /* APPEND entries not at prev+1, +2.. */
-	MSG_CODEC_EENTRY_TERM = -114   /* APPEND entry terms decreasing, below
+	MSG_CODEC_EENTRY_TERM = -114,  /* APPEND entry terms decreasing, below
 					* log_term or above the message term */
+	MSG_CODEC_ERANGE = -115	       /* a term above RAFT_TERM_MAX or an index
+					* above RAFT_INDEX_MAX (raft.h), in the
+					* message or in one of its entries */
 };
 
 /* Limits on one body. A field left 0 takes the MSG_CODEC_DEFAULT_* value. */
@@ -101,7 +104,10 @@ struct msg_batch {
 };
 
 /* Checks that @m can be encoded within @lim (NULL: defaults): a known type,
- * nonzero ids, entries only on APPEND and PROPOSE, APPEND entry indexes
+ * nonzero ids, every term (term, log_term, hint_term, entry terms) at most
+ * RAFT_TERM_MAX and every index (index, commit, hint_index, entry indexes)
+ * at most RAFT_INDEX_MAX, entries only on APPEND and PROPOSE, APPEND entry
+ * indexes
  * consecutive from m->index + 1 with terms in [log_term, term] and never
  * decreasing, entry types 1..3, sizes within limits. Returns MSG_CODEC_OK
  * or the code the decoder would give for the same bytes. */

@@ -30,6 +30,23 @@ static void set_defaults(struct raft_options *o)
 		o->max_entry_bytes = 16u * 1024 * 1024;
 }
 
+/* Whether every term and index of @rs is within the number space
+ * (raft.h). Checked apart from restore_valid() so that the caller can say
+ * which: a state from before the range checks is not merely malformed. */
+static bool restore_in_range(const struct raft_restore *rs)
+{
+	if (rs->hs.term > RAFT_TERM_MAX || rs->snapshot_term > RAFT_TERM_MAX ||
+	    rs->hs.commit > RAFT_INDEX_MAX ||
+	    rs->snapshot_index > RAFT_INDEX_MAX ||
+	    rs->applied > RAFT_INDEX_MAX ||
+	    rs->n_entries > RAFT_INDEX_MAX - rs->snapshot_index)
+		return false;
+	for (size_t i = 0; i < rs->n_entries; i++)
+		if (rs->entries != NULL && rs->entries[i].term > RAFT_TERM_MAX)
+			return false;
+	return true;
+}
+
 static bool restore_valid(const struct raft_restore *rs)
 {
 	raft_term t = rs->snapshot_term;
@@ -87,6 +104,8 @@ int raft_new(const struct raft_options *opts,
 	    opts->heartbeat_ticks >= opts->election_ticks ||
 	    (opts->n_voters > 0 && opts->voters == NULL))
 		return RAFT_EINVAL;
+	if (!restore_in_range(rs))
+		return RAFT_ERANGE;
 	if (!restore_valid(rs))
 		return RAFT_EINVAL;
 	r = calloc(1, sizeof(*r));
@@ -260,12 +279,33 @@ static int step_snapshot_config(struct raft *r, const struct raft_msg *m)
 	return rv;
 }
 
+/* Whether every term and index @m carries is within the number space
+ * (raft.h). A term past RAFT_TERM_MAX would be adopted and never left
+ * again (term + 1 must not wrap), so it is refused before anything else. */
+static bool msg_in_range(const struct raft_msg *m)
+{
+	if (m->term > RAFT_TERM_MAX || m->log_term > RAFT_TERM_MAX ||
+	    m->hint_term > RAFT_TERM_MAX || m->index > RAFT_INDEX_MAX ||
+	    m->commit > RAFT_INDEX_MAX || m->hint_index > RAFT_INDEX_MAX)
+		return false;
+	if (m->type == RAFT_MSG_APPEND &&
+	    m->n_entries > RAFT_INDEX_MAX - m->index)
+		return false;
+	for (size_t i = 0; i < m->n_entries && m->entries != NULL; i++)
+		if (m->entries[i].term > RAFT_TERM_MAX ||
+		    m->entries[i].index > RAFT_INDEX_MAX)
+			return false;
+	return true;
+}
+
 int raft_step(struct raft *r, const struct raft_msg *m)
 {
 	int rv;
 
 	if (m == NULL)
 		return RAFT_EINVAL;
+	if (!msg_in_range(m))
+		return RAFT_ERANGE;
 	if (m->type == RAFT_MSG_SNAPSHOT && m->n_entries == 1 &&
 	    m->entries != NULL && m->entries[0].type == RAFT_ENTRY_CONFIG)
 		rv = step_snapshot_config(r, m);
@@ -373,6 +413,11 @@ void raft_persisted(struct raft *r, raft_index index, raft_term term)
 	 * only once durable. */
 	if (raft_log_persisted(&r->log, index, term) &&
 	    r->role == RAFT_LEADER) {
+		/* An entry of this term is durable: a restart resumes at
+		 * least in this term (raft_new() takes the last entry's
+		 * term), so the term can no longer be won twice. */
+		if (term == r->term)
+			r->term_unwitnessed = false;
 		raft__maybe_commit(r);
 		raft__config_after(r);
 	}
@@ -456,6 +501,9 @@ const char *raft_strerror(int err)
 		return "removed from the cluster";
 	case RAFT_ECONFIG:
 		return "a membership change is in progress";
+	case RAFT_ERANGE:
+		return "a term or index out of range (terms stop at 2^63-1, "
+		       "indexes at 2^64-2)";
 	}
 	return "unknown error";
 }

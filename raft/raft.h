@@ -32,6 +32,16 @@
  *     this ready (and of every earlier one) are durable. Vote grants and
  *     append acknowledgements are here: a member never promises what a crash
  *     could make it forget (votedFor survives restarts, §5.2, Figure 2).
+ *     So is every message of a term this member might forget: a VOTE
+ *     leaves only once the candidate's new term is durable, and a leader
+ *     that won without any remote vote (a lone voter, with or without
+ *     learners) puts all its messages here until an entry of its term is
+ *     reported durable (rule 4). Otherwise a crash before the write could
+ *     bring it back in the previous term, win the same term again and
+ *     send another entry at the same (index, term) to a learner that
+ *     kept the first one: two logs that Log Matching calls equal differ.
+ *     So rd.msgs (rule 2) never carry a term a crash could make this
+ *     member forget.
  *  4. Once entries up to index i (with term t at i) are durable, call
  *     raft_persisted(r, i, t).
  *  5. rd.committed entries are applied in order; they are only ever entries
@@ -93,8 +103,19 @@ enum raft_error {
 	RAFT_ETRANSFER = -6,  /* leadership transfer in progress */
 	RAFT_ENOTLEADER = -7, /* this member lost leadership */
 	RAFT_EREMOVED = -8,   /* this member is no longer in the cluster */
-	RAFT_ECONFIG = -9     /* a membership change is in progress */
+	RAFT_ECONFIG = -9,    /* a membership change is in progress */
+	RAFT_ERANGE = -10     /* a term or index beyond RAFT_TERM_MAX or
+			       * RAFT_INDEX_MAX (refused, never wrapped) */
 };
+
+/* The number space. Terms stop at 2^63 - 1, so that every term is also a
+ * JSON integer, and term + 1 never wraps: a member at RAFT_TERM_MAX never
+ * campaigns again. Entry indexes stop at 2^64 - 2, the WAL's last index
+ * (WAL_MAX_INDEX), so the index after the last entry never wraps. A
+ * message, a restored state or a proposal beyond them is refused with
+ * RAFT_ERANGE. */
+#define RAFT_TERM_MAX  ((raft_term)INT64_MAX)
+#define RAFT_INDEX_MAX ((raft_index)(UINT64_MAX - 1))
 
 enum raft_role {
 	RAFT_FOLLOWER = 0,
@@ -192,8 +213,10 @@ struct raft_read {
 /* Test-only switches that break one safety rule each, so the simulated
  * cluster can prove it would catch the bug. Never set in production. */
 enum raft_mutation {
-	RAFT_MUTATE_COMMIT_OLD_TERM = 1 << 0,  /* count replicas of old terms */
-	RAFT_MUTATE_READ_NO_HEARTBEAT = 1 << 1 /* grant reads unconfirmed */
+	RAFT_MUTATE_COMMIT_OLD_TERM = 1 << 0, /* count replicas of old terms */
+	RAFT_MUTATE_READ_NO_HEARTBEAT = 1 << 1, /* grant reads unconfirmed */
+	/* a lone voter's leader sends before its term is durable (rule 3) */
+	RAFT_MUTATE_SEND_UNDURABLE_TERM = 1 << 2
 };
 
 struct raft_options {
@@ -350,7 +373,9 @@ struct raft;
 
 /* Creates a core from @opts and what was recovered from disk (@restore may
  * be NULL for a new member). Returns RAFT_OK and *@out, or RAFT_EINVAL for
- * bad options, RAFT_ENOMEM. */
+ * bad options, RAFT_ERANGE when @restore holds a term above RAFT_TERM_MAX
+ * or an index above RAFT_INDEX_MAX (such a state cannot be used safely: a
+ * term can never be lowered), RAFT_ENOMEM. */
 int raft_new(const struct raft_options *opts,
 	     const struct raft_restore *restore, struct raft **out);
 void raft_free(struct raft *r);
@@ -360,14 +385,17 @@ void raft_tick(struct raft *r);
 
 /* Handles one message from a peer. Messages for other members or that are
  * stale are ignored (RAFT_OK). Messages from members outside the current
- * configuration are handled (thesis §4.1); their answers are ignored. */
+ * configuration are handled (thesis §4.1); their answers are ignored. A
+ * message with a term above RAFT_TERM_MAX or an index above RAFT_INDEX_MAX
+ * (its own fields or its entries') changes nothing: RAFT_ERANGE. */
 int raft_step(struct raft *r, const struct raft_msg *m);
 
 /* Proposes one command (@data copied). On the leader it is appended and
  * *@index (may be NULL) is set; on a follower it is forwarded to the
  * leader and *@index is set to 0. Returns RAFT_ENOLEADER when no leader is
  * known, RAFT_EBUSY over max_pending_entries, RAFT_ETOO_LARGE over
- * max_entry_bytes, RAFT_ETRANSFER during a leadership transfer. */
+ * max_entry_bytes, RAFT_ETRANSFER during a leadership transfer,
+ * RAFT_ERANGE when the log reached RAFT_INDEX_MAX. */
 int raft_propose(struct raft *r, const void *data, size_t len,
 		 raft_index *index);
 

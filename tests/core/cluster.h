@@ -48,10 +48,15 @@ struct cl {
 	struct raft_msg q[CL_MAX_MSGS];	    /* in flight, deep copies */
 	size_t n_q;
 	struct raft_options opts;
+	size_t n_voters; /* founding voters 1..n_voters; the rest start empty */
 };
 
 /* Options for @n members with ids 1..n. */
 void cl_init(struct cl *c, size_t n, const struct raft_options *base);
+/* The same with only 1..@n_voters founding voters: the other members
+ * start empty, waiting to be added (as kvd without --initial-cluster). */
+void cl_init_voters(struct cl *c, size_t n, size_t n_voters,
+		    const struct raft_options *base);
 void cl_free(struct cl *c);
 struct raft *cl_r(struct cl *c, raft_id id);
 struct cl_node *cl_node(struct cl *c, raft_id id);
@@ -75,6 +80,11 @@ void cl_restart(struct cl *c, raft_id id);
  * @steps are done (those that apply); nothing is sent or applied. Then
  * @id restarts (cl_restart). */
 void cl_crash_in_ready(struct cl *c, raft_id id, int steps);
+
+/* Takes @id's next ready and does what a driver may do before its write
+ * is durable: sends rd.msgs (rule 2). Then @id crashes, nothing of the
+ * ready stored, and restarts (cl_restart). */
+void cl_send_then_crash(struct cl *c, raft_id id);
 
 /* Reports the whole stored log of @id durable. */
 void cl_persist(struct cl *c, raft_id id);

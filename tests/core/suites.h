@@ -10,5 +10,7 @@ Suite *step_suite(void);
 Suite *features_suite(void);
 Suite *snapshot_suite(void);
 Suite *config_suite(void);
+Suite *lone_voter_suite(void);
+Suite *range_suite(void);
 
 #endif /* TESTS_CORE_SUITES_H_ */

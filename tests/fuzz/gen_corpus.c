@@ -207,6 +207,45 @@ static size_t make_bodies(struct buf bodies[8])
 	return n;
 }
 
+/* A message frame with raw fields: out-of-range numbers the encoder
+ * refuses (issue 13: one heartbeat in term 2^64 - 1 stopped a cluster). */
+static void add_raw_msg(struct buf *b, uint8_t type, uint32_t n_entries,
+			raft_term term, raft_index index, raft_term log_term)
+{
+	uint8_t p[MSG_CODEC_PAYLOAD_SIZE];
+
+	memset(p, 0, sizeof(p));
+	p[0] = MSG_CODEC_VERSION;
+	p[1] = type;
+	frame_put_u32(p + 4, n_entries);
+	frame_put_u64(p + 8, 2);  /* from */
+	frame_put_u64(p + 16, 1); /* to */
+	frame_put_u64(p + 24, term);
+	frame_put_u64(p + 32, index);
+	frame_put_u64(p + 40, log_term);
+	frame_put_u64(p + 48, 4); /* commit */
+	add_frame(b, FRAME_MESSAGE, 0, 0, p, sizeof(p));
+}
+
+static void gen_msg_codec_range(void)
+{
+	struct buf b = {0};
+
+	put_byte(&b, 0);
+	add_raw_msg(&b, RAFT_MSG_HEARTBEAT, 0, UINT64_MAX, 0, 0);
+	write_seed("fuzz_msg_codec", "huge-term-heartbeat", &b);
+	b.len = 0;
+	put_byte(&b, 0);
+	add_raw_msg(&b, RAFT_MSG_VOTE, 0, (raft_term)INT64_MAX + 1, 7, 3);
+	write_seed("fuzz_msg_codec", "huge-term-vote", &b);
+	b.len = 0;
+	put_byte(&b, 0);
+	add_raw_msg(&b, RAFT_MSG_APPEND, 1, 3, UINT64_MAX - 1, 2);
+	add_frame(&b, FRAME_ENTRY_NORMAL, 3, UINT64_MAX, "put a", 5);
+	write_seed("fuzz_msg_codec", "index-space-end-append", &b);
+	free(b.p);
+}
+
 static void gen_msg_codec(void)
 {
 	struct buf bodies[8], b = {0};
@@ -504,6 +543,7 @@ int main(int argc, char **argv)
 	DIE_IF(mkdir(corpus, 0755) < 0 && errno != EEXIST);
 	gen_frame();
 	gen_msg_codec();
+	gen_msg_codec_range();
 	gen_command();
 	gen_wal();
 	gen_client_http();

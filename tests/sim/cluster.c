@@ -455,9 +455,17 @@ static void ident_grow(struct sim_cluster *c)
 /* Raft §5.3, Log Matching: "if two logs contain an entry with the same
  * index and term, then the logs are identical in all entries up through
  * the given index." By induction it suffices that each (index, term) has
- * one content and one predecessor term. */
+ * one content and one predecessor term. Every entry a core hands out is
+ * compared; an entry is recorded once it exists beyond one member's
+ * memory: stored on a disk or sent in an AppendEntries (@record). An
+ * entry that died with the memory of a crashed member was never part of
+ * any log: a lone voter may win the same term again after such a crash
+ * (its term was not durable) and append other entries in it, which is
+ * safe as long as none of the first ones left the member (raft.h rule
+ * 3). */
 static void ident_check(struct sim_cluster *c, raft_id who,
-			const struct raft_entry *e, raft_term prev_term)
+			const struct raft_entry *e, raft_term prev_term,
+			bool record)
 {
 	uint64_t h = entry_hash(e);
 	if (e->term < prev_term)
@@ -482,6 +490,8 @@ static void ident_check(struct sim_cluster *c, raft_id who,
 		}
 		s = (s + 1) & (c->cap_idt - 1);
 	}
+	if (!record)
+		return;
 	c->idt[s] = (struct ident){e->index, e->term, prev_term, h};
 	c->n_idt++;
 }
@@ -741,6 +751,11 @@ static void send_msg(struct sim_cluster *c, struct node *nd,
 		return;
 	}
 	record_send_checks(c, nd, m);
+	if (m->type == RAFT_MSG_APPEND)
+		for (size_t k = 0; k < m->n_entries; k++)
+			ident_check(c, nd->id, &m->entries[k],
+				    k ? m->entries[k - 1].term : m->log_term,
+				    true);
 	if (m->type == RAFT_MSG_VOTE || m->type == RAFT_MSG_PREVOTE)
 		nd->vote_requests++;
 	if (m->type == RAFT_MSG_SNAPSHOT) {
@@ -829,8 +844,11 @@ static void disk_write_entries(struct sim_cluster *c, struct node *nd,
 		return;
 	}
 	slog_truncate(&nd->disk, first);
-	for (size_t i = from; i < to; i++)
+	for (size_t i = from; i < to; i++) {
+		ident_check(c, nd->id, &w->ents[i],
+			    slog_term(&nd->disk, w->ents[i].index - 1), true);
 		slog_append(&nd->disk, &w->ents[i]);
+	}
 	if (first > old_last)
 		return;
 	for (raft_index i = first; i <= old_last && i < c->n_ch; i++) {
@@ -990,7 +1008,7 @@ static void take_entries(struct sim_cluster *c, struct node *nd,
 		}
 		raft_term prev = k ? rd->entries[k - 1].term
 				   : slog_term(&nd->mem, first - 1);
-		ident_check(c, nd->id, e, prev);
+		ident_check(c, nd->id, e, prev, false);
 	}
 	slog_truncate(&nd->mem, first);
 	for (size_t k = 0; k < rd->n_entries; k++)
@@ -1155,12 +1173,17 @@ static void drain(struct sim_cluster *c, struct node *nd)
 static int node_start(struct sim_cluster *c, struct node *nd)
 {
 	raft_id voters[SIM_MAX_NODES];
-	for (unsigned k = 0; k < c->n; k++)
+	unsigned nv = c->cfg.n_voters;
+	for (unsigned k = 0; k < nv; k++)
 		voters[k] = k + 1;
+	/* A member beyond the founding voters starts empty, as kvd does
+	 * without --initial-cluster, and waits to be added. */
+	if (nd->id > nv)
+		nv = 0;
 	struct raft_options o = {
 	    .id = nd->id,
 	    .voters = voters,
-	    .n_voters = c->n,
+	    .n_voters = nv,
 	    .election_ticks = c->cfg.election_ticks,
 	    .heartbeat_ticks = c->cfg.heartbeat_ticks,
 	    .seed = c->cfg.seed * 1000003ULL + nd->id * 7919ULL + nd->inc,
@@ -1293,9 +1316,14 @@ int sim_compact(struct sim_cluster *c, raft_id i, raft_index margin)
 	memcpy(nd->snap.kv, nd->kv, sizeof(nd->kv));
 	struct raft_membership m;
 	nd->snap.cfg_len = 0;
+	/* A member that joined after the founding knows no configuration
+	 * before the entry that added it (it started empty): its snapshot
+	 * then stores none, and a restart falls back to its own empty
+	 * founding one, as it was. */
 	if (raft_membership_at(nd->r, a, &m) != RAFT_OK ||
-	    raft_membership_encode(&m, nd->snap.cfg, sizeof(nd->snap.cfg),
-				   &nd->snap.cfg_len) != RAFT_OK)
+	    (m.n > 0 &&
+	     raft_membership_encode(&m, nd->snap.cfg, sizeof(nd->snap.cfg),
+				    &nd->snap.cfg_len) != RAFT_OK))
 		fail(c,
 		     "Core contract: no configuration at the applied index "
 		     "%" PRIu64 " of member %" PRIu64,
@@ -1400,6 +1428,16 @@ static void pick_faults(struct sim_cluster *c)
 	f->liveness_ticks = 30 * e;
 	f->config_permille =
 	    c->n >= 3 && (unsigned)rnd(c, 2) ? 1 + (unsigned)rnd(c, 40) : 0;
+	/* With fewer founding voters the others join only as learners. A
+	 * lone voter wins at once, so what its first writes race with
+	 * matters: its disk is slow more often and it crashes at hot
+	 * instants more often (raft.h rule 3). */
+	if (c->cfg.n_voters < c->n) {
+		f->config_permille = 10 + (unsigned)rnd(c, 40);
+		f->disk_slow_pct = 30 + (unsigned)rnd(c, 50);
+		f->disk_max = e / 2 + (unsigned)rnd(c, e);
+		f->hot_crash_pct = 10 + (unsigned)rnd(c, 30);
+	}
 }
 
 static void pick_links(struct sim_cluster *c)
@@ -1423,6 +1461,8 @@ int sim_cluster_new(const struct sim_config *cfg, struct sim_cluster **out)
 	if (!c->cfg.heartbeat_ticks)
 		c->cfg.heartbeat_ticks = 1;
 	c->n = cfg->n_nodes;
+	if (c->cfg.n_voters == 0 || c->cfg.n_voters > c->n)
+		c->cfg.n_voters = c->n;
 	c->rng = cfg->seed ^ 0x5eed5eed5eed5eedULL;
 	if (!cfg->scripted) {
 		pick_faults(c);
@@ -2130,14 +2170,20 @@ static void random_config_change(struct sim_cluster *c)
 		else if (f & RAFT_MEMBER_VOTER)
 			voters[n_v++] = k;
 	}
-	/* Voters kept: 3 of 5 or more members, 2 of 3. */
-	unsigned keep = c->n >= 5 ? 3 : 2;
+	/* Voters kept: 3 of 5 or more members, 2 of 3; with fewer founding
+	 * voters, all of them (learners come and go). Two voters never go
+	 * down to one: when the leader crashes right after sending C_new
+	 * but before storing it, the removed voter holds the longer log and
+	 * takes no part any more, and the joint configuration the leader
+	 * restarts with needs that voter's vote: no leader ever again. */
+	unsigned max_v = c->cfg.n_voters;
+	unsigned keep = max_v < c->n ? max_v : c->n >= 5 ? 3 : 2;
 	struct raft_config_change ch = {.addr = "sim"};
 	unsigned what = (unsigned)rnd(c, 3);
 	if (what == 0 && n_out) {
 		ch.type = RAFT_CHANGE_ADD_LEARNER;
 		ch.id = out[rnd(c, n_out)];
-	} else if (what == 1 && n_l) {
+	} else if (what == 1 && n_l && n_v < max_v) {
 		ch.type = RAFT_CHANGE_PROMOTE;
 		ch.id = learners[rnd(c, n_l)];
 	} else if (what == 2 && (n_v > keep || n_l)) {

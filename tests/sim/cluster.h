@@ -41,6 +41,12 @@ enum sim_mutation {
 
 struct sim_config {
 	unsigned n_nodes; /* 1..SIM_MAX_NODES; ids are 1..n */
+	/* Founding voters 1..n_voters (0: all n_nodes). The others start
+	 * empty, waiting to be added, and the leader adds them as learners;
+	 * below n_nodes voters are also never promoted beyond n_voters, so
+	 * the cluster stays at one or two voters with learners (the state
+	 * of a one-member cluster that POST /v1/members grows). */
+	unsigned n_voters;
 	uint64_t seed;
 	unsigned election_ticks;
 	unsigned heartbeat_ticks;

@@ -13,7 +13,8 @@ struct args {
 	uint64_t seeds;
 	uint64_t first_seed;
 	uint64_t steps;
-	unsigned nodes; /* 0: 3 or 5, chosen by the seed */
+	unsigned nodes;	 /* 0: 3 or 5, chosen by the seed */
+	unsigned voters; /* founding voters; 0: chosen by the seed */
 	const char *mutation;
 	bool verbose;
 	bool check_mutations;
@@ -29,6 +30,7 @@ static const struct mutation mutations[] = {
     {"commit-old-term", RAFT_MUTATE_COMMIT_OLD_TERM, 0},
     {"read-no-heartbeat", RAFT_MUTATE_READ_NO_HEARTBEAT, 0},
     {"forget-vote", 0, SIM_MUTATE_FORGET_VOTE},
+    {"send-undurable-term", RAFT_MUTATE_SEND_UNDURABLE_TERM, 0},
 };
 #define N_MUTATIONS (sizeof(mutations) / sizeof(mutations[0]))
 
@@ -37,15 +39,19 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: sim [--seeds N] [--steps M] [--seed S | --first-seed S]"
 		" [--nodes 3|5]\n"
-		"           [--mutation NAME] [--check-mutations] [--verbose]"
-		"\n"
+		"           [--voters V] [--mutation NAME] [--check-mutations]"
+		" [--verbose]\n"
 		"  --seeds N          run N seeds (default 100)\n"
 		"  --first-seed S     start at seed S (default 1)\n"
 		"  --seed S           run seed S only\n"
 		"  --steps M          steps per seed (default 10000)\n"
 		"  --nodes 3|5        cluster size (default: 3 or 5 by seed)\n"
+		"  --voters V         founding voters, the others join as "
+		"learners\n"
+		"                     (default: by seed, 1, 2 or all)\n"
 		"  --mutation NAME    plant a bug: commit-old-term, "
-		"read-no-heartbeat, forget-vote\n"
+		"read-no-heartbeat,\n"
+		"                     forget-vote, send-undurable-term\n"
 		"  --check-mutations  pass only if every mutation is caught "
 		"within N seeds\n"
 		"  --verbose          print a trace of every step\n");
@@ -103,6 +109,8 @@ static int parse_args(int argc, char **argv, struct args *a)
 			} else if (!strcmp(o, "--nodes") &&
 				   (x == 3 || x == 5)) {
 				a->nodes = (unsigned)x;
+			} else if (!strcmp(o, "--voters") && x >= 1 && x <= 5) {
+				a->voters = (unsigned)x;
 			} else {
 				fprintf(stderr, "sim: bad option %s %s\n", o,
 					v);
@@ -140,7 +148,7 @@ static const struct mutation *find_mutation(const char *name)
 }
 
 /* Per-seed configuration: everything derives from the seed. */
-static void seed_config(uint64_t seed, unsigned nodes,
+static void seed_config(uint64_t seed, unsigned nodes, unsigned voters,
 			const struct mutation *mut, bool verbose,
 			struct sim_config *cfg)
 {
@@ -153,6 +161,16 @@ static void seed_config(uint64_t seed, unsigned nodes,
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->seed = seed;
 	cfg->n_nodes = nodes ? nodes : ((h & 1) ? 5 : 3);
+	/* Three seeds in eight found the cluster with one voter (two of
+	 * them) or two; the others join as learners (a one-member cluster
+	 * growing). */
+	cfg->n_voters = (h >> 12) % 8 <= 1   ? 1
+			: (h >> 12) % 8 == 2 ? 2
+					     : cfg->n_nodes;
+	if (voters)
+		cfg->n_voters = voters;
+	if (cfg->n_voters > cfg->n_nodes)
+		cfg->n_voters = cfg->n_nodes;
 	cfg->election_ticks = 10;
 	cfg->heartbeat_ticks = 1 + (unsigned)((h >> 1) & 1);
 	cfg->pre_vote = (h >> 2) & 1;
@@ -170,6 +188,7 @@ struct outcome {
 	bool failed;
 	uint64_t seed;
 	unsigned nodes;
+	unsigned voters;
 	char failure[800];
 	struct sim_stats st;
 };
@@ -180,22 +199,24 @@ static bool run_seed(uint64_t seed, const struct args *a,
 		     struct sim_stats *total)
 {
 	struct sim_config cfg;
-	seed_config(seed, a->nodes, mut, a->verbose, &cfg);
+	seed_config(seed, a->nodes, a->voters, mut, a->verbose, &cfg);
 	struct sim_cluster *c;
 	int rc = sim_cluster_new(&cfg, &c);
 	if (rc != 0) {
 		out->failed = true;
 		out->seed = seed;
 		out->nodes = cfg.n_nodes;
+		out->voters = cfg.n_voters;
 		snprintf(out->failure, sizeof(out->failure),
 			 "raft_new failed: %s", raft_strerror(rc));
 		return false;
 	}
 	if (a->verbose)
-		printf("seed %" PRIu64 ": %u members, heartbeat %u, "
+		printf("seed %" PRIu64 ": %u members (%u founding voters), "
+		       "heartbeat %u, "
 		       "pre_vote %d, check_quorum %d, max_append_entries %zu, "
 		       "max_inflight %zu\n",
-		       seed, cfg.n_nodes, cfg.heartbeat_ticks,
+		       seed, cfg.n_nodes, cfg.n_voters, cfg.heartbeat_ticks,
 		       (int)cfg.pre_vote, (int)cfg.check_quorum,
 		       cfg.max_append_entries, cfg.max_inflight);
 	for (uint64_t s = 0; s < a->steps; s++)
@@ -227,6 +248,7 @@ static bool run_seed(uint64_t seed, const struct args *a,
 		out->failed = true;
 		out->seed = seed;
 		out->nodes = cfg.n_nodes;
+		out->voters = cfg.n_voters;
 		out->st = st;
 		snprintf(out->failure, sizeof(out->failure), "%s", f);
 	}
@@ -241,9 +263,9 @@ static void print_replay(const char *argv0, const struct args *a,
 	       ")\n"
 	       "sim: invariant: %s\n"
 	       "sim: replay: %s --seed %" PRIu64 " --steps %" PRIu64
-	       " --nodes %u%s%s --verbose\n",
+	       " --nodes %u --voters %u%s%s --verbose\n",
 	       o->seed, o->st.steps, o->st.ticks, o->failure, argv0, o->seed,
-	       a->steps, o->nodes, mutation ? " --mutation " : "",
+	       a->steps, o->nodes, o->voters, mutation ? " --mutation " : "",
 	       mutation ? mutation : "");
 }
 
@@ -319,9 +341,10 @@ static int check_mutations(const char *argv0, const struct args *a)
 			       mutations[m].name, k + 1, elapsed_s(&t0),
 			       o.failure);
 			printf("sim:   replay: %s --seed %" PRIu64
-			       " --steps %" PRIu64 " --nodes %u --mutation %s"
+			       " --steps %" PRIu64
+			       " --nodes %u --voters %u --mutation %s"
 			       " --verbose\n",
-			       argv0, o.seed, a->steps, o.nodes,
+			       argv0, o.seed, a->steps, o.nodes, o.voters,
 			       mutations[m].name);
 		} else {
 			printf("sim: mutation %s NOT caught in %" PRIu64

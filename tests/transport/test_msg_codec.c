@@ -1,6 +1,8 @@
 /* test_msg_codec.c - round trips and every malformed body of the peer codec. */
 #include <check.h>
+#include <inttypes.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +10,7 @@
 
 #include "frame.h"
 #include "msg_codec.h"
+#include "wal.h"
 
 /* ---- helpers ---- */
 
@@ -35,10 +38,10 @@ static struct raft_msg make_msg(uint8_t type)
 	m.term = 1000 + rnd() % 1000;
 	m.index = rnd() % 100000;
 	m.log_term = 1 + rnd() % 1000; /* <= term */
-	m.commit = rnd();
+	m.commit = rnd() % (RAFT_INDEX_MAX + 1);
 	m.reject = rnd() & 1;
-	m.hint_index = rnd();
-	m.hint_term = rnd();
+	m.hint_index = rnd() % (RAFT_INDEX_MAX + 1);
+	m.hint_term = rnd() % (RAFT_TERM_MAX + 1);
 	m.context = rnd();
 	return m;
 }
@@ -355,12 +358,113 @@ START_TEST(test_append_index_edges)
 	free(body);
 	free_entries(m.entries, 3);
 
-	m.index = UINT64_MAX - 2;
+	/* The index space ends at RAFT_INDEX_MAX (the WAL's last index). */
+	m.index = RAFT_INDEX_MAX - 2;
+	m.entries = make_entries(&m, 2);
+	m.n_entries = 2;
+	ck_assert_uint_eq(m.entries[1].index, RAFT_INDEX_MAX);
+	ck_assert_int_eq(msg_codec_check(&m, NULL), MSG_CODEC_OK);
+	free_entries(m.entries, 2);
+	m.index = RAFT_INDEX_MAX - 1;
 	m.entries = make_entries(&m, 2);
 	m.n_entries = 2;
 	ck_assert_uint_eq(m.entries[1].index, UINT64_MAX);
-	ck_assert_int_eq(msg_codec_check(&m, NULL), MSG_CODEC_OK);
+	ck_assert_int_eq(msg_codec_check(&m, NULL), MSG_CODEC_ERANGE);
 	free_entries(m.entries, 2);
+}
+END_TEST
+
+_Static_assert(RAFT_INDEX_MAX == WAL_MAX_INDEX,
+	       "the core's index space is the WAL's");
+
+/* Issue 13: one message with term 2^64 - 1 left a cluster leaderless
+ * forever. Every term and index field, of a message and of its entries,
+ * is range checked by the decoder, and the encoder refuses the same. */
+START_TEST(test_numbers_out_of_range)
+{
+	static const struct {
+		const char *name;
+		size_t off; /* in struct raw_msg */
+		uint64_t bad, good;
+	} fields[] = {
+	    {"term", offsetof(struct raw_msg, term), RAFT_TERM_MAX + 1,
+	     RAFT_TERM_MAX},
+	    {"log_term", offsetof(struct raw_msg, log_term), UINT64_MAX,
+	     RAFT_TERM_MAX},
+	    {"hint_term", offsetof(struct raw_msg, hint_term),
+	     RAFT_TERM_MAX + 1, RAFT_TERM_MAX},
+	    {"index", offsetof(struct raw_msg, index), UINT64_MAX,
+	     RAFT_INDEX_MAX},
+	    {"commit", offsetof(struct raw_msg, commit), UINT64_MAX,
+	     RAFT_INDEX_MAX},
+	    {"hint_index", offsetof(struct raw_msg, hint_index), UINT64_MAX,
+	     RAFT_INDEX_MAX},
+	};
+	uint8_t buf[1024];
+	struct raw_msg r;
+	size_t n;
+
+	ck_assert_uint_eq(RAFT_TERM_MAX, (uint64_t)INT64_MAX);
+	ck_assert_uint_eq(RAFT_INDEX_MAX, UINT64_MAX - 1);
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+		struct raft_msg m;
+
+		r = raw_default(RAFT_MSG_HEARTBEAT, 0);
+		memcpy((char *)&r + fields[i].off, &fields[i].bad, 8);
+		if (decode(buf, put_raw_msg(buf, &r), NULL, NULL) !=
+		    MSG_CODEC_ERANGE)
+			ck_abort_msg("%s %" PRIu64 " not refused",
+				     fields[i].name, fields[i].bad);
+		r = raw_default(RAFT_MSG_HEARTBEAT, 0);
+		memcpy((char *)&r + fields[i].off, &fields[i].good, 8);
+		if (decode(buf, put_raw_msg(buf, &r), NULL, NULL) !=
+		    MSG_CODEC_OK)
+			ck_abort_msg("%s %" PRIu64 " refused", fields[i].name,
+				     fields[i].good);
+		/* The encoder refuses what the decoder would. */
+		m = make_msg(RAFT_MSG_HEARTBEAT);
+		if (!strcmp(fields[i].name, "term"))
+			m.term = fields[i].bad;
+		else if (!strcmp(fields[i].name, "log_term"))
+			m.log_term = fields[i].bad;
+		else if (!strcmp(fields[i].name, "hint_term"))
+			m.hint_term = fields[i].bad;
+		else if (!strcmp(fields[i].name, "index"))
+			m.index = fields[i].bad;
+		else if (!strcmp(fields[i].name, "commit"))
+			m.commit = fields[i].bad;
+		else
+			m.hint_index = fields[i].bad;
+		ck_assert_int_eq(msg_codec_check(&m, NULL), MSG_CODEC_ERANGE);
+	}
+
+	/* The audit's message: a heartbeat in term 2^64 - 1. */
+	r = raw_default(RAFT_MSG_HEARTBEAT, 0);
+	r.term = UINT64_MAX;
+	ck_assert_int_eq(decode(buf, put_raw_msg(buf, &r), NULL, NULL),
+			 MSG_CODEC_ERANGE);
+
+	/* Entry terms and indexes: an APPEND whose entries are consistent
+	 * with its header but end past the index space, and a PROPOSE entry
+	 * with an out-of-range term or index. */
+	r = raw_default(RAFT_MSG_APPEND, 1);
+	r.index = RAFT_INDEX_MAX;
+	r.log_term = 3;
+	n = put_raw_msg(buf, &r);
+	n += put_entry(buf + n, RAFT_ENTRY_NORMAL, 5, UINT64_MAX, "x");
+	ck_assert_int_eq(decode(buf, n, NULL, NULL), MSG_CODEC_ERANGE);
+	r = raw_default(RAFT_MSG_PROPOSE, 1);
+	n = put_raw_msg(buf, &r);
+	n += put_entry(buf + n, RAFT_ENTRY_NORMAL, UINT64_MAX, 0, "x");
+	ck_assert_int_eq(decode(buf, n, NULL, NULL), MSG_CODEC_ERANGE);
+	r = raw_default(RAFT_MSG_PROPOSE, 1);
+	n = put_raw_msg(buf, &r);
+	n += put_entry(buf + n, RAFT_ENTRY_NORMAL, 0, UINT64_MAX, "x");
+	ck_assert_int_eq(decode(buf, n, NULL, NULL), MSG_CODEC_ERANGE);
+	r = raw_default(RAFT_MSG_PROPOSE, 1);
+	n = put_raw_msg(buf, &r);
+	n += put_entry(buf + n, RAFT_ENTRY_NORMAL, 0, 0, "x");
+	ck_assert_int_eq(decode(buf, n, NULL, NULL), MSG_CODEC_OK);
 }
 END_TEST
 
@@ -670,11 +774,17 @@ START_TEST(test_inconsistent_entries)
 	n += put_entry(buf + n, RAFT_ENTRY_NORMAL, 4, 10, "a");
 	n += put_entry(buf + n, RAFT_ENTRY_NORMAL, 4, 11, "b");
 	ck_assert_int_eq(decode(buf, n, NULL, NULL), MSG_CODEC_EENTRY_INDEX);
-	/* Index 0 (would wrap). */
+	/* Index 0 (would wrap): prevLogIndex 2^64 - 1 is out of range
+	 * before the entries are looked at; at the end of the index space
+	 * the entry index 0 is inconsistent. */
 	r.index = UINT64_MAX;
 	n = put_raw_msg(buf, &r);
 	n += put_entry(buf + n, RAFT_ENTRY_NORMAL, 4, 0, "a");
 	n += put_entry(buf + n, RAFT_ENTRY_NORMAL, 4, 1, "b");
+	ck_assert_int_eq(decode(buf, n, NULL, NULL), MSG_CODEC_ERANGE);
+	r.index = RAFT_INDEX_MAX;
+	n = put_raw_msg(buf, &r);
+	n += put_entry(buf + n, RAFT_ENTRY_NORMAL, 4, 0, "a");
 	ck_assert_int_eq(decode(buf, n, NULL, NULL), MSG_CODEC_EENTRY_INDEX);
 	r.index = 10;
 	/* Terms decreasing, below log_term, above the message term. */
@@ -828,7 +938,7 @@ START_TEST(test_strerror_distinct)
 	const char *seen[32];
 	size_t n = 0;
 
-	for (int e = MSG_CODEC_EENTRY_TERM; e <= MSG_CODEC_ENOMEM; e++)
+	for (int e = MSG_CODEC_ERANGE; e <= MSG_CODEC_ENOMEM; e++)
 		seen[n++] = msg_codec_strerror(e);
 	for (int e = FRAME_EZERO; e <= FRAME_ETRUNCATED; e++)
 		seen[n++] = msg_codec_strerror(e);
@@ -853,6 +963,7 @@ static Suite *codec_suite(void)
 	tcase_add_test(tc, test_roundtrip_mixed_batch);
 	tcase_add_test(tc, test_empty_body_is_zero_messages);
 	tcase_add_test(tc, test_append_index_edges);
+	tcase_add_test(tc, test_numbers_out_of_range);
 	tcase_add_test(tc, test_truncate_at_every_length);
 	tcase_add_test(tc, test_flip_every_bit);
 	tcase_add_test(tc, test_random_garbage_never_crashes);
