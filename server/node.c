@@ -1225,15 +1225,26 @@ static int open_members(struct node *n, char *err, size_t errlen)
 	char wal_dir[4200];
 	snprintf(wal_dir, sizeof(wal_dir), "%s/wal", cfg->data_dir);
 	int has = dir_has_files(wal_dir);
-	if (has != 0)
+	/* A member started without --initial-cluster writes members.json
+	 * only once it has applied a configuration, but its WAL exists from
+	 * its first start: stopped before that (or between receiving the
+	 * configuration and applying it) it has a WAL and no members.json.
+	 * It is still a member waiting to be added: the configuration
+	 * entries its WAL may hold are replayed by the core, and the leader
+	 * sends the rest. A founding member (--initial-cluster) writes
+	 * members.json before its WAL, so there a WAL without it means the
+	 * file was lost: guessing could make a second cluster. */
+	if (has != 0 && (cfg->n_initial > 0 || has < 0))
 		return util_fail(
 		    err, errlen,
 		    "data dir %s holds a WAL but no %s: refusing to "
 		    "guess the membership",
 		    cfg->data_dir, MEMBERS_FILE);
 	if (cfg->n_initial == 0) {
-		log_info("empty data dir and no --initial-cluster: waiting to "
-			 "be added to a cluster");
+		log_info("%s data dir and no --initial-cluster: waiting to "
+			 "be added to a cluster",
+			 has != 0 ? "no configuration applied yet in the"
+				  : "empty");
 		return 0;
 	}
 	for (size_t i = 0; i < cfg->n_initial; i++) {
@@ -1386,6 +1397,7 @@ static int open_raft(struct node *n, struct wal *w, char *err, size_t errlen)
 	uint8_t snap_cfg[RAFT_MEMBERSHIP_MAX_BYTES];
 	size_t snap_cfg_len = 0;
 	if (rs.snapshot_index > 0 && rs.snapshot_config == NULL &&
+	    n->members.n > 0 &&
 	    member_config_encode(&n->members, snap_cfg, sizeof(snap_cfg),
 				 &snap_cfg_len) == RAFT_OK) {
 		rs.snapshot_config = snap_cfg;
