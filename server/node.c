@@ -735,7 +735,9 @@ static void store_members(struct node *n)
 	char merr[512];
 	if (member_config_store(&n->mcfg, n->applied, &n->members, merr,
 				sizeof(merr)) != 0)
-		log_error("%s", merr);
+		log_error("%s; retrying, and the log keeps the configuration "
+			  "entry meanwhile",
+			  merr);
 }
 
 /* The applied index moved: the core hears of it, and a snapshot may be
@@ -1878,6 +1880,17 @@ static void snap_taken(void *ctx, const struct snapshot_info *info)
 	raft_status(n->raft, &st);
 	if (c > st.applied)
 		c = st.applied;
+	/* Never past a configuration members.json does not hold yet: a
+	 * restart would start from the older one (member_config.h). */
+	raft_index cfg_limit = member_config_compact_limit(&n->mcfg);
+	if (c > cfg_limit && st.applied >= n->mcfg.index) {
+		log_warn("log compaction stops at %" PRIu64 " (not %" PRIu64
+			 "): %s does not hold the "
+			 "configuration of index %" PRIu64 " yet",
+			 cfg_limit, c, MEMBERS_FILE, n->mcfg.index);
+	}
+	if (c > cfg_limit)
+		c = cfg_limit;
 	if (c == 0 || c <= st.snapshot_index)
 		return;
 	int rc = raft_compact(n->raft, c);

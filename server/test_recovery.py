@@ -68,5 +68,65 @@ class BareMemberRestartTest(ClusterTest):
         self.assertEqual(voters(m4), [1, 2, 3, 4])
 
 
+
+def first_wal_index(m):
+    """The first log index the member's last start recovered ("log=[F,")."""
+    log = m.log_since_start()
+    i = log.index(' log=[') + len(' log=[')
+    return int(log[i:log.index(',', i)])
+
+
+def members_json(m):
+    with open(os.path.join(m.data_dir, 'members.json')) as f:
+        return sorted(x['id'] for x in json.load(f)['members'])
+
+
+class MembersJsonFaultTest(ClusterTest):
+    """members.json cannot be written (a directory sits where its
+    temporary file goes) while the membership changes and the log grows
+    far past --snapshot-entries: compaction must keep the configuration
+    entry, so a restart has the new voter set."""
+
+    CLUSTER_ARGS = ('--snapshot-entries', '100', '--wal-segment-bytes',
+                    '65536')
+
+    def test_restart_after_failed_members_json_keeps_new_voters(self):
+        c = self.cluster
+        c.wait_leader()
+        x = c[2]
+        tmp = os.path.join(x.data_dir, 'members.json.tmp')
+        os.mkdir(tmp)
+        m4 = c.add_member(4)
+        m4.start()
+        lid, _ = c.wait_leader(members=[c[1], c[2], c[3]])
+        r = add(c[lid], m4)
+        self.assertEqual(r.status, 200, r)
+        cfg_index = c[lid].try_status()['commit_index']
+        wait_for(lambda: x.try_status()['applied_index'] >= cfg_index,
+                 what='member 2 applied the configuration')
+        self.assertEqual(voters(x), [1, 2, 3, 4])
+        self.assertEqual(members_json(x), [1, 2, 3])
+        # About 60 entries of 1 KiB fill a 64 KiB segment: 1200 writes
+        # are 20 segments, 12 snapshots.
+        value = b'v' * 1024
+        for i in range(1200):
+            wait_for(lambda: c[1].put('mj/%04d' % i, value).status == 200,
+                     what='write %d' % i)
+        c.wait_converged()
+        wait_for(lambda: x.try_status()['snapshot_index'] >= cfg_index + 1000,
+                 what='member 2 snapshots past the configuration')
+        self.assertEqual(x.terminate(), 0)
+        self.assertEqual(members_json(x), [1, 2, 3])
+        os.rmdir(tmp)
+        x.start()
+        c.wait_leader()
+        c.wait_converged()
+        self.assertEqual(voters(x), [1, 2, 3, 4])
+        self.assertLess(first_wal_index(x), cfg_index)
+        wait_for(lambda: members_json(x) == [1, 2, 3, 4],
+                 what='members.json written after the restart')
+        self.assertEqual(x.get('mj/1199', stale=True).body, value)
+
+
 if __name__ == '__main__':
     harness.main()
