@@ -174,6 +174,55 @@ static int sync_parent(const char *path)
 	return rv;
 }
 
+/* LMDB codes that mean the file itself is damaged (not the system
+ * failing): KV_ECORRUPT, which the server answers by rebuilding the store
+ * (kv.h, kv_open()). */
+static int mdb_damaged(int rc)
+{
+	return rc == MDB_INVALID || rc == MDB_CORRUPTED ||
+	       rc == MDB_PAGE_NOTFOUND || rc == MDB_INCOMPATIBLE ||
+	       rc == MDB_BAD_VALSIZE;
+}
+
+/* A data.mdb shorter than the pages its meta page counts would make LMDB
+ * read past the end of its mapping (SIGBUS) at the first access: it is
+ * checked before any page but the meta pages is read. */
+static int check_file_size(struct kv *kv, char *err, size_t errlen)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+	struct stat fst;
+	char *data = malloc(strlen(kv->path) + 10);
+	int rc;
+
+	if (data == NULL)
+		return KV_ENOMEM;
+	sprintf(data, "%s/data.mdb", kv->path);
+	rc = stat(data, &fst);
+	free(data);
+	if (rc != 0) {
+		set_err(err, errlen, "kv: stat %s/data.mdb: %s", kv->path,
+			strerror(errno));
+		return KV_EIO;
+	}
+	if (mdb_env_info(kv->env, &info) != 0 ||
+	    mdb_env_stat(kv->env, &st) != 0) {
+		set_err(err, errlen, "kv: %s: cannot read the meta page",
+			kv->path);
+		return KV_ECORRUPT;
+	}
+	uint64_t need = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+	if ((uint64_t)fst.st_size < need) {
+		set_err(err, errlen,
+			"kv: %s/data.mdb has %llu bytes but its meta page "
+			"counts %llu (truncated)",
+			kv->path, (unsigned long long)fst.st_size,
+			(unsigned long long)need);
+		return KV_ECORRUPT;
+	}
+	return 0;
+}
+
 /* Opens the LMDB environment at kv->path with a map of at least
  * @map_bytes, opens the four databases and loads the applied index. On
  * failure kv->env is NULL. */
@@ -212,6 +261,9 @@ static int open_env(struct kv *kv, uint64_t map_bytes, char *err, size_t errlen)
 	if (rc != 0)
 		goto lmdb_fail;
 	kv->map_bytes = info.me_mapsize;
+	rv = check_file_size(kv, err, errlen);
+	if (rv != 0)
+		goto fail;
 	/* Reader slots left by a killed process would pin old pages and make
 	 * the file grow; clear them. */
 	(void)mdb_reader_check(kv->env, NULL);
@@ -239,7 +291,7 @@ static int open_env(struct kv *kv, uint64_t map_bytes, char *err, size_t errlen)
 
 lmdb_fail:
 	set_err(err, errlen, "kv: opening %s: %s", kv->path, mdb_strerror(rc));
-	rv = KV_ELMDB;
+	rv = mdb_damaged(rc) ? KV_ECORRUPT : KV_ELMDB;
 fail:
 	if (txn != NULL)
 		mdb_txn_abort(txn);
@@ -373,6 +425,101 @@ int kv_sync(struct kv *kv, char *err, size_t errlen)
 		set_err(err, errlen, "kv: sync: %s", mdb_strerror(rc));
 		return KV_ELMDB;
 	}
+	return 0;
+}
+
+/* Walks at most @limit records from @op_first on with @op_next in @dbi,
+ * checking each record's shape with @ok. Returns 0, an LMDB code, or -1
+ * for a record of the wrong shape. */
+static int walk_edge(MDB_txn *txn, MDB_dbi dbi, MDB_cursor_op op_first,
+		     MDB_cursor_op op_next, uint64_t limit,
+		     int (*ok)(const MDB_val *k, const MDB_val *v))
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc = mdb_cursor_open(txn, dbi, &cur);
+
+	if (rc != 0)
+		return rc;
+	rc = mdb_cursor_get(cur, &k, &v, op_first);
+	for (uint64_t i = 0; rc == 0 && (limit == 0 || i < limit); i++) {
+		if (!ok(&k, &v)) {
+			rc = -1;
+			break;
+		}
+		rc = mdb_cursor_get(cur, &k, &v, op_next);
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static int data_ok(const MDB_val *k, const MDB_val *v)
+{
+	return k->mv_size >= 1 && k->mv_size <= KV_KEY_MAX &&
+	       v->mv_size >= VALUE_HDR;
+}
+
+static int meta_ok(const MDB_val *k, const MDB_val *v)
+{
+	(void)v;
+	return k->mv_size > 0;
+}
+
+static int clients_ok(const MDB_val *k, const MDB_val *v)
+{
+	return k->mv_size == 8 && v->mv_size == CLIENT_REC_SIZE;
+}
+
+static int ages_ok(const MDB_val *k, const MDB_val *v)
+{
+	return k->mv_size == 16 && v->mv_size == 0;
+}
+
+int kv_check(struct kv *kv, uint64_t limit, char *err, size_t errlen)
+{
+	static const char *const names[] = {"data", "meta", "clients", "ages"};
+	int (*const oks[])(const MDB_val *, const MDB_val *) = {
+	    data_ok, meta_ok, clients_ok, ages_ok};
+	MDB_dbi dbis[4];
+	MDB_txn *txn;
+	int rc;
+
+	if (kv == NULL || kv->env == NULL) {
+		set_err(err, errlen, "kv: check: no store");
+		return KV_EINVAL;
+	}
+	dbis[0] = kv->data;
+	dbis[1] = kv->meta;
+	dbis[2] = kv->clients;
+	dbis[3] = kv->ages;
+	rc = txn_begin(kv, MDB_RDONLY, &txn);
+	if (rc != 0) {
+		set_err(err, errlen, "kv: check: %s", mdb_strerror(rc));
+		return mdb_damaged(rc) ? KV_ECORRUPT : KV_ELMDB;
+	}
+	for (int i = 0; i < 4; i++) {
+		/* Both ends: every branch page on the way down the left and
+		 * right edges of the tree, and the leaves there. */
+		rc =
+		    walk_edge(txn, dbis[i], MDB_FIRST, MDB_NEXT, limit, oks[i]);
+		if (rc == 0 && limit != 0)
+			rc = walk_edge(txn, dbis[i], MDB_LAST, MDB_PREV, limit,
+				       oks[i]);
+		if (rc != 0) {
+			mdb_txn_abort(txn);
+			if (rc == -1) {
+				set_err(err, errlen,
+					"kv: check: a record of \"%s\" has "
+					"an impossible shape",
+					names[i]);
+				return KV_ECORRUPT;
+			}
+			set_err(err, errlen, "kv: check: reading \"%s\": %s",
+				names[i], mdb_strerror(rc));
+			return mdb_damaged(rc) ? KV_ECORRUPT : KV_ELMDB;
+		}
+	}
+	mdb_txn_abort(txn);
 	return 0;
 }
 
