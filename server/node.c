@@ -1263,6 +1263,182 @@ static int open_members(struct node *n, char *err, size_t errlen)
 	return 0;
 }
 
+/* ---- a damaged store ----
+ *
+ * LMDB runs with MDB_NOSYNC (kv.h): a power loss can leave data.mdb
+ * damaged or behind, while the WAL below the last snapshot is gone. At
+ * start the store is checked (store_damage()); a damaged one is moved
+ * aside to kv.damaged-<time> (kept for inspection, never deleted) and
+ * rebuilt from the newest snapshot file that verifies and that the WAL
+ * continues (its index >= the WAL's first index - 1; compaction keeps
+ * that true of the newest snapshot), the core then replaying the WAL
+ * above it. With no such snapshot, a WAL that starts at index 1 rebuilds
+ * everything from an empty store. Otherwise the member refuses to start
+ * (one line): the entries it would need are gone here, and believing
+ * them applied would serve a state it does not have; its WAL must not
+ * be dropped either (its entries may be needed for a quorum). */
+
+/* Records walked from each end of each database at start (kv_check()):
+ * a store of up to twice this many keys is read whole, a larger one in
+ * bounded time (a few hundred ms at most). */
+#define STORE_CHECK_RECORDS 100000
+
+/* Opens the store and checks it against the WAL @w. Returns 0 with
+ * n->kv open, 1 when it is damaged (@why says how; n->kv NULL), -1 when
+ * it cannot be opened for another reason (@why). */
+static int store_damage(struct node *n, struct wal *w, char *why, size_t whylen)
+{
+	struct kv_options ko;
+	kv_options_init(&ko);
+	int rc = kv_open(n->cfg->data_dir, &ko, &n->kv, why, whylen);
+	if (rc == KV_ECORRUPT)
+		return 1;
+	if (rc != 0)
+		return -1;
+	rc = kv_check(n->kv, STORE_CHECK_RECORDS, why, whylen);
+	if (rc == 0) {
+		raft_index applied = kv_applied_index(n->kv);
+		raft_index first = wal_first_index(w);
+		if (applied + 1 >= first)
+			return 0;
+		/* A store behind the log that was compacted above it: its
+		 * last commits were lost (kv_sync() runs before every
+		 * compaction, so only damage brings it here). */
+		snprintf(why, whylen,
+			 "it has applied index %" PRIu64
+			 " but the WAL starts at %" PRIu64,
+			 applied, first);
+		rc = KV_ECORRUPT;
+	}
+	kv_close(n->kv);
+	n->kv = NULL;
+	return rc == KV_ECORRUPT ? 1 : -1;
+}
+
+/* The newest snapshot in DATA_DIR/snap that verifies and whose index is
+ * at least @min. Returns 1 with *@out, 0 when none. */
+static int usable_snapshot(const char *dir, raft_index min,
+			   struct snapshot_info *out)
+{
+	struct snapshot_info list[SNAPSHOT_LIST_MAX];
+	char serr[512] = "", path[SNAPSHOT_PATH_MAX];
+	int cnt = snapshot_list(dir, list, SNAPSHOT_LIST_MAX, NULL, 0, serr,
+				sizeof(serr));
+	for (int i = 0; i < cnt; i++) {
+		raft_index idx;
+		raft_term term;
+		if (list[i].index < min)
+			break; /* newest first: the rest are older */
+		snapshot_data_path(dir, list[i].index, path);
+		if (snapshot_verify(dir, &list[i], serr, sizeof(serr)) != 0 ||
+		    kv_snapshot_info(path, &idx, &term, serr, sizeof(serr)) !=
+			0 ||
+		    idx != list[i].index || term != list[i].term) {
+			log_warn("snapshot %" PRIu64 " cannot rebuild the "
+				 "store: %s",
+				 list[i].index,
+				 serr[0] ? serr : "its index does not match");
+			continue;
+		}
+		*out = list[i];
+		return 1;
+	}
+	return 0;
+}
+
+/* Renames DATA_DIR/kv to DATA_DIR/kv.damaged-<unix time>[-k] and syncs
+ * the data dir; the new name goes into @aside. */
+static int move_store_aside(const char *dir, char *aside, size_t cap, char *err,
+			    size_t errlen)
+{
+	char from[SNAPSHOT_PATH_MAX];
+	snprintf(from, sizeof(from), "%s/kv", dir);
+	long long t = (long long)time(NULL);
+	for (int k = 0; k < 100; k++) {
+		if (k == 0)
+			snprintf(aside, cap, "%s/kv.damaged-%lld", dir, t);
+		else
+			snprintf(aside, cap, "%s/kv.damaged-%lld-%d", dir, t,
+				 k);
+		struct stat st;
+		if (lstat(aside, &st) == 0)
+			continue;
+		if (rename(from, aside) != 0)
+			return util_fail(err, errlen,
+					 "cannot move the damaged store %s "
+					 "aside: %s",
+					 from, strerror(errno));
+		if (snapshot_sync_dir(dir) != 0)
+			return util_fail(err, errlen, "cannot sync %s: %s", dir,
+					 strerror(errno));
+		return 0;
+	}
+	return util_fail(err, errlen, "cannot find a name to move %s aside",
+			 from);
+}
+
+/* Opens the store, rebuilding a damaged one (see above). */
+static int open_store(struct node *n, struct wal *w, char *err, size_t errlen)
+{
+	const char *dir = n->cfg->data_dir;
+	char why[512] = "", kerr[512] = "", aside[SNAPSHOT_PATH_MAX];
+	int rc = store_damage(n, w, why, sizeof(why));
+	if (rc == 0)
+		return 0;
+	if (rc < 0)
+		return util_fail(err, errlen, "cannot open the store in %s: %s",
+				 dir, why);
+	raft_index first = wal_first_index(w);
+	struct snapshot_info snap;
+	bool have = usable_snapshot(dir, first - 1, &snap) == 1;
+	if (!have && first > 1)
+		return util_fail(
+		    err, errlen,
+		    "the store in %s/kv is damaged (%s) and no snapshot in "
+		    "%s/" SNAPSHOT_DIR " covers the WAL, which starts at "
+		    "%" PRIu64 ": remove this member's data dir and add it "
+		    "to the cluster again",
+		    dir, why, dir, first);
+	log_error("the store in %s/kv is damaged: %s; rebuilding it from %s",
+		  dir, why,
+		  have ? "the newest snapshot and the WAL" : "the whole WAL");
+	if (move_store_aside(dir, aside, sizeof(aside), err, errlen) != 0)
+		return -1;
+	log_warn("the damaged store was moved aside to %s", aside);
+	if (have) {
+		char src[SNAPSHOT_PATH_MAX], tmp[SNAPSHOT_PATH_MAX + 32];
+		snapshot_data_path(dir, snap.index, src);
+		snprintf(tmp, sizeof(tmp),
+			 "%s/" SNAPSHOT_DIR "/rebuild.mdb.tmp", dir);
+		if (snapshot_copy_file(src, tmp, kerr, sizeof(kerr)) != 0)
+			return util_fail(err, errlen,
+					 "rebuilding the store: %s", kerr);
+		if (kv_restore(dir, tmp, kerr, sizeof(kerr)) != 0) {
+			unlink(tmp);
+			return util_fail(err, errlen,
+					 "rebuilding the store from snapshot "
+					 "%" PRIu64 ": %s",
+					 snap.index, kerr);
+		}
+	}
+	struct kv_options ko;
+	kv_options_init(&ko);
+	rc = kv_open(dir, &ko, &n->kv, kerr, sizeof(kerr));
+	if (rc == 0 && kv_applied_index(n->kv) + 1 < first) {
+		snprintf(kerr, sizeof(kerr), "it holds index %" PRIu64,
+			 kv_applied_index(n->kv));
+		rc = KV_ECORRUPT;
+	}
+	if (rc != 0)
+		return util_fail(err, errlen,
+				 "cannot open the rebuilt store in %s: %s", dir,
+				 kerr);
+	log_warn("store rebuilt at index %" PRIu64 "; the WAL (from %" PRIu64
+		 ") is replayed above it",
+		 kv_applied_index(n->kv), first);
+	return 0;
+}
+
 /* WAL recovery and the core's restore: every entry in the WAL, and the
  * applied index of LMDB, so the core hands out exactly the committed
  * entries above it (replay: never twice, never a gap). */
@@ -1283,14 +1459,7 @@ static int open_storage(struct node *n, struct wal **walp, char *err,
 		return util_fail(err, errlen,
 				 "cannot open the WAL in %s: %s: %s", wal_dir,
 				 wal_strerror(rc), werr);
-	struct kv_options ko;
-	kv_options_init(&ko);
-	rc = kv_open(cfg->data_dir, &ko, &n->kv, werr, sizeof(werr));
-	if (rc != 0)
-		return util_fail(err, errlen,
-				 "cannot open the store in %s: %s: %s",
-				 cfg->data_dir, kv_strerror(rc), werr);
-	return 0;
+	return open_store(n, *walp, err, errlen);
 }
 
 /* Raft.h rule 7 on recovery: a crash after a received snapshot replaced
