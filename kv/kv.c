@@ -223,6 +223,57 @@ static int check_file_size(struct kv *kv, char *err, size_t errlen)
 	return 0;
 }
 
+#define DAMAGED_FILE "damaged"
+
+int kv_mark_damaged(const char *dir, const char *why)
+{
+	char *p = malloc(strlen(dir) + sizeof("/kv/" DAMAGED_FILE));
+	int fd, rv = KV_EIO;
+
+	if (p == NULL)
+		return KV_ENOMEM;
+	sprintf(p, "%s/kv/" DAMAGED_FILE, dir);
+	fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+		  0600);
+	if (fd >= 0) {
+		size_t len = why != NULL ? strlen(why) : 0;
+		if ((len == 0 || write(fd, why, len) == (ssize_t)len) &&
+		    fsync(fd) == 0)
+			rv = 0;
+		close(fd);
+	}
+	if (rv == 0 && sync_parent(p) != 0)
+		rv = KV_EIO;
+	free(p);
+	return rv;
+}
+
+/* KV_ECORRUPT with the recorded reason when kv_mark_damaged() marked the
+ * store at @path (<dir>/kv), else 0. */
+static int check_marked(const char *path, char *err, size_t errlen)
+{
+	char *p = malloc(strlen(path) + sizeof("/" DAMAGED_FILE));
+	char why[256] = "";
+	int fd;
+
+	if (p == NULL)
+		return KV_ENOMEM;
+	sprintf(p, "%s/" DAMAGED_FILE, path);
+	fd = open(p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	free(p);
+	if (fd < 0)
+		return 0;
+	ssize_t got = read(fd, why, sizeof(why) - 1);
+	close(fd);
+	why[got > 0 ? got : 0] = '\0';
+	for (char *c = why; *c != '\0'; c++)
+		if (*c == '\n' || *c == '\r')
+			*c = ' ';
+	set_err(err, errlen, "kv: %s was found damaged at run time: %s", path,
+		why[0] ? why : "(no reason recorded)");
+	return KV_ECORRUPT;
+}
+
 /* Opens the LMDB environment at kv->path with a map of at least
  * @map_bytes, opens the four databases and loads the applied index. On
  * failure kv->env is NULL. */
@@ -351,7 +402,9 @@ int kv_open(const char *dir, const struct kv_options *opts, struct kv **out,
 		rv = KV_EIO;
 		goto fail;
 	}
-	rv = open_env(kv, kv->opts.map_bytes, err, errlen);
+	rv = check_marked(kv->path, err, errlen);
+	if (rv == 0)
+		rv = open_env(kv, kv->opts.map_bytes, err, errlen);
 	if (rv != 0)
 		goto fail;
 	/* kv_sync() makes data.mdb's contents durable before the WAL forgets
@@ -1011,6 +1064,8 @@ int kv_apply(struct kv *kv, const struct raft_entry *entries, size_t n,
 		}
 		set_err(err, errlen, "kv: apply: %s: %s", c.what,
 			mdb_strerror(c.mdb_rc));
+		if (mdb_damaged(c.mdb_rc))
+			rv = KV_ECORRUPT;
 	} else if (rv == KV_ECORRUPT)
 		set_err(err, errlen, "kv: apply: malformed stored record");
 	return rv;
@@ -1424,7 +1479,15 @@ int kv_restore(const char *dir, const char *path, char *err, size_t errlen)
 		goto out;
 	}
 	/* The old lock file describes the old file's readers; nobody has it
-	 * open (precondition), so the next kv_open() starts a fresh one. */
+	 * open (precondition), so the next kv_open() starts a fresh one. A
+	 * damage mark described the old file too. */
+	sprintf(data, "%s/kv/" DAMAGED_FILE, dir);
+	if (unlink(data) != 0 && errno != ENOENT) {
+		set_err(err, errlen, "kv: restore: removing %s: %s", data,
+			strerror(errno));
+		goto out;
+	}
+	sprintf(data, "%s/kv/data.mdb", dir);
 	if (unlink(lock) != 0 && errno != ENOENT) {
 		set_err(err, errlen, "kv: restore: removing %s: %s", lock,
 			strerror(errno));

@@ -492,6 +492,19 @@ static void note_soft_state(struct node *n, enum raft_role role, raft_id leader,
 		finish_transfers(n, leader);
 }
 
+/* A store call found the store damaged (KV_ECORRUPT): the mark makes the
+ * next start rebuild it ("a damaged store" below). */
+static void mark_damaged(struct node *n, int rc, const char *why)
+{
+	if (rc != KV_ECORRUPT)
+		return;
+	if (kv_mark_damaged(n->cfg->data_dir, why) != 0)
+		log_error("cannot mark the store damaged: the next start may "
+			  "not rebuild it");
+	else
+		log_error("the store is damaged; the next start rebuilds it");
+}
+
 static void fatal(const char *what, const char *detail)
 {
 	/* The WAL or the store failed: nothing unsynced was acknowledged, so
@@ -568,8 +581,11 @@ static void store_reopen(struct node *n)
 	/* kv_reopen() closes the environment: no copy may still read it. */
 	if (n->snap != NULL)
 		snapshotter_wait(n->snap);
-	if (kv_reopen(n->kv, err, sizeof(err)) != 0)
+	int rc = kv_reopen(n->kv, err, sizeof(err));
+	if (rc != 0) {
+		mark_damaged(n, rc, err);
 		fatal("reopening the store after a failed write", err);
+	}
 	raft_index applied = kv_applied_index(n->kv);
 	if (applied < n->applied)
 		fatal("reopening the store after a failed write",
@@ -594,9 +610,11 @@ static int apply_entries(struct node *n, const struct raft_entry *ents,
 	int rc = kv_apply(n->kv, ents, cnt, res, err, errlen);
 	if (rc < 0) {
 		free(res);
-		if (!kv_retryable(rc))
+		if (!kv_retryable(rc)) {
+			mark_damaged(n, rc, err[0] ? err : kv_strerror(rc));
 			fatal("applying committed entries failed",
 			      err[0] ? err : kv_strerror(rc));
+		}
 		if (kv_needs_reopen(n->kv))
 			store_reopen(n);
 		return rc;

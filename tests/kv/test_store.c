@@ -1748,6 +1748,34 @@ START_TEST(test_check_finds_bad_record)
 }
 END_TEST
 
+/* A store marked damaged at run time stays refused (KV_ECORRUPT with the
+ * reason) until a snapshot is restored over it. */
+START_TEST(test_marked_damaged_until_restored)
+{
+	char data[512], snap[512], err[256] = "";
+	char *dir = damage_base(data, sizeof(data));
+	struct kv *kv = open_kv(dir, NULL);
+	raft_index idx = 0;
+
+	snprintf(snap, sizeof(snap), "%s/snap.mdb", dir);
+	ck_assert_int_eq(kv_snapshot(kv, snap, &idx, NULL, err, sizeof(err)),
+			 0);
+	kv_close(kv);
+	ck_assert_int_eq(kv_mark_damaged(dir, "kv: apply: MDB_CORRUPTED"), 0);
+	kv = NULL;
+	ck_assert_int_eq(kv_open(dir, NULL, &kv, err, sizeof(err)),
+			 KV_ECORRUPT);
+	ck_assert_ptr_null(kv);
+	ck_assert_ptr_nonnull(strstr(err, "MDB_CORRUPTED"));
+	ck_assert_int_eq(kv_restore(dir, snap, err, sizeof(err)), 0);
+	kv = open_kv(dir, NULL);
+	ck_assert_uint_eq(kv_applied_index(kv), idx);
+	ck_assert_int_eq(kv_check(kv, 0, err, sizeof(err)), 0);
+	kv_close(kv);
+	remove_dir(dir);
+}
+END_TEST
+
 Suite *kv_store_suite(void)
 {
 	Suite *s = suite_create("kv-store");
@@ -1779,6 +1807,7 @@ Suite *kv_store_suite(void)
 	tcase_add_test(tc, test_snapshot_and_restore);
 	tcase_add_test(tc, test_damaged_store_is_detected);
 	tcase_add_test(tc, test_check_finds_bad_record);
+	tcase_add_test(tc, test_marked_damaged_until_restored);
 	suite_add_tcase(s, tc);
 	return s;
 }
