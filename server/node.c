@@ -1414,9 +1414,9 @@ static int open_store(struct node *n, struct wal *w, char *err, size_t errlen)
 		    err, errlen,
 		    "the store in %s/kv is damaged (%s) and no snapshot in "
 		    "%s/" SNAPSHOT_DIR " covers the WAL, which starts at "
-		    "%" PRIu64 ": remove this member's data dir and add it "
-		    "to the cluster again",
-		    dir, why, dir, first);
+		    "%" PRIu64 ": remove member %" PRIu64 " from the cluster "
+		    "and add it again under a new id with an empty data dir",
+		    dir, why, dir, first, n->cfg->id);
 	log_error("the store in %s/kv is damaged: %s; rebuilding it from %s",
 		  dir, why,
 		  have ? "the newest snapshot and the WAL" : "the whole WAL");
