@@ -70,6 +70,16 @@ class BareMemberRestartTest(ClusterTest):
 
 
 
+def wal_segments(m):
+    return sorted(f for f in os.listdir(os.path.join(m.data_dir, 'wal'))
+                  if f.startswith('wal-'))
+
+
+def snapshot_index(m):
+    st = m.try_status()
+    return st['snapshot_index'] if st else 0
+
+
 def first_wal_index(m):
     """The first log index the member's last start recovered ("log=[F,")."""
     log = m.log_since_start()
@@ -102,8 +112,9 @@ class MembersJsonFaultTest(ClusterTest):
         lid, _ = c.wait_leader(members=[c[1], c[2], c[3]])
         r = add(c[lid], m4)
         self.assertEqual(r.status, 200, r)
-        cfg_index = c[lid].try_status()['commit_index']
-        wait_for(lambda: x.try_status()['applied_index'] >= cfg_index,
+        cfg_index = wait_for(c[lid].try_status)['commit_index']
+        wait_for(lambda: (x.try_status() or {}).get('applied_index', 0)
+                 >= cfg_index,
                  what='member 2 applied the configuration')
         self.assertEqual(voters(x), [1, 2, 3, 4])
         self.assertEqual(members_json(x), [1, 2, 3])
@@ -114,7 +125,7 @@ class MembersJsonFaultTest(ClusterTest):
             wait_for(lambda: c[1].put('mj/%04d' % i, value).status == 200,
                      what='write %d' % i)
         c.wait_converged()
-        wait_for(lambda: x.try_status()['snapshot_index'] >= cfg_index + 1000,
+        wait_for(lambda: snapshot_index(x) >= cfg_index + 1000,
                  what='member 2 snapshots past the configuration')
         self.assertEqual(x.terminate(), 0)
         self.assertEqual(members_json(x), [1, 2, 3])
@@ -192,12 +203,14 @@ class DamagedStoreTest(ClusterTest):
                                             ('zeros', damage_zeros),
                                             ('empty', damage_empty)]):
             with self.subTest(damage=name):
-                # 400 writes of 1-2 KiB: several WAL segments, snapshots
-                # and compactions on every member.
+                # 400 writes of about 500 bytes: several WAL segments,
+                # snapshots and compactions on every member; the oldest
+                # segment goes (the WAL no longer starts at 1).
+                oldest = wal_segments(x)[0]
                 self.write(acked, 'd%d' % n, 400)
                 c.wait_converged()
-                wait_for(lambda: x.try_status()['snapshot_index'] > 0,
-                         what='a snapshot on member 2')
+                wait_for(lambda: wal_segments(x)[0] > oldest,
+                         what='member 2 compacts its WAL')
                 if n % 2 == 0:
                     x.kill()
                 else:
@@ -231,10 +244,11 @@ class DamagedStoreTest(ClusterTest):
         c = self.cluster
         c.wait_leader()
         x = c[3]
+        oldest = wal_segments(x)[0]
         self.write({}, 'ns', 400)
         c.wait_converged()
-        wait_for(lambda: x.try_status()['snapshot_index'] > 0,
-                 what='a snapshot on member 3')
+        wait_for(lambda: wal_segments(x)[0] > oldest,
+                 what='member 3 compacts its WAL')
         x.kill()
         damage_meta(os.path.join(x.data_dir, 'kv', 'data.mdb'))
         shutil.rmtree(os.path.join(x.data_dir, 'snap'))
