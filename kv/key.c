@@ -74,7 +74,7 @@ const char *kv_strerror(int err)
 	case KV_EFORMAT:
 		return "store written by an unknown format version";
 	case KV_ECORRUPT:
-		return "store holds a malformed record";
+		return "the store is damaged (a malformed record or LMDB file)";
 	case KV_EMAPFULL:
 		return "LMDB map cannot grow beyond its maximum size";
 	case KV_ESTOPPED:

@@ -174,6 +174,106 @@ static int sync_parent(const char *path)
 	return rv;
 }
 
+/* LMDB codes that mean the file itself is damaged (not the system
+ * failing): KV_ECORRUPT, which the server answers by rebuilding the store
+ * (kv.h, kv_open()). */
+static int mdb_damaged(int rc)
+{
+	return rc == MDB_INVALID || rc == MDB_CORRUPTED ||
+	       rc == MDB_PAGE_NOTFOUND || rc == MDB_INCOMPATIBLE ||
+	       rc == MDB_BAD_VALSIZE;
+}
+
+/* A data.mdb shorter than the pages its meta page counts would make LMDB
+ * read past the end of its mapping (SIGBUS) at the first access: it is
+ * checked before any page but the meta pages is read. */
+static int check_file_size(struct kv *kv, char *err, size_t errlen)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+	struct stat fst;
+	char *data = malloc(strlen(kv->path) + 10);
+	int rc;
+
+	if (data == NULL)
+		return KV_ENOMEM;
+	sprintf(data, "%s/data.mdb", kv->path);
+	rc = stat(data, &fst);
+	free(data);
+	if (rc != 0) {
+		set_err(err, errlen, "kv: stat %s/data.mdb: %s", kv->path,
+			strerror(errno));
+		return KV_EIO;
+	}
+	if (mdb_env_info(kv->env, &info) != 0 ||
+	    mdb_env_stat(kv->env, &st) != 0) {
+		set_err(err, errlen, "kv: %s: cannot read the meta page",
+			kv->path);
+		return KV_ECORRUPT;
+	}
+	uint64_t need = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+	if ((uint64_t)fst.st_size < need) {
+		set_err(err, errlen,
+			"kv: %s/data.mdb has %llu bytes but its meta page "
+			"counts %llu (truncated)",
+			kv->path, (unsigned long long)fst.st_size,
+			(unsigned long long)need);
+		return KV_ECORRUPT;
+	}
+	return 0;
+}
+
+#define DAMAGED_FILE "damaged"
+
+int kv_mark_damaged(const char *dir, const char *why)
+{
+	char *p = malloc(strlen(dir) + sizeof("/kv/" DAMAGED_FILE));
+	int fd, rv = KV_EIO;
+
+	if (p == NULL)
+		return KV_ENOMEM;
+	sprintf(p, "%s/kv/" DAMAGED_FILE, dir);
+	fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+		  0600);
+	if (fd >= 0) {
+		size_t len = why != NULL ? strlen(why) : 0;
+		if ((len == 0 || write(fd, why, len) == (ssize_t)len) &&
+		    fsync(fd) == 0)
+			rv = 0;
+		close(fd);
+	}
+	if (rv == 0 && sync_parent(p) != 0)
+		rv = KV_EIO;
+	free(p);
+	return rv;
+}
+
+/* KV_ECORRUPT with the recorded reason when kv_mark_damaged() marked the
+ * store at @path (<dir>/kv), else 0. */
+static int check_marked(const char *path, char *err, size_t errlen)
+{
+	char *p = malloc(strlen(path) + sizeof("/" DAMAGED_FILE));
+	char why[256] = "";
+	int fd;
+
+	if (p == NULL)
+		return KV_ENOMEM;
+	sprintf(p, "%s/" DAMAGED_FILE, path);
+	fd = open(p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	free(p);
+	if (fd < 0)
+		return 0;
+	ssize_t got = read(fd, why, sizeof(why) - 1);
+	close(fd);
+	why[got > 0 ? got : 0] = '\0';
+	for (char *c = why; *c != '\0'; c++)
+		if (*c == '\n' || *c == '\r')
+			*c = ' ';
+	set_err(err, errlen, "kv: %s was found damaged at run time: %s", path,
+		why[0] ? why : "(no reason recorded)");
+	return KV_ECORRUPT;
+}
+
 /* Opens the LMDB environment at kv->path with a map of at least
  * @map_bytes, opens the four databases and loads the applied index. On
  * failure kv->env is NULL. */
@@ -212,6 +312,9 @@ static int open_env(struct kv *kv, uint64_t map_bytes, char *err, size_t errlen)
 	if (rc != 0)
 		goto lmdb_fail;
 	kv->map_bytes = info.me_mapsize;
+	rv = check_file_size(kv, err, errlen);
+	if (rv != 0)
+		goto fail;
 	/* Reader slots left by a killed process would pin old pages and make
 	 * the file grow; clear them. */
 	(void)mdb_reader_check(kv->env, NULL);
@@ -239,7 +342,7 @@ static int open_env(struct kv *kv, uint64_t map_bytes, char *err, size_t errlen)
 
 lmdb_fail:
 	set_err(err, errlen, "kv: opening %s: %s", kv->path, mdb_strerror(rc));
-	rv = KV_ELMDB;
+	rv = mdb_damaged(rc) ? KV_ECORRUPT : KV_ELMDB;
 fail:
 	if (txn != NULL)
 		mdb_txn_abort(txn);
@@ -299,7 +402,9 @@ int kv_open(const char *dir, const struct kv_options *opts, struct kv **out,
 		rv = KV_EIO;
 		goto fail;
 	}
-	rv = open_env(kv, kv->opts.map_bytes, err, errlen);
+	rv = check_marked(kv->path, err, errlen);
+	if (rv == 0)
+		rv = open_env(kv, kv->opts.map_bytes, err, errlen);
 	if (rv != 0)
 		goto fail;
 	/* kv_sync() makes data.mdb's contents durable before the WAL forgets
@@ -373,6 +478,101 @@ int kv_sync(struct kv *kv, char *err, size_t errlen)
 		set_err(err, errlen, "kv: sync: %s", mdb_strerror(rc));
 		return KV_ELMDB;
 	}
+	return 0;
+}
+
+/* Walks at most @limit records from @op_first on with @op_next in @dbi,
+ * checking each record's shape with @ok. Returns 0, an LMDB code, or -1
+ * for a record of the wrong shape. */
+static int walk_edge(MDB_txn *txn, MDB_dbi dbi, MDB_cursor_op op_first,
+		     MDB_cursor_op op_next, uint64_t limit,
+		     int (*ok)(const MDB_val *k, const MDB_val *v))
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc = mdb_cursor_open(txn, dbi, &cur);
+
+	if (rc != 0)
+		return rc;
+	rc = mdb_cursor_get(cur, &k, &v, op_first);
+	for (uint64_t i = 0; rc == 0 && (limit == 0 || i < limit); i++) {
+		if (!ok(&k, &v)) {
+			rc = -1;
+			break;
+		}
+		rc = mdb_cursor_get(cur, &k, &v, op_next);
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static int data_ok(const MDB_val *k, const MDB_val *v)
+{
+	return k->mv_size >= 1 && k->mv_size <= KV_KEY_MAX &&
+	       v->mv_size >= VALUE_HDR;
+}
+
+static int meta_ok(const MDB_val *k, const MDB_val *v)
+{
+	(void)v;
+	return k->mv_size > 0;
+}
+
+static int clients_ok(const MDB_val *k, const MDB_val *v)
+{
+	return k->mv_size == 8 && v->mv_size == CLIENT_REC_SIZE;
+}
+
+static int ages_ok(const MDB_val *k, const MDB_val *v)
+{
+	return k->mv_size == 16 && v->mv_size == 0;
+}
+
+int kv_check(struct kv *kv, uint64_t limit, char *err, size_t errlen)
+{
+	static const char *const names[] = {"data", "meta", "clients", "ages"};
+	int (*const oks[])(const MDB_val *, const MDB_val *) = {
+	    data_ok, meta_ok, clients_ok, ages_ok};
+	MDB_dbi dbis[4];
+	MDB_txn *txn;
+	int rc;
+
+	if (kv == NULL || kv->env == NULL) {
+		set_err(err, errlen, "kv: check: no store");
+		return KV_EINVAL;
+	}
+	dbis[0] = kv->data;
+	dbis[1] = kv->meta;
+	dbis[2] = kv->clients;
+	dbis[3] = kv->ages;
+	rc = txn_begin(kv, MDB_RDONLY, &txn);
+	if (rc != 0) {
+		set_err(err, errlen, "kv: check: %s", mdb_strerror(rc));
+		return mdb_damaged(rc) ? KV_ECORRUPT : KV_ELMDB;
+	}
+	for (int i = 0; i < 4; i++) {
+		/* Both ends: every branch page on the way down the left and
+		 * right edges of the tree, and the leaves there. */
+		rc =
+		    walk_edge(txn, dbis[i], MDB_FIRST, MDB_NEXT, limit, oks[i]);
+		if (rc == 0 && limit != 0)
+			rc = walk_edge(txn, dbis[i], MDB_LAST, MDB_PREV, limit,
+				       oks[i]);
+		if (rc != 0) {
+			mdb_txn_abort(txn);
+			if (rc == -1) {
+				set_err(err, errlen,
+					"kv: check: a record of \"%s\" has "
+					"an impossible shape",
+					names[i]);
+				return KV_ECORRUPT;
+			}
+			set_err(err, errlen, "kv: check: reading \"%s\": %s",
+				names[i], mdb_strerror(rc));
+			return mdb_damaged(rc) ? KV_ECORRUPT : KV_ELMDB;
+		}
+	}
+	mdb_txn_abort(txn);
 	return 0;
 }
 
@@ -864,6 +1064,8 @@ int kv_apply(struct kv *kv, const struct raft_entry *entries, size_t n,
 		}
 		set_err(err, errlen, "kv: apply: %s: %s", c.what,
 			mdb_strerror(c.mdb_rc));
+		if (mdb_damaged(c.mdb_rc))
+			rv = KV_ECORRUPT;
 	} else if (rv == KV_ECORRUPT)
 		set_err(err, errlen, "kv: apply: malformed stored record");
 	return rv;
@@ -1277,7 +1479,15 @@ int kv_restore(const char *dir, const char *path, char *err, size_t errlen)
 		goto out;
 	}
 	/* The old lock file describes the old file's readers; nobody has it
-	 * open (precondition), so the next kv_open() starts a fresh one. */
+	 * open (precondition), so the next kv_open() starts a fresh one. A
+	 * damage mark described the old file too. */
+	sprintf(data, "%s/kv/" DAMAGED_FILE, dir);
+	if (unlink(data) != 0 && errno != ENOENT) {
+		set_err(err, errlen, "kv: restore: removing %s: %s", data,
+			strerror(errno));
+		goto out;
+	}
+	sprintf(data, "%s/kv/data.mdb", dir);
 	if (unlink(lock) != 0 && errno != ENOENT) {
 		set_err(err, errlen, "kv: restore: removing %s: %s", lock,
 			strerror(errno));

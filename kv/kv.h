@@ -68,7 +68,8 @@ enum kv_error {
 	KV_EGAP = -6,	   /* first entry is beyond applied index + 1 */
 	KV_ENOTSEQ = -7,   /* batch indexes are not consecutive */
 	KV_EFORMAT = -8,   /* the store was written by an unknown version */
-	KV_ECORRUPT = -9,  /* a stored record has an impossible shape */
+	KV_ECORRUPT = -9,  /* a stored record has an impossible shape, or
+			    * the LMDB file is damaged (see kv_open()) */
 	KV_EMAPFULL = -10, /* the map cannot grow beyond max_map_bytes */
 	KV_ESTOPPED = -11, /* a kv_list() callback asked to stop */
 	KV_ENOSPC = -12,   /* no room for the store's pages: file system full,
@@ -211,9 +212,34 @@ void kv_options_init(struct kv_options *opts);
  * LMDB's data.mdb and lock.mdb live there). @dir must exist. @opts may be
  * NULL for the defaults; it is copied. On success *@out is a handle the
  * caller releases with kv_close(). Errors: KV_EINVAL, KV_ENOMEM, KV_EIO,
- * KV_ELMDB, KV_EFORMAT; @err (may be NULL) gets one line of context. */
+ * KV_ELMDB, KV_EFORMAT; KV_ECORRUPT when the store was marked damaged
+ * (kv_mark_damaged()) or the file is damaged (LMDB says
+ * MDB_INVALID, MDB_CORRUPTED, MDB_PAGE_NOTFOUND, MDB_INCOMPATIBLE or
+ * MDB_BAD_VALSIZE, or data.mdb is shorter than the pages its meta page
+ * counts, which is checked before any other page is read: a power loss
+ * under KV_SYNC_NONE can leave it so). @err (may be NULL) gets one line
+ * of context. */
 int kv_open(const char *dir, const struct kv_options *opts, struct kv **out,
 	    char *err, size_t errlen);
+
+/* Records that the store in @dir/kv/ was found damaged while running
+ * (a call failed with KV_ECORRUPT: a damaged page that kv_check() did not
+ * read at start): a file "damaged" holding @why, synced, next to
+ * data.mdb. From then on kv_open() of @dir fails with KV_ECORRUPT and
+ * @why, so the next start rebuilds the store; kv_restore() removes the
+ * mark. Returns 0, KV_ENOMEM or KV_EIO. */
+int kv_mark_damaged(const char *dir, const char *why);
+
+/* A bounded consistency check, for a store opened after a crash: in one
+ * read transaction, walks at most @limit records from each end of each of
+ * the four databases (0: every record, once), which reads every branch
+ * page on the tree's left and right edges and the leaves there, and
+ * checks each record's shape. It catches damaged root and edge pages and
+ * records of impossible sizes; a damaged page in the middle of a tree
+ * larger than 2 * @limit records is not read, and shows later as the
+ * KV_ELMDB/KV_ECORRUPT of the call that reads it. Returns 0, KV_ECORRUPT
+ * (damaged), KV_ELMDB or KV_EINVAL, with @err. */
+int kv_check(struct kv *kv, uint64_t limit, char *err, size_t errlen);
 
 /* Syncs (best effort) and closes the store; @kv may be NULL. */
 void kv_close(struct kv *kv);
@@ -269,7 +295,8 @@ struct kv_result {
  * @entries' data is only read during the call (the caller keeps ownership).
  * Errors (nothing is applied): KV_EINVAL (NULL, unknown entry type),
  * KV_ENOTSEQ, KV_EGAP (entries[0].index > applied + 1: never a gap),
- * KV_EMAPFULL, KV_ENOSPC, KV_ELMDB, KV_ECORRUPT. On MDB_MAP_FULL the map is
+ * KV_EMAPFULL, KV_ENOSPC, KV_ELMDB, KV_ECORRUPT (a malformed record, or
+ * LMDB found a damaged page: see kv_open()). On MDB_MAP_FULL the map is
  * grown and the whole batch retried, so callers never see it below
  * max_map_bytes.
  *

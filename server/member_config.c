@@ -22,6 +22,8 @@
 #define DISCOVERY_TIMEOUT_S   2
 /* How long a peer that left is kept while messages to it still wait. */
 #define DROP_GRACE_MS 3000
+/* A members.json that cannot be written is logged at most this often. */
+#define STORE_WARN_INTERVAL_MS 5000
 
 void member_config_init(struct member_config *mc, raft_id self,
 			const char *self_client_url, const char *data_dir,
@@ -194,12 +196,31 @@ int member_config_store(struct member_config *mc, raft_index applied,
 		mc->drop_pending = sync_peers(mc, ms, true);
 	if (!mc->store_pending)
 		return 0;
-	if (members_store(mc->data_dir, ms, err, errlen) != 0)
+	if (members_store(mc->data_dir, ms, err, errlen) != 0) {
+		/* Retried at every call (each ready); logged now and then.
+		 * Meanwhile member_config_compact_limit() keeps the entry in
+		 * the log, so a restart still finds the configuration. */
+		uint64_t t = now_ms();
+		if (mc->store_failed_ms != 0 &&
+		    t - mc->store_failed_ms < STORE_WARN_INTERVAL_MS)
+			return 0;
+		mc->store_failed_ms = t;
 		return -1;
+	}
 	mc->store_pending = false;
+	if (mc->store_failed_ms != 0)
+		log_info("%s could be written again", MEMBERS_FILE);
+	mc->store_failed_ms = 0;
 	log_info("%s updated to the configuration of index %" PRIu64,
 		 MEMBERS_FILE, mc->index);
 	return 0;
+}
+
+raft_index member_config_compact_limit(const struct member_config *mc)
+{
+	if (!mc->store_pending)
+		return UINT64_MAX;
+	return mc->index > 2 ? mc->index - 2 : 0;
 }
 
 int member_config_encode(const struct members *ms, uint8_t *buf, size_t cap,

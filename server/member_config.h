@@ -29,8 +29,10 @@ struct member_config {
 	const char *data_dir;
 	struct transport *tr;
 	struct event_base *base;
-	raft_index index;     /* the configuration the list follows */
-	bool store_pending;   /* members.json is behind the list */
+	raft_index index;	  /* the configuration the list follows */
+	bool store_pending;	  /* members.json is behind the list */
+	uint64_t store_failed_ms; /* when writing it last failed and it
+				   * was logged; 0: the last write worked */
 	bool drop_pending;    /* peers that left are still in the transport */
 	uint64_t drop_due_ms; /* they go by then even with messages queued */
 	bool was_member;      /* this member was in a configuration */
@@ -57,10 +59,21 @@ void member_config_apply(struct member_config *mc,
 			 const struct raft_membership *cfg, struct members *ms);
 
 /* Once the configuration is applied here (@applied >= its index): drops
- * the transport peers that left, writes members.json. Returns 0, or -1
- * with one line in @err. */
+ * the transport peers that left, writes members.json. A write that fails
+ * stays pending and is tried again at the next call. Returns 0, or -1
+ * with one line in @err when it failed and should be logged (the first
+ * failure, then at most one every few seconds while it keeps failing). */
 int member_config_store(struct member_config *mc, raft_index applied,
 			const struct members *ms, char *err, size_t errlen);
+
+/* The highest index log compaction may reach (raft_compact() and the WAL
+ * segments below it). A restart takes its configuration from members.json
+ * and the configuration entries still in the log; so while members.json
+ * does not reflect the configuration of entry mc->index (not applied yet,
+ * or its write failed) that entry must stay in the log, above the entry
+ * the recovered log starts after: compaction stops at index - 2. No
+ * limit (UINT64_MAX) when members.json is up to date. */
+raft_index member_config_compact_limit(const struct member_config *mc);
 
 /* For raft_restore.snapshot_config when the log was compacted: @ms as an
  * encoded configuration (learners are members with voter false). Returns

@@ -1,8 +1,9 @@
 /* members.h - the cluster's members as this member knows them, and their
  * durable record members.json in the data directory.
  *
- * members.json is written once, on first boot from --initial-cluster, so a
- * restart knows its peers without the flag. Client URLs are not stored:
+ * members.json is written on first boot from --initial-cluster, then again
+ * for each configuration applied here (member_config.h), so a restart knows
+ * its peers without the flag. Client URLs are not stored:
  * peers announce them (X-Kvd-Client-URL) and they are learned at run time.
  */
 #ifndef SERVER_MEMBERS_H_

@@ -492,6 +492,19 @@ static void note_soft_state(struct node *n, enum raft_role role, raft_id leader,
 		finish_transfers(n, leader);
 }
 
+/* A store call found the store damaged (KV_ECORRUPT): the mark makes the
+ * next start rebuild it ("a damaged store" below). */
+static void mark_damaged(struct node *n, int rc, const char *why)
+{
+	if (rc != KV_ECORRUPT)
+		return;
+	if (kv_mark_damaged(n->cfg->data_dir, why) != 0)
+		log_error("cannot mark the store damaged: the next start may "
+			  "not rebuild it");
+	else
+		log_error("the store is damaged; the next start rebuilds it");
+}
+
 static void fatal(const char *what, const char *detail)
 {
 	/* The WAL or the store failed: nothing unsynced was acknowledged, so
@@ -568,8 +581,11 @@ static void store_reopen(struct node *n)
 	/* kv_reopen() closes the environment: no copy may still read it. */
 	if (n->snap != NULL)
 		snapshotter_wait(n->snap);
-	if (kv_reopen(n->kv, err, sizeof(err)) != 0)
+	int rc = kv_reopen(n->kv, err, sizeof(err));
+	if (rc != 0) {
+		mark_damaged(n, rc, err);
 		fatal("reopening the store after a failed write", err);
+	}
 	raft_index applied = kv_applied_index(n->kv);
 	if (applied < n->applied)
 		fatal("reopening the store after a failed write",
@@ -594,9 +610,11 @@ static int apply_entries(struct node *n, const struct raft_entry *ents,
 	int rc = kv_apply(n->kv, ents, cnt, res, err, errlen);
 	if (rc < 0) {
 		free(res);
-		if (!kv_retryable(rc))
+		if (!kv_retryable(rc)) {
+			mark_damaged(n, rc, err[0] ? err : kv_strerror(rc));
 			fatal("applying committed entries failed",
 			      err[0] ? err : kv_strerror(rc));
+		}
 		if (kv_needs_reopen(n->kv))
 			store_reopen(n);
 		return rc;
@@ -735,7 +753,9 @@ static void store_members(struct node *n)
 	char merr[512];
 	if (member_config_store(&n->mcfg, n->applied, &n->members, merr,
 				sizeof(merr)) != 0)
-		log_error("%s", merr);
+		log_error("%s; retrying, and the log keeps the configuration "
+			  "entry meanwhile",
+			  merr);
 }
 
 /* The applied index moved: the core hears of it, and a snapshot may be
@@ -1225,15 +1245,26 @@ static int open_members(struct node *n, char *err, size_t errlen)
 	char wal_dir[4200];
 	snprintf(wal_dir, sizeof(wal_dir), "%s/wal", cfg->data_dir);
 	int has = dir_has_files(wal_dir);
-	if (has != 0)
+	/* A member started without --initial-cluster writes members.json
+	 * only once it has applied a configuration, but its WAL exists from
+	 * its first start: stopped before that (or between receiving the
+	 * configuration and applying it) it has a WAL and no members.json.
+	 * It is still a member waiting to be added: the configuration
+	 * entries its WAL may hold are replayed by the core, and the leader
+	 * sends the rest. A founding member (--initial-cluster) writes
+	 * members.json before its WAL, so there a WAL without it means the
+	 * file was lost: guessing could make a second cluster. */
+	if (has != 0 && (cfg->n_initial > 0 || has < 0))
 		return util_fail(
 		    err, errlen,
 		    "data dir %s holds a WAL but no %s: refusing to "
 		    "guess the membership",
 		    cfg->data_dir, MEMBERS_FILE);
 	if (cfg->n_initial == 0) {
-		log_info("empty data dir and no --initial-cluster: waiting to "
-			 "be added to a cluster");
+		log_info("%s data dir and no --initial-cluster: waiting to "
+			 "be added to a cluster",
+			 has != 0 ? "no configuration applied yet in the"
+				  : "empty");
 		return 0;
 	}
 	for (size_t i = 0; i < cfg->n_initial; i++) {
@@ -1247,6 +1278,182 @@ static int open_members(struct node *n, char *err, size_t errlen)
 	log_info("first boot: founding members from --initial-cluster stored "
 		 "in %s/%s",
 		 cfg->data_dir, MEMBERS_FILE);
+	return 0;
+}
+
+/* ---- a damaged store ----
+ *
+ * LMDB runs with MDB_NOSYNC (kv.h): a power loss can leave data.mdb
+ * damaged or behind, while the WAL below the last snapshot is gone. At
+ * start the store is checked (store_damage()); a damaged one is moved
+ * aside to kv.damaged-<time> (kept for inspection, never deleted) and
+ * rebuilt from the newest snapshot file that verifies and that the WAL
+ * continues (its index >= the WAL's first index - 1; compaction keeps
+ * that true of the newest snapshot), the core then replaying the WAL
+ * above it. With no such snapshot, a WAL that starts at index 1 rebuilds
+ * everything from an empty store. Otherwise the member refuses to start
+ * (one line): the entries it would need are gone here, and believing
+ * them applied would serve a state it does not have; its WAL must not
+ * be dropped either (its entries may be needed for a quorum). */
+
+/* Records walked from each end of each database at start (kv_check()):
+ * a store of up to twice this many keys is read whole, a larger one in
+ * bounded time (a few hundred ms at most). */
+#define STORE_CHECK_RECORDS 100000
+
+/* Opens the store and checks it against the WAL @w. Returns 0 with
+ * n->kv open, 1 when it is damaged (@why says how; n->kv NULL), -1 when
+ * it cannot be opened for another reason (@why). */
+static int store_damage(struct node *n, struct wal *w, char *why, size_t whylen)
+{
+	struct kv_options ko;
+	kv_options_init(&ko);
+	int rc = kv_open(n->cfg->data_dir, &ko, &n->kv, why, whylen);
+	if (rc == KV_ECORRUPT)
+		return 1;
+	if (rc != 0)
+		return -1;
+	rc = kv_check(n->kv, STORE_CHECK_RECORDS, why, whylen);
+	if (rc == 0) {
+		raft_index applied = kv_applied_index(n->kv);
+		raft_index first = wal_first_index(w);
+		if (applied + 1 >= first)
+			return 0;
+		/* A store behind the log that was compacted above it: its
+		 * last commits were lost (kv_sync() runs before every
+		 * compaction, so only damage brings it here). */
+		snprintf(why, whylen,
+			 "it has applied index %" PRIu64
+			 " but the WAL starts at %" PRIu64,
+			 applied, first);
+		rc = KV_ECORRUPT;
+	}
+	kv_close(n->kv);
+	n->kv = NULL;
+	return rc == KV_ECORRUPT ? 1 : -1;
+}
+
+/* The newest snapshot in DATA_DIR/snap that verifies and whose index is
+ * at least @min. Returns 1 with *@out, 0 when none. */
+static int usable_snapshot(const char *dir, raft_index min,
+			   struct snapshot_info *out)
+{
+	struct snapshot_info list[SNAPSHOT_LIST_MAX];
+	char serr[512] = "", path[SNAPSHOT_PATH_MAX];
+	int cnt = snapshot_list(dir, list, SNAPSHOT_LIST_MAX, NULL, 0, serr,
+				sizeof(serr));
+	for (int i = 0; i < cnt; i++) {
+		raft_index idx;
+		raft_term term;
+		if (list[i].index < min)
+			break; /* newest first: the rest are older */
+		snapshot_data_path(dir, list[i].index, path);
+		if (snapshot_verify(dir, &list[i], serr, sizeof(serr)) != 0 ||
+		    kv_snapshot_info(path, &idx, &term, serr, sizeof(serr)) !=
+			0 ||
+		    idx != list[i].index || term != list[i].term) {
+			log_warn("snapshot %" PRIu64 " cannot rebuild the "
+				 "store: %s",
+				 list[i].index,
+				 serr[0] ? serr : "its index does not match");
+			continue;
+		}
+		*out = list[i];
+		return 1;
+	}
+	return 0;
+}
+
+/* Renames DATA_DIR/kv to DATA_DIR/kv.damaged-<unix time>[-k] and syncs
+ * the data dir; the new name goes into @aside. */
+static int move_store_aside(const char *dir, char *aside, size_t cap, char *err,
+			    size_t errlen)
+{
+	char from[SNAPSHOT_PATH_MAX];
+	snprintf(from, sizeof(from), "%s/kv", dir);
+	long long t = (long long)time(NULL);
+	for (int k = 0; k < 100; k++) {
+		if (k == 0)
+			snprintf(aside, cap, "%s/kv.damaged-%lld", dir, t);
+		else
+			snprintf(aside, cap, "%s/kv.damaged-%lld-%d", dir, t,
+				 k);
+		struct stat st;
+		if (lstat(aside, &st) == 0)
+			continue;
+		if (rename(from, aside) != 0)
+			return util_fail(err, errlen,
+					 "cannot move the damaged store %s "
+					 "aside: %s",
+					 from, strerror(errno));
+		if (snapshot_sync_dir(dir) != 0)
+			return util_fail(err, errlen, "cannot sync %s: %s", dir,
+					 strerror(errno));
+		return 0;
+	}
+	return util_fail(err, errlen, "cannot find a name to move %s aside",
+			 from);
+}
+
+/* Opens the store, rebuilding a damaged one (see above). */
+static int open_store(struct node *n, struct wal *w, char *err, size_t errlen)
+{
+	const char *dir = n->cfg->data_dir;
+	char why[512] = "", kerr[512] = "", aside[SNAPSHOT_PATH_MAX];
+	int rc = store_damage(n, w, why, sizeof(why));
+	if (rc == 0)
+		return 0;
+	if (rc < 0)
+		return util_fail(err, errlen, "cannot open the store in %s: %s",
+				 dir, why);
+	raft_index first = wal_first_index(w);
+	struct snapshot_info snap;
+	bool have = usable_snapshot(dir, first - 1, &snap) == 1;
+	if (!have && first > 1)
+		return util_fail(
+		    err, errlen,
+		    "the store in %s/kv is damaged (%s) and no snapshot in "
+		    "%s/" SNAPSHOT_DIR " covers the WAL, which starts at "
+		    "%" PRIu64 ": remove member %" PRIu64 " from the cluster "
+		    "and add it again under a new id with an empty data dir",
+		    dir, why, dir, first, n->cfg->id);
+	log_error("the store in %s/kv is damaged: %s; rebuilding it from %s",
+		  dir, why,
+		  have ? "the newest snapshot and the WAL" : "the whole WAL");
+	if (move_store_aside(dir, aside, sizeof(aside), err, errlen) != 0)
+		return -1;
+	log_warn("the damaged store was moved aside to %s", aside);
+	if (have) {
+		char src[SNAPSHOT_PATH_MAX], tmp[SNAPSHOT_PATH_MAX + 32];
+		snapshot_data_path(dir, snap.index, src);
+		snprintf(tmp, sizeof(tmp),
+			 "%s/" SNAPSHOT_DIR "/rebuild.mdb.tmp", dir);
+		if (snapshot_copy_file(src, tmp, kerr, sizeof(kerr)) != 0)
+			return util_fail(err, errlen,
+					 "rebuilding the store: %s", kerr);
+		if (kv_restore(dir, tmp, kerr, sizeof(kerr)) != 0) {
+			unlink(tmp);
+			return util_fail(err, errlen,
+					 "rebuilding the store from snapshot "
+					 "%" PRIu64 ": %s",
+					 snap.index, kerr);
+		}
+	}
+	struct kv_options ko;
+	kv_options_init(&ko);
+	rc = kv_open(dir, &ko, &n->kv, kerr, sizeof(kerr));
+	if (rc == 0 && kv_applied_index(n->kv) + 1 < first) {
+		snprintf(kerr, sizeof(kerr), "it holds index %" PRIu64,
+			 kv_applied_index(n->kv));
+		rc = KV_ECORRUPT;
+	}
+	if (rc != 0)
+		return util_fail(err, errlen,
+				 "cannot open the rebuilt store in %s: %s", dir,
+				 kerr);
+	log_warn("store rebuilt at index %" PRIu64 "; the WAL (from %" PRIu64
+		 ") is replayed above it",
+		 kv_applied_index(n->kv), first);
 	return 0;
 }
 
@@ -1270,14 +1477,7 @@ static int open_storage(struct node *n, struct wal **walp, char *err,
 		return util_fail(err, errlen,
 				 "cannot open the WAL in %s: %s: %s", wal_dir,
 				 wal_strerror(rc), werr);
-	struct kv_options ko;
-	kv_options_init(&ko);
-	rc = kv_open(cfg->data_dir, &ko, &n->kv, werr, sizeof(werr));
-	if (rc != 0)
-		return util_fail(err, errlen,
-				 "cannot open the store in %s: %s: %s",
-				 cfg->data_dir, kv_strerror(rc), werr);
-	return 0;
+	return open_store(n, *walp, err, errlen);
 }
 
 /* Raft.h rule 7 on recovery: a crash after a received snapshot replaced
@@ -1386,6 +1586,7 @@ static int open_raft(struct node *n, struct wal *w, char *err, size_t errlen)
 	uint8_t snap_cfg[RAFT_MEMBERSHIP_MAX_BYTES];
 	size_t snap_cfg_len = 0;
 	if (rs.snapshot_index > 0 && rs.snapshot_config == NULL &&
+	    n->members.n > 0 &&
 	    member_config_encode(&n->members, snap_cfg, sizeof(snap_cfg),
 				 &snap_cfg_len) == RAFT_OK) {
 		rs.snapshot_config = snap_cfg;
@@ -1866,6 +2067,17 @@ static void snap_taken(void *ctx, const struct snapshot_info *info)
 	raft_status(n->raft, &st);
 	if (c > st.applied)
 		c = st.applied;
+	/* Never past a configuration members.json does not hold yet: a
+	 * restart would start from the older one (member_config.h). */
+	raft_index cfg_limit = member_config_compact_limit(&n->mcfg);
+	if (c > cfg_limit && st.applied >= n->mcfg.index) {
+		log_warn("log compaction stops at %" PRIu64 " (not %" PRIu64
+			 "): %s does not hold the "
+			 "configuration of index %" PRIu64 " yet",
+			 cfg_limit, c, MEMBERS_FILE, n->mcfg.index);
+	}
+	if (c > cfg_limit)
+		c = cfg_limit;
 	if (c == 0 || c <= st.snapshot_index)
 		return;
 	int rc = raft_compact(n->raft, c);

@@ -91,6 +91,60 @@ int snapshot_file_crc(const char *path, uint64_t *size, uint32_t *crc,
 	return rv;
 }
 
+int snapshot_copy_file(const char *src, const char *dst, char *err,
+		       size_t errlen)
+{
+	unlink(dst); /* left by a crash */
+	int in = open(src, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return util_fail(err, errlen, "cannot open %s: %s", src,
+				 strerror(errno));
+	int out = open(
+	    dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (out < 0) {
+		int e = errno;
+		close(in);
+		return util_fail(err, errlen, "cannot create %s: %s", dst,
+				 strerror(e));
+	}
+	uint8_t *buf = malloc(CRC_CHUNK);
+	int rv = buf == NULL ? util_fail(err, errlen, "out of memory") : 0;
+	while (rv == 0) {
+		ssize_t got = read(in, buf, CRC_CHUNK);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			rv = util_fail(err, errlen, "cannot read %s: %s", src,
+				       strerror(errno));
+			break;
+		}
+		if (got == 0)
+			break;
+		for (ssize_t off = 0; off < got && rv == 0;) {
+			ssize_t w = write(out, buf + off, (size_t)(got - off));
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0)
+				rv = util_fail(
+				    err, errlen, "cannot write %s: %s", dst,
+				    w < 0 ? strerror(errno) : "short write");
+			else
+				off += w;
+		}
+	}
+	free(buf);
+	close(in);
+	if (fsync(out) != 0 && rv == 0)
+		rv = util_fail(err, errlen, "cannot sync %s: %s", dst,
+			       strerror(errno));
+	if (close(out) != 0 && rv == 0)
+		rv = util_fail(err, errlen, "cannot close %s: %s", dst,
+			       strerror(errno));
+	if (rv != 0)
+		unlink(dst);
+	return rv;
+}
+
 /* Writes @len bytes of @text to @path durably: temp, fsync, rename, fsync
  * of the directory. */
 static int write_file_atomic(const char *path, const char *text, size_t len,

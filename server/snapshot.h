@@ -87,6 +87,12 @@ int snapshot_prune(const char *dir, size_t keep, char *err, size_t errlen);
 char *snapshot_hex(const uint8_t *p, size_t len);
 int snapshot_unhex(const char *s, uint8_t **out, size_t *len);
 
+/* Copies the file @src to the new file @dst (mode 0600, created with
+ * O_EXCL | O_NOFOLLOW; a leftover @dst is removed first) and fsyncs it,
+ * in bounded chunks. On failure @dst is removed. Returns 0 or -1. */
+int snapshot_copy_file(const char *src, const char *dst, char *err,
+		       size_t errlen);
+
 /* fsyncs directory @path. Returns 0 or -1 (errno set). */
 int snapshot_sync_dir(const char *path);
 

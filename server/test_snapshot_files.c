@@ -203,6 +203,37 @@ START_TEST(a_bad_record_is_skipped_and_named)
 }
 END_TEST
 
+/* The copy a damaged store is rebuilt from: same bytes and CRC, mode
+ * 0600, a leftover destination replaced; a missing source leaves none. */
+START_TEST(copy_file_is_whole_and_private)
+{
+	struct kv *kv = store_with(500);
+	struct snapshot_info info, back;
+	char err[256] = "", src[SNAPSHOT_PATH_MAX], dst[SNAPSHOT_PATH_MAX];
+	ck_assert_int_eq(
+	    snapshot_create(kv, dir, NULL, &info, err, sizeof(err)), 0);
+	kv_close(kv);
+	snapshot_data_path(dir, info.index, src);
+	snprintf(dst, sizeof(dst), "%s/copy.tmp", dir);
+	FILE *f = fopen(dst, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs("leftover", f);
+	fclose(f);
+	ck_assert_int_eq(snapshot_copy_file(src, dst, err, sizeof(err)), 0);
+	ck_assert_int_eq(
+	    snapshot_file_crc(dst, &back.size, &back.crc, err, sizeof(err)), 0);
+	ck_assert_uint_eq(back.size, info.size);
+	ck_assert_uint_eq(back.crc, info.crc);
+	struct stat st;
+	ck_assert_int_eq(stat(dst, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 0777, 0600);
+	snprintf(src, sizeof(src), "%s/missing", dir);
+	ck_assert_int_eq(snapshot_copy_file(src, dst, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "missing"));
+	ck_assert_int_ne(access(dst, F_OK), 0);
+}
+END_TEST
+
 START_TEST(hex_round_trip)
 {
 	const uint8_t in[] = {0x00, 0x7f, 0x80, 0xff, 0x12};
@@ -230,6 +261,7 @@ int main(void)
 	tcase_add_test(tc, list_is_newest_first_and_prune_keeps_two);
 	tcase_add_test(tc, a_bad_record_is_skipped_and_named);
 	tcase_add_test(tc, hex_round_trip);
+	tcase_add_test(tc, copy_file_is_whole_and_private);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -1623,6 +1623,159 @@ START_TEST(test_snapshot_and_restore)
 }
 END_TEST
 
+/* A store of 3000 keys (a tree of several levels) in a new directory;
+ * its data.mdb's path in @data. */
+static char *damage_base(char *data, size_t cap)
+{
+	char *dir = make_dir();
+	struct kv *kv = open_kv(dir, NULL);
+	struct raft_entry e[100];
+	char key[32], val[64];
+
+	for (raft_index i = 1; i <= 3000; i += 100) {
+		for (int j = 0; j < 100; j++) {
+			snprintf(key, sizeof(key), "k/%06llu",
+				 (unsigned long long)(i + j));
+			memset(val, 'a' + j % 26, sizeof(val) - 1);
+			val[sizeof(val) - 1] = 0;
+			e[j] = put_e(i + j, key, val);
+		}
+		ck_assert_int_eq(kv_apply(kv, e, 100, NULL, NULL, 0), 0);
+		free_entries(e, 100);
+	}
+	ck_assert_int_eq(kv_check(kv, 0, NULL, 0), 0);
+	ck_assert_int_eq(kv_check(kv, 10, NULL, 0), 0);
+	kv_close(kv);
+	snprintf(data, cap, "%s/kv/data.mdb", dir);
+	return dir;
+}
+
+/* Overwrites @len bytes of @path at @off with @byte (-1: pseudo-random). */
+static void overwrite(const char *path, off_t off, size_t len, int byte)
+{
+	int fd = open(path, O_WRONLY);
+	uint8_t *b = malloc(len);
+	uint64_t st = 42;
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_ptr_nonnull(b);
+	for (size_t i = 0; i < len; i++)
+		b[i] = byte >= 0 ? (uint8_t)byte : (uint8_t)test_rand(&st);
+	ck_assert_int_eq(pwrite(fd, b, len, off), (ssize_t)len);
+	close(fd);
+	free(b);
+}
+
+/* Opens @dir expecting a damaged store: kv_open() or, when the damage is
+ * past what opening reads, kv_check() says KV_ECORRUPT. */
+static void assert_damaged(const char *dir, const char *what)
+{
+	struct kv *kv = NULL;
+	char err[256] = "";
+	int rv = kv_open(dir, NULL, &kv, err, sizeof(err));
+
+	if (rv == 0) {
+		rv = kv_check(kv, 1000, err, sizeof(err));
+		kv_close(kv);
+	}
+	ck_assert_msg(rv == KV_ECORRUPT, "%s: %s (%s)", what, kv_strerror(rv),
+		      err);
+	ck_assert_msg(err[0] != 0, "%s: no reason given", what);
+}
+
+/* What a power loss under MDB_NOSYNC can leave (kv.h, kv_open()): each
+ * damage is reported as KV_ECORRUPT, never a crash or a store that looks
+ * whole. */
+START_TEST(test_damaged_store_is_detected)
+{
+	char data[512];
+	char *dir;
+	off_t size;
+
+	/* Garbage over both meta pages. */
+	dir = damage_base(data, sizeof(data));
+	overwrite(data, 0, 8192, -1);
+	assert_damaged(dir, "meta pages");
+	remove_dir(dir);
+
+	/* Truncated to half: would be a SIGBUS at the first read. */
+	dir = damage_base(data, sizeof(data));
+	size = file_size(data);
+	ck_assert_int_eq(truncate(data, size / 2), 0);
+	assert_damaged(dir, "truncated");
+	remove_dir(dir);
+
+	/* A file of zeros of the same size. */
+	dir = damage_base(data, sizeof(data));
+	size = file_size(data);
+	ck_assert_int_eq(truncate(data, 0), 0);
+	ck_assert_int_eq(truncate(data, size), 0);
+	assert_damaged(dir, "zeros");
+	remove_dir(dir);
+
+	/* Every page but the meta pages garbage: the roots are. */
+	dir = damage_base(data, sizeof(data));
+	size = file_size(data);
+	overwrite(data, 8192, (size_t)size - 8192, -1);
+	assert_damaged(dir, "tree pages");
+	remove_dir(dir);
+}
+END_TEST
+
+/* kv_check() reads each record's shape: a data record without its mod
+ * index (written behind the store's back) is found. */
+START_TEST(test_check_finds_bad_record)
+{
+	char data[512], p[512];
+	char *dir = damage_base(data, sizeof(data));
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val k = {9, "k/000001z"}, v = {3, "abc"};
+
+	snprintf(p, sizeof(p), "%s/kv", dir);
+	ck_assert_int_eq(mdb_env_create(&env), 0);
+	ck_assert_int_eq(mdb_env_set_maxdbs(env, 4), 0);
+	ck_assert_int_eq(mdb_env_open(env, p, 0, 0600), 0);
+	ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	ck_assert_int_eq(mdb_dbi_open(txn, "data", 0, &dbi), 0);
+	ck_assert_int_eq(mdb_put(txn, dbi, &k, &v, 0), 0);
+	ck_assert_int_eq(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+	/* Near the first key: a bounded walk reaches it. */
+	assert_damaged(dir, "short data record");
+	remove_dir(dir);
+}
+END_TEST
+
+/* A store marked damaged at run time stays refused (KV_ECORRUPT with the
+ * reason) until a snapshot is restored over it. */
+START_TEST(test_marked_damaged_until_restored)
+{
+	char data[512], snap[512], err[256] = "";
+	char *dir = damage_base(data, sizeof(data));
+	struct kv *kv = open_kv(dir, NULL);
+	raft_index idx = 0;
+
+	snprintf(snap, sizeof(snap), "%s/snap.mdb", dir);
+	ck_assert_int_eq(kv_snapshot(kv, snap, &idx, NULL, err, sizeof(err)),
+			 0);
+	kv_close(kv);
+	ck_assert_int_eq(kv_mark_damaged(dir, "kv: apply: MDB_CORRUPTED"), 0);
+	kv = NULL;
+	ck_assert_int_eq(kv_open(dir, NULL, &kv, err, sizeof(err)),
+			 KV_ECORRUPT);
+	ck_assert_ptr_null(kv);
+	ck_assert_ptr_nonnull(strstr(err, "MDB_CORRUPTED"));
+	ck_assert_int_eq(kv_restore(dir, snap, err, sizeof(err)), 0);
+	kv = open_kv(dir, NULL);
+	ck_assert_uint_eq(kv_applied_index(kv), idx);
+	ck_assert_int_eq(kv_check(kv, 0, err, sizeof(err)), 0);
+	kv_close(kv);
+	remove_dir(dir);
+}
+END_TEST
+
 Suite *kv_store_suite(void)
 {
 	Suite *s = suite_create("kv-store");
@@ -1652,6 +1805,9 @@ Suite *kv_store_suite(void)
 	tcase_add_test(tc, test_open_errors);
 	tcase_add_test(tc, test_sync_modes_and_stats);
 	tcase_add_test(tc, test_snapshot_and_restore);
+	tcase_add_test(tc, test_damaged_store_is_detected);
+	tcase_add_test(tc, test_check_finds_bad_record);
+	tcase_add_test(tc, test_marked_damaged_until_restored);
 	suite_add_tcase(s, tc);
 	return s;
 }
