@@ -152,14 +152,16 @@ int http_parse_u64(const char *s, size_t len, uint64_t lo, uint64_t hi,
 	return 0;
 }
 
-char *http_base64(const uint8_t *p, size_t len)
+size_t http_base64_len(size_t len)
+{
+	return 4 * ((len + 2) / 3);
+}
+
+void http_base64_to(char *dst, const uint8_t *p, size_t len)
 {
 	static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
 				  "qrstuvwxyz0123456789+/";
-	char *out = malloc(4 * ((len + 2) / 3) + 1);
-	if (out == NULL)
-		return NULL;
-	char *o = out;
+	char *o = dst;
 	size_t i = 0;
 	for (; i + 3 <= len; i += 3) {
 		uint32_t v =
@@ -178,6 +180,15 @@ char *http_base64(const uint8_t *p, size_t len)
 		*o++ = i + 1 < len ? tbl[(v >> 6) & 63] : '=';
 		*o++ = '=';
 	}
-	*o = '\0';
+}
+
+char *http_base64(const uint8_t *p, size_t len)
+{
+	size_t n = http_base64_len(len);
+	char *out = malloc(n + 1);
+	if (out == NULL)
+		return NULL;
+	http_base64_to(out, p, len);
+	out[n] = '\0';
 	return out;
 }

@@ -53,4 +53,11 @@ int http_parse_u64(const char *s, size_t len, uint64_t lo, uint64_t hi,
  * malloc'd NUL-terminated string; NULL when out of memory. */
 char *http_base64(const uint8_t *p, size_t len);
 
+/* The length of the base64 of @len bytes: 4 * ceil(len / 3). */
+size_t http_base64_len(size_t len);
+
+/* Writes the base64 of @len bytes at @p to @dst (http_base64_len(@len)
+ * bytes, no NUL). */
+void http_base64_to(char *dst, const uint8_t *p, size_t len);
+
 #endif /* SERVER_HTTP_UTIL_H_ */

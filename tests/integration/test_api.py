@@ -353,6 +353,37 @@ class DefaultsTest(ClusterTest):
         self.assertEqual(len(j['kvs']), 1001)
         self.assertIs(j['more'], False)
 
+    def test_list_page_is_bounded_by_bytes(self):
+        """A prefix holding more bytes than one page (1 MiB of encoded
+        entries) comes back over several pages, each cut with "more":
+        true, and after= paging returns every key exactly once."""
+        c = self.cluster
+        want = {}
+        for i in range(7):
+            k = 'pg/%02d' % i
+            v = bytes([65 + i]) * (300 * 1024)  # 400 KiB in base64
+            self.assertEqual(c[1 + i % 3].put(k, v).status, 200)
+            want[k] = v
+        seen, pages, after = [], 0, None
+        while True:
+            r = c[2].list(prefix='pg/', after=after, limit=10000)
+            self.assertEqual(r.status, 200, r)
+            j = r.json()
+            pages += 1
+            self.assertTrue(j['kvs'], 'an empty page with more: true')
+            if len(j['kvs']) > 1:
+                self.assertLessEqual(len(r.body), (1 << 20) + 1024)
+            for kv in j['kvs']:
+                seen.append(kv['key'])
+                self.assertEqual(base64.b64decode(kv['value']),
+                                 want[kv['key']])
+            if not j['more']:
+                break
+            after = j['kvs'][-1]['key']
+            self.assertLess(pages, 20)
+        self.assertEqual(seen, sorted(want))
+        self.assertGreater(pages, 1)
+
 
 # ---- connections: limits, descriptors, header deadline (DESIGN §1.8) ----
 
