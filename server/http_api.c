@@ -5,7 +5,9 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/http_struct.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/util.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,6 +84,15 @@ static void reply_json(struct node *n, struct evhttp_request *req,
 	count(n, route, status, t0);
 }
 
+static void reply_json_u64(struct node *n, struct evhttp_request *req,
+			   enum metrics_route route, double t0, int status,
+			   json_t *body, const struct http_u64 *nums,
+			   size_t nnums)
+{
+	http_send_json_u64(req, status, body, nums, nnums);
+	count(n, route, status, t0);
+}
+
 /* The answer for a node_* error code. */
 static void reply_node_error(struct node *n, struct evhttp_request *req,
 			     enum metrics_route route, double t0, int err)
@@ -146,15 +157,22 @@ static void handle_status(struct node *n, struct evhttp_request *req, double t0)
 	struct raft_status st;
 	node_raft_status(n, &st);
 	raft_index applied = kv_applied_index(node_kv(n));
-	json_t *body = json_pack(
-	    "{s:I, s:s, s:I, s:I, s:s, s:I, s:I, s:I, s:I, s:o}", "id",
-	    (json_int_t)node_config(n)->id, "state", node_state_name(n), "term",
-	    (json_int_t)st.term, "leader", (json_int_t)st.leader,
-	    "leader_client_url", node_leader_client_url(n), "commit_index",
-	    (json_int_t)st.commit, "applied_index", (json_int_t)applied,
-	    "last_index", (json_int_t)st.last_index, "snapshot_index",
-	    (json_int_t)node_snapshot_index(n), "members", members_json(n));
-	reply_json(n, req, ROUTE_STATUS, t0, 200, body);
+	/* Terms and indexes are unsigned 64-bit numbers: written by hand,
+	 * as jansson would print those above INT64_MAX as negative. */
+	const struct http_u64 nums[] = {
+	    {"id", node_config(n)->id},
+	    {"term", st.term},
+	    {"leader", st.leader},
+	    {"commit_index", st.commit},
+	    {"applied_index", applied},
+	    {"last_index", st.last_index},
+	    {"snapshot_index", node_snapshot_index(n)},
+	};
+	json_t *body = json_pack("{s:s, s:s, s:o}", "state", node_state_name(n),
+				 "leader_client_url", node_leader_client_url(n),
+				 "members", members_json(n));
+	reply_json_u64(n, req, ROUTE_STATUS, t0, 200, body, nums,
+		       sizeof(nums) / sizeof(nums[0]));
 }
 
 static void handle_metrics(struct node *n, struct evhttp_request *req,
@@ -297,15 +315,22 @@ static void serve_read(struct node *n, struct evhttp_request *req,
 			return;
 		}
 		struct evbuffer *out = evbuffer_new();
+		if (out == NULL ||
+		    (len > 0 && evbuffer_add(out, val, len) != 0)) {
+			free(val);
+			if (out != NULL)
+				evbuffer_free(out);
+			reply_error(n, req, route, t0, 500, "internal",
+				    "out of memory", NULL);
+			return;
+		}
+		free(val);
 		char idx[32];
 		snprintf(idx, sizeof(idx), "%" PRIu64, mod);
 		struct evkeyvalq *h = evhttp_request_get_output_headers(req);
 		evhttp_add_header(h, "Content-Type",
 				  "application/octet-stream");
 		evhttp_add_header(h, "X-Kv-Index", idx);
-		if (len > 0)
-			evbuffer_add(out, val, len);
-		free(val);
 		evhttp_send_reply(req, 200, "OK", out);
 		evbuffer_free(out);
 		count(n, route, 200, t0);
@@ -356,14 +381,13 @@ static void write_done(struct node_wait *w, int err,
 		    n, c->req, c->route, c->t0, 412, "cas_failed",
 		    "the key's mod index is not the one given in cas",
 		    json_pack("{s:I}", "index", (json_int_t)res->mod_index));
-	} else if (c->route == ROUTE_KV_DELETE) {
-		reply_json(n, c->req, c->route, c->t0, 200,
-			   json_pack("{s:I, s:b}", "index",
-				     (json_int_t)res->index, "deleted",
-				     res->deleted != 0));
 	} else {
-		reply_json(n, c->req, c->route, c->t0, 200,
-			   json_pack("{s:I}", "index", (json_int_t)res->index));
+		const struct http_u64 idx = {"index", res->index};
+		json_t *body =
+		    c->route == ROUTE_KV_DELETE
+			? json_pack("{s:b}", "deleted", res->deleted != 0)
+			: json_object();
+		reply_json_u64(n, c->req, c->route, c->t0, 200, body, &idx, 1);
 	}
 	call_free(c);
 }
@@ -444,6 +468,11 @@ static void start_write(struct node *n, struct evhttp_request *req,
 		}
 		cmd.value = len > 0 ? evbuffer_pullup(in, -1) : NULL;
 		cmd.value_len = len;
+		if (len > 0 && cmd.value == NULL) {
+			reply_error(n, req, route, t0, 500, "internal",
+				    "out of memory", NULL);
+			return;
+		}
 	}
 	struct call *c = calloc(1, sizeof(*c));
 	if (c == NULL) {
@@ -523,6 +552,11 @@ static void handle_transfer(struct node *n, struct evhttp_request *req,
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 	size_t len = evbuffer_get_length(in);
 	const char *body = len > 0 ? (const char *)evbuffer_pullup(in, -1) : "";
+	if (body == NULL) {
+		reply_error(n, req, route, t0, 500, "internal", "out of memory",
+			    NULL);
+		return;
+	}
 	json_t *j = json_loadb(body, len, 0, NULL);
 	json_t *to_j = json_is_object(j) ? json_object_get(j, "to") : NULL;
 	json_int_t to = json_is_integer(to_j) ? json_integer_value(to_j) : 0;
@@ -627,7 +661,12 @@ static void handle_key(struct node *n, struct evhttp_request *req,
 			    NULL);
 		return;
 	}
-	if (!kv_key_valid((const uint8_t *)key, key_len)) {
+	/* A new key holds no control character, C1 ones included; reads and
+	 * deletes take any key the codec accepts, so keys stored before C1
+	 * characters were refused stay reachable. */
+	if (route == ROUTE_KV_PUT
+		? !kv_key_allowed((const uint8_t *)key, key_len)
+		: !kv_key_valid((const uint8_t *)key, key_len)) {
 		reply_error(n, req, route, t0, 400, "bad_request",
 			    "keys are 1-511 bytes of UTF-8 without control "
 			    "characters",
@@ -723,6 +762,30 @@ static void handle_list(struct node *n, struct evhttp_request *req,
 	start_read(n, c, stale);
 }
 
+/* Requests whose framing cannot be trusted, refused before routing with
+ * 400 and a closed connection (the bytes after them are no request):
+ * more than one Content-Length (evhttp reads the body by the first), and
+ * an HTTP/1.0 PUT without one (its value would be taken as empty rather
+ * than read to the end of the connection). Returns the message, or NULL
+ * when the framing is sound. */
+static const char *framing_error(struct evhttp_request *req,
+				 enum evhttp_cmd_type cmd)
+{
+	struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+	struct evkeyval *kv;
+	int lengths = 0;
+	for (kv = h->tqh_first; kv != NULL; kv = kv->next.tqe_next)
+		if (evutil_ascii_strcasecmp(kv->key, "Content-Length") == 0)
+			lengths++;
+	if (lengths > 1)
+		return "more than one Content-Length header";
+	const char *te = evhttp_find_header(h, "Transfer-Encoding");
+	if (cmd == EVHTTP_REQ_PUT && lengths == 0 && te == NULL &&
+	    req->major == 1 && req->minor == 0)
+		return "a PUT needs a Content-Length header";
+	return NULL;
+}
+
 static void handle(struct evhttp_request *req, void *arg)
 {
 	struct node *n = arg;
@@ -734,6 +797,23 @@ static void handle(struct evhttp_request *req, void *arg)
 	bool get = cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD;
 	if (path == NULL)
 		path = "";
+	struct evkeyvalq *out_h = evhttp_request_get_output_headers(req);
+	if (cmd == EVHTTP_REQ_CONNECT) {
+		/* No route takes CONNECT. evhttp adds no Content-Length to an
+		 * answer to it and never closes the connection after it
+		 * (it might be a tunnel): http_send_json's own length is what
+		 * tells the client where the answer ends. */
+		method_not_allowed(n, req, ROUTE_OTHER, t0,
+				   "GET, PUT, DELETE, POST, HEAD");
+		return;
+	}
+	const char *framing = framing_error(req, cmd);
+	if (framing != NULL) {
+		evhttp_add_header(out_h, "Connection", "close");
+		reply_error(n, req, ROUTE_OTHER, t0, 400, "bad_request",
+			    framing, NULL);
+		return;
+	}
 
 	if (strncmp(path, KV_PREFIX, strlen(KV_PREFIX)) == 0) {
 		handle_key(n, req, cmd, path + strlen(KV_PREFIX), query, t0);

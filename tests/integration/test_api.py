@@ -312,6 +312,80 @@ class ApiTest(ClusterTest):
                 m.get('stale/k', stale=True)), what='stale read')
             self.assertEqual(int(g.header('X-Kv-Index')), i)
 
+    def raw(self, m, data, timeout=10.0):
+        """Sends @data on a fresh connection; returns (status line,
+        headers, body, whether the member closed the connection after
+        the answer)."""
+        s = raw_connect(m)
+        try:
+            status, hdrs, body = raw_exchange(s, data, timeout=timeout)
+            s.settimeout(timeout)
+            try:
+                closed = s.recv(1) == b''
+            except (socket.timeout, ConnectionResetError):
+                closed = False
+            return status, hdrs, body, closed
+        finally:
+            s.close()
+
+    def test_17_duplicate_content_length_400(self):
+        m = self.cluster[1]
+        status, hdrs, body, closed = self.raw(
+            m, b'PUT /v1/kv/dup HTTP/1.1\r\nHost: x\r\n'
+               b'Content-Length: 1\r\nContent-Length: 5\r\n\r\nhello')
+        self.assertIn(' 400 ', status, body)
+        self.assertEqual(json_error(body), 'bad_request')
+        self.assertTrue(closed, 'the connection stays open after 400')
+        self.assertError(m.get('dup'), 404, 'not_found')
+
+    def test_18_http10_put_without_length_400(self):
+        m = self.cluster[1]
+        status, _, body, closed = self.raw(
+            m, b'PUT /v1/kv/h10 HTTP/1.0\r\nHost: x\r\n\r\nvalue')
+        self.assertIn(' 400 ', status, body)
+        self.assertEqual(json_error(body), 'bad_request')
+        self.assertTrue(closed)
+        self.assertError(m.get('h10'), 404, 'not_found')
+        # With a length it is an ordinary write.
+        status, _, body, _ = self.raw(
+            m, b'PUT /v1/kv/h10 HTTP/1.0\r\nContent-Length: 5\r\n\r\n'
+               b'value')
+        self.assertIn(' 200 ', status, body)
+        self.assertEqual(m.get('h10').body, b'value')
+
+    def test_19_connect_answered_with_a_length(self):
+        """An answer to CONNECT states its length, so the client sees
+        where it ends, and the connection serves the next request."""
+        m = self.cluster[1]
+        for target in (b'/v1/kv/x', b'127.0.0.1:1'):
+            s = raw_connect(m)
+            try:
+                status, hdrs, body = raw_exchange(
+                    s, b'CONNECT ' + target + b' HTTP/1.1\r\nHost: x\r\n'
+                    b'\r\n')
+                self.assertIn(' 405 ', status)
+                self.assertIn('content-length', hdrs)
+                self.assertEqual(int(hdrs['content-length']), len(body))
+                self.assertEqual(json_error(body), 'method_not_allowed')
+                status, _, _ = raw_exchange(
+                    s, b'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n')
+                self.assertIn(' 200 ', status)
+            finally:
+                s.close()
+
+    def test_20_c1_control_characters_in_keys_400(self):
+        m = self.cluster[1]
+        for k in (b'a\xc2\x80b', b'\xc2\x85', b'x\xc2\x9f'):
+            self.assertError(m.put(k, b'v'), 400, 'bad_request')
+        # Their neighbours are ordinary characters.
+        for k in (b'a\xc2\xa0b', b'\xc2\xbf'):
+            self.assertEqual(m.put(k, b'v').status, 200)
+
+
+def json_error(body):
+    import json
+    return json.loads(body.decode('utf-8')).get('error')
+
 
 class DefaultsTest(ClusterTest):
     """Members started without --advertise-*, --max-value-bytes: the
