@@ -109,7 +109,7 @@ enum conn_phase {
 
 /* One accepted connection. Created in the bufferevent callback, before
  * evhttp has the connection object; its close callback is installed by
- * the first run of @ev (see conn_setup). */
+ * the first run of @ev (see conn_event). */
 struct conn {
 	struct listener *l;
 	struct bufferevent *bev;
@@ -133,12 +133,8 @@ size_t listener_scan_headers(const unsigned char *p, size_t n, int *state)
 				return i + 1;
 			}
 			s = 1;
-		} else if (p[i] == '\r' && s == 1) {
-			s = 2;
-		} else if (p[i] != '\r') {
-			s = 0;
 		} else {
-			s = 0;
+			s = p[i] == '\r' && s == 1 ? 2 : 0;
 		}
 	}
 	*state = s;
