@@ -153,6 +153,11 @@ int main(int argc, char **argv)
 
 	/* Drains the WAL writer and syncs LMDB. */
 	node_close(k.node);
+	/* evhttp_free() frees the listening sockets before the connections,
+	 * whose closes still reach the listeners: stopped first, they do
+	 * not touch the freed sockets. */
+	listener_stop(k.client_listener);
+	listener_stop(k.peer_listener);
 	evhttp_free(k.client_http);
 	evhttp_free(k.peer_http);
 	/* After evhttp_free: closing connections report to them. */
