@@ -225,9 +225,12 @@ static void conn_input(struct evbuffer *buf,
 	if (info->n_added == 0 || c->phase == CONN_BODY)
 		return;
 	size_t len = evbuffer_get_length(buf);
+	/* The bytes added are the last ones (callbacks are not deferred, so
+	 * each reports one change). */
+	size_t added = info->n_added < len ? info->n_added : len;
 	if (c->phase == CONN_IDLE)
 		conn_start_headers(c);
-	conn_scan(c, buf, len - info->n_added, info->n_added);
+	conn_scan(c, buf, len - added, added);
 }
 
 /* An answer was queued or sent. Once a final answer has left, the next
