@@ -52,6 +52,18 @@ int kv_key_valid(const uint8_t *key, size_t len)
 	return 1;
 }
 
+int kv_key_allowed(const uint8_t *key, size_t len)
+{
+	if (!kv_key_valid(key, len))
+		return 0;
+	/* C1 controls U+0080..U+009F are C2 80..C2 9F; a C2 byte is always
+	 * a lead byte in a valid key, never a continuation. */
+	for (size_t i = 0; i + 1 < len; i++)
+		if (key[i] == 0xC2 && key[i + 1] <= 0x9F)
+			return 0;
+	return 1;
+}
+
 const char *kv_strerror(int err)
 {
 	switch (err) {

@@ -109,6 +109,13 @@ int kv_retryable(int err);
  * every key it encodes or decodes. */
 int kv_key_valid(const uint8_t *key, size_t len);
 
+/* Returns 1 if @key is a key a new write may create: kv_key_valid() and
+ * no C1 control character either (U+0080..U+009F), so that keys hold no
+ * control characters at all. The codec keeps kv_key_valid()'s rule: an
+ * entry written before C1 characters were refused must apply the same way
+ * on every member, whatever its version. */
+int kv_key_allowed(const uint8_t *key, size_t len);
+
 /* ------------------------------------------------------------------------ */
 /* Command codec                                                            */
 

@@ -33,6 +33,8 @@ enum {
 	OPT_LOG_LEVEL,
 	OPT_RESTORE,
 	OPT_WAL_SEGMENT_BYTES,
+	OPT_MAX_CONNECTIONS,
+	OPT_HEADER_TIMEOUT_MS,
 	OPT_HELP,
 	OPT_VERSION
 };
@@ -55,6 +57,8 @@ static const struct option long_opts[] = {
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"restore", required_argument, NULL, OPT_RESTORE},
     {"wal-segment-bytes", required_argument, NULL, OPT_WAL_SEGMENT_BYTES},
+    {"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
+    {"header-timeout-ms", required_argument, NULL, OPT_HEADER_TIMEOUT_MS},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0}};
@@ -109,6 +113,14 @@ static const char usage_text[] =
     "                           (default 1048576, at most 16777216)\n"
     "  --request-timeout-ms MS  a request without an outcome by then fails\n"
     "                           with 503 or 504 (default 5000)\n"
+    "  --max-connections N      connections open at once on each listener\n"
+    "                           (client, peer); beyond, new ones wait until\n"
+    "                           one closes (default 10000, 1..1000000).\n"
+    "                           When file descriptors run out, accepting\n"
+    "                           pauses and resumes as they are freed\n"
+    "  --header-timeout-ms MS   a request's headers must arrive within MS\n"
+    "                           of its first byte, else the connection is\n"
+    "                           closed (default 10000, 1..600000)\n"
     "  --log-level LEVEL        debug, info, warn or error (default info)\n"
     "  --help                   print this help and exit\n"
     "  --version                print the version and exit\n"
@@ -354,6 +366,8 @@ int config_parse(int argc, char **argv, struct config *c, char *err,
 	c->log_level = LOG_LEVEL_INFO;
 	c->snapshot_keep = 1;
 	c->wal_segment_bytes = 4u << 20;
+	c->max_connections = 10000;
+	c->header_timeout_ms = 10000;
 
 	int have_client = 0, have_peer = 0;
 	const char *cluster = NULL, *adv_client = NULL, *adv_peer = NULL;
@@ -473,6 +487,21 @@ int config_parse(int argc, char **argv, struct config *c, char *err,
 			if (rc != CONFIG_OK)
 				return rc;
 			c->wal_segment_bytes = v;
+			break;
+		case OPT_MAX_CONNECTIONS:
+			rc =
+			    number_flag(name, optarg, 1, CONFIG_MAX_CONNECTIONS,
+					&v, err, errlen);
+			if (rc != CONFIG_OK)
+				return rc;
+			c->max_connections = (unsigned)v;
+			break;
+		case OPT_HEADER_TIMEOUT_MS:
+			rc = number_flag(name, optarg, 1, 600000, &v, err,
+					 errlen);
+			if (rc != CONFIG_OK)
+				return rc;
+			c->header_timeout_ms = (unsigned)v;
 			break;
 		case OPT_LOG_LEVEL:
 			if (log_level_parse(optarg, &c->log_level) != 0)

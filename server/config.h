@@ -56,7 +56,13 @@ struct config {
 	enum log_level log_level;
 	char *restore; /* --restore FILE, owned; NULL when absent */
 	uint64_t wal_segment_bytes;
+	unsigned max_connections; /* per listener, 1..CONFIG_MAX_CONNECTIONS */
+	unsigned
+	    header_timeout_ms; /* a request's headers, from its first byte */
 };
+
+/* The largest --max-connections accepted. */
+#define CONFIG_MAX_CONNECTIONS 1000000
 
 /* The largest --max-value-bytes accepted. Limits on what is received,
  * recovered or replicated derive from this bound, never from the flag: a

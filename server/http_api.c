@@ -5,7 +5,9 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/http_struct.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/util.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,8 +29,15 @@
 #define KV_PREFIX	   "/v1/kv/"
 #define LIST_LIMIT_DEFAULT 1000
 #define LIST_LIMIT_MAX	   10000
-/* Value bytes of one list page, above which it ends early with "more". */
-#define LIST_MAX_VALUE_BYTES (16u * 1024 * 1024)
+/* Encoded bytes of one list page's entries, beyond which it ends early
+ * with "more": true (always at least one key). A page is built on the
+ * event loop, so its size bounds how long heartbeats and other requests
+ * wait behind it: 1 MiB costs a few milliseconds, where 16 MiB of values
+ * (22 MB of base64) took half a second. */
+#define LIST_PAGE_BYTES (1024u * 1024)
+/* JSON punctuation and the index of one entry, beyond its key and value:
+ * {"key":,"value":"","index":18446744073709551615}, */
+#define LIST_ENTRY_OVERHEAD 48
 /* Room in a request body above --max-value-bytes, so a value just over the
  * limit still gets our JSON 413 rather than evhttp's bare one. */
 #define BODY_SLACK_BYTES  (64 * 1024)
@@ -72,6 +81,15 @@ static void reply_json(struct node *n, struct evhttp_request *req,
 		       json_t *body)
 {
 	http_send_json(req, status, body);
+	count(n, route, status, t0);
+}
+
+static void reply_json_u64(struct node *n, struct evhttp_request *req,
+			   enum metrics_route route, double t0, int status,
+			   json_t *body, const struct http_u64 *nums,
+			   size_t nnums)
+{
+	http_send_json_u64(req, status, body, nums, nnums);
 	count(n, route, status, t0);
 }
 
@@ -139,15 +157,22 @@ static void handle_status(struct node *n, struct evhttp_request *req, double t0)
 	struct raft_status st;
 	node_raft_status(n, &st);
 	raft_index applied = kv_applied_index(node_kv(n));
-	json_t *body = json_pack(
-	    "{s:I, s:s, s:I, s:I, s:s, s:I, s:I, s:I, s:I, s:o}", "id",
-	    (json_int_t)node_config(n)->id, "state", node_state_name(n), "term",
-	    (json_int_t)st.term, "leader", (json_int_t)st.leader,
-	    "leader_client_url", node_leader_client_url(n), "commit_index",
-	    (json_int_t)st.commit, "applied_index", (json_int_t)applied,
-	    "last_index", (json_int_t)st.last_index, "snapshot_index",
-	    (json_int_t)node_snapshot_index(n), "members", members_json(n));
-	reply_json(n, req, ROUTE_STATUS, t0, 200, body);
+	/* Terms and indexes are unsigned 64-bit numbers: written by hand,
+	 * as jansson would print those above INT64_MAX as negative. */
+	const struct http_u64 nums[] = {
+	    {"id", node_config(n)->id},
+	    {"term", st.term},
+	    {"leader", st.leader},
+	    {"commit_index", st.commit},
+	    {"applied_index", applied},
+	    {"last_index", st.last_index},
+	    {"snapshot_index", node_snapshot_index(n)},
+	};
+	json_t *body = json_pack("{s:s, s:s, s:o}", "state", node_state_name(n),
+				 "leader_client_url", node_leader_client_url(n),
+				 "members", members_json(n));
+	reply_json_u64(n, req, ROUTE_STATUS, t0, 200, body, nums,
+		       sizeof(nums) / sizeof(nums[0]));
 }
 
 static void handle_metrics(struct node *n, struct evhttp_request *req,
@@ -171,36 +196,100 @@ static void handle_metrics(struct node *n, struct evhttp_request *req,
 /* ---- reads ---- */
 
 struct list_state {
-	json_t *kvs;
-	size_t bytes; /* value bytes so far */
+	struct evbuffer *out; /* the entries of "kvs", comma-separated */
+	size_t n;	      /* entries so far */
 	int failed;
-	int full; /* stopped at LIST_MAX_VALUE_BYTES: more keys match */
+	int full; /* stopped at LIST_PAGE_BYTES: more keys match */
 };
 
+/* Appends one {"key", "value", "index"} entry of a list page, written by
+ * hand into the answer: a JSON tree of a page would cost a copy of each
+ * value and a second pass over it, on the loop. */
 static int list_cb(void *arg, const uint8_t *key, size_t keylen,
 		   const uint8_t *value, size_t len, uint64_t mod_index)
 {
 	struct list_state *ls = arg;
-	/* A page stops early (with "more": true) rather than grow without
-	 * bound: 10000 values of 1 MiB would not fit in memory. */
-	if (ls->bytes > 0 && ls->bytes + len > LIST_MAX_VALUE_BYTES) {
-		ls->full = 1;
-		return 1;
-	}
-	ls->bytes += len;
-	char *b64 = http_base64(value, len);
-	json_t *item = b64 != NULL
-			   ? json_pack("{s:s%, s:s, s:I}", "key",
-				       (const char *)key, keylen, "value", b64,
-				       "index", (json_int_t)mod_index)
-			   : NULL;
-	free(b64);
-	if (item == NULL) {
+	/* The key through jansson: it escapes what JSON needs escaped. */
+	json_t *kj = json_stringn((const char *)key, keylen);
+	char *ktext = kj != NULL ? json_dumps(kj, JSON_ENCODE_ANY) : NULL;
+	json_decref(kj);
+	if (ktext == NULL) {
 		ls->failed = 1;
 		return 1;
 	}
-	json_array_append_new(ls->kvs, item);
+	size_t b64len = http_base64_len(len);
+	size_t klen = strlen(ktext);
+	size_t entry = klen + b64len + LIST_ENTRY_OVERHEAD;
+	if (ls->n > 0 &&
+	    evbuffer_get_length(ls->out) + entry > LIST_PAGE_BYTES) {
+		free(ktext);
+		ls->full = 1;
+		return 1;
+	}
+	char idx[32];
+	int idxlen = snprintf(idx, sizeof(idx), "%" PRIu64 "}", mod_index);
+	struct evbuffer_iovec v;
+	int ok = (ls->n == 0 || evbuffer_add(ls->out, ",", 1) == 0) &&
+		 evbuffer_add(ls->out, "{\"key\":", 7) == 0 &&
+		 evbuffer_add(ls->out, ktext, klen) == 0 &&
+		 evbuffer_add(ls->out, ",\"value\":\"", 10) == 0;
+	free(ktext);
+	if (ok && b64len > 0) {
+		ok = evbuffer_reserve_space(ls->out, (ev_ssize_t)b64len, &v,
+					    1) == 1 &&
+		     v.iov_len >= b64len;
+		if (ok) {
+			http_base64_to(v.iov_base, value, len);
+			v.iov_len = b64len;
+			ok = evbuffer_commit_space(ls->out, &v, 1) == 0;
+		}
+	}
+	ok = ok && evbuffer_add(ls->out, "\",\"index\":", 10) == 0 &&
+	     evbuffer_add(ls->out, idx, (size_t)idxlen) == 0;
+	if (!ok) {
+		ls->failed = 1;
+		return 1;
+	}
+	ls->n++;
 	return 0;
+}
+
+/* Answers a list: {"kvs": [...], "more": B}. */
+static void serve_list(struct node *n, struct evhttp_request *req,
+		       enum metrics_route route, double t0, struct call *c)
+{
+	struct list_state ls = {.out = evbuffer_new()};
+	struct evbuffer *page = evbuffer_new();
+	int more = 0;
+	int64_t rc = KV_ENOMEM;
+	if (ls.out != NULL && page != NULL)
+		rc = kv_list(node_kv(n), c->prefix, c->prefix_len, c->after,
+			     c->after_len, c->limit, list_cb, &ls, &more);
+	if (rc == KV_ESTOPPED && ls.full) {
+		rc = 0;
+		more = 1;
+	}
+	const char *tail = more ? "],\"more\":true}\n" : "],\"more\":false}\n";
+	if (rc >= 0 && !ls.failed &&
+	    (evbuffer_add(page, "{\"kvs\":[", 8) != 0 ||
+	     evbuffer_add_buffer(page, ls.out) != 0 ||
+	     evbuffer_add(page, tail, strlen(tail)) != 0))
+		ls.failed = 1;
+	if (rc < 0 || ls.failed) {
+		const char *why =
+		    rc < 0 ? kv_strerror((int)rc) : "out of memory";
+		log_error("kv_list: %s", why);
+		reply_error(n, req, route, t0, 500, "internal", why, NULL);
+	} else {
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+				  "Content-Type", "application/json");
+		evhttp_send_reply(req, 200, "OK", page);
+		count(n, route, 200, t0);
+	}
+	if (ls.out != NULL)
+		evbuffer_free(ls.out);
+	if (page != NULL)
+		evbuffer_free(page);
 }
 
 /* Reads the local store and answers (stale reads, and linearizable reads
@@ -226,39 +315,28 @@ static void serve_read(struct node *n, struct evhttp_request *req,
 			return;
 		}
 		struct evbuffer *out = evbuffer_new();
+		if (out == NULL ||
+		    (len > 0 && evbuffer_add(out, val, len) != 0)) {
+			free(val);
+			if (out != NULL)
+				evbuffer_free(out);
+			reply_error(n, req, route, t0, 500, "internal",
+				    "out of memory", NULL);
+			return;
+		}
+		free(val);
 		char idx[32];
 		snprintf(idx, sizeof(idx), "%" PRIu64, mod);
 		struct evkeyvalq *h = evhttp_request_get_output_headers(req);
 		evhttp_add_header(h, "Content-Type",
 				  "application/octet-stream");
 		evhttp_add_header(h, "X-Kv-Index", idx);
-		if (len > 0)
-			evbuffer_add(out, val, len);
-		free(val);
 		evhttp_send_reply(req, 200, "OK", out);
 		evbuffer_free(out);
 		count(n, route, 200, t0);
 		return;
 	}
-	struct list_state ls = {.kvs = json_array()};
-	int more = 0;
-	int64_t rc = kv_list(node_kv(n), c->prefix, c->prefix_len, c->after,
-			     c->after_len, c->limit, list_cb, &ls, &more);
-	if (rc == KV_ESTOPPED && ls.full) {
-		rc = 0;
-		more = 1;
-	}
-	if (rc < 0 || ls.failed) {
-		json_decref(ls.kvs);
-		log_error("kv_list: %s",
-			  rc < 0 ? kv_strerror((int)rc) : "out of memory");
-		reply_error(n, req, route, t0, 500, "internal",
-			    rc < 0 ? kv_strerror((int)rc) : "out of memory",
-			    NULL);
-		return;
-	}
-	reply_json(n, req, route, t0, 200,
-		   json_pack("{s:o, s:b}", "kvs", ls.kvs, "more", more));
+	serve_list(n, req, route, t0, c);
 }
 
 static void read_done(struct node_wait *w, int err, const struct kv_result *res)
@@ -303,14 +381,13 @@ static void write_done(struct node_wait *w, int err,
 		    n, c->req, c->route, c->t0, 412, "cas_failed",
 		    "the key's mod index is not the one given in cas",
 		    json_pack("{s:I}", "index", (json_int_t)res->mod_index));
-	} else if (c->route == ROUTE_KV_DELETE) {
-		reply_json(n, c->req, c->route, c->t0, 200,
-			   json_pack("{s:I, s:b}", "index",
-				     (json_int_t)res->index, "deleted",
-				     res->deleted != 0));
 	} else {
-		reply_json(n, c->req, c->route, c->t0, 200,
-			   json_pack("{s:I}", "index", (json_int_t)res->index));
+		const struct http_u64 idx = {"index", res->index};
+		json_t *body =
+		    c->route == ROUTE_KV_DELETE
+			? json_pack("{s:b}", "deleted", res->deleted != 0)
+			: json_object();
+		reply_json_u64(n, c->req, c->route, c->t0, 200, body, &idx, 1);
 	}
 	call_free(c);
 }
@@ -391,6 +468,11 @@ static void start_write(struct node *n, struct evhttp_request *req,
 		}
 		cmd.value = len > 0 ? evbuffer_pullup(in, -1) : NULL;
 		cmd.value_len = len;
+		if (len > 0 && cmd.value == NULL) {
+			reply_error(n, req, route, t0, 500, "internal",
+				    "out of memory", NULL);
+			return;
+		}
 	}
 	struct call *c = calloc(1, sizeof(*c));
 	if (c == NULL) {
@@ -470,6 +552,11 @@ static void handle_transfer(struct node *n, struct evhttp_request *req,
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 	size_t len = evbuffer_get_length(in);
 	const char *body = len > 0 ? (const char *)evbuffer_pullup(in, -1) : "";
+	if (body == NULL) {
+		reply_error(n, req, route, t0, 500, "internal", "out of memory",
+			    NULL);
+		return;
+	}
 	json_t *j = json_loadb(body, len, 0, NULL);
 	json_t *to_j = json_is_object(j) ? json_object_get(j, "to") : NULL;
 	json_int_t to = json_is_integer(to_j) ? json_integer_value(to_j) : 0;
@@ -574,7 +661,12 @@ static void handle_key(struct node *n, struct evhttp_request *req,
 			    NULL);
 		return;
 	}
-	if (!kv_key_valid((const uint8_t *)key, key_len)) {
+	/* A new key holds no control character, C1 ones included; reads and
+	 * deletes take any key the codec accepts, so keys stored before C1
+	 * characters were refused stay reachable. */
+	if (route == ROUTE_KV_PUT
+		? !kv_key_allowed((const uint8_t *)key, key_len)
+		: !kv_key_valid((const uint8_t *)key, key_len)) {
 		reply_error(n, req, route, t0, 400, "bad_request",
 			    "keys are 1-511 bytes of UTF-8 without control "
 			    "characters",
@@ -670,6 +762,30 @@ static void handle_list(struct node *n, struct evhttp_request *req,
 	start_read(n, c, stale);
 }
 
+/* Requests whose framing cannot be trusted, refused before routing with
+ * 400 and a closed connection (the bytes after them are no request):
+ * more than one Content-Length (evhttp reads the body by the first), and
+ * an HTTP/1.0 PUT without one (its value would be taken as empty rather
+ * than read to the end of the connection). Returns the message, or NULL
+ * when the framing is sound. */
+static const char *framing_error(struct evhttp_request *req,
+				 enum evhttp_cmd_type cmd)
+{
+	struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+	struct evkeyval *kv;
+	int lengths = 0;
+	for (kv = h->tqh_first; kv != NULL; kv = kv->next.tqe_next)
+		if (evutil_ascii_strcasecmp(kv->key, "Content-Length") == 0)
+			lengths++;
+	if (lengths > 1)
+		return "more than one Content-Length header";
+	const char *te = evhttp_find_header(h, "Transfer-Encoding");
+	if (cmd == EVHTTP_REQ_PUT && lengths == 0 && te == NULL &&
+	    req->major == 1 && req->minor == 0)
+		return "a PUT needs a Content-Length header";
+	return NULL;
+}
+
 static void handle(struct evhttp_request *req, void *arg)
 {
 	struct node *n = arg;
@@ -681,6 +797,23 @@ static void handle(struct evhttp_request *req, void *arg)
 	bool get = cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD;
 	if (path == NULL)
 		path = "";
+	struct evkeyvalq *out_h = evhttp_request_get_output_headers(req);
+	if (cmd == EVHTTP_REQ_CONNECT) {
+		/* No route takes CONNECT. evhttp adds no Content-Length to an
+		 * answer to it and never closes the connection after it
+		 * (it might be a tunnel): http_send_json's own length is what
+		 * tells the client where the answer ends. */
+		method_not_allowed(n, req, ROUTE_OTHER, t0,
+				   "GET, PUT, DELETE, POST, HEAD");
+		return;
+	}
+	const char *framing = framing_error(req, cmd);
+	if (framing != NULL) {
+		evhttp_add_header(out_h, "Connection", "close");
+		reply_error(n, req, ROUTE_OTHER, t0, 400, "bad_request",
+			    framing, NULL);
+		return;
+	}
 
 	if (strncmp(path, KV_PREFIX, strlen(KV_PREFIX)) == 0) {
 		handle_key(n, req, cmd, path + strlen(KV_PREFIX), query, t0);

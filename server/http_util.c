@@ -1,8 +1,11 @@
 /* http_util.c - JSON/error replies, query strings, numbers, base64. */
 #include "http_util.h"
 
+#include <assert.h>
 #include <event2/buffer.h>
 #include <event2/http.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,20 +52,82 @@ char *http_json_text(json_t *body, int *status)
 		      "could not be encoded as JSON\"}");
 }
 
-void http_send_json(struct evhttp_request *req, int status, json_t *body)
+char *http_json_text_u64(json_t *body, const struct http_u64 *nums, size_t n,
+			 int *status)
+{
+	int is_object = json_is_object(body);
+	char *text = http_json_text(body, status);
+	if (text == NULL || n == 0 || *status == 500 || !is_object)
+		return text;
+	size_t len = strlen(text);
+	/* "," + quoted name + ":" + 20 digits per member. */
+	size_t cap = len + 1;
+	for (size_t i = 0; i < n; i++)
+		cap += strlen(nums[i].name) + 24;
+	char *out = malloc(cap);
+	if (out == NULL || len < 2 || text[len - 1] != '}') {
+		free(out);
+		free(text);
+		*status = 500;
+		return NULL;
+	}
+	memcpy(out, text, len - 1);
+	size_t o = len - 1;
+	int first = len == 2; /* "{}" */
+	free(text);
+	for (size_t i = 0; i < n; i++) {
+		int w = snprintf(out + o, cap - o, "%s\"%s\":%" PRIu64,
+				 first ? "" : ",", nums[i].name, nums[i].value);
+		assert(w > 0 && (size_t)w < cap - o);
+		o += (size_t)w;
+		first = 0;
+	}
+	assert(o + 1 < cap);
+	out[o++] = '}';
+	out[o] = '\0';
+	return out;
+}
+
+/* Sends @text (taken; NULL when it could not be made) as the JSON answer. */
+static void send_json_text(struct evhttp_request *req, int status, char *text)
 {
 	struct evbuffer *out = evbuffer_new();
-	char *text = http_json_text(body, &status);
 	/* Added as bytes: a printf per answer costs more than the JSON. */
-	if (out != NULL && text != NULL &&
-	    evbuffer_add(out, text, strlen(text)) == 0)
-		evbuffer_add(out, "\n", 1);
+	if (out == NULL || text == NULL ||
+	    evbuffer_add(out, text, strlen(text)) != 0 ||
+	    evbuffer_add(out, "\n", 1) != 0) {
+		/* Never an empty 200: evhttp's own bare 500 then. */
+		free(text);
+		if (out != NULL)
+			evbuffer_free(out);
+		evhttp_send_error(req, 500, "out of memory");
+		return;
+	}
 	free(text);
-	evhttp_add_header(evhttp_request_get_output_headers(req),
-			  "Content-Type", "application/json");
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	char len[24];
+	/* Stated here, not left to evhttp, which states none in an answer
+	 * to CONNECT: without it a client reads to a close that never
+	 * comes. */
+	snprintf(len, sizeof(len), "%zu", evbuffer_get_length(out));
+	evhttp_remove_header(h, "Content-Length");
+	evhttp_add_header(h, "Content-Length", len);
+	evhttp_add_header(h, "Content-Type", "application/json");
 	evhttp_send_reply(req, status, http_reason(status), out);
-	if (out != NULL)
-		evbuffer_free(out);
+	evbuffer_free(out);
+}
+
+void http_send_json(struct evhttp_request *req, int status, json_t *body)
+{
+	char *text = http_json_text(body, &status);
+	send_json_text(req, status, text);
+}
+
+void http_send_json_u64(struct evhttp_request *req, int status, json_t *body,
+			const struct http_u64 *nums, size_t n)
+{
+	char *text = http_json_text_u64(body, nums, n, &status);
+	send_json_text(req, status, text);
 }
 
 void http_send_error(struct evhttp_request *req, int status, const char *code,
@@ -152,14 +217,16 @@ int http_parse_u64(const char *s, size_t len, uint64_t lo, uint64_t hi,
 	return 0;
 }
 
-char *http_base64(const uint8_t *p, size_t len)
+size_t http_base64_len(size_t len)
+{
+	return 4 * ((len + 2) / 3);
+}
+
+void http_base64_to(char *dst, const uint8_t *p, size_t len)
 {
 	static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
 				  "qrstuvwxyz0123456789+/";
-	char *out = malloc(4 * ((len + 2) / 3) + 1);
-	if (out == NULL)
-		return NULL;
-	char *o = out;
+	char *o = dst;
 	size_t i = 0;
 	for (; i + 3 <= len; i += 3) {
 		uint32_t v =
@@ -178,6 +245,15 @@ char *http_base64(const uint8_t *p, size_t len)
 		*o++ = i + 1 < len ? tbl[(v >> 6) & 63] : '=';
 		*o++ = '=';
 	}
-	*o = '\0';
+}
+
+char *http_base64(const uint8_t *p, size_t len)
+{
+	size_t n = http_base64_len(len);
+	char *out = malloc(n + 1);
+	if (out == NULL)
+		return NULL;
+	http_base64_to(out, p, len);
+	out[n] = '\0';
 	return out;
 }

@@ -26,6 +26,25 @@ char *http_json_text(json_t *body, int *status);
  * http_json_text(). */
 void http_send_json(struct evhttp_request *req, int status, json_t *body);
 
+/* A member of a JSON answer whose value is an unsigned 64-bit number
+ * (terms, indexes, ids). jansson's integers are signed (json_int_t), so
+ * numbers above INT64_MAX would print as negative ones: these are written
+ * into the text by hand, as plain JSON numbers of up to 20 digits. */
+struct http_u64 {
+	const char *name; /* static ASCII, nothing JSON must escape */
+	uint64_t value;
+};
+
+/* http_json_text() of object @body (ownership taken) with the members
+ * @nums (@n of them) added at its end. */
+char *http_json_text_u64(json_t *body, const struct http_u64 *nums, size_t n,
+			 int *status);
+
+/* Sends @body plus @nums as application/json, through
+ * http_json_text_u64(). */
+void http_send_json_u64(struct evhttp_request *req, int status, json_t *body,
+			const struct http_u64 *nums, size_t n);
+
 /* Sends the §1.3 error shape {"error": @code, "message": @message} plus
  * the members of @extra (ownership taken; may be NULL). 503 answers carry
  * Retry-After: 1. */
@@ -52,5 +71,12 @@ int http_parse_u64(const char *s, size_t len, uint64_t lo, uint64_t hi,
 /* Appends the base64 (RFC 4648, padded) of @len bytes at @p to a new
  * malloc'd NUL-terminated string; NULL when out of memory. */
 char *http_base64(const uint8_t *p, size_t len);
+
+/* The length of the base64 of @len bytes: 4 * ceil(len / 3). */
+size_t http_base64_len(size_t len);
+
+/* Writes the base64 of @len bytes at @p to @dst (http_base64_len(@len)
+ * bytes, no NUL). */
+void http_base64_to(char *dst, const uint8_t *p, size_t len);
 
 #endif /* SERVER_HTTP_UTIL_H_ */

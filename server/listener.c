@@ -1,7 +1,19 @@
-/* listener.c - listening sockets with errors worth printing. */
+/* listener.c - listening sockets with errors worth printing, served
+ * through evhttp with a connection bound, descriptor pauses and a header
+ * deadline. */
 #include "listener.h"
 
+#include <assert.h>
 #include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/listener.h>
+#include <event2/util.h>
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -9,6 +21,9 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <unistd.h>
+
+#include "log.h"
+#include "util.h"
 
 #define LISTEN_BACKLOG 1024
 
@@ -49,4 +64,408 @@ int listener_open(const struct config_addr *addr, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot listen on %s:%u: %s", addr->host,
 			 (unsigned)addr->port, strerror(saved));
 	return fd;
+}
+
+/* ---- serving: connection count, descriptor pauses, header deadline ---- */
+
+/* How long accepting pauses after accept() failed for want of file
+ * descriptors or memory: short enough that service resumes soon after
+ * descriptors are freed, long enough that a member out of descriptors
+ * costs a few wakeups a second rather than a core. */
+#define ACCEPT_RETRY_MS 100
+/* The least time between two log lines about the same limit, so that a
+ * member hovering at a limit does not fill its log. */
+#define LIMIT_LOG_INTERVAL_S 60.0
+
+struct listener {
+	struct event_base *base;
+	struct evhttp *http;
+	struct evhttp_bound_socket *sock; /* NULL once stopped */
+	struct evconnlistener *lev;	  /* owned by @sock */
+	struct event *retry;		  /* ends a descriptor pause */
+	const char *name;
+	unsigned max_connections;
+	struct timeval header_timeout;
+	unsigned count;	      /* connections open */
+	int enabled;	      /* whether @lev accepts */
+	int out_of_fds;	      /* paused until @retry fires */
+	int fd_episode;	      /* an episode was logged and has not ended */
+	uint64_t fd_failures; /* failed accepts in the logged episode */
+	double fd_logged_at;  /* when an episode was last logged, 0: never */
+	double full_logged_at;
+	struct listener *next; /* in all_listeners */
+};
+
+/* Every listener being served. libevent hands an accept error callback
+ * the user data evhttp gave the evconnlistener (the evhttp), not ours, so
+ * the listener is found by its evhttp. Touched on the loop's thread only. */
+static struct listener *all_listeners;
+
+enum conn_phase {
+	CONN_IDLE,    /* waiting for a request's first byte */
+	CONN_HEADERS, /* inside a header section: the deadline runs */
+	CONN_BODY     /* headers complete: the request is evhttp's */
+};
+
+/* One accepted connection. Created in the bufferevent callback, before
+ * evhttp has the connection object; its close callback is installed by
+ * the first run of @ev (see conn_event). */
+struct conn {
+	struct listener *l;
+	struct bufferevent *bev;
+	struct evhttp_connection *evcon; /* NULL until set up */
+	struct event *ev;		 /* set-up, then the header deadline */
+	struct evbuffer_cb_entry *in_cb, *out_cb;
+	enum conn_phase phase;
+	int scan_state;
+	int interim; /* the output being written is a 1xx answer */
+};
+
+size_t listener_scan_headers(const unsigned char *p, size_t n, int *state)
+{
+	/* *state: 0 inside a line, 1 at the start of a line, 2 after a CR at
+	 * the start of a line. An empty line ends the header section. */
+	int s = *state;
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == '\n') {
+			if (s != 0) {
+				*state = 0;
+				return i + 1;
+			}
+			s = 1;
+		} else {
+			s = p[i] == '\r' && s == 1 ? 2 : 0;
+		}
+	}
+	*state = s;
+	return 0;
+}
+
+static void update_accepting(struct listener *l)
+{
+	if (l->lev == NULL)
+		return;
+	int want = !l->out_of_fds && l->count < l->max_connections;
+	if (want == l->enabled)
+		return;
+	if (want ? evconnlistener_enable(l->lev)
+		 : evconnlistener_disable(l->lev))
+		return; /* tried again at the next change */
+	l->enabled = want;
+}
+
+static void conn_free(struct conn *c)
+{
+	struct listener *l = c->l;
+	assert(l->count > 0);
+	l->count--;
+	if (c->in_cb != NULL)
+		evbuffer_remove_cb_entry(bufferevent_get_input(c->bev),
+					 c->in_cb);
+	if (c->out_cb != NULL)
+		evbuffer_remove_cb_entry(bufferevent_get_output(c->bev),
+					 c->out_cb);
+	event_free(c->ev);
+	free(c);
+	update_accepting(l);
+}
+
+static void conn_closed(struct evhttp_connection *evcon, void *arg)
+{
+	struct conn *c = arg;
+	assert(c->evcon == evcon);
+	(void)evcon;
+	conn_free(c);
+}
+
+/* Looks for the end of the header section in the @n bytes of @buf that
+ * start at @off; on finding it the request is evhttp's (CONN_BODY). */
+static void conn_scan(struct conn *c, struct evbuffer *buf, size_t off,
+		      size_t n)
+{
+	struct evbuffer_ptr pos;
+	if (n == 0 || evbuffer_ptr_set(buf, &pos, off, EVBUFFER_PTR_SET) != 0)
+		return;
+	while (n > 0) {
+		struct evbuffer_iovec v[8];
+		int nv = evbuffer_peek(buf, (ev_ssize_t)n, &pos, v, 8);
+		if (nv <= 0)
+			return;
+		size_t seen = 0;
+		for (int i = 0; i < nv && i < 8 && seen < n; i++) {
+			size_t len =
+			    v[i].iov_len < n - seen ? v[i].iov_len : n - seen;
+			if (listener_scan_headers(v[i].iov_base, len,
+						  &c->scan_state) != 0) {
+				c->phase = CONN_BODY;
+				evtimer_del(c->ev);
+				return;
+			}
+			seen += len;
+		}
+		n -= seen;
+		if (n > 0 &&
+		    evbuffer_ptr_set(buf, &pos, seen, EVBUFFER_PTR_ADD) != 0)
+			return;
+	}
+}
+
+static void conn_start_headers(struct conn *c)
+{
+	c->phase = CONN_HEADERS;
+	c->scan_state = 0;
+	evtimer_add(c->ev, &c->l->header_timeout);
+}
+
+/* Bytes arrived (or were read by evhttp) on the connection. */
+static void conn_input(struct evbuffer *buf,
+		       const struct evbuffer_cb_info *info, void *arg)
+{
+	struct conn *c = arg;
+	if (info->n_added == 0 || c->phase == CONN_BODY)
+		return;
+	size_t len = evbuffer_get_length(buf);
+	/* The bytes added are the last ones (callbacks are not deferred, so
+	 * each reports one change). */
+	size_t added = info->n_added < len ? info->n_added : len;
+	if (c->phase == CONN_IDLE)
+		conn_start_headers(c);
+	conn_scan(c, buf, len - added, added);
+}
+
+/* An answer was queued or sent. Once a final answer has left, the next
+ * bytes in are a new request; a 1xx answer ("100 Continue") is not final. */
+static void conn_output(struct evbuffer *buf,
+			const struct evbuffer_cb_info *info, void *arg)
+{
+	struct conn *c = arg;
+	if (info->n_added > 0 && info->orig_size == 0) {
+		char head[10];
+		c->interim = evbuffer_copyout(buf, head, sizeof(head)) ==
+				 (ev_ssize_t)sizeof(head) &&
+			     memcmp(head, "HTTP/1.", 7) == 0 && head[9] == '1';
+	}
+	if (info->n_deleted == 0 || evbuffer_get_length(buf) != 0 ||
+	    c->phase != CONN_BODY)
+		return;
+	if (c->interim) {
+		c->interim = 0;
+		return;
+	}
+	c->phase = CONN_IDLE;
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	size_t pending = evbuffer_get_length(in);
+	if (pending > 0) { /* a request sent before the answer left */
+		conn_start_headers(c);
+		conn_scan(c, in, 0, pending);
+	}
+}
+
+/* First run: evhttp has made its connection object around our bufferevent
+ * (or failed and freed it); find it and hear of its close. Later runs: a
+ * header section took longer than the deadline. */
+static void conn_event(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct conn *c = arg;
+	if (c->evcon == NULL) {
+		bufferevent_event_cb eventcb = NULL;
+		void *cbarg = NULL;
+		bufferevent_getcb(c->bev, NULL, NULL, &eventcb, &cbarg);
+		struct bufferevent *bev = c->bev;
+		if (eventcb == NULL || cbarg == NULL) {
+			/* evhttp gave up on the connection (out of memory)
+			 * and freed the bufferevent, which our reference
+			 * kept. */
+			conn_free(c);
+		} else {
+			c->evcon = cbarg;
+			evhttp_connection_set_closecb(c->evcon, conn_closed, c);
+		}
+		bufferevent_decref(bev);
+		return;
+	}
+	if (c->phase != CONN_HEADERS)
+		return;
+	log_debug("%s listener: closing a connection whose request headers "
+		  "took longer than %ld ms",
+		  c->l->name,
+		  (long)(c->l->header_timeout.tv_sec * 1000 +
+			 c->l->header_timeout.tv_usec / 1000));
+	/* The request was never handed to a handler: freeing the
+	 * connection frees it too, and conn_closed frees @c. */
+	evhttp_connection_free(c->evcon);
+}
+
+/* evhttp's hook for the bufferevent of each accepted connection: the one
+ * place that sees every connection before its first byte. */
+static struct bufferevent *conn_new(struct event_base *base, void *arg)
+{
+	struct listener *l = arg;
+	struct conn *c = calloc(1, sizeof(*c));
+	struct bufferevent *bev =
+	    bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (c == NULL || bev == NULL)
+		goto fail;
+	c->l = l;
+	c->bev = bev;
+	c->ev = evtimer_new(base, conn_event, c);
+	c->in_cb = evbuffer_add_cb(bufferevent_get_input(bev), conn_input, c);
+	c->out_cb =
+	    evbuffer_add_cb(bufferevent_get_output(bev), conn_output, c);
+	if (c->ev == NULL || c->in_cb == NULL || c->out_cb == NULL)
+		goto fail;
+	/* Kept until conn_event's first run, which learns whether evhttp
+	 * still holds the bufferevent. */
+	bufferevent_incref(bev);
+	event_active(c->ev, EV_TIMEOUT, 1);
+	l->count++;
+	if (l->fd_episode) {
+		log_info("%s listener: accepting again after %" PRIu64
+			 " failed accept() calls",
+			 l->name, l->fd_failures);
+		l->fd_episode = 0;
+	}
+	if (l->count >= l->max_connections) {
+		double now = util_now_seconds();
+		if (l->full_logged_at == 0 ||
+		    now - l->full_logged_at >= LIMIT_LOG_INTERVAL_S) {
+			log_warn("%s listener: %u connections open "
+				 "(--max-connections); new ones wait until "
+				 "one closes",
+				 l->name, l->count);
+			l->full_logged_at = now;
+		}
+	}
+	/* Disabling here ends libevent's accept loop before the next
+	 * accept(), so the count never passes the limit. */
+	update_accepting(l);
+	return bev;
+fail:
+	/* evhttp cannot do without a bufferevent; one of its own may still
+	 * be made if memory allows, uncounted. */
+	if (c != NULL) {
+		if (c->ev != NULL)
+			event_free(c->ev);
+		if (c->in_cb != NULL)
+			evbuffer_remove_cb_entry(bufferevent_get_input(bev),
+						 c->in_cb);
+		if (c->out_cb != NULL)
+			evbuffer_remove_cb_entry(bufferevent_get_output(bev),
+						 c->out_cb);
+		free(c);
+	}
+	if (bev != NULL)
+		bufferevent_free(bev);
+	return NULL;
+}
+
+/* accept() failed with an error libevent does not retry by itself:
+ * EMFILE, ENFILE, ENOBUFS, ENOMEM. The socket stays readable, so without
+ * a pause the loop would spin on it. */
+static void accept_failed(struct evconnlistener *lev, void *arg)
+{
+	int err = EVUTIL_SOCKET_ERROR();
+	struct listener *l = all_listeners;
+	while (l != NULL && (l->http != arg || l->lev != lev))
+		l = l->next;
+	if (l == NULL) { /* not ours: do at least not spin */
+		evconnlistener_disable(lev);
+		return;
+	}
+	struct timeval tv = {.tv_sec = 0, .tv_usec = ACCEPT_RETRY_MS * 1000};
+	l->fd_failures++;
+	if (!l->fd_episode) {
+		double now = util_now_seconds();
+		if (l->fd_logged_at == 0 ||
+		    now - l->fd_logged_at >= LIMIT_LOG_INTERVAL_S) {
+			log_warn("%s listener: accept: %s; new connections "
+				 "wait until descriptors are free (%u "
+				 "connections open)",
+				 l->name, evutil_socket_error_to_string(err),
+				 l->count);
+			l->fd_logged_at = now;
+			l->fd_episode = 1;
+			l->fd_failures = 1;
+		}
+	}
+	l->out_of_fds = 1;
+	update_accepting(l);
+	evtimer_add(l->retry, &tv);
+}
+
+static void accept_retry(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct listener *l = arg;
+	l->out_of_fds = 0;
+	update_accepting(l);
+}
+
+struct listener *listener_serve(struct event_base *base, struct evhttp *http,
+				int fd, const struct listener_opts *opts)
+{
+	assert(opts->max_connections > 0 && opts->header_timeout_ms > 0);
+	struct listener *l = calloc(1, sizeof(*l));
+	if (l == NULL) {
+		close(fd);
+		return NULL;
+	}
+	l->base = base;
+	l->http = http;
+	l->name = opts->name;
+	l->max_connections = opts->max_connections;
+	l->header_timeout.tv_sec = opts->header_timeout_ms / 1000;
+	l->header_timeout.tv_usec = (opts->header_timeout_ms % 1000) * 1000;
+	l->retry = evtimer_new(base, accept_retry, l);
+	if (l->retry == NULL) {
+		close(fd);
+		free(l);
+		return NULL;
+	}
+	l->sock = evhttp_accept_socket_with_handle(http, fd);
+	if (l->sock == NULL) {
+		close(fd);
+		event_free(l->retry);
+		free(l);
+		return NULL;
+	}
+	l->lev = evhttp_bound_socket_get_listener(l->sock);
+	l->enabled = 1;
+	evconnlistener_set_error_cb(l->lev, accept_failed);
+	evhttp_set_bevcb(http, conn_new, l);
+	l->next = all_listeners;
+	all_listeners = l;
+	return l;
+}
+
+void listener_stop(struct listener *l)
+{
+	if (l == NULL || l->sock == NULL)
+		return;
+	evhttp_del_accept_socket(l->http, l->sock);
+	l->sock = NULL;
+	l->lev = NULL;
+	evtimer_del(l->retry);
+}
+
+unsigned listener_connections(const struct listener *l)
+{
+	return l->count;
+}
+
+void listener_free(struct listener *l)
+{
+	if (l == NULL)
+		return;
+	listener_stop(l);
+	for (struct listener **p = &all_listeners; *p != NULL; p = &(*p)->next)
+		if (*p == l) {
+			*p = l->next;
+			break;
+		}
+	event_free(l->retry);
+	free(l);
 }

@@ -1,4 +1,6 @@
-/* listener.h - opening the client and peer listening sockets. */
+/* listener.h - the client and peer listening sockets: opening them, and
+ * serving them through evhttp with a bound on connections (DESIGN.md
+ * §1.8), a pause when file descriptors run out, and a header deadline. */
 #ifndef SERVER_LISTENER_H_
 #define SERVER_LISTENER_H_
 
@@ -6,10 +8,56 @@
 
 #include "config.h"
 
+struct event_base;
+struct evhttp;
+
 /* Binds and listens on @addr (non-blocking, close-on-exec, SO_REUSEADDR so
  * a restart does not wait for TIME_WAIT). Returns the socket, or -1 with
  * one line in @err ("cannot listen on 127.0.0.1:7001: Address already in
  * use"). */
 int listener_open(const struct config_addr *addr, char *err, size_t errlen);
+
+struct listener;
+
+struct listener_opts {
+	const char *name; /* "client" or "peer", for log lines; static */
+	/* Connections open at once; at the limit the listener stops
+	 * accepting and new connections wait in the kernel's backlog until
+	 * one closes. At least 1. */
+	unsigned max_connections;
+	/* A request's header section must be complete this long after its
+	 * first byte arrived, else the connection is closed. At least 1. */
+	unsigned header_timeout_ms;
+};
+
+/* Serves listening socket @fd (ownership taken, also on failure) through
+ * @http, which must have no other listening socket and no bufferevent
+ * callback of its own (evhttp_set_bevcb): the listener installs one to
+ * see each connection. When accept() fails for want of file descriptors
+ * (or memory) the listener pauses and retries a little later instead of
+ * spinning on a socket that stays readable; each such episode and each
+ * time the connection limit is reached is logged once. Returns the
+ * listener, or NULL when out of memory. Free with listener_free() after
+ * evhttp_free(@http), whose connections the listener counts until they
+ * close. */
+struct listener *listener_serve(struct event_base *base, struct evhttp *http,
+				int fd, const struct listener_opts *opts);
+
+/* Stops accepting: closes the listening socket. Open connections stay
+ * (and still count). Idempotent. */
+void listener_stop(struct listener *l);
+
+/* Connections open now (tests and metrics). */
+unsigned listener_connections(const struct listener *l);
+
+/* Frees @l (stopping it first). Call after evhttp_free(). NULL is a no-op. */
+void listener_free(struct listener *l);
+
+/* Scans @n bytes of a request's header section, continuing from *@state
+ * (0 at the request's first byte). Returns the number of bytes up to and
+ * including the blank line that ends the header section, or 0 when it has
+ * not ended yet (*@state then carries over to the next bytes). A line ends
+ * with "\n" or "\r\n", as evhttp reads it. Exposed for unit tests. */
+size_t listener_scan_headers(const unsigned char *p, size_t n, int *state);
 
 #endif /* SERVER_LISTENER_H_ */

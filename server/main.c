@@ -25,7 +25,7 @@
 struct kvd {
 	struct event_base *base;
 	struct evhttp *client_http, *peer_http;
-	struct evhttp_bound_socket *client_sock;
+	struct listener *client_listener, *peer_listener;
 	struct node *node;
 	struct event *sigterm, *sigint, *grace;
 	int stopping;
@@ -49,10 +49,7 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 	log_info("%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	/* Stop accepting connections, fail what waits with 503, then give
 	 * the answers a moment to leave before the WAL is drained. */
-	if (k->client_sock != NULL) {
-		evhttp_del_accept_socket(k->client_http, k->client_sock);
-		k->client_sock = NULL;
-	}
+	listener_stop(k->client_listener);
 	node_stop(k->node);
 	struct timeval tv = {.tv_sec = 0, .tv_usec = SHUTDOWN_GRACE_MS * 1000};
 	k->grace = evtimer_new(k->base, grace_cb, k);
@@ -136,9 +133,14 @@ int main(int argc, char **argv)
 		die(err, CONFIG_EXIT_STARTUP);
 	}
 	http_api_attach(k.client_http, k.node);
-	k.client_sock = evhttp_accept_socket_with_handle(k.client_http, cfd);
-	if (k.client_sock == NULL ||
-	    evhttp_accept_socket_with_handle(k.peer_http, pfd) == NULL)
+	/* Both listeners are bounded alike (DESIGN.md §1.8). */
+	struct listener_opts lo = {.name = "client",
+				   .max_connections = cfg.max_connections,
+				   .header_timeout_ms = cfg.header_timeout_ms};
+	k.client_listener = listener_serve(k.base, k.client_http, cfd, &lo);
+	lo.name = "peer";
+	k.peer_listener = listener_serve(k.base, k.peer_http, pfd, &lo);
+	if (k.client_listener == NULL || k.peer_listener == NULL)
 		die("cannot serve the listening sockets", CONFIG_EXIT_STARTUP);
 
 	k.sigterm = evsignal_new(k.base, SIGTERM, signal_cb, &k);
@@ -153,8 +155,16 @@ int main(int argc, char **argv)
 
 	/* Drains the WAL writer and syncs LMDB. */
 	node_close(k.node);
+	/* evhttp_free() frees the listening sockets before the connections,
+	 * whose closes still reach the listeners: stopped first, they do
+	 * not touch the freed sockets. */
+	listener_stop(k.client_listener);
+	listener_stop(k.peer_listener);
 	evhttp_free(k.client_http);
 	evhttp_free(k.peer_http);
+	/* After evhttp_free: closing connections report to them. */
+	listener_free(k.client_listener);
+	listener_free(k.peer_listener);
 	event_free(k.sigterm);
 	event_free(k.sigint);
 	/* Freeing the events restored the default action: a second SIGTERM

@@ -272,6 +272,8 @@ static void discovered(struct evhttp_request *resp, void *arg)
 	if (resp == NULL || evhttp_request_get_response_code(resp) != 200)
 		goto done;
 	in = evhttp_request_get_input_buffer(resp);
+	if (evbuffer_pullup(in, -1) == NULL && evbuffer_get_length(in) > 0)
+		goto done; /* out of memory: the next discovery tries again */
 	root = json_loadb((const char *)evbuffer_pullup(in, -1),
 			  evbuffer_get_length(in), 0, NULL);
 	arr = json_is_object(root) ? json_object_get(root, "members") : NULL;

@@ -382,6 +382,10 @@ void membership_post(struct node *n, struct evhttp_request *req, double t0)
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 	size_t len = evbuffer_get_length(in);
 	const char *body = len > 0 ? (const char *)evbuffer_pullup(in, -1) : "";
+	if (body == NULL) {
+		reply_error(n, req, t0, 500, "internal", "out of memory");
+		return;
+	}
 	json_t *jb = json_loadb(body, len, 0, NULL);
 	json_t *id_j = json_is_object(jb) ? json_object_get(jb, "id") : NULL;
 	json_t *url_j =

@@ -1,5 +1,6 @@
 /* test_server.c - unit tests of kvd's helpers: flags, query strings,
- * numbers, base64, members.json, metrics. */
+ * numbers, base64, members.json, metrics, unsigned numbers in JSON, the
+ * listener's header scan. */
 #include <check.h>
 #include <event2/buffer.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 
 #include "config.h"
 #include "http_util.h"
+#include "listener.h"
 #include "members.h"
 #include "metrics.h"
 #include "util.h"
@@ -45,6 +47,8 @@ START_TEST(config_defaults_and_required)
 	ck_assert_uint_eq(c.snapshot_entries, 10000);
 	ck_assert_uint_eq(c.max_value_bytes, 1048576);
 	ck_assert_uint_eq(c.request_timeout_ms, 5000);
+	ck_assert_uint_eq(c.max_connections, 10000);
+	ck_assert_uint_eq(c.header_timeout_ms, 10000);
 	ck_assert_int_eq(c.log_level, LOG_LEVEL_INFO);
 	ck_assert_uint_eq(c.n_initial, 0);
 	/* Advertise URLs default to the listen addresses. */
@@ -388,6 +392,105 @@ START_TEST(json_text_never_an_empty_success)
 }
 END_TEST
 
+START_TEST(config_connection_flags)
+{
+	char *argv[] = {"kvd",
+			"--id",
+			"1",
+			"--data-dir",
+			"/tmp/x",
+			"--listen-client",
+			"127.0.0.1:7001",
+			"--listen-peer",
+			"127.0.0.1:7101",
+			"--max-connections",
+			"3",
+			"--header-timeout-ms",
+			"250",
+			NULL};
+	struct config c;
+	char err[256];
+	ck_assert_int_eq(parse(argv, ARGC(argv), &c, err), CONFIG_OK);
+	ck_assert_uint_eq(c.max_connections, 3);
+	ck_assert_uint_eq(c.header_timeout_ms, 250);
+	config_free(&c);
+	const char *bad[][2] = {{"--max-connections", "0"},
+				{"--max-connections", "1000001"},
+				{"--max-connections", "-1"},
+				{"--header-timeout-ms", "0"},
+				{"--header-timeout-ms", "600001"}};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		argv[11] = (char *)bad[i][0];
+		argv[12] = (char *)bad[i][1];
+		argv[9] = (char *)"--log-level";
+		argv[10] = (char *)"info";
+		ck_assert_int_eq(parse(argv, ARGC(argv), &c, err),
+				 CONFIG_ERROR);
+		ck_assert_ptr_nonnull(strstr(err, bad[i][0]));
+		config_free(&c);
+	}
+}
+END_TEST
+
+START_TEST(json_u64_above_int64_max)
+{
+	/* jansson's json_int_t is signed: (json_int_t)UINT64_MAX is -1. */
+	const struct http_u64 nums[] = {{"term", UINT64_MAX},
+					{"index", (uint64_t)INT64_MAX + 1},
+					{"zero", 0}};
+	int status = 200;
+	char *t = http_json_text_u64(json_pack("{s:s}", "state", "leader"),
+				     nums, 3, &status);
+	ck_assert_int_eq(status, 200);
+	ck_assert_str_eq(t, "{\"state\":\"leader\","
+			    "\"term\":18446744073709551615,"
+			    "\"index\":9223372036854775808,\"zero\":0}");
+	free(t);
+	/* An empty object gets no leading comma. */
+	t = http_json_text_u64(json_object(), nums, 1, &status);
+	ck_assert_str_eq(t, "{\"term\":18446744073709551615}");
+	free(t);
+	/* What cannot be encoded is still the internal error, not "{}". */
+	t = http_json_text_u64(NULL, nums, 1, &status);
+	ck_assert_int_eq(status, 500);
+	ck_assert_ptr_nonnull(strstr(t, "internal"));
+	free(t);
+}
+END_TEST
+
+static size_t scan_all(const char *s, int *state)
+{
+	return listener_scan_headers((const unsigned char *)s, strlen(s),
+				     state);
+}
+
+START_TEST(listener_header_scan)
+{
+	int st = 0;
+	const char *req = "GET / HTTP/1.1\r\nHost: x\r\n\r\nBODY";
+	ck_assert_uint_eq(scan_all(req, &st), strlen(req) - 4);
+	st = 0;
+	ck_assert_uint_eq(scan_all("GET / HTTP/1.1\nA: b\n\n", &st), 21);
+	/* Split anywhere, one byte at a time: found at the last "\n". */
+	const char *crlf = "PUT /k HTTP/1.1\r\nA: b\r\n\r\n";
+	st = 0;
+	for (size_t i = 0; i < strlen(crlf); i++) {
+		size_t n = listener_scan_headers(
+		    (const unsigned char *)crlf + i, 1, &st);
+		ck_assert_uint_eq(n, i + 1 == strlen(crlf) ? 1 : 0);
+	}
+	/* A slow header that never ends. */
+	st = 0;
+	ck_assert_uint_eq(scan_all("GET / HTTP/1.1\r\nX-Slow: ", &st), 0);
+	for (int i = 0; i < 100; i++)
+		ck_assert_uint_eq(scan_all("a", &st), 0);
+	/* "\r" inside a line is no line end; "\r\r\n" is no blank line. */
+	st = 0;
+	ck_assert_uint_eq(scan_all("A\r\r\nB: c\r\r\n", &st), 0);
+	ck_assert_uint_eq(scan_all("\r\n", &st), 2);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("server");
@@ -404,6 +507,9 @@ int main(void)
 	tcase_add_test(tc, util_fail_formats_and_returns_minus_one);
 	tcase_add_test(tc, config_max_value_bytes_upper_bound);
 	tcase_add_test(tc, json_text_never_an_empty_success);
+	tcase_add_test(tc, config_connection_flags);
+	tcase_add_test(tc, json_u64_above_int64_max);
+	tcase_add_test(tc, listener_header_scan);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -3,7 +3,10 @@
 # key/value limits, error shape, exactly-once writes, health and status.
 
 import base64
+import os
 import re
+import resource
+import socket
 import time
 
 import harness
@@ -309,6 +312,80 @@ class ApiTest(ClusterTest):
                 m.get('stale/k', stale=True)), what='stale read')
             self.assertEqual(int(g.header('X-Kv-Index')), i)
 
+    def raw(self, m, data, timeout=10.0):
+        """Sends @data on a fresh connection; returns (status line,
+        headers, body, whether the member closed the connection after
+        the answer)."""
+        s = raw_connect(m)
+        try:
+            status, hdrs, body = raw_exchange(s, data, timeout=timeout)
+            s.settimeout(timeout)
+            try:
+                closed = s.recv(1) == b''
+            except (socket.timeout, ConnectionResetError):
+                closed = False
+            return status, hdrs, body, closed
+        finally:
+            s.close()
+
+    def test_17_duplicate_content_length_400(self):
+        m = self.cluster[1]
+        status, hdrs, body, closed = self.raw(
+            m, b'PUT /v1/kv/dup HTTP/1.1\r\nHost: x\r\n'
+               b'Content-Length: 1\r\nContent-Length: 5\r\n\r\nhello')
+        self.assertIn(' 400 ', status, body)
+        self.assertEqual(json_error(body), 'bad_request')
+        self.assertTrue(closed, 'the connection stays open after 400')
+        self.assertError(m.get('dup'), 404, 'not_found')
+
+    def test_18_http10_put_without_length_400(self):
+        m = self.cluster[1]
+        status, _, body, closed = self.raw(
+            m, b'PUT /v1/kv/h10 HTTP/1.0\r\nHost: x\r\n\r\nvalue')
+        self.assertIn(' 400 ', status, body)
+        self.assertEqual(json_error(body), 'bad_request')
+        self.assertTrue(closed)
+        self.assertError(m.get('h10'), 404, 'not_found')
+        # With a length it is an ordinary write.
+        status, _, body, _ = self.raw(
+            m, b'PUT /v1/kv/h10 HTTP/1.0\r\nContent-Length: 5\r\n\r\n'
+               b'value')
+        self.assertIn(' 200 ', status, body)
+        self.assertEqual(m.get('h10').body, b'value')
+
+    def test_19_connect_answered_with_a_length(self):
+        """An answer to CONNECT states its length, so the client sees
+        where it ends, and the connection serves the next request."""
+        m = self.cluster[1]
+        for target in (b'/v1/kv/x', b'127.0.0.1:1'):
+            s = raw_connect(m)
+            try:
+                status, hdrs, body = raw_exchange(
+                    s, b'CONNECT ' + target + b' HTTP/1.1\r\nHost: x\r\n'
+                    b'\r\n')
+                self.assertIn(' 405 ', status)
+                self.assertIn('content-length', hdrs)
+                self.assertEqual(int(hdrs['content-length']), len(body))
+                self.assertEqual(json_error(body), 'method_not_allowed')
+                status, _, _ = raw_exchange(
+                    s, b'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n')
+                self.assertIn(' 200 ', status)
+            finally:
+                s.close()
+
+    def test_20_c1_control_characters_in_keys_400(self):
+        m = self.cluster[1]
+        for k in (b'a\xc2\x80b', b'\xc2\x85', b'x\xc2\x9f'):
+            self.assertError(m.put(k, b'v'), 400, 'bad_request')
+        # Their neighbours are ordinary characters.
+        for k in (b'a\xc2\xa0b', b'\xc2\xbf'):
+            self.assertEqual(m.put(k, b'v').status, 200)
+
+
+def json_error(body):
+    import json
+    return json.loads(body.decode('utf-8')).get('error')
+
 
 class DefaultsTest(ClusterTest):
     """Members started without --advertise-*, --max-value-bytes: the
@@ -349,6 +426,209 @@ class DefaultsTest(ClusterTest):
         j = c[2].list(prefix='def/l/', limit=10000).json()
         self.assertEqual(len(j['kvs']), 1001)
         self.assertIs(j['more'], False)
+
+    def test_list_page_is_bounded_by_bytes(self):
+        """A prefix holding more bytes than one page (1 MiB of encoded
+        entries) comes back over several pages, each cut with "more":
+        true, and after= paging returns every key exactly once."""
+        c = self.cluster
+        want = {}
+        for i in range(7):
+            k = 'pg/%02d' % i
+            v = bytes([65 + i]) * (300 * 1024)  # 400 KiB in base64
+            self.assertEqual(c[1 + i % 3].put(k, v).status, 200)
+            want[k] = v
+        seen, pages, after = [], 0, None
+        while True:
+            r = c[2].list(prefix='pg/', after=after, limit=10000)
+            self.assertEqual(r.status, 200, r)
+            j = r.json()
+            pages += 1
+            self.assertTrue(j['kvs'], 'an empty page with more: true')
+            if len(j['kvs']) > 1:
+                self.assertLessEqual(len(r.body), (1 << 20) + 1024)
+            for kv in j['kvs']:
+                seen.append(kv['key'])
+                self.assertEqual(base64.b64decode(kv['value']),
+                                 want[kv['key']])
+            if not j['more']:
+                break
+            after = j['kvs'][-1]['key']
+            self.assertLess(pages, 20)
+        self.assertEqual(seen, sorted(want))
+        self.assertGreater(pages, 1)
+
+
+# ---- connections: limits, descriptors, header deadline (DESIGN §1.8) ----
+
+def raw_connect(m, timeout=10.0):
+    s = socket.create_connection((m.host, m.client_port), timeout=timeout)
+    return s
+
+
+def raw_exchange(s, request, timeout=10.0):
+    """Sends @request on socket @s and reads one whole answer (headers and
+    a Content-Length body); returns (status line, headers dict, body)."""
+    s.settimeout(timeout)
+    if request:
+        s.sendall(request)
+    data = b''
+    while b'\r\n\r\n' not in data:
+        chunk = s.recv(65536)
+        if not chunk:
+            raise ConnectionError('closed before an answer: %r' % data)
+        data += chunk
+    head, _, body = data.partition(b'\r\n\r\n')
+    lines = head.decode('latin-1').split('\r\n')
+    hdrs = {}
+    for line in lines[1:]:
+        k, _, v = line.partition(':')
+        hdrs[k.strip().lower()] = v.strip()
+    n = int(hdrs.get('content-length', '0'))
+    while len(body) < n:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return lines[0], hdrs, body
+
+
+def cpu_seconds(pid):
+    with open('/proc/%d/stat' % pid) as f:
+        fields = f.read().rsplit(')', 1)[1].split()
+    # utime and stime are fields 14 and 15 (1-based) of the whole line.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+
+
+class DescriptorsTest(ClusterTest):
+    """A member out of file descriptors: it pauses accepting instead of
+    spinning, logs the episode a bounded number of times, and serves
+    again once descriptors are free."""
+    CLUSTER_SIZE = 1
+
+    def test_out_of_descriptors_no_spin_then_serves(self):
+        m = self.cluster[1]
+        wait_for(lambda: m.request('GET', '/healthz').status == 200,
+                 what='healthz')
+        pid = m.proc.pid
+        n_open = len(os.listdir('/proc/%d/fd' % pid))
+        # Room for a few more descriptors than the member uses now.
+        resource.prlimit(pid, resource.RLIMIT_NOFILE,
+                         (n_open + 8, n_open + 8))
+        socks = []
+        try:
+            for _ in range(60):
+                socks.append(raw_connect(m))
+            wait_for(lambda: 'accept' in m.log_since_start(),
+                     what='the member logs that accept() fails')
+            cpu0 = cpu_seconds(pid)
+            t0 = time.monotonic()
+            time.sleep(4.0)
+            used = cpu_seconds(pid) - cpu0
+            wall = time.monotonic() - t0
+            self.assertLess(used, wall / 4,
+                            'the member spent %.2fs of CPU in %.2fs while '
+                            'out of descriptors' % (used, wall))
+            lines = [x for x in m.log_since_start().splitlines()
+                     if 'accept' in x]
+            self.assertLessEqual(len(lines), 2, lines[:5])
+        finally:
+            for s in socks:
+                s.close()
+        wait_for(lambda: m.request('GET', '/healthz', timeout=2.0).status
+                 == 200, what='the member serves again')
+        r = m.put('fd/after', b'v')
+        self.assertEqual(r.status, 200, r)
+        self.assertTrue(m.running())
+
+
+class MaxConnectionsTest(ClusterTest):
+    """--max-connections N: connection N+1 waits until one closes."""
+    CLUSTER_SIZE = 1
+    CLUSTER_ARGS = ('--max-connections', '3')
+
+    def test_connection_beyond_the_limit_waits(self):
+        m = self.cluster[1]
+        wait_for(lambda: m.request('GET', '/healthz').status == 200,
+                 what='healthz')
+        req = b'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n'
+        held = []
+        try:
+            for _ in range(3):
+                s = raw_connect(m)
+                held.append(s)
+                status, _, _ = raw_exchange(s, req)
+                self.assertIn(' 200 ', status)
+            extra = raw_connect(m)  # the kernel's backlog takes it
+            held.append(extra)
+            extra.sendall(req)
+            extra.settimeout(1.5)
+            with self.assertRaises(socket.timeout):
+                extra.recv(1)
+            held[0].close()
+            status, _, _ = raw_exchange(extra, b'', timeout=30.0)
+            self.assertIn(' 200 ', status)
+            self.assertIn('--max-connections', m.log_since_start())
+        finally:
+            for s in held:
+                s.close()
+        wait_for(lambda: m.request('GET', '/healthz').status == 200,
+                 what='healthz after the connections closed')
+
+
+class HeaderDeadlineTest(ClusterTest):
+    """--header-timeout-ms: a request's headers must be complete that long
+    after its first byte; idle keep-alive connections and bodies after
+    "100 Continue" are not cut by it."""
+    CLUSTER_SIZE = 1
+    CLUSTER_ARGS = ('--header-timeout-ms', '1000')
+
+    def test_slow_headers_are_cut(self):
+        m = self.cluster[1]
+        s = raw_connect(m)
+        try:
+            s.sendall(b'GET /healthz HTTP/1.1\r\nX-Slow: ')
+            deadline = time.monotonic() + 60
+            closed = False
+            while time.monotonic() < deadline:
+                try:
+                    s.sendall(b'a')
+                    s.settimeout(0.25)
+                    if s.recv(1024) == b'':
+                        closed = True
+                        break
+                except socket.timeout:
+                    continue
+                except OSError:
+                    closed = True
+                    break
+            self.assertTrue(closed, 'a byte-by-byte header lived 60s')
+        finally:
+            s.close()
+
+    def test_idle_keepalive_and_continue_survive(self):
+        m = self.cluster[1]
+        s = raw_connect(m)
+        try:
+            req = b'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n'
+            self.assertIn(' 200 ', raw_exchange(s, req)[0])
+            time.sleep(2.5)  # idle for longer than the header deadline
+            self.assertIn(' 200 ', raw_exchange(s, req)[0])
+            s.sendall(b'PUT /v1/kv/cont HTTP/1.1\r\nHost: x\r\n'
+                      b'Content-Length: 3\r\nExpect: 100-continue\r\n\r\n')
+            s.settimeout(10)
+            got = b''
+            while b'\r\n\r\n' not in got:
+                chunk = s.recv(1024)
+                self.assertTrue(chunk, 'closed after the headers')
+                got += chunk
+            self.assertIn(b' 100 ', got.split(b'\r\n')[0])
+            time.sleep(2.5)  # the body comes later than the deadline
+            status, _, body = raw_exchange(s, b'abc')
+            self.assertIn(' 200 ', status, body)
+        finally:
+            s.close()
+        self.assertEqual(m.get('cont').body, b'abc')
 
 
 if __name__ == '__main__':

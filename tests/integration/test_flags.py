@@ -66,6 +66,22 @@ class FlagsTest(unittest.TestCase):
             line = self.expect_fail(self.base() + ['--snapshot-keep', bad])
             self.assertIn('--snapshot-keep', line)
 
+    def test_bad_connection_limits(self):
+        for flag, bad in (('--max-connections', '0'),
+                          ('--max-connections', '1000001'),
+                          ('--max-connections', 'many'),
+                          ('--header-timeout-ms', '0'),
+                          ('--header-timeout-ms', '600001')):
+            line = self.expect_fail(self.base() + [flag, bad])
+            self.assertIn(flag, line)
+
+    def test_help_names_the_connection_limits(self):
+        out = subprocess.run([harness.KVD, '--help'], capture_output=True,
+                             timeout=20)
+        self.assertEqual(out.returncode, 0)
+        for flag in (b'--max-connections', b'--header-timeout-ms'):
+            self.assertIn(flag, out.stdout)
+
     def test_missing_value(self):
         self.expect_fail(self.base() + ['--election-timeout-ms'])
 

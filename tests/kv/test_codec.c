@@ -382,6 +382,44 @@ START_TEST(test_key_valid_controls_and_length)
 }
 END_TEST
 
+static int allowed(const char *s)
+{
+	return kv_key_allowed((const uint8_t *)s, strlen(s));
+}
+
+START_TEST(test_key_allowed_refuses_c1_controls)
+{
+	struct kv_cmd c = sample(), d;
+	size_t len;
+	uint8_t *buf;
+
+	/* U+0080..U+009F are control characters: a new key refuses them. */
+	ck_assert(!allowed("\xc2\x80"));
+	ck_assert(!allowed("a\xc2\x85z"));
+	ck_assert(!allowed("\xc2\x9f"));
+	ck_assert(!allowed("\xc3\xa9\xc2\x90"));
+	/* Their neighbours, and what kv_key_valid() refuses, as before. */
+	ck_assert(allowed("\xc2\xa0"));
+	ck_assert(allowed("\xc2\xbf"));
+	ck_assert(allowed("\xc3\xa9"));
+	ck_assert(allowed("\xe2\x82\xac"));
+	ck_assert(allowed("a"));
+	ck_assert(!allowed("\x7f"));
+	ck_assert(!allowed("\x01"));
+	ck_assert(!allowed("\xc0\x80"));
+	ck_assert(!allowed(""));
+	/* The codec keeps its rule: an entry holding such a key, written
+	 * before they were refused, decodes and applies on every member. */
+	ck_assert(valid("\xc2\x85"));
+	c.key = (const uint8_t *)"old\xc2\x85key";
+	c.key_len = strlen((const char *)c.key);
+	buf = encode(&c, &len);
+	ck_assert_int_eq(kv_cmd_decode(buf, len, &d), 0);
+	ck_assert_uint_eq(d.key_len, c.key_len);
+	free(buf);
+}
+END_TEST
+
 START_TEST(test_strerror_names_every_code)
 {
 	/* Codes 0..KV_ENOSPC and KV_ECMD_TRUNCATED..KV_ECMD_CAS exist. */
@@ -410,6 +448,7 @@ Suite *kv_codec_suite(void)
 	tc = tcase_create("key");
 	tcase_add_test(tc, test_key_valid_utf8);
 	tcase_add_test(tc, test_key_valid_controls_and_length);
+	tcase_add_test(tc, test_key_allowed_refuses_c1_controls);
 	tcase_add_test(tc, test_strerror_names_every_code);
 	suite_add_tcase(s, tc);
 	return s;
