@@ -150,24 +150,12 @@ size_t msg_codec_size(const struct raft_msg *m)
 	return n;
 }
 
-int msg_codec_encode(const struct raft_msg *m,
-		     const struct msg_codec_limits *lim, uint8_t *out,
-		     size_t cap, size_t *written)
+/* Writes the message frame of @m (n_entries counted, no entry frames) at
+ * @out, which holds MSG_CODEC_HEAD_SIZE bytes; @m passed the checks. */
+static void encode_head(const struct raft_msg *m, uint8_t *out)
 {
-	uint8_t *p;
-	int rc;
+	uint8_t *p = out + FRAME_HEADER_SIZE;
 
-	rc = msg_codec_check(m, lim);
-	if (rc != MSG_CODEC_OK)
-		return rc;
-	if (out == NULL || cap < msg_codec_size(m))
-		return MSG_CODEC_EINVAL;
-	/* n_entries fits: check_header bounded it by max_entries, and the
-	 * body limit bounds it far below 2^32 entry frames. */
-	if (m->n_entries > UINT32_MAX)
-		return MSG_CODEC_ETOO_MANY_ENTRIES;
-
-	p = out + FRAME_HEADER_SIZE;
 	p[OFF_VERSION] = MSG_CODEC_VERSION;
 	p[OFF_TYPE] = m->type;
 	p[OFF_FLAGS] = m->reject ? MSG_CODEC_FLAG_REJECT : 0;
@@ -183,8 +171,37 @@ int msg_codec_encode(const struct raft_msg *m,
 	frame_put_u64(p + OFF_HINT_TERM, m->hint_term);
 	frame_put_u64(p + OFF_CONTEXT, m->context);
 	frame_encode_header(out, FRAME_MESSAGE, 0, 0, MSG_CODEC_PAYLOAD_SIZE);
-	p = out + frame_size(MSG_CODEC_PAYLOAD_SIZE);
+}
 
+/* The checks both encoders start with. */
+static int check_for_encode(const struct raft_msg *m,
+			    const struct msg_codec_limits *lim)
+{
+	int rc = msg_codec_check(m, lim);
+
+	if (rc != MSG_CODEC_OK)
+		return rc;
+	/* n_entries fits: check_header bounded it by max_entries, and the
+	 * body limit bounds it far below 2^32 entry frames. */
+	if (m->n_entries > UINT32_MAX)
+		return MSG_CODEC_ETOO_MANY_ENTRIES;
+	return MSG_CODEC_OK;
+}
+
+int msg_codec_encode(const struct raft_msg *m,
+		     const struct msg_codec_limits *lim, uint8_t *out,
+		     size_t cap, size_t *written)
+{
+	uint8_t *p;
+	int rc;
+
+	rc = check_for_encode(m, lim);
+	if (rc != MSG_CODEC_OK)
+		return rc;
+	if (out == NULL || cap < msg_codec_size(m))
+		return MSG_CODEC_EINVAL;
+	encode_head(m, out);
+	p = out + MSG_CODEC_HEAD_SIZE;
 	for (size_t i = 0; i < m->n_entries; i++) {
 		const struct raft_entry *e = &m->entries[i];
 
@@ -193,6 +210,20 @@ int msg_codec_encode(const struct raft_msg *m,
 	}
 	if (written != NULL)
 		*written = (size_t)(p - out);
+	return MSG_CODEC_OK;
+}
+
+int msg_codec_encode_head(const struct raft_msg *m,
+			  const struct msg_codec_limits *lim, uint8_t *out,
+			  size_t cap)
+{
+	int rc = check_for_encode(m, lim);
+
+	if (rc != MSG_CODEC_OK)
+		return rc;
+	if (out == NULL || cap < MSG_CODEC_HEAD_SIZE)
+		return MSG_CODEC_EINVAL;
+	encode_head(m, out);
 	return MSG_CODEC_OK;
 }
 

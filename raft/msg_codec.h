@@ -125,6 +125,19 @@ int msg_codec_encode(const struct raft_msg *m,
 		     const struct msg_codec_limits *lim, uint8_t *out,
 		     size_t cap, size_t *written);
 
+/* Bytes of a message's own frame, before its entry frames. */
+#define MSG_CODEC_HEAD_SIZE (FRAME_HEADER_SIZE + MSG_CODEC_PAYLOAD_SIZE)
+
+/* Encodes only the message frame of @m (after msg_codec_check of the whole
+ * message, entries included) into @out, which holds @cap >=
+ * MSG_CODEC_HEAD_SIZE bytes. Its entry frames are to follow it, each as
+ * frame_encode() writes it: msg_codec_encode() is this plus those frames,
+ * for senders that place large entry frames themselves (shared between
+ * several receivers' bodies, say). Returns as msg_codec_encode(). */
+int msg_codec_encode_head(const struct raft_msg *m,
+			  const struct msg_codec_limits *lim, uint8_t *out,
+			  size_t cap);
+
 /* Encodes @n messages into one newly malloc'd body (*@body, *@len; the
  * caller frees it with free()). Fails with MSG_CODEC_ETOO_MANY_MSGS or
  * MSG_CODEC_ETOO_LARGE when the body would exceed @lim. On error *@body is

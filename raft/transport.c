@@ -21,6 +21,9 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include "frame.h"
+#include "transport_share.h"
+
 #define DEFAULT_MAX_QUEUED_BYTES   ((size_t)64 << 20)
 #define DEFAULT_MAX_QUEUED_MSGS	   65536
 #define DEFAULT_BATCH_BYTES	   ((size_t)1 << 20)
@@ -96,9 +99,11 @@ struct transport {
 	size_t n_peers, cap_peers;
 	struct counters removed; /* counters of removed peers */
 
-	struct evhttp *http; /* attached server, not owned */
+	struct share_cache *share; /* large entry frames of this turn */
+	struct evhttp *http;	   /* attached server, not owned */
 	uint64_t posts_received, msgs_received, bytes_received;
 	uint64_t msgs_misrouted, bad_requests, unauthorized;
+	uint64_t frames_encoded, frames_shared;
 	uint64_t server_last_log_ms, server_suppressed;
 };
 
@@ -190,6 +195,11 @@ int transport_new(struct event_base *base, const struct transport_options *o,
 	if (rc != TRANSPORT_OK)
 		goto fail;
 	t->token_len = t->token ? strlen(t->token) : 0;
+	t->share = share_cache_new(base);
+	if (t->share == NULL) {
+		rc = TRANSPORT_ENOMEM;
+		goto fail;
+	}
 	t->on_messages = o->on_messages;
 	t->log = o->log;
 	t->ctx = o->ctx;
@@ -235,6 +245,7 @@ int transport_new(struct event_base *base, const struct transport_options *o,
 	*out = t;
 	return TRANSPORT_OK;
 fail:
+	share_cache_free(t->share);
 	free(t->source_host);
 	free(t->client_url);
 	free(t->token);
@@ -284,6 +295,7 @@ void transport_free(struct transport *t)
 		evhttp_del_cb(t->http, TRANSPORT_PATH);
 	for (size_t i = 0; i < t->n_peers; i++)
 		peer_free(t->peers[i]);
+	share_cache_free(t->share);
 	free(t->peers);
 	free(t->source_host);
 	free(t->client_url);
@@ -506,13 +518,85 @@ static void lane_kick_now(struct lane *ln)
 		event_active(ln->kick, EV_TIMEOUT, 1);
 }
 
-int transport_send(struct transport *t, const struct raft_msg *m)
+static bool has_large_entry(const struct raft_msg *m)
+{
+	for (size_t i = 0; i < m->n_entries; i++)
+		if (m->entries[i].len >= SHARE_MIN_BYTES)
+			return true;
+	return false;
+}
+
+/* Appends @m (checked, @size encoded bytes) to @buf as one copy. */
+static int encode_copying(struct transport *t, struct evbuffer *buf,
+			  const struct raft_msg *m, size_t size)
 {
 	struct evbuffer_iovec vec;
+	size_t w;
+
+	if (evbuffer_reserve_space(buf, (ev_ssize_t)size, &vec, 1) < 1 ||
+	    vec.iov_len < size)
+		return TRANSPORT_ENOMEM;
+	if (msg_codec_encode(m, &t->lim.codec, vec.iov_base, vec.iov_len, &w) !=
+	    MSG_CODEC_OK)
+		return TRANSPORT_EMSG; /* checked by the caller */
+	vec.iov_len = w;
+	if (evbuffer_commit_space(buf, &vec, 1) != 0)
+		return TRANSPORT_ENOMEM;
+	return TRANSPORT_OK;
+}
+
+/* Appends @m (checked) to @buf with its large entry frames shared with
+ * other peers' bodies (transport_share.h). The message is built apart and
+ * moved to @buf whole (evbuffer_add_buffer moves, it does not copy), so a
+ * failure leaves @buf as it was. */
+static int encode_sharing(struct transport *t, struct evbuffer *buf,
+			  const struct raft_msg *m)
+{
+	uint8_t head[MSG_CODEC_HEAD_SIZE];
+	struct evbuffer *one;
+	int rc = TRANSPORT_OK;
+
+	if (msg_codec_encode_head(m, &t->lim.codec, head, sizeof(head)) !=
+	    MSG_CODEC_OK)
+		return TRANSPORT_EMSG; /* checked by the caller */
+	one = evbuffer_new();
+	if (one == NULL || evbuffer_add(one, head, sizeof(head)) != 0)
+		rc = TRANSPORT_ENOMEM;
+	for (size_t i = 0; rc == TRANSPORT_OK && i < m->n_entries; i++) {
+		const struct raft_entry *e = &m->entries[i];
+		struct evbuffer_iovec vec;
+
+		if (e->len >= SHARE_MIN_BYTES) {
+			if (share_cache_append(t->share, one, e,
+					       &t->frames_encoded,
+					       &t->frames_shared) != 0)
+				rc = TRANSPORT_ENOMEM;
+			continue;
+		}
+		if (evbuffer_reserve_space(one, (ev_ssize_t)frame_size(e->len),
+					   &vec, 1) < 1 ||
+		    vec.iov_len < frame_size(e->len)) {
+			rc = TRANSPORT_ENOMEM;
+			continue;
+		}
+		vec.iov_len = frame_encode(vec.iov_base, e->type, e->term,
+					   e->index, e->data, e->len);
+		if (evbuffer_commit_space(one, &vec, 1) != 0)
+			rc = TRANSPORT_ENOMEM;
+	}
+	if (rc == TRANSPORT_OK && evbuffer_add_buffer(buf, one) != 0)
+		rc = TRANSPORT_ENOMEM;
+	if (one != NULL)
+		evbuffer_free(one);
+	return rc;
+}
+
+int transport_send(struct transport *t, const struct raft_msg *m)
+{
 	struct peer *p;
 	struct lane *ln;
 	struct chunk *c;
-	size_t size, w;
+	size_t size;
 	int rc;
 
 	if (t == NULL || m == NULL)
@@ -553,15 +637,10 @@ int transport_send(struct transport *t, const struct raft_msg *m)
 			ln->head = c;
 		ln->tail = c;
 	}
-	if (evbuffer_reserve_space(c->buf, (ev_ssize_t)size, &vec, 1) < 1 ||
-	    vec.iov_len < size)
-		return TRANSPORT_ENOMEM;
-	rc = msg_codec_encode(m, &t->lim.codec, vec.iov_base, vec.iov_len, &w);
-	if (rc != MSG_CODEC_OK)
-		return TRANSPORT_EMSG; /* checked above: cannot happen */
-	vec.iov_len = w;
-	if (evbuffer_commit_space(c->buf, &vec, 1) != 0)
-		return TRANSPORT_ENOMEM;
+	rc = has_large_entry(m) ? encode_sharing(t, c->buf, m)
+				: encode_copying(t, c->buf, m, size);
+	if (rc != TRANSPORT_OK)
+		return rc;
 	c->msgs++;
 	p->queued_msgs++;
 	p->queued_bytes += size;
@@ -836,6 +915,8 @@ void transport_stats(const struct transport *t, struct transport_stats *out)
 	out->msgs_misrouted = t->msgs_misrouted;
 	out->bad_requests = t->bad_requests;
 	out->unauthorized = t->unauthorized;
+	out->frames_encoded = t->frames_encoded;
+	out->frames_shared = t->frames_shared;
 }
 
 size_t transport_peers(const struct transport *t, raft_id *ids, size_t cap)

@@ -156,6 +156,9 @@ struct transport_stats {
 	uint64_t msgs_misrouted; /* received with `to` != self: dropped */
 	uint64_t bad_requests;	 /* 400 / 405 / 413 answers */
 	uint64_t unauthorized;	 /* 401 answers */
+	/* Large entry frames (transport_share.h) encoded, and taken again
+	 * for another peer's body without a second copy. */
+	uint64_t frames_encoded, frames_shared;
 };
 
 struct transport;

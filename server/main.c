@@ -14,6 +14,7 @@
 #include "http_api.h"
 #include "listener.h"
 #include "log.h"
+#include "mem_policy.h"
 #include "node.h"
 
 /* Time given to answers of failed in-flight requests to reach their
@@ -98,6 +99,7 @@ int main(int argc, char **argv)
 		config_free(&cfg);
 		die(err, CONFIG_EXIT_USAGE);
 	}
+	mem_policy_init();
 	signal(SIGPIPE, SIG_IGN);
 	if (evthread_use_pthreads() != 0)
 		die("cannot enable libevent threading", CONFIG_EXIT_STARTUP);
@@ -149,6 +151,8 @@ int main(int argc, char **argv)
 	    evsignal_add(k.sigterm, NULL) != 0 ||
 	    evsignal_add(k.sigint, NULL) != 0)
 		die("cannot handle signals", CONFIG_EXIT_STARTUP);
+	if (mem_policy_start(k.base) != 0)
+		die("cannot start the memory timer", CONFIG_EXIT_STARTUP);
 	log_info("member %" PRIu64 " ready to serve", cfg.id);
 
 	event_base_dispatch(k.base);
@@ -160,6 +164,7 @@ int main(int argc, char **argv)
 	 * not touch the freed sockets. */
 	listener_stop(k.client_listener);
 	listener_stop(k.peer_listener);
+	mem_policy_stop();
 	evhttp_free(k.client_http);
 	evhttp_free(k.peer_http);
 	/* After evhttp_free: closing connections report to them. */
