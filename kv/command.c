@@ -71,11 +71,18 @@ int kv_cmd_check(const struct kv_cmd *cmd)
 	return 0;
 }
 
-int64_t kv_cmd_encode(const struct kv_cmd *cmd, uint8_t *out, size_t cap)
+int64_t kv_cmd_encode_head(const struct kv_cmd *cmd, uint8_t *out, size_t cap)
 {
+	struct kv_cmd c;
 	size_t size;
-	int rv = kv_cmd_check(cmd);
+	int rv;
 
+	if (cmd == NULL)
+		return KV_EINVAL;
+	/* The value is the caller's to place: check everything else. */
+	c = *cmd;
+	c.value = c.value_len != 0 ? (const uint8_t *)"" : NULL;
+	rv = kv_cmd_check(&c);
 	if (rv != 0)
 		return rv;
 	size = kv_cmd_size(cmd);
@@ -93,10 +100,21 @@ int64_t kv_cmd_encode(const struct kv_cmd *cmd, uint8_t *out, size_t cap)
 	frame_put_u64(out + OFF_ORIGIN, cmd->origin);
 	frame_put_u64(out + OFF_REQUEST, cmd->request_id);
 	memcpy(out + KV_CMD_HEADER_SIZE, cmd->key, cmd->key_len);
-	if (cmd->value_len != 0)
+	return (int64_t)size;
+}
+
+int64_t kv_cmd_encode(const struct kv_cmd *cmd, uint8_t *out, size_t cap)
+{
+	int rv = kv_cmd_check(cmd);
+	int64_t size;
+
+	if (rv != 0)
+		return rv;
+	size = kv_cmd_encode_head(cmd, out, cap);
+	if (size > 0 && cmd->value_len != 0)
 		memcpy(out + KV_CMD_HEADER_SIZE + cmd->key_len, cmd->value,
 		       cmd->value_len);
-	return (int64_t)size;
+	return size;
 }
 
 int kv_cmd_encode_alloc(const struct kv_cmd *cmd, uint8_t **out, size_t *len)

@@ -158,6 +158,13 @@ int kv_cmd_check(const struct kv_cmd *cmd);
  * KV_EINVAL when @cap is too small. Nothing is allocated. */
 int64_t kv_cmd_encode(const struct kv_cmd *cmd, uint8_t *out, size_t cap);
 
+/* Like kv_cmd_encode() but writes only the header and the key: the caller
+ * places the cmd->value_len value bytes right after them, at @out +
+ * KV_CMD_HEADER_SIZE + cmd->key_len (cmd->value is not read and may be
+ * NULL). Lets a large value be copied once, from wherever it is, into the
+ * command. Returns the size of the whole command or a negative code. */
+int64_t kv_cmd_encode_head(const struct kv_cmd *cmd, uint8_t *out, size_t cap);
+
 /* Like kv_cmd_encode() into a malloc'd buffer: on success *@out is owned by
  * the caller (free() it) and *@len is its size. On error *@out is NULL. */
 int kv_cmd_encode_alloc(const struct kv_cmd *cmd, uint8_t **out, size_t *len);

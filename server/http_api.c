@@ -454,6 +454,9 @@ static void start_write(struct node *n, struct evhttp_request *req,
 		reply_error(n, req, route, t0, 400, "bad_request", msg, NULL);
 		return;
 	}
+	/* A PUT's value stays in the request's buffer: node_propose() copies
+	 * it once, straight into the command (no contiguous copy first). */
+	struct evbuffer *value = NULL;
 	if (route == ROUTE_KV_PUT) {
 		struct evbuffer *in = evhttp_request_get_input_buffer(req);
 		size_t len = evbuffer_get_length(in);
@@ -466,13 +469,8 @@ static void start_write(struct node *n, struct evhttp_request *req,
 				    NULL);
 			return;
 		}
-		cmd.value = len > 0 ? evbuffer_pullup(in, -1) : NULL;
+		value = in;
 		cmd.value_len = len;
-		if (len > 0 && cmd.value == NULL) {
-			reply_error(n, req, route, t0, 500, "internal",
-				    "out of memory", NULL);
-			return;
-		}
 	}
 	struct call *c = calloc(1, sizeof(*c));
 	if (c == NULL) {
@@ -485,7 +483,7 @@ static void start_write(struct node *n, struct evhttp_request *req,
 	c->route = route;
 	c->t0 = t0;
 	c->w.done = write_done;
-	int rc = node_propose(n, &cmd, &c->w);
+	int rc = node_propose(n, &cmd, value, &c->w);
 	if (rc != NODE_OK) {
 		reply_node_error(n, req, route, t0, rc);
 		call_free(c);

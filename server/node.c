@@ -335,7 +335,38 @@ static int map_raft_error(int rc)
 	}
 }
 
-int node_propose(struct node *n, struct kv_cmd *cmd, struct node_wait *w)
+/* Encodes @cmd into a malloc'd buffer, its value from @value when not
+ * NULL: one copy of the value, whatever the evbuffer's chunks. */
+static int encode_command(const struct kv_cmd *cmd, struct evbuffer *value,
+			  uint8_t **out, size_t *len)
+{
+	if (value == NULL)
+		return kv_cmd_encode_alloc(cmd, out, len);
+	if (evbuffer_get_length(value) != cmd->value_len)
+		return KV_EINVAL;
+	size_t size = kv_cmd_size(cmd);
+	uint8_t *buf = malloc(size);
+	if (buf == NULL)
+		return KV_ENOMEM;
+	int64_t w = kv_cmd_encode_head(cmd, buf, size);
+	if (w < 0) {
+		free(buf);
+		return (int)w;
+	}
+	size_t at = KV_CMD_HEADER_SIZE + cmd->key_len;
+	if (cmd->value_len != 0 &&
+	    evbuffer_copyout(value, buf + at, cmd->value_len) !=
+		(ev_ssize_t)cmd->value_len) {
+		free(buf);
+		return KV_ENOMEM;
+	}
+	*out = buf;
+	*len = size;
+	return 0;
+}
+
+int node_propose(struct node *n, struct kv_cmd *cmd, struct evbuffer *value,
+		 struct node_wait *w)
 {
 	if (n->stopping)
 		return NODE_ESTOPPING;
@@ -347,7 +378,7 @@ int node_propose(struct node *n, struct kv_cmd *cmd, struct node_wait *w)
 	uint8_t *buf;
 	size_t len;
 	n->metrics.proposals_total++;
-	int rc = kv_cmd_encode_alloc(cmd, &buf, &len);
+	int rc = encode_command(cmd, value, &buf, &len);
 	if (rc != 0) {
 		log_error("cannot encode a command: %s", kv_strerror(rc));
 		n->metrics.proposals_failed++;

@@ -87,9 +87,13 @@ void node_close(struct node *n);
  * waiting request is failed now. */
 void node_stop(struct node *n);
 
-/* Proposes @cmd (origin and request_id are filled in here). NODE_OK: done()
- * follows. Otherwise the error, and done() is never called. */
-int node_propose(struct node *n, struct kv_cmd *cmd, struct node_wait *w);
+/* Proposes @cmd (origin and request_id are filled in here). With @value
+ * not NULL the command's cmd->value_len value bytes are taken from it (it
+ * holds exactly that many; cmd->value is ignored; nothing is drained).
+ * NODE_OK: done() follows. Otherwise the error, and done() is never
+ * called. */
+int node_propose(struct node *n, struct kv_cmd *cmd, struct evbuffer *value,
+		 struct node_wait *w);
 
 /* Asks for a linearizable read point; done(NODE_OK) says the local store
  * may now be read. */

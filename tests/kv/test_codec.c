@@ -65,6 +65,31 @@ START_TEST(test_round_trip_put_with_cas)
 }
 END_TEST
 
+/* kv_cmd_encode_head() plus the value placed by the caller is byte for byte
+ * kv_cmd_encode(); it refuses what kv_cmd_encode() refuses. */
+START_TEST(test_encode_head_then_value)
+{
+	struct kv_cmd c = sample(), bad;
+	size_t len;
+	uint8_t *whole = encode(&c, &len);
+	uint8_t *parts = malloc(len);
+
+	ck_assert_ptr_nonnull(parts);
+	memset(parts, 0xee, len);
+	c.value = NULL; /* not read */
+	ck_assert_int_eq(kv_cmd_encode_head(&c, parts, len), (int64_t)len);
+	memcpy(parts + KV_CMD_HEADER_SIZE + c.key_len, whole + len - 11, 11);
+	ck_assert_mem_eq(parts, whole, len);
+	ck_assert_int_eq(kv_cmd_encode_head(&c, parts, len - 1), KV_EINVAL);
+	bad = c;
+	bad.key_len = 0;
+	ck_assert_int_eq(kv_cmd_encode_head(&bad, parts, len),
+			 KV_ECMD_KEY_EMPTY);
+	free(parts);
+	free(whole);
+}
+END_TEST
+
 START_TEST(test_round_trip_delete_and_empty_put)
 {
 	struct kv_cmd c = sample(), d;
@@ -439,6 +464,7 @@ Suite *kv_codec_suite(void)
 	TCase *tc = tcase_create("codec");
 
 	tcase_add_test(tc, test_round_trip_put_with_cas);
+	tcase_add_test(tc, test_encode_head_then_value);
 	tcase_add_test(tc, test_round_trip_delete_and_empty_put);
 	tcase_add_test(tc, test_byte_layout);
 	tcase_add_test(tc, test_encode_errors);
