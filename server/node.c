@@ -1106,7 +1106,8 @@ static void hello_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static void on_messages(void *ctx, const struct raft_msg *msgs, size_t cnt,
-			raft_id from, const char *from_client_url)
+			raft_id from, const char *from_client_url,
+			const char *from_addr)
 {
 	struct node *n = ctx;
 	if (from_client_url != NULL && from_client_url[0] != '\0') {
