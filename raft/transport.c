@@ -1099,6 +1099,9 @@ enum gate_state { GATE_HEAD, GATE_BODY, GATE_PASS, GATE_DISCARD };
 struct gate_conn {
 	struct gate *g;
 	struct bufferevent *sock; /* under the filter */
+	struct bufferevent *f;	  /* the filter evhttp reads and writes */
+	struct event *flush_ev;	  /* see gate_out_added() */
+	bool flush_pending;	  /* flush_ev active, a reference held */
 	enum gate_state st;
 	uint64_t left; /* GATE_BODY: body bytes still to go up */
 };
@@ -1115,6 +1118,8 @@ static void gate_conn_free(void *arg)
 {
 	struct gate_conn *c = arg;
 
+	if (c->flush_ev)
+		event_free(c->flush_ev);
 	gate_unref(c->g);
 	free(c);
 }
@@ -1307,6 +1312,50 @@ gate_out(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
 	return BEV_OK;
 }
 
+/* evhttp puts an answer into the filter's output before it enables
+ * writing, and a filter (libevent 2.1) passes its output on only when data
+ * is added while writing is enabled or when the socket under it has
+ * written something: the answer would wait for a timeout. So once data is
+ * added, the filter is flushed on the next loop turn, writing enabled by
+ * then.
+ *
+ * Until then a reference to the filter is held. When evhttp closes the
+ * connection from the filter's write callback (after an answer with
+ * Connection: close), a filter that was passing its output on for the
+ * socket under it (be_filter_writecb(), which holds no reference of its
+ * own) would be freed there and then re-arm its write timeout, freed
+ * memory left in the timer heap. Holding one, the last reference goes
+ * here, outside any of the filter's own calls. */
+static void gate_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct gate_conn *c = arg;
+	struct bufferevent *f = c->f;
+	bufferevent_event_cb eventcb = NULL;
+
+	(void)fd;
+	(void)what;
+	c->flush_pending = false;
+	/* Freed by evhttp meanwhile (its callbacks cleared): nothing to
+	 * flush. */
+	bufferevent_getcb(f, NULL, NULL, &eventcb, NULL);
+	if (eventcb != NULL)
+		bufferevent_flush(f, EV_WRITE, BEV_NORMAL);
+	bufferevent_decref(f); /* may free it, and c with it */
+}
+
+static void gate_out_added(struct evbuffer *buf,
+			   const struct evbuffer_cb_info *info, void *arg)
+{
+	struct gate_conn *c = arg;
+
+	(void)buf;
+	if (info->n_added == 0 || c->flush_pending)
+		return;
+	c->flush_pending = true;
+	bufferevent_incref(c->f);
+	event_active(c->flush_ev, EV_WRITE, 0);
+}
+
 static struct bufferevent *gate_bev(struct event_base *base, void *arg)
 {
 	struct gate *g = arg;
@@ -1333,6 +1382,13 @@ static struct bufferevent *gate_bev(struct event_base *base, void *arg)
 		return NULL;
 	}
 	g->refs++;
+	c->f = f;
+	c->flush_ev = event_new(base, -1, 0, gate_flush_cb, c);
+	if (c->flush_ev == NULL || evbuffer_add_cb(bufferevent_get_output(f),
+						   gate_out_added, c) == NULL) {
+		bufferevent_free(f); /* frees c */
+		return NULL;
+	}
 	return f;
 }
 

@@ -164,6 +164,7 @@ static void node_start(struct node *nd, raft_id id, const char *token,
 					   (ev_uint16_t)port);
 	ck_assert_ptr_nonnull(s);
 	nd->port = bound_port(s);
+	evhttp_set_timeout(nd->http, 120);
 	snprintf(curl, sizeof(curl), "http://127.0.0.1:%d", 9000 + (int)id);
 	memset(&o, 0, sizeof(o));
 	o.self = id;
