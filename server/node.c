@@ -1930,7 +1930,22 @@ static int snap_received(void *ctx, const struct snap_xfer_received *r)
 		log_warn("snapshot %" PRIu64 " from %" PRIu64 " refused: %s",
 			 r->info.index, r->from, raft_strerror(rc));
 	schedule_flush(n);
-	return 0;
+	/* Taken: the core now holds this snapshot and it is not installed
+	 * yet (rule 7 installs it on the coming ready). Else the core
+	 * ignored it (not newer than its commit index, a stale term) and
+	 * its file is of no use. */
+	struct raft_status st;
+	raft_status(n->raft, &st);
+	bool taken = rc == RAFT_OK && st.snapshot_index == r->info.index &&
+		     st.snapshot_term == r->info.term &&
+		     n->applied < r->info.index;
+	return taken ? 0 : 1;
+}
+
+static raft_id snap_leader(void *ctx)
+{
+	struct node *n = ctx;
+	return raft_leader(n->raft);
 }
 
 /* The membership at a snapshot's index, sent along with it. */
@@ -2031,6 +2046,7 @@ static int node_open_snapshots(struct node *n, struct evhttp *peer_http,
 	    .config_at = snap_config_at,
 	    .sent = snap_sent,
 	    .received = snap_received,
+	    .leader = snap_leader,
 	    .store = snap_store,
 	    .ctx = n,
 	};
