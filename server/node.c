@@ -1125,7 +1125,9 @@ static void on_messages(void *ctx, const struct raft_msg *msgs, size_t cnt,
 	 * stale, learns where its peers are: the core follows a leader it
 	 * does not know yet (thesis §4.1), and its answers must reach it. */
 	if (members_find(&n->members, from) == NULL)
-		member_config_discover(&n->mcfg, from, from_client_url);
+		member_config_discover(&n->mcfg, &n->members, from,
+				       from_client_url, from_addr,
+				       n->cfg->peer_token != NULL);
 	for (size_t i = 0; i < cnt; i++) {
 		if (msgs[i].term == 0 &&
 		    msgs[i].type == RAFT_MSG_HEARTBEAT_RESP)
