@@ -195,6 +195,45 @@ class PeerTokenTest(ClusterTest):
         self.assertEqual(c[2].put('tok/after-gate', b'ok').status, 200)
 
 
+class MembersServer:
+    """A little HTTP server that records the paths asked of it and answers
+    /v1/members with one member, 99."""
+
+    def __init__(self, host='127.0.0.1'):
+        asked = self.asked = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                asked.append(self.path)
+                body = b'{"members": [{"id": 99, "peer_url": ' \
+                       b'"http://127.0.0.1:9"}]}'
+                self.send_response(200)
+                self.send_header('Content-Length', str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.srv = http.server.HTTPServer((host, 0), Handler)
+        self.url = 'http://%s:%d' % (host, self.srv.server_address[1])
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+def hello_from_99(m, url):
+    """A message from member 99, unknown to @m, naming @url as its client
+    URL (a term-0 announcement: dropped before the core)."""
+    r = m.peer_request('POST', PEER_PATH,
+                       message(MSG_HEARTBEAT_RESP, 99, m.id),
+                       {'X-Kvd-From': '99', 'X-Kvd-Client-URL': url})
+    assert r.status == 204, r
+    return r
+
+
 class PeerMessagesTest(ClusterTest):
     """No token: what a message may make a member do."""
 
@@ -222,43 +261,20 @@ class PeerMessagesTest(ClusterTest):
     def test_unknown_sender_url_not_fetched(self):
         """A member with a configuration asks no URL a message from an
         unknown member names."""
-        asked = []
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                asked.append(self.path)
-                body = b'{"members": [{"id": 99, "peer_url": ' \
-                       b'"http://127.0.0.1:9"}]}'
-                self.send_response(200)
-                self.send_header('Content-Length', str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        srv = http.server.HTTPServer(('127.0.0.1', 0), Handler)
-        t = threading.Thread(target=srv.serve_forever, daemon=True)
-        t.start()
+        srv = MembersServer()
         try:
             m = self.cluster[2]
-            url = 'http://127.0.0.1:%d' % srv.server_address[1]
-            r = m.peer_request('POST', PEER_PATH,
-                               message(MSG_HEARTBEAT_RESP, 99, m.id),
-                               {'X-Kvd-From': '99',
-                                'X-Kvd-Client-URL': url})
-            self.assertEqual(r.status, 204, r)
+            hello_from_99(m, srv.url)
             wait_for(lambda: 'came from 99, unknown here' in
                      m.log_since_start(),
                      what='the member notes the unknown sender')
             # A request after it is served after anything the message
             # started.
             self.assertEqual(m.request('GET', '/v1/status').status, 200)
-            self.assertEqual(asked, [])
+            self.assertEqual(srv.asked, [])
             self.assertNotIn('found peer 99', m.log_since_start())
         finally:
-            srv.shutdown()
-            srv.server_close()
+            srv.close()
 
     def snapshot_post(self, m, frm, idx, term, off, chunk, size, crc,
                       raft_term=0):
@@ -345,6 +361,41 @@ class PeerMessagesTest(ClusterTest):
                                                 'recv*')), [])
         self.assertIn('not needed here', f.log_since_start())
         c.check_alive()
+
+
+class JoinDiscoveryTest(ClusterTest):
+    """A member waiting to be added (no --initial-cluster, no token) asks
+    for the members only at a client URL on the host the message came
+    from."""
+
+    def test_only_the_senders_host_is_asked(self):
+        c = self.cluster
+        new = c.add_member(4)
+        new.start()
+        wait_for(lambda: new.try_status() is not None,
+                 what='member 4 answers')
+        elsewhere = MembersServer('127.0.0.2')
+        here = MembersServer('127.0.0.1')
+        try:
+            # The message comes from 127.0.0.1 and names 127.0.0.2.
+            hello_from_99(new, elsewhere.url)
+            wait_for(lambda: 'not on the host it came from' in
+                     new.log_since_start(),
+                     what='member 4 declines to ask another host')
+            self.assertEqual(new.request('GET', '/v1/status').status, 200)
+            self.assertEqual(elsewhere.asked, [])
+            # Named on the host it came from, the URL is asked (at most
+            # one discovery a second: the message is sent until then).
+            wait_for(lambda: hello_from_99(new, here.url) and here.asked,
+                     what='member 4 asks the sender\'s host')
+            self.assertEqual(here.asked[0], '/v1/members')
+            wait_for(lambda: 'found peer 99' in new.log_since_start(),
+                     what='member 4 adds the peers found')
+            self.assertEqual(elsewhere.asked, [])
+        finally:
+            elsewhere.close()
+            here.close()
+            new.kill()
 
 
 class SourceAddressTest(ClusterTest):
