@@ -264,9 +264,9 @@ class PeerMessagesTest(ClusterTest):
         srv = MembersServer()
         try:
             m = self.cluster[2]
-            hello_from_99(m, srv.url)
-            wait_for(lambda: 'came from 99, unknown here' in
-                     m.log_since_start(),
+            # (At most one discovery a second: sent until it is noted.)
+            wait_for(lambda: hello_from_99(m, srv.url) and
+                     'came from 99, unknown here' in m.log_since_start(),
                      what='the member notes the unknown sender')
             # A request after it is served after anything the message
             # started.
@@ -378,8 +378,8 @@ class JoinDiscoveryTest(ClusterTest):
         here = MembersServer('127.0.0.1')
         try:
             # The message comes from 127.0.0.1 and names 127.0.0.2.
-            hello_from_99(new, elsewhere.url)
-            wait_for(lambda: 'not on the host it came from' in
+            wait_for(lambda: hello_from_99(new, elsewhere.url) and
+                     'not on the host it came from' in
                      new.log_since_start(),
                      what='member 4 declines to ask another host')
             self.assertEqual(new.request('GET', '/v1/status').status, 200)
