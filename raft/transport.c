@@ -18,6 +18,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <event2/bufferevent.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
@@ -90,7 +91,8 @@ struct transport {
 	size_t token_len;
 	struct transport_limits lim;
 	void (*on_messages)(void *ctx, const struct raft_msg *msgs, size_t n,
-			    raft_id from, const char *from_client_url);
+			    raft_id from, const char *from_client_url,
+			    const char *from_addr);
 	void (*log)(void *ctx, int level, const char *line);
 	void *ctx;
 	uint64_t rng;
@@ -101,11 +103,15 @@ struct transport {
 
 	struct share_cache *share; /* large entry frames of this turn */
 	struct evhttp *http;	   /* attached server, not owned */
+	struct gate *gate; /* with a token: the listener's header check */
 	uint64_t posts_received, msgs_received, bytes_received;
 	uint64_t msgs_misrouted, bad_requests, unauthorized;
 	uint64_t frames_encoded, frames_shared;
 	uint64_t server_last_log_ms, server_suppressed;
 };
+
+struct gate;
+static void gate_unref(struct gate *g);
 
 static uint64_t now_ms(void)
 {
@@ -291,8 +297,12 @@ void transport_free(struct transport *t)
 {
 	if (t == NULL)
 		return;
-	if (t->http)
+	if (t->http) {
 		evhttp_del_cb(t->http, TRANSPORT_PATH);
+		if (t->gate)
+			evhttp_set_bevcb(t->http, NULL, NULL);
+	}
+	gate_unref(t->gate);
 	for (size_t i = 0; i < t->n_peers; i++)
 		peer_free(t->peers[i]);
 	share_cache_free(t->share);
@@ -604,7 +614,8 @@ int transport_send(struct transport *t, const struct raft_msg *m)
 	p = find_peer(t, m->to, NULL);
 	if (p == NULL)
 		return TRANSPORT_ENOPEER;
-	if (m->from != t->self)
+	/* A receiver refuses it (400): the snapshot's file travels apart. */
+	if (m->from != t->self || m->type == RAFT_MSG_SNAPSHOT)
 		return TRANSPORT_EMSG;
 	rc = msg_codec_check(m, &t->lim.codec);
 	if (rc == MSG_CODEC_ETOO_LARGE)
@@ -1086,6 +1097,20 @@ static void handle_messages(struct evhttp_request *req, void *arg)
 		return;
 	}
 	for (size_t i = 0; i < b.n_msgs; i++) {
+		/* A snapshot's message is stepped only once its file has
+		 * arrived (POST /raft/snapshot); stepped from here, the core
+		 * would accept a snapshot that is nowhere. */
+		if (b.msgs[i].type == RAFT_MSG_SNAPSHOT) {
+			t->bad_requests++;
+			server_log(t, req,
+				   "snapshot message from member %" PRIu64
+				   " on " TRANSPORT_PATH,
+				   from);
+			reply(req, 400, "Bad Request",
+			      "snapshot messages are not taken here");
+			msg_batch_free(&b);
+			return;
+		}
 		if (b.msgs[i].from != from) {
 			t->bad_requests++;
 			server_log(t, req,
@@ -1109,10 +1134,361 @@ static void handle_messages(struct evhttp_request *req, void *arg)
 	t->posts_received++;
 	t->bytes_received += len;
 	t->msgs_received += n;
-	if (n > 0)
-		t->on_messages(t->ctx, b.msgs, n, from, curl);
+	if (n > 0) {
+		struct evhttp_connection *c =
+		    evhttp_request_get_connection(req);
+		char *addr = NULL;
+		ev_uint16_t port = 0;
+
+		if (c)
+			evhttp_connection_get_peer(c, &addr, &port);
+		t->on_messages(t->ctx, b.msgs, n, from, curl, addr);
+	}
 	msg_batch_free(&b);
 	evhttp_send_reply(req, 204, "No Content", NULL);
+}
+
+/* ---- the gate: the token is checked before a body is read ----
+ *
+ * evhttp calls a path's handler only once the whole body is in memory, so
+ * a handler's token check comes too late to stop a stranger from making
+ * the member buffer up to the body limit on every connection. With a
+ * token, every connection of the peer listener reads through a filter
+ * (evhttp_set_bevcb, bufferevent_filter_new) that holds a request's header
+ * block until it is complete and looks for the token in it. A request
+ * with the right token goes up unchanged (its body counted through by
+ * Content-Length, so each request of a keep-alive connection is checked;
+ * after one whose length cannot be followed, such as a chunked body, the
+ * rest of that authenticated connection passes unchecked). A request
+ * without it goes up with its header block only, with Content-Length: 0
+ * and Connection: close, and everything after it is discarded: the
+ * handler then answers 401 (counted and logged there) and evhttp closes
+ * the connection, having buffered no byte of the body. */
+
+/* A header block longer than this fails the connection (evhttp's own
+ * limit is PEER_MAX_HEADERS_BYTES, 64 KiB, in server/main.c). */
+#define GATE_MAX_HEAD ((size_t)64 << 10)
+
+struct gate {
+	unsigned refs; /* the transport's and each connection's */
+	char *token;
+	size_t token_len;
+};
+
+enum gate_state { GATE_HEAD, GATE_BODY, GATE_PASS, GATE_DISCARD };
+
+struct gate_conn {
+	struct gate *g;
+	struct bufferevent *sock; /* under the filter */
+	struct bufferevent *f;	  /* the filter evhttp reads and writes */
+	struct event *flush_ev;	  /* see gate_out_added() */
+	bool flush_pending;	  /* flush_ev active, a reference held */
+	enum gate_state st;
+	uint64_t left; /* GATE_BODY: body bytes still to go up */
+};
+
+static void gate_unref(struct gate *g)
+{
+	if (g == NULL || --g->refs > 0)
+		return;
+	free(g->token);
+	free(g);
+}
+
+static void gate_conn_free(void *arg)
+{
+	struct gate_conn *c = arg;
+
+	if (c->flush_ev)
+		event_free(c->flush_ev);
+	gate_unref(c->g);
+	free(c);
+}
+
+/* The value of header @name in the header block @head (its first line is
+ * the request line), spaces trimmed, copied into @out; false if absent or
+ * longer than @cap - 1. The first occurrence counts, as for
+ * evhttp_find_header(). */
+static bool head_value(const char *head, const char *name, char *out,
+		       size_t cap, bool *present)
+{
+	size_t nl = strlen(name);
+	const char *line = strstr(head, "\r\n");
+
+	*present = false;
+	while (line != NULL) {
+		const char *p = line + 2, *end = strstr(p, "\r\n"), *v;
+		size_t vl;
+
+		if (end == NULL || end == p)
+			return false;
+		line = end;
+		if (strncasecmp(p, name, nl) != 0 || p[nl] != ':')
+			continue;
+		*present = true;
+		v = p + nl + 1;
+		while (v < end && (*v == ' ' || *v == '\t'))
+			v++;
+		vl = (size_t)(end - v);
+		while (vl > 0 && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
+			vl--;
+		if (vl >= cap)
+			return false;
+		memcpy(out, v, vl);
+		out[vl] = '\0';
+		return true;
+	}
+	return false;
+}
+
+/* Whether the header block carries the token (the same headers, in the
+ * same order, as request_token()). */
+static bool head_authorized(const struct gate *g, const char *head)
+{
+	char v[TRANSPORT_MAX_TOKEN + 16];
+	bool present;
+
+	if (head_value(head, TRANSPORT_HEADER_TOKEN, v, sizeof(v), &present))
+		return token_equal(v, g->token, g->token_len);
+	if (present)
+		return false;
+	if (head_value(head, "Authorization", v, sizeof(v), &present) &&
+	    strncasecmp(v, "Bearer ", 7) == 0)
+		return token_equal(v + 7, g->token, g->token_len);
+	return false;
+}
+
+/* What an authorized request's body is: its length in *@len, or false
+ * when it cannot be followed (chunked, a bad or repeated length). */
+static bool head_body_length(const char *head, uint64_t *len)
+{
+	char v[32], *end;
+	bool present;
+	const char *p;
+
+	if (head_value(head, "Transfer-Encoding", v, sizeof(v), &present) ||
+	    present)
+		return false;
+	*len = 0;
+	if (!head_value(head, "Content-Length", v, sizeof(v), &present))
+		return !present;
+	p = strcasestr(head, "\r\nContent-Length:");
+	if (p != NULL && strcasestr(p + 2, "\r\nContent-Length:") != NULL)
+		return false;
+	if (v[0] < '0' || v[0] > '9')
+		return false;
+	errno = 0;
+	*len = strtoull(v, &end, 10);
+	return errno == 0 && *end == '\0';
+}
+
+/* The header block of a refused request, made bodiless and final: its
+ * request line and headers without those that announce a body or keep
+ * the connection. */
+static int gate_refuse(struct evbuffer *dst, const char *head)
+{
+	static const char *const drop[] = {
+	    "Content-Length:", "Transfer-Encoding:", "Expect:", "Connection:"};
+	const char *line = head, *end;
+
+	while ((end = strstr(line, "\r\n")) != NULL && end != line) {
+		bool keep = true;
+
+		for (size_t i = 0; line != head && i < 4; i++)
+			if (strncasecmp(line, drop[i], strlen(drop[i])) == 0)
+				keep = false;
+		if (keep && evbuffer_add(dst, line, (size_t)(end - line + 2)))
+			return -1;
+		line = end + 2;
+	}
+	return evbuffer_add_printf(dst, "Content-Length: 0\r\n"
+					"Connection: close\r\n\r\n") < 0
+		   ? -1
+		   : 0;
+}
+
+static enum bufferevent_filter_result
+gate_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
+	enum bufferevent_flush_mode mode, void *arg)
+{
+	struct gate_conn *c = arg;
+
+	(void)limit;
+	(void)mode;
+	for (;;) {
+		size_t avail = evbuffer_get_length(src), n;
+		struct evbuffer_ptr e;
+		char *head;
+		int rc;
+
+		if (avail == 0)
+			return BEV_OK;
+		switch (c->st) {
+		case GATE_PASS:
+			return evbuffer_add_buffer(dst, src) ? BEV_ERROR
+							     : BEV_OK;
+		case GATE_DISCARD:
+			evbuffer_drain(src, avail);
+			return BEV_OK;
+		case GATE_BODY:
+			n = avail < c->left ? avail : (size_t)c->left;
+			if (evbuffer_remove_buffer(src, dst, n) != (int)n)
+				return BEV_ERROR;
+			c->left -= n;
+			if (c->left == 0)
+				c->st = GATE_HEAD;
+			continue;
+		case GATE_HEAD:
+			break;
+		}
+		e = evbuffer_search(src, "\r\n\r\n", 4, NULL);
+		if (e.pos < 0)
+			return avail > GATE_MAX_HEAD ? BEV_ERROR
+						     : BEV_NEED_MORE;
+		n = (size_t)e.pos + 4;
+		if (n > GATE_MAX_HEAD)
+			return BEV_ERROR;
+		head = malloc(n + 1);
+		if (head == NULL)
+			return BEV_ERROR;
+		evbuffer_copyout(src, head, n);
+		head[n] = '\0';
+		if (head_authorized(c->g, head)) {
+			c->st = head_body_length(head, &c->left)
+				    ? (c->left > 0 ? GATE_BODY : GATE_HEAD)
+				    : GATE_PASS;
+			rc = evbuffer_remove_buffer(src, dst, n) == (int)n ? 0
+									   : -1;
+		} else {
+			c->st = GATE_DISCARD;
+			rc = gate_refuse(dst, head);
+			evbuffer_drain(src, evbuffer_get_length(src));
+		}
+		free(head);
+		if (rc != 0)
+			return BEV_ERROR;
+	}
+}
+
+/* Answers go out to the socket at once rather than on a later loop turn:
+ * when evhttp closes a connection after an answer (a refused request, its
+ * own errors, a client's Connection: close), it frees the connection as
+ * soon as this filter has taken the answer, and the socket's bufferevent
+ * would go with the answer still in it. Answers on the peer port are
+ * small enough for the socket's send buffer; what does not fit goes out
+ * the ordinary way. */
+static enum bufferevent_filter_result
+gate_out(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
+	 enum bufferevent_flush_mode mode, void *arg)
+{
+	struct gate_conn *c = arg;
+	evutil_socket_t fd = bufferevent_getfd(c->sock);
+
+	(void)limit;
+	(void)mode;
+	if (evbuffer_add_buffer(dst, src) != 0)
+		return BEV_ERROR;
+	if (fd >= 0)
+		(void)evbuffer_write(dst, fd);
+	return BEV_OK;
+}
+
+/* evhttp puts an answer into the filter's output before it enables
+ * writing, and a filter (libevent 2.1) passes its output on only when data
+ * is added while writing is enabled or when the socket under it has
+ * written something: the answer would wait for a timeout. So once data is
+ * added, the filter is flushed on the next loop turn, writing enabled by
+ * then.
+ *
+ * Until then a reference to the filter is held. When evhttp closes the
+ * connection from the filter's write callback (after an answer with
+ * Connection: close), a filter that was passing its output on for the
+ * socket under it (be_filter_writecb(), which holds no reference of its
+ * own) would be freed there and then re-arm its write timeout, freed
+ * memory left in the timer heap. Holding one, the last reference goes
+ * here, outside any of the filter's own calls. */
+static void gate_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct gate_conn *c = arg;
+	struct bufferevent *f = c->f;
+	bufferevent_event_cb eventcb = NULL;
+
+	(void)fd;
+	(void)what;
+	c->flush_pending = false;
+	/* Freed by evhttp meanwhile (its callbacks cleared): nothing to
+	 * flush. */
+	bufferevent_getcb(f, NULL, NULL, &eventcb, NULL);
+	if (eventcb != NULL)
+		bufferevent_flush(f, EV_WRITE, BEV_NORMAL);
+	bufferevent_decref(f); /* may free it, and c with it */
+}
+
+static void gate_out_added(struct evbuffer *buf,
+			   const struct evbuffer_cb_info *info, void *arg)
+{
+	struct gate_conn *c = arg;
+
+	(void)buf;
+	if (info->n_added == 0 || c->flush_pending)
+		return;
+	c->flush_pending = true;
+	bufferevent_incref(c->f);
+	event_active(c->flush_ev, EV_WRITE, 0);
+}
+
+/* Wraps the socket bufferevent @sock (ownership taken) in the gate's
+ * filter. NULL when out of memory (@sock freed). */
+static struct bufferevent *gate_wrap(struct gate *g, struct bufferevent *sock)
+{
+	struct event_base *base = bufferevent_get_base(sock);
+	struct gate_conn *c = calloc(1, sizeof(*c));
+	struct bufferevent *f;
+
+	if (c == NULL) {
+		bufferevent_free(sock);
+		return NULL;
+	}
+	c->g = g;
+	c->sock = sock;
+	c->st = GATE_HEAD;
+	f = bufferevent_filter_new(sock, gate_in, gate_out,
+				   BEV_OPT_CLOSE_ON_FREE, gate_conn_free, c);
+	if (f == NULL) {
+		bufferevent_free(sock);
+		free(c);
+		return NULL;
+	}
+	g->refs++;
+	c->f = f;
+	c->flush_ev = event_new(base, -1, 0, gate_flush_cb, c);
+	if (c->flush_ev == NULL || evbuffer_add_cb(bufferevent_get_output(f),
+						   gate_out_added, c) == NULL) {
+		bufferevent_free(f); /* frees c */
+		return NULL;
+	}
+	return f;
+}
+
+static struct bufferevent *gate_bev(struct event_base *base, void *arg)
+{
+	struct bufferevent *sock =
+	    bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+
+	/* NULL: evhttp then makes a plain one, and the handlers still
+	 * refuse the request, only after its body. */
+	return sock != NULL ? gate_wrap(arg, sock) : NULL;
+}
+
+struct bufferevent *transport_wrap_peer_conn(struct transport *t,
+					     struct bufferevent *sock)
+{
+	if (t == NULL || sock == NULL) {
+		if (sock != NULL)
+			bufferevent_free(sock);
+		return NULL;
+	}
+	return t->gate != NULL ? gate_wrap(t->gate, sock) : sock;
 }
 
 int transport_attach(struct transport *t, struct evhttp *peer_http)
@@ -1124,6 +1500,19 @@ int transport_attach(struct transport *t, struct evhttp *peer_http)
 	if (evhttp_set_cb(peer_http, TRANSPORT_PATH, handle_messages, t) != 0)
 		return TRANSPORT_EEVENT;
 	evhttp_set_max_body_size(peer_http, (ev_ssize_t)t->lim.max_body_bytes);
+	if (t->token) {
+		t->gate = calloc(1, sizeof(*t->gate));
+		if (t->gate == NULL ||
+		    (t->gate->token = strdup(t->token)) == NULL) {
+			free(t->gate);
+			t->gate = NULL;
+			evhttp_del_cb(peer_http, TRANSPORT_PATH);
+			return TRANSPORT_ENOMEM;
+		}
+		t->gate->token_len = t->token_len;
+		t->gate->refs = 1;
+		evhttp_set_bevcb(peer_http, gate_bev, t->gate);
+	}
 	t->http = peer_http;
 	return TRANSPORT_OK;
 }

@@ -26,8 +26,10 @@
  *
  * Server side: transport_attach() serves `POST /raft/messages` on the peer
  * listener: token check (401), size limit (413), decode (400 on any
- * malformed body, nothing delivered), then on_messages() with the messages
- * addressed to this member, then 204.
+ * malformed body or a SNAPSHOT message, nothing delivered), then
+ * on_messages() with the messages addressed to this member, then 204.
+ * With a token, the whole peer listener checks it before reading a body
+ * (transport_attach()).
  *
  * Headers: Content-Type: application/octet-stream, X-Kvd-From: <id>,
  * X-Kvd-Client-URL: <advertised client URL> (when set), X-Kvd-Token:
@@ -54,6 +56,7 @@
 
 struct event_base;
 struct evhttp;
+struct bufferevent;
 
 #define TRANSPORT_PATH		    "/raft/messages"
 #define TRANSPORT_HEADER_FROM	    "X-Kvd-From"
@@ -119,9 +122,12 @@ struct transport_options {
 	 * the transport and valid only during the call; copy what you keep
 	 * (raft_step() copies). @from is the X-Kvd-From of the request;
 	 * @from_client_url its X-Kvd-Client-URL (printable, shorter than
-	 * TRANSPORT_MAX_URL, as the peer sent it) or NULL. Required. */
+	 * TRANSPORT_MAX_URL, as the peer sent it) or NULL; @from_addr the
+	 * address the request came from (an IP literal) or NULL. With a
+	 * token, the request carried it. Required. */
 	void (*on_messages)(void *ctx, const struct raft_msg *msgs, size_t n,
-			    raft_id from, const char *from_client_url);
+			    raft_id from, const char *from_client_url,
+			    const char *from_addr);
 	/* One log line (no newline), enum transport_log_level. May be NULL. */
 	void (*log)(void *ctx, int level, const char *line);
 	void *ctx; /* passed to the callbacks */
@@ -187,16 +193,32 @@ int transport_remove_peer(struct transport *t, raft_id id);
 
 /* Queues @m for peer m->to: it is encoded at once, so nothing of @m is kept
  * (entries' data included). Returns TRANSPORT_OK, TRANSPORT_ENOPEER,
- * TRANSPORT_EMSG (m->from != self or the codec refuses it),
+ * TRANSPORT_EMSG (m->from != self, a SNAPSHOT message, whose file travels
+ * apart, or the codec refuses it),
  * TRANSPORT_ETOO_LARGE, or TRANSPORT_EFULL when the peer's queue is at its
  * limits (the message is dropped and counted; Raft will retransmit). */
 int transport_send(struct transport *t, const struct raft_msg *m);
 
 /* Registers `POST /raft/messages` on @peer_http (not owned) and sets its
- * maximum body size to max_body_bytes. Other methods get 405. Returns
- * TRANSPORT_EATTACHED on a second call, TRANSPORT_EEVENT if evhttp refuses
- * the path (already taken). */
+ * maximum body size to max_body_bytes. Other methods get 405. With a
+ * token, every connection @peer_http accepts from then on reads through a
+ * filter (evhttp_set_bevcb(), so @peer_http must not have one of its own)
+ * that checks the token of each request once its headers are in: a
+ * request without it reaches its handler with no body and
+ * `Connection: close` (so every path of the listener answers it 401 having
+ * read none of its body), and the rest of that connection is discarded.
+ * Returns TRANSPORT_EATTACHED on a second call, TRANSPORT_EEVENT if evhttp
+ * refuses the path (already taken), TRANSPORT_ENOMEM. */
 int transport_attach(struct transport *t, struct evhttp *peer_http);
+
+/* For a caller that serves @peer_http with a bufferevent callback of its
+ * own (installed after transport_attach(), replacing the transport's):
+ * it passes each new connection's socket bufferevent @sock (ownership
+ * taken) through this and hands evhttp what comes back: @sock itself
+ * without a token, else the token filter around it; NULL when out of
+ * memory (@sock freed). */
+struct bufferevent *transport_wrap_peer_conn(struct transport *t,
+					     struct bufferevent *sock);
 
 /* Copies the counters of peer @id into @out; TRANSPORT_ENOPEER. */
 int transport_peer_stats(const struct transport *t, raft_id id,

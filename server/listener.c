@@ -86,6 +86,8 @@ struct listener {
 	const char *name;
 	unsigned max_connections;
 	struct timeval header_timeout;
+	struct bufferevent *(*wrap)(void *arg, struct bufferevent *sock);
+	void *wrap_arg;
 	unsigned count;	      /* connections open */
 	int enabled;	      /* whether @lev accepts */
 	int out_of_fds;	      /* paused until @retry fires */
@@ -306,6 +308,8 @@ static struct bufferevent *conn_new(struct event_base *base, void *arg)
 	struct conn *c = calloc(1, sizeof(*c));
 	struct bufferevent *bev =
 	    bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (bev != NULL && l->wrap != NULL)
+		bev = l->wrap(l->wrap_arg, bev);
 	if (c == NULL || bev == NULL)
 		goto fail;
 	c->l = l;
@@ -417,6 +421,8 @@ struct listener *listener_serve(struct event_base *base, struct evhttp *http,
 	l->http = http;
 	l->name = opts->name;
 	l->max_connections = opts->max_connections;
+	l->wrap = opts->wrap;
+	l->wrap_arg = opts->wrap_arg;
 	l->header_timeout.tv_sec = opts->header_timeout_ms / 1000;
 	l->header_timeout.tv_usec = (opts->header_timeout_ms % 1000) * 1000;
 	l->retry = evtimer_new(base, accept_retry, l);

@@ -17,6 +17,7 @@ struct evhttp;
  * use"). */
 int listener_open(const struct config_addr *addr, char *err, size_t errlen);
 
+struct bufferevent;
 struct listener;
 
 struct listener_opts {
@@ -28,6 +29,12 @@ struct listener_opts {
 	/* A request's header section must be complete this long after its
 	 * first byte arrived, else the connection is closed. At least 1. */
 	unsigned header_timeout_ms;
+	/* Optional: each new connection's socket bufferevent (ownership
+	 * taken) passes through this, and evhttp gets what it returns (the
+	 * peer listener's token filter); NULL when out of memory, having
+	 * freed @sock. */
+	struct bufferevent *(*wrap)(void *arg, struct bufferevent *sock);
+	void *wrap_arg;
 };
 
 /* Serves listening socket @fd (ownership taken, also on failure) through

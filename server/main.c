@@ -141,6 +141,10 @@ int main(int argc, char **argv)
 				   .header_timeout_ms = cfg.header_timeout_ms};
 	k.client_listener = listener_serve(k.base, k.client_http, cfd, &lo);
 	lo.name = "peer";
+	/* Replaces the transport's own bufferevent hook: the token is
+	 * checked before a body is read on every peer connection. */
+	lo.wrap = node_wrap_peer_conn;
+	lo.wrap_arg = k.node;
 	k.peer_listener = listener_serve(k.base, k.peer_http, pfd, &lo);
 	if (k.client_listener == NULL || k.peer_listener == NULL)
 		die("cannot serve the listening sockets", CONFIG_EXIT_STARTUP);

@@ -301,24 +301,65 @@ done:
 	mc->conn = NULL;
 }
 
-void member_config_discover(struct member_config *mc, raft_id from,
-			    const char *client_url)
+/* The URL to ask for the members, or NULL (with why in @why). */
+static const char *discovery_url(struct member_config *mc,
+				 const struct members *ms,
+				 const char *client_url, const char *from_addr,
+				 bool authenticated, const char **why)
+{
+	struct config_addr a;
+
+	if (ms->n > 0) {
+		for (size_t k = 0; k < ms->n; k++) {
+			const struct member *m =
+			    &ms->m[(mc->next_ask + k) % ms->n];
+
+			if (m->id == mc->self || m->client_url[0] == '\0')
+				continue;
+			mc->next_ask = (mc->next_ask + k + 1) % ms->n;
+			return m->client_url;
+		}
+		*why = "no known member's client URL yet";
+		return NULL;
+	}
+	if (client_url == NULL || client_url[0] == '\0' ||
+	    config_parse_url(client_url, &a) != 0) {
+		*why = "it names no usable client URL";
+		return NULL;
+	}
+	if (!authenticated &&
+	    (from_addr == NULL || strcmp(a.host, from_addr) != 0)) {
+		*why = "its client URL is not on the host it came from";
+		return NULL;
+	}
+	return client_url;
+}
+
+void member_config_discover(struct member_config *mc, const struct members *ms,
+			    raft_id from, const char *client_url,
+			    const char *from_addr, bool authenticated)
 {
 	struct config_addr a;
 	struct evhttp_request *req;
 	uint64_t t = now_ms();
-
+	const char *url, *why = "";
 	struct transport_peer_stats ps;
 
 	/* Peers the transport can answer need no discovery. */
 	if (transport_peer_stats(mc->tr, from, &ps) == TRANSPORT_OK)
 		return;
-	if (mc->conn != NULL || client_url == NULL || client_url[0] == '\0' ||
+	if (mc->conn != NULL ||
 	    (mc->last_discovery_ms != 0 &&
-	     t - mc->last_discovery_ms < DISCOVERY_INTERVAL_MS) ||
-	    config_parse_url(client_url, &a) != 0)
+	     t - mc->last_discovery_ms < DISCOVERY_INTERVAL_MS))
 		return;
 	mc->last_discovery_ms = t;
+	url = discovery_url(mc, ms, client_url, from_addr, authenticated, &why);
+	if (url == NULL || config_parse_url(url, &a) != 0) {
+		log_info("a message came from %" PRIu64 ", unknown here, "
+			 "from %s; not asking for the members: %s",
+			 from, from_addr ? from_addr : "?", why);
+		return;
+	}
 	mc->conn = evhttp_connection_base_new(mc->base, NULL, a.host, a.port);
 	if (mc->conn == NULL)
 		return;
@@ -339,5 +380,5 @@ void member_config_discover(struct member_config *mc, raft_id from,
 	}
 	log_info("asking %s for the members (a message came from %" PRIu64
 		 ", unknown here)",
-		 client_url, from);
+		 url, from);
 }

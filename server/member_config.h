@@ -40,6 +40,7 @@ struct member_config {
 	/* Discovery: a GET /v1/members to a peer's client URL in flight. */
 	struct evhttp_connection *conn;
 	uint64_t last_discovery_ms;
+	size_t next_ask; /* the known member asked next */
 };
 
 /* Sets up @mc; the list @ms loaded from members.json (may be empty: a
@@ -81,12 +82,20 @@ raft_index member_config_compact_limit(const struct member_config *mc);
 int member_config_encode(const struct members *ms, uint8_t *buf, size_t cap,
 			 size_t *len);
 
-/* A message came from @from, a member not in the list (this member waits
- * to be added, or its configuration is stale): ask its client URL for
- * /v1/members (at most one request at a time, one a second) and add the
- * peers found, so that answers reach the leader before the configuration
- * entry arrives in the log. */
-void member_config_discover(struct member_config *mc, raft_id from,
-			    const char *client_url);
+/* A message came from @from, a member not in @ms (this member waits to be
+ * added, or its configuration is stale): ask for /v1/members (at most one
+ * request at a time, one a second) and add the peers found, so that
+ * answers reach the leader before the configuration entry arrives in the
+ * log. Only a URL that can be trusted is asked:
+ *   - a member with a configuration (@ms not empty) asks the client URL of
+ *     a member it knows (each in turn), never one a message names;
+ *   - a member without one asks @client_url, the sender's, when the sender
+ *     proved its membership with the peer token (@authenticated) or, with
+ *     no token configured, when the URL's host is @from_addr, the address
+ *     the message came from (so a message cannot make it ask another
+ *     host). */
+void member_config_discover(struct member_config *mc, const struct members *ms,
+			    raft_id from, const char *client_url,
+			    const char *from_addr, bool authenticated);
 
 #endif /* SERVER_MEMBER_CONFIG_H_ */

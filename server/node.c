@@ -1157,7 +1157,8 @@ static void hello_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static void on_messages(void *ctx, const struct raft_msg *msgs, size_t cnt,
-			raft_id from, const char *from_client_url)
+			raft_id from, const char *from_client_url,
+			const char *from_addr)
 {
 	struct node *n = ctx;
 	if (from_client_url != NULL && from_client_url[0] != '\0') {
@@ -1175,7 +1176,9 @@ static void on_messages(void *ctx, const struct raft_msg *msgs, size_t cnt,
 	 * stale, learns where its peers are: the core follows a leader it
 	 * does not know yet (thesis §4.1), and its answers must reach it. */
 	if (members_find(&n->members, from) == NULL)
-		member_config_discover(&n->mcfg, from, from_client_url);
+		member_config_discover(&n->mcfg, &n->members, from,
+				       from_client_url, from_addr,
+				       n->cfg->peer_token != NULL);
 	for (size_t i = 0; i < cnt; i++) {
 		if (msgs[i].term == 0 &&
 		    msgs[i].type == RAFT_MSG_HEARTBEAT_RESP)
@@ -1874,6 +1877,12 @@ void node_close(struct node *n)
 
 /* ---- read access ---- */
 
+struct bufferevent *node_wrap_peer_conn(void *arg, struct bufferevent *sock)
+{
+	struct node *n = arg;
+	return transport_wrap_peer_conn(n->tr, sock);
+}
+
 struct event_base *node_base(struct node *n)
 {
 	return n->base;
@@ -2172,7 +2181,22 @@ static int snap_received(void *ctx, const struct snap_xfer_received *r)
 		log_warn("snapshot %" PRIu64 " from %" PRIu64 " refused: %s",
 			 r->info.index, r->from, raft_strerror(rc));
 	schedule_flush(n);
-	return 0;
+	/* Taken: the core now holds this snapshot and it is not installed
+	 * yet (rule 7 installs it on the coming ready). Else the core
+	 * ignored it (not newer than its commit index, a stale term) and
+	 * its file is of no use. */
+	struct raft_status st;
+	raft_status(n->raft, &st);
+	bool taken = rc == RAFT_OK && st.snapshot_index == r->info.index &&
+		     st.snapshot_term == r->info.term &&
+		     n->applied < r->info.index;
+	return taken ? 0 : 1;
+}
+
+static raft_id snap_leader(void *ctx)
+{
+	struct node *n = ctx;
+	return raft_leader(n->raft);
 }
 
 /* The membership at a snapshot's index, sent along with it. */
@@ -2273,6 +2297,7 @@ static int node_open_snapshots(struct node *n, struct evhttp *peer_http,
 	    .config_at = snap_config_at,
 	    .sent = snap_sent,
 	    .received = snap_received,
+	    .leader = snap_leader,
 	    .store = snap_store,
 	    .ctx = n,
 	};

@@ -30,6 +30,7 @@
 struct event_base;
 struct evhttp;
 struct evbuffer;
+struct bufferevent;
 
 enum node_error {
 	NODE_OK = 0,
@@ -123,6 +124,11 @@ int node_match_index(const struct node *n, raft_id id, raft_index *match);
 const struct raft_membership *node_membership(const struct node *n);
 
 /* Read access for the HTTP layer. */
+/* The peer listener's hook (listener_opts.wrap, @arg the node): each new
+ * peer connection through the transport's token check, when there is a
+ * token (transport_wrap_peer_conn()). */
+struct bufferevent *node_wrap_peer_conn(void *arg, struct bufferevent *sock);
+
 struct event_base *node_base(struct node *n);
 struct kv *node_kv(struct node *n);
 struct snapshotter *node_snapshotter(struct node *n); /* NULL: none */

@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -35,6 +37,9 @@
 #define MAX_CHUNK_BYTES (16u << 20)
 /* Attempts at one chunk before the send is reported failed. */
 #define CHUNK_ATTEMPTS 3
+/* At most one line per interval about refused requests: a stranger or a
+ * stale leader must not flood the log. */
+#define REFUSED_LOG_INTERVAL_MS 10000
 
 struct send {
 	struct snap_xfer *x;
@@ -80,6 +85,7 @@ struct snap_xfer {
 	struct recv_state rs;
 	struct snap_xfer_stats st;
 	bool stopped;
+	uint64_t refused_log_ms, refused_suppressed;
 };
 
 static void xlog(struct snap_xfer *x, int level, const char *fmt, ...)
@@ -95,6 +101,60 @@ static void xlog(struct snap_xfer *x, int level, const char *fmt, ...)
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	x->o.log(x->o.ctx, level, line);
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void refused_log(struct snap_xfer *x, struct evhttp_request *req,
+			const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* A refused chunk, logged once per REFUSED_LOG_INTERVAL_MS at most. */
+static void refused_log(struct snap_xfer *x, struct evhttp_request *req,
+			const char *fmt, ...)
+{
+	struct evhttp_connection *c = evhttp_request_get_connection(req);
+	char *addr = NULL, what[300];
+	ev_uint16_t port = 0;
+	uint64_t now = now_ms();
+	va_list ap;
+
+	if (x->refused_log_ms != 0 &&
+	    now - x->refused_log_ms < REFUSED_LOG_INTERVAL_MS) {
+		x->refused_suppressed++;
+		return;
+	}
+	if (c != NULL)
+		evhttp_connection_get_peer(c, &addr, &port);
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	xlog(x, 1,
+	     "snapshot chunk from %s:%u refused: %s (%" PRIu64
+	     " similar lines suppressed)",
+	     addr ? addr : "?", (unsigned)port, what, x->refused_suppressed);
+	x->refused_log_ms = now;
+	x->refused_suppressed = 0;
+}
+
+/* Whether the file system of the data dir has room for a snapshot of
+ * @size bytes, counting the partial file a new transfer replaces. */
+static bool room_for(struct snap_xfer *x, uint64_t size, uint64_t *avail)
+{
+	struct statvfs sv;
+	uint64_t held = x->rs.active ? x->rs.offset : 0;
+
+	if (statvfs(x->data_dir, &sv) != 0) {
+		*avail = 0;
+		return false;
+	}
+	*avail = (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize;
+	return size <= *avail || size - *avail <= held;
 }
 
 static char *dup_or_null(const char *s)
@@ -552,11 +612,22 @@ static void recv_complete(struct snap_xfer *x, struct evhttp_request *req,
 	free(rs->config);
 	rs->config = NULL;
 	rs->config_len = 0;
-	if (taken != 0) {
+	if (taken < 0) {
 		rs->done_valid = false;
 		unlink(path);
 		answer(x, req, 503, "Service Unavailable", "not taken now");
 		return;
+	}
+	if (taken > 0) {
+		/* The core has no use for it (raft.h, SNAPSHOT: not newer than
+		 * its commit index, or a stale leader's): nothing will install
+		 * it. The sender is told it arrived, as it did. */
+		unlink(path);
+		snapshot_sync_dir(sdir);
+		xlog(x, 2,
+		     "snapshot %" PRIu64 " from member %" PRIu64
+		     " not needed here: deleted",
+		     r.info.index, r.from);
 	}
 	/* Complete: answer with the whole size. */
 	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
@@ -582,6 +653,9 @@ static void handle_chunk(struct evhttp_request *req, void *arg)
 		if (t == NULL && a != NULL && strncasecmp(a, "Bearer ", 7) == 0)
 			t = a + 7;
 		if (t == NULL || !token_equal(t, x->token)) {
+			x->st.unauthorized++;
+			refused_log(x, req, "%s peer token",
+				    t == NULL ? "missing" : "wrong");
 			answer(x, req, 401, "Unauthorized", "bad peer token");
 			return;
 		}
@@ -615,6 +689,18 @@ static void handle_chunk(struct evhttp_request *req, void *arg)
 		       "bad snapshot chunk headers");
 		return;
 	}
+	/* Only the leader sends snapshots (thesis §5.2): anyone else would
+	 * only fill the disk. */
+	raft_id leader = x->o.leader != NULL ? x->o.leader(x->o.ctx) : 0;
+	if (x->o.leader != NULL && from != leader) {
+		x->st.bad_chunks++;
+		refused_log(x, req,
+			    "sent by member %" PRIu64
+			    ", the leader here is %" PRIu64,
+			    from, leader);
+		answer(x, req, 409, "Conflict", "not the leader here");
+		return;
+	}
 	struct snapshot_info info = {
 	    .index = idx, .term = term, .size = size, .crc = crc};
 	struct recv_state *rs = &x->rs;
@@ -629,8 +715,21 @@ static void handle_chunk(struct evhttp_request *req, void *arg)
 		return;
 	}
 	if (!rs->active || rs->from != from || !same_info(&rs->info, &info)) {
-		/* A new transfer replaces a partial one. */
+		/* A new transfer replaces a partial one, when the file
+		 * system has room for it (a declared size is the sender's
+		 * word, up to 2^64). */
 		char part[SNAPSHOT_PATH_MAX], err[256];
+		uint64_t avail = 0;
+		if (size > (uint64_t)INT64_MAX || !room_for(x, size, &avail)) {
+			x->st.bad_chunks++;
+			refused_log(x, req,
+				    "snapshot %" PRIu64 " of %" PRIu64
+				    " bytes, %" PRIu64 " bytes free",
+				    idx, size, avail);
+			answer(x, req, 507, "Insufficient Storage",
+			       "no room for the snapshot");
+			return;
+		}
 		recv_abort(x);
 		if (snapshot_make_dir(x->data_dir, err, sizeof(err)) != 0) {
 			xlog(x, 0, "%s", err);

@@ -10,7 +10,9 @@
  *   X-Kvd-Raft-Term, X-Kvd-Raft-Commit: of the leader's SNAPSHOT message
  *   X-Kvd-Snapshot-Config, -Config-Index: the membership at the snapshot
  *   (hex of an encoded raft_membership) and its entry's index (optional)
- *   answer 200, X-Kvd-Snapshot-Offset: bytes the receiver holds
+ *   answer 200, X-Kvd-Snapshot-Offset: bytes the receiver holds; 401
+ *   without the token; 409 when the sender is not this member's leader;
+ *   507 when the declared size does not fit the file system
  *
  * Memory is bounded on both sides: one chunk at a time. Offsets make a
  * transfer resumable: a sender always learns where the receiver stands and
@@ -54,9 +56,14 @@ struct snap_xfer_options {
 	const char *token;	 /* peer token; NULL: none. Copied */
 	unsigned request_timeout_ms; /* per chunk (default 10000) */
 	/* The whole file arrived and verified: step it into the core.
-	 * Returns 0 when taken, -1 to refuse (the receiver then answers
-	 * 503 and the leader tries again later). */
+	 * Returns 0 when taken (the file is kept for the install), 1 when
+	 * the core has no use for it (the file is deleted; the sender is
+	 * told it arrived), -1 to refuse (the receiver then answers 503 and
+	 * the leader tries again later). */
 	int (*on_received)(void *ctx, const struct snap_xfer_received *r);
+	/* The leader as this member knows it (0: none). Chunks from any
+	 * other member are refused (409). NULL: not checked. */
+	raft_id (*leader)(void *ctx);
 	/* A send finished: @ok when the receiver holds the whole file. */
 	void (*on_sent)(void *ctx, raft_id peer, bool ok);
 	void (*log)(void *ctx, int level, const char *line); /* 0 err..3 */
@@ -68,7 +75,9 @@ struct snap_xfer_stats {
 	uint64_t bytes_sent;
 	uint64_t received; /* whole snapshots received and verified */
 	uint64_t bytes_received;
-	uint64_t bad_chunks; /* refused chunks (checksum, offset, headers) */
+	uint64_t bad_chunks;   /* refused chunks (checksum, offset, headers,
+				* not from the leader, no room) */
+	uint64_t unauthorized; /* 401 answers */
 };
 
 struct snap_xfer;

@@ -450,6 +450,12 @@ static int xfer_received(void *ctx, const struct snap_xfer_received *r)
 	return sn->o.received(sn->o.ctx, r);
 }
 
+static raft_id xfer_leader(void *ctx)
+{
+	struct snapshotter *sn = ctx;
+	return sn->o.leader(sn->o.ctx);
+}
+
 static void xfer_log(void *ctx, int level, const char *line)
 {
 	(void)ctx;
@@ -552,6 +558,7 @@ int snapshotter_new(struct event_base *base,
 	    .source_host = o->source_host,
 	    .token = o->token,
 	    .on_received = xfer_received,
+	    .leader = o->leader != NULL ? xfer_leader : NULL,
 	    .on_sent = xfer_sent,
 	    .log = xfer_log,
 	    .ctx = sn,
@@ -663,8 +670,13 @@ void snapshotter_render_metrics(struct snapshotter *sn, struct evbuffer *out)
 			    "Snapshot bytes received.",
 			    (double)xs.bytes_received);
 	metrics_write_value(out, "kvd_snapshot_bad_chunks_total", "counter",
-			    "Snapshot chunks refused (checksum, headers).",
+			    "Snapshot chunks refused (checksum, headers, "
+			    "not from the leader, no room).",
 			    (double)xs.bad_chunks);
+	metrics_write_value(out, "kvd_snapshot_unauthorized_total", "counter",
+			    "Snapshot chunks refused for a missing or wrong "
+			    "peer token.",
+			    (double)xs.unauthorized);
 	metrics_write_value(out, "kvd_snapshot_installs_total", "counter",
 			    "Snapshots installed into the store.",
 			    (double)sn->installs_total);

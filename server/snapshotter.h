@@ -54,6 +54,9 @@ struct snapshotter_options {
 	struct kv *(*store)(void *ctx);
 	/* A snapshot arrived whole and verified (snapshot_transfer.h). */
 	int (*received)(void *ctx, const struct snap_xfer_received *r);
+	/* The leader as this member knows it: snapshots come from it only
+	 * (snap_xfer_options.leader). */
+	raft_id (*leader)(void *ctx);
 	void *ctx;
 };
 

@@ -480,24 +480,45 @@ def crc32c(data, crc=0):
     return crc ^ 0xffffffff
 
 
+class LeaderChanged(Exception):
+    pass
+
+
 class TransferProtocolTest(ClusterTest):
-    """POST /raft/snapshot spoken by hand to one member's peer listener:
-    chunk checksums, resumable offsets, the whole-file check."""
-    CLUSTER_SIZE = 1
+    """POST /raft/snapshot spoken by hand to a follower's peer listener, as
+    its leader (a member takes snapshots from its leader only): chunk
+    checksums, resumable offsets, the whole-file check."""
+    CLUSTER_SIZE = 3
 
     def post(self, m, idx, term, off, chunk, size, crc, chunk_crc=None,
              token=None):
-        h = {'X-Kvd-From': '7', 'X-Kvd-Snapshot-Size': str(size),
+        h = {'X-Kvd-From': str(self.sender),
+             'X-Kvd-Snapshot-Size': str(size),
              'X-Kvd-Snapshot-CRC': '%08x' % crc,
              'X-Kvd-Chunk-CRC': '%08x' % (crc32c(chunk) if chunk_crc is None
                                           else chunk_crc),
              'X-Kvd-Raft-Term': '0', 'X-Kvd-Raft-Commit': '0'}
-        return m.peer_request('POST', '/raft/snapshot?index=%d&term=%d'
-                              '&offset=%d' % (idx, term, off), chunk, h)
+        r = m.peer_request('POST', '/raft/snapshot?index=%d&term=%d'
+                           '&offset=%d' % (idx, term, off), chunk, h)
+        if r.status == 409:
+            raise LeaderChanged()
+        return r
 
     def test_chunks_offsets_and_checksums(self):
-        m = self.cluster[1]
-        self.cluster.wait_leader()
+        # Leadership may move on a loaded machine: start over then.
+        for _ in range(10):
+            lid, _ = self.cluster.wait_leader()
+            m = [x for x in self.cluster.all() if x.id != lid][0]
+            wait_for(lambda: (m.try_status() or {}).get('leader') == lid,
+                     what='member %d follows %d' % (m.id, lid))
+            self.sender = lid
+            try:
+                return self.chunks_offsets_and_checksums(m)
+            except LeaderChanged:
+                continue
+        self.fail('the leader kept changing')
+
+    def chunks_offsets_and_checksums(self, m):
         for i in range(50):
             self.assertEqual(m.put('tp/%02d' % i, b'x' * 100).status, 200)
         r = m.request('GET', '/v1/snapshot')
