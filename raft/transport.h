@@ -14,7 +14,9 @@
  *   control lane: every other message (heartbeats, votes, responses,
  *                 empty APPEND probes, ReadIndex, TimeoutNow).
  * Order is kept within a lane, not across lanes (Raft tolerates reordering;
- * §5.3 consistency check).
+ * §5.3 consistency check). An entry of SHARE_MIN_BYTES or more is encoded
+ * once per loop turn and referenced by every peer's body it goes into
+ * (transport_share.h), not copied for each.
  *
  * Failures (refused, timeout, non-2xx answer): the messages of the failed
  * POST and those queued behind it on its lane are dropped and counted (Raft
