@@ -43,7 +43,7 @@ srcs() {
 	fuzz_msg_codec) echo "$codec_src" ;;
 	fuzz_wal_recovery) echo "$frame_src raft/wal.c" ;;
 	fuzz_command) echo "kv/key.c kv/command.c" ;;
-	fuzz_peer_http) echo "$codec_src raft/transport.c" ;;
+	fuzz_peer_http) echo "$codec_src raft/transport.c raft/transport_share.c" ;;
 	fuzz_client_http)
 		# The whole member but its main(): every source of raft/, kv/
 		# and server/ (globbed, so new files need no change here).

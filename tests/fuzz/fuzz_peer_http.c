@@ -45,7 +45,8 @@ static size_t delivered;
 static raft_id delivered_from;
 
 static void on_messages(void *ctx, const struct raft_msg *msgs, size_t n,
-			raft_id from, const char *from_client_url)
+			raft_id from, const char *from_client_url,
+			const char *from_addr)
 {
 	struct server *s = ctx;
 
@@ -67,6 +68,8 @@ static void on_messages(void *ctx, const struct raft_msg *msgs, size_t n,
 			FUZZ_CHECK(from_client_url[i] >= 0x20 &&
 				   from_client_url[i] < 0x7f);
 	}
+	/* The fuzzer's requests come from no socket. */
+	(void)from_addr;
 	delivered += n;
 	delivered_from = from;
 }
