@@ -107,7 +107,10 @@ static void slog_rebase(struct slog *l, raft_index base, raft_term term)
 		drop = l->n;
 	for (size_t i = 0; i < drop; i++)
 		free(l->e[i].data);
-	memmove(l->e, l->e + drop, (l->n - drop) * sizeof(*l->e));
+	/* An empty log may have no array yet (memmove's pointers must not be
+	 * NULL, even for 0 bytes). */
+	if (drop > 0)
+		memmove(l->e, l->e + drop, (l->n - drop) * sizeof(*l->e));
 	l->n -= drop;
 	if (base > l->base) {
 		l->base = base;
