@@ -482,7 +482,8 @@ class Cluster:
         return wait_for(leading, timeout=timeout, what='a member that leads')
 
     def write(self, method, key, value=None, cas=None, via=None,
-              timeout=WAIT_S, request_timeout=10.0, retry=(503, 504)):
+              timeout=WAIT_S, request_timeout=10.0, retry=(503, 504),
+              headers=None):
         """One PUT or DELETE applied at most once however often it is
         sent: it carries its own X-Kv-Client/X-Kv-Seq pair and is sent
         again, to the member via() returns (default: the one that leads
@@ -490,9 +491,10 @@ class Cluster:
         @retry or a lost connection, until another answer or @timeout s.
         For writes whose success the test needs, not the ones whose
         failure it checks: a leader may change at any time on a loaded
-        machine."""
-        headers = {'X-Kv-Client': '%016x' % random.getrandbits(64),
-                   'X-Kv-Seq': '1'}
+        machine. @headers replaces the X-Kv-Client/X-Kv-Seq pair."""
+        if headers is None:
+            headers = {'X-Kv-Client': '%016x' % random.getrandbits(64),
+                       'X-Kv-Seq': '1'}
         deadline = time.monotonic() + timeout
         last = None
         while time.monotonic() < deadline:
