@@ -333,8 +333,11 @@ class KeepTwoSnapshotsTest(ClusterTest):
         # More writes: never more than two on any member.
         w.run(['k2b/%04d' % i for i in range(600)])
         assert_same_content(self, self.cluster)
+        # (A snapshot just written is there before the oldest is removed.)
         for x in self.cluster.all():
-            self.assertLessEqual(len(snap_files(x)), 2, snap_files(x))
+            wait_for(lambda: len(snap_files(x)) <= 2,
+                     what='member %d keeps two snapshots: %r'
+                     % (x.id, snap_files(x)))
 
 
 class BackupDownloadTest(ClusterTest):
@@ -390,8 +393,11 @@ class BackupDownloadTest(ClusterTest):
             if observed:
                 break
         self.assertTrue(observed, 'no copy was ever seen running')
-        # The files are the member's own snapshots: at most the one kept.
-        self.assertLessEqual(len(snap_files(m)), 1, snap_files(m))
+        # The files are the member's own snapshots: at most the one kept
+        # (once an older one is removed, after the newest is written).
+        wait_for(lambda: len(snap_files(m)) <= 1,
+                 what='member %d keeps one snapshot: %r'
+                 % (m.id, snap_files(m)))
 
 
 class KillDuringSnapshotsTest(ClusterTest):
