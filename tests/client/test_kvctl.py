@@ -423,6 +423,11 @@ class KvctlTest(KvctlBase):
             self.assertEqual(rows[f2.id][-1], 'yes')
             # still a majority: writes work
             self.run_ok(['put', 'ctl/one-down', 'ok'])
+            # f2 acknowledged it, but learns it is committed (and applies
+            # it) only with the leader's next message: wait for that
+            # before the leader stops.
+            wait_for(lambda: f2.get('ctl/one-down', stale=True).status == 200,
+                     what='member %d applies the write' % f2.id)
             # no majority: the lone member cannot write; kvctl gives up at
             # its --timeout with exit 3
             c[lid].pause()
