@@ -301,8 +301,9 @@ START_TEST(test_dead_cluster_gives_up_by_the_deadline)
 	size_t len;
 	ck_assert_int_eq(kvc_get(d, "k", 0, &v, &len, NULL), KVC_EUNAVAILABLE);
 	double took = now_s() - t0;
-	/* two calls, each bounded by its deadline (+ slack) */
-	ck_assert_double_le(took, 2 * 0.7 + 1.0);
+	/* two calls, each bounded by its deadline (+ slack for a loaded
+	 * machine; a call that ignored its deadline would retry for ever) */
+	ck_assert_double_le(took, 2 * 0.7 + 5.0);
 	ck_assert_double_ge(took, 2 * 0.7 - 0.1);
 	ck_assert_str_ne(kvc_errmsg(d), "");
 	kvc_close(d);

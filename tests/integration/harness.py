@@ -467,6 +467,65 @@ class Cluster:
         lid, _ = self.wait_leader()
         return self.members[lid]
 
+    def find_leader(self, timeout=WAIT_S):
+        """A live member that says it leads (the one in the highest term
+        when two do), without waiting for the others to agree; it may
+        have lost the lead by the time it is used."""
+        def leading():
+            best = None
+            for m in self.live():
+                s = m.try_status()
+                if s is not None and s['state'] == 'leader' and \
+                        (best is None or s['term'] > best[0]):
+                    best = (s['term'], m)
+            return best and best[1]
+        return wait_for(leading, timeout=timeout, what='a member that leads')
+
+    def write(self, method, key, value=None, cas=None, via=None,
+              timeout=WAIT_S, request_timeout=10.0, retry=(503, 504),
+              headers=None):
+        """One PUT or DELETE applied at most once however often it is
+        sent: it carries its own X-Kv-Client/X-Kv-Seq pair and is sent
+        again, to the member via() returns (default: the one that leads
+        now, found again before every attempt), after an answer in
+        @retry or a lost connection, until another answer or @timeout s.
+        For writes whose success the test needs, not the ones whose
+        failure it checks: a leader may change at any time on a loaded
+        machine. @headers replaces the X-Kv-Client/X-Kv-Seq pair."""
+        if headers is None:
+            headers = {'X-Kv-Client': '%016x' % random.getrandbits(64),
+                       'X-Kv-Seq': '1'}
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            self.check_alive()
+            try:
+                m = via() if via is not None else self.find_leader(
+                    timeout=max(deadline - time.monotonic(), 0.1))
+                if method == 'PUT':
+                    r = m.put(key, value, cas, headers, request_timeout)
+                else:
+                    r = m.delete(key, cas, headers, request_timeout)
+            except (OSError, http.client.HTTPException,
+                    AssertionError) as e:
+                last = e
+                time.sleep(0.1)
+                continue
+            if r.status not in retry:
+                return r
+            last = r
+            time.sleep(0.1)
+        raise AssertionError('%s %r: no answer but %r within %.0fs'
+                             % (method, key, last, timeout))
+
+    def put(self, key, value, **kw):
+        """write('PUT', ...)."""
+        return self.write('PUT', key, value, **kw)
+
+    def delete(self, key, **kw):
+        """write('DELETE', ...)."""
+        return self.write('DELETE', key, **kw)
+
     def follower(self):
         lid, _ = self.wait_leader()
         return [m for m in self.live() if m.id != lid][0]

@@ -20,8 +20,15 @@ class ApiTest(ClusterTest):
 
     def test_00_one_leader_all_agree(self):
         c = self.cluster
-        lid, term = c.wait_leader()
-        sts = [m.try_status() for m in c.all()]
+
+        def agreed():
+            # Read again after an election of the cluster's own between
+            # wait_leader() and the statuses (a loaded machine).
+            lid, term = c.wait_leader()
+            sts = [m.try_status() for m in c.all()]
+            return all(s and (s['leader'], s['term']) == (lid, term)
+                       for s in sts) and (lid, term, sts)
+        lid, term, sts = wait_for(agreed, what='statuses of one term')
         self.assertEqual([s['state'] for s in sts].count('leader'), 1)
         for s in sts:
             self.assertEqual(s['leader'], lid)
@@ -50,7 +57,9 @@ class ApiTest(ClusterTest):
             self.assertEqual(s['id'], m.id)
             self.assertIn(s['state'], ('leader', 'follower', 'candidate',
                                        'learner', 'removed'))
-            self.assertEqual(s['leader_client_url'], c[lid].client_url)
+            # The leader's: the one it names (it may have changed since).
+            self.assertEqual(s['leader_client_url'],
+                             c[s['leader'] or lid].client_url)
             self.assertLessEqual(s['applied_index'], s['commit_index'])
             self.assertLessEqual(s['commit_index'], s['last_index'])
             self.assertLessEqual(s['snapshot_index'], s['applied_index'])
@@ -284,7 +293,9 @@ class ApiTest(ClusterTest):
             r'[-+]?([0-9.]+([eE][-+]?[0-9]+)?|NaN|[-+]?Inf)( [0-9]+)?$')
         for m in c.all():
             self.assertEqual(m.request('GET', '/healthz').status, 200)
-            self.assertEqual(m.request('GET', '/readyz').status, 200)
+            # 503 while an election of the cluster's own is under way.
+            wait_for(lambda: m.request('GET', '/readyz').status == 200,
+                     what='/readyz 200 on member %d' % m.id)
             r = m.request('GET', '/metrics')
             self.assertEqual(r.status, 200, r)
             self.assertTrue(r.header('Content-Type').startswith('text/plain'),
@@ -401,7 +412,8 @@ class DefaultsTest(ClusterTest):
                                                             [{}])),
                      what='member %d knows every client URL' % m.id)
             s = m.try_status()
-            self.assertEqual(s['leader_client_url'], c[lid].client_url)
+            self.assertEqual(s['leader_client_url'],
+                             c[s['leader'] or lid].client_url)
             for x in s['members']:
                 self.assertEqual(x['peer_url'], c[x['id']].peer_url)
                 self.assertEqual(x['client_url'], c[x['id']].client_url)
@@ -417,7 +429,7 @@ class DefaultsTest(ClusterTest):
     def test_default_list_limit_is_1000(self):
         c = self.cluster
         for i in range(1001):
-            r = c[1 + i % 3].put('def/l/%04d' % i, b'x')
+            r = c.put('def/l/%04d' % i, b'x', via=lambda: c[1 + i % 3])
             self.assertEqual(r.status, 200, r)
         j = c[2].list(prefix='def/l/').json()
         self.assertEqual(len(j['kvs']), 1000)

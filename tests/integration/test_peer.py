@@ -126,7 +126,7 @@ class PeerTokenTest(ClusterTest):
     def test_cluster_works_with_token(self):
         c = self.cluster
         c.wait_leader()
-        self.assertEqual(c[1].put('tok/k', b'v').status, 200)
+        self.assertEqual(c.put('tok/k', b'v').status, 200)
         self.assertEqual(c[2].get('tok/k').body, b'v')
 
     def test_missing_or_wrong_token_401(self):
@@ -153,7 +153,8 @@ class PeerTokenTest(ClusterTest):
         c.check_alive()
         c.wait_leader()
         # the members still replicate
-        self.assertEqual(c[3].put('tok/after-garbage', b'ok').status, 200)
+        self.assertEqual(c.put('tok/after-garbage', b'ok',
+                               via=lambda: c[3]).status, 200)
         for m in c.all():
             self.assertEqual(m.get('tok/after-garbage').body, b'ok')
 
@@ -406,7 +407,7 @@ class SourceAddressTest(ClusterTest):
     def test_peer_connections_come_from_the_listen_peer_host(self):
         c = self.cluster
         c.wait_leader()
-        self.assertEqual(c[1].put('src/k', b'v').status, 200)
+        self.assertEqual(c.put('src/k', b'v', via=lambda: c[1]).status, 200)
         self.assertEqual(c[3].get('src/k').body, b'v')
         for m in c.all():
             conns = wait_for(lambda: c.peer_connections(m),
