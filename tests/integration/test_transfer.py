@@ -126,7 +126,9 @@ class TransferTest(ClusterTest):
         # No acknowledged write is lost: all read back, on every member.
         c.wait_converged(members=c.all())
         acked = dict(w.acked)
-        self.assertGreater(len(acked), 20 * (len(targets) + 1))
+        # At least 20 before the transfers and 20 after each (the writer
+        # may stop right at the last wait's count).
+        self.assertGreaterEqual(len(acked), 20 * (len(targets) + 1))
         for m in c.all():
             got = content(m, 'tr/')
             for k, v in acked.items():
