@@ -23,7 +23,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 '..', 'tests', 'integration'))
 import harness  # noqa: E402
-from harness import Cluster, ClusterTest, key_path, wait_for  # noqa: E402
+from harness import Cluster, ClusterTest, crc32c, key_path, wait_for  # noqa: E402
 
 SNAP_ARGS = ('--snapshot-entries', '200', '--wal-segment-bytes', '65536')
 
@@ -479,13 +479,6 @@ class TokenInstallTest(ClusterTest):
         self.assertEqual(r.status, 401)
 
 
-def crc32c(data, crc=0):
-    crc ^= 0xffffffff
-    for b in data:
-        crc ^= b
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0x82f63b78 if crc & 1 else crc >> 1
-    return crc ^ 0xffffffff
 
 
 class LeaderChanged(Exception):

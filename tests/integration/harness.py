@@ -16,6 +16,7 @@ import random
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -564,6 +565,25 @@ def wait_for(fn, timeout=WAIT_S, interval=0.05, what='condition'):
         time.sleep(interval)
     raise AssertionError('%s not met within %.0fs (last error: %r)'
                          % (what, timeout, last_exc))
+
+
+def crc32c(data, crc=0):
+    """CRC-32C (Castagnoli) of @data, continuing @crc, as docs/FORMAT.md
+    "CRC-32C" defines it."""
+    crc ^= 0xffffffff
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x82f63b78 if crc & 1 else crc >> 1
+    return crc ^ 0xffffffff
+
+
+def frame(ftype, payload, term=0, index=0):
+    """One frame (docs/FORMAT.md, "Frames"): a 32-byte header, then
+    @payload."""
+    rest = struct.pack('<IBBHIQQ', crc32c(payload), 1, ftype, 0,
+                       len(payload), term, index)
+    return struct.pack('<I', crc32c(rest)) + rest + payload
 
 
 def b64(data):

@@ -17,7 +17,7 @@ import threading
 import time
 
 import harness
-from harness import ClusterTest, wait_for
+from harness import ClusterTest, crc32c, frame, wait_for
 
 # The peer message route and the token header (raft/transport.h:
 # TRANSPORT_PATH, TRANSPORT_HEADER_TOKEN).
@@ -29,20 +29,8 @@ SNAP_PATH = '/raft/snapshot'
 MIB = 1 << 20
 
 
-def crc32c(data, crc=0):
-    crc ^= 0xffffffff
-    for b in data:
-        crc ^= b
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0x82f63b78 if crc & 1 else crc >> 1
-    return crc ^ 0xffffffff
 
 
-def frame(ftype, payload, term=0, index=0):
-    """docs/FORMAT.md, "Frames"."""
-    rest = struct.pack('<IBBHIQQ', crc32c(payload), 1, ftype, 0,
-                       len(payload), term, index)
-    return struct.pack('<I', crc32c(rest)) + rest + payload
 
 
 def message(mtype, frm, to, term=0, index=0, log_term=0, commit=0):

@@ -16,7 +16,7 @@ import struct
 import time
 
 import harness
-from harness import ClusterTest, wait_for
+from harness import ClusterTest, frame, wait_for
 
 PEER_PATH = '/raft/messages'  # raft/transport.h TRANSPORT_PATH
 TERM_MAX = 2 ** 63 - 1        # raft.h RAFT_TERM_MAX
@@ -28,24 +28,10 @@ APPEND, APPEND_RESP, VOTE, PREVOTE, HEARTBEAT = 1, 2, 3, 5, 7
 FRAME_ENTRY_NORMAL, FRAME_HARD_STATE, FRAME_MESSAGE = 1, 16, 32
 
 
-def crc32c(data):
-    """CRC-32C (Castagnoli), as docs/FORMAT.md "CRC-32C" defines it."""
-    crc = 0xFFFFFFFF
-    for b in data:
-        crc ^= b
-        for _ in range(8):
-            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
-    return crc ^ 0xFFFFFFFF
 
 
-assert crc32c(b'123456789') == 0xE3069283
 
 
-def frame(ftype, term, index, payload):
-    """One frame (docs/FORMAT.md "Frames"): 32-byte header, payload."""
-    rest = struct.pack('<BBHIQQ', 1, ftype, 0, len(payload), term, index)
-    tail = struct.pack('<I', crc32c(payload) if payload else 0) + rest
-    return struct.pack('<I', crc32c(tail)) + tail + payload
 
 
 def message(mtype, frm, to, term, index=0, log_term=0, commit=0,
@@ -55,9 +41,9 @@ def message(mtype, frm, to, term, index=0, log_term=0, commit=0,
     payload += struct.pack('<9Q', frm, to, term, index, log_term, commit,
                            hint_index, hint_term, context)
     assert len(payload) == 80
-    body = frame(FRAME_MESSAGE, 0, 0, payload)
+    body = frame(FRAME_MESSAGE, payload, 0, 0)
     for (eterm, eindex, data) in entries:
-        body += frame(FRAME_ENTRY_NORMAL, eterm, eindex, data)
+        body += frame(FRAME_ENTRY_NORMAL, data, eterm, eindex)
     return body
 
 
@@ -173,7 +159,7 @@ class OneMember(NumbersMixin, ClusterTest):
                 off += 32 + length
             f.seek(off)
             hs = struct.pack('<QQQ', U64_MAX, 0, 0)
-            f.write(frame(FRAME_HARD_STATE, U64_MAX, 0, hs))
+            f.write(frame(FRAME_HARD_STATE, hs, U64_MAX, 0))
             f.flush()
             os.fsync(f.fileno())
         m.start()
