@@ -92,13 +92,13 @@ int64_t kv_cmd_encode_head(const struct kv_cmd *cmd, uint8_t *out, size_t cap)
 	out[OFF_VERSION] = KV_CMD_VERSION;
 	out[OFF_OP] = cmd->op;
 	out[OFF_FLAGS] = cmd->has_cas ? KV_CMD_F_CAS : 0;
-	frame_put_u16(out + OFF_KEY_LEN, (uint16_t)cmd->key_len);
-	frame_put_u32(out + OFF_VALUE_LEN, (uint32_t)cmd->value_len);
-	frame_put_u64(out + OFF_CAS, cmd->cas);
-	frame_put_u64(out + OFF_CLIENT, cmd->client_id);
-	frame_put_u64(out + OFF_SEQ, cmd->seq);
-	frame_put_u64(out + OFF_ORIGIN, cmd->origin);
-	frame_put_u64(out + OFF_REQUEST, cmd->request_id);
+	le_put_u16(out + OFF_KEY_LEN, (uint16_t)cmd->key_len);
+	le_put_u32(out + OFF_VALUE_LEN, (uint32_t)cmd->value_len);
+	le_put_u64(out + OFF_CAS, cmd->cas);
+	le_put_u64(out + OFF_CLIENT, cmd->client_id);
+	le_put_u64(out + OFF_SEQ, cmd->seq);
+	le_put_u64(out + OFF_ORIGIN, cmd->origin);
+	le_put_u64(out + OFF_REQUEST, cmd->request_id);
 	memcpy(out + KV_CMD_HEADER_SIZE, cmd->key, cmd->key_len);
 	return (int64_t)size;
 }
@@ -162,18 +162,18 @@ int kv_cmd_decode(const uint8_t *buf, size_t len, struct kv_cmd *out)
 		return KV_ECMD_OP;
 	flags = buf[OFF_FLAGS];
 	if ((flags & ~KV_CMD_F_CAS) != 0 || buf[OFF_RESERVED1] != 0 ||
-	    frame_get_u16(buf + OFF_RESERVED2) != 0 ||
-	    frame_get_u32(buf + OFF_RESERVED3) != 0)
+	    le_get_u16(buf + OFF_RESERVED2) != 0 ||
+	    le_get_u32(buf + OFF_RESERVED3) != 0)
 		return KV_ECMD_FLAGS;
 	out->op = buf[OFF_OP];
 	out->has_cas = (flags & KV_CMD_F_CAS) ? 1 : 0;
-	out->cas = frame_get_u64(buf + OFF_CAS);
-	out->client_id = frame_get_u64(buf + OFF_CLIENT);
-	out->seq = frame_get_u64(buf + OFF_SEQ);
-	out->origin = frame_get_u64(buf + OFF_ORIGIN);
-	out->request_id = frame_get_u64(buf + OFF_REQUEST);
-	key_len = frame_get_u16(buf + OFF_KEY_LEN);
-	value_len = frame_get_u32(buf + OFF_VALUE_LEN);
+	out->cas = le_get_u64(buf + OFF_CAS);
+	out->client_id = le_get_u64(buf + OFF_CLIENT);
+	out->seq = le_get_u64(buf + OFF_SEQ);
+	out->origin = le_get_u64(buf + OFF_ORIGIN);
+	out->request_id = le_get_u64(buf + OFF_REQUEST);
+	key_len = le_get_u16(buf + OFF_KEY_LEN);
+	value_len = le_get_u32(buf + OFF_VALUE_LEN);
 	rv = check_fields(out->op, out->has_cas, out->cas, out->client_id,
 			  out->seq, key_len, value_len);
 	if (rv != 0)

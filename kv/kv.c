@@ -101,7 +101,7 @@ static int load_meta(struct kv *kv, MDB_txn *txn, char *err, size_t errlen)
 	rc = mdb_get(txn, kv->meta, &k, &v);
 	if (rc == MDB_NOTFOUND) {
 		/* A new store: stamp the format. */
-		frame_put_u32(buf, KV_FORMAT_VERSION);
+		le_put_u32(buf, KV_FORMAT_VERSION);
 		v.mv_size = 4;
 		v.mv_data = buf;
 		rc = mdb_put(txn, kv->meta, &k, &v, 0);
@@ -110,9 +110,9 @@ static int load_meta(struct kv *kv, MDB_txn *txn, char *err, size_t errlen)
 	} else if (rc != 0) {
 		goto lmdb_err;
 	} else if (v.mv_size != 4 ||
-		   frame_get_u32(v.mv_data) != KV_FORMAT_VERSION) {
+		   le_get_u32(v.mv_data) != KV_FORMAT_VERSION) {
 		set_err(err, errlen, "kv: store format %u is not %u",
-			v.mv_size == 4 ? frame_get_u32(v.mv_data) : 0,
+			v.mv_size == 4 ? le_get_u32(v.mv_data) : 0,
 			KV_FORMAT_VERSION);
 		return KV_EFORMAT;
 	}
@@ -131,8 +131,8 @@ static int load_meta(struct kv *kv, MDB_txn *txn, char *err, size_t errlen)
 			v.mv_size);
 		return KV_ECORRUPT;
 	}
-	kv->applied_index = frame_get_u64(v.mv_data);
-	kv->applied_term = frame_get_u64((const uint8_t *)v.mv_data + 8);
+	kv->applied_index = le_get_u64(v.mv_data);
+	kv->applied_term = le_get_u64((const uint8_t *)v.mv_data + 8);
 	return 0;
 lmdb_err:
 	set_err(err, errlen, "kv: reading meta: %s", mdb_strerror(rc));
@@ -696,8 +696,8 @@ static void result_from_rec(struct kv_result *r, const uint8_t *rec)
 {
 	r->status = rec[24];
 	r->deleted = rec[25];
-	r->index = frame_get_u64(rec + 8);
-	r->mod_index = frame_get_u64(rec + 16);
+	r->index = le_get_u64(rec + 8);
+	r->mod_index = le_get_u64(rec + 16);
 	r->duplicate = 1;
 }
 
@@ -716,7 +716,7 @@ static int apply_op(struct apply_ctx *c, const struct kv_cmd *cmd,
 	if (exists) {
 		if (v.mv_size < VALUE_HDR)
 			return KV_ECORRUPT;
-		cur_mod = frame_get_u64(v.mv_data);
+		cur_mod = le_get_u64(v.mv_data);
 	}
 	r->index = index;
 	/* CAS M: the key's mod index must be M; M = 0 means "absent". */
@@ -734,7 +734,7 @@ static int apply_op(struct apply_ctx *c, const struct kv_cmd *cmd,
 		rc = mdb_put(c->txn, c->kv->data, &k, &v, MDB_RESERVE);
 		if (rc != 0)
 			return mdb_fail(c, rc, "writing a key");
-		frame_put_u64(v.mv_data, index);
+		le_put_u64(v.mv_data, index);
 		if (cmd->value_len != 0)
 			memcpy((uint8_t *)v.mv_data + VALUE_HDR, cmd->value,
 			       cmd->value_len);
@@ -772,9 +772,9 @@ static int remember(struct apply_ctx *c, const struct kv_cmd *cmd,
 				   : mdb_fail(c, rc, "deleting an age");
 	}
 	memset(rec, 0, sizeof(rec));
-	frame_put_u64(rec, cmd->seq);
-	frame_put_u64(rec + 8, r->index);
-	frame_put_u64(rec + 16, r->mod_index);
+	le_put_u64(rec, cmd->seq);
+	le_put_u64(rec + 8, r->index);
+	le_put_u64(rec + 16, r->mod_index);
 	rec[24] = r->status;
 	rec[25] = r->deleted;
 	rc = mdb_put(c->txn, c->kv->clients, &k, &v, 0);
@@ -827,8 +827,8 @@ static int apply_command(struct apply_ctx *c, const struct raft_entry *e,
 		if (v.mv_size != CLIENT_REC_SIZE)
 			return KV_ECORRUPT;
 		known = 1;
-		last_seq = frame_get_u64(v.mv_data);
-		old_index = frame_get_u64((const uint8_t *)v.mv_data + 8);
+		last_seq = le_get_u64(v.mv_data);
+		old_index = le_get_u64((const uint8_t *)v.mv_data + 8);
 		if (cmd.seq == last_seq) {
 			result_from_rec(r, v.mv_data);
 			return 0;
@@ -896,8 +896,8 @@ static int apply_batch(struct apply_ctx *c, const struct raft_entry *entries,
 		term = e->term;
 	}
 	if (applied != kv->applied_index) {
-		frame_put_u64(buf, applied);
-		frame_put_u64(buf + 8, term);
+		le_put_u64(buf, applied);
+		le_put_u64(buf + 8, term);
 		rc = mdb_put(c->txn, kv->meta, &k, &v, 0);
 		if (rc != 0) {
 			rv = mdb_fail(c, rc, "writing the applied index");
@@ -1116,7 +1116,7 @@ int kv_get(struct kv *kv, const uint8_t *key, size_t keylen, uint8_t **value,
 	if (len != NULL)
 		*len = n;
 	if (mod_index != NULL)
-		*mod_index = frame_get_u64(v.mv_data);
+		*mod_index = le_get_u64(v.mv_data);
 out:
 	mdb_txn_abort(txn);
 	return rv;
@@ -1193,7 +1193,7 @@ int64_t kv_list(struct kv *kv, const uint8_t *prefix, size_t prefix_len,
 		}
 		if (cb(arg, k.mv_data, k.mv_size,
 		       (const uint8_t *)v.mv_data + VALUE_HDR,
-		       v.mv_size - VALUE_HDR, frame_get_u64(v.mv_data)) != 0) {
+		       v.mv_size - VALUE_HDR, le_get_u64(v.mv_data)) != 0) {
 			count = KV_ESTOPPED;
 			goto out;
 		}
@@ -1263,10 +1263,10 @@ int kv_digest(struct kv *kv, uint64_t *digest)
 			rv = KV_ECORRUPT;
 			goto out;
 		}
-		frame_put_u32(num, (uint32_t)k.mv_size);
+		le_put_u32(num, (uint32_t)k.mv_size);
 		h = fnv(h, num, 4);
 		h = fnv(h, k.mv_data, k.mv_size);
-		frame_put_u32(num, (uint32_t)(v.mv_size - VALUE_HDR));
+		le_put_u32(num, (uint32_t)(v.mv_size - VALUE_HDR));
 		h = fnv(h, num, 4);
 		h = fnv(h, (const uint8_t *)v.mv_data + VALUE_HDR,
 			v.mv_size - VALUE_HDR);
@@ -1395,7 +1395,7 @@ int kv_snapshot_info(const char *path, raft_index *index, raft_term *term,
 	rc = mdb_get(txn, meta, &k, &v);
 	if (rc == MDB_NOTFOUND ||
 	    (rc == 0 && (v.mv_size != 4 ||
-			 frame_get_u32(v.mv_data) != KV_FORMAT_VERSION))) {
+			 le_get_u32(v.mv_data) != KV_FORMAT_VERSION))) {
 		set_err(err, errlen, "kv: snapshot %s: unknown format", path);
 		rv = KV_EFORMAT;
 		goto out;
@@ -1417,9 +1417,9 @@ int kv_snapshot_info(const char *path, raft_index *index, raft_term *term,
 		goto out;
 	}
 	if (index != NULL)
-		*index = v.mv_data ? frame_get_u64(v.mv_data) : 0;
+		*index = v.mv_data ? le_get_u64(v.mv_data) : 0;
 	if (term != NULL)
-		*term = v.mv_data ? frame_get_u64((uint8_t *)v.mv_data + 8) : 0;
+		*term = v.mv_data ? le_get_u64((uint8_t *)v.mv_data + 8) : 0;
 	rv = 0;
 	goto out;
 lmdb_err:

@@ -24,6 +24,7 @@
 #include "config.h"
 #include "members.h"
 #include "membership.h"
+#include "clock.h"
 #include "util.h"
 
 #define KV_PREFIX	   "/v1/kv/"
@@ -65,7 +66,7 @@ struct call {
 static void count(struct node *n, enum metrics_route route, int status,
 		  double t0)
 {
-	metrics_http(node_metrics(n), route, status, util_now_seconds() - t0);
+	metrics_http(node_metrics(n), route, status, clock_now_seconds() - t0);
 }
 
 static void reply_error(struct node *n, struct evhttp_request *req,
@@ -787,7 +788,7 @@ static const char *framing_error(struct evhttp_request *req,
 static void handle(struct evhttp_request *req, void *arg)
 {
 	struct node *n = arg;
-	double t0 = util_now_seconds();
+	double t0 = clock_now_seconds();
 	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
 	const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;

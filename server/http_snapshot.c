@@ -19,6 +19,7 @@
 #include "node.h"
 #include "snapshot.h"
 #include "snapshotter.h"
+#include "clock.h"
 #include "util.h"
 
 /* One backup request waiting for its snapshot. */
@@ -31,7 +32,7 @@ struct backup {
 static void backup_done(struct backup *b, int status)
 {
 	metrics_http(node_metrics(b->n), ROUTE_OTHER, status,
-		     util_now_seconds() - b->t0);
+		     clock_now_seconds() - b->t0);
 	free(b);
 }
 

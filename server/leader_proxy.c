@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "http_util.h"
+#include "clock.h"
 #include "util.h"
 
 struct proxy {
@@ -51,7 +52,7 @@ static void proxy_http_done(struct evhttp_request *resp, void *arg)
 		evhttp_send_reply(p->req, code, http_reason(code),
 				  evhttp_request_get_input_buffer(resp));
 		metrics_http(node_metrics(n), p->replies->route, code,
-			     util_now_seconds() - p->t0);
+			     clock_now_seconds() - p->t0);
 	}
 	/* Not from inside the connection's own callback. */
 	event_base_once(node_base(n), -1, EV_TIMEOUT, free_conn_cb, p->conn,

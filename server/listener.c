@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "clock.h"
 #include "util.h"
 
 #define LISTEN_BACKLOG 1024
@@ -332,7 +333,7 @@ static struct bufferevent *conn_new(struct event_base *base, void *arg)
 		l->fd_episode = 0;
 	}
 	if (l->count >= l->max_connections) {
-		double now = util_now_seconds();
+		double now = clock_now_seconds();
 		if (l->full_logged_at == 0 ||
 		    now - l->full_logged_at >= LIMIT_LOG_INTERVAL_S) {
 			log_warn("%s listener: %u connections open "
@@ -381,7 +382,7 @@ static void accept_failed(struct evconnlistener *lev, void *arg)
 	struct timeval tv = {.tv_sec = 0, .tv_usec = ACCEPT_RETRY_MS * 1000};
 	l->fd_failures++;
 	if (!l->fd_episode) {
-		double now = util_now_seconds();
+		double now = clock_now_seconds();
 		if (l->fd_logged_at == 0 ||
 		    now - l->fd_logged_at >= LIMIT_LOG_INTERVAL_S) {
 			log_warn("%s listener: accept: %s; new connections "

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "durable.h"
 #include "util.h"
 
 #define MEMBERS_VERSION 1
@@ -100,7 +101,7 @@ int members_store(const char *dir, const struct members *ms, char *err,
 	if (text == NULL)
 		return util_fail(err, errlen, "out of memory");
 	int rc = -1;
-	int fd = util_create_file(tmp);
+	int fd = durable_create_file(tmp);
 	if (fd < 0) {
 		util_fail(err, errlen, "cannot create %s: %s", tmp,
 			  strerror(errno));

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "node.h"
+#include "clock.h"
 #include "util.h"
 
 /* How often a change in progress looks at the core. */
@@ -62,7 +63,7 @@ static struct job *active;
 
 static uint64_t now_ms(void)
 {
-	return (uint64_t)(util_now_seconds() * 1000.0);
+	return (uint64_t)(clock_now_seconds() * 1000.0);
 }
 
 static void reply_error(struct node *n, struct evhttp_request *req, double t0,
@@ -70,7 +71,7 @@ static void reply_error(struct node *n, struct evhttp_request *req, double t0,
 {
 	http_send_error(req, status, code, msg, NULL);
 	metrics_http(node_metrics(n), ROUTE_MEMBERS, status,
-		     util_now_seconds() - t0);
+		     clock_now_seconds() - t0);
 }
 
 static json_t *members_json(struct node *n)
@@ -93,7 +94,7 @@ static void reply_ok(struct node *n, struct evhttp_request *req, double t0)
 	http_send_json(req, 200,
 		       json_pack("{s:o}", "members", members_json(n)));
 	metrics_http(node_metrics(n), ROUTE_MEMBERS, 200,
-		     util_now_seconds() - t0);
+		     clock_now_seconds() - t0);
 }
 
 /* The answer for a node_* error code (node_watch timeouts, shutdown). */

@@ -35,6 +35,8 @@
 #include "transport.h"
 #include "wal.h"
 #include "wal_writer.h"
+#include "durable.h"
+#include "clock.h"
 #include "util.h"
 
 #define HASH_BUCKETS 4096
@@ -636,7 +638,7 @@ static int apply_entries(struct node *n, const struct raft_entry *ents,
 	struct kv_result *res = calloc(cnt, sizeof(*res));
 	if (res == NULL)
 		fatal("apply", "out of memory");
-	double t0 = util_now_seconds();
+	double t0 = clock_now_seconds();
 	node_snapshot_before_apply(n, ents, cnt);
 	int rc = kv_apply(n->kv, ents, cnt, res, err, errlen);
 	if (rc < 0) {
@@ -650,7 +652,7 @@ static int apply_entries(struct node *n, const struct raft_entry *ents,
 			store_reopen(n);
 		return rc;
 	}
-	metrics_observe(&n->metrics.apply_seconds, util_now_seconds() - t0);
+	metrics_observe(&n->metrics.apply_seconds, clock_now_seconds() - t0);
 	n->metrics.apply_batches++;
 	n->metrics.applied_entries += cnt;
 	n->applied = kv_applied_index(n->kv);
@@ -1420,7 +1422,7 @@ static int move_store_aside(const char *dir, char *aside, size_t cap, char *err,
 					 "cannot move the damaged store %s "
 					 "aside: %s",
 					 from, strerror(errno));
-		if (snapshot_sync_dir(dir) != 0)
+		if (durable_sync_dir(dir) != 0)
 			return util_fail(err, errlen, "cannot sync %s: %s", dir,
 					 strerror(errno));
 		return 0;
@@ -2231,7 +2233,7 @@ static void node_install_snapshot(struct node *n,
 				  const struct raft_snapshot_meta *meta)
 {
 	char path[SNAPSHOT_PATH_MAX], err[512] = "";
-	double t0 = util_now_seconds();
+	double t0 = clock_now_seconds();
 	snapshotter_received_path(n->snap, meta->index, path);
 	/* The store must not close under a running copy. */
 	snapshotter_wait(n->snap);
@@ -2252,10 +2254,10 @@ static void node_install_snapshot(struct node *n,
 		fatal("installing the received snapshot",
 		      "the store does not hold the snapshot's index");
 	n->applied = meta->index;
-	snapshotter_installed(n->snap, util_now_seconds() - t0);
+	snapshotter_installed(n->snap, clock_now_seconds() - t0);
 	log_info("installed snapshot at index %" PRIu64 " term %" PRIu64
 		 " in %.3f s",
-		 meta->index, meta->term, util_now_seconds() - t0);
+		 meta->index, meta->term, clock_now_seconds() - t0);
 }
 
 static void node_snapshot_before_apply(struct node *n,
@@ -2336,7 +2338,7 @@ static int node_restore_file(struct node *n, const char *file, char *err,
 	snprintf(tmp, sizeof(tmp), "%s/" SNAPSHOT_DIR "/restore.mdb.tmp", dir);
 	int in = open(file, O_RDONLY | O_CLOEXEC);
 	/* A new file: restore.mdb.tmp may be a symlink planted in snap/. */
-	int out = util_create_file(tmp);
+	int out = durable_create_file(tmp);
 	char *buf = malloc(1u << 20);
 	int rc = in < 0 || out < 0 || buf == NULL ? -1 : 0;
 	while (rc == 0) {

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "crc32c.h"
+#include "durable.h"
 #include "util.h"
 
 /* Bytes read at a time when checksumming: bounded memory for any size. */
@@ -29,18 +30,6 @@ void snapshot_meta_path(const char *dir, raft_index index, char *out)
 {
 	snprintf(out, SNAPSHOT_PATH_MAX,
 		 "%s/" SNAPSHOT_DIR "/snap-%016" PRIx64 ".meta", dir, index);
-}
-
-int snapshot_sync_dir(const char *path)
-{
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	int rc = fsync(fd);
-	int e = errno;
-	close(fd);
-	errno = e;
-	return rc;
 }
 
 int snapshot_make_dir(const char *dir, char *err, size_t errlen)
@@ -152,7 +141,7 @@ static int write_file_atomic(const char *path, const char *text, size_t len,
 {
 	char tmp[SNAPSHOT_PATH_MAX + 8];
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	int fd = util_create_file(tmp);
+	int fd = durable_create_file(tmp);
 	if (fd < 0)
 		return util_fail(err, errlen, "cannot create %s: %s", tmp,
 				 strerror(errno));
@@ -187,7 +176,7 @@ static int write_file_atomic(const char *path, const char *text, size_t len,
 	char *slash = strrchr(dirp, '/');
 	if (slash != NULL)
 		*slash = '\0';
-	if (snapshot_sync_dir(slash != NULL ? dirp : ".") != 0)
+	if (durable_sync_dir(slash != NULL ? dirp : ".") != 0)
 		return util_fail(err, errlen,
 				 "cannot sync the directory of %s: %s", path,
 				 strerror(errno));
@@ -318,7 +307,7 @@ int snapshot_create(struct kv *kv, const char *dir, const char *members_json,
 		unlink(tmp);
 		return -1;
 	}
-	if (snapshot_sync_dir(sdir) != 0)
+	if (durable_sync_dir(sdir) != 0)
 		return util_fail(err, errlen, "cannot sync %s: %s", sdir,
 				 strerror(errno));
 	if (snapshot_write_meta(dir, &info, members_json, err, errlen) != 0)
@@ -473,7 +462,7 @@ int snapshot_prune(const char *dir, size_t keep, char *err, size_t errlen)
 		}
 		closedir(d);
 	}
-	snapshot_sync_dir(sdir);
+	durable_sync_dir(sdir);
 	return deleted;
 }
 

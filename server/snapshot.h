@@ -93,7 +93,4 @@ int snapshot_unhex(const char *s, uint8_t **out, size_t *len);
 int snapshot_copy_file(const char *src, const char *dst, char *err,
 		       size_t errlen);
 
-/* fsyncs directory @path. Returns 0 or -1 (errno set). */
-int snapshot_sync_dir(const char *path);
-
 #endif /* SERVER_SNAPSHOT_H_ */

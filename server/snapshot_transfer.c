@@ -21,6 +21,7 @@
 #include "config.h"
 #include "crc32c.h"
 #include "kv.h"
+#include "durable.h"
 #include "util.h"
 
 #define HDR_FROM	"X-Kvd-From"
@@ -585,7 +586,7 @@ static void recv_complete(struct snap_xfer *x, struct evhttp_request *req,
 		answer(x, req, 400, "Bad Request", "not a snapshot");
 		return;
 	}
-	if (rename(part, path) != 0 || snapshot_sync_dir(sdir) != 0) {
+	if (rename(part, path) != 0 || durable_sync_dir(sdir) != 0) {
 		xlog(x, 0, "cannot keep %s: %s", path, strerror(errno));
 		recv_abort(x);
 		answer(x, req, 500, "Internal Server Error", "rename failed");
@@ -623,7 +624,7 @@ static void recv_complete(struct snap_xfer *x, struct evhttp_request *req,
 		 * its commit index, or a stale leader's): nothing will install
 		 * it. The sender is told it arrived, as it did. */
 		unlink(path);
-		snapshot_sync_dir(sdir);
+		durable_sync_dir(sdir);
 		xlog(x, 2,
 		     "snapshot %" PRIu64 " from member %" PRIu64
 		     " not needed here: deleted",
@@ -737,7 +738,7 @@ static void handle_chunk(struct evhttp_request *req, void *arg)
 			return;
 		}
 		recv_path(x, part);
-		rs->fd = util_create_file(part);
+		rs->fd = durable_create_file(part);
 		if (rs->fd < 0) {
 			xlog(x, 0, "cannot create %s: %s", part,
 			     strerror(errno));

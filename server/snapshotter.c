@@ -31,6 +31,7 @@
 #include "log.h"
 #include "members.h"
 #include "metrics.h"
+#include "clock.h"
 #include "util.h"
 
 /* Snapshots kept on disk when snapshotter_options.keep is 0. One is enough:
@@ -151,7 +152,7 @@ static void *copy_main(void *arg)
 		log_warn("pruning old snapshots: %s", sn->err);
 		sn->err[0] = '\0';
 	}
-	sn->took = util_now_seconds() - sn->started;
+	sn->took = clock_now_seconds() - sn->started;
 	__atomic_store_n(&sn->thread_done, 1, __ATOMIC_RELEASE);
 	event_active(sn->done_ev, EV_READ, 0);
 	return NULL;
@@ -166,7 +167,7 @@ static void join_copy(struct snapshotter *sn)
 	pthread_join(sn->thread, NULL);
 	sn->busy = false;
 	sn->last_seconds = sn->took;
-	sn->rest_until = util_now_seconds() + SNAPSHOT_REST_FACTOR * sn->took;
+	sn->rest_until = clock_now_seconds() + SNAPSHOT_REST_FACTOR * sn->took;
 	if (sn->rc != 0) {
 		sn->failed_total++;
 		sn->failed_unreported = true;
@@ -239,7 +240,7 @@ int snapshotter_take(struct snapshotter *sn, struct kv *kv)
 	sn->kv = kv;
 	sn->rc = 0;
 	sn->err[0] = '\0';
-	sn->started = util_now_seconds();
+	sn->started = clock_now_seconds();
 	sn->last_attempt = kv_applied_index(kv);
 	if (pthread_create(&sn->thread, NULL, copy_main, sn) != 0) {
 		sn->busy = false;
@@ -259,7 +260,7 @@ void snapshotter_applied(struct snapshotter *sn, struct kv *kv,
 		base = sn->last_attempt;
 	if (applied < base + sn->o.every_entries)
 		return;
-	double now = util_now_seconds();
+	double now = clock_now_seconds();
 	if (now >= sn->rest_until) {
 		snapshotter_take(sn, kv);
 		return;

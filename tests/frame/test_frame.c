@@ -293,7 +293,7 @@ END_TEST
  * is the one that fires rather than the checksum. */
 static void reseal_header(uint8_t *buf)
 {
-	frame_put_u32(buf, crc32c(0, buf + 4, FRAME_HEADER_SIZE - 4));
+	le_put_u32(buf, crc32c(0, buf + 4, FRAME_HEADER_SIZE - 4));
 }
 
 START_TEST(test_wrong_version)
@@ -332,7 +332,7 @@ START_TEST(test_too_large)
 	/* A huge declared length with only a header present. */
 	uint8_t hdr[FRAME_HEADER_SIZE];
 	frame_encode(hdr, FRAME_ENTRY_NORMAL, 1, 1, NULL, 0);
-	frame_put_u32(hdr + 12, UINT32_MAX);
+	le_put_u32(hdr + 12, UINT32_MAX);
 	reseal_header(hdr);
 	ck_assert_int_eq(decode_exact(hdr, sizeof(hdr), 1u << 20, &consumed),
 			 FRAME_ETOO_LARGE);
@@ -348,7 +348,7 @@ START_TEST(test_nonzero_reserved)
 
 	for (int bit = 0; bit < 16; bit++) {
 		frame_encode(buf, FRAME_ENTRY_NORMAL, 1, 1, NULL, 0);
-		frame_put_u16(buf + 10, (uint16_t)(1u << bit));
+		le_put_u16(buf + 10, (uint16_t)(1u << bit));
 		reseal_header(buf);
 		ck_assert_int_eq(decode_exact(buf, sizeof(buf), 0, &consumed),
 				 FRAME_ETYPE);

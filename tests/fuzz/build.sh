@@ -28,26 +28,27 @@ fi
 
 mkdir -p "$out/obj"
 pc() { pkg-config "$@" 2>/dev/null || true; }
-inc="-I$root/raft -I$root/kv -I$root/server -I$here"
+inc="-I$root/raft/base -I$root/raft/core -I$root/raft/wal -I$root/raft/peer"
+inc="$inc -I$root/kv -I$root/server -I$here"
 inc="$inc $(pc --cflags libevent jansson lmdb)"
 san="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
 base="-std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer $san"
 version=$(sed -n "s/^ *version : '\([^']*\)'.*/\1/p" "$root/meson.build" | head -n 1)
 
 # Project sources of each target (paths below the repository root).
-frame_src="raft/crc32c.c raft/frame.c"
-codec_src="$frame_src raft/msg_codec.c"
+frame_src="raft/base/crc32c.c raft/base/frame.c"
+codec_src="$frame_src raft/peer/msg_codec.c"
 srcs() {
 	case $1 in
 	fuzz_frame) echo "$frame_src" ;;
 	fuzz_msg_codec) echo "$codec_src" ;;
-	fuzz_wal_recovery) echo "$frame_src raft/wal.c" ;;
+	fuzz_wal_recovery) echo "$frame_src raft/wal/wal.c" ;;
 	fuzz_command) echo "kv/key.c kv/command.c" ;;
-	fuzz_peer_http) echo "$codec_src raft/transport.c raft/transport_share.c" ;;
+	fuzz_peer_http) echo "$codec_src raft/base/secret.c raft/peer/transport.c raft/peer/transport_share.c" ;;
 	fuzz_client_http)
 		# The whole member but its main(): every source of raft/, kv/
 		# and server/ (globbed, so new files need no change here).
-		for f in raft/*.c kv/*.c server/*.c; do
+		for f in raft/*/*.c kv/*.c server/*.c; do
 			case $f in
 			server/main.c | */test_*) ;;
 			*) echo "$f" ;;
@@ -92,7 +93,7 @@ for t in $targets; do
 	if [ "$t" = gen_corpus ]; then
 		# The seed generator: a plain program, no fuzzer runtime.
 		$CC $base -Wall -Wextra -Werror $inc "$here/gen_corpus.c" \
-		    $codec_src raft/wal.c kv/key.c kv/command.c \
+		    $codec_src raft/wal/wal.c kv/key.c kv/command.c \
 		    -o "$out/gen_corpus" || failed="$failed $t"
 		continue
 	fi

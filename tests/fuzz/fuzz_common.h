@@ -40,15 +40,15 @@ static inline size_t fuzz_fix_frames(uint8_t *buf, size_t len)
 
 	while (len - off >= FRAME_HEADER_SIZE) {
 		uint8_t *h = buf + off;
-		uint32_t plen = frame_get_u32(h + 12);
+		uint32_t plen = le_get_u32(h + 12);
 		int zero = 1;
 
 		for (int i = 0; i < FRAME_HEADER_SIZE && zero; i++)
 			zero = h[i] == 0;
 		if (zero || plen > len - off - FRAME_HEADER_SIZE)
 			break;
-		frame_put_u32(h + 4, crc32c(0, h + FRAME_HEADER_SIZE, plen));
-		frame_put_u32(h, crc32c(0, h + 4, FRAME_HEADER_SIZE - 4));
+		le_put_u32(h + 4, crc32c(0, h + FRAME_HEADER_SIZE, plen));
+		le_put_u32(h, crc32c(0, h + 4, FRAME_HEADER_SIZE - 4));
 		off += frame_size(plen);
 	}
 	return off;

@@ -1,4 +1,4 @@
-/* fuzz_frame.c - libFuzzer target for frame_decode() (raft/frame.h). */
+/* fuzz_frame.c - libFuzzer target for frame_decode() (raft/base/frame.h). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /* fuzz_msg_codec.c - libFuzzer target for msg_codec_decode() (peer message
- * bodies, raft/msg_codec.h). */
+ * bodies, raft/peer/msg_codec.h). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

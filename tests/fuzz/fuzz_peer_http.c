@@ -1,6 +1,6 @@
 /* fuzz_peer_http.c - libFuzzer target for the peer listener: raw HTTP bytes
  * at transport_attach()'s POST /raft/messages on a real evhttp server
- * (raft/transport.h), over loopback TCP. */
+ * (raft/peer/transport.h), over loopback TCP. */
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>

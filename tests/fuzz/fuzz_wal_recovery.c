@@ -1,5 +1,5 @@
 /* fuzz_wal_recovery.c - libFuzzer target for WAL recovery (wal_open() on
- * arbitrary segment files, raft/wal.h). */
+ * arbitrary segment files, raft/wal/wal.h). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>

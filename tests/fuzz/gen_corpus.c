@@ -102,9 +102,9 @@ static void gen_frame(void)
 	write_seed("fuzz_frame", "entry", &b);
 	b.len = 0;
 	put_byte(&b, 0);
-	frame_put_u64(hs, 5);
-	frame_put_u64(hs + 8, 2);
-	frame_put_u64(hs + 16, 9);
+	le_put_u64(hs, 5);
+	le_put_u64(hs + 8, 2);
+	le_put_u64(hs + 16, 9);
 	add_frame(&b, FRAME_HARD_STATE, 5, 9, hs, sizeof(hs));
 	add_frame(&b, FRAME_ENTRY_NOOP, 5, 10, NULL, 0);
 	add_frame(&b, FRAME_ENTRY_CONFIG, 5, 11, "cfg", 3);
@@ -217,13 +217,13 @@ static void add_raw_msg(struct buf *b, uint8_t type, uint32_t n_entries,
 	memset(p, 0, sizeof(p));
 	p[0] = MSG_CODEC_VERSION;
 	p[1] = type;
-	frame_put_u32(p + 4, n_entries);
-	frame_put_u64(p + 8, 2);  /* from */
-	frame_put_u64(p + 16, 1); /* to */
-	frame_put_u64(p + 24, term);
-	frame_put_u64(p + 32, index);
-	frame_put_u64(p + 40, log_term);
-	frame_put_u64(p + 48, 4); /* commit */
+	le_put_u32(p + 4, n_entries);
+	le_put_u64(p + 8, 2);  /* from */
+	le_put_u64(p + 16, 1); /* to */
+	le_put_u64(p + 24, term);
+	le_put_u64(p + 32, index);
+	le_put_u64(p + 40, log_term);
+	le_put_u64(p + 48, 4); /* commit */
 	add_frame(b, FRAME_MESSAGE, 0, 0, p, sizeof(p));
 }
 

@@ -19,7 +19,7 @@ import time
 import harness
 from harness import ClusterTest, crc32c, frame, wait_for
 
-# The peer message route and the token header (raft/transport.h:
+# The peer message route and the token header (raft/peer/transport.h:
 # TRANSPORT_PATH, TRANSPORT_HEADER_TOKEN).
 PEER_PATH = '/raft/messages'
 TOKEN_HEADER = 'X-Kvd-Token'

@@ -18,7 +18,7 @@ import time
 import harness
 from harness import ClusterTest, frame, wait_for
 
-PEER_PATH = '/raft/messages'  # raft/transport.h TRANSPORT_PATH
+PEER_PATH = '/raft/messages'  # raft/peer/transport.h TRANSPORT_PATH
 TERM_MAX = 2 ** 63 - 1        # raft.h RAFT_TERM_MAX
 INDEX_MAX = 2 ** 64 - 2       # raft.h RAFT_INDEX_MAX (the WAL's last index)
 U64_MAX = 2 ** 64 - 1

@@ -142,16 +142,16 @@ static size_t put_raw_msg(uint8_t *out, const struct raw_msg *r)
 	p[1] = r->type;
 	p[2] = r->flags;
 	p[3] = r->reserved;
-	frame_put_u32(p + 4, r->n_entries);
-	frame_put_u64(p + 8, r->from);
-	frame_put_u64(p + 16, r->to);
-	frame_put_u64(p + 24, r->term);
-	frame_put_u64(p + 32, r->index);
-	frame_put_u64(p + 40, r->log_term);
-	frame_put_u64(p + 48, r->commit);
-	frame_put_u64(p + 56, r->hint_index);
-	frame_put_u64(p + 64, r->hint_term);
-	frame_put_u64(p + 72, r->context);
+	le_put_u32(p + 4, r->n_entries);
+	le_put_u64(p + 8, r->from);
+	le_put_u64(p + 16, r->to);
+	le_put_u64(p + 24, r->term);
+	le_put_u64(p + 32, r->index);
+	le_put_u64(p + 40, r->log_term);
+	le_put_u64(p + 48, r->commit);
+	le_put_u64(p + 56, r->hint_index);
+	le_put_u64(p + 64, r->hint_term);
+	le_put_u64(p + 72, r->context);
 	return frame_encode(out, FRAME_MESSAGE, r->frame_term, r->frame_index,
 			    p, r->payload_len);
 }

@@ -1444,7 +1444,7 @@ START_TEST(test_gap_and_version)
 
 	copy_dir(dir, work);
 	read_at(path, FRAME_HEADER_SIZE, pl, sizeof(pl));
-	frame_put_u32(pl, 2); /* the WAL format version */
+	le_put_u32(pl, 2); /* the WAL format version */
 	len =
 	    frame_encode(buf, FRAME_SEGMENT, 0, recs[0].index, pl, sizeof(pl));
 	write_at(path, 0, buf, len);

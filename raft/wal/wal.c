@@ -184,9 +184,9 @@ static size_t enc_ctl(uint8_t *p, uint32_t kind, raft_index next, uint64_t seq)
 {
 	uint8_t *pl = p + FRAME_HEADER_SIZE;
 
-	frame_put_u32(pl, WAL_FORMAT_VERSION);
-	frame_put_u32(pl + 4, kind);
-	frame_put_u64(pl + 8, seq);
+	le_put_u32(pl, WAL_FORMAT_VERSION);
+	le_put_u32(pl + 4, kind);
+	le_put_u64(pl + 8, seq);
 	frame_encode_header(p, FRAME_SEGMENT, 0, next, CTL_PAYLOAD);
 	return CTL_SIZE;
 }
@@ -195,9 +195,9 @@ static size_t enc_hs(uint8_t *p, const struct wal_hard_state *hs)
 {
 	uint8_t *pl = p + FRAME_HEADER_SIZE;
 
-	frame_put_u64(pl, hs->term);
-	frame_put_u64(pl + 8, hs->vote);
-	frame_put_u64(pl + 16, hs->commit);
+	le_put_u64(pl, hs->term);
+	le_put_u64(pl + 8, hs->vote);
+	le_put_u64(pl + 16, hs->commit);
 	frame_encode_header(p, FRAME_HARD_STATE, hs->term, hs->commit,
 			    HS_PAYLOAD);
 	return HS_SIZE;
@@ -1097,15 +1097,15 @@ static int check_header(struct wal *w, const struct scan *sc, uint64_t seq,
 		return fmt_err(err, errlen, WAL_ECORRUPT,
 			       "wal: %s/%s offset 0: not a segment header",
 			       w->dir, sc->name);
-	if (frame_get_u32(f.payload) != WAL_FORMAT_VERSION)
+	if (le_get_u32(f.payload) != WAL_FORMAT_VERSION)
 		return fmt_err(err, errlen, WAL_ECORRUPT,
 			       "wal: %s/%s offset 0: unsupported wal version "
 			       "%" PRIu32,
-			       w->dir, sc->name, frame_get_u32(f.payload));
-	*kind = frame_get_u32(f.payload + 4);
+			       w->dir, sc->name, le_get_u32(f.payload));
+	*kind = le_get_u32(f.payload + 4);
 	*next = f.index;
 	if ((*kind != CTL_START && *kind != CTL_RESET) ||
-	    frame_get_u64(f.payload + 8) != seq || f.index == 0)
+	    le_get_u64(f.payload + 8) != seq || f.index == 0)
 		return fmt_err(err, errlen, WAL_ECORRUPT,
 			       "wal: %s/%s offset 0: segment header does not "
 			       "match the file",
@@ -1185,15 +1185,15 @@ static int replay(struct wal *w, size_t si, const struct scan *sc, uint64_t off,
 	case FRAME_HARD_STATE:
 		if (f->len != HS_PAYLOAD)
 			break;
-		w->hs.term = frame_get_u64(f->payload);
-		w->hs.vote = frame_get_u64(f->payload + 8);
-		w->hs.commit = frame_get_u64(f->payload + 16);
+		w->hs.term = le_get_u64(f->payload);
+		w->hs.vote = le_get_u64(f->payload + 8);
+		w->hs.commit = le_get_u64(f->payload + 16);
 		return 0;
 	case FRAME_SEGMENT:
 		if (f->len != CTL_PAYLOAD ||
-		    frame_get_u32(f->payload) != WAL_FORMAT_VERSION ||
-		    frame_get_u32(f->payload + 4) != CTL_TRUNCATE ||
-		    frame_get_u64(f->payload + 8) != s->seq || f->index == 0)
+		    le_get_u32(f->payload) != WAL_FORMAT_VERSION ||
+		    le_get_u32(f->payload + 4) != CTL_TRUNCATE ||
+		    le_get_u64(f->payload + 8) != s->seq || f->index == 0)
 			break;
 		x = f->index - 1;
 		if (x > w->last)

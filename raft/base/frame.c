@@ -48,15 +48,15 @@ void frame_encode_header(uint8_t *out, uint8_t type, raft_term term,
 {
 	/* The payload CRC is inside the header CRC's range: compute it first.
 	 */
-	frame_put_u32(out + OFF_PAYLOAD_CRC,
+	le_put_u32(out + OFF_PAYLOAD_CRC,
 		      crc32c(0, out + FRAME_HEADER_SIZE, len));
 	out[OFF_VERSION] = FRAME_VERSION;
 	out[OFF_TYPE] = type;
-	frame_put_u16(out + OFF_RESERVED, 0);
-	frame_put_u32(out + OFF_LENGTH, len);
-	frame_put_u64(out + OFF_TERM, term);
-	frame_put_u64(out + OFF_INDEX, index);
-	frame_put_u32(out + OFF_HEADER_CRC, header_crc(out));
+	le_put_u16(out + OFF_RESERVED, 0);
+	le_put_u32(out + OFF_LENGTH, len);
+	le_put_u64(out + OFF_TERM, term);
+	le_put_u64(out + OFF_INDEX, index);
+	le_put_u32(out + OFF_HEADER_CRC, header_crc(out));
 }
 
 size_t frame_encode(uint8_t *out, uint8_t type, raft_term term,
@@ -91,23 +91,23 @@ int frame_decode(const uint8_t *buf, size_t avail, uint32_t max_len,
 		return FRAME_EZERO;
 	if (buf[OFF_VERSION] != FRAME_VERSION)
 		return FRAME_EVERSION;
-	if (frame_get_u32(buf + OFF_HEADER_CRC) != header_crc(buf))
+	if (le_get_u32(buf + OFF_HEADER_CRC) != header_crc(buf))
 		return FRAME_EHEADER_CRC;
-	if (frame_get_u16(buf + OFF_RESERVED) != 0 ||
+	if (le_get_u16(buf + OFF_RESERVED) != 0 ||
 	    !type_known(buf[OFF_TYPE]))
 		return FRAME_ETYPE;
-	len = frame_get_u32(buf + OFF_LENGTH);
+	len = le_get_u32(buf + OFF_LENGTH);
 	if (len > max_len)
 		return FRAME_ETOO_LARGE;
 	if (avail - FRAME_HEADER_SIZE < len)
 		return FRAME_ETRUNCATED;
-	if (frame_get_u32(buf + OFF_PAYLOAD_CRC) !=
+	if (le_get_u32(buf + OFF_PAYLOAD_CRC) !=
 	    crc32c(0, buf + FRAME_HEADER_SIZE, len))
 		return FRAME_EPAYLOAD_CRC;
 
 	out->type = buf[OFF_TYPE];
-	out->term = frame_get_u64(buf + OFF_TERM);
-	out->index = frame_get_u64(buf + OFF_INDEX);
+	out->term = le_get_u64(buf + OFF_TERM);
+	out->index = le_get_u64(buf + OFF_INDEX);
 	out->len = len;
 	out->payload = buf + FRAME_HEADER_SIZE;
 	*consumed = frame_size(len);
@@ -117,10 +117,10 @@ int frame_decode(const uint8_t *buf, size_t avail, uint32_t max_len,
 int frame_header_intact(const uint8_t *buf, size_t avail, uint32_t *len)
 {
 	if (buf == NULL || avail < FRAME_HEADER_SIZE ||
-	    frame_get_u32(buf + OFF_HEADER_CRC) != header_crc(buf))
+	    le_get_u32(buf + OFF_HEADER_CRC) != header_crc(buf))
 		return 0;
 	if (len != NULL)
-		*len = frame_get_u32(buf + OFF_LENGTH);
+		*len = le_get_u32(buf + OFF_LENGTH);
 	return 1;
 }
 

@@ -1,6 +1,6 @@
 /* wal_writer.c - the WAL writer thread (see wal_writer.h). */
 #include "wal_writer.h"
-#include "util.h"
+#include "clock.h"
 
 #include <event2/event.h>
 #include <pthread.h>
@@ -191,7 +191,7 @@ static void write_group(struct wal_writer *ww, struct wal_job *batch)
 
 	/* Group commit: write every queued job, then one sync, made
 	 * only when a job needs it (see needs_sync()). */
-	double t0 = util_now_seconds();
+	double t0 = clock_now_seconds();
 	int rc = WAL_OK;
 	bool dirty = false, lazy = false;
 	size_t n_jobs = 0, n_lazy = 0;
@@ -228,7 +228,7 @@ static void write_group(struct wal_writer *ww, struct wal_job *batch)
 		if (j->compact_index > 0)
 			rc = wal_compact(ww->wal, j->compact_index, errmsg,
 					 sizeof(errmsg));
-	double took = util_now_seconds() - t0;
+	double took = clock_now_seconds() - t0;
 	batch->first_of_group = true;
 	batch->synced = dirty;
 	batch->sync_seconds = took;

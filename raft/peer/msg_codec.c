@@ -160,16 +160,16 @@ static void encode_head(const struct raft_msg *m, uint8_t *out)
 	p[OFF_TYPE] = m->type;
 	p[OFF_FLAGS] = m->reject ? MSG_CODEC_FLAG_REJECT : 0;
 	p[OFF_RESERVED] = 0;
-	frame_put_u32(p + OFF_N_ENTRIES, (uint32_t)m->n_entries);
-	frame_put_u64(p + OFF_FROM, m->from);
-	frame_put_u64(p + OFF_TO, m->to);
-	frame_put_u64(p + OFF_TERM, m->term);
-	frame_put_u64(p + OFF_INDEX, m->index);
-	frame_put_u64(p + OFF_LOG_TERM, m->log_term);
-	frame_put_u64(p + OFF_COMMIT, m->commit);
-	frame_put_u64(p + OFF_HINT_INDEX, m->hint_index);
-	frame_put_u64(p + OFF_HINT_TERM, m->hint_term);
-	frame_put_u64(p + OFF_CONTEXT, m->context);
+	le_put_u32(p + OFF_N_ENTRIES, (uint32_t)m->n_entries);
+	le_put_u64(p + OFF_FROM, m->from);
+	le_put_u64(p + OFF_TO, m->to);
+	le_put_u64(p + OFF_TERM, m->term);
+	le_put_u64(p + OFF_INDEX, m->index);
+	le_put_u64(p + OFF_LOG_TERM, m->log_term);
+	le_put_u64(p + OFF_COMMIT, m->commit);
+	le_put_u64(p + OFF_HINT_INDEX, m->hint_index);
+	le_put_u64(p + OFF_HINT_TERM, m->hint_term);
+	le_put_u64(p + OFF_CONTEXT, m->context);
 	frame_encode_header(out, FRAME_MESSAGE, 0, 0, MSG_CODEC_PAYLOAD_SIZE);
 }
 
@@ -292,16 +292,16 @@ static int parse_message(const struct frame *f,
 	memset(m, 0, sizeof(*m));
 	m->type = p[OFF_TYPE];
 	m->reject = (p[OFF_FLAGS] & MSG_CODEC_FLAG_REJECT) != 0;
-	m->n_entries = frame_get_u32(p + OFF_N_ENTRIES);
-	m->from = frame_get_u64(p + OFF_FROM);
-	m->to = frame_get_u64(p + OFF_TO);
-	m->term = frame_get_u64(p + OFF_TERM);
-	m->index = frame_get_u64(p + OFF_INDEX);
-	m->log_term = frame_get_u64(p + OFF_LOG_TERM);
-	m->commit = frame_get_u64(p + OFF_COMMIT);
-	m->hint_index = frame_get_u64(p + OFF_HINT_INDEX);
-	m->hint_term = frame_get_u64(p + OFF_HINT_TERM);
-	m->context = frame_get_u64(p + OFF_CONTEXT);
+	m->n_entries = le_get_u32(p + OFF_N_ENTRIES);
+	m->from = le_get_u64(p + OFF_FROM);
+	m->to = le_get_u64(p + OFF_TO);
+	m->term = le_get_u64(p + OFF_TERM);
+	m->index = le_get_u64(p + OFF_INDEX);
+	m->log_term = le_get_u64(p + OFF_LOG_TERM);
+	m->commit = le_get_u64(p + OFF_COMMIT);
+	m->hint_index = le_get_u64(p + OFF_HINT_INDEX);
+	m->hint_term = le_get_u64(p + OFF_HINT_TERM);
+	m->context = le_get_u64(p + OFF_CONTEXT);
 	return check_header(m, lim);
 }
 

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "core_buf.h"
-#include "frame.h"
+#include "byteorder.h"
 
 #define CONFIG_VERSION 1
 #define CONFIG_JOINT   1 /* header flag */
@@ -76,7 +76,7 @@ int raft_membership_encode(const struct raft_membership *m, uint8_t *buf,
 
 		if (alen > RAFT_MAX_ADDR_LEN || cap - off < 10 + alen)
 			return RAFT_EINVAL;
-		frame_put_u64(buf + off, x->id);
+		le_put_u64(buf + off, x->id);
 		buf[off + 8] = x->flags;
 		buf[off + 9] = (uint8_t)alen;
 		memcpy(buf + off + 10, x->addr, alen);
@@ -106,7 +106,7 @@ int raft_membership_decode(const void *data, size_t len,
 
 		if (len - off < 10)
 			goto bad;
-		x->id = frame_get_u64(p + off);
+		x->id = le_get_u64(p + off);
 		x->flags = p[off + 8];
 		alen = p[off + 9];
 		if (len - off - 10 < alen ||

@@ -1,0 +1,54 @@
+/* durable.c - directory fsyncs and exclusive file creation. */
+#include "durable.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int durable_sync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rc, e;
+
+	if (fd < 0)
+		return -1;
+	rc = fsync(fd);
+	e = errno;
+	close(fd);
+	errno = e;
+	return rc;
+}
+
+int durable_sync_parent(const char *path)
+{
+	size_t n = strlen(path);
+	char *parent;
+	int rc, e;
+
+	while (n > 1 && path[n - 1] == '/')
+		n--;
+	while (n > 0 && path[n - 1] != '/')
+		n--;
+	while (n > 1 && path[n - 1] == '/')
+		n--;
+	/* n == 0: a relative name without a slash, whose parent is ".". */
+	parent = n == 0 ? strdup(".") : strndup(path, n);
+	if (parent == NULL)
+		return -1;
+	rc = durable_sync_dir(parent);
+	e = errno;
+	free(parent);
+	errno = e;
+	return rc;
+}
+
+int durable_create_file(const char *path)
+{
+	/* unlink() removes a symlink itself, never what it points to. */
+	if (unlink(path) != 0 && errno != ENOENT)
+		return -1;
+	return open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		    0600);
+}
