@@ -1394,8 +1394,8 @@ int kv_snapshot_info(const char *path, raft_index *index, raft_term *term,
 		goto lmdb_err;
 	rc = mdb_get(txn, meta, &k, &v);
 	if (rc == MDB_NOTFOUND ||
-	    (rc == 0 && (v.mv_size != 4 ||
-			 le_get_u32(v.mv_data) != KV_FORMAT_VERSION))) {
+	    (rc == 0 &&
+	     (v.mv_size != 4 || le_get_u32(v.mv_data) != KV_FORMAT_VERSION))) {
 		set_err(err, errlen, "kv: snapshot %s: unknown format", path);
 		rv = KV_EFORMAT;
 		goto out;

@@ -49,7 +49,7 @@ void frame_encode_header(uint8_t *out, uint8_t type, raft_term term,
 	/* The payload CRC is inside the header CRC's range: compute it first.
 	 */
 	le_put_u32(out + OFF_PAYLOAD_CRC,
-		      crc32c(0, out + FRAME_HEADER_SIZE, len));
+		   crc32c(0, out + FRAME_HEADER_SIZE, len));
 	out[OFF_VERSION] = FRAME_VERSION;
 	out[OFF_TYPE] = type;
 	le_put_u16(out + OFF_RESERVED, 0);
@@ -93,8 +93,7 @@ int frame_decode(const uint8_t *buf, size_t avail, uint32_t max_len,
 		return FRAME_EVERSION;
 	if (le_get_u32(buf + OFF_HEADER_CRC) != header_crc(buf))
 		return FRAME_EHEADER_CRC;
-	if (le_get_u16(buf + OFF_RESERVED) != 0 ||
-	    !type_known(buf[OFF_TYPE]))
+	if (le_get_u16(buf + OFF_RESERVED) != 0 || !type_known(buf[OFF_TYPE]))
 		return FRAME_ETYPE;
 	len = le_get_u32(buf + OFF_LENGTH);
 	if (len > max_len)
