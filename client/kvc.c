@@ -66,8 +66,8 @@ int kvc_open(const char *endpoints, const struct kvc_options *opts,
 		if (len > 0) {
 			if (h->n_eps == KVC_MAX_ENDPOINTS)
 				goto fail;
-			if (kvc_http_parse_endpoint(p, len, &h->eps[h->n_eps]) <
-			    0)
+			struct endpoint *ep = &h->eps[h->n_eps];
+			if (kvc_http_parse_endpoint(p, len, ep) < 0)
 				goto fail;
 			h->n_eps++;
 		}
