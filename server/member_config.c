@@ -11,8 +11,8 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "config.h"
 #include "log.h"
 #include "transport.h"
@@ -57,8 +57,6 @@ static const struct raft_member *cfg_find(const struct raft_membership *cfg,
 	return NULL;
 }
 
-static uint64_t now_ms(void);
-
 /* Makes the transport's peers the members of @ms other than this one,
  * each at its peer URL. Peers that left are dropped only when @drop:
  * once the configuration without them is applied (committed). Until then
@@ -76,7 +74,7 @@ static bool sync_peers(struct member_config *mc, const struct members *ms,
 	bool held = false;
 
 	if (drop && mc->drop_due_ms == 0)
-		mc->drop_due_ms = now_ms() + DROP_GRACE_MS;
+		mc->drop_due_ms = clock_now_ms() + DROP_GRACE_MS;
 	for (size_t i = 0; drop && i < n && i < CONFIG_MEMBERS_MAX * 2; i++) {
 		bool keep = false;
 		struct transport_peer_stats ps;
@@ -88,7 +86,7 @@ static bool sync_peers(struct member_config *mc, const struct members *ms,
 			continue;
 		if (transport_peer_stats(mc->tr, ids[i], &ps) == TRANSPORT_OK &&
 		    ps.queued_msgs + ps.inflight_msgs > 0 &&
-		    now_ms() < mc->drop_due_ms) {
+		    clock_now_ms() < mc->drop_due_ms) {
 			held = true;
 			continue;
 		}
@@ -200,7 +198,7 @@ int member_config_store(struct member_config *mc, raft_index applied,
 		/* Retried at every call (each ready); logged now and then.
 		 * Meanwhile member_config_compact_limit() keeps the entry in
 		 * the log, so a restart still finds the configuration. */
-		uint64_t t = now_ms();
+		uint64_t t = clock_now_ms();
 		if (mc->store_failed_ms != 0 &&
 		    t - mc->store_failed_ms < STORE_WARN_INTERVAL_MS)
 			return 0;
@@ -244,14 +242,6 @@ int member_config_encode(const struct members *ms, uint8_t *buf, size_t cap,
 }
 
 /* ---- discovery ---- */
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static void free_conn_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -341,7 +331,7 @@ void member_config_discover(struct member_config *mc, const struct members *ms,
 {
 	struct config_addr a;
 	struct evhttp_request *req;
-	uint64_t t = now_ms();
+	uint64_t t = clock_now_ms();
 	const char *url, *why = "";
 	struct transport_peer_stats ps;
 

@@ -123,15 +123,11 @@ int members_store(const char *dir, const struct members *ms, char *err,
 		goto out;
 	}
 	/* The rename is durable only once the directory is synced. */
-	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0 || fsync(dfd) != 0) {
+	if (durable_sync_dir(dir) != 0) {
 		util_fail(err, errlen, "cannot sync directory %s: %s", dir,
 			  strerror(errno));
-		if (dfd >= 0)
-			close(dfd);
 		goto out;
 	}
-	close(dfd);
 	rc = 0;
 out:
 	free(text);

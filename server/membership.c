@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "config.h"
 #include "http_util.h"
@@ -60,11 +59,6 @@ struct job {
 /* One change at a time on this member (the core refuses a second one
  * anyway once the first is in the log; this covers the catch-up phase). */
 static struct job *active;
-
-static uint64_t now_ms(void)
-{
-	return (uint64_t)(clock_now_seconds() * 1000.0);
-}
 
 static void reply_error(struct node *n, struct evhttp_request *req, double t0,
 			int status, const char *code, const char *msg)
@@ -238,7 +232,7 @@ static void start_round(struct job *j)
 	struct raft_status st;
 	node_raft_status(j->n, &st);
 	j->round_target = st.last_index;
-	j->round_start_ms = now_ms();
+	j->round_start_ms = clock_now_ms();
 	j->rounds++;
 }
 
@@ -253,7 +247,7 @@ static bool step_catch_up(struct job *j)
 	}
 	if (match < j->round_target)
 		return true;
-	uint64_t took = now_ms() - j->round_start_ms;
+	uint64_t took = clock_now_ms() - j->round_start_ms;
 	if (took <= node_config(j->n)->election_timeout_ms) {
 		log_info("member %" PRIu64 " caught up (round %d took %" PRIu64
 			 " ms)",
@@ -335,7 +329,7 @@ static void poll_cb(evutil_socket_t fd, short what, void *arg)
 		break;
 	}
 	}
-	const struct timeval tv = {0, POLL_MS * 1000};
+	const struct timeval tv = clock_ms_to_timeval(POLL_MS);
 	evtimer_add(j->poll, &tv);
 }
 
@@ -372,7 +366,7 @@ static struct job *job_new(struct node *n, struct evhttp_request *req,
 
 static void job_go(struct job *j)
 {
-	const struct timeval tv = {0, POLL_MS * 1000};
+	const struct timeval tv = clock_ms_to_timeval(POLL_MS);
 	evtimer_add(j->poll, &tv);
 }
 

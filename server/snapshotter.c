@@ -268,9 +268,8 @@ void snapshotter_applied(struct snapshotter *sn, struct kv *kv,
 	/* Due, but resting: taken when the rest ends, whether or not more
 	 * entries come by then. */
 	if (!evtimer_pending(sn->rest_ev, NULL)) {
-		long us = (long)((sn->rest_until - now) * 1e6) + 1;
-		struct timeval tv = {.tv_sec = us / 1000000,
-				     .tv_usec = us % 1000000};
+		uint64_t ms = (uint64_t)((sn->rest_until - now) * 1e3) + 1;
+		struct timeval tv = clock_ms_to_timeval(ms);
 		evtimer_add(sn->rest_ev, &tv);
 	}
 }
