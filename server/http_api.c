@@ -138,21 +138,6 @@ static void call_free(struct call *c)
 
 /* ---- members and status ---- */
 
-static json_t *members_json(struct node *n)
-{
-	struct members *ms = node_members(n);
-	json_t *arr = json_array();
-	for (size_t i = 0; i < ms->n; i++) {
-		const struct member *m = &ms->m[i];
-		json_array_append_new(
-		    arr,
-		    json_pack("{s:I, s:s, s:s, s:b}", "id", (json_int_t)m->id,
-			      "peer_url", m->peer_url, "client_url",
-			      m->client_url, "voter", m->voter));
-	}
-	return arr;
-}
-
 static void handle_status(struct node *n, struct evhttp_request *req, double t0)
 {
 	struct raft_status st;
@@ -171,7 +156,7 @@ static void handle_status(struct node *n, struct evhttp_request *req, double t0)
 	};
 	json_t *body = json_pack("{s:s, s:s, s:o}", "state", node_state_name(n),
 				 "leader_client_url", node_leader_client_url(n),
-				 "members", members_json(n));
+				 "members", members_json(node_members(n)));
 	reply_json_u64(n, req, ROUTE_STATUS, t0, 200, body, nums,
 		       sizeof(nums) / sizeof(nums[0]));
 }
@@ -828,9 +813,9 @@ static void handle(struct evhttp_request *req, void *arg)
 			method_not_allowed(n, req, ROUTE_OTHER, t0, "GET");
 	} else if (strcmp(path, "/v1/members") == 0) {
 		if (get)
-			reply_json(
-			    n, req, ROUTE_MEMBERS, t0, 200,
-			    json_pack("{s:o}", "members", members_json(n)));
+			reply_json(n, req, ROUTE_MEMBERS, t0, 200,
+				   json_pack("{s:o}", "members",
+					     members_json(node_members(n))));
 		else if (cmd == EVHTTP_REQ_POST)
 			membership_post(n, req, t0);
 		else

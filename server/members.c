@@ -23,6 +23,20 @@ struct member *members_find(struct members *ms, uint64_t id)
 	return NULL;
 }
 
+json_t *members_json(const struct members *ms)
+{
+	json_t *arr = json_array();
+	for (size_t i = 0; i < ms->n; i++) {
+		const struct member *m = &ms->m[i];
+		json_array_append_new(
+		    arr,
+		    json_pack("{s:I, s:s, s:s, s:b}", "id", (json_int_t)m->id,
+			      "peer_url", m->peer_url, "client_url",
+			      m->client_url, "voter", m->voter));
+	}
+	return arr;
+}
+
 int members_load(const char *dir, struct members *out, char *err, size_t errlen)
 {
 	char path[4096];

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "config.h"
 
 #define MEMBERS_FILE "members.json"
@@ -37,6 +39,11 @@ int members_load(const char *dir, struct members *out, char *err,
  * file, fsync, rename, fsync of the directory. Returns 0 or -1 (@err). */
 int members_store(const char *dir, const struct members *ms, char *err,
 		  size_t errlen);
+
+/* @ms as the public API shows it (GET /v1/members, /v1/status): an array
+ * of {"id", "peer_url", "client_url", "voter"}. A new reference, which the
+ * caller owns (json_pack's "o" takes it over). */
+json_t *members_json(const struct members *ms);
 
 /* The member with @id, or NULL. */
 struct member *members_find(struct members *ms, uint64_t id);

@@ -16,6 +16,7 @@
 #include "http_util.h"
 #include "leader_proxy.h"
 #include "log.h"
+#include "members.h"
 #include "metrics.h"
 #include "node.h"
 #include "clock.h"
@@ -68,25 +69,11 @@ static void reply_error(struct node *n, struct evhttp_request *req, double t0,
 		     clock_now_seconds() - t0);
 }
 
-static json_t *members_json(struct node *n)
-{
-	struct members *ms = node_members(n);
-	json_t *arr = json_array();
-	for (size_t i = 0; i < ms->n; i++) {
-		const struct member *m = &ms->m[i];
-		json_array_append_new(
-		    arr,
-		    json_pack("{s:I, s:s, s:s, s:b}", "id", (json_int_t)m->id,
-			      "peer_url", m->peer_url, "client_url",
-			      m->client_url, "voter", m->voter));
-	}
-	return arr;
-}
-
 static void reply_ok(struct node *n, struct evhttp_request *req, double t0)
 {
-	http_send_json(req, 200,
-		       json_pack("{s:o}", "members", members_json(n)));
+	http_send_json(
+	    req, 200,
+	    json_pack("{s:o}", "members", members_json(node_members(n))));
 	metrics_http(node_metrics(n), ROUTE_MEMBERS, 200,
 		     clock_now_seconds() - t0);
 }

@@ -1,5 +1,6 @@
 /* test_server.c - unit tests of kvd's helpers: flags, query strings,
- * numbers, base64, members.json, metrics, unsigned numbers in JSON, the
+ * numbers, base64, members.json and the API's member list, numbered file
+ * names, metrics, unsigned numbers in JSON, the
  * listener's header scan. */
 #include <check.h>
 #include <event2/buffer.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "hexname.h"
 #include "http_util.h"
 #include "listener.h"
 #include "members.h"
@@ -287,6 +289,63 @@ START_TEST(members_roundtrip)
 }
 END_TEST
 
+/* The API's member list: every member with its learned client URL ("" until
+ * learned) and whether it votes, in the list's order. */
+START_TEST(members_json_for_the_api)
+{
+	struct members ms = {0};
+	ms.m[0] = (struct member){.id = 1, .voter = 1};
+	strcpy(ms.m[0].peer_url, "http://127.0.0.1:7101");
+	strcpy(ms.m[0].client_url, "http://127.0.0.1:7001");
+	ms.m[1] = (struct member){.id = 9, .voter = 0};
+	strcpy(ms.m[1].peer_url, "http://127.0.0.1:7109");
+	ms.n = 2;
+	json_t *arr = members_json(&ms);
+	ck_assert_ptr_nonnull(arr);
+	char *text = json_dumps(arr, JSON_SORT_KEYS | JSON_COMPACT);
+	ck_assert_str_eq(text,
+			 "[{\"client_url\":\"http://127.0.0.1:7001\","
+			 "\"id\":1,\"peer_url\":\"http://127.0.0.1:7101\","
+			 "\"voter\":true},{\"client_url\":\"\",\"id\":9,"
+			 "\"peer_url\":\"http://127.0.0.1:7109\","
+			 "\"voter\":false}]");
+	free(text);
+	json_decref(arr);
+	ms.n = 0;
+	arr = members_json(&ms);
+	ck_assert_uint_eq(json_array_size(arr), 0);
+	json_decref(arr);
+}
+END_TEST
+
+/* Numbered file names (WAL segments, snapshots): exactly prefix, 16
+ * lowercase hex digits, suffix. */
+START_TEST(hexname_parsing)
+{
+	uint64_t v = 0;
+	ck_assert(
+	    hexname_parse("snap-00000000000000ff.mdb", "snap-", ".mdb", &v));
+	ck_assert_uint_eq(v, 255);
+	ck_assert(
+	    hexname_parse("wal-ffffffffffffffff.log", "wal-", ".log", &v));
+	ck_assert_uint_eq(v, UINT64_MAX);
+	static const char *const bad[] = {
+	    "snap-00000000000000FF.mdb",  /* upper case */
+	    "snap-0000000000000ff.mdb",	  /* 15 digits */
+	    "snap-000000000000000ff.mdb", /* 17 digits */
+	    "snap-00000000000000ff.meta", "snap-00000000000000ff.mdb.tmp",
+	    "snap-00000000000000g0.mdb",  "xsnap-0000000000000ff.mdb",
+	    "snap-00000000000000ff",	  "",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		v = 7;
+		ck_assert_msg(!hexname_parse(bad[i], "snap-", ".mdb", &v),
+			      "'%s' accepted", bad[i]);
+		ck_assert_uint_eq(v, 7);
+	}
+}
+END_TEST
+
 START_TEST(metrics_buckets_and_text)
 {
 	struct metrics m = {0};
@@ -503,6 +562,8 @@ int main(void)
 	tcase_add_test(tc, u64_parsing);
 	tcase_add_test(tc, base64_vectors);
 	tcase_add_test(tc, members_roundtrip);
+	tcase_add_test(tc, members_json_for_the_api);
+	tcase_add_test(tc, hexname_parsing);
 	tcase_add_test(tc, metrics_buckets_and_text);
 	tcase_add_test(tc, util_fail_formats_and_returns_minus_one);
 	tcase_add_test(tc, config_max_value_bytes_upper_bound);
