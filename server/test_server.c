@@ -1,7 +1,6 @@
 /* test_server.c - unit tests of kvd's helpers: flags, query strings,
  * numbers, base64, members.json and the API's member list, numbered file
- * names, metrics, unsigned numbers in JSON, the
- * listener's header scan. */
+ * names, metrics, unsigned numbers in JSON, the listener's header scan. */
 #include <check.h>
 #include <event2/buffer.h>
 #include <stdio.h>
