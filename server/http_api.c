@@ -45,6 +45,13 @@
 #define MAX_HEADERS_BYTES (64 * 1024)
 #define IDLE_TIMEOUT_S	  120
 
+/* A value the API accepts is one the command codec encodes and every
+ * member decodes (kv.h). */
+_Static_assert(CONFIG_MAX_VALUE_BYTES_LIMIT <= KV_VALUE_MAX,
+	       "the largest --max-value-bytes is a value the codec takes");
+_Static_assert(CONFIG_MAX_VALUE_BYTES_LIMIT + BODY_SLACK_BYTES <= INT32_MAX,
+	       "the request body limit is an ev_ssize_t on every platform");
+
 /* A request waiting for the cluster (a write, or a linearizable read).
  * @w comes first so the node's callback can find the call. */
 struct call {

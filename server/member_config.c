@@ -18,6 +18,18 @@
 #include "transport.h"
 
 /* At most one discovery request a second. */
+/* The member list follows the core's configuration one for one
+ * (member_config_apply, member_config_encode), and a peer URL moves
+ * between the list, the core and the transport unchanged. */
+_Static_assert(CONFIG_MEMBERS_MAX == RAFT_MAX_MEMBERS,
+	       "the member list holds a whole configuration, and back");
+_Static_assert(RAFT_MAX_ADDR_LEN < CONFIG_URL_MAX,
+	       "a member address from the core fits a peer URL");
+_Static_assert(CONFIG_URL_MAX <= TRANSPORT_MAX_URL,
+	       "a peer or client URL from a flag fits the transport");
+_Static_assert(CONFIG_TOKEN_MAX <= TRANSPORT_MAX_TOKEN,
+	       "--peer-token-file's largest token fits the transport");
+
 #define DISCOVERY_INTERVAL_MS 1000
 #define DISCOVERY_TIMEOUT_S   2
 /* How long a peer that left is kept while messages to it still wait. */

@@ -52,6 +52,12 @@
 /* Largest members.json embedded in a snapshot's record. */
 #define MEMBERS_JSON_MAX (256 * 1024)
 
+/* InstallSnapshot carries the configuration at the snapshot's index,
+ * encoded and in hex (snapshot_transfer.c); one above SNAPSHOT_CONFIG_MAX
+ * would not be sent, so the largest must fit. */
+_Static_assert(RAFT_MEMBERSHIP_MAX_BYTES <= SNAPSHOT_CONFIG_MAX,
+	       "the largest encoded configuration goes with InstallSnapshot");
+
 struct pending_send {
 	raft_id peer;
 	raft_index index;
