@@ -3,6 +3,7 @@
  * names, metrics, unsigned numbers in JSON, the listener's header scan. */
 #include <check.h>
 #include <event2/buffer.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,6 +193,122 @@ START_TEST(config_missing_required_and_empty_token)
 	ck_assert_ptr_nonnull(strstr(err, "empty"));
 	config_free(&c);
 	unlink(tok);
+}
+END_TEST
+
+/* Parses the required flags and then --@name=@value (value NULL: only the
+ * required flags). */
+static int parse_with(const char *name, const char *value, struct config *c,
+		      char *err)
+{
+	char flag[128];
+	char *argv[] = {"kvd",	       "--id",
+			"1",	       "--data-dir",
+			"d",	       "--listen-client",
+			"127.0.0.1:1", "--listen-peer",
+			"127.0.0.1:2", flag,
+			NULL};
+	int argc = ARGC(argv);
+	if (value == NULL)
+		argc--;
+	else
+		snprintf(flag, sizeof(flag), "--%s=%s", name, value);
+	err[0] = '\0';
+	return parse(argv, argc, c, err);
+}
+
+/* config_flags is the one table of flags: each default parses (and is
+ * what the parser applies without the flag), each range is enforced at
+ * both ends, and --help shows every flag with its default and range. */
+START_TEST(config_flag_table)
+{
+	struct config plain, c;
+	char err[256];
+	char text[32];
+	ck_assert_uint_gt(config_n_flags, 20);
+	ck_assert_int_eq(parse_with(NULL, NULL, &plain, err), CONFIG_OK);
+	for (size_t i = 0; i < config_n_flags; i++) {
+		const struct config_flag *f = &config_flags[i];
+		ck_assert_ptr_nonnull(f->name);
+		ck_assert_ptr_nonnull(f->help);
+		ck_assert_ptr_nonnull(f->set);
+		ck_assert_msg(f->min <= f->max, "--%s: min above max", f->name);
+		if (f->def != NULL) {
+			/* Given explicitly, the default changes nothing. */
+			ck_assert_msg(parse_with(f->name, f->def, &c, err) ==
+					  CONFIG_OK,
+				      "--%s=%s: %s", f->name, f->def, err);
+			char *own = c.data_dir; /* a copy of its own */
+			c.data_dir = plain.data_dir;
+			ck_assert_msg(memcmp(&c, &plain, sizeof(c)) == 0,
+				      "--%s: the default is not what the "
+				      "parser applies",
+				      f->name);
+			c.data_dir = own;
+			config_free(&c);
+		}
+		if (f->max == 0)
+			continue; /* not a number */
+		/* Both ends are accepted: OK, or only a check that ties it
+		 * to another flag (heartbeat below election timeout). */
+		const uint64_t ends[] = {f->min, f->max};
+		for (int e = 0; e < 2; e++) {
+			snprintf(text, sizeof(text), "%" PRIu64, ends[e]);
+			int rc = parse_with(f->name, text, &c, err);
+			ck_assert_msg(rc == CONFIG_OK ||
+					  strstr(err, "must be below") != NULL,
+				      "--%s=%s: %s", f->name, text, err);
+			config_free(&c);
+		}
+		/* Just outside is refused, with a line naming the flag. */
+		if (f->min > 0) {
+			snprintf(text, sizeof(text), "%" PRIu64, f->min - 1);
+			ck_assert_int_eq(parse_with(f->name, text, &c, err),
+					 CONFIG_ERROR);
+			ck_assert_msg(strstr(err, f->name) != NULL, "%s", err);
+			config_free(&c);
+		}
+		snprintf(text, sizeof(text), "%" PRIu64, f->max + 1);
+		ck_assert_int_eq(parse_with(f->name, text, &c, err),
+				 CONFIG_ERROR);
+		ck_assert_msg(strstr(err, f->name) != NULL, "%s", err);
+		config_free(&c);
+		ck_assert_int_eq(parse_with(f->name, "x", &c, err),
+				 CONFIG_ERROR);
+		config_free(&c);
+	}
+	config_free(&plain);
+
+	char *help = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&help, &len);
+	ck_assert_ptr_nonnull(out);
+	config_usage(out);
+	fclose(out);
+	for (size_t i = 0; i < config_n_flags; i++) {
+		const struct config_flag *f = &config_flags[i];
+		char line[128], def[128];
+		snprintf(line, sizeof(line), "\n  --%s%s%s", f->name,
+			 f->arg != NULL ? " " : "",
+			 f->arg != NULL ? f->arg : "");
+		ck_assert_msg(strstr(help, line) != NULL, "--help lacks %s",
+			      line + 1);
+		if (f->def == NULL)
+			continue;
+		if (f->max > 0)
+			snprintf(def, sizeof(def),
+				 "(default %s, %" PRIu64 "..%" PRIu64 ")",
+				 f->def, f->min, f->max);
+		else
+			snprintf(def, sizeof(def), "(default %s)", f->def);
+		/* In this flag's paragraph, before the next flag's. */
+		const char *at = strstr(help, line);
+		const char *next = strstr(at + 1, "\n  --");
+		const char *d = strstr(at, def);
+		ck_assert_msg(d != NULL && (next == NULL || d < next),
+			      "--help: --%s lacks %s", f->name, def);
+	}
+	free(help);
 }
 END_TEST
 
@@ -557,6 +674,7 @@ int main(void)
 	tcase_add_test(tc, config_all_flags);
 	tcase_add_test(tc, config_errors);
 	tcase_add_test(tc, config_missing_required_and_empty_token);
+	tcase_add_test(tc, config_flag_table);
 	tcase_add_test(tc, query_decoding);
 	tcase_add_test(tc, u64_parsing);
 	tcase_add_test(tc, base64_vectors);
