@@ -22,8 +22,8 @@
 #include "metrics.h"
 #include "node.h"
 #include "config.h"
-#include "members.h"
-#include "membership.h"
+#include "http_members.h"
+#include "members_file.h"
 #include "clock.h"
 #include "util.h"
 
@@ -824,14 +824,14 @@ static void handle(struct evhttp_request *req, void *arg)
 				   json_pack("{s:o}", "members",
 					     members_json(node_members(n))));
 		else if (cmd == EVHTTP_REQ_POST)
-			membership_post(n, req, t0);
+			http_members_post(n, req, t0);
 		else
 			method_not_allowed(n, req, ROUTE_OTHER, t0,
 					   "GET, POST");
 	} else if (strncmp(path, "/v1/members/", 12) == 0 && path[12] != 0 &&
 		   strchr(path + 12, '/') == NULL) {
 		if (cmd == EVHTTP_REQ_DELETE)
-			membership_delete(n, req, path + 12, t0);
+			http_members_delete(n, req, path + 12, t0);
 		else
 			method_not_allowed(n, req, ROUTE_OTHER, t0, "DELETE");
 	} else if (strcmp(path, "/v1/leader/transfer") == 0) {

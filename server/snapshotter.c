@@ -29,7 +29,7 @@
 
 #include "config.h"
 #include "log.h"
-#include "members.h"
+#include "members_file.h"
 #include "metrics.h"
 #include "clock.h"
 #include "util.h"

@@ -13,7 +13,7 @@
 #include "hexname.h"
 #include "http_util.h"
 #include "listener.h"
-#include "members.h"
+#include "members_file.h"
 #include "metrics.h"
 #include "util.h"
 

@@ -1,5 +1,6 @@
-/* members.c - members.json: load, atomic store, lookup. */
-#include "members.h"
+/* members_file.c - the member list and its file members.json: load,
+ * atomic store, lookup, the API's JSON of the list. */
+#include "members_file.h"
 
 #include <errno.h>
 #include <fcntl.h>

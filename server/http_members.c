@@ -1,6 +1,6 @@
-/* membership.c - POST /v1/members and DELETE /v1/members/{id}: membership
+/* http_members.c - POST /v1/members and DELETE /v1/members/{id}: membership
  * changes driven from the leader, relayed there by followers. */
-#include "membership.h"
+#include "http_members.h"
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -16,7 +16,7 @@
 #include "http_util.h"
 #include "leader_proxy.h"
 #include "log.h"
-#include "members.h"
+#include "members_file.h"
 #include "metrics.h"
 #include "node.h"
 #include "clock.h"
@@ -359,7 +359,7 @@ static void job_go(struct job *j)
 
 /* ---- the endpoints ---- */
 
-void membership_post(struct node *n, struct evhttp_request *req, double t0)
+void http_members_post(struct node *n, struct evhttp_request *req, double t0)
 {
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 	size_t len = evbuffer_get_length(in);
@@ -430,8 +430,8 @@ void membership_post(struct node *n, struct evhttp_request *req, double t0)
 	job_go(j);
 }
 
-void membership_delete(struct node *n, struct evhttp_request *req,
-		       const char *id_str, double t0)
+void http_members_delete(struct node *n, struct evhttp_request *req,
+			 const char *id_str, double t0)
 {
 	uint64_t id;
 	if (http_parse_u64(id_str, strlen(id_str), 1, INT64_MAX, &id) != 0) {
