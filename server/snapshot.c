@@ -135,55 +135,6 @@ int snapshot_copy_file(const char *src, const char *dst, char *err,
 	return rv;
 }
 
-/* Writes @len bytes of @text to @path durably: temp, fsync, rename, fsync
- * of the directory. */
-static int write_file_atomic(const char *path, const char *text, size_t len,
-			     char *err, size_t errlen)
-{
-	char tmp[SNAPSHOT_PATH_MAX + 8];
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	int fd = durable_create_file(tmp);
-	if (fd < 0)
-		return util_fail(err, errlen, "cannot create %s: %s", tmp,
-				 strerror(errno));
-	size_t off = 0;
-	while (off < len) {
-		ssize_t w = write(fd, text + off, len - off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			util_fail(err, errlen, "cannot write %s: %s", tmp,
-				  strerror(errno));
-			close(fd);
-			unlink(tmp);
-			return -1;
-		}
-		off += (size_t)w;
-	}
-	if (fsync(fd) != 0 || close(fd) != 0) {
-		util_fail(err, errlen, "cannot sync %s: %s", tmp,
-			  strerror(errno));
-		unlink(tmp);
-		return -1;
-	}
-	if (rename(tmp, path) != 0) {
-		util_fail(err, errlen, "cannot rename %s: %s", tmp,
-			  strerror(errno));
-		unlink(tmp);
-		return -1;
-	}
-	char dirp[SNAPSHOT_PATH_MAX];
-	snprintf(dirp, sizeof(dirp), "%s", path);
-	char *slash = strrchr(dirp, '/');
-	if (slash != NULL)
-		*slash = '\0';
-	if (durable_sync_dir(slash != NULL ? dirp : ".") != 0)
-		return util_fail(err, errlen,
-				 "cannot sync the directory of %s: %s", path,
-				 strerror(errno));
-	return 0;
-}
-
 int snapshot_write_meta(const char *dir, const struct snapshot_info *info,
 			const char *members_json, char *err, size_t errlen)
 {
@@ -207,7 +158,7 @@ int snapshot_write_meta(const char *dir, const struct snapshot_info *info,
 	snapshot_meta_path(dir, info->index, path);
 	size_t len = strlen(text);
 	text[len] = '\0';
-	int rc = write_file_atomic(path, text, len, err, errlen);
+	int rc = util_write_file(path, text, len, err, errlen);
 	free(text);
 	return rc;
 }

@@ -1,12 +1,14 @@
 /* test_server.c - unit tests of kvd's helpers: flags, query strings,
  * numbers, base64, members.json and the API's member list, numbered file
- * names, metrics, unsigned numbers in JSON, the listener's header scan. */
+ * names, the durable file write, metrics, unsigned numbers in JSON, the
+ * listener's header scan. */
 #include <check.h>
 #include <event2/buffer.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -513,6 +515,55 @@ START_TEST(util_fail_formats_and_returns_minus_one)
 }
 END_TEST
 
+/* Reads @path whole into @buf (NUL-terminated); returns its length or -1. */
+static long slurp(const char *path, char *buf, size_t cap)
+{
+	FILE *f = fopen(path, "rb");
+	if (f == NULL)
+		return -1;
+	size_t n = fread(buf, 1, cap - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return (long)n;
+}
+
+/* The one durable file write (members.json, snapshot records): the new
+ * contents replace the old whole, mode 0600, no temporary file left; when
+ * the temporary file cannot be made the old contents stay. */
+START_TEST(util_write_file_replaces_whole)
+{
+	char dir[] = "/tmp/kvd-test-write-XXXXXX";
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	char path[512], tmp[512], buf[64];
+	snprintf(path, sizeof(path), "%s/f", dir);
+	snprintf(tmp, sizeof(tmp), "%s/f.tmp", dir);
+	char err[256] = "";
+	ck_assert_int_eq(util_write_file(path, "first\n", 6, err, sizeof(err)),
+			 0);
+	ck_assert_int_eq(util_write_file(path, "second", 6, err, sizeof(err)),
+			 0);
+	ck_assert_int_eq(slurp(path, buf, sizeof(buf)), 6);
+	ck_assert_str_eq(buf, "second");
+	struct stat st;
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 0777, 0600);
+	ck_assert_int_ne(access(tmp, F_OK), 0);
+	/* A directory where the temporary file goes: refused, old kept. */
+	ck_assert_int_eq(mkdir(tmp, 0700), 0);
+	ck_assert_int_eq(util_write_file(path, "third", 5, err, sizeof(err)),
+			 -1);
+	ck_assert_ptr_nonnull(strstr(err, tmp));
+	ck_assert_int_eq(slurp(path, buf, sizeof(buf)), 6);
+	ck_assert_str_eq(buf, "second");
+	rmdir(tmp);
+	/* Empty contents are a file too. */
+	ck_assert_int_eq(util_write_file(path, "", 0, err, sizeof(err)), 0);
+	ck_assert_int_eq(slurp(path, buf, sizeof(buf)), 0);
+	unlink(path);
+	rmdir(dir);
+}
+END_TEST
+
 START_TEST(config_max_value_bytes_upper_bound)
 {
 	/* The limit the receive/recovery paths are sized from is exactly
@@ -683,6 +734,7 @@ int main(void)
 	tcase_add_test(tc, hexname_parsing);
 	tcase_add_test(tc, metrics_buckets_and_text);
 	tcase_add_test(tc, util_fail_formats_and_returns_minus_one);
+	tcase_add_test(tc, util_write_file_replaces_whole);
 	tcase_add_test(tc, config_max_value_bytes_upper_bound);
 	tcase_add_test(tc, json_text_never_an_empty_success);
 	tcase_add_test(tc, config_connection_flags);
