@@ -422,8 +422,8 @@ static int append_config(struct raft *r, struct raft_membership *m,
 	return RAFT_OK;
 }
 
-int raft_propose_config(struct raft *r, const struct raft_config_change *ch,
-			raft_index *index)
+int raft__config_propose(struct raft *r, const struct raft_config_change *ch,
+			 raft_index *index)
 {
 	struct raft_membership m;
 	const struct raft_membership *cur = &r->cfg->cur;

@@ -33,6 +33,10 @@ int raft__config_init(struct raft *r, const struct raft_options *opts,
 		      const struct raft_restore *rs);
 void raft__config_close(struct raft *r);
 
+/* raft_propose_config() (raft.h). */
+int raft__config_propose(struct raft *r, const struct raft_config_change *ch,
+			 raft_index *index);
+
 /* Makes the configuration follow the log after any change of it
  * (appends, truncations, snapshots), then does the leader's duties that
  * depend on the commit index: appending C_new once C_old,new is

@@ -1,4 +1,6 @@
 /* core_ready.c - building struct raft_ready and taking it back (advance). */
+#include "core_ready.h"
+
 #include <assert.h>
 #include <string.h>
 
@@ -40,7 +42,7 @@ bool raft_has_ready(const struct raft *r)
 	       raft__transfer_wants_flush(r) || raft__config_changed(r);
 }
 
-void raft_ready(struct raft *r, struct raft_ready *rd)
+void raft__ready(struct raft *r, struct raft_ready *rd)
 {
 	struct raft_log *l = &r->log;
 	raft_index last, to;
@@ -89,7 +91,7 @@ void raft_ready(struct raft *r, struct raft_ready *rd)
 	rd->config = raft_membership(r);
 }
 
-void raft_advance(struct raft *r, const struct raft_ready *rd)
+void raft__advance(struct raft *r, const struct raft_ready *rd)
 {
 	struct raft_log *l = &r->log;
 

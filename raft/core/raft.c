@@ -7,12 +7,23 @@
 #include <string.h>
 
 #include "core_buf.h"
+#include "core_check.h"
 #include "core_config.h"
 #include "core_election.h"
 #include "core_read.h"
+#include "core_ready.h"
 #include "core_replication.h"
 #include "core_state.h"
 #include "core_transfer.h"
+
+/* The invariants of struct raft (core_check.h) hold after every public
+ * entry point that changes it; like assert(), only NDEBUG compiles the
+ * check out. */
+#ifdef NDEBUG
+#define CHECK(r) ((void)(r))
+#else
+#define CHECK(r) raft__check(r)
+#endif
 
 static void set_defaults(struct raft_options *o)
 {
@@ -177,6 +188,7 @@ int raft_new(const struct raft_options *opts,
 	r->prev_role = RAFT_FOLLOWER;
 	r->prev_hs = rs->hs;
 	raft__reset_timeout(r);
+	CHECK(r);
 	*out = r;
 	return RAFT_OK;
 
@@ -204,6 +216,7 @@ void raft_tick(struct raft *r)
 	raft__election_tick(r);
 	raft__transfer_tick(r);
 	raft__read_tick(r);
+	CHECK(r);
 }
 
 static bool from_leader(const struct raft_msg *m)
@@ -314,6 +327,7 @@ int raft_step(struct raft *r, const struct raft_msg *m)
 	/* Configurations take effect when appended, and a leader acts on
 	 * committed ones (core_config.h). */
 	raft__config_after(r);
+	CHECK(r);
 	return rv;
 }
 
@@ -379,8 +393,8 @@ static int step(struct raft *r, const struct raft_msg *m)
 	return RAFT_OK;
 }
 
-int raft_propose(struct raft *r, const void *data, size_t len,
-		 raft_index *index)
+static int propose(struct raft *r, const void *data, size_t len,
+		   raft_index *index)
 {
 	if (index != NULL)
 		*index = 0;
@@ -397,14 +411,38 @@ int raft_propose(struct raft *r, const void *data, size_t len,
 	return raft__forward(r, data, len);
 }
 
+int raft_propose(struct raft *r, const void *data, size_t len,
+		 raft_index *index)
+{
+	int rv = propose(r, data, len, index);
+
+	CHECK(r);
+	return rv;
+}
+
+int raft_propose_config(struct raft *r, const struct raft_config_change *c,
+			raft_index *index)
+{
+	int rv = raft__config_propose(r, c, index);
+
+	CHECK(r);
+	return rv;
+}
+
 int raft_transfer_leadership(struct raft *r, raft_id to)
 {
-	return raft__transfer(r, to);
+	int rv = raft__transfer(r, to);
+
+	CHECK(r);
+	return rv;
 }
 
 int raft_read_index(struct raft *r, uint64_t ctx)
 {
-	return raft__read_index(r, ctx);
+	int rv = raft__read_index(r, ctx);
+
+	CHECK(r);
+	return rv;
 }
 
 void raft_persisted(struct raft *r, raft_index index, raft_term term)
@@ -421,12 +459,14 @@ void raft_persisted(struct raft *r, raft_index index, raft_term term)
 		raft__maybe_commit(r);
 		raft__config_after(r);
 	}
+	CHECK(r);
 }
 
 void raft_applied(struct raft *r, raft_index index)
 {
 	if (index > r->applied)
 		r->applied = index;
+	CHECK(r);
 }
 
 int raft_compact(struct raft *r, raft_index index)
@@ -439,12 +479,26 @@ int raft_compact(struct raft *r, raft_index index)
 		return RAFT_EINVAL;
 	raft__config_compact(r, index);
 	raft_log_compact(&r->log, index);
+	CHECK(r);
 	return RAFT_OK;
 }
 
 void raft_report_snapshot(struct raft *r, raft_id peer, bool ok)
 {
 	raft__report_snapshot(r, peer, ok);
+	CHECK(r);
+}
+
+void raft_ready(struct raft *r, struct raft_ready *rd)
+{
+	raft__ready(r, rd);
+	CHECK(r);
+}
+
+void raft_advance(struct raft *r, const struct raft_ready *rd)
+{
+	raft__advance(r, rd);
+	CHECK(r);
 }
 
 void raft_status(const struct raft *r, struct raft_status *out)
