@@ -102,6 +102,24 @@ static void raft_free_members(struct raft *r)
 	raft__config_close(r);
 }
 
+raft_index raft_restore_commit(const struct raft_restore *rs)
+{
+	raft_index last = rs->snapshot_index, c = rs->hs.commit;
+
+	/* Saturating: @rs may not have been range checked yet. */
+	if (rs->n_entries <= RAFT_INDEX_MAX - last)
+		last += rs->n_entries;
+	else
+		last = RAFT_INDEX_MAX;
+	if (c > last)
+		c = last;
+	if (c < rs->applied)
+		c = rs->applied;
+	if (c < rs->snapshot_index)
+		c = rs->snapshot_index;
+	return c;
+}
+
 int raft_new(const struct raft_options *opts,
 	     const struct raft_restore *restore, struct raft **out)
 {
@@ -164,12 +182,8 @@ int raft_new(const struct raft_options *opts,
 		r->term = raft_log_last_term(&r->log);
 		r->vote = 0;
 	}
-	if (r->log.commit > raft_log_last_index(&r->log))
-		r->log.commit = raft_log_last_index(&r->log);
-	if (r->log.commit < rs->applied)
-		r->log.commit = rs->applied;
-	if (r->log.commit < rs->snapshot_index)
-		r->log.commit = rs->snapshot_index;
+	r->log.commit = raft_restore_commit(rs);
+	assert(r->log.commit <= raft_log_last_index(&r->log));
 	r->applied =
 	    rs->applied > rs->snapshot_index ? rs->applied : rs->snapshot_index;
 	r->log.applied_handed = r->applied;

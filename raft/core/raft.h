@@ -380,6 +380,16 @@ int raft_new(const struct raft_options *opts,
 	     const struct raft_restore *restore, struct raft **out);
 void raft_free(struct raft *r);
 
+/* The commit index raft_new() starts from for @rs (the one rule for it,
+ * so that a driver that logs or stores the recovered hard state uses the
+ * same): the stored commit index, clamped to the restored log's last
+ * index (snapshot_index + n_entries: a crash may keep a commit index
+ * past the entries that reached the disk, rule 1 fixes no order inside
+ * one ready, and a commit index is only a hint), then raised to the
+ * applied and the snapshot index (what was applied or is in a snapshot
+ * was committed, even if the hard state saying so was lost). */
+raft_index raft_restore_commit(const struct raft_restore *rs);
+
 /* One unit of logical time. Elections and heartbeats are counted in ticks. */
 void raft_tick(struct raft *r);
 

@@ -1,8 +1,9 @@
 /* test_check.c - the invariant check of struct raft (core_check.h) names
  * what a deliberately broken struct violates, and the public entry points
- * abort on it. */
+ * abort on it; raft_restore_commit(), the recovered commit index. */
 #include <check.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -185,6 +186,59 @@ START_TEST(test_entry_point_aborts)
 }
 END_TEST
 
+/* raft_restore_commit(): clamped to the log, raised to what was applied
+ * or is in the snapshot; raft_new() starts from exactly that. */
+START_TEST(test_restore_commit)
+{
+	struct raft_entry ents[3];
+	struct raft_restore rs = {.hs = {.term = 2, .commit = 9},
+				  .entries = ents,
+				  .n_entries = 3,
+				  .snapshot_index = 4,
+				  .snapshot_term = 1};
+	struct raft_options o = {.id = 1,
+				 .voters = three,
+				 .n_voters = 3,
+				 .election_ticks = 10,
+				 .heartbeat_ticks = 2};
+	struct raft_status st;
+	struct raft *r;
+
+	memset(ents, 0, sizeof(ents));
+	for (size_t i = 0; i < 3; i++) {
+		ents[i].index = 5 + i;
+		ents[i].term = 2;
+	}
+	/* Past the log (last 7): the last index. */
+	ck_assert_uint_eq(raft_restore_commit(&rs), 7);
+	rs.hs.commit = 6;
+	ck_assert_uint_eq(raft_restore_commit(&rs), 6);
+	/* Below the applied index: the applied index. */
+	rs.applied = 7;
+	ck_assert_uint_eq(raft_restore_commit(&rs), 7);
+	/* Below the snapshot: the snapshot index. */
+	rs.applied = 0;
+	rs.hs.commit = 2;
+	ck_assert_uint_eq(raft_restore_commit(&rs), 4);
+	/* No log at all. */
+	ck_assert_uint_eq(
+	    raft_restore_commit(&(struct raft_restore){.hs = {.commit = 3}}),
+	    0);
+	/* An entry count past the number space saturates. */
+	rs.n_entries = SIZE_MAX;
+	rs.hs.commit = RAFT_INDEX_MAX;
+	ck_assert_uint_eq(raft_restore_commit(&rs), RAFT_INDEX_MAX);
+	rs.n_entries = 3;
+
+	rs.hs.commit = 9;
+	rs.applied = 5;
+	ck_assert_int_eq(raft_new(&o, &rs, &r), RAFT_OK);
+	raft_status(r, &st);
+	ck_assert_uint_eq(st.commit, raft_restore_commit(&rs));
+	raft_free(r);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("check");
@@ -199,6 +253,7 @@ int main(void)
 	tcase_add_test(tc, test_config_named);
 	tcase_add_test(tc, test_reads_and_outbox_named);
 	tcase_add_test_raise_signal(tc, test_entry_point_aborts, SIGABRT);
+	tcase_add_test(tc, test_restore_commit);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
