@@ -8,6 +8,11 @@
 
 #include "core_state.h"
 
+/* The quorum view (core_quorum.h) holds the voters of one configuration:
+ * at most every member of it. */
+_Static_assert(RAFT_MAX_VOTERS >= RAFT_MAX_MEMBERS,
+	       "a configuration's voters fit the quorum view");
+
 /* What the core keeps about configurations. The configuration in effect
  * is the one of the last CONFIG entry in the log (appended, committed or
  * not: thesis §4.1 "a server always uses the latest configuration in its

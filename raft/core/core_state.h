@@ -13,6 +13,13 @@
 #include "core_rng.h"
 #include "raft.h"
 
+/* The message type and the member flags are uint8_t fields (and bytes on
+ * the wire, docs/FORMAT.md). */
+_Static_assert(RAFT_MSG_SNAPSHOT <= UINT8_MAX, "message types fit a byte");
+_Static_assert((RAFT_MEMBER_VOTER | RAFT_MEMBER_OUTGOING |
+		RAFT_MEMBER_LEARNER) <= UINT8_MAX,
+	       "member flags fit a byte");
+
 /* VOTE.context value of a campaign started by TIMEOUT_NOW: voters must not
  * ignore it because of a leader lease (thesis §3.10, §4.2.3). */
 #define RAFT_CTX_TRANSFER 1

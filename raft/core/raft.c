@@ -28,17 +28,17 @@
 static void set_defaults(struct raft_options *o)
 {
 	if (o->max_append_entries == 0)
-		o->max_append_entries = 1024;
+		o->max_append_entries = RAFT_DEFAULT_MAX_APPEND_ENTRIES;
 	if (o->max_append_bytes == 0)
-		o->max_append_bytes = 1024 * 1024;
+		o->max_append_bytes = RAFT_DEFAULT_MAX_APPEND_BYTES;
 	if (o->max_inflight == 0)
-		o->max_inflight = 64;
+		o->max_inflight = RAFT_DEFAULT_MAX_INFLIGHT;
 	if (o->max_pending_entries == 0)
-		o->max_pending_entries = 65536;
+		o->max_pending_entries = RAFT_DEFAULT_MAX_PENDING_ENTRIES;
 	if (o->max_pending_reads == 0)
-		o->max_pending_reads = 65536;
+		o->max_pending_reads = RAFT_DEFAULT_MAX_PENDING_READS;
 	if (o->max_entry_bytes == 0)
-		o->max_entry_bytes = 16u * 1024 * 1024;
+		o->max_entry_bytes = RAFT_DEFAULT_MAX_ENTRY_BYTES;
 }
 
 /* Whether every term and index of @rs is within the number space
