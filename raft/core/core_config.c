@@ -163,6 +163,9 @@ static int rebuild(struct raft *r)
 
 			while (j < n && ids[j] != id)
 				j++;
+			/* One change at a time (thesis §4.3): the kept
+			 * progress is of one configuration before this one. */
+			assert(j < n || n < sizeof(ids) / sizeof(ids[0]));
 			if (j == n)
 				ids[n++] = id;
 		}

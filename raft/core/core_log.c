@@ -152,6 +152,7 @@ size_t raft_log_batch(const struct raft_log *l, raft_index from, size_t max_n,
 	while (from + n <= last && n < max_n) {
 		const struct raft_entry *e = raft_log_get(l, from + n);
 
+		assert(e != NULL); /* snap_index < from + n <= last */
 		if (n > 0 && bytes + e->len > max_bytes)
 			break;
 		bytes += e->len;

@@ -263,8 +263,10 @@ void raft__read_tick(struct raft *r)
 			q->v[j++] = *p;
 			continue;
 		}
-		if (p->round == 0)
+		if (p->round == 0) {
+			assert(r->reads_unrounded > 0);
 			r->reads_unrounded--;
+		}
 		raft__reject_read(r, p);
 	}
 	q->n = j;

@@ -67,6 +67,9 @@ void raft__ready(struct raft *r, struct raft_ready *rd)
 		rd->entries =
 		    (struct raft_entry *)raft_log_get(l, l->stable_handed + 1);
 		rd->n_entries = last - l->stable_handed;
+		/* Nothing handed out for storage is compacted away: a
+		 * compaction raises stable_handed with it. */
+		assert(rd->entries != NULL);
 	}
 	rd->msgs = r->msgs.v;
 	rd->n_msgs = r->msgs.n;
@@ -78,6 +81,7 @@ void raft__ready(struct raft *r, struct raft_ready *rd)
 		rd->committed =
 		    (struct raft_entry *)raft_log_get(l, l->applied_handed + 1);
 		rd->n_committed = to - l->applied_handed;
+		assert(rd->committed != NULL);
 	}
 	rd->reads = r->reads_out.v;
 	rd->n_reads = r->reads_out.n;
@@ -95,6 +99,14 @@ void raft__advance(struct raft *r, const struct raft_ready *rd)
 {
 	struct raft_log *l = &r->log;
 
+	/* @rd is the ready raft__ready() just made (no call may come
+	 * between, raft.h): what it handed out starts where the last
+	 * advance left off. */
+	assert(!rd->has_snapshot || r->snap_pending);
+	assert(rd->n_entries == 0 ||
+	       rd->entries[0].index == l->stable_handed + 1);
+	assert(rd->n_committed == 0 ||
+	       rd->committed[0].index == l->applied_handed + 1);
 	if (rd->has_snapshot)
 		r->snap_pending = false;
 	if (rd->hs_changed)

@@ -114,7 +114,10 @@ void raft__maybe_commit(struct raft *r)
 	n = raft_config_quorum_index(&r->config, match_of, r);
 	if (n <= r->log.commit)
 		return;
-	n = min_index(n, raft_log_last_index(&r->log));
+	/* Every match counted is within the log: the leader's own is its
+	 * durable index, a peer's only what it acknowledged of this log
+	 * (raft__step_append_resp() refuses more; core_check.c). */
+	assert(n <= raft_log_last_index(&r->log));
 	/* Figure 8: counting replicas only ever commits entries of the
 	 * current term; earlier ones commit along with them. */
 	if (raft_log_term_at(&r->log, n) != r->term &&

@@ -21,6 +21,7 @@ int raft__send(struct raft *r, struct raft_msg *m, bool after_persist)
 	struct raft_msgq *q;
 
 	assert(m->to != 0 && m->to != r->id);
+	assert(m->type >= RAFT_MSG_APPEND && m->type <= RAFT_MSG_SNAPSHOT);
 	if (r->role == RAFT_LEADER && r->term_unwitnessed)
 		after_persist = true;
 	q = after_persist ? &r->msgs_after : &r->msgs;

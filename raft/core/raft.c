@@ -404,6 +404,7 @@ static int step(struct raft *r, const struct raft_msg *m)
 			raft__campaign(r, false, true);
 		return RAFT_OK;
 	}
+	assert(!"every message type in range has a case");
 	return RAFT_OK;
 }
 
