@@ -21,7 +21,7 @@ static bool implies(bool a, bool b)
 
 static raft_index last_index(const struct raft *r)
 {
-	return raft_log_last_index(&r->log);
+	return raft__log_last_index(&r->log);
 }
 
 /* ---- terms, votes and roles ---- */
@@ -101,7 +101,7 @@ static bool timers_in_bounds(const struct raft *r)
  * which this member has seen (raft_new() raises the term to the log's). */
 static bool log_not_of_later_term(const struct raft *r)
 {
-	return raft_log_last_term(&r->log) <= r->term &&
+	return raft__log_last_term(&r->log) <= r->term &&
 	       r->log.snap_term <= r->term;
 }
 
@@ -112,7 +112,7 @@ static bool snapshot_index_and_term_together(const struct raft *r)
 }
 
 /* Raft §5.3, Log Matching: the log is consecutive after the snapshot and
- * terms never decrease along it. raft_log_append() asserts it for each
+ * terms never decrease along it. raft__log_append() asserts it for each
  * entry it takes; this checks the ends. */
 static bool log_continues_snapshot(const struct raft *r)
 {
@@ -281,33 +281,33 @@ static bool has_flag(const struct raft_membership *m, raft_id id, uint8_t flag)
 /* Thesis §4.3: a configuration holds at most RAFT_MAX_MEMBERS members. */
 static bool config_within_max_members(const struct raft *r)
 {
-	return r->cfg != NULL && r->cfg->cur.n <= RAFT_MAX_MEMBERS &&
-	       r->cfg->base.n <= RAFT_MAX_MEMBERS &&
-	       r->config.voters.n <= RAFT_MAX_MEMBERS &&
-	       r->config.outgoing.n <= RAFT_MAX_MEMBERS;
+	return r->configs != NULL && r->configs->cur.n <= RAFT_MAX_MEMBERS &&
+	       r->configs->base.n <= RAFT_MAX_MEMBERS &&
+	       r->quorum.voters.n <= RAFT_MAX_MEMBERS &&
+	       r->quorum.outgoing.n <= RAFT_MAX_MEMBERS;
 }
 
 /* Thesis §4.3: majorities are counted over the configuration in effect:
  * C_new's voters, and C_old's (the OUTGOING members) while joint. */
 static bool quorum_follows_config(const struct raft *r)
 {
-	const struct raft_membership *m = &r->cfg->cur;
+	const struct raft_membership *m = &r->configs->cur;
 
-	return r->config.voters.n == count_flag(m, RAFT_MEMBER_VOTER) &&
-	       r->config.outgoing.n == count_flag(m, RAFT_MEMBER_OUTGOING) &&
-	       m->joint == (r->config.outgoing.n > 0);
+	return r->quorum.voters.n == count_flag(m, RAFT_MEMBER_VOTER) &&
+	       r->quorum.outgoing.n == count_flag(m, RAFT_MEMBER_OUTGOING) &&
+	       m->joint == (r->quorum.outgoing.n > 0);
 }
 
 /* The same, member by member. */
 static bool quorum_members_flagged(const struct raft *r)
 {
-	const struct raft_membership *m = &r->cfg->cur;
+	const struct raft_membership *m = &r->configs->cur;
 
-	for (size_t i = 0; i < r->config.voters.n; i++)
-		if (!has_flag(m, r->config.voters.ids[i], RAFT_MEMBER_VOTER))
+	for (size_t i = 0; i < r->quorum.voters.n; i++)
+		if (!has_flag(m, r->quorum.voters.ids[i], RAFT_MEMBER_VOTER))
 			return false;
-	for (size_t i = 0; i < r->config.outgoing.n; i++)
-		if (!has_flag(m, r->config.outgoing.ids[i],
+	for (size_t i = 0; i < r->quorum.outgoing.n; i++)
+		if (!has_flag(m, r->quorum.outgoing.ids[i],
 			      RAFT_MEMBER_OUTGOING))
 			return false;
 	return true;
@@ -320,8 +320,8 @@ static bool leader_is_voter(const struct raft *r)
 {
 	if (r->role != RAFT_LEADER)
 		return true;
-	return raft_config_is_voter(&r->config, r->id) ||
-	       r->cfg->cur.index > r->log.commit;
+	return raft__quorum_is_voter(&r->quorum, r->id) ||
+	       r->configs->cur.index > r->log.commit;
 }
 
 /* Thesis §4.1: "a server always uses the latest configuration in its
@@ -329,12 +329,13 @@ static bool leader_is_voter(const struct raft *r)
  * or is the founding one). */
 static bool config_from_log(const struct raft *r)
 {
-	const struct raft_membership *m = &r->cfg->cur;
+	const struct raft_membership *m = &r->configs->cur;
 	const struct raft_entry *e;
 
-	if (m->index > last_index(r) || r->cfg->base.index > r->log.snap_index)
+	if (m->index > last_index(r) ||
+	    r->configs->base.index > r->log.snap_index)
 		return false;
-	e = raft_log_get(&r->log, m->index);
+	e = raft__log_get(&r->log, m->index);
 	return e == NULL || e->type == RAFT_ENTRY_CONFIG;
 }
 
@@ -343,17 +344,17 @@ static bool config_from_log(const struct raft *r)
  * right after a compaction; the next change rescans it all). */
 static bool config_latest(const struct raft *r)
 {
-	const struct raft_cfg *c = r->cfg;
+	const struct raft_configs *c = r->configs;
 	const struct raft_log *l = &r->log;
 	raft_index from = c->scanned;
 
 	if (from < l->snap_index || from > last_index(r) ||
-	    raft_log_term_at(l, from) != c->scanned_term)
+	    raft__log_term_at(l, from) != c->scanned_term)
 		return true;
 	if (c->cur.index > from)
 		return false;
 	for (raft_index i = from + 1; i <= last_index(r); i++)
-		if (raft_log_get(l, i)->type == RAFT_ENTRY_CONFIG)
+		if (raft__log_get(l, i)->type == RAFT_ENTRY_CONFIG)
 			return false;
 	return true;
 }

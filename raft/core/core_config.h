@@ -17,9 +17,9 @@ _Static_assert(RAFT_MAX_VOTERS >= RAFT_MAX_MEMBERS,
  * is the one of the last CONFIG entry in the log (appended, committed or
  * not: thesis §4.1 "a server always uses the latest configuration in its
  * log"), else @base: the one at the snapshot index (from the snapshot's
- * metadata or raft_compact()), else the founding one. r->config (the
+ * metadata or raft_compact()), else the founding one. r->quorum (the
  * quorum view of core_quorum.h) and r->prs always follow @cur. */
-struct raft_cfg {
+struct raft_configs {
 	struct raft_membership base;
 	struct raft_membership cur;
 	/* Entries up to @scanned (with term @scanned_term there) have been
@@ -31,7 +31,7 @@ struct raft_cfg {
 	uint64_t version_handed; /* the version the last ready reported */
 };
 
-/* Sets up r->cfg at creation: @base from the restored snapshot config, or
+/* Sets up r->configs at creation: @base from the restored snapshot config, or
  * the founding voters of @opts; then the log is scanned. Returns RAFT_OK,
  * RAFT_EINVAL (bad snapshot config or addresses), RAFT_ENOMEM. */
 int raft__config_init(struct raft *r, const struct raft_options *opts,

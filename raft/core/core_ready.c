@@ -33,7 +33,7 @@ bool raft_has_ready(const struct raft *r)
 	struct raft_hard_state hs = {r->term, r->vote, r->log.commit};
 
 	return !hs_equal(&hs, &r->prev_hs) ||
-	       raft_log_last_index(&r->log) > r->log.stable_handed ||
+	       raft__log_last_index(&r->log) > r->log.stable_handed ||
 	       r->msgs.n > 0 || r->msgs_after.n > 0 ||
 	       apply_to(r) > r->log.applied_handed || r->reads_out.n > 0 ||
 	       r->failed_out.n > 0 || r->snap_pending ||
@@ -62,10 +62,10 @@ void raft__ready(struct raft *r, struct raft_ready *rd)
 	rd->hs.commit = l->commit;
 	rd->hs_changed = !hs_equal(&rd->hs, &r->prev_hs);
 
-	last = raft_log_last_index(l);
+	last = raft__log_last_index(l);
 	if (last > l->stable_handed) {
 		rd->entries =
-		    (struct raft_entry *)raft_log_get(l, l->stable_handed + 1);
+		    (struct raft_entry *)raft__log_get(l, l->stable_handed + 1);
 		rd->n_entries = last - l->stable_handed;
 		/* Nothing handed out for storage is compacted away: a
 		 * compaction raises stable_handed with it. */
@@ -78,8 +78,8 @@ void raft__ready(struct raft *r, struct raft_ready *rd)
 
 	to = apply_to(r);
 	if (to > l->applied_handed) {
-		rd->committed =
-		    (struct raft_entry *)raft_log_get(l, l->applied_handed + 1);
+		rd->committed = (struct raft_entry *)raft__log_get(
+		    l, l->applied_handed + 1);
 		rd->n_committed = to - l->applied_handed;
 		assert(rd->committed != NULL);
 	}
@@ -114,7 +114,7 @@ void raft__advance(struct raft *r, const struct raft_ready *rd)
 	if (rd->n_entries > 0) {
 		raft_index end = rd->entries[rd->n_entries - 1].index;
 
-		assert(end == raft_log_last_index(l));
+		assert(end == raft__log_last_index(l));
 		l->stable_handed = end;
 	}
 	if (rd->n_committed > 0) {

@@ -83,12 +83,12 @@ static bool restore_valid(const struct raft_restore *rs)
 	return rs->hs.vote == 0 || rs->hs.term > 0;
 }
 
-static void raft_free_members(struct raft *r)
+static void free_members(struct raft *r)
 {
 	for (size_t i = 0; i < r->n_prs; i++)
-		raft_progress_close(&r->prs[i]);
+		raft__progress_close(&r->prs[i]);
 	free(r->prs);
-	raft_log_close(&r->log);
+	raft__log_close(&r->log);
 	raft__msgq_clear(&r->msgs);
 	raft__msgq_clear(&r->msgs_after);
 	free(r->msgs.v);
@@ -97,7 +97,7 @@ static void raft_free_members(struct raft *r)
 	free(r->failed_out.v);
 	free(r->reads.v);
 	for (size_t i = 0; i < r->fwd.n; i++)
-		raft_buf_unref(r->fwd.v[i].data);
+		raft__buf_unref(r->fwd.v[i].data);
 	free(r->fwd.v);
 	raft__config_close(r);
 }
@@ -147,26 +147,26 @@ int raft_new(const struct raft_options *opts,
 	set_defaults(&r->opts);
 	/* An empty voter list is a member waiting to be added (later). */
 	if (opts->n_voters > 0 &&
-	    raft_config_init(&r->config, opts->voters, opts->n_voters) != 0)
+	    raft__quorum_init(&r->quorum, opts->voters, opts->n_voters) != 0)
 		goto einval;
-	raft_rng_seed(&r->rng, opts->seed);
+	raft__rng_seed(&r->rng, opts->seed);
 	/* Follower read request ids start at a random point: an answer
 	 * meant for this member's previous incarnation (same ids, delayed in
 	 * the network across a restart) must not match a new request
 	 * (thesis §6.4). */
-	r->read_seq = raft_rng_next(&r->rng) >> 2;
+	r->read_seq = raft__rng_next(&r->rng) >> 2;
 
 	r->prs = calloc(opts->n_voters ? opts->n_voters : 1, sizeof(*r->prs));
 	if (r->prs == NULL)
 		goto enomem;
 	for (size_t i = 0; i < opts->n_voters; i++) {
-		if (raft_progress_init(&r->prs[i], opts->voters[i],
-				       r->opts.max_inflight) != 0)
+		if (raft__progress_init(&r->prs[i], opts->voters[i],
+					r->opts.max_inflight) != 0)
 			goto enomem;
 		r->n_prs++;
 	}
-	if (raft_log_init(&r->log, rs->snapshot_index, rs->snapshot_term,
-			  rs->entries, rs->n_entries) != 0)
+	if (raft__log_init(&r->log, rs->snapshot_index, rs->snapshot_term,
+			   rs->entries, rs->n_entries) != 0)
 		goto enomem;
 	r->term = rs->hs.term;
 	r->vote = rs->hs.vote;
@@ -178,12 +178,12 @@ int raft_new(const struct raft_options *opts,
 	 * that newer term was ever promised; and the commit index is only a
 	 * hint. The last term is the snapshot's when no entry follows it: a
 	 * snapshot installed (rule 7) before its ready's hard state. */
-	if (raft_log_last_term(&r->log) > r->term) {
-		r->term = raft_log_last_term(&r->log);
+	if (raft__log_last_term(&r->log) > r->term) {
+		r->term = raft__log_last_term(&r->log);
 		r->vote = 0;
 	}
 	r->log.commit = raft_restore_commit(rs);
-	assert(r->log.commit <= raft_log_last_index(&r->log));
+	assert(r->log.commit <= raft__log_last_index(&r->log));
 	r->applied =
 	    rs->applied > rs->snapshot_index ? rs->applied : rs->snapshot_index;
 	r->log.applied_handed = r->applied;
@@ -207,11 +207,11 @@ int raft_new(const struct raft_options *opts,
 	return RAFT_OK;
 
 einval:
-	raft_free_members(r);
+	free_members(r);
 	free(r);
 	return RAFT_EINVAL;
 enomem:
-	raft_free_members(r);
+	free_members(r);
 	free(r);
 	return RAFT_ENOMEM;
 }
@@ -220,7 +220,7 @@ void raft_free(struct raft *r)
 {
 	if (r == NULL)
 		return;
-	raft_free_members(r);
+	free_members(r);
 	free(r);
 }
 
@@ -464,7 +464,7 @@ void raft_persisted(struct raft *r, raft_index index, raft_term term)
 {
 	/* Rule 2 of raft.h: the leader's own copy counts toward a majority
 	 * only once durable. */
-	if (raft_log_persisted(&r->log, index, term) &&
+	if (raft__log_persisted(&r->log, index, term) &&
 	    r->role == RAFT_LEADER) {
 		/* An entry of this term is durable: a restart resumes at
 		 * least in this term (raft_new() takes the last entry's
@@ -493,7 +493,7 @@ int raft_compact(struct raft *r, raft_index index)
 	if (index > r->applied || index > r->log.applied_handed)
 		return RAFT_EINVAL;
 	raft__config_compact(r, index);
-	raft_log_compact(&r->log, index);
+	raft__log_compact(&r->log, index);
 	CHECK(r);
 	return RAFT_OK;
 }
@@ -526,14 +526,14 @@ void raft_status(const struct raft *r, struct raft_status *out)
 	out->commit = r->log.commit;
 	out->applied = r->applied;
 	out->persisted = r->log.persisted;
-	out->first_index = raft_log_first_index(&r->log);
-	out->last_index = raft_log_last_index(&r->log);
+	out->first_index = raft__log_first_index(&r->log);
+	out->last_index = raft__log_last_index(&r->log);
 	out->snapshot_index = r->log.snap_index;
 	out->snapshot_term = r->log.snap_term;
 	out->pending_reads = r->reads.n;
 	if (r->role == RAFT_LEADER)
 		out->pending_entries =
-		    (size_t)(raft_log_last_index(&r->log) - r->log.commit);
+		    (size_t)(raft__log_last_index(&r->log) - r->log.commit);
 	raft__config_status(r, out);
 }
 

@@ -108,7 +108,7 @@ END_TEST
 START_TEST(test_log_named)
 {
 	struct raft *r = leader();
-	raft_index last = raft_log_last_index(&r->log);
+	raft_index last = raft__log_last_index(&r->log);
 
 	BREAK(r->log.commit, last + 1, "commit <= last index");
 	BREAK(r->applied, r->log.commit + 1, "applied <= commit");
@@ -137,8 +137,8 @@ START_TEST(test_progress_named)
 	      "inflight windows within bounds");
 	BREAK(pr->id, r->prs[0].id, "progress ids distinct");
 	/* A leader's peer cannot have acknowledged past its log. */
-	pr->next = raft_log_last_index(&r->log) + 5;
-	BREAK(pr->match, raft_log_last_index(&r->log) + 1,
+	pr->next = raft__log_last_index(&r->log) + 5;
+	BREAK(pr->match, raft__log_last_index(&r->log) + 1,
 	      "leader: match <= last index");
 	raft_free(r);
 }
@@ -148,12 +148,12 @@ START_TEST(test_config_named)
 {
 	struct raft *r = leader();
 
-	BREAK(r->cfg->cur.n, RAFT_MAX_MEMBERS + 1,
+	BREAK(r->configs->cur.n, RAFT_MAX_MEMBERS + 1,
 	      "configuration within RAFT_MAX_MEMBERS");
-	BREAK(r->config.voters.n, 2, "quorum view follows the configuration");
-	BREAK(r->config.voters.ids[1], 9,
+	BREAK(r->quorum.voters.n, 2, "quorum view follows the configuration");
+	BREAK(r->quorum.voters.ids[1], 9,
 	      "quorum members flagged in the configuration");
-	BREAK(r->cfg->cur.index, raft_log_last_index(&r->log) + 1,
+	BREAK(r->configs->cur.index, raft__log_last_index(&r->log) + 1,
 	      "configuration comes from the log");
 	raft_free(r);
 }
@@ -181,7 +181,7 @@ START_TEST(test_entry_point_aborts)
 {
 	struct raft *r = leader();
 
-	r->log.commit = raft_log_last_index(&r->log) + 1;
+	r->log.commit = raft__log_last_index(&r->log) + 1;
 	raft_tick(r); /* aborts */
 }
 END_TEST
