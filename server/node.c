@@ -1,19 +1,25 @@
 /* node.c - the driver: raft core + WAL writer + LMDB + transport on one
  * loop (see node.h).
  *
- * How one ready is carried out (raft.h, "Ordering contract"):
+ * How one ready is carried out (raft.h, "Ordering contract"; the rule
+ * numbers are raft.h's, and the code cites them at each step):
  *  1. entries and hard state go to the WAL writer thread as one job; the
  *     thread writes and syncs queued jobs in order (group commit);
  *  2. rd.msgs are handed to the transport at once: a leader replicates
  *     while its own write is in flight (thesis §10.2.1);
  *  3. rd.msgs_after_persist travel with the job and are sent only once the
- *     job, and every job before it, is durable; then raft_persisted();
+ *     job, and every job before it, is durable;
+ *  4. then raft_persisted() with the job's last entry (wal_done_cb);
  *  5. rd.committed is applied to LMDB in one transaction, which completes
  *     the HTTP requests this member proposed (matched by request id);
- *  6. rd.reads are served once the applied index reaches them.
+ *  6. rd.reads are served once the applied index reaches them, and
+ *     rd.failed_reads are answered at once;
+ *  7. a received snapshot replaces the store before anything else of its
+ *     ready (7a), and that ready's job drops the log it supersedes (7b).
  */
 #include "node.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -293,8 +299,7 @@ static int register_wait(struct node *n, struct node_wait *w, int kind,
 	unsigned ms = kind == WAIT_TRANSFER
 			  ? n->cfg->election_timeout_ms + n->cfg->heartbeat_ms
 			  : n->cfg->request_timeout_ms;
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
+	tv = clock_ms_to_timeval(ms);
 	evtimer_add(w->timer, &tv);
 	struct node_wait **b = bucket(n, id);
 	w->hnext = *b;
@@ -708,10 +713,10 @@ static void backlog_add(struct node *n, const struct raft_entry *ents,
 		    n->backlog_bytes + bytes, APPLY_BACKLOG_MAX_BYTES >> 20);
 		fatal("the store stays full", why);
 	}
-	if (n->backlog_n > n->backlog_head &&
-	    ents[0].index != n->backlog[n->backlog_n - 1].index + 1)
-		fatal("applying committed entries failed",
-		      "they do not follow the entries waiting for the store");
+	/* The core hands out committed entries in order, each once: new
+	 * ones follow the waiting ones. */
+	assert(n->backlog_n == n->backlog_head ||
+	       ents[0].index == n->backlog[n->backlog_n - 1].index + 1);
 	if (n->backlog_n + cnt > n->backlog_cap) {
 		size_t cap = n->backlog_cap ? n->backlog_cap : 64;
 		while (cap < n->backlog_n + cnt)
@@ -750,8 +755,7 @@ static void backlog_free(struct node *n)
 
 static void arm_apply_retry(struct node *n, unsigned ms)
 {
-	struct timeval tv = {.tv_sec = ms / 1000,
-			     .tv_usec = (ms % 1000) * 1000};
+	struct timeval tv = clock_ms_to_timeval(ms);
 	evtimer_add(n->apply_retry_ev, &tv);
 }
 
@@ -907,7 +911,7 @@ static void free_jobs(struct wal_job *j)
 
 static void arm_retry(struct node *n)
 {
-	struct timeval tv = {.tv_sec = 0, .tv_usec = WAL_RETRY_MS * 1000};
+	struct timeval tv = clock_ms_to_timeval(WAL_RETRY_MS);
 	evtimer_add(n->retry_ev, &tv);
 }
 
@@ -1114,7 +1118,10 @@ static void wal_done_cb(void *ctx)
 					j->sync_seconds);
 		}
 		if (!n->stopping) {
+			/* Rule 3: this job and every one before it are
+			 * durable. */
 			send_msgs(n, j->msgs, j->n_msgs);
+			/* Rule 4: the job's entries are durable. */
 			if (j->n_entries > 0) {
 				const struct raft_entry *last =
 				    &j->entries[j->n_entries - 1];
@@ -1661,8 +1668,7 @@ static int open_raft(struct node *n, struct wal *w, char *err, size_t errlen)
 		return util_fail(err, errlen, "cannot start the raft core: %s",
 				 raft_strerror(rc));
 	n->applied = applied;
-	struct timeval tv = {.tv_sec = tick_ms / 1000,
-			     .tv_usec = (tick_ms % 1000) * 1000};
+	struct timeval tv = clock_ms_to_timeval(tick_ms);
 	n->tick_ev = event_new(n->base, -1, EV_PERSIST, tick_cb, n);
 	if (n->tick_ev == NULL || event_add(n->tick_ev, &tv) != 0)
 		return util_fail(err, errlen, "cannot start the tick timer");
@@ -1792,8 +1798,7 @@ int node_open(const struct config *cfg, struct event_base *base,
 	}
 	w = NULL; /* the writer owns it now */
 	n->hello_ev = event_new(base, -1, EV_PERSIST, hello_cb, n);
-	struct timeval hv = {.tv_sec = HELLO_INTERVAL_MS / 1000,
-			     .tv_usec = (HELLO_INTERVAL_MS % 1000) * 1000};
+	struct timeval hv = clock_ms_to_timeval(HELLO_INTERVAL_MS);
 	if (n->hello_ev == NULL || event_add(n->hello_ev, &hv) != 0) {
 		util_fail(err, errlen, "cannot start the announcement timer");
 		goto fail;
