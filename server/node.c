@@ -17,7 +17,7 @@
  *  7. a received snapshot replaces the store before anything else of its
  *     ready (7a), and that ready's job drops the log it supersedes (7b).
  */
-#include "node.h"
+#include "node_internal.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -45,7 +45,6 @@
 #include "clock.h"
 #include "util.h"
 
-#define HASH_BUCKETS 4096
 /* The largest entry received, recovered or replicated: a command with a
  * value of the largest --max-value-bytes any member accepts, the longest
  * key, and slack for membership entries. A constant, so that members with
@@ -60,67 +59,6 @@
 #define HELLO_INTERVAL_MS 1000
 /* Readies processed per flush before yielding to the loop. */
 #define READIES_PER_FLUSH 16
-
-enum wait_kind {
-	WAIT_WRITE = 1,	   /* a proposal, completed by its apply result */
-	WAIT_READ = 2,	   /* a read index, then the apply index reaching it */
-	WAIT_TRANSFER = 3, /* a leadership transfer, until the target leads */
-	WAIT_EXTERNAL = 4  /* the caller's own work (node_watch) */
-};
-
-struct node {
-	const struct config *cfg;
-	struct event_base *base;
-	struct raft *raft;
-	struct kv *kv;
-	struct wal_writer *ww;
-	struct transport *tr;
-	struct snapshotter *snap; /* section "snapshots" below */
-	struct members members;
-	struct member_config mcfg; /* the list follows the core's config */
-	struct metrics metrics;
-	struct event *tick_ev, *flush_ev, *hello_ev;
-	bool flush_scheduled;
-	bool stopping;
-	size_t wal_inflight; /* jobs created and not yet done (in the writer,
-			      * or held for a retry below) */
-	/* The newest hard state handed to the WAL, or deferred: a change of
-	 * the commit index alone, made while no job is in flight, waits for
-	 * the next job instead of costing one of its own (process_ready). */
-	struct raft_hard_state hs_last;
-	bool hs_deferred; /* hs_last is in no job yet */
-	/* Disk full (WAL_ENOSPC): the writer is halted; the failed jobs and
-	 * those it sent back unwritten wait in wal_retry (in order), jobs
-	 * made since in wal_held; both are resubmitted, in that order, by
-	 * retry_ev once every job has come back from the writer. */
-	size_t wal_in_writer; /* submitted, not yet taken back */
-	bool wal_halted;
-	bool disk_full; /* proposals answer NODE_EDISKFULL until a write
-			 * succeeds again */
-	struct wal_job *wal_retry, *wal_retry_tail;
-	struct wal_job *wal_held, *wal_held_tail;
-	struct event *retry_ev;
-	/* Store full (section "applying committed entries"): the committed
-	 * entries [backlog_head, backlog_n) of @backlog (copies, owned)
-	 * wait for apply_retry_ev, in order. */
-	bool store_full; /* proposals answer NODE_EDISKFULL meanwhile */
-	struct raft_entry *backlog;
-	size_t backlog_head, backlog_n, backlog_cap;
-	size_t backlog_bytes; /* entries and payloads */
-	struct event *apply_retry_ev;
-	uint64_t next_id;
-	struct node_wait *buckets[HASH_BUCKETS];
-	struct node_wait *waits; /* every pending wait */
-	struct node_wait *readq; /* reads with an index, waiting for apply
-				  * (linked by hnext) */
-	size_t n_waits;
-	/* Soft state from the readies. */
-	enum raft_role role;
-	raft_id leader;
-	bool leader_known;
-	uint64_t leader_epoch; /* bumped whenever leader_known/leader change */
-	raft_index applied;
-};
 
 const char *node_strerror(int err)
 {
@@ -175,300 +113,11 @@ static uint64_t random_u64(void)
 	return v;
 }
 
-/* ---- waits ---- */
-
-static struct node_wait **bucket(struct node *n, uint64_t id)
-{
-	return &n->buckets[(id ^ (id >> 17)) % HASH_BUCKETS];
-}
-
-static struct node_wait *hash_take(struct node *n, uint64_t id)
-{
-	for (struct node_wait **p = bucket(n, id); *p != NULL;
-	     p = &(*p)->hnext) {
-		if ((*p)->id == id) {
-			struct node_wait *w = *p;
-			*p = w->hnext;
-			w->hnext = NULL;
-			return w;
-		}
-	}
-	return NULL;
-}
-
-/* Takes @w out of the hash (no index yet) or the read queue. */
-static void detach(struct node *n, struct node_wait *w)
-{
-	if (w->kind == WAIT_READ && w->read_index != 0) {
-		for (struct node_wait **p = &n->readq; *p != NULL;
-		     p = &(*p)->hnext) {
-			if (*p == w) {
-				*p = w->hnext;
-				break;
-			}
-		}
-	} else {
-		hash_take(n, w->id);
-	}
-	w->hnext = NULL;
-}
-
-/* Unlinks @w (already detached) from the wait list and stops its timer.
- * A registered wait has w->node set; clearing it makes a second unlink
- * (node_unwatch() twice) a no-op instead of corrupting the list. */
-static void unlink_wait(struct node *n, struct node_wait *w)
-{
-	if (w->node == NULL)
-		return;
-	if (w->prev != NULL)
-		w->prev->next = w->next;
-	else
-		n->waits = w->next;
-	if (w->next != NULL)
-		w->next->prev = w->prev;
-	w->prev = w->next = NULL;
-	n->n_waits--;
-	if (w->timer != NULL) {
-		event_free(w->timer);
-		w->timer = NULL;
-	}
-	w->node = NULL;
-}
-
-/* Completes @w, already detached: unlinks it from the wait list, stops
- * its timer and calls done() (after which @w is the caller's again). */
-static void finish(struct node *n, struct node_wait *w, int err,
-		   const struct kv_result *res)
-{
-	unlink_wait(n, w);
-	if (err != NODE_OK) {
-		if (w->kind == WAIT_WRITE)
-			n->metrics.proposals_failed++;
-		else if (w->kind == WAIT_READ)
-			n->metrics.reads_failed++;
-	}
-	w->done(w, err, res);
-}
-
-static void schedule_flush(struct node *n)
+void node_schedule_flush(struct node *n)
 {
 	if (!n->flush_scheduled && !n->stopping) {
 		n->flush_scheduled = true;
 		event_active(n->flush_ev, EV_READ, 0);
-	}
-}
-
-/* A wait without an outcome in time: 504 when the same leader was known
- * throughout (the cluster is up but slow, or the entry was lost), else 503
- * (no leader reachable: DESIGN §1.3 "fails with 503, never hangs"). */
-static void wait_timeout_cb(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	struct node_wait *w = arg;
-	struct node *n = w->node;
-	bool stable = n->leader_known && n->leader_epoch == w->leader_epoch;
-	detach(n, w);
-	if (w->kind == WAIT_TRANSFER) {
-		/* The core has abandoned the transfer by now: the target did
-		 * not take over (the old leader resumes), whoever leads. */
-		bool took_over = n->leader_known && n->leader == w->target;
-		finish(n, w, took_over ? NODE_OK : NODE_ETIMEOUT, NULL);
-		return;
-	}
-	finish(n, w, stable ? NODE_ETIMEOUT : NODE_EUNAVAILABLE, NULL);
-}
-
-static int register_wait(struct node *n, struct node_wait *w, int kind,
-			 uint64_t id)
-{
-	struct timeval tv;
-	w->node = n;
-	w->id = id;
-	w->kind = kind;
-	w->read_index = 0;
-	w->leader_epoch = n->leader_epoch;
-	w->timer = evtimer_new(n->base, wait_timeout_cb, w);
-	if (w->timer == NULL) {
-		w->node = NULL; /* not registered */
-		return NODE_EINTERNAL;
-	}
-	/* A transfer is decided within an election timeout (the core then
-	 * gives up); a heartbeat more lets a takeover at the last moment be
-	 * heard of first. */
-	unsigned ms = kind == WAIT_TRANSFER
-			  ? n->cfg->election_timeout_ms + n->cfg->heartbeat_ms
-			  : n->cfg->request_timeout_ms;
-	tv = clock_ms_to_timeval(ms);
-	evtimer_add(w->timer, &tv);
-	struct node_wait **b = bucket(n, id);
-	w->hnext = *b;
-	*b = w;
-	w->prev = NULL;
-	w->next = n->waits;
-	if (n->waits != NULL)
-		n->waits->prev = w;
-	n->waits = w;
-	n->n_waits++;
-	return NODE_OK;
-}
-
-static uint64_t new_id(struct node *n)
-{
-	/* 0 means "no request" in a command; ids start at a random point so
-	 * entries proposed by an earlier run never match a new request. */
-	if (n->next_id == 0)
-		n->next_id++;
-	return n->next_id++;
-}
-
-static int map_raft_error(int rc)
-{
-	switch (rc) {
-	case RAFT_OK:
-		return NODE_OK;
-	case RAFT_ENOLEADER:
-	case RAFT_ENOTLEADER:
-	case RAFT_EREMOVED:
-		return NODE_ENOLEADER;
-	case RAFT_ETRANSFER:
-		return NODE_ETRANSFER;
-	case RAFT_EBUSY:
-		return NODE_EBUSY;
-	case RAFT_ETOO_LARGE:
-		return NODE_ETOO_LARGE;
-	default:
-		return NODE_EINTERNAL;
-	}
-}
-
-/* Encodes @cmd into a malloc'd buffer, its value from @value when not
- * NULL: one copy of the value, whatever the evbuffer's chunks. */
-static int encode_command(const struct kv_cmd *cmd, struct evbuffer *value,
-			  uint8_t **out, size_t *len)
-{
-	if (value == NULL)
-		return kv_cmd_encode_alloc(cmd, out, len);
-	if (evbuffer_get_length(value) != cmd->value_len)
-		return KV_EINVAL;
-	size_t size = kv_cmd_size(cmd);
-	uint8_t *buf = malloc(size);
-	if (buf == NULL)
-		return KV_ENOMEM;
-	int64_t w = kv_cmd_encode_head(cmd, buf, size);
-	if (w < 0) {
-		free(buf);
-		return (int)w;
-	}
-	size_t at = KV_CMD_HEADER_SIZE + cmd->key_len;
-	if (cmd->value_len != 0 &&
-	    evbuffer_copyout(value, buf + at, cmd->value_len) !=
-		(ev_ssize_t)cmd->value_len) {
-		free(buf);
-		return KV_ENOMEM;
-	}
-	*out = buf;
-	*len = size;
-	return 0;
-}
-
-int node_propose(struct node *n, struct kv_cmd *cmd, struct evbuffer *value,
-		 struct node_wait *w)
-{
-	if (n->stopping)
-		return NODE_ESTOPPING;
-	if (n->disk_full || n->store_full)
-		return NODE_EDISKFULL;
-	uint64_t id = new_id(n);
-	cmd->origin = n->cfg->id;
-	cmd->request_id = id;
-	uint8_t *buf;
-	size_t len;
-	n->metrics.proposals_total++;
-	int rc = encode_command(cmd, value, &buf, &len);
-	if (rc != 0) {
-		log_error("cannot encode a command: %s", kv_strerror(rc));
-		n->metrics.proposals_failed++;
-		return NODE_EINTERNAL;
-	}
-	rc = map_raft_error(raft_propose(n->raft, buf, len, NULL));
-	free(buf);
-	if (rc == NODE_OK)
-		rc = register_wait(n, w, WAIT_WRITE, id);
-	if (rc != NODE_OK) {
-		n->metrics.proposals_failed++;
-		return rc;
-	}
-	schedule_flush(n);
-	return NODE_OK;
-}
-
-int node_read_index(struct node *n, struct node_wait *w)
-{
-	if (n->stopping)
-		return NODE_ESTOPPING;
-	uint64_t id = new_id(n);
-	n->metrics.reads_total++;
-	int rc = map_raft_error(raft_read_index(n->raft, id));
-	if (rc == NODE_OK)
-		rc = register_wait(n, w, WAIT_READ, id);
-	if (rc != NODE_OK) {
-		n->metrics.reads_failed++;
-		return rc;
-	}
-	schedule_flush(n);
-	return NODE_OK;
-}
-
-int node_transfer_leadership(struct node *n, raft_id to, struct node_wait *w)
-{
-	if (n->stopping)
-		return NODE_ESTOPPING;
-	int rc = raft_transfer_leadership(n->raft, to);
-	switch (rc) {
-	case RAFT_OK:
-		break;
-	case RAFT_ENOTLEADER:
-		return NODE_ENOTLEADER;
-	case RAFT_EINVAL:
-		return NODE_EINVAL;
-	default:
-		return map_raft_error(rc);
-	}
-	w->target = to;
-	rc = register_wait(n, w, WAIT_TRANSFER, new_id(n));
-	if (rc == NODE_OK)
-		log_info("leadership transfer to %" PRIu64 " started", to);
-	schedule_flush(n);
-	return rc;
-}
-
-int node_watch(struct node *n, struct node_wait *w)
-{
-	if (n->stopping)
-		return NODE_ESTOPPING;
-	return register_wait(n, w, WAIT_EXTERNAL, new_id(n));
-}
-
-void node_unwatch(struct node *n, struct node_wait *w)
-{
-	if (w->node == NULL)
-		return; /* finished or unwatched already */
-	detach(n, w);
-	unlink_wait(n, w);
-}
-
-/* Completes the transfers waiting for @leader to lead. */
-static void finish_transfers(struct node *n, raft_id leader)
-{
-	struct node_wait *w = n->waits;
-	while (w != NULL) {
-		struct node_wait *next = w->next;
-		if (w->kind == WAIT_TRANSFER && w->target == leader) {
-			detach(n, w);
-			finish(n, w, NODE_OK, NULL);
-		}
-		w = next;
 	}
 }
 
@@ -527,7 +176,7 @@ static void note_soft_state(struct node *n, enum raft_role role, raft_id leader,
 	n->leader = leader;
 	n->leader_known = known;
 	if (known)
-		finish_transfers(n, leader);
+		node_waits_finish_transfers(n, leader);
 }
 
 /* A store call found the store damaged (KV_ECORRUPT): the mark makes the
@@ -571,45 +220,6 @@ static void fatal(const char *what, const char *detail)
 #define APPLY_CHUNK_ENTRIES   4096
 #define APPLY_CHUNK_BYTES     ((size_t)16 << 20)
 #define APPLY_CHUNKS_PER_TURN 4
-
-static void serve_reads(struct node *n);
-
-/* Answers the waiting writes that @res (@cnt applied entries) complete. */
-static void complete_writes(struct node *n, const struct kv_result *res,
-			    size_t cnt)
-{
-	for (size_t i = 0; i < cnt; i++) {
-		const struct kv_result *r = &res[i];
-		if (r->status == KV_BAD_COMMAND)
-			log_warn("entry %" PRIu64 " is not a valid command "
-				 "(%s); skipped",
-				 r->entry_index, kv_strerror(r->cmd_error));
-		if (r->origin != n->cfg->id || r->request_id == 0)
-			continue;
-		struct node_wait *w = hash_take(n, r->request_id);
-		if (w == NULL)
-			continue; /* timed out, or proposed by an earlier run */
-		if (w->kind != WAIT_WRITE) {
-			/* Not ours after all: put it back. */
-			struct node_wait **b = bucket(n, w->id);
-			w->hnext = *b;
-			*b = w;
-			continue;
-		}
-		switch (r->status) {
-		case KV_APPLIED:
-		case KV_CAS_FAILED:
-			finish(n, w, NODE_OK, r);
-			break;
-		case KV_STALE_SEQ:
-			finish(n, w, NODE_ESTALE_SEQ, NULL);
-			break;
-		default:
-			finish(n, w, NODE_EINTERNAL, NULL);
-			break;
-		}
-	}
-}
 
 /* A failed write left LMDB's environment unusable (kv_needs_reopen()):
  * reopen it at its last good commit, which is where the backlog starts. */
@@ -661,7 +271,7 @@ static int apply_entries(struct node *n, const struct raft_entry *ents,
 	n->metrics.apply_batches++;
 	n->metrics.applied_entries += cnt;
 	n->applied = kv_applied_index(n->kv);
-	complete_writes(n, res, cnt);
+	node_waits_complete_writes(n, res, cnt);
 	free(res);
 	return 0;
 }
@@ -817,9 +427,8 @@ static void apply_retry_cb(evutil_socket_t fd, short what, void *arg)
 	if (n->applied != before) {
 		store_members(n);
 		note_applied(n);
-		if (n->readq != NULL)
-			serve_reads(n);
-		schedule_flush(n);
+		node_waits_serve_reads(n);
+		node_schedule_flush(n);
 	}
 	if (more == 0) {
 		n->store_full = false;
@@ -856,22 +465,6 @@ static void apply_committed(struct node *n, const struct raft_entry *ents,
 		  "until space is freed, retrying every %d ms",
 		  err[0] ? err : kv_strerror(rc), APPLY_RETRY_MS);
 	arm_apply_retry(n, APPLY_RETRY_MS);
-}
-
-/* Serves the reads whose index the applied index has reached. */
-static void serve_reads(struct node *n)
-{
-	struct node_wait **p = &n->readq;
-	while (*p != NULL) {
-		struct node_wait *w = *p;
-		if (w->read_index <= n->applied) {
-			*p = w->hnext;
-			w->hnext = NULL;
-			finish(n, w, NODE_OK, NULL);
-			continue;
-		}
-		p = &w->hnext;
-	}
 }
 
 static void job_append(struct wal_job **head, struct wal_job **tail,
@@ -1027,23 +620,21 @@ static void process_ready(struct node *n)
 
 	/* Rule 6. */
 	for (size_t i = 0; i < rd.n_reads; i++) {
-		struct node_wait *w = hash_take(n, rd.reads[i].ctx);
+		struct node_wait *w = node_waits_take(n, rd.reads[i].ctx);
 		if (w == NULL)
 			continue;
 		if (rd.reads[i].index <= n->applied) {
-			finish(n, w, NODE_OK, NULL);
+			node_wait_finish(n, w, NODE_OK, NULL);
 			continue;
 		}
-		/* Above the applied index, so never 0 ("no index yet"). */
-		w->read_index = rd.reads[i].index;
-		w->hnext = n->readq;
-		n->readq = w;
+		node_waits_queue_read(n, w, rd.reads[i].index);
 	}
 	for (size_t i = 0; i < rd.n_failed_reads; i++) {
-		struct node_wait *w = hash_take(n, rd.failed_reads[i].ctx);
+		struct node_wait *w =
+		    node_waits_take(n, rd.failed_reads[i].ctx);
 		if (w == NULL)
 			continue;
-		finish(n, w, NODE_EUNAVAILABLE, NULL);
+		node_wait_finish(n, w, NODE_EUNAVAILABLE, NULL);
 	}
 	/* Membership: peers follow a configuration as soon as it takes
 	 * effect, members.json once it is applied (member_config.h). */
@@ -1053,8 +644,7 @@ static void process_ready(struct node *n)
 	raft_advance(n->raft, &rd);
 	if (n->applied != applied_before)
 		note_applied(n);
-	if (n->readq != NULL)
-		serve_reads(n);
+	node_waits_serve_reads(n);
 	if (write_here) {
 		n->wal_inflight++;
 		n->wal_in_writer++;
@@ -1076,7 +666,7 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
 	for (int i = 0; i < READIES_PER_FLUSH && raft_has_ready(n->raft); i++)
 		process_ready(n);
 	if (raft_has_ready(n->raft))
-		schedule_flush(n);
+		node_schedule_flush(n);
 }
 
 static void wal_done_cb(void *ctx)
@@ -1132,7 +722,7 @@ static void wal_done_cb(void *ctx)
 		wal_job_free(j);
 		j = next;
 	}
-	schedule_flush(n);
+	node_schedule_flush(n);
 }
 
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
@@ -1143,7 +733,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 	if (n->stopping)
 		return;
 	raft_tick(n->raft);
-	schedule_flush(n);
+	node_schedule_flush(n);
 }
 
 static void hello_cb(evutil_socket_t fd, short what, void *arg)
@@ -1198,7 +788,7 @@ static void on_messages(void *ctx, const struct raft_msg *msgs, size_t cnt,
 				  raft_msg_type_name(msgs[i].type),
 				  msgs[i].from, raft_strerror(rc));
 	}
-	schedule_flush(n);
+	node_schedule_flush(n);
 }
 
 static void transport_log(void *ctx, int level, const char *line)
@@ -1757,7 +1347,7 @@ int node_open(const struct config *cfg, struct event_base *base,
 		return util_fail(err, errlen, "out of memory");
 	n->cfg = cfg;
 	n->base = base;
-	n->next_id = random_u64();
+	n->waits.next_id = random_u64();
 	n->role = RAFT_FOLLOWER;
 	struct member *self;
 	if (make_dirs(cfg->data_dir) != 0) {
@@ -1804,7 +1394,7 @@ int node_open(const struct config *cfg, struct event_base *base,
 		goto fail;
 	}
 	hello_cb(-1, 0, n); /* announce at once */
-	schedule_flush(n);
+	node_schedule_flush(n);
 	*out = n;
 	return 0;
 fail:
@@ -1824,11 +1414,7 @@ void node_stop(struct node *n)
 		event_del(n->tick_ev);
 	if (n->hello_ev != NULL)
 		event_del(n->hello_ev);
-	while (n->waits != NULL) {
-		struct node_wait *w = n->waits;
-		detach(n, w);
-		finish(n, w, NODE_ESTOPPING, NULL);
-	}
+	node_waits_fail_all(n, NODE_ESTOPPING);
 	if (n->retry_ev != NULL)
 		event_del(n->retry_ev);
 	if (n->apply_retry_ev != NULL)
@@ -1922,7 +1508,7 @@ int node_propose_config(struct node *n, const struct raft_config_change *ch,
 		return RAFT_ENOLEADER;
 	int rc = raft_propose_config(n->raft, ch, index);
 	if (rc == RAFT_OK)
-		schedule_flush(n);
+		node_schedule_flush(n);
 	return rc;
 }
 
@@ -2019,7 +1605,7 @@ void node_render_metrics(struct node *n, struct evbuffer *out)
 			    (double)st.pending_reads);
 	metrics_write_value(out, "kvd_pending_requests", "gauge",
 			    "Client requests waiting for the cluster.",
-			    (double)n->n_waits);
+			    (double)n->waits.count);
 	metrics_write_value(out, "kvd_store_full", "gauge",
 			    "1 while the store cannot take writes (disk "
 			    "full): committed entries wait in memory.",
@@ -2140,7 +1726,7 @@ static void snap_taken(void *ctx, const struct snapshot_info *info)
 	submit_job(n, job);
 	log_debug("log compacted up to %" PRIu64 " (snapshot %" PRIu64 ")", c,
 		  info->index);
-	schedule_flush(n);
+	node_schedule_flush(n);
 }
 
 static struct kv *snap_store(void *ctx)
@@ -2155,7 +1741,7 @@ static void snap_sent(void *ctx, raft_id peer, bool ok)
 	if (n->stopping)
 		return;
 	raft_report_snapshot(n->raft, peer, ok);
-	schedule_flush(n);
+	node_schedule_flush(n);
 }
 
 /* The whole file arrived and passed its checksums: now the core may see
@@ -2187,7 +1773,7 @@ static int snap_received(void *ctx, const struct snap_xfer_received *r)
 	if (rc != RAFT_OK)
 		log_warn("snapshot %" PRIu64 " from %" PRIu64 " refused: %s",
 			 r->info.index, r->from, raft_strerror(rc));
-	schedule_flush(n);
+	node_schedule_flush(n);
 	/* Taken: the core now holds this snapshot and it is not installed
 	 * yet (rule 7 installs it on the coming ready). Else the core
 	 * ignored it (not newer than its commit index, a stale term) and
