@@ -127,10 +127,9 @@ void node_schedule_flush(struct node *n)
 static void node_send_snapshot(struct node *n, const struct raft_msg *m);
 static void node_install_snapshot(struct node *n,
 				  const struct raft_snapshot_meta *meta);
-static void node_snapshot_before_apply(struct node *n,
-				       const struct raft_entry *ents,
-				       size_t cnt);
-static void node_snapshot_applied(struct node *n);
+void node_snapshot_before_apply(struct node *n, const struct raft_entry *ents,
+				size_t cnt);
+void node_snapshot_applied(struct node *n);
 static int node_open_snapshots(struct node *n, struct evhttp *peer_http,
 			       char *err, size_t errlen);
 static int node_restore_file(struct node *n, const char *file, char *err,
@@ -181,7 +180,7 @@ static void note_soft_state(struct node *n, enum raft_role role, raft_id leader,
 
 /* A store call found the store damaged (KV_ECORRUPT): the mark makes the
  * next start rebuild it ("a damaged store" below). */
-static void mark_damaged(struct node *n, int rc, const char *why)
+void node_mark_damaged(struct node *n, int rc, const char *why)
 {
 	if (rc != KV_ECORRUPT)
 		return;
@@ -192,7 +191,7 @@ static void mark_damaged(struct node *n, int rc, const char *why)
 		log_error("the store is damaged; the next start rebuilds it");
 }
 
-static void fatal(const char *what, const char *detail)
+void node_fatal(const char *what, const char *detail)
 {
 	/* The WAL or the store failed: nothing unsynced was acknowledged, so
 	 * stopping at once loses nothing; a restart recovers from disk. */
@@ -200,202 +199,9 @@ static void fatal(const char *what, const char *detail)
 	exit(1);
 }
 
-/* ---- applying committed entries, and a full store ----
- *
- * When the store cannot take a batch for lack of space (kv_retryable():
- * the file system is full, or the map at its maximum), nothing of it was
- * applied. The entries the core handed out are copied into the backlog and
- * every newer committed entry goes behind them, never around them; a timer
- * applies them, oldest first, once the store takes writes again. Meanwhile
- * new writes answer NODE_EDISKFULL (503, as for a full WAL), waiting ones
- * are answered when their entry is applied or time out, and reads are
- * served from the last applied state. The entries are durable in the WAL:
- * past APPLY_BACKLOG_MAX_BYTES the member exits and a restart applies them
- * from there. */
-#define APPLY_RETRY_MS		200
-#define APPLY_BACKLOG_MAX_BYTES ((size_t)256 << 20)
-/* One retry applies at most this much per transaction, and at most
- * APPLY_CHUNKS_PER_TURN transactions per loop turn: the loop stays
- * responsive while a large backlog drains. */
-#define APPLY_CHUNK_ENTRIES   4096
-#define APPLY_CHUNK_BYTES     ((size_t)16 << 20)
-#define APPLY_CHUNKS_PER_TURN 4
-
-/* A failed write left LMDB's environment unusable (kv_needs_reopen()):
- * reopen it at its last good commit, which is where the backlog starts. */
-static void store_reopen(struct node *n)
-{
-	char err[256] = "";
-	/* kv_reopen() closes the environment: no copy may still read it. */
-	if (n->snap != NULL)
-		snapshotter_wait(n->snap);
-	int rc = kv_reopen(n->kv, err, sizeof(err));
-	if (rc != 0) {
-		mark_damaged(n, rc, err);
-		fatal("reopening the store after a failed write", err);
-	}
-	raft_index applied = kv_applied_index(n->kv);
-	if (applied < n->applied)
-		fatal("reopening the store after a failed write",
-		      "it lost applied entries");
-	log_warn("the store was reopened after a failed write (applied "
-		 "index %" PRIu64 ")",
-		 applied);
-	n->applied = applied;
-}
-
-/* Applies @cnt consecutive entries in one transaction and answers the
- * writes they complete. Returns 0, or a kv_retryable() code with one line
- * in @err (nothing applied); any other failure ends the process. */
-static int apply_entries(struct node *n, const struct raft_entry *ents,
-			 size_t cnt, char *err, size_t errlen)
-{
-	struct kv_result *res = calloc(cnt, sizeof(*res));
-	if (res == NULL)
-		fatal("apply", "out of memory");
-	double t0 = clock_now_seconds();
-	node_snapshot_before_apply(n, ents, cnt);
-	int rc = kv_apply(n->kv, ents, cnt, res, err, errlen);
-	if (rc < 0) {
-		free(res);
-		if (!kv_retryable(rc)) {
-			mark_damaged(n, rc, err[0] ? err : kv_strerror(rc));
-			fatal("applying committed entries failed",
-			      err[0] ? err : kv_strerror(rc));
-		}
-		if (kv_needs_reopen(n->kv))
-			store_reopen(n);
-		return rc;
-	}
-	metrics_observe(&n->metrics.apply_seconds, clock_now_seconds() - t0);
-	n->metrics.apply_batches++;
-	n->metrics.applied_entries += cnt;
-	n->applied = kv_applied_index(n->kv);
-	node_waits_complete_writes(n, res, cnt);
-	free(res);
-	return 0;
-}
-
-static size_t backlog_entry_bytes(const struct raft_entry *e)
-{
-	return sizeof(*e) + e->len;
-}
-
-/* Forgets the backlog's array; its entries' data is freed already. */
-static void backlog_reset(struct node *n)
-{
-	free(n->backlog);
-	n->backlog = NULL;
-	n->backlog_head = n->backlog_n = n->backlog_cap = 0;
-	n->backlog_bytes = 0;
-}
-
-/* Drops waiting entries at or below the applied index: a snapshot
- * received meanwhile supersedes them (raft.h rule 7); their writes, whose
- * outcome this member cannot tell, time out. */
-static void backlog_trim(struct node *n)
-{
-	while (n->backlog_head < n->backlog_n &&
-	       n->backlog[n->backlog_head].index <= n->applied) {
-		struct raft_entry *e = &n->backlog[n->backlog_head++];
-		n->backlog_bytes -= backlog_entry_bytes(e);
-		free(e->data);
-	}
-	if (n->backlog_head == n->backlog_n)
-		backlog_reset(n);
-}
-
-/* Copies @cnt committed entries (owned by the core until raft_advance())
- * behind the waiting ones. */
-static void backlog_add(struct node *n, const struct raft_entry *ents,
-			size_t cnt)
-{
-	backlog_trim(n);
-	size_t bytes = 0;
-	for (size_t i = 0; i < cnt; i++)
-		bytes += backlog_entry_bytes(&ents[i]);
-	if (n->backlog_bytes + bytes > APPLY_BACKLOG_MAX_BYTES) {
-		char why[160];
-		snprintf(
-		    why, sizeof(why),
-		    "%zu bytes of committed entries wait for the store, "
-		    "more than %zu MiB; a restart applies them from the WAL",
-		    n->backlog_bytes + bytes, APPLY_BACKLOG_MAX_BYTES >> 20);
-		fatal("the store stays full", why);
-	}
-	/* The core hands out committed entries in order, each once: new
-	 * ones follow the waiting ones. */
-	assert(n->backlog_n == n->backlog_head ||
-	       ents[0].index == n->backlog[n->backlog_n - 1].index + 1);
-	if (n->backlog_n + cnt > n->backlog_cap) {
-		size_t cap = n->backlog_cap ? n->backlog_cap : 64;
-		while (cap < n->backlog_n + cnt)
-			cap *= 2;
-		struct raft_entry *b = realloc(n->backlog, cap * sizeof(*b));
-		if (b == NULL)
-			fatal("apply backlog", "out of memory");
-		n->backlog = b;
-		n->backlog_cap = cap;
-	}
-	for (size_t i = 0; i < cnt; i++) {
-		struct raft_entry *e = &n->backlog[n->backlog_n];
-		*e = ents[i];
-		e->data = NULL;
-		if (ents[i].len > 0) {
-			e->data = malloc(ents[i].len);
-			if (e->data == NULL)
-				fatal("apply backlog", "out of memory");
-			memcpy(e->data, ents[i].data, ents[i].len);
-		}
-		n->backlog_n++;
-	}
-	n->backlog_bytes += bytes;
-}
-
-static void backlog_free(struct node *n)
-{
-	if (n->backlog_n > n->backlog_head)
-		log_warn("%zu committed entries were not applied (the store "
-			 "is full); the next start applies them from the WAL",
-			 n->backlog_n - n->backlog_head);
-	for (size_t i = n->backlog_head; i < n->backlog_n; i++)
-		free(n->backlog[i].data);
-	backlog_reset(n);
-}
-
-static void arm_apply_retry(struct node *n, unsigned ms)
-{
-	struct timeval tv = clock_ms_to_timeval(ms);
-	evtimer_add(n->apply_retry_ev, &tv);
-}
-
-/* Applies waiting entries, oldest first. Returns 0 when none waits any
- * more, 1 when more wait (the turn's share is done), -1 while the store
- * is still full. */
-static int backlog_apply(struct node *n)
-{
-	char err[256];
-	backlog_trim(n);
-	for (int turn = 0; turn < APPLY_CHUNKS_PER_TURN; turn++) {
-		if (n->backlog_head == n->backlog_n)
-			return 0;
-		struct raft_entry *first = &n->backlog[n->backlog_head];
-		size_t k = 0, bytes = 0;
-		while (n->backlog_head + k < n->backlog_n &&
-		       k < APPLY_CHUNK_ENTRIES &&
-		       (k == 0 || bytes + first[k].len <= APPLY_CHUNK_BYTES))
-			bytes += first[k++].len;
-		err[0] = '\0';
-		if (apply_entries(n, first, k, err, sizeof(err)) != 0)
-			return -1;
-		backlog_trim(n);
-	}
-	return n->backlog_head == n->backlog_n ? 0 : 1;
-}
-
 /* members.json and the transport follow the configuration once it is
  * applied here (member_config.h). */
-static void store_members(struct node *n)
+void node_store_members(struct node *n)
 {
 	char merr[512];
 	if (member_config_store(&n->mcfg, n->applied, &n->members, merr,
@@ -407,64 +213,10 @@ static void store_members(struct node *n)
 
 /* The applied index moved: the core hears of it, and a snapshot may be
  * due. */
-static void note_applied(struct node *n)
+void node_note_applied(struct node *n)
 {
 	raft_applied(n->raft, n->applied);
 	node_snapshot_applied(n);
-}
-
-/* The retry timer: what process_ready() does after an apply, for the
- * entries applied here. */
-static void apply_retry_cb(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	struct node *n = arg;
-	if (n->stopping || !n->store_full)
-		return;
-	raft_index before = n->applied;
-	int more = backlog_apply(n);
-	if (n->applied != before) {
-		store_members(n);
-		note_applied(n);
-		node_waits_serve_reads(n);
-		node_schedule_flush(n);
-	}
-	if (more == 0) {
-		n->store_full = false;
-		log_info("store writable again: every waiting entry is applied "
-			 "(applied index %" PRIu64 "); writes resume",
-			 n->applied);
-		return;
-	}
-	arm_apply_retry(n, more > 0 ? 0 : APPLY_RETRY_MS);
-}
-
-/* Rule 5: applies the committed entries in order, or keeps them behind
- * the waiting ones while the store is full. */
-static void apply_committed(struct node *n, const struct raft_entry *ents,
-			    size_t cnt)
-{
-	char err[256] = "";
-	if (n->store_full) {
-		backlog_add(n, ents, cnt);
-		return;
-	}
-	int rc = apply_entries(n, ents, cnt, err, sizeof(err));
-	if (rc == 0)
-		return;
-	if (n->apply_retry_ev == NULL) {
-		n->apply_retry_ev = evtimer_new(n->base, apply_retry_cb, n);
-		if (n->apply_retry_ev == NULL)
-			fatal("applying committed entries failed",
-			      "cannot create the retry timer");
-	}
-	backlog_add(n, ents, cnt);
-	n->store_full = true;
-	log_error("applying committed entries failed: %s; writes answer 503 "
-		  "until space is freed, retrying every %d ms",
-		  err[0] ? err : kv_strerror(rc), APPLY_RETRY_MS);
-	arm_apply_retry(n, APPLY_RETRY_MS);
 }
 
 static void job_append(struct wal_job **head, struct wal_job **tail,
@@ -589,7 +341,7 @@ static void process_ready(struct node *n)
 		    wal_job_new(rd.entries, rd.n_entries, hs,
 				rd.msgs_after_persist, rd.n_msgs_after_persist);
 		if (job == NULL)
-			fatal("WAL job", "out of memory");
+			node_fatal("WAL job", "out of memory");
 		if (rd.has_snapshot) {
 			/* Rule 7b, before this ready's entries. */
 			job->install_index = rd.snapshot.index;
@@ -616,7 +368,7 @@ static void process_ready(struct node *n)
 	/* Rule 5. */
 	raft_index applied_before = n->applied;
 	if (rd.n_committed > 0)
-		apply_committed(n, rd.committed, rd.n_committed);
+		node_apply_committed(n, rd.committed, rd.n_committed);
 
 	/* Rule 6. */
 	for (size_t i = 0; i < rd.n_reads; i++) {
@@ -640,10 +392,10 @@ static void process_ready(struct node *n)
 	 * effect, members.json once it is applied (member_config.h). */
 	if (rd.config_changed)
 		member_config_apply(&n->mcfg, rd.config, &n->members);
-	store_members(n);
+	node_store_members(n);
 	raft_advance(n->raft, &rd);
 	if (n->applied != applied_before)
-		note_applied(n);
+		node_note_applied(n);
 	node_waits_serve_reads(n);
 	if (write_here) {
 		n->wal_inflight++;
@@ -697,7 +449,7 @@ static void wal_done_cb(void *ctx)
 		}
 		n->wal_inflight--;
 		if (j->error != WAL_OK)
-			fatal("WAL write failed", j->errmsg);
+			node_fatal("WAL write failed", j->errmsg);
 		if (n->disk_full) {
 			n->disk_full = false;
 			log_info("the WAL is written again: writes resume");
@@ -1417,8 +1169,7 @@ void node_stop(struct node *n)
 	node_waits_fail_all(n, NODE_ESTOPPING);
 	if (n->retry_ev != NULL)
 		event_del(n->retry_ev);
-	if (n->apply_retry_ev != NULL)
-		event_del(n->apply_retry_ev);
+	node_apply_stop(n);
 }
 
 void node_close(struct node *n)
@@ -1459,9 +1210,7 @@ void node_close(struct node *n)
 		event_free(n->flush_ev);
 	if (n->retry_ev != NULL)
 		event_free(n->retry_ev);
-	if (n->apply_retry_ev != NULL)
-		event_free(n->apply_retry_ev);
-	backlog_free(n);
+	node_apply_free(n);
 	/* Never written: nothing of them was acknowledged. */
 	free_jobs(n->wal_retry);
 	free_jobs(n->wal_held);
@@ -1609,11 +1358,11 @@ void node_render_metrics(struct node *n, struct evbuffer *out)
 	metrics_write_value(out, "kvd_store_full", "gauge",
 			    "1 while the store cannot take writes (disk "
 			    "full): committed entries wait in memory.",
-			    n->store_full ? 1.0 : 0.0);
+			    n->backlog.store_full ? 1.0 : 0.0);
 	metrics_write_value(out, "kvd_apply_backlog_bytes", "gauge",
 			    "Committed entries waiting for the store, in "
 			    "bytes.",
-			    (double)n->backlog_bytes);
+			    (double)n->backlog.bytes);
 	metrics_write_value(out, "kvd_wal_jobs_inflight", "gauge",
 			    "Readies handed to the WAL writer, not yet "
 			    "durable.",
@@ -1721,7 +1470,7 @@ static void snap_taken(void *ctx, const struct snapshot_info *info)
 	}
 	struct wal_job *job = wal_job_new(NULL, 0, NULL, NULL, 0);
 	if (job == NULL)
-		fatal("WAL job", "out of memory");
+		node_fatal("WAL job", "out of memory");
 	job->compact_index = c + 1;
 	submit_job(n, job);
 	log_debug("log compacted up to %" PRIu64 " (snapshot %" PRIu64 ")", c,
@@ -1829,21 +1578,21 @@ static void node_install_snapshot(struct node *n,
 	/* The store must not close under a running copy. */
 	snapshotter_wait(n->snap);
 	if (kv_sync(n->kv, err, sizeof(err)) != 0)
-		fatal("syncing the store before a snapshot install", err);
+		node_fatal("syncing the store before a snapshot install", err);
 	kv_close(n->kv);
 	n->kv = NULL;
 	int rc = kv_restore(n->cfg->data_dir, path, err, sizeof(err));
 	if (rc != 0)
-		fatal("installing the received snapshot", err);
+		node_fatal("installing the received snapshot", err);
 	struct kv_options ko;
 	kv_options_init(&ko);
 	rc = kv_open(n->cfg->data_dir, &ko, &n->kv, err, sizeof(err));
 	if (rc != 0)
-		fatal("opening the installed snapshot", err);
+		node_fatal("opening the installed snapshot", err);
 	if (kv_applied_index(n->kv) != meta->index ||
 	    kv_applied_term(n->kv) != meta->term)
-		fatal("installing the received snapshot",
-		      "the store does not hold the snapshot's index");
+		node_fatal("installing the received snapshot",
+			   "the store does not hold the snapshot's index");
 	n->applied = meta->index;
 	snapshotter_installed(n->snap, clock_now_seconds() - t0);
 	log_info("installed snapshot at index %" PRIu64 " term %" PRIu64
@@ -1851,9 +1600,8 @@ static void node_install_snapshot(struct node *n,
 		 meta->index, meta->term, clock_now_seconds() - t0);
 }
 
-static void node_snapshot_before_apply(struct node *n,
-				       const struct raft_entry *ents,
-				       size_t cnt)
+void node_snapshot_before_apply(struct node *n, const struct raft_entry *ents,
+				size_t cnt)
 {
 	if (n->snap == NULL || !snapshotter_busy(n->snap))
 		return;
@@ -1863,7 +1611,7 @@ static void node_snapshot_before_apply(struct node *n,
 	snapshotter_before_apply(n->snap, n->kv, bytes);
 }
 
-static void node_snapshot_applied(struct node *n)
+void node_snapshot_applied(struct node *n)
 {
 	if (n->snap != NULL && !n->stopping)
 		snapshotter_applied(n->snap, n->kv, n->applied);

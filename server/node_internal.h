@@ -6,6 +6,8 @@
  * by reading them):
  *   node.c        opening, closing, the loop's events, carrying out readies
  *   node_waits.c  requests that wait for the cluster (struct node_waits)
+ *   node_apply.c  applying committed entries, and a full store's backlog
+ *                 (struct apply_backlog)
  * Loop thread only.
  */
 #ifndef SERVER_NODE_INTERNAL_H_
@@ -21,6 +23,7 @@
 #include "members.h"
 #include "metrics.h"
 #include "node.h"
+#include "node_apply.h"
 #include "node_waits.h"
 #include "raft.h"
 
@@ -63,15 +66,8 @@ struct node {
 	struct wal_job *wal_retry, *wal_retry_tail;
 	struct wal_job *wal_held, *wal_held_tail;
 	struct event *retry_ev;
-	/* Store full (section "applying committed entries"): the committed
-	 * entries [backlog_head, backlog_n) of @backlog (copies, owned)
-	 * wait for apply_retry_ev, in order. */
-	bool store_full; /* proposals answer NODE_EDISKFULL meanwhile */
-	struct raft_entry *backlog;
-	size_t backlog_head, backlog_n, backlog_cap;
-	size_t backlog_bytes; /* entries and payloads */
-	struct event *apply_retry_ev;
-	struct node_waits waits; /* node_waits.c */
+	struct apply_backlog backlog; /* node_apply.c */
+	struct node_waits waits;      /* node_waits.c */
 	/* Soft state from the readies. */
 	enum raft_role role;
 	raft_id leader;
@@ -79,6 +75,27 @@ struct node {
 	uint64_t leader_epoch; /* bumped whenever leader_known/leader change */
 	raft_index applied;
 };
+
+/* The WAL or the store failed: logs one line and exits (node.c). */
+_Noreturn void node_fatal(const char *what, const char *detail);
+
+/* A store call found the store damaged (KV_ECORRUPT, else nothing): marks
+ * it so that the next start rebuilds it (node.c). */
+void node_mark_damaged(struct node *n, int rc, const char *why);
+
+/* members.json and the transport follow the configuration applied here
+ * (node.c). */
+void node_store_members(struct node *n);
+
+/* The applied index moved: the core hears of it, and a snapshot may be
+ * due (node.c). */
+void node_note_applied(struct node *n);
+
+/* The snapshotter's view of applying (node.c, section "snapshots"):
+ * before a batch, and after the applied index moved. */
+void node_snapshot_before_apply(struct node *n, const struct raft_entry *ents,
+				size_t cnt);
+void node_snapshot_applied(struct node *n);
 
 /* Schedules one flush for the end of the loop turn: everything that
  * arrived in the turn becomes one ready (node.c). */
