@@ -135,7 +135,7 @@ static int node_open_snapshots(struct node *n, struct evhttp *peer_http,
 static int node_restore_file(struct node *n, const char *file, char *err,
 			     size_t errlen);
 
-static void send_msgs(struct node *n, const struct raft_msg *msgs, size_t cnt)
+void node_send_msgs(struct node *n, const struct raft_msg *msgs, size_t cnt)
 {
 	for (size_t i = 0; i < cnt; i++) {
 		if (msgs[i].type == RAFT_MSG_SNAPSHOT) {
@@ -219,86 +219,6 @@ void node_note_applied(struct node *n)
 	node_snapshot_applied(n);
 }
 
-static void job_append(struct wal_job **head, struct wal_job **tail,
-		       struct wal_job *j)
-{
-	j->next = NULL;
-	if (*tail != NULL)
-		(*tail)->next = j;
-	else
-		*head = j;
-	*tail = j;
-}
-
-/* Hands @job to the writer, or holds it while the writer is halted so that
- * it is written after the jobs waiting for a retry. */
-static void submit_job(struct node *n, struct wal_job *job)
-{
-	n->wal_inflight++;
-	if (n->wal_halted) {
-		job_append(&n->wal_held, &n->wal_held_tail, job);
-		return;
-	}
-	n->wal_in_writer++;
-	wal_writer_submit(n->ww, job);
-}
-
-static void free_jobs(struct wal_job *j)
-{
-	while (j != NULL) {
-		struct wal_job *next = j->next;
-		wal_job_free(j);
-		j = next;
-	}
-}
-
-#define WAL_RETRY_MS 500
-
-static void arm_retry(struct node *n)
-{
-	struct timeval tv = clock_ms_to_timeval(WAL_RETRY_MS);
-	evtimer_add(n->retry_ev, &tv);
-}
-
-/* Resubmits the jobs of a failed write, in order, once the writer has
- * given back every job (so none can be written ahead of them). */
-static void retry_cb(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	struct node *n = arg;
-	if (n->stopping || !n->wal_halted)
-		return;
-	if (n->wal_in_writer > 0) {
-		arm_retry(n);
-		return;
-	}
-	if (n->wal_retry_tail != NULL) {
-		n->wal_retry_tail->next = n->wal_held;
-		if (n->wal_held != NULL)
-			n->wal_retry_tail = n->wal_held_tail;
-	} else {
-		n->wal_retry = n->wal_held;
-		n->wal_retry_tail = n->wal_held_tail;
-	}
-	struct wal_job *j = n->wal_retry;
-	n->wal_retry = n->wal_retry_tail = NULL;
-	n->wal_held = n->wal_held_tail = NULL;
-	n->wal_halted = false;
-	wal_writer_resume(n->ww);
-	while (j != NULL) {
-		struct wal_job *next = j->next;
-		j->error = WAL_OK;
-		j->errmsg[0] = '\0';
-		j->first_of_group = j->synced = j->lazy = false;
-		n->wal_in_writer++;
-		wal_writer_submit(n->ww, j);
-		j = next;
-	}
-}
-
-static void wal_done_cb(void *ctx);
-
 static void process_ready(struct node *n)
 {
 	struct raft_ready rd;
@@ -321,22 +241,23 @@ static void process_ready(struct node *n)
 	 * (or the one node_close() makes), which saves the writer thread a
 	 * round trip per write on every member: the leader's commit after
 	 * the acknowledgements, a follower's after the next append. */
-	bool defer_hs = rd.hs_changed && rd.hs.term == n->hs_last.term &&
-			rd.hs.vote == n->hs_last.vote && rd.n_entries == 0 &&
-			!rd.has_snapshot && n->wal_inflight == 0;
+	bool defer_hs = rd.hs_changed && rd.hs.term == n->wal.hs_last.term &&
+			rd.hs.vote == n->wal.hs_last.vote &&
+			rd.n_entries == 0 && !rd.has_snapshot &&
+			n->wal.inflight == 0;
 	bool job_needed = rd.n_entries > 0 || (rd.hs_changed && !defer_hs) ||
 			  rd.has_snapshot ||
-			  (rd.n_msgs_after_persist > 0 && n->wal_inflight > 0);
+			  (rd.n_msgs_after_persist > 0 && n->wal.inflight > 0);
 	if (rd.hs_changed) {
-		n->hs_last = rd.hs;
-		n->hs_deferred = defer_hs;
+		n->wal.hs_last = rd.hs;
+		n->wal.hs_deferred = defer_hs;
 	}
 	struct wal_job *job = NULL;
 	if (job_needed) {
 		const struct raft_hard_state *hs = NULL;
-		if (rd.hs_changed || n->hs_deferred)
-			hs = &n->hs_last;
-		n->hs_deferred = false;
+		if (rd.hs_changed || n->wal.hs_deferred)
+			hs = &n->wal.hs_last;
+		n->wal.hs_deferred = false;
 		job =
 		    wal_job_new(rd.entries, rd.n_entries, hs,
 				rd.msgs_after_persist, rd.n_msgs_after_persist);
@@ -351,19 +272,20 @@ static void process_ready(struct node *n)
 	}
 	/* Rule 2: these go now, in parallel with the write; before the job
 	 * is handed over, whose thread wake-up may take this very CPU. */
-	send_msgs(n, rd.msgs, rd.n_msgs);
+	node_send_msgs(n, rd.msgs, rd.n_msgs);
 	if (!job_needed)
-		send_msgs(n, rd.msgs_after_persist, rd.n_msgs_after_persist);
+		node_send_msgs(n, rd.msgs_after_persist,
+			       rd.n_msgs_after_persist);
 	/* A member that is not the leader has nothing to do while its disk
 	 * works (its answers wait for the write), so when nothing else is in
 	 * flight it writes on this thread, at the end of this ready: two
 	 * thread wake-ups fewer on the path of every write. The leader keeps
 	 * serving clients and replicating meanwhile, so its writes always go
 	 * to the writer thread. */
-	bool write_here = job != NULL && n->wal_inflight == 0 &&
-			  !n->wal_halted && raft_role(n->raft) != RAFT_LEADER;
+	bool write_here = job != NULL && n->wal.inflight == 0 &&
+			  !n->wal.halted && raft_role(n->raft) != RAFT_LEADER;
 	if (job != NULL && !write_here)
-		submit_job(n, job);
+		node_wal_submit(n, job);
 
 	/* Rule 5. */
 	raft_index applied_before = n->applied;
@@ -397,14 +319,8 @@ static void process_ready(struct node *n)
 	if (n->applied != applied_before)
 		node_note_applied(n);
 	node_waits_serve_reads(n);
-	if (write_here) {
-		n->wal_inflight++;
-		n->wal_in_writer++;
-		if (wal_writer_write_inline(n->ww, job))
-			wal_done_cb(n);
-		else
-			wal_writer_submit(n->ww, job);
-	}
+	if (write_here)
+		node_wal_write_inline(n, job);
 }
 
 static void flush_cb(evutil_socket_t fd, short what, void *arg)
@@ -419,62 +335,6 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
 		process_ready(n);
 	if (raft_has_ready(n->raft))
 		node_schedule_flush(n);
-}
-
-static void wal_done_cb(void *ctx)
-{
-	struct node *n = ctx;
-	struct wal_job *j = wal_writer_take_done(n->ww);
-	while (j != NULL) {
-		struct wal_job *next = j->next;
-		n->wal_in_writer--;
-		if (j->error == WAL_ENOSPC) {
-			/* wal.h: nothing of it was made durable and the WAL
-			 * stays usable. Tell the core nothing, keep the job
-			 * (and every later one, which the writer sends back
-			 * unwritten) and write them again later. */
-			if (!n->disk_full)
-				log_error("WAL write failed: %s; writes answer "
-					  "503 until space is freed, retrying "
-					  "every %d ms",
-					  j->errmsg, WAL_RETRY_MS);
-			n->disk_full = true;
-			if (!n->wal_halted) {
-				n->wal_halted = true;
-				arm_retry(n);
-			}
-			job_append(&n->wal_retry, &n->wal_retry_tail, j);
-			j = next;
-			continue;
-		}
-		n->wal_inflight--;
-		if (j->error != WAL_OK)
-			node_fatal("WAL write failed", j->errmsg);
-		if (n->disk_full) {
-			n->disk_full = false;
-			log_info("the WAL is written again: writes resume");
-		}
-		if (j->first_of_group && j->synced) {
-			n->metrics.wal_syncs++;
-			metrics_observe(&n->metrics.wal_fsync_seconds,
-					j->sync_seconds);
-		}
-		if (!n->stopping) {
-			/* Rule 3: this job and every one before it are
-			 * durable. */
-			send_msgs(n, j->msgs, j->n_msgs);
-			/* Rule 4: the job's entries are durable. */
-			if (j->n_entries > 0) {
-				const struct raft_entry *last =
-				    &j->entries[j->n_entries - 1];
-				raft_persisted(n->raft, last->index,
-					       last->term);
-			}
-		}
-		wal_job_free(j);
-		j = next;
-	}
-	node_schedule_flush(n);
 }
 
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
@@ -1003,7 +863,7 @@ static int open_raft(struct node *n, struct wal *w, char *err, size_t errlen)
 	    .check_quorum = true,
 	    .max_entry_bytes = NODE_MAX_ENTRY_BYTES,
 	};
-	n->hs_last = rs.hs;
+	n->wal.hs_last = rs.hs;
 	int rc = raft_new(&ro, &rs, &n->raft);
 	wal_free_entries(ents, n_ents);
 	if (rc != RAFT_OK)
@@ -1125,8 +985,7 @@ int node_open(const struct config *cfg, struct event_base *base,
 	if (open_raft(n, w, err, errlen) != 0)
 		goto fail;
 	n->flush_ev = event_new(base, -1, 0, flush_cb, n);
-	n->retry_ev = evtimer_new(base, retry_cb, n);
-	if (n->flush_ev == NULL || n->retry_ev == NULL) {
+	if (n->flush_ev == NULL || node_wal_init(n) != 0) {
 		util_fail(err, errlen, "cannot create the flush event");
 		goto fail;
 	}
@@ -1134,7 +993,7 @@ int node_open(const struct config *cfg, struct event_base *base,
 		goto fail;
 	if (node_open_snapshots(n, peer_http, err, errlen) != 0)
 		goto fail;
-	if (wal_writer_start(w, base, wal_done_cb, n, &n->ww) != 0) {
+	if (node_wal_start(n, w) != 0) {
 		util_fail(err, errlen, "cannot start the WAL writer thread");
 		goto fail;
 	}
@@ -1167,8 +1026,7 @@ void node_stop(struct node *n)
 	if (n->hello_ev != NULL)
 		event_del(n->hello_ev);
 	node_waits_fail_all(n, NODE_ESTOPPING);
-	if (n->retry_ev != NULL)
-		event_del(n->retry_ev);
+	node_wal_stop(n);
 	node_apply_stop(n);
 }
 
@@ -1177,19 +1035,7 @@ void node_close(struct node *n)
 	if (n == NULL)
 		return;
 	node_stop(n);
-	if (n->ww != NULL) {
-		/* Everything handed to the writer becomes durable, the
-		 * deferred commit index too. */
-		if (n->hs_deferred) {
-			struct wal_job *j =
-			    wal_job_new(NULL, 0, &n->hs_last, NULL, 0);
-			if (j != NULL)
-				submit_job(n, j);
-			n->hs_deferred = false;
-		}
-		struct wal *w = wal_writer_stop(n->ww);
-		wal_close(w);
-	}
+	node_wal_close(n);
 	/* Joins a running copy: the store must outlive it. */
 	snapshotter_free(n->snap);
 	if (n->kv != NULL) {
@@ -1208,12 +1054,8 @@ void node_close(struct node *n)
 		event_free(n->hello_ev);
 	if (n->flush_ev != NULL)
 		event_free(n->flush_ev);
-	if (n->retry_ev != NULL)
-		event_free(n->retry_ev);
 	node_apply_free(n);
-	/* Never written: nothing of them was acknowledged. */
-	free_jobs(n->wal_retry);
-	free_jobs(n->wal_held);
+	node_wal_free(n);
 	free(n);
 }
 
@@ -1366,10 +1208,10 @@ void node_render_metrics(struct node *n, struct evbuffer *out)
 	metrics_write_value(out, "kvd_wal_jobs_inflight", "gauge",
 			    "Readies handed to the WAL writer, not yet "
 			    "durable.",
-			    (double)n->wal_inflight);
-	if (n->ww != NULL) {
+			    (double)n->wal.inflight);
+	if (n->wal.ww != NULL) {
 		struct wal_writer_stats ws;
-		wal_writer_get_stats(n->ww, &ws);
+		wal_writer_get_stats(n->wal.ww, &ws);
 		metrics_write_value(out, "kvd_wal_jobs_total", "counter",
 				    "Readies written by the WAL writer.",
 				    (double)ws.jobs);
@@ -1472,7 +1314,7 @@ static void snap_taken(void *ctx, const struct snapshot_info *info)
 	if (job == NULL)
 		node_fatal("WAL job", "out of memory");
 	job->compact_index = c + 1;
-	submit_job(n, job);
+	node_wal_submit(n, job);
 	log_debug("log compacted up to %" PRIu64 " (snapshot %" PRIu64 ")", c,
 		  info->index);
 	node_schedule_flush(n);

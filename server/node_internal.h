@@ -8,6 +8,9 @@
  *   node_waits.c  requests that wait for the cluster (struct node_waits)
  *   node_apply.c  applying committed entries, and a full store's backlog
  *                 (struct apply_backlog)
+ *   node_wal.c    the WAL pipeline: jobs to the writer thread, deferred
+ *                 hard states, inline writes, a full disk's retry
+ *                 (struct wal_pipeline)
  * Loop thread only.
  */
 #ifndef SERVER_NODE_INTERNAL_H_
@@ -24,6 +27,7 @@
 #include "metrics.h"
 #include "node.h"
 #include "node_apply.h"
+#include "node_wal.h"
 #include "node_waits.h"
 #include "raft.h"
 
@@ -39,7 +43,6 @@ struct node {
 	struct event_base *base;
 	struct raft *raft;
 	struct kv *kv;
-	struct wal_writer *ww;
 	struct transport *tr;
 	struct snapshotter *snap; /* node.c, section "snapshots" */
 	struct members members;
@@ -48,24 +51,7 @@ struct node {
 	struct event *tick_ev, *flush_ev, *hello_ev;
 	bool flush_scheduled;
 	bool stopping;
-	size_t wal_inflight; /* jobs created and not yet done (in the writer,
-			      * or held for a retry below) */
-	/* The newest hard state handed to the WAL, or deferred: a change of
-	 * the commit index alone, made while no job is in flight, waits for
-	 * the next job instead of costing one of its own (process_ready). */
-	struct raft_hard_state hs_last;
-	bool hs_deferred; /* hs_last is in no job yet */
-	/* Disk full (WAL_ENOSPC): the writer is halted; the failed jobs and
-	 * those it sent back unwritten wait in wal_retry (in order), jobs
-	 * made since in wal_held; both are resubmitted, in that order, by
-	 * retry_ev once every job has come back from the writer. */
-	size_t wal_in_writer; /* submitted, not yet taken back */
-	bool wal_halted;
-	bool disk_full; /* proposals answer NODE_EDISKFULL until a write
-			 * succeeds again */
-	struct wal_job *wal_retry, *wal_retry_tail;
-	struct wal_job *wal_held, *wal_held_tail;
-	struct event *retry_ev;
+	struct wal_pipeline wal;      /* node_wal.c */
 	struct apply_backlog backlog; /* node_apply.c */
 	struct node_waits waits;      /* node_waits.c */
 	/* Soft state from the readies. */
@@ -96,6 +82,10 @@ void node_note_applied(struct node *n);
 void node_snapshot_before_apply(struct node *n, const struct raft_entry *ents,
 				size_t cnt);
 void node_snapshot_applied(struct node *n);
+
+/* Hands @cnt messages to the transport; snapshots to the snapshotter
+ * (node.c). */
+void node_send_msgs(struct node *n, const struct raft_msg *msgs, size_t cnt);
 
 /* Schedules one flush for the end of the loop turn: everything that
  * arrived in the turn becomes one ready (node.c). */

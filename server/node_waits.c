@@ -208,7 +208,7 @@ int node_propose(struct node *n, struct kv_cmd *cmd, struct evbuffer *value,
 {
 	if (n->stopping)
 		return NODE_ESTOPPING;
-	if (n->disk_full || n->backlog.store_full)
+	if (n->wal.disk_full || n->backlog.store_full)
 		return NODE_EDISKFULL;
 	uint64_t id = new_id(n);
 	cmd->origin = n->cfg->id;
