@@ -4,13 +4,18 @@
  * Each part owns a sub-struct of struct node and touches the other fields
  * only through the calls below (or, for the soft state and the handles,
  * by reading them):
- *   node.c        opening, closing, the loop's events, carrying out readies
- *   node_waits.c  requests that wait for the cluster (struct node_waits)
- *   node_apply.c  applying committed entries, and a full store's backlog
- *                 (struct apply_backlog)
- *   node_wal.c    the WAL pipeline: jobs to the writer thread, deferred
- *                 hard states, inline writes, a full disk's retry
- *                 (struct wal_pipeline)
+ *   node.c           opening, closing, the loop's events, carrying out
+ *                    readies (process_ready), read access
+ *   node_waits.c     requests that wait for the cluster (struct node_waits)
+ *   node_apply.c     applying committed entries, and a full store's
+ *                    backlog (struct apply_backlog)
+ *   node_wal.c       the WAL pipeline: jobs to the writer thread, deferred
+ *                    hard states, inline writes, a full disk's retry
+ *                    (struct wal_pipeline)
+ *   node_snapshot.c  the snapshotter's callbacks, installing a received
+ *                    snapshot (raft.h rule 7a)
+ *   node_store.c     the store at start: --restore, a damaged store
+ *                    rebuilt, a snapshot install a crash interrupted
  * Loop thread only.
  */
 #ifndef SERVER_NODE_INTERNAL_H_
@@ -27,6 +32,8 @@
 #include "metrics.h"
 #include "node.h"
 #include "node_apply.h"
+#include "node_snapshot.h"
+#include "node_store.h"
 #include "node_wal.h"
 #include "node_waits.h"
 #include "raft.h"
@@ -35,7 +42,6 @@ struct event;
 struct event_base;
 struct transport;
 struct wal_job;
-struct wal_writer;
 struct snapshotter;
 
 struct node {
@@ -44,7 +50,7 @@ struct node {
 	struct raft *raft;
 	struct kv *kv;
 	struct transport *tr;
-	struct snapshotter *snap; /* node.c, section "snapshots" */
+	struct snapshotter *snap; /* node_snapshot.c */
 	struct members members;
 	struct member_config mcfg; /* the list follows the core's config */
 	struct metrics metrics;
@@ -76,12 +82,6 @@ void node_store_members(struct node *n);
 /* The applied index moved: the core hears of it, and a snapshot may be
  * due (node.c). */
 void node_note_applied(struct node *n);
-
-/* The snapshotter's view of applying (node.c, section "snapshots"):
- * before a batch, and after the applied index moved. */
-void node_snapshot_before_apply(struct node *n, const struct raft_entry *ents,
-				size_t cnt);
-void node_snapshot_applied(struct node *n);
 
 /* Hands @cnt messages to the transport; snapshots to the snapshotter
  * (node.c). */
