@@ -941,83 +941,37 @@ void node_render_metrics(struct node *n, struct evbuffer *out)
 	struct transport_stats ts;
 	raft_status(n->raft, &st);
 	transport_stats(n->tr, &ts);
-	metrics_write_value(out, "kvd_raft_term", "gauge", "Current raft term.",
-			    (double)st.term);
-	metrics_write_value(out, "kvd_raft_commit_index", "gauge",
-			    "Highest index known committed.",
-			    (double)st.commit);
-	metrics_write_value(out, "kvd_raft_applied_index", "gauge",
-			    "Highest index applied to the store.",
-			    (double)n->applied);
-	metrics_write_value(out, "kvd_raft_last_index", "gauge",
-			    "Last index in the log.", (double)st.last_index);
-	metrics_write_value(out, "kvd_raft_persisted_index", "gauge",
-			    "Last index known durable here.",
-			    (double)st.persisted);
-	metrics_write_value(out, "kvd_raft_role", "gauge",
-			    "0 follower, 1 precandidate, 2 candidate, "
-			    "3 leader.",
-			    (double)st.role);
-	metrics_write_value(out, "kvd_raft_is_leader", "gauge",
-			    "1 when this member leads.",
-			    st.role == RAFT_LEADER ? 1.0 : 0.0);
-	metrics_write_value(out, "kvd_raft_leader_id", "gauge",
-			    "Id of the known leader, 0 when unknown.",
-			    (double)st.leader);
-	metrics_write_value(out, "kvd_raft_pending_reads", "gauge",
-			    "Reads waiting for leader confirmation.",
-			    (double)st.pending_reads);
-	metrics_write_value(out, "kvd_pending_requests", "gauge",
-			    "Client requests waiting for the cluster.",
-			    (double)n->waits.count);
-	metrics_write_value(out, "kvd_store_full", "gauge",
-			    "1 while the store cannot take writes (disk "
-			    "full): committed entries wait in memory.",
-			    n->backlog.store_full ? 1.0 : 0.0);
-	metrics_write_value(out, "kvd_apply_backlog_bytes", "gauge",
-			    "Committed entries waiting for the store, in "
-			    "bytes.",
-			    (double)n->backlog.bytes);
-	metrics_write_value(out, "kvd_wal_jobs_inflight", "gauge",
-			    "Readies handed to the WAL writer, not yet "
-			    "durable.",
-			    (double)n->wal.inflight);
+	struct metrics_node s = {
+	    .term = st.term,
+	    .commit = st.commit,
+	    .applied = n->applied,
+	    .last_index = st.last_index,
+	    .persisted = st.persisted,
+	    .role = (unsigned)st.role,
+	    .is_leader = st.role == RAFT_LEADER,
+	    .leader = st.leader,
+	    .pending_reads = st.pending_reads,
+	    .pending_requests = n->waits.count,
+	    .store_full = n->backlog.store_full,
+	    .apply_backlog_bytes = n->backlog.bytes,
+	    .wal_jobs_inflight = n->wal.inflight,
+	    .peer_msgs_sent = ts.msgs_sent,
+	    .peer_msgs_received = ts.msgs_received,
+	    .peer_msgs_dropped = ts.msgs_dropped,
+	    .peer_errors = ts.errors,
+	    .peer_bytes_sent = ts.bytes_sent,
+	    .peer_bytes_received = ts.bytes_received,
+	    .peer_bad_requests = ts.bad_requests,
+	    .peer_unauthorized = ts.unauthorized,
+	};
 	if (n->wal.ww != NULL) {
 		struct wal_writer_stats ws;
 		wal_writer_get_stats(n->wal.ww, &ws);
-		metrics_write_value(out, "kvd_wal_jobs_total", "counter",
-				    "Readies written by the WAL writer.",
-				    (double)ws.jobs);
-		metrics_write_value(out, "kvd_wal_lazy_jobs_total", "counter",
-				    "Of those, commit-index-only ones written "
-				    "without an fdatasync.",
-				    (double)ws.lazy_jobs);
+		s.has_wal_writer = true;
+		s.wal_jobs = ws.jobs;
+		s.wal_lazy_jobs = ws.lazy_jobs;
 	}
-	metrics_write_value(out, "kvd_peer_messages_sent_total", "counter",
-			    "Raft messages delivered to peers.",
-			    (double)ts.msgs_sent);
-	metrics_write_value(out, "kvd_peer_messages_received_total", "counter",
-			    "Raft messages received from peers.",
-			    (double)ts.msgs_received);
-	metrics_write_value(out, "kvd_peer_messages_dropped_total", "counter",
-			    "Raft messages dropped (full queue or failed "
-			    "POST).",
-			    (double)ts.msgs_dropped);
-	metrics_write_value(out, "kvd_peer_errors_total", "counter",
-			    "Failed peer POSTs.", (double)ts.errors);
-	metrics_write_value(out, "kvd_peer_bytes_sent_total", "counter",
-			    "Body bytes delivered to peers.",
-			    (double)ts.bytes_sent);
-	metrics_write_value(out, "kvd_peer_bytes_received_total", "counter",
-			    "Body bytes received from peers.",
-			    (double)ts.bytes_received);
-	metrics_write_value(out, "kvd_peer_bad_requests_total", "counter",
-			    "Peer requests refused as malformed.",
-			    (double)ts.bad_requests);
-	metrics_write_value(out, "kvd_peer_unauthorized_total", "counter",
-			    "Peer requests refused for a missing or wrong "
-			    "token.",
-			    (double)ts.unauthorized);
+	metrics_render_node(&s, out);
 	if (n->snap != NULL)
 		snapshotter_render_metrics(n->snap, out);
 	metrics_render(&n->metrics, out);
