@@ -14,8 +14,9 @@
  *                    (struct wal_pipeline)
  *   node_snapshot.c  the snapshotter's callbacks, installing a received
  *                    snapshot (raft.h rule 7a)
- *   node_store.c     the store at start: --restore, a damaged store
- *                    rebuilt, a snapshot install a crash interrupted
+ *   node_store.c     the data dir at start: members.json, --restore, a
+ *                    damaged store rebuilt, a snapshot install a crash
+ *                    interrupted
  * Loop thread only.
  */
 #ifndef SERVER_NODE_INTERNAL_H_

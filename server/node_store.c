@@ -1,8 +1,10 @@
-/* node_store.c - the store at start: --restore, rebuilding a damaged
- * store, finishing an interrupted snapshot install (see node_store.h).
+/* node_store.c - the data dir at start: members.json, --restore,
+ * rebuilding a damaged store, finishing an interrupted snapshot install
+ * (see node_store.h).
  */
 #include "node_store.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -15,10 +17,87 @@
 
 #include "durable.h"
 #include "log.h"
+#include "members.h"
 #include "node_internal.h"
 #include "snapshot.h"
 #include "util.h"
 #include "wal.h"
+
+/* Whether @dir has any entry besides . and .. (-1: cannot tell). */
+static int dir_has_files(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (d == NULL)
+		return errno == ENOENT ? 0 : -1;
+	int found = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") != 0 &&
+		    strcmp(e->d_name, "..") != 0) {
+			found = 1;
+			break;
+		}
+	}
+	closedir(d);
+	return found;
+}
+
+/* members.json, or on first boot the founding members from the flags. */
+int node_open_members(struct node *n, char *err, size_t errlen)
+{
+	const struct config *cfg = n->cfg;
+	char merr[512];
+	int rc = members_load(cfg->data_dir, &n->members, merr, sizeof(merr));
+	if (rc < 0)
+		return util_fail(err, errlen, "%s", merr);
+	if (rc == 1) {
+		if (cfg->n_initial > 0)
+			log_info("data dir %s already holds state: ignoring "
+				 "--initial-cluster",
+				 cfg->data_dir);
+		if (members_find(&n->members, cfg->id) == NULL)
+			log_warn("this member (%" PRIu64 ") is not in %s/%s",
+				 cfg->id, cfg->data_dir, MEMBERS_FILE);
+		return 0;
+	}
+	char wal_dir[4200];
+	snprintf(wal_dir, sizeof(wal_dir), "%s/wal", cfg->data_dir);
+	int has = dir_has_files(wal_dir);
+	/* A member started without --initial-cluster writes members.json
+	 * only once it has applied a configuration, but its WAL exists from
+	 * its first start: stopped before that (or between receiving the
+	 * configuration and applying it) it has a WAL and no members.json.
+	 * It is still a member waiting to be added: the configuration
+	 * entries its WAL may hold are replayed by the core, and the leader
+	 * sends the rest. A founding member (--initial-cluster) writes
+	 * members.json before its WAL, so there a WAL without it means the
+	 * file was lost: guessing could make a second cluster. */
+	if (has != 0 && (cfg->n_initial > 0 || has < 0))
+		return util_fail(
+		    err, errlen,
+		    "data dir %s holds a WAL but no %s: refusing to "
+		    "guess the membership",
+		    cfg->data_dir, MEMBERS_FILE);
+	if (cfg->n_initial == 0) {
+		log_info("%s data dir and no --initial-cluster: waiting to "
+			 "be added to a cluster",
+			 has != 0 ? "no configuration applied yet in the"
+				  : "empty");
+		return 0;
+	}
+	for (size_t i = 0; i < cfg->n_initial; i++) {
+		struct member *m = &n->members.m[n->members.n++];
+		m->id = cfg->initial[i].id;
+		strcpy(m->peer_url, cfg->initial[i].peer_url);
+		m->voter = 1;
+	}
+	if (members_store(cfg->data_dir, &n->members, merr, sizeof(merr)) != 0)
+		return util_fail(err, errlen, "%s", merr);
+	log_info("first boot: founding members from --initial-cluster stored "
+		 "in %s/%s",
+		 cfg->data_dir, MEMBERS_FILE);
+	return 0;
+}
 
 /* A damaged store.
  *

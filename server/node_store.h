@@ -1,4 +1,5 @@
-/* node_store.h - the store at start: --restore seeds it, a damaged one is
+/* node_store.h - the data dir at start: members.json (or the founding
+ * members on first boot), --restore seeds the store, a damaged store is
  * rebuilt from a snapshot and the WAL, and a snapshot install a crash
  * interrupted is finished on the WAL (raft.h rule 7 on recovery).
  * Loop thread only, before the node runs.
@@ -12,6 +13,12 @@
 
 struct node;
 struct wal;
+
+/* Loads members.json into n->members, or on first boot stores the
+ * founding members from --initial-cluster; a member without either waits
+ * to be added. 0, or -1 with one line in @err (a WAL without
+ * members.json where guessing could make a second cluster). */
+int node_open_members(struct node *n, char *err, size_t errlen);
 
 /* kvd --restore @file: seeds an empty data dir's store from a copy of it.
  * 0 (also when the data dir holds a store already), or -1 with one line
