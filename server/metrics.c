@@ -153,3 +153,82 @@ void metrics_render(const struct metrics *m, struct evbuffer *out)
 				 "histogram\n");
 	write_hist(out, "kvd_apply_duration_seconds", NULL, &m->apply_seconds);
 }
+
+void metrics_render_node(const struct metrics_node *s, struct evbuffer *out)
+{
+	metrics_write_value(out, "kvd_raft_term", "gauge", "Current raft term.",
+			    (double)s->term);
+	metrics_write_value(out, "kvd_raft_commit_index", "gauge",
+			    "Highest index known committed.",
+			    (double)s->commit);
+	metrics_write_value(out, "kvd_raft_applied_index", "gauge",
+			    "Highest index applied to the store.",
+			    (double)s->applied);
+	metrics_write_value(out, "kvd_raft_last_index", "gauge",
+			    "Last index in the log.", (double)s->last_index);
+	metrics_write_value(out, "kvd_raft_persisted_index", "gauge",
+			    "Last index known durable here.",
+			    (double)s->persisted);
+	metrics_write_value(out, "kvd_raft_role", "gauge",
+			    "0 follower, 1 precandidate, 2 candidate, "
+			    "3 leader.",
+			    (double)s->role);
+	metrics_write_value(out, "kvd_raft_is_leader", "gauge",
+			    "1 when this member leads.",
+			    s->is_leader ? 1.0 : 0.0);
+	metrics_write_value(out, "kvd_raft_leader_id", "gauge",
+			    "Id of the known leader, 0 when unknown.",
+			    (double)s->leader);
+	metrics_write_value(out, "kvd_raft_pending_reads", "gauge",
+			    "Reads waiting for leader confirmation.",
+			    (double)s->pending_reads);
+	metrics_write_value(out, "kvd_pending_requests", "gauge",
+			    "Client requests waiting for the cluster.",
+			    (double)s->pending_requests);
+	metrics_write_value(out, "kvd_store_full", "gauge",
+			    "1 while the store cannot take writes (disk "
+			    "full): committed entries wait in memory.",
+			    s->store_full ? 1.0 : 0.0);
+	metrics_write_value(out, "kvd_apply_backlog_bytes", "gauge",
+			    "Committed entries waiting for the store, in "
+			    "bytes.",
+			    (double)s->apply_backlog_bytes);
+	metrics_write_value(out, "kvd_wal_jobs_inflight", "gauge",
+			    "Readies handed to the WAL writer, not yet "
+			    "durable.",
+			    (double)s->wal_jobs_inflight);
+	if (s->has_wal_writer) {
+		metrics_write_value(out, "kvd_wal_jobs_total", "counter",
+				    "Readies written by the WAL writer.",
+				    (double)s->wal_jobs);
+		metrics_write_value(out, "kvd_wal_lazy_jobs_total", "counter",
+				    "Of those, commit-index-only ones written "
+				    "without an fdatasync.",
+				    (double)s->wal_lazy_jobs);
+	}
+	metrics_write_value(out, "kvd_peer_messages_sent_total", "counter",
+			    "Raft messages delivered to peers.",
+			    (double)s->peer_msgs_sent);
+	metrics_write_value(out, "kvd_peer_messages_received_total", "counter",
+			    "Raft messages received from peers.",
+			    (double)s->peer_msgs_received);
+	metrics_write_value(out, "kvd_peer_messages_dropped_total", "counter",
+			    "Raft messages dropped (full queue or failed "
+			    "POST).",
+			    (double)s->peer_msgs_dropped);
+	metrics_write_value(out, "kvd_peer_errors_total", "counter",
+			    "Failed peer POSTs.", (double)s->peer_errors);
+	metrics_write_value(out, "kvd_peer_bytes_sent_total", "counter",
+			    "Body bytes delivered to peers.",
+			    (double)s->peer_bytes_sent);
+	metrics_write_value(out, "kvd_peer_bytes_received_total", "counter",
+			    "Body bytes received from peers.",
+			    (double)s->peer_bytes_received);
+	metrics_write_value(out, "kvd_peer_bad_requests_total", "counter",
+			    "Peer requests refused as malformed.",
+			    (double)s->peer_bad_requests);
+	metrics_write_value(out, "kvd_peer_unauthorized_total", "counter",
+			    "Peer requests refused for a missing or wrong "
+			    "token.",
+			    (double)s->peer_unauthorized);
+}

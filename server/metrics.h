@@ -8,6 +8,7 @@
 #ifndef SERVER_METRICS_H_
 #define SERVER_METRICS_H_
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct evbuffer;
@@ -67,7 +68,32 @@ void metrics_http(struct metrics *m, enum metrics_route route, int status,
 /* Appends every counter and histogram of @m to @out. */
 void metrics_render(const struct metrics *m, struct evbuffer *out);
 
-/* Appends one "# HELP", "# TYPE" and sample line; @type is "counter" or
+/* The driver's gauges and the transport's counters at one moment
+ * (node_render_metrics() fills it from the core, its parts and the
+ * transport). */
+struct metrics_node {
+	uint64_t term, commit, applied, last_index, persisted;
+	unsigned role; /* enum raft_role: 0 follower, 1 precandidate,
+			* 2 candidate, 3 leader */
+	bool is_leader;
+	uint64_t leader;	   /* 0: none known */
+	uint64_t pending_reads;	   /* in the core, waiting for confirmation */
+	uint64_t pending_requests; /* client requests waiting */
+	bool store_full;
+	uint64_t apply_backlog_bytes;
+	uint64_t wal_jobs_inflight;
+	bool has_wal_writer; /* the two below are set */
+	uint64_t wal_jobs, wal_lazy_jobs;
+	uint64_t peer_msgs_sent, peer_msgs_received, peer_msgs_dropped;
+	uint64_t peer_errors, peer_bytes_sent, peer_bytes_received;
+	uint64_t peer_bad_requests, peer_unauthorized;
+};
+
+/* Appends the gauges and counters of @s (kvd_raft_*, kvd_pending_requests,
+ * kvd_store_full, kvd_apply_backlog_bytes, kvd_wal_jobs_*, kvd_peer_*). */
+void metrics_render_node(const struct metrics_node *s, struct evbuffer *out);
+
+/* Appends one "# HELP, "# TYPE" and sample line; @type is "counter" or
  * "gauge". */
 void metrics_write_value(struct evbuffer *out, const char *name,
 			 const char *type, const char *help, double value);

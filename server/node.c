@@ -1,25 +1,29 @@
 /* node.c - the driver: raft core + WAL writer + LMDB + transport on one
  * loop (see node.h).
  *
- * How one ready is carried out (raft.h, "Ordering contract"):
+ * How one ready is carried out (raft.h, "Ordering contract"; the rule
+ * numbers are raft.h's, and the code cites them at each step):
  *  1. entries and hard state go to the WAL writer thread as one job; the
  *     thread writes and syncs queued jobs in order (group commit);
  *  2. rd.msgs are handed to the transport at once: a leader replicates
  *     while its own write is in flight (thesis §10.2.1);
  *  3. rd.msgs_after_persist travel with the job and are sent only once the
- *     job, and every job before it, is durable; then raft_persisted();
+ *     job, and every job before it, is durable;
+ *  4. then raft_persisted() with the job's last entry (wal_done_cb);
  *  5. rd.committed is applied to LMDB in one transaction, which completes
  *     the HTTP requests this member proposed (matched by request id);
- *  6. rd.reads are served once the applied index reaches them.
+ *  6. rd.reads are served once the applied index reaches them, and
+ *     rd.failed_reads are answered at once;
+ *  7. a received snapshot replaces the store before anything else of its
+ *     ready (7a), and that ready's job drops the log it supersedes (7b).
  */
-#include "node.h"
+#include "node_internal.h"
 
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -35,11 +39,9 @@
 #include "transport.h"
 #include "wal.h"
 #include "wal_writer.h"
-#include "durable.h"
 #include "clock.h"
 #include "util.h"
 
-#define HASH_BUCKETS 4096
 /* The largest entry received, recovered or replicated: a command with a
  * value of the largest --max-value-bytes any member accepts, the longest
  * key, and slack for membership entries. A constant, so that members with
@@ -54,67 +56,6 @@
 #define HELLO_INTERVAL_MS 1000
 /* Readies processed per flush before yielding to the loop. */
 #define READIES_PER_FLUSH 16
-
-enum wait_kind {
-	WAIT_WRITE = 1,	   /* a proposal, completed by its apply result */
-	WAIT_READ = 2,	   /* a read index, then the apply index reaching it */
-	WAIT_TRANSFER = 3, /* a leadership transfer, until the target leads */
-	WAIT_EXTERNAL = 4  /* the caller's own work (node_watch) */
-};
-
-struct node {
-	const struct config *cfg;
-	struct event_base *base;
-	struct raft *raft;
-	struct kv *kv;
-	struct wal_writer *ww;
-	struct transport *tr;
-	struct snapshotter *snap; /* section "snapshots" below */
-	struct members members;
-	struct member_config mcfg; /* the list follows the core's config */
-	struct metrics metrics;
-	struct event *tick_ev, *flush_ev, *hello_ev;
-	bool flush_scheduled;
-	bool stopping;
-	size_t wal_inflight; /* jobs created and not yet done (in the writer,
-			      * or held for a retry below) */
-	/* The newest hard state handed to the WAL, or deferred: a change of
-	 * the commit index alone, made while no job is in flight, waits for
-	 * the next job instead of costing one of its own (process_ready). */
-	struct raft_hard_state hs_last;
-	bool hs_deferred; /* hs_last is in no job yet */
-	/* Disk full (WAL_ENOSPC): the writer is halted; the failed jobs and
-	 * those it sent back unwritten wait in wal_retry (in order), jobs
-	 * made since in wal_held; both are resubmitted, in that order, by
-	 * retry_ev once every job has come back from the writer. */
-	size_t wal_in_writer; /* submitted, not yet taken back */
-	bool wal_halted;
-	bool disk_full; /* proposals answer NODE_EDISKFULL until a write
-			 * succeeds again */
-	struct wal_job *wal_retry, *wal_retry_tail;
-	struct wal_job *wal_held, *wal_held_tail;
-	struct event *retry_ev;
-	/* Store full (section "applying committed entries"): the committed
-	 * entries [backlog_head, backlog_n) of @backlog (copies, owned)
-	 * wait for apply_retry_ev, in order. */
-	bool store_full; /* proposals answer NODE_EDISKFULL meanwhile */
-	struct raft_entry *backlog;
-	size_t backlog_head, backlog_n, backlog_cap;
-	size_t backlog_bytes; /* entries and payloads */
-	struct event *apply_retry_ev;
-	uint64_t next_id;
-	struct node_wait *buckets[HASH_BUCKETS];
-	struct node_wait *waits; /* every pending wait */
-	struct node_wait *readq; /* reads with an index, waiting for apply
-				  * (linked by hnext) */
-	size_t n_waits;
-	/* Soft state from the readies. */
-	enum raft_role role;
-	raft_id leader;
-	bool leader_known;
-	uint64_t leader_epoch; /* bumped whenever leader_known/leader change */
-	raft_index applied;
-};
 
 const char *node_strerror(int err)
 {
@@ -169,82 +110,7 @@ static uint64_t random_u64(void)
 	return v;
 }
 
-/* ---- waits ---- */
-
-static struct node_wait **bucket(struct node *n, uint64_t id)
-{
-	return &n->buckets[(id ^ (id >> 17)) % HASH_BUCKETS];
-}
-
-static struct node_wait *hash_take(struct node *n, uint64_t id)
-{
-	for (struct node_wait **p = bucket(n, id); *p != NULL;
-	     p = &(*p)->hnext) {
-		if ((*p)->id == id) {
-			struct node_wait *w = *p;
-			*p = w->hnext;
-			w->hnext = NULL;
-			return w;
-		}
-	}
-	return NULL;
-}
-
-/* Takes @w out of the hash (no index yet) or the read queue. */
-static void detach(struct node *n, struct node_wait *w)
-{
-	if (w->kind == WAIT_READ && w->read_index != 0) {
-		for (struct node_wait **p = &n->readq; *p != NULL;
-		     p = &(*p)->hnext) {
-			if (*p == w) {
-				*p = w->hnext;
-				break;
-			}
-		}
-	} else {
-		hash_take(n, w->id);
-	}
-	w->hnext = NULL;
-}
-
-/* Unlinks @w (already detached) from the wait list and stops its timer.
- * A registered wait has w->node set; clearing it makes a second unlink
- * (node_unwatch() twice) a no-op instead of corrupting the list. */
-static void unlink_wait(struct node *n, struct node_wait *w)
-{
-	if (w->node == NULL)
-		return;
-	if (w->prev != NULL)
-		w->prev->next = w->next;
-	else
-		n->waits = w->next;
-	if (w->next != NULL)
-		w->next->prev = w->prev;
-	w->prev = w->next = NULL;
-	n->n_waits--;
-	if (w->timer != NULL) {
-		event_free(w->timer);
-		w->timer = NULL;
-	}
-	w->node = NULL;
-}
-
-/* Completes @w, already detached: unlinks it from the wait list, stops
- * its timer and calls done() (after which @w is the caller's again). */
-static void finish(struct node *n, struct node_wait *w, int err,
-		   const struct kv_result *res)
-{
-	unlink_wait(n, w);
-	if (err != NODE_OK) {
-		if (w->kind == WAIT_WRITE)
-			n->metrics.proposals_failed++;
-		else if (w->kind == WAIT_READ)
-			n->metrics.reads_failed++;
-	}
-	w->done(w, err, res);
-}
-
-static void schedule_flush(struct node *n)
+void node_schedule_flush(struct node *n)
 {
 	if (!n->flush_scheduled && !n->stopping) {
 		n->flush_scheduled = true;
@@ -252,237 +118,9 @@ static void schedule_flush(struct node *n)
 	}
 }
 
-/* A wait without an outcome in time: 504 when the same leader was known
- * throughout (the cluster is up but slow, or the entry was lost), else 503
- * (no leader reachable: DESIGN §1.3 "fails with 503, never hangs"). */
-static void wait_timeout_cb(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	struct node_wait *w = arg;
-	struct node *n = w->node;
-	bool stable = n->leader_known && n->leader_epoch == w->leader_epoch;
-	detach(n, w);
-	if (w->kind == WAIT_TRANSFER) {
-		/* The core has abandoned the transfer by now: the target did
-		 * not take over (the old leader resumes), whoever leads. */
-		bool took_over = n->leader_known && n->leader == w->target;
-		finish(n, w, took_over ? NODE_OK : NODE_ETIMEOUT, NULL);
-		return;
-	}
-	finish(n, w, stable ? NODE_ETIMEOUT : NODE_EUNAVAILABLE, NULL);
-}
-
-static int register_wait(struct node *n, struct node_wait *w, int kind,
-			 uint64_t id)
-{
-	struct timeval tv;
-	w->node = n;
-	w->id = id;
-	w->kind = kind;
-	w->read_index = 0;
-	w->leader_epoch = n->leader_epoch;
-	w->timer = evtimer_new(n->base, wait_timeout_cb, w);
-	if (w->timer == NULL) {
-		w->node = NULL; /* not registered */
-		return NODE_EINTERNAL;
-	}
-	/* A transfer is decided within an election timeout (the core then
-	 * gives up); a heartbeat more lets a takeover at the last moment be
-	 * heard of first. */
-	unsigned ms = kind == WAIT_TRANSFER
-			  ? n->cfg->election_timeout_ms + n->cfg->heartbeat_ms
-			  : n->cfg->request_timeout_ms;
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
-	evtimer_add(w->timer, &tv);
-	struct node_wait **b = bucket(n, id);
-	w->hnext = *b;
-	*b = w;
-	w->prev = NULL;
-	w->next = n->waits;
-	if (n->waits != NULL)
-		n->waits->prev = w;
-	n->waits = w;
-	n->n_waits++;
-	return NODE_OK;
-}
-
-static uint64_t new_id(struct node *n)
-{
-	/* 0 means "no request" in a command; ids start at a random point so
-	 * entries proposed by an earlier run never match a new request. */
-	if (n->next_id == 0)
-		n->next_id++;
-	return n->next_id++;
-}
-
-static int map_raft_error(int rc)
-{
-	switch (rc) {
-	case RAFT_OK:
-		return NODE_OK;
-	case RAFT_ENOLEADER:
-	case RAFT_ENOTLEADER:
-	case RAFT_EREMOVED:
-		return NODE_ENOLEADER;
-	case RAFT_ETRANSFER:
-		return NODE_ETRANSFER;
-	case RAFT_EBUSY:
-		return NODE_EBUSY;
-	case RAFT_ETOO_LARGE:
-		return NODE_ETOO_LARGE;
-	default:
-		return NODE_EINTERNAL;
-	}
-}
-
-/* Encodes @cmd into a malloc'd buffer, its value from @value when not
- * NULL: one copy of the value, whatever the evbuffer's chunks. */
-static int encode_command(const struct kv_cmd *cmd, struct evbuffer *value,
-			  uint8_t **out, size_t *len)
-{
-	if (value == NULL)
-		return kv_cmd_encode_alloc(cmd, out, len);
-	if (evbuffer_get_length(value) != cmd->value_len)
-		return KV_EINVAL;
-	size_t size = kv_cmd_size(cmd);
-	uint8_t *buf = malloc(size);
-	if (buf == NULL)
-		return KV_ENOMEM;
-	int64_t w = kv_cmd_encode_head(cmd, buf, size);
-	if (w < 0) {
-		free(buf);
-		return (int)w;
-	}
-	size_t at = KV_CMD_HEADER_SIZE + cmd->key_len;
-	if (cmd->value_len != 0 &&
-	    evbuffer_copyout(value, buf + at, cmd->value_len) !=
-		(ev_ssize_t)cmd->value_len) {
-		free(buf);
-		return KV_ENOMEM;
-	}
-	*out = buf;
-	*len = size;
-	return 0;
-}
-
-int node_propose(struct node *n, struct kv_cmd *cmd, struct evbuffer *value,
-		 struct node_wait *w)
-{
-	if (n->stopping)
-		return NODE_ESTOPPING;
-	if (n->disk_full || n->store_full)
-		return NODE_EDISKFULL;
-	uint64_t id = new_id(n);
-	cmd->origin = n->cfg->id;
-	cmd->request_id = id;
-	uint8_t *buf;
-	size_t len;
-	n->metrics.proposals_total++;
-	int rc = encode_command(cmd, value, &buf, &len);
-	if (rc != 0) {
-		log_error("cannot encode a command: %s", kv_strerror(rc));
-		n->metrics.proposals_failed++;
-		return NODE_EINTERNAL;
-	}
-	rc = map_raft_error(raft_propose(n->raft, buf, len, NULL));
-	free(buf);
-	if (rc == NODE_OK)
-		rc = register_wait(n, w, WAIT_WRITE, id);
-	if (rc != NODE_OK) {
-		n->metrics.proposals_failed++;
-		return rc;
-	}
-	schedule_flush(n);
-	return NODE_OK;
-}
-
-int node_read_index(struct node *n, struct node_wait *w)
-{
-	if (n->stopping)
-		return NODE_ESTOPPING;
-	uint64_t id = new_id(n);
-	n->metrics.reads_total++;
-	int rc = map_raft_error(raft_read_index(n->raft, id));
-	if (rc == NODE_OK)
-		rc = register_wait(n, w, WAIT_READ, id);
-	if (rc != NODE_OK) {
-		n->metrics.reads_failed++;
-		return rc;
-	}
-	schedule_flush(n);
-	return NODE_OK;
-}
-
-int node_transfer_leadership(struct node *n, raft_id to, struct node_wait *w)
-{
-	if (n->stopping)
-		return NODE_ESTOPPING;
-	int rc = raft_transfer_leadership(n->raft, to);
-	switch (rc) {
-	case RAFT_OK:
-		break;
-	case RAFT_ENOTLEADER:
-		return NODE_ENOTLEADER;
-	case RAFT_EINVAL:
-		return NODE_EINVAL;
-	default:
-		return map_raft_error(rc);
-	}
-	w->target = to;
-	rc = register_wait(n, w, WAIT_TRANSFER, new_id(n));
-	if (rc == NODE_OK)
-		log_info("leadership transfer to %" PRIu64 " started", to);
-	schedule_flush(n);
-	return rc;
-}
-
-int node_watch(struct node *n, struct node_wait *w)
-{
-	if (n->stopping)
-		return NODE_ESTOPPING;
-	return register_wait(n, w, WAIT_EXTERNAL, new_id(n));
-}
-
-void node_unwatch(struct node *n, struct node_wait *w)
-{
-	if (w->node == NULL)
-		return; /* finished or unwatched already */
-	detach(n, w);
-	unlink_wait(n, w);
-}
-
-/* Completes the transfers waiting for @leader to lead. */
-static void finish_transfers(struct node *n, raft_id leader)
-{
-	struct node_wait *w = n->waits;
-	while (w != NULL) {
-		struct node_wait *next = w->next;
-		if (w->kind == WAIT_TRANSFER && w->target == leader) {
-			detach(n, w);
-			finish(n, w, NODE_OK, NULL);
-		}
-		w = next;
-	}
-}
-
 /* ---- carrying out a ready ---- */
 
-/* Snapshot hooks (section "snapshots" at the end of this file). */
-static void node_send_snapshot(struct node *n, const struct raft_msg *m);
-static void node_install_snapshot(struct node *n,
-				  const struct raft_snapshot_meta *meta);
-static void node_snapshot_before_apply(struct node *n,
-				       const struct raft_entry *ents,
-				       size_t cnt);
-static void node_snapshot_applied(struct node *n);
-static int node_open_snapshots(struct node *n, struct evhttp *peer_http,
-			       char *err, size_t errlen);
-static int node_restore_file(struct node *n, const char *file, char *err,
-			     size_t errlen);
-
-static void send_msgs(struct node *n, const struct raft_msg *msgs, size_t cnt)
+void node_send_msgs(struct node *n, const struct raft_msg *msgs, size_t cnt)
 {
 	for (size_t i = 0; i < cnt; i++) {
 		if (msgs[i].type == RAFT_MSG_SNAPSHOT) {
@@ -522,12 +160,12 @@ static void note_soft_state(struct node *n, enum raft_role role, raft_id leader,
 	n->leader = leader;
 	n->leader_known = known;
 	if (known)
-		finish_transfers(n, leader);
+		node_waits_finish_transfers(n, leader);
 }
 
 /* A store call found the store damaged (KV_ECORRUPT): the mark makes the
- * next start rebuild it ("a damaged store" below). */
-static void mark_damaged(struct node *n, int rc, const char *why)
+ * next start rebuild it (node_store.c). */
+void node_mark_damaged(struct node *n, int rc, const char *why)
 {
 	if (rc != KV_ECORRUPT)
 		return;
@@ -538,7 +176,7 @@ static void mark_damaged(struct node *n, int rc, const char *why)
 		log_error("the store is damaged; the next start rebuilds it");
 }
 
-static void fatal(const char *what, const char *detail)
+void node_fatal(const char *what, const char *detail)
 {
 	/* The WAL or the store failed: nothing unsynced was acknowledged, so
 	 * stopping at once loses nothing; a restart recovers from disk. */
@@ -546,242 +184,9 @@ static void fatal(const char *what, const char *detail)
 	exit(1);
 }
 
-/* ---- applying committed entries, and a full store ----
- *
- * When the store cannot take a batch for lack of space (kv_retryable():
- * the file system is full, or the map at its maximum), nothing of it was
- * applied. The entries the core handed out are copied into the backlog and
- * every newer committed entry goes behind them, never around them; a timer
- * applies them, oldest first, once the store takes writes again. Meanwhile
- * new writes answer NODE_EDISKFULL (503, as for a full WAL), waiting ones
- * are answered when their entry is applied or time out, and reads are
- * served from the last applied state. The entries are durable in the WAL:
- * past APPLY_BACKLOG_MAX_BYTES the member exits and a restart applies them
- * from there. */
-#define APPLY_RETRY_MS		200
-#define APPLY_BACKLOG_MAX_BYTES ((size_t)256 << 20)
-/* One retry applies at most this much per transaction, and at most
- * APPLY_CHUNKS_PER_TURN transactions per loop turn: the loop stays
- * responsive while a large backlog drains. */
-#define APPLY_CHUNK_ENTRIES   4096
-#define APPLY_CHUNK_BYTES     ((size_t)16 << 20)
-#define APPLY_CHUNKS_PER_TURN 4
-
-static void serve_reads(struct node *n);
-
-/* Answers the waiting writes that @res (@cnt applied entries) complete. */
-static void complete_writes(struct node *n, const struct kv_result *res,
-			    size_t cnt)
-{
-	for (size_t i = 0; i < cnt; i++) {
-		const struct kv_result *r = &res[i];
-		if (r->status == KV_BAD_COMMAND)
-			log_warn("entry %" PRIu64 " is not a valid command "
-				 "(%s); skipped",
-				 r->entry_index, kv_strerror(r->cmd_error));
-		if (r->origin != n->cfg->id || r->request_id == 0)
-			continue;
-		struct node_wait *w = hash_take(n, r->request_id);
-		if (w == NULL)
-			continue; /* timed out, or proposed by an earlier run */
-		if (w->kind != WAIT_WRITE) {
-			/* Not ours after all: put it back. */
-			struct node_wait **b = bucket(n, w->id);
-			w->hnext = *b;
-			*b = w;
-			continue;
-		}
-		switch (r->status) {
-		case KV_APPLIED:
-		case KV_CAS_FAILED:
-			finish(n, w, NODE_OK, r);
-			break;
-		case KV_STALE_SEQ:
-			finish(n, w, NODE_ESTALE_SEQ, NULL);
-			break;
-		default:
-			finish(n, w, NODE_EINTERNAL, NULL);
-			break;
-		}
-	}
-}
-
-/* A failed write left LMDB's environment unusable (kv_needs_reopen()):
- * reopen it at its last good commit, which is where the backlog starts. */
-static void store_reopen(struct node *n)
-{
-	char err[256] = "";
-	/* kv_reopen() closes the environment: no copy may still read it. */
-	if (n->snap != NULL)
-		snapshotter_wait(n->snap);
-	int rc = kv_reopen(n->kv, err, sizeof(err));
-	if (rc != 0) {
-		mark_damaged(n, rc, err);
-		fatal("reopening the store after a failed write", err);
-	}
-	raft_index applied = kv_applied_index(n->kv);
-	if (applied < n->applied)
-		fatal("reopening the store after a failed write",
-		      "it lost applied entries");
-	log_warn("the store was reopened after a failed write (applied "
-		 "index %" PRIu64 ")",
-		 applied);
-	n->applied = applied;
-}
-
-/* Applies @cnt consecutive entries in one transaction and answers the
- * writes they complete. Returns 0, or a kv_retryable() code with one line
- * in @err (nothing applied); any other failure ends the process. */
-static int apply_entries(struct node *n, const struct raft_entry *ents,
-			 size_t cnt, char *err, size_t errlen)
-{
-	struct kv_result *res = calloc(cnt, sizeof(*res));
-	if (res == NULL)
-		fatal("apply", "out of memory");
-	double t0 = clock_now_seconds();
-	node_snapshot_before_apply(n, ents, cnt);
-	int rc = kv_apply(n->kv, ents, cnt, res, err, errlen);
-	if (rc < 0) {
-		free(res);
-		if (!kv_retryable(rc)) {
-			mark_damaged(n, rc, err[0] ? err : kv_strerror(rc));
-			fatal("applying committed entries failed",
-			      err[0] ? err : kv_strerror(rc));
-		}
-		if (kv_needs_reopen(n->kv))
-			store_reopen(n);
-		return rc;
-	}
-	metrics_observe(&n->metrics.apply_seconds, clock_now_seconds() - t0);
-	n->metrics.apply_batches++;
-	n->metrics.applied_entries += cnt;
-	n->applied = kv_applied_index(n->kv);
-	complete_writes(n, res, cnt);
-	free(res);
-	return 0;
-}
-
-static size_t backlog_entry_bytes(const struct raft_entry *e)
-{
-	return sizeof(*e) + e->len;
-}
-
-/* Forgets the backlog's array; its entries' data is freed already. */
-static void backlog_reset(struct node *n)
-{
-	free(n->backlog);
-	n->backlog = NULL;
-	n->backlog_head = n->backlog_n = n->backlog_cap = 0;
-	n->backlog_bytes = 0;
-}
-
-/* Drops waiting entries at or below the applied index: a snapshot
- * received meanwhile supersedes them (raft.h rule 7); their writes, whose
- * outcome this member cannot tell, time out. */
-static void backlog_trim(struct node *n)
-{
-	while (n->backlog_head < n->backlog_n &&
-	       n->backlog[n->backlog_head].index <= n->applied) {
-		struct raft_entry *e = &n->backlog[n->backlog_head++];
-		n->backlog_bytes -= backlog_entry_bytes(e);
-		free(e->data);
-	}
-	if (n->backlog_head == n->backlog_n)
-		backlog_reset(n);
-}
-
-/* Copies @cnt committed entries (owned by the core until raft_advance())
- * behind the waiting ones. */
-static void backlog_add(struct node *n, const struct raft_entry *ents,
-			size_t cnt)
-{
-	backlog_trim(n);
-	size_t bytes = 0;
-	for (size_t i = 0; i < cnt; i++)
-		bytes += backlog_entry_bytes(&ents[i]);
-	if (n->backlog_bytes + bytes > APPLY_BACKLOG_MAX_BYTES) {
-		char why[160];
-		snprintf(
-		    why, sizeof(why),
-		    "%zu bytes of committed entries wait for the store, "
-		    "more than %zu MiB; a restart applies them from the WAL",
-		    n->backlog_bytes + bytes, APPLY_BACKLOG_MAX_BYTES >> 20);
-		fatal("the store stays full", why);
-	}
-	if (n->backlog_n > n->backlog_head &&
-	    ents[0].index != n->backlog[n->backlog_n - 1].index + 1)
-		fatal("applying committed entries failed",
-		      "they do not follow the entries waiting for the store");
-	if (n->backlog_n + cnt > n->backlog_cap) {
-		size_t cap = n->backlog_cap ? n->backlog_cap : 64;
-		while (cap < n->backlog_n + cnt)
-			cap *= 2;
-		struct raft_entry *b = realloc(n->backlog, cap * sizeof(*b));
-		if (b == NULL)
-			fatal("apply backlog", "out of memory");
-		n->backlog = b;
-		n->backlog_cap = cap;
-	}
-	for (size_t i = 0; i < cnt; i++) {
-		struct raft_entry *e = &n->backlog[n->backlog_n];
-		*e = ents[i];
-		e->data = NULL;
-		if (ents[i].len > 0) {
-			e->data = malloc(ents[i].len);
-			if (e->data == NULL)
-				fatal("apply backlog", "out of memory");
-			memcpy(e->data, ents[i].data, ents[i].len);
-		}
-		n->backlog_n++;
-	}
-	n->backlog_bytes += bytes;
-}
-
-static void backlog_free(struct node *n)
-{
-	if (n->backlog_n > n->backlog_head)
-		log_warn("%zu committed entries were not applied (the store "
-			 "is full); the next start applies them from the WAL",
-			 n->backlog_n - n->backlog_head);
-	for (size_t i = n->backlog_head; i < n->backlog_n; i++)
-		free(n->backlog[i].data);
-	backlog_reset(n);
-}
-
-static void arm_apply_retry(struct node *n, unsigned ms)
-{
-	struct timeval tv = {.tv_sec = ms / 1000,
-			     .tv_usec = (ms % 1000) * 1000};
-	evtimer_add(n->apply_retry_ev, &tv);
-}
-
-/* Applies waiting entries, oldest first. Returns 0 when none waits any
- * more, 1 when more wait (the turn's share is done), -1 while the store
- * is still full. */
-static int backlog_apply(struct node *n)
-{
-	char err[256];
-	backlog_trim(n);
-	for (int turn = 0; turn < APPLY_CHUNKS_PER_TURN; turn++) {
-		if (n->backlog_head == n->backlog_n)
-			return 0;
-		struct raft_entry *first = &n->backlog[n->backlog_head];
-		size_t k = 0, bytes = 0;
-		while (n->backlog_head + k < n->backlog_n &&
-		       k < APPLY_CHUNK_ENTRIES &&
-		       (k == 0 || bytes + first[k].len <= APPLY_CHUNK_BYTES))
-			bytes += first[k++].len;
-		err[0] = '\0';
-		if (apply_entries(n, first, k, err, sizeof(err)) != 0)
-			return -1;
-		backlog_trim(n);
-	}
-	return n->backlog_head == n->backlog_n ? 0 : 1;
-}
-
 /* members.json and the transport follow the configuration once it is
  * applied here (member_config.h). */
-static void store_members(struct node *n)
+void node_store_members(struct node *n)
 {
 	char merr[512];
 	if (member_config_store(&n->mcfg, n->applied, &n->members, merr,
@@ -793,162 +198,11 @@ static void store_members(struct node *n)
 
 /* The applied index moved: the core hears of it, and a snapshot may be
  * due. */
-static void note_applied(struct node *n)
+void node_note_applied(struct node *n)
 {
 	raft_applied(n->raft, n->applied);
 	node_snapshot_applied(n);
 }
-
-/* The retry timer: what process_ready() does after an apply, for the
- * entries applied here. */
-static void apply_retry_cb(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	struct node *n = arg;
-	if (n->stopping || !n->store_full)
-		return;
-	raft_index before = n->applied;
-	int more = backlog_apply(n);
-	if (n->applied != before) {
-		store_members(n);
-		note_applied(n);
-		if (n->readq != NULL)
-			serve_reads(n);
-		schedule_flush(n);
-	}
-	if (more == 0) {
-		n->store_full = false;
-		log_info("store writable again: every waiting entry is applied "
-			 "(applied index %" PRIu64 "); writes resume",
-			 n->applied);
-		return;
-	}
-	arm_apply_retry(n, more > 0 ? 0 : APPLY_RETRY_MS);
-}
-
-/* Rule 5: applies the committed entries in order, or keeps them behind
- * the waiting ones while the store is full. */
-static void apply_committed(struct node *n, const struct raft_entry *ents,
-			    size_t cnt)
-{
-	char err[256] = "";
-	if (n->store_full) {
-		backlog_add(n, ents, cnt);
-		return;
-	}
-	int rc = apply_entries(n, ents, cnt, err, sizeof(err));
-	if (rc == 0)
-		return;
-	if (n->apply_retry_ev == NULL) {
-		n->apply_retry_ev = evtimer_new(n->base, apply_retry_cb, n);
-		if (n->apply_retry_ev == NULL)
-			fatal("applying committed entries failed",
-			      "cannot create the retry timer");
-	}
-	backlog_add(n, ents, cnt);
-	n->store_full = true;
-	log_error("applying committed entries failed: %s; writes answer 503 "
-		  "until space is freed, retrying every %d ms",
-		  err[0] ? err : kv_strerror(rc), APPLY_RETRY_MS);
-	arm_apply_retry(n, APPLY_RETRY_MS);
-}
-
-/* Serves the reads whose index the applied index has reached. */
-static void serve_reads(struct node *n)
-{
-	struct node_wait **p = &n->readq;
-	while (*p != NULL) {
-		struct node_wait *w = *p;
-		if (w->read_index <= n->applied) {
-			*p = w->hnext;
-			w->hnext = NULL;
-			finish(n, w, NODE_OK, NULL);
-			continue;
-		}
-		p = &w->hnext;
-	}
-}
-
-static void job_append(struct wal_job **head, struct wal_job **tail,
-		       struct wal_job *j)
-{
-	j->next = NULL;
-	if (*tail != NULL)
-		(*tail)->next = j;
-	else
-		*head = j;
-	*tail = j;
-}
-
-/* Hands @job to the writer, or holds it while the writer is halted so that
- * it is written after the jobs waiting for a retry. */
-static void submit_job(struct node *n, struct wal_job *job)
-{
-	n->wal_inflight++;
-	if (n->wal_halted) {
-		job_append(&n->wal_held, &n->wal_held_tail, job);
-		return;
-	}
-	n->wal_in_writer++;
-	wal_writer_submit(n->ww, job);
-}
-
-static void free_jobs(struct wal_job *j)
-{
-	while (j != NULL) {
-		struct wal_job *next = j->next;
-		wal_job_free(j);
-		j = next;
-	}
-}
-
-#define WAL_RETRY_MS 500
-
-static void arm_retry(struct node *n)
-{
-	struct timeval tv = {.tv_sec = 0, .tv_usec = WAL_RETRY_MS * 1000};
-	evtimer_add(n->retry_ev, &tv);
-}
-
-/* Resubmits the jobs of a failed write, in order, once the writer has
- * given back every job (so none can be written ahead of them). */
-static void retry_cb(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	struct node *n = arg;
-	if (n->stopping || !n->wal_halted)
-		return;
-	if (n->wal_in_writer > 0) {
-		arm_retry(n);
-		return;
-	}
-	if (n->wal_retry_tail != NULL) {
-		n->wal_retry_tail->next = n->wal_held;
-		if (n->wal_held != NULL)
-			n->wal_retry_tail = n->wal_held_tail;
-	} else {
-		n->wal_retry = n->wal_held;
-		n->wal_retry_tail = n->wal_held_tail;
-	}
-	struct wal_job *j = n->wal_retry;
-	n->wal_retry = n->wal_retry_tail = NULL;
-	n->wal_held = n->wal_held_tail = NULL;
-	n->wal_halted = false;
-	wal_writer_resume(n->ww);
-	while (j != NULL) {
-		struct wal_job *next = j->next;
-		j->error = WAL_OK;
-		j->errmsg[0] = '\0';
-		j->first_of_group = j->synced = j->lazy = false;
-		n->wal_in_writer++;
-		wal_writer_submit(n->ww, j);
-		j = next;
-	}
-}
-
-static void wal_done_cb(void *ctx);
 
 static void process_ready(struct node *n)
 {
@@ -972,27 +226,28 @@ static void process_ready(struct node *n)
 	 * (or the one node_close() makes), which saves the writer thread a
 	 * round trip per write on every member: the leader's commit after
 	 * the acknowledgements, a follower's after the next append. */
-	bool defer_hs = rd.hs_changed && rd.hs.term == n->hs_last.term &&
-			rd.hs.vote == n->hs_last.vote && rd.n_entries == 0 &&
-			!rd.has_snapshot && n->wal_inflight == 0;
+	bool defer_hs = rd.hs_changed && rd.hs.term == n->wal.hs_last.term &&
+			rd.hs.vote == n->wal.hs_last.vote &&
+			rd.n_entries == 0 && !rd.has_snapshot &&
+			n->wal.inflight == 0;
 	bool job_needed = rd.n_entries > 0 || (rd.hs_changed && !defer_hs) ||
 			  rd.has_snapshot ||
-			  (rd.n_msgs_after_persist > 0 && n->wal_inflight > 0);
+			  (rd.n_msgs_after_persist > 0 && n->wal.inflight > 0);
 	if (rd.hs_changed) {
-		n->hs_last = rd.hs;
-		n->hs_deferred = defer_hs;
+		n->wal.hs_last = rd.hs;
+		n->wal.hs_deferred = defer_hs;
 	}
 	struct wal_job *job = NULL;
 	if (job_needed) {
 		const struct raft_hard_state *hs = NULL;
-		if (rd.hs_changed || n->hs_deferred)
-			hs = &n->hs_last;
-		n->hs_deferred = false;
+		if (rd.hs_changed || n->wal.hs_deferred)
+			hs = &n->wal.hs_last;
+		n->wal.hs_deferred = false;
 		job =
 		    wal_job_new(rd.entries, rd.n_entries, hs,
 				rd.msgs_after_persist, rd.n_msgs_after_persist);
 		if (job == NULL)
-			fatal("WAL job", "out of memory");
+			node_fatal("WAL job", "out of memory");
 		if (rd.has_snapshot) {
 			/* Rule 7b, before this ready's entries. */
 			job->install_index = rd.snapshot.index;
@@ -1002,63 +257,55 @@ static void process_ready(struct node *n)
 	}
 	/* Rule 2: these go now, in parallel with the write; before the job
 	 * is handed over, whose thread wake-up may take this very CPU. */
-	send_msgs(n, rd.msgs, rd.n_msgs);
+	node_send_msgs(n, rd.msgs, rd.n_msgs);
 	if (!job_needed)
-		send_msgs(n, rd.msgs_after_persist, rd.n_msgs_after_persist);
+		node_send_msgs(n, rd.msgs_after_persist,
+			       rd.n_msgs_after_persist);
 	/* A member that is not the leader has nothing to do while its disk
 	 * works (its answers wait for the write), so when nothing else is in
 	 * flight it writes on this thread, at the end of this ready: two
 	 * thread wake-ups fewer on the path of every write. The leader keeps
 	 * serving clients and replicating meanwhile, so its writes always go
 	 * to the writer thread. */
-	bool write_here = job != NULL && n->wal_inflight == 0 &&
-			  !n->wal_halted && raft_role(n->raft) != RAFT_LEADER;
+	bool write_here = job != NULL && n->wal.inflight == 0 &&
+			  !n->wal.halted && raft_role(n->raft) != RAFT_LEADER;
 	if (job != NULL && !write_here)
-		submit_job(n, job);
+		node_wal_submit(n, job);
 
 	/* Rule 5. */
 	raft_index applied_before = n->applied;
 	if (rd.n_committed > 0)
-		apply_committed(n, rd.committed, rd.n_committed);
+		node_apply_committed(n, rd.committed, rd.n_committed);
 
 	/* Rule 6. */
 	for (size_t i = 0; i < rd.n_reads; i++) {
-		struct node_wait *w = hash_take(n, rd.reads[i].ctx);
+		struct node_wait *w = node_waits_take(n, rd.reads[i].ctx);
 		if (w == NULL)
 			continue;
 		if (rd.reads[i].index <= n->applied) {
-			finish(n, w, NODE_OK, NULL);
+			node_wait_finish(n, w, NODE_OK, NULL);
 			continue;
 		}
-		/* Above the applied index, so never 0 ("no index yet"). */
-		w->read_index = rd.reads[i].index;
-		w->hnext = n->readq;
-		n->readq = w;
+		node_waits_queue_read(n, w, rd.reads[i].index);
 	}
 	for (size_t i = 0; i < rd.n_failed_reads; i++) {
-		struct node_wait *w = hash_take(n, rd.failed_reads[i].ctx);
+		struct node_wait *w =
+		    node_waits_take(n, rd.failed_reads[i].ctx);
 		if (w == NULL)
 			continue;
-		finish(n, w, NODE_EUNAVAILABLE, NULL);
+		node_wait_finish(n, w, NODE_EUNAVAILABLE, NULL);
 	}
 	/* Membership: peers follow a configuration as soon as it takes
 	 * effect, members.json once it is applied (member_config.h). */
 	if (rd.config_changed)
 		member_config_apply(&n->mcfg, rd.config, &n->members);
-	store_members(n);
+	node_store_members(n);
 	raft_advance(n->raft, &rd);
 	if (n->applied != applied_before)
-		note_applied(n);
-	if (n->readq != NULL)
-		serve_reads(n);
-	if (write_here) {
-		n->wal_inflight++;
-		n->wal_in_writer++;
-		if (wal_writer_write_inline(n->ww, job))
-			wal_done_cb(n);
-		else
-			wal_writer_submit(n->ww, job);
-	}
+		node_note_applied(n);
+	node_waits_serve_reads(n);
+	if (write_here)
+		node_wal_write_inline(n, job);
 }
 
 static void flush_cb(evutil_socket_t fd, short what, void *arg)
@@ -1072,60 +319,7 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
 	for (int i = 0; i < READIES_PER_FLUSH && raft_has_ready(n->raft); i++)
 		process_ready(n);
 	if (raft_has_ready(n->raft))
-		schedule_flush(n);
-}
-
-static void wal_done_cb(void *ctx)
-{
-	struct node *n = ctx;
-	struct wal_job *j = wal_writer_take_done(n->ww);
-	while (j != NULL) {
-		struct wal_job *next = j->next;
-		n->wal_in_writer--;
-		if (j->error == WAL_ENOSPC) {
-			/* wal.h: nothing of it was made durable and the WAL
-			 * stays usable. Tell the core nothing, keep the job
-			 * (and every later one, which the writer sends back
-			 * unwritten) and write them again later. */
-			if (!n->disk_full)
-				log_error("WAL write failed: %s; writes answer "
-					  "503 until space is freed, retrying "
-					  "every %d ms",
-					  j->errmsg, WAL_RETRY_MS);
-			n->disk_full = true;
-			if (!n->wal_halted) {
-				n->wal_halted = true;
-				arm_retry(n);
-			}
-			job_append(&n->wal_retry, &n->wal_retry_tail, j);
-			j = next;
-			continue;
-		}
-		n->wal_inflight--;
-		if (j->error != WAL_OK)
-			fatal("WAL write failed", j->errmsg);
-		if (n->disk_full) {
-			n->disk_full = false;
-			log_info("the WAL is written again: writes resume");
-		}
-		if (j->first_of_group && j->synced) {
-			n->metrics.wal_syncs++;
-			metrics_observe(&n->metrics.wal_fsync_seconds,
-					j->sync_seconds);
-		}
-		if (!n->stopping) {
-			send_msgs(n, j->msgs, j->n_msgs);
-			if (j->n_entries > 0) {
-				const struct raft_entry *last =
-				    &j->entries[j->n_entries - 1];
-				raft_persisted(n->raft, last->index,
-					       last->term);
-			}
-		}
-		wal_job_free(j);
-		j = next;
-	}
-	schedule_flush(n);
+		node_schedule_flush(n);
 }
 
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
@@ -1136,7 +330,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 	if (n->stopping)
 		return;
 	raft_tick(n->raft);
-	schedule_flush(n);
+	node_schedule_flush(n);
 }
 
 static void hello_cb(evutil_socket_t fd, short what, void *arg)
@@ -1191,7 +385,7 @@ static void on_messages(void *ctx, const struct raft_msg *msgs, size_t cnt,
 				  raft_msg_type_name(msgs[i].type),
 				  msgs[i].from, raft_strerror(rc));
 	}
-	schedule_flush(n);
+	node_schedule_flush(n);
 }
 
 static void transport_log(void *ctx, int level, const char *line)
@@ -1241,258 +435,6 @@ static int make_dirs(const char *path)
 	return 0;
 }
 
-/* Whether @dir has any entry besides . and .. (-1: cannot tell). */
-static int dir_has_files(const char *dir)
-{
-	DIR *d = opendir(dir);
-	if (d == NULL)
-		return errno == ENOENT ? 0 : -1;
-	int found = 0;
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL) {
-		if (strcmp(e->d_name, ".") != 0 &&
-		    strcmp(e->d_name, "..") != 0) {
-			found = 1;
-			break;
-		}
-	}
-	closedir(d);
-	return found;
-}
-
-/* members.json, or on first boot the founding members from the flags. */
-static int open_members(struct node *n, char *err, size_t errlen)
-{
-	const struct config *cfg = n->cfg;
-	char merr[512];
-	int rc = members_load(cfg->data_dir, &n->members, merr, sizeof(merr));
-	if (rc < 0)
-		return util_fail(err, errlen, "%s", merr);
-	if (rc == 1) {
-		if (cfg->n_initial > 0)
-			log_info("data dir %s already holds state: ignoring "
-				 "--initial-cluster",
-				 cfg->data_dir);
-		if (members_find(&n->members, cfg->id) == NULL)
-			log_warn("this member (%" PRIu64 ") is not in %s/%s",
-				 cfg->id, cfg->data_dir, MEMBERS_FILE);
-		return 0;
-	}
-	char wal_dir[4200];
-	snprintf(wal_dir, sizeof(wal_dir), "%s/wal", cfg->data_dir);
-	int has = dir_has_files(wal_dir);
-	/* A member started without --initial-cluster writes members.json
-	 * only once it has applied a configuration, but its WAL exists from
-	 * its first start: stopped before that (or between receiving the
-	 * configuration and applying it) it has a WAL and no members.json.
-	 * It is still a member waiting to be added: the configuration
-	 * entries its WAL may hold are replayed by the core, and the leader
-	 * sends the rest. A founding member (--initial-cluster) writes
-	 * members.json before its WAL, so there a WAL without it means the
-	 * file was lost: guessing could make a second cluster. */
-	if (has != 0 && (cfg->n_initial > 0 || has < 0))
-		return util_fail(
-		    err, errlen,
-		    "data dir %s holds a WAL but no %s: refusing to "
-		    "guess the membership",
-		    cfg->data_dir, MEMBERS_FILE);
-	if (cfg->n_initial == 0) {
-		log_info("%s data dir and no --initial-cluster: waiting to "
-			 "be added to a cluster",
-			 has != 0 ? "no configuration applied yet in the"
-				  : "empty");
-		return 0;
-	}
-	for (size_t i = 0; i < cfg->n_initial; i++) {
-		struct member *m = &n->members.m[n->members.n++];
-		m->id = cfg->initial[i].id;
-		strcpy(m->peer_url, cfg->initial[i].peer_url);
-		m->voter = 1;
-	}
-	if (members_store(cfg->data_dir, &n->members, merr, sizeof(merr)) != 0)
-		return util_fail(err, errlen, "%s", merr);
-	log_info("first boot: founding members from --initial-cluster stored "
-		 "in %s/%s",
-		 cfg->data_dir, MEMBERS_FILE);
-	return 0;
-}
-
-/* ---- a damaged store ----
- *
- * LMDB runs with MDB_NOSYNC (kv.h): a power loss can leave data.mdb
- * damaged or behind, while the WAL below the last snapshot is gone. At
- * start the store is checked (store_damage()); a damaged one is moved
- * aside to kv.damaged-<time> (kept for inspection, never deleted) and
- * rebuilt from the newest snapshot file that verifies and that the WAL
- * continues (its index >= the WAL's first index - 1; compaction keeps
- * that true of the newest snapshot), the core then replaying the WAL
- * above it. With no such snapshot, a WAL that starts at index 1 rebuilds
- * everything from an empty store. Otherwise the member refuses to start
- * (one line): the entries it would need are gone here, and believing
- * them applied would serve a state it does not have; its WAL must not
- * be dropped either (its entries may be needed for a quorum). */
-
-/* Records walked from each end of each database at start (kv_check()):
- * a store of up to twice this many keys is read whole, a larger one in
- * bounded time (a few hundred ms at most). */
-#define STORE_CHECK_RECORDS 100000
-
-/* Opens the store and checks it against the WAL @w. Returns 0 with
- * n->kv open, 1 when it is damaged (@why says how; n->kv NULL), -1 when
- * it cannot be opened for another reason (@why). */
-static int store_damage(struct node *n, struct wal *w, char *why, size_t whylen)
-{
-	struct kv_options ko;
-	kv_options_init(&ko);
-	int rc = kv_open(n->cfg->data_dir, &ko, &n->kv, why, whylen);
-	if (rc == KV_ECORRUPT)
-		return 1;
-	if (rc != 0)
-		return -1;
-	rc = kv_check(n->kv, STORE_CHECK_RECORDS, why, whylen);
-	if (rc == 0) {
-		raft_index applied = kv_applied_index(n->kv);
-		raft_index first = wal_first_index(w);
-		if (applied + 1 >= first)
-			return 0;
-		/* A store behind the log that was compacted above it: its
-		 * last commits were lost (kv_sync() runs before every
-		 * compaction, so only damage brings it here). */
-		snprintf(why, whylen,
-			 "it has applied index %" PRIu64
-			 " but the WAL starts at %" PRIu64,
-			 applied, first);
-		rc = KV_ECORRUPT;
-	}
-	kv_close(n->kv);
-	n->kv = NULL;
-	return rc == KV_ECORRUPT ? 1 : -1;
-}
-
-/* The newest snapshot in DATA_DIR/snap that verifies and whose index is
- * at least @min. Returns 1 with *@out, 0 when none. */
-static int usable_snapshot(const char *dir, raft_index min,
-			   struct snapshot_info *out)
-{
-	struct snapshot_info list[SNAPSHOT_LIST_MAX];
-	char serr[512] = "", path[SNAPSHOT_PATH_MAX];
-	int cnt = snapshot_list(dir, list, SNAPSHOT_LIST_MAX, NULL, 0, serr,
-				sizeof(serr));
-	for (int i = 0; i < cnt; i++) {
-		raft_index idx;
-		raft_term term;
-		if (list[i].index < min)
-			break; /* newest first: the rest are older */
-		snapshot_data_path(dir, list[i].index, path);
-		if (snapshot_verify(dir, &list[i], serr, sizeof(serr)) != 0 ||
-		    kv_snapshot_info(path, &idx, &term, serr, sizeof(serr)) !=
-			0 ||
-		    idx != list[i].index || term != list[i].term) {
-			log_warn("snapshot %" PRIu64 " cannot rebuild the "
-				 "store: %s",
-				 list[i].index,
-				 serr[0] ? serr : "its index does not match");
-			continue;
-		}
-		*out = list[i];
-		return 1;
-	}
-	return 0;
-}
-
-/* Renames DATA_DIR/kv to DATA_DIR/kv.damaged-<unix time>[-k] and syncs
- * the data dir; the new name goes into @aside. */
-static int move_store_aside(const char *dir, char *aside, size_t cap, char *err,
-			    size_t errlen)
-{
-	char from[SNAPSHOT_PATH_MAX];
-	snprintf(from, sizeof(from), "%s/kv", dir);
-	long long t = (long long)time(NULL);
-	for (int k = 0; k < 100; k++) {
-		if (k == 0)
-			snprintf(aside, cap, "%s/kv.damaged-%lld", dir, t);
-		else
-			snprintf(aside, cap, "%s/kv.damaged-%lld-%d", dir, t,
-				 k);
-		struct stat st;
-		if (lstat(aside, &st) == 0)
-			continue;
-		if (rename(from, aside) != 0)
-			return util_fail(err, errlen,
-					 "cannot move the damaged store %s "
-					 "aside: %s",
-					 from, strerror(errno));
-		if (durable_sync_dir(dir) != 0)
-			return util_fail(err, errlen, "cannot sync %s: %s", dir,
-					 strerror(errno));
-		return 0;
-	}
-	return util_fail(err, errlen, "cannot find a name to move %s aside",
-			 from);
-}
-
-/* Opens the store, rebuilding a damaged one (see above). */
-static int open_store(struct node *n, struct wal *w, char *err, size_t errlen)
-{
-	const char *dir = n->cfg->data_dir;
-	char why[512] = "", kerr[512] = "", aside[SNAPSHOT_PATH_MAX];
-	int rc = store_damage(n, w, why, sizeof(why));
-	if (rc == 0)
-		return 0;
-	if (rc < 0)
-		return util_fail(err, errlen, "cannot open the store in %s: %s",
-				 dir, why);
-	raft_index first = wal_first_index(w);
-	struct snapshot_info snap;
-	bool have = usable_snapshot(dir, first - 1, &snap) == 1;
-	if (!have && first > 1)
-		return util_fail(
-		    err, errlen,
-		    "the store in %s/kv is damaged (%s) and no snapshot in "
-		    "%s/" SNAPSHOT_DIR " covers the WAL, which starts at "
-		    "%" PRIu64 ": remove member %" PRIu64 " from the cluster "
-		    "and add it again under a new id with an empty data dir",
-		    dir, why, dir, first, n->cfg->id);
-	log_error("the store in %s/kv is damaged: %s; rebuilding it from %s",
-		  dir, why,
-		  have ? "the newest snapshot and the WAL" : "the whole WAL");
-	if (move_store_aside(dir, aside, sizeof(aside), err, errlen) != 0)
-		return -1;
-	log_warn("the damaged store was moved aside to %s", aside);
-	if (have) {
-		char src[SNAPSHOT_PATH_MAX], tmp[SNAPSHOT_PATH_MAX + 32];
-		snapshot_data_path(dir, snap.index, src);
-		snprintf(tmp, sizeof(tmp),
-			 "%s/" SNAPSHOT_DIR "/rebuild.mdb.tmp", dir);
-		if (snapshot_copy_file(src, tmp, kerr, sizeof(kerr)) != 0)
-			return util_fail(err, errlen,
-					 "rebuilding the store: %s", kerr);
-		if (kv_restore(dir, tmp, kerr, sizeof(kerr)) != 0) {
-			unlink(tmp);
-			return util_fail(err, errlen,
-					 "rebuilding the store from snapshot "
-					 "%" PRIu64 ": %s",
-					 snap.index, kerr);
-		}
-	}
-	struct kv_options ko;
-	kv_options_init(&ko);
-	rc = kv_open(dir, &ko, &n->kv, kerr, sizeof(kerr));
-	if (rc == 0 && kv_applied_index(n->kv) + 1 < first) {
-		snprintf(kerr, sizeof(kerr), "it holds index %" PRIu64,
-			 kv_applied_index(n->kv));
-		rc = KV_ECORRUPT;
-	}
-	if (rc != 0)
-		return util_fail(err, errlen,
-				 "cannot open the rebuilt store in %s: %s", dir,
-				 kerr);
-	log_warn("store rebuilt at index %" PRIu64 "; the WAL (from %" PRIu64
-		 ") is replayed above it",
-		 kv_applied_index(n->kv), first);
-	return 0;
-}
-
 /* WAL recovery and the core's restore: every entry in the WAL, and the
  * applied index of LMDB, so the core hands out exactly the committed
  * entries above it (replay: never twice, never a gap). */
@@ -1513,44 +455,7 @@ static int open_storage(struct node *n, struct wal **walp, char *err,
 		return util_fail(err, errlen,
 				 "cannot open the WAL in %s: %s: %s", wal_dir,
 				 wal_strerror(rc), werr);
-	return open_store(n, *walp, err, errlen);
-}
-
-/* Raft.h rule 7 on recovery: a crash after a received snapshot replaced
- * the store (applied = its index) but before the WAL was reset leaves a
- * WAL that ends before the snapshot or holds a conflicting entry at its
- * index. Either way the stored log is dropped, as the install would have
- * done; a tail that matches the snapshot's term is kept. */
-static int recover_snapshot_install(struct wal *w, raft_index applied,
-				    raft_term applied_term, char *err,
-				    size_t errlen)
-{
-	char werr[512] = "";
-	raft_index first = wal_first_index(w), last = wal_last_index(w);
-	bool reset = applied > 0 && applied > last;
-	if (applied > 0 && applied >= first && applied <= last) {
-		struct raft_entry *e = NULL;
-		size_t n = 0;
-		int rc =
-		    wal_read(w, applied, applied, &e, &n, werr, sizeof(werr));
-		if (rc != WAL_OK)
-			return util_fail(err, errlen,
-					 "cannot read the WAL: %s: %s",
-					 wal_strerror(rc), werr);
-		reset = n != 1 || e[0].term != applied_term;
-		wal_free_entries(e, n);
-	}
-	if (!reset)
-		return 0;
-	log_warn("the store holds a snapshot at index %" PRIu64
-		 " that the WAL (entries %" PRIu64 "..%" PRIu64
-		 ") does not continue: the log restarts after it",
-		 applied, first, last);
-	int rc = wal_reset(w, applied, werr, sizeof(werr));
-	if (rc != WAL_OK)
-		return util_fail(err, errlen, "cannot reset the WAL: %s: %s",
-				 wal_strerror(rc), werr);
-	return 0;
+	return node_open_store(n, *walp, err, errlen);
 }
 
 static int open_raft(struct node *n, struct wal *w, char *err, size_t errlen)
@@ -1569,8 +474,8 @@ static int open_raft(struct node *n, struct wal *w, char *err, size_t errlen)
 				 "the WAL starts at %" PRIu64
 				 " but the store has only applied %" PRIu64,
 				 first, applied);
-	if (recover_snapshot_install(w, applied, applied_term, err, errlen) !=
-	    0)
+	if (node_recover_snapshot_install(w, applied, applied_term, err,
+					  errlen) != 0)
 		return -1;
 	first = wal_first_index(w);
 	last = wal_last_index(w);
@@ -1654,15 +559,14 @@ static int open_raft(struct node *n, struct wal *w, char *err, size_t errlen)
 	    .check_quorum = true,
 	    .max_entry_bytes = NODE_MAX_ENTRY_BYTES,
 	};
-	n->hs_last = rs.hs;
+	n->wal.hs_last = rs.hs;
 	int rc = raft_new(&ro, &rs, &n->raft);
 	wal_free_entries(ents, n_ents);
 	if (rc != RAFT_OK)
 		return util_fail(err, errlen, "cannot start the raft core: %s",
 				 raft_strerror(rc));
 	n->applied = applied;
-	struct timeval tv = {.tv_sec = tick_ms / 1000,
-			     .tv_usec = (tick_ms % 1000) * 1000};
+	struct timeval tv = clock_ms_to_timeval(tick_ms);
 	n->tick_ev = event_new(n->base, -1, EV_PERSIST, tick_cb, n);
 	if (n->tick_ev == NULL || event_add(n->tick_ev, &tv) != 0)
 		return util_fail(err, errlen, "cannot start the tick timer");
@@ -1751,7 +655,7 @@ int node_open(const struct config *cfg, struct event_base *base,
 		return util_fail(err, errlen, "out of memory");
 	n->cfg = cfg;
 	n->base = base;
-	n->next_id = random_u64();
+	n->waits.next_id = random_u64();
 	n->role = RAFT_FOLLOWER;
 	struct member *self;
 	if (make_dirs(cfg->data_dir) != 0) {
@@ -1764,7 +668,7 @@ int node_open(const struct config *cfg, struct event_base *base,
 			  cfg->data_dir, strerror(errno));
 		goto fail;
 	}
-	if (open_members(n, err, errlen) != 0)
+	if (node_open_members(n, err, errlen) != 0)
 		goto fail;
 	self = members_find(&n->members, cfg->id);
 	if (self != NULL)
@@ -1777,8 +681,7 @@ int node_open(const struct config *cfg, struct event_base *base,
 	if (open_raft(n, w, err, errlen) != 0)
 		goto fail;
 	n->flush_ev = event_new(base, -1, 0, flush_cb, n);
-	n->retry_ev = evtimer_new(base, retry_cb, n);
-	if (n->flush_ev == NULL || n->retry_ev == NULL) {
+	if (n->flush_ev == NULL || node_wal_init(n) != 0) {
 		util_fail(err, errlen, "cannot create the flush event");
 		goto fail;
 	}
@@ -1786,20 +689,19 @@ int node_open(const struct config *cfg, struct event_base *base,
 		goto fail;
 	if (node_open_snapshots(n, peer_http, err, errlen) != 0)
 		goto fail;
-	if (wal_writer_start(w, base, wal_done_cb, n, &n->ww) != 0) {
+	if (node_wal_start(n, w) != 0) {
 		util_fail(err, errlen, "cannot start the WAL writer thread");
 		goto fail;
 	}
 	w = NULL; /* the writer owns it now */
 	n->hello_ev = event_new(base, -1, EV_PERSIST, hello_cb, n);
-	struct timeval hv = {.tv_sec = HELLO_INTERVAL_MS / 1000,
-			     .tv_usec = (HELLO_INTERVAL_MS % 1000) * 1000};
+	struct timeval hv = clock_ms_to_timeval(HELLO_INTERVAL_MS);
 	if (n->hello_ev == NULL || event_add(n->hello_ev, &hv) != 0) {
 		util_fail(err, errlen, "cannot start the announcement timer");
 		goto fail;
 	}
 	hello_cb(-1, 0, n); /* announce at once */
-	schedule_flush(n);
+	node_schedule_flush(n);
 	*out = n;
 	return 0;
 fail:
@@ -1819,15 +721,9 @@ void node_stop(struct node *n)
 		event_del(n->tick_ev);
 	if (n->hello_ev != NULL)
 		event_del(n->hello_ev);
-	while (n->waits != NULL) {
-		struct node_wait *w = n->waits;
-		detach(n, w);
-		finish(n, w, NODE_ESTOPPING, NULL);
-	}
-	if (n->retry_ev != NULL)
-		event_del(n->retry_ev);
-	if (n->apply_retry_ev != NULL)
-		event_del(n->apply_retry_ev);
+	node_waits_fail_all(n, NODE_ESTOPPING);
+	node_wal_stop(n);
+	node_apply_stop(n);
 }
 
 void node_close(struct node *n)
@@ -1835,19 +731,7 @@ void node_close(struct node *n)
 	if (n == NULL)
 		return;
 	node_stop(n);
-	if (n->ww != NULL) {
-		/* Everything handed to the writer becomes durable, the
-		 * deferred commit index too. */
-		if (n->hs_deferred) {
-			struct wal_job *j =
-			    wal_job_new(NULL, 0, &n->hs_last, NULL, 0);
-			if (j != NULL)
-				submit_job(n, j);
-			n->hs_deferred = false;
-		}
-		struct wal *w = wal_writer_stop(n->ww);
-		wal_close(w);
-	}
+	node_wal_close(n);
 	/* Joins a running copy: the store must outlive it. */
 	snapshotter_free(n->snap);
 	if (n->kv != NULL) {
@@ -1866,14 +750,8 @@ void node_close(struct node *n)
 		event_free(n->hello_ev);
 	if (n->flush_ev != NULL)
 		event_free(n->flush_ev);
-	if (n->retry_ev != NULL)
-		event_free(n->retry_ev);
-	if (n->apply_retry_ev != NULL)
-		event_free(n->apply_retry_ev);
-	backlog_free(n);
-	/* Never written: nothing of them was acknowledged. */
-	free_jobs(n->wal_retry);
-	free_jobs(n->wal_held);
+	node_apply_free(n);
+	node_wal_free(n);
 	free(n);
 }
 
@@ -1917,7 +795,7 @@ int node_propose_config(struct node *n, const struct raft_config_change *ch,
 		return RAFT_ENOLEADER;
 	int rc = raft_propose_config(n->raft, ch, index);
 	if (rc == RAFT_OK)
-		schedule_flush(n);
+		node_schedule_flush(n);
 	return rc;
 }
 
@@ -1986,397 +864,38 @@ void node_render_metrics(struct node *n, struct evbuffer *out)
 	struct transport_stats ts;
 	raft_status(n->raft, &st);
 	transport_stats(n->tr, &ts);
-	metrics_write_value(out, "kvd_raft_term", "gauge", "Current raft term.",
-			    (double)st.term);
-	metrics_write_value(out, "kvd_raft_commit_index", "gauge",
-			    "Highest index known committed.",
-			    (double)st.commit);
-	metrics_write_value(out, "kvd_raft_applied_index", "gauge",
-			    "Highest index applied to the store.",
-			    (double)n->applied);
-	metrics_write_value(out, "kvd_raft_last_index", "gauge",
-			    "Last index in the log.", (double)st.last_index);
-	metrics_write_value(out, "kvd_raft_persisted_index", "gauge",
-			    "Last index known durable here.",
-			    (double)st.persisted);
-	metrics_write_value(out, "kvd_raft_role", "gauge",
-			    "0 follower, 1 precandidate, 2 candidate, "
-			    "3 leader.",
-			    (double)st.role);
-	metrics_write_value(out, "kvd_raft_is_leader", "gauge",
-			    "1 when this member leads.",
-			    st.role == RAFT_LEADER ? 1.0 : 0.0);
-	metrics_write_value(out, "kvd_raft_leader_id", "gauge",
-			    "Id of the known leader, 0 when unknown.",
-			    (double)st.leader);
-	metrics_write_value(out, "kvd_raft_pending_reads", "gauge",
-			    "Reads waiting for leader confirmation.",
-			    (double)st.pending_reads);
-	metrics_write_value(out, "kvd_pending_requests", "gauge",
-			    "Client requests waiting for the cluster.",
-			    (double)n->n_waits);
-	metrics_write_value(out, "kvd_store_full", "gauge",
-			    "1 while the store cannot take writes (disk "
-			    "full): committed entries wait in memory.",
-			    n->store_full ? 1.0 : 0.0);
-	metrics_write_value(out, "kvd_apply_backlog_bytes", "gauge",
-			    "Committed entries waiting for the store, in "
-			    "bytes.",
-			    (double)n->backlog_bytes);
-	metrics_write_value(out, "kvd_wal_jobs_inflight", "gauge",
-			    "Readies handed to the WAL writer, not yet "
-			    "durable.",
-			    (double)n->wal_inflight);
-	if (n->ww != NULL) {
+	struct metrics_node s = {
+	    .term = st.term,
+	    .commit = st.commit,
+	    .applied = n->applied,
+	    .last_index = st.last_index,
+	    .persisted = st.persisted,
+	    .role = (unsigned)st.role,
+	    .is_leader = st.role == RAFT_LEADER,
+	    .leader = st.leader,
+	    .pending_reads = st.pending_reads,
+	    .pending_requests = n->waits.count,
+	    .store_full = n->backlog.store_full,
+	    .apply_backlog_bytes = n->backlog.bytes,
+	    .wal_jobs_inflight = n->wal.inflight,
+	    .peer_msgs_sent = ts.msgs_sent,
+	    .peer_msgs_received = ts.msgs_received,
+	    .peer_msgs_dropped = ts.msgs_dropped,
+	    .peer_errors = ts.errors,
+	    .peer_bytes_sent = ts.bytes_sent,
+	    .peer_bytes_received = ts.bytes_received,
+	    .peer_bad_requests = ts.bad_requests,
+	    .peer_unauthorized = ts.unauthorized,
+	};
+	if (n->wal.ww != NULL) {
 		struct wal_writer_stats ws;
-		wal_writer_get_stats(n->ww, &ws);
-		metrics_write_value(out, "kvd_wal_jobs_total", "counter",
-				    "Readies written by the WAL writer.",
-				    (double)ws.jobs);
-		metrics_write_value(out, "kvd_wal_lazy_jobs_total", "counter",
-				    "Of those, commit-index-only ones written "
-				    "without an fdatasync.",
-				    (double)ws.lazy_jobs);
+		wal_writer_get_stats(n->wal.ww, &ws);
+		s.has_wal_writer = true;
+		s.wal_jobs = ws.jobs;
+		s.wal_lazy_jobs = ws.lazy_jobs;
 	}
-	metrics_write_value(out, "kvd_peer_messages_sent_total", "counter",
-			    "Raft messages delivered to peers.",
-			    (double)ts.msgs_sent);
-	metrics_write_value(out, "kvd_peer_messages_received_total", "counter",
-			    "Raft messages received from peers.",
-			    (double)ts.msgs_received);
-	metrics_write_value(out, "kvd_peer_messages_dropped_total", "counter",
-			    "Raft messages dropped (full queue or failed "
-			    "POST).",
-			    (double)ts.msgs_dropped);
-	metrics_write_value(out, "kvd_peer_errors_total", "counter",
-			    "Failed peer POSTs.", (double)ts.errors);
-	metrics_write_value(out, "kvd_peer_bytes_sent_total", "counter",
-			    "Body bytes delivered to peers.",
-			    (double)ts.bytes_sent);
-	metrics_write_value(out, "kvd_peer_bytes_received_total", "counter",
-			    "Body bytes received from peers.",
-			    (double)ts.bytes_received);
-	metrics_write_value(out, "kvd_peer_bad_requests_total", "counter",
-			    "Peer requests refused as malformed.",
-			    (double)ts.bad_requests);
-	metrics_write_value(out, "kvd_peer_unauthorized_total", "counter",
-			    "Peer requests refused for a missing or wrong "
-			    "token.",
-			    (double)ts.unauthorized);
+	metrics_render_node(&s, out);
 	if (n->snap != NULL)
 		snapshotter_render_metrics(n->snap, out);
 	metrics_render(&n->metrics, out);
-}
-
-/* ---- snapshots ----
- *
- * Taking them (snapshotter.c, a background copy every --snapshot-entries
- * applied entries), log compaction after each, sending the newest to
- * members that need it (RAFT_MSG_SNAPSHOT in rd.msgs), and installing one
- * received from the leader (raft.h rule 7). */
-
-/* Entries kept below a snapshot for members a little behind, so they
- * catch up from the log rather than a whole snapshot. */
-#define SNAPSHOT_MARGIN_MAX 1000
-
-static raft_index snapshot_margin(const struct node *n)
-{
-	uint64_t m = n->cfg->snapshot_entries / 2;
-	return m < SNAPSHOT_MARGIN_MAX ? m : SNAPSHOT_MARGIN_MAX;
-}
-
-raft_index node_snapshot_index(const struct node *n)
-{
-	struct snapshot_info info;
-	if (n->snap != NULL && snapshotter_newest(n->snap, &info))
-		return info.index;
-	struct raft_status st;
-	raft_status(n->raft, &st);
-	return st.snapshot_index;
-}
-
-/* A snapshot is durable and the store synced: the core forgets entries
- * up to (index - margin) and WAL segments wholly below are deleted, in
- * order behind the writes already queued. */
-static void snap_taken(void *ctx, const struct snapshot_info *info)
-{
-	struct node *n = ctx;
-	if (n->stopping)
-		return;
-	raft_index margin = snapshot_margin(n);
-	raft_index c = info->index > margin ? info->index - margin : 0;
-	struct raft_status st;
-	raft_status(n->raft, &st);
-	if (c > st.applied)
-		c = st.applied;
-	/* Never past a configuration members.json does not hold yet: a
-	 * restart would start from the older one (member_config.h). */
-	raft_index cfg_limit = member_config_compact_limit(&n->mcfg);
-	if (c > cfg_limit && st.applied >= n->mcfg.index) {
-		log_warn("log compaction stops at %" PRIu64 " (not %" PRIu64
-			 "): %s does not hold the "
-			 "configuration of index %" PRIu64 " yet",
-			 cfg_limit, c, MEMBERS_FILE, n->mcfg.index);
-	}
-	if (c > cfg_limit)
-		c = cfg_limit;
-	if (c == 0 || c <= st.snapshot_index)
-		return;
-	int rc = raft_compact(n->raft, c);
-	if (rc != RAFT_OK) {
-		log_warn("compacting the log to %" PRIu64 ": %s", c,
-			 raft_strerror(rc));
-		return;
-	}
-	struct wal_job *job = wal_job_new(NULL, 0, NULL, NULL, 0);
-	if (job == NULL)
-		fatal("WAL job", "out of memory");
-	job->compact_index = c + 1;
-	submit_job(n, job);
-	log_debug("log compacted up to %" PRIu64 " (snapshot %" PRIu64 ")", c,
-		  info->index);
-	schedule_flush(n);
-}
-
-static struct kv *snap_store(void *ctx)
-{
-	struct node *n = ctx;
-	return n->stopping ? NULL : n->kv;
-}
-
-static void snap_sent(void *ctx, raft_id peer, bool ok)
-{
-	struct node *n = ctx;
-	if (n->stopping)
-		return;
-	raft_report_snapshot(n->raft, peer, ok);
-	schedule_flush(n);
-}
-
-/* The whole file arrived and passed its checksums: now the core may see
- * the leader's SNAPSHOT message (raft.h, SNAPSHOT), with the index and
- * term of the file itself. */
-static int snap_received(void *ctx, const struct snap_xfer_received *r)
-{
-	struct node *n = ctx;
-	if (n->stopping)
-		return -1;
-	struct raft_msg m = {.type = RAFT_MSG_SNAPSHOT,
-			     .from = r->from,
-			     .to = n->cfg->id,
-			     .term = r->msg_term,
-			     .index = r->info.index,
-			     .log_term = r->info.term,
-			     .commit = r->commit};
-	/* With the membership the leader had at the snapshot's index: the
-	 * log that held it is gone (raft.h, SNAPSHOT). */
-	struct raft_entry cfg = {.type = RAFT_ENTRY_CONFIG,
-				 .index = r->config_index,
-				 .len = (uint32_t)r->config_len,
-				 .data = (uint8_t *)r->config};
-	if (r->config != NULL && r->config_len > 0) {
-		m.entries = &cfg;
-		m.n_entries = 1;
-	}
-	int rc = raft_step(n->raft, &m);
-	if (rc != RAFT_OK)
-		log_warn("snapshot %" PRIu64 " from %" PRIu64 " refused: %s",
-			 r->info.index, r->from, raft_strerror(rc));
-	schedule_flush(n);
-	/* Taken: the core now holds this snapshot and it is not installed
-	 * yet (rule 7 installs it on the coming ready). Else the core
-	 * ignored it (not newer than its commit index, a stale term) and
-	 * its file is of no use. */
-	struct raft_status st;
-	raft_status(n->raft, &st);
-	bool taken = rc == RAFT_OK && st.snapshot_index == r->info.index &&
-		     st.snapshot_term == r->info.term &&
-		     n->applied < r->info.index;
-	return taken ? 0 : 1;
-}
-
-static raft_id snap_leader(void *ctx)
-{
-	struct node *n = ctx;
-	return raft_leader(n->raft);
-}
-
-/* The membership at a snapshot's index, sent along with it. */
-static int snap_config_at(void *ctx, raft_index index, uint8_t *buf, size_t cap,
-			  size_t *len, raft_index *cfg_index)
-{
-	struct node *n = ctx;
-	struct raft_membership m;
-	if (raft_membership_at(n->raft, index, &m) != RAFT_OK ||
-	    raft_membership_encode(&m, buf, cap, len) != RAFT_OK)
-		return -1;
-	*cfg_index = m.index;
-	return 0;
-}
-
-static void node_send_snapshot(struct node *n, const struct raft_msg *m)
-{
-	/* Called between raft_ready() and raft_advance(): outcomes reach
-	 * the core later, from the snapshotter's own events. */
-	struct member *peer = members_find(&n->members, m->to);
-	if (peer == NULL) {
-		snapshotter_report_failed(n->snap, m->to);
-		return;
-	}
-	snapshotter_send(n->snap, n->kv, m, peer->peer_url);
-}
-
-/* Rule 7a: the verified file replaces the store atomically (kv_restore
- * renames it into place: a crash leaves the old store or the new one);
- * the WAL job of this ready then drops the log (7b). */
-static void node_install_snapshot(struct node *n,
-				  const struct raft_snapshot_meta *meta)
-{
-	char path[SNAPSHOT_PATH_MAX], err[512] = "";
-	double t0 = clock_now_seconds();
-	snapshotter_received_path(n->snap, meta->index, path);
-	/* The store must not close under a running copy. */
-	snapshotter_wait(n->snap);
-	if (kv_sync(n->kv, err, sizeof(err)) != 0)
-		fatal("syncing the store before a snapshot install", err);
-	kv_close(n->kv);
-	n->kv = NULL;
-	int rc = kv_restore(n->cfg->data_dir, path, err, sizeof(err));
-	if (rc != 0)
-		fatal("installing the received snapshot", err);
-	struct kv_options ko;
-	kv_options_init(&ko);
-	rc = kv_open(n->cfg->data_dir, &ko, &n->kv, err, sizeof(err));
-	if (rc != 0)
-		fatal("opening the installed snapshot", err);
-	if (kv_applied_index(n->kv) != meta->index ||
-	    kv_applied_term(n->kv) != meta->term)
-		fatal("installing the received snapshot",
-		      "the store does not hold the snapshot's index");
-	n->applied = meta->index;
-	snapshotter_installed(n->snap, clock_now_seconds() - t0);
-	log_info("installed snapshot at index %" PRIu64 " term %" PRIu64
-		 " in %.3f s",
-		 meta->index, meta->term, clock_now_seconds() - t0);
-}
-
-static void node_snapshot_before_apply(struct node *n,
-				       const struct raft_entry *ents,
-				       size_t cnt)
-{
-	if (n->snap == NULL || !snapshotter_busy(n->snap))
-		return;
-	size_t bytes = 0;
-	for (size_t i = 0; i < cnt; i++)
-		bytes += ents[i].len;
-	snapshotter_before_apply(n->snap, n->kv, bytes);
-}
-
-static void node_snapshot_applied(struct node *n)
-{
-	if (n->snap != NULL && !n->stopping)
-		snapshotter_applied(n->snap, n->kv, n->applied);
-}
-
-static int node_open_snapshots(struct node *n, struct evhttp *peer_http,
-			       char *err, size_t errlen)
-{
-	const struct config *cfg = n->cfg;
-	const char *source = cfg->listen_peer.host;
-	struct in6_addr a6;
-	if ((inet_pton(AF_INET, source, &a6) != 1 &&
-	     inet_pton(AF_INET6, source, &a6) != 1) ||
-	    strcmp(source, "0.0.0.0") == 0 || strcmp(source, "::") == 0)
-		source = NULL;
-	struct snapshotter_options so = {
-	    .self = cfg->id,
-	    .data_dir = cfg->data_dir,
-	    .every_entries = cfg->snapshot_entries,
-	    .keep = cfg->snapshot_keep,
-	    .source_host = source,
-	    .token = cfg->peer_token,
-	    .taken = snap_taken,
-	    .config_at = snap_config_at,
-	    .sent = snap_sent,
-	    .received = snap_received,
-	    .leader = snap_leader,
-	    .store = snap_store,
-	    .ctx = n,
-	};
-	if (snapshotter_new(n->base, &so, &n->snap, err, errlen) != 0)
-		return -1;
-	if (snapshotter_attach(n->snap, peer_http) != 0)
-		return util_fail(err, errlen, "cannot serve %s",
-				 SNAP_XFER_PATH);
-	return 0;
-}
-
-/* kvd --restore FILE: seeds an empty data dir's store from a snapshot
- * file (a copy of it: the user's file stays). Startup then finds a store
- * the WAL does not continue and starts the log after it. */
-static int node_restore_file(struct node *n, const char *file, char *err,
-			     size_t errlen)
-{
-	const char *dir = n->cfg->data_dir;
-	char p[SNAPSHOT_PATH_MAX], tmp[SNAPSHOT_PATH_MAX + 32], kerr[512] = "";
-	struct stat st;
-	snprintf(p, sizeof(p), "%s/kv/data.mdb", dir);
-	if (stat(p, &st) == 0) {
-		log_info("data dir %s already holds a store: ignoring "
-			 "--restore",
-			 dir);
-		return 0;
-	}
-	raft_index idx;
-	raft_term term;
-	if (kv_snapshot_info(file, &idx, &term, kerr, sizeof(kerr)) != 0)
-		return util_fail(err, errlen,
-				 "--restore %s: not a kvd snapshot: %s", file,
-				 kerr);
-	if (snapshot_make_dir(dir, err, errlen) != 0)
-		return -1;
-	snprintf(tmp, sizeof(tmp), "%s/" SNAPSHOT_DIR "/restore.mdb.tmp", dir);
-	int in = open(file, O_RDONLY | O_CLOEXEC);
-	/* A new file: restore.mdb.tmp may be a symlink planted in snap/. */
-	int out = durable_create_file(tmp);
-	char *buf = malloc(1u << 20);
-	int rc = in < 0 || out < 0 || buf == NULL ? -1 : 0;
-	while (rc == 0) {
-		ssize_t got = read(in, buf, 1u << 20);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got <= 0) {
-			rc = got < 0 ? -1 : 0;
-			break;
-		}
-		for (ssize_t off = 0; off < got && rc == 0;) {
-			ssize_t w = write(out, buf + off, (size_t)(got - off));
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w <= 0)
-				rc = -1;
-			else
-				off += w;
-		}
-	}
-	int e = errno;
-	free(buf);
-	if (in >= 0)
-		close(in);
-	if (out >= 0 && (fsync(out) != 0 || close(out) != 0) && rc == 0) {
-		rc = -1;
-		e = errno;
-	}
-	if (rc != 0) {
-		unlink(tmp);
-		return util_fail(err, errlen, "--restore: copying %s: %s", file,
-				 strerror(e));
-	}
-	if (kv_restore(dir, tmp, kerr, sizeof(kerr)) != 0) {
-		unlink(tmp);
-		return util_fail(err, errlen, "--restore %s: %s", file, kerr);
-	}
-	log_info("restored the store from %s: index %" PRIu64 " term %" PRIu64,
-		 file, idx, term);
-	return 0;
 }

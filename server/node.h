@@ -58,7 +58,7 @@ typedef void (*node_done_fn)(struct node_wait *w, int err,
 
 struct node_wait {
 	node_done_fn done; /* set by the caller */
-	/* Private to node.c. */
+	/* Private to the node (node_waits.c). */
 	struct node *node;
 	uint64_t id;
 	int kind;

@@ -464,6 +464,100 @@ START_TEST(hexname_parsing)
 }
 END_TEST
 
+/* The driver's gauges: each value under its own name, the WAL writer's
+ * counters only when there is a writer. */
+static char *render_node(const struct metrics_node *s)
+{
+	struct evbuffer *out = evbuffer_new();
+	metrics_render_node(s, out);
+	size_t len = evbuffer_get_length(out);
+	char *text = malloc(len + 1);
+	evbuffer_remove(out, text, len);
+	text[len] = '\0';
+	evbuffer_free(out);
+	return text;
+}
+
+START_TEST(metrics_node_values)
+{
+	struct metrics_node s = {
+	    .term = 7,
+	    .commit = 41,
+	    .applied = 40,
+	    .last_index = 42,
+	    .persisted = 39,
+	    .role = 3,
+	    .is_leader = true,
+	    .leader = 2,
+	    .pending_reads = 5,
+	    .pending_requests = 6,
+	    .store_full = true,
+	    .apply_backlog_bytes = 1u << 20,
+	    .wal_jobs_inflight = 2,
+	    .peer_msgs_sent = 11,
+	    .peer_msgs_received = 12,
+	    .peer_msgs_dropped = 13,
+	    .peer_errors = 14,
+	    .peer_bytes_sent = 15,
+	    .peer_bytes_received = 16,
+	    .peer_bad_requests = 17,
+	    .peer_unauthorized = 18,
+	};
+	char *text = render_node(&s);
+	static const char *const want[] = {
+	    "# TYPE kvd_raft_term gauge\nkvd_raft_term 7\n",
+	    "\nkvd_raft_commit_index 41\n",
+	    "\nkvd_raft_applied_index 40\n",
+	    "\nkvd_raft_last_index 42\n",
+	    "\nkvd_raft_persisted_index 39\n",
+	    "\nkvd_raft_role 3\n",
+	    "\nkvd_raft_is_leader 1\n",
+	    "\nkvd_raft_leader_id 2\n",
+	    "\nkvd_raft_pending_reads 5\n",
+	    "\nkvd_pending_requests 6\n",
+	    "\nkvd_store_full 1\n",
+	    "\nkvd_apply_backlog_bytes 1048576\n",
+	    "\nkvd_wal_jobs_inflight 2\n",
+	    "# TYPE kvd_peer_messages_sent_total counter\n"
+	    "kvd_peer_messages_sent_total 11\n",
+	    "\nkvd_peer_messages_received_total 12\n",
+	    "\nkvd_peer_messages_dropped_total 13\n",
+	    "\nkvd_peer_errors_total 14\n",
+	    "\nkvd_peer_bytes_sent_total 15\n",
+	    "\nkvd_peer_bytes_received_total 16\n",
+	    "\nkvd_peer_bad_requests_total 17\n",
+	    "\nkvd_peer_unauthorized_total 18\n",
+	};
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		ck_assert_msg(strstr(text, want[i]) != NULL, "missing %s",
+			      want[i]);
+	ck_assert_ptr_null(strstr(text, "kvd_wal_jobs_total"));
+	ck_assert_ptr_null(strstr(text, "kvd_wal_lazy_jobs_total"));
+	free(text);
+
+	s.has_wal_writer = true;
+	s.wal_jobs = 100;
+	s.wal_lazy_jobs = 30;
+	s.is_leader = false;
+	s.store_full = false;
+	text = render_node(&s);
+	ck_assert_ptr_nonnull(strstr(
+	    text,
+	    "# TYPE kvd_wal_jobs_total counter\nkvd_wal_jobs_total 100\n"));
+	ck_assert_ptr_nonnull(strstr(text, "\nkvd_wal_lazy_jobs_total 30\n"));
+	ck_assert_ptr_nonnull(strstr(text, "\nkvd_raft_is_leader 0\n"));
+	ck_assert_ptr_nonnull(strstr(text, "\nkvd_store_full 0\n"));
+	/* The WAL writer's counters come after the jobs in flight, before
+	 * the peers': the order of the page is kept. */
+	char *inflight = strstr(text, "kvd_wal_jobs_inflight 2");
+	char *jobs = strstr(text, "kvd_wal_jobs_total 100");
+	char *peers = strstr(text, "kvd_peer_messages_sent_total 11");
+	ck_assert(inflight != NULL && jobs != NULL && peers != NULL);
+	ck_assert(inflight < jobs && jobs < peers);
+	free(text);
+}
+END_TEST
+
 START_TEST(metrics_buckets_and_text)
 {
 	struct metrics m = {0};
@@ -733,6 +827,7 @@ int main(void)
 	tcase_add_test(tc, members_json_for_the_api);
 	tcase_add_test(tc, hexname_parsing);
 	tcase_add_test(tc, metrics_buckets_and_text);
+	tcase_add_test(tc, metrics_node_values);
 	tcase_add_test(tc, util_fail_formats_and_returns_minus_one);
 	tcase_add_test(tc, util_write_file_replaces_whole);
 	tcase_add_test(tc, config_max_value_bytes_upper_bound);

@@ -1,0 +1,95 @@
+/* node_internal.h - struct node, shared by node.c and the files the driver
+ * is split into; the HTTP layer uses node.h alone.
+ *
+ * Each part owns a sub-struct of struct node and touches the other fields
+ * only through the calls below (or, for the soft state and the handles,
+ * by reading them):
+ *   node.c           opening, closing, the loop's events, carrying out
+ *                    readies (process_ready), read access
+ *   node_waits.c     requests that wait for the cluster (struct node_waits)
+ *   node_apply.c     applying committed entries, and a full store's
+ *                    backlog (struct apply_backlog)
+ *   node_wal.c       the WAL pipeline: jobs to the writer thread, deferred
+ *                    hard states, inline writes, a full disk's retry
+ *                    (struct wal_pipeline)
+ *   node_snapshot.c  the snapshotter's callbacks, installing a received
+ *                    snapshot (raft.h rule 7a)
+ *   node_store.c     the data dir at start: members.json, --restore, a
+ *                    damaged store rebuilt, a snapshot install a crash
+ *                    interrupted
+ * Loop thread only.
+ */
+#ifndef SERVER_NODE_INTERNAL_H_
+#define SERVER_NODE_INTERNAL_H_
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "kv.h"
+#include "member_config.h"
+#include "members_file.h"
+#include "metrics.h"
+#include "node.h"
+#include "node_apply.h"
+#include "node_snapshot.h"
+#include "node_store.h"
+#include "node_wal.h"
+#include "node_waits.h"
+#include "raft.h"
+
+struct event;
+struct event_base;
+struct transport;
+struct wal_job;
+struct snapshotter;
+
+struct node {
+	const struct config *cfg;
+	struct event_base *base;
+	struct raft *raft;
+	struct kv *kv;
+	struct transport *tr;
+	struct snapshotter *snap; /* node_snapshot.c */
+	struct members members;
+	struct member_config mcfg; /* the list follows the core's config */
+	struct metrics metrics;
+	struct event *tick_ev, *flush_ev, *hello_ev;
+	bool flush_scheduled;
+	bool stopping;
+	struct wal_pipeline wal;      /* node_wal.c */
+	struct apply_backlog backlog; /* node_apply.c */
+	struct node_waits waits;      /* node_waits.c */
+	/* Soft state from the readies. */
+	enum raft_role role;
+	raft_id leader;
+	bool leader_known;
+	uint64_t leader_epoch; /* bumped whenever leader_known/leader change */
+	raft_index applied;
+};
+
+/* The WAL or the store failed: logs one line and exits (node.c). */
+_Noreturn void node_fatal(const char *what, const char *detail);
+
+/* A store call found the store damaged (KV_ECORRUPT, else nothing): marks
+ * it so that the next start rebuilds it (node.c). */
+void node_mark_damaged(struct node *n, int rc, const char *why);
+
+/* members.json and the transport follow the configuration applied here
+ * (node.c). */
+void node_store_members(struct node *n);
+
+/* The applied index moved: the core hears of it, and a snapshot may be
+ * due (node.c). */
+void node_note_applied(struct node *n);
+
+/* Hands @cnt messages to the transport; snapshots to the snapshotter
+ * (node.c). */
+void node_send_msgs(struct node *n, const struct raft_msg *msgs, size_t cnt);
+
+/* Schedules one flush for the end of the loop turn: everything that
+ * arrived in the turn becomes one ready (node.c). */
+void node_schedule_flush(struct node *n);
+
+#endif /* SERVER_NODE_INTERNAL_H_ */

@@ -1,0 +1,255 @@
+/* node_snapshot.c - the driver's side of snapshots: the snapshotter's
+ * callbacks, compaction, sending and installing (see node_snapshot.h).
+ */
+#include "node_snapshot.h"
+
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include <string.h>
+
+#include "clock.h"
+#include "log.h"
+#include "node_internal.h"
+#include "snapshotter.h"
+#include "util.h"
+#include "wal_writer.h"
+
+/* Taking snapshots (snapshotter.c, a background copy every --snapshot-entries
+ * applied entries), log compaction after each, sending the newest to
+ * members that need it (RAFT_MSG_SNAPSHOT in rd.msgs), and installing one
+ * received from the leader (raft.h rule 7). */
+
+/* Entries kept below a snapshot for members a little behind, so they
+ * catch up from the log rather than a whole snapshot. */
+#define SNAPSHOT_MARGIN_MAX 1000
+
+static raft_index snapshot_margin(const struct node *n)
+{
+	uint64_t m = n->cfg->snapshot_entries / 2;
+	return m < SNAPSHOT_MARGIN_MAX ? m : SNAPSHOT_MARGIN_MAX;
+}
+
+raft_index node_snapshot_index(const struct node *n)
+{
+	struct snapshot_info info;
+	if (n->snap != NULL && snapshotter_newest(n->snap, &info))
+		return info.index;
+	struct raft_status st;
+	raft_status(n->raft, &st);
+	return st.snapshot_index;
+}
+
+/* A snapshot is durable and the store synced: the core forgets entries
+ * up to (index - margin) and WAL segments wholly below are deleted, in
+ * order behind the writes already queued. */
+static void snap_taken(void *ctx, const struct snapshot_info *info)
+{
+	struct node *n = ctx;
+	if (n->stopping)
+		return;
+	raft_index margin = snapshot_margin(n);
+	raft_index c = info->index > margin ? info->index - margin : 0;
+	struct raft_status st;
+	raft_status(n->raft, &st);
+	if (c > st.applied)
+		c = st.applied;
+	/* Never past a configuration members.json does not hold yet: a
+	 * restart would start from the older one (member_config.h). */
+	raft_index cfg_limit = member_config_compact_limit(&n->mcfg);
+	if (c > cfg_limit && st.applied >= n->mcfg.index) {
+		log_warn("log compaction stops at %" PRIu64 " (not %" PRIu64
+			 "): %s does not hold the "
+			 "configuration of index %" PRIu64 " yet",
+			 cfg_limit, c, MEMBERS_FILE, n->mcfg.index);
+	}
+	if (c > cfg_limit)
+		c = cfg_limit;
+	if (c == 0 || c <= st.snapshot_index)
+		return;
+	int rc = raft_compact(n->raft, c);
+	if (rc != RAFT_OK) {
+		log_warn("compacting the log to %" PRIu64 ": %s", c,
+			 raft_strerror(rc));
+		return;
+	}
+	struct wal_job *job = wal_job_new(NULL, 0, NULL, NULL, 0);
+	if (job == NULL)
+		node_fatal("WAL job", "out of memory");
+	job->compact_index = c + 1;
+	node_wal_submit(n, job);
+	log_debug("log compacted up to %" PRIu64 " (snapshot %" PRIu64 ")", c,
+		  info->index);
+	node_schedule_flush(n);
+}
+
+static struct kv *snap_store(void *ctx)
+{
+	struct node *n = ctx;
+	return n->stopping ? NULL : n->kv;
+}
+
+static void snap_sent(void *ctx, raft_id peer, bool ok)
+{
+	struct node *n = ctx;
+	if (n->stopping)
+		return;
+	raft_report_snapshot(n->raft, peer, ok);
+	node_schedule_flush(n);
+}
+
+/* The whole file arrived and passed its checksums: now the core may see
+ * the leader's SNAPSHOT message (raft.h, SNAPSHOT), with the index and
+ * term of the file itself. */
+static int snap_received(void *ctx, const struct snap_xfer_received *r)
+{
+	struct node *n = ctx;
+	if (n->stopping)
+		return -1;
+	struct raft_msg m = {.type = RAFT_MSG_SNAPSHOT,
+			     .from = r->from,
+			     .to = n->cfg->id,
+			     .term = r->msg_term,
+			     .index = r->info.index,
+			     .log_term = r->info.term,
+			     .commit = r->commit};
+	/* With the membership the leader had at the snapshot's index: the
+	 * log that held it is gone (raft.h, SNAPSHOT). */
+	struct raft_entry cfg = {.type = RAFT_ENTRY_CONFIG,
+				 .index = r->config_index,
+				 .len = (uint32_t)r->config_len,
+				 .data = (uint8_t *)r->config};
+	if (r->config != NULL && r->config_len > 0) {
+		m.entries = &cfg;
+		m.n_entries = 1;
+	}
+	int rc = raft_step(n->raft, &m);
+	if (rc != RAFT_OK)
+		log_warn("snapshot %" PRIu64 " from %" PRIu64 " refused: %s",
+			 r->info.index, r->from, raft_strerror(rc));
+	node_schedule_flush(n);
+	/* Taken: the core now holds this snapshot and it is not installed
+	 * yet (rule 7 installs it on the coming ready). Else the core
+	 * ignored it (not newer than its commit index, a stale term) and
+	 * its file is of no use. */
+	struct raft_status st;
+	raft_status(n->raft, &st);
+	bool taken = rc == RAFT_OK && st.snapshot_index == r->info.index &&
+		     st.snapshot_term == r->info.term &&
+		     n->applied < r->info.index;
+	return taken ? 0 : 1;
+}
+
+static raft_id snap_leader(void *ctx)
+{
+	struct node *n = ctx;
+	return raft_leader(n->raft);
+}
+
+/* The membership at a snapshot's index, sent along with it. */
+static int snap_config_at(void *ctx, raft_index index, uint8_t *buf, size_t cap,
+			  size_t *len, raft_index *cfg_index)
+{
+	struct node *n = ctx;
+	struct raft_membership m;
+	if (raft_membership_at(n->raft, index, &m) != RAFT_OK ||
+	    raft_membership_encode(&m, buf, cap, len) != RAFT_OK)
+		return -1;
+	*cfg_index = m.index;
+	return 0;
+}
+
+void node_send_snapshot(struct node *n, const struct raft_msg *m)
+{
+	/* Called between raft_ready() and raft_advance(): outcomes reach
+	 * the core later, from the snapshotter's own events. */
+	struct member *peer = members_find(&n->members, m->to);
+	if (peer == NULL) {
+		snapshotter_report_failed(n->snap, m->to);
+		return;
+	}
+	snapshotter_send(n->snap, n->kv, m, peer->peer_url);
+}
+
+/* Rule 7a: the verified file replaces the store atomically (kv_restore
+ * renames it into place: a crash leaves the old store or the new one);
+ * the WAL job of this ready then drops the log (7b). */
+void node_install_snapshot(struct node *n,
+			   const struct raft_snapshot_meta *meta)
+{
+	char path[SNAPSHOT_PATH_MAX], err[512] = "";
+	double t0 = clock_now_seconds();
+	snapshotter_received_path(n->snap, meta->index, path);
+	/* The store must not close under a running copy. */
+	snapshotter_wait(n->snap);
+	if (kv_sync(n->kv, err, sizeof(err)) != 0)
+		node_fatal("syncing the store before a snapshot install", err);
+	kv_close(n->kv);
+	n->kv = NULL;
+	int rc = kv_restore(n->cfg->data_dir, path, err, sizeof(err));
+	if (rc != 0)
+		node_fatal("installing the received snapshot", err);
+	struct kv_options ko;
+	kv_options_init(&ko);
+	rc = kv_open(n->cfg->data_dir, &ko, &n->kv, err, sizeof(err));
+	if (rc != 0)
+		node_fatal("opening the installed snapshot", err);
+	if (kv_applied_index(n->kv) != meta->index ||
+	    kv_applied_term(n->kv) != meta->term)
+		node_fatal("installing the received snapshot",
+			   "the store does not hold the snapshot's index");
+	n->applied = meta->index;
+	snapshotter_installed(n->snap, clock_now_seconds() - t0);
+	log_info("installed snapshot at index %" PRIu64 " term %" PRIu64
+		 " in %.3f s",
+		 meta->index, meta->term, clock_now_seconds() - t0);
+}
+
+void node_snapshot_before_apply(struct node *n, const struct raft_entry *ents,
+				size_t cnt)
+{
+	if (n->snap == NULL || !snapshotter_busy(n->snap))
+		return;
+	size_t bytes = 0;
+	for (size_t i = 0; i < cnt; i++)
+		bytes += ents[i].len;
+	snapshotter_before_apply(n->snap, n->kv, bytes);
+}
+
+void node_snapshot_applied(struct node *n)
+{
+	if (n->snap != NULL && !n->stopping)
+		snapshotter_applied(n->snap, n->kv, n->applied);
+}
+
+int node_open_snapshots(struct node *n, struct evhttp *peer_http, char *err,
+			size_t errlen)
+{
+	const struct config *cfg = n->cfg;
+	const char *source = cfg->listen_peer.host;
+	struct in6_addr a6;
+	if ((inet_pton(AF_INET, source, &a6) != 1 &&
+	     inet_pton(AF_INET6, source, &a6) != 1) ||
+	    strcmp(source, "0.0.0.0") == 0 || strcmp(source, "::") == 0)
+		source = NULL;
+	struct snapshotter_options so = {
+	    .self = cfg->id,
+	    .data_dir = cfg->data_dir,
+	    .every_entries = cfg->snapshot_entries,
+	    .keep = cfg->snapshot_keep,
+	    .source_host = source,
+	    .token = cfg->peer_token,
+	    .taken = snap_taken,
+	    .config_at = snap_config_at,
+	    .sent = snap_sent,
+	    .received = snap_received,
+	    .leader = snap_leader,
+	    .store = snap_store,
+	    .ctx = n,
+	};
+	if (snapshotter_new(n->base, &so, &n->snap, err, errlen) != 0)
+		return -1;
+	if (snapshotter_attach(n->snap, peer_http) != 0)
+		return util_fail(err, errlen, "cannot serve %s",
+				 SNAP_XFER_PATH);
+	return 0;
+}
