@@ -1,4 +1,4 @@
-/* config.h - kvd's command line (DESIGN.md §1.2): parsing and validation. */
+/* config.h - kvd's command line (kvd --help): parsing and validation. */
 #ifndef SERVER_CONFIG_H_
 #define SERVER_CONFIG_H_
 

@@ -1,4 +1,4 @@
-/* http_api.c - the public HTTP API (DESIGN.md §1.3): routing, validation,
+/* http_api.c - the public HTTP API (docs/API.md): routing, validation,
  * and the answers of writes and reads once the cluster decided them. */
 #include "http_api.h"
 

@@ -1,4 +1,4 @@
-/* http_api.h - the public HTTP API (DESIGN.md §1.3) on --listen-client. */
+/* http_api.h - the public HTTP API (docs/API.md) on --listen-client. */
 #ifndef SERVER_HTTP_API_H_
 #define SERVER_HTTP_API_H_
 

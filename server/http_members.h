@@ -1,5 +1,5 @@
-/* http_members.h - the membership routes of the public API (DESIGN.md
- * §1.3): POST /v1/members {"id", "peer_url"} and DELETE /v1/members/{id}.
+/* http_members.h - the membership routes of the public API (docs/API.md,
+ * "Cluster"): POST /v1/members {"id", "peer_url"} and DELETE /v1/members/{id}.
  *
  * On the leader a new member is added as a learner, brought up to date
  * (rounds of replication, thesis §4.2.1), then made a voter through the

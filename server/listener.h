@@ -1,6 +1,7 @@
 /* listener.h - the client and peer listening sockets: opening them, and
- * serving them through evhttp with a bound on connections (DESIGN.md
- * §1.8), a pause when file descriptors run out, and a header deadline. */
+ * serving them through evhttp with a bound on connections
+ * (--max-connections; docs/API.md, "Connections and limits"), a pause
+ * when file descriptors run out, and a header deadline. */
 #ifndef SERVER_LISTENER_H_
 #define SERVER_LISTENER_H_
 

@@ -89,7 +89,7 @@ void node_wait_finish(struct node *n, struct node_wait *w, int err,
 
 /* A wait without an outcome in time: 504 when the same leader was known
  * throughout (the cluster is up but slow, or the entry was lost), else 503
- * (no leader reachable: DESIGN §1.3 "fails with 503, never hangs"). */
+ * (no leader reachable: docs/API.md: no request hangs, it fails with 503). */
 static void wait_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
