@@ -136,7 +136,8 @@ int main(int argc, char **argv)
 		die(err, CONFIG_EXIT_STARTUP);
 	}
 	http_api_attach(k.client_http, k.node);
-	/* Both listeners are bounded alike (docs/API.md, "Connections and limits"). */
+	/* Both listeners are bounded alike (docs/API.md, "Connections and
+	 * limits"). */
 	struct listener_opts lo = {.name = "client",
 				   .max_connections = cfg.max_connections,
 				   .header_timeout_ms = cfg.header_timeout_ms};

@@ -584,8 +584,8 @@ static int open_transport(struct node *n, struct evhttp *peer_http, char *err,
 {
 	const struct config *cfg = n->cfg;
 	/* Outgoing peer connections leave from the --listen-peer host
-	 * (kvd --help, --listen-peer), when it names one address: an IP literal that is
-	 * not the wildcard. */
+	 * (kvd --help, --listen-peer), when it names one address: an IP literal
+	 * that is not the wildcard. */
 	const char *source = cfg->listen_peer.host;
 	struct in6_addr a6;
 	if ((inet_pton(AF_INET, source, &a6) != 1 &&

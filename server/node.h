@@ -1,5 +1,6 @@
 /* node.h - the driver: one member's raft core, WAL, LMDB store and peer
- * transport on one libevent loop (docs/ARCHITECTURE.md, "One loop, one driver").
+ * transport on one libevent loop (docs/ARCHITECTURE.md, "One loop, one
+ * driver").
  *
  * Every input (a tick, peer messages, a proposal, a read, a finished WAL
  * write) is fed to the pure core and schedules one "flush" for the end of
