@@ -22,7 +22,10 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include "clock.h"
 #include "frame.h"
+#include "refused_log.h"
+#include "secret.h"
 #include "transport_share.h"
 
 #define DEFAULT_MAX_QUEUED_BYTES   ((size_t)64 << 20)
@@ -107,19 +110,11 @@ struct transport {
 	uint64_t posts_received, msgs_received, bytes_received;
 	uint64_t msgs_misrouted, bad_requests, unauthorized;
 	uint64_t frames_encoded, frames_shared;
-	uint64_t server_last_log_ms, server_suppressed;
+	struct refused_log refused; /* lines about refused requests */
 };
 
 struct gate;
 static void gate_unref(struct gate *g);
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* xorshift64*: jitter only, no security use. */
 static uint64_t rng_next(struct transport *t)
@@ -416,8 +411,7 @@ static int lane_init(struct transport *t, struct peer *p, struct lane *ln,
 		return TRANSPORT_ENOMEM;
 	if (t->source_host)
 		evhttp_connection_set_local_address(ln->conn, t->source_host);
-	tv.tv_sec = t->lim.request_timeout_ms / 1000;
-	tv.tv_usec = (t->lim.request_timeout_ms % 1000) * 1000;
+	tv = clock_ms_to_timeval(t->lim.request_timeout_ms);
 	evhttp_connection_set_timeout_tv(ln->conn, &tv);
 	/* Our own backoff decides when to try again, never evhttp. */
 	evhttp_connection_set_retries(ln->conn, 0);
@@ -673,7 +667,7 @@ static void lane_failed(struct lane *ln, const char *why)
 {
 	struct peer *p = ln->peer;
 	struct transport *t = p->t;
-	uint64_t now = now_ms(), delay;
+	uint64_t now = clock_now_ms(), delay;
 	struct timeval tv;
 	struct chunk *c;
 
@@ -716,8 +710,7 @@ static void lane_failed(struct lane *ln, const char *why)
 	/* Uniform in [backoff/2, backoff]: peers that failed together do not
 	 * retry in lockstep. */
 	delay = ln->backoff_ms / 2 + rng_next(t) % (ln->backoff_ms / 2 + 1);
-	tv.tv_sec = (time_t)(delay / 1000);
-	tv.tv_usec = (suseconds_t)((delay % 1000) * 1000);
+	tv = clock_ms_to_timeval(delay);
 	ln->backing_off = true;
 	evtimer_add(ln->kick, &tv);
 }
@@ -939,21 +932,6 @@ size_t transport_peers(const struct transport *t, raft_id *ids, size_t cap)
 
 /* ---- server side ---- */
 
-/* Compares without an early exit, so the time taken does not tell how many
- * leading bytes of a guess were right. */
-static bool token_equal(const char *got, const char *want, size_t want_len)
-{
-	size_t got_len = strlen(got);
-	unsigned char diff = got_len != want_len;
-
-	for (size_t i = 0; i < want_len; i++) {
-		unsigned char g = i < got_len ? (unsigned char)got[i] : 0;
-
-		diff |= g ^ (unsigned char)want[i];
-	}
-	return diff == 0;
-}
-
 static const char *request_token(struct evkeyvalq *h)
 {
 	const char *v = evhttp_find_header(h, TRANSPORT_HEADER_TOKEN);
@@ -989,28 +967,16 @@ static void server_log(struct transport *t, struct evhttp_request *req,
 static void server_log(struct transport *t, struct evhttp_request *req,
 		       const char *fmt, ...)
 {
-	struct evhttp_connection *c = evhttp_request_get_connection(req);
-	char *addr = NULL, what[300];
-	ev_uint16_t port = 0;
-	uint64_t now = now_ms();
+	char line[512];
 	va_list ap;
+	bool due;
 
-	if (t->server_last_log_ms != 0 &&
-	    now - t->server_last_log_ms < t->lim.log_interval_ms) {
-		t->server_suppressed++;
-		return;
-	}
-	if (c)
-		evhttp_connection_get_peer(c, &addr, &port);
 	va_start(ap, fmt);
-	vsnprintf(what, sizeof(what), fmt, ap);
+	due = refused_log_line(&t->refused, t->lim.log_interval_ms, req,
+			       "peer request", line, sizeof(line), fmt, ap);
 	va_end(ap);
-	logf_(t, TRANSPORT_LOG_WARN,
-	      "peer request from %s:%u refused: %s (%" PRIu64
-	      " similar lines suppressed)",
-	      addr ? addr : "?", (unsigned)port, what, t->server_suppressed);
-	t->server_last_log_ms = now;
-	t->server_suppressed = 0;
+	if (due)
+		logf_(t, TRANSPORT_LOG_WARN, "%s", line);
 }
 
 static bool parse_id(const char *s, raft_id *out)
@@ -1051,7 +1017,7 @@ static void handle_messages(struct evhttp_request *req, void *arg)
 	if (t->token) {
 		token = request_token(h);
 		if (token == NULL ||
-		    !token_equal(token, t->token, t->token_len)) {
+		    !secret_equal(token, t->token, t->token_len)) {
 			t->unauthorized++;
 			server_log(t, req, "%s peer token",
 				   token ? "wrong" : "missing");
@@ -1249,12 +1215,12 @@ static bool head_authorized(const struct gate *g, const char *head)
 	bool present;
 
 	if (head_value(head, TRANSPORT_HEADER_TOKEN, v, sizeof(v), &present))
-		return token_equal(v, g->token, g->token_len);
+		return secret_equal(v, g->token, g->token_len);
 	if (present)
 		return false;
 	if (head_value(head, "Authorization", v, sizeof(v), &present) &&
 	    strncasecmp(v, "Bearer ", 7) == 0)
-		return token_equal(v + 7, g->token, g->token_len);
+		return secret_equal(v + 7, g->token, g->token_len);
 	return false;
 }
 

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "durable.h"
 #include "frame.h"
 #include "hexname.h"
 
@@ -1463,34 +1464,6 @@ out:
 	return rc;
 }
 
-/* fsyncs the directory that holds directory @dir. */
-static int fsync_parent(const char *dir, char *err, size_t errlen)
-{
-	size_t n = strlen(dir);
-	char *parent;
-	int fd, rc = 0;
-
-	while (n > 1 && dir[n - 1] == '/')
-		n--;
-	while (n > 0 && dir[n - 1] != '/')
-		n--;
-	while (n > 1 && dir[n - 1] == '/')
-		n--;
-	/* n == 0: a relative name without a slash, whose parent is ".". */
-	parent = n == 0 ? strdup(".") : strndup(dir, n);
-	if (parent == NULL)
-		return fmt_err(err, errlen, WAL_ENOMEM, "wal: out of memory");
-	fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || fsync(fd) < 0)
-		rc =
-		    fmt_err(err, errlen, WAL_EIO, "wal: fsync directory %s: %s",
-			    parent, strerror(errno));
-	if (fd >= 0)
-		close(fd);
-	free(parent);
-	return rc;
-}
-
 int wal_open(const char *dir, const struct wal_options *opts, struct wal **out,
 	     char *err, size_t errlen)
 {
@@ -1530,9 +1503,13 @@ int wal_open(const char *dir, const struct wal_options *opts, struct wal **out,
 		/* The new directory's name must be durable before anything
 		 * in it is: the first segment's rename is synced only in it.
 		 */
-		rc = fsync_parent(dir, err, errlen);
-		if (rc != 0)
+		if (durable_sync_parent(dir) != 0) {
+			rc = fmt_err(err, errlen,
+				     errno == ENOMEM ? WAL_ENOMEM : WAL_EIO,
+				     "wal: fsync the directory holding %s: %s",
+				     dir, strerror(errno));
 			goto fail;
+		}
 	} else if (errno != EEXIST) {
 		rc = fmt_err(err, errlen, WAL_EIO,
 			     "wal: create directory %s: %s", dir,
