@@ -42,7 +42,7 @@ srcs() {
 	case $1 in
 	fuzz_frame) echo "$frame_src" ;;
 	fuzz_msg_codec) echo "$codec_src" ;;
-	fuzz_wal_recovery) echo "$frame_src raft/base/durable.c raft/wal/wal.c" ;;
+	fuzz_wal_recovery) echo "$frame_src raft/base/durable.c raft/wal/wal.c raft/wal/wal_recover.c" ;;
 	fuzz_command) echo "kv/key.c kv/command.c" ;;
 	fuzz_peer_http) echo "$codec_src raft/base/secret.c raft/peer/transport.c raft/peer/transport_share.c raft/peer/refused_log.c" ;;
 	fuzz_client_http)
@@ -93,7 +93,8 @@ for t in $targets; do
 	if [ "$t" = gen_corpus ]; then
 		# The seed generator: a plain program, no fuzzer runtime.
 		$CC $base -Wall -Wextra -Werror $inc "$here/gen_corpus.c" \
-		    $codec_src raft/base/durable.c raft/wal/wal.c kv/key.c \
+		    $codec_src raft/base/durable.c raft/wal/wal.c \
+		    raft/wal/wal_recover.c kv/key.c \
 		    kv/command.c \
 		    -o "$out/gen_corpus" || failed="$failed $t"
 		continue
