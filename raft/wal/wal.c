@@ -2,6 +2,7 @@
  * compaction (recovery of what is on disk: wal_recover.c). */
 #include "wal.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -204,8 +205,31 @@ void wal__mem_truncate(struct wal *w, raft_index index)
 		break;
 	}
 	w->last = index;
+	/* The term of entry @index is not kept in memory. */
+	w->last_term = 0;
 	if (w->first > index + 1)
 		w->first = index + 1;
+}
+
+void wal__assert_index(const struct wal *w)
+{
+	raft_index next = w->first;
+
+	assert(w->nsegs > 0);
+	assert(w->first >= 1 && w->first <= w->last + 1);
+	for (size_t i = 0; i < w->nsegs; i++) {
+		const struct wal_seg *s = &w->segs[i];
+
+		assert(i == 0 || s->seq > w->segs[i - 1].seq);
+		assert(s->n <= s->cap);
+		if (s->n == 0)
+			continue;
+		assert(s->lo == next);
+		assert(s->offs[s->n - 1] < s->end);
+		next = s->lo + s->n;
+	}
+	assert(next == w->last + 1);
+	(void)next; /* unused when assertions are off */
 }
 
 static void rbuf_invalidate(struct wal *w)
@@ -471,6 +495,14 @@ int wal_append(struct wal *w, const struct raft_entry *entries, size_t n,
 	pos = hs_len;
 	for (size_t i = 0; i < n; i++) {
 		const struct raft_entry *e = &entries[i];
+		/* Paired with recovery's checks of the records it reads back
+		 * (replay() in wal_recover.c): each index follows the one
+		 * before it, and terms never go down (a leader appends
+		 * entries of its own term after those it holds, Raft §5.3;
+		 * a lower term comes only after a truncation). */
+		assert(e->index == w->last + 1 + i);
+		assert(e->term >=
+		       (i == 0 ? w->last_term : entries[i - 1].term));
 		/* Offsets are < 2^32: ensure_room bounded end + total. */
 		s->offs[s->n + i] = (uint32_t)(s->end + pos);
 		pos += frame_encode(w->wbuf + pos, e->type, e->term, e->index,
@@ -483,7 +515,9 @@ int wal_append(struct wal *w, const struct raft_entry *entries, size_t n,
 		s->lo = w->last + 1;
 	s->n += n;
 	w->last += n;
+	w->last_term = entries[n - 1].term;
 	w->hs_pending = 0;
+	assert(s->lo + s->n - 1 == w->last);
 	return 0;
 }
 
@@ -532,6 +566,7 @@ int wal_truncate_after(struct wal *w, raft_index index, char *err,
 		return rc;
 	w->hs_pending = 0;
 	wal__mem_truncate(w, index);
+	wal__assert_index(w);
 	return 0;
 }
 
@@ -803,6 +838,7 @@ int wal_compact(struct wal *w, raft_index index, char *err, size_t errlen)
 			(w->nsegs - k) * sizeof(*w->segs));
 		w->nsegs -= k;
 		wal__recompute_first(w);
+		wal__assert_index(w);
 		/* Even after a failed delete, make the ones done durable; the
 		 * first error is the one reported. */
 		drc = wal__fsync_dir(w, rc == 0 ? err : NULL, errlen);
@@ -854,6 +890,8 @@ int wal_reset(struct wal *w, raft_index index, char *err, size_t errlen)
 	w->nsegs = 1;
 	w->first = index + 1;
 	w->last = index;
+	w->last_term = 0;
+	wal__assert_index(w);
 	if (fsync(w->dirfd) < 0)
 		wal__log(w, "wal: fsync directory %s: %s", w->dir,
 			 strerror(errno));

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "frame.h"
+#include "hexname.h"
 #include "wal.h"
 
 /*
@@ -59,7 +60,31 @@ enum {
 #define PREALLOC_STEP_MAX (4ull << 20)
 #define PREALLOC_ALIGN	  4096ull
 
+/* The limits above, tied to the frame format (frame.h) and to each other:
+ * a change to one that breaks another fails to build. */
+_Static_assert(MAX_MAX_ENTRY <= UINT32_MAX - FRAME_HEADER_SIZE,
+	       "a frame's length field (32 bits) holds the largest entry");
+_Static_assert((uint64_t)MAX_MAX_ENTRY + FRAME_HEADER_SIZE <= MAX_BATCH_BYTES,
+	       "the largest entry's frame fits in one batch");
+_Static_assert(MAX_BATCH_BYTES <= UINT32_MAX,
+	       "offsets in a segment are stored in 32 bits (struct wal_seg)");
+_Static_assert(MAX_SEGMENT_BYTES <= UINT32_MAX,
+	       "recovery refuses segment files of 4 GiB and more");
+_Static_assert(DEFAULT_MAX_ENTRY <= MAX_MAX_ENTRY,
+	       "the default entry limit is a valid one");
+_Static_assert(DEFAULT_SEGMENT_BYTES >= MIN_SEGMENT_BYTES &&
+		   DEFAULT_SEGMENT_BYTES <= MAX_SEGMENT_BYTES,
+	       "the default segment size is a valid one");
+_Static_assert(CTL_SIZE + HS_SIZE <= PREALLOC_ALIGN &&
+		   PREALLOC_ALIGN <= MIN_SEGMENT_BYTES,
+	       "a segment's first two records fit its first preallocation");
+_Static_assert(READ_CHUNK >= FRAME_HEADER_SIZE,
+	       "a read chunk holds at least a frame header");
+
 #define SEG_NAME_MAX 32
+_Static_assert(sizeof("wal-") - 1 + HEXNAME_DIGITS + sizeof(".log") <=
+		   SEG_NAME_MAX,
+	       "a segment's name, with its NUL, fits SEG_NAME_MAX");
 
 /* One segment file. Its live entries are lo .. lo + n - 1 at offs[]; a
  * segment whose entries were all truncated away has n == 0. */
@@ -84,6 +109,11 @@ struct wal {
 	size_t nsegs, segs_cap;
 	int fd; /* the last segment, read-write */
 	raft_index first, last;
+	/* The term of entry @last, as appended or read back by recovery; 0
+	 * when not known (an empty log, or after a truncation or a reset):
+	 * the write side's assertion that terms never go down (wal_append)
+	 * and recovery's check of the same (replay). */
+	raft_term last_term;
 	struct wal_hard_state hs;
 	int hs_pending; /* hs not yet written to the file */
 	int dirty;	/* written since the last fdatasync */
@@ -129,6 +159,12 @@ int wal__push_seg(struct wal *w, const struct wal_seg *s);
 
 /* Drops the entries after @index from the in-memory index. */
 void wal__mem_truncate(struct wal *w, raft_index index);
+
+/* Asserts what the in-memory index must satisfy: the live ranges of the
+ * segments follow each other from first to last without a gap or an
+ * overlap, in sequence order, each within its segment's records. Costs
+ * one step per segment (after recovery, a compaction or a reset). */
+void wal__assert_index(const struct wal *w);
 
 /* Recomputes the first index from the segments' live ranges. */
 void wal__recompute_first(struct wal *w);

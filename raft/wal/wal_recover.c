@@ -1,6 +1,7 @@
 /* wal_recover.c - the WAL's recovery: listing and verifying segments,
  * replaying their records into the in-memory index, telling a torn tail
  * (truncated away) from corruption (refused). */
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -162,13 +163,30 @@ static int replay(struct wal *w, size_t si, const struct scan *sc, uint64_t off,
 			    "wal: %s/%s offset %" PRIu64
 			    ": entry index %" PRIu64 ", expected %" PRIu64,
 			    w->dir, sc->name, off, f->index, w->last + 1);
+		/* The checks wal_append() asserts when it writes, made on
+		 * what is read back: the index above, and terms that never
+		 * go down (Raft §5.3) since the log started or was last
+		 * truncated (a truncation forgets the term, as on the write
+		 * side). A file that says otherwise was not written by a
+		 * correct log: refused, never asserted, as it is input. */
+		if (f->term < w->last_term)
+			return wal__fmt_err(
+			    err, errlen, WAL_ECORRUPT,
+			    "wal: %s/%s offset %" PRIu64 ": entry %" PRIu64
+			    " of term %" PRIu64
+			    " follows an entry of term %" PRIu64,
+			    w->dir, sc->name, off, f->index, f->term,
+			    w->last_term);
 		if (wal__seg_reserve(s, 1) < 0)
 			return wal__fmt_err(err, errlen, WAL_ENOMEM,
 					    "wal: out of memory");
 		if (s->n == 0)
 			s->lo = f->index;
+		assert(s->n == 0 || off > s->offs[s->n - 1]);
 		s->offs[s->n++] = (uint32_t)off;
 		w->last = f->index;
+		w->last_term = f->term;
+		assert(s->lo + s->n - 1 == w->last);
 		return 0;
 	case FRAME_HARD_STATE:
 		if (f->len != HS_PAYLOAD)
@@ -462,6 +480,9 @@ int wal__recover(struct wal *w, char *err, size_t errlen)
 	wal__recompute_first(w);
 	if (w->first > w->last + 1)
 		w->first = w->last + 1;
+	/* last_term stays what replay found, so the write side's assertion
+	 * holds appends to the same rule the next recovery checks. */
+	wal__assert_index(w);
 	/* Only now that the log is known good are the obsolete ones gone. */
 	for (size_t i = 0; i < start; i++) {
 		wal__seg_name(name, seqs[i]);
