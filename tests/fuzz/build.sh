@@ -44,7 +44,7 @@ srcs() {
 	fuzz_msg_codec) echo "$codec_src" ;;
 	fuzz_wal_recovery) echo "$frame_src raft/base/durable.c raft/wal/wal.c raft/wal/wal_recover.c" ;;
 	fuzz_command) echo "kv/key.c kv/command.c" ;;
-	fuzz_peer_http) echo "$codec_src raft/base/secret.c raft/peer/transport.c raft/peer/transport_share.c raft/peer/refused_log.c" ;;
+	fuzz_peer_http) echo "$codec_src raft/base/secret.c raft/peer/transport.c raft/peer/transport_send.c raft/peer/transport_recv.c raft/peer/transport_share.c raft/peer/refused_log.c" ;;
 	fuzz_client_http)
 		# The whole member but its main(): every source of raft/, kv/
 		# and server/ (globbed, so new files need no change here).
