@@ -15,13 +15,15 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/statvfs.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "config.h"
 #include "crc32c.h"
-#include "kv.h"
 #include "durable.h"
+#include "kv.h"
+#include "refused_log.h"
+#include "secret.h"
 #include "util.h"
 
 #define HDR_FROM	"X-Kvd-From"
@@ -86,7 +88,7 @@ struct snap_xfer {
 	struct recv_state rs;
 	struct snap_xfer_stats st;
 	bool stopped;
-	uint64_t refused_log_ms, refused_suppressed;
+	struct refused_log refused; /* lines about refused chunks */
 };
 
 static void xlog(struct snap_xfer *x, int level, const char *fmt, ...)
@@ -104,13 +106,6 @@ static void xlog(struct snap_xfer *x, int level, const char *fmt, ...)
 	x->o.log(x->o.ctx, level, line);
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static void refused_log(struct snap_xfer *x, struct evhttp_request *req,
 			const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -119,28 +114,16 @@ static void refused_log(struct snap_xfer *x, struct evhttp_request *req,
 static void refused_log(struct snap_xfer *x, struct evhttp_request *req,
 			const char *fmt, ...)
 {
-	struct evhttp_connection *c = evhttp_request_get_connection(req);
-	char *addr = NULL, what[300];
-	ev_uint16_t port = 0;
-	uint64_t now = now_ms();
+	char line[1024];
 	va_list ap;
+	bool due;
 
-	if (x->refused_log_ms != 0 &&
-	    now - x->refused_log_ms < REFUSED_LOG_INTERVAL_MS) {
-		x->refused_suppressed++;
-		return;
-	}
-	if (c != NULL)
-		evhttp_connection_get_peer(c, &addr, &port);
 	va_start(ap, fmt);
-	vsnprintf(what, sizeof(what), fmt, ap);
+	due = refused_log_line(&x->refused, REFUSED_LOG_INTERVAL_MS, req,
+			       "snapshot chunk", line, sizeof(line), fmt, ap);
 	va_end(ap);
-	xlog(x, 1,
-	     "snapshot chunk from %s:%u refused: %s (%" PRIu64
-	     " similar lines suppressed)",
-	     addr ? addr : "?", (unsigned)port, what, x->refused_suppressed);
-	x->refused_log_ms = now;
-	x->refused_suppressed = 0;
+	if (due)
+		xlog(x, 1, "%s", line);
 }
 
 /* Whether the file system of the data dir has room for a snapshot of
@@ -460,9 +443,7 @@ int snap_xfer_send(struct snap_xfer *x, raft_id peer, const char *peer_url,
 	}
 	if (x->source_host != NULL)
 		evhttp_connection_set_local_address(s->conn, x->source_host);
-	struct timeval tv = {.tv_sec = x->o.request_timeout_ms / 1000,
-			     .tv_usec =
-				 (x->o.request_timeout_ms % 1000) * 1000};
+	struct timeval tv = clock_ms_to_timeval(x->o.request_timeout_ms);
 	evhttp_connection_set_timeout_tv(s->conn, &tv);
 	evhttp_connection_set_retries(s->conn, 0);
 	s->next = x->sends;
@@ -477,17 +458,6 @@ int snap_xfer_send(struct snap_xfer *x, raft_id peer, const char *peer_url,
 }
 
 /* ---- receiving ---- */
-
-static bool token_equal(const char *got, const char *want)
-{
-	size_t gl = strlen(got), wl = strlen(want);
-	unsigned char diff = gl != wl;
-	for (size_t i = 0; i < wl; i++) {
-		unsigned char g = i < gl ? (unsigned char)got[i] : 0;
-		diff |= g ^ (unsigned char)want[i];
-	}
-	return diff == 0;
-}
 
 static void answer(struct snap_xfer *x, struct evhttp_request *req, int code,
 		   const char *reason, const char *text)
@@ -653,7 +623,7 @@ static void handle_chunk(struct evhttp_request *req, void *arg)
 		const char *a = evhttp_find_header(h, "Authorization");
 		if (t == NULL && a != NULL && strncasecmp(a, "Bearer ", 7) == 0)
 			t = a + 7;
-		if (t == NULL || !token_equal(t, x->token)) {
+		if (t == NULL || !secret_equal(t, x->token, strlen(x->token))) {
 			x->st.unauthorized++;
 			refused_log(x, req, "%s peer token",
 				    t == NULL ? "missing" : "wrong");

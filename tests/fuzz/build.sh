@@ -38,13 +38,18 @@ version=$(sed -n "s/^ *version : '\([^']*\)'.*/\1/p" "$root/meson.build" | head 
 # Project sources of each target (paths below the repository root).
 frame_src="raft/base/crc32c.c raft/base/frame.c"
 codec_src="$frame_src raft/peer/msg_codec.c"
+wal_only="raft/base/durable.c raft/wal/wal.c raft/wal/wal_recover.c"
+wal_src="$frame_src $wal_only"
+peer_src="$codec_src raft/base/secret.c raft/peer/transport.c"
+peer_src="$peer_src raft/peer/transport_send.c raft/peer/transport_recv.c"
+peer_src="$peer_src raft/peer/transport_share.c raft/peer/refused_log.c"
 srcs() {
 	case $1 in
 	fuzz_frame) echo "$frame_src" ;;
 	fuzz_msg_codec) echo "$codec_src" ;;
-	fuzz_wal_recovery) echo "$frame_src raft/wal/wal.c" ;;
+	fuzz_wal_recovery) echo "$wal_src" ;;
 	fuzz_command) echo "kv/key.c kv/command.c" ;;
-	fuzz_peer_http) echo "$codec_src raft/base/secret.c raft/peer/transport.c raft/peer/transport_share.c" ;;
+	fuzz_peer_http) echo "$peer_src" ;;
 	fuzz_client_http)
 		# The whole member but its main(): every source of raft/, kv/
 		# and server/ (globbed, so new files need no change here).
@@ -93,7 +98,7 @@ for t in $targets; do
 	if [ "$t" = gen_corpus ]; then
 		# The seed generator: a plain program, no fuzzer runtime.
 		$CC $base -Wall -Wextra -Werror $inc "$here/gen_corpus.c" \
-		    $codec_src raft/wal/wal.c kv/key.c kv/command.c \
+		    $codec_src $wal_only kv/key.c kv/command.c \
 		    -o "$out/gen_corpus" || failed="$failed $t"
 		continue
 	fi

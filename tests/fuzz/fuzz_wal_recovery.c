@@ -184,6 +184,20 @@ static void append_and_reopen(struct wal *w, const uint8_t *data, size_t size)
 	wal_hard_state(w, &hs);
 	e.index = last + 1;
 	e.term = hs.term + 1;
+	/* Terms never go down in a log (the WAL asserts it on append and
+	 * recovery refuses a log where they do): the new entry's term is at
+	 * least the last one's, which a crafted log may set above the hard
+	 * state's. */
+	if (last >= first) {
+		FUZZ_CHECK(
+		    wal_read(w, last, last, &back, &n, err, sizeof(err)) == 0 &&
+		    n == 1);
+		if (back[0].term > e.term)
+			e.term = back[0].term;
+		wal_free_entries(back, n);
+		back = NULL;
+		n = 0;
+	}
 	if (last >= WAL_MAX_INDEX) {
 		/* The index space is used up: refused, never wrapped. */
 		FUZZ_CHECK(wal_append(w, &e, 1, err, sizeof(err)) ==

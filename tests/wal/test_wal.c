@@ -1456,6 +1456,116 @@ START_TEST(test_gap_and_version)
 }
 END_TEST
 
+/* Terms never go down in a log (Raft §5.3), checked on both sides: a
+ * record read back with a term below the entry before it is corruption
+ * (recovery refuses it), while a truncation forgets the term, so the
+ * lower-term entries that replace a conflicting suffix are taken. */
+START_TEST(test_falling_term_is_corruption)
+{
+	char *dir = make_tmpdir(), *work = make_tmpdir();
+	char names[16][64], path[512], want[600];
+	struct rec recs[128];
+	struct wal *w = open_ok(dir, SMALL_SEG * 4);
+	uint8_t buf[64];
+	int nrec;
+
+	append_range(w, 1, 10, 2);
+	sync_ok(w);
+	wal_close(w);
+	ck_assert_int_eq(list_segs(dir, names, 16), 1);
+
+	copy_dir(dir, work);
+	snprintf(path, sizeof(path), "%s/%s", work, names[0]);
+	nrec = walk_records(path, recs, 128);
+	uint64_t end = recs[nrec - 1].off + recs[nrec - 1].size;
+	/* Entry 11 continues the indexes but falls back to term 1. */
+	size_t len = frame_encode(buf, FRAME_ENTRY_NORMAL, 1, 11, "x", 1);
+	write_at(path, end, buf, len);
+	ck_assert_int_eq(open_logged(work, SMALL_SEG * 4, &w), WAL_ECORRUPT);
+	snprintf(want, sizeof(want), "%s offset %" PRIu64, names[0], end);
+	ck_assert_msg(strstr(err, want) != NULL && strstr(err, "term") != NULL,
+		      "'%s' lacks '%s' or the term", err, want);
+
+	/* The same term, or a higher one, is a valid continuation. */
+	copy_dir(dir, work);
+	len = frame_encode(buf, FRAME_ENTRY_NORMAL, 2, 11, "x", 1);
+	write_at(path, end, buf, len);
+	len = frame_encode(buf, FRAME_ENTRY_NORMAL, 3, 12, "y", 1);
+	write_at(path, end + frame_size(1), buf, len);
+	w = open_ok(work, SMALL_SEG * 4);
+	ck_assert_uint_eq(wal_last_index(w), 12);
+	wal_close(w);
+	free_tmpdir(dir);
+	free_tmpdir(work);
+}
+END_TEST
+
+START_TEST(test_truncation_forgets_the_term)
+{
+	char *dir = make_tmpdir();
+	struct wal *w = open_ok(dir, SMALL_SEG);
+
+	/* A follower holds 4..9 of term 3 that the leader of term 4 never
+	 * had: they are replaced by the leader's 4..6 of term 2. */
+	append_range(w, 1, 3, 1);
+	append_range(w, 4, 9, 3);
+	ck_assert_int_eq(wal_truncate_after(w, 3, err, sizeof(err)), 0);
+	append_range(w, 4, 6, 2);
+	append_range(w, 7, 8, 4);
+	sync_ok(w);
+	wal_close(w);
+	w = open_ok(dir, SMALL_SEG);
+	ck_assert_uint_eq(wal_last_index(w), 8);
+	check_range(w, 1, 3, 1);
+	check_range(w, 4, 6, 2);
+	check_range(w, 7, 8, 4);
+	/* After a reset the log starts without a term too. */
+	ck_assert_int_eq(wal_reset(w, 20, err, sizeof(err)), 0);
+	append_range(w, 21, 22, 1);
+	sync_ok(w);
+	wal_close(w);
+	w = open_ok(dir, SMALL_SEG);
+	check_range(w, 21, 22, 1);
+	wal_close(w);
+	free_tmpdir(dir);
+}
+END_TEST
+
+#ifndef NDEBUG
+/* The write side's assertions (active in debug and sanitizer builds): an
+ * append whose term falls below the last one appended is a bug of the
+ * caller, caught before anything is written. */
+START_TEST(test_append_falling_term_asserts)
+{
+	char *dir = make_tmpdir();
+	struct wal *w = open_ok(dir, 0);
+
+	append_range(w, 1, 3, 2);
+	append_range(w, 4, 4, 1); /* aborts */
+	wal_close(w);
+	free_tmpdir(dir);
+}
+END_TEST
+
+/* Recovery hands the term it read last to the write side, so a log that
+ * appends accept is one the next recovery accepts. */
+START_TEST(test_append_after_recovery_falling_term_asserts)
+{
+	char *dir = make_tmpdir();
+	struct wal *w = open_ok(dir, 0);
+
+	append_range(w, 1, 3, 5);
+	sync_ok(w);
+	wal_close(w);
+	w = open_ok(dir, 0);
+	append_range(w, 4, 4, 5); /* the same term: fine */
+	append_range(w, 5, 5, 4); /* aborts */
+	wal_close(w);
+	free_tmpdir(dir);
+}
+END_TEST
+#endif
+
 static Suite *wal_suite(void)
 {
 	Suite *s = suite_create("wal");
@@ -1487,6 +1597,18 @@ static Suite *wal_suite(void)
 	tcase_add_test(tc, test_zeroed_middle_record_is_corruption);
 	tcase_add_test(tc, test_missing_segment);
 	tcase_add_test(tc, test_gap_and_version);
+	tcase_add_test(tc, test_falling_term_is_corruption);
+	tcase_add_test(tc, test_truncation_forgets_the_term);
+#ifndef NDEBUG
+	/* Only in a child process: the test ends in abort(). */
+	if (getenv("CK_FORK") == NULL || strcmp(getenv("CK_FORK"), "no") != 0) {
+		tcase_add_test_raise_signal(
+		    tc, test_append_falling_term_asserts, SIGABRT);
+		tcase_add_test_raise_signal(
+		    tc, test_append_after_recovery_falling_term_asserts,
+		    SIGABRT);
+	}
+#endif
 	suite_add_tcase(s, tc);
 	return s;
 }
