@@ -50,6 +50,18 @@
 #define NODE_MAX_ENTRY_BYTES                                                   \
 	((uint32_t)(CONFIG_MAX_VALUE_BYTES_LIMIT + KV_CMD_HEADER_SIZE +        \
 		    KV_KEY_MAX + 64 * 1024))
+/* A membership entry is an entry like any other: the largest one must fit. */
+_Static_assert(NODE_MAX_ENTRY_BYTES >= RAFT_MEMBERSHIP_MAX_BYTES,
+	       "a membership entry must fit the entry limit");
+/* The largest entry, framed, fits one peer message body under the codec's
+ * default body limit (the body limit is not raised). */
+_Static_assert((size_t)NODE_MAX_ENTRY_BYTES + FRAME_HEADER_SIZE +
+		       MSG_CODEC_PAYLOAD_SIZE <=
+		   MSG_CODEC_DEFAULT_MAX_BODY_BYTES,
+	       "the largest entry must fit one peer message body");
+/* The WAL and the core agree on the largest index. */
+_Static_assert(WAL_MAX_INDEX == RAFT_INDEX_MAX,
+	       "the WAL and the core must agree on the largest index");
 /* How often each member announces itself (and its client URL) to every
  * peer: followers otherwise only hear from the leader and would never
  * learn each other's client URLs for /v1/status. */

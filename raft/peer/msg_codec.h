@@ -54,6 +54,16 @@
 #define MSG_CODEC_DEFAULT_MAX_ENTRY_BYTES (16u << 20)
 #define MSG_CODEC_DEFAULT_MAX_BODY_BYTES  ((size_t)64 << 20)
 
+/* The codec's defaults carry whatever the core's defaults let a leader
+ * send in one AppendEntries, and any membership entry. */
+_Static_assert(MSG_CODEC_DEFAULT_MAX_ENTRIES >= RAFT_DEFAULT_MAX_APPEND_ENTRIES,
+	       "an AppendEntries of the core's default size must decode");
+_Static_assert(MSG_CODEC_DEFAULT_MAX_ENTRY_BYTES >=
+		   RAFT_DEFAULT_MAX_ENTRY_BYTES,
+	       "an entry of the core's default largest size must decode");
+_Static_assert(MSG_CODEC_DEFAULT_MAX_ENTRY_BYTES >= RAFT_MEMBERSHIP_MAX_BYTES,
+	       "a membership entry must decode");
+
 /* Errors. Frame errors (enum frame_error, -1..-99) found while decoding are
  * passed through unchanged; the codec's own codes start at -100, so one int
  * tells both apart and msg_codec_strerror() names either. */

@@ -1281,9 +1281,10 @@ static bool raw_closed(void *arg)
 	return rc->closed;
 }
 
-/* DESIGN §1.8: without the token, the answer comes before the body. The
- * announced 32 MiB are under the body limit, so evhttp alone would wait
- * for all of them before the handler could look at the token. */
+/* docs/FORMAT.md, "Peer messages", Answers: without the token, the answer comes
+ * before the body. The announced 32 MiB are under the body limit, so evhttp
+ * alone would wait for all of them before the handler could look at the token.
+ */
 START_TEST(test_token_checked_before_the_body)
 {
 	struct node b;
