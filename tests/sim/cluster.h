@@ -9,8 +9,9 @@
  * Every choice comes from one seeded PRNG, so a seed replays exactly.
  *
  * After every step the cluster checks the Raft safety properties (Figure 3
- * of the paper) plus the contract of raft.h and read linearizability; the
- * first violation is recorded and sim_failure() returns it.
+ * of the paper) plus the contract of raft.h and read linearizability
+ * (invariants.c lists each with its section); the first violation is
+ * recorded and sim_failure() returns it.
  *
  * Two ways to drive it:
  *  - sim_step(): one random step (deliver a due message, complete a due
@@ -105,7 +106,8 @@ void sim_set_faults(struct sim_cluster *c, const struct sim_faults *f);
 /* One random step. Returns false once an invariant failed. */
 bool sim_step(struct sim_cluster *c);
 
-/* The first invariant violation ("Election Safety: ..."), or NULL. */
+/* The first invariant violation, named with its section ("Election
+ * Safety (Raft §5.2, ...): members 1 and 2 ..."), or NULL. */
 const char *sim_failure(const struct sim_cluster *c);
 
 /* Counters for the report line. */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cluster.h"
+#include "cluster_internal.h"
 
 #define ELECTION    10
 #define MAX_DELIVER 100000
@@ -508,8 +509,40 @@ START_TEST(test_vote_never_granted_twice_in_a_term_across_restart)
 	c = make(3, false, false, 0, SIM_MUTATE_FORGET_VOTE);
 	vote_twice_script(c);
 	const char *f = sim_failure(c);
-	ck_assert_msg(f && strstr(f, "Election Safety"),
-		      "forgotten vote not caught");
+	ck_assert_msg(f && strstr(f, "Election Safety") &&
+			  strstr(f, "(Raft §5.2"),
+		      "forgotten vote not caught (or not named with its "
+		      "section): %s",
+		      f ? f : "");
+	sim_cluster_free(c);
+}
+END_TEST
+
+/* Every invariant has a name and a section, names are unique (the ready
+ * handling's "Name: details" failures are looked up by name), and a
+ * failure names both. */
+START_TEST(test_invariant_table_names_each_failure)
+{
+	for (int i = 0; i < INV_COUNT; i++) {
+		const char *n = inv_name((enum sim_invariant)i);
+		ck_assert_msg(n[0] != '?' && inv_section(i)[0] != '?',
+			      "invariant %d has no name or section", i);
+		enum sim_invariant found;
+		ck_assert(inv_lookup(n, strlen(n), &found));
+		ck_assert_int_eq(found, i);
+	}
+	enum sim_invariant found;
+	ck_assert(!inv_lookup("Simulation limit", 16, &found));
+
+	struct sim_cluster *c = make(3, false, false, 0, 0);
+	inv_fail(c, INV_LEADER_APPEND_ONLY, "leader %d rewrites its log", 1);
+	ck_assert_str_eq(sim_failure(c),
+			 "Leader Append-Only (Raft §5.3, "
+			 "Figure 3): leader 1 rewrites its log");
+	inv_fail(c, INV_LOG_MATCHING, "a later failure is dropped");
+	ck_assert_str_eq(sim_failure(c),
+			 "Leader Append-Only (Raft §5.3, "
+			 "Figure 3): leader 1 rewrites its log");
 	sim_cluster_free(c);
 }
 END_TEST
@@ -535,6 +568,9 @@ static Suite *scenarios_suite(void)
 	tcase_add_test(tc, test_restart_after_torn_write_entries_first);
 	tcase_add_test(tc, test_lagging_follower_catches_up_from_snapshot);
 	suite_add_tcase(s, tc);
+	TCase *ti = tcase_create("invariants");
+	tcase_add_test(ti, test_invariant_table_names_each_failure);
+	suite_add_tcase(s, ti);
 	return s;
 }
 
