@@ -1254,6 +1254,34 @@ enum sim_read_state sim_read_state(const struct sim_cluster *c,
 	return c->rd[read_id - 1].state;
 }
 
+uint64_t sim_read_count(const struct sim_cluster *c)
+{
+	return c->n_rd;
+}
+
+bool sim_read_result(const struct sim_cluster *c, uint64_t read_id,
+		     uint64_t *value, raft_index *applied)
+{
+	if (sim_read_state(c, read_id) != SIM_READ_SERVED)
+		return false;
+	*value = c->rd[read_id - 1].value;
+	*applied = c->rd[read_id - 1].served_at;
+	return true;
+}
+
+int sim_transfer(struct sim_cluster *c, raft_id i, raft_id to)
+{
+	struct node *nd = node_of(c, i);
+	if (!nd->up)
+		return RAFT_ENOLEADER;
+	int rc = raft_transfer_leadership(nd->r, to);
+	trace(c, "transfer leadership %" PRIu64 " -> %" PRIu64 ": %s", i, to,
+	      raft_strerror(rc));
+	drain(c, nd);
+	sim_check(c);
+	return rc;
+}
+
 /* --- scripted driving --- */
 
 void sim_tick_node(struct sim_cluster *c, raft_id i)
@@ -1296,18 +1324,34 @@ size_t sim_in_flight(const struct sim_cluster *c, raft_id from, raft_id to,
 	return n;
 }
 
-bool sim_deliver(struct sim_cluster *c, raft_id from, raft_id to, int type)
+bool sim_deliver_types(struct sim_cluster *c, raft_id from, raft_id to,
+		       unsigned types, struct raft_msg *out, bool *lost)
 {
 	size_t best = SIZE_MAX;
 	for (size_t k = 0; k < c->n_pk; k++)
-		if (pk_match(&c->pk[k], from, to, type) &&
+		if (pk_match(&c->pk[k], from, to, 0) &&
+		    (!types || (types & (1u << c->pk[k].m.type))) &&
 		    (best == SIZE_MAX || c->pk[k].seq < c->pk[best].seq))
 			best = k;
 	if (best == SIZE_MAX)
 		return false;
+	if (out) {
+		const struct packet *p = &c->pk[best];
+		*out = p->m;
+		out->entries = NULL;
+		if (lost)
+			*lost = !c->nodes[p->m.to].up ||
+				c->cut[p->m.from][p->m.to] || p->lost;
+	}
 	deliver_at(c, best);
 	sim_check(c);
 	return true;
+}
+
+bool sim_deliver(struct sim_cluster *c, raft_id from, raft_id to, int type)
+{
+	return sim_deliver_types(c, from, to, type ? 1u << type : 0, NULL,
+				 NULL);
 }
 
 size_t sim_drop(struct sim_cluster *c, raft_id from, raft_id to, int type)
@@ -1425,6 +1469,11 @@ raft_index sim_last_index(const struct sim_cluster *c, raft_id i)
 raft_term sim_log_term(const struct sim_cluster *c, raft_id i, raft_index index)
 {
 	return slog_term(&c->nodes[i].mem, index);
+}
+
+uint64_t sim_value(const struct sim_cluster *c, raft_id i, unsigned key)
+{
+	return c->nodes[i].up ? c->nodes[i].kv[key % SIM_KEYS] : 0;
 }
 
 raft_id sim_vote(const struct sim_cluster *c, raft_id i)

@@ -121,6 +121,10 @@ struct read_req {
 	bool got_index;
 	raft_index index;
 	uint64_t issued;
+	/* Once served: the value returned and the applied index it was
+	 * served at. */
+	uint64_t value;
+	raft_index served_at;
 };
 
 struct ident {

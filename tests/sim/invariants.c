@@ -494,6 +494,8 @@ static void serve_read(struct sim_cluster *c, uint64_t id)
 	raft_index a = nd->applied;
 	uint64_t got = nd->kv[r->key];
 	r->state = SIM_READ_SERVED;
+	r->value = got;
+	r->served_at = a;
 	c->st.reads_ok++;
 	trace(c,
 	      "read %" PRIu64 " on %" PRIu64 " served at applied %" PRIu64
