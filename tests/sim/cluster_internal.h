@@ -196,6 +196,8 @@ void maybe_hot_crash(struct sim_cluster *c, raft_id i);
 
 /* --- invariants.c: each invariant once, with its section --- */
 
+/* The table's order: the checks run after every step come first, in the
+ * order they run. */
 enum sim_invariant {
 	INV_TERM_MONOTONIC,
 	INV_ELECTION_SAFETY,
