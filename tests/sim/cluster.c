@@ -114,15 +114,6 @@ static void slog_free(struct slog *l)
 	memset(l, 0, sizeof(*l));
 }
 
-uint64_t entry_hash(const struct raft_entry *e)
-{
-	uint64_t h = 1469598103934665603ULL;
-	h = (h ^ e->type) * 1099511628211ULL;
-	for (uint32_t i = 0; i < e->len; i++)
-		h = (h ^ e->data[i]) * 1099511628211ULL;
-	return h;
-}
-
 /* --- messages --- */
 
 static void msg_copy(struct raft_msg *dst, const struct raft_msg *src)
@@ -272,17 +263,6 @@ static struct node *node_of(struct sim_cluster *c, raft_id i)
 }
 
 /* --- the state machine: a map of SIM_KEYS registers --- */
-
-bool cmd_decode(const struct raft_entry *e, unsigned *key, uint64_t *id)
-{
-	if (e->type != RAFT_ENTRY_NORMAL || e->len != SIM_CMD_BYTES)
-		return false;
-	uint64_t k;
-	memcpy(&k, e->data, 8);
-	memcpy(id, e->data + 8, 8);
-	*key = (unsigned)(k % SIM_KEYS);
-	return true;
-}
 
 static void apply_entry(struct sim_cluster *c, struct node *nd,
 			const struct raft_entry *e, bool replay)

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "cluster.h"
 #include "raft.h"
@@ -45,6 +46,21 @@ static inline raft_term slog_term(const struct slog *l, raft_index i)
 		return l->base_term;
 	const struct raft_entry *e = slog_get(l, i);
 	return e ? e->term : 0;
+}
+
+/* --- the state machine: a map of SIM_KEYS registers; a write is
+ * SIM_CMD_BYTES: the key, then the write's number --- */
+
+static inline bool cmd_decode(const struct raft_entry *e, unsigned *key,
+			      uint64_t *id)
+{
+	if (e->type != RAFT_ENTRY_NORMAL || e->len != SIM_CMD_BYTES)
+		return false;
+	uint64_t k;
+	memcpy(&k, e->data, 8);
+	memcpy(id, e->data + 8, 8);
+	*key = (unsigned)(k % SIM_KEYS);
+	return true;
 }
 
 /* A snapshot of a state machine at index (term: the entry's there). */
@@ -189,8 +205,6 @@ void *xrealloc(void *p, size_t n);
 void *xcalloc(size_t n, size_t size);
 void trace(struct sim_cluster *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-uint64_t entry_hash(const struct raft_entry *e);
-bool cmd_decode(const struct raft_entry *e, unsigned *key, uint64_t *id);
 /* Random mode: marks @i to crash (or be cut off) at the end of the step. */
 void maybe_hot_crash(struct sim_cluster *c, raft_id i);
 

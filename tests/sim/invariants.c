@@ -16,6 +16,15 @@ typedef void (*inv_check_fn)(struct sim_cluster *c, struct node *nd,
 
 /* --- checked at the event (called from cluster.c) --- */
 
+static uint64_t entry_hash(const struct raft_entry *e)
+{
+	uint64_t h = 1469598103934665603ULL;
+	h = (h ^ e->type) * 1099511628211ULL;
+	for (uint32_t i = 0; i < e->len; i++)
+		h = (h ^ e->data[i]) * 1099511628211ULL;
+	return h;
+}
+
 unsigned majority(const struct sim_cluster *c)
 {
 	/* An entry committed under a configuration with v voters is on at
@@ -331,6 +340,9 @@ static void check_commit_within_log(struct sim_cluster *c, struct node *nd,
 
 /* --- the table --- */
 
+/* The checks run after every step: the table's first entries. */
+#define INV_EACH_STEP (INV_COMMIT_WITHIN_LOG + 1)
+
 struct invariant {
 	const char *name;
 	const char *section; /* of the Raft paper ("Raft") or the thesis */
@@ -473,9 +485,12 @@ bool sim_check(struct sim_cluster *c)
 			continue;
 		struct raft_status st;
 		raft_status(nd->r, &st);
-		for (size_t i = 0; i < INV_COUNT; i++)
-			if (invariants[i].check)
-				invariants[i].check(c, nd, &st);
+		/* The per-step checks lead the table (a NULL check here
+		 * would crash every test at once). Unrolled, the calls
+		 * through the constant table become direct calls. */
+#pragma GCC unroll 8
+		for (size_t i = 0; i < INV_EACH_STEP; i++)
+			invariants[i].check(c, nd, &st);
 		nd->term_seen = st.term;
 		nd->role_seen = st.role;
 		if (st.commit <= slog_last(&nd->mem))
