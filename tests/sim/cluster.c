@@ -16,26 +16,6 @@
 /* Events within one tick beyond this are a livelock (a message storm). */
 #define SIM_MAX_EVENTS_PER_TICK 200000
 
-void *xrealloc(void *p, size_t n)
-{
-	void *q = realloc(p, n ? n : 1);
-	if (!q) {
-		fprintf(stderr, "sim: out of memory\n");
-		abort();
-	}
-	return q;
-}
-
-void *xcalloc(size_t n, size_t size)
-{
-	void *p = calloc(n ? n : 1, size ? size : 1);
-	if (!p) {
-		fprintf(stderr, "sim: out of memory\n");
-		abort();
-	}
-	return p;
-}
-
 /* Drops entries >= @from (never below the base). */
 static void slog_truncate(struct slog *l, raft_index from)
 {

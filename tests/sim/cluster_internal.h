@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cluster.h"
@@ -14,6 +16,27 @@
 
 #define SIM_READ_TIMEOUT_TICKS 60
 #define SIM_CMD_BYTES	       16
+
+/* Memory for the simulation: running out ends it. */
+static inline void *xrealloc(void *p, size_t n)
+{
+	void *q = realloc(p, n ? n : 1);
+	if (!q) {
+		fprintf(stderr, "sim: out of memory\n");
+		abort();
+	}
+	return q;
+}
+
+static inline void *xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size ? size : 1);
+	if (!p) {
+		fprintf(stderr, "sim: out of memory\n");
+		abort();
+	}
+	return p;
+}
 
 /* --- a log: entries base+1 .. base+n at e[0..n-1]; data owned. Entries
  * up to base are compacted into a snapshot (base_term: the term at base).
@@ -201,8 +224,6 @@ struct sim_cluster {
 
 /* --- cluster.c, for invariants.c --- */
 
-void *xrealloc(void *p, size_t n);
-void *xcalloc(size_t n, size_t size);
 void trace(struct sim_cluster *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Random mode: marks @i to crash (or be cut off) at the end of the step. */
