@@ -1,4 +1,5 @@
-/* cluster.c - the deterministic simulated cluster and its invariant checks. */
+/* cluster.c - the deterministic simulated cluster (its invariants:
+ * invariants.c). */
 #include "cluster.h"
 
 #include <assert.h>
@@ -7,65 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster_internal.h"
+
 /* Limits: a run that exceeds them is a broken core (or a broken sim). */
 #define SIM_MAX_PACKETS 20000
 #define SIM_MAX_WRITES	65536
 /* Events within one tick beyond this are a livelock (a message storm). */
 #define SIM_MAX_EVENTS_PER_TICK 200000
-#define SIM_READ_TIMEOUT_TICKS	60
-#define SIM_CMD_BYTES		16
-
-static void *xrealloc(void *p, size_t n)
-{
-	void *q = realloc(p, n ? n : 1);
-	if (!q) {
-		fprintf(stderr, "sim: out of memory\n");
-		abort();
-	}
-	return q;
-}
-
-static void *xcalloc(size_t n, size_t size)
-{
-	void *p = calloc(n ? n : 1, size ? size : 1);
-	if (!p) {
-		fprintf(stderr, "sim: out of memory\n");
-		abort();
-	}
-	return p;
-}
-
-/* --- a log: entries base+1 .. base+n at e[0..n-1]; data owned. Entries
- * up to base are compacted into a snapshot (base_term: the term at base).
- * --- */
-
-struct slog {
-	struct raft_entry *e;
-	size_t n, cap;
-	raft_index base;
-	raft_term base_term;
-};
-
-static raft_index slog_last(const struct slog *l)
-{
-	return l->base + l->n;
-}
-
-static const struct raft_entry *slog_get(const struct slog *l, raft_index i)
-{
-	return (i > l->base && i <= l->base + l->n) ? &l->e[i - l->base - 1]
-						    : NULL;
-}
-
-/* The term at @i: 0 when absent (compacted entries other than base are
- * absent too; callers ask about them separately). */
-static raft_term slog_term(const struct slog *l, raft_index i)
-{
-	if (i == l->base)
-		return l->base_term;
-	const struct raft_entry *e = slog_get(l, i);
-	return e ? e->term : 0;
-}
 
 /* Drops entries >= @from (never below the base). */
 static void slog_truncate(struct slog *l, raft_index from)
@@ -145,15 +94,6 @@ static void slog_free(struct slog *l)
 	memset(l, 0, sizeof(*l));
 }
 
-static uint64_t entry_hash(const struct raft_entry *e)
-{
-	uint64_t h = 1469598103934665603ULL;
-	h = (h ^ e->type) * 1099511628211ULL;
-	for (uint32_t i = 0; i < e->len; i++)
-		h = (h ^ e->data[i]) * 1099511628211ULL;
-	return h;
-}
-
 /* --- messages --- */
 
 static void msg_copy(struct raft_msg *dst, const struct raft_msg *src)
@@ -176,19 +116,6 @@ static void msg_free(struct raft_msg *m)
 	m->entries = NULL;
 	m->n_entries = 0;
 }
-
-/* A snapshot of a state machine at index (term: the entry's there). */
-/* Room for an encoded configuration of SIM_MAX_NODES members. */
-#define SIM_CFG_BYTES 160
-
-struct snap {
-	raft_index index; /* 0: none */
-	raft_term term;
-	uint64_t kv[SIM_KEYS];
-	/* The configuration at index (raft_membership_at), encoded. */
-	uint8_t cfg[SIM_CFG_BYTES];
-	size_t cfg_len;
-};
 
 struct packet {
 	struct raft_msg m;
@@ -227,125 +154,8 @@ static void wop_free(struct wop *w)
 	memset(w, 0, sizeof(*w));
 }
 
-struct node {
-	raft_id id;
-	struct raft *r;
-	bool up;
-	unsigned inc; /* incarnation: bumped by each crash */
-	/* The disk. */
-	struct slog disk;
-	struct raft_hard_state dhs;
-	/* The core's log as its readies describe it. */
-	struct slog mem;
-	/* Pending writes, FIFO. */
-	struct wop *w;
-	size_t w_head, w_n, w_cap;
-	/* The state machine, its durable snapshot (taken here or installed
-	 * from a leader) and the last snapshot file received. */
-	raft_index applied;
-	uint64_t kv[SIM_KEYS];
-	struct snap snap;
-	struct snap recv;
-	/* What the checks last saw. */
-	raft_index commit_seen;
-	raft_term term_seen;
-	enum raft_role role_seen;
-	/* Votes granted, by term (0: none), across every incarnation. */
-	raft_id *votes;
-	size_t n_votes;
-	uint64_t vote_requests;
-	bool hold; /* scripted: writes stay pending until released */
-	uint64_t last_vote_tick;
-};
-
-/* An entry known committed (or applied) at some index. */
-struct chosen {
-	bool present;
-	bool normal;
-	unsigned key;
-	uint64_t val;
-	raft_term term;
-	raft_term cterm; /* >= the term in which it was committed */
-	uint64_t hash;
-};
-
-struct write_req {
-	raft_id node;
-	unsigned inc;
-	unsigned key;
-	bool done;
-	raft_index index;
-};
-
-struct read_req {
-	raft_id node;
-	unsigned inc;
-	unsigned key;
-	raft_index min_index; /* writes completed before it was issued */
-	enum sim_read_state state;
-	bool got_index;
-	raft_index index;
-	uint64_t issued;
-};
-
-struct ident {
-	raft_index index; /* 0: empty slot */
-	raft_term term;
-	raft_term prev_term;
-	uint64_t hash;
-};
-
-enum phase { PHASE_NORMAL, PHASE_HEALING };
-
-struct sim_cluster {
-	struct sim_config cfg;
-	struct sim_faults faults, saved_faults;
-	uint64_t rng;
-	uint64_t now;
-	unsigned n;
-	struct node nodes[SIM_MAX_NODES + 1];
-	bool cut[SIM_MAX_NODES + 1][SIM_MAX_NODES + 1];
-	unsigned link_drop[SIM_MAX_NODES + 1][SIM_MAX_NODES + 1];
-	struct packet *pk;
-	size_t n_pk, cap_pk;
-	uint64_t seq;
-	/* Invariant state. */
-	raft_id *term_leader;
-	size_t n_term_leader;
-	struct chosen *ch;
-	size_t n_ch;
-	struct ident *idt;
-	size_t n_idt, cap_idt;
-	struct write_req *wr;
-	size_t n_wr;
-	raft_index completed_max; /* max index of completed writes */
-	struct read_req *rd;
-	size_t n_rd;
-	uint64_t *active_reads; /* read ids still pending */
-	size_t n_active;
-	char failure[768];
-	bool failed;
-	/* Liveness. */
-	enum phase phase;
-	uint64_t next_heal, heal_start;
-	raft_id probe_leader;
-	raft_term probe_term;
-	raft_index probe_index;
-	uint64_t probe_id;
-	uint64_t tick_events; /* events since the clock last moved */
-	size_t torn_keep;     /* sim_crash_torn(): records the crash keeps */
-	raft_id hot_crash;    /* crash this member at the end of the step */
-	/* Membership changes: the fewest voters any configuration a core
-	 * reported had (each set of a joint one), for the majority of the
-	 * "committed entries never lost" check. */
-	unsigned min_voters;
-	struct sim_stats st;
-};
-
 static void drain(struct sim_cluster *c, struct node *nd);
 static uint64_t msg_delay(struct sim_cluster *c);
-static void maybe_hot_crash(struct sim_cluster *c, raft_id i);
-static void check_reads(struct sim_cluster *c);
 static void random_config_change(struct sim_cluster *c);
 
 static uint64_t rng_next(struct sim_cluster *c)
@@ -371,9 +181,7 @@ static bool chance_pm(struct sim_cluster *c, unsigned permille)
 	return rnd(c, 1000) < permille;
 }
 
-static void trace(struct sim_cluster *c, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void trace(struct sim_cluster *c, const char *fmt, ...)
+void trace(struct sim_cluster *c, const char *fmt, ...)
 {
 	if (!c->cfg.trace)
 		return;
@@ -386,27 +194,32 @@ static void trace(struct sim_cluster *c, const char *fmt, ...)
 	fputc('\n', c->cfg.trace);
 }
 
+/* Records the first failure; later ones are dropped. A message
+ * "Name: details" where Name is an invariant's (inv_lookup) counts as
+ * inv_fail() of that invariant. */
 static void fail(struct sim_cluster *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static void fail(struct sim_cluster *c, const char *fmt, ...)
 {
 	if (c->failed)
 		return;
-	c->failed = true;
+	char msg[sizeof(c->failure)];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(c->failure, sizeof(c->failure), fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	/* A message that starts with an invariant's name ("Leader
+	 * Append-Only: ...") is that invariant's: the table adds its
+	 * section. */
+	const char *colon = strstr(msg, ": ");
+	enum sim_invariant inv;
+	if (colon && inv_lookup(msg, (size_t)(colon - msg), &inv)) {
+		inv_fail(c, inv, "%s", colon + 2);
+		return;
+	}
+	c->failed = true;
+	memcpy(c->failure, msg, sizeof(msg));
 	trace(c, "FAILURE: %s", c->failure);
-}
-
-static unsigned majority(const struct sim_cluster *c)
-{
-	/* An entry committed under a configuration with v voters is on at
-	 * least v/2+1 disks; every configuration had >= min_voters. */
-	unsigned v =
-	    c->min_voters && c->min_voters < c->n ? c->min_voters : c->n;
-	return v / 2 + 1;
 }
 
 /* The fewest voters of each set of a configuration a ready reported. */
@@ -429,172 +242,7 @@ static struct node *node_of(struct sim_cluster *c, raft_id i)
 	return &c->nodes[i];
 }
 
-/* --- Log Matching: (index, term) names one entry and one predecessor --- */
-
-static size_t ident_slot(const struct sim_cluster *c, raft_index i, raft_term t)
-{
-	uint64_t h = i * 0x9e3779b97f4a7c15ULL ^ t * 0xc2b2ae3d27d4eb4fULL;
-	h ^= h >> 29;
-	return (size_t)h & (c->cap_idt - 1);
-}
-
-static void ident_grow(struct sim_cluster *c)
-{
-	struct ident *old = c->idt;
-	size_t old_cap = c->cap_idt;
-	c->cap_idt = old_cap ? old_cap * 2 : 4096;
-	c->idt = xcalloc(c->cap_idt, sizeof(*c->idt));
-	for (size_t k = 0; k < old_cap; k++) {
-		if (!old[k].index)
-			continue;
-		size_t s = ident_slot(c, old[k].index, old[k].term);
-		while (c->idt[s].index)
-			s = (s + 1) & (c->cap_idt - 1);
-		c->idt[s] = old[k];
-	}
-	free(old);
-}
-
-/* Raft §5.3, Log Matching: "if two logs contain an entry with the same
- * index and term, then the logs are identical in all entries up through
- * the given index." By induction it suffices that each (index, term) has
- * one content and one predecessor term. Every entry a core hands out is
- * compared; an entry is recorded once it exists beyond one member's
- * memory: stored on a disk or sent in an AppendEntries (@record). An
- * entry that died with the memory of a crashed member was never part of
- * any log: a lone voter may win the same term again after such a crash
- * (its term was not durable) and append other entries in it, which is
- * safe as long as none of the first ones left the member (raft.h rule
- * 3). */
-static void ident_check(struct sim_cluster *c, raft_id who,
-			const struct raft_entry *e, raft_term prev_term,
-			bool record)
-{
-	uint64_t h = entry_hash(e);
-	if (e->term < prev_term)
-		fail(c,
-		     "Log Matching: member %" PRIu64 " has term %" PRIu64
-		     " at index %" PRIu64 " after term %" PRIu64,
-		     who, e->term, e->index, prev_term);
-	if ((c->n_idt + 1) * 2 > c->cap_idt)
-		ident_grow(c);
-	size_t s = ident_slot(c, e->index, e->term);
-	while (c->idt[s].index) {
-		struct ident *x = &c->idt[s];
-		if (x->index == e->index && x->term == e->term) {
-			if (x->hash != h || x->prev_term != prev_term)
-				fail(c,
-				     "Log Matching: member %" PRIu64
-				     " has a different entry (or prefix) at "
-				     "index %" PRIu64 " term %" PRIu64
-				     " than another member",
-				     who, e->index, e->term);
-			return;
-		}
-		s = (s + 1) & (c->cap_idt - 1);
-	}
-	if (!record)
-		return;
-	c->idt[s] = (struct ident){e->index, e->term, prev_term, h};
-	c->n_idt++;
-}
-
 /* --- the state machine: a map of SIM_KEYS registers --- */
-
-static bool cmd_decode(const struct raft_entry *e, unsigned *key, uint64_t *id)
-{
-	if (e->type != RAFT_ENTRY_NORMAL || e->len != SIM_CMD_BYTES)
-		return false;
-	uint64_t k;
-	memcpy(&k, e->data, 8);
-	memcpy(id, e->data + 8, 8);
-	*key = (unsigned)(k % SIM_KEYS);
-	return true;
-}
-
-static unsigned durable_copies(struct sim_cluster *c, raft_index i, raft_term t)
-{
-	unsigned n = 0;
-	for (unsigned k = 1; k <= c->n; k++)
-		if (i <= c->nodes[k].snap.index ||
-		    slog_term(&c->nodes[k].disk, i) == t)
-			n++;
-	return n;
-}
-
-/* Records that the entry @e at its index is committed, as observed by
- * member @who in term @cterm; @applied says whether it was applied. */
-static void chosen_record(struct sim_cluster *c, raft_id who,
-			  const struct raft_entry *e, raft_term cterm,
-			  bool applied)
-{
-	raft_index i = e->index;
-	uint64_t h = entry_hash(e);
-	if (i >= c->n_ch) {
-		size_t cap = c->n_ch ? c->n_ch : 1024;
-		while (cap <= i)
-			cap *= 2;
-		c->ch = xrealloc(c->ch, cap * sizeof(*c->ch));
-		memset(c->ch + c->n_ch, 0, (cap - c->n_ch) * sizeof(*c->ch));
-		c->n_ch = cap;
-	}
-	struct chosen *x = &c->ch[i];
-	if (x->present) {
-		if (x->term != e->term || x->hash != h)
-			fail(c,
-			     "%s: member %" PRIu64 " %s term %" PRIu64
-			     " at index %" PRIu64 " where term %" PRIu64
-			     " was committed",
-			     applied ? "State Machine Safety"
-				     : "Committed entry conflict (Leader "
-				       "Completeness)",
-			     who, applied ? "applied" : "commits", e->term, i,
-			     x->term);
-		if (cterm < x->cterm)
-			x->cterm = cterm;
-		return;
-	}
-	x->present = true;
-	x->term = e->term;
-	x->hash = h;
-	x->cterm = cterm;
-	uint64_t id = 0;
-	x->normal = cmd_decode(e, &x->key, &id);
-	x->val = id;
-	c->st.committed++;
-	/* A committed entry is on a majority of disks (§5.4; the leader
-	 * counts itself only through raft_persisted). */
-	unsigned copies = durable_copies(c, i, e->term);
-	if (copies < majority(c))
-		fail(c,
-		     "Committed entries never lost: index %" PRIu64
-		     " term %" PRIu64 " is committed (seen by member %" PRIu64
-		     ") but durable on only %u members",
-		     i, e->term, who, copies);
-	/* Leader Completeness (§5.4.3): every leader of a later term has
-	 * it. */
-	for (unsigned k = 1; k <= c->n; k++) {
-		struct node *nd = &c->nodes[k];
-		if (!nd->up || nd->role_seen != RAFT_LEADER ||
-		    nd->term_seen <= cterm || i <= nd->mem.base)
-			continue;
-		if (slog_term(&nd->mem, i) != e->term)
-			fail(c,
-			     "Leader Completeness: leader %" PRIu64
-			     " of term %" PRIu64 " lacks index %" PRIu64
-			     " term %" PRIu64 " committed in term <= %" PRIu64,
-			     nd->id, nd->term_seen, i, e->term, cterm);
-	}
-}
-
-static uint64_t value_at(const struct sim_cluster *c, unsigned key,
-			 raft_index a)
-{
-	for (raft_index i = a; i >= 1; i--)
-		if (i < c->n_ch && c->ch[i].normal && c->ch[i].key == key)
-			return c->ch[i].val;
-	return 0;
-}
 
 static void apply_entry(struct sim_cluster *c, struct node *nd,
 			const struct raft_entry *e, bool replay)
@@ -618,49 +266,6 @@ static void apply_entry(struct sim_cluster *c, struct node *nd,
 }
 
 /* --- the network --- */
-
-static void record_send_checks(struct sim_cluster *c, struct node *nd,
-			       const struct raft_msg *m)
-{
-	if (m->type == RAFT_MSG_VOTE_RESP && !m->reject) {
-		/* Figure 2: votedFor is durable before the grant is sent, and a
-		 * member votes for at most one candidate per term. */
-		if (nd->dhs.term != m->term || nd->dhs.vote != m->to)
-			fail(c,
-			     "Ordering contract: member %" PRIu64
-			     " grants its vote to %" PRIu64 " in term %" PRIu64
-			     " but its disk holds term %" PRIu64
-			     " vote %" PRIu64,
-			     nd->id, m->to, m->term, nd->dhs.term,
-			     nd->dhs.vote);
-		if (m->term >= nd->n_votes) {
-			size_t cap = nd->n_votes ? nd->n_votes : 64;
-			while (cap <= m->term)
-				cap *= 2;
-			nd->votes = xrealloc(nd->votes, cap * sizeof(raft_id));
-			memset(nd->votes + nd->n_votes, 0,
-			       (cap - nd->n_votes) * sizeof(raft_id));
-			nd->n_votes = cap;
-		}
-		raft_id prev = nd->votes[m->term];
-		if (prev && prev != m->to)
-			fail(
-			    c,
-			    "Election Safety (one vote per term, §5.2): member "
-			    "%" PRIu64 " granted its vote in term %" PRIu64
-			    " to %" PRIu64 " and to %" PRIu64,
-			    nd->id, m->term, prev, m->to);
-		nd->votes[m->term] = m->to;
-		nd->last_vote_tick = c->now;
-	}
-	if (m->type == RAFT_MSG_APPEND_RESP && !m->reject &&
-	    slog_last(&nd->disk) < m->index && nd->snap.index < m->index)
-		fail(c,
-		     "Ordering contract: member %" PRIu64
-		     " acknowledges index %" PRIu64 " but only %" PRIu64
-		     " entries are durable",
-		     nd->id, m->index, slog_last(&nd->disk));
-}
 
 static struct packet *push_packet(struct sim_cluster *c,
 				  const struct raft_msg *m, uint64_t at)
@@ -1533,172 +1138,6 @@ void sim_stats(const struct sim_cluster *c, struct sim_stats *out)
 	*out = c->st;
 }
 
-/* --- invariants checked after every step --- */
-
-static void check_new_leader(struct sim_cluster *c, struct node *nd,
-			     raft_term t)
-{
-	if (t >= c->n_term_leader) {
-		size_t cap = c->n_term_leader ? c->n_term_leader : 64;
-		while (cap <= t)
-			cap *= 2;
-		c->term_leader =
-		    xrealloc(c->term_leader, cap * sizeof(raft_id));
-		memset(c->term_leader + c->n_term_leader, 0,
-		       (cap - c->n_term_leader) * sizeof(raft_id));
-		c->n_term_leader = cap;
-	}
-	raft_id prev = c->term_leader[t];
-	if (prev == nd->id)
-		return;
-	if (prev) {
-		fail(c,
-		     "Election Safety: members %" PRIu64 " and %" PRIu64
-		     " are both leader of term %" PRIu64,
-		     prev, nd->id, t);
-		return;
-	}
-	c->term_leader[t] = nd->id;
-	c->st.elections++;
-	maybe_hot_crash(c, nd->id);
-	trace(c, "member %" PRIu64 " becomes leader of term %" PRIu64, nd->id,
-	      t);
-	/* Leader Completeness (§5.4): "if a log entry is committed in a
-	 * given term, then that entry will be present in the logs of the
-	 * leaders for all higher-numbered terms." */
-	for (raft_index i = 1; i < c->n_ch; i++) {
-		const struct chosen *x = &c->ch[i];
-		if (!x->present || x->cterm >= t || i <= nd->mem.base)
-			continue;
-		if (slog_term(&nd->mem, i) != x->term) {
-			fail(c,
-			     "Leader Completeness: new leader %" PRIu64
-			     " of term %" PRIu64 " lacks index %" PRIu64
-			     " term %" PRIu64 " committed in term <= %" PRIu64,
-			     nd->id, t, i, x->term, x->cterm);
-			return;
-		}
-	}
-}
-
-bool sim_check(struct sim_cluster *c)
-{
-	for (unsigned k = 1; k <= c->n && !c->failed; k++) {
-		struct node *nd = &c->nodes[k];
-		if (!nd->up)
-			continue;
-		struct raft_status st;
-		raft_status(nd->r, &st);
-		if (st.term < nd->term_seen)
-			fail(c,
-			     "Term monotonicity: member %" PRIu64
-			     " went from term %" PRIu64 " back to %" PRIu64,
-			     nd->id, nd->term_seen, st.term);
-		if (st.role == RAFT_LEADER &&
-		    (nd->role_seen != RAFT_LEADER || nd->term_seen != st.term))
-			check_new_leader(c, nd, st.term);
-		nd->term_seen = st.term;
-		nd->role_seen = st.role;
-		if (st.commit < nd->commit_seen)
-			fail(c,
-			     "Commit monotonicity: member %" PRIu64
-			     " commit went from %" PRIu64 " back to %" PRIu64,
-			     nd->id, nd->commit_seen, st.commit);
-		if (nd->applied > st.commit)
-			fail(c,
-			     "Core contract: member %" PRIu64
-			     " applied %" PRIu64 " beyond its commit %" PRIu64,
-			     nd->id, nd->applied, st.commit);
-		/* Every change to the core's log reached storage through a
-		 * ready (contract rule 1). */
-		if (st.last_index != slog_last(&nd->mem))
-			fail(c,
-			     "Core contract: member %" PRIu64
-			     " has a log ending at %" PRIu64
-			     " but its readies stored up to %" PRIu64,
-			     nd->id, st.last_index, slog_last(&nd->mem));
-		if (st.commit > slog_last(&nd->mem)) {
-			fail(c,
-			     "Core contract: member %" PRIu64
-			     " commits %" PRIu64 " beyond its log (%" PRIu64
-			     ")",
-			     nd->id, st.commit, slog_last(&nd->mem));
-			continue;
-		}
-		for (raft_index i = nd->commit_seen + 1; i <= st.commit; i++) {
-			const struct raft_entry *e = slog_get(&nd->mem, i);
-			if (e) /* else compacted: in a snapshot */
-				chosen_record(c, nd->id, e, st.term, false);
-		}
-		if (st.commit > nd->commit_seen) {
-			nd->commit_seen = st.commit;
-			if (st.role == RAFT_LEADER &&
-			    slog_term(&nd->mem, st.commit) != st.term)
-				trace(c,
-				      "leader %" PRIu64 " commits %" PRIu64
-				      " of an older term",
-				      nd->id, st.commit);
-			if (st.role == RAFT_LEADER)
-				maybe_hot_crash(c, nd->id);
-		}
-	}
-	if (!c->failed)
-		check_reads(c);
-	return !c->failed;
-}
-
-/* Thesis §6.4: a read reflects every write completed before it began. */
-static void serve_read(struct sim_cluster *c, uint64_t id)
-{
-	struct read_req *r = &c->rd[id - 1];
-	struct node *nd = &c->nodes[r->node];
-	raft_index a = nd->applied;
-	uint64_t got = nd->kv[r->key];
-	r->state = SIM_READ_SERVED;
-	c->st.reads_ok++;
-	trace(c,
-	      "read %" PRIu64 " on %" PRIu64 " served at applied %" PRIu64
-	      " (read index %" PRIu64 ", needs >= %" PRIu64 ")",
-	      id, r->node, a, r->index, r->min_index);
-	if (a < r->min_index) {
-		fail(c,
-		     "Read linearizability: read %" PRIu64 " on member %" PRIu64
-		     " served at applied index %" PRIu64 " (read index %" PRIu64
-		     ") but a write completed at index %" PRIu64
-		     " before the read was issued",
-		     id, r->node, a, r->index, r->min_index);
-		return;
-	}
-	uint64_t want = value_at(c, r->key, a);
-	if (got != want)
-		fail(c,
-		     "Read linearizability: read %" PRIu64 " on member %" PRIu64
-		     " returned value %" PRIu64
-		     " but the state at index %" PRIu64 " holds %" PRIu64,
-		     id, r->node, got, a, want);
-}
-
-static void check_reads(struct sim_cluster *c)
-{
-	size_t j = 0;
-	for (size_t k = 0; k < c->n_active; k++) {
-		uint64_t id = c->active_reads[k];
-		struct read_req *r = &c->rd[id - 1];
-		struct node *nd = &c->nodes[r->node];
-		if (r->state == SIM_READ_PENDING && r->got_index && nd->up &&
-		    nd->inc == r->inc && nd->applied >= r->index)
-			serve_read(c, id);
-		if (r->state == SIM_READ_PENDING && !c->cfg.scripted &&
-		    c->now - r->issued > SIM_READ_TIMEOUT_TICKS) {
-			r->state = SIM_READ_FAILED; /* the client gives up */
-			c->st.reads_failed++;
-		}
-		if (r->state == SIM_READ_PENDING)
-			c->active_reads[j++] = id;
-	}
-	c->n_active = j;
-}
-
 /* --- client operations --- */
 
 int sim_propose(struct sim_cluster *c, raft_id i, unsigned key,
@@ -1775,6 +1214,34 @@ enum sim_read_state sim_read_state(const struct sim_cluster *c,
 	return c->rd[read_id - 1].state;
 }
 
+uint64_t sim_read_count(const struct sim_cluster *c)
+{
+	return c->n_rd;
+}
+
+bool sim_read_result(const struct sim_cluster *c, uint64_t read_id,
+		     uint64_t *value, raft_index *applied)
+{
+	if (sim_read_state(c, read_id) != SIM_READ_SERVED)
+		return false;
+	*value = c->rd[read_id - 1].value;
+	*applied = c->rd[read_id - 1].served_at;
+	return true;
+}
+
+int sim_transfer(struct sim_cluster *c, raft_id i, raft_id to)
+{
+	struct node *nd = node_of(c, i);
+	if (!nd->up)
+		return RAFT_ENOLEADER;
+	int rc = raft_transfer_leadership(nd->r, to);
+	trace(c, "transfer leadership %" PRIu64 " -> %" PRIu64 ": %s", i, to,
+	      raft_strerror(rc));
+	drain(c, nd);
+	sim_check(c);
+	return rc;
+}
+
 /* --- scripted driving --- */
 
 void sim_tick_node(struct sim_cluster *c, raft_id i)
@@ -1817,18 +1284,34 @@ size_t sim_in_flight(const struct sim_cluster *c, raft_id from, raft_id to,
 	return n;
 }
 
-bool sim_deliver(struct sim_cluster *c, raft_id from, raft_id to, int type)
+bool sim_deliver_types(struct sim_cluster *c, raft_id from, raft_id to,
+		       unsigned types, struct raft_msg *out, bool *lost)
 {
 	size_t best = SIZE_MAX;
 	for (size_t k = 0; k < c->n_pk; k++)
-		if (pk_match(&c->pk[k], from, to, type) &&
+		if (pk_match(&c->pk[k], from, to, 0) &&
+		    (!types || (types & (1u << c->pk[k].m.type))) &&
 		    (best == SIZE_MAX || c->pk[k].seq < c->pk[best].seq))
 			best = k;
 	if (best == SIZE_MAX)
 		return false;
+	if (out) {
+		const struct packet *p = &c->pk[best];
+		*out = p->m;
+		out->entries = NULL;
+		if (lost)
+			*lost = !c->nodes[p->m.to].up ||
+				c->cut[p->m.from][p->m.to] || p->lost;
+	}
 	deliver_at(c, best);
 	sim_check(c);
 	return true;
+}
+
+bool sim_deliver(struct sim_cluster *c, raft_id from, raft_id to, int type)
+{
+	return sim_deliver_types(c, from, to, type ? 1u << type : 0, NULL,
+				 NULL);
 }
 
 size_t sim_drop(struct sim_cluster *c, raft_id from, raft_id to, int type)
@@ -1946,6 +1429,11 @@ raft_index sim_last_index(const struct sim_cluster *c, raft_id i)
 raft_term sim_log_term(const struct sim_cluster *c, raft_id i, raft_index index)
 {
 	return slog_term(&c->nodes[i].mem, index);
+}
+
+uint64_t sim_value(const struct sim_cluster *c, raft_id i, unsigned key)
+{
+	return c->nodes[i].up ? c->nodes[i].kv[key % SIM_KEYS] : 0;
 }
 
 raft_id sim_vote(const struct sim_cluster *c, raft_id i)
@@ -2259,13 +1747,14 @@ static void liveness(struct sim_cluster *c)
 			const struct chosen *x = &c->ch[c->probe_index];
 			if (!x->present || !x->normal ||
 			    x->val != c->probe_id) {
-				fail(c,
-				     "Liveness: leader %" PRIu64
-				     " accepted a proposal at index %" PRIu64
-				     " in term %" PRIu64
-				     " but another entry was committed there",
-				     c->probe_leader, c->probe_index,
-				     c->probe_term);
+				inv_fail(
+				    c, INV_LIVENESS,
+				    "leader %" PRIu64
+				    " accepted a proposal at index %" PRIu64
+				    " in term %" PRIu64
+				    " but another entry was committed there",
+				    c->probe_leader, c->probe_index,
+				    c->probe_term);
 				return;
 			}
 			trace(c,
@@ -2284,21 +1773,21 @@ static void liveness(struct sim_cluster *c)
 	}
 	if (c->now - c->heal_start > c->faults.liveness_ticks) {
 		if (!l)
-			fail(c,
-			     "Liveness: no leader elected within %u ticks "
-			     "after all faults healed",
-			     c->faults.liveness_ticks);
+			inv_fail(c, INV_LIVENESS,
+				 "no leader elected within %u ticks "
+				 "after all faults healed",
+				 c->faults.liveness_ticks);
 		else
-			fail(c,
-			     "Liveness: proposal at index %" PRIu64
-			     " on leader %" PRIu64
-			     " not applied everywhere within %u ticks after "
-			     "all faults healed",
-			     c->probe_index, l, c->faults.liveness_ticks);
+			inv_fail(
+			    c, INV_LIVENESS,
+			    "proposal at index %" PRIu64 " on leader %" PRIu64
+			    " not applied everywhere within %u ticks after "
+			    "all faults healed",
+			    c->probe_index, l, c->faults.liveness_ticks);
 	}
 }
 
-static void maybe_hot_crash(struct sim_cluster *c, raft_id i)
+void maybe_hot_crash(struct sim_cluster *c, raft_id i)
 {
 	if (!c->cfg.scripted && c->phase == PHASE_NORMAL && !c->hot_crash &&
 	    c->faults.hot_crash_pct && chance(c, c->faults.hot_crash_pct))
@@ -2376,10 +1865,10 @@ bool sim_step(struct sim_cluster *c)
 	if (++c->tick_events > c->st.max_tick_events)
 		c->st.max_tick_events = c->tick_events;
 	if (c->tick_events > SIM_MAX_EVENTS_PER_TICK) {
-		fail(c,
-		     "Liveness: message storm: %d events without the clock "
-		     "advancing (%zu messages in flight)",
-		     SIM_MAX_EVENTS_PER_TICK, c->n_pk);
+		inv_fail(c, INV_LIVENESS,
+			 "message storm: %d events without the clock "
+			 "advancing (%zu messages in flight)",
+			 SIM_MAX_EVENTS_PER_TICK, c->n_pk);
 		return false;
 	}
 	size_t pick = rnd(c, due_pk + due_w);

@@ -9,8 +9,9 @@
  * Every choice comes from one seeded PRNG, so a seed replays exactly.
  *
  * After every step the cluster checks the Raft safety properties (Figure 3
- * of the paper) plus the contract of raft.h and read linearizability; the
- * first violation is recorded and sim_failure() returns it.
+ * of the paper) plus the contract of raft.h and read linearizability
+ * (invariants.c lists each with its section); the first violation is
+ * recorded and sim_failure() returns it.
  *
  * Two ways to drive it:
  *  - sim_step(): one random step (deliver a due message, complete a due
@@ -105,7 +106,8 @@ void sim_set_faults(struct sim_cluster *c, const struct sim_faults *f);
 /* One random step. Returns false once an invariant failed. */
 bool sim_step(struct sim_cluster *c);
 
-/* The first invariant violation ("Election Safety: ..."), or NULL. */
+/* The first invariant violation, named with its section ("Election
+ * Safety (Raft §5.2, ...): members 1 and 2 ..."), or NULL. */
 const char *sim_failure(const struct sim_cluster *c);
 
 /* Counters for the report line. */
@@ -130,6 +132,13 @@ size_t sim_in_flight(const struct sim_cluster *c, raft_id from, raft_id to,
 		     int type);
 /* Delivers the oldest matching message in flight; false when none. */
 bool sim_deliver(struct sim_cluster *c, raft_id from, raft_id to, int type);
+/* Delivers the oldest message in flight from @from to @to (0: any of
+ * each) whose type is in @types (bits 1 << type; 0: any type); *@out,
+ * when not NULL, gets a copy of it without its entries (n_entries still
+ * counts them) and *@lost whether it was lost instead (its receiver down
+ * or the link cut). False when none matches. */
+bool sim_deliver_types(struct sim_cluster *c, raft_id from, raft_id to,
+		       unsigned types, struct raft_msg *out, bool *lost);
 /* Drops every matching message in flight; returns how many. */
 size_t sim_drop(struct sim_cluster *c, raft_id from, raft_id to, int type);
 /* Delivers every message (and ones they cause) until none is left or
@@ -178,6 +187,16 @@ enum sim_read_state {
 };
 enum sim_read_state sim_read_state(const struct sim_cluster *c,
 				   uint64_t read_id);
+/* How many reads were started (read ids are 1..this). */
+uint64_t sim_read_count(const struct sim_cluster *c);
+/* A served read's value (the number of the write it saw, 0: none) and the
+ * applied index it was served at; false when not served. */
+bool sim_read_result(const struct sim_cluster *c, uint64_t read_id,
+		     uint64_t *value, raft_index *applied);
+
+/* Thesis §3.10: asks leader @i to hand leadership to @to; the core's
+ * answer. */
+int sim_transfer(struct sim_cluster *c, raft_id i, raft_id to);
 
 /* Views of one member (0 / follower when it is down). */
 enum raft_role sim_role(const struct sim_cluster *c, raft_id i);
@@ -189,6 +208,8 @@ raft_index sim_last_index(const struct sim_cluster *c, raft_id i);
 raft_term sim_log_term(const struct sim_cluster *c, raft_id i,
 		       raft_index index);		  /* 0 when absent */
 raft_id sim_vote(const struct sim_cluster *c, raft_id i); /* durable */
+/* @i's state machine: the number of the last write applied to @key. */
+uint64_t sim_value(const struct sim_cluster *c, raft_id i, unsigned key);
 /* How many VOTE and PREVOTE requests @i has sent (cut links included). */
 uint64_t sim_vote_requests(const struct sim_cluster *c, raft_id i);
 /* The unique leader among live members with the highest term, or 0. */
