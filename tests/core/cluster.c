@@ -367,6 +367,18 @@ size_t cl_count(struct cl *c, int type, raft_id from, raft_id to)
 	return n;
 }
 
+const struct raft_msg *cl_find(struct cl *c, int type, raft_id from, raft_id to)
+{
+	for (size_t i = 0; i < c->n_q; i++) {
+		const struct raft_msg *m = &c->q[i];
+
+		if (m->type == type && m->from == from &&
+		    (to == 0 || m->to == to))
+			return m;
+	}
+	return NULL;
+}
+
 void cl_isolate(struct cl *c, raft_id id, bool on)
 {
 	ck_assert(id >= 1 && id <= c->n);

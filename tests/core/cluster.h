@@ -112,6 +112,11 @@ size_t cl_drop(struct cl *c, int type, raft_id from, raft_id to);
 /* Counts queued messages matching the filter. */
 size_t cl_count(struct cl *c, int type, raft_id from, raft_id to);
 
+/* The oldest queued message of @type from @from to @to (@to 0: any), left
+ * in the queue for a test to look at; NULL when none. */
+const struct raft_msg *cl_find(struct cl *c, int type, raft_id from,
+			       raft_id to);
+
 /* Cuts (@on) or restores every link to and from @id, both directions. */
 void cl_isolate(struct cl *c, raft_id id, bool on);
 

@@ -5,19 +5,6 @@
 #include "cluster.h"
 #include "suites.h"
 
-static const struct raft_msg *find(struct cl *c, int type, raft_id from,
-				   raft_id to)
-{
-	for (size_t i = 0; i < c->n_q; i++) {
-		const struct raft_msg *m = &c->q[i];
-
-		if (m->type == type && m->from == from &&
-		    (to == 0 || m->to == to))
-			return m;
-	}
-	return NULL;
-}
-
 static raft_term term_of(struct cl *c, raft_id id)
 {
 	struct raft_status st;
@@ -66,12 +53,12 @@ START_TEST(test_prevote_keeps_term)
 	}
 	ck_assert_int_eq(raft_role(cl_r(&c, 3)), RAFT_PRECANDIDATE);
 	ck_assert_uint_eq(term_of(&c, 3), 1);
-	ck_assert_uint_eq(find(&c, RAFT_MSG_PREVOTE, 3, 2)->term, 2);
+	ck_assert_uint_eq(cl_find(&c, RAFT_MSG_PREVOTE, 3, 2)->term, 2);
 	/* Back in touch, its PreVote is refused: 2 heard from the leader
 	 * within the election timeout. The leader keeps its term. */
 	cl_deliver(&c, RAFT_MSG_PREVOTE, 3, 0);
 	cl_ready(&c, 0);
-	ck_assert(find(&c, RAFT_MSG_PREVOTE_RESP, 2, 3)->reject);
+	ck_assert(cl_find(&c, RAFT_MSG_PREVOTE_RESP, 2, 3)->reject);
 	cl_stabilize(&c);
 	ck_assert_uint_eq(term_of(&c, 1), 1);
 	ck_assert_uint_eq(term_of(&c, 2), 1);
@@ -286,7 +273,7 @@ START_TEST(test_pipelining_window)
 	 * follower without waiting, then the window is full. */
 	ck_assert_uint_eq(cl_count(&c, RAFT_MSG_APPEND, 1, 2), 2);
 	ck_assert_uint_eq(cl_count(&c, RAFT_MSG_APPEND, 1, 3), 2);
-	ck_assert_uint_eq(find(&c, RAFT_MSG_APPEND, 1, 2)->index, 1);
+	ck_assert_uint_eq(cl_find(&c, RAFT_MSG_APPEND, 1, 2)->index, 1);
 	cl_deliver(&c, RAFT_MSG_APPEND, 1, 2);
 	cl_ready(&c, 2);
 	cl_deliver(&c, RAFT_MSG_APPEND_RESP, 2, 1);
@@ -342,13 +329,14 @@ static void old_term_entry_on_majority(struct cl *c, unsigned mutations)
 	/* The probe (prev 2) is refused by 2, who lacks index 2... */
 	cl_deliver(c, RAFT_MSG_APPEND, 1, 2);
 	cl_ready(c, 2);
-	ck_assert(find(c, RAFT_MSG_APPEND_RESP, 2, 1)->reject);
+	ck_assert(cl_find(c, RAFT_MSG_APPEND_RESP, 2, 1)->reject);
 	cl_deliver(c, RAFT_MSG_APPEND_RESP, 2, 1);
 	cl_ready(c, 1);
 	cl_drop(c, 0, 1, 3);
 	/* ... then index 2 (term 1) alone reaches it. */
-	ck_assert_uint_eq(find(c, RAFT_MSG_APPEND, 1, 2)->n_entries, 1);
-	ck_assert_uint_eq(find(c, RAFT_MSG_APPEND, 1, 2)->entries[0].term, 1);
+	ck_assert_uint_eq(cl_find(c, RAFT_MSG_APPEND, 1, 2)->n_entries, 1);
+	ck_assert_uint_eq(cl_find(c, RAFT_MSG_APPEND, 1, 2)->entries[0].term,
+			  1);
 	cl_deliver(c, RAFT_MSG_APPEND, 1, 2);
 	cl_ready(c, 2);
 	cl_deliver(c, RAFT_MSG_APPEND_RESP, 2, 1);

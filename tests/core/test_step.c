@@ -8,21 +8,6 @@
 static const struct raft_options plain = {.election_ticks = 10,
 					  .heartbeat_ticks = 1};
 
-/* The last ready's messages of one type from one member, by peeking at the
- * queue. */
-static const struct raft_msg *find(struct cl *c, int type, raft_id from,
-				   raft_id to)
-{
-	for (size_t i = 0; i < c->n_q; i++) {
-		const struct raft_msg *m = &c->q[i];
-
-		if (m->type == type && m->from == from &&
-		    (to == 0 || m->to == to))
-			return m;
-	}
-	return NULL;
-}
-
 START_TEST(test_elect_leader_by_hand)
 {
 	struct cl c;
@@ -43,8 +28,8 @@ START_TEST(test_elect_leader_by_hand)
 	cl_ready(&c, 2);
 	ck_assert_uint_eq(cl_node(&c, 2)->hs.vote, 1);
 	ck_assert_uint_eq(cl_node(&c, 2)->hs.term, 1);
-	ck_assert_ptr_nonnull(find(&c, RAFT_MSG_VOTE_RESP, 2, 1));
-	ck_assert(!find(&c, RAFT_MSG_VOTE_RESP, 2, 1)->reject);
+	ck_assert_ptr_nonnull(cl_find(&c, RAFT_MSG_VOTE_RESP, 2, 1));
+	ck_assert(!cl_find(&c, RAFT_MSG_VOTE_RESP, 2, 1)->reject);
 	cl_deliver(&c, RAFT_MSG_VOTE_RESP, 2, 1);
 	ck_assert_int_eq(raft_role(cl_r(&c, 1)), RAFT_LEADER);
 	/* The new leader's first entry is a NOOP of its term (§8). */
@@ -79,7 +64,7 @@ START_TEST(test_replicate_and_commit)
 	cl_ready(&c, 1);
 	/* Both proposals go out in one AppendEntries per follower. */
 	ck_assert_uint_eq(cl_count(&c, RAFT_MSG_APPEND, 1, 0), 2);
-	ck_assert_uint_eq(find(&c, RAFT_MSG_APPEND, 1, 2)->n_entries, 2);
+	ck_assert_uint_eq(cl_find(&c, RAFT_MSG_APPEND, 1, 2)->n_entries, 2);
 	/* Figure 2: commit needs a majority, not everyone: member 3 never
 	 * hears of it. */
 	cl_drop(&c, 0, 1, 3);
@@ -243,11 +228,12 @@ START_TEST(test_leader_backtracks_a_term_per_round_trip)
 	cl_ready(&c, 1);
 	cl_deliver(&c, RAFT_MSG_APPEND, 1, 3);
 	cl_ready(&c, 3);
-	ck_assert(find(&c, RAFT_MSG_APPEND_RESP, 3, 1)->reject);
-	ck_assert_uint_eq(find(&c, RAFT_MSG_APPEND_RESP, 3, 1)->hint_index, 2);
+	ck_assert(cl_find(&c, RAFT_MSG_APPEND_RESP, 3, 1)->reject);
+	ck_assert_uint_eq(cl_find(&c, RAFT_MSG_APPEND_RESP, 3, 1)->hint_index,
+			  2);
 	cl_deliver(&c, RAFT_MSG_APPEND_RESP, 3, 1);
 	cl_ready(&c, 1);
-	ck_assert_uint_eq(find(&c, RAFT_MSG_APPEND, 1, 3)->index, 1);
+	ck_assert_uint_eq(cl_find(&c, RAFT_MSG_APPEND, 1, 3)->index, 1);
 	cl_stabilize(&c);
 	ck_assert_uint_eq(cl_node(&c, 3)->n_log, 22);
 	cl_free(&c);
@@ -301,7 +287,7 @@ START_TEST(test_follower_forwards_proposals)
 	cl_ready(&c, 2);
 	/* Both go to the leader in one message. */
 	ck_assert_uint_eq(cl_count(&c, RAFT_MSG_PROPOSE, 2, 1), 1);
-	ck_assert_uint_eq(find(&c, RAFT_MSG_PROPOSE, 2, 1)->n_entries, 2);
+	ck_assert_uint_eq(cl_find(&c, RAFT_MSG_PROPOSE, 2, 1)->n_entries, 2);
 	cl_stabilize(&c);
 	for (raft_id id = 1; id <= 3; id++) {
 		ck_assert_uint_eq(cl_node(&c, id)->applied_index, 3);
@@ -325,7 +311,7 @@ START_TEST(test_read_index_waits_for_heartbeat_majority)
 	/* Thesis §6.4: one heartbeat round for both reads; none served
 	 * before a majority confirms the leadership. */
 	ck_assert_uint_eq(cl_count(&c, RAFT_MSG_HEARTBEAT, 1, 0), 2);
-	hb = find(&c, RAFT_MSG_HEARTBEAT, 1, 2);
+	hb = cl_find(&c, RAFT_MSG_HEARTBEAT, 1, 2);
 	ck_assert_uint_ne(hb->context, 0);
 	ck_assert_uint_eq(cl_node(&c, 1)->n_reads, 0);
 	cl_drop(&c, 0, 1, 3);
