@@ -40,8 +40,6 @@ struct cl_node {
 	size_t n_reads;
 	struct raft_read failed[CL_MAX_READS];
 	size_t n_failed;
-	/* A ready reported a new configuration (rd.config_changed). */
-	bool cfg_seen;
 };
 
 struct cl {
@@ -51,11 +49,9 @@ struct cl {
 	size_t n_q;
 	struct raft_options opts;
 	size_t n_voters; /* founding voters 1..n_voters; the rest start empty */
-	/* cut[from][to]: messages over that link are dropped when delivered. */
-	bool cut[CL_MAX_NODES + 1][CL_MAX_NODES + 1];
 };
 
-/* Options for @n members with ids 1..n (each with cl_options()). */
+/* Options for @n members with ids 1..n. */
 void cl_init(struct cl *c, size_t n, const struct raft_options *base);
 /* The same with only 1..@n_voters founding voters: the other members
  * start empty, waiting to be added (as kvd without --initial-cluster). */
@@ -64,10 +60,6 @@ void cl_init_voters(struct cl *c, size_t n, size_t n_voters,
 void cl_free(struct cl *c);
 struct raft *cl_r(struct cl *c, raft_id id);
 struct cl_node *cl_node(struct cl *c, raft_id id);
-/* The options member @id started with: founding voters, or none for a
- * member that starts empty; the seed @base's seed + @id, or 999 + @id when
- * @base has none. */
-struct raft_options cl_options(const struct cl *c, raft_id id);
 
 /* Carries out every ready of one node (or all: id 0), queueing messages. */
 void cl_ready(struct cl *c, raft_id id);
@@ -98,8 +90,7 @@ void cl_send_then_crash(struct cl *c, raft_id id);
 void cl_persist(struct cl *c, raft_id id);
 
 /* Delivers (and removes) queued messages matching @type (0: any), @from
- * and @to (0: any); those over a cut link are dropped instead. Returns how
- * many were handled. A SNAPSHOT message is
+ * and @to (0: any). Returns how many were delivered. A SNAPSHOT message is
  * delivered as a driver would: the sender's newest snapshot (its state
  * machine at drv_snap_index, at least the message's index) is copied to
  * the receiver first (the transfer), then the message is stepped naming
@@ -117,14 +108,8 @@ size_t cl_count(struct cl *c, int type, raft_id from, raft_id to);
 const struct raft_msg *cl_find(struct cl *c, int type, raft_id from,
 			       raft_id to);
 
-/* Cuts (@on) or restores every link to and from @id, both directions. */
-void cl_isolate(struct cl *c, raft_id id, bool on);
-
 /* Readies and deliveries until nothing moves. */
 void cl_stabilize(struct cl *c);
-
-/* @times times: ticks every member once, then stabilizes. */
-void cl_tick_all(struct cl *c, int times);
 
 /* Ticks @id until it campaigns, then stabilizes; returns its role. */
 enum raft_role cl_elect(struct cl *c, raft_id id);

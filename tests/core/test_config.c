@@ -1,69 +1,141 @@
 /* test_config.c - membership changes (thesis §4.3): the CONFIG entry codec,
  * joint majorities, learners catching up, C_new after C_old,new, removing
  * the leader and configurations undone by truncation. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cluster.h"
 #include "core_quorum.h"
 #include "raft.h"
+#include "sim/cluster.h"
 #include "suites.h"
 
-/* Members 1..@n_voters found the cluster; the others up to @n start
- * empty, waiting to be added. */
-static struct cl *new_cluster(size_t n, size_t n_voters)
+#define ELECTION    10
+#define MAX_DELIVER 100000
+
+/* The options of member @id of a cluster founded by @n voters 1..n (0: it
+ * starts empty), as the simulated cluster starts it. */
+static struct raft_options member_opts(raft_id id, const raft_id *voters,
+				       size_t n)
 {
-	static const struct raft_options base = {
-	    .election_ticks = 10,
+	struct raft_options o = {
+	    .id = id,
+	    .voters = voters,
+	    .n_voters = n,
+	    .election_ticks = ELECTION,
 	    .heartbeat_ticks = 1,
-	    .seed = 77,
+	    .seed = 77 + id,
 	    .pre_vote = true,
 	    .check_quorum = true,
 	};
-	struct cl *c = calloc(1, sizeof(*c));
+	return o;
+}
 
-	ck_assert_ptr_nonnull(c);
-	cl_init_voters(c, n, n_voters, &base);
+/* A scripted simulated cluster (messages move only when delivered, disk
+ * writes complete at once, invariants checked after every step): members
+ * 1..@n_voters found it; the others up to @n start empty, waiting to be
+ * added. */
+static struct sim_cluster *new_cluster(unsigned n, unsigned n_voters)
+{
+	struct sim_config cfg = {
+	    .n_nodes = n,
+	    .n_voters = n_voters,
+	    .seed = 77,
+	    .election_ticks = ELECTION,
+	    .heartbeat_ticks = 1,
+	    .pre_vote = true,
+	    .check_quorum = true,
+	    .scripted = true,
+	    .trace = getenv("SIM_TRACE") ? stderr : NULL,
+	};
+	struct sim_cluster *c = NULL;
+
+	ck_assert_int_eq(sim_cluster_new(&cfg, &c), 0);
 	return c;
 }
 
-static void free_cluster(struct cl *c)
+static void assert_safe(const struct sim_cluster *c)
 {
-	cl_free(c);
-	free(c);
+	const char *f = sim_failure(c);
+
+	ck_assert_msg(f == NULL, "invariant broken: %s", f ? f : "");
+}
+
+static void free_cluster(struct sim_cluster *c)
+{
+	assert_safe(c);
+	sim_cluster_free(c);
+}
+
+/* Deliveries until no message is left. */
+static void stabilize(struct sim_cluster *c)
+{
+	ck_assert_uint_lt(sim_deliver_all(c, MAX_DELIVER), MAX_DELIVER);
+	assert_safe(c);
+}
+
+/* @times times: ticks every member once, then stabilizes. */
+static void tick_all(struct sim_cluster *c, int times)
+{
+	for (int i = 0; i < times; i++) {
+		sim_tick_all(c);
+		stabilize(c);
+	}
+}
+
+/* Cuts (@on) or restores every link to and from @id. */
+static void isolate(struct sim_cluster *c, raft_id id, bool on)
+{
+	for (raft_id o = 1; o <= SIM_MAX_NODES; o++) {
+		if (o == id)
+			continue;
+		sim_cut(c, id, o, on);
+		sim_cut(c, o, id, on);
+	}
 }
 
 /* Ticks @id alone until it campaigns, then stabilizes: it leads. */
-static void elect(struct cl *c, raft_id id)
+static void elect(struct sim_cluster *c, raft_id id)
 {
-	ck_assert_int_eq(cl_elect(c, id), RAFT_LEADER);
+	for (int i = 0; i < 100 && sim_role(c, id) == RAFT_FOLLOWER; i++)
+		sim_tick_node(c, id);
+	stabilize(c);
+	ck_assert_int_eq(sim_role(c, id), RAFT_LEADER);
 }
 
-static struct raft_status st(struct cl *c, raft_id id)
+static const struct raft *core(struct sim_cluster *c, raft_id id)
+{
+	const struct raft *r = sim_core(c, id);
+
+	ck_assert_ptr_nonnull(r);
+	return r;
+}
+
+static struct raft_status st(struct sim_cluster *c, raft_id id)
 {
 	struct raft_status s;
 
-	raft_status(cl_r(c, id), &s);
+	raft_status(core(c, id), &s);
 	return s;
 }
 
-static int change(struct cl *c, raft_id leader, int type, raft_id id)
+static int change(struct sim_cluster *c, raft_id leader, int type, raft_id id)
 {
 	struct raft_config_change ch = {
 	    .type = (uint8_t)type, .id = id, .addr = "http://127.0.0.1:1"};
 
-	return raft_propose_config(cl_r(c, leader), &ch, NULL);
+	return sim_change(c, leader, &ch, NULL);
 }
 
-static void put(struct cl *c, raft_id leader, const char *v)
+/* A write proposed on @leader. */
+static void put(struct sim_cluster *c, raft_id leader)
 {
-	ck_assert_int_eq(raft_propose(cl_r(c, leader), v, strlen(v), NULL),
-			 RAFT_OK);
+	ck_assert_int_eq(sim_propose(c, leader, 0, NULL), RAFT_OK);
 }
 
-static uint8_t flags_of(struct cl *c, raft_id at, raft_id id)
+static uint8_t flags_of(struct sim_cluster *c, raft_id at, raft_id id)
 {
-	const struct raft_membership *m = raft_membership(cl_r(c, at));
+	const struct raft_membership *m = raft_membership(core(c, at));
 
 	for (size_t i = 0; i < m->n; i++)
 		if (m->members[i].id == id)
@@ -71,22 +143,13 @@ static uint8_t flags_of(struct cl *c, raft_id at, raft_id id)
 	return 0;
 }
 
-static size_t count_voters(struct cl *c, raft_id at)
+static size_t count_voters(struct sim_cluster *c, raft_id at)
 {
-	const struct raft_membership *m = raft_membership(cl_r(c, at));
+	const struct raft_membership *m = raft_membership(core(c, at));
 	size_t n = 0;
 
 	for (size_t i = 0; i < m->n; i++)
 		n += (m->members[i].flags & RAFT_MEMBER_VOTER) != 0;
-	return n;
-}
-
-/* Drops every queued message; returns how many of @type from @from. */
-static size_t drop_all_counting(struct cl *c, int type, raft_id from)
-{
-	size_t n = cl_count(c, type, from, 0);
-
-	cl_drop(c, 0, 0, 0);
 	return n;
 }
 
@@ -197,22 +260,22 @@ START_TEST(test_joint_needs_majority_of_old_and_new)
 END_TEST
 
 /* Three founders, member 4 empty; 1 leads and adds 4 as a learner. */
-static struct cl *with_learner(void)
+static struct sim_cluster *with_learner(void)
 {
-	struct cl *c = new_cluster(4, 3);
+	struct sim_cluster *c = new_cluster(4, 3);
 
 	elect(c, 1);
-	put(c, 1, "a");
-	put(c, 1, "b");
-	cl_stabilize(c);
+	put(c, 1);
+	put(c, 1);
+	stabilize(c);
 	ck_assert_int_eq(change(c, 1, RAFT_CHANGE_ADD_LEARNER, 4), RAFT_OK);
-	cl_stabilize(c);
+	stabilize(c);
 	return c;
 }
 
 START_TEST(test_learner_catches_up_and_does_not_count)
 {
-	struct cl *c = with_learner();
+	struct sim_cluster *c = with_learner();
 	struct raft_status s1 = st(c, 1), s4 = st(c, 4);
 	raft_index commit;
 
@@ -224,31 +287,30 @@ START_TEST(test_learner_catches_up_and_does_not_count)
 	ck_assert(!s4.removed);
 	ck_assert_uint_eq(s1.config_index, s1.last_index);
 	ck_assert_uint_eq(flags_of(c, 2, 4), RAFT_MEMBER_LEARNER);
-	ck_assert(cl_node(c, 4)->cfg_seen);
+	ck_assert_uint_gt(sim_config_reports(c, 4), 0);
 	/* Its acknowledgement does not count: with 2 and 3 cut off,
 	 * nothing commits although 4 has the entry. */
-	cl_isolate(c, 2, true);
-	cl_isolate(c, 3, true);
+	isolate(c, 2, true);
+	isolate(c, 3, true);
 	commit = st(c, 1).commit;
-	put(c, 1, "c");
-	cl_stabilize(c);
+	put(c, 1);
+	stabilize(c);
 	ck_assert_uint_eq(st(c, 4).last_index, st(c, 1).last_index);
 	ck_assert_uint_eq(st(c, 1).commit, commit);
-	/* Nor does it ever campaign, however long it hears nothing. */
-	cl_isolate(c, 1, true);
-	for (int i = 0; i < 100; i++) {
-		raft_tick(cl_r(c, 4));
-		cl_ready(c, 4);
-	}
-	ck_assert_int_eq(raft_role(cl_r(c, 4)), RAFT_FOLLOWER);
-	ck_assert_uint_eq(drop_all_counting(c, RAFT_MSG_PREVOTE, 4), 0);
+	/* Nor does it ever campaign, however long it hears nothing (its
+	 * requests to cut links count too). */
+	isolate(c, 1, true);
+	for (int i = 0; i < 100; i++)
+		sim_tick_node(c, 4);
+	ck_assert_int_eq(sim_role(c, 4), RAFT_FOLLOWER);
+	ck_assert_uint_eq(sim_vote_requests(c, 4), 0);
 	free_cluster(c);
 }
 END_TEST
 
 START_TEST(test_promote_joint_then_new)
 {
-	struct cl *c = with_learner();
+	struct sim_cluster *c = with_learner();
 	raft_index joint;
 
 	ck_assert_int_eq(change(c, 1, RAFT_CHANGE_PROMOTE, 4), RAFT_OK);
@@ -262,29 +324,28 @@ START_TEST(test_promote_joint_then_new)
 	ck_assert_int_eq(change(c, 1, RAFT_CHANGE_REMOVE, 3), RAFT_ECONFIG);
 	/* 1 and 2 are a majority of C_old = {1,2,3} but not of
 	 * C_new = {1,2,3,4}: the joint entry is not committed. */
-	cl_isolate(c, 3, true);
-	cl_isolate(c, 4, true);
-	cl_ready(c, 1);
-	cl_stabilize(c);
+	isolate(c, 3, true);
+	isolate(c, 4, true);
+	stabilize(c);
 	ck_assert_uint_ge(st(c, 2).last_index, joint);
 	ck_assert(st(c, 2).config_joint);
 	ck_assert_uint_lt(st(c, 1).commit, joint);
 	/* With 4 too it commits, and the leader appends C_new itself. */
-	cl_isolate(c, 4, false);
+	isolate(c, 4, false);
 	/* The appends lost to 4 are sent again once found lost. */
 	for (int i = 0; i < 30 && st(c, 1).commit < joint; i++)
-		cl_tick_all(c, 1);
-	ck_assert_int_eq(raft_role(cl_r(c, 1)), RAFT_LEADER);
+		tick_all(c, 1);
+	ck_assert_int_eq(sim_role(c, 1), RAFT_LEADER);
 	ck_assert_uint_ge(st(c, 1).commit, joint);
 	ck_assert(!st(c, 1).config_joint);
 	ck_assert_uint_gt(st(c, 1).config_index, joint);
 	ck_assert_uint_eq(count_voters(c, 1), 4);
 	ck_assert_uint_eq(flags_of(c, 1, 2), RAFT_MEMBER_VOTER);
 	/* C_new commits with 1, 2, 4 (3 of 4) and everyone gets it. */
-	cl_tick_all(c, 3);
+	tick_all(c, 3);
 	ck_assert_uint_ge(st(c, 1).commit, st(c, 1).config_index);
-	cl_isolate(c, 3, false);
-	cl_tick_all(c, 3);
+	isolate(c, 3, false);
+	tick_all(c, 3);
 	for (raft_id id = 1; id <= 4; id++) {
 		ck_assert(!st(c, id).config_joint);
 		ck_assert_uint_eq(count_voters(c, id), 4);
@@ -292,7 +353,7 @@ START_TEST(test_promote_joint_then_new)
 	}
 	/* The next change is allowed now. */
 	ck_assert_int_eq(change(c, 1, RAFT_CHANGE_REMOVE, 3), RAFT_OK);
-	cl_tick_all(c, 5);
+	tick_all(c, 5);
 	ck_assert_uint_eq(count_voters(c, 1), 3);
 	ck_assert(st(c, 3).removed);
 	free_cluster(c);
@@ -301,7 +362,7 @@ END_TEST
 
 START_TEST(test_bad_changes_refused)
 {
-	struct cl *c = with_learner();
+	struct sim_cluster *c = with_learner();
 
 	ck_assert_int_eq(change(c, 2, RAFT_CHANGE_PROMOTE, 4), RAFT_ENOTLEADER);
 	ck_assert_int_eq(change(c, 1, RAFT_CHANGE_ADD_LEARNER, 2), RAFT_EINVAL);
@@ -315,7 +376,7 @@ START_TEST(test_bad_changes_refused)
 	ck_assert(!st(c, 1).config_joint);
 	ck_assert_int_eq(change(c, 1, RAFT_CHANGE_ADD_LEARNER, 5),
 			 RAFT_ECONFIG);
-	cl_stabilize(c);
+	stabilize(c);
 	ck_assert(st(c, 4).removed);
 	free_cluster(c);
 }
@@ -323,40 +384,40 @@ END_TEST
 
 START_TEST(test_removed_leader_steps_down)
 {
-	struct cl *c = new_cluster(3, 3);
+	struct sim_cluster *c = new_cluster(3, 3);
 	raft_term t;
+	uint64_t requests;
 
 	elect(c, 1);
-	put(c, 1, "a");
-	cl_stabilize(c);
+	put(c, 1);
+	stabilize(c);
 	t = st(c, 1).term;
 	ck_assert_int_eq(change(c, 1, RAFT_CHANGE_REMOVE, 1), RAFT_OK);
 	/* Thesis §4.2.2: the leader manages the cluster while joint even
 	 * though it is not in C_new, and steps down once C_new commits;
 	 * then the up-to-date member it tells campaigns at once. */
-	cl_tick_all(c, 5);
-	ck_assert_int_eq(raft_role(cl_r(c, 1)), RAFT_FOLLOWER);
+	tick_all(c, 5);
+	ck_assert_int_eq(sim_role(c, 1), RAFT_FOLLOWER);
 	ck_assert(st(c, 1).removed);
-	ck_assert(raft_role(cl_r(c, 2)) == RAFT_LEADER ||
-		  raft_role(cl_r(c, 3)) == RAFT_LEADER);
+	ck_assert(sim_role(c, 2) == RAFT_LEADER ||
+		  sim_role(c, 3) == RAFT_LEADER);
 	ck_assert_uint_gt(st(c, 2).term, t);
 	ck_assert_uint_eq(count_voters(c, 2), 2);
 	/* The removed member never campaigns, and the others go on. */
+	requests = sim_vote_requests(c, 1);
 	for (int i = 0; i < 60; i++) {
-		raft_tick(cl_r(c, 1));
-		cl_ready(c, 1);
-		ck_assert_uint_eq(drop_all_counting(c, RAFT_MSG_PREVOTE, 1) +
-				      drop_all_counting(c, RAFT_MSG_VOTE, 1),
-				  0);
+		sim_tick_node(c, 1);
+		ck_assert_uint_eq(sim_vote_requests(c, 1), requests);
+		sim_drop(c, 0, 0, 0);
 	}
 	{
-		raft_id l = raft_role(cl_r(c, 2)) == RAFT_LEADER ? 2 : 3;
+		raft_id l = sim_role(c, 2) == RAFT_LEADER ? 2 : 3;
 		raft_index before = st(c, l).commit;
 
-		put(c, l, "b");
-		cl_tick_all(c, 3);
+		put(c, l);
+		tick_all(c, 3);
 		ck_assert_uint_gt(st(c, l).commit, before);
-		ck_assert_int_eq(raft_role(cl_r(c, l)), RAFT_LEADER);
+		ck_assert_int_eq(sim_role(c, l), RAFT_LEADER);
 	}
 	free_cluster(c);
 }
@@ -364,45 +425,45 @@ END_TEST
 
 START_TEST(test_config_reverts_on_truncation)
 {
-	struct cl *c = new_cluster(4, 3);
+	struct sim_cluster *c = new_cluster(4, 3);
 	raft_index base;
 	raft_id l = 0;
+	uint64_t reports;
 
 	elect(c, 1);
-	put(c, 1, "a");
-	cl_stabilize(c);
+	put(c, 1);
+	stabilize(c);
 	base = st(c, 1).last_index;
 	/* 1 appends a configuration that reaches nobody: it takes effect
 	 * on 1 at once (thesis §4.1: "a server always uses the latest
 	 * configuration in its log, regardless of whether the entry is
 	 * committed"). */
-	cl_isolate(c, 1, true);
+	isolate(c, 1, true);
 	ck_assert_int_eq(change(c, 1, RAFT_CHANGE_ADD_LEARNER, 4), RAFT_OK);
-	cl_ready(c, 1);
 	ck_assert_uint_eq(flags_of(c, 1, 4), RAFT_MEMBER_LEARNER);
 	ck_assert_uint_eq(st(c, 1).config_index, base + 1);
 	/* 2 and 3 elect a leader of a later term, whose log lacks it. */
 	for (int i = 0; i < 200 && l == 0; i++) {
-		cl_tick_all(c, 1);
-		if (raft_role(cl_r(c, 2)) == RAFT_LEADER)
+		tick_all(c, 1);
+		if (sim_role(c, 2) == RAFT_LEADER)
 			l = 2;
-		if (raft_role(cl_r(c, 3)) == RAFT_LEADER)
+		if (sim_role(c, 3) == RAFT_LEADER)
 			l = 3;
 	}
 	ck_assert_uint_ne(l, 0);
-	put(c, l, "b");
-	cl_tick_all(c, 2);
+	put(c, l);
+	tick_all(c, 2);
 	/* Back in touch, 1 drops the conflicting suffix, and with it the
 	 * configuration: it is undone. */
-	cl_node(c, 1)->cfg_seen = false;
-	cl_isolate(c, 1, false);
-	cl_tick_all(c, 5);
-	ck_assert_int_eq(raft_role(cl_r(c, 1)), RAFT_FOLLOWER);
+	reports = sim_config_reports(c, 1);
+	isolate(c, 1, false);
+	tick_all(c, 5);
+	ck_assert_int_eq(sim_role(c, 1), RAFT_FOLLOWER);
 	ck_assert_uint_eq(st(c, 1).last_index, st(c, l).last_index);
 	ck_assert_uint_eq(flags_of(c, 1, 4), 0);
 	ck_assert_uint_eq(st(c, 1).config_index, 0);
 	ck_assert_uint_eq(count_voters(c, 1), 3);
-	ck_assert(cl_node(c, 1)->cfg_seen);
+	ck_assert_uint_gt(sim_config_reports(c, 1), reports);
 	ck_assert_uint_eq(st(c, 4).last_index, 0);
 	free_cluster(c);
 }
@@ -410,29 +471,29 @@ END_TEST
 
 START_TEST(test_stale_member_follows_unknown_leader)
 {
-	struct cl *c = new_cluster(4, 3);
+	struct sim_cluster *c = new_cluster(4, 3);
 	raft_index last;
 
 	/* 3 misses the whole addition of 4, then 4 leads: thesis §4.1,
 	 * servers "accept AppendEntries requests from a leader that is not
 	 * part of [their] latest configuration". */
 	elect(c, 1);
-	cl_isolate(c, 3, true);
-	put(c, 1, "a");
-	cl_tick_all(c, 3);
+	isolate(c, 3, true);
+	put(c, 1);
+	tick_all(c, 3);
 	ck_assert_int_eq(change(c, 1, RAFT_CHANGE_ADD_LEARNER, 4), RAFT_OK);
-	cl_tick_all(c, 5);
+	tick_all(c, 5);
 	ck_assert_int_eq(change(c, 1, RAFT_CHANGE_PROMOTE, 4), RAFT_OK);
-	cl_tick_all(c, 15);
+	tick_all(c, 15);
 	ck_assert_uint_eq(count_voters(c, 1), 4);
 	ck_assert_uint_eq(flags_of(c, 3, 4), 0);
-	ck_assert_int_eq(raft_transfer_leadership(cl_r(c, 1), 4), RAFT_OK);
-	for (int i = 0; i < 30 && raft_role(cl_r(c, 4)) != RAFT_LEADER; i++)
-		cl_tick_all(c, 1);
-	ck_assert_int_eq(raft_role(cl_r(c, 4)), RAFT_LEADER);
-	put(c, 4, "x");
-	cl_isolate(c, 3, false);
-	cl_tick_all(c, 30);
+	ck_assert_int_eq(sim_transfer(c, 1, 4), RAFT_OK);
+	for (int i = 0; i < 30 && sim_role(c, 4) != RAFT_LEADER; i++)
+		tick_all(c, 1);
+	ck_assert_int_eq(sim_role(c, 4), RAFT_LEADER);
+	put(c, 4);
+	isolate(c, 3, false);
+	tick_all(c, 30);
 	last = st(c, 4).last_index;
 	ck_assert_uint_eq(st(c, 3).last_index, last);
 	ck_assert_uint_eq(st(c, 3).leader, 4);
@@ -443,18 +504,18 @@ END_TEST
 
 START_TEST(test_compaction_keeps_config)
 {
-	struct cl *c = with_learner();
+	struct sim_cluster *c = with_learner();
 	raft_index applied = st(c, 1).applied;
 	struct raft_membership m;
 
 	/* The configuration entry is compacted away: the snapshot's
 	 * configuration is still the one in effect. */
-	ck_assert_int_eq(raft_compact(cl_r(c, 1), applied), RAFT_OK);
+	ck_assert_int_eq(sim_compact(c, 1, 0), RAFT_OK);
 	ck_assert_uint_eq(st(c, 1).snapshot_index, applied);
 	ck_assert_uint_eq(flags_of(c, 1, 4), RAFT_MEMBER_LEARNER);
-	ck_assert_int_eq(raft_membership_at(cl_r(c, 1), applied, &m), RAFT_OK);
+	ck_assert_int_eq(raft_membership_at(core(c, 1), applied, &m), RAFT_OK);
 	ck_assert_uint_eq(m.n, 4);
-	ck_assert_int_eq(raft_membership_at(cl_r(c, 1), applied - 1, &m),
+	ck_assert_int_eq(raft_membership_at(core(c, 1), applied - 1, &m),
 			 RAFT_EINVAL);
 	free_cluster(c);
 }
@@ -462,15 +523,21 @@ END_TEST
 
 START_TEST(test_restart_restores_config)
 {
-	struct cl *c = with_learner();
-	struct raft_options o = cl_options(c, 2);
-	struct raft_restore rs = {.hs = cl_node(c, 2)->hs};
+	static const raft_id voters[] = {1, 2, 3};
+	struct sim_cluster *c = with_learner();
+	struct raft_options o = member_opts(2, voters, 3);
+	struct raft_hard_state hs;
+	raft_index last;
 
-	/* Founding voters from the options, the learner from the log. */
-	rs.entries = cl_node(c, 2)->log;
-	rs.n_entries = cl_node(c, 2)->n_log;
-	raft_free(cl_r(c, 2));
-	ck_assert_int_eq(raft_new(&o, &rs, &cl_node(c, 2)->r), RAFT_OK);
+	/* Founding voters from the options, the learner from the log: a
+	 * restart from the stored hard state and log. */
+	sim_crash(c, 2);
+	sim_restart(c, 2);
+	assert_safe(c);
+	hs.term = sim_term(c, 2);
+	hs.vote = sim_vote(c, 2);
+	hs.commit = st(c, 2).commit;
+	last = sim_last_index(c, 2);
 	ck_assert_uint_eq(flags_of(c, 2, 4), RAFT_MEMBER_LEARNER);
 	ck_assert_uint_eq(st(c, 2).config_index, st(c, 1).config_index);
 	/* A snapshot's configuration counts when the log has none. */
@@ -478,16 +545,15 @@ START_TEST(test_restart_restores_config)
 		struct raft_membership m;
 		uint8_t buf[RAFT_MEMBERSHIP_MAX_BYTES];
 		size_t len;
-		struct raft_restore snap = {
-		    .hs = cl_node(c, 2)->hs,
-		    .snapshot_index = cl_node(c, 2)->n_log,
-		    .snapshot_term =
-			cl_node(c, 2)->log[cl_node(c, 2)->n_log - 1].term,
-		    .applied = cl_node(c, 2)->n_log};
+		struct raft_restore snap = {.hs = hs,
+					    .snapshot_index = last,
+					    .snapshot_term =
+						sim_log_term(c, 2, last),
+					    .applied = last};
 		struct raft *r;
 
 		ck_assert_int_eq(
-		    raft_membership_at(cl_r(c, 1), st(c, 1).last_index, &m),
+		    raft_membership_at(core(c, 1), st(c, 1).last_index, &m),
 		    RAFT_OK);
 		ck_assert_int_eq(
 		    raft_membership_encode(&m, buf, sizeof(buf), &len),

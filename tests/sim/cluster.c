@@ -254,6 +254,7 @@ struct node {
 	raft_id *votes;
 	size_t n_votes;
 	uint64_t vote_requests;
+	uint64_t config_reports; /* readies that reported a configuration */
 	bool hold; /* scripted: writes stay pending until released */
 	uint64_t last_vote_tick;
 };
@@ -409,10 +410,13 @@ static unsigned majority(const struct sim_cluster *c)
 	return v / 2 + 1;
 }
 
-/* The fewest voters of each set of a configuration a ready reported. */
-static void note_config(struct sim_cluster *c, const struct raft_membership *m)
+/* The fewest voters of each set of a configuration a ready of @nd
+ * reported. */
+static void note_config(struct sim_cluster *c, struct node *nd,
+			const struct raft_membership *m)
 {
 	unsigned in = 0, out = 0;
+	nd->config_reports++;
 	for (size_t k = 0; k < m->n; k++) {
 		in += (m->members[k].flags & RAFT_MEMBER_VOTER) != 0;
 		out += (m->members[k].flags & RAFT_MEMBER_OUTGOING) != 0;
@@ -1122,7 +1126,7 @@ static void drain(struct sim_cluster *c, struct node *nd)
 		raft_ready(nd->r, &rd);
 		raft_status(nd->r, &st);
 		if (rd.config_changed)
-			note_config(c, rd.config);
+			note_config(c, nd, rd.config);
 		if (rd.has_snapshot)
 			install_snapshot(c, nd, &rd);
 		if (rd.n_entries)
@@ -1956,6 +1960,54 @@ raft_id sim_vote(const struct sim_cluster *c, raft_id i)
 uint64_t sim_vote_requests(const struct sim_cluster *c, raft_id i)
 {
 	return c->nodes[i].vote_requests;
+}
+
+uint64_t sim_config_reports(const struct sim_cluster *c, raft_id i)
+{
+	return c->nodes[i].config_reports;
+}
+
+const struct raft *sim_core(const struct sim_cluster *c, raft_id i)
+{
+	if (i < 1 || i > c->n || !c->nodes[i].up)
+		return NULL;
+	return c->nodes[i].r;
+}
+
+int sim_change(struct sim_cluster *c, raft_id i,
+	       const struct raft_config_change *ch, raft_index *index)
+{
+	struct node *nd = node_of(c, i);
+	raft_index idx = 0;
+	if (index)
+		*index = 0;
+	if (!nd->up)
+		return RAFT_ENOLEADER;
+	int rc = raft_propose_config(nd->r, ch, &idx);
+	trace(c,
+	      "config change on %" PRIu64 ": type %u id %" PRIu64 " at %" PRIu64
+	      ": %s",
+	      i, (unsigned)ch->type, ch->id, idx, raft_strerror(rc));
+	if (rc == RAFT_OK)
+		c->st.config_changes++;
+	if (index)
+		*index = idx;
+	drain(c, nd);
+	sim_check(c);
+	return rc;
+}
+
+int sim_transfer(struct sim_cluster *c, raft_id i, raft_id to)
+{
+	struct node *nd = node_of(c, i);
+	if (!nd->up)
+		return RAFT_ENOTLEADER;
+	int rc = raft_transfer_leadership(nd->r, to);
+	trace(c, "transfer leadership %" PRIu64 " -> %" PRIu64 ": %s", i, to,
+	      raft_strerror(rc));
+	drain(c, nd);
+	sim_check(c);
+	return rc;
 }
 
 /* Whether @k is in the configuration of member @l (0: no leader). Members

@@ -171,6 +171,13 @@ size_t sim_pending_writes(const struct sim_cluster *c, raft_id i);
 int sim_propose(struct sim_cluster *c, raft_id i, unsigned key,
 		raft_index *index);
 int sim_read(struct sim_cluster *c, raft_id i, unsigned key, uint64_t *read_id);
+/* A membership change (raft_propose_config) on member @i; *@index (may be
+ * NULL) gets the index of its entry. Returns the core's answer. */
+int sim_change(struct sim_cluster *c, raft_id i,
+	       const struct raft_config_change *ch, raft_index *index);
+/* Leadership transfer from @i to @to (thesis §3.10). Returns the core's
+ * answer. */
+int sim_transfer(struct sim_cluster *c, raft_id i, raft_id to);
 enum sim_read_state {
 	SIM_READ_PENDING = 0,
 	SIM_READ_SERVED = 1,
@@ -191,6 +198,12 @@ raft_term sim_log_term(const struct sim_cluster *c, raft_id i,
 raft_id sim_vote(const struct sim_cluster *c, raft_id i); /* durable */
 /* How many VOTE and PREVOTE requests @i has sent (cut links included). */
 uint64_t sim_vote_requests(const struct sim_cluster *c, raft_id i);
+/* How many readies of @i reported a new configuration (rd.config_changed),
+ * across restarts. */
+uint64_t sim_config_reports(const struct sim_cluster *c, raft_id i);
+/* @i's core, to look at with the read-only calls of raft.h (raft_status,
+ * raft_membership, raft_membership_at), or NULL while @i is down. */
+const struct raft *sim_core(const struct sim_cluster *c, raft_id i);
 /* The unique leader among live members with the highest term, or 0. */
 raft_id sim_find_leader(const struct sim_cluster *c);
 uint64_t sim_now(const struct sim_cluster *c);
