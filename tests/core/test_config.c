@@ -1,17 +1,15 @@
 /* test_config.c - membership changes (thesis §4.3): the CONFIG entry codec,
  * joint majorities, learners catching up, C_new after C_old,new, removing
  * the leader and configurations undone by truncation. */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core_quorum.h"
+#include "on_sim.h"
 #include "raft.h"
-#include "sim/cluster.h"
 #include "suites.h"
 
-#define ELECTION    10
-#define MAX_DELIVER 100000
+#define ELECTION 10
 
 /* The options of member @id of a cluster founded by @n voters 1..n (0: it
  * starts empty), as the simulated cluster starts it. */
@@ -31,10 +29,8 @@ static struct raft_options member_opts(raft_id id, const raft_id *voters,
 	return o;
 }
 
-/* A scripted simulated cluster (messages move only when delivered, disk
- * writes complete at once, invariants checked after every step): members
- * 1..@n_voters found it; the others up to @n start empty, waiting to be
- * added. */
+/* Members 1..@n_voters found the cluster; the others up to @n start
+ * empty, waiting to be added. */
 static struct sim_cluster *new_cluster(unsigned n, unsigned n_voters)
 {
 	struct sim_config cfg = {
@@ -45,77 +41,16 @@ static struct sim_cluster *new_cluster(unsigned n, unsigned n_voters)
 	    .heartbeat_ticks = 1,
 	    .pre_vote = true,
 	    .check_quorum = true,
-	    .scripted = true,
-	    .trace = getenv("SIM_TRACE") ? stderr : NULL,
 	};
-	struct sim_cluster *c = NULL;
 
-	ck_assert_int_eq(sim_cluster_new(&cfg, &c), 0);
-	return c;
-}
-
-static void assert_safe(const struct sim_cluster *c)
-{
-	const char *f = sim_failure(c);
-
-	ck_assert_msg(f == NULL, "invariant broken: %s", f ? f : "");
-}
-
-static void free_cluster(struct sim_cluster *c)
-{
-	assert_safe(c);
-	sim_cluster_free(c);
-}
-
-/* Deliveries until no message is left. */
-static void stabilize(struct sim_cluster *c)
-{
-	ck_assert_uint_lt(sim_deliver_all(c, MAX_DELIVER), MAX_DELIVER);
-	assert_safe(c);
-}
-
-/* @times times: ticks every member once, then stabilizes. */
-static void tick_all(struct sim_cluster *c, int times)
-{
-	for (int i = 0; i < times; i++) {
-		sim_tick_all(c);
-		stabilize(c);
-	}
-}
-
-/* Cuts (@on) or restores every link to and from @id. */
-static void isolate(struct sim_cluster *c, raft_id id, bool on)
-{
-	for (raft_id o = 1; o <= SIM_MAX_NODES; o++) {
-		if (o == id)
-			continue;
-		sim_cut(c, id, o, on);
-		sim_cut(c, o, id, on);
-	}
-}
-
-/* Ticks @id alone until it campaigns, then stabilizes: it leads. */
-static void elect(struct sim_cluster *c, raft_id id)
-{
-	for (int i = 0; i < 100 && sim_role(c, id) == RAFT_FOLLOWER; i++)
-		sim_tick_node(c, id);
-	stabilize(c);
-	ck_assert_int_eq(sim_role(c, id), RAFT_LEADER);
-}
-
-static const struct raft *core(struct sim_cluster *c, raft_id id)
-{
-	const struct raft *r = sim_core(c, id);
-
-	ck_assert_ptr_nonnull(r);
-	return r;
+	return os_new(&cfg);
 }
 
 static struct raft_status st(struct sim_cluster *c, raft_id id)
 {
 	struct raft_status s;
 
-	raft_status(core(c, id), &s);
+	raft_status(os_core(c, id), &s);
 	return s;
 }
 
@@ -135,7 +70,7 @@ static void put(struct sim_cluster *c, raft_id leader)
 
 static uint8_t flags_of(struct sim_cluster *c, raft_id at, raft_id id)
 {
-	const struct raft_membership *m = raft_membership(core(c, at));
+	const struct raft_membership *m = raft_membership(os_core(c, at));
 
 	for (size_t i = 0; i < m->n; i++)
 		if (m->members[i].id == id)
@@ -145,7 +80,7 @@ static uint8_t flags_of(struct sim_cluster *c, raft_id at, raft_id id)
 
 static size_t count_voters(struct sim_cluster *c, raft_id at)
 {
-	const struct raft_membership *m = raft_membership(core(c, at));
+	const struct raft_membership *m = raft_membership(os_core(c, at));
 	size_t n = 0;
 
 	for (size_t i = 0; i < m->n; i++)
@@ -264,12 +199,12 @@ static struct sim_cluster *with_learner(void)
 {
 	struct sim_cluster *c = new_cluster(4, 3);
 
-	elect(c, 1);
+	os_elect(c, 1);
 	put(c, 1);
 	put(c, 1);
-	stabilize(c);
+	os_stabilize(c);
 	ck_assert_int_eq(change(c, 1, RAFT_CHANGE_ADD_LEARNER, 4), RAFT_OK);
-	stabilize(c);
+	os_stabilize(c);
 	return c;
 }
 
@@ -290,21 +225,21 @@ START_TEST(test_learner_catches_up_and_does_not_count)
 	ck_assert_uint_gt(sim_config_reports(c, 4), 0);
 	/* Its acknowledgement does not count: with 2 and 3 cut off,
 	 * nothing commits although 4 has the entry. */
-	isolate(c, 2, true);
-	isolate(c, 3, true);
+	os_isolate(c, 2, true);
+	os_isolate(c, 3, true);
 	commit = st(c, 1).commit;
 	put(c, 1);
-	stabilize(c);
+	os_stabilize(c);
 	ck_assert_uint_eq(st(c, 4).last_index, st(c, 1).last_index);
 	ck_assert_uint_eq(st(c, 1).commit, commit);
 	/* Nor does it ever campaign, however long it hears nothing (its
 	 * requests to cut links count too). */
-	isolate(c, 1, true);
+	os_isolate(c, 1, true);
 	for (int i = 0; i < 100; i++)
 		sim_tick_node(c, 4);
 	ck_assert_int_eq(sim_role(c, 4), RAFT_FOLLOWER);
 	ck_assert_uint_eq(sim_vote_requests(c, 4), 0);
-	free_cluster(c);
+	os_free(c);
 }
 END_TEST
 
@@ -324,17 +259,17 @@ START_TEST(test_promote_joint_then_new)
 	ck_assert_int_eq(change(c, 1, RAFT_CHANGE_REMOVE, 3), RAFT_ECONFIG);
 	/* 1 and 2 are a majority of C_old = {1,2,3} but not of
 	 * C_new = {1,2,3,4}: the joint entry is not committed. */
-	isolate(c, 3, true);
-	isolate(c, 4, true);
-	stabilize(c);
+	os_isolate(c, 3, true);
+	os_isolate(c, 4, true);
+	os_stabilize(c);
 	ck_assert_uint_ge(st(c, 2).last_index, joint);
 	ck_assert(st(c, 2).config_joint);
 	ck_assert_uint_lt(st(c, 1).commit, joint);
 	/* With 4 too it commits, and the leader appends C_new itself. */
-	isolate(c, 4, false);
+	os_isolate(c, 4, false);
 	/* The appends lost to 4 are sent again once found lost. */
 	for (int i = 0; i < 30 && st(c, 1).commit < joint; i++)
-		tick_all(c, 1);
+		os_tick_all(c, 1);
 	ck_assert_int_eq(sim_role(c, 1), RAFT_LEADER);
 	ck_assert_uint_ge(st(c, 1).commit, joint);
 	ck_assert(!st(c, 1).config_joint);
@@ -342,10 +277,10 @@ START_TEST(test_promote_joint_then_new)
 	ck_assert_uint_eq(count_voters(c, 1), 4);
 	ck_assert_uint_eq(flags_of(c, 1, 2), RAFT_MEMBER_VOTER);
 	/* C_new commits with 1, 2, 4 (3 of 4) and everyone gets it. */
-	tick_all(c, 3);
+	os_tick_all(c, 3);
 	ck_assert_uint_ge(st(c, 1).commit, st(c, 1).config_index);
-	isolate(c, 3, false);
-	tick_all(c, 3);
+	os_isolate(c, 3, false);
+	os_tick_all(c, 3);
 	for (raft_id id = 1; id <= 4; id++) {
 		ck_assert(!st(c, id).config_joint);
 		ck_assert_uint_eq(count_voters(c, id), 4);
@@ -353,10 +288,10 @@ START_TEST(test_promote_joint_then_new)
 	}
 	/* The next change is allowed now. */
 	ck_assert_int_eq(change(c, 1, RAFT_CHANGE_REMOVE, 3), RAFT_OK);
-	tick_all(c, 5);
+	os_tick_all(c, 5);
 	ck_assert_uint_eq(count_voters(c, 1), 3);
 	ck_assert(st(c, 3).removed);
-	free_cluster(c);
+	os_free(c);
 }
 END_TEST
 
@@ -376,9 +311,9 @@ START_TEST(test_bad_changes_refused)
 	ck_assert(!st(c, 1).config_joint);
 	ck_assert_int_eq(change(c, 1, RAFT_CHANGE_ADD_LEARNER, 5),
 			 RAFT_ECONFIG);
-	stabilize(c);
+	os_stabilize(c);
 	ck_assert(st(c, 4).removed);
-	free_cluster(c);
+	os_free(c);
 }
 END_TEST
 
@@ -388,15 +323,15 @@ START_TEST(test_removed_leader_steps_down)
 	raft_term t;
 	uint64_t requests;
 
-	elect(c, 1);
+	os_elect(c, 1);
 	put(c, 1);
-	stabilize(c);
+	os_stabilize(c);
 	t = st(c, 1).term;
 	ck_assert_int_eq(change(c, 1, RAFT_CHANGE_REMOVE, 1), RAFT_OK);
 	/* Thesis §4.2.2: the leader manages the cluster while joint even
 	 * though it is not in C_new, and steps down once C_new commits;
 	 * then the up-to-date member it tells campaigns at once. */
-	tick_all(c, 5);
+	os_tick_all(c, 5);
 	ck_assert_int_eq(sim_role(c, 1), RAFT_FOLLOWER);
 	ck_assert(st(c, 1).removed);
 	ck_assert(sim_role(c, 2) == RAFT_LEADER ||
@@ -415,11 +350,11 @@ START_TEST(test_removed_leader_steps_down)
 		raft_index before = st(c, l).commit;
 
 		put(c, l);
-		tick_all(c, 3);
+		os_tick_all(c, 3);
 		ck_assert_uint_gt(st(c, l).commit, before);
 		ck_assert_int_eq(sim_role(c, l), RAFT_LEADER);
 	}
-	free_cluster(c);
+	os_free(c);
 }
 END_TEST
 
@@ -430,21 +365,21 @@ START_TEST(test_config_reverts_on_truncation)
 	raft_id l = 0;
 	uint64_t reports;
 
-	elect(c, 1);
+	os_elect(c, 1);
 	put(c, 1);
-	stabilize(c);
+	os_stabilize(c);
 	base = st(c, 1).last_index;
 	/* 1 appends a configuration that reaches nobody: it takes effect
 	 * on 1 at once (thesis §4.1: "a server always uses the latest
 	 * configuration in its log, regardless of whether the entry is
 	 * committed"). */
-	isolate(c, 1, true);
+	os_isolate(c, 1, true);
 	ck_assert_int_eq(change(c, 1, RAFT_CHANGE_ADD_LEARNER, 4), RAFT_OK);
 	ck_assert_uint_eq(flags_of(c, 1, 4), RAFT_MEMBER_LEARNER);
 	ck_assert_uint_eq(st(c, 1).config_index, base + 1);
 	/* 2 and 3 elect a leader of a later term, whose log lacks it. */
 	for (int i = 0; i < 200 && l == 0; i++) {
-		tick_all(c, 1);
+		os_tick_all(c, 1);
 		if (sim_role(c, 2) == RAFT_LEADER)
 			l = 2;
 		if (sim_role(c, 3) == RAFT_LEADER)
@@ -452,12 +387,12 @@ START_TEST(test_config_reverts_on_truncation)
 	}
 	ck_assert_uint_ne(l, 0);
 	put(c, l);
-	tick_all(c, 2);
+	os_tick_all(c, 2);
 	/* Back in touch, 1 drops the conflicting suffix, and with it the
 	 * configuration: it is undone. */
 	reports = sim_config_reports(c, 1);
-	isolate(c, 1, false);
-	tick_all(c, 5);
+	os_isolate(c, 1, false);
+	os_tick_all(c, 5);
 	ck_assert_int_eq(sim_role(c, 1), RAFT_FOLLOWER);
 	ck_assert_uint_eq(st(c, 1).last_index, st(c, l).last_index);
 	ck_assert_uint_eq(flags_of(c, 1, 4), 0);
@@ -465,7 +400,7 @@ START_TEST(test_config_reverts_on_truncation)
 	ck_assert_uint_eq(count_voters(c, 1), 3);
 	ck_assert_uint_gt(sim_config_reports(c, 1), reports);
 	ck_assert_uint_eq(st(c, 4).last_index, 0);
-	free_cluster(c);
+	os_free(c);
 }
 END_TEST
 
@@ -477,28 +412,28 @@ START_TEST(test_stale_member_follows_unknown_leader)
 	/* 3 misses the whole addition of 4, then 4 leads: thesis §4.1,
 	 * servers "accept AppendEntries requests from a leader that is not
 	 * part of [their] latest configuration". */
-	elect(c, 1);
-	isolate(c, 3, true);
+	os_elect(c, 1);
+	os_isolate(c, 3, true);
 	put(c, 1);
-	tick_all(c, 3);
+	os_tick_all(c, 3);
 	ck_assert_int_eq(change(c, 1, RAFT_CHANGE_ADD_LEARNER, 4), RAFT_OK);
-	tick_all(c, 5);
+	os_tick_all(c, 5);
 	ck_assert_int_eq(change(c, 1, RAFT_CHANGE_PROMOTE, 4), RAFT_OK);
-	tick_all(c, 15);
+	os_tick_all(c, 15);
 	ck_assert_uint_eq(count_voters(c, 1), 4);
 	ck_assert_uint_eq(flags_of(c, 3, 4), 0);
 	ck_assert_int_eq(sim_transfer(c, 1, 4), RAFT_OK);
 	for (int i = 0; i < 30 && sim_role(c, 4) != RAFT_LEADER; i++)
-		tick_all(c, 1);
+		os_tick_all(c, 1);
 	ck_assert_int_eq(sim_role(c, 4), RAFT_LEADER);
 	put(c, 4);
-	isolate(c, 3, false);
-	tick_all(c, 30);
+	os_isolate(c, 3, false);
+	os_tick_all(c, 30);
 	last = st(c, 4).last_index;
 	ck_assert_uint_eq(st(c, 3).last_index, last);
 	ck_assert_uint_eq(st(c, 3).leader, 4);
 	ck_assert_uint_eq(flags_of(c, 3, 4), RAFT_MEMBER_VOTER);
-	free_cluster(c);
+	os_free(c);
 }
 END_TEST
 
@@ -513,11 +448,12 @@ START_TEST(test_compaction_keeps_config)
 	ck_assert_int_eq(sim_compact(c, 1, 0), RAFT_OK);
 	ck_assert_uint_eq(st(c, 1).snapshot_index, applied);
 	ck_assert_uint_eq(flags_of(c, 1, 4), RAFT_MEMBER_LEARNER);
-	ck_assert_int_eq(raft_membership_at(core(c, 1), applied, &m), RAFT_OK);
+	ck_assert_int_eq(raft_membership_at(os_core(c, 1), applied, &m),
+			 RAFT_OK);
 	ck_assert_uint_eq(m.n, 4);
-	ck_assert_int_eq(raft_membership_at(core(c, 1), applied - 1, &m),
+	ck_assert_int_eq(raft_membership_at(os_core(c, 1), applied - 1, &m),
 			 RAFT_EINVAL);
-	free_cluster(c);
+	os_free(c);
 }
 END_TEST
 
@@ -533,7 +469,7 @@ START_TEST(test_restart_restores_config)
 	 * restart from the stored hard state and log. */
 	sim_crash(c, 2);
 	sim_restart(c, 2);
-	assert_safe(c);
+	os_assert_safe(c);
 	hs.term = sim_term(c, 2);
 	hs.vote = sim_vote(c, 2);
 	hs.commit = st(c, 2).commit;
@@ -553,7 +489,7 @@ START_TEST(test_restart_restores_config)
 		struct raft *r;
 
 		ck_assert_int_eq(
-		    raft_membership_at(core(c, 1), st(c, 1).last_index, &m),
+		    raft_membership_at(os_core(c, 1), st(c, 1).last_index, &m),
 		    RAFT_OK);
 		ck_assert_int_eq(
 		    raft_membership_encode(&m, buf, sizeof(buf), &len),
@@ -566,7 +502,7 @@ START_TEST(test_restart_restores_config)
 		snap.snapshot_config_len = len - 1;
 		ck_assert_int_eq(raft_new(&o, &snap, &r), RAFT_EINVAL);
 	}
-	free_cluster(c);
+	os_free(c);
 }
 END_TEST
 

@@ -1997,6 +1997,22 @@ int sim_change(struct sim_cluster *c, raft_id i,
 	return rc;
 }
 
+int sim_step_msg(struct sim_cluster *c, raft_id i, const struct raft_msg *m)
+{
+	struct node *nd = node_of(c, i);
+	if (!nd->up)
+		return RAFT_EINVAL;
+	int rc = raft_step(nd->r, m);
+	trace(c,
+	      "step on %" PRIu64 ": %s from %" PRIu64 " term=%" PRIu64
+	      " index=%" PRIu64 ": %s",
+	      i, raft_msg_type_name(m->type), m->from, m->term, m->index,
+	      raft_strerror(rc));
+	drain(c, nd);
+	sim_check(c);
+	return rc;
+}
+
 int sim_transfer(struct sim_cluster *c, raft_id i, raft_id to)
 {
 	struct node *nd = node_of(c, i);

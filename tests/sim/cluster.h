@@ -136,6 +136,11 @@ size_t sim_drop(struct sim_cluster *c, raft_id from, raft_id to, int type);
  * @max deliveries happened. Returns the number delivered. */
 size_t sim_deliver_all(struct sim_cluster *c, size_t max);
 
+/* Steps @m, made by the test and sent by no member (what a lying peer or
+ * a corrupt network could deliver), into member @i. Returns raft_step's
+ * answer. */
+int sim_step_msg(struct sim_cluster *c, raft_id i, const struct raft_msg *m);
+
 /* Network shape: cut or restore the link @from -> @to (one direction). */
 void sim_cut(struct sim_cluster *c, raft_id from, raft_id to, bool cut);
 void sim_isolate(struct sim_cluster *c, raft_id i); /* both directions */
