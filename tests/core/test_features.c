@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cluster.h"
+#include "on_sim.h"
 #include "suites.h"
 
 static raft_term term_of(struct cl *c, raft_id id)
@@ -21,15 +22,17 @@ static raft_index commit_of(struct cl *c, raft_id id)
 	return st.commit;
 }
 
-/* Ticks @id with every message from or to it dropped, @n times. */
-static void tick_isolated(struct cl *c, raft_id id, int n)
+/* Three voters on the simulated cluster with @o's election options. */
+static struct sim_cluster *three(const struct raft_options *o)
 {
-	for (int i = 0; i < n; i++) {
-		raft_tick(cl_r(c, id));
-		cl_ready(c, id);
-		cl_drop(c, 0, id, 0);
-		cl_drop(c, 0, 0, id);
-	}
+	struct sim_config cfg = {.n_nodes = 3,
+				 .seed = 1,
+				 .election_ticks = o->election_ticks,
+				 .heartbeat_ticks = o->heartbeat_ticks,
+				 .pre_vote = o->pre_vote,
+				 .check_quorum = o->check_quorum};
+
+	return os_new(&cfg);
 }
 
 START_TEST(test_prevote_keeps_term)
@@ -76,18 +79,19 @@ START_TEST(test_check_quorum_steps_down)
 {
 	struct raft_options o = {
 	    .election_ticks = 10, .heartbeat_ticks = 1, .check_quorum = true};
-	struct cl c;
+	struct sim_cluster *c = three(&o);
+	uint64_t read;
 
-	cl_init(&c, 3, &o);
-	ck_assert_int_eq(cl_elect(&c, 1), RAFT_LEADER);
-	ck_assert_int_eq(raft_read_index(cl_r(&c, 1), 77), RAFT_OK);
+	os_elect(c, 1);
+	ck_assert_int_eq(sim_read(c, 1, 0, &read), RAFT_OK);
 	/* Thesis §6.2: no answer from a majority for an election timeout:
 	 * the leader steps down, and its waiting read fails. */
-	tick_isolated(&c, 1, 21);
-	ck_assert_int_ne(raft_role(cl_r(&c, 1)), RAFT_LEADER);
-	ck_assert_uint_eq(cl_node(&c, 1)->n_failed, 1);
-	ck_assert_uint_eq(cl_node(&c, 1)->failed[0].ctx, 77);
-	cl_free(&c);
+	os_isolate(c, 1, true);
+	for (int i = 0; i < 21; i++)
+		sim_tick_node(c, 1);
+	ck_assert_int_ne(sim_role(c, 1), RAFT_LEADER);
+	ck_assert_int_eq(sim_read_state(c, read), SIM_READ_FAILED);
+	os_free(c);
 }
 END_TEST
 
@@ -95,26 +99,30 @@ START_TEST(test_leader_lease_ignores_votes)
 {
 	struct raft_options o = {
 	    .election_ticks = 10, .heartbeat_ticks = 1, .check_quorum = true};
-	struct cl c;
+	struct sim_cluster *c = three(&o);
 	struct raft_msg v = {.type = RAFT_MSG_VOTE,
 			     .from = 3,
 			     .to = 2,
 			     .term = 5,
 			     .index = 1,
 			     .log_term = 1};
+	struct sim_stats before, after;
 
-	cl_init(&c, 3, &o);
-	ck_assert_int_eq(cl_elect(&c, 1), RAFT_LEADER);
+	os_elect(c, 1);
 	/* Thesis §4.2.3: within the election timeout of hearing from the
-	 * leader, a VOTE of a higher term changes nothing. */
-	ck_assert_int_eq(raft_step(cl_r(&c, 2), &v), RAFT_OK);
-	ck_assert_uint_eq(term_of(&c, 2), 1);
-	ck_assert(!raft_has_ready(cl_r(&c, 2)));
+	 * leader, a VOTE of a higher term changes nothing: the ready it
+	 * would make is empty (no message, no write). */
+	sim_stats(c, &before);
+	ck_assert_int_eq(sim_step_msg(c, 2, &v), RAFT_OK);
+	sim_stats(c, &after);
+	ck_assert_uint_eq(sim_term(c, 2), 1);
+	ck_assert_uint_eq(sim_in_flight(c, 2, 0, 0), 0);
+	ck_assert_uint_eq(after.writes, before.writes);
 	/* A transfer (TIMEOUT_NOW campaign) is not held back. */
 	v.context = 1;
-	ck_assert_int_eq(raft_step(cl_r(&c, 2), &v), RAFT_OK);
-	ck_assert_uint_eq(term_of(&c, 2), 5);
-	cl_free(&c);
+	ck_assert_int_eq(sim_step_msg(c, 2, &v), RAFT_OK);
+	ck_assert_uint_eq(sim_term(c, 2), 5);
+	os_free(c);
 }
 END_TEST
 
@@ -124,22 +132,21 @@ START_TEST(test_timeout_now_campaigns_at_once)
 				 .heartbeat_ticks = 1,
 				 .pre_vote = true,
 				 .check_quorum = true};
-	struct cl c;
+	struct sim_cluster *c = three(&o);
 	struct raft_msg t = {
 	    .type = RAFT_MSG_TIMEOUT_NOW, .from = 1, .to = 2, .term = 1};
 
-	cl_init(&c, 3, &o);
-	ck_assert_int_eq(cl_elect(&c, 1), RAFT_LEADER);
+	os_elect(c, 1);
 	/* Thesis §3.10: the target starts an election without waiting
 	 * and without PreVote. */
-	ck_assert_int_eq(raft_step(cl_r(&c, 2), &t), RAFT_OK);
-	ck_assert_int_eq(raft_role(cl_r(&c, 2)), RAFT_CANDIDATE);
-	ck_assert_uint_eq(term_of(&c, 2), 2);
-	cl_stabilize(&c);
-	ck_assert_int_eq(raft_role(cl_r(&c, 2)), RAFT_LEADER);
-	ck_assert_int_eq(raft_role(cl_r(&c, 1)), RAFT_FOLLOWER);
-	ck_assert_uint_eq(raft_leader(cl_r(&c, 3)), 2);
-	cl_free(&c);
+	ck_assert_int_eq(sim_step_msg(c, 2, &t), RAFT_OK);
+	ck_assert_int_eq(sim_role(c, 2), RAFT_CANDIDATE);
+	ck_assert_uint_eq(sim_term(c, 2), 2);
+	os_stabilize(c);
+	ck_assert_int_eq(sim_role(c, 2), RAFT_LEADER);
+	ck_assert_int_eq(sim_role(c, 1), RAFT_FOLLOWER);
+	ck_assert_uint_eq(sim_leader_of(c, 3), 2);
+	os_free(c);
 }
 END_TEST
 
@@ -449,21 +456,19 @@ END_TEST
 START_TEST(test_leadership_transfer_gives_up)
 {
 	struct raft_options o = {.election_ticks = 10, .heartbeat_ticks = 1};
-	struct cl c;
+	struct sim_cluster *c = three(&o);
 
-	cl_init(&c, 3, &o);
-	ck_assert_int_eq(cl_elect(&c, 1), RAFT_LEADER);
-	ck_assert_int_eq(raft_transfer_leadership(cl_r(&c, 1), 2), RAFT_OK);
+	os_elect(c, 1);
+	ck_assert_int_eq(sim_transfer(c, 1, 2), RAFT_OK);
 	/* The target is unreachable: after an election timeout the
 	 * leader resumes taking proposals. */
 	for (int i = 0; i < 10; i++) {
-		raft_tick(cl_r(&c, 1));
-		cl_ready(&c, 1);
-		cl_drop(&c, 0, 0, 0);
+		sim_tick_node(c, 1);
+		sim_drop(c, 0, 0, 0);
 	}
-	ck_assert_int_eq(raft_role(cl_r(&c, 1)), RAFT_LEADER);
-	ck_assert_int_eq(raft_propose(cl_r(&c, 1), "b", 1, NULL), RAFT_OK);
-	cl_free(&c);
+	ck_assert_int_eq(sim_role(c, 1), RAFT_LEADER);
+	ck_assert_int_eq(sim_propose(c, 1, 0, NULL), RAFT_OK);
+	os_free(c);
 }
 END_TEST
 
