@@ -39,39 +39,37 @@ START_TEST(test_prevote_keeps_term)
 {
 	struct raft_options o = {
 	    .election_ticks = 10, .heartbeat_ticks = 1, .pre_vote = true};
-	struct cl c;
+	struct sim_cluster *c = three(&o);
 
-	cl_init(&c, 3, &o);
 	/* Thesis §9.6: PreVote first, the real election only after a
 	 * majority said it would vote: the term grows once. */
-	ck_assert_int_eq(cl_elect(&c, 1), RAFT_LEADER);
-	ck_assert_uint_eq(term_of(&c, 1), 1);
+	os_elect(c, 1);
+	ck_assert_uint_eq(sim_term(c, 1), 1);
 	/* A member cut off campaigns forever without raising its term. */
 	for (int i = 0; i < 100; i++) {
-		raft_tick(cl_r(&c, 3));
-		cl_ready(&c, 3);
-		if (i > 50 && cl_count(&c, RAFT_MSG_PREVOTE, 3, 0) > 0)
+		sim_tick_node(c, 3);
+		if (i > 50 && sim_in_flight(c, 3, 0, RAFT_MSG_PREVOTE) > 0)
 			break;
-		cl_drop(&c, 0, 3, 0);
+		sim_drop(c, 3, 0, 0);
 	}
-	ck_assert_int_eq(raft_role(cl_r(&c, 3)), RAFT_PRECANDIDATE);
-	ck_assert_uint_eq(term_of(&c, 3), 1);
-	ck_assert_uint_eq(cl_find(&c, RAFT_MSG_PREVOTE, 3, 2)->term, 2);
+	ck_assert_int_eq(sim_role(c, 3), RAFT_PRECANDIDATE);
+	ck_assert_uint_eq(sim_term(c, 3), 1);
+	ck_assert_uint_eq(sim_find(c, 3, 2, RAFT_MSG_PREVOTE)->term, 2);
 	/* Back in touch, its PreVote is refused: 2 heard from the leader
 	 * within the election timeout. The leader keeps its term. */
-	cl_deliver(&c, RAFT_MSG_PREVOTE, 3, 0);
-	cl_ready(&c, 0);
-	ck_assert(cl_find(&c, RAFT_MSG_PREVOTE_RESP, 2, 3)->reject);
-	cl_stabilize(&c);
-	ck_assert_uint_eq(term_of(&c, 1), 1);
-	ck_assert_uint_eq(term_of(&c, 2), 1);
-	ck_assert_int_eq(raft_role(cl_r(&c, 1)), RAFT_LEADER);
+	while (sim_deliver(c, 3, 0, RAFT_MSG_PREVOTE))
+		;
+	ck_assert(sim_find(c, 2, 3, RAFT_MSG_PREVOTE_RESP)->reject);
+	os_stabilize(c);
+	ck_assert_uint_eq(sim_term(c, 1), 1);
+	ck_assert_uint_eq(sim_term(c, 2), 1);
+	ck_assert_int_eq(sim_role(c, 1), RAFT_LEADER);
 	/* A heartbeat brings 3 back as a follower. */
-	raft_tick(cl_r(&c, 1));
-	cl_stabilize(&c);
-	ck_assert_int_eq(raft_role(cl_r(&c, 3)), RAFT_FOLLOWER);
-	ck_assert_uint_eq(raft_leader(cl_r(&c, 3)), 1);
-	cl_free(&c);
+	sim_tick_node(c, 1);
+	os_stabilize(c);
+	ck_assert_int_eq(sim_role(c, 3), RAFT_FOLLOWER);
+	ck_assert_uint_eq(sim_leader_of(c, 3), 1);
+	os_free(c);
 }
 END_TEST
 
@@ -181,23 +179,19 @@ END_TEST
 
 START_TEST(test_follower_reads_fail_on_leader_change)
 {
-	struct cl c;
 	struct raft_msg hb = {
 	    .type = RAFT_MSG_HEARTBEAT, .from = 3, .to = 2, .term = 2};
 	struct raft_options o = {.election_ticks = 10, .heartbeat_ticks = 1};
+	struct sim_cluster *c = three(&o);
+	uint64_t read;
 
-	cl_init(&c, 3, &o);
-	ck_assert_int_eq(cl_elect(&c, 1), RAFT_LEADER);
-	ck_assert_int_eq(raft_read_index(cl_r(&c, 2), 9), RAFT_OK);
-	cl_ready(&c, 2);
-	cl_drop(&c, RAFT_MSG_READ_INDEX, 2, 1);
+	os_elect(c, 1);
+	ck_assert_int_eq(sim_read(c, 2, 0, &read), RAFT_OK);
+	sim_drop(c, 2, 1, RAFT_MSG_READ_INDEX);
 	/* A new leader will never answer what the old one was asked. */
-	ck_assert_int_eq(raft_step(cl_r(&c, 2), &hb), RAFT_OK);
-	cl_ready(&c, 2);
-	ck_assert_uint_eq(cl_node(&c, 2)->n_failed, 1);
-	ck_assert_uint_eq(cl_node(&c, 2)->failed[0].ctx, 9);
-	ck_assert_uint_eq(cl_node(&c, 2)->n_reads, 0);
-	cl_free(&c);
+	ck_assert_int_eq(sim_step_msg(c, 2, &hb), RAFT_OK);
+	ck_assert_int_eq(sim_read_state(c, read), SIM_READ_FAILED);
+	os_free(c);
 }
 END_TEST
 
@@ -554,27 +548,23 @@ END_TEST
 START_TEST(test_follower_read_retried_once_then_failed)
 {
 	struct raft_options o = {.election_ticks = 10, .heartbeat_ticks = 1};
-	struct cl c;
+	struct sim_cluster *c = three(&o);
+	uint64_t read;
 
-	cl_init(&c, 3, &o);
-	ck_assert_int_eq(cl_elect(&c, 1), RAFT_LEADER);
-	ck_assert_int_eq(raft_read_index(cl_r(&c, 2), 4), RAFT_OK);
-	cl_ready(&c, 2);
-	ck_assert_uint_eq(cl_drop(&c, RAFT_MSG_READ_INDEX, 2, 1), 1);
+	os_elect(c, 1);
+	ck_assert_int_eq(sim_read(c, 2, 0, &read), RAFT_OK);
+	ck_assert_uint_eq(sim_drop(c, 2, 1, RAFT_MSG_READ_INDEX), 1);
 	/* After an election timeout the request goes out again ... */
 	for (int i = 0; i < 10; i++)
-		raft_tick(cl_r(&c, 2));
-	cl_ready(&c, 2);
-	ck_assert_uint_eq(cl_drop(&c, RAFT_MSG_READ_INDEX, 2, 1), 1);
-	ck_assert_uint_eq(cl_node(&c, 2)->n_failed, 0);
+		sim_tick_node(c, 2);
+	ck_assert_uint_eq(sim_drop(c, 2, 1, RAFT_MSG_READ_INDEX), 1);
+	ck_assert_int_eq(sim_read_state(c, read), SIM_READ_PENDING);
 	/* ... and after two the read fails for good. */
 	for (int i = 0; i < 10; i++)
-		raft_tick(cl_r(&c, 2));
-	cl_ready(&c, 2);
-	ck_assert_uint_eq(cl_node(&c, 2)->n_failed, 1);
-	ck_assert_uint_eq(cl_node(&c, 2)->failed[0].ctx, 4);
-	ck_assert_uint_eq(cl_count(&c, RAFT_MSG_READ_INDEX, 2, 1), 0);
-	cl_free(&c);
+		sim_tick_node(c, 2);
+	ck_assert_int_eq(sim_read_state(c, read), SIM_READ_FAILED);
+	ck_assert_uint_eq(sim_in_flight(c, 2, 1, RAFT_MSG_READ_INDEX), 0);
+	os_free(c);
 }
 END_TEST
 

@@ -1821,6 +1821,17 @@ size_t sim_in_flight(const struct sim_cluster *c, raft_id from, raft_id to,
 	return n;
 }
 
+const struct raft_msg *sim_find(const struct sim_cluster *c, raft_id from,
+				raft_id to, int type)
+{
+	size_t best = SIZE_MAX;
+	for (size_t k = 0; k < c->n_pk; k++)
+		if (pk_match(&c->pk[k], from, to, type) &&
+		    (best == SIZE_MAX || c->pk[k].seq < c->pk[best].seq))
+			best = k;
+	return best == SIZE_MAX ? NULL : &c->pk[best].m;
+}
+
 bool sim_deliver(struct sim_cluster *c, raft_id from, raft_id to, int type)
 {
 	size_t best = SIZE_MAX;

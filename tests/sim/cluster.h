@@ -128,6 +128,10 @@ void sim_tick_all(struct sim_cluster *c); /* global clock + all members */
 /* Messages in flight from @from to @to of @type (0 = any of each). */
 size_t sim_in_flight(const struct sim_cluster *c, raft_id from, raft_id to,
 		     int type);
+/* The oldest matching message in flight, left there for a test to look
+ * at (valid until messages next move); NULL when none. */
+const struct raft_msg *sim_find(const struct sim_cluster *c, raft_id from,
+				raft_id to, int type);
 /* Delivers the oldest matching message in flight; false when none. */
 bool sim_deliver(struct sim_cluster *c, raft_id from, raft_id to, int type);
 /* Drops every matching message in flight; returns how many. */
