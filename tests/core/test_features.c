@@ -6,14 +6,6 @@
 #include "on_sim.h"
 #include "suites.h"
 
-static raft_term term_of(struct cl *c, raft_id id)
-{
-	struct raft_status st;
-
-	raft_status(cl_r(c, id), &st);
-	return st.term;
-}
-
 static raft_index commit_of(struct cl *c, raft_id id)
 {
 	struct raft_status st;
@@ -259,45 +251,47 @@ END_TEST
 
 START_TEST(test_pipelining_window)
 {
-	struct raft_options o = {.election_ticks = 10,
+	struct sim_config cfg = {.n_nodes = 3,
+				 .seed = 1,
+				 .election_ticks = 10,
 				 .heartbeat_ticks = 1,
 				 .max_inflight = 2,
 				 .max_append_entries = 1};
-	struct cl c;
+	struct sim_cluster *c = os_new(&cfg);
 
-	cl_init(&c, 3, &o);
-	ck_assert_int_eq(cl_elect(&c, 1), RAFT_LEADER);
+	os_elect(c, 1);
 	for (int i = 0; i < 5; i++)
-		raft_propose(cl_r(&c, 1), "p", 1, NULL);
-	cl_ready(&c, 1);
+		sim_propose(c, 1, 0, NULL);
 	/* Replicate state: two appends of one entry each in flight per
 	 * follower without waiting, then the window is full. */
-	ck_assert_uint_eq(cl_count(&c, RAFT_MSG_APPEND, 1, 2), 2);
-	ck_assert_uint_eq(cl_count(&c, RAFT_MSG_APPEND, 1, 3), 2);
-	ck_assert_uint_eq(cl_find(&c, RAFT_MSG_APPEND, 1, 2)->index, 1);
-	cl_deliver(&c, RAFT_MSG_APPEND, 1, 2);
-	cl_ready(&c, 2);
-	cl_deliver(&c, RAFT_MSG_APPEND_RESP, 2, 1);
-	cl_ready(&c, 1);
+	ck_assert_uint_eq(sim_in_flight(c, 1, 2, RAFT_MSG_APPEND), 2);
+	ck_assert_uint_eq(sim_in_flight(c, 1, 3, RAFT_MSG_APPEND), 2);
+	ck_assert_uint_eq(sim_find(c, 1, 2, RAFT_MSG_APPEND)->index, 1);
+	while (sim_deliver(c, 1, 2, RAFT_MSG_APPEND))
+		;
+	while (sim_deliver(c, 2, 1, RAFT_MSG_APPEND_RESP))
+		;
 	/* Both acknowledged: two more go out to 2, none to 3. */
-	ck_assert_uint_eq(cl_count(&c, RAFT_MSG_APPEND, 1, 2), 2);
-	ck_assert_uint_eq(cl_count(&c, RAFT_MSG_APPEND, 1, 3), 2);
-	cl_stabilize(&c);
-	ck_assert_uint_eq(commit_of(&c, 1), 6);
-	ck_assert_uint_eq(cl_node(&c, 3)->applied_index, 6);
-	cl_free(&c);
+	ck_assert_uint_eq(sim_in_flight(c, 1, 2, RAFT_MSG_APPEND), 2);
+	ck_assert_uint_eq(sim_in_flight(c, 1, 3, RAFT_MSG_APPEND), 2);
+	os_stabilize(c);
+	ck_assert_uint_eq(sim_commit(c, 1), 6);
+	ck_assert_uint_eq(sim_applied(c, 3), 6);
+	os_free(c);
 }
 END_TEST
 
 /* Leader 1 of term 3 holds an entry of term 1 at index 2 that only it has;
  * returns with it replicated to 2 (max_append_entries 1) but not the NOOP
  * of term 3. */
-static void old_term_entry_on_majority(struct cl *c, unsigned mutations)
+static struct sim_cluster *old_term_entry_on_majority(unsigned mutations)
 {
-	struct raft_options o = {.election_ticks = 10,
+	struct sim_config cfg = {.n_nodes = 3,
+				 .seed = 1,
+				 .election_ticks = 10,
 				 .heartbeat_ticks = 1,
 				 .max_append_entries = 1,
-				 .mutations = mutations};
+				 .raft_mutations = mutations};
 	/* A stale candidate of term 2 deposes leader 1 without winning. */
 	struct raft_msg v = {.type = RAFT_MSG_VOTE,
 			     .from = 3,
@@ -305,65 +299,63 @@ static void old_term_entry_on_majority(struct cl *c, unsigned mutations)
 			     .term = 2,
 			     .index = 1,
 			     .log_term = 1};
+	struct sim_cluster *c = os_new(&cfg);
 
-	cl_init(c, 3, &o);
-	ck_assert_int_eq(cl_elect(c, 1), RAFT_LEADER);
-	raft_propose(cl_r(c, 1), "old", 3, NULL);
-	cl_ready(c, 1);
-	cl_drop(c, 0, 1, 0);
-	ck_assert_int_eq(raft_step(cl_r(c, 1), &v), RAFT_OK);
-	ck_assert_int_eq(raft_role(cl_r(c, 1)), RAFT_FOLLOWER);
-	cl_ready(c, 1);
-	cl_drop(c, 0, 1, 0);
+	os_elect(c, 1);
+	sim_propose(c, 1, 0, NULL);
+	sim_drop(c, 1, 0, 0);
+	ck_assert_int_eq(sim_step_msg(c, 1, &v), RAFT_OK);
+	ck_assert_int_eq(sim_role(c, 1), RAFT_FOLLOWER);
+	sim_drop(c, 1, 0, 0);
 	/* 1 wins term 3 (its log is the longest) with the entry of term 1
 	 * at index 2 only in its own log. */
-	for (int i = 0; i < 40 && raft_role(cl_r(c, 1)) == RAFT_FOLLOWER; i++)
-		raft_tick(cl_r(c, 1));
-	cl_ready(c, 1);
-	cl_deliver(c, RAFT_MSG_VOTE, 1, 0);
-	cl_ready(c, 0);
-	cl_deliver(c, RAFT_MSG_VOTE_RESP, 0, 1);
-	ck_assert_int_eq(raft_role(cl_r(c, 1)), RAFT_LEADER);
-	ck_assert_uint_eq(term_of(c, 1), 3);
-	cl_ready(c, 1);
-	cl_drop(c, 0, 1, 3);
+	for (int i = 0; i < 40 && sim_role(c, 1) == RAFT_FOLLOWER; i++)
+		sim_tick_node(c, 1);
+	while (sim_deliver(c, 1, 0, RAFT_MSG_VOTE))
+		;
+	while (sim_deliver(c, 0, 1, RAFT_MSG_VOTE_RESP))
+		;
+	ck_assert_int_eq(sim_role(c, 1), RAFT_LEADER);
+	ck_assert_uint_eq(sim_term(c, 1), 3);
+	sim_drop(c, 1, 3, 0);
 	/* The probe (prev 2) is refused by 2, who lacks index 2... */
-	cl_deliver(c, RAFT_MSG_APPEND, 1, 2);
-	cl_ready(c, 2);
-	ck_assert(cl_find(c, RAFT_MSG_APPEND_RESP, 2, 1)->reject);
-	cl_deliver(c, RAFT_MSG_APPEND_RESP, 2, 1);
-	cl_ready(c, 1);
-	cl_drop(c, 0, 1, 3);
+	while (sim_deliver(c, 1, 2, RAFT_MSG_APPEND))
+		;
+	ck_assert(sim_find(c, 2, 1, RAFT_MSG_APPEND_RESP)->reject);
+	while (sim_deliver(c, 2, 1, RAFT_MSG_APPEND_RESP))
+		;
+	sim_drop(c, 1, 3, 0);
 	/* ... then index 2 (term 1) alone reaches it. */
-	ck_assert_uint_eq(cl_find(c, RAFT_MSG_APPEND, 1, 2)->n_entries, 1);
-	ck_assert_uint_eq(cl_find(c, RAFT_MSG_APPEND, 1, 2)->entries[0].term,
+	ck_assert_uint_eq(sim_find(c, 1, 2, RAFT_MSG_APPEND)->n_entries, 1);
+	ck_assert_uint_eq(sim_find(c, 1, 2, RAFT_MSG_APPEND)->entries[0].term,
 			  1);
-	cl_deliver(c, RAFT_MSG_APPEND, 1, 2);
-	cl_ready(c, 2);
-	cl_deliver(c, RAFT_MSG_APPEND_RESP, 2, 1);
+	while (sim_deliver(c, 1, 2, RAFT_MSG_APPEND))
+		;
+	while (sim_deliver(c, 2, 1, RAFT_MSG_APPEND_RESP))
+		;
+	return c;
 }
 
 START_TEST(test_old_term_entry_not_committed_by_counting)
 {
-	struct cl c;
+	struct sim_cluster *c = old_term_entry_on_majority(0);
 
-	old_term_entry_on_majority(&c, 0);
 	/* Figure 8: a majority holds index 2, but it is of term 1; the
 	 * leader of term 3 does not count it committed. */
-	ck_assert_uint_eq(commit_of(&c, 1), 1);
-	cl_stabilize(&c);
-	ck_assert_uint_eq(commit_of(&c, 1), 3);
-	cl_free(&c);
+	ck_assert_uint_eq(sim_commit(c, 1), 1);
+	os_stabilize(c);
+	ck_assert_uint_eq(sim_commit(c, 1), 3);
+	os_free(c);
 }
 END_TEST
 
 START_TEST(test_mutation_commit_old_term)
 {
-	struct cl c;
+	struct sim_cluster *c =
+	    old_term_entry_on_majority(RAFT_MUTATE_COMMIT_OLD_TERM);
 
-	old_term_entry_on_majority(&c, RAFT_MUTATE_COMMIT_OLD_TERM);
-	ck_assert_uint_eq(commit_of(&c, 1), 2);
-	cl_free(&c);
+	ck_assert_uint_eq(sim_commit(c, 1), 2);
+	os_free(c);
 }
 END_TEST
 
