@@ -6,14 +6,6 @@
 #include "on_sim.h"
 #include "suites.h"
 
-static raft_index commit_of(struct cl *c, raft_id id)
-{
-	struct raft_status st;
-
-	raft_status(cl_r(c, id), &st);
-	return st.commit;
-}
-
 /* Three voters on the simulated cluster with @o's election options. */
 static struct sim_cluster *three(const struct raft_options *o)
 {
@@ -215,37 +207,36 @@ END_TEST
 START_TEST(test_conflicting_suffix_replaced)
 {
 	struct raft_options o = {.election_ticks = 10, .heartbeat_ticks = 1};
-	struct cl c;
+	struct sim_cluster *c = three(&o);
 
-	cl_init(&c, 3, &o);
-	ck_assert_int_eq(cl_elect(&c, 1), RAFT_LEADER);
+	os_elect(c, 1);
 	/* Leader 1 appends entries nobody else gets. */
-	raft_propose(cl_r(&c, 1), "lost1", 5, NULL);
-	raft_propose(cl_r(&c, 1), "lost2", 5, NULL);
-	cl_ready(&c, 1);
-	cl_drop(&c, 0, 1, 0);
-	ck_assert_uint_eq(cl_node(&c, 1)->n_log, 3);
+	sim_propose(c, 1, 0, NULL);
+	sim_propose(c, 1, 1, NULL);
+	sim_drop(c, 1, 0, 0);
+	ck_assert_uint_eq(sim_last_index(c, 1), 3);
 	/* 2 leads term 2 (1 does not hear of it) and writes its own
 	 * entries at those indexes. */
-	for (int i = 0; i < 20 && raft_role(cl_r(&c, 2)) == RAFT_FOLLOWER;
-	     i++) {
-		raft_tick(cl_r(&c, 2));
-		cl_ready(&c, 2);
-		cl_drop(&c, 0, 0, 1);
+	for (int i = 0; i < 20 && sim_role(c, 2) == RAFT_FOLLOWER; i++) {
+		sim_tick_node(c, 2);
+		sim_drop(c, 0, 1, 0);
 	}
-	cl_deliver(&c, RAFT_MSG_VOTE, 2, 3);
-	cl_ready(&c, 3);
-	cl_deliver(&c, RAFT_MSG_VOTE_RESP, 3, 2);
-	ck_assert_int_eq(raft_role(cl_r(&c, 2)), RAFT_LEADER);
-	raft_propose(cl_r(&c, 2), "new", 3, NULL);
-	cl_stabilize(&c);
-	/* §5.3: 1's conflicting suffix was removed and replaced. */
-	ck_assert_uint_eq(cl_node(&c, 1)->n_log, 3);
-	ck_assert_uint_eq(cl_node(&c, 1)->log[1].term, 2);
-	ck_assert_uint_eq(cl_node(&c, 1)->log[2].term, 2);
-	ck_assert_str_eq(cl_node(&c, 1)->applied[2], "new");
-	ck_assert_uint_eq(commit_of(&c, 1), 3);
-	cl_free(&c);
+	while (sim_deliver(c, 2, 3, RAFT_MSG_VOTE))
+		;
+	while (sim_deliver(c, 3, 2, RAFT_MSG_VOTE_RESP))
+		;
+	ck_assert_int_eq(sim_role(c, 2), RAFT_LEADER);
+	sim_propose(c, 2, 2, NULL);
+	os_stabilize(c);
+	/* §5.3: 1's conflicting suffix was removed and replaced, and it
+	 * applied the new entry at index 3 (the cluster's State Machine
+	 * Safety check compares it with what the others applied there). */
+	ck_assert_uint_eq(sim_last_index(c, 1), 3);
+	ck_assert_uint_eq(sim_log_term(c, 1, 2), 2);
+	ck_assert_uint_eq(sim_log_term(c, 1, 3), 2);
+	ck_assert_uint_eq(sim_applied(c, 1), 3);
+	ck_assert_uint_eq(sim_commit(c, 1), 3);
+	os_free(c);
 }
 END_TEST
 
@@ -408,34 +399,41 @@ START_TEST(test_leadership_transfer)
 				 .heartbeat_ticks = 1,
 				 .pre_vote = true,
 				 .check_quorum = true};
-	struct cl c;
+	struct sim_cluster *c = three(&o);
+	struct sim_stats before, after;
+	size_t in_flight;
+	raft_index a;
 
-	cl_init(&c, 3, &o);
-	ck_assert_int_eq(cl_elect(&c, 1), RAFT_LEADER);
-	ck_assert_int_eq(raft_transfer_leadership(cl_r(&c, 2), 3),
-			 RAFT_ENOTLEADER);
-	ck_assert_int_eq(raft_transfer_leadership(cl_r(&c, 1), 9), RAFT_EINVAL);
-	ck_assert_int_eq(raft_propose(cl_r(&c, 1), "a", 1, NULL), RAFT_OK);
-	cl_ready(&c, 1);
+	os_elect(c, 1);
+	ck_assert_int_eq(sim_transfer(c, 2, 3), RAFT_ENOTLEADER);
+	ck_assert_int_eq(sim_transfer(c, 1, 9), RAFT_EINVAL);
+	ck_assert_int_eq(sim_propose(c, 1, 0, &a), RAFT_OK);
 	/* Thesis §3.10: the leader stops taking proposals, brings the
-	 * target up to date, and only then sends TIMEOUT_NOW. */
-	ck_assert_int_eq(raft_transfer_leadership(cl_r(&c, 1), 3), RAFT_OK);
-	ck_assert_int_eq(raft_transfer_leadership(cl_r(&c, 1), 2),
-			 RAFT_ETRANSFER);
-	ck_assert_int_eq(raft_propose(cl_r(&c, 1), "b", 1, NULL),
-			 RAFT_ETRANSFER);
-	ck_assert(!raft_has_ready(cl_r(&c, 1)));
-	cl_deliver(&c, RAFT_MSG_APPEND, 1, 3);
-	cl_ready(&c, 3);
-	cl_deliver(&c, RAFT_MSG_APPEND_RESP, 3, 1);
-	cl_ready(&c, 1);
-	ck_assert_uint_eq(cl_count(&c, RAFT_MSG_TIMEOUT_NOW, 1, 3), 1);
-	cl_stabilize(&c);
-	ck_assert_int_eq(raft_role(cl_r(&c, 3)), RAFT_LEADER);
-	ck_assert_uint_eq(raft_leader(cl_r(&c, 1)), 3);
-	ck_assert_uint_eq(raft_leader(cl_r(&c, 2)), 3);
-	ck_assert_str_eq(cl_node(&c, 3)->applied[1], "a");
-	cl_free(&c);
+	 * target up to date, and only then sends TIMEOUT_NOW: until then
+	 * its readies are empty (no message, no write). */
+	sim_stats(c, &before);
+	in_flight = sim_in_flight(c, 1, 0, 0);
+	ck_assert_int_eq(sim_transfer(c, 1, 3), RAFT_OK);
+	ck_assert_int_eq(sim_transfer(c, 1, 2), RAFT_ETRANSFER);
+	ck_assert_int_eq(sim_propose(c, 1, 1, NULL), RAFT_ETRANSFER);
+	sim_stats(c, &after);
+	ck_assert_uint_eq(sim_in_flight(c, 1, 0, 0), in_flight);
+	ck_assert_uint_eq(after.writes, before.writes);
+	while (sim_deliver(c, 1, 3, RAFT_MSG_APPEND))
+		;
+	while (sim_deliver(c, 3, 1, RAFT_MSG_APPEND_RESP))
+		;
+	ck_assert_uint_eq(sim_in_flight(c, 1, 3, RAFT_MSG_TIMEOUT_NOW), 1);
+	os_stabilize(c);
+	ck_assert_int_eq(sim_role(c, 3), RAFT_LEADER);
+	ck_assert_uint_eq(sim_leader_of(c, 1), 3);
+	ck_assert_uint_eq(sim_leader_of(c, 2), 3);
+	/* The new leader applied the write proposed before the transfer
+	 * (the State Machine Safety check compares the entry). */
+	ck_assert_uint_eq(a, 2);
+	ck_assert_uint_ge(sim_applied(c, 3), a);
+	ck_assert_uint_eq(sim_log_term(c, 3, a), 1);
+	os_free(c);
 }
 END_TEST
 
