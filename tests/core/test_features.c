@@ -181,26 +181,26 @@ END_TEST
 
 START_TEST(test_reads_wait_for_commit_in_term)
 {
-	struct cl c;
 	struct raft_options o = {.election_ticks = 10, .heartbeat_ticks = 1};
+	struct sim_cluster *c = three(&o);
+	uint64_t read;
 
-	cl_init(&c, 3, &o);
-	for (int i = 0; i < 20 && raft_role(cl_r(&c, 1)) != RAFT_CANDIDATE; i++)
-		raft_tick(cl_r(&c, 1));
-	cl_ready(&c, 1);
-	cl_deliver(&c, RAFT_MSG_VOTE, 1, 0);
-	cl_ready(&c, 0);
-	cl_deliver(&c, RAFT_MSG_VOTE_RESP, 0, 1);
-	ck_assert_int_eq(raft_role(cl_r(&c, 1)), RAFT_LEADER);
+	for (int i = 0; i < 20 && sim_role(c, 1) != RAFT_CANDIDATE; i++)
+		sim_tick_node(c, 1);
+	while (sim_deliver(c, 1, 0, RAFT_MSG_VOTE))
+		;
+	while (sim_deliver(c, 0, 1, RAFT_MSG_VOTE_RESP))
+		;
+	ck_assert_int_eq(sim_role(c, 1), RAFT_LEADER);
 	/* Thesis §6.4: no read index before an entry of this term is
 	 * committed; the read waits (no heartbeat round yet). */
-	ck_assert_int_eq(raft_read_index(cl_r(&c, 1), 5), RAFT_OK);
-	cl_ready(&c, 1);
-	ck_assert_uint_eq(cl_count(&c, RAFT_MSG_HEARTBEAT, 1, 0), 0);
-	cl_stabilize(&c);
-	ck_assert_uint_eq(cl_node(&c, 1)->n_reads, 1);
-	ck_assert_uint_eq(cl_node(&c, 1)->reads[0].index, 1);
-	cl_free(&c);
+	ck_assert_int_eq(sim_read(c, 1, 0, &read), RAFT_OK);
+	ck_assert_uint_eq(sim_in_flight(c, 1, 0, RAFT_MSG_HEARTBEAT), 0);
+	ck_assert_uint_eq(sim_read_index(c, read), 0);
+	os_stabilize(c);
+	ck_assert_uint_eq(sim_read_index(c, read), 1);
+	ck_assert_int_eq(sim_read_state(c, read), SIM_READ_SERVED);
+	os_free(c);
 }
 END_TEST
 

@@ -1779,6 +1779,13 @@ enum sim_read_state sim_read_state(const struct sim_cluster *c,
 	return c->rd[read_id - 1].state;
 }
 
+raft_index sim_read_index(const struct sim_cluster *c, uint64_t read_id)
+{
+	if (read_id == 0 || read_id > c->n_rd || !c->rd[read_id - 1].got_index)
+		return 0;
+	return c->rd[read_id - 1].index;
+}
+
 /* --- scripted driving --- */
 
 void sim_tick_node(struct sim_cluster *c, raft_id i)

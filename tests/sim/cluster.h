@@ -194,6 +194,8 @@ enum sim_read_state {
 };
 enum sim_read_state sim_read_state(const struct sim_cluster *c,
 				   uint64_t read_id);
+/* The index the core gave read @read_id (0: none yet). */
+raft_index sim_read_index(const struct sim_cluster *c, uint64_t read_id);
 
 /* Views of one member (0 / follower when it is down). */
 enum raft_role sim_role(const struct sim_cluster *c, raft_id i);
