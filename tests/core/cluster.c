@@ -219,18 +219,6 @@ void cl_crash_in_ready(struct cl *c, raft_id id, int steps)
 	cl_restart(c, id);
 }
 
-void cl_send_then_crash(struct cl *c, raft_id id)
-{
-	struct cl_node *nd = cl_node(c, id);
-	struct raft_ready rd;
-
-	ck_assert(raft_has_ready(nd->r));
-	raft_ready(nd->r, &rd);
-	for (size_t i = 0; i < rd.n_msgs; i++)
-		enqueue(c, &rd.msgs[i]);
-	cl_restart(c, id);
-}
-
 void cl_persist(struct cl *c, raft_id id)
 {
 	struct cl_node *nd = cl_node(c, id);

@@ -81,11 +81,6 @@ void cl_restart(struct cl *c, raft_id id);
  * @id restarts (cl_restart). */
 void cl_crash_in_ready(struct cl *c, raft_id id, int steps);
 
-/* Takes @id's next ready and does what a driver may do before its write
- * is durable: sends rd.msgs (rule 2). Then @id crashes, nothing of the
- * ready stored, and restarts (cl_restart). */
-void cl_send_then_crash(struct cl *c, raft_id id);
-
 /* Reports the whole stored log of @id durable. */
 void cl_persist(struct cl *c, raft_id id);
 
