@@ -60,7 +60,6 @@ void cl_init_voters(struct cl *c, size_t n, size_t n_voters,
 
 		o.seed = 1000 + i;
 		ck_assert_int_eq(raft_new(&o, NULL, &c->nodes[i].r), RAFT_OK);
-		c->nodes[i].auto_persist = true;
 	}
 }
 
@@ -219,14 +218,6 @@ void cl_crash_in_ready(struct cl *c, raft_id id, int steps)
 	cl_restart(c, id);
 }
 
-void cl_persist(struct cl *c, raft_id id)
-{
-	struct cl_node *nd = cl_node(c, id);
-
-	if (nd->n_log > 0)
-		raft_persisted(nd->r, nd->n_log, nd->log[nd->n_log - 1].term);
-}
-
 static void ready_one(struct cl *c, struct cl_node *nd)
 {
 	while (raft_has_ready(nd->r)) {
@@ -267,7 +258,7 @@ static void ready_one(struct cl *c, struct cl_node *nd)
 			nd->failed[nd->n_failed++] = rd.failed_reads[i];
 		}
 		raft_advance(nd->r, &rd);
-		if (nd->auto_persist && rd.n_entries > 0)
+		if (rd.n_entries > 0)
 			raft_persisted(nd->r,
 				       rd.entries[rd.n_entries - 1].index,
 				       rd.entries[rd.n_entries - 1].term);

@@ -31,8 +31,6 @@ struct cl_node {
 	/* The driver's newest snapshot of its own state machine (taken at
 	 * the applied index by cl_compact()), the one it sends. */
 	raft_index drv_snap_index;
-	/* When false, readies are stored but raft_persisted() is withheld. */
-	bool auto_persist;
 	/* The state machine: applied command payloads, in order. */
 	char applied[CL_MAX_LOG][32];
 	raft_index applied_index;
@@ -80,9 +78,6 @@ void cl_restart(struct cl *c, raft_id id);
  * @steps are done (those that apply); nothing is sent or applied. Then
  * @id restarts (cl_restart). */
 void cl_crash_in_ready(struct cl *c, raft_id id, int steps);
-
-/* Reports the whole stored log of @id durable. */
-void cl_persist(struct cl *c, raft_id id);
 
 /* Delivers (and removes) queued messages matching @type (0: any), @from
  * and @to (0: any). Returns how many were delivered. A SNAPSHOT message is
