@@ -1,5 +1,7 @@
 /* cluster.h - a few cores wired together by hand: each ready is carried out
- * at once (storage in memory), messages wait in a queue until delivered. */
+ * at once (storage in memory), messages wait in a queue until delivered.
+ * For the tests that take readies by hand; the others run on the
+ * simulated cluster of tests/sim (on_sim.h). */
 #ifndef TESTS_CORE_CLUSTER_H_
 #define TESTS_CORE_CLUSTER_H_
 
