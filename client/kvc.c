@@ -1,86 +1,20 @@
-/* kvc.c - libkvc: blocking kvd client over libevent's HTTP client. */
+/* kvc.c - libkvc: the API of kvc.h (keys, lists, status, membership) on
+ * top of the HTTP layer in kvc_http.c. */
 #include "kvc.h"
+#include "kvc_http.h"
 
-#include <errno.h>
-#include <fcntl.h>
+#include "clock.h"
+
 #include <inttypes.h>
-#include <pthread.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 #include <jansson.h>
-
-#define KVC_MAX_ENDPOINTS      64
-#define KVC_MAX_URL	       1024
-#define KVC_MAX_RESPONSE_BYTES (256u << 20) /* one response body */
-#define KVC_BACKOFF_MIN_MS     20
-#define KVC_BACKOFF_MAX_MS     1000
-#define KVC_ERRMSG	       512
-#define KVC_STATUS_TIMEOUT_MS  1000 /* leader discovery, per member */
-
-/* A member's client address. */
-struct endpoint {
-	char host[256];
-	int port;
-};
-
-struct kvc {
-	struct event_base *base; /* private: one per handle */
-	struct kvc_options opts;
-	struct endpoint eps[KVC_MAX_ENDPOINTS];
-	size_t n_eps;
-	size_t cur;		/* endpoint tried first */
-	struct endpoint leader; /* valid when has_leader */
-	bool has_leader;
-	char client_id[17]; /* X-Kv-Client */
-	uint64_t seq;	    /* X-Kv-Seq of the last logical write */
-	uint64_t rng;	    /* xorshift state for backoff jitter */
-	char errmsg[KVC_ERRMSG];
-};
-
-/* One HTTP request: what to send. */
-struct call {
-	enum evhttp_cmd_type method;
-	const char *path; /* path and query, already encoded */
-	const void *body;
-	size_t body_len;
-	bool to_leader;		      /* writes and linearizable reads */
-	bool any_member;	      /* a fixed URL is not required */
-	uint64_t seq;		      /* X-Kv-Seq when non-zero */
-	const struct endpoint *fixed; /* only this member (kvc_status) */
-	bool long_wait; /* one attempt may take the whole deadline */
-};
-
-/* One HTTP answer. */
-struct resp {
-	int status; /* 0: no answer (connection failure or timeout) */
-	bool timed_out;
-	char *body; /* malloc'd, NUL-terminated */
-	size_t len;
-	uint64_t x_kv_index;
-	bool has_x_kv_index;
-};
-
-/* The state of one attempt while the loop runs. */
-struct attempt {
-	struct kvc *h;
-	struct resp *r;
-	struct evhttp_connection *conn;
-	bool done;
-	bool nomem;
-	bool too_large;
-};
 
 static const char *const errstr[] = {
     [0] = "success",
@@ -109,95 +43,6 @@ const char *kvc_errmsg(const struct kvc *h)
 	return h ? h->errmsg : "";
 }
 
-static void set_errmsg(struct kvc *h, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(h->errmsg, sizeof(h->errmsg), fmt, ap);
-	va_end(ap);
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static void sleep_ms(uint64_t ms)
-{
-	struct timespec ts = {.tv_sec = (time_t)(ms / 1000),
-			      .tv_nsec = (long)(ms % 1000) * 1000000L};
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
-static uint64_t rng_next(struct kvc *h)
-{
-	/* xorshift64: the jitter only needs to differ between clients. */
-	uint64_t x = h->rng;
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	h->rng = x;
-	return x;
-}
-
-static int read_random(void *buf, size_t len)
-{
-	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	size_t got = 0;
-	while (got < len) {
-		ssize_t n = read(fd, (char *)buf + got, len - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			close(fd);
-			return -1;
-		}
-		got += (size_t)n;
-	}
-	close(fd);
-	return 0;
-}
-
-/* Parses "http://host:port" (the scheme may be left out; port defaults to
- * 80). Only plain http is spoken. */
-static int parse_endpoint(const char *url, size_t len, struct endpoint *ep)
-{
-	char in[KVC_MAX_URL + 1], buf[KVC_MAX_URL + 16];
-	if (len == 0 || len > KVC_MAX_URL)
-		return KVC_EINVAL;
-	memcpy(in, url, len);
-	in[len] = '\0';
-	if (strncmp(in, "http://", 7) == 0)
-		snprintf(buf, sizeof(buf), "%s", in);
-	else if (!strstr(in, "://"))
-		snprintf(buf, sizeof(buf), "http://%s", in);
-	else
-		return KVC_EINVAL;
-	struct evhttp_uri *u = evhttp_uri_parse(buf);
-	if (!u)
-		return KVC_EINVAL;
-	const char *host = evhttp_uri_get_host(u);
-	int port = evhttp_uri_get_port(u);
-	int rc = KVC_EINVAL;
-	const char *path = evhttp_uri_get_path(u);
-	/* A client URL names a member, not a resource: no path, query or
-	 * user info (a trailing slash is harmless). */
-	if (host && *host && strlen(host) < sizeof(ep->host) &&
-	    (!path || !*path || strcmp(path, "/") == 0) &&
-	    !evhttp_uri_get_query(u) && !evhttp_uri_get_userinfo(u)) {
-		snprintf(ep->host, sizeof(ep->host), "%s", host);
-		ep->port = port > 0 ? port : 80;
-		rc = 0;
-	}
-	evhttp_uri_free(u);
-	return rc;
-}
-
 int kvc_open(const char *endpoints, const struct kvc_options *opts,
 	     struct kvc **out)
 {
@@ -221,7 +66,8 @@ int kvc_open(const char *endpoints, const struct kvc_options *opts,
 		if (len > 0) {
 			if (h->n_eps == KVC_MAX_ENDPOINTS)
 				goto fail;
-			if (parse_endpoint(p, len, &h->eps[h->n_eps]) < 0)
+			struct endpoint *ep = &h->eps[h->n_eps];
+			if (kvc_http_parse_endpoint(p, len, ep) < 0)
 				goto fail;
 			h->n_eps++;
 		}
@@ -241,17 +87,17 @@ int kvc_open(const char *endpoints, const struct kvc_options *opts,
 		h->opts.retry_deadline_ms = 10000;
 
 	unsigned char id[8];
-	if (read_random(id, sizeof(id)) < 0) {
+	if (kvc_http_read_random(id, sizeof(id)) < 0) {
 		rc = KVC_ESERVER;
 		goto fail;
 	}
 	for (size_t i = 0; i < sizeof(id); i++)
 		snprintf(h->client_id + 2 * i, 3, "%02x", id[i]);
 	memcpy(&h->rng, id, sizeof(h->rng));
-	h->rng ^= (uint64_t)getpid() << 32 | now_ms();
+	h->rng ^= (uint64_t)getpid() << 32 | clock_now_ms();
 	if (h->rng == 0)
 		h->rng = 0x9e3779b97f4a7c15u;
-	h->cur = (size_t)(rng_next(h) % h->n_eps);
+	h->cur = (size_t)(kvc_http_rng_next(h) % h->n_eps);
 
 	rc = KVC_ENOMEM;
 	h->base = event_base_new();
@@ -273,360 +119,6 @@ void kvc_close(struct kvc *h)
 	free(h);
 }
 
-static void resp_clear(struct resp *r)
-{
-	free(r->body);
-	memset(r, 0, sizeof(*r));
-}
-
-static void on_response(struct evhttp_request *req, void *arg)
-{
-	struct attempt *a = arg;
-	if (a->done)
-		return;
-	a->done = true;
-	if (!req || evhttp_request_get_response_code(req) == 0)
-		return; /* connection failure: r->status stays 0 */
-	struct resp *r = a->r;
-	struct evbuffer *in = evhttp_request_get_input_buffer(req);
-	size_t len = evbuffer_get_length(in);
-	r->body = malloc(len + 1);
-	if (!r->body) {
-		a->nomem = true;
-		return;
-	}
-	evbuffer_remove(in, r->body, len);
-	r->body[len] = '\0';
-	r->len = len;
-	r->status = evhttp_request_get_response_code(req);
-	const char *xi = evhttp_find_header(
-	    evhttp_request_get_input_headers(req), "X-Kv-Index");
-	if (xi) {
-		char *end;
-		errno = 0;
-		unsigned long long v = strtoull(xi, &end, 10);
-		if (errno == 0 && end != xi && *end == '\0') {
-			r->x_kv_index = v;
-			r->has_x_kv_index = true;
-		}
-	}
-}
-
-static void on_error(enum evhttp_request_error err, void *arg)
-{
-	struct attempt *a = arg;
-	if (err == EVREQ_HTTP_TIMEOUT)
-		a->r->timed_out = true;
-	if (err == EVREQ_HTTP_DATA_TOO_LONG)
-		a->too_large = true;
-}
-
-/* Fires at the connect timeout: give up if the TCP connection is not up. */
-static void on_connect_timer(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	struct attempt *a = arg;
-	if (a->done)
-		return;
-	struct bufferevent *bev = evhttp_connection_get_bufferevent(a->conn);
-	evutil_socket_t s = bev ? bufferevent_getfd(bev) : -1;
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	if (s < 0 || getpeername(s, (struct sockaddr *)&ss, &sl) != 0) {
-		a->done = true;
-		a->r->timed_out = true;
-	}
-}
-
-/* Fires at the attempt's deadline. */
-static void on_attempt_timer(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	struct attempt *a = arg;
-	if (!a->done) {
-		a->done = true;
-		a->r->timed_out = true;
-	}
-}
-
-/* A member closing its end while we send raises SIGPIPE, whose default
- * action would kill the caller's process: block it in this thread while we
- * talk, and take back one that we caused. */
-struct sigpipe_guard {
-	sigset_t old;
-	bool was_pending;
-};
-
-static void sigpipe_block(struct sigpipe_guard *g)
-{
-	sigset_t set, pend;
-	sigemptyset(&set);
-	sigaddset(&set, SIGPIPE);
-	sigemptyset(&pend);
-	sigpending(&pend);
-	g->was_pending = sigismember(&pend, SIGPIPE) == 1;
-	pthread_sigmask(SIG_BLOCK, &set, &g->old);
-}
-
-static void sigpipe_restore(struct sigpipe_guard *g)
-{
-	sigset_t set, pend;
-	sigemptyset(&set);
-	sigaddset(&set, SIGPIPE);
-	sigemptyset(&pend);
-	sigpending(&pend);
-	if (!g->was_pending && sigismember(&pend, SIGPIPE) == 1) {
-		struct timespec zero = {0, 0};
-		while (sigtimedwait(&set, NULL, &zero) < 0 && errno == EINTR)
-			;
-	}
-	pthread_sigmask(SIG_SETMASK, &g->old, NULL);
-}
-
-/* One HTTP exchange with @ep within @timeout_ms. Returns 0 with r->status
- * set (0 when no answer came), or KVC_ENOMEM/KVC_ETOO_LARGE. */
-static int http_once(struct kvc *h, const struct endpoint *ep,
-		     const struct call *c, uint64_t timeout_ms, struct resp *r)
-{
-	memset(r, 0, sizeof(*r));
-	struct attempt a = {.h = h, .r = r};
-	struct event *tconn = NULL, *tall = NULL;
-	struct evhttp_request *req = NULL;
-	int rc = KVC_ENOMEM;
-
-	a.conn = evhttp_connection_base_new(h->base, NULL, ep->host,
-					    (unsigned short)ep->port);
-	if (!a.conn)
-		goto out;
-	evhttp_connection_set_retries(a.conn, 0);
-	/* The inactivity timeout of evhttp; our own timers bound the whole
-	 * exchange and the connect. */
-	evhttp_connection_set_timeout(a.conn, (int)(timeout_ms / 1000 + 1));
-	evhttp_connection_set_max_body_size(a.conn, KVC_MAX_RESPONSE_BYTES);
-
-	req = evhttp_request_new(on_response, &a);
-	if (!req)
-		goto out;
-	evhttp_request_set_error_cb(req, on_error);
-	struct evkeyvalq *hd = evhttp_request_get_output_headers(req);
-	char hostport[300], num[32];
-	snprintf(hostport, sizeof(hostport), "%s:%d", ep->host, ep->port);
-	if (evhttp_add_header(hd, "Host", hostport) != 0 ||
-	    evhttp_add_header(hd, "Connection", "close") != 0)
-		goto out_req;
-	if (c->seq) {
-		snprintf(num, sizeof(num), "%" PRIu64, c->seq);
-		if (evhttp_add_header(hd, "X-Kv-Client", h->client_id) != 0 ||
-		    evhttp_add_header(hd, "X-Kv-Seq", num) != 0)
-			goto out_req;
-	}
-	if (c->method == EVHTTP_REQ_PUT || c->method == EVHTTP_REQ_POST) {
-		if (evhttp_add_header(hd, "Content-Type",
-				      c->method == EVHTTP_REQ_POST
-					  ? "application/json"
-					  : "application/octet-stream") != 0)
-			goto out_req;
-		if (c->body_len &&
-		    evbuffer_add(evhttp_request_get_output_buffer(req), c->body,
-				 c->body_len) != 0)
-			goto out_req;
-	}
-
-	tconn = evtimer_new(h->base, on_connect_timer, &a);
-	tall = evtimer_new(h->base, on_attempt_timer, &a);
-	if (!tconn || !tall)
-		goto out_req;
-	uint64_t cms = (uint64_t)h->opts.connect_timeout_ms;
-	if (cms > timeout_ms)
-		cms = timeout_ms;
-	struct timeval tv = {.tv_sec = (time_t)(cms / 1000),
-			     .tv_usec = (suseconds_t)(cms % 1000) * 1000};
-	evtimer_add(tconn, &tv);
-	tv.tv_sec = (time_t)(timeout_ms / 1000);
-	tv.tv_usec = (suseconds_t)(timeout_ms % 1000) * 1000;
-	evtimer_add(tall, &tv);
-
-	/* On success the connection owns req (freed after the callback). */
-	if (evhttp_make_request(a.conn, req, c->method, c->path) != 0) {
-		req = NULL; /* evhttp frees it on failure */
-		rc = 0;	    /* no answer: the caller retries */
-		goto out;
-	}
-	req = NULL;
-	struct sigpipe_guard spg;
-	sigpipe_block(&spg);
-	while (!a.done) {
-		if (event_base_loop(h->base, EVLOOP_ONCE) < 0)
-			break;
-	}
-	sigpipe_restore(&spg);
-	rc = 0;
-	if (a.nomem) {
-		resp_clear(r);
-		rc = KVC_ENOMEM;
-	} else if (a.too_large) {
-		resp_clear(r);
-		rc = KVC_ETOO_LARGE;
-	}
-	goto out;
-out_req:
-	if (req)
-		evhttp_request_free(req);
-out:
-	if (tconn)
-		event_free(tconn);
-	if (tall)
-		event_free(tall);
-	/* Frees a request still queued without calling its callback. */
-	if (a.conn)
-		evhttp_connection_free(a.conn);
-	return rc;
-}
-
-/* Maps an HTTP status to a KVC code and keeps the server's message. */
-static int status_to_rc(struct kvc *h, const struct resp *r)
-{
-	if (r->status >= 200 && r->status < 300)
-		return 0;
-	json_t *j = json_loadb(r->body ? r->body : "", r->len, 0, NULL);
-	const char *msg =
-	    j ? json_string_value(json_object_get(j, "message")) : NULL;
-	const char *code =
-	    j ? json_string_value(json_object_get(j, "error")) : NULL;
-	set_errmsg(h, "HTTP %d%s%s%s%s", r->status, code ? " " : "",
-		   code ? code : "", msg ? ": " : "", msg ? msg : "");
-	json_decref(j);
-	switch (r->status) {
-	case 400:
-		return KVC_EBADREQ;
-	case 404:
-		return KVC_ENOTFOUND;
-	case 409:
-		return KVC_ECONFLICT;
-	case 412:
-		return KVC_ECAS;
-	case 413:
-		return KVC_ETOO_LARGE;
-	case 503:
-		return KVC_EUNAVAILABLE;
-	case 504:
-		return KVC_ETIMEOUT;
-	case 405:
-		return KVC_EPROTO;
-	default:
-		return KVC_ESERVER;
-	}
-}
-
-/* Asks endpoint @ep for the leader; sets h->leader when one is known. */
-static void discover(struct kvc *h, const struct endpoint *ep,
-		     uint64_t timeout_ms)
-{
-	struct call c = {.method = EVHTTP_REQ_GET, .path = "/v1/status"};
-	struct resp r;
-	if (http_once(h, ep, &c, timeout_ms, &r) != 0 || r.status != 200) {
-		resp_clear(&r);
-		return;
-	}
-	json_t *j = json_loadb(r.body, r.len, 0, NULL);
-	json_t *lid = json_object_get(j, "leader");
-	const char *url =
-	    json_string_value(json_object_get(j, "leader_client_url"));
-	if (json_is_integer(lid) && json_integer_value(lid) > 0 && url &&
-	    *url && parse_endpoint(url, strlen(url), &h->leader) == 0)
-		h->has_leader = true;
-	json_decref(j);
-	resp_clear(&r);
-}
-
-/* Sends @c, retrying on connection failure, 503 and 504 with jittered
- * exponential backoff until the handle's deadline. On return 0 the answer
- * (any status that is not retried) is in @r; the caller maps it. */
-static int call_retry(struct kvc *h, const struct call *c, struct resp *r)
-{
-	uint64_t deadline = now_ms() + (uint64_t)h->opts.retry_deadline_ms;
-	uint64_t backoff = KVC_BACKOFF_MIN_MS;
-	int last = KVC_EUNAVAILABLE;
-	memset(r, 0, sizeof(*r));
-	h->errmsg[0] = '\0';
-	for (;;) {
-		uint64_t now = now_ms();
-		if (now >= deadline)
-			break;
-		uint64_t left = deadline - now;
-		uint64_t tmo = (uint64_t)h->opts.request_timeout_ms;
-		if (c->long_wait || tmo > left)
-			tmo = left;
-		const struct endpoint *ep = &h->eps[h->cur];
-		if (c->fixed) {
-			ep = c->fixed;
-		} else if (c->to_leader && !h->has_leader) {
-			/* /v1/status answers at once on a live member: a short
-			 * wait suffices, so a hung member costs little. */
-			uint64_t stmo = KVC_STATUS_TIMEOUT_MS;
-			if (stmo < (uint64_t)h->opts.connect_timeout_ms)
-				stmo = (uint64_t)h->opts.connect_timeout_ms;
-			if (stmo > tmo)
-				stmo = tmo;
-			discover(h, ep, stmo);
-			if (!h->has_leader) {
-				/* Down, or it knows no leader: a write sent
-				 * there would only wait for one. */
-				last = KVC_EUNAVAILABLE;
-				set_errmsg(h, "%s:%d: no leader known",
-					   ep->host, ep->port);
-				goto again;
-			}
-		}
-		if (c->to_leader && h->has_leader && !c->fixed)
-			ep = &h->leader;
-		now = now_ms();
-		if (now >= deadline)
-			break;
-		left = deadline - now;
-		if (tmo > left)
-			tmo = left;
-		int rc = http_once(h, ep, c, tmo, r);
-		if (rc < 0)
-			return rc;
-		if (r->status == 0) {
-			last = r->timed_out ? KVC_ETIMEOUT : KVC_EUNAVAILABLE;
-			set_errmsg(h, "%s:%d: %s", ep->host, ep->port,
-				   r->timed_out ? "no answer in time"
-						: "connection failed");
-		} else if (r->status == 503 || r->status == 504) {
-			last = status_to_rc(h, r);
-		} else {
-			return 0;
-		}
-		resp_clear(r);
-	again:
-		/* The member we used may be down or no longer lead: ask
-		 * another one next time. */
-		h->has_leader = false;
-		if (!c->fixed)
-			h->cur = (h->cur + 1) % h->n_eps;
-		now = now_ms();
-		if (now >= deadline)
-			break;
-		uint64_t pause = backoff / 2 + rng_next(h) % (backoff / 2 + 1);
-		if (pause > deadline - now)
-			pause = deadline - now;
-		sleep_ms(pause);
-		backoff *= 2;
-		if (backoff > KVC_BACKOFF_MAX_MS)
-			backoff = KVC_BACKOFF_MAX_MS;
-	}
-	/* A connection failure at the end means nobody answered: the cluster
-	 * is unavailable; a 504 or a silent member means we timed out. */
-	if (h->errmsg[0] == '\0')
-		set_errmsg(h, "retry deadline of %d ms passed",
-			   h->opts.retry_deadline_ms);
-	return last;
-}
-
 /* "/v1/kv/<key percent-encoded>" plus an optional query. Caller frees. */
 static char *kv_path(const char *key, const char *query)
 {
@@ -645,7 +137,7 @@ static json_t *body_json(struct kvc *h, const struct resp *r)
 {
 	json_t *j = json_loadb(r->body ? r->body : "", r->len, 0, NULL);
 	if (!j)
-		set_errmsg(h, "response is not JSON");
+		kvc_http_set_errmsg(h, "response is not JSON");
 	return j;
 }
 
@@ -659,13 +151,13 @@ static int call_json(struct kvc *h, const struct call *c, bool json_on_cas,
 {
 	struct resp r;
 	*j = NULL;
-	int rc = call_retry(h, c, &r);
+	int rc = kvc_http_call(h, c, &r);
 	if (rc < 0)
 		return rc;
-	rc = status_to_rc(h, &r);
+	rc = kvc_http_status_to_rc(h, &r);
 	if (rc == 0 || (json_on_cas && rc == KVC_ECAS))
 		*j = body_json(h, &r);
-	resp_clear(&r);
+	kvc_http_resp_clear(&r);
 	return rc;
 }
 
@@ -695,14 +187,14 @@ int kvc_get(struct kvc *h, const char *key, unsigned flags, void **value,
 	struct call c = {
 	    .method = EVHTTP_REQ_GET, .path = path, .to_leader = !stale};
 	struct resp r;
-	int rc = call_retry(h, &c, &r);
+	int rc = kvc_http_call(h, &c, &r);
 	free(path);
 	if (rc < 0)
 		return rc;
-	rc = status_to_rc(h, &r);
+	rc = kvc_http_status_to_rc(h, &r);
 	if (rc == 0) {
 		if (!r.has_x_kv_index) {
-			set_errmsg(h, "no X-Kv-Index header");
+			kvc_http_set_errmsg(h, "no X-Kv-Index header");
 			rc = KVC_EPROTO;
 		} else {
 			*value = r.body; /* NUL-terminated by on_response */
@@ -712,7 +204,7 @@ int kvc_get(struct kvc *h, const char *key, unsigned flags, void **value,
 			r.body = NULL;
 		}
 	}
-	resp_clear(&r);
+	kvc_http_resp_clear(&r);
 	return rc;
 }
 
@@ -742,7 +234,7 @@ static int kv_write(struct kvc *h, enum evhttp_cmd_type method, const char *key,
 	if (rc == 0 || rc == KVC_ECAS) {
 		uint64_t idx = 0;
 		if (!j || get_u64(j, "index", &idx) < 0) {
-			set_errmsg(h, "response without \"index\"");
+			kvc_http_set_errmsg(h, "response without \"index\"");
 			rc = KVC_EPROTO;
 		} else {
 			if (index)
@@ -928,11 +420,11 @@ int kvc_list(struct kvc *h, const char *prefix, const char *after,
 	goto out_j;
 bad:
 	if (rc == KVC_EPROTO)
-		set_errmsg(h, "malformed list entry");
+		kvc_http_set_errmsg(h, "malformed list entry");
 	kvc_kvs_free(out, cnt);
 out_j:
 	if (rc == KVC_EPROTO && !h->errmsg[0])
-		set_errmsg(h, "malformed list response");
+		kvc_http_set_errmsg(h, "malformed list response");
 	json_decref(j);
 out_pb:
 	evbuffer_free(pb);
@@ -1002,7 +494,7 @@ int kvc_status(struct kvc *h, const char *url, struct kvc_status **st)
 		return KVC_EINVAL;
 	*st = NULL;
 	struct endpoint ep;
-	if (url && parse_endpoint(url, strlen(url), &ep) < 0)
+	if (url && kvc_http_parse_endpoint(url, strlen(url), &ep) < 0)
 		return KVC_EINVAL;
 	struct call c = {.method = EVHTTP_REQ_GET,
 			 .path = "/v1/status",
@@ -1026,7 +518,7 @@ int kvc_status(struct kvc *h, const char *url, struct kvc_status **st)
 	    get_u64(j, "applied_index", &s->applied_index) < 0 ||
 	    get_u64(j, "last_index", &s->last_index) < 0 ||
 	    get_u64(j, "snapshot_index", &s->snapshot_index) < 0) {
-		set_errmsg(h, "malformed status response");
+		kvc_http_set_errmsg(h, "malformed status response");
 		goto out_s;
 	}
 	rc = parse_members(json_object_get(j, "members"), &s->members,
@@ -1058,7 +550,7 @@ int kvc_members(struct kvc *h, struct kvc_member **members, size_t *n)
 	if (rc == 0) {
 		rc = parse_members(json_object_get(j, "members"), members, n);
 		if (rc == KVC_EPROTO)
-			set_errmsg(h, "malformed members response");
+			kvc_http_set_errmsg(h, "malformed members response");
 	}
 	json_decref(j);
 	return rc;
@@ -1085,12 +577,12 @@ static int admin_call(struct kvc *h, enum evhttp_cmd_type method,
 			 .to_leader = true,
 			 .long_wait = true};
 	struct resp r;
-	int rc = call_retry(h, &c, &r);
+	int rc = kvc_http_call(h, &c, &r);
 	free(text);
 	if (rc < 0)
 		return rc;
-	rc = status_to_rc(h, &r);
-	resp_clear(&r);
+	rc = kvc_http_status_to_rc(h, &r);
+	kvc_http_resp_clear(&r);
 	return rc;
 }
 

@@ -3,6 +3,7 @@
  * memory stays bounded whatever the store's size. */
 #include "kvctl_snapshot.h"
 
+#include "clock.h"
 #include "crc32c.h"
 
 #include <errno.h>
@@ -36,13 +37,6 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 	return -1;
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void draw(uint64_t got, uint64_t total, double t0, bool done)
 {
 	const int width = 30;
@@ -52,7 +46,7 @@ static void draw(uint64_t got, uint64_t total, double t0, bool done)
 	for (int i = 0; i < width; i++)
 		bar[i] = i < fill ? '#' : '.';
 	bar[width] = '\0';
-	double secs = now_s() - t0;
+	double secs = clock_now_seconds() - t0;
 	fprintf(stderr, "\r[%s] %3d%% %.1f/%.1f MiB %.1f MiB/s", bar,
 		(int)(frac * 100), (double)got / 1048576.0,
 		(double)total / 1048576.0,
@@ -234,7 +228,7 @@ static int fetch(const char *host, const char *port, double timeout_s,
 	created = true;
 	uint64_t got = 0;
 	uint32_t crc = 0;
-	double t0 = now_s(), last_draw = 0;
+	double t0 = clock_now_seconds(), last_draw = 0;
 	size_t body = have - (size_t)(end + 4 - buf);
 	memmove(buf, end + 4, body);
 	for (;;) {
@@ -261,9 +255,10 @@ static int fetch(const char *host, const char *port, double timeout_s,
 			}
 			got += body;
 		}
-		if (progress && (now_s() - last_draw > 0.1 || got == total)) {
+		if (progress &&
+		    (clock_now_seconds() - last_draw > 0.1 || got == total)) {
 			draw(got, total, t0, got == total);
-			last_draw = now_s();
+			last_draw = clock_now_seconds();
 		}
 		if (got == total)
 			break;

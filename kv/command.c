@@ -23,6 +23,13 @@ enum {
 };
 
 _Static_assert(OFF_REQUEST + 8 == KV_CMD_HEADER_SIZE, "header size");
+/* The lengths travel in fields of 2 and 4 bytes, and a whole command is
+ * one frame's payload, whose length is a uint32_t (frame.h). */
+_Static_assert(KV_KEY_MAX <= UINT16_MAX, "key length fits its u16 field");
+_Static_assert(KV_VALUE_MAX <= UINT32_MAX, "value length fits its field");
+_Static_assert((uint64_t)KV_CMD_HEADER_SIZE + KV_KEY_MAX + KV_VALUE_MAX <=
+		   UINT32_MAX,
+	       "the largest command fits one frame's payload");
 
 size_t kv_cmd_size(const struct kv_cmd *cmd)
 {

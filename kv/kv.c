@@ -25,6 +25,7 @@
 
 #include "kv.h"
 #include "byteorder.h"
+#include "durable.h"
 
 #define KV_FORMAT_VERSION 1
 #define VALUE_HDR	  8 /* mod index before the value bytes */
@@ -139,41 +140,6 @@ lmdb_err:
 	return KV_ELMDB;
 }
 
-/* fsyncs the directory @dir (the names in it must be durable). */
-static int sync_dir(const char *dir)
-{
-	int fd, rv = 0;
-
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || fsync(fd) != 0)
-		rv = -1;
-	if (fd >= 0)
-		close(fd);
-	return rv;
-}
-
-/* fsyncs the directory holding @path (the file's name must be durable). */
-static int sync_parent(const char *path)
-{
-	char *dir = malloc(strlen(path) + 2);
-	char *slash;
-	int rv;
-
-	if (dir == NULL)
-		return -1;
-	strcpy(dir, path);
-	slash = strrchr(dir, '/');
-	if (slash == NULL)
-		strcpy(dir, ".");
-	else if (slash == dir)
-		slash[1] = 0;
-	else
-		*slash = 0;
-	rv = sync_dir(dir);
-	free(dir);
-	return rv;
-}
-
 /* LMDB codes that mean the file itself is damaged (not the system
  * failing): KV_ECORRUPT, which the server answers by rebuilding the store
  * (kv.h, kv_open()). */
@@ -242,7 +208,7 @@ int kv_mark_damaged(const char *dir, const char *why)
 			rv = 0;
 		close(fd);
 	}
-	if (rv == 0 && sync_parent(p) != 0)
+	if (rv == 0 && durable_sync_parent(p) != 0)
 		rv = KV_EIO;
 	free(p);
 	return rv;
@@ -411,8 +377,8 @@ int kv_open(const char *dir, const struct kv_options *opts, struct kv **out,
 	 * entries, but only a directory fsync makes its name (and a new kv/
 	 * directory's) durable: without it a power loss could lose the whole
 	 * store after the WAL was compacted. */
-	if (sync_dir(kv->path) != 0 ||
-	    (created && sync_parent(kv->path) != 0)) {
+	if (durable_sync_dir(kv->path) != 0 ||
+	    (created && durable_sync_parent(kv->path) != 0)) {
 		set_err(err, errlen, "kv: syncing directory %s: %s", kv->path,
 			strerror(errno));
 		rv = KV_EIO;
@@ -1347,7 +1313,7 @@ int kv_snapshot(struct kv *kv, const char *path, raft_index *index,
 	rc = fsync(fd);
 	if (close(fd) != 0)
 		rc = -1;
-	if (rc != 0 || sync_parent(path) != 0) {
+	if (rc != 0 || durable_sync_parent(path) != 0) {
 		set_err(err, errlen, "kv: snapshot: syncing %s: %s", path,
 			strerror(errno));
 		unlink(path);
@@ -1494,8 +1460,8 @@ int kv_restore(const char *dir, const char *path, char *err, size_t errlen)
 		goto out;
 	}
 	/* Both directories the rename touched, and a new kv/'s parent. */
-	if (sync_parent(data) != 0 || sync_parent(path) != 0 ||
-	    (created && sync_parent(kvdir) != 0)) {
+	if (durable_sync_parent(data) != 0 || durable_sync_parent(path) != 0 ||
+	    (created && durable_sync_parent(kvdir) != 0)) {
 		set_err(err, errlen, "kv: restore: syncing %s: %s", kvdir,
 			strerror(errno));
 		goto out;

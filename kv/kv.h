@@ -13,8 +13,8 @@
  *     the keys, the applied index and the exactly-once table. kv_apply()
  *     applies a batch of committed entries in ONE write transaction that
  *     also records the new applied index and the exactly-once results, so a
- *     crash can never apply an entry twice or skip one (DESIGN.md Part 2,
- *     item 5).
+ *     crash can never apply an entry twice or skip one (docs/ARCHITECTURE.md,
+ *     "LMDB durability").
  *
  *  3. Validation helpers shared with the server (kv_key_valid()).
  *
@@ -280,7 +280,7 @@ struct kv_result {
 	uint8_t deleted;   /* DELETE: 1 if the key existed and was removed */
 	int cmd_error;	   /* KV_BAD_COMMAND: the kv_cmd_decode() code */
 	raft_index entry_index; /* this entry's raft index */
-	/* The raft index the write took effect at (DESIGN §1.3 "I"): the
+	/* The raft index the write took effect at (docs/API.md, "index"): the
 	 * entry's index, or for a duplicate the first application's. Also set
 	 * for CAS failures (the index of the entry that failed). */
 	raft_index index;
@@ -396,7 +396,7 @@ struct kv_stats {
 int kv_stats(struct kv *kv, struct kv_stats *st);
 
 /* ------------------------------------------------------------------------ */
-/* Snapshots (DESIGN.md Part 2, item 7)                                     */
+/* Snapshots (docs/ARCHITECTURE.md, "Snapshots and log compaction")         */
 
 /* Writes a consistent, compacted copy of the whole store (data, applied
  * index and term, exactly-once table) to the new file @path (it must not

@@ -1,10 +1,15 @@
-/* config.c - kvd's command line: getopt_long, validation, --help. */
+/* config.c - kvd's command line: the table of flags, read by getopt_long,
+ * validation, defaults and --help. */
 #include "config.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,122 +19,6 @@
 #ifndef KVD_VERSION
 #define KVD_VERSION "unknown"
 #endif
-
-enum {
-	OPT_ID = 256,
-	OPT_DATA_DIR,
-	OPT_LISTEN_CLIENT,
-	OPT_LISTEN_PEER,
-	OPT_INITIAL_CLUSTER,
-	OPT_ADVERTISE_CLIENT,
-	OPT_ADVERTISE_PEER,
-	OPT_PEER_TOKEN_FILE,
-	OPT_ELECTION_TIMEOUT_MS,
-	OPT_HEARTBEAT_MS,
-	OPT_SNAPSHOT_ENTRIES,
-	OPT_SNAPSHOT_KEEP,
-	OPT_MAX_VALUE_BYTES,
-	OPT_REQUEST_TIMEOUT_MS,
-	OPT_LOG_LEVEL,
-	OPT_RESTORE,
-	OPT_WAL_SEGMENT_BYTES,
-	OPT_MAX_CONNECTIONS,
-	OPT_HEADER_TIMEOUT_MS,
-	OPT_HELP,
-	OPT_VERSION
-};
-
-static const struct option long_opts[] = {
-    {"id", required_argument, NULL, OPT_ID},
-    {"data-dir", required_argument, NULL, OPT_DATA_DIR},
-    {"listen-client", required_argument, NULL, OPT_LISTEN_CLIENT},
-    {"listen-peer", required_argument, NULL, OPT_LISTEN_PEER},
-    {"initial-cluster", required_argument, NULL, OPT_INITIAL_CLUSTER},
-    {"advertise-client", required_argument, NULL, OPT_ADVERTISE_CLIENT},
-    {"advertise-peer", required_argument, NULL, OPT_ADVERTISE_PEER},
-    {"peer-token-file", required_argument, NULL, OPT_PEER_TOKEN_FILE},
-    {"election-timeout-ms", required_argument, NULL, OPT_ELECTION_TIMEOUT_MS},
-    {"heartbeat-ms", required_argument, NULL, OPT_HEARTBEAT_MS},
-    {"snapshot-entries", required_argument, NULL, OPT_SNAPSHOT_ENTRIES},
-    {"snapshot-keep", required_argument, NULL, OPT_SNAPSHOT_KEEP},
-    {"max-value-bytes", required_argument, NULL, OPT_MAX_VALUE_BYTES},
-    {"request-timeout-ms", required_argument, NULL, OPT_REQUEST_TIMEOUT_MS},
-    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
-    {"restore", required_argument, NULL, OPT_RESTORE},
-    {"wal-segment-bytes", required_argument, NULL, OPT_WAL_SEGMENT_BYTES},
-    {"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
-    {"header-timeout-ms", required_argument, NULL, OPT_HEADER_TIMEOUT_MS},
-    {"help", no_argument, NULL, OPT_HELP},
-    {"version", no_argument, NULL, OPT_VERSION},
-    {NULL, 0, NULL, 0}};
-
-static const char usage_text[] =
-    "Usage: kvd --id N --data-dir DIR --listen-client HOST:PORT\n"
-    "           --listen-peer HOST:PORT [options]\n"
-    "\n"
-    "kvd is one member of a replicated key-value store (Raft over HTTP,\n"
-    "LMDB state machine). Every member serves the whole public API.\n"
-    "\n"
-    "Required:\n"
-    "  --id N                   this member's id: a positive integer, unique\n"
-    "                           in the cluster, never reused\n"
-    "  --data-dir DIR           where the WAL, the LMDB store and the\n"
-    "                           membership live (created when missing)\n"
-    "  --listen-client HOST:PORT  the public HTTP API\n"
-    "  --listen-peer HOST:PORT  Raft traffic between members; outgoing peer\n"
-    "                           connections are made from this HOST\n"
-    "\n"
-    "Options:\n"
-    "  --initial-cluster ID=URL,ID=URL,...\n"
-    "                           the founding members and their advertised\n"
-    "                           peer URLs; only used on first boot (empty\n"
-    "                           data dir), ignored afterwards\n"
-    "  --advertise-client URL   client URL told to others\n"
-    "                           (default http://<--listen-client>)\n"
-    "  --advertise-peer URL     peer URL told to others\n"
-    "                           (default http://<--listen-peer>)\n"
-    "  --peer-token-file FILE   shared secret peers must present (Bearer\n"
-    "                           token); default: no token\n"
-    "  --election-timeout-ms MS election timeout, randomized in [MS, 2MS)\n"
-    "                           (default 1000, 10..60000)\n"
-    "  --heartbeat-ms MS        leader heartbeat interval, below the\n"
-    "                           election timeout (default 100)\n"
-    "  --snapshot-entries N     applied entries between snapshots; WAL\n"
-    "                           segments below a snapshot are deleted\n"
-    "                           (default 10000); after a copy that took T\n"
-    "                           seconds the next waits at least 9 T\n"
-    "  --snapshot-keep N        snapshots kept in DATA_DIR/snap; older ones\n"
-    "                           are deleted after each new one (default 1,\n"
-    "                           1..100)\n"
-    "  --restore FILE           seed an empty data dir from a snapshot file\n"
-    "                           (kvctl snapshot save, GET /v1/snapshot);\n"
-    "                           with --initial-cluster it founds a new\n"
-    "                           cluster holding that data. Ignored when the\n"
-    "                           data dir already holds a store\n"
-    "  --wal-segment-bytes N    size of each WAL segment file, which grows\n"
-    "                           to it in steps (default 4194304,\n"
-    "                           65536..1073741824)\n"
-    "  --max-value-bytes N      largest value accepted; larger: 413\n"
-    "                           (default 1048576, at most 16777216)\n"
-    "  --request-timeout-ms MS  a request without an outcome by then fails\n"
-    "                           with 503 or 504 (default 5000)\n"
-    "  --max-connections N      connections open at once on each listener\n"
-    "                           (client, peer); beyond, new ones wait until\n"
-    "                           one closes (default 10000, 1..1000000).\n"
-    "                           When file descriptors run out, accepting\n"
-    "                           pauses and resumes as they are freed\n"
-    "  --header-timeout-ms MS   a request's headers must arrive within MS\n"
-    "                           of its first byte, else the connection is\n"
-    "                           closed (default 10000, 1..600000)\n"
-    "  --log-level LEVEL        debug, info, warn or error (default info)\n"
-    "  --help                   print this help and exit\n"
-    "  --version                print the version and exit\n"
-    "\n"
-    "Example (member 1 of 3 on one host):\n"
-    "  kvd --id 1 --data-dir /var/lib/kvd/1 \\\n"
-    "      --listen-client 127.0.0.1:7001 --listen-peer 127.0.0.1:7101 \\\n"
-    "      --initial-cluster 1=http://127.0.0.1:7101,"
-    "2=http://127.0.0.1:7102,3=http://127.0.0.1:7103\n";
 
 /* util_fail() returns -1, which is CONFIG_ERROR. */
 _Static_assert(CONFIG_ERROR == -1, "util_fail returns CONFIG_ERROR");
@@ -343,207 +232,401 @@ static int read_token(struct config *c, const char *path, char *err,
 	return CONFIG_OK;
 }
 
-static int number_flag(const char *name, const char *arg, uint64_t lo,
-		       uint64_t hi, uint64_t *out, char *err, size_t errlen)
+/* ---- the flags: one table for the parser, the defaults and --help ---- */
+
+/* What the setters fill while argv is read. Flags whose checks need other
+ * flags (the advertise URLs default to the listen addresses, the cluster
+ * must list --id) are kept as given and checked after the loop. */
+struct config_parse_state {
+	struct config *c;
+	const char *cluster, *adv_client, *adv_peer, *token_file;
+};
+
+/* A number flag's value: in [f->min, f->max], stored at f->offset in a
+ * field of f->size bytes (unsigned or uint64_t). */
+static int set_number(struct config_parse_state *st,
+		      const struct config_flag *f, const char *arg, char *err,
+		      size_t errlen)
 {
-	if (parse_u64(arg, lo, hi, out) != 0)
+	uint64_t v;
+	char *field = (char *)st->c + f->offset;
+
+	if (parse_u64(arg, f->min, f->max, &v) != 0)
 		return util_fail(err, errlen,
 				 "--%s: '%s' is not an integer in [%" PRIu64
 				 ", %" PRIu64 "]",
-				 name, arg, lo, hi);
+				 f->name, arg, f->min, f->max);
+	assert(f->size == sizeof(uint64_t) ||
+	       (f->size == sizeof(unsigned) && f->max <= UINT_MAX));
+	if (f->size == sizeof(uint64_t)) {
+		uint64_t u = v;
+		memcpy(field, &u, sizeof(u));
+	} else {
+		unsigned u = (unsigned)v;
+		memcpy(field, &u, sizeof(u));
+	}
 	return CONFIG_OK;
 }
+
+static int set_id(struct config_parse_state *st, const struct config_flag *f,
+		  const char *arg, char *err, size_t errlen)
+{
+	if (parse_u64(arg, f->min, f->max, &st->c->id) != 0)
+		return util_fail(err, errlen,
+				 "--id: '%s' is not a positive integer", arg);
+	return CONFIG_OK;
+}
+
+/* A path that must not be empty, copied into the owned string at
+ * f->offset. */
+static int set_path(struct config_parse_state *st, const struct config_flag *f,
+		    const char *arg, char *err, size_t errlen)
+{
+	char **field = (char **)((char *)st->c + f->offset);
+
+	if (arg[0] == '\0')
+		return util_fail(err, errlen, "--%s: empty path", f->name);
+	free(*field);
+	*field = strdup(arg);
+	if (*field == NULL)
+		return util_fail(err, errlen, "out of memory");
+	return CONFIG_OK;
+}
+
+/* HOST:PORT into the struct config_addr at f->offset. */
+static int set_addr(struct config_parse_state *st, const struct config_flag *f,
+		    const char *arg, char *err, size_t errlen)
+{
+	struct config_addr *a =
+	    (struct config_addr *)((char *)st->c + f->offset);
+
+	if (config_parse_addr(arg, a) != 0)
+		return util_fail(err, errlen, "--%s: '%s' is not HOST:PORT",
+				 f->name, arg);
+	return CONFIG_OK;
+}
+
+/* Kept for the checks after the loop (struct config_parse_state). */
+static int set_later(struct config_parse_state *st, const struct config_flag *f,
+		     const char *arg, char *err, size_t errlen)
+{
+	(void)err;
+	(void)errlen;
+	*(const char **)((char *)st + f->offset) = arg;
+	return CONFIG_OK;
+}
+
+static int set_log_level(struct config_parse_state *st,
+			 const struct config_flag *f, const char *arg,
+			 char *err, size_t errlen)
+{
+	(void)f;
+	if (log_level_parse(arg, &st->c->log_level) != 0)
+		return util_fail(err, errlen,
+				 "--log-level: '%s' is not one of "
+				 "debug, info, warn, error",
+				 arg);
+	return CONFIG_OK;
+}
+
+static int show_help(struct config_parse_state *st, const struct config_flag *f,
+		     const char *arg, char *err, size_t errlen)
+{
+	(void)st, (void)f, (void)arg, (void)err, (void)errlen;
+	config_usage(stdout);
+	return CONFIG_EXIT;
+}
+
+static int show_version(struct config_parse_state *st,
+			const struct config_flag *f, const char *arg, char *err,
+			size_t errlen)
+{
+	(void)st, (void)f, (void)arg, (void)err, (void)errlen;
+	printf("kvd %s\n", KVD_VERSION);
+	return CONFIG_EXIT;
+}
+
+#define FIELD(fld)                                                             \
+	.offset = offsetof(struct config, fld),                                \
+	.size = sizeof(((struct config *)0)->fld)
+#define NUMBER(fld, lo, hi)                                                    \
+	.set = set_number, .min = (lo), .max = (hi), FIELD(fld)
+#define LATER(fld)                                                             \
+	.set = set_later, .offset = offsetof(struct config_parse_state, fld)
+
+/* In the order --help lists them. A default is text, applied through the
+ * flag's own setter before argv is read: what --help shows is what the
+ * parser applies. */
+const struct config_flag config_flags[] = {
+    {.name = "id",
+     .arg = "N",
+     .required = true,
+     .help = "this member's id: a positive integer, unique in the cluster, "
+	     "never reused",
+     .set = set_id,
+     .min = 1,
+     .max = INT64_MAX},
+    {.name = "data-dir",
+     .arg = "DIR",
+     .required = true,
+     .help = "where the WAL, the LMDB store and the membership live "
+	     "(created when missing)",
+     .set = set_path,
+     FIELD(data_dir)},
+    {.name = "listen-client",
+     .arg = "HOST:PORT",
+     .required = true,
+     .help = "the public HTTP API",
+     .set = set_addr,
+     FIELD(listen_client)},
+    {.name = "listen-peer",
+     .arg = "HOST:PORT",
+     .required = true,
+     .help = "Raft traffic between members; outgoing peer connections are "
+	     "made from this HOST",
+     .set = set_addr,
+     FIELD(listen_peer)},
+    {.name = "initial-cluster",
+     .arg = "ID=URL,ID=URL,...",
+     .help = "the founding members and their advertised peer URLs; only "
+	     "used on first boot (empty data dir), ignored afterwards",
+     LATER(cluster)},
+    {.name = "advertise-client",
+     .arg = "URL",
+     .help = "client URL told to others",
+     .def_note = "http://<--listen-client>",
+     LATER(adv_client)},
+    {.name = "advertise-peer",
+     .arg = "URL",
+     .help = "peer URL told to others",
+     .def_note = "http://<--listen-peer>",
+     LATER(adv_peer)},
+    {.name = "peer-token-file",
+     .arg = "FILE",
+     .help = "shared secret peers must present (Bearer token); default: no "
+	     "token",
+     LATER(token_file)},
+    {.name = "election-timeout-ms",
+     .arg = "MS",
+     .def = "1000",
+     .help = "election timeout, randomized in [MS, 2MS)",
+     NUMBER(election_timeout_ms, 10, 60000)},
+    {.name = "heartbeat-ms",
+     .arg = "MS",
+     .def = "100",
+     .help = "leader heartbeat interval, below the election timeout",
+     NUMBER(heartbeat_ms, 1, 60000)},
+    {.name = "snapshot-entries",
+     .arg = "N",
+     .def = "10000",
+     .help = "applied entries between snapshots; WAL segments below a "
+	     "snapshot are deleted; after a copy that took T seconds the "
+	     "next waits at least 9 T",
+     NUMBER(snapshot_entries, 1, 1000000000)},
+    {.name = "snapshot-keep",
+     .arg = "N",
+     .def = "1",
+     .help = "snapshots kept in DATA_DIR/snap; older ones are deleted after "
+	     "each new one",
+     NUMBER(snapshot_keep, 1, CONFIG_SNAPSHOT_KEEP_MAX)},
+    {.name = "restore",
+     .arg = "FILE",
+     .help = "seed an empty data dir from a snapshot file (kvctl snapshot "
+	     "save, GET /v1/snapshot); with --initial-cluster it founds a new "
+	     "cluster holding that data. Ignored when the data dir already "
+	     "holds a store",
+     .set = set_path,
+     FIELD(restore)},
+    {.name = "wal-segment-bytes",
+     .arg = "N",
+     .def = "4194304",
+     .help = "size of each WAL segment file, which grows to it in steps",
+     NUMBER(wal_segment_bytes, 65536, 1u << 30)},
+    {.name = "max-value-bytes",
+     .arg = "N",
+     .def = "1048576",
+     .help = "largest value accepted; larger: 413",
+     NUMBER(max_value_bytes, 0, CONFIG_MAX_VALUE_BYTES_LIMIT)},
+    {.name = "request-timeout-ms",
+     .arg = "MS",
+     .def = "5000",
+     .help = "a request without an outcome by then fails with 503 or 504",
+     NUMBER(request_timeout_ms, 1, 600000)},
+    {.name = "max-connections",
+     .arg = "N",
+     .def = "10000",
+     .help = "connections open at once on each listener (client, peer); "
+	     "beyond, new ones wait until one closes. When file descriptors "
+	     "run out, accepting pauses and resumes as they are freed",
+     NUMBER(max_connections, 1, CONFIG_MAX_CONNECTIONS)},
+    {.name = "header-timeout-ms",
+     .arg = "MS",
+     .def = "10000",
+     .help = "a request's headers must arrive within MS of its first byte, "
+	     "else the connection is closed",
+     NUMBER(header_timeout_ms, 1, 600000)},
+    {.name = "log-level",
+     .arg = "LEVEL",
+     .def = "info",
+     .help = "debug, info, warn or error",
+     .set = set_log_level},
+    {.name = "help", .help = "print this help and exit", .set = show_help},
+    {.name = "version",
+     .help = "print the version and exit",
+     .set = show_version},
+};
+
+const size_t config_n_flags = sizeof(config_flags) / sizeof(config_flags[0]);
+
+#undef FIELD
+#undef NUMBER
+#undef LATER
+
+/* --help's layout: the flag in a column of HELP_INDENT, its text wrapped
+ * to HELP_WIDTH. */
+#define HELP_INDENT 27
+#define HELP_WIDTH  72
+
+/* Prints @text from column HELP_INDENT (the cursor is at column *@col),
+ * wrapped at spaces to HELP_WIDTH. */
+static void print_wrapped(FILE *out, const char *text, int *col)
+{
+	const char *p = text;
+
+	while (*p != '\0') {
+		size_t n = strcspn(p, " ");
+		if (*col > HELP_INDENT && *col + 1 + (int)n > HELP_WIDTH) {
+			fprintf(out, "\n%*s", HELP_INDENT, "");
+			*col = HELP_INDENT;
+		} else if (*col > HELP_INDENT) {
+			fputc(' ', out);
+			(*col)++;
+		}
+		fprintf(out, "%.*s", (int)n, p);
+		*col += (int)n;
+		p += n;
+		while (*p == ' ')
+			p++;
+	}
+}
+
+static void print_flag(FILE *out, const struct config_flag *f)
+{
+	char left[64], extra[96] = "";
+	int col;
+
+	col = snprintf(left, sizeof(left), "  --%s%s%s", f->name,
+		       f->arg != NULL ? " " : "", f->arg != NULL ? f->arg : "");
+	fputs(left, out);
+	if (col + 1 > HELP_INDENT) {
+		fputc('\n', out);
+		col = 0;
+	}
+	fprintf(out, "%*s", HELP_INDENT - col, "");
+	col = HELP_INDENT;
+	print_wrapped(out, f->help, &col);
+	if (f->def != NULL && f->set == set_number)
+		snprintf(extra, sizeof(extra),
+			 "(default %s, %" PRIu64 "..%" PRIu64 ")", f->def,
+			 f->min, f->max);
+	else if (f->def != NULL || f->def_note != NULL)
+		snprintf(extra, sizeof(extra), "(default %s)",
+			 f->def != NULL ? f->def : f->def_note);
+	/* The default stays on one line. */
+	if (extra[0] != '\0' && col + 1 + (int)strlen(extra) > HELP_WIDTH) {
+		fprintf(out, "\n%*s", HELP_INDENT, "");
+		col = HELP_INDENT;
+	}
+	if (extra[0] != '\0')
+		print_wrapped(out, extra, &col);
+	fputc('\n', out);
+}
+
+void config_usage(FILE *out)
+{
+	fputs("Usage: kvd --id N --data-dir DIR --listen-client HOST:PORT\n"
+	      "           --listen-peer HOST:PORT [options]\n"
+	      "\n"
+	      "kvd is one member of a replicated key-value store (Raft over "
+	      "HTTP,\n"
+	      "LMDB state machine). Every member serves the whole public API.\n"
+	      "\n"
+	      "Required:\n",
+	      out);
+	for (size_t i = 0; i < config_n_flags; i++)
+		if (config_flags[i].required)
+			print_flag(out, &config_flags[i]);
+	fputs("\nOptions:\n", out);
+	for (size_t i = 0; i < config_n_flags; i++)
+		if (!config_flags[i].required)
+			print_flag(out, &config_flags[i]);
+	fputs("\n"
+	      "Example (member 1 of 3 on one host):\n"
+	      "  kvd --id 1 --data-dir /var/lib/kvd/1 \\\n"
+	      "      --listen-client 127.0.0.1:7001 --listen-peer "
+	      "127.0.0.1:7101 \\\n"
+	      "      --initial-cluster 1=http://127.0.0.1:7101,"
+	      "2=http://127.0.0.1:7102,3=http://127.0.0.1:7103\n",
+	      out);
+}
+
+/* getopt_long's value for config_flags[i]: above every character. */
+#define FLAG_OPT_BASE 256
 
 int config_parse(int argc, char **argv, struct config *c, char *err,
 		 size_t errlen)
 {
-	memset(c, 0, sizeof(*c));
-	c->election_timeout_ms = 1000;
-	c->heartbeat_ms = 100;
-	c->snapshot_entries = 10000;
-	c->max_value_bytes = 1048576;
-	c->request_timeout_ms = 5000;
-	c->log_level = LOG_LEVEL_INFO;
-	c->snapshot_keep = 1;
-	c->wal_segment_bytes = 4u << 20;
-	c->max_connections = 10000;
-	c->header_timeout_ms = 10000;
-
-	int have_client = 0, have_peer = 0;
-	const char *cluster = NULL, *adv_client = NULL, *adv_peer = NULL;
-	const char *token_file = NULL;
-	uint64_t v;
+	struct option opts[sizeof(config_flags) / sizeof(config_flags[0]) + 1];
+	bool seen[sizeof(config_flags) / sizeof(config_flags[0])] = {false};
+	struct config_parse_state st = {.c = c};
 	int rc;
+
+	memset(c, 0, sizeof(*c));
+	for (size_t i = 0; i < config_n_flags; i++) {
+		const struct config_flag *f = &config_flags[i];
+		opts[i] = (struct option){
+		    f->name, f->arg != NULL ? required_argument : no_argument,
+		    NULL, FLAG_OPT_BASE + (int)i};
+		/* A default the table cannot parse is a bug in the table
+		 * (the unit tests parse each one). */
+		if (f->def != NULL) {
+			rc = f->set(&st, f, f->def, err, errlen);
+			assert(rc == CONFIG_OK);
+		}
+	}
+	opts[config_n_flags] = (struct option){NULL, 0, NULL, 0};
 
 	opterr = 0; /* our own messages, one line each */
 	optind = 1;
 	for (;;) {
-		int longidx = -1;
-		int opt = getopt_long(argc, argv, ":", long_opts, &longidx);
+		int opt = getopt_long(argc, argv, ":", opts, NULL);
 		if (opt == -1)
 			break;
-		const char *name = longidx >= 0 ? long_opts[longidx].name : "";
-		switch (opt) {
-		case OPT_ID:
-			if (parse_u64(optarg, 1, INT64_MAX, &c->id) != 0)
-				return util_fail(err, errlen,
-						 "--id: '%s' is not a positive "
-						 "integer",
-						 optarg);
-			break;
-		case OPT_DATA_DIR:
-			if (optarg[0] == '\0')
-				return util_fail(err, errlen,
-						 "--data-dir: empty path");
-			free(c->data_dir);
-			c->data_dir = strdup(optarg);
-			if (c->data_dir == NULL)
-				return util_fail(err, errlen, "out of memory");
-			break;
-		case OPT_LISTEN_CLIENT:
-			if (config_parse_addr(optarg, &c->listen_client) != 0)
-				return util_fail(err, errlen,
-						 "--listen-client: '%s' is not "
-						 "HOST:PORT",
-						 optarg);
-			have_client = 1;
-			break;
-		case OPT_LISTEN_PEER:
-			if (config_parse_addr(optarg, &c->listen_peer) != 0)
-				return util_fail(err, errlen,
-						 "--listen-peer: '%s' is not "
-						 "HOST:PORT",
-						 optarg);
-			have_peer = 1;
-			break;
-		case OPT_INITIAL_CLUSTER:
-			cluster = optarg;
-			break;
-		case OPT_ADVERTISE_CLIENT:
-			adv_client = optarg;
-			break;
-		case OPT_ADVERTISE_PEER:
-			adv_peer = optarg;
-			break;
-		case OPT_PEER_TOKEN_FILE:
-			token_file = optarg;
-			break;
-		case OPT_ELECTION_TIMEOUT_MS:
-			rc = number_flag(name, optarg, 10, 60000, &v, err,
-					 errlen);
-			if (rc != CONFIG_OK)
-				return rc;
-			c->election_timeout_ms = (unsigned)v;
-			break;
-		case OPT_HEARTBEAT_MS:
-			rc = number_flag(name, optarg, 1, 60000, &v, err,
-					 errlen);
-			if (rc != CONFIG_OK)
-				return rc;
-			c->heartbeat_ms = (unsigned)v;
-			break;
-		case OPT_SNAPSHOT_ENTRIES:
-			rc = number_flag(name, optarg, 1, 1000000000, &v, err,
-					 errlen);
-			if (rc != CONFIG_OK)
-				return rc;
-			c->snapshot_entries = v;
-			break;
-		case OPT_SNAPSHOT_KEEP:
-			rc = number_flag(name, optarg, 1,
-					 CONFIG_SNAPSHOT_KEEP_MAX, &v, err,
-					 errlen);
-			if (rc != CONFIG_OK)
-				return rc;
-			c->snapshot_keep = (unsigned)v;
-			break;
-		case OPT_MAX_VALUE_BYTES:
-			rc = number_flag(name, optarg, 0,
-					 CONFIG_MAX_VALUE_BYTES_LIMIT, &v, err,
-					 errlen);
-			if (rc != CONFIG_OK)
-				return rc;
-			c->max_value_bytes = v;
-			break;
-		case OPT_REQUEST_TIMEOUT_MS:
-			rc = number_flag(name, optarg, 1, 600000, &v, err,
-					 errlen);
-			if (rc != CONFIG_OK)
-				return rc;
-			c->request_timeout_ms = (unsigned)v;
-			break;
-		case OPT_RESTORE:
-			if (optarg[0] == '\0')
-				return util_fail(err, errlen,
-						 "--restore: empty path");
-			free(c->restore);
-			c->restore = strdup(optarg);
-			if (c->restore == NULL)
-				return util_fail(err, errlen, "out of memory");
-			break;
-		case OPT_WAL_SEGMENT_BYTES:
-			rc = number_flag(name, optarg, 65536, 1u << 30, &v, err,
-					 errlen);
-			if (rc != CONFIG_OK)
-				return rc;
-			c->wal_segment_bytes = v;
-			break;
-		case OPT_MAX_CONNECTIONS:
-			rc =
-			    number_flag(name, optarg, 1, CONFIG_MAX_CONNECTIONS,
-					&v, err, errlen);
-			if (rc != CONFIG_OK)
-				return rc;
-			c->max_connections = (unsigned)v;
-			break;
-		case OPT_HEADER_TIMEOUT_MS:
-			rc = number_flag(name, optarg, 1, 600000, &v, err,
-					 errlen);
-			if (rc != CONFIG_OK)
-				return rc;
-			c->header_timeout_ms = (unsigned)v;
-			break;
-		case OPT_LOG_LEVEL:
-			if (log_level_parse(optarg, &c->log_level) != 0)
-				return util_fail(
-				    err, errlen,
-				    "--log-level: '%s' is not one of "
-				    "debug, info, warn, error",
-				    optarg);
-			break;
-		case OPT_HELP:
-			fputs(usage_text, stdout);
-			return CONFIG_EXIT;
-		case OPT_VERSION:
-			printf("kvd %s\n", KVD_VERSION);
-			return CONFIG_EXIT;
-		case ':':
+		if (opt == ':')
 			return util_fail(err, errlen,
 					 "%s needs a value (see kvd --help)",
 					 argv[optind - 1]);
-		default:
+		if (opt < FLAG_OPT_BASE ||
+		    opt >= FLAG_OPT_BASE + (int)config_n_flags)
 			return util_fail(err, errlen,
 					 "unknown flag %s (see kvd --help)",
 					 argv[optind - 1]);
-		}
+		size_t i = (size_t)(opt - FLAG_OPT_BASE);
+		rc = config_flags[i].set(&st, &config_flags[i], optarg, err,
+					 errlen);
+		if (rc != CONFIG_OK)
+			return rc;
+		seen[i] = true;
 	}
 	if (optind < argc)
 		return util_fail(err, errlen,
 				 "unexpected argument '%s' (see kvd --help)",
 				 argv[optind]);
-	if (c->id == 0)
-		return util_fail(err, errlen,
-				 "--id is required (see kvd --help)");
-	if (c->data_dir == NULL)
-		return util_fail(err, errlen,
-				 "--data-dir is required (see kvd --help)");
-	if (!have_client)
-		return util_fail(
-		    err, errlen,
-		    "--listen-client is required (see kvd --help)");
-	if (!have_peer)
-		return util_fail(err, errlen,
-				 "--listen-peer is required (see kvd --help)");
+	for (size_t i = 0; i < config_n_flags; i++)
+		if (config_flags[i].required && !seen[i])
+			return util_fail(err, errlen,
+					 "--%s is required (see kvd --help)",
+					 config_flags[i].name);
 	if (c->heartbeat_ms >= c->election_timeout_ms)
 		return util_fail(err, errlen,
 				 "--heartbeat-ms (%u) must be below "
@@ -551,28 +634,28 @@ int config_parse(int argc, char **argv, struct config *c, char *err,
 				 c->heartbeat_ms, c->election_timeout_ms);
 
 	struct config_addr tmp;
-	if (adv_client != NULL) {
-		if (config_parse_url(adv_client, &tmp) != 0 ||
-		    copy_url(c->advertise_client, adv_client) != 0)
+	if (st.adv_client != NULL) {
+		if (config_parse_url(st.adv_client, &tmp) != 0 ||
+		    copy_url(c->advertise_client, st.adv_client) != 0)
 			return util_fail(err, errlen,
 					 "--advertise-client: '%s' is not "
 					 "http://HOST:PORT",
-					 adv_client);
+					 st.adv_client);
 	} else {
 		format_url(c->advertise_client, &c->listen_client);
 	}
-	if (adv_peer != NULL) {
-		if (config_parse_url(adv_peer, &tmp) != 0 ||
-		    copy_url(c->advertise_peer, adv_peer) != 0)
+	if (st.adv_peer != NULL) {
+		if (config_parse_url(st.adv_peer, &tmp) != 0 ||
+		    copy_url(c->advertise_peer, st.adv_peer) != 0)
 			return util_fail(err, errlen,
 					 "--advertise-peer: '%s' is not "
 					 "http://HOST:PORT",
-					 adv_peer);
+					 st.adv_peer);
 	} else {
 		format_url(c->advertise_peer, &c->listen_peer);
 	}
-	if (cluster != NULL) {
-		rc = parse_cluster(c, cluster, err, errlen);
+	if (st.cluster != NULL) {
+		rc = parse_cluster(c, st.cluster, err, errlen);
 		if (rc != CONFIG_OK)
 			return rc;
 		int found = 0;
@@ -584,11 +667,11 @@ int config_parse(int argc, char **argv, struct config *c, char *err,
 					 "member (--id %" PRIu64 ")",
 					 c->id);
 	}
-	if (token_file != NULL) {
-		rc = read_token(c, token_file, err, errlen);
+	if (st.token_file != NULL) {
+		rc = read_token(c, st.token_file, err, errlen);
 		if (rc != CONFIG_OK)
 			return rc;
-		c->peer_token_file = token_file;
+		c->peer_token_file = st.token_file;
 	}
 	return CONFIG_OK;
 }

@@ -2,8 +2,10 @@
 #ifndef SERVER_CONFIG_H_
 #define SERVER_CONFIG_H_
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "log.h"
 
@@ -75,6 +77,39 @@ enum config_result {
 	CONFIG_EXIT = 1,  /* --help or --version was printed: exit 0 */
 	CONFIG_ERROR = -1 /* @err holds one line; exit CONFIG_EXIT_USAGE */
 };
+
+/* One flag of kvd's command line. config_flags[] is the one place a flag,
+ * its default and its range are written: config_parse() applies the
+ * defaults through the setters and checks values against the ranges, and
+ * config_usage() prints --help from the same rows. */
+struct config_parse_state; /* config.c's, while argv is read */
+struct config_flag {
+	const char *name; /* without the leading "--" */
+	const char *arg;  /* the value's name in --help; NULL: takes none */
+	const char *def;  /* the default, as text, parsed by @set before argv
+			   * is read; NULL: none (or one derived from other
+			   * flags, which @help describes) */
+	const char *def_note; /* a default derived from other flags, for
+			       * --help only */
+	uint64_t min, max;    /* a number's range, inclusive (when @set checks
+			       * it: numbers, --id) */
+	bool required;
+	const char *help; /* one paragraph; --help wraps it */
+	/* Checks @arg and stores it. Returns CONFIG_OK, CONFIG_ERROR with one
+	 * line in @err, or CONFIG_EXIT (--help, --version). */
+	int (*set)(struct config_parse_state *st, const struct config_flag *f,
+		   const char *arg, char *err, size_t errlen);
+	size_t offset; /* where @set stores: in struct config (or in the
+			* parse state, for flags checked after the loop) */
+	size_t size;   /* the field's size, for numbers */
+};
+
+/* Every flag, in --help's order. */
+extern const struct config_flag config_flags[];
+extern const size_t config_n_flags;
+
+/* Prints --help (every flag of config_flags, its default and range). */
+void config_usage(FILE *out);
 
 /* Parses @argv into @c (zeroed first). On CONFIG_ERROR @err holds the one
  * line to print. Free with config_free() after CONFIG_OK or CONFIG_ERROR. */

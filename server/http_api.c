@@ -22,8 +22,8 @@
 #include "metrics.h"
 #include "node.h"
 #include "config.h"
-#include "members.h"
-#include "membership.h"
+#include "http_members.h"
+#include "members_file.h"
 #include "clock.h"
 #include "util.h"
 
@@ -44,6 +44,13 @@
 #define BODY_SLACK_BYTES  (64 * 1024)
 #define MAX_HEADERS_BYTES (64 * 1024)
 #define IDLE_TIMEOUT_S	  120
+
+/* A value the API accepts is one the command codec encodes and every
+ * member decodes (kv.h). */
+_Static_assert(CONFIG_MAX_VALUE_BYTES_LIMIT <= KV_VALUE_MAX,
+	       "the largest --max-value-bytes is a value the codec takes");
+_Static_assert(CONFIG_MAX_VALUE_BYTES_LIMIT + BODY_SLACK_BYTES <= INT32_MAX,
+	       "the request body limit is an ev_ssize_t on every platform");
 
 /* A request waiting for the cluster (a write, or a linearizable read).
  * @w comes first so the node's callback can find the call. */
@@ -138,21 +145,6 @@ static void call_free(struct call *c)
 
 /* ---- members and status ---- */
 
-static json_t *members_json(struct node *n)
-{
-	struct members *ms = node_members(n);
-	json_t *arr = json_array();
-	for (size_t i = 0; i < ms->n; i++) {
-		const struct member *m = &ms->m[i];
-		json_array_append_new(
-		    arr,
-		    json_pack("{s:I, s:s, s:s, s:b}", "id", (json_int_t)m->id,
-			      "peer_url", m->peer_url, "client_url",
-			      m->client_url, "voter", m->voter));
-	}
-	return arr;
-}
-
 static void handle_status(struct node *n, struct evhttp_request *req, double t0)
 {
 	struct raft_status st;
@@ -171,7 +163,7 @@ static void handle_status(struct node *n, struct evhttp_request *req, double t0)
 	};
 	json_t *body = json_pack("{s:s, s:s, s:o}", "state", node_state_name(n),
 				 "leader_client_url", node_leader_client_url(n),
-				 "members", members_json(n));
+				 "members", members_json(node_members(n)));
 	reply_json_u64(n, req, ROUTE_STATUS, t0, 200, body, nums,
 		       sizeof(nums) / sizeof(nums[0]));
 }
@@ -828,18 +820,18 @@ static void handle(struct evhttp_request *req, void *arg)
 			method_not_allowed(n, req, ROUTE_OTHER, t0, "GET");
 	} else if (strcmp(path, "/v1/members") == 0) {
 		if (get)
-			reply_json(
-			    n, req, ROUTE_MEMBERS, t0, 200,
-			    json_pack("{s:o}", "members", members_json(n)));
+			reply_json(n, req, ROUTE_MEMBERS, t0, 200,
+				   json_pack("{s:o}", "members",
+					     members_json(node_members(n))));
 		else if (cmd == EVHTTP_REQ_POST)
-			membership_post(n, req, t0);
+			http_members_post(n, req, t0);
 		else
 			method_not_allowed(n, req, ROUTE_OTHER, t0,
 					   "GET, POST");
 	} else if (strncmp(path, "/v1/members/", 12) == 0 && path[12] != 0 &&
 		   strchr(path + 12, '/') == NULL) {
 		if (cmd == EVHTTP_REQ_DELETE)
-			membership_delete(n, req, path + 12, t0);
+			http_members_delete(n, req, path + 12, t0);
 		else
 			method_not_allowed(n, req, ROUTE_OTHER, t0, "DELETE");
 	} else if (strcmp(path, "/v1/leader/transfer") == 0) {

@@ -99,6 +99,19 @@ struct listener {
 	struct listener *next; /* in all_listeners */
 };
 
+/* Whether a line about the limit whose last line was logged at
+ * *@logged_at (0: never) may be logged now: at most one per
+ * LIMIT_LOG_INTERVAL_S. When it may, *@logged_at becomes now. */
+static int log_due(double *logged_at)
+{
+	double now = clock_now_seconds();
+
+	if (*logged_at != 0 && now - *logged_at < LIMIT_LOG_INTERVAL_S)
+		return 0;
+	*logged_at = now;
+	return 1;
+}
+
 /* Every listener being served. libevent hands an accept error callback
  * the user data evhttp gave the evconnlistener (the evhttp), not ours, so
  * the listener is found by its evhttp. Touched on the loop's thread only. */
@@ -332,17 +345,10 @@ static struct bufferevent *conn_new(struct event_base *base, void *arg)
 			 l->name, l->fd_failures);
 		l->fd_episode = 0;
 	}
-	if (l->count >= l->max_connections) {
-		double now = clock_now_seconds();
-		if (l->full_logged_at == 0 ||
-		    now - l->full_logged_at >= LIMIT_LOG_INTERVAL_S) {
-			log_warn("%s listener: %u connections open "
-				 "(--max-connections); new ones wait until "
-				 "one closes",
-				 l->name, l->count);
-			l->full_logged_at = now;
-		}
-	}
+	if (l->count >= l->max_connections && log_due(&l->full_logged_at))
+		log_warn("%s listener: %u connections open "
+			 "(--max-connections); new ones wait until one closes",
+			 l->name, l->count);
 	/* Disabling here ends libevent's accept loop before the next
 	 * accept(), so the count never passes the limit. */
 	update_accepting(l);
@@ -379,21 +385,14 @@ static void accept_failed(struct evconnlistener *lev, void *arg)
 		evconnlistener_disable(lev);
 		return;
 	}
-	struct timeval tv = {.tv_sec = 0, .tv_usec = ACCEPT_RETRY_MS * 1000};
+	struct timeval tv = clock_ms_to_timeval(ACCEPT_RETRY_MS);
 	l->fd_failures++;
-	if (!l->fd_episode) {
-		double now = clock_now_seconds();
-		if (l->fd_logged_at == 0 ||
-		    now - l->fd_logged_at >= LIMIT_LOG_INTERVAL_S) {
-			log_warn("%s listener: accept: %s; new connections "
-				 "wait until descriptors are free (%u "
-				 "connections open)",
-				 l->name, evutil_socket_error_to_string(err),
-				 l->count);
-			l->fd_logged_at = now;
-			l->fd_episode = 1;
-			l->fd_failures = 1;
-		}
+	if (!l->fd_episode && log_due(&l->fd_logged_at)) {
+		log_warn("%s listener: accept: %s; new connections wait until "
+			 "descriptors are free (%u connections open)",
+			 l->name, evutil_socket_error_to_string(err), l->count);
+		l->fd_episode = 1;
+		l->fd_failures = 1;
 	}
 	l->out_of_fds = 1;
 	update_accepting(l);
@@ -424,8 +423,7 @@ struct listener *listener_serve(struct event_base *base, struct evhttp *http,
 	l->max_connections = opts->max_connections;
 	l->wrap = opts->wrap;
 	l->wrap_arg = opts->wrap_arg;
-	l->header_timeout.tv_sec = opts->header_timeout_ms / 1000;
-	l->header_timeout.tv_usec = (opts->header_timeout_ms % 1000) * 1000;
+	l->header_timeout = clock_ms_to_timeval(opts->header_timeout_ms);
 	l->retry = evtimer_new(base, accept_retry, l);
 	if (l->retry == NULL) {
 		close(fd);

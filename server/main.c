@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "config.h"
 #include "file_modes.h"
 #include "http_api.h"
@@ -52,7 +53,7 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 	 * the answers a moment to leave before the WAL is drained. */
 	listener_stop(k->client_listener);
 	node_stop(k->node);
-	struct timeval tv = {.tv_sec = 0, .tv_usec = SHUTDOWN_GRACE_MS * 1000};
+	struct timeval tv = clock_ms_to_timeval(SHUTDOWN_GRACE_MS);
 	k->grace = evtimer_new(k->base, grace_cb, k);
 	if (k->grace == NULL || evtimer_add(k->grace, &tv) != 0)
 		event_base_loopbreak(k->base);

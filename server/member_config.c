@@ -11,13 +11,25 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "config.h"
 #include "log.h"
 #include "transport.h"
 
 /* At most one discovery request a second. */
+/* The member list follows the core's configuration one for one
+ * (member_config_apply, member_config_encode), and a peer URL moves
+ * between the list, the core and the transport unchanged. */
+_Static_assert(CONFIG_MEMBERS_MAX == RAFT_MAX_MEMBERS,
+	       "the member list holds a whole configuration, and back");
+_Static_assert(RAFT_MAX_ADDR_LEN < CONFIG_URL_MAX,
+	       "a member address from the core fits a peer URL");
+_Static_assert(CONFIG_URL_MAX <= TRANSPORT_MAX_URL,
+	       "a peer or client URL from a flag fits the transport");
+_Static_assert(CONFIG_TOKEN_MAX <= TRANSPORT_MAX_TOKEN,
+	       "--peer-token-file's largest token fits the transport");
+
 #define DISCOVERY_INTERVAL_MS 1000
 #define DISCOVERY_TIMEOUT_S   2
 /* How long a peer that left is kept while messages to it still wait. */
@@ -57,8 +69,6 @@ static const struct raft_member *cfg_find(const struct raft_membership *cfg,
 	return NULL;
 }
 
-static uint64_t now_ms(void);
-
 /* Makes the transport's peers the members of @ms other than this one,
  * each at its peer URL. Peers that left are dropped only when @drop:
  * once the configuration without them is applied (committed). Until then
@@ -76,7 +86,7 @@ static bool sync_peers(struct member_config *mc, const struct members *ms,
 	bool held = false;
 
 	if (drop && mc->drop_due_ms == 0)
-		mc->drop_due_ms = now_ms() + DROP_GRACE_MS;
+		mc->drop_due_ms = clock_now_ms() + DROP_GRACE_MS;
 	for (size_t i = 0; drop && i < n && i < CONFIG_MEMBERS_MAX * 2; i++) {
 		bool keep = false;
 		struct transport_peer_stats ps;
@@ -88,7 +98,7 @@ static bool sync_peers(struct member_config *mc, const struct members *ms,
 			continue;
 		if (transport_peer_stats(mc->tr, ids[i], &ps) == TRANSPORT_OK &&
 		    ps.queued_msgs + ps.inflight_msgs > 0 &&
-		    now_ms() < mc->drop_due_ms) {
+		    clock_now_ms() < mc->drop_due_ms) {
 			held = true;
 			continue;
 		}
@@ -200,7 +210,7 @@ int member_config_store(struct member_config *mc, raft_index applied,
 		/* Retried at every call (each ready); logged now and then.
 		 * Meanwhile member_config_compact_limit() keeps the entry in
 		 * the log, so a restart still finds the configuration. */
-		uint64_t t = now_ms();
+		uint64_t t = clock_now_ms();
 		if (mc->store_failed_ms != 0 &&
 		    t - mc->store_failed_ms < STORE_WARN_INTERVAL_MS)
 			return 0;
@@ -244,14 +254,6 @@ int member_config_encode(const struct members *ms, uint8_t *buf, size_t cap,
 }
 
 /* ---- discovery ---- */
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static void free_conn_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -341,7 +343,7 @@ void member_config_discover(struct member_config *mc, const struct members *ms,
 {
 	struct config_addr a;
 	struct evhttp_request *req;
-	uint64_t t = now_ms();
+	uint64_t t = clock_now_ms();
 	const char *url, *why = "";
 	struct transport_peer_stats ps;
 

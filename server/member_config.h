@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "members.h"
+#include "members_file.h"
 #include "raft.h"
 
 struct event_base;

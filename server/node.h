@@ -23,7 +23,7 @@
 
 #include "config.h"
 #include "kv.h"
-#include "members.h"
+#include "members_file.h"
 #include "metrics.h"
 #include "raft.h"
 
@@ -115,7 +115,7 @@ int node_transfer_leadership(struct node *n, raft_id to, struct node_wait *w);
 int node_watch(struct node *n, struct node_wait *w);
 void node_unwatch(struct node *n, struct node_wait *w);
 
-/* Membership (server/membership.c): raft_propose_config() on this
+/* Membership (server/http_members.c): raft_propose_config() on this
  * member's core (its RAFT_* code), the leader's match index of @id, and
  * the configuration in effect (valid until the loop runs on). */
 int node_propose_config(struct node *n, const struct raft_config_change *ch,

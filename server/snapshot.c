@@ -15,6 +15,7 @@
 
 #include "crc32c.h"
 #include "durable.h"
+#include "hexname.h"
 #include "util.h"
 
 /* Bytes read at a time when checksumming: bounded memory for any size. */
@@ -134,55 +135,6 @@ int snapshot_copy_file(const char *src, const char *dst, char *err,
 	return rv;
 }
 
-/* Writes @len bytes of @text to @path durably: temp, fsync, rename, fsync
- * of the directory. */
-static int write_file_atomic(const char *path, const char *text, size_t len,
-			     char *err, size_t errlen)
-{
-	char tmp[SNAPSHOT_PATH_MAX + 8];
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	int fd = durable_create_file(tmp);
-	if (fd < 0)
-		return util_fail(err, errlen, "cannot create %s: %s", tmp,
-				 strerror(errno));
-	size_t off = 0;
-	while (off < len) {
-		ssize_t w = write(fd, text + off, len - off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			util_fail(err, errlen, "cannot write %s: %s", tmp,
-				  strerror(errno));
-			close(fd);
-			unlink(tmp);
-			return -1;
-		}
-		off += (size_t)w;
-	}
-	if (fsync(fd) != 0 || close(fd) != 0) {
-		util_fail(err, errlen, "cannot sync %s: %s", tmp,
-			  strerror(errno));
-		unlink(tmp);
-		return -1;
-	}
-	if (rename(tmp, path) != 0) {
-		util_fail(err, errlen, "cannot rename %s: %s", tmp,
-			  strerror(errno));
-		unlink(tmp);
-		return -1;
-	}
-	char dirp[SNAPSHOT_PATH_MAX];
-	snprintf(dirp, sizeof(dirp), "%s", path);
-	char *slash = strrchr(dirp, '/');
-	if (slash != NULL)
-		*slash = '\0';
-	if (durable_sync_dir(slash != NULL ? dirp : ".") != 0)
-		return util_fail(err, errlen,
-				 "cannot sync the directory of %s: %s", path,
-				 strerror(errno));
-	return 0;
-}
-
 int snapshot_write_meta(const char *dir, const struct snapshot_info *info,
 			const char *members_json, char *err, size_t errlen)
 {
@@ -206,7 +158,7 @@ int snapshot_write_meta(const char *dir, const struct snapshot_info *info,
 	snapshot_meta_path(dir, info->index, path);
 	size_t len = strlen(text);
 	text[len] = '\0';
-	int rc = write_file_atomic(path, text, len, err, errlen);
+	int rc = util_write_file(path, text, len, err, errlen);
 	free(text);
 	return rc;
 }
@@ -316,39 +268,16 @@ int snapshot_create(struct kv *kv, const char *dir, const char *members_json,
 	return 0;
 }
 
-/* Parses "snap-<16 hex>.<ext>" into *@index. */
-static int parse_name(const char *name, const char *ext, raft_index *index)
-{
-	size_t n = strlen(name);
-	size_t el = strlen(ext);
-	if (n != 5 + 16 + 1 + el || strncmp(name, "snap-", 5) != 0 ||
-	    name[21] != '.' || strcmp(name + 22, ext) != 0)
-		return -1;
-	uint64_t v = 0;
-	for (int i = 5; i < 21; i++) {
-		char c = name[i];
-		int d;
-		if (c >= '0' && c <= '9')
-			d = c - '0';
-		else if (c >= 'a' && c <= 'f')
-			d = c - 'a' + 10;
-		else
-			return -1;
-		v = v << 4 | (uint64_t)d;
-	}
-	*index = v;
-	return 0;
-}
-
 static int cmp_desc(const void *a, const void *b)
 {
 	raft_index x = *(const raft_index *)a, y = *(const raft_index *)b;
 	return x < y ? 1 : x > y ? -1 : 0;
 }
 
-/* Every index with a .meta (@metas) or .mdb, newest first. */
-static int scan(const char *dir, const char *ext, raft_index **out, size_t *n,
-		char *err, size_t errlen)
+/* Every index named by a file "snap-<16 hex><@suffix>" (".meta" or
+ * ".mdb"), newest first. */
+static int scan(const char *dir, const char *suffix, raft_index **out,
+		size_t *n, char *err, size_t errlen)
 {
 	char sdir[SNAPSHOT_PATH_MAX];
 	snprintf(sdir, sizeof(sdir), "%s/" SNAPSHOT_DIR, dir);
@@ -365,8 +294,9 @@ static int scan(const char *dir, const char *ext, raft_index **out, size_t *n,
 	struct dirent *e;
 	int rc = 0;
 	while ((e = readdir(d)) != NULL) {
-		raft_index idx;
-		if (parse_name(e->d_name, ext, &idx) != 0)
+		uint64_t idx;
+		/* "snap-<16 hex><suffix>" */
+		if (!hexname_parse(e->d_name, "snap-", suffix, &idx))
 			continue;
 		if (*n == cap) {
 			cap = cap ? cap * 2 : 16;
@@ -398,7 +328,7 @@ int snapshot_list(const char *dir, struct snapshot_info *out, size_t cap,
 	size_t n;
 	if (warn != NULL && warnlen > 0)
 		warn[0] = '\0';
-	if (scan(dir, "meta", &idx, &n, err, errlen) != 0)
+	if (scan(dir, ".meta", &idx, &n, err, errlen) != 0)
 		return -1;
 	size_t got = 0;
 	for (size_t i = 0; i < n && got < cap; i++) {
@@ -421,9 +351,9 @@ int snapshot_prune(const char *dir, size_t keep, char *err, size_t errlen)
 	raft_index *metas, *datas;
 	size_t nm, nd;
 	snprintf(sdir, sizeof(sdir), "%s/" SNAPSHOT_DIR, dir);
-	if (scan(dir, "meta", &metas, &nm, err, errlen) != 0)
+	if (scan(dir, ".meta", &metas, &nm, err, errlen) != 0)
 		return -1;
-	if (scan(dir, "mdb", &datas, &nd, err, errlen) != 0) {
+	if (scan(dir, ".mdb", &datas, &nd, err, errlen) != 0) {
 		free(metas);
 		return -1;
 	}

@@ -29,7 +29,7 @@
 
 #include "config.h"
 #include "log.h"
-#include "members.h"
+#include "members_file.h"
 #include "metrics.h"
 #include "clock.h"
 #include "util.h"
@@ -51,6 +51,12 @@
 #define SNAPSHOT_REST_FACTOR 9.0
 /* Largest members.json embedded in a snapshot's record. */
 #define MEMBERS_JSON_MAX (256 * 1024)
+
+/* InstallSnapshot carries the configuration at the snapshot's index,
+ * encoded and in hex (snapshot_transfer.c); one above SNAPSHOT_CONFIG_MAX
+ * would not be sent, so the largest must fit. */
+_Static_assert(RAFT_MEMBERSHIP_MAX_BYTES <= SNAPSHOT_CONFIG_MAX,
+	       "the largest encoded configuration goes with InstallSnapshot");
 
 struct pending_send {
 	raft_id peer;
@@ -268,9 +274,8 @@ void snapshotter_applied(struct snapshotter *sn, struct kv *kv,
 	/* Due, but resting: taken when the rest ends, whether or not more
 	 * entries come by then. */
 	if (!evtimer_pending(sn->rest_ev, NULL)) {
-		long us = (long)((sn->rest_until - now) * 1e6) + 1;
-		struct timeval tv = {.tv_sec = us / 1000000,
-				     .tv_usec = us % 1000000};
+		uint64_t ms = (uint64_t)((sn->rest_until - now) * 1e3) + 1;
+		struct timeval tv = clock_ms_to_timeval(ms);
 		evtimer_add(sn->rest_ev, &tv);
 	}
 }

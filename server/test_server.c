@@ -1,17 +1,21 @@
 /* test_server.c - unit tests of kvd's helpers: flags, query strings,
- * numbers, base64, members.json, metrics, unsigned numbers in JSON, the
+ * numbers, base64, members.json and the API's member list, numbered file
+ * names, the durable file write, metrics, unsigned numbers in JSON, the
  * listener's header scan. */
 #include <check.h>
 #include <event2/buffer.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
+#include "hexname.h"
 #include "http_util.h"
 #include "listener.h"
-#include "members.h"
+#include "members_file.h"
 #include "metrics.h"
 #include "util.h"
 
@@ -194,6 +198,122 @@ START_TEST(config_missing_required_and_empty_token)
 }
 END_TEST
 
+/* Parses the required flags and then --@name=@value (value NULL: only the
+ * required flags). */
+static int parse_with(const char *name, const char *value, struct config *c,
+		      char *err)
+{
+	char flag[128];
+	char *argv[] = {"kvd",	       "--id",
+			"1",	       "--data-dir",
+			"d",	       "--listen-client",
+			"127.0.0.1:1", "--listen-peer",
+			"127.0.0.1:2", flag,
+			NULL};
+	int argc = ARGC(argv);
+	if (value == NULL)
+		argc--;
+	else
+		snprintf(flag, sizeof(flag), "--%s=%s", name, value);
+	err[0] = '\0';
+	return parse(argv, argc, c, err);
+}
+
+/* config_flags is the one table of flags: each default parses (and is
+ * what the parser applies without the flag), each range is enforced at
+ * both ends, and --help shows every flag with its default and range. */
+START_TEST(config_flag_table)
+{
+	struct config plain, c;
+	char err[256];
+	char text[32];
+	ck_assert_uint_gt(config_n_flags, 20);
+	ck_assert_int_eq(parse_with(NULL, NULL, &plain, err), CONFIG_OK);
+	for (size_t i = 0; i < config_n_flags; i++) {
+		const struct config_flag *f = &config_flags[i];
+		ck_assert_ptr_nonnull(f->name);
+		ck_assert_ptr_nonnull(f->help);
+		ck_assert_ptr_nonnull(f->set);
+		ck_assert_msg(f->min <= f->max, "--%s: min above max", f->name);
+		if (f->def != NULL) {
+			/* Given explicitly, the default changes nothing. */
+			ck_assert_msg(parse_with(f->name, f->def, &c, err) ==
+					  CONFIG_OK,
+				      "--%s=%s: %s", f->name, f->def, err);
+			char *own = c.data_dir; /* a copy of its own */
+			c.data_dir = plain.data_dir;
+			ck_assert_msg(memcmp(&c, &plain, sizeof(c)) == 0,
+				      "--%s: the default is not what the "
+				      "parser applies",
+				      f->name);
+			c.data_dir = own;
+			config_free(&c);
+		}
+		if (f->max == 0)
+			continue; /* not a number */
+		/* Both ends are accepted: OK, or only a check that ties it
+		 * to another flag (heartbeat below election timeout). */
+		const uint64_t ends[] = {f->min, f->max};
+		for (int e = 0; e < 2; e++) {
+			snprintf(text, sizeof(text), "%" PRIu64, ends[e]);
+			int rc = parse_with(f->name, text, &c, err);
+			ck_assert_msg(rc == CONFIG_OK ||
+					  strstr(err, "must be below") != NULL,
+				      "--%s=%s: %s", f->name, text, err);
+			config_free(&c);
+		}
+		/* Just outside is refused, with a line naming the flag. */
+		if (f->min > 0) {
+			snprintf(text, sizeof(text), "%" PRIu64, f->min - 1);
+			ck_assert_int_eq(parse_with(f->name, text, &c, err),
+					 CONFIG_ERROR);
+			ck_assert_msg(strstr(err, f->name) != NULL, "%s", err);
+			config_free(&c);
+		}
+		snprintf(text, sizeof(text), "%" PRIu64, f->max + 1);
+		ck_assert_int_eq(parse_with(f->name, text, &c, err),
+				 CONFIG_ERROR);
+		ck_assert_msg(strstr(err, f->name) != NULL, "%s", err);
+		config_free(&c);
+		ck_assert_int_eq(parse_with(f->name, "x", &c, err),
+				 CONFIG_ERROR);
+		config_free(&c);
+	}
+	config_free(&plain);
+
+	char *help = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&help, &len);
+	ck_assert_ptr_nonnull(out);
+	config_usage(out);
+	fclose(out);
+	for (size_t i = 0; i < config_n_flags; i++) {
+		const struct config_flag *f = &config_flags[i];
+		char line[128], def[128];
+		snprintf(line, sizeof(line), "\n  --%s%s%s", f->name,
+			 f->arg != NULL ? " " : "",
+			 f->arg != NULL ? f->arg : "");
+		ck_assert_msg(strstr(help, line) != NULL, "--help lacks %s",
+			      line + 1);
+		if (f->def == NULL)
+			continue;
+		if (f->max > 0)
+			snprintf(def, sizeof(def),
+				 "(default %s, %" PRIu64 "..%" PRIu64 ")",
+				 f->def, f->min, f->max);
+		else
+			snprintf(def, sizeof(def), "(default %s)", f->def);
+		/* In this flag's paragraph, before the next flag's. */
+		const char *at = strstr(help, line);
+		const char *next = strstr(at + 1, "\n  --");
+		const char *d = strstr(at, def);
+		ck_assert_msg(d != NULL && (next == NULL || d < next),
+			      "--help: --%s lacks %s", f->name, def);
+	}
+	free(help);
+}
+END_TEST
+
 START_TEST(query_decoding)
 {
 	struct http_param p[] = {{.name = "prefix"},
@@ -287,6 +407,63 @@ START_TEST(members_roundtrip)
 }
 END_TEST
 
+/* The API's member list: every member with its learned client URL ("" until
+ * learned) and whether it votes, in the list's order. */
+START_TEST(members_json_for_the_api)
+{
+	struct members ms = {0};
+	ms.m[0] = (struct member){.id = 1, .voter = 1};
+	strcpy(ms.m[0].peer_url, "http://127.0.0.1:7101");
+	strcpy(ms.m[0].client_url, "http://127.0.0.1:7001");
+	ms.m[1] = (struct member){.id = 9, .voter = 0};
+	strcpy(ms.m[1].peer_url, "http://127.0.0.1:7109");
+	ms.n = 2;
+	json_t *arr = members_json(&ms);
+	ck_assert_ptr_nonnull(arr);
+	char *text = json_dumps(arr, JSON_SORT_KEYS | JSON_COMPACT);
+	ck_assert_str_eq(text,
+			 "[{\"client_url\":\"http://127.0.0.1:7001\","
+			 "\"id\":1,\"peer_url\":\"http://127.0.0.1:7101\","
+			 "\"voter\":true},{\"client_url\":\"\",\"id\":9,"
+			 "\"peer_url\":\"http://127.0.0.1:7109\","
+			 "\"voter\":false}]");
+	free(text);
+	json_decref(arr);
+	ms.n = 0;
+	arr = members_json(&ms);
+	ck_assert_uint_eq(json_array_size(arr), 0);
+	json_decref(arr);
+}
+END_TEST
+
+/* Numbered file names (WAL segments, snapshots): exactly prefix, 16
+ * lowercase hex digits, suffix. */
+START_TEST(hexname_parsing)
+{
+	uint64_t v = 0;
+	ck_assert(
+	    hexname_parse("snap-00000000000000ff.mdb", "snap-", ".mdb", &v));
+	ck_assert_uint_eq(v, 255);
+	ck_assert(
+	    hexname_parse("wal-ffffffffffffffff.log", "wal-", ".log", &v));
+	ck_assert_uint_eq(v, UINT64_MAX);
+	static const char *const bad[] = {
+	    "snap-00000000000000FF.mdb",  /* upper case */
+	    "snap-0000000000000ff.mdb",	  /* 15 digits */
+	    "snap-000000000000000ff.mdb", /* 17 digits */
+	    "snap-00000000000000ff.meta", "snap-00000000000000ff.mdb.tmp",
+	    "snap-00000000000000g0.mdb",  "xsnap-0000000000000ff.mdb",
+	    "snap-00000000000000ff",	  "",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		v = 7;
+		ck_assert_msg(!hexname_parse(bad[i], "snap-", ".mdb", &v),
+			      "'%s' accepted", bad[i]);
+		ck_assert_uint_eq(v, 7);
+	}
+}
+END_TEST
+
 START_TEST(metrics_buckets_and_text)
 {
 	struct metrics m = {0};
@@ -335,6 +512,55 @@ START_TEST(util_fail_formats_and_returns_minus_one)
 	ck_assert_int_eq(util_fail(NULL, 0, "x"), -1);
 	ck_assert_int_eq(util_fail(err, 0, "y"), -1);
 	ck_assert_str_eq(err, "abcd");
+}
+END_TEST
+
+/* Reads @path whole into @buf (NUL-terminated); returns its length or -1. */
+static long slurp(const char *path, char *buf, size_t cap)
+{
+	FILE *f = fopen(path, "rb");
+	if (f == NULL)
+		return -1;
+	size_t n = fread(buf, 1, cap - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return (long)n;
+}
+
+/* The one durable file write (members.json, snapshot records): the new
+ * contents replace the old whole, mode 0600, no temporary file left; when
+ * the temporary file cannot be made the old contents stay. */
+START_TEST(util_write_file_replaces_whole)
+{
+	char dir[] = "/tmp/kvd-test-write-XXXXXX";
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	char path[512], tmp[512], buf[64];
+	snprintf(path, sizeof(path), "%s/f", dir);
+	snprintf(tmp, sizeof(tmp), "%s/f.tmp", dir);
+	char err[256] = "";
+	ck_assert_int_eq(util_write_file(path, "first\n", 6, err, sizeof(err)),
+			 0);
+	ck_assert_int_eq(util_write_file(path, "second", 6, err, sizeof(err)),
+			 0);
+	ck_assert_int_eq(slurp(path, buf, sizeof(buf)), 6);
+	ck_assert_str_eq(buf, "second");
+	struct stat st;
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 0777, 0600);
+	ck_assert_int_ne(access(tmp, F_OK), 0);
+	/* A directory where the temporary file goes: refused, old kept. */
+	ck_assert_int_eq(mkdir(tmp, 0700), 0);
+	ck_assert_int_eq(util_write_file(path, "third", 5, err, sizeof(err)),
+			 -1);
+	ck_assert_ptr_nonnull(strstr(err, tmp));
+	ck_assert_int_eq(slurp(path, buf, sizeof(buf)), 6);
+	ck_assert_str_eq(buf, "second");
+	rmdir(tmp);
+	/* Empty contents are a file too. */
+	ck_assert_int_eq(util_write_file(path, "", 0, err, sizeof(err)), 0);
+	ck_assert_int_eq(slurp(path, buf, sizeof(buf)), 0);
+	unlink(path);
+	rmdir(dir);
 }
 END_TEST
 
@@ -499,12 +725,16 @@ int main(void)
 	tcase_add_test(tc, config_all_flags);
 	tcase_add_test(tc, config_errors);
 	tcase_add_test(tc, config_missing_required_and_empty_token);
+	tcase_add_test(tc, config_flag_table);
 	tcase_add_test(tc, query_decoding);
 	tcase_add_test(tc, u64_parsing);
 	tcase_add_test(tc, base64_vectors);
 	tcase_add_test(tc, members_roundtrip);
+	tcase_add_test(tc, members_json_for_the_api);
+	tcase_add_test(tc, hexname_parsing);
 	tcase_add_test(tc, metrics_buckets_and_text);
 	tcase_add_test(tc, util_fail_formats_and_returns_minus_one);
+	tcase_add_test(tc, util_write_file_replaces_whole);
 	tcase_add_test(tc, config_max_value_bytes_upper_bound);
 	tcase_add_test(tc, json_text_never_an_empty_success);
 	tcase_add_test(tc, config_connection_flags);

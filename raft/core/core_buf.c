@@ -15,7 +15,7 @@ static struct buf *buf_of(uint8_t *p)
 	return (struct buf *)(void *)(p - offsetof(struct buf, bytes));
 }
 
-int raft_buf_new(const void *data, size_t len, uint8_t **out)
+int raft__buf_new(const void *data, size_t len, uint8_t **out)
 {
 	struct buf *b;
 
@@ -33,14 +33,14 @@ int raft_buf_new(const void *data, size_t len, uint8_t **out)
 	return 0;
 }
 
-void raft_buf_ref(uint8_t *p)
+void raft__buf_ref(uint8_t *p)
 {
 	if (p == NULL)
 		return;
 	buf_of(p)->refs++;
 }
 
-void raft_buf_unref(uint8_t *p)
+void raft__buf_unref(uint8_t *p)
 {
 	struct buf *b;
 
@@ -52,16 +52,16 @@ void raft_buf_unref(uint8_t *p)
 		free(b);
 }
 
-void raft_entry_share(struct raft_entry *dst, const struct raft_entry *src)
+void raft__entry_share(struct raft_entry *dst, const struct raft_entry *src)
 {
 	*dst = *src;
-	raft_buf_ref(dst->data);
+	raft__buf_ref(dst->data);
 }
 
-int raft_entry_copy(struct raft_entry *dst, const struct raft_entry *src)
+int raft__entry_copy(struct raft_entry *dst, const struct raft_entry *src)
 {
 	*dst = *src;
 	if (src->len > 0 && src->data == NULL)
 		return -1;
-	return raft_buf_new(src->data, src->len, &dst->data);
+	return raft__buf_new(src->data, src->len, &dst->data);
 }

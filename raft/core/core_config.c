@@ -131,27 +131,27 @@ static bool is_member(const struct raft_membership *m, raft_id id)
 	return find(m, id) != NULL;
 }
 
-/* Rebuilds the quorum view and the progress array for @r->cfg->cur. The
+/* Rebuilds the quorum view and the progress array for @r->configs->cur. The
  * progress of members that are gone is kept on a leader until the
  * configuration that removed them is committed, so that they still
  * receive that entry and learn that they are out. */
 static int rebuild(struct raft *r)
 {
-	const struct raft_membership *m = &r->cfg->cur;
+	const struct raft_membership *m = &r->configs->cur;
 	bool keep_old = r->role == RAFT_LEADER && m->index > r->log.commit;
 	raft_id ids[2 * RAFT_MAX_MEMBERS + 1];
 	size_t n = 0;
 	struct raft_progress *prs;
-	raft_index last = raft_log_last_index(&r->log);
+	raft_index last = raft__log_last_index(&r->log);
 
-	memset(&r->config, 0, sizeof(r->config));
+	memset(&r->quorum, 0, sizeof(r->quorum));
 	for (size_t i = 0; i < m->n; i++) {
 		const struct raft_member *x = &m->members[i];
 
 		if (x->flags & RAFT_MEMBER_VOTER)
-			r->config.voters.ids[r->config.voters.n++] = x->id;
+			r->quorum.voters.ids[r->quorum.voters.n++] = x->id;
 		if (x->flags & RAFT_MEMBER_OUTGOING)
-			r->config.outgoing.ids[r->config.outgoing.n++] = x->id;
+			r->quorum.outgoing.ids[r->quorum.outgoing.n++] = x->id;
 		ids[n++] = x->id;
 	}
 	if (!is_member(m, r->id))
@@ -163,6 +163,9 @@ static int rebuild(struct raft *r)
 
 			while (j < n && ids[j] != id)
 				j++;
+			/* One change at a time (thesis §4.3): the kept
+			 * progress is of one configuration before this one. */
+			assert(j < n || n < sizeof(ids) / sizeof(ids[0]));
 			if (j == n)
 				ids[n++] = id;
 		}
@@ -176,16 +179,16 @@ static int rebuild(struct raft *r)
 	for (size_t i = 0; i < n; i++) {
 		if (raft__progress(r, ids[i]) != NULL)
 			continue;
-		if (raft_progress_init(&prs[i], ids[i], r->opts.max_inflight) !=
-		    0) {
+		if (raft__progress_init(&prs[i], ids[i],
+					r->opts.max_inflight) != 0) {
 			for (size_t j = 0; j < i; j++)
-				raft_progress_close(&prs[j]);
+				raft__progress_close(&prs[j]);
 			free(prs);
 			return RAFT_ENOMEM;
 		}
 		/* A leader starts a new member like any peer after an
 		 * election: probing from the end of its log. */
-		raft_progress_reset(&prs[i], last + 1);
+		raft__progress_reset(&prs[i], last + 1);
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct raft_progress *old = raft__progress(r, ids[i]);
@@ -196,7 +199,7 @@ static int rebuild(struct raft *r)
 		}
 	}
 	for (size_t i = 0; i < r->n_prs; i++)
-		raft_progress_close(&r->prs[i]);
+		raft__progress_close(&r->prs[i]);
 	free(r->prs);
 	r->prs = prs;
 	r->n_prs = n;
@@ -205,7 +208,7 @@ static int rebuild(struct raft *r)
 
 static void set_current(struct raft *r, const struct raft_membership *m)
 {
-	struct raft_cfg *c = r->cfg;
+	struct raft_configs *c = r->configs;
 
 	if (memcmp(&c->cur, m, sizeof(*m)) == 0)
 		return;
@@ -222,7 +225,7 @@ static bool scan(const struct raft_log *l, raft_index from, raft_index to,
 		 struct raft_membership *out)
 {
 	for (raft_index i = to; i > from; i--) {
-		const struct raft_entry *e = raft_log_get(l, i);
+		const struct raft_entry *e = raft__log_get(l, i);
 
 		if (e == NULL || e->type != RAFT_ENTRY_CONFIG)
 			continue;
@@ -236,12 +239,12 @@ static bool scan(const struct raft_log *l, raft_index from, raft_index to,
 
 static void sync(struct raft *r)
 {
-	struct raft_cfg *c = r->cfg;
+	struct raft_configs *c = r->configs;
 	struct raft_log *l = &r->log;
-	raft_index last = raft_log_last_index(l);
+	raft_index last = raft__log_last_index(l);
 	struct raft_membership m;
 	bool full = c->scanned > last || c->scanned < l->snap_index ||
-		    raft_log_term_at(l, c->scanned) != c->scanned_term;
+		    raft__log_term_at(l, c->scanned) != c->scanned_term;
 
 	if (!full && c->scanned == last)
 		return;
@@ -256,7 +259,7 @@ static void sync(struct raft *r)
 		set_current(r, &m);
 	}
 	c->scanned = last;
-	c->scanned_term = raft_log_term_at(l, last);
+	c->scanned_term = raft__log_term_at(l, last);
 }
 
 static int founding(struct raft_membership *m, const struct raft_options *o)
@@ -283,12 +286,12 @@ static int founding(struct raft_membership *m, const struct raft_options *o)
 int raft__config_init(struct raft *r, const struct raft_options *opts,
 		      const struct raft_restore *rs)
 {
-	struct raft_cfg *c = calloc(1, sizeof(*c));
+	struct raft_configs *c = calloc(1, sizeof(*c));
 	int rv;
 
 	if (c == NULL)
 		return RAFT_ENOMEM;
-	r->cfg = c;
+	r->configs = c;
 	if (rs->snapshot_config != NULL) {
 		rv = raft_membership_decode(rs->snapshot_config,
 					    rs->snapshot_config_len, &c->base);
@@ -311,15 +314,15 @@ int raft__config_init(struct raft *r, const struct raft_options *opts,
 
 void raft__config_close(struct raft *r)
 {
-	free(r->cfg);
-	r->cfg = NULL;
+	free(r->configs);
+	r->configs = NULL;
 }
 
 void raft__config_snapshot(struct raft *r, const struct raft_membership *m)
 {
-	r->cfg->base = *m;
+	r->configs->base = *m;
 	/* Force a full rescan: the log may have been reset. */
-	r->cfg->scanned = UINT64_MAX;
+	r->configs->scanned = UINT64_MAX;
 	sync(r);
 }
 
@@ -328,22 +331,22 @@ void raft__config_compact(struct raft *r, raft_index index)
 	struct raft_membership m;
 
 	if (raft_membership_at(r, index, &m) == RAFT_OK)
-		r->cfg->base = m;
+		r->configs->base = m;
 }
 
 bool raft__config_changed(const struct raft *r)
 {
-	return r->cfg->version != r->cfg->version_handed;
+	return r->configs->version != r->configs->version_handed;
 }
 
 void raft__config_handed(struct raft *r)
 {
-	r->cfg->version_handed = r->cfg->version;
+	r->configs->version_handed = r->configs->version;
 }
 
 void raft__config_status(const struct raft *r, struct raft_status *out)
 {
-	const struct raft_membership *m = &r->cfg->cur;
+	const struct raft_membership *m = &r->configs->cur;
 	const struct raft_member *me = find(m, r->id);
 
 	out->member_flags = me != NULL ? me->flags : 0;
@@ -374,7 +377,7 @@ int raft_match_index(const struct raft *r, raft_id id, raft_index *match)
 
 const struct raft_membership *raft_membership(const struct raft *r)
 {
-	return &r->cfg->cur;
+	return &r->configs->cur;
 }
 
 int raft_membership_at(const struct raft *r, raft_index index,
@@ -382,10 +385,10 @@ int raft_membership_at(const struct raft *r, raft_index index,
 {
 	const struct raft_log *l = &r->log;
 
-	if (index < l->snap_index || index > raft_log_last_index(l))
+	if (index < l->snap_index || index > raft__log_last_index(l))
 		return RAFT_EINVAL;
 	if (!scan(l, l->snap_index, index, out))
-		*out = r->cfg->base;
+		*out = r->configs->base;
 	return RAFT_OK;
 }
 
@@ -407,13 +410,13 @@ static int append_config(struct raft *r, struct raft_membership *m,
 		return rv;
 	memset(&e, 0, sizeof(e));
 	e.term = r->term;
-	e.index = raft_log_last_index(&r->log) + 1;
+	e.index = raft__log_last_index(&r->log) + 1;
 	e.type = RAFT_ENTRY_CONFIG;
 	e.len = (uint32_t)len;
-	if (raft_buf_new(buf, len, &e.data) != 0)
+	if (raft__buf_new(buf, len, &e.data) != 0)
 		return RAFT_ENOMEM;
-	if (raft_log_append(&r->log, &e) != 0) {
-		raft_buf_unref(e.data);
+	if (raft__log_append(&r->log, &e) != 0) {
+		raft__buf_unref(e.data);
 		return RAFT_ENOMEM;
 	}
 	if (index != NULL)
@@ -422,11 +425,11 @@ static int append_config(struct raft *r, struct raft_membership *m,
 	return RAFT_OK;
 }
 
-int raft_propose_config(struct raft *r, const struct raft_config_change *ch,
-			raft_index *index)
+int raft__config_propose(struct raft *r, const struct raft_config_change *ch,
+			 raft_index *index)
 {
 	struct raft_membership m;
-	const struct raft_membership *cur = &r->cfg->cur;
+	const struct raft_membership *cur = &r->configs->cur;
 	struct raft_member *x = NULL;
 	size_t voters = 0;
 
@@ -446,7 +449,7 @@ int raft_propose_config(struct raft *r, const struct raft_config_change *ch,
 	 * term that it does not know about as such; changing again before
 	 * an entry of its own term commits could overlap two changes
 	 * (the fix to single-server changes, Ongaro 2015). */
-	if (raft_log_term_at(&r->log, r->log.commit) != r->term)
+	if (raft__log_term_at(&r->log, r->log.commit) != r->term)
 		return RAFT_EBUSY;
 	if (ch->id == 0)
 		return RAFT_EINVAL;
@@ -505,13 +508,13 @@ int raft_propose_config(struct raft *r, const struct raft_config_change *ch,
  * the leader's whole log, or 0. */
 static raft_id up_to_date_voter(struct raft *r)
 {
-	raft_index last = raft_log_last_index(&r->log);
+	raft_index last = raft__log_last_index(&r->log);
 
 	for (size_t i = 0; i < r->n_prs; i++) {
 		const struct raft_progress *pr = &r->prs[i];
 
 		if (pr->id != r->id && pr->match == last &&
-		    raft_config_is_voter(&r->config, pr->id))
+		    raft__quorum_is_voter(&r->quorum, pr->id))
 			return pr->id;
 	}
 	return 0;
@@ -519,7 +522,7 @@ static raft_id up_to_date_voter(struct raft *r)
 
 static void leader_duties(struct raft *r)
 {
-	struct raft_cfg *c = r->cfg;
+	struct raft_configs *c = r->configs;
 	struct raft_membership m;
 
 	if (c->cur.index > r->log.commit)
@@ -544,7 +547,7 @@ static void leader_duties(struct raft *r)
 		append_config(r, &m, NULL);
 		return;
 	}
-	if (!raft_config_is_voter(&r->config, r->id)) {
+	if (!raft__quorum_is_voter(&r->quorum, r->id)) {
 		/* Thesis §4.2.2: a leader removed from the configuration
 		 * "steps down (returns to follower state) once the
 		 * C_new entry is committed". The member whose log is

@@ -8,13 +8,18 @@
 
 #include "core_state.h"
 
+/* The quorum view (core_quorum.h) holds the voters of one configuration:
+ * at most every member of it. */
+_Static_assert(RAFT_MAX_VOTERS >= RAFT_MAX_MEMBERS,
+	       "a configuration's voters fit the quorum view");
+
 /* What the core keeps about configurations. The configuration in effect
  * is the one of the last CONFIG entry in the log (appended, committed or
  * not: thesis §4.1 "a server always uses the latest configuration in its
  * log"), else @base: the one at the snapshot index (from the snapshot's
- * metadata or raft_compact()), else the founding one. r->config (the
+ * metadata or raft_compact()), else the founding one. r->quorum (the
  * quorum view of core_quorum.h) and r->prs always follow @cur. */
-struct raft_cfg {
+struct raft_configs {
 	struct raft_membership base;
 	struct raft_membership cur;
 	/* Entries up to @scanned (with term @scanned_term there) have been
@@ -26,12 +31,16 @@ struct raft_cfg {
 	uint64_t version_handed; /* the version the last ready reported */
 };
 
-/* Sets up r->cfg at creation: @base from the restored snapshot config, or
+/* Sets up r->configs at creation: @base from the restored snapshot config, or
  * the founding voters of @opts; then the log is scanned. Returns RAFT_OK,
  * RAFT_EINVAL (bad snapshot config or addresses), RAFT_ENOMEM. */
 int raft__config_init(struct raft *r, const struct raft_options *opts,
 		      const struct raft_restore *rs);
 void raft__config_close(struct raft *r);
+
+/* raft_propose_config() (raft.h). */
+int raft__config_propose(struct raft *r, const struct raft_config_change *ch,
+			 raft_index *index);
 
 /* Makes the configuration follow the log after any change of it
  * (appends, truncations, snapshots), then does the leader's duties that

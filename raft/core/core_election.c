@@ -42,7 +42,7 @@ static int vote_of(void *arg, raft_id id)
 /* Counts the votes so far and acts on the outcome. */
 static void tally(struct raft *r)
 {
-	switch (raft_config_vote_result(&r->config, vote_of, r)) {
+	switch (raft__quorum_vote_result(&r->quorum, vote_of, r)) {
 	case RAFT_VOTE_WON:
 		if (r->role == RAFT_PRECANDIDATE)
 			raft__campaign(r, false, false);
@@ -97,13 +97,13 @@ void raft__campaign(struct raft *r, bool pre, bool transfer)
 		    .type = pre ? RAFT_MSG_PREVOTE : RAFT_MSG_VOTE,
 		    .to = pr->id,
 		    .term = term,
-		    .index = raft_log_last_index(&r->log),
-		    .log_term = raft_log_last_term(&r->log),
+		    .index = raft__log_last_index(&r->log),
+		    .log_term = raft__log_last_term(&r->log),
 		    .context = transfer ? RAFT_CTX_TRANSFER : 0,
 		};
 
 		if (pr->id == r->id ||
-		    !raft_config_is_voter(&r->config, pr->id))
+		    !raft__quorum_is_voter(&r->quorum, pr->id))
 			continue;
 		/* A VOTE goes out only once the new term and our own
 		 * vote are durable: no answer can make us leader of a term
@@ -153,7 +153,7 @@ void raft__election_tick(struct raft *r)
 		 * majority of its cluster", so that clients retry with a
 		 * leader that can make progress. */
 		if (r->opts.check_quorum &&
-		    !raft_config_has_quorum(&r->config, quorum_active_fn, r)) {
+		    !raft__quorum_has_quorum(&r->quorum, quorum_active_fn, r)) {
 			raft__become_follower(r, r->term, 0);
 			return;
 		}
@@ -187,7 +187,7 @@ int raft__step_vote(struct raft *r, const struct raft_msg *m)
 	can_vote = r->vote == m->from || (r->vote == 0 && r->leader == 0) ||
 		   (pre && m->term > r->term);
 	grant =
-	    can_vote && raft_log_is_up_to_date(&r->log, m->index, m->log_term);
+	    can_vote && raft__log_is_up_to_date(&r->log, m->index, m->log_term);
 	/* Thesis §9.6: a PreVote is granted only if the voter "has not
 	 * received a heartbeat from a valid leader for at least a baseline
 	 * election timeout". */

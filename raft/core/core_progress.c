@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-int raft_progress_init(struct raft_progress *pr, raft_id id,
-		       size_t max_inflight)
+int raft__progress_init(struct raft_progress *pr, raft_id id,
+			size_t max_inflight)
 {
 	assert(max_inflight > 0);
 	memset(pr, 0, sizeof(*pr));
@@ -19,13 +19,13 @@ int raft_progress_init(struct raft_progress *pr, raft_id id,
 	return 0;
 }
 
-void raft_progress_close(struct raft_progress *pr)
+void raft__progress_close(struct raft_progress *pr)
 {
 	free(pr->infl.buf);
 	pr->infl.buf = NULL;
 }
 
-void raft_progress_reset(struct raft_progress *pr, raft_index next)
+void raft__progress_reset(struct raft_progress *pr, raft_index next)
 {
 	pr->match = 0;
 	pr->next = next;
@@ -36,34 +36,34 @@ void raft_progress_reset(struct raft_progress *pr, raft_index next)
 	pr->recent_active = true;
 	pr->commit_sent = 0;
 	pr->read_acked = 0;
-	raft_inflights_reset(&pr->infl);
+	raft__inflights_reset(&pr->infl);
 }
 
-void raft_progress_become_probe(struct raft_progress *pr)
+void raft__progress_become_probe(struct raft_progress *pr)
 {
 	pr->state = RAFT_PR_PROBE;
 	pr->next = pr->match + 1;
 	pr->probe_sent = false;
-	raft_inflights_reset(&pr->infl);
+	raft__inflights_reset(&pr->infl);
 }
 
-void raft_progress_become_snapshot(struct raft_progress *pr, raft_index index)
+void raft__progress_become_snapshot(struct raft_progress *pr, raft_index index)
 {
 	pr->state = RAFT_PR_SNAPSHOT;
 	pr->pending_snapshot = index;
 	pr->probe_sent = false;
-	raft_inflights_reset(&pr->infl);
+	raft__inflights_reset(&pr->infl);
 }
 
-void raft_progress_become_replicate(struct raft_progress *pr)
+void raft__progress_become_replicate(struct raft_progress *pr)
 {
 	pr->state = RAFT_PR_REPLICATE;
 	pr->next = pr->match + 1;
 	pr->probe_sent = false;
-	raft_inflights_reset(&pr->infl);
+	raft__inflights_reset(&pr->infl);
 }
 
-bool raft_progress_maybe_update(struct raft_progress *pr, raft_index index)
+bool raft__progress_maybe_update(struct raft_progress *pr, raft_index index)
 {
 	bool grew = false;
 
@@ -74,12 +74,12 @@ bool raft_progress_maybe_update(struct raft_progress *pr, raft_index index)
 	if (pr->next < index + 1)
 		pr->next = index + 1;
 	pr->probe_sent = false;
-	raft_inflights_free_to(&pr->infl, index);
+	raft__inflights_free_to(&pr->infl, index);
 	return grew;
 }
 
-bool raft_progress_maybe_decr(struct raft_progress *pr, raft_index rejected,
-			      raft_index hint, uint64_t seq)
+bool raft__progress_maybe_decr(struct raft_progress *pr, raft_index rejected,
+			       raft_index hint, uint64_t seq)
 {
 	raft_index next;
 
@@ -88,7 +88,7 @@ bool raft_progress_maybe_decr(struct raft_progress *pr, raft_index rejected,
 		 * rejected; anything else is an old, reordered answer. */
 		if (rejected <= pr->match)
 			return false;
-		raft_progress_become_probe(pr);
+		raft__progress_become_probe(pr);
 	} else if (pr->state == RAFT_PR_SNAPSHOT) {
 		/* No append is out: an old answer. The snapshot's outcome
 		 * comes as an acknowledgement or a driver report. */
@@ -117,42 +117,42 @@ bool raft_progress_maybe_decr(struct raft_progress *pr, raft_index rejected,
 	return true;
 }
 
-void raft_progress_sent(struct raft_progress *pr, raft_index last, size_t n)
+void raft__progress_sent(struct raft_progress *pr, raft_index last, size_t n)
 {
 	if (pr->state == RAFT_PR_REPLICATE) {
 		if (n > 0) {
 			/* Optimistically assume delivery and pipeline the
 			 * next batch (thesis §10.2.1). */
 			pr->next = last + 1;
-			raft_inflights_add(&pr->infl, last);
+			raft__inflights_add(&pr->infl, last);
 		}
 	} else {
 		pr->probe_sent = true;
 	}
 }
 
-bool raft_progress_is_paused(const struct raft_progress *pr)
+bool raft__progress_is_paused(const struct raft_progress *pr)
 {
 	if (pr->state == RAFT_PR_PROBE)
 		return pr->probe_sent;
 	if (pr->state == RAFT_PR_SNAPSHOT)
 		return true;
-	return raft_inflights_full(&pr->infl);
+	return raft__inflights_full(&pr->infl);
 }
 
-bool raft_inflights_full(const struct raft_inflights *in)
+bool raft__inflights_full(const struct raft_inflights *in)
 {
 	return in->count == in->cap;
 }
 
-void raft_inflights_add(struct raft_inflights *in, raft_index last)
+void raft__inflights_add(struct raft_inflights *in, raft_index last)
 {
-	assert(!raft_inflights_full(in));
+	assert(!raft__inflights_full(in));
 	in->buf[(in->start + in->count) % in->cap] = last;
 	in->count++;
 }
 
-void raft_inflights_free_to(struct raft_inflights *in, raft_index index)
+void raft__inflights_free_to(struct raft_inflights *in, raft_index index)
 {
 	while (in->count > 0 && in->buf[in->start] <= index) {
 		in->start = (in->start + 1) % in->cap;
@@ -160,7 +160,7 @@ void raft_inflights_free_to(struct raft_inflights *in, raft_index index)
 	}
 }
 
-void raft_inflights_reset(struct raft_inflights *in)
+void raft__inflights_reset(struct raft_inflights *in)
 {
 	in->start = 0;
 	in->count = 0;

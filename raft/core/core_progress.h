@@ -49,20 +49,20 @@ struct raft_progress {
 
 /* Sets up @pr for @id with a window of @max_inflight (> 0). Returns 0 or
  * -1 when out of memory. */
-int raft_progress_init(struct raft_progress *pr, raft_id id,
-		       size_t max_inflight);
-void raft_progress_close(struct raft_progress *pr);
+int raft__progress_init(struct raft_progress *pr, raft_id id,
+			size_t max_inflight);
+void raft__progress_close(struct raft_progress *pr);
 
 /* A new leader knows nothing of the peer: probe from @next. */
-void raft_progress_reset(struct raft_progress *pr, raft_index next);
+void raft__progress_reset(struct raft_progress *pr, raft_index next);
 
-void raft_progress_become_probe(struct raft_progress *pr);
-void raft_progress_become_replicate(struct raft_progress *pr);
+void raft__progress_become_probe(struct raft_progress *pr);
+void raft__progress_become_replicate(struct raft_progress *pr);
 /* A snapshot at @index is being sent to the peer. */
-void raft_progress_become_snapshot(struct raft_progress *pr, raft_index index);
+void raft__progress_become_snapshot(struct raft_progress *pr, raft_index index);
 
 /* The peer acknowledged entries up to @index. Returns whether match grew. */
-bool raft_progress_maybe_update(struct raft_progress *pr, raft_index index);
+bool raft__progress_maybe_update(struct raft_progress *pr, raft_index index);
 
 /* The peer rejected an append whose previous index was @rejected, hinting
  * that its log differs from @hint on; @seq is the stamp of the append it
@@ -70,19 +70,19 @@ bool raft_progress_maybe_update(struct raft_progress *pr, raft_index index);
  * the probe out now (@seq == probe_seq) whose hint is at or below match
  * proves the peer lost entries it had acknowledged (a disk dropping synced
  * writes): match falls back to hint - 1 so that they are sent again. */
-bool raft_progress_maybe_decr(struct raft_progress *pr, raft_index rejected,
-			      raft_index hint, uint64_t seq);
+bool raft__progress_maybe_decr(struct raft_progress *pr, raft_index rejected,
+			       raft_index hint, uint64_t seq);
 
 /* An append ending at @last with @n entries was sent. */
-void raft_progress_sent(struct raft_progress *pr, raft_index last, size_t n);
+void raft__progress_sent(struct raft_progress *pr, raft_index last, size_t n);
 
 /* Whether no further append may be sent now. */
-bool raft_progress_is_paused(const struct raft_progress *pr);
+bool raft__progress_is_paused(const struct raft_progress *pr);
 
-bool raft_inflights_full(const struct raft_inflights *in);
-void raft_inflights_add(struct raft_inflights *in, raft_index last);
+bool raft__inflights_full(const struct raft_inflights *in);
+void raft__inflights_add(struct raft_inflights *in, raft_index last);
 /* Frees every in-flight append ending at or below @index. */
-void raft_inflights_free_to(struct raft_inflights *in, raft_index index);
-void raft_inflights_reset(struct raft_inflights *in);
+void raft__inflights_free_to(struct raft_inflights *in, raft_index index);
+void raft__inflights_reset(struct raft_inflights *in);
 
 #endif /* RAFT_CORE_PROGRESS_H_ */

@@ -11,7 +11,7 @@ static bool set_has(const struct raft_voter_set *s, raft_id id)
 	return false;
 }
 
-int raft_config_init(struct raft_config *c, const raft_id *ids, size_t n)
+int raft__quorum_init(struct raft_quorum *c, const raft_id *ids, size_t n)
 {
 	memset(c, 0, sizeof(*c));
 	if (n == 0 || n > RAFT_MAX_VOTERS)
@@ -24,13 +24,13 @@ int raft_config_init(struct raft_config *c, const raft_id *ids, size_t n)
 	return 0;
 }
 
-bool raft_config_is_voter(const struct raft_config *c, raft_id id)
+bool raft__quorum_is_voter(const struct raft_quorum *c, raft_id id)
 {
 	return set_has(&c->voters, id) || set_has(&c->outgoing, id);
 }
 
-void raft_config_each(const struct raft_config *c,
-		      void (*fn)(void *arg, raft_id id), void *arg)
+void raft__quorum_each(const struct raft_quorum *c,
+		       void (*fn)(void *arg, raft_id id), void *arg)
 {
 	for (size_t i = 0; i < c->voters.n; i++)
 		fn(arg, c->voters.ids[i]);
@@ -62,9 +62,9 @@ static raft_index set_quorum_index(const struct raft_voter_set *s,
 	return v[s->n / 2];
 }
 
-raft_index raft_config_quorum_index(const struct raft_config *c,
-				    raft_index (*index_of)(void *, raft_id),
-				    void *arg)
+raft_index raft__quorum_quorum_index(const struct raft_quorum *c,
+				     raft_index (*index_of)(void *, raft_id),
+				     void *arg)
 {
 	raft_index a = set_quorum_index(&c->voters, index_of, arg);
 	raft_index b = set_quorum_index(&c->outgoing, index_of, arg);
@@ -95,9 +95,9 @@ static enum raft_vote_result set_vote(const struct raft_voter_set *s,
 	return RAFT_VOTE_PENDING;
 }
 
-enum raft_vote_result raft_config_vote_result(const struct raft_config *c,
-					      int (*vote_of)(void *, raft_id),
-					      void *arg)
+enum raft_vote_result raft__quorum_vote_result(const struct raft_quorum *c,
+					       int (*vote_of)(void *, raft_id),
+					       void *arg)
 {
 	enum raft_vote_result a = set_vote(&c->voters, vote_of, arg);
 	enum raft_vote_result b = set_vote(&c->outgoing, vote_of, arg);
@@ -122,8 +122,8 @@ static bool set_quorum(const struct raft_voter_set *s,
 	return n >= s->n / 2 + 1;
 }
 
-bool raft_config_has_quorum(const struct raft_config *c,
-			    bool (*yes)(void *, raft_id), void *arg)
+bool raft__quorum_has_quorum(const struct raft_quorum *c,
+			     bool (*yes)(void *, raft_id), void *arg)
 {
 	return set_quorum(&c->voters, yes, arg) &&
 	       set_quorum(&c->outgoing, yes, arg);

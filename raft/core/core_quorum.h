@@ -19,27 +19,27 @@ struct raft_voter_set {
  * that a joint configuration (thesis §4.3: majorities of both the old and
  * the new set) only has to change the functions below: @outgoing is the
  * old set while joint, empty otherwise. */
-struct raft_config {
+struct raft_quorum {
 	struct raft_voter_set voters;
 	struct raft_voter_set outgoing;
 };
 
 /* Fills @c with the @n distinct, non-zero ids (copied). Returns 0, or -1
  * when @n is 0, above RAFT_MAX_VOTERS, or an id repeats or is 0. */
-int raft_config_init(struct raft_config *c, const raft_id *ids, size_t n);
+int raft__quorum_init(struct raft_quorum *c, const raft_id *ids, size_t n);
 
-bool raft_config_is_voter(const struct raft_config *c, raft_id id);
+bool raft__quorum_is_voter(const struct raft_quorum *c, raft_id id);
 
 /* Calls @fn for each distinct member of the configuration. */
-void raft_config_each(const struct raft_config *c,
-		      void (*fn)(void *arg, raft_id id), void *arg);
+void raft__quorum_each(const struct raft_quorum *c,
+		       void (*fn)(void *arg, raft_id id), void *arg);
 
 /* The largest N such that a majority (of each set) reports an index >= N
  * through @index_of. */
-raft_index raft_config_quorum_index(const struct raft_config *c,
-				    raft_index (*index_of)(void *arg,
-							   raft_id id),
-				    void *arg);
+raft_index raft__quorum_quorum_index(const struct raft_quorum *c,
+				     raft_index (*index_of)(void *arg,
+							    raft_id id),
+				     void *arg);
 
 enum raft_vote_result {
 	RAFT_VOTE_PENDING = 0,
@@ -49,11 +49,11 @@ enum raft_vote_result {
 
 /* @vote_of returns 1 (granted), -1 (refused) or 0 (no answer yet). */
 enum raft_vote_result
-raft_config_vote_result(const struct raft_config *c,
-			int (*vote_of)(void *arg, raft_id id), void *arg);
+raft__quorum_vote_result(const struct raft_quorum *c,
+			 int (*vote_of)(void *arg, raft_id id), void *arg);
 
 /* Whether a majority (of each set) satisfies @yes (CheckQuorum). */
-bool raft_config_has_quorum(const struct raft_config *c,
-			    bool (*yes)(void *arg, raft_id id), void *arg);
+bool raft__quorum_has_quorum(const struct raft_quorum *c,
+			     bool (*yes)(void *arg, raft_id id), void *arg);
 
 #endif /* RAFT_CORE_QUORUM_H_ */

@@ -141,7 +141,7 @@ static bool committed_in_term(const struct raft *r)
 	/* Thesis §6.4 step 1: "If the leader has not yet marked an entry
 	 * from its current term committed, it waits until it has" — only
 	 * then is its commit index at least that of any earlier leader. */
-	return raft_log_term_at(&r->log, r->log.commit) == r->term;
+	return raft__log_term_at(&r->log, r->log.commit) == r->term;
 }
 
 static bool has_unrounded(const struct raft *r)
@@ -157,8 +157,8 @@ bool raft__read_wants_flush(const struct raft *r)
 		if (!committed_in_term(r))
 			return false;
 		if (r->round_pending != 0)
-			return raft_config_has_quorum(&r->config, acked_fn,
-						      (void *)r);
+			return raft__quorum_has_quorum(&r->quorum, acked_fn,
+						       (void *)r);
 		return has_unrounded(r);
 	}
 	return r->role == RAFT_FOLLOWER && r->leader != 0 && has_unrounded(r);
@@ -173,7 +173,7 @@ static void leader_flush(struct raft *r)
 		return;
 	/* Step 3: "the leader ... waits for a majority to acknowledge". */
 	if (r->round_pending != 0 &&
-	    raft_config_has_quorum(&r->config, acked_fn, r)) {
+	    raft__quorum_has_quorum(&r->quorum, acked_fn, r)) {
 		release_to(r, r->round_pending);
 		r->round_pending = 0;
 	}
@@ -197,7 +197,7 @@ static void leader_flush(struct raft *r)
 	r->round_pending = r->read_seq;
 	/* A single voter is its own majority. The mutation skips the
 	 * confirmation: a deposed leader then serves stale reads. */
-	if (raft_config_has_quorum(&r->config, acked_fn, r) ||
+	if (raft__quorum_has_quorum(&r->quorum, acked_fn, r) ||
 	    (r->opts.mutations & RAFT_MUTATE_READ_NO_HEARTBEAT)) {
 		release_to(r, r->round_pending);
 		r->round_pending = 0;
@@ -263,8 +263,10 @@ void raft__read_tick(struct raft *r)
 			q->v[j++] = *p;
 			continue;
 		}
-		if (p->round == 0)
+		if (p->round == 0) {
+			assert(r->reads_unrounded > 0);
 			r->reads_unrounded--;
+		}
 		raft__reject_read(r, p);
 	}
 	q->n = j;

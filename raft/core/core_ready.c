@@ -1,4 +1,6 @@
 /* core_ready.c - building struct raft_ready and taking it back (advance). */
+#include "core_ready.h"
+
 #include <assert.h>
 #include <string.h>
 
@@ -31,7 +33,7 @@ bool raft_has_ready(const struct raft *r)
 	struct raft_hard_state hs = {r->term, r->vote, r->log.commit};
 
 	return !hs_equal(&hs, &r->prev_hs) ||
-	       raft_log_last_index(&r->log) > r->log.stable_handed ||
+	       raft__log_last_index(&r->log) > r->log.stable_handed ||
 	       r->msgs.n > 0 || r->msgs_after.n > 0 ||
 	       apply_to(r) > r->log.applied_handed || r->reads_out.n > 0 ||
 	       r->failed_out.n > 0 || r->snap_pending ||
@@ -40,7 +42,7 @@ bool raft_has_ready(const struct raft *r)
 	       raft__transfer_wants_flush(r) || raft__config_changed(r);
 }
 
-void raft_ready(struct raft *r, struct raft_ready *rd)
+void raft__ready(struct raft *r, struct raft_ready *rd)
 {
 	struct raft_log *l = &r->log;
 	raft_index last, to;
@@ -60,11 +62,14 @@ void raft_ready(struct raft *r, struct raft_ready *rd)
 	rd->hs.commit = l->commit;
 	rd->hs_changed = !hs_equal(&rd->hs, &r->prev_hs);
 
-	last = raft_log_last_index(l);
+	last = raft__log_last_index(l);
 	if (last > l->stable_handed) {
 		rd->entries =
-		    (struct raft_entry *)raft_log_get(l, l->stable_handed + 1);
+		    (struct raft_entry *)raft__log_get(l, l->stable_handed + 1);
 		rd->n_entries = last - l->stable_handed;
+		/* Nothing handed out for storage is compacted away: a
+		 * compaction raises stable_handed with it. */
+		assert(rd->entries != NULL);
 	}
 	rd->msgs = r->msgs.v;
 	rd->n_msgs = r->msgs.n;
@@ -73,9 +78,10 @@ void raft_ready(struct raft *r, struct raft_ready *rd)
 
 	to = apply_to(r);
 	if (to > l->applied_handed) {
-		rd->committed =
-		    (struct raft_entry *)raft_log_get(l, l->applied_handed + 1);
+		rd->committed = (struct raft_entry *)raft__log_get(
+		    l, l->applied_handed + 1);
 		rd->n_committed = to - l->applied_handed;
+		assert(rd->committed != NULL);
 	}
 	rd->reads = r->reads_out.v;
 	rd->n_reads = r->reads_out.n;
@@ -89,10 +95,18 @@ void raft_ready(struct raft *r, struct raft_ready *rd)
 	rd->config = raft_membership(r);
 }
 
-void raft_advance(struct raft *r, const struct raft_ready *rd)
+void raft__advance(struct raft *r, const struct raft_ready *rd)
 {
 	struct raft_log *l = &r->log;
 
+	/* @rd is the ready raft__ready() just made (no call may come
+	 * between, raft.h): what it handed out starts where the last
+	 * advance left off. */
+	assert(!rd->has_snapshot || r->snap_pending);
+	assert(rd->n_entries == 0 ||
+	       rd->entries[0].index == l->stable_handed + 1);
+	assert(rd->n_committed == 0 ||
+	       rd->committed[0].index == l->applied_handed + 1);
 	if (rd->has_snapshot)
 		r->snap_pending = false;
 	if (rd->hs_changed)
@@ -100,7 +114,7 @@ void raft_advance(struct raft *r, const struct raft_ready *rd)
 	if (rd->n_entries > 0) {
 		raft_index end = rd->entries[rd->n_entries - 1].index;
 
-		assert(end == raft_log_last_index(l));
+		assert(end == raft__log_last_index(l));
 		l->stable_handed = end;
 	}
 	if (rd->n_committed > 0) {

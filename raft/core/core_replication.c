@@ -15,11 +15,11 @@ static raft_index min_index(raft_index a, raft_index b)
 
 void raft__repl_become_leader(struct raft *r)
 {
-	raft_index last = raft_log_last_index(&r->log);
+	raft_index last = raft__log_last_index(&r->log);
 
 	assert(r->role == RAFT_LEADER);
 	for (size_t i = 0; i < r->n_prs; i++) {
-		raft_progress_reset(&r->prs[i], last + 1);
+		raft__progress_reset(&r->prs[i], last + 1);
 	}
 	/* Thesis §5.4.2 / Raft §8: "a leader must have the latest
 	 * information on which entries are committed ... having each leader
@@ -34,7 +34,7 @@ int raft__append_local(struct raft *r, uint8_t type, const void *data,
 		       size_t len, raft_index *index)
 {
 	struct raft_entry e;
-	raft_index last = raft_log_last_index(&r->log);
+	raft_index last = raft__log_last_index(&r->log);
 
 	assert(r->role == RAFT_LEADER);
 	if (len > r->opts.max_entry_bytes)
@@ -49,10 +49,10 @@ int raft__append_local(struct raft *r, uint8_t type, const void *data,
 	e.index = last + 1;
 	e.type = type;
 	e.len = (uint32_t)len;
-	if (raft_buf_new(data, len, &e.data) != 0)
+	if (raft__buf_new(data, len, &e.data) != 0)
 		return RAFT_ENOMEM;
-	if (raft_log_append(&r->log, &e) != 0) {
-		raft_buf_unref(e.data);
+	if (raft__log_append(&r->log, &e) != 0) {
+		raft__buf_unref(e.data);
 		return RAFT_ENOMEM;
 	}
 	if (index != NULL)
@@ -83,7 +83,7 @@ int raft__forward(struct raft *r, const void *data, size_t len)
 	memset(&e, 0, sizeof(e));
 	e.type = RAFT_ENTRY_NORMAL;
 	e.len = (uint32_t)len;
-	if (raft_buf_new(data, len, &e.data) != 0)
+	if (raft__buf_new(data, len, &e.data) != 0)
 		return RAFT_ENOMEM;
 	q->v[q->n++] = e;
 	return RAFT_OK;
@@ -111,13 +111,16 @@ void raft__maybe_commit(struct raft *r)
 	/* Raft §5.3/§5.4.2, Figure 2: "If there exists an N such that N >
 	 * commitIndex, a majority of matchIndex[i] >= N, and
 	 * log[N].term == currentTerm: set commitIndex = N." */
-	n = raft_config_quorum_index(&r->config, match_of, r);
+	n = raft__quorum_quorum_index(&r->quorum, match_of, r);
 	if (n <= r->log.commit)
 		return;
-	n = min_index(n, raft_log_last_index(&r->log));
+	/* Every match counted is within the log: the leader's own is its
+	 * durable index, a peer's only what it acknowledged of this log
+	 * (raft__step_append_resp() refuses more; core_check.c). */
+	assert(n <= raft__log_last_index(&r->log));
 	/* Figure 8: counting replicas only ever commits entries of the
 	 * current term; earlier ones commit along with them. */
-	if (raft_log_term_at(&r->log, n) != r->term &&
+	if (raft__log_term_at(&r->log, n) != r->term &&
 	    !(r->opts.mutations & RAFT_MUTATE_COMMIT_OLD_TERM))
 		return;
 	r->log.commit = n;
@@ -163,7 +166,7 @@ static void send_snapshot(struct raft *r, struct raft_progress *pr)
 
 	/* A message lost to ENOMEM is retried at the next flush. */
 	if (raft__send(r, &m, false) == RAFT_OK)
-		raft_progress_become_snapshot(pr, m.index);
+		raft__progress_become_snapshot(pr, m.index);
 }
 
 /* Sends one AppendEntries from pr->next (or the snapshot when the entries
@@ -173,7 +176,7 @@ static bool send_append(struct raft *r, struct raft_progress *pr)
 {
 	struct raft_log *l = &r->log;
 	raft_index prev = pr->next - 1;
-	raft_term prev_term = raft_log_term_at(l, prev);
+	raft_term prev_term = raft__log_term_at(l, prev);
 	size_t n = 0;
 	struct raft_msg m;
 
@@ -182,8 +185,8 @@ static bool send_append(struct raft *r, struct raft_progress *pr)
 			send_snapshot(r, pr);
 		return false;
 	}
-	n = raft_log_batch(l, pr->next, r->opts.max_append_entries,
-			   r->opts.max_append_bytes);
+	n = raft__log_batch(l, pr->next, r->opts.max_append_entries,
+			    r->opts.max_append_bytes);
 	memset(&m, 0, sizeof(m));
 	m.type = RAFT_MSG_APPEND;
 	m.to = pr->id;
@@ -191,7 +194,7 @@ static bool send_append(struct raft *r, struct raft_progress *pr)
 	m.log_term = prev_term;
 	m.commit = l->commit;
 	/* The stamp, echoed in the answer, tells the answer to the probe out
-	 * now from an old one (see raft_progress_maybe_decr()). */
+	 * now from an old one (see raft__progress_maybe_decr()). */
 	m.context = ++pr->append_seq;
 	if (pr->state == RAFT_PR_PROBE)
 		pr->probe_seq = m.context;
@@ -200,8 +203,8 @@ static bool send_append(struct raft *r, struct raft_progress *pr)
 		if (m.entries == NULL)
 			return false;
 		for (size_t i = 0; i < n; i++)
-			raft_entry_share(&m.entries[i],
-					 raft_log_get(l, pr->next + i));
+			raft__entry_share(&m.entries[i],
+					  raft__log_get(l, pr->next + i));
 		m.n_entries = n;
 	}
 	if (raft__send(r, &m, false) != RAFT_OK)
@@ -213,15 +216,15 @@ static bool send_append(struct raft *r, struct raft_progress *pr)
 		pr->commit_sent = min_index(l->commit, prev + n);
 	if (pr->infl.count == 0)
 		pr->stall_tick = r->ticks;
-	raft_progress_sent(pr, prev + n, n);
+	raft__progress_sent(pr, prev + n, n);
 	return n > 0;
 }
 
 static bool wants_append(const struct raft *r, const struct raft_progress *pr)
 {
-	raft_index last = raft_log_last_index(&r->log);
+	raft_index last = raft__log_last_index(&r->log);
 
-	if (raft_progress_is_paused(pr))
+	if (raft__progress_is_paused(pr))
 		return false;
 	/* Entries below the snapshot are gone: that peer needs the
 	 * snapshot itself (send_append() sends it). */
@@ -276,7 +279,7 @@ static void flush_forward(struct raft *r)
 		raft__send(r, &m, false);
 	}
 	for (; i < q->n; i++)
-		raft_buf_unref(q->v[i].data);
+		raft__buf_unref(q->v[i].data);
 	q->n = 0;
 }
 
@@ -357,8 +360,8 @@ int raft__step_append(struct raft *r, const struct raft_msg *m)
 	/* Figure 2, AppendEntries receiver: "Reply false if log doesn't
 	 * contain an entry at prevLogIndex whose term matches
 	 * prevLogTerm." */
-	if (raft_log_term_at(l, prev) != prev_term) {
-		raft_index last = raft_log_last_index(l);
+	if (raft__log_term_at(l, prev) != prev_term) {
+		raft_index last = raft__log_last_index(l);
 
 		resp.reject = true;
 		resp.index = m->index;
@@ -371,8 +374,8 @@ int raft__step_append(struct raft *r, const struct raft_msg *m)
 			resp.hint_term = 0;
 		} else {
 			resp.hint_index =
-			    raft_log_term_start(l, prev, l->commit + 1);
-			resp.hint_term = raft_log_term_at(l, prev);
+			    raft__log_term_start(l, prev, l->commit + 1);
+			resp.hint_term = raft__log_term_at(l, prev);
 		}
 		return raft__send(r, &resp, true);
 	}
@@ -384,15 +387,15 @@ int raft__step_append(struct raft *r, const struct raft_msg *m)
 		const struct raft_entry *e = &m->entries[i];
 		struct raft_entry copy;
 
-		if (e->index <= raft_log_last_index(l)) {
-			if (raft_log_term_at(l, e->index) == e->term)
+		if (e->index <= raft__log_last_index(l)) {
+			if (raft__log_term_at(l, e->index) == e->term)
 				continue;
-			raft_log_truncate_from(l, e->index);
+			raft__log_truncate_from(l, e->index);
 		}
-		if (raft_entry_copy(&copy, e) != 0)
+		if (raft__entry_copy(&copy, e) != 0)
 			return RAFT_ENOMEM;
-		if (raft_log_append(l, &copy) != 0) {
-			raft_buf_unref(copy.data);
+		if (raft__log_append(l, &copy) != 0) {
+			raft__buf_unref(copy.data);
 			return RAFT_ENOMEM;
 		}
 	}
@@ -412,7 +415,7 @@ int raft__step_append(struct raft *r, const struct raft_msg *m)
 int raft__step_heartbeat(struct raft *r, const struct raft_msg *m)
 {
 	struct raft_log *l = &r->log;
-	raft_index c = min_index(m->commit, raft_log_last_index(l));
+	raft_index c = min_index(m->commit, raft__log_last_index(l));
 	struct raft_msg resp = {
 	    .type = RAFT_MSG_HEARTBEAT_RESP,
 	    .to = m->from,
@@ -439,24 +442,24 @@ int raft__step_append_resp(struct raft *r, const struct raft_msg *m)
 		return RAFT_OK;
 	pr->recent_active = true;
 	if (m->reject) {
-		raft_progress_maybe_decr(pr, m->index, m->hint_index,
-					 m->context);
+		raft__progress_maybe_decr(pr, m->index, m->hint_index,
+					  m->context);
 		return RAFT_OK;
 	}
-	if (m->index > raft_log_last_index(&r->log))
+	if (m->index > raft__log_last_index(&r->log))
 		return RAFT_EINVAL; /* acknowledges what was never sent */
-	grew = raft_progress_maybe_update(pr, m->index);
+	grew = raft__progress_maybe_update(pr, m->index);
 	if (pr->state == RAFT_PR_SNAPSHOT) {
 		/* The peer installed the snapshot (or already had
 		 * everything in it): replicate from there. */
 		if (pr->match >= pr->pending_snapshot)
-			raft_progress_become_replicate(pr);
+			raft__progress_become_replicate(pr);
 	} else if (pr->state == RAFT_PR_PROBE &&
 		   (grew ||
 		    (m->index == pr->match && m->index == pr->next - 1))) {
 		/* The probe matched (maybe where we already knew it
 		 * would). */
-		raft_progress_become_replicate(pr);
+		raft__progress_become_replicate(pr);
 	}
 	if (grew) {
 		pr->stall_tick = r->ticks;
@@ -478,13 +481,13 @@ void raft__report_snapshot(struct raft *r, raft_id peer, bool ok)
 		 * answer) releases the probe. */
 		raft_index next = pr->pending_snapshot + 1;
 
-		raft_progress_become_probe(pr);
+		raft__progress_become_probe(pr);
 		if (pr->next < next)
 			pr->next = next;
 	} else {
 		/* Try again, after a pause of one heartbeat round trip so
 		 * that an unreachable peer is not flooded. */
-		raft_progress_become_probe(pr);
+		raft__progress_become_probe(pr);
 	}
 	pr->probe_sent = true;
 }
@@ -515,10 +518,10 @@ int raft__step_snapshot(struct raft *r, const struct raft_msg *m)
 	 * retain log entries following it and reply"; else "discard the
 	 * entire log". Only the snapshot's index is known committed: the
 	 * retained tail may still conflict with the leader's log. */
-	if (raft_log_term_at(l, m->index) == m->log_term)
-		raft_log_compact(l, m->index);
+	if (raft__log_term_at(l, m->index) == m->log_term)
+		raft__log_compact(l, m->index);
 	else
-		raft_log_reset(l, m->index, m->log_term);
+		raft__log_reset(l, m->index, m->log_term);
 	l->commit = m->index;
 	if (r->applied < m->index)
 		r->applied = m->index;
@@ -550,7 +553,7 @@ int raft__step_heartbeat_resp(struct raft *r, const struct raft_msg *m)
 		 * heartbeats get through: they were lost. Acks wait for the
 		 * follower's disk, so a shorter wait would misjudge slow
 		 * writes as losses. */
-		raft_progress_become_probe(pr);
+		raft__progress_become_probe(pr);
 	}
 	return RAFT_OK;
 }

@@ -19,13 +19,13 @@ static uint64_t rotl(uint64_t x, int k)
 	return (x << k) | (x >> (64 - k));
 }
 
-void raft_rng_seed(struct raft_rng *g, uint64_t seed)
+void raft__rng_seed(struct raft_rng *g, uint64_t seed)
 {
 	for (int i = 0; i < 4; i++)
 		g->s[i] = splitmix64(&seed);
 }
 
-uint64_t raft_rng_next(struct raft_rng *g)
+uint64_t raft__rng_next(struct raft_rng *g)
 {
 	uint64_t *s = g->s;
 	uint64_t result = rotl(s[1] * 5, 7) * 9;
@@ -40,7 +40,7 @@ uint64_t raft_rng_next(struct raft_rng *g)
 	return result;
 }
 
-uint64_t raft_rng_below(struct raft_rng *g, uint64_t n)
+uint64_t raft__rng_below(struct raft_rng *g, uint64_t n)
 {
 	uint64_t limit, x;
 
@@ -48,7 +48,7 @@ uint64_t raft_rng_below(struct raft_rng *g, uint64_t n)
 	/* Rejection sampling keeps the result uniform. */
 	limit = UINT64_MAX - UINT64_MAX % n;
 	do {
-		x = raft_rng_next(g);
+		x = raft__rng_next(g);
 	} while (x >= limit);
 	return x % n;
 }

@@ -9,11 +9,11 @@ struct raft_rng {
 };
 
 /* Seeds the generator; the same seed gives the same sequence. */
-void raft_rng_seed(struct raft_rng *g, uint64_t seed);
+void raft__rng_seed(struct raft_rng *g, uint64_t seed);
 
-uint64_t raft_rng_next(struct raft_rng *g);
+uint64_t raft__rng_next(struct raft_rng *g);
 
 /* A value in [0, @n), @n > 0. */
-uint64_t raft_rng_below(struct raft_rng *g, uint64_t n);
+uint64_t raft__rng_below(struct raft_rng *g, uint64_t n);
 
 #endif /* RAFT_CORE_RNG_H_ */

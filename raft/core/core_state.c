@@ -10,7 +10,7 @@
 static void msg_release(struct raft_msg *m)
 {
 	for (size_t i = 0; i < m->n_entries; i++)
-		raft_buf_unref(m->entries[i].data);
+		raft__buf_unref(m->entries[i].data);
 	free(m->entries);
 	m->entries = NULL;
 	m->n_entries = 0;
@@ -21,6 +21,7 @@ int raft__send(struct raft *r, struct raft_msg *m, bool after_persist)
 	struct raft_msgq *q;
 
 	assert(m->to != 0 && m->to != r->id);
+	assert(m->type >= RAFT_MSG_APPEND && m->type <= RAFT_MSG_SNAPSHOT);
 	if (r->role == RAFT_LEADER && r->term_unwitnessed)
 		after_persist = true;
 	q = after_persist ? &r->msgs_after : &r->msgs;
@@ -64,7 +65,7 @@ void raft__reset_timeout(struct raft *r)
 	 * interval", so that split votes are rare and resolve quickly. */
 	r->randomized_timeout =
 	    r->opts.election_ticks +
-	    (unsigned)raft_rng_below(&r->rng, r->opts.election_ticks);
+	    (unsigned)raft__rng_below(&r->rng, r->opts.election_ticks);
 }
 
 void raft__read_done(struct raft *r, uint64_t ctx, raft_index index,
@@ -143,5 +144,5 @@ void raft__set_leader(struct raft *r, raft_id leader)
 
 bool raft__promotable(const struct raft *r)
 {
-	return raft_config_is_voter(&r->config, r->id);
+	return raft__quorum_is_voter(&r->quorum, r->id);
 }

@@ -13,6 +13,13 @@
 #include "core_rng.h"
 #include "raft.h"
 
+/* The message type and the member flags are uint8_t fields (and bytes on
+ * the wire, docs/FORMAT.md). */
+_Static_assert(RAFT_MSG_SNAPSHOT <= UINT8_MAX, "message types fit a byte");
+_Static_assert((RAFT_MEMBER_VOTER | RAFT_MEMBER_OUTGOING |
+		RAFT_MEMBER_LEARNER) <= UINT8_MAX,
+	       "member flags fit a byte");
+
 /* VOTE.context value of a campaign started by TIMEOUT_NOW: voters must not
  * ignore it because of a leader lease (thesis §3.10, §4.2.3). */
 #define RAFT_CTX_TRANSFER 1
@@ -56,14 +63,19 @@ struct raft_entryv {
 	size_t cap;
 };
 
-struct raft_cfg; /* core_config.h */
+struct raft_configs; /* core_config.h */
 
 struct raft {
 	raft_id id;
-	struct raft_options opts;  /* limits filled in; voters not kept */
-	struct raft_config config; /* the quorum view of cfg's current one */
-	struct raft_cfg *cfg;	   /* configurations (core_config.h) */
-	struct raft_progress *prs; /* one per member of config, self too */
+	struct raft_options opts; /* limits filled in; voters not kept */
+	/* Who votes: the voter sets of configs->cur that every majority is
+	 * counted over (core_quorum.h). */
+	struct raft_quorum quorum;
+	/* The configurations: the one in effect and the base it falls back
+	 * to (core_config.h). */
+	struct raft_configs *configs;
+	struct raft_progress
+	    *prs; /* one per member of configs->cur, self too */
 	size_t n_prs;
 	struct raft_rng rng;
 

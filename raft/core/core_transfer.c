@@ -7,7 +7,7 @@ int raft__transfer(struct raft *r, raft_id to)
 		return RAFT_ENOTLEADER;
 	if (to == r->id)
 		return RAFT_OK;
-	if (!raft_config_is_voter(&r->config, to) ||
+	if (!raft__quorum_is_voter(&r->quorum, to) ||
 	    raft__progress(r, to) == NULL)
 		return RAFT_EINVAL;
 	if (r->transferee != 0)
@@ -29,7 +29,7 @@ static bool caught_up(const struct raft *r)
 	for (size_t i = 0; i < r->n_prs; i++)
 		if (r->prs[i].id == r->transferee)
 			pr = &r->prs[i];
-	return pr != NULL && pr->match == raft_log_last_index(&r->log);
+	return pr != NULL && pr->match == raft__log_last_index(&r->log);
 }
 
 bool raft__transfer_wants_flush(const struct raft *r)

@@ -7,27 +7,38 @@
 #include <string.h>
 
 #include "core_buf.h"
+#include "core_check.h"
 #include "core_config.h"
 #include "core_election.h"
 #include "core_read.h"
+#include "core_ready.h"
 #include "core_replication.h"
 #include "core_state.h"
 #include "core_transfer.h"
 
+/* The invariants of struct raft (core_check.h) hold after every public
+ * entry point that changes it; like assert(), only NDEBUG compiles the
+ * check out. */
+#ifdef NDEBUG
+#define CHECK(r) ((void)(r))
+#else
+#define CHECK(r) raft__check(r)
+#endif
+
 static void set_defaults(struct raft_options *o)
 {
 	if (o->max_append_entries == 0)
-		o->max_append_entries = 1024;
+		o->max_append_entries = RAFT_DEFAULT_MAX_APPEND_ENTRIES;
 	if (o->max_append_bytes == 0)
-		o->max_append_bytes = 1024 * 1024;
+		o->max_append_bytes = RAFT_DEFAULT_MAX_APPEND_BYTES;
 	if (o->max_inflight == 0)
-		o->max_inflight = 64;
+		o->max_inflight = RAFT_DEFAULT_MAX_INFLIGHT;
 	if (o->max_pending_entries == 0)
-		o->max_pending_entries = 65536;
+		o->max_pending_entries = RAFT_DEFAULT_MAX_PENDING_ENTRIES;
 	if (o->max_pending_reads == 0)
-		o->max_pending_reads = 65536;
+		o->max_pending_reads = RAFT_DEFAULT_MAX_PENDING_READS;
 	if (o->max_entry_bytes == 0)
-		o->max_entry_bytes = 16u * 1024 * 1024;
+		o->max_entry_bytes = RAFT_DEFAULT_MAX_ENTRY_BYTES;
 }
 
 /* Whether every term and index of @rs is within the number space
@@ -72,12 +83,12 @@ static bool restore_valid(const struct raft_restore *rs)
 	return rs->hs.vote == 0 || rs->hs.term > 0;
 }
 
-static void raft_free_members(struct raft *r)
+static void free_members(struct raft *r)
 {
 	for (size_t i = 0; i < r->n_prs; i++)
-		raft_progress_close(&r->prs[i]);
+		raft__progress_close(&r->prs[i]);
 	free(r->prs);
-	raft_log_close(&r->log);
+	raft__log_close(&r->log);
 	raft__msgq_clear(&r->msgs);
 	raft__msgq_clear(&r->msgs_after);
 	free(r->msgs.v);
@@ -86,9 +97,27 @@ static void raft_free_members(struct raft *r)
 	free(r->failed_out.v);
 	free(r->reads.v);
 	for (size_t i = 0; i < r->fwd.n; i++)
-		raft_buf_unref(r->fwd.v[i].data);
+		raft__buf_unref(r->fwd.v[i].data);
 	free(r->fwd.v);
 	raft__config_close(r);
+}
+
+raft_index raft_restore_commit(const struct raft_restore *rs)
+{
+	raft_index last = rs->snapshot_index, c = rs->hs.commit;
+
+	/* Saturating: @rs may not have been range checked yet. */
+	if (rs->n_entries <= RAFT_INDEX_MAX - last)
+		last += rs->n_entries;
+	else
+		last = RAFT_INDEX_MAX;
+	if (c > last)
+		c = last;
+	if (c < rs->applied)
+		c = rs->applied;
+	if (c < rs->snapshot_index)
+		c = rs->snapshot_index;
+	return c;
 }
 
 int raft_new(const struct raft_options *opts,
@@ -118,26 +147,26 @@ int raft_new(const struct raft_options *opts,
 	set_defaults(&r->opts);
 	/* An empty voter list is a member waiting to be added (later). */
 	if (opts->n_voters > 0 &&
-	    raft_config_init(&r->config, opts->voters, opts->n_voters) != 0)
+	    raft__quorum_init(&r->quorum, opts->voters, opts->n_voters) != 0)
 		goto einval;
-	raft_rng_seed(&r->rng, opts->seed);
+	raft__rng_seed(&r->rng, opts->seed);
 	/* Follower read request ids start at a random point: an answer
 	 * meant for this member's previous incarnation (same ids, delayed in
 	 * the network across a restart) must not match a new request
 	 * (thesis §6.4). */
-	r->read_seq = raft_rng_next(&r->rng) >> 2;
+	r->read_seq = raft__rng_next(&r->rng) >> 2;
 
 	r->prs = calloc(opts->n_voters ? opts->n_voters : 1, sizeof(*r->prs));
 	if (r->prs == NULL)
 		goto enomem;
 	for (size_t i = 0; i < opts->n_voters; i++) {
-		if (raft_progress_init(&r->prs[i], opts->voters[i],
-				       r->opts.max_inflight) != 0)
+		if (raft__progress_init(&r->prs[i], opts->voters[i],
+					r->opts.max_inflight) != 0)
 			goto enomem;
 		r->n_prs++;
 	}
-	if (raft_log_init(&r->log, rs->snapshot_index, rs->snapshot_term,
-			  rs->entries, rs->n_entries) != 0)
+	if (raft__log_init(&r->log, rs->snapshot_index, rs->snapshot_term,
+			   rs->entries, rs->n_entries) != 0)
 		goto enomem;
 	r->term = rs->hs.term;
 	r->vote = rs->hs.vote;
@@ -149,16 +178,12 @@ int raft_new(const struct raft_options *opts,
 	 * that newer term was ever promised; and the commit index is only a
 	 * hint. The last term is the snapshot's when no entry follows it: a
 	 * snapshot installed (rule 7) before its ready's hard state. */
-	if (raft_log_last_term(&r->log) > r->term) {
-		r->term = raft_log_last_term(&r->log);
+	if (raft__log_last_term(&r->log) > r->term) {
+		r->term = raft__log_last_term(&r->log);
 		r->vote = 0;
 	}
-	if (r->log.commit > raft_log_last_index(&r->log))
-		r->log.commit = raft_log_last_index(&r->log);
-	if (r->log.commit < rs->applied)
-		r->log.commit = rs->applied;
-	if (r->log.commit < rs->snapshot_index)
-		r->log.commit = rs->snapshot_index;
+	r->log.commit = raft_restore_commit(rs);
+	assert(r->log.commit <= raft__log_last_index(&r->log));
 	r->applied =
 	    rs->applied > rs->snapshot_index ? rs->applied : rs->snapshot_index;
 	r->log.applied_handed = r->applied;
@@ -177,15 +202,16 @@ int raft_new(const struct raft_options *opts,
 	r->prev_role = RAFT_FOLLOWER;
 	r->prev_hs = rs->hs;
 	raft__reset_timeout(r);
+	CHECK(r);
 	*out = r;
 	return RAFT_OK;
 
 einval:
-	raft_free_members(r);
+	free_members(r);
 	free(r);
 	return RAFT_EINVAL;
 enomem:
-	raft_free_members(r);
+	free_members(r);
 	free(r);
 	return RAFT_ENOMEM;
 }
@@ -194,7 +220,7 @@ void raft_free(struct raft *r)
 {
 	if (r == NULL)
 		return;
-	raft_free_members(r);
+	free_members(r);
 	free(r);
 }
 
@@ -204,6 +230,7 @@ void raft_tick(struct raft *r)
 	raft__election_tick(r);
 	raft__transfer_tick(r);
 	raft__read_tick(r);
+	CHECK(r);
 }
 
 static bool from_leader(const struct raft_msg *m)
@@ -314,6 +341,7 @@ int raft_step(struct raft *r, const struct raft_msg *m)
 	/* Configurations take effect when appended, and a leader acts on
 	 * committed ones (core_config.h). */
 	raft__config_after(r);
+	CHECK(r);
 	return rv;
 }
 
@@ -376,11 +404,12 @@ static int step(struct raft *r, const struct raft_msg *m)
 			raft__campaign(r, false, true);
 		return RAFT_OK;
 	}
+	assert(!"every message type in range has a case");
 	return RAFT_OK;
 }
 
-int raft_propose(struct raft *r, const void *data, size_t len,
-		 raft_index *index)
+static int propose(struct raft *r, const void *data, size_t len,
+		   raft_index *index)
 {
 	if (index != NULL)
 		*index = 0;
@@ -397,21 +426,45 @@ int raft_propose(struct raft *r, const void *data, size_t len,
 	return raft__forward(r, data, len);
 }
 
+int raft_propose(struct raft *r, const void *data, size_t len,
+		 raft_index *index)
+{
+	int rv = propose(r, data, len, index);
+
+	CHECK(r);
+	return rv;
+}
+
+int raft_propose_config(struct raft *r, const struct raft_config_change *c,
+			raft_index *index)
+{
+	int rv = raft__config_propose(r, c, index);
+
+	CHECK(r);
+	return rv;
+}
+
 int raft_transfer_leadership(struct raft *r, raft_id to)
 {
-	return raft__transfer(r, to);
+	int rv = raft__transfer(r, to);
+
+	CHECK(r);
+	return rv;
 }
 
 int raft_read_index(struct raft *r, uint64_t ctx)
 {
-	return raft__read_index(r, ctx);
+	int rv = raft__read_index(r, ctx);
+
+	CHECK(r);
+	return rv;
 }
 
 void raft_persisted(struct raft *r, raft_index index, raft_term term)
 {
 	/* Rule 2 of raft.h: the leader's own copy counts toward a majority
 	 * only once durable. */
-	if (raft_log_persisted(&r->log, index, term) &&
+	if (raft__log_persisted(&r->log, index, term) &&
 	    r->role == RAFT_LEADER) {
 		/* An entry of this term is durable: a restart resumes at
 		 * least in this term (raft_new() takes the last entry's
@@ -421,12 +474,14 @@ void raft_persisted(struct raft *r, raft_index index, raft_term term)
 		raft__maybe_commit(r);
 		raft__config_after(r);
 	}
+	CHECK(r);
 }
 
 void raft_applied(struct raft *r, raft_index index)
 {
 	if (index > r->applied)
 		r->applied = index;
+	CHECK(r);
 }
 
 int raft_compact(struct raft *r, raft_index index)
@@ -438,13 +493,27 @@ int raft_compact(struct raft *r, raft_index index)
 	if (index > r->applied || index > r->log.applied_handed)
 		return RAFT_EINVAL;
 	raft__config_compact(r, index);
-	raft_log_compact(&r->log, index);
+	raft__log_compact(&r->log, index);
+	CHECK(r);
 	return RAFT_OK;
 }
 
 void raft_report_snapshot(struct raft *r, raft_id peer, bool ok)
 {
 	raft__report_snapshot(r, peer, ok);
+	CHECK(r);
+}
+
+void raft_ready(struct raft *r, struct raft_ready *rd)
+{
+	raft__ready(r, rd);
+	CHECK(r);
+}
+
+void raft_advance(struct raft *r, const struct raft_ready *rd)
+{
+	raft__advance(r, rd);
+	CHECK(r);
 }
 
 void raft_status(const struct raft *r, struct raft_status *out)
@@ -457,14 +526,14 @@ void raft_status(const struct raft *r, struct raft_status *out)
 	out->commit = r->log.commit;
 	out->applied = r->applied;
 	out->persisted = r->log.persisted;
-	out->first_index = raft_log_first_index(&r->log);
-	out->last_index = raft_log_last_index(&r->log);
+	out->first_index = raft__log_first_index(&r->log);
+	out->last_index = raft__log_last_index(&r->log);
 	out->snapshot_index = r->log.snap_index;
 	out->snapshot_term = r->log.snap_term;
 	out->pending_reads = r->reads.n;
 	if (r->role == RAFT_LEADER)
 		out->pending_entries =
-		    (size_t)(raft_log_last_index(&r->log) - r->log.commit);
+		    (size_t)(raft__log_last_index(&r->log) - r->log.commit);
 	raft__config_status(r, out);
 }
 

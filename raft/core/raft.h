@@ -219,6 +219,26 @@ enum raft_mutation {
 	RAFT_MUTATE_SEND_UNDURABLE_TERM = 1 << 2
 };
 
+/* The defaults of raft_options' limits (a limit of 0 picks them). */
+#define RAFT_DEFAULT_MAX_APPEND_ENTRIES	 1024
+#define RAFT_DEFAULT_MAX_APPEND_BYTES	 (1024 * 1024)
+#define RAFT_DEFAULT_MAX_INFLIGHT	 64
+#define RAFT_DEFAULT_MAX_PENDING_ENTRIES 65536
+#define RAFT_DEFAULT_MAX_PENDING_READS	 65536
+#define RAFT_DEFAULT_MAX_ENTRY_BYTES	 (16u * 1024 * 1024)
+
+/* An entry's length is a uint32_t (struct raft_entry, and the 4-byte
+ * length of its frame, docs/FORMAT.md). */
+_Static_assert(RAFT_DEFAULT_MAX_ENTRY_BYTES <= UINT32_MAX,
+	       "the default entry limit fits an entry's length");
+/* A batch holds at least one entry of any allowed size; the byte limit
+ * only decides how many more join it. */
+_Static_assert(RAFT_DEFAULT_MAX_APPEND_BYTES <= RAFT_DEFAULT_MAX_ENTRY_BYTES,
+	       "a batch limit above the entry limit would never be reached");
+_Static_assert(RAFT_DEFAULT_MAX_INFLIGHT > 0 &&
+		   RAFT_DEFAULT_MAX_APPEND_ENTRIES > 0,
+	       "a peer must be sent at least one append of one entry");
+
 struct raft_options {
 	raft_id id;	       /* this member, > 0 */
 	const raft_id *voters; /* the founding configuration (copied) */
@@ -228,7 +248,7 @@ struct raft_options {
 	uint64_t seed;		  /* the only source of randomness */
 	bool pre_vote;		  /* thesis §9.6 */
 	bool check_quorum;	  /* leader steps down without a majority */
-	/* Limits; 0 picks the default in parentheses. */
+	/* Limits; 0 picks the default in parentheses (RAFT_DEFAULT_*). */
 	size_t max_append_entries; /* entries per AppendEntries (1024) */
 	size_t max_append_bytes;   /* payload bytes per AppendEntries (1 MiB) */
 	size_t max_inflight;	   /* AppendEntries in flight per peer (64) */
@@ -275,6 +295,13 @@ struct raft_membership {
 /* The largest encoded configuration. */
 #define RAFT_MEMBERSHIP_MAX_BYTES                                              \
 	(8 + RAFT_MAX_MEMBERS * (8 + 1 + 1 + RAFT_MAX_ADDR_LEN))
+/* The encoding (docs/FORMAT.md) has a 2-byte member count and a 1-byte
+ * address length; a configuration entry is an entry like any other, so
+ * any transport or WAL sized for the default entry limit carries it. */
+_Static_assert(RAFT_MAX_MEMBERS <= UINT16_MAX, "2-byte member count");
+_Static_assert(RAFT_MAX_ADDR_LEN <= UINT8_MAX, "1-byte address length");
+_Static_assert(RAFT_MEMBERSHIP_MAX_BYTES <= RAFT_DEFAULT_MAX_ENTRY_BYTES,
+	       "a configuration entry within the default entry limit");
 
 enum raft_change_type {
 	RAFT_CHANGE_ADD_LEARNER = 1, /* a new member, as a learner */
@@ -379,6 +406,16 @@ struct raft;
 int raft_new(const struct raft_options *opts,
 	     const struct raft_restore *restore, struct raft **out);
 void raft_free(struct raft *r);
+
+/* The commit index raft_new() starts from for @rs (the one rule for it,
+ * so that a driver that logs or stores the recovered hard state uses the
+ * same): the stored commit index, clamped to the restored log's last
+ * index (snapshot_index + n_entries: a crash may keep a commit index
+ * past the entries that reached the disk, rule 1 fixes no order inside
+ * one ready, and a commit index is only a hint), then raised to the
+ * applied and the snapshot index (what was applied or is in a snapshot
+ * was committed, even if the hard state saying so was lost). */
+raft_index raft_restore_commit(const struct raft_restore *rs);
 
 /* One unit of logical time. Elections and heartbeats are counted in ticks. */
 void raft_tick(struct raft *r);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "frame.h"
+#include "hexname.h"
 
 /*
  * On-disk layout (docs/FORMAT.md, section WAL, is the reference):
@@ -64,7 +65,6 @@ enum {
 #define PREALLOC_STEP_MAX (4ull << 20)
 #define PREALLOC_ALIGN	  4096ull
 
-#define SEG_NAME_LEN 24 /* "wal-" + 16 + ".log" */
 #define SEG_NAME_MAX 32
 
 /* One segment file. Its live entries are lo .. lo + n - 1 at offs[]; a
@@ -158,26 +158,7 @@ static void seg_name(char out[SEG_NAME_MAX], uint64_t seq)
 /* Parses "wal-<16 hex>.log" (and with @tmp, the ".log.tmp" variant). */
 static int parse_name(const char *name, int tmp, uint64_t *seq)
 {
-	uint64_t v = 0;
-	size_t len = strlen(name);
-
-	if (len != SEG_NAME_LEN + (tmp ? 4 : 0) || strncmp(name, "wal-", 4))
-		return 0;
-	for (int i = 4; i < 20; i++) {
-		char c = name[i];
-		int d;
-		if (c >= '0' && c <= '9')
-			d = c - '0';
-		else if (c >= 'a' && c <= 'f')
-			d = c - 'a' + 10;
-		else
-			return 0;
-		v = (v << 4) | (uint64_t)d;
-	}
-	if (strcmp(name + 20, tmp ? ".log.tmp" : ".log"))
-		return 0;
-	*seq = v;
-	return 1;
+	return hexname_parse(name, "wal-", tmp ? ".log.tmp" : ".log", seq);
 }
 
 static size_t enc_ctl(uint8_t *p, uint32_t kind, raft_index next, uint64_t seq)

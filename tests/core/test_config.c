@@ -162,10 +162,10 @@ START_TEST(test_joint_needs_majority_of_old_and_new)
 	/* Thesis §4.3: "Agreement (for elections and entry commitment)
 	 * requires separate majorities from both the old and new
 	 * configurations." C_old = {1,2,3}, C_new = {1,2,3,4,5}. */
-	struct raft_config c;
+	struct raft_quorum c;
 	raft_id nw[] = {1, 2, 3, 4, 5};
 
-	ck_assert_int_eq(raft_config_init(&c, nw, 5), 0);
+	ck_assert_int_eq(raft__quorum_init(&c, nw, 5), 0);
 	c.outgoing.n = 3;
 	c.outgoing.ids[0] = 1;
 	c.outgoing.ids[1] = 2;
@@ -173,23 +173,23 @@ START_TEST(test_joint_needs_majority_of_old_and_new)
 	/* 1, 4, 5 are a majority of C_new but not of C_old. */
 	memset(idx_table, 0, sizeof(idx_table));
 	idx_table[1] = idx_table[4] = idx_table[5] = 7;
-	ck_assert_uint_eq(raft_config_quorum_index(&c, idx_of, NULL), 0);
+	ck_assert_uint_eq(raft__quorum_quorum_index(&c, idx_of, NULL), 0);
 	/* 1, 2 are a majority of C_old but not of C_new. */
 	memset(idx_table, 0, sizeof(idx_table));
 	idx_table[1] = idx_table[2] = 7;
-	ck_assert_uint_eq(raft_config_quorum_index(&c, idx_of, NULL), 0);
+	ck_assert_uint_eq(raft__quorum_quorum_index(&c, idx_of, NULL), 0);
 	idx_table[4] = 7;
-	ck_assert_uint_eq(raft_config_quorum_index(&c, idx_of, NULL), 7);
+	ck_assert_uint_eq(raft__quorum_quorum_index(&c, idx_of, NULL), 7);
 	/* Votes likewise. */
 	memset(vote_table, 0, sizeof(vote_table));
 	vote_table[1] = vote_table[4] = vote_table[5] = 1;
-	ck_assert_int_eq(raft_config_vote_result(&c, vote_of, NULL),
+	ck_assert_int_eq(raft__quorum_vote_result(&c, vote_of, NULL),
 			 RAFT_VOTE_PENDING);
 	vote_table[2] = vote_table[3] = -1;
-	ck_assert_int_eq(raft_config_vote_result(&c, vote_of, NULL),
+	ck_assert_int_eq(raft__quorum_vote_result(&c, vote_of, NULL),
 			 RAFT_VOTE_LOST);
 	vote_table[2] = 1;
-	ck_assert_int_eq(raft_config_vote_result(&c, vote_of, NULL),
+	ck_assert_int_eq(raft__quorum_vote_result(&c, vote_of, NULL),
 			 RAFT_VOTE_WON);
 }
 END_TEST

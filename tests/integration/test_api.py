@@ -1,4 +1,4 @@
-# test_api.py - the public HTTP API (DESIGN §1.3) against a real 3-member
+# test_api.py - the public HTTP API (docs/API.md) against a real 3-member
 # cluster: election, replication through any member, kv routes, CAS, list,
 # key/value limits, error shape, exactly-once writes, health and status.
 
@@ -471,7 +471,7 @@ class DefaultsTest(ClusterTest):
         self.assertGreater(pages, 1)
 
 
-# ---- connections: limits, descriptors, header deadline (DESIGN §1.8) ----
+# ---- connections: limits, descriptors, header deadline (docs/API.md, "Connections and limits") ----
 
 def raw_connect(m, timeout=10.0):
     s = socket.create_connection((m.host, m.client_port), timeout=timeout)

@@ -1,6 +1,6 @@
-# test_flags.py - kvd startup errors (DESIGN §1.2): a bad flag, a missing
-# required flag or a port in use make kvd print one line on stderr and exit
-# non-zero.
+# test_flags.py - kvd startup errors (kvd --help; README.md): a bad flag, a
+# missing required flag or a port in use make kvd print one line on stderr and
+# exit non-zero.
 
 import socket
 import subprocess

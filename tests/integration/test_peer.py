@@ -148,7 +148,7 @@ class PeerTokenTest(ClusterTest):
 
 
     def test_token_checked_before_the_body(self):
-        """DESIGN §1.8: 8 connections announce 60 MiB each (under the
+        """docs/FORMAT.md, "Peer messages", Answers: 8 connections announce 60 MiB each (under the
         64 MiB body limit) without the token, or with a wrong one, and send
         64 KiB: each is answered 401 at once, the member never waits for
         the rest and its memory does not grow by the bodies."""

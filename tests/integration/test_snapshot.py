@@ -1,6 +1,7 @@
-# test_snapshot.py - snapshots (DESIGN Part 2, 7): with --snapshot-entries
-# small, a member that was down while the log moved on catches up from a
-# snapshot, serves afterwards, and restarts from it.
+# test_snapshot.py - snapshots (docs/ARCHITECTURE.md, "Snapshots and log
+# compaction"): with --snapshot-entries small, a member that was down while the
+# log moved on catches up from a snapshot, serves afterwards, and restarts from
+# it.
 
 import base64
 

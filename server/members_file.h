@@ -1,16 +1,18 @@
-/* members.h - the cluster's members as this member knows them, and their
- * durable record members.json in the data directory.
+/* members_file.h - the member list as this member knows it, and its
+ * durable record, the file members.json in the data directory.
  *
  * members.json is written on first boot from --initial-cluster, then again
  * for each configuration applied here (member_config.h), so a restart knows
  * its peers without the flag. Client URLs are not stored:
  * peers announce them (X-Kvd-Client-URL) and they are learned at run time.
  */
-#ifndef SERVER_MEMBERS_H_
-#define SERVER_MEMBERS_H_
+#ifndef SERVER_MEMBERS_FILE_H_
+#define SERVER_MEMBERS_FILE_H_
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include <jansson.h>
 
 #include "config.h"
 
@@ -38,7 +40,12 @@ int members_load(const char *dir, struct members *out, char *err,
 int members_store(const char *dir, const struct members *ms, char *err,
 		  size_t errlen);
 
+/* @ms as the public API shows it (GET /v1/members, /v1/status): an array
+ * of {"id", "peer_url", "client_url", "voter"}. A new reference, which the
+ * caller owns (json_pack's "o" takes it over). */
+json_t *members_json(const struct members *ms);
+
 /* The member with @id, or NULL. */
 struct member *members_find(struct members *ms, uint64_t id);
 
-#endif /* SERVER_MEMBERS_H_ */
+#endif /* SERVER_MEMBERS_FILE_H_ */

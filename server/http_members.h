@@ -1,4 +1,4 @@
-/* membership.h - the membership endpoints of the public API (DESIGN.md
+/* http_members.h - the membership routes of the public API (DESIGN.md
  * §1.3): POST /v1/members {"id", "peer_url"} and DELETE /v1/members/{id}.
  *
  * On the leader a new member is added as a learner, brought up to date
@@ -9,16 +9,16 @@
  * URL; 404 for removing an unknown member. A follower relays the request
  * to the leader. Loop thread only.
  */
-#ifndef SERVER_MEMBERSHIP_H_
-#define SERVER_MEMBERSHIP_H_
+#ifndef SERVER_HTTP_MEMBERS_H_
+#define SERVER_HTTP_MEMBERS_H_
 
 struct node;
 struct evhttp_request;
 
-void membership_post(struct node *n, struct evhttp_request *req, double t0);
+void http_members_post(struct node *n, struct evhttp_request *req, double t0);
 
 /* @id_str is the path's last segment. */
-void membership_delete(struct node *n, struct evhttp_request *req,
-		       const char *id_str, double t0);
+void http_members_delete(struct node *n, struct evhttp_request *req,
+			 const char *id_str, double t0);
 
-#endif /* SERVER_MEMBERSHIP_H_ */
+#endif /* SERVER_HTTP_MEMBERS_H_ */

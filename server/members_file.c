@@ -1,8 +1,8 @@
-/* members.c - members.json: load, atomic store, lookup. */
-#include "members.h"
+/* members_file.c - the member list and its file members.json: load,
+ * atomic store, lookup, the API's JSON of the list. */
+#include "members_file.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -10,7 +10,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "durable.h"
 #include "util.h"
 
 #define MEMBERS_VERSION 1
@@ -21,6 +20,20 @@ struct member *members_find(struct members *ms, uint64_t id)
 		if (ms->m[i].id == id)
 			return &ms->m[i];
 	return NULL;
+}
+
+json_t *members_json(const struct members *ms)
+{
+	json_t *arr = json_array();
+	for (size_t i = 0; i < ms->n; i++) {
+		const struct member *m = &ms->m[i];
+		json_array_append_new(
+		    arr,
+		    json_pack("{s:I, s:s, s:s, s:b}", "id", (json_int_t)m->id,
+			      "peer_url", m->peer_url, "client_url",
+			      m->client_url, "voter", m->voter));
+	}
+	return arr;
 }
 
 int members_load(const char *dir, struct members *out, char *err, size_t errlen)
@@ -83,9 +96,8 @@ out:
 int members_store(const char *dir, const struct members *ms, char *err,
 		  size_t errlen)
 {
-	char path[4096], tmp[4096];
+	char path[4096];
 	snprintf(path, sizeof(path), "%s/%s", dir, MEMBERS_FILE);
-	snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, MEMBERS_FILE);
 	json_t *arr = json_array();
 	json_t *root =
 	    json_pack("{s:i, s:o}", "version", MEMBERS_VERSION, "members", arr);
@@ -100,40 +112,17 @@ int members_store(const char *dir, const struct members *ms, char *err,
 	json_decref(root);
 	if (text == NULL)
 		return util_fail(err, errlen, "out of memory");
-	int rc = -1;
-	int fd = durable_create_file(tmp);
-	if (fd < 0) {
-		util_fail(err, errlen, "cannot create %s: %s", tmp,
-			  strerror(errno));
-		goto out;
-	}
+	/* The file ends with a newline, as a text file should. */
 	size_t len = strlen(text);
-	text[len] = '\0';
-	if (write(fd, text, len) != (ssize_t)len || write(fd, "\n", 1) != 1 ||
-	    fsync(fd) != 0) {
-		util_fail(err, errlen, "cannot write %s: %s", tmp,
-			  strerror(errno));
-		close(fd);
-		goto out;
+	char *line = realloc(text, len + 2);
+	if (line == NULL) {
+		free(text);
+		return util_fail(err, errlen, "out of memory");
 	}
-	close(fd);
-	if (rename(tmp, path) != 0) {
-		util_fail(err, errlen, "cannot rename %s: %s", tmp,
-			  strerror(errno));
-		goto out;
-	}
-	/* The rename is durable only once the directory is synced. */
-	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0 || fsync(dfd) != 0) {
-		util_fail(err, errlen, "cannot sync directory %s: %s", dir,
-			  strerror(errno));
-		if (dfd >= 0)
-			close(dfd);
-		goto out;
-	}
-	close(dfd);
-	rc = 0;
-out:
+	text = line;
+	text[len] = '\n';
+	text[len + 1] = '\0';
+	int rc = util_write_file(path, text, len + 1, err, errlen);
 	free(text);
 	return rc;
 }

@@ -1,6 +1,6 @@
-/* membership.c - POST /v1/members and DELETE /v1/members/{id}: membership
+/* http_members.c - POST /v1/members and DELETE /v1/members/{id}: membership
  * changes driven from the leader, relayed there by followers. */
-#include "membership.h"
+#include "http_members.h"
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -11,12 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "config.h"
 #include "http_util.h"
 #include "leader_proxy.h"
 #include "log.h"
+#include "members_file.h"
 #include "metrics.h"
 #include "node.h"
 #include "clock.h"
@@ -61,11 +61,6 @@ struct job {
  * anyway once the first is in the log; this covers the catch-up phase). */
 static struct job *active;
 
-static uint64_t now_ms(void)
-{
-	return (uint64_t)(clock_now_seconds() * 1000.0);
-}
-
 static void reply_error(struct node *n, struct evhttp_request *req, double t0,
 			int status, const char *code, const char *msg)
 {
@@ -74,25 +69,11 @@ static void reply_error(struct node *n, struct evhttp_request *req, double t0,
 		     clock_now_seconds() - t0);
 }
 
-static json_t *members_json(struct node *n)
-{
-	struct members *ms = node_members(n);
-	json_t *arr = json_array();
-	for (size_t i = 0; i < ms->n; i++) {
-		const struct member *m = &ms->m[i];
-		json_array_append_new(
-		    arr,
-		    json_pack("{s:I, s:s, s:s, s:b}", "id", (json_int_t)m->id,
-			      "peer_url", m->peer_url, "client_url",
-			      m->client_url, "voter", m->voter));
-	}
-	return arr;
-}
-
 static void reply_ok(struct node *n, struct evhttp_request *req, double t0)
 {
-	http_send_json(req, 200,
-		       json_pack("{s:o}", "members", members_json(n)));
+	http_send_json(
+	    req, 200,
+	    json_pack("{s:o}", "members", members_json(node_members(n))));
 	metrics_http(node_metrics(n), ROUTE_MEMBERS, 200,
 		     clock_now_seconds() - t0);
 }
@@ -238,7 +219,7 @@ static void start_round(struct job *j)
 	struct raft_status st;
 	node_raft_status(j->n, &st);
 	j->round_target = st.last_index;
-	j->round_start_ms = now_ms();
+	j->round_start_ms = clock_now_ms();
 	j->rounds++;
 }
 
@@ -253,7 +234,7 @@ static bool step_catch_up(struct job *j)
 	}
 	if (match < j->round_target)
 		return true;
-	uint64_t took = now_ms() - j->round_start_ms;
+	uint64_t took = clock_now_ms() - j->round_start_ms;
 	if (took <= node_config(j->n)->election_timeout_ms) {
 		log_info("member %" PRIu64 " caught up (round %d took %" PRIu64
 			 " ms)",
@@ -335,7 +316,7 @@ static void poll_cb(evutil_socket_t fd, short what, void *arg)
 		break;
 	}
 	}
-	const struct timeval tv = {0, POLL_MS * 1000};
+	const struct timeval tv = clock_ms_to_timeval(POLL_MS);
 	evtimer_add(j->poll, &tv);
 }
 
@@ -372,13 +353,13 @@ static struct job *job_new(struct node *n, struct evhttp_request *req,
 
 static void job_go(struct job *j)
 {
-	const struct timeval tv = {0, POLL_MS * 1000};
+	const struct timeval tv = clock_ms_to_timeval(POLL_MS);
 	evtimer_add(j->poll, &tv);
 }
 
 /* ---- the endpoints ---- */
 
-void membership_post(struct node *n, struct evhttp_request *req, double t0)
+void http_members_post(struct node *n, struct evhttp_request *req, double t0)
 {
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 	size_t len = evbuffer_get_length(in);
@@ -449,8 +430,8 @@ void membership_post(struct node *n, struct evhttp_request *req, double t0)
 	job_go(j);
 }
 
-void membership_delete(struct node *n, struct evhttp_request *req,
-		       const char *id_str, double t0)
+void http_members_delete(struct node *n, struct evhttp_request *req,
+			 const char *id_str, double t0)
 {
 	uint64_t id;
 	if (http_parse_u64(id_str, strlen(id_str), 1, INT64_MAX, &id) != 0) {

@@ -1,0 +1,81 @@
+# test_exports.py - libkvc exports exactly the functions kvc.h declares:
+# the HTTP layer's functions shared between its files (kvc_http.h) stay
+# hidden in libkvc.so, and every global symbol of libkvc.a carries the kvc_
+# prefix, so a program linking either sees nothing but the API.
+#
+# argv[1]: libkvc.so; argv[2]: libkvc.a; argv[3]: kvc.h. Exit 77 (skipped)
+# when nm is not installed.
+
+import re
+import shutil
+import subprocess
+import sys
+
+
+def declared(header):
+    """The function names kvc.h declares (comments removed first)."""
+    with open(header, encoding='utf-8') as f:
+        text = f.read()
+    text = re.sub(r'/\*.*?\*/', ' ', text, flags=re.S)
+    return set(re.findall(r'\b(kvc_[a-z_]+)\s*\(', text))
+
+
+def defined(nm, lib, dynamic):
+    """(type, name) of every global symbol @lib defines."""
+    args = [nm, '--defined-only', '--extern-only']
+    if dynamic:
+        args.append('-D')
+    out = subprocess.run(args + [lib], check=True, stdout=subprocess.PIPE,
+                         universal_newlines=True).stdout
+    syms = set()
+    for line in out.splitlines():
+        parts = line.split()
+        # "ADDRESS TYPE NAME"; archive member headers ("kvc.c.o:") and
+        # blank lines have fewer fields.
+        if len(parts) == 3:
+            syms.add((parts[1], parts[2]))
+    return syms
+
+
+def main():
+    nm = shutil.which('nm')
+    if nm is None:
+        print('nm not found: skipped')
+        return 77
+    so, ar, header = sys.argv[1:4]
+    api = declared(header)
+    failed = False
+    if len(api) < 10:
+        print('kvc.h: only %d functions found: %s' % (len(api), sorted(api)))
+        failed = True
+
+    exported = defined(nm, so, True)
+    names = {name for _, name in exported}
+    if names != api:
+        print('libkvc.so exports symbols kvc.h does not declare: %s' %
+              sorted(names - api))
+        print('kvc.h functions libkvc.so does not export: %s' %
+              sorted(api - names))
+        failed = True
+    data = sorted(name for t, name in exported if t != 'T')
+    if data:
+        print('libkvc.so exports symbols that are not functions: %s' % data)
+        failed = True
+
+    # Hidden symbols stay global inside the archive; the prefix keeps them
+    # out of a linking program's names.
+    foreign = sorted(name for _, name in defined(nm, ar, False)
+                     if not name.startswith('kvc_'))
+    if foreign:
+        print('libkvc.a defines globals without the kvc_ prefix: %s' %
+              foreign)
+        failed = True
+
+    if not failed:
+        print('libkvc.so exports the %d functions of kvc.h and nothing '
+              'else' % len(api))
+    return 1 if failed else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
