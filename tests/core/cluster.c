@@ -60,7 +60,6 @@ void cl_init_voters(struct cl *c, size_t n, size_t n_voters,
 
 		o.seed = 1000 + i;
 		ck_assert_int_eq(raft_new(&o, NULL, &c->nodes[i].r), RAFT_OK);
-		c->nodes[i].auto_persist = true;
 	}
 }
 
@@ -219,26 +218,6 @@ void cl_crash_in_ready(struct cl *c, raft_id id, int steps)
 	cl_restart(c, id);
 }
 
-void cl_send_then_crash(struct cl *c, raft_id id)
-{
-	struct cl_node *nd = cl_node(c, id);
-	struct raft_ready rd;
-
-	ck_assert(raft_has_ready(nd->r));
-	raft_ready(nd->r, &rd);
-	for (size_t i = 0; i < rd.n_msgs; i++)
-		enqueue(c, &rd.msgs[i]);
-	cl_restart(c, id);
-}
-
-void cl_persist(struct cl *c, raft_id id)
-{
-	struct cl_node *nd = cl_node(c, id);
-
-	if (nd->n_log > 0)
-		raft_persisted(nd->r, nd->n_log, nd->log[nd->n_log - 1].term);
-}
-
 static void ready_one(struct cl *c, struct cl_node *nd)
 {
 	while (raft_has_ready(nd->r)) {
@@ -279,7 +258,7 @@ static void ready_one(struct cl *c, struct cl_node *nd)
 			nd->failed[nd->n_failed++] = rd.failed_reads[i];
 		}
 		raft_advance(nd->r, &rd);
-		if (nd->auto_persist && rd.n_entries > 0)
+		if (rd.n_entries > 0)
 			raft_persisted(nd->r,
 				       rd.entries[rd.n_entries - 1].index,
 				       rd.entries[rd.n_entries - 1].term);
@@ -359,6 +338,18 @@ size_t cl_count(struct cl *c, int type, raft_id from, raft_id to)
 		if (match(&c->q[i], type, from, to))
 			n++;
 	return n;
+}
+
+const struct raft_msg *cl_find(struct cl *c, int type, raft_id from, raft_id to)
+{
+	for (size_t i = 0; i < c->n_q; i++) {
+		const struct raft_msg *m = &c->q[i];
+
+		if (m->type == type && m->from == from &&
+		    (to == 0 || m->to == to))
+			return m;
+	}
+	return NULL;
 }
 
 void cl_stabilize(struct cl *c)

@@ -1,5 +1,7 @@
 /* cluster.h - a few cores wired together by hand: each ready is carried out
- * at once (storage in memory), messages wait in a queue until delivered. */
+ * at once (storage in memory), messages wait in a queue until delivered.
+ * For the tests that take readies by hand; the others run on the
+ * simulated cluster of tests/sim (on_sim.h). */
 #ifndef TESTS_CORE_CLUSTER_H_
 #define TESTS_CORE_CLUSTER_H_
 
@@ -31,8 +33,6 @@ struct cl_node {
 	/* The driver's newest snapshot of its own state machine (taken at
 	 * the applied index by cl_compact()), the one it sends. */
 	raft_index drv_snap_index;
-	/* When false, readies are stored but raft_persisted() is withheld. */
-	bool auto_persist;
 	/* The state machine: applied command payloads, in order. */
 	char applied[CL_MAX_LOG][32];
 	raft_index applied_index;
@@ -81,14 +81,6 @@ void cl_restart(struct cl *c, raft_id id);
  * @id restarts (cl_restart). */
 void cl_crash_in_ready(struct cl *c, raft_id id, int steps);
 
-/* Takes @id's next ready and does what a driver may do before its write
- * is durable: sends rd.msgs (rule 2). Then @id crashes, nothing of the
- * ready stored, and restarts (cl_restart). */
-void cl_send_then_crash(struct cl *c, raft_id id);
-
-/* Reports the whole stored log of @id durable. */
-void cl_persist(struct cl *c, raft_id id);
-
 /* Delivers (and removes) queued messages matching @type (0: any), @from
  * and @to (0: any). Returns how many were delivered. A SNAPSHOT message is
  * delivered as a driver would: the sender's newest snapshot (its state
@@ -102,6 +94,11 @@ size_t cl_drop(struct cl *c, int type, raft_id from, raft_id to);
 
 /* Counts queued messages matching the filter. */
 size_t cl_count(struct cl *c, int type, raft_id from, raft_id to);
+
+/* The oldest queued message of @type from @from to @to (@to 0: any), left
+ * in the queue for a test to look at; NULL when none. */
+const struct raft_msg *cl_find(struct cl *c, int type, raft_id from,
+			       raft_id to);
 
 /* Readies and deliveries until nothing moves. */
 void cl_stabilize(struct cl *c);

@@ -3,85 +3,57 @@
 #include <string.h>
 
 #include "cluster.h"
+#include "on_sim.h"
 #include "suites.h"
 
-static const struct raft_msg *find(struct cl *c, int type, raft_id from,
-				   raft_id to)
+/* Three voters on the simulated cluster with @o's election options. */
+static struct sim_cluster *three(const struct raft_options *o)
 {
-	for (size_t i = 0; i < c->n_q; i++) {
-		const struct raft_msg *m = &c->q[i];
+	struct sim_config cfg = {.n_nodes = 3,
+				 .seed = 1,
+				 .election_ticks = o->election_ticks,
+				 .heartbeat_ticks = o->heartbeat_ticks,
+				 .pre_vote = o->pre_vote,
+				 .check_quorum = o->check_quorum};
 
-		if (m->type == type && m->from == from &&
-		    (to == 0 || m->to == to))
-			return m;
-	}
-	return NULL;
-}
-
-static raft_term term_of(struct cl *c, raft_id id)
-{
-	struct raft_status st;
-
-	raft_status(cl_r(c, id), &st);
-	return st.term;
-}
-
-static raft_index commit_of(struct cl *c, raft_id id)
-{
-	struct raft_status st;
-
-	raft_status(cl_r(c, id), &st);
-	return st.commit;
-}
-
-/* Ticks @id with every message from or to it dropped, @n times. */
-static void tick_isolated(struct cl *c, raft_id id, int n)
-{
-	for (int i = 0; i < n; i++) {
-		raft_tick(cl_r(c, id));
-		cl_ready(c, id);
-		cl_drop(c, 0, id, 0);
-		cl_drop(c, 0, 0, id);
-	}
+	return os_new(&cfg);
 }
 
 START_TEST(test_prevote_keeps_term)
 {
 	struct raft_options o = {
 	    .election_ticks = 10, .heartbeat_ticks = 1, .pre_vote = true};
-	struct cl c;
+	struct sim_cluster *c = three(&o);
 
-	cl_init(&c, 3, &o);
 	/* Thesis §9.6: PreVote first, the real election only after a
 	 * majority said it would vote: the term grows once. */
-	ck_assert_int_eq(cl_elect(&c, 1), RAFT_LEADER);
-	ck_assert_uint_eq(term_of(&c, 1), 1);
+	os_elect(c, 1);
+	ck_assert_uint_eq(sim_term(c, 1), 1);
 	/* A member cut off campaigns forever without raising its term. */
 	for (int i = 0; i < 100; i++) {
-		raft_tick(cl_r(&c, 3));
-		cl_ready(&c, 3);
-		if (i > 50 && cl_count(&c, RAFT_MSG_PREVOTE, 3, 0) > 0)
+		sim_tick_node(c, 3);
+		if (i > 50 && sim_in_flight(c, 3, 0, RAFT_MSG_PREVOTE) > 0)
 			break;
-		cl_drop(&c, 0, 3, 0);
+		sim_drop(c, 3, 0, 0);
 	}
-	ck_assert_int_eq(raft_role(cl_r(&c, 3)), RAFT_PRECANDIDATE);
-	ck_assert_uint_eq(term_of(&c, 3), 1);
-	ck_assert_uint_eq(find(&c, RAFT_MSG_PREVOTE, 3, 2)->term, 2);
+	ck_assert_int_eq(sim_role(c, 3), RAFT_PRECANDIDATE);
+	ck_assert_uint_eq(sim_term(c, 3), 1);
+	ck_assert_uint_eq(sim_find(c, 3, 2, RAFT_MSG_PREVOTE)->term, 2);
 	/* Back in touch, its PreVote is refused: 2 heard from the leader
 	 * within the election timeout. The leader keeps its term. */
-	cl_deliver(&c, RAFT_MSG_PREVOTE, 3, 0);
-	cl_ready(&c, 0);
-	ck_assert(find(&c, RAFT_MSG_PREVOTE_RESP, 2, 3)->reject);
-	cl_stabilize(&c);
-	ck_assert_uint_eq(term_of(&c, 1), 1);
-	ck_assert_uint_eq(term_of(&c, 2), 1);
-	ck_assert_int_eq(raft_role(cl_r(&c, 1)), RAFT_LEADER);
+	while (sim_deliver(c, 3, 0, RAFT_MSG_PREVOTE))
+		;
+	ck_assert(sim_find(c, 2, 3, RAFT_MSG_PREVOTE_RESP)->reject);
+	os_stabilize(c);
+	ck_assert_uint_eq(sim_term(c, 1), 1);
+	ck_assert_uint_eq(sim_term(c, 2), 1);
+	ck_assert_int_eq(sim_role(c, 1), RAFT_LEADER);
 	/* A heartbeat brings 3 back as a follower. */
-	raft_tick(cl_r(&c, 1));
-	cl_stabilize(&c);
-	ck_assert_int_eq(raft_role(cl_r(&c, 3)), RAFT_FOLLOWER);
-	ck_assert_uint_eq(raft_leader(cl_r(&c, 3)), 1);
-	cl_free(&c);
+	sim_tick_node(c, 1);
+	os_stabilize(c);
+	ck_assert_int_eq(sim_role(c, 3), RAFT_FOLLOWER);
+	ck_assert_uint_eq(sim_leader_of(c, 3), 1);
+	os_free(c);
 }
 END_TEST
 
@@ -89,18 +61,19 @@ START_TEST(test_check_quorum_steps_down)
 {
 	struct raft_options o = {
 	    .election_ticks = 10, .heartbeat_ticks = 1, .check_quorum = true};
-	struct cl c;
+	struct sim_cluster *c = three(&o);
+	uint64_t read;
 
-	cl_init(&c, 3, &o);
-	ck_assert_int_eq(cl_elect(&c, 1), RAFT_LEADER);
-	ck_assert_int_eq(raft_read_index(cl_r(&c, 1), 77), RAFT_OK);
+	os_elect(c, 1);
+	ck_assert_int_eq(sim_read(c, 1, 0, &read), RAFT_OK);
 	/* Thesis §6.2: no answer from a majority for an election timeout:
 	 * the leader steps down, and its waiting read fails. */
-	tick_isolated(&c, 1, 21);
-	ck_assert_int_ne(raft_role(cl_r(&c, 1)), RAFT_LEADER);
-	ck_assert_uint_eq(cl_node(&c, 1)->n_failed, 1);
-	ck_assert_uint_eq(cl_node(&c, 1)->failed[0].ctx, 77);
-	cl_free(&c);
+	os_isolate(c, 1, true);
+	for (int i = 0; i < 21; i++)
+		sim_tick_node(c, 1);
+	ck_assert_int_ne(sim_role(c, 1), RAFT_LEADER);
+	ck_assert_int_eq(sim_read_state(c, read), SIM_READ_FAILED);
+	os_free(c);
 }
 END_TEST
 
@@ -108,26 +81,30 @@ START_TEST(test_leader_lease_ignores_votes)
 {
 	struct raft_options o = {
 	    .election_ticks = 10, .heartbeat_ticks = 1, .check_quorum = true};
-	struct cl c;
+	struct sim_cluster *c = three(&o);
 	struct raft_msg v = {.type = RAFT_MSG_VOTE,
 			     .from = 3,
 			     .to = 2,
 			     .term = 5,
 			     .index = 1,
 			     .log_term = 1};
+	struct sim_stats before, after;
 
-	cl_init(&c, 3, &o);
-	ck_assert_int_eq(cl_elect(&c, 1), RAFT_LEADER);
+	os_elect(c, 1);
 	/* Thesis §4.2.3: within the election timeout of hearing from the
-	 * leader, a VOTE of a higher term changes nothing. */
-	ck_assert_int_eq(raft_step(cl_r(&c, 2), &v), RAFT_OK);
-	ck_assert_uint_eq(term_of(&c, 2), 1);
-	ck_assert(!raft_has_ready(cl_r(&c, 2)));
+	 * leader, a VOTE of a higher term changes nothing: the ready it
+	 * would make is empty (no message, no write). */
+	sim_stats(c, &before);
+	ck_assert_int_eq(sim_step_msg(c, 2, &v), RAFT_OK);
+	sim_stats(c, &after);
+	ck_assert_uint_eq(sim_term(c, 2), 1);
+	ck_assert_uint_eq(sim_in_flight(c, 2, 0, 0), 0);
+	ck_assert_uint_eq(after.writes, before.writes);
 	/* A transfer (TIMEOUT_NOW campaign) is not held back. */
 	v.context = 1;
-	ck_assert_int_eq(raft_step(cl_r(&c, 2), &v), RAFT_OK);
-	ck_assert_uint_eq(term_of(&c, 2), 5);
-	cl_free(&c);
+	ck_assert_int_eq(sim_step_msg(c, 2, &v), RAFT_OK);
+	ck_assert_uint_eq(sim_term(c, 2), 5);
+	os_free(c);
 }
 END_TEST
 
@@ -137,22 +114,21 @@ START_TEST(test_timeout_now_campaigns_at_once)
 				 .heartbeat_ticks = 1,
 				 .pre_vote = true,
 				 .check_quorum = true};
-	struct cl c;
+	struct sim_cluster *c = three(&o);
 	struct raft_msg t = {
 	    .type = RAFT_MSG_TIMEOUT_NOW, .from = 1, .to = 2, .term = 1};
 
-	cl_init(&c, 3, &o);
-	ck_assert_int_eq(cl_elect(&c, 1), RAFT_LEADER);
+	os_elect(c, 1);
 	/* Thesis §3.10: the target starts an election without waiting
 	 * and without PreVote. */
-	ck_assert_int_eq(raft_step(cl_r(&c, 2), &t), RAFT_OK);
-	ck_assert_int_eq(raft_role(cl_r(&c, 2)), RAFT_CANDIDATE);
-	ck_assert_uint_eq(term_of(&c, 2), 2);
-	cl_stabilize(&c);
-	ck_assert_int_eq(raft_role(cl_r(&c, 2)), RAFT_LEADER);
-	ck_assert_int_eq(raft_role(cl_r(&c, 1)), RAFT_FOLLOWER);
-	ck_assert_uint_eq(raft_leader(cl_r(&c, 3)), 2);
-	cl_free(&c);
+	ck_assert_int_eq(sim_step_msg(c, 2, &t), RAFT_OK);
+	ck_assert_int_eq(sim_role(c, 2), RAFT_CANDIDATE);
+	ck_assert_uint_eq(sim_term(c, 2), 2);
+	os_stabilize(c);
+	ck_assert_int_eq(sim_role(c, 2), RAFT_LEADER);
+	ck_assert_int_eq(sim_role(c, 1), RAFT_FOLLOWER);
+	ck_assert_uint_eq(sim_leader_of(c, 3), 2);
+	os_free(c);
 }
 END_TEST
 
@@ -187,129 +163,126 @@ END_TEST
 
 START_TEST(test_follower_reads_fail_on_leader_change)
 {
-	struct cl c;
 	struct raft_msg hb = {
 	    .type = RAFT_MSG_HEARTBEAT, .from = 3, .to = 2, .term = 2};
 	struct raft_options o = {.election_ticks = 10, .heartbeat_ticks = 1};
+	struct sim_cluster *c = three(&o);
+	uint64_t read;
 
-	cl_init(&c, 3, &o);
-	ck_assert_int_eq(cl_elect(&c, 1), RAFT_LEADER);
-	ck_assert_int_eq(raft_read_index(cl_r(&c, 2), 9), RAFT_OK);
-	cl_ready(&c, 2);
-	cl_drop(&c, RAFT_MSG_READ_INDEX, 2, 1);
+	os_elect(c, 1);
+	ck_assert_int_eq(sim_read(c, 2, 0, &read), RAFT_OK);
+	sim_drop(c, 2, 1, RAFT_MSG_READ_INDEX);
 	/* A new leader will never answer what the old one was asked. */
-	ck_assert_int_eq(raft_step(cl_r(&c, 2), &hb), RAFT_OK);
-	cl_ready(&c, 2);
-	ck_assert_uint_eq(cl_node(&c, 2)->n_failed, 1);
-	ck_assert_uint_eq(cl_node(&c, 2)->failed[0].ctx, 9);
-	ck_assert_uint_eq(cl_node(&c, 2)->n_reads, 0);
-	cl_free(&c);
+	ck_assert_int_eq(sim_step_msg(c, 2, &hb), RAFT_OK);
+	ck_assert_int_eq(sim_read_state(c, read), SIM_READ_FAILED);
+	os_free(c);
 }
 END_TEST
 
 START_TEST(test_reads_wait_for_commit_in_term)
 {
-	struct cl c;
 	struct raft_options o = {.election_ticks = 10, .heartbeat_ticks = 1};
+	struct sim_cluster *c = three(&o);
+	uint64_t read;
 
-	cl_init(&c, 3, &o);
-	for (int i = 0; i < 20 && raft_role(cl_r(&c, 1)) != RAFT_CANDIDATE; i++)
-		raft_tick(cl_r(&c, 1));
-	cl_ready(&c, 1);
-	cl_deliver(&c, RAFT_MSG_VOTE, 1, 0);
-	cl_ready(&c, 0);
-	cl_deliver(&c, RAFT_MSG_VOTE_RESP, 0, 1);
-	ck_assert_int_eq(raft_role(cl_r(&c, 1)), RAFT_LEADER);
+	for (int i = 0; i < 20 && sim_role(c, 1) != RAFT_CANDIDATE; i++)
+		sim_tick_node(c, 1);
+	while (sim_deliver(c, 1, 0, RAFT_MSG_VOTE))
+		;
+	while (sim_deliver(c, 0, 1, RAFT_MSG_VOTE_RESP))
+		;
+	ck_assert_int_eq(sim_role(c, 1), RAFT_LEADER);
 	/* Thesis §6.4: no read index before an entry of this term is
 	 * committed; the read waits (no heartbeat round yet). */
-	ck_assert_int_eq(raft_read_index(cl_r(&c, 1), 5), RAFT_OK);
-	cl_ready(&c, 1);
-	ck_assert_uint_eq(cl_count(&c, RAFT_MSG_HEARTBEAT, 1, 0), 0);
-	cl_stabilize(&c);
-	ck_assert_uint_eq(cl_node(&c, 1)->n_reads, 1);
-	ck_assert_uint_eq(cl_node(&c, 1)->reads[0].index, 1);
-	cl_free(&c);
+	ck_assert_int_eq(sim_read(c, 1, 0, &read), RAFT_OK);
+	ck_assert_uint_eq(sim_in_flight(c, 1, 0, RAFT_MSG_HEARTBEAT), 0);
+	ck_assert_uint_eq(sim_read_index(c, read), 0);
+	os_stabilize(c);
+	ck_assert_uint_eq(sim_read_index(c, read), 1);
+	ck_assert_int_eq(sim_read_state(c, read), SIM_READ_SERVED);
+	os_free(c);
 }
 END_TEST
 
 START_TEST(test_conflicting_suffix_replaced)
 {
 	struct raft_options o = {.election_ticks = 10, .heartbeat_ticks = 1};
-	struct cl c;
+	struct sim_cluster *c = three(&o);
 
-	cl_init(&c, 3, &o);
-	ck_assert_int_eq(cl_elect(&c, 1), RAFT_LEADER);
+	os_elect(c, 1);
 	/* Leader 1 appends entries nobody else gets. */
-	raft_propose(cl_r(&c, 1), "lost1", 5, NULL);
-	raft_propose(cl_r(&c, 1), "lost2", 5, NULL);
-	cl_ready(&c, 1);
-	cl_drop(&c, 0, 1, 0);
-	ck_assert_uint_eq(cl_node(&c, 1)->n_log, 3);
+	sim_propose(c, 1, 0, NULL);
+	sim_propose(c, 1, 1, NULL);
+	sim_drop(c, 1, 0, 0);
+	ck_assert_uint_eq(sim_last_index(c, 1), 3);
 	/* 2 leads term 2 (1 does not hear of it) and writes its own
 	 * entries at those indexes. */
-	for (int i = 0; i < 20 && raft_role(cl_r(&c, 2)) == RAFT_FOLLOWER;
-	     i++) {
-		raft_tick(cl_r(&c, 2));
-		cl_ready(&c, 2);
-		cl_drop(&c, 0, 0, 1);
+	for (int i = 0; i < 20 && sim_role(c, 2) == RAFT_FOLLOWER; i++) {
+		sim_tick_node(c, 2);
+		sim_drop(c, 0, 1, 0);
 	}
-	cl_deliver(&c, RAFT_MSG_VOTE, 2, 3);
-	cl_ready(&c, 3);
-	cl_deliver(&c, RAFT_MSG_VOTE_RESP, 3, 2);
-	ck_assert_int_eq(raft_role(cl_r(&c, 2)), RAFT_LEADER);
-	raft_propose(cl_r(&c, 2), "new", 3, NULL);
-	cl_stabilize(&c);
-	/* §5.3: 1's conflicting suffix was removed and replaced. */
-	ck_assert_uint_eq(cl_node(&c, 1)->n_log, 3);
-	ck_assert_uint_eq(cl_node(&c, 1)->log[1].term, 2);
-	ck_assert_uint_eq(cl_node(&c, 1)->log[2].term, 2);
-	ck_assert_str_eq(cl_node(&c, 1)->applied[2], "new");
-	ck_assert_uint_eq(commit_of(&c, 1), 3);
-	cl_free(&c);
+	while (sim_deliver(c, 2, 3, RAFT_MSG_VOTE))
+		;
+	while (sim_deliver(c, 3, 2, RAFT_MSG_VOTE_RESP))
+		;
+	ck_assert_int_eq(sim_role(c, 2), RAFT_LEADER);
+	sim_propose(c, 2, 2, NULL);
+	os_stabilize(c);
+	/* §5.3: 1's conflicting suffix was removed and replaced, and it
+	 * applied the new entry at index 3 (the cluster's State Machine
+	 * Safety check compares it with what the others applied there). */
+	ck_assert_uint_eq(sim_last_index(c, 1), 3);
+	ck_assert_uint_eq(sim_log_term(c, 1, 2), 2);
+	ck_assert_uint_eq(sim_log_term(c, 1, 3), 2);
+	ck_assert_uint_eq(sim_applied(c, 1), 3);
+	ck_assert_uint_eq(sim_commit(c, 1), 3);
+	os_free(c);
 }
 END_TEST
 
 START_TEST(test_pipelining_window)
 {
-	struct raft_options o = {.election_ticks = 10,
+	struct sim_config cfg = {.n_nodes = 3,
+				 .seed = 1,
+				 .election_ticks = 10,
 				 .heartbeat_ticks = 1,
 				 .max_inflight = 2,
 				 .max_append_entries = 1};
-	struct cl c;
+	struct sim_cluster *c = os_new(&cfg);
 
-	cl_init(&c, 3, &o);
-	ck_assert_int_eq(cl_elect(&c, 1), RAFT_LEADER);
+	os_elect(c, 1);
 	for (int i = 0; i < 5; i++)
-		raft_propose(cl_r(&c, 1), "p", 1, NULL);
-	cl_ready(&c, 1);
+		sim_propose(c, 1, 0, NULL);
 	/* Replicate state: two appends of one entry each in flight per
 	 * follower without waiting, then the window is full. */
-	ck_assert_uint_eq(cl_count(&c, RAFT_MSG_APPEND, 1, 2), 2);
-	ck_assert_uint_eq(cl_count(&c, RAFT_MSG_APPEND, 1, 3), 2);
-	ck_assert_uint_eq(find(&c, RAFT_MSG_APPEND, 1, 2)->index, 1);
-	cl_deliver(&c, RAFT_MSG_APPEND, 1, 2);
-	cl_ready(&c, 2);
-	cl_deliver(&c, RAFT_MSG_APPEND_RESP, 2, 1);
-	cl_ready(&c, 1);
+	ck_assert_uint_eq(sim_in_flight(c, 1, 2, RAFT_MSG_APPEND), 2);
+	ck_assert_uint_eq(sim_in_flight(c, 1, 3, RAFT_MSG_APPEND), 2);
+	ck_assert_uint_eq(sim_find(c, 1, 2, RAFT_MSG_APPEND)->index, 1);
+	while (sim_deliver(c, 1, 2, RAFT_MSG_APPEND))
+		;
+	while (sim_deliver(c, 2, 1, RAFT_MSG_APPEND_RESP))
+		;
 	/* Both acknowledged: two more go out to 2, none to 3. */
-	ck_assert_uint_eq(cl_count(&c, RAFT_MSG_APPEND, 1, 2), 2);
-	ck_assert_uint_eq(cl_count(&c, RAFT_MSG_APPEND, 1, 3), 2);
-	cl_stabilize(&c);
-	ck_assert_uint_eq(commit_of(&c, 1), 6);
-	ck_assert_uint_eq(cl_node(&c, 3)->applied_index, 6);
-	cl_free(&c);
+	ck_assert_uint_eq(sim_in_flight(c, 1, 2, RAFT_MSG_APPEND), 2);
+	ck_assert_uint_eq(sim_in_flight(c, 1, 3, RAFT_MSG_APPEND), 2);
+	os_stabilize(c);
+	ck_assert_uint_eq(sim_commit(c, 1), 6);
+	ck_assert_uint_eq(sim_applied(c, 3), 6);
+	os_free(c);
 }
 END_TEST
 
 /* Leader 1 of term 3 holds an entry of term 1 at index 2 that only it has;
  * returns with it replicated to 2 (max_append_entries 1) but not the NOOP
  * of term 3. */
-static void old_term_entry_on_majority(struct cl *c, unsigned mutations)
+static struct sim_cluster *old_term_entry_on_majority(unsigned mutations)
 {
-	struct raft_options o = {.election_ticks = 10,
+	struct sim_config cfg = {.n_nodes = 3,
+				 .seed = 1,
+				 .election_ticks = 10,
 				 .heartbeat_ticks = 1,
 				 .max_append_entries = 1,
-				 .mutations = mutations};
+				 .raft_mutations = mutations};
 	/* A stale candidate of term 2 deposes leader 1 without winning. */
 	struct raft_msg v = {.type = RAFT_MSG_VOTE,
 			     .from = 3,
@@ -317,64 +290,63 @@ static void old_term_entry_on_majority(struct cl *c, unsigned mutations)
 			     .term = 2,
 			     .index = 1,
 			     .log_term = 1};
+	struct sim_cluster *c = os_new(&cfg);
 
-	cl_init(c, 3, &o);
-	ck_assert_int_eq(cl_elect(c, 1), RAFT_LEADER);
-	raft_propose(cl_r(c, 1), "old", 3, NULL);
-	cl_ready(c, 1);
-	cl_drop(c, 0, 1, 0);
-	ck_assert_int_eq(raft_step(cl_r(c, 1), &v), RAFT_OK);
-	ck_assert_int_eq(raft_role(cl_r(c, 1)), RAFT_FOLLOWER);
-	cl_ready(c, 1);
-	cl_drop(c, 0, 1, 0);
+	os_elect(c, 1);
+	sim_propose(c, 1, 0, NULL);
+	sim_drop(c, 1, 0, 0);
+	ck_assert_int_eq(sim_step_msg(c, 1, &v), RAFT_OK);
+	ck_assert_int_eq(sim_role(c, 1), RAFT_FOLLOWER);
+	sim_drop(c, 1, 0, 0);
 	/* 1 wins term 3 (its log is the longest) with the entry of term 1
 	 * at index 2 only in its own log. */
-	for (int i = 0; i < 40 && raft_role(cl_r(c, 1)) == RAFT_FOLLOWER; i++)
-		raft_tick(cl_r(c, 1));
-	cl_ready(c, 1);
-	cl_deliver(c, RAFT_MSG_VOTE, 1, 0);
-	cl_ready(c, 0);
-	cl_deliver(c, RAFT_MSG_VOTE_RESP, 0, 1);
-	ck_assert_int_eq(raft_role(cl_r(c, 1)), RAFT_LEADER);
-	ck_assert_uint_eq(term_of(c, 1), 3);
-	cl_ready(c, 1);
-	cl_drop(c, 0, 1, 3);
+	for (int i = 0; i < 40 && sim_role(c, 1) == RAFT_FOLLOWER; i++)
+		sim_tick_node(c, 1);
+	while (sim_deliver(c, 1, 0, RAFT_MSG_VOTE))
+		;
+	while (sim_deliver(c, 0, 1, RAFT_MSG_VOTE_RESP))
+		;
+	ck_assert_int_eq(sim_role(c, 1), RAFT_LEADER);
+	ck_assert_uint_eq(sim_term(c, 1), 3);
+	sim_drop(c, 1, 3, 0);
 	/* The probe (prev 2) is refused by 2, who lacks index 2... */
-	cl_deliver(c, RAFT_MSG_APPEND, 1, 2);
-	cl_ready(c, 2);
-	ck_assert(find(c, RAFT_MSG_APPEND_RESP, 2, 1)->reject);
-	cl_deliver(c, RAFT_MSG_APPEND_RESP, 2, 1);
-	cl_ready(c, 1);
-	cl_drop(c, 0, 1, 3);
+	while (sim_deliver(c, 1, 2, RAFT_MSG_APPEND))
+		;
+	ck_assert(sim_find(c, 2, 1, RAFT_MSG_APPEND_RESP)->reject);
+	while (sim_deliver(c, 2, 1, RAFT_MSG_APPEND_RESP))
+		;
+	sim_drop(c, 1, 3, 0);
 	/* ... then index 2 (term 1) alone reaches it. */
-	ck_assert_uint_eq(find(c, RAFT_MSG_APPEND, 1, 2)->n_entries, 1);
-	ck_assert_uint_eq(find(c, RAFT_MSG_APPEND, 1, 2)->entries[0].term, 1);
-	cl_deliver(c, RAFT_MSG_APPEND, 1, 2);
-	cl_ready(c, 2);
-	cl_deliver(c, RAFT_MSG_APPEND_RESP, 2, 1);
+	ck_assert_uint_eq(sim_find(c, 1, 2, RAFT_MSG_APPEND)->n_entries, 1);
+	ck_assert_uint_eq(sim_find(c, 1, 2, RAFT_MSG_APPEND)->entries[0].term,
+			  1);
+	while (sim_deliver(c, 1, 2, RAFT_MSG_APPEND))
+		;
+	while (sim_deliver(c, 2, 1, RAFT_MSG_APPEND_RESP))
+		;
+	return c;
 }
 
 START_TEST(test_old_term_entry_not_committed_by_counting)
 {
-	struct cl c;
+	struct sim_cluster *c = old_term_entry_on_majority(0);
 
-	old_term_entry_on_majority(&c, 0);
 	/* Figure 8: a majority holds index 2, but it is of term 1; the
 	 * leader of term 3 does not count it committed. */
-	ck_assert_uint_eq(commit_of(&c, 1), 1);
-	cl_stabilize(&c);
-	ck_assert_uint_eq(commit_of(&c, 1), 3);
-	cl_free(&c);
+	ck_assert_uint_eq(sim_commit(c, 1), 1);
+	os_stabilize(c);
+	ck_assert_uint_eq(sim_commit(c, 1), 3);
+	os_free(c);
 }
 END_TEST
 
 START_TEST(test_mutation_commit_old_term)
 {
-	struct cl c;
+	struct sim_cluster *c =
+	    old_term_entry_on_majority(RAFT_MUTATE_COMMIT_OLD_TERM);
 
-	old_term_entry_on_majority(&c, RAFT_MUTATE_COMMIT_OLD_TERM);
-	ck_assert_uint_eq(commit_of(&c, 1), 2);
-	cl_free(&c);
+	ck_assert_uint_eq(sim_commit(c, 1), 2);
+	os_free(c);
 }
 END_TEST
 
@@ -427,55 +399,60 @@ START_TEST(test_leadership_transfer)
 				 .heartbeat_ticks = 1,
 				 .pre_vote = true,
 				 .check_quorum = true};
-	struct cl c;
+	struct sim_cluster *c = three(&o);
+	struct sim_stats before, after;
+	size_t in_flight;
+	raft_index a;
 
-	cl_init(&c, 3, &o);
-	ck_assert_int_eq(cl_elect(&c, 1), RAFT_LEADER);
-	ck_assert_int_eq(raft_transfer_leadership(cl_r(&c, 2), 3),
-			 RAFT_ENOTLEADER);
-	ck_assert_int_eq(raft_transfer_leadership(cl_r(&c, 1), 9), RAFT_EINVAL);
-	ck_assert_int_eq(raft_propose(cl_r(&c, 1), "a", 1, NULL), RAFT_OK);
-	cl_ready(&c, 1);
+	os_elect(c, 1);
+	ck_assert_int_eq(sim_transfer(c, 2, 3), RAFT_ENOTLEADER);
+	ck_assert_int_eq(sim_transfer(c, 1, 9), RAFT_EINVAL);
+	ck_assert_int_eq(sim_propose(c, 1, 0, &a), RAFT_OK);
 	/* Thesis §3.10: the leader stops taking proposals, brings the
-	 * target up to date, and only then sends TIMEOUT_NOW. */
-	ck_assert_int_eq(raft_transfer_leadership(cl_r(&c, 1), 3), RAFT_OK);
-	ck_assert_int_eq(raft_transfer_leadership(cl_r(&c, 1), 2),
-			 RAFT_ETRANSFER);
-	ck_assert_int_eq(raft_propose(cl_r(&c, 1), "b", 1, NULL),
-			 RAFT_ETRANSFER);
-	ck_assert(!raft_has_ready(cl_r(&c, 1)));
-	cl_deliver(&c, RAFT_MSG_APPEND, 1, 3);
-	cl_ready(&c, 3);
-	cl_deliver(&c, RAFT_MSG_APPEND_RESP, 3, 1);
-	cl_ready(&c, 1);
-	ck_assert_uint_eq(cl_count(&c, RAFT_MSG_TIMEOUT_NOW, 1, 3), 1);
-	cl_stabilize(&c);
-	ck_assert_int_eq(raft_role(cl_r(&c, 3)), RAFT_LEADER);
-	ck_assert_uint_eq(raft_leader(cl_r(&c, 1)), 3);
-	ck_assert_uint_eq(raft_leader(cl_r(&c, 2)), 3);
-	ck_assert_str_eq(cl_node(&c, 3)->applied[1], "a");
-	cl_free(&c);
+	 * target up to date, and only then sends TIMEOUT_NOW: until then
+	 * its readies are empty (no message, no write). */
+	sim_stats(c, &before);
+	in_flight = sim_in_flight(c, 1, 0, 0);
+	ck_assert_int_eq(sim_transfer(c, 1, 3), RAFT_OK);
+	ck_assert_int_eq(sim_transfer(c, 1, 2), RAFT_ETRANSFER);
+	ck_assert_int_eq(sim_propose(c, 1, 1, NULL), RAFT_ETRANSFER);
+	sim_stats(c, &after);
+	ck_assert_uint_eq(sim_in_flight(c, 1, 0, 0), in_flight);
+	ck_assert_uint_eq(after.writes, before.writes);
+	while (sim_deliver(c, 1, 3, RAFT_MSG_APPEND))
+		;
+	while (sim_deliver(c, 3, 1, RAFT_MSG_APPEND_RESP))
+		;
+	ck_assert_uint_eq(sim_in_flight(c, 1, 3, RAFT_MSG_TIMEOUT_NOW), 1);
+	os_stabilize(c);
+	ck_assert_int_eq(sim_role(c, 3), RAFT_LEADER);
+	ck_assert_uint_eq(sim_leader_of(c, 1), 3);
+	ck_assert_uint_eq(sim_leader_of(c, 2), 3);
+	/* The new leader applied the write proposed before the transfer
+	 * (the State Machine Safety check compares the entry). */
+	ck_assert_uint_eq(a, 2);
+	ck_assert_uint_ge(sim_applied(c, 3), a);
+	ck_assert_uint_eq(sim_log_term(c, 3, a), 1);
+	os_free(c);
 }
 END_TEST
 
 START_TEST(test_leadership_transfer_gives_up)
 {
 	struct raft_options o = {.election_ticks = 10, .heartbeat_ticks = 1};
-	struct cl c;
+	struct sim_cluster *c = three(&o);
 
-	cl_init(&c, 3, &o);
-	ck_assert_int_eq(cl_elect(&c, 1), RAFT_LEADER);
-	ck_assert_int_eq(raft_transfer_leadership(cl_r(&c, 1), 2), RAFT_OK);
+	os_elect(c, 1);
+	ck_assert_int_eq(sim_transfer(c, 1, 2), RAFT_OK);
 	/* The target is unreachable: after an election timeout the
 	 * leader resumes taking proposals. */
 	for (int i = 0; i < 10; i++) {
-		raft_tick(cl_r(&c, 1));
-		cl_ready(&c, 1);
-		cl_drop(&c, 0, 0, 0);
+		sim_tick_node(c, 1);
+		sim_drop(c, 0, 0, 0);
 	}
-	ck_assert_int_eq(raft_role(cl_r(&c, 1)), RAFT_LEADER);
-	ck_assert_int_eq(raft_propose(cl_r(&c, 1), "b", 1, NULL), RAFT_OK);
-	cl_free(&c);
+	ck_assert_int_eq(sim_role(c, 1), RAFT_LEADER);
+	ck_assert_int_eq(sim_propose(c, 1, 0, NULL), RAFT_OK);
+	os_free(c);
 }
 END_TEST
 
@@ -561,27 +538,23 @@ END_TEST
 START_TEST(test_follower_read_retried_once_then_failed)
 {
 	struct raft_options o = {.election_ticks = 10, .heartbeat_ticks = 1};
-	struct cl c;
+	struct sim_cluster *c = three(&o);
+	uint64_t read;
 
-	cl_init(&c, 3, &o);
-	ck_assert_int_eq(cl_elect(&c, 1), RAFT_LEADER);
-	ck_assert_int_eq(raft_read_index(cl_r(&c, 2), 4), RAFT_OK);
-	cl_ready(&c, 2);
-	ck_assert_uint_eq(cl_drop(&c, RAFT_MSG_READ_INDEX, 2, 1), 1);
+	os_elect(c, 1);
+	ck_assert_int_eq(sim_read(c, 2, 0, &read), RAFT_OK);
+	ck_assert_uint_eq(sim_drop(c, 2, 1, RAFT_MSG_READ_INDEX), 1);
 	/* After an election timeout the request goes out again ... */
 	for (int i = 0; i < 10; i++)
-		raft_tick(cl_r(&c, 2));
-	cl_ready(&c, 2);
-	ck_assert_uint_eq(cl_drop(&c, RAFT_MSG_READ_INDEX, 2, 1), 1);
-	ck_assert_uint_eq(cl_node(&c, 2)->n_failed, 0);
+		sim_tick_node(c, 2);
+	ck_assert_uint_eq(sim_drop(c, 2, 1, RAFT_MSG_READ_INDEX), 1);
+	ck_assert_int_eq(sim_read_state(c, read), SIM_READ_PENDING);
 	/* ... and after two the read fails for good. */
 	for (int i = 0; i < 10; i++)
-		raft_tick(cl_r(&c, 2));
-	cl_ready(&c, 2);
-	ck_assert_uint_eq(cl_node(&c, 2)->n_failed, 1);
-	ck_assert_uint_eq(cl_node(&c, 2)->failed[0].ctx, 4);
-	ck_assert_uint_eq(cl_count(&c, RAFT_MSG_READ_INDEX, 2, 1), 0);
-	cl_free(&c);
+		sim_tick_node(c, 2);
+	ck_assert_int_eq(sim_read_state(c, read), SIM_READ_FAILED);
+	ck_assert_uint_eq(sim_in_flight(c, 2, 1, RAFT_MSG_READ_INDEX), 0);
+	os_free(c);
 }
 END_TEST
 

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cluster.h"
+#include "on_sim.h"
 #include "suites.h"
 
 static const struct raft_options plain = {.election_ticks = 10,
@@ -18,41 +18,48 @@ static raft_term term_of(struct raft *r)
 	return st.term;
 }
 
+/* Three voters on the simulated cluster, as plain members. */
+static struct sim_cluster *three(void)
+{
+	struct sim_config cfg = {.n_nodes = 3,
+				 .seed = 1,
+				 .election_ticks = plain.election_ticks,
+				 .heartbeat_ticks = plain.heartbeat_ticks};
+
+	return os_new(&cfg);
+}
+
 /* Issue 13: one message with term 2^64 - 1 made every member adopt it,
  * and the next campaign wrapped the term to 0. */
 START_TEST(test_huge_term_refused)
 {
-	struct cl c;
-	struct raft *r;
+	struct sim_cluster *c = three();
 	struct raft_msg m = {.type = RAFT_MSG_HEARTBEAT, .from = 2, .to = 1};
 	raft_term before;
 
-	cl_init(&c, 3, &plain);
-	ck_assert_int_eq(cl_elect(&c, 1), RAFT_LEADER);
-	r = cl_r(&c, 1);
-	before = term_of(r);
+	os_elect(c, 1);
+	before = sim_term(c, 1);
 	m.term = UINT64_MAX;
-	ck_assert_int_eq(raft_step(r, &m), RAFT_ERANGE);
+	ck_assert_int_eq(sim_step_msg(c, 1, &m), RAFT_ERANGE);
 	m.term = RAFT_TERM_MAX + 1;
-	ck_assert_int_eq(raft_step(r, &m), RAFT_ERANGE);
-	ck_assert_uint_eq(term_of(r), before);
-	ck_assert_int_eq(raft_role(r), RAFT_LEADER);
+	ck_assert_int_eq(sim_step_msg(c, 1, &m), RAFT_ERANGE);
+	ck_assert_uint_eq(sim_term(c, 1), before);
+	ck_assert_int_eq(sim_role(c, 1), RAFT_LEADER);
 	/* The largest term itself is a term like any other. */
 	m.type = RAFT_MSG_VOTE;
 	m.term = RAFT_TERM_MAX;
 	m.index = 0;
-	ck_assert_int_eq(raft_step(r, &m), RAFT_OK);
-	ck_assert_uint_eq(term_of(r), RAFT_TERM_MAX);
-	ck_assert_int_eq(raft_role(r), RAFT_FOLLOWER);
-	cl_free(&c);
+	ck_assert_int_eq(sim_step_msg(c, 1, &m), RAFT_OK);
+	ck_assert_uint_eq(sim_term(c, 1), RAFT_TERM_MAX);
+	ck_assert_int_eq(sim_role(c, 1), RAFT_FOLLOWER);
+	os_free(c);
 }
 END_TEST
 
 /* Every term and index field of a message, and of its entries. */
 START_TEST(test_each_field_refused)
 {
-	struct cl c;
-	struct raft *r;
+	struct sim_cluster *c = three();
 	struct raft_entry e = {
 	    .term = 1, .index = 2, .type = RAFT_ENTRY_NORMAL};
 	struct raft_msg base = {.type = RAFT_MSG_APPEND,
@@ -64,17 +71,15 @@ START_TEST(test_each_field_refused)
 	struct raft_msg m;
 	raft_term before;
 
-	cl_init(&c, 3, &plain);
-	ck_assert_int_eq(cl_elect(&c, 2), RAFT_LEADER);
-	r = cl_r(&c, 1);
-	before = term_of(r);
+	os_elect(c, 2);
+	before = sim_term(c, 1);
 	base.term = before;
 
 #define REFUSED(field, value)                                                  \
 	do {                                                                   \
 		m = base;                                                      \
 		m.field = (value);                                             \
-		ck_assert_int_eq(raft_step(r, &m), RAFT_ERANGE);               \
+		ck_assert_int_eq(sim_step_msg(c, 1, &m), RAFT_ERANGE);         \
 	} while (0)
 	REFUSED(term, RAFT_TERM_MAX + 1);
 	REFUSED(log_term, RAFT_TERM_MAX + 1);
@@ -89,17 +94,17 @@ START_TEST(test_each_field_refused)
 	m.entries = &e;
 	m.n_entries = 1;
 	e.index = UINT64_MAX;
-	ck_assert_int_eq(raft_step(r, &m), RAFT_ERANGE);
+	ck_assert_int_eq(sim_step_msg(c, 1, &m), RAFT_ERANGE);
 	/* An entry's own term. */
 	m = base;
 	m.entries = &e;
 	m.n_entries = 1;
 	e.index = 2;
 	e.term = UINT64_MAX;
-	ck_assert_int_eq(raft_step(r, &m), RAFT_ERANGE);
-	ck_assert_uint_eq(term_of(r), before);
-	ck_assert_uint_eq(raft_leader(r), 2);
-	cl_free(&c);
+	ck_assert_int_eq(sim_step_msg(c, 1, &m), RAFT_ERANGE);
+	ck_assert_uint_eq(sim_term(c, 1), before);
+	ck_assert_uint_eq(sim_leader_of(c, 1), 2);
+	os_free(c);
 }
 END_TEST
 

@@ -10,19 +10,6 @@
 static const struct raft_options plain = {.election_ticks = 10,
 					  .heartbeat_ticks = 1};
 
-static const struct raft_msg *find(struct cl *c, int type, raft_id from,
-				   raft_id to)
-{
-	for (size_t i = 0; i < c->n_q; i++) {
-		const struct raft_msg *m = &c->q[i];
-
-		if (m->type == type && m->from == from &&
-		    (to == 0 || m->to == to))
-			return m;
-	}
-	return NULL;
-}
-
 static struct raft_status status_of(struct cl *c, raft_id id)
 {
 	struct raft_status st;
@@ -142,7 +129,7 @@ START_TEST(test_lagging_follower_gets_snapshot)
 	cl_ready(&c, 1);
 	ck_assert_uint_eq(cl_count(&c, RAFT_MSG_SNAPSHOT, 1, 3), 1);
 	ck_assert_uint_eq(cl_count(&c, RAFT_MSG_APPEND, 1, 3), 0);
-	m = find(&c, RAFT_MSG_SNAPSHOT, 1, 3);
+	m = cl_find(&c, RAFT_MSG_SNAPSHOT, 1, 3);
 	ck_assert_uint_eq(m->index, snap);
 	ck_assert_uint_eq(m->log_term, 1);
 	ck_assert_uint_eq(m->term, 1);
@@ -178,7 +165,7 @@ START_TEST(test_lagging_follower_gets_snapshot)
 	ck_assert_uint_eq(f->applied_index, snap);
 	ck_assert_uint_eq(f->snap_index, snap);
 	ck_assert_str_eq(f->applied[snap - 1], "k=4");
-	m = find(&c, RAFT_MSG_APPEND_RESP, 3, 1);
+	m = cl_find(&c, RAFT_MSG_APPEND_RESP, 3, 1);
 	ck_assert_ptr_nonnull(m);
 	ck_assert(!m->reject);
 	ck_assert_uint_eq(m->index, snap);
@@ -221,7 +208,7 @@ START_TEST(test_driver_sends_its_newer_snapshot)
 	cl_ready(&c, 3);
 	cl_deliver(&c, RAFT_MSG_HEARTBEAT_RESP, 3, 1);
 	cl_ready(&c, 1);
-	m = find(&c, RAFT_MSG_SNAPSHOT, 1, 3);
+	m = cl_find(&c, RAFT_MSG_SNAPSHOT, 1, 3);
 	ck_assert_ptr_nonnull(m);
 	ck_assert_uint_eq(m->index, 6);
 	cl_drop(&c, RAFT_MSG_HEARTBEAT, 0, 0);
@@ -233,11 +220,11 @@ START_TEST(test_driver_sends_its_newer_snapshot)
 	ck_assert_uint_eq(status_of(&c, 3).snapshot_index, 8);
 	cl_ready(&c, 3);
 	ck_assert_uint_eq(f->applied_index, 8);
-	ck_assert_uint_eq(find(&c, RAFT_MSG_APPEND_RESP, 3, 1)->index, 8);
+	ck_assert_uint_eq(cl_find(&c, RAFT_MSG_APPEND_RESP, 3, 1)->index, 8);
 	cl_deliver(&c, RAFT_MSG_APPEND_RESP, 3, 1);
 	propose_n(&c, 1, 1);
 	cl_ready(&c, 1);
-	m = find(&c, RAFT_MSG_APPEND, 1, 3);
+	m = cl_find(&c, RAFT_MSG_APPEND, 1, 3);
 	ck_assert_ptr_nonnull(m);
 	ck_assert_uint_eq(m->index, 8);
 	ck_assert_uint_eq(m->n_entries, 1);
@@ -481,7 +468,7 @@ START_TEST(test_report_failure_retries_after_pause)
 	cl_deliver(&c, RAFT_MSG_HEARTBEAT_RESP, 3, 1);
 	cl_ready(&c, 1);
 	ck_assert_uint_eq(cl_count(&c, RAFT_MSG_SNAPSHOT, 1, 3), 1);
-	ck_assert_uint_eq(find(&c, RAFT_MSG_SNAPSHOT, 1, 3)->index, snap);
+	ck_assert_uint_eq(cl_find(&c, RAFT_MSG_SNAPSHOT, 1, 3)->index, snap);
 
 	/* A report for a peer not waiting for a snapshot is ignored. */
 	raft_report_snapshot(cl_r(&c, 1), 2, false);
@@ -519,7 +506,7 @@ START_TEST(test_report_success_probes_after_snapshot)
 	cl_ready(&c, 3);
 	cl_deliver(&c, RAFT_MSG_HEARTBEAT_RESP, 3, 1);
 	cl_ready(&c, 1);
-	m = find(&c, RAFT_MSG_APPEND, 1, 3);
+	m = cl_find(&c, RAFT_MSG_APPEND, 1, 3);
 	ck_assert_ptr_nonnull(m);
 	ck_assert_uint_eq(m->index, snap);
 	ck_assert_uint_eq(m->log_term, 1);

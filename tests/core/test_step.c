@@ -3,24 +3,21 @@
 #include <string.h>
 
 #include "cluster.h"
+#include "on_sim.h"
 #include "suites.h"
 
 static const struct raft_options plain = {.election_ticks = 10,
 					  .heartbeat_ticks = 1};
 
-/* The last ready's messages of one type from one member, by peeking at the
- * queue. */
-static const struct raft_msg *find(struct cl *c, int type, raft_id from,
-				   raft_id to)
+/* @n plain voters on the simulated cluster. */
+static struct sim_cluster *plain_sim(unsigned n)
 {
-	for (size_t i = 0; i < c->n_q; i++) {
-		const struct raft_msg *m = &c->q[i];
+	struct sim_config cfg = {.n_nodes = n,
+				 .seed = 1,
+				 .election_ticks = plain.election_ticks,
+				 .heartbeat_ticks = plain.heartbeat_ticks};
 
-		if (m->type == type && m->from == from &&
-		    (to == 0 || m->to == to))
-			return m;
-	}
-	return NULL;
+	return os_new(&cfg);
 }
 
 START_TEST(test_elect_leader_by_hand)
@@ -43,8 +40,8 @@ START_TEST(test_elect_leader_by_hand)
 	cl_ready(&c, 2);
 	ck_assert_uint_eq(cl_node(&c, 2)->hs.vote, 1);
 	ck_assert_uint_eq(cl_node(&c, 2)->hs.term, 1);
-	ck_assert_ptr_nonnull(find(&c, RAFT_MSG_VOTE_RESP, 2, 1));
-	ck_assert(!find(&c, RAFT_MSG_VOTE_RESP, 2, 1)->reject);
+	ck_assert_ptr_nonnull(cl_find(&c, RAFT_MSG_VOTE_RESP, 2, 1));
+	ck_assert(!cl_find(&c, RAFT_MSG_VOTE_RESP, 2, 1)->reject);
 	cl_deliver(&c, RAFT_MSG_VOTE_RESP, 2, 1);
 	ck_assert_int_eq(raft_role(cl_r(&c, 1)), RAFT_LEADER);
 	/* The new leader's first entry is a NOOP of its term (§8). */
@@ -79,7 +76,7 @@ START_TEST(test_replicate_and_commit)
 	cl_ready(&c, 1);
 	/* Both proposals go out in one AppendEntries per follower. */
 	ck_assert_uint_eq(cl_count(&c, RAFT_MSG_APPEND, 1, 0), 2);
-	ck_assert_uint_eq(find(&c, RAFT_MSG_APPEND, 1, 2)->n_entries, 2);
+	ck_assert_uint_eq(cl_find(&c, RAFT_MSG_APPEND, 1, 2)->n_entries, 2);
 	/* Figure 2: commit needs a majority, not everyone: member 3 never
 	 * hears of it. */
 	cl_drop(&c, 0, 1, 3);
@@ -151,27 +148,24 @@ END_TEST
 
 START_TEST(test_leader_counts_itself_only_when_durable)
 {
-	struct cl c;
-	struct raft_status st;
+	struct sim_cluster *c = plain_sim(3);
 
-	cl_init(&c, 3, &plain);
-	ck_assert_int_eq(cl_elect(&c, 1), RAFT_LEADER);
-	cl_node(&c, 1)->auto_persist = false;
-	ck_assert_int_eq(raft_propose(cl_r(&c, 1), "a", 1, NULL), RAFT_OK);
-	cl_ready(&c, 1);
+	os_elect(c, 1);
+	sim_hold_writes(c, 1, true);
+	ck_assert_int_eq(sim_propose(c, 1, 0, NULL), RAFT_OK);
 	/* Rule 2: the append is sent before the leader's own write. */
-	ck_assert_uint_eq(cl_count(&c, RAFT_MSG_APPEND, 1, 0), 2);
-	cl_drop(&c, 0, 1, 3);
-	cl_deliver(&c, RAFT_MSG_APPEND, 1, 2);
-	cl_ready(&c, 2);
-	cl_deliver(&c, RAFT_MSG_APPEND_RESP, 2, 1);
+	ck_assert_uint_eq(sim_in_flight(c, 1, 0, RAFT_MSG_APPEND), 2);
+	ck_assert_uint_eq(sim_pending_writes(c, 1), 1);
+	sim_drop(c, 1, 3, 0);
+	while (sim_deliver(c, 1, 2, RAFT_MSG_APPEND))
+		;
+	while (sim_deliver(c, 2, 1, RAFT_MSG_APPEND_RESP))
+		;
 	/* Follower 2 and a leader whose copy is not durable: no majority. */
-	raft_status(cl_r(&c, 1), &st);
-	ck_assert_uint_eq(st.commit, 1);
-	cl_persist(&c, 1);
-	raft_status(cl_r(&c, 1), &st);
-	ck_assert_uint_eq(st.commit, 2);
-	cl_free(&c);
+	ck_assert_uint_eq(sim_commit(c, 1), 1);
+	sim_hold_writes(c, 1, false);
+	ck_assert_uint_eq(sim_commit(c, 1), 2);
+	os_free(c);
 }
 END_TEST
 
@@ -222,35 +216,30 @@ END_TEST
 
 START_TEST(test_leader_backtracks_a_term_per_round_trip)
 {
-	struct cl c;
-	struct raft_status st;
+	struct sim_cluster *c = plain_sim(3);
 
-	cl_init(&c, 3, &plain);
-	ck_assert_int_eq(cl_elect(&c, 1), RAFT_LEADER);
+	os_elect(c, 1);
 	/* Member 3 misses a stretch of entries. */
 	for (int i = 0; i < 20; i++)
-		ck_assert_int_eq(raft_propose(cl_r(&c, 1), "e", 1, NULL),
-				 RAFT_OK);
-	cl_ready(&c, 1);
-	cl_drop(&c, 0, 1, 3);
-	cl_stabilize(&c);
-	raft_status(cl_r(&c, 1), &st);
-	ck_assert_uint_eq(st.commit, 21);
-	ck_assert_uint_eq(cl_node(&c, 3)->n_log, 1);
+		ck_assert_int_eq(sim_propose(c, 1, 0, NULL), RAFT_OK);
+	sim_drop(c, 1, 3, 0);
+	os_stabilize(c);
+	ck_assert_uint_eq(sim_commit(c, 1), 21);
+	ck_assert_uint_eq(sim_last_index(c, 3), 1);
 	/* Next proposal: 3 rejects once with hint 2 (its end + 1), the
 	 * leader resends from there, and 3 is whole again. */
-	raft_propose(cl_r(&c, 1), "f", 1, NULL);
-	cl_ready(&c, 1);
-	cl_deliver(&c, RAFT_MSG_APPEND, 1, 3);
-	cl_ready(&c, 3);
-	ck_assert(find(&c, RAFT_MSG_APPEND_RESP, 3, 1)->reject);
-	ck_assert_uint_eq(find(&c, RAFT_MSG_APPEND_RESP, 3, 1)->hint_index, 2);
-	cl_deliver(&c, RAFT_MSG_APPEND_RESP, 3, 1);
-	cl_ready(&c, 1);
-	ck_assert_uint_eq(find(&c, RAFT_MSG_APPEND, 1, 3)->index, 1);
-	cl_stabilize(&c);
-	ck_assert_uint_eq(cl_node(&c, 3)->n_log, 22);
-	cl_free(&c);
+	sim_propose(c, 1, 0, NULL);
+	while (sim_deliver(c, 1, 3, RAFT_MSG_APPEND))
+		;
+	ck_assert(sim_find(c, 3, 1, RAFT_MSG_APPEND_RESP)->reject);
+	ck_assert_uint_eq(sim_find(c, 3, 1, RAFT_MSG_APPEND_RESP)->hint_index,
+			  2);
+	while (sim_deliver(c, 3, 1, RAFT_MSG_APPEND_RESP))
+		;
+	ck_assert_uint_eq(sim_find(c, 1, 3, RAFT_MSG_APPEND)->index, 1);
+	os_stabilize(c);
+	ck_assert_uint_eq(sim_last_index(c, 3), 22);
+	os_free(c);
 }
 END_TEST
 
@@ -301,7 +290,7 @@ START_TEST(test_follower_forwards_proposals)
 	cl_ready(&c, 2);
 	/* Both go to the leader in one message. */
 	ck_assert_uint_eq(cl_count(&c, RAFT_MSG_PROPOSE, 2, 1), 1);
-	ck_assert_uint_eq(find(&c, RAFT_MSG_PROPOSE, 2, 1)->n_entries, 2);
+	ck_assert_uint_eq(cl_find(&c, RAFT_MSG_PROPOSE, 2, 1)->n_entries, 2);
 	cl_stabilize(&c);
 	for (raft_id id = 1; id <= 3; id++) {
 		ck_assert_uint_eq(cl_node(&c, id)->applied_index, 3);
@@ -325,7 +314,7 @@ START_TEST(test_read_index_waits_for_heartbeat_majority)
 	/* Thesis §6.4: one heartbeat round for both reads; none served
 	 * before a majority confirms the leadership. */
 	ck_assert_uint_eq(cl_count(&c, RAFT_MSG_HEARTBEAT, 1, 0), 2);
-	hb = find(&c, RAFT_MSG_HEARTBEAT, 1, 2);
+	hb = cl_find(&c, RAFT_MSG_HEARTBEAT, 1, 2);
 	ck_assert_uint_ne(hb->context, 0);
 	ck_assert_uint_eq(cl_node(&c, 1)->n_reads, 0);
 	cl_drop(&c, 0, 1, 3);
@@ -366,18 +355,18 @@ END_TEST
 
 START_TEST(test_single_voter)
 {
-	struct cl c;
+	struct sim_cluster *c = plain_sim(1);
 	raft_index idx;
+	uint64_t read;
 
-	cl_init(&c, 1, &plain);
-	ck_assert_int_eq(cl_elect(&c, 1), RAFT_LEADER);
-	ck_assert_uint_eq(cl_node(&c, 1)->applied_index, 1);
-	ck_assert_int_eq(raft_propose(cl_r(&c, 1), "z", 1, &idx), RAFT_OK);
-	ck_assert_int_eq(raft_read_index(cl_r(&c, 1), 5), RAFT_OK);
-	cl_stabilize(&c);
-	ck_assert_uint_eq(cl_node(&c, 1)->applied_index, 2);
-	ck_assert_uint_eq(cl_node(&c, 1)->n_reads, 1);
-	cl_free(&c);
+	os_elect(c, 1);
+	ck_assert_uint_eq(sim_applied(c, 1), 1);
+	ck_assert_int_eq(sim_propose(c, 1, 0, &idx), RAFT_OK);
+	ck_assert_int_eq(sim_read(c, 1, 0, &read), RAFT_OK);
+	os_stabilize(c);
+	ck_assert_uint_eq(sim_applied(c, 1), 2);
+	ck_assert_int_eq(sim_read_state(c, read), SIM_READ_SERVED);
+	os_free(c);
 }
 END_TEST
 

@@ -222,10 +222,13 @@ static void fail(struct sim_cluster *c, const char *fmt, ...)
 	trace(c, "FAILURE: %s", c->failure);
 }
 
-/* The fewest voters of each set of a configuration a ready reported. */
-static void note_config(struct sim_cluster *c, const struct raft_membership *m)
+/* The fewest voters of each set of a configuration a ready of @nd
+ * reported. */
+static void note_config(struct sim_cluster *c, struct node *nd,
+			const struct raft_membership *m)
 {
 	unsigned in = 0, out = 0;
+	nd->config_reports++;
 	for (size_t k = 0; k < m->n; k++) {
 		in += (m->members[k].flags & RAFT_MEMBER_VOTER) != 0;
 		out += (m->members[k].flags & RAFT_MEMBER_OUTGOING) != 0;
@@ -727,7 +730,7 @@ static void drain(struct sim_cluster *c, struct node *nd)
 		raft_ready(nd->r, &rd);
 		raft_status(nd->r, &st);
 		if (rd.config_changed)
-			note_config(c, rd.config);
+			note_config(c, nd, rd.config);
 		if (rd.has_snapshot)
 			install_snapshot(c, nd, &rd);
 		if (rd.n_entries)
@@ -1242,6 +1245,13 @@ int sim_transfer(struct sim_cluster *c, raft_id i, raft_id to)
 	return rc;
 }
 
+raft_index sim_read_index(const struct sim_cluster *c, uint64_t read_id)
+{
+	if (read_id == 0 || read_id > c->n_rd || !c->rd[read_id - 1].got_index)
+		return 0;
+	return c->rd[read_id - 1].index;
+}
+
 /* --- scripted driving --- */
 
 void sim_tick_node(struct sim_cluster *c, raft_id i)
@@ -1282,6 +1292,17 @@ size_t sim_in_flight(const struct sim_cluster *c, raft_id from, raft_id to,
 		if (pk_match(&c->pk[k], from, to, type))
 			n++;
 	return n;
+}
+
+const struct raft_msg *sim_find(const struct sim_cluster *c, raft_id from,
+				raft_id to, int type)
+{
+	size_t best = SIZE_MAX;
+	for (size_t k = 0; k < c->n_pk; k++)
+		if (pk_match(&c->pk[k], from, to, type) &&
+		    (best == SIZE_MAX || c->pk[k].seq < c->pk[best].seq))
+			best = k;
+	return best == SIZE_MAX ? NULL : &c->pk[best].m;
 }
 
 bool sim_deliver_types(struct sim_cluster *c, raft_id from, raft_id to,
@@ -1444,6 +1465,57 @@ raft_id sim_vote(const struct sim_cluster *c, raft_id i)
 uint64_t sim_vote_requests(const struct sim_cluster *c, raft_id i)
 {
 	return c->nodes[i].vote_requests;
+}
+
+uint64_t sim_config_reports(const struct sim_cluster *c, raft_id i)
+{
+	return c->nodes[i].config_reports;
+}
+
+const struct raft *sim_core(const struct sim_cluster *c, raft_id i)
+{
+	if (i < 1 || i > c->n || !c->nodes[i].up)
+		return NULL;
+	return c->nodes[i].r;
+}
+
+int sim_change(struct sim_cluster *c, raft_id i,
+	       const struct raft_config_change *ch, raft_index *index)
+{
+	struct node *nd = node_of(c, i);
+	raft_index idx = 0;
+	if (index)
+		*index = 0;
+	if (!nd->up)
+		return RAFT_ENOLEADER;
+	int rc = raft_propose_config(nd->r, ch, &idx);
+	trace(c,
+	      "config change on %" PRIu64 ": type %u id %" PRIu64 " at %" PRIu64
+	      ": %s",
+	      i, (unsigned)ch->type, ch->id, idx, raft_strerror(rc));
+	if (rc == RAFT_OK)
+		c->st.config_changes++;
+	if (index)
+		*index = idx;
+	drain(c, nd);
+	sim_check(c);
+	return rc;
+}
+
+int sim_step_msg(struct sim_cluster *c, raft_id i, const struct raft_msg *m)
+{
+	struct node *nd = node_of(c, i);
+	if (!nd->up)
+		return RAFT_EINVAL;
+	int rc = raft_step(nd->r, m);
+	trace(c,
+	      "step on %" PRIu64 ": %s from %" PRIu64 " term=%" PRIu64
+	      " index=%" PRIu64 ": %s",
+	      i, raft_msg_type_name(m->type), m->from, m->term, m->index,
+	      raft_strerror(rc));
+	drain(c, nd);
+	sim_check(c);
+	return rc;
 }
 
 /* Whether @k is in the configuration of member @l (0: no leader). Members

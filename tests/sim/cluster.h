@@ -130,6 +130,10 @@ void sim_tick_all(struct sim_cluster *c); /* global clock + all members */
 /* Messages in flight from @from to @to of @type (0 = any of each). */
 size_t sim_in_flight(const struct sim_cluster *c, raft_id from, raft_id to,
 		     int type);
+/* The oldest matching message in flight, left there for a test to look
+ * at (valid until messages next move); NULL when none. */
+const struct raft_msg *sim_find(const struct sim_cluster *c, raft_id from,
+				raft_id to, int type);
 /* Delivers the oldest matching message in flight; false when none. */
 bool sim_deliver(struct sim_cluster *c, raft_id from, raft_id to, int type);
 /* Delivers the oldest message in flight from @from to @to (0: any of
@@ -144,6 +148,11 @@ size_t sim_drop(struct sim_cluster *c, raft_id from, raft_id to, int type);
 /* Delivers every message (and ones they cause) until none is left or
  * @max deliveries happened. Returns the number delivered. */
 size_t sim_deliver_all(struct sim_cluster *c, size_t max);
+
+/* Steps @m, made by the test and sent by no member (what a lying peer or
+ * a corrupt network could deliver), into member @i. Returns raft_step's
+ * answer. */
+int sim_step_msg(struct sim_cluster *c, raft_id i, const struct raft_msg *m);
 
 /* Network shape: cut or restore the link @from -> @to (one direction). */
 void sim_cut(struct sim_cluster *c, raft_id from, raft_id to, bool cut);
@@ -180,6 +189,13 @@ size_t sim_pending_writes(const struct sim_cluster *c, raft_id i);
 int sim_propose(struct sim_cluster *c, raft_id i, unsigned key,
 		raft_index *index);
 int sim_read(struct sim_cluster *c, raft_id i, unsigned key, uint64_t *read_id);
+/* A membership change (raft_propose_config) on member @i; *@index (may be
+ * NULL) gets the index of its entry. Returns the core's answer. */
+int sim_change(struct sim_cluster *c, raft_id i,
+	       const struct raft_config_change *ch, raft_index *index);
+/* Leadership transfer from @i to @to (thesis §3.10). Returns the core's
+ * answer. */
+int sim_transfer(struct sim_cluster *c, raft_id i, raft_id to);
 enum sim_read_state {
 	SIM_READ_PENDING = 0,
 	SIM_READ_SERVED = 1,
@@ -194,9 +210,8 @@ uint64_t sim_read_count(const struct sim_cluster *c);
 bool sim_read_result(const struct sim_cluster *c, uint64_t read_id,
 		     uint64_t *value, raft_index *applied);
 
-/* Thesis §3.10: asks leader @i to hand leadership to @to; the core's
- * answer. */
-int sim_transfer(struct sim_cluster *c, raft_id i, raft_id to);
+/* The index the core gave read @read_id (0: none yet). */
+raft_index sim_read_index(const struct sim_cluster *c, uint64_t read_id);
 
 /* Views of one member (0 / follower when it is down). */
 enum raft_role sim_role(const struct sim_cluster *c, raft_id i);
@@ -212,6 +227,12 @@ raft_id sim_vote(const struct sim_cluster *c, raft_id i); /* durable */
 uint64_t sim_value(const struct sim_cluster *c, raft_id i, unsigned key);
 /* How many VOTE and PREVOTE requests @i has sent (cut links included). */
 uint64_t sim_vote_requests(const struct sim_cluster *c, raft_id i);
+/* How many readies of @i reported a new configuration (rd.config_changed),
+ * across restarts. */
+uint64_t sim_config_reports(const struct sim_cluster *c, raft_id i);
+/* @i's core, to look at with the read-only calls of raft.h (raft_status,
+ * raft_membership, raft_membership_at), or NULL while @i is down. */
+const struct raft *sim_core(const struct sim_cluster *c, raft_id i);
 /* The unique leader among live members with the highest term, or 0. */
 raft_id sim_find_leader(const struct sim_cluster *c);
 uint64_t sim_now(const struct sim_cluster *c);

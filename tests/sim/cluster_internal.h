@@ -128,6 +128,7 @@ struct node {
 	raft_id *votes;
 	size_t n_votes;
 	uint64_t vote_requests;
+	uint64_t config_reports; /* readies that reported a configuration */
 	bool hold; /* scripted: writes stay pending until released */
 	uint64_t last_vote_tick;
 };
