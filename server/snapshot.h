@@ -52,10 +52,6 @@ int snapshot_make_dir(const char *dir, char *err, size_t errlen);
 int snapshot_create(struct kv *kv, const char *dir, const char *members_json,
 		    struct snapshot_info *out, char *err, size_t errlen);
 
-/* Size and CRC-32C of the file @path, read in bounded chunks. */
-int snapshot_file_crc(const char *path, uint64_t *size, uint32_t *crc,
-		      char *err, size_t errlen);
-
 /* Reads the .meta of the snapshot at @index. */
 int snapshot_read_meta(const char *dir, raft_index index,
 		       struct snapshot_info *out, char *err, size_t errlen);
@@ -81,11 +77,6 @@ int snapshot_prune(const char *dir, size_t keep, char *err, size_t errlen);
 
 /* Largest configuration sent with a snapshot (bytes, before hex). */
 #define SNAPSHOT_CONFIG_MAX (64 * 1024)
-
-/* Lower-case hex of @len bytes into a new string (NULL: out of memory);
- * and back (-1 for odd length or a non-hex digit; *@out malloc'd). */
-char *snapshot_hex(const uint8_t *p, size_t len);
-int snapshot_unhex(const char *s, uint8_t **out, size_t *len);
 
 /* Copies the file @src to the new file @dst (mode 0600, created with
  * O_EXCL | O_NOFOLLOW; a leftover @dst is removed first) and fsyncs it,

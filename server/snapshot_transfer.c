@@ -21,6 +21,7 @@
 #include "config.h"
 #include "crc32c.h"
 #include "durable.h"
+#include "hex.h"
 #include "kv.h"
 #include "refused_log.h"
 #include "secret.h"
@@ -433,7 +434,7 @@ int snap_xfer_send(struct snap_xfer *x, raft_id peer, const char *peer_url,
 	s->config_index = config_index;
 	if (config != NULL && config_len > 0 &&
 	    config_len <= SNAPSHOT_CONFIG_MAX)
-		s->config_hex = snapshot_hex(config, config_len);
+		s->config_hex = hex_encode(config, config_len);
 	s->conn = evhttp_connection_base_new(x->base, NULL, a.host, a.port);
 	if (s->fd < 0 || s->buf == NULL || s->conn == NULL) {
 		xlog(x, 0, "cannot start sending snapshot %s: %s", path,
@@ -533,7 +534,7 @@ static void recv_complete(struct snap_xfer *x, struct evhttp_request *req,
 	uint32_t crc = 0;
 	raft_index idx = 0;
 	raft_term term = 0;
-	if (snapshot_file_crc(part, &size, &crc, err, sizeof(err)) != 0 ||
+	if (crc32c_file(part, &size, &crc, err, sizeof(err)) != 0 ||
 	    size != rs->info.size || crc != rs->info.crc) {
 		xlog(x, 1,
 		     "snapshot %" PRIu64 " from member %" PRIu64
@@ -725,7 +726,8 @@ static void handle_chunk(struct evhttp_request *req, void *arg)
 		const char *ch = evhttp_find_header(h, HDR_CONFIG);
 		uint64_t ci = 0;
 		if (ch != NULL &&
-		    (snapshot_unhex(ch, &rs->config, &rs->config_len) != 0 ||
+		    (hex_decode(ch, SNAPSHOT_CONFIG_MAX, &rs->config,
+				&rs->config_len) != 0 ||
 		     !parse_u64(evhttp_find_header(h, HDR_CONFIG_IDX), &ci))) {
 			x->st.bad_chunks++;
 			recv_abort(x);
