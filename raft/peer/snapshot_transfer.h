@@ -31,7 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "raft.h"
+#include "entry.h"
 #include "snapshot_info.h"
 
 struct event_base;
