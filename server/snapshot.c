@@ -18,7 +18,7 @@
 #include "hexname.h"
 #include "util.h"
 
-/* Bytes read at a time when checksumming: bounded memory for any size. */
+/* Bytes read at a time when copying: bounded memory for any size. */
 #define CRC_CHUNK (1u << 20)
 
 void snapshot_data_path(const char *dir, raft_index index, char *out)
@@ -41,44 +41,6 @@ int snapshot_make_dir(const char *dir, char *err, size_t errlen)
 		return util_fail(err, errlen, "cannot create %s: %s", p,
 				 strerror(errno));
 	return 0;
-}
-
-int snapshot_file_crc(const char *path, uint64_t *size, uint32_t *crc,
-		      char *err, size_t errlen)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return util_fail(err, errlen, "cannot open %s: %s", path,
-				 strerror(errno));
-	uint8_t *buf = malloc(CRC_CHUNK);
-	if (buf == NULL) {
-		close(fd);
-		return util_fail(err, errlen, "out of memory");
-	}
-	uint64_t total = 0;
-	uint32_t c = 0;
-	int rv = 0;
-	for (;;) {
-		ssize_t got = read(fd, buf, CRC_CHUNK);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0) {
-			rv = util_fail(err, errlen, "cannot read %s: %s", path,
-				       strerror(errno));
-			break;
-		}
-		if (got == 0)
-			break;
-		c = crc32c(c, buf, (size_t)got);
-		total += (uint64_t)got;
-	}
-	free(buf);
-	close(fd);
-	if (rv == 0) {
-		*size = total;
-		*crc = c;
-	}
-	return rv;
 }
 
 int snapshot_copy_file(const char *src, const char *dst, char *err,
@@ -205,7 +167,7 @@ int snapshot_verify(const char *dir, const struct snapshot_info *info,
 	uint64_t size;
 	uint32_t crc;
 	snapshot_data_path(dir, info->index, path);
-	if (snapshot_file_crc(path, &size, &crc, err, errlen) != 0)
+	if (crc32c_file(path, &size, &crc, err, errlen) != 0)
 		return -1;
 	if (size != info->size)
 		return util_fail(err, errlen,
@@ -248,7 +210,7 @@ int snapshot_create(struct kv *kv, const char *dir, const char *members_json,
 		unlink(tmp);
 		return util_fail(err, errlen, "nothing applied yet");
 	}
-	if (snapshot_file_crc(tmp, &info.size, &info.crc, err, errlen) != 0) {
+	if (crc32c_file(tmp, &info.size, &info.crc, err, errlen) != 0) {
 		unlink(tmp);
 		return -1;
 	}
@@ -394,50 +356,4 @@ int snapshot_prune(const char *dir, size_t keep, char *err, size_t errlen)
 	}
 	durable_sync_dir(sdir);
 	return deleted;
-}
-
-char *snapshot_hex(const uint8_t *p, size_t len)
-{
-	static const char digits[] = "0123456789abcdef";
-	char *s = malloc(2 * len + 1);
-	if (s == NULL)
-		return NULL;
-	for (size_t i = 0; i < len; i++) {
-		s[2 * i] = digits[p[i] >> 4];
-		s[2 * i + 1] = digits[p[i] & 15];
-	}
-	s[2 * len] = '\0';
-	return s;
-}
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-int snapshot_unhex(const char *s, uint8_t **out, size_t *len)
-{
-	size_t n = strlen(s);
-	if (n % 2 != 0 || n / 2 > SNAPSHOT_CONFIG_MAX)
-		return -1;
-	uint8_t *b = malloc(n / 2 + 1);
-	if (b == NULL)
-		return -1;
-	for (size_t i = 0; i < n / 2; i++) {
-		int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
-		if (hi < 0 || lo < 0) {
-			free(b);
-			return -1;
-		}
-		b[i] = (uint8_t)(hi << 4 | lo);
-	}
-	*out = b;
-	*len = n / 2;
-	return 0;
 }

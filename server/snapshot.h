@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "kv.h"
+#include "snapshot_info.h"
 
 #define SNAPSHOT_DIR	      "snap"
 #define SNAPSHOT_META_VERSION 1
@@ -29,13 +30,6 @@
 #define SNAPSHOT_PATH_MAX 4200
 /* The most snapshots listed; older ones are pruned long before. */
 #define SNAPSHOT_LIST_MAX 16
-
-struct snapshot_info {
-	raft_index index; /* last entry the snapshot includes */
-	raft_term term;	  /* its term */
-	uint64_t size;	  /* bytes of the .mdb file */
-	uint32_t crc;	  /* CRC-32C of the whole .mdb file */
-};
 
 /* @dir/snap/snap-<index>.mdb (or .meta) into @out (SNAPSHOT_PATH_MAX). */
 void snapshot_data_path(const char *dir, raft_index index, char *out);
@@ -51,10 +45,6 @@ int snapshot_make_dir(const char *dir, char *err, size_t errlen);
  * text of members.json, may be NULL) embedded. Fills *@out. */
 int snapshot_create(struct kv *kv, const char *dir, const char *members_json,
 		    struct snapshot_info *out, char *err, size_t errlen);
-
-/* Size and CRC-32C of the file @path, read in bounded chunks. */
-int snapshot_file_crc(const char *path, uint64_t *size, uint32_t *crc,
-		      char *err, size_t errlen);
 
 /* Reads the .meta of the snapshot at @index. */
 int snapshot_read_meta(const char *dir, raft_index index,
@@ -78,14 +68,6 @@ int snapshot_list(const char *dir, struct snapshot_info *out, size_t cap,
 /* Deletes every snapshot but the newest @keep, and leftover temporary
  * files. Returns the number of snapshots deleted, or -1. */
 int snapshot_prune(const char *dir, size_t keep, char *err, size_t errlen);
-
-/* Largest configuration sent with a snapshot (bytes, before hex). */
-#define SNAPSHOT_CONFIG_MAX (64 * 1024)
-
-/* Lower-case hex of @len bytes into a new string (NULL: out of memory);
- * and back (-1 for odd length or a non-hex digit; *@out malloc'd). */
-char *snapshot_hex(const uint8_t *p, size_t len);
-int snapshot_unhex(const char *s, uint8_t **out, size_t *len);
 
 /* Copies the file @src to the new file @dst (mode 0600, created with
  * O_EXCL | O_NOFOLLOW; a leftover @dst is removed first) and fsyncs it,

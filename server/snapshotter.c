@@ -53,10 +53,14 @@
 #define MEMBERS_JSON_MAX (256 * 1024)
 
 /* InstallSnapshot carries the configuration at the snapshot's index,
- * encoded and in hex (snapshot_transfer.c); one above SNAPSHOT_CONFIG_MAX
+ * encoded and in hex (snapshot_transfer.c); one above SNAP_XFER_CONFIG_MAX
  * would not be sent, so the largest must fit. */
-_Static_assert(RAFT_MEMBERSHIP_MAX_BYTES <= SNAPSHOT_CONFIG_MAX,
+_Static_assert(RAFT_MEMBERSHIP_MAX_BYTES <= SNAP_XFER_CONFIG_MAX,
 	       "the largest encoded configuration goes with InstallSnapshot");
+/* The transfer takes the paths of snapshot files, and names the received
+ * ones, in buffers of its own size. */
+_Static_assert(SNAPSHOT_PATH_MAX == SNAP_XFER_PATH_MAX,
+	       "snapshot paths fit the transfer's buffers");
 
 struct pending_send {
 	raft_id peer;
@@ -433,9 +437,9 @@ void snapshotter_send(struct snapshotter *sn, struct kv *kv,
 void snapshotter_received_path(const struct snapshotter *sn, raft_index index,
 			       char *out)
 {
-	snprintf(out, SNAPSHOT_PATH_MAX,
-		 "%s/" SNAPSHOT_DIR "/recv-%016" PRIx64 ".mdb", sn->data_dir,
-		 index);
+	char sdir[SNAPSHOT_PATH_MAX];
+	snprintf(sdir, sizeof(sdir), "%s/" SNAPSHOT_DIR, sn->data_dir);
+	snap_xfer_received_path(sdir, index, out);
 }
 
 void snapshotter_installed(struct snapshotter *sn, double seconds)
@@ -454,6 +458,15 @@ static int xfer_received(void *ctx, const struct snap_xfer_received *r)
 {
 	struct snapshotter *sn = ctx;
 	return sn->o.received(sn->o.ctx, r);
+}
+
+/* A received file is a snapshot when it is a store at the index and term
+ * it was sent as (the transfer compares them). */
+static int xfer_verify(void *ctx, const char *path, raft_index *index,
+		       raft_term *term, char *err, size_t errlen)
+{
+	(void)ctx;
+	return kv_snapshot_info(path, index, term, err, errlen);
 }
 
 static raft_id xfer_leader(void *ctx)
@@ -558,11 +571,14 @@ int snapshotter_new(struct event_base *base,
 			 "next apply past index %" PRIu64
 			 " or when a member needs one",
 			 o->every_entries);
+	char sdir[SNAPSHOT_PATH_MAX];
+	snprintf(sdir, sizeof(sdir), "%s/" SNAPSHOT_DIR, sn->data_dir);
 	struct snap_xfer_options xo = {
 	    .self = o->self,
-	    .data_dir = o->data_dir,
+	    .dir = sdir,
 	    .source_host = o->source_host,
 	    .token = o->token,
+	    .verify = xfer_verify,
 	    .on_received = xfer_received,
 	    .leader = o->leader != NULL ? xfer_leader : NULL,
 	    .on_sent = xfer_sent,

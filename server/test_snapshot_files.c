@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "crc32c.h"
 #include "kv.h"
 #include "snapshot.h"
 
@@ -99,8 +100,7 @@ START_TEST(create_records_index_term_size_and_crc)
 	ck_assert_uint_eq(info.size, (uint64_t)st.st_size);
 	uint64_t size;
 	uint32_t crc;
-	ck_assert_int_eq(snapshot_file_crc(path, &size, &crc, err, sizeof(err)),
-			 0);
+	ck_assert_int_eq(crc32c_file(path, &size, &crc, err, sizeof(err)), 0);
 	ck_assert_uint_eq(crc, info.crc);
 	ck_assert_int_eq(snapshot_read_meta(dir, 20, &meta, err, sizeof(err)),
 			 0);
@@ -221,7 +221,7 @@ START_TEST(copy_file_is_whole_and_private)
 	fclose(f);
 	ck_assert_int_eq(snapshot_copy_file(src, dst, err, sizeof(err)), 0);
 	ck_assert_int_eq(
-	    snapshot_file_crc(dst, &back.size, &back.crc, err, sizeof(err)), 0);
+	    crc32c_file(dst, &back.size, &back.crc, err, sizeof(err)), 0);
 	ck_assert_uint_eq(back.size, info.size);
 	ck_assert_uint_eq(back.crc, info.crc);
 	struct stat st;
@@ -234,23 +234,6 @@ START_TEST(copy_file_is_whole_and_private)
 }
 END_TEST
 
-START_TEST(hex_round_trip)
-{
-	const uint8_t in[] = {0x00, 0x7f, 0x80, 0xff, 0x12};
-	char *h = snapshot_hex(in, sizeof(in));
-	ck_assert_str_eq(h, "007f80ff12");
-	uint8_t *out;
-	size_t len;
-	ck_assert_int_eq(snapshot_unhex(h, &out, &len), 0);
-	ck_assert_uint_eq(len, sizeof(in));
-	ck_assert_int_eq(memcmp(out, in, len), 0);
-	free(out);
-	free(h);
-	ck_assert_int_eq(snapshot_unhex("abc", &out, &len), -1);
-	ck_assert_int_eq(snapshot_unhex("zz", &out, &len), -1);
-}
-END_TEST
-
 int main(void)
 {
 	Suite *s = suite_create("snapshot_files");
@@ -260,7 +243,6 @@ int main(void)
 	tcase_add_test(tc, verify_detects_a_flipped_byte);
 	tcase_add_test(tc, list_is_newest_first_and_prune_keeps_two);
 	tcase_add_test(tc, a_bad_record_is_skipped_and_named);
-	tcase_add_test(tc, hex_round_trip);
 	tcase_add_test(tc, copy_file_is_whole_and_private);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);

@@ -16,4 +16,9 @@ uint32_t crc32c_sw(uint32_t crc, const void *buf, size_t len);
 uint32_t crc32c_hw(uint32_t crc, const void *buf, size_t len);
 int crc32c_hw_available(void);
 
+/* The size and CRC-32C of the whole file @path, read in bounded chunks
+ * (crc32c_file.c). Returns 0, or -1 with one line in @err. */
+int crc32c_file(const char *path, uint64_t *size, uint32_t *crc, char *err,
+		size_t errlen);
+
 #endif /* RAFT_CRC32C_H_ */

@@ -189,6 +189,13 @@ void transport_free(struct transport *t);
  * TRANSPORT_EEXIST, TRANSPORT_EINVAL (id 0 or self), TRANSPORT_ENOMEM. */
 int transport_add_peer(struct transport *t, raft_id id, const char *peer_url);
 
+/* Splits "http://host:port[/]" (shorter than TRANSPORT_MAX_URL) into @host
+ * (brackets of an IPv6 literal removed; shorter than @host_cap) and @port.
+ * Returns TRANSPORT_OK, or TRANSPORT_EURL with why it refuses in *@why.
+ * The one parser of peer URLs: the snapshot transfer uses it too. */
+int transport_parse_url(const char *url, char *host, size_t host_cap, int *port,
+			const char **why);
+
 /* Removes peer @id: its queued and in-flight messages are discarded (its
  * counters are kept in transport_stats). Returns TRANSPORT_ENOPEER. */
 int transport_remove_peer(struct transport *t, raft_id id);

@@ -67,10 +67,9 @@ void transport__peer_free(struct peer *p)
 	free(p);
 }
 
-/* Splits "http://host:port[/]" into @host (brackets of an IPv6 literal
- * removed) and @port; writes why it refuses into @why. */
-static int parse_url(const char *url, char *host, size_t host_cap, int *port,
-		     const char **why)
+/* Splits a peer URL (transport.h); @why says why it refuses. */
+int transport_parse_url(const char *url, char *host, size_t host_cap, int *port,
+			const char **why)
 {
 	struct evhttp_uri *u;
 	const char *scheme, *h, *path;
@@ -178,7 +177,7 @@ int transport_add_peer(struct transport *t, raft_id id, const char *peer_url)
 		return TRANSPORT_EINVAL;
 	if (transport__find_peer(t, id, NULL))
 		return TRANSPORT_EEXIST;
-	rc = parse_url(peer_url, host, sizeof(host), &port, &why);
+	rc = transport_parse_url(peer_url, host, sizeof(host), &port, &why);
 	if (rc != TRANSPORT_OK) {
 		transport__log(t, TRANSPORT_LOG_ERROR,
 			       "peer %" PRIu64 ": bad peer URL \"%.200s\": %s",

@@ -1,13 +1,15 @@
-/* test_frame.c - CRC-32C vectors and agreement, frame codec round trips and
- * every malformed-input error. */
+/* test_frame.c - CRC-32C vectors and agreement (of memory and of a file),
+ * the hex codec, frame codec round trips and every malformed-input error. */
 #include <check.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "crc32c.h"
 #include "frame.h"
+#include "hex.h"
 
 /* A deterministic generator so a failing case can be replayed exactly. */
 static uint64_t rng_state;
@@ -115,6 +117,89 @@ START_TEST(test_crc_extend)
 		ck_assert_uint_eq(crc32c(a, buf + cut, sizeof(buf) - cut),
 				  whole);
 	}
+}
+END_TEST
+
+/* crc32c_file() reads in 1 MiB chunks: a file across a chunk boundary has
+ * the CRC and size of the same bytes in memory. */
+START_TEST(test_crc_file)
+{
+	size_t len = (1u << 20) + 4097;
+	uint8_t *buf = malloc(len);
+	char path[] = "/tmp/test_frame_crc_XXXXXX", err[256] = "";
+	uint64_t size = 0;
+	uint32_t crc = 0;
+
+	ck_assert_ptr_nonnull(buf);
+	rng_state = 3;
+	fill_random(buf, len);
+	int fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, buf, len), (ssize_t)len);
+	close(fd);
+	ck_assert_int_eq(crc32c_file(path, &size, &crc, err, sizeof(err)), 0);
+	ck_assert_uint_eq(size, len);
+	ck_assert_uint_eq(crc, crc32c(0, buf, len));
+	/* An empty file: size 0, CRC 0. */
+	ck_assert_int_eq(truncate(path, 0), 0);
+	ck_assert_int_eq(crc32c_file(path, &size, &crc, err, sizeof(err)), 0);
+	ck_assert_uint_eq(size, 0);
+	ck_assert_uint_eq(crc, 0);
+	unlink(path);
+	/* A missing file: -1, the path named, the outputs untouched. */
+	size = 7;
+	ck_assert_int_eq(crc32c_file(path, &size, &crc, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "cannot open"));
+	ck_assert_ptr_nonnull(strstr(err, path));
+	ck_assert_uint_eq(size, 7);
+	free(buf);
+}
+END_TEST
+
+START_TEST(test_hex_round_trip)
+{
+	const uint8_t in[] = {0x00, 0x7f, 0x80, 0xff, 0x12};
+	char *h = hex_encode(in, sizeof(in));
+	uint8_t *out = NULL;
+	size_t len = 0;
+
+	ck_assert_str_eq(h, "007f80ff12");
+	ck_assert_int_eq(hex_decode(h, sizeof(in), &out, &len), 0);
+	ck_assert_uint_eq(len, sizeof(in));
+	ck_assert_int_eq(memcmp(out, in, len), 0);
+	free(out);
+	free(h);
+	/* Upper case is read too; nothing encodes to it. */
+	ck_assert_int_eq(hex_decode("7F", 1, &out, &len), 0);
+	ck_assert_uint_eq(len, 1);
+	ck_assert_uint_eq(out[0], 0x7f);
+	free(out);
+	/* Empty: zero bytes. */
+	h = hex_encode(in, 0);
+	ck_assert_str_eq(h, "");
+	ck_assert_int_eq(hex_decode(h, 0, &out, &len), 0);
+	ck_assert_uint_eq(len, 0);
+	free(out);
+	free(h);
+}
+END_TEST
+
+START_TEST(test_hex_refused)
+{
+	uint8_t *out = NULL;
+	size_t len = 99;
+
+	ck_assert_int_eq(hex_decode("abc", 8, &out, &len), -1);
+	ck_assert_int_eq(hex_decode("zz", 8, &out, &len), -1);
+	ck_assert_int_eq(hex_decode("0g", 8, &out, &len), -1);
+	ck_assert_int_eq(hex_decode("00 1", 8, &out, &len), -1);
+	/* More bytes than the caller's limit. */
+	ck_assert_int_eq(hex_decode("000102", 2, &out, &len), -1);
+	ck_assert_ptr_null(out);
+	ck_assert_uint_eq(len, 99);
+	ck_assert_int_eq(hex_decode("0001", 2, &out, &len), 0);
+	ck_assert_uint_eq(len, 2);
+	free(out);
 }
 END_TEST
 
@@ -504,6 +589,9 @@ static Suite *frame_suite(void)
 	tcase_add_test(crc, test_crc_vectors_hw);
 	tcase_add_test(crc, test_crc_hw_sw_agree);
 	tcase_add_test(crc, test_crc_extend);
+	tcase_add_test(crc, test_crc_file);
+	tcase_add_test(crc, test_hex_round_trip);
+	tcase_add_test(crc, test_hex_refused);
 	suite_add_tcase(s, crc);
 
 	tcase_set_timeout(codec, 60);

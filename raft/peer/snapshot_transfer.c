@@ -14,17 +14,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "clock.h"
-#include "config.h"
 #include "crc32c.h"
 #include "durable.h"
-#include "kv.h"
+#include "hex.h"
 #include "refused_log.h"
 #include "secret.h"
-#include "util.h"
+#include "transport.h"
 
 #define HDR_FROM	"X-Kvd-From"
 #define HDR_TOKEN	"X-Kvd-Token"
@@ -43,12 +43,15 @@
 /* At most one line per interval about refused requests: a stranger or a
  * stale leader must not flood the log. */
 #define REFUSED_LOG_INTERVAL_MS 10000
+/* A peer's host name (without IPv6 brackets); with the port, the Host
+ * header. */
+#define HOST_MAX 256
 
 struct send {
 	struct snap_xfer *x;
 	struct send *next;
 	raft_id peer;
-	char path[SNAPSHOT_PATH_MAX];
+	char path[SNAP_XFER_PATH_MAX];
 	struct snapshot_info info;
 	raft_term msg_term;
 	raft_index commit;
@@ -56,7 +59,7 @@ struct send {
 	int attempts;
 	int fd;
 	struct evhttp_connection *conn;
-	char host[CONFIG_HOST_MAX];
+	char host[HOST_MAX];
 	uint8_t *buf;	  /* one chunk */
 	char *config_hex; /* NULL: none */
 	raft_index config_index;
@@ -83,7 +86,10 @@ struct recv_state {
 struct snap_xfer {
 	struct event_base *base;
 	struct snap_xfer_options o;
-	char *data_dir, *source_host, *token;
+	char *dir, *source_host, *token;
+	/* The directory that holds dir: the room for a snapshot is measured
+	 * there, so a dir removed underneath is made again, not refused. */
+	char *room_dir;
 	struct send *sends;
 	struct recv_state rs;
 	struct snap_xfer_stats st;
@@ -126,14 +132,14 @@ static void refused_log(struct snap_xfer *x, struct evhttp_request *req,
 		xlog(x, 1, "%s", line);
 }
 
-/* Whether the file system of the data dir has room for a snapshot of
+/* Whether the file system of the snapshot dir has room for a snapshot of
  * @size bytes, counting the partial file a new transfer replaces. */
 static bool room_for(struct snap_xfer *x, uint64_t size, uint64_t *avail)
 {
 	struct statvfs sv;
 	uint64_t held = x->rs.active ? x->rs.offset : 0;
 
-	if (statvfs(x->data_dir, &sv) != 0) {
+	if (statvfs(x->room_dir, &sv) != 0) {
 		*avail = 0;
 		return false;
 	}
@@ -146,22 +152,44 @@ static char *dup_or_null(const char *s)
 	return s != NULL ? strdup(s) : NULL;
 }
 
+/* The directory that holds @dir (trailing slashes ignored; "." for a name
+ * without one, "/" for a top-level one), malloc'd. */
+static char *parent_dir(const char *dir)
+{
+	size_t n = strlen(dir);
+	while (n > 1 && dir[n - 1] == '/')
+		n--;
+	while (n > 0 && dir[n - 1] != '/')
+		n--;
+	if (n == 0)
+		return strdup(".");
+	while (n > 1 && dir[n - 1] == '/')
+		n--;
+	return strndup(dir, n);
+}
+
 int snap_xfer_new(struct event_base *base, const struct snap_xfer_options *o,
 		  struct snap_xfer **out)
 {
 	struct snap_xfer *x = calloc(1, sizeof(*x));
 	if (x == NULL)
 		return -1;
+	if (o->dir == NULL || o->dir[0] == '\0' ||
+	    strlen(o->dir) > SNAP_XFER_PATH_MAX - 64 || o->verify == NULL) {
+		free(x);
+		return -1;
+	}
 	x->base = base;
 	x->o = *o;
 	if (x->o.request_timeout_ms == 0)
 		x->o.request_timeout_ms = 10000;
-	x->data_dir = strdup(o->data_dir);
+	x->dir = strdup(o->dir);
+	x->room_dir = parent_dir(o->dir);
 	x->source_host = dup_or_null(o->source_host);
 	x->token = dup_or_null(o->token);
 	x->rs.fd = -1;
-	if (x->data_dir == NULL || (o->source_host && !x->source_host) ||
-	    (o->token && !x->token)) {
+	if (x->dir == NULL || x->room_dir == NULL ||
+	    (o->source_host && !x->source_host) || (o->token && !x->token)) {
 		snap_xfer_free(x);
 		return -1;
 	}
@@ -171,13 +199,18 @@ int snap_xfer_new(struct event_base *base, const struct snap_xfer_options *o,
 
 static void recv_path(struct snap_xfer *x, char *out)
 {
-	snprintf(out, SNAPSHOT_PATH_MAX, "%s/" SNAPSHOT_DIR "/recv.part",
-		 x->data_dir);
+	snprintf(out, SNAP_XFER_PATH_MAX, "%s/recv.part", x->dir);
+}
+
+void snap_xfer_received_path(const char *dir, raft_index index, char *out)
+{
+	snprintf(out, SNAP_XFER_PATH_MAX, "%s/recv-%016" PRIx64 ".mdb", dir,
+		 index);
 }
 
 static void recv_abort(struct snap_xfer *x)
 {
-	char p[SNAPSHOT_PATH_MAX];
+	char p[SNAP_XFER_PATH_MAX];
 	if (x->rs.fd >= 0)
 		close(x->rs.fd);
 	x->rs.fd = -1;
@@ -230,7 +263,8 @@ void snap_xfer_free(struct snap_xfer *x)
 	if (x == NULL)
 		return;
 	snap_xfer_stop(x);
-	free(x->data_dir);
+	free(x->dir);
+	free(x->room_dir);
 	free(x->source_host);
 	free(x->token);
 	free(x);
@@ -402,9 +436,13 @@ int snap_xfer_send(struct snap_xfer *x, raft_id peer, const char *peer_url,
 		   raft_term msg_term, raft_index commit, const uint8_t *config,
 		   size_t config_len, raft_index config_index)
 {
-	struct config_addr a;
-	if (x->stopped || config_parse_url(peer_url, &a) != 0 ||
-	    strlen(path) >= SNAPSHOT_PATH_MAX)
+	char a_host[HOST_MAX];
+	int a_port = 0;
+	const char *why;
+	if (x->stopped ||
+	    transport_parse_url(peer_url, a_host, sizeof(a_host), &a_port,
+				&why) != TRANSPORT_OK ||
+	    strlen(path) >= SNAP_XFER_PATH_MAX)
 		return -1;
 	for (struct send *s = x->sends; s != NULL; s = s->next) {
 		if (s->peer == peer && !s->finished) {
@@ -423,18 +461,19 @@ int snap_xfer_send(struct snap_xfer *x, raft_id peer, const char *peer_url,
 	s->commit = commit;
 	s->fd = open(path, O_RDONLY | O_CLOEXEC);
 	strcpy(s->path, path);
-	if (strchr(a.host, ':') != NULL)
+	if (strchr(a_host, ':') != NULL)
 		snprintf(s->host, sizeof(s->host), "[%.*s]:%u",
-			 (int)sizeof(s->host) - 10, a.host, a.port);
+			 (int)sizeof(s->host) - 10, a_host, (unsigned)a_port);
 	else
 		snprintf(s->host, sizeof(s->host), "%.*s:%u",
-			 (int)sizeof(s->host) - 8, a.host, a.port);
+			 (int)sizeof(s->host) - 8, a_host, (unsigned)a_port);
 	s->buf = malloc(SNAP_XFER_CHUNK_BYTES);
 	s->config_index = config_index;
 	if (config != NULL && config_len > 0 &&
-	    config_len <= SNAPSHOT_CONFIG_MAX)
-		s->config_hex = snapshot_hex(config, config_len);
-	s->conn = evhttp_connection_base_new(x->base, NULL, a.host, a.port);
+	    config_len <= SNAP_XFER_CONFIG_MAX)
+		s->config_hex = hex_encode(config, config_len);
+	s->conn = evhttp_connection_base_new(x->base, NULL, a_host,
+					     (ev_uint16_t)a_port);
 	if (s->fd < 0 || s->buf == NULL || s->conn == NULL) {
 		xlog(x, 0, "cannot start sending snapshot %s: %s", path,
 		     s->fd < 0 ? strerror(errno) : "out of memory");
@@ -510,14 +549,11 @@ static bool same_info(const struct snapshot_info *a,
 static void recv_complete(struct snap_xfer *x, struct evhttp_request *req,
 			  raft_term msg_term, raft_index commit)
 {
-	char part[SNAPSHOT_PATH_MAX], path[SNAPSHOT_PATH_MAX],
-	    sdir[SNAPSHOT_PATH_MAX], err[512] = "";
+	char part[SNAP_XFER_PATH_MAX], path[SNAP_XFER_PATH_MAX], err[512] = "";
+	const char *sdir = x->dir;
 	struct recv_state *rs = &x->rs;
 	recv_path(x, part);
-	snprintf(path, sizeof(path),
-		 "%s/" SNAPSHOT_DIR "/recv-%016" PRIx64 ".mdb", x->data_dir,
-		 rs->info.index);
-	snprintf(sdir, sizeof(sdir), "%s/" SNAPSHOT_DIR, x->data_dir);
+	snap_xfer_received_path(x->dir, rs->info.index, path);
 	int rc = fsync(rs->fd);
 	close(rs->fd);
 	rs->fd = -1;
@@ -533,7 +569,7 @@ static void recv_complete(struct snap_xfer *x, struct evhttp_request *req,
 	uint32_t crc = 0;
 	raft_index idx = 0;
 	raft_term term = 0;
-	if (snapshot_file_crc(part, &size, &crc, err, sizeof(err)) != 0 ||
+	if (crc32c_file(part, &size, &crc, err, sizeof(err)) != 0 ||
 	    size != rs->info.size || crc != rs->info.crc) {
 		xlog(x, 1,
 		     "snapshot %" PRIu64 " from member %" PRIu64
@@ -546,7 +582,7 @@ static void recv_complete(struct snap_xfer *x, struct evhttp_request *req,
 		       "snapshot checksum mismatch");
 		return;
 	}
-	if (kv_snapshot_info(part, &idx, &term, err, sizeof(err)) != 0 ||
+	if (x->o.verify(x->o.ctx, part, &idx, &term, err, sizeof(err)) != 0 ||
 	    idx != rs->info.index || term != rs->info.term) {
 		xlog(x, 1,
 		     "snapshot %" PRIu64 " from member %" PRIu64
@@ -689,7 +725,7 @@ static void handle_chunk(struct evhttp_request *req, void *arg)
 		/* A new transfer replaces a partial one, when the file
 		 * system has room for it (a declared size is the sender's
 		 * word, up to 2^64). */
-		char part[SNAPSHOT_PATH_MAX], err[256];
+		char part[SNAP_XFER_PATH_MAX];
 		uint64_t avail = 0;
 		if (size > (uint64_t)INT64_MAX || !room_for(x, size, &avail)) {
 			x->st.bad_chunks++;
@@ -702,8 +738,9 @@ static void handle_chunk(struct evhttp_request *req, void *arg)
 			return;
 		}
 		recv_abort(x);
-		if (snapshot_make_dir(x->data_dir, err, sizeof(err)) != 0) {
-			xlog(x, 0, "%s", err);
+		if (mkdir(x->dir, 0700) != 0 && errno != EEXIST) {
+			xlog(x, 0, "cannot create %s: %s", x->dir,
+			     strerror(errno));
 			answer(x, req, 500, "Internal Server Error", "no dir");
 			return;
 		}
@@ -725,7 +762,8 @@ static void handle_chunk(struct evhttp_request *req, void *arg)
 		const char *ch = evhttp_find_header(h, HDR_CONFIG);
 		uint64_t ci = 0;
 		if (ch != NULL &&
-		    (snapshot_unhex(ch, &rs->config, &rs->config_len) != 0 ||
+		    (hex_decode(ch, SNAP_XFER_CONFIG_MAX, &rs->config,
+				&rs->config_len) != 0 ||
 		     !parse_u64(evhttp_find_header(h, HDR_CONFIG_IDX), &ci))) {
 			x->st.bad_chunks++;
 			recv_abort(x);

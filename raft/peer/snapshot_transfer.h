@@ -18,24 +18,32 @@
  * transfer resumable: a sender always learns where the receiver stands and
  * continues from there, also after a failed attempt.
  *
+ * The files are opaque here: the caller says where they go
+ * (snap_xfer_options.dir) and what a whole one must be (.verify).
+ *
  * Loop thread only; blocking file IO is limited to one chunk per request
  * (and one read-back of the finished file to verify it).
  */
-#ifndef SERVER_SNAPSHOT_TRANSFER_H_
-#define SERVER_SNAPSHOT_TRANSFER_H_
+#ifndef RAFT_PEER_SNAPSHOT_TRANSFER_H_
+#define RAFT_PEER_SNAPSHOT_TRANSFER_H_
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "raft.h"
-#include "snapshot.h"
+#include "entry.h"
+#include "snapshot_info.h"
 
 struct event_base;
 struct evhttp;
 
 #define SNAP_XFER_PATH	      "/raft/snapshot"
 #define SNAP_XFER_CHUNK_BYTES (1u << 20)
+/* Path buffers: the directory (at most SNAP_XFER_PATH_MAX - 64 bytes,
+ * else snap_xfer_new() fails) plus a file name. */
+#define SNAP_XFER_PATH_MAX 4200
+/* Largest configuration sent with a snapshot (bytes, before hex). */
+#define SNAP_XFER_CONFIG_MAX (64 * 1024)
 
 /* A received and verified snapshot, handed to the driver. */
 struct snap_xfer_received {
@@ -51,10 +59,17 @@ struct snap_xfer_received {
 
 struct snap_xfer_options {
 	raft_id self;
-	const char *data_dir;	 /* copied */
+	/* Where the partial file (recv.part) and the received ones
+	 * (recv-<016x index>.mdb) go; made (0700) when missing. Copied. */
+	const char *dir;
 	const char *source_host; /* outgoing connections; NULL: any. Copied */
 	const char *token;	 /* peer token; NULL: none. Copied */
 	unsigned request_timeout_ms; /* per chunk (default 10000) */
+	/* Whether the whole file at @path, its size and CRC checked, is a
+	 * snapshot: 0 with the last entry it covers in *@index and *@term,
+	 * or -1 with one line in @err. */
+	int (*verify)(void *ctx, const char *path, raft_index *index,
+		      raft_term *term, char *err, size_t errlen);
 	/* The whole file arrived and verified: step it into the core.
 	 * Returns 0 when taken (the file is kept for the install), 1 when
 	 * the core has no use for it (the file is deleted; the sender is
@@ -86,6 +101,10 @@ int snap_xfer_new(struct event_base *base, const struct snap_xfer_options *o,
 		  struct snap_xfer **out);
 void snap_xfer_free(struct snap_xfer *x);
 
+/* The name of the snapshot of @index received into @dir, into @out
+ * (SNAP_XFER_PATH_MAX bytes). */
+void snap_xfer_received_path(const char *dir, raft_index index, char *out);
+
 /* Serves POST SNAP_XFER_PATH on @peer_http. Returns 0 or -1. */
 int snap_xfer_attach(struct snap_xfer *x, struct evhttp *peer_http);
 
@@ -107,4 +126,4 @@ void snap_xfer_stop(struct snap_xfer *x);
 
 void snap_xfer_stats(const struct snap_xfer *x, struct snap_xfer_stats *out);
 
-#endif /* SERVER_SNAPSHOT_TRANSFER_H_ */
+#endif /* RAFT_PEER_SNAPSHOT_TRANSFER_H_ */
