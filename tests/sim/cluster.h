@@ -277,6 +277,10 @@ const struct raft_entry *sim_disk_entry(const struct sim_cluster *c, raft_id i,
 					raft_index index);
 /* The hard state on @i's disk. */
 struct raft_hard_state sim_disk_hs(const struct sim_cluster *c, raft_id i);
+/* Storage edited by hand: the disk of @i, which must be down, loses its
+ * entries from @from on (as a torn tail trimmed on restart, but of
+ * entries the member may have acknowledged). */
+void sim_disk_truncate(struct sim_cluster *c, raft_id i, raft_index from);
 
 /* Runs the invariant checks now (sim_step and every scripted call do it
  * themselves); returns false when one failed. */

@@ -155,3 +155,17 @@ struct raft_hard_state sim_disk_hs(const struct sim_cluster *c, raft_id i)
 	assert(i >= 1 && i <= c->n);
 	return c->nodes[i].dhs;
 }
+
+void sim_disk_truncate(struct sim_cluster *c, raft_id i, raft_index from)
+{
+	struct node *nd = member(c, i);
+	struct slog *l = &nd->disk;
+	assert(!nd->up && from > l->base);
+	trace(c, "disk of %" PRIu64 " loses its entries from %" PRIu64, i,
+	      from);
+	while (slog_last(l) >= from) {
+		free(l->e[l->n - 1].data);
+		memset(&l->e[l->n - 1], 0, sizeof(l->e[0]));
+		l->n--;
+	}
+}
