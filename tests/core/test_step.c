@@ -433,6 +433,56 @@ START_TEST(test_single_voter)
 }
 END_TEST
 
+/* The harness itself: a member in manual mode keeps its readies until the
+ * test takes them; a crash inside a ready keeps what its steps stored. */
+START_TEST(test_manual_readies)
+{
+	struct sim_cluster *c = plain_sim(3);
+	struct raft_ready rd;
+
+	sim_manual(c, 1, true);
+	for (int i = 0; i < 20 && sim_role(c, 1) == RAFT_FOLLOWER; i++)
+		sim_tick_node(c, 1);
+	ck_assert_int_eq(sim_role(c, 1), RAFT_CANDIDATE);
+	/* The campaign's ready is left alone: nothing stored or sent, and
+	 * the checks wait for it. */
+	ck_assert_uint_eq(sim_disk_hs(c, 1).term, 0);
+	ck_assert_uint_eq(sim_in_flight(c, 1, 0, 0), 0);
+	ck_assert(sim_check(c));
+	/* A crash after the hard state was stored: term and vote survive,
+	 * no request left. */
+	sim_crash_in_ready(c, 1, 4);
+	ck_assert_uint_eq(sim_disk_hs(c, 1).term, 1);
+	ck_assert_uint_eq(sim_disk_hs(c, 1).vote, 1);
+	ck_assert_uint_eq(sim_in_flight(c, 1, 0, 0), 0);
+	ck_assert_int_eq(sim_role(c, 1), RAFT_FOLLOWER);
+	/* A crash before anything was stored forgets the next campaign. */
+	for (int i = 0; i < 40 && sim_role(c, 1) == RAFT_FOLLOWER; i++)
+		sim_tick_node(c, 1);
+	ck_assert_int_eq(sim_role(c, 1), RAFT_CANDIDATE);
+	sim_crash_in_ready(c, 1, 0);
+	ck_assert_uint_eq(sim_disk_hs(c, 1).term, 1);
+	ck_assert_uint_eq(sim_term(c, 1), 1);
+	/* Taken and handed back: stored, then sent (rule 3). */
+	for (int i = 0; i < 40 && sim_role(c, 1) == RAFT_FOLLOWER; i++)
+		sim_tick_node(c, 1);
+	ck_assert(sim_ready(c, 1, &rd));
+	ck_assert(rd.hs_changed);
+	ck_assert_uint_eq(rd.hs.term, 2);
+	ck_assert_uint_eq(rd.n_msgs_after_persist, 2);
+	sim_advance(c, 1);
+	ck_assert_uint_eq(sim_disk_hs(c, 1).term, 2);
+	ck_assert_uint_eq(sim_in_flight(c, 1, 0, RAFT_MSG_VOTE), 2);
+	ck_assert(!sim_ready(c, 1, &rd));
+	/* Back to the cluster's own driving. */
+	sim_manual(c, 1, false);
+	os_stabilize(c);
+	ck_assert_int_eq(sim_role(c, 1), RAFT_LEADER);
+	ck_assert_uint_eq(sim_applied(c, 2), 1);
+	os_free(c);
+}
+END_TEST
+
 Suite *step_suite(void)
 {
 	Suite *s = suite_create("step");
@@ -449,6 +499,7 @@ Suite *step_suite(void)
 	tcase_add_test(tc, test_follower_read_index);
 	tcase_add_test(tc, test_single_voter);
 	tcase_add_test(tc, test_follower_losing_acked_entries_catches_up);
+	tcase_add_test(tc, test_manual_readies);
 	suite_add_tcase(s, tc);
 	return s;
 }

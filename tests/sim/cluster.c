@@ -874,6 +874,7 @@ void sim_crash(struct sim_cluster *c, raft_id i)
 	raft_free(nd->r);
 	nd->r = NULL;
 	nd->up = false;
+	nd->taken = false; /* a ready taken by hand dies with the core */
 	if (c->torn_keep) {
 		torn_writes(c, nd, c->torn_keep);
 		c->torn_keep = 0;

@@ -135,8 +135,6 @@ void sim_crash_in_ready(struct sim_cluster *c, raft_id i, int steps)
 	if (keep > 0)
 		enqueue_write(c, nd, &rd);
 	/* Nothing was sent or applied; the core dies with its ready. */
-	nd->taken = false;
-	memset(&nd->mrd, 0, sizeof(nd->mrd));
 	bool hold = nd->hold;
 	sim_crash_torn(c, i, keep);
 	nd->hold = hold;
