@@ -2,7 +2,6 @@
  * failed reads, suffix truncation, pipelining and the mutations. */
 #include <string.h>
 
-#include "cluster.h"
 #include "on_sim.h"
 #include "suites.h"
 
@@ -134,30 +133,36 @@ END_TEST
 
 START_TEST(test_limits)
 {
-	struct raft_options o = {.election_ticks = 10,
+	struct sim_config cfg = {.n_nodes = 3,
+				 .seed = 1,
+				 .election_ticks = 10,
 				 .heartbeat_ticks = 1,
 				 .max_pending_entries = 3,
 				 .max_pending_reads = 2,
 				 .max_entry_bytes = 4};
-	struct cl c;
+	struct sim_cluster *c = os_new(&cfg);
+	uint64_t id;
 
-	cl_init(&c, 3, &o);
-	ck_assert_int_eq(cl_elect(&c, 1), RAFT_LEADER);
-	ck_assert_int_eq(raft_propose(cl_r(&c, 1), "12345", 5, NULL),
+	os_elect(c, 1);
+	ck_assert_int_eq(raft_propose(sim_raw_core(c, 1), "12345", 5, NULL),
 			 RAFT_ETOO_LARGE);
-	ck_assert_int_eq(raft_propose(cl_r(&c, 2), "12345", 5, NULL),
+	ck_assert_int_eq(raft_propose(sim_raw_core(c, 2), "12345", 5, NULL),
 			 RAFT_ETOO_LARGE);
 	for (int i = 0; i < 3; i++)
-		ck_assert_int_eq(raft_propose(cl_r(&c, 1), "1234", 4, NULL),
-				 RAFT_OK);
-	ck_assert_int_eq(raft_propose(cl_r(&c, 1), "1", 1, NULL), RAFT_EBUSY);
-	cl_stabilize(&c);
+		ck_assert_int_eq(
+		    raft_propose(sim_raw_core(c, 1), "1234", 4, NULL), RAFT_OK);
+	ck_assert_int_eq(raft_propose(sim_raw_core(c, 1), "1", 1, NULL),
+			 RAFT_EBUSY);
+	sim_drain(c, 0);
+	os_stabilize(c);
 	/* Committed entries no longer count. */
-	ck_assert_int_eq(raft_propose(cl_r(&c, 1), "1", 1, NULL), RAFT_OK);
-	ck_assert_int_eq(raft_read_index(cl_r(&c, 1), 1), RAFT_OK);
-	ck_assert_int_eq(raft_read_index(cl_r(&c, 1), 2), RAFT_OK);
-	ck_assert_int_eq(raft_read_index(cl_r(&c, 1), 3), RAFT_EBUSY);
-	cl_free(&c);
+	ck_assert_int_eq(raft_propose(sim_raw_core(c, 1), "1", 1, NULL),
+			 RAFT_OK);
+	sim_drain(c, 1);
+	ck_assert_int_eq(sim_read(c, 1, 0, &id), RAFT_OK);
+	ck_assert_int_eq(sim_read(c, 1, 0, &id), RAFT_OK);
+	ck_assert_int_eq(sim_read(c, 1, 0, &id), RAFT_EBUSY);
+	os_free(c);
 }
 END_TEST
 

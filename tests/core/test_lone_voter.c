@@ -3,51 +3,47 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cluster.h"
 #include "on_sim.h"
 #include "suites.h"
 
 static const struct raft_options plain = {.election_ticks = 10,
 					  .heartbeat_ticks = 1};
 
-/* Ticks @id until it leaves the follower role (no ready taken). */
-static void campaign(struct cl *c, raft_id id)
+/* Ticks @id until it leaves the follower role (no ready taken: @id is in
+ * manual mode). */
+static void campaign(struct sim_cluster *c, raft_id id)
 {
-	struct raft *r = cl_r(c, id);
-
-	for (unsigned i = 0; i < 4 * c->opts.election_ticks; i++) {
-		raft_tick(r);
-		if (raft_role(r) != RAFT_FOLLOWER)
+	for (unsigned i = 0; i < 4 * plain.election_ticks; i++) {
+		sim_tick_node(c, id);
+		if (sim_role(c, id) != RAFT_FOLLOWER)
 			break;
 	}
-	ck_assert_int_ne(raft_role(r), RAFT_FOLLOWER);
-}
-
-static raft_term term_of(struct raft *r)
-{
-	struct raft_status st;
-
-	raft_status(r, &st);
-	return st.term;
+	ck_assert_int_ne(sim_role(c, id), RAFT_FOLLOWER);
 }
 
 /* A one-member cluster with member 2 added as a learner, every entry
  * applied everywhere, member 1 just restarted. */
-static void one_voter_one_learner(struct cl *c)
+static struct sim_cluster *one_voter_one_learner(void)
 {
+	struct sim_config cfg = {.n_nodes = 2,
+				 .n_voters = 1,
+				 .seed = 1,
+				 .election_ticks = plain.election_ticks,
+				 .heartbeat_ticks = plain.heartbeat_ticks};
 	struct raft_config_change add = {
 	    .type = RAFT_CHANGE_ADD_LEARNER, .id = 2, .addr = "learner"};
+	struct sim_cluster *c = os_new(&cfg);
 
-	cl_init_voters(c, 2, 1, &plain);
-	ck_assert_int_eq(cl_elect(c, 1), RAFT_LEADER);
-	ck_assert_int_eq(raft_propose_config(cl_r(c, 1), &add, NULL), RAFT_OK);
-	cl_stabilize(c);
-	ck_assert_uint_eq(cl_node(c, 2)->applied_index,
-			  cl_node(c, 1)->applied_index);
+	os_elect(c, 1);
+	ck_assert_int_eq(sim_change(c, 1, &add, NULL), RAFT_OK);
+	os_stabilize(c);
+	ck_assert_uint_eq(sim_applied(c, 2), sim_applied(c, 1));
 	/* A clean restart: everything was durable; the next campaign
 	 * starts a new term. */
-	cl_restart(c, 1);
-	ck_assert_int_eq(raft_role(cl_r(c, 1)), RAFT_FOLLOWER);
+	sim_crash(c, 1);
+	sim_restart(c, 1);
+	ck_assert_int_eq(sim_role(c, 1), RAFT_FOLLOWER);
+	return c;
 }
 
 /* The audit's scenario (issue 13): a lone voter wins term T at once, its
@@ -131,42 +127,48 @@ static bool has_type(const struct raft_msg *v, size_t n, int type)
  * in parallel with its own writes (thesis §10.2.1). */
 START_TEST(test_lone_voter_sends_after_term_durable)
 {
-	struct cl c;
+	struct sim_cluster *c = one_voter_one_learner();
 	struct raft_ready rd;
-	struct raft *r;
 	raft_index idx;
 
-	one_voter_one_learner(&c);
-	r = cl_r(&c, 1);
-	campaign(&c, 1);
-	ck_assert_int_eq(raft_role(r), RAFT_LEADER);
-	raft_ready(r, &rd);
+	/* Its readies are taken here, and its writes stay pending until
+	 * released. */
+	sim_manual(c, 1, true);
+	sim_hold_writes(c, 1, true);
+	campaign(c, 1);
+	ck_assert_int_eq(sim_role(c, 1), RAFT_LEADER);
+	ck_assert(sim_ready(c, 1, &rd));
 	ck_assert(rd.hs_changed);
 	ck_assert_uint_eq(rd.n_msgs, 0);
 	ck_assert(has_type(rd.msgs_after_persist, rd.n_msgs_after_persist,
 			   RAFT_MSG_APPEND));
 	ck_assert_uint_eq(rd.n_entries, 1);
 	idx = rd.entries[0].index;
-	raft_advance(r, &rd);
+	sim_advance(c, 1);
+	ck_assert_uint_ge(sim_pending_writes(c, 1), 1);
 	/* Still not durable: a heartbeat waits as well. */
 	for (unsigned i = 0; i < plain.heartbeat_ticks + 1; i++)
-		raft_tick(r);
-	raft_ready(r, &rd);
+		sim_tick_node(c, 1);
+	ck_assert(sim_ready(c, 1, &rd));
 	ck_assert_uint_eq(rd.n_msgs, 0);
 	ck_assert(has_type(rd.msgs_after_persist, rd.n_msgs_after_persist,
 			   RAFT_MSG_HEARTBEAT));
-	raft_advance(r, &rd);
+	sim_advance(c, 1);
 	/* The NOOP of the term is durable: back to rule 2 (the learner,
 	 * probing, gets no second append before it answers; a heartbeat
 	 * shows the way messages go). */
-	raft_persisted(r, idx, term_of(r));
+	sim_hold_writes(c, 1, false);
+	ck_assert_uint_eq(sim_pending_writes(c, 1), 0);
+	ck_assert_uint_eq(sim_log_term(c, 1, idx), sim_term(c, 1));
+	ck_assert_uint_eq(sim_disk_entry(c, 1, idx)->term, sim_term(c, 1));
+	sim_drain(c, 1);
 	for (unsigned i = 0; i < plain.heartbeat_ticks + 1; i++)
-		raft_tick(r);
-	raft_ready(r, &rd);
+		sim_tick_node(c, 1);
+	ck_assert(sim_ready(c, 1, &rd));
 	ck_assert(has_type(rd.msgs, rd.n_msgs, RAFT_MSG_HEARTBEAT));
 	ck_assert_uint_eq(rd.n_msgs_after_persist, 0);
-	raft_advance(r, &rd);
-	cl_free(&c);
+	sim_advance(c, 1);
+	os_free(c);
 }
 END_TEST
 
@@ -174,24 +176,25 @@ END_TEST
  * 3), so the new leader's first appends go out at once. */
 START_TEST(test_voted_leader_sends_at_once)
 {
-	struct cl c;
+	struct sim_config cfg = {.n_nodes = 3,
+				 .seed = 1,
+				 .election_ticks = plain.election_ticks,
+				 .heartbeat_ticks = plain.heartbeat_ticks};
+	struct sim_cluster *c = os_new(&cfg);
 	struct raft_ready rd;
-	struct raft *r;
 
-	cl_init(&c, 3, &plain);
-	r = cl_r(&c, 1);
-	campaign(&c, 1);
-	cl_ready(&c, 1);
-	cl_deliver(&c, RAFT_MSG_VOTE, 1, 2);
-	cl_ready(&c, 2);
-	cl_deliver(&c, RAFT_MSG_VOTE_RESP, 2, 1);
-	ck_assert_int_eq(raft_role(r), RAFT_LEADER);
-	raft_ready(r, &rd);
+	sim_manual(c, 1, true);
+	campaign(c, 1);
+	sim_drain(c, 1);
+	ck_assert(sim_deliver(c, 1, 2, RAFT_MSG_VOTE));
+	ck_assert(sim_deliver(c, 2, 1, RAFT_MSG_VOTE_RESP));
+	ck_assert_int_eq(sim_role(c, 1), RAFT_LEADER);
+	ck_assert(sim_ready(c, 1, &rd));
 	ck_assert(has_type(rd.msgs, rd.n_msgs, RAFT_MSG_APPEND));
 	ck_assert(!has_type(rd.msgs_after_persist, rd.n_msgs_after_persist,
 			    RAFT_MSG_APPEND));
-	raft_advance(r, &rd);
-	cl_free(&c);
+	sim_advance(c, 1);
+	os_free(c);
 }
 END_TEST
 

@@ -2,7 +2,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cluster.h"
 #include "on_sim.h"
 #include "suites.h"
 
@@ -20,89 +19,141 @@ static struct sim_cluster *plain_sim(unsigned n)
 	return os_new(&cfg);
 }
 
+/* Asserts that @id applied the entry at @index and that its disk holds
+ * it with the payload @want. */
+static void assert_applied(const struct sim_cluster *c, raft_id id,
+			   raft_index index, const char *want)
+{
+	const struct raft_entry *e = sim_disk_entry(c, id, index);
+
+	ck_assert_uint_ge(sim_applied(c, id), index);
+	ck_assert_ptr_nonnull(e);
+	ck_assert_int_eq(e->type, RAFT_ENTRY_NORMAL);
+	ck_assert_uint_eq(e->len, strlen(want));
+	ck_assert_mem_eq(e->data, want, e->len);
+}
+
+/* The read answers of one member in manual mode, in order. */
+struct answers {
+	struct raft_read reads[8];
+	size_t n_reads;
+	size_t n_failed;
+};
+
+/* Carries out @id's readies, noting the reads they answer. */
+static void take_answers(struct sim_cluster *c, raft_id id, struct answers *a)
+{
+	struct raft_ready rd;
+
+	while (sim_ready(c, id, &rd)) {
+		for (size_t i = 0; i < rd.n_reads; i++) {
+			ck_assert_uint_lt(a->n_reads, 8);
+			a->reads[a->n_reads++] = rd.reads[i];
+		}
+		a->n_failed += rd.n_failed_reads;
+		sim_advance(c, id);
+	}
+}
+
+/* Deliveries until no message is left, @id's readies (manual mode)
+ * carried out after each, noting the reads they answer. */
+static void stabilize_answers(struct sim_cluster *c, raft_id id,
+			      struct answers *a)
+{
+	int i;
+
+	take_answers(c, id, a);
+	for (i = 0; i < 100000 && sim_deliver_types(c, 0, 0, 0, NULL, NULL);
+	     i++)
+		take_answers(c, id, a);
+	ck_assert_int_lt(i, 100000);
+	os_assert_safe(c);
+}
+
 START_TEST(test_elect_leader_by_hand)
 {
-	struct cl c;
+	struct sim_cluster *c = plain_sim(3);
 	struct raft_status st;
 
-	cl_init(&c, 3, &plain);
 	/* Raft §5.2: after its election timeout a follower becomes
 	 * candidate, votes for itself and asks the others. */
-	for (int i = 0; i < 20 && raft_role(cl_r(&c, 1)) == RAFT_FOLLOWER; i++)
-		raft_tick(cl_r(&c, 1));
-	ck_assert_int_eq(raft_role(cl_r(&c, 1)), RAFT_CANDIDATE);
-	cl_ready(&c, 1);
-	ck_assert_uint_eq(cl_node(&c, 1)->hs.term, 1);
-	ck_assert_uint_eq(cl_node(&c, 1)->hs.vote, 1);
-	ck_assert_uint_eq(cl_count(&c, RAFT_MSG_VOTE, 1, 0), 2);
+	for (int i = 0; i < 20 && sim_role(c, 1) == RAFT_FOLLOWER; i++)
+		sim_tick_node(c, 1);
+	ck_assert_int_eq(sim_role(c, 1), RAFT_CANDIDATE);
+	ck_assert_uint_eq(sim_disk_hs(c, 1).term, 1);
+	ck_assert_uint_eq(sim_disk_hs(c, 1).vote, 1);
+	ck_assert_uint_eq(sim_in_flight(c, 1, 0, RAFT_MSG_VOTE), 2);
 	/* One vote is a majority with its own. */
-	cl_deliver(&c, RAFT_MSG_VOTE, 1, 2);
-	cl_ready(&c, 2);
-	ck_assert_uint_eq(cl_node(&c, 2)->hs.vote, 1);
-	ck_assert_uint_eq(cl_node(&c, 2)->hs.term, 1);
-	ck_assert_ptr_nonnull(cl_find(&c, RAFT_MSG_VOTE_RESP, 2, 1));
-	ck_assert(!cl_find(&c, RAFT_MSG_VOTE_RESP, 2, 1)->reject);
-	cl_deliver(&c, RAFT_MSG_VOTE_RESP, 2, 1);
-	ck_assert_int_eq(raft_role(cl_r(&c, 1)), RAFT_LEADER);
+	ck_assert(sim_deliver(c, 1, 2, RAFT_MSG_VOTE));
+	ck_assert_uint_eq(sim_disk_hs(c, 2).vote, 1);
+	ck_assert_uint_eq(sim_disk_hs(c, 2).term, 1);
+	ck_assert_ptr_nonnull(sim_find(c, 2, 1, RAFT_MSG_VOTE_RESP));
+	ck_assert(!sim_find(c, 2, 1, RAFT_MSG_VOTE_RESP)->reject);
+	ck_assert(sim_deliver(c, 2, 1, RAFT_MSG_VOTE_RESP));
+	ck_assert_int_eq(sim_role(c, 1), RAFT_LEADER);
 	/* The new leader's first entry is a NOOP of its term (§8). */
-	raft_status(cl_r(&c, 1), &st);
+	raft_status(os_core(c, 1), &st);
 	ck_assert_uint_eq(st.last_index, 1);
-	cl_stabilize(&c);
+	os_stabilize(c);
 	for (raft_id id = 1; id <= 3; id++) {
-		raft_status(cl_r(&c, id), &st);
+		raft_status(os_core(c, id), &st);
 		ck_assert_uint_eq(st.term, 1);
 		ck_assert_uint_eq(st.leader, 1);
 		ck_assert_uint_eq(st.commit, 1);
-		ck_assert_uint_eq(cl_node(&c, id)->applied_index, 1);
-		ck_assert_uint_eq(cl_node(&c, id)->log[0].type,
+		ck_assert_uint_eq(sim_applied(c, id), 1);
+		ck_assert_ptr_nonnull(sim_disk_entry(c, id, 1));
+		ck_assert_uint_eq(sim_disk_entry(c, id, 1)->type,
 				  RAFT_ENTRY_NOOP);
 	}
-	cl_free(&c);
+	os_free(c);
 }
 END_TEST
 
 START_TEST(test_replicate_and_commit)
 {
-	struct cl c;
+	struct sim_cluster *c = plain_sim(3);
 	raft_index idx;
 	struct raft_status st;
 
-	cl_init(&c, 3, &plain);
-	ck_assert_int_eq(cl_elect(&c, 1), RAFT_LEADER);
-	ck_assert_int_eq(raft_propose(cl_r(&c, 1), "x=1", 3, &idx), RAFT_OK);
+	os_elect(c, 1);
+	/* Two proposals before one ready. */
+	sim_manual(c, 1, true);
+	ck_assert_int_eq(raft_propose(sim_raw_core(c, 1), "x=1", 3, &idx),
+			 RAFT_OK);
 	ck_assert_uint_eq(idx, 2);
-	ck_assert_int_eq(raft_propose(cl_r(&c, 1), "y=2", 3, &idx), RAFT_OK);
+	ck_assert_int_eq(raft_propose(sim_raw_core(c, 1), "y=2", 3, &idx),
+			 RAFT_OK);
 	ck_assert_uint_eq(idx, 3);
-	cl_ready(&c, 1);
+	sim_drain(c, 1);
 	/* Both proposals go out in one AppendEntries per follower. */
-	ck_assert_uint_eq(cl_count(&c, RAFT_MSG_APPEND, 1, 0), 2);
-	ck_assert_uint_eq(cl_find(&c, RAFT_MSG_APPEND, 1, 2)->n_entries, 2);
+	ck_assert_uint_eq(sim_in_flight(c, 1, 0, RAFT_MSG_APPEND), 2);
+	ck_assert_uint_eq(sim_find(c, 1, 2, RAFT_MSG_APPEND)->n_entries, 2);
 	/* Figure 2: commit needs a majority, not everyone: member 3 never
 	 * hears of it. */
-	cl_drop(&c, 0, 1, 3);
-	cl_deliver(&c, RAFT_MSG_APPEND, 1, 2);
-	cl_ready(&c, 2);
-	cl_deliver(&c, RAFT_MSG_APPEND_RESP, 2, 1);
-	raft_status(cl_r(&c, 1), &st);
+	sim_drop(c, 1, 3, 0);
+	ck_assert(sim_deliver(c, 1, 2, RAFT_MSG_APPEND));
+	ck_assert(sim_deliver(c, 2, 1, RAFT_MSG_APPEND_RESP));
+	raft_status(os_core(c, 1), &st);
 	ck_assert_uint_eq(st.commit, 3);
-	cl_ready(&c, 1);
-	ck_assert_str_eq(cl_node(&c, 1)->applied[1], "x=1");
-	ck_assert_str_eq(cl_node(&c, 1)->applied[2], "y=2");
+	sim_drain(c, 1);
+	assert_applied(c, 1, 2, "x=1");
+	assert_applied(c, 1, 3, "y=2");
 	/* The follower learns the commit from the leader's next message. */
-	cl_deliver(&c, 0, 1, 2);
-	cl_ready(&c, 2);
-	ck_assert_uint_eq(cl_node(&c, 2)->applied_index, 3);
+	while (sim_deliver(c, 1, 2, 0))
+		;
+	ck_assert_uint_eq(sim_applied(c, 2), 3);
 	/* Member 3 catches up once reachable: after an election timeout of
 	 * answered heartbeats but unanswered appends, the leader takes the
 	 * appends for lost and probes again. */
-	cl_drop(&c, 0, 0, 3);
+	sim_manual(c, 1, false);
+	sim_drop(c, 0, 3, 0);
 	for (int i = 0; i < 10; i++) {
-		raft_tick(cl_r(&c, 1));
-		cl_stabilize(&c);
+		sim_tick_node(c, 1);
+		os_stabilize(c);
 	}
-	ck_assert_uint_eq(cl_node(&c, 3)->applied_index, 3);
-	ck_assert_str_eq(cl_node(&c, 3)->applied[2], "y=2");
-	cl_free(&c);
+	ck_assert_uint_eq(sim_applied(c, 3), 3);
+	assert_applied(c, 3, 3, "y=2");
+	os_free(c);
 }
 END_TEST
 
@@ -111,38 +162,42 @@ END_TEST
  * rejection of a probe sent after the acknowledgement lowers its match. */
 START_TEST(test_follower_losing_acked_entries_catches_up)
 {
-	struct cl c;
+	struct sim_cluster *c = plain_sim(3);
 	raft_index idx;
 	struct raft_status st;
-	struct cl_node *f;
 
-	cl_init(&c, 3, &plain);
-	ck_assert_int_eq(cl_elect(&c, 1), RAFT_LEADER);
+	os_elect(c, 1);
+	sim_manual(c, 1, true);
 	for (int i = 0; i < 3; i++)
-		ck_assert_int_eq(raft_propose(cl_r(&c, 1), "k=v", 3, &idx),
-				 RAFT_OK);
-	cl_ready(&c, 1);
-	cl_deliver(&c, RAFT_MSG_APPEND, 1, 0);
-	cl_ready(&c, 2);
-	cl_ready(&c, 3);
-	cl_deliver(&c, RAFT_MSG_APPEND_RESP, 0, 1);
-	cl_drop(&c, 0, 0, 0);
-	f = cl_node(&c, 3);
-	ck_assert_uint_eq(f->n_log, 4);
+		ck_assert_int_eq(
+		    raft_propose(sim_raw_core(c, 1), "k=v", 3, &idx), RAFT_OK);
+	sim_drain(c, 1);
+	while (sim_deliver(c, 1, 0, RAFT_MSG_APPEND))
+		;
+	while (sim_deliver(c, 0, 1, RAFT_MSG_APPEND_RESP))
+		;
+	sim_drain(c, 1);
+	sim_drop(c, 0, 0, 0);
+	sim_manual(c, 1, false);
+	ck_assert_uint_eq(sim_last_index(c, 3), 4);
 	/* Member 3 loses its last two (acknowledged) entries. */
-	free(f->log[--f->n_log].data);
-	free(f->log[--f->n_log].data);
-	cl_restart(&c, 3);
-	ck_assert_int_eq(raft_propose(cl_r(&c, 1), "z=9", 3, &idx), RAFT_OK);
+	sim_crash(c, 3);
+	sim_disk_truncate(c, 3, 3);
+	sim_restart(c, 3);
+	ck_assert_uint_eq(sim_last_index(c, 3), 2);
+	ck_assert_int_eq(raft_propose(sim_raw_core(c, 1), "z=9", 3, &idx),
+			 RAFT_OK);
+	sim_drain(c, 1);
 	for (int i = 0; i < 30; i++) {
-		raft_tick(cl_r(&c, 1));
-		cl_stabilize(&c);
+		sim_tick_node(c, 1);
+		os_stabilize(c);
 	}
-	raft_status(cl_r(&c, 1), &st);
+	raft_status(os_core(c, 1), &st);
 	ck_assert_int_eq(st.role, RAFT_LEADER);
-	ck_assert_uint_eq(f->n_log, 5);
-	ck_assert_uint_eq(f->applied_index, 5);
-	cl_free(&c);
+	ck_assert_uint_eq(sim_last_index(c, 3), 5);
+	ck_assert_ptr_nonnull(sim_disk_entry(c, 3, 5));
+	ck_assert_uint_eq(sim_applied(c, 3), 5);
+	os_free(c);
 }
 END_TEST
 
@@ -277,79 +332,87 @@ END_TEST
 
 START_TEST(test_follower_forwards_proposals)
 {
-	struct cl c;
+	struct sim_cluster *c = plain_sim(3);
 	raft_index idx = 99;
 
-	cl_init(&c, 3, &plain);
-	ck_assert_int_eq(raft_propose(cl_r(&c, 2), "a", 1, &idx),
+	ck_assert_int_eq(raft_propose(sim_raw_core(c, 2), "a", 1, &idx),
 			 RAFT_ENOLEADER);
-	ck_assert_int_eq(cl_elect(&c, 1), RAFT_LEADER);
-	ck_assert_int_eq(raft_propose(cl_r(&c, 2), "a", 1, &idx), RAFT_OK);
+	os_elect(c, 1);
+	/* Two proposals before one ready. */
+	sim_manual(c, 2, true);
+	ck_assert_int_eq(raft_propose(sim_raw_core(c, 2), "a", 1, &idx),
+			 RAFT_OK);
 	ck_assert_uint_eq(idx, 0);
-	ck_assert_int_eq(raft_propose(cl_r(&c, 2), "b", 1, NULL), RAFT_OK);
-	cl_ready(&c, 2);
+	ck_assert_int_eq(raft_propose(sim_raw_core(c, 2), "b", 1, NULL),
+			 RAFT_OK);
+	sim_manual(c, 2, false);
 	/* Both go to the leader in one message. */
-	ck_assert_uint_eq(cl_count(&c, RAFT_MSG_PROPOSE, 2, 1), 1);
-	ck_assert_uint_eq(cl_find(&c, RAFT_MSG_PROPOSE, 2, 1)->n_entries, 2);
-	cl_stabilize(&c);
+	ck_assert_uint_eq(sim_in_flight(c, 2, 1, RAFT_MSG_PROPOSE), 1);
+	ck_assert_uint_eq(sim_find(c, 2, 1, RAFT_MSG_PROPOSE)->n_entries, 2);
+	os_stabilize(c);
 	for (raft_id id = 1; id <= 3; id++) {
-		ck_assert_uint_eq(cl_node(&c, id)->applied_index, 3);
-		ck_assert_str_eq(cl_node(&c, id)->applied[1], "a");
-		ck_assert_str_eq(cl_node(&c, id)->applied[2], "b");
+		ck_assert_uint_eq(sim_applied(c, id), 3);
+		assert_applied(c, id, 2, "a");
+		assert_applied(c, id, 3, "b");
 	}
-	cl_free(&c);
+	os_free(c);
 }
 END_TEST
 
 START_TEST(test_read_index_waits_for_heartbeat_majority)
 {
-	struct cl c;
+	struct sim_cluster *c = plain_sim(3);
+	struct answers a = {0};
 	const struct raft_msg *hb;
+	uint64_t r1, r2;
 
-	cl_init(&c, 3, &plain);
-	ck_assert_int_eq(cl_elect(&c, 1), RAFT_LEADER);
-	ck_assert_int_eq(raft_read_index(cl_r(&c, 1), 42), RAFT_OK);
-	ck_assert_int_eq(raft_read_index(cl_r(&c, 1), 43), RAFT_OK);
-	cl_ready(&c, 1);
+	os_elect(c, 1);
+	/* Two reads before one ready. */
+	sim_manual(c, 1, true);
+	ck_assert_int_eq(sim_read(c, 1, 0, &r1), RAFT_OK);
+	ck_assert_int_eq(sim_read(c, 1, 0, &r2), RAFT_OK);
+	take_answers(c, 1, &a);
 	/* Thesis §6.4: one heartbeat round for both reads; none served
 	 * before a majority confirms the leadership. */
-	ck_assert_uint_eq(cl_count(&c, RAFT_MSG_HEARTBEAT, 1, 0), 2);
-	hb = cl_find(&c, RAFT_MSG_HEARTBEAT, 1, 2);
+	ck_assert_uint_eq(sim_in_flight(c, 1, 0, RAFT_MSG_HEARTBEAT), 2);
+	hb = sim_find(c, 1, 2, RAFT_MSG_HEARTBEAT);
 	ck_assert_uint_ne(hb->context, 0);
-	ck_assert_uint_eq(cl_node(&c, 1)->n_reads, 0);
-	cl_drop(&c, 0, 1, 3);
-	cl_deliver(&c, RAFT_MSG_HEARTBEAT, 1, 2);
-	cl_ready(&c, 2);
-	cl_ready(&c, 1);
-	ck_assert_uint_eq(cl_node(&c, 1)->n_reads, 0);
-	cl_deliver(&c, RAFT_MSG_HEARTBEAT_RESP, 2, 1);
-	cl_ready(&c, 1);
-	ck_assert_uint_eq(cl_node(&c, 1)->n_reads, 2);
-	ck_assert_uint_eq(cl_node(&c, 1)->reads[0].ctx, 42);
-	ck_assert_uint_eq(cl_node(&c, 1)->reads[0].index, 1);
-	ck_assert_uint_eq(cl_node(&c, 1)->reads[1].ctx, 43);
-	cl_free(&c);
+	ck_assert_uint_eq(a.n_reads, 0);
+	sim_drop(c, 1, 3, 0);
+	ck_assert(sim_deliver(c, 1, 2, RAFT_MSG_HEARTBEAT));
+	take_answers(c, 1, &a);
+	ck_assert_uint_eq(a.n_reads, 0);
+	ck_assert(sim_deliver(c, 2, 1, RAFT_MSG_HEARTBEAT_RESP));
+	take_answers(c, 1, &a);
+	ck_assert_uint_eq(a.n_reads, 2);
+	ck_assert_uint_eq(a.reads[0].ctx, r1);
+	ck_assert_uint_eq(a.reads[0].index, 1);
+	ck_assert_uint_eq(a.reads[1].ctx, r2);
+	os_free(c);
 }
 END_TEST
 
 START_TEST(test_follower_read_index)
 {
-	struct cl c;
+	struct sim_cluster *c = plain_sim(3);
+	struct answers a = {0};
+	uint64_t r1, r2;
 
-	cl_init(&c, 3, &plain);
-	ck_assert_int_eq(raft_read_index(cl_r(&c, 2), 7), RAFT_ENOLEADER);
-	ck_assert_int_eq(cl_elect(&c, 1), RAFT_LEADER);
-	ck_assert_int_eq(raft_read_index(cl_r(&c, 2), 7), RAFT_OK);
-	ck_assert_int_eq(raft_read_index(cl_r(&c, 2), 8), RAFT_OK);
-	cl_ready(&c, 2);
-	ck_assert_uint_eq(cl_count(&c, RAFT_MSG_READ_INDEX, 2, 1), 1);
-	cl_stabilize(&c);
-	ck_assert_uint_eq(cl_node(&c, 2)->n_reads, 2);
-	ck_assert_uint_eq(cl_node(&c, 2)->reads[0].ctx, 7);
-	ck_assert_uint_eq(cl_node(&c, 2)->reads[0].index, 1);
-	ck_assert_uint_eq(cl_node(&c, 2)->reads[1].ctx, 8);
-	ck_assert_uint_eq(cl_node(&c, 2)->n_failed, 0);
-	cl_free(&c);
+	ck_assert_int_eq(sim_read(c, 2, 0, &r1), RAFT_ENOLEADER);
+	os_elect(c, 1);
+	/* Two reads before one ready. */
+	sim_manual(c, 2, true);
+	ck_assert_int_eq(sim_read(c, 2, 0, &r1), RAFT_OK);
+	ck_assert_int_eq(sim_read(c, 2, 0, &r2), RAFT_OK);
+	take_answers(c, 2, &a);
+	ck_assert_uint_eq(sim_in_flight(c, 2, 1, RAFT_MSG_READ_INDEX), 1);
+	stabilize_answers(c, 2, &a);
+	ck_assert_uint_eq(a.n_reads, 2);
+	ck_assert_uint_eq(a.reads[0].ctx, r1);
+	ck_assert_uint_eq(a.reads[0].index, 1);
+	ck_assert_uint_eq(a.reads[1].ctx, r2);
+	ck_assert_uint_eq(a.n_failed, 0);
+	os_free(c);
 }
 END_TEST
 
@@ -370,6 +433,56 @@ START_TEST(test_single_voter)
 }
 END_TEST
 
+/* The harness itself: a member in manual mode keeps its readies until the
+ * test takes them; a crash inside a ready keeps what its steps stored. */
+START_TEST(test_manual_readies)
+{
+	struct sim_cluster *c = plain_sim(3);
+	struct raft_ready rd;
+
+	sim_manual(c, 1, true);
+	for (int i = 0; i < 20 && sim_role(c, 1) == RAFT_FOLLOWER; i++)
+		sim_tick_node(c, 1);
+	ck_assert_int_eq(sim_role(c, 1), RAFT_CANDIDATE);
+	/* The campaign's ready is left alone: nothing stored or sent, and
+	 * the checks wait for it. */
+	ck_assert_uint_eq(sim_disk_hs(c, 1).term, 0);
+	ck_assert_uint_eq(sim_in_flight(c, 1, 0, 0), 0);
+	ck_assert(sim_check(c));
+	/* A crash after the hard state was stored: term and vote survive,
+	 * no request left. */
+	sim_crash_in_ready(c, 1, 4);
+	ck_assert_uint_eq(sim_disk_hs(c, 1).term, 1);
+	ck_assert_uint_eq(sim_disk_hs(c, 1).vote, 1);
+	ck_assert_uint_eq(sim_in_flight(c, 1, 0, 0), 0);
+	ck_assert_int_eq(sim_role(c, 1), RAFT_FOLLOWER);
+	/* A crash before anything was stored forgets the next campaign. */
+	for (int i = 0; i < 40 && sim_role(c, 1) == RAFT_FOLLOWER; i++)
+		sim_tick_node(c, 1);
+	ck_assert_int_eq(sim_role(c, 1), RAFT_CANDIDATE);
+	sim_crash_in_ready(c, 1, 0);
+	ck_assert_uint_eq(sim_disk_hs(c, 1).term, 1);
+	ck_assert_uint_eq(sim_term(c, 1), 1);
+	/* Taken and handed back: stored, then sent (rule 3). */
+	for (int i = 0; i < 40 && sim_role(c, 1) == RAFT_FOLLOWER; i++)
+		sim_tick_node(c, 1);
+	ck_assert(sim_ready(c, 1, &rd));
+	ck_assert(rd.hs_changed);
+	ck_assert_uint_eq(rd.hs.term, 2);
+	ck_assert_uint_eq(rd.n_msgs_after_persist, 2);
+	sim_advance(c, 1);
+	ck_assert_uint_eq(sim_disk_hs(c, 1).term, 2);
+	ck_assert_uint_eq(sim_in_flight(c, 1, 0, RAFT_MSG_VOTE), 2);
+	ck_assert(!sim_ready(c, 1, &rd));
+	/* Back to the cluster's own driving. */
+	sim_manual(c, 1, false);
+	os_stabilize(c);
+	ck_assert_int_eq(sim_role(c, 1), RAFT_LEADER);
+	ck_assert_uint_eq(sim_applied(c, 2), 1);
+	os_free(c);
+}
+END_TEST
+
 Suite *step_suite(void)
 {
 	Suite *s = suite_create("step");
@@ -386,6 +499,7 @@ Suite *step_suite(void)
 	tcase_add_test(tc, test_follower_read_index);
 	tcase_add_test(tc, test_single_voter);
 	tcase_add_test(tc, test_follower_losing_acked_entries_catches_up);
+	tcase_add_test(tc, test_manual_readies);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -77,7 +77,7 @@ static void slog_reset(struct slog *l, raft_index base, raft_term term)
 
 /* Rule 7b of raft.h: a snapshot at (@index, @term) keeps the tail after
  * it only when the log holds that very entry. */
-static void slog_install(struct slog *l, raft_index index, raft_term term)
+void slog_install(struct slog *l, raft_index index, raft_term term)
 {
 	if (index < l->base)
 		return; /* compacted past it since: nothing left to drop */
@@ -224,8 +224,8 @@ static void fail(struct sim_cluster *c, const char *fmt, ...)
 
 /* The fewest voters of each set of a configuration a ready of @nd
  * reported. */
-static void note_config(struct sim_cluster *c, struct node *nd,
-			const struct raft_membership *m)
+void note_config(struct sim_cluster *c, struct node *nd,
+		 const struct raft_membership *m)
 {
 	unsigned in = 0, out = 0;
 	nd->config_reports++;
@@ -351,8 +351,7 @@ static uint64_t msg_delay(struct sim_cluster *c)
 	return 0;
 }
 
-static void send_msg(struct sim_cluster *c, struct node *nd,
-		     const struct raft_msg *m)
+void send_msg(struct sim_cluster *c, struct node *nd, const struct raft_msg *m)
 {
 	if (m->from != nd->id || m->to < 1 || m->to > c->n || m->to == nd->id) {
 		fail(c,
@@ -475,7 +474,7 @@ static void disk_write_entries(struct sim_cluster *c, struct node *nd,
 	}
 }
 
-static void complete_write(struct sim_cluster *c, struct node *nd)
+void complete_write(struct sim_cluster *c, struct node *nd)
 {
 	assert(nd->w_head < nd->w_n);
 	struct wop *w = &nd->w[nd->w_head++];
@@ -534,8 +533,8 @@ static void torn_writes(struct sim_cluster *c, struct node *nd, size_t keep)
 	}
 }
 
-static void enqueue_write(struct sim_cluster *c, struct node *nd,
-			  const struct raft_ready *rd)
+void enqueue_write(struct sim_cluster *c, struct node *nd,
+		   const struct raft_ready *rd)
 {
 	if (nd->w_n - nd->w_head >= SIM_MAX_WRITES) {
 		fail(c,
@@ -587,9 +586,8 @@ static void enqueue_write(struct sim_cluster *c, struct node *nd,
 
 /* --- readies --- */
 
-static void take_entries(struct sim_cluster *c, struct node *nd,
-			 const struct raft_ready *rd,
-			 const struct raft_status *st)
+void take_entries(struct sim_cluster *c, struct node *nd,
+		  const struct raft_ready *rd, const struct raft_status *st)
 {
 	raft_index first = rd->entries[0].index;
 	if (first <= nd->mem.base || first > slog_last(&nd->mem) + 1) {
@@ -626,8 +624,8 @@ static void take_entries(struct sim_cluster *c, struct node *nd,
 		slog_append(&nd->mem, &rd->entries[k]);
 }
 
-static struct read_req *read_by_ctx(struct sim_cluster *c, struct node *nd,
-				    uint64_t ctx)
+struct read_req *read_by_ctx(struct sim_cluster *c, struct node *nd,
+			     uint64_t ctx)
 {
 	if (ctx == 0 || ctx > c->n_rd) {
 		fail(c,
@@ -649,9 +647,8 @@ static struct read_req *read_by_ctx(struct sim_cluster *c, struct node *nd,
 	return r;
 }
 
-static void take_committed(struct sim_cluster *c, struct node *nd,
-			   const struct raft_ready *rd,
-			   const struct raft_status *st)
+void take_committed(struct sim_cluster *c, struct node *nd,
+		    const struct raft_ready *rd, const struct raft_status *st)
 {
 	for (size_t k = 0; k < rd->n_committed; k++) {
 		const struct raft_entry *e = &rd->committed[k];
@@ -677,8 +674,8 @@ static void take_committed(struct sim_cluster *c, struct node *nd,
 
 /* Contract rule 7: the snapshot received is installed and durable before
  * anything of this ready; the stored log follows when its write does. */
-static void install_snapshot(struct sim_cluster *c, struct node *nd,
-			     const struct raft_ready *rd)
+void install_snapshot(struct sim_cluster *c, struct node *nd,
+		      const struct raft_ready *rd)
 {
 	raft_index si = rd->snapshot.index;
 	raft_term stt = rd->snapshot.term;
@@ -723,6 +720,8 @@ static void install_snapshot(struct sim_cluster *c, struct node *nd,
 
 static void drain(struct sim_cluster *c, struct node *nd)
 {
+	if (nd->manual)
+		return; /* the test takes its readies (manual.c) */
 	while (nd->up && raft_has_ready(nd->r)) {
 		struct raft_ready rd;
 		struct raft_status st;
@@ -802,6 +801,9 @@ static int node_start(struct sim_cluster *c, struct node *nd)
 	    .check_quorum = c->cfg.check_quorum,
 	    .max_append_entries = c->cfg.max_append_entries,
 	    .max_inflight = c->cfg.max_inflight,
+	    .max_pending_entries = c->cfg.max_pending_entries,
+	    .max_pending_reads = c->cfg.max_pending_reads,
+	    .max_entry_bytes = c->cfg.max_entry_bytes,
 	    .mutations = c->cfg.raft_mutations,
 	};
 	struct raft_restore rs;
@@ -872,6 +874,7 @@ void sim_crash(struct sim_cluster *c, raft_id i)
 	raft_free(nd->r);
 	nd->r = NULL;
 	nd->up = false;
+	nd->taken = false; /* a ready taken by hand dies with the core */
 	if (c->torn_keep) {
 		torn_writes(c, nd, c->torn_keep);
 		c->torn_keep = 0;

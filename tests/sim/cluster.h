@@ -53,10 +53,13 @@ struct sim_config {
 	unsigned heartbeat_ticks;
 	bool pre_vote;
 	bool check_quorum;
-	unsigned raft_mutations;   /* enum raft_mutation bits */
-	unsigned sim_mutations;	   /* enum sim_mutation bits */
-	size_t max_append_entries; /* 0: core default */
-	size_t max_inflight;	   /* 0: core default */
+	unsigned raft_mutations;    /* enum raft_mutation bits */
+	unsigned sim_mutations;	    /* enum sim_mutation bits */
+	size_t max_append_entries;  /* 0: core default */
+	size_t max_inflight;	    /* 0: core default */
+	size_t max_pending_entries; /* 0: core default */
+	size_t max_pending_reads;   /* 0: core default */
+	uint32_t max_entry_bytes;   /* 0: core default */
 	/* Scripted mode: disk writes complete as soon as they are produced,
 	 * and messages are only delivered through sim_deliver(). */
 	bool scripted;
@@ -236,6 +239,48 @@ const struct raft *sim_core(const struct sim_cluster *c, raft_id i);
 /* The unique leader among live members with the highest term, or 0. */
 raft_id sim_find_leader(const struct sim_cluster *c);
 uint64_t sim_now(const struct sim_cluster *c);
+
+/* --- readies taken by hand (manual.c); @i is a member id 1..n --- */
+
+/* Manual mode (@on) for @i: the cluster leaves its readies alone (its
+ * core still steps messages delivered to it); the test takes each with
+ * sim_ready() and hands it back with sim_advance(), which carries it out
+ * as the cluster would and checks the invariants on it. While @i has a
+ * ready not carried out, the per-step checks skip it. Turning it off
+ * carries out what is left. */
+void sim_manual(struct sim_cluster *c, raft_id i, bool on);
+/* @i's core for calls the test makes itself (raft_tick, raft_propose,
+ * raft_read_index ...); it must be up. The effects come out in its next
+ * ready: sim_ready(), or sim_drain() outside manual mode. A read made
+ * here is unknown to the cluster: use sim_read(). */
+struct raft *sim_raw_core(struct sim_cluster *c, raft_id i);
+/* Takes @i's next ready into *@rd (valid until sim_advance()); false when
+ * it has none. One ready at a time. */
+bool sim_ready(struct sim_cluster *c, raft_id i, struct raft_ready *rd);
+/* Carries out the ready sim_ready() took, as the cluster would (in
+ * scripted mode the writes complete at once unless held), then runs the
+ * invariant checks. */
+void sim_advance(struct sim_cluster *c, raft_id i);
+/* Carries out every ready of @i (0: of every live member), in manual
+ * mode or not. */
+void sim_drain(struct sim_cluster *c, raft_id i);
+/* Takes @i's next ready (it must have one) and crashes part way through
+ * carrying it out: of (1) installing its snapshot, (2) resetting the
+ * stored log after it, (3) storing its entries, (4) storing its hard
+ * state, only the first @steps are done (those that apply); nothing is
+ * sent or applied. Then @i restarts from its disk (in manual mode still). */
+void sim_crash_in_ready(struct sim_cluster *c, raft_id i, int steps);
+
+/* The entry at @index on @i's disk (payload bytes and type), or NULL when
+ * the disk does not hold it (absent, or compacted into the snapshot). */
+const struct raft_entry *sim_disk_entry(const struct sim_cluster *c, raft_id i,
+					raft_index index);
+/* The hard state on @i's disk. */
+struct raft_hard_state sim_disk_hs(const struct sim_cluster *c, raft_id i);
+/* Storage edited by hand: the disk of @i, which must be down, loses its
+ * entries from @from on (as a torn tail trimmed on restart, but of
+ * entries the member may have acknowledged). */
+void sim_disk_truncate(struct sim_cluster *c, raft_id i, raft_index from);
 
 /* Runs the invariant checks now (sim_step and every scripted call do it
  * themselves); returns false when one failed. */

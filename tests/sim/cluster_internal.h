@@ -130,6 +130,10 @@ struct node {
 	uint64_t vote_requests;
 	uint64_t config_reports; /* readies that reported a configuration */
 	bool hold; /* scripted: writes stay pending until released */
+	/* Manual mode (manual.c): drain() leaves the readies to the test;
+	 * taken: the ready in mrd was taken and not yet carried out. */
+	bool manual, taken;
+	struct raft_ready mrd;
 	uint64_t last_vote_tick;
 };
 
@@ -229,6 +233,24 @@ void trace(struct sim_cluster *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Random mode: marks @i to crash (or be cut off) at the end of the step. */
 void maybe_hot_crash(struct sim_cluster *c, raft_id i);
+
+/* The steps of a ready, for manual.c, which carries out the readies a test
+ * takes as drain() does. */
+void slog_install(struct slog *l, raft_index index, raft_term term);
+void note_config(struct sim_cluster *c, struct node *nd,
+		 const struct raft_membership *m);
+void send_msg(struct sim_cluster *c, struct node *nd, const struct raft_msg *m);
+void complete_write(struct sim_cluster *c, struct node *nd);
+void enqueue_write(struct sim_cluster *c, struct node *nd,
+		   const struct raft_ready *rd);
+void take_entries(struct sim_cluster *c, struct node *nd,
+		  const struct raft_ready *rd, const struct raft_status *st);
+struct read_req *read_by_ctx(struct sim_cluster *c, struct node *nd,
+			     uint64_t ctx);
+void take_committed(struct sim_cluster *c, struct node *nd,
+		    const struct raft_ready *rd, const struct raft_status *st);
+void install_snapshot(struct sim_cluster *c, struct node *nd,
+		      const struct raft_ready *rd);
 
 /* --- invariants.c: each invariant once, with its section --- */
 
