@@ -92,6 +92,7 @@
 #include <stdint.h>
 
 #include "entry.h"
+#include "raft_api.h"
 
 enum raft_error {
 	RAFT_OK = 0,
@@ -403,9 +404,9 @@ struct raft;
  * bad options, RAFT_ERANGE when @restore holds a term above RAFT_TERM_MAX
  * or an index above RAFT_INDEX_MAX (such a state cannot be used safely: a
  * term can never be lowered), RAFT_ENOMEM. */
-int raft_new(const struct raft_options *opts,
-	     const struct raft_restore *restore, struct raft **out);
-void raft_free(struct raft *r);
+RAFT_API int raft_new(const struct raft_options *opts,
+		      const struct raft_restore *restore, struct raft **out);
+RAFT_API void raft_free(struct raft *r);
 
 /* The commit index raft_new() starts from for @rs (the one rule for it,
  * so that a driver that logs or stores the recovered hard state uses the
@@ -415,17 +416,17 @@ void raft_free(struct raft *r);
  * one ready, and a commit index is only a hint), then raised to the
  * applied and the snapshot index (what was applied or is in a snapshot
  * was committed, even if the hard state saying so was lost). */
-raft_index raft_restore_commit(const struct raft_restore *rs);
+RAFT_API raft_index raft_restore_commit(const struct raft_restore *rs);
 
 /* One unit of logical time. Elections and heartbeats are counted in ticks. */
-void raft_tick(struct raft *r);
+RAFT_API void raft_tick(struct raft *r);
 
 /* Handles one message from a peer. Messages for other members or that are
  * stale are ignored (RAFT_OK). Messages from members outside the current
  * configuration are handled (thesis §4.1); their answers are ignored. A
  * message with a term above RAFT_TERM_MAX or an index above RAFT_INDEX_MAX
  * (its own fields or its entries') changes nothing: RAFT_ERANGE. */
-int raft_step(struct raft *r, const struct raft_msg *m);
+RAFT_API int raft_step(struct raft *r, const struct raft_msg *m);
 
 /* Proposes one command (@data copied). On the leader it is appended and
  * *@index (may be NULL) is set; on a follower it is forwarded to the
@@ -433,21 +434,21 @@ int raft_step(struct raft *r, const struct raft_msg *m);
  * known, RAFT_EBUSY over max_pending_entries, RAFT_ETOO_LARGE over
  * max_entry_bytes, RAFT_ETRANSFER during a leadership transfer,
  * RAFT_ERANGE when the log reached RAFT_INDEX_MAX. */
-int raft_propose(struct raft *r, const void *data, size_t len,
-		 raft_index *index);
+RAFT_API int raft_propose(struct raft *r, const void *data, size_t len,
+			  raft_index *index);
 
 /* Asks for a linearizable read point (thesis §6.4) with the caller's id
  * @ctx. It comes back in a later ready's reads (or failed_reads). Returns
  * RAFT_ENOLEADER when no leader is known, RAFT_EBUSY over
  * max_pending_reads. */
-int raft_read_index(struct raft *r, uint64_t ctx);
+RAFT_API int raft_read_index(struct raft *r, uint64_t ctx);
 
 /* Entries up to @index, whose entry at @index has term @term, are durable.
  * Ignored when the log has since changed at @index. */
-void raft_persisted(struct raft *r, raft_index index, raft_term term);
+RAFT_API void raft_persisted(struct raft *r, raft_index index, raft_term term);
 
 /* The state machine has applied every entry up to @index. */
-void raft_applied(struct raft *r, raft_index index);
+RAFT_API void raft_applied(struct raft *r, raft_index index);
 
 /* Log compaction (thesis §5.1): the driver has durably taken a snapshot of
  * the state machine at applied index @index, so the core drops its
@@ -462,7 +463,7 @@ void raft_applied(struct raft *r, raft_index index);
  * Returns RAFT_OK (also when @index is at or below the current snapshot
  * index: nothing to do), RAFT_EINVAL when @index is above the applied
  * index. Stored entries are the driver's to delete. */
-int raft_compact(struct raft *r, raft_index index);
+RAFT_API int raft_compact(struct raft *r, raft_index index);
 
 /* Leader: the driver's transfer of a snapshot to @peer (asked for by a
  * RAFT_MSG_SNAPSHOT in rd.msgs) finished: @ok when the peer received the
@@ -472,7 +473,7 @@ int raft_compact(struct raft *r, raft_index index);
  * until the peer answers a heartbeat, then sends a SNAPSHOT message
  * again. Ignored when this member is not leader or @peer is not waiting
  * for a snapshot. */
-void raft_report_snapshot(struct raft *r, raft_id peer, bool ok);
+RAFT_API void raft_report_snapshot(struct raft *r, raft_id peer, bool ok);
 
 /* Leadership transfer (thesis §3.10): the leader brings @to's log up to
  * date, then sends it TIMEOUT_NOW so that it campaigns at once. Meanwhile
@@ -481,7 +482,7 @@ void raft_report_snapshot(struct raft *r, raft_id peer, bool ok);
  * Returns RAFT_OK (also when @to is this member: it leads already),
  * RAFT_ENOTLEADER on a non-leader, RAFT_EINVAL when @to is not a voter,
  * RAFT_ETRANSFER while a transfer to another member is under way. */
-int raft_transfer_leadership(struct raft *r, raft_id to);
+RAFT_API int raft_transfer_leadership(struct raft *r, raft_id to);
 
 /* Leader: proposes a membership change (thesis §4.3). ADD_LEARNER and
  * removing a learner append one configuration; PROMOTE and removing a
@@ -497,45 +498,47 @@ int raft_transfer_leadership(struct raft *r, raft_id to);
  * change (id 0 or already a member for ADD_LEARNER, not a learner for
  * PROMOTE, not a member or the last voter for REMOVE, an address missing
  * or too long, more than RAFT_MAX_MEMBERS). */
-int raft_propose_config(struct raft *r, const struct raft_config_change *c,
-			raft_index *index);
+RAFT_API int raft_propose_config(struct raft *r,
+				 const struct raft_config_change *c,
+				 raft_index *index);
 
 /* Leader: the highest index known to be stored on member @id (its match
  * index; the leader's own: its durable index), to judge whether a
  * learner caught up. Returns RAFT_OK, RAFT_ENOTLEADER, or RAFT_EINVAL
  * when @id is not in the configuration. */
-int raft_match_index(const struct raft *r, raft_id id, raft_index *match);
+RAFT_API int raft_match_index(const struct raft *r, raft_id id,
+			      raft_index *match);
 
 /* The current configuration (owned by the core; valid until the next
  * call that is not read-only). */
-const struct raft_membership *raft_membership(const struct raft *r);
+RAFT_API const struct raft_membership *raft_membership(const struct raft *r);
 
 /* The configuration in effect at log index @index (snapshot index <=
  * @index <= last index), for the driver to store in a snapshot taken at
  * @index. Returns RAFT_OK or RAFT_EINVAL. */
-int raft_membership_at(const struct raft *r, raft_index index,
-		       struct raft_membership *out);
+RAFT_API int raft_membership_at(const struct raft *r, raft_index index,
+				struct raft_membership *out);
 
 /* Payload of a CONFIG entry (docs/FORMAT.md). encode writes at most
  * RAFT_MEMBERSHIP_MAX_BYTES into @buf and sets *@len; returns RAFT_OK or
  * RAFT_EINVAL (invalid configuration, @cap too small). decode fills
  * *@out (index 0) and returns RAFT_OK or RAFT_EINVAL for anything not a
  * valid version-1 configuration. */
-int raft_membership_encode(const struct raft_membership *m, uint8_t *buf,
-			   size_t cap, size_t *len);
-int raft_membership_decode(const void *data, size_t len,
-			   struct raft_membership *out);
+RAFT_API int raft_membership_encode(const struct raft_membership *m,
+				    uint8_t *buf, size_t cap, size_t *len);
+RAFT_API int raft_membership_decode(const void *data, size_t len,
+				    struct raft_membership *out);
 
-bool raft_has_ready(const struct raft *r);
-void raft_ready(struct raft *r, struct raft_ready *rd);
-void raft_advance(struct raft *r, const struct raft_ready *rd);
+RAFT_API bool raft_has_ready(const struct raft *r);
+RAFT_API void raft_ready(struct raft *r, struct raft_ready *rd);
+RAFT_API void raft_advance(struct raft *r, const struct raft_ready *rd);
 
-void raft_status(const struct raft *r, struct raft_status *out);
-enum raft_role raft_role(const struct raft *r);
-raft_id raft_leader(const struct raft *r);
+RAFT_API void raft_status(const struct raft *r, struct raft_status *out);
+RAFT_API enum raft_role raft_role(const struct raft *r);
+RAFT_API raft_id raft_leader(const struct raft *r);
 
-const char *raft_strerror(int err);
-const char *raft_role_name(enum raft_role role);
-const char *raft_msg_type_name(int type);
+RAFT_API const char *raft_strerror(int err);
+RAFT_API const char *raft_role_name(enum raft_role role);
+RAFT_API const char *raft_msg_type_name(int type);
 
 #endif /* RAFT_RAFT_H_ */
