@@ -591,23 +591,26 @@ static int open_raft(struct node *n, struct wal *w, char *err, size_t errlen)
 	return 0;
 }
 
+const char *node_peer_source_host(const struct node *n)
+{
+	const char *host = n->cfg->listen_peer.host;
+	struct in6_addr a6;
+	if ((inet_pton(AF_INET, host, &a6) != 1 &&
+	     inet_pton(AF_INET6, host, &a6) != 1) ||
+	    strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0)
+		return NULL;
+	return host;
+}
+
 static int open_transport(struct node *n, struct evhttp *peer_http, char *err,
 			  size_t errlen)
 {
 	const struct config *cfg = n->cfg;
-	/* Outgoing peer connections leave from the --listen-peer host
-	 * (kvd --help, --listen-peer), when it names one address: an IP literal
-	 * that is not the wildcard. */
-	const char *source = cfg->listen_peer.host;
-	struct in6_addr a6;
-	if ((inet_pton(AF_INET, source, &a6) != 1 &&
-	     inet_pton(AF_INET6, source, &a6) != 1) ||
-	    strcmp(source, "0.0.0.0") == 0 || strcmp(source, "::") == 0) {
+	const char *source = node_peer_source_host(n);
+	if (source == NULL)
 		log_info("--listen-peer host %s is not one IP address: "
 			 "outgoing peer connections use the kernel's choice",
-			 source);
-		source = NULL;
-	}
+			 cfg->listen_peer.host);
 	if (strstr(cfg->advertise_client, "//0.0.0.0:") != NULL ||
 	    strstr(cfg->advertise_client, "//[::]:") != NULL)
 		log_warn("advertised client URL %s is a wildcard address: "

@@ -92,4 +92,10 @@ void node_send_msgs(struct node *n, const struct raft_msg *msgs, size_t cnt);
  * arrived in the turn becomes one ready (node.c). */
 void node_schedule_flush(struct node *n);
 
+/* The host outgoing peer connections (messages and snapshots) leave
+ * from: --listen-peer's host when it names one address, an IP literal
+ * that is not the wildcard; otherwise NULL, the kernel's choice
+ * (node.c). */
+const char *node_peer_source_host(const struct node *n);
+
 #endif /* SERVER_NODE_INTERNAL_H_ */

@@ -225,12 +225,7 @@ int node_open_snapshots(struct node *n, struct evhttp *peer_http, char *err,
 			size_t errlen)
 {
 	const struct config *cfg = n->cfg;
-	const char *source = cfg->listen_peer.host;
-	struct in6_addr a6;
-	if ((inet_pton(AF_INET, source, &a6) != 1 &&
-	     inet_pton(AF_INET6, source, &a6) != 1) ||
-	    strcmp(source, "0.0.0.0") == 0 || strcmp(source, "::") == 0)
-		source = NULL;
+	const char *source = node_peer_source_host(n);
 	struct snapshotter_options so = {
 	    .self = cfg->id,
 	    .data_dir = cfg->data_dir,

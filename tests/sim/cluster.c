@@ -1361,6 +1361,25 @@ size_t sim_deliver_all(struct sim_cluster *c, size_t max)
 	return n;
 }
 
+static bool is_vote_type(int t)
+{
+	return t == RAFT_MSG_VOTE || t == RAFT_MSG_VOTE_RESP ||
+	       t == RAFT_MSG_PREVOTE || t == RAFT_MSG_PREVOTE_RESP;
+}
+
+void sim_deliver_votes(struct sim_cluster *c)
+{
+	bool more = true;
+	/* Round by round, one message of each type in the order of the
+	 * types' numbers: the scenarios' expected traces follow it. */
+	while (more) {
+		more = false;
+		for (int t = RAFT_MSG_VOTE; t <= RAFT_MSG_PREVOTE_RESP; t++)
+			if (is_vote_type(t) && sim_deliver(c, 0, 0, t))
+				more = true;
+	}
+}
+
 void sim_cut(struct sim_cluster *c, raft_id from, raft_id to, bool cut)
 {
 	c->cut[from][to] = cut;

@@ -151,6 +151,9 @@ size_t sim_drop(struct sim_cluster *c, raft_id from, raft_id to, int type);
 /* Delivers every message (and ones they cause) until none is left or
  * @max deliveries happened. Returns the number delivered. */
 size_t sim_deliver_all(struct sim_cluster *c, size_t max);
+/* Delivers election messages only (votes and pre-votes, requests and
+ * answers), oldest first, until none is left; appends stay in flight. */
+void sim_deliver_votes(struct sim_cluster *c);
 
 /* Steps @m, made by the test and sent by no member (what a lying peer or
  * a corrupt network could deliver), into member @i. Returns raft_step's

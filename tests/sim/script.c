@@ -329,24 +329,6 @@ static void campaign(struct sim_cluster *c, raft_id i, unsigned election)
 		sim_tick_node(c, i);
 }
 
-static bool is_vote_type(int t)
-{
-	return t == RAFT_MSG_VOTE || t == RAFT_MSG_VOTE_RESP ||
-	       t == RAFT_MSG_PREVOTE || t == RAFT_MSG_PREVOTE_RESP;
-}
-
-/* Delivers election messages only, leaving appends in flight. */
-static void deliver_votes(struct sim_cluster *c)
-{
-	bool more = true;
-	while (more) {
-		more = false;
-		for (int t = RAFT_MSG_VOTE; t <= RAFT_MSG_PREVOTE_RESP; t++)
-			if (is_vote_type(t) && sim_deliver(c, 0, 0, t))
-				more = true;
-	}
-}
-
 /* campaign N: ticks N alone until it campaigns. */
 static const char *cmd_campaign(struct run *r, int argc, char **argv)
 {
@@ -373,7 +355,7 @@ static const char *cmd_elect(struct run *r, int argc, char **argv)
 	for (int round = 0; round < 10 && sim_role(r->c, i) != RAFT_LEADER;
 	     round++) {
 		campaign(r->c, i, r->election);
-		deliver_votes(r->c);
+		sim_deliver_votes(r->c);
 	}
 	if (sim_role(r->c, i) != RAFT_LEADER)
 		return "not elected";

@@ -58,31 +58,13 @@ static void campaign(struct sim_cluster *c, raft_id i)
 		      "member %d did not campaign", (int)i);
 }
 
-static bool is_vote_type(int t)
-{
-	return t == RAFT_MSG_VOTE || t == RAFT_MSG_VOTE_RESP ||
-	       t == RAFT_MSG_PREVOTE || t == RAFT_MSG_PREVOTE_RESP;
-}
-
-/* Delivers election messages only, leaving appends in flight. */
-static void deliver_votes(struct sim_cluster *c)
-{
-	bool more = true;
-	while (more) {
-		more = false;
-		for (int t = RAFT_MSG_VOTE; t <= RAFT_MSG_PREVOTE_RESP; t++)
-			if (is_vote_type(t) && sim_deliver(c, 0, 0, t))
-				more = true;
-	}
-}
-
 /* Makes @i leader: it campaigns until the members it reaches elect it. */
 static void elect(struct sim_cluster *c, raft_id i)
 {
 	for (int round = 0; round < 10 && sim_role(c, i) != RAFT_LEADER;
 	     round++) {
 		campaign(c, i);
-		deliver_votes(c);
+		sim_deliver_votes(c);
 	}
 	ck_assert_msg(sim_role(c, i) == RAFT_LEADER, "member %d not elected",
 		      (int)i);
