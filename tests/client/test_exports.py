@@ -6,10 +6,14 @@
 # argv[1]: libkvc.so; argv[2]: libkvc.a; argv[3]: kvc.h. Exit 77 (skipped)
 # when nm is not installed.
 
+import os
 import re
 import shutil
-import subprocess
 import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                '..', 'lib'))
+from symbols import defined  # noqa: E402
 
 
 def declared(header):
@@ -18,23 +22,6 @@ def declared(header):
         text = f.read()
     text = re.sub(r'/\*.*?\*/', ' ', text, flags=re.S)
     return set(re.findall(r'\b(kvc_[a-z_]+)\s*\(', text))
-
-
-def defined(nm, lib, dynamic):
-    """(type, name) of every global symbol @lib defines."""
-    args = [nm, '--defined-only', '--extern-only']
-    if dynamic:
-        args.append('-D')
-    out = subprocess.run(args + [lib], check=True, stdout=subprocess.PIPE,
-                         universal_newlines=True).stdout
-    syms = set()
-    for line in out.splitlines():
-        parts = line.split()
-        # "ADDRESS TYPE NAME"; archive member headers ("kvc.c.o:") and
-        # blank lines have fewer fields.
-        if len(parts) == 3:
-            syms.add((parts[1], parts[2]))
-    return syms
 
 
 def main():

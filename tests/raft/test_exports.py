@@ -8,10 +8,14 @@
 # argv[1]: libkvdraft.so; argv[2]: libkvdraft.a; argv[3:]: the public
 # headers. Exit 77 (skipped) when nm is not installed.
 
+import os
 import re
 import shutil
-import subprocess
 import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                '..', 'lib'))
+from symbols import defined  # noqa: E402
 
 
 def declared(header):
@@ -31,23 +35,6 @@ def declared(header):
         if 'RAFT_API' not in m.group(1):
             unmarked.add(m.group(2))
     return names, unmarked
-
-
-def defined(nm, lib, dynamic):
-    """(type, name) of every global symbol @lib defines."""
-    args = [nm, '--defined-only', '--extern-only']
-    if dynamic:
-        args.append('-D')
-    out = subprocess.run(args + [lib], check=True, stdout=subprocess.PIPE,
-                         universal_newlines=True).stdout
-    syms = set()
-    for line in out.splitlines():
-        parts = line.split()
-        # "ADDRESS TYPE NAME"; archive member headers ("raft.c.o:") and
-        # blank lines have fewer fields.
-        if len(parts) == 3:
-            syms.add((parts[1], parts[2]))
-    return syms
 
 
 def main():
