@@ -653,7 +653,10 @@ START_TEST(test_restart_from_snapshot_and_tail_rejoins)
 	os_stabilize(c);
 	/* Every member compacts with a margin of two entries (its
 	 * snapshot at 7, the core's log from 6), two more entries come,
-	 * then each restarts from its snapshot and the stored tail. */
+	 * then each restarts from its snapshot and the stored tail: as
+	 * kvd recovers (raft/node/recovery_plan.h), the core's log starts
+	 * after the first stored entry, the compaction index 5, which the
+	 * stored log keeps as the WAL does. */
 	for (raft_id id = 1; id <= 3; id++) {
 		ck_assert_int_eq(compact_to(c, id, 5), RAFT_OK);
 		ck_assert_uint_eq(status_of(c, id).snapshot_index, 5);
@@ -665,8 +668,8 @@ START_TEST(test_restart_from_snapshot_and_tail_rejoins)
 		sim_crash(c, id);
 		sim_restart(c, id);
 		st = status_of(c, id);
-		ck_assert_uint_eq(st.snapshot_index, 7);
-		ck_assert_uint_eq(st.first_index, 8);
+		ck_assert_uint_eq(st.snapshot_index, 5);
+		ck_assert_uint_eq(st.first_index, 6);
 		ck_assert_uint_eq(st.last_index, 9);
 		ck_assert_uint_eq(st.applied, 9);
 	}

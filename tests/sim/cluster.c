@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "cluster_internal.h"
+#include "ready_plan.h"
+#include "recovery_plan.h"
 
 /* Limits: a run that exceeds them is a broken core (or a broken sim). */
 #define SIM_MAX_PACKETS 20000
@@ -84,6 +86,19 @@ void slog_install(struct slog *l, raft_index index, raft_term term)
 	if (slog_term(l, index) == term)
 		slog_rebase(l, index, term);
 	else
+		slog_reset(l, index, term);
+}
+
+/* Rule 7b on the simulated disk, as kvd's WAL writer does it: the stored
+ * log stays whole when it holds the snapshot's last entry (by Log Matching
+ * its tail follows the snapshot; recovery starts the core's log after its
+ * first stored entry, recovery_plan.h), else it restarts after the
+ * snapshot. */
+void disk_install(struct slog *l, raft_index index, raft_term term)
+{
+	if (index < l->base)
+		return; /* compacted past it since: nothing left to drop */
+	if (slog_term(l, index) != term)
 		slog_reset(l, index, term);
 }
 
@@ -289,11 +304,67 @@ static struct packet *push_packet(struct sim_cluster *c,
 	return p;
 }
 
+/* The configuration in effect at @index (at or above the durable
+ * snapshot's, at most the last stored index), encoded: the last stored
+ * CONFIG entry up to @index above the snapshot, else the snapshot's own.
+ * None (*@len 0) when neither has one. */
+static void config_at(const struct node *nd, raft_index index,
+		      const uint8_t **cfg, size_t *len)
+{
+	*cfg = NULL;
+	*len = 0;
+	for (raft_index i = index; i > nd->snap.index; i--) {
+		const struct raft_entry *e = slog_get(&nd->disk, i);
+		if (e == NULL)
+			break;
+		if (e->type == RAFT_ENTRY_CONFIG) {
+			*cfg = e->data;
+			*len = e->len;
+			return;
+		}
+	}
+	if (nd->snap.index && nd->snap.cfg_len) {
+		*cfg = nd->snap.cfg;
+		*len = nd->snap.cfg_len;
+	}
+}
+
+/* A snapshot of the state machine at its applied index, taken when the
+ * core asks for one newer than the newest: recovery starts the core's log
+ * after the first stored entry, which may be past the newest snapshot, and
+ * kvd's snapshotter then takes a fresh one of the store to send. */
+static void fresh_snapshot(struct sim_cluster *c, struct node *nd)
+{
+	raft_index a = nd->applied;
+	raft_term ta =
+	    a == nd->snap.index ? nd->snap.term : slog_term(&nd->disk, a);
+	const uint8_t *cfg;
+	size_t cfg_len;
+	config_at(nd, a, &cfg, &cfg_len);
+	if (ta == 0 || cfg_len > sizeof(nd->snap.cfg)) {
+		fail(c,
+		     "Simulation: member %" PRIu64
+		     " cannot take a snapshot at its applied index %" PRIu64,
+		     nd->id, a);
+		return;
+	}
+	if (cfg_len)
+		memmove(nd->snap.cfg, cfg, cfg_len);
+	nd->snap.cfg_len = cfg_len;
+	nd->snap.index = a;
+	nd->snap.term = ta;
+	memcpy(nd->snap.kv, nd->kv, sizeof(nd->kv));
+	trace(c, "member %" PRIu64 " takes a fresh snapshot at %" PRIu64,
+	      nd->id, a);
+}
+
 /* The leader's driver streams its newest snapshot to m->to: one packet
  * that carries the file; its outcome is reported back when it lands. */
 static void send_snapshot(struct sim_cluster *c, struct node *nd,
 			  const struct raft_msg *m)
 {
+	if (nd->snap.index < m->index && nd->applied >= m->index)
+		fresh_snapshot(c, nd);
 	if (nd->snap.index == 0 || nd->snap.index < m->index) {
 		fail(c,
 		     "Core contract: member %" PRIu64
@@ -480,7 +551,7 @@ void complete_write(struct sim_cluster *c, struct node *nd)
 	struct wop *w = &nd->w[nd->w_head++];
 	raft_index first = w->n_ents ? w->ents[0].index : 0;
 	if (w->has_snap)
-		slog_install(&nd->disk, w->snap_index, w->snap_term);
+		disk_install(&nd->disk, w->snap_index, w->snap_term);
 	disk_write_entries(c, nd, w, 0, w->n_ents);
 	if (w->hs_changed)
 		nd->dhs = w->hs;
@@ -522,7 +593,7 @@ static void torn_writes(struct sim_cluster *c, struct node *nd, size_t keep)
 	for (size_t k = nd->w_head; k < nd->w_n && keep; k++) {
 		const struct wop *w = &nd->w[k];
 		if (w->has_snap)
-			slog_install(&nd->disk, w->snap_index, w->snap_term);
+			disk_install(&nd->disk, w->snap_index, w->snap_term);
 		size_t n = keep < w->n_ents ? keep : w->n_ents;
 		disk_write_entries(c, nd, w, 0, n);
 		keep -= n;
@@ -533,8 +604,9 @@ static void torn_writes(struct sim_cluster *c, struct node *nd, size_t keep)
 	}
 }
 
+/* The write of @rd's job as the plan @p made it (ready_plan.h). */
 void enqueue_write(struct sim_cluster *c, struct node *nd,
-		   const struct raft_ready *rd)
+		   const struct raft_ready *rd, const struct ready_plan *p)
 {
 	if (nd->w_n - nd->w_head >= SIM_MAX_WRITES) {
 		fail(c,
@@ -557,9 +629,9 @@ void enqueue_write(struct sim_cluster *c, struct node *nd,
 	}
 	struct wop *w = &nd->w[nd->w_n++];
 	memset(w, 0, sizeof(*w));
-	w->hs_changed = rd->hs_changed;
-	w->hs = rd->hs;
-	w->has_snap = rd->has_snapshot;
+	w->hs_changed = p->job_has_hs;
+	w->hs = p->job_hs;
+	w->has_snap = p->job_install;
 	w->snap_index = rd->snapshot.index;
 	w->snap_term = rd->snapshot.term;
 	if (rd->n_entries) {
@@ -568,7 +640,7 @@ void enqueue_write(struct sim_cluster *c, struct node *nd,
 			entry_copy(&w->ents[i], &rd->entries[i]);
 		w->n_ents = rd->n_entries;
 	}
-	if (rd->n_msgs_after_persist) {
+	if (rd->n_msgs_after_persist && !p->send_after_persist_now) {
 		w->msgs = xcalloc(rd->n_msgs_after_persist, sizeof(*w->msgs));
 		for (size_t i = 0; i < rd->n_msgs_after_persist; i++)
 			msg_copy(&w->msgs[i], &rd->msgs_after_persist[i]);
@@ -718,63 +790,88 @@ void install_snapshot(struct sim_cluster *c, struct node *nd,
 	c->st.snapshots++;
 }
 
+/* The driver's plan for @rd on @nd (ready_plan.h), from @nd's write
+ * pipeline: the writes pending are the jobs in flight. */
+void plan_ready(struct sim_cluster *c, struct node *nd,
+		const struct raft_ready *rd, struct ready_plan *p)
+{
+	struct ready_pipeline pl = {.jobs_in_flight = nd->w_n - nd->w_head,
+				    .hs_last = nd->hs_last,
+				    .hs_deferred = nd->hs_deferred};
+	ready_plan(rd, &pl, raft_role(nd->r), p);
+	if (c->cfg.sim_mutations & SIM_MUTATE_SEND_BEFORE_WRITE)
+		p->send_after_persist_now = true;
+}
+
+/* Carries out one ready of @nd by the driver's own plan, as kvd's node
+ * does. A job the plan writes inline is, to the simulated disk, a write
+ * like any other: kvd's inline write holds its thread until done, one of
+ * the interleavings the simulated disk chooses among. */
+void carry_out_ready(struct sim_cluster *c, struct node *nd,
+		     const struct raft_ready *rd)
+{
+	struct raft_status st;
+	struct ready_plan p;
+	raft_index applied0 = nd->applied;
+	raft_status(nd->r, &st);
+	plan_ready(c, nd, rd, &p);
+	if (rd->config_changed)
+		note_config(c, nd, rd->config);
+	if (p.install_snapshot)
+		install_snapshot(c, nd, rd);
+	if (rd->n_entries)
+		take_entries(c, nd, rd, &st);
+	if (p.job)
+		enqueue_write(c, nd, rd, &p);
+	nd->hs_last = p.next.hs_last;
+	nd->hs_deferred = p.next.hs_deferred;
+	for (size_t k = 0; k < rd->n_msgs; k++)
+		send_msg(c, nd, &rd->msgs[k]);
+	if (p.send_after_persist_now)
+		for (size_t k = 0; k < rd->n_msgs_after_persist; k++)
+			send_msg(c, nd, &rd->msgs_after_persist[k]);
+	take_committed(c, nd, rd, &st);
+	for (size_t k = 0; k < rd->n_reads; k++) {
+		struct read_req *r = read_by_ctx(c, nd, rd->reads[k].ctx);
+		if (!r)
+			continue;
+		if (r->got_index || r->state != SIM_READ_PENDING) {
+			if (r->state == SIM_READ_PENDING)
+				fail(c,
+				     "Core contract: read %" PRIu64
+				     " answered twice",
+				     rd->reads[k].ctx);
+			continue;
+		}
+		r->got_index = true;
+		r->index = rd->reads[k].index;
+		trace(c, "read %" PRIu64 " on %" PRIu64 " gets index %" PRIu64,
+		      rd->reads[k].ctx, nd->id, r->index);
+	}
+	for (size_t k = 0; k < rd->n_failed_reads; k++) {
+		struct read_req *r =
+		    read_by_ctx(c, nd, rd->failed_reads[k].ctx);
+		if (r && r->state == SIM_READ_PENDING && !r->got_index) {
+			r->state = SIM_READ_FAILED;
+			c->st.reads_failed++;
+		}
+	}
+	raft_advance(nd->r, rd);
+	if (nd->applied != applied0)
+		raft_applied(nd->r, nd->applied);
+	if (c->cfg.scripted && !nd->hold)
+		while (nd->w_head < nd->w_n)
+			complete_write(c, nd);
+}
+
 static void drain(struct sim_cluster *c, struct node *nd)
 {
 	if (nd->manual)
 		return; /* the test takes its readies (manual.c) */
 	while (nd->up && raft_has_ready(nd->r)) {
 		struct raft_ready rd;
-		struct raft_status st;
-		raft_index applied0 = nd->applied;
 		raft_ready(nd->r, &rd);
-		raft_status(nd->r, &st);
-		if (rd.config_changed)
-			note_config(c, nd, rd.config);
-		if (rd.has_snapshot)
-			install_snapshot(c, nd, &rd);
-		if (rd.n_entries)
-			take_entries(c, nd, &rd, &st);
-		if (rd.hs_changed || rd.n_entries || rd.n_msgs_after_persist ||
-		    rd.has_snapshot)
-			enqueue_write(c, nd, &rd);
-		for (size_t k = 0; k < rd.n_msgs; k++)
-			send_msg(c, nd, &rd.msgs[k]);
-		take_committed(c, nd, &rd, &st);
-		for (size_t k = 0; k < rd.n_reads; k++) {
-			struct read_req *r =
-			    read_by_ctx(c, nd, rd.reads[k].ctx);
-			if (!r)
-				continue;
-			if (r->got_index || r->state != SIM_READ_PENDING) {
-				if (r->state == SIM_READ_PENDING)
-					fail(c,
-					     "Core contract: read %" PRIu64
-					     " answered twice",
-					     rd.reads[k].ctx);
-				continue;
-			}
-			r->got_index = true;
-			r->index = rd.reads[k].index;
-			trace(c,
-			      "read %" PRIu64 " on %" PRIu64
-			      " gets index %" PRIu64,
-			      rd.reads[k].ctx, nd->id, r->index);
-		}
-		for (size_t k = 0; k < rd.n_failed_reads; k++) {
-			struct read_req *r =
-			    read_by_ctx(c, nd, rd.failed_reads[k].ctx);
-			if (r && r->state == SIM_READ_PENDING &&
-			    !r->got_index) {
-				r->state = SIM_READ_FAILED;
-				c->st.reads_failed++;
-			}
-		}
-		raft_advance(nd->r, &rd);
-		if (nd->applied != applied0)
-			raft_applied(nd->r, nd->applied);
-		if (c->cfg.scripted && !nd->hold)
-			while (nd->w_head < nd->w_n)
-				complete_write(c, nd);
+		carry_out_ready(c, nd, &rd);
 	}
 }
 
@@ -806,34 +903,23 @@ static int node_start(struct sim_cluster *c, struct node *nd)
 	    .max_entry_bytes = c->cfg.max_entry_bytes,
 	    .mutations = c->cfg.raft_mutations,
 	};
-	struct raft_restore rs;
-	memset(&rs, 0, sizeof(rs));
-	rs.hs = nd->dhs;
-	if (c->cfg.sim_mutations & SIM_MUTATE_FORGET_VOTE)
-		rs.hs.vote = 0;
-	/* Recovery applies rule 7b: the stored log restarts after the
-	 * durable snapshot, keeping the tail only when it follows it. */
-	if (nd->snap.index)
-		slog_install(&nd->disk, nd->snap.index, nd->snap.term);
-	rs.snapshot_index = nd->disk.base;
-	rs.snapshot_term = nd->disk.base_term;
-	/* The configuration stored with the snapshot: the base one when no
-	 * configuration entry follows in the log. */
-	if (nd->snap.index && nd->snap.cfg_len) {
-		rs.snapshot_config = nd->snap.cfg;
-		rs.snapshot_config_len = nd->snap.cfg_len;
-	}
-	rs.entries = nd->disk.e;
-	rs.n_entries = nd->disk.n;
+	/* The state machine first, as kvd finds LMDB: applied up to some
+	 * index at or above the durable snapshot's. A stored log that does
+	 * not continue the snapshot (a crash between rule 7a and 7b) has
+	 * nothing to re-apply above it. */
 	raft_index last = slog_last(&nd->disk);
+	bool follows = slog_term(&nd->disk, nd->snap.index) == nd->snap.term;
 	raft_index top = nd->dhs.commit < last ? nd->dhs.commit : last;
-	if (top < nd->snap.index)
+	if (!follows || top < nd->snap.index)
 		top = nd->snap.index;
 	raft_index applied;
-	if (!c->cfg.scripted && nd->inc > 0 && nd->applied <= last &&
-	    nd->applied >= nd->snap.index && chance(c, 50)) {
+	if (nd->inc > 0 && nd->applied <= last &&
+	    nd->applied >= nd->snap.index &&
+	    (c->cfg.scripted || chance(c, 50))) {
 		/* A durable state machine (as LMDB in the server) kept what
-		 * it applied, which may be past the stored commit index. */
+		 * it applied, which may be past the stored commit index (the
+		 * driver defers a commit index alone, ready_plan.h); always
+		 * so in scripted runs, as after a process crash. */
 		applied = nd->applied;
 	} else {
 		/* The state machine is rebuilt from the snapshot and by
@@ -849,10 +935,64 @@ static int node_start(struct sim_cluster *c, struct node *nd)
 			apply_entry(c, nd, e, true);
 		}
 	}
-	rs.applied = applied;
-	slog_reset(&nd->mem, nd->disk.base, nd->disk.base_term);
-	for (size_t i = 0; i < nd->disk.n; i++)
-		slog_append(&nd->mem, &nd->disk.e[i]);
+	raft_term applied_term = applied == nd->snap.index
+				     ? nd->snap.term
+				     : slog_term(&nd->disk, applied);
+
+	/* Then the driver's own recovery (recovery_plan.h) over the disk,
+	 * seen as kvd sees its WAL: the entries after the compacted base,
+	 * without the base's term. */
+	struct recovery_state in = {
+	    .first = nd->disk.base + 1,
+	    .last = last,
+	    .entries = nd->disk.n ? nd->disk.e : NULL,
+	    .n_entries = nd->disk.n,
+	    .hs = nd->dhs,
+	    .applied = applied,
+	    .applied_term = applied_term,
+	};
+	if (c->cfg.sim_mutations & SIM_MUTATE_FORGET_VOTE)
+		in.hs.vote = 0;
+	struct recovery_plan p;
+	if (recovery_plan(&in, &p) != RECOVERY_OK) {
+		fail(c,
+		     "Recovery: member %" PRIu64 " applied %" PRIu64
+		     " but its log starts at %" PRIu64,
+		     nd->id, applied, in.first);
+		return RAFT_EINVAL;
+	}
+	if (p.reset) {
+		/* Rule 7b on recovery: the stored log restarts after the
+		 * snapshot the state machine holds. */
+		trace(c,
+		      "member %" PRIu64 " drops its stored log %" PRIu64
+		      "..%" PRIu64 ": it does not continue the snapshot at "
+		      "%" PRIu64,
+		      nd->id, in.first, in.last, p.reset_index);
+		slog_reset(&nd->disk, p.reset_index, applied_term);
+	}
+	struct raft_restore rs;
+	memset(&rs, 0, sizeof(rs));
+	rs.hs = p.hs;
+	rs.snapshot_index = p.snapshot_index;
+	rs.snapshot_term = p.snapshot_term;
+	rs.entries =
+	    p.n_entries ? slog_get(&nd->disk, p.snapshot_index + 1) : NULL;
+	rs.n_entries = p.n_entries;
+	rs.applied = p.applied;
+	/* The configuration at the applied index, as kvd keeps it in
+	 * members.json: compaction may have dropped its entry. */
+	const uint8_t *cfg = NULL;
+	size_t cfg_len = 0;
+	if (p.needs_config)
+		config_at(nd, applied, &cfg, &cfg_len);
+	rs.snapshot_config = cfg;
+	rs.snapshot_config_len = cfg_len;
+	slog_reset(&nd->mem, p.snapshot_index, p.snapshot_term);
+	for (raft_index i = p.snapshot_index + 1; i <= p.last; i++)
+		slog_append(&nd->mem, slog_get(&nd->disk, i));
+	nd->hs_last = p.hs;
+	nd->hs_deferred = false;
 	int rc = raft_new(&o, &rs, &nd->r);
 	if (rc != RAFT_OK)
 		return rc;
@@ -961,9 +1101,12 @@ int sim_compact(struct sim_cluster *c, raft_id i, raft_index margin)
 		     idx, i, a, raft_strerror(rc));
 		return rc;
 	}
-	raft_term ti = slog_term(&nd->disk, idx);
-	if (idx > nd->disk.base && ti)
-		slog_rebase(&nd->disk, idx, ti);
+	/* The disk keeps the entry at idx, as kvd's WAL does (wal_compact()
+	 * keeps the segment holding it): recovery starts the core's log
+	 * after the first stored entry, never past the snapshot. */
+	raft_term ti = idx > 0 ? slog_term(&nd->disk, idx - 1) : 0;
+	if (idx > nd->disk.base + 1 && ti)
+		slog_rebase(&nd->disk, idx - 1, ti);
 	if (idx > nd->mem.base && slog_term(&nd->mem, idx))
 		slog_rebase(&nd->mem, idx, slog_term(&nd->mem, idx));
 	c->st.compactions++;

@@ -37,7 +37,11 @@
 
 /* Simulation-level mutations (bugs planted outside the core). */
 enum sim_mutation {
-	SIM_MUTATE_FORGET_VOTE = 1 << 0 /* the disk drops votedFor on restore */
+	/* the disk drops votedFor on restore */
+	SIM_MUTATE_FORGET_VOTE = 1 << 0,
+	/* the driver sends what waits for its write at once (raft.h rule 3,
+	 * against its own ready plan) */
+	SIM_MUTATE_SEND_BEFORE_WRITE = 1 << 1
 };
 
 struct sim_config {

@@ -114,6 +114,11 @@ struct node {
 	/* Pending writes, FIFO. */
 	struct wop *w;
 	size_t w_head, w_n, w_cap;
+	/* The write pipeline's hard state between readies (ready_plan.h):
+	 * the newest one in a write or deferred, and whether it is
+	 * deferred (in no write yet). */
+	struct raft_hard_state hs_last;
+	bool hs_deferred;
 	/* The state machine, its durable snapshot (taken here or installed
 	 * from a leader) and the last snapshot file received. */
 	raft_index applied;
@@ -241,8 +246,17 @@ void note_config(struct sim_cluster *c, struct node *nd,
 		 const struct raft_membership *m);
 void send_msg(struct sim_cluster *c, struct node *nd, const struct raft_msg *m);
 void complete_write(struct sim_cluster *c, struct node *nd);
+struct ready_plan;
 void enqueue_write(struct sim_cluster *c, struct node *nd,
-		   const struct raft_ready *rd);
+		   const struct raft_ready *rd, const struct ready_plan *p);
+/* Rule 7b on a simulated disk, as kvd's WAL writer does it. */
+void disk_install(struct slog *l, raft_index index, raft_term term);
+/* The driver's plan for a ready (ready_plan.h), and the whole of a ready
+ * carried out by it (what drain() does for each). */
+void plan_ready(struct sim_cluster *c, struct node *nd,
+		const struct raft_ready *rd, struct ready_plan *p);
+void carry_out_ready(struct sim_cluster *c, struct node *nd,
+		     const struct raft_ready *rd);
 void take_entries(struct sim_cluster *c, struct node *nd,
 		  const struct raft_ready *rd, const struct raft_status *st);
 struct read_req *read_by_ctx(struct sim_cluster *c, struct node *nd,

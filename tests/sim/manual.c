@@ -3,6 +3,7 @@
 #include <inttypes.h>
 
 #include "cluster_internal.h"
+#include "ready_plan.h"
 
 static struct node *member(struct sim_cluster *c, raft_id i)
 {
@@ -10,55 +11,11 @@ static struct node *member(struct sim_cluster *c, raft_id i)
 	return &c->nodes[i];
 }
 
-/* The steps of drain() for one ready the test took, in the same order. */
+/* One ready the test took, carried out as drain() does. */
 static void carry_out(struct sim_cluster *c, struct node *nd,
 		      const struct raft_ready *rd)
 {
-	struct raft_status st;
-	raft_index applied0 = nd->applied;
-	raft_status(nd->r, &st);
-	if (rd->config_changed)
-		note_config(c, nd, rd->config);
-	if (rd->has_snapshot)
-		install_snapshot(c, nd, rd);
-	if (rd->n_entries)
-		take_entries(c, nd, rd, &st);
-	if (rd->hs_changed || rd->n_entries || rd->n_msgs_after_persist ||
-	    rd->has_snapshot)
-		enqueue_write(c, nd, rd);
-	for (size_t k = 0; k < rd->n_msgs; k++)
-		send_msg(c, nd, &rd->msgs[k]);
-	take_committed(c, nd, rd, &st);
-	for (size_t k = 0; k < rd->n_reads; k++) {
-		struct read_req *r = read_by_ctx(c, nd, rd->reads[k].ctx);
-		if (!r)
-			continue;
-		if (r->got_index || r->state != SIM_READ_PENDING) {
-			if (r->state == SIM_READ_PENDING)
-				inv_fail(c, INV_CORE_CONTRACT,
-					 "read %" PRIu64 " answered twice",
-					 rd->reads[k].ctx);
-			continue;
-		}
-		r->got_index = true;
-		r->index = rd->reads[k].index;
-		trace(c, "read %" PRIu64 " on %" PRIu64 " gets index %" PRIu64,
-		      rd->reads[k].ctx, nd->id, r->index);
-	}
-	for (size_t k = 0; k < rd->n_failed_reads; k++) {
-		struct read_req *r =
-		    read_by_ctx(c, nd, rd->failed_reads[k].ctx);
-		if (r && r->state == SIM_READ_PENDING && !r->got_index) {
-			r->state = SIM_READ_FAILED;
-			c->st.reads_failed++;
-		}
-	}
-	raft_advance(nd->r, rd);
-	if (nd->applied != applied0)
-		raft_applied(nd->r, nd->applied);
-	if (c->cfg.scripted && !nd->hold)
-		while (nd->w_head < nd->w_n)
-			complete_write(c, nd);
+	carry_out_ready(c, nd, rd);
 }
 
 void sim_manual(struct sim_cluster *c, raft_id i, bool on)
@@ -124,16 +81,19 @@ void sim_crash_in_ready(struct sim_cluster *c, raft_id i, int steps)
 		install_snapshot(c, nd, &rd);
 	/* Rule 7b on the stored log. */
 	if (rd.has_snapshot && steps >= 2)
-		slog_install(&nd->disk, rd.snapshot.index, rd.snapshot.term);
+		disk_install(&nd->disk, rd.snapshot.index, rd.snapshot.term);
 	/* The write's records, entries before the hard state, of which the
-	 * crash keeps a prefix (sim_crash_torn). */
+	 * crash keeps a prefix (sim_crash_torn); the write is the one the
+	 * driver's plan makes (ready_plan.h). */
+	struct ready_plan p;
+	plan_ready(c, nd, &rd, &p);
 	if (steps >= 3) {
 		keep = rd.n_entries;
-		if (rd.hs_changed && steps >= 4)
+		if (p.job_has_hs && steps >= 4)
 			keep++;
 	}
 	if (keep > 0)
-		enqueue_write(c, nd, &rd);
+		enqueue_write(c, nd, &rd, &p);
 	/* Nothing was sent or applied; the core dies with its ready. */
 	bool hold = nd->hold;
 	sim_crash_torn(c, i, keep);

@@ -217,6 +217,7 @@ static const struct mutation_name mutation_names[] = {
     {"read-no-heartbeat", RAFT_MUTATE_READ_NO_HEARTBEAT, 0},
     {"forget-vote", 0, SIM_MUTATE_FORGET_VOTE},
     {"send-undurable-term", RAFT_MUTATE_SEND_UNDURABLE_TERM, 0},
+    {"send-before-write", 0, SIM_MUTATE_SEND_BEFORE_WRITE},
 };
 
 static const char *cmd_cluster(struct run *r, int argc, char **argv)

@@ -31,6 +31,7 @@ static const struct mutation mutations[] = {
     {"read-no-heartbeat", RAFT_MUTATE_READ_NO_HEARTBEAT, 0},
     {"forget-vote", 0, SIM_MUTATE_FORGET_VOTE},
     {"send-undurable-term", RAFT_MUTATE_SEND_UNDURABLE_TERM, 0},
+    {"send-before-write", 0, SIM_MUTATE_SEND_BEFORE_WRITE},
 };
 #define N_MUTATIONS (sizeof(mutations) / sizeof(mutations[0]))
 
@@ -51,7 +52,8 @@ static void usage(FILE *f)
 		"                     (default: by seed, 1, 2 or all)\n"
 		"  --mutation NAME    plant a bug: commit-old-term, "
 		"read-no-heartbeat,\n"
-		"                     forget-vote, send-undurable-term\n"
+		"                     forget-vote, send-undurable-term,\n"
+		"                     send-before-write\n"
 		"  --check-mutations  pass only if every mutation is caught "
 		"within N seeds\n"
 		"  --verbose          print a trace of every step\n");

@@ -272,6 +272,49 @@ START_TEST(test_invariant_table_names_each_failure)
 }
 END_TEST
 
+/* Thesis §5 (InstallSnapshot: "If existing log entry has same index and
+ * term as snapshot's last included entry, retain log entries following it
+ * ... Discard the entire log") and raft.h rule 7 on recovery: a member
+ * that installed a snapshot (7a) and crashed before its stored log was
+ * reset (7b) drops the stored log at restart, as kvd's recovery plan does,
+ * and its log restarts after the snapshot. */
+START_TEST(test_crash_between_snapshot_install_and_log_reset)
+{
+	struct sim_cluster *c = make(3, false, false, 0, 0);
+	elect(c, 1);
+	settle(c, 1, 2);
+	sim_isolate(c, 3);
+	raft_index idx = 0;
+	for (unsigned k = 0; k < 6; k++)
+		ck_assert_int_eq(sim_propose(c, 1, k, &idx), RAFT_OK);
+	settle(c, 1, 2);
+	ck_assert_int_eq(sim_compact(c, 1, 0), RAFT_OK);
+	raft_index snap = sim_snapshot_index(c, 1);
+	ck_assert_uint_ge(snap, idx);
+	/* 3 gets the snapshot, but none of its writes reach the disk. */
+	sim_hold_writes(c, 3, true);
+	sim_heal(c);
+	for (int k = 0; k < 3 * ELECTION && sim_applied(c, 3) < snap; k++)
+		settle(c, 1, 1);
+	ck_assert_uint_eq(sim_snapshot_index(c, 3), snap);
+	ck_assert_uint_gt(sim_pending_writes(c, 3), 0);
+	sim_crash(c, 3);
+	sim_restart(c, 3);
+	assert_safe(c);
+	ck_assert(sim_is_up(c, 3));
+	ck_assert_uint_eq(sim_applied(c, 3), snap);
+	ck_assert_uint_eq(sim_last_index(c, 3), snap);
+	sim_hold_writes(c, 3, false);
+	raft_index idx2;
+	ck_assert_int_eq(sim_propose(c, 1, 0, &idx2), RAFT_OK);
+	for (int k = 0; k < 3 * ELECTION && sim_applied(c, 3) < idx2; k++)
+		settle(c, 1, 1);
+	ck_assert_uint_ge(sim_applied(c, 3), idx2);
+	assert_safe(c);
+	sim_cluster_free(c);
+}
+END_TEST
+
 static Suite *scenarios_suite(void)
 {
 	Suite *s = suite_create("sim-scenarios");
@@ -282,6 +325,7 @@ static Suite *scenarios_suite(void)
 	tcase_add_test(
 	    tc, test_read_index_answer_from_before_a_restart_is_not_reused);
 	tcase_add_test(tc, test_restart_after_torn_write_entries_first);
+	tcase_add_test(tc, test_crash_between_snapshot_install_and_log_reset);
 	suite_add_tcase(s, tc);
 	TCase *ti = tcase_create("invariants");
 	tcase_add_test(ti, test_invariant_table_names_each_failure);
