@@ -35,6 +35,8 @@
 
 #include "log.h"
 #include "member_config.h"
+#include "ready_plan.h"
+#include "recovery_plan.h"
 #include "snapshotter.h"
 #include "transport.h"
 #include "wal.h"
@@ -226,41 +228,32 @@ static void process_ready(struct node *n)
 		raft_status(n->raft, &st);
 		note_soft_state(n, rd.role, rd.leader, st.term);
 	}
+	/* The plan (raft/node/ready_plan.h, which the simulated cluster
+	 * runs too) says what this ready writes, when its messages leave and
+	 * where the write is made; a new commit index alone rides with the
+	 * next job (or the one node_close() makes). */
+	struct ready_pipeline pl = {.jobs_in_flight = n->wal.inflight,
+				    .halted = n->wal.halted,
+				    .hs_last = n->wal.hs_last,
+				    .hs_deferred = n->wal.hs_deferred};
+	struct ready_plan p;
+	ready_plan(&rd, &pl, raft_role(n->raft), &p);
+
 	/* Rule 7a: the received snapshot replaces the store first. */
-	if (rd.has_snapshot)
+	if (p.install_snapshot)
 		node_install_snapshot(n, &rd.snapshot);
 
-	/* Rules 1 and 3: storage, and the messages that wait for it. A
-	 * message may skip the queue only when nothing is in flight. A new
-	 * commit index alone needs no job when nothing is in flight either:
-	 * it is a hint (raft.h) that the writer would not sync anyway, and
-	 * what waits for it waits for nothing. It rides with the next job
-	 * (or the one node_close() makes), which saves the writer thread a
-	 * round trip per write on every member: the leader's commit after
-	 * the acknowledgements, a follower's after the next append. */
-	bool defer_hs = rd.hs_changed && rd.hs.term == n->wal.hs_last.term &&
-			rd.hs.vote == n->wal.hs_last.vote &&
-			rd.n_entries == 0 && !rd.has_snapshot &&
-			n->wal.inflight == 0;
-	bool job_needed = rd.n_entries > 0 || (rd.hs_changed && !defer_hs) ||
-			  rd.has_snapshot ||
-			  (rd.n_msgs_after_persist > 0 && n->wal.inflight > 0);
-	if (rd.hs_changed) {
-		n->wal.hs_last = rd.hs;
-		n->wal.hs_deferred = defer_hs;
-	}
+	/* Rules 1 and 3: storage, and the messages that wait for it. */
+	n->wal.hs_last = p.next.hs_last;
+	n->wal.hs_deferred = p.next.hs_deferred;
 	struct wal_job *job = NULL;
-	if (job_needed) {
-		const struct raft_hard_state *hs = NULL;
-		if (rd.hs_changed || n->wal.hs_deferred)
-			hs = &n->wal.hs_last;
-		n->wal.hs_deferred = false;
-		job =
-		    wal_job_new(rd.entries, rd.n_entries, hs,
-				rd.msgs_after_persist, rd.n_msgs_after_persist);
+	if (p.job) {
+		job = wal_job_new(
+		    rd.entries, rd.n_entries, p.job_has_hs ? &p.job_hs : NULL,
+		    rd.msgs_after_persist, rd.n_msgs_after_persist);
 		if (job == NULL)
 			node_fatal("WAL job", "out of memory");
-		if (rd.has_snapshot) {
+		if (p.job_install) {
 			/* Rule 7b, before this ready's entries. */
 			job->install_index = rd.snapshot.index;
 			job->install_term = rd.snapshot.term;
@@ -270,17 +263,12 @@ static void process_ready(struct node *n)
 	/* Rule 2: these go now, in parallel with the write; before the job
 	 * is handed over, whose thread wake-up may take this very CPU. */
 	node_send_msgs(n, rd.msgs, rd.n_msgs);
-	if (!job_needed)
+	if (p.send_after_persist_now)
 		node_send_msgs(n, rd.msgs_after_persist,
 			       rd.n_msgs_after_persist);
-	/* A member that is not the leader has nothing to do while its disk
-	 * works (its answers wait for the write), so when nothing else is in
-	 * flight it writes on this thread, at the end of this ready: two
-	 * thread wake-ups fewer on the path of every write. The leader keeps
-	 * serving clients and replicating meanwhile, so its writes always go
-	 * to the writer thread. */
-	bool write_here = job != NULL && n->wal.inflight == 0 &&
-			  !n->wal.halted && raft_role(n->raft) != RAFT_LEADER;
+	/* A follower with nothing else in flight writes on this thread, at
+	 * the end of this ready (ready_plan.c says why). */
+	bool write_here = p.write_inline;
 	if (job != NULL && !write_here)
 		node_wal_submit(n, job);
 
@@ -478,53 +466,60 @@ static int open_raft(struct node *n, struct wal *w, char *err, size_t errlen)
 	size_t n_ents = 0;
 	char werr[512] = "";
 	wal_hard_state(w, &whs);
-	raft_index applied = kv_applied_index(n->kv);
-	raft_term applied_term = kv_applied_term(n->kv);
-	raft_index first = wal_first_index(w), last = wal_last_index(w);
-	if (applied + 1 < first)
-		return util_fail(err, errlen,
-				 "the WAL starts at %" PRIu64
-				 " but the store has only applied %" PRIu64,
-				 first, applied);
-	if (node_recover_snapshot_install(w, applied, applied_term, err,
-					  errlen) != 0)
-		return -1;
-	first = wal_first_index(w);
-	last = wal_last_index(w);
-	if (last >= first) {
-		int rc = wal_read(w, first, last, &ents, &n_ents, werr,
+	/* The plan (raft/node/recovery_plan.h, which the simulated cluster
+	 * runs too) says, from every entry in the WAL and the store's
+	 * applied index, where the log restarts and what the core gets. */
+	struct recovery_state in = {
+	    .first = wal_first_index(w),
+	    .last = wal_last_index(w),
+	    .hs = {.term = whs.term, .vote = whs.vote, .commit = whs.commit},
+	    .applied = kv_applied_index(n->kv),
+	    .applied_term = kv_applied_term(n->kv),
+	};
+	if (in.last >= in.first) {
+		int rc = wal_read(w, in.first, in.last, &ents, &n_ents, werr,
 				  sizeof(werr));
 		if (rc != WAL_OK)
 			return util_fail(err, errlen,
 					 "cannot read the WAL: %s: %s",
 					 wal_strerror(rc), werr);
 	}
-	/* The core's log starts after an index whose term is known: 0 for a
-	 * log that was never compacted; else the first stored entry when the
-	 * store has applied it (compaction keeps a margin below the
-	 * snapshot, so followers a little behind still get entries); else
-	 * the store's own applied index (the store IS the snapshot). */
+	in.entries = ents;
+	in.n_entries = n_ents;
+	struct recovery_plan p;
+	if (recovery_plan(&in, &p) != RECOVERY_OK) {
+		wal_free_entries(ents, n_ents);
+		return util_fail(err, errlen,
+				 "the WAL starts at %" PRIu64
+				 " but the store has only applied %" PRIu64,
+				 in.first, in.applied);
+	}
+	if (p.reset) {
+		/* Raft.h rule 7 on recovery: a crash after a received
+		 * snapshot replaced the store but before the WAL was reset
+		 * (or kvd --restore seeded the store). */
+		log_warn("the store holds a snapshot at index %" PRIu64
+			 " that the WAL (entries %" PRIu64 "..%" PRIu64
+			 ") does not continue: the log restarts after it",
+			 in.applied, in.first, in.last);
+		int rc = wal_reset(w, p.reset_index, werr, sizeof(werr));
+		if (rc != WAL_OK) {
+			wal_free_entries(ents, n_ents);
+			return util_fail(err, errlen,
+					 "cannot reset the WAL: %s: %s",
+					 wal_strerror(rc), werr);
+		}
+	}
+	raft_index applied = p.applied;
+	raft_index first = p.first, last = p.last;
 	struct raft_restore rs = {
-	    .hs = {.term = whs.term, .vote = whs.vote, .commit = whs.commit},
-	    .entries = ents,
-	    .n_entries = n_ents,
+	    .hs = p.hs,
+	    .entries = p.n_entries > 0 ? ents + p.skip : NULL,
+	    .n_entries = p.n_entries,
+	    .snapshot_index = p.snapshot_index,
+	    .snapshot_term = p.snapshot_term,
 	    .applied = applied,
 	};
-	if (first > 1 && n_ents > 0 && first <= applied) {
-		rs.snapshot_index = ents[0].index;
-		rs.snapshot_term = ents[0].term;
-		rs.entries = ents + 1;
-		rs.n_entries = n_ents - 1;
-	} else if (first > 1) {
-		rs.snapshot_index = applied;
-		rs.snapshot_term = applied_term;
-	}
-	/* What was applied was committed, even if the hard state recording
-	 * that commit index did not reach the disk. */
-	if (rs.hs.commit < applied)
-		rs.hs.commit = applied;
-	if (rs.hs.commit > last && last >= applied)
-		rs.hs.commit = last;
 
 	raft_id voters[CONFIG_MEMBERS_MAX];
 	const char *addrs[CONFIG_MEMBERS_MAX];
@@ -538,8 +533,7 @@ static int open_raft(struct node *n, struct wal *w, char *err, size_t errlen)
 	 * members.json follows the last applied one (member_config.h). */
 	uint8_t snap_cfg[RAFT_MEMBERSHIP_MAX_BYTES];
 	size_t snap_cfg_len = 0;
-	if (rs.snapshot_index > 0 && rs.snapshot_config == NULL &&
-	    n->members.n > 0 &&
+	if (p.needs_config && rs.snapshot_config == NULL && n->members.n > 0 &&
 	    member_config_encode(&n->members, snap_cfg, sizeof(snap_cfg),
 				 &snap_cfg_len) == RAFT_OK) {
 		rs.snapshot_config = snap_cfg;

@@ -275,43 +275,6 @@ int node_open_store(struct node *n, struct wal *w, char *err, size_t errlen)
 	return 0;
 }
 
-/* Raft.h rule 7 on recovery: a crash after a received snapshot replaced
- * the store (applied = its index) but before the WAL was reset leaves a
- * WAL that ends before the snapshot or holds a conflicting entry at its
- * index. Either way the stored log is dropped, as the install would have
- * done; a tail that matches the snapshot's term is kept. */
-int node_recover_snapshot_install(struct wal *w, raft_index applied,
-				  raft_term applied_term, char *err,
-				  size_t errlen)
-{
-	char werr[512] = "";
-	raft_index first = wal_first_index(w), last = wal_last_index(w);
-	bool reset = applied > 0 && applied > last;
-	if (applied > 0 && applied >= first && applied <= last) {
-		struct raft_entry *e = NULL;
-		size_t n = 0;
-		int rc =
-		    wal_read(w, applied, applied, &e, &n, werr, sizeof(werr));
-		if (rc != WAL_OK)
-			return util_fail(err, errlen,
-					 "cannot read the WAL: %s: %s",
-					 wal_strerror(rc), werr);
-		reset = n != 1 || e[0].term != applied_term;
-		wal_free_entries(e, n);
-	}
-	if (!reset)
-		return 0;
-	log_warn("the store holds a snapshot at index %" PRIu64
-		 " that the WAL (entries %" PRIu64 "..%" PRIu64
-		 ") does not continue: the log restarts after it",
-		 applied, first, last);
-	int rc = wal_reset(w, applied, werr, sizeof(werr));
-	if (rc != WAL_OK)
-		return util_fail(err, errlen, "cannot reset the WAL: %s: %s",
-				 wal_strerror(rc), werr);
-	return 0;
-}
-
 /* kvd --restore FILE: seeds an empty data dir's store from a snapshot
  * file (a copy of it: the user's file stays). Startup then finds a store
  * the WAL does not continue and starts the log after it. */

@@ -30,11 +30,4 @@ int node_restore_file(struct node *n, const char *file, char *err,
  * a damaged one: 0, or -1 with one line in @err. */
 int node_open_store(struct node *n, struct wal *w, char *err, size_t errlen);
 
-/* Drops the stored log of @w when the store holds a snapshot at @applied
- * (term @applied_term) that the log does not continue: 0, or -1 with one
- * line in @err. */
-int node_recover_snapshot_install(struct wal *w, raft_index applied,
-				  raft_term applied_term, char *err,
-				  size_t errlen);
-
 #endif /* SERVER_NODE_STORE_H_ */

@@ -28,7 +28,8 @@ struct wal_pipeline {
 			  * or held for a retry below) */
 	/* The newest hard state handed to the WAL, or deferred: a change of
 	 * the commit index alone, made while no job is in flight, waits for
-	 * the next job instead of costing one of its own (process_ready). */
+	 * the next job instead of costing one of its own (process_ready()
+	 * by raft/node/ready_plan.c). */
 	struct raft_hard_state hs_last;
 	bool hs_deferred; /* hs_last is in no job yet */
 	/* Disk full (WAL_ENOSPC): the writer is halted; the failed jobs and

@@ -29,6 +29,7 @@ fi
 mkdir -p "$out/obj"
 pc() { pkg-config "$@" 2>/dev/null || true; }
 inc="-I$root/raft/base -I$root/raft/core -I$root/raft/wal -I$root/raft/peer"
+inc="$inc -I$root/raft/node"
 inc="$inc -I$root/kv -I$root/server -I$here"
 inc="$inc $(pc --cflags libevent jansson lmdb)"
 san="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
