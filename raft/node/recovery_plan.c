@@ -62,12 +62,16 @@ int recovery_plan(const struct recovery_state *in, struct recovery_plan *out)
 	assert(out->n_entries == out->last - out->snapshot_index);
 	out->needs_config = out->snapshot_index > 0;
 
-	/* What was applied was committed, even if the hard state recording
-	 * that commit index did not reach the disk. */
+	/* The core's one rule for the recovered commit index: within the
+	 * log handed to it, and what was applied was committed even if the
+	 * hard state recording that commit index did not reach the disk. */
 	out->hs = in->hs;
-	if (out->hs.commit < applied)
-		out->hs.commit = applied;
-	if (out->hs.commit > out->last && out->last >= applied)
-		out->hs.commit = out->last;
+	out->hs.commit = raft_restore_commit(&(struct raft_restore){
+	    .hs = in->hs,
+	    .snapshot_index = out->snapshot_index,
+	    .n_entries = out->n_entries,
+	    .applied = applied,
+	});
+	assert(out->hs.commit >= applied && out->hs.commit <= out->last);
 	return RECOVERY_OK;
 }
