@@ -144,10 +144,16 @@ class ReplaceTest(ClusterTest):
         c[3].kill()
         rest = [c[1], c[2], m4]
         c.wait_leader(members=rest)
-        self.assertEqual(members_of(m4), {1: True, 2: True, 4: True})
-        with open(m4.data_dir + '/members.json') as f:
-            stored = {x['id'] for x in json.load(f)['members']}
-        self.assertEqual(stored, {1, 2, 4})
+        # Member 4 learns the removal when the entry reaches it, and its
+        # members.json follows once it has applied it: wait for each.
+        wait_for(lambda: members_of(m4) == {1: True, 2: True, 4: True},
+                 what='member 4 lists members 1, 2 and 4')
+
+        def stored():
+            with open(m4.data_dir + '/members.json') as f:
+                return {x['id'] for x in json.load(f)['members']}
+        wait_for(lambda: stored() == {1, 2, 4},
+                 what="member 4's members.json holds members 1, 2 and 4")
         # A restart knows its peers without --initial-cluster.
         m4.kill()
         m4.start()
