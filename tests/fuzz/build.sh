@@ -53,8 +53,8 @@ srcs() {
 	fuzz_peer_http) echo "$peer_src" ;;
 	fuzz_client_http)
 		# The whole member but its main(): every source of raft/ (but
-		# its examples), kv/
-		# and server/ (globbed, so new files need no change here).
+		# its examples), kv/ and server/ (globbed, so new files need no
+		# change here).
 		for f in raft/*/*.c kv/*.c server/*.c; do
 			case $f in
 			server/main.c | raft/examples/* | */test_*) ;;
