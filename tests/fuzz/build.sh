@@ -17,7 +17,7 @@ mkdir -p "$1"
 out=$(cd "$1" && pwd)
 shift
 cd "$root" # project sources are named relative to the root
-targets=${*:-"fuzz_frame fuzz_msg_codec fuzz_wal_recovery fuzz_command fuzz_peer_http fuzz_client_http"}
+targets=${*:-"fuzz_frame fuzz_msg_codec fuzz_wal_recovery fuzz_command fuzz_peer_http fuzz_snapshot_http fuzz_client_http"}
 
 if [ -z "${CC:-}" ]; then
 	if command -v clang >/dev/null 2>&1; then CC=clang
@@ -44,6 +44,8 @@ wal_src="$frame_src $wal_only"
 peer_src="$codec_src raft/base/secret.c raft/peer/transport.c"
 peer_src="$peer_src raft/peer/transport_send.c raft/peer/transport_recv.c"
 peer_src="$peer_src raft/peer/transport_share.c raft/peer/refused_log.c"
+snap_src="$peer_src raft/base/crc32c_file.c raft/base/durable.c"
+snap_src="$snap_src raft/base/hex.c raft/peer/snapshot_transfer.c"
 srcs() {
 	case $1 in
 	fuzz_frame) echo "$frame_src" ;;
@@ -51,6 +53,7 @@ srcs() {
 	fuzz_wal_recovery) echo "$wal_src" ;;
 	fuzz_command) echo "kv/key.c kv/command.c" ;;
 	fuzz_peer_http) echo "$peer_src" ;;
+	fuzz_snapshot_http) echo "$snap_src" ;;
 	fuzz_client_http)
 		# The whole member but its main(): every source of raft/ (but
 		# its examples), kv/ and server/ (globbed, so new files need no
@@ -66,7 +69,7 @@ srcs() {
 }
 libs() {
 	case $1 in
-	fuzz_peer_http) echo "$(pc --libs libevent)" ;;
+	fuzz_peer_http | fuzz_snapshot_http) echo "$(pc --libs libevent)" ;;
 	fuzz_client_http)
 		echo "$(pc --libs libevent libevent_pthreads jansson lmdb)" \
 		     "-lpthread -lm" ;;

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "crc32c.h"
 #include "frame.h"
 #include "kv.h"
 #include "msg_codec.h"
@@ -533,6 +534,145 @@ static void gen_client_http(void)
 	}
 }
 
+/* ---- snapshot chunks ---- */
+
+/* A snapshot as fuzz_snapshot_http's verify() takes it: the index and term
+ * of its last entry (little endian), then the store's bytes. */
+static void snap_file(struct buf *b, uint64_t index, uint64_t term)
+{
+	uint8_t h[16];
+
+	le_put_u64(h, index);
+	le_put_u64(h + 8, term);
+	put(b, h, sizeof(h));
+	put_str(b, "a small store, opaque to the transfer");
+}
+
+/* One body-mode seed (fuzz_snapshot_http.c, mode 0x02): the parameter
+ * block, then the snapshot @f. */
+static void snap_body_seed(const char *name, uint8_t mode, uint8_t flags,
+			   uint8_t from, uint8_t index, uint8_t term,
+			   int16_t size_delta, uint8_t offset, uint8_t split,
+			   uint32_t crc_xor, uint32_t chunk_xor,
+			   const struct buf *f)
+{
+	struct buf b = {0};
+	uint8_t x[4];
+
+	put_byte(&b, mode);
+	put_byte(&b, flags);
+	put_byte(&b, from);
+	put_byte(&b, index);
+	put_byte(&b, term);
+	put_byte(&b, (uint8_t)((uint16_t)size_delta & 0xff));
+	put_byte(&b, (uint8_t)((uint16_t)size_delta >> 8));
+	put_byte(&b, offset);
+	put_byte(&b, split);
+	le_put_u32(x, crc_xor);
+	put(&b, x, 4);
+	le_put_u32(x, chunk_xor);
+	put(&b, x, 4);
+	put(&b, f->p, f->len);
+	write_seed("fuzz_snapshot_http", name, &b);
+	free(b.p);
+}
+
+/* One raw POST of the chunk @len bytes at @data, at @off of a snapshot of
+ * @size bytes and CRC @crc. */
+static void snap_raw_chunk(struct buf *b, const char *extra, uint64_t index,
+			   uint64_t off, uint64_t size, uint32_t crc,
+			   const uint8_t *data, size_t len)
+{
+	put_str(b,
+		"POST /raft/snapshot?index=%" PRIu64 "&term=3&offset=%" PRIu64
+		" HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+		"Content-Type: application/octet-stream\r\nX-Kvd-From: 2\r\n"
+		"%sX-Kvd-Snapshot-Size: %" PRIu64 "\r\n"
+		"X-Kvd-Snapshot-CRC: %08x\r\nX-Kvd-Chunk-CRC: %08x\r\n"
+		"X-Kvd-Raft-Term: 3\r\nX-Kvd-Raft-Commit: 5\r\n"
+		"Content-Length: %zu\r\n\r\n",
+		index, off, extra, size, crc, crc32c(0, data, len), len);
+	put(b, data, len);
+}
+
+static void gen_snapshot_http(void)
+{
+	struct buf f = {0}, b = {0};
+	snap_file(&f, 5, 3);
+	uint32_t crc = crc32c(0, f.p, f.len);
+
+	/* Wrapped by the target: flags 0x01 two chunks, 0x02 a wrong token,
+	 * 0x04 a size past 2^63, 0x08 a configuration (0x10: not hex),
+	 * 0x20/0x40 on_received() answers "not needed" / refuses. */
+	snap_body_seed("body-whole", 0x02, 0, 2, 5, 3, 0, 0, 0, 0, 0, &f);
+	snap_body_seed("body-two-chunks", 0x02, 0x01, 2, 5, 3, 0, 0, 10, 0, 0,
+		       &f);
+	snap_body_seed("body-first-chunk", 0x02, 0, 2, 5, 3, 100, 0, 0, 0, 0,
+		       &f);
+	snap_body_seed("body-token", 0x06, 0x08, 7, 5, 3, 0, 0, 0, 0, 0, &f);
+	snap_body_seed("body-wrong-token", 0x06, 0x02, 2, 5, 3, 0, 0, 0, 0, 0,
+		       &f);
+	snap_body_seed("body-bad-chunk-crc", 0x02, 0, 2, 5, 3, 0, 0, 0, 0, 1,
+		       &f);
+	snap_body_seed("body-bad-file-crc", 0x03, 0, 2, 5, 3, 0, 0, 0,
+		       0x80000000u, 0, &f);
+	snap_body_seed("body-bad-index-header", 0x02, 0, 2, 0, 3, 0, 0, 0, 0, 0,
+		       &f);
+	snap_body_seed("body-not-that-index", 0x02, 0, 2, 6, 3, 0, 0, 0, 0, 0,
+		       &f);
+	snap_body_seed("body-not-leader", 0x02, 0, 3, 5, 3, 0, 0, 0, 0, 0, &f);
+	snap_body_seed("body-huge", 0x02, 0x04, 2, 5, 3, 0, 0, 0, 0, 0, &f);
+	snap_body_seed("body-config", 0x02, 0x08, 2, 5, 3, 0, 0, 0, 0, 0, &f);
+	snap_body_seed("body-bad-config", 0x02, 0x18, 2, 5, 3, 0, 0, 0, 0, 0,
+		       &f);
+	snap_body_seed("body-not-needed", 0x02, 0x21, 2, 5, 3, 0, 0, 20, 0, 0,
+		       &f);
+	snap_body_seed("body-refused", 0x02, 0x40, 2, 5, 3, 0, 0, 0, 0, 0, &f);
+	snap_body_seed("body-offset-ahead", 0x02, 0x01, 2, 5, 3, 0, 7, 7, 0, 0,
+		       &f);
+	snap_body_seed("body-beyond-size", 0x02, 0, 2, 5, 3, -4, 0, 0, 0, 0,
+		       &f);
+
+	/* Whole requests. */
+	put_byte(&b, 0);
+	snap_raw_chunk(&b, "", 5, 0, f.len, crc, f.p, 16);
+	write_seed("fuzz_snapshot_http", "raw-first-chunk", &b);
+	b.len = 0;
+	put_byte(&b, 0);
+	snap_raw_chunk(&b,
+		       "X-Kvd-Snapshot-Config: 0a0b0c\r\n"
+		       "X-Kvd-Snapshot-Config-Index: 5\r\n",
+		       5, 0, f.len, crc, f.p, f.len);
+	write_seed("fuzz_snapshot_http", "raw-whole", &b);
+	b.len = 0;
+	put_byte(&b, 0);
+	snap_raw_chunk(&b, "", 5, 0, f.len, crc, f.p, 16);
+	snap_raw_chunk(&b, "", 5, 16, f.len, crc, f.p + 16, f.len - 16);
+	snap_raw_chunk(&b, "", 5, 16, f.len, crc, f.p + 16, f.len - 16);
+	write_seed("fuzz_snapshot_http", "raw-two-chunks-retry", &b);
+	b.len = 0;
+	put_byte(&b, 0x04);
+	snap_raw_chunk(&b, "Authorization: Bearer fuzz-peer-token\r\n", 5, 0,
+		       f.len, crc, f.p, f.len);
+	snap_raw_chunk(&b, "X-Kvd-Token: wrong\r\n", 5, 0, f.len, crc, f.p,
+		       f.len);
+	write_seed("fuzz_snapshot_http", "raw-token-keepalive", &b);
+	b.len = 0;
+	put_byte(&b, 0);
+	put_str(&b, "GET /raft/snapshot HTTP/1.1\r\n\r\n");
+	put_str(&b, "POST /raft/snapshot?index=x&term=3&offset=0 HTTP/1.1\r\n"
+		    "X-Kvd-From: 2\r\nContent-Length: 0\r\n\r\n");
+	/* A chunk whose CRC header is not its bytes'. */
+	size_t at = b.len;
+	snap_raw_chunk(&b, "", 5, 0, f.len, crc, f.p, 16);
+	uint8_t *c = memmem(b.p + at, b.len - at, "Chunk-CRC: ", 11);
+	DIE_IF(c == NULL);
+	c[11] = c[11] == '0' ? '1' : '0';
+	write_seed("fuzz_snapshot_http", "raw-refusals", &b);
+	free(b.p);
+	free(f.p);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -547,5 +687,6 @@ int main(int argc, char **argv)
 	gen_command();
 	gen_wal();
 	gen_client_http();
+	gen_snapshot_http();
 	return 0;
 }
