@@ -22,7 +22,9 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Input: one mode byte, then the bytes to send.
- *   mode 0x01  with 0x02: the chunk CRC header is always right
+ *   mode 0x01  the chunk CRC header is made right: with 0x02 in every
+ *              chunk; in raw bytes the first X-Kvd-Chunk-CRC value gets
+ *              the CRC of everything after the first blank line
  *   mode 0x02  the bytes are PARAMS_LEN parameters (struct params) and a
  *              snapshot: the target sends it in one or two well-formed
  *              chunks and checks each exact answer against a model of
@@ -572,6 +574,27 @@ static void run_body(int guarded, int fix_crc, const uint8_t *in, size_t n)
 	xfer_end();
 }
 
+/* Mode MODE_FIX_CRC on raw bytes: random bytes almost never carry the
+ * right CRC, so most mutations would stop at the checksum; with the first
+ * chunk's rewritten they reach the write and the verification. */
+static void fix_raw_crc(uint8_t *req, size_t len)
+{
+	static const char name[] = "X-Kvd-Chunk-CRC: ";
+	const size_t nl = sizeof(name) - 1;
+	uint8_t *end = memmem(req, len, "\r\n\r\n", 4);
+	uint8_t *h;
+	char v[9];
+
+	if (end == NULL)
+		return;
+	h = memmem(req, (size_t)(end - req), name, nl);
+	if (h == NULL || (size_t)(end - h) < nl + 8)
+		return;
+	snprintf(v, sizeof(v), "%08x",
+		 crc32c(0, end + 4, len - (size_t)(end + 4 - req)));
+	memcpy(h + nl, v, 8);
+}
+
 /* Raw bytes: whatever they are, every answer is well formed, no request
  * meets an internal error, and only the partial file is left behind. */
 static void run_raw(int guarded, const uint8_t *req, size_t len)
@@ -618,8 +641,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (mode & MODE_BODY)
 		run_body(guarded, (mode & MODE_FIX_CRC) != 0, buf, len);
-	else
+	else {
+		if (mode & MODE_FIX_CRC)
+			fix_raw_crc(buf, len);
 		run_raw(guarded, buf, len);
+	}
 	free(buf);
 	return 0;
 }

@@ -644,12 +644,20 @@ static void gen_snapshot_http(void)
 		       "X-Kvd-Snapshot-Config-Index: 5\r\n",
 		       5, 0, f.len, crc, f.p, f.len);
 	write_seed("fuzz_snapshot_http", "raw-whole", &b);
+	/* Mode 0x01: the target rewrites the chunk CRC, wrong here. */
+	b.len = 0;
+	put_byte(&b, 0x01);
+	snap_raw_chunk(&b, "", 5, 0, f.len, crc, f.p, f.len);
+	uint8_t *w = memmem(b.p, b.len, "Chunk-CRC: ", 11);
+	DIE_IF(w == NULL);
+	memcpy(w + 11, "00000000", 8);
+	write_seed("fuzz_snapshot_http", "raw-whole-fix-crc", &b);
 	b.len = 0;
 	put_byte(&b, 0);
 	snap_raw_chunk(&b, "", 5, 0, f.len, crc, f.p, 16);
 	snap_raw_chunk(&b, "", 5, 16, f.len, crc, f.p + 16, f.len - 16);
 	snap_raw_chunk(&b, "", 5, 16, f.len, crc, f.p + 16, f.len - 16);
-	write_seed("fuzz_snapshot_http", "raw-two-chunks-retry", &b);
+	write_seed("fuzz_snapshot_http", "raw-pipelined-chunks", &b);
 	b.len = 0;
 	put_byte(&b, 0x04);
 	snap_raw_chunk(&b, "Authorization: Bearer fuzz-peer-token\r\n", 5, 0,
