@@ -96,7 +96,7 @@
 
 enum raft_error {
 	RAFT_OK = 0,
-	RAFT_ENOLEADER = -1, /* no leader known: the server answers 503 */
+	RAFT_ENOLEADER = -1, /* no leader known: try again later */
 	RAFT_EBUSY = -2,     /* a limit (pending proposals/reads) is reached */
 	RAFT_EINVAL = -3,    /* bad argument or precondition */
 	RAFT_ENOMEM = -4,
