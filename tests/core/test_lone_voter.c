@@ -55,26 +55,10 @@ static struct sim_cluster *one_voter_one_learner(void)
  * every entry each member holds and applies. */
 START_TEST(test_lone_voter_crash_before_term_durable)
 {
-	struct sim_config cfg = {.n_nodes = 2,
-				 .n_voters = 1,
-				 .seed = 1,
-				 .election_ticks = plain.election_ticks,
-				 .heartbeat_ticks = plain.heartbeat_ticks};
-	struct raft_config_change add = {
-	    .type = RAFT_CHANGE_ADD_LEARNER, .id = 2, .addr = "learner"};
-	struct sim_cluster *c = os_new(&cfg);
+	struct sim_cluster *c = one_voter_one_learner();
 	raft_index ia = 0, ib = 0;
 	raft_term t;
 
-	/* A one-member cluster with member 2 added as a learner, every
-	 * entry applied everywhere, member 1 just restarted. */
-	os_elect(c, 1);
-	ck_assert_int_eq(sim_change(c, 1, &add, NULL), RAFT_OK);
-	os_stabilize(c);
-	ck_assert_uint_eq(sim_applied(c, 2), sim_applied(c, 1));
-	sim_crash(c, 1);
-	sim_restart(c, 1);
-	ck_assert_int_eq(sim_role(c, 1), RAFT_FOLLOWER);
 	ck_assert_uint_eq(sim_in_flight(c, 1, 0, 0), 0);
 	t = sim_term(c, 1) + 1;
 	/* Its writes stay pending: the driver sends rd.msgs before the

@@ -1416,6 +1416,21 @@ START_TEST(test_missing_segment)
 }
 END_TEST
 
+/* Writes one entry (term @term, index @index, payload "x") right after the
+ * last record of the segment at @path; returns the offset it starts at. */
+static uint64_t write_after_last(const char *path, raft_term term,
+				 raft_index index)
+{
+	struct rec recs[128];
+	uint8_t buf[64];
+	int nrec = walk_records(path, recs, 128);
+	uint64_t end = recs[nrec - 1].off + recs[nrec - 1].size;
+	size_t len = frame_encode(buf, FRAME_ENTRY_NORMAL, term, index, "x", 1);
+
+	write_at(path, end, buf, len);
+	return end;
+}
+
 /* A valid record with the wrong index (a gap) and a segment of an unknown
  * format version are refused. */
 START_TEST(test_gap_and_version)
@@ -1425,7 +1440,7 @@ START_TEST(test_gap_and_version)
 	struct rec recs[128];
 	struct wal *w = open_ok(dir, SMALL_SEG * 4);
 	uint8_t buf[64], pl[16];
-	int nrec;
+	size_t len;
 
 	append_range(w, 1, 10, 1);
 	sync_ok(w);
@@ -1434,10 +1449,8 @@ START_TEST(test_gap_and_version)
 
 	copy_dir(dir, work);
 	snprintf(path, sizeof(path), "%s/%s", work, names[0]);
-	nrec = walk_records(path, recs, 128);
-	uint64_t end = recs[nrec - 1].off + recs[nrec - 1].size;
-	size_t len = frame_encode(buf, FRAME_ENTRY_NORMAL, 1, 12, "x", 1);
-	write_at(path, end, buf, len);
+	walk_records(path, recs, 128);
+	uint64_t end = write_after_last(path, 1, 12);
 	ck_assert_int_eq(open_logged(work, SMALL_SEG * 4, &w), WAL_ECORRUPT);
 	snprintf(want, sizeof(want), "%s offset %" PRIu64, names[0], end);
 	ck_assert_msg(strstr(err, want) != NULL, "'%s' lacks '%s'", err, want);
@@ -1464,10 +1477,9 @@ START_TEST(test_falling_term_is_corruption)
 {
 	char *dir = make_tmpdir(), *work = make_tmpdir();
 	char names[16][64], path[512], want[600];
-	struct rec recs[128];
 	struct wal *w = open_ok(dir, SMALL_SEG * 4);
 	uint8_t buf[64];
-	int nrec;
+	size_t len;
 
 	append_range(w, 1, 10, 2);
 	sync_ok(w);
@@ -1476,11 +1488,8 @@ START_TEST(test_falling_term_is_corruption)
 
 	copy_dir(dir, work);
 	snprintf(path, sizeof(path), "%s/%s", work, names[0]);
-	nrec = walk_records(path, recs, 128);
-	uint64_t end = recs[nrec - 1].off + recs[nrec - 1].size;
 	/* Entry 11 continues the indexes but falls back to term 1. */
-	size_t len = frame_encode(buf, FRAME_ENTRY_NORMAL, 1, 11, "x", 1);
-	write_at(path, end, buf, len);
+	uint64_t end = write_after_last(path, 1, 11);
 	ck_assert_int_eq(open_logged(work, SMALL_SEG * 4, &w), WAL_ECORRUPT);
 	snprintf(want, sizeof(want), "%s offset %" PRIu64, names[0], end);
 	ck_assert_msg(strstr(err, want) != NULL && strstr(err, "term") != NULL,
