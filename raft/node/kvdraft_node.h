@@ -1,0 +1,262 @@
+/* kvdraft_node.h - libkvdraft's node level (installed as <kvdraft/node.h>):
+ * the pure core with a write-ahead log, the HTTP peer transport, snapshots
+ * and membership, run on the caller's libevent loop, around a state machine
+ * the application brings as callbacks (struct kvdraft_app).
+ *
+ * A program opens one node per member on its event_base and the evhttp
+ * its peers reach; proposes commands and asks for linearizable read points;
+ * and gets every committed command, in log order, through its apply()
+ * callback. The node writes the WAL (group commit on a writer thread),
+ * sends and receives messages and snapshots, compacts the log behind
+ * snapshots the application writes, follows membership changes, and
+ * restarts from the data directory.
+ *
+ * Threads: every kvdraft_node_* call and every callback runs on the loop
+ * thread, except snapshot_write() when the application asks for it to run
+ * beside the loop (KVDRAFT_APP_SNAPSHOT_CONCURRENT).
+ *
+ * Ownership: the node copies what it is given (options, commands); a
+ * result handed to a completion callback is valid during the call only.
+ *
+ * Errors: the functions return KVDRAFT_OK or an enum kvdraft_error;
+ * kvdraft_strerror() names them. docs/LIBRARY.md, "The node", says more.
+ */
+#ifndef KVDRAFT_NODE_H_
+#define KVDRAFT_NODE_H_
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "raft.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct event_base;
+struct evhttp;
+
+enum kvdraft_error {
+	KVDRAFT_OK = 0,
+	KVDRAFT_ENOLEADER = -1,	   /* no leader is known */
+	KVDRAFT_EBUSY = -2,	   /* a limit is reached: try again later */
+	KVDRAFT_ETOO_LARGE = -3,   /* the command is above max_entry_bytes */
+	KVDRAFT_ESTOPPING = -4,	   /* the node is stopping */
+	KVDRAFT_EINTERNAL = -5,	   /* a bug or a storage failure */
+	KVDRAFT_ETIMEOUT = -6,	   /* no outcome in time, a leader was known */
+	KVDRAFT_EUNAVAILABLE = -7, /* no outcome in time, leadership moved or
+				    * was lost: the outcome is unknown */
+	KVDRAFT_ENOTLEADER = -9,   /* this member does not lead */
+	KVDRAFT_EINVAL = -10,	   /* a bad argument */
+	KVDRAFT_EDISKFULL = -11,   /* the log or the state cannot be written
+				    * for lack of space: try again later */
+	KVDRAFT_ETRANSFER = -12,   /* a leadership transfer is under way */
+	KVDRAFT_ERETRY = -13	   /* apply(): nothing applied for lack of
+				    * space; the node tries again later */
+};
+
+RAFT_API const char *kvdraft_strerror(int err);
+
+/* What the node asks of the application's state machine.
+ *
+ * Initialise with kvdraft_app_init() and then set the fields: @size says
+ * which fields the program knows of, so a newer library reads an older
+ * program's struct correctly. */
+struct kvdraft_app {
+	size_t size; /* sizeof(struct kvdraft_app), set by kvdraft_app_init() */
+	void *ctx;   /* passed to every callback */
+
+	/* Applies @n committed entries, consecutive and in log order, and
+	 * writes one result of result_size bytes per entry into @results
+	 * (results + i * result_size; zeroed before the call). Entries of
+	 * type RAFT_ENTRY_NORMAL hold a command as proposed (see
+	 * identity_offset); others (RAFT_ENTRY_NOOP, RAFT_ENTRY_CONFIG) only
+	 * advance the applied index, which a durable state machine records.
+	 * Returns 0 when every entry is applied; KVDRAFT_ERETRY when none is,
+	 * for lack of space (the node keeps them, in order, and calls again
+	 * later); any other value is fatal: the node logs @err and the
+	 * program must stop it. Required. */
+	int (*apply)(void *ctx, const struct raft_entry *ents, size_t n,
+		     void *results, char *err, size_t errlen);
+	size_t result_size; /* 0: no results */
+
+	/* The index and term of the last entry the state machine holds when
+	 * the node opens. A state machine kept in memory leaves it NULL (0,
+	 * 0): the node then restores the newest snapshot and applies the log
+	 * after it. A durable one says where it stands, and the node applies
+	 * the log from there. */
+	int (*applied)(void *ctx, raft_index *index, raft_term *term);
+
+	/* Writes the state to @fd (a new file) and sets *@index and *@term to
+	 * the last entry it holds. Returns 0, or -1 with @err. Required.
+	 * Runs on the loop thread between applies unless flags has
+	 * KVDRAFT_APP_SNAPSHOT_CONCURRENT: then on a background thread while
+	 * the loop keeps applying, and the state written must be the state
+	 * of one applied index. */
+	int (*snapshot_write)(void *ctx, int fd, raft_index *index,
+			      raft_term *term, char *err, size_t errlen);
+
+	/* Replaces the state with the snapshot in @fd (written by
+	 * snapshot_write() on some member), which holds every entry up to
+	 * @index (@term). Returns 0, or -1 with @err (fatal). Required. */
+	int (*snapshot_restore)(void *ctx, int fd, raft_index index,
+				raft_term term, char *err, size_t errlen);
+
+	/* Optional: checks that the snapshot in @fd is one (a received file
+	 * passed its checksum already) and reads back its index and term.
+	 * Returns 0, or -1 with @err: the file is refused. */
+	int (*snapshot_check)(void *ctx, int fd, raft_index *index,
+			      raft_term *term, char *err, size_t errlen);
+
+	/* Optional: makes the applied state durable; called before the log
+	 * is compacted behind a snapshot and when the node closes. 0 or -1
+	 * with @err (fatal). */
+	int (*sync)(void *ctx, char *err, size_t errlen);
+
+	/* Where a command carries its proposal's identity (the proposing
+	 * member and its request id: 16 bytes, two little-endian u64), by
+	 * which the proposer finds the waiting request when the command is
+	 * applied. Negative (the default): the node puts the 16 bytes in
+	 * front of each command and apply() never sees them. From 0 on: the
+	 * application's encoding leaves 16 bytes at this offset, the node
+	 * writes them before proposing and apply() sees them. */
+	long identity_offset;
+
+	unsigned flags; /* enum kvdraft_app_flag */
+	/* The extension of snapshot data files (DATA_DIR/snap/snap-X.EXT),
+	 * at most 8 letters or digits; NULL: "snap". */
+	const char *snapshot_ext;
+};
+
+enum kvdraft_app_flag {
+	KVDRAFT_APP_SNAPSHOT_CONCURRENT = 1
+};
+
+RAFT_API void kvdraft_app_init(struct kvdraft_app *app);
+
+/* A member of the founding configuration. */
+struct kvdraft_peer {
+	raft_id id;
+	const char *peer_url; /* http://HOST:PORT */
+};
+
+/* Log lines of the node: @level is one of enum kvdraft_log_level. */
+enum kvdraft_log_level {
+	KVDRAFT_LOG_DEBUG = 0,
+	KVDRAFT_LOG_INFO = 1,
+	KVDRAFT_LOG_WARN = 2,
+	KVDRAFT_LOG_ERROR = 3
+};
+
+/* Initialise with kvdraft_node_options_init() (which sets @size and every
+ * default) and then set the fields. Strings and arrays are copied. */
+struct kvdraft_node_options {
+	size_t size;
+	raft_id id;	      /* this member, > 0; required */
+	const char *data_dir; /* required; created when missing */
+	/* This member's URL as its peers reach it; required. */
+	const char *advertise_peer;
+	/* The founding members, this one included, on first start; none
+	 * (NULL, 0) for a member that waits to be added. */
+	const struct kvdraft_peer *initial;
+	size_t n_initial;
+	/* An address of the application's own (a client URL), announced to
+	 * peers and available from kvdraft_node_app_url(); NULL: none. */
+	const char *app_url;
+	/* The shared secret peers present (X-Kvd-Peer-Token); NULL: none. */
+	const char *peer_token;
+	unsigned heartbeat_ms;	      /* 100 */
+	unsigned election_timeout_ms; /* 1000; at least 2 heartbeats */
+	unsigned request_timeout_ms;  /* proposals and reads: 5000 */
+	uint64_t snapshot_entries;    /* applied entries between snapshots;
+				       * 0: never on its own (10000) */
+	unsigned snapshot_keep;	      /* snapshots kept on disk (1) */
+	uint64_t wal_segment_bytes;   /* 64 MiB */
+	uint32_t max_entry_bytes;     /* largest command (16 MiB) */
+	/* Optional log sink; NULL: lines go to stderr. */
+	void (*log)(void *ctx, int level, const char *line);
+	void *log_ctx;
+	int log_level; /* lines below it are dropped (KVDRAFT_LOG_INFO) */
+};
+
+RAFT_API void kvdraft_node_options_init(struct kvdraft_node_options *o);
+
+struct kvdraft_node;
+
+/* Opens @o->data_dir (creating it), recovers the WAL and the state (see
+ * struct kvdraft_app's applied()), and starts the member on @base; its
+ * peer routes are added to @peer_http, which the program binds and owns
+ * (it must outlive the node). Returns KVDRAFT_OK and *@out, or an error
+ * with one line in @err. */
+RAFT_API int kvdraft_node_open(struct event_base *base, struct evhttp *peer_http,
+			       const struct kvdraft_node_options *o,
+			       const struct kvdraft_app *app,
+			       struct kvdraft_node **out, char *err,
+			       size_t errlen);
+
+/* Stops taking work: new calls fail with KVDRAFT_ESTOPPING and every
+ * waiting request completes with it now. */
+RAFT_API void kvdraft_node_stop(struct kvdraft_node *n);
+
+/* Stops, makes everything queued durable, syncs the state and frees the
+ * node. The loop must not run the node's events afterwards. */
+RAFT_API void kvdraft_node_close(struct kvdraft_node *n);
+
+/* Completion of a proposal, read or transfer: @err is KVDRAFT_OK or an
+ * error; for a proposal @result points to the command's apply() result
+ * (NULL on error or when result_size is 0), valid during the call. */
+typedef void (*kvdraft_done_fn)(void *arg, int err, const void *result);
+
+/* Proposes the command @cmd (@len bytes, copied; with identity_offset 0
+ * or more the node writes the identity into @cmd first). A follower
+ * forwards it to the leader. KVDRAFT_OK: @done is called once later,
+ * after the command is applied here (with its result), or with an error.
+ * Otherwise the error, and @done is never called. */
+RAFT_API int kvdraft_node_propose(struct kvdraft_node *n, void *cmd,
+				  size_t len, kvdraft_done_fn done, void *arg);
+
+/* Asks for a linearizable read point (ReadIndex, thesis §6.4): @done
+ * with KVDRAFT_OK means the state machine now holds every write that
+ * completed before the call, and may be read. */
+RAFT_API int kvdraft_node_read(struct kvdraft_node *n, kvdraft_done_fn done,
+			       void *arg);
+
+/* Hands leadership to @to (thesis §3.10; this member must lead). */
+RAFT_API int kvdraft_node_transfer_leadership(struct kvdraft_node *n,
+					      raft_id to, kvdraft_done_fn done,
+					      void *arg);
+
+/* A request the program carries out itself (forwarding one to the
+ * leader) under the node's timeout and shutdown: @done comes with
+ * KVDRAFT_ETIMEOUT, KVDRAFT_EUNAVAILABLE or KVDRAFT_ESTOPPING unless
+ * kvdraft_node_unwatch() comes first. */
+struct kvdraft_wait;
+RAFT_API int kvdraft_node_watch(struct kvdraft_node *n, kvdraft_done_fn done,
+				void *arg, struct kvdraft_wait **out);
+RAFT_API void kvdraft_node_unwatch(struct kvdraft_node *n,
+				   struct kvdraft_wait *w);
+
+/* Membership: proposes @ch (raft_propose_config(); its RAFT_* code), the
+ * leader's match index of @id, the configuration in effect (valid until
+ * the loop runs on). */
+RAFT_API int kvdraft_node_change_membership(struct kvdraft_node *n,
+					    const struct raft_config_change *ch,
+					    raft_index *index);
+RAFT_API int kvdraft_node_match_index(const struct kvdraft_node *n, raft_id id,
+				      raft_index *match);
+RAFT_API const struct raft_membership *
+kvdraft_node_membership(const struct kvdraft_node *n);
+
+/* State. */
+RAFT_API void kvdraft_node_status(const struct kvdraft_node *n,
+				  struct raft_status *st);
+RAFT_API raft_index kvdraft_node_applied(const struct kvdraft_node *n);
+/* A leader is known and the applied index reached the commit index. */
+RAFT_API bool kvdraft_node_ready(const struct kvdraft_node *n);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KVDRAFT_NODE_H_ */
