@@ -70,17 +70,17 @@ static int app_apply(void *ctx, const struct raft_entry *ents, size_t n,
 	return 0;
 }
 
-/* A snapshot: the line SNAP_MAGIC " INDEX TERM", then the state. */
+/* A snapshot: the line SNAP_MAGIC " INDEX TERM BYTES", then the state. */
 static int app_snapshot_write(void *ctx, int fd, raft_index *index,
 			      raft_term *term, char *err, size_t errlen)
 {
 	struct evbuffer *b = evbuffer_new();
-	(void)ctx;
 	size_t n = evbuffer_get_length(state);
-	int r = !b ||
-		evbuffer_add_printf(b, SNAP_MAGIC " %" PRIu64 " %" PRIu64 "\n",
-				    applied, applied_term) < 0 ||
-		(n && evbuffer_add(b, evbuffer_pullup(state, -1), n));
+	(void)ctx;
+	int r = !b || evbuffer_add_printf(
+			  b, SNAP_MAGIC " %" PRIu64 " %" PRIu64 " %zu\n",
+			  applied, applied_term, n) < 0;
+	r = r || (n && evbuffer_add(b, evbuffer_pullup(state, -1), n));
 	while (!r && evbuffer_get_length(b) > 0)
 		r = evbuffer_write(b, fd) < 0 && errno != EINTR;
 	if (r)
@@ -100,13 +100,14 @@ static int app_snapshot_restore(void *ctx, int fd, raft_index index,
 	FILE *f = d < 0 ? NULL : fdopen(d, "r");
 	struct evbuffer *b = evbuffer_new();
 	char *s = NULL, *tab, *end;
-	size_t cap = 0, old = evbuffer_get_length(state);
+	size_t cap = 0, old = evbuffer_get_length(state), bytes;
 	ssize_t n;
 	uint64_t si, st, prev = 0, i;
 	(void)ctx;
 	int ok = f && b && lseek(d, 0, SEEK_SET) == 0 &&
 		 getline(&s, &cap, f) > 0 &&
-		 sscanf(s, SNAP_MAGIC " %" SCNu64 " %" SCNu64, &si, &st) == 2 &&
+		 sscanf(s, SNAP_MAGIC " %" SCNu64 " %" SCNu64 " %zu", &si, &st,
+			&bytes) == 3 &&
 		 si == index && st == term && index >= applied;
 	while (ok && (n = getline(&s, &cap, f)) > 0) {
 		tab = memchr(s, '\t', (size_t)n);
@@ -118,7 +119,7 @@ static int app_snapshot_restore(void *ctx, int fd, raft_index index,
 		     !evbuffer_add(b, s, (size_t)n);
 		prev = i;
 	}
-	ok = ok && !ferror(f);
+	ok = ok && !ferror(f) && evbuffer_get_length(b) == bytes;
 	/* Output only grows: what was printed must begin the snapshot. */
 	ok = ok && old <= evbuffer_get_length(b) &&
 	     (!old || !memcmp(evbuffer_pullup(state, -1),
