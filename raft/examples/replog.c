@@ -5,6 +5,7 @@
  * order. The state machine is that text, kept in memory: after a restart
  * the node restores the newest snapshot and replays the log after it, so
  * replog prints every line again from the start.
+ *
  * Build: cc replog.c $(pkg-config --cflags --libs kvdraft libevent)
  */
 #define _POSIX_C_SOURCE 200809L /* getline(), dup(), fdopen() */
@@ -12,6 +13,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
+
 #include <err.h>
 #include <errno.h>
 #include <getopt.h>
@@ -125,7 +127,7 @@ static int app_snapshot_restore(void *ctx, int fd, raft_index index,
 	     (!old || !memcmp(evbuffer_pullup(state, -1),
 			      evbuffer_pullup(b, (ssize_t)old), old));
 	free(s);
-	f ? fclose(f) : d < 0 ? 0 : close(d);
+	f ? fclose(f) : d < 0 ? 0 : close(d); /* d, through f if opened */
 	if (ok) {
 		evbuffer_drain(b, old);
 		evbuffer_add_buffer(out, b);
@@ -143,8 +145,8 @@ static void proposed(void *arg, int err, const void *result)
 {
 	(void)result;
 	if (err != KVDRAFT_OK)
-		fprintf(stderr, "replog: %s not committed: %s\n", (char *)arg,
-			kvdraft_strerror(err));
+		warnx("%s not committed: %s", (char *)arg,
+		      kvdraft_strerror(err));
 	free(arg);
 }
 
@@ -161,9 +163,7 @@ static void take_lines(void)
 		n = e.pos < 0 ? n : (size_t)e.pos;
 		char *line = skipping || n > MAX_LINE ? NULL : malloc(n + 1);
 		if (!line && !skipping)
-			fprintf(
-			    stderr,
-			    "replog: a line refused: too long or no memory\n");
+			warnx("a line refused: too long, or no memory");
 		if (line) {
 			evbuffer_remove(in, line, n);
 			line[n] = '\0';
