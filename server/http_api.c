@@ -18,6 +18,7 @@
 #include "http_util.h"
 #include "leader_proxy.h"
 #include "kv.h"
+#include "kv_app.h"
 #include "log.h"
 #include "metrics.h"
 #include "node.h"
@@ -149,7 +150,7 @@ static void handle_status(struct node *n, struct evhttp_request *req, double t0)
 {
 	struct raft_status st;
 	node_raft_status(n, &st);
-	raft_index applied = kv_applied_index(node_kv(n));
+	raft_index applied = kv_applied_index(kv_app_store(n));
 	/* Terms and indexes are unsigned 64-bit numbers: written by hand,
 	 * as jansson would print those above INT64_MAX as negative. */
 	const struct http_u64 nums[] = {
@@ -256,8 +257,9 @@ static void serve_list(struct node *n, struct evhttp_request *req,
 	int more = 0;
 	int64_t rc = KV_ENOMEM;
 	if (ls.out != NULL && page != NULL)
-		rc = kv_list(node_kv(n), c->prefix, c->prefix_len, c->after,
-			     c->after_len, c->limit, list_cb, &ls, &more);
+		rc =
+		    kv_list(kv_app_store(n), c->prefix, c->prefix_len, c->after,
+			    c->after_len, c->limit, list_cb, &ls, &more);
 	if (rc == KV_ESTOPPED && ls.full) {
 		rc = 0;
 		more = 1;
@@ -294,8 +296,8 @@ static void serve_read(struct node *n, struct evhttp_request *req,
 		uint8_t *val = NULL;
 		size_t len = 0;
 		uint64_t mod = 0;
-		int rc =
-		    kv_get(node_kv(n), c->key, c->key_len, &val, &len, &mod);
+		int rc = kv_get(kv_app_store(n), c->key, c->key_len, &val, &len,
+				&mod);
 		if (rc == KV_ENOTFOUND) {
 			reply_error(n, req, route, t0, 404, "not_found",
 				    "no such key", NULL);
@@ -332,9 +334,9 @@ static void serve_read(struct node *n, struct evhttp_request *req,
 	serve_list(n, req, route, t0, c);
 }
 
-static void read_done(struct node_wait *w, int err, const struct kv_result *res)
+static void read_done(struct node_wait *w, int err, const void *result)
 {
-	(void)res;
+	(void)result;
 	struct call *c = (struct call *)w;
 	if (err == NODE_OK)
 		serve_read(c->n, c->req, c->route, c->t0, c);
@@ -362,11 +364,48 @@ static void start_read(struct node *n, struct call *c, int stale)
 
 /* ---- writes ---- */
 
-static void write_done(struct node_wait *w, int err,
-		       const struct kv_result *res)
+/* Encodes @cmd into a malloc'd buffer, its value from @value when not
+ * NULL: one copy of the value, whatever the evbuffer's chunks (the node
+ * writes the identity into the header, and the core copies it once). */
+static int encode_command(const struct kv_cmd *cmd, struct evbuffer *value,
+			  uint8_t **out, size_t *len)
+{
+	if (value == NULL)
+		return kv_cmd_encode_alloc(cmd, out, len);
+	if (evbuffer_get_length(value) != cmd->value_len)
+		return KV_EINVAL;
+	size_t size = kv_cmd_size(cmd);
+	uint8_t *buf = malloc(size);
+	if (buf == NULL)
+		return KV_ENOMEM;
+	int64_t w = kv_cmd_encode_head(cmd, buf, size);
+	if (w < 0) {
+		free(buf);
+		return (int)w;
+	}
+	size_t at = KV_CMD_HEADER_SIZE + cmd->key_len;
+	if (cmd->value_len != 0 &&
+	    evbuffer_copyout(value, buf + at, cmd->value_len) !=
+		(ev_ssize_t)cmd->value_len) {
+		free(buf);
+		return KV_ENOMEM;
+	}
+	*out = buf;
+	*len = size;
+	return 0;
+}
+
+static void write_done(struct node_wait *w, int err, const void *result)
 {
 	struct call *c = (struct call *)w;
 	struct node *n = c->n;
+	const struct kv_result *res = result;
+	/* A command applied: its outcome is the store's. */
+	if (err == NODE_OK && res->status == KV_STALE_SEQ)
+		err = NODE_ESTALE_SEQ;
+	else if (err == NODE_OK && res->status != KV_APPLIED &&
+		 res->status != KV_CAS_FAILED)
+		err = NODE_EINTERNAL;
 	if (err != NODE_OK) {
 		reply_node_error(n, c->req, c->route, c->t0, err);
 	} else if (res->status == KV_CAS_FAILED) {
@@ -447,8 +486,8 @@ static void start_write(struct node *n, struct evhttp_request *req,
 		reply_error(n, req, route, t0, 400, "bad_request", msg, NULL);
 		return;
 	}
-	/* A PUT's value stays in the request's buffer: node_propose() copies
-	 * it once, straight into the command (no contiguous copy first). */
+	/* A PUT's value stays in the request's buffer: encode_command()
+	 * copies it once, straight into the command. */
 	struct evbuffer *value = NULL;
 	if (route == ROUTE_KV_PUT) {
 		struct evbuffer *in = evhttp_request_get_input_buffer(req);
@@ -476,7 +515,17 @@ static void start_write(struct node *n, struct evhttp_request *req,
 	c->route = route;
 	c->t0 = t0;
 	c->w.done = write_done;
-	int rc = node_propose(n, &cmd, value, &c->w);
+	uint8_t *buf;
+	size_t len;
+	int rc = encode_command(&cmd, value, &buf, &len);
+	if (rc != 0) {
+		log_error("cannot encode a command: %s", kv_strerror(rc));
+		reply_node_error(n, req, route, t0, NODE_EINTERNAL);
+		call_free(c);
+		return;
+	}
+	rc = node_propose(n, buf, len, &c->w);
+	free(buf);
 	if (rc != NODE_OK) {
 		reply_node_error(n, req, route, t0, rc);
 		call_free(c);
@@ -485,10 +534,9 @@ static void start_write(struct node *n, struct evhttp_request *req,
 
 /* ---- leadership transfer ---- */
 
-static void transfer_done(struct node_wait *w, int err,
-			  const struct kv_result *res)
+static void transfer_done(struct node_wait *w, int err, const void *result)
 {
-	(void)res;
+	(void)result;
 	struct call *c = (struct call *)w;
 	if (err == NODE_OK) {
 		reply_json(c->n, c->req, c->route, c->t0, 200,

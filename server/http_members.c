@@ -148,10 +148,9 @@ static void job_rearm(struct job *j)
 }
 
 /* The node gave up on the job (timeout, shutdown). */
-static void job_wait_done(struct node_wait *w, int err,
-			  const struct kv_result *res)
+static void job_wait_done(struct node_wait *w, int err, const void *result)
 {
-	(void)res;
+	(void)result;
 	struct job *j = (struct job *)w;
 	log_warn("membership change of member %" PRIu64 " ended: %s", j->id,
 		 node_strerror(err));

@@ -102,9 +102,8 @@ int http_snapshot_get(struct node *n, struct evhttp_request *req, double t0)
 	*b = (struct backup){.n = n, .req = req, .t0 = t0};
 	/* Everything applied so far, so every write acknowledged before
 	 * this request, is in the file it gets. */
-	raft_index index = kv_applied_index(node_kv(n));
-	if (sn == NULL ||
-	    snapshotter_file_at(sn, node_kv(n), index, file_ready, b) != 0) {
+	raft_index index = node_applied(n);
+	if (sn == NULL || snapshotter_file_at(sn, index, file_ready, b) != 0) {
 		free(b);
 		http_send_error(req, 503, "unavailable",
 				"too many snapshot downloads wait already, or "

@@ -62,9 +62,9 @@ static void proxy_http_done(struct evhttp_request *resp, void *arg)
 
 /* Timeout or shutdown before the leader answered. */
 static void proxy_wait_done(struct node_wait *w, int err,
-			    const struct kv_result *res)
+			    const void *result)
 {
-	(void)res;
+	(void)result;
 	struct proxy *p = (struct proxy *)w;
 	evhttp_cancel_request(p->out);
 	evhttp_connection_free(p->conn);

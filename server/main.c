@@ -13,6 +13,7 @@
 #include "config.h"
 #include "file_modes.h"
 #include "http_api.h"
+#include "kv_app.h"
 #include "listener.h"
 #include "log.h"
 #include "mem_policy.h"
@@ -29,6 +30,7 @@ struct kvd {
 	struct evhttp *client_http, *peer_http;
 	struct listener *client_listener, *peer_listener;
 	struct node *node;
+	struct kv_app store;
 	struct event *sigterm, *sigint, *grace;
 	int stopping;
 };
@@ -130,11 +132,20 @@ int main(int argc, char **argv)
 	evhttp_set_max_headers_size(k.peer_http, PEER_MAX_HEADERS_BYTES);
 	evhttp_set_timeout(k.peer_http, PEER_IDLE_TIMEOUT_S);
 
-	if (node_open(&cfg, k.base, k.peer_http, &k.node, err, sizeof(err)) !=
-	    0) {
+	/* The store first (--restore seeds it); the node then recovers
+	 * the WAL and the store's place in it. */
+	struct kvdraft_app app;
+	if (kv_app_open(&k.store, &cfg, err, sizeof(err)) != 0) {
 		log_error("%s", err);
 		die(err, CONFIG_EXIT_STARTUP);
 	}
+	kv_app_callbacks(&k.store, &app);
+	if (node_open(&cfg, &app, k.base, k.peer_http, &k.node, err,
+		      sizeof(err)) != 0) {
+		log_error("%s", err);
+		die(err, CONFIG_EXIT_STARTUP);
+	}
+	k.store.node = k.node;
 	http_api_attach(k.client_http, k.node);
 	/* Both listeners are bounded alike (docs/API.md, "Connections and
 	 * limits"). */
@@ -165,6 +176,7 @@ int main(int argc, char **argv)
 
 	/* Drains the WAL writer and syncs LMDB. */
 	node_close(k.node);
+	kv_app_close(&k.store);
 	/* evhttp_free() frees the listening sockets before the connections,
 	 * whose closes still reach the listeners: stopped first, they do
 	 * not touch the freed sockets. */

@@ -20,6 +20,7 @@
 #include "node_internal.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
@@ -42,6 +43,8 @@
 #include "wal.h"
 #include "wal_writer.h"
 #include "clock.h"
+#include "durable.h"
+#include "kv.h"
 #include "util.h"
 
 /* The largest entry received, recovered or replicated: a command with a
@@ -177,22 +180,10 @@ static void note_soft_state(struct node *n, enum raft_role role, raft_id leader,
 		node_waits_finish_transfers(n, leader);
 }
 
-/* A store call found the store damaged (KV_ECORRUPT): the mark makes the
- * next start rebuild it (node_store.c). */
-void node_mark_damaged(struct node *n, int rc, const char *why)
-{
-	if (rc != KV_ECORRUPT)
-		return;
-	if (kv_mark_damaged(n->cfg->data_dir, why) != 0)
-		log_error("cannot mark the store damaged: the next start may "
-			  "not rebuild it");
-	else
-		log_error("the store is damaged; the next start rebuilds it");
-}
-
 void node_fatal(const char *what, const char *detail)
 {
-	/* The WAL or the store failed: nothing unsynced was acknowledged, so
+	/* The WAL or the state machine failed: nothing unsynced was
+	 * acknowledged, so
 	 * stopping at once loses nothing; a restart recovers from disk. */
 	log_error("%s: %s; exiting", what, detail);
 	exit(1);
@@ -406,45 +397,48 @@ static void wal_log(void *ctx, const char *line)
 
 /* ---- opening and closing ---- */
 
-/* mkdir -p with mode 0700 for what it creates. */
-static int make_dirs(const char *path)
+void kvdraft_app_init(struct kvdraft_app *app)
 {
-	char buf[4096];
-	size_t len = strlen(path);
-	if (len >= sizeof(buf)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	memcpy(buf, path, len + 1);
-	for (size_t i = 1; i <= len; i++) {
-		if (buf[i] != '/' && buf[i] != '\0')
-			continue;
-		char c = buf[i];
-		buf[i] = '\0';
-		if (mkdir(buf, 0700) != 0 && errno != EEXIST)
-			return -1;
-		buf[i] = c;
-	}
-	struct stat st;
-	if (stat(path, &st) != 0)
-		return -1;
-	if (!S_ISDIR(st.st_mode)) {
-		errno = ENOTDIR;
-		return -1;
-	}
+	memset(app, 0, sizeof(*app));
+	app->size = sizeof(*app);
+	app->identity_offset = -1;
+}
+
+/* Copies the fields @app's program knew of (app->size) over the defaults,
+ * and checks the required callbacks. */
+static int app_copy(const struct kvdraft_app *app, struct kvdraft_app *out,
+		    char *err, size_t errlen)
+{
+	kvdraft_app_init(out);
+	if (app == NULL || app->size < offsetof(struct kvdraft_app, flags))
+		return util_fail(err, errlen,
+				 "the application's callbacks are missing "
+				 "(kvdraft_app_init())");
+	memcpy(out, app, app->size < sizeof(*out) ? app->size : sizeof(*out));
+	out->size = sizeof(*out);
+	if (out->apply == NULL || out->snapshot_write == NULL ||
+	    out->snapshot_restore == NULL ||
+	    (out->applied != NULL && out->reset == NULL))
+		return util_fail(err, errlen,
+				 "the application lacks a required callback "
+				 "(apply, snapshot_write, snapshot_restore; "
+				 "reset with applied)");
+	if (out->identity_offset > (long)(64 * 1024))
+		return util_fail(err, errlen,
+				 "identity_offset is out of range");
 	return 0;
 }
 
 /* WAL recovery and the core's restore: every entry in the WAL, and the
- * applied index of LMDB, so the core hands out exactly the committed
- * entries above it (replay: never twice, never a gap). */
-static int open_storage(struct node *n, struct wal **walp, char *err,
-			size_t errlen)
+ * state machine's applied index, so the core hands out exactly the
+ * committed entries above it (replay: never twice, never a gap). */
+static int open_storage(struct node *n, struct wal **walp, raft_index *applied,
+			raft_term *applied_term, char *err, size_t errlen)
 {
 	const struct config *cfg = n->cfg;
 	char wal_dir[4200], werr[512] = "";
 	snprintf(wal_dir, sizeof(wal_dir), "%s/wal", cfg->data_dir);
-	if (make_dirs(wal_dir) != 0)
+	if (durable_make_dirs(wal_dir) != 0)
 		return util_fail(err, errlen, "cannot create %s: %s", wal_dir,
 				 strerror(errno));
 	struct wal_options wo = {.log = wal_log,
@@ -455,10 +449,11 @@ static int open_storage(struct node *n, struct wal **walp, char *err,
 		return util_fail(err, errlen,
 				 "cannot open the WAL in %s: %s: %s", wal_dir,
 				 wal_strerror(rc), werr);
-	return node_open_store(n, *walp, err, errlen);
+	return node_open_state(n, *walp, applied, applied_term, err, errlen);
 }
 
-static int open_raft(struct node *n, struct wal *w, char *err, size_t errlen)
+static int open_raft(struct node *n, struct wal *w, raft_index state_applied,
+		     raft_term state_term, char *err, size_t errlen)
 {
 	const struct config *cfg = n->cfg;
 	struct wal_hard_state whs;
@@ -473,8 +468,8 @@ static int open_raft(struct node *n, struct wal *w, char *err, size_t errlen)
 	    .first = wal_first_index(w),
 	    .last = wal_last_index(w),
 	    .hs = {.term = whs.term, .vote = whs.vote, .commit = whs.commit},
-	    .applied = kv_applied_index(n->kv),
-	    .applied_term = kv_applied_term(n->kv),
+	    .applied = state_applied,
+	    .applied_term = state_term,
 	};
 	if (in.last >= in.first) {
 		int rc = wal_read(w, in.first, in.last, &ents, &n_ents, werr,
@@ -654,20 +649,26 @@ static int open_transport(struct node *n, struct evhttp *peer_http, char *err,
 	return 0;
 }
 
-int node_open(const struct config *cfg, struct event_base *base,
-	      struct evhttp *peer_http, struct node **out, char *err,
-	      size_t errlen)
+int node_open(const struct config *cfg, const struct kvdraft_app *app,
+	      struct event_base *base, struct evhttp *peer_http,
+	      struct node **out, char *err, size_t errlen)
 {
 	struct wal *w = NULL;
+	raft_index state_applied = 0;
+	raft_term state_term = 0;
 	struct node *n = calloc(1, sizeof(*n));
 	if (n == NULL)
 		return util_fail(err, errlen, "out of memory");
 	n->cfg = cfg;
 	n->base = base;
+	if (app_copy(app, &n->app, err, errlen) != 0) {
+		free(n);
+		return -1;
+	}
 	n->waits.next_id = random_u64();
 	n->role = RAFT_FOLLOWER;
 	struct member *self;
-	if (make_dirs(cfg->data_dir) != 0) {
+	if (durable_make_dirs(cfg->data_dir) != 0) {
 		util_fail(err, errlen, "cannot create data dir %s: %s",
 			  cfg->data_dir, strerror(errno));
 		goto fail;
@@ -682,12 +683,9 @@ int node_open(const struct config *cfg, struct event_base *base,
 	self = members_find(&n->members, cfg->id);
 	if (self != NULL)
 		strcpy(self->client_url, cfg->advertise_client);
-	if (cfg->restore != NULL &&
-	    node_restore_file(n, cfg->restore, err, errlen) != 0)
+	if (open_storage(n, &w, &state_applied, &state_term, err, errlen) != 0)
 		goto fail;
-	if (open_storage(n, &w, err, errlen) != 0)
-		goto fail;
-	if (open_raft(n, w, err, errlen) != 0)
+	if (open_raft(n, w, state_applied, state_term, err, errlen) != 0)
 		goto fail;
 	n->flush_ev = event_new(base, -1, 0, flush_cb, n);
 	if (n->flush_ev == NULL || node_wal_init(n) != 0) {
@@ -743,11 +741,10 @@ void node_close(struct node *n)
 	node_wal_close(n);
 	/* Joins a running copy: the store must outlive it. */
 	snapshotter_free(n->snap);
-	if (n->kv != NULL) {
+	if (n->app.sync != NULL && n->raft != NULL) {
 		char err[256] = "";
-		if (kv_sync(n->kv, err, sizeof(err)) != 0)
-			log_error("syncing the store failed: %s", err);
-		kv_close(n->kv);
+		if (n->app.sync(n->app.ctx, err, sizeof(err)) != 0)
+			log_error("syncing the state machine failed: %s", err);
 	}
 	member_config_close(&n->mcfg);
 	transport_free(n->tr);
@@ -777,9 +774,9 @@ struct event_base *node_base(struct node *n)
 	return n->base;
 }
 
-struct kv *node_kv(struct node *n)
+void *node_app_ctx(const struct node *n)
 {
-	return n->kv;
+	return n->app.ctx;
 }
 
 struct snapshotter *node_snapshotter(struct node *n)
@@ -856,6 +853,11 @@ const char *node_leader_client_url(struct node *n)
 		return "";
 	struct member *m = members_find(&n->members, leader);
 	return m != NULL ? m->client_url : "";
+}
+
+raft_index node_applied(const struct node *n)
+{
+	return n->applied;
 }
 
 bool node_ready(const struct node *n)

@@ -23,7 +23,7 @@
 #include <stdint.h>
 
 #include "config.h"
-#include "kv.h"
+#include "kvdraft_node.h"
 #include "members_file.h"
 #include "metrics.h"
 #include "raft.h"
@@ -52,10 +52,10 @@ enum node_error {
 
 struct node_wait;
 
-/* @err is NODE_OK or an enum node_error. For writes @res is the entry's
- * apply result (NULL on error). For reads NODE_OK means: read now. */
-typedef void (*node_done_fn)(struct node_wait *w, int err,
-			     const struct kv_result *res);
+/* @err is NODE_OK or an enum node_error. For writes @result is the
+ * command's apply() result (kvdraft_app.result_size bytes; NULL on error).
+ * For reads NODE_OK means: read now. */
+typedef void (*node_done_fn)(struct node_wait *w, int err, const void *result);
 
 struct node_wait {
 	node_done_fn done; /* set by the caller */
@@ -73,29 +73,28 @@ struct node_wait {
 
 struct node;
 
-/* Opens the data dir (membership, WAL recovery, LMDB), builds the raft
- * core and transport on @base and attaches the peer routes to @peer_http.
- * @cfg must outlive the node. On error returns -1 with one line in @err. */
-int node_open(const struct config *cfg, struct event_base *base,
-	      struct evhttp *peer_http, struct node **out, char *err,
-	      size_t errlen);
+/* Opens the data dir (membership, WAL recovery, the state machine's
+ * recovery through @app), builds the raft core and transport on @base and
+ * attaches the peer routes to @peer_http. @cfg must outlive the node; @app
+ * is copied. On error returns -1 with one line in @err. */
+int node_open(const struct config *cfg, const struct kvdraft_app *app,
+	      struct event_base *base, struct evhttp *peer_http,
+	      struct node **out, char *err, size_t errlen);
 
 /* Fails every waiting request with NODE_ESTOPPING and stops feeding the
  * core; then drains the WAL writer (everything queued becomes durable),
- * syncs LMDB and frees everything. */
+ * syncs the state machine (kvdraft_app.sync) and frees everything. */
 void node_close(struct node *n);
 
 /* Stops accepting work: new calls fail with NODE_ESTOPPING and every
  * waiting request is failed now. */
 void node_stop(struct node *n);
 
-/* Proposes @cmd (origin and request_id are filled in here). With @value
- * not NULL the command's cmd->value_len value bytes are taken from it (it
- * holds exactly that many; cmd->value is ignored; nothing is drained).
- * NODE_OK: done() follows. Otherwise the error, and done() is never
- * called. */
-int node_propose(struct node *n, struct kv_cmd *cmd, struct evbuffer *value,
-		 struct node_wait *w);
+/* Proposes the command @cmd (@len bytes; the node writes the proposal's
+ * identity into it first, at kvdraft_app.identity_offset, or puts it in
+ * front). NODE_OK: done() follows. Otherwise the error, and done() is
+ * never called. */
+int node_propose(struct node *n, void *cmd, size_t len, struct node_wait *w);
 
 /* Asks for a linearizable read point; done(NODE_OK) says the local store
  * may now be read. */
@@ -131,8 +130,14 @@ const struct raft_membership *node_membership(const struct node *n);
 struct bufferevent *node_wrap_peer_conn(void *arg, struct bufferevent *sock);
 
 struct event_base *node_base(struct node *n);
-struct kv *node_kv(struct node *n);
+/* The kvdraft_app.ctx the node was opened with. */
+void *node_app_ctx(const struct node *n);
 struct snapshotter *node_snapshotter(struct node *n); /* NULL: none */
+/* Whether a snapshot copy runs (beside the loop: KVDRAFT_APP_SNAPSHOT_
+ * CONCURRENT), and waiting for it to end: the state machine must not
+ * close or remap what the copy reads. */
+bool node_snapshot_busy(const struct node *n);
+void node_snapshot_wait(struct node *n);
 struct metrics *node_metrics(struct node *n);
 const struct config *node_config(const struct node *n);
 struct members *node_members(struct node *n);
@@ -143,6 +148,8 @@ const char *node_state_name(const struct node *n);
 const char *node_leader_client_url(struct node *n);
 /* The index of the newest snapshot (the core's when none is on disk). */
 raft_index node_snapshot_index(const struct node *n);
+/* The index of the last entry the state machine applied. */
+raft_index node_applied(const struct node *n);
 /* /readyz: a leader is known and applied >= the commit index learned. */
 bool node_ready(const struct node *n);
 /* Appends the node's gauges and the transport counters (Prometheus). */

@@ -27,7 +27,6 @@
 #include <stdint.h>
 
 #include "config.h"
-#include "kv.h"
 #include "member_config.h"
 #include "members_file.h"
 #include "metrics.h"
@@ -49,7 +48,7 @@ struct node {
 	const struct config *cfg;
 	struct event_base *base;
 	struct raft *raft;
-	struct kv *kv;
+	struct kvdraft_app app; /* the state machine */
 	struct transport *tr;
 	struct snapshotter *snap; /* node_snapshot.c */
 	struct members members;
@@ -69,12 +68,9 @@ struct node {
 	raft_index applied;
 };
 
-/* The WAL or the store failed: logs one line and exits (node.c). */
+/* The WAL or the state machine failed: logs one line and exits
+ * (node.c). */
 _Noreturn void node_fatal(const char *what, const char *detail);
-
-/* A store call found the store damaged (KV_ECORRUPT, else nothing): marks
- * it so that the next start rebuilds it (node.c). */
-void node_mark_damaged(struct node *n, int rc, const char *why);
 
 /* members.json and the transport follow the configuration applied here
  * (node.c). */

@@ -85,8 +85,17 @@ struct kvdraft_app {
 	 * the node opens. A state machine kept in memory leaves it NULL (0,
 	 * 0): the node then restores the newest snapshot and applies the log
 	 * after it. A durable one says where it stands, and the node applies
-	 * the log from there. */
-	int (*applied)(void *ctx, raft_index *index, raft_term *term);
+	 * the log from there. Returns 0; 1 when the state is damaged (@err
+	 * says how): the node then calls reset() and rebuilds it from the
+	 * newest snapshot the log continues and the log, or refuses to open
+	 * when there is none; -1 (@err) is fatal. */
+	int (*applied)(void *ctx, raft_index *index, raft_term *term, char *err,
+		       size_t errlen);
+
+	/* Discards the state (damaged, or behind a log compacted past it):
+	 * afterwards the state machine is empty (applied index 0) until a
+	 * snapshot_restore(). Required with applied(); 0 or -1 (@err). */
+	int (*reset)(void *ctx, char *err, size_t errlen);
 
 	/* Writes the state to @fd (a new file) and sets *@index and *@term to
 	 * the last entry it holds. Returns 0, or -1 with @err. Required.
@@ -129,9 +138,7 @@ struct kvdraft_app {
 	const char *snapshot_ext;
 };
 
-enum kvdraft_app_flag {
-	KVDRAFT_APP_SNAPSHOT_CONCURRENT = 1
-};
+enum kvdraft_app_flag { KVDRAFT_APP_SNAPSHOT_CONCURRENT = 1 };
 
 RAFT_API void kvdraft_app_init(struct kvdraft_app *app);
 
@@ -189,7 +196,8 @@ struct kvdraft_node;
  * peer routes are added to @peer_http, which the program binds and owns
  * (it must outlive the node). Returns KVDRAFT_OK and *@out, or an error
  * with one line in @err. */
-RAFT_API int kvdraft_node_open(struct event_base *base, struct evhttp *peer_http,
+RAFT_API int kvdraft_node_open(struct event_base *base,
+			       struct evhttp *peer_http,
 			       const struct kvdraft_node_options *o,
 			       const struct kvdraft_app *app,
 			       struct kvdraft_node **out, char *err,
@@ -213,8 +221,8 @@ typedef void (*kvdraft_done_fn)(void *arg, int err, const void *result);
  * forwards it to the leader. KVDRAFT_OK: @done is called once later,
  * after the command is applied here (with its result), or with an error.
  * Otherwise the error, and @done is never called. */
-RAFT_API int kvdraft_node_propose(struct kvdraft_node *n, void *cmd,
-				  size_t len, kvdraft_done_fn done, void *arg);
+RAFT_API int kvdraft_node_propose(struct kvdraft_node *n, void *cmd, size_t len,
+				  kvdraft_done_fn done, void *arg);
 
 /* Asks for a linearizable read point (ReadIndex, thesis §6.4): @done
  * with KVDRAFT_OK means the state machine now holds every write that
