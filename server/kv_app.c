@@ -17,7 +17,7 @@
 #include "config.h"
 #include "durable.h"
 #include "log.h"
-#include "node.h"
+#include "kvdraft_node.h"
 #include "util.h"
 
 /* Records walked from each end of each database at start (kv_check()):
@@ -109,11 +109,13 @@ static int restore_file(const char *dir, const char *file, char *err,
 	return 0;
 }
 
-int kv_app_open(struct kv_app *a, const struct config *cfg, char *err,
-		size_t errlen)
+int kv_app_open(struct kv_app *a, const struct config *cfg,
+		struct event_base *base, char *err, size_t errlen)
 {
 	memset(a, 0, sizeof(*a));
 	a->data_dir = cfg->data_dir;
+	a->cfg = cfg;
+	a->base = base;
 	if (durable_make_dirs(cfg->data_dir) != 0)
 		return util_fail(err, errlen, "cannot create data dir %s: %s",
 				 cfg->data_dir, strerror(errno));
@@ -176,7 +178,7 @@ static int store_reopen(struct kv_app *a, char *err, size_t errlen)
 	raft_index before = kv_applied_index(a->kv);
 	/* kv_reopen() closes the environment: no copy may still read it. */
 	if (a->node != NULL)
-		node_snapshot_wait(a->node);
+		kvdraft_node_snapshot_wait(a->node);
 	int rc = kv_reopen(a->kv, err, errlen);
 	if (rc != 0) {
 		mark_damaged(a, rc, err);
@@ -200,7 +202,7 @@ static int app_apply(void *ctx, const struct raft_entry *ents, size_t cnt,
 	struct kv_result *res = results;
 	/* LMDB may only grow its map with no read transaction open: when the
 	 * map is close to full, a running snapshot copy is waited for. */
-	if (a->node != NULL && node_snapshot_busy(a->node)) {
+	if (a->node != NULL && kvdraft_node_snapshot_busy(a->node)) {
 		size_t bytes = 0;
 		for (size_t i = 0; i < cnt; i++)
 			bytes += ents[i].len;
@@ -208,7 +210,7 @@ static int app_apply(void *ctx, const struct raft_entry *ents, size_t cnt,
 		if (kv_stats(a->kv, &st) != 0 ||
 		    st.used_bytes + 4 * (uint64_t)bytes + (64u << 20) >
 			st.map_bytes)
-			node_snapshot_wait(a->node);
+			kvdraft_node_snapshot_wait(a->node);
 	}
 	int rc = kv_apply(a->kv, ents, cnt, res, err, errlen);
 	if (rc < 0) {
@@ -361,8 +363,65 @@ void kv_app_callbacks(struct kv_app *a, struct kvdraft_app *app)
 	app->snapshot_ext = KV_APP_SNAPSHOT_EXT;
 }
 
-struct kv *kv_app_store(struct node *n)
+static struct kv_app *app_of(struct kvdraft_node *n)
 {
-	const struct kv_app *a = node_app_ctx(n);
-	return a->kv;
+	return kvdraft_node_app_ctx(n);
+}
+
+struct kv *kv_app_store(struct kvdraft_node *n)
+{
+	return app_of(n)->kv;
+}
+
+const struct config *kvd_config(struct kvdraft_node *n)
+{
+	return app_of(n)->cfg;
+}
+
+struct event_base *kvd_base(struct kvdraft_node *n)
+{
+	return app_of(n)->base;
+}
+
+struct metrics *kvd_metrics(struct kvdraft_node *n)
+{
+	return &app_of(n)->metrics;
+}
+
+const char *kvd_strerror(int err)
+{
+	if (err == KVD_ESTALE_SEQ)
+		return "a newer X-Kv-Seq of this client was already applied";
+	return kvdraft_strerror(err);
+}
+
+const char *kvd_leader_client_url(struct kvdraft_node *n)
+{
+	struct raft_status st;
+	kvdraft_node_status(n, &st);
+	return kvdraft_node_app_url(n, st.leader);
+}
+
+json_t *kvd_members_json(struct kvdraft_node *n)
+{
+	struct kvdraft_member ms[RAFT_MAX_MEMBERS];
+	size_t cnt = kvdraft_node_members(n, ms, RAFT_MAX_MEMBERS);
+	json_t *arr = json_array();
+	for (size_t i = 0; i < cnt && i < RAFT_MAX_MEMBERS; i++)
+		json_array_append_new(
+		    arr, json_pack("{s:I, s:s, s:s, s:b}", "id",
+				   (json_int_t)ms[i].id, "peer_url",
+				   ms[i].peer_url, "client_url", ms[i].app_url,
+				   "voter", ms[i].voter));
+	return arr;
+}
+
+bool kvd_is_voter(struct kvdraft_node *n, raft_id id)
+{
+	struct kvdraft_member ms[RAFT_MAX_MEMBERS];
+	size_t cnt = kvdraft_node_members(n, ms, RAFT_MAX_MEMBERS);
+	for (size_t i = 0; i < cnt && i < RAFT_MAX_MEMBERS; i++)
+		if (ms[i].id == id)
+			return ms[i].voter;
+	return false;
 }

@@ -7,8 +7,8 @@
  * Every wait ends through node_wait_finish(), which calls its done() once.
  * Loop thread only.
  */
-#ifndef SERVER_NODE_WAITS_H_
-#define SERVER_NODE_WAITS_H_
+#ifndef RAFT_NODE_WAITS_H_
+#define RAFT_NODE_WAITS_H_
 
 #include <stddef.h>
 #include <stdint.h>
@@ -71,4 +71,4 @@ void node_waits_finish_transfers(struct node *n, raft_id leader);
 /* Fails every pending wait with @err (shutdown). */
 void node_waits_fail_all(struct node *n, int err);
 
-#endif /* SERVER_NODE_WAITS_H_ */
+#endif /* RAFT_NODE_WAITS_H_ */

@@ -16,8 +16,8 @@
  *
  * Errors: -1 with one line in @err.
  */
-#ifndef SERVER_SNAPSHOT_H_
-#define SERVER_SNAPSHOT_H_
+#ifndef RAFT_NODE_SNAPSHOT_FILES_H_
+#define RAFT_NODE_SNAPSHOT_FILES_H_
 
 #include <stddef.h>
 #include <stdint.h>
@@ -77,4 +77,4 @@ int snapshot_prune(const char *dir, size_t keep, char *err, size_t errlen);
 int snapshot_copy_file(const char *src, const char *dst, char *err,
 		       size_t errlen);
 
-#endif /* SERVER_SNAPSHOT_H_ */
+#endif /* RAFT_NODE_SNAPSHOT_FILES_H_ */

@@ -15,8 +15,8 @@
  * one background thread at a time, reading the store through an LMDB read
  * transaction while the loop keeps applying (see snapshotter.c).
  */
-#ifndef SERVER_SNAPSHOTTER_H_
-#define SERVER_SNAPSHOTTER_H_
+#ifndef RAFT_NODE_SNAPSHOTTER_H_
+#define RAFT_NODE_SNAPSHOTTER_H_
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -134,6 +134,8 @@ void snapshotter_installed(struct snapshotter *sn, double seconds);
 
 void snapshotter_stop(struct snapshotter *sn);
 
-void snapshotter_render_metrics(struct snapshotter *sn, struct evbuffer *out);
+/* Fills the snapshot fields of @out. */
+void snapshotter_stats(const struct snapshotter *sn,
+		       struct kvdraft_node_stats *out);
 
-#endif /* SERVER_SNAPSHOTTER_H_ */
+#endif /* RAFT_NODE_SNAPSHOTTER_H_ */

@@ -4,8 +4,8 @@
  * damaged one rebuilt from a snapshot and the WAL.
  * Loop thread only, before the node runs.
  */
-#ifndef SERVER_NODE_STORE_H_
-#define SERVER_NODE_STORE_H_
+#ifndef RAFT_NODE_STORE_H_
+#define RAFT_NODE_STORE_H_
 
 #include <stddef.h>
 
@@ -27,4 +27,4 @@ int node_open_members(struct node *n, char *err, size_t errlen);
 int node_open_state(struct node *n, struct wal *w, raft_index *applied,
 		    raft_term *applied_term, char *err, size_t errlen);
 
-#endif /* SERVER_NODE_STORE_H_ */
+#endif /* RAFT_NODE_STORE_H_ */

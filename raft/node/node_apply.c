@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "clock.h"
-#include "log.h"
+#include "node_log.h"
 #include "node_internal.h"
 
 /* A full state machine.
@@ -89,7 +89,8 @@ static int apply_entries(struct node *n, const struct raft_entry *ents,
 				   err[0] ? err : "the application failed");
 		return rc;
 	}
-	metrics_observe(&n->metrics.apply_seconds, clock_now_seconds() - t0);
+	kvdraft_histogram_observe(&n->metrics.apply_seconds,
+				  clock_now_seconds() - t0);
 	n->metrics.apply_batches++;
 	n->metrics.applied_entries += cnt;
 	n->applied = ents[cnt - 1].index;

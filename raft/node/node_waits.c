@@ -13,7 +13,7 @@
 
 #include "byteorder.h"
 #include "clock.h"
-#include "log.h"
+#include "node_log.h"
 #include "node_internal.h"
 
 static struct node_wait **bucket(struct node *n, uint64_t id)

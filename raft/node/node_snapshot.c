@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "clock.h"
-#include "log.h"
+#include "node_log.h"
 #include "node_internal.h"
 #include "snapshotter.h"
 #include "util.h"
@@ -223,7 +223,7 @@ void node_snapshot_applied(struct node *n)
 int node_open_snapshots(struct node *n, struct evhttp *peer_http, char *err,
 			size_t errlen)
 {
-	const struct config *cfg = n->cfg;
+	const struct node_config *cfg = n->cfg;
 	const char *source = node_peer_source_host(n);
 	struct snapshotter_options so = {
 	    .self = cfg->id,

@@ -3,8 +3,8 @@
  * a received snapshot (raft.h rule 7a) and the snapshotter's view of
  * applying. Loop thread only.
  */
-#ifndef SERVER_NODE_SNAPSHOT_H_
-#define SERVER_NODE_SNAPSHOT_H_
+#ifndef RAFT_NODE_SNAPSHOT_H_
+#define RAFT_NODE_SNAPSHOT_H_
 
 #include <stddef.h>
 
@@ -30,4 +30,4 @@ void node_install_snapshot(struct node *n,
 /* The applied index moved: a snapshot may be due. */
 void node_snapshot_applied(struct node *n);
 
-#endif /* SERVER_NODE_SNAPSHOT_H_ */
+#endif /* RAFT_NODE_SNAPSHOT_H_ */

@@ -26,10 +26,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "log.h"
+#include "node_config.h"
+#include "node_log.h"
 #include "members_file.h"
-#include "metrics.h"
 #include "clock.h"
 #include "util.h"
 
@@ -66,7 +65,7 @@ struct pending_send {
 	raft_index index;
 	raft_term msg_term;
 	raft_index commit;
-	char url[CONFIG_URL_MAX];
+	char url[NODE_URL_MAX];
 };
 
 /* A caller of snapshotter_file_at() waiting for a snapshot. */
@@ -114,7 +113,7 @@ struct snapshotter {
 	/* A periodic snapshot came due while resting: taken when the rest
 	 * ends, even if no entry is applied after (rest_cb). */
 	struct event *rest_ev;
-	struct pending_send pending[CONFIG_MEMBERS_MAX];
+	struct pending_send pending[NODE_MEMBERS_MAX];
 	size_t n_pending;
 	struct file_wait waits[SNAPSHOTTER_FILE_WAITS_MAX];
 	size_t n_waits;
@@ -416,8 +415,8 @@ void snapshotter_send(struct snapshotter *sn, const struct raft_msg *m,
 	for (size_t i = 0; i < sn->n_pending; i++)
 		if (sn->pending[i].peer == m->to)
 			return;
-	if (sn->n_pending == CONFIG_MEMBERS_MAX ||
-	    strlen(peer_url) >= CONFIG_URL_MAX) {
+	if (sn->n_pending == NODE_MEMBERS_MAX ||
+	    strlen(peer_url) >= NODE_URL_MAX) {
 		report_sent(sn, m->to, false);
 		return;
 	}
@@ -662,55 +661,26 @@ void snapshotter_free(struct snapshotter *sn)
 	free(sn);
 }
 
-void snapshotter_render_metrics(struct snapshotter *sn, struct evbuffer *out)
+void snapshotter_stats(const struct snapshotter *sn,
+		       struct kvdraft_node_stats *out)
 {
 	struct snap_xfer_stats xs = {0};
 	if (sn->xfer != NULL)
 		snap_xfer_stats(sn->xfer, &xs);
-	metrics_write_value(out, "kvd_snapshot_index", "gauge",
-			    "Index of the newest snapshot (0: none).",
-			    sn->has_newest ? (double)sn->newest.index : 0.0);
-	metrics_write_value(out, "kvd_snapshot_size_bytes", "gauge",
-			    "Size of the newest snapshot file.",
-			    sn->has_newest ? (double)sn->newest.size : 0.0);
-	metrics_write_value(out, "kvd_snapshot_last_duration_seconds", "gauge",
-			    "Time the last snapshot took (copy, checksum, "
-			    "sync).",
-			    sn->last_seconds);
-	metrics_write_value(out, "kvd_snapshots_total", "counter",
-			    "Snapshots taken.", (double)sn->taken_total);
-	metrics_write_value(out, "kvd_snapshot_failures_total", "counter",
-			    "Snapshots that failed.", (double)sn->failed_total);
-	metrics_write_value(out, "kvd_snapshot_in_progress", "gauge",
-			    "1 while a snapshot is being taken.",
-			    sn->busy ? 1.0 : 0.0);
-	metrics_write_value(out, "kvd_snapshot_installs_sent_total", "counter",
-			    "Snapshots delivered whole to lagging members.",
-			    (double)xs.sends_ok);
-	metrics_write_value(out, "kvd_snapshot_install_sends_failed_total",
-			    "counter", "Snapshot sends that failed.",
-			    (double)xs.sends_failed);
-	metrics_write_value(out, "kvd_snapshot_sent_bytes_total", "counter",
-			    "Snapshot bytes the receivers took.",
-			    (double)xs.bytes_sent);
-	metrics_write_value(out, "kvd_snapshot_installs_received_total",
-			    "counter", "Snapshots received whole and verified.",
-			    (double)xs.received);
-	metrics_write_value(out, "kvd_snapshot_received_bytes_total", "counter",
-			    "Snapshot bytes received.",
-			    (double)xs.bytes_received);
-	metrics_write_value(out, "kvd_snapshot_bad_chunks_total", "counter",
-			    "Snapshot chunks refused (checksum, headers, "
-			    "not from the leader, no room).",
-			    (double)xs.bad_chunks);
-	metrics_write_value(out, "kvd_snapshot_unauthorized_total", "counter",
-			    "Snapshot chunks refused for a missing or wrong "
-			    "peer token.",
-			    (double)xs.unauthorized);
-	metrics_write_value(out, "kvd_snapshot_installs_total", "counter",
-			    "Snapshots installed into the store.",
-			    (double)sn->installs_total);
-	metrics_write_value(out, "kvd_snapshot_last_install_seconds", "gauge",
-			    "Time the last install took.",
-			    sn->last_install_seconds);
+	out->has_snapshot = sn->has_newest;
+	out->snapshot_index = sn->has_newest ? sn->newest.index : 0;
+	out->snapshot_size = sn->has_newest ? sn->newest.size : 0;
+	out->snapshot_last_seconds = sn->last_seconds;
+	out->snapshots_taken = sn->taken_total;
+	out->snapshots_failed = sn->failed_total;
+	out->snapshot_in_progress = sn->busy;
+	out->snapshot_sends_ok = xs.sends_ok;
+	out->snapshot_sends_failed = xs.sends_failed;
+	out->snapshot_bytes_sent = xs.bytes_sent;
+	out->snapshots_received = xs.received;
+	out->snapshot_bytes_received = xs.bytes_received;
+	out->snapshot_bad_chunks = xs.bad_chunks;
+	out->snapshot_unauthorized = xs.unauthorized;
+	out->snapshot_installs = sn->installs_total;
+	out->snapshot_last_install_seconds = sn->last_install_seconds;
 }

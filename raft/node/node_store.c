@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "node_log.h"
 #include "members_file.h"
 #include "node_internal.h"
 #include "snapshot.h"
@@ -44,7 +44,7 @@ static int dir_has_files(const char *dir)
 /* members.json, or on first boot the founding members from the flags. */
 int node_open_members(struct node *n, char *err, size_t errlen)
 {
-	const struct config *cfg = n->cfg;
+	const struct node_config *cfg = n->cfg;
 	char merr[512];
 	int rc = members_load(cfg->data_dir, &n->members, merr, sizeof(merr));
 	if (rc < 0)
