@@ -23,6 +23,9 @@ enum {
 };
 
 _Static_assert(OFF_REQUEST + 8 == KV_CMD_HEADER_SIZE, "header size");
+_Static_assert(OFF_ORIGIN == KV_CMD_IDENTITY_OFFSET &&
+		   OFF_REQUEST == OFF_ORIGIN + 8,
+	       "the identity the node writes: origin, then request id");
 /* The lengths travel in fields of 2 and 4 bytes, and a whole command is
  * one frame's payload, whose length is a uint32_t (frame.h). */
 _Static_assert(KV_KEY_MAX <= UINT16_MAX, "key length fits its u16 field");

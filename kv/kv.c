@@ -1326,6 +1326,21 @@ int kv_snapshot(struct kv *kv, const char *path, raft_index *index,
 	return 0;
 }
 
+int kv_snapshot_fd(struct kv *kv, int fd, char *err, size_t errlen)
+{
+	if (kv == NULL || fd < 0) {
+		set_err(err, errlen, "kv: snapshot: no store or no file");
+		return KV_EINVAL;
+	}
+	int rc = mdb_env_copyfd2(kv->env, fd, MDB_CP_COMPACT);
+	if (rc != 0) {
+		set_err(err, errlen, "kv: snapshot: copying: %s",
+			mdb_strerror(rc));
+		return KV_ELMDB;
+	}
+	return 0;
+}
+
 int kv_snapshot_info(const char *path, raft_index *index, raft_term *term,
 		     char *err, size_t errlen)
 {

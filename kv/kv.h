@@ -121,6 +121,9 @@ int kv_key_allowed(const uint8_t *key, size_t len);
 
 #define KV_CMD_VERSION	   1
 #define KV_CMD_HEADER_SIZE 56
+/* Where the header holds the routing identity (origin, request id: two
+ * little-endian u64), which the node writes (kvdraft_app.identity_offset). */
+#define KV_CMD_IDENTITY_OFFSET 40
 
 enum kv_op { KV_OP_PUT = 1, KV_OP_DELETE = 2 };
 
@@ -406,6 +409,12 @@ int kv_stats(struct kv *kv, struct kv_stats *st);
  * kv_restore() installs. Errors: KV_EINVAL, KV_EIO, KV_ELMDB. */
 int kv_snapshot(struct kv *kv, const char *path, raft_index *index,
 		raft_term *term, char *err, size_t errlen);
+
+/* Writes the same compacted copy to the open file @fd (positioned at its
+ * start), without syncing or closing it: the caller owns @fd. Safe on
+ * another thread than the store's writer (one LMDB read transaction;
+ * kv.c, MDB_NOTLS). Errors: KV_EINVAL, KV_ELMDB. */
+int kv_snapshot_fd(struct kv *kv, int fd, char *err, size_t errlen);
 
 /* Checks that @path is a snapshot of a known store format and reads the
  * applied index and term it holds. Errors: KV_EINVAL, KV_ELMDB (not an

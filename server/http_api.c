@@ -18,12 +18,12 @@
 #include "http_util.h"
 #include "leader_proxy.h"
 #include "kv.h"
+#include "kv_app.h"
 #include "log.h"
 #include "metrics.h"
-#include "node.h"
+#include "kvdraft_node.h"
 #include "config.h"
 #include "http_members.h"
-#include "members_file.h"
 #include "clock.h"
 #include "util.h"
 
@@ -52,11 +52,11 @@ _Static_assert(CONFIG_MAX_VALUE_BYTES_LIMIT <= KV_VALUE_MAX,
 _Static_assert(CONFIG_MAX_VALUE_BYTES_LIMIT + BODY_SLACK_BYTES <= INT32_MAX,
 	       "the request body limit is an ev_ssize_t on every platform");
 
-/* A request waiting for the cluster (a write, or a linearizable read).
- * @w comes first so the node's callback can find the call. */
+/* A request waiting for the cluster (a write, a linearizable read or a
+ * leadership transfer): the argument of its completion callback. */
 struct call {
-	struct node_wait w;
-	struct node *n;
+	struct kvdraft_node *n;
+	raft_id target; /* transfers: the member to lead */
 	struct evhttp_request *req;
 	enum metrics_route route;
 	double t0;
@@ -70,13 +70,13 @@ struct call {
 	size_t limit;
 };
 
-static void count(struct node *n, enum metrics_route route, int status,
+static void count(struct kvdraft_node *n, enum metrics_route route, int status,
 		  double t0)
 {
-	metrics_http(node_metrics(n), route, status, clock_now_seconds() - t0);
+	metrics_http(kvd_metrics(n), route, status, clock_now_seconds() - t0);
 }
 
-static void reply_error(struct node *n, struct evhttp_request *req,
+static void reply_error(struct kvdraft_node *n, struct evhttp_request *req,
 			enum metrics_route route, double t0, int status,
 			const char *code, const char *msg, json_t *extra)
 {
@@ -84,7 +84,7 @@ static void reply_error(struct node *n, struct evhttp_request *req,
 	count(n, route, status, t0);
 }
 
-static void reply_json(struct node *n, struct evhttp_request *req,
+static void reply_json(struct kvdraft_node *n, struct evhttp_request *req,
 		       enum metrics_route route, double t0, int status,
 		       json_t *body)
 {
@@ -92,7 +92,7 @@ static void reply_json(struct node *n, struct evhttp_request *req,
 	count(n, route, status, t0);
 }
 
-static void reply_json_u64(struct node *n, struct evhttp_request *req,
+static void reply_json_u64(struct kvdraft_node *n, struct evhttp_request *req,
 			   enum metrics_route route, double t0, int status,
 			   json_t *body, const struct http_u64 *nums,
 			   size_t nnums)
@@ -102,35 +102,35 @@ static void reply_json_u64(struct node *n, struct evhttp_request *req,
 }
 
 /* The answer for a node_* error code. */
-static void reply_node_error(struct node *n, struct evhttp_request *req,
+static void reply_node_error(struct kvdraft_node *n, struct evhttp_request *req,
 			     enum metrics_route route, double t0, int err)
 {
 	switch (err) {
-	case NODE_ETOO_LARGE:
+	case KVDRAFT_ETOO_LARGE:
 		reply_error(n, req, route, t0, 413, "too_large",
-			    node_strerror(err), NULL);
+			    kvd_strerror(err), NULL);
 		break;
-	case NODE_ETIMEOUT:
+	case KVDRAFT_ETIMEOUT:
 		reply_error(n, req, route, t0, 504, "timeout",
 			    "no outcome within --request-timeout-ms; the "
 			    "write may still be applied",
 			    NULL);
 		break;
-	case NODE_ESTALE_SEQ:
+	case KVD_ESTALE_SEQ:
 		reply_error(n, req, route, t0, 409, "conflict",
-			    node_strerror(err), NULL);
+			    kvd_strerror(err), NULL);
 		break;
-	case NODE_EINVAL:
+	case KVDRAFT_EINVAL:
 		reply_error(n, req, route, t0, 400, "bad_request",
-			    node_strerror(err), NULL);
+			    kvd_strerror(err), NULL);
 		break;
-	case NODE_EINTERNAL:
+	case KVDRAFT_EINTERNAL:
 		reply_error(n, req, route, t0, 500, "internal",
-			    node_strerror(err), NULL);
+			    kvd_strerror(err), NULL);
 		break;
 	default: /* no leader, busy, stopping, unavailable */
 		reply_error(n, req, route, t0, 503, "unavailable",
-			    node_strerror(err), NULL);
+			    kvd_strerror(err), NULL);
 		break;
 	}
 }
@@ -145,30 +145,32 @@ static void call_free(struct call *c)
 
 /* ---- members and status ---- */
 
-static void handle_status(struct node *n, struct evhttp_request *req, double t0)
+static void handle_status(struct kvdraft_node *n, struct evhttp_request *req,
+			  double t0)
 {
 	struct raft_status st;
-	node_raft_status(n, &st);
-	raft_index applied = kv_applied_index(node_kv(n));
+	kvdraft_node_status(n, &st);
+	raft_index applied = kv_applied_index(kv_app_store(n));
 	/* Terms and indexes are unsigned 64-bit numbers: written by hand,
 	 * as jansson would print those above INT64_MAX as negative. */
 	const struct http_u64 nums[] = {
-	    {"id", node_config(n)->id},
+	    {"id", kvd_config(n)->id},
 	    {"term", st.term},
 	    {"leader", st.leader},
 	    {"commit_index", st.commit},
 	    {"applied_index", applied},
 	    {"last_index", st.last_index},
-	    {"snapshot_index", node_snapshot_index(n)},
+	    {"snapshot_index", kvdraft_node_snapshot_index(n)},
 	};
-	json_t *body = json_pack("{s:s, s:s, s:o}", "state", node_state_name(n),
-				 "leader_client_url", node_leader_client_url(n),
-				 "members", members_json(node_members(n)));
+	json_t *body =
+	    json_pack("{s:s, s:s, s:o}", "state", kvdraft_node_state_name(n),
+		      "leader_client_url", kvd_leader_client_url(n), "members",
+		      kvd_members_json(n));
 	reply_json_u64(n, req, ROUTE_STATUS, t0, 200, body, nums,
 		       sizeof(nums) / sizeof(nums[0]));
 }
 
-static void handle_metrics(struct node *n, struct evhttp_request *req,
+static void handle_metrics(struct kvdraft_node *n, struct evhttp_request *req,
 			   double t0)
 {
 	struct evbuffer *out = evbuffer_new();
@@ -179,7 +181,9 @@ static void handle_metrics(struct node *n, struct evhttp_request *req,
 	}
 	/* Count this request first so the page includes itself. */
 	count(n, ROUTE_METRICS, 200, t0);
-	node_render_metrics(n, out);
+	struct kvdraft_node_stats st = {.size = sizeof(st)};
+	kvdraft_node_stats(n, &st);
+	metrics_render(kvd_metrics(n), &st, out);
 	evhttp_add_header(evhttp_request_get_output_headers(req),
 			  "Content-Type", "text/plain; version=0.0.4");
 	evhttp_send_reply(req, 200, "OK", out);
@@ -248,7 +252,7 @@ static int list_cb(void *arg, const uint8_t *key, size_t keylen,
 }
 
 /* Answers a list: {"kvs": [...], "more": B}. */
-static void serve_list(struct node *n, struct evhttp_request *req,
+static void serve_list(struct kvdraft_node *n, struct evhttp_request *req,
 		       enum metrics_route route, double t0, struct call *c)
 {
 	struct list_state ls = {.out = evbuffer_new()};
@@ -256,8 +260,9 @@ static void serve_list(struct node *n, struct evhttp_request *req,
 	int more = 0;
 	int64_t rc = KV_ENOMEM;
 	if (ls.out != NULL && page != NULL)
-		rc = kv_list(node_kv(n), c->prefix, c->prefix_len, c->after,
-			     c->after_len, c->limit, list_cb, &ls, &more);
+		rc =
+		    kv_list(kv_app_store(n), c->prefix, c->prefix_len, c->after,
+			    c->after_len, c->limit, list_cb, &ls, &more);
 	if (rc == KV_ESTOPPED && ls.full) {
 		rc = 0;
 		more = 1;
@@ -287,15 +292,15 @@ static void serve_list(struct node *n, struct evhttp_request *req,
 
 /* Reads the local store and answers (stale reads, and linearizable reads
  * once their read index is applied). */
-static void serve_read(struct node *n, struct evhttp_request *req,
+static void serve_read(struct kvdraft_node *n, struct evhttp_request *req,
 		       enum metrics_route route, double t0, struct call *c)
 {
 	if (route == ROUTE_KV_GET) {
 		uint8_t *val = NULL;
 		size_t len = 0;
 		uint64_t mod = 0;
-		int rc =
-		    kv_get(node_kv(n), c->key, c->key_len, &val, &len, &mod);
+		int rc = kv_get(kv_app_store(n), c->key, c->key_len, &val, &len,
+				&mod);
 		if (rc == KV_ENOTFOUND) {
 			reply_error(n, req, route, t0, 404, "not_found",
 				    "no such key", NULL);
@@ -332,11 +337,11 @@ static void serve_read(struct node *n, struct evhttp_request *req,
 	serve_list(n, req, route, t0, c);
 }
 
-static void read_done(struct node_wait *w, int err, const struct kv_result *res)
+static void read_done(void *arg, int err, const void *result)
 {
-	(void)res;
-	struct call *c = (struct call *)w;
-	if (err == NODE_OK)
+	(void)result;
+	struct call *c = arg;
+	if (err == KVDRAFT_OK)
 		serve_read(c->n, c->req, c->route, c->t0, c);
 	else
 		reply_node_error(c->n, c->req, c->route, c->t0, err);
@@ -345,16 +350,15 @@ static void read_done(struct node_wait *w, int err, const struct kv_result *res)
 
 /* Stale reads are served at once; others wait for a read index. Takes
  * ownership of @c. */
-static void start_read(struct node *n, struct call *c, int stale)
+static void start_read(struct kvdraft_node *n, struct call *c, int stale)
 {
 	if (stale) {
 		serve_read(n, c->req, c->route, c->t0, c);
 		call_free(c);
 		return;
 	}
-	c->w.done = read_done;
-	int rc = node_read_index(n, &c->w);
-	if (rc != NODE_OK) {
+	int rc = kvdraft_node_read(n, read_done, c);
+	if (rc != KVDRAFT_OK) {
 		reply_node_error(n, c->req, c->route, c->t0, rc);
 		call_free(c);
 	}
@@ -362,12 +366,49 @@ static void start_read(struct node *n, struct call *c, int stale)
 
 /* ---- writes ---- */
 
-static void write_done(struct node_wait *w, int err,
-		       const struct kv_result *res)
+/* Encodes @cmd into a malloc'd buffer, its value from @value when not
+ * NULL: one copy of the value, whatever the evbuffer's chunks (the node
+ * writes the identity into the header, and the core copies it once). */
+static int encode_command(const struct kv_cmd *cmd, struct evbuffer *value,
+			  uint8_t **out, size_t *len)
 {
-	struct call *c = (struct call *)w;
-	struct node *n = c->n;
-	if (err != NODE_OK) {
+	if (value == NULL)
+		return kv_cmd_encode_alloc(cmd, out, len);
+	if (evbuffer_get_length(value) != cmd->value_len)
+		return KV_EINVAL;
+	size_t size = kv_cmd_size(cmd);
+	uint8_t *buf = malloc(size);
+	if (buf == NULL)
+		return KV_ENOMEM;
+	int64_t w = kv_cmd_encode_head(cmd, buf, size);
+	if (w < 0) {
+		free(buf);
+		return (int)w;
+	}
+	size_t at = KV_CMD_HEADER_SIZE + cmd->key_len;
+	if (cmd->value_len != 0 &&
+	    evbuffer_copyout(value, buf + at, cmd->value_len) !=
+		(ev_ssize_t)cmd->value_len) {
+		free(buf);
+		return KV_ENOMEM;
+	}
+	*out = buf;
+	*len = size;
+	return 0;
+}
+
+static void write_done(void *arg, int err, const void *result)
+{
+	struct call *c = arg;
+	struct kvdraft_node *n = c->n;
+	const struct kv_result *res = result;
+	/* A command applied: its outcome is the store's. */
+	if (err == KVDRAFT_OK && res->status == KV_STALE_SEQ)
+		err = KVD_ESTALE_SEQ;
+	else if (err == KVDRAFT_OK && res->status != KV_APPLIED &&
+		 res->status != KV_CAS_FAILED)
+		err = KVDRAFT_EINTERNAL;
+	if (err != KVDRAFT_OK) {
 		reply_node_error(n, c->req, c->route, c->t0, err);
 	} else if (res->status == KV_CAS_FAILED) {
 		reply_error(
@@ -425,7 +466,7 @@ static int parse_identity(struct evhttp_request *req, struct kv_cmd *cmd,
 	return 0;
 }
 
-static void start_write(struct node *n, struct evhttp_request *req,
+static void start_write(struct kvdraft_node *n, struct evhttp_request *req,
 			enum metrics_route route, double t0, const uint8_t *key,
 			size_t key_len, const struct http_param *cas)
 {
@@ -447,17 +488,17 @@ static void start_write(struct node *n, struct evhttp_request *req,
 		reply_error(n, req, route, t0, 400, "bad_request", msg, NULL);
 		return;
 	}
-	/* A PUT's value stays in the request's buffer: node_propose() copies
-	 * it once, straight into the command (no contiguous copy first). */
+	/* A PUT's value stays in the request's buffer: encode_command()
+	 * copies it once, straight into the command. */
 	struct evbuffer *value = NULL;
 	if (route == ROUTE_KV_PUT) {
 		struct evbuffer *in = evhttp_request_get_input_buffer(req);
 		size_t len = evbuffer_get_length(in);
-		if (len > node_config(n)->max_value_bytes) {
+		if (len > kvd_config(n)->max_value_bytes) {
 			char text[128];
 			snprintf(text, sizeof(text),
 				 "the value is larger than %" PRIu64 " bytes",
-				 node_config(n)->max_value_bytes);
+				 kvd_config(n)->max_value_bytes);
 			reply_error(n, req, route, t0, 413, "too_large", text,
 				    NULL);
 			return;
@@ -475,9 +516,18 @@ static void start_write(struct node *n, struct evhttp_request *req,
 	c->req = req;
 	c->route = route;
 	c->t0 = t0;
-	c->w.done = write_done;
-	int rc = node_propose(n, &cmd, value, &c->w);
-	if (rc != NODE_OK) {
+	uint8_t *buf;
+	size_t len;
+	int rc = encode_command(&cmd, value, &buf, &len);
+	if (rc != 0) {
+		log_error("cannot encode a command: %s", kv_strerror(rc));
+		reply_node_error(n, req, route, t0, KVDRAFT_EINTERNAL);
+		call_free(c);
+		return;
+	}
+	rc = kvdraft_node_propose(n, buf, len, write_done, c);
+	free(buf);
+	if (rc != KVDRAFT_OK) {
 		reply_node_error(n, req, route, t0, rc);
 		call_free(c);
 	}
@@ -485,20 +535,19 @@ static void start_write(struct node *n, struct evhttp_request *req,
 
 /* ---- leadership transfer ---- */
 
-static void transfer_done(struct node_wait *w, int err,
-			  const struct kv_result *res)
+static void transfer_done(void *arg, int err, const void *result)
 {
-	(void)res;
-	struct call *c = (struct call *)w;
-	if (err == NODE_OK) {
+	(void)result;
+	struct call *c = arg;
+	if (err == KVDRAFT_OK) {
 		reply_json(c->n, c->req, c->route, c->t0, 200,
-			   json_pack("{s:I}", "leader", (json_int_t)w->target));
-	} else if (err == NODE_ETIMEOUT) {
+			   json_pack("{s:I}", "leader", (json_int_t)c->target));
+	} else if (err == KVDRAFT_ETIMEOUT) {
 		char msg[128];
 		snprintf(msg, sizeof(msg),
 			 "member %" PRIu64 " did not take over within the "
 			 "election timeout; the old leader resumes",
-			 (uint64_t)w->target);
+			 (uint64_t)c->target);
 		reply_error(c->n, c->req, c->route, c->t0, 504, "timeout", msg,
 			    NULL);
 	} else {
@@ -508,14 +557,14 @@ static void transfer_done(struct node_wait *w, int err,
 }
 
 /* Answers of a transfer request relayed to the leader. */
-static void transfer_proxy_error(struct node *n, struct evhttp_request *req,
-				 double t0, int status, const char *code,
-				 const char *msg)
+static void transfer_proxy_error(struct kvdraft_node *n,
+				 struct evhttp_request *req, double t0,
+				 int status, const char *code, const char *msg)
 {
 	reply_error(n, req, ROUTE_LEADER_TRANSFER, t0, status, code, msg, NULL);
 }
 
-static void transfer_proxy_node_error(struct node *n,
+static void transfer_proxy_node_error(struct kvdraft_node *n,
 				      struct evhttp_request *req, double t0,
 				      int err)
 {
@@ -528,7 +577,7 @@ static const struct leader_proxy_replies transfer_proxy = {
     .node_error = transfer_proxy_node_error,
 };
 
-static void forward_transfer(struct node *n, struct evhttp_request *req,
+static void forward_transfer(struct kvdraft_node *n, struct evhttp_request *req,
 			     double t0, const void *body, size_t len)
 {
 	leader_proxy_forward(n, req, t0, &transfer_proxy, EVHTTP_REQ_POST,
@@ -536,7 +585,7 @@ static void forward_transfer(struct node *n, struct evhttp_request *req,
 }
 
 /* POST /v1/leader/transfer {"to": N}: 200 {"leader": N} once N leads. */
-static void handle_transfer(struct node *n, struct evhttp_request *req,
+static void handle_transfer(struct kvdraft_node *n, struct evhttp_request *req,
 			    double t0)
 {
 	const enum metrics_route route = ROUTE_LEADER_TRANSFER;
@@ -557,14 +606,13 @@ static void handle_transfer(struct node *n, struct evhttp_request *req,
 			    "the body must be {\"to\": MEMBER_ID}", NULL);
 		return;
 	}
-	struct member *m = members_find(node_members(n), (uint64_t)to);
-	if (m == NULL || !m->voter) {
+	if (!kvd_is_voter(n, (raft_id)to)) {
 		reply_error(n, req, route, t0, 400, "bad_request",
 			    "no voting member has that id", NULL);
 		return;
 	}
 	struct raft_status st;
-	node_raft_status(n, &st);
+	kvdraft_node_status(n, &st);
 	if (st.leader == (raft_id)to &&
 	    (st.role == RAFT_LEADER || st.role == RAFT_FOLLOWER)) {
 		reply_json(n, req, route, t0, 200,
@@ -586,12 +634,13 @@ static void handle_transfer(struct node *n, struct evhttp_request *req,
 	c->req = req;
 	c->route = route;
 	c->t0 = t0;
-	c->w.done = transfer_done;
-	int rc = node_transfer_leadership(n, (raft_id)to, &c->w);
-	if (rc == NODE_ENOTLEADER) {
+	c->target = (raft_id)to;
+	int rc =
+	    kvdraft_node_transfer_leadership(n, (raft_id)to, transfer_done, c);
+	if (rc == KVDRAFT_ENOTLEADER) {
 		call_free(c);
 		forward_transfer(n, req, t0, body, len);
-	} else if (rc != NODE_OK) {
+	} else if (rc != KVDRAFT_OK) {
 		reply_node_error(n, req, route, t0, rc);
 		call_free(c);
 	}
@@ -599,7 +648,8 @@ static void handle_transfer(struct node *n, struct evhttp_request *req,
 
 /* ---- routing ---- */
 
-static void method_not_allowed(struct node *n, struct evhttp_request *req,
+static void method_not_allowed(struct kvdraft_node *n,
+			       struct evhttp_request *req,
 			       enum metrics_route route, double t0,
 			       const char *allow)
 {
@@ -621,7 +671,7 @@ static const char *consistency_error(const struct http_param *p, int *stale)
 	return "consistency must be stale or linearizable";
 }
 
-static void handle_key(struct node *n, struct evhttp_request *req,
+static void handle_key(struct kvdraft_node *n, struct evhttp_request *req,
 		       enum evhttp_cmd_type cmd, const char *raw_key,
 		       const char *query, double t0)
 {
@@ -703,7 +753,7 @@ static uint8_t *take_param(struct http_param *p, size_t *len)
 	return v;
 }
 
-static void handle_list(struct node *n, struct evhttp_request *req,
+static void handle_list(struct kvdraft_node *n, struct evhttp_request *req,
 			const char *query, double t0)
 {
 	const enum metrics_route route = ROUTE_KV_LIST;
@@ -779,7 +829,7 @@ static const char *framing_error(struct evhttp_request *req,
 
 static void handle(struct evhttp_request *req, void *arg)
 {
-	struct node *n = arg;
+	struct kvdraft_node *n = arg;
 	double t0 = clock_now_seconds();
 	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
@@ -820,9 +870,9 @@ static void handle(struct evhttp_request *req, void *arg)
 			method_not_allowed(n, req, ROUTE_OTHER, t0, "GET");
 	} else if (strcmp(path, "/v1/members") == 0) {
 		if (get)
-			reply_json(n, req, ROUTE_MEMBERS, t0, 200,
-				   json_pack("{s:o}", "members",
-					     members_json(node_members(n))));
+			reply_json(
+			    n, req, ROUTE_MEMBERS, t0, 200,
+			    json_pack("{s:o}", "members", kvd_members_json(n)));
 		else if (cmd == EVHTTP_REQ_POST)
 			http_members_post(n, req, t0);
 		else
@@ -855,7 +905,7 @@ static void handle(struct evhttp_request *req, void *arg)
 	} else if (strcmp(path, "/readyz") == 0) {
 		if (!get)
 			method_not_allowed(n, req, ROUTE_OTHER, t0, "GET");
-		else if (node_ready(n))
+		else if (kvdraft_node_ready(n))
 			reply_json(n, req, ROUTE_READYZ, t0, 200,
 				   json_pack("{s:s}", "status", "ready"));
 		else
@@ -875,9 +925,9 @@ static void handle(struct evhttp_request *req, void *arg)
 	}
 }
 
-void http_api_attach(struct evhttp *http, struct node *n)
+void http_api_attach(struct evhttp *http, struct kvdraft_node *n)
 {
-	const struct config *cfg = node_config(n);
+	const struct config *cfg = kvd_config(n);
 	evhttp_set_max_body_size(
 	    http, (ev_ssize_t)(cfg->max_value_bytes + BODY_SLACK_BYTES));
 	evhttp_set_max_headers_size(http, MAX_HEADERS_BYTES);

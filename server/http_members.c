@@ -16,9 +16,9 @@
 #include "http_util.h"
 #include "leader_proxy.h"
 #include "log.h"
-#include "members_file.h"
 #include "metrics.h"
-#include "node.h"
+#include "kv_app.h"
+#include "kvdraft_node.h"
 #include "clock.h"
 #include "util.h"
 
@@ -37,8 +37,10 @@ enum phase {
 };
 
 struct job {
-	struct node_wait w; /* first: the node's timeout and shutdown */
-	struct node *n;
+	/* The node's timeout and shutdown over the whole job; NULL once it
+	 * fired (the node frees it). */
+	struct kvdraft_wait *w;
+	struct kvdraft_node *n;
 	struct evhttp_request *req;
 	double t0;
 	bool add;
@@ -61,33 +63,34 @@ struct job {
  * anyway once the first is in the log; this covers the catch-up phase). */
 static struct job *active;
 
-static void reply_error(struct node *n, struct evhttp_request *req, double t0,
-			int status, const char *code, const char *msg)
+static void reply_error(struct kvdraft_node *n, struct evhttp_request *req,
+			double t0, int status, const char *code,
+			const char *msg)
 {
 	http_send_error(req, status, code, msg, NULL);
-	metrics_http(node_metrics(n), ROUTE_MEMBERS, status,
+	metrics_http(kvd_metrics(n), ROUTE_MEMBERS, status,
 		     clock_now_seconds() - t0);
 }
 
-static void reply_ok(struct node *n, struct evhttp_request *req, double t0)
+static void reply_ok(struct kvdraft_node *n, struct evhttp_request *req,
+		     double t0)
 {
-	http_send_json(
-	    req, 200,
-	    json_pack("{s:o}", "members", members_json(node_members(n))));
-	metrics_http(node_metrics(n), ROUTE_MEMBERS, 200,
+	http_send_json(req, 200,
+		       json_pack("{s:o}", "members", kvd_members_json(n)));
+	metrics_http(kvd_metrics(n), ROUTE_MEMBERS, 200,
 		     clock_now_seconds() - t0);
 }
 
 /* The answer for a node_* error code (node_watch timeouts, shutdown). */
-static void reply_node_error(struct node *n, struct evhttp_request *req,
+static void reply_node_error(struct kvdraft_node *n, struct evhttp_request *req,
 			     double t0, int err)
 {
-	if (err == NODE_ETIMEOUT)
+	if (err == KVDRAFT_ETIMEOUT)
 		reply_error(n, req, t0, 504, "timeout",
 			    "no outcome within --request-timeout-ms; the "
 			    "change may still complete");
 	else
-		reply_error(n, req, t0, 503, "unavailable", node_strerror(err));
+		reply_error(n, req, t0, 503, "unavailable", kvd_strerror(err));
 }
 
 static const struct raft_member *cfg_find(const struct raft_membership *c,
@@ -107,8 +110,8 @@ static const struct leader_proxy_replies members_proxy = {
     .node_error = reply_node_error,
 };
 
-static void forward(struct node *n, struct evhttp_request *req, double t0,
-		    enum evhttp_cmd_type cmd, const char *path,
+static void forward(struct kvdraft_node *n, struct evhttp_request *req,
+		    double t0, enum evhttp_cmd_type cmd, const char *path,
 		    const void *body, size_t len)
 {
 	leader_proxy_forward(n, req, t0, &members_proxy, cmd, path, body, len);
@@ -125,11 +128,14 @@ static void job_free(struct job *j)
 	free(j);
 }
 
+static void job_wait_done(void *arg, int err, const void *result);
+
 /* Ends the job with an answer; the node's wait is released first. */
 static void job_end(struct job *j, int status, const char *code,
 		    const char *msg)
 {
-	node_unwatch(j->n, &j->w);
+	kvdraft_node_unwatch(j->n, j->w);
+	j->w = NULL;
 	if (status == 200)
 		reply_ok(j->n, j->req, j->t0);
 	else
@@ -140,21 +146,22 @@ static void job_end(struct job *j, int status, const char *code,
 /* Progress was made: the timeout starts again. */
 static void job_rearm(struct job *j)
 {
-	node_unwatch(j->n, &j->w);
-	if (node_watch(j->n, &j->w) != NODE_OK) {
-		reply_node_error(j->n, j->req, j->t0, NODE_ESTOPPING);
+	kvdraft_node_unwatch(j->n, j->w);
+	j->w = NULL;
+	if (kvdraft_node_watch(j->n, job_wait_done, j, &j->w) != KVDRAFT_OK) {
+		reply_node_error(j->n, j->req, j->t0, KVDRAFT_ESTOPPING);
 		job_free(j);
 	}
 }
 
 /* The node gave up on the job (timeout, shutdown). */
-static void job_wait_done(struct node_wait *w, int err,
-			  const struct kv_result *res)
+static void job_wait_done(void *arg, int err, const void *result)
 {
-	(void)res;
-	struct job *j = (struct job *)w;
+	(void)result;
+	struct job *j = arg;
+	j->w = NULL; /* the node freed it */
 	log_warn("membership change of member %" PRIu64 " ended: %s", j->id,
-		 node_strerror(err));
+		 kvd_strerror(err));
 	reply_node_error(j->n, j->req, j->t0, err);
 	job_free(j);
 }
@@ -177,10 +184,10 @@ static void job_refused(struct job *j, int rc)
 	}
 }
 
-static bool is_leader(struct node *n)
+static bool is_leader(struct kvdraft_node *n)
 {
 	struct raft_status st;
-	node_raft_status(n, &st);
+	kvdraft_node_status(n, &st);
 	return st.role == RAFT_LEADER;
 }
 
@@ -188,7 +195,7 @@ static bool is_leader(struct node *n)
 static bool try_propose(struct job *j)
 {
 	j->ch.addr = j->addr[0] != '\0' ? j->addr : NULL;
-	int rc = node_propose_config(j->n, &j->ch, &j->index);
+	int rc = kvdraft_node_change_membership(j->n, &j->ch, &j->index);
 	if (rc == RAFT_EBUSY)
 		return true;
 	if (rc != RAFT_OK) {
@@ -217,7 +224,7 @@ static void start_change(struct job *j)
 static void start_round(struct job *j)
 {
 	struct raft_status st;
-	node_raft_status(j->n, &st);
+	kvdraft_node_status(j->n, &st);
 	j->round_target = st.last_index;
 	j->round_start_ms = clock_now_ms();
 	j->rounds++;
@@ -227,7 +234,7 @@ static void start_round(struct job *j)
 static bool step_catch_up(struct job *j)
 {
 	raft_index match;
-	if (node_match_index(j->n, j->id, &match) != RAFT_OK) {
+	if (kvdraft_node_match_index(j->n, j->id, &match) != RAFT_OK) {
 		job_end(j, 503, "unavailable",
 			"leadership lost while the new member caught up");
 		return false;
@@ -235,7 +242,7 @@ static bool step_catch_up(struct job *j)
 	if (match < j->round_target)
 		return true;
 	uint64_t took = clock_now_ms() - j->round_start_ms;
-	if (took <= node_config(j->n)->election_timeout_ms) {
+	if (took <= kvd_config(j->n)->election_timeout_ms) {
 		log_info("member %" PRIu64 " caught up (round %d took %" PRIu64
 			 " ms)",
 			 j->id, j->rounds, took);
@@ -259,8 +266,8 @@ static void poll_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	struct job *j = arg;
 	struct raft_status st;
-	const struct raft_membership *cfg = node_membership(j->n);
-	node_raft_status(j->n, &st);
+	const struct raft_membership *cfg = kvdraft_node_membership(j->n);
+	kvdraft_node_status(j->n, &st);
 
 	switch (j->phase) {
 	case PHASE_PROPOSE:
@@ -320,7 +327,7 @@ static void poll_cb(evutil_socket_t fd, short what, void *arg)
 	evtimer_add(j->poll, &tv);
 }
 
-static struct job *job_new(struct node *n, struct evhttp_request *req,
+static struct job *job_new(struct kvdraft_node *n, struct evhttp_request *req,
 			   double t0, bool add, raft_id id)
 {
 	struct job *j = calloc(1, sizeof(*j));
@@ -333,15 +340,14 @@ static struct job *job_new(struct node *n, struct evhttp_request *req,
 	j->t0 = t0;
 	j->add = add;
 	j->id = id;
-	j->w.done = job_wait_done;
-	j->poll = evtimer_new(node_base(n), poll_cb, j);
+	j->poll = evtimer_new(kvd_base(n), poll_cb, j);
 	if (j->poll == NULL) {
 		free(j);
 		reply_error(n, req, t0, 500, "internal", "out of memory");
 		return NULL;
 	}
-	int rc = node_watch(n, &j->w);
-	if (rc != NODE_OK) {
+	int rc = kvdraft_node_watch(n, job_wait_done, j, &j->w);
+	if (rc != KVDRAFT_OK) {
 		event_free(j->poll);
 		free(j);
 		reply_node_error(n, req, t0, rc);
@@ -359,7 +365,8 @@ static void job_go(struct job *j)
 
 /* ---- the endpoints ---- */
 
-void http_members_post(struct node *n, struct evhttp_request *req, double t0)
+void http_members_post(struct kvdraft_node *n, struct evhttp_request *req,
+		       double t0)
 {
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 	size_t len = evbuffer_get_length(in);
@@ -385,7 +392,7 @@ void http_members_post(struct node *n, struct evhttp_request *req, double t0)
 			    "\"http://HOST:PORT\"} with N > 0");
 		return;
 	}
-	const struct raft_membership *cfg = node_membership(n);
+	const struct raft_membership *cfg = kvdraft_node_membership(n);
 	const struct raft_member *same = cfg_find(cfg, (raft_id)id);
 	bool resume = same != NULL && same->flags == RAFT_MEMBER_LEARNER &&
 		      strcmp(same->addr, url) == 0;
@@ -430,7 +437,7 @@ void http_members_post(struct node *n, struct evhttp_request *req, double t0)
 	job_go(j);
 }
 
-void http_members_delete(struct node *n, struct evhttp_request *req,
+void http_members_delete(struct kvdraft_node *n, struct evhttp_request *req,
 			 const char *id_str, double t0)
 {
 	uint64_t id;
@@ -439,7 +446,7 @@ void http_members_delete(struct node *n, struct evhttp_request *req,
 			    "the member id must be a positive integer");
 		return;
 	}
-	const struct raft_membership *cfg = node_membership(n);
+	const struct raft_membership *cfg = kvdraft_node_membership(n);
 	if (cfg->n > 0 && cfg_find(cfg, id) == NULL) {
 		reply_error(n, req, t0, 404, "not_found",
 			    "no member has that id");

@@ -12,13 +12,14 @@
 #ifndef SERVER_HTTP_MEMBERS_H_
 #define SERVER_HTTP_MEMBERS_H_
 
-struct node;
+struct kvdraft_node;
 struct evhttp_request;
 
-void http_members_post(struct node *n, struct evhttp_request *req, double t0);
+void http_members_post(struct kvdraft_node *n, struct evhttp_request *req,
+		       double t0);
 
 /* @id_str is the path's last segment. */
-void http_members_delete(struct node *n, struct evhttp_request *req,
+void http_members_delete(struct kvdraft_node *n, struct evhttp_request *req,
 			 const char *id_str, double t0);
 
 #endif /* SERVER_HTTP_MEMBERS_H_ */

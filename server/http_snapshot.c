@@ -16,22 +16,22 @@
 #include "kv.h"
 #include "log.h"
 #include "metrics.h"
-#include "node.h"
-#include "snapshot.h"
-#include "snapshotter.h"
+#include "kv_app.h"
+#include "kvdraft_node.h"
+#include "snapshot_info.h"
 #include "clock.h"
 #include "util.h"
 
 /* One backup request waiting for its snapshot. */
 struct backup {
-	struct node *n;
+	struct kvdraft_node *n;
 	struct evhttp_request *req;
 	double t0;
 };
 
 static void backup_done(struct backup *b, int status)
 {
-	metrics_http(node_metrics(b->n), ROUTE_OTHER, status,
+	metrics_http(kvd_metrics(b->n), ROUTE_OTHER, status,
 		     clock_now_seconds() - b->t0);
 	free(b);
 }
@@ -42,9 +42,9 @@ static void backup_done(struct backup *b, int status)
 static int send_file(struct evhttp_request *req, const char *path,
 		     const struct snapshot_info *info)
 {
+	char msg[4200];
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		char msg[SNAPSHOT_PATH_MAX + 64];
 		snprintf(msg, sizeof(msg), "opening %s: %s", path,
 			 strerror(errno));
 		http_send_error(req, 500, "internal", msg, NULL);
@@ -78,22 +78,25 @@ static int send_file(struct evhttp_request *req, const char *path,
 	return 200;
 }
 
-static void file_ready(void *arg, const char *path,
-		       const struct snapshot_info *info, const char *err)
+static void file_ready(void *arg, const char *path, raft_index index,
+		       raft_term term, uint64_t size, uint32_t crc,
+		       const char *err)
 {
 	struct backup *b = arg;
+	const struct snapshot_info info = {
+	    .index = index, .term = term, .size = size, .crc = crc};
 	if (path == NULL) {
 		log_error("GET /v1/snapshot: %s", err);
 		http_send_error(b->req, 503, "unavailable", err, NULL);
 		backup_done(b, 503);
 		return;
 	}
-	backup_done(b, send_file(b->req, path, info));
+	backup_done(b, send_file(b->req, path, &info));
 }
 
-int http_snapshot_get(struct node *n, struct evhttp_request *req, double t0)
+int http_snapshot_get(struct kvdraft_node *n, struct evhttp_request *req,
+		      double t0)
 {
-	struct snapshotter *sn = node_snapshotter(n);
 	struct backup *b = malloc(sizeof(*b));
 	if (b == NULL) {
 		http_send_error(req, 500, "internal", "out of memory", NULL);
@@ -102,9 +105,8 @@ int http_snapshot_get(struct node *n, struct evhttp_request *req, double t0)
 	*b = (struct backup){.n = n, .req = req, .t0 = t0};
 	/* Everything applied so far, so every write acknowledged before
 	 * this request, is in the file it gets. */
-	raft_index index = kv_applied_index(node_kv(n));
-	if (sn == NULL ||
-	    snapshotter_file_at(sn, node_kv(n), index, file_ready, b) != 0) {
+	raft_index index = kvdraft_node_applied(n);
+	if (kvdraft_node_snapshot_file(n, index, file_ready, b) != 0) {
 		free(b);
 		http_send_error(req, 503, "unavailable",
 				"too many snapshot downloads wait already, or "

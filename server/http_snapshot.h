@@ -3,7 +3,7 @@
 #ifndef SERVER_HTTP_SNAPSHOT_H_
 #define SERVER_HTTP_SNAPSHOT_H_
 
-struct node;
+struct kvdraft_node;
 struct evhttp_request;
 
 /* Answers 200 with a snapshot that holds every entry applied when the
@@ -17,6 +17,7 @@ struct evhttp_request;
  * downloads wait already). Returns the status when the answer went out
  * now, 0 when it goes out later (its metrics are counted then, timed
  * from @t0). Loop thread only. */
-int http_snapshot_get(struct node *n, struct evhttp_request *req, double t0);
+int http_snapshot_get(struct kvdraft_node *n, struct evhttp_request *req,
+		      double t0);
 
 #endif /* SERVER_HTTP_SNAPSHOT_H_ */

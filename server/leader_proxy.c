@@ -9,13 +9,15 @@
 #include <time.h>
 
 #include "config.h"
+#include "kv_app.h"
 #include "http_util.h"
 #include "clock.h"
 #include "util.h"
 
 struct proxy {
-	struct node_wait w; /* first: the node's timeout and shutdown */
-	struct node *n;
+	/* The node's timeout and shutdown while the leader answers. */
+	struct kvdraft_wait *w;
+	struct kvdraft_node *n;
 	const struct leader_proxy_replies *replies;
 	struct evhttp_request *req; /* the client's */
 	struct evhttp_connection *conn;
@@ -34,9 +36,9 @@ static void free_conn_cb(evutil_socket_t fd, short what, void *arg)
 static void proxy_http_done(struct evhttp_request *resp, void *arg)
 {
 	struct proxy *p = arg;
-	struct node *n = p->n;
+	struct kvdraft_node *n = p->n;
 	const struct timeval now = {0, 0};
-	node_unwatch(n, &p->w);
+	kvdraft_node_unwatch(n, p->w);
 	int code = resp != NULL ? evhttp_request_get_response_code(resp) : 0;
 	if (code == 0) {
 		p->replies->error(n, p->req, p->t0, 503, "unavailable",
@@ -51,34 +53,33 @@ static void proxy_http_done(struct evhttp_request *resp, void *arg)
 			evhttp_add_header(h, "Retry-After", "1");
 		evhttp_send_reply(p->req, code, http_reason(code),
 				  evhttp_request_get_input_buffer(resp));
-		metrics_http(node_metrics(n), p->replies->route, code,
+		metrics_http(kvd_metrics(n), p->replies->route, code,
 			     clock_now_seconds() - p->t0);
 	}
 	/* Not from inside the connection's own callback. */
-	event_base_once(node_base(n), -1, EV_TIMEOUT, free_conn_cb, p->conn,
+	event_base_once(kvd_base(n), -1, EV_TIMEOUT, free_conn_cb, p->conn,
 			&now);
 	free(p);
 }
 
 /* Timeout or shutdown before the leader answered. */
-static void proxy_wait_done(struct node_wait *w, int err,
-			    const struct kv_result *res)
+static void proxy_wait_done(void *arg, int err, const void *result)
 {
-	(void)res;
-	struct proxy *p = (struct proxy *)w;
+	(void)result;
+	struct proxy *p = arg;
 	evhttp_cancel_request(p->out);
 	evhttp_connection_free(p->conn);
 	p->replies->node_error(p->n, p->req, p->t0, err);
 	free(p);
 }
 
-void leader_proxy_forward(struct node *n, struct evhttp_request *req, double t0,
-			  const struct leader_proxy_replies *replies,
+void leader_proxy_forward(struct kvdraft_node *n, struct evhttp_request *req,
+			  double t0, const struct leader_proxy_replies *replies,
 			  enum evhttp_cmd_type cmd, const char *path,
 			  const void *body, size_t len)
 {
 	struct config_addr a;
-	const char *url = node_leader_client_url(n);
+	const char *url = kvd_leader_client_url(n);
 	if (evhttp_find_header(evhttp_request_get_input_headers(req),
 			       LEADER_PROXY_HEADER) != NULL) {
 		replies->error(n, req, t0, 503, "unavailable",
@@ -99,9 +100,7 @@ void leader_proxy_forward(struct node *n, struct evhttp_request *req, double t0,
 	p->replies = replies;
 	p->req = req;
 	p->t0 = t0;
-	p->w.done = proxy_wait_done;
-	p->conn =
-	    evhttp_connection_base_new(node_base(n), NULL, a.host, a.port);
+	p->conn = evhttp_connection_base_new(kvd_base(n), NULL, a.host, a.port);
 	p->out =
 	    p->conn != NULL ? evhttp_request_new(proxy_http_done, p) : NULL;
 	if (p->out == NULL) {
@@ -113,7 +112,7 @@ void leader_proxy_forward(struct node *n, struct evhttp_request *req, double t0,
 	}
 	/* The node's timer decides when to give up, not evhttp. */
 	evhttp_connection_set_timeout(
-	    p->conn, (int)(node_config(n)->request_timeout_ms / 1000 + 2));
+	    p->conn, (int)(kvd_config(n)->request_timeout_ms / 1000 + 2));
 	struct evkeyvalq *h = evhttp_request_get_output_headers(p->out);
 	evhttp_add_header(h, "Host", a.host);
 	evhttp_add_header(h, "Content-Type", "application/json");
@@ -121,8 +120,8 @@ void leader_proxy_forward(struct node *n, struct evhttp_request *req, double t0,
 	if (len > 0)
 		evbuffer_add(evhttp_request_get_output_buffer(p->out), body,
 			     len);
-	int rc = node_watch(n, &p->w);
-	if (rc != NODE_OK) {
+	int rc = kvdraft_node_watch(n, proxy_wait_done, p, &p->w);
+	if (rc != KVDRAFT_OK) {
 		evhttp_request_free(p->out);
 		evhttp_connection_free(p->conn);
 		free(p);
@@ -131,7 +130,7 @@ void leader_proxy_forward(struct node *n, struct evhttp_request *req, double t0,
 	}
 	if (evhttp_make_request(p->conn, p->out, cmd, path) != 0) {
 		/* evhttp freed p->out. */
-		node_unwatch(n, &p->w);
+		kvdraft_node_unwatch(n, p->w);
 		evhttp_connection_free(p->conn);
 		free(p);
 		replies->error(n, req, t0, 503, "unavailable",

@@ -8,7 +8,7 @@
 #include <stddef.h>
 
 #include "metrics.h"
-#include "node.h"
+#include "kvdraft_node.h"
 
 /* Marks a relayed request: a member that does not lead answers it 503
  * instead of relaying it again (no loops while leadership moves). */
@@ -19,10 +19,10 @@
 struct leader_proxy_replies {
 	enum metrics_route route; /* counts the relayed answers */
 	/* The §1.3 error shape. */
-	void (*error)(struct node *n, struct evhttp_request *req, double t0,
-		      int status, const char *code, const char *msg);
+	void (*error)(struct kvdraft_node *n, struct evhttp_request *req,
+		      double t0, int status, const char *code, const char *msg);
 	/* The answer for a NODE_E* code (timeout, shutdown, ...). */
-	void (*node_error)(struct node *n, struct evhttp_request *req,
+	void (*node_error)(struct kvdraft_node *n, struct evhttp_request *req,
 			   double t0, int err);
 };
 
@@ -32,8 +32,8 @@ struct leader_proxy_replies {
  * no leader is known, when @req was relayed already or the leader cannot
  * be reached, the node's error after --request-timeout-ms or at shutdown.
  * @req is always answered; @replies must outlive the request (static). */
-void leader_proxy_forward(struct node *n, struct evhttp_request *req, double t0,
-			  const struct leader_proxy_replies *replies,
+void leader_proxy_forward(struct kvdraft_node *n, struct evhttp_request *req,
+			  double t0, const struct leader_proxy_replies *replies,
 			  enum evhttp_cmd_type cmd, const char *path,
 			  const void *body, size_t len);
 

@@ -13,10 +13,12 @@
 #include "config.h"
 #include "file_modes.h"
 #include "http_api.h"
+#include "kv_app.h"
+#include "kvd_node.h"
 #include "listener.h"
 #include "log.h"
 #include "mem_policy.h"
-#include "node.h"
+#include "kvdraft_node.h"
 
 /* Time given to answers of failed in-flight requests to reach their
  * clients before the loop stops. */
@@ -28,7 +30,8 @@ struct kvd {
 	struct event_base *base;
 	struct evhttp *client_http, *peer_http;
 	struct listener *client_listener, *peer_listener;
-	struct node *node;
+	struct kvdraft_node *node;
+	struct kv_app store;
 	struct event *sigterm, *sigint, *grace;
 	int stopping;
 };
@@ -52,11 +55,18 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 	/* Stop accepting connections, fail what waits with 503, then give
 	 * the answers a moment to leave before the WAL is drained. */
 	listener_stop(k->client_listener);
-	node_stop(k->node);
+	kvdraft_node_stop(k->node);
 	struct timeval tv = clock_ms_to_timeval(SHUTDOWN_GRACE_MS);
 	k->grace = evtimer_new(k->base, grace_cb, k);
 	if (k->grace == NULL || evtimer_add(k->grace, &tv) != 0)
 		event_base_loopbreak(k->base);
+}
+
+/* The peer listener's hook: the node checks the peer token before a
+ * body is read (kvdraft_node_wrap_peer_conn()). */
+static struct bufferevent *wrap_peer_conn(void *arg, struct bufferevent *bev)
+{
+	return kvdraft_node_wrap_peer_conn(arg, bev);
 }
 
 static void die(const char *line, int status)
@@ -130,8 +140,8 @@ int main(int argc, char **argv)
 	evhttp_set_max_headers_size(k.peer_http, PEER_MAX_HEADERS_BYTES);
 	evhttp_set_timeout(k.peer_http, PEER_IDLE_TIMEOUT_S);
 
-	if (node_open(&cfg, k.base, k.peer_http, &k.node, err, sizeof(err)) !=
-	    0) {
+	if (kvd_node_open(&cfg, k.base, k.peer_http, &k.store, &k.node, err,
+			  sizeof(err)) != 0) {
 		log_error("%s", err);
 		die(err, CONFIG_EXIT_STARTUP);
 	}
@@ -145,7 +155,7 @@ int main(int argc, char **argv)
 	lo.name = "peer";
 	/* Replaces the transport's own bufferevent hook: the token is
 	 * checked before a body is read on every peer connection. */
-	lo.wrap = node_wrap_peer_conn;
+	lo.wrap = wrap_peer_conn;
 	lo.wrap_arg = k.node;
 	k.peer_listener = listener_serve(k.base, k.peer_http, pfd, &lo);
 	if (k.client_listener == NULL || k.peer_listener == NULL)
@@ -164,7 +174,8 @@ int main(int argc, char **argv)
 	event_base_dispatch(k.base);
 
 	/* Drains the WAL writer and syncs LMDB. */
-	node_close(k.node);
+	kvdraft_node_close(k.node);
+	kv_app_close(&k.store);
 	/* evhttp_free() frees the listening sockets before the connections,
 	 * whose closes still reach the listeners: stopped first, they do
 	 * not touch the freed sockets. */

@@ -6,31 +6,12 @@
 #include <stdio.h>
 #include <string.h>
 
-/* 100 us .. 10 s: spans one fsync (~0.4 ms) to a request timeout. */
-static const double bounds[METRICS_BUCKETS] = {
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-    0.05,   0.1,     0.25,   0.5,   1.0,    2.5,   5.0,	 10.0};
-
 static const int status_codes[METRICS_STATUS_SLOTS - 1] = {
     200, 204, 400, 401, 404, 405, 409, 412, 413, 500, 503, 504};
 
 static const char *const route_names[ROUTE_COUNT] = {
     "kv_get",	       "kv_put",  "kv_delete", "kv_list", "status", "members",
     "leader_transfer", "healthz", "readyz",    "metrics", "other"};
-
-void metrics_observe(struct metrics_hist *h, double seconds)
-{
-	int i;
-	for (i = 0; i < METRICS_BUCKETS; i++)
-		if (seconds <= bounds[i])
-			break;
-	if (i < METRICS_BUCKETS)
-		h->counts[i]++;
-	else
-		h->inf++;
-	h->count++;
-	h->sum += seconds;
-}
 
 void metrics_http(struct metrics *m, enum metrics_route route, int status,
 		  double seconds)
@@ -40,7 +21,7 @@ void metrics_http(struct metrics *m, enum metrics_route route, int status,
 		if (status_codes[i] == status)
 			slot = i;
 	m->http[route][slot]++;
-	metrics_observe(&m->request_seconds[route], seconds);
+	kvdraft_histogram_observe(&m->request_seconds[route], seconds);
 }
 
 void metrics_write_value(struct evbuffer *out, const char *name,
@@ -61,7 +42,7 @@ static void write_counter(struct evbuffer *out, const char *name,
 /* The sample lines of one histogram (no HELP/TYPE); @route NULL for a
  * histogram without labels. */
 static void write_hist(struct evbuffer *out, const char *name,
-		       const char *route, const struct metrics_hist *h)
+		       const char *route, const struct kvdraft_histogram *h)
 {
 	char lbl[64] = "", only[64] = "";
 	if (route != NULL) {
@@ -72,7 +53,8 @@ static void write_hist(struct evbuffer *out, const char *name,
 	for (int i = 0; i < METRICS_BUCKETS; i++) {
 		cum += h->counts[i];
 		evbuffer_add_printf(out, "%s_bucket{%sle=\"%g\"} %" PRIu64 "\n",
-				    name, lbl, bounds[i], cum);
+				    name, lbl,
+				    kvdraft_histogram_bound((unsigned)i), cum);
 	}
 	cum += h->inf;
 	evbuffer_add_printf(out, "%s_bucket{%sle=\"+Inf\"} %" PRIu64 "\n", name,
@@ -82,31 +64,34 @@ static void write_hist(struct evbuffer *out, const char *name,
 			    h->count);
 }
 
-void metrics_render(const struct metrics *m, struct evbuffer *out)
+/* The node's counters, kvd's requests, then the latency histograms. */
+static void render_counters(const struct metrics *m,
+			    const struct kvdraft_node_stats *n,
+			    struct evbuffer *out)
 {
 	write_counter(out, "kvd_proposals_total", "Writes proposed to raft.",
-		      m->proposals_total);
+		      n->proposals_total);
 	write_counter(out, "kvd_proposals_failed_total",
 		      "Writes refused by raft, timed out or lost.",
-		      m->proposals_failed);
+		      n->proposals_failed);
 	write_counter(out, "kvd_reads_total", "Linearizable reads requested.",
-		      m->reads_total);
+		      n->reads_total);
 	write_counter(out, "kvd_reads_failed_total",
 		      "Linearizable reads that failed or timed out.",
-		      m->reads_failed);
+		      n->reads_failed);
 	write_counter(out, "kvd_wal_syncs_total",
-		      "WAL group commits (one fdatasync each).", m->wal_syncs);
+		      "WAL group commits (one fdatasync each).", n->wal_syncs);
 	write_counter(out, "kvd_wal_entries_total",
-		      "Entries written to the WAL.", m->wal_entries);
+		      "Entries written to the WAL.", n->wal_entries);
 	write_counter(out, "kvd_apply_batches_total",
 		      "LMDB transactions applying committed entries.",
-		      m->apply_batches);
+		      n->apply_batches);
 	write_counter(out, "kvd_applied_entries_total",
-		      "Committed entries applied to LMDB.", m->applied_entries);
+		      "Committed entries applied to LMDB.", n->applied_entries);
 	write_counter(out, "kvd_raft_ready_total", "Raft readies processed.",
-		      m->ready_batches);
+		      n->ready_batches);
 	write_counter(out, "kvd_leader_changes_total",
-		      "Times the known leader changed.", m->leader_changes);
+		      "Times the known leader changed.", n->leader_changes);
 
 	evbuffer_add_printf(out,
 			    "# HELP kvd_http_requests_total Answered client "
@@ -146,15 +131,16 @@ void metrics_render(const struct metrics *m, struct evbuffer *out)
 				 "# TYPE kvd_wal_fsync_duration_seconds "
 				 "histogram\n");
 	write_hist(out, "kvd_wal_fsync_duration_seconds", NULL,
-		   &m->wal_fsync_seconds);
+		   &n->wal_fsync_seconds);
 	evbuffer_add_printf(out, "# HELP kvd_apply_duration_seconds LMDB apply "
 				 "transaction latency.\n"
 				 "# TYPE kvd_apply_duration_seconds "
 				 "histogram\n");
-	write_hist(out, "kvd_apply_duration_seconds", NULL, &m->apply_seconds);
+	write_hist(out, "kvd_apply_duration_seconds", NULL, &n->apply_seconds);
 }
 
-void metrics_render_node(const struct metrics_node *s, struct evbuffer *out)
+static void render_node(const struct kvdraft_node_stats *s,
+			struct evbuffer *out)
 {
 	metrics_write_value(out, "kvd_raft_term", "gauge", "Current raft term.",
 			    (double)s->term);
@@ -197,15 +183,13 @@ void metrics_render_node(const struct metrics_node *s, struct evbuffer *out)
 			    "Readies handed to the WAL writer, not yet "
 			    "durable.",
 			    (double)s->wal_jobs_inflight);
-	if (s->has_wal_writer) {
-		metrics_write_value(out, "kvd_wal_jobs_total", "counter",
-				    "Readies written by the WAL writer.",
-				    (double)s->wal_jobs);
-		metrics_write_value(out, "kvd_wal_lazy_jobs_total", "counter",
-				    "Of those, commit-index-only ones written "
-				    "without an fdatasync.",
-				    (double)s->wal_lazy_jobs);
-	}
+	metrics_write_value(out, "kvd_wal_jobs_total", "counter",
+			    "Readies written by the WAL writer.",
+			    (double)s->wal_jobs);
+	metrics_write_value(out, "kvd_wal_lazy_jobs_total", "counter",
+			    "Of those, commit-index-only ones written "
+			    "without an fdatasync.",
+			    (double)s->wal_lazy_jobs);
 	metrics_write_value(out, "kvd_peer_messages_sent_total", "counter",
 			    "Raft messages delivered to peers.",
 			    (double)s->peer_msgs_sent);
@@ -231,4 +215,64 @@ void metrics_render_node(const struct metrics_node *s, struct evbuffer *out)
 			    "Peer requests refused for a missing or wrong "
 			    "token.",
 			    (double)s->peer_unauthorized);
+}
+
+static void render_snapshots(const struct kvdraft_node_stats *s,
+			     struct evbuffer *out)
+{
+	metrics_write_value(out, "kvd_snapshot_index", "gauge",
+			    "Index of the newest snapshot (0: none).",
+			    (double)s->snapshot_index);
+	metrics_write_value(out, "kvd_snapshot_size_bytes", "gauge",
+			    "Size of the newest snapshot file.",
+			    (double)s->snapshot_size);
+	metrics_write_value(out, "kvd_snapshot_last_duration_seconds", "gauge",
+			    "Time the last snapshot took (copy, checksum, "
+			    "sync).",
+			    s->snapshot_last_seconds);
+	metrics_write_value(out, "kvd_snapshots_total", "counter",
+			    "Snapshots taken.", (double)s->snapshots_taken);
+	metrics_write_value(out, "kvd_snapshot_failures_total", "counter",
+			    "Snapshots that failed.",
+			    (double)s->snapshots_failed);
+	metrics_write_value(out, "kvd_snapshot_in_progress", "gauge",
+			    "1 while a snapshot is being taken.",
+			    s->snapshot_in_progress ? 1.0 : 0.0);
+	metrics_write_value(out, "kvd_snapshot_installs_sent_total", "counter",
+			    "Snapshots delivered whole to lagging members.",
+			    (double)s->snapshot_sends_ok);
+	metrics_write_value(out, "kvd_snapshot_install_sends_failed_total",
+			    "counter", "Snapshot sends that failed.",
+			    (double)s->snapshot_sends_failed);
+	metrics_write_value(out, "kvd_snapshot_sent_bytes_total", "counter",
+			    "Snapshot bytes the receivers took.",
+			    (double)s->snapshot_bytes_sent);
+	metrics_write_value(out, "kvd_snapshot_installs_received_total",
+			    "counter", "Snapshots received whole and verified.",
+			    (double)s->snapshots_received);
+	metrics_write_value(out, "kvd_snapshot_received_bytes_total", "counter",
+			    "Snapshot bytes received.",
+			    (double)s->snapshot_bytes_received);
+	metrics_write_value(out, "kvd_snapshot_bad_chunks_total", "counter",
+			    "Snapshot chunks refused (checksum, headers, "
+			    "not from the leader, no room).",
+			    (double)s->snapshot_bad_chunks);
+	metrics_write_value(out, "kvd_snapshot_unauthorized_total", "counter",
+			    "Snapshot chunks refused for a missing or wrong "
+			    "peer token.",
+			    (double)s->snapshot_unauthorized);
+	metrics_write_value(out, "kvd_snapshot_installs_total", "counter",
+			    "Snapshots installed into the store.",
+			    (double)s->snapshot_installs);
+	metrics_write_value(out, "kvd_snapshot_last_install_seconds", "gauge",
+			    "Time the last install took.",
+			    s->snapshot_last_install_seconds);
+}
+
+void metrics_render(const struct metrics *m, const struct kvdraft_node_stats *s,
+		    struct evbuffer *out)
+{
+	render_node(s, out);
+	render_snapshots(s, out);
+	render_counters(m, s, out);
 }

@@ -4,7 +4,7 @@
 # under a umask of 0 and of 022; a pre-created data dir open to others is
 # logged and tightened to 0700; a token file others may read is logged
 # (name and mode, never the token); kvd --restore does not write through a
-# symlink planted at snap/restore.mdb.tmp.
+# symlink planted at its temp name, kv.restore.tmp.
 #
 # Uses tests/integration/harness.py; argv[1] is the kvd binary.
 
@@ -161,9 +161,8 @@ class FileModesTest(unittest.TestCase):
         with open(victim, 'wb') as f:
             f.write(b'not yours')
         os.chmod(victim, 0o600)
-        os.makedirs(os.path.join(m.data_dir, 'snap'), mode=0o700)
-        os.symlink(victim, os.path.join(m.data_dir, 'snap',
-                                        'restore.mdb.tmp'))
+        os.makedirs(m.data_dir, mode=0o700)
+        os.symlink(victim, os.path.join(m.data_dir, 'kv.restore.tmp'))
         c.start()
         c.wait_leader()
         self.assertEqual(m.get('rs/0007').body, b'v' * 1000)
@@ -174,7 +173,7 @@ class FileModesTest(unittest.TestCase):
         self.assertTrue(stat.S_ISREG(st.st_mode))
         self.assertEqual(stat.S_IMODE(st.st_mode), 0o600)
         self.assertFalse(os.path.lexists(
-            os.path.join(m.data_dir, 'snap', 'restore.mdb.tmp')))
+            os.path.join(m.data_dir, 'kv.restore.tmp')))
 
 
 if __name__ == '__main__':

@@ -1,5 +1,5 @@
 /* test_server.c - unit tests of kvd's helpers: flags, query strings,
- * numbers, base64, members.json and the API's member list, numbered file
+ * numbers, base64, numbered file
  * names, the durable file write, metrics, unsigned numbers in JSON, the
  * listener's header scan. */
 #include <check.h>
@@ -15,7 +15,6 @@
 #include "hexname.h"
 #include "http_util.h"
 #include "listener.h"
-#include "members_file.h"
 #include "metrics.h"
 #include "util.h"
 
@@ -374,68 +373,6 @@ START_TEST(base64_vectors)
 }
 END_TEST
 
-START_TEST(members_roundtrip)
-{
-	char dir[] = "/tmp/kvd-test-members-XXXXXX";
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	struct members ms = {0}, back;
-	char err[256];
-	ck_assert_int_eq(members_load(dir, &back, err, sizeof(err)), 0);
-	ms.m[0] = (struct member){.id = 1, .voter = 1};
-	strcpy(ms.m[0].peer_url, "http://127.0.0.1:7101");
-	ms.m[1] = (struct member){.id = 7, .voter = 1};
-	strcpy(ms.m[1].peer_url, "http://[::1]:7107");
-	ms.n = 2;
-	ck_assert_int_eq(members_store(dir, &ms, err, sizeof(err)), 0);
-	ck_assert_int_eq(members_load(dir, &back, err, sizeof(err)), 1);
-	ck_assert_uint_eq(back.n, 2);
-	ck_assert_uint_eq(back.m[1].id, 7);
-	ck_assert_str_eq(back.m[1].peer_url, "http://[::1]:7107");
-	ck_assert_int_eq(back.m[1].voter, 1);
-	ck_assert_ptr_eq(members_find(&back, 7), &back.m[1]);
-	ck_assert_ptr_null(members_find(&back, 2));
-
-	char path[512];
-	snprintf(path, sizeof(path), "%s/%s", dir, MEMBERS_FILE);
-	FILE *f = fopen(path, "w");
-	fputs("{\"version\": 1, \"members\": [{\"id\": 0}]}", f);
-	fclose(f);
-	ck_assert_int_eq(members_load(dir, &back, err, sizeof(err)), -1);
-	ck_assert_ptr_nonnull(strstr(err, "malformed"));
-	unlink(path);
-	rmdir(dir);
-}
-END_TEST
-
-/* The API's member list: every member with its learned client URL ("" until
- * learned) and whether it votes, in the list's order. */
-START_TEST(members_json_for_the_api)
-{
-	struct members ms = {0};
-	ms.m[0] = (struct member){.id = 1, .voter = 1};
-	strcpy(ms.m[0].peer_url, "http://127.0.0.1:7101");
-	strcpy(ms.m[0].client_url, "http://127.0.0.1:7001");
-	ms.m[1] = (struct member){.id = 9, .voter = 0};
-	strcpy(ms.m[1].peer_url, "http://127.0.0.1:7109");
-	ms.n = 2;
-	json_t *arr = members_json(&ms);
-	ck_assert_ptr_nonnull(arr);
-	char *text = json_dumps(arr, JSON_SORT_KEYS | JSON_COMPACT);
-	ck_assert_str_eq(text,
-			 "[{\"client_url\":\"http://127.0.0.1:7001\","
-			 "\"id\":1,\"peer_url\":\"http://127.0.0.1:7101\","
-			 "\"voter\":true},{\"client_url\":\"\",\"id\":9,"
-			 "\"peer_url\":\"http://127.0.0.1:7109\","
-			 "\"voter\":false}]");
-	free(text);
-	json_decref(arr);
-	ms.n = 0;
-	arr = members_json(&ms);
-	ck_assert_uint_eq(json_array_size(arr), 0);
-	json_decref(arr);
-}
-END_TEST
-
 /* Numbered file names (WAL segments, snapshots): exactly prefix, 16
  * lowercase hex digits, suffix. */
 START_TEST(hexname_parsing)
@@ -464,12 +401,13 @@ START_TEST(hexname_parsing)
 }
 END_TEST
 
-/* The driver's gauges: each value under its own name, the WAL writer's
- * counters only when there is a writer. */
-static char *render_node(const struct metrics_node *s)
+/* The node's gauges and counters (kvdraft_node_stats): each value under
+ * its own name. */
+static char *render_node(const struct kvdraft_node_stats *s)
 {
+	struct metrics m = {0};
 	struct evbuffer *out = evbuffer_new();
-	metrics_render_node(s, out);
+	metrics_render(&m, s, out);
 	size_t len = evbuffer_get_length(out);
 	char *text = malloc(len + 1);
 	evbuffer_remove(out, text, len);
@@ -480,7 +418,8 @@ static char *render_node(const struct metrics_node *s)
 
 START_TEST(metrics_node_values)
 {
-	struct metrics_node s = {
+	struct kvdraft_node_stats s = {
+	    .size = sizeof(s),
 	    .term = 7,
 	    .commit = 41,
 	    .applied = 40,
@@ -502,6 +441,9 @@ START_TEST(metrics_node_values)
 	    .peer_bytes_received = 16,
 	    .peer_bad_requests = 17,
 	    .peer_unauthorized = 18,
+	    .snapshot_index = 30,
+	    .snapshots_taken = 4,
+	    .proposals_total = 19,
 	};
 	char *text = render_node(&s);
 	static const char *const want[] = {
@@ -527,15 +469,15 @@ START_TEST(metrics_node_values)
 	    "\nkvd_peer_bytes_received_total 16\n",
 	    "\nkvd_peer_bad_requests_total 17\n",
 	    "\nkvd_peer_unauthorized_total 18\n",
+	    "\nkvd_snapshot_index 30\n",
+	    "\nkvd_snapshots_total 4\n",
+	    "\nkvd_proposals_total 19\n",
 	};
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
 		ck_assert_msg(strstr(text, want[i]) != NULL, "missing %s",
 			      want[i]);
-	ck_assert_ptr_null(strstr(text, "kvd_wal_jobs_total"));
-	ck_assert_ptr_null(strstr(text, "kvd_wal_lazy_jobs_total"));
 	free(text);
 
-	s.has_wal_writer = true;
 	s.wal_jobs = 100;
 	s.wal_lazy_jobs = 30;
 	s.is_leader = false;
@@ -566,8 +508,9 @@ START_TEST(metrics_buckets_and_text)
 	metrics_http(&m, ROUTE_KV_PUT, 299, 0.0);
 	ck_assert_uint_eq(m.request_seconds[ROUTE_KV_PUT].count, 3);
 	ck_assert_uint_eq(m.request_seconds[ROUTE_KV_PUT].inf, 1);
+	struct kvdraft_node_stats st = {.size = sizeof(st)};
 	struct evbuffer *out = evbuffer_new();
-	metrics_render(&m, out);
+	metrics_render(&m, &st, out);
 	size_t len = evbuffer_get_length(out);
 	char *text = malloc(len + 1);
 	evbuffer_remove(out, text, len);
@@ -823,8 +766,6 @@ int main(void)
 	tcase_add_test(tc, query_decoding);
 	tcase_add_test(tc, u64_parsing);
 	tcase_add_test(tc, base64_vectors);
-	tcase_add_test(tc, members_roundtrip);
-	tcase_add_test(tc, members_json_for_the_api);
 	tcase_add_test(tc, hexname_parsing);
 	tcase_add_test(tc, metrics_buckets_and_text);
 	tcase_add_test(tc, metrics_node_values);

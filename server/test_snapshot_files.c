@@ -1,5 +1,6 @@
 /* test_snapshot_files.c - unit tests of server/snapshot.c on real LMDB
- * files: create, record, verify, list, prune, hex. */
+ * files written through kvd's snapshot callback (kv_snapshot_io.c): create,
+ * record, verify, list, prune, hex. */
 #include <check.h>
 #include <dirent.h>
 #include <stdio.h>
@@ -10,6 +11,8 @@
 
 #include "crc32c.h"
 #include "kv.h"
+#include "kv_app.h"
+#include "kv_snapshot_io.h"
 #include "snapshot.h"
 
 static char dir[256];
@@ -42,6 +45,18 @@ static void rm_rf(const char *path)
 static void teardown(void)
 {
 	rm_rf(dir);
+}
+
+/* snapshot_create() through kvd's snapshot callback on @kv. */
+static int create(struct kv *kv, const char *members, struct snapshot_info *out,
+		  char *err, size_t errlen)
+{
+	struct kv_app a = {.kv = kv, .data_dir = dir};
+	struct kvdraft_app app = {.size = sizeof(app),
+				  .ctx = &a,
+				  .snapshot_write = kv_snapshot_write_fd,
+				  .identity_offset = -1};
+	return snapshot_create(&app, dir, members, out, err, errlen);
 }
 
 /* A store in @dir with @n keys applied at indexes 1..n, term 2. */
@@ -89,8 +104,7 @@ START_TEST(create_records_index_term_size_and_crc)
 	struct kv *kv = store_with(20);
 	struct snapshot_info info, meta;
 	char err[512], path[SNAPSHOT_PATH_MAX];
-	ck_assert_int_eq(snapshot_create(kv, dir, "{\"version\":1}", &info, err,
-					 sizeof(err)),
+	ck_assert_int_eq(create(kv, "{\"version\":1}", &info, err, sizeof(err)),
 			 0);
 	ck_assert_uint_eq(info.index, 20);
 	ck_assert_uint_eq(info.term, 2);
@@ -124,8 +138,7 @@ START_TEST(verify_detects_a_flipped_byte)
 	struct kv *kv = store_with(5);
 	struct snapshot_info info;
 	char err[512], path[SNAPSHOT_PATH_MAX];
-	ck_assert_int_eq(
-	    snapshot_create(kv, dir, NULL, &info, err, sizeof(err)), 0);
+	ck_assert_int_eq(create(kv, NULL, &info, err, sizeof(err)), 0);
 	snapshot_data_path(dir, info.index, path);
 	FILE *f = fopen(path, "r+b");
 	ck_assert_ptr_nonnull(f);
@@ -147,8 +160,7 @@ START_TEST(list_is_newest_first_and_prune_keeps_two)
 	char err[512], warn[512], path[SNAPSHOT_PATH_MAX];
 	raft_index next = 4;
 	for (int i = 0; i < 4; i++) {
-		ck_assert_int_eq(
-		    snapshot_create(kv, dir, NULL, &info, err, sizeof(err)), 0);
+		ck_assert_int_eq(create(kv, NULL, &info, err, sizeof(err)), 0);
 		apply_more(kv, next, 10);
 		next += 10;
 	}
@@ -188,8 +200,7 @@ START_TEST(a_bad_record_is_skipped_and_named)
 	struct kv *kv = store_with(2);
 	struct snapshot_info info, list[4];
 	char err[512], warn[512], path[SNAPSHOT_PATH_MAX];
-	ck_assert_int_eq(
-	    snapshot_create(kv, dir, NULL, &info, err, sizeof(err)), 0);
+	ck_assert_int_eq(create(kv, NULL, &info, err, sizeof(err)), 0);
 	snapshot_meta_path(dir, 7, path);
 	FILE *f = fopen(path, "w");
 	fputs("{\"version\": 1, \"index\": 7", f);
@@ -210,8 +221,7 @@ START_TEST(copy_file_is_whole_and_private)
 	struct kv *kv = store_with(500);
 	struct snapshot_info info, back;
 	char err[256] = "", src[SNAPSHOT_PATH_MAX], dst[SNAPSHOT_PATH_MAX];
-	ck_assert_int_eq(
-	    snapshot_create(kv, dir, NULL, &info, err, sizeof(err)), 0);
+	ck_assert_int_eq(create(kv, NULL, &info, err, sizeof(err)), 0);
 	kv_close(kv);
 	snapshot_data_path(dir, info.index, src);
 	snprintf(dst, sizeof(dst), "%s/copy.tmp", dir);

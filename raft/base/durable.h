@@ -21,4 +21,8 @@ int durable_sync_parent(const char *path);
  * Returns the descriptor (O_CLOEXEC), or -1 with errno set. */
 int durable_create_file(const char *path);
 
+/* mkdir -p @path, with mode 0700 for what it creates. Returns 0, or -1
+ * with errno set (ENOTDIR when @path exists and is not a directory). */
+int durable_make_dirs(const char *path);
+
 #endif /* RAFT_BASE_DURABLE_H_ */

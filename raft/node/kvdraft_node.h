@@ -85,8 +85,17 @@ struct kvdraft_app {
 	 * the node opens. A state machine kept in memory leaves it NULL (0,
 	 * 0): the node then restores the newest snapshot and applies the log
 	 * after it. A durable one says where it stands, and the node applies
-	 * the log from there. */
-	int (*applied)(void *ctx, raft_index *index, raft_term *term);
+	 * the log from there. Returns 0; 1 when the state is damaged (@err
+	 * says how): the node then calls reset() and rebuilds it from the
+	 * newest snapshot the log continues and the log, or refuses to open
+	 * when there is none; -1 (@err) is fatal. */
+	int (*applied)(void *ctx, raft_index *index, raft_term *term, char *err,
+		       size_t errlen);
+
+	/* Discards the state (damaged, or behind a log compacted past it):
+	 * afterwards the state machine is empty (applied index 0) until a
+	 * snapshot_restore(). Required with applied(); 0 or -1 (@err). */
+	int (*reset)(void *ctx, char *err, size_t errlen);
 
 	/* Writes the state to @fd (a new file) and sets *@index and *@term to
 	 * the last entry it holds. Returns 0, or -1 with @err. Required.
@@ -129,9 +138,7 @@ struct kvdraft_app {
 	const char *snapshot_ext;
 };
 
-enum kvdraft_app_flag {
-	KVDRAFT_APP_SNAPSHOT_CONCURRENT = 1
-};
+enum kvdraft_app_flag { KVDRAFT_APP_SNAPSHOT_CONCURRENT = 1 };
 
 RAFT_API void kvdraft_app_init(struct kvdraft_app *app);
 
@@ -164,16 +171,21 @@ struct kvdraft_node_options {
 	/* An address of the application's own (a client URL), announced to
 	 * peers and available from kvdraft_node_app_url(); NULL: none. */
 	const char *app_url;
-	/* The shared secret peers present (X-Kvd-Peer-Token); NULL: none. */
+	/* The shared secret peers present (a Bearer token); NULL: none. */
 	const char *peer_token;
+	/* The local address outgoing peer connections leave from (an IP
+	 * literal); NULL: the kernel's choice. */
+	const char *source_host;
 	unsigned heartbeat_ms;	      /* 100 */
-	unsigned election_timeout_ms; /* 1000; at least 2 heartbeats */
+	unsigned election_timeout_ms; /* 1000; above heartbeat_ms */
 	unsigned request_timeout_ms;  /* proposals and reads: 5000 */
 	uint64_t snapshot_entries;    /* applied entries between snapshots;
 				       * 0: never on its own (10000) */
-	unsigned snapshot_keep;	      /* snapshots kept on disk (1) */
-	uint64_t wal_segment_bytes;   /* 64 MiB */
-	uint32_t max_entry_bytes;     /* largest command (16 MiB) */
+	unsigned snapshot_keep;	      /* snapshots kept on disk (1; 1..100) */
+	uint64_t wal_segment_bytes;   /* 4 MiB; 64 KiB .. 1 GiB */
+	uint32_t max_entry_bytes;     /* largest entry received, stored or
+				       * proposed (16 MiB; at most about
+				       * 64 MiB, one peer message) */
 	/* Optional log sink; NULL: lines go to stderr. */
 	void (*log)(void *ctx, int level, const char *line);
 	void *log_ctx;
@@ -189,7 +201,8 @@ struct kvdraft_node;
  * peer routes are added to @peer_http, which the program binds and owns
  * (it must outlive the node). Returns KVDRAFT_OK and *@out, or an error
  * with one line in @err. */
-RAFT_API int kvdraft_node_open(struct event_base *base, struct evhttp *peer_http,
+RAFT_API int kvdraft_node_open(struct event_base *base,
+			       struct evhttp *peer_http,
 			       const struct kvdraft_node_options *o,
 			       const struct kvdraft_app *app,
 			       struct kvdraft_node **out, char *err,
@@ -213,8 +226,8 @@ typedef void (*kvdraft_done_fn)(void *arg, int err, const void *result);
  * forwards it to the leader. KVDRAFT_OK: @done is called once later,
  * after the command is applied here (with its result), or with an error.
  * Otherwise the error, and @done is never called. */
-RAFT_API int kvdraft_node_propose(struct kvdraft_node *n, void *cmd,
-				  size_t len, kvdraft_done_fn done, void *arg);
+RAFT_API int kvdraft_node_propose(struct kvdraft_node *n, void *cmd, size_t len,
+				  kvdraft_done_fn done, void *arg);
 
 /* Asks for a linearizable read point (ReadIndex, thesis §6.4): @done
  * with KVDRAFT_OK means the state machine now holds every write that
@@ -254,6 +267,111 @@ RAFT_API void kvdraft_node_status(const struct kvdraft_node *n,
 RAFT_API raft_index kvdraft_node_applied(const struct kvdraft_node *n);
 /* A leader is known and the applied index reached the commit index. */
 RAFT_API bool kvdraft_node_ready(const struct kvdraft_node *n);
+/* "leader", "follower", "candidate", "learner" or "removed" (not in the
+ * configuration). */
+RAFT_API const char *kvdraft_node_state_name(const struct kvdraft_node *n);
+/* Member @id's application URL (kvdraft_node_options.app_url), as it
+ * announced it; "" when unknown. Valid until the loop runs on. */
+RAFT_API const char *kvdraft_node_app_url(const struct kvdraft_node *n,
+					  raft_id id);
+/* The members as this node knows them: the configuration in effect, with
+ * the URLs learned (a learner has voter false). Fills up to @cap and
+ * returns how many there are (at most RAFT_MAX_MEMBERS); the strings are
+ * valid until the loop runs on. */
+struct kvdraft_member {
+	raft_id id;
+	bool voter;
+	const char *peer_url;
+	const char *app_url; /* "" until announced */
+};
+RAFT_API size_t kvdraft_node_members(const struct kvdraft_node *n,
+				     struct kvdraft_member *out, size_t cap);
+/* The kvdraft_app.ctx the node was opened with. */
+RAFT_API void *kvdraft_node_app_ctx(const struct kvdraft_node *n);
+
+/* Snapshots. The index of the newest one (the core's when none is on
+ * disk). */
+RAFT_API raft_index kvdraft_node_snapshot_index(const struct kvdraft_node *n);
+/* Whether a snapshot copy runs beside the loop
+ * (KVDRAFT_APP_SNAPSHOT_CONCURRENT), and waiting for it to end: for an
+ * application that must not change what the copy reads (kvd waits before
+ * its store grows its map). */
+RAFT_API bool kvdraft_node_snapshot_busy(const struct kvdraft_node *n);
+RAFT_API void kvdraft_node_snapshot_wait(struct kvdraft_node *n);
+/* Hands @fn a snapshot file holding at least every entry up to @index
+ * (at once, or once one is taken; for backups): @path is valid during the
+ * call only, or NULL with @err. Returns 0, or -1 when too many wait or the
+ * node is stopping (@fn is then never called). */
+typedef void (*kvdraft_snapshot_file_fn)(void *arg, const char *path,
+					 raft_index index, raft_term term,
+					 uint64_t size, uint32_t crc32c,
+					 const char *err);
+RAFT_API int kvdraft_node_snapshot_file(struct kvdraft_node *n,
+					raft_index index,
+					kvdraft_snapshot_file_fn fn, void *arg);
+
+/* For a program that accepts peer connections itself (its own limits on
+ * connections and header time, as kvd does): each new connection passes
+ * through this before evhttp reads it, so a request without the peer
+ * token is refused before its body is read. */
+struct bufferevent;
+RAFT_API struct bufferevent *
+kvdraft_node_wrap_peer_conn(struct kvdraft_node *n, struct bufferevent *bev);
+
+/* Counters, gauges and latency histograms, for metrics. */
+#define KVDRAFT_HISTOGRAM_BUCKETS 16
+struct kvdraft_histogram {
+	uint64_t counts[KVDRAFT_HISTOGRAM_BUCKETS]; /* not cumulative */
+	uint64_t inf;				    /* above the last bound */
+	uint64_t count;
+	double sum;
+};
+/* Bucket @i's upper bound in seconds (100 us .. 10 s). */
+RAFT_API double kvdraft_histogram_bound(unsigned i);
+RAFT_API void kvdraft_histogram_observe(struct kvdraft_histogram *h,
+					double seconds);
+
+struct kvdraft_node_stats {
+	size_t size; /* sizeof(struct kvdraft_node_stats), set by the caller */
+	/* The core. */
+	uint64_t term, commit, applied, last_index, persisted;
+	unsigned role; /* enum raft_role */
+	bool is_leader;
+	raft_id leader;		   /* 0: none known */
+	uint64_t pending_reads;	   /* in the core, waiting for confirmation */
+	uint64_t pending_requests; /* proposals, reads and watches waiting */
+	/* The state machine: full (apply() said KVDRAFT_ERETRY), and the
+	 * committed entries waiting for it. */
+	bool store_full;
+	uint64_t apply_backlog_bytes;
+	/* The WAL. */
+	uint64_t wal_jobs_inflight, wal_jobs, wal_lazy_jobs;
+	uint64_t wal_syncs, wal_entries;
+	/* Peers. */
+	uint64_t peer_msgs_sent, peer_msgs_received, peer_msgs_dropped;
+	uint64_t peer_errors, peer_bytes_sent, peer_bytes_received;
+	uint64_t peer_bad_requests, peer_unauthorized;
+	/* Requests and applies. */
+	uint64_t proposals_total, proposals_failed, reads_total, reads_failed;
+	uint64_t apply_batches, applied_entries, ready_batches, leader_changes;
+	/* Snapshots. */
+	bool has_snapshot;
+	uint64_t snapshot_index, snapshot_size;
+	double snapshot_last_seconds;
+	uint64_t snapshots_taken, snapshots_failed;
+	bool snapshot_in_progress;
+	uint64_t snapshot_sends_ok, snapshot_sends_failed, snapshot_bytes_sent;
+	uint64_t snapshots_received, snapshot_bytes_received;
+	uint64_t snapshot_bad_chunks, snapshot_unauthorized;
+	uint64_t snapshot_installs;
+	double snapshot_last_install_seconds;
+	/* Latencies: a WAL group commit (write + fdatasync), an apply(). */
+	struct kvdraft_histogram wal_fsync_seconds, apply_seconds;
+};
+
+/* Fills the fields of @out that out->size covers. */
+RAFT_API void kvdraft_node_stats(const struct kvdraft_node *n,
+				 struct kvdraft_node_stats *out);
 
 #ifdef __cplusplus
 }

@@ -175,7 +175,7 @@ int snap_xfer_new(struct event_base *base, const struct snap_xfer_options *o,
 	if (x == NULL)
 		return -1;
 	if (o->dir == NULL || o->dir[0] == '\0' ||
-	    strlen(o->dir) > SNAP_XFER_PATH_MAX - 64 || o->verify == NULL) {
+	    strlen(o->dir) > SNAP_XFER_PATH_MAX - 64) {
 		free(x);
 		return -1;
 	}
@@ -582,8 +582,9 @@ static void recv_complete(struct snap_xfer *x, struct evhttp_request *req,
 		       "snapshot checksum mismatch");
 		return;
 	}
-	if (x->o.verify(x->o.ctx, part, &idx, &term, err, sizeof(err)) != 0 ||
-	    idx != rs->info.index || term != rs->info.term) {
+	if (x->o.verify != NULL &&
+	    (x->o.verify(x->o.ctx, part, &idx, &term, err, sizeof(err)) != 0 ||
+	     idx != rs->info.index || term != rs->info.term)) {
 		xlog(x, 1,
 		     "snapshot %" PRIu64 " from member %" PRIu64
 		     " is not a store at that index: %s",

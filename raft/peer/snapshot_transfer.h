@@ -67,7 +67,7 @@ struct snap_xfer_options {
 	unsigned request_timeout_ms; /* per chunk (default 10000) */
 	/* Whether the whole file at @path, its size and CRC checked, is a
 	 * snapshot: 0 with the last entry it covers in *@index and *@term,
-	 * or -1 with one line in @err. */
+	 * or -1 with one line in @err. NULL: the size and CRC suffice. */
 	int (*verify)(void *ctx, const char *path, raft_index *index,
 		      raft_term *term, char *err, size_t errlen);
 	/* The whole file arrived and verified: step it into the core.

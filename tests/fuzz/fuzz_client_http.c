@@ -19,7 +19,9 @@
 #include "fuzz_http.h"
 #include "http_api.h"
 #include "log.h"
-#include "node.h"
+#include "kv_app.h"
+#include "kvd_node.h"
+#include "kvdraft_node.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -28,7 +30,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct event_base *base;
 static struct evhttp *client_http, *peer_http;
-static struct node *node;
+static struct kvdraft_node *node;
+static struct kv_app store;
 static struct config cfg;
 static uint16_t client_port;
 static char data_dir[256];
@@ -57,8 +60,9 @@ static void remove_tree(const char *path)
 static void teardown(void)
 {
 	if (node) {
-		node_close(node);
+		kvdraft_node_close(node);
 		node = NULL;
+		kv_app_close(&store);
 	}
 	if (data_dir[0])
 		remove_tree(data_dir);
@@ -119,8 +123,9 @@ static void setup(void)
 		abort();
 	}
 	log_init(cfg.id, cfg.log_level);
-	if (node_open(&cfg, base, peer_http, &node, err, sizeof(err)) != 0) {
-		fprintf(stderr, "node_open: %s\n", err);
+	if (kvd_node_open(&cfg, base, peer_http, &store, &node, err,
+			  sizeof(err)) != 0) {
+		fprintf(stderr, "kvd_node_open: %s\n", err);
 		abort();
 	}
 	http_api_attach(client_http, node);
@@ -131,10 +136,11 @@ static void setup(void)
 	struct timeval tick = {.tv_usec = 10000};
 	struct event *wake = event_new(base, -1, EV_PERSIST, wake_cb, NULL);
 	FUZZ_CHECK(wake != NULL && event_add(wake, &tick) == 0);
-	for (int i = 0; i < READY_DEADLINE_S * 100 && !node_ready(node); i++)
+	for (int i = 0; i < READY_DEADLINE_S * 100 && !kvdraft_node_ready(node);
+	     i++)
 		event_base_loop(base, EVLOOP_ONCE);
 	event_free(wake);
-	if (!node_ready(node)) {
+	if (!kvdraft_node_ready(node)) {
 		fprintf(stderr, "the one-member cluster never became ready\n");
 		abort();
 	}

@@ -84,11 +84,16 @@ class InstallTest(unittest.TestCase):
         strict = ['-std=c11', '-Wall', '-Wextra', '-Werror', '-pedantic']
         exe = os.path.join(self.dest, 'core_pingpong')
         self.run_ok(cc + strict + extra + ['-o', exe, src] + flags)
-        # The same against the archive.
+        # The same against the archive, with the libraries the node level
+        # needs (pkg-config --static: libevent, jansson, pthread).
         exe_static = os.path.join(self.dest, 'core_pingpong_static')
         cflags = [f for f in flags if f.startswith('-I')]
+        private = self.run_ok(['pkg-config', '--static', '--libs', 'kvdraft'],
+                              env=env).split()
+        private = [f for f in private if f != '-lkvdraft'
+                   and not f.startswith('-L' + self.dest)]
         self.run_ok(cc + strict + extra + ['-o', exe_static, src] + cflags +
-                    [ar])
+                    [ar] + private)
 
         env = dict(os.environ)
         env['LD_LIBRARY_PATH'] = os.path.dirname(so)

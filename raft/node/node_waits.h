@@ -7,13 +7,12 @@
  * Every wait ends through node_wait_finish(), which calls its done() once.
  * Loop thread only.
  */
-#ifndef SERVER_NODE_WAITS_H_
-#define SERVER_NODE_WAITS_H_
+#ifndef RAFT_NODE_WAITS_H_
+#define RAFT_NODE_WAITS_H_
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "kv.h"
 #include "node.h"
 #include "raft.h"
 
@@ -46,16 +45,22 @@ struct node_wait *node_waits_take(struct node *n, uint64_t id);
  * it from the wait list, stops its timer and calls done() (after which @w
  * is the caller's again). */
 void node_wait_finish(struct node *n, struct node_wait *w, int err,
-		      const struct kv_result *res);
+		      const void *result);
 
 /* Queues read @w, taken from the hash, until the applied index reaches
  * @index (above the applied index now). */
 void node_waits_queue_read(struct node *n, struct node_wait *w,
 			   raft_index index);
 
-/* Answers the waiting writes that @res (@cnt applied entries) complete. */
-void node_waits_complete_writes(struct node *n, const struct kv_result *res,
-				size_t cnt);
+/* Answers the waiting writes that @ents (@cnt applied entries, as stored:
+ * with their identity) complete; @results holds apply()'s result of each
+ * (kvdraft_app.result_size bytes apart). */
+void node_waits_complete_writes(struct node *n, const struct raft_entry *ents,
+				const unsigned char *results, size_t cnt);
+
+/* The bytes the default identity (kvdraft_app.identity_offset < 0) puts
+ * in front of each command. */
+#define NODE_IDENTITY_BYTES 16
 
 /* Serves the reads whose index the applied index has reached. */
 void node_waits_serve_reads(struct node *n);
@@ -66,4 +71,4 @@ void node_waits_finish_transfers(struct node *n, raft_id leader);
 /* Fails every pending wait with @err (shutdown). */
 void node_waits_fail_all(struct node *n, int err);
 
-#endif /* SERVER_NODE_WAITS_H_ */
+#endif /* RAFT_NODE_WAITS_H_ */

@@ -2,7 +2,8 @@
  * verification, listing and pruning (docs/FORMAT.md, "Snapshots").
  *
  * A snapshot is two files named after its index:
- *   snap-<016x index>.mdb   a compacted LMDB copy (kv_snapshot());
+ *   snap-<016x index>.mdb   the state as snapshot_write() wrote it (kvd:
+ *                           a compacted LMDB copy);
  *   snap-<016x index>.meta  JSON: index, term, size, CRC-32C of the .mdb,
  *                           and the membership (members.json) it goes with.
  * Each is written as a temporary file, fsynced, renamed and the directory
@@ -10,18 +11,18 @@
  * its .meta does. Leftover temporary files are removed by snapshot_prune().
  *
  * These functions do blocking file IO and touch no event loop, so they run
- * on any thread; snapshot_create() uses the struct kv concurrently with the
- * loop's writes (see node.c for why that is safe).
+ * on any thread; snapshot_create() runs the application's snapshot_write(),
+ * beside the loop's applies when it allows (KVDRAFT_APP_SNAPSHOT_CONCURRENT).
  *
  * Errors: -1 with one line in @err.
  */
-#ifndef SERVER_SNAPSHOT_H_
-#define SERVER_SNAPSHOT_H_
+#ifndef RAFT_NODE_SNAPSHOT_FILES_H_
+#define RAFT_NODE_SNAPSHOT_FILES_H_
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "kv.h"
+#include "kvdraft_node.h"
 #include "snapshot_info.h"
 
 #define SNAPSHOT_DIR	      "snap"
@@ -38,13 +39,14 @@ void snapshot_meta_path(const char *dir, raft_index index, char *out);
 /* Creates @dir/snap if needed. Returns 0 or -1. */
 int snapshot_make_dir(const char *dir, char *err, size_t errlen);
 
-/* Takes a snapshot of @kv into @dir/snap: kv_snapshot() into a temporary
- * file, its index and term read back from the copy itself
- * (kv_snapshot_info(): the store may move on during the copy), its size and
- * CRC computed, renamed, then the .meta written with @members_json (the
- * text of members.json, may be NULL) embedded. Fills *@out. */
-int snapshot_create(struct kv *kv, const char *dir, const char *members_json,
-		    struct snapshot_info *out, char *err, size_t errlen);
+/* Takes a snapshot of @app's state into @dir/snap: snapshot_write() into
+ * a temporary file, which says the index and term the copy holds (the
+ * state may move on during the copy), fsynced, its size and CRC computed,
+ * renamed, then the .meta written with @members_json (the text of
+ * members.json, may be NULL) embedded. Fills *@out. */
+int snapshot_create(const struct kvdraft_app *app, const char *dir,
+		    const char *members_json, struct snapshot_info *out,
+		    char *err, size_t errlen);
 
 /* Reads the .meta of the snapshot at @index. */
 int snapshot_read_meta(const char *dir, raft_index index,
@@ -75,4 +77,4 @@ int snapshot_prune(const char *dir, size_t keep, char *err, size_t errlen);
 int snapshot_copy_file(const char *src, const char *dst, char *err,
 		       size_t errlen);
 
-#endif /* SERVER_SNAPSHOT_H_ */
+#endif /* RAFT_NODE_SNAPSHOT_FILES_H_ */

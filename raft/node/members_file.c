@@ -22,20 +22,6 @@ struct member *members_find(struct members *ms, uint64_t id)
 	return NULL;
 }
 
-json_t *members_json(const struct members *ms)
-{
-	json_t *arr = json_array();
-	for (size_t i = 0; i < ms->n; i++) {
-		const struct member *m = &ms->m[i];
-		json_array_append_new(
-		    arr,
-		    json_pack("{s:I, s:s, s:s, s:b}", "id", (json_int_t)m->id,
-			      "peer_url", m->peer_url, "client_url",
-			      m->client_url, "voter", m->voter));
-	}
-	return arr;
-}
-
 int members_load(const char *dir, struct members *out, char *err, size_t errlen)
 {
 	char path[4096];
@@ -61,9 +47,9 @@ int members_load(const char *dir, struct members *out, char *err, size_t errlen)
 		goto out;
 	}
 	if (!json_is_array(arr) || json_array_size(arr) == 0 ||
-	    json_array_size(arr) > CONFIG_MEMBERS_MAX) {
+	    json_array_size(arr) > NODE_MEMBERS_MAX) {
 		util_fail(err, errlen, "%s: \"members\" is not a list of 1..%d",
-			  path, CONFIG_MEMBERS_MAX);
+			  path, NODE_MEMBERS_MAX);
 		goto out;
 	}
 	size_t i;
@@ -73,11 +59,11 @@ int members_load(const char *dir, struct members *out, char *err, size_t errlen)
 		json_t *id = json_object_get(it, "id");
 		json_t *url = json_object_get(it, "peer_url");
 		json_t *voter = json_object_get(it, "voter");
-		struct config_addr a;
+		struct node_addr a;
 		if (!json_is_integer(id) || json_integer_value(id) <= 0 ||
 		    !json_is_string(url) ||
-		    strlen(json_string_value(url)) >= CONFIG_URL_MAX ||
-		    config_parse_url(json_string_value(url), &a) != 0) {
+		    strlen(json_string_value(url)) >= NODE_URL_MAX ||
+		    node_parse_url(json_string_value(url), &a) != 0) {
 			util_fail(err, errlen, "%s: member %zu is malformed",
 				  path, i);
 			goto out;

@@ -6,8 +6,8 @@
  * messages leave and raft_persisted() is called once the job, and every
  * job before it, is durable. Loop thread only.
  */
-#ifndef SERVER_NODE_WAL_H_
-#define SERVER_NODE_WAL_H_
+#ifndef RAFT_NODE_WAL_H_
+#define RAFT_NODE_WAL_H_
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -76,4 +76,4 @@ void node_wal_close(struct node *n);
  * nothing of them was acknowledged). */
 void node_wal_free(struct node *n);
 
-#endif /* SERVER_NODE_WAL_H_ */
+#endif /* RAFT_NODE_WAL_H_ */

@@ -20,6 +20,7 @@
 #include "node_internal.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
@@ -33,7 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "node_log.h"
 #include "member_config.h"
 #include "ready_plan.h"
 #include "recovery_plan.h"
@@ -42,25 +43,10 @@
 #include "wal.h"
 #include "wal_writer.h"
 #include "clock.h"
+#include "node_log.h"
+#include "durable.h"
 #include "util.h"
 
-/* The largest entry received, recovered or replicated: a command with a
- * value of the largest --max-value-bytes any member accepts, the longest
- * key, and slack for membership entries. A constant, so that members with
- * different (or changed) flags still read each other's entries and their
- * own WAL; only the public API applies the flag (http_api.c). */
-#define NODE_MAX_ENTRY_BYTES                                                   \
-	((uint32_t)(CONFIG_MAX_VALUE_BYTES_LIMIT + KV_CMD_HEADER_SIZE +        \
-		    KV_KEY_MAX + 64 * 1024))
-/* A membership entry is an entry like any other: the largest one must fit. */
-_Static_assert(NODE_MAX_ENTRY_BYTES >= RAFT_MEMBERSHIP_MAX_BYTES,
-	       "a membership entry must fit the entry limit");
-/* The largest entry, framed, fits one peer message body under the codec's
- * default body limit (the body limit is not raised). */
-_Static_assert((size_t)NODE_MAX_ENTRY_BYTES + FRAME_HEADER_SIZE +
-		       MSG_CODEC_PAYLOAD_SIZE <=
-		   MSG_CODEC_DEFAULT_MAX_BODY_BYTES,
-	       "the largest entry must fit one peer message body");
 /* The WAL and the core agree on the largest index. */
 _Static_assert(WAL_MAX_INDEX == RAFT_INDEX_MAX,
 	       "the WAL and the core must agree on the largest index");
@@ -90,14 +76,14 @@ const char *node_strerror(int err)
 		return "the request timed out";
 	case NODE_EUNAVAILABLE:
 		return "no leader is reachable";
-	case NODE_ESTALE_SEQ:
-		return "a newer X-Kv-Seq of this client was already applied";
 	case NODE_ENOTLEADER:
 		return "this member does not lead";
 	case NODE_EINVAL:
 		return "invalid argument";
 	case NODE_ETRANSFER:
 		return "leadership transfer in progress";
+	case KVDRAFT_ERETRY:
+		return "the state machine has no space; applying again later";
 	case NODE_EDISKFULL:
 		return "disk full: this member cannot write until space is "
 		       "freed";
@@ -177,22 +163,10 @@ static void note_soft_state(struct node *n, enum raft_role role, raft_id leader,
 		node_waits_finish_transfers(n, leader);
 }
 
-/* A store call found the store damaged (KV_ECORRUPT): the mark makes the
- * next start rebuild it (node_store.c). */
-void node_mark_damaged(struct node *n, int rc, const char *why)
-{
-	if (rc != KV_ECORRUPT)
-		return;
-	if (kv_mark_damaged(n->cfg->data_dir, why) != 0)
-		log_error("cannot mark the store damaged: the next start may "
-			  "not rebuild it");
-	else
-		log_error("the store is damaged; the next start rebuilds it");
-}
-
 void node_fatal(const char *what, const char *detail)
 {
-	/* The WAL or the store failed: nothing unsynced was acknowledged, so
+	/* The WAL or the state machine failed: nothing unsynced was
+	 * acknowledged, so
 	 * stopping at once loses nothing; a restart recovers from disk. */
 	log_error("%s: %s; exiting", what, detail);
 	exit(1);
@@ -406,61 +380,65 @@ static void wal_log(void *ctx, const char *line)
 
 /* ---- opening and closing ---- */
 
-/* mkdir -p with mode 0700 for what it creates. */
-static int make_dirs(const char *path)
+void kvdraft_app_init(struct kvdraft_app *app)
 {
-	char buf[4096];
-	size_t len = strlen(path);
-	if (len >= sizeof(buf)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	memcpy(buf, path, len + 1);
-	for (size_t i = 1; i <= len; i++) {
-		if (buf[i] != '/' && buf[i] != '\0')
-			continue;
-		char c = buf[i];
-		buf[i] = '\0';
-		if (mkdir(buf, 0700) != 0 && errno != EEXIST)
-			return -1;
-		buf[i] = c;
-	}
-	struct stat st;
-	if (stat(path, &st) != 0)
-		return -1;
-	if (!S_ISDIR(st.st_mode)) {
-		errno = ENOTDIR;
-		return -1;
-	}
+	memset(app, 0, sizeof(*app));
+	app->size = sizeof(*app);
+	app->identity_offset = -1;
+}
+
+/* Copies the fields @app's program knew of (app->size) over the defaults,
+ * and checks the required callbacks. */
+static int app_copy(const struct kvdraft_app *app, struct kvdraft_app *out,
+		    char *err, size_t errlen)
+{
+	kvdraft_app_init(out);
+	if (app == NULL || app->size < offsetof(struct kvdraft_app, flags))
+		return util_fail(err, errlen,
+				 "the application's callbacks are missing "
+				 "(kvdraft_app_init())");
+	memcpy(out, app, app->size < sizeof(*out) ? app->size : sizeof(*out));
+	out->size = sizeof(*out);
+	if (out->apply == NULL || out->snapshot_write == NULL ||
+	    out->snapshot_restore == NULL ||
+	    (out->applied != NULL && out->reset == NULL))
+		return util_fail(err, errlen,
+				 "the application lacks a required callback "
+				 "(apply, snapshot_write, snapshot_restore; "
+				 "reset with applied)");
+	if (out->identity_offset > (long)(64 * 1024))
+		return util_fail(err, errlen,
+				 "identity_offset is out of range");
 	return 0;
 }
 
 /* WAL recovery and the core's restore: every entry in the WAL, and the
- * applied index of LMDB, so the core hands out exactly the committed
- * entries above it (replay: never twice, never a gap). */
-static int open_storage(struct node *n, struct wal **walp, char *err,
-			size_t errlen)
+ * state machine's applied index, so the core hands out exactly the
+ * committed entries above it (replay: never twice, never a gap). */
+static int open_storage(struct node *n, struct wal **walp, raft_index *applied,
+			raft_term *applied_term, char *err, size_t errlen)
 {
-	const struct config *cfg = n->cfg;
+	const struct node_config *cfg = n->cfg;
 	char wal_dir[4200], werr[512] = "";
 	snprintf(wal_dir, sizeof(wal_dir), "%s/wal", cfg->data_dir);
-	if (make_dirs(wal_dir) != 0)
+	if (durable_make_dirs(wal_dir) != 0)
 		return util_fail(err, errlen, "cannot create %s: %s", wal_dir,
 				 strerror(errno));
 	struct wal_options wo = {.log = wal_log,
 				 .segment_bytes = cfg->wal_segment_bytes,
-				 .max_entry_bytes = NODE_MAX_ENTRY_BYTES};
+				 .max_entry_bytes = n->cfg->max_entry_bytes};
 	int rc = wal_open(wal_dir, &wo, walp, werr, sizeof(werr));
 	if (rc != WAL_OK)
 		return util_fail(err, errlen,
 				 "cannot open the WAL in %s: %s: %s", wal_dir,
 				 wal_strerror(rc), werr);
-	return node_open_store(n, *walp, err, errlen);
+	return node_open_state(n, *walp, applied, applied_term, err, errlen);
 }
 
-static int open_raft(struct node *n, struct wal *w, char *err, size_t errlen)
+static int open_raft(struct node *n, struct wal *w, raft_index state_applied,
+		     raft_term state_term, char *err, size_t errlen)
 {
-	const struct config *cfg = n->cfg;
+	const struct node_config *cfg = n->cfg;
 	struct wal_hard_state whs;
 	struct raft_entry *ents = NULL;
 	size_t n_ents = 0;
@@ -473,8 +451,8 @@ static int open_raft(struct node *n, struct wal *w, char *err, size_t errlen)
 	    .first = wal_first_index(w),
 	    .last = wal_last_index(w),
 	    .hs = {.term = whs.term, .vote = whs.vote, .commit = whs.commit},
-	    .applied = kv_applied_index(n->kv),
-	    .applied_term = kv_applied_term(n->kv),
+	    .applied = state_applied,
+	    .applied_term = state_term,
 	};
 	if (in.last >= in.first) {
 		int rc = wal_read(w, in.first, in.last, &ents, &n_ents, werr,
@@ -521,8 +499,8 @@ static int open_raft(struct node *n, struct wal *w, char *err, size_t errlen)
 	    .applied = applied,
 	};
 
-	raft_id voters[CONFIG_MEMBERS_MAX];
-	const char *addrs[CONFIG_MEMBERS_MAX];
+	raft_id voters[NODE_MEMBERS_MAX];
+	const char *addrs[NODE_MEMBERS_MAX];
 	size_t n_voters = 0;
 	for (size_t i = 0; i < n->members.n; i++)
 		if (n->members.m[i].voter) {
@@ -563,7 +541,7 @@ static int open_raft(struct node *n, struct wal *w, char *err, size_t errlen)
 	    .seed = random_u64(),
 	    .pre_vote = true,
 	    .check_quorum = true,
-	    .max_entry_bytes = NODE_MAX_ENTRY_BYTES,
+	    .max_entry_bytes = n->cfg->max_entry_bytes,
 	};
 	n->wal.hs_last = rs.hs;
 	int rc = raft_new(&ro, &rs, &n->raft);
@@ -587,38 +565,18 @@ static int open_raft(struct node *n, struct wal *w, char *err, size_t errlen)
 
 const char *node_peer_source_host(const struct node *n)
 {
-	const char *host = n->cfg->listen_peer.host;
-	struct in6_addr a6;
-	if ((inet_pton(AF_INET, host, &a6) != 1 &&
-	     inet_pton(AF_INET6, host, &a6) != 1) ||
-	    strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0)
-		return NULL;
-	return host;
+	return n->cfg->source_host;
 }
 
 static int open_transport(struct node *n, struct evhttp *peer_http, char *err,
 			  size_t errlen)
 {
-	const struct config *cfg = n->cfg;
+	const struct node_config *cfg = n->cfg;
 	const char *source = node_peer_source_host(n);
-	if (source == NULL)
-		log_info("--listen-peer host %s is not one IP address: "
-			 "outgoing peer connections use the kernel's choice",
-			 cfg->listen_peer.host);
-	if (strstr(cfg->advertise_client, "//0.0.0.0:") != NULL ||
-	    strstr(cfg->advertise_client, "//[::]:") != NULL)
-		log_warn("advertised client URL %s is a wildcard address: "
-			 "set --advertise-client",
-			 cfg->advertise_client);
-	if (strstr(cfg->advertise_peer, "//0.0.0.0:") != NULL ||
-	    strstr(cfg->advertise_peer, "//[::]:") != NULL)
-		log_warn("advertised peer URL %s is a wildcard address: set "
-			 "--advertise-peer",
-			 cfg->advertise_peer);
 	struct transport_options to = {
 	    .self = cfg->id,
 	    .source_host = source,
-	    .client_url = cfg->advertise_client,
+	    .client_url = cfg->app_url[0] != '\0' ? cfg->app_url : NULL,
 	    .token = cfg->peer_token,
 	    .on_messages = on_messages,
 	    .log = transport_log,
@@ -627,7 +585,7 @@ static int open_transport(struct node *n, struct evhttp *peer_http, char *err,
 	};
 	/* A value of the largest size any member accepts must fit in one
 	 * message body, whatever this member's own flag says. */
-	to.limits.codec.max_entry_bytes = NODE_MAX_ENTRY_BYTES;
+	to.limits.codec.max_entry_bytes = n->cfg->max_entry_bytes;
 	int rc = transport_new(n->base, &to, &n->tr);
 	if (rc != TRANSPORT_OK)
 		return util_fail(err, errlen,
@@ -644,8 +602,8 @@ static int open_transport(struct node *n, struct evhttp *peer_http, char *err,
 			    "cannot add peer %" PRIu64 " at %s: %s", m->id,
 			    m->peer_url, transport_strerror(rc));
 	}
-	member_config_init(&n->mcfg, cfg->id, cfg->advertise_client,
-			   cfg->data_dir, n->tr, n->base, &n->members);
+	member_config_init(&n->mcfg, cfg->id, cfg->app_url, cfg->data_dir,
+			   n->tr, n->base, &n->members);
 	rc = transport_attach(n->tr, peer_http);
 	if (rc != TRANSPORT_OK)
 		return util_fail(err, errlen,
@@ -654,20 +612,34 @@ static int open_transport(struct node *n, struct evhttp *peer_http, char *err,
 	return 0;
 }
 
-int node_open(const struct config *cfg, struct event_base *base,
+int node_open(const struct kvdraft_node_options *o,
+	      const struct kvdraft_app *app, struct event_base *base,
 	      struct evhttp *peer_http, struct node **out, char *err,
 	      size_t errlen)
 {
 	struct wal *w = NULL;
+	raft_index state_applied = 0;
+	raft_term state_term = 0;
 	struct node *n = calloc(1, sizeof(*n));
 	if (n == NULL)
 		return util_fail(err, errlen, "out of memory");
-	n->cfg = cfg;
+	n->cfg = &n->config;
 	n->base = base;
+	if (node_config_from_options(o, &n->config, err, errlen) != 0 ||
+	    app_copy(app, &n->app, err, errlen) != 0) {
+		node_config_free(&n->config);
+		free(n);
+		return -1;
+	}
+	const struct node_config *cfg = n->cfg;
+	node_log_set(o->log, o->log_ctx,
+		     o->size > offsetof(struct kvdraft_node_options, log_level)
+			 ? o->log_level
+			 : KVDRAFT_LOG_INFO);
 	n->waits.next_id = random_u64();
 	n->role = RAFT_FOLLOWER;
 	struct member *self;
-	if (make_dirs(cfg->data_dir) != 0) {
+	if (durable_make_dirs(cfg->data_dir) != 0) {
 		util_fail(err, errlen, "cannot create data dir %s: %s",
 			  cfg->data_dir, strerror(errno));
 		goto fail;
@@ -681,13 +653,10 @@ int node_open(const struct config *cfg, struct event_base *base,
 		goto fail;
 	self = members_find(&n->members, cfg->id);
 	if (self != NULL)
-		strcpy(self->client_url, cfg->advertise_client);
-	if (cfg->restore != NULL &&
-	    node_restore_file(n, cfg->restore, err, errlen) != 0)
+		strcpy(self->client_url, cfg->app_url);
+	if (open_storage(n, &w, &state_applied, &state_term, err, errlen) != 0)
 		goto fail;
-	if (open_storage(n, &w, err, errlen) != 0)
-		goto fail;
-	if (open_raft(n, w, err, errlen) != 0)
+	if (open_raft(n, w, state_applied, state_term, err, errlen) != 0)
 		goto fail;
 	n->flush_ev = event_new(base, -1, 0, flush_cb, n);
 	if (n->flush_ev == NULL || node_wal_init(n) != 0) {
@@ -743,11 +712,10 @@ void node_close(struct node *n)
 	node_wal_close(n);
 	/* Joins a running copy: the store must outlive it. */
 	snapshotter_free(n->snap);
-	if (n->kv != NULL) {
+	if (n->app.sync != NULL && n->raft != NULL) {
 		char err[256] = "";
-		if (kv_sync(n->kv, err, sizeof(err)) != 0)
-			log_error("syncing the store failed: %s", err);
-		kv_close(n->kv);
+		if (n->app.sync(n->app.ctx, err, sizeof(err)) != 0)
+			log_error("syncing the state machine failed: %s", err);
 	}
 	member_config_close(&n->mcfg);
 	transport_free(n->tr);
@@ -761,40 +729,26 @@ void node_close(struct node *n)
 		event_free(n->flush_ev);
 	node_apply_free(n);
 	node_wal_free(n);
+	node_config_free(&n->config);
 	free(n);
 }
 
 /* ---- read access ---- */
 
-struct bufferevent *node_wrap_peer_conn(void *arg, struct bufferevent *sock)
+struct bufferevent *node_wrap_peer_conn(struct node *n,
+					struct bufferevent *sock)
 {
-	struct node *n = arg;
 	return transport_wrap_peer_conn(n->tr, sock);
 }
 
-struct event_base *node_base(struct node *n)
+void *node_app_ctx(const struct node *n)
 {
-	return n->base;
-}
-
-struct kv *node_kv(struct node *n)
-{
-	return n->kv;
+	return n->app.ctx;
 }
 
 struct snapshotter *node_snapshotter(struct node *n)
 {
 	return n->snap;
-}
-
-struct metrics *node_metrics(struct node *n)
-{
-	return &n->metrics;
-}
-
-const struct config *node_config(const struct node *n)
-{
-	return n->cfg;
 }
 
 int node_propose_config(struct node *n, const struct raft_config_change *ch,
@@ -816,11 +770,6 @@ int node_match_index(const struct node *n, raft_id id, raft_index *match)
 const struct raft_membership *node_membership(const struct node *n)
 {
 	return raft_membership(n->raft);
-}
-
-struct members *node_members(struct node *n)
-{
-	return &n->members;
 }
 
 void node_raft_status(const struct node *n, struct raft_status *st)
@@ -849,13 +798,19 @@ const char *node_state_name(const struct node *n)
 	return n->members.n > 0 ? "removed" : "learner";
 }
 
-const char *node_leader_client_url(struct node *n)
+const char *node_app_url(const struct node *n, raft_id id)
 {
-	raft_id leader = raft_leader(n->raft);
-	if (leader == 0)
+	if (id == 0)
 		return "";
-	struct member *m = members_find(&n->members, leader);
-	return m != NULL ? m->client_url : "";
+	for (size_t i = 0; i < n->members.n; i++)
+		if (n->members.m[i].id == id)
+			return n->members.m[i].client_url;
+	return "";
+}
+
+raft_index node_applied(const struct node *n)
+{
+	return n->applied;
 }
 
 bool node_ready(const struct node *n)
@@ -867,44 +822,59 @@ bool node_ready(const struct node *n)
 	return known && n->applied >= st.commit;
 }
 
-void node_render_metrics(struct node *n, struct evbuffer *out)
+void node_stats(const struct node *n, struct kvdraft_node_stats *out)
 {
+	struct kvdraft_node_stats s;
+	memset(&s, 0, sizeof(s));
+	s.size = sizeof(s);
 	struct raft_status st;
 	struct transport_stats ts;
 	raft_status(n->raft, &st);
 	transport_stats(n->tr, &ts);
-	struct metrics_node s = {
-	    .term = st.term,
-	    .commit = st.commit,
-	    .applied = n->applied,
-	    .last_index = st.last_index,
-	    .persisted = st.persisted,
-	    .role = (unsigned)st.role,
-	    .is_leader = st.role == RAFT_LEADER,
-	    .leader = st.leader,
-	    .pending_reads = st.pending_reads,
-	    .pending_requests = n->waits.count,
-	    .store_full = n->backlog.store_full,
-	    .apply_backlog_bytes = n->backlog.bytes,
-	    .wal_jobs_inflight = n->wal.inflight,
-	    .peer_msgs_sent = ts.msgs_sent,
-	    .peer_msgs_received = ts.msgs_received,
-	    .peer_msgs_dropped = ts.msgs_dropped,
-	    .peer_errors = ts.errors,
-	    .peer_bytes_sent = ts.bytes_sent,
-	    .peer_bytes_received = ts.bytes_received,
-	    .peer_bad_requests = ts.bad_requests,
-	    .peer_unauthorized = ts.unauthorized,
-	};
+	s.term = st.term;
+	s.commit = st.commit;
+	s.applied = n->applied;
+	s.last_index = st.last_index;
+	s.persisted = st.persisted;
+	s.role = (unsigned)st.role;
+	s.is_leader = st.role == RAFT_LEADER;
+	s.leader = st.leader;
+	s.pending_reads = st.pending_reads;
+	s.pending_requests = n->waits.count;
+	s.store_full = n->backlog.store_full;
+	s.apply_backlog_bytes = n->backlog.bytes;
+	s.wal_jobs_inflight = n->wal.inflight;
+	s.peer_msgs_sent = ts.msgs_sent;
+	s.peer_msgs_received = ts.msgs_received;
+	s.peer_msgs_dropped = ts.msgs_dropped;
+	s.peer_errors = ts.errors;
+	s.peer_bytes_sent = ts.bytes_sent;
+	s.peer_bytes_received = ts.bytes_received;
+	s.peer_bad_requests = ts.bad_requests;
+	s.peer_unauthorized = ts.unauthorized;
 	if (n->wal.ww != NULL) {
 		struct wal_writer_stats ws;
 		wal_writer_get_stats(n->wal.ww, &ws);
-		s.has_wal_writer = true;
 		s.wal_jobs = ws.jobs;
 		s.wal_lazy_jobs = ws.lazy_jobs;
 	}
-	metrics_render_node(&s, out);
+	const struct node_metrics *m = &n->metrics;
+	s.wal_syncs = m->wal_syncs;
+	s.wal_entries = m->wal_entries;
+	s.proposals_total = m->proposals_total;
+	s.proposals_failed = m->proposals_failed;
+	s.reads_total = m->reads_total;
+	s.reads_failed = m->reads_failed;
+	s.apply_batches = m->apply_batches;
+	s.applied_entries = m->applied_entries;
+	s.ready_batches = m->ready_batches;
+	s.leader_changes = m->leader_changes;
+	s.wal_fsync_seconds = m->wal_fsync_seconds;
+	s.apply_seconds = m->apply_seconds;
 	if (n->snap != NULL)
-		snapshotter_render_metrics(n->snap, out);
-	metrics_render(&n->metrics, out);
+		snapshotter_stats(n->snap, &s);
+	/* The fields the caller's struct has room for. */
+	size_t size = out->size < sizeof(s) ? out->size : sizeof(s);
+	memcpy(out, &s, size);
+	out->size = size;
 }

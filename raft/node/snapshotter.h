@@ -15,14 +15,14 @@
  * one background thread at a time, reading the store through an LMDB read
  * transaction while the loop keeps applying (see snapshotter.c).
  */
-#ifndef SERVER_SNAPSHOTTER_H_
-#define SERVER_SNAPSHOTTER_H_
+#ifndef RAFT_NODE_SNAPSHOTTER_H_
+#define RAFT_NODE_SNAPSHOTTER_H_
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "kv.h"
+#include "kvdraft_node.h"
 #include "raft.h"
 #include "snapshot.h"
 #include "snapshot_transfer.h"
@@ -49,9 +49,12 @@ struct snapshotter_options {
 			 size_t *len, raft_index *cfg_index);
 	/* A send to @peer finished. */
 	void (*sent)(void *ctx, raft_id peer, bool ok);
-	/* The store as it is now (a snapshot install or a reopen replaces
-	 * it), for snapshots the snapshotter starts on its own. */
-	struct kv *(*store)(void *ctx);
+	/* Whether the node still runs (snapshots may be taken), and its
+	 * applied index. */
+	bool (*running)(void *ctx, raft_index *applied);
+	/* The state machine: snapshot_write() makes each snapshot, sync()
+	 * follows it, snapshot_check() verifies received ones. */
+	const struct kvdraft_app *app;
 	/* A snapshot arrived whole and verified (snapshot_transfer.h). */
 	int (*received)(void *ctx, const struct snap_xfer_received *r);
 	/* The leader as this member knows it: snapshots come from it only
@@ -77,24 +80,17 @@ void snapshotter_free(struct snapshotter *sn);
 
 int snapshotter_attach(struct snapshotter *sn, struct evhttp *peer_http);
 
-/* Called after each apply: starts a snapshot of @kv on the background
- * thread when @applied is --snapshot-entries past the newest one. */
-void snapshotter_applied(struct snapshotter *sn, struct kv *kv,
-			 raft_index applied);
+/* Called after each apply: starts a snapshot when @applied is
+ * --snapshot-entries past the newest one. */
+void snapshotter_applied(struct snapshotter *sn, raft_index applied);
 
 /* Starts a snapshot now unless one is running. Returns 0 or -1. */
-int snapshotter_take(struct snapshotter *sn, struct kv *kv);
+int snapshotter_take(struct snapshotter *sn);
 
 /* Whether a copy is running; and waiting for it to end (the store must
  * not be closed under it). */
 bool snapshotter_busy(const struct snapshotter *sn);
 void snapshotter_wait(struct snapshotter *sn);
-
-/* Before applying about @bytes of entries while a copy runs: LMDB may
- * only grow its map with no read transaction open, so when the map is
- * close to full the copy is waited for first. */
-void snapshotter_before_apply(struct snapshotter *sn, struct kv *kv,
-			      size_t bytes);
 
 /* The newest snapshot, false when none. */
 bool snapshotter_newest(const struct snapshotter *sn,
@@ -117,14 +113,14 @@ typedef void (*snapshotter_file_fn)(void *arg, const char *path,
  * thread, so the loop keeps serving meanwhile. Returns 0, or -1 when
  * SNAPSHOTTER_FILE_WAITS_MAX calls wait already or the member is
  * stopping (@fn is then not called). Loop thread only. */
-int snapshotter_file_at(struct snapshotter *sn, struct kv *kv, raft_index index,
+int snapshotter_file_at(struct snapshotter *sn, raft_index index,
 			snapshotter_file_fn fn, void *arg);
 
 /* A RAFT_MSG_SNAPSHOT for @m->to (at @peer_url) came out of the core: the
  * newest snapshot is streamed to it, after taking one first when the
  * newest is older than @m->index. */
-void snapshotter_send(struct snapshotter *sn, struct kv *kv,
-		      const struct raft_msg *m, const char *peer_url);
+void snapshotter_send(struct snapshotter *sn, const struct raft_msg *m,
+		      const char *peer_url);
 
 /* Reports a send to @peer failed (from a later loop callback). */
 void snapshotter_report_failed(struct snapshotter *sn, raft_id peer);
@@ -138,6 +134,8 @@ void snapshotter_installed(struct snapshotter *sn, double seconds);
 
 void snapshotter_stop(struct snapshotter *sn);
 
-void snapshotter_render_metrics(struct snapshotter *sn, struct evbuffer *out);
+/* Fills the snapshot fields of @out. */
+void snapshotter_stats(const struct snapshotter *sn,
+		       struct kvdraft_node_stats *out);
 
-#endif /* SERVER_SNAPSHOTTER_H_ */
+#endif /* RAFT_NODE_SNAPSHOTTER_H_ */

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 
 #include "clock.h"
-#include "log.h"
+#include "node_log.h"
 #include "node_internal.h"
 #include "wal.h"
 #include "wal_writer.h"
@@ -125,8 +125,8 @@ void node_wal_done_cb(void *ctx)
 		}
 		if (j->first_of_group && j->synced) {
 			n->metrics.wal_syncs++;
-			metrics_observe(&n->metrics.wal_fsync_seconds,
-					j->sync_seconds);
+			kvdraft_histogram_observe(&n->metrics.wal_fsync_seconds,
+						  j->sync_seconds);
 		}
 		if (!n->stopping) {
 			/* Rule 3: this job and every one before it are

@@ -183,8 +183,9 @@ int snapshot_verify(const char *dir, const struct snapshot_info *info,
 	return 0;
 }
 
-int snapshot_create(struct kv *kv, const char *dir, const char *members_json,
-		    struct snapshot_info *out, char *err, size_t errlen)
+int snapshot_create(const struct kvdraft_app *app, const char *dir,
+		    const char *members_json, struct snapshot_info *out,
+		    char *err, size_t errlen)
 {
 	char tmp[SNAPSHOT_PATH_MAX], path[SNAPSHOT_PATH_MAX],
 	    sdir[SNAPSHOT_PATH_MAX], kerr[512] = "";
@@ -194,17 +195,30 @@ int snapshot_create(struct kv *kv, const char *dir, const char *members_json,
 	if (snprintf(tmp, sizeof(tmp), "%s/create.mdb.tmp", sdir) >=
 	    (int)sizeof(tmp))
 		return util_fail(err, errlen, "data dir path too long");
-	unlink(tmp); /* left by a crash */
-	/* NULL index/term: the store's counters move on during the copy;
-	 * the copy itself says what it holds. */
-	int rc = kv_snapshot(kv, tmp, NULL, NULL, kerr, sizeof(kerr));
-	if (rc != 0)
-		return util_fail(err, errlen, "%s", kerr);
+	/* A new file: a leftover of a crash (or a planted name) goes. */
+	int fd = durable_create_file(tmp);
+	if (fd < 0)
+		return util_fail(err, errlen, "cannot create %s: %s", tmp,
+				 strerror(errno));
+	/* The application says what the copy holds: its state moves on
+	 * during the copy when that runs beside the loop. */
 	struct snapshot_info info = {0};
-	rc = kv_snapshot_info(tmp, &info.index, &info.term, kerr, sizeof(kerr));
+	int rc = app->snapshot_write(app->ctx, fd, &info.index, &info.term,
+				     kerr, sizeof(kerr));
+	if (rc == 0 && fsync(fd) != 0) {
+		snprintf(kerr, sizeof(kerr), "syncing the copy: %s",
+			 strerror(errno));
+		rc = -1;
+	}
+	if (close(fd) != 0 && rc == 0) {
+		snprintf(kerr, sizeof(kerr), "closing the copy: %s",
+			 strerror(errno));
+		rc = -1;
+	}
 	if (rc != 0) {
 		unlink(tmp);
-		return util_fail(err, errlen, "%s", kerr);
+		return util_fail(err, errlen, "%s",
+				 kerr[0] ? kerr : "the application failed");
 	}
 	if (info.index == 0) {
 		unlink(tmp);

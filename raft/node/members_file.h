@@ -6,27 +6,27 @@
  * its peers without the flag. Client URLs are not stored:
  * peers announce them (X-Kvd-Client-URL) and they are learned at run time.
  */
-#ifndef SERVER_MEMBERS_FILE_H_
-#define SERVER_MEMBERS_FILE_H_
+#ifndef RAFT_NODE_MEMBERS_FILE_H_
+#define RAFT_NODE_MEMBERS_FILE_H_
 
 #include <stddef.h>
 #include <stdint.h>
 
 #include <jansson.h>
 
-#include "config.h"
+#include "node_config.h"
 
 #define MEMBERS_FILE "members.json"
 
 struct member {
 	uint64_t id;
-	char peer_url[CONFIG_URL_MAX];
-	char client_url[CONFIG_URL_MAX]; /* "" until learned */
+	char peer_url[NODE_URL_MAX];
+	char client_url[NODE_URL_MAX]; /* "" until learned */
 	int voter;
 };
 
 struct members {
-	struct member m[CONFIG_MEMBERS_MAX];
+	struct member m[NODE_MEMBERS_MAX];
 	size_t n;
 };
 
@@ -40,12 +40,7 @@ int members_load(const char *dir, struct members *out, char *err,
 int members_store(const char *dir, const struct members *ms, char *err,
 		  size_t errlen);
 
-/* @ms as the public API shows it (GET /v1/members, /v1/status): an array
- * of {"id", "peer_url", "client_url", "voter"}. A new reference, which the
- * caller owns (json_pack's "o" takes it over). */
-json_t *members_json(const struct members *ms);
-
 /* The member with @id, or NULL. */
 struct member *members_find(struct members *ms, uint64_t id);
 
-#endif /* SERVER_MEMBERS_FILE_H_ */
+#endif /* RAFT_NODE_MEMBERS_FILE_H_ */

@@ -19,18 +19,16 @@
  *                    interrupted
  * Loop thread only.
  */
-#ifndef SERVER_NODE_INTERNAL_H_
-#define SERVER_NODE_INTERNAL_H_
+#ifndef RAFT_NODE_INTERNAL_H_
+#define RAFT_NODE_INTERNAL_H_
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config.h"
-#include "kv.h"
+#include "node_config.h"
 #include "member_config.h"
 #include "members_file.h"
-#include "metrics.h"
 #include "node.h"
 #include "node_apply.h"
 #include "node_snapshot.h"
@@ -45,16 +43,33 @@ struct transport;
 struct wal_job;
 struct snapshotter;
 
+/* The counters and latencies of kvdraft_node_stats the node keeps. */
+struct node_metrics {
+	uint64_t proposals_total;  /* commands handed to raft */
+	uint64_t proposals_failed; /* refused by raft, timed out or lost */
+	uint64_t reads_total;	   /* linearizable reads asked for */
+	uint64_t reads_failed;
+	uint64_t wal_syncs;	  /* group commits (one fdatasync each) */
+	uint64_t wal_entries;	  /* entries written to the WAL */
+	uint64_t apply_batches;	  /* apply() calls */
+	uint64_t applied_entries; /* entries applied */
+	uint64_t ready_batches;	  /* raft readies processed */
+	uint64_t leader_changes;  /* times the known leader changed */
+	struct kvdraft_histogram wal_fsync_seconds;
+	struct kvdraft_histogram apply_seconds;
+};
+
 struct node {
-	const struct config *cfg;
+	struct node_config config;
+	const struct node_config *cfg; /* &config */
 	struct event_base *base;
 	struct raft *raft;
-	struct kv *kv;
+	struct kvdraft_app app; /* the state machine */
 	struct transport *tr;
 	struct snapshotter *snap; /* node_snapshot.c */
 	struct members members;
 	struct member_config mcfg; /* the list follows the core's config */
-	struct metrics metrics;
+	struct node_metrics metrics;
 	struct event *tick_ev, *flush_ev, *hello_ev;
 	bool flush_scheduled;
 	bool stopping;
@@ -69,12 +84,9 @@ struct node {
 	raft_index applied;
 };
 
-/* The WAL or the store failed: logs one line and exits (node.c). */
+/* The WAL or the state machine failed: logs one line and exits
+ * (node.c). */
 _Noreturn void node_fatal(const char *what, const char *detail);
-
-/* A store call found the store damaged (KV_ECORRUPT, else nothing): marks
- * it so that the next start rebuilds it (node.c). */
-void node_mark_damaged(struct node *n, int rc, const char *why);
 
 /* members.json and the transport follow the configuration applied here
  * (node.c). */
@@ -98,4 +110,4 @@ void node_schedule_flush(struct node *n);
  * (node.c). */
 const char *node_peer_source_host(const struct node *n);
 
-#endif /* SERVER_NODE_INTERNAL_H_ */
+#endif /* RAFT_NODE_INTERNAL_H_ */

@@ -9,8 +9,8 @@
  * durable): a restart never starts from a configuration that could still
  * be undone. Loop thread only.
  */
-#ifndef SERVER_MEMBER_CONFIG_H_
-#define SERVER_MEMBER_CONFIG_H_
+#ifndef RAFT_NODE_MEMBER_CONFIG_H_
+#define RAFT_NODE_MEMBER_CONFIG_H_
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -98,4 +98,4 @@ void member_config_discover(struct member_config *mc, const struct members *ms,
 			    raft_id from, const char *client_url,
 			    const char *from_addr, bool authenticated);
 
-#endif /* SERVER_MEMBER_CONFIG_H_ */
+#endif /* RAFT_NODE_MEMBER_CONFIG_H_ */

@@ -12,22 +12,21 @@
 #include <string.h>
 
 #include "clock.h"
-#include "log.h"
+#include "node_log.h"
 #include "node_internal.h"
-#include "snapshotter.h"
 
-/* A full store.
+/* A full state machine.
  *
- * When the store cannot take a batch for lack of space (kv_retryable():
- * the file system is full, or the map at its maximum), nothing of it was
- * applied. The entries the core handed out are copied into the backlog and
- * every newer committed entry goes behind them, never around them; a timer
- * applies them, oldest first, once the store takes writes again. Meanwhile
- * new writes answer NODE_EDISKFULL (503, as for a full WAL), waiting ones
- * are answered when their entry is applied or time out, and reads are
- * served from the last applied state. The entries are durable in the WAL:
- * past APPLY_BACKLOG_MAX_BYTES the member exits and a restart applies them
- * from there. */
+ * When the state machine cannot take a batch for lack of space (apply()
+ * returns KVDRAFT_ERETRY; kvd's store: the file system is full, or the
+ * LMDB map at its maximum), nothing of it was applied. The entries the core
+ * handed out are copied into the backlog and every newer committed entry goes
+ * behind them, never around them; a timer applies them, oldest first, once it
+ * takes writes again. Meanwhile new writes answer NODE_EDISKFULL (503, as for a
+ * full WAL), waiting ones are answered when their entry is applied or time out,
+ * and reads are served from the last applied state. The entries are durable in
+ * the WAL: past APPLY_BACKLOG_MAX_BYTES the member exits and a restart applies
+ * them from there. */
 #define APPLY_RETRY_MS		200
 #define APPLY_BACKLOG_MAX_BYTES ((size_t)256 << 20)
 /* One retry applies at most this much per transaction, and at most
@@ -37,58 +36,65 @@
 #define APPLY_CHUNK_BYTES     ((size_t)16 << 20)
 #define APPLY_CHUNKS_PER_TURN 4
 
-/* A failed write left LMDB's environment unusable (kv_needs_reopen()):
- * reopen it at its last good commit, which is where the backlog starts. */
-static void store_reopen(struct node *n)
+/* Entries as apply() sees them: with the default identity the node's 16
+ * bytes in front of each command are left out (a copy of the array; the
+ * data is not copied). NULL (out of memory) ends the process. */
+static const struct raft_entry *app_view(struct node *n,
+					 const struct raft_entry *ents,
+					 size_t cnt, struct raft_entry **owned)
 {
-	char err[256] = "";
-	/* kv_reopen() closes the environment: no copy may still read it. */
-	if (n->snap != NULL)
-		snapshotter_wait(n->snap);
-	int rc = kv_reopen(n->kv, err, sizeof(err));
-	if (rc != 0) {
-		node_mark_damaged(n, rc, err);
-		node_fatal("reopening the store after a failed write", err);
+	*owned = NULL;
+	if (n->app.identity_offset >= 0)
+		return ents;
+	struct raft_entry *v = malloc(cnt * sizeof(*v));
+	if (v == NULL)
+		node_fatal("apply", "out of memory");
+	for (size_t i = 0; i < cnt; i++) {
+		v[i] = ents[i];
+		if (v[i].type == RAFT_ENTRY_NORMAL) {
+			/* A command proposed through the node always has
+			 * them; a shorter one is passed on empty. */
+			size_t skip = v[i].len < NODE_IDENTITY_BYTES
+					  ? v[i].len
+					  : NODE_IDENTITY_BYTES;
+			v[i].data = v[i].len > skip ? v[i].data + skip : NULL;
+			v[i].len -= (uint32_t)skip;
+		}
 	}
-	raft_index applied = kv_applied_index(n->kv);
-	if (applied < n->applied)
-		node_fatal("reopening the store after a failed write",
-			   "it lost applied entries");
-	log_warn("the store was reopened after a failed write (applied "
-		 "index %" PRIu64 ")",
-		 applied);
-	n->applied = applied;
+	*owned = v;
+	return v;
 }
 
-/* Applies @cnt consecutive entries in one transaction and answers the
- * writes they complete. Returns 0, or a kv_retryable() code with one line
- * in @err (nothing applied); any other failure ends the process. */
+/* Applies @cnt consecutive entries through the application and answers
+ * the writes they complete. Returns 0, or KVDRAFT_ERETRY with one line in
+ * @err (nothing applied); any other failure ends the process. */
 static int apply_entries(struct node *n, const struct raft_entry *ents,
 			 size_t cnt, char *err, size_t errlen)
 {
-	struct kv_result *res = calloc(cnt, sizeof(*res));
-	if (res == NULL)
-		node_fatal("apply", "out of memory");
+	unsigned char *res = NULL;
+	if (n->app.result_size > 0) {
+		res = calloc(cnt, n->app.result_size);
+		if (res == NULL)
+			node_fatal("apply", "out of memory");
+	}
 	double t0 = clock_now_seconds();
-	node_snapshot_before_apply(n, ents, cnt);
-	int rc = kv_apply(n->kv, ents, cnt, res, err, errlen);
-	if (rc < 0) {
+	struct raft_entry *owned;
+	const struct raft_entry *view = app_view(n, ents, cnt, &owned);
+	int rc = n->app.apply(n->app.ctx, view, cnt, res, err, errlen);
+	free(owned);
+	if (rc != 0) {
 		free(res);
-		if (!kv_retryable(rc)) {
-			node_mark_damaged(n, rc,
-					  err[0] ? err : kv_strerror(rc));
+		if (rc != KVDRAFT_ERETRY)
 			node_fatal("applying committed entries failed",
-				   err[0] ? err : kv_strerror(rc));
-		}
-		if (kv_needs_reopen(n->kv))
-			store_reopen(n);
+				   err[0] ? err : "the application failed");
 		return rc;
 	}
-	metrics_observe(&n->metrics.apply_seconds, clock_now_seconds() - t0);
+	kvdraft_histogram_observe(&n->metrics.apply_seconds,
+				  clock_now_seconds() - t0);
 	n->metrics.apply_batches++;
 	n->metrics.applied_entries += cnt;
-	n->applied = kv_applied_index(n->kv);
-	node_waits_complete_writes(n, res, cnt);
+	n->applied = ents[cnt - 1].index;
+	node_waits_complete_writes(n, ents, res, cnt);
 	free(res);
 	return 0;
 }
@@ -261,7 +267,7 @@ void node_apply_committed(struct node *n, const struct raft_entry *ents,
 	n->backlog.store_full = true;
 	log_error("applying committed entries failed: %s; writes answer 503 "
 		  "until space is freed, retrying every %d ms",
-		  err[0] ? err : kv_strerror(rc), APPLY_RETRY_MS);
+		  err[0] ? err : "no space", APPLY_RETRY_MS);
 	arm_apply_retry(n, APPLY_RETRY_MS);
 }
 

@@ -9,9 +9,11 @@
 #include <event2/event.h>
 #include <inttypes.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "byteorder.h"
 #include "clock.h"
-#include "log.h"
+#include "node_log.h"
 #include "node_internal.h"
 
 static struct node_wait **bucket(struct node *n, uint64_t id)
@@ -75,7 +77,7 @@ static void unlink_wait(struct node *n, struct node_wait *w)
 /* Completes @w, already detached: unlinks it from the wait list, stops
  * its timer and calls done() (after which @w is the caller's again). */
 void node_wait_finish(struct node *n, struct node_wait *w, int err,
-		      const struct kv_result *res)
+		      const void *result)
 {
 	unlink_wait(n, w);
 	if (err != NODE_OK) {
@@ -84,7 +86,7 @@ void node_wait_finish(struct node *n, struct node_wait *w, int err,
 		else if (w->kind == WAIT_READ)
 			n->metrics.reads_failed++;
 	}
-	w->done(w, err, res);
+	w->done(w, err, result);
 }
 
 /* A wait without an outcome in time: 504 when the same leader was known
@@ -173,57 +175,46 @@ static int map_raft_error(int rc)
 	}
 }
 
-/* Encodes @cmd into a malloc'd buffer, its value from @value when not
- * NULL: one copy of the value, whatever the evbuffer's chunks. */
-static int encode_command(const struct kv_cmd *cmd, struct evbuffer *value,
-			  uint8_t **out, size_t *len)
+/* The identity of a proposal: the member that proposed it and its
+ * request id, two little-endian u64 (kvdraft_app.identity_offset). */
+static void put_identity(uint8_t *at, uint64_t origin, uint64_t id)
 {
-	if (value == NULL)
-		return kv_cmd_encode_alloc(cmd, out, len);
-	if (evbuffer_get_length(value) != cmd->value_len)
-		return KV_EINVAL;
-	size_t size = kv_cmd_size(cmd);
-	uint8_t *buf = malloc(size);
-	if (buf == NULL)
-		return KV_ENOMEM;
-	int64_t w = kv_cmd_encode_head(cmd, buf, size);
-	if (w < 0) {
-		free(buf);
-		return (int)w;
-	}
-	size_t at = KV_CMD_HEADER_SIZE + cmd->key_len;
-	if (cmd->value_len != 0 &&
-	    evbuffer_copyout(value, buf + at, cmd->value_len) !=
-		(ev_ssize_t)cmd->value_len) {
-		free(buf);
-		return KV_ENOMEM;
-	}
-	*out = buf;
-	*len = size;
-	return 0;
+	le_put_u64(at, origin);
+	le_put_u64(at + 8, id);
 }
 
-int node_propose(struct node *n, struct kv_cmd *cmd, struct evbuffer *value,
-		 struct node_wait *w)
+int node_propose(struct node *n, void *cmd, size_t len, struct node_wait *w)
 {
 	if (n->stopping)
 		return NODE_ESTOPPING;
 	if (n->wal.disk_full || n->backlog.store_full)
 		return NODE_EDISKFULL;
+	long off = n->app.identity_offset;
+	if (off >= 0 && (size_t)off + NODE_IDENTITY_BYTES > len)
+		return NODE_EINVAL;
+	if (len > SIZE_MAX - NODE_IDENTITY_BYTES)
+		return NODE_ETOO_LARGE;
 	uint64_t id = new_id(n);
-	cmd->origin = n->cfg->id;
-	cmd->request_id = id;
-	uint8_t *buf;
-	size_t len;
 	n->metrics.proposals_total++;
-	int rc = encode_command(cmd, value, &buf, &len);
-	if (rc != 0) {
-		log_error("cannot encode a command: %s", kv_strerror(rc));
-		n->metrics.proposals_failed++;
-		return NODE_EINTERNAL;
+	int rc;
+	if (off >= 0) {
+		put_identity((uint8_t *)cmd + off, n->cfg->id, id);
+		rc = raft_propose(n->raft, cmd, len, NULL);
+	} else {
+		/* In front: one copy, which the core copies again. */
+		uint8_t *buf = malloc(len + NODE_IDENTITY_BYTES);
+		if (buf == NULL) {
+			n->metrics.proposals_failed++;
+			return NODE_EINTERNAL;
+		}
+		put_identity(buf, n->cfg->id, id);
+		if (len > 0)
+			memcpy(buf + NODE_IDENTITY_BYTES, cmd, len);
+		rc =
+		    raft_propose(n->raft, buf, len + NODE_IDENTITY_BYTES, NULL);
+		free(buf);
 	}
-	rc = map_raft_error(raft_propose(n->raft, buf, len, NULL));
-	free(buf);
+	rc = map_raft_error(rc);
 	if (rc == NODE_OK)
 		rc = register_wait(n, w, WAIT_WRITE, id);
 	if (rc != NODE_OK) {
@@ -303,19 +294,21 @@ void node_waits_finish_transfers(struct node *n, raft_id leader)
 	}
 }
 
-/* Answers the waiting writes that @res (@cnt applied entries) complete. */
-void node_waits_complete_writes(struct node *n, const struct kv_result *res,
-				size_t cnt)
+void node_waits_complete_writes(struct node *n, const struct raft_entry *ents,
+				const unsigned char *results, size_t cnt)
 {
+	size_t off =
+	    n->app.identity_offset >= 0 ? (size_t)n->app.identity_offset : 0;
 	for (size_t i = 0; i < cnt; i++) {
-		const struct kv_result *r = &res[i];
-		if (r->status == KV_BAD_COMMAND)
-			log_warn("entry %" PRIu64 " is not a valid command "
-				 "(%s); skipped",
-				 r->entry_index, kv_strerror(r->cmd_error));
-		if (r->origin != n->cfg->id || r->request_id == 0)
+		const struct raft_entry *e = &ents[i];
+		if (e->type != RAFT_ENTRY_NORMAL ||
+		    e->len < off + NODE_IDENTITY_BYTES)
 			continue;
-		struct node_wait *w = node_waits_take(n, r->request_id);
+		uint64_t origin = le_get_u64(e->data + off);
+		uint64_t request = le_get_u64(e->data + off + 8);
+		if (origin != n->cfg->id || request == 0)
+			continue;
+		struct node_wait *w = node_waits_take(n, request);
 		if (w == NULL)
 			continue; /* timed out, or proposed by an earlier run */
 		if (w->kind != WAIT_WRITE) {
@@ -325,18 +318,10 @@ void node_waits_complete_writes(struct node *n, const struct kv_result *res,
 			*b = w;
 			continue;
 		}
-		switch (r->status) {
-		case KV_APPLIED:
-		case KV_CAS_FAILED:
-			node_wait_finish(n, w, NODE_OK, r);
-			break;
-		case KV_STALE_SEQ:
-			node_wait_finish(n, w, NODE_ESTALE_SEQ, NULL);
-			break;
-		default:
-			node_wait_finish(n, w, NODE_EINTERNAL, NULL);
-			break;
-		}
+		node_wait_finish(n, w, NODE_OK,
+				 n->app.result_size > 0
+				     ? results + i * n->app.result_size
+				     : NULL);
 	}
 }
 

@@ -4,11 +4,14 @@
 #include "node_snapshot.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "clock.h"
-#include "log.h"
+#include "node_log.h"
 #include "node_internal.h"
 #include "snapshotter.h"
 #include "util.h"
@@ -82,10 +85,11 @@ static void snap_taken(void *ctx, const struct snapshot_info *info)
 	node_schedule_flush(n);
 }
 
-static struct kv *snap_store(void *ctx)
+static bool snap_running(void *ctx, raft_index *applied)
 {
 	struct node *n = ctx;
-	return n->stopping ? NULL : n->kv;
+	*applied = n->applied;
+	return !n->stopping;
 }
 
 static void snap_sent(void *ctx, raft_id peer, bool ok)
@@ -167,36 +171,31 @@ void node_send_snapshot(struct node *n, const struct raft_msg *m)
 		snapshotter_report_failed(n->snap, m->to);
 		return;
 	}
-	snapshotter_send(n->snap, n->kv, m, peer->peer_url);
+	snapshotter_send(n->snap, m, peer->peer_url);
 }
 
-/* Rule 7a: the verified file replaces the store atomically (kv_restore
- * renames it into place: a crash leaves the old store or the new one);
- * the WAL job of this ready then drops the log (7b). */
+/* Rule 7a: the verified file replaces the state machine
+ * (snapshot_restore(); kvd's makes the switch atomic: a crash leaves the
+ * old store or the new one); the WAL job of this ready then drops the log
+ * (7b). The received file is removed once restored. */
 void node_install_snapshot(struct node *n,
 			   const struct raft_snapshot_meta *meta)
 {
 	char path[SNAPSHOT_PATH_MAX], err[512] = "";
 	double t0 = clock_now_seconds();
 	snapshotter_received_path(n->snap, meta->index, path);
-	/* The store must not close under a running copy. */
+	/* The state machine must not change under a running copy. */
 	snapshotter_wait(n->snap);
-	if (kv_sync(n->kv, err, sizeof(err)) != 0)
-		node_fatal("syncing the store before a snapshot install", err);
-	kv_close(n->kv);
-	n->kv = NULL;
-	int rc = kv_restore(n->cfg->data_dir, path, err, sizeof(err));
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		node_fatal("installing the received snapshot", strerror(errno));
+	int rc = n->app.snapshot_restore(n->app.ctx, fd, meta->index,
+					 meta->term, err, sizeof(err));
+	close(fd);
 	if (rc != 0)
-		node_fatal("installing the received snapshot", err);
-	struct kv_options ko;
-	kv_options_init(&ko);
-	rc = kv_open(n->cfg->data_dir, &ko, &n->kv, err, sizeof(err));
-	if (rc != 0)
-		node_fatal("opening the installed snapshot", err);
-	if (kv_applied_index(n->kv) != meta->index ||
-	    kv_applied_term(n->kv) != meta->term)
 		node_fatal("installing the received snapshot",
-			   "the store does not hold the snapshot's index");
+			   err[0] ? err : "the application failed");
+	unlink(path);
 	n->applied = meta->index;
 	snapshotter_installed(n->snap, clock_now_seconds() - t0);
 	log_info("installed snapshot at index %" PRIu64 " term %" PRIu64
@@ -204,27 +203,27 @@ void node_install_snapshot(struct node *n,
 		 meta->index, meta->term, clock_now_seconds() - t0);
 }
 
-void node_snapshot_before_apply(struct node *n, const struct raft_entry *ents,
-				size_t cnt)
+bool node_snapshot_busy(const struct node *n)
 {
-	if (n->snap == NULL || !snapshotter_busy(n->snap))
-		return;
-	size_t bytes = 0;
-	for (size_t i = 0; i < cnt; i++)
-		bytes += ents[i].len;
-	snapshotter_before_apply(n->snap, n->kv, bytes);
+	return n->snap != NULL && snapshotter_busy(n->snap);
+}
+
+void node_snapshot_wait(struct node *n)
+{
+	if (n->snap != NULL)
+		snapshotter_wait(n->snap);
 }
 
 void node_snapshot_applied(struct node *n)
 {
 	if (n->snap != NULL && !n->stopping)
-		snapshotter_applied(n->snap, n->kv, n->applied);
+		snapshotter_applied(n->snap, n->applied);
 }
 
 int node_open_snapshots(struct node *n, struct evhttp *peer_http, char *err,
 			size_t errlen)
 {
-	const struct config *cfg = n->cfg;
+	const struct node_config *cfg = n->cfg;
 	const char *source = node_peer_source_host(n);
 	struct snapshotter_options so = {
 	    .self = cfg->id,
@@ -238,7 +237,8 @@ int node_open_snapshots(struct node *n, struct evhttp *peer_http, char *err,
 	    .sent = snap_sent,
 	    .received = snap_received,
 	    .leader = snap_leader,
-	    .store = snap_store,
+	    .running = snap_running,
+	    .app = &n->app,
 	    .ctx = n,
 	};
 	if (snapshotter_new(n->base, &so, &n->snap, err, errlen) != 0)

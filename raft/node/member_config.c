@@ -13,22 +13,20 @@
 #include <string.h>
 
 #include "clock.h"
-#include "config.h"
-#include "log.h"
+#include "node_config.h"
+#include "node_log.h"
 #include "transport.h"
 
 /* At most one discovery request a second. */
 /* The member list follows the core's configuration one for one
  * (member_config_apply, member_config_encode), and a peer URL moves
  * between the list, the core and the transport unchanged. */
-_Static_assert(CONFIG_MEMBERS_MAX == RAFT_MAX_MEMBERS,
+_Static_assert(NODE_MEMBERS_MAX == RAFT_MAX_MEMBERS,
 	       "the member list holds a whole configuration, and back");
-_Static_assert(RAFT_MAX_ADDR_LEN < CONFIG_URL_MAX,
+_Static_assert(RAFT_MAX_ADDR_LEN < NODE_URL_MAX,
 	       "a member address from the core fits a peer URL");
-_Static_assert(CONFIG_URL_MAX <= TRANSPORT_MAX_URL,
+_Static_assert(NODE_URL_MAX <= TRANSPORT_MAX_URL,
 	       "a peer or client URL from a flag fits the transport");
-_Static_assert(CONFIG_TOKEN_MAX <= TRANSPORT_MAX_TOKEN,
-	       "--peer-token-file's largest token fits the transport");
 
 #define DISCOVERY_INTERVAL_MS 1000
 #define DISCOVERY_TIMEOUT_S   2
@@ -81,13 +79,13 @@ static const struct raft_member *cfg_find(const struct raft_membership *cfg,
 static bool sync_peers(struct member_config *mc, const struct members *ms,
 		       bool drop)
 {
-	raft_id ids[CONFIG_MEMBERS_MAX * 2];
-	size_t n = transport_peers(mc->tr, ids, CONFIG_MEMBERS_MAX * 2);
+	raft_id ids[NODE_MEMBERS_MAX * 2];
+	size_t n = transport_peers(mc->tr, ids, NODE_MEMBERS_MAX * 2);
 	bool held = false;
 
 	if (drop && mc->drop_due_ms == 0)
 		mc->drop_due_ms = clock_now_ms() + DROP_GRACE_MS;
-	for (size_t i = 0; drop && i < n && i < CONFIG_MEMBERS_MAX * 2; i++) {
+	for (size_t i = 0; drop && i < n && i < NODE_MEMBERS_MAX * 2; i++) {
 		bool keep = false;
 		struct transport_peer_stats ps;
 
@@ -141,13 +139,13 @@ void member_config_apply(struct member_config *mc,
 	if (cfg->n == 0)
 		return;
 	memset(&next, 0, sizeof(next));
-	for (size_t i = 0; i < cfg->n && i < CONFIG_MEMBERS_MAX; i++) {
+	for (size_t i = 0; i < cfg->n && i < NODE_MEMBERS_MAX; i++) {
 		const struct raft_member *x = &cfg->members[i];
 		struct member *old = members_find(ms, x->id);
 		struct member *m = &next.m[next.n++];
 
 		m->id = x->id;
-		if (x->addr[0] != '\0' && strlen(x->addr) < CONFIG_URL_MAX)
+		if (x->addr[0] != '\0' && strlen(x->addr) < NODE_URL_MAX)
 			strcpy(m->peer_url, x->addr);
 		else if (old != NULL)
 			strcpy(m->peer_url, old->peer_url);
@@ -283,12 +281,12 @@ static void discovered(struct evhttp_request *resp, void *arg)
 	{
 		json_t *id = json_object_get(it, "id");
 		json_t *url = json_object_get(it, "peer_url");
-		struct config_addr a;
+		struct node_addr a;
 
 		if (!json_is_integer(id) || json_integer_value(id) <= 0 ||
 		    !json_is_string(url) ||
 		    (raft_id)json_integer_value(id) == mc->self ||
-		    config_parse_url(json_string_value(url), &a) != 0)
+		    node_parse_url(json_string_value(url), &a) != 0)
 			continue;
 		if (transport_add_peer(mc->tr, (raft_id)json_integer_value(id),
 				       json_string_value(url)) == TRANSPORT_OK)
@@ -309,7 +307,7 @@ static const char *discovery_url(struct member_config *mc,
 				 const char *client_url, const char *from_addr,
 				 bool authenticated, const char **why)
 {
-	struct config_addr a;
+	struct node_addr a;
 
 	if (ms->n > 0) {
 		for (size_t k = 0; k < ms->n; k++) {
@@ -325,7 +323,7 @@ static const char *discovery_url(struct member_config *mc,
 		return NULL;
 	}
 	if (client_url == NULL || client_url[0] == '\0' ||
-	    config_parse_url(client_url, &a) != 0) {
+	    node_parse_url(client_url, &a) != 0) {
 		*why = "it names no usable client URL";
 		return NULL;
 	}
@@ -341,7 +339,7 @@ void member_config_discover(struct member_config *mc, const struct members *ms,
 			    raft_id from, const char *client_url,
 			    const char *from_addr, bool authenticated)
 {
-	struct config_addr a;
+	struct node_addr a;
 	struct evhttp_request *req;
 	uint64_t t = clock_now_ms();
 	const char *url, *why = "";
@@ -356,7 +354,7 @@ void member_config_discover(struct member_config *mc, const struct members *ms,
 		return;
 	mc->last_discovery_ms = t;
 	url = discovery_url(mc, ms, client_url, from_addr, authenticated, &why);
-	if (url == NULL || config_parse_url(url, &a) != 0) {
+	if (url == NULL || node_parse_url(url, &a) != 0) {
 		log_info("a message came from %" PRIu64 ", unknown here, "
 			 "from %s; not asking for the members: %s",
 			 from, from_addr ? from_addr : "?", why);

@@ -3,8 +3,8 @@
  * a received snapshot (raft.h rule 7a) and the snapshotter's view of
  * applying. Loop thread only.
  */
-#ifndef SERVER_NODE_SNAPSHOT_H_
-#define SERVER_NODE_SNAPSHOT_H_
+#ifndef RAFT_NODE_SNAPSHOT_H_
+#define RAFT_NODE_SNAPSHOT_H_
 
 #include <stddef.h>
 
@@ -22,15 +22,12 @@ int node_open_snapshots(struct node *n, struct evhttp *peer_http, char *err,
  * outcome reaches the core later, from the snapshotter's events). */
 void node_send_snapshot(struct node *n, const struct raft_msg *m);
 
-/* Rule 7a: the received snapshot @meta replaces the store; ends the
+/* Rule 7a: the received snapshot @meta replaces the state machine; ends the
  * process when it cannot. */
 void node_install_snapshot(struct node *n,
 			   const struct raft_snapshot_meta *meta);
 
-/* Before a batch of @cnt entries is applied, and after the applied index
- * moved. */
-void node_snapshot_before_apply(struct node *n, const struct raft_entry *ents,
-				size_t cnt);
+/* The applied index moved: a snapshot may be due. */
 void node_snapshot_applied(struct node *n);
 
-#endif /* SERVER_NODE_SNAPSHOT_H_ */
+#endif /* RAFT_NODE_SNAPSHOT_H_ */

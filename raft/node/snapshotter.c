@@ -1,22 +1,21 @@
 /* snapshotter.c - snapshots in the background, their transfer and metrics
  * (see snapshotter.h).
  *
- * Why the copy may run beside the loop's writes: kv_snapshot() is
- * mdb_env_copyfd2(), which reads the store through one LMDB read
- * transaction. The environment is opened with MDB_NOTLS, so a read
- * transaction on this thread and the loop's write transactions (and its
- * reads) run concurrently, as LMDB's MVCC design intends: the copy sees
- * exactly the state of one commit, whose applied index it holds, while
- * applies go on. We never read the handle's in-memory counters here (the
- * index and term are read back from the copy). The one LMDB call that
- * must not overlap a read transaction is growing the map
- * (mdb_env_set_mapsize); snapshotter_before_apply() waits for the copy
- * when the map is close to full, before kv_apply() could grow it.
+ * The copy is the application's snapshot_write(). With
+ * KVDRAFT_APP_SNAPSHOT_CONCURRENT it runs on a thread of its own while
+ * the loop keeps applying: the application promises a consistent state
+ * of one applied index and says which (kvd's: mdb_env_copyfd2() through
+ * one LMDB read transaction beside the loop's writes, as LMDB's MVCC
+ * design intends; the index and term read back from the copy; kv_app.c
+ * waits for the copy before LMDB would grow its map, the one call that
+ * must not overlap a reader). Without the flag it runs on the loop
+ * thread, so the state cannot move under it.
  */
 #include "snapshotter.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <inttypes.h>
@@ -27,10 +26,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "log.h"
+#include "node_config.h"
+#include "node_log.h"
 #include "members_file.h"
-#include "metrics.h"
 #include "clock.h"
 #include "util.h"
 
@@ -67,7 +65,7 @@ struct pending_send {
 	raft_index index;
 	raft_term msg_term;
 	raft_index commit;
-	char url[CONFIG_URL_MAX];
+	char url[NODE_URL_MAX];
 };
 
 /* A caller of snapshotter_file_at() waiting for a snapshot. */
@@ -103,7 +101,6 @@ struct snapshotter {
 	bool busy;
 	int thread_done; /* set (atomically) by the thread as it ends */
 	pthread_t thread;
-	struct kv *kv;
 	int rc;
 	char err[512];
 	struct snapshot_info result;
@@ -116,7 +113,7 @@ struct snapshotter {
 	/* A periodic snapshot came due while resting: taken when the rest
 	 * ends, even if no entry is applied after (rest_cb). */
 	struct event *rest_ev;
-	struct pending_send pending[CONFIG_MEMBERS_MAX];
+	struct pending_send pending[NODE_MEMBERS_MAX];
 	size_t n_pending;
 	struct file_wait waits[SNAPSHOTTER_FILE_WAITS_MAX];
 	size_t n_waits;
@@ -150,12 +147,13 @@ static void *copy_main(void *arg)
 {
 	struct snapshotter *sn = arg;
 	char *members = read_members(sn->data_dir);
-	sn->rc = snapshot_create(sn->kv, sn->data_dir, members, &sn->result,
+	sn->rc = snapshot_create(sn->o.app, sn->data_dir, members, &sn->result,
 				 sn->err, sizeof(sn->err));
 	free(members);
-	/* The WAL below the snapshot is deleted next: the store must hold
-	 * everything the snapshot says it does, on disk (kv.h). */
-	if (sn->rc == 0 && kv_sync(sn->kv, sn->err, sizeof(sn->err)) != 0)
+	/* The WAL below the snapshot is deleted next: the state machine
+	 * must hold everything the snapshot says it does, on disk. */
+	if (sn->rc == 0 && sn->o.app->sync != NULL &&
+	    sn->o.app->sync(sn->o.app->ctx, sn->err, sizeof(sn->err)) != 0)
 		sn->rc = -1;
 	if (sn->rc == 0 && snapshot_prune(sn->data_dir, sn->keep, sn->err,
 					  sizeof(sn->err)) < 0) {
@@ -168,13 +166,21 @@ static void *copy_main(void *arg)
 	return NULL;
 }
 
+/* Whether the copy runs on a thread of its own beside the loop's applies
+ * (else on the loop thread, before the next apply). */
+static bool copy_threaded(const struct snapshotter *sn)
+{
+	return (sn->o.app->flags & KVDRAFT_APP_SNAPSHOT_CONCURRENT) != 0;
+}
+
 static void start_pending(struct snapshotter *sn);
 
 static void join_copy(struct snapshotter *sn)
 {
 	if (!sn->busy)
 		return;
-	pthread_join(sn->thread, NULL);
+	if (copy_threaded(sn))
+		pthread_join(sn->thread, NULL);
 	sn->busy = false;
 	sn->last_seconds = sn->took;
 	sn->rest_until = clock_now_seconds() + SNAPSHOT_REST_FACTOR * sn->took;
@@ -233,25 +239,29 @@ static void done_cb(evutil_socket_t fd, short what, void *arg)
 		sn->failed_unreported = false;
 		serve_waits(sn, failed ? sn->err : NULL);
 		/* Those that arrived during the copy want a newer one. */
-		if (sn->n_waits > 0 &&
-		    snapshotter_take(sn, sn->o.store(sn->o.ctx)) != 0)
+		if (sn->n_waits > 0 && snapshotter_take(sn) != 0)
 			serve_waits(sn, "cannot start a snapshot");
 	}
 	sn->failed_unreported = false;
 	start_pending(sn);
 }
 
-int snapshotter_take(struct snapshotter *sn, struct kv *kv)
+int snapshotter_take(struct snapshotter *sn)
 {
-	if (sn->busy || sn->stopped || kv == NULL)
+	raft_index applied;
+	if (sn->busy || sn->stopped || !sn->o.running(sn->o.ctx, &applied))
 		return sn->busy ? 0 : -1;
 	sn->busy = true;
 	sn->thread_done = 0;
-	sn->kv = kv;
 	sn->rc = 0;
 	sn->err[0] = '\0';
 	sn->started = clock_now_seconds();
-	sn->last_attempt = kv_applied_index(kv);
+	sn->last_attempt = applied;
+	if (!copy_threaded(sn)) {
+		/* On the loop thread, between applies: done_cb reports it. */
+		copy_main(sn);
+		return 0;
+	}
 	if (pthread_create(&sn->thread, NULL, copy_main, sn) != 0) {
 		sn->busy = false;
 		log_error("cannot start the snapshot thread");
@@ -260,8 +270,7 @@ int snapshotter_take(struct snapshotter *sn, struct kv *kv)
 	return 0;
 }
 
-void snapshotter_applied(struct snapshotter *sn, struct kv *kv,
-			 raft_index applied)
+void snapshotter_applied(struct snapshotter *sn, raft_index applied)
 {
 	if (sn->o.every_entries == 0 || sn->busy || sn->stopped)
 		return;
@@ -272,7 +281,7 @@ void snapshotter_applied(struct snapshotter *sn, struct kv *kv,
 		return;
 	double now = clock_now_seconds();
 	if (now >= sn->rest_until) {
-		snapshotter_take(sn, kv);
+		snapshotter_take(sn);
 		return;
 	}
 	/* Due, but resting: taken when the rest ends, whether or not more
@@ -289,9 +298,9 @@ static void rest_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	struct snapshotter *sn = arg;
-	struct kv *kv = sn->o.store(sn->o.ctx);
-	if (kv != NULL)
-		snapshotter_applied(sn, kv, kv_applied_index(kv));
+	raft_index applied;
+	if (sn->o.running(sn->o.ctx, &applied))
+		snapshotter_applied(sn, applied);
 }
 
 bool snapshotter_busy(const struct snapshotter *sn)
@@ -306,17 +315,6 @@ void snapshotter_wait(struct snapshotter *sn)
 	join_copy(sn);
 	/* The node hears of it, and pending sends start, from done_cb. */
 	event_active(sn->done_ev, EV_READ, 0);
-}
-
-void snapshotter_before_apply(struct snapshotter *sn, struct kv *kv,
-			      size_t bytes)
-{
-	if (!sn->busy)
-		return;
-	struct kv_stats st;
-	if (kv_stats(kv, &st) != 0 ||
-	    st.used_bytes + 4 * (uint64_t)bytes + (64u << 20) > st.map_bytes)
-		snapshotter_wait(sn);
 }
 
 bool snapshotter_newest(const struct snapshotter *sn, struct snapshot_info *out)
@@ -401,8 +399,8 @@ static void start_pending(struct snapshotter *sn)
 	sn->n_pending = keep;
 }
 
-void snapshotter_send(struct snapshotter *sn, struct kv *kv,
-		      const struct raft_msg *m, const char *peer_url)
+void snapshotter_send(struct snapshotter *sn, const struct raft_msg *m,
+		      const char *peer_url)
 {
 	if (sn->stopped)
 		return;
@@ -417,8 +415,8 @@ void snapshotter_send(struct snapshotter *sn, struct kv *kv,
 	for (size_t i = 0; i < sn->n_pending; i++)
 		if (sn->pending[i].peer == m->to)
 			return;
-	if (sn->n_pending == CONFIG_MEMBERS_MAX ||
-	    strlen(peer_url) >= CONFIG_URL_MAX) {
+	if (sn->n_pending == NODE_MEMBERS_MAX ||
+	    strlen(peer_url) >= NODE_URL_MAX) {
 		report_sent(sn, m->to, false);
 		return;
 	}
@@ -428,7 +426,7 @@ void snapshotter_send(struct snapshotter *sn, struct kv *kv,
 	p->msg_term = m->term;
 	p->commit = m->commit;
 	strcpy(p->url, peer_url);
-	if (!sn->busy && snapshotter_take(sn, kv) != 0) {
+	if (!sn->busy && snapshotter_take(sn) != 0) {
 		sn->n_pending--;
 		report_sent(sn, m->to, false);
 	}
@@ -460,13 +458,22 @@ static int xfer_received(void *ctx, const struct snap_xfer_received *r)
 	return sn->o.received(sn->o.ctx, r);
 }
 
-/* A received file is a snapshot when it is a store at the index and term
- * it was sent as (the transfer compares them). */
+/* A received file is a snapshot when the application says so and that it
+ * holds the index and term it was sent as (the transfer compares them). */
 static int xfer_verify(void *ctx, const char *path, raft_index *index,
 		       raft_term *term, char *err, size_t errlen)
 {
-	(void)ctx;
-	return kv_snapshot_info(path, index, term, err, errlen);
+	struct snapshotter *sn = ctx;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot open %s: %s", path,
+			 strerror(errno));
+		return -1;
+	}
+	int rc = sn->o.app->snapshot_check(sn->o.app->ctx, fd, index, term, err,
+					   errlen);
+	close(fd);
+	return rc;
 }
 
 static raft_id xfer_leader(void *ctx)
@@ -578,7 +585,7 @@ int snapshotter_new(struct event_base *base,
 	    .dir = sdir,
 	    .source_host = o->source_host,
 	    .token = o->token,
-	    .verify = xfer_verify,
+	    .verify = o->app->snapshot_check != NULL ? xfer_verify : NULL,
 	    .on_received = xfer_received,
 	    .leader = o->leader != NULL ? xfer_leader : NULL,
 	    .on_sent = xfer_sent,
@@ -601,7 +608,7 @@ int snapshotter_attach(struct snapshotter *sn, struct evhttp *peer_http)
 	return snap_xfer_attach(sn->xfer, peer_http);
 }
 
-int snapshotter_file_at(struct snapshotter *sn, struct kv *kv, raft_index index,
+int snapshotter_file_at(struct snapshotter *sn, raft_index index,
 			snapshotter_file_fn fn, void *arg)
 {
 	if (sn->stopped || sn->n_waits == SNAPSHOTTER_FILE_WAITS_MAX)
@@ -609,7 +616,7 @@ int snapshotter_file_at(struct snapshotter *sn, struct kv *kv, raft_index index,
 	bool have = sn->has_newest && sn->newest.index >= index;
 	/* A copy already running may have begun before @index was
 	 * applied: done_cb() takes another for what it does not cover. */
-	if (!have && !sn->busy && snapshotter_take(sn, kv) != 0)
+	if (!have && !sn->busy && snapshotter_take(sn) != 0)
 		return -1;
 	sn->waits[sn->n_waits++] =
 	    (struct file_wait){.index = index, .fn = fn, .arg = arg};
@@ -654,55 +661,26 @@ void snapshotter_free(struct snapshotter *sn)
 	free(sn);
 }
 
-void snapshotter_render_metrics(struct snapshotter *sn, struct evbuffer *out)
+void snapshotter_stats(const struct snapshotter *sn,
+		       struct kvdraft_node_stats *out)
 {
 	struct snap_xfer_stats xs = {0};
 	if (sn->xfer != NULL)
 		snap_xfer_stats(sn->xfer, &xs);
-	metrics_write_value(out, "kvd_snapshot_index", "gauge",
-			    "Index of the newest snapshot (0: none).",
-			    sn->has_newest ? (double)sn->newest.index : 0.0);
-	metrics_write_value(out, "kvd_snapshot_size_bytes", "gauge",
-			    "Size of the newest snapshot file.",
-			    sn->has_newest ? (double)sn->newest.size : 0.0);
-	metrics_write_value(out, "kvd_snapshot_last_duration_seconds", "gauge",
-			    "Time the last snapshot took (copy, checksum, "
-			    "sync).",
-			    sn->last_seconds);
-	metrics_write_value(out, "kvd_snapshots_total", "counter",
-			    "Snapshots taken.", (double)sn->taken_total);
-	metrics_write_value(out, "kvd_snapshot_failures_total", "counter",
-			    "Snapshots that failed.", (double)sn->failed_total);
-	metrics_write_value(out, "kvd_snapshot_in_progress", "gauge",
-			    "1 while a snapshot is being taken.",
-			    sn->busy ? 1.0 : 0.0);
-	metrics_write_value(out, "kvd_snapshot_installs_sent_total", "counter",
-			    "Snapshots delivered whole to lagging members.",
-			    (double)xs.sends_ok);
-	metrics_write_value(out, "kvd_snapshot_install_sends_failed_total",
-			    "counter", "Snapshot sends that failed.",
-			    (double)xs.sends_failed);
-	metrics_write_value(out, "kvd_snapshot_sent_bytes_total", "counter",
-			    "Snapshot bytes the receivers took.",
-			    (double)xs.bytes_sent);
-	metrics_write_value(out, "kvd_snapshot_installs_received_total",
-			    "counter", "Snapshots received whole and verified.",
-			    (double)xs.received);
-	metrics_write_value(out, "kvd_snapshot_received_bytes_total", "counter",
-			    "Snapshot bytes received.",
-			    (double)xs.bytes_received);
-	metrics_write_value(out, "kvd_snapshot_bad_chunks_total", "counter",
-			    "Snapshot chunks refused (checksum, headers, "
-			    "not from the leader, no room).",
-			    (double)xs.bad_chunks);
-	metrics_write_value(out, "kvd_snapshot_unauthorized_total", "counter",
-			    "Snapshot chunks refused for a missing or wrong "
-			    "peer token.",
-			    (double)xs.unauthorized);
-	metrics_write_value(out, "kvd_snapshot_installs_total", "counter",
-			    "Snapshots installed into the store.",
-			    (double)sn->installs_total);
-	metrics_write_value(out, "kvd_snapshot_last_install_seconds", "gauge",
-			    "Time the last install took.",
-			    sn->last_install_seconds);
+	out->has_snapshot = sn->has_newest;
+	out->snapshot_index = sn->has_newest ? sn->newest.index : 0;
+	out->snapshot_size = sn->has_newest ? sn->newest.size : 0;
+	out->snapshot_last_seconds = sn->last_seconds;
+	out->snapshots_taken = sn->taken_total;
+	out->snapshots_failed = sn->failed_total;
+	out->snapshot_in_progress = sn->busy;
+	out->snapshot_sends_ok = xs.sends_ok;
+	out->snapshot_sends_failed = xs.sends_failed;
+	out->snapshot_bytes_sent = xs.bytes_sent;
+	out->snapshots_received = xs.received;
+	out->snapshot_bytes_received = xs.bytes_received;
+	out->snapshot_bad_chunks = xs.bad_chunks;
+	out->snapshot_unauthorized = xs.unauthorized;
+	out->snapshot_installs = sn->installs_total;
+	out->snapshot_last_install_seconds = sn->last_install_seconds;
 }

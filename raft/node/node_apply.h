@@ -2,8 +2,8 @@
  * and the backlog that holds them in order while the store is full.
  * Loop thread only.
  */
-#ifndef SERVER_NODE_APPLY_H_
-#define SERVER_NODE_APPLY_H_
+#ifndef RAFT_NODE_APPLY_H_
+#define RAFT_NODE_APPLY_H_
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -38,4 +38,4 @@ void node_apply_stop(struct node *n);
  * are applied from the WAL by the next start. */
 void node_apply_free(struct node *n);
 
-#endif /* SERVER_NODE_APPLY_H_ */
+#endif /* RAFT_NODE_APPLY_H_ */
