@@ -261,6 +261,7 @@ int main(int argc, char **argv)
 	*colon = '\0';
 	snprintf(adv, sizeof(adv), "http://%s:%" PRIu64, listen, port);
 	o.advertise_peer = o.advertise_peer ? o.advertise_peer : adv;
+	o.source_host = listen; /* peers see this member's own address */
 
 	kvdraft_app_init(&app);
 	app.apply = app_apply;
