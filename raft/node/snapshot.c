@@ -24,7 +24,8 @@
 void snapshot_data_path(const char *dir, raft_index index, char *out)
 {
 	snprintf(out, SNAPSHOT_PATH_MAX,
-		 "%s/" SNAPSHOT_DIR "/snap-%016" PRIx64 ".mdb", dir, index);
+		 "%s/" SNAPSHOT_DIR "/snap-%016" PRIx64 SNAPSHOT_DATA_SUFFIX,
+		 dir, index);
 }
 
 void snapshot_meta_path(const char *dir, raft_index index, char *out)
@@ -192,8 +193,8 @@ int snapshot_create(const struct kvdraft_app *app, const char *dir,
 	if (snapshot_make_dir(dir, err, errlen) != 0)
 		return -1;
 	snprintf(sdir, sizeof(sdir), "%s/" SNAPSHOT_DIR, dir);
-	if (snprintf(tmp, sizeof(tmp), "%s/create.mdb.tmp", sdir) >=
-	    (int)sizeof(tmp))
+	if (snprintf(tmp, sizeof(tmp), "%s/create" SNAPSHOT_DATA_SUFFIX ".tmp",
+		     sdir) >= (int)sizeof(tmp))
 		return util_fail(err, errlen, "data dir path too long");
 	/* A new file: a leftover of a crash (or a planted name) goes. */
 	int fd = durable_create_file(tmp);
@@ -251,7 +252,7 @@ static int cmp_desc(const void *a, const void *b)
 }
 
 /* Every index named by a file "snap-<16 hex><@suffix>" (".meta" or
- * ".mdb"), newest first. */
+ * SNAPSHOT_DATA_SUFFIX), newest first. */
 static int scan(const char *dir, const char *suffix, raft_index **out,
 		size_t *n, char *err, size_t errlen)
 {
@@ -329,7 +330,7 @@ int snapshot_prune(const char *dir, size_t keep, char *err, size_t errlen)
 	snprintf(sdir, sizeof(sdir), "%s/" SNAPSHOT_DIR, dir);
 	if (scan(dir, ".meta", &metas, &nm, err, errlen) != 0)
 		return -1;
-	if (scan(dir, ".mdb", &datas, &nd, err, errlen) != 0) {
+	if (scan(dir, SNAPSHOT_DATA_SUFFIX, &datas, &nd, err, errlen) != 0) {
 		free(metas);
 		return -1;
 	}
@@ -370,4 +371,30 @@ int snapshot_prune(const char *dir, size_t keep, char *err, size_t errlen)
 	}
 	durable_sync_dir(sdir);
 	return deleted;
+}
+
+int snapshot_migrate(const char *dir, char *err, size_t errlen)
+{
+	char sdir[SNAPSHOT_PATH_MAX], from[SNAPSHOT_PATH_MAX + 32],
+	    to[SNAPSHOT_PATH_MAX];
+	raft_index *idx;
+	size_t n;
+	if (scan(dir, SNAPSHOT_LEGACY_SUFFIX, &idx, &n, err, errlen) != 0)
+		return -1;
+	snprintf(sdir, sizeof(sdir), "%s/" SNAPSHOT_DIR, dir);
+	int rc = 0;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		snprintf(from, sizeof(from),
+			 "%s/snap-%016" PRIx64 SNAPSHOT_LEGACY_SUFFIX, sdir,
+			 idx[i]);
+		snapshot_data_path(dir, idx[i], to);
+		if (rename(from, to) != 0)
+			rc = util_fail(err, errlen, "cannot rename %s: %s",
+				       from, strerror(errno));
+	}
+	free(idx);
+	if (rc == 0 && n > 0 && durable_sync_dir(sdir) != 0)
+		return util_fail(err, errlen, "cannot sync %s: %s", sdir,
+				 strerror(errno));
+	return rc != 0 ? -1 : (int)n;
 }
