@@ -3,6 +3,7 @@
  * record, verify, list, prune, hex. */
 #include <check.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -239,8 +240,9 @@ START_TEST(a_bad_record_is_skipped_and_named)
 }
 END_TEST
 
-/* The copy a damaged store is rebuilt from: same bytes and CRC, mode
- * 0600, a leftover destination replaced; a missing source leaves none. */
+/* The copy a snapshot is installed from (kv_copy_fd_to_file()): same
+ * bytes and CRC, mode 0600, a leftover destination replaced; a source
+ * that cannot be read leaves none. */
 START_TEST(copy_file_is_whole_and_private)
 {
 	struct kv *kv = store_with(500);
@@ -254,7 +256,10 @@ START_TEST(copy_file_is_whole_and_private)
 	ck_assert_ptr_nonnull(f);
 	fputs("leftover", f);
 	fclose(f);
-	ck_assert_int_eq(snapshot_copy_file(src, dst, err, sizeof(err)), 0);
+	int in = open(src, O_RDONLY);
+	ck_assert_int_ge(in, 0);
+	ck_assert_int_eq(kv_copy_fd_to_file(in, dst, err, sizeof(err)), 0);
+	close(in);
 	ck_assert_int_eq(
 	    crc32c_file(dst, &back.size, &back.crc, err, sizeof(err)), 0);
 	ck_assert_uint_eq(back.size, info.size);
@@ -262,9 +267,12 @@ START_TEST(copy_file_is_whole_and_private)
 	struct stat st;
 	ck_assert_int_eq(stat(dst, &st), 0);
 	ck_assert_uint_eq(st.st_mode & 0777, 0600);
-	snprintf(src, sizeof(src), "%s/missing", dir);
-	ck_assert_int_eq(snapshot_copy_file(src, dst, err, sizeof(err)), -1);
-	ck_assert_ptr_nonnull(strstr(err, "missing"));
+	/* A descriptor that cannot be read (a directory). */
+	in = open(dir, O_RDONLY | O_DIRECTORY);
+	ck_assert_int_ge(in, 0);
+	ck_assert_int_eq(kv_copy_fd_to_file(in, dst, err, sizeof(err)), -1);
+	close(in);
+	ck_assert_ptr_nonnull(strstr(err, "copy.tmp"));
 	ck_assert_int_ne(access(dst, F_OK), 0);
 }
 END_TEST

@@ -18,9 +18,6 @@
 #include "hexname.h"
 #include "util.h"
 
-/* Bytes read at a time when copying: bounded memory for any size. */
-#define CRC_CHUNK (1u << 20)
-
 void snapshot_data_path(const char *dir, raft_index index, char *out)
 {
 	snprintf(out, SNAPSHOT_PATH_MAX,
@@ -42,60 +39,6 @@ int snapshot_make_dir(const char *dir, char *err, size_t errlen)
 		return util_fail(err, errlen, "cannot create %s: %s", p,
 				 strerror(errno));
 	return 0;
-}
-
-int snapshot_copy_file(const char *src, const char *dst, char *err,
-		       size_t errlen)
-{
-	unlink(dst); /* left by a crash */
-	int in = open(src, O_RDONLY | O_CLOEXEC);
-	if (in < 0)
-		return util_fail(err, errlen, "cannot open %s: %s", src,
-				 strerror(errno));
-	int out = open(
-	    dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (out < 0) {
-		int e = errno;
-		close(in);
-		return util_fail(err, errlen, "cannot create %s: %s", dst,
-				 strerror(e));
-	}
-	uint8_t *buf = malloc(CRC_CHUNK);
-	int rv = buf == NULL ? util_fail(err, errlen, "out of memory") : 0;
-	while (rv == 0) {
-		ssize_t got = read(in, buf, CRC_CHUNK);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0) {
-			rv = util_fail(err, errlen, "cannot read %s: %s", src,
-				       strerror(errno));
-			break;
-		}
-		if (got == 0)
-			break;
-		for (ssize_t off = 0; off < got && rv == 0;) {
-			ssize_t w = write(out, buf + off, (size_t)(got - off));
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w <= 0)
-				rv = util_fail(
-				    err, errlen, "cannot write %s: %s", dst,
-				    w < 0 ? strerror(errno) : "short write");
-			else
-				off += w;
-		}
-	}
-	free(buf);
-	close(in);
-	if (fsync(out) != 0 && rv == 0)
-		rv = util_fail(err, errlen, "cannot sync %s: %s", dst,
-			       strerror(errno));
-	if (close(out) != 0 && rv == 0)
-		rv = util_fail(err, errlen, "cannot close %s: %s", dst,
-			       strerror(errno));
-	if (rv != 0)
-		unlink(dst);
-	return rv;
 }
 
 int snapshot_write_meta(const char *dir, const struct snapshot_info *info,

@@ -76,12 +76,6 @@ int snapshot_list(const char *dir, struct snapshot_info *out, size_t cap,
  * files. Returns the number of snapshots deleted, or -1. */
 int snapshot_prune(const char *dir, size_t keep, char *err, size_t errlen);
 
-/* Copies the file @src to the new file @dst (mode 0600, created with
- * O_EXCL | O_NOFOLLOW; a leftover @dst is removed first) and fsyncs it,
- * in bounded chunks. On failure @dst is removed. Returns 0 or -1. */
-int snapshot_copy_file(const char *src, const char *dst, char *err,
-		       size_t errlen);
-
 /* Renames data files of the older name (snap-<index>.mdb) to the current
  * one and syncs the directory: a data dir written before keeps its
  * snapshots. Returns how many were renamed, or -1. */
