@@ -43,6 +43,7 @@ struct node_config {
 	char *data_dir;
 	char advertise_peer[NODE_URL_MAX];
 	char app_url[NODE_URL_MAX]; /* "" when none */
+	char *discovery_path;	    /* NULL: no discovery */
 	struct node_peer initial[NODE_MEMBERS_MAX];
 	size_t n_initial;
 	char *source_host; /* NULL: the kernel's choice */
