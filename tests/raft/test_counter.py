@@ -1,0 +1,249 @@
+# test_counter.py - raft/examples/counter, libkvdraft's node API as a
+# program uses it: three members on loopback, each with its own data dir
+# and stdin. Adds go to every member (a follower forwards a proposal to
+# the leader); a get on any member then gives the sum of every
+# acknowledged add (ReadIndex: a linearizable read on any member); a
+# member killed with SIGKILL and restarted rebuilds the sum from its newest
+# snapshot (--snapshot-entries 5) and the log after it.
+#
+# The adds are distinct powers of two, so a get's value says exactly
+# which adds it holds: all the acknowledged ones, and of the ones whose
+# outcome is unknown (a timeout while leadership moved) any. No test step
+# waits for a fixed time: each waits for an answer or polls with a
+# generous deadline, and none assumes who leads.
+#
+# Usage: test_counter.py COUNTER (meson passes counter_exe.full_path()).
+
+import os
+import queue
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                '..', 'integration'))
+from harness import free_port, wait_for  # noqa: E402
+
+COUNTER = ''
+WAIT_S = 60.0  # a busy 2-core machine, perhaps a sanitizer build
+ANSWER_S = 60.0  # every command is answered within the request timeout
+
+
+class Member:
+    """One counter process: commands go to its stdin, a thread collects
+    its stdout lines, its stderr (the node's log) goes to a file."""
+
+    def __init__(self, root, mid):
+        self.mid = mid
+        self.port = free_port()
+        self.data_dir = os.path.join(root, 'm%d' % mid)
+        self.log_path = os.path.join(root, 'm%d.log' % mid)
+        self.proc = None
+
+    def url(self):
+        return 'http://127.0.0.1:%d' % self.port
+
+    def start(self, initial_cluster):
+        self.log = open(self.log_path, 'ab')
+        self.log_start = os.path.getsize(self.log_path)
+        self.proc = subprocess.Popen(
+            [COUNTER, '--id', str(self.mid), '--data-dir', self.data_dir,
+             '--listen-peer', '127.0.0.1:%d' % self.port,
+             '--initial-cluster', initial_cluster,
+             '--snapshot-entries', '5'],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log)
+        self.lines = queue.Queue()
+        threading.Thread(target=self._read, args=(self.proc, self.lines),
+                         daemon=True).start()
+
+    @staticmethod
+    def _read(proc, lines):
+        for raw in proc.stdout:
+            lines.put(raw.decode('utf-8', 'replace').rstrip('\n'))
+        lines.put(None)  # EOF
+
+    def log_since_start(self):
+        with open(self.log_path, 'rb') as f:
+            f.seek(self.log_start)
+            return f.read().decode('utf-8', 'replace')
+
+    def ask(self, cmd):
+        """Sends @cmd and returns its answer: the next line of output."""
+        self.proc.stdin.write((cmd + '\n').encode())
+        self.proc.stdin.flush()
+        try:
+            line = self.lines.get(timeout=ANSWER_S)
+        except queue.Empty:
+            raise AssertionError('member %d: no answer to %r within %.0fs'
+                                 % (self.mid, cmd, ANSWER_S))
+        if line is None:
+            raise AssertionError('member %d exited (status %r) on %r'
+                                 % (self.mid, self.proc.wait(), cmd))
+        return line
+
+    def kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._close()
+
+    def terminate(self):
+        """SIGTERM: the counter closes its node and exits; its status."""
+        self.proc.send_signal(signal.SIGTERM)
+        rc = self.proc.wait(timeout=WAIT_S)
+        self._close()
+        return rc
+
+    def _close(self):
+        if self.proc is not None:
+            for f in (self.proc.stdin, self.proc.stdout):
+                try:
+                    f.close()
+                except OSError:
+                    pass
+            self.log.close()
+
+
+class CounterTest(unittest.TestCase):
+    def setUp(self):
+        if not COUNTER or not os.access(COUNTER, os.X_OK):
+            self.fail('counter binary not found: %r' % COUNTER)
+        self.root = tempfile.mkdtemp(prefix='kvdraft-counter-')
+        self.members = {}
+        self.acked = 0    # the sum of the acknowledged adds
+        self.unknown = 0  # the adds whose outcome is unknown (bits)
+        self.passed = False
+
+    def tearDown(self):
+        for m in self.members.values():
+            m.kill()
+        if not self.passed:
+            for m in self.members.values():
+                sys.stderr.write('--- member %d log (%s) ---\n%s\n' % (
+                    m.mid, m.log_path, open(m.log_path, errors='replace')
+                    .read()[-4000:]))
+            sys.stderr.write('data kept in %s\n' % self.root)
+        else:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def initial_cluster(self):
+        return ','.join('%d=%s' % (m.mid, m.url())
+                        for m in self.members.values())
+
+    def start_cluster(self, n):
+        """Starts @n members; when one cannot listen because its port was
+        taken since free_port(), all start again on new ports."""
+        for _ in range(5):
+            for k in self.members:
+                self.members[k].kill()
+                shutil.rmtree(self.members[k].data_dir, ignore_errors=True)
+            self.members = {i: Member(self.root, i) for i in range(1, n + 1)}
+            for m in self.members.values():
+                m.start(self.initial_cluster())
+            # Every member answers a get once a leader is known.
+            clash = [m for m in self.members.values()
+                     if self.get(m, fail_on_exit=False) is None]
+            if not clash:
+                return
+        self.fail('members could not listen on their ports')
+
+    def get(self, m, fail_on_exit=True):
+        """A get on @m, asked again while it fails (no leader yet, or
+        leadership moving); its value."""
+        deadline = time.monotonic() + WAIT_S
+        while time.monotonic() < deadline:
+            if m.proc.poll() is not None:
+                if fail_on_exit:
+                    self.fail('member %d exited' % m.mid)
+                return None
+            line = m.ask('get')
+            if line.startswith('value '):
+                return int(line.split()[1])
+            self.assertTrue(line.startswith('error: get: '), line)
+            time.sleep(0.05)  # poll interval before asking again
+        self.fail('member %d: no get succeeded within %.0fs'
+                  % (m.mid, WAIT_S))
+
+    def add(self, m, n):
+        """Adds @n on @m until it is acknowledged (or its outcome is
+        unknown: then it is not retried, which could apply it twice)."""
+        deadline = time.monotonic() + WAIT_S
+        while time.monotonic() < deadline:
+            line = m.ask('add %d' % n)
+            hit = re.fullmatch(r'added (-?\d+) at (\d+)', line)
+            if hit:
+                self.assertEqual(int(hit.group(1)), n, line)
+                self.acked += n
+                return int(hit.group(2))
+            self.assertTrue(line.startswith('error: add %d: ' % n), line)
+            if line.endswith('(outcome unknown)'):
+                self.unknown |= n
+                return None
+            time.sleep(0.05)  # refused (no leader yet): ask again
+        self.fail('member %d: add %d not taken within %.0fs'
+                  % (m.mid, n, WAIT_S))
+
+    def assertSum(self, value, who):
+        """@value holds every acknowledged add and nothing but adds whose
+        outcome is unknown."""
+        extra = value - self.acked
+        self.assertTrue(extra >= 0 and extra & ~self.unknown == 0,
+                        '%s: value %d, acknowledged adds sum to %d, '
+                        'unknown outcome: %#x'
+                        % (who, value, self.acked, self.unknown))
+
+    def test_sum_on_every_member_and_after_kill(self):
+        self.start_cluster(3)
+        ms = list(self.members.values())
+        bit = 0
+        indexes = []
+        # Adds to every member in turn: followers forward them.
+        for i in range(15):
+            idx = self.add(ms[i % 3], 1 << bit)
+            bit += 1
+            if idx is not None:
+                indexes.append(idx)
+        self.assertEqual(indexes, sorted(indexes),
+                         'adds answered one after the other apply in order')
+        for m in ms:
+            self.assertSum(self.get(m), 'get on member %d' % m.mid)
+
+        # Member 3 (leader or not) has taken a snapshot by now, 16 or more
+        # entries past 5 per snapshot.
+        victim = self.members[3]
+        snap_dir = os.path.join(victim.data_dir, 'snap')
+        wait_for(lambda: any(f.endswith('.meta')
+                             for f in os.listdir(snap_dir)),
+                 timeout=WAIT_S, what='a snapshot on member 3')
+        victim.kill()
+        # The others go on without it (a new leader if it led).
+        for i in range(4):
+            self.add(ms[i % 2], 1 << bit)
+            bit += 1
+        victim.start(self.initial_cluster())
+        self.assertSum(self.get(victim), 'get on member 3 after restart')
+        log = victim.log_since_start()
+        hit = re.search(r'recovered: .* applied=(\d+)', log)
+        self.assertIsNotNone(hit, log[-2000:])
+        self.assertGreater(int(hit.group(1)), 0,
+                           'member 3 restored no snapshot:\n' + log[-2000:])
+        # Its adds count too, and every member agrees.
+        self.add(victim, 1 << bit)
+        for m in ms:
+            self.assertSum(self.get(m), 'get on member %d' % m.mid)
+        for m in ms:
+            self.assertEqual(m.terminate(), 0,
+                             'member %d after SIGTERM' % m.mid)
+        self.passed = True
+
+
+if __name__ == '__main__':
+    if len(sys.argv) > 1 and not sys.argv[1].startswith('-'):
+        COUNTER = os.path.abspath(sys.argv.pop(1))
+    unittest.main(verbosity=2)
