@@ -36,10 +36,12 @@ ANSWER_S = 60.0  # every command is answered within the request timeout
 
 
 class Member:
-    """One counter process: commands go to its stdin, a thread collects
-    its stdout lines, its stderr (the node's log) goes to a file."""
+    """One counter process (the program @exe): commands go to its stdin, a
+    thread collects its stdout lines, its stderr (the node's log) goes to
+    a file. test_install.py runs the counter it builds with it too."""
 
-    def __init__(self, root, mid):
+    def __init__(self, root, mid, exe=None):
+        self.exe = exe or COUNTER
         self.mid = mid
         self.port = free_port()
         self.data_dir = os.path.join(root, 'm%d' % mid)
@@ -49,15 +51,16 @@ class Member:
     def url(self):
         return 'http://127.0.0.1:%d' % self.port
 
-    def start(self, initial_cluster):
+    def start(self, initial_cluster, env=None):
         self.log = open(self.log_path, 'ab')
         self.log_start = os.path.getsize(self.log_path)
         self.proc = subprocess.Popen(
-            [COUNTER, '--id', str(self.mid), '--data-dir', self.data_dir,
+            [self.exe, '--id', str(self.mid), '--data-dir', self.data_dir,
              '--listen-peer', '127.0.0.1:%d' % self.port,
              '--initial-cluster', initial_cluster,
              '--snapshot-entries', '5'],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log)
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
+            env=env)
         self.lines = queue.Queue()
         threading.Thread(target=self._read, args=(self.proc, self.lines),
                          daemon=True).start()
@@ -74,18 +77,55 @@ class Member:
             return f.read().decode('utf-8', 'replace')
 
     def ask(self, cmd):
-        """Sends @cmd and returns its answer: the next line of output."""
-        self.proc.stdin.write((cmd + '\n').encode())
-        self.proc.stdin.flush()
+        """Sends @cmd and returns its answer, the next line of output;
+        None when the process has ended."""
         try:
-            line = self.lines.get(timeout=ANSWER_S)
+            self.proc.stdin.write((cmd + '\n').encode())
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            return None
+        try:
+            return self.lines.get(timeout=ANSWER_S)
         except queue.Empty:
             raise AssertionError('member %d: no answer to %r within %.0fs'
                                  % (self.mid, cmd, ANSWER_S))
-        if line is None:
-            raise AssertionError('member %d exited (status %r) on %r'
-                                 % (self.mid, self.proc.wait(), cmd))
-        return line
+
+    def get(self):
+        """Asks for the value until a get succeeds (none does while no
+        leader is known); None when the process exited."""
+        deadline = time.monotonic() + WAIT_S
+        while time.monotonic() < deadline:
+            line = self.ask('get')
+            if line is None:
+                return None
+            if line.startswith('value '):
+                return int(line.split()[1])
+            if not line.startswith('error: get: '):
+                raise AssertionError('member %d: get: %r' % (self.mid, line))
+            time.sleep(0.05)  # poll interval before asking again
+        raise AssertionError('member %d: no get succeeded within %.0fs'
+                             % (self.mid, WAIT_S))
+
+    def add(self, n):
+        """Adds @n until it is acknowledged: returns its index; None when
+        its outcome is unknown (not retried: it could apply twice)."""
+        deadline = time.monotonic() + WAIT_S
+        while time.monotonic() < deadline:
+            line = self.ask('add %d' % n)
+            if line is None:
+                raise AssertionError('member %d exited (status %r)'
+                                     % (self.mid, self.proc.wait()))
+            hit = re.fullmatch(r'added (-?\d+) at (\d+)', line)
+            if hit and int(hit.group(1)) == n:
+                return int(hit.group(2))
+            if not line.startswith('error: add %d: ' % n):
+                raise AssertionError('member %d: add %d: %r'
+                                     % (self.mid, n, line))
+            if line.endswith('(outcome unknown)'):
+                return None
+            time.sleep(0.05)  # refused (no leader yet): ask again
+        raise AssertionError('member %d: add %d not taken within %.0fs'
+                             % (self.mid, n, WAIT_S))
 
     def kill(self):
         if self.proc is not None and self.proc.poll() is None:
@@ -154,40 +194,22 @@ class CounterTest(unittest.TestCase):
         self.fail('members could not listen on their ports')
 
     def get(self, m, fail_on_exit=True):
-        """A get on @m, asked again while it fails (no leader yet, or
-        leadership moving); its value."""
-        deadline = time.monotonic() + WAIT_S
-        while time.monotonic() < deadline:
-            if m.proc.poll() is not None:
-                if fail_on_exit:
-                    self.fail('member %d exited' % m.mid)
-                return None
-            line = m.ask('get')
-            if line.startswith('value '):
-                return int(line.split()[1])
-            self.assertTrue(line.startswith('error: get: '), line)
-            time.sleep(0.05)  # poll interval before asking again
-        self.fail('member %d: no get succeeded within %.0fs'
-                  % (m.mid, WAIT_S))
+        """A get on @m (asked again while it fails); its value, or None
+        when @m exited and not @fail_on_exit."""
+        v = m.get()
+        if v is None and fail_on_exit:
+            self.fail('member %d exited' % m.mid)
+        return v
 
     def add(self, m, n):
-        """Adds @n on @m until it is acknowledged (or its outcome is
-        unknown: then it is not retried, which could apply it twice)."""
-        deadline = time.monotonic() + WAIT_S
-        while time.monotonic() < deadline:
-            line = m.ask('add %d' % n)
-            hit = re.fullmatch(r'added (-?\d+) at (\d+)', line)
-            if hit:
-                self.assertEqual(int(hit.group(1)), n, line)
-                self.acked += n
-                return int(hit.group(2))
-            self.assertTrue(line.startswith('error: add %d: ' % n), line)
-            if line.endswith('(outcome unknown)'):
-                self.unknown |= n
-                return None
-            time.sleep(0.05)  # refused (no leader yet): ask again
-        self.fail('member %d: add %d not taken within %.0fs'
-                  % (m.mid, n, WAIT_S))
+        """Adds @n on @m: counts it as acknowledged or as of unknown
+        outcome; returns its index, or None."""
+        idx = m.add(n)
+        if idx is None:
+            self.unknown |= n
+        else:
+            self.acked += n
+        return idx
 
     def assertSum(self, value, who):
         """@value holds every acknowledged add and nothing but adds whose
