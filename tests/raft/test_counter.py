@@ -264,6 +264,30 @@ class CounterTest(unittest.TestCase):
                              'member %d after SIGTERM' % m.mid)
         self.passed = True
 
+    def test_numbers_are_range_checked(self):
+        """One member: N must be a signed 64-bit integer, and an add that
+        would overflow the counter is refused by apply(), alike on every
+        member, leaving the counter as it was."""
+        self.start_cluster(1)
+        m = self.members[1]
+        self.assertEqual(m.get(), 0)
+        for bad in ('add 9223372036854775808', 'add -9223372036854775809',
+                    'add 1x', 'add', 'add  1', 'add +1', 'sub 1', 'get 1'):
+            self.assertEqual(m.ask(bad),
+                             'error: %s: not "add N" or "get"' % bad)
+        self.assertIsNotNone(m.add(9223372036854775807))
+        self.assertEqual(m.ask('add 1'),
+                         'error: add 1: the counter would overflow')
+        self.assertIsNotNone(m.add(-9223372036854775807))  # 0
+        self.assertIsNotNone(m.add(-9223372036854775807))
+        self.assertIsNotNone(m.add(-1))  # the smallest int64
+        self.assertEqual(m.ask('add -1'),
+                         'error: add -1: the counter would overflow')
+        self.assertRegex(m.ask('add -00'), r'^added 0 at \d+$')
+        self.assertEqual(m.get(), -9223372036854775807 - 1)
+        self.assertEqual(m.terminate(), 0)
+        self.passed = True
+
 
 if __name__ == '__main__':
     if len(sys.argv) > 1 and not sys.argv[1].startswith('-'):
