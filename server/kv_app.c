@@ -360,7 +360,6 @@ void kv_app_callbacks(struct kv_app *a, struct kvdraft_app *app)
 	/* The command's own header carries the proposal's identity. */
 	app->identity_offset = KV_CMD_IDENTITY_OFFSET;
 	app->flags = KVDRAFT_APP_SNAPSHOT_CONCURRENT;
-	app->snapshot_ext = KV_APP_SNAPSHOT_EXT;
 }
 
 static struct kv_app *app_of(struct kvdraft_node *n)

@@ -1,4 +1,4 @@
-/* test_snapshot_files.c - unit tests of server/snapshot.c on real LMDB
+/* test_snapshot_files.c - unit tests of raft/node/snapshot.c on real LMDB
  * files written through kvd's snapshot callback (kv_snapshot_io.c): create,
  * record, verify, list, prune, hex. */
 #include <check.h>

@@ -1,6 +1,6 @@
 /* snapshot_info.h - what identifies a snapshot file: the last entry it
  * covers and the bytes it holds. Shared by the snapshot files
- * (server/snapshot.c) and their transfer (raft/peer/snapshot_transfer.c). */
+ * (raft/node/snapshot.c) and their transfer (raft/peer/snapshot_transfer.c). */
 #ifndef RAFT_BASE_SNAPSHOT_INFO_H_
 #define RAFT_BASE_SNAPSHOT_INFO_H_
 

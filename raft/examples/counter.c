@@ -224,7 +224,6 @@ int main(int argc, char **argv)
 	app.result_size = sizeof(struct add_result);
 	app.snapshot_write = app_snapshot_write;
 	app.snapshot_restore = app_snapshot_restore;
-	app.snapshot_ext = "counter";
 
 	signal(SIGPIPE, SIG_IGN); /* a closed stdout: writes fail, no exit */
 	setvbuf(stdout, NULL, _IOLBF, 0); /* a reader waits on a pipe */

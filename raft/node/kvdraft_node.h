@@ -133,9 +133,6 @@ struct kvdraft_app {
 	long identity_offset;
 
 	unsigned flags; /* enum kvdraft_app_flag */
-	/* The extension of snapshot data files (DATA_DIR/snap/snap-X.EXT),
-	 * at most 8 letters or digits; NULL: "snap". */
-	const char *snapshot_ext;
 };
 
 enum kvdraft_app_flag { KVDRAFT_APP_SNAPSHOT_CONCURRENT = 1 };

@@ -54,7 +54,6 @@ struct node_config {
 	unsigned snapshot_keep;
 	uint64_t wal_segment_bytes;
 	uint32_t max_entry_bytes;
-	char snapshot_ext[16];
 };
 
 /* Checks @o and fills @c (zeroed first). 0, or -1 with one line in @err;
