@@ -27,49 +27,6 @@
 /* Path buffers: the data dir (at most 4000 bytes) plus a file name. */
 #define KV_APP_PATH_MAX 4200
 
-/* Copies the file open at @in (from its start) to the new file @dst
- * (mode 0600, O_EXCL | O_NOFOLLOW; a leftover @dst is removed first) and
- * fsyncs it. 0, or -1 with @err (nothing left behind). */
-static int copy_to_file(int in, const char *dst, char *err, size_t errlen)
-{
-	unlink(dst);
-	int out = durable_create_file(dst);
-	char *buf = malloc(1u << 20);
-	int rc = out < 0 || buf == NULL ? -1 : 0;
-	off_t at = 0;
-	while (rc == 0) {
-		ssize_t got = pread(in, buf, 1u << 20, at);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got <= 0) {
-			rc = got < 0 ? -1 : 0;
-			break;
-		}
-		at += got;
-		for (ssize_t off = 0; off < got && rc == 0;) {
-			ssize_t w = write(out, buf + off, (size_t)(got - off));
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w <= 0)
-				rc = -1;
-			else
-				off += w;
-		}
-	}
-	int e = errno;
-	free(buf);
-	if (out >= 0 && (fsync(out) != 0 || close(out) != 0) && rc == 0) {
-		rc = -1;
-		e = errno;
-	}
-	if (rc != 0) {
-		unlink(dst);
-		return util_fail(err, errlen, "copying to %s: %s", dst,
-				 strerror(e));
-	}
-	return 0;
-}
-
 /* kvd --restore FILE: seeds an empty data dir's store from a snapshot
  * file (a copy of it: the user's file stays). The node then finds a store
  * the WAL does not continue and starts the log after it. */
@@ -96,7 +53,7 @@ static int restore_file(const char *dir, const char *file, char *err,
 	if (in < 0)
 		return util_fail(err, errlen, "--restore: opening %s: %s", file,
 				 strerror(errno));
-	int rc = copy_to_file(in, tmp, kerr, sizeof(kerr));
+	int rc = kv_copy_fd_to_file(in, tmp, kerr, sizeof(kerr));
 	close(in);
 	if (rc != 0)
 		return util_fail(err, errlen, "--restore %s: %s", file, kerr);
@@ -322,7 +279,7 @@ static int app_snapshot_restore(void *ctx, int fd, raft_index index,
 		a->kv = NULL;
 	}
 	snprintf(tmp, sizeof(tmp), "%s/kv.install.tmp", a->data_dir);
-	if (copy_to_file(fd, tmp, err, errlen) != 0)
+	if (kv_copy_fd_to_file(fd, tmp, err, errlen) != 0)
 		return -1;
 	if (kv_restore(a->data_dir, tmp, kerr, sizeof(kerr)) != 0) {
 		unlink(tmp);
@@ -360,7 +317,6 @@ void kv_app_callbacks(struct kv_app *a, struct kvdraft_app *app)
 	/* The command's own header carries the proposal's identity. */
 	app->identity_offset = KV_CMD_IDENTITY_OFFSET;
 	app->flags = KVDRAFT_APP_SNAPSHOT_CONCURRENT;
-	app->snapshot_ext = KV_APP_SNAPSHOT_EXT;
 }
 
 static struct kv_app *app_of(struct kvdraft_node *n)

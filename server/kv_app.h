@@ -71,7 +71,5 @@ bool kvd_is_voter(struct kvdraft_node *n, raft_id id);
 /* kvdraft_strerror(), and KVD_ESTALE_SEQ. */
 const char *kvd_strerror(int err);
 
-/* The suffix of kvd's snapshot files: they are LMDB data files. */
-#define KV_APP_SNAPSHOT_EXT "mdb"
 
 #endif /* SERVER_KV_APP_H_ */

@@ -3,7 +3,14 @@
  */
 #include "kv_snapshot_io.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "durable.h"
+#include "util.h"
 
 #include "kv.h"
 #include "kv_app.h"
@@ -37,4 +44,44 @@ int kv_snapshot_check_fd(void *ctx, int fd, raft_index *index, raft_term *term,
 	char p[64];
 	fd_path(fd, p, sizeof(p));
 	return kv_snapshot_info(p, index, term, err, errlen) == 0 ? 0 : -1;
+}
+
+int kv_copy_fd_to_file(int in, const char *dst, char *err, size_t errlen)
+{
+	unlink(dst);
+	int out = durable_create_file(dst);
+	char *buf = malloc(1u << 20);
+	int rc = out < 0 || buf == NULL ? -1 : 0;
+	off_t at = 0;
+	while (rc == 0) {
+		ssize_t got = pread(in, buf, 1u << 20, at);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0) {
+			rc = got < 0 ? -1 : 0;
+			break;
+		}
+		at += got;
+		for (ssize_t off = 0; off < got && rc == 0;) {
+			ssize_t w = write(out, buf + off, (size_t)(got - off));
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0)
+				rc = -1;
+			else
+				off += w;
+		}
+	}
+	int e = errno;
+	free(buf);
+	if (out >= 0 && (fsync(out) != 0 || close(out) != 0) && rc == 0) {
+		rc = -1;
+		e = errno;
+	}
+	if (rc != 0) {
+		unlink(dst);
+		return util_fail(err, errlen, "copying to %s: %s", dst,
+				 strerror(e));
+	}
+	return 0;
 }

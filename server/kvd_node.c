@@ -60,6 +60,8 @@ static void options_from_config(const struct config *cfg,
 	o->data_dir = cfg->data_dir;
 	o->advertise_peer = cfg->advertise_peer;
 	o->app_url = cfg->advertise_client;
+	/* A member waiting to be added asks a peer's GET /v1/members. */
+	o->discovery_path = "/v1/members";
 	o->peer_token = cfg->peer_token;
 	o->source_host = peer_source_host(cfg);
 	o->heartbeat_ms = cfg->heartbeat_ms;

@@ -76,7 +76,7 @@ class FileModesTest(unittest.TestCase):
                 start_with_umask(c, mask)
                 c.wait_leader()
                 self.fill(m, 150, 'walk')
-                # Two snapshots: each writes .mdb and .meta through .tmp
+                # Two snapshots: each writes .snap and .meta through .tmp
                 # names, and the WAL below them is compacted.
                 wait_for(lambda: len(glob.glob(os.path.join(
                     m.data_dir, 'snap', 'snap-*.meta'))) >= 2,

@@ -158,7 +158,7 @@ def metric(m, name):
 
 
 def snap_files(m):
-    return sorted(glob.glob(os.path.join(m.data_dir, 'snap', 'snap-*.mdb')))
+    return sorted(glob.glob(os.path.join(m.data_dir, 'snap', 'snap-*.snap')))
 
 
 def flip_middle_byte(path):

@@ -1,8 +1,9 @@
-/* test_snapshot_files.c - unit tests of server/snapshot.c on real LMDB
+/* test_snapshot_files.c - unit tests of raft/node/snapshot.c on real LMDB
  * files written through kvd's snapshot callback (kv_snapshot_io.c): create,
  * record, verify, list, prune, hex. */
 #include <check.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,6 +134,31 @@ START_TEST(create_records_index_term_size_and_crc)
 }
 END_TEST
 
+/* A data dir from before the node was a library names its data files
+ * snap-<index>.mdb: snapshot_migrate() renames them, and the snapshot is
+ * found and verifies as before; a second run renames nothing. */
+START_TEST(migrate_renames_the_older_data_files)
+{
+	struct kv *kv = store_with(7);
+	struct snapshot_info info, list[4];
+	char err[512], path[SNAPSHOT_PATH_MAX], old[SNAPSHOT_PATH_MAX + 8];
+	ck_assert_int_eq(create(kv, NULL, &info, err, sizeof(err)), 0);
+	snapshot_data_path(dir, info.index, path);
+	ck_assert_ptr_nonnull(strstr(path, "/snap/snap-0000000000000007.snap"));
+	snprintf(old, sizeof(old), "%s/snap/snap-%016x.mdb", dir, 7u);
+	ck_assert_int_eq(rename(path, old), 0);
+	ck_assert_int_eq(snapshot_verify(dir, &info, err, sizeof(err)), -1);
+	ck_assert_int_eq(snapshot_migrate(dir, err, sizeof(err)), 1);
+	ck_assert_int_eq(access(old, F_OK), -1);
+	ck_assert_int_eq(snapshot_verify(dir, &info, err, sizeof(err)), 0);
+	ck_assert_int_eq(snapshot_list(dir, list, 4, NULL, 0, err, sizeof(err)),
+			 1);
+	ck_assert_uint_eq(list[0].index, 7);
+	ck_assert_int_eq(snapshot_migrate(dir, err, sizeof(err)), 0);
+	kv_close(kv);
+}
+END_TEST
+
 START_TEST(verify_detects_a_flipped_byte)
 {
 	struct kv *kv = store_with(5);
@@ -171,7 +197,7 @@ START_TEST(list_is_newest_first_and_prune_keeps_two)
 	ck_assert_uint_eq(list[3].index, 3);
 	/* A leftover temporary file and a data file without a record (a
 	 * crash between the two renames) go too. */
-	snprintf(path, sizeof(path), "%s/snap/create.mdb.tmp", dir);
+	snprintf(path, sizeof(path), "%s/snap/create.snap.tmp", dir);
 	FILE *f = fopen(path, "w");
 	fclose(f);
 	snapshot_data_path(dir, 99, path);
@@ -187,7 +213,7 @@ START_TEST(list_is_newest_first_and_prune_keeps_two)
 	ck_assert_int_ne(access(path, F_OK), 0);
 	snapshot_data_path(dir, 99, path);
 	ck_assert_int_ne(access(path, F_OK), 0);
-	snprintf(path, sizeof(path), "%s/snap/create.mdb.tmp", dir);
+	snprintf(path, sizeof(path), "%s/snap/create.snap.tmp", dir);
 	ck_assert_int_ne(access(path, F_OK), 0);
 	snapshot_data_path(dir, 23, path);
 	ck_assert_int_eq(access(path, F_OK), 0);
@@ -214,8 +240,9 @@ START_TEST(a_bad_record_is_skipped_and_named)
 }
 END_TEST
 
-/* The copy a damaged store is rebuilt from: same bytes and CRC, mode
- * 0600, a leftover destination replaced; a missing source leaves none. */
+/* The copy a snapshot is installed from (kv_copy_fd_to_file()): same
+ * bytes and CRC, mode 0600, a leftover destination replaced; a source
+ * that cannot be read leaves none. */
 START_TEST(copy_file_is_whole_and_private)
 {
 	struct kv *kv = store_with(500);
@@ -229,7 +256,10 @@ START_TEST(copy_file_is_whole_and_private)
 	ck_assert_ptr_nonnull(f);
 	fputs("leftover", f);
 	fclose(f);
-	ck_assert_int_eq(snapshot_copy_file(src, dst, err, sizeof(err)), 0);
+	int in = open(src, O_RDONLY);
+	ck_assert_int_ge(in, 0);
+	ck_assert_int_eq(kv_copy_fd_to_file(in, dst, err, sizeof(err)), 0);
+	close(in);
 	ck_assert_int_eq(
 	    crc32c_file(dst, &back.size, &back.crc, err, sizeof(err)), 0);
 	ck_assert_uint_eq(back.size, info.size);
@@ -237,9 +267,12 @@ START_TEST(copy_file_is_whole_and_private)
 	struct stat st;
 	ck_assert_int_eq(stat(dst, &st), 0);
 	ck_assert_uint_eq(st.st_mode & 0777, 0600);
-	snprintf(src, sizeof(src), "%s/missing", dir);
-	ck_assert_int_eq(snapshot_copy_file(src, dst, err, sizeof(err)), -1);
-	ck_assert_ptr_nonnull(strstr(err, "missing"));
+	/* A descriptor that cannot be read (a directory). */
+	in = open(dir, O_RDONLY | O_DIRECTORY);
+	ck_assert_int_ge(in, 0);
+	ck_assert_int_eq(kv_copy_fd_to_file(in, dst, err, sizeof(err)), -1);
+	close(in);
+	ck_assert_ptr_nonnull(strstr(err, "copy.tmp"));
 	ck_assert_int_ne(access(dst, F_OK), 0);
 }
 END_TEST
@@ -251,6 +284,7 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, create_records_index_term_size_and_crc);
 	tcase_add_test(tc, verify_detects_a_flipped_byte);
+	tcase_add_test(tc, migrate_renames_the_older_data_files);
 	tcase_add_test(tc, list_is_newest_first_and_prune_keeps_two);
 	tcase_add_test(tc, a_bad_record_is_skipped_and_named);
 	tcase_add_test(tc, copy_file_is_whole_and_private);

@@ -1,7 +1,7 @@
 # test_snapshot_rest.py - periodic snapshots take at most a tenth of the
 # time: after a copy that took T seconds, the next periodic one starts no
 # sooner than 9 T seconds later, however many entries were applied
-# meanwhile (server/snapshotter.c, SNAPSHOT_REST_FACTOR). Checked from the
+# meanwhile (raft/node/snapshotter.c, SNAPSHOT_REST_FACTOR). Checked from the
 # member's own log: each "snapshot at index ..." line carries the time the
 # copy took and is written when the copy is joined, so the next copy began
 # at (its line's time - its duration) and must not be earlier than the

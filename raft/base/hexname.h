@@ -1,5 +1,5 @@
 /* hexname.h - file names that carry a number as 16 hex digits
- * ("wal-<16 hex>.log", "snap-<16 hex>.mdb"): the one parser of them. */
+ * ("wal-<16 hex>.log", "snap-<16 hex>.snap"): the one parser of them. */
 #ifndef RAFT_BASE_HEXNAME_H_
 #define RAFT_BASE_HEXNAME_H_
 

@@ -1,6 +1,6 @@
 /* snapshot_info.h - what identifies a snapshot file: the last entry it
  * covers and the bytes it holds. Shared by the snapshot files
- * (server/snapshot.c) and their transfer (raft/peer/snapshot_transfer.c). */
+ * (raft/node/snapshot.c) and their transfer (raft/peer/snapshot_transfer.c). */
 #ifndef RAFT_BASE_SNAPSHOT_INFO_H_
 #define RAFT_BASE_SNAPSHOT_INFO_H_
 
@@ -11,8 +11,8 @@
 struct snapshot_info {
 	raft_index index; /* last entry the snapshot includes */
 	raft_term term;	  /* its term */
-	uint64_t size;	  /* bytes of the .mdb file */
-	uint32_t crc;	  /* CRC-32C of the whole .mdb file */
+	uint64_t size;	  /* bytes of the data file */
+	uint32_t crc;	  /* CRC-32C of the whole data file */
 };
 
 #endif /* RAFT_BASE_SNAPSHOT_INFO_H_ */

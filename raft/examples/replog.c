@@ -267,7 +267,6 @@ int main(int argc, char **argv)
 	app.apply = app_apply;
 	app.snapshot_write = app_snapshot_write;
 	app.snapshot_restore = app_snapshot_restore;
-	app.snapshot_ext = "replog";
 	signal(SIGPIPE, SIG_IGN); /* a closed stdout: writes fail, no exit */
 	/* The node's threads wake the loop (event_active()): libevent locks. */
 	if (evthread_use_pthreads() || !(base = event_base_new()) ||

@@ -12,8 +12,11 @@
  * restarts from the data directory.
  *
  * Threads: every kvdraft_node_* call and every callback runs on the loop
- * thread, except snapshot_write() when the application asks for it to run
- * beside the loop (KVDRAFT_APP_SNAPSHOT_CONCURRENT).
+ * thread, except snapshot_write() and the sync() after it when the
+ * application asks for them to run beside the loop
+ * (KVDRAFT_APP_SNAPSHOT_CONCURRENT), and the log sink. The node's own
+ * threads (the WAL writer, snapshots) wake the loop: the program calls
+ * evthread_use_pthreads() before it creates @base.
  *
  * Ownership: the node copies what it is given (options, commands); a
  * result handed to a completion callback is valid during the call only.
@@ -75,8 +78,10 @@ struct kvdraft_app {
 	 * advance the applied index, which a durable state machine records.
 	 * Returns 0 when every entry is applied; KVDRAFT_ERETRY when none is,
 	 * for lack of space (the node keeps them, in order, and calls again
-	 * later); any other value is fatal: the node logs @err and the
-	 * program must stop it. Required. */
+	 * later); any other value is fatal: the node logs @err and ends the
+	 * process (exit status 1), as it does when its WAL cannot be
+	 * written: nothing unsynced was acknowledged, and a restart recovers
+	 * from the data dir. Required. */
 	int (*apply)(void *ctx, const struct raft_entry *ents, size_t n,
 		     void *results, char *err, size_t errlen);
 	size_t result_size; /* 0: no results */
@@ -118,9 +123,10 @@ struct kvdraft_app {
 	int (*snapshot_check)(void *ctx, int fd, raft_index *index,
 			      raft_term *term, char *err, size_t errlen);
 
-	/* Optional: makes the applied state durable; called before the log
-	 * is compacted behind a snapshot and when the node closes. 0 or -1
-	 * with @err (fatal). */
+	/* Optional: makes the applied state durable; called after each
+	 * snapshot, before the log is compacted behind it (on the snapshot
+	 * thread with KVDRAFT_APP_SNAPSHOT_CONCURRENT), and when the node
+	 * closes. 0 or -1 with @err (the snapshot counts as failed). */
 	int (*sync)(void *ctx, char *err, size_t errlen);
 
 	/* Where a command carries its proposal's identity (the proposing
@@ -133,9 +139,6 @@ struct kvdraft_app {
 	long identity_offset;
 
 	unsigned flags; /* enum kvdraft_app_flag */
-	/* The extension of snapshot data files (DATA_DIR/snap/snap-X.EXT),
-	 * at most 8 letters or digits; NULL: "snap". */
-	const char *snapshot_ext;
 };
 
 enum kvdraft_app_flag { KVDRAFT_APP_SNAPSHOT_CONCURRENT = 1 };
@@ -171,6 +174,15 @@ struct kvdraft_node_options {
 	/* An address of the application's own (a client URL), announced to
 	 * peers and available from kvdraft_node_app_url(); NULL: none. */
 	const char *app_url;
+	/* Discovery: a member that hears from a member it does not know (it
+	 * waits to be added, or its configuration is behind) asks
+	 * GET <app_url><discovery_path> of a known member, or of the sender
+	 * when it knows none (on the host the message came from, unless a
+	 * peer token vouches for it), for {"members": [{"id": ID,
+	 * "peer_url": URL}, ...]}, and adds the peers listed. The
+	 * application serves that route (kvd: "/v1/members"). NULL: no
+	 * discovery; start members with their peers known. */
+	const char *discovery_path;
 	/* The shared secret peers present (a Bearer token); NULL: none. */
 	const char *peer_token;
 	/* The local address outgoing peer connections leave from (an IP

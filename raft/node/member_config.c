@@ -36,13 +36,14 @@ _Static_assert(NODE_URL_MAX <= TRANSPORT_MAX_URL,
 #define STORE_WARN_INTERVAL_MS 5000
 
 void member_config_init(struct member_config *mc, raft_id self,
-			const char *self_client_url, const char *data_dir,
-			struct transport *tr, struct event_base *base,
-			const struct members *ms)
+			const char *self_client_url, const char *discovery_path,
+			const char *data_dir, struct transport *tr,
+			struct event_base *base, const struct members *ms)
 {
 	memset(mc, 0, sizeof(*mc));
 	mc->self = self;
 	mc->self_client_url = self_client_url;
+	mc->discovery_path = discovery_path;
 	mc->data_dir = data_dir;
 	mc->tr = tr;
 	mc->base = base;
@@ -345,8 +346,10 @@ void member_config_discover(struct member_config *mc, const struct members *ms,
 	const char *url, *why = "";
 	struct transport_peer_stats ps;
 
-	/* Peers the transport can answer need no discovery. */
-	if (transport_peer_stats(mc->tr, from, &ps) == TRANSPORT_OK)
+	/* Peers the transport can answer need no discovery; without a
+	 * route to ask, there is none. */
+	if (transport_peer_stats(mc->tr, from, &ps) == TRANSPORT_OK ||
+	    mc->discovery_path == NULL)
 		return;
 	if (mc->conn != NULL ||
 	    (mc->last_discovery_ms != 0 &&
@@ -372,8 +375,8 @@ void member_config_discover(struct member_config *mc, const struct members *ms,
 	}
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Host",
 			  a.host);
-	if (evhttp_make_request(mc->conn, req, EVHTTP_REQ_GET, "/v1/members") !=
-	    0) {
+	if (evhttp_make_request(mc->conn, req, EVHTTP_REQ_GET,
+				mc->discovery_path) != 0) {
 		evhttp_connection_free(mc->conn);
 		mc->conn = NULL;
 		return;

@@ -26,6 +26,7 @@ struct evhttp_connection;
 struct member_config {
 	raft_id self;
 	const char *self_client_url;
+	const char *discovery_path; /* NULL: no discovery */
 	const char *data_dir;
 	struct transport *tr;
 	struct event_base *base;
@@ -37,7 +38,8 @@ struct member_config {
 	uint64_t drop_due_ms; /* they go by then even with messages queued */
 	bool was_member;      /* this member was in a configuration */
 	bool said_removed;    /* "removed" was logged */
-	/* Discovery: a GET /v1/members to a peer's client URL in flight. */
+	/* Discovery: a GET of discovery_path at a peer's application URL
+	 * in flight. */
 	struct evhttp_connection *conn;
 	uint64_t last_discovery_ms;
 	size_t next_ask; /* the known member asked next */
@@ -46,9 +48,9 @@ struct member_config {
 /* Sets up @mc; the list @ms loaded from members.json (may be empty: a
  * member waiting to be added). */
 void member_config_init(struct member_config *mc, raft_id self,
-			const char *self_client_url, const char *data_dir,
-			struct transport *tr, struct event_base *base,
-			const struct members *ms);
+			const char *self_client_url, const char *discovery_path,
+			const char *data_dir, struct transport *tr,
+			struct event_base *base, const struct members *ms);
 
 /* Cancels a discovery in flight. */
 void member_config_close(struct member_config *mc);

@@ -602,8 +602,8 @@ static int open_transport(struct node *n, struct evhttp *peer_http, char *err,
 			    "cannot add peer %" PRIu64 " at %s: %s", m->id,
 			    m->peer_url, transport_strerror(rc));
 	}
-	member_config_init(&n->mcfg, cfg->id, cfg->app_url, cfg->data_dir,
-			   n->tr, n->base, &n->members);
+	member_config_init(&n->mcfg, cfg->id, cfg->app_url, cfg->discovery_path,
+			   cfg->data_dir, n->tr, n->base, &n->members);
 	rc = transport_attach(n->tr, peer_http);
 	if (rc != TRANSPORT_OK)
 		return util_fail(err, errlen,

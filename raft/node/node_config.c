@@ -137,6 +137,12 @@ int node_config_from_options(const struct kvdraft_node_options *o,
 		return util_fail(err, errlen,
 				 "the peer token must be 1..%d bytes",
 				 (int)TRANSPORT_MAX_TOKEN);
+	if (d.discovery_path != NULL &&
+	    (d.discovery_path[0] != '/' ||
+	     strlen(d.discovery_path) >= NODE_URL_MAX ||
+	     strpbrk(d.discovery_path, " \t\r\n?#") != NULL))
+		return util_fail(err, errlen,
+				 "the discovery path must be an absolute path");
 	if (d.source_host != NULL && strlen(d.source_host) >= NODE_URL_MAX)
 		return util_fail(err, errlen, "the source host is too long");
 	int failed = 0;
@@ -147,6 +153,7 @@ int node_config_from_options(const struct kvdraft_node_options *o,
 		strcpy(c->app_url, d.app_url);
 	c->n_initial = d.n_initial;
 	c->source_host = dup_or_null(d.source_host, &failed);
+	c->discovery_path = dup_or_null(d.discovery_path, &failed);
 	c->peer_token = dup_or_null(d.peer_token, &failed);
 	c->heartbeat_ms = d.heartbeat_ms;
 	c->election_timeout_ms = d.election_timeout_ms;
@@ -165,5 +172,6 @@ void node_config_free(struct node_config *c)
 	free(c->data_dir);
 	free(c->source_host);
 	free(c->peer_token);
-	c->data_dir = c->source_host = c->peer_token = NULL;
+	free(c->discovery_path);
+	c->data_dir = c->source_host = c->peer_token = c->discovery_path = NULL;
 }

@@ -43,6 +43,7 @@ struct node_config {
 	char *data_dir;
 	char advertise_peer[NODE_URL_MAX];
 	char app_url[NODE_URL_MAX]; /* "" when none */
+	char *discovery_path;	    /* NULL: no discovery */
 	struct node_peer initial[NODE_MEMBERS_MAX];
 	size_t n_initial;
 	char *source_host; /* NULL: the kernel's choice */
@@ -54,7 +55,6 @@ struct node_config {
 	unsigned snapshot_keep;
 	uint64_t wal_segment_bytes;
 	uint32_t max_entry_bytes;
-	char snapshot_ext[16];
 };
 
 /* Checks @o and fills @c (zeroed first). 0, or -1 with one line in @err;

@@ -202,6 +202,13 @@ int node_open_state(struct node *n, struct wal *w, raft_index *applied,
 	raft_index idx = 0;
 	raft_term term = 0;
 	bool durable = n->app.applied != NULL;
+	int moved = snapshot_migrate(dir, why, sizeof(why));
+	if (moved < 0)
+		return util_fail(err, errlen, "%s", why);
+	if (moved > 0)
+		log_info("%d snapshot files renamed to "
+			 "snap-<index>" SNAPSHOT_DATA_SUFFIX,
+			 moved);
 	int rc = durable
 		     ? n->app.applied(n->app.ctx, &idx, &term, why, sizeof(why))
 		     : 0;

@@ -18,13 +18,11 @@
 #include "hexname.h"
 #include "util.h"
 
-/* Bytes read at a time when copying: bounded memory for any size. */
-#define CRC_CHUNK (1u << 20)
-
 void snapshot_data_path(const char *dir, raft_index index, char *out)
 {
 	snprintf(out, SNAPSHOT_PATH_MAX,
-		 "%s/" SNAPSHOT_DIR "/snap-%016" PRIx64 ".mdb", dir, index);
+		 "%s/" SNAPSHOT_DIR "/snap-%016" PRIx64 SNAPSHOT_DATA_SUFFIX,
+		 dir, index);
 }
 
 void snapshot_meta_path(const char *dir, raft_index index, char *out)
@@ -41,60 +39,6 @@ int snapshot_make_dir(const char *dir, char *err, size_t errlen)
 		return util_fail(err, errlen, "cannot create %s: %s", p,
 				 strerror(errno));
 	return 0;
-}
-
-int snapshot_copy_file(const char *src, const char *dst, char *err,
-		       size_t errlen)
-{
-	unlink(dst); /* left by a crash */
-	int in = open(src, O_RDONLY | O_CLOEXEC);
-	if (in < 0)
-		return util_fail(err, errlen, "cannot open %s: %s", src,
-				 strerror(errno));
-	int out = open(
-	    dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (out < 0) {
-		int e = errno;
-		close(in);
-		return util_fail(err, errlen, "cannot create %s: %s", dst,
-				 strerror(e));
-	}
-	uint8_t *buf = malloc(CRC_CHUNK);
-	int rv = buf == NULL ? util_fail(err, errlen, "out of memory") : 0;
-	while (rv == 0) {
-		ssize_t got = read(in, buf, CRC_CHUNK);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0) {
-			rv = util_fail(err, errlen, "cannot read %s: %s", src,
-				       strerror(errno));
-			break;
-		}
-		if (got == 0)
-			break;
-		for (ssize_t off = 0; off < got && rv == 0;) {
-			ssize_t w = write(out, buf + off, (size_t)(got - off));
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w <= 0)
-				rv = util_fail(
-				    err, errlen, "cannot write %s: %s", dst,
-				    w < 0 ? strerror(errno) : "short write");
-			else
-				off += w;
-		}
-	}
-	free(buf);
-	close(in);
-	if (fsync(out) != 0 && rv == 0)
-		rv = util_fail(err, errlen, "cannot sync %s: %s", dst,
-			       strerror(errno));
-	if (close(out) != 0 && rv == 0)
-		rv = util_fail(err, errlen, "cannot close %s: %s", dst,
-			       strerror(errno));
-	if (rv != 0)
-		unlink(dst);
-	return rv;
 }
 
 int snapshot_write_meta(const char *dir, const struct snapshot_info *info,
@@ -192,8 +136,8 @@ int snapshot_create(const struct kvdraft_app *app, const char *dir,
 	if (snapshot_make_dir(dir, err, errlen) != 0)
 		return -1;
 	snprintf(sdir, sizeof(sdir), "%s/" SNAPSHOT_DIR, dir);
-	if (snprintf(tmp, sizeof(tmp), "%s/create.mdb.tmp", sdir) >=
-	    (int)sizeof(tmp))
+	if (snprintf(tmp, sizeof(tmp), "%s/create" SNAPSHOT_DATA_SUFFIX ".tmp",
+		     sdir) >= (int)sizeof(tmp))
 		return util_fail(err, errlen, "data dir path too long");
 	/* A new file: a leftover of a crash (or a planted name) goes. */
 	int fd = durable_create_file(tmp);
@@ -251,7 +195,7 @@ static int cmp_desc(const void *a, const void *b)
 }
 
 /* Every index named by a file "snap-<16 hex><@suffix>" (".meta" or
- * ".mdb"), newest first. */
+ * SNAPSHOT_DATA_SUFFIX), newest first. */
 static int scan(const char *dir, const char *suffix, raft_index **out,
 		size_t *n, char *err, size_t errlen)
 {
@@ -329,7 +273,7 @@ int snapshot_prune(const char *dir, size_t keep, char *err, size_t errlen)
 	snprintf(sdir, sizeof(sdir), "%s/" SNAPSHOT_DIR, dir);
 	if (scan(dir, ".meta", &metas, &nm, err, errlen) != 0)
 		return -1;
-	if (scan(dir, ".mdb", &datas, &nd, err, errlen) != 0) {
+	if (scan(dir, SNAPSHOT_DATA_SUFFIX, &datas, &nd, err, errlen) != 0) {
 		free(metas);
 		return -1;
 	}
@@ -370,4 +314,30 @@ int snapshot_prune(const char *dir, size_t keep, char *err, size_t errlen)
 	}
 	durable_sync_dir(sdir);
 	return deleted;
+}
+
+int snapshot_migrate(const char *dir, char *err, size_t errlen)
+{
+	char sdir[SNAPSHOT_PATH_MAX], from[SNAPSHOT_PATH_MAX + 32],
+	    to[SNAPSHOT_PATH_MAX];
+	raft_index *idx;
+	size_t n;
+	if (scan(dir, SNAPSHOT_LEGACY_SUFFIX, &idx, &n, err, errlen) != 0)
+		return -1;
+	snprintf(sdir, sizeof(sdir), "%s/" SNAPSHOT_DIR, dir);
+	int rc = 0;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		snprintf(from, sizeof(from),
+			 "%s/snap-%016" PRIx64 SNAPSHOT_LEGACY_SUFFIX, sdir,
+			 idx[i]);
+		snapshot_data_path(dir, idx[i], to);
+		if (rename(from, to) != 0)
+			rc = util_fail(err, errlen, "cannot rename %s: %s",
+				       from, strerror(errno));
+	}
+	free(idx);
+	if (rc == 0 && n > 0 && durable_sync_dir(sdir) != 0)
+		return util_fail(err, errlen, "cannot sync %s: %s", sdir,
+				 strerror(errno));
+	return rc != 0 ? -1 : (int)n;
 }

@@ -2,9 +2,9 @@
  * verification, listing and pruning (docs/FORMAT.md, "Snapshots").
  *
  * A snapshot is two files named after its index:
- *   snap-<016x index>.mdb   the state as snapshot_write() wrote it (kvd:
+ *   snap-<016x index>.snap  the state as snapshot_write() wrote it (kvd:
  *                           a compacted LMDB copy);
- *   snap-<016x index>.meta  JSON: index, term, size, CRC-32C of the .mdb,
+ *   snap-<016x index>.meta  JSON: index, term, size, CRC-32C of the .snap,
  *                           and the membership (members.json) it goes with.
  * Each is written as a temporary file, fsynced, renamed and the directory
  * fsynced; the .meta is written last, so a snapshot exists exactly when
@@ -32,7 +32,12 @@
 /* The most snapshots listed; older ones are pruned long before. */
 #define SNAPSHOT_LIST_MAX 16
 
-/* @dir/snap/snap-<index>.mdb (or .meta) into @out (SNAPSHOT_PATH_MAX). */
+/* The data file's suffix; and the one data files had before the node was a
+ * library (kvd's were LMDB files), renamed by snapshot_migrate(). */
+#define SNAPSHOT_DATA_SUFFIX   ".snap"
+#define SNAPSHOT_LEGACY_SUFFIX ".mdb"
+
+/* @dir/snap/snap-<index>.snap (or .meta) into @out (SNAPSHOT_PATH_MAX). */
 void snapshot_data_path(const char *dir, raft_index index, char *out);
 void snapshot_meta_path(const char *dir, raft_index index, char *out);
 
@@ -56,7 +61,7 @@ int snapshot_read_meta(const char *dir, raft_index index,
 int snapshot_write_meta(const char *dir, const struct snapshot_info *info,
 			const char *members_json, char *err, size_t errlen);
 
-/* Recomputes the .mdb's size and CRC and compares them with @info.
+/* Recomputes the .snap's size and CRC and compares them with @info.
  * Returns 0 when they match, -1 (with the reason) otherwise. */
 int snapshot_verify(const char *dir, const struct snapshot_info *info,
 		    char *err, size_t errlen);
@@ -71,10 +76,9 @@ int snapshot_list(const char *dir, struct snapshot_info *out, size_t cap,
  * files. Returns the number of snapshots deleted, or -1. */
 int snapshot_prune(const char *dir, size_t keep, char *err, size_t errlen);
 
-/* Copies the file @src to the new file @dst (mode 0600, created with
- * O_EXCL | O_NOFOLLOW; a leftover @dst is removed first) and fsyncs it,
- * in bounded chunks. On failure @dst is removed. Returns 0 or -1. */
-int snapshot_copy_file(const char *src, const char *dst, char *err,
-		       size_t errlen);
+/* Renames data files of the older name (snap-<index>.mdb) to the current
+ * one and syncs the directory: a data dir written before keeps its
+ * snapshots. Returns how many were renamed, or -1. */
+int snapshot_migrate(const char *dir, char *err, size_t errlen);
 
 #endif /* RAFT_NODE_SNAPSHOT_FILES_H_ */

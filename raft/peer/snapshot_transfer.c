@@ -204,7 +204,7 @@ static void recv_path(struct snap_xfer *x, char *out)
 
 void snap_xfer_received_path(const char *dir, raft_index index, char *out)
 {
-	snprintf(out, SNAP_XFER_PATH_MAX, "%s/recv-%016" PRIx64 ".mdb", dir,
+	snprintf(out, SNAP_XFER_PATH_MAX, "%s/recv-%016" PRIx64 ".snap", dir,
 		 index);
 }
 

@@ -60,7 +60,7 @@ struct snap_xfer_received {
 struct snap_xfer_options {
 	raft_id self;
 	/* Where the partial file (recv.part) and the received ones
-	 * (recv-<016x index>.mdb) go; made (0700) when missing. Copied. */
+	 * (recv-<016x index>.snap) go; made (0700) when missing. Copied. */
 	const char *dir;
 	const char *source_host; /* outgoing connections; NULL: any. Copied */
 	const char *token;	 /* peer token; NULL: none. Copied */

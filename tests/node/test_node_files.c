@@ -98,6 +98,18 @@ START_TEST(options_are_checked)
 			 -1);
 	node_config_free(&c);
 	o.max_entry_bytes = 1u << 20;
+	o.discovery_path = "v1/members"; /* not absolute */
+	ck_assert_int_eq(node_config_from_options(&o, &c, err, sizeof(err)),
+			 -1);
+	node_config_free(&c);
+	o.discovery_path = "/v1/members?x";
+	ck_assert_int_eq(node_config_from_options(&o, &c, err, sizeof(err)),
+			 -1);
+	node_config_free(&c);
+	o.discovery_path = "/v1/members";
+	ck_assert_int_eq(node_config_from_options(&o, &c, err, sizeof(err)), 0);
+	ck_assert_str_eq(c.discovery_path, "/v1/members");
+	node_config_free(&c);
 	o.id = 0;
 	ck_assert_int_eq(node_config_from_options(&o, &c, err, sizeof(err)),
 			 -1);
