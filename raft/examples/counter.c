@@ -7,14 +7,13 @@
  * Failures print "error: ...". The state is one int64 in memory: after a
  * restart the node restores the newest snapshot and applies the log after.
  *
- * Build: cc counter.c $(pkg-config --cflags --libs kvdraft libevent_pthreads)
+ * Build: cc counter.c $(pkg-config --cflags --libs kvdraft)
  */
 #define _POSIX_C_SOURCE 200809L /* pread(), dprintf() */
 #include <kvdraft/node.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
-#include <event2/thread.h>
 
 #include <err.h>
 #include <errno.h>
@@ -227,9 +226,8 @@ int main(int argc, char **argv)
 
 	signal(SIGPIPE, SIG_IGN); /* a closed stdout: writes fail, no exit */
 	setvbuf(stdout, NULL, _IOLBF, 0); /* a reader waits on a pipe */
-	/* Before the base: the node's WAL and snapshot threads wake it. */
-	if (evthread_use_pthreads() || !(base = event_base_new()) ||
-	    !(in = evbuffer_new()) || !(http = evhttp_new(base)) ||
+	if (!(base = event_base_new()) || !(in = evbuffer_new()) ||
+	    !(http = evhttp_new(base)) ||
 	    !(ev[0] = evsignal_new(base, SIGTERM, on_signal, NULL)) ||
 	    !(ev[1] = evsignal_new(base, SIGINT, on_signal, NULL)) ||
 	    !(ev[2] = event_new(base, 0, EV_READ | EV_PERSIST, on_stdin,

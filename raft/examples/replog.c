@@ -6,14 +6,13 @@
  * the node restores the newest snapshot and replays the log after it, so
  * replog prints every line again from the start.
  *
- * Build: cc replog.c $(pkg-config --cflags --libs kvdraft libevent_pthreads)
+ * Build: cc replog.c $(pkg-config --cflags --libs kvdraft)
  */
 #define _POSIX_C_SOURCE 200809L /* getline(), dup(), fdopen() */
 #include <kvdraft/node.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
-#include <event2/thread.h>
 
 #include <err.h>
 #include <errno.h>
@@ -268,10 +267,9 @@ int main(int argc, char **argv)
 	app.snapshot_write = app_snapshot_write;
 	app.snapshot_restore = app_snapshot_restore;
 	signal(SIGPIPE, SIG_IGN); /* a closed stdout: writes fail, no exit */
-	/* The node's threads wake the loop (event_active()): libevent locks. */
-	if (evthread_use_pthreads() || !(base = event_base_new()) ||
-	    !(in = evbuffer_new()) || !(state = evbuffer_new()) ||
-	    !(out = evbuffer_new()) || !(http = evhttp_new(base)) ||
+	if (!(base = event_base_new()) || !(in = evbuffer_new()) ||
+	    !(state = evbuffer_new()) || !(out = evbuffer_new()) ||
+	    !(http = evhttp_new(base)) ||
 	    !(ev[0] = evsignal_new(base, SIGTERM, on_signal, NULL)) ||
 	    !(ev[1] = evsignal_new(base, SIGINT, on_signal, NULL)) ||
 	    !(ev[2] = event_new(base, 0, EV_READ | EV_PERSIST, on_stdin,

@@ -15,8 +15,9 @@
  * thread, except snapshot_write() and the sync() after it when the
  * application asks for them to run beside the loop
  * (KVDRAFT_APP_SNAPSHOT_CONCURRENT), and the log sink. The node's own
- * threads (the WAL writer, snapshots) wake the loop: the program calls
- * evthread_use_pthreads() before it creates @base.
+ * threads (the WAL writer, snapshots) never call libevent: they wake the
+ * loop through an eventfd, so the program needs no libevent locking
+ * (evthread_use_pthreads()) for the node.
  *
  * Ownership: the node copies what it is given (options, commands); a
  * result handed to a completion callback is valid during the call only.

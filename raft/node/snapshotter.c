@@ -30,6 +30,7 @@
 #include "node_log.h"
 #include "members_file.h"
 #include "clock.h"
+#include "loop_wakeup.h"
 #include "util.h"
 
 /* Snapshots kept on disk when snapshotter_options.keep is 0. One is enough:
@@ -88,7 +89,7 @@ struct snapshotter {
 	char *data_dir;
 	size_t keep; /* snapshots kept by snapshot_prune() */
 	struct snap_xfer *xfer;
-	struct event *done_ev;
+	struct loop_wakeup *done_wake;
 	/* Outcomes are reported to the node from report_cb, never from
 	 * inside a call the node made: it may be between raft_ready() and
 	 * raft_advance(), when the core takes no other call. */
@@ -97,7 +98,7 @@ struct snapshotter {
 	bool taken_unreported; /* joined, the node not told yet */
 	bool stopped;
 	/* The background copy. The thread writes the result fields, then
-	 * activates done_ev; the loop joins it before reading them. */
+	 * fires done_wake; the loop joins it before reading them. */
 	bool busy;
 	int thread_done; /* set (atomically) by the thread as it ends */
 	pthread_t thread;
@@ -162,7 +163,7 @@ static void *copy_main(void *arg)
 	}
 	sn->took = clock_now_seconds() - sn->started;
 	__atomic_store_n(&sn->thread_done, 1, __ATOMIC_RELEASE);
-	event_active(sn->done_ev, EV_READ, 0);
+	loop_wakeup_fire(sn->done_wake);
 	return NULL;
 }
 
@@ -221,10 +222,8 @@ static void serve_waits(struct snapshotter *sn, const char *err)
 	sn->n_waits = kept;
 }
 
-static void done_cb(evutil_socket_t fd, short what, void *arg)
+static void done_cb(void *arg)
 {
-	(void)fd;
-	(void)what;
 	struct snapshotter *sn = arg;
 	/* The copy may have been joined by snapshotter_wait() already, and
 	 * another one started since. */
@@ -314,7 +313,7 @@ void snapshotter_wait(struct snapshotter *sn)
 		return;
 	join_copy(sn);
 	/* The node hears of it, and pending sends start, from done_cb. */
-	event_active(sn->done_ev, EV_READ, 0);
+	loop_wakeup_fire(sn->done_wake);
 }
 
 bool snapshotter_newest(const struct snapshotter *sn, struct snapshot_info *out)
@@ -524,10 +523,10 @@ int snapshotter_new(struct event_base *base,
 	sn->o = *o;
 	sn->data_dir = strdup(o->data_dir);
 	sn->keep = o->keep > 0 ? o->keep : KEEP_SNAPSHOTS_DEFAULT;
-	sn->done_ev = event_new(base, -1, 0, done_cb, sn);
+	sn->done_wake = loop_wakeup_new(base, done_cb, sn);
 	sn->report_ev = event_new(base, -1, 0, report_cb, sn);
 	sn->rest_ev = evtimer_new(base, rest_cb, sn);
-	if (sn->data_dir == NULL || sn->done_ev == NULL ||
+	if (sn->data_dir == NULL || sn->done_wake == NULL ||
 	    sn->report_ev == NULL || sn->rest_ev == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
@@ -646,8 +645,7 @@ void snapshotter_free(struct snapshotter *sn)
 		sn->busy = false;
 	}
 	snap_xfer_free(sn->xfer);
-	if (sn->done_ev != NULL)
-		event_free(sn->done_ev);
+	loop_wakeup_free(sn->done_wake);
 	if (sn->report_ev != NULL)
 		event_free(sn->report_ev);
 	if (sn->rest_ev != NULL)

@@ -1,6 +1,7 @@
 /* wal_writer.c - the WAL writer thread (see wal_writer.h). */
 #include "wal_writer.h"
 #include "clock.h"
+#include "loop_wakeup.h"
 
 #include <event2/event.h>
 #include <pthread.h>
@@ -30,7 +31,7 @@ struct wal_writer {
 	/* Whoever writes a group (see busy). */
 	struct wal_hard_state last_hs; /* newest hard state handed to wal */
 	bool unsynced; /* a commit-only hard state not yet made durable */
-	struct event *done_ev; /* activated by the thread */
+	struct loop_wakeup *done_wake; /* fired by the thread */
 	void (*on_done)(void *ctx);
 	void *ctx;
 };
@@ -285,7 +286,7 @@ static void *writer_main(void *arg)
 		else
 			ww->done = batch;
 		ww->done_tail = tail;
-		event_active(ww->done_ev, EV_READ, 0);
+		loop_wakeup_fire(ww->done_wake);
 	}
 	pthread_mutex_unlock(&ww->mu);
 	/* A clean stop leaves the newest commit index durable too. */
@@ -301,10 +302,8 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
-static void done_cb(evutil_socket_t fd, short what, void *arg)
+static void done_cb(void *arg)
 {
-	(void)fd;
-	(void)what;
 	struct wal_writer *ww = arg;
 	ww->on_done(ww->ctx);
 }
@@ -322,16 +321,15 @@ int wal_writer_start(struct wal *w, struct event_base *base,
 	ww->ctx = ctx;
 	pthread_mutex_init(&ww->mu, NULL);
 	pthread_cond_init(&ww->cond, NULL);
-	ww->done_ev = event_new(base, -1, 0, done_cb, ww);
-	if (ww->done_ev == NULL)
+	ww->done_wake = loop_wakeup_new(base, done_cb, ww);
+	if (ww->done_wake == NULL)
 		goto fail;
 	if (pthread_create(&ww->thread, NULL, writer_main, ww) != 0)
 		goto fail;
 	*out = ww;
 	return 0;
 fail:
-	if (ww->done_ev != NULL)
-		event_free(ww->done_ev);
+	loop_wakeup_free(ww->done_wake);
 	pthread_mutex_destroy(&ww->mu);
 	pthread_cond_destroy(&ww->cond);
 	free(ww);
@@ -409,7 +407,7 @@ struct wal *wal_writer_stop(struct wal_writer *ww)
 		j = next;
 	}
 	struct wal *w = ww->wal;
-	event_free(ww->done_ev);
+	loop_wakeup_free(ww->done_wake);
 	pthread_mutex_destroy(&ww->mu);
 	pthread_cond_destroy(&ww->cond);
 	free(ww);

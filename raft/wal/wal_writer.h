@@ -4,8 +4,8 @@
  * that must wait for them (msgs_after_persist) to the writer as a job. The
  * thread takes every queued job at once, writes them in order (truncating a
  * conflicting suffix first, Raft §5.3), makes them durable with ONE
- * wal_sync, and posts the finished jobs back to the loop with
- * event_active(). While it syncs, new jobs queue up, so under load a single
+ * wal_sync, and posts the finished jobs back to the loop through an
+ * eventfd (loop_wakeup.h). While it syncs, new jobs queue up, so under load a single
  * fdatasync covers many readies (group commit) and the loop never blocks
  * on the disk.
  *
@@ -18,7 +18,8 @@
  * A leader thus syncs once per write (its entries), not twice (entries,
  * then the commit index the acknowledgements moved).
  *
- * Requires evthread_use_pthreads() before the event_base was created.
+ * The thread never calls libevent: the loop needs no libevent locking
+ * (evthread_use_pthreads()) for it.
  */
 #ifndef SERVER_WAL_WRITER_H_
 #define SERVER_WAL_WRITER_H_
