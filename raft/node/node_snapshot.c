@@ -174,18 +174,23 @@ void node_send_snapshot(struct node *n, const struct raft_msg *m)
 	snapshotter_send(n->snap, m, peer->peer_url);
 }
 
-/* Rule 7a: the verified file replaces the state machine
- * (snapshot_restore(); kvd's makes the switch atomic: a crash leaves the
- * old store or the new one); the WAL job of this ready then drops the log
- * (7b). The received file is removed once restored. */
+/* Rule 7a: the verified file becomes this member's newest snapshot and
+ * then replaces the state machine (snapshot_restore(); kvd's makes the
+ * switch atomic: a crash leaves the old store or the new one); the WAL job
+ * of this ready then drops the log (7b). The snapshot is kept first: the
+ * log that restarts after it is all a restart has, and a state kept in
+ * memory is rebuilt from this file. */
 void node_install_snapshot(struct node *n,
 			   const struct raft_snapshot_meta *meta)
 {
-	char path[SNAPSHOT_PATH_MAX], err[512] = "";
+	char recv[SNAPSHOT_PATH_MAX], path[SNAPSHOT_PATH_MAX], err[512] = "";
 	double t0 = clock_now_seconds();
-	snapshotter_received_path(n->snap, meta->index, path);
+	snapshotter_received_path(n->snap, meta->index, recv);
 	/* The state machine must not change under a running copy. */
 	snapshotter_wait(n->snap);
+	if (snapshotter_adopt(n->snap, meta->index, meta->term, recv, path, err,
+			      sizeof(err)) != 0)
+		node_fatal("keeping the received snapshot", err);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		node_fatal("installing the received snapshot", strerror(errno));
@@ -195,7 +200,6 @@ void node_install_snapshot(struct node *n,
 	if (rc != 0)
 		node_fatal("installing the received snapshot",
 			   err[0] ? err : "the application failed");
-	unlink(path);
 	n->applied = meta->index;
 	snapshotter_installed(n->snap, clock_now_seconds() - t0);
 	log_info("installed snapshot at index %" PRIu64 " term %" PRIu64

@@ -51,14 +51,14 @@ class Member:
     def url(self):
         return 'http://127.0.0.1:%d' % self.port
 
-    def start(self, initial_cluster, env=None):
+    def start(self, initial_cluster, env=None, snapshot_entries=5):
         self.log = open(self.log_path, 'ab')
         self.log_start = os.path.getsize(self.log_path)
         self.proc = subprocess.Popen(
             [self.exe, '--id', str(self.mid), '--data-dir', self.data_dir,
              '--listen-peer', '127.0.0.1:%d' % self.port,
              '--initial-cluster', initial_cluster,
-             '--snapshot-entries', '5'],
+             '--snapshot-entries', str(snapshot_entries)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
             env=env)
         self.lines = queue.Queue()
@@ -260,6 +260,41 @@ class CounterTest(unittest.TestCase):
         for m in ms:
             self.assertSum(self.get(m), 'get on member %d' % m.mid)
         for m in ms:
+            self.assertEqual(m.terminate(), 0,
+                             'member %d after SIGTERM' % m.mid)
+        self.passed = True
+
+    def test_a_received_snapshot_survives_a_restart(self):
+        """A member that was down while the others compacted their logs
+        is sent a snapshot; the node keeps it as its own newest snapshot
+        before the log restarts after it, so after a kill -9 the member
+        rebuilds its state from that file and the log."""
+        self.start_cluster(3)
+        ms = [self.members[1], self.members[2]]
+        victim = self.members[3]
+        bit = 0
+        self.add(ms[0], 1 << bit)
+        bit += 1
+        self.assertSum(self.get(victim), 'get on member 3')
+        victim.kill()
+        # 40 entries at 5 per snapshot: the others' logs start far past
+        # member 3's.
+        for i in range(40):
+            self.add(ms[i % 2], 1 << bit)
+            bit += 1
+        # It takes no snapshot of its own from now on (one every 100000
+        # entries): the received one is the only one it could restart from.
+        victim.start(self.initial_cluster(), snapshot_entries=100000)
+        self.assertSum(self.get(victim), 'get on member 3 after restart')
+        wait_for(lambda: 'installed snapshot at index' in
+                 victim.log_since_start(),
+                 timeout=WAIT_S, what='member 3 installs a snapshot')
+        victim.kill()
+        victim.start(self.initial_cluster(), snapshot_entries=100000)
+        self.assertSum(self.get(victim),
+                       'get on member 3 after a kill following the install')
+        self.assertIsNone(victim.proc.poll(), victim.log_since_start())
+        for m in self.members.values():
             self.assertEqual(m.terminate(), 0,
                              'member %d after SIGTERM' % m.mid)
         self.passed = True
