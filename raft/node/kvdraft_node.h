@@ -256,7 +256,9 @@ RAFT_API int kvdraft_node_transfer_leadership(struct kvdraft_node *n,
 /* A request the program carries out itself (forwarding one to the
  * leader) under the node's timeout and shutdown: @done comes with
  * KVDRAFT_ETIMEOUT, KVDRAFT_EUNAVAILABLE or KVDRAFT_ESTOPPING unless
- * kvdraft_node_unwatch() comes first. */
+ * kvdraft_node_unwatch() comes first. Either ends the handle *@out: after
+ * @done it is freed (do not unwatch it), after an unwatch @done never
+ * comes. */
 struct kvdraft_wait;
 RAFT_API int kvdraft_node_watch(struct kvdraft_node *n, kvdraft_done_fn done,
 				void *arg, struct kvdraft_wait **out);

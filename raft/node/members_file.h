@@ -12,8 +12,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <jansson.h>
-
 #include "node_config.h"
 
 #define MEMBERS_FILE "members.json"

@@ -563,16 +563,11 @@ static int open_raft(struct node *n, struct wal *w, raft_index state_applied,
 	return 0;
 }
 
-const char *node_peer_source_host(const struct node *n)
-{
-	return n->cfg->source_host;
-}
-
 static int open_transport(struct node *n, struct evhttp *peer_http, char *err,
 			  size_t errlen)
 {
 	const struct node_config *cfg = n->cfg;
-	const char *source = node_peer_source_host(n);
+	const char *source = cfg->source_host;
 	struct transport_options to = {
 	    .self = cfg->id,
 	    .source_host = source,

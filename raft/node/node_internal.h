@@ -36,6 +36,7 @@
 #include "node_wal.h"
 #include "node_waits.h"
 #include "raft.h"
+#include "snapshot_info.h"
 
 struct event;
 struct event_base;
@@ -67,6 +68,9 @@ struct node {
 	struct kvdraft_app app; /* the state machine */
 	struct transport *tr;
 	struct snapshotter *snap; /* node_snapshot.c */
+	/* The received snapshot the core took (size and CRC verified by the
+	 * transfer), installed by the coming ready (node_snapshot.c). */
+	struct snapshot_info received;
 	struct members members;
 	struct member_config mcfg; /* the list follows the core's config */
 	struct node_metrics metrics;
@@ -103,11 +107,5 @@ void node_send_msgs(struct node *n, const struct raft_msg *msgs, size_t cnt);
 /* Schedules one flush for the end of the loop turn: everything that
  * arrived in the turn becomes one ready (node.c). */
 void node_schedule_flush(struct node *n);
-
-/* The host outgoing peer connections (messages and snapshots) leave
- * from: --listen-peer's host when it names one address, an IP literal
- * that is not the wildcard; otherwise NULL, the kernel's choice
- * (node.c). */
-const char *node_peer_source_host(const struct node *n);
 
 #endif /* RAFT_NODE_INTERNAL_H_ */

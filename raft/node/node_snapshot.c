@@ -140,6 +140,8 @@ static int snap_received(void *ctx, const struct snap_xfer_received *r)
 	bool taken = rc == RAFT_OK && st.snapshot_index == r->info.index &&
 		     st.snapshot_term == r->info.term &&
 		     n->applied < r->info.index;
+	if (taken)
+		n->received = r->info;
 	return taken ? 0 : 1;
 }
 
@@ -188,8 +190,14 @@ void node_install_snapshot(struct node *n,
 	snapshotter_received_path(n->snap, meta->index, recv);
 	/* The state machine must not change under a running copy. */
 	snapshotter_wait(n->snap);
-	if (snapshotter_adopt(n->snap, meta->index, meta->term, recv, path, err,
-			      sizeof(err)) != 0)
+	/* The transfer verified the file's size and CRC: kept, not read
+	 * again. */
+	struct snapshot_info info = n->received;
+	if (info.index != meta->index || info.term != meta->term)
+		node_fatal("keeping the received snapshot",
+			   "it is not the one the core took");
+	if (snapshotter_adopt(n->snap, &info, recv, path, err, sizeof(err)) !=
+	    0)
 		node_fatal("keeping the received snapshot", err);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -228,7 +236,7 @@ int node_open_snapshots(struct node *n, struct evhttp *peer_http, char *err,
 			size_t errlen)
 {
 	const struct node_config *cfg = n->cfg;
-	const char *source = node_peer_source_host(n);
+	const char *source = cfg->source_host;
 	struct snapshotter_options so = {
 	    .self = cfg->id,
 	    .data_dir = cfg->data_dir,

@@ -30,7 +30,6 @@
 #include "node_log.h"
 #include "members_file.h"
 #include "clock.h"
-#include "crc32c.h"
 #include "durable.h"
 #include "loop_wakeup.h"
 #include "util.h"
@@ -441,14 +440,11 @@ void snapshotter_received_path(const struct snapshotter *sn, raft_index index,
 	snap_xfer_received_path(sdir, index, out);
 }
 
-int snapshotter_adopt(struct snapshotter *sn, raft_index index, raft_term term,
+int snapshotter_adopt(struct snapshotter *sn, const struct snapshot_info *info,
 		      const char *recv, char *out, char *err, size_t errlen)
 {
-	struct snapshot_info info = {.index = index, .term = term};
 	char sdir[SNAPSHOT_PATH_MAX];
-	if (crc32c_file(recv, &info.size, &info.crc, err, errlen) != 0)
-		return -1;
-	snapshot_data_path(sn->data_dir, index, out);
+	snapshot_data_path(sn->data_dir, info->index, out);
 	snprintf(sdir, sizeof(sdir), "%s/" SNAPSHOT_DIR, sn->data_dir);
 	if (rename(recv, out) != 0)
 		return util_fail(err, errlen, "cannot rename %s: %s", recv,
@@ -457,12 +453,12 @@ int snapshotter_adopt(struct snapshotter *sn, raft_index index, raft_term term,
 		return util_fail(err, errlen, "cannot sync %s: %s", sdir,
 				 strerror(errno));
 	char *members = read_members(sn->data_dir);
-	int rc = snapshot_write_meta(sn->data_dir, &info, members, err, errlen);
+	int rc = snapshot_write_meta(sn->data_dir, info, members, err, errlen);
 	free(members);
 	if (rc != 0)
 		return -1;
 	sn->has_newest = true;
-	sn->newest = info;
+	sn->newest = *info;
 	char perr[256];
 	if (snapshot_prune(sn->data_dir, sn->keep, perr, sizeof(perr)) < 0)
 		log_warn("pruning old snapshots: %s", perr);

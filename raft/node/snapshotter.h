@@ -129,11 +129,12 @@ void snapshotter_report_failed(struct snapshotter *sn, raft_id peer);
 void snapshotter_received_path(const struct snapshotter *sn, raft_index index,
 			       char *out);
 
-/* Makes the verified received file @recv of the snapshot at @index
- * (@term) this member's newest snapshot: renamed to its data file (its
- * path into @out, SNAPSHOT_PATH_MAX bytes), the .meta written, durably,
- * older ones pruned. Returns 0, or -1 with one line in @err. */
-int snapshotter_adopt(struct snapshotter *sn, raft_index index, raft_term term,
+/* Makes the verified received file @recv of the snapshot @info (its
+ * size and CRC as the transfer checked them) this member's newest
+ * snapshot: renamed to its data file (its path into @out,
+ * SNAPSHOT_PATH_MAX bytes), the .meta written, durably, older ones
+ * pruned. Returns 0, or -1 with one line in @err. */
+int snapshotter_adopt(struct snapshotter *sn, const struct snapshot_info *info,
 		      const char *recv, char *out, char *err, size_t errlen);
 
 /* Counts an installed snapshot and its duration. */
