@@ -93,6 +93,8 @@ const char *kv_strerror(int err)
 		return "listing stopped by the callback";
 	case KV_ENOSPC:
 		return "no space left for the store";
+	case KV_ECOMPACTED:
+		return "the change history no longer holds that index";
 	case KV_ECMD_TRUNCATED:
 		return "command truncated";
 	case KV_ECMD_VERSION:

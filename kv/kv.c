@@ -1,12 +1,14 @@
 /* kv.c - the LMDB-backed state machine: apply committed entries, read keys.
  *
- * LMDB layout (docs/FORMAT.md, kv): four named databases in one
+ * LMDB layout (docs/FORMAT.md, kv): five named databases in one
  * environment at <data-dir>/kv/:
  *   "data"    key bytes            -> [mod index u64 LE][value bytes]
  *   "meta"    "format"             -> [version u32 LE]
  *             "applied"            -> [index u64 LE][term u64 LE]
  *   "clients" client id (u64 BE)   -> client record (CLIENT_REC_SIZE bytes)
  *   "ages"    [last index u64 BE][client id u64 BE] -> empty
+ *   "events"  [index u64 BE][n u32 BE] -> [type u8][key len u16 LE][key]
+ *             [value] (events.c: the watch history)
  * "ages" orders clients by the index of their last command, which makes
  * expiry and eviction a walk from its first key.
  */
@@ -24,6 +26,7 @@
 #include <lmdb.h>
 
 #include "kv.h"
+#include "kv_internal.h"
 #include "byteorder.h"
 #include "durable.h"
 
@@ -38,21 +41,8 @@
 #define DEFAULT_MAX_MAP_BYTES (1ull << 40)
 #define DEFAULT_CLIENT_EXPIRY 1000000ull
 #define DEFAULT_MAX_CLIENTS   100000ull
+#define DEFAULT_WATCH_HISTORY 100000ull
 #define MIN_MAP_BYTES	      (64ull * 1024)
-
-struct kv {
-	MDB_env *env;
-	MDB_dbi data;
-	MDB_dbi meta;
-	MDB_dbi clients;
-	MDB_dbi ages;
-	struct kv_options opts;
-	char *path; /* <dir>/kv, for kv_reopen() */
-	uint64_t map_bytes;
-	raft_index applied_index;
-	raft_term applied_term;
-	int needs_reopen; /* a failed commit left the environment unusable */
-};
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -73,6 +63,7 @@ void kv_options_init(struct kv_options *opts)
 	opts->client_expiry_entries = DEFAULT_CLIENT_EXPIRY;
 	opts->max_clients = DEFAULT_MAX_CLIENTS;
 	opts->sync_mode = KV_SYNC_NONE;
+	opts->watch_history = DEFAULT_WATCH_HISTORY;
 }
 
 /* Begins a transaction. If another process grew the map (MDB_MAP_RESIZED),
@@ -266,7 +257,7 @@ static int open_env(struct kv *kv, uint64_t map_bytes, char *err, size_t errlen)
 	rc = mdb_env_create(&kv->env);
 	if (rc != 0)
 		goto lmdb_fail;
-	rc = mdb_env_set_maxdbs(kv->env, 4);
+	rc = mdb_env_set_maxdbs(kv->env, 5);
 	if (rc == 0)
 		rc = mdb_env_set_mapsize(kv->env, map_bytes);
 	if (rc == 0)
@@ -295,11 +286,16 @@ static int open_env(struct kv *kv, uint64_t map_bytes, char *err, size_t errlen)
 		rc = mdb_dbi_open(txn, "clients", MDB_CREATE, &kv->clients);
 	if (rc == 0)
 		rc = mdb_dbi_open(txn, "ages", MDB_CREATE, &kv->ages);
+	if (rc == 0)
+		rc = mdb_dbi_open(txn, "events", MDB_CREATE, &kv->events);
 	if (rc != 0)
 		goto lmdb_fail;
 	rv = load_meta(kv, txn, err, errlen);
 	if (rv != 0)
 		goto fail;
+	rc = kv_events_floor_init(kv, txn);
+	if (rc != 0)
+		goto lmdb_fail;
 	rc = mdb_txn_commit(txn);
 	txn = NULL;
 	if (rc != 0)
@@ -705,11 +701,20 @@ static int apply_op(struct apply_ctx *c, const struct kv_cmd *cmd,
 			memcpy((uint8_t *)v.mv_data + VALUE_HDR, cmd->value,
 			       cmd->value_len);
 		r->mod_index = index;
+		rc = kv_events_put(c->kv, c->txn, index, 0, cmd->key,
+				   cmd->key_len, cmd->value, cmd->value_len);
+		if (rc != 0)
+			return mdb_fail(c, rc, "writing an event");
 	} else {
 		if (exists) {
 			rc = mdb_del(c->txn, c->kv->data, &k, NULL);
 			if (rc != 0)
 				return mdb_fail(c, rc, "deleting a key");
+			/* Deleting a key that does not exist is no change. */
+			rc = kv_events_put(c->kv, c->txn, index, 0, cmd->key,
+					   cmd->key_len, NULL, 0);
+			if (rc != 0)
+				return mdb_fail(c, rc, "writing an event");
 		}
 		r->deleted = (uint8_t)exists;
 		r->mod_index = 0;
@@ -860,6 +865,11 @@ static int apply_batch(struct apply_ctx *c, const struct raft_entry *entries,
 			goto abort;
 		applied = e->index;
 		term = e->term;
+	}
+	rc = kv_events_trim(kv, c->txn);
+	if (rc != 0) {
+		rv = mdb_fail(c, rc, "trimming the events");
+		goto abort;
 	}
 	if (applied != kv->applied_index) {
 		le_put_u64(buf, applied);

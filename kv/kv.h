@@ -60,20 +60,22 @@
 
 enum kv_error {
 	KV_OK = 0,
-	KV_EINVAL = -1,	   /* bad argument (NULL, bad key, bad options) */
-	KV_ENOMEM = -2,	   /* allocation failed */
-	KV_ENOTFOUND = -3, /* the key does not exist */
-	KV_ELMDB = -4,	   /* LMDB failed; the err buffer says how */
-	KV_EIO = -5,	   /* creating the data directory failed */
-	KV_EGAP = -6,	   /* first entry is beyond applied index + 1 */
-	KV_ENOTSEQ = -7,   /* batch indexes are not consecutive */
-	KV_EFORMAT = -8,   /* the store was written by an unknown version */
-	KV_ECORRUPT = -9,  /* a stored record has an impossible shape, or
-			    * the LMDB file is damaged (see kv_open()) */
-	KV_EMAPFULL = -10, /* the map cannot grow beyond max_map_bytes */
-	KV_ESTOPPED = -11, /* a kv_list() callback asked to stop */
-	KV_ENOSPC = -12,   /* no room for the store's pages: file system full,
-			    * quota, or the file size limit (kv_retryable) */
+	KV_EINVAL = -1,	     /* bad argument (NULL, bad key, bad options) */
+	KV_ENOMEM = -2,	     /* allocation failed */
+	KV_ENOTFOUND = -3,   /* the key does not exist */
+	KV_ELMDB = -4,	     /* LMDB failed; the err buffer says how */
+	KV_EIO = -5,	     /* creating the data directory failed */
+	KV_EGAP = -6,	     /* first entry is beyond applied index + 1 */
+	KV_ENOTSEQ = -7,     /* batch indexes are not consecutive */
+	KV_EFORMAT = -8,     /* the store was written by an unknown version */
+	KV_ECORRUPT = -9,    /* a stored record has an impossible shape, or
+			      * the LMDB file is damaged (see kv_open()) */
+	KV_EMAPFULL = -10,   /* the map cannot grow beyond max_map_bytes */
+	KV_ESTOPPED = -11,   /* a kv_list() callback asked to stop */
+	KV_ENOSPC = -12,     /* no room for the store's pages: file system full,
+			      * quota, or the file size limit (kv_retryable) */
+	KV_ECOMPACTED = -13, /* kv_events_read(): @from is below the history
+			      * kept (the oldest index it can serve in *next) */
 	/* Command decoding errors (kv_cmd_decode). Distinct on purpose: the
 	 * server logs which rule a corrupt command broke. */
 	KV_ECMD_TRUNCATED = -20,    /* fewer bytes than the header or lengths */
@@ -220,6 +222,10 @@ struct kv_options {
 	 * index (ties: lowest client id). */
 	uint64_t max_clients;
 	enum kv_sync_mode sync_mode;
+	/* The watch history: every change is recorded (kv_events_read()),
+	 * and once more than 2 N are kept the oldest go, down to N (N = this;
+	 * default 100000; 0 = none recorded). */
+	uint64_t watch_history;
 };
 
 /* Fills @opts with the defaults above. */
@@ -397,6 +403,36 @@ struct kv_stats {
 
 /* Fills @st. Returns 0 or KV_ELMDB. */
 int kv_stats(struct kv *kv, struct kv_stats *st);
+
+/* ------------------------------------------------------------------------ */
+/* Watch history (events.c; docs/FORMAT.md, "The LMDB store")              */
+
+enum kv_event_type { KV_EVENT_PUT = 1, KV_EVENT_DELETE = 2 };
+
+/* One change: valid during the callback only. */
+struct kv_event {
+	raft_index index;
+	uint8_t type; /* enum kv_event_type */
+	const uint8_t *key;
+	size_t key_len;
+	const uint8_t *value; /* PUT's value (DELETE: empty) */
+	size_t value_len;
+};
+
+/* Returns nonzero to stop the read (after this event). */
+typedef int (*kv_event_fn)(void *arg, const struct kv_event *ev);
+
+/* Calls @fn, in index order, for every recorded change at an index >=
+ * @from whose key is @match (@exact) or starts with it, reading at most
+ * about @max_scan events (whole indexes: the changes of one index are
+ * never split). *@next is where to resume: after the last index read, or
+ * the store's applied index + 1 when everything was read. One LMDB read
+ * transaction: any thread, beside the writer. Returns 0, KV_ECOMPACTED
+ * (@from below the history kept; *@next the oldest index it can serve),
+ * KV_ELMDB, KV_ECORRUPT. */
+int kv_events_read(struct kv *kv, raft_index from, const uint8_t *match,
+		   size_t match_len, int exact, size_t max_scan, kv_event_fn fn,
+		   void *arg, raft_index *next);
 
 /* ------------------------------------------------------------------------ */
 /* Snapshots (docs/ARCHITECTURE.md, "Snapshots and log compaction")         */

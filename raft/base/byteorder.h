@@ -42,6 +42,12 @@ static inline uint64_t le_get_u64(const uint8_t *p)
 }
 
 /* Big-endian, for LMDB keys that must sort numerically. */
+static inline void be_put_u32(uint8_t *p, uint32_t v)
+{
+	for (int i = 3; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
 static inline void be_put_u64(uint8_t *p, uint64_t v)
 {
 	for (int i = 0; i < 8; i++)

@@ -447,9 +447,10 @@ END_TEST
 
 START_TEST(test_strerror_names_every_code)
 {
-	/* Codes 0..KV_ENOSPC and KV_ECMD_TRUNCATED..KV_ECMD_CAS exist. */
+	/* Codes 0..KV_ECOMPACTED and KV_ECMD_TRUNCATED..KV_ECMD_CAS
+	 * exist. */
 	for (int e = 0; e >= KV_ECMD_CAS; e--) {
-		int named = e >= KV_ENOSPC || e <= KV_ECMD_TRUNCATED;
+		int named = e >= KV_ECOMPACTED || e <= KV_ECMD_TRUNCATED;
 
 		ck_assert_int_eq(strcmp(kv_strerror(e), "unknown error") != 0,
 				 named);

@@ -1776,6 +1776,132 @@ START_TEST(test_marked_damaged_until_restored)
 }
 END_TEST
 
+/* ------------------------------------------------------------------------ */
+/* Watch history                                                            */
+
+struct seen {
+	char line[16][64];
+	size_t n;
+	size_t stop_after; /* 0: never */
+};
+
+static int seen_cb(void *arg, const struct kv_event *ev)
+{
+	struct seen *s = arg;
+	ck_assert_uint_lt(s->n, 16);
+	snprintf(s->line[s->n++], 64, "%s %.*s %.*s @%llu",
+		 ev->type == KV_EVENT_PUT ? "put" : "del", (int)ev->key_len,
+		 (const char *)ev->key, (int)ev->value_len,
+		 (const char *)ev->value, (unsigned long long)ev->index);
+	return s->stop_after != 0 && s->n >= s->stop_after;
+}
+
+static struct seen read_events(struct kv *kv, raft_index from,
+			       const char *match, int exact, size_t max,
+			       raft_index *next, int want_rv)
+{
+	struct seen s = {0};
+	int rv = kv_events_read(kv, from, (const uint8_t *)match, strlen(match),
+				exact, max, seen_cb, &s, next);
+	ck_assert_int_eq(rv, want_rv);
+	return s;
+}
+
+/* Every change is recorded in the apply's transaction, in index order: a
+ * PUT with its value, a DELETE of a key that existed; a DELETE of a
+ * missing key, a CAS that failed and a replayed (duplicate) command are
+ * no change. Reads filter by exact key or prefix and say where to resume;
+ * the history survives a reopen. */
+START_TEST(test_events_record_every_change)
+{
+	char *dir = make_dir();
+	struct kv *kv = open_kv(dir, NULL);
+	raft_index next = 0;
+
+	apply1(kv, put_e(1, "a/x", "1"));
+	apply1(kv, put_e(2, "a/y", "2"));
+	apply1(kv, cmd_entry(3, KV_OP_DELETE, "a/x", NULL, 0, 0, 0, 0));
+	apply1(kv, cmd_entry(4, KV_OP_DELETE, "a/none", NULL, 0, 0, 0, 0));
+	apply1(kv, cmd_entry(5, KV_OP_PUT, "a/y", "z", 1, 99, 0, 0));
+	apply1(kv, cmd_entry(6, KV_OP_PUT, "b", "3", 0, 0, 7, 1));
+	apply1(kv, cmd_entry(7, KV_OP_PUT, "b", "3", 0, 0, 7, 1));
+	apply1(kv, noop(8));
+
+	struct seen s = read_events(kv, 1, "a/", 0, 100, &next, 0);
+	ck_assert_uint_eq(s.n, 3);
+	ck_assert_str_eq(s.line[0], "put a/x 1 @1");
+	ck_assert_str_eq(s.line[1], "put a/y 2 @2");
+	ck_assert_str_eq(s.line[2], "del a/x  @3");
+	ck_assert_uint_eq(next, 9); /* everything applied was read */
+
+	s = read_events(kv, 1, "b", 1, 100, &next, 0);
+	ck_assert_uint_eq(s.n, 1); /* the duplicate at 7 is no change */
+	ck_assert_str_eq(s.line[0], "put b 3 @6");
+	s = read_events(kv, 1, "a/x", 1, 100, &next, 0);
+	ck_assert_uint_eq(s.n, 2);
+	s = read_events(kv, 3, "", 0, 100, &next, 0);
+	ck_assert_uint_eq(s.n, 2);
+	ck_assert_str_eq(s.line[0], "del a/x  @3");
+
+	/* A bounded read says where to go on; a callback can stop it. */
+	s = read_events(kv, 1, "", 0, 2, &next, 0);
+	ck_assert_uint_eq(s.n, 2);
+	ck_assert_uint_eq(next, 3);
+	s = read_events(kv, next, "", 0, 2, &next, 0);
+	ck_assert_uint_eq(s.n, 2);
+	ck_assert_str_eq(s.line[1], "put b 3 @6");
+	struct seen one = {.stop_after = 1};
+	ck_assert_int_eq(kv_events_read(kv, 1, (const uint8_t *)"", 0, 0, 100,
+					seen_cb, &one, &next),
+			 0);
+	ck_assert_uint_eq(one.n, 1);
+	ck_assert_uint_eq(next, 2);
+
+	kv_close(kv);
+	kv = open_kv(dir, NULL);
+	s = read_events(kv, 1, "", 0, 100, &next, 0);
+	ck_assert_uint_eq(s.n, 4);
+	kv_close(kv);
+	remove_dir(dir);
+}
+END_TEST
+
+/* Past 2 N events the oldest go, whole indexes, down to N: a read from
+ * below the floor is KV_ECOMPACTED naming the oldest index it can serve,
+ * and one from there misses nothing. A store opened with history off
+ * records nothing. */
+START_TEST(test_events_are_trimmed_to_the_history)
+{
+	char *dir = make_dir();
+	struct kv_options o;
+	kv_options_init(&o);
+	o.watch_history = 3;
+	struct kv *kv = open_kv(dir, &o);
+	raft_index next = 0;
+	char key[16];
+
+	for (raft_index i = 1; i <= 7; i++) {
+		snprintf(key, sizeof(key), "k%llu", (unsigned long long)i);
+		apply1(kv, put_e(i, key, "v"));
+	}
+	/* 7 > 2 * 3: down to 3 (indexes 5, 6, 7). */
+	struct seen s = read_events(kv, 1, "", 0, 100, &next, KV_ECOMPACTED);
+	ck_assert_uint_eq(s.n, 0);
+	ck_assert_uint_eq(next, 5);
+	s = read_events(kv, 5, "", 0, 100, &next, 0);
+	ck_assert_uint_eq(s.n, 3);
+	ck_assert_str_eq(s.line[0], "put k5 v @5");
+	kv_close(kv);
+
+	o.watch_history = 0;
+	kv = open_kv(dir, &o);
+	apply1(kv, put_e(8, "k8", "v"));
+	s = read_events(kv, 5, "", 0, 100, &next, 0);
+	ck_assert_uint_eq(s.n, 3); /* nothing recorded at 8 */
+	kv_close(kv);
+	remove_dir(dir);
+}
+END_TEST
 Suite *kv_store_suite(void)
 {
 	Suite *s = suite_create("kv-store");
@@ -1808,6 +1934,8 @@ Suite *kv_store_suite(void)
 	tcase_add_test(tc, test_damaged_store_is_detected);
 	tcase_add_test(tc, test_check_finds_bad_record);
 	tcase_add_test(tc, test_marked_damaged_until_restored);
+	tcase_add_test(tc, test_events_record_every_change);
+	tcase_add_test(tc, test_events_are_trimmed_to_the_history);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,0 +1,42 @@
+/* kv_internal.h - struct kv, shared by kv.c (the store, apply) and
+ * events.c (the watch history). */
+#ifndef KV_KV_INTERNAL_H_
+#define KV_KV_INTERNAL_H_
+
+#include <lmdb.h>
+
+#include "kv.h"
+
+struct kv {
+	MDB_env *env;
+	MDB_dbi data;
+	MDB_dbi meta;
+	MDB_dbi clients;
+	MDB_dbi ages;
+	MDB_dbi events; /* the watch history (events.c) */
+	struct kv_options opts;
+	char *path; /* <dir>/kv, for kv_reopen() */
+	uint64_t map_bytes;
+	raft_index applied_index;
+	raft_term applied_term;
+	int needs_reopen; /* a failed commit left the environment unusable */
+};
+
+/* Inside apply's write transaction @txn: records the change of @key at
+ * @index (n-th of that index), @value NULL for a delete (events.c). 0 or
+ * an LMDB code. */
+int kv_events_put(struct kv *kv, MDB_txn *txn, raft_index index, uint32_t n,
+		  const uint8_t *key, size_t key_len, const uint8_t *value,
+		  size_t value_len);
+
+/* Inside apply's write transaction: drops the oldest events when more
+ * than 2 N are kept, down to N, at most KV_EVENTS_TRIM_MAX a call. 0 or
+ * an LMDB code. */
+int kv_events_trim(struct kv *kv, MDB_txn *txn);
+#define KV_EVENTS_TRIM_MAX 10000
+
+/* At open, inside its write transaction: a store without a history yet
+ * starts it after its applied index. 0 or an LMDB code. */
+int kv_events_floor_init(struct kv *kv, MDB_txn *txn);
+
+#endif /* KV_KV_INTERNAL_H_ */
