@@ -490,12 +490,22 @@ static int ages_ok(const MDB_val *k, const MDB_val *v)
 	return k->mv_size == 16 && v->mv_size == 0;
 }
 
+/* [index u64 BE][n u32 BE] -> [type][key len u16 LE][key][value]. */
+static int events_ok(const MDB_val *k, const MDB_val *v)
+{
+	const uint8_t *p = v->mv_data;
+	return k->mv_size == 12 && v->mv_size >= 3 &&
+	       (p[0] == KV_EVENT_PUT || p[0] == KV_EVENT_DELETE) &&
+	       3u + le_get_u16(p + 1) <= v->mv_size;
+}
+
 int kv_check(struct kv *kv, uint64_t limit, char *err, size_t errlen)
 {
-	static const char *const names[] = {"data", "meta", "clients", "ages"};
+	static const char *const names[] = {"data", "meta", "clients", "ages",
+					    "events"};
 	int (*const oks[])(const MDB_val *, const MDB_val *) = {
-	    data_ok, meta_ok, clients_ok, ages_ok};
-	MDB_dbi dbis[4];
+	    data_ok, meta_ok, clients_ok, ages_ok, events_ok};
+	MDB_dbi dbis[5];
 	MDB_txn *txn;
 	int rc;
 
@@ -507,12 +517,13 @@ int kv_check(struct kv *kv, uint64_t limit, char *err, size_t errlen)
 	dbis[1] = kv->meta;
 	dbis[2] = kv->clients;
 	dbis[3] = kv->ages;
+	dbis[4] = kv->events;
 	rc = txn_begin(kv, MDB_RDONLY, &txn);
 	if (rc != 0) {
 		set_err(err, errlen, "kv: check: %s", mdb_strerror(rc));
 		return mdb_damaged(rc) ? KV_ECORRUPT : KV_ELMDB;
 	}
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < 5; i++) {
 		/* Both ends: every branch page on the way down the left and
 		 * right edges of the tree, and the leaves there. */
 		rc =
