@@ -452,6 +452,12 @@ const struct config_flag config_flags[] = {
      .def = "5000",
      .help = "a request without an outcome by then fails with 503 or 504",
      NUMBER(request_timeout_ms, 1, 600000)},
+    {.name = "watch-history",
+     .arg = "N",
+     .def = "100000",
+     .help = "changes kept for watches, durably in the store: at least the "
+	     "last N, at most 2N; a watch from an older index is 410",
+     NUMBER(watch_history, 1, 1000000000)},
     {.name = "max-connections",
      .arg = "N",
      .def = "10000",

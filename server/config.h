@@ -55,6 +55,7 @@ struct config {
 	unsigned snapshot_keep;	  /* 1..CONFIG_SNAPSHOT_KEEP_MAX */
 	uint64_t max_value_bytes; /* 0..CONFIG_MAX_VALUE_BYTES_LIMIT */
 	unsigned request_timeout_ms;
+	uint64_t watch_history; /* --watch-history: events kept, 1..1e9 */
 	enum log_level log_level;
 	char *restore; /* --restore FILE, owned; NULL when absent */
 	uint64_t wal_segment_bytes;

@@ -30,6 +30,14 @@
 /* kvd --restore FILE: seeds an empty data dir's store from a snapshot
  * file (a copy of it: the user's file stays). The node then finds a store
  * the WAL does not continue and starts the log after it. */
+/* kvd's store options: the defaults, and the history --watch-history
+ * asks for. */
+static void store_options(const struct config *cfg, struct kv_options *ko)
+{
+	kv_options_init(ko);
+	ko->watch_history = cfg->watch_history;
+}
+
 static int restore_file(const char *dir, const char *file, char *err,
 			size_t errlen)
 {
@@ -80,7 +88,7 @@ int kv_app_open(struct kv_app *a, const struct config *cfg,
 	    restore_file(cfg->data_dir, cfg->restore, err, errlen) != 0)
 		return -1;
 	struct kv_options ko;
-	kv_options_init(&ko);
+	store_options(a->cfg, &ko);
 	char why[512] = "";
 	int rc = kv_open(cfg->data_dir, &ko, &a->kv, why, sizeof(why));
 	if (rc == 0) {
@@ -256,7 +264,7 @@ static int app_reset(void *ctx, char *err, size_t errlen)
 	log_warn("the damaged store was moved aside to %s", aside);
 	a->damaged = false;
 	struct kv_options ko;
-	kv_options_init(&ko);
+	store_options(a->cfg, &ko);
 	if (kv_open(a->data_dir, &ko, &a->kv, kerr, sizeof(kerr)) != 0)
 		return util_fail(err, errlen,
 				 "cannot open a new store in %s: %s",
@@ -286,7 +294,7 @@ static int app_snapshot_restore(void *ctx, int fd, raft_index index,
 		return util_fail(err, errlen, "%s", kerr);
 	}
 	struct kv_options ko;
-	kv_options_init(&ko);
+	store_options(a->cfg, &ko);
 	if (kv_open(a->data_dir, &ko, &a->kv, kerr, sizeof(kerr)) != 0)
 		return util_fail(err, errlen, "opening it: %s", kerr);
 	if (kv_applied_index(a->kv) != index || kv_applied_term(a->kv) != term)
