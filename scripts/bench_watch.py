@@ -1,0 +1,1268 @@
+#!/usr/bin/env python3
+"""bench_watch.py - the cost of watch streams in kvd, and in etcd measured
+the same way: idle streams against write throughput, and the fan-out of one
+write to many streams.
+
+usage: scripts/bench_watch.py [--kvd PATH] [--with-etcd | --etcd-only] [options]
+
+Each run ("round") measures one system after the other (kvd, then etcd),
+both 3-member clusters on loopback started once for the whole run:
+
+  idle    PUT throughput of wrk -t1 with --conns (64) connections against
+          the leader (scripts/bench.d's put.lua, random 16-byte keys,
+          100-byte values) with no watch stream open and with --watchers
+          (10,000) idle streams open on the leader, each on its own key
+          that is never written; the leader's VmRSS with them open, and its
+          CPU (utime + stime from /proc/PID/stat) over --idle-seconds (30)
+          with and without them. kvd runs with its default
+          --watch-progress-ms (5000): every idle stream gets a progress
+          event every 5 s, and this client reads them all. The order of the
+          two halves changes every round (without first in odd rounds).
+  fanout  --fanout (1,000) streams on one key, first all on the leader, then
+          spread over the 3 members; --writes (20) PUTs of that key to the
+          leader, one after the other, each once every stream has the
+          previous one. For each stream and write: the time from sending
+          the PUT to the arrival of the event's line (the kernel's receive
+          timestamp, SO_TIMESTAMPNS, of the segment that completed the line;
+          when a kernel gives none, the time this client read it).
+
+etcd (--with-etcd): the anchor cluster of ../shared/anchors/etcd_cluster.sh
+(or scripts/bench.d/etcd_cluster.sh), v3 watches through its JSON gateway,
+one HTTP/1.1 request POST /v3/watch per stream, as kvd has one GET per
+stream (etcdctl would multiplex watches on one gRPC stream), and PUTs through
+the gateway's POST /v3/kv/put (v2 writes never reach v3 watchers).
+
+options:
+  --kvd PATH          kvd binary (default build-bench/server/kvd of this
+                      checkout: meson setup build-bench -Dbuildtype=release
+                      && ninja -C build-bench server/kvd)
+  --with-etcd         also measure etcd, in alternating rounds
+  --etcd-only         measure etcd only
+  --runs N            rounds; the table shows the median (default 4)
+  --duration S        seconds per wrk run (default 10)
+  --conns N           wrk connections (default 64)
+  --watchers N        idle streams (default 10000)
+  --idle-seconds S    CPU window with the streams idle (default 30)
+  --fanout N          streams on the fan-out key (default 1000)
+  --writes N          timed writes per fan-out run (default 20; one more,
+                      untimed, goes first)
+  --phases LIST       idle,fanout or one of them (default both)
+  --json FILE         results, every single run (default
+                      bench-watch-results.json)
+  --keep              keep the temporary directory (logs, data dirs)
+
+Ports on 127.0.0.1 (it refuses to start when one is busy): kvd client
+7321-7323, peer 7421-7423; etcd client 23791-23793, peer 23801-23803.
+It raises its RLIMIT_NOFILE to the hard limit (the servers inherit it) and
+needs about --watchers + --fanout + 200 descriptors. Every process it
+starts is stopped on exit, also on Ctrl-C. Standard library only; needs
+wrk (and etcd, etcdctl for --with-etcd). See docs/PERFORMANCE.md, "Watch".
+"""
+
+import argparse
+import base64
+import http.client
+import json
+import math
+import os
+import platform
+import resource
+import selectors
+import signal
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCH_D = os.path.join(ROOT, "scripts", "bench.d")
+# The same place scripts/bench looks for them: $KVD_ROOT/../shared/anchors.
+ANCHORS = os.path.join(ROOT, "..", "shared", "anchors")
+
+KVD_CLIENT = [7321, 7322, 7323]
+KVD_PEER = [7421, 7422, 7423]
+ETCD_CLIENT = [23791, 23792, 23793]
+ETCD_PEER = [23801, 23802, 23803]
+
+# Linux's SO_TIMESTAMPNS (asm-generic and x86; the control message type is
+# the same number). Python's socket module does not name it.
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+TIMESPEC = struct.Struct("@qq")
+
+IDLE_KEY = "wi/%06d"
+FAN_KEY = "wf/fan"
+
+# wrk load for etcd: the gateway's v3 put, as put.lua is for kvd.
+ETCD_PUT_V3_LUA = """\
+-- etcd v3 JSON gateway: put of a random 16-byte key with a 100-byte value
+-- (v3 writes are what v3 watchers see; scripts/bench compares v2 PUTs).
+wrk.headers["Content-Type"] = "application/json"
+local value64 = bench.base64(bench.value)
+
+request = function()
+	return wrk.format("POST", "/v3/kv/put", nil, '{"key":"' ..
+			  bench.base64(bench.random_key()) ..
+			  '","value":"' .. value64 .. '"}')
+end
+"""
+
+
+class BenchError(Exception):
+    pass
+
+
+def log(msg):
+    print("bench_watch: " + msg, file=sys.stderr, flush=True)
+
+
+# --- numbers -------------------------------------------------------------
+
+def pct(sorted_vals, q):
+    """Nearest-rank percentile of an ascending list (q in 0..100)."""
+    if not sorted_vals:
+        return None
+    k = max(0, min(len(sorted_vals) - 1,
+                   int(math.ceil(q / 100.0 * len(sorted_vals))) - 1))
+    return sorted_vals[k]
+
+
+def median(vals):
+    vals = [v for v in vals if v is not None]
+    return statistics.median(vals) if vals else None
+
+
+# --- /proc ---------------------------------------------------------------
+
+def proc_cpu_seconds(pid):
+    """utime + stime of PID, in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        s = f.read()
+    # The command name may hold spaces: the fields follow its last ')'.
+    fields = s[s.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_rss_kb(pid):
+    """VmRSS and RssAnon of PID in kB."""
+    out = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in ("VmRSS", "RssAnon"):
+                out[k] = int(v.split()[0])
+    return out.get("VmRSS"), out.get("RssAnon")
+
+
+def alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            s = f.read()
+    except OSError:
+        return False
+    return s[s.rindex(")") + 2:].split()[0] != "Z"
+
+
+# --- plain HTTP for the setup steps ---------------------------------------
+
+def http_json(url, method, path, body=None, timeout=2.0):
+    """(status, parsed body or None); (None, None) on a transport error."""
+    u = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body,
+                     headers={"Content-Type": "application/json"} if body
+                     else {})
+        r = conn.getresponse()
+        data = r.read()
+        try:
+            return r.status, json.loads(data) if data else None
+        except ValueError:
+            return r.status, None
+    except (OSError, http.client.HTTPException):
+        return None, None
+    finally:
+        conn.close()
+
+
+def poll(what, timeout, fn):
+    """Calls fn() until it returns something other than None."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = fn()
+        if r is not None:
+            return r
+        if time.monotonic() >= deadline:
+            raise BenchError("timed out (%d s) waiting for %s" %
+                             (timeout, what))
+        time.sleep(0.05)
+
+
+# --- streams on non-blocking sockets ---------------------------------------
+
+class Conn:
+    """One HTTP/1.1 connection driven by a Pool: it sends requests and reads
+    each answer's status, headers and body (chunked, Content-Length or up to
+    the close); body bytes go to on_body with the time they arrived, as
+    (kernel receive timestamp or None, time read), in Unix nanoseconds."""
+
+    def __init__(self, host, port):
+        self.addr = (host, port)
+        self.sock = None
+        self.connected = False
+        self.closed = False
+        self.failed = None      # why the connection ended early
+        self.wbuf = b""
+        self.rbuf = bytearray()
+        self.state = "idle"     # idle, head, chunk-size, chunk-data, length, close
+        self.status = None
+        self.headers = {}
+        self.remaining = 0
+        self.answers = 0        # complete answers read
+
+    # Called by the pool.
+    def on_connected(self):
+        pass
+
+    def on_head(self):
+        pass
+
+    def on_body(self, data, ts):
+        pass
+
+    def on_answer(self, ts):
+        pass
+
+    def send(self, request):
+        """Queues REQUEST; returns the Unix time (ns) it was handed over."""
+        self.state = "head"
+        self.status = None
+        self.headers = {}
+        self.wbuf += request
+        t = time.time_ns()
+        if self.connected:
+            self.flush()
+        return t
+
+    def flush(self):
+        while self.wbuf:
+            try:
+                n = self.sock.send(self.wbuf)
+            except BlockingIOError:
+                return
+            self.wbuf = self.wbuf[n:]
+
+    def feed(self, data, ts):
+        self.rbuf += data
+        while True:
+            if self.state == "head":
+                end = self.rbuf.find(b"\r\n\r\n")
+                if end < 0:
+                    return
+                lines = bytes(self.rbuf[:end]).decode("latin-1").split("\r\n")
+                del self.rbuf[:end + 4]
+                parts = lines[0].split(" ", 2)
+                if len(parts) < 2 or not parts[1].isdigit():
+                    raise ValueError("bad status line %r" % lines[0])
+                self.status = int(parts[1])
+                for h in lines[1:]:
+                    k, _, v = h.partition(":")
+                    self.headers[k.strip().lower()] = v.strip()
+                te = self.headers.get("transfer-encoding", "").lower()
+                if "chunked" in te:
+                    self.state = "chunk-size"
+                elif "content-length" in self.headers:
+                    self.remaining = int(self.headers["content-length"])
+                    if not 0 <= self.remaining <= 1 << 30:
+                        raise ValueError("bad Content-Length")
+                    self.state = "length"
+                else:
+                    self.state = "close"
+                self.on_head()
+                if self.state == "length" and self.remaining == 0:
+                    self.answer_done(ts)
+            elif self.state == "chunk-size":
+                end = self.rbuf.find(b"\r\n")
+                if end < 0:
+                    return
+                size_text = bytes(self.rbuf[:end]).split(b";")[0].strip()
+                del self.rbuf[:end + 2]
+                size = int(size_text, 16)
+                if not 0 <= size <= 1 << 30:
+                    raise ValueError("bad chunk size")
+                if size == 0:
+                    self.state = "trailer"
+                else:
+                    self.remaining = size
+                    self.state = "chunk-data"
+            elif self.state == "chunk-data":
+                if len(self.rbuf) < self.remaining + 2:
+                    return
+                data = bytes(self.rbuf[:self.remaining])
+                del self.rbuf[:self.remaining + 2]
+                self.state = "chunk-size"
+                self.on_body(data, ts)
+            elif self.state == "trailer":
+                # Trailer lines, if any, then the empty line that ends the
+                # answer.
+                end = self.rbuf.find(b"\r\n")
+                if end < 0:
+                    return
+                del self.rbuf[:end + 2]
+                if end == 0:
+                    self.answer_done(ts)
+            elif self.state == "length":
+                if not self.rbuf:
+                    return
+                n = min(self.remaining, len(self.rbuf))
+                data = bytes(self.rbuf[:n])
+                del self.rbuf[:n]
+                self.remaining -= n
+                self.on_body(data, ts)
+                if self.remaining == 0:
+                    self.answer_done(ts)
+            elif self.state == "close":
+                if not self.rbuf:
+                    return
+                data = bytes(self.rbuf)
+                self.rbuf.clear()
+                self.on_body(data, ts)
+            else:
+                if self.rbuf:
+                    raise ValueError("bytes after the answer")
+                return
+
+    def answer_done(self, ts):
+        self.state = "idle"
+        self.answers += 1
+        self.on_answer(ts)
+
+
+class LineConn(Conn):
+    """A streaming answer read as lines."""
+
+    def __init__(self, host, port):
+        super().__init__(host, port)
+        self.line = bytearray()
+
+    def on_body(self, data, ts):
+        self.line += data
+        while True:
+            end = self.line.find(b"\n")
+            if end < 0:
+                return
+            text = bytes(self.line[:end])
+            del self.line[:end + 1]
+            if text.strip():
+                self.on_line(text, ts)
+
+    def on_line(self, text, ts):
+        pass
+
+
+class Watch(LineConn):
+    """One watch stream: ready once the server confirmed it; remembers when
+    each watched value first arrived (kvd and etcd differ in the request
+    and in the lines; the subclasses say how)."""
+
+    def __init__(self, pool, host, port, key):
+        super().__init__(host, port)
+        self.pool = pool
+        self.key = key
+        self.ready = False
+        self.seen = {}          # value -> (kernel ts, read ts)
+        self.duplicates = 0
+        self.progress = 0
+        self.events = 0
+        self.error = None
+
+    def start(self):
+        self.send(self.request())
+
+    def got_event(self, value, ts):
+        self.events += 1
+        if value in self.seen:
+            self.duplicates += 1
+            return
+        self.seen[value] = ts
+        self.pool.count_value(value)
+
+    def on_answer(self, ts):
+        self.failed = self.failed or "the stream ended"
+
+    def fail(self, why):
+        self.failed = self.failed or why
+
+
+class KvdWatch(Watch):
+    def request(self):
+        q = urllib.parse.quote(self.key, safe="")
+        return ("GET /v1/watch?key=%s HTTP/1.1\r\nHost: %s:%d\r\n\r\n" %
+                (q, self.addr[0], self.addr[1])).encode()
+
+    def on_head(self):
+        if self.status == 200:
+            self.ready = True
+        else:
+            self.fail("HTTP %d" % self.status)
+
+    def on_line(self, text, ts):
+        ev = json.loads(text)
+        t = ev.get("type")
+        if t == "put":
+            self.got_event(base64.b64decode(ev.get("value", "")), ts)
+        elif t == "delete":
+            self.got_event(None, ts)
+        elif t == "progress":
+            self.progress += 1
+        elif t == "error":
+            self.fail("error event %s" % text.decode(errors="replace"))
+
+
+class EtcdWatch(Watch):
+    def request(self):
+        body = json.dumps({"create_request": {
+            "key": base64.b64encode(self.key.encode()).decode()}}).encode()
+        return (("POST /v3/watch HTTP/1.1\r\nHost: %s:%d\r\n"
+                 "Content-Type: application/json\r\nContent-Length: %d\r\n"
+                 "\r\n") % (self.addr[0], self.addr[1], len(body))).encode() \
+            + body
+
+    def on_head(self):
+        if self.status != 200:
+            self.fail("HTTP %d" % self.status)
+
+    def on_line(self, text, ts):
+        doc = json.loads(text)
+        if "error" in doc:
+            self.fail("error %s" % text.decode(errors="replace"))
+            return
+        r = doc.get("result", {})
+        if r.get("created"):
+            self.ready = True
+        if r.get("canceled"):
+            self.fail("canceled %s" % text.decode(errors="replace"))
+        evs = r.get("events")
+        if evs:
+            for e in evs:
+                self.got_event(base64.b64decode(
+                    e.get("kv", {}).get("value", "")), ts)
+        elif not r.get("created"):
+            self.progress += 1
+
+
+class Put(Conn):
+    """A keep-alive connection for timed PUTs."""
+
+    def __init__(self, host, port):
+        super().__init__(host, port)
+        self.body = bytearray()
+        self.done_ts = None
+
+    def on_body(self, data, ts):
+        self.body += data
+
+    def on_answer(self, ts):
+        self.done_ts = ts
+
+    def put(self, request):
+        self.body = bytearray()
+        self.done_ts = None
+        return self.send(request)
+
+
+class Pool:
+    """Non-blocking connections on one epoll selector."""
+
+    def __init__(self):
+        self.sel = selectors.DefaultSelector()
+        self.conns = set()
+        self.counts = {}        # watched value -> streams that have it
+        self.kernel_ts = True
+
+    def count_value(self, value):
+        self.counts[value] = self.counts.get(value, 0) + 1
+
+    def add(self, conn):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setblocking(False)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        except OSError:
+            self.kernel_ts = False
+        conn.sock = s
+        err = s.connect_ex(conn.addr)
+        if err not in (0, 115):  # EINPROGRESS
+            s.close()
+            conn.closed = True
+            conn.failed = "connect: %s" % os.strerror(err)
+            return
+        self.conns.add(conn)
+        self.sel.register(s, selectors.EVENT_WRITE, conn)
+
+    def close(self, conn):
+        if conn.closed:
+            return
+        conn.closed = True
+        self.conns.discard(conn)
+        try:
+            self.sel.unregister(conn.sock)
+        except (KeyError, ValueError):
+            pass
+        conn.sock.close()
+
+    def close_all(self):
+        for c in list(self.conns):
+            self.close(c)
+        self.counts = {}
+
+    def pump(self, timeout):
+        for key, mask in self.sel.select(timeout):
+            c = key.data
+            if c.closed:
+                continue
+            try:
+                if not c.connected:
+                    err = c.sock.getsockopt(socket.SOL_SOCKET,
+                                            socket.SO_ERROR)
+                    if err:
+                        c.failed = "connect: %s" % os.strerror(err)
+                        self.close(c)
+                        continue
+                    c.connected = True
+                    self.sel.modify(c.sock, selectors.EVENT_READ, c)
+                    c.on_connected()
+                    c.flush()
+                    continue
+                self.read(c)
+            except (OSError, ValueError) as e:
+                c.failed = c.failed or "%s" % e
+                self.close(c)
+
+    def read(self, c):
+        data, anc, _, _ = c.sock.recvmsg(65536, 64)
+        t_read = time.time_ns()
+        if not data:
+            if c.state == "close":
+                c.answer_done((None, t_read))
+            elif c.state != "idle":
+                c.failed = c.failed or "closed by the server"
+            self.close(c)
+            return
+        t_kernel = None
+        for level, kind, d in anc:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and \
+                    len(d) >= TIMESPEC.size:
+                sec, nsec = TIMESPEC.unpack(d[:TIMESPEC.size])
+                t_kernel = sec * 1000000000 + nsec
+        c.feed(data, (t_kernel, t_read))
+
+
+class Drainer:
+    """Reads the pool's streams on a thread while the main thread runs wrk
+    or watches the clock, so idle streams stay read like a client's."""
+
+    def __init__(self, pool):
+        self.pool = pool
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.error = None
+
+    def run(self):
+        try:
+            while not self.stop.is_set():
+                self.pool.pump(0.2)
+        except Exception as e:  # reported by the main thread
+            self.error = e
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+        if self.error:
+            raise BenchError("reading the streams: %s" % self.error)
+
+
+def open_streams(pool, cls, targets, keys, timeout, inflight=200):
+    """Opens one stream per (target, key) and waits until every one is
+    ready; at most INFLIGHT connect at once (a listen backlog must not
+    overflow into SYN retries, which would time the kernel, not the
+    server)."""
+    deadline = time.monotonic() + timeout
+    todo = list(zip(targets, keys))
+    todo.reverse()
+    opening, streams = [], []
+    while todo or opening:
+        while todo and len(opening) < inflight:
+            (host, port), key = todo.pop()
+            w = cls(pool, host, port, key)
+            pool.add(w)
+            w.start()
+            opening.append(w)
+            streams.append(w)
+        pool.pump(0.05)
+        still = []
+        for w in opening:
+            if w.failed:
+                raise BenchError("opening watch %d of %d (%s): %s" % (
+                    len(streams) - len(opening) + len(still) + 1,
+                    len(targets), w.key, w.failed))
+            if not w.ready:
+                still.append(w)
+        opening = still
+        if time.monotonic() >= deadline:
+            raise BenchError("opening %d watch streams: %d not ready after "
+                             "%d s" % (len(targets),
+                                       len(opening) + len(todo), timeout))
+    return streams
+
+
+# --- the two systems --------------------------------------------------------
+
+class System:
+    name = ""
+    watch_cls = None
+
+    def __init__(self, work):
+        self.work = work
+        self.client_urls = []
+        self.pids = {}          # client url -> pid
+
+    def hostport(self, url):
+        u = urllib.parse.urlsplit(url)
+        return u.hostname, u.port
+
+
+class Kvd(System):
+    name = "kvd"
+    watch_cls = KvdWatch
+
+    def __init__(self, work, binary, procs, max_fds):
+        super().__init__(work)
+        self.binary = binary
+        self.procs = procs
+        self.max_fds = max_fds
+        self.client_urls = ["http://127.0.0.1:%d" % p for p in KVD_CLIENT]
+
+    def start(self, watchers_needed):
+        try:
+            help_text = subprocess.run([self.binary, "--help"],
+                                       capture_output=True, text=True,
+                                       timeout=10).stdout
+        except (OSError, subprocess.SubprocessError) as e:
+            raise BenchError("%s --help: %s" % (self.binary, e))
+        if "--watch-progress-ms" not in help_text:
+            raise BenchError("%s has no watch (no --watch-progress-ms in "
+                             "its --help): build a kvd that serves "
+                             "GET /v1/watch" % self.binary)
+        # A connection for each stream, the wrk connections and the
+        # control connections; the streams are the only watchers.
+        extra = ["--max-connections", str(self.max_fds)]
+        if "--max-watchers" in help_text:
+            extra += ["--max-watchers", str(max(10000, watchers_needed))]
+        initial = ",".join("%d=http://127.0.0.1:%d" % (i + 1, p)
+                           for i, p in enumerate(KVD_PEER))
+        os.makedirs(os.path.join(self.work, "kvd"), exist_ok=True)
+        for i in range(3):
+            logf = open(os.path.join(self.work, "kvd", "m%d.log" % (i + 1)),
+                        "ab")
+            p = subprocess.Popen(
+                [self.binary, "--id", str(i + 1),
+                 "--data-dir", os.path.join(self.work, "kvd", "m%d" % (i + 1)),
+                 "--listen-client", "127.0.0.1:%d" % KVD_CLIENT[i],
+                 "--listen-peer", "127.0.0.1:%d" % KVD_PEER[i],
+                 "--initial-cluster", initial, "--log-level", "warn"]
+                + extra, stdout=logf, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL)
+            logf.close()
+            self.procs.append(p.pid)
+            self.pids[self.client_urls[i]] = p.pid
+        for u in self.client_urls:
+            poll("kvd %s to be ready" % u, 60,
+                 lambda u=u: True if http_json(u, "GET", "/readyz")[0] == 200
+                 else None)
+
+    def leader(self):
+        def find():
+            for u in self.client_urls:
+                status, st = http_json(u, "GET", "/v1/status")
+                if status == 200 and st and st.get("state") == "leader":
+                    return u
+            return None
+        return poll("a kvd leader", 60, find)
+
+    def put_request(self, url, key, value):
+        host, port = self.hostport(url)
+        return (("PUT /v1/kv/%s HTTP/1.1\r\nHost: %s:%d\r\n"
+                 "Content-Length: %d\r\n\r\n") %
+                (urllib.parse.quote(key, safe=""), host, port,
+                 len(value))).encode() + value
+
+    def wrk_script(self):
+        return os.path.join(BENCH_D, "put.lua")
+
+    def version(self):
+        try:
+            return subprocess.run(["git", "-C", ROOT, "rev-parse", "--short",
+                                   "HEAD"], capture_output=True, text=True,
+                                  timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+
+class Etcd(System):
+    name = "etcd"
+    watch_cls = EtcdWatch
+
+    def __init__(self, work, procs):
+        super().__init__(work)
+        self.procs = procs
+        self.client_urls = ["http://127.0.0.1:%d" % p for p in ETCD_CLIENT]
+        self.dir = os.path.join(work, "etcd")
+
+    def start(self, watchers_needed):
+        launcher = os.path.join(ANCHORS, "etcd_cluster.sh")
+        if not os.access(launcher, os.X_OK):
+            launcher = os.path.join(BENCH_D, "etcd_cluster.sh")
+        log("etcd: starting 3 members (%s)" % launcher)
+        try:
+            r = subprocess.run([launcher, "start", self.dir],
+                               capture_output=True, text=True, timeout=90,
+                               stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            r = None
+        finally:
+            # The launcher detached them: their pids are in its files,
+            # also when it gave up half way.
+            for i in range(3):
+                try:
+                    with open(os.path.join(self.dir, "e%d.pid" % (i + 1))) as f:
+                        pid = int(f.read().strip())
+                except (OSError, ValueError):
+                    continue
+                self.procs.append(pid)
+                self.pids[self.client_urls[i]] = pid
+        if r is None or r.returncode != 0:
+            raise BenchError("etcd did not start: %s" %
+                             (r.stderr.strip() if r else "timed out"))
+
+    def leader(self):
+        def find():
+            for u in self.client_urls:
+                status, st = http_json(u, "POST", "/v3/maintenance/status",
+                                       b"{}")
+                if status == 200 and st and st.get("leader") and \
+                        st["leader"] == st.get("header", {}).get("member_id"):
+                    return u
+            return None
+        return poll("an etcd leader", 60, find)
+
+    def put_request(self, url, key, value):
+        host, port = self.hostport(url)
+        body = json.dumps({"key": base64.b64encode(key.encode()).decode(),
+                           "value": base64.b64encode(value).decode()}).encode()
+        return (("POST /v3/kv/put HTTP/1.1\r\nHost: %s:%d\r\n"
+                 "Content-Type: application/json\r\nContent-Length: %d\r\n"
+                 "\r\n") % (host, port, len(body))).encode() + body
+
+    def wrk_script(self):
+        return None
+
+    def version(self):
+        try:
+            out = subprocess.run(["etcd", "--version"], capture_output=True,
+                                 text=True, timeout=10).stdout
+        except (OSError, subprocess.SubprocessError):
+            return ""
+        return out.split("\n")[0].replace("etcd Version: ", "")
+
+
+# --- measurements -----------------------------------------------------------
+
+class Bench:
+    def __init__(self, args, work):
+        self.a = args
+        self.work = work
+        self.raw = []
+        self.lua = {}
+
+    def record(self, **kv):
+        self.raw.append(kv)
+
+    def lua_for(self, system):
+        """common.lua + the load + report.lua, as scripts/bench builds
+        them."""
+        if system.name in self.lua:
+            return self.lua[system.name]
+        with open(os.path.join(BENCH_D, "common.lua")) as f:
+            common = f.read()
+        with open(os.path.join(BENCH_D, "report.lua")) as f:
+            report = f.read()
+        if system.wrk_script():
+            with open(system.wrk_script()) as f:
+                load = f.read()
+        else:
+            load = ETCD_PUT_V3_LUA
+        path = os.path.join(self.work, "%s_put.lua" % system.name)
+        with open(path, "w") as f:
+            f.write(common + load + report)
+        self.lua[system.name] = path
+        return path
+
+    def wrk(self, system, url, label):
+        script = self.lua_for(system)
+        env = dict(os.environ)
+        env["BENCH_SEED"] = str(int.from_bytes(os.urandom(4), "little"))
+        cmd = ["wrk", "-t1", "-c%d" % self.a.conns, "-d%ds" % self.a.duration,
+               "--timeout", "5s", "-s", script, url]
+        try:
+            r = subprocess.run(cmd, capture_output=True, text=True, env=env,
+                               timeout=self.a.duration + 60,
+                               stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            raise BenchError("wrk did not finish (%s %s)" %
+                             (system.name, label))
+        for line in r.stdout.splitlines():
+            if line.startswith("BENCHRESULT "):
+                w = json.loads(line[len("BENCHRESULT "):])
+                errs = sum(w["errors"].values())
+                log("  %-4s %-22s %8.0f req/s ok, p50 %.2f ms, p99 %.2f ms, "
+                    "%d errors" % (system.name, label, w["ok_rps"],
+                                   w["p50_ms"], w["p99_ms"], errs))
+                return w
+        raise BenchError("wrk printed no result (%s %s): %s" %
+                         (system.name, label, (r.stdout + r.stderr)[-500:]))
+
+    def idle_window(self, pid):
+        """The member's CPU over --idle-seconds (a measurement window: the
+        clock is what is measured), and this client's own."""
+        ru0 = resource.getrusage(resource.RUSAGE_SELF)
+        c0, t0 = proc_cpu_seconds(pid), time.monotonic()
+        time.sleep(self.a.idle_seconds)
+        c1, t1 = proc_cpu_seconds(pid), time.monotonic()
+        ru1 = resource.getrusage(resource.RUSAGE_SELF)
+        client = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)
+        return {"cpu_s": c1 - c0, "window_s": t1 - t0,
+                "cpu_pct": 100.0 * (c1 - c0) / (t1 - t0),
+                "client_cpu_pct": 100.0 * client / (t1 - t0)}
+
+    def idle_without(self, system, rnd, leader, pid):
+        win = self.idle_window(pid)
+        rss, anon = proc_rss_kb(pid)
+        log("  %-4s leader idle, no streams: CPU %.2f%% of one CPU over "
+            "%.0f s, VmRSS %.1f MB" % (system.name, win["cpu_pct"],
+                                       win["window_s"], rss / 1024.0))
+        w = self.wrk(system, leader, "PUT, no streams")
+        self.record(kind="idle", system=system.name, run=rnd, watchers=0,
+                    idle=win, rss_kb=rss, rss_anon_kb=anon, wrk=w)
+
+    def idle_with(self, system, rnd, leader, pid):
+        n = self.a.watchers
+        pool = Pool()
+        host, port = system.hostport(leader)
+        rss0, _ = proc_rss_kb(pid)
+        t0 = time.monotonic()
+        streams = open_streams(pool, system.watch_cls, [(host, port)] * n,
+                               [IDLE_KEY % i for i in range(n)], 600)
+        opened_s = time.monotonic() - t0
+        try:
+            with Drainer(pool):
+                rss_open, _ = proc_rss_kb(pid)
+                p0 = sum(s.progress for s in streams)
+                win = self.idle_window(pid)
+                p1 = sum(s.progress for s in streams)
+                rss, anon = proc_rss_kb(pid)
+                log("  %-4s %d streams open in %.1f s; idle: CPU %.2f%% of "
+                    "one CPU over %.0f s, %d progress lines (client CPU "
+                    "%.1f%%), VmRSS %.1f MB (%.1f before)" %
+                    (system.name, n, opened_s, win["cpu_pct"],
+                     win["window_s"], p1 - p0, win["client_cpu_pct"],
+                     rss / 1024.0, rss0 / 1024.0))
+                w = self.wrk(system, leader, "PUT, %d streams" % n)
+                rss_after, _ = proc_rss_kb(pid)
+            ended = [s for s in streams if s.failed]
+            if ended:
+                raise BenchError("%s: %d of %d idle streams ended during the "
+                                 "run (first: %s)" % (system.name, len(ended),
+                                                      n, ended[0].failed))
+            self.record(kind="idle", system=system.name, run=rnd, watchers=n,
+                        open_s=opened_s, idle=win, progress_lines=p1 - p0,
+                        rss_before_kb=rss0, rss_open_kb=rss_open, rss_kb=rss,
+                        rss_anon_kb=anon, rss_after_wrk_kb=rss_after, wrk=w)
+        finally:
+            pool.close_all()
+
+    def fanout(self, system, rnd, leader, mode):
+        n = self.a.fanout
+        if mode == "leader":
+            targets = [system.hostport(leader)] * n
+        else:
+            hp = [system.hostport(u) for u in system.client_urls]
+            targets = [hp[i % len(hp)] for i in range(n)]
+        pool = Pool()
+        try:
+            streams = open_streams(pool, system.watch_cls, targets,
+                                   [FAN_KEY] * n, 300)
+            host, port = system.hostport(leader)
+            put = None
+            lat_k, lat_r, last, acks, missing = [], [], [], [], 0
+            for i in range(self.a.writes + 1):
+                if put is None or put.closed:
+                    # Connected before the clock starts.
+                    put = Put(host, port)
+                    pool.add(put)
+                    deadline = time.monotonic() + 30
+                    while not put.connected:
+                        if put.failed or time.monotonic() > deadline:
+                            raise BenchError("%s: cannot connect to %s: %s"
+                                             % (system.name, leader,
+                                                put.failed))
+                        pool.pump(0.05)
+                value = ("r%d-%s-%d" % (rnd, mode, i)).encode()
+                req = system.put_request(leader, FAN_KEY, value)
+                t_send = put.put(req)
+                deadline = time.monotonic() + 30
+                while (pool.counts.get(value, 0) < n or
+                       put.done_ts is None) and \
+                        time.monotonic() < deadline:
+                    pool.pump(0.2)
+                    if put.closed and put.done_ts is None:
+                        raise BenchError("%s: the PUT connection closed: %s"
+                                         % (system.name, put.failed))
+                if put.done_ts is None or put.status != 200:
+                    raise BenchError("%s: fan-out PUT: %s %s" % (
+                        system.name, put.status, bytes(put.body)[:200]))
+                got = [s.seen[value] for s in streams if value in s.seen]
+                if len(got) < n:
+                    ended = [s.failed for s in streams if s.failed]
+                    log("  %s: write %d reached %d of %d streams in 30 s%s" %
+                        (system.name, i, len(got), n,
+                         " (%d ended: %s)" % (len(ended), ended[0])
+                         if ended else ""))
+                    missing += n - len(got)
+                if i == 0:
+                    continue  # the untimed first write
+                ks = [((k if k is not None else r) - t_send) / 1e6
+                      for k, r in got]
+                rs = [(r - t_send) / 1e6 for _, r in got]
+                lat_k += ks
+                lat_r += rs
+                last.append(max(ks))
+                k, r = put.done_ts
+                acks.append(((k if k is not None else r) - t_send) / 1e6)
+            lat_k.sort()
+            lat_r.sort()
+            res = {"p50_ms": pct(lat_k, 50), "p99_ms": pct(lat_k, 99),
+                   "max_ms": lat_k[-1] if lat_k else None,
+                   "read_p50_ms": pct(lat_r, 50), "read_p99_ms": pct(lat_r, 99),
+                   "read_max_ms": lat_r[-1] if lat_r else None,
+                   "last_stream_median_ms": median(last),
+                   "put_ack_median_ms": median(acks),
+                   "samples": len(lat_k), "missing": missing,
+                   "duplicates": sum(s.duplicates for s in streams),
+                   "kernel_timestamps": pool.kernel_ts}
+            log("  %-4s fan-out %d streams (%s): p50 %.2f ms, p99 %.2f ms, "
+                "max %.2f ms; PUT answered after %.2f ms (median)" %
+                (system.name, n, mode, res["p50_ms"], res["p99_ms"],
+                 res["max_ms"], res["put_ack_median_ms"]))
+            self.record(kind="fanout", system=system.name, run=rnd, mode=mode,
+                        streams=n, writes=self.a.writes, **res)
+        finally:
+            pool.close_all()
+
+    def round(self, system, rnd):
+        leader = system.leader()
+        pid = system.pids[leader]
+        log("%s round %d: leader %s (pid %d)" % (system.name, rnd, leader,
+                                                  pid))
+        if "idle" in self.a.phases:
+            # Half the rounds start without streams, half with them, so
+            # that a store growing run by run weighs on both alike.
+            if rnd % 2 == 1:
+                self.idle_without(system, rnd, leader, pid)
+                self.idle_with(system, rnd, leader, pid)
+            else:
+                self.idle_with(system, rnd, leader, pid)
+                self.idle_without(system, rnd, leader, pid)
+        if "fanout" in self.a.phases:
+            leader = system.leader()
+            self.fanout(system, rnd, leader, "leader")
+            self.fanout(system, rnd, leader, "spread")
+
+
+# --- the report -------------------------------------------------------------
+
+def fmt(v, unit):
+    if v is None:
+        return "-"
+    if unit == "req/s":
+        return "{:,.0f} req/s".format(v)
+    if unit == "MB":
+        return "%.1f MB" % (v / 1024.0)
+    if unit == "%":
+        return "%.2f%%" % v
+    if unit == "ms":
+        return "%.2f ms" % v
+    if unit == "s":
+        return "%.1f s" % v
+    if unit == "x":
+        return "%.3f" % v
+    return str(v)
+
+
+def report(raw, args, systems):
+    names = [s.name for s in systems]
+
+    def runs(kind, system, **match):
+        return [r for r in raw if r.get("kind") == kind and
+                r.get("system") == system and
+                all(r.get(k) == v for k, v in match.items())]
+
+    def med(kind, system, get, **match):
+        return median([get(r) for r in runs(kind, system, **match)])
+
+    n, f = args.watchers, args.fanout
+    rows = []
+    if "idle" in args.phases:
+        def rps(r):
+            return r["wrk"]["ok_rps"]
+        rows.append(("PUT %d conn, no streams" % args.conns, "req/s",
+                     {s: med("idle", s, rps, watchers=0) for s in names}))
+        rows.append(("PUT %d conn, {:,} idle streams on the leader".format(n)
+                     % args.conns, "req/s",
+                     {s: med("idle", s, rps, watchers=n) for s in names}))
+        ratio = {}
+        for s in names:
+            # The ratio of each round's pair, then their median: pairs
+            # measured minutes apart share the machine's load.
+            by_run = {}
+            for r in runs("idle", s):
+                by_run.setdefault(r["run"], {})[r["watchers"]] = \
+                    r["wrk"]["ok_rps"]
+            ratio[s] = median([p[n] / p[0] for p in by_run.values()
+                               if 0 in p and n in p and p[0]])
+        rows.append(("with / without streams (median of the rounds' "
+                     "ratios)", "x", ratio))
+        rows.append(("leader VmRSS, no streams", "MB",
+                     {s: med("idle", s, lambda r: r["rss_kb"], watchers=0)
+                      for s in names}))
+        rows.append(("leader VmRSS, {:,} idle streams".format(n), "MB",
+                     {s: med("idle", s, lambda r: r["rss_kb"], watchers=n)
+                      for s in names}))
+        rows.append(("leader CPU idle %d s, no streams (of one CPU)" %
+                     args.idle_seconds, "%",
+                     {s: med("idle", s, lambda r: r["idle"]["cpu_pct"],
+                             watchers=0) for s in names}))
+        rows.append(("leader CPU idle %d s, {:,} streams (of one CPU)".format(n)
+                     % args.idle_seconds, "%",
+                     {s: med("idle", s, lambda r: r["idle"]["cpu_pct"],
+                             watchers=n) for s in names}))
+        rows.append(("opening {:,} streams".format(n), "s",
+                     {s: med("idle", s, lambda r: r["open_s"], watchers=n)
+                      for s in names}))
+    if "fanout" in args.phases:
+        for mode, where in (("leader", "on the leader"),
+                            ("spread", "over 3 members")):
+            for key, what in (("p50_ms", "p50"), ("p99_ms", "p99"),
+                              ("max_ms", "max")):
+                rows.append(("fan-out {:,} streams {}: {}".format(f, where,
+                                                                  what),
+                             "ms", {s: med("fanout", s,
+                                           lambda r, key=key: r[key],
+                                           mode=mode) for s in names}))
+            rows.append(("  (PUT answered, median)", "ms",
+                         {s: med("fanout", s,
+                                 lambda r: r["put_ack_median_ms"], mode=mode)
+                          for s in names}))
+
+    head = "| figure | " + " | ".join(names)
+    sep = "|---|" + "---|" * len(names)
+    if len(names) == 2:
+        head += " | kvd / etcd"
+        sep += "---|"
+    print(head + " |")
+    print(sep)
+    for label, unit, vals in rows:
+        cells = [fmt(vals.get(s), unit) for s in names]
+        if len(names) == 2:
+            a, b = vals.get(names[0]), vals.get(names[1])
+            cells.append("%.2f" % (a / b) if a is not None and b else "-")
+        print("| %s | %s |" % (label, " | ".join(cells)))
+    return rows
+
+
+# --- setup and main ---------------------------------------------------------
+
+def port_busy(port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", port))
+        return False
+    except OSError:
+        return True
+    finally:
+        s.close()
+
+
+def raise_nofile(need):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < need:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (need, need))
+            return need
+        except (ValueError, OSError):
+            raise BenchError("RLIMIT_NOFILE hard limit %d < %d needed: "
+                             "raise it (ulimit -Hn, as root) or use "
+                             "fewer --watchers" % (hard, need))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard if hard != resource.RLIM_INFINITY else 1 << 20
+
+
+def stop_pids(pids):
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except OSError:
+            pass
+    deadline = time.monotonic() + 5
+    for pid in pids:
+        while alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if alive(pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+    for pid in pids:
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
+
+
+def parse_args():
+    doc = __doc__.split("\n")
+    p = argparse.ArgumentParser(
+        prog="scripts/bench_watch.py", add_help=False,
+        usage=doc[3].replace("usage: ", ""))
+    p.add_argument("--kvd", default=os.path.join(ROOT, "build-bench",
+                                                 "server", "kvd"))
+    p.add_argument("--with-etcd", action="store_true")
+    p.add_argument("--etcd-only", action="store_true")
+    p.add_argument("--runs", type=int, default=4)
+    p.add_argument("--duration", type=int, default=10)
+    p.add_argument("--conns", type=int, default=64)
+    p.add_argument("--watchers", type=int, default=10000)
+    p.add_argument("--idle-seconds", type=int, default=30)
+    p.add_argument("--fanout", type=int, default=1000)
+    p.add_argument("--writes", type=int, default=20)
+    p.add_argument("--phases", default="idle,fanout")
+    p.add_argument("--json", default="bench-watch-results.json")
+    p.add_argument("--keep", action="store_true")
+    p.add_argument("-h", "--help", action="store_true")
+    a = p.parse_args()
+    if a.help:
+        print(__doc__.strip())
+        sys.exit(0)
+    for name in ("runs", "duration", "conns", "watchers", "idle_seconds",
+                 "fanout", "writes"):
+        v = getattr(a, name)
+        if not 1 <= v <= 1000000:
+            p.error("--%s must be between 1 and 1000000" %
+                    name.replace("_", "-"))
+    a.phases = a.phases.split(",")
+    if not a.phases or any(x not in ("idle", "fanout") for x in a.phases):
+        p.error("--phases: a comma-separated subset of idle,fanout")
+    return a
+
+
+def main():
+    a = parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    procs = []
+    work = None
+    rc = 0
+    try:
+        fds = raise_nofile(max(a.watchers, a.fanout) + a.conns + 1000)
+        for tool in (["wrk"] + (["etcd", "etcdctl"]
+                                if a.with_etcd or a.etcd_only else [])):
+            if not any(os.access(os.path.join(d, tool), os.X_OK)
+                       for d in os.environ.get("PATH", "").split(":")):
+                raise BenchError("%s is not installed (Debian: wrk, "
+                                 "etcd-server, etcd-client)" % tool)
+        ports = []
+        if not a.etcd_only:
+            if not os.access(a.kvd, os.X_OK):
+                raise BenchError("%s is missing: meson setup build-bench "
+                                 "-Dbuildtype=release && ninja -C "
+                                 "build-bench server/kvd" % a.kvd)
+            ports += KVD_CLIENT + KVD_PEER
+        if a.with_etcd or a.etcd_only:
+            ports += ETCD_CLIENT + ETCD_PEER
+        busy = [p for p in ports if port_busy(p)]
+        if busy:
+            raise BenchError("port(s) %s on this machine are in use; stop "
+                             "what listens there (ss -ltnp) and run again" %
+                             " ".join(map(str, busy)))
+        work = tempfile.mkdtemp(prefix="kvd-bench-watch.")
+        log("work dir %s; %d round(s); RLIMIT_NOFILE %d" % (work, a.runs,
+                                                             fds))
+        systems = []
+        if not a.etcd_only:
+            systems.append(Kvd(work, a.kvd, procs, fds - 100))
+        if a.with_etcd or a.etcd_only:
+            systems.append(Etcd(work, procs))
+        load_start = open("/proc/loadavg").read().split()[:3]
+        for s in systems:
+            s.start(max(a.watchers, a.fanout))
+            log("%s: members ready, leader %s" % (s.name, s.leader()))
+        bench = Bench(a, work)
+        t_start = time.time()
+        for rnd in range(1, a.runs + 1):
+            for s in systems:
+                bench.round(s, rnd)
+        load_end = open("/proc/loadavg").read().split()[:3]
+        print()
+        print("%d round(s), medians; %s; load average %s at the start, %s "
+              "at the end; %d CPUs" % (a.runs, ", ".join(
+                  "%s %s" % (s.name, s.version()) for s in systems),
+                  " ".join(load_start), " ".join(load_end), os.cpu_count()))
+        print()
+        rows = report(bench.raw, a, systems)
+        out = {"args": vars(a), "started": t_start, "finished": time.time(),
+               "loadavg_start": load_start, "loadavg_end": load_end,
+               "cpus": os.cpu_count(), "kernel": platform.release(),
+               "versions": {s.name: s.version() for s in systems},
+               "table": [{"figure": l, "unit": u, "values": v}
+                         for l, u, v in rows],
+               "runs": bench.raw}
+        with open(a.json, "w") as f:
+            json.dump(out, f, indent=1)
+        log("results written to %s" % a.json)
+    except BenchError as e:
+        log(str(e))
+        rc = 1
+    except KeyboardInterrupt:
+        rc = 130
+    finally:
+        stop_pids(procs)
+        if work:
+            if a.keep or rc:
+                # A failed run keeps its logs too.
+                log("kept %s" % work)
+            else:
+                subprocess.run(["rm", "-rf", work])
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())
