@@ -47,6 +47,8 @@ options:
   --writes N          timed writes per fan-out run (default 20; one more,
                       untimed, goes first)
   --phases LIST       idle,fanout or one of them (default both)
+  --kvd-args "ARGS"   more flags for each kvd member (e.g.
+                      "--watch-progress-ms 3600000")
   --json FILE         results, every single run (default
                       bench-watch-results.json)
   --keep              keep the temporary directory (logs, data dirs)
@@ -223,6 +225,7 @@ class Conn:
         self.headers = {}
         self.remaining = 0
         self.answers = 0        # complete answers read
+        self.raw = None         # (bytes, ts) kept while the pool defers
 
     # Called by the pool.
     def on_connected(self):
@@ -483,6 +486,12 @@ class Pool:
         self.conns = set()
         self.counts = {}        # watched value -> streams that have it
         self.kernel_ts = True
+        # While a write fans out, streams only keep what they receive
+        # (parsed afterwards): this client shares the CPUs with the
+        # members, and parsing on the way would slow down the very
+        # deliveries being timed.
+        self.defer = False
+        self.fresh = 0          # streams that received bytes while deferred
 
     def count_value(self, value):
         self.counts[value] = self.counts.get(value, 0) + 1
@@ -521,6 +530,26 @@ class Pool:
             self.close(c)
         self.counts = {}
 
+    def start_defer(self, streams):
+        for c in streams:
+            c.raw = []
+        self.fresh = 0
+        self.defer = True
+
+    def end_defer(self, streams):
+        """Parses what the streams received while deferred."""
+        self.defer = False
+        for c in streams:
+            raw, c.raw = c.raw, []
+            for data, ts in raw:
+                if c.closed:
+                    break
+                try:
+                    c.feed(data, ts)
+                except (OSError, ValueError) as e:
+                    c.failed = c.failed or "%s" % e
+                    self.close(c)
+
     def pump(self, timeout):
         for key, mask in self.sel.select(timeout):
             c = key.data
@@ -554,13 +583,22 @@ class Pool:
                 c.failed = c.failed or "closed by the server"
             self.close(c)
             return
+        if self.defer and c.raw is not None:
+            if not c.raw:
+                self.fresh += 1
+            c.raw.append((data, (self._kernel_ts(anc), t_read)))
+            return
+        c.feed(data, (self._kernel_ts(anc), t_read))
+
+    @staticmethod
+    def _kernel_ts(anc):
         t_kernel = None
         for level, kind, d in anc:
             if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and \
                     len(d) >= TIMESPEC.size:
                 sec, nsec = TIMESPEC.unpack(d[:TIMESPEC.size])
                 t_kernel = sec * 1000000000 + nsec
-        c.feed(data, (t_kernel, t_read))
+        return t_kernel
 
 
 class Drainer:
@@ -640,14 +678,54 @@ class System:
         u = urllib.parse.urlsplit(url)
         return u.hostname, u.port
 
+    def streams_open(self, url):
+        """The member's gauge of open watch streams, or None."""
+        u = urllib.parse.urlsplit(url)
+        conn = http.client.HTTPConnection(u.hostname, u.port, timeout=5)
+        try:
+            conn.request("GET", "/metrics")
+            r = conn.getresponse()
+            text = r.read().decode(errors="replace")
+        except (OSError, http.client.HTTPException):
+            return None
+        finally:
+            conn.close()
+        for line in text.splitlines():
+            name, _, v = line.partition(" ")
+            if name == self.streams_metric:
+                try:
+                    return int(float(v))
+                except ValueError:
+                    return None
+        return None
+
+    def wait_streams_gone(self, urls):
+        """A closed stream is the member's until it notices (kvd: at the
+        next progress sweep, up to --watch-progress-ms later): the next
+        step starts once no member counts any, so that it neither meets
+        --max-watchers nor carries the last step's streams."""
+        deadline = time.monotonic() + 60
+        for u in urls:
+            while True:
+                n = self.streams_open(u)
+                if n == 0:
+                    break
+                if time.monotonic() >= deadline:
+                    log("note: %s %s still counts %s watch streams 60 s "
+                        "after they were closed" % (self.name, u, n))
+                    break
+                time.sleep(0.1)
+
 
 class Kvd(System):
     name = "kvd"
     watch_cls = KvdWatch
+    streams_metric = "kvd_watch_streams"
 
-    def __init__(self, work, binary, procs, max_fds):
+    def __init__(self, work, binary, procs, max_fds, kvd_args):
         super().__init__(work)
         self.binary = binary
+        self.kvd_args = kvd_args
         self.procs = procs
         self.max_fds = max_fds
         self.client_urls = ["http://127.0.0.1:%d" % p for p in KVD_CLIENT]
@@ -667,7 +745,10 @@ class Kvd(System):
         # control connections; the streams are the only watchers.
         extra = ["--max-connections", str(self.max_fds)]
         if "--max-watchers" in help_text:
-            extra += ["--max-watchers", str(max(10000, watchers_needed))]
+            # Closed streams count until the member notices them
+            # (System.wait_streams_gone).
+            extra += ["--max-watchers",
+                      str(max(10000, 2 * watchers_needed))]
         initial = ",".join("%d=http://127.0.0.1:%d" % (i + 1, p)
                            for i, p in enumerate(KVD_PEER))
         os.makedirs(os.path.join(self.work, "kvd"), exist_ok=True)
@@ -680,7 +761,7 @@ class Kvd(System):
                  "--listen-client", "127.0.0.1:%d" % KVD_CLIENT[i],
                  "--listen-peer", "127.0.0.1:%d" % KVD_PEER[i],
                  "--initial-cluster", initial, "--log-level", "warn"]
-                + extra, stdout=logf, stderr=subprocess.STDOUT,
+                + extra + self.kvd_args, stdout=logf, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL)
             logf.close()
             self.procs.append(p.pid)
@@ -721,6 +802,7 @@ class Kvd(System):
 class Etcd(System):
     name = "etcd"
     watch_cls = EtcdWatch
+    streams_metric = "etcd_debugging_mvcc_watch_stream_total"
 
     def __init__(self, work, procs):
         super().__init__(work)
@@ -876,16 +958,21 @@ class Bench:
         try:
             with Drainer(pool):
                 rss_open, _ = proc_rss_kb(pid)
-                p0 = sum(s.progress for s in streams)
+                before = [s.progress for s in streams]
                 win = self.idle_window(pid)
-                p1 = sum(s.progress for s in streams)
+                after = [s.progress for s in streams]
+                p0, p1 = sum(before), sum(after)
+                # kvd: every stream idle for a whole --watch-progress-ms
+                # (5 s) must have had a progress event in the window.
+                silent = sum(1 for b, e in zip(before, after) if b == e)
                 rss, anon = proc_rss_kb(pid)
                 log("  %-4s %d streams open in %.1f s; idle: CPU %.2f%% of "
-                    "one CPU over %.0f s, %d progress lines (client CPU "
-                    "%.1f%%), VmRSS %.1f MB (%.1f before)" %
+                    "one CPU over %.0f s, %d progress lines, %d streams "
+                    "without one (client CPU %.1f%%), VmRSS %.1f MB (%.1f "
+                    "before)" %
                     (system.name, n, opened_s, win["cpu_pct"],
-                     win["window_s"], p1 - p0, win["client_cpu_pct"],
-                     rss / 1024.0, rss0 / 1024.0))
+                     win["window_s"], p1 - p0, silent,
+                     win["client_cpu_pct"], rss / 1024.0, rss0 / 1024.0))
                 w = self.wrk(system, leader, "PUT, %d streams" % n)
                 rss_after, _ = proc_rss_kb(pid)
             ended = [s for s in streams if s.failed]
@@ -895,10 +982,12 @@ class Bench:
                                                       n, ended[0].failed))
             self.record(kind="idle", system=system.name, run=rnd, watchers=n,
                         open_s=opened_s, idle=win, progress_lines=p1 - p0,
+                        streams_without_progress=silent,
                         rss_before_kb=rss0, rss_open_kb=rss_open, rss_kb=rss,
                         rss_anon_kb=anon, rss_after_wrk_kb=rss_after, wrk=w)
         finally:
             pool.close_all()
+        system.wait_streams_gone([leader])
 
     def fanout(self, system, rnd, leader, mode):
         n = self.a.fanout
@@ -928,15 +1017,22 @@ class Bench:
                         pool.pump(0.05)
                 value = ("r%d-%s-%d" % (rnd, mode, i)).encode()
                 req = system.put_request(leader, FAN_KEY, value)
+                pool.start_defer(streams)
                 t_send = put.put(req)
                 deadline = time.monotonic() + 30
-                while (pool.counts.get(value, 0) < n or
-                       put.done_ts is None) and \
+                # Every stream received something: most likely the
+                # write's event (a progress event cannot come before 5 s
+                # without one); parsed, the counts say whether it was.
+                while (pool.fresh < n or put.done_ts is None) and \
                         time.monotonic() < deadline:
                     pool.pump(0.2)
                     if put.closed and put.done_ts is None:
                         raise BenchError("%s: the PUT connection closed: %s"
                                          % (system.name, put.failed))
+                pool.end_defer(streams)
+                while pool.counts.get(value, 0) < n and \
+                        time.monotonic() < deadline:
+                    pool.pump(0.2)
                 if put.done_ts is None or put.status != 200:
                     raise BenchError("%s: fan-out PUT: %s %s" % (
                         system.name, put.status, bytes(put.body)[:200]))
@@ -960,7 +1056,8 @@ class Bench:
                 acks.append(((k if k is not None else r) - t_send) / 1e6)
             lat_k.sort()
             lat_r.sort()
-            res = {"p50_ms": pct(lat_k, 50), "p99_ms": pct(lat_k, 99),
+            res = {"min_ms": lat_k[0] if lat_k else None,
+                   "p50_ms": pct(lat_k, 50), "p99_ms": pct(lat_k, 99),
                    "max_ms": lat_k[-1] if lat_k else None,
                    "read_p50_ms": pct(lat_r, 50), "read_p99_ms": pct(lat_r, 99),
                    "read_max_ms": lat_r[-1] if lat_r else None,
@@ -977,12 +1074,19 @@ class Bench:
                         streams=n, writes=self.a.writes, **res)
         finally:
             pool.close_all()
+        system.wait_streams_gone(system.client_urls)
 
     def round(self, system, rnd):
         leader = system.leader()
         pid = system.pids[leader]
         log("%s round %d: leader %s (pid %d)" % (system.name, rnd, leader,
                                                   pid))
+        if rnd == 1:
+            # Memory once given to streams mostly stays with the process
+            # (malloc's arenas, Go's heap): "without streams" is this one.
+            rss, anon = proc_rss_kb(pid)
+            self.record(kind="fresh", system=system.name, rss_kb=rss,
+                        rss_anon_kb=anon)
         if "idle" in self.a.phases:
             # Half the rounds start without streams, half with them, so
             # that a store growing run by run weighs on both alike.
@@ -1051,8 +1155,8 @@ def report(raw, args, systems):
                                if 0 in p and n in p and p[0]])
         rows.append(("with / without streams (median of the rounds' "
                      "ratios)", "x", ratio))
-        rows.append(("leader VmRSS, no streams", "MB",
-                     {s: med("idle", s, lambda r: r["rss_kb"], watchers=0)
+        rows.append(("leader VmRSS before the first stream", "MB",
+                     {s: med("fresh", s, lambda r: r["rss_kb"])
                       for s in names}))
         rows.append(("leader VmRSS, {:,} idle streams".format(n), "MB",
                      {s: med("idle", s, lambda r: r["rss_kb"], watchers=n)
@@ -1166,6 +1270,7 @@ def parse_args():
     p.add_argument("--fanout", type=int, default=1000)
     p.add_argument("--writes", type=int, default=20)
     p.add_argument("--phases", default="idle,fanout")
+    p.add_argument("--kvd-args", default="")
     p.add_argument("--json", default="bench-watch-results.json")
     p.add_argument("--keep", action="store_true")
     p.add_argument("-h", "--help", action="store_true")
@@ -1218,7 +1323,8 @@ def main():
                                                              fds))
         systems = []
         if not a.etcd_only:
-            systems.append(Kvd(work, a.kvd, procs, fds - 100))
+            systems.append(Kvd(work, a.kvd, procs, fds - 100,
+                               a.kvd_args.split()))
         if a.with_etcd or a.etcd_only:
             systems.append(Etcd(work, procs))
         load_start = open("/proc/loadavg").read().split()[:3]
