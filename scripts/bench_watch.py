@@ -1005,6 +1005,7 @@ class Bench:
             host, port = system.hostport(leader)
             put = None
             lat_k, lat_r, last, acks, missing = [], [], [], [], 0
+            per_write = []
             for i in range(self.a.writes + 1):
                 if put is None or put.closed:
                     # Connected before the clock starts.
@@ -1039,6 +1040,15 @@ class Bench:
                     raise BenchError("%s: fan-out PUT: %s %s" % (
                         system.name, put.status, bytes(put.body)[:200]))
                 got = [s.seen[value] for s in streams if value in s.seen]
+                # The slowest delivery per member, to tell a member that
+                # learned of the commit late from a slow fan-out.
+                by_member = {}
+                for s in streams:
+                    if value in s.seen:
+                        k, r = s.seen[value]
+                        ms = ((k if k is not None else r) - t_send) / 1e6
+                        m = "%s:%d" % s.addr
+                        by_member[m] = max(by_member.get(m, 0), ms)
                 if len(got) < n:
                     ended = [s.failed for s in streams if s.failed]
                     log("  %s: write %d reached %d of %d streams in 30 s%s" %
@@ -1054,6 +1064,7 @@ class Bench:
                 lat_k += ks
                 lat_r += rs
                 last.append(max(ks))
+                per_write.append(by_member)
                 k, r = put.done_ts
                 acks.append(((k if k is not None else r) - t_send) / 1e6)
             lat_k.sort()
@@ -1065,6 +1076,7 @@ class Bench:
                    "read_max_ms": lat_r[-1] if lat_r else None,
                    "last_stream_median_ms": median(last),
                    "put_ack_median_ms": median(acks),
+                   "slowest_by_member_ms": per_write,
                    "samples": len(lat_k), "missing": missing,
                    "duplicates": sum(s.duplicates for s in streams),
                    "kernel_timestamps": pool.kernel_ts}
@@ -1111,7 +1123,7 @@ def fmt(v, unit):
         return "-"
     if unit == "req/s":
         return "{:,.0f} req/s".format(v)
-    if unit == "MB":
+    if unit == "kB":
         return "%.1f MB" % (v / 1024.0)
     if unit == "%":
         return "%.2f%%" % v
@@ -1157,16 +1169,16 @@ def report(raw, args, systems):
                                if 0 in p and n in p and p[0]])
         rows.append(("with / without streams (median of the rounds' "
                      "ratios)", "x", ratio))
-        rows.append(("leader VmRSS before the first stream", "MB",
+        rows.append(("leader VmRSS before the first stream", "kB",
                      {s: med("fresh", s, lambda r: r["rss_kb"])
                       for s in names}))
-        rows.append(("leader VmRSS, {:,} idle streams".format(n), "MB",
+        rows.append(("leader VmRSS, {:,} idle streams".format(n), "kB",
                      {s: med("idle", s, lambda r: r["rss_kb"], watchers=n)
                       for s in names}))
         # Memory freed by closed streams stays with the process and serves
         # the next round's: the first round shows what streams cost.
         rows.append(("leader RssAnon growth opening {:,} streams, first "
-                     "round".format(n), "MB",
+                     "round".format(n), "kB",
                      {s: med("idle", s, lambda r: r["rss_anon_open_kb"] -
                              r["rss_anon_before_kb"], watchers=n, run=1)
                       for s in names}))
