@@ -899,16 +899,20 @@ class Bench:
         self.lua[system.name] = path
         return path
 
-    def wrk(self, system, url, label):
+    def wrk(self, system, url, label, pid):
+        """One wrk run; with it the leader's CPU per answered PUT, which
+        the machine's other work moves less than the throughput."""
         script = self.lua_for(system)
         env = dict(os.environ)
         env["BENCH_SEED"] = str(int.from_bytes(os.urandom(4), "little"))
         cmd = ["wrk", "-t1", "-c%d" % self.a.conns, "-d%ds" % self.a.duration,
                "--timeout", "5s", "-s", script, url]
+        cpu0 = proc_cpu_seconds(pid)
         try:
             r = subprocess.run(cmd, capture_output=True, text=True, env=env,
                                timeout=self.a.duration + 60,
                                stdin=subprocess.DEVNULL)
+            cpu1 = proc_cpu_seconds(pid)
         except subprocess.TimeoutExpired:
             raise BenchError("wrk did not finish (%s %s)" %
                              (system.name, label))
@@ -916,9 +920,12 @@ class Bench:
             if line.startswith("BENCHRESULT "):
                 w = json.loads(line[len("BENCHRESULT "):])
                 errs = sum(w["errors"].values())
+                w["leader_cpu_us_per_put"] = (1e6 * (cpu1 - cpu0) / w["ok"]
+                                              if w["ok"] else None)
                 log("  %-4s %-22s %8.0f req/s ok, p50 %.2f ms, p99 %.2f ms, "
-                    "%d errors" % (system.name, label, w["ok_rps"],
-                                   w["p50_ms"], w["p99_ms"], errs))
+                    "%d errors, leader CPU %.1f us/PUT" %
+                    (system.name, label, w["ok_rps"], w["p50_ms"],
+                     w["p99_ms"], errs, w["leader_cpu_us_per_put"] or 0))
                 return w
         raise BenchError("wrk printed no result (%s %s): %s" %
                          (system.name, label, (r.stdout + r.stderr)[-500:]))
@@ -942,7 +949,7 @@ class Bench:
         log("  %-4s leader idle, no streams: CPU %.2f%% of one CPU over "
             "%.0f s, VmRSS %.1f MB" % (system.name, win["cpu_pct"],
                                        win["window_s"], rss / 1024.0))
-        w = self.wrk(system, leader, "PUT, no streams")
+        w = self.wrk(system, leader, "PUT, no streams", pid)
         self.record(kind="idle", system=system.name, run=rnd, watchers=0,
                     idle=win, rss_kb=rss, rss_anon_kb=anon, wrk=w)
 
@@ -973,7 +980,7 @@ class Bench:
                     (system.name, n, opened_s, win["cpu_pct"],
                      win["window_s"], p1 - p0, silent,
                      win["client_cpu_pct"], rss / 1024.0, rss0 / 1024.0))
-                w = self.wrk(system, leader, "PUT, %d streams" % n)
+                w = self.wrk(system, leader, "PUT, %d streams" % n, pid)
                 rss_after, _ = proc_rss_kb(pid)
             ended = [s for s in streams if s.failed]
             if ended:
@@ -1129,6 +1136,8 @@ def fmt(v, unit):
         return "%.2f%%" % v
     if unit == "ms":
         return "%.2f ms" % v
+    if unit == "us":
+        return "%.1f us" % v
     if unit == "s":
         return "%.1f s" % v
     if unit == "x":
@@ -1169,6 +1178,12 @@ def report(raw, args, systems):
                                if 0 in p and n in p and p[0]])
         rows.append(("with / without streams (median of the rounds' "
                      "ratios)", "x", ratio))
+        for w, what in ((0, "no streams"),
+                        (n, "{:,} idle streams".format(n))):
+            rows.append(("leader CPU per PUT, %s" % what, "us",
+                         {s: med("idle", s, lambda r:
+                                 r["wrk"]["leader_cpu_us_per_put"],
+                                 watchers=w) for s in names}))
         rows.append(("leader VmRSS before the first stream", "kB",
                      {s: med("fresh", s, lambda r: r["rss_kb"])
                       for s in names}))
