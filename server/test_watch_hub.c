@@ -65,7 +65,7 @@ struct w {
 	bool open;
 	struct watcher *h;
 	char match[8];
-	bool exact;
+	bool exact, stream;
 	raft_index from; /* first index it covers */
 	size_t got[MAX_GOT];
 	size_t ngot;
@@ -259,6 +259,27 @@ static void add_watcher(void)
 	w->open = true;
 }
 
+/* A stream of a key no one writes, from now. */
+static void add_idle_stream(void)
+{
+	for (size_t i = 0; i < MAX_WATCHERS; i++) {
+		struct w *w = &ws[i];
+		if (w->open || w->ended)
+			continue;
+		memset(w, 0, sizeof(*w));
+		snprintf(w->match, sizeof(w->match), "idle");
+		w->exact = true;
+		w->stream = true;
+		raft_index oldest;
+		if (watch_hub_add(hub, (const uint8_t *)"idle", 4, true, 0,
+				  true, &ops, w, &w->h, &oldest) != 0)
+			fail("adding an idle stream");
+		w->from = applied + 1;
+		w->open = true;
+		return;
+	}
+}
+
 static struct w *random_open(void)
 {
 	size_t start = rnd() % MAX_WATCHERS;
@@ -328,6 +349,24 @@ static int run_seed(uint64_t seed, unsigned steps, const char *dir)
 	}
 	if (st.catching_up != 0)
 		fail("catch-up never ended");
+	/* Every open stream hears that it is up to date (progress every
+	 * millisecond here): none is left out of the progress order, also
+	 * not the idle ones added last. */
+	for (int k = 0; k < 3; k++)
+		add_idle_stream();
+	for (int k = 0;; k++) {
+		size_t behind = 0;
+		for (size_t i = 0; i < MAX_WATCHERS; i++)
+			behind += ws[i].open && ws[i].stream &&
+				  ws[i].progress < applied;
+		if (behind == 0)
+			break;
+		if (k == 100000)
+			fail("%zu streams got no progress up to %" PRIu64,
+			     behind, applied);
+		usleep(100);
+		run_once(base);
+	}
 	for (size_t i = 0; i < MAX_WATCHERS; i++) {
 		struct w *w = &ws[i];
 		if (!w->open)
