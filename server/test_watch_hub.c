@@ -53,6 +53,16 @@ struct mev {
 	uint32_t value; /* the value's bytes: its decimal text */
 };
 
+/* The bytes of model value @v: its decimal text, or none for 0. */
+static int mval(uint32_t v, char out[16])
+{
+	if (v == 0) {
+		out[0] = '\0';
+		return 0;
+	}
+	return snprintf(out, 16, "%u", v);
+}
+
 static struct mev model[MAX_MODEL];
 static size_t nmodel;
 static bool exists[8];
@@ -108,7 +118,7 @@ static int on_change(void *arg, const struct kv_event *ev)
 		     (size_t)(w - ws), ev->index);
 	const struct mev *e = &model[i];
 	char val[16];
-	int vl = snprintf(val, sizeof(val), "%u", e->value);
+	int vl = mval(e->value, val);
 	if (ev->index != e->index || ev->type != e->type ||
 	    ev->key_len != strlen(e->key) ||
 	    memcmp(ev->key, e->key, ev->key_len) != 0 ||
@@ -184,8 +194,11 @@ static void apply_batch(void)
 	for (size_t i = 0; i < n; i++) {
 		size_t k = rnd() % 8;
 		char val[16];
+		/* 0 is the empty value (a put, not a delete). */
 		uint32_t v = (uint32_t)(rnd() % 100000);
-		snprintf(val, sizeof(val), "%u", v);
+		if (v % 5 == 0)
+			v = 0;
+		mval(v, val);
 		struct kv_cmd c = {.op = rnd() % 3 == 0 ? KV_OP_DELETE
 							: KV_OP_PUT,
 				   .key = (const uint8_t *)keys[k],
