@@ -80,6 +80,12 @@ KVC_INTERNAL int kvc_http_read_random(void *buf, size_t len);
 KVC_INTERNAL int kvc_http_parse_endpoint(const char *url, size_t len,
 					 struct endpoint *ep);
 
+/* Decodes standard base64 (RFC 4648, with padding) from the NUL-terminated
+ * @s into a malloc'd buffer with a trailing NUL (not counted in *@out_len),
+ * owned by the caller. 0, KVC_EPROTO (not base64) or KVC_ENOMEM. */
+KVC_INTERNAL int kvc_http_b64_decode(const char *s, void **out,
+				     size_t *out_len);
+
 /* Frees @r's body and zeroes @r. */
 KVC_INTERNAL void kvc_http_resp_clear(struct resp *r);
 

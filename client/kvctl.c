@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "kvc.h"
+#include "kvctl_print.h"
 #include "kvctl_snapshot.h"
 
 #define EXIT_OK		 0
@@ -206,30 +207,6 @@ static void print_json(json_t *j)
 	json_decref(j);
 }
 
-static char *b64_encode(const unsigned char *p, size_t n)
-{
-	static const char tab[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-	    "0123456789+/";
-	char *out = malloc((n + 2) / 3 * 4 + 1);
-	if (!out)
-		return NULL;
-	size_t o = 0;
-	for (size_t i = 0; i < n; i += 3) {
-		unsigned v = (unsigned)p[i] << 16;
-		if (i + 1 < n)
-			v |= (unsigned)p[i + 1] << 8;
-		if (i + 2 < n)
-			v |= p[i + 2];
-		out[o++] = tab[v >> 18 & 63];
-		out[o++] = tab[v >> 12 & 63];
-		out[o++] = i + 1 < n ? tab[v >> 6 & 63] : '=';
-		out[o++] = i + 2 < n ? tab[v & 63] : '=';
-	}
-	out[o] = '\0';
-	return out;
-}
-
 static int read_stdin(void **buf, size_t *len)
 {
 	size_t cap = 4096, n = 0;
@@ -373,7 +350,7 @@ static int cmd_get(struct global *g, int argc, char **argv)
 	if (rc < 0)
 		return report(g, rc);
 	if (g->json) {
-		char *b = b64_encode(value, len);
+		char *b = kvctl_b64_encode(value, len);
 		if (b)
 			print_json(json_pack("{s:s,s:s,s:I}", "key", pos[0],
 					     "value", b, "index",
@@ -418,25 +395,6 @@ static int cmd_del(struct global *g, int argc, char **argv)
 	return EXIT_OK;
 }
 
-/* Prints bytes with \\, \t, \n and non-printable bytes escaped so that one
- * pair stays on one line. */
-static void print_escaped(const unsigned char *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = p[i];
-		if (ch == '\\')
-			fputs("\\\\", stdout);
-		else if (ch == '\t')
-			fputs("\\t", stdout);
-		else if (ch == '\n')
-			fputs("\\n", stdout);
-		else if (ch < 0x20 || ch == 0x7f)
-			printf("\\x%02x", ch);
-		else
-			putchar(ch);
-	}
-}
-
 /* --- list --- */
 static int cmd_list(struct global *g, int argc, char **argv)
 {
@@ -475,8 +433,8 @@ static int cmd_list(struct global *g, int argc, char **argv)
 			break;
 		for (size_t i = 0; i < n; i++) {
 			if (arr) {
-				char *b =
-				    b64_encode(kvs[i].value, kvs[i].value_len);
+				char *b = kvctl_b64_encode(kvs[i].value,
+							   kvs[i].value_len);
 				json_array_append_new(
 				    arr, json_pack("{s:s,s:s,s:I}", "key",
 						   kvs[i].key, "value",
@@ -484,10 +442,11 @@ static int cmd_list(struct global *g, int argc, char **argv)
 						   (json_int_t)kvs[i].index));
 				free(b);
 			} else {
-				print_escaped((unsigned char *)kvs[i].key,
-					      strlen(kvs[i].key));
+				kvctl_print_escaped((unsigned char *)kvs[i].key,
+						    strlen(kvs[i].key));
 				putchar('\t');
-				print_escaped(kvs[i].value, kvs[i].value_len);
+				kvctl_print_escaped(kvs[i].value,
+						    kvs[i].value_len);
 				putchar('\n');
 			}
 		}
