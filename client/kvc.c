@@ -29,6 +29,7 @@ static const char *const errstr[] = {
     [-KVC_ECONFLICT] = "conflict",
     [-KVC_EPROTO] = "unexpected response",
     [-KVC_ESERVER] = "server error",
+    [-KVC_ECOMPACTED] = "history compacted",
 };
 
 const char *kvc_strerror(int rc)

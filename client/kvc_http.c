@@ -407,6 +407,8 @@ int kvc_http_status_to_rc(struct kvc *h, const struct resp *r)
 		return KVC_ECAS;
 	case 413:
 		return KVC_ETOO_LARGE;
+	case 410:
+		return KVC_ECOMPACTED;
 	case 503:
 		return KVC_EUNAVAILABLE;
 	case 504:

@@ -36,9 +36,10 @@ struct kvc {
 	size_t cur;		/* endpoint tried first */
 	struct endpoint leader; /* valid when has_leader */
 	bool has_leader;
-	char client_id[17]; /* X-Kv-Client */
-	uint64_t seq;	    /* X-Kv-Seq of the last logical write */
-	uint64_t rng;	    /* xorshift state for backoff jitter */
+	char client_id[17];    /* X-Kv-Client */
+	uint64_t seq;	       /* X-Kv-Seq of the last logical write */
+	uint64_t rng;	       /* xorshift state for backoff jitter */
+	uint64_t watch_oldest; /* kvc_watch_oldest() */
 	char errmsg[KVC_ERRMSG];
 };
 
