@@ -12,6 +12,7 @@
 #include "kvc.h"
 #include "kvctl_print.h"
 #include "kvctl_snapshot.h"
+#include "kvctl_watch.h"
 
 #define EXIT_OK		 0
 #define EXIT_NOTFOUND	 1 /* not found or CAS failed */
@@ -49,6 +50,7 @@ static const char usage_main[] =
     "  member remove ID            remove a member\n"
     "  leader transfer ID          hand leadership to member ID\n"
     "  snapshot save FILE          download a consistent snapshot (backup)\n"
+    "  watch KEY | --prefix P      print each change as it commits\n"
     "\n"
     "Global options:\n"
     "  --endpoints URL,...  client URLs of members (default: "
@@ -758,6 +760,40 @@ static int cmd_snapshot(struct global *g, int argc, char **argv)
 	return EXIT_OK;
 }
 
+/* --- watch --- */
+static int cmd_watch(struct global *g, int argc, char **argv)
+{
+	const struct optspec specs[] = {
+	    {"--prefix", true}, {"--from", true}, {"--count", true}};
+	const char *vals[3] = {NULL, NULL, NULL};
+	bool flags[3] = {false, false, false};
+	char *pos[1];
+	int np;
+	int r = split_args(cmd_current, argc, argv, specs, 3, vals, flags, pos,
+			   &np, 1);
+	if (r)
+		return r > 0 ? (puts(cmd_current->help), EXIT_OK) : EXIT_USAGE;
+	struct kvctl_watch_opts o = {.json = g->json};
+	if ((np == 1) == (vals[0] != NULL))
+		return fail_usage(cmd_current->usage, "%s",
+				  "give KEY or --prefix P");
+	o.prefix = vals[0] != NULL;
+	o.key = o.prefix ? vals[0] : pos[0];
+	if (vals[1] && (parse_u64(vals[1], &o.from) < 0 || o.from == 0 ||
+			o.from > INT64_MAX))
+		return fail_usage(cmd_current->usage, "bad --from %s", vals[1]);
+	if (vals[2] && (parse_u64(vals[2], &o.count) < 0 || o.count == 0))
+		return fail_usage(cmd_current->usage, "bad --count %s",
+				  vals[2]);
+	int ec = open_handle(g);
+	if (ec)
+		return ec;
+	int rc = kvctl_watch(g->h, &o);
+	if (rc == KVCTL_WATCH_EOUTPUT)
+		return EXIT_OTHER;
+	return rc < 0 ? report(g, rc) : EXIT_OK;
+}
+
 static const struct command commands[] = {
     {"put", "kvctl put KEY [VALUE] [--cas M]",
      "usage: kvctl put KEY [VALUE] [--cas M]\n"
@@ -808,6 +844,18 @@ static const struct command commands[] = {
      "cluster from it with kvd --restore FILE (README: Backup and\n"
      "disaster recovery).",
      cmd_snapshot},
+    {"watch", "kvctl watch KEY | --prefix P [--from I] [--count N]",
+     "usage: kvctl watch KEY | --prefix P [--from I] [--count N]\n"
+     "Prints every change to KEY, or to the keys starting with P, as it\n"
+     "commits, one line each, flushed at once: PUT<TAB>KEY<TAB>VALUE<TAB>\n"
+     "INDEX or DELETE<TAB>KEY<TAB>INDEX (escaped as by list); -o json\n"
+     "prints the event objects {\"type\", \"key\", \"value\" (base64),\n"
+     "\"index\"}. --from I starts at index I (the history a member keeps;\n"
+     "older: exit 4 naming the oldest index held), else after now.\n"
+     "When a member fails, resumes on another one with nothing missed\n"
+     "or repeated. Runs until --count N changes, SIGINT or SIGTERM (exit\n"
+     "0); exit 3 when no member serves within --timeout.",
+     cmd_watch},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
