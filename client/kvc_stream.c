@@ -91,9 +91,11 @@ void kvc_stream_eof(struct kvc_stream *s)
  * KVC_EPROTO when more than @max bytes wait without a '\n'. */
 static int raw_line(struct kvc_stream *s, size_t max, const char **p, size_t *n)
 {
-	const char *start = s->in + s->in_off;
 	size_t avail = s->in_len - s->in_off;
-	const char *nl = avail ? memchr(start, '\n', avail) : NULL;
+	if (avail == 0)
+		return 0; /* (and s->in may still be NULL) */
+	const char *start = s->in + s->in_off;
+	const char *nl = memchr(start, '\n', avail);
 	if (!nl)
 		return avail > max ? KVC_EPROTO : 0;
 	size_t len = (size_t)(nl - start);
@@ -244,6 +246,8 @@ static bool take_line(struct kvc_stream *s, const char **line, size_t *len,
 		      int *err)
 {
 	size_t live = s->b_len - s->b_off;
+	if (live == 0)
+		return false; /* (and s->body may still be NULL) */
 	const char *start = s->body + s->b_off;
 	const char *nl = live > s->scanned ? memchr(start + s->scanned, '\n',
 						    live - s->scanned)
@@ -272,6 +276,8 @@ static int move_body(struct kvc_stream *s, uint64_t max)
 	size_t take = s->in_len - s->in_off;
 	if (take > max)
 		take = (size_t)max;
+	if (take == 0)
+		return 0;
 	int rc = reserve(&s->body, &s->b_off, &s->b_len, &s->b_cap, take);
 	if (rc < 0)
 		return rc;
@@ -388,8 +394,8 @@ static int step(struct kvc_stream *s, const char **line, size_t *len)
 			break;
 		case ST_BODY_DONE:
 			/* No whole line left (take_line above): the rest. */
-			*line = s->body + s->b_off;
 			*len = s->b_len - s->b_off;
+			*line = *len ? s->body + s->b_off : "";
 			s->b_off = s->b_len;
 			s->scanned = 0;
 			s->state = ST_END;
