@@ -205,8 +205,9 @@ int kvc_leader_transfer(struct kvc *h, uint64_t to);
  *     while (rc == 0 || rc == KVC_ETIMEOUT || rc == KVC_EUNAVAILABLE) {
  *             rc = kvc_watch_next(w, &ev, 1000);
  *             if (rc == 0)
- *                     printf("%s %s at %llu\n", ev.type == KVC_EVENT_PUT ?
- *                            "put" : "delete", ev.key, ev.index);
+ *                     printf("%s %s at %" PRIu64 "\n", ev.type ==
+ *                            KVC_EVENT_PUT ? "put" : "delete", ev.key,
+ *                            ev.index);
  *     }
  *     kvc_watch_close(w);
  *
@@ -276,7 +277,8 @@ int kvc_watch_open(struct kvc *h, const char *key, unsigned flags,
  *  - KVC_EPROTO: the server broke the stream's promises (a malformed event
  *    line, one above 16 MiB of value, a change out of order or twice, a key
  *    that is not watched).
- *  - KVC_ENOMEM, KVC_EBADREQ, KVC_ESERVER.
+ *  - KVC_ENOMEM, KVC_EBADREQ, KVC_ENOTFOUND (a member without watches),
+ *    KVC_ESERVER.
  * These last three kinds are definite: every later call returns the same.
  */
 int kvc_watch_next(struct kvc_watch *w, struct kvc_event *ev, int timeout_ms);

@@ -27,6 +27,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <netdb.h>
 #include <poll.h>
 #include <stdio.h>
@@ -579,6 +580,8 @@ static int pump(struct kvc_watch *w, struct kvc_event *ev, bool has_until,
 		if (has_until && until < wake)
 			wake = until;
 		uint64_t wait = wake > now ? wake - now : 0;
+		if (wait > INT_MAX)
+			wait = INT_MAX;
 		struct pollfd pfd = {.fd = w->fd,
 				     .events = w->state == W_CONNECTING ||
 						       w->state == W_SENDING
