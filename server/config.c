@@ -470,6 +470,12 @@ const struct config_flag config_flags[] = {
      .help = "a watch stream that sent nothing for this long gets a "
 	     "progress event (every change up to its index was delivered)",
      NUMBER(watch_progress_ms, 10, 3600000)},
+    {.name = "max-wait-ms",
+     .arg = "MS",
+     .def = "600000",
+     .help = "a blocking read (?wait_index) waits at most this long, "
+	     "whatever its wait (which above 600s is 400)",
+     NUMBER(max_wait_ms, 0, 600000)},
     {.name = "max-connections",
      .arg = "N",
      .def = "10000",

@@ -391,6 +391,8 @@ static void start_wait_or_read(struct kvdraft_node *n, struct call *c,
 		start_read(n, c, stale);
 		return;
 	}
+	if (wait_ms > kvd_config(n)->max_wait_ms)
+		wait_ms = kvd_config(n)->max_wait_ms;
 	c->stale = stale;
 	bool exact = c->route == ROUTE_KV_GET;
 	if (http_watch_wait(n, exact ? c->key : c->prefix,
