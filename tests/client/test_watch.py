@@ -272,6 +272,15 @@ class StandInTest(unittest.TestCase):
         self.assertEqual(s.froms(), [None, 46, 47])
         self.assertIn('prefix=a%2F', s.requests[0][1])
 
+    def test_empty_prefix_watches_every_key(self):
+        s, rc, ev, err = self.watch(
+            [[head(7), put('any', b'1', 8), delete('other/key', 9),
+              'hold']],
+            ['--prefix', '', '--count', '2'])
+        self.assertEqual(rc, 0, err)
+        self.assertEqual([e['key'] for e in ev], ['any', 'other/key'])
+        self.assertEqual(s.requests[0][1], '/v1/watch?prefix=')
+
     def test_changes_sharing_an_index_resume_within_it(self):
         # A prefix watch cut after the first of a transaction's changes
         # resumes at that index and skips what it returned already.
