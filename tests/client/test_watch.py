@@ -3,9 +3,9 @@
 # index, error events, 410 and 503, a server that breaks its promises), and
 # against real 3-member kvd clusters (puts and deletes printed, --from
 # replaying the history, -o json as the server sends it, the watched member
-# killed mid-stream with every acknowledged write seen exactly once in order,
-# 410 as exit 4 naming the oldest index, SIGINT/SIGTERM, `| head -1`, and the
-# Check suite test_libkvc_watch).
+# killed -9 or terminated mid-stream with every acknowledged write seen
+# exactly once in order, 410 as exit 4 naming the oldest index, SIGINT and
+# SIGTERM, a reader that goes away, and the Check suite test_libkvc_watch).
 #
 # argv[1]: kvd, then optional unittest names; environment KVCTL: the kvctl
 # binary, TEST_LIBKVC_WATCH: the test_libkvc_watch binary (its test is
@@ -538,13 +538,14 @@ class KvctlWatchTest(ClusterTest):
 
 
 class ResumeTest(ClusterTest):
-    def test_watched_member_killed_mid_stream(self):
-        """A watcher of a prefix while 200 keys are written: the member
-        it streams from is killed -9 after some of them; it still prints
-        every acknowledged write exactly once, in index order."""
+    def across(self, prefix, stop):
+        """A watcher of @prefix while 200 keys are written: the member it
+        streams from is stopped with @stop after some of them (and started
+        again at the end); the watcher still prints every acknowledged
+        write exactly once, in index order."""
         c = self.cluster
-        base = c.put('resume-base', b'x').json()['index']
-        p = kvctl_bg(['-o', 'json', 'watch', '--prefix', 'resume/',
+        base = c.put(prefix + 'base', b'x').json()['index']
+        p = kvctl_bg(['-o', 'json', 'watch', '--prefix', prefix + 'k/',
                       '--from', str(base + 1), '--count', '200'],
                      c.endpoints(), timeout_s=30)
         acked = []
@@ -554,7 +555,7 @@ class ResumeTest(ClusterTest):
             for i in range(200):
                 if i == 100:
                     half.wait(120)
-                key = 'resume/%03d' % i
+                key = '%sk/%03d' % (prefix, i)
                 r = c.put(key, b'v%d' % i, timeout=120)
                 assert r.status == 200, r
                 acked.append((key, r.json()['index']))
@@ -566,8 +567,10 @@ class ResumeTest(ClusterTest):
             ports = connected_ports(p.pid)
             watched = [m for m in c.all() if m.client_port in ports]
             self.assertEqual(len(watched), 1, ports)
-            watched[0].kill()
+            stop(watched[0])
         finally:
+            # The second half is written after the stop: the watcher
+            # must have resumed elsewhere to print it.
             half.set()
         t.join(timeout=300)
         self.assertFalse(t.is_alive(), 'the writer did not finish')
@@ -580,8 +583,18 @@ class ResumeTest(ClusterTest):
         for e in got:
             self.assertEqual(e['type'], 'put')
             self.assertEqual(base64.b64decode(e['value']),
-                             b'v%d' % int(e['key'][7:]))
+                             b'v%d' % int(e['key'][-3:]))
         watched[0].start()
+        c.wait_ready()
+
+    def test_watched_member_killed_mid_stream(self):
+        self.across('kill/', lambda m: m.kill())
+
+    def test_watched_member_terminated_mid_stream(self):
+        # SIGTERM: the member ends the stream with shutting_down.
+        def terminate(m):
+            self.assertEqual(m.terminate(), 0)
+        self.across('term/', terminate)
 
 
 class CompactedTest(ClusterTest):
