@@ -74,8 +74,8 @@ struct kvc_watch {
 	struct kvc_stream st;
 	char *errbody; /* of a non-200 answer, NUL-terminated */
 	size_t errbody_len;
-	bool got_line;		     /* this stream brought a line */
-	uint64_t attempt_start;	     /* when the attempt began */
+	bool got_line;		/* this stream brought a change or progress */
+	uint64_t attempt_start; /* when the attempt began */
 	uint64_t attempt_deadline;   /* W_CONNECTING..W_ERRBODY */
 	uint64_t silent_deadline;    /* W_STREAM */
 	uint64_t retry_at;	     /* W_IDLE */
@@ -137,9 +137,9 @@ static void begin_reconnect(struct kvc_watch *w, uint64_t now)
 
 /* The attempt or the stream failed (the reason is in the handle's errmsg):
  * the next attempt goes to the next member, at once when the stream had
- * brought lines (the member served, then failed), else after a jittered,
- * growing pause. Returns @code when the reconnection's deadline has passed
- * (the next call starts a new one), else 0. */
+ * brought changes or progress (the member served, then failed), else after
+ * a jittered, growing pause. Returns @code when the reconnection's deadline has
+ * passed (the next call starts a new one), else 0. */
 static int fail_attempt(struct kvc_watch *w, int code)
 {
 	bool served = w->state == W_STREAM && w->got_line;
@@ -283,6 +283,18 @@ static bool key_watched(const struct kvc_watch *w, const char *key)
 	return strcmp(key, w->key) == 0;
 }
 
+/* The stream brought a change or a progress event: the member serves, and
+ * if it fails later the watch resumes elsewhere at once. (An error event
+ * alone does not count: a member that only ever ends streams must not make
+ * the watch spin.) */
+static void mark_served(struct kvc_watch *w)
+{
+	if (!w->got_line) {
+		w->got_line = true;
+		w->backoff = WATCH_BACKOFF_MIN;
+	}
+}
+
 /* One line of a 200 stream. 1 with *@ev set, 0 to read on, or a code. */
 static int handle_line(struct kvc_watch *w, const char *line, size_t len,
 		       struct kvc_event *ev)
@@ -312,6 +324,7 @@ static int handle_line(struct kvc_watch *w, const char *line, size_t len,
 		if (l.index > w->done)
 			w->done = l.index;
 		kvc_watch_line_clear(&l);
+		mark_served(w);
 		return 0;
 	case KVC_LINE_ERROR:
 		if (strcmp(l.error, "compacted") == 0) {
@@ -335,6 +348,7 @@ static int handle_line(struct kvc_watch *w, const char *line, size_t len,
 		break;
 	}
 	uint64_t i = l.index;
+	mark_served(w);
 	if (!key_watched(w, l.key)) {
 		kvc_watch_line_clear(&l);
 		return proto_error(w, "a change of a key not watched", "");
@@ -436,10 +450,6 @@ static int drain(struct kvc_watch *w, struct kvc_event *ev, bool open)
 				if (rc < 0)
 					return rc;
 				continue;
-			}
-			if (!w->got_line) {
-				w->got_line = true;
-				w->backoff = WATCH_BACKOFF_MIN;
 			}
 			rc = handle_line(w, line, len, ev);
 			if (rc != 0)

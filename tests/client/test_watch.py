@@ -162,6 +162,7 @@ class StandIns:
     def __init__(self, n, scripts):
         self.scripts = list(scripts)
         self.requests = []
+        self.times = []  # time.monotonic() of each request
         self.lock = threading.Lock()
         self.socks = []
         self.threads = []
@@ -204,6 +205,7 @@ class StandIns:
             path = req.split(b'\r\n')[0].split(b' ')[1].decode()
             with self.lock:
                 self.requests.append((i, path))
+                self.times.append(time.monotonic())
                 script = self.scripts.pop(0) if self.scripts else ['hold']
             try:
                 for step in script:
@@ -312,6 +314,21 @@ class StandInTest(unittest.TestCase):
         members = [i for i, _ in s.requests]
         for a, b in zip(members, members[1:]):
             self.assertNotEqual(a, b, s.requests)
+
+    def test_members_that_only_end_streams_are_retried_with_backoff(self):
+        # Each stream is accepted and ends with an error event at once: the
+        # watch keeps trying, but with growing pauses, not in a loop.
+        s = StandIns(1, [[head(5), error_event('shutting_down'), END]] * 50)
+        self.addCleanup(s.close)
+        p = kvctl_bg(['watch', 'k'], s.endpoints())
+        wait_for(lambda: len(s.times) >= 9, what='nine attempts')
+        p.send_signal(signal.SIGINT)
+        rc, lines, err = finish(p, timeout=60)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(lines, [])
+        # The pause before the 9th attempt is at least half of the
+        # backoff's cap (1 s).
+        self.assertGreaterEqual(s.times[8] - s.times[7], 0.45, s.times)
 
     def test_503_and_refused_members_are_skipped(self):
         dead = socket.socket()
