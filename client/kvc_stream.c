@@ -3,6 +3,7 @@
  * body cut into '\n'-terminated lines (see kvc_stream.h). */
 #include "kvc_stream.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -303,6 +304,11 @@ static int step(struct kvc_stream *s, const char **line, size_t *len)
 	size_t n;
 	int rc;
 	for (;;) {
+		/* Offsets stay inside their buffers; the scan inside the
+		 * live bytes. */
+		assert(s->in_off <= s->in_len && s->in_len <= s->in_cap);
+		assert(s->b_off <= s->b_len && s->b_len <= s->b_cap);
+		assert(s->scanned <= s->b_len - s->b_off);
 		if (s->state >= ST_CHUNK_SIZE && s->state <= ST_BODY_DONE) {
 			int err = 0;
 			if (take_line(s, line, len, &err))

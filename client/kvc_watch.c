@@ -25,6 +25,7 @@
 
 #include "clock.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -283,6 +284,18 @@ static bool key_watched(const struct kvc_watch *w, const char *key)
 	return strcmp(key, w->key) == 0;
 }
 
+/* The position's invariants (see the top of the file). */
+static void check_position(const struct kvc_watch *w)
+{
+	/* Only the index of the last change can be incomplete... */
+	assert(w->last <= w->done + 1);
+	/* ...and only for a prefix (a key changes once per index). */
+	assert(w->prefix || w->last <= w->done);
+	assert(w->skip <= w->n_last &&
+	       (w->skip == 0 || w->skip_index == w->last));
+	assert(w->n_last > 0 || w->last == 0);
+}
+
 /* The stream brought a change or a progress event: the member serves, and
  * if it fails later the watch resumes elsewhere at once. (An error event
  * alone does not count: a member that only ever ends streams must not make
@@ -325,6 +338,7 @@ static int handle_line(struct kvc_watch *w, const char *line, size_t len,
 			w->done = l.index;
 		kvc_watch_line_clear(&l);
 		mark_served(w);
+		check_position(w);
 		return 0;
 	case KVC_LINE_ERROR:
 		if (strcmp(l.error, "compacted") == 0) {
@@ -357,6 +371,7 @@ static int handle_line(struct kvc_watch *w, const char *line, size_t len,
 		if (i == w->skip_index) {
 			w->skip--;
 			kvc_watch_line_clear(&l);
+			check_position(w);
 			return 0;
 		}
 		snprintf(detail, sizeof(detail),
@@ -381,6 +396,7 @@ static int handle_line(struct kvc_watch *w, const char *line, size_t len,
 	}
 	if (!w->prefix)
 		w->done = i;
+	check_position(w);
 	w->cur = l;
 	ev->type = l.type;
 	ev->key = l.key;
