@@ -78,7 +78,7 @@ START_TEST(config_all_flags)
 			"--listen-peer",
 			"127.0.0.2:7102",
 			"--initial-cluster",
-			"1=http://127.0.0.1:7101,2=http://127.0.0.2:7102/",
+			"1=http://127.0.0.1:7101,2=http://p.example:81/",
 			"--advertise-client",
 			"http://c.example:80/",
 			"--advertise-peer",
@@ -106,7 +106,7 @@ START_TEST(config_all_flags)
 	ck_assert_str_eq(c.listen_client.host, "::1");
 	ck_assert_uint_eq(c.n_initial, 2);
 	ck_assert_uint_eq(c.initial[1].id, 2);
-	ck_assert_str_eq(c.initial[1].peer_url, "http://127.0.0.2:7102");
+	ck_assert_str_eq(c.initial[1].peer_url, "http://p.example:81");
 	ck_assert_str_eq(c.advertise_client, "http://c.example:80");
 	ck_assert_str_eq(c.advertise_peer, "http://p.example:81");
 	ck_assert_str_eq(c.peer_token, "s3cret"); /* whitespace trimmed */
@@ -140,6 +140,9 @@ START_TEST(config_errors)
 	    {"--initial-cluster", "1", "--initial-cluster"},
 	    {"--initial-cluster", "1=http://a:1,1=http://b:2",
 	     "--initial-cluster"},
+	    /* Its own entry is not where it listens for peers. */
+	    {"--initial-cluster", "1=http://127.0.0.1:3", "--initial-cluster"},
+	    {"--initial-cluster", "1=http://localhost:2", "--initial-cluster"},
 	    {"--peer-token-file", "/nonexistent/token", "--peer-token-file"},
 	    {"--log-level", "loud", "--log-level"},
 	    {"--advertise-client", "127.0.0.1:1", "--advertise-client"},
