@@ -329,6 +329,17 @@ static int set_log_level(struct config_parse_state *st,
 	return CONFIG_OK;
 }
 
+static int set_log_format(struct config_parse_state *st,
+			  const struct config_flag *f, const char *arg,
+			  char *err, size_t errlen)
+{
+	(void)f;
+	if (log_format_parse(arg, &st->c->log_format) != 0)
+		return util_fail(err, errlen,
+				 "--log-format: '%s' is not text or json", arg);
+	return CONFIG_OK;
+}
+
 static int show_help(struct config_parse_state *st, const struct config_flag *f,
 		     const char *arg, char *err, size_t errlen)
 {
@@ -494,6 +505,12 @@ const struct config_flag config_flags[] = {
      .def = "info",
      .help = "debug, info, warn or error",
      .set = set_log_level},
+    {.name = "log-format",
+     .arg = "FORMAT",
+     .def = "text",
+     .help = "log lines on stderr as text, or json: one object a line with "
+	     "ts, level, member, msg",
+     .set = set_log_format},
     {.name = "help", .help = "print this help and exit", .set = show_help},
     {.name = "version",
      .help = "print the version and exit",

@@ -61,6 +61,7 @@ struct config {
 	unsigned watch_progress_ms; /* an idle stream's progress period */
 	unsigned max_wait_ms;	    /* a blocking read's wait is cut to it */
 	enum log_level log_level;
+	enum log_format log_format;
 	char *restore; /* --restore FILE, owned; NULL when absent */
 	uint64_t wal_segment_bytes;
 	unsigned max_connections; /* per listener, 1..CONFIG_MAX_CONNECTIONS */

@@ -73,6 +73,7 @@ static struct bufferevent *wrap_peer_conn(void *arg, struct bufferevent *bev)
 
 static void die(const char *line, int status)
 {
+	log_release(0);
 	fprintf(stderr, "kvd: %s\n", line);
 	exit(status);
 }
@@ -129,7 +130,9 @@ int main(int argc, char **argv)
 	if (pfd < 0)
 		die(err, CONFIG_EXIT_STARTUP);
 
-	log_init(cfg.id, cfg.log_level);
+	log_init(cfg.id, cfg.log_level, cfg.log_format);
+	/* Until the member serves: a start that fails prints one line. */
+	log_hold();
 	log_info("kvd %s starting: data dir %s, clients on %s, peers on %s",
 		 KVD_VERSION, cfg.data_dir, cfg.advertise_client,
 		 cfg.advertise_peer);
@@ -172,6 +175,7 @@ int main(int argc, char **argv)
 	if (mem_policy_start(k.base) != 0)
 		die("cannot start the memory timer", CONFIG_EXIT_STARTUP);
 	log_info("member %" PRIu64 " ready to serve", cfg.id);
+	log_release(1);
 
 	event_base_dispatch(k.base);
 
