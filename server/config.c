@@ -699,29 +699,14 @@ int config_parse(int argc, char **argv, struct config *c, char *err,
 		rc = parse_cluster(c, st.cluster, err, errlen);
 		if (rc != CONFIG_OK)
 			return rc;
-		const struct config_member *self = NULL;
+		int found = 0;
 		for (size_t i = 0; i < c->n_initial; i++)
-			if (c->initial[i].id == c->id)
-				self = &c->initial[i];
-		if (self == NULL)
+			found |= c->initial[i].id == c->id;
+		if (!found)
 			return util_fail(err, errlen,
 					 "--initial-cluster does not list this "
 					 "member (--id %" PRIu64 ")",
 					 c->id);
-		/* The others reach this member at the URL the list gives it:
-		 * one that is not where it can be reached would start, and
-		 * the cluster would never form. */
-		struct config_addr listed, adv;
-		if (config_parse_url(self->peer_url, &listed) != 0 ||
-		    config_parse_url(c->advertise_peer, &adv) != 0 ||
-		    strcmp(listed.host, adv.host) != 0 ||
-		    listed.port != adv.port)
-			return util_fail(
-			    err, errlen,
-			    "--initial-cluster gives this member (%" PRIu64
-			    ") the peer URL %s, but it is reached at %s "
-			    "(--advertise-peer, or --listen-peer without it)",
-			    c->id, self->peer_url, c->advertise_peer);
 	}
 	if (st.token_file != NULL) {
 		rc = read_token(c, st.token_file, err, errlen);
