@@ -45,6 +45,51 @@ static void grace_cb(evutil_socket_t fd, short what, void *arg)
 	event_base_loopbreak(k->base);
 }
 
+/* Fails what waits with 503, then gives the answers a moment to leave
+ * before the WAL is drained. */
+static void stop_now(struct kvd *k)
+{
+	watch_hub_end_all(k->store.hub, WATCH_END_SHUTTING_DOWN);
+	kvdraft_node_stop(k->node);
+	struct timeval tv = clock_ms_to_timeval(SHUTDOWN_GRACE_MS);
+	k->grace = evtimer_new(k->base, grace_cb, k);
+	if (k->grace == NULL || evtimer_add(k->grace, &tv) != 0)
+		event_base_loopbreak(k->base);
+}
+
+static void handed_over(void *arg, int err, const void *result)
+{
+	(void)result;
+	struct kvd *k = arg;
+	if (err == KVDRAFT_OK)
+		log_info("leadership handed over before stopping");
+	else
+		log_warn("leadership not handed over before stopping: %s",
+			 kvdraft_strerror(err));
+	stop_now(k);
+}
+
+/* The voter other than this member whose log is the longest here: the one
+ * that can take over at once. 0 when there is none (or not leading). */
+static raft_id best_successor(struct kvdraft_node *n, raft_id self)
+{
+	struct kvdraft_member ms[RAFT_MAX_MEMBERS];
+	size_t cnt = kvdraft_node_members(n, ms, RAFT_MAX_MEMBERS);
+	raft_id best = 0;
+	raft_index best_match = 0;
+	for (size_t i = 0; i < cnt && i < RAFT_MAX_MEMBERS; i++) {
+		raft_index m;
+		if (ms[i].id == self || !ms[i].voter ||
+		    kvdraft_node_match_index(n, ms[i].id, &m) != KVDRAFT_OK)
+			continue;
+		if (best == 0 || m > best_match) {
+			best = ms[i].id;
+			best_match = m;
+		}
+	}
+	return best;
+}
+
 static void signal_cb(evutil_socket_t sig, short what, void *arg)
 {
 	(void)what;
@@ -53,15 +98,23 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 		return;
 	k->stopping = 1;
 	log_info("%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-	/* Stop accepting connections, fail what waits with 503, then give
-	 * the answers a moment to leave before the WAL is drained. */
 	listener_stop(k->client_listener);
-	watch_hub_end_all(k->store.hub, WATCH_END_SHUTTING_DOWN);
-	kvdraft_node_stop(k->node);
-	struct timeval tv = clock_ms_to_timeval(SHUTDOWN_GRACE_MS);
-	k->grace = evtimer_new(k->base, grace_cb, k);
-	if (k->grace == NULL || evtimer_add(k->grace, &tv) != 0)
-		event_base_loopbreak(k->base);
+	/* A leader first hands over to the most up-to-date voter (within an
+	 * election timeout), so that writes pause for one round trip rather
+	 * than for an election (etcd does the same). */
+	struct raft_status st;
+	kvdraft_node_status(k->node, &st);
+	raft_id to =
+	    st.role == RAFT_LEADER ? best_successor(k->node, st.id) : 0;
+	if (to != 0) {
+		log_info("handing leadership to member %" PRIu64
+			 " before stopping",
+			 to);
+		if (kvdraft_node_transfer_leadership(k->node, to, handed_over,
+						     k) == KVDRAFT_OK)
+			return;
+	}
+	stop_now(k);
 }
 
 /* The peer listener's hook: the node checks the peer token before a
