@@ -2,6 +2,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/thread.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@
 #include "log.h"
 #include "mem_policy.h"
 #include "kvdraft_node.h"
+#include "sd_notify.h"
 #include "watch_hub.h"
 
 /* Time given to answers of failed in-flight requests to reach their
@@ -33,7 +35,7 @@ struct kvd {
 	struct listener *client_listener, *peer_listener;
 	struct kvdraft_node *node;
 	struct kv_app store;
-	struct event *sigterm, *sigint, *grace;
+	struct event *sigterm, *sigint, *sighup, *grace;
 	int stopping;
 };
 
@@ -90,6 +92,14 @@ static raft_id best_successor(struct kvdraft_node *n, raft_id self)
 	return best;
 }
 
+/* SIGHUP (systemd's ExecReload): the process goes on; nothing it reads
+ * at start changes while it runs yet. */
+static void sighup_cb(evutil_socket_t sig, short what, void *arg)
+{
+	(void)sig, (void)what, (void)arg;
+	log_info("SIGHUP: nothing to reload");
+}
+
 static void signal_cb(evutil_socket_t sig, short what, void *arg)
 {
 	(void)what;
@@ -98,6 +108,7 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 		return;
 	k->stopping = 1;
 	log_info("%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	sd_notify_send("STOPPING=1");
 	listener_stop(k->client_listener);
 	/* A leader first hands over to the most up-to-date voter (within an
 	 * election timeout), so that writes pause for one round trip rather
@@ -168,6 +179,8 @@ int main(int argc, char **argv)
 	}
 	mem_policy_init();
 	signal(SIGPIPE, SIG_IGN);
+	/* A reload asked for while starting is not a reason to die. */
+	signal(SIGHUP, SIG_IGN);
 	if (evthread_use_pthreads() != 0)
 		die("cannot enable libevent threading", CONFIG_EXIT_STARTUP);
 	k.base = loop_new();
@@ -221,14 +234,20 @@ int main(int argc, char **argv)
 
 	k.sigterm = evsignal_new(k.base, SIGTERM, signal_cb, &k);
 	k.sigint = evsignal_new(k.base, SIGINT, signal_cb, &k);
-	if (k.sigterm == NULL || k.sigint == NULL ||
+	k.sighup = evsignal_new(k.base, SIGHUP, sighup_cb, &k);
+	if (k.sigterm == NULL || k.sigint == NULL || k.sighup == NULL ||
 	    evsignal_add(k.sigterm, NULL) != 0 ||
-	    evsignal_add(k.sigint, NULL) != 0)
+	    evsignal_add(k.sigint, NULL) != 0 ||
+	    evsignal_add(k.sighup, NULL) != 0)
 		die("cannot handle signals", CONFIG_EXIT_STARTUP);
 	if (mem_policy_start(k.base) != 0)
 		die("cannot start the memory timer", CONFIG_EXIT_STARTUP);
 	log_info("member %" PRIu64 " ready to serve", cfg.id);
 	log_release(1);
+	/* Under systemd (Type=notify): started means serving. */
+	if (sd_notify_send("READY=1\nSTATUS=serving") < 0)
+		log_warn("cannot notify the service manager: %s",
+			 strerror(errno));
 
 	event_base_dispatch(k.base);
 
@@ -248,11 +267,13 @@ int main(int argc, char **argv)
 	listener_free(k.peer_listener);
 	event_free(k.sigterm);
 	event_free(k.sigint);
+	event_free(k.sighup);
 	/* Freeing the events restored the default action: a second SIGTERM
 	 * (a supervisor insisting) must not turn this clean exit into a
 	 * death by signal. */
 	signal(SIGTERM, SIG_IGN);
 	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
 	if (k.grace != NULL)
 		event_free(k.grace);
 	event_base_free(k.base);
