@@ -268,7 +268,7 @@ class MetricsTest(ClusterTest):
                      'kvd_wal_fsync_duration_seconds_bucket',
                      'kvd_http_request_duration_seconds_bucket'):
             self.assertIn('\n' + name, text, name)
-        self.assertIn('kvd_http_requests_total{route="kv_put",status="200"}',
+        self.assertIn('kvd_http_requests_total{route="kv_put",code="200"}',
                       text)
         self.assertIn('kvd_raft_is_leader 1', text)
         samples = {}
@@ -280,6 +280,28 @@ class MetricsTest(ClusterTest):
         self.assertGreaterEqual(samples['kvd_wal_syncs_total'], 1)
         self.assertGreaterEqual(samples['kvd_wal_fsync_duration_seconds_count'],
                                 1)
+        # DESIGN.md §1.10's names for operators.
+        self.assertEqual(samples['kvd_has_leader'], 1)
+        self.assertGreaterEqual(samples['kvd_proposals_committed_total'],
+                                samples['kvd_proposals_applied_total'])
+        self.assertGreaterEqual(samples['kvd_proposals_applied_total'], 1)
+        self.assertGreaterEqual(samples['kvd_store_keys'], 1)
+        self.assertGreater(samples['kvd_store_size_bytes'], 0)
+        self.assertGreaterEqual(
+            samples['kvd_store_commit_duration_seconds_count'], 1)
+        self.assertEqual(samples['kvd_build_info{version="%s"}'
+                                 % re.search(r'kvd (\S+)', subprocess.run(
+                                     [harness.KVD, '--version'],
+                                     stdout=subprocess.PIPE).stdout.decode()
+                                 ).group(1)], 1)
+        self.assertGreaterEqual(samples['process_cpu_seconds_total'], 0)
+        self.assertGreater(samples['process_resident_memory_bytes'], 1 << 20)
+        self.assertGreater(samples['process_open_fds'], 3)
+        self.assertGreaterEqual(samples['process_max_fds'],
+                                samples['process_open_fds'])
+        self.assertLess(abs(samples['process_start_time_seconds'] -
+                            time.time()), 3600)
+        self.assertNotIn('status="', text)
 
 
 if __name__ == '__main__':

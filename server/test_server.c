@@ -639,11 +639,11 @@ START_TEST(metrics_buckets_and_text)
 	evbuffer_remove(out, text, len);
 	text[len] = '\0';
 	ck_assert_ptr_nonnull(strstr(
-	    text, "kvd_http_requests_total{route=\"kv_put\",status=\"200\"} "
+	    text, "kvd_http_requests_total{route=\"kv_put\",code=\"200\"} "
 		  "1\n"));
 	ck_assert_ptr_nonnull(strstr(
 	    text,
-	    "kvd_http_requests_total{route=\"kv_put\",status=\"other\"} 1\n"));
+	    "kvd_http_requests_total{route=\"kv_put\",code=\"other\"} 1\n"));
 	/* 0.0003 s and 0 s fall at or below 0.0005; 20 s only in +Inf. */
 	ck_assert_ptr_nonnull(
 	    strstr(text, "kvd_http_request_duration_seconds_bucket{route="
