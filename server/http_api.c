@@ -25,6 +25,7 @@
 #include "config.h"
 #include "http_members.h"
 #include "http_watch.h"
+#include "kvd_metrics.h"
 #include "clock.h"
 #include "util.h"
 
@@ -187,6 +188,7 @@ static void handle_metrics(struct kvdraft_node *n, struct evhttp_request *req,
 	kvdraft_node_stats(n, &st);
 	metrics_render(kvd_metrics(n), &st, out);
 	http_watch_metrics(n, out);
+	kvd_metrics_render(n, out);
 	evhttp_add_header(evhttp_request_get_output_headers(req),
 			  "Content-Type", "text/plain; version=0.0.4");
 	evhttp_send_reply(req, 200, "OK", out);

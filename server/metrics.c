@@ -95,7 +95,7 @@ static void render_counters(const struct metrics *m,
 
 	evbuffer_add_printf(out,
 			    "# HELP kvd_http_requests_total Answered client "
-			    "requests by route and status.\n"
+			    "requests by route and HTTP status code.\n"
 			    "# TYPE kvd_http_requests_total counter\n");
 	for (int r = 0; r < ROUTE_COUNT; r++) {
 		for (int s = 0; s < METRICS_STATUS_SLOTS; s++) {
@@ -105,14 +105,14 @@ static void render_counters(const struct metrics *m,
 				evbuffer_add_printf(
 				    out,
 				    "kvd_http_requests_total{route=\"%s\","
-				    "status=\"%d\"} %" PRIu64 "\n",
+				    "code=\"%d\"} %" PRIu64 "\n",
 				    route_names[r], status_codes[s],
 				    m->http[r][s]);
 			else
 				evbuffer_add_printf(
 				    out,
 				    "kvd_http_requests_total{route=\"%s\","
-				    "status=\"other\"} %" PRIu64 "\n",
+				    "code=\"other\"} %" PRIu64 "\n",
 				    route_names[r], m->http[r][s]);
 		}
 	}
@@ -275,4 +275,13 @@ void metrics_render(const struct metrics *m, const struct kvdraft_node_stats *s,
 	render_node(s, out);
 	render_snapshots(s, out);
 	render_counters(m, s, out);
+}
+
+void metrics_write_histogram(struct evbuffer *out, const char *name,
+			     const char *help,
+			     const struct kvdraft_histogram *h)
+{
+	evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s histogram\n", name,
+			    help, name);
+	write_hist(out, name, NULL, h);
 }

@@ -78,7 +78,7 @@ START_TEST(config_all_flags)
 			"--listen-peer",
 			"127.0.0.2:7102",
 			"--initial-cluster",
-			"1=http://127.0.0.1:7101,2=http://127.0.0.2:7102/",
+			"1=http://127.0.0.1:7101,2=http://p.example:81/",
 			"--advertise-client",
 			"http://c.example:80/",
 			"--advertise-peer",
@@ -106,7 +106,7 @@ START_TEST(config_all_flags)
 	ck_assert_str_eq(c.listen_client.host, "::1");
 	ck_assert_uint_eq(c.n_initial, 2);
 	ck_assert_uint_eq(c.initial[1].id, 2);
-	ck_assert_str_eq(c.initial[1].peer_url, "http://127.0.0.2:7102");
+	ck_assert_str_eq(c.initial[1].peer_url, "http://p.example:81");
 	ck_assert_str_eq(c.advertise_client, "http://c.example:80");
 	ck_assert_str_eq(c.advertise_peer, "http://p.example:81");
 	ck_assert_str_eq(c.peer_token, "s3cret"); /* whitespace trimmed */
@@ -116,6 +116,87 @@ START_TEST(config_all_flags)
 	ck_assert_uint_eq(c.max_value_bytes, 0);
 	ck_assert_uint_eq(c.request_timeout_ms, 2000);
 	ck_assert_int_eq(c.log_level, LOG_LEVEL_DEBUG);
+	config_free(&c);
+}
+END_TEST
+
+static void write_text(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fputs(text, f) >= 0, 1);
+	fclose(f);
+}
+
+/* --config FILE: `flag = value` lines and # comments, applied through the
+ * same table; the command line wins; a bad line names the file and line. */
+START_TEST(config_file)
+{
+	char path[] = "/tmp/kvd-test-conf-XXXXXX";
+	int fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	write_text(path, "# kvd.conf\n"
+			 "id = 3\n"
+			 "  data-dir=/var/lib/kvd   \n"
+			 "\n"
+			 "listen-client = 127.0.0.1:7003\r\n"
+			 "--listen-peer = 127.0.0.1:7103\n"
+			 "initial-cluster = 3=http://127.0.0.1:7103\n"
+			 "heartbeat-ms = 6o\n");
+	char *argv[] = {"kvd", "--config", path, NULL};
+	struct config c;
+	char err[512];
+	ck_assert_int_eq(parse(argv, ARGC(argv), &c, err), CONFIG_ERROR);
+	ck_assert_ptr_nonnull(strstr(err, ":8: "));
+	ck_assert_ptr_nonnull(strstr(err, "--heartbeat-ms"));
+	config_free(&c);
+
+	write_text(path, "# kvd.conf\n"
+			 "id = 3\n"
+			 "  data-dir=/var/lib/kvd   \n"
+			 "\n"
+			 "listen-client = 127.0.0.1:7003\r\n"
+			 "--listen-peer = 127.0.0.1:7103\n"
+			 "heartbeat-ms = 60\n"
+			 "max-watchers = 5 # a comment\n"
+			 "restore = /backups/kvd#2.snap\n");
+	char *argv2[] = {"kvd", "--heartbeat-ms", "70", "--config=", NULL};
+	char opt[64];
+	snprintf(opt, sizeof(opt), "--config=%s", path);
+	argv2[3] = opt;
+	ck_assert_int_eq(parse(argv2, ARGC(argv2), &c, err), CONFIG_OK);
+	ck_assert_uint_eq(c.id, 3);
+	ck_assert_str_eq(c.data_dir, "/var/lib/kvd");
+	ck_assert_uint_eq(c.listen_client.port, 7003);
+	ck_assert_uint_eq(c.listen_peer.port, 7103);
+	ck_assert_uint_eq(c.heartbeat_ms, 70); /* the command line wins */
+	ck_assert_uint_eq(c.max_watchers, 5);
+	ck_assert_str_eq(c.restore, "/backups/kvd#2.snap"); /* not a comment */
+	config_free(&c);
+
+	static const char *const bad[][2] = {
+	    {"no-such-flag = 1\n", "no-such-flag"},
+	    {"id 3\n", "expected"},
+	    {"help = 1\n", "help"},
+	    {"config = /x\n", "config"},
+	    {"id = 0\n", "--id"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		write_text(path, bad[i][0]);
+		char *argv3[] = {"kvd", "--config", path, NULL};
+		ck_assert_int_eq(parse(argv3, ARGC(argv3), &c, err),
+				 CONFIG_ERROR);
+		ck_assert_msg(strstr(err, ":1: ") != NULL &&
+				  strstr(err, bad[i][1]) != NULL,
+			      "%s: %s", bad[i][0], err);
+		ck_assert_ptr_null(strchr(err, '\n'));
+		config_free(&c);
+	}
+	unlink(path);
+	char *argv4[] = {"kvd", "--config", "/nonexistent/kvd.conf", NULL};
+	ck_assert_int_eq(parse(argv4, ARGC(argv4), &c, err), CONFIG_ERROR);
+	ck_assert_ptr_nonnull(strstr(err, "/nonexistent/kvd.conf"));
 	config_free(&c);
 }
 END_TEST
@@ -558,11 +639,11 @@ START_TEST(metrics_buckets_and_text)
 	evbuffer_remove(out, text, len);
 	text[len] = '\0';
 	ck_assert_ptr_nonnull(strstr(
-	    text, "kvd_http_requests_total{route=\"kv_put\",status=\"200\"} "
+	    text, "kvd_http_requests_total{route=\"kv_put\",code=\"200\"} "
 		  "1\n"));
 	ck_assert_ptr_nonnull(strstr(
 	    text,
-	    "kvd_http_requests_total{route=\"kv_put\",status=\"other\"} 1\n"));
+	    "kvd_http_requests_total{route=\"kv_put\",code=\"other\"} 1\n"));
 	/* 0.0003 s and 0 s fall at or below 0.0005; 20 s only in +Inf. */
 	ck_assert_ptr_nonnull(
 	    strstr(text, "kvd_http_request_duration_seconds_bucket{route="
@@ -802,6 +883,7 @@ int main(void)
 	TCase *tc = tcase_create("helpers");
 	tcase_add_test(tc, config_defaults_and_required);
 	tcase_add_test(tc, config_all_flags);
+	tcase_add_test(tc, config_file);
 	tcase_add_test(tc, config_errors);
 	tcase_add_test(tc, config_missing_required_and_empty_token);
 	tcase_add_test(tc, config_flag_table);

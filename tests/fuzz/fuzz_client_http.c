@@ -126,7 +126,7 @@ static void setup(void)
 		fprintf(stderr, "config: %s\n", err);
 		abort();
 	}
-	log_init(cfg.id, cfg.log_level);
+	log_init(cfg.id, cfg.log_level, cfg.log_format);
 	if (kvd_node_open(&cfg, base, peer_http, &store, &node, err,
 			  sizeof(err)) != 0) {
 		fprintf(stderr, "kvd_node_open: %s\n", err);
