@@ -44,6 +44,11 @@ const char *kvc_errmsg(const struct kvc *h)
 	return h ? h->errmsg : "";
 }
 
+bool kvc_outcome_unknown(const struct kvc *h)
+{
+	return h ? h->maybe_sent : false;
+}
+
 int kvc_open(const char *endpoints, const struct kvc_options *opts,
 	     struct kvc **out)
 {
@@ -485,6 +490,30 @@ out_s:
 	kvc_status_free(s);
 out_j:
 	json_decref(j);
+	return rc;
+}
+
+int kvc_ready(struct kvc *h, const char *url)
+{
+	if (!h || !url)
+		return KVC_EINVAL;
+	struct endpoint ep;
+	if (kvc_http_parse_endpoint(url, strlen(url), &ep) < 0)
+		return KVC_EINVAL;
+	/* One question: a 503 is the answer "not ready", not a reason to
+	 * ask again. */
+	struct call c = {.method = EVHTTP_REQ_GET,
+			 .path = "/readyz",
+			 .fixed = &ep,
+			 .once = true};
+	struct resp r;
+	int rc = kvc_http_call(h, &c, &r);
+	if (rc < 0)
+		return rc;
+	rc = kvc_http_status_to_rc(h, &r);
+	if (rc == KVC_EUNAVAILABLE && !h->errmsg[0])
+		kvc_http_set_errmsg(h, "not ready");
+	kvc_http_resp_clear(&r);
 	return rc;
 }
 

@@ -17,7 +17,11 @@
  * tries again, until the handle's retry deadline. Each logical write carries
  * X-Kv-Client (16 random hex digits per handle) and X-Kv-Seq (one number per
  * logical write, the same on every retry), so a write retried across a
- * leader change is applied at most once.
+ * leader change is applied at most once. When every endpoint has refused
+ * the connection twice in a row (nothing listens there: a cluster not
+ * started, a wrong port), the call gives up at once with KVC_EUNAVAILABLE
+ * and kvc_errmsg() says "connection refused", rather than waiting out the
+ * deadline.
  *
  * Threads: a handle is not thread-safe. Use one handle per thread; distinct
  * handles share nothing and may be used concurrently.
@@ -96,6 +100,15 @@ const char *kvc_strerror(int rc);
  * the next call on @h. */
 const char *kvc_errmsg(const struct kvc *h);
 
+/* After a write (put, delete, membership change, transfer) failed with
+ * KVC_EUNAVAILABLE or KVC_ETIMEOUT: true when its outcome is unknown (an
+ * attempt reached a member, which may have applied it, or may still: a
+ * write that timed out can commit later); false when no attempt reached
+ * any member, so the write was certainly not applied. A write whose
+ * outcome is unknown can be resolved by reading the key back; retrying it
+ * on the same handle does not reuse the failed write's X-Kv-Seq. */
+bool kvc_outcome_unknown(const struct kvc *h);
+
 /* Reads @key. Linearizable unless @flags has KVC_GET_STALE or the handle
  * was opened with stale_reads. On success *@value is a malloc'd buffer of
  * *@len bytes plus a trailing NUL (not counted), owned by the caller
@@ -172,6 +185,14 @@ struct kvc_status {
  * caller (release with kvc_status_free()). A single URL is tried within the
  * retry deadline, without waiting for a leader. */
 int kvc_status(struct kvc *h, const char *url, struct kvc_status **st);
+
+/* Asks the member at client URL @url whether it is ready (GET /readyz:
+ * it knows a leader and has applied what that leader committed), once,
+ * within the handle's request timeout. 0 when ready; KVC_EUNAVAILABLE
+ * when the member answered that it is not (kvc_errmsg() gives its reason)
+ * or did not answer; KVC_ETIMEOUT when it was silent; KVC_EINVAL for a bad
+ * @url. */
+int kvc_ready(struct kvc *h, const char *url);
 
 /* Releases a status. NULL is allowed. */
 void kvc_status_free(struct kvc_status *st);

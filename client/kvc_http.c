@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netdb.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -38,6 +40,7 @@ struct attempt {
 	bool done;
 	bool nomem;
 	bool too_large;
+	bool error_cb; /* evhttp reported an error after connecting */
 };
 
 void kvc_http_set_errmsg(struct kvc *h, const char *fmt, ...)
@@ -134,8 +137,14 @@ static void on_response(struct evhttp_request *req, void *arg)
 	if (a->done)
 		return;
 	a->done = true;
-	if (!req || evhttp_request_get_response_code(req) == 0)
-		return; /* connection failure: r->status stays 0 */
+	if (!req || evhttp_request_get_response_code(req) == 0) {
+		/* Connection failure: r->status stays 0. evhttp calls the
+		 * error callback first for every failure but the connect's
+		 * own. */
+		if (!a->error_cb)
+			a->r->not_connected = true;
+		return;
+	}
 	struct resp *r = a->r;
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 	size_t len = evbuffer_get_length(in);
@@ -164,6 +173,7 @@ static void on_response(struct evhttp_request *req, void *arg)
 static void on_error(enum evhttp_request_error err, void *arg)
 {
 	struct attempt *a = arg;
+	a->error_cb = true;
 	if (err == EVREQ_HTTP_TIMEOUT)
 		a->r->timed_out = true;
 	if (err == EVREQ_HTTP_DATA_TOO_LONG)
@@ -185,6 +195,7 @@ static void on_connect_timer(evutil_socket_t fd, short what, void *arg)
 	if (s < 0 || getpeername(s, (struct sockaddr *)&ss, &sl) != 0) {
 		a->done = true;
 		a->r->timed_out = true;
+		a->r->not_connected = true;
 	}
 }
 
@@ -232,6 +243,39 @@ static void sigpipe_restore(struct sigpipe_guard *g)
 			;
 	}
 	pthread_sigmask(SIG_SETMASK, &g->old, NULL);
+}
+
+/* Whether a TCP connection to @ep is refused (ECONNREFUSED) within
+ * @timeout_ms: evhttp does not say why a connect failed, so after one
+ * failed we ask once more ourselves. */
+static bool connect_refused(const struct endpoint *ep, int timeout_ms)
+{
+	char port[16];
+	snprintf(port, sizeof(port), "%d", ep->port);
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res;
+	if (getaddrinfo(ep->host, port, &hints, &res) != 0)
+		return false;
+	bool refused = false;
+	int fd = socket(res->ai_family,
+			res->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+			res->ai_protocol);
+	if (fd >= 0) {
+		int r = connect(fd, res->ai_addr, res->ai_addrlen);
+		if (r < 0 && errno == EINPROGRESS) {
+			struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+			int err = 0;
+			socklen_t el = sizeof(err);
+			if (poll(&pfd, 1, timeout_ms) == 1 &&
+			    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) ==
+				0)
+				refused = err == ECONNREFUSED;
+		} else if (r < 0) {
+			refused = errno == ECONNREFUSED;
+		}
+		close(fd);
+	}
+	freeaddrinfo(res);
+	return refused;
 }
 
 /* One HTTP exchange with @ep within @timeout_ms. Returns 0 with r->status
@@ -309,6 +353,8 @@ static int http_once(struct kvc *h, const struct endpoint *ep,
 			break;
 	}
 	sigpipe_restore(&spg);
+	if (r->status == 0 && r->not_connected && !r->timed_out)
+		r->refused = connect_refused(ep, h->opts.connect_timeout_ms);
 	rc = 0;
 	if (a.nomem) {
 		kvc_http_resp_clear(r);
@@ -420,15 +466,18 @@ int kvc_http_status_to_rc(struct kvc *h, const struct resp *r)
 	}
 }
 
-/* Asks endpoint @ep for the leader; sets h->leader when one is known. */
-static void discover(struct kvc *h, const struct endpoint *ep,
-		     uint64_t timeout_ms)
+/* Asks endpoint @ep for the leader; sets h->leader when one is known.
+ * Returns 0 when @ep answered, else what kvc_http_call() counts: 1 when it
+ * refused the connection, 2 for any other failure. */
+static int discover(struct kvc *h, const struct endpoint *ep,
+		    uint64_t timeout_ms)
 {
 	struct call c = {.method = EVHTTP_REQ_GET, .path = "/v1/status"};
 	struct resp r;
 	if (http_once(h, ep, &c, timeout_ms, &r) != 0 || r.status != 200) {
+		int rc = r.refused ? 1 : 2;
 		kvc_http_resp_clear(&r);
-		return;
+		return rc;
 	}
 	json_t *j = json_loadb(r.body, r.len, 0, NULL);
 	json_t *lid = json_object_get(j, "leader");
@@ -439,6 +488,7 @@ static void discover(struct kvc *h, const struct endpoint *ep,
 		h->has_leader = true;
 	json_decref(j);
 	kvc_http_resp_clear(&r);
+	return 0;
 }
 
 /* Sends @c, retrying on connection failure, 503 and 504 with jittered
@@ -450,8 +500,14 @@ int kvc_http_call(struct kvc *h, const struct call *c, struct resp *r)
 	    clock_now_ms() + (uint64_t)h->opts.retry_deadline_ms;
 	uint64_t backoff = KVC_BACKOFF_MIN_MS;
 	int last = KVC_EUNAVAILABLE;
+	/* Connections refused in a row: when every endpoint refused twice,
+	 * nothing listens at any of them (a cluster not started, a wrong
+	 * port). Waiting out the deadline would only hide that. */
+	unsigned refusals = 0;
+	unsigned refusals_max = 2 * (c->fixed ? 1u : (unsigned)h->n_eps);
 	memset(r, 0, sizeof(*r));
 	h->errmsg[0] = '\0';
+	h->maybe_sent = false;
 	for (;;) {
 		uint64_t now = clock_now_ms();
 		if (now >= deadline)
@@ -471,13 +527,17 @@ int kvc_http_call(struct kvc *h, const struct call *c, struct resp *r)
 				stmo = (uint64_t)h->opts.connect_timeout_ms;
 			if (stmo > tmo)
 				stmo = tmo;
-			discover(h, ep, stmo);
+			int d = discover(h, ep, stmo);
 			if (!h->has_leader) {
 				/* Down, or it knows no leader: a write sent
 				 * there would only wait for one. */
 				last = KVC_EUNAVAILABLE;
-				kvc_http_set_errmsg(h, "%s:%d: no leader known",
-						    ep->host, ep->port);
+				refusals = d == 1 ? refusals + 1 : 0;
+				kvc_http_set_errmsg(
+				    h, "%s:%d: %s", ep->host, ep->port,
+				    d == 1   ? "connection refused"
+				    : d == 2 ? "no answer"
+					     : "no leader known");
 				goto again;
 			}
 		}
@@ -490,20 +550,38 @@ int kvc_http_call(struct kvc *h, const struct call *c, struct resp *r)
 		if (tmo > left)
 			tmo = left;
 		int rc = http_once(h, ep, c, tmo, r);
+		/* Once connected, the member may have read the request and
+		 * carried it out, whatever becomes of the answer. */
+		if (!r->not_connected)
+			h->maybe_sent = true;
 		if (rc < 0)
 			return rc;
+		refusals = r->refused ? refusals + 1 : 0;
 		if (r->status == 0) {
 			last = r->timed_out ? KVC_ETIMEOUT : KVC_EUNAVAILABLE;
 			kvc_http_set_errmsg(h, "%s:%d: %s", ep->host, ep->port,
-					    r->timed_out ? "no answer in time"
-							 : "connection failed");
-		} else if (r->status == 503 || r->status == 504) {
+					    r->refused ? "connection refused"
+					    : r->timed_out
+						? "no answer in time"
+						: "connection failed");
+		} else if ((r->status == 503 || r->status == 504) && !c->once) {
 			last = kvc_http_status_to_rc(h, r);
 		} else {
 			return 0;
 		}
+		if (c->once) {
+			kvc_http_resp_clear(r);
+			return last;
+		}
 		kvc_http_resp_clear(r);
 	again:
+		if (refusals >= refusals_max) {
+			kvc_http_set_errmsg(
+			    h,
+			    "connection refused by every endpoint (last %s:%d)",
+			    ep->host, ep->port);
+			return KVC_EUNAVAILABLE;
+		}
 		/* The member we used may be down or no longer lead: ask
 		 * another one next time. */
 		h->has_leader = false;

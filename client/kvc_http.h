@@ -40,6 +40,7 @@ struct kvc {
 	uint64_t seq;	       /* X-Kv-Seq of the last logical write */
 	uint64_t rng;	       /* xorshift state for backoff jitter */
 	uint64_t watch_oldest; /* kvc_watch_oldest() */
+	bool maybe_sent;       /* kvc_outcome_unknown() */
 	char errmsg[KVC_ERRMSG];
 };
 
@@ -54,13 +55,16 @@ struct call {
 	uint64_t seq;		      /* X-Kv-Seq when non-zero */
 	const struct endpoint *fixed; /* only this member (kvc_status) */
 	bool long_wait; /* one attempt may take the whole deadline */
+	bool once;	/* one attempt: no retry on failure, 503 or 504 */
 };
 
 /* One HTTP answer. */
 struct resp {
 	int status; /* 0: no answer (connection failure or timeout) */
 	bool timed_out;
-	char *body; /* malloc'd, NUL-terminated */
+	bool not_connected; /* no answer: the TCP connect failed */
+	bool refused;	    /* ... with ECONNREFUSED: nothing listens */
+	char *body;	    /* malloc'd, NUL-terminated */
 	size_t len;
 	uint64_t x_kv_index;
 	bool has_x_kv_index;

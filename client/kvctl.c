@@ -9,8 +9,10 @@
 
 #include <jansson.h>
 
+#include "clock.h"
 #include "kvc.h"
 #include "kvctl_print.h"
+#include "kvctl_probe.h"
 #include "kvctl_snapshot.h"
 #include "kvctl_watch.h"
 
@@ -45,6 +47,7 @@ static const char usage_main[] =
     "  del KEY [--cas M]           delete KEY\n"
     "  list [PREFIX] [--limit N]   list keys (and values) in key order\n"
     "  status                      one row per member\n"
+    "  endpoint health|status      each endpoint: health, or its status\n"
     "  member list                 list the members\n"
     "  member add ID PEER_URL      add a member\n"
     "  member remove ID            remove a member\n"
@@ -59,6 +62,7 @@ static const char usage_main[] =
     "  --timeout SEC        give up after SEC seconds (default 10)\n"
     "  -o, --output FORMAT  text (default) or json\n"
     "  -h, --help           this help; COMMAND --help for one command\n"
+    "  --version            print kvctl's and libkvc's versions\n"
     "\n"
     "Exit status: 0 ok, 1 not found or CAS failed, 2 usage, 3 cluster\n"
     "unavailable or timed out, 4 any other error.\n";
@@ -94,11 +98,62 @@ static int exit_code(int rc)
 	}
 }
 
+/* The "error" of kvctl's JSON error objects for a libkvc code: the
+ * server's code names where there is one (DESIGN.md §1.3). */
+static const char *error_code(int rc)
+{
+	switch (rc) {
+	case KVC_EINVAL:
+		return "invalid_argument";
+	case KVC_ENOMEM:
+		return "out_of_memory";
+	case KVC_ENOTFOUND:
+		return "not_found";
+	case KVC_ECAS:
+		return "cas_failed";
+	case KVC_EUNAVAILABLE:
+		return "unavailable";
+	case KVC_ETIMEOUT:
+		return "timeout";
+	case KVC_EBADREQ:
+		return "bad_request";
+	case KVC_ETOO_LARGE:
+		return "too_large";
+	case KVC_ECONFLICT:
+		return "conflict";
+	case KVC_EPROTO:
+		return "bad_response";
+	case KVC_ECOMPACTED:
+		return "compacted";
+	default:
+		return "internal";
+	}
+}
+
+/* Says what went wrong on stderr: "kvctl: MESSAGE", or with -o json one
+ * line {"error": CODE, "message": MESSAGE}. */
+static void report_text(const struct global *g, const char *code,
+			const char *msg)
+{
+	if (g->json) {
+		json_t *j =
+		    json_pack("{s:s,s:s}", "error", code, "message", msg);
+		char *t = j ? json_dumps(j, JSON_COMPACT) : NULL;
+		fprintf(stderr, "%s\n", t ? t : "{\"error\":\"internal\"}");
+		free(t);
+		json_decref(j);
+	} else {
+		fprintf(stderr, "kvctl: %s\n", msg);
+	}
+}
+
 static int report(struct global *g, int rc)
 {
 	const char *msg = kvc_errmsg(g->h);
-	fprintf(stderr, "kvctl: %s%s%s\n", kvc_strerror(rc), *msg ? ": " : "",
-		msg);
+	char text[1024];
+	snprintf(text, sizeof(text), "%s%s%s", kvc_strerror(rc),
+		 *msg ? ": " : "", msg);
+	report_text(g, error_code(rc), text);
 	return exit_code(rc);
 }
 
@@ -476,9 +531,76 @@ static int cmd_list(struct global *g, int argc, char **argv)
 }
 
 /* --- status --- */
+#define MAX_CELLS 9
+
+/* One row of a table: its cells, each on one line. */
 struct row {
-	char cells[8][256];
+	char cells[MAX_CELLS][256];
 };
+
+/* Prints @n rows of @cols cells, each column as wide as its widest cell. */
+static void print_table(const struct row *rows, size_t n, int cols)
+{
+	size_t w[MAX_CELLS] = {0};
+	for (size_t i = 0; i < n; i++)
+		for (int c = 0; c < cols; c++)
+			if (strlen(rows[i].cells[c]) > w[c])
+				w[c] = strlen(rows[i].cells[c]);
+	for (size_t i = 0; i < n; i++)
+		for (int c = 0; c < cols; c++)
+			printf(c < cols - 1 ? "%-*s  " : "%-*s\n",
+			       c < cols - 1 ? (int)w[c] : 0, rows[i].cells[c]);
+}
+
+/* The comma-separated URLs of @list, trimmed, as malloc'd strings in
+ * *@out (free with free_urls()); the number of them, or 0 when out of
+ * memory or none. */
+static size_t split_urls(const char *list, char ***out)
+{
+	size_t cap = 1;
+	for (const char *p = list; *p; p++)
+		cap += *p == ',';
+	char **v = calloc(cap, sizeof(*v));
+	size_t n = 0;
+	if (!v)
+		return 0;
+	for (const char *p = list; *p;) {
+		size_t len = strcspn(p, ",");
+		const char *q = p;
+		size_t l = len;
+		while (l > 0 && (*q == ' ' || *q == '\t')) {
+			q++;
+			l--;
+		}
+		while (l > 0 && (q[l - 1] == ' ' || q[l - 1] == '\t'))
+			l--;
+		if (l > 0 && n < cap) {
+			v[n] = strndup(q, l);
+			if (!v[n])
+				break;
+			n++;
+		}
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	*out = v;
+	return n;
+}
+
+static void free_urls(char **v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* Milliseconds of --timeout. */
+static int timeout_ms(const struct global *g)
+{
+	int ms = (int)(g->timeout_s * 1000);
+	return ms < 1 ? 1 : ms;
+}
 
 static int cmd_status(struct global *g, int argc, char **argv)
 {
@@ -491,38 +613,72 @@ static int cmd_status(struct global *g, int argc, char **argv)
 	int ec = open_handle(g);
 	if (ec)
 		return ec;
-	struct kvc_status *any;
-	int rc = kvc_status(g->h, NULL, &any);
-	if (rc < 0)
-		return report(g, rc);
-	/* Each member is asked on its own with a short deadline, so one that
-	 * is down costs little. */
-	struct kvc_options o = {.connect_timeout_ms = 500,
-				.request_timeout_ms = 1000,
-				.retry_deadline_ms = STATUS_MEMBER_DEADLINE_MS};
-	size_t n = any->n_members;
-	struct row *rows = calloc(n + 1, sizeof(*rows));
-	json_t *arr = g->json ? json_array() : NULL;
-	if (!rows) {
-		kvc_status_free(any);
+	/* Both rounds ask every member at once, each member for at most
+	 * STATUS_MEMBER_DEADLINE_MS, and both together within --timeout: the
+	 * first finds the members through the endpoints, the second asks
+	 * each member for its own status. */
+	uint64_t end = clock_now_ms() + (uint64_t)timeout_ms(g);
+	char **urls = NULL;
+	size_t n_urls = split_urls(g->endpoints, &urls);
+	struct kvctl_probe *eps = calloc(n_urls ? n_urls : 1, sizeof(*eps));
+	if (!eps || n_urls == 0) {
+		free(eps);
+		free_urls(urls, n_urls);
 		return report(g, KVC_ENOMEM);
 	}
+	int first = timeout_ms(g) / 2;
+	if (first > STATUS_MEMBER_DEADLINE_MS)
+		first = STATUS_MEMBER_DEADLINE_MS;
+	for (size_t i = 0; i < n_urls; i++)
+		eps[i].url = urls[i];
+	kvctl_probe_all(eps, n_urls, first, false);
+	const struct kvc_status *any = NULL;
+	size_t k;
+	for (k = 0; k < n_urls && !any; k++)
+		if (eps[k].status_rc == 0)
+			any = eps[k].st;
+	if (!any) {
+		fprintf(stderr, "kvctl: %s: %s\n",
+			kvc_strerror(eps[0].status_rc), eps[0].err);
+		ec = exit_code(eps[0].status_rc);
+		if (ec == EXIT_OK || ec == EXIT_NOTFOUND)
+			ec = EXIT_OTHER;
+		kvctl_probe_clear(eps, n_urls);
+		free(eps);
+		free_urls(urls, n_urls);
+		return ec;
+	}
+	size_t n = any->n_members;
+	struct row *rows = calloc(n + 1, sizeof(*rows));
+	struct kvctl_probe *ps = calloc(n ? n : 1, sizeof(*ps));
+	json_t *arr = g->json ? json_array() : NULL;
+	if (!rows || !ps) {
+		free(rows);
+		free(ps);
+		kvctl_probe_clear(eps, n_urls);
+		free(eps);
+		free_urls(urls, n_urls);
+		return report(g, KVC_ENOMEM);
+	}
+	for (size_t i = 0; i < n; i++)
+		ps[i].url = any->members[i].client_url;
+	uint64_t now = clock_now_ms();
+	int second = now < end ? (int)(end - now) : 1;
+	if (second > STATUS_MEMBER_DEADLINE_MS)
+		second = STATUS_MEMBER_DEADLINE_MS;
+	kvctl_probe_all(ps, n, second, false);
 	static const char *const head[8] = {"MEMBER",	  "STATE",    "TERM",
 					    "LEADER",	  "COMMIT",   "APPLIED",
 					    "CLIENT URL", "REACHABLE"};
 	for (int c = 0; c < 8; c++)
 		snprintf(rows[0].cells[c], 256, "%s", head[c]);
+	bool leader_known = false;
 	for (size_t i = 0; i < n; i++) {
 		const struct kvc_member *m = &any->members[i];
-		struct kvc_status *st = NULL;
-		if (*m->client_url) {
-			struct kvc *h1;
-			if (kvc_open(m->client_url, &o, &h1) == 0) {
-				if (kvc_status(h1, m->client_url, &st) < 0)
-					st = NULL;
-				kvc_close(h1);
-			}
-		}
+		const struct kvc_status *st =
+		    ps[i].status_rc == 0 ? ps[i].st : NULL;
+		if (st && st->leader != 0)
+			leader_known = true;
 		char(*c)[256] = rows[i + 1].cells;
 		snprintf(c[0], 256, "%" PRIu64, m->id);
 		snprintf(c[6], 256, "%s", *m->client_url ? m->client_url : "-");
@@ -534,8 +690,8 @@ static int cmd_status(struct global *g, int argc, char **argv)
 			snprintf(c[4], 256, "%" PRIu64, st->commit_index);
 			snprintf(c[5], 256, "%" PRIu64, st->applied_index);
 		} else {
-			for (int k = 1; k <= 5; k++)
-				snprintf(c[k], 256, "-");
+			for (int k2 = 1; k2 <= 5; k2++)
+				snprintf(c[k2], 256, "-");
 		}
 		if (arr) {
 			json_t *o1 =
@@ -561,25 +717,158 @@ static int cmd_status(struct global *g, int argc, char **argv)
 			}
 			json_array_append_new(arr, o1);
 		}
-		kvc_status_free(st);
 	}
-	if (arr) {
+	if (arr)
 		print_json(json_pack("{s:o}", "members", arr));
-	} else {
-		size_t w[8] = {0};
-		for (size_t i = 0; i <= n; i++)
-			for (int c = 0; c < 8; c++)
-				if (strlen(rows[i].cells[c]) > w[c])
-					w[c] = strlen(rows[i].cells[c]);
-		for (size_t i = 0; i <= n; i++) {
-			for (int c = 0; c < 8; c++)
-				printf(c < 7 ? "%-*s  " : "%-*s\n",
-				       c < 7 ? (int)w[c] : 0, rows[i].cells[c]);
-		}
-	}
+	else
+		print_table(rows, n + 1, 8);
 	free(rows);
-	kvc_status_free(any);
+	kvctl_probe_clear(ps, n);
+	free(ps);
+	kvctl_probe_clear(eps, n_urls);
+	free(eps);
+	free_urls(urls, n_urls);
+	if (!leader_known) {
+		report_text(g, "unavailable", "no leader known");
+		return EXIT_UNAVAILABLE;
+	}
 	return EXIT_OK;
+}
+
+/* --- endpoint --- */
+/* Longest wait for one endpoint, as etcdctl's default command timeout:
+ * a member that needs longer to say it is healthy is not. */
+#define ENDPOINT_DEADLINE_MS 5000
+
+static int cmd_endpoint(struct global *g, int argc, char **argv)
+{
+	char *pos[2];
+	int np;
+	int r = split_args(cmd_current, argc, argv, NULL, 0, NULL, NULL, pos,
+			   &np, 1);
+	if (r)
+		return r > 0 ? (puts(cmd_current->help), EXIT_OK) : EXIT_USAGE;
+	bool health = np == 1 && strcmp(pos[0], "health") == 0;
+	if (np != 1 || (!health && strcmp(pos[0], "status") != 0))
+		return fail_usage(cmd_current->usage, "%s",
+				  "expected: endpoint health | status");
+	int ec = open_handle(g);
+	if (ec)
+		return ec;
+	char **urls = NULL;
+	size_t n = split_urls(g->endpoints, &urls);
+	struct kvctl_probe *ps = calloc(n ? n : 1, sizeof(*ps));
+	struct row *rows = calloc(n + 1, sizeof(*rows));
+	if (!ps || !rows || n == 0) {
+		free(ps);
+		free(rows);
+		free_urls(urls, n);
+		return report(g, KVC_ENOMEM);
+	}
+	for (size_t i = 0; i < n; i++)
+		ps[i].url = urls[i];
+	int dl = timeout_ms(g);
+	if (dl > ENDPOINT_DEADLINE_MS)
+		dl = ENDPOINT_DEADLINE_MS;
+	kvctl_probe_all(ps, n, dl, health);
+	static const char *const hhead[7] = {"ENDPOINT", "HEALTHY", "REACHABLE",
+					     "READY",	 "LEADER",  "TOOK",
+					     "ERROR"};
+	static const char *const shead[9] = {"ENDPOINT", "ID",	   "STATE",
+					     "TERM",	 "LEADER", "COMMIT",
+					     "APPLIED",	 "LAST",   "SNAPSHOT"};
+	int cols = health ? 7 : 9;
+	for (int c = 0; c < cols; c++)
+		snprintf(rows[0].cells[c], 256, "%s",
+			 health ? hhead[c] : shead[c]);
+	json_t *arr = g->json ? json_array() : NULL;
+	bool all_ok = true;
+	for (size_t i = 0; i < n; i++) {
+		const struct kvctl_probe *p = &ps[i];
+		const struct kvc_status *st = p->status_rc == 0 ? p->st : NULL;
+		bool ready = st && p->ready_rc == 0;
+		uint64_t leader = st ? st->leader : 0;
+		/* Healthy as etcdctl means it: the member answers, knows a
+		 * leader and has caught up with it. */
+		bool ok = health ? ready && leader != 0 : st != NULL;
+		all_ok = all_ok && ok;
+		char(*c)[256] = rows[i + 1].cells;
+		snprintf(c[0], 256, "%s", p->url);
+		if (health) {
+			snprintf(c[1], 256, "%s", ok ? "true" : "false");
+			snprintf(c[2], 256, "%s", st ? "yes" : "no");
+			snprintf(c[3], 256, "%s", ready ? "yes" : "no");
+			snprintf(c[4], 256, "%" PRIu64, leader);
+			if (st)
+				snprintf(c[5], 256, "%.1fms", p->took_ms);
+			else
+				snprintf(c[5], 256, "-");
+			snprintf(c[6], 256, "%s",
+				 ok ? "-" : (*p->err ? p->err : "no leader"));
+		} else if (st) {
+			snprintf(c[1], 256, "%" PRIu64, st->id);
+			snprintf(c[2], 256, "%s", st->state);
+			snprintf(c[3], 256, "%" PRIu64, st->term);
+			snprintf(c[4], 256, "%" PRIu64, st->leader);
+			snprintf(c[5], 256, "%" PRIu64, st->commit_index);
+			snprintf(c[6], 256, "%" PRIu64, st->applied_index);
+			snprintf(c[7], 256, "%" PRIu64, st->last_index);
+			snprintf(c[8], 256, "%" PRIu64, st->snapshot_index);
+		} else {
+			for (int k = 1; k < cols; k++)
+				snprintf(c[k], 256, "-");
+		}
+		if (!arr)
+			continue;
+		json_t *o1 = json_pack("{s:s,s:b}", "endpoint", p->url,
+				       "reachable", st != NULL);
+		if (health) {
+			json_object_set_new(o1, "healthy", json_boolean(ok));
+			json_object_set_new(o1, "ready", json_boolean(ready));
+			json_object_set_new(o1, "leader",
+					    json_integer((json_int_t)leader));
+			if (st)
+				json_object_set_new(o1, "took_ms",
+						    json_real(p->took_ms));
+		} else if (st) {
+			json_object_set_new(o1, "id",
+					    json_integer((json_int_t)st->id));
+			json_object_set_new(o1, "state",
+					    json_string(st->state));
+			json_object_set_new(o1, "term",
+					    json_integer((json_int_t)st->term));
+			json_object_set_new(
+			    o1, "leader", json_integer((json_int_t)st->leader));
+			json_object_set_new(
+			    o1, "commit_index",
+			    json_integer((json_int_t)st->commit_index));
+			json_object_set_new(
+			    o1, "applied_index",
+			    json_integer((json_int_t)st->applied_index));
+			json_object_set_new(
+			    o1, "last_index",
+			    json_integer((json_int_t)st->last_index));
+			json_object_set_new(
+			    o1, "snapshot_index",
+			    json_integer((json_int_t)st->snapshot_index));
+		}
+		if (!ok)
+			json_object_set_new(
+			    o1, "error",
+			    json_string(*p->err ? p->err : "no leader"));
+		json_array_append_new(arr, o1);
+	}
+	if (arr)
+		print_json(json_pack("{s:o}", "endpoints", arr));
+	else
+		print_table(rows, n + 1, cols);
+	free(rows);
+	kvctl_probe_clear(ps, n);
+	free(ps);
+	free_urls(urls, n);
+	/* As etcdctl: any unhealthy (or, for status, unreachable) endpoint
+	 * fails the command, so that a script or a probe notices. */
+	return all_ok ? EXIT_OK : EXIT_UNAVAILABLE;
 }
 
 /* --- member --- */
@@ -823,8 +1112,20 @@ static const struct command commands[] = {
     {"status", "kvctl status",
      "usage: kvctl status\n"
      "Prints one row per member: id, state, term, leader, commit index,\n"
-     "applied index, client URL and whether it answered.",
+     "applied index, client URL and whether it answered. Members are\n"
+     "asked in parallel, each for at most 2 s, all within --timeout.\n"
+     "Exits 3 when no member answered or none knows a leader.",
      cmd_status},
+    {"endpoint", "kvctl endpoint health | status",
+     "usage: kvctl endpoint health | status\n"
+     "Asks each URL of --endpoints, in parallel, for at most --timeout\n"
+     "(5 s at most). health: one row per endpoint: HEALTHY (true when it\n"
+     "answers, is ready (/readyz) and knows a leader), REACHABLE, READY,\n"
+     "LEADER (0: none known), TOOK (round-trip of GET /v1/status) and\n"
+     "ERROR. status: its id, state, term, leader and commit, applied,\n"
+     "last and snapshot indexes. Exits 3 when any endpoint is unhealthy\n"
+     "(health) or unreachable (status).",
+     cmd_endpoint},
     {"member", "kvctl member list | add ID PEER_URL | remove ID",
      "usage: kvctl member list | add ID PEER_URL | remove ID\n"
      "list: the members and their URLs. add: adds member ID reachable at\n"
@@ -874,6 +1175,10 @@ int main(int argc, char **argv)
 			break;
 		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
 			fputs(usage_main, stdout);
+			return EXIT_OK;
+		}
+		if (strcmp(a, "--version") == 0) {
+			printf("kvctl %s\n", KVCTL_VERSION);
 			return EXIT_OK;
 		}
 		size_t nl = strcspn(a, "=");
