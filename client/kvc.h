@@ -64,9 +64,17 @@ enum kvc_error {
 	KVC_ECOMPACTED = -12   /* a watch's position is older than the
 				  history a member keeps (410) */
 };
-/* A value far above a member's --max-value-bytes can end in
- * KVC_EUNAVAILABLE rather than KVC_ETOO_LARGE: the member answers 413 and
- * closes the connection before the value is sent, and the send fails. */
+/* A value far above a member's --max-value-bytes: the member closes the
+ * connection without reading it, and its 413 is lost with the connection.
+ * When a request of 1 MiB or more loses its connection while sending,
+ * libkvc asks the member again with the headers alone (no body, so nothing
+ * is applied) and returns KVC_ETOO_LARGE when it answers 413.
+ *
+ * Writes that fail with KVC_EUNAVAILABLE or KVC_ETIMEOUT: the outcome is
+ * unknown unless kvc_outcome_unknown() says otherwise. A write that
+ * reached a member may have been applied, and one that timed out may still
+ * commit later (for instance once a majority is back). Neither code means
+ * "not applied"; read the key back to find out. */
 
 /* Options of kvc_open(); a zero field takes the default. */
 struct kvc_options {

@@ -278,6 +278,57 @@ static bool connect_refused(const struct endpoint *ep, int timeout_ms)
 	return refused;
 }
 
+/* Body sizes from which a connection closed while sending is taken for a
+ * member refusing the body (below, the default limit of a value). */
+#define KVC_PROBE_BODY_BYTES (1u << 20)
+
+/* After a request with a body of @c->body_len bytes lost its connection
+ * while sending: a member closes the connection without reading a body
+ * above its limit, and its 413 is lost with it. Ask again with the headers
+ * alone, which a member judges before any body byte (and never applies:
+ * the body never comes); true when it answers 413. */
+static bool body_refused(const struct endpoint *ep, const struct call *c,
+			 int timeout_ms)
+{
+	char port[16];
+	snprintf(port, sizeof(port), "%d", ep->port);
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res;
+	if (getaddrinfo(ep->host, port, &hints, &res) != 0)
+		return false;
+	int fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC,
+			res->ai_protocol);
+	bool refused = false;
+	if (fd >= 0) {
+		struct timeval tv = clock_ms_to_timeval((uint64_t)timeout_ms);
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		char head[KVC_MAX_URL + 1024];
+		int n = snprintf(head, sizeof(head),
+				 "%s %s HTTP/1.1\r\nHost: %s:%d\r\n"
+				 "Content-Length: %zu\r\n"
+				 "Connection: close\r\n\r\n",
+				 c->method == EVHTTP_REQ_POST ? "POST" : "PUT",
+				 c->path, ep->host, ep->port, c->body_len);
+		char ans[16] = {0};
+		size_t got = 0;
+		if (n > 0 && (size_t)n < sizeof(head) &&
+		    connect(fd, res->ai_addr, res->ai_addrlen) == 0 &&
+		    send(fd, head, (size_t)n, MSG_NOSIGNAL) == n) {
+			while (got < 12) {
+				ssize_t r = recv(fd, ans + got, 12 - got, 0);
+				if (r <= 0)
+					break;
+				got += (size_t)r;
+			}
+		}
+		refused = got == 12 && strncmp(ans, "HTTP/1.", 7) == 0 &&
+			  strncmp(ans + 9, "413", 3) == 0;
+		close(fd);
+	}
+	freeaddrinfo(res);
+	return refused;
+}
+
 /* One HTTP exchange with @ep within @timeout_ms. Returns 0 with r->status
  * set (0 when no answer came), or KVC_ENOMEM/KVC_ETOO_LARGE. */
 static int http_once(struct kvc *h, const struct endpoint *ep,
@@ -355,6 +406,18 @@ static int http_once(struct kvc *h, const struct endpoint *ep,
 	sigpipe_restore(&spg);
 	if (r->status == 0 && r->not_connected && !r->timed_out)
 		r->refused = connect_refused(ep, h->opts.connect_timeout_ms);
+	if (r->status == 0 && !r->not_connected && !r->timed_out &&
+	    c->body_len >= KVC_PROBE_BODY_BYTES &&
+	    body_refused(ep, c, h->opts.connect_timeout_ms)) {
+		/* As if the member's 413 had arrived. */
+		r->status = 413;
+		r->body = strdup("{\"error\":\"too_large\",\"message\":"
+				 "\"the member refused the body: larger than "
+				 "its limit (kvd --max-value-bytes)\"}");
+		r->len = r->body ? strlen(r->body) : 0;
+		if (!r->body)
+			a.nomem = true;
+	}
 	rc = 0;
 	if (a.nomem) {
 		kvc_http_resp_clear(r);

@@ -21,6 +21,9 @@
 #define EXIT_USAGE	 2
 #define EXIT_UNAVAILABLE 3 /* cluster unavailable or timed out */
 #define EXIT_OTHER	 4
+/* A write that certainly was not applied: no attempt reached a member
+ * (exit 3 for a write means its outcome is unknown). */
+#define EXIT_NOT_APPLIED 5
 
 /* The members scripts/run starts. */
 #define DEFAULT_ENDPOINTS                                                      \
@@ -65,7 +68,9 @@ static const char usage_main[] =
     "  --version            print kvctl's and libkvc's versions\n"
     "\n"
     "Exit status: 0 ok, 1 not found or CAS failed, 2 usage, 3 cluster\n"
-    "unavailable or timed out, 4 any other error.\n";
+    "unavailable or timed out (for a write: its outcome is unknown, it may\n"
+    "have been applied), 4 any other error, 5 a write not applied because\n"
+    "no member was reached.\n";
 
 struct command {
 	const char *name;
@@ -74,11 +79,23 @@ struct command {
 	int (*run)(struct global *g, int argc, char **argv);
 };
 
+/* -o json, for the errors said before a command has its struct global. */
+static bool json_errors;
+
 static int fail_usage(const char *cmd_usage, const char *fmt, const char *arg)
 {
-	fprintf(stderr, "kvctl: ");
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, "\nusage: %s\n", cmd_usage);
+	char msg[1024];
+	snprintf(msg, sizeof(msg), fmt, arg);
+	if (json_errors) {
+		json_t *j = json_pack("{s:s,s:s,s:s}", "error", "usage",
+				      "message", msg, "usage", cmd_usage);
+		char *t = j ? json_dumps(j, JSON_COMPACT) : NULL;
+		fprintf(stderr, "%s\n", t ? t : "{\"error\":\"usage\"}");
+		free(t);
+		json_decref(j);
+	} else {
+		fprintf(stderr, "kvctl: %s\nusage: %s\n", msg, cmd_usage);
+	}
 	return EXIT_USAGE;
 }
 
@@ -157,6 +174,27 @@ static int report(struct global *g, int rc)
 	return exit_code(rc);
 }
 
+/* A write that failed: as report(), but an unavailable cluster or a
+ * timeout is told apart by what libkvc knows of the write's fate. When an
+ * attempt reached a member the write may have been applied, or may still
+ * be (exit 3, outcome unknown); when none did, it certainly was not (exit
+ * 5). */
+static int report_write(struct global *g, int rc, const char *what)
+{
+	if (rc != KVC_EUNAVAILABLE && rc != KVC_ETIMEOUT)
+		return report(g, rc);
+	const char *msg = kvc_errmsg(g->h);
+	bool unknown = kvc_outcome_unknown(g->h);
+	char text[1200];
+	snprintf(text, sizeof(text), "%s%s%s; %s %s", kvc_strerror(rc),
+		 *msg ? ": " : "", msg, what,
+		 unknown ? "may or may not have been applied (outcome "
+			   "unknown: read it back to find out)"
+			 : "was not applied (no member was reached)");
+	report_text(g, unknown ? error_code(rc) : "not_applied", text);
+	return unknown ? EXIT_UNAVAILABLE : EXIT_NOT_APPLIED;
+}
+
 static int parse_u64(const char *s, uint64_t *out)
 {
 	if (!s || !*s || *s == '-' || *s == '+')
@@ -233,6 +271,72 @@ static int split_args(const struct command *cmd, int argc, char **argv,
 	return 0;
 }
 
+/* Whether @url (@len bytes: "SCHEME://HOST:PORT", or "HOST:PORT" unless
+ * @scheme_required; http or https; no path) names a port in 1..65535
+ * after a host: "foo" alone is a mistake, not port 80. Only the form is
+ * checked; libkvc and the server parse the rest. */
+static bool url_has_port(const char *url, size_t len, bool scheme_required)
+{
+	static const char *const schemes[] = {"http://", "https://"};
+	bool had = false;
+	for (int k = 0; k < 2 && !had; k++) {
+		size_t sl = strlen(schemes[k]);
+		if (len >= sl && strncmp(url, schemes[k], sl) == 0) {
+			url += sl;
+			len -= sl;
+			had = true;
+		}
+	}
+	if (!had && scheme_required)
+		return false;
+	if (len > 0 && url[len - 1] == '/')
+		len--;
+	size_t colon = len;
+	for (size_t i = 0; i < len; i++) {
+		if (url[i] == '/' || url[i] == '?' || url[i] == '@')
+			return false; /* a path, a query, user info, a scheme */
+		if (url[i] == ':')
+			colon = i;
+	}
+	if (colon == 0 || colon + 1 >= len ||
+	    (url[0] == '[' && url[colon - 1] != ']'))
+		return false;
+	unsigned long port = 0;
+	for (size_t i = colon + 1; i < len; i++) {
+		if (url[i] < '0' || url[i] > '9' || port > 65535)
+			return false;
+		port = port * 10 + (unsigned long)(url[i] - '0');
+	}
+	return port >= 1 && port <= 65535;
+}
+
+/* Checks every URL of --endpoints; false with @why set when one is bad. */
+static bool endpoints_ok(const char *list, char *why, size_t whylen)
+{
+	for (const char *p = list; *p;) {
+		size_t len = strcspn(p, ",");
+		const char *q = p;
+		size_t l = len;
+		while (l > 0 && (*q == ' ' || *q == '\t')) {
+			q++;
+			l--;
+		}
+		while (l > 0 && (q[l - 1] == ' ' || q[l - 1] == '\t'))
+			l--;
+		if (l > 0 && !url_has_port(q, l, false)) {
+			snprintf(why, whylen,
+				 "%.*s (expected http://HOST:PORT or "
+				 "HOST:PORT)",
+				 (int)(l > 300 ? 300 : l), q);
+			return false;
+		}
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	return true;
+}
+
 static int open_handle(struct global *g)
 {
 	struct kvc_options o = {0};
@@ -242,13 +346,22 @@ static int open_handle(struct global *g)
 	o.request_timeout_ms =
 	    o.retry_deadline_ms < 5000 ? o.retry_deadline_ms : 5000;
 	o.connect_timeout_ms = 1000;
+	char why[512];
+	if (!endpoints_ok(g->endpoints, why, sizeof(why))) {
+		char msg[1024];
+		snprintf(msg, sizeof(msg), "bad --endpoints: %s", why);
+		report_text(g, "usage", msg);
+		return EXIT_USAGE;
+	}
 	int rc = kvc_open(g->endpoints, &o, &g->h);
 	if (rc == KVC_EINVAL) {
-		fprintf(stderr, "kvctl: bad --endpoints: %s\n", g->endpoints);
+		char msg[1024];
+		snprintf(msg, sizeof(msg), "bad --endpoints: %s", g->endpoints);
+		report_text(g, "usage", msg);
 		return EXIT_USAGE;
 	}
 	if (rc < 0) {
-		fprintf(stderr, "kvctl: %s\n", kvc_strerror(rc));
+		report_text(g, error_code(rc), kvc_strerror(rc));
 		return EXIT_OTHER;
 	}
 	return EXIT_OK;
@@ -301,6 +414,56 @@ static int read_stdin(void **buf, size_t *len)
 
 static const struct command *cmd_current;
 
+/* The key rule of DESIGN.md §1.3 for keys a write may create (kv.h's
+ * kv_key_allowed()): 1 to 511 bytes of well-formed UTF-8 without control
+ * characters (C0, DEL, C1). Checked here so that a bad key is a usage
+ * error that names the rule, before any member is asked. */
+#define KEY_MAX_BYTES 511
+static const char key_rule[] =
+    "keys are 1 to 511 bytes of UTF-8 without control characters";
+
+static bool key_allowed(const char *key)
+{
+	const unsigned char *p = (const unsigned char *)key;
+	size_t n = strlen(key);
+	if (n == 0 || n > KEY_MAX_BYTES)
+		return false;
+	for (size_t i = 0; i < n;) {
+		unsigned c = p[i];
+		if (c < 0x20 || c == 0x7f)
+			return false;
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		size_t len = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 0;
+		if (len == 0 || c > 0xf4 || i + len > n)
+			return false;
+		uint32_t cp = c & (0xff >> (len + 1));
+		for (size_t k = 1; k < len; k++) {
+			if ((p[i + k] & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (p[i + k] & 0x3f);
+		}
+		static const uint32_t min[5] = {0, 0, 0x80, 0x800, 0x10000};
+		if (cp < min[len] || cp > 0x10ffff ||
+		    (cp >= 0xd800 && cp <= 0xdfff) ||
+		    (cp >= 0x80 && cp <= 0x9f))
+			return false;
+		i += len;
+	}
+	return true;
+}
+
+/* A usage error for a KEY that breaks the key rule. */
+static int bad_key(const char *key)
+{
+	char msg[700];
+	snprintf(msg, sizeof(msg), "bad KEY \"%.600s\": %s",
+		 strlen(key) > 600 ? "(longer than 511 bytes)" : key, key_rule);
+	return fail_usage(cmd_current->usage, "%s", msg);
+}
+
 /* Parses `KEY [MORE...] [--cas M]` for put and del: up to @max_pos
  * positionals (KEY required) into @pos, *@np of them. Returns true with
  * *@has_cas and *@cas set; else false with *@ec the exit code, the help or
@@ -321,6 +484,10 @@ static bool key_cas_args(int argc, char **argv, char **pos, int max_pos,
 		*ec = fail_usage(cmd_current->usage, "%s", "missing KEY");
 		return false;
 	}
+	if (!key_allowed(pos[0])) {
+		*ec = bad_key(pos[0]);
+		return false;
+	}
 	*has_cas = vals[0] != NULL;
 	*cas = 0;
 	if (vals[0] && parse_u64(vals[0], cas) < 0) {
@@ -331,12 +498,23 @@ static bool key_cas_args(int argc, char **argv, char **pos, int max_pos,
 }
 
 /* A failed compare-and-swap: says the key's current mod index, exit 1. */
-static int cas_failed(const char *key, uint64_t index)
+static int cas_failed(const struct global *g, const char *key, uint64_t index)
 {
-	fprintf(stderr,
-		"kvctl: compare-and-swap failed: the current mod "
-		"index of %s is %" PRIu64 "\n",
-		key, index);
+	char text[1024];
+	snprintf(text, sizeof(text),
+		 "compare-and-swap failed: the current mod index of %s is "
+		 "%" PRIu64,
+		 key, index);
+	report_text(g, "cas_failed", text);
+	return EXIT_NOTFOUND;
+}
+
+/* A key that is absent: get and del say it alike. */
+static int not_found(const struct global *g, const char *key)
+{
+	char text[1024];
+	snprintf(text, sizeof(text), "not found: %s", key);
+	report_text(g, "not_found", text);
 	return EXIT_NOTFOUND;
 }
 
@@ -361,8 +539,11 @@ static int cmd_put(struct global *g, int argc, char **argv)
 	} else {
 		rc = read_stdin(&value, &len);
 		if (rc < 0) {
-			fprintf(stderr, "kvctl: reading stdin: %s\n",
-				kvc_strerror(rc));
+			char text[256];
+			snprintf(text, sizeof(text), "reading stdin: %s",
+				 rc == KVC_ETOO_LARGE ? "value too large"
+						      : kvc_strerror(rc));
+			report_text(g, error_code(rc), text);
 			return EXIT_OTHER;
 		}
 	}
@@ -372,9 +553,16 @@ static int cmd_put(struct global *g, int argc, char **argv)
 	if (np < 2)
 		free(value);
 	if (rc == KVC_ECAS)
-		return cas_failed(pos[0], index);
+		return cas_failed(g, pos[0], index);
+	if (rc == KVC_ETOO_LARGE) {
+		char text[1024];
+		snprintf(text, sizeof(text), "value too large (%zu bytes): %s",
+			 len, kvc_errmsg(g->h));
+		report_text(g, "too_large", text);
+		return EXIT_OTHER;
+	}
 	if (rc < 0)
-		return report(g, rc);
+		return report_write(g, rc, "the write");
 	if (g->json)
 		print_json(json_pack("{s:I}", "index", (json_int_t)index));
 	else
@@ -396,6 +584,8 @@ static int cmd_get(struct global *g, int argc, char **argv)
 		return r > 0 ? (puts(cmd_current->help), EXIT_OK) : EXIT_USAGE;
 	if (np < 1)
 		return fail_usage(cmd_current->usage, "%s", "missing KEY");
+	if (!key_allowed(pos[0]))
+		return bad_key(pos[0]);
 	int ec = open_handle(g);
 	if (ec)
 		return ec;
@@ -404,6 +594,8 @@ static int cmd_get(struct global *g, int argc, char **argv)
 	uint64_t index;
 	int rc = kvc_get(g->h, pos[0], flags[0] ? KVC_GET_STALE : 0, &value,
 			 &len, &index);
+	if (rc == KVC_ENOTFOUND)
+		return not_found(g, pos[0]);
 	if (rc < 0)
 		return report(g, rc);
 	if (g->json) {
@@ -437,18 +629,16 @@ static int cmd_del(struct global *g, int argc, char **argv)
 	int rc = has_cas ? kvc_cas_delete(g->h, pos[0], cas, &index, &deleted)
 			 : kvc_delete(g->h, pos[0], &index, &deleted);
 	if (rc == KVC_ECAS)
-		return cas_failed(pos[0], index);
+		return cas_failed(g, pos[0], index);
 	if (rc < 0)
-		return report(g, rc);
+		return report_write(g, rc, "the write");
 	if (g->json)
 		print_json(json_pack("{s:I,s:b}", "index", (json_int_t)index,
 				     "deleted", deleted));
 	else if (deleted)
 		printf("%" PRIu64 "\n", index);
-	if (!deleted) {
-		fprintf(stderr, "kvctl: not found: %s\n", pos[0]);
-		return EXIT_NOTFOUND;
-	}
+	if (!deleted)
+		return not_found(g, pos[0]);
 	return EXIT_OK;
 }
 
@@ -638,8 +828,10 @@ static int cmd_status(struct global *g, int argc, char **argv)
 		if (eps[k].status_rc == 0)
 			any = eps[k].st;
 	if (!any) {
-		fprintf(stderr, "kvctl: %s: %s\n",
-			kvc_strerror(eps[0].status_rc), eps[0].err);
+		char text[600];
+		snprintf(text, sizeof(text), "%s: %s",
+			 kvc_strerror(eps[0].status_rc), eps[0].err);
+		report_text(g, error_code(eps[0].status_rc), text);
 		ec = exit_code(eps[0].status_rc);
 		if (ec == EXIT_OK || ec == EXIT_NOTFOUND)
 			ec = EXIT_OTHER;
@@ -937,6 +1129,12 @@ static int cmd_member(struct global *g, int argc, char **argv)
 		if (parse_u64(pos[1], &id) < 0 || id == 0)
 			return fail_usage(cmd_current->usage, "bad ID %s",
 					  pos[1]);
+		if (!url_has_port(pos[2], strlen(pos[2]), true))
+			return fail_usage(cmd_current->usage,
+					  "bad PEER_URL %s: expected "
+					  "http://HOST:PORT, the address the "
+					  "new member's --listen-peer serves",
+					  pos[2]);
 		int ec = open_handle(g);
 		if (ec)
 			return ec;
@@ -957,7 +1155,7 @@ static int cmd_member(struct global *g, int argc, char **argv)
 				  sub);
 	}
 	if (rc < 0)
-		return report(g, rc);
+		return report_write(g, rc, "the change");
 	if (g->json)
 		print_json(json_pack("{s:I,s:s}", "id", (json_int_t)id,
 				     "result",
@@ -1008,7 +1206,7 @@ static int cmd_leader(struct global *g, int argc, char **argv)
 		return ec;
 	int rc = kvc_leader_transfer(g->h, id);
 	if (rc < 0)
-		return report(g, rc);
+		return report_write(g, rc, "the transfer");
 	if (g->json)
 		print_json(json_pack("{s:I}", "leader", (json_int_t)id));
 	else
@@ -1034,7 +1232,10 @@ static int cmd_snapshot(struct global *g, int argc, char **argv)
 	bool progress = !g->json && isatty(STDERR_FILENO);
 	if (kvctl_snapshot_save(g->endpoints, g->timeout_s, progress, file,
 				&res, &unavailable, err, sizeof(err)) != 0) {
-		fprintf(stderr, "kvctl: snapshot save: %s\n", err);
+		char text[600];
+		snprintf(text, sizeof(text), "snapshot save: %s", err);
+		report_text(g, unavailable ? "unavailable" : "snapshot_failed",
+			    text);
 		return unavailable ? EXIT_UNAVAILABLE : EXIT_OTHER;
 	}
 	if (g->json)
@@ -1220,6 +1421,7 @@ int main(int argc, char **argv)
 			g.json = false;
 		} else if (strcmp(v, "json") == 0) {
 			g.json = true;
+			json_errors = true;
 		} else {
 			fprintf(stderr,
 				"kvctl: bad output format %s "

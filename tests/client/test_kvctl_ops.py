@@ -1,14 +1,22 @@
 # test_kvctl_ops.py - kvctl's everyday operations against a real 3-member
 # kvd cluster: --version, endpoint health and endpoint status (one dead
 # endpoint fails them), status probing members in parallel within
-# --timeout and exiting 3 without a leader.
+# --timeout and exiting 3 without a leader; a write's exit code when its
+# outcome is unknown (3, against a stand-in leader that never answers)
+# and when it certainly was not applied (5); errors that say what is
+# wrong (value too large, connection refused, bad endpoints, keys and peer
+# URLs, not found, JSON errors on stderr); snapshot save to stdout and its
+# target checked before the download (against a stand-in member).
 #
 # argv[1]: kvd, then optional unittest names; environment KVCTL: the kvctl
 # binary.
 
 import json
 import os
+import socket
 import sys
+import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -16,12 +24,77 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 '..', 'integration'))
 import harness  # noqa: E402
 from harness import ClusterTest, wait_for  # noqa: E402
-from test_kvctl import KVCTL, kvctl  # noqa: E402
+from test_kvctl import KVCTL, OneSnapshotServer, crc32c, kvctl  # noqa: E402
 
 
 def dead_url():
     """A client URL nobody listens on."""
     return 'http://127.0.0.1:%d' % harness.free_port()
+
+
+class SilentLeader:
+    """A stand-in member: /v1/status names itself the leader, any other
+    request is read and never answered (the connection stays open until
+    the client leaves), like a leader that stops after reading a write."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(('127.0.0.1', 0))
+        self.sock.listen(16)
+        self.writes = 0
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def url(self):
+        return 'http://127.0.0.1:%d' % self.sock.getsockname()[1]
+
+    def serve(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.handle, args=(c,),
+                             daemon=True).start()
+
+    def handle(self, c):
+        with c:
+            buf = b''
+            while True:
+                while b'\r\n\r\n' not in buf:
+                    got = c.recv(65536)
+                    if not got:
+                        return
+                    buf += got
+                head, buf = buf.split(b'\r\n\r\n', 1)
+                if not head.startswith(b'GET /v1/status'):
+                    self.writes += 1
+                    while c.recv(65536):
+                        pass
+                    return
+                body = json.dumps({
+                    'id': 1, 'state': 'leader', 'term': 1, 'leader': 1,
+                    'leader_client_url': self.url(), 'commit_index': 1,
+                    'applied_index': 1, 'last_index': 1,
+                    'snapshot_index': 0,
+                    'members': [{'id': 1, 'peer_url': 'http://x:1',
+                                 'client_url': self.url(),
+                                 'voter': True}]}).encode()
+                c.sendall(b'HTTP/1.1 200 OK\r\nContent-Type: '
+                          b'application/json\r\nContent-Length: %d\r\n'
+                          b'\r\n' % len(body) + body)
+
+    def close(self):
+        self.sock.close()
+
+
+def nothing_listens(port):
+    """True when nothing accepts connections on 127.0.0.1:@port."""
+    try:
+        socket.create_connection(('127.0.0.1', port), timeout=2).close()
+        return False
+    except OSError:
+        return True
 
 
 class OpsTest(ClusterTest):
@@ -96,6 +169,97 @@ class OpsTest(ClusterTest):
                      ['endpoint', 'health', 'x']):
             rc, out, err = kvctl(args, self.cluster.endpoints())
             self.assertEqual(rc, 2, '%r: %s' % (args, err))
+
+    def test_write_outcome_unknown_exit_3_not_applied_exit_5(self):
+        # Nothing listens: no attempt reached a member, the write was
+        # certainly not applied.
+        dead = dead_url() + ',' + dead_url()
+        rc, out, err = kvctl(['put', 'k', 'v'], dead, timeout_s=30)
+        self.assertEqual(rc, 5, err)
+        self.assertIn('was not applied', err)
+        rc, out, err = kvctl(['-o', 'json', 'del', 'k'], dead, timeout_s=30)
+        self.assertEqual(rc, 5, err)
+        self.assertEqual(json.loads(err)['error'], 'not_applied')
+        # A leader that read the write and went silent: it may have been
+        # applied, or may still be.
+        srv = SilentLeader()
+        try:
+            rc, out, err = kvctl(['put', 'k', 'v'], srv.url(), timeout_s=1)
+            self.assertEqual(rc, 3, err)
+            self.assertIn('outcome unknown', err)
+            self.assertGreater(srv.writes, 0)
+            rc, out, err = kvctl(['-o', 'json', 'del', 'k'], srv.url(),
+                                 timeout_s=1)
+            self.assertEqual(rc, 3, err)
+            self.assertIn(json.loads(err)['error'], ('timeout',
+                                                     'unavailable'))
+        finally:
+            srv.close()
+
+    def test_errors_say_what_is_wrong(self):
+        c = self.cluster
+        eps = c.endpoints()
+        # A value far above the member's limit (1 MiB): the member closes
+        # the connection without reading it.
+        rc, out, err = kvctl(['put', 'big'], eps,
+                             stdin=b'x' * (5 * 1024 * 1024))
+        self.assertEqual(rc, 4, err)
+        self.assertIn('value too large', err)
+        self.assertEqual(c[1].get('big').status, 404)
+        # Nothing listens: said at once, not after --timeout.
+        dead = dead_url() + ',' + dead_url()
+        t0 = time.monotonic()
+        rc, out, err = kvctl(['get', 'k'], dead, timeout_s=60)
+        self.assertEqual(rc, 3, err)
+        self.assertIn('connection refused', err)
+        self.assertLess(time.monotonic() - t0, 30)
+        if all(nothing_listens(p) for p in (7001, 7002, 7003)):
+            rc, out, err = kvctl(['get', 'k'], timeout_s=60)
+            self.assertEqual(rc, 3, err)
+            self.assertIn('connection refused', err)
+        # Malformed endpoints, keys and peer URLs are usage errors.
+        for bad in ('foo', 'http://foo', 'foo:0', 'foo:99999', 'foo:x',
+                    'http://h:1/path'):
+            rc, out, err = kvctl(['get', 'k'], bad)
+            self.assertEqual(rc, 2, '%s: %s' % (bad, err))
+            self.assertIn('bad --endpoints', err)
+        for key in ('', 'a\x01b', 'k' * 512, 'a\x7fb', 'c1\u0085'):
+            for args in (['put', key, 'v'], ['get', key], ['del', key]):
+                rc, out, err = kvctl(args, eps)
+                self.assertEqual(rc, 2, '%r: %s' % (args, err))
+                self.assertIn('keys are 1 to 511 bytes of UTF-8', err)
+        self.assertEqual(kvctl(['put', 'k' * 511 + '', 'v'], eps)[0], 0)
+        self.assertEqual(kvctl(['put', 'ключ/日本', 'v'], eps)[0], 0)
+        rc, out, err = kvctl(['member', 'add', '6', 'notaurl'], eps)
+        self.assertEqual(rc, 2, err)
+        self.assertIn('bad PEER_URL notaurl', err)
+        self.assertNotIn('body', err)
+        # get and del say "not found" alike
+        rc, out, err_get = kvctl(['get', 'ops/missing'], eps)
+        self.assertEqual(rc, 1)
+        rc, out, err_del = kvctl(['del', 'ops/missing'], eps)
+        self.assertEqual(rc, 1)
+        self.assertEqual(err_get, 'kvctl: not found: ops/missing\n')
+        self.assertEqual(err_del, err_get)
+
+    def test_json_errors_on_stderr(self):
+        eps = self.cluster.endpoints()
+        cases = [(['get', 'ops/missing'], 1, 'not_found'),
+                 (['put', '', 'v'], 2, 'usage'),
+                 (['get', 'k', '--bogus'], 2, 'usage'),
+                 (['put', 'k', 'v', '--cas', '999999'], 1, 'cas_failed')]
+        for args, code, name in cases:
+            rc, out, err = kvctl(['-o', 'json'] + args, eps)
+            self.assertEqual(rc, code, '%r: %s' % (args, err))
+            j = json.loads(err)
+            self.assertEqual(j['error'], name, err)
+            self.assertIsInstance(j['message'], str)
+        rc, out, err = kvctl(['-o', 'json', 'get', 'k'], dead_url())
+        self.assertEqual(rc, 3, err)
+        self.assertEqual(json.loads(err)['error'], 'unavailable')
+        rc, out, err = kvctl(['-o', 'json', 'get', 'k'], 'foo')
+        self.assertEqual(rc, 2, err)
+        self.assertEqual(json.loads(err)['error'], 'usage')
 
     def test_zz_status_in_parallel_within_timeout_and_no_leader(self):
         # Two members stopped (SIGSTOP: they accept connections and never
