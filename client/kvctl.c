@@ -55,7 +55,7 @@ static const char usage_main[] =
     "  member add ID PEER_URL      add a member\n"
     "  member remove ID            remove a member\n"
     "  leader transfer ID          hand leadership to member ID\n"
-    "  snapshot save FILE          download a consistent snapshot (backup)\n"
+    "  snapshot save FILE|-        download a consistent snapshot (backup)\n"
     "  watch KEY | --prefix P      print each change as it commits\n"
     "\n"
     "Global options:\n"
@@ -1217,37 +1217,67 @@ static int cmd_leader(struct global *g, int argc, char **argv)
 /* --- snapshot --- */
 static int cmd_snapshot(struct global *g, int argc, char **argv)
 {
-	char *file;
-	int ec;
-	if (!verb_arg(argc, argv, "save", &file, &ec))
-		return ec;
+	const struct optspec specs[] = {{"--force", false}};
+	const char *vals[1] = {NULL};
+	bool flags[1] = {false};
+	char *pos[2];
+	int np;
+	int r = split_args(cmd_current, argc, argv, specs, 1, vals, flags, pos,
+			   &np, 2);
+	if (r)
+		return r > 0 ? (puts(cmd_current->help), EXIT_OK) : EXIT_USAGE;
+	if (np != 2 || strcmp(pos[0], "save") != 0)
+		return fail_usage(cmd_current->usage, "expected: %s",
+				  cmd_current->usage + strlen("kvctl "));
+	const char *file = pos[1];
+	bool to_stdout = strcmp(file, "-") == 0;
 	/* The handle is not used: opening it checks --endpoints the way every
 	 * other command does (exit 2 when malformed). */
-	ec = open_handle(g);
+	int ec = open_handle(g);
 	if (ec)
 		return ec;
+	char err[512];
+	/* Before a download that may take minutes: a target that cannot be
+	 * written fails now, not at the end. */
+	if (!to_stdout && kvctl_snapshot_check_target(file, flags[0], err,
+						      sizeof(err)) != 0) {
+		char text[600];
+		snprintf(text, sizeof(text), "snapshot save: %s", err);
+		report_text(g, "snapshot_failed", text);
+		return EXIT_OTHER;
+	}
 	struct kvctl_snapshot_result res;
 	bool unavailable;
-	char err[512];
 	bool progress = !g->json && isatty(STDERR_FILENO);
 	if (kvctl_snapshot_save(g->endpoints, g->timeout_s, progress, file,
-				&res, &unavailable, err, sizeof(err)) != 0) {
+				flags[0], &res, &unavailable, err,
+				sizeof(err)) != 0) {
 		char text[600];
 		snprintf(text, sizeof(text), "snapshot save: %s", err);
 		report_text(g, unavailable ? "unavailable" : "snapshot_failed",
 			    text);
 		return unavailable ? EXIT_UNAVAILABLE : EXIT_OTHER;
 	}
-	if (g->json)
-		print_json(json_pack(
+	/* With "-" the snapshot is on stdout: the summary goes to stderr. */
+	FILE *out = to_stdout ? stderr : stdout;
+	if (g->json) {
+		json_t *j = json_pack(
 		    "{s:s,s:I,s:I,s:I,s:s}", "file", file, "index",
 		    (json_int_t)res.index, "term", (json_int_t)res.term,
-		    "bytes", (json_int_t)res.bytes, "endpoint", res.endpoint));
-	else
-		printf("snapshot at index %" PRIu64 " (term %" PRIu64
-		       ", %" PRIu64 " bytes) from %s saved to %s\n",
-		       res.index, res.term, res.bytes, res.endpoint, file);
-	return EXIT_OK;
+		    "bytes", (json_int_t)res.bytes, "endpoint", res.endpoint);
+		char *t = j ? json_dumps(j, JSON_COMPACT) : NULL;
+		if (t)
+			fprintf(out, "%s\n", t);
+		free(t);
+		json_decref(j);
+	} else {
+		fprintf(out,
+			"snapshot at index %" PRIu64 " (term %" PRIu64
+			", %" PRIu64 " bytes) from %s saved to %s\n",
+			res.index, res.term, res.bytes, res.endpoint,
+			to_stdout ? "standard output" : file);
+	}
+	return fflush(stdout) == 0 ? EXIT_OK : EXIT_OTHER;
 }
 
 /* --- watch --- */
@@ -1338,11 +1368,15 @@ static const struct command commands[] = {
      "usage: kvctl leader transfer ID\n"
      "Hands leadership to member ID and returns once it leads.",
      cmd_leader},
-    {"snapshot", "kvctl snapshot save FILE",
-     "usage: kvctl snapshot save FILE\n"
+    {"snapshot", "kvctl snapshot save FILE|- [--force]",
+     "usage: kvctl snapshot save FILE|- [--force]\n"
      "Downloads a consistent snapshot of the store from the first member\n"
      "that answers (GET /v1/snapshot) into FILE, checking its length and\n"
-     "CRC-32C, with a progress bar when stderr is a terminal. Start a new\n"
+     "CRC-32C, with a progress bar when stderr is a terminal. FILE's\n"
+     "directory must exist and be writable, and FILE must not exist\n"
+     "unless --force (checked before the download). - writes the snapshot\n"
+     "to stdout as it arrives (a checksum mismatch is then said after the\n"
+     "bytes, exit 4: discard them) and the summary to stderr. Start a new\n"
      "cluster from it with kvd --restore FILE (README: Backup and\n"
      "disaster recovery).",
      cmd_snapshot},

@@ -406,9 +406,12 @@ class KvctlTest(KvctlBase):
 
     def test_snapshot_unavailable_exit_3(self):
         dead = 'http://127.0.0.1:%d' % harness.free_port()
-        rc, out, err = kvctl(['snapshot', 'save', '/nonexistent/x.mdb'],
-                             dead, timeout_s=1)
-        self.assertEqual(rc, 3, err)
+        with tempfile.TemporaryDirectory() as tmp:
+            rc, out, err = kvctl(['snapshot', 'save',
+                                  os.path.join(tmp, 'x.mdb')],
+                                 dead, timeout_s=1)
+            self.assertEqual(rc, 3, err)
+            self.assertEqual(os.listdir(tmp), [])
 
     def test_zy_status_with_a_member_down_and_no_quorum(self):
         c = self.cluster

@@ -261,6 +261,75 @@ class OpsTest(ClusterTest):
         self.assertEqual(rc, 2, err)
         self.assertEqual(json.loads(err)['error'], 'usage')
 
+    def test_snapshot_save_to_stdout(self):
+        body = bytes((i * 13 + 1) & 0xFF for i in range(100003))
+        srv = OneSnapshotServer(body, crc32c(body))
+        try:
+            rc, out, err = kvctl(['snapshot', 'save', '-'], srv.url())
+            self.assertEqual(rc, 0, err)
+            self.assertEqual(out, body)
+            self.assertIn('saved to standard output', err)
+        finally:
+            srv.close()
+        # A checksum mismatch is said after the bytes, exit 4.
+        srv = OneSnapshotServer(body, crc32c(body) ^ 1)
+        try:
+            rc, out, err = kvctl(['-o', 'json', 'snapshot', 'save', '-'],
+                                 srv.url())
+            self.assertEqual(rc, 4, err)
+            self.assertIn('checksum mismatch', json.loads(err)['message'])
+        finally:
+            srv.close()
+        # From a real member: a whole LMDB copy on stdout.
+        self.run_ok(['put', 'ops/snap', 'kept'])
+        out = self.run_ok(['snapshot', 'save', '-'])
+        self.assertGreater(len(out), 4096)
+        self.assertIn(b'ops/snap', out)
+
+    def test_snapshot_target_checked_before_download(self):
+        # A stand-in that would serve one snapshot: each refusal below
+        # comes before any download (the member is never asked), and a
+        # dead endpoint shows it (exit 4, not 3).
+        dead = dead_url()
+        with tempfile.TemporaryDirectory() as tmp:
+            for target, what in (
+                    (os.path.join(tmp, 'no', 'such', 'dir', 'x.mdb'),
+                     'directory'),
+                    (os.path.join(tmp, 'afile', 'x.mdb'), 'not a directory')):
+                if what == 'not a directory':
+                    with open(os.path.join(tmp, 'afile'), 'w') as fh:
+                        fh.write('x')
+                rc, out, err = kvctl(['snapshot', 'save', target], dead)
+                self.assertEqual(rc, 4, err)
+                self.assertIn(what, err)
+            f = os.path.join(tmp, 'exists.mdb')
+            with open(f, 'wb') as fh:
+                fh.write(b'old backup')
+            rc, out, err = kvctl(['snapshot', 'save', f], dead)
+            self.assertEqual(rc, 4, err)
+            self.assertIn('--force', err)
+            with open(f, 'rb') as fh:
+                self.assertEqual(fh.read(), b'old backup')
+            body = b'new backup' * 1000
+            srv = OneSnapshotServer(body, crc32c(body))
+            try:
+                rc, out, err = kvctl(['snapshot', 'save', f, '--force'],
+                                     srv.url())
+                self.assertEqual(rc, 0, err)
+            finally:
+                srv.close()
+            with open(f, 'rb') as fh:
+                self.assertEqual(fh.read(), body)
+            self.assertEqual(sorted(os.listdir(tmp)),
+                             ['afile', 'exists.mdb'])
+            if os.geteuid() != 0:
+                ro = os.path.join(tmp, 'ro')
+                os.mkdir(ro, 0o500)
+                rc, out, err = kvctl(['snapshot', 'save',
+                                      os.path.join(ro, 'x.mdb')], dead)
+                self.assertEqual(rc, 4, err)
+                self.assertIn('cannot write in directory', err)
+
     def test_zz_status_in_parallel_within_timeout_and_no_leader(self):
         # Two members stopped (SIGSTOP: they accept connections and never
         # answer). Asked one after another, each for 2 s, they took over
