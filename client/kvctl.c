@@ -48,7 +48,8 @@ static const char usage_main[] =
     "  put KEY [VALUE] [--cas M]   write VALUE (stdin when omitted)\n"
     "  get KEY [--stale]           print the raw value\n"
     "  del KEY [--cas M]           delete KEY\n"
-    "  list [PREFIX] [--limit N]   list keys (and values) in key order\n"
+    "  list [PREFIX] [--limit N]   list keys (and values) in key order;\n"
+    "       [--keys-only|--count]  or the keys alone, or how many\n"
     "  status                      one row per member\n"
     "  endpoint health|status      each endpoint: health, or its status\n"
     "  member list                 list the members\n"
@@ -645,12 +646,13 @@ static int cmd_del(struct global *g, int argc, char **argv)
 /* --- list --- */
 static int cmd_list(struct global *g, int argc, char **argv)
 {
-	const struct optspec specs[] = {{"--limit", true}};
-	const char *vals[1] = {NULL};
-	bool flags[1] = {false};
+	const struct optspec specs[] = {
+	    {"--limit", true}, {"--keys-only", false}, {"--count", false}};
+	const char *vals[3] = {NULL, NULL, NULL};
+	bool flags[3] = {false, false, false};
 	char *pos[1];
 	int np;
-	int r = split_args(cmd_current, argc, argv, specs, 1, vals, flags, pos,
+	int r = split_args(cmd_current, argc, argv, specs, 3, vals, flags, pos,
 			   &np, 1);
 	if (r)
 		return r > 0 ? (puts(cmd_current->help), EXIT_OK) : EXIT_USAGE;
@@ -659,11 +661,15 @@ static int cmd_list(struct global *g, int argc, char **argv)
 			limit > LIST_MAX_LIMIT))
 		return fail_usage(cmd_current->usage,
 				  "bad --limit %s (1..10000)", vals[0]);
+	bool keys_only = flags[1], count = flags[2];
+	if (keys_only && count)
+		return fail_usage(cmd_current->usage, "%s",
+				  "--keys-only and --count exclude each other");
 	int ec = open_handle(g);
 	if (ec)
 		return ec;
 	const char *prefix = np ? pos[0] : NULL;
-	json_t *arr = g->json ? json_array() : NULL;
+	json_t *arr = g->json && !count ? json_array() : NULL;
 	char *after = NULL;
 	uint64_t shown = 0;
 	bool more = false;
@@ -678,8 +684,11 @@ static int cmd_list(struct global *g, int argc, char **argv)
 		rc = kvc_list(g->h, prefix, after, page, &kvs, &n, &more);
 		if (rc < 0)
 			break;
-		for (size_t i = 0; i < n; i++) {
-			if (arr) {
+		for (size_t i = 0; i < n && !count; i++) {
+			if (arr && keys_only) {
+				json_array_append_new(arr,
+						      json_string(kvs[i].key));
+			} else if (arr) {
 				char *b = kvctl_b64_encode(kvs[i].value,
 							   kvs[i].value_len);
 				json_array_append_new(
@@ -691,6 +700,10 @@ static int cmd_list(struct global *g, int argc, char **argv)
 			} else {
 				kvctl_print_escaped((unsigned char *)kvs[i].key,
 						    strlen(kvs[i].key));
+				if (keys_only) {
+					putchar('\n');
+					continue;
+				}
 				putchar('\t');
 				kvctl_print_escaped(kvs[i].value,
 						    kvs[i].value_len);
@@ -715,9 +728,24 @@ static int cmd_list(struct global *g, int argc, char **argv)
 		json_decref(arr);
 		return report(g, rc);
 	}
-	if (arr)
-		print_json(json_pack("{s:o,s:b}", "kvs", arr, "more", more));
-	return EXIT_OK;
+	/* "more" is the server's word on the last page: further keys match
+	 * beyond what --limit let through. */
+	if (count && g->json)
+		print_json(json_pack("{s:I,s:b}", "count", (json_int_t)shown,
+				     "more", more));
+	else if (count)
+		printf("%" PRIu64 "\n", shown);
+	else if (arr)
+		print_json(json_pack("{s:o,s:b}", keys_only ? "keys" : "kvs",
+				     arr, "more", more));
+	/* Text output: the marker goes to stderr, so that stdout holds only
+	 * the keys a script reads. */
+	if (more && !g->json)
+		fprintf(stderr,
+			"kvctl: more keys match (listing stopped at --limit "
+			"%" PRIu64 ")\n",
+			limit);
+	return fflush(stdout) == 0 ? EXIT_OK : EXIT_OTHER;
 }
 
 /* --- status --- */
@@ -1333,12 +1361,16 @@ static const struct command commands[] = {
      "Deletes KEY and prints the index of the delete. Exits 1 if KEY did\n"
      "not exist or, with --cas M, if its mod index is not M.",
      cmd_del},
-    {"list", "kvctl list [PREFIX] [--limit N]",
-     "usage: kvctl list [PREFIX] [--limit N]\n"
+    {"list", "kvctl list [PREFIX] [--limit N] [--keys-only | --count]",
+     "usage: kvctl list [PREFIX] [--limit N] [--keys-only | --count]\n"
      "Prints the keys starting with PREFIX in key order, one per line as\n"
      "KEY<TAB>VALUE (tab, newline, backslash and control bytes escaped);\n"
      "-o json prints {\"kvs\": [{\"key\", \"value\" (base64), \"index\"}],\n"
-     "\"more\"}. --limit N (1..10000) stops after N keys.",
+     "\"more\"}. --limit N (1..10000) stops after N keys; when more keys\n"
+     "match, a line \"kvctl: more keys match ...\" says so on stderr.\n"
+     "--keys-only prints the keys alone (-o json: {\"keys\", \"more\"}).\n"
+     "--count prints how many keys match (at most N with --limit; -o\n"
+     "json: {\"count\", \"more\"}).",
      cmd_list},
     {"status", "kvctl status",
      "usage: kvctl status\n"

@@ -6,7 +6,8 @@
 # and when it certainly was not applied (5); errors that say what is
 # wrong (value too large, connection refused, bad endpoints, keys and peer
 # URLs, not found, JSON errors on stderr); snapshot save to stdout and its
-# target checked before the download (against a stand-in member).
+# target checked before the download (against a stand-in member); list
+# --keys-only, --count and the "more" marker on stderr.
 #
 # argv[1]: kvd, then optional unittest names; environment KVCTL: the kvctl
 # binary.
@@ -329,6 +330,49 @@ class OpsTest(ClusterTest):
                                       os.path.join(ro, 'x.mdb')], dead)
                 self.assertEqual(rc, 4, err)
                 self.assertIn('cannot write in directory', err)
+
+    def test_list_keys_only_count_and_more(self):
+        c = self.cluster
+        keys = ['ops-l/%02d' % i for i in range(12)] + ['ops-l/b\\s']
+        for k in keys:
+            self.assertEqual(c[1].put(k, b'v').status, 200)
+        rc, out, err = kvctl(['list', 'ops-l/', '--keys-only'],
+                             c.endpoints())
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(out.decode().splitlines(),
+                         keys[:12] + ['ops-l/b\\\\s'])
+        self.assertEqual(err, '')
+        # --limit cut the list: the marker on stderr, stdout keys alone
+        rc, out, err = kvctl(['list', 'ops-l/', '--keys-only', '--limit',
+                              '5'], c.endpoints())
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(out.decode().splitlines(), keys[:5])
+        self.assertIn('more keys match', err)
+        rc, out, err = kvctl(['list', 'ops-l/', '--limit', '5'],
+                             c.endpoints())
+        self.assertEqual(len(out.decode().splitlines()), 5)
+        self.assertIn('more keys match', err)
+        # a --limit that covers every key: no marker
+        rc, out, err = kvctl(['list', 'ops-l/', '--limit', '13'],
+                             c.endpoints())
+        self.assertEqual(len(out.decode().splitlines()), 13)
+        self.assertEqual(err, '')
+        j = json.loads(self.run_ok(['-o', 'json', 'list', 'ops-l/',
+                                    '--keys-only', '--limit', '2']))
+        self.assertEqual(j, {'keys': keys[:2], 'more': True})
+        self.assertEqual(self.run_ok(['list', 'ops-l/', '--count']), b'13\n')
+        self.assertEqual(self.run_ok(['list', 'ops-none/', '--count']),
+                         b'0\n')
+        rc, out, err = kvctl(['list', 'ops-l/', '--count', '--limit', '4'],
+                             c.endpoints())
+        self.assertEqual((rc, out), (0, b'4\n'), err)
+        self.assertIn('more keys match', err)
+        j = json.loads(self.run_ok(['-o', 'json', 'list', 'ops-l/',
+                                    '--count']))
+        self.assertEqual(j, {'count': 13, 'more': False})
+        rc, out, err = kvctl(['list', '--count', '--keys-only'],
+                             c.endpoints())
+        self.assertEqual(rc, 2, err)
 
     def test_zz_status_in_parallel_within_timeout_and_no_leader(self):
         # Two members stopped (SIGSTOP: they accept connections and never
