@@ -1,16 +1,24 @@
 /* kvc.h - libkvc: a blocking C client for a kvd cluster.
  *
- * Use:
+ * Use (man 3 kvc describes every function):
+ *     struct kvc_options o;
  *     struct kvc *h;
- *     int rc = kvc_open("http://10.0.0.1:7001,http://10.0.0.2:7001", NULL,
+ *     kvc_options_init(&o);
+ *     o.retry_deadline_ms = 15000;
+ *     int rc = kvc_open("http://10.0.0.1:7001,http://10.0.0.2:7001", &o,
  *                       &h);
+ *     if (rc < 0)
+ *             fprintf(stderr, "%s: %s\n", kvc_strerror(rc),
+ *                     kvc_open_error());
  *     if (rc == 0)
  *             rc = kvc_put(h, "greeting", "hello", 5, &index);
- *     if (rc < 0)
+ *     if (rc < 0 && h)
  *             fprintf(stderr, "%s: %s\n", kvc_strerror(rc), kvc_errmsg(h));
  *     kvc_close(h);
  *
  * Every call blocks until it has an answer or the retry deadline passes.
+ * Connections to members are kept open between calls (HTTP/1.1
+ * keep-alive, up to 4 per handle).
  * The library finds the leader through GET /v1/status on the endpoints and
  * sends writes straight to it. On a connection failure, a 503 or a 504 it
  * forgets the leader, waits a jittered, exponentially growing pause and
@@ -48,6 +56,18 @@
 extern "C" {
 #endif
 
+/* The version of kvc.h; kvc_version() says the library's, which may be
+ * newer (the same major number keeps the ABI: libkvc.so.MAJOR). */
+#define KVC_VERSION_MAJOR  0
+#define KVC_VERSION_MINOR  1
+#define KVC_VERSION_PATCH  0
+#define KVC_VERSION_STRING "0.1.0"
+
+/* The version of the libkvc a program runs with, "MAJOR.MINOR.PATCH"
+ * (static); each of @major, @minor and @patch, unless NULL, receives its
+ * number. */
+const char *kvc_version(int *major, int *minor, int *patch);
+
 enum kvc_error {
 	KVC_OK = 0,
 	KVC_EINVAL = -1,       /* bad argument (NULL, bad endpoint URL, ...) */
@@ -76,13 +96,25 @@ enum kvc_error {
  * commit later (for instance once a majority is back). Neither code means
  * "not applied"; read the key back to find out. */
 
-/* Options of kvc_open(); a zero field takes the default. */
+/* Options of kvc_open(); a zero field takes the default.
+ *
+ * Initialise with kvc_options_init() and then set the fields: @size says
+ * which fields the program knew of when it was built, so that a newer
+ * libkvc, whose struct has more fields at its end, reads only those and
+ * gives the others their defaults. A struct initialised in the source
+ * with zeroes and designated fields ({.retry_deadline_ms = 5000}) has
+ * @size 0, read as the fields up to @stale_reads (libkvc 0.1's). */
 struct kvc_options {
+	size_t size; /* sizeof(struct kvc_options), set by kvc_options_init() */
 	int connect_timeout_ms; /* per TCP connect; default 1000 */
 	int request_timeout_ms; /* per HTTP attempt; default 5000 */
 	int retry_deadline_ms; /* whole call, retries included; default 10000 */
 	bool stale_reads;      /* kvc_get() reads locally by default */
+	/* New fields go here, at the end, with a default for a zero. */
 };
+
+/* Sets @o->size and every field of @o to its default. */
+void kvc_options_init(struct kvc_options *o);
 
 /* Opaque handle. */
 struct kvc;
@@ -94,9 +126,17 @@ struct kvc;
  * separated list of client URLs ("http://host:port" or "host:port"). No
  * network traffic happens here. @opts may be NULL (all defaults); it is
  * copied, as is @endpoints. On success *@out owns the handle; release it with
- * kvc_close(). Errors: KVC_EINVAL (no or bad endpoint), KVC_ENOMEM. */
+ * kvc_close(). Errors: KVC_EINVAL (no or bad endpoint, more than 64
+ * endpoints, options whose @size is too small to be initialised),
+ * KVC_ENOMEM, KVC_ESERVER (no randomness for the client id); then
+ * kvc_open_error() says why. */
 int kvc_open(const char *endpoints, const struct kvc_options *opts,
 	     struct kvc **out);
+
+/* Why the last kvc_open() in the calling thread failed, naming the bad
+ * endpoint if one was ("" after a success). Owned by libkvc, one per
+ * thread, valid until the thread's next kvc_open(). */
+const char *kvc_open_error(void);
 
 /* Releases @h and everything it holds. NULL is allowed. */
 void kvc_close(struct kvc *h);

@@ -340,8 +340,22 @@ static int http_once(struct kvc *h, const struct endpoint *ep,
 	struct evhttp_request *req = NULL;
 	int rc = KVC_ENOMEM;
 
-	a.conn = evhttp_connection_base_new(h->base, NULL, ep->host,
-					    (unsigned short)ep->port);
+	/* A connection kept from an earlier answer of this member, if any:
+	 * HTTP/1.1 keep-alive saves a TCP handshake per call. */
+	struct kvc_conn *slot = NULL;
+	for (size_t i = 0; i < KVC_CONN_CACHE && !slot; i++)
+		if (h->conns[i].conn && h->conns[i].ep.port == ep->port &&
+		    strcmp(h->conns[i].ep.host, ep->host) == 0)
+			slot = &h->conns[i];
+	if (!slot) {
+		slot = &h->conns[h->conn_next++ % KVC_CONN_CACHE];
+		if (slot->conn)
+			evhttp_connection_free(slot->conn);
+		slot->ep = *ep;
+		slot->conn = evhttp_connection_base_new(
+		    h->base, NULL, ep->host, (unsigned short)ep->port);
+	}
+	a.conn = slot->conn;
 	if (!a.conn)
 		goto out;
 	evhttp_connection_set_retries(a.conn, 0);
@@ -357,8 +371,7 @@ static int http_once(struct kvc *h, const struct endpoint *ep,
 	struct evkeyvalq *hd = evhttp_request_get_output_headers(req);
 	char hostport[300], num[32];
 	snprintf(hostport, sizeof(hostport), "%s:%d", ep->host, ep->port);
-	if (evhttp_add_header(hd, "Host", hostport) != 0 ||
-	    evhttp_add_header(hd, "Connection", "close") != 0)
+	if (evhttp_add_header(hd, "Host", hostport) != 0)
 		goto out_req;
 	if (c->seq) {
 		snprintf(num, sizeof(num), "%" PRIu64, c->seq);
@@ -425,6 +438,11 @@ static int http_once(struct kvc *h, const struct endpoint *ep,
 	} else if (a.too_large) {
 		kvc_http_resp_clear(r);
 		rc = KVC_ETOO_LARGE;
+	} else if (r->status != 0 && !r->timed_out) {
+		/* A whole answer: the connection is in a known state and
+		 * serves the next call (evhttp reconnects by itself if the
+		 * member closes it meanwhile). */
+		a.conn = NULL;
 	}
 	goto out;
 out_req:
@@ -435,9 +453,13 @@ out:
 		event_free(tconn);
 	if (tall)
 		event_free(tall);
-	/* Frees a request still queued without calling its callback. */
-	if (a.conn)
+	/* After a failure, or with an answer still on its way, the
+	 * connection is dropped (which frees a request still queued without
+	 * calling its callback): the next call starts afresh. */
+	if (a.conn) {
 		evhttp_connection_free(a.conn);
+		slot->conn = NULL;
+	}
 	return rc;
 }
 

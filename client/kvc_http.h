@@ -26,6 +26,15 @@ struct endpoint {
 	int port;
 };
 
+/* Connections kept open between calls (HTTP/1.1 keep-alive), one per
+ * member last talked to: the leader, and the members asked for it. */
+#define KVC_CONN_CACHE 4
+
+struct kvc_conn {
+	struct endpoint ep;
+	struct evhttp_connection *conn; /* NULL: none */
+};
+
 /* The handle of kvc.h: its members, the leader it knows, its writes' client
  * id and sequence, and its event loop. */
 struct kvc {
@@ -41,6 +50,8 @@ struct kvc {
 	uint64_t rng;	       /* xorshift state for backoff jitter */
 	uint64_t watch_oldest; /* kvc_watch_oldest() */
 	bool maybe_sent;       /* kvc_outcome_unknown() */
+	struct kvc_conn conns[KVC_CONN_CACHE];
+	unsigned conn_next; /* the slot a new connection takes */
 	char errmsg[KVC_ERRMSG];
 };
 

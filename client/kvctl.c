@@ -340,7 +340,8 @@ static bool endpoints_ok(const char *list, char *why, size_t whylen)
 
 static int open_handle(struct global *g)
 {
-	struct kvc_options o = {0};
+	struct kvc_options o;
+	kvc_options_init(&o);
 	o.retry_deadline_ms = (int)(g->timeout_s * 1000);
 	if (o.retry_deadline_ms < 1)
 		o.retry_deadline_ms = 1;
@@ -357,12 +358,16 @@ static int open_handle(struct global *g)
 	int rc = kvc_open(g->endpoints, &o, &g->h);
 	if (rc == KVC_EINVAL) {
 		char msg[1024];
-		snprintf(msg, sizeof(msg), "bad --endpoints: %s", g->endpoints);
+		snprintf(msg, sizeof(msg), "bad --endpoints: %s",
+			 kvc_open_error());
 		report_text(g, "usage", msg);
 		return EXIT_USAGE;
 	}
 	if (rc < 0) {
-		report_text(g, error_code(rc), kvc_strerror(rc));
+		char msg[1024];
+		snprintf(msg, sizeof(msg), "%s: %s", kvc_strerror(rc),
+			 kvc_open_error());
+		report_text(g, error_code(rc), msg);
 		return EXIT_OTHER;
 	}
 	return EXIT_OK;
@@ -1445,7 +1450,8 @@ int main(int argc, char **argv)
 			return EXIT_OK;
 		}
 		if (strcmp(a, "--version") == 0) {
-			printf("kvctl %s\n", KVCTL_VERSION);
+			printf("kvctl %s (libkvc %s)\n", KVCTL_VERSION,
+			       kvc_version(NULL, NULL, NULL));
 			return EXIT_OK;
 		}
 		size_t nl = strcspn(a, "=");

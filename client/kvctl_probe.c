@@ -24,18 +24,18 @@ static void *probe_one(void *arg)
 	struct job *j = arg;
 	struct kvctl_probe *p = j->p;
 	/* A handle per thread: libkvc handles are not thread-safe. */
-	struct kvc_options o = {.connect_timeout_ms =
-				    j->deadline_ms < PROBE_CONNECT_MS
-					? j->deadline_ms
-					: PROBE_CONNECT_MS,
-				.request_timeout_ms = j->deadline_ms,
-				.retry_deadline_ms = j->deadline_ms};
+	struct kvc_options o;
+	kvc_options_init(&o);
+	o.connect_timeout_ms = j->deadline_ms < PROBE_CONNECT_MS
+				   ? j->deadline_ms
+				   : PROBE_CONNECT_MS;
+	o.request_timeout_ms = j->deadline_ms;
+	o.retry_deadline_ms = j->deadline_ms;
 	struct kvc *h;
 	p->status_rc = kvc_open(p->url, &o, &h);
 	p->ready_rc = p->status_rc;
 	if (p->status_rc < 0) {
-		snprintf(p->err, sizeof(p->err), "%s",
-			 kvc_strerror(p->status_rc));
+		snprintf(p->err, sizeof(p->err), "%s", kvc_open_error());
 		return NULL;
 	}
 	double t0 = clock_now_seconds();

@@ -107,7 +107,8 @@ class OpsTest(ClusterTest):
     def test_version(self):
         rc, out, err = kvctl(['--version'])
         self.assertEqual(rc, 0, err)
-        self.assertRegex(out.decode(), r'^kvctl \d+\.\d+\.\d+\n$')
+        self.assertRegex(out.decode(),
+                         r'^kvctl \d+\.\d+\.\d+ \(libkvc \d+\.\d+\.\d+\)\n$')
 
     def test_endpoint_health(self):
         c = self.cluster
