@@ -329,6 +329,20 @@ static bool body_refused(const struct endpoint *ep, const struct call *c,
 	return refused;
 }
 
+/* Whether a kept connection can carry a request: not connected (evhttp
+ * connects it), or connected with nothing to read. An idle connection
+ * that is readable was closed by its member (or sent what nobody asked
+ * for): either way it is of no use. */
+static bool conn_alive(struct evhttp_connection *conn)
+{
+	struct bufferevent *bev = evhttp_connection_get_bufferevent(conn);
+	evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
+	if (fd < 0)
+		return true;
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+	return poll(&pfd, 1, 0) == 0;
+}
+
 /* One HTTP exchange with @ep within @timeout_ms. Returns 0 with r->status
  * set (0 when no answer came), or KVC_ENOMEM/KVC_ETOO_LARGE. */
 static int http_once(struct kvc *h, const struct endpoint *ep,
@@ -347,6 +361,13 @@ static int http_once(struct kvc *h, const struct endpoint *ep,
 		if (h->conns[i].conn && h->conns[i].ep.port == ep->port &&
 		    strcmp(h->conns[i].ep.host, ep->host) == 0)
 			slot = &h->conns[i];
+	if (slot && !conn_alive(slot->conn)) {
+		/* The member closed it while we were away (its idle timeout,
+		 * a restart): a request sent on it would only fail. */
+		evhttp_connection_free(slot->conn);
+		slot->conn = evhttp_connection_base_new(
+		    h->base, NULL, ep->host, (unsigned short)ep->port);
+	}
 	if (!slot) {
 		slot = &h->conns[h->conn_next++ % KVC_CONN_CACHE];
 		if (slot->conn)

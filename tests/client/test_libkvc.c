@@ -4,6 +4,8 @@
 #include <check.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -348,6 +350,102 @@ START_TEST(test_dead_cluster_gives_up_by_the_deadline)
 }
 END_TEST
 
+/* A stand-in member for one connection at a time: answers GET /v1/status
+ * (itself the leader) and keeps that connection; answers a PUT with 200,
+ * then closes the connection, as a member does at its idle timeout. */
+struct closer {
+	int ls;
+	int port;
+	int accepted;
+	_Atomic int puts;   /* answered */
+	_Atomic int closed; /* connections closed after a put */
+};
+
+static void *closer_main(void *arg)
+{
+	struct closer *c = arg;
+	for (;;) {
+		int fd = accept(c->ls, NULL, NULL);
+		if (fd < 0)
+			return NULL;
+		c->accepted++;
+		char buf[4096];
+		size_t have = 0;
+		for (;;) {
+			ssize_t n =
+			    recv(fd, buf + have, sizeof(buf) - 1 - have, 0);
+			if (n <= 0)
+				break;
+			have += (size_t)n;
+			buf[have] = '\0';
+			char *end = strstr(buf, "\r\n\r\n");
+			if (!end)
+				continue;
+			/* The PUTs here carry one byte of body. */
+			bool put = strncmp(buf, "PUT ", 4) == 0;
+			if (put && have < (size_t)(end + 4 - buf) + 1)
+				continue;
+			char body[256], ans[512];
+			if (put)
+				snprintf(body, sizeof(body), "{\"index\":7}");
+			else
+				snprintf(body, sizeof(body),
+					 "{\"leader\":1,\"leader_client_url\":"
+					 "\"http://127.0.0.1:%d\"}",
+					 c->port);
+			int al = snprintf(ans, sizeof(ans),
+					  "HTTP/1.1 200 OK\r\nContent-Length: "
+					  "%zu\r\n\r\n%s",
+					  strlen(body), body);
+			send(fd, ans, (size_t)al, MSG_NOSIGNAL);
+			have = 0;
+			if (put) {
+				c->puts++;
+				break;
+			}
+		}
+		close(fd);
+		if (c->puts > c->closed)
+			c->closed++;
+	}
+}
+
+START_TEST(test_closed_kept_connection_not_reused)
+{
+	static struct closer c;
+	c.ls = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t sl = sizeof(sa);
+	ck_assert_int_eq(bind(c.ls, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(listen(c.ls, 16), 0);
+	ck_assert_int_eq(getsockname(c.ls, (struct sockaddr *)&sa, &sl), 0);
+	c.port = ntohs(sa.sin_port);
+	pthread_t th;
+	ck_assert_int_eq(pthread_create(&th, NULL, closer_main, &c), 0);
+	char url[64];
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", c.port);
+	struct kvc *d;
+	ck_assert_int_eq(kvc_open(url, NULL, &d), 0);
+	for (int i = 0; i < 3; i++) {
+		uint64_t index = 0;
+		ck_assert_int_eq(kvc_put(d, "k", "v", 1, &index), 0);
+		ck_assert_uint_eq(index, 7);
+		/* Each put went out on a live connection at once: no
+		 * attempt failed (and left its message) first. */
+		ck_assert_str_eq(kvc_errmsg(d), "");
+		/* Until the member has closed the connection. */
+		while (c.closed == i)
+			usleep(1000);
+	}
+	ck_assert_int_eq(c.puts, 3);
+	kvc_close(d);
+	shutdown(c.ls, SHUT_RDWR);
+	close(c.ls);
+	pthread_join(th, NULL);
+}
+END_TEST
+
 START_TEST(test_refused_everywhere_gives_up_at_once)
 {
 	/* Nothing listens on ports 1 and 2 of loopback: every endpoint
@@ -534,6 +632,7 @@ int main(void)
 	tcase_add_test(off, test_strerror_names_every_code);
 	tcase_add_test(off, test_dead_cluster_gives_up_by_the_deadline);
 	tcase_add_test(off, test_refused_everywhere_gives_up_at_once);
+	tcase_add_test(off, test_closed_kept_connection_not_reused);
 	tcase_add_test(off, test_version);
 	tcase_add_test(off, test_options_size);
 	tcase_add_test(off, test_open_error_says_why);
