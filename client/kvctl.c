@@ -461,12 +461,26 @@ static bool key_allowed(const char *key)
 	return true;
 }
 
-/* A usage error for a KEY that breaks the key rule. */
+/* A usage error for a KEY that breaks the key rule. The key is shown with
+ * control and non-ASCII bytes as \xHH: it may not be UTF-8, and its
+ * control bytes must not reach a terminal. */
 static int bad_key(const char *key)
 {
-	char msg[700];
-	snprintf(msg, sizeof(msg), "bad KEY \"%.600s\": %s",
-		 strlen(key) > 600 ? "(longer than 511 bytes)" : key, key_rule);
+	char shown[200];
+	size_t o = 0;
+	for (const unsigned char *p = (const unsigned char *)key;
+	     *p && o + 5 < sizeof(shown); p++) {
+		if (*p < 0x20 || *p >= 0x7f)
+			o += (size_t)snprintf(shown + o, sizeof(shown) - o,
+					      "\\x%02x", *p);
+		else
+			shown[o++] = (char)*p;
+	}
+	shown[o] = '\0';
+	char msg[400];
+	snprintf(msg, sizeof(msg), "bad KEY \"%s%s\": %s", shown,
+		 strlen(key) > 40 && o + 5 >= sizeof(shown) ? "..." : "",
+		 key_rule);
 	return fail_usage(cmd_current->usage, "%s", msg);
 }
 

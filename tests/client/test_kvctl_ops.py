@@ -249,7 +249,9 @@ class OpsTest(ClusterTest):
         cases = [(['get', 'ops/missing'], 1, 'not_found'),
                  (['put', '', 'v'], 2, 'usage'),
                  (['get', 'k', '--bogus'], 2, 'usage'),
-                 (['put', 'k', 'v', '--cas', '999999'], 1, 'cas_failed')]
+                 (['put', 'k', 'v', '--cas', '999999'], 1, 'cas_failed'),
+                 # a key that is not UTF-8 still makes a JSON message
+                 (['put', b'\xff\x01', 'v'], 2, 'usage')]
         for args, code, name in cases:
             rc, out, err = kvctl(['-o', 'json'] + args, eps)
             self.assertEqual(rc, code, '%r: %s' % (args, err))
