@@ -265,14 +265,15 @@ class KvctlTest(KvctlBase):
 
     def test_help(self):
         for cmd in ('put', 'get', 'del', 'list', 'status', 'member',
-                    'leader'):
+                    'leader', 'endpoint', 'snapshot', 'watch'):
             rc, out, _ = kvctl([cmd, '--help'])
             self.assertEqual(rc, 0)
             self.assertIn(b'usage: kvctl ' + cmd.encode(), out)
         rc, out, _ = kvctl(['--help'])
         self.assertEqual(rc, 0)
         for cmd in (b'put', b'get', b'del', b'list', b'status', b'member',
-                    b'leader transfer'):
+                    b'leader transfer', b'endpoint health', b'--version',
+                    b'--keys-only', b'snapshot save FILE|-'):
             self.assertIn(cmd, out)
 
     def test_env_endpoints(self):
