@@ -23,7 +23,6 @@
 #define EXIT_OTHER	 4
 /* A write that certainly was not applied: no attempt reached a member
  * (exit 3 for a write means its outcome is unknown). */
-#define EXIT_NOT_APPLIED 5
 
 /* The members scripts/run starts. */
 #define DEFAULT_ENDPOINTS                                                      \
@@ -69,9 +68,9 @@ static const char usage_main[] =
     "  --version            print kvctl's and libkvc's versions\n"
     "\n"
     "Exit status: 0 ok, 1 not found or CAS failed, 2 usage, 3 cluster\n"
-    "unavailable or timed out (for a write: its outcome is unknown, it may\n"
-    "have been applied), 4 any other error, 5 a write not applied because\n"
-    "no member was reached.\n";
+    "unavailable or timed out, 4 any other error. After a write, exit 3's\n"
+    "message says whether it was not applied (no member was reached) or\n"
+    "its outcome is unknown (it may have been applied: read it back).\n";
 
 struct command {
 	const char *name;
@@ -178,8 +177,9 @@ static int report(struct global *g, int rc)
 /* A write that failed: as report(), but an unavailable cluster or a
  * timeout is told apart by what libkvc knows of the write's fate. When an
  * attempt reached a member the write may have been applied, or may still
- * be (exit 3, outcome unknown); when none did, it certainly was not (exit
- * 5). */
+ * be (outcome unknown); when none did, it certainly was not. Both exit 3,
+ * as DESIGN.md §1.4 has it for an unavailable cluster; the message and
+ * the JSON error code ("not_applied") tell them apart. */
 static int report_write(struct global *g, int rc, const char *what)
 {
 	if (rc != KVC_EUNAVAILABLE && rc != KVC_ETIMEOUT)
@@ -193,7 +193,7 @@ static int report_write(struct global *g, int rc, const char *what)
 			   "unknown: read it back to find out)"
 			 : "was not applied (no member was reached)");
 	report_text(g, unknown ? error_code(rc) : "not_applied", text);
-	return unknown ? EXIT_UNAVAILABLE : EXIT_NOT_APPLIED;
+	return EXIT_UNAVAILABLE;
 }
 
 static int parse_u64(const char *s, uint64_t *out)
