@@ -458,6 +458,24 @@ const struct config_flag config_flags[] = {
      .help = "changes kept for watches, durably in the store: at least the "
 	     "last N, at most 2N; a watch from an older index is 410",
      NUMBER(watch_history, 1, 1000000000)},
+    {.name = "max-watchers",
+     .arg = "N",
+     .def = "10000",
+     .help = "watch streams open at once on this member; beyond: 503 "
+	     "(blocking reads do not count)",
+     NUMBER(max_watchers, 0, CONFIG_MAX_CONNECTIONS)},
+    {.name = "watch-progress-ms",
+     .arg = "MS",
+     .def = "5000",
+     .help = "a watch stream that sent nothing for this long gets a "
+	     "progress event (every change up to its index was delivered)",
+     NUMBER(watch_progress_ms, 10, 3600000)},
+    {.name = "max-wait-ms",
+     .arg = "MS",
+     .def = "600000",
+     .help = "a blocking read (?wait_index) waits at most this long, "
+	     "whatever its wait (which above 600s is 400)",
+     NUMBER(max_wait_ms, 0, 600000)},
     {.name = "max-connections",
      .arg = "N",
      .def = "10000",

@@ -56,6 +56,10 @@ struct config {
 	uint64_t max_value_bytes; /* 0..CONFIG_MAX_VALUE_BYTES_LIMIT */
 	unsigned request_timeout_ms;
 	uint64_t watch_history; /* --watch-history: events kept, 1..1e9 */
+	unsigned
+	    max_watchers; /* streams per member, 0..CONFIG_MAX_CONNECTIONS */
+	unsigned watch_progress_ms; /* an idle stream's progress period */
+	unsigned max_wait_ms;	    /* a blocking read's wait is cut to it */
 	enum log_level log_level;
 	char *restore; /* --restore FILE, owned; NULL when absent */
 	uint64_t wal_segment_bytes;

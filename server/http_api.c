@@ -24,6 +24,7 @@
 #include "kvdraft_node.h"
 #include "config.h"
 #include "http_members.h"
+#include "http_watch.h"
 #include "clock.h"
 #include "util.h"
 
@@ -68,6 +69,7 @@ struct call {
 	uint8_t *after;
 	size_t after_len;
 	size_t limit;
+	int stale;
 };
 
 static void count(struct kvdraft_node *n, enum metrics_route route, int status,
@@ -184,6 +186,7 @@ static void handle_metrics(struct kvdraft_node *n, struct evhttp_request *req,
 	struct kvdraft_node_stats st = {.size = sizeof(st)};
 	kvdraft_node_stats(n, &st);
 	metrics_render(kvd_metrics(n), &st, out);
+	http_watch_metrics(n, out);
 	evhttp_add_header(evhttp_request_get_output_headers(req),
 			  "Content-Type", "text/plain; version=0.0.4");
 	evhttp_send_reply(req, 200, "OK", out);
@@ -350,6 +353,57 @@ static void read_done(void *arg, int err, const void *result)
 
 /* Stale reads are served at once; others wait for a read index. Takes
  * ownership of @c. */
+static void start_read(struct kvdraft_node *n, struct call *c, int stale);
+
+/* A blocking read's wait is over: the read as usual. */
+static void wait_ready(void *arg)
+{
+	struct call *c = arg;
+	start_read(c->n, c, c->stale);
+}
+
+/* ?wait_index=N[&wait=D]: @c is read once the key (or a key under the
+ * prefix) changed after N, or D passed (http_watch_wait()); without
+ * wait_index at once. Takes ownership of @c. */
+static void start_wait_or_read(struct kvdraft_node *n, struct call *c,
+			       int stale, const struct http_param *wi,
+			       const struct http_param *wt)
+{
+	uint64_t after = 0, wait_ms = HTTP_WAIT_DEFAULT_MS;
+	const char *msg = NULL;
+	if (wi->value == NULL && wt->value != NULL)
+		msg = "wait needs wait_index";
+	else if (wi->value != NULL &&
+		 http_parse_u64(wi->value, wi->len, 0, INT64_MAX - 1, &after) !=
+		     0)
+		msg = "wait_index must be an index";
+	else if (wt->value != NULL &&
+		 http_parse_wait(wt->value, wt->len, &wait_ms) != 0)
+		msg = "wait must be a duration of at most 600s: digits and "
+		      "ms, s or m (30s, 500ms, 5m)";
+	if (msg != NULL) {
+		reply_error(n, c->req, c->route, c->t0, 400, "bad_request", msg,
+			    NULL);
+		call_free(c);
+		return;
+	}
+	if (wi->value == NULL) {
+		start_read(n, c, stale);
+		return;
+	}
+	if (wait_ms > kvd_config(n)->max_wait_ms)
+		wait_ms = kvd_config(n)->max_wait_ms;
+	c->stale = stale;
+	bool exact = c->route == ROUTE_KV_GET;
+	if (http_watch_wait(n, exact ? c->key : c->prefix,
+			    exact ? c->key_len : c->prefix_len, exact, after,
+			    wait_ms, wait_ready, c) != 0) {
+		reply_error(n, c->req, c->route, c->t0, 500, "internal",
+			    "out of memory", NULL);
+		call_free(c);
+	}
+}
+
 static void start_read(struct kvdraft_node *n, struct call *c, int stale)
 {
 	if (stale) {
@@ -694,10 +748,14 @@ static void handle_key(struct kvdraft_node *n, struct evhttp_request *req,
 	size_t key_len = 0;
 	/* Percent-decoding of a path: "+" stays "+". */
 	char *key = evhttp_uridecode(raw_key, 0, &key_len);
-	struct http_param params[] = {{.name = "cas"}, {.name = "consistency"}};
-	if (key == NULL || http_parse_query(query, params, 2) != 0) {
+	struct http_param params[] = {{.name = "cas"},
+				      {.name = "consistency"},
+				      {.name = "wait_index"},
+				      {.name = "wait"}};
+	const size_t np = 4;
+	if (key == NULL || http_parse_query(query, params, np) != 0) {
 		free(key);
-		http_params_free(params, 2);
+		http_params_free(params, np);
 		reply_error(n, req, route, t0, 500, "internal", "out of memory",
 			    NULL);
 		return;
@@ -735,14 +793,14 @@ static void handle_key(struct kvdraft_node *n, struct evhttp_request *req,
 		c->key = (uint8_t *)key;
 		c->key_len = key_len;
 		key = NULL;
-		start_read(n, c, stale);
+		start_wait_or_read(n, c, stale, &params[2], &params[3]);
 		goto out;
 	}
 	start_write(n, req, route, t0, (const uint8_t *)key, key_len,
 		    &params[0]);
 out:
 	free(key);
-	http_params_free(params, 2);
+	http_params_free(params, np);
 }
 
 static uint8_t *take_param(struct http_param *p, size_t *len)
@@ -757,11 +815,10 @@ static void handle_list(struct kvdraft_node *n, struct evhttp_request *req,
 			const char *query, double t0)
 {
 	const enum metrics_route route = ROUTE_KV_LIST;
-	struct http_param params[] = {{.name = "prefix"},
-				      {.name = "after"},
-				      {.name = "limit"},
-				      {.name = "consistency"}};
-	const size_t np = 4;
+	struct http_param params[] = {
+	    {.name = "prefix"},	     {.name = "after"},	     {.name = "limit"},
+	    {.name = "consistency"}, {.name = "wait_index"}, {.name = "wait"}};
+	const size_t np = 6;
 	uint64_t limit = LIST_LIMIT_DEFAULT;
 	int stale = 0;
 	const char *msg = NULL;
@@ -799,8 +856,8 @@ static void handle_list(struct kvdraft_node *n, struct evhttp_request *req,
 	c->prefix = take_param(&params[0], &c->prefix_len);
 	c->after = take_param(&params[1], &c->after_len);
 	c->limit = (size_t)limit;
+	start_wait_or_read(n, c, stale, &params[4], &params[5]);
 	http_params_free(params, np);
-	start_read(n, c, stale);
 }
 
 /* Requests whose framing cannot be trusted, refused before routing with
@@ -863,6 +920,11 @@ static void handle(struct evhttp_request *req, void *arg)
 			handle_list(n, req, query, t0);
 		else
 			method_not_allowed(n, req, ROUTE_OTHER, t0, "GET");
+	} else if (strcmp(path, "/v1/watch") == 0) {
+		if (cmd == EVHTTP_REQ_GET)
+			http_watch_open(n, req, query, t0);
+		else
+			method_not_allowed(n, req, ROUTE_WATCH, t0, "GET");
 	} else if (strcmp(path, "/v1/status") == 0) {
 		if (get)
 			handle_status(n, req, t0);

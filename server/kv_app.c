@@ -19,6 +19,7 @@
 #include "log.h"
 #include "kvdraft_node.h"
 #include "util.h"
+#include "watch_hub.h"
 
 /* Records walked from each end of each database at start (kv_check()):
  * a store of up to twice this many keys is read whole, a larger one in
@@ -111,8 +112,28 @@ int kv_app_open(struct kv_app *a, const struct config *cfg,
 	return 0;
 }
 
+static bool member_removed(void *arg)
+{
+	return kvd_member_removed(((struct kv_app *)arg)->node);
+}
+
+int kv_app_start_watch(struct kv_app *a)
+{
+	struct watch_hub_options wo = {
+	    .max_streams = a->cfg->max_watchers,
+	    .progress_ms = a->cfg->watch_progress_ms,
+	    .removed = member_removed,
+	    .removed_arg = a,
+	};
+	a->hub = watch_hub_new(a->base, &a->kv, kv_applied_index(a->kv), &wo);
+	return a->hub != NULL ? 0 : -1;
+}
+
 void kv_app_close(struct kv_app *a)
 {
+	/* Its streams end (shutting_down) while their connections live. */
+	watch_hub_free(a->hub);
+	a->hub = NULL;
 	if (a->kv == NULL)
 		return;
 	char err[256] = "";
@@ -200,6 +221,9 @@ static int app_apply(void *ctx, const struct raft_entry *ents, size_t cnt,
 				 "(%s); skipped",
 				 res[i].entry_index,
 				 kv_strerror(res[i].cmd_error));
+	/* Committed: the changes go to the watchers. */
+	if (a->hub != NULL)
+		watch_hub_applied(a->hub, kv_applied_index(a->kv));
 	return 0;
 }
 
@@ -301,6 +325,10 @@ static int app_snapshot_restore(void *ctx, int fd, raft_index index,
 		return util_fail(err, errlen,
 				 "the store does not hold the snapshot's "
 				 "index");
+	/* The installed store's history serves the watchers on, or ends
+	 * those it has no longer. */
+	if (a->hub != NULL)
+		watch_hub_reset(a->hub, index);
 	return 0;
 }
 
@@ -340,6 +368,18 @@ struct kv *kv_app_store(struct kvdraft_node *n)
 const struct config *kvd_config(struct kvdraft_node *n)
 {
 	return app_of(n)->cfg;
+}
+
+struct watch_hub *kvd_watch_hub(struct kvdraft_node *n)
+{
+	return app_of(n)->hub;
+}
+
+bool kvd_member_removed(struct kvdraft_node *n)
+{
+	struct raft_status st;
+	kvdraft_node_status(n, &st);
+	return st.removed;
 }
 
 struct event_base *kvd_base(struct kvdraft_node *n)

@@ -21,6 +21,7 @@
 
 struct config;
 struct event_base;
+struct watch_hub;
 
 struct kv_app {
 	struct kv *kv;
@@ -31,6 +32,8 @@ struct kv_app {
 	/* Set once the node is open: a store reopen or install waits for its
 	 * snapshot copy first (LMDB must not close under a reader). */
 	struct kvdraft_node *node;
+	/* Its watchers (http_watch.c), fed after each apply. */
+	struct watch_hub *hub;
 	/* Found damaged at start: told to the node by applied(). */
 	bool damaged;
 	char damaged_why[512];
@@ -44,10 +47,15 @@ struct kv_app {
 int kv_app_open(struct kv_app *a, const struct config *cfg,
 		struct event_base *base, char *err, size_t errlen);
 
+/* Starts the watch hub, once the node is open (what it applied while
+ * opening is history). 0, or -1 when out of memory. */
+int kv_app_start_watch(struct kv_app *a);
+
 /* The callbacks on @a. */
 void kv_app_callbacks(struct kv_app *a, struct kvdraft_app *app);
 
-/* Syncs and closes the store (after the node is closed). */
+/* Ends the watch streams (shutting_down), syncs and closes the store
+ * (after the node is closed, before the HTTP server is freed). */
 void kv_app_close(struct kv_app *a);
 
 /* What the HTTP layer reaches from the node @n (its kvdraft_app.ctx is
@@ -56,6 +64,11 @@ struct kv *kv_app_store(struct kvdraft_node *n);
 const struct config *kvd_config(struct kvdraft_node *n);
 struct event_base *kvd_base(struct kvdraft_node *n);
 struct metrics *kvd_metrics(struct kvdraft_node *n);
+
+/* The member's watch hub. */
+struct watch_hub *kvd_watch_hub(struct kvdraft_node *n);
+/* Whether this member was removed from the cluster. */
+bool kvd_member_removed(struct kvdraft_node *n);
 
 /* The leader's client URL, "" when unknown. */
 const char *kvd_leader_client_url(struct kvdraft_node *n);
@@ -70,6 +83,5 @@ bool kvd_is_voter(struct kvdraft_node *n, raft_id id);
 #define KVD_ESTALE_SEQ (-100)
 /* kvdraft_strerror(), and KVD_ESTALE_SEQ. */
 const char *kvd_strerror(int err);
-
 
 #endif /* SERVER_KV_APP_H_ */

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "mem_policy.h"
 #include "kvdraft_node.h"
+#include "watch_hub.h"
 
 /* Time given to answers of failed in-flight requests to reach their
  * clients before the loop stops. */
@@ -55,6 +56,7 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 	/* Stop accepting connections, fail what waits with 503, then give
 	 * the answers a moment to leave before the WAL is drained. */
 	listener_stop(k->client_listener);
+	watch_hub_end_all(k->store.hub, WATCH_END_SHUTTING_DOWN);
 	kvdraft_node_stop(k->node);
 	struct timeval tv = clock_ms_to_timeval(SHUTDOWN_GRACE_MS);
 	k->grace = evtimer_new(k->base, grace_cb, k);

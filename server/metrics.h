@@ -27,6 +27,7 @@ enum metrics_route {
 	ROUTE_HEALTHZ,
 	ROUTE_READYZ,
 	ROUTE_METRICS,
+	ROUTE_WATCH, /* opening a watch stream */
 	ROUTE_OTHER, /* unknown paths and wrong methods */
 	ROUTE_COUNT
 };
@@ -34,7 +35,7 @@ enum metrics_route {
 /* Latency histograms are libkvdraft's (kvdraft_histogram_bound()). */
 #define METRICS_BUCKETS KVDRAFT_HISTOGRAM_BUCKETS
 /* HTTP statuses counted one by one; anything else counts as "other". */
-#define METRICS_STATUS_SLOTS 13
+#define METRICS_STATUS_SLOTS 14
 
 /* kvd's own counters: the answered client requests. The node's (raft,
  * WAL, applies, peers, snapshots) come from kvdraft_node_stats(). */

@@ -354,6 +354,48 @@ START_TEST(u64_parsing)
 }
 END_TEST
 
+/* `wait` durations: digits and a unit, at most 600 s; anything else is
+ * refused. */
+START_TEST(wait_durations)
+{
+	static const struct {
+		const char *in;
+		int ok;
+		uint64_t ms;
+	} cases[] = {
+	    {"30s", 1, 30000},
+	    {"500ms", 1, 500},
+	    {"5m", 1, 300000},
+	    {"0s", 1, 0},
+	    {"600s", 1, 600000},
+	    {"10m", 1, 600000},
+	    {"600000ms", 1, 600000},
+	    {"601s", 0, 0},
+	    {"11m", 0, 0},
+	    {"600001ms", 0, 0},
+	    {"5", 0, 0},
+	    {"s", 0, 0},
+	    {"", 0, 0},
+	    {"-1s", 0, 0},
+	    {"5x", 0, 0},
+	    {"5 s", 0, 0},
+	    {"1h", 0, 0},
+	    {"5S", 0, 0},
+	    {"99999999999999999999999s", 0, 0},
+	    {"+5s", 0, 0},
+	    {"5sm", 0, 0},
+	    {"5mss", 0, 0},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint64_t ms = 12345;
+		int rc = http_parse_wait(cases[i].in, strlen(cases[i].in), &ms);
+		ck_assert_msg((rc == 0) == cases[i].ok, "%s", cases[i].in);
+		if (cases[i].ok)
+			ck_assert_uint_eq(ms, cases[i].ms);
+	}
+}
+END_TEST
+
 START_TEST(base64_vectors)
 {
 	/* RFC 4648 §10. */
@@ -766,6 +808,7 @@ int main(void)
 	tcase_add_test(tc, query_decoding);
 	tcase_add_test(tc, u64_parsing);
 	tcase_add_test(tc, base64_vectors);
+	tcase_add_test(tc, wait_durations);
 	tcase_add_test(tc, hexname_parsing);
 	tcase_add_test(tc, metrics_buckets_and_text);
 	tcase_add_test(tc, metrics_node_values);
