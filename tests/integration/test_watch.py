@@ -409,7 +409,7 @@ class WatchTest(ClusterTest):
         def writer(t):
             def run():
                 rng = random.Random(t)
-                for n in range(40):
+                for n in range(30):
                     x = rng.random()
                     if x < 0.1:
                         w.put(rng.choice(outside), b'out')
@@ -450,13 +450,13 @@ class WatchTest(ClusterTest):
 
         def writer():
             try:
-                for n in range(150):
+                for n in range(100):
                     w.put('kl/k%d' % (n % 7), b'v%d' % n)
             finally:
                 done.set()
         ts, errs = run_threads([writer])
-        s1.wait(lambda s: len(s.changes()) >= 30 or done.is_set(),
-                '30 events')
+        s1.wait(lambda s: len(s.changes()) >= 20 or done.is_set(),
+                '20 events')
         victim.kill()
         s1.wait_end()
         frm = s1.position() + 1
