@@ -691,8 +691,11 @@ class Watcher:
             if t_read is not None and not m.paused and \
                     m.resumed_at < t_read:
                 self.silent.append((m.id, time.monotonic() - t_read))
+                log('watcher %d (%s): member %d silent for %.0fs' % (
+                    self.wid, self.prefix, m.id, self.silent[-1][1]))
         except TRANSPORT_ERRORS as e:
-            self._end(type(e).__name__)
+            errno = getattr(e, 'errno', None)
+            self._end(type(e).__name__ + (' %d' % errno if errno else ''))
         finally:
             conn.close()
 
