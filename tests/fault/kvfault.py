@@ -587,8 +587,12 @@ class Watcher:
     [(type, key, value bytes or None, index)]; position the index up to
     which it has everything."""
 
-    def __init__(self, cluster, wid, prefix, rng, switch_s=(5.0, 15.0)):
+    def __init__(self, cluster, wid, prefix, rng, switch_s=(5.0, 15.0),
+                 resume_skew=1):
         self.cluster = cluster
+        # A new stream starts at position + resume_skew: 1 is right; the
+        # run's self-check plants 0 (duplicates) or 2 (gaps).
+        self.resume_skew = resume_skew
         self.wid = wid
         self.prefix = prefix
         self.rng = rng
@@ -619,7 +623,7 @@ class Watcher:
                 time.sleep(0.05 + self.rng.random() * 0.2)
 
     def _stream(self, m):
-        frm = self.position + 1
+        frm = max(1, self.position + self.resume_skew)
         path = '/v1/watch?prefix=%s&from=%d' % (
             urllib.parse.quote(self.prefix, safe=''), frm)
         conn = http.client.HTTPConnection(m.host, m.client_port,
