@@ -29,6 +29,7 @@ static const char *const errstr[] = {
     [-KVC_ECONFLICT] = "conflict",
     [-KVC_EPROTO] = "unexpected response",
     [-KVC_ESERVER] = "server error",
+    [-KVC_ECOMPACTED] = "history compacted",
 };
 
 const char *kvc_strerror(int rc)
@@ -279,59 +280,6 @@ int kvc_cas_delete(struct kvc *h, const char *key, uint64_t cas,
 			deleted);
 }
 
-static int b64val(int ch)
-{
-	if (ch >= 'A' && ch <= 'Z')
-		return ch - 'A';
-	if (ch >= 'a' && ch <= 'z')
-		return ch - 'a' + 26;
-	if (ch >= '0' && ch <= '9')
-		return ch - '0' + 52;
-	if (ch == '+')
-		return 62;
-	if (ch == '/')
-		return 63;
-	return -1;
-}
-
-/* Decodes standard base64 (RFC 4648, with padding) into a malloc'd buffer
- * with a trailing NUL. */
-static int b64_decode(const char *s, void **out, size_t *out_len)
-{
-	size_t n = strlen(s);
-	if (n % 4 != 0)
-		return KVC_EPROTO;
-	unsigned char *buf = malloc(n / 4 * 3 + 1);
-	if (!buf)
-		return KVC_ENOMEM;
-	size_t o = 0;
-	for (size_t i = 0; i < n; i += 4) {
-		int v[4];
-		for (int k = 0; k < 4; k++) {
-			v[k] = s[i + k] == '='
-				   ? -2
-				   : b64val((unsigned char)s[i + k]);
-			if (v[k] == -1 || (v[k] == -2 && (i + 4 != n || k < 2)))
-				goto bad;
-		}
-		if (v[2] == -2 && v[3] != -2)
-			goto bad;
-		buf[o++] = (unsigned char)(v[0] << 2 | v[1] >> 4);
-		if (v[2] >= 0)
-			buf[o++] =
-			    (unsigned char)((v[1] & 15) << 4 | v[2] >> 2);
-		if (v[3] >= 0)
-			buf[o++] = (unsigned char)((v[2] & 3) << 6 | v[3]);
-	}
-	buf[o] = '\0';
-	*out = buf;
-	*out_len = o;
-	return 0;
-bad:
-	free(buf);
-	return KVC_EPROTO;
-}
-
 void kvc_kvs_free(struct kvc_kv *kvs, size_t n)
 {
 	if (!kvs)
@@ -403,7 +351,7 @@ int kvc_list(struct kvc *h, const char *prefix, const char *after,
 		rc = KVC_EPROTO;
 		if (!k || !v || get_u64(e, "index", &out[i].index) < 0)
 			goto bad;
-		rc = b64_decode(v, &out[i].value, &out[i].value_len);
+		rc = kvc_http_b64_decode(v, &out[i].value, &out[i].value_len);
 		if (rc < 0)
 			goto bad;
 		out[i].key = strdup(k);

@@ -56,7 +56,9 @@ enum kvc_error {
 	KVC_ETOO_LARGE = -8,   /* value or response too large (413) */
 	KVC_ECONFLICT = -9,    /* conflicting membership change (409) */
 	KVC_EPROTO = -10,      /* unexpected or malformed response */
-	KVC_ESERVER = -11      /* the server failed (500, other status) */
+	KVC_ESERVER = -11,     /* the server failed (500, other status) */
+	KVC_ECOMPACTED = -12   /* a watch's position is older than the
+				  history a member keeps (410) */
 };
 /* A value far above a member's --max-value-bytes can end in
  * KVC_EUNAVAILABLE rather than KVC_ETOO_LARGE: the member answers 413 and
@@ -192,6 +194,109 @@ int kvc_member_remove(struct kvc *h, uint64_t id);
  * leads. Like kvc_member_add() and kvc_member_remove(), one attempt may
  * wait up to the whole retry deadline (the member answers when done). */
 int kvc_leader_transfer(struct kvc *h, uint64_t to);
+
+/* Watches (DESIGN.md §1.5): every change to a key, or to every key under a
+ * prefix, exactly once, in index order, with no gap, also when the member
+ * serving the watch fails.
+ *
+ *     struct kvc_watch *w;
+ *     struct kvc_event ev;
+ *     int rc = kvc_watch_open(h, "config/", KVC_WATCH_PREFIX, 0, &w);
+ *     while (rc == 0 || rc == KVC_ETIMEOUT || rc == KVC_EUNAVAILABLE) {
+ *             rc = kvc_watch_next(w, &ev, 1000);
+ *             if (rc == 0)
+ *                     printf("%s %s at %" PRIu64 "\n", ev.type ==
+ *                            KVC_EVENT_PUT ? "put" : "delete", ev.key,
+ *                            ev.index);
+ *     }
+ *     kvc_watch_close(w);
+ *
+ * A watch streams GET /v1/watch from one member over its own connection.
+ * When that member fails (connection refused, reset or silent, the stream
+ * ended, or an error event such as "shutting_down", "removed" or
+ * "slow_consumer"), the watch resumes on the next endpoint at the index
+ * after the last change it returned (or after the last progress event),
+ * retrying across the endpoints with jittered backoff for up to the
+ * handle's retry deadline. Changes that share an index (a transaction's)
+ * are resumed within that index: none is returned twice. A stream that
+ * brings nothing, not even a progress event, for 30 s (or 3 request
+ * timeouts, if longer) is taken for dead: keep a member's
+ * --watch-progress-ms well below that.
+ *
+ * Threads: a watch belongs to its handle: use both from one thread at a
+ * time. The handle may serve other calls between kvc_watch_next() calls
+ * (the watch has its own connection); close every watch before its handle.
+ * Errors of a watch leave their context in kvc_errmsg() of its handle. */
+
+/* Flags of kvc_watch_open(). */
+#define KVC_WATCH_PREFIX 1u /* @key is a prefix: every key starting with it */
+
+/* Types of a change. */
+#define KVC_EVENT_PUT	 1
+#define KVC_EVENT_DELETE 2
+
+/* One change, as kvc_watch_next() returns it. */
+struct kvc_event {
+	int type;    /* KVC_EVENT_PUT or KVC_EVENT_DELETE */
+	char *key;   /* NUL-terminated */
+	void *value; /* PUT: value_len bytes plus a trailing NUL; DELETE:
+			NULL */
+	size_t value_len;
+	uint64_t index; /* the raft index of the change */
+};
+
+/* Opaque watch. */
+struct kvc_watch;
+
+/* Watches @key (with KVC_WATCH_PREFIX in @flags: every key starting with
+ * @key, which may then be "") for changes at indexes >= @from, or, when
+ * @from is 0, for changes after the serving member's applied index at the
+ * time of the call. Blocks until a member accepts the stream (within the
+ * handle's retry deadline): a change committed after the call returns is
+ * seen. @key is copied. On success *@out owns the watch; release it with
+ * kvc_watch_close(); on error *@out is NULL. Errors: KVC_EINVAL;
+ * KVC_ECOMPACTED when @from is older than the history (kvc_watch_oldest()
+ * says where it starts); KVC_EBADREQ (a key the server refuses);
+ * KVC_EUNAVAILABLE or KVC_ETIMEOUT when no member accepted in time. */
+int kvc_watch_open(struct kvc *h, const char *key, unsigned flags,
+		   uint64_t from, struct kvc_watch **out);
+
+/* Waits up to @timeout_ms (< 0: without a limit; 0: only what has arrived)
+ * for the next change and stores it in *@ev. The key and value belong to
+ * @w and stay valid until the next call on @w. Progress events are not
+ * returned: they advance kvc_watch_index().
+ * Returns 0 with *@ev set, or:
+ *  - KVC_ETIMEOUT: no change within @timeout_ms, or a signal handler ran in
+ *    the calling thread (so that a program can check a flag it set); the
+ *    watch goes on, call again.
+ *  - KVC_EUNAVAILABLE: a member failed and no other accepted the stream
+ *    within the retry deadline; the watch keeps its position and the next
+ *    call tries again.
+ *  - KVC_ECOMPACTED: the watch cannot resume without a gap (a member's
+ *    history no longer holds its position; see kvc_watch_oldest()).
+ *  - KVC_EPROTO: the server broke the stream's promises (a malformed event
+ *    line, one above 16 MiB of value, a change out of order or twice, a key
+ *    that is not watched).
+ *  - KVC_ENOMEM, KVC_EBADREQ, KVC_ENOTFOUND (a member without watches),
+ *    KVC_ESERVER.
+ * These last three kinds are definite: every later call returns the same.
+ */
+int kvc_watch_next(struct kvc_watch *w, struct kvc_event *ev, int timeout_ms);
+
+/* Every change at an index <= the value returned has been returned by
+ * kvc_watch_next() (changes sharing the index of the last one returned may
+ * still follow). Reopening with @from = this + 1 loses nothing. */
+uint64_t kvc_watch_index(const struct kvc_watch *w);
+
+/* After a watch of @h failed with KVC_ECOMPACTED (kvc_watch_open() or
+ * kvc_watch_next()): the oldest index the member's history still held, the
+ * @from to reopen with after re-reading the keys (kvc_errmsg() names it
+ * too). 0 when no watch of @h failed so. */
+uint64_t kvc_watch_oldest(const struct kvc *h);
+
+/* Ends the watch and releases it (and the last event's key and value).
+ * NULL is allowed. */
+void kvc_watch_close(struct kvc_watch *w);
 
 #ifdef __cplusplus
 }

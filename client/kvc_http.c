@@ -332,6 +332,57 @@ out:
 	return rc;
 }
 
+static int b64val(int ch)
+{
+	if (ch >= 'A' && ch <= 'Z')
+		return ch - 'A';
+	if (ch >= 'a' && ch <= 'z')
+		return ch - 'a' + 26;
+	if (ch >= '0' && ch <= '9')
+		return ch - '0' + 52;
+	if (ch == '+')
+		return 62;
+	if (ch == '/')
+		return 63;
+	return -1;
+}
+
+int kvc_http_b64_decode(const char *s, void **out, size_t *out_len)
+{
+	size_t n = strlen(s);
+	if (n % 4 != 0)
+		return KVC_EPROTO;
+	unsigned char *buf = malloc(n / 4 * 3 + 1);
+	if (!buf)
+		return KVC_ENOMEM;
+	size_t o = 0;
+	for (size_t i = 0; i < n; i += 4) {
+		int v[4];
+		for (int k = 0; k < 4; k++) {
+			v[k] = s[i + k] == '='
+				   ? -2
+				   : b64val((unsigned char)s[i + k]);
+			if (v[k] == -1 || (v[k] == -2 && (i + 4 != n || k < 2)))
+				goto bad;
+		}
+		if (v[2] == -2 && v[3] != -2)
+			goto bad;
+		buf[o++] = (unsigned char)(v[0] << 2 | v[1] >> 4);
+		if (v[2] >= 0)
+			buf[o++] =
+			    (unsigned char)((v[1] & 15) << 4 | v[2] >> 2);
+		if (v[3] >= 0)
+			buf[o++] = (unsigned char)((v[2] & 3) << 6 | v[3]);
+	}
+	buf[o] = '\0';
+	*out = buf;
+	*out_len = o;
+	return 0;
+bad:
+	free(buf);
+	return KVC_EPROTO;
+}
+
 /* Maps an HTTP status to a KVC code and keeps the server's message. */
 int kvc_http_status_to_rc(struct kvc *h, const struct resp *r)
 {
@@ -356,6 +407,8 @@ int kvc_http_status_to_rc(struct kvc *h, const struct resp *r)
 		return KVC_ECAS;
 	case 413:
 		return KVC_ETOO_LARGE;
+	case 410:
+		return KVC_ECOMPACTED;
 	case 503:
 		return KVC_EUNAVAILABLE;
 	case 504:

@@ -36,9 +36,10 @@ struct kvc {
 	size_t cur;		/* endpoint tried first */
 	struct endpoint leader; /* valid when has_leader */
 	bool has_leader;
-	char client_id[17]; /* X-Kv-Client */
-	uint64_t seq;	    /* X-Kv-Seq of the last logical write */
-	uint64_t rng;	    /* xorshift state for backoff jitter */
+	char client_id[17];    /* X-Kv-Client */
+	uint64_t seq;	       /* X-Kv-Seq of the last logical write */
+	uint64_t rng;	       /* xorshift state for backoff jitter */
+	uint64_t watch_oldest; /* kvc_watch_oldest() */
 	char errmsg[KVC_ERRMSG];
 };
 
@@ -79,6 +80,12 @@ KVC_INTERNAL int kvc_http_read_random(void *buf, size_t len);
  * out; port defaults to 80), into *@ep. 0 or KVC_EINVAL. */
 KVC_INTERNAL int kvc_http_parse_endpoint(const char *url, size_t len,
 					 struct endpoint *ep);
+
+/* Decodes standard base64 (RFC 4648, with padding) from the NUL-terminated
+ * @s into a malloc'd buffer with a trailing NUL (not counted in *@out_len),
+ * owned by the caller. 0, KVC_EPROTO (not base64) or KVC_ENOMEM. */
+KVC_INTERNAL int kvc_http_b64_decode(const char *s, void **out,
+				     size_t *out_len);
 
 /* Frees @r's body and zeroes @r. */
 KVC_INTERNAL void kvc_http_resp_clear(struct resp *r);

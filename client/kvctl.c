@@ -10,7 +10,9 @@
 #include <jansson.h>
 
 #include "kvc.h"
+#include "kvctl_print.h"
 #include "kvctl_snapshot.h"
+#include "kvctl_watch.h"
 
 #define EXIT_OK		 0
 #define EXIT_NOTFOUND	 1 /* not found or CAS failed */
@@ -48,6 +50,7 @@ static const char usage_main[] =
     "  member remove ID            remove a member\n"
     "  leader transfer ID          hand leadership to member ID\n"
     "  snapshot save FILE          download a consistent snapshot (backup)\n"
+    "  watch KEY | --prefix P      print each change as it commits\n"
     "\n"
     "Global options:\n"
     "  --endpoints URL,...  client URLs of members (default: "
@@ -206,30 +209,6 @@ static void print_json(json_t *j)
 	json_decref(j);
 }
 
-static char *b64_encode(const unsigned char *p, size_t n)
-{
-	static const char tab[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-	    "0123456789+/";
-	char *out = malloc((n + 2) / 3 * 4 + 1);
-	if (!out)
-		return NULL;
-	size_t o = 0;
-	for (size_t i = 0; i < n; i += 3) {
-		unsigned v = (unsigned)p[i] << 16;
-		if (i + 1 < n)
-			v |= (unsigned)p[i + 1] << 8;
-		if (i + 2 < n)
-			v |= p[i + 2];
-		out[o++] = tab[v >> 18 & 63];
-		out[o++] = tab[v >> 12 & 63];
-		out[o++] = i + 1 < n ? tab[v >> 6 & 63] : '=';
-		out[o++] = i + 2 < n ? tab[v & 63] : '=';
-	}
-	out[o] = '\0';
-	return out;
-}
-
 static int read_stdin(void **buf, size_t *len)
 {
 	size_t cap = 4096, n = 0;
@@ -373,7 +352,7 @@ static int cmd_get(struct global *g, int argc, char **argv)
 	if (rc < 0)
 		return report(g, rc);
 	if (g->json) {
-		char *b = b64_encode(value, len);
+		char *b = kvctl_b64_encode(value, len);
 		if (b)
 			print_json(json_pack("{s:s,s:s,s:I}", "key", pos[0],
 					     "value", b, "index",
@@ -418,25 +397,6 @@ static int cmd_del(struct global *g, int argc, char **argv)
 	return EXIT_OK;
 }
 
-/* Prints bytes with \\, \t, \n and non-printable bytes escaped so that one
- * pair stays on one line. */
-static void print_escaped(const unsigned char *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = p[i];
-		if (ch == '\\')
-			fputs("\\\\", stdout);
-		else if (ch == '\t')
-			fputs("\\t", stdout);
-		else if (ch == '\n')
-			fputs("\\n", stdout);
-		else if (ch < 0x20 || ch == 0x7f)
-			printf("\\x%02x", ch);
-		else
-			putchar(ch);
-	}
-}
-
 /* --- list --- */
 static int cmd_list(struct global *g, int argc, char **argv)
 {
@@ -475,8 +435,8 @@ static int cmd_list(struct global *g, int argc, char **argv)
 			break;
 		for (size_t i = 0; i < n; i++) {
 			if (arr) {
-				char *b =
-				    b64_encode(kvs[i].value, kvs[i].value_len);
+				char *b = kvctl_b64_encode(kvs[i].value,
+							   kvs[i].value_len);
 				json_array_append_new(
 				    arr, json_pack("{s:s,s:s,s:I}", "key",
 						   kvs[i].key, "value",
@@ -484,10 +444,11 @@ static int cmd_list(struct global *g, int argc, char **argv)
 						   (json_int_t)kvs[i].index));
 				free(b);
 			} else {
-				print_escaped((unsigned char *)kvs[i].key,
-					      strlen(kvs[i].key));
+				kvctl_print_escaped((unsigned char *)kvs[i].key,
+						    strlen(kvs[i].key));
 				putchar('\t');
-				print_escaped(kvs[i].value, kvs[i].value_len);
+				kvctl_print_escaped(kvs[i].value,
+						    kvs[i].value_len);
 				putchar('\n');
 			}
 		}
@@ -799,6 +760,40 @@ static int cmd_snapshot(struct global *g, int argc, char **argv)
 	return EXIT_OK;
 }
 
+/* --- watch --- */
+static int cmd_watch(struct global *g, int argc, char **argv)
+{
+	const struct optspec specs[] = {
+	    {"--prefix", true}, {"--from", true}, {"--count", true}};
+	const char *vals[3] = {NULL, NULL, NULL};
+	bool flags[3] = {false, false, false};
+	char *pos[1];
+	int np;
+	int r = split_args(cmd_current, argc, argv, specs, 3, vals, flags, pos,
+			   &np, 1);
+	if (r)
+		return r > 0 ? (puts(cmd_current->help), EXIT_OK) : EXIT_USAGE;
+	struct kvctl_watch_opts o = {.json = g->json};
+	if ((np == 1) == (vals[0] != NULL))
+		return fail_usage(cmd_current->usage, "%s",
+				  "give KEY or --prefix P");
+	o.prefix = vals[0] != NULL;
+	o.key = o.prefix ? vals[0] : pos[0];
+	if (vals[1] && (parse_u64(vals[1], &o.from) < 0 || o.from == 0 ||
+			o.from > INT64_MAX))
+		return fail_usage(cmd_current->usage, "bad --from %s", vals[1]);
+	if (vals[2] && (parse_u64(vals[2], &o.count) < 0 || o.count == 0))
+		return fail_usage(cmd_current->usage, "bad --count %s",
+				  vals[2]);
+	int ec = open_handle(g);
+	if (ec)
+		return ec;
+	int rc = kvctl_watch(g->h, &o);
+	if (rc == KVCTL_WATCH_EOUTPUT)
+		return EXIT_OTHER;
+	return rc < 0 ? report(g, rc) : EXIT_OK;
+}
+
 static const struct command commands[] = {
     {"put", "kvctl put KEY [VALUE] [--cas M]",
      "usage: kvctl put KEY [VALUE] [--cas M]\n"
@@ -849,6 +844,18 @@ static const struct command commands[] = {
      "cluster from it with kvd --restore FILE (README: Backup and\n"
      "disaster recovery).",
      cmd_snapshot},
+    {"watch", "kvctl watch KEY | --prefix P [--from I] [--count N]",
+     "usage: kvctl watch KEY | --prefix P [--from I] [--count N]\n"
+     "Prints every change to KEY, or to the keys starting with P, as it\n"
+     "commits, one line each, flushed at once: PUT<TAB>KEY<TAB>VALUE<TAB>\n"
+     "INDEX or DELETE<TAB>KEY<TAB>INDEX (escaped as by list); -o json\n"
+     "prints the event objects {\"type\", \"key\", \"value\" (base64),\n"
+     "\"index\"}. --from I starts at index I (the history a member keeps;\n"
+     "older: exit 4 naming the oldest index held), else after now.\n"
+     "When a member fails, resumes on another one with nothing missed\n"
+     "or repeated. Runs until --count N changes, SIGINT or SIGTERM (exit\n"
+     "0); exit 3 when no member serves within --timeout.",
+     cmd_watch},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

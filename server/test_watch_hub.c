@@ -53,6 +53,16 @@ struct mev {
 	uint32_t value; /* the value's bytes: its decimal text */
 };
 
+/* The bytes of model value @v: its decimal text, or none for 0. */
+static int mval(uint32_t v, char out[16])
+{
+	if (v == 0) {
+		out[0] = '\0';
+		return 0;
+	}
+	return snprintf(out, 16, "%u", v);
+}
+
 static struct mev model[MAX_MODEL];
 static size_t nmodel;
 static bool exists[8];
@@ -65,7 +75,7 @@ struct w {
 	bool open;
 	struct watcher *h;
 	char match[8];
-	bool exact;
+	bool exact, stream;
 	raft_index from; /* first index it covers */
 	size_t got[MAX_GOT];
 	size_t ngot;
@@ -108,7 +118,7 @@ static int on_change(void *arg, const struct kv_event *ev)
 		     (size_t)(w - ws), ev->index);
 	const struct mev *e = &model[i];
 	char val[16];
-	int vl = snprintf(val, sizeof(val), "%u", e->value);
+	int vl = mval(e->value, val);
 	if (ev->index != e->index || ev->type != e->type ||
 	    ev->key_len != strlen(e->key) ||
 	    memcmp(ev->key, e->key, ev->key_len) != 0 ||
@@ -184,8 +194,11 @@ static void apply_batch(void)
 	for (size_t i = 0; i < n; i++) {
 		size_t k = rnd() % 8;
 		char val[16];
+		/* 0 is the empty value (a put, not a delete). */
 		uint32_t v = (uint32_t)(rnd() % 100000);
-		snprintf(val, sizeof(val), "%u", v);
+		if (v % 5 == 0)
+			v = 0;
+		mval(v, val);
 		struct kv_cmd c = {.op = rnd() % 3 == 0 ? KV_OP_DELETE
 							: KV_OP_PUT,
 				   .key = (const uint8_t *)keys[k],
@@ -259,6 +272,27 @@ static void add_watcher(void)
 	w->open = true;
 }
 
+/* A stream of a key no one writes, from now. */
+static void add_idle_stream(void)
+{
+	for (size_t i = 0; i < MAX_WATCHERS; i++) {
+		struct w *w = &ws[i];
+		if (w->open || w->ended)
+			continue;
+		memset(w, 0, sizeof(*w));
+		snprintf(w->match, sizeof(w->match), "idle");
+		w->exact = true;
+		w->stream = true;
+		raft_index oldest;
+		if (watch_hub_add(hub, (const uint8_t *)"idle", 4, true, 0,
+				  true, &ops, w, &w->h, &oldest) != 0)
+			fail("adding an idle stream");
+		w->from = applied + 1;
+		w->open = true;
+		return;
+	}
+}
+
 static struct w *random_open(void)
 {
 	size_t start = rnd() % MAX_WATCHERS;
@@ -328,6 +362,24 @@ static int run_seed(uint64_t seed, unsigned steps, const char *dir)
 	}
 	if (st.catching_up != 0)
 		fail("catch-up never ended");
+	/* Every open stream hears that it is up to date (progress every
+	 * millisecond here): none is left out of the progress order, also
+	 * not the idle ones added last. */
+	for (int k = 0; k < 3; k++)
+		add_idle_stream();
+	for (int k = 0;; k++) {
+		size_t behind = 0;
+		for (size_t i = 0; i < MAX_WATCHERS; i++)
+			behind += ws[i].open && ws[i].stream &&
+				  ws[i].progress < applied;
+		if (behind == 0)
+			break;
+		if (k == 100000)
+			fail("%zu streams got no progress up to %" PRIu64,
+			     behind, applied);
+		usleep(100);
+		run_once(base);
+	}
 	for (size_t i = 0; i < MAX_WATCHERS; i++) {
 		struct w *w = &ws[i];
 		if (!w->open)

@@ -249,7 +249,10 @@ static void progress_arm(struct watch_hub *hub)
 
 static void prog_unlink(struct watch_hub *hub, struct watcher *w)
 {
-	if (!w->stream)
+	/* A new stream is in no list yet: without neighbours and not the
+	 * head, it has nothing to unlink (taking it for the head would
+	 * empty the list, and the streams in it would get no progress). */
+	if (!w->stream || (w->pprev == NULL && hub->prog_head != w))
 		return;
 	if (w->pprev != NULL)
 		w->pprev->pnext = w->pnext;

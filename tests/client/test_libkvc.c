@@ -57,7 +57,7 @@ END_TEST
 
 START_TEST(test_strerror_names_every_code)
 {
-	for (int rc = KVC_OK; rc >= KVC_ESERVER; rc--) {
+	for (int rc = KVC_OK; rc >= KVC_ECOMPACTED; rc--) {
 		const char *s = kvc_strerror(rc);
 		ck_assert_ptr_nonnull(s);
 		ck_assert_str_ne(s, "unknown error");
