@@ -609,6 +609,9 @@ class WatchTest(ClusterTest):
                              'bad_request')
             self.assertError(blocking_list(m, 'bw/', i - 1, wait), 400,
                              'bad_request')
+        # wait without wait_index is not a blocking read: 400.
+        self.assertError(m.request('GET', key_path('bw/k') + '?wait=1s'),
+                         400, 'bad_request')
         # The largest waits are allowed (answered at once: changed after N).
         for wait in ('600s', '10m', '600000ms'):
             r = blocking_get(m, 'bw/k', i - 1, wait)
@@ -687,11 +690,17 @@ class WatchTest(ClusterTest):
         i4, deleted = w.delete('nx/b')
         self.assertFalse(deleted)
         i5 = w.put('nx/c', b'c')
-        s.wait_index(i5)
+        # An empty value is a put too (with "value": "").
+        i6 = w.put('nx/c', b'')
+        s.wait_index(i6)
         self.assertLess(i1, i2)
         self.assertEqual(s.changes(), [('put', 'nx/b', b'b', i2),
                                        ('delete', 'nx/b', None, i3),
-                                       ('put', 'nx/c', b'c', i5)])
+                                       ('put', 'nx/c', b'c', i5),
+                                       ('put', 'nx/c', b'', i6)])
+        puts = [o for o in s.objects() if o['type'] == 'put']
+        self.assertEqual(puts[-1], {'type': 'put', 'key': 'nx/c',
+                                    'value': '', 'index': i6})
         self.assertNotIn(i4, [e[3] for e in s.changes()])
 
     def test_71_without_from_only_later_changes(self):
