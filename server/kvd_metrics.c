@@ -3,6 +3,8 @@
 #include "kvd_metrics.h"
 
 #include <event2/buffer.h>
+#include <inttypes.h>
+#include <stdio.h>
 
 #include "kv.h"
 #include "kv_app.h"
@@ -42,5 +44,17 @@ void kvd_metrics_render(struct kvdraft_node *n, struct evbuffer *out)
 			    "\n# TYPE kvd_build_info gauge\n"
 			    "kvd_build_info{version=\"%s\"} 1\n",
 			    KVD_VERSION);
+	struct kvdraft_peer_round_trips rtt[RAFT_MAX_MEMBERS];
+	size_t np = kvdraft_node_peer_round_trips(n, rtt, RAFT_MAX_MEMBERS);
+	metrics_write_histogram_header(
+	    out, "kvd_peer_round_trip_seconds",
+	    "Round trips of answered peer requests, by peer id.");
+	for (size_t i = 0; i < np && i < RAFT_MAX_MEMBERS; i++) {
+		char id[24];
+		snprintf(id, sizeof(id), "%" PRIu64, rtt[i].id);
+		metrics_write_histogram_samples(out,
+						"kvd_peer_round_trip_seconds",
+						"peer", id, &rtt[i].seconds);
+	}
 	process_metrics_render(out, m->start_time);
 }

@@ -39,15 +39,16 @@ static void write_counter(struct evbuffer *out, const char *name,
 			    name, help, name, name, v);
 }
 
-/* The sample lines of one histogram (no HELP/TYPE); @route NULL for a
- * histogram without labels. */
-static void write_hist(struct evbuffer *out, const char *name,
-		       const char *route, const struct kvdraft_histogram *h)
+/* The sample lines of one histogram (no HELP/TYPE) with the label
+ * @label="@value"; @label NULL for a histogram without labels. */
+static void write_hist_label(struct evbuffer *out, const char *name,
+			     const char *label, const char *value,
+			     const struct kvdraft_histogram *h)
 {
-	char lbl[64] = "", only[64] = "";
-	if (route != NULL) {
-		snprintf(lbl, sizeof(lbl), "route=\"%s\",", route);
-		snprintf(only, sizeof(only), "{route=\"%s\"}", route);
+	char lbl[96] = "", only[96] = "";
+	if (label != NULL) {
+		snprintf(lbl, sizeof(lbl), "%s=\"%s\",", label, value);
+		snprintf(only, sizeof(only), "{%s=\"%s\"}", label, value);
 	}
 	uint64_t cum = 0;
 	for (int i = 0; i < METRICS_BUCKETS; i++) {
@@ -62,6 +63,12 @@ static void write_hist(struct evbuffer *out, const char *name,
 	evbuffer_add_printf(out, "%s_sum%s %.9f\n", name, only, h->sum);
 	evbuffer_add_printf(out, "%s_count%s %" PRIu64 "\n", name, only,
 			    h->count);
+}
+
+static void write_hist(struct evbuffer *out, const char *name,
+		       const char *route, const struct kvdraft_histogram *h)
+{
+	write_hist_label(out, name, route != NULL ? "route" : NULL, route, h);
 }
 
 /* The node's counters, kvd's requests, then the latency histograms. */
@@ -284,4 +291,18 @@ void metrics_write_histogram(struct evbuffer *out, const char *name,
 	evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s histogram\n", name,
 			    help, name);
 	write_hist(out, name, NULL, h);
+}
+
+void metrics_write_histogram_header(struct evbuffer *out, const char *name,
+				    const char *help)
+{
+	evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s histogram\n", name,
+			    help, name);
+}
+
+void metrics_write_histogram_samples(struct evbuffer *out, const char *name,
+				     const char *label, const char *value,
+				     const struct kvdraft_histogram *h)
+{
+	write_hist_label(out, name, label, value, h);
 }

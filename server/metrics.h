@@ -57,6 +57,14 @@ void metrics_http(struct metrics *m, enum metrics_route route, int status,
 void metrics_render(const struct metrics *m, const struct kvdraft_node_stats *s,
 		    struct evbuffer *out);
 
+/* A labelled histogram in parts: HELP and TYPE once, then the samples of
+ * each value of label @label. */
+void metrics_write_histogram_header(struct evbuffer *out, const char *name,
+				    const char *help);
+void metrics_write_histogram_samples(struct evbuffer *out, const char *name,
+				     const char *label, const char *value,
+				     const struct kvdraft_histogram *h);
+
 /* Appends a histogram @h without labels: HELP, TYPE and its samples. */
 void metrics_write_histogram(struct evbuffer *out, const char *name,
 			     const char *help,

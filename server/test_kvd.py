@@ -302,6 +302,12 @@ class MetricsTest(ClusterTest):
         self.assertLess(abs(samples['process_start_time_seconds'] -
                             time.time()), 3600)
         self.assertNotIn('status="', text)
+        # The leader hears from both followers: their round trips.
+        peers = [k for k in samples
+                 if k.startswith('kvd_peer_round_trip_seconds_count{')]
+        self.assertEqual(len(peers), 2, peers)
+        for k in peers:
+            self.assertGreaterEqual(samples[k], 1)
 
 
 if __name__ == '__main__':
