@@ -47,16 +47,17 @@ def names_in(expr):
 
 
 class MonitoringTest(ClusterTest):
-    CLUSTER_SIZE = 1
+    CLUSTER_SIZE = 3  # peers: their round trips
 
     def served(self):
         c = self.cluster
         m = c.find_leader()
         self.assertEqual(c.put('mon/k', b'v').status, 200)
-        text = wait_for(lambda: (lambda t: t if 'kvd_has_leader 1' in t
+        text = wait_for(lambda: (lambda t: t if 'kvd_has_leader 1' in t and
+                                 'kvd_peer_round_trip_seconds_bucket' in t
                                  else None)(
             m.request('GET', '/metrics').body.decode()),
-            what='a leader in /metrics')
+            what='a leader and peer round trips in /metrics')
         names = set()
         for ln in text.splitlines():
             if ln and not ln.startswith('#'):
