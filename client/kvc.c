@@ -6,6 +6,8 @@
 #include "clock.h"
 
 #include <inttypes.h>
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +31,7 @@ static const char *const errstr[] = {
     [-KVC_ECONFLICT] = "conflict",
     [-KVC_EPROTO] = "unexpected response",
     [-KVC_ESERVER] = "server error",
+    [-KVC_ECOMPACTED] = "history compacted",
 };
 
 const char *kvc_strerror(int rc)
@@ -43,15 +46,83 @@ const char *kvc_errmsg(const struct kvc *h)
 	return h ? h->errmsg : "";
 }
 
+bool kvc_outcome_unknown(const struct kvc *h)
+{
+	return h ? h->maybe_sent : false;
+}
+
+/* kvc.h's version is the build's (meson.build's project version). */
+_Static_assert(KVC_VERSION_MAJOR == KVC_BUILD_MAJOR &&
+		   KVC_VERSION_MINOR == KVC_BUILD_MINOR &&
+		   KVC_VERSION_PATCH == KVC_BUILD_PATCH,
+	       "kvc.h's KVC_VERSION_* match meson.build's version");
+
+const char *kvc_version(int *major, int *minor, int *patch)
+{
+	if (major)
+		*major = KVC_VERSION_MAJOR;
+	if (minor)
+		*minor = KVC_VERSION_MINOR;
+	if (patch)
+		*patch = KVC_VERSION_PATCH;
+	return KVC_VERSION_STRING;
+}
+
+/* The fields of libkvc 0.1's options, which a @size of 0 stands for. */
+#define KVC_OPTIONS_SIZE_0_1                                                   \
+	(offsetof(struct kvc_options, stale_reads) + sizeof(bool))
+
+void kvc_options_init(struct kvc_options *o)
+{
+	if (!o)
+		return;
+	memset(o, 0, sizeof(*o));
+	o->size = sizeof(*o);
+	o->connect_timeout_ms = 1000;
+	o->request_timeout_ms = 5000;
+	o->retry_deadline_ms = 10000;
+	o->stale_reads = false;
+}
+
+/* Why the calling thread's last kvc_open() failed. */
+static _Thread_local char open_error[KVC_ERRMSG];
+
+const char *kvc_open_error(void)
+{
+	return open_error;
+}
+
+static void set_open_error(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+static void set_open_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(open_error, sizeof(open_error), fmt, ap);
+	va_end(ap);
+}
+
 int kvc_open(const char *endpoints, const struct kvc_options *opts,
 	     struct kvc **out)
 {
-	if (!endpoints || !out)
+	open_error[0] = '\0';
+	if (!endpoints || !out) {
+		set_open_error("%s is NULL", !out ? "out" : "endpoints");
 		return KVC_EINVAL;
+	}
 	*out = NULL;
+	if (opts && opts->size != 0 && opts->size < KVC_OPTIONS_SIZE_0_1) {
+		set_open_error("options of %zu bytes: not initialised "
+			       "(kvc_options_init())",
+			       opts->size);
+		return KVC_EINVAL;
+	}
 	struct kvc *h = calloc(1, sizeof(*h));
-	if (!h)
+	if (!h) {
+		set_open_error("out of memory");
 		return KVC_ENOMEM;
+	}
 	int rc = KVC_EINVAL;
 	const char *p = endpoints;
 	while (*p) {
@@ -64,21 +135,38 @@ int kvc_open(const char *endpoints, const struct kvc_options *opts,
 		while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
 			len--;
 		if (len > 0) {
-			if (h->n_eps == KVC_MAX_ENDPOINTS)
+			if (h->n_eps == KVC_MAX_ENDPOINTS) {
+				set_open_error("more than %d endpoints",
+					       KVC_MAX_ENDPOINTS);
 				goto fail;
+			}
 			struct endpoint *ep = &h->eps[h->n_eps];
-			if (kvc_http_parse_endpoint(p, len, ep) < 0)
+			if (kvc_http_parse_endpoint(p, len, ep) < 0) {
+				set_open_error(
+				    "bad endpoint \"%.*s\": expected "
+				    "http://HOST[:PORT] or HOST[:PORT]",
+				    (int)(len > 300 ? 300 : len), p);
 				goto fail;
+			}
 			h->n_eps++;
 		}
 		if (!comma)
 			break;
 		p = comma + 1;
 	}
-	if (h->n_eps == 0)
+	if (h->n_eps == 0) {
+		set_open_error("no endpoint given");
 		goto fail;
-	if (opts)
-		h->opts = *opts;
+	}
+	kvc_options_init(&h->opts);
+	if (opts) {
+		/* The fields the program knew of; the rest keep their
+		 * defaults. */
+		size_t n = opts->size ? opts->size : KVC_OPTIONS_SIZE_0_1;
+		memcpy(&h->opts, opts,
+		       n < sizeof(h->opts) ? n : sizeof(h->opts));
+		h->opts.size = sizeof(h->opts);
+	}
 	if (h->opts.connect_timeout_ms <= 0)
 		h->opts.connect_timeout_ms = 1000;
 	if (h->opts.request_timeout_ms <= 0)
@@ -88,6 +176,7 @@ int kvc_open(const char *endpoints, const struct kvc_options *opts,
 
 	unsigned char id[8];
 	if (kvc_http_read_random(id, sizeof(id)) < 0) {
+		set_open_error("cannot read /dev/urandom for the client id");
 		rc = KVC_ESERVER;
 		goto fail;
 	}
@@ -101,8 +190,10 @@ int kvc_open(const char *endpoints, const struct kvc_options *opts,
 
 	rc = KVC_ENOMEM;
 	h->base = event_base_new();
-	if (!h->base)
+	if (!h->base) {
+		set_open_error("cannot create an event base");
 		goto fail;
+	}
 	*out = h;
 	return 0;
 fail:
@@ -114,6 +205,9 @@ void kvc_close(struct kvc *h)
 {
 	if (!h)
 		return;
+	for (size_t i = 0; i < KVC_CONN_CACHE; i++)
+		if (h->conns[i].conn)
+			evhttp_connection_free(h->conns[i].conn);
 	if (h->base)
 		event_base_free(h->base);
 	free(h);
@@ -279,59 +373,6 @@ int kvc_cas_delete(struct kvc *h, const char *key, uint64_t cas,
 			deleted);
 }
 
-static int b64val(int ch)
-{
-	if (ch >= 'A' && ch <= 'Z')
-		return ch - 'A';
-	if (ch >= 'a' && ch <= 'z')
-		return ch - 'a' + 26;
-	if (ch >= '0' && ch <= '9')
-		return ch - '0' + 52;
-	if (ch == '+')
-		return 62;
-	if (ch == '/')
-		return 63;
-	return -1;
-}
-
-/* Decodes standard base64 (RFC 4648, with padding) into a malloc'd buffer
- * with a trailing NUL. */
-static int b64_decode(const char *s, void **out, size_t *out_len)
-{
-	size_t n = strlen(s);
-	if (n % 4 != 0)
-		return KVC_EPROTO;
-	unsigned char *buf = malloc(n / 4 * 3 + 1);
-	if (!buf)
-		return KVC_ENOMEM;
-	size_t o = 0;
-	for (size_t i = 0; i < n; i += 4) {
-		int v[4];
-		for (int k = 0; k < 4; k++) {
-			v[k] = s[i + k] == '='
-				   ? -2
-				   : b64val((unsigned char)s[i + k]);
-			if (v[k] == -1 || (v[k] == -2 && (i + 4 != n || k < 2)))
-				goto bad;
-		}
-		if (v[2] == -2 && v[3] != -2)
-			goto bad;
-		buf[o++] = (unsigned char)(v[0] << 2 | v[1] >> 4);
-		if (v[2] >= 0)
-			buf[o++] =
-			    (unsigned char)((v[1] & 15) << 4 | v[2] >> 2);
-		if (v[3] >= 0)
-			buf[o++] = (unsigned char)((v[2] & 3) << 6 | v[3]);
-	}
-	buf[o] = '\0';
-	*out = buf;
-	*out_len = o;
-	return 0;
-bad:
-	free(buf);
-	return KVC_EPROTO;
-}
-
 void kvc_kvs_free(struct kvc_kv *kvs, size_t n)
 {
 	if (!kvs)
@@ -403,7 +444,7 @@ int kvc_list(struct kvc *h, const char *prefix, const char *after,
 		rc = KVC_EPROTO;
 		if (!k || !v || get_u64(e, "index", &out[i].index) < 0)
 			goto bad;
-		rc = b64_decode(v, &out[i].value, &out[i].value_len);
+		rc = kvc_http_b64_decode(v, &out[i].value, &out[i].value_len);
 		if (rc < 0)
 			goto bad;
 		out[i].key = strdup(k);
@@ -537,6 +578,30 @@ out_s:
 	kvc_status_free(s);
 out_j:
 	json_decref(j);
+	return rc;
+}
+
+int kvc_ready(struct kvc *h, const char *url)
+{
+	if (!h || !url)
+		return KVC_EINVAL;
+	struct endpoint ep;
+	if (kvc_http_parse_endpoint(url, strlen(url), &ep) < 0)
+		return KVC_EINVAL;
+	/* One question: a 503 is the answer "not ready", not a reason to
+	 * ask again. */
+	struct call c = {.method = EVHTTP_REQ_GET,
+			 .path = "/readyz",
+			 .fixed = &ep,
+			 .once = true};
+	struct resp r;
+	int rc = kvc_http_call(h, &c, &r);
+	if (rc < 0)
+		return rc;
+	rc = kvc_http_status_to_rc(h, &r);
+	if (rc == KVC_EUNAVAILABLE && !h->errmsg[0])
+		kvc_http_set_errmsg(h, "not ready");
+	kvc_http_resp_clear(&r);
 	return rc;
 }
 

@@ -1,23 +1,35 @@
 /* kvc.h - libkvc: a blocking C client for a kvd cluster.
  *
- * Use:
+ * Use (man 3 kvc describes every function):
+ *     struct kvc_options o;
  *     struct kvc *h;
- *     int rc = kvc_open("http://10.0.0.1:7001,http://10.0.0.2:7001", NULL,
+ *     kvc_options_init(&o);
+ *     o.retry_deadline_ms = 15000;
+ *     int rc = kvc_open("http://10.0.0.1:7001,http://10.0.0.2:7001", &o,
  *                       &h);
+ *     if (rc < 0)
+ *             fprintf(stderr, "%s: %s\n", kvc_strerror(rc),
+ *                     kvc_open_error());
  *     if (rc == 0)
  *             rc = kvc_put(h, "greeting", "hello", 5, &index);
- *     if (rc < 0)
+ *     if (rc < 0 && h)
  *             fprintf(stderr, "%s: %s\n", kvc_strerror(rc), kvc_errmsg(h));
  *     kvc_close(h);
  *
  * Every call blocks until it has an answer or the retry deadline passes.
+ * Connections to members are kept open between calls (HTTP/1.1
+ * keep-alive, up to 4 per handle).
  * The library finds the leader through GET /v1/status on the endpoints and
  * sends writes straight to it. On a connection failure, a 503 or a 504 it
  * forgets the leader, waits a jittered, exponentially growing pause and
  * tries again, until the handle's retry deadline. Each logical write carries
  * X-Kv-Client (16 random hex digits per handle) and X-Kv-Seq (one number per
  * logical write, the same on every retry), so a write retried across a
- * leader change is applied at most once.
+ * leader change is applied at most once. When every endpoint has refused
+ * the connection twice in a row (nothing listens there: a cluster not
+ * started, a wrong port), the call gives up at once with KVC_EUNAVAILABLE
+ * and kvc_errmsg() says "connection refused", rather than waiting out the
+ * deadline.
  *
  * Threads: a handle is not thread-safe. Use one handle per thread; distinct
  * handles share nothing and may be used concurrently.
@@ -44,6 +56,18 @@
 extern "C" {
 #endif
 
+/* The version of kvc.h; kvc_version() says the library's, which may be
+ * newer (the same major number keeps the ABI: libkvc.so.MAJOR). */
+#define KVC_VERSION_MAJOR  0
+#define KVC_VERSION_MINOR  1
+#define KVC_VERSION_PATCH  0
+#define KVC_VERSION_STRING "0.1.0"
+
+/* The version of the libkvc a program runs with, "MAJOR.MINOR.PATCH"
+ * (static); each of @major, @minor and @patch, unless NULL, receives its
+ * number. */
+const char *kvc_version(int *major, int *minor, int *patch);
+
 enum kvc_error {
 	KVC_OK = 0,
 	KVC_EINVAL = -1,       /* bad argument (NULL, bad endpoint URL, ...) */
@@ -56,19 +80,41 @@ enum kvc_error {
 	KVC_ETOO_LARGE = -8,   /* value or response too large (413) */
 	KVC_ECONFLICT = -9,    /* conflicting membership change (409) */
 	KVC_EPROTO = -10,      /* unexpected or malformed response */
-	KVC_ESERVER = -11      /* the server failed (500, other status) */
+	KVC_ESERVER = -11,     /* the server failed (500, other status) */
+	KVC_ECOMPACTED = -12   /* a watch's position is older than the
+				  history a member keeps (410) */
 };
-/* A value far above a member's --max-value-bytes can end in
- * KVC_EUNAVAILABLE rather than KVC_ETOO_LARGE: the member answers 413 and
- * closes the connection before the value is sent, and the send fails. */
+/* A value far above a member's --max-value-bytes: the member closes the
+ * connection without reading it, and its 413 is lost with the connection.
+ * When a request of 1 MiB or more loses its connection while sending,
+ * libkvc asks the member again with the headers alone (no body, so nothing
+ * is applied) and returns KVC_ETOO_LARGE when it answers 413.
+ *
+ * Writes that fail with KVC_EUNAVAILABLE or KVC_ETIMEOUT: the outcome is
+ * unknown unless kvc_outcome_unknown() says otherwise. A write that
+ * reached a member may have been applied, and one that timed out may still
+ * commit later (for instance once a majority is back). Neither code means
+ * "not applied"; read the key back to find out. */
 
-/* Options of kvc_open(); a zero field takes the default. */
+/* Options of kvc_open(); a zero field takes the default.
+ *
+ * Initialise with kvc_options_init() and then set the fields: @size says
+ * which fields the program knew of when it was built, so that a newer
+ * libkvc, whose struct has more fields at its end, reads only those and
+ * gives the others their defaults. A struct initialised in the source
+ * with zeroes and designated fields ({.retry_deadline_ms = 5000}) has
+ * @size 0, read as the fields up to @stale_reads (libkvc 0.1's). */
 struct kvc_options {
+	size_t size; /* sizeof(struct kvc_options), set by kvc_options_init() */
 	int connect_timeout_ms; /* per TCP connect; default 1000 */
 	int request_timeout_ms; /* per HTTP attempt; default 5000 */
 	int retry_deadline_ms; /* whole call, retries included; default 10000 */
 	bool stale_reads;      /* kvc_get() reads locally by default */
+	/* New fields go here, at the end, with a default for a zero. */
 };
+
+/* Sets @o->size and every field of @o to its default. */
+void kvc_options_init(struct kvc_options *o);
 
 /* Opaque handle. */
 struct kvc;
@@ -80,9 +126,17 @@ struct kvc;
  * separated list of client URLs ("http://host:port" or "host:port"). No
  * network traffic happens here. @opts may be NULL (all defaults); it is
  * copied, as is @endpoints. On success *@out owns the handle; release it with
- * kvc_close(). Errors: KVC_EINVAL (no or bad endpoint), KVC_ENOMEM. */
+ * kvc_close(). Errors: KVC_EINVAL (no or bad endpoint, more than 64
+ * endpoints, options whose @size is too small to be initialised),
+ * KVC_ENOMEM, KVC_ESERVER (no randomness for the client id); then
+ * kvc_open_error() says why. */
 int kvc_open(const char *endpoints, const struct kvc_options *opts,
 	     struct kvc **out);
+
+/* Why the last kvc_open() in the calling thread failed, naming the bad
+ * endpoint if one was ("" after a success). Owned by libkvc, one per
+ * thread, valid until the thread's next kvc_open(). */
+const char *kvc_open_error(void);
 
 /* Releases @h and everything it holds. NULL is allowed. */
 void kvc_close(struct kvc *h);
@@ -93,6 +147,15 @@ const char *kvc_strerror(int rc);
 /* Context of the last error on @h ("" if none). Owned by @h, valid until
  * the next call on @h. */
 const char *kvc_errmsg(const struct kvc *h);
+
+/* After a write (put, delete, membership change, transfer) failed with
+ * KVC_EUNAVAILABLE or KVC_ETIMEOUT: true when its outcome is unknown (an
+ * attempt reached a member, which may have applied it, or may still: a
+ * write that timed out can commit later); false when no attempt reached
+ * any member, so the write was certainly not applied. A write whose
+ * outcome is unknown can be resolved by reading the key back; retrying it
+ * on the same handle does not reuse the failed write's X-Kv-Seq. */
+bool kvc_outcome_unknown(const struct kvc *h);
 
 /* Reads @key. Linearizable unless @flags has KVC_GET_STALE or the handle
  * was opened with stale_reads. On success *@value is a malloc'd buffer of
@@ -171,6 +234,14 @@ struct kvc_status {
  * retry deadline, without waiting for a leader. */
 int kvc_status(struct kvc *h, const char *url, struct kvc_status **st);
 
+/* Asks the member at client URL @url whether it is ready (GET /readyz:
+ * it knows a leader and has applied what that leader committed), once,
+ * within the handle's request timeout. 0 when ready; KVC_EUNAVAILABLE
+ * when the member answered that it is not (kvc_errmsg() gives its reason)
+ * or did not answer; KVC_ETIMEOUT when it was silent; KVC_EINVAL for a bad
+ * @url. */
+int kvc_ready(struct kvc *h, const char *url);
+
 /* Releases a status. NULL is allowed. */
 void kvc_status_free(struct kvc_status *st);
 
@@ -192,6 +263,109 @@ int kvc_member_remove(struct kvc *h, uint64_t id);
  * leads. Like kvc_member_add() and kvc_member_remove(), one attempt may
  * wait up to the whole retry deadline (the member answers when done). */
 int kvc_leader_transfer(struct kvc *h, uint64_t to);
+
+/* Watches (DESIGN.md §1.5): every change to a key, or to every key under a
+ * prefix, exactly once, in index order, with no gap, also when the member
+ * serving the watch fails.
+ *
+ *     struct kvc_watch *w;
+ *     struct kvc_event ev;
+ *     int rc = kvc_watch_open(h, "config/", KVC_WATCH_PREFIX, 0, &w);
+ *     while (rc == 0 || rc == KVC_ETIMEOUT || rc == KVC_EUNAVAILABLE) {
+ *             rc = kvc_watch_next(w, &ev, 1000);
+ *             if (rc == 0)
+ *                     printf("%s %s at %" PRIu64 "\n", ev.type ==
+ *                            KVC_EVENT_PUT ? "put" : "delete", ev.key,
+ *                            ev.index);
+ *     }
+ *     kvc_watch_close(w);
+ *
+ * A watch streams GET /v1/watch from one member over its own connection.
+ * When that member fails (connection refused, reset or silent, the stream
+ * ended, or an error event such as "shutting_down", "removed" or
+ * "slow_consumer"), the watch resumes on the next endpoint at the index
+ * after the last change it returned (or after the last progress event),
+ * retrying across the endpoints with jittered backoff for up to the
+ * handle's retry deadline. Changes that share an index (a transaction's)
+ * are resumed within that index: none is returned twice. A stream that
+ * brings nothing, not even a progress event, for 30 s (or 3 request
+ * timeouts, if longer) is taken for dead: keep a member's
+ * --watch-progress-ms well below that.
+ *
+ * Threads: a watch belongs to its handle: use both from one thread at a
+ * time. The handle may serve other calls between kvc_watch_next() calls
+ * (the watch has its own connection); close every watch before its handle.
+ * Errors of a watch leave their context in kvc_errmsg() of its handle. */
+
+/* Flags of kvc_watch_open(). */
+#define KVC_WATCH_PREFIX 1u /* @key is a prefix: every key starting with it */
+
+/* Types of a change. */
+#define KVC_EVENT_PUT	 1
+#define KVC_EVENT_DELETE 2
+
+/* One change, as kvc_watch_next() returns it. */
+struct kvc_event {
+	int type;    /* KVC_EVENT_PUT or KVC_EVENT_DELETE */
+	char *key;   /* NUL-terminated */
+	void *value; /* PUT: value_len bytes plus a trailing NUL; DELETE:
+			NULL */
+	size_t value_len;
+	uint64_t index; /* the raft index of the change */
+};
+
+/* Opaque watch. */
+struct kvc_watch;
+
+/* Watches @key (with KVC_WATCH_PREFIX in @flags: every key starting with
+ * @key, which may then be "") for changes at indexes >= @from, or, when
+ * @from is 0, for changes after the serving member's applied index at the
+ * time of the call. Blocks until a member accepts the stream (within the
+ * handle's retry deadline): a change committed after the call returns is
+ * seen. @key is copied. On success *@out owns the watch; release it with
+ * kvc_watch_close(); on error *@out is NULL. Errors: KVC_EINVAL;
+ * KVC_ECOMPACTED when @from is older than the history (kvc_watch_oldest()
+ * says where it starts); KVC_EBADREQ (a key the server refuses);
+ * KVC_EUNAVAILABLE or KVC_ETIMEOUT when no member accepted in time. */
+int kvc_watch_open(struct kvc *h, const char *key, unsigned flags,
+		   uint64_t from, struct kvc_watch **out);
+
+/* Waits up to @timeout_ms (< 0: without a limit; 0: only what has arrived)
+ * for the next change and stores it in *@ev. The key and value belong to
+ * @w and stay valid until the next call on @w. Progress events are not
+ * returned: they advance kvc_watch_index().
+ * Returns 0 with *@ev set, or:
+ *  - KVC_ETIMEOUT: no change within @timeout_ms, or a signal handler ran in
+ *    the calling thread (so that a program can check a flag it set); the
+ *    watch goes on, call again.
+ *  - KVC_EUNAVAILABLE: a member failed and no other accepted the stream
+ *    within the retry deadline; the watch keeps its position and the next
+ *    call tries again.
+ *  - KVC_ECOMPACTED: the watch cannot resume without a gap (a member's
+ *    history no longer holds its position; see kvc_watch_oldest()).
+ *  - KVC_EPROTO: the server broke the stream's promises (a malformed event
+ *    line, one above 16 MiB of value, a change out of order or twice, a key
+ *    that is not watched).
+ *  - KVC_ENOMEM, KVC_EBADREQ, KVC_ENOTFOUND (a member without watches),
+ *    KVC_ESERVER.
+ * These last three kinds are definite: every later call returns the same.
+ */
+int kvc_watch_next(struct kvc_watch *w, struct kvc_event *ev, int timeout_ms);
+
+/* Every change at an index <= the value returned has been returned by
+ * kvc_watch_next() (changes sharing the index of the last one returned may
+ * still follow). Reopening with @from = this + 1 loses nothing. */
+uint64_t kvc_watch_index(const struct kvc_watch *w);
+
+/* After a watch of @h failed with KVC_ECOMPACTED (kvc_watch_open() or
+ * kvc_watch_next()): the oldest index the member's history still held, the
+ * @from to reopen with after re-reading the keys (kvc_errmsg() names it
+ * too). 0 when no watch of @h failed so. */
+uint64_t kvc_watch_oldest(const struct kvc *h);
+
+/* Ends the watch and releases it (and the last event's key and value).
+ * NULL is allowed. */
+void kvc_watch_close(struct kvc_watch *w);
 
 #ifdef __cplusplus
 }

@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netdb.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -38,6 +40,7 @@ struct attempt {
 	bool done;
 	bool nomem;
 	bool too_large;
+	bool error_cb; /* evhttp reported an error after connecting */
 };
 
 void kvc_http_set_errmsg(struct kvc *h, const char *fmt, ...)
@@ -134,8 +137,14 @@ static void on_response(struct evhttp_request *req, void *arg)
 	if (a->done)
 		return;
 	a->done = true;
-	if (!req || evhttp_request_get_response_code(req) == 0)
-		return; /* connection failure: r->status stays 0 */
+	if (!req || evhttp_request_get_response_code(req) == 0) {
+		/* Connection failure: r->status stays 0. evhttp calls the
+		 * error callback first for every failure but the connect's
+		 * own. */
+		if (!a->error_cb)
+			a->r->not_connected = true;
+		return;
+	}
 	struct resp *r = a->r;
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 	size_t len = evbuffer_get_length(in);
@@ -164,6 +173,7 @@ static void on_response(struct evhttp_request *req, void *arg)
 static void on_error(enum evhttp_request_error err, void *arg)
 {
 	struct attempt *a = arg;
+	a->error_cb = true;
 	if (err == EVREQ_HTTP_TIMEOUT)
 		a->r->timed_out = true;
 	if (err == EVREQ_HTTP_DATA_TOO_LONG)
@@ -185,6 +195,7 @@ static void on_connect_timer(evutil_socket_t fd, short what, void *arg)
 	if (s < 0 || getpeername(s, (struct sockaddr *)&ss, &sl) != 0) {
 		a->done = true;
 		a->r->timed_out = true;
+		a->r->not_connected = true;
 	}
 }
 
@@ -234,6 +245,104 @@ static void sigpipe_restore(struct sigpipe_guard *g)
 	pthread_sigmask(SIG_SETMASK, &g->old, NULL);
 }
 
+/* Whether a TCP connection to @ep is refused (ECONNREFUSED) within
+ * @timeout_ms: evhttp does not say why a connect failed, so after one
+ * failed we ask once more ourselves. */
+static bool connect_refused(const struct endpoint *ep, int timeout_ms)
+{
+	char port[16];
+	snprintf(port, sizeof(port), "%d", ep->port);
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res;
+	if (getaddrinfo(ep->host, port, &hints, &res) != 0)
+		return false;
+	bool refused = false;
+	int fd = socket(res->ai_family,
+			res->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+			res->ai_protocol);
+	if (fd >= 0) {
+		int r = connect(fd, res->ai_addr, res->ai_addrlen);
+		if (r < 0 && errno == EINPROGRESS) {
+			struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+			int err = 0;
+			socklen_t el = sizeof(err);
+			if (poll(&pfd, 1, timeout_ms) == 1 &&
+			    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) ==
+				0)
+				refused = err == ECONNREFUSED;
+		} else if (r < 0) {
+			refused = errno == ECONNREFUSED;
+		}
+		close(fd);
+	}
+	freeaddrinfo(res);
+	return refused;
+}
+
+/* Body sizes from which a connection closed while sending is taken for a
+ * member refusing the body (below, the default limit of a value). */
+#define KVC_PROBE_BODY_BYTES (1u << 20)
+
+/* After a request with a body of @c->body_len bytes lost its connection
+ * while sending: a member closes the connection without reading a body
+ * above its limit, and its 413 is lost with it. Ask again with the headers
+ * alone, which a member judges before any body byte (and never applies:
+ * the body never comes); true when it answers 413. */
+static bool body_refused(const struct endpoint *ep, const struct call *c,
+			 int timeout_ms)
+{
+	char port[16];
+	snprintf(port, sizeof(port), "%d", ep->port);
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res;
+	if (getaddrinfo(ep->host, port, &hints, &res) != 0)
+		return false;
+	int fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC,
+			res->ai_protocol);
+	bool refused = false;
+	if (fd >= 0) {
+		struct timeval tv = clock_ms_to_timeval((uint64_t)timeout_ms);
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		char head[KVC_MAX_URL + 1024];
+		int n = snprintf(head, sizeof(head),
+				 "%s %s HTTP/1.1\r\nHost: %s:%d\r\n"
+				 "Content-Length: %zu\r\n"
+				 "Connection: close\r\n\r\n",
+				 c->method == EVHTTP_REQ_POST ? "POST" : "PUT",
+				 c->path, ep->host, ep->port, c->body_len);
+		char ans[16] = {0};
+		size_t got = 0;
+		if (n > 0 && (size_t)n < sizeof(head) &&
+		    connect(fd, res->ai_addr, res->ai_addrlen) == 0 &&
+		    send(fd, head, (size_t)n, MSG_NOSIGNAL) == n) {
+			while (got < 12) {
+				ssize_t r = recv(fd, ans + got, 12 - got, 0);
+				if (r <= 0)
+					break;
+				got += (size_t)r;
+			}
+		}
+		refused = got == 12 && strncmp(ans, "HTTP/1.", 7) == 0 &&
+			  strncmp(ans + 9, "413", 3) == 0;
+		close(fd);
+	}
+	freeaddrinfo(res);
+	return refused;
+}
+
+/* Whether a kept connection can carry a request: not connected (evhttp
+ * connects it), or connected with nothing to read. An idle connection
+ * that is readable was closed by its member (or sent what nobody asked
+ * for): either way it is of no use. */
+static bool conn_alive(struct evhttp_connection *conn)
+{
+	struct bufferevent *bev = evhttp_connection_get_bufferevent(conn);
+	evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
+	if (fd < 0)
+		return true;
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+	return poll(&pfd, 1, 0) == 0;
+}
+
 /* One HTTP exchange with @ep within @timeout_ms. Returns 0 with r->status
  * set (0 when no answer came), or KVC_ENOMEM/KVC_ETOO_LARGE. */
 static int http_once(struct kvc *h, const struct endpoint *ep,
@@ -245,8 +354,29 @@ static int http_once(struct kvc *h, const struct endpoint *ep,
 	struct evhttp_request *req = NULL;
 	int rc = KVC_ENOMEM;
 
-	a.conn = evhttp_connection_base_new(h->base, NULL, ep->host,
-					    (unsigned short)ep->port);
+	/* A connection kept from an earlier answer of this member, if any:
+	 * HTTP/1.1 keep-alive saves a TCP handshake per call. */
+	struct kvc_conn *slot = NULL;
+	for (size_t i = 0; i < KVC_CONN_CACHE && !slot; i++)
+		if (h->conns[i].conn && h->conns[i].ep.port == ep->port &&
+		    strcmp(h->conns[i].ep.host, ep->host) == 0)
+			slot = &h->conns[i];
+	if (slot && !conn_alive(slot->conn)) {
+		/* The member closed it while we were away (its idle timeout,
+		 * a restart): a request sent on it would only fail. */
+		evhttp_connection_free(slot->conn);
+		slot->conn = evhttp_connection_base_new(
+		    h->base, NULL, ep->host, (unsigned short)ep->port);
+	}
+	if (!slot) {
+		slot = &h->conns[h->conn_next++ % KVC_CONN_CACHE];
+		if (slot->conn)
+			evhttp_connection_free(slot->conn);
+		slot->ep = *ep;
+		slot->conn = evhttp_connection_base_new(
+		    h->base, NULL, ep->host, (unsigned short)ep->port);
+	}
+	a.conn = slot->conn;
 	if (!a.conn)
 		goto out;
 	evhttp_connection_set_retries(a.conn, 0);
@@ -262,8 +392,7 @@ static int http_once(struct kvc *h, const struct endpoint *ep,
 	struct evkeyvalq *hd = evhttp_request_get_output_headers(req);
 	char hostport[300], num[32];
 	snprintf(hostport, sizeof(hostport), "%s:%d", ep->host, ep->port);
-	if (evhttp_add_header(hd, "Host", hostport) != 0 ||
-	    evhttp_add_header(hd, "Connection", "close") != 0)
+	if (evhttp_add_header(hd, "Host", hostport) != 0)
 		goto out_req;
 	if (c->seq) {
 		snprintf(num, sizeof(num), "%" PRIu64, c->seq);
@@ -309,6 +438,20 @@ static int http_once(struct kvc *h, const struct endpoint *ep,
 			break;
 	}
 	sigpipe_restore(&spg);
+	if (r->status == 0 && r->not_connected && !r->timed_out)
+		r->refused = connect_refused(ep, h->opts.connect_timeout_ms);
+	if (r->status == 0 && !r->not_connected && !r->timed_out &&
+	    c->body_len >= KVC_PROBE_BODY_BYTES &&
+	    body_refused(ep, c, h->opts.connect_timeout_ms)) {
+		/* As if the member's 413 had arrived. */
+		r->status = 413;
+		r->body = strdup("{\"error\":\"too_large\",\"message\":"
+				 "\"the member refused the body: larger than "
+				 "its limit (kvd --max-value-bytes)\"}");
+		r->len = r->body ? strlen(r->body) : 0;
+		if (!r->body)
+			a.nomem = true;
+	}
 	rc = 0;
 	if (a.nomem) {
 		kvc_http_resp_clear(r);
@@ -316,6 +459,11 @@ static int http_once(struct kvc *h, const struct endpoint *ep,
 	} else if (a.too_large) {
 		kvc_http_resp_clear(r);
 		rc = KVC_ETOO_LARGE;
+	} else if (r->status != 0 && !r->timed_out) {
+		/* A whole answer: the connection is in a known state and
+		 * serves the next call (evhttp reconnects by itself if the
+		 * member closes it meanwhile). */
+		a.conn = NULL;
 	}
 	goto out;
 out_req:
@@ -326,10 +474,65 @@ out:
 		event_free(tconn);
 	if (tall)
 		event_free(tall);
-	/* Frees a request still queued without calling its callback. */
-	if (a.conn)
+	/* After a failure, or with an answer still on its way, the
+	 * connection is dropped (which frees a request still queued without
+	 * calling its callback): the next call starts afresh. */
+	if (a.conn) {
 		evhttp_connection_free(a.conn);
+		slot->conn = NULL;
+	}
 	return rc;
+}
+
+static int b64val(int ch)
+{
+	if (ch >= 'A' && ch <= 'Z')
+		return ch - 'A';
+	if (ch >= 'a' && ch <= 'z')
+		return ch - 'a' + 26;
+	if (ch >= '0' && ch <= '9')
+		return ch - '0' + 52;
+	if (ch == '+')
+		return 62;
+	if (ch == '/')
+		return 63;
+	return -1;
+}
+
+int kvc_http_b64_decode(const char *s, void **out, size_t *out_len)
+{
+	size_t n = strlen(s);
+	if (n % 4 != 0)
+		return KVC_EPROTO;
+	unsigned char *buf = malloc(n / 4 * 3 + 1);
+	if (!buf)
+		return KVC_ENOMEM;
+	size_t o = 0;
+	for (size_t i = 0; i < n; i += 4) {
+		int v[4];
+		for (int k = 0; k < 4; k++) {
+			v[k] = s[i + k] == '='
+				   ? -2
+				   : b64val((unsigned char)s[i + k]);
+			if (v[k] == -1 || (v[k] == -2 && (i + 4 != n || k < 2)))
+				goto bad;
+		}
+		if (v[2] == -2 && v[3] != -2)
+			goto bad;
+		buf[o++] = (unsigned char)(v[0] << 2 | v[1] >> 4);
+		if (v[2] >= 0)
+			buf[o++] =
+			    (unsigned char)((v[1] & 15) << 4 | v[2] >> 2);
+		if (v[3] >= 0)
+			buf[o++] = (unsigned char)((v[2] & 3) << 6 | v[3]);
+	}
+	buf[o] = '\0';
+	*out = buf;
+	*out_len = o;
+	return 0;
+bad:
+	free(buf);
+	return KVC_EPROTO;
 }
 
 /* Maps an HTTP status to a KVC code and keeps the server's message. */
@@ -356,6 +559,8 @@ int kvc_http_status_to_rc(struct kvc *h, const struct resp *r)
 		return KVC_ECAS;
 	case 413:
 		return KVC_ETOO_LARGE;
+	case 410:
+		return KVC_ECOMPACTED;
 	case 503:
 		return KVC_EUNAVAILABLE;
 	case 504:
@@ -367,15 +572,18 @@ int kvc_http_status_to_rc(struct kvc *h, const struct resp *r)
 	}
 }
 
-/* Asks endpoint @ep for the leader; sets h->leader when one is known. */
-static void discover(struct kvc *h, const struct endpoint *ep,
-		     uint64_t timeout_ms)
+/* Asks endpoint @ep for the leader; sets h->leader when one is known.
+ * Returns 0 when @ep answered, else what kvc_http_call() counts: 1 when it
+ * refused the connection, 2 for any other failure. */
+static int discover(struct kvc *h, const struct endpoint *ep,
+		    uint64_t timeout_ms)
 {
 	struct call c = {.method = EVHTTP_REQ_GET, .path = "/v1/status"};
 	struct resp r;
 	if (http_once(h, ep, &c, timeout_ms, &r) != 0 || r.status != 200) {
+		int rc = r.refused ? 1 : 2;
 		kvc_http_resp_clear(&r);
-		return;
+		return rc;
 	}
 	json_t *j = json_loadb(r.body, r.len, 0, NULL);
 	json_t *lid = json_object_get(j, "leader");
@@ -386,6 +594,7 @@ static void discover(struct kvc *h, const struct endpoint *ep,
 		h->has_leader = true;
 	json_decref(j);
 	kvc_http_resp_clear(&r);
+	return 0;
 }
 
 /* Sends @c, retrying on connection failure, 503 and 504 with jittered
@@ -397,8 +606,14 @@ int kvc_http_call(struct kvc *h, const struct call *c, struct resp *r)
 	    clock_now_ms() + (uint64_t)h->opts.retry_deadline_ms;
 	uint64_t backoff = KVC_BACKOFF_MIN_MS;
 	int last = KVC_EUNAVAILABLE;
+	/* Connections refused in a row: when every endpoint refused twice,
+	 * nothing listens at any of them (a cluster not started, a wrong
+	 * port). Waiting out the deadline would only hide that. */
+	unsigned refusals = 0;
+	unsigned refusals_max = 2 * (c->fixed ? 1u : (unsigned)h->n_eps);
 	memset(r, 0, sizeof(*r));
 	h->errmsg[0] = '\0';
+	h->maybe_sent = false;
 	for (;;) {
 		uint64_t now = clock_now_ms();
 		if (now >= deadline)
@@ -418,13 +633,17 @@ int kvc_http_call(struct kvc *h, const struct call *c, struct resp *r)
 				stmo = (uint64_t)h->opts.connect_timeout_ms;
 			if (stmo > tmo)
 				stmo = tmo;
-			discover(h, ep, stmo);
+			int d = discover(h, ep, stmo);
 			if (!h->has_leader) {
 				/* Down, or it knows no leader: a write sent
 				 * there would only wait for one. */
 				last = KVC_EUNAVAILABLE;
-				kvc_http_set_errmsg(h, "%s:%d: no leader known",
-						    ep->host, ep->port);
+				refusals = d == 1 ? refusals + 1 : 0;
+				kvc_http_set_errmsg(
+				    h, "%s:%d: %s", ep->host, ep->port,
+				    d == 1   ? "connection refused"
+				    : d == 2 ? "no answer"
+					     : "no leader known");
 				goto again;
 			}
 		}
@@ -437,20 +656,38 @@ int kvc_http_call(struct kvc *h, const struct call *c, struct resp *r)
 		if (tmo > left)
 			tmo = left;
 		int rc = http_once(h, ep, c, tmo, r);
+		/* Once connected, the member may have read the request and
+		 * carried it out, whatever becomes of the answer. */
+		if (!r->not_connected)
+			h->maybe_sent = true;
 		if (rc < 0)
 			return rc;
+		refusals = r->refused ? refusals + 1 : 0;
 		if (r->status == 0) {
 			last = r->timed_out ? KVC_ETIMEOUT : KVC_EUNAVAILABLE;
 			kvc_http_set_errmsg(h, "%s:%d: %s", ep->host, ep->port,
-					    r->timed_out ? "no answer in time"
-							 : "connection failed");
-		} else if (r->status == 503 || r->status == 504) {
+					    r->refused ? "connection refused"
+					    : r->timed_out
+						? "no answer in time"
+						: "connection failed");
+		} else if ((r->status == 503 || r->status == 504) && !c->once) {
 			last = kvc_http_status_to_rc(h, r);
 		} else {
 			return 0;
 		}
+		if (c->once) {
+			kvc_http_resp_clear(r);
+			return last;
+		}
 		kvc_http_resp_clear(r);
 	again:
+		if (refusals >= refusals_max) {
+			kvc_http_set_errmsg(
+			    h,
+			    "connection refused by every endpoint (last %s:%d)",
+			    ep->host, ep->port);
+			return KVC_EUNAVAILABLE;
+		}
 		/* The member we used may be down or no longer lead: ask
 		 * another one next time. */
 		h->has_leader = false;

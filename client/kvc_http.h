@@ -26,6 +26,15 @@ struct endpoint {
 	int port;
 };
 
+/* Connections kept open between calls (HTTP/1.1 keep-alive), one per
+ * member last talked to: the leader, and the members asked for it. */
+#define KVC_CONN_CACHE 4
+
+struct kvc_conn {
+	struct endpoint ep;
+	struct evhttp_connection *conn; /* NULL: none */
+};
+
 /* The handle of kvc.h: its members, the leader it knows, its writes' client
  * id and sequence, and its event loop. */
 struct kvc {
@@ -36,9 +45,13 @@ struct kvc {
 	size_t cur;		/* endpoint tried first */
 	struct endpoint leader; /* valid when has_leader */
 	bool has_leader;
-	char client_id[17]; /* X-Kv-Client */
-	uint64_t seq;	    /* X-Kv-Seq of the last logical write */
-	uint64_t rng;	    /* xorshift state for backoff jitter */
+	char client_id[17];    /* X-Kv-Client */
+	uint64_t seq;	       /* X-Kv-Seq of the last logical write */
+	uint64_t rng;	       /* xorshift state for backoff jitter */
+	uint64_t watch_oldest; /* kvc_watch_oldest() */
+	bool maybe_sent;       /* kvc_outcome_unknown() */
+	struct kvc_conn conns[KVC_CONN_CACHE];
+	unsigned conn_next; /* the slot a new connection takes */
 	char errmsg[KVC_ERRMSG];
 };
 
@@ -53,13 +66,16 @@ struct call {
 	uint64_t seq;		      /* X-Kv-Seq when non-zero */
 	const struct endpoint *fixed; /* only this member (kvc_status) */
 	bool long_wait; /* one attempt may take the whole deadline */
+	bool once;	/* one attempt: no retry on failure, 503 or 504 */
 };
 
 /* One HTTP answer. */
 struct resp {
 	int status; /* 0: no answer (connection failure or timeout) */
 	bool timed_out;
-	char *body; /* malloc'd, NUL-terminated */
+	bool not_connected; /* no answer: the TCP connect failed */
+	bool refused;	    /* ... with ECONNREFUSED: nothing listens */
+	char *body;	    /* malloc'd, NUL-terminated */
 	size_t len;
 	uint64_t x_kv_index;
 	bool has_x_kv_index;
@@ -79,6 +95,12 @@ KVC_INTERNAL int kvc_http_read_random(void *buf, size_t len);
  * out; port defaults to 80), into *@ep. 0 or KVC_EINVAL. */
 KVC_INTERNAL int kvc_http_parse_endpoint(const char *url, size_t len,
 					 struct endpoint *ep);
+
+/* Decodes standard base64 (RFC 4648, with padding) from the NUL-terminated
+ * @s into a malloc'd buffer with a trailing NUL (not counted in *@out_len),
+ * owned by the caller. 0, KVC_EPROTO (not base64) or KVC_ENOMEM. */
+KVC_INTERNAL int kvc_http_b64_decode(const char *s, void **out,
+				     size_t *out_len);
 
 /* Frees @r's body and zeroes @r. */
 KVC_INTERNAL void kvc_http_resp_clear(struct resp *r);

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -150,12 +151,68 @@ static const char *header(const char *head, const char *name)
 	return NULL;
 }
 
-/* One attempt at one member: 0 done, -1 failed (@err says why). */
+int kvctl_snapshot_check_target(const char *file, bool force, char *err,
+				size_t errlen)
+{
+	if (strlen(file) >= PATH_MAX_LEN)
+		return fail(err, errlen, "file name too long");
+	char dir[PATH_MAX_LEN];
+	snprintf(dir, sizeof(dir), "%s", file);
+	char *slash = strrchr(dir, '/');
+	if (slash == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == dir)
+		dir[1] = '\0';
+	else
+		*slash = '\0';
+	struct stat st;
+	if (stat(dir, &st) != 0)
+		return fail(err, errlen, "directory %s: %s", dir,
+			    strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return fail(err, errlen, "%s is not a directory", dir);
+	if (access(dir, W_OK | X_OK) != 0)
+		return fail(err, errlen, "cannot write in directory %s: %s",
+			    dir, strerror(errno));
+	if (lstat(file, &st) == 0) {
+		if (!force)
+			return fail(err, errlen,
+				    "%s exists (--force replaces it)", file);
+		if (S_ISDIR(st.st_mode))
+			return fail(err, errlen, "%s is a directory", file);
+	} else if (errno != ENOENT) {
+		return fail(err, errlen, "%s: %s", file, strerror(errno));
+	}
+	return 0;
+}
+
+/* Puts the finished temp file @tmp in place as @file: replacing it with
+ * @force, else only if no file of that name appeared meanwhile (link(2)
+ * never overwrites). 0 or -1 with @err set. */
+static int install(const char *tmp, const char *file, bool force, char *err,
+		   size_t errlen)
+{
+	if (force) {
+		if (rename(tmp, file) != 0)
+			return fail(err, errlen, "renaming %s to %s: %s", tmp,
+				    file, strerror(errno));
+		return 0;
+	}
+	if (link(tmp, file) != 0)
+		return fail(err, errlen, "%s: %s%s", file, strerror(errno),
+			    errno == EEXIST ? " (--force replaces it)" : "");
+	unlink(tmp);
+	return 0;
+}
+
+/* One attempt at one member: 0 done, -1 failed (@err says why). @file
+ * "-" is stdout: the bytes go there as they arrive. */
 static int fetch(const char *host, const char *port, double timeout_s,
-		 bool progress, const char *file,
+		 bool progress, const char *file, bool force,
 		 struct kvctl_snapshot_result *out, bool *answered, char *err,
 		 size_t errlen)
 {
+	bool to_stdout = strcmp(file, "-") == 0;
 	/* A temp name nobody can guess, made by mkostemp (O_EXCL, 0600): a
 	 * fixed FILE.tmp could be a symlink planted in a shared directory,
 	 * and opening it would overwrite whatever it points to. */
@@ -219,13 +276,18 @@ static int fetch(const char *host, const char *port, double timeout_s,
 	}
 	if (ct != NULL)
 		sscanf(ct, "%llu", &term);
-	out_fd = mkostemp(tmp, O_CLOEXEC);
-	if (out_fd < 0) {
-		fail(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
-		*answered = true;
-		goto done;
+	if (to_stdout) {
+		out_fd = STDOUT_FILENO;
+	} else {
+		out_fd = mkostemp(tmp, O_CLOEXEC);
+		if (out_fd < 0) {
+			fail(err, errlen, "cannot create %s: %s", tmp,
+			     strerror(errno));
+			*answered = true;
+			goto done;
+		}
+		created = true;
 	}
-	created = true;
 	uint64_t got = 0;
 	uint32_t crc = 0;
 	double t0 = clock_now_seconds(), last_draw = 0;
@@ -247,7 +309,9 @@ static int fetch(const char *host, const char *port, double timeout_s,
 				if (w < 0 && errno == EINTR)
 					continue;
 				if (w <= 0) {
-					fail(err, errlen, "writing %s: %s", tmp,
+					fail(err, errlen, "writing %s: %s",
+					     to_stdout ? "standard output"
+						       : tmp,
 					     strerror(errno));
 					goto done;
 				}
@@ -285,16 +349,18 @@ static int fetch(const char *host, const char *port, double timeout_s,
 		     host, port, crc, want_crc);
 		goto done;
 	}
-	if (fsync(out_fd) != 0 || close(out_fd) != 0) {
+	if (to_stdout) {
+		out_fd = -1; /* stdout stays open; the caller flushes */
+	} else {
+		if (fsync(out_fd) != 0 || close(out_fd) != 0) {
+			out_fd = -1;
+			fail(err, errlen, "syncing %s: %s", tmp,
+			     strerror(errno));
+			goto done;
+		}
 		out_fd = -1;
-		fail(err, errlen, "syncing %s: %s", tmp, strerror(errno));
-		goto done;
-	}
-	out_fd = -1;
-	if (rename(tmp, file) != 0) {
-		fail(err, errlen, "renaming %s to %s: %s", tmp, file,
-		     strerror(errno));
-		goto done;
+		if (install(tmp, file, force, err, errlen) != 0)
+			goto done;
 	}
 	out->index = idx;
 	out->term = term;
@@ -303,7 +369,7 @@ static int fetch(const char *host, const char *port, double timeout_s,
 		 port);
 	rc = 0;
 done:
-	if (out_fd >= 0)
+	if (out_fd >= 0 && out_fd != STDOUT_FILENO)
 		close(out_fd);
 	if (rc != 0 && created)
 		unlink(tmp);
@@ -313,8 +379,9 @@ done:
 }
 
 int kvctl_snapshot_save(const char *endpoints, double timeout_s, bool progress,
-			const char *file, struct kvctl_snapshot_result *out,
-			bool *unavailable, char *err, size_t errlen)
+			const char *file, bool force,
+			struct kvctl_snapshot_result *out, bool *unavailable,
+			char *err, size_t errlen)
 {
 	*unavailable = false;
 	if (strlen(file) >= PATH_MAX_LEN)
@@ -328,8 +395,8 @@ int kvctl_snapshot_save(const char *endpoints, double timeout_s, bool progress,
 		if (len > 0 && parse_url(p, len, host, sizeof(host), port,
 					 sizeof(port)) == 0) {
 			bool answered = false;
-			if (fetch(host, port, timeout_s, progress, file, out,
-				  &answered, err, errlen) == 0)
+			if (fetch(host, port, timeout_s, progress, file, force,
+				  out, &answered, err, errlen) == 0)
 				return 0;
 			/* A local failure (disk, checksum) ends the tries. */
 			if (answered)

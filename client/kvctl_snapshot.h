@@ -14,16 +14,27 @@ struct kvctl_snapshot_result {
 	char endpoint[300]; /* the member it came from */
 };
 
+/* Checks, before a download, that @file can be created: its directory
+ * exists and is writable, and @file does not exist (unless @force; even
+ * then it must not be a directory). 0, or -1 with one line in @err. */
+int kvctl_snapshot_check_target(const char *file, bool force, char *err,
+				size_t errlen);
+
 /* Tries each URL of the comma-separated @endpoints in turn until one
  * answers GET /v1/snapshot with 200, and writes the body to @file, mode
- * 0600 (through a new FILE.tmp.XXXXXX from mkostemp, fsynced, renamed: a
- * planted FILE.tmp is never opened), checking its length and its CRC-32C
- * against the X-Kv-Snapshot-CRC32C header. @timeout_s bounds each connection's
- * silence. With @progress a progress bar is drawn on stderr. Returns 0,
- * or -1 with one line in @err (@unavailable set when no member answered,
- * as opposed to a local or integrity error). */
+ * 0600 (through a new FILE.tmp.XXXXXX from mkostemp, fsynced, then put in
+ * place: a planted FILE.tmp is never opened; without @force by link(2),
+ * which never replaces a FILE that appeared meanwhile, with @force by
+ * rename(2)), checking its length and its CRC-32C against the
+ * X-Kv-Snapshot-CRC32C header. @file "-" is stdout: the bytes are written
+ * there as they arrive, so a length or checksum failure is reported after
+ * them. @timeout_s bounds each connection's silence. With @progress a
+ * progress bar is drawn on stderr. Returns 0, or -1 with one line in @err
+ * (@unavailable set when no member answered, as opposed to a local or
+ * integrity error). */
 int kvctl_snapshot_save(const char *endpoints, double timeout_s, bool progress,
-			const char *file, struct kvctl_snapshot_result *out,
-			bool *unavailable, char *err, size_t errlen);
+			const char *file, bool force,
+			struct kvctl_snapshot_result *out, bool *unavailable,
+			char *err, size_t errlen);
 
 #endif /* CLIENT_KVCTL_SNAPSHOT_H_ */

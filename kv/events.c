@@ -30,8 +30,8 @@ static void event_key(uint8_t k[EVENT_KEY_SIZE], raft_index index, uint32_t n)
 }
 
 int kv_events_put(struct kv *kv, MDB_txn *txn, raft_index index, uint32_t n,
-		  const uint8_t *key, size_t key_len, const uint8_t *value,
-		  size_t value_len)
+		  uint8_t type, const uint8_t *key, size_t key_len,
+		  const uint8_t *value, size_t value_len)
 {
 	uint8_t k[EVENT_KEY_SIZE];
 	MDB_val mk = {EVENT_KEY_SIZE, k}, mv;
@@ -46,7 +46,9 @@ int kv_events_put(struct kv *kv, MDB_txn *txn, raft_index index, uint32_t n,
 	if (rc != 0)
 		return rc;
 	uint8_t *p = mv.mv_data;
-	p[0] = value != NULL ? KV_EVENT_PUT : KV_EVENT_DELETE;
+	/* The type is said, not guessed from @value: an empty value may
+	 * come as NULL. */
+	p[0] = type;
 	le_put_u16(p + 1, (uint16_t)key_len);
 	memcpy(p + EVENT_HDR, key, key_len);
 	if (value_len > 0)

@@ -712,8 +712,9 @@ static int apply_op(struct apply_ctx *c, const struct kv_cmd *cmd,
 			memcpy((uint8_t *)v.mv_data + VALUE_HDR, cmd->value,
 			       cmd->value_len);
 		r->mod_index = index;
-		rc = kv_events_put(c->kv, c->txn, index, 0, cmd->key,
-				   cmd->key_len, cmd->value, cmd->value_len);
+		rc = kv_events_put(c->kv, c->txn, index, 0, KV_EVENT_PUT,
+				   cmd->key, cmd->key_len, cmd->value,
+				   cmd->value_len);
 		if (rc != 0)
 			return mdb_fail(c, rc, "writing an event");
 	} else {
@@ -722,7 +723,8 @@ static int apply_op(struct apply_ctx *c, const struct kv_cmd *cmd,
 			if (rc != 0)
 				return mdb_fail(c, rc, "deleting a key");
 			/* Deleting a key that does not exist is no change. */
-			rc = kv_events_put(c->kv, c->txn, index, 0, cmd->key,
+			rc = kv_events_put(c->kv, c->txn, index, 0,
+					   KV_EVENT_DELETE, cmd->key,
 					   cmd->key_len, NULL, 0);
 			if (rc != 0)
 				return mdb_fail(c, rc, "writing an event");

@@ -23,11 +23,12 @@ struct kv {
 };
 
 /* Inside apply's write transaction @txn: records the change of @key at
- * @index (n-th of that index), @value NULL for a delete (events.c). 0 or
- * an LMDB code. */
+ * @index (n-th of that index): a put (enum kv_event_type) of @value, which
+ * may be empty (then NULL too), or a delete (events.c). 0 or an LMDB
+ * code. */
 int kv_events_put(struct kv *kv, MDB_txn *txn, raft_index index, uint32_t n,
-		  const uint8_t *key, size_t key_len, const uint8_t *value,
-		  size_t value_len);
+		  uint8_t type, const uint8_t *key, size_t key_len,
+		  const uint8_t *value, size_t value_len);
 
 /* Inside apply's write transaction: drops the oldest events when more
  * than 2 N are kept, down to N, at most KV_EVENTS_TRIM_MAX a call. 0 or

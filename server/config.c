@@ -316,6 +316,15 @@ static int set_later(struct config_parse_state *st, const struct config_flag *f,
 	return CONFIG_OK;
 }
 
+/* --config was read before the command line (config_read_file()). */
+static int set_config_seen(struct config_parse_state *st,
+			   const struct config_flag *f, const char *arg,
+			   char *err, size_t errlen)
+{
+	(void)st, (void)f, (void)arg, (void)err, (void)errlen;
+	return CONFIG_OK;
+}
+
 static int set_log_level(struct config_parse_state *st,
 			 const struct config_flag *f, const char *arg,
 			 char *err, size_t errlen)
@@ -326,6 +335,17 @@ static int set_log_level(struct config_parse_state *st,
 				 "--log-level: '%s' is not one of "
 				 "debug, info, warn, error",
 				 arg);
+	return CONFIG_OK;
+}
+
+static int set_log_format(struct config_parse_state *st,
+			  const struct config_flag *f, const char *arg,
+			  char *err, size_t errlen)
+{
+	(void)f;
+	if (log_format_parse(arg, &st->c->log_format) != 0)
+		return util_fail(err, errlen,
+				 "--log-format: '%s' is not text or json", arg);
 	return CONFIG_OK;
 }
 
@@ -470,6 +490,12 @@ const struct config_flag config_flags[] = {
      .help = "a watch stream that sent nothing for this long gets a "
 	     "progress event (every change up to its index was delivered)",
      NUMBER(watch_progress_ms, 10, 3600000)},
+    {.name = "max-wait-ms",
+     .arg = "MS",
+     .def = "600000",
+     .help = "a blocking read (?wait_index) waits at most this long, "
+	     "whatever its wait (which above 600s is 400)",
+     NUMBER(max_wait_ms, 0, 600000)},
     {.name = "max-connections",
      .arg = "N",
      .def = "10000",
@@ -488,7 +514,19 @@ const struct config_flag config_flags[] = {
      .def = "info",
      .help = "debug, info, warn or error",
      .set = set_log_level},
+    {.name = "log-format",
+     .arg = "FORMAT",
+     .def = "text",
+     .help = "log lines on stderr as text, or json: one object a line with "
+	     "ts, level, member, msg",
+     .set = set_log_format},
     {.name = "help", .help = "print this help and exit", .set = show_help},
+    {.name = "config",
+     .arg = "FILE",
+     .help = "read flags from FILE first: one `flag = value` a line (the "
+	     "flag's name without --), # comments; flags on the command line "
+	     "win",
+     .set = set_config_seen},
     {.name = "version",
      .help = "print the version and exit",
      .set = show_version},
@@ -591,6 +629,110 @@ void config_usage(FILE *out)
 /* getopt_long's value for config_flags[i]: above every character. */
 #define FLAG_OPT_BASE 256
 
+/* The largest --config file read. */
+#define CONFIG_FILE_MAX (64 * 1024)
+
+/* The path of --config FILE or --config=FILE in @argv, NULL without. */
+static const char *config_path(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			break;
+		if (strcmp(argv[i], "--config") == 0)
+			return i + 1 < argc ? argv[i + 1] : NULL;
+		if (strncmp(argv[i], "--config=", 9) == 0)
+			return argv[i] + 9;
+	}
+	return NULL;
+}
+
+static char *trim(char *s)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	size_t n = strlen(s);
+	while (n > 0 &&
+	       (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r'))
+		s[--n] = '\0';
+	return s;
+}
+
+/* Applies the flags of the file @path (DESIGN.md §1.10: `flag = value`
+ * a line, # comments) through the flag table, marking them in @seen; the
+ * text stays in c->config_text (values point into it). */
+static int config_read_file(struct config_parse_state *st, const char *path,
+			    bool *seen, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return util_fail(err, errlen, "--config: cannot open %s: %s",
+				 path, strerror(errno));
+	char *text = malloc(CONFIG_FILE_MAX + 1);
+	size_t n = text != NULL ? fread(text, 1, CONFIG_FILE_MAX + 1, f) : 0;
+	int bad = text == NULL || ferror(f);
+	fclose(f);
+	if (bad) {
+		free(text);
+		return util_fail(err, errlen, "--config: cannot read %s", path);
+	}
+	if (n > CONFIG_FILE_MAX) {
+		free(text);
+		return util_fail(err, errlen, "--config: %s is over %d bytes",
+				 path, CONFIG_FILE_MAX);
+	}
+	text[n] = '\0';
+	if (memchr(text, '\0', n) != NULL) {
+		free(text);
+		return util_fail(err, errlen, "--config: %s is not text", path);
+	}
+	st->c->config_text = text;
+	int line = 0;
+	for (char *p = text, *next; p != NULL && *p != '\0'; p = next) {
+		line++;
+		next = strchr(p, '\n');
+		if (next != NULL)
+			*next++ = '\0';
+		/* A comment: from a # that starts the line or follows a
+		 * space or tab (a value holds none: URLs, paths, numbers). */
+		for (char *h = strchr(p, '#'); h != NULL;
+		     h = strchr(h + 1, '#'))
+			if (h == p || h[-1] == ' ' || h[-1] == '\t') {
+				*h = '\0';
+				break;
+			}
+		char *l = trim(p);
+		if (*l == '\0')
+			continue;
+		char *eq = strchr(l, '=');
+		if (eq == NULL)
+			return util_fail(err, errlen,
+					 "%s:%d: expected `flag = value`", path,
+					 line);
+		*eq = '\0';
+		char *name = trim(l), *value = trim(eq + 1);
+		if (strncmp(name, "--", 2) == 0)
+			name += 2;
+		size_t i = 0;
+		while (i < config_n_flags &&
+		       strcmp(config_flags[i].name, name) != 0)
+			i++;
+		if (i == config_n_flags || config_flags[i].arg == NULL ||
+		    strcmp(name, "config") == 0)
+			return util_fail(err, errlen,
+					 "%s:%d: no flag '%s' takes a value "
+					 "here (see kvd --help)",
+					 path, line, name);
+		char lerr[512];
+		int rc = config_flags[i].set(st, &config_flags[i], value, lerr,
+					     sizeof(lerr));
+		if (rc != CONFIG_OK)
+			return util_fail(err, errlen, "%s:%d: %s", path, line,
+					 lerr);
+		seen[i] = true;
+	}
+	return CONFIG_OK;
+}
+
 int config_parse(int argc, char **argv, struct config *c, char *err,
 		 size_t errlen)
 {
@@ -613,6 +755,13 @@ int config_parse(int argc, char **argv, struct config *c, char *err,
 		}
 	}
 	opts[config_n_flags] = (struct option){NULL, 0, NULL, 0};
+	/* The file first: the command line's flags then win. */
+	const char *file = config_path(argc, argv);
+	if (file != NULL) {
+		rc = config_read_file(&st, file, seen, err, errlen);
+		if (rc != CONFIG_OK)
+			return rc;
+	}
 
 	opterr = 0; /* our own messages, one line each */
 	optind = 1;
@@ -699,6 +848,8 @@ void config_free(struct config *c)
 	free(c->data_dir);
 	free(c->peer_token);
 	free(c->restore);
+	free(c->config_text);
+	c->config_text = NULL;
 	c->data_dir = NULL;
 	c->peer_token = NULL;
 	c->restore = NULL;

@@ -59,8 +59,11 @@ struct config {
 	unsigned
 	    max_watchers; /* streams per member, 0..CONFIG_MAX_CONNECTIONS */
 	unsigned watch_progress_ms; /* an idle stream's progress period */
+	unsigned max_wait_ms;	    /* a blocking read's wait is cut to it */
 	enum log_level log_level;
-	char *restore; /* --restore FILE, owned; NULL when absent */
+	enum log_format log_format;
+	char *config_text; /* --config FILE's text, owned: values point in it */
+	char *restore;	   /* --restore FILE, owned; NULL when absent */
 	uint64_t wal_segment_bytes;
 	unsigned max_connections; /* per listener, 1..CONFIG_MAX_CONNECTIONS */
 	unsigned

@@ -25,6 +25,7 @@
 #include "config.h"
 #include "http_members.h"
 #include "http_watch.h"
+#include "kvd_metrics.h"
 #include "clock.h"
 #include "util.h"
 
@@ -187,6 +188,7 @@ static void handle_metrics(struct kvdraft_node *n, struct evhttp_request *req,
 	kvdraft_node_stats(n, &st);
 	metrics_render(kvd_metrics(n), &st, out);
 	http_watch_metrics(n, out);
+	kvd_metrics_render(n, out);
 	evhttp_add_header(evhttp_request_get_output_headers(req),
 			  "Content-Type", "text/plain; version=0.0.4");
 	evhttp_send_reply(req, 200, "OK", out);
@@ -254,6 +256,19 @@ static int list_cb(void *arg, const uint8_t *key, size_t keylen,
 	return 0;
 }
 
+/* X-Kv-Index: the applied index the answer was read at (lists, absent
+ * keys): every change up to it is in the answer, so it is the wait_index
+ * of the next blocking read (a key's own answer gives its mod index). */
+static void add_applied_index(struct kvdraft_node *n,
+			      struct evhttp_request *req)
+{
+	char idx[32];
+	snprintf(idx, sizeof(idx), "%" PRIu64,
+		 kv_applied_index(kv_app_store(n)));
+	evhttp_add_header(evhttp_request_get_output_headers(req), "X-Kv-Index",
+			  idx);
+}
+
 /* Answers a list: {"kvs": [...], "more": B}. */
 static void serve_list(struct kvdraft_node *n, struct evhttp_request *req,
 		       enum metrics_route route, double t0, struct call *c)
@@ -284,6 +299,7 @@ static void serve_list(struct kvdraft_node *n, struct evhttp_request *req,
 	} else {
 		evhttp_add_header(evhttp_request_get_output_headers(req),
 				  "Content-Type", "application/json");
+		add_applied_index(n, req);
 		evhttp_send_reply(req, 200, "OK", page);
 		count(n, route, 200, t0);
 	}
@@ -305,6 +321,9 @@ static void serve_read(struct kvdraft_node *n, struct evhttp_request *req,
 		int rc = kv_get(kv_app_store(n), c->key, c->key_len, &val, &len,
 				&mod);
 		if (rc == KV_ENOTFOUND) {
+			/* The state read is the applied index's: the N of a
+			 * blocking read that waits for the key to appear. */
+			add_applied_index(n, req);
 			reply_error(n, req, route, t0, 404, "not_found",
 				    "no such key", NULL);
 			return;
@@ -391,6 +410,8 @@ static void start_wait_or_read(struct kvdraft_node *n, struct call *c,
 		start_read(n, c, stale);
 		return;
 	}
+	if (wait_ms > kvd_config(n)->max_wait_ms)
+		wait_ms = kvd_config(n)->max_wait_ms;
 	c->stale = stale;
 	bool exact = c->route == ROUTE_KV_GET;
 	if (http_watch_wait(n, exact ? c->key : c->prefix,

@@ -257,3 +257,26 @@ char *http_base64(const uint8_t *p, size_t len)
 	out[n] = '\0';
 	return out;
 }
+
+int http_parse_wait(const char *s, size_t len, uint64_t *ms)
+{
+	size_t digits = 0;
+	while (digits < len && s[digits] >= '0' && s[digits] <= '9')
+		digits++;
+	uint64_t v, unit;
+	const char *u = s + digits;
+	size_t ulen = len - digits;
+	if (ulen == 2 && memcmp(u, "ms", 2) == 0)
+		unit = 1;
+	else if (ulen == 1 && u[0] == 's')
+		unit = 1000;
+	else if (ulen == 1 && u[0] == 'm')
+		unit = 60000;
+	else
+		return -1;
+	if (http_parse_u64(s, digits, 0, HTTP_WAIT_MAX_MS, &v) != 0 ||
+	    v > HTTP_WAIT_MAX_MS / unit)
+		return -1;
+	*ms = v * unit;
+	return 0;
+}

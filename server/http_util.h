@@ -68,6 +68,13 @@ void http_params_free(struct http_param *params, size_t n);
 int http_parse_u64(const char *s, size_t len, uint64_t lo, uint64_t hi,
 		   uint64_t *out);
 
+/* The longest `wait` a blocking read takes (DESIGN.md §1.5). */
+#define HTTP_WAIT_MAX_MS 600000u
+
+/* Parses a `wait` duration: decimal digits and a unit, "ms", "s" or "m"
+ * (no sign, no space), at most HTTP_WAIT_MAX_MS. 0 and *@ms, or -1. */
+int http_parse_wait(const char *s, size_t len, uint64_t *ms);
+
 /* Appends the base64 (RFC 4648, padded) of @len bytes at @p to a new
  * malloc'd NUL-terminated string; NULL when out of memory. */
 char *http_base64(const uint8_t *p, size_t len);

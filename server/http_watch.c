@@ -257,29 +257,6 @@ static const struct watcher_ops stream_ops = {
 
 /* ---- parsing ---- */
 
-int http_parse_wait(const char *s, size_t len, uint64_t *ms)
-{
-	size_t digits = 0;
-	while (digits < len && s[digits] >= '0' && s[digits] <= '9')
-		digits++;
-	uint64_t v, unit;
-	const char *u = s + digits;
-	size_t ulen = len - digits;
-	if (ulen == 2 && memcmp(u, "ms", 2) == 0)
-		unit = 1;
-	else if (ulen == 1 && u[0] == 's')
-		unit = 1000;
-	else if (ulen == 1 && u[0] == 'm')
-		unit = 60000;
-	else
-		return -1;
-	if (http_parse_u64(s, digits, 0, HTTP_WAIT_MAX_MS, &v) != 0 ||
-	    v > HTTP_WAIT_MAX_MS / unit)
-		return -1;
-	*ms = v * unit;
-	return 0;
-}
-
 int http_parse_last_event_id(const char *s, uint64_t *id)
 {
 	return http_parse_u64(s, strlen(s), 0, INT64_MAX - 1, id);

@@ -11,17 +11,12 @@
 struct evhttp_request;
 struct kvdraft_node;
 
-/* The longest `wait` a blocking read takes, and its default. */
-#define HTTP_WAIT_MAX_MS     600000u
+/* A blocking read's default `wait`. */
 #define HTTP_WAIT_DEFAULT_MS 60000u
 
 /* GET /v1/watch?key=K|prefix=P[&from=I]: answers or starts a stream. */
 void http_watch_open(struct kvdraft_node *n, struct evhttp_request *req,
 		     const char *query, double t0);
-
-/* Parses a `wait` duration: decimal digits and a unit, "ms", "s" or "m"
- * (no sign, no space), at most HTTP_WAIT_MAX_MS. 0 and *@ms, or -1. */
-int http_parse_wait(const char *s, size_t len, uint64_t *ms);
 
 /* Parses a Last-Event-ID header: the decimal index of the last event the
  * client saw, 0..INT64_MAX - 1. 0 and *@id, or -1. */

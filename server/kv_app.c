@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "config.h"
 #include "durable.h"
 #include "log.h"
@@ -79,6 +80,9 @@ int kv_app_open(struct kv_app *a, const struct config *cfg,
 		struct event_base *base, char *err, size_t errlen)
 {
 	memset(a, 0, sizeof(*a));
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	a->metrics.start_time = (double)now.tv_sec + now.tv_nsec / 1e9;
 	a->data_dir = cfg->data_dir;
 	a->cfg = cfg;
 	a->base = base;
@@ -198,7 +202,10 @@ static int app_apply(void *ctx, const struct raft_entry *ents, size_t cnt,
 			st.map_bytes)
 			kvdraft_node_snapshot_wait(a->node);
 	}
+	double t0 = clock_now_seconds();
 	int rc = kv_apply(a->kv, ents, cnt, res, err, errlen);
+	kvdraft_histogram_observe(&a->metrics.store_commit_seconds,
+				  clock_now_seconds() - t0);
 	if (rc < 0) {
 		if (err[0] == '\0')
 			snprintf(err, errlen, "%s", kv_strerror(rc));

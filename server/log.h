@@ -2,9 +2,14 @@
  *
  *   2026-11-25T19:40:01.123Z INFO  [1] elected leader term=3
  *
- * Lines go to stdout (line-buffered) so that stderr carries only the one
- * line a fatal startup error prints. Safe to call from any thread: each
- * line is written with one locked stdio call.
+ * or, with --log-format json, one object a line:
+ *
+ *   {"ts":"2026-11-25T19:40:01.123Z","level":"info","member":1,"msg":"..."}
+ *
+ * Lines go to stderr (stdout stays free). While the member starts they are
+ * held (log_hold()) and written once it serves, so that a start that fails
+ * prints its one line alone (DESIGN.md §1.2). Safe to call from any
+ * thread: each line is one write under a lock.
  */
 #ifndef SERVER_LOG_H_
 #define SERVER_LOG_H_
@@ -19,9 +24,20 @@ enum log_level {
 	LOG_LEVEL_ERROR = 3
 };
 
-/* Sets the member id shown in each line and the lowest level written.
- * Before log_init() lines show id 0 at level INFO. */
-void log_init(uint64_t id, enum log_level min_level);
+enum log_format { LOG_FORMAT_TEXT = 0, LOG_FORMAT_JSON = 1 };
+
+/* Sets the member id shown in each line, the lowest level written and the
+ * format. Before log_init() lines show id 0 at level INFO, as text. */
+void log_init(uint64_t id, enum log_level min_level, enum log_format format);
+
+/* Parses "text" or "json". Returns 0, or -1 if unknown. */
+int log_format_parse(const char *s, enum log_format *out);
+
+/* From now on lines are held in memory (up to 256 KiB; beyond, written as
+ * they come) until log_release(), which writes them when @write_held,
+ * else drops them (a start that failed prints its own line). */
+void log_hold(void);
+void log_release(int write_held);
 
 /* Parses "debug", "info", "warn" or "error". Returns 0, or -1 if unknown. */
 int log_level_parse(const char *s, enum log_level *out);

@@ -2,6 +2,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/thread.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@
 #include "log.h"
 #include "mem_policy.h"
 #include "kvdraft_node.h"
+#include "sd_notify.h"
 #include "watch_hub.h"
 
 /* Time given to answers of failed in-flight requests to reach their
@@ -33,7 +35,7 @@ struct kvd {
 	struct listener *client_listener, *peer_listener;
 	struct kvdraft_node *node;
 	struct kv_app store;
-	struct event *sigterm, *sigint, *grace;
+	struct event *sigterm, *sigint, *sighup, *grace;
 	int stopping;
 };
 
@@ -45,6 +47,59 @@ static void grace_cb(evutil_socket_t fd, short what, void *arg)
 	event_base_loopbreak(k->base);
 }
 
+/* Fails what waits with 503, then gives the answers a moment to leave
+ * before the WAL is drained. */
+static void stop_now(struct kvd *k)
+{
+	watch_hub_end_all(k->store.hub, WATCH_END_SHUTTING_DOWN);
+	kvdraft_node_stop(k->node);
+	struct timeval tv = clock_ms_to_timeval(SHUTDOWN_GRACE_MS);
+	k->grace = evtimer_new(k->base, grace_cb, k);
+	if (k->grace == NULL || evtimer_add(k->grace, &tv) != 0)
+		event_base_loopbreak(k->base);
+}
+
+static void handed_over(void *arg, int err, const void *result)
+{
+	(void)result;
+	struct kvd *k = arg;
+	if (err == KVDRAFT_OK)
+		log_info("leadership handed over before stopping");
+	else
+		log_warn("leadership not handed over before stopping: %s",
+			 kvdraft_strerror(err));
+	stop_now(k);
+}
+
+/* The voter other than this member whose log is the longest here: the one
+ * that can take over at once. 0 when there is none (or not leading). */
+static raft_id best_successor(struct kvdraft_node *n, raft_id self)
+{
+	struct kvdraft_member ms[RAFT_MAX_MEMBERS];
+	size_t cnt = kvdraft_node_members(n, ms, RAFT_MAX_MEMBERS);
+	raft_id best = 0;
+	raft_index best_match = 0;
+	for (size_t i = 0; i < cnt && i < RAFT_MAX_MEMBERS; i++) {
+		raft_index m;
+		if (ms[i].id == self || !ms[i].voter ||
+		    kvdraft_node_match_index(n, ms[i].id, &m) != KVDRAFT_OK)
+			continue;
+		if (best == 0 || m > best_match) {
+			best = ms[i].id;
+			best_match = m;
+		}
+	}
+	return best;
+}
+
+/* SIGHUP (systemd's ExecReload): the process goes on; nothing it reads
+ * at start changes while it runs yet. */
+static void sighup_cb(evutil_socket_t sig, short what, void *arg)
+{
+	(void)sig, (void)what, (void)arg;
+	log_info("SIGHUP: nothing to reload");
+}
+
 static void signal_cb(evutil_socket_t sig, short what, void *arg)
 {
 	(void)what;
@@ -53,15 +108,24 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 		return;
 	k->stopping = 1;
 	log_info("%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-	/* Stop accepting connections, fail what waits with 503, then give
-	 * the answers a moment to leave before the WAL is drained. */
+	sd_notify_send("STOPPING=1");
 	listener_stop(k->client_listener);
-	watch_hub_end_all(k->store.hub, WATCH_END_SHUTTING_DOWN);
-	kvdraft_node_stop(k->node);
-	struct timeval tv = clock_ms_to_timeval(SHUTDOWN_GRACE_MS);
-	k->grace = evtimer_new(k->base, grace_cb, k);
-	if (k->grace == NULL || evtimer_add(k->grace, &tv) != 0)
-		event_base_loopbreak(k->base);
+	/* A leader first hands over to the most up-to-date voter (within an
+	 * election timeout), so that writes pause for one round trip rather
+	 * than for an election (etcd does the same). */
+	struct raft_status st;
+	kvdraft_node_status(k->node, &st);
+	raft_id to =
+	    st.role == RAFT_LEADER ? best_successor(k->node, st.id) : 0;
+	if (to != 0) {
+		log_info("handing leadership to member %" PRIu64
+			 " before stopping",
+			 to);
+		if (kvdraft_node_transfer_leadership(k->node, to, handed_over,
+						     k) == KVDRAFT_OK)
+			return;
+	}
+	stop_now(k);
 }
 
 /* The peer listener's hook: the node checks the peer token before a
@@ -73,6 +137,7 @@ static struct bufferevent *wrap_peer_conn(void *arg, struct bufferevent *bev)
 
 static void die(const char *line, int status)
 {
+	log_release(0);
 	fprintf(stderr, "kvd: %s\n", line);
 	exit(status);
 }
@@ -114,6 +179,8 @@ int main(int argc, char **argv)
 	}
 	mem_policy_init();
 	signal(SIGPIPE, SIG_IGN);
+	/* A reload asked for while starting is not a reason to die. */
+	signal(SIGHUP, SIG_IGN);
 	if (evthread_use_pthreads() != 0)
 		die("cannot enable libevent threading", CONFIG_EXIT_STARTUP);
 	k.base = loop_new();
@@ -129,7 +196,9 @@ int main(int argc, char **argv)
 	if (pfd < 0)
 		die(err, CONFIG_EXIT_STARTUP);
 
-	log_init(cfg.id, cfg.log_level);
+	log_init(cfg.id, cfg.log_level, cfg.log_format);
+	/* Until the member serves: a start that fails prints one line. */
+	log_hold();
 	log_info("kvd %s starting: data dir %s, clients on %s, peers on %s",
 		 KVD_VERSION, cfg.data_dir, cfg.advertise_client,
 		 cfg.advertise_peer);
@@ -165,13 +234,20 @@ int main(int argc, char **argv)
 
 	k.sigterm = evsignal_new(k.base, SIGTERM, signal_cb, &k);
 	k.sigint = evsignal_new(k.base, SIGINT, signal_cb, &k);
-	if (k.sigterm == NULL || k.sigint == NULL ||
+	k.sighup = evsignal_new(k.base, SIGHUP, sighup_cb, &k);
+	if (k.sigterm == NULL || k.sigint == NULL || k.sighup == NULL ||
 	    evsignal_add(k.sigterm, NULL) != 0 ||
-	    evsignal_add(k.sigint, NULL) != 0)
+	    evsignal_add(k.sigint, NULL) != 0 ||
+	    evsignal_add(k.sighup, NULL) != 0)
 		die("cannot handle signals", CONFIG_EXIT_STARTUP);
 	if (mem_policy_start(k.base) != 0)
 		die("cannot start the memory timer", CONFIG_EXIT_STARTUP);
 	log_info("member %" PRIu64 " ready to serve", cfg.id);
+	log_release(1);
+	/* Under systemd (Type=notify): started means serving. */
+	if (sd_notify_send("READY=1\nSTATUS=serving") < 0)
+		log_warn("cannot notify the service manager: %s",
+			 strerror(errno));
 
 	event_base_dispatch(k.base);
 
@@ -191,11 +267,13 @@ int main(int argc, char **argv)
 	listener_free(k.peer_listener);
 	event_free(k.sigterm);
 	event_free(k.sigint);
+	event_free(k.sighup);
 	/* Freeing the events restored the default action: a second SIGTERM
 	 * (a supervisor insisting) must not turn this clean exit into a
 	 * death by signal. */
 	signal(SIGTERM, SIG_IGN);
 	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
 	if (k.grace != NULL)
 		event_free(k.grace);
 	event_base_free(k.base);

@@ -39,15 +39,16 @@ static void write_counter(struct evbuffer *out, const char *name,
 			    name, help, name, name, v);
 }
 
-/* The sample lines of one histogram (no HELP/TYPE); @route NULL for a
- * histogram without labels. */
-static void write_hist(struct evbuffer *out, const char *name,
-		       const char *route, const struct kvdraft_histogram *h)
+/* The sample lines of one histogram (no HELP/TYPE) with the label
+ * @label="@value"; @label NULL for a histogram without labels. */
+static void write_hist_label(struct evbuffer *out, const char *name,
+			     const char *label, const char *value,
+			     const struct kvdraft_histogram *h)
 {
-	char lbl[64] = "", only[64] = "";
-	if (route != NULL) {
-		snprintf(lbl, sizeof(lbl), "route=\"%s\",", route);
-		snprintf(only, sizeof(only), "{route=\"%s\"}", route);
+	char lbl[96] = "", only[96] = "";
+	if (label != NULL) {
+		snprintf(lbl, sizeof(lbl), "%s=\"%s\",", label, value);
+		snprintf(only, sizeof(only), "{%s=\"%s\"}", label, value);
 	}
 	uint64_t cum = 0;
 	for (int i = 0; i < METRICS_BUCKETS; i++) {
@@ -62,6 +63,12 @@ static void write_hist(struct evbuffer *out, const char *name,
 	evbuffer_add_printf(out, "%s_sum%s %.9f\n", name, only, h->sum);
 	evbuffer_add_printf(out, "%s_count%s %" PRIu64 "\n", name, only,
 			    h->count);
+}
+
+static void write_hist(struct evbuffer *out, const char *name,
+		       const char *route, const struct kvdraft_histogram *h)
+{
+	write_hist_label(out, name, route != NULL ? "route" : NULL, route, h);
 }
 
 /* The node's counters, kvd's requests, then the latency histograms. */
@@ -95,7 +102,7 @@ static void render_counters(const struct metrics *m,
 
 	evbuffer_add_printf(out,
 			    "# HELP kvd_http_requests_total Answered client "
-			    "requests by route and status.\n"
+			    "requests by route and HTTP status code.\n"
 			    "# TYPE kvd_http_requests_total counter\n");
 	for (int r = 0; r < ROUTE_COUNT; r++) {
 		for (int s = 0; s < METRICS_STATUS_SLOTS; s++) {
@@ -105,14 +112,14 @@ static void render_counters(const struct metrics *m,
 				evbuffer_add_printf(
 				    out,
 				    "kvd_http_requests_total{route=\"%s\","
-				    "status=\"%d\"} %" PRIu64 "\n",
+				    "code=\"%d\"} %" PRIu64 "\n",
 				    route_names[r], status_codes[s],
 				    m->http[r][s]);
 			else
 				evbuffer_add_printf(
 				    out,
 				    "kvd_http_requests_total{route=\"%s\","
-				    "status=\"other\"} %" PRIu64 "\n",
+				    "code=\"other\"} %" PRIu64 "\n",
 				    route_names[r], m->http[r][s]);
 		}
 	}
@@ -275,4 +282,27 @@ void metrics_render(const struct metrics *m, const struct kvdraft_node_stats *s,
 	render_node(s, out);
 	render_snapshots(s, out);
 	render_counters(m, s, out);
+}
+
+void metrics_write_histogram(struct evbuffer *out, const char *name,
+			     const char *help,
+			     const struct kvdraft_histogram *h)
+{
+	evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s histogram\n", name,
+			    help, name);
+	write_hist(out, name, NULL, h);
+}
+
+void metrics_write_histogram_header(struct evbuffer *out, const char *name,
+				    const char *help)
+{
+	evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s histogram\n", name,
+			    help, name);
+}
+
+void metrics_write_histogram_samples(struct evbuffer *out, const char *name,
+				     const char *label, const char *value,
+				     const struct kvdraft_histogram *h)
+{
+	write_hist_label(out, name, label, value, h);
 }

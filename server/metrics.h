@@ -42,6 +42,9 @@ enum metrics_route {
 struct metrics {
 	uint64_t http[ROUTE_COUNT][METRICS_STATUS_SLOTS];
 	struct kvdraft_histogram request_seconds[ROUTE_COUNT];
+	/* One batch's LMDB write transaction, commit included. */
+	struct kvdraft_histogram store_commit_seconds;
+	double start_time; /* Unix time the process started */
 };
 
 /* Counts one answered request of @route with @status taking @seconds. */
@@ -53,6 +56,19 @@ void metrics_http(struct metrics *m, enum metrics_route route, int status,
  * kvd_wal_*, kvd_peer_*, kvd_snapshot_*, ...) and the requests of @m. */
 void metrics_render(const struct metrics *m, const struct kvdraft_node_stats *s,
 		    struct evbuffer *out);
+
+/* A labelled histogram in parts: HELP and TYPE once, then the samples of
+ * each value of label @label. */
+void metrics_write_histogram_header(struct evbuffer *out, const char *name,
+				    const char *help);
+void metrics_write_histogram_samples(struct evbuffer *out, const char *name,
+				     const char *label, const char *value,
+				     const struct kvdraft_histogram *h);
+
+/* Appends a histogram @h without labels: HELP, TYPE and its samples. */
+void metrics_write_histogram(struct evbuffer *out, const char *name,
+			     const char *help,
+			     const struct kvdraft_histogram *h);
 
 /* Appends one "# HELP, "# TYPE" and sample line; @type is "counter" or
  * "gauge". */

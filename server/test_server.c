@@ -78,7 +78,7 @@ START_TEST(config_all_flags)
 			"--listen-peer",
 			"127.0.0.2:7102",
 			"--initial-cluster",
-			"1=http://127.0.0.1:7101,2=http://127.0.0.2:7102/",
+			"1=http://127.0.0.1:7101,2=http://p.example:81/",
 			"--advertise-client",
 			"http://c.example:80/",
 			"--advertise-peer",
@@ -106,7 +106,7 @@ START_TEST(config_all_flags)
 	ck_assert_str_eq(c.listen_client.host, "::1");
 	ck_assert_uint_eq(c.n_initial, 2);
 	ck_assert_uint_eq(c.initial[1].id, 2);
-	ck_assert_str_eq(c.initial[1].peer_url, "http://127.0.0.2:7102");
+	ck_assert_str_eq(c.initial[1].peer_url, "http://p.example:81");
 	ck_assert_str_eq(c.advertise_client, "http://c.example:80");
 	ck_assert_str_eq(c.advertise_peer, "http://p.example:81");
 	ck_assert_str_eq(c.peer_token, "s3cret"); /* whitespace trimmed */
@@ -116,6 +116,87 @@ START_TEST(config_all_flags)
 	ck_assert_uint_eq(c.max_value_bytes, 0);
 	ck_assert_uint_eq(c.request_timeout_ms, 2000);
 	ck_assert_int_eq(c.log_level, LOG_LEVEL_DEBUG);
+	config_free(&c);
+}
+END_TEST
+
+static void write_text(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fputs(text, f) >= 0, 1);
+	fclose(f);
+}
+
+/* --config FILE: `flag = value` lines and # comments, applied through the
+ * same table; the command line wins; a bad line names the file and line. */
+START_TEST(config_file)
+{
+	char path[] = "/tmp/kvd-test-conf-XXXXXX";
+	int fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	write_text(path, "# kvd.conf\n"
+			 "id = 3\n"
+			 "  data-dir=/var/lib/kvd   \n"
+			 "\n"
+			 "listen-client = 127.0.0.1:7003\r\n"
+			 "--listen-peer = 127.0.0.1:7103\n"
+			 "initial-cluster = 3=http://127.0.0.1:7103\n"
+			 "heartbeat-ms = 6o\n");
+	char *argv[] = {"kvd", "--config", path, NULL};
+	struct config c;
+	char err[512];
+	ck_assert_int_eq(parse(argv, ARGC(argv), &c, err), CONFIG_ERROR);
+	ck_assert_ptr_nonnull(strstr(err, ":8: "));
+	ck_assert_ptr_nonnull(strstr(err, "--heartbeat-ms"));
+	config_free(&c);
+
+	write_text(path, "# kvd.conf\n"
+			 "id = 3\n"
+			 "  data-dir=/var/lib/kvd   \n"
+			 "\n"
+			 "listen-client = 127.0.0.1:7003\r\n"
+			 "--listen-peer = 127.0.0.1:7103\n"
+			 "heartbeat-ms = 60\n"
+			 "max-watchers = 5 # a comment\n"
+			 "restore = /backups/kvd#2.snap\n");
+	char *argv2[] = {"kvd", "--heartbeat-ms", "70", "--config=", NULL};
+	char opt[64];
+	snprintf(opt, sizeof(opt), "--config=%s", path);
+	argv2[3] = opt;
+	ck_assert_int_eq(parse(argv2, ARGC(argv2), &c, err), CONFIG_OK);
+	ck_assert_uint_eq(c.id, 3);
+	ck_assert_str_eq(c.data_dir, "/var/lib/kvd");
+	ck_assert_uint_eq(c.listen_client.port, 7003);
+	ck_assert_uint_eq(c.listen_peer.port, 7103);
+	ck_assert_uint_eq(c.heartbeat_ms, 70); /* the command line wins */
+	ck_assert_uint_eq(c.max_watchers, 5);
+	ck_assert_str_eq(c.restore, "/backups/kvd#2.snap"); /* not a comment */
+	config_free(&c);
+
+	static const char *const bad[][2] = {
+	    {"no-such-flag = 1\n", "no-such-flag"},
+	    {"id 3\n", "expected"},
+	    {"help = 1\n", "help"},
+	    {"config = /x\n", "config"},
+	    {"id = 0\n", "--id"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		write_text(path, bad[i][0]);
+		char *argv3[] = {"kvd", "--config", path, NULL};
+		ck_assert_int_eq(parse(argv3, ARGC(argv3), &c, err),
+				 CONFIG_ERROR);
+		ck_assert_msg(strstr(err, ":1: ") != NULL &&
+				  strstr(err, bad[i][1]) != NULL,
+			      "%s: %s", bad[i][0], err);
+		ck_assert_ptr_null(strchr(err, '\n'));
+		config_free(&c);
+	}
+	unlink(path);
+	char *argv4[] = {"kvd", "--config", "/nonexistent/kvd.conf", NULL};
+	ck_assert_int_eq(parse(argv4, ARGC(argv4), &c, err), CONFIG_ERROR);
+	ck_assert_ptr_nonnull(strstr(err, "/nonexistent/kvd.conf"));
 	config_free(&c);
 }
 END_TEST
@@ -354,6 +435,48 @@ START_TEST(u64_parsing)
 }
 END_TEST
 
+/* `wait` durations: digits and a unit, at most 600 s; anything else is
+ * refused. */
+START_TEST(wait_durations)
+{
+	static const struct {
+		const char *in;
+		int ok;
+		uint64_t ms;
+	} cases[] = {
+	    {"30s", 1, 30000},
+	    {"500ms", 1, 500},
+	    {"5m", 1, 300000},
+	    {"0s", 1, 0},
+	    {"600s", 1, 600000},
+	    {"10m", 1, 600000},
+	    {"600000ms", 1, 600000},
+	    {"601s", 0, 0},
+	    {"11m", 0, 0},
+	    {"600001ms", 0, 0},
+	    {"5", 0, 0},
+	    {"s", 0, 0},
+	    {"", 0, 0},
+	    {"-1s", 0, 0},
+	    {"5x", 0, 0},
+	    {"5 s", 0, 0},
+	    {"1h", 0, 0},
+	    {"5S", 0, 0},
+	    {"99999999999999999999999s", 0, 0},
+	    {"+5s", 0, 0},
+	    {"5sm", 0, 0},
+	    {"5mss", 0, 0},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint64_t ms = 12345;
+		int rc = http_parse_wait(cases[i].in, strlen(cases[i].in), &ms);
+		ck_assert_msg((rc == 0) == cases[i].ok, "%s", cases[i].in);
+		if (cases[i].ok)
+			ck_assert_uint_eq(ms, cases[i].ms);
+	}
+}
+END_TEST
+
 START_TEST(base64_vectors)
 {
 	/* RFC 4648 §10. */
@@ -516,11 +639,11 @@ START_TEST(metrics_buckets_and_text)
 	evbuffer_remove(out, text, len);
 	text[len] = '\0';
 	ck_assert_ptr_nonnull(strstr(
-	    text, "kvd_http_requests_total{route=\"kv_put\",status=\"200\"} "
+	    text, "kvd_http_requests_total{route=\"kv_put\",code=\"200\"} "
 		  "1\n"));
 	ck_assert_ptr_nonnull(strstr(
 	    text,
-	    "kvd_http_requests_total{route=\"kv_put\",status=\"other\"} 1\n"));
+	    "kvd_http_requests_total{route=\"kv_put\",code=\"other\"} 1\n"));
 	/* 0.0003 s and 0 s fall at or below 0.0005; 20 s only in +Inf. */
 	ck_assert_ptr_nonnull(
 	    strstr(text, "kvd_http_request_duration_seconds_bucket{route="
@@ -760,12 +883,14 @@ int main(void)
 	TCase *tc = tcase_create("helpers");
 	tcase_add_test(tc, config_defaults_and_required);
 	tcase_add_test(tc, config_all_flags);
+	tcase_add_test(tc, config_file);
 	tcase_add_test(tc, config_errors);
 	tcase_add_test(tc, config_missing_required_and_empty_token);
 	tcase_add_test(tc, config_flag_table);
 	tcase_add_test(tc, query_decoding);
 	tcase_add_test(tc, u64_parsing);
 	tcase_add_test(tc, base64_vectors);
+	tcase_add_test(tc, wait_durations);
 	tcase_add_test(tc, hexname_parsing);
 	tcase_add_test(tc, metrics_buckets_and_text);
 	tcase_add_test(tc, metrics_node_values);

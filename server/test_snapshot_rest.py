@@ -23,7 +23,8 @@ from harness import ClusterTest  # noqa: E402
 
 EVERY = 20  # --snapshot-entries: far fewer entries than a copy's rest
 WRITERS = 8
-WRITES_EACH = 250
+MIN_SNAPSHOTS = 4
+MAX_WRITES_EACH = 20000
 REST_FACTOR = 9.0
 # Log times have millisecond resolution (two of them) and durations are
 # printed with three decimals (the previous one counts nine times).
@@ -57,21 +58,37 @@ class SnapshotRestTest(ClusterTest):
         m = c[lid]
         errors = []
 
+        # The load goes on until the log shows several snapshots (how
+        # many writes that takes depends on how fast copies are on this
+        # machine), within a bound on writes and time.
+        stop = threading.Event()
+        counts = [0] * WRITERS
+
         def writer(w):
-            for i in range(WRITES_EACH):
-                r = m.put('rest/%d/%04d' % (w, i), b'v' * 100)
+            i = 0
+            while not stop.is_set() and i < MAX_WRITES_EACH:
+                r = m.put('rest/%d/%05d' % (w, i), b'v' * 100)
                 if r.status != 200:
                     errors.append(r)
                     return
+                i += 1
+            counts[w] = i
 
         threads = [threading.Thread(target=writer, args=(w,))
                    for w in range(WRITERS)]
         for t in threads:
             t.start()
-        for t in threads:
-            t.join()
+        try:
+            harness.wait_for(
+                lambda: len(snapshots(m.log_path)) >= MIN_SNAPSHOTS or
+                not any(t.is_alive() for t in threads),
+                timeout=120, what='several snapshots during the load')
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
         self.assertEqual(errors, [])
-        writes = WRITERS * WRITES_EACH
+        writes = sum(counts)
         # A snapshot that came due during a rest is taken when the rest
         # ends, although no entry is applied any more.
         applied = m.try_status()['applied_index']
@@ -81,7 +98,7 @@ class SnapshotRestTest(ClusterTest):
 
         snaps = snapshots(m.log_path)
         # Not vacuous: the load was long enough for several snapshots ...
-        self.assertGreaterEqual(len(snaps), 3, snaps)
+        self.assertGreaterEqual(len(snaps), MIN_SNAPSHOTS, snaps)
         # ... yet far fewer than one every EVERY entries would make.
         self.assertLess(len(snaps), writes // EVERY, snaps)
         checked = 0

@@ -25,11 +25,16 @@ int main(int argc, char **argv)
 {
 	const char *endpoints = argc > 1 ? argv[1] : "http://127.0.0.1:7001";
 	const char *key = argc > 2 ? argv[2] : "example/greeting";
-	struct kvc_options opts = {.retry_deadline_ms = 15000};
+	/* kvc_options_init() first: fields a newer libkvc adds keep their
+	 * defaults. */
+	struct kvc_options opts;
+	kvc_options_init(&opts);
+	opts.retry_deadline_ms = 15000;
 	struct kvc *h;
 	int rc = kvc_open(endpoints, &opts, &h);
 	if (rc < 0) {
-		fprintf(stderr, "example: kvc_open: %s\n", kvc_strerror(rc));
+		fprintf(stderr, "example: kvc_open: %s (%s)\n",
+			kvc_strerror(rc), kvc_open_error());
 		return 1;
 	}
 

@@ -388,6 +388,19 @@ struct kvdraft_node_stats {
 RAFT_API void kvdraft_node_stats(const struct kvdraft_node *n,
 				 struct kvdraft_node_stats *out);
 
+/* The round trips to one peer: each answered peer POST, from the moment
+ * it was sent to its answer (the peer answers on receipt). */
+struct kvdraft_peer_round_trips {
+	raft_id id;
+	struct kvdraft_histogram seconds;
+};
+
+/* Copies the round trips of up to @cap peers heard from into @out and
+ * returns how many peers there are (which may exceed @cap). */
+RAFT_API size_t
+kvdraft_node_peer_round_trips(const struct kvdraft_node *n,
+			      struct kvdraft_peer_round_trips *out, size_t cap);
+
 #ifdef __cplusplus
 }
 #endif

@@ -563,6 +563,31 @@ static int open_raft(struct node *n, struct wal *w, raft_index state_applied,
 	return 0;
 }
 
+static void on_round_trip(void *ctx, raft_id peer, double seconds)
+{
+	struct node *n = ctx;
+	struct node_metrics *m = &n->metrics;
+	size_t i = 0;
+	while (i < m->n_peer_rtt && m->peer_rtt[i].id != peer)
+		i++;
+	if (i == m->n_peer_rtt) {
+		if (m->n_peer_rtt < RAFT_MAX_MEMBERS) {
+			m->n_peer_rtt++;
+		} else {
+			/* Full: take the slot of a peer no longer a member. */
+			for (i = 0; i < m->n_peer_rtt; i++)
+				if (members_find(&n->members,
+						 m->peer_rtt[i].id) == NULL)
+					break;
+			if (i == m->n_peer_rtt)
+				return;
+		}
+		memset(&m->peer_rtt[i], 0, sizeof(m->peer_rtt[i]));
+		m->peer_rtt[i].id = peer;
+	}
+	kvdraft_histogram_observe(&m->peer_rtt[i].seconds, seconds);
+}
+
 static int open_transport(struct node *n, struct evhttp *peer_http, char *err,
 			  size_t errlen)
 {
@@ -575,6 +600,7 @@ static int open_transport(struct node *n, struct evhttp *peer_http, char *err,
 	    .token = cfg->peer_token,
 	    .on_messages = on_messages,
 	    .log = transport_log,
+	    .on_round_trip = on_round_trip,
 	    .ctx = n,
 	    .seed = random_u64(),
 	};

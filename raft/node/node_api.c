@@ -281,3 +281,13 @@ void kvdraft_histogram_observe(struct kvdraft_histogram *h, double seconds)
 	h->count++;
 	h->sum += seconds;
 }
+
+size_t kvdraft_node_peer_round_trips(const struct kvdraft_node *n,
+				     struct kvdraft_peer_round_trips *out,
+				     size_t cap)
+{
+	const struct node_metrics *m = &in(n)->metrics;
+	for (size_t i = 0; i < m->n_peer_rtt && i < cap; i++)
+		out[i] = m->peer_rtt[i];
+	return m->n_peer_rtt;
+}

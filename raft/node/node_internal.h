@@ -58,6 +58,11 @@ struct node_metrics {
 	uint64_t leader_changes;  /* times the known leader changed */
 	struct kvdraft_histogram wal_fsync_seconds;
 	struct kvdraft_histogram apply_seconds;
+	/* Round trips of answered peer POSTs, by peer: the first
+	 * RAFT_MAX_MEMBERS peers heard from (a slot is reused once its
+	 * peer left the configuration). */
+	struct kvdraft_peer_round_trips peer_rtt[RAFT_MAX_MEMBERS];
+	size_t n_peer_rtt;
 };
 
 struct node {

@@ -84,6 +84,25 @@ int node_open_members(struct node *n, char *err, size_t errlen)
 				  : "empty");
 		return 0;
 	}
+	/* The others reach this member at the URL the founding list gives
+	 * it: one where it is not reached would start a member of a cluster
+	 * that never forms. */
+	for (size_t i = 0; i < cfg->n_initial; i++) {
+		struct node_addr listed, adv;
+		if (cfg->initial[i].id != cfg->id)
+			continue;
+		if (node_parse_url(cfg->initial[i].peer_url, &listed) != 0 ||
+		    node_parse_url(cfg->advertise_peer, &adv) != 0 ||
+		    strcmp(listed.host, adv.host) != 0 ||
+		    listed.port != adv.port)
+			return util_fail(
+			    err, errlen,
+			    "--initial-cluster gives this member (%" PRIu64
+			    ") the peer URL %s, but it is reached at %s "
+			    "(--advertise-peer, or --listen-peer without it)",
+			    cfg->id, cfg->initial[i].peer_url,
+			    cfg->advertise_peer);
+	}
 	for (size_t i = 0; i < cfg->n_initial; i++) {
 		struct member *m = &n->members.m[n->members.n++];
 		m->id = cfg->initial[i].id;

@@ -100,6 +100,7 @@ int transport_new(struct event_base *base, const struct transport_options *o,
 	}
 	t->on_messages = o->on_messages;
 	t->log = o->log;
+	t->on_round_trip = o->on_round_trip;
 	t->ctx = o->ctx;
 
 	t->lim = o->limits;

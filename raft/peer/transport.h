@@ -132,6 +132,10 @@ struct transport_options {
 			    const char *from_addr);
 	/* One log line (no newline), enum transport_log_level. May be NULL. */
 	void (*log)(void *ctx, int level, const char *line);
+	/* A POST to @peer was answered 2xx @seconds after it was sent: the
+	 * round trip to it (the peer answers on receipt, before its core
+	 * handles the messages). May be NULL. */
+	void (*on_round_trip)(void *ctx, raft_id peer, double seconds);
 	void *ctx; /* passed to the callbacks */
 };
 

@@ -37,6 +37,7 @@ struct lane {
 	struct chunk *head, *tail;
 	bool inflight;
 	size_t inflight_msgs, inflight_bytes;
+	double sent_at; /* when the POST in flight was handed to evhttp */
 	bool backing_off;
 	unsigned backoff_ms; /* 0 after a success */
 	bool used;	     /* at least one POST was answered or failed */
@@ -76,6 +77,7 @@ struct transport {
 			    raft_id from, const char *from_client_url,
 			    const char *from_addr);
 	void (*log)(void *ctx, int level, const char *line);
+	void (*on_round_trip)(void *ctx, raft_id peer, double seconds);
 	void *ctx;
 	uint64_t rng;
 

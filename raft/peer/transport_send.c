@@ -494,6 +494,9 @@ static void lane_done_cb(struct evhttp_request *req, void *arg)
 	if (!ln->inflight)
 		return;
 	if (code >= 200 && code < 300) {
+		if (t->on_round_trip != NULL)
+			t->on_round_trip(t->ctx, p->id,
+					 clock_now_seconds() - ln->sent_at);
 		ln->inflight = false;
 		ln->used = true;
 		ln->up = true;
@@ -576,6 +579,7 @@ static void lane_flush(struct lane *ln)
 	ln->inflight_bytes = bytes;
 	ln->err[0] = '\0';
 	chunk_free(c);
+	ln->sent_at = clock_now_seconds();
 	if (evhttp_make_request(ln->conn, req, EVHTTP_REQ_POST,
 				TRANSPORT_PATH) != 0) {
 		/* evhttp freed the request; a synchronous callback may

@@ -1,7 +1,7 @@
 # test_install.py - `meson install --destdir` into a temp dir, then build
 # client/examples/example.c with `pkg-config --cflags --libs kvc` against
 # the installed header, library and kvc.pc, and run it against a real
-# 3-member cluster.
+# 3-member cluster; the man pages kvctl.1 and kvc.3 are installed.
 #
 # argv[1]: kvd; environment: KVD_BUILD_ROOT (the meson build dir),
 # KVC_EXAMPLE (example.c), KVD_SANITIZE (b_sanitize of the build), CC.
@@ -45,6 +45,12 @@ class InstallTest(ClusterTest):
         self.assertIsNotNone(so, 'libkvc.so not installed')
         self.assertIsNotNone(find(self.dest, 'libkvc.a'),
                              'libkvc.a not installed')
+        # the man pages: kvctl(1) and the library's kvc(3)
+        for page, section in (('kvctl.1', 'man1'), ('kvc.3', 'man3')):
+            path = find(self.dest, page)
+            self.assertIsNotNone(path, '%s not installed' % page)
+            self.assertEqual(os.path.basename(os.path.dirname(path)),
+                             section)
 
         env = dict(os.environ)
         env['PKG_CONFIG_PATH'] = os.path.dirname(pc)

@@ -1,11 +1,18 @@
 /* test_libkvc.c - Check tests of the libkvc API against a running cluster
  * (KVC_ENDPOINTS, started by test_libkvc.py) and against dead ports. */
+#include <arpa/inet.h>
 #include <check.h>
+#include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "kvc.h"
 
@@ -15,8 +22,23 @@ static char prefix[64]; /* per run, so reruns on one cluster don't clash */
 
 static void setup(void)
 {
-	struct kvc_options o = {.retry_deadline_ms = 20000};
+	struct kvc_options o;
+	kvc_options_init(&o);
+	o.retry_deadline_ms = 20000;
 	ck_assert_int_eq(kvc_open(endpoints, &o, &h), 0);
+}
+
+/* The TCP sockets this process holds open (its fds that are sockets;
+ * the test opens no other). */
+static int count_tcp_sockets(void)
+{
+	int n = 0;
+	for (int fd = 0; fd < 1024; fd++) {
+		struct stat st;
+		if (fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode))
+			n++;
+	}
+	return n;
 }
 
 static void teardown(void)
@@ -57,7 +79,7 @@ END_TEST
 
 START_TEST(test_strerror_names_every_code)
 {
-	for (int rc = KVC_OK; rc >= KVC_ESERVER; rc--) {
+	for (int rc = KVC_OK; rc >= KVC_ECOMPACTED; rc--) {
 		const char *s = kvc_strerror(rc);
 		ck_assert_ptr_nonnull(s);
 		ck_assert_str_ne(s, "unknown error");
@@ -290,16 +312,33 @@ END_TEST
 
 START_TEST(test_dead_cluster_gives_up_by_the_deadline)
 {
-	/* Nothing listens on port 1 of loopback. */
-	struct kvc_options o = {.retry_deadline_ms = 700,
-				.request_timeout_ms = 200};
+	/* A member that accepts connections (the kernel's backlog) and never
+	 * answers: a socket listening that nobody accepts on. */
+	int ls = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t sl = sizeof(sa);
+	ck_assert_int_eq(bind(ls, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(listen(ls, 64), 0);
+	ck_assert_int_eq(getsockname(ls, (struct sockaddr *)&sa, &sl), 0);
+	char url[64];
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", ntohs(sa.sin_port));
+	struct kvc_options o;
+	kvc_options_init(&o);
+	o.retry_deadline_ms = 700;
+	o.request_timeout_ms = 200;
 	struct kvc *d;
-	ck_assert_int_eq(kvc_open("http://127.0.0.1:1,127.0.0.1:2", &o, &d), 0);
+	ck_assert_int_eq(kvc_open(url, &o, &d), 0);
 	double t0 = now_s();
-	ck_assert_int_eq(kvc_put(d, "k", "v", 1, NULL), KVC_EUNAVAILABLE);
+	int rc = kvc_put(d, "k", "v", 1, NULL);
+	ck_assert(rc == KVC_EUNAVAILABLE || rc == KVC_ETIMEOUT);
+	/* Asked for the leader, it never answered: the write itself was
+	 * never sent. */
+	ck_assert(!kvc_outcome_unknown(d));
 	void *v;
 	size_t len;
-	ck_assert_int_eq(kvc_get(d, "k", 0, &v, &len, NULL), KVC_EUNAVAILABLE);
+	rc = kvc_get(d, "k", 0, &v, &len, NULL);
+	ck_assert(rc == KVC_EUNAVAILABLE || rc == KVC_ETIMEOUT);
 	double took = now_s() - t0;
 	/* two calls, each bounded by its deadline (+ slack for a loaded
 	 * machine; a call that ignored its deadline would retry for ever) */
@@ -307,6 +346,219 @@ START_TEST(test_dead_cluster_gives_up_by_the_deadline)
 	ck_assert_double_ge(took, 2 * 0.7 - 0.1);
 	ck_assert_str_ne(kvc_errmsg(d), "");
 	kvc_close(d);
+	close(ls);
+}
+END_TEST
+
+/* A stand-in member for one connection at a time: answers GET /v1/status
+ * (itself the leader) and keeps that connection; answers a PUT with 200,
+ * then closes the connection, as a member does at its idle timeout. */
+struct closer {
+	int ls;
+	int port;
+	int accepted;
+	_Atomic int puts;   /* answered */
+	_Atomic int closed; /* connections closed after a put */
+};
+
+static void *closer_main(void *arg)
+{
+	struct closer *c = arg;
+	for (;;) {
+		int fd = accept(c->ls, NULL, NULL);
+		if (fd < 0)
+			return NULL;
+		c->accepted++;
+		char buf[4096];
+		size_t have = 0;
+		for (;;) {
+			ssize_t n =
+			    recv(fd, buf + have, sizeof(buf) - 1 - have, 0);
+			if (n <= 0)
+				break;
+			have += (size_t)n;
+			buf[have] = '\0';
+			char *end = strstr(buf, "\r\n\r\n");
+			if (!end)
+				continue;
+			/* The PUTs here carry one byte of body. */
+			bool put = strncmp(buf, "PUT ", 4) == 0;
+			if (put && have < (size_t)(end + 4 - buf) + 1)
+				continue;
+			char body[256], ans[512];
+			if (put)
+				snprintf(body, sizeof(body), "{\"index\":7}");
+			else
+				snprintf(body, sizeof(body),
+					 "{\"leader\":1,\"leader_client_url\":"
+					 "\"http://127.0.0.1:%d\"}",
+					 c->port);
+			int al = snprintf(ans, sizeof(ans),
+					  "HTTP/1.1 200 OK\r\nContent-Length: "
+					  "%zu\r\n\r\n%s",
+					  strlen(body), body);
+			send(fd, ans, (size_t)al, MSG_NOSIGNAL);
+			have = 0;
+			if (put) {
+				c->puts++;
+				break;
+			}
+		}
+		close(fd);
+		if (c->puts > c->closed)
+			c->closed++;
+	}
+}
+
+START_TEST(test_closed_kept_connection_not_reused)
+{
+	static struct closer c;
+	c.ls = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t sl = sizeof(sa);
+	ck_assert_int_eq(bind(c.ls, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(listen(c.ls, 16), 0);
+	ck_assert_int_eq(getsockname(c.ls, (struct sockaddr *)&sa, &sl), 0);
+	c.port = ntohs(sa.sin_port);
+	pthread_t th;
+	ck_assert_int_eq(pthread_create(&th, NULL, closer_main, &c), 0);
+	char url[64];
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", c.port);
+	struct kvc *d;
+	ck_assert_int_eq(kvc_open(url, NULL, &d), 0);
+	for (int i = 0; i < 3; i++) {
+		uint64_t index = 0;
+		ck_assert_int_eq(kvc_put(d, "k", "v", 1, &index), 0);
+		ck_assert_uint_eq(index, 7);
+		/* Each put went out on a live connection at once: no
+		 * attempt failed (and left its message) first. */
+		ck_assert_str_eq(kvc_errmsg(d), "");
+		/* Until the member has closed the connection. */
+		while (c.closed == i)
+			usleep(1000);
+	}
+	ck_assert_int_eq(c.puts, 3);
+	kvc_close(d);
+	shutdown(c.ls, SHUT_RDWR);
+	close(c.ls);
+	pthread_join(th, NULL);
+}
+END_TEST
+
+START_TEST(test_refused_everywhere_gives_up_at_once)
+{
+	/* Nothing listens on ports 1 and 2 of loopback: every endpoint
+	 * refuses twice, and the call says so without waiting out its
+	 * deadline of a minute. */
+	struct kvc_options o;
+	kvc_options_init(&o);
+	o.retry_deadline_ms = 60000;
+	struct kvc *d;
+	ck_assert_int_eq(kvc_open("http://127.0.0.1:1,127.0.0.1:2", &o, &d), 0);
+	double t0 = now_s();
+	ck_assert_int_eq(kvc_put(d, "k", "v", 1, NULL), KVC_EUNAVAILABLE);
+	ck_assert(!kvc_outcome_unknown(d));
+	ck_assert_ptr_nonnull(strstr(kvc_errmsg(d), "connection refused"));
+	void *v;
+	size_t len;
+	ck_assert_int_eq(kvc_get(d, "k", 0, &v, &len, NULL), KVC_EUNAVAILABLE);
+	ck_assert_double_le(now_s() - t0, 30.0);
+	kvc_close(d);
+}
+END_TEST
+
+START_TEST(test_version)
+{
+	int ma = -1, mi = -1, pa = -1;
+	const char *v = kvc_version(&ma, &mi, &pa);
+	ck_assert_str_eq(v, KVC_VERSION_STRING);
+	ck_assert_int_eq(ma, KVC_VERSION_MAJOR);
+	ck_assert_int_eq(mi, KVC_VERSION_MINOR);
+	ck_assert_int_eq(pa, KVC_VERSION_PATCH);
+	char buf[32];
+	snprintf(buf, sizeof(buf), "%d.%d.%d", ma, mi, pa);
+	ck_assert_str_eq(v, buf);
+	ck_assert_ptr_nonnull(kvc_version(NULL, NULL, NULL));
+}
+END_TEST
+
+START_TEST(test_options_size)
+{
+	struct kvc_options o;
+	kvc_options_init(&o);
+	ck_assert_uint_eq(o.size, sizeof(o));
+	ck_assert_int_eq(o.connect_timeout_ms, 1000);
+	ck_assert_int_eq(o.request_timeout_ms, 5000);
+	ck_assert_int_eq(o.retry_deadline_ms, 10000);
+	ck_assert(!o.stale_reads);
+	struct kvc *x = NULL;
+	/* NULL options and designated zero-initialised ones (size 0) are
+	 * taken; a size too small to hold the first fields is not. */
+	ck_assert_int_eq(kvc_open("127.0.0.1:1", NULL, &x), 0);
+	kvc_close(x);
+	struct kvc_options z = {.retry_deadline_ms = 5};
+	ck_assert_int_eq(kvc_open("127.0.0.1:1", &z, &x), 0);
+	kvc_close(x);
+	o.size = 3;
+	ck_assert_int_eq(kvc_open("127.0.0.1:1", &o, &x), KVC_EINVAL);
+	ck_assert_ptr_null(x);
+	ck_assert_ptr_nonnull(strstr(kvc_open_error(), "kvc_options_init"));
+	/* A program built with a larger struct (a newer kvc.h): libkvc
+	 * reads the fields it knows. */
+	struct {
+		struct kvc_options o;
+		int later_field;
+	} big;
+	kvc_options_init(&big.o);
+	big.o.size = sizeof(big);
+	big.later_field = 42;
+	ck_assert_int_eq(kvc_open("127.0.0.1:1", &big.o, &x), 0);
+	kvc_close(x);
+	ck_assert_str_eq(kvc_open_error(), "");
+}
+END_TEST
+
+START_TEST(test_open_error_says_why)
+{
+	struct kvc *x = NULL;
+	ck_assert_int_eq(kvc_open("ftp://h:1", NULL, &x), KVC_EINVAL);
+	ck_assert_ptr_nonnull(strstr(kvc_open_error(), "ftp://h:1"));
+	ck_assert_int_eq(kvc_open("", NULL, &x), KVC_EINVAL);
+	ck_assert_ptr_nonnull(strstr(kvc_open_error(), "no endpoint"));
+	ck_assert_int_eq(kvc_open(NULL, NULL, &x), KVC_EINVAL);
+	ck_assert_ptr_nonnull(strstr(kvc_open_error(), "NULL"));
+	char many[65 * 16 + 1] = "";
+	for (int i = 0; i < 65; i++)
+		strcat(many, "127.0.0.1:1,");
+	ck_assert_int_eq(kvc_open(many, NULL, &x), KVC_EINVAL);
+	ck_assert_ptr_nonnull(strstr(kvc_open_error(), "more than 64"));
+	ck_assert_int_eq(kvc_open("127.0.0.1:1", NULL, &x), 0);
+	ck_assert_str_eq(kvc_open_error(), "");
+	kvc_close(x);
+}
+END_TEST
+
+/* Many calls on one handle reuse its connection to the leader
+ * (keep-alive): the member's count of accepted connections grows by a
+ * few (leader discovery, a reconnect), not by one per call. */
+START_TEST(test_calls_reuse_connections)
+{
+	char k[128];
+	key(k, sizeof(k), "keepalive");
+	for (int i = 0; i < 50; i++)
+		ck_assert_int_eq(kvc_put(h, k, "v", 1, NULL), 0);
+	int fds_before = count_tcp_sockets();
+	for (int i = 0; i < 50; i++) {
+		ck_assert_int_eq(kvc_put(h, k, "v", 1, NULL), 0);
+		void *v;
+		size_t len;
+		ck_assert_int_eq(kvc_get(h, k, 0, &v, &len, NULL), 0);
+		free(v);
+	}
+	/* The handle's sockets stay at most its cache's size. */
+	ck_assert_int_le(count_tcp_sockets(), fds_before + 4);
+	ck_assert_int_le(count_tcp_sockets(), 4);
 }
 END_TEST
 
@@ -379,6 +631,11 @@ int main(void)
 	tcase_add_test(off, test_open_rejects_bad_endpoints);
 	tcase_add_test(off, test_strerror_names_every_code);
 	tcase_add_test(off, test_dead_cluster_gives_up_by_the_deadline);
+	tcase_add_test(off, test_refused_everywhere_gives_up_at_once);
+	tcase_add_test(off, test_closed_kept_connection_not_reused);
+	tcase_add_test(off, test_version);
+	tcase_add_test(off, test_options_size);
+	tcase_add_test(off, test_open_error_says_why);
 	tcase_set_timeout(off, 30);
 	suite_add_tcase(s, off);
 	TCase *on = tcase_create("cluster");
@@ -392,6 +649,7 @@ int main(void)
 	tcase_add_test(on, test_status_and_members);
 	tcase_add_test(on, test_bad_key_and_args);
 	tcase_add_test(on, test_one_handle_per_thread);
+	tcase_add_test(on, test_calls_reuse_connections);
 	tcase_set_timeout(on, 120);
 	suite_add_tcase(s, on);
 	SRunner *sr = srunner_create(s);

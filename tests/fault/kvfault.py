@@ -117,6 +117,7 @@ class Member:
         self.log_path = os.path.join(cluster.root, 'member-%d.log' % mid)
         self.proc = None
         self.paused = False
+        self.resumed_at = 0.0  # time.monotonic() of the last SIGCONT
         self.expect_exit = True  # we stopped it, or it never ran
         self.starts = 0
 
@@ -177,6 +178,7 @@ class Member:
         if self.running():
             self.proc.send_signal(signal.SIGCONT)
         self.paused = False
+        self.resumed_at = time.monotonic()
 
     def request(self, method, path, body=None, headers=None,
                 timeout=CLIENT_TIMEOUT_S):
@@ -560,3 +562,157 @@ def wal_records(path):
         out.append((off, 32 + length, typ, term, index))
         off += 32 + length
     return out
+
+
+# No line for this long on a stream: its member is stopped (SIGSTOP), or
+# it failed to send the progress events an idle stream gets (the run uses
+# --watch-progress-ms 1000).
+WATCH_READ_TIMEOUT_S = 10.0
+
+
+class Watcher:
+    """A watcher of one prefix for the nemesis run (one thread): it
+    streams GET /v1/watch from a random member, from index 1 on, and
+    whenever the stream fails (the connection is refused, reset or ends,
+    no line comes for WATCH_READ_TIMEOUT_S, an error event other than
+    compacted) it opens a new one on a random member from the index after
+    the last one it knows it has (its last event's or progress event's).
+    Every few seconds it also leaves a healthy stream for another member,
+    so that resuming is exercised without faults too. A compacted answer
+    (410 or the error event) ends it: it cannot go on without a gap. A
+    stream silent for WATCH_READ_TIMEOUT_S on a member that was not
+    stopped meanwhile is recorded in silent (progress events missing).
+
+    events is every change received, in order, over all its streams:
+    [(type, key, value bytes or None, index)]; position the index up to
+    which it has everything."""
+
+    def __init__(self, cluster, wid, prefix, rng, switch_s=(5.0, 15.0),
+                 resume_skew=1):
+        self.cluster = cluster
+        # A new stream starts at position + resume_skew: 1 is right; the
+        # run's self-check plants 0 (duplicates) or 2 (gaps).
+        self.resume_skew = resume_skew
+        self.wid = wid
+        self.prefix = prefix
+        self.rng = rng
+        self.switch_s = switch_s
+        self.lock = threading.Lock()
+        self.events = []
+        self.position = 0
+        self.streams = 0     # streams opened (200)
+        self.ends = {}       # why streams ended -> count
+        self.compacted = []  # (member id, from, oldest)
+        self.protocol = []   # lines that are not events
+        self.silent = []     # (member id, seconds) of silent streams
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def _end(self, why):
+        with self.lock:
+            self.ends[why] = self.ends.get(why, 0) + 1
+
+    def _run(self):
+        while not self.stop.is_set() and not self.compacted:
+            self._stream(self.rng.choice(self.cluster.all()))
+            if not self.stop.is_set():
+                time.sleep(0.05 + self.rng.random() * 0.2)
+
+    def _stream(self, m):
+        frm = max(1, self.position + self.resume_skew)
+        path = '/v1/watch?prefix=%s&from=%d' % (
+            urllib.parse.quote(self.prefix, safe=''), frm)
+        conn = http.client.HTTPConnection(m.host, m.client_port,
+                                          timeout=CLIENT_TIMEOUT_S,
+                                          source_address=('127.0.0.1', 0))
+        t_read = None  # when the read of the current line began
+        try:
+            conn.connect()
+            sock = conn.sock
+            conn.request('GET', path)
+            r = conn.getresponse()
+            if r.status == 410:
+                body = r.read()
+                try:
+                    oldest = json.loads(body.decode('utf-8')).get('oldest')
+                except ValueError:
+                    oldest = body[:100]
+                self.compacted.append((m.id, frm, oldest))
+                self._end('410 compacted')
+                return
+            if r.status != 200:
+                r.read()
+                self._end('status %d' % r.status)
+                return
+            self.streams += 1
+            sock.settimeout(WATCH_READ_TIMEOUT_S)
+            switch_at = time.monotonic() + self.rng.uniform(*self.switch_s)
+            while not self.stop.is_set():
+                t_read = time.monotonic()
+                line = r.readline()
+                if not line:
+                    self._end('eof')
+                    return
+                if not line.endswith(b'\n'):
+                    self._end('cut line')
+                    return
+                try:
+                    o = json.loads(line.decode('utf-8'))
+                    typ = o['type']
+                    if typ in ('put', 'delete'):
+                        ev = (typ, o['key'], base64.b64decode(o['value'])
+                              if typ == 'put' else None, o['index'])
+                    elif typ in ('progress', 'error'):
+                        ev = None
+                    else:
+                        raise ValueError('unknown type')
+                    index = o.get('index', 0)
+                    if not isinstance(index, int):
+                        raise ValueError('index not an integer')
+                except (ValueError, KeyError, TypeError) as e:
+                    self.protocol.append('member %d: %s: %r' % (
+                        m.id, e, line[:200]))
+                    self._end('protocol')
+                    return
+                if typ == 'error':
+                    self._end('error ' + str(o.get('error')))
+                    if o.get('error') == 'compacted':
+                        self.compacted.append((m.id, frm, o.get('oldest')))
+                    return
+                with self.lock:
+                    if ev is not None:
+                        self.events.append(ev)
+                    self.position = max(self.position, index)
+                if time.monotonic() >= switch_at:
+                    self._end('switch')
+                    return
+        except socket.timeout:
+            self._end('read timeout')
+            if t_read is not None and not m.paused and \
+                    m.resumed_at < t_read:
+                self.silent.append((m.id, time.monotonic() - t_read))
+                log('watcher %d (%s): member %d silent for %.0fs' % (
+                    self.wid, self.prefix, m.id, self.silent[-1][1]))
+        except TRANSPORT_ERRORS as e:
+            errno = getattr(e, 'errno', None)
+            self._end(type(e).__name__ + (' %d' % errno if errno else ''))
+        finally:
+            conn.close()
+
+    def wait_caught_up(self, index, timeout):
+        """Waits until position >= index; False after timeout or when the
+        watcher stopped for a compacted history."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not self.compacted:
+            if self.position >= index:
+                return True
+            time.sleep(0.1)
+        return self.position >= index
+
+    def finish(self):
+        self.stop.set()
+        self.thread.join(timeout=WATCH_READ_TIMEOUT_S + 5)

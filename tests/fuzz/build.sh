@@ -17,7 +17,7 @@ mkdir -p "$1"
 out=$(cd "$1" && pwd)
 shift
 cd "$root" # project sources are named relative to the root
-targets=${*:-"fuzz_frame fuzz_msg_codec fuzz_wal_recovery fuzz_command fuzz_peer_http fuzz_snapshot_http fuzz_client_http"}
+targets=${*:-"fuzz_frame fuzz_msg_codec fuzz_wal_recovery fuzz_command fuzz_peer_http fuzz_snapshot_http fuzz_client_http fuzz_watch_stream"}
 
 if [ -z "${CC:-}" ]; then
 	if command -v clang >/dev/null 2>&1; then CC=clang
@@ -30,7 +30,7 @@ mkdir -p "$out/obj"
 pc() { pkg-config "$@" 2>/dev/null || true; }
 inc="-I$root/raft/base -I$root/raft/core -I$root/raft/wal -I$root/raft/peer"
 inc="$inc -I$root/raft/node"
-inc="$inc -I$root/kv -I$root/server -I$here"
+inc="$inc -I$root/kv -I$root/server -I$root/client -I$here"
 inc="$inc $(pc --cflags libevent jansson lmdb)"
 san="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
 base="-std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer $san"
@@ -54,6 +54,8 @@ srcs() {
 	fuzz_command) echo "kv/key.c kv/command.c" ;;
 	fuzz_peer_http) echo "$peer_src" ;;
 	fuzz_snapshot_http) echo "$snap_src" ;;
+	fuzz_watch_stream)
+		echo "client/kvc_stream.c client/kvc_watch_line.c client/kvc_http.c" ;;
 	fuzz_client_http)
 		# The whole member but its main(): every source of raft/ (but
 		# its examples), kv/ and server/ (globbed, so new files need no
@@ -70,6 +72,7 @@ srcs() {
 libs() {
 	case $1 in
 	fuzz_peer_http | fuzz_snapshot_http) echo "$(pc --libs libevent)" ;;
+	fuzz_watch_stream) echo "$(pc --libs libevent jansson)" ;;
 	fuzz_client_http)
 		echo "$(pc --libs libevent libevent_pthreads jansson lmdb)" \
 		     "-lpthread -lm" ;;
@@ -85,7 +88,7 @@ build_one() {
 	for s in $(srcs "$t"); do
 		o="$out/obj/$(echo "$s" | tr / _).o"
 		# Rebuild an object only when its source or a header changed.
-		if [ ! -f "$o" ] || [ -n "$(find "$s" raft kv server \
+		if [ ! -f "$o" ] || [ -n "$(find "$s" raft kv server client \
 		     -newer "$o" -name '*.[ch]' 2>/dev/null | head -n 1)" ]; then
 			$CC $base -fsanitize=fuzzer-no-link -w $inc \
 			    -DKVD_VERSION="\"$version\"" -c "$s" -o "$o" ||

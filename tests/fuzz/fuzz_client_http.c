@@ -104,7 +104,9 @@ static void setup(void)
 	snprintf(pport, sizeof(pport), "127.0.0.1:%u", peer_port);
 	snprintf(cluster, sizeof(cluster), "1=http://127.0.0.1:%u", peer_port);
 	/* Small limits so the fuzzer reaches them: values above 4 KiB are
-	 * refused, a snapshot every 64 entries, short request timeouts. */
+	 * refused, a snapshot every 64 entries, short request timeouts. Each
+	 * exchange must end: watch streams are refused (503, after their
+	 * query is parsed) and blocking reads answer at once. */
 	char *argv[] = {"kvd",	  "--id",
 			idarg,	  "--data-dir",
 			data_dir, "--listen-client",
@@ -116,13 +118,15 @@ static void setup(void)
 			"4096",	  "--snapshot-entries",
 			"64",	  "--request-timeout-ms",
 			"2000",	  "--log-level",
-			"error",  NULL};
+			"error",  "--max-watchers",
+			"0",	  "--max-wait-ms",
+			"0",	  NULL};
 	int argc = (int)(sizeof(argv) / sizeof(argv[0])) - 1;
 	if (config_parse(argc, argv, &cfg, err, sizeof(err)) != CONFIG_OK) {
 		fprintf(stderr, "config: %s\n", err);
 		abort();
 	}
-	log_init(cfg.id, cfg.log_level);
+	log_init(cfg.id, cfg.log_level, cfg.log_format);
 	if (kvd_node_open(&cfg, base, peer_http, &store, &node, err,
 			  sizeof(err)) != 0) {
 		fprintf(stderr, "kvd_node_open: %s\n", err);

@@ -524,6 +524,12 @@ static void gen_client_http(void)
 			  "GET /nowhere HTTP/1.1\r\n\r\n"},
 	    {"chunked", "PUT /v1/kv/c HTTP/1.1\r\nTransfer-Encoding: chunked"
 			"\r\n\r\n3\r\nabc\r\n0\r\n\r\n"},
+	    {"watch", "GET /v1/watch?prefix=a&from=3 HTTP/1.1\r\n\r\n"
+		      "GET /v1/watch?key=a HTTP/1.1\r\nAccept: "
+		      "text/event-stream\r\nLast-Event-ID: 7\r\n\r\n"},
+	    {"wait", "GET /v1/kv/a?wait_index=2&wait=30s HTTP/1.1\r\n\r\n"
+		     "GET /v1/kv?prefix=a&wait_index=9&wait=150ms HTTP/1.1"
+		     "\r\n\r\n"},
 	};
 
 	for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {

@@ -1,6 +1,6 @@
 # test_flags.py - kvd startup errors (kvd --help; README.md): a bad flag, a
-# missing required flag or a port in use make kvd print one line on stderr and
-# exit non-zero.
+# missing required flag, a port in use or a founding list that places this
+# member elsewhere make kvd print one line on stderr and exit non-zero.
 
 import socket
 import subprocess
@@ -106,6 +106,24 @@ class FlagsTest(unittest.TestCase):
             self.assertIn(str(port), line)
         finally:
             s.close()
+
+    def test_own_initial_cluster_entry_must_be_where_it_is_reached(self):
+        # A founding member whose entry names another host or port would
+        # start in a cluster that never forms: refused, with one line.
+        pport = free_port()
+        for listed in ('http://localhost:%d' % pport,
+                       'http://127.0.0.1:%d' % free_port()):
+            a = self.base(pport=pport)
+            a[a.index('--initial-cluster') + 1] = '1=' + listed
+            line = self.expect_fail(a)
+            self.assertIn('--initial-cluster', line)
+            self.assertIn(listed, line)
+        # --advertise-peer is where it is reached when given.
+        a = self.base(pport=pport)
+        a[a.index('--initial-cluster') + 1] = '1=http://127.0.0.1:%d' % pport
+        line = self.expect_fail(a + ['--advertise-peer',
+                                     'http://127.0.0.9:%d' % pport])
+        self.assertIn('http://127.0.0.9:%d' % pport, line)
 
 
 if __name__ == '__main__':

@@ -1857,10 +1857,16 @@ START_TEST(test_events_record_every_change)
 	ck_assert_uint_eq(one.n, 1);
 	ck_assert_uint_eq(next, 2);
 
+	/* A PUT of an empty value is a put, not a delete. */
+	apply1(kv, cmd_entry(9, KV_OP_PUT, "c", "", 0, 0, 0, 0));
+	s = read_events(kv, 9, "c", 1, 100, &next, 0);
+	ck_assert_uint_eq(s.n, 1);
+	ck_assert_str_eq(s.line[0], "put c  @9");
+
 	kv_close(kv);
 	kv = open_kv(dir, NULL);
 	s = read_events(kv, 1, "", 0, 100, &next, 0);
-	ck_assert_uint_eq(s.n, 4);
+	ck_assert_uint_eq(s.n, 5);
 	kv_close(kv);
 	remove_dir(dir);
 }

@@ -1,0 +1,60 @@
+/* kvd_metrics.c - kvd's own gauges and counters on /metrics (see
+ * kvd_metrics.h; DESIGN.md §1.10). */
+#include "kvd_metrics.h"
+
+#include <event2/buffer.h>
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "kv.h"
+#include "kv_app.h"
+#include "kvdraft_node.h"
+#include "metrics.h"
+#include "process_metrics.h"
+
+void kvd_metrics_render(struct kvdraft_node *n, struct evbuffer *out)
+{
+	struct kvdraft_node_stats st = {.size = sizeof(st)};
+	kvdraft_node_stats(n, &st);
+	metrics_write_value(out, "kvd_has_leader", "gauge",
+			    "1 when this member knows a leader, else 0.",
+			    st.leader != 0 ? 1 : 0);
+	/* As etcd counts them: the committed and applied log indexes. */
+	metrics_write_value(out, "kvd_proposals_committed_total", "counter",
+			    "Log entries committed (the commit index).",
+			    (double)st.commit);
+	metrics_write_value(out, "kvd_proposals_applied_total", "counter",
+			    "Log entries applied (the applied index).",
+			    (double)st.applied);
+	struct kv_stats ks;
+	if (kv_app_store(n) != NULL && kv_stats(kv_app_store(n), &ks) == 0) {
+		metrics_write_value(out, "kvd_store_size_bytes", "gauge",
+				    "Bytes of the LMDB store's pages in use.",
+				    (double)ks.used_bytes);
+		metrics_write_value(out, "kvd_store_keys", "gauge",
+				    "Keys in the store.", (double)ks.keys);
+	}
+	const struct metrics *m = kvd_metrics(n);
+	metrics_write_histogram(out, "kvd_store_commit_duration_seconds",
+				"A batch of entries applied to the store: one "
+				"LMDB write transaction, commit included.",
+				&m->store_commit_seconds);
+	evbuffer_add_printf(out,
+			    "# HELP kvd_build_info The version of kvd running."
+			    "\n# TYPE kvd_build_info gauge\n"
+			    "kvd_build_info{version=\"%s\"} 1\n",
+			    KVD_VERSION);
+	struct kvdraft_peer_round_trips rtt[RAFT_MAX_MEMBERS];
+	size_t np = kvdraft_node_peer_round_trips(n, rtt, RAFT_MAX_MEMBERS);
+	metrics_write_histogram_header(
+	    out, "kvd_peer_round_trip_seconds",
+	    "Round trips of answered peer requests, by peer id.");
+	for (size_t i = 0; i < np && i < RAFT_MAX_MEMBERS; i++) {
+		char id[24];
+		snprintf(id, sizeof(id), "%" PRIu64, rtt[i].id);
+		metrics_write_histogram_samples(out,
+						"kvd_peer_round_trip_seconds",
+						"peer", id, &rtt[i].seconds);
+	}
+	process_metrics_render(out, m->start_time);
+}
