@@ -12,12 +12,15 @@ both 3-member clusters on loopback started once for the whole run:
           the leader (scripts/bench.d's put.lua, random 16-byte keys,
           100-byte values) with no watch stream open and with --watchers
           (10,000) idle streams open on the leader, each on its own key
-          that is never written; the leader's VmRSS with them open, and its
-          CPU (utime + stime from /proc/PID/stat) over --idle-seconds (30)
-          with and without them. kvd runs with its default
-          --watch-progress-ms (5000): every idle stream gets a progress
-          event every 5 s, and this client reads them all. The order of the
-          two halves changes every round (without first in odd rounds).
+          that is never written; the leader's CPU per answered PUT, its
+          VmRSS and RssAnon with the streams open, and its CPU (utime +
+          stime from /proc/PID/stat) over --idle-seconds (30) with and
+          without them. kvd runs with its default --watch-progress-ms
+          (5000): every idle stream gets a progress event every 5 s, and
+          this client reads them all and counts the streams that had none
+          in the window. The order of the two halves changes every round
+          (without first in odd rounds). After closing streams it waits
+          until the member's gauge of open streams is back to 0.
   fanout  --fanout (1,000) streams on one key, first all on the leader, then
           spread over the 3 members; --writes (20) PUTs of that key to the
           leader, one after the other, each once every stream has the
@@ -48,7 +51,7 @@ options:
                       untimed, goes first)
   --phases LIST       idle,fanout or one of them (default both)
   --kvd-args "ARGS"   more flags for each kvd member (e.g.
-                      "--watch-progress-ms 3600000")
+                      "--watch-progress-ms 60000")
   --json FILE         results, every single run (default
                       bench-watch-results.json)
   --keep              keep the temporary directory (logs, data dirs)
@@ -56,7 +59,7 @@ options:
 Ports on 127.0.0.1 (it refuses to start when one is busy): kvd client
 7321-7323, peer 7421-7423; etcd client 23791-23793, peer 23801-23803.
 It raises its RLIMIT_NOFILE to the hard limit (the servers inherit it) and
-needs about --watchers + --fanout + 200 descriptors. Every process it
+needs about --watchers + --conns + 1000 descriptors. Every process it
 starts is stopped on exit, also on Ctrl-C. Standard library only; needs
 wrk (and etcd, etcdctl for --with-etcd). See docs/PERFORMANCE.md, "Watch".
 """
@@ -1293,7 +1296,7 @@ def parse_args():
     doc = __doc__.split("\n")
     p = argparse.ArgumentParser(
         prog="scripts/bench_watch.py", add_help=False,
-        usage=doc[3].replace("usage: ", ""))
+        usage=next(l for l in doc if l.startswith("usage: "))[7:])
     p.add_argument("--kvd", default=os.path.join(ROOT, "build-bench",
                                                  "server", "kvd"))
     p.add_argument("--with-etcd", action="store_true")
