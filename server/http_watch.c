@@ -123,18 +123,50 @@ static bool client_gone(struct stream *s)
 	return evhttp_request_get_connection(s->req) == NULL;
 }
 
+/* The JSON of the last change formatted: the hub hands one change to
+ * every stream it concerns in a row, so a write watched by a thousand
+ * streams is formatted once. A change is named by its index and key (an
+ * index changes a key at most once). Loop thread only. */
+static struct {
+	struct evbuffer *json;
+	bool valid;
+	raft_index index;
+	size_t key_len;
+	uint8_t key[KV_KEY_MAX];
+} last_change;
+
+static struct evbuffer *change_json(const struct kv_event *ev)
+{
+	if (last_change.valid && last_change.index == ev->index &&
+	    last_change.key_len == ev->key_len &&
+	    memcmp(last_change.key, ev->key, ev->key_len) == 0)
+		return last_change.json;
+	if (last_change.json == NULL &&
+	    (last_change.json = evbuffer_new()) == NULL)
+		return NULL;
+	struct evbuffer *b = last_change.json;
+	last_change.valid = false;
+	evbuffer_drain(b, evbuffer_get_length(b));
+	if (ev->key_len > KV_KEY_MAX || add_change_json(b, ev) != 0 ||
+	    evbuffer_pullup(b, -1) == NULL)
+		return NULL;
+	last_change.index = ev->index;
+	last_change.key_len = ev->key_len;
+	memcpy(last_change.key, ev->key, ev->key_len);
+	last_change.valid = true;
+	return b;
+}
+
 static int stream_change(void *arg, const struct kv_event *ev)
 {
 	struct stream *s = arg;
 	if (client_gone(s))
 		return WATCH_STOP;
-	struct evbuffer *json = evbuffer_new();
-	int rc = json == NULL || add_change_json(json, ev) != 0 ||
+	struct evbuffer *json = change_json(ev);
+	int rc = json == NULL ||
 		 add_frame(s->pending, s->sse,
 			   ev->type == KV_EVENT_PUT ? "put" : "delete",
 			   ev->index, json) != 0;
-	if (json != NULL)
-		evbuffer_free(json);
 	if (rc != 0)
 		return WATCH_SLOW; /* out of memory: end it rather than skip */
 	size_t unread = unread_bytes(s);
@@ -333,7 +365,9 @@ void http_watch_open(struct kvdraft_node *n, struct evhttp_request *req,
 	s->req = req;
 	s->sse = sse;
 	s->pending = pending;
-	raft_index applied = watch_hub_applied_index(hub), oldest = 0;
+	/* The store's applied index: without `from` the stream starts after
+	 * it (the hub may not have handed out its changes yet). */
+	raft_index applied = kv_applied_index(kv_app_store(n)), oldest = 0;
 	int rc =
 	    kvd_member_removed(n)
 		? WATCH_END_REMOVED

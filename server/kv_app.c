@@ -230,7 +230,7 @@ static int app_apply(void *ctx, const struct raft_entry *ents, size_t cnt,
 				 kv_strerror(res[i].cmd_error));
 	/* Committed: the changes go to the watchers. */
 	if (a->hub != NULL)
-		watch_hub_applied(a->hub, kv_applied_index(a->kv));
+		watch_hub_applied_soon(a->hub, kv_applied_index(a->kv));
 	return 0;
 }
 

@@ -85,7 +85,8 @@ struct watch_hub {
 	struct watcher *all_head;
 	struct watcher *dirty;
 	struct watcher *ended;
-	struct event *catchup_ev, *progress_ev;
+	struct event *catchup_ev, *progress_ev, *dispatch_ev;
+	raft_index pending; /* watch_hub_applied_soon()'s index */
 	struct watch_hub_stats st;
 };
 
@@ -453,6 +454,28 @@ void watch_hub_applied(struct watch_hub *hub, raft_index applied)
 	check_removed(hub);
 }
 
+static void dispatch_due(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct watch_hub *hub = arg;
+	watch_hub_applied(hub, hub->pending);
+}
+
+void watch_hub_applied_soon(struct watch_hub *hub, raft_index applied)
+{
+	if (applied > hub->pending)
+		hub->pending = applied;
+	if (hub->live == 0) { /* nothing to send: no reason to wait */
+		watch_hub_applied(hub, hub->pending);
+		return;
+	}
+	if (!evtimer_pending(hub->dispatch_ev, NULL)) {
+		struct timeval zero = {0, 0};
+		evtimer_add(hub->dispatch_ev, &zero);
+	}
+}
+
 /* ---- catch-up ---- */
 
 static int catchup_cb(void *arg, const struct kv_event *ev)
@@ -580,12 +603,14 @@ struct watch_hub *watch_hub_new(struct event_base *base, struct kv *const *kvp,
 	if (hub->opts.progress_ms == 0)
 		hub->opts.progress_ms = 5000;
 	hub->dispatched = applied;
+	hub->pending = applied;
 	hub->nbuckets = BUCKETS_MIN;
 	hub->table = calloc(hub->nbuckets, sizeof(*hub->table));
 	hub->catchup_ev = event_new(base, -1, 0, catchup_turn, hub);
 	hub->progress_ev = evtimer_new(base, progress_due, hub);
+	hub->dispatch_ev = evtimer_new(base, dispatch_due, hub);
 	if (hub->table == NULL || hub->catchup_ev == NULL ||
-	    hub->progress_ev == NULL) {
+	    hub->progress_ev == NULL || hub->dispatch_ev == NULL) {
 		watch_hub_free(hub);
 		return NULL;
 	}
@@ -616,6 +641,8 @@ void watch_hub_free(struct watch_hub *hub)
 		event_free(hub->catchup_ev);
 	if (hub->progress_ev != NULL)
 		event_free(hub->progress_ev);
+	if (hub->dispatch_ev != NULL)
+		event_free(hub->dispatch_ev);
 	free(hub);
 }
 
@@ -632,8 +659,8 @@ int watch_hub_add(struct watch_hub *hub, const uint8_t *match, size_t match_len,
 		hub->st.refused++;
 		return WATCH_HUB_EFULL;
 	}
-	if (from == 0)
-		from = hub->dispatched + 1;
+	if (from == 0) /* the store's: a hand-out may be pending */
+		from = kv_applied_index(*hub->kvp) + 1;
 	else {
 		/* Refused now rather than on the first catch-up turn, so
 		 * that the client gets a 410 rather than a stream that
@@ -717,6 +744,7 @@ void watch_hub_reset(struct watch_hub *hub, raft_index applied)
 {
 	all_to_catchup(hub);
 	hub->dispatched = applied;
+	hub->pending = applied;
 }
 
 raft_index watch_hub_applied_index(const struct watch_hub *hub)

@@ -92,7 +92,7 @@ struct watch_hub *watch_hub_new(struct event_base *base, struct kv *const *kvp,
 void watch_hub_free(struct watch_hub *hub);
 
 /* Adds a watcher of key @match (@exact) or of prefix @match from index
- * @from (0: after the applied index). @stream: it counts toward
+ * @from (0: after the store's applied index). @stream: it counts toward
  * max_streams and gets progress events. Errors: KV_ECOMPACTED (*@oldest:
  * the oldest index the history holds), WATCH_HUB_EFULL, KV_ENOMEM,
  * KV_ELMDB. On success *@out is the watcher and
@@ -121,6 +121,11 @@ void watch_hub_resume(struct watch_hub *hub, struct watcher *w);
 /* The store applied up to @applied: the changes after the last call go
  * to the live watchers that match them. */
 void watch_hub_applied(struct watch_hub *hub, raft_index applied);
+
+/* As watch_hub_applied(), from a zero timer when a live watcher may be
+ * concerned: the loop first writes the answers of the entries just applied
+ * (their writers wait on them), then hands the changes out. */
+void watch_hub_applied_soon(struct watch_hub *hub, raft_index applied);
 
 /* The store was replaced (a snapshot install) and holds up to @applied:
  * every live watcher goes back to catch-up from its cursor, which the
