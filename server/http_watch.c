@@ -205,14 +205,24 @@ static int stream_progress(void *arg, raft_index index)
 	struct stream *s = arg;
 	if (client_gone(s))
 		return WATCH_STOP;
-	struct evbuffer *json = evbuffer_new();
-	int rc = json == NULL ||
-		 evbuffer_add_printf(
-		     json, "{\"type\":\"progress\",\"index\":%" PRIu64 "}",
-		     index) < 0 ||
-		 add_frame(s->pending, s->sse, "progress", index, json) != 0;
-	if (json != NULL)
-		evbuffer_free(json);
+	/* The streams due together mostly share the index: its line is
+	 * formatted once. */
+	static struct evbuffer *json;
+	static raft_index json_index;
+	if (json == NULL && (json = evbuffer_new()) == NULL)
+		return WATCH_SLOW;
+	if (json_index != index || evbuffer_get_length(json) == 0) {
+		evbuffer_drain(json, evbuffer_get_length(json));
+		if (evbuffer_add_printf(
+			json, "{\"type\":\"progress\",\"index\":%" PRIu64 "}",
+			index) < 0 ||
+		    evbuffer_pullup(json, -1) == NULL) {
+			evbuffer_drain(json, evbuffer_get_length(json));
+			return WATCH_SLOW;
+		}
+		json_index = index;
+	}
+	int rc = add_frame(s->pending, s->sse, "progress", index, json);
 	if (rc != 0)
 		return WATCH_SLOW;
 	if (unread_bytes(s) > STREAM_OUTPUT_CAP)

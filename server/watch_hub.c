@@ -18,6 +18,8 @@
 /* Changes read per history read when handing out an apply's changes. */
 #define DISPATCH_SLICE 4096
 #define BUCKETS_MIN    64
+/* Progress events sent per loop turn at most. */
+#define PROGRESS_TURN 256
 
 enum wstate { W_CATCHUP, W_LIVE };
 
@@ -565,12 +567,21 @@ static void progress_due(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	struct watch_hub *hub = arg;
 	uint64_t now = clock_now_ms();
-	/* At most the streams there are: each moves to the back once. */
-	for (uint64_t k = hub->st.streams; k > 0 && hub->prog_head != NULL;
-	     k--) {
+	/* At most the streams there are (each moves to the back once), and
+	 * at most PROGRESS_TURN of them a loop turn: streams opened together
+	 * come due together, and ten thousand lines in one go would hold up
+	 * heartbeats and writes; the rest go on the next turn. */
+	uint64_t k =
+	    hub->st.streams < PROGRESS_TURN ? hub->st.streams : PROGRESS_TURN;
+	bool more = false;
+	for (; hub->prog_head != NULL; k--) {
 		struct watcher *w = hub->prog_head;
 		if (w->last_ms + hub->opts.progress_ms > now)
 			break;
+		if (k == 0) {
+			more = true;
+			break;
+		}
 		if (!w->ending && w->ops->alive != NULL &&
 		    !w->ops->alive(w->arg))
 			mark_ending(hub, w, WATCH_END_DONE);
@@ -585,7 +596,12 @@ static void progress_due(evutil_socket_t fd, short what, void *arg)
 	}
 	reap(hub);
 	check_removed(hub);
-	progress_arm(hub);
+	if (more) {
+		struct timeval zero = {0, 0};
+		evtimer_add(hub->progress_ev, &zero);
+	} else {
+		progress_arm(hub);
+	}
 }
 
 /* ---- the hub ---- */
