@@ -59,11 +59,23 @@ int log_enabled(enum log_level level)
 	return level >= log_min;
 }
 
+/* A process that exits while lines are held (a fatal error of the node
+ * during start calls exit(1) after its log line) writes them first:
+ * only log_release(0), for a start that prints its own line, drops
+ * them. */
+static void write_held_at_exit(void)
+{
+	log_release(1);
+}
+
 void log_hold(void)
 {
+	static int registered;
 	pthread_mutex_lock(&held_lock);
 	holding = 1;
 	pthread_mutex_unlock(&held_lock);
+	if (!registered && atexit(write_held_at_exit) == 0)
+		registered = 1;
 }
 
 void log_release(int write_held)

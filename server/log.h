@@ -35,7 +35,8 @@ int log_format_parse(const char *s, enum log_format *out);
 
 /* From now on lines are held in memory (up to 256 KiB; beyond, written as
  * they come) until log_release(), which writes them when @write_held,
- * else drops them (a start that failed prints its own line). */
+ * else drops them (a start that failed prints its own line). A process
+ * that exits while lines are held writes them then. */
 void log_hold(void);
 void log_release(int write_held);
 

@@ -9,12 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "config.h"
 #include "hexname.h"
 #include "http_util.h"
 #include "listener.h"
+#include "log.h"
 #include "metrics.h"
 #include "util.h"
 
@@ -117,6 +119,53 @@ START_TEST(config_all_flags)
 	ck_assert_uint_eq(c.request_timeout_ms, 2000);
 	ck_assert_int_eq(c.log_level, LOG_LEVEL_DEBUG);
 	config_free(&c);
+}
+END_TEST
+
+/* What a child writes to stderr: @how 0 holds a line then releases with
+ * writing, 1 drops it (a failed start printing its own line), 2 exits
+ * while holding (a fatal error during start). */
+static void held_lines_child(int how, char *out, size_t cap)
+{
+	int p[2];
+	ck_assert_int_eq(pipe(p), 0);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		dup2(p[1], 2);
+		close(p[0]);
+		log_init(7, LOG_LEVEL_INFO, LOG_FORMAT_TEXT);
+		log_hold();
+		log_info("held line");
+		if (how == 0)
+			log_release(1);
+		else if (how == 1)
+			log_release(0);
+		exit(how == 2 ? 1 : 0);
+	}
+	close(p[1]);
+	size_t n = 0;
+	ssize_t r;
+	while (n + 1 < cap && (r = read(p[0], out + n, cap - 1 - n)) > 0)
+		n += (size_t)r;
+	out[n] = '\0';
+	close(p[0]);
+	int st;
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+}
+
+/* Lines logged while a member starts are held: written once it serves,
+ * dropped when the start fails with its own line, and written when the
+ * process exits while holding them (a fatal error inside the start). */
+START_TEST(log_held_lines)
+{
+	char out[512];
+	held_lines_child(0, out, sizeof(out));
+	ck_assert_ptr_nonnull(strstr(out, "INFO  [7] held line"));
+	held_lines_child(1, out, sizeof(out));
+	ck_assert_str_eq(out, "");
+	held_lines_child(2, out, sizeof(out));
+	ck_assert_ptr_nonnull(strstr(out, "held line"));
 }
 END_TEST
 
@@ -884,6 +933,7 @@ int main(void)
 	tcase_add_test(tc, config_defaults_and_required);
 	tcase_add_test(tc, config_all_flags);
 	tcase_add_test(tc, config_file);
+	tcase_add_test(tc, log_held_lines);
 	tcase_add_test(tc, config_errors);
 	tcase_add_test(tc, config_missing_required_and_empty_token);
 	tcase_add_test(tc, config_flag_table);
