@@ -284,15 +284,6 @@ void metrics_render(const struct metrics *m, const struct kvdraft_node_stats *s,
 	render_counters(m, s, out);
 }
 
-void metrics_write_histogram(struct evbuffer *out, const char *name,
-			     const char *help,
-			     const struct kvdraft_histogram *h)
-{
-	evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s histogram\n", name,
-			    help, name);
-	write_hist(out, name, NULL, h);
-}
-
 void metrics_write_histogram_header(struct evbuffer *out, const char *name,
 				    const char *help)
 {
@@ -305,4 +296,12 @@ void metrics_write_histogram_samples(struct evbuffer *out, const char *name,
 				     const struct kvdraft_histogram *h)
 {
 	write_hist_label(out, name, label, value, h);
+}
+
+void metrics_write_histogram(struct evbuffer *out, const char *name,
+			     const char *help,
+			     const struct kvdraft_histogram *h)
+{
+	metrics_write_histogram_header(out, name, help);
+	write_hist_label(out, name, NULL, NULL, h);
 }
