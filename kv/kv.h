@@ -89,7 +89,16 @@ enum kv_error {
 	KV_ECMD_DELETE_VALUE = -28,   /* a DELETE that carries value bytes */
 	KV_ECMD_TRAILING = -29,	      /* bytes after the value */
 	KV_ECMD_SEQ = -30,	      /* nonzero seq without a client id */
-	KV_ECMD_CAS = -31	      /* nonzero cas without the CAS flag */
+	KV_ECMD_CAS = -31,	      /* nonzero cas without the CAS flag */
+	KV_ECMD_TXN = -32,   /* a TXN body that does not decode or breaks a
+			      * rule of kv_txn_check() */
+	KV_ECMD_LEASE = -33, /* a lease argument out of range: TTL outside
+			      * 1..KV_LEASE_TTL_MAX, lease id 0, a lease on
+			      * an op other than PUT, an EXPIRE list of 0 or
+			      * more than KV_LEASE_EXPIRE_MAX ids */
+	KV_ECMD_ARGS = -34   /* a field the op does not take (a key on a
+			      * lease op, a value on DELETE_PREFIX, CAS on
+			      * an op other than PUT and DELETE, ...) */
 };
 
 /* A static string naming @err (any value, never NULL). */
@@ -127,10 +136,37 @@ int kv_key_allowed(const uint8_t *key, size_t len);
  * little-endian u64), which the node writes (kvdraft_app.identity_offset). */
 #define KV_CMD_IDENTITY_OFFSET 40
 
-enum kv_op { KV_OP_PUT = 1, KV_OP_DELETE = 2 };
+/* Operations. Members that do not know an op skip its entries as
+ * KV_BAD_COMMAND (KV_ECMD_OP): upgrade every member before using ops 3..7
+ * (docs/FORMAT.md). */
+enum kv_op {
+	KV_OP_PUT = 1,
+	KV_OP_DELETE = 2,
+	/* A transaction (§1.7): key empty, value = kv_txn_encode()'s body. */
+	KV_OP_TXN = 3,
+	/* Every key starting with key (0..KV_KEY_MAX bytes; empty: every
+	 * key), deleted at one index. No value, no CAS. */
+	KV_OP_DELETE_PREFIX = 4,
+	/* A new lease: key empty, value = TTL in seconds (le u64,
+	 * 1..KV_LEASE_TTL_MAX). Its id is the entry's raft index (unique,
+	 * never reused, the same on every member). */
+	KV_OP_LEASE_GRANT = 5,
+	/* Ends a lease, deleting its keys at one index: key empty, value =
+	 * lease id (le u64, nonzero). Unknown: KV_LEASE_NOT_FOUND. */
+	KV_OP_LEASE_REVOKE = 6,
+	/* Expiry decided by the leader: key empty, value = 1..
+	 * KV_LEASE_EXPIRE_MAX lease ids (le u64 each, nonzero). Every listed
+	 * lease that still exists ends as by REVOKE, all at one index;
+	 * unknown ids are ignored (an earlier entry ended them). */
+	KV_OP_LEASE_EXPIRE = 7
+};
 
 /* Flag bits of the command header. */
-#define KV_CMD_F_CAS 0x01 /* @cas is a condition (see struct kv_cmd) */
+#define KV_CMD_F_CAS   0x01 /* @cas is a condition (see struct kv_cmd) */
+#define KV_CMD_F_LEASE 0x02 /* PUT: 8 bytes of lease id follow the value */
+
+#define KV_LEASE_TTL_MAX    86400u /* seconds (§1.6) */
+#define KV_LEASE_EXPIRE_MAX 1024u  /* lease ids in one EXPIRE entry */
 
 /* A decoded (or to-be-encoded) command. After kv_cmd_decode() @key and
  * @value point into the decoded buffer: they live as long as it does and
@@ -144,11 +180,121 @@ struct kv_cmd {
 	uint64_t seq;	     /* client's sequence number; 0 when client_id 0 */
 	uint64_t origin;     /* id of the member that proposed the entry */
 	uint64_t request_id; /* origin's id for the waiting request */
-	const uint8_t *key;  /* 1..KV_KEY_MAX bytes, kv_key_valid() */
+	const uint8_t *key;  /* PUT, DELETE: 1..KV_KEY_MAX bytes,
+			      * kv_key_valid(); DELETE_PREFIX: 0..KV_KEY_MAX
+			      * (valid when not empty); other ops: none */
 	size_t key_len;
-	const uint8_t *value; /* PUT: 0..KV_VALUE_MAX bytes; DELETE: none */
+	const uint8_t *value; /* PUT: 0..KV_VALUE_MAX bytes; DELETE: none;
+			       * TXN, LEASE_*: the op's body (enum kv_op) */
 	size_t value_len;     /* @value may be NULL when value_len == 0 */
+	/* PUT: the lease the key is attached to (KV_CMD_F_LEASE on the wire;
+	 * 0 = none: a PUT without a lease detaches the key). Other ops: 0. */
+	uint64_t lease;
 };
+
+/* ------------------------------------------------------------------------ */
+/* Transactions (§1.7; the body of a KV_OP_TXN command)                     */
+
+#define KV_TXN_MAX_COMPARES 128
+#define KV_TXN_MAX_OPS	    128	  /* per branch */
+#define KV_TXN_LIST_MAX	    10000 /* a list op's limit: 1..this */
+/* A transaction whose results (gets and lists) would take more than this
+ * many bytes is not applied (KV_TOO_LARGE): every member decides the same,
+ * and the exactly-once table never holds more than this per client. */
+#define KV_TXN_RESULT_MAX (4u * 1024 * 1024)
+
+enum kv_cmp_target { KV_CMP_MOD = 1, KV_CMP_VALUE = 2, KV_CMP_EXISTS = 3 };
+enum kv_cmp_op { KV_CMP_EQ = 1, KV_CMP_NE = 2, KV_CMP_LT = 3, KV_CMP_GT = 4 };
+
+/* One compare: the key's mod index (0 when absent) against @number, its
+ * value bytes (lexicographically, memcmp then length; an absent key's
+ * value compares as no value: every compare on it is false except !=)
+ * against @value, or whether it exists (1/0) against @number. */
+struct kv_compare {
+	uint8_t target; /* enum kv_cmp_target */
+	uint8_t op;	/* enum kv_cmp_op; EXISTS takes == and != only */
+	const uint8_t *key;
+	size_t key_len;
+	const uint8_t *value; /* KV_CMP_VALUE */
+	size_t value_len;
+	uint64_t number; /* KV_CMP_MOD: an index; KV_CMP_EXISTS: 0 or 1 */
+};
+
+enum kv_txn_op_type {
+	KV_TXN_PUT = 1,		  /* key, value, lease (0 = none) */
+	KV_TXN_DELETE = 2,	  /* key */
+	KV_TXN_DELETE_PREFIX = 3, /* key = the prefix (may be empty) */
+	KV_TXN_GET = 4,		  /* key */
+	KV_TXN_LIST = 5		  /* key = the prefix (may be empty), limit */
+};
+
+struct kv_txn_op {
+	uint8_t type; /* enum kv_txn_op_type */
+	const uint8_t *key;
+	size_t key_len;
+	const uint8_t *value; /* PUT */
+	size_t value_len;
+	uint64_t lease; /* PUT */
+	uint32_t limit; /* LIST: 1..KV_TXN_LIST_MAX */
+};
+
+/* A decoded (or to-be-encoded) transaction: about 24 KiB, so callers
+ * allocate it. Keys and values point into the decoded buffer (or the
+ * caller's memory when encoding). Branch 0 is "success", 1 "failure". */
+struct kv_txn {
+	size_t n_compares;
+	struct kv_compare compares[KV_TXN_MAX_COMPARES];
+	size_t n_ops[2];
+	struct kv_txn_op ops[2][KV_TXN_MAX_OPS];
+};
+
+/* Checks the rules a transaction must follow: counts within the limits,
+ * every key kv_key_valid() (a PUT's key also kv_key_allowed()), prefixes
+ * kv_key_valid() or empty, values at most KV_VALUE_MAX, list limits
+ * 1..KV_TXN_LIST_MAX, known types and ops, and no key written twice in
+ * one branch (by put, delete, or a delete_prefix covering it; two
+ * delete_prefix ops of one branch where one prefix starts with the other
+ * count as writing twice). Returns 0 or KV_ECMD_TXN with one line saying
+ * which rule in @why (may be NULL). */
+int kv_txn_check(const struct kv_txn *t, char *why, size_t whylen);
+
+/* Bytes kv_txn_encode() writes for @t (no validation). */
+size_t kv_txn_size(const struct kv_txn *t);
+
+/* Encodes @t (checked by kv_txn_check()) into @out (@cap bytes, at least
+ * kv_txn_size()). Returns the bytes written or a negative code. */
+int64_t kv_txn_encode(const struct kv_txn *t, uint8_t *out, size_t cap);
+
+/* Decodes a TXN body (the command's value) into @t, whose keys and values
+ * then point into @buf. Trusts no length; applies kv_txn_check(). 0 or
+ * KV_ECMD_TXN. */
+int kv_txn_decode(const uint8_t *buf, size_t len, struct kv_txn *t);
+
+/* A transaction's results, as kv_apply() hands them out
+ * (kv_result.txn, .txn_len): one item per op of the branch taken, in
+ * order; a LIST item is followed by its @count KV items. */
+enum { KV_TXN_ITEM_KV = 6 };
+struct kv_txn_item {
+	uint8_t type;	/* enum kv_txn_op_type of the op, or KV_TXN_ITEM_KV */
+	uint8_t flag;	/* GET: found; DELETE: deleted; LIST: more */
+	uint64_t index; /* PUT: the txn's index; GET, KV: the key's mod index
+			 * (GET of an absent key: 0) */
+	uint64_t count; /* DELETE_PREFIX: keys deleted; LIST: KV items that
+			 * follow */
+	const uint8_t *key; /* GET, KV: the key */
+	size_t key_len;
+	const uint8_t *value; /* GET (found), KV: the value */
+	size_t value_len;
+};
+struct kv_txn_reader {
+	const uint8_t *p, *end;
+};
+/* Starts reading @len bytes of results at @blob. */
+void kv_txn_result_begin(struct kv_txn_reader *rd, const uint8_t *blob,
+			 size_t len);
+/* The next item: 1 (filled @it, pointing into the blob), 0 at the end,
+ * KV_ECORRUPT for a malformed blob. */
+int kv_txn_result_next(struct kv_txn_reader *rd, struct kv_txn_item *it);
 
 /* Bytes kv_cmd_encode() writes for @cmd: KV_CMD_HEADER_SIZE + key_len +
  * value_len. Does not validate. */
@@ -279,7 +425,11 @@ enum kv_status {
 	KV_CAS_FAILED = 2,  /* the CAS condition did not hold; no effect */
 	KV_BAD_COMMAND = 3, /* the payload did not decode; skipped */
 	KV_STALE_SEQ = 4,   /* seq below the client's last seq; no effect */
-	KV_ALREADY_APPLIED = 5 /* index <= applied index before the call */
+	KV_ALREADY_APPLIED = 5, /* index <= applied index before the call */
+	KV_LEASE_NOT_FOUND = 6, /* PUT (also in a TXN) to a lease, or REVOKE
+				 * of one, that does not exist; no effect */
+	KV_TOO_LARGE = 7	/* TXN: results over KV_TXN_RESULT_MAX; no
+				 * effect */
 };
 
 struct kv_result {
@@ -302,6 +452,21 @@ struct kv_result {
 	uint64_t request_id;
 	uint64_t client_id;
 	uint64_t seq;
+	uint8_t op;	   /* the command's enum kv_op (0: not a command) */
+	uint8_t succeeded; /* TXN: 1 if the success branch ran */
+	/* DELETE_PREFIX, LEASE_REVOKE, LEASE_EXPIRE: keys deleted. */
+	uint64_t count;
+	/* TXN (KV_APPLIED): its results, read with kv_txn_result_begin();
+	 * the bytes belong to the store and stay valid until the next
+	 * kv_apply() or kv_close() (the server answers the request in the
+	 * apply's completion, before either). A duplicate replays the first
+	 * application's bytes. */
+	const uint8_t *txn;
+	size_t txn_len;
+	/* LEASE_GRANT: the new lease's id (= index) and TTL in seconds;
+	 * LEASE_REVOKE: the id revoked (TTL 0). */
+	uint64_t lease_id;
+	uint64_t lease_ttl;
 };
 
 /* Applies @n committed entries, which must have consecutive indexes, in ONE
@@ -382,6 +547,42 @@ typedef int (*kv_list_cb)(void *arg, const uint8_t *key, size_t keylen,
 int64_t kv_list(struct kv *kv, const uint8_t *prefix, size_t prefix_len,
 		const uint8_t *after, size_t after_len, size_t limit,
 		kv_list_cb cb, void *arg, int *more);
+
+/* ------------------------------------------------------------------------ */
+/* Leases (§1.6)                                                            */
+
+struct kv_lease {
+	uint64_t id;   /* = the index of its LEASE_GRANT */
+	uint64_t ttl;  /* seconds */
+	uint64_t keys; /* keys attached */
+};
+
+/* Reads lease @id: 0, KV_ENOTFOUND, KV_ELMDB, KV_ECORRUPT. */
+int kv_lease_get(struct kv *kv, uint64_t id, struct kv_lease *out);
+
+/* Called per lease (kv_lease_list) or per attached key (kv_lease_keys);
+ * pointers valid during the call. Nonzero stops (KV_ESTOPPED). */
+typedef int (*kv_lease_cb)(void *arg, const struct kv_lease *l);
+typedef int (*kv_lease_key_cb)(void *arg, const uint8_t *key, size_t len);
+
+/* Visits up to @limit leases with id > @after in id order, from one read
+ * snapshot; *@more (may be NULL) = 1 if more follow. Returns the number
+ * visited or a negative code. */
+int64_t kv_lease_list(struct kv *kv, uint64_t after, size_t limit,
+		      kv_lease_cb cb, void *arg, int *more);
+
+/* Visits up to @limit keys attached to lease @id in key order. Returns
+ * the number visited (0 also for an unknown lease) or a negative code. */
+int64_t kv_lease_keys(struct kv *kv, uint64_t id, size_t limit,
+		      kv_lease_key_cb cb, void *arg, int *more);
+
+/* The lease @key is attached to in *@lease (0: none). 0, KV_ENOTFOUND
+ * (no such key), KV_EINVAL, KV_ELMDB. */
+int kv_key_lease(struct kv *kv, const uint8_t *key, size_t keylen,
+		 uint64_t *lease);
+
+/* Number of leases, or a negative code. */
+int64_t kv_lease_count(struct kv *kv);
 
 /* Number of keys stored, or a negative code. */
 int64_t kv_count(struct kv *kv);
