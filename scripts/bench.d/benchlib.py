@@ -523,6 +523,10 @@ def fmt(v, unit):
         return "-"
     if unit == "req/s":
         return "{:,.0f} req/s".format(v)
+    if unit == "/s":
+        return "{:,.0f}/s".format(v)
+    if unit == "n":
+        return "{:,.0f}".format(v)
     if unit == "kB":
         return "%.1f MB" % (v / 1024.0)
     if unit == "%":
@@ -538,21 +542,24 @@ def fmt(v, unit):
     return str(v)
 
 
-def print_table(names, rows):
+def print_table(names, rows, ratios=None):
     """Prints ROWS, (label, unit, {system name: value}), as a Markdown
-    table with a column per system in NAMES, and their ratio when there
-    are two."""
+    table with a column per system in NAMES, and a column for each pair
+    (a, b) of RATIOS with a's value over b's (by default, when there are
+    two systems, the first's over the second's)."""
+    if ratios is None:
+        ratios = [(names[0], names[1])] if len(names) == 2 else []
     head = "| figure | " + " | ".join(names)
     sep = "|---|" + "---|" * len(names)
-    if len(names) == 2:
-        head += " | %s / %s" % (names[0], names[1])
+    for a, b in ratios:
+        head += " | %s / %s" % (a, b)
         sep += "---|"
     print(head + " |")
     print(sep)
     for label, unit, vals in rows:
         cells = [fmt(vals.get(s), unit) for s in names]
-        if len(names) == 2:
-            a, b = vals.get(names[0]), vals.get(names[1])
+        for a, b in ratios:
+            a, b = vals.get(a), vals.get(b)
             cells.append("%.2f" % (a / b) if a is not None and b else "-")
         print("| %s | %s |" % (label, " | ".join(cells)))
 
