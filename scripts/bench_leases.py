@@ -436,6 +436,14 @@ class Bench:
         # that long.
         res.update(rate=count["renewed"] / max(r["wall_s"],
                                                self.a.duration),
+                   # A system that does not keep up spends less CPU on
+                   # fewer keepalives: the CPU per keepalive compares.
+                   leader_cpu_us=(1e4 * cpu["leader_cpu_pct"] *
+                                  cpu["window_s"] / count["renewed"]
+                                  if count["renewed"] else None),
+                   cluster_cpu_us=(1e4 * cpu["cluster_cpu_pct"] *
+                                   cpu["window_s"] / count["renewed"]
+                                   if count["renewed"] else None),
                    requests=len(jobs), p50_ms=pct(lat, 50),
                    p99_ms=pct(lat, 99), max_ms=lat[-1] if lat else None,
                    rss_kb=rss, rss_anon_kb=anon,
@@ -541,6 +549,10 @@ def report(raw, args, systems):
                  "leader_cpu_pct"),
         keep_row("cluster CPU, 3 members (of one CPU)", "%",
                  "cluster_cpu_pct"),
+        keep_row("leader CPU per keepalive answered", "us",
+                 "leader_cpu_us"),
+        keep_row("cluster CPU per keepalive answered", "us",
+                 "cluster_cpu_us"),
         keep_row("this client's CPU (of one CPU)", "%", "client_cpu_pct"),
         keep_row("request latency p50", "ms", "p50_ms"),
         keep_row("request latency p99", "ms", "p99_ms"),
