@@ -538,8 +538,8 @@ def report(raw, args, systems):
         return (label, unit, {c: med("keep", lambda r: r[key], s, mode=m)
                               for c, (s, m) in zip(cols, rows_of)})
 
-    def round_row(label, unit, get):
-        return (label, unit, {c: med("round", get, s)
+    def round_row(label, unit, get, **match):
+        return (label, unit, {c: med("round", get, s, **match)
                               for c, (s, m) in zip(cols, rows_of)})
     n = args.leases
     rows = [
@@ -561,8 +561,10 @@ def report(raw, args, systems):
         keep_row("keepalives still unsent %d s after the last was due" %
                  STOP_GRACE_S, "n", "unsent"),
         keep_row("leader VmRSS with the leases", "kB", "rss_kb"),
-        round_row("leader VmRSS before the leases", "kB",
-                  lambda r: r["rss_before_kb"]),
+        # Memory once taken mostly stays with the process: the first
+        # round's start is the one without leases.
+        round_row("leader VmRSS before the first lease", "kB",
+                  lambda r: r["rss_before_kb"], run=1),
         round_row("leader CPU idle, no lease", "%",
                   lambda r: r["idle"]["leader_cpu_pct"]),
         round_row("leader CPU at rest, {:,} leases, no keepalive".format(n),
