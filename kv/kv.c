@@ -781,6 +781,10 @@ static int apply_command(struct apply_ctx *c, const struct raft_entry *e,
 	int known = 0, rc, rv;
 
 	rv = kv_cmd_decode(e->data, e->len, &cmd);
+	/* Ops 3..7 decode but are not applied yet: skipped as a member that
+	 * does not know them skips them. */
+	if (rv == 0 && cmd.op != KV_OP_PUT && cmd.op != KV_OP_DELETE)
+		rv = KV_ECMD_OP;
 	if (rv != 0) {
 		r->status = KV_BAD_COMMAND;
 		r->cmd_error = rv;

@@ -40,4 +40,10 @@ int kv_events_trim(struct kv *kv, MDB_txn *txn);
  * starts it after its applied index. 0 or an LMDB code. */
 int kv_events_floor_init(struct kv *kv, MDB_txn *txn);
 
+/* The size of a transaction result item with @key_len and @value_len
+ * bytes, and its writer: @out has room for kv_txn_item_size(); returns
+ * the byte after it (txn.c; read back by kv_txn_result_next()). */
+size_t kv_txn_item_size(size_t key_len, size_t value_len);
+uint8_t *kv_txn_item_write(uint8_t *out, const struct kv_txn_item *it);
+
 #endif /* KV_KV_INTERNAL_H_ */
