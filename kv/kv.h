@@ -405,7 +405,7 @@ int kv_mark_damaged(const char *dir, const char *why);
 
 /* A bounded consistency check, for a store opened after a crash: in one
  * read transaction, walks at most @limit records from each end of each of
- * the four databases (0: every record, once), which reads every branch
+ * its databases (0: every record, once), which reads every branch
  * page on the tree's left and right edges and the leaves there, and
  * checks each record's shape. It catches damaged root and edge pages and
  * records of impossible sizes; a damaged page in the middle of a tree
@@ -592,9 +592,11 @@ int64_t kv_lease_count(struct kv *kv);
 int64_t kv_count(struct kv *kv);
 
 /* A deterministic 64-bit digest of the content: FNV-1a over every
- * (key length, key, value length, value, mod index) in key order (layout
- * in docs/FORMAT.md). Equal content gives equal digests on every member;
- * the exactly-once table and the applied index are not included. */
+ * (key length, key, value length, value, mod index) in key order, then
+ * every lease and every key attached to one (layout in docs/FORMAT.md; a
+ * store without leases digests as before them). Equal content gives equal
+ * digests on every member; the exactly-once table, the watch history and
+ * the applied index are not included. */
 int kv_digest(struct kv *kv, uint64_t *digest);
 
 struct kv_stats {
