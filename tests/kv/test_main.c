@@ -20,6 +20,7 @@ int main(void)
 
 	srunner_add_suite(sr, kv_store_suite());
 	srunner_add_suite(sr, kv_txn_codec_suite());
+	srunner_add_suite(sr, kv_apply_suite());
 	printf("kv tests: seed %llu (set KV_TEST_SEED to replay)\n",
 	       (unsigned long long)test_seed());
 	srunner_run_all(sr, CK_NORMAL);
