@@ -1046,7 +1046,8 @@ static int grow_map(struct kv *kv, char *err, size_t errlen)
 
 int kv_retryable(int err)
 {
-	return err == KV_ENOSPC || err == KV_EMAPFULL;
+	/* After each, the store and the handle are as before the call. */
+	return err == KV_ENOSPC || err == KV_EMAPFULL || err == KV_ENOMEM;
 }
 
 /* Whether LMDB's failure @rc while applying @bytes of payload means there
@@ -1168,8 +1169,14 @@ int kv_apply(struct kv *kv, const struct raft_entry *entries, size_t n,
 			mdb_strerror(c.mdb_rc));
 		if (mdb_damaged(c.mdb_rc))
 			rv = KV_ECORRUPT;
-	} else if (rv == KV_ECORRUPT)
+	} else if (rv == KV_ECORRUPT) {
 		set_err(err, errlen, "kv: apply: malformed stored record");
+	} else if (rv == KV_ENOMEM) {
+		kv_arena_reset(kv);
+		set_err(err, errlen,
+			"kv: apply: out of memory (nothing of the batch was "
+			"applied)");
+	}
 	return rv;
 }
 
