@@ -12,8 +12,9 @@
  *             [value] (events.c: the watch history)
  *   "leases", "lease_keys", "key_lease": leases and their keys (lease.c)
  * "ages" orders clients by the index of their last command, which makes
- * expiry and eviction a walk from its first key. The ops past PUT and
- * DELETE are applied by the files of apply.h; this file dispatches.
+ * expiry and eviction a walk from its first key (clients.c). The ops past
+ * PUT and DELETE are applied by the files of apply.h; this file
+ * dispatches.
  */
 #include <errno.h>
 #include <fcntl.h>
