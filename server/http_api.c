@@ -53,6 +53,8 @@ _Static_assert(CONFIG_MAX_VALUE_BYTES_LIMIT <= KV_VALUE_MAX,
 	       "the largest --max-value-bytes is a value the codec takes");
 _Static_assert(CONFIG_MAX_VALUE_BYTES_LIMIT + BODY_SLACK_BYTES <= INT32_MAX,
 	       "the request body limit is an ev_ssize_t on every platform");
+_Static_assert(CONFIG_MAX_TXN_BYTES_LIMIT + BODY_SLACK_BYTES <= INT32_MAX,
+	       "the request body limit is an ev_ssize_t on every platform");
 
 /* A request waiting for the cluster (a write, a linearizable read or a
  * leadership transfer): the argument of its completion callback. */
@@ -969,8 +971,13 @@ static void handle(struct evhttp_request *req, void *arg)
 void http_api_attach(struct evhttp *http, struct kvdraft_node *n)
 {
 	const struct config *cfg = kvd_config(n);
-	evhttp_set_max_body_size(
-	    http, (ev_ssize_t)(cfg->max_value_bytes + BODY_SLACK_BYTES));
+	/* The largest body a route takes: a PUT's value or a transaction;
+	 * each route checks its own limit and answers a JSON 413. */
+	uint64_t body_max = cfg->max_value_bytes > cfg->max_txn_bytes
+				? cfg->max_value_bytes
+				: cfg->max_txn_bytes;
+	evhttp_set_max_body_size(http,
+				 (ev_ssize_t)(body_max + BODY_SLACK_BYTES));
 	evhttp_set_max_headers_size(http, MAX_HEADERS_BYTES);
 	evhttp_set_timeout(http, IDLE_TIMEOUT_S);
 	/* Every method evhttp knows reaches us, so that wrong ones get our
