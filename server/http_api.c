@@ -24,6 +24,7 @@
 #include "kvdraft_node.h"
 #include "config.h"
 #include "http_members.h"
+#include "http_txn.h"
 #include "http_watch.h"
 #include "kvd_metrics.h"
 #include "clock.h"
@@ -138,6 +139,12 @@ static void reply_node_error(struct kvdraft_node *n, struct evhttp_request *req,
 			    kvd_strerror(err), NULL);
 		break;
 	}
+}
+
+void http_api_node_error(struct kvdraft_node *n, struct evhttp_request *req,
+			 enum metrics_route route, double t0, int err)
+{
+	reply_node_error(n, req, route, t0, err);
 }
 
 static void call_free(struct call *c)
@@ -899,8 +906,16 @@ static void handle(struct evhttp_request *req, void *arg)
 	} else if (strcmp(path, "/v1/kv") == 0) {
 		if (get)
 			handle_list(n, req, query, t0);
+		else if (cmd == EVHTTP_REQ_DELETE)
+			http_delete_prefix(n, req, query, t0);
 		else
-			method_not_allowed(n, req, ROUTE_OTHER, t0, "GET");
+			method_not_allowed(n, req, ROUTE_OTHER, t0,
+					   "GET, DELETE");
+	} else if (strcmp(path, "/v1/txn") == 0) {
+		if (cmd == EVHTTP_REQ_POST)
+			http_txn_post(n, req, t0);
+		else
+			method_not_allowed(n, req, ROUTE_OTHER, t0, "POST");
 	} else if (strcmp(path, "/v1/watch") == 0) {
 		if (cmd == EVHTTP_REQ_GET)
 			http_watch_open(n, req, query, t0);
