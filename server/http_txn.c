@@ -372,11 +372,15 @@ void http_txn_post(struct kvdraft_node *n, struct evhttp_request *req,
 	if (rc == TXN_JSON_OK) {
 		cmd.value_len = kv_txn_size(t);
 		value = malloc(cmd.value_len > 0 ? cmd.value_len : 1);
-		if (value == NULL)
+		int64_t w = value != NULL
+				? kv_txn_encode(t, value, cmd.value_len)
+				: KV_ENOMEM;
+		if (w != (int64_t)cmd.value_len) {
+			/* A body kv_txn_check() passed always encodes. */
+			log_error("a transaction does not encode: %s",
+				  kv_strerror((int)w));
 			rc = TXN_JSON_NOMEM;
-		else if (kv_txn_encode(t, value, cmd.value_len) !=
-			 (int64_t)cmd.value_len)
-			rc = TXN_JSON_BAD;
+		}
 		cmd.value = value;
 	}
 	for (int b = 0; b < 2 && rc == TXN_JSON_OK; b++)
@@ -388,14 +392,13 @@ void http_txn_post(struct kvdraft_node *n, struct evhttp_request *req,
 	txn_json_free(&keep);
 	free(t);
 	if (rc == TXN_JSON_BAD)
-		reply_error(n, req, route, t0, 400, "bad_request",
-			    why[0] != '\0' ? why
-					   : "the transaction does not encode");
+		reply_error(n, req, route, t0, 400, "bad_request", why);
 	else if (rc == TXN_JSON_TOO_LARGE)
 		reply_error(n, req, route, t0, 413, "too_large", why);
 	else if (rc != TXN_JSON_OK)
 		reply_error(n, req, route, t0, 500, "internal",
-			    "out of memory");
+			    "out of memory, or the transaction does not "
+			    "encode");
 	if (rc != TXN_JSON_OK) {
 		free(value);
 		free(c);
