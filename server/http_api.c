@@ -499,46 +499,6 @@ static void write_done(void *arg, int err, const void *result)
 	call_free(c);
 }
 
-/* X-Kv-Client (16 hex digits) and X-Kv-Seq (positive integer): both or
- * neither. Returns 0, or -1 with @msg set. */
-static int parse_identity(struct evhttp_request *req, struct kv_cmd *cmd,
-			  const char **msg)
-{
-	struct evkeyvalq *h = evhttp_request_get_input_headers(req);
-	const char *client = evhttp_find_header(h, "X-Kv-Client");
-	const char *seq = evhttp_find_header(h, "X-Kv-Seq");
-	if (client == NULL && seq == NULL)
-		return 0;
-	if (client == NULL || seq == NULL) {
-		*msg = "X-Kv-Client and X-Kv-Seq must be given together";
-		return -1;
-	}
-	uint64_t id = 0;
-	size_t len = strlen(client);
-	for (size_t i = 0; i < len; i++) {
-		char ch = client[i];
-		int d = ch >= '0' && ch <= '9'	 ? ch - '0'
-			: ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
-			: ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
-						 : -1;
-		if (d < 0) {
-			len = 0;
-			break;
-		}
-		id = id << 4 | (uint64_t)d;
-	}
-	if (len != 16 || id == 0) {
-		*msg = "X-Kv-Client must be 16 hex digits, not all zero";
-		return -1;
-	}
-	if (http_parse_u64(seq, strlen(seq), 1, UINT64_MAX, &cmd->seq) != 0) {
-		*msg = "X-Kv-Seq must be a positive integer";
-		return -1;
-	}
-	cmd->client_id = id;
-	return 0;
-}
-
 static void start_write(struct kvdraft_node *n, struct evhttp_request *req,
 			enum metrics_route route, double t0, const uint8_t *key,
 			size_t key_len, const struct http_param *cas)
@@ -557,7 +517,7 @@ static void start_write(struct kvdraft_node *n, struct evhttp_request *req,
 		}
 		cmd.has_cas = 1;
 	}
-	if (parse_identity(req, &cmd, &msg) != 0) {
+	if (http_parse_identity(req, &cmd.client_id, &cmd.seq, &msg) != 0) {
 		reply_error(n, req, route, t0, 400, "bad_request", msg, NULL);
 		return;
 	}
