@@ -27,8 +27,9 @@ enum metrics_route {
 	ROUTE_HEALTHZ,
 	ROUTE_READYZ,
 	ROUTE_METRICS,
-	ROUTE_WATCH, /* opening a watch stream */
-	ROUTE_OTHER, /* unknown paths and wrong methods */
+	ROUTE_WATCH,  /* opening a watch stream */
+	ROUTE_LEASES, /* /v1/leases and below */
+	ROUTE_OTHER,  /* unknown paths and wrong methods */
 	ROUTE_COUNT
 };
 
