@@ -14,7 +14,7 @@
 
 /* How often the member's role is looked at: a new leader's table is
  * built at most this late, which only makes its leases longer. */
-#define POLL_MS 20
+#define POLL_MS 100
 /* Expiry proposals in flight at once (each up to KV_LEASE_EXPIRE_MAX
  * ids); more due leases wait for one to complete. */
 #define MAX_IN_FLIGHT 8

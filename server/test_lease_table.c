@@ -13,6 +13,7 @@
  * `test_lease_table SEED [STEPS]`.
  */
 #include <inttypes.h>
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -29,6 +30,11 @@
 
 static uint64_t seed_now;
 static uint64_t rng_state;
+/* A planted bug (a new leader that counts a lease's TTL from half a TTL
+ * ago, as one that carried deadlines over from another member's clock
+ * might): the checks must catch it, or they check nothing. */
+static bool planted;
+static jmp_buf planted_caught;
 
 static uint64_t rnd(void)
 {
@@ -45,6 +51,8 @@ static uint64_t below(uint64_t n)
 
 static void fail(const char *fmt, ...)
 {
+	if (planted)
+		longjmp(planted_caught, 1);
 	va_list ap;
 	va_start(ap, fmt);
 	fprintf(stderr, "FAIL (seed %" PRIu64 "): ", seed_now);
@@ -337,6 +345,8 @@ static void step_leader_change(void)
 		struct mlease *l = &m.leases[i];
 		if (!l->alive)
 			continue;
+		if (planted)
+			now = clock_of(m.leader) - l->ttl_s * 500;
 		if (lease_table_grant(t, l->id, l->ttl_s, now) != 0)
 			fail("promote: grant %" PRIu64 " refused", l->id);
 		l->model_deadline = now + l->ttl_s * 1000;
@@ -438,6 +448,21 @@ static void run_seed(uint64_t seed, unsigned steps)
 		lease_table_free(m.table[i]);
 }
 
+/* Runs @seed with the planted bug: whether a check caught it. */
+static unsigned planted_run(uint64_t seed, unsigned steps)
+{
+	planted = true;
+	if (setjmp(planted_caught) == 0) {
+		run_seed(seed, steps);
+		planted = false;
+		return 0;
+	}
+	planted = false;
+	for (int i = 0; i < MEMBERS; i++)
+		lease_table_free(m.table[i]);
+	return 1;
+}
+
 /* ---- fixed cases ---- */
 
 static void expect(bool ok, const char *what)
@@ -510,6 +535,13 @@ int main(int argc, char **argv)
 	if (argc > 2)
 		steps = (unsigned)strtoul(argv[2], NULL, 10);
 	unit_cases();
+	/* The planted bug is caught within a few seeds. */
+	unsigned caught = 0;
+	for (uint64_t seed = 1; seed <= 20; seed++)
+		caught += planted_run(seed, steps);
+	if (caught == 0)
+		fail("the planted bug (a new leader shortening leases) was not "
+		     "caught");
 	uint64_t promises = 0, expired = 0;
 	for (uint64_t seed = first; seed <= last; seed++) {
 		run_seed(seed, steps);
@@ -522,7 +554,8 @@ int main(int argc, char **argv)
 		     " expiries",
 		     promises, expired);
 	printf("lease table: %" PRIu64 " seeds passed (%" PRIu64
-	       " keepalives kept, %" PRIu64 " expiries)\n",
-	       last - first + 1, promises, expired);
+	       " keepalives kept, %" PRIu64
+	       " expiries); the planted bug caught in %u of 20\n",
+	       last - first + 1, promises, expired, caught);
 	return 0;
 }
