@@ -8,6 +8,7 @@
 
 import json
 import random
+import sys
 import threading
 import time
 
@@ -303,6 +304,8 @@ class LeaseSafetyTest(ClusterTest):
                 self.assertFalse(ka.gone, 'a kept-alive lease was lost')
                 time.sleep(0.2)
             self.assertGreater(ka.oks, 3)
+            sys.stderr.write('%d keepalives answered across the leader '
+                             'change\n' % ka.oks)
             # A lapse of the client's own keepalives (a stalled machine)
             # would make expiry legal: the test needs none.
             self.assertFalse(ka.gone)
@@ -360,6 +363,9 @@ class LeaseSafetyTest(ClusterTest):
             self.assertEqual(len({x[3] for x in dels}), 1,
                              'one index for the expiry: %r' % dels)
             took = seen - answered
+            sys.stderr.write('expired %.2fs after the last keepalive was '
+                             'answered (TTL %ds, election timeout %.1fs)\n'
+                             % (took, ttl, et))
             # The bound is TTL + 2 election timeouts while a leader
             # exists; the slack covers a loaded machine's scheduling.
             self.assertLess(took, ttl + 2 * et + 10.0,
