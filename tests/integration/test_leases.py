@@ -377,11 +377,66 @@ class LeaseSafetyTest(ClusterTest):
                       'get', ok=(404,))
         finally:
             w.close()
-        text = c.leader().request('GET', '/metrics').body.decode()
-        expired = sum(int(float(l.split()[1])) for l in text.splitlines()
-                      if l.startswith('kvd_lease_expired_total '))
         # Counted by the leader that expired it (which may have moved).
-        self.assertGreaterEqual(expired, 0)
+        expired = 0
+        for m in c.live():
+            text = m.request('GET', '/metrics').body.decode()
+            expired += sum(int(float(line.split()[1]))
+                           for line in text.splitlines()
+                           if line.startswith('kvd_lease_expired_total '))
+        self.assertGreaterEqual(expired, 1)
+
+
+    def test_03_many_expire_in_batches(self):
+        """More leases than one expiry entry takes (1024), due at once (a
+        new leader gives them all the same deadline): all end, counted by
+        the leader that expired them."""
+        c = self.cluster
+        n, workers = 1100, 8
+        ids, errors = [], []
+        lock = threading.Lock()
+
+        def grant_some(k):
+            try:
+                got = [grant(c, 5) for _ in range(k)]
+            except AssertionError as e:
+                errors.append(e)
+                return
+            with lock:
+                ids.extend(got)
+        ts = [threading.Thread(target=grant_some, args=(n // workers,))
+              for _ in range(workers)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        self.assertEqual(errors, [])
+        self.assertEqual(len(set(ids)), n // workers * workers)
+        put_lease(c, 'many/k', b'1', grant(c, 5))
+        # A new leader: every lease gets now + 5 s, the same deadline.
+        old = c.leader()
+        to = [m for m in c.all() if m.id != old.id][0]
+        wait_for(lambda: retry(c, lambda m: m.request(
+            'POST', '/v1/leader/transfer', body=json.dumps({'to': to.id})),
+            'transfer', ok=(200, 504)).status == 200,
+            what='leadership moved to %d' % to.id)
+
+        def gauge():
+            m = c.find_leader()
+            text = m.request('GET', '/metrics').body.decode()
+            for line in text.splitlines():
+                if line.startswith('kvd_leases '):
+                    return int(float(line.split()[1])) == 0
+            return False
+        wait_for(gauge, timeout=WAIT_S, what='every lease expired')
+        self.assertFalse(key_exists(c, 'many/k'))
+        expired = 0
+        for m in c.all():
+            text = m.request('GET', '/metrics').body.decode()
+            expired += sum(int(float(line.split()[1]))
+                           for line in text.splitlines()
+                           if line.startswith('kvd_lease_expired_total '))
+        self.assertGreaterEqual(expired, len(ids))
 
 
 class LeasePersistTest(ClusterTest):
