@@ -70,15 +70,10 @@ Every process it starts is stopped on exit, also on Ctrl-C. Standard library
 only; needs etcd for --with-etcd. See docs/PERFORMANCE.md, "Leases".
 """
 
-import argparse
 import json
 import os
-import platform
 import resource
-import signal
-import subprocess
 import sys
-import tempfile
 import time
 import urllib.parse
 
@@ -87,9 +82,8 @@ BENCH_D = os.path.join(ROOT, "scripts", "bench.d")
 sys.path.insert(0, BENCH_D)
 import benchlib  # noqa: E402
 from benchlib import (BenchError, Conn, EtcdCluster, KvdCluster,  # noqa: E402
-                      Pool, check_ports, http_json, log, median, pct,
-                      print_table, proc_cpu_seconds, proc_rss_kb, poll,
-                      raise_nofile, require_tools, stop_pids)
+                      Pool, http_json, log, median, pct, print_table,
+                      proc_cpu_seconds, proc_rss_kb, poll, raise_nofile)
 
 benchlib.PROG = "bench_leases"
 
@@ -593,14 +587,7 @@ def report(raw, args, systems):
 # --- setup and main ---------------------------------------------------------
 
 def parse_args():
-    doc = __doc__.split("\n")
-    p = argparse.ArgumentParser(
-        prog="scripts/bench_leases.py", add_help=False,
-        usage=next(l for l in doc if l.startswith("usage: "))[7:])
-    p.add_argument("--kvd", default=os.path.join(ROOT, "build-bench",
-                                                 "server", "kvd"))
-    p.add_argument("--with-etcd", action="store_true")
-    p.add_argument("--etcd-only", action="store_true")
+    p = benchlib.arg_parser("scripts/bench_leases.py", __doc__)
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--leases", type=int, default=10000)
     p.add_argument("--ttl", type=int, default=10)
@@ -609,14 +596,8 @@ def parse_args():
     p.add_argument("--batch", type=int, default=1000)
     p.add_argument("--rest-seconds", type=int, default=5)
     p.add_argument("--modes", default="batch,single")
-    p.add_argument("--kvd-args", default="")
     p.add_argument("--json", default="bench-leases-results.json")
-    p.add_argument("--keep", action="store_true")
-    p.add_argument("-h", "--help", action="store_true")
-    a = p.parse_args()
-    if a.help:
-        print(__doc__.strip())
-        sys.exit(0)
+    a = benchlib.parse(p, __doc__)
     for name, hi in (("runs", 100), ("leases", 100000), ("ttl", 86400),
                      ("duration", 3600), ("conns", 1000), ("batch", 10000),
                      ("rest_seconds", 3600)):
@@ -634,77 +615,42 @@ def parse_args():
     return a
 
 
+def bench(run):
+    a = run.a
+    raise_nofile(a.conns + 1000, "--conns")
+    run.check([], KVD_CLIENT + KVD_PEER)
+    work = run.mkwork("kvd-bench-leases.")
+    log("work dir %s; %d round(s)" % (work, a.runs))
+    systems = []
+    if not a.etcd_only:
+        systems.append(Kvd(work, a.kvd, run.procs, a.kvd_args.split()))
+    if a.with_etcd or a.etcd_only:
+        systems.append(Etcd(work, run.procs))
+    load_start = benchlib.loadavg()
+    for s in systems:
+        s.start()
+        log("%s: members ready, leader %s" % (s.name, s.leader()))
+    b = Bench(a)
+    t_start = time.time()
+    for rnd in range(1, a.runs + 1):
+        order = systems if rnd % 2 == 1 else systems[::-1]
+        for s in order:
+            b.round(s, rnd)
+    load_end = benchlib.loadavg()
+    print()
+    print("%d round(s), medians; %s; %s leases, TTL %d s, kept alive "
+          "%d s; load average %s at the start, %s at the end; %d CPUs" %
+          (a.runs, ", ".join("%s %s" % (s.name, s.version())
+                             for s in systems),
+           "{:,}".format(a.leases), a.ttl, a.duration,
+           " ".join(load_start), " ".join(load_end), os.cpu_count()))
+    print()
+    rows = report(b.raw, a, systems)
+    run.results(systems, rows, b.raw, t_start, load_start, load_end)
+
+
 def main():
-    a = parse_args()
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    procs = []
-    work = None
-    rc = 0
-    try:
-        raise_nofile(a.conns + 1000, "--conns")
-        etcd = a.with_etcd or a.etcd_only
-        require_tools(["etcd"] if etcd else [])
-        ports = []
-        if not a.etcd_only:
-            if not os.access(a.kvd, os.X_OK):
-                raise BenchError("%s is missing: meson setup build-bench "
-                                 "-Dbuildtype=release && ninja -C "
-                                 "build-bench server/kvd" % a.kvd)
-            ports += KVD_CLIENT + KVD_PEER
-        if etcd:
-            ports += benchlib.ETCD_CLIENT + benchlib.ETCD_PEER
-        check_ports(ports)
-        work = tempfile.mkdtemp(prefix="kvd-bench-leases.")
-        log("work dir %s; %d round(s)" % (work, a.runs))
-        systems = []
-        if not a.etcd_only:
-            systems.append(Kvd(work, a.kvd, procs, a.kvd_args.split()))
-        if etcd:
-            systems.append(Etcd(work, procs))
-        load_start = open("/proc/loadavg").read().split()[:3]
-        for s in systems:
-            s.start()
-            log("%s: members ready, leader %s" % (s.name, s.leader()))
-        bench = Bench(a)
-        t_start = time.time()
-        for rnd in range(1, a.runs + 1):
-            order = systems if rnd % 2 == 1 else systems[::-1]
-            for s in order:
-                bench.round(s, rnd)
-        load_end = open("/proc/loadavg").read().split()[:3]
-        print()
-        print("%d round(s), medians; %s; %s leases, TTL %d s, kept alive "
-              "%d s; load average %s at the start, %s at the end; %d CPUs" %
-              (a.runs, ", ".join("%s %s" % (s.name, s.version())
-                                 for s in systems),
-               "{:,}".format(a.leases), a.ttl, a.duration,
-               " ".join(load_start), " ".join(load_end), os.cpu_count()))
-        print()
-        rows = report(bench.raw, a, systems)
-        out = {"args": vars(a), "started": t_start, "finished": time.time(),
-               "loadavg_start": load_start, "loadavg_end": load_end,
-               "cpus": os.cpu_count(), "kernel": platform.release(),
-               "versions": {s.name: s.version() for s in systems},
-               "table": [{"figure": l, "unit": u, "values": v}
-                         for l, u, v in rows],
-               "runs": bench.raw}
-        with open(a.json, "w") as f:
-            json.dump(out, f, indent=1)
-        log("results written to %s" % a.json)
-    except BenchError as e:
-        log(str(e))
-        rc = 1
-    except KeyboardInterrupt:
-        rc = 130
-    finally:
-        stop_pids(procs)
-        if work:
-            if a.keep or rc:
-                # A failed run keeps its logs too.
-                log("kept %s" % work)
-            else:
-                subprocess.run(["rm", "-rf", work])
-    return rc
+    return benchlib.Run(parse_args()).run(bench)
 
 
 if __name__ == "__main__":

@@ -64,17 +64,13 @@ starts is stopped on exit, also on Ctrl-C. Standard library only; needs
 wrk (and etcd, etcdctl for --with-etcd). See docs/PERFORMANCE.md, "Watch".
 """
 
-import argparse
 import base64
 import http.client
 import json
 import os
-import platform
 import resource
-import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.parse
@@ -84,9 +80,8 @@ BENCH_D = os.path.join(ROOT, "scripts", "bench.d")
 sys.path.insert(0, BENCH_D)
 import benchlib  # noqa: E402
 from benchlib import (BenchError, Conn, EtcdCluster, KvdCluster,  # noqa: E402
-                      LineConn, Pool, check_ports, log, median, pct,
-                      print_table, proc_cpu_seconds, proc_rss_kb,
-                      raise_nofile, require_tools, stop_pids)
+                      LineConn, Pool, log, median, pct, print_table,
+                      proc_cpu_seconds, proc_rss_kb, raise_nofile)
 
 benchlib.PROG = "bench_watch"
 
@@ -776,14 +771,7 @@ def report(raw, args, systems):
 
 
 def parse_args():
-    doc = __doc__.split("\n")
-    p = argparse.ArgumentParser(
-        prog="scripts/bench_watch.py", add_help=False,
-        usage=next(l for l in doc if l.startswith("usage: "))[7:])
-    p.add_argument("--kvd", default=os.path.join(ROOT, "build-bench",
-                                                 "server", "kvd"))
-    p.add_argument("--with-etcd", action="store_true")
-    p.add_argument("--etcd-only", action="store_true")
+    p = benchlib.arg_parser("scripts/bench_watch.py", __doc__)
     p.add_argument("--runs", type=int, default=4)
     p.add_argument("--duration", type=int, default=10)
     p.add_argument("--conns", type=int, default=64)
@@ -792,14 +780,8 @@ def parse_args():
     p.add_argument("--fanout", type=int, default=1000)
     p.add_argument("--writes", type=int, default=20)
     p.add_argument("--phases", default="idle,fanout")
-    p.add_argument("--kvd-args", default="")
     p.add_argument("--json", default="bench-watch-results.json")
-    p.add_argument("--keep", action="store_true")
-    p.add_argument("-h", "--help", action="store_true")
-    a = p.parse_args()
-    if a.help:
-        print(__doc__.strip())
-        sys.exit(0)
+    a = benchlib.parse(p, __doc__)
     for name in ("runs", "duration", "conns", "watchers", "idle_seconds",
                  "fanout", "writes"):
         v = getattr(a, name)
@@ -812,77 +794,41 @@ def parse_args():
     return a
 
 
-def main():
-    a = parse_args()
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    procs = []
-    work = None
-    rc = 0
-    try:
-        fds = raise_nofile(max(a.watchers, a.fanout) + a.conns + 1000,
-                           "--watchers")
-        require_tools(["wrk"] + (["etcd", "etcdctl"]
-                                 if a.with_etcd or a.etcd_only else []))
-        ports = []
-        if not a.etcd_only:
-            if not os.access(a.kvd, os.X_OK):
-                raise BenchError("%s is missing: meson setup build-bench "
-                                 "-Dbuildtype=release && ninja -C "
-                                 "build-bench server/kvd" % a.kvd)
-            ports += KVD_CLIENT + KVD_PEER
-        if a.with_etcd or a.etcd_only:
-            ports += benchlib.ETCD_CLIENT + benchlib.ETCD_PEER
-        check_ports(ports)
-        work = tempfile.mkdtemp(prefix="kvd-bench-watch.")
-        log("work dir %s; %d round(s); RLIMIT_NOFILE %d" % (work, a.runs,
-                                                             fds))
-        systems = []
-        if not a.etcd_only:
-            systems.append(Kvd(work, a.kvd, procs, fds - 100,
-                               a.kvd_args.split()))
-        if a.with_etcd or a.etcd_only:
-            systems.append(Etcd(work, procs))
-        load_start = open("/proc/loadavg").read().split()[:3]
+def bench(run):
+    a = run.a
+    fds = raise_nofile(max(a.watchers, a.fanout) + a.conns + 1000,
+                       "--watchers")
+    run.check(["wrk"], KVD_CLIENT + KVD_PEER)
+    work = run.mkwork("kvd-bench-watch.")
+    log("work dir %s; %d round(s); RLIMIT_NOFILE %d" % (work, a.runs, fds))
+    systems = []
+    if not a.etcd_only:
+        systems.append(Kvd(work, a.kvd, run.procs, fds - 100,
+                           a.kvd_args.split()))
+    if a.with_etcd or a.etcd_only:
+        systems.append(Etcd(work, run.procs))
+    load_start = benchlib.loadavg()
+    for s in systems:
+        s.start(max(a.watchers, a.fanout))
+        log("%s: members ready, leader %s" % (s.name, s.leader()))
+    b = Bench(a, work)
+    t_start = time.time()
+    for rnd in range(1, a.runs + 1):
         for s in systems:
-            s.start(max(a.watchers, a.fanout))
-            log("%s: members ready, leader %s" % (s.name, s.leader()))
-        bench = Bench(a, work)
-        t_start = time.time()
-        for rnd in range(1, a.runs + 1):
-            for s in systems:
-                bench.round(s, rnd)
-        load_end = open("/proc/loadavg").read().split()[:3]
-        print()
-        print("%d round(s), medians; %s; load average %s at the start, %s "
-              "at the end; %d CPUs" % (a.runs, ", ".join(
-                  "%s %s" % (s.name, s.version()) for s in systems),
-                  " ".join(load_start), " ".join(load_end), os.cpu_count()))
-        print()
-        rows = report(bench.raw, a, systems)
-        out = {"args": vars(a), "started": t_start, "finished": time.time(),
-               "loadavg_start": load_start, "loadavg_end": load_end,
-               "cpus": os.cpu_count(), "kernel": platform.release(),
-               "versions": {s.name: s.version() for s in systems},
-               "table": [{"figure": l, "unit": u, "values": v}
-                         for l, u, v in rows],
-               "runs": bench.raw}
-        with open(a.json, "w") as f:
-            json.dump(out, f, indent=1)
-        log("results written to %s" % a.json)
-    except BenchError as e:
-        log(str(e))
-        rc = 1
-    except KeyboardInterrupt:
-        rc = 130
-    finally:
-        stop_pids(procs)
-        if work:
-            if a.keep or rc:
-                # A failed run keeps its logs too.
-                log("kept %s" % work)
-            else:
-                subprocess.run(["rm", "-rf", work])
-    return rc
+            b.round(s, rnd)
+    load_end = benchlib.loadavg()
+    print()
+    print("%d round(s), medians; %s; load average %s at the start, %s "
+          "at the end; %d CPUs" % (a.runs, ", ".join(
+              "%s %s" % (s.name, s.version()) for s in systems),
+              " ".join(load_start), " ".join(load_end), os.cpu_count()))
+    print()
+    rows = report(b.raw, a, systems)
+    run.results(systems, rows, b.raw, t_start, load_start, load_end)
+
+
+def main():
+    return benchlib.Run(parse_args()).run(bench)
 
 
 if __name__ == "__main__":

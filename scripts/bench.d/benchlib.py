@@ -6,10 +6,12 @@ of a process from /proc, medians and percentiles, and the results table.
 Standard library only. A script imports it with scripts/bench.d on its path.
 """
 
+import argparse
 import http.client
 import json
 import math
 import os
+import platform
 import resource
 import selectors
 import signal
@@ -18,6 +20,7 @@ import statistics
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.parse
 
@@ -629,3 +632,102 @@ def check_ports(ports):
         raise BenchError("port(s) %s on this machine are in use; stop "
                          "what listens there (ss -ltnp) and run again" %
                          " ".join(map(str, busy)))
+
+
+# --- the frame of a run ---------------------------------------------------
+
+def arg_parser(prog, doc):
+    """An argument parser whose usage line is DOC's (parse() prints DOC
+    for -h), with the options every benchmark has."""
+    p = argparse.ArgumentParser(
+        prog=prog, add_help=False,
+        usage=next(l for l in doc.split("\n")
+                   if l.startswith("usage: "))[7:])
+    p.add_argument("--kvd", default=os.path.join(ROOT, "build-bench",
+                                                 "server", "kvd"))
+    p.add_argument("--with-etcd", action="store_true")
+    p.add_argument("--etcd-only", action="store_true")
+    p.add_argument("--kvd-args", default="")
+    p.add_argument("--keep", action="store_true")
+    p.add_argument("-h", "--help", action="store_true")
+    return p
+
+
+def parse(p, doc):
+    a = p.parse_args()
+    if a.help:
+        print(doc.strip())
+        sys.exit(0)
+    return a
+
+
+def loadavg():
+    return open("/proc/loadavg").read().split()[:3]
+
+
+class Run:
+    """What one run of a benchmark owns: the processes it started (pids in
+    procs) and its temporary directory. run() stops and removes them at
+    the end, also on Ctrl-C and SIGTERM; a failed run or --keep keeps the
+    directory (its logs, data dirs)."""
+
+    def __init__(self, args):
+        self.a = args
+        self.procs = []
+        self.work = None
+
+    def check(self, tools, kvd_ports):
+        """Fails unless TOOLS (and etcd's with --with-etcd or
+        --etcd-only), the kvd binary (unless --etcd-only) and the ports of
+        the clusters to start are there."""
+        etcd = self.a.with_etcd or self.a.etcd_only
+        require_tools(tools + (["etcd", "etcdctl"] if etcd else []))
+        ports = []
+        if not self.a.etcd_only:
+            if not os.access(self.a.kvd, os.X_OK):
+                raise BenchError("%s is missing: meson setup build-bench "
+                                 "-Dbuildtype=release && ninja -C "
+                                 "build-bench server/kvd" % self.a.kvd)
+            ports += kvd_ports
+        if etcd:
+            ports += ETCD_CLIENT + ETCD_PEER
+        check_ports(ports)
+
+    def mkwork(self, prefix):
+        self.work = tempfile.mkdtemp(prefix=prefix)
+        return self.work
+
+    def results(self, systems, rows, raw, t_start, load_start, load_end):
+        """Writes the table and every single measurement to --json."""
+        out = {"args": vars(self.a), "started": t_start,
+               "finished": time.time(),
+               "loadavg_start": load_start, "loadavg_end": load_end,
+               "cpus": os.cpu_count(), "kernel": platform.release(),
+               "versions": {s.name: s.version() for s in systems},
+               "table": [{"figure": l, "unit": u, "values": v}
+                         for l, u, v in rows],
+               "runs": raw}
+        with open(self.a.json, "w") as f:
+            json.dump(out, f, indent=1)
+        log("results written to %s" % self.a.json)
+
+    def run(self, body):
+        """Calls body(self); returns the exit status."""
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+        rc = 0
+        try:
+            body(self)
+        except BenchError as e:
+            log(str(e))
+            rc = 1
+        except KeyboardInterrupt:
+            rc = 130
+        finally:
+            stop_pids(self.procs)
+            if self.work:
+                if self.a.keep or rc:
+                    # A failed run keeps its logs too.
+                    log("kept %s" % self.work)
+                else:
+                    subprocess.run(["rm", "-rf", self.work])
+        return rc
