@@ -30,7 +30,9 @@ rounds, etcd first in even ones); in a round, for each system:
            Measured: keepalives answered per second (each must be a
            renewal: kvd 200 / etcd TTL > 0), the leader's and the whole
            cluster's CPU (utime + stime of /proc/PID/stat over the phase's
-           wall time, % of one CPU), this client's CPU, the leader's VmRSS
+           wall time, % of one CPU, and per keepalive answered, which
+           compares a system that keeps up with one that does not), this
+           client's CPU, the leader's VmRSS
            at the end, and the latency of each request (send to the kernel's
            receive timestamp of its answer's last segment);
   present  right after the last keepalive: the leader's lease list holds
@@ -67,7 +69,8 @@ options:
 Ports on 127.0.0.1 (it refuses to start when one is busy): kvd client
 7331-7333, peer 7431-7433; etcd client 23791-23793, peer 23801-23803.
 Every process it starts is stopped on exit, also on Ctrl-C. Standard library
-only; needs etcd for --with-etcd. See docs/PERFORMANCE.md, "Leases".
+only; needs etcd and etcdctl for --with-etcd (Debian: etcd-server,
+etcd-client). See docs/PERFORMANCE.md, "Leases".
 """
 
 import json
