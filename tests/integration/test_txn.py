@@ -373,6 +373,10 @@ class TxnTest(ClusterTest):
                          400, 'bad_request')
         self.assertError(m.request('DELETE', '/v1/kv?prefix=%01'), 400,
                          'bad_request')
+        j = self.assertError(m.request('DELETE', '/v1/kv?prefix=dpx&cas=0'),
+                             400, 'bad_request')
+        self.assertIn('cas', j['message'])
+        self.assertEqual(m.get('dpx').status, 200)
         r = m.request('PUT', '/v1/kv')
         self.assertError(r, 405, 'method_not_allowed')
         self.assertEqual(r.header('allow'), 'GET, DELETE')
