@@ -249,6 +249,26 @@ class TxnTest(ClusterTest):
     def test_21_every_op_in_the_failure_branch(self):
         self.check_every_op('opf/', 'failure')
 
+    def test_22_keys_as_json_strings(self):
+        keys = ['esc/"q"', 'esc/back\\slash', 'esc/\u00e9\u2603\U0001f600',
+                'esc/space key', 'esc/</script>']
+        body = {'success': [{'put': {'key': k, 'value': b64(k)}}
+                            for k in keys] +
+                [{'get': {'key': k}} for k in keys] +
+                [{'list': {'prefix': 'esc/'}}]}
+        j, raw = self.txn_ok(body)
+        got = [r['key'] for r in j['results'][len(keys):2 * len(keys)]]
+        self.assertEqual(got, keys)
+        self.assertEqual([kv['key'] for kv in j['results'][-1]['kvs']],
+                         sorted(keys, key=lambda k: k.encode()))
+        for r in j['results'][len(keys):2 * len(keys)]:
+            self.assertEqual(base64.b64decode(r['value']).decode(), r['key'])
+        # The same text as the list route writes for these keys.
+        lst = self.cluster[1].list(prefix='esc/').body
+        for k in keys:
+            self.assertIn(json.dumps(k, ensure_ascii=False).encode(), raw.body)
+            self.assertIn(json.dumps(k, ensure_ascii=False).encode(), lst)
+
     def test_30_one_index_one_set_of_events(self):
         self.put('atom/old', b'o')
         j, _ = self.txn_ok({'success': [
