@@ -501,6 +501,12 @@ const struct config_flag config_flags[] = {
      .help = "a blocking read (?wait_index) waits at most this long, "
 	     "whatever its wait (which above 600s is 400)",
      NUMBER(max_wait_ms, 0, 600000)},
+    {.name = "max-leases",
+     .arg = "N",
+     .def = "100000",
+     .help = "leases the store may hold; a grant beyond it is 409 "
+	     "(revoke some, or raise it)",
+     NUMBER(max_leases, 1, 10000000)},
     {.name = "max-connections",
      .arg = "N",
      .def = "10000",

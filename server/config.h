@@ -62,6 +62,7 @@ struct config {
 	    max_watchers; /* streams per member, 0..CONFIG_MAX_CONNECTIONS */
 	unsigned watch_progress_ms; /* an idle stream's progress period */
 	unsigned max_wait_ms;	    /* a blocking read's wait is cut to it */
+	uint64_t max_leases;	    /* --max-leases: grants beyond it refused */
 	enum log_level log_level;
 	enum log_format log_format;
 	char *config_text; /* --config FILE's text, owned: values point in it */

@@ -24,6 +24,7 @@
 #include "kvdraft_node.h"
 #include "config.h"
 #include "http_members.h"
+#include "http_leases.h"
 #include "http_txn.h"
 #include "http_watch.h"
 #include "kvd_metrics.h"
@@ -488,10 +489,14 @@ static void write_done(void *arg, int err, const void *result)
 	if (err == KVDRAFT_OK && res->status == KV_STALE_SEQ)
 		err = KVD_ESTALE_SEQ;
 	else if (err == KVDRAFT_OK && res->status != KV_APPLIED &&
-		 res->status != KV_CAS_FAILED)
+		 res->status != KV_CAS_FAILED &&
+		 res->status != KV_LEASE_NOT_FOUND)
 		err = KVDRAFT_EINTERNAL;
 	if (err != KVDRAFT_OK) {
 		reply_node_error(n, c->req, c->route, c->t0, err);
+	} else if (res->status == KV_LEASE_NOT_FOUND) {
+		reply_error(n, c->req, c->route, c->t0, 404, "not_found",
+			    "no such lease", NULL);
 	} else if (res->status == KV_CAS_FAILED) {
 		reply_error(
 		    n, c->req, c->route, c->t0, 412, "cas_failed",
@@ -510,7 +515,8 @@ static void write_done(void *arg, int err, const void *result)
 
 static void start_write(struct kvdraft_node *n, struct evhttp_request *req,
 			enum metrics_route route, double t0, const uint8_t *key,
-			size_t key_len, const struct http_param *cas)
+			size_t key_len, const struct http_param *cas,
+			const struct http_param *lease)
 {
 	struct kv_cmd cmd = {.op = route == ROUTE_KV_PUT ? KV_OP_PUT
 							 : KV_OP_DELETE,
@@ -525,6 +531,18 @@ static void start_write(struct kvdraft_node *n, struct evhttp_request *req,
 			return;
 		}
 		cmd.has_cas = 1;
+	}
+	/* ?lease=L attaches the key to lease L; a PUT without it detaches
+	 * the key (DESIGN.md §1.6). */
+	if (lease->value != NULL &&
+	    (route != ROUTE_KV_PUT ||
+	     http_parse_u64(lease->value, lease->len, 1, UINT64_MAX,
+			    &cmd.lease) != 0)) {
+		reply_error(n, req, route, t0, 400, "bad_request",
+			    "lease must be a lease id (a positive integer), "
+			    "on a PUT",
+			    NULL);
+		return;
 	}
 	if (http_parse_identity(req, &cmd.client_id, &cmd.seq, &msg) != 0) {
 		reply_error(n, req, route, t0, 400, "bad_request", msg, NULL);
@@ -739,8 +757,9 @@ static void handle_key(struct kvdraft_node *n, struct evhttp_request *req,
 	struct http_param params[] = {{.name = "cas"},
 				      {.name = "consistency"},
 				      {.name = "wait_index"},
-				      {.name = "wait"}};
-	const size_t np = 4;
+				      {.name = "wait"},
+				      {.name = "lease"}};
+	const size_t np = 5;
 	if (key == NULL || http_parse_query(query, params, np) != 0) {
 		free(key);
 		http_params_free(params, np);
@@ -785,7 +804,7 @@ static void handle_key(struct kvdraft_node *n, struct evhttp_request *req,
 		goto out;
 	}
 	start_write(n, req, route, t0, (const uint8_t *)key, key_len,
-		    &params[0]);
+		    &params[0], &params[4]);
 out:
 	free(key);
 	http_params_free(params, np);
@@ -921,6 +940,11 @@ static void handle(struct evhttp_request *req, void *arg)
 			http_watch_open(n, req, query, t0);
 		else
 			method_not_allowed(n, req, ROUTE_WATCH, t0, "GET");
+	} else if (strncmp(path, HTTP_LEASES_PATH, strlen(HTTP_LEASES_PATH)) ==
+		       0 &&
+		   (path[strlen(HTTP_LEASES_PATH)] == '\0' ||
+		    path[strlen(HTTP_LEASES_PATH)] == '/')) {
+		http_leases_handle(n, req, path, query, t0);
 	} else if (strcmp(path, "/v1/status") == 0) {
 		if (get)
 			handle_status(n, req, t0);
