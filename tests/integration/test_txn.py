@@ -347,6 +347,29 @@ class TxnTest(ClusterTest):
         self.assertEqual([(e['key'], e['index']) for e in evs],
                          [('lease/before', before), ('lease/after', after)])
 
+    def test_61_put_with_a_lease(self):
+        c = self.cluster
+
+        def grant():
+            r = c.find_leader().request('POST', '/v1/leases',
+                                        json.dumps({'ttl': 600}), identity())
+            return r if r.status not in (503, 504) else None
+        r = wait_for(grant, what='a lease')
+        self.assertEqual(r.status, 200, r)
+        lease = r.json()['id']
+
+        def keys():
+            r = c.find_leader().request('GET', '/v1/leases/%d' % lease)
+            return r.json()['keys'] if r.status == 200 else None
+        self.txn_ok({'success': [{'put': {'key': 'lease/held', 'value': '',
+                                          'lease': lease}}]})
+        self.assertEqual(wait_for(keys, what='the lease'), ['lease/held'])
+        # A put without a lease detaches the key.
+        self.txn_ok({'success': [{'put': {'key': 'lease/held',
+                                          'value': ''}}]})
+        self.assertEqual(wait_for(lambda: (lambda k: k is not None and
+                                           (k,))(keys()))[0], [])
+
     def test_70_delete_prefix(self):
         c = self.cluster
         for k in ('dp/a', 'dp/b', 'dp/c/d', 'dpx'):
