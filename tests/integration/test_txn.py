@@ -3,8 +3,10 @@
 # every compare in both branches, every op's result, get after put, list
 # limit and more, one index and one set of watch events for all the
 # changes, a transaction sent to a follower, exactly-once retries answered
-# with the same bytes, the 400/404/413 refusals, and prefix deletes with
-# their events and mod indexes.
+# with the same bytes, keys with characters JSON escapes, puts that attach
+# a key to a lease and detach it, the 400/404/413 refusals (a missing
+# lease leaves no effect and no event), and prefix deletes with their
+# events and mod indexes.
 #
 # Writes the test needs to succeed go through txn_ok()/write(), which
 # carry X-Kv-Client/X-Kv-Seq and retry on 503/504 (a leader may change on
