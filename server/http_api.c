@@ -25,6 +25,7 @@
 #include "config.h"
 #include "http_members.h"
 #include "http_leases.h"
+#include "http_txn.h"
 #include "http_watch.h"
 #include "kvd_metrics.h"
 #include "clock.h"
@@ -53,6 +54,8 @@
 _Static_assert(CONFIG_MAX_VALUE_BYTES_LIMIT <= KV_VALUE_MAX,
 	       "the largest --max-value-bytes is a value the codec takes");
 _Static_assert(CONFIG_MAX_VALUE_BYTES_LIMIT + BODY_SLACK_BYTES <= INT32_MAX,
+	       "the request body limit is an ev_ssize_t on every platform");
+_Static_assert(CONFIG_MAX_TXN_BYTES_LIMIT + BODY_SLACK_BYTES <= INT32_MAX,
 	       "the request body limit is an ev_ssize_t on every platform");
 
 /* A request waiting for the cluster (a write, a linearizable read or a
@@ -137,6 +140,12 @@ static void reply_node_error(struct kvdraft_node *n, struct evhttp_request *req,
 			    kvd_strerror(err), NULL);
 		break;
 	}
+}
+
+void http_api_node_error(struct kvdraft_node *n, struct evhttp_request *req,
+			 enum metrics_route route, double t0, int err)
+{
+	reply_node_error(n, req, route, t0, err);
 }
 
 static void call_free(struct call *c)
@@ -916,8 +925,16 @@ static void handle(struct evhttp_request *req, void *arg)
 	} else if (strcmp(path, "/v1/kv") == 0) {
 		if (get)
 			handle_list(n, req, query, t0);
+		else if (cmd == EVHTTP_REQ_DELETE)
+			http_delete_prefix(n, req, query, t0);
 		else
-			method_not_allowed(n, req, ROUTE_OTHER, t0, "GET");
+			method_not_allowed(n, req, ROUTE_OTHER, t0,
+					   "GET, DELETE");
+	} else if (strcmp(path, "/v1/txn") == 0) {
+		if (cmd == EVHTTP_REQ_POST)
+			http_txn_post(n, req, t0);
+		else
+			method_not_allowed(n, req, ROUTE_OTHER, t0, "POST");
 	} else if (strcmp(path, "/v1/watch") == 0) {
 		if (cmd == EVHTTP_REQ_GET)
 			http_watch_open(n, req, query, t0);
@@ -993,8 +1010,13 @@ static void handle(struct evhttp_request *req, void *arg)
 void http_api_attach(struct evhttp *http, struct kvdraft_node *n)
 {
 	const struct config *cfg = kvd_config(n);
-	evhttp_set_max_body_size(
-	    http, (ev_ssize_t)(cfg->max_value_bytes + BODY_SLACK_BYTES));
+	/* The largest body a route takes: a PUT's value or a transaction;
+	 * each route checks its own limit and answers a JSON 413. */
+	uint64_t body_max = cfg->max_value_bytes > cfg->max_txn_bytes
+				? cfg->max_value_bytes
+				: cfg->max_txn_bytes;
+	evhttp_set_max_body_size(http,
+				 (ev_ssize_t)(body_max + BODY_SLACK_BYTES));
 	evhttp_set_max_headers_size(http, MAX_HEADERS_BYTES);
 	evhttp_set_timeout(http, IDLE_TIMEOUT_S);
 	/* Every method evhttp knows reaches us, so that wrong ones get our
