@@ -15,6 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -201,13 +204,23 @@ static void say(const char *s)
 	(void)r;
 }
 
-/* Starts CMD in a process group of its own, its signal mask @mask. */
+/* Starts CMD in a process group of its own, its signal mask @mask. On
+ * Linux CMD is killed when kvctl dies (PR_SET_PDEATHSIG): its lease will
+ * lapse, so it must not go on under a lock it no longer holds. */
 static pid_t spawn(char **cmd, char **env, const sigset_t *mask)
 {
+	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid != 0)
 		return pid;
 	setpgid(0, 0);
+#ifdef __linux__
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent) /* kvctl died before prctl() */
+		_exit(EXIT_LOCK_LOST);
+#else
+	(void)parent;
+#endif
 	sigprocmask(SIG_SETMASK, mask, NULL);
 	execvpe(cmd[0], cmd, env);
 	int e = errno;
