@@ -3,6 +3,7 @@
  * etcd's concurrency recipe builds it. */
 #include "kvc.h"
 #include "kvc_http.h"
+#include "kvc_lock_queue.h"
 
 #include "clock.h"
 
@@ -23,21 +24,14 @@ struct kvc_lock {
 	uint64_t index;
 };
 
-/* One waiter: a key under NAME/ and its mod index. */
-struct waiter {
-	char *key;
-	uint64_t index;
-};
-
-/* The waiter that comes before @mine (the greatest mod index below its
- * own, ties broken by key), or NULL: @mine holds the lock. Pure, so that
- * the order is plain to see: first come (lowest index), first served. */
-static const struct waiter *predecessor(const struct waiter *w, size_t n,
-					const struct waiter *mine)
+/* The waiter that comes before @mine, or NULL: @mine holds the lock. */
+const struct kvc_lock_waiter *
+kvc_lock_predecessor(const struct kvc_lock_waiter *w, size_t n,
+		     const struct kvc_lock_waiter *mine)
 {
-	const struct waiter *best = NULL;
+	const struct kvc_lock_waiter *best = NULL;
 	for (size_t i = 0; i < n; i++) {
-		const struct waiter *c = &w[i];
+		const struct kvc_lock_waiter *c = &w[i];
 		if (c == mine)
 			continue;
 		bool before =
@@ -52,7 +46,7 @@ static const struct waiter *predecessor(const struct waiter *w, size_t n,
 	return best;
 }
 
-static void waiters_free(struct waiter *w, size_t n)
+static void waiters_free(struct kvc_lock_waiter *w, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		free(w[i].key);
@@ -60,10 +54,10 @@ static void waiters_free(struct waiter *w, size_t n)
 }
 
 /* Every key under @prefix with its mod index, all pages. */
-static int list_waiters(struct kvc *h, const char *prefix, struct waiter **out,
-			size_t *n)
+static int list_waiters(struct kvc *h, const char *prefix,
+			struct kvc_lock_waiter **out, size_t *n)
 {
-	struct waiter *w = NULL;
+	struct kvc_lock_waiter *w = NULL;
 	size_t cnt = 0, cap = 0;
 	char *after = NULL;
 	int rc;
@@ -76,7 +70,8 @@ static int list_waiters(struct kvc *h, const char *prefix, struct waiter **out,
 			break;
 		if (cnt + got > cap) {
 			size_t ncap = (cnt + got) * 2;
-			struct waiter *nw = realloc(w, ncap * sizeof(*w));
+			struct kvc_lock_waiter *nw =
+			    realloc(w, ncap * sizeof(*w));
 			if (!nw) {
 				kvc_kvs_free(kvs, got);
 				rc = KVC_ENOMEM;
@@ -187,12 +182,12 @@ int kvc_lock(struct kvc *h, const char *name, uint64_t lease, int timeout_ms,
 	l->index = idx;
 
 	for (;;) {
-		struct waiter *w = NULL;
+		struct kvc_lock_waiter *w = NULL;
 		size_t n = 0;
 		rc = list_waiters(h, prefix, &w, &n);
 		if (rc < 0 && !transient(rc))
 			goto fail;
-		const struct waiter *mine = NULL, *pred = NULL;
+		const struct kvc_lock_waiter *mine = NULL, *pred = NULL;
 		for (size_t i = 0; rc == 0 && i < n; i++)
 			if (strcmp(w[i].key, l->key) == 0)
 				mine = &w[i];
@@ -209,7 +204,7 @@ int kvc_lock(struct kvc *h, const char *name, uint64_t lease, int timeout_ms,
 		}
 		if (rc == 0) {
 			l->index = mine->index;
-			pred = predecessor(w, n, mine);
+			pred = kvc_lock_predecessor(w, n, mine);
 			if (!pred) {
 				waiters_free(w, n);
 				free(prefix);
