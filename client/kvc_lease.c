@@ -154,37 +154,76 @@ int kvc_lease_info(struct kvc *h, uint64_t id, struct kvc_lease **out)
 	return rc;
 }
 
+/* One page of GET /v1/leases after id @after, appended to *@out (*@n
+ * leases, room for *@cap); *@more says whether more follow (a member that
+ * does not page says nothing: none). */
+static int list_page(struct kvc *h, uint64_t after, struct kvc_lease **out,
+		     size_t *n, size_t *cap, bool *more)
+{
+	char path[80];
+	snprintf(path, sizeof(path), "/v1/leases?limit=1000&after=%" PRIu64,
+		 after);
+	struct call c = {
+	    .method = EVHTTP_REQ_GET, .path = path, .to_leader = true};
+	json_t *j;
+	int rc = kvc_http_call_json(h, &c, false, &j);
+	if (rc < 0)
+		return rc;
+	json_t *arr = json_object_get(j, "leases");
+	json_t *m = json_object_get(j, "more");
+	size_t cnt = json_array_size(arr);
+	rc = KVC_EPROTO;
+	if (!json_is_array(arr) || (m && !json_is_boolean(m)))
+		goto done;
+	*more = json_is_true(m) && cnt > 0;
+	if (*n + cnt > *cap) {
+		size_t ncap = (*n + cnt) * 2;
+		struct kvc_lease *nl = realloc(*out, ncap * sizeof(**out));
+		rc = KVC_ENOMEM;
+		if (!nl)
+			goto done;
+		memset(nl + *n, 0, (ncap - *n) * sizeof(*nl));
+		*out = nl;
+		*cap = ncap;
+	}
+	rc = 0;
+	size_t first = *n;
+	for (size_t i = 0; i < cnt && rc == 0; i++) {
+		rc = parse_lease(json_array_get(arr, i), false, &(*out)[*n]);
+		if (rc == 0)
+			(*n)++;
+	}
+	/* Ids grow page after page: anything else would loop. */
+	if (rc == 0 && cnt > 0 && (*out)[first].id <= after)
+		rc = KVC_EPROTO;
+done:
+	json_decref(j);
+	return rc;
+}
+
 int kvc_lease_list(struct kvc *h, struct kvc_lease **leases, size_t *n)
 {
 	if (!h || !leases || !n)
 		return KVC_EINVAL;
 	*leases = NULL;
 	*n = 0;
-	struct call c = {
-	    .method = EVHTTP_REQ_GET, .path = "/v1/leases", .to_leader = true};
-	json_t *j;
-	int rc = kvc_http_call_json(h, &c, false, &j);
-	if (rc < 0)
-		return rc;
-	json_t *arr = json_object_get(j, "leases");
-	size_t cnt = json_array_size(arr);
 	struct kvc_lease *out = NULL;
-	rc = KVC_EPROTO;
-	if (!json_is_array(arr))
-		goto done;
-	out = calloc(cnt ? cnt : 1, sizeof(*out));
-	rc = out ? 0 : KVC_ENOMEM;
-	for (size_t i = 0; i < cnt && rc == 0; i++)
-		rc = parse_lease(json_array_get(arr, i), false, &out[i]);
-done:
+	size_t cnt = 0, cap = 0;
+	bool more = true;
+	uint64_t after = 0;
+	int rc = 0;
+	while (more && rc == 0) {
+		rc = list_page(h, after, &out, &cnt, &cap, &more);
+		if (rc == 0 && cnt > 0)
+			after = out[cnt - 1].id;
+	}
 	if (rc == KVC_EPROTO)
 		kvc_http_set_errmsg(h, "malformed lease list");
 	if (rc < 0) {
 		kvc_leases_free(out, cnt);
-	} else {
-		*leases = out;
-		*n = cnt;
+		return rc;
 	}
-	json_decref(j);
-	return rc;
+	*leases = out;
+	*n = cnt;
+	return 0;
 }
