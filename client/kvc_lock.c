@@ -144,6 +144,16 @@ static void pause_ms(uint64_t ms)
 	nanosleep(&ts, NULL);
 }
 
+/* Deletes a waiter's @key, keeping the handle's message of the error
+ * that made it leave. */
+static void leave_queue(struct kvc *h, const char *key)
+{
+	char msg[KVC_ERRMSG];
+	snprintf(msg, sizeof(msg), "%s", h->errmsg);
+	kvc_delete(h, key, NULL, NULL);
+	snprintf(h->errmsg, sizeof(h->errmsg), "%s", msg);
+}
+
 int kvc_lock(struct kvc *h, const char *name, uint64_t lease, int timeout_ms,
 	     struct kvc_lock **out)
 {
@@ -254,14 +264,10 @@ int kvc_lock(struct kvc *h, const char *name, uint64_t lease, int timeout_ms,
 		if (rc < 0)
 			pause_ms(LOCK_RETRY_PAUSE_MS);
 	}
-fail : {
+fail:
 	/* Leave the queue: a waiter key left behind would hold up every
 	 * later waiter until the lease ends. Keep the error's message. */
-	char msg[KVC_ERRMSG];
-	snprintf(msg, sizeof(msg), "%s", h->errmsg);
-	kvc_delete(h, l->key, NULL, NULL);
-	snprintf(h->errmsg, sizeof(h->errmsg), "%s", msg);
-}
+	leave_queue(h, l->key);
 fail_nokey:
 	free(prefix);
 	free(l->key);
