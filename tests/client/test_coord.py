@@ -5,8 +5,8 @@
 # 3-member kvd cluster. Locks: several `kvctl lock` started at once never
 # overlap and enter in the order they queued (their keys' indexes); a
 # holder's kvctl killed -9 frees the lock after the TTL; kvctl exits with
-# CMD's status; on the cluster, a holder whose members all stop answering
-# kills CMD and exits 5 ("lock lost").
+# CMD's status; a holder whose lease is revoked, or whose members all stop
+# answering, kills CMD and exits 5 ("lock lost").
 #
 # argv[1]: kvd, then optional unittest names; environment KVCTL: the kvctl
 # binary, TEST_LIBKVC_COORD: the test_libkvc_coord binary (its test is
@@ -241,6 +241,29 @@ class CoordCases:
             rc, out, err = run(['lock', name, '--', 'echo', 'got it'], ep,
                                wait=120)
             self.assertEqual((rc, out), (0, 'got it\n'), err)
+
+    def test_kvctl_lock_lease_revoked_is_lost(self):
+        """A keepalive that finds the lease gone: CMD killed, exit 5."""
+        ep = self.endpoints()
+        name = self.name('revoked')
+        with tempfile.TemporaryDirectory() as d:
+            mark = os.path.join(d, 'held')
+            holder = start(['lock', name, '--ttl', '3', '--', 'sh', '-c',
+                            'echo $$ $KVCTL_LOCK_LEASE > %s.tmp; '
+                            'mv %s.tmp %s; exec sleep 600'
+                            % (mark, mark, mark)], ep)
+            wait_for(lambda: os.path.exists(mark), timeout=60,
+                     what='the holder runs')
+            with open(mark) as f:
+                cmd_pid, lease = (int(x) for x in f.read().split())
+            self.assertEqual(run(['lease', 'revoke', str(lease)], ep)[0], 0)
+            rc = holder.wait(timeout=120)
+            err = holder.stderr.read().decode()
+            holder.stdout.close()
+            holder.stderr.close()
+            self.assertEqual(rc, 5, err)
+            self.assertIn('lock lost', err)
+            self.assertFalse(pid_alive(cmd_pid))
 
 
 class StandInCoordTest(CoordCases, unittest.TestCase):
