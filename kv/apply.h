@@ -1,7 +1,8 @@
 /* apply.h - what kv.c's apply (the dispatcher) shares with the files that
  * apply the ops: apply_key.c (writes of one key and the lease tables
  * under them), lease.c (LEASE_GRANT, _REVOKE, _EXPIRE), apply_txn.c (TXN,
- * DELETE_PREFIX, the results arena). Everything here runs inside apply's
+ * DELETE_PREFIX, the results arena), and with clients.c (the exactly-once
+ * table). Everything here runs inside apply's
  * one write transaction and must be deterministic: it reads only the store
  * and the entry. */
 #ifndef KV_APPLY_H_
@@ -26,6 +27,33 @@ struct apply_ctx {
 
 /* Records LMDB's @rc as the failure of step @what; returns KV_ELMDB. */
 int apply_mdb_fail(struct apply_ctx *c, int rc, const char *what);
+
+/* Client record: [last seq u64][index u64][mod index u64][status u8]
+ * [deleted u8][6 reserved zero bytes]. The ops past PUT and DELETE have
+ * more to replay and extend it (CLIENT_REC_EXT bytes and a TXN's
+ * results): [op u8][succeeded u8][6 zero][count u64][lease id u64]
+ * [lease ttl u64][results]. PUT and DELETE keep the 32 bytes a member
+ * that predates ops 3..7 reads. */
+#define CLIENT_REC_SIZE 32
+#define CLIENT_REC_EXT	64
+
+/* ---- clients.c ---- */
+
+/* Before the entry at @index: forget clients whose last command is older
+ * than index - client_expiry_entries, and, if @admit, make room for one
+ * more client under max_clients (kv_options). 0 or a negative code. */
+int clients_expire(struct apply_ctx *c, raft_index index, int admit);
+
+/* Fills @r with the first result, replayed from the client record @rec
+ * (@len bytes, CLIENT_REC_SIZE or more). 0 or KV_ENOMEM. */
+int clients_replay(struct kv *kv, struct kv_result *r, const uint8_t *rec,
+		   size_t len);
+
+/* Records @r as @cmd's client's result for its seq, replacing
+ * @old_index's age key (if @known) with one at @index. */
+int clients_remember(struct apply_ctx *c, const struct kv_cmd *cmd,
+		     raft_index index, const struct kv_result *r, int known,
+		     uint64_t old_index);
 
 /* ---- apply_key.c ---- */
 

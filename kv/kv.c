@@ -12,8 +12,9 @@
  *             [value] (events.c: the watch history)
  *   "leases", "lease_keys", "key_lease": leases and their keys (lease.c)
  * "ages" orders clients by the index of their last command, which makes
- * expiry and eviction a walk from its first key. The ops past PUT and
- * DELETE are applied by the files of apply.h; this file dispatches.
+ * expiry and eviction a walk from its first key (clients.c). The ops past
+ * PUT and DELETE are applied by the files of apply.h; this file
+ * dispatches.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -35,15 +36,6 @@
 #include "durable.h"
 
 #define KV_FORMAT_VERSION 1
-
-/* Client record: [last seq u64][index u64][mod index u64][status u8]
- * [deleted u8][6 reserved zero bytes]. The ops past PUT and DELETE have
- * more to replay and extend it (CLIENT_REC_EXT bytes and a TXN's
- * results): [op u8][succeeded u8][6 zero][count u64][lease id u64]
- * [lease ttl u64][results]. PUT and DELETE keep the 32 bytes a member
- * that predates ops 3..7 reads. */
-#define CLIENT_REC_SIZE 32
-#define CLIENT_REC_EXT	64
 
 /* Named databases: data, meta, clients, ages, events, leases, lease_keys,
  * key_lease. */
@@ -617,121 +609,8 @@ raft_term kv_applied_term(const struct kv *kv)
 /* ------------------------------------------------------------------------ */
 /* Apply                                                                    */
 
-/* struct apply_ctx and apply_mdb_fail(): apply.h. */
-
-static void age_key(uint8_t k[16], uint64_t index, uint64_t client)
-{
-	be_put_u64(k, index);
-	be_put_u64(k + 8, client);
-}
-
-/* Forgets the client at the cursor's current "ages" key and that key. */
-static int forget_at(struct apply_ctx *c, MDB_cursor *cur, MDB_val *ak)
-{
-	uint8_t ck[8];
-	MDB_val k = {8, ck};
-	int rc;
-
-	if (ak->mv_size != 16)
-		return KV_ECORRUPT;
-	memcpy(ck, (const uint8_t *)ak->mv_data + 8, 8);
-	rc = mdb_cursor_del(cur, 0);
-	if (rc != 0)
-		return apply_mdb_fail(c, rc, "deleting an age");
-	rc = mdb_del(c->txn, c->kv->clients, &k, NULL);
-	if (rc != 0 && rc != MDB_NOTFOUND)
-		return apply_mdb_fail(c, rc, "deleting a client");
-	return 0;
-}
-
-/* Before the entry at @index: forget clients whose last command is older
- * than index - client_expiry_entries, and, if @admit, make room for one
- * more client under max_clients. Both decisions depend only on the applied
- * entries, so every member makes them identically at the same index. */
-static int expire_clients(struct apply_ctx *c, raft_index index, int admit)
-{
-	const struct kv_options *o = &c->kv->opts;
-	MDB_cursor *cur = NULL;
-	MDB_val k, v;
-	MDB_stat st;
-	uint64_t count;
-	int rc, rv = 0;
-
-	rc = mdb_cursor_open(c->txn, c->kv->ages, &cur);
-	if (rc != 0)
-		return apply_mdb_fail(c, rc, "opening the ages cursor");
-	if (o->client_expiry_entries != 0 && index > o->client_expiry_entries) {
-		uint64_t oldest_kept = index - o->client_expiry_entries;
-
-		while ((rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST)) == 0) {
-			if (k.mv_size != 16) {
-				rv = KV_ECORRUPT;
-				goto out;
-			}
-			if (be_get_u64(k.mv_data) >= oldest_kept)
-				break;
-			rv = forget_at(c, cur, &k);
-			if (rv != 0)
-				goto out;
-		}
-		if (rc != 0 && rc != MDB_NOTFOUND) {
-			rv = apply_mdb_fail(c, rc, "walking ages");
-			goto out;
-		}
-	}
-	if (admit && o->max_clients != 0) {
-		rc = mdb_stat(c->txn, c->kv->clients, &st);
-		if (rc != 0) {
-			rv = apply_mdb_fail(c, rc, "counting clients");
-			goto out;
-		}
-		count = st.ms_entries;
-		while (count >= o->max_clients) {
-			rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-			if (rc != 0) {
-				rv = rc == MDB_NOTFOUND
-					 ? KV_ECORRUPT /* tables disagree */
-					 : apply_mdb_fail(c, rc, "evicting");
-				goto out;
-			}
-			rv = forget_at(c, cur, &k);
-			if (rv != 0)
-				goto out;
-			count--;
-		}
-	}
-out:
-	mdb_cursor_close(cur);
-	return rv;
-}
-
-/* The first result, replayed from the client record @rec (@len bytes:
- * CLIENT_REC_SIZE, or CLIENT_REC_EXT and a TXN's results, which are
- * copied into the arena). 0 or KV_ENOMEM. */
-static int result_from_rec(struct kv *kv, struct kv_result *r,
-			   const uint8_t *rec, size_t len)
-{
-	r->status = rec[24];
-	r->deleted = rec[25];
-	r->index = le_get_u64(rec + 8);
-	r->mod_index = le_get_u64(rec + 16);
-	r->duplicate = 1;
-	if (len < CLIENT_REC_EXT)
-		return 0;
-	r->op = rec[32];
-	r->succeeded = rec[33];
-	r->count = le_get_u64(rec + 40);
-	r->lease_id = le_get_u64(rec + 48);
-	r->lease_ttl = le_get_u64(rec + 56);
-	if (len > CLIENT_REC_EXT) {
-		r->txn = kv_arena_copy(kv, rec + CLIENT_REC_EXT,
-				       len - CLIENT_REC_EXT);
-		if (r->txn == NULL)
-			return KV_ENOMEM;
-		r->txn_len = len - CLIENT_REC_EXT;
-	}
-	return 0;
-}
+/* struct apply_ctx and apply_mdb_fail(): apply.h; the exactly-once table:
+ * clients.c. */
 
 /* Applies the PUT/DELETE itself; fills @r. */
 static int apply_op(struct apply_ctx *c, const struct kv_cmd *cmd,
@@ -806,57 +685,6 @@ static int apply_cmd(struct apply_ctx *c, const struct kv_cmd *cmd,
 	}
 }
 
-/* Records @r as client's result for seq, replacing @old_index's age key
- * (if @known) with one at @index. */
-static int remember(struct apply_ctx *c, const struct kv_cmd *cmd,
-		    raft_index index, const struct kv_result *r, int known,
-		    uint64_t old_index)
-{
-	uint8_t ck[8], ak[16], *rec;
-	MDB_val k = {8, ck}, v;
-	MDB_val a = {16, ak}, e = {0, NULL};
-	int rc;
-
-	be_put_u64(ck, cmd->client_id);
-	if (known) {
-		age_key(ak, old_index, cmd->client_id);
-		rc = mdb_del(c->txn, c->kv->ages, &a, NULL);
-		if (rc != 0)
-			return rc == MDB_NOTFOUND
-				   ? KV_ECORRUPT
-				   : apply_mdb_fail(c, rc, "deleting an age");
-	}
-	/* Written in place (MDB_RESERVE): a TXN's results may be MiBs. */
-	v.mv_size = cmd->op == KV_OP_PUT || cmd->op == KV_OP_DELETE
-			? CLIENT_REC_SIZE
-			: CLIENT_REC_EXT + r->txn_len;
-	v.mv_data = NULL;
-	rc = mdb_put(c->txn, c->kv->clients, &k, &v, MDB_RESERVE);
-	if (rc != 0)
-		return apply_mdb_fail(c, rc, "writing a client");
-	rec = v.mv_data;
-	memset(rec, 0, v.mv_size < CLIENT_REC_EXT ? v.mv_size : CLIENT_REC_EXT);
-	le_put_u64(rec, cmd->seq);
-	le_put_u64(rec + 8, r->index);
-	le_put_u64(rec + 16, r->mod_index);
-	rec[24] = r->status;
-	rec[25] = r->deleted;
-	if (v.mv_size >= CLIENT_REC_EXT) {
-		rec[32] = r->op;
-		rec[33] = r->succeeded;
-		le_put_u64(rec + 40, r->count);
-		le_put_u64(rec + 48, r->lease_id);
-		le_put_u64(rec + 56, r->lease_ttl);
-		if (r->txn_len != 0)
-			memcpy(rec + CLIENT_REC_EXT, r->txn, r->txn_len);
-	}
-	age_key(ak, index, cmd->client_id);
-	rc = mdb_put(c->txn, c->kv->ages, &a, &e, 0);
-	if (rc != 0)
-		return apply_mdb_fail(c, rc, "writing an age");
-	return 0;
-}
-
 /* Decodes entry @e's command, and a TXN's body into kv->txn_scratch
  * (*@t). 0 or the KV_ECMD_* code that makes it a bad command. */
 static int decode_entry(struct kv *kv, const struct raft_entry *e,
@@ -896,7 +724,7 @@ static int apply_command(struct apply_ctx *c, const struct raft_entry *e,
 		r->status = KV_BAD_COMMAND;
 		r->cmd_error = rv;
 		r->index = e->index;
-		return expire_clients(c, e->index, 0);
+		return clients_expire(c, e->index, 0);
 	}
 	r->op = cmd.op;
 	r->origin = cmd.origin;
@@ -904,13 +732,13 @@ static int apply_command(struct apply_ctx *c, const struct raft_entry *e,
 	r->client_id = cmd.client_id;
 	r->seq = cmd.seq;
 	if (cmd.client_id == 0) {
-		rv = expire_clients(c, e->index, 0);
+		rv = clients_expire(c, e->index, 0);
 		return rv != 0 ? rv : apply_cmd(c, &cmd, t, e->index, r);
 	}
 
 	/* Expire first, so whether this client is still remembered depends
 	 * only on the entry's index. */
-	rv = expire_clients(c, e->index, 0);
+	rv = clients_expire(c, e->index, 0);
 	if (rv != 0)
 		return rv;
 	be_put_u64(ck, cmd.client_id);
@@ -926,7 +754,7 @@ static int apply_command(struct apply_ctx *c, const struct raft_entry *e,
 		last_seq = le_get_u64(v.mv_data);
 		old_index = le_get_u64((const uint8_t *)v.mv_data + 8);
 		if (cmd.seq == last_seq)
-			return result_from_rec(c->kv, r, v.mv_data, v.mv_size);
+			return clients_replay(c->kv, r, v.mv_data, v.mv_size);
 		if (cmd.seq < last_seq) {
 			r->status = KV_STALE_SEQ;
 			r->index = e->index;
@@ -934,14 +762,14 @@ static int apply_command(struct apply_ctx *c, const struct raft_entry *e,
 		}
 	} else {
 		/* A new client may push the oldest one out. */
-		rv = expire_clients(c, e->index, 1);
+		rv = clients_expire(c, e->index, 1);
 		if (rv != 0)
 			return rv;
 	}
 	rv = apply_cmd(c, &cmd, t, e->index, r);
 	if (rv != 0)
 		return rv;
-	return remember(c, &cmd, e->index, r, known, old_index);
+	return clients_remember(c, &cmd, e->index, r, known, old_index);
 }
 
 /* One attempt at the whole batch in one write transaction. */
@@ -983,7 +811,7 @@ static int apply_batch(struct apply_ctx *c, const struct raft_entry *entries,
 		} else {
 			r->status = KV_NONE;
 			r->index = e->index;
-			rv = expire_clients(c, e->index, 0);
+			rv = clients_expire(c, e->index, 0);
 		}
 		if (rv != 0)
 			goto abort;
@@ -1046,7 +874,8 @@ static int grow_map(struct kv *kv, char *err, size_t errlen)
 
 int kv_retryable(int err)
 {
-	return err == KV_ENOSPC || err == KV_EMAPFULL;
+	/* After each, the store and the handle are as before the call. */
+	return err == KV_ENOSPC || err == KV_EMAPFULL || err == KV_ENOMEM;
 }
 
 /* Whether LMDB's failure @rc while applying @bytes of payload means there
@@ -1168,8 +997,14 @@ int kv_apply(struct kv *kv, const struct raft_entry *entries, size_t n,
 			mdb_strerror(c.mdb_rc));
 		if (mdb_damaged(c.mdb_rc))
 			rv = KV_ECORRUPT;
-	} else if (rv == KV_ECORRUPT)
+	} else if (rv == KV_ECORRUPT) {
 		set_err(err, errlen, "kv: apply: malformed stored record");
+	} else if (rv == KV_ENOMEM) {
+		kv_arena_reset(kv);
+		set_err(err, errlen,
+			"kv: apply: out of memory (nothing of the batch was "
+			"applied)");
+	}
 	return rv;
 }
 

@@ -106,7 +106,7 @@ const char *kv_strerror(int err);
 
 /* Returns 1 if a kv_apply() that failed with @err may succeed when called
  * again with the same entries (KV_ENOSPC once space is freed, KV_EMAPFULL
- * once the limit is raised), 0 otherwise. */
+ * once the limit is raised, KV_ENOMEM once memory is), 0 otherwise. */
 int kv_retryable(int err);
 
 /* ------------------------------------------------------------------------ */
@@ -481,28 +481,29 @@ struct kv_result {
  *  - NORMAL: decoded; a payload that does not decode is KV_BAD_COMMAND and
  *    otherwise skipped (every member decides the same); a command whose
  *    client's last seq is > seq is KV_STALE_SEQ, == seq is the stored first
- *    result with duplicate = 1; else the PUT/DELETE is applied, subject to
- *    CAS, and its result stored for the client.
+ *    result with duplicate = 1; else the command is applied (PUT/DELETE
+ *    subject to CAS) and its result stored for the client.
  * @results, if not NULL, has room for @n results and is filled in order.
  * @entries' data is only read during the call (the caller keeps ownership).
  * Errors (nothing is applied): KV_EINVAL (NULL, unknown entry type),
  * KV_ENOTSEQ, KV_EGAP (entries[0].index > applied + 1: never a gap),
- * KV_EMAPFULL, KV_ENOSPC, KV_ELMDB, KV_ECORRUPT (a malformed record, or
- * LMDB found a damaged page: see kv_open()). On MDB_MAP_FULL the map is
- * grown and the whole batch retried, so callers never see it below
- * max_map_bytes.
+ * KV_ENOMEM (a transaction's results or its decoding, and a replayed
+ * result's copy, are allocated), KV_EMAPFULL, KV_ENOSPC, KV_ELMDB,
+ * KV_ECORRUPT (a malformed record, or LMDB found a damaged page: see
+ * kv_open()). On MDB_MAP_FULL the map is grown and the whole batch
+ * retried, so callers never see it below max_map_bytes.
  *
  * A full disk: when LMDB cannot write the batch's pages for lack of space
  * (ENOSPC, EDQUOT, EFBIG; or the EIO LMDB reports for a short write, when
  * the file system has less than KV_LOW_SPACE_BYTES plus twice the batch's
  * payload free or the file reached RLIMIT_FSIZE) the result is KV_ENOSPC.
- * After KV_ENOSPC or KV_EMAPFULL (kv_retryable()) the store on disk and
- * the handle's state (applied index and term, content, exactly-once table)
- * are exactly as before the call, so the caller may pass the same entries
- * again later. If the failed commit also left LMDB's environment unusable
- * (LMDB marks it so when the meta page could not be written; every later
- * transaction would fail with MDB_PANIC) kv_needs_reopen() is 1 and
- * kv_reopen() must be called before any other call. */
+ * After KV_ENOSPC, KV_EMAPFULL or KV_ENOMEM (kv_retryable()) the store on
+ * disk and the handle's state (applied index and term, content,
+ * exactly-once table) are exactly as before the call, so the caller may
+ * pass the same entries again later. If the failed commit also left LMDB's
+ * environment unusable (LMDB marks it so when the meta page could not be
+ * written; every later transaction would fail with MDB_PANIC) kv_needs_reopen()
+ * is 1 and kv_reopen() must be called before any other call. */
 int kv_apply(struct kv *kv, const struct raft_entry *entries, size_t n,
 	     struct kv_result *results, char *err, size_t errlen);
 

@@ -622,6 +622,16 @@ static void gen_client_http(void)
 	    {"wait", "GET /v1/kv/a?wait_index=2&wait=30s HTTP/1.1\r\n\r\n"
 		     "GET /v1/kv?prefix=a&wait_index=9&wait=150ms HTTP/1.1"
 		     "\r\n\r\n"},
+	    {"txn", "POST /v1/txn HTTP/1.1\r\nX-Kv-Client: 00000000000000a2\r\n"
+		    "X-Kv-Seq: 1\r\nContent-Length: 199\r\n\r\n"
+		    "{\"compare\":[{\"key\":\"a\",\"target\":\"exists\",\"op\""
+		    ":\"==\",\"value\":true}],\"success\":[{\"put\":{\"key\":"
+		    "\"a\",\"value\":\"dg==\"}},{\"get\":{\"key\":\"a\"}},{\""
+		    "list\":{\"limit\":2}}],\"failure\":[{\"delete_prefix\":{"
+		    "\"prefix\":\"a\"}}]}"},
+	    {"delete-prefix", "DELETE /v1/kv?prefix=a%2F HTTP/1.1\r\n\r\n"
+			      "DELETE /v1/kv?prefix= HTTP/1.1\r\n\r\n"
+			      "DELETE /v1/kv HTTP/1.1\r\n\r\n"},
 	};
 
 	for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
