@@ -49,7 +49,7 @@ static const char usage_main[] =
     "  lease revoke ID | info ID   end a lease (and its keys); describe it\n"
     "  lease list                  the leases and their time left\n"
     "  put KEY VALUE --lease ID    write a key that goes with lease ID\n"
-    "  txn [--file F]              run a transaction (JSON, DESIGN 1.7)\n"
+    "  txn [--file F]              run a transaction (JSON: docs/API.md)\n"
     "  lock NAME [--ttl S] -- CMD  run CMD holding the lock NAME\n"
     "\n"
     "Global options:\n"
