@@ -70,7 +70,7 @@ int clients_bytes_flush(struct apply_ctx *c);
 /* At open, inside its write transaction: a store without the
  * "client_bytes" counter (from before it existed) counts its client
  * records once and stores the sum. 0, KV_ECORRUPT (a counter of the wrong
- * size) or an LMDB code (> 0). */
+ * size) or an LMDB code. */
 int clients_bytes_init(struct kv *kv, MDB_txn *txn);
 
 /* For kv_check(): whether the counter equals the sum of the records'
