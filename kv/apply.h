@@ -67,10 +67,11 @@ int clients_remember(struct apply_ctx *c, const struct kv_cmd *cmd,
  * counter back if the batch changed it. 0 or a negative code. */
 int clients_bytes_flush(struct apply_ctx *c);
 
-/* At open, inside its write transaction: a store without the
- * "client_bytes" counter (from before it existed) counts its client
- * records once and stores the sum. 0, KV_ECORRUPT (a counter of the wrong
- * size) or an LMDB code. */
+/* At open, inside its write transaction: counts the client records and
+ * stores the sum as the "client_bytes" counter when it is missing (a
+ * store from before it existed) or differs (one an older version wrote
+ * records into). 0, KV_ECORRUPT (a counter of the wrong size) or an LMDB
+ * code. */
 int clients_bytes_init(struct kv *kv, MDB_txn *txn);
 
 /* For kv_check(): whether the counter equals the sum of the records'

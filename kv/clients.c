@@ -320,19 +320,26 @@ static int bytes_count(struct kv *kv, MDB_txn *txn, uint64_t *sum)
 
 int clients_bytes_init(struct kv *kv, MDB_txn *txn)
 {
-	MDB_val k = {BYTES_KEY_LEN, BYTES_KEY}, v;
+	MDB_val k = {BYTES_KEY_LEN, BYTES_KEY}, v = {0, NULL};
 	uint8_t buf[8];
 	uint64_t sum;
 	int rc = mdb_get(txn, kv->meta, &k, &v);
 
-	if (rc == 0)
-		return v.mv_size == 8 ? 0 : KV_ECORRUPT;
-	if (rc != MDB_NOTFOUND)
+	if (rc != 0 && rc != MDB_NOTFOUND)
 		return rc;
-	/* A store from before the counter: one walk, once. */
+	if (rc == 0 && v.mv_size != 8)
+		return KV_ECORRUPT;
+	/* Counted at every open (one walk of at most max_clients records):
+	 * a store written by a version without the counter (an older member
+	 * in a rolling upgrade, or a snapshot it sent) may hold a stale one,
+	 * and every member must evict from the same total. */
+	int have = rc == 0;
+	uint64_t stored = have ? le_get_u64(v.mv_data) : 0;
 	rc = bytes_count(kv, txn, &sum);
 	if (rc != 0)
 		return rc;
+	if (have && stored == sum)
+		return 0;
 	le_put_u64(buf, sum);
 	v.mv_size = 8;
 	v.mv_data = buf;

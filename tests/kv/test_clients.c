@@ -479,16 +479,15 @@ START_TEST(test_store_without_counter_counts_at_open)
 	ck_assert_uint_eq(client_bytes(&s), before + REC);
 	check_whole(s.kv);
 
-	/* A counter that disagrees with the records: only the whole walk
-	 * (limit 0) sees it. */
+	/* A stale counter (left by a version that wrote records without
+	 * it) is counted again at open. */
 	kv_close(s.kv);
 	s.kv = NULL;
 	bad = before + REC + 1;
 	ck_assert_int_eq(raw_meta(s.dir, 's', &bad, 8), 0);
 	store_open(&s);
-	ck_assert_int_eq(kv_check(s.kv, 1, err, sizeof(err)), 0);
-	ck_assert_int_eq(kv_check(s.kv, 0, err, sizeof(err)), KV_ECORRUPT);
-	ck_assert_ptr_nonnull(strstr(err, "client_bytes"));
+	ck_assert_uint_eq(client_bytes(&s), before + REC);
+	check_whole(s.kv);
 
 	/* One of the wrong size is refused at open. */
 	kv_close(s.kv);
