@@ -5,7 +5,7 @@
 # Each client loop runs `kvctl lock NAME --ttl S -- <section>` over and over
 # (one run is an Attempt). The section (lock_section.py) appends
 #
-#     enter <client> <CLOCK_MONOTONIC ns> <lease>
+#     enter <client> <CLOCK_MONOTONIC ns> <lease> <index>
 #     exit <client> <CLOCK_MONOTONIC ns>
 #
 # to its client's log; CLOCK_MONOTONIC is the same clock in every process
@@ -19,6 +19,9 @@
 # The checks:
 #
 #   overlap    no two sections' [enter, end] intervals intersect;
+#   fence      the index each holder's key was created at (kvctl's
+#              KVCTL_LOCK_INDEX, a fencing token) grows from one section to
+#              the next, in the order they entered;
 #   twice      one kvctl run entered its section at most once;
 #   torn       every log line parses (a write is one append of one line);
 #   unfinished a section without an exit line was not reported as a
@@ -59,19 +62,21 @@ class Section:
     its kvctl's exit when it has none: lost)."""
 
     __slots__ = ('client', 'enter_ns', 'end_ns', 'lost', 'lease',
-                 'wait_ns')
+                 'wait_ns', 'index')
 
-    def __init__(self, client, enter_ns, end_ns, lost, lease, wait_ns):
+    def __init__(self, client, enter_ns, end_ns, lost, lease, wait_ns,
+                 index=None):
         self.client = client
         self.enter_ns = enter_ns
         self.end_ns = end_ns
         self.lost = lost
         self.lease = lease
         self.wait_ns = wait_ns
+        self.index = index
 
     def __repr__(self):
-        return 'section(client %s lease %s, %d..%d%s)' % (
-            self.client, self.lease, self.enter_ns, self.end_ns,
+        return 'section(client %s lease %s index %s, %d..%d%s)' % (
+            self.client, self.lease, self.index, self.enter_ns, self.end_ns,
             ' lost' if self.lost else '')
 
 
@@ -90,14 +95,18 @@ class Result:
 
 
 def parse_line(line):
-    """('enter', client, ns, lease) or ('exit', client, ns, None), or None
-    for a line that is not one of them."""
+    """('enter', client, ns, lease, index) or ('exit', client, ns, None,
+    None), or None for a line that is not one of them. Lease and index
+    are optional in an enter line ("-" or absent: unknown); the index is
+    an int when known."""
     f = line.split()
     try:
-        if f[0] == 'enter' and len(f) in (3, 4):
-            return ('enter', f[1], int(f[2]), f[3] if len(f) == 4 else None)
+        if f[0] == 'enter' and 3 <= len(f) <= 5:
+            lease = f[3] if len(f) > 3 and f[3] != '-' else None
+            index = int(f[4]) if len(f) > 4 and f[4] != '-' else None
+            return ('enter', f[1], int(f[2]), lease, index)
         if f[0] == 'exit' and len(f) == 3:
-            return ('exit', f[1], int(f[2]), None)
+            return ('exit', f[1], int(f[2]), None, None)
     except (IndexError, ValueError):
         pass
     return None
@@ -107,14 +116,14 @@ def sections_of(attempt, res):
     """The sections of one attempt (zero or one when all is well), adding
     what is wrong with it to res.failures."""
     out = []
-    cur = None  # [enter_ns, lease]
+    cur = None  # [enter_ns, lease, index]
     where = 'client %s run at %d' % (attempt.client, attempt.start_ns)
     for line in attempt.lines:
         p = parse_line(line)
         if p is None or p[1] != str(attempt.client):
             res.failures.append('torn: %s: line %r' % (where, line))
             continue
-        kind, _, ns, lease = p
+        kind, _, ns, lease, index = p
         if kind == 'enter':
             if cur is not None or out:
                 res.failures.append('twice: %s entered its section again '
@@ -123,15 +132,15 @@ def sections_of(attempt, res):
                 # The earlier enter never exited: it ended by this one at
                 # the latest (kept, so that its overlaps are still seen).
                 out.append(Section(attempt.client, cur[0], ns, True, cur[1],
-                                   cur[0] - attempt.start_ns))
-            cur = [ns, lease]
+                                   cur[0] - attempt.start_ns, cur[2]))
+            cur = [ns, lease, index]
         else:
             if cur is None:
                 res.failures.append('torn: %s: exit at %d without enter'
                                     % (where, ns))
                 continue
             out.append(Section(attempt.client, cur[0], ns, False, cur[1],
-                               cur[0] - attempt.start_ns))
+                               cur[0] - attempt.start_ns, cur[2]))
             cur = None
     if cur is not None:
         if attempt.status == 0:
@@ -139,7 +148,7 @@ def sections_of(attempt, res):
                                 'never exited, yet kvctl exited 0' % (
                                     where, cur[0]))
         out.append(Section(attempt.client, cur[0], attempt.exit_ns, True,
-                           cur[1], cur[0] - attempt.start_ns))
+                           cur[1], cur[0] - attempt.start_ns, cur[2]))
     for s in out:
         if s.end_ns < s.enter_ns:
             res.failures.append('time: %s: %r ends before it enters'
@@ -178,4 +187,18 @@ def check(attempts, max_reports=10):
             latest = s
     if overlaps > max_reports:
         res.failures.append('overlap: %d more' % (overlaps - max_reports))
+    # Fencing tokens: a later holder's key was created later.
+    prev = None
+    fences = 0
+    for s in order:
+        if s.index is None:
+            continue
+        if prev is not None and s.index <= prev.index:
+            fences += 1
+            if fences <= max_reports:
+                res.failures.append('fence: %r entered after %r with a '
+                                    'lock index not above it' % (s, prev))
+        prev = s
+    if fences > max_reports:
+        res.failures.append('fence: %d more' % (fences - max_reports))
     return res

@@ -21,8 +21,10 @@ def main():
     path, client = sys.argv[1], sys.argv[2]
     lo, hi = int(sys.argv[3]), int(sys.argv[4])
     lease = os.environ.get('KVCTL_LOCK_LEASE', '-') or '-'
+    index = os.environ.get('KVCTL_LOCK_INDEX', '-') or '-'
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    append(fd, 'enter %s %d %s\n' % (client, time.monotonic_ns(), lease))
+    append(fd, 'enter %s %d %s %s\n' % (client, time.monotonic_ns(), lease,
+                                         index))
     time.sleep(random.uniform(lo, hi) / 1000.0)
     append(fd, 'exit %s %d\n' % (client, time.monotonic_ns()))
     os.close(fd)

@@ -1,8 +1,8 @@
 # test_lock_check.py - the lock workload's checker (lock_check.py) on
 # hand-made attempts: sections one after another pass, with lost ones and
 # failed attempts counted; planted overlaps (of finished sections, of a
-# lost section whose end is its kvctl's exit, touching ends) fail, as do a
-# section entered twice, a torn line and an unfinished section that kvctl
+# lost section whose end is its kvctl's exit, touching ends) fail, as do
+# fencing tokens that do not grow, a section entered twice, a torn line and an unfinished section that kvctl
 # reported as a success.
 
 import os
@@ -17,10 +17,12 @@ def run(client, start, exit_, status, *lines):
     return Attempt(client, start, exit_, status, list(lines))
 
 
-def sec(client, start, enter, end, lease=7):
-    """A finished section: kvctl started at start, exited just after."""
+def sec(client, start, enter, end, lease=7, index=None):
+    """A finished section: kvctl started at start, exited just after; its
+    lock index is its enter time unless given."""
     return run(client, start, end + 5, 0,
-               'enter %d %d %d' % (client, enter, lease),
+               'enter %d %d %d %d' % (client, enter, lease,
+                                      enter if index is None else index),
                'exit %d %d' % (client, end))
 
 
@@ -43,7 +45,7 @@ class CheckTest(unittest.TestCase):
         # Client 1's section was killed: it ends at its kvctl's exit (50),
         # before client 2 enters. Client 0's second run never got the lock.
         atts = [sec(0, 0, 10, 20),
-                Attempt(1, 0, 50, 4, ['enter 1 30 8'], lost_msg=True),
+                Attempt(1, 0, 50, 5, ['enter 1 30 8'], lost_msg=True),
                 sec(2, 0, 51, 60),
                 run(0, 21, 90, 1)]
         res = check(atts)
@@ -72,7 +74,7 @@ class CheckTest(unittest.TestCase):
     def test_overlap_with_lost_section(self):
         # The killed section's end is its kvctl's exit (60): the next
         # entered before it.
-        atts = [Attempt(0, 0, 60, 4, ['enter 0 10 7'], lost_msg=True),
+        atts = [Attempt(0, 0, 60, 5, ['enter 0 10 7'], lost_msg=True),
                 sec(1, 0, 55, 70)]
         res = check(atts)
         self.assertEqual(kinds(res), ['overlap'])
@@ -112,10 +114,29 @@ class CheckTest(unittest.TestCase):
         self.assertEqual(len(res.failures), 4)
         self.assertIn('11 more', res.failures[-1])
 
+    def test_fence(self):
+        # Apart in time, but the later holder's key is older.
+        res = check([sec(0, 0, 10, 20, index=50), sec(1, 0, 30, 40,
+                                                       index=45)])
+        self.assertEqual(kinds(res), ['fence'])
+        res = check([sec(0, 0, 10, 20, index=50), sec(1, 0, 30, 40,
+                                                       index=50)])
+        self.assertEqual(kinds(res), ['fence'])
+        # Unknown indexes are left out.
+        res = check([sec(0, 0, 10, 20, index=50),
+                     run(1, 0, 45, 0, 'enter 1 30 7 -', 'exit 1 40'),
+                     sec(2, 0, 50, 60, index=51)])
+        self.assertEqual(res.failures, [])
+
     def test_parse_line(self):
-        self.assertEqual(parse_line('enter 3 12 99'), ('enter', '3', 12,
-                                                       '99'))
-        self.assertEqual(parse_line('exit 3 13'), ('exit', '3', 13, None))
+        self.assertEqual(parse_line('enter 3 12 99 41'),
+                         ('enter', '3', 12, '99', 41))
+        self.assertEqual(parse_line('enter 3 12 - -'),
+                         ('enter', '3', 12, None, None))
+        self.assertEqual(parse_line('enter 3 12 99'),
+                         ('enter', '3', 12, '99', None))
+        self.assertEqual(parse_line('exit 3 13'),
+                         ('exit', '3', 13, None, None))
         self.assertIsNone(parse_line('exit 3'))
         self.assertIsNone(parse_line('enter 3 x 1'))
         self.assertIsNone(parse_line(''))
