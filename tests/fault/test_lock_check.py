@@ -2,8 +2,8 @@
 # hand-made attempts: sections one after another pass, with lost ones and
 # failed attempts counted; planted overlaps (of finished sections, of a
 # lost section whose end is its kvctl's exit, touching ends) fail, as do
-# fencing tokens that do not grow, a section entered twice, a torn line and an unfinished section that kvctl
-# reported as a success.
+# fencing tokens that do not grow, a section entered twice, a torn line
+# and an unfinished section that kvctl reported as a success.
 
 import os
 import sys
