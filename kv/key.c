@@ -120,6 +120,12 @@ const char *kv_strerror(int err)
 		return "command has a sequence number but no client id";
 	case KV_ECMD_CAS:
 		return "command has a CAS index but no CAS flag";
+	case KV_ECMD_TXN:
+		return "transaction body does not decode or breaks a rule";
+	case KV_ECMD_LEASE:
+		return "command has a lease argument out of range";
+	case KV_ECMD_ARGS:
+		return "command has a field its operation does not take";
 	}
 	return "unknown error";
 }

@@ -1,16 +1,20 @@
 /* kv.c - the LMDB-backed state machine: apply committed entries, read keys.
  *
- * LMDB layout (docs/FORMAT.md, kv): five named databases in one
+ * LMDB layout (docs/FORMAT.md, kv): eight named databases in one
  * environment at <data-dir>/kv/:
  *   "data"    key bytes            -> [mod index u64 LE][value bytes]
  *   "meta"    "format"             -> [version u32 LE]
  *             "applied"            -> [index u64 LE][term u64 LE]
- *   "clients" client id (u64 BE)   -> client record (CLIENT_REC_SIZE bytes)
+ *   "clients" client id (u64 BE)   -> client record (CLIENT_REC_SIZE bytes,
+ *             or CLIENT_REC_EXT and more for ops 3..7)
  *   "ages"    [last index u64 BE][client id u64 BE] -> empty
  *   "events"  [index u64 BE][n u32 BE] -> [type u8][key len u16 LE][key]
  *             [value] (events.c: the watch history)
+ *   "leases", "lease_keys", "key_lease": leases and their keys (lease.c)
  * "ages" orders clients by the index of their last command, which makes
- * expiry and eviction a walk from its first key.
+ * expiry and eviction a walk from its first key (clients.c). The ops past
+ * PUT and DELETE are applied by the files of apply.h; this file
+ * dispatches.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,15 +31,15 @@
 
 #include "kv.h"
 #include "kv_internal.h"
+#include "apply.h"
 #include "byteorder.h"
 #include "durable.h"
 
 #define KV_FORMAT_VERSION 1
-#define VALUE_HDR	  8 /* mod index before the value bytes */
 
-/* Client record: [last seq u64][index u64][mod index u64][status u8]
- * [deleted u8][6 reserved zero bytes]. */
-#define CLIENT_REC_SIZE 32
+/* Named databases: data, meta, clients, ages, events, leases, lease_keys,
+ * key_lease. */
+#define N_DBS 8
 
 #define DEFAULT_MAP_BYTES     (1ull << 30)
 #define DEFAULT_MAX_MAP_BYTES (1ull << 40)
@@ -82,6 +86,11 @@ static int txn_begin(struct kv *kv, unsigned flags, MDB_txn **txn)
 			kv->map_bytes = info.me_mapsize;
 	}
 	return rc;
+}
+
+int kv_read_begin(struct kv *kv, MDB_txn **txn)
+{
+	return txn_begin(kv, MDB_RDONLY, txn);
 }
 
 static int load_meta(struct kv *kv, MDB_txn *txn, char *err, size_t errlen)
@@ -232,8 +241,8 @@ static int check_marked(const char *path, char *err, size_t errlen)
 }
 
 /* Opens the LMDB environment at kv->path with a map of at least
- * @map_bytes, opens the four databases and loads the applied index. On
- * failure kv->env is NULL. */
+ * @map_bytes, opens its databases (creating missing ones) and loads the
+ * applied index. On failure kv->env is NULL. */
 static int open_env(struct kv *kv, uint64_t map_bytes, char *err, size_t errlen)
 {
 	MDB_txn *txn = NULL;
@@ -257,7 +266,7 @@ static int open_env(struct kv *kv, uint64_t map_bytes, char *err, size_t errlen)
 	rc = mdb_env_create(&kv->env);
 	if (rc != 0)
 		goto lmdb_fail;
-	rc = mdb_env_set_maxdbs(kv->env, 5);
+	rc = mdb_env_set_maxdbs(kv->env, N_DBS);
 	if (rc == 0)
 		rc = mdb_env_set_mapsize(kv->env, map_bytes);
 	if (rc == 0)
@@ -288,6 +297,15 @@ static int open_env(struct kv *kv, uint64_t map_bytes, char *err, size_t errlen)
 		rc = mdb_dbi_open(txn, "ages", MDB_CREATE, &kv->ages);
 	if (rc == 0)
 		rc = mdb_dbi_open(txn, "events", MDB_CREATE, &kv->events);
+	/* Created when missing: a store from before leases opens as one
+	 * without any. */
+	if (rc == 0)
+		rc = mdb_dbi_open(txn, "leases", MDB_CREATE, &kv->leases);
+	if (rc == 0)
+		rc = mdb_dbi_open(txn, "lease_keys", MDB_CREATE,
+				  &kv->lease_keys);
+	if (rc == 0)
+		rc = mdb_dbi_open(txn, "key_lease", MDB_CREATE, &kv->key_lease);
 	if (rc != 0)
 		goto lmdb_fail;
 	rv = load_meta(kv, txn, err, errlen);
@@ -425,6 +443,8 @@ void kv_close(struct kv *kv)
 		(void)mdb_env_sync(kv->env, 1);
 		mdb_env_close(kv->env);
 	}
+	kv_arena_reset(kv);
+	free(kv->txn_scratch);
 	free(kv->path);
 	free(kv);
 }
@@ -482,7 +502,10 @@ static int meta_ok(const MDB_val *k, const MDB_val *v)
 
 static int clients_ok(const MDB_val *k, const MDB_val *v)
 {
-	return k->mv_size == 8 && v->mv_size == CLIENT_REC_SIZE;
+	return k->mv_size == 8 &&
+	       (v->mv_size == CLIENT_REC_SIZE ||
+		(v->mv_size >= CLIENT_REC_EXT &&
+		 v->mv_size - CLIENT_REC_EXT <= KV_TXN_RESULT_MAX));
 }
 
 static int ages_ok(const MDB_val *k, const MDB_val *v)
@@ -499,13 +522,34 @@ static int events_ok(const MDB_val *k, const MDB_val *v)
 	       3u + le_get_u16(p + 1) <= v->mv_size;
 }
 
+/* id u64 BE -> [ttl u64 LE][keys u64 LE] (lease.c). */
+static int leases_ok(const MDB_val *k, const MDB_val *v)
+{
+	return k->mv_size == 8 && v->mv_size == 16;
+}
+
+/* [id u64 BE][key] -> empty. */
+static int lease_keys_ok(const MDB_val *k, const MDB_val *v)
+{
+	return k->mv_size > 8 && k->mv_size <= 8 + KV_KEY_MAX &&
+	       v->mv_size == 0;
+}
+
+/* key -> id u64 BE. */
+static int key_lease_ok(const MDB_val *k, const MDB_val *v)
+{
+	return k->mv_size >= 1 && k->mv_size <= KV_KEY_MAX && v->mv_size == 8;
+}
+
 int kv_check(struct kv *kv, uint64_t limit, char *err, size_t errlen)
 {
-	static const char *const names[] = {"data", "meta", "clients", "ages",
-					    "events"};
-	int (*const oks[])(const MDB_val *, const MDB_val *) = {
-	    data_ok, meta_ok, clients_ok, ages_ok, events_ok};
-	MDB_dbi dbis[5];
+	static const char *const names[N_DBS] = {
+	    "data",   "meta",	"clients",    "ages",
+	    "events", "leases", "lease_keys", "key_lease"};
+	int (*const oks[N_DBS])(const MDB_val *, const MDB_val *) = {
+	    data_ok,   meta_ok,	  clients_ok,	 ages_ok,
+	    events_ok, leases_ok, lease_keys_ok, key_lease_ok};
+	MDB_dbi dbis[N_DBS];
 	MDB_txn *txn;
 	int rc;
 
@@ -518,12 +562,15 @@ int kv_check(struct kv *kv, uint64_t limit, char *err, size_t errlen)
 	dbis[2] = kv->clients;
 	dbis[3] = kv->ages;
 	dbis[4] = kv->events;
+	dbis[5] = kv->leases;
+	dbis[6] = kv->lease_keys;
+	dbis[7] = kv->key_lease;
 	rc = txn_begin(kv, MDB_RDONLY, &txn);
 	if (rc != 0) {
 		set_err(err, errlen, "kv: check: %s", mdb_strerror(rc));
 		return mdb_damaged(rc) ? KV_ECORRUPT : KV_ELMDB;
 	}
-	for (int i = 0; i < 5; i++) {
+	for (int i = 0; i < N_DBS; i++) {
 		/* Both ends: every branch page on the way down the left and
 		 * right edges of the tree, and the leaves there. */
 		rc =
@@ -562,129 +609,21 @@ raft_term kv_applied_term(const struct kv *kv)
 /* ------------------------------------------------------------------------ */
 /* Apply                                                                    */
 
-/* Inside one apply: a failure is either an LMDB code (> 0 or LMDB's own
- * negatives, kept in *rc) or a kv code. We keep the LMDB code apart so the
- * caller can recognise MDB_MAP_FULL and grow. */
-struct apply_ctx {
-	struct kv *kv;
-	MDB_txn *txn;
-	int mdb_rc;	  /* the LMDB code that failed, 0 if none */
-	const char *what; /* which step failed */
-};
-
-static int mdb_fail(struct apply_ctx *c, int rc, const char *what)
-{
-	c->mdb_rc = rc;
-	c->what = what;
-	return KV_ELMDB;
-}
-
-static void age_key(uint8_t k[16], uint64_t index, uint64_t client)
-{
-	be_put_u64(k, index);
-	be_put_u64(k + 8, client);
-}
-
-/* Forgets the client at the cursor's current "ages" key and that key. */
-static int forget_at(struct apply_ctx *c, MDB_cursor *cur, MDB_val *ak)
-{
-	uint8_t ck[8];
-	MDB_val k = {8, ck};
-	int rc;
-
-	if (ak->mv_size != 16)
-		return KV_ECORRUPT;
-	memcpy(ck, (const uint8_t *)ak->mv_data + 8, 8);
-	rc = mdb_cursor_del(cur, 0);
-	if (rc != 0)
-		return mdb_fail(c, rc, "deleting an age");
-	rc = mdb_del(c->txn, c->kv->clients, &k, NULL);
-	if (rc != 0 && rc != MDB_NOTFOUND)
-		return mdb_fail(c, rc, "deleting a client");
-	return 0;
-}
-
-/* Before the entry at @index: forget clients whose last command is older
- * than index - client_expiry_entries, and, if @admit, make room for one
- * more client under max_clients. Both decisions depend only on the applied
- * entries, so every member makes them identically at the same index. */
-static int expire_clients(struct apply_ctx *c, raft_index index, int admit)
-{
-	const struct kv_options *o = &c->kv->opts;
-	MDB_cursor *cur = NULL;
-	MDB_val k, v;
-	MDB_stat st;
-	uint64_t count;
-	int rc, rv = 0;
-
-	rc = mdb_cursor_open(c->txn, c->kv->ages, &cur);
-	if (rc != 0)
-		return mdb_fail(c, rc, "opening the ages cursor");
-	if (o->client_expiry_entries != 0 && index > o->client_expiry_entries) {
-		uint64_t oldest_kept = index - o->client_expiry_entries;
-
-		while ((rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST)) == 0) {
-			if (k.mv_size != 16) {
-				rv = KV_ECORRUPT;
-				goto out;
-			}
-			if (be_get_u64(k.mv_data) >= oldest_kept)
-				break;
-			rv = forget_at(c, cur, &k);
-			if (rv != 0)
-				goto out;
-		}
-		if (rc != 0 && rc != MDB_NOTFOUND) {
-			rv = mdb_fail(c, rc, "walking ages");
-			goto out;
-		}
-	}
-	if (admit && o->max_clients != 0) {
-		rc = mdb_stat(c->txn, c->kv->clients, &st);
-		if (rc != 0) {
-			rv = mdb_fail(c, rc, "counting clients");
-			goto out;
-		}
-		count = st.ms_entries;
-		while (count >= o->max_clients) {
-			rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-			if (rc != 0) {
-				rv = rc == MDB_NOTFOUND
-					 ? KV_ECORRUPT /* tables disagree */
-					 : mdb_fail(c, rc, "evicting");
-				goto out;
-			}
-			rv = forget_at(c, cur, &k);
-			if (rv != 0)
-				goto out;
-			count--;
-		}
-	}
-out:
-	mdb_cursor_close(cur);
-	return rv;
-}
-
-static void result_from_rec(struct kv_result *r, const uint8_t *rec)
-{
-	r->status = rec[24];
-	r->deleted = rec[25];
-	r->index = le_get_u64(rec + 8);
-	r->mod_index = le_get_u64(rec + 16);
-	r->duplicate = 1;
-}
+/* struct apply_ctx and apply_mdb_fail(): apply.h; the exactly-once table:
+ * clients.c. */
 
 /* Applies the PUT/DELETE itself; fills @r. */
 static int apply_op(struct apply_ctx *c, const struct kv_cmd *cmd,
 		    raft_index index, struct kv_result *r)
 {
+	struct apply_entry e = {.index = index, .n = 0};
 	MDB_val k = {cmd->key_len, (void *)cmd->key}, v;
 	uint64_t cur_mod = 0;
-	int exists, rc;
+	int exists, rc, rv, deleted;
 
 	rc = mdb_get(c->txn, c->kv->data, &k, &v);
 	if (rc != 0 && rc != MDB_NOTFOUND)
-		return mdb_fail(c, rc, "reading a key");
+		return apply_mdb_fail(c, rc, "reading a key");
 	exists = rc == 0;
 	if (exists) {
 		if (v.mv_size < VALUE_HDR)
@@ -698,125 +637,124 @@ static int apply_op(struct apply_ctx *c, const struct kv_cmd *cmd,
 		r->mod_index = cur_mod;
 		return 0;
 	}
-	r->status = KV_APPLIED;
 	if (cmd->op == KV_OP_PUT) {
-		v.mv_size = VALUE_HDR + cmd->value_len;
-		v.mv_data = NULL;
-		/* MDB_RESERVE: LMDB hands us the space; one copy of the value.
-		 */
-		rc = mdb_put(c->txn, c->kv->data, &k, &v, MDB_RESERVE);
-		if (rc != 0)
-			return mdb_fail(c, rc, "writing a key");
-		le_put_u64(v.mv_data, index);
-		if (cmd->value_len != 0)
-			memcpy((uint8_t *)v.mv_data + VALUE_HDR, cmd->value,
-			       cmd->value_len);
-		r->mod_index = index;
-		rc = kv_events_put(c->kv, c->txn, index, 0, KV_EVENT_PUT,
-				   cmd->key, cmd->key_len, cmd->value,
-				   cmd->value_len);
-		if (rc != 0)
-			return mdb_fail(c, rc, "writing an event");
-	} else {
-		if (exists) {
-			rc = mdb_del(c->txn, c->kv->data, &k, NULL);
-			if (rc != 0)
-				return mdb_fail(c, rc, "deleting a key");
-			/* Deleting a key that does not exist is no change. */
-			rc = kv_events_put(c->kv, c->txn, index, 0,
-					   KV_EVENT_DELETE, cmd->key,
-					   cmd->key_len, NULL, 0);
-			if (rc != 0)
-				return mdb_fail(c, rc, "writing an event");
+		/* A PUT to a lease that does not exist (ended, or never
+		 * granted) has no effect: the key would outlive it. */
+		if (cmd->lease != 0) {
+			rv = apply_lease_exists(c, cmd->lease);
+			if (rv < 0)
+				return rv;
+			if (rv == 0) {
+				r->status = KV_LEASE_NOT_FOUND;
+				r->mod_index = cur_mod;
+				return 0;
+			}
 		}
-		r->deleted = (uint8_t)exists;
+		r->status = KV_APPLIED;
+		rv = apply_put_key(c, &e, cmd->key, cmd->key_len, cmd->value,
+				   cmd->value_len, cmd->lease);
+		if (rv != 0)
+			return rv;
+		r->mod_index = index;
+	} else {
+		r->status = KV_APPLIED;
+		rv = apply_delete_key(c, &e, cmd->key, cmd->key_len, &deleted);
+		if (rv != 0)
+			return rv;
+		r->deleted = (uint8_t)deleted;
 		r->mod_index = 0;
 	}
 	return 0;
 }
 
-/* Records @r as client's result for seq, replacing @old_index's age key
- * (if @known) with one at @index. */
-static int remember(struct apply_ctx *c, const struct kv_cmd *cmd,
-		    raft_index index, const struct kv_result *r, int known,
-		    uint64_t old_index)
+/* Applies a decoded command (@t: a TXN's body, decoded) at @index. */
+static int apply_cmd(struct apply_ctx *c, const struct kv_cmd *cmd,
+		     const struct kv_txn *t, raft_index index,
+		     struct kv_result *r)
 {
-	uint8_t ck[8], ak[16], rec[CLIENT_REC_SIZE];
-	MDB_val k = {8, ck}, v = {CLIENT_REC_SIZE, rec};
-	MDB_val a = {16, ak}, e = {0, NULL};
-	int rc;
-
-	be_put_u64(ck, cmd->client_id);
-	if (known) {
-		age_key(ak, old_index, cmd->client_id);
-		rc = mdb_del(c->txn, c->kv->ages, &a, NULL);
-		if (rc != 0)
-			return rc == MDB_NOTFOUND
-				   ? KV_ECORRUPT
-				   : mdb_fail(c, rc, "deleting an age");
+	switch (cmd->op) {
+	case KV_OP_PUT:
+	case KV_OP_DELETE:
+		return apply_op(c, cmd, index, r);
+	case KV_OP_TXN:
+		return apply_txn(c, t, index, r);
+	case KV_OP_DELETE_PREFIX:
+		return apply_delete_prefix_op(c, cmd, index, r);
+	default:
+		return apply_lease_op(c, cmd, index, r);
 	}
-	memset(rec, 0, sizeof(rec));
-	le_put_u64(rec, cmd->seq);
-	le_put_u64(rec + 8, r->index);
-	le_put_u64(rec + 16, r->mod_index);
-	rec[24] = r->status;
-	rec[25] = r->deleted;
-	rc = mdb_put(c->txn, c->kv->clients, &k, &v, 0);
-	if (rc != 0)
-		return mdb_fail(c, rc, "writing a client");
-	age_key(ak, index, cmd->client_id);
-	rc = mdb_put(c->txn, c->kv->ages, &a, &e, 0);
-	if (rc != 0)
-		return mdb_fail(c, rc, "writing an age");
-	return 0;
+}
+
+/* Decodes entry @e's command, and a TXN's body into kv->txn_scratch
+ * (*@t). 0 or the KV_ECMD_* code that makes it a bad command. */
+static int decode_entry(struct kv *kv, const struct raft_entry *e,
+			struct kv_cmd *cmd, const struct kv_txn **t)
+{
+	int rv = kv_cmd_decode(e->data, e->len, cmd);
+
+	*t = NULL;
+	if (rv != 0 || cmd->op != KV_OP_TXN)
+		return rv;
+	if (kv->txn_scratch == NULL) {
+		kv->txn_scratch = malloc(sizeof(*kv->txn_scratch));
+		if (kv->txn_scratch == NULL)
+			return KV_ENOMEM;
+	}
+	/* The body is decoded here, not by kv_cmd_decode(): one that does
+	 * not decode makes the entry a bad command, like a bad frame. */
+	rv = kv_txn_decode(cmd->value, cmd->value_len, kv->txn_scratch);
+	*t = kv->txn_scratch;
+	return rv;
 }
 
 static int apply_command(struct apply_ctx *c, const struct raft_entry *e,
 			 struct kv_result *r)
 {
 	struct kv_cmd cmd;
+	const struct kv_txn *t;
 	uint8_t ck[8];
 	MDB_val k = {8, ck}, v;
 	uint64_t old_index = 0;
 	int known = 0, rc, rv;
 
-	rv = kv_cmd_decode(e->data, e->len, &cmd);
+	rv = decode_entry(c->kv, e, &cmd, &t);
+	if (rv == KV_ENOMEM)
+		return rv;
 	if (rv != 0) {
 		r->status = KV_BAD_COMMAND;
 		r->cmd_error = rv;
 		r->index = e->index;
-		return expire_clients(c, e->index, 0);
+		return clients_expire(c, e->index, 0);
 	}
+	r->op = cmd.op;
 	r->origin = cmd.origin;
 	r->request_id = cmd.request_id;
 	r->client_id = cmd.client_id;
 	r->seq = cmd.seq;
 	if (cmd.client_id == 0) {
-		rv = expire_clients(c, e->index, 0);
-		return rv != 0 ? rv : apply_op(c, &cmd, e->index, r);
+		rv = clients_expire(c, e->index, 0);
+		return rv != 0 ? rv : apply_cmd(c, &cmd, t, e->index, r);
 	}
 
 	/* Expire first, so whether this client is still remembered depends
 	 * only on the entry's index. */
-	rv = expire_clients(c, e->index, 0);
+	rv = clients_expire(c, e->index, 0);
 	if (rv != 0)
 		return rv;
 	be_put_u64(ck, cmd.client_id);
 	rc = mdb_get(c->txn, c->kv->clients, &k, &v);
 	if (rc != 0 && rc != MDB_NOTFOUND)
-		return mdb_fail(c, rc, "reading a client");
+		return apply_mdb_fail(c, rc, "reading a client");
 	if (rc == 0) {
 		uint64_t last_seq;
 
-		if (v.mv_size != CLIENT_REC_SIZE)
+		if (!clients_ok(&k, &v))
 			return KV_ECORRUPT;
 		known = 1;
 		last_seq = le_get_u64(v.mv_data);
 		old_index = le_get_u64((const uint8_t *)v.mv_data + 8);
-		if (cmd.seq == last_seq) {
-			result_from_rec(r, v.mv_data);
-			return 0;
-		}
+		if (cmd.seq == last_seq)
+			return clients_replay(c->kv, r, v.mv_data, v.mv_size);
 		if (cmd.seq < last_seq) {
 			r->status = KV_STALE_SEQ;
 			r->index = e->index;
@@ -824,14 +762,14 @@ static int apply_command(struct apply_ctx *c, const struct raft_entry *e,
 		}
 	} else {
 		/* A new client may push the oldest one out. */
-		rv = expire_clients(c, e->index, 1);
+		rv = clients_expire(c, e->index, 1);
 		if (rv != 0)
 			return rv;
 	}
-	rv = apply_op(c, &cmd, e->index, r);
+	rv = apply_cmd(c, &cmd, t, e->index, r);
 	if (rv != 0)
 		return rv;
-	return remember(c, &cmd, e->index, r, known, old_index);
+	return clients_remember(c, &cmd, e->index, r, known, old_index);
 }
 
 /* One attempt at the whole batch in one write transaction. */
@@ -847,7 +785,7 @@ static int apply_batch(struct apply_ctx *c, const struct raft_entry *entries,
 
 	rc = txn_begin(kv, 0, &c->txn);
 	if (rc != 0)
-		return mdb_fail(c, rc, "beginning a write");
+		return apply_mdb_fail(c, rc, "beginning a write");
 	for (size_t i = 0; i < n; i++) {
 		const struct raft_entry *e = &entries[i];
 		struct kv_result scratch, *r = results ? &results[i] : &scratch;
@@ -860,6 +798,7 @@ static int apply_batch(struct apply_ctx *c, const struct raft_entry *entries,
 			r->status = KV_ALREADY_APPLIED;
 			if (e->type == RAFT_ENTRY_NORMAL &&
 			    kv_cmd_decode(e->data, e->len, &cmd) == 0) {
+				r->op = cmd.op;
 				r->origin = cmd.origin;
 				r->request_id = cmd.request_id;
 				r->client_id = cmd.client_id;
@@ -872,7 +811,7 @@ static int apply_batch(struct apply_ctx *c, const struct raft_entry *entries,
 		} else {
 			r->status = KV_NONE;
 			r->index = e->index;
-			rv = expire_clients(c, e->index, 0);
+			rv = clients_expire(c, e->index, 0);
 		}
 		if (rv != 0)
 			goto abort;
@@ -881,7 +820,7 @@ static int apply_batch(struct apply_ctx *c, const struct raft_entry *entries,
 	}
 	rc = kv_events_trim(kv, c->txn);
 	if (rc != 0) {
-		rv = mdb_fail(c, rc, "trimming the events");
+		rv = apply_mdb_fail(c, rc, "trimming the events");
 		goto abort;
 	}
 	if (applied != kv->applied_index) {
@@ -889,14 +828,14 @@ static int apply_batch(struct apply_ctx *c, const struct raft_entry *entries,
 		le_put_u64(buf + 8, term);
 		rc = mdb_put(c->txn, kv->meta, &k, &v, 0);
 		if (rc != 0) {
-			rv = mdb_fail(c, rc, "writing the applied index");
+			rv = apply_mdb_fail(c, rc, "writing the applied index");
 			goto abort;
 		}
 	}
 	rc = mdb_txn_commit(c->txn);
 	c->txn = NULL;
 	if (rc != 0)
-		return mdb_fail(c, rc, "committing");
+		return apply_mdb_fail(c, rc, "committing");
 	kv->applied_index = applied;
 	kv->applied_term = term;
 	return 0;
@@ -935,7 +874,8 @@ static int grow_map(struct kv *kv, char *err, size_t errlen)
 
 int kv_retryable(int err)
 {
-	return err == KV_ENOSPC || err == KV_EMAPFULL;
+	/* After each, the store and the handle are as before the call. */
+	return err == KV_ENOSPC || err == KV_EMAPFULL || err == KV_ENOMEM;
 }
 
 /* Whether LMDB's failure @rc while applying @bytes of payload means there
@@ -1026,6 +966,8 @@ int kv_apply(struct kv *kv, const struct raft_entry *entries, size_t n,
 		return KV_EGAP;
 	}
 	for (;;) {
+		/* The last apply's results go; so do a failed attempt's. */
+		kv_arena_reset(kv);
 		memset(&c, 0, sizeof(c));
 		c.kv = kv;
 		rv = apply_batch(&c, entries, n, results);
@@ -1055,8 +997,14 @@ int kv_apply(struct kv *kv, const struct raft_entry *entries, size_t n,
 			mdb_strerror(c.mdb_rc));
 		if (mdb_damaged(c.mdb_rc))
 			rv = KV_ECORRUPT;
-	} else if (rv == KV_ECORRUPT)
+	} else if (rv == KV_ECORRUPT) {
 		set_err(err, errlen, "kv: apply: malformed stored record");
+	} else if (rv == KV_ENOMEM) {
+		kv_arena_reset(kv);
+		set_err(err, errlen,
+			"kv: apply: out of memory (nothing of the batch was "
+			"applied)");
+	}
 	return rv;
 }
 
@@ -1264,6 +1212,34 @@ int kv_digest(struct kv *kv, uint64_t *digest)
 	if (rc != MDB_NOTFOUND) {
 		rv = KV_ELMDB;
 		goto out;
+	}
+	mdb_cursor_close(cur);
+	cur = NULL;
+	/* Then the leases and their keys, which are state every member must
+	 * agree on too. A store without leases digests as before them. */
+	for (int db = 0; db < 2; db++) {
+		rc = mdb_cursor_open(txn, db == 0 ? kv->leases : kv->lease_keys,
+				     &cur);
+		if (rc != 0) {
+			rv = KV_ELMDB;
+			goto out;
+		}
+		while ((rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0) {
+			if (db == 0 && (k.mv_size != 8 || v.mv_size != 16)) {
+				rv = KV_ECORRUPT;
+				goto out;
+			}
+			le_put_u32(num, (uint32_t)k.mv_size);
+			h = fnv(h, num, 4);
+			h = fnv(h, k.mv_data, k.mv_size);
+			h = fnv(h, v.mv_data, v.mv_size);
+		}
+		if (rc != MDB_NOTFOUND) {
+			rv = KV_ELMDB;
+			goto out;
+		}
+		mdb_cursor_close(cur);
+		cur = NULL;
 	}
 	*digest = h;
 out:

@@ -106,7 +106,7 @@ const char *kv_strerror(int err);
 
 /* Returns 1 if a kv_apply() that failed with @err may succeed when called
  * again with the same entries (KV_ENOSPC once space is freed, KV_EMAPFULL
- * once the limit is raised), 0 otherwise. */
+ * once the limit is raised, KV_ENOMEM once memory is), 0 otherwise. */
 int kv_retryable(int err);
 
 /* ------------------------------------------------------------------------ */
@@ -297,11 +297,13 @@ void kv_txn_result_begin(struct kv_txn_reader *rd, const uint8_t *blob,
 int kv_txn_result_next(struct kv_txn_reader *rd, struct kv_txn_item *it);
 
 /* Bytes kv_cmd_encode() writes for @cmd: KV_CMD_HEADER_SIZE + key_len +
- * value_len. Does not validate. */
+ * value_len, + 8 when @lease is not 0. Does not validate. */
 size_t kv_cmd_size(const struct kv_cmd *cmd);
 
 /* Validates @cmd by the same rules kv_cmd_decode() enforces and returns 0
- * or the KV_ECMD_* / KV_EINVAL code it breaks. */
+ * or the KV_ECMD_* / KV_EINVAL code it breaks. A TXN's body is checked
+ * too (kv_txn_decode(): KV_ECMD_TXN), which kv_cmd_decode() leaves to
+ * apply, so that a member never proposes a body every member skips. */
 int kv_cmd_check(const struct kv_cmd *cmd);
 
 /* Encodes @cmd into @out (@cap bytes, at least kv_cmd_size(cmd)). Returns
@@ -309,11 +311,13 @@ int kv_cmd_check(const struct kv_cmd *cmd);
  * KV_EINVAL when @cap is too small. Nothing is allocated. */
 int64_t kv_cmd_encode(const struct kv_cmd *cmd, uint8_t *out, size_t cap);
 
-/* Like kv_cmd_encode() but writes only the header and the key: the caller
- * places the cmd->value_len value bytes right after them, at @out +
- * KV_CMD_HEADER_SIZE + cmd->key_len (cmd->value is not read and may be
- * NULL). Lets a large value be copied once, from wherever it is, into the
- * command. Returns the size of the whole command or a negative code. */
+/* Like kv_cmd_encode() but writes only the header, the key and the lease
+ * (after the value's place): the caller places the cmd->value_len value
+ * bytes at @out + KV_CMD_HEADER_SIZE + cmd->key_len (for a PUT
+ * cmd->value is not read and may be NULL; the other ops' values are
+ * operands, read and checked but not copied). Lets a large value be copied
+ * once, from wherever it is, into the command. Returns the size of the
+ * whole command or a negative code. */
 int64_t kv_cmd_encode_head(const struct kv_cmd *cmd, uint8_t *out, size_t cap);
 
 /* Like kv_cmd_encode() into a malloc'd buffer: on success *@out is owned by
@@ -401,7 +405,7 @@ int kv_mark_damaged(const char *dir, const char *why);
 
 /* A bounded consistency check, for a store opened after a crash: in one
  * read transaction, walks at most @limit records from each end of each of
- * the four databases (0: every record, once), which reads every branch
+ * its databases (0: every record, once), which reads every branch
  * page on the tree's left and right edges and the leaves there, and
  * checks each record's shape. It catches damaged root and edge pages and
  * records of impossible sizes; a damaged page in the middle of a tree
@@ -477,28 +481,29 @@ struct kv_result {
  *  - NORMAL: decoded; a payload that does not decode is KV_BAD_COMMAND and
  *    otherwise skipped (every member decides the same); a command whose
  *    client's last seq is > seq is KV_STALE_SEQ, == seq is the stored first
- *    result with duplicate = 1; else the PUT/DELETE is applied, subject to
- *    CAS, and its result stored for the client.
+ *    result with duplicate = 1; else the command is applied (PUT/DELETE
+ *    subject to CAS) and its result stored for the client.
  * @results, if not NULL, has room for @n results and is filled in order.
  * @entries' data is only read during the call (the caller keeps ownership).
  * Errors (nothing is applied): KV_EINVAL (NULL, unknown entry type),
  * KV_ENOTSEQ, KV_EGAP (entries[0].index > applied + 1: never a gap),
- * KV_EMAPFULL, KV_ENOSPC, KV_ELMDB, KV_ECORRUPT (a malformed record, or
- * LMDB found a damaged page: see kv_open()). On MDB_MAP_FULL the map is
- * grown and the whole batch retried, so callers never see it below
- * max_map_bytes.
+ * KV_ENOMEM (a transaction's results or its decoding, and a replayed
+ * result's copy, are allocated), KV_EMAPFULL, KV_ENOSPC, KV_ELMDB,
+ * KV_ECORRUPT (a malformed record, or LMDB found a damaged page: see
+ * kv_open()). On MDB_MAP_FULL the map is grown and the whole batch
+ * retried, so callers never see it below max_map_bytes.
  *
  * A full disk: when LMDB cannot write the batch's pages for lack of space
  * (ENOSPC, EDQUOT, EFBIG; or the EIO LMDB reports for a short write, when
  * the file system has less than KV_LOW_SPACE_BYTES plus twice the batch's
  * payload free or the file reached RLIMIT_FSIZE) the result is KV_ENOSPC.
- * After KV_ENOSPC or KV_EMAPFULL (kv_retryable()) the store on disk and
- * the handle's state (applied index and term, content, exactly-once table)
- * are exactly as before the call, so the caller may pass the same entries
- * again later. If the failed commit also left LMDB's environment unusable
- * (LMDB marks it so when the meta page could not be written; every later
- * transaction would fail with MDB_PANIC) kv_needs_reopen() is 1 and
- * kv_reopen() must be called before any other call. */
+ * After KV_ENOSPC, KV_EMAPFULL or KV_ENOMEM (kv_retryable()) the store on
+ * disk and the handle's state (applied index and term, content,
+ * exactly-once table) are exactly as before the call, so the caller may
+ * pass the same entries again later. If the failed commit also left LMDB's
+ * environment unusable (LMDB marks it so when the meta page could not be
+ * written; every later transaction would fail with MDB_PANIC) kv_needs_reopen()
+ * is 1 and kv_reopen() must be called before any other call. */
 int kv_apply(struct kv *kv, const struct raft_entry *entries, size_t n,
 	     struct kv_result *results, char *err, size_t errlen);
 
@@ -588,9 +593,11 @@ int64_t kv_lease_count(struct kv *kv);
 int64_t kv_count(struct kv *kv);
 
 /* A deterministic 64-bit digest of the content: FNV-1a over every
- * (key length, key, value length, value, mod index) in key order (layout
- * in docs/FORMAT.md). Equal content gives equal digests on every member;
- * the exactly-once table and the applied index are not included. */
+ * (key length, key, value length, value, mod index) in key order, then
+ * every lease and every key attached to one (layout in docs/FORMAT.md; a
+ * store without leases digests as before them). Equal content gives equal
+ * digests on every member; the exactly-once table, the watch history and
+ * the applied index are not included. */
 int kv_digest(struct kv *kv, uint64_t *digest);
 
 struct kv_stats {

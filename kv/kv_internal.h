@@ -1,11 +1,13 @@
-/* kv_internal.h - struct kv, shared by kv.c (the store, apply) and
- * events.c (the watch history). */
+/* kv_internal.h - struct kv, shared by kv.c (the store, apply), events.c
+ * (the watch history), and the files of apply.h. */
 #ifndef KV_KV_INTERNAL_H_
 #define KV_KV_INTERNAL_H_
 
 #include <lmdb.h>
 
 #include "kv.h"
+
+struct kv_arena;
 
 struct kv {
 	MDB_env *env;
@@ -14,6 +16,17 @@ struct kv {
 	MDB_dbi clients;
 	MDB_dbi ages;
 	MDB_dbi events; /* the watch history (events.c) */
+	/* Leases (apply_key.c, lease.c): id (u64 BE) -> [ttl u64 LE][keys
+	 * u64 LE]; [id u64 BE][key] -> empty; key -> id (u64 BE). */
+	MDB_dbi leases;
+	MDB_dbi lease_keys;
+	MDB_dbi key_lease;
+	/* The results of the last kv_apply()'s transactions (apply_txn.c):
+	 * blocks that never move once handed out, freed by the next
+	 * kv_apply() and kv_close(). */
+	struct kv_arena *arena;
+	/* A transaction decoded in apply: too big for the stack (kv.h). */
+	struct kv_txn *txn_scratch;
 	struct kv_options opts;
 	char *path; /* <dir>/kv, for kv_reopen() */
 	uint64_t map_bytes;
@@ -39,5 +52,15 @@ int kv_events_trim(struct kv *kv, MDB_txn *txn);
 /* At open, inside its write transaction: a store without a history yet
  * starts it after its applied index. 0 or an LMDB code. */
 int kv_events_floor_init(struct kv *kv, MDB_txn *txn);
+
+/* Begins a read-only transaction on @kv (kv.c: adopts a map another
+ * process grew). 0 or an LMDB code. */
+int kv_read_begin(struct kv *kv, MDB_txn **txn);
+
+/* The size of a transaction result item with @key_len and @value_len
+ * bytes, and its writer: @out has room for kv_txn_item_size(); returns
+ * the byte after it (txn.c; read back by kv_txn_result_next()). */
+size_t kv_txn_item_size(size_t key_len, size_t value_len);
+uint8_t *kv_txn_item_write(uint8_t *out, const struct kv_txn_item *it);
 
 #endif /* KV_KV_INTERNAL_H_ */

@@ -54,12 +54,15 @@ struct config {
 	uint64_t snapshot_entries;
 	unsigned snapshot_keep;	  /* 1..CONFIG_SNAPSHOT_KEEP_MAX */
 	uint64_t max_value_bytes; /* 0..CONFIG_MAX_VALUE_BYTES_LIMIT */
+	uint64_t max_txn_bytes;	  /* a POST /v1/txn body, 1024..
+				   * CONFIG_MAX_TXN_BYTES_LIMIT */
 	unsigned request_timeout_ms;
 	uint64_t watch_history; /* --watch-history: events kept, 1..1e9 */
 	unsigned
 	    max_watchers; /* streams per member, 0..CONFIG_MAX_CONNECTIONS */
 	unsigned watch_progress_ms; /* an idle stream's progress period */
 	unsigned max_wait_ms;	    /* a blocking read's wait is cut to it */
+	uint64_t max_leases;	    /* --max-leases: grants beyond it refused */
 	enum log_level log_level;
 	enum log_format log_format;
 	char *config_text; /* --config FILE's text, owned: values point in it */
@@ -78,6 +81,11 @@ struct config {
  * member restarted with a lower flag must still read the entries written
  * under a higher one. */
 #define CONFIG_MAX_VALUE_BYTES_LIMIT 16777216u
+
+/* The largest --max-txn-bytes accepted: a transaction is one entry, so its
+ * body (whose values are base64, a third longer than the bytes encoded)
+ * is bounded like a value, and every accepted body fits the entry limit. */
+#define CONFIG_MAX_TXN_BYTES_LIMIT 16777216u
 
 enum config_result {
 	CONFIG_OK = 0,

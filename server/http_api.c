@@ -24,6 +24,8 @@
 #include "kvdraft_node.h"
 #include "config.h"
 #include "http_members.h"
+#include "http_leases.h"
+#include "http_txn.h"
 #include "http_watch.h"
 #include "kvd_metrics.h"
 #include "clock.h"
@@ -52,6 +54,8 @@
 _Static_assert(CONFIG_MAX_VALUE_BYTES_LIMIT <= KV_VALUE_MAX,
 	       "the largest --max-value-bytes is a value the codec takes");
 _Static_assert(CONFIG_MAX_VALUE_BYTES_LIMIT + BODY_SLACK_BYTES <= INT32_MAX,
+	       "the request body limit is an ev_ssize_t on every platform");
+_Static_assert(CONFIG_MAX_TXN_BYTES_LIMIT + BODY_SLACK_BYTES <= INT32_MAX,
 	       "the request body limit is an ev_ssize_t on every platform");
 
 /* A request waiting for the cluster (a write, a linearizable read or a
@@ -136,6 +140,12 @@ static void reply_node_error(struct kvdraft_node *n, struct evhttp_request *req,
 			    kvd_strerror(err), NULL);
 		break;
 	}
+}
+
+void http_api_node_error(struct kvdraft_node *n, struct evhttp_request *req,
+			 enum metrics_route route, double t0, int err)
+{
+	reply_node_error(n, req, route, t0, err);
 }
 
 static void call_free(struct call *c)
@@ -479,10 +489,14 @@ static void write_done(void *arg, int err, const void *result)
 	if (err == KVDRAFT_OK && res->status == KV_STALE_SEQ)
 		err = KVD_ESTALE_SEQ;
 	else if (err == KVDRAFT_OK && res->status != KV_APPLIED &&
-		 res->status != KV_CAS_FAILED)
+		 res->status != KV_CAS_FAILED &&
+		 res->status != KV_LEASE_NOT_FOUND)
 		err = KVDRAFT_EINTERNAL;
 	if (err != KVDRAFT_OK) {
 		reply_node_error(n, c->req, c->route, c->t0, err);
+	} else if (res->status == KV_LEASE_NOT_FOUND) {
+		reply_error(n, c->req, c->route, c->t0, 404, "not_found",
+			    "no such lease", NULL);
 	} else if (res->status == KV_CAS_FAILED) {
 		reply_error(
 		    n, c->req, c->route, c->t0, 412, "cas_failed",
@@ -499,49 +513,10 @@ static void write_done(void *arg, int err, const void *result)
 	call_free(c);
 }
 
-/* X-Kv-Client (16 hex digits) and X-Kv-Seq (positive integer): both or
- * neither. Returns 0, or -1 with @msg set. */
-static int parse_identity(struct evhttp_request *req, struct kv_cmd *cmd,
-			  const char **msg)
-{
-	struct evkeyvalq *h = evhttp_request_get_input_headers(req);
-	const char *client = evhttp_find_header(h, "X-Kv-Client");
-	const char *seq = evhttp_find_header(h, "X-Kv-Seq");
-	if (client == NULL && seq == NULL)
-		return 0;
-	if (client == NULL || seq == NULL) {
-		*msg = "X-Kv-Client and X-Kv-Seq must be given together";
-		return -1;
-	}
-	uint64_t id = 0;
-	size_t len = strlen(client);
-	for (size_t i = 0; i < len; i++) {
-		char ch = client[i];
-		int d = ch >= '0' && ch <= '9'	 ? ch - '0'
-			: ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
-			: ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
-						 : -1;
-		if (d < 0) {
-			len = 0;
-			break;
-		}
-		id = id << 4 | (uint64_t)d;
-	}
-	if (len != 16 || id == 0) {
-		*msg = "X-Kv-Client must be 16 hex digits, not all zero";
-		return -1;
-	}
-	if (http_parse_u64(seq, strlen(seq), 1, UINT64_MAX, &cmd->seq) != 0) {
-		*msg = "X-Kv-Seq must be a positive integer";
-		return -1;
-	}
-	cmd->client_id = id;
-	return 0;
-}
-
 static void start_write(struct kvdraft_node *n, struct evhttp_request *req,
 			enum metrics_route route, double t0, const uint8_t *key,
-			size_t key_len, const struct http_param *cas)
+			size_t key_len, const struct http_param *cas,
+			const struct http_param *lease)
 {
 	struct kv_cmd cmd = {.op = route == ROUTE_KV_PUT ? KV_OP_PUT
 							 : KV_OP_DELETE,
@@ -557,7 +532,19 @@ static void start_write(struct kvdraft_node *n, struct evhttp_request *req,
 		}
 		cmd.has_cas = 1;
 	}
-	if (parse_identity(req, &cmd, &msg) != 0) {
+	/* ?lease=L attaches the key to lease L; a PUT without it detaches
+	 * the key (DESIGN.md §1.6). */
+	if (lease->value != NULL &&
+	    (route != ROUTE_KV_PUT ||
+	     http_parse_u64(lease->value, lease->len, 1, UINT64_MAX,
+			    &cmd.lease) != 0)) {
+		reply_error(n, req, route, t0, 400, "bad_request",
+			    "lease must be a lease id (a positive integer), "
+			    "on a PUT",
+			    NULL);
+		return;
+	}
+	if (http_parse_identity(req, &cmd.client_id, &cmd.seq, &msg) != 0) {
 		reply_error(n, req, route, t0, 400, "bad_request", msg, NULL);
 		return;
 	}
@@ -770,8 +757,9 @@ static void handle_key(struct kvdraft_node *n, struct evhttp_request *req,
 	struct http_param params[] = {{.name = "cas"},
 				      {.name = "consistency"},
 				      {.name = "wait_index"},
-				      {.name = "wait"}};
-	const size_t np = 4;
+				      {.name = "wait"},
+				      {.name = "lease"}};
+	const size_t np = 5;
 	if (key == NULL || http_parse_query(query, params, np) != 0) {
 		free(key);
 		http_params_free(params, np);
@@ -816,7 +804,7 @@ static void handle_key(struct kvdraft_node *n, struct evhttp_request *req,
 		goto out;
 	}
 	start_write(n, req, route, t0, (const uint8_t *)key, key_len,
-		    &params[0]);
+		    &params[0], &params[4]);
 out:
 	free(key);
 	http_params_free(params, np);
@@ -937,13 +925,26 @@ static void handle(struct evhttp_request *req, void *arg)
 	} else if (strcmp(path, "/v1/kv") == 0) {
 		if (get)
 			handle_list(n, req, query, t0);
+		else if (cmd == EVHTTP_REQ_DELETE)
+			http_delete_prefix(n, req, query, t0);
 		else
-			method_not_allowed(n, req, ROUTE_OTHER, t0, "GET");
+			method_not_allowed(n, req, ROUTE_OTHER, t0,
+					   "GET, DELETE");
+	} else if (strcmp(path, "/v1/txn") == 0) {
+		if (cmd == EVHTTP_REQ_POST)
+			http_txn_post(n, req, t0);
+		else
+			method_not_allowed(n, req, ROUTE_OTHER, t0, "POST");
 	} else if (strcmp(path, "/v1/watch") == 0) {
 		if (cmd == EVHTTP_REQ_GET)
 			http_watch_open(n, req, query, t0);
 		else
 			method_not_allowed(n, req, ROUTE_WATCH, t0, "GET");
+	} else if (strncmp(path, HTTP_LEASES_PATH, strlen(HTTP_LEASES_PATH)) ==
+		       0 &&
+		   (path[strlen(HTTP_LEASES_PATH)] == '\0' ||
+		    path[strlen(HTTP_LEASES_PATH)] == '/')) {
+		http_leases_handle(n, req, path, query, t0);
 	} else if (strcmp(path, "/v1/status") == 0) {
 		if (get)
 			handle_status(n, req, t0);
@@ -1009,8 +1010,13 @@ static void handle(struct evhttp_request *req, void *arg)
 void http_api_attach(struct evhttp *http, struct kvdraft_node *n)
 {
 	const struct config *cfg = kvd_config(n);
-	evhttp_set_max_body_size(
-	    http, (ev_ssize_t)(cfg->max_value_bytes + BODY_SLACK_BYTES));
+	/* The largest body a route takes: a PUT's value or a transaction;
+	 * each route checks its own limit and answers a JSON 413. */
+	uint64_t body_max = cfg->max_value_bytes > cfg->max_txn_bytes
+				? cfg->max_value_bytes
+				: cfg->max_txn_bytes;
+	evhttp_set_max_body_size(http,
+				 (ev_ssize_t)(body_max + BODY_SLACK_BYTES));
 	evhttp_set_max_headers_size(http, MAX_HEADERS_BYTES);
 	evhttp_set_timeout(http, IDLE_TIMEOUT_S);
 	/* Every method evhttp knows reaches us, so that wrong ones get our

@@ -217,6 +217,44 @@ int http_parse_u64(const char *s, size_t len, uint64_t lo, uint64_t hi,
 	return 0;
 }
 
+int http_parse_identity(struct evhttp_request *req, uint64_t *client_id,
+			uint64_t *seq_out, const char **msg)
+{
+	struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+	const char *client = evhttp_find_header(h, "X-Kv-Client");
+	const char *seq = evhttp_find_header(h, "X-Kv-Seq");
+	if (client == NULL && seq == NULL)
+		return 0;
+	if (client == NULL || seq == NULL) {
+		*msg = "X-Kv-Client and X-Kv-Seq must be given together";
+		return -1;
+	}
+	uint64_t id = 0;
+	size_t len = strlen(client);
+	for (size_t i = 0; i < len; i++) {
+		char ch = client[i];
+		int d = ch >= '0' && ch <= '9'	 ? ch - '0'
+			: ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+			: ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
+						 : -1;
+		if (d < 0) {
+			len = 0;
+			break;
+		}
+		id = id << 4 | (uint64_t)d;
+	}
+	if (len != 16 || id == 0) {
+		*msg = "X-Kv-Client must be 16 hex digits, not all zero";
+		return -1;
+	}
+	if (http_parse_u64(seq, strlen(seq), 1, UINT64_MAX, seq_out) != 0) {
+		*msg = "X-Kv-Seq must be a positive integer";
+		return -1;
+	}
+	*client_id = id;
+	return 0;
+}
+
 size_t http_base64_len(size_t len)
 {
 	return 4 * ((len + 2) / 3);

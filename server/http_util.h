@@ -68,6 +68,13 @@ void http_params_free(struct http_param *params, size_t n);
 int http_parse_u64(const char *s, size_t len, uint64_t lo, uint64_t hi,
 		   uint64_t *out);
 
+/* The exactly-once headers of a write: X-Kv-Client (16 hex digits, not
+ * all zero) and X-Kv-Seq (positive integer), both or neither. Returns 0
+ * with *@client_id and *@seq set (left alone when both are absent), or
+ * -1 with @msg set. */
+int http_parse_identity(struct evhttp_request *req, uint64_t *client_id,
+			uint64_t *seq, const char **msg);
+
 /* The longest `wait` a blocking read takes (DESIGN.md §1.5). */
 #define HTTP_WAIT_MAX_MS 600000u
 

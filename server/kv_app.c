@@ -19,6 +19,7 @@
 #include "durable.h"
 #include "log.h"
 #include "kvdraft_node.h"
+#include "lease_mgr.h"
 #include "util.h"
 #include "watch_hub.h"
 
@@ -133,8 +134,18 @@ int kv_app_start_watch(struct kv_app *a)
 	return a->hub != NULL ? 0 : -1;
 }
 
+int kv_app_start_leases(struct kv_app *a)
+{
+	a->leases = lease_mgr_new(a->base, &a->kv);
+	if (a->leases == NULL || lease_mgr_start(a->leases, a->node) != 0)
+		return -1;
+	return 0;
+}
+
 void kv_app_close(struct kv_app *a)
 {
+	lease_mgr_free(a->leases);
+	a->leases = NULL;
 	/* Its streams end (shutting_down) while their connections live. */
 	watch_hub_free(a->hub);
 	a->hub = NULL;
@@ -228,6 +239,9 @@ static int app_apply(void *ctx, const struct raft_entry *ents, size_t cnt,
 				 "(%s); skipped",
 				 res[i].entry_index,
 				 kv_strerror(res[i].cmd_error));
+	/* Grants and revokes reach the leader's lease deadlines. */
+	if (a->leases != NULL)
+		lease_mgr_applied(a->leases, res, cnt);
 	/* Committed: the changes go to the watchers. */
 	if (a->hub != NULL)
 		watch_hub_applied_soon(a->hub, kv_applied_index(a->kv));
@@ -380,6 +394,11 @@ const struct config *kvd_config(struct kvdraft_node *n)
 struct watch_hub *kvd_watch_hub(struct kvdraft_node *n)
 {
 	return app_of(n)->hub;
+}
+
+struct lease_mgr *kvd_leases(struct kvdraft_node *n)
+{
+	return app_of(n)->leases;
 }
 
 bool kvd_member_removed(struct kvdraft_node *n)

@@ -21,6 +21,7 @@
 
 struct config;
 struct event_base;
+struct lease_mgr;
 struct watch_hub;
 
 struct kv_app {
@@ -34,6 +35,8 @@ struct kv_app {
 	struct kvdraft_node *node;
 	/* Its watchers (http_watch.c), fed after each apply. */
 	struct watch_hub *hub;
+	/* The leader's lease deadlines (lease_mgr.c), told of each apply. */
+	struct lease_mgr *leases;
 	/* Found damaged at start: told to the node by applied(). */
 	bool damaged;
 	char damaged_why[512];
@@ -51,6 +54,10 @@ int kv_app_open(struct kv_app *a, const struct config *cfg,
  * opening is history). 0, or -1 when out of memory. */
 int kv_app_start_watch(struct kv_app *a);
 
+/* Starts following the node's leadership for leases, once the node is
+ * open. 0, or -1 when out of memory. */
+int kv_app_start_leases(struct kv_app *a);
+
 /* The callbacks on @a. */
 void kv_app_callbacks(struct kv_app *a, struct kvdraft_app *app);
 
@@ -67,6 +74,8 @@ struct metrics *kvd_metrics(struct kvdraft_node *n);
 
 /* The member's watch hub. */
 struct watch_hub *kvd_watch_hub(struct kvdraft_node *n);
+/* The member's lease manager. */
+struct lease_mgr *kvd_leases(struct kvdraft_node *n);
 /* Whether this member was removed from the cluster. */
 bool kvd_member_removed(struct kvdraft_node *n);
 

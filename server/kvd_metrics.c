@@ -9,6 +9,7 @@
 #include "kv.h"
 #include "kv_app.h"
 #include "kvdraft_node.h"
+#include "lease_mgr.h"
 #include "metrics.h"
 #include "process_metrics.h"
 
@@ -33,6 +34,21 @@ void kvd_metrics_render(struct kvdraft_node *n, struct evbuffer *out)
 				    (double)ks.used_bytes);
 		metrics_write_value(out, "kvd_store_keys", "gauge",
 				    "Keys in the store.", (double)ks.keys);
+	}
+	int64_t leases =
+	    kv_app_store(n) != NULL ? kv_lease_count(kv_app_store(n)) : -1;
+	if (leases >= 0)
+		metrics_write_value(out, "kvd_leases", "gauge",
+				    "Leases in the store.", (double)leases);
+	if (kvd_leases(n) != NULL) {
+		metrics_write_value(
+		    out, "kvd_lease_keepalives_total", "counter",
+		    "Keepalives this member answered 200 as leader.",
+		    (double)lease_mgr_keepalives(kvd_leases(n)));
+		metrics_write_value(
+		    out, "kvd_lease_expired_total", "counter",
+		    "Leases this member ended by expiry as leader.",
+		    (double)lease_mgr_expired(kvd_leases(n)));
 	}
 	const struct metrics *m = kvd_metrics(n);
 	metrics_write_histogram(out, "kvd_store_commit_duration_seconds",

@@ -109,12 +109,12 @@ int kvd_node_open(const struct config *cfg, struct event_base *base,
 		return -1;
 	}
 	store->node = *out;
-	if (kv_app_start_watch(store) != 0) {
+	if (kv_app_start_watch(store) != 0 || kv_app_start_leases(store) != 0) {
 		kvdraft_node_close(*out);
 		kv_app_close(store);
 		snprintf(err, errlen,
-			 "cannot start the watch hub: out of "
-			 "memory");
+			 "cannot start the watch hub or the lease "
+			 "manager: out of memory");
 		return -1;
 	}
 	return 0;

@@ -10,8 +10,9 @@ static const int status_codes[METRICS_STATUS_SLOTS - 1] = {
     200, 204, 400, 401, 404, 405, 409, 410, 412, 413, 500, 503, 504};
 
 static const char *const route_names[ROUTE_COUNT] = {
-    "kv_get",	       "kv_put",  "kv_delete", "kv_list", "status", "members",
-    "leader_transfer", "healthz", "readyz",    "metrics", "watch",  "other"};
+    "kv_get",		"kv_put",  "kv_delete", "kv_list", "status", "members",
+    "leader_transfer",	"healthz", "readyz",	"metrics", "watch",  "txn",
+    "kv_delete_prefix", "leases",  "other"};
 
 void metrics_http(struct metrics *m, enum metrics_route route, int status,
 		  double seconds)

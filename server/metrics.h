@@ -27,8 +27,11 @@ enum metrics_route {
 	ROUTE_HEALTHZ,
 	ROUTE_READYZ,
 	ROUTE_METRICS,
-	ROUTE_WATCH, /* opening a watch stream */
-	ROUTE_OTHER, /* unknown paths and wrong methods */
+	ROUTE_WATCH,		/* opening a watch stream */
+	ROUTE_TXN,		/* POST /v1/txn */
+	ROUTE_KV_DELETE_PREFIX, /* DELETE /v1/kv?prefix=P */
+	ROUTE_LEASES,		/* /v1/leases and below */
+	ROUTE_OTHER,		/* unknown paths and wrong methods */
 	ROUTE_COUNT
 };
 

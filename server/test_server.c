@@ -773,6 +773,46 @@ START_TEST(util_write_file_replaces_whole)
 }
 END_TEST
 
+START_TEST(config_max_txn_bytes_range)
+{
+	/* Default 4 MiB; 1024 up to the limit every entry fits. */
+	char *argv[] = {"kvd",
+			"--id",
+			"3",
+			"--data-dir",
+			"/tmp/x",
+			"--listen-client",
+			"127.0.0.1:7003",
+			"--listen-peer",
+			"127.0.0.1:7103",
+			NULL,
+			NULL,
+			NULL};
+	char err[256];
+	struct config c;
+	ck_assert_int_eq(parse(argv, 9, &c, err), CONFIG_OK);
+	ck_assert_uint_eq(c.max_txn_bytes, 4194304);
+	config_free(&c);
+	static const struct {
+		const char *v;
+		int ok;
+	} v[] = {{"1024", 1},	  {"1023", 0}, {"16777216", 1},
+		 {"16777217", 0}, {"0", 0},    {"4k", 0}};
+	argv[9] = "--max-txn-bytes";
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		argv[10] = (char *)v[i].v;
+		int rc = parse(argv, 11, &c, err);
+		ck_assert_int_eq(rc, v[i].ok ? CONFIG_OK : CONFIG_ERROR);
+		if (v[i].ok)
+			ck_assert_uint_eq(c.max_txn_bytes,
+					  strtoull(v[i].v, NULL, 10));
+		else
+			ck_assert_ptr_nonnull(strstr(err, "--max-txn-bytes"));
+		config_free(&c);
+	}
+}
+END_TEST
+
 START_TEST(config_max_value_bytes_upper_bound)
 {
 	/* The limit the receive/recovery paths are sized from is exactly
@@ -947,6 +987,7 @@ int main(void)
 	tcase_add_test(tc, util_fail_formats_and_returns_minus_one);
 	tcase_add_test(tc, util_write_file_replaces_whole);
 	tcase_add_test(tc, config_max_value_bytes_upper_bound);
+	tcase_add_test(tc, config_max_txn_bytes_range);
 	tcase_add_test(tc, json_text_never_an_empty_success);
 	tcase_add_test(tc, config_connection_flags);
 	tcase_add_test(tc, json_u64_above_int64_max);

@@ -17,7 +17,7 @@ mkdir -p "$1"
 out=$(cd "$1" && pwd)
 shift
 cd "$root" # project sources are named relative to the root
-targets=${*:-"fuzz_frame fuzz_msg_codec fuzz_wal_recovery fuzz_command fuzz_peer_http fuzz_snapshot_http fuzz_client_http fuzz_watch_stream"}
+targets=${*:-"fuzz_frame fuzz_msg_codec fuzz_wal_recovery fuzz_command fuzz_txn fuzz_peer_http fuzz_snapshot_http fuzz_client_http fuzz_watch_stream fuzz_txn_json"}
 
 if [ -z "${CC:-}" ]; then
 	if command -v clang >/dev/null 2>&1; then CC=clang
@@ -51,7 +51,8 @@ srcs() {
 	fuzz_frame) echo "$frame_src" ;;
 	fuzz_msg_codec) echo "$codec_src" ;;
 	fuzz_wal_recovery) echo "$wal_src" ;;
-	fuzz_command) echo "kv/key.c kv/command.c" ;;
+	fuzz_command | fuzz_txn) echo "kv/key.c kv/command.c kv/txn.c" ;;
+	fuzz_txn_json) echo "kv/key.c kv/txn.c server/txn_json.c" ;;
 	fuzz_peer_http) echo "$peer_src" ;;
 	fuzz_snapshot_http) echo "$snap_src" ;;
 	fuzz_watch_stream)
@@ -73,6 +74,7 @@ libs() {
 	case $1 in
 	fuzz_peer_http | fuzz_snapshot_http) echo "$(pc --libs libevent)" ;;
 	fuzz_watch_stream) echo "$(pc --libs libevent jansson)" ;;
+	fuzz_txn_json) echo "$(pc --libs jansson)" ;;
 	fuzz_client_http)
 		echo "$(pc --libs libevent libevent_pthreads jansson lmdb)" \
 		     "-lpthread -lm" ;;
@@ -106,7 +108,7 @@ for t in $targets; do
 	if [ "$t" = gen_corpus ]; then
 		# The seed generator: a plain program, no fuzzer runtime.
 		$CC $base -Wall -Wextra -Werror $inc "$here/gen_corpus.c" \
-		    $codec_src $wal_only kv/key.c kv/command.c \
+		    $codec_src $wal_only kv/key.c kv/command.c kv/txn.c \
 		    -o "$out/gen_corpus" || failed="$failed $t"
 		continue
 	fi

@@ -352,6 +352,98 @@ static void gen_command(void)
 	}
 }
 
+/* ---- transactions, prefix deletes, leases ---- */
+
+static void write_cmd(const char *target, const char *name,
+		      const struct kv_cmd *c)
+{
+	uint8_t *p = NULL;
+	size_t len = 0;
+
+	DIE_IF(kv_cmd_encode_alloc(c, &p, &len) != 0);
+	struct buf b = {.p = p, .len = len, .cap = len};
+	write_seed(target, name, &b);
+	free(p);
+}
+
+static void gen_txn(void)
+{
+	static struct kv_txn t;
+	const uint8_t *k = (const uint8_t *)"svc/a";
+	uint8_t ttl[8] = {60}, ids[24] = {5, 0, 0, 0, 0, 0, 0, 0, 9};
+	uint8_t body[1024];
+	int64_t n;
+
+	ids[16] = 11;
+	t.n_compares = 3;
+	t.compares[0] = (struct kv_compare){.target = KV_CMP_MOD,
+					    .op = KV_CMP_EQ,
+					    .key = k,
+					    .key_len = 5,
+					    .number = 7};
+	t.compares[1] = (struct kv_compare){.target = KV_CMP_VALUE,
+					    .op = KV_CMP_GT,
+					    .key = k,
+					    .key_len = 5,
+					    .value = (const uint8_t *)"abc",
+					    .value_len = 3};
+	t.compares[2] = (struct kv_compare){
+	    .target = KV_CMP_EXISTS, .op = KV_CMP_NE, .key = k, .key_len = 5};
+	t.n_ops[0] = 4;
+	t.ops[0][0] = (struct kv_txn_op){.type = KV_TXN_PUT,
+					 .key = k,
+					 .key_len = 5,
+					 .value = (const uint8_t *)"v",
+					 .value_len = 1,
+					 .lease = 3};
+	t.ops[0][1] = (struct kv_txn_op){.type = KV_TXN_DELETE_PREFIX,
+					 .key = (const uint8_t *)"old/",
+					 .key_len = 4};
+	t.ops[0][2] =
+	    (struct kv_txn_op){.type = KV_TXN_GET, .key = k, .key_len = 5};
+	t.ops[0][3] = (struct kv_txn_op){.type = KV_TXN_LIST, .limit = 100};
+	t.n_ops[1] = 1;
+	t.ops[1][0] =
+	    (struct kv_txn_op){.type = KV_TXN_DELETE, .key = k, .key_len = 5};
+	n = kv_txn_encode(&t, body, sizeof(body));
+	DIE_IF(n < 0);
+	struct buf b = {.p = body, .len = (size_t)n, .cap = sizeof(body)};
+	write_seed("fuzz_txn", "txn-all-ops", &b);
+	struct kv_cmd c = {.op = KV_OP_TXN,
+			   .value = body,
+			   .value_len = (size_t)n,
+			   .client_id = 4,
+			   .seq = 1};
+	write_cmd("fuzz_command", "cmd-txn", &c);
+
+	memset(&t, 0, sizeof(t));
+	n = kv_txn_encode(&t, body, sizeof(body));
+	DIE_IF(n < 0);
+	b.len = (size_t)n;
+	write_seed("fuzz_txn", "txn-empty", &b);
+
+	c = (struct kv_cmd){.op = KV_OP_PUT,
+			    .key = k,
+			    .key_len = 5,
+			    .value = (const uint8_t *)"x",
+			    .value_len = 1,
+			    .lease = 42};
+	write_cmd("fuzz_command", "cmd-put-lease", &c);
+	c = (struct kv_cmd){.op = KV_OP_DELETE_PREFIX,
+			    .key = (const uint8_t *)"svc/",
+			    .key_len = 4};
+	write_cmd("fuzz_command", "cmd-delete-prefix", &c);
+	c = (struct kv_cmd){
+	    .op = KV_OP_LEASE_GRANT, .value = ttl, .value_len = 8};
+	write_cmd("fuzz_command", "cmd-lease-grant", &c);
+	c = (struct kv_cmd){
+	    .op = KV_OP_LEASE_REVOKE, .value = ids, .value_len = 8};
+	write_cmd("fuzz_command", "cmd-lease-revoke", &c);
+	c = (struct kv_cmd){
+	    .op = KV_OP_LEASE_EXPIRE, .value = ids, .value_len = 24};
+	write_cmd("fuzz_command", "cmd-lease-expire", &c);
+}
+
 /* ---- WAL ---- */
 
 static char wal_dir[256];
@@ -530,6 +622,16 @@ static void gen_client_http(void)
 	    {"wait", "GET /v1/kv/a?wait_index=2&wait=30s HTTP/1.1\r\n\r\n"
 		     "GET /v1/kv?prefix=a&wait_index=9&wait=150ms HTTP/1.1"
 		     "\r\n\r\n"},
+	    {"txn", "POST /v1/txn HTTP/1.1\r\nX-Kv-Client: 00000000000000a2\r\n"
+		    "X-Kv-Seq: 1\r\nContent-Length: 199\r\n\r\n"
+		    "{\"compare\":[{\"key\":\"a\",\"target\":\"exists\",\"op\""
+		    ":\"==\",\"value\":true}],\"success\":[{\"put\":{\"key\":"
+		    "\"a\",\"value\":\"dg==\"}},{\"get\":{\"key\":\"a\"}},{\""
+		    "list\":{\"limit\":2}}],\"failure\":[{\"delete_prefix\":{"
+		    "\"prefix\":\"a\"}}]}"},
+	    {"delete-prefix", "DELETE /v1/kv?prefix=a%2F HTTP/1.1\r\n\r\n"
+			      "DELETE /v1/kv?prefix= HTTP/1.1\r\n\r\n"
+			      "DELETE /v1/kv HTTP/1.1\r\n\r\n"},
 	};
 
 	for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
@@ -699,6 +801,7 @@ int main(int argc, char **argv)
 	gen_msg_codec();
 	gen_msg_codec_range();
 	gen_command();
+	gen_txn();
 	gen_wal();
 	gen_client_http();
 	gen_snapshot_http();

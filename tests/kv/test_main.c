@@ -1,4 +1,5 @@
-/* test_main.c - runs the kv suites (codec, key validation, LMDB store). */
+/* test_main.c - runs the kv suites (codec, key validation, LMDB store,
+ * transactions and leases). */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,8 @@ int main(void)
 	int failed;
 
 	srunner_add_suite(sr, kv_store_suite());
+	srunner_add_suite(sr, kv_txn_codec_suite());
+	srunner_add_suite(sr, kv_apply_suite());
 	printf("kv tests: seed %llu (set KV_TEST_SEED to replay)\n",
 	       (unsigned long long)test_seed());
 	srunner_run_all(sr, CK_NORMAL);

@@ -406,7 +406,7 @@ START_TEST(test_bad_command_is_skipped)
 {
 	char *dir = make_dir();
 	struct kv *kv = open_kv(dir, NULL);
-	uint8_t junk[60] = {1, 7}; /* version 1, op 7 */
+	uint8_t junk[60] = {1, 9}; /* version 1, op 9 */
 	struct raft_entry e[3];
 	struct kv_result r[3];
 	char err[256];
