@@ -68,15 +68,10 @@ import argparse
 import base64
 import http.client
 import json
-import math
 import os
 import platform
 import resource
-import selectors
 import signal
-import socket
-import statistics
-import struct
 import subprocess
 import sys
 import tempfile
@@ -86,18 +81,17 @@ import urllib.parse
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH_D = os.path.join(ROOT, "scripts", "bench.d")
-# The same place scripts/bench looks for them: $KVD_ROOT/../shared/anchors.
-ANCHORS = os.path.join(ROOT, "..", "shared", "anchors")
+sys.path.insert(0, BENCH_D)
+import benchlib  # noqa: E402
+from benchlib import (BenchError, Conn, EtcdCluster, KvdCluster,  # noqa: E402
+                      LineConn, Pool, check_ports, log, median, pct,
+                      print_table, proc_cpu_seconds, proc_rss_kb,
+                      raise_nofile, require_tools, stop_pids)
+
+benchlib.PROG = "bench_watch"
 
 KVD_CLIENT = [7321, 7322, 7323]
 KVD_PEER = [7421, 7422, 7423]
-ETCD_CLIENT = [23791, 23792, 23793]
-ETCD_PEER = [23801, 23802, 23803]
-
-# Linux's SO_TIMESTAMPNS (asm-generic and x86; the control message type is
-# the same number). Python's socket module does not name it.
-SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
-TIMESPEC = struct.Struct("@qq")
 
 IDLE_KEY = "wi/%06d"
 FAN_KEY = "wf/fan"
@@ -115,259 +109,6 @@ request = function()
 			  '","value":"' .. value64 .. '"}')
 end
 """
-
-
-class BenchError(Exception):
-    pass
-
-
-def log(msg):
-    print("bench_watch: " + msg, file=sys.stderr, flush=True)
-
-
-# --- numbers -------------------------------------------------------------
-
-def pct(sorted_vals, q):
-    """Nearest-rank percentile of an ascending list (q in 0..100)."""
-    if not sorted_vals:
-        return None
-    k = max(0, min(len(sorted_vals) - 1,
-                   int(math.ceil(q / 100.0 * len(sorted_vals))) - 1))
-    return sorted_vals[k]
-
-
-def median(vals):
-    vals = [v for v in vals if v is not None]
-    return statistics.median(vals) if vals else None
-
-
-# --- /proc ---------------------------------------------------------------
-
-def proc_cpu_seconds(pid):
-    """utime + stime of PID, in seconds."""
-    with open("/proc/%d/stat" % pid) as f:
-        s = f.read()
-    # The command name may hold spaces: the fields follow its last ')'.
-    fields = s[s.rindex(")") + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def proc_rss_kb(pid):
-    """VmRSS and RssAnon of PID in kB."""
-    out = {}
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            k, _, v = line.partition(":")
-            if k in ("VmRSS", "RssAnon"):
-                out[k] = int(v.split()[0])
-    return out.get("VmRSS"), out.get("RssAnon")
-
-
-def alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            s = f.read()
-    except OSError:
-        return False
-    return s[s.rindex(")") + 2:].split()[0] != "Z"
-
-
-# --- plain HTTP for the setup steps ---------------------------------------
-
-def http_json(url, method, path, body=None, timeout=2.0):
-    """(status, parsed body or None); (None, None) on a transport error."""
-    u = urllib.parse.urlsplit(url)
-    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
-    try:
-        conn.request(method, path, body=body,
-                     headers={"Content-Type": "application/json"} if body
-                     else {})
-        r = conn.getresponse()
-        data = r.read()
-        try:
-            return r.status, json.loads(data) if data else None
-        except ValueError:
-            return r.status, None
-    except (OSError, http.client.HTTPException):
-        return None, None
-    finally:
-        conn.close()
-
-
-def poll(what, timeout, fn):
-    """Calls fn() until it returns something other than None."""
-    deadline = time.monotonic() + timeout
-    while True:
-        r = fn()
-        if r is not None:
-            return r
-        if time.monotonic() >= deadline:
-            raise BenchError("timed out (%d s) waiting for %s" %
-                             (timeout, what))
-        time.sleep(0.05)
-
-
-# --- streams on non-blocking sockets ---------------------------------------
-
-class Conn:
-    """One HTTP/1.1 connection driven by a Pool: it sends requests and reads
-    each answer's status, headers and body (chunked, Content-Length or up to
-    the close); body bytes go to on_body with the time they arrived, as
-    (kernel receive timestamp or None, time read), in Unix nanoseconds."""
-
-    def __init__(self, host, port):
-        self.addr = (host, port)
-        self.sock = None
-        self.connected = False
-        self.closed = False
-        self.failed = None      # why the connection ended early
-        self.wbuf = b""
-        self.rbuf = bytearray()
-        self.state = "idle"     # idle, head, chunk-size, chunk-data, length, close
-        self.status = None
-        self.headers = {}
-        self.remaining = 0
-        self.answers = 0        # complete answers read
-        self.raw = None         # (bytes, ts) kept while the pool defers
-
-    # Called by the pool.
-    def on_connected(self):
-        pass
-
-    def on_head(self):
-        pass
-
-    def on_body(self, data, ts):
-        pass
-
-    def on_answer(self, ts):
-        pass
-
-    def send(self, request):
-        """Queues REQUEST; returns the Unix time (ns) it was handed over."""
-        self.state = "head"
-        self.status = None
-        self.headers = {}
-        self.wbuf += request
-        t = time.time_ns()
-        if self.connected:
-            self.flush()
-        return t
-
-    def flush(self):
-        while self.wbuf:
-            try:
-                n = self.sock.send(self.wbuf)
-            except BlockingIOError:
-                return
-            self.wbuf = self.wbuf[n:]
-
-    def feed(self, data, ts):
-        self.rbuf += data
-        while True:
-            if self.state == "head":
-                end = self.rbuf.find(b"\r\n\r\n")
-                if end < 0:
-                    return
-                lines = bytes(self.rbuf[:end]).decode("latin-1").split("\r\n")
-                del self.rbuf[:end + 4]
-                parts = lines[0].split(" ", 2)
-                if len(parts) < 2 or not parts[1].isdigit():
-                    raise ValueError("bad status line %r" % lines[0])
-                self.status = int(parts[1])
-                for h in lines[1:]:
-                    k, _, v = h.partition(":")
-                    self.headers[k.strip().lower()] = v.strip()
-                te = self.headers.get("transfer-encoding", "").lower()
-                if "chunked" in te:
-                    self.state = "chunk-size"
-                elif "content-length" in self.headers:
-                    self.remaining = int(self.headers["content-length"])
-                    if not 0 <= self.remaining <= 1 << 30:
-                        raise ValueError("bad Content-Length")
-                    self.state = "length"
-                else:
-                    self.state = "close"
-                self.on_head()
-                if self.state == "length" and self.remaining == 0:
-                    self.answer_done(ts)
-            elif self.state == "chunk-size":
-                end = self.rbuf.find(b"\r\n")
-                if end < 0:
-                    return
-                size_text = bytes(self.rbuf[:end]).split(b";")[0].strip()
-                del self.rbuf[:end + 2]
-                size = int(size_text, 16)
-                if not 0 <= size <= 1 << 30:
-                    raise ValueError("bad chunk size")
-                if size == 0:
-                    self.state = "trailer"
-                else:
-                    self.remaining = size
-                    self.state = "chunk-data"
-            elif self.state == "chunk-data":
-                if len(self.rbuf) < self.remaining + 2:
-                    return
-                data = bytes(self.rbuf[:self.remaining])
-                del self.rbuf[:self.remaining + 2]
-                self.state = "chunk-size"
-                self.on_body(data, ts)
-            elif self.state == "trailer":
-                # Trailer lines, if any, then the empty line that ends the
-                # answer.
-                end = self.rbuf.find(b"\r\n")
-                if end < 0:
-                    return
-                del self.rbuf[:end + 2]
-                if end == 0:
-                    self.answer_done(ts)
-            elif self.state == "length":
-                if not self.rbuf:
-                    return
-                n = min(self.remaining, len(self.rbuf))
-                data = bytes(self.rbuf[:n])
-                del self.rbuf[:n]
-                self.remaining -= n
-                self.on_body(data, ts)
-                if self.remaining == 0:
-                    self.answer_done(ts)
-            elif self.state == "close":
-                if not self.rbuf:
-                    return
-                data = bytes(self.rbuf)
-                self.rbuf.clear()
-                self.on_body(data, ts)
-            else:
-                if self.rbuf:
-                    raise ValueError("bytes after the answer")
-                return
-
-    def answer_done(self, ts):
-        self.state = "idle"
-        self.answers += 1
-        self.on_answer(ts)
-
-
-class LineConn(Conn):
-    """A streaming answer read as lines."""
-
-    def __init__(self, host, port):
-        super().__init__(host, port)
-        self.line = bytearray()
-
-    def on_body(self, data, ts):
-        self.line += data
-        while True:
-            end = self.line.find(b"\n")
-            if end < 0:
-                return
-            text = bytes(self.line[:end])
-            del self.line[:end + 1]
-            if text.strip():
-                self.on_line(text, ts)
-
-    def on_line(self, text, ts):
-        pass
 
 
 class Watch(LineConn):
@@ -481,14 +222,13 @@ class Put(Conn):
         return self.send(request)
 
 
-class Pool:
-    """Non-blocking connections on one epoll selector."""
+class WatchPool(Pool):
+    """The pool of the fan-out: it counts the streams that have each
+    watched value and can defer parsing."""
 
     def __init__(self):
-        self.sel = selectors.DefaultSelector()
-        self.conns = set()
+        super().__init__()
         self.counts = {}        # watched value -> streams that have it
-        self.kernel_ts = True
         # While a write fans out, streams only keep what they receive
         # (parsed afterwards): this client shares the CPUs with the
         # members, and parsing on the way would slow down the very
@@ -499,38 +239,8 @@ class Pool:
     def count_value(self, value):
         self.counts[value] = self.counts.get(value, 0) + 1
 
-    def add(self, conn):
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.setblocking(False)
-        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        try:
-            s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
-        except OSError:
-            self.kernel_ts = False
-        conn.sock = s
-        err = s.connect_ex(conn.addr)
-        if err not in (0, 115):  # EINPROGRESS
-            s.close()
-            conn.closed = True
-            conn.failed = "connect: %s" % os.strerror(err)
-            return
-        self.conns.add(conn)
-        self.sel.register(s, selectors.EVENT_WRITE, conn)
-
-    def close(self, conn):
-        if conn.closed:
-            return
-        conn.closed = True
-        self.conns.discard(conn)
-        try:
-            self.sel.unregister(conn.sock)
-        except (KeyError, ValueError):
-            pass
-        conn.sock.close()
-
     def close_all(self):
-        for c in list(self.conns):
-            self.close(c)
+        super().close_all()
         self.counts = {}
 
     def start_defer(self, streams):
@@ -553,55 +263,13 @@ class Pool:
                     c.failed = c.failed or "%s" % e
                     self.close(c)
 
-    def pump(self, timeout):
-        for key, mask in self.sel.select(timeout):
-            c = key.data
-            if c.closed:
-                continue
-            try:
-                if not c.connected:
-                    err = c.sock.getsockopt(socket.SOL_SOCKET,
-                                            socket.SO_ERROR)
-                    if err:
-                        c.failed = "connect: %s" % os.strerror(err)
-                        self.close(c)
-                        continue
-                    c.connected = True
-                    self.sel.modify(c.sock, selectors.EVENT_READ, c)
-                    c.on_connected()
-                    c.flush()
-                    continue
-                self.read(c)
-            except (OSError, ValueError) as e:
-                c.failed = c.failed or "%s" % e
-                self.close(c)
-
-    def read(self, c):
-        data, anc, _, _ = c.sock.recvmsg(65536, 64)
-        t_read = time.time_ns()
-        if not data:
-            if c.state == "close":
-                c.answer_done((None, t_read))
-            elif c.state != "idle":
-                c.failed = c.failed or "closed by the server"
-            self.close(c)
-            return
+    def deliver(self, c, data, ts):
         if self.defer and c.raw is not None:
             if not c.raw:
                 self.fresh += 1
-            c.raw.append((data, (self._kernel_ts(anc), t_read)))
+            c.raw.append((data, ts))
             return
-        c.feed(data, (self._kernel_ts(anc), t_read))
-
-    @staticmethod
-    def _kernel_ts(anc):
-        t_kernel = None
-        for level, kind, d in anc:
-            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and \
-                    len(d) >= TIMESPEC.size:
-                sec, nsec = TIMESPEC.unpack(d[:TIMESPEC.size])
-                t_kernel = sec * 1000000000 + nsec
-        return t_kernel
+        c.feed(data, ts)
 
 
 class Drainer:
@@ -668,18 +336,10 @@ def open_streams(pool, cls, targets, keys, timeout, inflight=200):
 
 # --- the two systems --------------------------------------------------------
 
-class System:
-    name = ""
+class Watched:
+    """What the benchmark asks of either cluster beyond starting it."""
     watch_cls = None
-
-    def __init__(self, work):
-        self.work = work
-        self.client_urls = []
-        self.pids = {}          # client url -> pid
-
-    def hostport(self, url):
-        u = urllib.parse.urlsplit(url)
-        return u.hostname, u.port
+    streams_metric = ""
 
     def streams_open(self, url):
         """The member's gauge of open watch streams, or None."""
@@ -720,26 +380,17 @@ class System:
                 time.sleep(0.1)
 
 
-class Kvd(System):
-    name = "kvd"
+class Kvd(Watched, KvdCluster):
     watch_cls = KvdWatch
     streams_metric = "kvd_watch_streams"
 
     def __init__(self, work, binary, procs, max_fds, kvd_args):
-        super().__init__(work)
-        self.binary = binary
+        super().__init__(work, binary, procs, KVD_CLIENT, KVD_PEER)
         self.kvd_args = kvd_args
-        self.procs = procs
         self.max_fds = max_fds
-        self.client_urls = ["http://127.0.0.1:%d" % p for p in KVD_CLIENT]
 
     def start(self, watchers_needed):
-        try:
-            help_text = subprocess.run([self.binary, "--help"],
-                                       capture_output=True, text=True,
-                                       timeout=10).stdout
-        except (OSError, subprocess.SubprocessError) as e:
-            raise BenchError("%s --help: %s" % (self.binary, e))
+        help_text = self.help_text()
         if "--watch-progress-ms" not in help_text:
             raise BenchError("%s has no watch (no --watch-progress-ms in "
                              "its --help): build a kvd that serves "
@@ -749,39 +400,10 @@ class Kvd(System):
         extra = ["--max-connections", str(self.max_fds)]
         if "--max-watchers" in help_text:
             # Closed streams count until the member notices them
-            # (System.wait_streams_gone).
+            # (Watched.wait_streams_gone).
             extra += ["--max-watchers",
                       str(max(10000, 2 * watchers_needed))]
-        initial = ",".join("%d=http://127.0.0.1:%d" % (i + 1, p)
-                           for i, p in enumerate(KVD_PEER))
-        os.makedirs(os.path.join(self.work, "kvd"), exist_ok=True)
-        for i in range(3):
-            logf = open(os.path.join(self.work, "kvd", "m%d.log" % (i + 1)),
-                        "ab")
-            p = subprocess.Popen(
-                [self.binary, "--id", str(i + 1),
-                 "--data-dir", os.path.join(self.work, "kvd", "m%d" % (i + 1)),
-                 "--listen-client", "127.0.0.1:%d" % KVD_CLIENT[i],
-                 "--listen-peer", "127.0.0.1:%d" % KVD_PEER[i],
-                 "--initial-cluster", initial, "--log-level", "warn"]
-                + extra + self.kvd_args, stdout=logf, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL)
-            logf.close()
-            self.procs.append(p.pid)
-            self.pids[self.client_urls[i]] = p.pid
-        for u in self.client_urls:
-            poll("kvd %s to be ready" % u, 60,
-                 lambda u=u: True if http_json(u, "GET", "/readyz")[0] == 200
-                 else None)
-
-    def leader(self):
-        def find():
-            for u in self.client_urls:
-                status, st = http_json(u, "GET", "/v1/status")
-                if status == 200 and st and st.get("state") == "leader":
-                    return u
-            return None
-        return poll("a kvd leader", 60, find)
+        self.launch(extra + self.kvd_args)
 
     def put_request(self, url, key, value):
         host, port = self.hostport(url)
@@ -793,62 +415,13 @@ class Kvd(System):
     def wrk_script(self):
         return os.path.join(BENCH_D, "put.lua")
 
-    def version(self):
-        try:
-            return subprocess.run(["git", "-C", ROOT, "rev-parse", "--short",
-                                   "HEAD"], capture_output=True, text=True,
-                                  timeout=10).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            return ""
 
-
-class Etcd(System):
-    name = "etcd"
+class Etcd(Watched, EtcdCluster):
     watch_cls = EtcdWatch
     streams_metric = "etcd_debugging_mvcc_watch_stream_total"
 
-    def __init__(self, work, procs):
-        super().__init__(work)
-        self.procs = procs
-        self.client_urls = ["http://127.0.0.1:%d" % p for p in ETCD_CLIENT]
-        self.dir = os.path.join(work, "etcd")
-
     def start(self, watchers_needed):
-        launcher = os.path.join(ANCHORS, "etcd_cluster.sh")
-        if not os.access(launcher, os.X_OK):
-            launcher = os.path.join(BENCH_D, "etcd_cluster.sh")
-        log("etcd: starting 3 members (%s)" % launcher)
-        try:
-            r = subprocess.run([launcher, "start", self.dir],
-                               capture_output=True, text=True, timeout=90,
-                               stdin=subprocess.DEVNULL)
-        except subprocess.TimeoutExpired:
-            r = None
-        finally:
-            # The launcher detached them: their pids are in its files,
-            # also when it gave up half way.
-            for i in range(3):
-                try:
-                    with open(os.path.join(self.dir, "e%d.pid" % (i + 1))) as f:
-                        pid = int(f.read().strip())
-                except (OSError, ValueError):
-                    continue
-                self.procs.append(pid)
-                self.pids[self.client_urls[i]] = pid
-        if r is None or r.returncode != 0:
-            raise BenchError("etcd did not start: %s" %
-                             (r.stderr.strip() if r else "timed out"))
-
-    def leader(self):
-        def find():
-            for u in self.client_urls:
-                status, st = http_json(u, "POST", "/v3/maintenance/status",
-                                       b"{}")
-                if status == 200 and st and st.get("leader") and \
-                        st["leader"] == st.get("header", {}).get("member_id"):
-                    return u
-            return None
-        return poll("an etcd leader", 60, find)
+        self.launch()
 
     def put_request(self, url, key, value):
         host, port = self.hostport(url)
@@ -860,14 +433,6 @@ class Etcd(System):
 
     def wrk_script(self):
         return None
-
-    def version(self):
-        try:
-            out = subprocess.run(["etcd", "--version"], capture_output=True,
-                                 text=True, timeout=10).stdout
-        except (OSError, subprocess.SubprocessError):
-            return ""
-        return out.split("\n")[0].replace("etcd Version: ", "")
 
 
 # --- measurements -----------------------------------------------------------
@@ -958,7 +523,7 @@ class Bench:
 
     def idle_with(self, system, rnd, leader, pid):
         n = self.a.watchers
-        pool = Pool()
+        pool = WatchPool()
         host, port = system.hostport(leader)
         rss0, anon0 = proc_rss_kb(pid)
         t0 = time.monotonic()
@@ -1008,7 +573,7 @@ class Bench:
         else:
             hp = [system.hostport(u) for u in system.client_urls]
             targets = [hp[i % len(hp)] for i in range(n)]
-        pool = Pool()
+        pool = WatchPool()
         try:
             streams = open_streams(pool, system.watch_cls, targets,
                                    [FAN_KEY] * n, 300)
@@ -1128,26 +693,6 @@ class Bench:
 
 # --- the report -------------------------------------------------------------
 
-def fmt(v, unit):
-    if v is None:
-        return "-"
-    if unit == "req/s":
-        return "{:,.0f} req/s".format(v)
-    if unit == "kB":
-        return "%.1f MB" % (v / 1024.0)
-    if unit == "%":
-        return "%.2f%%" % v
-    if unit == "ms":
-        return "%.2f ms" % v
-    if unit == "us":
-        return "%.1f us" % v
-    if unit == "s":
-        return "%.1f s" % v
-    if unit == "x":
-        return "%.3f" % v
-    return str(v)
-
-
 def report(raw, args, systems):
     names = [s.name for s in systems]
 
@@ -1226,70 +771,8 @@ def report(raw, args, systems):
                                  lambda r: r["put_ack_median_ms"], mode=mode)
                           for s in names}))
 
-    head = "| figure | " + " | ".join(names)
-    sep = "|---|" + "---|" * len(names)
-    if len(names) == 2:
-        head += " | kvd / etcd"
-        sep += "---|"
-    print(head + " |")
-    print(sep)
-    for label, unit, vals in rows:
-        cells = [fmt(vals.get(s), unit) for s in names]
-        if len(names) == 2:
-            a, b = vals.get(names[0]), vals.get(names[1])
-            cells.append("%.2f" % (a / b) if a is not None and b else "-")
-        print("| %s | %s |" % (label, " | ".join(cells)))
+    print_table(names, rows)
     return rows
-
-
-# --- setup and main ---------------------------------------------------------
-
-def port_busy(port):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(("127.0.0.1", port))
-        return False
-    except OSError:
-        return True
-    finally:
-        s.close()
-
-
-def raise_nofile(need):
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard != resource.RLIM_INFINITY and hard < need:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (need, need))
-            return need
-        except (ValueError, OSError):
-            raise BenchError("RLIMIT_NOFILE hard limit %d < %d needed: "
-                             "raise it (ulimit -Hn, as root) or use "
-                             "fewer --watchers" % (hard, need))
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return hard if hard != resource.RLIM_INFINITY else 1 << 20
-
-
-def stop_pids(pids):
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except OSError:
-            pass
-    deadline = time.monotonic() + 5
-    for pid in pids:
-        while alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if alive(pid):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
-    for pid in pids:
-        try:
-            os.waitpid(pid, 0)
-        except ChildProcessError:
-            pass
 
 
 def parse_args():
@@ -1336,13 +819,10 @@ def main():
     work = None
     rc = 0
     try:
-        fds = raise_nofile(max(a.watchers, a.fanout) + a.conns + 1000)
-        for tool in (["wrk"] + (["etcd", "etcdctl"]
-                                if a.with_etcd or a.etcd_only else [])):
-            if not any(os.access(os.path.join(d, tool), os.X_OK)
-                       for d in os.environ.get("PATH", "").split(":")):
-                raise BenchError("%s is not installed (Debian: wrk, "
-                                 "etcd-server, etcd-client)" % tool)
+        fds = raise_nofile(max(a.watchers, a.fanout) + a.conns + 1000,
+                           "--watchers")
+        require_tools(["wrk"] + (["etcd", "etcdctl"]
+                                 if a.with_etcd or a.etcd_only else []))
         ports = []
         if not a.etcd_only:
             if not os.access(a.kvd, os.X_OK):
@@ -1351,12 +831,8 @@ def main():
                                  "build-bench server/kvd" % a.kvd)
             ports += KVD_CLIENT + KVD_PEER
         if a.with_etcd or a.etcd_only:
-            ports += ETCD_CLIENT + ETCD_PEER
-        busy = [p for p in ports if port_busy(p)]
-        if busy:
-            raise BenchError("port(s) %s on this machine are in use; stop "
-                             "what listens there (ss -ltnp) and run again" %
-                             " ".join(map(str, busy)))
+            ports += benchlib.ETCD_CLIENT + benchlib.ETCD_PEER
+        check_ports(ports)
         work = tempfile.mkdtemp(prefix="kvd-bench-watch.")
         log("work dir %s; %d round(s); RLIMIT_NOFILE %d" % (work, a.runs,
                                                              fds))
@@ -1411,3 +887,4 @@ def main():
 
 if __name__ == "__main__":
     sys.exit(main())
+
