@@ -213,69 +213,13 @@ void kvc_close(struct kvc *h)
 	free(h);
 }
 
-/* "/v1/kv/<key percent-encoded>" plus an optional query. Caller frees. */
-static char *kv_path(const char *key, const char *query)
-{
-	char *enc = evhttp_uriencode(key, -1, 0);
-	if (!enc)
-		return NULL;
-	size_t n = strlen(enc) + strlen(query ? query : "") + 16;
-	char *p = malloc(n);
-	if (p)
-		snprintf(p, n, "/v1/kv/%s%s", enc, query ? query : "");
-	free(enc);
-	return p;
-}
-
-static json_t *body_json(struct kvc *h, const struct resp *r)
-{
-	json_t *j = json_loadb(r->body ? r->body : "", r->len, 0, NULL);
-	if (!j)
-		kvc_http_set_errmsg(h, "response is not JSON");
-	return j;
-}
-
-/* Sends @c with retries and maps the answer's status to a code. When that
- * code is 0 (or KVC_ECAS and @json_on_cas: a failed compare-and-swap still
- * says the key's index), the body is parsed into *@j, which the caller owns
- * (json_decref) and which is NULL when the body is not JSON; otherwise *@j is
- * NULL. */
-static int call_json(struct kvc *h, const struct call *c, bool json_on_cas,
-		     json_t **j)
-{
-	struct resp r;
-	*j = NULL;
-	int rc = kvc_http_call(h, c, &r);
-	if (rc < 0)
-		return rc;
-	rc = kvc_http_status_to_rc(h, &r);
-	if (rc == 0 || (json_on_cas && rc == KVC_ECAS))
-		*j = body_json(h, &r);
-	kvc_http_resp_clear(&r);
-	return rc;
-}
-
-static int get_u64(json_t *obj, const char *name, uint64_t *out)
-{
-	json_t *v = json_object_get(obj, name);
-	if (!json_is_integer(v) || json_integer_value(v) < 0)
-		return KVC_EPROTO;
-	*out = (uint64_t)json_integer_value(v);
-	return 0;
-}
-
-static bool key_ok(const char *key)
-{
-	return key && *key;
-}
-
 int kvc_get(struct kvc *h, const char *key, unsigned flags, void **value,
 	    size_t *len, uint64_t *mod_index)
 {
-	if (!h || !key_ok(key) || !value || !len)
+	if (!h || !kvc_http_key_ok(key) || !value || !len)
 		return KVC_EINVAL;
 	bool stale = (flags & KVC_GET_STALE) || h->opts.stale_reads;
-	char *path = kv_path(key, stale ? "?consistency=stale" : NULL);
+	char *path = kvc_http_kv_path(key, stale ? "?consistency=stale" : NULL);
 	if (!path)
 		return KVC_ENOMEM;
 	struct call c = {
@@ -302,17 +246,21 @@ int kvc_get(struct kvc *h, const char *key, unsigned flags, void **value,
 	return rc;
 }
 
-/* PUT or DELETE on a key, with optional cas. */
+/* PUT or DELETE on a key, with optional cas; a PUT with a nonzero @lease
+ * attaches the key to it. */
 static int kv_write(struct kvc *h, enum evhttp_cmd_type method, const char *key,
 		    const void *value, size_t len, bool has_cas, uint64_t cas,
-		    uint64_t *index, bool *deleted)
+		    uint64_t lease, uint64_t *index, bool *deleted)
 {
-	if (!h || !key_ok(key) || (len && !value))
+	if (!h || !kvc_http_key_ok(key) || (len && !value))
 		return KVC_EINVAL;
-	char q[40] = "";
+	char q[80] = "";
 	if (has_cas)
 		snprintf(q, sizeof(q), "?cas=%" PRIu64, cas);
-	char *path = kv_path(key, q);
+	if (lease)
+		snprintf(q + strlen(q), sizeof(q) - strlen(q),
+			 "%clease=%" PRIu64, has_cas ? '&' : '?', lease);
+	char *path = kvc_http_kv_path(key, q);
 	if (!path)
 		return KVC_ENOMEM;
 	/* One sequence number per logical write, kept across retries. */
@@ -323,11 +271,11 @@ static int kv_write(struct kvc *h, enum evhttp_cmd_type method, const char *key,
 			 .to_leader = true,
 			 .seq = ++h->seq};
 	json_t *j;
-	int rc = call_json(h, &c, true, &j);
+	int rc = kvc_http_call_json(h, &c, true, &j);
 	free(path);
 	if (rc == 0 || rc == KVC_ECAS) {
 		uint64_t idx = 0;
-		if (!j || get_u64(j, "index", &idx) < 0) {
+		if (!j || kvc_http_get_u64(j, "index", &idx) < 0) {
 			kvc_http_set_errmsg(h, "response without \"index\"");
 			rc = KVC_EPROTO;
 		} else {
@@ -349,28 +297,46 @@ static int kv_write(struct kvc *h, enum evhttp_cmd_type method, const char *key,
 int kvc_put(struct kvc *h, const char *key, const void *value, size_t len,
 	    uint64_t *index)
 {
-	return kv_write(h, EVHTTP_REQ_PUT, key, value, len, false, 0, index,
+	return kv_write(h, EVHTTP_REQ_PUT, key, value, len, false, 0, 0, index,
 			NULL);
 }
 
 int kvc_cas_put(struct kvc *h, const char *key, const void *value, size_t len,
 		uint64_t cas, uint64_t *index)
 {
-	return kv_write(h, EVHTTP_REQ_PUT, key, value, len, true, cas, index,
+	return kv_write(h, EVHTTP_REQ_PUT, key, value, len, true, cas, 0, index,
 			NULL);
 }
 
 int kvc_delete(struct kvc *h, const char *key, uint64_t *index, bool *deleted)
 {
-	return kv_write(h, EVHTTP_REQ_DELETE, key, NULL, 0, false, 0, index,
+	return kv_write(h, EVHTTP_REQ_DELETE, key, NULL, 0, false, 0, 0, index,
 			deleted);
 }
 
 int kvc_cas_delete(struct kvc *h, const char *key, uint64_t cas,
 		   uint64_t *index, bool *deleted)
 {
-	return kv_write(h, EVHTTP_REQ_DELETE, key, NULL, 0, true, cas, index,
+	return kv_write(h, EVHTTP_REQ_DELETE, key, NULL, 0, true, cas, 0, index,
 			deleted);
+}
+
+int kvc_put_lease(struct kvc *h, const char *key, const void *value, size_t len,
+		  uint64_t lease, uint64_t *index)
+{
+	if (lease == 0)
+		return KVC_EINVAL;
+	return kv_write(h, EVHTTP_REQ_PUT, key, value, len, false, 0, lease,
+			index, NULL);
+}
+
+int kvc_cas_put_lease(struct kvc *h, const char *key, const void *value,
+		      size_t len, uint64_t cas, uint64_t lease, uint64_t *index)
+{
+	if (lease == 0)
+		return KVC_EINVAL;
+	return kv_write(h, EVHTTP_REQ_PUT, key, value, len, true, cas, lease,
+			index, NULL);
 }
 
 void kvc_kvs_free(struct kvc_kv *kvs, size_t n)
@@ -423,7 +389,7 @@ int kvc_list(struct kvc *h, const char *prefix, const char *after,
 			 .path = path,
 			 .to_leader = !h->opts.stale_reads};
 	json_t *j;
-	rc = call_json(h, &c, false, &j);
+	rc = kvc_http_call_json(h, &c, false, &j);
 	if (rc < 0)
 		goto out_pb;
 	json_t *arr = json_object_get(j, "kvs");
@@ -442,7 +408,7 @@ int kvc_list(struct kvc *h, const char *prefix, const char *after,
 		const char *k = json_string_value(json_object_get(e, "key"));
 		const char *v = json_string_value(json_object_get(e, "value"));
 		rc = KVC_EPROTO;
-		if (!k || !v || get_u64(e, "index", &out[i].index) < 0)
+		if (!k || !v || kvc_http_get_u64(e, "index", &out[i].index) < 0)
 			goto bad;
 		rc = kvc_http_b64_decode(v, &out[i].value, &out[i].value_len);
 		if (rc < 0)
@@ -499,7 +465,7 @@ static int parse_members(json_t *arr, struct kvc_member **out, size_t *n)
 		const char *c =
 		    json_string_value(json_object_get(e, "client_url"));
 		json_t *v = json_object_get(e, "voter");
-		if (!p || get_u64(e, "id", &m[i].id) < 0 ||
+		if (!p || kvc_http_get_u64(e, "id", &m[i].id) < 0 ||
 		    !json_is_boolean(v)) {
 			rc = KVC_EPROTO;
 			break;
@@ -541,7 +507,7 @@ int kvc_status(struct kvc *h, const char *url, struct kvc_status **st)
 			 .path = "/v1/status",
 			 .fixed = url ? &ep : NULL};
 	json_t *j;
-	int rc = call_json(h, &c, false, &j);
+	int rc = kvc_http_call_json(h, &c, false, &j);
 	if (rc < 0)
 		return rc;
 	struct kvc_status *s = calloc(1, sizeof(*s));
@@ -552,13 +518,13 @@ int kvc_status(struct kvc *h, const char *url, struct kvc_status **st)
 	const char *state = json_string_value(json_object_get(j, "state"));
 	const char *lurl =
 	    json_string_value(json_object_get(j, "leader_client_url"));
-	if (!state || get_u64(j, "id", &s->id) < 0 ||
-	    get_u64(j, "term", &s->term) < 0 ||
-	    get_u64(j, "leader", &s->leader) < 0 ||
-	    get_u64(j, "commit_index", &s->commit_index) < 0 ||
-	    get_u64(j, "applied_index", &s->applied_index) < 0 ||
-	    get_u64(j, "last_index", &s->last_index) < 0 ||
-	    get_u64(j, "snapshot_index", &s->snapshot_index) < 0) {
+	if (!state || kvc_http_get_u64(j, "id", &s->id) < 0 ||
+	    kvc_http_get_u64(j, "term", &s->term) < 0 ||
+	    kvc_http_get_u64(j, "leader", &s->leader) < 0 ||
+	    kvc_http_get_u64(j, "commit_index", &s->commit_index) < 0 ||
+	    kvc_http_get_u64(j, "applied_index", &s->applied_index) < 0 ||
+	    kvc_http_get_u64(j, "last_index", &s->last_index) < 0 ||
+	    kvc_http_get_u64(j, "snapshot_index", &s->snapshot_index) < 0) {
 		kvc_http_set_errmsg(h, "malformed status response");
 		goto out_s;
 	}
@@ -611,7 +577,7 @@ int kvc_members(struct kvc *h, struct kvc_member **members, size_t *n)
 		return KVC_EINVAL;
 	struct call c = {.method = EVHTTP_REQ_GET, .path = "/v1/members"};
 	json_t *j;
-	int rc = call_json(h, &c, false, &j);
+	int rc = kvc_http_call_json(h, &c, false, &j);
 	if (rc == 0) {
 		rc = parse_members(json_object_get(j, "members"), members, n);
 		if (rc == KVC_EPROTO)

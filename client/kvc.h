@@ -176,6 +176,16 @@ int kvc_put(struct kvc *h, const char *key, const void *value, size_t len,
 int kvc_cas_put(struct kvc *h, const char *key, const void *value, size_t len,
 		uint64_t cas, uint64_t *index);
 
+/* As kvc_put() and kvc_cas_put(), attaching @key to lease @lease (not 0;
+ * from kvc_lease_grant()): the key is deleted when the lease ends (revoked
+ * or expired). A later write without a lease detaches it. KVC_ENOTFOUND
+ * when the lease does not exist (expired, revoked, never granted). */
+int kvc_put_lease(struct kvc *h, const char *key, const void *value, size_t len,
+		  uint64_t lease, uint64_t *index);
+int kvc_cas_put_lease(struct kvc *h, const char *key, const void *value,
+		      size_t len, uint64_t cas, uint64_t lease,
+		      uint64_t *index);
+
 /* Deletes @key. *@index (if not NULL) receives the raft index of the
  * delete, *@deleted (if not NULL) whether the key existed. */
 int kvc_delete(struct kvc *h, const char *key, uint64_t *index, bool *deleted);
@@ -204,6 +214,13 @@ int kvc_list(struct kvc *h, const char *prefix, const char *after,
 
 /* Releases an array from kvc_list(). NULL is allowed. */
 void kvc_kvs_free(struct kvc_kv *kvs, size_t n);
+
+/* Deletes every key starting with @prefix (not NULL; "" deletes every
+ * key) at one raft index (DELETE /v1/kv?prefix=P). *@deleted (if not
+ * NULL) receives how many keys were deleted, *@index (if not NULL) the
+ * index. Exactly once across retries, like kvc_put(). */
+int kvc_del_prefix(struct kvc *h, const char *prefix, uint64_t *deleted,
+		   uint64_t *index);
 
 /* A cluster member as /v1/status and /v1/members describe it. */
 struct kvc_member {
@@ -366,6 +383,209 @@ uint64_t kvc_watch_oldest(const struct kvc *h);
 /* Ends the watch and releases it (and the last event's key and value).
  * NULL is allowed. */
 void kvc_watch_close(struct kvc_watch *w);
+
+/* ---------------------------------------------------------------------
+ * Leases (DESIGN.md §1.6). A lease lives for its TTL
+ * after it was granted or last kept alive; when it ends (expiry or
+ * revoke) every key attached to it (kvc_put_lease()) is deleted at one
+ * index. Lease ids are positive; 0 is never a lease.
+ */
+
+/* Grants a lease of @ttl_s seconds (1..86400); *@id receives its id.
+ * Exactly once across retries. */
+int kvc_lease_grant(struct kvc *h, uint64_t ttl_s, uint64_t *id);
+
+/* Restarts lease @id's TTL; *@ttl_s (if not NULL) receives its TTL in
+ * seconds. KVC_ENOTFOUND when the lease has expired or never existed.
+ * Keep a lease alive every TTL/3 or so: the lease may end TTL seconds
+ * after the keepalive was SENT (not answered). */
+int kvc_lease_keepalive(struct kvc *h, uint64_t id, uint64_t *ttl_s);
+
+/* Ends lease @id now, deleting its keys at one index; *@deleted (if not
+ * NULL) receives how many. KVC_ENOTFOUND when it does not exist. */
+int kvc_lease_revoke(struct kvc *h, uint64_t id, uint64_t *deleted);
+
+/* A lease as kvc_lease_info() and kvc_lease_list() describe it. */
+struct kvc_lease {
+	uint64_t id;
+	uint64_t ttl;	       /* seconds */
+	uint64_t remaining_ms; /* until it expires, unless kept alive */
+	char **keys;	       /* kvc_lease_info(): the attached keys,
+				* NUL-terminated; kvc_lease_list(): NULL */
+	size_t n_keys;
+};
+
+/* Describes lease @id with its keys (GET /v1/leases/{id}). On success
+ * *@out is one struct owned by the caller: release it with
+ * kvc_leases_free(*@out, 1). KVC_ENOTFOUND when it does not exist. */
+int kvc_lease_info(struct kvc *h, uint64_t id, struct kvc_lease **out);
+
+/* Lists the leases (GET /v1/leases), without their keys. On success
+ * *@leases is an array of *@n owned by the caller (kvc_leases_free()). */
+int kvc_lease_list(struct kvc *h, struct kvc_lease **leases, size_t *n);
+
+/* Releases @n leases from kvc_lease_info() or kvc_lease_list() and their
+ * keys. NULL is allowed. */
+void kvc_leases_free(struct kvc_lease *leases, size_t n);
+
+/* ---------------------------------------------------------------------
+ * Transactions (DESIGN.md §1.7): compares, then the
+ * ops of the success branch if every compare holds, else those of the
+ * failure branch, all at one raft index. Built without JSON:
+ *
+ *     struct kvc_txn *t;
+ *     struct kvc_txn_result *res;
+ *     kvc_txn_new(&t);
+ *     kvc_txn_cmp_mod(t, "config", KVC_CMP_EQ, seen_index);
+ *     kvc_txn_put(t, KVC_TXN_SUCCESS, "config", "v2", 2, 0);
+ *     kvc_txn_get(t, KVC_TXN_FAILURE, "config");
+ *     int rc = kvc_txn_commit(h, t, &res);
+ *     if (rc == 0 && !res->succeeded)
+ *             ... res->results[0] is the get of the failure branch ...
+ *     kvc_txn_result_free(res);
+ *     kvc_txn_free(t);
+ *
+ * The builder copies every key and value it is given. Its functions
+ * return 0, KVC_EINVAL (a NULL or empty key where one is needed, a key
+ * over 511 bytes, an unknown op or branch, a limit outside 1..10000) or
+ * KVC_ETOO_LARGE (more than 128 compares, or 128 ops in a branch); a
+ * builder that failed once keeps failing in kvc_txn_commit() (so that a
+ * chain of calls may be checked once). The server checks the rest (a key
+ * written twice in a branch, --max-txn-bytes): KVC_EBADREQ or
+ * KVC_ETOO_LARGE.
+ */
+
+/* Compare ops and branches. */
+enum kvc_cmp_op { KVC_CMP_EQ = 1, KVC_CMP_NE, KVC_CMP_LT, KVC_CMP_GT };
+#define KVC_TXN_SUCCESS 0
+#define KVC_TXN_FAILURE 1
+
+/* Opaque transaction under construction. */
+struct kvc_txn;
+
+/* A new, empty transaction in *@out (kvc_txn_free()). KVC_EINVAL,
+ * KVC_ENOMEM. */
+int kvc_txn_new(struct kvc_txn **out);
+
+/* Compares @key's mod index (0 when absent) with @index. */
+int kvc_txn_cmp_mod(struct kvc_txn *t, const char *key, enum kvc_cmp_op op,
+		    uint64_t index);
+/* Compares @key's value with the @len bytes of @value (bytewise; an
+ * absent key's value is unequal to every value and neither < nor >). */
+int kvc_txn_cmp_value(struct kvc_txn *t, const char *key, enum kvc_cmp_op op,
+		      const void *value, size_t len);
+/* Holds when @key exists (@exists true) or does not (false). */
+int kvc_txn_cmp_exists(struct kvc_txn *t, const char *key, bool exists);
+
+/* Ops of branch @branch (KVC_TXN_SUCCESS or KVC_TXN_FAILURE), applied in
+ * the order added. put: @lease 0 for none. list: @limit 1..10000 keys. */
+int kvc_txn_put(struct kvc_txn *t, int branch, const char *key,
+		const void *value, size_t len, uint64_t lease);
+int kvc_txn_del(struct kvc_txn *t, int branch, const char *key);
+int kvc_txn_del_prefix(struct kvc_txn *t, int branch, const char *prefix);
+int kvc_txn_get(struct kvc_txn *t, int branch, const char *key);
+int kvc_txn_list(struct kvc_txn *t, int branch, const char *prefix,
+		 unsigned limit);
+
+/* Kinds of op results. */
+enum kvc_txn_op_type {
+	KVC_TXN_OP_PUT = 1,
+	KVC_TXN_OP_DEL,
+	KVC_TXN_OP_DEL_PREFIX,
+	KVC_TXN_OP_GET,
+	KVC_TXN_OP_LIST
+};
+
+/* The result of one op of the branch taken. */
+struct kvc_txn_op_result {
+	enum kvc_txn_op_type type;
+	uint64_t index; /* PUT: the transaction's index; GET: the key's
+			   mod index (0 when absent) */
+	char *key;	/* GET: the key read, NUL-terminated; else NULL */
+	bool found;	/* GET: whether the key exists */
+	void *value;	/* GET (found): value_len bytes plus a NUL */
+	size_t value_len;
+	bool deleted;	    /* DEL: whether the key existed */
+	uint64_t count;	    /* DEL_PREFIX: keys deleted */
+	struct kvc_kv *kvs; /* LIST: n_kvs pairs in key order */
+	size_t n_kvs;
+	bool more; /* LIST: further keys match */
+};
+
+/* A committed transaction's outcome. */
+struct kvc_txn_result {
+	bool succeeded; /* the success branch ran (every compare held) */
+	uint64_t index; /* the raft index it was applied at */
+	struct kvc_txn_op_result *results; /* one per op of that branch */
+	size_t n_results;
+};
+
+/* Sends @t (POST /v1/txn), exactly once across retries. On success
+ * *@res is owned by the caller (kvc_txn_result_free()); the branch that
+ * ran is a success either way: check (*@res)->succeeded. @t is not
+ * changed and may be committed again (a new transaction each time). */
+int kvc_txn_commit(struct kvc *h, const struct kvc_txn *t,
+		   struct kvc_txn_result **res);
+
+/* Releases a result, or a builder. NULL is allowed. */
+void kvc_txn_result_free(struct kvc_txn_result *res);
+void kvc_txn_free(struct kvc_txn *t);
+
+/* Sends a transaction written as §1.7's JSON (@len bytes of @json, not
+ * checked here) and returns the server's answer: *@result (if not NULL)
+ * a malloc'd NUL-terminated JSON text the caller frees, *@succeeded (if
+ * not NULL) its "succeeded". For programs that hold the JSON already
+ * (kvctl txn). */
+int kvc_txn_json(struct kvc *h, const char *json, size_t len, char **result,
+		 bool *succeeded);
+
+/* ---------------------------------------------------------------------
+ * Locks (DESIGN.md §1.6): a mutex named by a key
+ * prefix, fair (first come, first served), held as long as a lease lives.
+ *
+ * kvc_lock() creates the key NAME/<lease id as 16 hex digits> attached to
+ * @lease (only if absent: its mod index is the index it was created at;
+ * one that exists already for this lease is reused), then lists NAME/:
+ * the key with the lowest mod index holds the lock. A waiter watches only
+ * its immediate predecessor (a blocking read of its key), so a release
+ * wakes one waiter, not all. The lock is released by kvc_unlock(), or
+ * when the lease ends: a holder that dies without unlocking frees the
+ * lock once its lease expires.
+ *
+ * THE CALLER KEEPS THE LEASE ALIVE, while waiting and while holding:
+ * kvc_lease_keepalive() every TTL/3 from another thread with its own
+ * handle (kvc_lock() blocks). Once the lease expires the lock may be held
+ * by another: a holder must stop acting under the lock before its lease
+ * could have expired (TTL after the send time of the last keepalive
+ * answered 200), as `kvctl lock` does. kvc_lock_index() is a fencing
+ * token: it grows with every new holder.
+ */
+
+/* Opaque held lock. */
+struct kvc_lock;
+
+/* Acquires lock @name (a key prefix: 1..494 bytes; "/" and the lease id
+ * are appended) for @lease, waiting at most @timeout_ms (< 0: without a
+ * limit). On success *@out owns the held lock (kvc_unlock()); it refers
+ * to @h, which must outlive it. Errors: KVC_ETIMEOUT (not acquired in
+ * time; the waiter key was deleted), KVC_ENOTFOUND (the lease does not
+ * exist, or ended while waiting), the errors of kvc_put() and kvc_list().
+ * Once its key exists, a waiter outlasts members failing and elections
+ * (KVC_EUNAVAILABLE, KVC_ETIMEOUT, KVC_ESERVER of a list or wait): it
+ * keeps its place and tries again until @timeout_ms. */
+int kvc_lock(struct kvc *h, const char *name, uint64_t lease, int timeout_ms,
+	     struct kvc_lock **out);
+
+/* The key that holds @l (NAME/<lease id>), owned by @l. */
+const char *kvc_lock_key(const struct kvc_lock *l);
+
+/* The index the key was created at: larger for each later holder. */
+uint64_t kvc_lock_index(const struct kvc_lock *l);
+
+/* Releases the lock (deletes its key) and frees @l (NULL is allowed),
+ * also when the delete fails (the lease's end releases it then). Returns
+ * 0 or the delete's error. */
+int kvc_unlock(struct kvc_lock *l);
 
 #ifdef __cplusplus
 }

@@ -712,3 +712,61 @@ int kvc_http_call(struct kvc *h, const struct call *c, struct resp *r)
 				    h->opts.retry_deadline_ms);
 	return last;
 }
+
+/* Helpers the API files share (moved from kvc.c). */
+
+/* "/v1/kv/<key percent-encoded>" plus an optional query. Caller frees. */
+char *kvc_http_kv_path(const char *key, const char *query)
+{
+	char *enc = evhttp_uriencode(key, -1, 0);
+	if (!enc)
+		return NULL;
+	size_t n = strlen(enc) + strlen(query ? query : "") + 16;
+	char *p = malloc(n);
+	if (p)
+		snprintf(p, n, "/v1/kv/%s%s", enc, query ? query : "");
+	free(enc);
+	return p;
+}
+
+static json_t *body_json(struct kvc *h, const struct resp *r)
+{
+	json_t *j = json_loadb(r->body ? r->body : "", r->len, 0, NULL);
+	if (!j)
+		kvc_http_set_errmsg(h, "response is not JSON");
+	return j;
+}
+
+/* Sends @c with retries and maps the answer's status to a code. When that
+ * code is 0 (or KVC_ECAS and @json_on_cas: a failed compare-and-swap still
+ * says the key's index), the body is parsed into *@j, which the caller owns
+ * (json_decref) and which is NULL when the body is not JSON; otherwise *@j is
+ * NULL. */
+int kvc_http_call_json(struct kvc *h, const struct call *c, bool json_on_cas,
+		       json_t **j)
+{
+	struct resp r;
+	*j = NULL;
+	int rc = kvc_http_call(h, c, &r);
+	if (rc < 0)
+		return rc;
+	rc = kvc_http_status_to_rc(h, &r);
+	if (rc == 0 || (json_on_cas && rc == KVC_ECAS))
+		*j = body_json(h, &r);
+	kvc_http_resp_clear(&r);
+	return rc;
+}
+
+int kvc_http_get_u64(json_t *obj, const char *name, uint64_t *out)
+{
+	json_t *v = json_object_get(obj, name);
+	if (!json_is_integer(v) || json_integer_value(v) < 0)
+		return KVC_EPROTO;
+	*out = (uint64_t)json_integer_value(v);
+	return 0;
+}
+
+bool kvc_http_key_ok(const char *key)
+{
+	return key && *key;
+}

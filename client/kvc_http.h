@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include <event2/http.h>
+#include <jansson.h>
 
 /* libkvc is built with default symbol visibility, so that kvc.h's functions
  * are exported: the functions shared between its files are hidden, and the
@@ -116,5 +117,25 @@ KVC_INTERNAL int kvc_http_status_to_rc(struct kvc *h, const struct resp *r);
  * negative KVC_E* code with @r empty. */
 KVC_INTERNAL int kvc_http_call(struct kvc *h, const struct call *c,
 			       struct resp *r);
+
+/* "/v1/kv/<@key percent-encoded>" followed by @query (may be NULL), as
+ * a malloc'd string the caller frees; NULL when out of memory. */
+KVC_INTERNAL char *kvc_http_kv_path(const char *key, const char *query);
+
+/* Sends @c with retries and maps the answer's status to a code. When that
+ * code is 0 (or KVC_ECAS and @json_on_cas: a failed compare-and-swap still
+ * says the key's index), the body is parsed into *@j, which the caller owns
+ * (json_decref) and which is NULL when the body is not JSON; otherwise *@j
+ * is NULL. */
+KVC_INTERNAL int kvc_http_call_json(struct kvc *h, const struct call *c,
+				    bool json_on_cas, json_t **j);
+
+/* Reads the non-negative integer member @name of @obj into *@out. 0 or
+ * KVC_EPROTO (absent, not an integer, negative). */
+KVC_INTERNAL int kvc_http_get_u64(json_t *obj, const char *name, uint64_t *out);
+
+/* Whether @key is a key the API accepts (not NULL, not empty; the server
+ * checks the rest). */
+KVC_INTERNAL bool kvc_http_key_ok(const char *key);
 
 #endif /* KVC_KVC_HTTP_H_ */

@@ -11,18 +11,11 @@
 
 #include "clock.h"
 #include "kvc.h"
+#include "kvctl_cmd.h"
 #include "kvctl_print.h"
 #include "kvctl_probe.h"
 #include "kvctl_snapshot.h"
 #include "kvctl_watch.h"
-
-#define EXIT_OK		 0
-#define EXIT_NOTFOUND	 1 /* not found or CAS failed */
-#define EXIT_USAGE	 2
-#define EXIT_UNAVAILABLE 3 /* cluster unavailable or timed out */
-#define EXIT_OTHER	 4
-/* A write that certainly was not applied: no attempt reached a member
- * (exit 3 for a write means its outcome is unknown). */
 
 /* The members scripts/run starts. */
 #define DEFAULT_ENDPOINTS                                                      \
@@ -31,13 +24,6 @@
 #define LIST_PAGE		  1000
 #define LIST_MAX_LIMIT		  10000
 #define STATUS_MEMBER_DEADLINE_MS 2000
-
-struct global {
-	const char *endpoints;
-	double timeout_s;
-	bool json;
-	struct kvc *h;
-};
 
 static const char usage_main[] =
     "usage: kvctl [--endpoints URL,...] [--timeout SEC] [-o text|json] "
@@ -57,6 +43,14 @@ static const char usage_main[] =
     "  leader transfer ID          hand leadership to member ID\n"
     "  snapshot save FILE|-        download a consistent snapshot (backup)\n"
     "  watch KEY | --prefix P      print each change as it commits\n"
+    "  del --prefix P              delete every key starting with P\n"
+    "  lease grant TTL             grant a lease, print its id\n"
+    "  lease keepalive ID [--once] keep lease ID alive (every TTL/3)\n"
+    "  lease revoke ID | info ID   end a lease (and its keys); describe it\n"
+    "  lease list                  the leases and their time left\n"
+    "  put KEY VALUE --lease ID    write a key that goes with lease ID\n"
+    "  txn [--file F]              run a transaction (JSON: docs/API.md)\n"
+    "  lock NAME [--ttl S] -- CMD  run CMD holding the lock NAME\n"
     "\n"
     "Global options:\n"
     "  --endpoints URL,...  client URLs of members (default: "
@@ -70,19 +64,14 @@ static const char usage_main[] =
     "Exit status: 0 ok, 1 not found or CAS failed, 2 usage, 3 cluster\n"
     "unavailable or timed out, 4 any other error. After a write, exit 3's\n"
     "message says whether it was not applied (no member was reached) or\n"
-    "its outcome is unknown (it may have been applied: read it back).\n";
-
-struct command {
-	const char *name;
-	const char *usage; /* one line */
-	const char *help;  /* details */
-	int (*run)(struct global *g, int argc, char **argv);
-};
+    "its outcome is unknown (it may have been applied: read it back).\n"
+    "txn exits 1 when its failure branch ran; lock exits with CMD's\n"
+    "status, or 5 when the lock was lost (CMD killed).\n";
 
 /* -o json, for the errors said before a command has its struct global. */
-static bool json_errors;
+bool json_errors;
 
-static int fail_usage(const char *cmd_usage, const char *fmt, const char *arg)
+int fail_usage(const char *cmd_usage, const char *fmt, const char *arg)
 {
 	char msg[1024];
 	snprintf(msg, sizeof(msg), fmt, arg);
@@ -99,7 +88,7 @@ static int fail_usage(const char *cmd_usage, const char *fmt, const char *arg)
 	return EXIT_USAGE;
 }
 
-static int exit_code(int rc)
+int exit_code(int rc)
 {
 	switch (rc) {
 	case 0:
@@ -117,7 +106,7 @@ static int exit_code(int rc)
 
 /* The "error" of kvctl's JSON error objects for a libkvc code: the
  * server's code names where there is one (DESIGN.md §1.3). */
-static const char *error_code(int rc)
+const char *error_code(int rc)
 {
 	switch (rc) {
 	case KVC_EINVAL:
@@ -149,8 +138,7 @@ static const char *error_code(int rc)
 
 /* Says what went wrong on stderr: "kvctl: MESSAGE", or with -o json one
  * line {"error": CODE, "message": MESSAGE}. */
-static void report_text(const struct global *g, const char *code,
-			const char *msg)
+void report_text(const struct global *g, const char *code, const char *msg)
 {
 	if (g->json) {
 		json_t *j =
@@ -164,7 +152,7 @@ static void report_text(const struct global *g, const char *code,
 	}
 }
 
-static int report(struct global *g, int rc)
+int report(struct global *g, int rc)
 {
 	const char *msg = kvc_errmsg(g->h);
 	char text[1024];
@@ -180,7 +168,7 @@ static int report(struct global *g, int rc)
  * be (outcome unknown); when none did, it certainly was not. Both exit 3,
  * as DESIGN.md §1.4 has it for an unavailable cluster; the message and
  * the JSON error code ("not_applied") tell them apart. */
-static int report_write(struct global *g, int rc, const char *what)
+int report_write(struct global *g, int rc, const char *what)
 {
 	if (rc != KVC_EUNAVAILABLE && rc != KVC_ETIMEOUT)
 		return report(g, rc);
@@ -196,7 +184,7 @@ static int report_write(struct global *g, int rc, const char *what)
 	return EXIT_UNAVAILABLE;
 }
 
-static int parse_u64(const char *s, uint64_t *out)
+int parse_u64(const char *s, uint64_t *out)
 {
 	if (!s || !*s || *s == '-' || *s == '+')
 		return -1;
@@ -209,19 +197,10 @@ static int parse_u64(const char *s, uint64_t *out)
 	return 0;
 }
 
-/* Splits argv into positionals and the options of one command. @opts lists
- * option names taking a value ("--cas") and flags ("--stale"); values land
- * in @vals (NULL when absent), flags set @flags. Returns -1 on a usage
- * error (printed), 1 for --help, else 0. */
-struct optspec {
-	const char *name;
-	bool takes_value;
-};
-
-static int split_args(const struct command *cmd, int argc, char **argv,
-		      const struct optspec *specs, int n_specs,
-		      const char **vals, bool *flags, char **pos, int *n_pos,
-		      int max_pos)
+/* Splits argv into positionals and options (kvctl_cmd.h). */
+int split_args(const struct command *cmd, int argc, char **argv,
+	       const struct optspec *specs, int n_specs, const char **vals,
+	       bool *flags, char **pos, int *n_pos, int max_pos)
 {
 	bool only_pos = false;
 	*n_pos = 0;
@@ -338,7 +317,7 @@ static bool endpoints_ok(const char *list, char *why, size_t whylen)
 	return true;
 }
 
-static int open_handle(struct global *g)
+int open_handle(struct global *g)
 {
 	struct kvc_options o;
 	kvc_options_init(&o);
@@ -373,7 +352,7 @@ static int open_handle(struct global *g)
 	return EXIT_OK;
 }
 
-static void print_json(json_t *j)
+void print_json(json_t *j)
 {
 	char *s = json_dumps(j, JSON_COMPACT);
 	if (s) {
@@ -383,7 +362,7 @@ static void print_json(json_t *j)
 	json_decref(j);
 }
 
-static int read_stdin(void **buf, size_t *len)
+int read_stdin(void **buf, size_t *len)
 {
 	size_t cap = 4096, n = 0;
 	char *b = malloc(cap);
@@ -418,7 +397,7 @@ static int read_stdin(void **buf, size_t *len)
 	return 0;
 }
 
-static const struct command *cmd_current;
+const struct command *cmd_current;
 
 /* The key rule of DESIGN.md §1.3 for keys a write may create (kv.h's
  * kv_key_allowed()): 1 to 511 bytes of well-formed UTF-8 without control
@@ -428,7 +407,7 @@ static const struct command *cmd_current;
 static const char key_rule[] =
     "keys are 1 to 511 bytes of UTF-8 without control characters";
 
-static bool key_allowed(const char *key)
+bool key_allowed(const char *key)
 {
 	const unsigned char *p = (const unsigned char *)key;
 	size_t n = strlen(key);
@@ -464,7 +443,7 @@ static bool key_allowed(const char *key)
 /* A usage error for a KEY that breaks the key rule. The key is shown with
  * control and non-ASCII bytes as \xHH: it may not be UTF-8, and its
  * control bytes must not reach a terminal. */
-static int bad_key(const char *key)
+int bad_key(const char *key)
 {
 	char shown[200];
 	size_t o = 0;
@@ -484,18 +463,20 @@ static int bad_key(const char *key)
 	return fail_usage(cmd_current->usage, "%s", msg);
 }
 
-/* Parses `KEY [MORE...] [--cas M]` for put and del: up to @max_pos
- * positionals (KEY required) into @pos, *@np of them. Returns true with
- * *@has_cas and *@cas set; else false with *@ec the exit code, the help or
- * a usage error printed. */
+/* Parses `KEY [MORE...] [--cas M] [--lease ID]` for put and del: up to
+ * @max_pos positionals (KEY required) into @pos, *@np of them; --lease
+ * only when @lease is not NULL. Returns true with *@has_cas, *@cas and
+ * *@lease (0: none) set; else false with *@ec the exit code, the help or a
+ * usage error printed. */
 static bool key_cas_args(int argc, char **argv, char **pos, int max_pos,
-			 int *np, bool *has_cas, uint64_t *cas, int *ec)
+			 int *np, bool *has_cas, uint64_t *cas, uint64_t *lease,
+			 int *ec)
 {
-	const struct optspec specs[] = {{"--cas", true}};
-	const char *vals[1] = {NULL};
-	bool flags[1] = {false};
-	int r = split_args(cmd_current, argc, argv, specs, 1, vals, flags, pos,
-			   np, max_pos);
+	const struct optspec specs[] = {{"--cas", true}, {"--lease", true}};
+	const char *vals[2] = {NULL, NULL};
+	bool flags[2] = {false, false};
+	int r = split_args(cmd_current, argc, argv, specs, lease ? 2 : 1, vals,
+			   flags, pos, np, max_pos);
 	if (r) {
 		*ec = r > 0 ? (puts(cmd_current->help), EXIT_OK) : EXIT_USAGE;
 		return false;
@@ -514,6 +495,14 @@ static bool key_cas_args(int argc, char **argv, char **pos, int max_pos,
 		*ec = fail_usage(cmd_current->usage, "bad --cas %s", vals[0]);
 		return false;
 	}
+	if (lease) {
+		*lease = 0;
+		if (vals[1] && (parse_u64(vals[1], lease) < 0 || *lease == 0)) {
+			*ec = fail_usage(cmd_current->usage, "bad --lease %s",
+					 vals[1]);
+			return false;
+		}
+	}
 	return true;
 }
 
@@ -530,7 +519,7 @@ static int cas_failed(const struct global *g, const char *key, uint64_t index)
 }
 
 /* A key that is absent: get and del say it alike. */
-static int not_found(const struct global *g, const char *key)
+int not_found(const struct global *g, const char *key)
 {
 	char text[1024];
 	snprintf(text, sizeof(text), "not found: %s", key);
@@ -544,8 +533,8 @@ static int cmd_put(struct global *g, int argc, char **argv)
 	char *pos[2];
 	int np, ec;
 	bool has_cas;
-	uint64_t cas;
-	if (!key_cas_args(argc, argv, pos, 2, &np, &has_cas, &cas, &ec))
+	uint64_t cas, lease;
+	if (!key_cas_args(argc, argv, pos, 2, &np, &has_cas, &cas, &lease, &ec))
 		return ec;
 	ec = open_handle(g);
 	if (ec)
@@ -568,10 +557,24 @@ static int cmd_put(struct global *g, int argc, char **argv)
 		}
 	}
 	uint64_t index = 0;
-	rc = has_cas ? kvc_cas_put(g->h, pos[0], value, len, cas, &index)
-		     : kvc_put(g->h, pos[0], value, len, &index);
+	if (lease)
+		rc = has_cas ? kvc_cas_put_lease(g->h, pos[0], value, len, cas,
+						 lease, &index)
+			     : kvc_put_lease(g->h, pos[0], value, len, lease,
+					     &index);
+	else
+		rc = has_cas
+			 ? kvc_cas_put(g->h, pos[0], value, len, cas, &index)
+			 : kvc_put(g->h, pos[0], value, len, &index);
 	if (np < 2)
 		free(value);
+	if (rc == KVC_ENOTFOUND && lease) {
+		char text[128];
+		snprintf(text, sizeof(text), "lease %" PRIu64 " not found",
+			 lease);
+		report_text(g, "not_found", text);
+		return EXIT_NOTFOUND;
+	}
 	if (rc == KVC_ECAS)
 		return cas_failed(g, pos[0], index);
 	if (rc == KVC_ETOO_LARGE) {
@@ -635,11 +638,15 @@ static int cmd_get(struct global *g, int argc, char **argv)
 /* --- del --- */
 static int cmd_del(struct global *g, int argc, char **argv)
 {
+	for (int i = 0; i < argc && strcmp(argv[i], "--") != 0; i++)
+		if (strncmp(argv[i], "--prefix", 8) == 0 &&
+		    (argv[i][8] == '\0' || argv[i][8] == '='))
+			return kvctl_del_prefix(g, argc, argv);
 	char *pos[1];
 	int np, ec;
 	bool has_cas;
 	uint64_t cas;
-	if (!key_cas_args(argc, argv, pos, 1, &np, &has_cas, &cas, &ec))
+	if (!key_cas_args(argc, argv, pos, 1, &np, &has_cas, &cas, NULL, &ec))
 		return ec;
 	ec = open_handle(g);
 	if (ec)
@@ -1362,12 +1369,14 @@ static int cmd_watch(struct global *g, int argc, char **argv)
 }
 
 static const struct command commands[] = {
-    {"put", "kvctl put KEY [VALUE] [--cas M]",
-     "usage: kvctl put KEY [VALUE] [--cas M]\n"
+    {"put", "kvctl put KEY [VALUE] [--cas M] [--lease ID]",
+     "usage: kvctl put KEY [VALUE] [--cas M] [--lease ID]\n"
      "Writes VALUE (read from stdin when omitted) under KEY and prints\n"
      "the index the write was applied at. --cas M writes only if the\n"
      "key's mod index is M (0: only if the key does not exist); when it\n"
-     "is not, exits 1.",
+     "is not, exits 1. --lease ID attaches the key to lease ID (kvctl\n"
+     "lease grant): it is deleted when the lease ends; an unknown lease\n"
+     "exits 1. A put without --lease detaches the key.",
      cmd_put},
     {"get", "kvctl get KEY [--stale]",
      "usage: kvctl get KEY [--stale]\n"
@@ -1375,10 +1384,13 @@ static const struct command commands[] = {
      "value and mod index). Exits 1 if KEY does not exist. --stale reads\n"
      "a member's local state without asking the leader.",
      cmd_get},
-    {"del", "kvctl del KEY [--cas M]",
-     "usage: kvctl del KEY [--cas M]\n"
+    {"del", "kvctl del KEY [--cas M] | --prefix P",
+     "usage: kvctl del KEY [--cas M] | --prefix P\n"
      "Deletes KEY and prints the index of the delete. Exits 1 if KEY did\n"
-     "not exist or, with --cas M, if its mod index is not M.",
+     "not exist or, with --cas M, if its mod index is not M.\n"
+     "--prefix P deletes every key starting with P (not empty) at one\n"
+     "index and prints how many (-o json: {\"index\", \"deleted\"});\n"
+     "none is not an error.",
      cmd_del},
     {"list", "kvctl list [PREFIX] [--limit N] [--keys-only | --count]",
      "usage: kvctl list [PREFIX] [--limit N] [--keys-only | --count]\n"
@@ -1443,6 +1455,9 @@ static const struct command commands[] = {
      "or repeated. Runs until --count N changes, SIGINT or SIGTERM (exit\n"
      "0); exit 3 when no member serves within --timeout.",
      cmd_watch},
+    {"lease", kvctl_lease_usage, kvctl_lease_help, kvctl_cmd_lease},
+    {"txn", kvctl_txn_usage, kvctl_txn_help, kvctl_cmd_txn},
+    {"lock", kvctl_lock_usage, kvctl_lock_help, kvctl_cmd_lock},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -23,6 +23,12 @@ struct apply_ctx {
 	MDB_txn *txn;
 	int mdb_rc;	  /* the LMDB code that failed, 0 if none */
 	const char *what; /* which step failed */
+	/* The "client_bytes" counter (clients.c), read at the batch's first
+	 * client write and written back once at its end if it changed: an
+	 * attempt that aborts leaves nothing behind. */
+	uint64_t client_bytes;
+	int client_bytes_loaded;
+	int client_bytes_dirty;
 };
 
 /* Records LMDB's @rc as the failure of step @what; returns KV_ELMDB. */
@@ -50,10 +56,28 @@ int clients_replay(struct kv *kv, struct kv_result *r, const uint8_t *rec,
 		   size_t len);
 
 /* Records @r as @cmd's client's result for its seq, replacing
- * @old_index's age key (if @known) with one at @index. */
+ * @old_index's age key (if @known) with one at @index; first forgets the
+ * oldest other clients while the records would exceed max_client_bytes
+ * (kv_options). */
 int clients_remember(struct apply_ctx *c, const struct kv_cmd *cmd,
 		     raft_index index, const struct kv_result *r, int known,
 		     uint64_t old_index);
+
+/* At the end of a batch, before its commit: writes the "client_bytes"
+ * counter back if the batch changed it. 0 or a negative code. */
+int clients_bytes_flush(struct apply_ctx *c);
+
+/* At open, inside its write transaction: counts the client records and
+ * stores the sum as the "client_bytes" counter when it is missing (a
+ * store from before it existed) or differs (one an older version wrote
+ * records into). 0, KV_ECORRUPT (a counter of the wrong size) or an LMDB
+ * code. */
+int clients_bytes_init(struct kv *kv, MDB_txn *txn);
+
+/* For kv_check(): whether the counter equals the sum of the records'
+ * sizes (a walk of every client record). 0, -1 (it does not, or is
+ * missing) or an LMDB code. */
+int clients_bytes_check(struct kv *kv, MDB_txn *txn);
 
 /* ---- apply_key.c ---- */
 

@@ -5,6 +5,7 @@
  *   "data"    key bytes            -> [mod index u64 LE][value bytes]
  *   "meta"    "format"             -> [version u32 LE]
  *             "applied"            -> [index u64 LE][term u64 LE]
+ *             "client_bytes"       -> [u64 LE] (clients.c)
  *   "clients" client id (u64 BE)   -> client record (CLIENT_REC_SIZE bytes,
  *             or CLIENT_REC_EXT and more for ops 3..7)
  *   "ages"    [last index u64 BE][client id u64 BE] -> empty
@@ -41,12 +42,13 @@
  * key_lease. */
 #define N_DBS 8
 
-#define DEFAULT_MAP_BYTES     (1ull << 30)
-#define DEFAULT_MAX_MAP_BYTES (1ull << 40)
-#define DEFAULT_CLIENT_EXPIRY 1000000ull
-#define DEFAULT_MAX_CLIENTS   100000ull
-#define DEFAULT_WATCH_HISTORY 100000ull
-#define MIN_MAP_BYTES	      (64ull * 1024)
+#define DEFAULT_MAP_BYTES	 (1ull << 30)
+#define DEFAULT_MAX_MAP_BYTES	 (1ull << 40)
+#define DEFAULT_CLIENT_EXPIRY	 1000000ull
+#define DEFAULT_MAX_CLIENTS	 100000ull
+#define DEFAULT_MAX_CLIENT_BYTES (256ull << 20)
+#define DEFAULT_WATCH_HISTORY	 100000ull
+#define MIN_MAP_BYTES		 (64ull * 1024)
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -66,6 +68,7 @@ void kv_options_init(struct kv_options *opts)
 	opts->max_map_bytes = DEFAULT_MAX_MAP_BYTES;
 	opts->client_expiry_entries = DEFAULT_CLIENT_EXPIRY;
 	opts->max_clients = DEFAULT_MAX_CLIENTS;
+	opts->max_client_bytes = DEFAULT_MAX_CLIENT_BYTES;
 	opts->sync_mode = KV_SYNC_NONE;
 	opts->watch_history = DEFAULT_WATCH_HISTORY;
 }
@@ -312,6 +315,14 @@ static int open_env(struct kv *kv, uint64_t map_bytes, char *err, size_t errlen)
 	if (rv != 0)
 		goto fail;
 	rc = kv_events_floor_init(kv, txn);
+	if (rc != 0)
+		goto lmdb_fail;
+	rc = clients_bytes_init(kv, txn);
+	if (rc == KV_ECORRUPT) {
+		set_err(err, errlen, "kv: client_bytes record has a bad size");
+		rv = rc;
+		goto fail;
+	}
 	if (rc != 0)
 		goto lmdb_fail;
 	rc = mdb_txn_commit(txn);
@@ -592,7 +603,20 @@ int kv_check(struct kv *kv, uint64_t limit, char *err, size_t errlen)
 			return mdb_damaged(rc) ? KV_ECORRUPT : KV_ELMDB;
 		}
 	}
+	/* The byte counter only on a whole walk: it sums every record. */
+	rc = limit == 0 ? clients_bytes_check(kv, txn) : 0;
 	mdb_txn_abort(txn);
+	if (rc == -1) {
+		set_err(err, errlen,
+			"kv: check: \"client_bytes\" is not the size of the "
+			"client records");
+		return KV_ECORRUPT;
+	}
+	if (rc != 0) {
+		set_err(err, errlen, "kv: check: counting client bytes: %s",
+			mdb_strerror(rc));
+		return mdb_damaged(rc) ? KV_ECORRUPT : KV_ELMDB;
+	}
 	return 0;
 }
 
@@ -823,6 +847,9 @@ static int apply_batch(struct apply_ctx *c, const struct raft_entry *entries,
 		rv = apply_mdb_fail(c, rc, "trimming the events");
 		goto abort;
 	}
+	rv = clients_bytes_flush(c);
+	if (rv != 0)
+		goto abort;
 	if (applied != kv->applied_index) {
 		le_put_u64(buf, applied);
 		le_put_u64(buf + 8, term);

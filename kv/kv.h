@@ -21,8 +21,9 @@
  * Determinism: every member applies the same entries and must reach the
  * same state. Nothing in kv_apply() reads a clock or depends on how entries
  * are split into batches; the exactly-once expiry counts raft indexes. The
- * kv_options that shape apply results (client_expiry_entries, max_clients)
- * MUST therefore be identical on every member of a cluster.
+ * kv_options that shape apply results (client_expiry_entries, max_clients,
+ * max_client_bytes) MUST therefore be identical on every member of a
+ * cluster.
  *
  * Threading: a struct kv is not thread-safe. All calls on one handle,
  * writes and reads alike, must be serialized by the caller (in kvd: the one
@@ -371,6 +372,15 @@ struct kv_options {
 	 * cap); admitting one more forgets the one with the oldest last
 	 * index (ties: lowest client id). */
 	uint64_t max_clients;
+	/* At most about this many bytes of client records are remembered
+	 * (default 256 MiB; 0 = no cap): a TXN's record holds its results,
+	 * up to KV_TXN_RESULT_MAX. Before a record is written, while the
+	 * others' bytes and its own exceed this, the client with the oldest
+	 * last index (ties: lowest client id) is forgotten, never the one
+	 * being written, so the table stays within this plus one record. As
+	 * with max_clients, a forgotten client's retry is applied as new.
+	 * MUST be identical on every member. */
+	uint64_t max_client_bytes;
 	enum kv_sync_mode sync_mode;
 	/* The watch history: every change is recorded (kv_events_read()),
 	 * and once more than 2 N are kept the oldest go, down to N (N = this;
@@ -407,8 +417,10 @@ int kv_mark_damaged(const char *dir, const char *why);
  * read transaction, walks at most @limit records from each end of each of
  * its databases (0: every record, once), which reads every branch
  * page on the tree's left and right edges and the leaves there, and
- * checks each record's shape. It catches damaged root and edge pages and
- * records of impossible sizes; a damaged page in the middle of a tree
+ * checks each record's shape; with @limit 0 it also checks that meta
+ * "client_bytes" is the sum of the client records' sizes (a bounded check
+ * does not: that needs every record). It catches damaged root and edge pages
+ * and records of impossible sizes; a damaged page in the middle of a tree
  * larger than 2 * @limit records is not read, and shows later as the
  * KV_ELMDB/KV_ECORRUPT of the call that reads it. Returns 0, KV_ECORRUPT
  * (damaged), KV_ELMDB or KV_EINVAL, with @err. */

@@ -412,23 +412,27 @@ void http_delete_prefix(struct kvdraft_node *n, struct evhttp_request *req,
 			const char *query, double t0)
 {
 	const enum metrics_route route = ROUTE_KV_DELETE_PREFIX;
-	struct http_param p = {.name = "prefix"};
-	if (http_parse_query(query, &p, 1) != 0) {
-		http_params_free(&p, 1);
+	struct http_param p[] = {{.name = "prefix"}, {.name = "cas"}};
+	if (http_parse_query(query, p, 2) != 0) {
+		http_params_free(p, 2);
 		reply_error(n, req, route, t0, 500, "internal",
 			    "out of memory");
 		return;
 	}
 	struct kv_cmd cmd = {.op = KV_OP_DELETE_PREFIX,
-			     .key = (const uint8_t *)p.value,
-			     .key_len = p.len};
+			     .key = (const uint8_t *)p[0].value,
+			     .key_len = p[0].len};
 	const char *msg = NULL;
 	/* Required: a DELETE of /v1/kv with no prefix is more likely a
 	 * mistake than a wish to delete every key, which says prefix=. */
-	if (p.value == NULL)
+	if (p[0].value == NULL)
 		msg = "DELETE /v1/kv takes prefix=P (an empty prefix= deletes "
 		      "every key)";
-	else if (p.len > 0 && !kv_key_valid(cmd.key, cmd.key_len))
+	else if (p[1].value != NULL)
+		/* Refused rather than ignored: a client that meant a
+		 * condition would delete every key under P without one. */
+		msg = "a prefix delete takes no cas (POST /v1/txn compares)";
+	else if (p[0].len > 0 && !kv_key_valid(cmd.key, cmd.key_len))
 		msg = "prefixes are at most 511 bytes of UTF-8 without control "
 		      "characters";
 	else
@@ -438,5 +442,5 @@ void http_delete_prefix(struct kvdraft_node *n, struct evhttp_request *req,
 		reply_error(n, req, route, t0, 400, "bad_request", msg);
 	else if (c != NULL)
 		propose(c, &cmd, prefix_done);
-	http_params_free(&p, 1);
+	http_params_free(p, 2);
 }

@@ -18,6 +18,8 @@
 /* Expiry proposals in flight at once (each up to KV_LEASE_EXPIRE_MAX
  * ids); more due leases wait for one to complete. */
 #define MAX_IN_FLIGHT 8
+/* A failed expiry is proposed again after this long. */
+#define RETRY_MS 500
 /* Leases read from the store per kv_lease_list() call when a leader
  * builds its table. */
 #define LIST_PAGE 10000
@@ -178,6 +180,12 @@ static void expiry_done(void *arg, int err, const void *result)
 					   : kv_strerror(res->cmd_error));
 		for (size_t i = 0; i < e->n; i++)
 			lease_table_retry(lm->table, e->ids[i]);
+		/* Not at once: an entry every member refuses (a member
+		 * that does not know the op) would loop hot. */
+		free(e);
+		struct timeval tv = clock_ms_to_timeval(RETRY_MS);
+		evtimer_add(lm->timer, &tv);
+		return;
 	}
 	free(e);
 	arm_timer(lm);
@@ -253,7 +261,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 				lease_table_retry(lm->table, e->ids[i]);
 			free(e);
 			/* Soon, not at once: the node refused. */
-			struct timeval tv = clock_ms_to_timeval(POLL_MS * 5);
+			struct timeval tv = clock_ms_to_timeval(RETRY_MS);
 			evtimer_add(lm->timer, &tv);
 			return;
 		}

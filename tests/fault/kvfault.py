@@ -61,6 +61,18 @@ def find_kvd(explicit=None):
     raise SystemExit('kvd binary not found: pass --kvd PATH or set KVD=')
 
 
+def find_kvctl(explicit=None):
+    """--kvctl, else $KVCTL, else build/client/kvctl of the checkout."""
+    cands = [explicit, os.environ.get('KVCTL')]
+    here = os.path.dirname(os.path.abspath(__file__))
+    cands.append(os.path.join(here, '..', '..', 'build', 'client', 'kvctl'))
+    for c in cands:
+        if c and os.access(c, os.X_OK):
+            return os.path.abspath(c)
+    raise SystemExit('kvctl binary not found: pass --kvctl PATH or set '
+                     'KVCTL=')
+
+
 def free_port(host):
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
@@ -464,9 +476,31 @@ class Client:
         """A write with retries until deadline_s. Returns (outcome, reply):
         outcome 'ok' (2xx), 'fail' (a definite 4xx answer: the write was
         not applied, e.g. 412 cas_failed) or 'info' (unknown)."""
-        self.seq += 1
-        hdrs = {'X-Kv-Client': self.client_hex, 'X-Kv-Seq': str(self.seq)}
         path = key_path(key) + ('?cas=%d' % cas if cas is not None else '')
+        return self._retried(method, path, body, self._identity(),
+                             deadline_s)
+
+    def txn(self, txn, deadline_s=8.0, once=True):
+        """POST /v1/txn of txn (a dict) with retries until deadline_s, as
+        write: a txn that writes goes with once=True, the exactly-once
+        headers, so that its retries apply it at most once; a read-only
+        one needs none. Returns (outcome, reply) as write does: 'ok' is
+        200 whichever branch ran."""
+        body = json.dumps(txn).encode('utf-8')
+        hdrs = {'Content-Type': 'application/json'}
+        if once:
+            hdrs.update(self._identity())
+        return self._retried('POST', '/v1/txn', body, hdrs, deadline_s)
+
+    def _identity(self):
+        """The headers of a new logical write: this client, its next
+        sequence number."""
+        self.seq += 1
+        return {'X-Kv-Client': self.client_hex, 'X-Kv-Seq': str(self.seq)}
+
+    def _retried(self, method, path, body, hdrs, deadline_s):
+        """The request, repeated as it is (the same headers) on random
+        members until a definite answer or deadline_s."""
         end = time.monotonic() + deadline_s
         last = None
         while True:

@@ -3,8 +3,10 @@
 # every compare in both branches, every op's result, get after put, list
 # limit and more, one index and one set of watch events for all the
 # changes, a transaction sent to a follower, exactly-once retries answered
-# with the same bytes, the 400/404/413 refusals, and prefix deletes with
-# their events and mod indexes.
+# with the same bytes, keys with characters JSON escapes, puts that attach
+# a key to a lease and detach it, the 400/404/413 refusals (a missing
+# lease leaves no effect and no event), and prefix deletes with their
+# events and mod indexes.
 #
 # Writes the test needs to succeed go through txn_ok()/write(), which
 # carry X-Kv-Client/X-Kv-Seq and retry on 503/504 (a leader may change on
@@ -186,61 +188,88 @@ class TxnTest(ClusterTest):
         j, _ = self.txn_ok({})
         self.assertEqual((j['succeeded'], j['results']), (True, []))
 
-    def test_20_every_op_and_its_result(self):
-        self.put('ops/b', b'old')
-        for k in ('ops/p/1', 'ops/p/2', 'ops/l/1', 'ops/l/2', 'ops/l/3'):
-            self.put(k, k.encode())
-        body = {'success': [
-            {'put': {'key': 'ops/a', 'value': b64('new')}},
-            {'get': {'key': 'ops/a'}},
-            {'delete': {'key': 'ops/b'}},
-            {'get': {'key': 'ops/b'}},
-            {'delete': {'key': 'ops/none'}},
-            {'delete_prefix': {'prefix': 'ops/p/'}},
-            {'list': {'prefix': 'ops/p/'}},
-            {'list': {'prefix': 'ops/l/', 'limit': 2}},
-            {'list': {'prefix': 'ops/l/', 'limit': 3}},
-        ]}
+    def check_every_op(self, top, branch):
+        """Every op in @branch ("success" or "failure") on keys under
+        @top, with their results and what the store then holds."""
+        def k(name):
+            return top + name
+        self.put(k('b'), b'old')
+        for name in ('p/1', 'p/2', 'l/1', 'l/2', 'l/3'):
+            self.put(k(name), k(name).encode())
+        ops = [
+            {'put': {'key': k('a'), 'value': b64('new')}},
+            {'get': {'key': k('a')}},
+            {'delete': {'key': k('b')}},
+            {'get': {'key': k('b')}},
+            {'delete': {'key': k('none')}},
+            {'delete_prefix': {'prefix': k('p/')}},
+            {'list': {'prefix': k('p/')}},
+            {'list': {'prefix': k('l/'), 'limit': 2}},
+            {'list': {'prefix': k('l/'), 'limit': 3}},
+        ]
+        other = [{'put': {'key': k('other'), 'value': ''}}]
+        body = {'success': ops, 'failure': other}
+        if branch == 'failure':
+            body = {'compare': [{'key': k('b'), 'target': 'exists',
+                                 'op': '==', 'value': False}],
+                    'success': other, 'failure': ops}
         j, _ = self.txn_ok(body)
         i = j['index']
-        self.assertTrue(j['succeeded'])
+        self.assertEqual(j['succeeded'], branch == 'success')
         res = j['results']
         self.assertEqual(len(res), 9)
         self.assertEqual(res[0], {'index': i})
         # A get after a put in the same branch sees the new value.
-        self.assertEqual(res[1], {'key': 'ops/a', 'value': b64('new'),
+        self.assertEqual(res[1], {'key': k('a'), 'value': b64('new'),
                                   'index': i})
         self.assertEqual(res[2], {'deleted': True})
-        self.assertEqual(res[3], {'key': 'ops/b', 'value': None, 'index': 0})
+        self.assertEqual(res[3], {'key': k('b'), 'value': None, 'index': 0})
         self.assertEqual(res[4], {'deleted': False})
         self.assertEqual(res[5], {'deleted': 2})
         self.assertEqual(res[6], {'kvs': [], 'more': False})
         self.assertEqual([kv['key'] for kv in res[7]['kvs']],
-                         ['ops/l/1', 'ops/l/2'])
+                         [k('l/1'), k('l/2')])
         self.assertTrue(res[7]['more'])
-        self.assertEqual(res[7]['kvs'][0]['value'], b64('ops/l/1'))
+        self.assertEqual(res[7]['kvs'][0]['value'], b64(k('l/1')))
+        self.assertIsInstance(res[7]['kvs'][0]['index'], int)
         self.assertEqual(len(res[8]['kvs']), 3)
         self.assertFalse(res[8]['more'])
         # The store agrees, on every member: the put's mod index is the
-        # transaction's index.
+        # transaction's index; the other branch did nothing.
         self.cluster.wait_converged(i)
         for m in self.cluster.all():
-            r = m.get('ops/a', stale=True)
+            r = m.get(k('a'), stale=True)
             self.assertEqual((r.status, r.body, r.header('x-kv-index')),
                              (200, b'new', str(i)))
-            self.assertEqual(m.get('ops/b', stale=True).status, 404)
-            self.assertEqual(m.get('ops/p/1', stale=True).status, 404)
-        # The failure branch takes the same ops.
-        body['compare'] = [{'key': 'ops/a', 'target': 'value', 'op': '!=',
-                            'value': b64('new')}]
-        body['failure'] = [{'put': {'key': 'ops/f', 'value': b64('f')}},
-                           {'get': {'key': 'ops/f'}}]
-        j, _ = self.txn_ok(body)
-        self.assertFalse(j['succeeded'])
-        self.assertEqual(j['results'],
-                         [{'index': j['index']},
-                          {'key': 'ops/f', 'value': b64('f'),
-                           'index': j['index']}])
+            self.assertEqual(m.get(k('b'), stale=True).status, 404)
+            self.assertEqual(m.get(k('p/1'), stale=True).status, 404)
+            self.assertEqual(m.get(k('other'), stale=True).status, 404)
+
+    def test_20_every_op_and_its_result(self):
+        self.check_every_op('ops/', 'success')
+
+    def test_21_every_op_in_the_failure_branch(self):
+        self.check_every_op('opf/', 'failure')
+
+    def test_22_keys_as_json_strings(self):
+        keys = ['esc/"q"', 'esc/back\\slash', 'esc/\u00e9\u2603\U0001f600',
+                'esc/space key', 'esc/</script>']
+        body = {'success': [{'put': {'key': k, 'value': b64(k)}}
+                            for k in keys] +
+                [{'get': {'key': k}} for k in keys] +
+                [{'list': {'prefix': 'esc/'}}]}
+        j, raw = self.txn_ok(body)
+        got = [r['key'] for r in j['results'][len(keys):2 * len(keys)]]
+        self.assertEqual(got, keys)
+        self.assertEqual([kv['key'] for kv in j['results'][-1]['kvs']],
+                         sorted(keys, key=lambda k: k.encode()))
+        for r in j['results'][len(keys):2 * len(keys)]:
+            self.assertEqual(base64.b64decode(r['value']).decode(), r['key'])
+        # The same text as the list route writes for these keys.
+        lst = self.cluster[1].list(prefix='esc/').body
+        for k in keys:
+            self.assertIn(json.dumps(k, ensure_ascii=False).encode(), raw.body)
+            self.assertIn(json.dumps(k, ensure_ascii=False).encode(), lst)
 
     def test_30_one_index_one_set_of_events(self):
         self.put('atom/old', b'o')
@@ -304,6 +333,7 @@ class TxnTest(ClusterTest):
         self.assertError(r, 409, 'conflict')
 
     def test_60_unknown_lease_404(self):
+        before = self.put('lease/before', b'')
         body = {'success': [{'put': {'key': 'lease/plain', 'value': ''}},
                             {'put': {'key': 'lease/k', 'value': b64('v'),
                                      'lease': 987654321}}]}
@@ -312,8 +342,35 @@ class TxnTest(ClusterTest):
             what='the transaction')
         j = self.assertError(r, 404, 'not_found')
         self.assertEqual(j['message'], 'lease 987654321 not found')
-        # No effect: not even the put without a lease.
+        # No effect: not even the put without a lease, and no event.
         self.assertEqual(self.cluster[2].get('lease/plain').status, 404)
+        after = self.put('lease/after', b'')
+        evs = watch(self.cluster[3], 'lease/', before, 2)
+        self.assertEqual([(e['key'], e['index']) for e in evs],
+                         [('lease/before', before), ('lease/after', after)])
+
+    def test_61_put_with_a_lease(self):
+        c = self.cluster
+
+        def grant():
+            r = c.find_leader().request('POST', '/v1/leases',
+                                        json.dumps({'ttl': 600}), identity())
+            return r if r.status not in (503, 504) else None
+        r = wait_for(grant, what='a lease')
+        self.assertEqual(r.status, 200, r)
+        lease = r.json()['id']
+
+        def keys():
+            r = c.find_leader().request('GET', '/v1/leases/%d' % lease)
+            return r.json()['keys'] if r.status == 200 else None
+        self.txn_ok({'success': [{'put': {'key': 'lease/held', 'value': '',
+                                          'lease': lease}}]})
+        self.assertEqual(wait_for(keys, what='the lease'), ['lease/held'])
+        # A put without a lease detaches the key.
+        self.txn_ok({'success': [{'put': {'key': 'lease/held',
+                                          'value': ''}}]})
+        self.assertEqual(wait_for(lambda: (lambda k: k is not None and
+                                           (k,))(keys()))[0], [])
 
     def test_70_delete_prefix(self):
         c = self.cluster
@@ -361,6 +418,10 @@ class TxnTest(ClusterTest):
                          400, 'bad_request')
         self.assertError(m.request('DELETE', '/v1/kv?prefix=%01'), 400,
                          'bad_request')
+        j = self.assertError(m.request('DELETE', '/v1/kv?prefix=dpx&cas=0'),
+                             400, 'bad_request')
+        self.assertIn('cas', j['message'])
+        self.assertEqual(m.get('dpx').status, 200)
         r = m.request('PUT', '/v1/kv')
         self.assertError(r, 405, 'method_not_allowed')
         self.assertEqual(r.header('allow'), 'GET, DELETE')

@@ -1,5 +1,5 @@
 /* test_main.c - runs the kv suites (codec, key validation, LMDB store,
- * transactions and leases). */
+ * transactions and leases, the exactly-once byte cap). */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +21,7 @@ int main(void)
 	srunner_add_suite(sr, kv_store_suite());
 	srunner_add_suite(sr, kv_txn_codec_suite());
 	srunner_add_suite(sr, kv_apply_suite());
+	srunner_add_suite(sr, kv_clients_suite());
 	printf("kv tests: seed %llu (set KV_TEST_SEED to replay)\n",
 	       (unsigned long long)test_seed());
 	srunner_run_all(sr, CK_NORMAL);
