@@ -17,7 +17,9 @@
  *
  * Connections: each request in flight uses a connection of its own
  * (HTTP/1.1 keep-alive; no pipelining), taken from a bounded pool per
- * handle; requests beyond the bound wait in order. Each watch has a
+ * handle; requests beyond the bound wait in order. Idle connections stay
+ * registered on the base, so event_base_dispatch() does not return by itself
+ * while the handle is open. Each watch has a
  * connection of its own. They are libevent bufferevents, so TLS comes as a
  * bufferevent_openssl in their place, and a token as one more header: both
  * will be fields of struct kvc_options, and nothing here changes. */
