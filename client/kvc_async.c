@@ -93,6 +93,11 @@ struct areq {
 	struct endpoint ep;
 	struct bufferevent *bev;
 	bool reused, connected, got_bytes;
+	/* Inside bufferevent_socket_connect_hostname(), which may report a
+	 * failure through the event callback before it returns: noted, and
+	 * acted upon once it has returned. */
+	bool in_connect, connect_failed;
+	int connect_err;
 	struct kvc_stream st;
 	bool head;
 	int status;
@@ -122,6 +127,7 @@ struct kvc_async_watch {
 	uint64_t reconnect_deadline, backoff;
 	struct event *timer;
 	bool in_cb, cancelled;
+	bool in_connect, connect_failed; /* as struct areq's */
 };
 
 struct kvc_async {
@@ -334,6 +340,8 @@ static void req_finish(struct areq *r, int rc, json_t *j)
 		kvc_http_set_errmsg(h, "no X-Kv-Index header");
 		rc = KVC_EPROTO;
 	}
+	if (rc == 0)
+		h->errmsg[0] = '\0';
 	struct kvc_async *a = r->a;
 	bool slot = r->has_slot;
 	/* Unlinked first: the callback may start requests of its own. */
@@ -578,6 +586,11 @@ static void req_event(struct bufferevent *bev, short what, void *arg)
 		r->connected = true;
 		return;
 	}
+	if (r->in_connect) {
+		r->connect_failed = true;
+		r->connect_err = EVUTIL_SOCKET_ERROR();
+		return;
+	}
 	if ((what & BEV_EVENT_EOF) && r->connected) {
 		kvc_stream_eof(&r->st);
 		req_drain(r);
@@ -699,12 +712,20 @@ static void req_attempt(struct areq *r)
 	}
 	struct timeval tv = tv_ms(tmo);
 	evtimer_add(r->timer, &tv);
-	if (!r->reused &&
-	    bufferevent_socket_connect_hostname(r->bev, NULL, AF_UNSPEC,
-						r->ep.host, r->ep.port) != 0) {
-		kvc_http_set_errmsg(h, "%s:%d: connection failed", r->ep.host,
-				    r->ep.port);
-		req_retry(r, KVC_EUNAVAILABLE, false);
+	if (r->reused)
+		return;
+	r->in_connect = true;
+	r->connect_failed = false;
+	rc = bufferevent_socket_connect_hostname(r->bev, NULL, AF_UNSPEC,
+						 r->ep.host, r->ep.port);
+	r->in_connect = false;
+	if (rc != 0 || r->connect_failed) {
+		bool refused =
+		    r->connect_failed && r->connect_err == ECONNREFUSED;
+		kvc_http_set_errmsg(h, "%s:%d: %s", r->ep.host, r->ep.port,
+				    refused ? "connection refused"
+					    : "connection failed");
+		req_retry(r, KVC_EUNAVAILABLE, refused);
 	}
 }
 
@@ -1085,6 +1106,10 @@ static void watch_event(struct bufferevent *bev, short what, void *arg)
 	(void)bev;
 	if (what & BEV_EVENT_CONNECTED)
 		return;
+	if (w->in_connect) {
+		w->connect_failed = true;
+		return;
+	}
 	if (what & BEV_EVENT_EOF) {
 		kvc_stream_eof(&w->st);
 		watch_drain(w);
@@ -1141,8 +1166,12 @@ static void watch_attempt(struct kvc_async_watch *w)
 	}
 	struct timeval tv = tv_ms((uint64_t)h->opts.request_timeout_ms);
 	evtimer_add(w->timer, &tv);
-	if (bufferevent_socket_connect_hostname(w->bev, NULL, AF_UNSPEC,
-						ep->host, ep->port) != 0) {
+	w->in_connect = true;
+	w->connect_failed = false;
+	int rc = bufferevent_socket_connect_hostname(w->bev, NULL, AF_UNSPEC,
+						     ep->host, ep->port);
+	w->in_connect = false;
+	if (rc != 0 || w->connect_failed) {
 		kvc_http_set_errmsg(h, "%s:%d: connection failed", ep->host,
 				    ep->port);
 		watch_retry(w);

@@ -353,6 +353,56 @@ START_TEST(test_close_cancels_each_once)
 }
 END_TEST
 
+static int dead_err, dead_unknown, dead_watch_err, dead_calls;
+static struct kvc_async *dead;
+
+static void on_dead_put(void *arg, int err, uint64_t index)
+{
+	(void)arg;
+	(void)index;
+	dead_err = err;
+	dead_unknown = kvc_async_outcome_unknown(dead);
+	dead_calls++;
+}
+
+static void on_dead_event(void *arg, int err, const struct kvc_event *ev)
+{
+	(void)arg;
+	ck_assert_ptr_null(ev);
+	dead_watch_err = err;
+	dead_calls++;
+}
+
+/* Nothing listens: a put gives up at once, certainly not applied; a watch
+ * ends by the retry deadline. */
+START_TEST(test_dead_cluster_gives_up)
+{
+	struct kvc_options o;
+	kvc_options_init(&o);
+	o.retry_deadline_ms = 3000;
+	struct event_base *b = event_base_new();
+	ck_assert_int_eq(kvc_async_open(b, "http://127.0.0.1:1", &o, &dead), 0);
+	dead_calls = 0;
+	ck_assert_int_eq(kvc_async_put(dead, "k", "v", 1, on_dead_put, NULL),
+			 0);
+	ck_assert_int_eq(
+	    kvc_async_watch(dead, "k", 0, 0, on_dead_event, NULL, NULL), 0);
+	struct event *t = event_new(b, -1, EV_PERSIST, tick, NULL);
+	struct timeval tv = {0, 100000};
+	event_add(t, &tv);
+	double end = now_s() + DEADLINE_S;
+	while (dead_calls < 2 && now_s() < end)
+		event_base_loop(b, EVLOOP_ONCE);
+	event_free(t);
+	ck_assert_int_eq(dead_calls, 2);
+	ck_assert_int_eq(dead_err, KVC_EUNAVAILABLE);
+	ck_assert_int_eq(dead_unknown, 0);
+	ck_assert_int_eq(dead_watch_err, KVC_EUNAVAILABLE);
+	kvc_async_close(dead);
+	event_base_free(b);
+}
+END_TEST
+
 /* The member the watch (and perhaps the writes) is on is killed -9
  * mid-run: every acknowledged put is seen exactly once. Last: it leaves
  * the cluster with two members. */
@@ -378,6 +428,7 @@ int main(void)
 	tcase_add_test(tc, test_del_and_missing_get);
 	tcase_add_test(tc, test_watch_sees_every_put_in_order);
 	tcase_add_test(tc, test_close_cancels_each_once);
+	tcase_add_test(tc, test_dead_cluster_gives_up);
 	tcase_add_test(tc, test_kill_mid_run);
 	tcase_set_timeout(tc, 600);
 	suite_add_tcase(s, tc);
