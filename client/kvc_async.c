@@ -88,6 +88,9 @@ struct areq {
 	uint64_t refused1, refused2;
 	bool maybe_sent;
 	int last; /* the code if the deadline passes now */
+	/* The handle's errmsg when the last attempt failed: other requests
+	 * overwrite the handle's before this one's deadline passes. */
+	char why[KVC_ERRMSG];
 	/* The attempt. */
 	bool discovering; /* GET /v1/status for the leader */
 	struct endpoint ep;
@@ -380,6 +383,7 @@ static void req_retry(struct areq *r, int code, bool refused)
 	bool reused_empty = r->reused && !r->got_bytes;
 	if (r->connected && !r->discovering)
 		r->maybe_sent = true;
+	snprintf(r->why, sizeof(r->why), "%s", h->errmsg);
 	drop_attempt(r, false);
 	if (reused_empty) {
 		/* A kept-alive connection the member had closed: try at
@@ -640,7 +644,9 @@ static void req_attempt(struct areq *r)
 	struct kvc *h = a->h;
 	uint64_t now = clock_now_ms();
 	if (now >= r->deadline) {
-		if (h->errmsg[0] == '\0')
+		if (r->why[0])
+			kvc_http_set_errmsg(h, "%s", r->why);
+		else
 			kvc_http_set_errmsg(h, "retry deadline of %d ms passed",
 					    h->opts.retry_deadline_ms);
 		req_finish(r, r->last, NULL);

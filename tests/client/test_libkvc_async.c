@@ -354,6 +354,7 @@ START_TEST(test_close_cancels_each_once)
 END_TEST
 
 static int dead_err, dead_unknown, dead_watch_err, dead_calls;
+static char dead_why[256];
 static struct kvc_async *dead;
 
 static void on_dead_put(void *arg, int err, uint64_t index)
@@ -362,6 +363,7 @@ static void on_dead_put(void *arg, int err, uint64_t index)
 	(void)index;
 	dead_err = err;
 	dead_unknown = kvc_async_outcome_unknown(dead);
+	snprintf(dead_why, sizeof(dead_why), "%s", kvc_async_errmsg(dead));
 	dead_calls++;
 }
 
@@ -397,6 +399,8 @@ START_TEST(test_dead_cluster_gives_up)
 	ck_assert_int_eq(dead_calls, 2);
 	ck_assert_int_eq(dead_err, KVC_EUNAVAILABLE);
 	ck_assert_int_eq(dead_unknown, 0);
+	ck_assert_str_eq(dead_why, "connection refused by every endpoint "
+				   "(last 127.0.0.1:1)");
 	ck_assert_int_eq(dead_watch_err, KVC_EUNAVAILABLE);
 	kvc_async_close(dead);
 	event_base_free(b);
