@@ -1279,18 +1279,19 @@ void kvc_async_close(struct kvc_async *a)
 	if (!a)
 		return;
 	kvc_http_set_errmsg(a->h, "the handle was closed");
-	/* Each callback once; any request a callback starts is cancelled in
-	 * turn, as the loop finds it. */
-	while (a->watches)
-		watch_end(a->watches, KVC_ECANCELED);
-	while (a->reqs) {
-		struct areq *r = a->reqs;
-		if (r->queued) {
-			r->queued = false;
-			a->qhead = a->qtail = NULL;
-			for (struct areq *q = a->reqs; q; q = q->next)
-				q->queued = false;
+	/* Each callback once. Nothing waiting gets a slot now: every request
+	 * is cancelled. */
+	a->qhead = a->qtail = NULL;
+	for (struct areq *q = a->reqs; q; q = q->next)
+		q->queued = false;
+	/* A callback may start requests or watches: those are cancelled in
+	 * turn. */
+	while (a->watches || a->reqs) {
+		if (a->watches) {
+			watch_end(a->watches, KVC_ECANCELED);
+			continue;
 		}
+		struct areq *r = a->reqs;
 		drop_attempt(r, false);
 		req_finish(r, KVC_ECANCELED, NULL);
 	}

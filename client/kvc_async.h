@@ -52,8 +52,9 @@ int kvc_async_open(struct event_base *base, const char *endpoints,
 		   const struct kvc_options *opts, struct kvc_async **out);
 
 /* Cancels everything pending, calling each pending callback once with
- * KVC_ECANCELED (each live watch's too), then releases @a. Not from inside
- * one of @a's callbacks. NULL is allowed. */
+ * KVC_ECANCELED (each live watch's too; what those callbacks start is
+ * cancelled in turn), then releases @a. Not from inside one of @a's
+ * callbacks. NULL is allowed. */
 void kvc_async_close(struct kvc_async *a);
 
 /* During a callback of @a: the context of its error ("" if none), and, for
