@@ -32,6 +32,7 @@ static const char *const errstr[] = {
     [-KVC_EPROTO] = "unexpected response",
     [-KVC_ESERVER] = "server error",
     [-KVC_ECOMPACTED] = "history compacted",
+    [-KVC_ECANCELED] = "cancelled",
 };
 
 const char *kvc_strerror(int rc)

@@ -81,8 +81,10 @@ enum kvc_error {
 	KVC_ECONFLICT = -9,    /* conflicting membership change (409) */
 	KVC_EPROTO = -10,      /* unexpected or malformed response */
 	KVC_ESERVER = -11,     /* the server failed (500, other status) */
-	KVC_ECOMPACTED = -12   /* a watch's position is older than the
+	KVC_ECOMPACTED = -12,  /* a watch's position is older than the
 				  history a member keeps (410) */
+	KVC_ECANCELED = -13    /* kvc_async.h: the call was cancelled
+				  (kvc_async_close()) */
 };
 /* A value far above a member's --max-value-bytes: the member closes the
  * connection without reading it, and its 413 is lost with the connection.

@@ -3,15 +3,8 @@
  * kvc_watch_line.c, and resumed on the next member at the next index when
  * the serving one fails.
  *
- * The position. Every change at an index <= done has been returned; last is
- * the index of the last change returned and n_last how many changes at last
- * were returned. A key changes at most once per index, so a key watch has
- * done == last after each change; a prefix watch knows that last is
- * complete only when a later change or a progress event says so. A new
- * stream asks from = done + 1 when last is complete; else from = last, and
- * the first n_last changes it sends again are skipped: resuming at last + 1
- * would lose the rest of a transaction's changes, resuming at last without
- * skipping would return some twice.
+ * The position (where a new stream resumes, what it must send again) is
+ * kvc_watch_pos.c's.
  *
  * The connection is a small state machine driven by poll(): idle (waiting
  * for the next attempt), connecting, sending the request, reading the head,
@@ -22,10 +15,10 @@
 #include "kvc_http.h"
 #include "kvc_stream.h"
 #include "kvc_watch_line.h"
+#include "kvc_watch_pos.h"
 
 #include "clock.h"
 
-#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -65,7 +58,6 @@ struct kvc_watch {
 	struct kvc *h;
 	char *key;   /* the key or prefix watched */
 	char *param; /* "key=..." or "prefix=...", percent-encoded */
-	bool prefix;
 	/* The connection. */
 	enum wstate state;
 	int fd;
@@ -82,15 +74,9 @@ struct kvc_watch {
 	uint64_t retry_at;	     /* W_IDLE */
 	uint64_t reconnect_deadline; /* 0: no reconnection under way */
 	uint64_t backoff;	     /* ms, the next pause's scale */
-	/* The position (see the top of the file). */
-	bool known; /* done is known (the first stream said it, or from) */
-	uint64_t done;
-	uint64_t last;
-	uint32_t n_last;
-	uint64_t skip_index; /* a resumed stream's changes at this index... */
-	uint32_t skip;	     /* ...still to skip */
-	int fatal;	     /* a definite error, returned from then on */
-	bool opened;	     /* kvc_watch_open() succeeded */
+	struct kvc_watch_pos pos;    /* kvc_watch_pos.h */
+	int fatal;		   /* a definite error, returned from then on */
+	bool opened;		   /* kvc_watch_open() succeeded */
 	struct kvc_watch_line cur; /* the change last handed out */
 	char rbuf[WATCH_READ_BYTES];
 };
@@ -168,20 +154,6 @@ static int fail_attempt(struct kvc_watch *w, int code)
 	return 0;
 }
 
-/* Where the next stream starts (see the top of the file); 0: from now. */
-static uint64_t next_from(struct kvc_watch *w)
-{
-	w->skip = 0;
-	if (!w->known)
-		return 0;
-	if (w->last > w->done) {
-		w->skip_index = w->last;
-		w->skip = w->n_last;
-		return w->last;
-	}
-	return w->done + 1;
-}
-
 /* Starts an attempt on the current member: resolves it, opens a
  * non-blocking connection and prepares the request. 0 (the attempt is under
  * way, or failed and the next one is scheduled) or a code to return. */
@@ -191,7 +163,7 @@ static int start_attempt(struct kvc_watch *w, uint64_t now)
 	struct kvc *h = w->h;
 	w->attempt_start = now;
 	w->got_line = false;
-	uint64_t from = next_from(w);
+	uint64_t from = kvc_watch_pos_next_from(&w->pos);
 	char fromq[40] = "";
 	if (from)
 		snprintf(fromq, sizeof(fromq), "&from=%" PRIu64, from);
@@ -279,21 +251,9 @@ static int proto_error(struct kvc_watch *w, const char *what,
 
 static bool key_watched(const struct kvc_watch *w, const char *key)
 {
-	if (w->prefix)
+	if (w->pos.prefix)
 		return strncmp(key, w->key, strlen(w->key)) == 0;
 	return strcmp(key, w->key) == 0;
-}
-
-/* The position's invariants (see the top of the file). */
-static void check_position(const struct kvc_watch *w)
-{
-	/* Only the index of the last change can be incomplete... */
-	assert(w->last <= w->done + 1);
-	/* ...and only for a prefix (a key changes once per index). */
-	assert(w->prefix || w->last <= w->done);
-	assert(w->skip <= w->n_last &&
-	       (w->skip == 0 || w->skip_index == w->last));
-	assert(w->n_last > 0 || w->last == 0);
 }
 
 /* The stream brought a change or a progress event: the member serves, and
@@ -323,22 +283,12 @@ static int handle_line(struct kvc_watch *w, const char *line, size_t len,
 	char detail[96];
 	switch (l.type) {
 	case KVC_LINE_PROGRESS:
-		/* A progress below the position is no news (a member that
-		 * lags behind the one the watch left). One that passes an
-		 * index whose changes are still to be sent again is a lie. */
-		if (w->skip && l.index >= w->skip_index) {
-			snprintf(detail, sizeof(detail),
-				 "progress %" PRIu64 " before the changes at "
-				 "%" PRIu64 " were sent again",
-				 l.index, w->skip_index);
-			kvc_watch_line_clear(&l);
-			return proto_error(w, "broken resume", detail);
-		}
-		if (l.index > w->done)
-			w->done = l.index;
+		rc = kvc_watch_pos_progress(&w->pos, l.index, detail,
+					    sizeof(detail));
 		kvc_watch_line_clear(&l);
+		if (rc < 0)
+			return proto_error(w, "broken resume", detail);
 		mark_served(w);
-		check_position(w);
 		return 0;
 	case KVC_LINE_ERROR:
 		if (strcmp(l.error, "compacted") == 0) {
@@ -367,36 +317,12 @@ static int handle_line(struct kvc_watch *w, const char *line, size_t len,
 		kvc_watch_line_clear(&l);
 		return proto_error(w, "a change of a key not watched", "");
 	}
-	if (w->skip) {
-		if (i == w->skip_index) {
-			w->skip--;
-			kvc_watch_line_clear(&l);
-			check_position(w);
-			return 0;
-		}
-		snprintf(detail, sizeof(detail),
-			 "%" PRIu32 " change(s) at %" PRIu64 " not sent again",
-			 w->skip, w->skip_index);
+	const char *what;
+	rc = kvc_watch_pos_change(&w->pos, i, &what, detail, sizeof(detail));
+	if (rc <= 0) {
 		kvc_watch_line_clear(&l);
-		return proto_error(w, "broken resume", detail);
+		return rc < 0 ? proto_error(w, what, detail) : 0;
 	}
-	if (i <= w->done || i < w->last) {
-		snprintf(detail, sizeof(detail),
-			 "index %" PRIu64 " after %" PRIu64, i,
-			 w->last > w->done ? w->last : w->done);
-		kvc_watch_line_clear(&l);
-		return proto_error(w, "a change out of order or twice", detail);
-	}
-	if (i == w->last) {
-		w->n_last++;
-	} else {
-		w->done = i - 1;
-		w->last = i;
-		w->n_last = 1;
-	}
-	if (!w->prefix)
-		w->done = i;
-	check_position(w);
 	w->cur = l;
 	ev->type = l.type;
 	ev->key = l.key;
@@ -447,12 +373,12 @@ static int drain(struct kvc_watch *w, struct kvc_event *ev, bool open)
 			if (!w->st.ndjson)
 				return proto_error(w, "not an NDJSON stream",
 						   "");
-			if (!w->known) {
+			if (!w->pos.known) {
 				if (!w->st.has_index)
 					return proto_error(
 					    w, "no X-Kv-Index header", "");
-				w->done = w->st.index;
-				w->known = true;
+				w->pos.done = w->st.index;
+				w->pos.known = true;
 			}
 			w->state = W_STREAM;
 			w->silent_deadline = clock_now_ms() + silent_ms(w);
@@ -646,12 +572,12 @@ int kvc_watch_open(struct kvc *h, const char *key, unsigned flags,
 		return KVC_ENOMEM;
 	w->h = h;
 	w->fd = -1;
-	w->prefix = prefix;
+	w->pos.prefix = prefix;
 	w->ep = h->cur;
 	w->backoff = WATCH_BACKOFF_MIN;
 	if (from) {
-		w->known = true;
-		w->done = from - 1;
+		w->pos.known = true;
+		w->pos.done = from - 1;
 	}
 	int rc = KVC_ENOMEM;
 	w->key = strdup(key);
@@ -695,7 +621,7 @@ int kvc_watch_next(struct kvc_watch *w, struct kvc_event *ev, int timeout_ms)
 
 uint64_t kvc_watch_index(const struct kvc_watch *w)
 {
-	return w ? w->done : 0;
+	return w ? w->pos.done : 0;
 }
 
 uint64_t kvc_watch_oldest(const struct kvc *h)

@@ -1,10 +1,11 @@
-# test_exports.py - libkvc exports exactly the functions kvc.h declares:
-# the HTTP layer's functions shared between its files (kvc_http.h) stay
-# hidden in libkvc.so, and every global symbol of libkvc.a carries the kvc_
-# prefix, so a program linking either sees nothing but the API.
+# test_exports.py - libkvc exports exactly the functions kvc.h and
+# kvc_async.h declare: the HTTP layer's functions shared between its files
+# (kvc_http.h) stay hidden in libkvc.so, and every global symbol of libkvc.a
+# carries the kvc_ prefix, so a program linking either sees nothing but the
+# API.
 #
-# argv[1]: libkvc.so; argv[2]: libkvc.a; argv[3]: kvc.h. Exit 77 (skipped)
-# when nm is not installed.
+# argv[1]: libkvc.so; argv[2]: libkvc.a; argv[3...]: kvc.h, kvc_async.h.
+# Exit 77 (skipped) when nm is not installed.
 
 import os
 import re
@@ -29,19 +30,22 @@ def main():
     if nm is None:
         print('nm not found: skipped')
         return 77
-    so, ar, header = sys.argv[1:4]
-    api = declared(header)
+    so, ar = sys.argv[1:3]
+    api = set()
+    for header in sys.argv[3:]:
+        api |= declared(header)
     failed = False
     if len(api) < 10:
-        print('kvc.h: only %d functions found: %s' % (len(api), sorted(api)))
+        print('headers: only %d functions found: %s' % (len(api),
+                                                        sorted(api)))
         failed = True
 
     exported = defined(nm, so, True)
     names = {name for _, name in exported}
     if names != api:
-        print('libkvc.so exports symbols kvc.h does not declare: %s' %
+        print('libkvc.so exports symbols the headers do not declare: %s' %
               sorted(names - api))
-        print('kvc.h functions libkvc.so does not export: %s' %
+        print('header functions libkvc.so does not export: %s' %
               sorted(api - names))
         failed = True
     data = sorted(name for t, name in exported if t != 'T')
@@ -59,8 +63,8 @@ def main():
         failed = True
 
     if not failed:
-        print('libkvc.so exports the %d functions of kvc.h and nothing '
-              'else' % len(api))
+        print('libkvc.so exports the %d functions of its headers and '
+              'nothing else' % len(api))
     return 1 if failed else 0
 
 

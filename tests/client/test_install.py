@@ -41,6 +41,8 @@ class InstallTest(ClusterTest):
         pc = find(self.dest, 'kvc.pc')
         self.assertIsNotNone(pc, 'kvc.pc not installed')
         self.assertIsNotNone(find(self.dest, 'kvc.h'), 'kvc.h not installed')
+        self.assertIsNotNone(find(self.dest, 'kvc_async.h'),
+                             'kvc_async.h not installed')
         so = find(self.dest, 'libkvc.so')
         self.assertIsNotNone(so, 'libkvc.so not installed')
         self.assertIsNotNone(find(self.dest, 'libkvc.a'),
