@@ -382,6 +382,10 @@ struct kvdraft_node_stats {
 	double snapshot_last_install_seconds;
 	/* Latencies: a WAL group commit (write + fdatasync), an apply(). */
 	struct kvdraft_histogram wal_fsync_seconds, apply_seconds;
+	/* Added later: a program built before leaves them out of @size.
+	 * apply() calls that took over 100 ms and WAL group commits over
+	 * 1 s (each also logs a warning, at most one line per 10 s). */
+	uint64_t slow_applies, slow_fsyncs;
 };
 
 /* Fills the fields of @out that out->size covers. */

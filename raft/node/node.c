@@ -892,6 +892,8 @@ void node_stats(const struct node *n, struct kvdraft_node_stats *out)
 	s.leader_changes = m->leader_changes;
 	s.wal_fsync_seconds = m->wal_fsync_seconds;
 	s.apply_seconds = m->apply_seconds;
+	s.slow_applies = m->slow_applies.total;
+	s.slow_fsyncs = m->slow_fsyncs.total;
 	if (n->snap != NULL)
 		snapshotter_stats(n->snap, &s);
 	/* The fields the caller's struct has room for. */
