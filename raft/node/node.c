@@ -873,6 +873,7 @@ void node_stats(const struct node *n, struct kvdraft_node_stats *out)
 	s.peer_bytes_received = ts.bytes_received;
 	s.peer_bad_requests = ts.bad_requests;
 	s.peer_unauthorized = ts.unauthorized;
+	s.heartbeat_send_failures = ts.heartbeat_failures;
 	if (n->wal.ww != NULL) {
 		struct wal_writer_stats ws;
 		wal_writer_get_stats(n->wal.ww, &ws);

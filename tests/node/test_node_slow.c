@@ -1,6 +1,7 @@
-/* test_node_slow.c - the node's slow-operation metrics: the line limiter
- * of slow applies and fsyncs (slow_log.c) with a given clock, and a
- * one-member node on a real loop whose apply() sleeps. */
+/* test_node_slow.c - the node's slow-operation and heartbeat-failure
+ * metrics: the line limiter of slow applies and fsyncs (slow_log.c) with a
+ * given clock, and a one-member node on a real loop whose apply() sleeps,
+ * and which leads a learner nothing answers for. */
 #define _POSIX_C_SOURCE 200809L /* nanosleep() */
 #include <arpa/inet.h>
 #include <check.h>
@@ -284,6 +285,47 @@ START_TEST(stats_older_size_left_alone)
 }
 END_TEST
 
+static int heartbeats_failed(void)
+{
+	struct kvdraft_node_stats st;
+	stats(&st);
+	/* The member must still lead for its heartbeats to count. */
+	ck_assert(st.is_leader);
+	return st.heartbeat_send_failures >= 3;
+}
+
+/* The learner's address is a socket bound but not listening: every
+ * connection to it is refused. */
+START_TEST(heartbeat_failures_to_unreachable_learner)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_ge(fd, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	socklen_t len = sizeof(sa);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	char url[64];
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u",
+		 (unsigned)ntohs(sa.sin_port));
+
+	struct kvdraft_node_stats st;
+	stats(&st);
+	ck_assert_uint_eq(st.heartbeat_send_failures, 0);
+	/* A learner does not count towards the quorum: the change commits
+	 * and the member goes on leading it. */
+	struct raft_config_change ch = {
+	    .type = RAFT_CHANGE_ADD_LEARNER, .id = 2, .addr = url};
+	raft_index index;
+	ck_assert_int_eq(kvdraft_node_change_membership(fx.node, &ch, &index),
+			 0);
+	wait_for(heartbeats_failed, "heartbeat send failures");
+	stats(&st);
+	ck_assert_uint_gt(st.peer_errors, 0);
+	close(fd);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("node-slow");
@@ -297,6 +339,7 @@ static Suite *suite(void)
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, slow_apply_counted_and_logged);
 	tcase_add_test(tc, stats_older_size_left_alone);
+	tcase_add_test(tc, heartbeat_failures_to_unreachable_learner);
 	suite_add_tcase(s, tc);
 	return s;
 }
