@@ -7,7 +7,6 @@
 #include <check.h>
 #include <event2/event.h>
 #include <event2/http.h>
-#include <event2/listener.h>
 #include <netinet/in.h>
 #include <stddef.h>
 #include <stdio.h>
