@@ -362,6 +362,17 @@ void print_json(json_t *j)
 	json_decref(j);
 }
 
+int print_pair(const struct global *g, const char *k1, uint64_t v1,
+	       const char *k2, uint64_t v2, uint64_t plain)
+{
+	if (g->json)
+		print_json(json_pack("{s:I,s:I}", k1, (json_int_t)v1, k2,
+				     (json_int_t)v2));
+	else
+		printf("%" PRIu64 "\n", plain);
+	return fflush(stdout) == 0 ? EXIT_OK : EXIT_OTHER;
+}
+
 int read_stdin(void **buf, size_t *len)
 {
 	size_t cap = 4096, n = 0;

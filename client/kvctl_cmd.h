@@ -84,6 +84,11 @@ int open_handle(struct global *g);
 /* Prints @j compact on one line of stdout and releases it. */
 void print_json(json_t *j);
 
+/* Prints {@k1: @v1, @k2: @v2} with -o json, else @plain on a line. The
+ * exit code: EXIT_OTHER when stdout fails. */
+int print_pair(const struct global *g, const char *k1, uint64_t v1,
+	       const char *k2, uint64_t v2, uint64_t plain);
+
 /* Reads all of stdin (at most 64 MiB) into a malloc'd buffer. 0,
  * KVC_ENOMEM, KVC_ETOO_LARGE, KVC_EINVAL (read error). */
 int read_stdin(void **buf, size_t *len);

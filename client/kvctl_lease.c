@@ -199,12 +199,7 @@ int kvctl_cmd_lease(struct global *g, int argc, char **argv)
 		int rc = kvc_lease_grant(g->h, n, &id);
 		if (rc < 0)
 			return report_write(g, rc, "the grant");
-		if (g->json)
-			print_json(json_pack("{s:I,s:I}", "id", (json_int_t)id,
-					     "ttl", (json_int_t)n));
-		else
-			printf("%" PRIu64 "\n", id);
-		return fflush(stdout) == 0 ? EXIT_OK : EXIT_OTHER;
+		return print_pair(g, "id", id, "ttl", n, id);
 	}
 	if (strcmp(sub, "keepalive") == 0)
 		return keepalive(g, n, flags[0]);
@@ -215,12 +210,7 @@ int kvctl_cmd_lease(struct global *g, int argc, char **argv)
 			return lease_gone(g, n);
 		if (rc < 0)
 			return report_write(g, rc, "the revoke");
-		if (g->json)
-			print_json(json_pack("{s:I,s:I}", "id", (json_int_t)n,
-					     "deleted", (json_int_t)deleted));
-		else
-			printf("%" PRIu64 "\n", deleted);
-		return fflush(stdout) == 0 ? EXIT_OK : EXIT_OTHER;
+		return print_pair(g, "id", n, "deleted", deleted, deleted);
 	}
 	if (strcmp(sub, "info") == 0)
 		return info(g, n);
