@@ -317,15 +317,20 @@ static bool endpoints_ok(const char *list, char *why, size_t whylen)
 	return true;
 }
 
+void timeout_options(const struct global *g, struct kvc_options *o)
+{
+	kvc_options_init(o);
+	o->retry_deadline_ms = (int)(g->timeout_s * 1000);
+	if (o->retry_deadline_ms < 1)
+		o->retry_deadline_ms = 1;
+	o->request_timeout_ms =
+	    o->retry_deadline_ms < 5000 ? o->retry_deadline_ms : 5000;
+}
+
 int open_handle(struct global *g)
 {
 	struct kvc_options o;
-	kvc_options_init(&o);
-	o.retry_deadline_ms = (int)(g->timeout_s * 1000);
-	if (o.retry_deadline_ms < 1)
-		o.retry_deadline_ms = 1;
-	o.request_timeout_ms =
-	    o.retry_deadline_ms < 5000 ? o.retry_deadline_ms : 5000;
+	timeout_options(g, &o);
 	o.connect_timeout_ms = 1000;
 	char why[512];
 	if (!endpoints_ok(g->endpoints, why, sizeof(why))) {

@@ -77,6 +77,10 @@ int split_args(const struct command *cmd, int argc, char **argv,
 	       const struct optspec *specs, int n_specs, const char **vals,
 	       bool *flags, char **pos, int *n_pos, int max_pos);
 
+/* Handle options from --timeout: the retry deadline, and a request
+ * timeout of at most 5 s within it. */
+void timeout_options(const struct global *g, struct kvc_options *o);
+
 /* Opens g->h on g->endpoints within --timeout. EXIT_OK, or the exit code
  * after saying why. */
 int open_handle(struct global *g);
