@@ -1,6 +1,7 @@
 /* kvctl.c - command-line client for a kvd cluster, built on libkvc. */
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -355,6 +356,26 @@ int open_handle(struct global *g)
 		return EXIT_OTHER;
 	}
 	return EXIT_OK;
+}
+
+volatile sig_atomic_t kvctl_stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	kvctl_stop = 1;
+}
+
+/* SIGINT and SIGTERM set the flag and interrupt the wait (no SA_RESTART).
+ */
+void catch_stop_signals(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
 }
 
 void print_json(json_t *j)

@@ -4,6 +4,7 @@
 #ifndef CLIENT_KVCTL_CMD_H_
 #define CLIENT_KVCTL_CMD_H_
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stddef.h>
@@ -84,6 +85,14 @@ void timeout_options(const struct global *g, struct kvc_options *o);
 /* Opens g->h on g->endpoints within --timeout. EXIT_OK, or the exit code
  * after saying why. */
 int open_handle(struct global *g);
+
+/* Set by SIGINT and SIGTERM once catch_stop_signals() ran: the commands
+ * that run until stopped (watch, lease keepalive) end cleanly. */
+extern volatile sig_atomic_t kvctl_stop;
+
+/* SIGINT and SIGTERM set kvctl_stop and interrupt a wait (no
+ * SA_RESTART). */
+void catch_stop_signals(void);
 
 /* Prints @j compact on one line of stdout and releases it. */
 void print_json(json_t *j);
