@@ -414,7 +414,7 @@ const struct config_flag config_flags[] = {
     {.name = "advertise-client",
      .arg = "URL",
      .help = "client URL told to others",
-     .def_note = "http://<--listen-client>",
+     .def_note = "http://<--listen-client>, https:// with --client-cert",
      LATER(adv_client)},
     {.name = "advertise-peer",
      .arg = "URL",
@@ -426,6 +426,25 @@ const struct config_flag config_flags[] = {
      .help = "shared secret peers must present (Bearer token); default: no "
 	     "token",
      LATER(token_file)},
+    {.name = "client-cert",
+     .arg = "FILE",
+     .help = "PEM certificate (chain) of the client listener, which then "
+	     "speaks HTTPS only (TLS 1.2 or newer); needs --client-key. "
+	     "Reloaded on SIGHUP",
+     .set = set_path,
+     FIELD(client_cert)},
+    {.name = "client-key",
+     .arg = "FILE",
+     .help = "PEM private key of --client-cert (mode 0600: a key others may "
+	     "read is a warning)",
+     .set = set_path,
+     FIELD(client_key)},
+    {.name = "client-ca",
+     .arg = "FILE",
+     .help = "PEM CA certificates: clients must present a certificate one "
+	     "of them signed; needs --client-cert",
+     .set = set_path,
+     FIELD(client_ca)},
     {.name = "election-timeout-ms",
      .arg = "MS",
      .def = "1000",
@@ -811,16 +830,43 @@ int config_parse(int argc, char **argv, struct config *c, char *err,
 				 "--election-timeout-ms (%u)",
 				 c->heartbeat_ms, c->election_timeout_ms);
 
+	if ((c->client_cert == NULL) != (c->client_key == NULL))
+		return util_fail(err, errlen,
+				 "--client-cert and --client-key go together");
+	if (c->client_ca != NULL && c->client_cert == NULL)
+		return util_fail(err, errlen,
+				 "--client-ca needs --client-cert and "
+				 "--client-key");
+
 	struct config_addr tmp;
+	int client_tls = c->client_cert != NULL;
 	if (st.adv_client != NULL) {
-		if (config_parse_url(st.adv_client, &tmp) != 0 ||
+		/* With TLS the client URL is https:// (and only that). */
+		char http[CONFIG_URL_MAX];
+		int bad = strlen(st.adv_client) >= sizeof(http);
+		if (!bad && client_tls) {
+			bad = strncmp(st.adv_client, "https://", 8) != 0;
+			snprintf(http, sizeof(http), "http://%s",
+				 st.adv_client + (bad ? 0 : 8));
+		} else if (!bad) {
+			snprintf(http, sizeof(http), "%s", st.adv_client);
+		}
+		if (bad || config_parse_url(http, &tmp) != 0 ||
 		    copy_url(c->advertise_client, st.adv_client) != 0)
 			return util_fail(err, errlen,
 					 "--advertise-client: '%s' is not "
-					 "http://HOST:PORT",
-					 st.adv_client);
+					 "%s://HOST:PORT",
+					 st.adv_client,
+					 client_tls ? "https" : "http");
 	} else {
 		format_url(c->advertise_client, &c->listen_client);
+		if (client_tls) { /* "http://" becomes "https://" */
+			char url[CONFIG_URL_MAX];
+			snprintf(url, sizeof(url), "https://%s",
+				 c->advertise_client + 7);
+			snprintf(c->advertise_client, CONFIG_URL_MAX, "%s",
+				 url);
+		}
 	}
 	if (st.adv_peer != NULL) {
 		if (config_parse_url(st.adv_peer, &tmp) != 0 ||
@@ -859,6 +905,10 @@ void config_free(struct config *c)
 	free(c->data_dir);
 	free(c->peer_token);
 	free(c->restore);
+	free(c->client_cert);
+	free(c->client_key);
+	free(c->client_ca);
+	c->client_cert = c->client_key = c->client_ca = NULL;
 	free(c->config_text);
 	c->config_text = NULL;
 	c->data_dir = NULL;

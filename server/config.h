@@ -68,6 +68,10 @@ struct config {
 	char *config_text; /* --config FILE's text, owned: values point in it */
 	char *restore;	   /* --restore FILE, owned; NULL when absent */
 	uint64_t wal_segment_bytes;
+	/* --client-cert/--client-key/--client-ca, owned; NULL when absent.
+	 * With a certificate (and then a key) the client listener speaks
+	 * HTTPS only; with a CA it requires client certificates. */
+	char *client_cert, *client_key, *client_ca;
 	unsigned max_connections; /* per listener, 1..CONFIG_MAX_CONNECTIONS */
 	unsigned
 	    header_timeout_ms; /* a request's headers, from its first byte */

@@ -89,6 +89,8 @@ struct listener {
 	struct timeval header_timeout;
 	struct bufferevent *(*wrap)(void *arg, struct bufferevent *sock);
 	void *wrap_arg;
+	struct bufferevent *(*new_bev)(void *arg, struct event_base *base);
+	void *new_bev_arg;
 	unsigned count;	      /* connections open */
 	int enabled;	      /* whether @lev accepts */
 	int out_of_fds;	      /* paused until @retry fires */
@@ -321,7 +323,9 @@ static struct bufferevent *conn_new(struct event_base *base, void *arg)
 	struct listener *l = arg;
 	struct conn *c = calloc(1, sizeof(*c));
 	struct bufferevent *bev =
-	    bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	    l->new_bev != NULL
+		? l->new_bev(l->new_bev_arg, base)
+		: bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (bev != NULL && l->wrap != NULL)
 		bev = l->wrap(l->wrap_arg, bev);
 	if (c == NULL || bev == NULL)
@@ -423,6 +427,8 @@ struct listener *listener_serve(struct event_base *base, struct evhttp *http,
 	l->max_connections = opts->max_connections;
 	l->wrap = opts->wrap;
 	l->wrap_arg = opts->wrap_arg;
+	l->new_bev = opts->new_bev;
+	l->new_bev_arg = opts->new_bev_arg;
 	l->header_timeout = clock_ms_to_timeval(opts->header_timeout_ms);
 	l->retry = evtimer_new(base, accept_retry, l);
 	if (l->retry == NULL) {

@@ -36,6 +36,11 @@ struct listener_opts {
 	 * freed @sock. */
 	struct bufferevent *(*wrap)(void *arg, struct bufferevent *sock);
 	void *wrap_arg;
+	/* Optional: makes each new connection's bufferevent, its socket not
+	 * yet set (a TLS one: tls_server_bev()); NULL when out of memory.
+	 * Without it, a plain socket bufferevent. @wrap still applies. */
+	struct bufferevent *(*new_bev)(void *arg, struct event_base *base);
+	void *new_bev_arg;
 };
 
 /* Serves listening socket @fd (ownership taken, also on failure) through

@@ -21,6 +21,7 @@
 #include "mem_policy.h"
 #include "kvdraft_node.h"
 #include "sd_notify.h"
+#include "tls.h"
 #include "watch_hub.h"
 
 /* Time given to answers of failed in-flight requests to reach their
@@ -33,6 +34,7 @@ struct kvd {
 	struct event_base *base;
 	struct evhttp *client_http, *peer_http;
 	struct listener *client_listener, *peer_listener;
+	struct tls_server *client_tls; /* NULL: the client listener is HTTP */
 	struct kvdraft_node *node;
 	struct kv_app store;
 	struct event *sigterm, *sigint, *sighup, *grace;
@@ -92,12 +94,29 @@ static raft_id best_successor(struct kvdraft_node *n, raft_id self)
 	return best;
 }
 
-/* SIGHUP (systemd's ExecReload): the process goes on; nothing it reads
- * at start changes while it runs yet. */
+/* SIGHUP (systemd's ExecReload): the process goes on; the certificates
+ * are read again (a renewal needs no restart). A file that no longer
+ * loads leaves the old context serving, and is logged. */
 static void sighup_cb(evutil_socket_t sig, short what, void *arg)
 {
-	(void)sig, (void)what, (void)arg;
-	log_info("SIGHUP: nothing to reload");
+	(void)sig, (void)what;
+	struct kvd *k = arg;
+	if (k->client_tls == NULL) {
+		log_info("SIGHUP: nothing to reload");
+		return;
+	}
+	char err[512];
+	if (tls_server_reload(k->client_tls, err, sizeof(err)) != 0)
+		log_error("SIGHUP: %s; the client listener keeps its "
+			  "certificates",
+			  err);
+	else
+		log_info("SIGHUP: client certificates reloaded");
+}
+
+static struct bufferevent *new_tls_conn(void *arg, struct event_base *base)
+{
+	return tls_server_bev(arg, base);
 }
 
 static void signal_cb(evutil_socket_t sig, short what, void *arg)
@@ -203,6 +222,15 @@ int main(int argc, char **argv)
 		 KVD_VERSION, cfg.data_dir, cfg.advertise_client,
 		 cfg.advertise_peer);
 	file_modes_check(cfg.data_dir, cfg.peer_token_file);
+	if (cfg.client_cert != NULL) {
+		struct tls_files tf = {.name = "client",
+				       .cert = cfg.client_cert,
+				       .key = cfg.client_key,
+				       .ca = cfg.client_ca};
+		k.client_tls = tls_server_new(&tf, err, sizeof(err));
+		if (k.client_tls == NULL)
+			die(err, CONFIG_EXIT_STARTUP);
+	}
 
 	k.client_http = evhttp_new(k.base);
 	k.peer_http = evhttp_new(k.base);
@@ -222,8 +250,14 @@ int main(int argc, char **argv)
 	struct listener_opts lo = {.name = "client",
 				   .max_connections = cfg.max_connections,
 				   .header_timeout_ms = cfg.header_timeout_ms};
+	if (k.client_tls != NULL) {
+		lo.new_bev = new_tls_conn;
+		lo.new_bev_arg = k.client_tls;
+	}
 	k.client_listener = listener_serve(k.base, k.client_http, cfd, &lo);
 	lo.name = "peer";
+	lo.new_bev = NULL;
+	lo.new_bev_arg = NULL;
 	/* Replaces the transport's own bufferevent hook: the token is
 	 * checked before a body is read on every peer connection. */
 	lo.wrap = wrap_peer_conn;
@@ -265,6 +299,8 @@ int main(int argc, char **argv)
 	/* After evhttp_free: closing connections report to them. */
 	listener_free(k.client_listener);
 	listener_free(k.peer_listener);
+	/* After the connections: each SSL held a reference on the context. */
+	tls_server_free(k.client_tls);
 	event_free(k.sigterm);
 	event_free(k.sigint);
 	event_free(k.sighup);

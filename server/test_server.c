@@ -867,6 +867,61 @@ START_TEST(json_text_never_an_empty_success)
 }
 END_TEST
 
+/* The TLS flags go together, and make the default client URL https. */
+START_TEST(config_tls_flags)
+{
+	char *argv[16] = {"kvd",
+			  "--id",
+			  "1",
+			  "--data-dir",
+			  "/tmp/x",
+			  "--listen-client",
+			  "127.0.0.1:7001",
+			  "--listen-peer",
+			  "127.0.0.1:7101",
+			  NULL};
+	struct config c;
+	char err[256];
+	char **extra = argv + 9;
+	extra[0] = "--client-cert", extra[1] = "s.pem";
+	extra[2] = "--client-key", extra[3] = "s.key";
+	extra[4] = "--client-ca", extra[5] = "ca.pem";
+	ck_assert_int_eq(parse(argv, 15, &c, err), CONFIG_OK);
+	ck_assert_str_eq(c.client_cert, "s.pem");
+	ck_assert_str_eq(c.client_key, "s.key");
+	ck_assert_str_eq(c.client_ca, "ca.pem");
+	ck_assert_str_eq(c.advertise_client, "https://127.0.0.1:7001");
+	ck_assert_str_eq(c.advertise_peer, "http://127.0.0.1:7101");
+	config_free(&c);
+
+	extra[4] = "--advertise-client", extra[5] = "https://h:1/";
+	ck_assert_int_eq(parse(argv, 15, &c, err), CONFIG_OK);
+	ck_assert_str_eq(c.advertise_client, "https://h:1");
+	config_free(&c);
+	extra[5] = "http://h:1";
+	ck_assert_int_ne(parse(argv, 15, &c, err), CONFIG_OK);
+	ck_assert_str_eq(err, "--advertise-client: 'http://h:1' is not "
+			      "https://HOST:PORT");
+	config_free(&c);
+
+	/* A key without a certificate, a CA without either. */
+	extra[0] = "--log-level", extra[1] = "info";
+	extra[4] = "--log-level", extra[5] = "info";
+	ck_assert_int_ne(parse(argv, 15, &c, err), CONFIG_OK);
+	ck_assert_str_eq(err, "--client-cert and --client-key go together");
+	config_free(&c);
+	extra[2] = "--client-ca", extra[3] = "ca.pem";
+	ck_assert_int_ne(parse(argv, 15, &c, err), CONFIG_OK);
+	ck_assert_str_eq(err,
+			 "--client-ca needs --client-cert and --client-key");
+	config_free(&c);
+	/* Without TLS an https URL is refused as before. */
+	extra[2] = "--advertise-client", extra[3] = "https://h:1";
+	ck_assert_int_ne(parse(argv, 13, &c, err), CONFIG_OK);
+	config_free(&c);
+}
+END_TEST
+
 START_TEST(config_connection_flags)
 {
 	char *argv[] = {"kvd",
@@ -990,6 +1045,7 @@ int main(void)
 	tcase_add_test(tc, config_max_txn_bytes_range);
 	tcase_add_test(tc, json_text_never_an_empty_success);
 	tcase_add_test(tc, config_connection_flags);
+	tcase_add_test(tc, config_tls_flags);
 	tcase_add_test(tc, json_u64_above_int64_max);
 	tcase_add_test(tc, listener_header_scan);
 	suite_add_tcase(s, tc);
