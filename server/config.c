@@ -537,7 +537,8 @@ const struct config_flag config_flags[] = {
      .arg = "MS",
      .def = "10000",
      .help = "a request's headers must arrive within MS of its first byte, "
-	     "else the connection is closed",
+	     "else the connection is closed; over HTTPS, the first request's "
+	     "within MS of the connection's accept (the handshake included)",
      NUMBER(header_timeout_ms, 1, 600000)},
     {.name = "log-level",
      .arg = "LEVEL",

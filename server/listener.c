@@ -91,6 +91,7 @@ struct listener {
 	void *wrap_arg;
 	struct bufferevent *(*new_bev)(void *arg, struct event_base *base);
 	void *new_bev_arg;
+	int deadline_from_accept;
 	unsigned count;	      /* connections open */
 	int enabled;	      /* whether @lev accepts */
 	int out_of_fds;	      /* paused until @retry fires */
@@ -300,6 +301,8 @@ static void conn_event(evutil_socket_t fd, short what, void *arg)
 		} else {
 			c->evcon = cbarg;
 			evhttp_connection_set_closecb(c->evcon, conn_closed, c);
+			if (c->l->deadline_from_accept && c->phase == CONN_IDLE)
+				conn_start_headers(c);
 		}
 		bufferevent_decref(bev);
 		return;
@@ -429,6 +432,7 @@ struct listener *listener_serve(struct event_base *base, struct evhttp *http,
 	l->wrap_arg = opts->wrap_arg;
 	l->new_bev = opts->new_bev;
 	l->new_bev_arg = opts->new_bev_arg;
+	l->deadline_from_accept = opts->deadline_from_accept;
 	l->header_timeout = clock_ms_to_timeval(opts->header_timeout_ms);
 	l->retry = evtimer_new(base, accept_retry, l);
 	if (l->retry == NULL) {

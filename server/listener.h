@@ -41,6 +41,10 @@ struct listener_opts {
 	 * Without it, a plain socket bufferevent. @wrap still applies. */
 	struct bufferevent *(*new_bev)(void *arg, struct event_base *base);
 	void *new_bev_arg;
+	/* Nonzero: the header deadline of a connection's first request runs
+	 * from the accept, not from its first byte: a TLS handshake comes
+	 * first and must not hold a connection open for ever. */
+	int deadline_from_accept;
 };
 
 /* Serves listening socket @fd (ownership taken, also on failure) through

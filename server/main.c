@@ -253,11 +253,13 @@ int main(int argc, char **argv)
 	if (k.client_tls != NULL) {
 		lo.new_bev = new_tls_conn;
 		lo.new_bev_arg = k.client_tls;
+		lo.deadline_from_accept = 1;
 	}
 	k.client_listener = listener_serve(k.base, k.client_http, cfd, &lo);
 	lo.name = "peer";
 	lo.new_bev = NULL;
 	lo.new_bev_arg = NULL;
+	lo.deadline_from_accept = 0;
 	/* Replaces the transport's own bufferevent hook: the token is
 	 * checked before a body is read on every peer connection. */
 	lo.wrap = wrap_peer_conn;

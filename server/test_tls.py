@@ -13,6 +13,7 @@ import http.client
 import os
 import shutil
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -181,6 +182,33 @@ class TlsTest(unittest.TestCase):
         self.refused(lambda: self.get(m, self.ctx('rclient.pem',
                                                   'rclient.key')))
         # Refusals leave the member serving.
+        self.assertEqual(self.get(m, good)[0], 200)
+
+    def test_handshake_deadline(self):
+        """A connection that never starts its handshake, and one that
+        shakes hands and sends nothing, are closed by the header deadline
+        (from the accept over HTTPS)."""
+        m = self.member(self.p('server.pem'), self.p('server.key'))
+        m.cluster.extra_args += ['--header-timeout-ms', '300']
+        m.start()
+        good = self.ctx()
+        self.wait_serving(m, good)
+        raw = socket.create_connection(('127.0.0.1', m.client_port),
+                                       timeout=60)
+        tls = good.wrap_socket(socket.create_connection(
+            ('127.0.0.1', m.client_port), timeout=60),
+            server_hostname='127.0.0.1')
+        try:
+            # recv() returns when the member closes; 60 s is only the
+            # bound of a member that never does.
+            self.assertEqual(raw.recv(1), b'')
+            try:
+                self.assertEqual(tls.recv(1), b'')
+            except (ssl.SSLEOFError, ConnectionResetError):
+                pass
+        finally:
+            raw.close()
+            tls.close()
         self.assertEqual(self.get(m, good)[0], 200)
 
     def test_expired_server_certificate(self):
