@@ -183,6 +183,35 @@ class TlsTest(unittest.TestCase):
                                                   'rclient.key')))
         # Refusals leave the member serving.
         self.assertEqual(self.get(m, good)[0], 200)
+        # A session resumed (no certificate sent again) is served, with
+        # TLS 1.3 tickets and with TLS 1.2.
+        tls12 = self.ctx('client.pem', 'client.key')
+        tls12.maximum_version = ssl.TLSVersion.TLSv1_2
+        for ctx in (good, tls12):
+            session, _, status = self.raw_get(m, ctx)
+            self.assertEqual(status, b'HTTP/1.1 200 OK')
+            _, reused, status = self.raw_get(m, ctx, session)
+            self.assertEqual(status, b'HTTP/1.1 200 OK')
+            self.assertTrue(reused)
+
+    def raw_get(self, m, ctx, session=None):
+        """GET /healthz on a TLS socket of its own: (its session, whether
+        @session was resumed, the status line)."""
+        s = ctx.wrap_socket(socket.create_connection(
+            ('127.0.0.1', m.client_port), timeout=30),
+            server_hostname='127.0.0.1', session=session)
+        try:
+            s.sendall(b'GET /healthz HTTP/1.1\r\nHost: kvd\r\n'
+                      b'Connection: close\r\n\r\n')
+            data = b''
+            while True:  # to the close: TLS 1.3 tickets come after
+                b = s.recv(4096)
+                if not b:
+                    break
+                data += b
+            return s.session, s.session_reused, data.split(b'\r\n')[0]
+        finally:
+            s.close()
 
     def test_handshake_deadline(self):
         """A connection that never starts its handshake, and one that

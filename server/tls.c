@@ -121,6 +121,18 @@ static SSL_CTX *build(const struct tls_server *t, char *err, size_t errlen)
 		/* Told to the client, so that it picks a certificate this
 		 * CA signed. */
 		SSL_CTX_set_client_CA_list(ctx, names);
+		/* A client resuming a session skips sending its
+		 * certificate; OpenSSL refuses such a resumption (an
+		 * internal error alert) unless sessions are tied to a
+		 * context, which names the listener. */
+		if (SSL_CTX_set_session_id_context(ctx,
+						   (const unsigned char *)n,
+						   (unsigned)strlen(n)) != 1) {
+			snprintf(err, errlen,
+				 "%s TLS: cannot name the session context: %s",
+				 n, ssl_reason(why, sizeof(why)));
+			goto fail;
+		}
 		SSL_CTX_set_verify(
 		    ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
 		    NULL);
