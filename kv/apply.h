@@ -1,7 +1,8 @@
 /* apply.h - what kv.c's apply (the dispatcher) shares with the files that
  * apply the ops: apply_key.c (writes of one key and the lease tables
  * under them), lease.c (LEASE_GRANT, _REVOKE, _EXPIRE), apply_txn.c (TXN,
- * DELETE_PREFIX, the results arena), and with clients.c (the exactly-once
+ * DELETE_PREFIX, the results arena), auth.c (AUTH_*, TOKEN_*), and with
+ * clients.c (the exactly-once
  * table). Everything here runs inside apply's
  * one write transaction and must be deterministic: it reads only the store
  * and the entry. */
@@ -113,6 +114,24 @@ int apply_delete_prefix(struct apply_ctx *c, struct apply_entry *e,
  * @r's status, count, lease_id and lease_ttl. 0 or a negative code. */
 int apply_lease_op(struct apply_ctx *c, const struct kv_cmd *cmd,
 		   raft_index index, struct kv_result *r);
+
+/* ---- auth.c ---- */
+
+/* Applies an AUTH_ENABLE, AUTH_DISABLE, TOKEN_PUT or TOKEN_DELETE command
+ * at @index: fills @r's status (KV_APPLIED, KV_CONFLICT with the reason
+ * in count, KV_NOT_FOUND). 0 or a negative code. */
+int apply_auth_op(struct apply_ctx *c, const struct kv_cmd *cmd,
+		  raft_index index, struct kv_result *r);
+
+/* kv_check()'s shape checks of an "auth" and an "auth_hash" record. */
+int kv_auth_record_ok(const MDB_val *k, const MDB_val *v);
+int kv_auth_hash_ok(const MDB_val *k, const MDB_val *v);
+
+/* kv_digest()'s part for auth, inside @txn: nothing while auth is off,
+ * else "auth" and every token record in name order, hashed into *@h with
+ * @fnv. 0 or a negative code. */
+int kv_auth_digest(struct kv *kv, MDB_txn *txn, uint64_t *h,
+		   uint64_t (*fnv)(uint64_t, const void *, size_t));
 
 /* ---- apply_txn.c ---- */
 

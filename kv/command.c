@@ -42,7 +42,7 @@ size_t kv_cmd_size(const struct kv_cmd *cmd)
 
 static int op_known(uint8_t op)
 {
-	return op >= KV_OP_PUT && op <= KV_OP_LEASE_EXPIRE;
+	return op >= KV_OP_PUT && op <= KV_OP_MAX;
 }
 
 /* The field rules shared by encode and decode, in the order decode meets
@@ -83,6 +83,14 @@ static int check_fields(uint8_t op, int has_cas, uint64_t cas, int has_lease,
 	if (op == KV_OP_LEASE_EXPIRE && (value_len == 0 || value_len % 8 != 0 ||
 					 value_len / 8 > KV_LEASE_EXPIRE_MAX))
 		return KV_ECMD_LEASE;
+	if (op == KV_OP_AUTH_DISABLE && value_len != 0)
+		return KV_ECMD_ARGS;
+	if ((op == KV_OP_AUTH_ENABLE || op == KV_OP_TOKEN_PUT) &&
+	    (value_len < KV_TOKEN_HEAD || value_len > KV_TOKEN_MAX))
+		return KV_ECMD_AUTH;
+	if (op == KV_OP_TOKEN_DELETE &&
+	    (value_len == 0 || value_len > KV_AUTH_NAME_MAX))
+		return KV_ECMD_AUTH;
 	return 0;
 }
 
@@ -103,6 +111,16 @@ static int check_value(uint8_t op, const uint8_t *key, size_t key_len,
 		for (size_t i = 0; i < value_len; i += 8)
 			if (le_get_u64(value + i) == 0)
 				return KV_ECMD_LEASE;
+	} else if (op == KV_OP_AUTH_ENABLE || op == KV_OP_TOKEN_PUT) {
+		struct kv_token t;
+		if (kv_token_decode(value, value_len, &t) != 0)
+			return KV_ECMD_AUTH;
+		/* Enabling makes the one admin that can do the rest. */
+		if (op == KV_OP_AUTH_ENABLE && t.role != KV_ROLE_ADMIN)
+			return KV_ECMD_AUTH;
+	} else if (op == KV_OP_TOKEN_DELETE) {
+		if (!kv_token_name_valid((const char *)value, value_len))
+			return KV_ECMD_AUTH;
 	}
 	return 0;
 }

@@ -124,6 +124,8 @@ const char *kv_strerror(int err)
 		return "transaction body does not decode or breaks a rule";
 	case KV_ECMD_LEASE:
 		return "command has a lease argument out of range";
+	case KV_ECMD_AUTH:
+		return "command has an auth operand out of shape";
 	case KV_ECMD_ARGS:
 		return "command has a field its operation does not take";
 	}

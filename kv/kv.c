@@ -1,17 +1,18 @@
 /* kv.c - the LMDB-backed state machine: apply committed entries, read keys.
  *
- * LMDB layout (docs/FORMAT.md, kv): eight named databases in one
+ * LMDB layout (docs/FORMAT.md, kv): ten named databases in one
  * environment at <data-dir>/kv/:
  *   "data"    key bytes            -> [mod index u64 LE][value bytes]
  *   "meta"    "format"             -> [version u32 LE]
  *             "applied"            -> [index u64 LE][term u64 LE]
  *             "client_bytes"       -> [u64 LE] (clients.c)
  *   "clients" client id (u64 BE)   -> client record (CLIENT_REC_SIZE bytes,
- *             or CLIENT_REC_EXT and more for ops 3..7)
+ *             or CLIENT_REC_EXT and more for ops 3..11)
  *   "ages"    [last index u64 BE][client id u64 BE] -> empty
  *   "events"  [index u64 BE][n u32 BE] -> [type u8][key len u16 LE][key]
  *             [value] (events.c: the watch history)
  *   "leases", "lease_keys", "key_lease": leases and their keys (lease.c)
+ *   "auth", "auth_hash": tokens (auth.c); meta "auth" says auth is on
  * "ages" orders clients by the index of their last command, which makes
  * expiry and eviction a walk from its first key (clients.c). The ops past
  * PUT and DELETE are applied by the files of apply.h; this file
@@ -39,8 +40,8 @@
 #define KV_FORMAT_VERSION 1
 
 /* Named databases: data, meta, clients, ages, events, leases, lease_keys,
- * key_lease. */
-#define N_DBS 8
+ * key_lease, auth, auth_hash. */
+#define N_DBS 10
 
 #define DEFAULT_MAP_BYTES	 (1ull << 30)
 #define DEFAULT_MAX_MAP_BYTES	 (1ull << 40)
@@ -342,6 +343,11 @@ static int open_env(struct kv *kv, uint64_t map_bytes, char *err, size_t errlen)
 				  &kv->lease_keys);
 	if (rc == 0)
 		rc = mdb_dbi_open(txn, "key_lease", MDB_CREATE, &kv->key_lease);
+	/* The same for a store from before tokens. */
+	if (rc == 0)
+		rc = mdb_dbi_open(txn, "auth", MDB_CREATE, &kv->auth);
+	if (rc == 0)
+		rc = mdb_dbi_open(txn, "auth_hash", MDB_CREATE, &kv->auth_hash);
 	if (rc != 0)
 		goto lmdb_fail;
 	rv = load_meta(kv, txn, err, errlen);
@@ -588,11 +594,12 @@ static int key_lease_ok(const MDB_val *k, const MDB_val *v)
 int kv_check(struct kv *kv, uint64_t limit, char *err, size_t errlen)
 {
 	static const char *const names[N_DBS] = {
-	    "data",   "meta",	"clients",    "ages",
-	    "events", "leases", "lease_keys", "key_lease"};
+	    "data",   "meta",	    "clients",	 "ages", "events",
+	    "leases", "lease_keys", "key_lease", "auth", "auth_hash"};
 	int (*const oks[N_DBS])(const MDB_val *, const MDB_val *) = {
-	    data_ok,   meta_ok,	  clients_ok,	 ages_ok,
-	    events_ok, leases_ok, lease_keys_ok, key_lease_ok};
+	    data_ok,	       meta_ok,	       clients_ok,    ages_ok,
+	    events_ok,	       leases_ok,      lease_keys_ok, key_lease_ok,
+	    kv_auth_record_ok, kv_auth_hash_ok};
 	MDB_dbi dbis[N_DBS];
 	MDB_txn *txn;
 	int rc;
@@ -609,6 +616,8 @@ int kv_check(struct kv *kv, uint64_t limit, char *err, size_t errlen)
 	dbis[5] = kv->leases;
 	dbis[6] = kv->lease_keys;
 	dbis[7] = kv->key_lease;
+	dbis[8] = kv->auth;
+	dbis[9] = kv->auth_hash;
 	rc = txn_begin(kv, MDB_RDONLY, &txn);
 	if (rc != 0) {
 		set_err(err, errlen, "kv: check: %s", mdb_strerror(rc));
@@ -737,6 +746,11 @@ static int apply_cmd(struct apply_ctx *c, const struct kv_cmd *cmd,
 		return apply_txn(c, t, index, r);
 	case KV_OP_DELETE_PREFIX:
 		return apply_delete_prefix_op(c, cmd, index, r);
+	case KV_OP_AUTH_ENABLE:
+	case KV_OP_AUTH_DISABLE:
+	case KV_OP_TOKEN_PUT:
+	case KV_OP_TOKEN_DELETE:
+		return apply_auth_op(c, cmd, index, r);
 	default:
 		return apply_lease_op(c, cmd, index, r);
 	}
@@ -1281,6 +1295,10 @@ int kv_digest(struct kv *kv, uint64_t *digest)
 		mdb_cursor_close(cur);
 		cur = NULL;
 	}
+	/* Then the tokens: which secrets open the cluster is state too. */
+	rv = kv_auth_digest(kv, txn, &h, fnv);
+	if (rv != 0)
+		goto out;
 	*digest = h;
 out:
 	if (cur != NULL)

@@ -97,9 +97,12 @@ enum kv_error {
 			      * 1..KV_LEASE_TTL_MAX, lease id 0, a lease on
 			      * an op other than PUT, an EXPIRE list of 0 or
 			      * more than KV_LEASE_EXPIRE_MAX ids */
-	KV_ECMD_ARGS = -34   /* a field the op does not take (a key on a
+	KV_ECMD_ARGS = -34,  /* a field the op does not take (a key on a
 			      * lease op, a value on DELETE_PREFIX, CAS on
 			      * an op other than PUT and DELETE, ...) */
+	KV_ECMD_AUTH = -35   /* an auth op's operand out of shape: a token
+			      * record that does not decode (kv_token_decode)
+			      * or a token name that is not valid */
 };
 
 /* A static string naming @err (any value, never NULL). */
@@ -138,7 +141,7 @@ int kv_key_allowed(const uint8_t *key, size_t len);
 #define KV_CMD_IDENTITY_OFFSET 40
 
 /* Operations. Members that do not know an op skip its entries as
- * KV_BAD_COMMAND (KV_ECMD_OP): upgrade every member before using ops 3..7
+ * KV_BAD_COMMAND (KV_ECMD_OP): upgrade every member before using ops 3..11
  * (docs/FORMAT.md). */
 enum kv_op {
 	KV_OP_PUT = 1,
@@ -159,8 +162,23 @@ enum kv_op {
 	 * KV_LEASE_EXPIRE_MAX lease ids (le u64 each, nonzero). Every listed
 	 * lease that still exists ends as by REVOKE, all at one index;
 	 * unknown ids are ignored (an earlier entry ended them). */
-	KV_OP_LEASE_EXPIRE = 7
+	KV_OP_LEASE_EXPIRE = 7,
+	/* Auth (§1.8; kv/auth.c). Key empty; the operands are the value. */
+	/* Turns auth on, replacing every token with the one the value
+	 * holds (kv_token_encode(), role admin). While on: KV_CONFLICT. */
+	KV_OP_AUTH_ENABLE = 8,
+	/* Turns auth off and drops every token. No value. While off:
+	 * KV_CONFLICT. */
+	KV_OP_AUTH_DISABLE = 9,
+	/* A new token (value: kv_token_encode()). KV_CONFLICT while auth is
+	 * off, when the name or hash exists, or at KV_AUTH_TOKENS_MAX. */
+	KV_OP_TOKEN_PUT = 10,
+	/* Revokes a token: value = its name. Unknown: KV_NOT_FOUND; the last
+	 * admin token: KV_CONFLICT (no one could administer the cluster). */
+	KV_OP_TOKEN_DELETE = 11
 };
+
+#define KV_OP_MAX KV_OP_TOKEN_DELETE
 
 /* Flag bits of the command header. */
 #define KV_CMD_F_CAS   0x01 /* @cas is a condition (see struct kv_cmd) */
@@ -192,6 +210,45 @@ struct kv_cmd {
 	 * 0 = none: a PUT without a lease detaches the key). Other ops: 0. */
 	uint64_t lease;
 };
+
+/* ------------------------------------------------------------------------ */
+/* Tokens (§1.8; the operand of AUTH_ENABLE and TOKEN_PUT; kv/auth.c)       */
+
+#define KV_AUTH_NAME_MAX   64	/* bytes of [A-Za-z0-9._-] */
+#define KV_AUTH_PREFIX_MAX 511	/* a key prefix: KV_KEY_MAX */
+#define KV_AUTH_TOKENS_MAX 1000 /* tokens at once, root included */
+#define KV_AUTH_HASH_SIZE  32	/* SHA-256 of the secret */
+/* The fixed part of a token record: [role u8][name len u8][prefix len
+ * u16 LE][hash 32]; the name and the prefix follow. */
+#define KV_TOKEN_HEAD 36
+#define KV_TOKEN_MAX  (KV_TOKEN_HEAD + KV_AUTH_NAME_MAX + KV_AUTH_PREFIX_MAX)
+
+enum kv_role { KV_ROLE_ADMIN = 1, KV_ROLE_READWRITE = 2, KV_ROLE_READONLY = 3 };
+
+/* A token as the store keeps it: never the secret, only its hash. */
+struct kv_token {
+	uint8_t role; /* enum kv_role */
+	uint8_t hash[KV_AUTH_HASH_SIZE];
+	size_t name_len;		    /* 1..KV_AUTH_NAME_MAX */
+	char name[KV_AUTH_NAME_MAX + 1];    /* NUL-terminated */
+	size_t prefix_len;		    /* 0..KV_AUTH_PREFIX_MAX */
+	uint8_t prefix[KV_AUTH_PREFIX_MAX]; /* the keys it reaches (admin:
+					     * empty) */
+};
+
+/* Returns 1 if @name (@len bytes) is a token name: 1..KV_AUTH_NAME_MAX
+ * bytes of A-Z, a-z, 0-9, '.', '_', '-'. */
+int kv_token_name_valid(const char *name, size_t len);
+
+/* Encodes @t into @out (@cap >= KV_TOKEN_MAX is always enough). Returns
+ * the bytes written, or KV_ECMD_AUTH when @t breaks a rule (a bad name or
+ * role, a prefix too long or not empty-or-kv_key_valid(), an admin with a
+ * prefix), KV_EINVAL when @cap is too small. */
+int64_t kv_token_encode(const struct kv_token *t, uint8_t *out, size_t cap);
+
+/* Decodes a token record (@len bytes) into @t, trusting no length and
+ * checking the rules of kv_token_encode(). 0 or KV_ECMD_AUTH. */
+int kv_token_decode(const uint8_t *p, size_t len, struct kv_token *t);
 
 /* ------------------------------------------------------------------------ */
 /* Transactions (§1.7; the body of a KV_OP_TXN command)                     */
@@ -444,8 +501,22 @@ enum kv_status {
 	KV_ALREADY_APPLIED = 5, /* index <= applied index before the call */
 	KV_LEASE_NOT_FOUND = 6, /* PUT (also in a TXN) to a lease, or REVOKE
 				 * of one, that does not exist; no effect */
-	KV_TOO_LARGE = 7	/* TXN: results over KV_TXN_RESULT_MAX; no
+	KV_TOO_LARGE = 7,	/* TXN: results over KV_TXN_RESULT_MAX; no
 				 * effect */
+	KV_CONFLICT = 8,	/* an auth op the auth state refuses (kv_op;
+				 * kv_result.count says why: enum
+				 * kv_conflict); no effect */
+	KV_NOT_FOUND = 9	/* TOKEN_DELETE of an unknown name; no
+				 * effect */
+};
+
+/* Why an auth op was KV_CONFLICT (kv_result.count). */
+enum kv_conflict {
+	KV_CONFLICT_AUTH_ON = 1,   /* AUTH_ENABLE while on */
+	KV_CONFLICT_AUTH_OFF = 2,  /* AUTH_DISABLE or TOKEN_PUT while off */
+	KV_CONFLICT_EXISTS = 3,	   /* TOKEN_PUT: the name (or hash) exists */
+	KV_CONFLICT_TOO_MANY = 4,  /* TOKEN_PUT: KV_AUTH_TOKENS_MAX reached */
+	KV_CONFLICT_LAST_ADMIN = 5 /* TOKEN_DELETE of the last admin token */
 };
 
 struct kv_result {
@@ -470,7 +541,8 @@ struct kv_result {
 	uint64_t seq;
 	uint8_t op;	   /* the command's enum kv_op (0: not a command) */
 	uint8_t succeeded; /* TXN: 1 if the success branch ran */
-	/* DELETE_PREFIX, LEASE_REVOKE, LEASE_EXPIRE: keys deleted. */
+	/* DELETE_PREFIX, LEASE_REVOKE, LEASE_EXPIRE: keys deleted;
+	 * KV_CONFLICT: enum kv_conflict. */
 	uint64_t count;
 	/* TXN (KV_APPLIED): its results, read with kv_txn_result_begin();
 	 * the bytes belong to the store and stay valid until the next
@@ -601,13 +673,35 @@ int kv_key_lease(struct kv *kv, const uint8_t *key, size_t keylen,
 /* Number of leases, or a negative code. */
 int64_t kv_lease_count(struct kv *kv);
 
+/* ------------------------------------------------------------------------ */
+/* Auth (§1.8; kv/auth.c)                                                   */
+
+/* Whether auth is on: 1, 0, or KV_ELMDB / KV_ECORRUPT. Read from the
+ * store at each call: a change is seen as soon as its entry is applied. */
+int kv_auth_enabled(struct kv *kv);
+
+/* The token whose secret hashes to @hash, into *@out: 0, KV_ENOTFOUND,
+ * KV_ELMDB, KV_ECORRUPT. Also answers while auth is off (no tokens then).
+ * From one read snapshot, at each call: no cache outlives an apply. */
+int kv_auth_lookup(struct kv *kv, const uint8_t hash[KV_AUTH_HASH_SIZE],
+		   struct kv_token *out);
+
+/* Called per token, in name order; @t is valid during the call only.
+ * Nonzero stops (KV_ESTOPPED). */
+typedef int (*kv_token_cb)(void *arg, const struct kv_token *t);
+
+/* Visits every token (at most KV_AUTH_TOKENS_MAX). Returns the number
+ * visited or a negative code. */
+int64_t kv_auth_list(struct kv *kv, kv_token_cb cb, void *arg);
+
 /* Number of keys stored, or a negative code. */
 int64_t kv_count(struct kv *kv);
 
 /* A deterministic 64-bit digest of the content: FNV-1a over every
  * (key length, key, value length, value, mod index) in key order, then
- * every lease and every key attached to one (layout in docs/FORMAT.md; a
- * store without leases digests as before them). Equal content gives equal
+ * every lease and every key attached to one, then the auth state and
+ * every token record (layout in docs/FORMAT.md; a store without leases,
+ * or with auth off, digests as before them). Equal content gives equal
  * digests on every member; the exactly-once table, the watch history and
  * the applied index are not included. */
 int kv_digest(struct kv *kv, uint64_t *digest);

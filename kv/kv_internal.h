@@ -21,6 +21,9 @@ struct kv {
 	MDB_dbi leases;
 	MDB_dbi lease_keys;
 	MDB_dbi key_lease;
+	/* Tokens (auth.c): name -> token record; SHA-256 -> name. */
+	MDB_dbi auth;
+	MDB_dbi auth_hash;
 	/* The results of the last kv_apply()'s transactions (apply_txn.c):
 	 * blocks that never move once handed out, freed by the next
 	 * kv_apply() and kv_close(). */

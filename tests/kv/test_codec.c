@@ -182,7 +182,7 @@ START_TEST(test_encode_errors)
 	c.key_len = 0;
 	ck_assert_int_eq(kv_cmd_check(&c), KV_ECMD_KEY_EMPTY);
 	c = sample();
-	c.op = 9;
+	c.op = KV_OP_MAX + 1;
 	ck_assert_int_eq(kv_cmd_check(&c), KV_ECMD_OP);
 	c = sample();
 	c.has_cas = 0;
@@ -236,7 +236,7 @@ START_TEST(test_decode_malformed)
 	MUTATE(0, 0, KV_ECMD_VERSION);
 	MUTATE(0, 2, KV_ECMD_VERSION);
 	MUTATE(1, 0, KV_ECMD_OP);
-	MUTATE(1, 8, KV_ECMD_OP);
+	MUTATE(1, KV_OP_MAX + 1, KV_ECMD_OP);
 	MUTATE(1, 0xFF, KV_ECMD_OP);
 	MUTATE(2, 0x04, KV_ECMD_FLAGS);
 	MUTATE(2, 0x81, KV_ECMD_FLAGS);

@@ -10,6 +10,7 @@ Suite *kv_store_suite(void);
 Suite *kv_txn_codec_suite(void);
 Suite *kv_apply_suite(void);
 Suite *kv_clients_suite(void);
+Suite *kv_auth_suite(void);
 
 /* The seed of the random cases: $KV_TEST_SEED or a fixed default; printed
  * by main() so a failure can be replayed. */

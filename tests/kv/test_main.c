@@ -1,5 +1,5 @@
 /* test_main.c - runs the kv suites (codec, key validation, LMDB store,
- * transactions and leases, the exactly-once byte cap). */
+ * transactions and leases, the exactly-once byte cap, tokens). */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +22,7 @@ int main(void)
 	srunner_add_suite(sr, kv_txn_codec_suite());
 	srunner_add_suite(sr, kv_apply_suite());
 	srunner_add_suite(sr, kv_clients_suite());
+	srunner_add_suite(sr, kv_auth_suite());
 	printf("kv tests: seed %llu (set KV_TEST_SEED to replay)\n",
 	       (unsigned long long)test_seed());
 	srunner_run_all(sr, CK_NORMAL);

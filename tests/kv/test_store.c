@@ -406,7 +406,7 @@ START_TEST(test_bad_command_is_skipped)
 {
 	char *dir = make_dir();
 	struct kv *kv = open_kv(dir, NULL);
-	uint8_t junk[60] = {1, 9}; /* version 1, op 9 */
+	uint8_t junk[60] = {1, KV_OP_MAX + 1}; /* version 1, an unknown op */
 	struct raft_entry e[3];
 	struct kv_result r[3];
 	char err[256];
