@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "http_auth.h"
 #include "http_snapshot.h"
 #include "http_util.h"
 #include "leader_proxy.h"
@@ -891,6 +892,39 @@ static const char *framing_error(struct evhttp_request *req,
 	return NULL;
 }
 
+/* The route a request is counted under when auth refuses it before its
+ * route runs. */
+static enum metrics_route route_of(const char *path, enum evhttp_cmd_type cmd)
+{
+	bool get = cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD;
+	if (strncmp(path, KV_PREFIX, strlen(KV_PREFIX)) == 0)
+		return get			  ? ROUTE_KV_GET
+		       : cmd == EVHTTP_REQ_PUT	  ? ROUTE_KV_PUT
+		       : cmd == EVHTTP_REQ_DELETE ? ROUTE_KV_DELETE
+						  : ROUTE_OTHER;
+	if (strcmp(path, "/v1/kv") == 0)
+		return get			  ? ROUTE_KV_LIST
+		       : cmd == EVHTTP_REQ_DELETE ? ROUTE_KV_DELETE_PREFIX
+						  : ROUTE_OTHER;
+	if (strcmp(path, "/v1/txn") == 0)
+		return ROUTE_TXN;
+	if (strcmp(path, "/v1/watch") == 0)
+		return ROUTE_WATCH;
+	if (strncmp(path, HTTP_LEASES_PATH, strlen(HTTP_LEASES_PATH)) == 0)
+		return ROUTE_LEASES;
+	if (strncmp(path, HTTP_AUTH_PATH, strlen(HTTP_AUTH_PATH)) == 0)
+		return ROUTE_AUTH;
+	if (strcmp(path, "/v1/status") == 0)
+		return ROUTE_STATUS;
+	if (strcmp(path, "/v1/members") == 0)
+		return ROUTE_MEMBERS;
+	if (strcmp(path, "/v1/leader/transfer") == 0)
+		return ROUTE_LEADER_TRANSFER;
+	if (strcmp(path, "/metrics") == 0)
+		return ROUTE_METRICS;
+	return ROUTE_OTHER;
+}
+
 static void handle(struct evhttp_request *req, void *arg)
 {
 	struct kvdraft_node *n = arg;
@@ -919,6 +953,12 @@ static void handle(struct evhttp_request *req, void *arg)
 			    framing, NULL);
 		return;
 	}
+	/* Every route passes here: 401 without a valid token when auth is
+	 * on, 403 when the token's role or prefix does not allow it. */
+	struct http_auth_caller caller;
+	if (!http_auth_check(n, req, cmd, path, query, route_of(path, cmd), t0,
+			     &caller))
+		return;
 
 	if (strncmp(path, KV_PREFIX, strlen(KV_PREFIX)) == 0) {
 		handle_key(n, req, cmd, path + strlen(KV_PREFIX), query, t0);
@@ -932,7 +972,7 @@ static void handle(struct evhttp_request *req, void *arg)
 					   "GET, DELETE");
 	} else if (strcmp(path, "/v1/txn") == 0) {
 		if (cmd == EVHTTP_REQ_POST)
-			http_txn_post(n, req, t0);
+			http_txn_post(n, req, t0, &caller);
 		else
 			method_not_allowed(n, req, ROUTE_OTHER, t0, "POST");
 	} else if (strcmp(path, "/v1/watch") == 0) {
@@ -945,6 +985,10 @@ static void handle(struct evhttp_request *req, void *arg)
 		   (path[strlen(HTTP_LEASES_PATH)] == '\0' ||
 		    path[strlen(HTTP_LEASES_PATH)] == '/')) {
 		http_leases_handle(n, req, path, query, t0);
+	} else if (strncmp(path, HTTP_AUTH_PATH, strlen(HTTP_AUTH_PATH)) == 0 &&
+		   (path[strlen(HTTP_AUTH_PATH)] == '\0' ||
+		    path[strlen(HTTP_AUTH_PATH)] == '/')) {
+		http_auth_handle(n, req, path, t0);
 	} else if (strcmp(path, "/v1/status") == 0) {
 		if (get)
 			handle_status(n, req, t0);

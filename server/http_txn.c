@@ -13,6 +13,7 @@
 #include "clock.h"
 #include "config.h"
 #include "http_api.h"
+#include "http_auth.h"
 #include "http_util.h"
 #include "kv.h"
 #include "kv_app.h"
@@ -341,7 +342,7 @@ static int body_too_large(struct evhttp_request *req, uint64_t max)
 }
 
 void http_txn_post(struct kvdraft_node *n, struct evhttp_request *req,
-		   double t0)
+		   double t0, const struct http_auth_caller *caller)
 {
 	const enum metrics_route route = ROUTE_TXN;
 	const struct config *cfg = kvd_config(n);
@@ -376,6 +377,14 @@ void http_txn_post(struct kvdraft_node *n, struct evhttp_request *req,
 	struct txn_json keep;
 	int rc = txn_json_parse(body, len, cfg->max_value_bytes, t, &keep, why,
 				sizeof(why));
+	/* Every key it names within the token's prefix, or 403: never
+	 * silently narrowed (DESIGN.md §1.8). */
+	if (rc == TXN_JSON_OK && !http_auth_txn(n, req, route, t0, caller, t)) {
+		txn_json_free(&keep);
+		free(t);
+		free(c);
+		return;
+	}
 	uint8_t *value = NULL;
 	if (rc == TXN_JSON_OK) {
 		cmd.value_len = kv_txn_size(t);

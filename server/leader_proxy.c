@@ -117,6 +117,12 @@ void leader_proxy_forward(struct kvdraft_node *n, struct evhttp_request *req,
 	evhttp_add_header(h, "Host", a.host);
 	evhttp_add_header(h, "Content-Type", "application/json");
 	evhttp_add_header(h, LEADER_PROXY_HEADER, "1");
+	/* The leader checks the caller again (DESIGN.md §1.8): its token
+	 * goes along, and nowhere else. */
+	const char *auth = evhttp_find_header(
+	    evhttp_request_get_input_headers(req), "Authorization");
+	if (auth != NULL)
+		evhttp_add_header(h, "Authorization", auth);
 	if (len > 0)
 		evbuffer_add(evhttp_request_get_output_buffer(p->out), body,
 			     len);

@@ -7,12 +7,17 @@
 #include <string.h>
 
 static const int status_codes[METRICS_STATUS_SLOTS - 1] = {
-    200, 204, 400, 401, 404, 405, 409, 410, 412, 413, 500, 503, 504};
+    200, 204, 400, 401, 403, 404, 405, 409, 410, 412, 413, 500, 503, 504};
 
 static const char *const route_names[ROUTE_COUNT] = {
     "kv_get",		"kv_put",  "kv_delete", "kv_list", "status", "members",
     "leader_transfer",	"healthz", "readyz",	"metrics", "watch",  "txn",
-    "kv_delete_prefix", "leases",  "other"};
+    "kv_delete_prefix", "leases",  "auth",	"other"};
+
+void metrics_auth_failure(struct metrics *m, int status)
+{
+	m->auth_failures[status == 403 ? 1 : 0]++;
+}
 
 void metrics_http(struct metrics *m, enum metrics_route route, int status,
 		  double seconds)
@@ -134,6 +139,16 @@ static void render_counters(const struct metrics *m,
 				    route_names[r], m->http[r][s]);
 		}
 	}
+
+	evbuffer_add_printf(
+	    out,
+	    "# HELP kvd_auth_failures_total Client requests "
+	    "refused by auth: 401 without a valid token, 403 "
+	    "for a role or prefix that does not allow them.\n"
+	    "# TYPE kvd_auth_failures_total counter\n"
+	    "kvd_auth_failures_total{code=\"401\"} %" PRIu64 "\n"
+	    "kvd_auth_failures_total{code=\"403\"} %" PRIu64 "\n",
+	    m->auth_failures[0], m->auth_failures[1]);
 
 	evbuffer_add_printf(out,
 			    "# HELP kvd_http_request_duration_seconds Client "

@@ -31,6 +31,7 @@ enum metrics_route {
 	ROUTE_TXN,		/* POST /v1/txn */
 	ROUTE_KV_DELETE_PREFIX, /* DELETE /v1/kv?prefix=P */
 	ROUTE_LEASES,		/* /v1/leases and below */
+	ROUTE_AUTH,		/* /v1/auth and below */
 	ROUTE_OTHER,		/* unknown paths and wrong methods */
 	ROUTE_COUNT
 };
@@ -38,17 +39,23 @@ enum metrics_route {
 /* Latency histograms are libkvdraft's (kvdraft_histogram_bound()). */
 #define METRICS_BUCKETS KVDRAFT_HISTOGRAM_BUCKETS
 /* HTTP statuses counted one by one; anything else counts as "other". */
-#define METRICS_STATUS_SLOTS 14
+#define METRICS_STATUS_SLOTS 15
 
 /* kvd's own counters: the answered client requests. The node's (raft,
  * WAL, applies, peers, snapshots) come from kvdraft_node_stats(). */
 struct metrics {
 	uint64_t http[ROUTE_COUNT][METRICS_STATUS_SLOTS];
 	struct kvdraft_histogram request_seconds[ROUTE_COUNT];
+	/* Requests refused by auth (§1.8): [0] 401, [1] 403. */
+	uint64_t auth_failures[2];
 	/* One batch's LMDB write transaction, commit included. */
 	struct kvdraft_histogram store_commit_seconds;
 	double start_time; /* Unix time the process started */
 };
+
+/* Counts one request refused by auth with @status (401 or 403), beside
+ * its metrics_http(). */
+void metrics_auth_failure(struct metrics *m, int status);
 
 /* Counts one answered request of @route with @status taking @seconds. */
 void metrics_http(struct metrics *m, enum metrics_route route, int status,

@@ -201,6 +201,11 @@ class Member:
         self.stopped = False
 
     def request(self, method, path, body=None, headers=None, timeout=10.0):
+        if self.cluster.token is not None:
+            # Auth is on (test_auth.py): every helper sends the token.
+            headers = dict(headers or {})
+            headers.setdefault('Authorization',
+                               'Bearer ' + self.cluster.token)
         return http_request(self.host, self.client_port, method, path,
                             body, headers, timeout)
 
@@ -283,6 +288,9 @@ class Cluster:
         self.failed = False
         # False: no --advertise-* flags (the listen addresses are used).
         self.advertise = True
+        # A token Member.request() sends (Authorization: Bearer), once a
+        # test turned auth on.
+        self.token = None
         self.members = {}
         for i in range(1, n + 1):
             self.members[i] = Member(self, i,
