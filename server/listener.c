@@ -92,6 +92,9 @@ struct listener {
 	struct bufferevent *(*new_bev)(void *arg, struct event_base *base);
 	void *new_bev_arg;
 	int deadline_from_accept;
+	bool (*gate_on)(void *arg);
+	bool (*gate_refuse)(void *arg, const char *head, size_t len);
+	void *gate_arg;
 	unsigned count;	      /* connections open */
 	int enabled;	      /* whether @lev accepts */
 	int out_of_fds;	      /* paused until @retry fires */
@@ -138,6 +141,11 @@ struct conn {
 	enum conn_phase phase;
 	int scan_state;
 	int interim; /* the output being written is a 1xx answer */
+	/* The gate (listener_opts.gate_on): this request's bytes held back
+	 * from evhttp while @gating; @discard after a refusal; @busy while
+	 * the gate itself moves bytes in and out of the input. */
+	struct evbuffer *held;
+	bool gating, discard, busy;
 };
 
 size_t listener_scan_headers(const unsigned char *p, size_t n, int *state)
@@ -185,6 +193,8 @@ static void conn_free(struct conn *c)
 		evbuffer_remove_cb_entry(bufferevent_get_output(c->bev),
 					 c->out_cb);
 	event_free(c->ev);
+	if (c->held != NULL)
+		evbuffer_free(c->held);
 	free(c);
 	update_accepting(l);
 }
@@ -198,42 +208,114 @@ static void conn_closed(struct evhttp_connection *evcon, void *arg)
 }
 
 /* Looks for the end of the header section in the @n bytes of @buf that
- * start at @off; on finding it the request is evhttp's (CONN_BODY). */
-static void conn_scan(struct conn *c, struct evbuffer *buf, size_t off,
-		      size_t n)
+ * start at @off; on finding it the request is evhttp's (CONN_BODY), and
+ * the offset in @buf just past the header section is returned (else 0). */
+static size_t conn_scan(struct conn *c, struct evbuffer *buf, size_t off,
+			size_t n)
 {
 	struct evbuffer_ptr pos;
 	if (n == 0 || evbuffer_ptr_set(buf, &pos, off, EVBUFFER_PTR_SET) != 0)
-		return;
+		return 0;
 	while (n > 0) {
 		struct evbuffer_iovec v[8];
 		int nv = evbuffer_peek(buf, (ev_ssize_t)n, &pos, v, 8);
 		if (nv <= 0)
-			return;
+			return 0;
 		size_t seen = 0;
 		for (int i = 0; i < nv && i < 8 && seen < n; i++) {
 			size_t len =
 			    v[i].iov_len < n - seen ? v[i].iov_len : n - seen;
-			if (listener_scan_headers(v[i].iov_base, len,
-						  &c->scan_state) != 0) {
+			size_t end = listener_scan_headers(v[i].iov_base, len,
+							   &c->scan_state);
+			if (end != 0) {
 				c->phase = CONN_BODY;
 				evtimer_del(c->ev);
-				return;
+				return off + seen + end;
 			}
 			seen += len;
 		}
 		n -= seen;
+		off += seen;
 		if (n > 0 &&
 		    evbuffer_ptr_set(buf, &pos, seen, EVBUFFER_PTR_ADD) != 0)
-			return;
+			return 0;
 	}
+	return 0;
 }
 
 static void conn_start_headers(struct conn *c)
 {
 	c->phase = CONN_HEADERS;
 	c->scan_state = 0;
+	c->gating = c->l->gate_on != NULL && c->l->gate_on(c->l->gate_arg);
 	evtimer_add(c->ev, &c->l->header_timeout);
+}
+
+/* The gate: takes every byte of the input @in (only this request's, from
+ * its first: evhttp has read none of them) into @c->held. Once the header
+ * block is complete, the owner decides: the held bytes go back to @in
+ * unchanged, or LISTENER_GATE_REFUSED goes up in their place and the rest
+ * of the connection is dropped. A block longer than evhttp takes goes up
+ * as it is, for evhttp to refuse. */
+static void gate_take(struct conn *c, struct evbuffer *in)
+{
+	struct listener *l = c->l;
+	size_t before = evbuffer_get_length(c->held), end;
+	bool refuse = false;
+
+	c->busy = true;
+	if (evbuffer_add_buffer(c->held, in) != 0) {
+		/* Out of memory: leave the bytes to evhttp, ungated; its
+		 * route still refuses the request, only after its body. */
+		c->gating = false;
+		c->busy = false;
+		return;
+	}
+	end = conn_scan(c, c->held, before,
+			evbuffer_get_length(c->held) - before);
+	if (end == 0 &&
+	    evbuffer_get_length(c->held) <= LISTENER_GATE_MAX_HEAD) {
+		c->busy = false;
+		return; /* the header block goes on */
+	}
+	if (end != 0) {
+		const char *head =
+		    (const char *)evbuffer_pullup(c->held, (ev_ssize_t)end);
+		refuse = head != NULL && l->gate_refuse(l->gate_arg, head, end);
+	}
+	/* @in is empty now. Its end is frozen outside a read (the
+	 * bufferevent's rule), its front is not: the bytes go in there. */
+	if (refuse) {
+		evbuffer_drain(c->held, evbuffer_get_length(c->held));
+		evbuffer_prepend(in, LISTENER_GATE_REFUSED,
+				 strlen(LISTENER_GATE_REFUSED));
+		c->discard = true;
+	} else {
+		evbuffer_prepend_buffer(in, c->held);
+	}
+	c->gating = false;
+	c->busy = false;
+}
+
+/* After a refusal: the bytes just added to @in are dropped; what was there
+ * before them (the refused request, not yet read by evhttp) stays. */
+static void gate_discard(struct conn *c, struct evbuffer *in, size_t added)
+{
+	size_t len = evbuffer_get_length(in);
+	struct evbuffer *keep;
+
+	if (added > len)
+		added = len;
+	c->busy = true;
+	if (added == len) {
+		evbuffer_drain(in, len);
+	} else if ((keep = evbuffer_new()) != NULL) {
+		evbuffer_remove_buffer(in, keep, len - added);
+		evbuffer_drain(in, added);
+		evbuffer_prepend_buffer(in, keep);
+		evbuffer_free(keep);
+	}
+	c->busy = false;
 }
 
 /* Bytes arrived (or were read by evhttp) on the connection. */
@@ -241,7 +323,13 @@ static void conn_input(struct evbuffer *buf,
 		       const struct evbuffer_cb_info *info, void *arg)
 {
 	struct conn *c = arg;
-	if (info->n_added == 0 || c->phase == CONN_BODY)
+	if (c->busy || info->n_added == 0)
+		return;
+	if (c->discard) {
+		gate_discard(c, buf, info->n_added);
+		return;
+	}
+	if (c->phase == CONN_BODY)
 		return;
 	size_t len = evbuffer_get_length(buf);
 	/* The bytes added are the last ones (callbacks are not deferred, so
@@ -249,7 +337,10 @@ static void conn_input(struct evbuffer *buf,
 	size_t added = info->n_added < len ? info->n_added : len;
 	if (c->phase == CONN_IDLE)
 		conn_start_headers(c);
-	conn_scan(c, buf, len - added, added);
+	if (c->gating)
+		gate_take(c, buf);
+	else
+		conn_scan(c, buf, len - added, added);
 }
 
 /* An answer was queued or sent. Once a final answer has left, the next
@@ -274,9 +365,13 @@ static void conn_output(struct evbuffer *buf,
 	c->phase = CONN_IDLE;
 	struct evbuffer *in = bufferevent_get_input(c->bev);
 	size_t pending = evbuffer_get_length(in);
-	if (pending > 0) { /* a request sent before the answer left */
+	if (pending > 0 && !c->discard) { /* a request sent before the
+					   * answer left */
 		conn_start_headers(c);
-		conn_scan(c, in, 0, pending);
+		if (c->gating)
+			gate_take(c, in);
+		else
+			conn_scan(c, in, 0, pending);
 	}
 }
 
@@ -336,6 +431,8 @@ static struct bufferevent *conn_new(struct event_base *base, void *arg)
 	c->l = l;
 	c->bev = bev;
 	c->ev = evtimer_new(base, conn_event, c);
+	if (l->gate_refuse != NULL && (c->held = evbuffer_new()) == NULL)
+		goto fail;
 	c->in_cb = evbuffer_add_cb(bufferevent_get_input(bev), conn_input, c);
 	c->out_cb =
 	    evbuffer_add_cb(bufferevent_get_output(bev), conn_output, c);
@@ -366,6 +463,8 @@ fail:
 	if (c != NULL) {
 		if (c->ev != NULL)
 			event_free(c->ev);
+		if (c->held != NULL)
+			evbuffer_free(c->held);
 		if (c->in_cb != NULL)
 			evbuffer_remove_cb_entry(bufferevent_get_input(bev),
 						 c->in_cb);
@@ -433,6 +532,9 @@ struct listener *listener_serve(struct event_base *base, struct evhttp *http,
 	l->new_bev = opts->new_bev;
 	l->new_bev_arg = opts->new_bev_arg;
 	l->deadline_from_accept = opts->deadline_from_accept;
+	l->gate_on = opts->gate_refuse != NULL ? opts->gate_on : NULL;
+	l->gate_refuse = opts->gate_refuse;
+	l->gate_arg = opts->gate_arg;
 	l->header_timeout = clock_ms_to_timeval(opts->header_timeout_ms);
 	l->retry = evtimer_new(base, accept_retry, l);
 	if (l->retry == NULL) {

@@ -5,6 +5,7 @@
 #ifndef SERVER_LISTENER_H_
 #define SERVER_LISTENER_H_
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "config.h"
@@ -45,7 +46,30 @@ struct listener_opts {
 	 * from the accept, not from its first byte: a TLS handshake comes
 	 * first and must not hold a connection open for ever. */
 	int deadline_from_accept;
+	/* Optional: a gate on each request's header block (the client
+	 * listener's auth, DESIGN.md §1.8), for whoever must refuse a request
+	 * before its body is read. When @gate_on says so at a request's first
+	 * byte, its bytes are held back from evhttp until the header block is
+	 * complete; then @gate_refuse (the block, its blank line included)
+	 * decides. A request let through goes up unchanged. A refused one
+	 * goes up as LISTENER_GATE_REFUSED (bodiless, Connection: close, no
+	 * credentials), which the gate's owner answers itself (401), and
+	 * every byte after it (its body included) is dropped unread; evhttp
+	 * closes the connection after the answer. */
+	bool (*gate_on)(void *arg);
+	bool (*gate_refuse)(void *arg, const char *head, size_t len);
+	void *gate_arg;
 };
+
+/* What a refused request becomes (see listener_opts.gate_refuse): a
+ * route whose owner refuses a request without credentials. */
+#define LISTENER_GATE_REFUSED                                                  \
+	"GET /v1/status HTTP/1.1\r\nConnection: close\r\n\r\n"
+
+/* The most bytes held for a header block: a request line and headers of
+ * up to 64 KiB each (evhttp's limits, set by the owner of the evhttp, must
+ * be below this), so a longer block is evhttp's to refuse. */
+#define LISTENER_GATE_MAX_HEAD ((size_t)160 << 10)
 
 /* Serves listening socket @fd (ownership taken, also on failure) through
  * @http, which must have no other listening socket and no bufferevent

@@ -14,6 +14,7 @@
 #include "config.h"
 #include "file_modes.h"
 #include "http_api.h"
+#include "http_auth.h"
 #include "kv_app.h"
 #include "kvd_node.h"
 #include "listener.h"
@@ -255,7 +256,15 @@ int main(int argc, char **argv)
 		lo.new_bev_arg = k.client_tls;
 		lo.deadline_from_accept = 1;
 	}
+	/* With auth on, a request without a valid token is refused before
+	 * its body is read (DESIGN.md §1.8). */
+	lo.gate_on = http_auth_gate_on;
+	lo.gate_refuse = http_auth_gate_refuse;
+	lo.gate_arg = k.node;
 	k.client_listener = listener_serve(k.base, k.client_http, cfd, &lo);
+	lo.gate_on = NULL;
+	lo.gate_refuse = NULL;
+	lo.gate_arg = NULL;
 	lo.name = "peer";
 	lo.new_bev = NULL;
 	lo.new_bev_arg = NULL;
