@@ -1,0 +1,381 @@
+#!/usr/bin/env python3
+# Tokens and roles (DESIGN.md §1.8; docs/API.md, "Auth") on a real 3-member
+# cluster: everything open before POST /v1/auth/enable; after it every
+# route needs a token (401), the route x role matrix over HTTP (allowed /
+# 401 / 403), lists, watches, transactions and prefix deletes outside the
+# token's prefix 403, a follower relaying with the caller's token,
+# revocation on every member once applied, a request refused before its
+# body is read, tokens across a restart and a snapshot install, and the
+# secrets never in a data dir, a log or /metrics.
+import base64
+import http.client
+import json
+import os
+import socket
+import sys
+import time
+import urllib.parse
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import ClusterTest, http_request, wait_for  # noqa: E402
+
+
+def bearer(tok):
+    return {'Authorization': 'Bearer ' + tok} if tok else {}
+
+
+def call(m, method, path, tok=None, body=None, headers=None, timeout=10.0):
+    """A request with exactly the token @tok (None: no Authorization). A
+    watch that opens is a stream: only its status and headers are read."""
+    h = dict(headers or {})
+    h.update(bearer(tok))
+    if not path.startswith('/v1/watch'):
+        return http_request(m.host, m.client_port, method, path, body, h,
+                            timeout)
+    conn = http.client.HTTPConnection(m.host, m.client_port, timeout=timeout)
+    try:
+        conn.request(method, path, headers=h)
+        r = conn.getresponse()
+        hd = {k.lower(): v for k, v in r.getheaders()}
+        data = r.read() if r.status != 200 else b''
+        return harness.Response(r.status, hd, data, 0.0)
+    finally:
+        conn.close()
+
+
+def must(m, method, path, tok, body=None, ok=(200,)):
+    """A request that must succeed, retried while the cluster has no
+    leader (503) on a loaded machine."""
+    def attempt():
+        r = call(m, method, path, tok, body)
+        return r if r.status != 503 else None
+    r = wait_for(attempt, what='%s %s answered' % (method, path))
+    assert r.status in ok, r
+    return r
+
+
+def txn(ops, compares=()):
+    return json.dumps({'compare': list(compares), 'success': list(ops),
+                       'failure': []})
+
+
+def b64(s):
+    return base64.b64encode(s.encode()).decode()
+
+
+# One representative request per route: (name, method, path, body).
+# The keys and prefixes are inside "app/", the readwrite and readonly
+# tokens' prefix, unless the name says "outside".
+ROUTES = [
+    ('kv get', 'GET', '/v1/kv/app/k', None),
+    ('kv put', 'PUT', '/v1/kv/app/k', 'v'),
+    ('kv delete', 'DELETE', '/v1/kv/app/gone', None),
+    ('list', 'GET', '/v1/kv?prefix=app/', None),
+    ('blocking read', 'GET', '/v1/kv/app/k?wait_index=1&wait=1ms', None),
+    ('prefix delete', 'DELETE', '/v1/kv?prefix=app/none/', None),
+    ('watch', 'GET', '/v1/watch?prefix=app/&from=1', None),
+    ('txn', 'POST', '/v1/txn',
+     txn([{'get': {'key': 'app/k'}}])),
+    ('lease list', 'GET', '/v1/leases', None),
+    ('lease grant', 'POST', '/v1/leases', '{"ttl": 60}'),
+    ('status', 'GET', '/v1/status', None),
+    ('members', 'GET', '/v1/members', None),
+    ('metrics', 'GET', '/metrics', None),
+    ('member add', 'POST', '/v1/members', '{"id": 9, "peer_url": "x"}'),
+    ('member remove', 'DELETE', '/v1/members/9', None),
+    ('transfer', 'POST', '/v1/leader/transfer', '{"to": 99}'),
+    ('snapshot', 'GET', '/v1/snapshot', None),
+    ('token list', 'GET', '/v1/auth/tokens', None),
+    ('token create', 'POST', '/v1/auth/tokens',
+     '{"name": "made-by-matrix", "role": "readonly", "prefix": "x/"}'),
+    ('token revoke', 'DELETE', '/v1/auth/tokens/nobody', None),
+    ('list outside', 'GET', '/v1/kv?prefix=ap', None),
+    ('list all', 'GET', '/v1/kv', None),
+    ('get outside', 'GET', '/v1/kv/other', None),
+    ('put outside', 'PUT', '/v1/kv/other', 'v'),
+    ('watch outside', 'GET', '/v1/watch?key=other', None),
+    ('prefix delete outside', 'DELETE', '/v1/kv?prefix=', None),
+    ('txn outside', 'POST', '/v1/txn',
+     txn([{'put': {'key': 'app/ok', 'value': b64('1')}},
+          {'delete_prefix': {'prefix': 'zz/'}}])),
+    ('txn compare outside', 'POST', '/v1/txn',
+     txn([{'get': {'key': 'app/k'}}],
+         [{'key': 'other', 'target': 'exists', 'op': '==', 'value': True}])),
+]
+
+A, F = 'allowed', 403
+# Per route: admin, readwrite app/, readonly app/ (no token and an
+# unknown one: 401 everywhere).
+WANT = {
+    'kv get': (A, A, A), 'kv put': (A, A, F), 'kv delete': (A, A, F),
+    'list': (A, A, A), 'blocking read': (A, A, A),
+    'prefix delete': (A, A, F), 'watch': (A, A, A), 'txn': (A, A, F),
+    'lease list': (A, A, F), 'lease grant': (A, A, F),
+    'status': (A, A, A), 'members': (A, A, A), 'metrics': (A, A, A),
+    'member add': (A, F, F), 'member remove': (A, F, F),
+    'transfer': (A, F, F), 'snapshot': (A, F, F),
+    'token list': (A, F, F), 'token create': (A, F, F),
+    'token revoke': (A, F, F),
+    'list outside': (A, F, F), 'list all': (A, F, F),
+    'get outside': (A, F, F), 'put outside': (A, F, F),
+    'watch outside': (A, F, F), 'prefix delete outside': (A, F, F),
+    'txn outside': (A, F, F), 'txn compare outside': (A, F, F),
+}
+
+
+class AuthTest(ClusterTest):
+    # Small snapshots, so that a member added later gets one.
+    CLUSTER_ARGS = ('--snapshot-entries', '16')
+    # Every secret shown to a test, for the one that looks for them.
+    secrets = []
+
+    def setUp(self):
+        # Every test starts from auth off (the tests share a cluster).
+        c = self.cluster
+        if c.token is not None:
+            must(c[1], 'POST', '/v1/auth/disable', c.token)
+            c.token = None
+            wait_for(lambda: all(
+                call(m, 'GET', '/v1/status').status == 200
+                for m in c.live()), what='auth off on every member')
+
+    def enable(self, via=None):
+        c = self.cluster
+        m = via or c[1]
+        r = must(m, 'POST', '/v1/auth/enable', None)
+        tok = r.json()['token']
+        self.assertTrue(tok.startswith('kvd_'), tok)
+        self.assertGreaterEqual(len(tok), 4 + 22)  # >= 128 bits
+        c.token = tok
+        AuthTest.secrets.append(tok)
+        # Applied on every member: each refuses a request without one.
+        wait_for(lambda: all(call(x, 'GET', '/v1/status').status == 401
+                             for x in c.live()),
+                 what='auth on on every member')
+        return tok
+
+    def create(self, name, role, prefix=None, via=None):
+        body = {'name': name, 'role': role}
+        if prefix is not None:
+            body['prefix'] = prefix
+        r = must(via or self.cluster[1], 'POST', '/v1/auth/tokens',
+                 self.cluster.token, json.dumps(body))
+        j = r.json()
+        self.assertEqual((j['name'], j['role'], j['prefix']),
+                         (name, role, prefix or ''))
+        AuthTest.secrets.append(j['token'])
+        return j['token']
+
+    def wait_token(self, tok, works=True):
+        """Until every live member accepts @tok (or refuses it)."""
+        c = self.cluster
+        want = 200 if works else 401
+        wait_for(lambda: all(call(m, 'GET', '/v1/status', tok).status ==
+                             want for m in c.live()),
+                 what='token %s on every member' %
+                 ('accepted' if works else 'refused'))
+
+    def test_open_before_enable_and_enable_once(self):
+        c = self.cluster
+        for name, method, path, body in ROUTES[:13]:
+            r = call(c[1], method, path, None, body)
+            self.assertNotIn(r.status, (401, 403), (name, r))
+        # No tokens to make while auth is off.
+        r = call(c[1], 'POST', '/v1/auth/tokens', None,
+                 '{"name": "a", "role": "admin"}')
+        self.assertError(r, 409, 'conflict')
+        tok = self.enable(via=c.follower())
+        self.assertError(call(c[2], 'POST', '/v1/auth/enable', tok), 409,
+                         'conflict')
+        r = call(c[1], 'GET', '/v1/auth/tokens', tok)
+        self.assertEqual(r.json(), {'tokens': [
+            {'name': 'root', 'role': 'admin', 'prefix': ''}]})
+
+    def test_matrix(self):
+        c = self.cluster
+        root = self.enable()
+        rw = self.create('rw', 'readwrite', 'app/')
+        ro = self.create('ro', 'readonly', 'app/')
+        for tok in (rw, ro):
+            self.wait_token(tok)
+        must(c[1], 'PUT', '/v1/kv/app/k', root, 'v')
+        unknown = 'kvd_' + 'A' * 43
+        cols = (('admin', root), ('readwrite', rw), ('readonly', ro))
+        for m in c.live():
+            for name, method, path, body in ROUTES:
+                for i, (role, tok) in enumerate(cols):
+                    want = WANT[name][i]
+                    r = call(m, method, path, tok, body)
+                    what = '%s as %s on member %d: %r' % (name, role, m.id, r)
+                    if want == A:
+                        self.assertNotIn(r.status, (401, 403), what)
+                    else:
+                        self.assertError(r, want, 'forbidden')
+                for tok in (None, unknown, 'not a token'):
+                    r = call(m, method, path, tok, body)
+                    self.assertError(r, 401, 'unauthorized')
+            # Open to all, whatever the token.
+            for path in ('/healthz', '/readyz'):
+                for tok in (None, unknown, ro):
+                    r = call(m, 'GET', path, tok)
+                    self.assertNotIn(r.status, (401, 403), (path, r))
+        # A readonly token cannot turn auth off.
+        self.assertError(call(c[2], 'POST', '/v1/auth/disable', ro), 403,
+                         'forbidden')
+        self.assertError(call(c[2], 'POST', '/v1/auth/disable', rw), 403,
+                         'forbidden')
+
+    def test_follower_relays_the_token(self):
+        c = self.cluster
+        self.enable()
+        rw = self.create('relay', 'readwrite', 'app/')
+        self.wait_token(rw)
+        lid, _ = c.wait_leader()
+        r = must(c[lid], 'POST', '/v1/leases', rw, '{"ttl": 60}')
+        lease = r.json()['id']
+        # A keepalive needs the leader: a follower relays it, with the
+        # caller's token, which the leader checks again.
+        f = [m for m in c.live() if m.id != lid][0]
+        r = must(f, 'POST', '/v1/leases/%d/keepalive' % lease, rw)
+        self.assertEqual(r.json()['id'], lease)
+        # A write through a follower (a proposal it forwards).
+        must(f, 'PUT', '/v1/kv/app/relayed', rw, 'x')
+        r = must(c[lid], 'GET', '/v1/kv/app/relayed', rw)
+        self.assertEqual(r.body, b'x')
+
+    def test_revocation_on_every_member(self):
+        c = self.cluster
+        root = self.enable()
+        t = self.create('short-lived', 'readwrite', 'app/')
+        self.wait_token(t)
+        r = call(c[1], 'DELETE', '/v1/auth/tokens/short-lived', t)
+        self.assertError(r, 403, 'forbidden')
+        must(c.follower(), 'DELETE', '/v1/auth/tokens/short-lived', root)
+        self.wait_token(t, works=False)
+        for m in c.live():
+            for name, method, path, body in ROUTES:
+                r = call(m, method, path, t, body)
+                self.assertError(r, 401, 'unauthorized')
+        self.assertError(call(c[1], 'DELETE', '/v1/auth/tokens/short-lived',
+                              root), 404, 'not_found')
+        # The last admin stays; name rules and duplicates are refused.
+        self.assertError(call(c[1], 'DELETE', '/v1/auth/tokens/root', root),
+                         409, 'conflict')
+        for body in ('{"name": "a b", "role": "admin"}',
+                     '{"name": "a", "role": "owner"}',
+                     '{"name": "a", "role": "admin", "prefix": "x"}',
+                     '{"name": "a", "role": "readonly", "extra": 1}',
+                     '{"name": "a", "name": "b", "role": "readonly"}',
+                     '[]', 'nope'):
+            self.assertError(call(c[1], 'POST', '/v1/auth/tokens', root,
+                                  body), 400, 'bad_request')
+        self.create('dup', 'readonly')
+        self.assertError(call(c[1], 'POST', '/v1/auth/tokens', root,
+                              '{"name": "dup", "role": "readonly"}'), 409,
+                         'conflict')
+
+    def test_refused_before_the_body_is_read(self):
+        c = self.cluster
+        self.enable()
+        for m in c.live():
+            for auth in (b'', b'Authorization: Bearer kvd_unknown\r\n'):
+                s = socket.create_connection((m.host, m.client_port),
+                                             timeout=10)
+                try:
+                    # 100 MB announced, none sent: the answer cannot wait
+                    # for the body.
+                    s.sendall(b'PUT /v1/kv/app/big HTTP/1.1\r\nHost: x\r\n'
+                              + auth +
+                              b'Content-Length: 100000000\r\n\r\n')
+                    data = b''
+                    while b'\r\n\r\n' not in data:
+                        d = s.recv(4096)
+                        if not d:
+                            break
+                        data += d
+                finally:
+                    s.close()
+                self.assertTrue(data.startswith(b'HTTP/1.1 401'), data)
+
+    def test_tokens_survive_restart_and_snapshot_install(self):
+        c = self.cluster
+        root = self.enable()
+        rw = self.create('durable', 'readwrite', 'app/')
+        gone = self.create('revoked', 'readonly', '')
+        self.wait_token(rw)
+        must(c[1], 'DELETE', '/v1/auth/tokens/revoked', root)
+        self.wait_token(gone, works=False)
+        # A restart of every member: the tokens come back from the store.
+        for m in c.all():
+            self.assertEqual(m.terminate(), 0)
+        for m in c.all():
+            m.start()
+        c.wait_leader()
+        self.wait_token(rw)
+        self.wait_token(gone, works=False)
+        # A member down while tokens change and the log is compacted past
+        # it: it learns them from the snapshot it installs.
+        lid, _ = c.wait_leader()
+        down = [m for m in c.all() if m.id != lid][0]
+        down_last = down.try_status()['last_index']
+        down.kill()
+        late = self.create('late', 'readonly', 'app/', via=c[lid])
+        must(c[lid], 'DELETE', '/v1/auth/tokens/durable', root)
+        for i in range(40):
+            must(c[lid], 'PUT', '/v1/kv/app/s%02d' % i, root, 'v')
+        wait_for(lambda: call(c[lid], 'GET', '/v1/status', root).json()
+                 ['snapshot_index'] > down_last + 16,
+                 what='a snapshot past the stopped member')
+        down.start()
+        c.wait_leader()
+        wait_for(lambda: call(down, 'GET', '/v1/kv/app/s39?consistency=stale',
+                              late).status == 200,
+                 what='the restarted member serves the new token')
+        st = call(down, 'GET', '/v1/status', late).json()
+        self.assertGreater(st['snapshot_index'], down_last)
+        self.assertError(call(down, 'GET', '/v1/status', rw), 401,
+                         'unauthorized')
+        self.assertError(call(down, 'GET', '/v1/status', gone), 401,
+                         'unauthorized')
+        self.assertError(call(down, 'GET', '/v1/status'), 401,
+                         'unauthorized')
+        self.assertError(call(down, 'GET', '/v1/kv/other?consistency=stale',
+                              late), 403, 'forbidden')
+
+    def test_secrets_never_stored_logged_or_shown(self):
+        c = self.cluster
+        root = self.enable()
+        self.create('watched', 'readonly', 'app/')
+        # Requests with good and bad tokens, refused and served.
+        for m in c.live():
+            call(m, 'GET', '/v1/status', root)
+            call(m, 'GET', '/v1/kv/x', 'kvd_' + 'B' * 43)
+            r = call(m, 'GET', '/metrics', root)
+            self.assertEqual(r.status, 200, r)
+            self.assertIn(b'kvd_auth_failures_total{code="401"}', r.body)
+            for s in self.secrets:
+                self.assertNotIn(s.encode(), r.body)
+                self.assertNotIn(s.encode()[4:], r.body)
+        # What the members wrote to disk must be durable to be found: a
+        # clean stop syncs everything.
+        for m in c.all():
+            if m.running():
+                self.assertEqual(m.terminate(), 0)
+        found = []
+        for root_dir, _, files in os.walk(c.root):
+            for f in files:
+                p = os.path.join(root_dir, f)
+                with open(p, 'rb') as fh:
+                    data = fh.read()
+                for s in self.secrets:
+                    if s.encode()[4:] in data:
+                        found.append(p)
+        for m in c.all():
+            m.start()
+        c.wait_leader()
+        self.assertEqual(found, [])
+
+
+if __name__ == '__main__':
+    harness.main()
