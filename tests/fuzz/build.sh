@@ -17,7 +17,7 @@ mkdir -p "$1"
 out=$(cd "$1" && pwd)
 shift
 cd "$root" # project sources are named relative to the root
-targets=${*:-"fuzz_frame fuzz_msg_codec fuzz_wal_recovery fuzz_command fuzz_txn fuzz_peer_http fuzz_snapshot_http fuzz_client_http fuzz_watch_stream fuzz_txn_json"}
+targets=${*:-"fuzz_frame fuzz_msg_codec fuzz_wal_recovery fuzz_command fuzz_txn fuzz_peer_http fuzz_snapshot_http fuzz_client_http fuzz_watch_stream fuzz_txn_json fuzz_auth"}
 
 if [ -z "${CC:-}" ]; then
 	if command -v clang >/dev/null 2>&1; then CC=clang
@@ -53,6 +53,8 @@ srcs() {
 	fuzz_wal_recovery) echo "$wal_src" ;;
 	fuzz_command | fuzz_txn) echo "kv/key.c kv/command.c kv/txn.c" ;;
 	fuzz_txn_json) echo "kv/key.c kv/txn.c server/txn_json.c" ;;
+	fuzz_auth)
+		echo "kv/key.c kv/auth_token.c server/auth.c server/auth_json.c" ;;
 	fuzz_peer_http) echo "$peer_src" ;;
 	fuzz_snapshot_http) echo "$snap_src" ;;
 	fuzz_watch_stream)
@@ -74,10 +76,10 @@ libs() {
 	case $1 in
 	fuzz_peer_http | fuzz_snapshot_http) echo "$(pc --libs libevent)" ;;
 	fuzz_watch_stream) echo "$(pc --libs libevent jansson)" ;;
-	fuzz_txn_json) echo "$(pc --libs jansson)" ;;
+	fuzz_txn_json | fuzz_auth) echo "$(pc --libs jansson)" ;;
 	fuzz_client_http)
 		echo "$(pc --libs libevent libevent_pthreads jansson lmdb)" \
-		     "-lpthread -lm" ;;
+		     "$(pc --libs libevent_openssl openssl)" "-lpthread -lm" ;;
 	*) echo "" ;;
 	esac
 }
