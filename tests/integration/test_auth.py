@@ -5,16 +5,20 @@
 # 401 / 403), lists, watches, transactions and prefix deletes outside the
 # token's prefix 403, a follower relaying with the caller's token,
 # revocation on every member once applied, a request refused before its
-# body is read, tokens across a restart and a snapshot install, and the
-# secrets never in a data dir, a log or /metrics.
+# body is read (also on a kept-alive connection, and over HTTPS), tokens
+# across a restart and a snapshot install, and the secrets never in a data
+# dir, a log or /metrics.
 import base64
 import http.client
 import json
 import os
+import shutil
 import socket
+import ssl
+import subprocess
 import sys
-import time
-import urllib.parse
+import tempfile
+import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
@@ -53,6 +57,38 @@ def must(m, method, path, tok, body=None, ok=(200,)):
     r = wait_for(attempt, what='%s %s answered' % (method, path))
     assert r.status in ok, r
     return r
+
+
+def exchange(sock, data, answers):
+    """Sends @data on @sock and reads until @answers answers (by their
+    Content-Length) or the connection closes; returns the answers' status
+    codes."""
+    sock.sendall(data)
+    buf, codes = b'', []
+    while len(codes) < answers:
+        end = buf.find(b'\r\n\r\n')
+        if end >= 0:
+            head = buf[:end].decode('latin-1')
+            length = 0
+            for line in head.split('\r\n')[1:]:
+                k, _, v = line.partition(':')
+                if k.strip().lower() == 'content-length':
+                    length = int(v)
+            if len(buf) >= end + 4 + length:
+                codes.append(int(head.split(' ')[1]))
+                buf = buf[end + 4 + length:]
+                continue
+        d = sock.recv(65536)
+        if not d:
+            break
+        buf += d
+    return codes
+
+
+def big_put(auth):
+    """Headers announcing 100 MB that never come."""
+    return (b'PUT /v1/kv/app/big HTTP/1.1\r\nHost: x\r\n' + auth +
+            b'Content-Length: 100000000\r\n\r\n')
 
 
 def txn(ops, compares=()):
@@ -277,7 +313,8 @@ class AuthTest(ClusterTest):
 
     def test_refused_before_the_body_is_read(self):
         c = self.cluster
-        self.enable()
+        tok = self.enable().encode()
+        good = b'Authorization: Bearer ' + tok + b'\r\n'
         for m in c.live():
             for auth in (b'', b'Authorization: Bearer kvd_unknown\r\n'):
                 s = socket.create_connection((m.host, m.client_port),
@@ -285,18 +322,27 @@ class AuthTest(ClusterTest):
                 try:
                     # 100 MB announced, none sent: the answer cannot wait
                     # for the body.
-                    s.sendall(b'PUT /v1/kv/app/big HTTP/1.1\r\nHost: x\r\n'
-                              + auth +
-                              b'Content-Length: 100000000\r\n\r\n')
-                    data = b''
-                    while b'\r\n\r\n' not in data:
-                        d = s.recv(4096)
-                        if not d:
-                            break
-                        data += d
+                    self.assertEqual(exchange(s, big_put(auth), 1), [401])
                 finally:
                     s.close()
-                self.assertTrue(data.startswith(b'HTTP/1.1 401'), data)
+            # On a kept-alive connection each request is checked: a good
+            # one is served, the next without a token refused, and what
+            # follows it is never read.
+            s = socket.create_connection((m.host, m.client_port),
+                                         timeout=10)
+            try:
+                reqs = (b'PUT /v1/kv/app/ka HTTP/1.1\r\n' + good +
+                        b'Content-Length: 2\r\n\r\nhi' +
+                        b'GET /v1/status HTTP/1.1\r\n' + good + b'\r\n' +
+                        b'PUT /v1/kv/app/ka HTTP/1.1\r\n'
+                        b'Content-Length: 4\r\n\r\nlost' +
+                        b'GET /v1/status HTTP/1.1\r\n' + good + b'\r\n')
+                self.assertIn(exchange(s, reqs, 4),
+                              ([200, 200, 401], [503, 200, 401]))
+            finally:
+                s.close()
+        r = must(c[1], 'GET', '/v1/kv/app/ka', tok.decode())
+        self.assertEqual(r.body, b'hi')
 
     def test_tokens_survive_restart_and_snapshot_install(self):
         c = self.cluster
@@ -375,6 +421,85 @@ class AuthTest(ClusterTest):
             m.start()
         c.wait_leader()
         self.assertEqual(found, [])
+
+
+def openssl(d, *args):
+    subprocess.run(['openssl'] + list(args), cwd=d, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+class AuthHttpsTest(unittest.TestCase):
+    """The gate over HTTPS (--client-cert): a request without a token is
+    refused before its body is read there too."""
+
+    def test_refused_before_the_body_over_https(self):
+        d = tempfile.mkdtemp(prefix='kvd-auth-tls-')
+        c = None
+        try:
+            openssl(d, 'req', '-x509', '-newkey', 'rsa:2048', '-nodes',
+                    '-keyout', 'ca.key', '-out', 'ca.pem', '-subj', '/CN=ca',
+                    '-days', '2')
+            openssl(d, 'req', '-newkey', 'rsa:2048', '-nodes', '-keyout',
+                    'srv.key', '-out', 'srv.csr', '-subj', '/CN=srv')
+            os.chmod(os.path.join(d, 'srv.key'), 0o600)
+            with open(os.path.join(d, 'srv.ext'), 'w') as f:
+                f.write('subjectAltName=IP:127.0.0.1\n')
+            openssl(d, 'x509', '-req', '-in', 'srv.csr', '-CA', 'ca.pem',
+                    '-CAkey', 'ca.key', '-days', '2', '-out', 'srv.pem',
+                    '-extfile', 'srv.ext')
+            c = harness.Cluster(n=1, name='kvd-auth-tls', extra_args=[
+                '--client-cert', os.path.join(d, 'srv.pem'),
+                '--client-key', os.path.join(d, 'srv.key')])
+            c.advertise = False
+            m = c[1]
+            m.start()
+            ctx = ssl.create_default_context(
+                cafile=os.path.join(d, 'ca.pem'))
+
+            def tls():
+                raw = socket.create_connection(('127.0.0.1', m.client_port),
+                                               timeout=10)
+                return ctx.wrap_socket(raw, server_hostname='127.0.0.1')
+
+            def enable():
+                s = tls()
+                try:
+                    s.sendall(b'POST /v1/auth/enable HTTP/1.1\r\n'
+                              b'Content-Length: 0\r\n'
+                              b'Connection: close\r\n\r\n')
+                    data = b''
+                    while True:
+                        x = s.recv(65536)
+                        if not x:
+                            break
+                        data += x
+                finally:
+                    s.close()
+                if not data.startswith(b'HTTP/1.1 200'):
+                    return None
+                return json.loads(data.split(b'\r\n\r\n', 1)[1])['token']
+            tok = wait_for(enable, what='auth enabled over HTTPS')
+            good = b'Authorization: Bearer ' + tok.encode() + b'\r\n'
+            for auth in (b'', b'Authorization: Bearer kvd_unknown\r\n'):
+                s = tls()
+                try:
+                    self.assertEqual(exchange(s, big_put(auth), 1), [401])
+                finally:
+                    s.close()
+            s = tls()
+            try:
+                reqs = (b'PUT /v1/kv/app/tls HTTP/1.1\r\n' + good +
+                        b'Content-Length: 2\r\n\r\nok' +
+                        b'GET /v1/kv/app/tls HTTP/1.1\r\n\r\n' +
+                        b'GET /v1/kv/app/tls HTTP/1.1\r\n' + good +
+                        b'\r\n')
+                self.assertEqual(exchange(s, reqs, 3), [200, 401])
+            finally:
+                s.close()
+        finally:
+            if c is not None:
+                c.close()
+            shutil.rmtree(d, ignore_errors=True)
 
 
 if __name__ == '__main__':
