@@ -30,6 +30,9 @@ struct apply_ctx {
 	uint64_t client_bytes;
 	int client_bytes_loaded;
 	int client_bytes_dirty;
+	/* An auth op took effect in this batch (auth.c): once committed,
+	 * kv_auth_generation() moves. */
+	int auth_changed;
 };
 
 /* Records LMDB's @rc as the failure of step @what; returns KV_ELMDB. */
@@ -122,6 +125,9 @@ int apply_lease_op(struct apply_ctx *c, const struct kv_cmd *cmd,
  * in count, KV_NOT_FOUND). 0 or a negative code. */
 int apply_auth_op(struct apply_ctx *c, const struct kv_cmd *cmd,
 		  raft_index index, struct kv_result *r);
+
+/* Moves kv_auth_generation() (kv.c, after a commit and at open). */
+void kv_auth_bump(void);
 
 /* kv_check()'s shape checks of an "auth" and an "auth_hash" record. */
 int kv_auth_record_ok(const MDB_val *k, const MDB_val *v);

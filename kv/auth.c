@@ -12,10 +12,23 @@
  * replaces them all with a new root anyway, and a token that outlived the
  * auth it was made under would be a secret waiting to be reused. The token
  * record codec is auth_token.c's. */
+#include <stdatomic.h>
 #include <string.h>
 
 #include "apply.h"
 #include "byteorder.h"
+
+static _Atomic uint64_t auth_generation = 1;
+
+uint64_t kv_auth_generation(void)
+{
+	return atomic_load(&auth_generation);
+}
+
+void kv_auth_bump(void)
+{
+	atomic_fetch_add(&auth_generation, 1);
+}
 
 static const MDB_val meta_auth_key = {4, "auth"};
 
@@ -139,6 +152,9 @@ int apply_auth_op(struct apply_ctx *c, const struct kv_cmd *cmd,
 
 	r->index = index;
 	r->status = KV_APPLIED;
+	/* Whatever the outcome: a conflict changes nothing, but telling the
+	 * readers to look again costs them one lookup. */
+	c->auth_changed = 1;
 	on = auth_on(c->kv, c->txn);
 	if (on < 0)
 		return on;

@@ -448,6 +448,9 @@ int kv_open(const char *dir, const struct kv_options *opts, struct kv **out,
 		rv = KV_EIO;
 		goto fail;
 	}
+	/* A store opened anew (a restored snapshot, a rebuilt one) may hold
+	 * other tokens than the handle before it. */
+	kv_auth_bump();
 	*out = kv;
 	return 0;
 
@@ -480,6 +483,7 @@ int kv_reopen(struct kv *kv, char *err, size_t errlen)
 	rv = open_env(kv, kv->map_bytes, err, errlen);
 	if (rv == 0)
 		kv->needs_reopen = 0;
+	kv_auth_bump();
 	return rv;
 }
 
@@ -912,6 +916,8 @@ static int apply_batch(struct apply_ctx *c, const struct raft_entry *entries,
 		return apply_mdb_fail(c, rc, "committing");
 	kv->applied_index = applied;
 	kv->applied_term = term;
+	if (c->auth_changed)
+		kv_auth_bump();
 	return 0;
 abort:
 	mdb_txn_abort(c->txn);

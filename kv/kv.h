@@ -686,6 +686,13 @@ int kv_auth_enabled(struct kv *kv);
 int kv_auth_lookup(struct kv *kv, const uint8_t hash[KV_AUTH_HASH_SIZE],
 		   struct kv_token *out);
 
+/* A number that changes whenever the auth state may have changed in this
+ * process: after each kv_apply() that applied an auth op, and at each
+ * kv_open() and kv_reopen() (a restored snapshot holds other tokens). A
+ * holder of a long-lived permission (a watch stream) looks the token up
+ * again when it differs from the one it saw. Any thread. */
+uint64_t kv_auth_generation(void);
+
 /* Called per token, in name order; @t is valid during the call only.
  * Nonzero stops (KV_ESTOPPED). */
 typedef int (*kv_token_cb)(void *arg, const struct kv_token *t);

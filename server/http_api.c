@@ -977,7 +977,7 @@ static void handle(struct evhttp_request *req, void *arg)
 			method_not_allowed(n, req, ROUTE_OTHER, t0, "POST");
 	} else if (strcmp(path, "/v1/watch") == 0) {
 		if (cmd == EVHTTP_REQ_GET)
-			http_watch_open(n, req, query, t0);
+			http_watch_open(n, req, query, t0, &caller);
 		else
 			method_not_allowed(n, req, ROUTE_WATCH, t0, "GET");
 	} else if (strncmp(path, HTTP_LEASES_PATH, strlen(HTTP_LEASES_PATH)) ==

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "http_auth.h"
 #include "http_util.h"
 #include "kv.h"
 #include "kv_app.h"
@@ -35,6 +36,12 @@ struct stream {
 	bool sse;
 	bool paused;
 	struct evbuffer *pending;
+	/* Auth (§1.8): the hash of the token the stream was opened with
+	 * (when @has_token), and the kv_auth_generation() it was last found
+	 * valid at. */
+	bool has_token;
+	uint8_t token_hash[KV_AUTH_HASH_SIZE];
+	uint64_t auth_generation;
 };
 
 /* ---- formatting ---- */
@@ -157,10 +164,46 @@ static struct evbuffer *change_json(const struct kv_event *ev)
 	return b;
 }
 
+static void stream_flush(void *arg);
+
+/* Whether the stream may go on: the auth state changed since its token
+ * was last found valid (kv_auth_generation()), so it is looked up again.
+ * When it may not (revoked; or auth turned on, and it was opened without
+ * a token), its last line says so and WATCH_STOP ends it. */
+static int stream_authorized(struct stream *s)
+{
+	uint64_t gen = kv_auth_generation();
+	struct kv *kv = kv_app_store(s->n);
+	struct kv_token t;
+	int on;
+
+	if (gen == s->auth_generation)
+		return WATCH_GO_ON;
+	on = kv_auth_enabled(kv);
+	if (on == 0 || (on == 1 && s->has_token &&
+			kv_auth_lookup(kv, s->token_hash, &t) == 0)) {
+		s->auth_generation = gen;
+		return WATCH_GO_ON;
+	}
+	struct evbuffer *json = evbuffer_new();
+	if (json != NULL &&
+	    evbuffer_add_printf(
+		json, "{\"type\":\"error\",\"error\":"
+		      "\"unauthorized\",\"message\":\"the stream's "
+		      "token was revoked, or auth was turned on\"}") > 0)
+		add_frame(s->pending, s->sse, "error", 0, json);
+	if (json != NULL)
+		evbuffer_free(json);
+	stream_flush(s);
+	return WATCH_STOP;
+}
+
 static int stream_change(void *arg, const struct kv_event *ev)
 {
 	struct stream *s = arg;
 	if (client_gone(s))
+		return WATCH_STOP;
+	if (stream_authorized(s) != WATCH_GO_ON)
 		return WATCH_STOP;
 	struct evbuffer *json = change_json(ev);
 	int rc = json == NULL ||
@@ -204,6 +247,8 @@ static int stream_progress(void *arg, raft_index index)
 {
 	struct stream *s = arg;
 	if (client_gone(s))
+		return WATCH_STOP;
+	if (stream_authorized(s) != WATCH_GO_ON)
 		return WATCH_STOP;
 	/* The streams due together mostly share the index: its line is
 	 * formatted once. */
@@ -321,7 +366,8 @@ static void reply_error(struct kvdraft_node *n, struct evhttp_request *req,
 }
 
 void http_watch_open(struct kvdraft_node *n, struct evhttp_request *req,
-		     const char *query, double t0)
+		     const char *query, double t0,
+		     const struct http_auth_caller *caller)
 {
 	struct http_param p[] = {
 	    {.name = "key"}, {.name = "prefix"}, {.name = "from"}};
@@ -375,6 +421,11 @@ void http_watch_open(struct kvdraft_node *n, struct evhttp_request *req,
 	s->req = req;
 	s->sse = sse;
 	s->pending = pending;
+	s->auth_generation = kv_auth_generation();
+	if (caller != NULL && caller->who.role != AUTH_ROLE_NONE) {
+		s->has_token = true;
+		memcpy(s->token_hash, caller->tok.hash, KV_AUTH_HASH_SIZE);
+	}
 	/* The store's applied index: without `from` the stream starts after
 	 * it (the hub may not have handed out its changes yet). */
 	raft_index applied = kv_applied_index(kv_app_store(n)), oldest = 0;

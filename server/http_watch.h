@@ -9,14 +9,19 @@
 #include <stdint.h>
 
 struct evhttp_request;
+struct http_auth_caller;
 struct kvdraft_node;
 
 /* A blocking read's default `wait`. */
 #define HTTP_WAIT_DEFAULT_MS 60000u
 
-/* GET /v1/watch?key=K|prefix=P[&from=I]: answers or starts a stream. */
+/* GET /v1/watch?key=K|prefix=P[&from=I]: answers or starts a stream.
+ * @caller (allowed by http_auth_check()): a stream whose token is revoked,
+ * or that was opened without one before auth was turned on, ends with an
+ * "unauthorized" error line before its next event or progress line. */
 void http_watch_open(struct kvdraft_node *n, struct evhttp_request *req,
-		     const char *query, double t0);
+		     const char *query, double t0,
+		     const struct http_auth_caller *caller);
 
 /* Parses a Last-Event-ID header: the decimal index of the last event the
  * client saw, 0..INT64_MAX - 1. 0 and *@id, or -1. */

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import unittest
+import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
@@ -310,6 +311,46 @@ class AuthTest(ClusterTest):
         self.assertError(call(c[1], 'POST', '/v1/auth/tokens', root,
                               '{"name": "dup", "role": "readonly"}'), 409,
                          'conflict')
+
+    def open_watch(self, m, tok, prefix):
+        conn = http.client.HTTPConnection(m.host, m.client_port, timeout=30)
+        conn.request('GET', '/v1/watch?prefix=' + urllib.parse.quote(prefix),
+                     headers=bearer(tok))
+        r = conn.getresponse()
+        self.assertEqual(r.status, 200)
+        return conn, r
+
+    def read_events(self, r):
+        """The stream's lines until it ends."""
+        out = []
+        while True:
+            line = r.readline()
+            if not line:
+                return out
+            out.append(json.loads(line))
+
+    def test_watch_ends_when_its_token_goes(self):
+        c = self.cluster
+        # Opened while auth is off: ends once auth is on.
+        conn0, r0 = self.open_watch(c[2], None, 'app/')
+        root = self.enable()
+        t = self.create('watcher', 'readonly', 'app/')
+        self.wait_token(t)
+        conn, r = self.open_watch(c[2], t, 'app/')
+        must(c[1], 'PUT', '/v1/kv/app/w1', root, 'before')
+        self.assertEqual(json.loads(r.readline())['key'], 'app/w1')
+        must(c[1], 'DELETE', '/v1/auth/tokens/watcher', root)
+        self.wait_token(t, works=False)
+        must(c[1], 'PUT', '/v1/kv/app/w2', root, 'after')
+        # No change after the revocation reaches it; its last line says
+        # why it ended.
+        for rr in (r, r0):
+            evs = [e for e in self.read_events(rr)
+                   if e['type'] != 'progress']
+            self.assertEqual(evs[-1]['error'], 'unauthorized', evs)
+            self.assertNotIn('app/w2', [e.get('key') for e in evs])
+        conn.close()
+        conn0.close()
 
     def test_refused_before_the_body_is_read(self):
         c = self.cluster

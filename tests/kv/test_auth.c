@@ -261,7 +261,10 @@ START_TEST(test_enable_put_delete_disable)
 	ck_assert_uint_eq(r.count, KV_CONFLICT_AUTH_OFF);
 	uint64_t off_digest = digest(s.kv);
 
+	/* Readers holding a permission are told to look again. */
+	uint64_t gen = kv_auth_generation();
 	r = apply_token(s.kv, KV_OP_AUTH_ENABLE, &root);
+	ck_assert_uint_ne(kv_auth_generation(), gen);
 	ck_assert_uint_eq(r.status, KV_APPLIED);
 	ck_assert_uint_eq(r.op, KV_OP_AUTH_ENABLE);
 	ck_assert_int_eq(kv_auth_enabled(s.kv), 1);
