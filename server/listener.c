@@ -255,8 +255,8 @@ static void conn_start_headers(struct conn *c)
  * its first: evhttp has read none of them) into @c->held. Once the header
  * block is complete, the owner decides: the held bytes go back to @in
  * unchanged, or LISTENER_GATE_REFUSED goes up in their place and the rest
- * of the connection is dropped. A block longer than evhttp takes goes up
- * as it is, for evhttp to refuse. */
+ * of the connection is dropped. A block longer than
+ * LISTENER_GATE_MAX_HEAD is refused. */
 static void gate_take(struct conn *c, struct evbuffer *in)
 {
 	struct listener *l = c->l;
@@ -282,6 +282,11 @@ static void gate_take(struct conn *c, struct evbuffer *in)
 		const char *head =
 		    (const char *)evbuffer_pullup(c->held, (ev_ssize_t)end);
 		refuse = head != NULL && l->gate_refuse(l->gate_arg, head, end);
+	} else {
+		/* Too long a block: refused, its request now the owner's. */
+		refuse = true;
+		c->phase = CONN_BODY;
+		evtimer_del(c->ev);
 	}
 	/* @in is empty now. Its end is frozen outside a read (the
 	 * bufferevent's rule), its front is not: the bytes go in there. */

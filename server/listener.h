@@ -51,7 +51,8 @@ struct listener_opts {
 	 * before its body is read. When @gate_on says so at a request's first
 	 * byte, its bytes are held back from evhttp until the header block is
 	 * complete; then @gate_refuse (the block, its blank line included)
-	 * decides. A request let through goes up unchanged. A refused one
+	 * decides (a block over LISTENER_GATE_MAX_HEAD is refused). A
+	 * request let through goes up unchanged. A refused one
 	 * goes up as LISTENER_GATE_REFUSED (bodiless, Connection: close, no
 	 * credentials), which the gate's owner answers itself (401), and
 	 * every byte after it (its body included) is dropped unread; evhttp
@@ -66,10 +67,10 @@ struct listener_opts {
 #define LISTENER_GATE_REFUSED                                                  \
 	"GET /v1/status HTTP/1.1\r\nConnection: close\r\n\r\n"
 
-/* The most bytes held for a header block: a request line and headers of
- * up to 64 KiB each (evhttp's limits, set by the owner of the evhttp, must
- * be below this), so a longer block is evhttp's to refuse. */
-#define LISTENER_GATE_MAX_HEAD ((size_t)160 << 10)
+/* The most bytes held for a header block (evhttp's own limit on the
+ * client port is 64 KiB of headers). A longer one is refused like one
+ * without credentials: letting it through would let its body be read. */
+#define LISTENER_GATE_MAX_HEAD ((size_t)64 << 10)
 
 /* Serves listening socket @fd (ownership taken, also on failure) through
  * @http, which must have no other listening socket and no bufferevent
