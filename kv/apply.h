@@ -30,9 +30,10 @@ struct apply_ctx {
 	uint64_t client_bytes;
 	int client_bytes_loaded;
 	int client_bytes_dirty;
-	/* An auth op took effect in this batch (auth.c): once committed,
-	 * kv_auth_generation() moves. */
+	/* An auth op was applied in this batch (auth.c): once committed,
+	 * kv->auth_on becomes @auth_on and kv_auth_generation() moves. */
 	int auth_changed;
+	int auth_on;
 };
 
 /* Records LMDB's @rc as the failure of step @what; returns KV_ELMDB. */
@@ -128,6 +129,10 @@ int apply_auth_op(struct apply_ctx *c, const struct kv_cmd *cmd,
 
 /* Moves kv_auth_generation() (kv.c, after a commit and at open). */
 void kv_auth_bump(void);
+
+/* At open, inside its transaction: kv->auth_on from meta "auth". 0 or a
+ * negative code. */
+int kv_auth_load(struct kv *kv, MDB_txn *txn);
 
 /* kv_check()'s shape checks of an "auth" and an "auth_hash" record. */
 int kv_auth_record_ok(const MDB_val *k, const MDB_val *v);

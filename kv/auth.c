@@ -142,8 +142,39 @@ static int delete_token(struct apply_ctx *c, const struct kv_cmd *cmd,
 	return rc != 0 ? apply_mdb_fail(c, rc, "deleting a token") : 0;
 }
 
+int kv_auth_load(struct kv *kv, MDB_txn *txn)
+{
+	int on = auth_on(kv, txn);
+
+	if (on < 0)
+		return on;
+	kv->auth_on = on;
+	return 0;
+}
+
+static int apply_op(struct apply_ctx *c, const struct kv_cmd *cmd,
+		    raft_index index, struct kv_result *r);
+
 int apply_auth_op(struct apply_ctx *c, const struct kv_cmd *cmd,
 		  raft_index index, struct kv_result *r)
+{
+	int rv = apply_op(c, cmd, index, r), on;
+
+	if (rv != 0)
+		return rv;
+	/* The state after it, which the store adopts once the batch is
+	 * committed. Whatever the outcome: a conflict changes nothing, but
+	 * telling the readers to look again costs them one lookup. */
+	on = auth_on(c->kv, c->txn);
+	if (on < 0)
+		return on;
+	c->auth_on = on;
+	c->auth_changed = 1;
+	return 0;
+}
+
+static int apply_op(struct apply_ctx *c, const struct kv_cmd *cmd,
+		    raft_index index, struct kv_result *r)
 {
 	struct kv_token t;
 	MDB_val mk = meta_auth_key, mv = {1, "\1"};
@@ -152,9 +183,6 @@ int apply_auth_op(struct apply_ctx *c, const struct kv_cmd *cmd,
 
 	r->index = index;
 	r->status = KV_APPLIED;
-	/* Whatever the outcome: a conflict changes nothing, but telling the
-	 * readers to look again costs them one lookup. */
-	c->auth_changed = 1;
 	on = auth_on(c->kv, c->txn);
 	if (on < 0)
 		return on;
@@ -219,16 +247,8 @@ int apply_auth_op(struct apply_ctx *c, const struct kv_cmd *cmd,
 
 int kv_auth_enabled(struct kv *kv)
 {
-	MDB_txn *txn;
-	int rv;
-
-	if (kv == NULL)
-		return KV_EINVAL;
-	if (kv_read_begin(kv, &txn) != 0)
-		return KV_ELMDB;
-	rv = auth_on(kv, txn);
-	mdb_txn_abort(txn);
-	return rv;
+	/* In memory: asked by every request of the client API. */
+	return kv == NULL ? KV_EINVAL : kv->auth_on;
 }
 
 int kv_auth_lookup(struct kv *kv, const uint8_t hash[KV_AUTH_HASH_SIZE],

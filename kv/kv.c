@@ -364,6 +364,11 @@ static int open_env(struct kv *kv, uint64_t map_bytes, char *err, size_t errlen)
 	}
 	if (rc != 0)
 		goto lmdb_fail;
+	rv = kv_auth_load(kv, txn);
+	if (rv != 0) {
+		set_err(err, errlen, "kv: meta \"auth\" has a bad shape");
+		goto fail;
+	}
 	rc = mdb_txn_commit(txn);
 	txn = NULL;
 	if (rc != 0)
@@ -916,8 +921,10 @@ static int apply_batch(struct apply_ctx *c, const struct raft_entry *entries,
 		return apply_mdb_fail(c, rc, "committing");
 	kv->applied_index = applied;
 	kv->applied_term = term;
-	if (c->auth_changed)
+	if (c->auth_changed) {
+		kv->auth_on = c->auth_on;
 		kv_auth_bump();
+	}
 	return 0;
 abort:
 	mdb_txn_abort(c->txn);

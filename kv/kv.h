@@ -676,8 +676,8 @@ int64_t kv_lease_count(struct kv *kv);
 /* ------------------------------------------------------------------------ */
 /* Auth (§1.8; kv/auth.c)                                                   */
 
-/* Whether auth is on: 1, 0, or KV_ELMDB / KV_ECORRUPT. Read from the
- * store at each call: a change is seen as soon as its entry is applied. */
+/* Whether auth is on: 1 or 0 (KV_EINVAL for NULL). Kept in memory, as
+ * last committed: a change is seen as soon as its entry is applied. */
 int kv_auth_enabled(struct kv *kv);
 
 /* The token whose secret hashes to @hash, into *@out: 0, KV_ENOTFOUND,

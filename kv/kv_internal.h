@@ -24,6 +24,9 @@ struct kv {
 	/* Tokens (auth.c): name -> token record; SHA-256 -> name. */
 	MDB_dbi auth;
 	MDB_dbi auth_hash;
+	/* meta "auth" as last committed: 1 auth is on (auth.c; read at
+	 * open, updated after each commit that applied an auth op). */
+	int auth_on;
 	/* The results of the last kv_apply()'s transactions (apply_txn.c):
 	 * blocks that never move once handed out, freed by the next
 	 * kv_apply() and kv_close(). */
