@@ -76,6 +76,9 @@ struct call {
 	size_t after_len;
 	size_t limit;
 	int stale;
+	/* Reads: the caller, checked again before answering when the auth
+	 * state changed meanwhile (a blocking read waits up to 10 min). */
+	struct http_auth_hold auth;
 };
 
 static void count(struct kvdraft_node *n, enum metrics_route route, int status,
@@ -325,6 +328,8 @@ static void serve_list(struct kvdraft_node *n, struct evhttp_request *req,
 static void serve_read(struct kvdraft_node *n, struct evhttp_request *req,
 		       enum metrics_route route, double t0, struct call *c)
 {
+	if (!http_auth_recheck(n, req, route, t0, &c->auth))
+		return;
 	if (route == ROUTE_KV_GET) {
 		uint8_t *val = NULL;
 		size_t len = 0;
@@ -734,7 +739,8 @@ static const char *consistency_error(const struct http_param *p, int *stale)
 
 static void handle_key(struct kvdraft_node *n, struct evhttp_request *req,
 		       enum evhttp_cmd_type cmd, const char *raw_key,
-		       const char *query, double t0)
+		       const char *query, double t0,
+		       const struct http_auth_caller *caller)
 {
 	enum metrics_route route;
 	switch (cmd) {
@@ -798,6 +804,7 @@ static void handle_key(struct kvdraft_node *n, struct evhttp_request *req,
 		c->req = req;
 		c->route = route;
 		c->t0 = t0;
+		http_auth_hold(caller, &c->auth);
 		c->key = (uint8_t *)key;
 		c->key_len = key_len;
 		key = NULL;
@@ -820,7 +827,8 @@ static uint8_t *take_param(struct http_param *p, size_t *len)
 }
 
 static void handle_list(struct kvdraft_node *n, struct evhttp_request *req,
-			const char *query, double t0)
+			const char *query, double t0,
+			const struct http_auth_caller *caller)
 {
 	const enum metrics_route route = ROUTE_KV_LIST;
 	struct http_param params[] = {
@@ -861,6 +869,7 @@ static void handle_list(struct kvdraft_node *n, struct evhttp_request *req,
 	c->req = req;
 	c->route = route;
 	c->t0 = t0;
+	http_auth_hold(caller, &c->auth);
 	c->prefix = take_param(&params[0], &c->prefix_len);
 	c->after = take_param(&params[1], &c->after_len);
 	c->limit = (size_t)limit;
@@ -961,10 +970,11 @@ static void handle(struct evhttp_request *req, void *arg)
 		return;
 
 	if (strncmp(path, KV_PREFIX, strlen(KV_PREFIX)) == 0) {
-		handle_key(n, req, cmd, path + strlen(KV_PREFIX), query, t0);
+		handle_key(n, req, cmd, path + strlen(KV_PREFIX), query, t0,
+			   &caller);
 	} else if (strcmp(path, "/v1/kv") == 0) {
 		if (get)
-			handle_list(n, req, query, t0);
+			handle_list(n, req, query, t0, &caller);
 		else if (cmd == EVHTTP_REQ_DELETE)
 			http_delete_prefix(n, req, query, t0);
 		else

@@ -214,6 +214,45 @@ bool http_auth_txn(struct kvdraft_node *n, struct evhttp_request *req,
 	return ok;
 }
 
+void http_auth_hold(const struct http_auth_caller *caller,
+		    struct http_auth_hold *h)
+{
+	memset(h, 0, sizeof(*h));
+	h->generation = kv_auth_generation();
+	if (caller != NULL && caller->who.role != AUTH_ROLE_NONE) {
+		h->has_token = true;
+		memcpy(h->hash, caller->tok.hash, KV_AUTH_HASH_SIZE);
+	}
+}
+
+bool http_auth_hold_ok(struct kvdraft_node *n, struct http_auth_hold *h)
+{
+	uint64_t gen = kv_auth_generation();
+	struct kv *kv = kv_app_store(n);
+	struct kv_token t;
+	int on;
+
+	if (gen == h->generation)
+		return true;
+	on = kv_auth_enabled(kv);
+	if (on == 0 ||
+	    (on == 1 && h->has_token && kv_auth_lookup(kv, h->hash, &t) == 0)) {
+		h->generation = gen;
+		return true;
+	}
+	return false;
+}
+
+bool http_auth_recheck(struct kvdraft_node *n, struct evhttp_request *req,
+		       enum metrics_route route, double t0,
+		       struct http_auth_hold *h)
+{
+	if (http_auth_hold_ok(n, h))
+		return true;
+	refuse(n, req, route, t0, 401);
+	return false;
+}
+
 /* ---- the gate ---- */
 
 bool http_auth_gate_on(void *arg)

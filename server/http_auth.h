@@ -42,6 +42,30 @@ bool http_auth_check(struct kvdraft_node *n, struct evhttp_request *req,
 		     const char *query, enum metrics_route route, double t0,
 		     struct http_auth_caller *caller);
 
+/* What a request that answers later (a watch stream, a blocking read)
+ * keeps of its caller, to look again when the auth state changed: no
+ * permission outlives the apply of the entry that withdrew it. */
+struct http_auth_hold {
+	bool has_token; /* the caller had a valid token */
+	uint8_t hash[KV_AUTH_HASH_SIZE];
+	uint64_t generation; /* kv_auth_generation() it was valid at */
+};
+
+/* Fills @h from @caller (allowed by http_auth_check()). */
+void http_auth_hold(const struct http_auth_caller *caller,
+		    struct http_auth_hold *h);
+
+/* Whether the caller kept in @h is still allowed: the auth state has not
+ * changed since (kv_auth_generation()), or auth is off, or its token
+ * still exists (a token's role and prefix never change). Updates @h. */
+bool http_auth_hold_ok(struct kvdraft_node *n, struct http_auth_hold *h);
+
+/* http_auth_hold_ok(), answering @req 401 (counted under @route) when
+ * not. */
+bool http_auth_recheck(struct kvdraft_node *n, struct evhttp_request *req,
+		       enum metrics_route route, double t0,
+		       struct http_auth_hold *h);
+
 /* Whether every key and prefix of transaction @t (compares, and the ops
  * of both branches) is within @caller's reach; when not, @req is answered
  * 403 (counted under @route) and false returned. */

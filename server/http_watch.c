@@ -36,12 +36,9 @@ struct stream {
 	bool sse;
 	bool paused;
 	struct evbuffer *pending;
-	/* Auth (§1.8): the hash of the token the stream was opened with
-	 * (when @has_token), and the kv_auth_generation() it was last found
-	 * valid at. */
-	bool has_token;
-	uint8_t token_hash[KV_AUTH_HASH_SIZE];
-	uint64_t auth_generation;
+	/* Auth (§1.8): the caller, checked again when the auth state
+	 * changed. */
+	struct http_auth_hold auth;
 };
 
 /* ---- formatting ---- */
@@ -166,25 +163,13 @@ static struct evbuffer *change_json(const struct kv_event *ev)
 
 static void stream_flush(void *arg);
 
-/* Whether the stream may go on: the auth state changed since its token
- * was last found valid (kv_auth_generation()), so it is looked up again.
- * When it may not (revoked; or auth turned on, and it was opened without
- * a token), its last line says so and WATCH_STOP ends it. */
+/* Whether the stream may go on (http_auth_hold_ok()). When it may not
+ * (its token revoked; or auth turned on, and it was opened without one),
+ * its last line says so and WATCH_STOP ends it. */
 static int stream_authorized(struct stream *s)
 {
-	uint64_t gen = kv_auth_generation();
-	struct kv *kv = kv_app_store(s->n);
-	struct kv_token t;
-	int on;
-
-	if (gen == s->auth_generation)
+	if (http_auth_hold_ok(s->n, &s->auth))
 		return WATCH_GO_ON;
-	on = kv_auth_enabled(kv);
-	if (on == 0 || (on == 1 && s->has_token &&
-			kv_auth_lookup(kv, s->token_hash, &t) == 0)) {
-		s->auth_generation = gen;
-		return WATCH_GO_ON;
-	}
 	struct evbuffer *json = evbuffer_new();
 	if (json != NULL &&
 	    evbuffer_add_printf(
@@ -421,11 +406,7 @@ void http_watch_open(struct kvdraft_node *n, struct evhttp_request *req,
 	s->req = req;
 	s->sse = sse;
 	s->pending = pending;
-	s->auth_generation = kv_auth_generation();
-	if (caller != NULL && caller->who.role != AUTH_ROLE_NONE) {
-		s->has_token = true;
-		memcpy(s->token_hash, caller->tok.hash, KV_AUTH_HASH_SIZE);
-	}
+	http_auth_hold(caller, &s->auth);
 	/* The store's applied index: without `from` the stream starts after
 	 * it (the hub may not have handed out its changes yet). */
 	raft_index applied = kv_applied_index(kv_app_store(n)), oldest = 0;

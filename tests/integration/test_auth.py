@@ -18,6 +18,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import unittest
 import urllib.parse
 
@@ -358,6 +359,28 @@ class AuthTest(ClusterTest):
             self.assertNotIn('app/w2', [e.get('key') for e in evs])
         conn.close()
         conn0.close()
+
+    def test_blocking_read_checks_again_before_answering(self):
+        c = self.cluster
+        root = self.enable()
+        t = self.create('waiter', 'readonly', 'app/')
+        self.wait_token(t)
+        r = must(c[2], 'PUT', '/v1/kv/app/b', root, '1')
+        idx = r.json()['index']
+        got = []
+        th = threading.Thread(target=lambda: got.append(call(
+            c[2], 'GET', '/v1/kv/app/b?wait_index=%d&wait=60s' % idx, t,
+            timeout=90)))
+        th.start()
+        try:
+            must(c[1], 'DELETE', '/v1/auth/tokens/waiter', root)
+            self.wait_token(t, works=False)
+            must(c[1], 'PUT', '/v1/kv/app/b', root, '2')
+        finally:
+            th.join(90)
+        # Waiting when it was revoked: answered 401, not with the value.
+        self.assertEqual(len(got), 1)
+        self.assertError(got[0], 401, 'unauthorized')
 
     def test_refused_before_the_body_is_read(self):
         c = self.cluster
