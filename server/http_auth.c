@@ -265,20 +265,23 @@ bool http_auth_gate_refuse(void *arg, const char *head, size_t len)
 	struct kvdraft_node *n = arg;
 	struct http_auth_caller c;
 	struct auth_head h;
-	char path[64];
+	char *path;
+	bool open;
 	const char *tok = NULL;
 	size_t tok_len = 0;
 
 	/* Not a request line evhttp takes: it refuses it itself. */
 	if (auth_head_parse(head, len, &h) != 0)
 		return false;
-	/* The routes open to all are short: a longer path needs a token. */
-	if (h.path_len < sizeof(path)) {
-		memcpy(path, h.path, h.path_len);
-		path[h.path_len] = '\0';
-		if (auth_path_open(path))
-			return false;
-	}
+	/* The routes open to all (/ui/ and below too, whatever the length
+	 * of the path). */
+	path = strndup(h.path, h.path_len);
+	if (path == NULL)
+		return false; /* the route answers, after the body */
+	open = auth_path_open(path);
+	free(path);
+	if (open)
+		return false;
 	if (h.authorization != NULL &&
 	    auth_bearer(h.authorization, h.authorization_len, &tok, &tok_len) !=
 		0)

@@ -261,7 +261,7 @@ class AuthTest(ClusterTest):
                     r = call(m, method, path, tok, body)
                     self.assertError(r, 401, 'unauthorized')
             # Open to all, whatever the token.
-            for path in ('/healthz', '/readyz'):
+            for path in ('/healthz', '/readyz', '/ui/' + 'a' * 100):
                 for tok in (None, unknown, ro):
                     r = call(m, 'GET', path, tok)
                     self.assertNotIn(r.status, (401, 403), (path, r))
