@@ -114,6 +114,13 @@ static void sighup_cb(evutil_socket_t sig, short what, void *arg)
 		log_info("SIGHUP: client certificates reloaded");
 }
 
+/* tls.c's warnings (an expired certificate, a key others may read). */
+static void tls_warn(void *arg, const char *line)
+{
+	(void)arg;
+	log_warn("%s", line);
+}
+
 static struct bufferevent *new_tls_conn(void *arg, struct event_base *base)
 {
 	return tls_server_bev(arg, base);
@@ -226,7 +233,8 @@ int main(int argc, char **argv)
 		struct tls_files tf = {.name = "client",
 				       .cert = cfg.client_cert,
 				       .key = cfg.client_key,
-				       .ca = cfg.client_ca};
+				       .ca = cfg.client_ca,
+				       .warn = tls_warn};
 		k.client_tls = tls_server_new(&tf, err, sizeof(err));
 		if (k.client_tls == NULL)
 			die(err, CONFIG_EXIT_STARTUP);
