@@ -21,6 +21,7 @@
 #include "mem_policy.h"
 #include "kvdraft_node.h"
 #include "sd_notify.h"
+#include "member_tls.h"
 #include "tls.h"
 #include "watch_hub.h"
 
@@ -35,6 +36,9 @@ struct kvd {
 	struct evhttp *client_http, *peer_http;
 	struct listener *client_listener, *peer_listener;
 	struct tls_server *client_tls; /* NULL: the client listener is HTTP */
+	/* With client TLS: requests to other members' client URLs. */
+	struct member_tls *member_tls;
+	bool peer_tls; /* --peer-cert: the node's peer listener is HTTPS */
 	struct kvdraft_node *node;
 	struct kv_app store;
 	struct event *sigterm, *sigint, *sighup, *grace;
@@ -101,17 +105,29 @@ static void sighup_cb(evutil_socket_t sig, short what, void *arg)
 {
 	(void)sig, (void)what;
 	struct kvd *k = arg;
-	if (k->client_tls == NULL) {
+	if (k->client_tls == NULL && !k->peer_tls) {
 		log_info("SIGHUP: nothing to reload");
 		return;
 	}
 	char err[512];
-	if (tls_server_reload(k->client_tls, err, sizeof(err)) != 0)
+	if (k->client_tls == NULL)
+		;
+	else if (tls_server_reload(k->client_tls, err, sizeof(err)) != 0 ||
+		 (k->member_tls != NULL &&
+		  member_tls_reload(k->member_tls, err, sizeof(err)) != 0))
 		log_error("SIGHUP: %s; the client listener keeps its "
 			  "certificates",
 			  err);
 	else
 		log_info("SIGHUP: client certificates reloaded");
+	if (!k->peer_tls)
+		;
+	else if (kvdraft_node_reload_tls(k->node, err, sizeof(err)) !=
+		 KVDRAFT_OK)
+		log_error("SIGHUP: %s; peers keep the certificates in use",
+			  err);
+	else
+		log_info("SIGHUP: peer certificates reloaded");
 }
 
 /* tls.c's warnings (an expired certificate, a key others may read). */
@@ -159,6 +175,11 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 static struct bufferevent *wrap_peer_conn(void *arg, struct bufferevent *bev)
 {
 	return kvdraft_node_wrap_peer_conn(arg, bev);
+}
+
+static struct bufferevent *new_peer_conn(void *arg, struct event_base *base)
+{
+	return kvdraft_node_new_peer_conn(arg, base);
 }
 
 static void die(const char *line, int status)
@@ -238,7 +259,11 @@ int main(int argc, char **argv)
 		k.client_tls = tls_server_new(&tf, err, sizeof(err));
 		if (k.client_tls == NULL)
 			die(err, CONFIG_EXIT_STARTUP);
+		k.member_tls = member_tls_new(&cfg, err, sizeof(err));
+		if (k.member_tls == NULL)
+			die(err, CONFIG_EXIT_STARTUP);
 	}
+	k.peer_tls = cfg.peer_cert != NULL;
 
 	k.client_http = evhttp_new(k.base);
 	k.peer_http = evhttp_new(k.base);
@@ -252,6 +277,8 @@ int main(int argc, char **argv)
 		log_error("%s", err);
 		die(err, CONFIG_EXIT_STARTUP);
 	}
+	/* After kvd_node_open(), which sets up the store afresh. */
+	k.store.member_tls = k.member_tls;
 	http_api_attach(k.client_http, k.node);
 	/* Both listeners are bounded alike (docs/API.md, "Connections and
 	 * limits"). */
@@ -265,9 +292,11 @@ int main(int argc, char **argv)
 	}
 	k.client_listener = listener_serve(k.base, k.client_http, cfd, &lo);
 	lo.name = "peer";
-	lo.new_bev = NULL;
-	lo.new_bev_arg = NULL;
-	lo.deadline_from_accept = 0;
+	/* With peer TLS the node makes each connection's TLS bufferevent
+	 * (kvdraft_node_new_peer_conn()). */
+	lo.new_bev = k.peer_tls ? new_peer_conn : NULL;
+	lo.new_bev_arg = k.peer_tls ? k.node : NULL;
+	lo.deadline_from_accept = k.peer_tls;
 	/* Replaces the transport's own bufferevent hook: the token is
 	 * checked before a body is read on every peer connection. */
 	lo.wrap = wrap_peer_conn;
@@ -311,6 +340,7 @@ int main(int argc, char **argv)
 	listener_free(k.peer_listener);
 	/* After the connections: each SSL held a reference on the context. */
 	tls_server_free(k.client_tls);
+	member_tls_free(k.member_tls);
 	event_free(k.sigterm);
 	event_free(k.sigint);
 	event_free(k.sighup);
