@@ -186,6 +186,11 @@ class PeerTlsTest(ClusterTest):
                  what='every member compacted')
         m4 = c.add_member(4)
         self.assertTrue(m4.peer_url.startswith('https://'))
+        # An http:// peer URL is refused with peer TLS on.
+        body = json.dumps({'id': 4, 'peer_url': 'http://%s:%d'
+                           % (m4.host, m4.peer_port)})
+        self.assertError(c[2].request('POST', '/v1/members', body), 400,
+                         'bad_request')
         m4.start()
         # The first TLS handshakes of a slow (sanitized) build may outlast
         # the request timeout: asking again resumes the same change.
