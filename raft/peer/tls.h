@@ -77,8 +77,8 @@ SSL *tls_client_ssl(struct tls_client *c, const char *host);
 /* A bufferevent that connects one TLS connection to @host with a new SSL
  * (tls_client_ssl()), its socket not yet set, for
  * evhttp_connection_base_bufferevent_new(); NULL on failure. Freeing it
- * frees its SSL and closes the socket. A bufferevent serves one
- * connection: reconnecting takes a new one. */
+ * frees its SSL and closes the socket. Its SSL keeps the context of the
+ * time: a connection made after a reload takes a new bufferevent. */
 struct bufferevent *tls_client_bev(struct tls_client *c,
 				   struct event_base *base, const char *host);
 

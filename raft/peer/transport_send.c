@@ -154,13 +154,13 @@ static void lane_conn_closed(struct evhttp_connection *conn, void *arg)
 	ln->renew = true;
 }
 
-/* Makes the lane's connection to its peer. Over TLS, a bufferevent_openssl
- * serves one connection only (its SSL holds the finished session), so a
- * connection that closed is made anew before the next POST (lane_flush())
- * rather than reconnected by evhttp; each so takes a new SSL from the
- * current context, and a reloaded certificate is presented from the next
- * connection on. Open connections stay: a handshake per POST would cost
- * more than the POST. */
+/* Makes the lane's connection to its peer. Over TLS, the connection's SSL
+ * belongs to the context it was made from: were evhttp to reconnect with
+ * it, a certificate reloaded since (SIGHUP) would never be presented, and
+ * the old session's state would be carried over. So a connection that
+ * closed is made anew before the next POST (lane_flush()), with a new SSL
+ * from the current context. Open connections stay: a handshake per POST
+ * would cost more than the POST. */
 static int lane_connect(struct lane *ln)
 {
 	struct peer *p = ln->peer;
