@@ -105,29 +105,31 @@ static void sighup_cb(evutil_socket_t sig, short what, void *arg)
 {
 	(void)sig, (void)what;
 	struct kvd *k = arg;
+	char err[512];
 	if (k->client_tls == NULL && !k->peer_tls) {
 		log_info("SIGHUP: nothing to reload");
 		return;
 	}
-	char err[512];
-	if (k->client_tls == NULL)
-		;
-	else if (tls_server_reload(k->client_tls, err, sizeof(err)) != 0 ||
-		 (k->member_tls != NULL &&
-		  member_tls_reload(k->member_tls, err, sizeof(err)) != 0))
-		log_error("SIGHUP: %s; the client listener keeps its "
-			  "certificates",
-			  err);
-	else
-		log_info("SIGHUP: client certificates reloaded");
-	if (!k->peer_tls)
-		;
-	else if (kvdraft_node_reload_tls(k->node, err, sizeof(err)) !=
-		 KVDRAFT_OK)
-		log_error("SIGHUP: %s; peers keep the certificates in use",
-			  err);
-	else
-		log_info("SIGHUP: peer certificates reloaded");
+	/* The listener's context and the one of requests to other members
+	 * read the same files. */
+	if (k->client_tls != NULL) {
+		if (tls_server_reload(k->client_tls, err, sizeof(err)) != 0 ||
+		    member_tls_reload(k->member_tls, err, sizeof(err)) != 0)
+			log_error("SIGHUP: %s; the client listener keeps its "
+				  "certificates",
+				  err);
+		else
+			log_info("SIGHUP: client certificates reloaded");
+	}
+	if (k->peer_tls) {
+		if (kvdraft_node_reload_tls(k->node, err, sizeof(err)) !=
+		    KVDRAFT_OK)
+			log_error("SIGHUP: %s; peers keep the certificates in "
+				  "use",
+				  err);
+		else
+			log_info("SIGHUP: peer certificates reloaded");
+	}
 }
 
 /* tls.c's warnings (an expired certificate, a key others may read). */
