@@ -29,7 +29,8 @@ struct member_tls *member_tls_new(const struct config *cfg, char *err,
 	struct tls_files tf = {.name = "client",
 			       .cert = cfg->client_cert,
 			       .key = cfg->client_key,
-			       .ca = cfg->client_ca};
+			       .ca = cfg->client_ca,
+			       .warn = tls_no_warn};
 	m->tls = tls_client_new(&tf, err, errlen);
 	if (m->tls == NULL) {
 		free(m);

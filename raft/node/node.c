@@ -610,8 +610,7 @@ static int open_tls(struct node *n, char *err, size_t errlen)
 	if (n->tls_server == NULL)
 		return -1;
 	/* Its warnings were the server's: said once. */
-	tf.warn = NULL;
-	tf.warn_arg = NULL;
+	tf.warn = tls_no_warn;
 	n->tls_client = tls_client_new(&tf, err, errlen);
 	return n->tls_client != NULL ? 0 : -1;
 }

@@ -25,7 +25,8 @@ struct tls_files {
 	 * handshake fails. */
 	const char *ca;
 	/* Where the warnings go (an expired certificate, a key others may
-	 * read): one line each; NULL: stderr. */
+	 * read): one line each; NULL: stderr. tls_no_warn() drops them (a
+	 * second context of the same files). */
 	void (*warn)(void *arg, const char *line);
 	void *warn_arg;
 };
@@ -58,6 +59,9 @@ int tls_file_loose(const char *path);
 
 /* NULL is a no-op. */
 void tls_server_free(struct tls_server *t);
+
+/* A tls_files.warn that drops the line. */
+void tls_no_warn(void *arg, const char *line);
 
 /* A context for outgoing connections from @f: @f->cert and @f->key are
  * presented as the client certificate, the server's certificate is

@@ -246,6 +246,22 @@ class PeerTlsFlagsTest(unittest.TestCase):
         self.start_fails(a, 'all three')
         self.assertFalse(os.path.exists(os.path.join(m.data_dir, 'wal')))
 
+    def test_peer_key_others_may_read_is_a_warning(self):
+        m = self.c[1]
+        cert, key, ca = self.c.tls.member_files(1)
+        loose = self.c.tls.path('loose.key')
+        shutil.copyfile(key, loose)
+        os.chmod(loose, 0o644)
+        m.peer_tls_files = (cert, loose, ca)
+        m.start()
+        wait_for(lambda: m.try_status() is not None, what='member serves')
+        log = m.log_since_start()
+        self.assertEqual(log.count('the key %s may be read by others'
+                                   % loose), 1, log)
+        with open(loose) as f:
+            secret = f.read().splitlines()[1]
+        self.assertNotIn(secret, log)
+
 
 if __name__ == '__main__':
     harness.main()
