@@ -341,15 +341,28 @@ START_TEST(client_contexts)
 	ck_assert_int_eq(
 	    handshake_ssl(SSL_new(sctx), tls_client_ssl(sys, "localhost")), 0);
 
-	/* Errors name the file; a reload that fails keeps the context. */
+	/* Errors name the file. */
 	f.key = p("nope.key");
 	ck_assert_ptr_null(tls_client_new(&f, err, sizeof(err)));
 	ck_assert_ptr_nonnull(strstr(err, "nope.key"));
-	SSL_CTX *before = tls_client_ctx(good);
-	ck_assert_int_eq(tls_client_reload(good, err, sizeof(err)), 0);
-	ck_assert_ptr_ne(tls_client_ctx(good), before);
-	ck_assert_int_eq(
-	    handshake_ssl(SSL_new(sctx), tls_client_ssl(good, "localhost")), 1);
+
+	/* After a reload, a new connection's SSL presents the new
+	 * certificate; one made before keeps the old. */
+	sh("%s", "cp client.pem lclient.pem && cp client.key lclient.key");
+	f.cert = p("lclient.pem"), f.key = p("lclient.key"), f.ca = p("ca.pem");
+	struct tls_client *live = tls_client_new(&f, err, sizeof(err));
+	ck_assert_msg(live != NULL, "%s", err);
+	char s1[128], s2[128];
+	serial_of(tls_client_ctx(live), s1);
+	SSL *old_ssl = tls_client_ssl(live, "localhost");
+	sh("%s", "cp server2.pem lclient.pem && cp server2.key lclient.key");
+	ck_assert_int_eq(tls_client_reload(live, err, sizeof(err)), 0);
+	SSL *new_ssl = tls_client_ssl(live, "localhost");
+	ck_assert_str_ne(serial_of(SSL_get_SSL_CTX(new_ssl), s2), s1);
+	ck_assert_str_eq(serial_of(SSL_get_SSL_CTX(old_ssl), s2), s1);
+	SSL_free(old_ssl);
+	ck_assert_int_eq(handshake_ssl(SSL_new(sctx), new_ssl), 1);
+	tls_client_free(live);
 
 	tls_client_free(good);
 	tls_client_free(rogue);
