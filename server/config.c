@@ -93,6 +93,22 @@ int config_parse_url(const char *url, struct config_addr *out)
 	return config_parse_addr(buf, out);
 }
 
+int config_url_https(const char *url)
+{
+	return strncmp(url, "https://", 8) == 0;
+}
+
+int config_parse_url_scheme(const char *url, int https, struct config_addr *out)
+{
+	char http[CONFIG_URL_MAX];
+	if (!https)
+		return config_parse_url(url, out);
+	if (!config_url_https(url) || snprintf(http, sizeof(http), "http://%s",
+					       url + 8) >= (int)sizeof(http))
+		return -1;
+	return config_parse_url(http, out);
+}
+
 static int copy_url(char *dst, const char *src)
 {
 	size_t n = strlen(src);
@@ -143,12 +159,14 @@ static int parse_cluster(struct config *c, const char *spec, char *err,
 				       item);
 			goto out;
 		}
-		if (config_parse_url(eq + 1, &a) != 0) {
+		int tls = c->peer_cert != NULL;
+		if (config_parse_url_scheme(eq + 1, tls, &a) != 0) {
 			rc = util_fail(
 			    err, errlen,
 			    "--initial-cluster: bad peer URL '%s' for "
-			    "member %" PRIu64 " (want http://HOST:PORT)",
-			    eq + 1, id);
+			    "member %" PRIu64 " (want %s://HOST:PORT%s)",
+			    eq + 1, id, tls ? "https" : "http",
+			    tls ? " with --peer-cert" : "");
 			goto out;
 		}
 		for (size_t i = 0; i < c->n_initial; i++) {
@@ -419,7 +437,7 @@ const struct config_flag config_flags[] = {
     {.name = "advertise-peer",
      .arg = "URL",
      .help = "peer URL told to others",
-     .def_note = "http://<--listen-peer>",
+     .def_note = "http://<--listen-peer>, https:// with --peer-cert",
      LATER(adv_peer)},
     {.name = "peer-token-file",
      .arg = "FILE",
@@ -445,6 +463,26 @@ const struct config_flag config_flags[] = {
 	     "of them signed; needs --client-cert",
      .set = set_path,
      FIELD(client_ca)},
+    {.name = "peer-cert",
+     .arg = "FILE",
+     .help = "PEM certificate (chain) of this member towards its peers: "
+	     "peers then talk HTTPS both ways (https:// peer URLs only) and "
+	     "each verifies the other's certificate against --peer-ca; needs "
+	     "--peer-key and --peer-ca. Reloaded on SIGHUP",
+     .set = set_path,
+     FIELD(peer_cert)},
+    {.name = "peer-key",
+     .arg = "FILE",
+     .help = "PEM private key of --peer-cert (mode 0600: a key others may "
+	     "read is a warning)",
+     .set = set_path,
+     FIELD(peer_key)},
+    {.name = "peer-ca",
+     .arg = "FILE",
+     .help = "PEM CA certificates that sign the members' peer "
+	     "certificates; needs --peer-cert and --peer-key",
+     .set = set_path,
+     FIELD(peer_ca)},
     {.name = "election-timeout-ms",
      .arg = "MS",
      .def = "1000",
@@ -839,6 +877,12 @@ int config_parse(int argc, char **argv, struct config *c, char *err,
 				 "--client-ca needs --client-cert and "
 				 "--client-key");
 
+	if ((c->peer_cert != NULL) != (c->peer_key != NULL) ||
+	    (c->peer_cert != NULL) != (c->peer_ca != NULL))
+		return util_fail(err, errlen,
+				 "--peer-cert, --peer-key and --peer-ca go "
+				 "together (all three or none)");
+
 	struct config_addr tmp;
 	int client_tls = c->client_cert != NULL;
 	if (st.adv_client != NULL) {
@@ -869,15 +913,25 @@ int config_parse(int argc, char **argv, struct config *c, char *err,
 				 url);
 		}
 	}
+	int peer_tls = c->peer_cert != NULL;
 	if (st.adv_peer != NULL) {
-		if (config_parse_url(st.adv_peer, &tmp) != 0 ||
+		/* With peer TLS the peer URL is https:// (and only that). */
+		if (config_parse_url_scheme(st.adv_peer, peer_tls, &tmp) != 0 ||
 		    copy_url(c->advertise_peer, st.adv_peer) != 0)
 			return util_fail(err, errlen,
 					 "--advertise-peer: '%s' is not "
-					 "http://HOST:PORT",
-					 st.adv_peer);
+					 "%s://HOST:PORT%s",
+					 st.adv_peer,
+					 peer_tls ? "https" : "http",
+					 peer_tls ? " (with --peer-cert)" : "");
 	} else {
 		format_url(c->advertise_peer, &c->listen_peer);
+		if (peer_tls) { /* "http://" becomes "https://" */
+			char url[CONFIG_URL_MAX];
+			snprintf(url, sizeof(url), "https://%s",
+				 c->advertise_peer + 7);
+			snprintf(c->advertise_peer, CONFIG_URL_MAX, "%s", url);
+		}
 	}
 	if (st.cluster != NULL) {
 		rc = parse_cluster(c, st.cluster, err, errlen);
@@ -910,6 +964,10 @@ void config_free(struct config *c)
 	free(c->client_key);
 	free(c->client_ca);
 	c->client_cert = c->client_key = c->client_ca = NULL;
+	free(c->peer_cert);
+	free(c->peer_key);
+	free(c->peer_ca);
+	c->peer_cert = c->peer_key = c->peer_ca = NULL;
 	free(c->config_text);
 	c->config_text = NULL;
 	c->data_dir = NULL;

@@ -72,6 +72,9 @@ struct config {
 	 * With a certificate (and then a key) the client listener speaks
 	 * HTTPS only; with a CA it requires client certificates. */
 	char *client_cert, *client_key, *client_ca;
+	/* --peer-cert/--peer-key/--peer-ca, owned; all three or none (NULL).
+	 * With them peers talk HTTPS both ways (https:// peer URLs only). */
+	char *peer_cert, *peer_key, *peer_ca;
 	unsigned max_connections; /* per listener, 1..CONFIG_MAX_CONNECTIONS */
 	unsigned
 	    header_timeout_ms; /* a request's headers, from its first byte */
@@ -142,5 +145,13 @@ int config_parse_addr(const char *s, struct config_addr *out);
 /* Parses "http://HOST:PORT" (an optional trailing "/" allowed) into @out.
  * Returns 0 or -1. */
 int config_parse_url(const char *url, struct config_addr *out);
+
+/* As config_parse_url(), with the scheme "https://" when @https, else
+ * "http://" (and only that). */
+int config_parse_url_scheme(const char *url, int https,
+			    struct config_addr *out);
+
+/* Whether @url starts with "https://". */
+int config_url_https(const char *url);
 
 #endif /* SERVER_CONFIG_H_ */

@@ -386,10 +386,15 @@ void http_members_post(struct kvdraft_node *n, struct evhttp_request *req,
 	    strlen(json_string_value(url_j)) <= RAFT_MAX_ADDR_LEN)
 		strcpy(url, json_string_value(url_j));
 	json_decref(jb);
-	if (id <= 0 || url[0] == '\0' || config_parse_url(url, &a) != 0) {
+	/* With peer TLS, peer URLs are https:// (and only then). */
+	int tls = kvd_config(n)->peer_cert != NULL;
+	if (id <= 0 || url[0] == '\0' ||
+	    config_parse_url_scheme(url, tls, &a) != 0) {
 		reply_error(n, req, t0, 400, "bad_request",
-			    "the body must be {\"id\": N, \"peer_url\": "
-			    "\"http://HOST:PORT\"} with N > 0");
+			    tls ? "the body must be {\"id\": N, \"peer_url\": "
+				  "\"https://HOST:PORT\"} with N > 0"
+				: "the body must be {\"id\": N, \"peer_url\": "
+				  "\"http://HOST:PORT\"} with N > 0");
 		return;
 	}
 	const struct raft_membership *cfg = kvdraft_node_membership(n);

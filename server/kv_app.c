@@ -413,6 +413,11 @@ struct event_base *kvd_base(struct kvdraft_node *n)
 	return app_of(n)->base;
 }
 
+struct member_tls *kvd_member_tls(struct kvdraft_node *n)
+{
+	return app_of(n)->member_tls;
+}
+
 struct metrics *kvd_metrics(struct kvdraft_node *n)
 {
 	return &app_of(n)->metrics;

@@ -64,6 +64,9 @@ static void options_from_config(const struct config *cfg,
 	o->discovery_path = "/v1/members";
 	o->peer_token = cfg->peer_token;
 	o->source_host = peer_source_host(cfg);
+	o->peer_cert = cfg->peer_cert;
+	o->peer_key = cfg->peer_key;
+	o->peer_ca = cfg->peer_ca;
 	o->heartbeat_ms = cfg->heartbeat_ms;
 	o->election_timeout_ms = cfg->election_timeout_ms;
 	o->request_timeout_ms = cfg->request_timeout_ms;

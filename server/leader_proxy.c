@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "kv_app.h"
+#include "member_tls.h"
 #include "http_util.h"
 #include "clock.h"
 #include "util.h"
@@ -86,7 +87,7 @@ void leader_proxy_forward(struct kvdraft_node *n, struct evhttp_request *req,
 			       "this member does not lead");
 		return;
 	}
-	if (url[0] == '\0' || config_parse_url(url, &a) != 0) {
+	if (url[0] == '\0') {
 		replies->error(n, req, t0, 503, "unavailable",
 			       "no leader is known");
 		return;
@@ -100,12 +101,18 @@ void leader_proxy_forward(struct kvdraft_node *n, struct evhttp_request *req,
 	p->replies = replies;
 	p->req = req;
 	p->t0 = t0;
-	p->conn = evhttp_connection_base_new(kvd_base(n), NULL, a.host, a.port);
-	p->out =
-	    p->conn != NULL ? evhttp_request_new(proxy_http_done, p) : NULL;
+	/* Over HTTPS when the leader's client URL is https:// (a new
+	 * connection per relayed request, as before). */
+	p->conn = member_tls_connect(kvd_member_tls(n), kvd_base(n), url, &a);
+	if (p->conn == NULL) {
+		free(p);
+		replies->error(n, req, t0, 503, "unavailable",
+			       "the leader's client URL cannot be reached");
+		return;
+	}
+	p->out = evhttp_request_new(proxy_http_done, p);
 	if (p->out == NULL) {
-		if (p->conn != NULL)
-			evhttp_connection_free(p->conn);
+		evhttp_connection_free(p->conn);
 		free(p);
 		replies->error(n, req, t0, 500, "internal", "out of memory");
 		return;

@@ -22,6 +22,7 @@
 #include "mem_policy.h"
 #include "kvdraft_node.h"
 #include "sd_notify.h"
+#include "member_tls.h"
 #include "tls.h"
 #include "watch_hub.h"
 
@@ -36,6 +37,9 @@ struct kvd {
 	struct evhttp *client_http, *peer_http;
 	struct listener *client_listener, *peer_listener;
 	struct tls_server *client_tls; /* NULL: the client listener is HTTP */
+	/* With client TLS: requests to other members' client URLs. */
+	struct member_tls *member_tls;
+	bool peer_tls; /* --peer-cert: the node's peer listener is HTTPS */
 	struct kvdraft_node *node;
 	struct kv_app store;
 	struct event *sigterm, *sigint, *sighup, *grace;
@@ -102,17 +106,38 @@ static void sighup_cb(evutil_socket_t sig, short what, void *arg)
 {
 	(void)sig, (void)what;
 	struct kvd *k = arg;
-	if (k->client_tls == NULL) {
+	char err[512];
+	if (k->client_tls == NULL && !k->peer_tls) {
 		log_info("SIGHUP: nothing to reload");
 		return;
 	}
-	char err[512];
-	if (tls_server_reload(k->client_tls, err, sizeof(err)) != 0)
-		log_error("SIGHUP: %s; the client listener keeps its "
-			  "certificates",
-			  err);
-	else
-		log_info("SIGHUP: client certificates reloaded");
+	/* The listener's context and the one of requests to other members
+	 * read the same files. */
+	if (k->client_tls != NULL) {
+		if (tls_server_reload(k->client_tls, err, sizeof(err)) != 0 ||
+		    member_tls_reload(k->member_tls, err, sizeof(err)) != 0)
+			log_error("SIGHUP: %s; the client listener keeps its "
+				  "certificates",
+				  err);
+		else
+			log_info("SIGHUP: client certificates reloaded");
+	}
+	if (k->peer_tls) {
+		if (kvdraft_node_reload_tls(k->node, err, sizeof(err)) !=
+		    KVDRAFT_OK)
+			log_error("SIGHUP: %s; peers keep the certificates in "
+				  "use",
+				  err);
+		else
+			log_info("SIGHUP: peer certificates reloaded");
+	}
+}
+
+/* tls.c's warnings (an expired certificate, a key others may read). */
+static void tls_warn(void *arg, const char *line)
+{
+	(void)arg;
+	log_warn("%s", line);
 }
 
 static struct bufferevent *new_tls_conn(void *arg, struct event_base *base)
@@ -153,6 +178,11 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 static struct bufferevent *wrap_peer_conn(void *arg, struct bufferevent *bev)
 {
 	return kvdraft_node_wrap_peer_conn(arg, bev);
+}
+
+static struct bufferevent *new_peer_conn(void *arg, struct event_base *base)
+{
+	return kvdraft_node_new_peer_conn(arg, base);
 }
 
 static void die(const char *line, int status)
@@ -227,11 +257,16 @@ int main(int argc, char **argv)
 		struct tls_files tf = {.name = "client",
 				       .cert = cfg.client_cert,
 				       .key = cfg.client_key,
-				       .ca = cfg.client_ca};
+				       .ca = cfg.client_ca,
+				       .warn = tls_warn};
 		k.client_tls = tls_server_new(&tf, err, sizeof(err));
 		if (k.client_tls == NULL)
 			die(err, CONFIG_EXIT_STARTUP);
+		k.member_tls = member_tls_new(&cfg, err, sizeof(err));
+		if (k.member_tls == NULL)
+			die(err, CONFIG_EXIT_STARTUP);
 	}
+	k.peer_tls = cfg.peer_cert != NULL;
 
 	k.client_http = evhttp_new(k.base);
 	k.peer_http = evhttp_new(k.base);
@@ -245,6 +280,8 @@ int main(int argc, char **argv)
 		log_error("%s", err);
 		die(err, CONFIG_EXIT_STARTUP);
 	}
+	/* After kvd_node_open(), which sets up the store afresh. */
+	k.store.member_tls = k.member_tls;
 	http_api_attach(k.client_http, k.node);
 	/* Both listeners are bounded alike (docs/API.md, "Connections and
 	 * limits"). */
@@ -266,9 +303,11 @@ int main(int argc, char **argv)
 	lo.gate_refuse = NULL;
 	lo.gate_arg = NULL;
 	lo.name = "peer";
-	lo.new_bev = NULL;
-	lo.new_bev_arg = NULL;
-	lo.deadline_from_accept = 0;
+	/* With peer TLS the node makes each connection's TLS bufferevent
+	 * (kvdraft_node_new_peer_conn()). */
+	lo.new_bev = k.peer_tls ? new_peer_conn : NULL;
+	lo.new_bev_arg = k.peer_tls ? k.node : NULL;
+	lo.deadline_from_accept = k.peer_tls;
 	/* Replaces the transport's own bufferevent hook: the token is
 	 * checked before a body is read on every peer connection. */
 	lo.wrap = wrap_peer_conn;
@@ -312,6 +351,7 @@ int main(int argc, char **argv)
 	listener_free(k.peer_listener);
 	/* After the connections: each SSL held a reference on the context. */
 	tls_server_free(k.client_tls);
+	member_tls_free(k.member_tls);
 	event_free(k.sigterm);
 	event_free(k.sigint);
 	event_free(k.sighup);

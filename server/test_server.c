@@ -922,6 +922,75 @@ START_TEST(config_tls_flags)
 }
 END_TEST
 
+/* The peer TLS flags go all three together, make the default peer URL
+ * https, and peer URLs must be https exactly when they are given. */
+START_TEST(config_peer_tls_flags)
+{
+	char *argv[20] = {"kvd",
+			  "--id",
+			  "1",
+			  "--data-dir",
+			  "/tmp/x",
+			  "--listen-client",
+			  "127.0.0.1:7001",
+			  "--listen-peer",
+			  "127.0.0.1:7101",
+			  NULL};
+	struct config c;
+	char err[256];
+	char **extra = argv + 9;
+	extra[0] = "--peer-cert", extra[1] = "p.pem";
+	extra[2] = "--peer-key", extra[3] = "p.key";
+	extra[4] = "--peer-ca", extra[5] = "ca.pem";
+	ck_assert_int_eq(parse(argv, 15, &c, err), CONFIG_OK);
+	ck_assert_str_eq(c.peer_cert, "p.pem");
+	ck_assert_str_eq(c.peer_key, "p.key");
+	ck_assert_str_eq(c.peer_ca, "ca.pem");
+	ck_assert_str_eq(c.advertise_peer, "https://127.0.0.1:7101");
+	ck_assert_str_eq(c.advertise_client, "http://127.0.0.1:7001");
+	config_free(&c);
+
+	extra[6] = "--advertise-peer", extra[7] = "https://h:2/";
+	extra[8] = "--initial-cluster",
+	extra[9] = "1=https://h:2,2=https://g:2";
+	ck_assert_int_eq(parse(argv, 19, &c, err), CONFIG_OK);
+	ck_assert_str_eq(c.advertise_peer, "https://h:2");
+	ck_assert_int_eq(c.n_initial, 2);
+	config_free(&c);
+	extra[9] = "1=https://h:2,2=http://g:2";
+	ck_assert_int_ne(parse(argv, 19, &c, err), CONFIG_OK);
+	ck_assert_str_eq(err, "--initial-cluster: bad peer URL 'http://g:2' "
+			      "for member 2 (want https://HOST:PORT with "
+			      "--peer-cert)");
+	config_free(&c);
+	extra[7] = "http://h:2";
+	ck_assert_int_ne(parse(argv, 17, &c, err), CONFIG_OK);
+	ck_assert_str_eq(err, "--advertise-peer: 'http://h:2' is not "
+			      "https://HOST:PORT (with --peer-cert)");
+	config_free(&c);
+
+	/* Without TLS, https peer URLs are refused. */
+	extra[0] = "--advertise-peer", extra[1] = "https://h:2";
+	ck_assert_int_ne(parse(argv, 11, &c, err), CONFIG_OK);
+	ck_assert_str_eq(err, "--advertise-peer: 'https://h:2' is not "
+			      "http://HOST:PORT");
+	config_free(&c);
+	extra[0] = "--initial-cluster", extra[1] = "1=https://h:2";
+	ck_assert_int_ne(parse(argv, 11, &c, err), CONFIG_OK);
+	config_free(&c);
+
+	/* Not all three. */
+	extra[0] = "--peer-cert", extra[1] = "p.pem";
+	ck_assert_int_ne(parse(argv, 13, &c, err), CONFIG_OK);
+	ck_assert_str_eq(err, "--peer-cert, --peer-key and --peer-ca go "
+			      "together (all three or none)");
+	config_free(&c);
+	extra[2] = "--peer-ca", extra[3] = "ca.pem";
+	ck_assert_int_ne(parse(argv, 13, &c, err), CONFIG_OK);
+	config_free(&c);
+}
+END_TEST
+
 START_TEST(config_connection_flags)
 {
 	char *argv[] = {"kvd",
@@ -1046,6 +1115,7 @@ int main(void)
 	tcase_add_test(tc, json_text_never_an_empty_success);
 	tcase_add_test(tc, config_connection_flags);
 	tcase_add_test(tc, config_tls_flags);
+	tcase_add_test(tc, config_peer_tls_flags);
 	tcase_add_test(tc, json_u64_above_int64_max);
 	tcase_add_test(tc, listener_header_scan);
 	suite_add_tcase(s, tc);

@@ -1,6 +1,8 @@
 /* test_tls.c - unit tests of tls.c: contexts from certificates this test
  * makes with the openssl CLI, each loading error, atomic reload, and the
- * handshakes a context allows (right client, rogue CA, none, old TLS). */
+ * handshakes a context allows (right client, rogue CA, none, old TLS),
+ * and the outgoing contexts (the client certificate, the server's checked
+ * against the CA and the host). */
 #include <check.h>
 #include <openssl/bio.h>
 #include <openssl/bn.h>
@@ -184,10 +186,10 @@ END_TEST
 /* Runs a handshake over a memory pair; 1 when both sides completed and
  * the server then reads the client's byte (under TLS 1.3 the client
  * finishes before the server has checked its certificate). */
-static int handshake(SSL_CTX *sctx, SSL_CTX *cctx)
+static int handshake_ssl(SSL *s, SSL *c)
 {
-	SSL *s = SSL_new(sctx), *c = SSL_new(cctx);
 	BIO *bs, *bc;
+	ck_assert(s != NULL && c != NULL);
 	ck_assert_int_eq(BIO_new_bio_pair(&bs, 0, &bc, 0), 1);
 	SSL_set_bio(s, bs, bs);
 	SSL_set_bio(c, bc, bc);
@@ -228,6 +230,11 @@ out:
 	SSL_free(c);
 	ERR_clear_error();
 	return ok;
+}
+
+static int handshake(SSL_CTX *sctx, SSL_CTX *cctx)
+{
+	return handshake_ssl(SSL_new(sctx), SSL_new(cctx));
 }
 
 static SSL_CTX *client_ctx(const char *cert, const char *key, int max_ver)
@@ -284,6 +291,87 @@ START_TEST(handshakes)
 }
 END_TEST
 
+/* Outgoing contexts (tls_client_*): the certificate presented, the
+ * server's verified against the CA and its name against the host asked
+ * for, the system store without a CA, loading errors, reload. */
+START_TEST(client_contexts)
+{
+	char err[512];
+	struct tls_server *mutual =
+	    load(p("server.pem"), p("server.key"), p("ca.pem"), err);
+	ck_assert_ptr_nonnull(mutual);
+	SSL_CTX *sctx = tls_server_ctx(mutual);
+	struct tls_files f = {.name = "peer",
+			      .cert = p("client.pem"),
+			      .key = p("client.key"),
+			      .ca = p("ca.pem")};
+	struct tls_client *good = tls_client_new(&f, err, sizeof(err));
+	ck_assert_msg(good != NULL, "%s", err);
+	ck_assert_int_eq(SSL_CTX_get_verify_mode(tls_client_ctx(good)),
+			 SSL_VERIFY_PEER);
+	ck_assert_int_eq(SSL_CTX_get_min_proto_version(tls_client_ctx(good)),
+			 TLS1_2_VERSION);
+	/* The server's certificate names localhost (its CN, no SAN). */
+	ck_assert_int_eq(
+	    handshake_ssl(SSL_new(sctx), tls_client_ssl(good, "localhost")), 1);
+	ck_assert_int_eq(
+	    handshake_ssl(SSL_new(sctx), tls_client_ssl(good, "otherhost")), 0);
+	ck_assert_int_eq(
+	    handshake_ssl(SSL_new(sctx), tls_client_ssl(good, "127.0.0.1")), 0);
+
+	/* A rogue client certificate is refused by the server; a client
+	 * trusting another CA refuses the server. */
+	f.cert = p("rclient.pem"), f.key = p("rclient.key");
+	struct tls_client *rogue = tls_client_new(&f, err, sizeof(err));
+	ck_assert_ptr_nonnull(rogue);
+	ck_assert_int_eq(
+	    handshake_ssl(SSL_new(sctx), tls_client_ssl(rogue, "localhost")),
+	    0);
+	f.cert = p("client.pem"), f.key = p("client.key"),
+	f.ca = p("rogue.pem");
+	struct tls_client *other = tls_client_new(&f, err, sizeof(err));
+	ck_assert_ptr_nonnull(other);
+	ck_assert_int_eq(
+	    handshake_ssl(SSL_new(sctx), tls_client_ssl(other, "localhost")),
+	    0);
+	/* Without a CA, the system's store: it does not know the test CA. */
+	f.ca = NULL;
+	struct tls_client *sys = tls_client_new(&f, err, sizeof(err));
+	ck_assert_msg(sys != NULL, "%s", err);
+	ck_assert_int_eq(
+	    handshake_ssl(SSL_new(sctx), tls_client_ssl(sys, "localhost")), 0);
+
+	/* Errors name the file. */
+	f.key = p("nope.key");
+	ck_assert_ptr_null(tls_client_new(&f, err, sizeof(err)));
+	ck_assert_ptr_nonnull(strstr(err, "nope.key"));
+
+	/* After a reload, a new connection's SSL presents the new
+	 * certificate; one made before keeps the old. */
+	sh("%s", "cp client.pem lclient.pem && cp client.key lclient.key");
+	f.cert = p("lclient.pem"), f.key = p("lclient.key"), f.ca = p("ca.pem");
+	struct tls_client *live = tls_client_new(&f, err, sizeof(err));
+	ck_assert_msg(live != NULL, "%s", err);
+	char s1[128], s2[128];
+	serial_of(tls_client_ctx(live), s1);
+	SSL *old_ssl = tls_client_ssl(live, "localhost");
+	sh("%s", "cp server2.pem lclient.pem && cp server2.key lclient.key");
+	ck_assert_int_eq(tls_client_reload(live, err, sizeof(err)), 0);
+	SSL *new_ssl = tls_client_ssl(live, "localhost");
+	ck_assert_str_ne(serial_of(SSL_get_SSL_CTX(new_ssl), s2), s1);
+	ck_assert_str_eq(serial_of(SSL_get_SSL_CTX(old_ssl), s2), s1);
+	SSL_free(old_ssl);
+	ck_assert_int_eq(handshake_ssl(SSL_new(sctx), new_ssl), 1);
+	tls_client_free(live);
+
+	tls_client_free(good);
+	tls_client_free(rogue);
+	tls_client_free(other);
+	tls_client_free(sys);
+	tls_server_free(mutual);
+}
+END_TEST
+
 START_TEST(key_mode)
 {
 	ck_assert_int_eq(tls_file_loose(p("server.key")), 0);
@@ -303,6 +391,7 @@ int main(void)
 	tcase_add_test(tc, loading_errors);
 	tcase_add_test(tc, reload_is_atomic);
 	tcase_add_test(tc, handshakes);
+	tcase_add_test(tc, client_contexts);
 	tcase_add_test(tc, key_mode);
 	SRunner *sr = srunner_create(s);
 	suite_add_tcase(s, tc);

@@ -203,6 +203,19 @@ struct kvdraft_node_options {
 	void (*log)(void *ctx, int level, const char *line);
 	void *log_ctx;
 	int log_level; /* lines below it are dropped (KVDRAFT_LOG_INFO) */
+	/* Added later: a program built before leaves them out of @size.
+	 * Peer TLS: PEM files, all three or none (NULL). With them the peer
+	 * listener speaks HTTPS only and requires a client certificate the
+	 * CA signed; outgoing peer connections present the certificate and
+	 * verify the peer's against the CA, its host against the peer URL's;
+	 * every peer URL (advertise_peer, initial, members added) is then
+	 * https://HOST:PORT, and without them http://HOST:PORT. An https://
+	 * application URL is asked for the members (discovery) with the same
+	 * certificate. Reloaded by kvdraft_node_reload_tls(). A key file
+	 * others may read is logged as a warning. */
+	const char *peer_cert;
+	const char *peer_key;
+	const char *peer_ca;
 };
 
 RAFT_API void kvdraft_node_options_init(struct kvdraft_node_options *o);
@@ -332,6 +345,22 @@ RAFT_API int kvdraft_node_snapshot_file(struct kvdraft_node *n,
 struct bufferevent;
 RAFT_API struct bufferevent *
 kvdraft_node_wrap_peer_conn(struct kvdraft_node *n, struct bufferevent *bev);
+
+/* For the same program: the bufferevent of a new peer connection, its
+ * socket not yet set (evhttp_set_bevcb()'s contract), to pass through
+ * kvdraft_node_wrap_peer_conn() next: with peer TLS one that accepts a
+ * TLS connection (the peer's certificate required), else a plain one.
+ * NULL when out of memory. */
+RAFT_API struct bufferevent *
+kvdraft_node_new_peer_conn(struct kvdraft_node *n, struct event_base *base);
+
+/* Reads the peer TLS files again (SIGHUP): when they load, connections
+ * made from then on use them (the listener's and outgoing ones), and
+ * connections open keep theirs. Returns KVDRAFT_OK; KVDRAFT_EINVAL
+ * without peer TLS; KVDRAFT_EINTERNAL with one line in @err when a file
+ * does not load (the certificates in use stay). */
+RAFT_API int kvdraft_node_reload_tls(struct kvdraft_node *n, char *err,
+				     size_t errlen);
 
 /* Counters, gauges and latency histograms, for metrics. */
 #define KVDRAFT_HISTOGRAM_BUCKETS 16

@@ -4,6 +4,7 @@
 #include "member_config.h"
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <inttypes.h>
@@ -15,6 +16,7 @@
 #include "clock.h"
 #include "node_config.h"
 #include "node_log.h"
+#include "tls.h"
 #include "transport.h"
 
 /* At most one discovery request a second. */
@@ -363,9 +365,28 @@ void member_config_discover(struct member_config *mc, const struct members *ms,
 			 from, from_addr ? from_addr : "?", why);
 		return;
 	}
-	mc->conn = evhttp_connection_base_new(mc->base, NULL, a.host, a.port);
-	if (mc->conn == NULL)
+	/* An https:// URL is asked over TLS with the peer certificate (the
+	 * member's client listener, with a CA, must accept it). */
+	struct bufferevent *bev = NULL;
+	if (transport_url_https(url)) {
+		if (mc->tls_client == NULL) {
+			log_info("a message came from %" PRIu64
+				 ", unknown here; not asking %s for the "
+				 "members: https:// needs peer TLS",
+				 from, url);
+			return;
+		}
+		bev = tls_client_bev(mc->tls_client, mc->base, a.host);
+		if (bev == NULL)
+			return;
+	}
+	mc->conn = evhttp_connection_base_bufferevent_new(mc->base, NULL, bev,
+							  a.host, a.port);
+	if (mc->conn == NULL) {
+		if (bev != NULL)
+			bufferevent_free(bev);
 		return;
+	}
 	evhttp_connection_set_timeout(mc->conn, DISCOVERY_TIMEOUT_S);
 	req = evhttp_request_new(discovered, mc);
 	if (req == NULL) {

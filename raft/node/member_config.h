@@ -22,6 +22,7 @@
 struct event_base;
 struct transport;
 struct evhttp_connection;
+struct tls_client;
 
 struct member_config {
 	raft_id self;
@@ -41,6 +42,9 @@ struct member_config {
 	/* Discovery: a GET of discovery_path at a peer's application URL
 	 * in flight. */
 	struct evhttp_connection *conn;
+	/* Peer TLS, for an https:// application URL (not owned); NULL:
+	 * none, and such a URL is not asked. */
+	struct tls_client *tls_client;
 	uint64_t last_discovery_ms;
 	size_t next_ask; /* the known member asked next */
 };

@@ -39,6 +39,7 @@
 #include "ready_plan.h"
 #include "recovery_plan.h"
 #include "snapshotter.h"
+#include "tls.h"
 #include "transport.h"
 #include "wal.h"
 #include "wal_writer.h"
@@ -588,11 +589,39 @@ static void on_round_trip(void *ctx, raft_id peer, double seconds)
 	kvdraft_histogram_observe(&m->peer_rtt[i].seconds, seconds);
 }
 
+static void tls_warn(void *ctx, const char *line)
+{
+	(void)ctx;
+	log_warn("%s", line);
+}
+
+/* The peer TLS contexts from the peer TLS files, when given. */
+static int open_tls(struct node *n, char *err, size_t errlen)
+{
+	const struct node_config *cfg = n->cfg;
+	if (cfg->peer_cert == NULL)
+		return 0;
+	struct tls_files tf = {.name = "peer",
+			       .cert = cfg->peer_cert,
+			       .key = cfg->peer_key,
+			       .ca = cfg->peer_ca,
+			       .warn = tls_warn};
+	n->tls_server = tls_server_new(&tf, err, errlen);
+	if (n->tls_server == NULL)
+		return -1;
+	/* Its warnings were the server's: said once. */
+	tf.warn = tls_no_warn;
+	n->tls_client = tls_client_new(&tf, err, errlen);
+	return n->tls_client != NULL ? 0 : -1;
+}
+
 static int open_transport(struct node *n, struct evhttp *peer_http, char *err,
 			  size_t errlen)
 {
 	const struct node_config *cfg = n->cfg;
 	const char *source = cfg->source_host;
+	if (open_tls(n, err, errlen) != 0)
+		return -1;
 	struct transport_options to = {
 	    .self = cfg->id,
 	    .source_host = source,
@@ -603,6 +632,8 @@ static int open_transport(struct node *n, struct evhttp *peer_http, char *err,
 	    .on_round_trip = on_round_trip,
 	    .ctx = n,
 	    .seed = random_u64(),
+	    .tls_server = n->tls_server,
+	    .tls_client = n->tls_client,
 	};
 	/* A value of the largest size any member accepts must fit in one
 	 * message body, whatever this member's own flag says. */
@@ -625,6 +656,7 @@ static int open_transport(struct node *n, struct evhttp *peer_http, char *err,
 	}
 	member_config_init(&n->mcfg, cfg->id, cfg->app_url, cfg->discovery_path,
 			   cfg->data_dir, n->tr, n->base, &n->members);
+	n->mcfg.tls_client = n->tls_client;
 	rc = transport_attach(n->tr, peer_http);
 	if (rc != TRANSPORT_OK)
 		return util_fail(err, errlen,
@@ -740,6 +772,9 @@ void node_close(struct node *n)
 	}
 	member_config_close(&n->mcfg);
 	transport_free(n->tr);
+	/* Connections still open hold their own reference on a context. */
+	tls_server_free(n->tls_server);
+	tls_client_free(n->tls_client);
 	if (n->raft != NULL)
 		raft_free(n->raft);
 	if (n->tick_ev != NULL)
@@ -762,6 +797,24 @@ struct bufferevent *node_wrap_peer_conn(struct node *n,
 	return transport_wrap_peer_conn(n->tr, sock);
 }
 
+struct bufferevent *node_new_peer_conn(struct node *n, struct event_base *base)
+{
+	return transport_new_peer_conn(n->tr, base);
+}
+
+int node_reload_tls(struct node *n, char *err, size_t errlen)
+{
+	if (n->tls_server == NULL)
+		return util_fail(err, errlen, "peer TLS is off");
+	/* Both read the same files: the second fails only if they changed
+	 * in between, and then the listener runs ahead until the next
+	 * reload. */
+	if (tls_server_reload(n->tls_server, err, errlen) != 0 ||
+	    tls_client_reload(n->tls_client, err, errlen) != 0)
+		return -1;
+	return 0;
+}
+
 void *node_app_ctx(const struct node *n)
 {
 	return n->app.ctx;
@@ -777,6 +830,14 @@ int node_propose_config(struct node *n, const struct raft_config_change *ch,
 {
 	if (n->stopping)
 		return RAFT_ENOLEADER;
+	/* A peer URL the transport would refuse: https:// exactly when
+	 * peer TLS is on. */
+	struct node_addr a;
+	if (ch != NULL && ch->type == RAFT_CHANGE_ADD_LEARNER &&
+	    ch->addr != NULL &&
+	    (node_parse_url(ch->addr, &a) != 0 ||
+	     transport_url_https(ch->addr) != (n->tls_client != NULL)))
+		return RAFT_EINVAL;
 	int rc = raft_propose_config(n->raft, ch, index);
 	if (rc == RAFT_OK)
 		node_schedule_flush(n);

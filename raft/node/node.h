@@ -130,6 +130,11 @@ const struct raft_membership *node_membership(const struct node *n);
 struct bufferevent *node_wrap_peer_conn(struct node *n,
 					struct bufferevent *sock);
 
+/* kvdraft_node_new_peer_conn() and kvdraft_node_reload_tls() (0, or -1
+ * with one line in @err). */
+struct bufferevent *node_new_peer_conn(struct node *n, struct event_base *base);
+int node_reload_tls(struct node *n, char *err, size_t errlen);
+
 void *node_app_ctx(const struct node *n);
 struct snapshotter *node_snapshotter(struct node *n); /* NULL: none */
 /* Whether a snapshot copy runs (beside the loop: KVDRAFT_APP_SNAPSHOT_

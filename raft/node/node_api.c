@@ -252,6 +252,21 @@ struct bufferevent *kvdraft_node_wrap_peer_conn(struct kvdraft_node *n,
 	return node_wrap_peer_conn(in(n), bev);
 }
 
+struct bufferevent *kvdraft_node_new_peer_conn(struct kvdraft_node *n,
+					       struct event_base *base)
+{
+	return node_new_peer_conn(in(n), base);
+}
+
+int kvdraft_node_reload_tls(struct kvdraft_node *n, char *err, size_t errlen)
+{
+	if (n == NULL)
+		return KVDRAFT_EINVAL;
+	if (node_reload_tls(in(n), err, errlen) == 0)
+		return KVDRAFT_OK;
+	return in(n)->tls_server == NULL ? KVDRAFT_EINVAL : KVDRAFT_EINTERNAL;
+}
+
 void kvdraft_node_stats(const struct kvdraft_node *n,
 			struct kvdraft_node_stats *out)
 {

@@ -4,6 +4,7 @@
 #include "node_config.h"
 
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,10 +46,11 @@ int node_parse_url(const char *url, struct node_addr *out)
 		   : -1;
 }
 
-static int url_ok(const char *url)
+/* A peer URL: https:// with peer TLS (@tls), http:// without. */
+static int url_ok(const char *url, bool tls)
 {
 	struct node_addr a;
-	return node_parse_url(url, &a) == 0;
+	return node_parse_url(url, &a) == 0 && transport_url_https(url) == tls;
 }
 
 static char *dup_or_null(const char *s, int *failed)
@@ -80,10 +82,17 @@ int node_config_from_options(const struct kvdraft_node_options *o,
 		return util_fail(err, errlen,
 				 "the data dir must be given, at most %d bytes",
 				 NODE_DATA_DIR_MAX);
-	if (!url_ok(d.advertise_peer))
+	bool tls = d.peer_cert != NULL;
+	if ((d.peer_key != NULL) != tls || (d.peer_ca != NULL) != tls)
+		return util_fail(err, errlen,
+				 "peer TLS needs the certificate, the key and "
+				 "the CA, all three");
+	const char *scheme = tls ? "https" : "http";
+	if (!url_ok(d.advertise_peer, tls))
 		return util_fail(err, errlen,
 				 "the advertised peer URL must be "
-				 "http://HOST:PORT");
+				 "%s://HOST:PORT%s",
+				 scheme, tls ? " (peer TLS is on)" : "");
 	if (d.app_url != NULL && strlen(d.app_url) >= NODE_URL_MAX)
 		return util_fail(err, errlen,
 				 "the application URL is too long");
@@ -94,11 +103,11 @@ int node_config_from_options(const struct kvdraft_node_options *o,
 				 NODE_MEMBERS_MAX);
 	for (size_t i = 0; i < d.n_initial; i++) {
 		const struct kvdraft_peer *p = &d.initial[i];
-		if (p->id == 0 || !url_ok(p->peer_url))
+		if (p->id == 0 || !url_ok(p->peer_url, tls))
 			return util_fail(err, errlen,
 					 "founding member %zu: an id above 0 "
-					 "and a URL http://HOST:PORT",
-					 i + 1);
+					 "and a URL %s://HOST:PORT",
+					 i + 1, scheme);
 		for (size_t j = 0; j < i; j++)
 			if (d.initial[j].id == p->id)
 				return util_fail(err, errlen,
@@ -155,6 +164,9 @@ int node_config_from_options(const struct kvdraft_node_options *o,
 	c->source_host = dup_or_null(d.source_host, &failed);
 	c->discovery_path = dup_or_null(d.discovery_path, &failed);
 	c->peer_token = dup_or_null(d.peer_token, &failed);
+	c->peer_cert = dup_or_null(d.peer_cert, &failed);
+	c->peer_key = dup_or_null(d.peer_key, &failed);
+	c->peer_ca = dup_or_null(d.peer_ca, &failed);
 	c->heartbeat_ms = d.heartbeat_ms;
 	c->election_timeout_ms = d.election_timeout_ms;
 	c->request_timeout_ms = d.request_timeout_ms;
@@ -173,5 +185,9 @@ void node_config_free(struct node_config *c)
 	free(c->source_host);
 	free(c->peer_token);
 	free(c->discovery_path);
+	free(c->peer_cert);
+	free(c->peer_key);
+	free(c->peer_ca);
+	c->peer_cert = c->peer_key = c->peer_ca = NULL;
 	c->data_dir = c->source_host = c->peer_token = c->discovery_path = NULL;
 }

@@ -30,7 +30,8 @@ struct node_addr {
 	int port;
 };
 
-/* Parses @url (transport_parse_url()). Returns 0 or -1. */
+/* Parses @url (transport_parse_url(): http:// or https://). Returns 0 or
+ * -1. */
 int node_parse_url(const char *url, struct node_addr *out);
 
 struct node_peer {
@@ -48,6 +49,9 @@ struct node_config {
 	size_t n_initial;
 	char *source_host; /* NULL: the kernel's choice */
 	char *peer_token;  /* NULL: none */
+	/* Peer TLS files, all three or none (NULL); with them every peer
+	 * URL is https://. */
+	char *peer_cert, *peer_key, *peer_ca;
 	unsigned heartbeat_ms;
 	unsigned election_timeout_ms;
 	unsigned request_timeout_ms;

@@ -42,6 +42,8 @@
 struct event;
 struct event_base;
 struct transport;
+struct tls_server;
+struct tls_client;
 struct wal_job;
 struct snapshotter;
 
@@ -77,6 +79,11 @@ struct node {
 	struct raft *raft;
 	struct kvdraft_app app; /* the state machine */
 	struct transport *tr;
+	/* Peer TLS contexts (node.c), NULL without: the listener's, and the
+	 * transport's, the snapshot transfer's and discovery's outgoing
+	 * connections'. */
+	struct tls_server *tls_server;
+	struct tls_client *tls_client;
 	struct snapshotter *snap; /* node_snapshot.c */
 	/* The received snapshot the core took (size and CRC verified by the
 	 * transfer), installed by the coming ready (node_snapshot.c). */

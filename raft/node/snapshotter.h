@@ -30,6 +30,7 @@
 struct event_base;
 struct evhttp;
 struct evbuffer;
+struct tls_client;
 
 struct snapshotter_options {
 	raft_id self;
@@ -38,8 +39,9 @@ struct snapshotter_options {
 	/* --snapshot-keep: snapshots kept on disk, older ones deleted after
 	 * each new one; 0: one. */
 	unsigned keep;
-	const char *source_host; /* copied; NULL: any */
-	const char *token;	 /* copied; NULL: none */
+	const char *source_host;       /* copied; NULL: any */
+	const char *token;	       /* copied; NULL: none */
+	struct tls_client *tls_client; /* peer TLS; NULL: none (not owned) */
 	/* A snapshot is durable in DATA_DIR/snap and the store synced. */
 	void (*taken)(void *ctx, const struct snapshot_info *info);
 	/* The membership in effect at @index, encoded into @buf (@cap

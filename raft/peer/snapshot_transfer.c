@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -24,6 +25,7 @@
 #include "hex.h"
 #include "refused_log.h"
 #include "secret.h"
+#include "tls.h"
 #include "transport.h"
 
 #define HDR_FROM	"X-Kvd-From"
@@ -442,6 +444,7 @@ int snap_xfer_send(struct snap_xfer *x, raft_id peer, const char *peer_url,
 	if (x->stopped ||
 	    transport_parse_url(peer_url, a_host, sizeof(a_host), &a_port,
 				&why) != TRANSPORT_OK ||
+	    transport_url_https(peer_url) != (x->o.tls_client != NULL) ||
 	    strlen(path) >= SNAP_XFER_PATH_MAX)
 		return -1;
 	for (struct send *s = x->sends; s != NULL; s = s->next) {
@@ -472,8 +475,17 @@ int snap_xfer_send(struct snap_xfer *x, raft_id peer, const char *peer_url,
 	if (config != NULL && config_len > 0 &&
 	    config_len <= SNAP_XFER_CONFIG_MAX)
 		s->config_hex = hex_encode(config, config_len);
-	s->conn = evhttp_connection_base_new(x->base, NULL, a_host,
-					     (ev_uint16_t)a_port);
+	/* Over TLS, a new SSL per send: one connection carries its
+	 * chunks. */
+	struct bufferevent *bev =
+	    x->o.tls_client != NULL
+		? tls_client_bev(x->o.tls_client, x->base, a_host)
+		: NULL;
+	if (x->o.tls_client == NULL || bev != NULL)
+		s->conn = evhttp_connection_base_bufferevent_new(
+		    x->base, NULL, bev, a_host, (ev_uint16_t)a_port);
+	if (s->conn == NULL && bev != NULL)
+		bufferevent_free(bev);
 	if (s->fd < 0 || s->buf == NULL || s->conn == NULL) {
 		xlog(x, 0, "cannot start sending snapshot %s: %s", path,
 		     s->fd < 0 ? strerror(errno) : "out of memory");

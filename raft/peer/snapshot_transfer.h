@@ -36,6 +36,7 @@
 
 struct event_base;
 struct evhttp;
+struct tls_client;
 
 #define SNAP_XFER_PATH	      "/raft/snapshot"
 #define SNAP_XFER_CHUNK_BYTES (1u << 20)
@@ -64,6 +65,10 @@ struct snap_xfer_options {
 	const char *dir;
 	const char *source_host; /* outgoing connections; NULL: any. Copied */
 	const char *token;	 /* peer token; NULL: none. Copied */
+	/* Peer TLS: sends connect to https:// peer URLs with it (a new SSL
+	 * per send), and only there; not owned, outlives the transfer.
+	 * NULL: http:// peer URLs only. */
+	struct tls_client *tls_client;
 	unsigned request_timeout_ms; /* per chunk (default 10000) */
 	/* Whether the whole file at @path, its size and CRC checked, is a
 	 * snapshot: 0 with the last entry it covers in *@index and *@term,

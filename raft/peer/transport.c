@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -98,6 +99,12 @@ int transport_new(struct event_base *base, const struct transport_options *o,
 		rc = TRANSPORT_ENOMEM;
 		goto fail;
 	}
+	if ((o->tls_server == NULL) != (o->tls_client == NULL)) {
+		rc = TRANSPORT_EINVAL;
+		goto fail;
+	}
+	t->tls_server = o->tls_server;
+	t->tls_client = o->tls_client;
 	t->on_messages = o->on_messages;
 	t->log = o->log;
 	t->on_round_trip = o->on_round_trip;
@@ -158,7 +165,7 @@ void transport_free(struct transport *t)
 		return;
 	if (t->http) {
 		evhttp_del_cb(t->http, TRANSPORT_PATH);
-		if (t->gate)
+		if (t->gate || t->tls_server)
 			evhttp_set_bevcb(t->http, NULL, NULL);
 	}
 	transport__gate_unref(t->gate);
@@ -170,6 +177,11 @@ void transport_free(struct transport *t)
 	free(t->client_url);
 	free(t->token);
 	free(t);
+}
+
+bool transport_url_https(const char *url)
+{
+	return url != NULL && strncasecmp(url, "https://", 8) == 0;
 }
 
 struct peer *transport__find_peer(const struct transport *t, raft_id id,
@@ -275,7 +287,7 @@ const char *transport_strerror(int err)
 	case TRANSPORT_ENOMEM:
 		return "out of memory";
 	case TRANSPORT_EURL:
-		return "not an http://host:port URL";
+		return "not an http(s)://host:port URL";
 	case TRANSPORT_ENOPEER:
 		return "no such peer";
 	case TRANSPORT_EEXIST:

@@ -59,6 +59,8 @@
 struct event_base;
 struct evhttp;
 struct bufferevent;
+struct tls_server;
+struct tls_client;
 
 #define TRANSPORT_PATH		    "/raft/messages"
 #define TRANSPORT_HEADER_FROM	    "X-Kvd-From"
@@ -71,7 +73,7 @@ enum transport_error {
 	TRANSPORT_OK = 0,
 	TRANSPORT_EINVAL = -1, /* bad argument or option */
 	TRANSPORT_ENOMEM = -2,
-	TRANSPORT_EURL = -3,	   /* not an http://host:port URL */
+	TRANSPORT_EURL = -3,	   /* not an http(s)://host:port URL */
 	TRANSPORT_ENOPEER = -4,	   /* no peer with that id */
 	TRANSPORT_EEXIST = -5,	   /* a peer with that id already exists */
 	TRANSPORT_EFULL = -6,	   /* the peer's queue is full: dropped */
@@ -116,6 +118,13 @@ struct transport_options {
 	 * received (compared in constant time). NULL: none. Copied. */
 	const char *token;
 	struct transport_limits limits;
+	/* Peer TLS (DESIGN.md §1.8), both not owned and outliving the
+	 * transport, both or neither: the listener accepts TLS only, with
+	 * @tls_server (transport_attach(), transport_new_peer_conn()); lanes
+	 * connect with @tls_client, a new SSL on each (re)connect, to https://
+	 * peer URLs only. NULL: plain HTTP, http:// peer URLs only. */
+	struct tls_server *tls_server;
+	struct tls_client *tls_client;
 	/* Seed of the backoff jitter; 0: derived from the clock and pid. */
 	uint64_t seed;
 	/* Messages received for this member (to == self; every message's
@@ -192,17 +201,22 @@ int transport_new(struct event_base *base, const struct transport_options *opts,
 void transport_free(struct transport *t);
 
 /* Adds peer @id reachable at @peer_url ("http://host:port", optionally with
- * a trailing "/"; host is an IP literal or a name resolved blocking).
- * Copies @peer_url. Returns TRANSPORT_EURL (with a log line saying why),
+ * a trailing "/"; host is an IP literal or a name resolved blocking;
+ * "https://" with peer TLS, and only then). Copies @peer_url. Returns
+ * TRANSPORT_EURL (with a log line saying why),
  * TRANSPORT_EEXIST, TRANSPORT_EINVAL (id 0 or self), TRANSPORT_ENOMEM. */
 int transport_add_peer(struct transport *t, raft_id id, const char *peer_url);
 
-/* Splits "http://host:port[/]" (shorter than TRANSPORT_MAX_URL) into @host
+/* Splits "http://host:port[/]" or "https://host:port[/]" (shorter than
+ * TRANSPORT_MAX_URL; transport_url_https() tells which) into @host
  * (brackets of an IPv6 literal removed; shorter than @host_cap) and @port.
  * Returns TRANSPORT_OK, or TRANSPORT_EURL with why it refuses in *@why.
  * The one parser of peer URLs: the snapshot transfer uses it too. */
 int transport_parse_url(const char *url, char *host, size_t host_cap, int *port,
 			const char **why);
+
+/* Whether @url's scheme is https (TLS); false for NULL. */
+bool transport_url_https(const char *url);
 
 /* Removes peer @id: its queued and in-flight messages are discarded (its
  * counters are kept in transport_stats). Returns TRANSPORT_ENOPEER. */
@@ -236,6 +250,14 @@ int transport_attach(struct transport *t, struct evhttp *peer_http);
  * memory (@sock freed). */
 struct bufferevent *transport_wrap_peer_conn(struct transport *t,
 					     struct bufferevent *sock);
+
+/* For the same caller: the bufferevent of a new peer connection, its
+ * socket not yet set (evhttp_set_bevcb()'s contract), to hand to
+ * transport_wrap_peer_conn(): a TLS one that accepts with tls_server (and
+ * requires a client certificate), else a plain socket one. NULL when out
+ * of memory. */
+struct bufferevent *transport_new_peer_conn(struct transport *t,
+					    struct event_base *base);
 
 /* Copies the counters of peer @id into @out; TRANSPORT_ENOPEER. */
 int transport_peer_stats(const struct transport *t, raft_id id,

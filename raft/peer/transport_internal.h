@@ -45,6 +45,9 @@ struct lane {
 	bool used;	     /* at least one POST was answered or failed */
 	bool up;	     /* the last POST succeeded */
 	char err[96];	     /* reason given by evhttp's error callback */
+	/* With TLS: @conn closed or failed, and is made anew (a new SSL)
+	 * before the next POST. */
+	bool renew;
 };
 
 /* Counters that survive the peer (summed into transport_stats). */
@@ -58,6 +61,8 @@ struct peer {
 	raft_id id;
 	char url[TRANSPORT_MAX_URL];
 	char host_header[TRANSPORT_MAX_URL + 16];
+	char host[TRANSPORT_MAX_URL]; /* of the URL, IPv6 without brackets */
+	int port;
 	struct lane lanes[N_LANES];
 	struct counters c;
 	uint64_t msgs_refused;
@@ -91,6 +96,8 @@ struct transport {
 	struct share_cache *share; /* large entry frames of this turn */
 	struct evhttp *http;	   /* attached server, not owned */
 	struct gate *gate; /* with a token: the listener's header check */
+	struct tls_server *tls_server; /* not owned; NULL: plain HTTP */
+	struct tls_client *tls_client; /* not owned; NULL: plain HTTP */
 	uint64_t posts_received, msgs_received, bytes_received;
 	uint64_t msgs_misrouted, bad_requests, unauthorized;
 	uint64_t frames_encoded, frames_shared;

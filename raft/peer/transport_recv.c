@@ -20,6 +20,7 @@
 #include "frame.h"
 #include "refused_log.h"
 #include "secret.h"
+#include "tls.h"
 #include "transport_internal.h"
 
 static const char *request_token(struct evkeyvalq *h)
@@ -548,6 +549,28 @@ struct bufferevent *transport_wrap_peer_conn(struct transport *t,
 	return t->gate != NULL ? gate_wrap(t->gate, sock) : sock;
 }
 
+struct bufferevent *transport_new_peer_conn(struct transport *t,
+					    struct event_base *base)
+{
+	if (t == NULL || base == NULL)
+		return NULL;
+	if (t->tls_server != NULL)
+		return tls_server_bev(t->tls_server, base);
+	return bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+}
+
+/* With TLS, every connection the listener accepts: the TLS bufferevent,
+ * under the token gate when there is a token. */
+static struct bufferevent *tls_peer_bev(struct event_base *base, void *arg)
+{
+	struct transport *t = arg;
+	struct bufferevent *sock = transport_new_peer_conn(t, base);
+
+	/* NULL: evhttp then makes a plain one, on which a TLS client's
+	 * handshake is no HTTP request: it is refused. */
+	return sock != NULL ? transport_wrap_peer_conn(t, sock) : NULL;
+}
+
 int transport_attach(struct transport *t, struct evhttp *peer_http)
 {
 	if (t == NULL || peer_http == NULL)
@@ -570,6 +593,9 @@ int transport_attach(struct transport *t, struct evhttp *peer_http)
 		t->gate->refs = 1;
 		evhttp_set_bevcb(peer_http, gate_bev, t->gate);
 	}
+	/* Freed before @t (transport_free() removes the hook). */
+	if (t->tls_server)
+		evhttp_set_bevcb(peer_http, tls_peer_bev, t);
 	t->http = peer_http;
 	return TRANSPORT_OK;
 }

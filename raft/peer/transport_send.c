@@ -21,6 +21,7 @@
 
 #include "clock.h"
 #include "frame.h"
+#include "tls.h"
 #include "transport_internal.h"
 
 /* xorshift64*: jitter only, no security use. */
@@ -87,8 +88,9 @@ int transport_parse_url(const char *url, char *host, size_t host_cap, int *port,
 	scheme = evhttp_uri_get_scheme(u);
 	h = evhttp_uri_get_host(u);
 	path = evhttp_uri_get_path(u);
-	if (scheme == NULL || strcasecmp(scheme, "http") != 0) {
-		*why = "scheme is not http";
+	if (scheme == NULL || (strcasecmp(scheme, "http") != 0 &&
+			       strcasecmp(scheme, "https") != 0)) {
+		*why = "scheme is not http or https";
 		goto out;
 	}
 	if (h == NULL || h[0] == '\0') {
@@ -143,23 +145,75 @@ static void lane_set_nodelay(struct lane *ln)
 				 sizeof(one));
 }
 
-static int lane_init(struct transport *t, struct peer *p, struct lane *ln,
-		     enum lane_kind kind, const char *host, int port)
+/* evhttp closed the lane's connection (or it is being freed). */
+static void lane_conn_closed(struct evhttp_connection *conn, void *arg)
 {
+	struct lane *ln = arg;
+
+	(void)conn;
+	ln->renew = true;
+}
+
+/* Makes the lane's connection to its peer. Over TLS, the connection's SSL
+ * belongs to the context it was made from: were evhttp to reconnect with
+ * it, a certificate reloaded since (SIGHUP) would never be presented, and
+ * the old session's state would be carried over. So a connection that
+ * closed is made anew before the next POST (lane_flush()), with a new SSL
+ * from the current context. Open connections stay: a handshake per POST
+ * would cost more than the POST. */
+static int lane_connect(struct lane *ln)
+{
+	struct peer *p = ln->peer;
+	struct transport *t = p->t;
+	struct bufferevent *bev = NULL;
 	struct timeval tv;
 
-	ln->peer = p;
-	ln->kind = kind;
+	if (t->tls_client != NULL) {
+		bev = tls_client_bev(t->tls_client, t->base, p->host);
+		if (bev == NULL)
+			return TRANSPORT_ENOMEM;
+	}
 	ln->conn = evhttp_connection_base_bufferevent_new(
-	    t->base, NULL, NULL, host, (ev_uint16_t)port);
-	if (ln->conn == NULL)
+	    t->base, NULL, bev, p->host, (ev_uint16_t)p->port);
+	if (ln->conn == NULL) {
+		if (bev != NULL)
+			bufferevent_free(bev);
 		return TRANSPORT_ENOMEM;
+	}
 	if (t->source_host)
 		evhttp_connection_set_local_address(ln->conn, t->source_host);
 	tv = clock_ms_to_timeval(t->lim.request_timeout_ms);
 	evhttp_connection_set_timeout_tv(ln->conn, &tv);
 	/* Our own backoff decides when to try again, never evhttp. */
 	evhttp_connection_set_retries(ln->conn, 0);
+	if (t->tls_client != NULL)
+		evhttp_connection_set_closecb(ln->conn, lane_conn_closed, ln);
+	ln->renew = false;
+	return TRANSPORT_OK;
+}
+
+/* Over TLS, replaces a connection that closed or failed by a new one
+ * (lane_connect()); nothing to do otherwise. */
+static int lane_renew(struct lane *ln)
+{
+	if (!ln->renew || ln->peer->t->tls_client == NULL)
+		return TRANSPORT_OK;
+	if (ln->conn != NULL)
+		evhttp_connection_free(ln->conn);
+	ln->conn = NULL;
+	return lane_connect(ln);
+}
+
+static int lane_init(struct transport *t, struct peer *p, struct lane *ln,
+		     enum lane_kind kind)
+{
+	int rc;
+
+	ln->peer = p;
+	ln->kind = kind;
+	rc = lane_connect(ln);
+	if (rc != TRANSPORT_OK)
+		return rc;
 	ln->kick = evtimer_new(t->base, lane_kick_cb, ln);
 	if (ln->kick == NULL)
 		return TRANSPORT_ENOMEM;
@@ -193,12 +247,23 @@ int transport_add_peer(struct transport *t, raft_id id, const char *peer_url)
 		t->peers = np;
 		t->cap_peers = cap;
 	}
+	if (transport_url_https(peer_url) != (t->tls_client != NULL)) {
+		transport__log(t, TRANSPORT_LOG_ERROR,
+			       "peer %" PRIu64 ": bad peer URL \"%.200s\": %s",
+			       id, peer_url,
+			       t->tls_client != NULL
+				   ? "peer TLS is on: https:// only"
+				   : "https:// needs peer TLS");
+		return TRANSPORT_EURL;
+	}
 	p = calloc(1, sizeof(*p));
 	if (p == NULL)
 		return TRANSPORT_ENOMEM;
 	p->t = t;
 	p->id = id;
 	snprintf(p->url, sizeof(p->url), "%s", peer_url);
+	snprintf(p->host, sizeof(p->host), "%s", host);
+	p->port = port;
 	if (strchr(host, ':'))
 		snprintf(p->host_header, sizeof(p->host_header), "[%s]:%d",
 			 host, port);
@@ -206,8 +271,7 @@ int transport_add_peer(struct transport *t, raft_id id, const char *peer_url)
 		snprintf(p->host_header, sizeof(p->host_header), "%s:%d", host,
 			 port);
 	for (int i = 0; i < N_LANES; i++) {
-		rc = lane_init(t, p, &p->lanes[i], (enum lane_kind)i, host,
-			       port);
+		rc = lane_init(t, p, &p->lanes[i], (enum lane_kind)i);
 		if (rc != TRANSPORT_OK) {
 			transport__peer_free(p);
 			return rc;
@@ -414,6 +478,7 @@ static void lane_failed(struct lane *ln, const char *why)
 	ln->inflight = false;
 	ln->used = true;
 	ln->up = false;
+	ln->renew = true; /* over TLS, the next POST takes a new connection */
 	p->c.errors++;
 	p->c.msgs_dropped += ln->inflight_msgs;
 	/* One per body, as etcd counts heartbeat send failures: the lines
@@ -556,6 +621,10 @@ static void lane_flush(struct lane *ln)
 
 	if (ln->inflight || ln->backing_off || c == NULL)
 		return;
+	if (lane_renew(ln) != TRANSPORT_OK) {
+		lane_failed(ln, "cannot connect: out of memory");
+		return;
+	}
 	req = evhttp_request_new(lane_done_cb, ln);
 	if (req == NULL) {
 		lane_failed(ln, "out of memory");

@@ -16,6 +16,7 @@ import random
 import shutil
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -72,6 +73,94 @@ def free_port():
     raise RuntimeError('no free port in %d..%d' % (first, last))
 
 
+def openssl(d, *args):
+    """Runs the openssl CLI in directory d; raises on failure."""
+    subprocess.run(['openssl'] + list(args), cwd=d, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+class TlsFiles:
+    """Certificates made with the openssl CLI in directory d (PEM, keys
+    0600): a CA, one certificate per member (SANs for its IP and
+    localhost; usages serverAuth and clientAuth: a member is a server to
+    its peers and a client of them), a client certificate, and the ssl
+    contexts that talk to the members with them."""
+
+    def __init__(self, d, ca='ca'):
+        self.d = d
+        self.ca = ca
+        os.makedirs(d, exist_ok=True)
+        if not os.path.exists(self.path(ca + '.pem')):
+            self.make_ca(ca)
+        if not os.path.exists(self.path('client.pem')):
+            self.make_cert('client', server=False)
+
+    def path(self, name):
+        return os.path.join(self.d, name)
+
+    def make_ca(self, name):
+        openssl(self.d, 'req', '-x509', '-newkey', 'rsa:2048', '-nodes',
+                '-keyout', name + '.key', '-out', name + '.pem',
+                '-subj', '/CN=' + name, '-days', '2')
+        os.chmod(self.path(name + '.key'), 0o600)
+
+    def make_cert(self, name, ca=None, host='127.0.0.1', days=2,
+                  server=True):
+        """NAME.pem/NAME.key signed by ca (default: the CA); a member's
+        (@server) names @host; @days negative: already expired. Returns
+        (cert, key, the CA's pem)."""
+        ca = ca or self.ca
+        openssl(self.d, 'req', '-newkey', 'rsa:2048', '-nodes', '-keyout',
+                name + '.key', '-out', name + '.csr', '-subj', '/CN=' + name)
+        os.chmod(self.path(name + '.key'), 0o600)
+        ext = self.path(name + '.ext')
+        with open(ext, 'w') as f:
+            if server:
+                f.write('subjectAltName=IP:%s,DNS:localhost\n'
+                        'extendedKeyUsage=serverAuth,clientAuth\n' % host)
+            else:
+                f.write('extendedKeyUsage=clientAuth\n')
+        # Negative days: not after a moment already past (as test_tls.py).
+        openssl(self.d, 'x509', '-req', '-in', name + '.csr', '-CA',
+                ca + '.pem', '-CAkey', ca + '.key', '-CAcreateserial',
+                '-days', str(days), '-out', name + '.pem', '-extfile', ext)
+        return (self.path(name + '.pem'), self.path(name + '.key'),
+                self.path(ca + '.pem'))
+
+    def member_files(self, mid, host='127.0.0.1'):
+        """(cert, key, ca) of member mid, made on first use."""
+        name = 'member-%d' % mid
+        if not os.path.exists(self.path(name + '.pem')):
+            self.make_cert(name, host=host)
+        return (self.path(name + '.pem'), self.path(name + '.key'),
+                self.path(self.ca + '.pem'))
+
+    def context(self, cert='client'):
+        """A client ssl context: verifies a member's certificate against
+        the CA and presents @cert (None: no certificate)."""
+        x = ssl.create_default_context(cafile=self.path(self.ca + '.pem'))
+        if cert:
+            x.load_cert_chain(self.path(cert + '.pem'),
+                              self.path(cert + '.key'))
+        return x
+
+
+def serial_of(pem):
+    """A certificate file's serial, upper-case hex (as ssl reports it)."""
+    out = subprocess.run(['openssl', 'x509', '-in', pem, '-noout',
+                          '-serial'], check=True, capture_output=True,
+                         text=True).stdout
+    return out.strip().split('=', 1)[1].upper()
+
+
+def served_serial(host, port, ctx, timeout=10.0):
+    """The serial of the certificate a TLS listener serves to a new
+    connection (ctx decides what this side presents and checks)."""
+    with socket.create_connection((host, port), timeout=timeout) as s:
+        with ctx.wrap_socket(s, server_hostname=host) as t:
+            return t.getpeercert()['serialNumber'].upper()
+
+
 def key_path(key):
     """The /v1/kv/{key} path with the key percent-encoded (str or bytes)."""
     if isinstance(key, str):
@@ -97,10 +186,15 @@ class Response:
 
 
 def http_request(host, port, method, path, body=None, headers=None,
-                 timeout=10.0):
-    """One HTTP request on a fresh connection; raises OSError on failure."""
+                 timeout=10.0, context=None):
+    """One HTTP request on a fresh connection (HTTPS with the ssl
+    @context); raises OSError on failure."""
     t0 = time.monotonic()
-    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    if context is not None:
+        conn = http.client.HTTPSConnection(host, port, timeout=timeout,
+                                           context=context)
+    else:
+        conn = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
         hdrs = dict(headers or {})
         if body is not None and isinstance(body, str):
@@ -132,14 +226,33 @@ class Member:
         self.join = False
         # Set to advertise another client URL (a proxy in front of it).
         self.advertise_client = None
+        # With a TLS cluster: (cert, key, ca) for --peer-* instead of the
+        # member's own (a rogue or expired certificate, a renewal).
+        self.peer_tls_files = None
+
+    @property
+    def scheme(self):
+        return 'https' if self.cluster.tls is not None else 'http'
+
+    def tls_args(self):
+        """The TLS flags of a member of a TLS cluster: its certificate on
+        both listeners, client certificates required on both."""
+        tls = self.cluster.tls
+        if tls is None:
+            return []
+        cert, key, ca = tls.member_files(self.id, self.host)
+        pcert, pkey, pca = self.peer_tls_files or (cert, key, ca)
+        return ['--client-cert', cert, '--client-key', key,
+                '--client-ca', ca, '--peer-cert', pcert, '--peer-key', pkey,
+                '--peer-ca', pca]
 
     @property
     def client_url(self):
-        return 'http://%s:%d' % (self.host, self.client_port)
+        return '%s://%s:%d' % (self.scheme, self.host, self.client_port)
 
     @property
     def peer_url(self):
-        return 'http://%s:%d' % (self.host, self.peer_port)
+        return '%s://%s:%d' % (self.scheme, self.host, self.peer_port)
 
     def args(self):
         a = [KVD, '--id', str(self.id), '--data-dir', self.data_dir,
@@ -154,7 +267,7 @@ class Member:
         a += ['--election-timeout-ms', str(self.cluster.election_timeout_ms),
              '--heartbeat-ms', str(self.cluster.heartbeat_ms),
              '--request-timeout-ms', str(self.cluster.request_timeout_ms)]
-        return a + list(self.cluster.extra_args)
+        return a + self.tls_args() + list(self.cluster.extra_args)
 
     def start(self):
         assert self.proc is None or self.proc.poll() is not None
@@ -207,12 +320,12 @@ class Member:
             headers.setdefault('Authorization',
                                'Bearer ' + self.cluster.token)
         return http_request(self.host, self.client_port, method, path,
-                            body, headers, timeout)
+                            body, headers, timeout, self.cluster.context())
 
     def peer_request(self, method, path, body=None, headers=None,
                      timeout=10.0):
         return http_request(self.host, self.peer_port, method, path,
-                            body, headers, timeout)
+                            body, headers, timeout, self.cluster.context())
 
     def try_status(self, timeout=2.0):
         """/v1/status as a dict, or None when the member does not answer."""
@@ -277,7 +390,7 @@ class Cluster:
 
     def __init__(self, n=3, extra_args=(), election_timeout_ms=ELECTION_TIMEOUT_MS,
                  heartbeat_ms=HEARTBEAT_MS, request_timeout_ms=REQUEST_TIMEOUT_MS,
-                 name='kvd', hosts=None):
+                 name='kvd', hosts=None, tls=False):
         if not KVD:
             raise RuntimeError('no kvd binary: pass it as argv[1] or KVD=')
         self.root = tempfile.mkdtemp(prefix='%s-it-' % name)
@@ -291,10 +404,21 @@ class Cluster:
         # A token Member.request() sends (Authorization: Bearer), once a
         # test turned auth on.
         self.token = None
+        # tls: TLS on both listeners of every member, certificates made
+        # into the cluster's dir (TlsFiles); requests speak HTTPS with the
+        # client certificate.
+        self.tls = TlsFiles(os.path.join(self.root, 'tls')) if tls else None
+        self._context = None
         self.members = {}
         for i in range(1, n + 1):
             self.members[i] = Member(self, i,
                                      hosts[i - 1] if hosts else '127.0.0.1')
+
+    def context(self):
+        """The ssl context requests use (None: plain HTTP)."""
+        if self.tls is not None and self._context is None:
+            self._context = self.tls.context()
+        return self._context
 
     def initial_cluster(self):
         return ','.join('%d=%s' % (m.id, m.peer_url)

@@ -1,25 +1,53 @@
-/* tls.c - OpenSSL server contexts for the listeners: built from files,
- * swapped whole on reload, and handed to bufferevent_openssl. */
+/* tls.c - OpenSSL contexts for the listeners and for outgoing
+ * connections: built from files, swapped whole on reload, and handed to
+ * bufferevent_openssl. */
 #include "tls.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
+#include <openssl/x509v3.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-
-#include "log.h"
 
 struct tls_server {
 	const char *name;
 	char *cert, *key, *ca; /* owned; ca NULL when absent */
 	SSL_CTX *ctx;
+	bool client; /* a context for outgoing connections (tls_client) */
+	void (*warn)(void *arg, const char *line);
+	void *warn_arg;
 };
+
+/* Outgoing connections share the server's fields; the type differs so
+ * that one is never handed where the other is meant. */
+struct tls_client {
+	struct tls_server s;
+};
+
+static void warn(const struct tls_server *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void warn(const struct tls_server *t, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (t->warn != NULL)
+		t->warn(t->warn_arg, line);
+	else
+		fprintf(stderr, "%s\n", line);
+}
 
 /* OpenSSL's reason for the error at the head of its queue (the first
  * one raised is the cause; later ones only add the call chain), then
@@ -70,7 +98,8 @@ static SSL_CTX *build(const struct tls_server *t, char *err, size_t errlen)
 	    (t->ca != NULL && readable(n, "CA", t->ca, err, errlen) != 0))
 		return NULL;
 	ERR_clear_error();
-	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	SSL_CTX *ctx =
+	    SSL_CTX_new(t->client ? TLS_client_method() : TLS_server_method());
 	if (ctx == NULL) {
 		snprintf(err, errlen, "%s TLS: cannot create a context: %s", n,
 			 ssl_reason(why, sizeof(why)));
@@ -107,7 +136,21 @@ static SSL_CTX *build(const struct tls_server *t, char *err, size_t errlen)
 			 n, t->key, t->cert, ssl_reason(why, sizeof(why)));
 		goto fail;
 	}
-	if (t->ca != NULL) {
+	if (t->client) {
+		/* The server's certificate is always verified: against the
+		 * CA given, else the system's store. */
+		int ok = t->ca != NULL
+			     ? SSL_CTX_load_verify_locations(ctx, t->ca, NULL)
+			     : SSL_CTX_set_default_verify_paths(ctx);
+		if (ok != 1) {
+			snprintf(err, errlen,
+				 "%s TLS: cannot load the CA %s: %s", n,
+				 t->ca != NULL ? t->ca : "(system store)",
+				 ssl_reason(why, sizeof(why)));
+			goto fail;
+		}
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	} else if (t->ca != NULL) {
 		STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(t->ca);
 		if (SSL_CTX_load_verify_locations(ctx, t->ca, NULL) != 1 ||
 		    names == NULL) {
@@ -139,13 +182,15 @@ static SSL_CTX *build(const struct tls_server *t, char *err, size_t errlen)
 	}
 	X509 *x = SSL_CTX_get0_certificate(ctx);
 	if (x != NULL && X509_cmp_current_time(X509_get0_notAfter(x)) < 0)
-		log_warn("%s TLS: the certificate %s has expired; clients "
-			 "will refuse it",
-			 n, t->cert);
+		warn(t,
+		     "%s TLS: the certificate %s has expired; %s will refuse "
+		     "it",
+		     n, t->cert, t->client ? "servers" : "clients");
 	if (tls_file_loose(t->key) == 1)
-		log_warn("%s TLS: the key %s may be read by others "
-			 "(chmod 600 it)",
-			 n, t->key);
+		warn(t,
+		     "%s TLS: the key %s may be read by others "
+		     "(chmod 600 it)",
+		     n, t->key);
 	return ctx;
 fail:
 	SSL_CTX_free(ctx);
@@ -162,26 +207,46 @@ static char *dup_or_null(const char *s, int *failed)
 	return d;
 }
 
-struct tls_server *tls_server_new(const struct tls_files *f, char *err,
-				  size_t errlen)
+/* The context of @t from @f: a server's, or with @client an outgoing
+ * connections' (t->client). */
+static int setup(struct tls_server *t, const struct tls_files *f, bool client,
+		 char *err, size_t errlen)
 {
-	struct tls_server *t = calloc(1, sizeof(*t));
-	int failed = t == NULL;
-	if (t != NULL) {
-		t->name = f->name;
-		t->cert = dup_or_null(f->cert, &failed);
-		t->key = dup_or_null(f->key, &failed);
-		t->ca = dup_or_null(f->ca, &failed);
-	}
+	int failed = 0;
+	t->client = client;
+	t->name = f->name;
+	t->warn = f->warn;
+	t->warn_arg = f->warn_arg;
+	t->cert = dup_or_null(f->cert, &failed);
+	t->key = dup_or_null(f->key, &failed);
+	t->ca = dup_or_null(f->ca, &failed);
 	if (failed || t->cert == NULL || t->key == NULL) {
 		snprintf(err, errlen, "%s TLS: %s", f->name,
 			 failed ? "out of memory"
 				: "a certificate and a key are both needed");
-		tls_server_free(t);
-		return NULL;
+		return -1;
 	}
 	t->ctx = build(t, err, errlen);
-	if (t->ctx == NULL) {
+	return t->ctx != NULL ? 0 : -1;
+}
+
+static void clear(struct tls_server *t)
+{
+	SSL_CTX_free(t->ctx);
+	free(t->cert);
+	free(t->key);
+	free(t->ca);
+}
+
+struct tls_server *tls_server_new(const struct tls_files *f, char *err,
+				  size_t errlen)
+{
+	struct tls_server *t = calloc(1, sizeof(*t));
+	if (t == NULL) {
+		snprintf(err, errlen, "%s TLS: out of memory", f->name);
+		return NULL;
+	}
+	if (setup(t, f, false, err, errlen) != 0) {
 		tls_server_free(t);
 		return NULL;
 	}
@@ -229,9 +294,92 @@ void tls_server_free(struct tls_server *t)
 {
 	if (t == NULL)
 		return;
-	SSL_CTX_free(t->ctx);
-	free(t->cert);
-	free(t->key);
-	free(t->ca);
+	clear(t);
 	free(t);
+}
+
+void tls_no_warn(void *arg, const char *line)
+{
+	(void)arg, (void)line;
+}
+
+struct tls_client *tls_client_new(const struct tls_files *f, char *err,
+				  size_t errlen)
+{
+	struct tls_client *c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		snprintf(err, errlen, "%s TLS: out of memory", f->name);
+		return NULL;
+	}
+	if (setup(&c->s, f, true, err, errlen) != 0) {
+		tls_client_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+int tls_client_reload(struct tls_client *c, char *err, size_t errlen)
+{
+	return tls_server_reload(&c->s, err, errlen);
+}
+
+SSL *tls_client_ssl(struct tls_client *c, const char *host)
+{
+	unsigned char addr[16];
+	SSL *ssl = SSL_new(c->s.ctx);
+	if (ssl == NULL) {
+		ERR_clear_error();
+		return NULL;
+	}
+	/* The certificate must name the host the URL names: an IP literal
+	 * as an IP address SAN, a name as a DNS one (also sent as SNI). */
+	X509_VERIFY_PARAM *param = SSL_get0_param(ssl);
+	int ok;
+	if (inet_pton(AF_INET, host, addr) == 1 ||
+	    inet_pton(AF_INET6, host, addr) == 1) {
+		ok = X509_VERIFY_PARAM_set1_ip_asc(param, host);
+	} else {
+		X509_VERIFY_PARAM_set_hostflags(
+		    param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+		ok = X509_VERIFY_PARAM_set1_host(param, host, 0) == 1 &&
+		     SSL_set_tlsext_host_name(ssl, host) == 1;
+	}
+	if (ok != 1) {
+		ERR_clear_error();
+		SSL_free(ssl);
+		return NULL;
+	}
+	return ssl;
+}
+
+struct bufferevent *tls_client_bev(struct tls_client *c,
+				   struct event_base *base, const char *host)
+{
+	SSL *ssl = tls_client_ssl(c, host);
+	if (ssl == NULL)
+		return NULL;
+	struct bufferevent *bev = bufferevent_openssl_socket_new(
+	    base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
+	    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	if (bev == NULL) {
+		SSL_free(ssl);
+		return NULL;
+	}
+	/* As on the server side: HTTP framing tells where an answer ends,
+	 * and a server may close without close_notify. */
+	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	return bev;
+}
+
+SSL_CTX *tls_client_ctx(const struct tls_client *c)
+{
+	return c->s.ctx;
+}
+
+void tls_client_free(struct tls_client *c)
+{
+	if (c == NULL)
+		return;
+	clear(&c->s);
+	free(c);
 }

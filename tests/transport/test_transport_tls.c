@@ -1,0 +1,364 @@
+/* test_transport_tls.c - the peer transport over TLS on loopback, with
+ * certificates this test makes with the openssl CLI: delivery both ways
+ * under a token, a connection made anew (a new TLS session) after the peer
+ * came back, a certificate of another CA refused in both directions, and
+ * peer URLs whose scheme does not match refused. */
+#include <arpa/inet.h>
+#include <check.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/http.h>
+
+#include "tls.h"
+#include "transport.h"
+
+static struct event_base *base;
+static char dir[] = "/tmp/kvd-test-transport-tls-XXXXXX";
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Runs the loop until @pred holds or @timeout_ms pass; true if it held. */
+static bool run_until(bool (*pred)(void *), void *arg, unsigned timeout_ms)
+{
+	uint64_t deadline = now_ms() + timeout_ms;
+
+	while (!pred(arg)) {
+		struct timeval tv = {0, 2000};
+
+		if (now_ms() > deadline)
+			return false;
+		event_base_loopexit(base, &tv);
+		event_base_dispatch(base);
+	}
+	return true;
+}
+
+static void sh(const char *cmd)
+{
+	char full[4096];
+
+	snprintf(full, sizeof(full), "cd %s && %s >/dev/null 2>&1", dir, cmd);
+	if (system(full) != 0) { /* also outside a test: no ck_assert */
+		fprintf(stderr, "failed: %s\n", full);
+		exit(EXIT_FAILURE);
+	}
+}
+
+/* A CA NAME, and a member certificate NAME.pem/NAME.key it signed for
+ * 127.0.0.1 with both usages (a member serves and connects). */
+static void make_certs(const char *ca, const char *name)
+{
+	char cmd[2048];
+
+	snprintf(cmd, sizeof(cmd),
+		 "openssl req -x509 -newkey rsa:2048 -nodes -keyout %s.key "
+		 "-out %s.pem -subj /CN=%s -days 2",
+		 ca, ca, ca);
+	sh(cmd);
+	snprintf(cmd, sizeof(cmd),
+		 "openssl req -newkey rsa:2048 -nodes -keyout %s.key -out "
+		 "%s.csr -subj /CN=%s && chmod 600 %s.key && printf "
+		 "'subjectAltName=IP:127.0.0.1\\nextendedKeyUsage=serverAuth,"
+		 "clientAuth\\n' > %s.ext && openssl x509 -req -in %s.csr -CA "
+		 "%s.pem -CAkey %s.key -days 2 -out %s.pem -extfile %s.ext",
+		 name, name, name, name, name, name, ca, ca, name, name);
+	sh(cmd);
+}
+
+static const char *p(char *buf, const char *name)
+{
+	snprintf(buf, 512, "%s/%s", dir, name);
+	return buf;
+}
+
+/* ---- a member: evhttp listener + TLS transport + what it received ---- */
+
+struct node {
+	raft_id id;
+	struct evhttp *http;
+	int port;
+	struct tls_server *srv;
+	struct tls_client *cli;
+	struct transport *t;
+	size_t n;	   /* messages delivered */
+	uint64_t last_ctx; /* context of the last one */
+};
+
+static void on_messages(void *ctx, const struct raft_msg *msgs, size_t n,
+			raft_id from, const char *client_url,
+			const char *from_addr)
+{
+	struct node *nd = ctx;
+
+	(void)from, (void)client_url, (void)from_addr;
+	nd->n += n;
+	if (n > 0)
+		nd->last_ctx = msgs[n - 1].context;
+}
+
+static int bound_port(struct evhttp_bound_socket *s)
+{
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof(sa);
+	evutil_socket_t fd = evhttp_bound_socket_get_fd(s);
+
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+	return ntohs(sa.sin_port);
+}
+
+/* Starts a listener on 127.0.0.1:@port (0: any) and a transport with
+ * certificate @cert (NAME.pem/NAME.key) trusting CA @ca. */
+static void node_start(struct node *nd, raft_id id, const char *cert,
+		       const char *ca, int port)
+{
+	struct transport_options o;
+	struct evhttp_bound_socket *s;
+	char b1[512], b2[512], b3[512], name[64], err[512];
+
+	memset(nd, 0, sizeof(*nd));
+	nd->id = id;
+	snprintf(name, sizeof(name), "%s.key", cert);
+	struct tls_files f = {
+	    .name = "peer", .key = p(b2, name), .ca = p(b3, ca)};
+	snprintf(name, sizeof(name), "%s.pem", cert);
+	f.cert = p(b1, name);
+	nd->srv = tls_server_new(&f, err, sizeof(err));
+	ck_assert_msg(nd->srv != NULL, "%s", err);
+	nd->cli = tls_client_new(&f, err, sizeof(err));
+	ck_assert_msg(nd->cli != NULL, "%s", err);
+	nd->http = evhttp_new(base);
+	ck_assert_ptr_nonnull(nd->http);
+	s = evhttp_bind_socket_with_handle(nd->http, "127.0.0.1",
+					   (ev_uint16_t)port);
+	ck_assert_ptr_nonnull(s);
+	nd->port = bound_port(s);
+	memset(&o, 0, sizeof(o));
+	o.self = id;
+	o.source_host = "127.0.0.1";
+	o.token = "secret";
+	o.limits.backoff_min_ms = 20;
+	o.limits.backoff_max_ms = 200;
+	o.seed = id;
+	o.on_messages = on_messages;
+	o.tls_server = nd->srv;
+	o.tls_client = nd->cli;
+	o.ctx = nd;
+	ck_assert_int_eq(transport_new(base, &o, &nd->t), TRANSPORT_OK);
+	ck_assert_int_eq(transport_attach(nd->t, nd->http), TRANSPORT_OK);
+}
+
+static void node_stop(struct node *nd)
+{
+	transport_free(nd->t);
+	evhttp_free(nd->http);
+	tls_server_free(nd->srv);
+	tls_client_free(nd->cli);
+	memset(nd, 0, sizeof(*nd));
+}
+
+static void add_peer(struct node *from, const struct node *to)
+{
+	char url[64];
+
+	snprintf(url, sizeof(url), "https://127.0.0.1:%d", to->port);
+	ck_assert_int_eq(transport_add_peer(from->t, to->id, url),
+			 TRANSPORT_OK);
+}
+
+static void send_heartbeat(struct node *from, raft_id to, uint64_t ctx)
+{
+	struct raft_msg m = {.type = RAFT_MSG_HEARTBEAT,
+			     .from = from->id,
+			     .to = to,
+			     .term = 3,
+			     .context = ctx};
+
+	ck_assert_int_eq(transport_send(from->t, &m), TRANSPORT_OK);
+}
+
+struct goal {
+	const struct node *nd;
+	size_t n;
+};
+
+static bool received(void *arg)
+{
+	const struct goal *g = arg;
+
+	return g->nd->n >= g->n;
+}
+
+struct err_goal {
+	const struct node *nd;
+	raft_id peer;
+	uint64_t errors;
+};
+
+static bool failed(void *arg)
+{
+	const struct err_goal *g = arg;
+	struct transport_peer_stats ps;
+
+	ck_assert_int_eq(transport_peer_stats(g->nd->t, g->peer, &ps),
+			 TRANSPORT_OK);
+	return ps.errors >= g->errors;
+}
+
+static void setup(void)
+{
+	base = event_base_new();
+	ck_assert_ptr_nonnull(base);
+}
+
+static void teardown(void)
+{
+	event_base_free(base);
+	base = NULL;
+}
+
+START_TEST(test_delivery_and_reconnect)
+{
+	struct node a, b;
+	struct goal g;
+	int port;
+
+	node_start(&a, 1, "a", "ca.pem", 0);
+	node_start(&b, 2, "b", "ca.pem", 0);
+	add_peer(&a, &b);
+	add_peer(&b, &a);
+	for (uint64_t i = 1; i <= 20; i++)
+		send_heartbeat(&a, 2, i);
+	send_heartbeat(&b, 1, 7);
+	g = (struct goal){&b, 20};
+	ck_assert(run_until(received, &g, 10000));
+	ck_assert_uint_eq(b.last_ctx, 20);
+	g = (struct goal){&a, 1};
+	ck_assert(run_until(received, &g, 10000));
+
+	/* The peer goes away and comes back on the same port: the lane
+	 * fails, then connects anew with a new TLS session. */
+	port = b.port;
+	node_stop(&b);
+	send_heartbeat(&a, 2, 100);
+	struct err_goal eg = {&a, 2, 1};
+	ck_assert(run_until(failed, &eg, 10000));
+	node_start(&b, 2, "b", "ca.pem", port);
+	g = (struct goal){&b, 1};
+	for (uint64_t i = 0; i < 200 && !received(&g); i++) {
+		/* Messages sent while the lane backs off are dropped: send
+		 * until one arrives. */
+		send_heartbeat(&a, 2, 200 + i);
+		run_until(received, &g, 50);
+	}
+	ck_assert_uint_ge(b.n, 1);
+	ck_assert_uint_ge(b.last_ctx, 200);
+	node_stop(&a);
+	node_stop(&b);
+}
+END_TEST
+
+START_TEST(test_other_ca_refused_both_ways)
+{
+	struct node a, r;
+	struct goal g;
+
+	node_start(&a, 1, "a", "ca.pem", 0);
+	/* Its certificate another CA signed; it trusts the right CA. */
+	node_start(&r, 3, "r", "ca.pem", 0);
+	add_peer(&r, &a);
+	add_peer(&a, &r);
+	send_heartbeat(&r, 1, 1);
+	send_heartbeat(&a, 3, 1);
+	struct err_goal eg = {&r, 1, 1};
+	ck_assert(run_until(failed, &eg, 10000));
+	eg = (struct err_goal){&a, 3, 1};
+	ck_assert(run_until(failed, &eg, 10000));
+	g = (struct goal){&a, 1};
+	ck_assert(!run_until(received, &g, 300));
+	ck_assert_uint_eq(r.n, 0);
+	node_stop(&a);
+	node_stop(&r);
+}
+END_TEST
+
+START_TEST(test_url_schemes)
+{
+	struct node a;
+	struct transport_options o;
+	struct transport *t;
+
+	node_start(&a, 1, "a", "ca.pem", 0);
+	ck_assert_int_eq(transport_add_peer(a.t, 2, "http://127.0.0.1:1"),
+			 TRANSPORT_EURL);
+	ck_assert_int_eq(transport_add_peer(a.t, 2, "https://127.0.0.1:1/"),
+			 TRANSPORT_OK);
+	ck_assert(transport_url_https("HTTPS://h:1"));
+	ck_assert(!transport_url_https("http://h:1"));
+
+	/* Without TLS, https:// is refused; one context alone is an
+	 * error. */
+	memset(&o, 0, sizeof(o));
+	o.self = 5;
+	o.on_messages = on_messages;
+	o.ctx = &a;
+	ck_assert_int_eq(transport_new(base, &o, &t), TRANSPORT_OK);
+	ck_assert_int_eq(transport_add_peer(t, 2, "https://127.0.0.1:1"),
+			 TRANSPORT_EURL);
+	ck_assert_int_eq(transport_add_peer(t, 2, "http://127.0.0.1:1"),
+			 TRANSPORT_OK);
+	transport_free(t);
+	o.tls_client = a.cli;
+	ck_assert_int_eq(transport_new(base, &o, &t), TRANSPORT_EINVAL);
+	/* The listener's bufferevents: TLS ones with TLS. */
+	struct bufferevent *bev = transport_new_peer_conn(a.t, base);
+	ck_assert_ptr_nonnull(bev);
+	bufferevent_free(bev);
+	node_stop(&a);
+}
+END_TEST
+
+int main(void)
+{
+	if (mkdtemp(dir) == NULL) {
+		perror("mkdtemp");
+		return EXIT_FAILURE;
+	}
+	make_certs("ca", "a");
+	sh("openssl req -newkey rsa:2048 -nodes -keyout b.key -out b.csr "
+	   "-subj /CN=b && chmod 600 b.key && openssl x509 -req -in b.csr "
+	   "-CA ca.pem -CAkey ca.key -days 2 -out b.pem -extfile a.ext");
+	make_certs("rogue", "r");
+	Suite *s = suite_create("transport_tls");
+	TCase *tc = tcase_create("tls");
+	tcase_set_timeout(tc, 60);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_delivery_and_reconnect);
+	tcase_add_test(tc, test_other_ca_refused_both_ways);
+	tcase_add_test(tc, test_url_schemes);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int nfailed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	char cmd[600];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", dir);
+	return nfailed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
