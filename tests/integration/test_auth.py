@@ -36,10 +36,15 @@ def call(m, method, path, tok=None, body=None, headers=None, timeout=10.0):
     watch that opens is a stream: only its status and headers are read."""
     h = dict(headers or {})
     h.update(bearer(tok))
+    ctx = m.cluster.context()
     if not path.startswith('/v1/watch'):
         return http_request(m.host, m.client_port, method, path, body, h,
-                            timeout)
-    conn = http.client.HTTPConnection(m.host, m.client_port, timeout=timeout)
+                            timeout, ctx)
+    conn = (http.client.HTTPSConnection(m.host, m.client_port,
+                                        timeout=timeout, context=ctx)
+            if ctx is not None else
+            http.client.HTTPConnection(m.host, m.client_port,
+                                       timeout=timeout))
     try:
         conn.request(method, path, headers=h)
         r = conn.getresponse()
@@ -501,6 +506,38 @@ class AuthTest(ClusterTest):
             m.start()
         c.wait_leader()
         self.assertEqual(found, [])
+
+
+class AuthTlsClusterTest(ClusterTest):
+    """Auth on a cluster with TLS on both listeners: refusals over HTTPS,
+    and a follower's relay to the leader (over HTTPS) carrying the
+    caller's token."""
+    CLUSTER_KW = {'tls': True}
+
+    def test_auth_over_tls(self):
+        c = self.cluster
+        r = must(c[1], 'POST', '/v1/auth/enable', None)
+        root = c.token = r.json()['token']
+        wait_for(lambda: all(call(m, 'GET', '/v1/status').status == 401
+                             for m in c.live()),
+                 what='auth on on every member')
+        r = must(c[1], 'POST', '/v1/auth/tokens', root,
+                 '{"name": "tls-rw", "role": "readwrite", "prefix": "t/"}')
+        rw = r.json()['token']
+        wait_for(lambda: all(call(m, 'GET', '/v1/status', rw).status == 200
+                             for m in c.live()),
+                 what='the token on every member')
+        lid, _ = c.wait_leader()
+        lease = must(c[lid], 'POST', '/v1/leases', rw,
+                     '{"ttl": 60}').json()['id']
+        f = [m for m in c.live() if m.id != lid][0]
+        r = must(f, 'POST', '/v1/leases/%d/keepalive' % lease, rw)
+        self.assertEqual(r.json()['id'], lease)
+        self.assertError(call(f, 'POST', '/v1/leases/%d/keepalive' % lease),
+                         401, 'unauthorized')
+        self.assertError(call(f, 'PUT', '/v1/kv/u/x', rw, 'v'), 403,
+                         'forbidden')
+        must(f, 'PUT', '/v1/kv/t/x', rw, 'v')
 
 
 def openssl(d, *args):
