@@ -172,13 +172,21 @@ bool http_auth_check(struct kvdraft_node *n, struct evhttp_request *req,
 		verdict = auth_check(true, &c->who, m, path, scope, scope_len);
 	} else if (txn) {
 		verdict = auth_check(true, &c->who, m, path, NULL, 0);
+	} else if (p[1].value != NULL && p[0].value == NULL &&
+		   strcmp(path, "/v1/watch") == 0) {
+		/* A watch of one key. */
+		verdict = auth_check(true, &c->who, m, path,
+				     (const uint8_t *)p[1].value, p[1].len);
 	} else {
-		/* A watch of a key and of a prefix both count. */
+		/* A list, a prefix delete or a watch of a prefix: no prefix
+		 * is every key. A watch naming both (which its route
+		 * refuses) must be allowed both. */
 		verdict =
 		    auth_check(true, &c->who, m, path,
 			       (const uint8_t *)(p[0].value ? p[0].value : ""),
 			       p[0].value ? p[0].len : 0);
-		if (verdict == AUTH_ALLOW && p[1].value != NULL)
+		if (verdict == AUTH_ALLOW && p[1].value != NULL &&
+		    strcmp(path, "/v1/watch") == 0)
 			verdict =
 			    auth_check(true, &c->who, m, path,
 				       (const uint8_t *)p[1].value, p[1].len);

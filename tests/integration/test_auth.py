@@ -125,6 +125,7 @@ ROUTES = [
     ('blocking read', 'GET', '/v1/kv/app/k?wait_index=1&wait=1ms', None),
     ('prefix delete', 'DELETE', '/v1/kv?prefix=app/none/', None),
     ('watch', 'GET', '/v1/watch?prefix=app/&from=1', None),
+    ('watch key', 'GET', '/v1/watch?key=app/k', None),
     ('txn', 'POST', '/v1/txn',
      txn([{'get': {'key': 'app/k'}}])),
     ('lease list', 'GET', '/v1/leases', None),
@@ -160,7 +161,8 @@ A, F = 'allowed', 403
 WANT = {
     'kv get': (A, A, A), 'kv put': (A, A, F), 'kv delete': (A, A, F),
     'list': (A, A, A), 'blocking read': (A, A, A),
-    'prefix delete': (A, A, F), 'watch': (A, A, A), 'txn': (A, A, F),
+    'prefix delete': (A, A, F), 'watch': (A, A, A), 'watch key': (A, A, A),
+    'txn': (A, A, F),
     'lease list': (A, A, F), 'lease grant': (A, A, F),
     'status': (A, A, A), 'members': (A, A, A), 'metrics': (A, A, A),
     'member add': (A, F, F), 'member remove': (A, F, F),
