@@ -994,7 +994,7 @@ static void handle(struct evhttp_request *req, void *arg)
 		       0 &&
 		   (path[strlen(HTTP_LEASES_PATH)] == '\0' ||
 		    path[strlen(HTTP_LEASES_PATH)] == '/')) {
-		http_leases_handle(n, req, path, query, t0);
+		http_leases_handle(n, req, path, query, t0, &caller);
 	} else if (strncmp(path, HTTP_AUTH_PATH, strlen(HTTP_AUTH_PATH)) == 0 &&
 		   (path[strlen(HTTP_AUTH_PATH)] == '\0' ||
 		    path[strlen(HTTP_AUTH_PATH)] == '/')) {

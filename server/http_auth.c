@@ -222,6 +222,44 @@ bool http_auth_txn(struct kvdraft_node *n, struct evhttp_request *req,
 	return ok;
 }
 
+struct lease_scope {
+	const struct auth_who *who;
+	bool outside;
+};
+
+static int lease_key_cb(void *arg, const uint8_t *key, size_t len)
+{
+	struct lease_scope *ls = arg;
+
+	ls->outside = !auth_scope_ok(ls->who, key, len);
+	return ls->outside ? 1 : 0;
+}
+
+bool http_auth_lease(struct kvdraft_node *n, struct evhttp_request *req,
+		     enum metrics_route route, double t0,
+		     const struct http_auth_caller *caller, uint64_t id)
+{
+	struct lease_scope ls = {.who = caller != NULL ? &caller->who : NULL};
+	int64_t rc;
+
+	if (caller == NULL || !caller->enabled ||
+	    caller->who.role == AUTH_ROLE_ADMIN || caller->who.prefix_len == 0)
+		return true;
+	rc = kv_lease_keys(kv_app_store(n), id, SIZE_MAX / 2, lease_key_cb, &ls,
+			   NULL);
+	if (rc >= 0 && !ls.outside)
+		return true;
+	if (rc < 0 && rc != KV_ESTOPPED) {
+		http_send_error(req, 500, "internal", kv_strerror((int)rc),
+				NULL);
+		metrics_http(kvd_metrics(n), route, 500,
+			     clock_now_seconds() - t0);
+		return false;
+	}
+	refuse(n, req, route, t0, 403);
+	return false;
+}
+
 void http_auth_hold(const struct http_auth_caller *caller,
 		    struct http_auth_hold *h)
 {

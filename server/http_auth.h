@@ -74,6 +74,14 @@ bool http_auth_txn(struct kvdraft_node *n, struct evhttp_request *req,
 		   const struct http_auth_caller *caller,
 		   const struct kv_txn *t);
 
+/* Whether every key attached to lease @id (in this member's store) is
+ * within @caller's reach: a lease is not a way around a prefix (revoking
+ * it deletes its keys; reading it names them). When not, @req is answered
+ * 403 (counted under @route) and false returned. */
+bool http_auth_lease(struct kvdraft_node *n, struct evhttp_request *req,
+		     enum metrics_route route, double t0,
+		     const struct http_auth_caller *caller, uint64_t id);
+
 /* Serves @path under /v1/auth: POST enable, POST disable, GET and POST
  * tokens, DELETE tokens/{name}. */
 void http_auth_handle(struct kvdraft_node *n, struct evhttp_request *req,

@@ -14,6 +14,7 @@
 
 #include "clock.h"
 #include "config.h"
+#include "http_auth.h"
 #include "http_util.h"
 #include "kv.h"
 #include "kv_app.h"
@@ -524,7 +525,8 @@ static void handle_list(struct kvdraft_node *n, struct evhttp_request *req,
 }
 
 void http_leases_handle(struct kvdraft_node *n, struct evhttp_request *req,
-			const char *path, const char *query, double t0)
+			const char *path, const char *query, double t0,
+			const struct http_auth_caller *caller)
 {
 	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
 	const size_t plen = strlen(HTTP_LEASES_PATH);
@@ -562,6 +564,10 @@ void http_leases_handle(struct kvdraft_node *n, struct evhttp_request *req,
 		return;
 	}
 	struct lcall *c;
+	if ((cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_DELETE ||
+	     cmd == EVHTTP_REQ_POST) &&
+	    !http_auth_lease(n, req, ROUTE, t0, caller, id))
+		return;
 	if (slash != NULL) {
 		if (cmd != EVHTTP_REQ_POST) {
 			method_not_allowed(n, req, t0, "POST");

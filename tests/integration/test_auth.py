@@ -296,6 +296,31 @@ class AuthTest(ClusterTest):
         r = must(c[lid], 'GET', '/v1/kv/app/relayed', rw)
         self.assertEqual(r.body, b'x')
 
+    def test_lease_is_no_way_around_a_prefix(self):
+        c = self.cluster
+        root = self.enable()
+        rw = self.create('leaser', 'readwrite', 'app/')
+        self.wait_token(rw)
+        lid, _ = c.wait_leader()
+        mine = must(c[lid], 'POST', '/v1/leases', rw,
+                    '{"ttl": 60}').json()['id']
+        must(c[lid], 'PUT', '/v1/kv/app/l1?lease=%d' % mine, rw, 'v')
+        # A key outside the prefix attached (by an admin) to a lease: the
+        # prefixed token may not revoke (delete it), read or extend it.
+        theirs = must(c[lid], 'POST', '/v1/leases', rw,
+                      '{"ttl": 60}').json()['id']
+        must(c[lid], 'PUT', '/v1/kv/other/l2?lease=%d' % theirs, root, 'v')
+        self.assertError(call(c[lid], 'PUT', '/v1/kv/other/l3?lease=%d'
+                              % theirs, rw, 'v'), 403, 'forbidden')
+        for method, path in (('DELETE', '/v1/leases/%d' % theirs),
+                             ('GET', '/v1/leases/%d' % theirs),
+                             ('POST', '/v1/leases/%d/keepalive' % theirs)):
+            self.assertError(call(c[lid], method, path, rw), 403,
+                             'forbidden')
+        r = must(c[lid], 'DELETE', '/v1/leases/%d' % mine, rw)
+        self.assertEqual(r.json()['deleted'], 1)
+        must(c[lid], 'DELETE', '/v1/leases/%d' % theirs, root)
+
     def test_revocation_on_every_member(self):
         c = self.cluster
         root = self.enable()
