@@ -434,7 +434,7 @@ static void handle_grant(struct kvdraft_node *n, struct evhttp_request *req,
 
 /* POST /v1/leases/keepalive {"ids": [...]}. */
 static void handle_batch(struct kvdraft_node *n, struct evhttp_request *req,
-			 double t0)
+			 double t0, const struct http_auth_caller *caller)
 {
 	size_t len;
 	const char *body = body_of(n, req, t0, &len);
@@ -469,6 +469,11 @@ static void handle_batch(struct kvdraft_node *n, struct evhttp_request *req,
 			lcall_free(c);
 		goto out;
 	}
+	for (size_t i = 0; i < c->n_ids; i++)
+		if (!http_auth_lease(n, req, ROUTE, t0, caller, c->ids[i])) {
+			lcall_free(c);
+			goto out;
+		}
 	start_leader_read(c);
 out:
 	json_decref(j);
@@ -546,7 +551,7 @@ void http_leases_handle(struct kvdraft_node *n, struct evhttp_request *req,
 	}
 	if (strcmp(rest, "keepalive") == 0) {
 		if (cmd == EVHTTP_REQ_POST)
-			handle_batch(n, req, t0);
+			handle_batch(n, req, t0, caller);
 		else
 			method_not_allowed(n, req, t0, "POST");
 		return;

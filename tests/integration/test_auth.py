@@ -317,6 +317,12 @@ class AuthTest(ClusterTest):
                              ('POST', '/v1/leases/%d/keepalive' % theirs)):
             self.assertError(call(c[lid], method, path, rw), 403,
                              'forbidden')
+        self.assertError(call(c[lid], 'POST', '/v1/leases/keepalive', rw,
+                              json.dumps({'ids': [mine, theirs]})), 403,
+                         'forbidden')
+        r = must(c[lid], 'POST', '/v1/leases/keepalive', rw,
+                 json.dumps({'ids': [mine]}))
+        self.assertEqual(len(r.json()['leases']), 1)
         r = must(c[lid], 'DELETE', '/v1/leases/%d' % mine, rw)
         self.assertEqual(r.json()['deleted'], 1)
         must(c[lid], 'DELETE', '/v1/leases/%d' % theirs, root)
