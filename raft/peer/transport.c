@@ -158,6 +158,7 @@ void transport_free(struct transport *t)
 		return;
 	if (t->http) {
 		evhttp_del_cb(t->http, TRANSPORT_PATH);
+		evhttp_del_cb(t->http, PEER_PROOF_PATH);
 		if (t->gate)
 			evhttp_set_bevcb(t->http, NULL, NULL);
 	}
@@ -193,6 +194,7 @@ void transport__counters_add(struct counters *to, const struct counters *c)
 	to->msgs_dropped += c->msgs_dropped;
 	to->errors += c->errors;
 	to->heartbeat_failures += c->heartbeat_failures;
+	to->proof_failures += c->proof_failures;
 }
 
 int transport_peer_stats(const struct transport *t, raft_id id,
@@ -215,6 +217,8 @@ int transport_peer_stats(const struct transport *t, raft_id id,
 	out->msgs_dropped = p->c.msgs_dropped;
 	out->msgs_refused = p->msgs_refused;
 	out->errors = p->c.errors;
+	out->proof_failures = p->c.proof_failures;
+	out->proven = t->token == NULL || p->proven;
 	out->queued_msgs = p->queued_msgs;
 	out->queued_bytes = p->queued_bytes;
 	for (int i = 0; i < N_LANES; i++) {
@@ -256,6 +260,21 @@ void transport_stats(const struct transport *t, struct transport_stats *out)
 	out->unauthorized = t->unauthorized;
 	out->frames_encoded = t->frames_encoded;
 	out->frames_shared = t->frames_shared;
+	out->proof_failures = sum.proof_failures;
+	out->hellos_answered = t->hellos_answered;
+	out->hellos_limited = t->hellos_limited;
+}
+
+bool transport_peer_proven(const struct transport *t, raft_id id)
+{
+	const struct peer *p;
+
+	if (t == NULL)
+		return false;
+	if (t->token == NULL)
+		return true;
+	p = transport__find_peer(t, id, NULL);
+	return p != NULL && p->proven;
 }
 
 size_t transport_peers(const struct transport *t, raft_id *ids, size_t cap)

@@ -33,6 +33,14 @@
  * With a token, the whole peer listener checks it before reading a body
  * (transport_attach()).
  *
+ * Proof of membership: with a token, before a lane's connection carries
+ * anything (every connect and reconnect), the transport asks the peer
+ * `GET /raft/hello?nonce=N` without the token, and sends on that
+ * connection only once the answer proves that the peer holds the token
+ * and is the member it is being sent to (peer_proof.h); until then the
+ * lane fails as if the peer were unreachable. The listener answers
+ * hellos without a token, rate-limited.
+ *
  * Headers: Content-Type: application/octet-stream, X-Kvd-From: <id>,
  * X-Kvd-Client-URL: <advertised client URL> (when set), X-Kvd-Token:
  * <token> (when set). docs/FORMAT.md ("Peer messages") has the details.
@@ -155,6 +163,10 @@ struct transport_peer_stats {
 	size_t inflight_msgs; /* in POSTs not answered yet */
 	bool up;	      /* the last POST on each used lane succeeded */
 	char last_error[128]; /* "" when none yet */
+	/* Hellos the peer answered without a good proof (a wrong token, id
+	 * or answer); and whether it proved itself (always with no token). */
+	uint64_t proof_failures;
+	bool proven;
 };
 
 /* Counters of the whole transport. */
@@ -175,6 +187,11 @@ struct transport_stats {
 	/* Large entry frames (transport_share.h) encoded, and taken again
 	 * for another peer's body without a second copy. */
 	uint64_t frames_encoded, frames_shared;
+	/* Asking side: hellos answered without a good proof (sum over
+	 * peers). Answering side: hellos answered, and refused by the
+	 * rate limit (429). */
+	uint64_t proof_failures;
+	uint64_t hellos_answered, hellos_limited;
 };
 
 struct transport;
@@ -247,6 +264,12 @@ void transport_stats(const struct transport *t, struct transport_stats *out);
 /* Fills @ids with up to @cap peer ids (in the order added) and returns the
  * number of peers (which may exceed @cap). */
 size_t transport_peers(const struct transport *t, raft_id *ids, size_t cap);
+
+/* Whether peer @id may be sent the token and the log outside the
+ * transport (a snapshot): the transport has no token (then any id), or
+ * one of the peer's lanes proved it holds it and no hello answered
+ * wrongly since (then false for an unknown peer). */
+bool transport_peer_proven(const struct transport *t, raft_id id);
 
 /* A static string for a transport_error code. */
 const char *transport_strerror(int err);

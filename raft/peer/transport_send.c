@@ -556,6 +556,12 @@ static void lane_flush(struct lane *ln)
 
 	if (ln->inflight || ln->backing_off || c == NULL)
 		return;
+	/* Nothing with the token goes to an address that has not proven it
+	 * holds the token too (transport_hello.c). */
+	if (transport__hello_needed(ln)) {
+		transport__hello_start(ln);
+		return;
+	}
 	req = evhttp_request_new(lane_done_cb, ln);
 	if (req == NULL) {
 		lane_failed(ln, "out of memory");
@@ -613,4 +619,19 @@ static void lane_kick_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	ln->backing_off = false;
 	lane_flush(ln);
+}
+
+void transport__lane_failed(struct lane *ln, const char *why)
+{
+	lane_failed(ln, why);
+}
+
+void transport__lane_kick(struct lane *ln)
+{
+	lane_kick_now(ln);
+}
+
+void transport__lane_error_cb(enum evhttp_request_error err, void *arg)
+{
+	lane_error_cb(err, arg);
 }

@@ -44,6 +44,7 @@ wal_src="$frame_src $wal_only"
 peer_src="$codec_src raft/base/secret.c raft/peer/transport.c"
 peer_src="$peer_src raft/peer/transport_send.c raft/peer/transport_recv.c"
 peer_src="$peer_src raft/peer/transport_share.c raft/peer/refused_log.c"
+peer_src="$peer_src raft/peer/transport_hello.c raft/peer/peer_proof.c"
 snap_src="$peer_src raft/base/crc32c_file.c raft/base/durable.c"
 snap_src="$snap_src raft/base/hex.c raft/peer/snapshot_transfer.c"
 srcs() {
@@ -72,11 +73,13 @@ srcs() {
 }
 libs() {
 	case $1 in
-	fuzz_peer_http | fuzz_snapshot_http) echo "$(pc --libs libevent)" ;;
+	fuzz_peer_http | fuzz_snapshot_http)
+		echo "$(pc --libs libevent libcrypto)" ;;
 	fuzz_watch_stream) echo "$(pc --libs libevent jansson)" ;;
 	fuzz_txn_json) echo "$(pc --libs jansson)" ;;
 	fuzz_client_http)
 		echo "$(pc --libs libevent libevent_pthreads jansson lmdb)" \
+		     "$(pc --libs libcrypto libssl libevent_openssl)" \
 		     "-lpthread -lm" ;;
 	*) echo "" ;;
 	esac
