@@ -389,6 +389,12 @@ struct kvdraft_node_stats {
 	 * error, and queued ones dropped behind such a failure or refused
 	 * by a full queue (the transport logs the peer's trouble). */
 	uint64_t slow_applies, slow_fsyncs, heartbeat_send_failures;
+	/* Added later. Peer hellos (docs/FORMAT.md, "Peer hello"): answered
+	 * by a peer without a good proof of membership (nothing with the
+	 * peer token was sent to it); answered by this member, and refused
+	 * by its rate limit. */
+	uint64_t peer_proof_failures, peer_hellos_answered;
+	uint64_t peer_hellos_limited;
 };
 
 /* Fills the fields of @out that out->size covers. */

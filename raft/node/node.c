@@ -874,6 +874,9 @@ void node_stats(const struct node *n, struct kvdraft_node_stats *out)
 	s.peer_bad_requests = ts.bad_requests;
 	s.peer_unauthorized = ts.unauthorized;
 	s.heartbeat_send_failures = ts.heartbeat_failures;
+	s.peer_proof_failures = ts.proof_failures;
+	s.peer_hellos_answered = ts.hellos_answered;
+	s.peer_hellos_limited = ts.hellos_limited;
 	if (n->wal.ww != NULL) {
 		struct wal_writer_stats ws;
 		wal_writer_get_stats(n->wal.ww, &ws);
