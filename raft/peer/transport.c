@@ -79,7 +79,8 @@ int transport_new(struct event_base *base, const struct transport_options *o,
 		return TRANSPORT_EINVAL;
 	if ((o->token &&
 	     (!transport__printable(o->token) || o->token[0] == '\0')) ||
-	    (o->client_url && !transport__printable(o->client_url)))
+	    (o->client_url && !transport__printable(o->client_url)) ||
+	    (o->peer_url && !transport__printable(o->peer_url)))
 		return TRANSPORT_EINVAL;
 	t = calloc(1, sizeof(*t));
 	if (t == NULL)
@@ -89,6 +90,7 @@ int transport_new(struct event_base *base, const struct transport_options *o,
 	snprintf(t->self_str, sizeof(t->self_str), "%" PRIu64, o->self);
 	t->source_host = dup_opt(o->source_host, TRANSPORT_MAX_URL, &rc);
 	t->client_url = dup_opt(o->client_url, TRANSPORT_MAX_URL, &rc);
+	t->peer_url = dup_opt(o->peer_url, TRANSPORT_MAX_URL, &rc);
 	t->token = dup_opt(o->token, TRANSPORT_MAX_TOKEN, &rc);
 	if (rc != TRANSPORT_OK)
 		goto fail;
@@ -147,6 +149,7 @@ fail:
 	share_cache_free(t->share);
 	free(t->source_host);
 	free(t->client_url);
+	free(t->peer_url);
 	free(t->token);
 	free(t);
 	return rc;
@@ -169,6 +172,7 @@ void transport_free(struct transport *t)
 	free(t->peers);
 	free(t->source_host);
 	free(t->client_url);
+	free(t->peer_url);
 	free(t->token);
 	free(t);
 }

@@ -42,7 +42,8 @@
  * hellos without a token, rate-limited.
  *
  * Headers: Content-Type: application/octet-stream, X-Kvd-From: <id>,
- * X-Kvd-Client-URL: <advertised client URL> (when set), X-Kvd-Token:
+ * X-Kvd-Client-URL: <advertised client URL> (when set), X-Kvd-Peer-URL:
+ * <advertised peer URL> (when set), X-Kvd-Token:
  * <token> (when set). docs/FORMAT.md ("Peer messages") has the details.
  *
  * Threads: none. Everything runs on the caller's event_base; call every
@@ -71,6 +72,7 @@ struct bufferevent;
 #define TRANSPORT_PATH		    "/raft/messages"
 #define TRANSPORT_HEADER_FROM	    "X-Kvd-From"
 #define TRANSPORT_HEADER_CLIENT_URL "X-Kvd-Client-URL"
+#define TRANSPORT_HEADER_PEER_URL   "X-Kvd-Peer-URL"
 #define TRANSPORT_HEADER_TOKEN	    "X-Kvd-Token"
 #define TRANSPORT_MAX_URL	    1024 /* bytes of a peer or client URL */
 #define TRANSPORT_MAX_TOKEN	    4096 /* bytes of the token */
@@ -120,6 +122,10 @@ struct transport_options {
 	/* This member's advertised client URL, sent to peers in
 	 * X-Kvd-Client-URL so they learn it. NULL: not sent. Copied. */
 	const char *client_url;
+	/* This member's advertised peer URL, sent to peers in X-Kvd-Peer-URL
+	 * so that one that does not know this member yet (it waits to be
+	 * added) can answer it. NULL: not sent. Copied. */
+	const char *peer_url;
 	/* Shared secret: sent with every POST and required on every one
 	 * received (compared in constant time). NULL: none. Copied. */
 	const char *token;
@@ -133,11 +139,13 @@ struct transport_options {
 	 * (raft_step() copies). @from is the X-Kvd-From of the request;
 	 * @from_client_url its X-Kvd-Client-URL (printable, shorter than
 	 * TRANSPORT_MAX_URL, as the peer sent it) or NULL; @from_addr the
-	 * address the request came from (an IP literal) or NULL. With a
+	 * address the request came from (an IP literal) or NULL;
+	 * @from_peer_url its X-Kvd-Peer-URL (printable, a URL
+	 * transport_parse_url() takes, as the peer sent it) or NULL. With a
 	 * token, the request carried it. Required. */
 	void (*on_messages)(void *ctx, const struct raft_msg *msgs, size_t n,
 			    raft_id from, const char *from_client_url,
-			    const char *from_addr);
+			    const char *from_addr, const char *from_peer_url);
 	/* One log line (no newline), enum transport_log_level. May be NULL. */
 	void (*log)(void *ctx, int level, const char *line);
 	/* A POST to @peer was answered 2xx @seconds after it was sent: the

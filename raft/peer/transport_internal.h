@@ -87,12 +87,12 @@ struct transport {
 	struct event_base *base;
 	raft_id self;
 	char self_str[24];
-	char *source_host, *client_url, *token;
+	char *source_host, *client_url, *peer_url, *token;
 	size_t token_len;
 	struct transport_limits lim;
 	void (*on_messages)(void *ctx, const struct raft_msg *msgs, size_t n,
 			    raft_id from, const char *from_client_url,
-			    const char *from_addr);
+			    const char *from_addr, const char *from_peer_url);
 	void (*log)(void *ctx, int level, const char *line);
 	void (*on_round_trip)(void *ctx, raft_id peer, double seconds);
 	void *ctx;

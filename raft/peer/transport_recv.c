@@ -90,7 +90,10 @@ static void handle_messages(struct evhttp_request *req, void *arg)
 	struct transport *t = arg;
 	struct evkeyvalq *h = evhttp_request_get_input_headers(req);
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
-	const char *token, *curl;
+	const char *token, *curl, *purl;
+	char phost[TRANSPORT_MAX_URL];
+	const char *why;
+	int pport;
 	struct msg_batch b;
 	size_t len, err_off = 0, n = 0;
 	uint8_t *body;
@@ -134,6 +137,12 @@ static void handle_messages(struct evhttp_request *req, void *arg)
 	if (curl &&
 	    (strlen(curl) >= TRANSPORT_MAX_URL || !transport__printable(curl)))
 		curl = NULL;
+	/* Only a peer URL this member could dial goes up. */
+	purl = evhttp_find_header(h, TRANSPORT_HEADER_PEER_URL);
+	if (purl && (!transport__printable(purl) ||
+		     transport_parse_url(purl, phost, sizeof(phost), &pport,
+					 &why) != TRANSPORT_OK))
+		purl = NULL;
 
 	body = len ? evbuffer_pullup(in, (ev_ssize_t)len) : NULL;
 	if (len && body == NULL) {
@@ -201,7 +210,7 @@ static void handle_messages(struct evhttp_request *req, void *arg)
 
 		if (c)
 			evhttp_connection_get_peer(c, &addr, &port);
-		t->on_messages(t->ctx, b.msgs, n, from, curl, addr);
+		t->on_messages(t->ctx, b.msgs, n, from, curl, addr, purl);
 	}
 	msg_batch_free(&b);
 	evhttp_send_reply(req, 204, "No Content", NULL);

@@ -574,6 +574,8 @@ static void lane_flush(struct lane *ln)
 	    evhttp_add_header(h, TRANSPORT_HEADER_FROM, t->self_str) ||
 	    (t->client_url && evhttp_add_header(h, TRANSPORT_HEADER_CLIENT_URL,
 						t->client_url)) ||
+	    (t->peer_url &&
+	     evhttp_add_header(h, TRANSPORT_HEADER_PEER_URL, t->peer_url)) ||
 	    (t->token &&
 	     evhttp_add_header(h, TRANSPORT_HEADER_TOKEN, t->token))) {
 		evhttp_request_free(req);

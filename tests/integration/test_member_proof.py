@@ -3,8 +3,10 @@
 # token, and no entries, until it proves it holds the token (GET
 # /raft/hello, docs/FORMAT.md "Peer hello"). A fake learner gets only
 # hellos; a real member with a wrong token never gets the log; a real one
-# with the right token joins and catches up; old members restart and
-# reconnect; a peer port off loopback with no token is warned about.
+# with the right token joins and catches up, answering the leader at the
+# peer URL its messages announce (no request to a client URL); old
+# members restart and reconnect; a peer port off loopback with no token
+# is warned about.
 
 import hashlib
 import hmac
@@ -262,6 +264,12 @@ class MemberProofTest(ClusterTest):
         wait_for(lambda: m4.get('join/before', stale=True).body == b'b',
                  what='member 4 caught up')
         self.assertGreaterEqual(metric(m4, 'kvd_peer_hellos_total'), 1)
+        # It answered the leader at the peer URL the leader's (token
+        # bearing) messages announced: no request to a client URL, which
+        # client tokens may guard.
+        log4 = m4.log_since_start()
+        self.assertIn('added as its message announced', log4)
+        self.assertNotIn('for the members', log4)
         for mid in (1, 2):
             c[mid].kill()
             c[mid].start()

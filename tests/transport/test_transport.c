@@ -60,6 +60,7 @@ struct node {
 	uint64_t calls;
 	raft_id last_from;
 	char last_client_url[TRANSPORT_MAX_URL];
+	char last_peer_url[TRANSPORT_MAX_URL];
 	char last_addr[64];
 	bool answer_heartbeats; /* reply HEARTBEAT_RESP from the callback */
 	char log[64][512];
@@ -87,10 +88,12 @@ static void copy_msg(struct raft_msg *dst, const struct raft_msg *src)
 
 static void on_messages(void *ctx, const struct raft_msg *msgs, size_t n,
 			raft_id from, const char *client_url,
-			const char *from_addr)
+			const char *from_addr, const char *peer_url)
 {
 	struct node *nd = ctx;
 
+	snprintf(nd->last_peer_url, sizeof(nd->last_peer_url), "%s",
+		 peer_url ? peer_url : "");
 	snprintf(nd->last_addr, sizeof(nd->last_addr), "%s",
 		 from_addr ? from_addr : "");
 
@@ -148,6 +151,11 @@ static int bound_port(struct evhttp_bound_socket *s)
 	return ntohs(sa.sin_port);
 }
 
+static void url_of(char *buf, size_t cap, int port)
+{
+	snprintf(buf, cap, "http://127.0.0.1:%d", port);
+}
+
 /* Starts an HTTP listener on 127.0.0.1:@port (0: any) and a transport. */
 static void node_start(struct node *nd, raft_id id, const char *token,
 		       const struct transport_limits *lim, int port,
@@ -155,7 +163,7 @@ static void node_start(struct node *nd, raft_id id, const char *token,
 {
 	struct transport_options o;
 	struct evhttp_bound_socket *s;
-	char curl[64];
+	char curl[64], purl[64];
 
 	memset(nd, 0, sizeof(*nd));
 	nd->id = id;
@@ -171,6 +179,8 @@ static void node_start(struct node *nd, raft_id id, const char *token,
 	o.self = id;
 	o.source_host = source ? source : "127.0.0.1";
 	o.client_url = curl;
+	url_of(purl, sizeof(purl), nd->port);
+	o.peer_url = purl;
 	o.token = token;
 	if (lim)
 		o.limits = *lim;
@@ -201,11 +211,6 @@ static void node_stop(struct node *nd)
 	nd->t = NULL;
 	nd->http = NULL;
 	node_free_msgs(nd);
-}
-
-static void url_of(char *buf, size_t cap, int port)
-{
-	snprintf(buf, cap, "http://127.0.0.1:%d", port);
 }
 
 static void add_peer(struct node *from, const struct node *to)
@@ -558,13 +563,26 @@ START_TEST(test_token_required)
 	ck_assert_int_eq(transport_send(good.t, &m), TRANSPORT_OK);
 	wait_received(&b, 1);
 	ck_assert_uint_eq(b.msgs[0].context, 42);
+	/* The sender's peer URL came with it. */
+	{
+		char url[64];
 
-	/* Authorization: Bearer works too; a wrong one does not. */
+		url_of(url, sizeof(url), good.port);
+		ck_assert_str_eq(b.last_peer_url, url);
+	}
+
+	/* Authorization: Bearer works too; a wrong one does not. A peer URL
+	 * the transport could not dial is not passed on. */
 	m = heartbeat(1, 2, 43);
 	body = encode(&m, 1, &len);
 	{
-		const char *ok[] = {"X-Kvd-From", "1", "Authorization",
-				    "Bearer s3cret-token", NULL};
+		const char *ok[] = {"X-Kvd-From",
+				    "1",
+				    "Authorization",
+				    "Bearer s3cret-token",
+				    "X-Kvd-Peer-URL",
+				    "http://127.0.0.1:1/path",
+				    NULL};
 		const char *no[] = {"X-Kvd-From", "1", "Authorization",
 				    "Bearer s3cret-tokeX", NULL};
 
@@ -575,6 +593,7 @@ START_TEST(test_token_required)
 		    raw_request(b.port, EVHTTP_REQ_POST, body, len, ok), 204);
 		ck_assert_uint_eq(b.n, 2);
 		ck_assert_uint_eq(b.msgs[1].context, 43);
+		ck_assert_str_eq(b.last_peer_url, "");
 	}
 	free(body);
 	node_stop(&good);
