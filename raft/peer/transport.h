@@ -248,7 +248,10 @@ int transport_send(struct transport *t, const struct raft_msg *m);
  * that checks the token of each request once its headers are in: a
  * request without it reaches its handler with no body and
  * `Connection: close` (so every path of the listener answers it 401 having
- * read none of its body), and the rest of that connection is discarded.
+ * read none of its body), and the rest of that connection is discarded;
+ * but a hello (`GET /raft/hello?...` announcing no body), which goes up
+ * unchanged and keeps its connection. Also registers GET /raft/hello
+ * (peer_proof.h), answered without a token.
  * Returns TRANSPORT_EATTACHED on a second call, TRANSPORT_EEVENT if evhttp
  * refuses the path (already taken), TRANSPORT_ENOMEM. */
 int transport_attach(struct transport *t, struct evhttp *peer_http);

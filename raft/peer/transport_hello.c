@@ -38,7 +38,8 @@
 bool transport__hello_needed(const struct lane *ln)
 {
 	return ln->peer->t->token != NULL &&
-	       !(ln->proven && ln->proven_gen == ln->conn_gen);
+	       !(ln->proven && ln->proven_gen == ln->conn_gen &&
+		 ln->proven_conn == ln->conn);
 }
 
 /* evhttp calls this when a connection it had established closes (and
@@ -120,7 +121,7 @@ static void hello_done_cb(struct evhttp_request *req, void *arg)
 	/* evhttp closes a connection the answer asked to close before it
 	 * calls us: then the proof was made on a connection that is gone,
 	 * and the next POST would go out on a new, unproven one. */
-	if (ln->conn_gen != ln->proven_gen) {
+	if (ln->conn_gen != ln->proven_gen || ln->proven_conn != ln->conn) {
 		hello_failed(ln, true, "connection closed after the hello");
 		return;
 	}
@@ -174,6 +175,7 @@ void transport__hello_start(struct lane *ln)
 	ln->hello = true;
 	ln->proven = false;
 	ln->proven_gen = ln->conn_gen;
+	ln->proven_conn = ln->conn;
 	ln->inflight_msgs = ln->inflight_bytes = 0;
 	ln->inflight_heartbeat = false;
 	ln->err[0] = '\0';

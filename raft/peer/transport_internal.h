@@ -54,6 +54,9 @@ struct lane {
 	bool proven;	   /* the connection proved_gen is proven */
 	uint64_t conn_gen; /* closes of conn so far */
 	uint64_t proven_gen;
+	/* The connection object proven: one made in place of it (ln->conn
+	 * replaced) is not, whatever the count says. */
+	struct evhttp_connection *proven_conn;
 	uint8_t nonce[PEER_PROOF_NONCE_BYTES]; /* of the hello in flight */
 };
 

@@ -860,16 +860,19 @@ START_TEST(test_dead_peer_backoff_and_bounded_queue)
 }
 END_TEST
 
-START_TEST(test_reconnect_after_peer_returns)
+/* The peer goes away and comes back on the same port; with @token, the
+ * new connection is proven again before anything goes out on it. */
+static void reconnect_case(const char *token)
 {
 	struct transport_limits lim = {.backoff_min_ms = 20,
 				       .backoff_max_ms = 200};
 	struct transport_peer_stats ps;
+	struct transport_stats st;
 	struct node a, b;
 	int port;
 
-	node_start(&a, 1, NULL, &lim, 0, NULL);
-	node_start(&b, 2, NULL, NULL, 0, NULL);
+	node_start(&a, 1, token, &lim, 0, NULL);
+	node_start(&b, 2, token, NULL, 0, NULL);
 	add_peer(&a, &b);
 	for (uint64_t i = 0; i < 10; i++) {
 		struct raft_msg m = heartbeat(1, 2, i);
@@ -892,7 +895,7 @@ START_TEST(test_reconnect_after_peer_returns)
 	ck_assert(!ps.up);
 
 	/* It comes back on the same port; new messages get through. */
-	node_start(&b, 2, NULL, NULL, port, NULL);
+	node_start(&b, 2, token, NULL, port, NULL);
 	for (uint64_t i = 0; i < 5; i++) {
 		struct raft_msg m = heartbeat(1, 2, 200 + i);
 
@@ -908,8 +911,22 @@ START_TEST(test_reconnect_after_peer_returns)
 	ck_assert(ps.up);
 	ck_assert_uint_eq(ps.msgs_sent, 15);
 	ck_assert(logged(&a, "reachable again"));
+	/* The new b answered a hello (new counters): asked again. */
+	transport_stats(b.t, &st);
+	if (token)
+		ck_assert_uint_ge(st.hellos_answered, 1);
+	else
+		ck_assert_uint_eq(st.hellos_answered, 0);
+	ck_assert(ps.proven);
+	ck_assert_uint_eq(ps.proof_failures, 0);
 	node_stop(&a);
 	node_stop(&b);
+}
+
+START_TEST(test_reconnect_after_peer_returns)
+{
+	reconnect_case(NULL);
+	reconnect_case("s3cret");
 }
 END_TEST
 
