@@ -441,8 +441,9 @@ const struct config_flag config_flags[] = {
      LATER(adv_peer)},
     {.name = "peer-token-file",
      .arg = "FILE",
-     .help = "shared secret peers must present (Bearer token); default: no "
-	     "token",
+     .help = "shared secret peers must present, and prove they hold before "
+	     "they are sent anything (Bearer token); default: no token (the "
+	     "cluster trusts its network)",
      LATER(token_file)},
     {.name = "client-cert",
      .arg = "FILE",

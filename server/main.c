@@ -13,6 +13,7 @@
 #include "clock.h"
 #include "config.h"
 #include "file_modes.h"
+#include "peer_trust.h"
 #include "http_api.h"
 #include "http_auth.h"
 #include "kv_app.h"
@@ -253,6 +254,15 @@ int main(int argc, char **argv)
 		 KVD_VERSION, cfg.data_dir, cfg.advertise_client,
 		 cfg.advertise_peer);
 	file_modes_check(cfg.data_dir, cfg.peer_token_file);
+	/* Peer TLS protects the port as a token does. */
+	if (peer_trust_warn(cfg.listen_peer.host, cfg.peer_token != NULL,
+			    cfg.peer_cert != NULL))
+		log_warn("the peer listener on %s is not on a loopback address "
+			 "and has neither --peer-token-file nor peer TLS: "
+			 "anyone who reaches it can act as a member, and a "
+			 "member added at any address is sent the log; this "
+			 "cluster trusts its network",
+			 cfg.listen_peer.host);
 	if (cfg.client_cert != NULL) {
 		struct tls_files tf = {.name = "client",
 				       .cert = cfg.client_cert,

@@ -25,11 +25,15 @@ struct member_tls *member_tls_new(const struct config *cfg, char *err,
 		snprintf(err, errlen, "client TLS: out of memory");
 		return NULL;
 	}
-	/* The listener's own context warned of the same files already. */
+	/* The listener's own context warned of the same files already.
+	 * Without a client CA, the members' certificates are most likely
+	 * signed by the CA their peers trust: a relay to the leader then
+	 * works with one private CA; without either, the system's store. */
 	struct tls_files tf = {.name = "client",
 			       .cert = cfg->client_cert,
 			       .key = cfg->client_key,
-			       .ca = cfg->client_ca,
+			       .ca = cfg->client_ca != NULL ? cfg->client_ca
+							    : cfg->peer_ca,
 			       .warn = tls_no_warn};
 	m->tls = tls_client_new(&tf, err, errlen);
 	if (m->tls == NULL) {

@@ -253,6 +253,17 @@ static void render_node(const struct kvdraft_node_stats *s,
 			    "Peer requests refused for a missing or wrong "
 			    "token.",
 			    (double)s->peer_unauthorized);
+	metrics_write_value(out, "kvd_peer_proof_failures_total", "counter",
+			    "Peer hellos answered without a good proof of "
+			    "membership: nothing with the peer token was "
+			    "sent to that peer.",
+			    (double)s->peer_proof_failures);
+	metrics_write_value(out, "kvd_peer_hellos_total", "counter",
+			    "Peer hellos this member answered with its proof.",
+			    (double)s->peer_hellos_answered);
+	metrics_write_value(out, "kvd_peer_hellos_limited_total", "counter",
+			    "Peer hellos refused by the rate limit (429).",
+			    (double)s->peer_hellos_limited);
 }
 
 static void render_snapshots(const struct kvdraft_node_stats *s,

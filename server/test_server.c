@@ -18,6 +18,7 @@
 #include "listener.h"
 #include "log.h"
 #include "metrics.h"
+#include "peer_trust.h"
 #include "util.h"
 
 #define ARGC(a) ((int)(sizeof(a) / sizeof((a)[0])) - 1)
@@ -1063,6 +1064,32 @@ static size_t scan_all(const char *s, int *state)
 				     state);
 }
 
+/* The startup warning of a peer port that trusts its network: only off
+ * loopback, only with neither a token nor TLS. */
+START_TEST(peer_trust_warning)
+{
+	static const char *const loop[] = {
+	    "127.0.0.1", "127.0.0.11", "127.255.255.254", "::1",
+	    "localhost", "LOCALHOST",  "::ffff:127.0.0.1"};
+	static const char *const open_[] = {
+	    "0.0.0.0",		 "::",	      "",	 "10.0.0.1",
+	    "128.0.0.1",	 "::2",	      "fe80::1", "::ffff:10.0.0.1",
+	    "localhost.example", "127.0.0.1x"};
+
+	for (size_t i = 0; i < sizeof(loop) / sizeof(loop[0]); i++) {
+		ck_assert_msg(peer_trust_loopback(loop[i]), "%s", loop[i]);
+		ck_assert(!peer_trust_warn(loop[i], false, false));
+	}
+	for (size_t i = 0; i < sizeof(open_) / sizeof(open_[0]); i++) {
+		ck_assert_msg(!peer_trust_loopback(open_[i]), "%s", open_[i]);
+		ck_assert(peer_trust_warn(open_[i], false, false));
+		ck_assert(!peer_trust_warn(open_[i], true, false));
+		ck_assert(!peer_trust_warn(open_[i], false, true));
+	}
+	ck_assert(!peer_trust_loopback(NULL));
+}
+END_TEST
+
 START_TEST(listener_header_scan)
 {
 	int st = 0;
@@ -1118,6 +1145,7 @@ int main(void)
 	tcase_add_test(tc, config_peer_tls_flags);
 	tcase_add_test(tc, json_u64_above_int64_max);
 	tcase_add_test(tc, listener_header_scan);
+	tcase_add_test(tc, peer_trust_warning);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

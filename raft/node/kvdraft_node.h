@@ -176,7 +176,10 @@ struct kvdraft_node_options {
 	 * peers and available from kvdraft_node_app_url(); NULL: none. */
 	const char *app_url;
 	/* Discovery: a member that hears from a member it does not know (it
-	 * waits to be added, or its configuration is behind) asks
+	 * waits to be added, or its configuration is behind) adds it at the
+	 * peer URL its message announces when the message carried the peer
+	 * token (or, with none, came from that URL's host while this member
+	 * has no configuration); otherwise it asks
 	 * GET <app_url><discovery_path> of a known member, or of the sender
 	 * when it knows none (on the host the message came from, unless a
 	 * peer token vouches for it), for {"members": [{"id": ID,
@@ -184,7 +187,9 @@ struct kvdraft_node_options {
 	 * application serves that route (kvd: "/v1/members"). NULL: no
 	 * discovery; start members with their peers known. */
 	const char *discovery_path;
-	/* The shared secret peers present (a Bearer token); NULL: none. */
+	/* The shared secret peers present (a Bearer token), which a peer
+	 * proves it holds before it is sent anything carrying it; NULL: none
+	 * (the peers trust their network). */
 	const char *peer_token;
 	/* The local address outgoing peer connections leave from (an IP
 	 * literal); NULL: the kernel's choice. */
@@ -418,6 +423,12 @@ struct kvdraft_node_stats {
 	 * error, and queued ones dropped behind such a failure or refused
 	 * by a full queue (the transport logs the peer's trouble). */
 	uint64_t slow_applies, slow_fsyncs, heartbeat_send_failures;
+	/* Added later. Peer hellos (docs/FORMAT.md, "Peer hello"): answered
+	 * by a peer without a good proof of membership (nothing with the
+	 * peer token was sent to it); answered by this member, and refused
+	 * by its rate limit. */
+	uint64_t peer_proof_failures, peer_hellos_answered;
+	uint64_t peer_hellos_limited;
 };
 
 /* Fills the fields of @out that out->size covers. */

@@ -338,9 +338,40 @@ static const char *discovery_url(struct member_config *mc,
 	return client_url;
 }
 
+/* Adds @from at @peer_url, the peer URL its message announced, when that
+ * can be trusted: the message carried the peer token, or (no token
+ * configured) the URL is on the host the message came from and this
+ * member has no configuration yet. With a token nothing secret goes there
+ * before it proves it holds the token too (the transport's hello), so a
+ * URL that a member announces wrongly costs failed hellos, nothing else.
+ * Returns whether the peer was added. */
+static bool add_announced(struct member_config *mc, const struct members *ms,
+			  raft_id from, const char *peer_url,
+			  const char *from_addr, bool authenticated)
+{
+	struct node_addr a;
+	int rc;
+
+	if (peer_url == NULL || node_parse_url(peer_url, &a) != 0)
+		return false;
+	if (!authenticated &&
+	    (ms->n > 0 || from_addr == NULL || strcmp(a.host, from_addr) != 0))
+		return false;
+	rc = transport_add_peer(mc->tr, from, peer_url);
+	if (rc != TRANSPORT_OK) {
+		log_warn("cannot add peer %" PRIu64 " at %s: %s", from,
+			 peer_url, transport_strerror(rc));
+		return false;
+	}
+	log_info("peer %" PRIu64 " at %s added as its message announced", from,
+		 peer_url);
+	return true;
+}
+
 void member_config_discover(struct member_config *mc, const struct members *ms,
 			    raft_id from, const char *client_url,
-			    const char *from_addr, bool authenticated)
+			    const char *from_addr, const char *peer_url,
+			    bool authenticated)
 {
 	struct node_addr a;
 	struct evhttp_request *req;
@@ -352,6 +383,11 @@ void member_config_discover(struct member_config *mc, const struct members *ms,
 	 * route to ask, there is none. */
 	if (transport_peer_stats(mc->tr, from, &ps) == TRANSPORT_OK ||
 	    mc->discovery_path == NULL)
+		return;
+	/* Its own word on where it listens needs no request: with the
+	 * application's routes behind client tokens, asking its client URL
+	 * would fail anyway. Older members announce nothing: ask. */
+	if (add_announced(mc, ms, from, peer_url, from_addr, authenticated))
 		return;
 	if (mc->conn != NULL ||
 	    (mc->last_discovery_ms != 0 &&

@@ -89,7 +89,12 @@ int member_config_encode(const struct members *ms, uint8_t *buf, size_t cap,
 			 size_t *len);
 
 /* A message came from @from, a member not in @ms (this member waits to be
- * added, or its configuration is stale): ask for /v1/members (at most one
+ * added, or its configuration is stale). When it announced its peer URL
+ * @peer_url (X-Kvd-Peer-URL) and the message carried the peer token
+ * (@authenticated), or, with no token configured and no configuration
+ * here, the URL's host is @from_addr, the sender is added at that URL at
+ * once (with a token, the transport's hello proves it before anything
+ * secret goes there). Otherwise: ask for /v1/members (at most one
  * request at a time, one a second) and add the peers found, so that
  * answers reach the leader before the configuration entry arrives in the
  * log. Only a URL that can be trusted is asked:
@@ -102,6 +107,7 @@ int member_config_encode(const struct members *ms, uint8_t *buf, size_t cap,
  *     host). */
 void member_config_discover(struct member_config *mc, const struct members *ms,
 			    raft_id from, const char *client_url,
-			    const char *from_addr, bool authenticated);
+			    const char *from_addr, const char *peer_url,
+			    bool authenticated);
 
 #endif /* RAFT_NODE_MEMBER_CONFIG_H_ */

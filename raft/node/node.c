@@ -329,7 +329,7 @@ static void hello_cb(evutil_socket_t fd, short what, void *arg)
 
 static void on_messages(void *ctx, const struct raft_msg *msgs, size_t cnt,
 			raft_id from, const char *from_client_url,
-			const char *from_addr)
+			const char *from_addr, const char *from_peer_url)
 {
 	struct node *n = ctx;
 	if (from_client_url != NULL && from_client_url[0] != '\0') {
@@ -347,9 +347,9 @@ static void on_messages(void *ctx, const struct raft_msg *msgs, size_t cnt,
 	 * stale, learns where its peers are: the core follows a leader it
 	 * does not know yet (thesis §4.1), and its answers must reach it. */
 	if (members_find(&n->members, from) == NULL)
-		member_config_discover(&n->mcfg, &n->members, from,
-				       from_client_url, from_addr,
-				       n->cfg->peer_token != NULL);
+		member_config_discover(
+		    &n->mcfg, &n->members, from, from_client_url, from_addr,
+		    from_peer_url, n->cfg->peer_token != NULL);
 	for (size_t i = 0; i < cnt; i++) {
 		if (msgs[i].term == 0 &&
 		    msgs[i].type == RAFT_MSG_HEARTBEAT_RESP)
@@ -626,6 +626,8 @@ static int open_transport(struct node *n, struct evhttp *peer_http, char *err,
 	    .self = cfg->id,
 	    .source_host = source,
 	    .client_url = cfg->app_url[0] != '\0' ? cfg->app_url : NULL,
+	    .peer_url =
+		cfg->advertise_peer[0] != '\0' ? cfg->advertise_peer : NULL,
 	    .token = cfg->peer_token,
 	    .on_messages = on_messages,
 	    .log = transport_log,
@@ -935,6 +937,9 @@ void node_stats(const struct node *n, struct kvdraft_node_stats *out)
 	s.peer_bad_requests = ts.bad_requests;
 	s.peer_unauthorized = ts.unauthorized;
 	s.heartbeat_send_failures = ts.heartbeat_failures;
+	s.peer_proof_failures = ts.proof_failures;
+	s.peer_hellos_answered = ts.hellos_answered;
+	s.peer_hellos_limited = ts.hellos_limited;
 	if (n->wal.ww != NULL) {
 		struct wal_writer_stats ws;
 		wal_writer_get_stats(n->wal.ww, &ws);

@@ -14,6 +14,7 @@
 #include "node_log.h"
 #include "node_internal.h"
 #include "snapshotter.h"
+#include "transport.h"
 #include "util.h"
 #include "wal_writer.h"
 
@@ -169,7 +170,11 @@ void node_send_snapshot(struct node *n, const struct raft_msg *m)
 	/* Called between raft_ready() and raft_advance(): outcomes reach
 	 * the core later, from the snapshotter's own events. */
 	struct member *peer = members_find(&n->members, m->to);
-	if (peer == NULL) {
+	/* A snapshot's chunks carry the peer token and the whole state: only
+	 * to a peer that proved its membership (transport.h, "Proof of
+	 * membership"). The core asks again later; meanwhile its messages
+	 * make the transport's lanes ask the peer for the proof. */
+	if (peer == NULL || !transport_peer_proven(n->tr, m->to)) {
 		snapshotter_report_failed(n->snap, m->to);
 		return;
 	}

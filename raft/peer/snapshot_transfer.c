@@ -23,6 +23,7 @@
 #include "crc32c.h"
 #include "durable.h"
 #include "hex.h"
+#include "raft.h"
 #include "refused_log.h"
 #include "secret.h"
 #include "tls.h"
@@ -703,6 +704,11 @@ static void handle_chunk(struct evhttp_request *req, void *arg)
 	     parse_u64(evhttp_find_header(h, HDR_RAFT_TERM), &mterm) &&
 	     parse_u64(evhttp_find_header(h, HDR_RAFT_COMMIT), &commit);
 	evhttp_clear_headers(&q);
+	/* Every number from the network is range checked (raft.h): the core
+	 * would refuse the snapshot's message only once the whole file was
+	 * written; refused here, no byte of it is. */
+	ok = ok && term <= RAFT_TERM_MAX && mterm <= RAFT_TERM_MAX &&
+	     idx <= RAFT_INDEX_MAX && commit <= RAFT_INDEX_MAX;
 	if (!ok) {
 		x->st.bad_chunks++;
 		answer(x, req, 400, "Bad Request",
@@ -777,7 +783,8 @@ static void handle_chunk(struct evhttp_request *req, void *arg)
 		if (ch != NULL &&
 		    (hex_decode(ch, SNAP_XFER_CONFIG_MAX, &rs->config,
 				&rs->config_len) != 0 ||
-		     !parse_u64(evhttp_find_header(h, HDR_CONFIG_IDX), &ci))) {
+		     !parse_u64(evhttp_find_header(h, HDR_CONFIG_IDX), &ci) ||
+		     ci > RAFT_INDEX_MAX)) {
 			x->st.bad_chunks++;
 			recv_abort(x);
 			answer(x, req, 400, "Bad Request",

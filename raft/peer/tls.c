@@ -265,20 +265,49 @@ int tls_server_reload(struct tls_server *t, char *err, size_t errlen)
 	return 0;
 }
 
+static enum bufferevent_filter_result
+refuse_bytes(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
+	     enum bufferevent_flush_mode mode, void *arg)
+{
+	(void)src;
+	(void)dst;
+	(void)limit;
+	(void)mode;
+	(void)arg;
+	return BEV_ERROR;
+}
+
+/* What a TLS listener hands evhttp when it cannot make a TLS bufferevent
+ * (memory): evhttp would make a plain one of its own and serve HTTP on a
+ * TLS port; this one ends the connection at its first byte instead. NULL
+ * only when even it cannot be made, and then evhttp's own cannot either
+ * in all likelihood. */
+static struct bufferevent *refusing_bev(struct event_base *base)
+{
+	struct bufferevent *sock =
+	    bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (sock == NULL)
+		return NULL;
+	struct bufferevent *f = bufferevent_filter_new(
+	    sock, refuse_bytes, NULL, BEV_OPT_CLOSE_ON_FREE, NULL, NULL);
+	if (f == NULL)
+		bufferevent_free(sock);
+	return f;
+}
+
 struct bufferevent *tls_server_bev(struct tls_server *t,
 				   struct event_base *base)
 {
 	SSL *ssl = SSL_new(t->ctx);
 	if (ssl == NULL) {
 		ERR_clear_error();
-		return NULL;
+		return refusing_bev(base);
 	}
+	/* On failure libevent frees @ssl itself (BEV_OPT_CLOSE_ON_FREE). */
 	struct bufferevent *bev = bufferevent_openssl_socket_new(
 	    base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-	if (bev == NULL) {
-		SSL_free(ssl);
-		return NULL;
-	}
+	if (bev == NULL)
+		return refusing_bev(base);
 	/* A client that closes without close_notify has still sent whole
 	 * requests; HTTP framing, not TLS, tells where they end. */
 	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
@@ -358,13 +387,12 @@ struct bufferevent *tls_client_bev(struct tls_client *c,
 	SSL *ssl = tls_client_ssl(c, host);
 	if (ssl == NULL)
 		return NULL;
+	/* On failure libevent frees @ssl itself (BEV_OPT_CLOSE_ON_FREE). */
 	struct bufferevent *bev = bufferevent_openssl_socket_new(
 	    base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
 	    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-	if (bev == NULL) {
-		SSL_free(ssl);
+	if (bev == NULL)
 		return NULL;
-	}
 	/* As on the server side: HTTP framing tells where an answer ends,
 	 * and a server may close without close_notify. */
 	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);

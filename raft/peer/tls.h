@@ -45,8 +45,11 @@ struct tls_server *tls_server_new(const struct tls_files *f, char *err,
 int tls_server_reload(struct tls_server *t, char *err, size_t errlen);
 
 /* A bufferevent that accepts one TLS connection with the current
- * context, its socket not yet set (evhttp_set_bevcb's contract); NULL when
- * out of memory. Freeing it frees its SSL and closes the socket. */
+ * context, its socket not yet set (evhttp_set_bevcb's contract). When out
+ * of memory for the TLS one, a bufferevent that ends the connection at its
+ * first byte (never a plain one, which evhttp would make itself on NULL);
+ * NULL only when that cannot be made either. Freeing it frees its SSL and
+ * closes the socket. */
 struct bufferevent *tls_server_bev(struct tls_server *t,
 				   struct event_base *base);
 

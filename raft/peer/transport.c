@@ -80,7 +80,8 @@ int transport_new(struct event_base *base, const struct transport_options *o,
 		return TRANSPORT_EINVAL;
 	if ((o->token &&
 	     (!transport__printable(o->token) || o->token[0] == '\0')) ||
-	    (o->client_url && !transport__printable(o->client_url)))
+	    (o->client_url && !transport__printable(o->client_url)) ||
+	    (o->peer_url && !transport__printable(o->peer_url)))
 		return TRANSPORT_EINVAL;
 	t = calloc(1, sizeof(*t));
 	if (t == NULL)
@@ -90,6 +91,7 @@ int transport_new(struct event_base *base, const struct transport_options *o,
 	snprintf(t->self_str, sizeof(t->self_str), "%" PRIu64, o->self);
 	t->source_host = dup_opt(o->source_host, TRANSPORT_MAX_URL, &rc);
 	t->client_url = dup_opt(o->client_url, TRANSPORT_MAX_URL, &rc);
+	t->peer_url = dup_opt(o->peer_url, TRANSPORT_MAX_URL, &rc);
 	t->token = dup_opt(o->token, TRANSPORT_MAX_TOKEN, &rc);
 	if (rc != TRANSPORT_OK)
 		goto fail;
@@ -154,6 +156,7 @@ fail:
 	share_cache_free(t->share);
 	free(t->source_host);
 	free(t->client_url);
+	free(t->peer_url);
 	free(t->token);
 	free(t);
 	return rc;
@@ -165,6 +168,7 @@ void transport_free(struct transport *t)
 		return;
 	if (t->http) {
 		evhttp_del_cb(t->http, TRANSPORT_PATH);
+		evhttp_del_cb(t->http, PEER_PROOF_PATH);
 		if (t->gate || t->tls_server)
 			evhttp_set_bevcb(t->http, NULL, NULL);
 	}
@@ -175,6 +179,7 @@ void transport_free(struct transport *t)
 	free(t->peers);
 	free(t->source_host);
 	free(t->client_url);
+	free(t->peer_url);
 	free(t->token);
 	free(t);
 }
@@ -205,6 +210,7 @@ void transport__counters_add(struct counters *to, const struct counters *c)
 	to->msgs_dropped += c->msgs_dropped;
 	to->errors += c->errors;
 	to->heartbeat_failures += c->heartbeat_failures;
+	to->proof_failures += c->proof_failures;
 }
 
 int transport_peer_stats(const struct transport *t, raft_id id,
@@ -227,6 +233,8 @@ int transport_peer_stats(const struct transport *t, raft_id id,
 	out->msgs_dropped = p->c.msgs_dropped;
 	out->msgs_refused = p->msgs_refused;
 	out->errors = p->c.errors;
+	out->proof_failures = p->c.proof_failures;
+	out->proven = t->token == NULL || p->proven;
 	out->queued_msgs = p->queued_msgs;
 	out->queued_bytes = p->queued_bytes;
 	for (int i = 0; i < N_LANES; i++) {
@@ -268,6 +276,21 @@ void transport_stats(const struct transport *t, struct transport_stats *out)
 	out->unauthorized = t->unauthorized;
 	out->frames_encoded = t->frames_encoded;
 	out->frames_shared = t->frames_shared;
+	out->proof_failures = sum.proof_failures;
+	out->hellos_answered = t->hellos_answered;
+	out->hellos_limited = t->hellos_limited;
+}
+
+bool transport_peer_proven(const struct transport *t, raft_id id)
+{
+	const struct peer *p;
+
+	if (t == NULL)
+		return false;
+	if (t->token == NULL)
+		return true;
+	p = transport__find_peer(t, id, NULL);
+	return p != NULL && p->proven;
 }
 
 size_t transport_peers(const struct transport *t, raft_id *ids, size_t cap)

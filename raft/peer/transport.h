@@ -33,8 +33,17 @@
  * With a token, the whole peer listener checks it before reading a body
  * (transport_attach()).
  *
+ * Proof of membership: with a token, before a lane's connection carries
+ * anything (every connect and reconnect), the transport asks the peer
+ * `GET /raft/hello?nonce=N` without the token, and sends on that
+ * connection only once the answer proves that the peer holds the token
+ * and is the member it is being sent to (peer_proof.h); until then the
+ * lane fails as if the peer were unreachable. The listener answers
+ * hellos without a token, rate-limited.
+ *
  * Headers: Content-Type: application/octet-stream, X-Kvd-From: <id>,
- * X-Kvd-Client-URL: <advertised client URL> (when set), X-Kvd-Token:
+ * X-Kvd-Client-URL: <advertised client URL> (when set), X-Kvd-Peer-URL:
+ * <advertised peer URL> (when set), X-Kvd-Token:
  * <token> (when set). docs/FORMAT.md ("Peer messages") has the details.
  *
  * Threads: none. Everything runs on the caller's event_base; call every
@@ -65,6 +74,7 @@ struct tls_client;
 #define TRANSPORT_PATH		    "/raft/messages"
 #define TRANSPORT_HEADER_FROM	    "X-Kvd-From"
 #define TRANSPORT_HEADER_CLIENT_URL "X-Kvd-Client-URL"
+#define TRANSPORT_HEADER_PEER_URL   "X-Kvd-Peer-URL"
 #define TRANSPORT_HEADER_TOKEN	    "X-Kvd-Token"
 #define TRANSPORT_MAX_URL	    1024 /* bytes of a peer or client URL */
 #define TRANSPORT_MAX_TOKEN	    4096 /* bytes of the token */
@@ -114,6 +124,10 @@ struct transport_options {
 	/* This member's advertised client URL, sent to peers in
 	 * X-Kvd-Client-URL so they learn it. NULL: not sent. Copied. */
 	const char *client_url;
+	/* This member's advertised peer URL, sent to peers in X-Kvd-Peer-URL
+	 * so that one that does not know this member yet (it waits to be
+	 * added) can answer it. NULL: not sent. Copied. */
+	const char *peer_url;
 	/* Shared secret: sent with every POST and required on every one
 	 * received (compared in constant time). NULL: none. Copied. */
 	const char *token;
@@ -134,11 +148,13 @@ struct transport_options {
 	 * (raft_step() copies). @from is the X-Kvd-From of the request;
 	 * @from_client_url its X-Kvd-Client-URL (printable, shorter than
 	 * TRANSPORT_MAX_URL, as the peer sent it) or NULL; @from_addr the
-	 * address the request came from (an IP literal) or NULL. With a
+	 * address the request came from (an IP literal) or NULL;
+	 * @from_peer_url its X-Kvd-Peer-URL (printable, a URL
+	 * transport_parse_url() takes, as the peer sent it) or NULL. With a
 	 * token, the request carried it. Required. */
 	void (*on_messages)(void *ctx, const struct raft_msg *msgs, size_t n,
 			    raft_id from, const char *from_client_url,
-			    const char *from_addr);
+			    const char *from_addr, const char *from_peer_url);
 	/* One log line (no newline), enum transport_log_level. May be NULL. */
 	void (*log)(void *ctx, int level, const char *line);
 	/* A POST to @peer was answered 2xx @seconds after it was sent: the
@@ -164,6 +180,10 @@ struct transport_peer_stats {
 	size_t inflight_msgs; /* in POSTs not answered yet */
 	bool up;	      /* the last POST on each used lane succeeded */
 	char last_error[128]; /* "" when none yet */
+	/* Hellos the peer answered without a good proof (a wrong token, id
+	 * or answer); and whether it proved itself (always with no token). */
+	uint64_t proof_failures;
+	bool proven;
 };
 
 /* Counters of the whole transport. */
@@ -184,6 +204,11 @@ struct transport_stats {
 	/* Large entry frames (transport_share.h) encoded, and taken again
 	 * for another peer's body without a second copy. */
 	uint64_t frames_encoded, frames_shared;
+	/* Asking side: hellos answered without a good proof (sum over
+	 * peers). Answering side: hellos answered, and refused by the
+	 * rate limit (429). */
+	uint64_t proof_failures;
+	uint64_t hellos_answered, hellos_limited;
 };
 
 struct transport;
@@ -237,7 +262,10 @@ int transport_send(struct transport *t, const struct raft_msg *m);
  * that checks the token of each request once its headers are in: a
  * request without it reaches its handler with no body and
  * `Connection: close` (so every path of the listener answers it 401 having
- * read none of its body), and the rest of that connection is discarded.
+ * read none of its body), and the rest of that connection is discarded;
+ * but a hello (`GET /raft/hello?...` announcing no body), which goes up
+ * unchanged and keeps its connection. Also registers GET /raft/hello
+ * (peer_proof.h), answered without a token.
  * Returns TRANSPORT_EATTACHED on a second call, TRANSPORT_EEVENT if evhttp
  * refuses the path (already taken), TRANSPORT_ENOMEM. */
 int transport_attach(struct transport *t, struct evhttp *peer_http);
@@ -269,6 +297,12 @@ void transport_stats(const struct transport *t, struct transport_stats *out);
 /* Fills @ids with up to @cap peer ids (in the order added) and returns the
  * number of peers (which may exceed @cap). */
 size_t transport_peers(const struct transport *t, raft_id *ids, size_t cap);
+
+/* Whether peer @id may be sent the token and the log outside the
+ * transport (a snapshot): the transport has no token (then any id), or
+ * one of the peer's lanes proved it holds it and no hello answered
+ * wrongly since (then false for an unknown peer). */
+bool transport_peer_proven(const struct transport *t, raft_id id);
 
 /* A static string for a transport_error code. */
 const char *transport_strerror(int err);

@@ -12,6 +12,7 @@
 
 #include <event2/http.h>
 
+#include "peer_proof.h"
 #include "refused_log.h"
 #include "transport.h"
 #include "transport_share.h"
@@ -48,12 +49,25 @@ struct lane {
 	/* With TLS: @conn closed or failed, and is made anew (a new SSL)
 	 * before the next POST. */
 	bool renew;
+	/* The peer hello (transport_hello.c): with a token, nothing goes
+	 * out on a connection before the peer proved it holds the token on
+	 * it. conn_gen counts the connection's closes (its close callback),
+	 * so a proof is good for the connection it was made on only. */
+	bool hello;	   /* the request in flight is a hello */
+	bool proven;	   /* the connection proved_gen is proven */
+	uint64_t conn_gen; /* closes of conn so far */
+	uint64_t proven_gen;
+	/* The connection object proven: one made in place of it (ln->conn
+	 * replaced) is not, whatever the count says. */
+	struct evhttp_connection *proven_conn;
+	uint8_t nonce[PEER_PROOF_NONCE_BYTES]; /* of the hello in flight */
 };
 
 /* Counters that survive the peer (summed into transport_stats). */
 struct counters {
 	uint64_t msgs_sent, bytes_sent, posts_sent, msgs_dropped, errors;
 	uint64_t heartbeat_failures;
+	uint64_t proof_failures; /* hellos not answered with a good proof */
 };
 
 struct peer {
@@ -72,18 +86,21 @@ struct peer {
 	uint64_t last_log_ms;
 	uint64_t suppressed;
 	uint64_t failures_in_row;
+	/* A lane proved the peer holds the token, and no hello failed since
+	 * (transport_peer_proven()). */
+	bool proven;
 };
 
 struct transport {
 	struct event_base *base;
 	raft_id self;
 	char self_str[24];
-	char *source_host, *client_url, *token;
+	char *source_host, *client_url, *peer_url, *token;
 	size_t token_len;
 	struct transport_limits lim;
 	void (*on_messages)(void *ctx, const struct raft_msg *msgs, size_t n,
 			    raft_id from, const char *from_client_url,
-			    const char *from_addr);
+			    const char *from_addr, const char *from_peer_url);
 	void (*log)(void *ctx, int level, const char *line);
 	void (*on_round_trip)(void *ctx, raft_id peer, double seconds);
 	void *ctx;
@@ -102,6 +119,11 @@ struct transport {
 	uint64_t msgs_misrouted, bad_requests, unauthorized;
 	uint64_t frames_encoded, frames_shared;
 	struct refused_log refused; /* lines about refused requests */
+	/* Hellos answered, and refused by the rate limit, whose bucket
+	 * holds hello_bucket answers, refilled from hello_refill_ms. */
+	uint64_t hellos_answered, hellos_limited;
+	double hello_bucket;
+	uint64_t hello_refill_ms;
 };
 
 struct gate;
@@ -123,6 +145,33 @@ void transport__counters_add(struct counters *to, const struct counters *c);
 /* Frees @p, its lanes and what they queued, without calling callbacks
  * (transport_send.c). */
 void transport__peer_free(struct peer *p);
+
+/* Whether @ln must prove its peer before its next POST: the transport
+ * has a token and the lane's connection is not proven (transport_hello.c). */
+bool transport__hello_needed(const struct lane *ln);
+
+/* Sends a hello on @ln (free: nothing in flight); its answer either
+ * proves the connection and kicks the lane, or fails it like a failed
+ * POST (transport__lane_failed). */
+void transport__hello_start(struct lane *ln);
+
+/* Registers GET PEER_PROOF_PATH on @http (transport_hello.c). */
+int transport__hello_attach(struct transport *t, struct evhttp *http);
+
+/* Whether the request line of the header block @head is a hello's: a GET
+ * of PEER_PROOF_PATH with a query. The gate lets such a request through
+ * without a token when it announces no body, keeping its connection
+ * (transport_hello.c). */
+bool transport__head_is_hello(const char *head);
+
+/* lane_failed(), lane_kick_now() and lane_error_cb() of transport_send.c,
+ * for the hello. */
+void transport__lane_failed(struct lane *ln, const char *why);
+void transport__lane_kick(struct lane *ln);
+void transport__lane_error_cb(enum evhttp_request_error err, void *arg);
+
+/* Parses a member id header value: decimal, 1 .. 2^64-1 (transport_recv.c). */
+bool transport__parse_id(const char *s, raft_id *out);
 
 /* Drops a reference to the token gate (transport_recv.c); NULL is fine. */
 void transport__gate_unref(struct gate *g);

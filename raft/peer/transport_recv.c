@@ -1,6 +1,7 @@
 /* transport_recv.c - the receiving side of the peer transport: the route
  * POST /raft/messages (token, sender, body limits, decoding), and the
- * gate that checks a request's token before its body is read. */
+ * gate that checks a request's token before its body is read (letting
+ * through only the peer hello, transport_hello.c, without one). */
 #include "transport.h"
 
 #include <errno.h>
@@ -70,7 +71,7 @@ static void server_log(struct transport *t, struct evhttp_request *req,
 		transport__log(t, TRANSPORT_LOG_WARN, "%s", line);
 }
 
-static bool parse_id(const char *s, raft_id *out)
+bool transport__parse_id(const char *s, raft_id *out)
 {
 	char *end;
 	unsigned long long v;
@@ -90,7 +91,10 @@ static void handle_messages(struct evhttp_request *req, void *arg)
 	struct transport *t = arg;
 	struct evkeyvalq *h = evhttp_request_get_input_headers(req);
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
-	const char *token, *curl;
+	const char *token, *curl, *purl;
+	char phost[TRANSPORT_MAX_URL];
+	const char *why;
+	int pport;
 	struct msg_batch b;
 	size_t len, err_off = 0, n = 0;
 	uint8_t *body;
@@ -123,7 +127,8 @@ static void handle_messages(struct evhttp_request *req, void *arg)
 		reply(req, 413, "Payload Too Large", "body too large");
 		return;
 	}
-	if (!parse_id(evhttp_find_header(h, TRANSPORT_HEADER_FROM), &from)) {
+	if (!transport__parse_id(evhttp_find_header(h, TRANSPORT_HEADER_FROM),
+				 &from)) {
 		t->bad_requests++;
 		server_log(t, req, "missing or bad " TRANSPORT_HEADER_FROM);
 		reply(req, 400, "Bad Request", "bad " TRANSPORT_HEADER_FROM);
@@ -133,6 +138,12 @@ static void handle_messages(struct evhttp_request *req, void *arg)
 	if (curl &&
 	    (strlen(curl) >= TRANSPORT_MAX_URL || !transport__printable(curl)))
 		curl = NULL;
+	/* Only a peer URL this member could dial goes up. */
+	purl = evhttp_find_header(h, TRANSPORT_HEADER_PEER_URL);
+	if (purl && (!transport__printable(purl) ||
+		     transport_parse_url(purl, phost, sizeof(phost), &pport,
+					 &why) != TRANSPORT_OK))
+		purl = NULL;
 
 	body = len ? evbuffer_pullup(in, (ev_ssize_t)len) : NULL;
 	if (len && body == NULL) {
@@ -200,7 +211,7 @@ static void handle_messages(struct evhttp_request *req, void *arg)
 
 		if (c)
 			evhttp_connection_get_peer(c, &addr, &port);
-		t->on_messages(t->ctx, b.msgs, n, from, curl, addr);
+		t->on_messages(t->ctx, b.msgs, n, from, curl, addr, purl);
 	}
 	msg_batch_free(&b);
 	evhttp_send_reply(req, 204, "No Content", NULL);
@@ -417,6 +428,14 @@ gate_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
 				    : GATE_PASS;
 			rc = evbuffer_remove_buffer(src, dst, n) == (int)n ? 0
 									   : -1;
+		} else if (transport__head_is_hello(head) &&
+			   head_body_length(head, &c->left) && c->left == 0) {
+			/* A hello needs no token and has no body: it goes
+			 * up and the connection stays, for the messages
+			 * its answer lets the asker send (transport_hello.c).
+			 */
+			rc = evbuffer_remove_buffer(src, dst, n) == (int)n ? 0
+									   : -1;
 		} else {
 			c->st = GATE_DISCARD;
 			rc = gate_refuse(dst, head);
@@ -579,6 +598,10 @@ int transport_attach(struct transport *t, struct evhttp *peer_http)
 		return TRANSPORT_EATTACHED;
 	if (evhttp_set_cb(peer_http, TRANSPORT_PATH, handle_messages, t) != 0)
 		return TRANSPORT_EEVENT;
+	if (transport__hello_attach(t, peer_http) != TRANSPORT_OK) {
+		evhttp_del_cb(peer_http, TRANSPORT_PATH);
+		return TRANSPORT_EEVENT;
+	}
 	evhttp_set_max_body_size(peer_http, (ev_ssize_t)t->lim.max_body_bytes);
 	if (t->token) {
 		t->gate = calloc(1, sizeof(*t->gate));
@@ -587,6 +610,7 @@ int transport_attach(struct transport *t, struct evhttp *peer_http)
 			free(t->gate);
 			t->gate = NULL;
 			evhttp_del_cb(peer_http, TRANSPORT_PATH);
+			evhttp_del_cb(peer_http, PEER_PROOF_PATH);
 			return TRANSPORT_ENOMEM;
 		}
 		t->gate->token_len = t->token_len;

@@ -145,12 +145,16 @@ static void lane_set_nodelay(struct lane *ln)
 				 sizeof(one));
 }
 
-/* evhttp closed the lane's connection (or it is being freed). */
+/* evhttp closed the lane's connection (or it is being freed, or makes a
+ * new one in its place): what the peer proved was proven on the closed
+ * one (transport_hello.c), and over TLS the next POST takes a new
+ * connection. evhttp has one close callback per connection: this one. */
 static void lane_conn_closed(struct evhttp_connection *conn, void *arg)
 {
 	struct lane *ln = arg;
 
 	(void)conn;
+	ln->conn_gen++;
 	ln->renew = true;
 }
 
@@ -186,8 +190,7 @@ static int lane_connect(struct lane *ln)
 	evhttp_connection_set_timeout_tv(ln->conn, &tv);
 	/* Our own backoff decides when to try again, never evhttp. */
 	evhttp_connection_set_retries(ln->conn, 0);
-	if (t->tls_client != NULL)
-		evhttp_connection_set_closecb(ln->conn, lane_conn_closed, ln);
+	evhttp_connection_set_closecb(ln->conn, lane_conn_closed, ln);
 	ln->renew = false;
 	return TRANSPORT_OK;
 }
@@ -625,6 +628,12 @@ static void lane_flush(struct lane *ln)
 		lane_failed(ln, "cannot connect: out of memory");
 		return;
 	}
+	/* Nothing with the token goes to an address that has not proven it
+	 * holds the token too (transport_hello.c). */
+	if (transport__hello_needed(ln)) {
+		transport__hello_start(ln);
+		return;
+	}
 	req = evhttp_request_new(lane_done_cb, ln);
 	if (req == NULL) {
 		lane_failed(ln, "out of memory");
@@ -637,6 +646,8 @@ static void lane_flush(struct lane *ln)
 	    evhttp_add_header(h, TRANSPORT_HEADER_FROM, t->self_str) ||
 	    (t->client_url && evhttp_add_header(h, TRANSPORT_HEADER_CLIENT_URL,
 						t->client_url)) ||
+	    (t->peer_url &&
+	     evhttp_add_header(h, TRANSPORT_HEADER_PEER_URL, t->peer_url)) ||
 	    (t->token &&
 	     evhttp_add_header(h, TRANSPORT_HEADER_TOKEN, t->token))) {
 		evhttp_request_free(req);
@@ -682,4 +693,19 @@ static void lane_kick_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	ln->backing_off = false;
 	lane_flush(ln);
+}
+
+void transport__lane_failed(struct lane *ln, const char *why)
+{
+	lane_failed(ln, why);
+}
+
+void transport__lane_kick(struct lane *ln)
+{
+	lane_kick_now(ln);
+}
+
+void transport__lane_error_cb(enum evhttp_request_error err, void *arg)
+{
+	lane_error_cb(err, arg);
 }

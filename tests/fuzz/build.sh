@@ -17,7 +17,7 @@ mkdir -p "$1"
 out=$(cd "$1" && pwd)
 shift
 cd "$root" # project sources are named relative to the root
-targets=${*:-"fuzz_frame fuzz_msg_codec fuzz_wal_recovery fuzz_command fuzz_txn fuzz_peer_http fuzz_snapshot_http fuzz_client_http fuzz_watch_stream fuzz_txn_json fuzz_auth"}
+targets=${*:-"fuzz_frame fuzz_msg_codec fuzz_wal_recovery fuzz_command fuzz_txn fuzz_peer_http fuzz_snapshot_http fuzz_client_http fuzz_watch_stream fuzz_txn_json fuzz_peer_hello fuzz_auth"}
 
 if [ -z "${CC:-}" ]; then
 	if command -v clang >/dev/null 2>&1; then CC=clang
@@ -44,6 +44,7 @@ wal_src="$frame_src $wal_only"
 peer_src="$codec_src raft/base/secret.c raft/peer/transport.c"
 peer_src="$peer_src raft/peer/transport_send.c raft/peer/transport_recv.c"
 peer_src="$peer_src raft/peer/transport_share.c raft/peer/refused_log.c"
+peer_src="$peer_src raft/peer/transport_hello.c raft/peer/peer_proof.c"
 snap_src="$peer_src raft/base/crc32c_file.c raft/base/durable.c"
 snap_src="$snap_src raft/base/hex.c raft/peer/snapshot_transfer.c"
 srcs() {
@@ -53,6 +54,7 @@ srcs() {
 	fuzz_wal_recovery) echo "$wal_src" ;;
 	fuzz_command | fuzz_txn) echo "kv/key.c kv/command.c kv/txn.c" ;;
 	fuzz_txn_json) echo "kv/key.c kv/txn.c server/txn_json.c" ;;
+	fuzz_peer_hello) echo "raft/peer/peer_proof.c" ;;
 	fuzz_auth)
 		echo "kv/key.c kv/auth_token.c server/auth.c server/auth_json.c" ;;
 	fuzz_peer_http) echo "$peer_src" ;;
@@ -74,12 +76,15 @@ srcs() {
 }
 libs() {
 	case $1 in
-	fuzz_peer_http | fuzz_snapshot_http) echo "$(pc --libs libevent)" ;;
+	fuzz_peer_http | fuzz_snapshot_http)
+		echo "$(pc --libs libevent libcrypto)" ;;
+	fuzz_peer_hello) echo "$(pc --libs libcrypto)" ;;
 	fuzz_watch_stream) echo "$(pc --libs libevent jansson)" ;;
 	fuzz_txn_json | fuzz_auth) echo "$(pc --libs jansson)" ;;
 	fuzz_client_http)
 		echo "$(pc --libs libevent libevent_pthreads jansson lmdb)" \
-		     "$(pc --libs libevent_openssl openssl)" "-lpthread -lm" ;;
+		     "$(pc --libs libcrypto libssl libevent_openssl)" \
+		     "-lpthread -lm" ;;
 	*) echo "" ;;
 	esac
 }

@@ -46,7 +46,7 @@ static raft_id delivered_from;
 
 static void on_messages(void *ctx, const struct raft_msg *msgs, size_t n,
 			raft_id from, const char *from_client_url,
-			const char *from_addr)
+			const char *from_addr, const char *from_peer_url)
 {
 	struct server *s = ctx;
 
@@ -67,6 +67,15 @@ static void on_messages(void *ctx, const struct raft_msg *msgs, size_t n,
 		for (size_t i = 0; i < ul; i++)
 			FUZZ_CHECK(from_client_url[i] >= 0x20 &&
 				   from_client_url[i] < 0x7f);
+	}
+	if (from_peer_url) {
+		char host[TRANSPORT_MAX_URL];
+		const char *why;
+		int port;
+
+		FUZZ_CHECK(transport_parse_url(from_peer_url, host,
+					       sizeof(host), &port,
+					       &why) == TRANSPORT_OK);
 	}
 	/* The fuzzer's requests come from no socket. */
 	(void)from_addr;

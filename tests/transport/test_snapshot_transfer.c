@@ -22,6 +22,7 @@
 
 #include "crc32c.h"
 #include "snapshot_transfer.h"
+#include "raft.h"
 
 /* Generous: the machine may be loaded; the tests end as soon as the
  * outcome is in. */
@@ -416,6 +417,67 @@ START_TEST(bad_arguments_are_refused)
 }
 END_TEST
 
+/* Numbers past the core's ranges (raft.h: a term above RAFT_TERM_MAX, an
+ * index above RAFT_INDEX_MAX) in a chunk's query or headers: 400 before
+ * any byte is written, nothing received. */
+START_TEST(numbers_out_of_range_are_refused)
+{
+	const raft_term bad_term = (raft_term)RAFT_TERM_MAX + 1;
+	const raft_index bad_index = RAFT_INDEX_MAX + 1;
+	struct side tx, rx;
+	struct snapshot_info info, sent;
+	struct snap_xfer_stats st;
+	char path[300], url[64];
+	uint8_t cfg[4] = {1, 2, 3, 4};
+
+	start(&rx, 2, NULL, true);
+	start(&tx, 1, NULL, false);
+	snprintf(path, sizeof(path), "%s/snap.mdb", root);
+	make_file(path, 1000, &info);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", rx.port);
+	for (int k = 0; k < 5; k++) {
+		raft_term msg_term = 9;
+		raft_index commit = 40, cfg_index = 30;
+		uint64_t before;
+
+		snap_xfer_stats(rx.x, &st);
+		before = st.bad_chunks;
+		sent = info;
+		if (k == 0)
+			sent.term = bad_term; /* the snapshot's term */
+		else if (k == 1)
+			sent.index = bad_index;
+		else if (k == 2)
+			msg_term = bad_term; /* the leader's term */
+		else if (k == 3)
+			commit = bad_index;
+		else
+			cfg_index = bad_index;
+		tx.sent = 0;
+		ck_assert_int_eq(snap_xfer_send(tx.x, 2, url, path, &sent,
+						msg_term, commit, cfg,
+						sizeof(cfg), cfg_index),
+				 0);
+		wait_sent(&tx);
+		ck_assert_msg(!tx.sent_ok, "case %d", k);
+		snap_xfer_stats(rx.x, &st);
+		ck_assert_uint_gt(st.bad_chunks, before);
+	}
+	ck_assert_int_eq(rx.received, 0);
+	snprintf(path, sizeof(path), "%s/recv.part", rx.dir);
+	ck_assert(!exists(path));
+	snprintf(path, sizeof(path), "%s/snap.mdb", root);
+	/* Within the ranges, the same file goes through. */
+	tx.sent = 0;
+	send_to(&tx, &rx, path, &info, NULL, 0);
+	wait_sent(&tx);
+	ck_assert(tx.sent_ok);
+	ck_assert_int_eq(rx.received, 1);
+	stop(&tx);
+	stop(&rx);
+}
+END_TEST
+
 static Suite *snap_xfer_suite(void)
 {
 	Suite *s = suite_create("snapshot_transfer");
@@ -429,6 +491,7 @@ static Suite *snap_xfer_suite(void)
 	tcase_add_test(tc, wrong_token_is_refused);
 	tcase_add_test(tc, not_from_the_leader_is_refused);
 	tcase_add_test(tc, bad_arguments_are_refused);
+	tcase_add_test(tc, numbers_out_of_range_are_refused);
 	suite_add_tcase(s, tc);
 	return s;
 }

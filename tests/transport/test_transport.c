@@ -18,6 +18,7 @@
 #include <event2/listener.h>
 
 #include "msg_codec.h"
+#include "peer_proof.h"
 #include "transport.h"
 
 static struct event_base *base;
@@ -59,6 +60,7 @@ struct node {
 	uint64_t calls;
 	raft_id last_from;
 	char last_client_url[TRANSPORT_MAX_URL];
+	char last_peer_url[TRANSPORT_MAX_URL];
 	char last_addr[64];
 	bool answer_heartbeats; /* reply HEARTBEAT_RESP from the callback */
 	char log[64][512];
@@ -86,10 +88,12 @@ static void copy_msg(struct raft_msg *dst, const struct raft_msg *src)
 
 static void on_messages(void *ctx, const struct raft_msg *msgs, size_t n,
 			raft_id from, const char *client_url,
-			const char *from_addr)
+			const char *from_addr, const char *peer_url)
 {
 	struct node *nd = ctx;
 
+	snprintf(nd->last_peer_url, sizeof(nd->last_peer_url), "%s",
+		 peer_url ? peer_url : "");
 	snprintf(nd->last_addr, sizeof(nd->last_addr), "%s",
 		 from_addr ? from_addr : "");
 
@@ -147,6 +151,11 @@ static int bound_port(struct evhttp_bound_socket *s)
 	return ntohs(sa.sin_port);
 }
 
+static void url_of(char *buf, size_t cap, int port)
+{
+	snprintf(buf, cap, "http://127.0.0.1:%d", port);
+}
+
 /* Starts an HTTP listener on 127.0.0.1:@port (0: any) and a transport. */
 static void node_start(struct node *nd, raft_id id, const char *token,
 		       const struct transport_limits *lim, int port,
@@ -154,7 +163,7 @@ static void node_start(struct node *nd, raft_id id, const char *token,
 {
 	struct transport_options o;
 	struct evhttp_bound_socket *s;
-	char curl[64];
+	char curl[64], purl[64];
 
 	memset(nd, 0, sizeof(*nd));
 	nd->id = id;
@@ -170,6 +179,8 @@ static void node_start(struct node *nd, raft_id id, const char *token,
 	o.self = id;
 	o.source_host = source ? source : "127.0.0.1";
 	o.client_url = curl;
+	url_of(purl, sizeof(purl), nd->port);
+	o.peer_url = purl;
 	o.token = token;
 	if (lim)
 		o.limits = *lim;
@@ -200,11 +211,6 @@ static void node_stop(struct node *nd)
 	nd->t = NULL;
 	nd->http = NULL;
 	node_free_msgs(nd);
-}
-
-static void url_of(char *buf, size_t cap, int port)
-{
-	snprintf(buf, cap, "http://127.0.0.1:%d", port);
 }
 
 static void add_peer(struct node *from, const struct node *to)
@@ -521,7 +527,9 @@ START_TEST(test_token_required)
 	size_t len;
 
 	node_start(&b, 2, secret, NULL, 0, NULL);
-	/* No token, then wrong ones: 401, nothing delivered. */
+	/* No token: 401, nothing delivered. Wrong ones: b's hello answer
+	 * proves nothing to them, so they send nothing (each holds a token
+	 * it must not give away either), and nothing is delivered. */
 	for (int i = 0; i < 4; i++) {
 		node_start(&bad, 10 + (raft_id)i, wrong[i], NULL, 0, NULL);
 		add_peer(&bad, &b);
@@ -532,14 +540,19 @@ START_TEST(test_token_required)
 				 TRANSPORT_OK);
 		ck_assert_uint_eq(ps.msgs_sent, 0);
 		ck_assert_uint_eq(ps.msgs_dropped, 1);
-		ck_assert_msg(strstr(ps.last_error, "HTTP 401"), "%s",
-			      ps.last_error);
+		ck_assert_msg(
+		    strstr(ps.last_error, i == 0 ? "HTTP 401" : "wrong proof"),
+		    "%s", ps.last_error);
+		ck_assert_uint_eq(ps.proof_failures, i == 0 ? 0 : 1);
 		ck_assert(!ps.up);
+		ck_assert(i == 0 ? ps.proven : !ps.proven);
+		ck_assert(i == 0 || !transport_peer_proven(bad.t, 2));
 		ck_assert_uint_eq(b.n, 0);
 		node_stop(&bad);
 	}
 	transport_stats(b.t, &st);
-	ck_assert_uint_eq(st.unauthorized, 4);
+	ck_assert_uint_eq(st.unauthorized, 1);
+	ck_assert_uint_eq(st.hellos_answered, 3);
 	ck_assert_uint_eq(st.msgs_received, 0);
 	ck_assert(logged(&b, "peer token"));
 
@@ -550,13 +563,26 @@ START_TEST(test_token_required)
 	ck_assert_int_eq(transport_send(good.t, &m), TRANSPORT_OK);
 	wait_received(&b, 1);
 	ck_assert_uint_eq(b.msgs[0].context, 42);
+	/* The sender's peer URL came with it. */
+	{
+		char url[64];
 
-	/* Authorization: Bearer works too; a wrong one does not. */
+		url_of(url, sizeof(url), good.port);
+		ck_assert_str_eq(b.last_peer_url, url);
+	}
+
+	/* Authorization: Bearer works too; a wrong one does not. A peer URL
+	 * the transport could not dial is not passed on. */
 	m = heartbeat(1, 2, 43);
 	body = encode(&m, 1, &len);
 	{
-		const char *ok[] = {"X-Kvd-From", "1", "Authorization",
-				    "Bearer s3cret-token", NULL};
+		const char *ok[] = {"X-Kvd-From",
+				    "1",
+				    "Authorization",
+				    "Bearer s3cret-token",
+				    "X-Kvd-Peer-URL",
+				    "http://127.0.0.1:1/path",
+				    NULL};
 		const char *no[] = {"X-Kvd-From", "1", "Authorization",
 				    "Bearer s3cret-tokeX", NULL};
 
@@ -567,6 +593,7 @@ START_TEST(test_token_required)
 		    raw_request(b.port, EVHTTP_REQ_POST, body, len, ok), 204);
 		ck_assert_uint_eq(b.n, 2);
 		ck_assert_uint_eq(b.msgs[1].context, 43);
+		ck_assert_str_eq(b.last_peer_url, "");
 	}
 	free(body);
 	node_stop(&good);
@@ -833,16 +860,19 @@ START_TEST(test_dead_peer_backoff_and_bounded_queue)
 }
 END_TEST
 
-START_TEST(test_reconnect_after_peer_returns)
+/* The peer goes away and comes back on the same port; with @token, the
+ * new connection is proven again before anything goes out on it. */
+static void reconnect_case(const char *token)
 {
 	struct transport_limits lim = {.backoff_min_ms = 20,
 				       .backoff_max_ms = 200};
 	struct transport_peer_stats ps;
+	struct transport_stats st;
 	struct node a, b;
 	int port;
 
-	node_start(&a, 1, NULL, &lim, 0, NULL);
-	node_start(&b, 2, NULL, NULL, 0, NULL);
+	node_start(&a, 1, token, &lim, 0, NULL);
+	node_start(&b, 2, token, NULL, 0, NULL);
 	add_peer(&a, &b);
 	for (uint64_t i = 0; i < 10; i++) {
 		struct raft_msg m = heartbeat(1, 2, i);
@@ -865,7 +895,7 @@ START_TEST(test_reconnect_after_peer_returns)
 	ck_assert(!ps.up);
 
 	/* It comes back on the same port; new messages get through. */
-	node_start(&b, 2, NULL, NULL, port, NULL);
+	node_start(&b, 2, token, NULL, port, NULL);
 	for (uint64_t i = 0; i < 5; i++) {
 		struct raft_msg m = heartbeat(1, 2, 200 + i);
 
@@ -881,28 +911,127 @@ START_TEST(test_reconnect_after_peer_returns)
 	ck_assert(ps.up);
 	ck_assert_uint_eq(ps.msgs_sent, 15);
 	ck_assert(logged(&a, "reachable again"));
+	/* The new b answered a hello (new counters): asked again. */
+	transport_stats(b.t, &st);
+	if (token)
+		ck_assert_uint_ge(st.hellos_answered, 1);
+	else
+		ck_assert_uint_eq(st.hellos_answered, 0);
+	ck_assert(ps.proven);
+	ck_assert_uint_eq(ps.proof_failures, 0);
 	node_stop(&a);
 	node_stop(&b);
 }
+
+START_TEST(test_reconnect_after_peer_returns)
+{
+	reconnect_case(NULL);
+	reconnect_case("s3cret");
+}
 END_TEST
 
-/* A plain evhttp server that records who connected and what it was told. */
-struct probe {
-	bool done;
-	char addr[64];
-	char from[32], ctype[64], curl[64], token[64];
+/* A plain evhttp server that records who connected and what it was told;
+ * it answers hellos as member @id holding @token would, or as @mode says
+ * a stranger might. */
+enum probe_mode {
+	PROBE_PROVE,	    /* the right proof */
+	PROBE_NO_CONTENT,   /* 204 to everything */
+	PROBE_NOT_FOUND,    /* 404 to the hello */
+	PROBE_GARBAGE,	    /* 200 with a body that is no answer */
+	PROBE_WRONG_TOKEN,  /* a proof under another token */
+	PROBE_OTHER_MEMBER, /* the right token, answering as another id */
+	PROBE_OTHER_ASKER,  /* a proof made for another asker */
+	PROBE_OTHER_NONCE,  /* a proof for another nonce (a replay) */
+	PROBE_CLOSE,	    /* the right proof, then closes the connection */
+	N_PROBE_MODES
 };
+
+struct probe {
+	enum probe_mode mode;
+	const char *token;
+	raft_id id;
+	bool done; /* a POST arrived */
+	unsigned hellos;
+	bool token_seen; /* any request carried X-Kvd-Token */
+	char hello_addr[64], hello_from[32], hello_curl[64];
+	char addr[64];
+	char from[32], ctype[64], curl[64], token_got[64];
+};
+
+static void probe_hello(struct probe *p, struct evhttp_request *req)
+{
+	struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+	const char *q =
+	    evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+	const char *tok = p->mode == PROBE_WRONG_TOKEN ? "not-it" : p->token;
+	raft_id id = p->mode == PROBE_OTHER_MEMBER ? p->id + 1 : p->id;
+	uint8_t nonce[PEER_PROOF_NONCE_BYTES], mac[PEER_PROOF_MAC_BYTES];
+	char body[PEER_PROOF_ANSWER_MAX];
+	raft_id asker = 0;
+	const char *v;
+
+	v = evhttp_find_header(h, "X-Kvd-From");
+	snprintf(p->hello_from, sizeof(p->hello_from), "%s", v ? v : "");
+	v = evhttp_find_header(h, "X-Kvd-Client-URL");
+	snprintf(p->hello_curl, sizeof(p->hello_curl), "%s", v ? v : "");
+	asker = strtoull(p->hello_from, NULL, 10);
+	ck_assert_ptr_nonnull(q);
+	ck_assert_int_eq(strncmp(q, "nonce=", 6), 0);
+	ck_assert_int_eq(peer_proof_parse_nonce(q + 6, nonce), 0);
+	if (p->mode == PROBE_OTHER_ASKER)
+		asker++;
+	if (p->mode == PROBE_OTHER_NONCE)
+		nonce[0] ^= 1;
+	peer_proof_compute(tok, strlen(tok), nonce, id, asker, mac);
+	ck_assert_uint_gt(peer_proof_format_answer(id, mac, body, sizeof(body)),
+			  0);
+	switch (p->mode) {
+	case PROBE_NOT_FOUND:
+		evhttp_send_reply(req, 404, "Not Found", NULL);
+		return;
+	case PROBE_GARBAGE:
+		evbuffer_add_printf(evhttp_request_get_output_buffer(req),
+				    "hello\n");
+		break;
+	case PROBE_CLOSE:
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+				  "Connection", "close");
+		/* fall through */
+	default:
+		evbuffer_add_printf(evhttp_request_get_output_buffer(req), "%s",
+				    body);
+		break;
+	}
+	evhttp_send_reply(req, 200, "OK", NULL);
+}
 
 static void probe_cb(struct evhttp_request *req, void *arg)
 {
 	struct probe *p = arg;
 	struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+	const char *path =
+	    evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
 	char *addr = NULL;
 	ev_uint16_t port;
 	const char *v;
 
 	evhttp_connection_get_peer(evhttp_request_get_connection(req), &addr,
 				   &port);
+	if (evhttp_find_header(h, "X-Kvd-Token") ||
+	    evhttp_find_header(h, "Authorization"))
+		p->token_seen = true;
+	if (path && strcmp(path, PEER_PROOF_PATH) == 0 &&
+	    p->mode != PROBE_NO_CONTENT) {
+		p->hellos++;
+		snprintf(p->hello_addr, sizeof(p->hello_addr), "%s",
+			 addr ? addr : "");
+		probe_hello(p, req);
+		return;
+	}
+	if (path && strcmp(path, PEER_PROOF_PATH) == 0)
+		p->hellos++;
+	else
+		p->done = true;
 	snprintf(p->addr, sizeof(p->addr), "%s", addr ? addr : "");
 	v = evhttp_find_header(h, "X-Kvd-From");
 	snprintf(p->from, sizeof(p->from), "%s", v ? v : "");
@@ -911,8 +1040,7 @@ static void probe_cb(struct evhttp_request *req, void *arg)
 	v = evhttp_find_header(h, "X-Kvd-Client-URL");
 	snprintf(p->curl, sizeof(p->curl), "%s", v ? v : "");
 	v = evhttp_find_header(h, "X-Kvd-Token");
-	snprintf(p->token, sizeof(p->token), "%s", v ? v : "");
-	p->done = true;
+	snprintf(p->token_got, sizeof(p->token_got), "%s", v ? v : "");
 	evhttp_send_reply(req, 204, "No Content", NULL);
 }
 
@@ -926,7 +1054,7 @@ START_TEST(test_source_address_and_headers)
 	struct evhttp *h = evhttp_new(base);
 	struct evhttp_bound_socket *s =
 	    evhttp_bind_socket_with_handle(h, "127.0.0.1", 0);
-	struct probe p = {0};
+	struct probe p = {.mode = PROBE_PROVE, .token = "tok", .id = 6};
 	struct transport_options o = {
 	    .self = 5,
 	    .source_host = "127.0.0.2",
@@ -943,6 +1071,7 @@ START_TEST(test_source_address_and_headers)
 	ck_assert_int_eq(transport_new(base, &o, &t), TRANSPORT_OK);
 	url_of(url, sizeof(url), bound_port(s));
 	ck_assert_int_eq(transport_add_peer(t, 6, url), TRANSPORT_OK);
+	ck_assert(!transport_peer_proven(t, 6));
 	ck_assert_int_eq(transport_send(t, &m), TRANSPORT_OK);
 	ck_assert(run_until(probe_done, &p, 10000));
 	/* Outgoing connections come from the --listen-peer host. */
@@ -950,9 +1079,82 @@ START_TEST(test_source_address_and_headers)
 	ck_assert_str_eq(p.from, "5");
 	ck_assert_str_eq(p.ctype, "application/octet-stream");
 	ck_assert_str_eq(p.curl, "http://127.0.0.2:7000");
-	ck_assert_str_eq(p.token, "tok");
+	ck_assert_str_eq(p.token_got, "tok");
+	/* The hello before it said who asks, and nothing else. */
+	ck_assert_uint_eq(p.hellos, 1);
+	ck_assert_str_eq(p.hello_addr, "127.0.0.2");
+	ck_assert_str_eq(p.hello_from, "5");
+	ck_assert_str_eq(p.hello_curl, "");
+	ck_assert(transport_peer_proven(t, 6));
 	transport_free(t);
 	evhttp_free(h);
+}
+END_TEST
+
+struct unproven_goal {
+	struct transport *t;
+	struct probe *p;
+};
+
+static bool two_failures(void *arg)
+{
+	struct unproven_goal *g = arg;
+	struct transport_peer_stats ps;
+	struct raft_msg m = heartbeat(5, 6, 1);
+
+	ck_assert_int_eq(transport_peer_stats(g->t, 6, &ps), TRANSPORT_OK);
+	/* The core would keep sending: so does this. */
+	if (ps.queued_msgs == 0)
+		(void)transport_send(g->t, &m);
+	return ps.errors >= 2 && g->p->hellos >= 2;
+}
+
+/* Issue 15: an address that cannot prove it holds the peer token is sent
+ * only hellos, never the token nor a message, however it answers; a
+ * proof on a connection it then closes proves nothing either. */
+START_TEST(test_unproven_peer_gets_nothing)
+{
+	struct transport_limits lim = {.backoff_min_ms = 10,
+				       .backoff_max_ms = 20};
+
+	for (int mode = PROBE_NO_CONTENT; mode < N_PROBE_MODES; mode++) {
+		struct evhttp *h = evhttp_new(base);
+		struct evhttp_bound_socket *s =
+		    evhttp_bind_socket_with_handle(h, "127.0.0.1", 0);
+		struct probe p = {
+		    .mode = (enum probe_mode)mode, .token = "tok", .id = 6};
+		struct transport_options o = {
+		    .self = 5,
+		    .token = "tok",
+		    .limits = lim,
+		    .on_messages = on_messages,
+		};
+		struct unproven_goal g = {NULL, &p};
+		struct transport_peer_stats ps;
+		struct transport_stats st;
+		char url[64];
+
+		ck_assert_ptr_nonnull(s);
+		evhttp_set_gencb(h, probe_cb, &p);
+		ck_assert_int_eq(transport_new(base, &o, &g.t), TRANSPORT_OK);
+		url_of(url, sizeof(url), bound_port(s));
+		ck_assert_int_eq(transport_add_peer(g.t, 6, url), TRANSPORT_OK);
+		ck_assert_msg(run_until(two_failures, &g, 10000), "mode %d",
+			      mode);
+		ck_assert_int_eq(transport_peer_stats(g.t, 6, &ps),
+				 TRANSPORT_OK);
+		ck_assert_msg(!p.done && !p.token_seen, "mode %d", mode);
+		ck_assert_uint_eq(ps.msgs_sent, 0);
+		ck_assert_uint_ge(ps.msgs_dropped, 1);
+		ck_assert_msg(strstr(ps.last_error, "no proof of membership"),
+			      "mode %d: %s", mode, ps.last_error);
+		ck_assert_uint_ge(ps.proof_failures, 2);
+		ck_assert(!ps.proven && !transport_peer_proven(g.t, 6));
+		transport_stats(g.t, &st);
+		ck_assert_uint_eq(st.proof_failures, ps.proof_failures);
+		transport_free(g.t);
+		evhttp_free(h);
+	}
 }
 END_TEST
 
@@ -1484,6 +1686,151 @@ START_TEST(test_large_entry_frame_shared_between_peers)
 }
 END_TEST
 
+/* Reads what has arrived; true once a whole answer with its body (which,
+ * on the hello route, ends with a newline) is in. */
+static bool raw_answered_body(void *arg)
+{
+	struct raw_conn *rc = arg;
+	const char *end;
+
+	(void)raw_answered(rc);
+	end = strstr(rc->got, "\r\n\r\n");
+	return end != NULL && strchr(end + 4, '\n') != NULL;
+}
+
+/* Sends a hello with @query and @from (NULL: no X-Kvd-From) on @rc and
+ * waits for the whole answer; returns its status. */
+static int raw_hello(struct raw_conn *rc, const char *query, const char *from)
+{
+	char head[512];
+
+	rc->n = 0;
+	rc->got[0] = '\0';
+	snprintf(head, sizeof(head),
+		 "GET " PEER_PROOF_PATH "%s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+		 "%s%s%s\r\n",
+		 query, from ? "X-Kvd-From: " : "", from ? from : "",
+		 from ? "\r\n" : "");
+	raw_send(rc, head, strlen(head));
+	ck_assert_msg(run_until(raw_answered_body, rc, 10000), "got [%s]",
+		      rc->got);
+	return atoi(rc->got + 9);
+}
+
+/* GET /raft/hello (docs/FORMAT.md, "Peer hello"): answered without a
+ * token with the proof for the asker's nonce; its connection stays open
+ * for the token-carrying POSTs that follow; malformed questions get 400,
+ * a flood 429, a member without a token 404. */
+START_TEST(test_hello_route)
+{
+	static const char nonce_q[] =
+	    "?nonce=" /* 00 01 .. 1f */
+	    "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+	uint8_t nonce[PEER_PROOF_NONCE_BYTES], mac[PEER_PROOF_MAC_BYTES];
+	struct node b, plain;
+	struct transport_stats st;
+	struct raw_conn rc;
+	const char *body;
+	raft_id id = 0;
+	int code = 0, tries;
+
+	node_start(&b, 2, "s3cret", NULL, 0, NULL);
+	raw_connect(&rc, b.port);
+	ck_assert_int_eq(raw_hello(&rc, nonce_q, "1"), 200);
+	ck_assert_msg(strcasestr(rc.got, "Connection: close") == NULL, "%s",
+		      rc.got);
+	body = strstr(rc.got, "\r\n\r\n") + 4;
+	ck_assert_int_eq(peer_proof_parse_answer((const uint8_t *)body,
+						 strlen(body), &id, mac),
+			 0);
+	ck_assert_uint_eq(id, 2);
+	ck_assert_int_eq(peer_proof_parse_nonce(nonce_q + 7, nonce), 0);
+	ck_assert(peer_proof_check("s3cret", 6, nonce, 2, 1, mac));
+	ck_assert(!peer_proof_check("s3cret", 6, nonce, 2, 3, mac));
+	/* The same connection then carries a POST with the token. */
+	{
+		struct raft_msg m = heartbeat(1, 2, 5);
+		size_t len;
+		uint8_t *msg = encode(&m, 1, &len);
+		char head[512];
+
+		snprintf(head, sizeof(head),
+			 "POST " TRANSPORT_PATH " HTTP/1.1\r\n"
+			 "Host: 127.0.0.1\r\nX-Kvd-From: 1\r\n"
+			 "X-Kvd-Token: s3cret\r\n"
+			 "Content-Length: %zu\r\n\r\n",
+			 len);
+		raw_send(&rc, head, strlen(head));
+		raw_send(&rc, msg, len);
+		wait_received(&b, 1);
+		free(msg);
+	}
+	close(rc.fd);
+
+	/* Malformed questions. */
+	{
+		static const char *const q[][2] = {
+		    {"", "1"},
+		    {"?nonce=", "1"},
+		    {"?nonce=00", "1"},
+		    {"?nonce=zz0102030405060708090a0b0c0d0e0f101112131415161718"
+		     "191a1b1c1d1e1f",
+		     "1"},
+		    {"?other=1", "1"},
+		    {nonce_q, NULL},
+		    {nonce_q, "0"},
+		    {nonce_q, "2"}, /* this member itself */
+		    {nonce_q, "x1"},
+		    {nonce_q, "18446744073709551616"},
+		};
+
+		for (size_t i = 0; i < sizeof(q) / sizeof(q[0]); i++) {
+			raw_connect(&rc, b.port);
+			ck_assert_msg(raw_hello(&rc, q[i][0], q[i][1]) == 400,
+				      "%zu: %s", i, rc.got);
+			close(rc.fd);
+		}
+	}
+	/* A hello announcing a body is no hello: its body is not read. */
+	{
+		char head[512];
+
+		raw_connect(&rc, b.port);
+		snprintf(head, sizeof(head),
+			 "GET " PEER_PROOF_PATH "%s HTTP/1.1\r\n"
+			 "Host: 127.0.0.1\r\nX-Kvd-From: 1\r\n"
+			 "Content-Length: 33554432\r\n\r\n",
+			 nonce_q);
+		raw_send(&rc, head, strlen(head));
+		ck_assert(run_until(raw_closed, &rc, 10000));
+		close(rc.fd);
+	}
+	/* A flood is cut off (the bucket refills at 32 a second: asking
+	 * faster than that, the limit is met within a few hundred). */
+	raw_connect(&rc, b.port);
+	for (tries = 0; tries < 20000; tries++) {
+		code = raw_hello(&rc, nonce_q, "1");
+		if (code != 200)
+			break;
+	}
+	ck_assert_int_eq(code, 429);
+	ck_assert(strstr(rc.got, "Retry-After: 1"));
+	close(rc.fd);
+	transport_stats(b.t, &st);
+	ck_assert_uint_ge(st.hellos_limited, 1);
+	ck_assert_uint_ge(st.hellos_answered, 64);
+	ck_assert_uint_eq(st.unauthorized, 0);
+	node_stop(&b);
+
+	/* A member without a token has nothing to prove. */
+	node_start(&plain, 3, NULL, NULL, 0, NULL);
+	raw_connect(&rc, plain.port);
+	ck_assert_int_eq(raw_hello(&rc, nonce_q, "1"), 404);
+	close(rc.fd);
+	node_stop(&plain);
+}
+END_TEST
+
 static Suite *transport_suite(void)
 {
 	Suite *s = suite_create("transport");
@@ -1502,6 +1849,8 @@ static Suite *transport_suite(void)
 	tcase_add_test(tc, test_dead_peer_backoff_and_bounded_queue);
 	tcase_add_test(tc, test_reconnect_after_peer_returns);
 	tcase_add_test(tc, test_source_address_and_headers);
+	tcase_add_test(tc, test_unproven_peer_gets_nothing);
+	tcase_add_test(tc, test_hello_route);
 	tcase_add_test(tc, test_api_errors);
 	tcase_add_test(tc, test_in_flight_remove_and_timeout);
 	tcase_add_test(tc, test_heartbeats_not_stalled_by_appends);

@@ -102,11 +102,11 @@ struct node {
 
 static void on_messages(void *ctx, const struct raft_msg *msgs, size_t n,
 			raft_id from, const char *client_url,
-			const char *from_addr)
+			const char *from_addr, const char *from_peer_url)
 {
 	struct node *nd = ctx;
 
-	(void)from, (void)client_url, (void)from_addr;
+	(void)from, (void)client_url, (void)from_addr, (void)from_peer_url;
 	nd->n += n;
 	if (n > 0)
 		nd->last_ctx = msgs[n - 1].context;
