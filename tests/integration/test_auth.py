@@ -541,6 +541,63 @@ class AuthTest(ClusterTest):
         self.assertEqual(found, [])
 
 
+_dir = tempfile.mkdtemp(prefix='kvd-auth-')
+_peer_token = os.path.join(_dir, 'peer-token')
+
+
+class AuthJoinTest(ClusterTest):
+    """A member added while auth is on gets the tokens in the snapshot it
+    installs (the peers share a peer token here: the new member proves it
+    holds it before anything is sent to it)."""
+    CLUSTER_ARGS = ('--peer-token-file', _peer_token,
+                    '--snapshot-entries', '16')
+
+    @classmethod
+    def setUpClass(cls):
+        fd = os.open(_peer_token, os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+                     0o600)
+        with os.fdopen(fd, 'w') as f:
+            f.write('peer-secret-for-test-auth-0123456789\n')
+        super().setUpClass()
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        shutil.rmtree(_dir, ignore_errors=True)
+
+    def test_member_added_after_a_snapshot_gets_the_tokens(self):
+        c = self.cluster
+        root = c.token = must(c[1], 'POST', '/v1/auth/enable',
+                              None).json()['token']
+        rw = must(c[1], 'POST', '/v1/auth/tokens', root,
+                  '{"name": "j", "role": "readwrite", "prefix": "j/"}'
+                  ).json()['token']
+        gone = must(c[1], 'POST', '/v1/auth/tokens', root,
+                    '{"name": "g", "role": "readonly"}').json()['token']
+        must(c[1], 'DELETE', '/v1/auth/tokens/g', root)
+        lid, _ = c.wait_leader()
+        for i in range(40):
+            must(c[lid], 'PUT', '/v1/kv/j/%02d' % i, rw, 'v')
+        wait_for(lambda: call(c[lid], 'GET', '/v1/status', root).json()
+                 ['snapshot_index'] > 16, what='a snapshot taken')
+        m4 = c.add_member(4)
+        m4.start()
+        # 504: the change outlived --request-timeout-ms while the new
+        # member caught up; it completes on its own.
+        must(c[1], 'POST', '/v1/members', root,
+             json.dumps({'id': 4, 'peer_url': m4.peer_url}), ok=(200, 504))
+        wait_for(lambda: call(m4, 'GET', '/v1/kv/j/39?consistency=stale',
+                              rw).status == 200,
+                 what='member 4 serves with the token', timeout=60)
+        st = call(m4, 'GET', '/v1/status', rw).json()
+        self.assertGreater(st['snapshot_index'], 0)
+        self.assertError(call(m4, 'GET', '/v1/status', gone), 401,
+                         'unauthorized')
+        self.assertError(call(m4, 'GET', '/v1/status'), 401, 'unauthorized')
+        self.assertError(call(m4, 'GET', '/v1/kv/x?consistency=stale', rw),
+                         403, 'forbidden')
+
+
 class AuthTlsClusterTest(ClusterTest):
     """Auth on a cluster with TLS on both listeners: refusals over HTTPS,
     and a follower's relay to the leader (over HTTPS) carrying the
