@@ -1,0 +1,183 @@
+/* kvc_tls.c - libkvc's TLS: the client context from the handle's files
+ * and a fresh SSL per connection, its peer checked against the URL's host
+ * (see kvc_tls.h). */
+#include "kvc_tls.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+const char *kvc_tls_reason(char *buf, size_t len)
+{
+	/* The first error raised is the cause; later ones only add the
+	 * call chain. */
+	unsigned long e = ERR_peek_error();
+	const char *r = e != 0 ? ERR_reason_error_string(e) : NULL;
+	if (r)
+		snprintf(buf, len, "%s", r);
+	else if (e != 0)
+		snprintf(buf, len, "OpenSSL error %lu", e);
+	else
+		snprintf(buf, len, "unknown error");
+	ERR_clear_error();
+	return buf;
+}
+
+const char *kvc_tls_error_string(unsigned long e, char *buf, size_t len)
+{
+	const char *r = ERR_reason_error_string(e);
+	if (r)
+		snprintf(buf, len, "%s", r);
+	else
+		ERR_error_string_n(e, buf, len);
+	return buf;
+}
+
+/* Whether @path can be opened for reading; else one line in @err. Asked
+ * before OpenSSL sees the file, so that a missing file reads as such
+ * rather than as a PEM error. */
+static int readable(const char *what, const char *path, char *err,
+		    size_t errlen)
+{
+	FILE *fp = fopen(path, "r");
+	if (!fp) {
+		snprintf(err, errlen, "TLS: cannot read the %s %s: %s", what,
+			 path, strerror(errno));
+		return -1;
+	}
+	fclose(fp);
+	return 0;
+}
+
+SSL_CTX *kvc_tls_ctx_new(const char *cacert, const char *cert, const char *key,
+			 char *err, size_t errlen)
+{
+	char why[256];
+	ERR_clear_error();
+	if ((cert != NULL) != (key != NULL)) {
+		snprintf(err, errlen,
+			 "TLS: a client certificate needs its key and a key "
+			 "its certificate (cert and key go together)");
+		return NULL;
+	}
+	if ((cacert && readable("CA file", cacert, err, errlen) < 0) ||
+	    (cert && readable("certificate", cert, err, errlen) < 0) ||
+	    (key && readable("key", key, err, errlen) < 0))
+		return NULL;
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	if (!ctx) {
+		snprintf(err, errlen, "TLS: cannot create a context: %s",
+			 kvc_tls_reason(why, sizeof(why)));
+		return NULL;
+	}
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
+	if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1) {
+		snprintf(err, errlen, "TLS: cannot require TLS 1.2: %s",
+			 kvc_tls_reason(why, sizeof(why)));
+		goto fail;
+	}
+	if (cacert) {
+		if (SSL_CTX_load_verify_locations(ctx, cacert, NULL) != 1) {
+			snprintf(err, errlen,
+				 "TLS: the CA file %s does not load: %s",
+				 cacert, kvc_tls_reason(why, sizeof(why)));
+			goto fail;
+		}
+	} else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
+		snprintf(err, errlen, "TLS: the system's CA store: %s",
+			 kvc_tls_reason(why, sizeof(why)));
+		goto fail;
+	}
+	if (cert) {
+		if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+			snprintf(err, errlen,
+				 "TLS: the certificate %s does not load: %s",
+				 cert, kvc_tls_reason(why, sizeof(why)));
+			goto fail;
+		}
+		if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) !=
+			1 &&
+		    ERR_GET_REASON(ERR_peek_error()) ==
+			X509_R_KEY_VALUES_MISMATCH) {
+			snprintf(err, errlen,
+				 "TLS: the key %s does not match the "
+				 "certificate %s",
+				 key, cert);
+			ERR_clear_error();
+			goto fail;
+		}
+		if (ERR_peek_error() != 0) {
+			snprintf(err, errlen,
+				 "TLS: the key %s does not load: %s", key,
+				 kvc_tls_reason(why, sizeof(why)));
+			goto fail;
+		}
+		if (SSL_CTX_check_private_key(ctx) != 1) {
+			snprintf(err, errlen,
+				 "TLS: the key %s does not match the "
+				 "certificate %s",
+				 key, cert);
+			ERR_clear_error();
+			goto fail;
+		}
+	}
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	return ctx;
+fail:
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+void kvc_tls_ctx_free(SSL_CTX *ctx)
+{
+	SSL_CTX_free(ctx);
+}
+
+SSL *kvc_tls_ssl_new(SSL_CTX *ctx, const char *host)
+{
+	SSL *ssl = SSL_new(ctx);
+	if (!ssl)
+		return NULL;
+	/* An IP literal names the member by address: match it against the
+	 * certificate's IP SANs. A host name is matched against its DNS
+	 * names, and sent as SNI (which never carries an address). */
+	unsigned char addr[16];
+	char bare[256];
+	size_t n = strlen(host);
+	/* "[::1]": an IPv6 literal as a URL writes it. */
+	if (n >= 2 && n < sizeof(bare) && host[0] == '[' && host[n - 1] == ']')
+		snprintf(bare, sizeof(bare), "%.*s", (int)(n - 2), host + 1);
+	else
+		snprintf(bare, sizeof(bare), "%s", host);
+	X509_VERIFY_PARAM *vp = SSL_get0_param(ssl);
+	bool ip = inet_pton(AF_INET, bare, addr) == 1 ||
+		  inet_pton(AF_INET6, bare, addr) == 1;
+	int ok = ip ? X509_VERIFY_PARAM_set1_ip_asc(vp, bare)
+		    : X509_VERIFY_PARAM_set1_host(vp, bare, 0);
+	if (ok == 1 && !ip)
+		ok = SSL_set_tlsext_host_name(ssl, bare) == 1;
+	if (ok != 1) {
+		ERR_clear_error();
+		SSL_free(ssl);
+		return NULL;
+	}
+	SSL_set_connect_state(ssl);
+	return ssl;
+}
+
+SSL_CTX *kvc_tls_ctx_of(struct kvc *h)
+{
+	if (h->tls_ctx)
+		return h->tls_ctx;
+	char err[KVC_ERRMSG];
+	h->tls_ctx = kvc_tls_ctx_new(h->opts.cacert, h->opts.cert, h->opts.key,
+				     err, sizeof(err));
+	if (!h->tls_ctx)
+		kvc_http_set_errmsg(h, "%s", err);
+	return h->tls_ctx;
+}
