@@ -609,6 +609,48 @@ uint64_t kvc_lock_index(const struct kvc_lock *l);
  * 0 or the delete's error. */
 int kvc_unlock(struct kvc_lock *l);
 
+/* ---------------------------------------------------------------------
+ * Auth (DESIGN.md §1.8). Every call of a handle opened with a token sends
+ * it; without one, a cluster with auth on answers KVC_EUNAUTHORIZED, and
+ * a token whose role does not allow a call gets KVC_EFORBIDDEN. The calls
+ * below are admin-only once auth is on. Secrets returned are malloc'd
+ * strings owned by the caller (free()); they are shown once by the
+ * cluster, which keeps only their hashes. */
+
+/* Turns auth on (POST /v1/auth/enable) and stores in *@token the token of
+ * role admin named "root". KVC_ECONFLICT when auth is already on. */
+int kvc_auth_enable(struct kvc *h, char **token);
+
+/* Turns auth off (POST /v1/auth/disable). */
+int kvc_auth_disable(struct kvc *h);
+
+/* A token as kvc_token_list() describes it (no secret). */
+struct kvc_token {
+	char *name;
+	char *role;   /* "admin", "readwrite" or "readonly" */
+	char *prefix; /* the keys it may reach ("" : all) */
+};
+
+/* Creates the token @name of @role ("admin", "readwrite", "readonly")
+ * for the keys under @prefix (NULL: ""), and stores its secret in
+ * *@token (POST /v1/auth/tokens). KVC_ECONFLICT when @name exists (or
+ * the cluster holds its most tokens), KVC_EBADREQ for a name, role or
+ * prefix the cluster refuses. */
+int kvc_token_create(struct kvc *h, const char *name, const char *role,
+		     const char *prefix, char **token);
+
+/* Lists the tokens (GET /v1/auth/tokens). On success *@tokens is an array
+ * of *@n owned by the caller (kvc_tokens_free()). */
+int kvc_token_list(struct kvc *h, struct kvc_token **tokens, size_t *n);
+
+/* Releases @n tokens of kvc_token_list(). NULL is allowed. */
+void kvc_tokens_free(struct kvc_token *tokens, size_t n);
+
+/* Revokes the token @name (DELETE /v1/auth/tokens/{name}): every member
+ * refuses it once it applies the revocation. KVC_ENOTFOUND when no token
+ * has that name. */
+int kvc_token_revoke(struct kvc *h, const char *name);
+
 #ifdef __cplusplus
 }
 #endif
