@@ -5,7 +5,8 @@
 # with "unauthorized: ..." without or with a revoked token, and with
 # "forbidden: ..." for a role that does not allow the command; the token
 # from --token, $KVCTL_TOKEN (the flag wins) and --token-file (a file
-# others may read is a warning); status and snapshot save carry the token.
+# others may read is a warning); status, watch and snapshot save carry the
+# token.
 #
 # The auth routes may be absent from the kvd under test (they are built
 # apart from kvctl): when POST /v1/auth/enable answers 404, the test says
@@ -39,7 +40,8 @@ class KvctlAuthTest(ClusterTest):
             cmd += ['--token', token]
         p = subprocess.run(cmd + list(args), env=e, capture_output=True,
                            timeout=300)
-        return p.returncode, p.stdout.decode(), p.stderr.decode()
+        return (p.returncode, p.stdout.decode('utf-8', 'replace'),
+                p.stderr.decode('utf-8', 'replace'))
 
     def ok(self, args, **kw):
         rc, out, err = self.kvctl(args, **kw)
@@ -125,6 +127,18 @@ class KvctlAuthTest(ClusterTest):
         self.assertEqual(json.loads(err)['error'], 'forbidden')
         # Any valid token reads the status.
         self.ok(['status'], token=ro)
+        # Watches carry the token: from history, under the prefix.
+        out = self.ok(['watch', '--prefix', 'app/', '--from', '1',
+                       '--count', '1'], token=ro)
+        self.assertTrue(out.startswith('PUT\tapp/a\t1\t'), out)
+        rc, _, err = self.kvctl(['watch', '--prefix', 'app/', '--from', '1',
+                                 '--count', '1'])
+        self.assertEqual(rc, 4, err)
+        self.assertIn('unauthorized', err)
+        rc, _, err = self.kvctl(['watch', '--prefix', 'other/', '--from',
+                                 '1', '--count', '1'], token=ro)
+        self.assertEqual(rc, 4, err)
+        self.assertIn('forbidden', err)
 
         # The token from the environment, the flag winning over it, and
         # from a file.
