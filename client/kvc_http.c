@@ -383,49 +383,18 @@ static struct evhttp_connection *conn_new(struct kvc *h,
 	return conn;
 }
 
-/* After an exchange over TLS that brought no answer: when the handshake
+/* After an exchange over TLS that brought no answer: when the TLS session
  * failed, says why in the handle's errmsg and returns true. */
 static bool tls_failure(struct kvc *h, const struct endpoint *ep,
 			struct evhttp_connection *conn)
 {
-	struct bufferevent *bev =
-	    conn ? evhttp_connection_get_bufferevent(conn) : NULL;
-	SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
-	if (!ssl)
+	char why[300];
+	if (!conn ||
+	    !kvc_tls_bev_failed(evhttp_connection_get_bufferevent(conn), why,
+				sizeof(why)))
 		return false;
-	long v = SSL_get_verify_result(ssl);
-	unsigned long e = bufferevent_get_openssl_error(bev);
-	unsigned long last = e;
-	while (e != 0) {
-		last = e;
-		e = bufferevent_get_openssl_error(bev);
-	}
-	ERR_clear_error();
-	if (v != X509_V_OK) {
-		kvc_http_set_errmsg(h,
-				    "%s:%d: TLS: the member's certificate "
-				    "is refused: %s",
-				    ep->host, ep->port,
-				    X509_verify_cert_error_string(v));
-		return true;
-	}
-	if (last != 0) {
-		char why[256];
-		/* Not an OpenSSL error (libevent also keeps errno values):
-		 * the member ended the session. With TLS 1.3 a member that
-		 * refuses the client's certificate (or its absence) does so
-		 * after the client's side of the handshake is done. */
-		if (ERR_GET_LIB(last) == 0)
-			snprintf(why, sizeof(why),
-				 "the member closed the session (does it "
-				 "require a client certificate?)");
-		else
-			kvc_tls_error_string(last, why, sizeof(why));
-		kvc_http_set_errmsg(h, "%s:%d: TLS handshake failed: %s",
-				    ep->host, ep->port, why);
-		return true;
-	}
-	return false;
+	kvc_http_set_errmsg(h, "%s:%d: %s", ep->host, ep->port, why);
+	return true;
 }
 
 /* One HTTP exchange with @ep within @timeout_ms. Returns 0 with r->status

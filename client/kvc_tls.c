@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -28,14 +30,51 @@ const char *kvc_tls_reason(char *buf, size_t len)
 	return buf;
 }
 
-const char *kvc_tls_error_string(unsigned long e, char *buf, size_t len)
+bool kvc_tls_bev_failed(struct bufferevent *bev, char *why, size_t len)
 {
-	const char *r = ERR_reason_error_string(e);
-	if (r)
-		snprintf(buf, len, "%s", r);
-	else
-		ERR_error_string_n(e, buf, len);
-	return buf;
+	SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+	if (!ssl)
+		return false;
+	long v = SSL_get_verify_result(ssl);
+	/* libevent keeps, per failure, SSL_get_error()'s code (SSL_ERROR_SSL
+	 * for a protocol failure, SSL_ERROR_SYSCALL for one of the socket)
+	 * followed by OpenSSL's queue; the first queued error is the cause. */
+	unsigned long e, first = 0;
+	bool protocol = false;
+	while ((e = bufferevent_get_openssl_error(bev)) != 0) {
+		if (ERR_GET_LIB(e) != 0 && first == 0)
+			first = e;
+		if (e == SSL_ERROR_SSL)
+			protocol = true;
+	}
+	ERR_clear_error();
+	if (v != X509_V_OK) {
+		snprintf(why, len,
+			 "TLS: the member's certificate is refused: %s",
+			 X509_verify_cert_error_string(v));
+		return true;
+	}
+	if (first != 0) {
+		const char *r = ERR_reason_error_string(first);
+		char code[128];
+		if (!r) {
+			ERR_error_string_n(first, code, sizeof(code));
+			r = code;
+		}
+		snprintf(why, len, "TLS handshake failed: %s", r);
+		return true;
+	}
+	if (protocol) {
+		/* With TLS 1.3 a member that refuses the client's certificate
+		 * (or its absence) does so after the client's side of the
+		 * handshake is done, by an alert OpenSSL may not have
+		 * queued. */
+		snprintf(why, len,
+			 "TLS handshake failed: the member ended the session "
+			 "(does it require a client certificate?)");
+		return true;
+	}
+	return false;
 }
 
 /* Whether @path can be opened for reading; else one line in @err. Asked

@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 
+struct bufferevent;
 typedef struct ssl_ctx_st SSL_CTX;
 typedef struct ssl_st SSL;
 
@@ -43,9 +44,12 @@ KVC_INTERNAL SSL_CTX *kvc_tls_ctx_of(struct kvc *h);
  * @buf, and clears the queue. Returns @buf. */
 KVC_INTERNAL const char *kvc_tls_reason(char *buf, size_t len);
 
-/* Says OpenSSL's error @e (as libevent's bufferevent_get_openssl_error()
- * gives it) in @buf: its reason, else its whole code. Returns @buf. */
-KVC_INTERNAL const char *kvc_tls_error_string(unsigned long e, char *buf,
-					      size_t len);
+/* After a TLS bufferevent @bev (NULL, or one that is not TLS: false)
+ * reported an error: whether the TLS session failed (the member's
+ * certificate refused, a TLS alert, a handshake the member ended) rather
+ * than the connection under it (refused, reset: false). When it did, says
+ * why in @why. Drains the errors libevent kept for @bev. */
+KVC_INTERNAL bool kvc_tls_bev_failed(struct bufferevent *bev, char *why,
+				     size_t len);
 
 #endif /* KVC_KVC_TLS_H_ */

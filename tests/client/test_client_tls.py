@@ -255,6 +255,14 @@ class ClientTlsTest(unittest.TestCase):
                                    self.p('rogue.key'), 'get', 'x'])
         self.assertEqual(rc, 2, err)
         self.assertIn('does not match', err)
+        # Nothing listening at an https:// URL is a refused connection,
+        # not a TLS failure.
+        rc, out, err = self.kvctl(self.tls_flags() + ['get', 'x'],
+                                  endpoints='https://127.0.0.1:%d'
+                                  % harness.free_port(), timeout_s=60)
+        self.assertEqual(rc, 3, err)
+        self.assertIn('connection refused', err)
+        self.assertNotIn('TLS', err)
         # Plain http:// to an HTTPS member gets no answer.
         plain = 'http://127.0.0.1:%d' % self.cluster[1].client_port
         rc, out, err = self.kvctl(self.tls_flags() + ['get', 'x'],
