@@ -4,6 +4,7 @@
 #include "kvc_tls.h"
 
 #include <arpa/inet.h>
+#include <stdint.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -30,6 +31,54 @@ const char *kvc_tls_reason(char *buf, size_t len)
 	return buf;
 }
 
+/* What a session met, kept in its app data (which SSL_clear() keeps: a
+ * session libevent resets after a failure still says it): the member asked
+ * for a certificate the client did not have, and the fatal alert it sent
+ * (its code plus one; 0: none). */
+#define SEEN_CERT_ASKED 0x10000u
+#define SEEN_ALERT_MASK 0xffffu
+
+static uintptr_t seen(const SSL *ssl)
+{
+	return (uintptr_t)SSL_get_app_data(ssl);
+}
+
+/* OpenSSL asks for a client certificate only when none is set. */
+static int on_cert_request(SSL *ssl, X509 **x509, EVP_PKEY **pkey)
+{
+	(void)x509;
+	(void)pkey;
+	SSL_set_app_data(ssl, (void *)(seen(ssl) | SEEN_CERT_ASKED));
+	return 0; /* go on without one: the member decides */
+}
+
+static void on_info(const SSL *ssl, int where, int ret)
+{
+	/* A fatal alert from the member says why it ends the session; it
+	 * may come after the client's side of the handshake is done (TLS
+	 * 1.3), when libevent reports only a closed connection. */
+	if ((where & SSL_CB_READ_ALERT) && (ret >> 8) == SSL3_AL_FATAL)
+		SSL_set_app_data(
+		    (SSL *)ssl,
+		    (void *)((seen(ssl) & ~(uintptr_t)SEEN_ALERT_MASK) |
+			     (uintptr_t)((ret & 0xff) + 1)));
+}
+
+bool kvc_tls_cert_missing(const SSL *ssl)
+{
+	return (seen(ssl) & SEEN_CERT_ASKED) != 0;
+}
+
+const char *kvc_tls_alert(const SSL *ssl)
+{
+	uintptr_t a = seen(ssl) & SEEN_ALERT_MASK;
+	if (!a)
+		return NULL;
+	/* OpenSSL names the alerts of TLS 1.2; newer ones are "unknown". */
+	const char *d = SSL_alert_desc_string_long((int)(a - 1));
+	return strcmp(d, "unknown") == 0 ? "a fatal alert" : d;
+}
+
 bool kvc_tls_bev_failed(struct bufferevent *bev, char *why, size_t len)
 {
 	SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
@@ -52,6 +101,16 @@ bool kvc_tls_bev_failed(struct bufferevent *bev, char *why, size_t len)
 		snprintf(why, len,
 			 "TLS: the member's certificate is refused: %s",
 			 X509_verify_cert_error_string(v));
+		return true;
+	}
+	const char *alert = kvc_tls_alert(ssl);
+	if (kvc_tls_cert_missing(ssl) && (alert || first == 0)) {
+		snprintf(why, len, "TLS: %s", KVC_TLS_CERT_MISSING);
+		return true;
+	}
+	if (alert) {
+		snprintf(why, len, "TLS: the member refused the session: %s",
+			 alert);
 		return true;
 	}
 	if (first != 0) {
@@ -166,6 +225,8 @@ SSL_CTX *kvc_tls_ctx_new(const char *cacert, const char *cert, const char *key,
 		}
 	}
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	SSL_CTX_set_client_cert_cb(ctx, on_cert_request);
+	SSL_CTX_set_info_callback(ctx, on_info);
 	return ctx;
 fail:
 	SSL_CTX_free(ctx);

@@ -44,6 +44,21 @@ KVC_INTERNAL SSL_CTX *kvc_tls_ctx_of(struct kvc *h);
  * @buf, and clears the queue. Returns @buf. */
 KVC_INTERNAL const char *kvc_tls_reason(char *buf, size_t len);
 
+/* Whether the member of @ssl's session (one of kvc_tls_ssl_new()) asked
+ * for a client certificate and none was given. With TLS 1.3 the member
+ * refuses it only after the client's side of the handshake is done; its
+ * alert may then be lost to a reset when the client sends its request at
+ * the same time, so a connection that ends without an answer is said to
+ * fail for this. */
+KVC_INTERNAL bool kvc_tls_cert_missing(const SSL *ssl);
+
+/* The fatal alert the member of @ssl's session sent ("certificate
+ * required", "unknown CA", ...), or NULL. */
+KVC_INTERNAL const char *kvc_tls_alert(const SSL *ssl);
+#define KVC_TLS_CERT_MISSING                                                   \
+	"the member asks for a client certificate and none was given "         \
+	"(cert and key)"
+
 /* After a TLS bufferevent @bev (NULL, or one that is not TLS: false)
  * reported an error: whether the TLS session failed (the member's
  * certificate refused, a TLS alert, a handshake the member ended) rather

@@ -472,7 +472,18 @@ static int tls_outcome(struct kvc_watch *w, int ret, const char *what)
 	}
 	long v = SSL_get_verify_result(w->ssl);
 	char why[256];
-	if (v != X509_V_OK) {
+	const char *alert = kvc_tls_alert(w->ssl);
+	if (v == X509_V_OK && kvc_tls_cert_missing(w->ssl)) {
+		ERR_clear_error();
+		kvc_http_set_errmsg(w->h, "%s:%d: TLS: %s", ep->host, ep->port,
+				    KVC_TLS_CERT_MISSING);
+	} else if (v == X509_V_OK && alert) {
+		ERR_clear_error();
+		kvc_http_set_errmsg(w->h,
+				    "%s:%d: TLS: the member refused the "
+				    "session: %s",
+				    ep->host, ep->port, alert);
+	} else if (v != X509_V_OK) {
 		ERR_clear_error();
 		kvc_http_set_errmsg(w->h,
 				    "%s:%d: TLS: the member's certificate is "

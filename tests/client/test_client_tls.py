@@ -239,8 +239,9 @@ class ClientTlsTest(unittest.TestCase):
         self.assertIn('IP address mismatch', err)
         # No client certificate: the member refuses the connection.
         rc, out, err = self.kvctl(['--cacert', self.p('ca.pem'), 'get', 'x'],
-                                  timeout_s=5)
+                                  timeout_s=60)
         self.assertEqual(rc, 3, err)
+        self.assertIn('asks for a client certificate', err)
         # Files that do not load, a cert without its key: usage errors.
         rc, out, err = self.kvctl(['--cacert', self.p('missing.pem'), 'get',
                                    'x'])
