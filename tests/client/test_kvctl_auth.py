@@ -12,7 +12,11 @@
 # apart from kvctl): when POST /v1/auth/enable answers 404, the test says
 # why and exits 77, which meson counts as skipped.
 #
-# argv[1]: kvd; environment KVCTL: the kvctl binary.
+# Runs the Check suite test_kvc_auth (libkvc's auth calls; the token on
+# blocking, watch and async calls) on the same cluster once auth is on.
+#
+# argv[1]: kvd; environment KVCTL: the kvctl binary, TEST_KVC_AUTH (if
+# set): test_kvc_auth.
 
 import json
 import os
@@ -165,6 +169,17 @@ class KvctlAuthTest(ClusterTest):
             rc, _, err = self.kvctl(['--token-file',
                                      os.path.join(d, 'none'), 'get', 'x'])
             self.assertEqual(rc, 2, err)
+        # libkvc's auth calls, and the token on every kind of call.
+        binary = os.environ.get('TEST_KVC_AUTH')
+        if binary:
+            env = dict(os.environ, KVC_ENDPOINTS=self.cluster.endpoints(),
+                       KVC_ROOT_TOKEN=root)
+            p = subprocess.run([binary], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, timeout=600)
+            out = p.stdout.decode('utf-8', 'replace')
+            sys.stdout.write(out)
+            self.assertEqual(p.returncode, 0, out[-4000:])
+            self.assertIn('100%: Checks: ', out)
         # A snapshot with an admin token.
         rc, out, err = self.kvctl(['snapshot', 'save', '-'], token=root)
         self.assertEqual(rc, 0, err)
