@@ -794,6 +794,8 @@ static void req_attempt(struct areq *r)
 	rc = bufferevent_socket_connect_hostname(r->bev, NULL, AF_UNSPEC,
 						 r->ep.host, r->ep.port);
 	r->in_connect = false;
+	if (rc == 0 && !r->connect_failed && r->ep.tls)
+		kvc_http_nodelay(bufferevent_getfd(r->bev));
 	if (rc != 0 || r->connect_failed) {
 		bool refused =
 		    r->connect_failed && r->connect_err == ECONNREFUSED;
@@ -1252,6 +1254,8 @@ static void watch_attempt(struct kvc_async_watch *w)
 	int rc = bufferevent_socket_connect_hostname(w->bev, NULL, AF_UNSPEC,
 						     ep->host, ep->port);
 	w->in_connect = false;
+	if (rc == 0 && !w->connect_failed && ep->tls)
+		kvc_http_nodelay(bufferevent_getfd(w->bev));
 	if (rc != 0 || w->connect_failed) {
 		kvc_http_set_errmsg(h, "%s:%d: connection failed", ep->host,
 				    ep->port);

@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -245,6 +247,13 @@ void kvc_http_sigpipe_restore(struct sigpipe_guard *g)
 			;
 	}
 	pthread_sigmask(SIG_SETMASK, &g->old, NULL);
+}
+
+void kvc_http_nodelay(int fd)
+{
+	int one = 1;
+	if (fd >= 0)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
 /* Whether a TCP connection to @ep is refused (ECONNREFUSED) within
@@ -498,6 +507,9 @@ static int http_once(struct kvc *h, const struct endpoint *ep,
 		goto out;
 	}
 	req = NULL;
+	if (ep->tls)
+		kvc_http_nodelay(bufferevent_getfd(
+		    evhttp_connection_get_bufferevent(a.conn)));
 	struct sigpipe_guard spg;
 	kvc_http_sigpipe_block(&spg);
 	while (!a.done) {

@@ -105,6 +105,12 @@ struct sigpipe_guard {
 KVC_INTERNAL void kvc_http_sigpipe_block(struct sigpipe_guard *g);
 KVC_INTERNAL void kvc_http_sigpipe_restore(struct sigpipe_guard *g);
 
+/* Sets TCP_NODELAY on the socket @fd (-1: nothing). Over TLS a request
+ * or an answer goes out as several records (head, body): with Nagle's
+ * algorithm, the second waits for the peer's delayed ACK of the first,
+ * some 40 ms per exchange. */
+KVC_INTERNAL void kvc_http_nodelay(int fd);
+
 /* Formats the context of the handle's last error (kvc_errmsg()). */
 KVC_INTERNAL void kvc_http_set_errmsg(struct kvc *h, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -225,6 +225,7 @@ static int start_attempt(struct kvc_watch *w, uint64_t now)
 		cms = (uint64_t)h->opts.request_timeout_ms;
 	w->attempt_deadline = now + cms;
 	if (w->fd >= 0 && ep->tls) {
+		kvc_http_nodelay(w->fd); /* the request goes as two records */
 		SSL_CTX *ctx = kvc_tls_ctx_of(h);
 		if (!ctx)
 			return fail_definite(w, KVC_EINVAL); /* errmsg set */
