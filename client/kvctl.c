@@ -81,11 +81,10 @@ static const char usage_main[] =
     "Exit status: 0 ok, 1 not found or CAS failed, 2 usage, 3 cluster\n"
     "unavailable or timed out, 4 any other error (a missing or unknown\n"
     "token: \"unauthorized\"; a role that does not allow it: \"forbidden\").\n"
-    "After a write, exit 3's\n"
-    "message says whether it was not applied (no member was reached) or\n"
-    "its outcome is unknown (it may have been applied: read it back).\n"
-    "txn exits 1 when its failure branch ran; lock exits with CMD's\n"
-    "status, or 5 when the lock was lost (CMD killed).\n";
+    "After a write, exit 3's message says whether it was not applied (no\n"
+    "member was reached) or its outcome is unknown (it may have been\n"
+    "applied: read it back). txn exits 1 when its failure branch ran; lock\n"
+    "exits with CMD's status, or 5 when the lock was lost (CMD killed).\n";
 
 /* -o json, for the errors said before a command has its struct global. */
 bool json_errors;
