@@ -36,9 +36,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <jansson.h>
-#include <openssl/err.h>
 #include <openssl/ssl.h>
-#include <openssl/x509.h>
 
 #define BACKOFF_MIN_MS	  20 /* as kvc_http.c's retries */
 #define BACKOFF_MAX_MS	  1000

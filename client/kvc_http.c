@@ -30,9 +30,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
-#include <openssl/err.h>
 #include <openssl/ssl.h>
-#include <openssl/x509.h>
 
 #define KVC_MAX_RESPONSE_BYTES (256u << 20) /* one response body */
 #define KVC_BACKOFF_MIN_MS     20
