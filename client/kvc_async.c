@@ -186,10 +186,9 @@ static struct bufferevent *bev_new(struct kvc *h, struct event_base *base,
 	/* The bufferevent owns the SSL and frees it with itself. */
 	struct bufferevent *bev = bufferevent_openssl_socket_new(
 	    base, -1, ssl, BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
-	if (!bev) {
-		SSL_free(ssl);
+	/* On failure libevent has freed @ssl (BEV_OPT_CLOSE_ON_FREE). */
+	if (!bev)
 		return NULL;
-	}
 	/* A member may close without a TLS close_notify (HTTP says where
 	 * a body ends): an end of file, not an error. */
 	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);

@@ -376,10 +376,9 @@ static struct evhttp_connection *conn_new(struct kvc *h,
 	struct bufferevent *bev = bufferevent_openssl_socket_new(
 	    h->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
 	    BEV_OPT_CLOSE_ON_FREE);
-	if (!bev) {
-		SSL_free(ssl);
+	/* On failure libevent has freed @ssl (BEV_OPT_CLOSE_ON_FREE). */
+	if (!bev)
 		return NULL;
-	}
 	/* A member may close without a TLS close_notify (HTTP says where
 	 * a body ends): not an error. */
 	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
