@@ -2,6 +2,7 @@
  * top of the HTTP layer in kvc_http.c. */
 #include "kvc.h"
 #include "kvc_http.h"
+#include "kvc_tls.h"
 
 #include "clock.h"
 
@@ -33,6 +34,8 @@ static const char *const errstr[] = {
     [-KVC_ESERVER] = "server error",
     [-KVC_ECOMPACTED] = "history compacted",
     [-KVC_ECANCELED] = "cancelled",
+    [-KVC_EUNAUTHORIZED] = "unauthorized",
+    [-KVC_EFORBIDDEN] = "forbidden",
 };
 
 const char *kvc_strerror(int rc)
@@ -102,6 +105,59 @@ static void set_open_error(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(open_error, sizeof(open_error), fmt, ap);
 	va_end(ap);
+}
+
+/* Copies the options' token and TLS file names into @h (the caller's
+ * strings may go away), checks the token, and builds the TLS context when
+ * an endpoint is https:// or a TLS file is given, so that a file that does
+ * not load fails here rather than at the first call. 0, KVC_EINVAL or
+ * KVC_ENOMEM with the open error set. */
+static int copy_security(struct kvc *h)
+{
+	struct kvc_options *o = &h->opts;
+	if (o->token) {
+		size_t n = strlen(o->token);
+		if (n == 0 || n > KVC_MAX_TOKEN) {
+			set_open_error("a token of %zu bytes (1 to %d)", n,
+				       KVC_MAX_TOKEN);
+			return KVC_EINVAL;
+		}
+		/* It goes in a header line: no spaces or control
+		 * characters, which could end it. (The token itself is
+		 * never said.) */
+		for (size_t i = 0; i < n; i++)
+			if ((unsigned char)o->token[i] <= 0x20 ||
+			    (unsigned char)o->token[i] >= 0x7f) {
+				set_open_error("the token holds a space or a "
+					       "control character");
+				return KVC_EINVAL;
+			}
+	}
+	char **dst[] = {&h->token, &h->cacert, &h->cert, &h->key};
+	const char **src[] = {&o->token, &o->cacert, &o->cert, &o->key};
+	for (size_t i = 0; i < 4; i++) {
+		if (!*src[i])
+			continue;
+		*dst[i] = strdup(*src[i]);
+		if (!*dst[i]) {
+			set_open_error("out of memory");
+			return KVC_ENOMEM;
+		}
+		*src[i] = *dst[i];
+	}
+	bool tls = o->cacert || o->cert || o->key;
+	for (size_t i = 0; i < h->n_eps && !tls; i++)
+		tls = h->eps[i].tls;
+	if (!tls)
+		return 0;
+	char err[KVC_ERRMSG];
+	h->tls_ctx =
+	    kvc_tls_ctx_new(o->cacert, o->cert, o->key, err, sizeof(err));
+	if (!h->tls_ctx) {
+		set_open_error("%s", err);
+		return KVC_EINVAL;
+	}
+	return 0;
 }
 
 int kvc_open(const char *endpoints, const struct kvc_options *opts,
@@ -174,6 +230,9 @@ int kvc_open(const char *endpoints, const struct kvc_options *opts,
 		h->opts.request_timeout_ms = 5000;
 	if (h->opts.retry_deadline_ms <= 0)
 		h->opts.retry_deadline_ms = 10000;
+	rc = copy_security(h);
+	if (rc < 0)
+		goto fail;
 
 	unsigned char id[8];
 	if (kvc_http_read_random(id, sizeof(id)) < 0) {
@@ -211,6 +270,13 @@ void kvc_close(struct kvc *h)
 			evhttp_connection_free(h->conns[i].conn);
 	if (h->base)
 		event_base_free(h->base);
+	kvc_tls_ctx_free(h->tls_ctx);
+	if (h->token)
+		explicit_bzero(h->token, strlen(h->token));
+	free(h->token);
+	free(h->cacert);
+	free(h->cert);
+	free(h->key);
 	free(h);
 }
 

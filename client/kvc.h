@@ -83,8 +83,12 @@ enum kvc_error {
 	KVC_ESERVER = -11,     /* the server failed (500, other status) */
 	KVC_ECOMPACTED = -12,  /* a watch's position is older than the
 				  history a member keeps (410) */
-	KVC_ECANCELED = -13    /* kvc_async.h: the call was cancelled
+	KVC_ECANCELED = -13,   /* kvc_async.h: the call was cancelled
 				  (kvc_async_close()) */
+	KVC_EUNAUTHORIZED = -14, /* no token, or one the cluster does not
+				    know (401; auth is on) */
+	KVC_EFORBIDDEN = -15	 /* the token's role does not allow the
+				    request (403) */
 };
 /* A value far above a member's --max-value-bytes: the member closes the
  * connection without reading it, and its 413 is lost with the connection.
@@ -112,6 +116,16 @@ struct kvc_options {
 	int request_timeout_ms; /* per HTTP attempt; default 5000 */
 	int retry_deadline_ms; /* whole call, retries included; default 10000 */
 	bool stale_reads;      /* kvc_get() reads locally by default */
+	/* Security (DESIGN.md §1.8); each string is copied by kvc_open(),
+	 * NULL (the default) leaves it unset. */
+	const char *token;  /* sent as "Authorization: Bearer TOKEN" on
+			       every request; never logged or said */
+	const char *cacert; /* PEM CA file that https:// members'
+			       certificates must chain to; NULL: the
+			       system's store */
+	const char *cert;   /* PEM client certificate presented to
+			       https:// members (with @key) */
+	const char *key;    /* PEM private key of @cert */
 	/* New fields go here, at the end, with a default for a zero. */
 };
 
@@ -125,12 +139,18 @@ struct kvc;
 #define KVC_GET_STALE 1u /* serve from any member's local state */
 
 /* Opens a handle on the cluster reachable through @endpoints, a comma-
- * separated list of client URLs ("http://host:port" or "host:port"). No
- * network traffic happens here. @opts may be NULL (all defaults); it is
- * copied, as is @endpoints. On success *@out owns the handle; release it with
- * kvc_close(). Errors: KVC_EINVAL (no or bad endpoint, more than 64
- * endpoints, options whose @size is too small to be initialised),
- * KVC_ENOMEM, KVC_ESERVER (no randomness for the client id); then
+ * separated list of client URLs ("http://host:port", "https://host:port"
+ * or "host:port", which is http). No network traffic happens here. @opts
+ * may be NULL (all defaults); it is copied, as is @endpoints. On success
+ * *@out owns the handle; release it with kvc_close(). https:// members are
+ * spoken to over TLS 1.2 or newer: their certificate must chain to
+ * @opts->cacert (or the system's store) and name the URL's host (a DNS
+ * name, or an IP address in its IP SANs); @opts->cert and @opts->key are
+ * presented when the member asks for a client certificate. Errors:
+ * KVC_EINVAL (no or bad endpoint, more than 64 endpoints, options whose
+ * @size is too small to be initialised, a token with control characters,
+ * a CA, certificate or key file that does not load, a certificate without
+ * its key), KVC_ENOMEM, KVC_ESERVER (no randomness for the client id); then
  * kvc_open_error() says why. */
 int kvc_open(const char *endpoints, const struct kvc_options *opts,
 	     struct kvc **out);
@@ -588,6 +608,48 @@ uint64_t kvc_lock_index(const struct kvc_lock *l);
  * also when the delete fails (the lease's end releases it then). Returns
  * 0 or the delete's error. */
 int kvc_unlock(struct kvc_lock *l);
+
+/* ---------------------------------------------------------------------
+ * Auth (DESIGN.md §1.8). Every call of a handle opened with a token sends
+ * it; without one, a cluster with auth on answers KVC_EUNAUTHORIZED, and
+ * a token whose role does not allow a call gets KVC_EFORBIDDEN. The calls
+ * below are admin-only once auth is on. Secrets returned are malloc'd
+ * strings owned by the caller (free()); they are shown once by the
+ * cluster, which keeps only their hashes. */
+
+/* Turns auth on (POST /v1/auth/enable) and stores in *@token the token of
+ * role admin named "root". KVC_ECONFLICT when auth is already on. */
+int kvc_auth_enable(struct kvc *h, char **token);
+
+/* Turns auth off (POST /v1/auth/disable). */
+int kvc_auth_disable(struct kvc *h);
+
+/* A token as kvc_token_list() describes it (no secret). */
+struct kvc_token {
+	char *name;
+	char *role;   /* "admin", "readwrite" or "readonly" */
+	char *prefix; /* the keys it may reach ("" : all) */
+};
+
+/* Creates the token @name of @role ("admin", "readwrite", "readonly")
+ * for the keys under @prefix (NULL: ""), and stores its secret in
+ * *@token (POST /v1/auth/tokens). KVC_ECONFLICT when @name exists (or
+ * the cluster holds its most tokens), KVC_EBADREQ for a name, role or
+ * prefix the cluster refuses. */
+int kvc_token_create(struct kvc *h, const char *name, const char *role,
+		     const char *prefix, char **token);
+
+/* Lists the tokens (GET /v1/auth/tokens). On success *@tokens is an array
+ * of *@n owned by the caller (kvc_tokens_free()). */
+int kvc_token_list(struct kvc *h, struct kvc_token **tokens, size_t *n);
+
+/* Releases @n tokens of kvc_token_list(). NULL is allowed. */
+void kvc_tokens_free(struct kvc_token *tokens, size_t n);
+
+/* Revokes the token @name (DELETE /v1/auth/tokens/{name}): every member
+ * refuses it once it applies the revocation. KVC_ENOTFOUND when no token
+ * has that name. */
+int kvc_token_revoke(struct kvc *h, const char *name);
 
 #ifdef __cplusplus
 }

@@ -17,6 +17,7 @@
 #include "kvc.h"
 #include "kvc_http.h"
 #include "kvc_stream.h"
+#include "kvc_tls.h"
 #include "kvc_watch_line.h"
 #include "kvc_watch_pos.h"
 
@@ -31,9 +32,11 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <jansson.h>
+#include <openssl/ssl.h>
 
 #define BACKOFF_MIN_MS	  20 /* as kvc_http.c's retries */
 #define BACKOFF_MAX_MS	  1000
@@ -101,6 +104,7 @@ struct areq {
 	 * acted upon once it has returned. */
 	bool in_connect, connect_failed;
 	int connect_err;
+	bool tls_failed; /* the last refusal was a TLS failure (errmsg) */
 	struct kvc_stream st;
 	bool head;
 	int status;
@@ -157,7 +161,50 @@ static struct timeval tv_ms(uint64_t ms)
 
 static bool same_ep(const struct endpoint *x, const struct endpoint *y)
 {
-	return x->port == y->port && strcmp(x->host, y->host) == 0;
+	return kvc_http_same_ep(x, y);
+}
+
+/* A bufferevent for a new connection to @ep on @base, its socket not yet
+ * set (bufferevent_socket_connect_hostname() makes it): over TLS, on a
+ * fresh SSL whose peer must be @ep's host, the handshake done before
+ * BEV_EVENT_CONNECTED. NULL when out of memory or when no TLS context can
+ * be built (*@no_tls set; the handle's errmsg says why). */
+static struct bufferevent *bev_new(struct kvc *h, struct event_base *base,
+				   const struct endpoint *ep, bool *no_tls)
+{
+	*no_tls = false;
+	if (!ep->tls)
+		return bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	SSL_CTX *ctx = kvc_tls_ctx_of(h);
+	if (!ctx) {
+		*no_tls = true;
+		return NULL;
+	}
+	SSL *ssl = kvc_tls_ssl_new(ctx, ep->host);
+	if (!ssl)
+		return NULL;
+	/* The bufferevent owns the SSL and frees it with itself. */
+	struct bufferevent *bev = bufferevent_openssl_socket_new(
+	    base, -1, ssl, BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+	/* On failure libevent has freed @ssl (BEV_OPT_CLOSE_ON_FREE). */
+	if (!bev)
+		return NULL;
+	/* A member may close without a TLS close_notify (HTTP says where
+	 * a body ends): an end of file, not an error. */
+	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	return bev;
+}
+
+/* After @bev (TLS or not) reported an error: when the TLS session failed,
+ * says why in the handle's errmsg and returns true. */
+static bool tls_failure(struct kvc *h, const struct endpoint *ep,
+			struct bufferevent *bev)
+{
+	char why[300];
+	if (!kvc_tls_bev_failed(bev, why, sizeof(why)))
+		return false;
+	kvc_http_set_errmsg(h, "%s:%d: %s", ep->host, ep->port, why);
+	return true;
 }
 
 /* ---- The idle pool. ---- */
@@ -406,10 +453,12 @@ static void req_retry(struct areq *r, int code, bool refused)
 	uint64_t all =
 	    h->n_eps >= 64 ? UINT64_MAX : ((uint64_t)1 << h->n_eps) - 1;
 	if (r->refused2 == all) {
-		kvc_http_set_errmsg(h,
-				    "connection refused by every endpoint "
-				    "(last %s:%d)",
-				    r->ep.host, r->ep.port);
+		/* A TLS failure says its own reason (errmsg). */
+		if (!r->tls_failed)
+			kvc_http_set_errmsg(h,
+					    "connection refused by every "
+					    "endpoint (last %s:%d)",
+					    r->ep.host, r->ep.port);
 		req_finish(r, KVC_EUNAVAILABLE, NULL);
 		return;
 	}
@@ -451,6 +500,15 @@ static void req_answer(struct areq *r)
 		    kvc_http_parse_endpoint(url, strlen(url), &h->leader) == 0)
 			h->has_leader = true;
 		json_decref(j);
+		if (r->status == 401 || r->status == 403) {
+			/* Auth is on and the token will not do: no other
+			 * member thinks otherwise. */
+			int rc = kvc_http_status_to_rc(h, &resp);
+			drop_attempt(r, false);
+			evtimer_del(r->timer);
+			req_finish(r, rc, NULL);
+			return;
+		}
 		if (!h->has_leader) {
 			kvc_http_set_errmsg(h, "%s:%d: no leader known",
 					    r->ep.host, r->ep.port);
@@ -602,11 +660,15 @@ static void req_event(struct bufferevent *bev, short what, void *arg)
 	}
 	int err = EVUTIL_SOCKET_ERROR();
 	bool refused = !r->connected && err == ECONNREFUSED;
-	kvc_http_set_errmsg(h, "%s:%d: %s", r->ep.host, r->ep.port,
-			    refused	    ? "connection refused"
-			    : !r->connected ? "connection failed"
-					    : "connection lost");
-	req_retry(r, KVC_EUNAVAILABLE, refused);
+	r->tls_failed = tls_failure(h, &r->ep, r->bev);
+	if (!r->tls_failed)
+		kvc_http_set_errmsg(h, "%s:%d: %s", r->ep.host, r->ep.port,
+				    refused	    ? "connection refused"
+				    : !r->connected ? "connection failed"
+						    : "connection lost");
+	/* A member whose certificate we refuse, or that refuses ours,
+	 * counts as one that refuses the connection. */
+	req_retry(r, KVC_EUNAVAILABLE, refused || r->tls_failed);
 }
 
 static void req_timer(evutil_socket_t fd, short what, void *arg)
@@ -680,10 +742,10 @@ static void req_attempt(struct areq *r)
 	r->reused = r->bev != NULL;
 	r->connected = r->reused;
 	if (!r->bev) {
-		r->bev =
-		    bufferevent_socket_new(a->base, -1, BEV_OPT_CLOSE_ON_FREE);
+		bool no_tls;
+		r->bev = bev_new(h, a->base, &r->ep, &no_tls);
 		if (!r->bev) {
-			req_finish(r, KVC_ENOMEM, NULL);
+			req_finish(r, no_tls ? KVC_EINVAL : KVC_ENOMEM, NULL);
 			return;
 		}
 	}
@@ -695,6 +757,10 @@ static void req_attempt(struct areq *r)
 	const char *path = r->discovering ? "/v1/status" : r->path;
 	int rc = evbuffer_add_printf(out, "%s %s HTTP/1.1\r\nHost: %s:%d\r\n",
 				     m, path, r->ep.host, r->ep.port);
+	/* kvc_open() checked the token: no space or control character. */
+	if (rc >= 0 && h->opts.token)
+		rc = evbuffer_add_printf(out, "Authorization: Bearer %s\r\n",
+					 h->opts.token);
 	if (rc >= 0 && !r->discovering && r->wr)
 		rc = evbuffer_add_printf(
 		    out, "X-Kv-Client: %s\r\nX-Kv-Seq: %" PRIu64 "\r\n",
@@ -725,6 +791,8 @@ static void req_attempt(struct areq *r)
 	rc = bufferevent_socket_connect_hostname(r->bev, NULL, AF_UNSPEC,
 						 r->ep.host, r->ep.port);
 	r->in_connect = false;
+	if (rc == 0 && !r->connect_failed && r->ep.tls)
+		kvc_http_nodelay(bufferevent_getfd(r->bev));
 	if (rc != 0 || r->connect_failed) {
 		bool refused =
 		    r->connect_failed && r->connect_err == ECONNREFUSED;
@@ -1122,8 +1190,9 @@ static void watch_event(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	const struct endpoint *ep = &w->a->h->eps[w->ep];
-	kvc_http_set_errmsg(w->a->h, "%s:%d: connection failed", ep->host,
-			    ep->port);
+	if (!tls_failure(w->a->h, ep, w->bev))
+		kvc_http_set_errmsg(w->a->h, "%s:%d: connection failed",
+				    ep->host, ep->port);
 	watch_retry(w);
 }
 
@@ -1154,9 +1223,10 @@ static void watch_attempt(struct kvc_async_watch *w)
 	if (from)
 		snprintf(fromq, sizeof(fromq), "&from=%" PRIu64, from);
 	kvc_stream_init(&w->st, MAX_LINE);
-	w->bev = bufferevent_socket_new(w->a->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	bool no_tls;
+	w->bev = bev_new(h, w->a->base, ep, &no_tls);
 	if (!w->bev) {
-		watch_end(w, KVC_ENOMEM);
+		watch_end(w, no_tls ? KVC_EINVAL : KVC_ENOMEM);
 		return;
 	}
 	w->state = W_HEAD;
@@ -1165,8 +1235,12 @@ static void watch_attempt(struct kvc_async_watch *w)
 	if (evbuffer_add_printf(bufferevent_get_output(w->bev),
 				"GET /v1/watch?%s%s HTTP/1.1\r\nHost: %s:%d\r\n"
 				"Accept: application/x-ndjson\r\n"
+				"%s%s%s"
 				"Connection: close\r\n\r\n",
-				w->param, fromq, ep->host, ep->port) < 0) {
+				w->param, fromq, ep->host, ep->port,
+				h->opts.token ? "Authorization: Bearer " : "",
+				h->opts.token ? h->opts.token : "",
+				h->opts.token ? "\r\n" : "") < 0) {
 		watch_end(w, KVC_ENOMEM);
 		return;
 	}
@@ -1177,6 +1251,8 @@ static void watch_attempt(struct kvc_async_watch *w)
 	int rc = bufferevent_socket_connect_hostname(w->bev, NULL, AF_UNSPEC,
 						     ep->host, ep->port);
 	w->in_connect = false;
+	if (rc == 0 && !w->connect_failed && ep->tls)
+		kvc_http_nodelay(bufferevent_getfd(w->bev));
 	if (rc != 0 || w->connect_failed) {
 		kvc_http_set_errmsg(h, "%s:%d: connection failed", ep->host,
 				    ep->port);

@@ -2,6 +2,7 @@
  * response parsing, leader discovery and retries. Nothing here is exported;
  * kvc.c builds the API on top of it. */
 #include "kvc_http.h"
+#include "kvc_tls.h"
 
 #include "clock.h"
 
@@ -15,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -22,10 +25,12 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
+#include <openssl/ssl.h>
 
 #define KVC_MAX_RESPONSE_BYTES (256u << 20) /* one response body */
 #define KVC_BACKOFF_MIN_MS     20
@@ -90,8 +95,8 @@ int kvc_http_read_random(void *buf, size_t len)
 	return 0;
 }
 
-/* Parses "http://host:port" (the scheme may be left out; port defaults to
- * 80). Only plain http is spoken. */
+/* Parses "http://host:port" or "https://host:port" (the scheme may be left
+ * out: http; the port defaults to 80 or 443). */
 int kvc_http_parse_endpoint(const char *url, size_t len, struct endpoint *ep)
 {
 	char in[KVC_MAX_URL + 1], buf[KVC_MAX_URL + 16];
@@ -99,7 +104,8 @@ int kvc_http_parse_endpoint(const char *url, size_t len, struct endpoint *ep)
 		return KVC_EINVAL;
 	memcpy(in, url, len);
 	in[len] = '\0';
-	if (strncmp(in, "http://", 7) == 0)
+	bool tls = strncmp(in, "https://", 8) == 0;
+	if (strncmp(in, "http://", 7) == 0 || tls)
 		snprintf(buf, sizeof(buf), "%s", in);
 	else if (!strstr(in, "://"))
 		snprintf(buf, sizeof(buf), "http://%s", in);
@@ -118,7 +124,8 @@ int kvc_http_parse_endpoint(const char *url, size_t len, struct endpoint *ep)
 	    (!path || !*path || strcmp(path, "/") == 0) &&
 	    !evhttp_uri_get_query(u) && !evhttp_uri_get_userinfo(u)) {
 		snprintf(ep->host, sizeof(ep->host), "%s", host);
-		ep->port = port > 0 ? port : 80;
+		ep->port = port > 0 ? port : tls ? 443 : 80;
+		ep->tls = tls;
 		rc = 0;
 	}
 	evhttp_uri_free(u);
@@ -214,12 +221,7 @@ static void on_attempt_timer(evutil_socket_t fd, short what, void *arg)
 /* A member closing its end while we send raises SIGPIPE, whose default
  * action would kill the caller's process: block it in this thread while we
  * talk, and take back one that we caused. */
-struct sigpipe_guard {
-	sigset_t old;
-	bool was_pending;
-};
-
-static void sigpipe_block(struct sigpipe_guard *g)
+void kvc_http_sigpipe_block(struct sigpipe_guard *g)
 {
 	sigset_t set, pend;
 	sigemptyset(&set);
@@ -230,7 +232,7 @@ static void sigpipe_block(struct sigpipe_guard *g)
 	pthread_sigmask(SIG_BLOCK, &set, &g->old);
 }
 
-static void sigpipe_restore(struct sigpipe_guard *g)
+void kvc_http_sigpipe_restore(struct sigpipe_guard *g)
 {
 	sigset_t set, pend;
 	sigemptyset(&set);
@@ -243,6 +245,13 @@ static void sigpipe_restore(struct sigpipe_guard *g)
 			;
 	}
 	pthread_sigmask(SIG_SETMASK, &g->old, NULL);
+}
+
+void kvc_http_nodelay(int fd)
+{
+	int one = 1;
+	if (fd >= 0)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
 /* Whether a TCP connection to @ep is refused (ECONNREFUSED) within
@@ -290,6 +299,10 @@ static bool connect_refused(const struct endpoint *ep, int timeout_ms)
 static bool body_refused(const struct endpoint *ep, const struct call *c,
 			 int timeout_ms)
 {
+	/* Over TLS the probe would need a handshake of its own: a refused
+	 * body there stays a lost connection. */
+	if (ep->tls)
+		return false;
 	char port[16];
 	snprintf(port, sizeof(port), "%d", ep->port);
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res;
@@ -333,14 +346,61 @@ static bool body_refused(const struct endpoint *ep, const struct call *c,
  * connects it), or connected with nothing to read. An idle connection
  * that is readable was closed by its member (or sent what nobody asked
  * for): either way it is of no use. */
-static bool conn_alive(struct evhttp_connection *conn)
+static bool conn_alive(struct evhttp_connection *conn, bool tls)
 {
 	struct bufferevent *bev = evhttp_connection_get_bufferevent(conn);
 	evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
+	/* Over TLS an unconnected connection is one whose session ended:
+	 * evhttp would connect it again with the SSL of the session that
+	 * ended, which cannot start another one. */
 	if (fd < 0)
-		return true;
+		return !tls;
 	struct pollfd pfd = {.fd = fd, .events = POLLIN};
 	return poll(&pfd, 1, 0) == 0;
+}
+
+/* A new connection to @ep: over TLS, on a fresh SSL whose peer must be
+ * @ep's host. NULL when out of memory or when no TLS context can be built
+ * (the handle's errmsg says why). */
+static struct evhttp_connection *conn_new(struct kvc *h,
+					  const struct endpoint *ep)
+{
+	if (!ep->tls)
+		return evhttp_connection_base_new(h->base, NULL, ep->host,
+						  (unsigned short)ep->port);
+	SSL_CTX *ctx = kvc_tls_ctx_of(h);
+	SSL *ssl = ctx ? kvc_tls_ssl_new(ctx, ep->host) : NULL;
+	if (!ssl)
+		return NULL;
+	/* The bufferevent owns the SSL and frees it with the connection. */
+	struct bufferevent *bev = bufferevent_openssl_socket_new(
+	    h->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
+	    BEV_OPT_CLOSE_ON_FREE);
+	/* On failure libevent has freed @ssl (BEV_OPT_CLOSE_ON_FREE). */
+	if (!bev)
+		return NULL;
+	/* A member may close without a TLS close_notify (HTTP says where
+	 * a body ends): not an error. */
+	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	struct evhttp_connection *conn = evhttp_connection_base_bufferevent_new(
+	    h->base, NULL, bev, ep->host, (unsigned short)ep->port);
+	if (!conn)
+		bufferevent_free(bev);
+	return conn;
+}
+
+/* After an exchange over TLS that brought no answer: when the TLS session
+ * failed, says why in the handle's errmsg and returns true. */
+static bool tls_failure(struct kvc *h, const struct endpoint *ep,
+			struct evhttp_connection *conn)
+{
+	char why[300];
+	if (!conn ||
+	    !kvc_tls_bev_failed(evhttp_connection_get_bufferevent(conn), why,
+				sizeof(why)))
+		return false;
+	kvc_http_set_errmsg(h, "%s:%d: %s", ep->host, ep->port, why);
+	return true;
 }
 
 /* One HTTP exchange with @ep within @timeout_ms. Returns 0 with r->status
@@ -358,27 +418,31 @@ static int http_once(struct kvc *h, const struct endpoint *ep,
 	 * HTTP/1.1 keep-alive saves a TCP handshake per call. */
 	struct kvc_conn *slot = NULL;
 	for (size_t i = 0; i < KVC_CONN_CACHE && !slot; i++)
-		if (h->conns[i].conn && h->conns[i].ep.port == ep->port &&
-		    strcmp(h->conns[i].ep.host, ep->host) == 0)
+		if (h->conns[i].conn && kvc_http_same_ep(&h->conns[i].ep, ep))
 			slot = &h->conns[i];
-	if (slot && !conn_alive(slot->conn)) {
+	if (slot && !conn_alive(slot->conn, ep->tls)) {
 		/* The member closed it while we were away (its idle timeout,
 		 * a restart): a request sent on it would only fail. */
 		evhttp_connection_free(slot->conn);
-		slot->conn = evhttp_connection_base_new(
-		    h->base, NULL, ep->host, (unsigned short)ep->port);
+		slot->conn = conn_new(h, ep);
 	}
 	if (!slot) {
 		slot = &h->conns[h->conn_next++ % KVC_CONN_CACHE];
 		if (slot->conn)
 			evhttp_connection_free(slot->conn);
 		slot->ep = *ep;
-		slot->conn = evhttp_connection_base_new(
-		    h->base, NULL, ep->host, (unsigned short)ep->port);
+		slot->conn = conn_new(h, ep);
 	}
 	a.conn = slot->conn;
-	if (!a.conn)
+	if (!a.conn) {
+		if (ep->tls && !h->tls_ctx) {
+			/* No context: the files do not load. As definite
+			 * as a handshake refused. */
+			r->tls_failed = true;
+			rc = 0;
+		}
 		goto out;
+	}
 	evhttp_connection_set_retries(a.conn, 0);
 	/* The inactivity timeout of evhttp; our own timers bound the whole
 	 * exchange and the connect. */
@@ -394,6 +458,15 @@ static int http_once(struct kvc *h, const struct endpoint *ep,
 	snprintf(hostport, sizeof(hostport), "%s:%d", ep->host, ep->port);
 	if (evhttp_add_header(hd, "Host", hostport) != 0)
 		goto out_req;
+	if (h->opts.token) {
+		/* Checked by kvc_open(): no control characters. */
+		char auth[KVC_MAX_TOKEN + 16];
+		snprintf(auth, sizeof(auth), "Bearer %s", h->opts.token);
+		int hrc = evhttp_add_header(hd, "Authorization", auth);
+		explicit_bzero(auth, sizeof(auth));
+		if (hrc != 0)
+			goto out_req;
+	}
 	if (c->seq) {
 		snprintf(num, sizeof(num), "%" PRIu64, c->seq);
 		if (evhttp_add_header(hd, "X-Kv-Client", h->client_id) != 0 ||
@@ -431,14 +504,19 @@ static int http_once(struct kvc *h, const struct endpoint *ep,
 		goto out;
 	}
 	req = NULL;
+	if (ep->tls)
+		kvc_http_nodelay(bufferevent_getfd(
+		    evhttp_connection_get_bufferevent(a.conn)));
 	struct sigpipe_guard spg;
-	sigpipe_block(&spg);
+	kvc_http_sigpipe_block(&spg);
 	while (!a.done) {
 		if (event_base_loop(h->base, EVLOOP_ONCE) < 0)
 			break;
 	}
-	sigpipe_restore(&spg);
-	if (r->status == 0 && r->not_connected && !r->timed_out)
+	kvc_http_sigpipe_restore(&spg);
+	if (r->status == 0 && ep->tls && tls_failure(h, ep, a.conn))
+		r->tls_failed = true;
+	else if (r->status == 0 && r->not_connected && !r->timed_out)
 		r->refused = connect_refused(ep, h->opts.connect_timeout_ms);
 	if (r->status == 0 && !r->not_connected && !r->timed_out &&
 	    c->body_len >= KVC_PROBE_BODY_BYTES &&
@@ -551,6 +629,10 @@ int kvc_http_status_to_rc(struct kvc *h, const struct resp *r)
 	switch (r->status) {
 	case 400:
 		return KVC_EBADREQ;
+	case 401:
+		return KVC_EUNAUTHORIZED;
+	case 403:
+		return KVC_EFORBIDDEN;
 	case 404:
 		return KVC_ENOTFOUND;
 	case 409:
@@ -574,14 +656,25 @@ int kvc_http_status_to_rc(struct kvc *h, const struct resp *r)
 
 /* Asks endpoint @ep for the leader; sets h->leader when one is known.
  * Returns 0 when @ep answered, else what kvc_http_call() counts: 1 when it
- * refused the connection, 2 for any other failure. */
+ * refused the connection, 3 when the TLS handshake failed (the handle's
+ * errmsg says why), 4 when it answered 401 or 403 (the answer is in
+ * *@out, which the caller releases), 2 for any other failure. A leader's
+ * URL may be
+ * https://: it is spoken to with the handle's TLS settings. */
 static int discover(struct kvc *h, const struct endpoint *ep,
-		    uint64_t timeout_ms)
+		    uint64_t timeout_ms, struct resp *out)
 {
 	struct call c = {.method = EVHTTP_REQ_GET, .path = "/v1/status"};
 	struct resp r;
-	if (http_once(h, ep, &c, timeout_ms, &r) != 0 || r.status != 200) {
-		int rc = r.refused ? 1 : 2;
+	if (http_once(h, ep, &c, timeout_ms, &r) == 0 &&
+	    (r.status == 401 || r.status == 403)) {
+		/* Auth is on and the token will not do: no other member
+		 * thinks otherwise. */
+		*out = r;
+		return 4;
+	}
+	if (r.status != 200) {
+		int rc = r.refused ? 1 : r.tls_failed ? 3 : 2;
 		kvc_http_resp_clear(&r);
 		return rc;
 	}
@@ -611,6 +704,10 @@ int kvc_http_call(struct kvc *h, const struct call *c, struct resp *r)
 	 * port). Waiting out the deadline would only hide that. */
 	unsigned refusals = 0;
 	unsigned refusals_max = 2 * (c->fixed ? 1u : (unsigned)h->n_eps);
+	/* The last refusal was a TLS handshake that failed: a member we
+	 * cannot trust (or that refuses our certificate) counts as one that
+	 * refuses the connection, and its reason is the one to say. */
+	bool tls_failed = false;
 	memset(r, 0, sizeof(*r));
 	h->errmsg[0] = '\0';
 	h->maybe_sent = false;
@@ -633,17 +730,21 @@ int kvc_http_call(struct kvc *h, const struct call *c, struct resp *r)
 				stmo = (uint64_t)h->opts.connect_timeout_ms;
 			if (stmo > tmo)
 				stmo = tmo;
-			int d = discover(h, ep, stmo);
+			int d = discover(h, ep, stmo, r);
+			if (d == 4)
+				return 0;
 			if (!h->has_leader) {
 				/* Down, or it knows no leader: a write sent
 				 * there would only wait for one. */
 				last = KVC_EUNAVAILABLE;
-				refusals = d == 1 ? refusals + 1 : 0;
-				kvc_http_set_errmsg(
-				    h, "%s:%d: %s", ep->host, ep->port,
-				    d == 1   ? "connection refused"
-				    : d == 2 ? "no answer"
-					     : "no leader known");
+				refusals = d == 1 || d == 3 ? refusals + 1 : 0;
+				tls_failed = d == 3;
+				if (d != 3)
+					kvc_http_set_errmsg(
+					    h, "%s:%d: %s", ep->host, ep->port,
+					    d == 1   ? "connection refused"
+					    : d == 2 ? "no answer"
+						     : "no leader known");
 				goto again;
 			}
 		}
@@ -662,14 +763,17 @@ int kvc_http_call(struct kvc *h, const struct call *c, struct resp *r)
 			h->maybe_sent = true;
 		if (rc < 0)
 			return rc;
-		refusals = r->refused ? refusals + 1 : 0;
-		if (r->status == 0) {
+		refusals = r->refused || r->tls_failed ? refusals + 1 : 0;
+		tls_failed = r->tls_failed;
+		if (r->status == 0 && !r->tls_failed) {
 			last = r->timed_out ? KVC_ETIMEOUT : KVC_EUNAVAILABLE;
 			kvc_http_set_errmsg(h, "%s:%d: %s", ep->host, ep->port,
 					    r->refused ? "connection refused"
 					    : r->timed_out
 						? "no answer in time"
 						: "connection failed");
+		} else if (r->status == 0) {
+			last = KVC_EUNAVAILABLE; /* errmsg says why */
 		} else if ((r->status == 503 || r->status == 504) && !c->once) {
 			last = kvc_http_status_to_rc(h, r);
 		} else {
@@ -681,6 +785,8 @@ int kvc_http_call(struct kvc *h, const struct call *c, struct resp *r)
 		}
 		kvc_http_resp_clear(r);
 	again:
+		if (refusals >= refusals_max && tls_failed)
+			return KVC_EUNAVAILABLE;
 		if (refusals >= refusals_max) {
 			kvc_http_set_errmsg(
 			    h,
@@ -777,6 +883,12 @@ int kvc_http_get_u64(json_t *obj, const char *name, uint64_t *out)
 		return KVC_EPROTO;
 	*out = (uint64_t)json_integer_value(v);
 	return 0;
+}
+
+bool kvc_http_same_ep(const struct endpoint *a, const struct endpoint *b)
+{
+	return a->port == b->port && a->tls == b->tls &&
+	       strcmp(a->host, b->host) == 0;
 }
 
 bool kvc_http_key_ok(const char *key)

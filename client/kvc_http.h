@@ -5,6 +5,7 @@
 
 #include "kvc.h"
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -20,11 +21,13 @@
 #define KVC_MAX_ENDPOINTS 64
 #define KVC_MAX_URL	  1024
 #define KVC_ERRMSG	  512
+#define KVC_MAX_TOKEN	  4096 /* bytes of kvc_options.token */
 
 /* A member's client address. */
 struct endpoint {
 	char host[256];
 	int port;
+	bool tls; /* https:// */
 };
 
 /* Connections kept open between calls (HTTP/1.1 keep-alive), one per
@@ -46,6 +49,11 @@ struct kvc {
 	size_t cur;		/* endpoint tried first */
 	struct endpoint leader; /* valid when has_leader */
 	bool has_leader;
+	/* The options' strings, owned: opts' pointers point here. */
+	char *token, *cacert, *cert, *key;
+	/* https://: built by kvc_open() when an endpoint or a TLS option asks
+	 * for it, else on first use (kvc_tls.h); NULL: none yet. */
+	struct ssl_ctx_st *tls_ctx;
 	char client_id[17];    /* X-Kv-Client */
 	uint64_t seq;	       /* X-Kv-Seq of the last logical write */
 	uint64_t rng;	       /* xorshift state for backoff jitter */
@@ -76,11 +84,32 @@ struct resp {
 	bool timed_out;
 	bool not_connected; /* no answer: the TCP connect failed */
 	bool refused;	    /* ... with ECONNREFUSED: nothing listens */
+	bool tls_failed;    /* ... the TLS handshake failed (errmsg says
+			       why): a member we cannot trust or that
+			       refuses us */
 	char *body;	    /* malloc'd, NUL-terminated */
 	size_t len;
 	uint64_t x_kv_index;
 	bool has_x_kv_index;
 };
+
+/* A member closing its end while we send raises SIGPIPE, whose default
+ * action would kill the caller's process: kvc_http_sigpipe_block() blocks
+ * it in the calling thread while we talk (OpenSSL writes with write(2),
+ * which has no MSG_NOSIGNAL), kvc_http_sigpipe_restore() takes back one
+ * that we caused and restores the thread's mask. */
+struct sigpipe_guard {
+	sigset_t old;
+	bool was_pending;
+};
+KVC_INTERNAL void kvc_http_sigpipe_block(struct sigpipe_guard *g);
+KVC_INTERNAL void kvc_http_sigpipe_restore(struct sigpipe_guard *g);
+
+/* Sets TCP_NODELAY on the socket @fd (-1: nothing). Over TLS a request
+ * or an answer goes out as several records (head, body): with Nagle's
+ * algorithm, the second waits for the peer's delayed ACK of the first,
+ * some 40 ms per exchange. */
+KVC_INTERNAL void kvc_http_nodelay(int fd);
 
 /* Formats the context of the handle's last error (kvc_errmsg()). */
 KVC_INTERNAL void kvc_http_set_errmsg(struct kvc *h, const char *fmt, ...)
@@ -92,8 +121,9 @@ KVC_INTERNAL uint64_t kvc_http_rng_next(struct kvc *h);
 /* Fills @buf with @len bytes from /dev/urandom. 0 or -1. */
 KVC_INTERNAL int kvc_http_read_random(void *buf, size_t len);
 
-/* Parses the @len bytes of @url, "http://host:port" (the scheme may be left
- * out; port defaults to 80), into *@ep. 0 or KVC_EINVAL. */
+/* Parses the @len bytes of @url, "http://host:port" or "https://host:port"
+ * (the scheme may be left out: http; the port defaults to 80 or 443), into
+ * *@ep. 0 or KVC_EINVAL. */
 KVC_INTERNAL int kvc_http_parse_endpoint(const char *url, size_t len,
 					 struct endpoint *ep);
 
@@ -137,6 +167,10 @@ KVC_INTERNAL int kvc_http_call_status(struct kvc *h, const struct call *c);
 /* Reads the non-negative integer member @name of @obj into *@out. 0 or
  * KVC_EPROTO (absent, not an integer, negative). */
 KVC_INTERNAL int kvc_http_get_u64(json_t *obj, const char *name, uint64_t *out);
+
+/* Whether @a and @b are the same member's URL (host, port and scheme). */
+KVC_INTERNAL bool kvc_http_same_ep(const struct endpoint *a,
+				   const struct endpoint *b);
 
 /* Whether @key is a key the API accepts (not NULL, not empty; the server
  * checks the rest). */

@@ -7,13 +7,15 @@
  * kvc_watch_pos.c's.
  *
  * The connection is a small state machine driven by poll(): idle (waiting
- * for the next attempt), connecting, sending the request, reading the head,
- * reading an error answer's body, streaming. Its timers (connect and answer
+ * for the next attempt), connecting, the TLS handshake (https:// members),
+ * sending the request, reading the head, reading an error answer's body,
+ * streaming. Its timers (connect and answer
  * timeouts, backoff, a silent stream) and the caller's timeout bound every
  * wait, so kvc_watch_next() returns on time even while a member is down. */
 #include "kvc.h"
 #include "kvc_http.h"
 #include "kvc_stream.h"
+#include "kvc_tls.h"
 #include "kvc_watch_line.h"
 #include "kvc_watch_pos.h"
 
@@ -32,6 +34,9 @@
 
 #include <event2/http.h>
 #include <jansson.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 /* The longest event line: a 16 MiB value (DESIGN.md §1.3's bound of
  * --max-value-bytes) in base64, plus a key of 511 bytes JSON-escaped (at
@@ -48,6 +53,7 @@
 enum wstate {
 	W_IDLE,	      /* no connection; the next attempt at retry_at */
 	W_CONNECTING, /* non-blocking connect() under way */
+	W_HANDSHAKE,  /* https://: the TLS handshake under way */
 	W_SENDING,    /* the request, req_sent of req_len bytes out */
 	W_HEAD,	      /* waiting for the answer's head */
 	W_ERRBODY,    /* reading the body of an answer other than 200 */
@@ -61,7 +67,10 @@ struct kvc_watch {
 	/* The connection. */
 	enum wstate state;
 	int fd;
-	size_t ep; /* index in h->eps of the member tried or used */
+	SSL *ssl;   /* https://: the session over fd; NULL for http:// */
+	short want; /* over TLS: what the last SSL call waits for (POLLIN,
+		       POLLOUT), 0 when it did not have to wait */
+	size_t ep;  /* index in h->eps of the member tried or used */
 	char *req;
 	size_t req_len, req_sent;
 	struct kvc_stream st;
@@ -95,6 +104,9 @@ static const struct endpoint *cur_ep(const struct kvc_watch *w)
 /* Closes the connection and forgets the answer read so far. */
 static void drop_conn(struct kvc_watch *w)
 {
+	SSL_free(w->ssl); /* no close_notify: the socket closes anyway */
+	w->ssl = NULL;
+	w->want = 0;
 	if (w->fd >= 0)
 		close(w->fd);
 	w->fd = -1;
@@ -167,19 +179,27 @@ static int start_attempt(struct kvc_watch *w, uint64_t now)
 	char fromq[40] = "";
 	if (from)
 		snprintf(fromq, sizeof(fromq), "&from=%" PRIu64, from);
+	/* kvc_open() checked the token: no space or control character. */
+	const char *tok = h->opts.token;
 	int n = snprintf(NULL, 0,
 			 "GET /v1/watch?%s%s HTTP/1.1\r\nHost: %s:%d\r\n"
 			 "Accept: application/x-ndjson\r\n"
+			 "%s%s%s"
 			 "Connection: close\r\n\r\n",
-			 w->param, fromq, ep->host, ep->port);
+			 w->param, fromq, ep->host, ep->port,
+			 tok ? "Authorization: Bearer " : "", tok ? tok : "",
+			 tok ? "\r\n" : "");
 	w->req = malloc((size_t)n + 1);
 	if (!w->req)
 		return fail_definite(w, KVC_ENOMEM);
 	snprintf(w->req, (size_t)n + 1,
 		 "GET /v1/watch?%s%s HTTP/1.1\r\nHost: %s:%d\r\n"
 		 "Accept: application/x-ndjson\r\n"
+		 "%s%s%s"
 		 "Connection: close\r\n\r\n",
-		 w->param, fromq, ep->host, ep->port);
+		 w->param, fromq, ep->host, ep->port,
+		 tok ? "Authorization: Bearer " : "", tok ? tok : "",
+		 tok ? "\r\n" : "");
 	w->req_len = (size_t)n;
 	w->req_sent = 0;
 	kvc_stream_init(&w->st, WATCH_MAX_LINE);
@@ -204,8 +224,17 @@ static int start_attempt(struct kvc_watch *w, uint64_t now)
 	if (cms > (uint64_t)h->opts.request_timeout_ms)
 		cms = (uint64_t)h->opts.request_timeout_ms;
 	w->attempt_deadline = now + cms;
+	if (w->fd >= 0 && ep->tls) {
+		kvc_http_nodelay(w->fd); /* the request goes as two records */
+		SSL_CTX *ctx = kvc_tls_ctx_of(h);
+		if (!ctx)
+			return fail_definite(w, KVC_EINVAL); /* errmsg set */
+		w->ssl = kvc_tls_ssl_new(ctx, ep->host);
+		if (!w->ssl || SSL_set_fd(w->ssl, w->fd) != 1)
+			return fail_definite(w, KVC_ENOMEM);
+	}
 	if (rc == 0) {
-		w->state = W_SENDING;
+		w->state = w->ssl ? W_HANDSHAKE : W_SENDING;
 	} else if (w->fd >= 0 && err == EINPROGRESS) {
 		w->state = W_CONNECTING;
 	} else {
@@ -426,6 +455,52 @@ static int drain(struct kvc_watch *w, struct kvc_event *ev, bool open)
 	}
 }
 
+/* After an SSL call on the watch's session returned @ret: 1 when it only
+ * has to wait (w->want says for what), 0 when the peer closed the session,
+ * -1 for a failure, said in the handle's errmsg. */
+static int tls_outcome(struct kvc_watch *w, int ret, const char *what)
+{
+	const struct endpoint *ep = cur_ep(w);
+	int e = SSL_get_error(w->ssl, ret);
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+		w->want = e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT;
+		return 1;
+	}
+	if (e == SSL_ERROR_ZERO_RETURN ||
+	    (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 && ret == 0)) {
+		ERR_clear_error();
+		return 0;
+	}
+	long v = SSL_get_verify_result(w->ssl);
+	char why[256];
+	const char *alert = kvc_tls_alert(w->ssl);
+	if (v == X509_V_OK && kvc_tls_cert_missing(w->ssl)) {
+		ERR_clear_error();
+		kvc_http_set_errmsg(w->h, "%s:%d: TLS: %s", ep->host, ep->port,
+				    KVC_TLS_CERT_MISSING);
+	} else if (v == X509_V_OK && alert) {
+		ERR_clear_error();
+		kvc_http_set_errmsg(w->h,
+				    "%s:%d: TLS: the member refused the "
+				    "session: %s",
+				    ep->host, ep->port, alert);
+	} else if (v != X509_V_OK) {
+		ERR_clear_error();
+		kvc_http_set_errmsg(w->h,
+				    "%s:%d: TLS: the member's certificate is "
+				    "refused: %s",
+				    ep->host, ep->port,
+				    X509_verify_cert_error_string(v));
+	} else if (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {
+		kvc_http_set_errmsg(w->h, "%s:%d: %s: %s", ep->host, ep->port,
+				    what, strerror(errno));
+	} else {
+		kvc_http_set_errmsg(w->h, "%s:%d: %s: %s", ep->host, ep->port,
+				    what, kvc_tls_reason(why, sizeof(why)));
+	}
+	return -1;
+}
+
 /* The socket is ready (or failed): moves the attempt on. 0 or a code. */
 static int on_ready(struct kvc_watch *w, short revents)
 {
@@ -441,9 +516,49 @@ static int on_ready(struct kvc_watch *w, short revents)
 					    ep->host, ep->port, strerror(err));
 			return fail_attempt(w, KVC_EUNAVAILABLE);
 		}
-		w->state = W_SENDING;
+		w->state = w->ssl ? W_HANDSHAKE : W_SENDING;
 		w->attempt_deadline =
 		    w->attempt_start + (uint64_t)h->opts.request_timeout_ms;
+	}
+	if (w->state == W_HANDSHAKE) {
+		w->want = 0;
+		struct sigpipe_guard spg;
+		kvc_http_sigpipe_block(&spg);
+		int ret = SSL_connect(w->ssl);
+		kvc_http_sigpipe_restore(&spg);
+		if (ret != 1) {
+			int o = tls_outcome(w, ret, "TLS handshake failed");
+			if (o > 0)
+				return 0;
+			if (o == 0)
+				kvc_http_set_errmsg(h,
+						    "%s:%d: TLS handshake "
+						    "failed: connection closed",
+						    ep->host, ep->port);
+			/* A certificate refused is refused by every
+			 * member that shows it: the watch ends. */
+			if (SSL_get_verify_result(w->ssl) != X509_V_OK)
+				return fail_definite(w, KVC_EUNAVAILABLE);
+			return fail_attempt(w, KVC_EUNAVAILABLE);
+		}
+		w->state = W_SENDING;
+	}
+	if (w->state == W_SENDING && w->ssl) {
+		w->want = 0;
+		struct sigpipe_guard spg;
+		kvc_http_sigpipe_block(&spg);
+		int ret = SSL_write(w->ssl, w->req + w->req_sent,
+				    (int)(w->req_len - w->req_sent));
+		kvc_http_sigpipe_restore(&spg);
+		if (ret <= 0) {
+			if (tls_outcome(w, ret, "send") > 0)
+				return 0;
+			return fail_attempt(w, KVC_EUNAVAILABLE);
+		}
+		w->req_sent += (size_t)ret;
+		if (w->req_sent == w->req_len)
+			w->state = W_HEAD;
+		return 0;
 	}
 	if (w->state == W_SENDING) {
 		ssize_t n = send(w->fd, w->req + w->req_sent,
@@ -462,7 +577,30 @@ static int on_ready(struct kvc_watch *w, short revents)
 		return 0;
 	}
 	(void)revents;
-	ssize_t n = recv(w->fd, w->rbuf, sizeof(w->rbuf), 0);
+	ssize_t n;
+	if (w->ssl) {
+		w->want = 0;
+		/* A read may send too (a TLS 1.3 key update's answer). */
+		struct sigpipe_guard spg;
+		kvc_http_sigpipe_block(&spg);
+		int ret = SSL_read(w->ssl, w->rbuf, (int)sizeof(w->rbuf));
+		kvc_http_sigpipe_restore(&spg);
+		if (ret <= 0) {
+			int o = tls_outcome(w, ret, "TLS");
+			if (o > 0)
+				return 0;
+			if (o == 0) {
+				kvc_stream_eof(&w->st);
+				return 0;
+			}
+			/* A TLS alert (a client certificate the member
+			 * refuses, for one): the errmsg says its reason. */
+			return fail_attempt(w, KVC_EUNAVAILABLE);
+		}
+		n = ret;
+	} else {
+		n = recv(w->fd, w->rbuf, sizeof(w->rbuf), 0);
+	}
 	if (n < 0 &&
 	    (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 		return 0;
@@ -534,11 +672,23 @@ static int pump(struct kvc_watch *w, struct kvc_event *ev, bool has_until,
 		uint64_t wait = wake > now ? wake - now : 0;
 		if (wait > INT_MAX)
 			wait = INT_MAX;
+		/* Bytes OpenSSL already holds are not in the socket: read
+		 * them before waiting on it. */
+		if (w->ssl && w->state >= W_HEAD && SSL_pending(w->ssl) > 0) {
+			rc = on_ready(w, POLLIN);
+			if (rc != 0)
+				return rc;
+			continue;
+		}
 		struct pollfd pfd = {.fd = w->fd,
-				     .events = w->state == W_CONNECTING ||
-						       w->state == W_SENDING
-						   ? POLLOUT
-						   : POLLIN};
+				     .events =
+					 w->state == W_CONNECTING ||
+						 w->state == W_HANDSHAKE ||
+						 w->state == W_SENDING
+					     ? POLLOUT
+					     : POLLIN};
+		if (w->ssl && w->want)
+			pfd.events = w->want;
 		int n = poll(&pfd, w->fd >= 0 ? 1 : 0, (int)wait);
 		if (n < 0 && errno == EINTR && !open) {
 			kvc_http_set_errmsg(w->h, "interrupted");

@@ -27,8 +27,9 @@
 #define STATUS_MEMBER_DEADLINE_MS 2000
 
 static const char usage_main[] =
-    "usage: kvctl [--endpoints URL,...] [--timeout SEC] [-o text|json] "
-    "COMMAND [ARGS]\n"
+    "usage: kvctl [--endpoints URL,...] [--timeout SEC] [-o text|json]\n"
+    "             [--token-file FILE | --token T] [--cacert FILE]\n"
+    "             [--cert FILE --key FILE] COMMAND [ARGS]\n"
     "\n"
     "Commands:\n"
     "  put KEY [VALUE] [--cas M]   write VALUE (stdin when omitted)\n"
@@ -52,6 +53,11 @@ static const char usage_main[] =
     "  put KEY VALUE --lease ID    write a key that goes with lease ID\n"
     "  txn [--file F]              run a transaction (JSON: docs/API.md)\n"
     "  lock NAME [--ttl S] -- CMD  run CMD holding the lock NAME\n"
+    "  auth enable | disable       turn auth on (prints the root token) or "
+    "off\n"
+    "  token create NAME --role R [--prefix P] | list | revoke NAME\n"
+    "                              tokens: R is admin, readwrite or "
+    "readonly\n"
     "\n"
     "Global options:\n"
     "  --endpoints URL,...  client URLs of members (default: "
@@ -59,15 +65,26 @@ static const char usage_main[] =
     "                       the members of scripts/run, 127.0.0.1:7001-7003)\n"
     "  --timeout SEC        give up after SEC seconds (default 10)\n"
     "  -o, --output FORMAT  text (default) or json\n"
+    "  --token-file FILE    send the token in FILE's first line (chmod 600)\n"
+    "  --token T            send token T (default $KVCTL_TOKEN); a token on\n"
+    "                       the command line shows in ps: prefer\n"
+    "                       --token-file or $KVCTL_TOKEN\n"
+    "  --cacert FILE        CA (PEM) that https:// members' certificates\n"
+    "                       chain to (default $KVCTL_CACERT, else the\n"
+    "                       system's store)\n"
+    "  --cert FILE          client certificate (PEM) for members that ask\n"
+    "                       for one (default $KVCTL_CERT); with --key\n"
+    "  --key FILE           its private key (default $KVCTL_KEY)\n"
     "  -h, --help           this help; COMMAND --help for one command\n"
     "  --version            print kvctl's and libkvc's versions\n"
     "\n"
     "Exit status: 0 ok, 1 not found or CAS failed, 2 usage, 3 cluster\n"
-    "unavailable or timed out, 4 any other error. After a write, exit 3's\n"
-    "message says whether it was not applied (no member was reached) or\n"
-    "its outcome is unknown (it may have been applied: read it back).\n"
-    "txn exits 1 when its failure branch ran; lock exits with CMD's\n"
-    "status, or 5 when the lock was lost (CMD killed).\n";
+    "unavailable or timed out, 4 any other error (a missing or unknown\n"
+    "token: \"unauthorized\"; a role that does not allow it: \"forbidden\").\n"
+    "After a write, exit 3's message says whether it was not applied (no\n"
+    "member was reached) or its outcome is unknown (it may have been\n"
+    "applied: read it back). txn exits 1 when its failure branch ran; lock\n"
+    "exits with CMD's status, or 5 when the lock was lost (CMD killed).\n";
 
 /* -o json, for the errors said before a command has its struct global. */
 bool json_errors;
@@ -132,6 +149,10 @@ const char *error_code(int rc)
 		return "bad_response";
 	case KVC_ECOMPACTED:
 		return "compacted";
+	case KVC_EUNAUTHORIZED:
+		return "unauthorized";
+	case KVC_EFORBIDDEN:
+		return "forbidden";
 	default:
 		return "internal";
 	}
@@ -306,8 +327,8 @@ static bool endpoints_ok(const char *list, char *why, size_t whylen)
 			l--;
 		if (l > 0 && !url_has_port(q, l, false)) {
 			snprintf(why, whylen,
-				 "%.*s (expected http://HOST:PORT or "
-				 "HOST:PORT)",
+				 "%.*s (expected http://HOST:PORT, "
+				 "https://HOST:PORT or HOST:PORT)",
 				 (int)(l > 300 ? 300 : l), q);
 			return false;
 		}
@@ -326,6 +347,10 @@ void timeout_options(const struct global *g, struct kvc_options *o)
 		o->retry_deadline_ms = 1;
 	o->request_timeout_ms =
 	    o->retry_deadline_ms < 5000 ? o->retry_deadline_ms : 5000;
+	o->token = g->token;
+	o->cacert = g->cacert;
+	o->cert = g->cert;
+	o->key = g->key;
 }
 
 int open_handle(struct global *g)
@@ -342,9 +367,14 @@ int open_handle(struct global *g)
 	}
 	int rc = kvc_open(g->endpoints, &o, &g->h);
 	if (rc == KVC_EINVAL) {
+		/* The endpoints were checked above: what remains is the
+		 * token or a TLS file, said as libkvc found it. */
+		const char *why = kvc_open_error();
+		bool sec =
+		    strncmp(why, "TLS", 3) == 0 || strstr(why, "token") != NULL;
 		char msg[1024];
-		snprintf(msg, sizeof(msg), "bad --endpoints: %s",
-			 kvc_open_error());
+		snprintf(msg, sizeof(msg), "%s%s",
+			 sec ? "" : "bad --endpoints: ", why);
 		report_text(g, "usage", msg);
 		return EXIT_USAGE;
 	}
@@ -912,7 +942,9 @@ static int cmd_status(struct global *g, int argc, char **argv)
 		first = STATUS_MEMBER_DEADLINE_MS;
 	for (size_t i = 0; i < n_urls; i++)
 		eps[i].url = urls[i];
-	kvctl_probe_all(eps, n_urls, first, false);
+	struct kvc_options sec;
+	timeout_options(g, &sec);
+	kvctl_probe_all(eps, n_urls, &sec, first, false);
 	const struct kvc_status *any = NULL;
 	size_t k;
 	for (k = 0; k < n_urls && !any; k++)
@@ -949,7 +981,7 @@ static int cmd_status(struct global *g, int argc, char **argv)
 	int second = now < end ? (int)(end - now) : 1;
 	if (second > STATUS_MEMBER_DEADLINE_MS)
 		second = STATUS_MEMBER_DEADLINE_MS;
-	kvctl_probe_all(ps, n, second, false);
+	kvctl_probe_all(ps, n, &sec, second, false);
 	static const char *const head[8] = {"MEMBER",	  "STATE",    "TERM",
 					    "LEADER",	  "COMMIT",   "APPLIED",
 					    "CLIENT URL", "REACHABLE"};
@@ -1053,7 +1085,9 @@ static int cmd_endpoint(struct global *g, int argc, char **argv)
 	int dl = timeout_ms(g);
 	if (dl > ENDPOINT_DEADLINE_MS)
 		dl = ENDPOINT_DEADLINE_MS;
-	kvctl_probe_all(ps, n, dl, health);
+	struct kvc_options sec;
+	timeout_options(g, &sec);
+	kvctl_probe_all(ps, n, &sec, dl, health);
 	static const char *const hhead[7] = {"ENDPOINT", "HEALTHY", "REACHABLE",
 					     "READY",	 "LEADER",  "TOOK",
 					     "ERROR"};
@@ -1340,8 +1374,10 @@ static int cmd_snapshot(struct global *g, int argc, char **argv)
 	struct kvctl_snapshot_result res;
 	bool unavailable;
 	bool progress = !g->json && isatty(STDERR_FILENO);
-	if (kvctl_snapshot_save(g->endpoints, g->timeout_s, progress, file,
-				flags[0], &res, &unavailable, err,
+	struct kvc_options sec;
+	timeout_options(g, &sec);
+	if (kvctl_snapshot_save(g->endpoints, &sec, g->timeout_s, progress,
+				file, flags[0], &res, &unavailable, err,
 				sizeof(err)) != 0) {
 		char text[600];
 		snprintf(text, sizeof(text), "snapshot save: %s", err);
@@ -1495,16 +1531,30 @@ static const struct command commands[] = {
     {"lease", kvctl_lease_usage, kvctl_lease_help, kvctl_cmd_lease},
     {"txn", kvctl_txn_usage, kvctl_txn_help, kvctl_cmd_txn},
     {"lock", kvctl_lock_usage, kvctl_lock_help, kvctl_cmd_lock},
+    {"auth", kvctl_auth_usage, kvctl_auth_help, kvctl_cmd_auth},
+    {"token", kvctl_token_usage, kvctl_token_help, kvctl_cmd_token},
 };
+
+/* An environment variable's value; NULL when unset or empty. */
+static const char *env(const char *name)
+{
+	const char *v = getenv(name);
+	return v && *v ? v : NULL;
+}
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
 int main(int argc, char **argv)
 {
 	struct global g = {.endpoints = getenv("KVCTL_ENDPOINTS"),
-			   .timeout_s = 10};
+			   .timeout_s = 10,
+			   .token = env("KVCTL_TOKEN"),
+			   .cacert = env("KVCTL_CACERT"),
+			   .cert = env("KVCTL_CERT"),
+			   .key = env("KVCTL_KEY")};
 	if (!g.endpoints || !*g.endpoints)
 		g.endpoints = DEFAULT_ENDPOINTS;
+	const char *token_flag = NULL, *token_file = NULL;
 	int i = 1;
 	for (; i < argc; i++) {
 		const char *a = argv[i];
@@ -1528,10 +1578,14 @@ int main(int argc, char **argv)
 			name = namebuf;
 			v = a + nl + 1;
 		}
-		bool known = strcmp(name, "--endpoints") == 0 ||
-			     strcmp(name, "--timeout") == 0 ||
-			     strcmp(name, "-o") == 0 ||
-			     strcmp(name, "--output") == 0;
+		bool known =
+		    strcmp(name, "--endpoints") == 0 ||
+		    strcmp(name, "--timeout") == 0 || strcmp(name, "-o") == 0 ||
+		    strcmp(name, "--output") == 0 ||
+		    strcmp(name, "--token") == 0 ||
+		    strcmp(name, "--token-file") == 0 ||
+		    strcmp(name, "--cacert") == 0 ||
+		    strcmp(name, "--cert") == 0 || strcmp(name, "--key") == 0;
 		if (!known) {
 			fprintf(stderr, "kvctl: unknown option %s\n%s", a,
 				usage_main);
@@ -1546,6 +1600,16 @@ int main(int argc, char **argv)
 		}
 		if (strcmp(name, "--endpoints") == 0) {
 			g.endpoints = v;
+		} else if (strcmp(name, "--token") == 0) {
+			token_flag = v;
+		} else if (strcmp(name, "--token-file") == 0) {
+			token_file = v;
+		} else if (strcmp(name, "--cacert") == 0) {
+			g.cacert = v;
+		} else if (strcmp(name, "--cert") == 0) {
+			g.cert = v;
+		} else if (strcmp(name, "--key") == 0) {
+			g.key = v;
 		} else if (strcmp(name, "--timeout") == 0) {
 			char *end;
 			errno = 0;
@@ -1572,15 +1636,39 @@ int main(int argc, char **argv)
 		fprintf(stderr, "kvctl: missing COMMAND\n%s", usage_main);
 		return EXIT_USAGE;
 	}
+	if (token_flag && token_file) {
+		fprintf(stderr, "kvctl: --token and --token-file: one or the "
+				"other\n");
+		return EXIT_USAGE;
+	}
+	if ((g.cert != NULL) != (g.key != NULL)) {
+		fprintf(stderr, "kvctl: --cert and --key go together "
+				"($KVCTL_CERT, $KVCTL_KEY)\n");
+		return EXIT_USAGE;
+	}
+	/* The flags win over the environment. */
+	char *file_token = NULL;
+	if (token_flag)
+		g.token = token_flag;
+	if (token_file) {
+		int ec = kvctl_read_token_file(token_file, &file_token);
+		if (ec)
+			return ec;
+		g.token = file_token;
+	}
 	for (size_t k = 0; k < N_COMMANDS; k++) {
 		if (strcmp(argv[i], commands[k].name) == 0) {
 			cmd_current = &commands[k];
 			int ec =
 			    commands[k].run(&g, argc - i - 1, argv + i + 1);
 			kvc_close(g.h);
+			if (file_token)
+				explicit_bzero(file_token, strlen(file_token));
+			free(file_token);
 			return ec;
 		}
 	}
+	free(file_token);
 	if (strcmp(argv[i], "help") == 0) {
 		fputs(usage_main, stdout);
 		return EXIT_OK;

@@ -26,6 +26,12 @@ struct global {
 	const char *endpoints;
 	double timeout_s;
 	bool json;
+	/* DESIGN.md §1.8: --token (or --token-file, $KVCTL_TOKEN), --cacert,
+	 * --cert, --key ($KVCTL_CACERT, $KVCTL_CERT, $KVCTL_KEY); NULL when
+	 * not given. Every handle the commands open carries them
+	 * (timeout_options()). */
+	const char *token;
+	const char *cacert, *cert, *key;
 	struct kvc *h;
 };
 
@@ -79,7 +85,7 @@ int split_args(const struct command *cmd, int argc, char **argv,
 	       bool *flags, char **pos, int *n_pos, int max_pos);
 
 /* Handle options from --timeout: the retry deadline, and a request
- * timeout of at most 5 s within it. */
+ * timeout of at most 5 s within it; and the token and TLS files. */
 void timeout_options(const struct global *g, struct kvc_options *o);
 
 /* Opens g->h on g->endpoints within --timeout. EXIT_OK, or the exit code
@@ -114,9 +120,11 @@ int bad_key(const char *key);
 /* "not found: @key", exit 1. */
 int not_found(const struct global *g, const char *key);
 
-/* The commands of kvctl_lease.c, kvctl_txn.c and kvctl_lock.c, with their
- * usage line and help text. */
+/* The commands of kvctl_lease.c, kvctl_txn.c, kvctl_lock.c and
+ * kvctl_auth.c, with their usage line and help text. */
 int kvctl_cmd_lease(struct global *g, int argc, char **argv);
+int kvctl_cmd_auth(struct global *g, int argc, char **argv);
+int kvctl_cmd_token(struct global *g, int argc, char **argv);
 int kvctl_cmd_txn(struct global *g, int argc, char **argv);
 int kvctl_cmd_lock(struct global *g, int argc, char **argv);
 /* `kvctl del --prefix P`, called by del when --prefix is given. */
@@ -124,5 +132,13 @@ int kvctl_del_prefix(struct global *g, int argc, char **argv);
 extern const char kvctl_lease_usage[], kvctl_lease_help[];
 extern const char kvctl_txn_usage[], kvctl_txn_help[];
 extern const char kvctl_lock_usage[], kvctl_lock_help[];
+extern const char kvctl_auth_usage[], kvctl_auth_help[];
+extern const char kvctl_token_usage[], kvctl_token_help[];
+
+/* Reads the token of --token-file @path (its first line, blanks around it
+ * dropped) into *@token (malloc'd, caller frees); warns on stderr when
+ * group or others may read the file. EXIT_OK, or the exit code after
+ * saying why (EXIT_USAGE: no such file, empty, too large). */
+int kvctl_read_token_file(const char *path, char **token);
 
 #endif /* CLIENT_KVCTL_CMD_H_ */

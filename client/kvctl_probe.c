@@ -11,6 +11,7 @@
 /* The arguments of one probing thread. */
 struct job {
 	struct kvctl_probe *p;
+	const struct kvc_options *sec;
 	int deadline_ms;
 	bool ready;
 };
@@ -26,6 +27,10 @@ static void *probe_one(void *arg)
 	/* A handle per thread: libkvc handles are not thread-safe. */
 	struct kvc_options o;
 	kvc_options_init(&o);
+	o.token = j->sec->token;
+	o.cacert = j->sec->cacert;
+	o.cert = j->sec->cert;
+	o.key = j->sec->key;
 	o.connect_timeout_ms = j->deadline_ms < PROBE_CONNECT_MS
 				   ? j->deadline_ms
 				   : PROBE_CONNECT_MS;
@@ -53,8 +58,8 @@ static void *probe_one(void *arg)
 	return NULL;
 }
 
-void kvctl_probe_all(struct kvctl_probe *p, size_t n, int deadline_ms,
-		     bool ready)
+void kvctl_probe_all(struct kvctl_probe *p, size_t n,
+		     const struct kvc_options *sec, int deadline_ms, bool ready)
 {
 	if (deadline_ms < 1)
 		deadline_ms = 1;
@@ -79,8 +84,10 @@ void kvctl_probe_all(struct kvctl_probe *p, size_t n, int deadline_ms,
 			snprintf(p[i].err, sizeof(p[i].err), "no client URL");
 			continue;
 		}
-		jobs[i] = (struct job){
-		    .p = &p[i], .deadline_ms = deadline_ms, .ready = ready};
+		jobs[i] = (struct job){.p = &p[i],
+				       .sec = sec,
+				       .deadline_ms = deadline_ms,
+				       .ready = ready};
 		started[i] =
 		    pthread_create(&tid[i], NULL, probe_one, &jobs[i]) == 0;
 		if (!started[i]) {

@@ -21,9 +21,11 @@ struct kvctl_probe {
 };
 
 /* Asks each of the @n members of @p for its status (and, with @ready, for
- * /readyz too), all in parallel, each giving up after @deadline_ms. Fills
- * every entry (status_rc KVC_ENOMEM when a thread could not start). */
-void kvctl_probe_all(struct kvctl_probe *p, size_t n, int deadline_ms,
+ * /readyz too), all in parallel, each giving up after @deadline_ms, with
+ * @sec's token and TLS files (its other fields are not read). Fills every
+ * entry (status_rc KVC_ENOMEM when a thread could not start). */
+void kvctl_probe_all(struct kvctl_probe *p, size_t n,
+		     const struct kvc_options *sec, int deadline_ms,
 		     bool ready);
 
 /* Releases what kvctl_probe_all() stored in the @n entries of @p. */

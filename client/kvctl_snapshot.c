@@ -1,10 +1,11 @@
-/* kvctl_snapshot.c - download a snapshot over plain HTTP/1.1 (see
- * kvctl_snapshot.h). The body is streamed to disk in fixed-size pieces, so
+/* kvctl_snapshot.c - download a snapshot over HTTP/1.1, plain or over TLS
+ * (see kvctl_snapshot.h). The body is streamed to disk in fixed-size pieces, so
  * memory stays bounded whatever the store's size. */
 #include "kvctl_snapshot.h"
 
 #include "clock.h"
 #include "crc32c.h"
+#include "kvc_tls.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +22,10 @@
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #define PIECE_BYTES  (256 * 1024)
 #define HEADERS_MAX  (64 * 1024)
@@ -57,15 +62,21 @@ static void draw(uint64_t got, uint64_t total, double t0, bool done)
 	fflush(stderr);
 }
 
-/* Splits "[http://]host[:port][/]" into @host and @port. */
+/* Splits "[http[s]://]host[:port][/]" into @host and @port; *@tls says
+ * https. */
 static int parse_url(const char *u, size_t len, char *host, size_t hostcap,
-		     char *port, size_t portcap)
+		     char *port, size_t portcap, bool *tls)
 {
-	/* The forms libkvc accepts: http://host[:port] or host[:port], port 80
-	 * when left out. */
+	/* The forms libkvc accepts: http://host[:port], https://host[:port]
+	 * or host[:port], port 80 (443 for https) when left out. */
+	*tls = false;
 	if (len >= 7 && strncmp(u, "http://", 7) == 0) {
 		u += 7;
 		len -= 7;
+	} else if (len >= 8 && strncmp(u, "https://", 8) == 0) {
+		u += 8;
+		len -= 8;
+		*tls = true;
 	} else {
 		for (size_t i = 0; i + 2 < len; i++)
 			if (memcmp(u + i, "://", 3) == 0)
@@ -98,7 +109,7 @@ static int parse_url(const char *u, size_t len, char *host, size_t hostcap,
 	memcpy(host, h, hl);
 	host[hl] = '\0';
 	if (colon == NULL) {
-		snprintf(port, portcap, "80");
+		snprintf(port, portcap, *tls ? "443" : "80");
 		return 0;
 	}
 	size_t pl = (size_t)(u + len - colon - 1);
@@ -133,6 +144,38 @@ static int dial(const char *host, const char *port, double timeout_s)
 	}
 	freeaddrinfo(res);
 	return fd;
+}
+
+/* One connection to a member: its socket, and over TLS its session. */
+struct sconn {
+	int fd;
+	SSL *ssl; /* NULL: plain HTTP */
+};
+
+static ssize_t sc_send(struct sconn *c, const void *buf, size_t len)
+{
+	if (!c->ssl)
+		return send(c->fd, buf, len, MSG_NOSIGNAL);
+	/* SSL_write sends the whole buffer (or fails) on a blocking
+	 * socket, with write(2): no MSG_NOSIGNAL, so SIGPIPE is held. */
+	struct sigpipe_guard spg;
+	kvc_http_sigpipe_block(&spg);
+	int n = SSL_write(c->ssl, buf, (int)len);
+	kvc_http_sigpipe_restore(&spg);
+	return n > 0 ? n : -1;
+}
+
+/* As recv(2): > 0 bytes, 0 at the end, -1 on an error. */
+static ssize_t sc_recv(struct sconn *c, void *buf, size_t len)
+{
+	if (!c->ssl)
+		return recv(c->fd, buf, len, 0);
+	int n = SSL_read(c->ssl, buf, (int)len);
+	if (n > 0)
+		return n;
+	int e = SSL_get_error(c->ssl, n);
+	ERR_clear_error();
+	return e == SSL_ERROR_ZERO_RETURN ? 0 : -1;
 }
 
 static const char *header(const char *head, const char *name)
@@ -207,8 +250,9 @@ static int install(const char *tmp, const char *file, bool force, char *err,
 
 /* One attempt at one member: 0 done, -1 failed (@err says why). @file
  * "-" is stdout: the bytes go there as they arrive. */
-static int fetch(const char *host, const char *port, double timeout_s,
-		 bool progress, const char *file, bool force,
+static int fetch(const char *host, const char *port, SSL_CTX *tls,
+		 const char *token, double timeout_s, bool progress,
+		 const char *file, bool force,
 		 struct kvctl_snapshot_result *out, bool *answered, char *err,
 		 size_t errlen)
 {
@@ -218,29 +262,60 @@ static int fetch(const char *host, const char *port, double timeout_s,
 	 * and opening it would overwrite whatever it points to. */
 	char tmp[PATH_MAX_LEN + 16];
 	snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", file);
-	int fd = dial(host, port, timeout_s);
-	if (fd < 0)
+	struct sconn sc = {.fd = dial(host, port, timeout_s)};
+	if (sc.fd < 0)
 		return fail(err, errlen, "cannot connect to %s:%s", host, port);
-	char req[1024];
+	if (tls) {
+		/* Blocking, bounded by the socket's timeouts (dial()). */
+		sc.ssl = kvc_tls_ssl_new(tls, host);
+		if (!sc.ssl || SSL_set_fd(sc.ssl, sc.fd) != 1 ||
+		    SSL_connect(sc.ssl) != 1) {
+			long v =
+			    sc.ssl ? SSL_get_verify_result(sc.ssl) : X509_V_OK;
+			char why[256];
+			if (v != X509_V_OK) {
+				ERR_clear_error();
+				fail(err, errlen,
+				     "%s:%s: TLS: the member's certificate "
+				     "is refused: %s",
+				     host, port,
+				     X509_verify_cert_error_string(v));
+			} else {
+				fail(err, errlen,
+				     "%s:%s: TLS handshake failed: %s", host,
+				     port, kvc_tls_reason(why, sizeof(why)));
+			}
+			SSL_free(sc.ssl);
+			close(sc.fd);
+			return -1;
+		}
+	}
+	char req[KVC_MAX_TOKEN + 1024];
 	int rl = snprintf(req, sizeof(req),
 			  "GET /v1/snapshot HTTP/1.1\r\nHost: %s:%s\r\n"
+			  "%s%s%s"
 			  "Connection: close\r\n\r\n",
-			  host, port);
-	if (rl < 0 || (size_t)rl >= sizeof(req) ||
-	    send(fd, req, (size_t)rl, MSG_NOSIGNAL) != rl) {
-		close(fd);
+			  host, port, token ? "Authorization: Bearer " : "",
+			  token ? token : "", token ? "\r\n" : "");
+	bool sent = rl > 0 && (size_t)rl < sizeof(req) &&
+		    sc_send(&sc, req, (size_t)rl) == rl;
+	explicit_bzero(req, sizeof(req));
+	if (!sent) {
+		SSL_free(sc.ssl);
+		close(sc.fd);
 		return fail(err, errlen, "cannot send to %s:%s", host, port);
 	}
 	char *buf =
 	    malloc(PIECE_BYTES > HEADERS_MAX ? PIECE_BYTES : HEADERS_MAX + 1);
 	if (buf == NULL) {
-		close(fd);
+		SSL_free(sc.ssl);
+		close(sc.fd);
 		return fail(err, errlen, "out of memory");
 	}
 	size_t have = 0;
 	char *end = NULL;
 	while (end == NULL && have < HEADERS_MAX) {
-		ssize_t r = recv(fd, buf + have, HEADERS_MAX - have, 0);
+		ssize_t r = sc_recv(&sc, buf + have, HEADERS_MAX - have);
 		if (r <= 0)
 			break;
 		have += (size_t)r;
@@ -256,7 +331,15 @@ static int fetch(const char *host, const char *port, double timeout_s,
 	*answered = true;
 	*end = '\0';
 	int status = 0;
-	if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1 || status != 200) {
+	if (sscanf(buf, "HTTP/1.%*d %d", &status) == 1 &&
+	    (status == 401 || status == 403)) {
+		/* Every member says the same of the token: no other try. */
+		fail(err, errlen, "%s: %s:%s refused the request (HTTP %d)",
+		     status == 401 ? "unauthorized" : "forbidden", host, port,
+		     status);
+		goto done;
+	}
+	if (status != 200) {
 		fail(err, errlen, "%s:%s answered %d", host, port, status);
 		*answered = status != 503;
 		goto done;
@@ -326,7 +409,7 @@ static int fetch(const char *host, const char *port, double timeout_s,
 		}
 		if (got == total)
 			break;
-		ssize_t r = recv(fd, buf, PIECE_BYTES, 0);
+		ssize_t r = sc_recv(&sc, buf, PIECE_BYTES);
 		if (r < 0 && errno == EINTR) {
 			body = 0;
 			continue;
@@ -365,8 +448,8 @@ static int fetch(const char *host, const char *port, double timeout_s,
 	out->index = idx;
 	out->term = term;
 	out->bytes = got;
-	snprintf(out->endpoint, sizeof(out->endpoint), "http://%s:%s", host,
-		 port);
+	snprintf(out->endpoint, sizeof(out->endpoint), "%s://%s:%s",
+		 tls ? "https" : "http", host, port);
 	rc = 0;
 done:
 	if (out_fd >= 0 && out_fd != STDOUT_FILENO)
@@ -374,38 +457,51 @@ done:
 	if (rc != 0 && created)
 		unlink(tmp);
 	free(buf);
-	close(fd);
+	SSL_free(sc.ssl);
+	close(sc.fd);
 	return rc;
 }
 
-int kvctl_snapshot_save(const char *endpoints, double timeout_s, bool progress,
-			const char *file, bool force,
-			struct kvctl_snapshot_result *out, bool *unavailable,
-			char *err, size_t errlen)
+int kvctl_snapshot_save(const char *endpoints, const struct kvc_options *sec,
+			double timeout_s, bool progress, const char *file,
+			bool force, struct kvctl_snapshot_result *out,
+			bool *unavailable, char *err, size_t errlen)
 {
 	*unavailable = false;
 	if (strlen(file) >= PATH_MAX_LEN)
 		return fail(err, errlen, "file name too long");
+	SSL_CTX *tls = NULL; /* built at the first https:// member */
+	int rc = -1;
 	bool any_answer = false;
 	const char *p = endpoints;
 	err[0] = '\0';
 	while (*p) {
 		size_t len = strcspn(p, ",");
 		char host[256], port[16];
+		bool https;
 		if (len > 0 && parse_url(p, len, host, sizeof(host), port,
-					 sizeof(port)) == 0) {
+					 sizeof(port), &https) == 0) {
+			if (https && !tls) {
+				tls = kvc_tls_ctx_new(sec->cacert, sec->cert,
+						      sec->key, err, errlen);
+				if (!tls)
+					goto out;
+			}
 			bool answered = false;
-			if (fetch(host, port, timeout_s, progress, file, force,
-				  out, &answered, err, errlen) == 0)
-				return 0;
+			if (fetch(host, port, https ? tls : NULL, sec->token,
+				  timeout_s, progress, file, force, out,
+				  &answered, err, errlen) == 0) {
+				rc = 0;
+				goto out;
+			}
 			/* A local failure (disk, checksum) ends the tries. */
 			if (answered)
 				any_answer = true;
 			if (answered && strstr(err, "answered") == NULL)
-				return -1;
+				goto out;
 		} else if (len > 0) {
-			return fail(err, errlen, "bad endpoint %.*s", (int)len,
-				    p);
+			fail(err, errlen, "bad endpoint %.*s", (int)len, p);
+			goto out;
 		}
 		p += len;
 		if (*p == ',')
@@ -414,5 +510,7 @@ int kvctl_snapshot_save(const char *endpoints, double timeout_s, bool progress,
 	*unavailable = !any_answer;
 	if (err[0] == '\0')
 		fail(err, errlen, "no endpoints");
-	return -1;
+out:
+	kvc_tls_ctx_free(tls);
+	return rc;
 }

@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kvc.h"
+
 struct kvctl_snapshot_result {
 	uint64_t index; /* raft index the snapshot holds */
 	uint64_t term;
@@ -29,12 +31,14 @@ int kvctl_snapshot_check_target(const char *file, bool force, char *err,
  * X-Kv-Snapshot-CRC32C header. @file "-" is stdout: the bytes are written
  * there as they arrive, so a length or checksum failure is reported after
  * them. @timeout_s bounds each connection's silence. With @progress a
- * progress bar is drawn on stderr. Returns 0, or -1 with one line in @err
+ * progress bar is drawn on stderr. @sec's token is sent as a bearer token
+ * and its cacert, cert and key serve https:// members as libkvc's do (the
+ * other fields are not read). Returns 0, or -1 with one line in @err
  * (@unavailable set when no member answered, as opposed to a local or
- * integrity error). */
-int kvctl_snapshot_save(const char *endpoints, double timeout_s, bool progress,
-			const char *file, bool force,
-			struct kvctl_snapshot_result *out, bool *unavailable,
-			char *err, size_t errlen);
+ * integrity error; a 401 or 403 says "unauthorized: " or "forbidden: "). */
+int kvctl_snapshot_save(const char *endpoints, const struct kvc_options *sec,
+			double timeout_s, bool progress, const char *file,
+			bool force, struct kvctl_snapshot_result *out,
+			bool *unavailable, char *err, size_t errlen);
 
 #endif /* CLIENT_KVCTL_SNAPSHOT_H_ */

@@ -254,6 +254,10 @@ struct gate_conn {
 	bool flush_pending;	  /* flush_ev active, a reference held */
 	enum gate_state st;
 	uint64_t left; /* GATE_BODY: body bytes still to go up */
+	/* @sock writes its output to the socket as it is (a socket
+	 * bufferevent, not a TLS one, whose output is plaintext that only
+	 * it may put on the wire). */
+	bool raw_fd;
 };
 
 void transport__gate_unref(struct gate *g)
@@ -351,10 +355,18 @@ static bool head_body_length(const char *head, uint64_t *len)
 	return errno == 0 && *end == '\0';
 }
 
-/* The header block of a refused request, made bodiless and final: its
- * request line and headers without those that announce a body or keep
- * the connection. */
-static int gate_refuse(struct evbuffer *dst, const char *head)
+/* The header block of a refused request, made bodiless: its request line
+ * and headers without those that announce a body or say what becomes of
+ * the connection; with @close, final (Connection: close).
+ *
+ * Over TLS the request is not made final: evhttp frees a connection it
+ * closes as soon as the answer is handed to the filter, and the TLS
+ * bufferevent under it would go with the answer unsent (on a plain socket
+ * gate_out() writes it at once; TLS records only the TLS bufferevent may
+ * write). The connection stays open instead, everything after the
+ * refused request discarded, until the asker closes it or the listener's
+ * deadlines do. */
+static int gate_refuse(struct evbuffer *dst, const char *head, bool close)
 {
 	static const char *const drop[] = {
 	    "Content-Length:", "Transfer-Encoding:", "Expect:", "Connection:"};
@@ -370,8 +382,8 @@ static int gate_refuse(struct evbuffer *dst, const char *head)
 			return -1;
 		line = end + 2;
 	}
-	return evbuffer_add_printf(dst, "Content-Length: 0\r\n"
-					"Connection: close\r\n\r\n") < 0
+	return evbuffer_add_printf(dst, "Content-Length: 0\r\n%s\r\n",
+				   close ? "Connection: close\r\n" : "") < 0
 		   ? -1
 		   : 0;
 }
@@ -438,7 +450,7 @@ gate_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
 									   : -1;
 		} else {
 			c->st = GATE_DISCARD;
-			rc = gate_refuse(dst, head);
+			rc = gate_refuse(dst, head, c->raw_fd);
 			evbuffer_drain(src, evbuffer_get_length(src));
 		}
 		free(head);
@@ -459,12 +471,14 @@ gate_out(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
 	 enum bufferevent_flush_mode mode, void *arg)
 {
 	struct gate_conn *c = arg;
-	evutil_socket_t fd = bufferevent_getfd(c->sock);
+	evutil_socket_t fd = c->raw_fd ? bufferevent_getfd(c->sock) : -1;
 
 	(void)limit;
 	(void)mode;
 	if (evbuffer_add_buffer(dst, src) != 0)
 		return BEV_ERROR;
+	/* Over TLS the answer goes through the TLS bufferevent, the
+	 * ordinary way: written raw it would break the TLS stream. */
 	if (fd >= 0)
 		(void)evbuffer_write(dst, fd);
 	return BEV_OK;
@@ -514,9 +528,10 @@ static void gate_out_added(struct evbuffer *buf,
 	event_active(c->flush_ev, EV_WRITE, 0);
 }
 
-/* Wraps the socket bufferevent @sock (ownership taken) in the gate's
- * filter. NULL when out of memory (@sock freed). */
-static struct bufferevent *gate_wrap(struct gate *g, struct bufferevent *sock)
+/* Wraps the bufferevent @sock (ownership taken; a TLS one when @tls) in
+ * the gate's filter. NULL when out of memory (@sock freed). */
+static struct bufferevent *gate_wrap(struct gate *g, struct bufferevent *sock,
+				     bool tls)
 {
 	struct event_base *base = bufferevent_get_base(sock);
 	struct gate_conn *c = calloc(1, sizeof(*c));
@@ -528,6 +543,7 @@ static struct bufferevent *gate_wrap(struct gate *g, struct bufferevent *sock)
 	}
 	c->g = g;
 	c->sock = sock;
+	c->raw_fd = !tls;
 	c->st = GATE_HEAD;
 	f = bufferevent_filter_new(sock, gate_in, gate_out,
 				   BEV_OPT_CLOSE_ON_FREE, gate_conn_free, c);
@@ -554,7 +570,7 @@ static struct bufferevent *gate_bev(struct event_base *base, void *arg)
 
 	/* NULL: evhttp then makes a plain one, and the handlers still
 	 * refuse the request, only after its body. */
-	return sock != NULL ? gate_wrap(arg, sock) : NULL;
+	return sock != NULL ? gate_wrap(arg, sock, false) : NULL;
 }
 
 struct bufferevent *transport_wrap_peer_conn(struct transport *t,
@@ -565,7 +581,8 @@ struct bufferevent *transport_wrap_peer_conn(struct transport *t,
 			bufferevent_free(sock);
 		return NULL;
 	}
-	return t->gate != NULL ? gate_wrap(t->gate, sock) : sock;
+	return t->gate != NULL ? gate_wrap(t->gate, sock, t->tls_server != NULL)
+			       : sock;
 }
 
 struct bufferevent *transport_new_peer_conn(struct transport *t,

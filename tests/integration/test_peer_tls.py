@@ -6,7 +6,9 @@
 # such a certificate never gets the log), SIGHUP serving renewed
 # certificates, a leader killed and another elected, a member added with
 # an https:// peer URL catching up through a snapshot sent over TLS, and
-# http:// peer URLs refused at start when the TLS flags are given.
+# http:// peer URLs refused at start when the TLS flags are given. The
+# members also share a peer token, as a deployment would: every lane
+# proves it with the peer hello over TLS before it sends the token.
 #
 # Uses tests/integration/harness.py; argv[1] is the kvd binary.
 
@@ -17,6 +19,7 @@ import shutil
 import signal
 import ssl
 import subprocess
+import tempfile
 import time
 import unittest
 
@@ -24,6 +27,12 @@ import harness
 from harness import ClusterTest, served_serial, serial_of, wait_for
 
 REFUSED = (ssl.SSLError, OSError, http.client.HTTPException)
+
+_token_dir = tempfile.mkdtemp(prefix='kvd-peer-tls-token-')
+TOKEN_FILE = os.path.join(_token_dir, 'peer-token')
+with open(os.open(TOKEN_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600),
+          'w') as _f:
+    _f.write('peer-tls-test-token\n')
 
 
 def add(via, new, timeout=30):
@@ -36,7 +45,8 @@ class PeerTlsTest(ClusterTest):
     """One cluster, TLS on both listeners; the tests run in name order and
     each leaves the cluster serving."""
 
-    CLUSTER_ARGS = ('--snapshot-entries', '20')
+    CLUSTER_ARGS = ('--snapshot-entries', '20', '--peer-token-file',
+                    TOKEN_FILE)
     CLUSTER_KW = {'tls': True}
 
     def tls(self):
@@ -109,10 +119,18 @@ class PeerTlsTest(ClusterTest):
         # presenting the rogue or expired certificate.
         for cert in ('rogue-member', 'expired-member'):
             self.refused_on_peer_port(m1, tls.context(cert=cert))
-        # The right client certificate is served (its route refuses the
-        # junk body, with an HTTP answer).
+        # The right client certificate is served: without the peer token
+        # its request is refused with an HTTP answer over TLS, and with
+        # it the route refuses the junk body.
         r = harness.http_request(m1.host, m1.peer_port, 'POST',
                                  '/raft/messages', b'x', {'X-Kvd-From': '7'},
+                                 5, tls.context())
+        self.assertEqual(r.status, 401, r)
+        with open(TOKEN_FILE) as f:
+            token = f.read().strip()
+        r = harness.http_request(m1.host, m1.peer_port, 'POST',
+                                 '/raft/messages', b'x',
+                                 {'X-Kvd-From': '7', 'X-Kvd-Token': token},
                                  5, tls.context())
         self.assertEqual(r.status, 400, r)
         # Members with such certificates, trusting the right CA, campaign
@@ -264,4 +282,7 @@ class PeerTlsFlagsTest(unittest.TestCase):
 
 
 if __name__ == '__main__':
-    harness.main()
+    try:
+        harness.main()
+    finally:
+        shutil.rmtree(_token_dir, ignore_errors=True)
