@@ -17,6 +17,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -96,17 +97,126 @@ class Reply:
         return json.loads(self.body.decode('utf-8'))
 
 
+class Security:
+    """TLS on both listeners of every member and/or tokens, for a run
+    that checks the cluster's promises with security on.
+
+    With tls, make() writes into DIR a CA, one certificate per member
+    (its 127.0.0.x address, usable as server and client: members talk to
+    each other's both ports) and one for the harness's clients, with the
+    openssl CLI; members then listen with HTTPS and verify each other's
+    and the clients' certificates against the CA. With a token set, every
+    client request carries it."""
+
+    def __init__(self, tls=False):
+        self.tls = tls
+        self.dir = None
+        self.token = None
+        self._ctx = None
+
+    def _openssl(self, *args):
+        subprocess.run(['openssl'] + list(args), cwd=self.dir, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def _cert(self, name, ext):
+        self._openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout',
+                      name + '.key', '-out', name + '.csr', '-subj',
+                      '/CN=' + name)
+        os.chmod(os.path.join(self.dir, name + '.key'), 0o600)
+        with open(os.path.join(self.dir, name + '.ext'), 'w') as f:
+            f.write(ext)
+        self._openssl('x509', '-req', '-in', name + '.csr', '-CA', 'ca.pem',
+                      '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2',
+                      '-out', name + '.pem', '-extfile', name + '.ext')
+
+    def make(self, d, hosts):
+        """Certificates for the member addresses in hosts ({id: host})."""
+        if not self.tls:
+            return
+        self.dir = d
+        os.makedirs(d, mode=0o700, exist_ok=True)
+        self._openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes',
+                      '-keyout', 'ca.key', '-out', 'ca.pem', '-subj',
+                      '/CN=kvd fault CA', '-days', '2')
+        for mid, host in hosts.items():
+            self._cert('member-%d' % mid,
+                       'subjectAltName=IP:%s\n'
+                       'extendedKeyUsage=serverAuth,clientAuth\n' % host)
+        self._cert('client', 'extendedKeyUsage=clientAuth\n')
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    @property
+    def scheme(self):
+        return 'https' if self.tls else 'http'
+
+    def member_args(self, mid):
+        if not self.tls:
+            return []
+        c, k = self.path('member-%d.pem' % mid), self.path('member-%d.key'
+                                                             % mid)
+        ca = self.path('ca.pem')
+        return ['--client-cert', c, '--client-key', k, '--client-ca', ca,
+                '--peer-cert', c, '--peer-key', k, '--peer-ca', ca]
+
+    def kvctl_args(self):
+        """kvctl's flags (the token goes in its environment: never on a
+        command line)."""
+        if not self.tls:
+            return []
+        return ['--cacert', self.path('ca.pem'), '--cert',
+                self.path('client.pem'), '--key', self.path('client.key')]
+
+    def kvctl_env(self):
+        return {'KVCTL_TOKEN': self.token} if self.token else {}
+
+    def context(self):
+        if self._ctx is None:
+            ctx = ssl.create_default_context(cafile=self.path('ca.pem'))
+            ctx.load_cert_chain(self.path('client.pem'),
+                                self.path('client.key'))
+            self._ctx = ctx
+        return self._ctx
+
+    def connection(self, host, port, timeout):
+        """A connection from 127.0.0.1 (never from a member address, so
+        network cuts between members do not hit clients)."""
+        if self.tls:
+            return http.client.HTTPSConnection(
+                host, port, timeout=timeout, context=self.context(),
+                source_address=('127.0.0.1', 0))
+        return http.client.HTTPConnection(host, port, timeout=timeout,
+                                          source_address=('127.0.0.1', 0))
+
+    def headers(self, headers=None):
+        """headers with the run's token added; an Authorization given
+        wins, and None for it sends none."""
+        h = dict(headers or {})
+        if 'Authorization' in h:
+            if h['Authorization'] is None:
+                del h['Authorization']
+        elif self.token:
+            h['Authorization'] = 'Bearer ' + self.token
+        return h
+
+
+# The run's security settings (tests/fault/run --tls / --auth); the
+# default is none, as kvd's.
+SECURITY = Security()
+
+
 def http_request(host, port, method, path, body=None, headers=None,
                  timeout=CLIENT_TIMEOUT_S):
     """One request on a fresh connection from 127.0.0.1 (never from a
     member address, so network cuts between members do not hit clients).
     Raises OSError / http.client.HTTPException on transport failure."""
-    conn = http.client.HTTPConnection(host, port, timeout=timeout,
-                                      source_address=('127.0.0.1', 0))
+    conn = SECURITY.connection(host, port, timeout)
     try:
         if body is None and method in ('PUT', 'POST'):
             body = b''
-        conn.request(method, path, body=body, headers=dict(headers or {}))
+        conn.request(method, path, body=body,
+                     headers=SECURITY.headers(headers))
         r = conn.getresponse()
         data = r.read()
         return Reply(r.status, {k.lower(): v for k, v in r.getheaders()},
@@ -115,6 +225,7 @@ def http_request(host, port, method, path, body=None, headers=None,
         conn.close()
 
 
+# ssl.SSLError is an OSError.
 TRANSPORT_ERRORS = (OSError, http.client.HTTPException)
 
 
@@ -135,11 +246,11 @@ class Member:
 
     @property
     def peer_url(self):
-        return 'http://%s:%d' % (self.host, self.peer_port)
+        return '%s://%s:%d' % (SECURITY.scheme, self.host, self.peer_port)
 
     @property
     def client_url(self):
-        return 'http://%s:%d' % (self.host, self.client_port)
+        return '%s://%s:%d' % (SECURITY.scheme, self.host, self.client_port)
 
     def args(self):
         c = self.cluster
@@ -150,7 +261,7 @@ class Member:
                 '--election-timeout-ms', str(c.election_timeout_ms),
                 '--heartbeat-ms', str(c.heartbeat_ms),
                 '--request-timeout-ms', str(c.request_timeout_ms)] + \
-            list(c.extra_args)
+            SECURITY.member_args(self.id) + list(c.extra_args)
 
     def start(self, expect_exit=False):
         assert not self.running()
@@ -660,14 +771,12 @@ class Watcher:
         frm = max(1, self.position + self.resume_skew)
         path = '/v1/watch?prefix=%s&from=%d' % (
             urllib.parse.quote(self.prefix, safe=''), frm)
-        conn = http.client.HTTPConnection(m.host, m.client_port,
-                                          timeout=CLIENT_TIMEOUT_S,
-                                          source_address=('127.0.0.1', 0))
+        conn = SECURITY.connection(m.host, m.client_port, CLIENT_TIMEOUT_S)
         t_read = None  # when the read of the current line began
         try:
             conn.connect()
             sock = conn.sock
-            conn.request('GET', path)
+            conn.request('GET', path, headers=SECURITY.headers())
             r = conn.getresponse()
             if r.status == 410:
                 body = r.read()
