@@ -26,6 +26,7 @@
 #include "http_members.h"
 #include "http_leases.h"
 #include "http_txn.h"
+#include "http_ui.h"
 #include "http_watch.h"
 #include "kvd_metrics.h"
 #include "clock.h"
@@ -1001,6 +1002,8 @@ static void handle(struct evhttp_request *req, void *arg)
 			handle_metrics(n, req, t0);
 		else
 			method_not_allowed(n, req, ROUTE_OTHER, t0, "GET");
+	} else if (http_ui_path(path)) {
+		count(n, ROUTE_UI, http_ui_serve(req, path), t0);
 	} else {
 		reply_error(n, req, ROUTE_OTHER, t0, 404, "not_found",
 			    "no such path", NULL);
