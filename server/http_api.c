@@ -25,6 +25,7 @@
 #include "config.h"
 #include "http_members.h"
 #include "http_leases.h"
+#include "http_cluster.h"
 #include "http_txn.h"
 #include "http_ui.h"
 #include "http_watch.h"
@@ -951,6 +952,11 @@ static void handle(struct evhttp_request *req, void *arg)
 			handle_status(n, req, t0);
 		else
 			method_not_allowed(n, req, ROUTE_OTHER, t0, "GET");
+	} else if (strcmp(path, "/v1/cluster") == 0) {
+		if (get)
+			http_cluster_get(n, req, t0);
+		else
+			method_not_allowed(n, req, ROUTE_CLUSTER, t0, "GET");
 	} else if (strcmp(path, "/v1/members") == 0) {
 		if (get)
 			reply_json(

@@ -82,5 +82,85 @@ class StatusPageFiles(ClusterTest):
         self.assertIn('kvd_http_requests_total{route="ui",code="200"}', text)
 
 
+class ClusterView(ClusterTest):
+    """GET /v1/cluster on three members: the view of each member, fetched
+    by the member asked."""
+
+    def view(self, m):
+        r = m.request('GET', '/v1/cluster')
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.header('Content-Type'), 'application/json')
+        return r.json()
+
+    def test_a_every_member_with_one_leader(self):
+        c = self.cluster
+        c.wait_converged()
+
+        def settled():
+            v = self.view(c[2])
+            ok = (len(v['members']) == 3
+                  and all(m['reachable'] for m in v['members'])
+                  and sum(m['is_leader'] for m in v['members']) == 1)
+            return v if ok else None
+        v = wait_for(settled, what='a view of 3 reachable members, 1 leader')
+        self.assertEqual(v['member'], 2)
+        ids = sorted(m['id'] for m in v['members'])
+        self.assertEqual(ids, [1, 2, 3])
+        leader = [m for m in v['members'] if m['is_leader']][0]
+        self.assertEqual(v['leader'], leader['id'])
+        self.assertEqual(leader['state'], 'leader')
+        for m in v['members']:
+            self.assertEqual(m['self'], m['id'] == 2)
+            self.assertEqual(m['client_url'], c[m['id']].client_url)
+            self.assertIsNone(m['error'])
+            self.assertGreaterEqual(m['lag'], 0)
+            self.assertEqual(m['lag'], max(0, v['leader_commit_index']
+                                           - m['applied_index']))
+            for k in ('term', 'commit_index', 'applied_index', 'last_index'):
+                self.assertIsInstance(m[k], int, k)
+
+    def test_b_wrong_method(self):
+        r = self.cluster[1].request('POST', '/v1/cluster', body=b'{}')
+        self.assertError(r, 405, 'method_not_allowed')
+        self.assertEqual(r.header('Allow'), 'GET')
+        text = self.cluster[1].request('GET', '/metrics').body.decode()
+        self.assertIn('kvd_http_requests_total{route="cluster",code="405"}',
+                      text)
+
+    def test_c_killed_member_unreachable(self):
+        c = self.cluster
+        victim = c.follower()
+        asker = [m for m in c.all() if m is not victim][0]
+        victim.kill()
+
+        def marked():
+            v = self.view(asker)
+            m = [m for m in v['members'] if m['id'] == victim.id][0]
+            return m if not m['reachable'] else None
+        m = wait_for(marked, what='the killed member shown unreachable')
+        self.assertIsInstance(m['error'], str)
+        self.assertNotEqual(m['error'], '')
+        self.assertIsNone(m['lag'])
+        self.assertNotIn('state', m)
+
+
+    def test_d_silent_member_times_out(self):
+        """A member that accepts connections but never answers (stopped)
+        is shown unreachable once the fetch times out."""
+        c = self.cluster
+        live = c.live()
+        asker, victim = live[0], live[1]
+        victim.pause()
+        try:
+            def marked():
+                v = self.view(asker)
+                m = [m for m in v['members'] if m['id'] == victim.id][0]
+                return m if not m['reachable'] else None
+            m = wait_for(marked, what='the stopped member shown unreachable')
+            self.assertEqual(m['error'], 'timed out')
+        finally:
+            victim.resume()
+
+
 if __name__ == '__main__':
     harness.main()

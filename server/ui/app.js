@@ -26,22 +26,21 @@ function render(view) {
 		const tr = document.createElement('tr');
 		tr.dataset.id = String(m.id);
 		tr.dataset.reachable = m.reachable ? 'true' : 'false';
-		const st = m.status || {};
-		const isLeader = m.reachable && st.state === 'leader';
+		const isLeader = m.is_leader === true;
 		if (isLeader)
 			leaders++;
-		tr.dataset.role = m.reachable ? text(st.state) : 'unknown';
+		tr.dataset.role = m.reachable ? text(m.state) : 'unknown';
 		if (!m.reachable)
 			tr.className = 'unreachable';
 		else if (isLeader)
 			tr.className = 'leader';
 		const idCell = cell(tr, 'ID', m.id);
-		if (m.id === view.member)
+		if (m.self)
 			idCell.textContent += ' (this page)';
-		cell(tr, 'Role', isLeader ? 'leader \u2605' : (m.reachable ? st.state : 'unknown'));
-		cell(tr, 'Term', st.term, 'num');
-		cell(tr, 'Commit', st.commit_index, 'num');
-		cell(tr, 'Applied', st.applied_index, 'num');
+		cell(tr, 'Role', isLeader ? 'leader \u2605' : (m.reachable ? m.state : 'unknown'));
+		cell(tr, 'Term', m.term, 'num');
+		cell(tr, 'Commit', m.commit_index, 'num');
+		cell(tr, 'Applied', m.applied_index, 'num');
 		cell(tr, 'Lag', m.lag, 'num');
 		const r = cell(tr, 'Reachable', m.reachable ? 'yes' : 'no: ' + text(m.error),
 			m.reachable ? 'reach-yes' : 'reach-no');
