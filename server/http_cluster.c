@@ -104,8 +104,10 @@ static void fetch_error_cb(enum evhttp_request_error err, void *arg)
 
 static const char *fetch_error_text(const struct fetch *f)
 {
+	/* evhttp reports no error kind when the connection cannot be made
+	 * (refused, no route): only its callback, without an answer. */
 	if (!f->failed)
-		return "unreachable";
+		return "connection failed";
 	switch (f->error) {
 	case EVREQ_HTTP_TIMEOUT:
 		return "timed out";
