@@ -41,7 +41,11 @@ static struct {
 /* One member's /v1/status request. */
 struct fetch {
 	size_t idx; /* in cv.ms */
+	/* The node's shutdown (and its request timeout) while the member
+	 * has not answered: a stopping member frees what it started. */
+	struct kvdraft_wait *w;
 	struct evhttp_connection *conn;
+	struct evhttp_request *out;
 	enum evhttp_request_error error;
 	bool failed;
 };
@@ -125,6 +129,7 @@ static void fetch_done(struct evhttp_request *resp, void *arg)
 {
 	struct fetch *f = arg;
 	struct cluster_view_member *m = &cv.ms[f->idx];
+	kvdraft_node_unwatch(cv.n, f->w);
 	int code = resp != NULL ? evhttp_request_get_response_code(resp) : 0;
 	if (code == 0) {
 		cluster_view_fail(m, fetch_error_text(f));
@@ -146,6 +151,22 @@ static void fetch_done(struct evhttp_request *resp, void *arg)
 	const struct timeval now = {0, 0};
 	event_base_once(kvd_base(cv.n), -1, EV_TIMEOUT, free_conn_cb, f->conn,
 			&now);
+	free(f);
+	if (--cv.pending == 0)
+		finish_round();
+}
+
+/* The node stops (or its request timeout passed) before the member
+ * answered: end the request here, its callback never comes. */
+static void fetch_wait_done(void *arg, int err, const void *result)
+{
+	(void)result;
+	struct fetch *f = arg;
+	evhttp_cancel_request(f->out);
+	evhttp_connection_free(f->conn);
+	cluster_view_fail(&cv.ms[f->idx], err == KVDRAFT_ESTOPPING
+					      ? "this member is stopping"
+					      : "timed out");
 	free(f);
 	if (--cv.pending == 0)
 		finish_round();
@@ -174,6 +195,7 @@ static int fetch_start(size_t i)
 	    evhttp_connection_base_new(kvd_base(cv.n), NULL, a.host, a.port);
 	struct evhttp_request *out =
 	    f->conn != NULL ? evhttp_request_new(fetch_done, f) : NULL;
+	f->out = out;
 	if (out == NULL) {
 		if (f->conn != NULL)
 			evhttp_connection_free(f->conn);
@@ -190,9 +212,17 @@ static int fetch_start(size_t i)
 	struct evkeyvalq *h = evhttp_request_get_output_headers(out);
 	evhttp_add_header(h, "Host", a.host);
 	evhttp_add_header(h, "Accept", "application/json");
+	if (kvdraft_node_watch(cv.n, fetch_wait_done, f, &f->w) != KVDRAFT_OK) {
+		evhttp_request_free(out);
+		evhttp_connection_free(f->conn);
+		free(f);
+		cluster_view_fail(m, "this member is stopping");
+		return -1;
+	}
 	if (evhttp_make_request(f->conn, out, EVHTTP_REQ_GET, "/v1/status") !=
 	    0) {
 		/* evhttp freed @out. */
+		kvdraft_node_unwatch(cv.n, f->w);
 		evhttp_connection_free(f->conn);
 		free(f);
 		cluster_view_fail(m, "connection failed");
