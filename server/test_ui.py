@@ -6,6 +6,7 @@
 
 import os
 import sys
+import threading
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -160,6 +161,68 @@ class ClusterView(ClusterTest):
             self.assertEqual(m['error'], 'timed out')
         finally:
             victim.resume()
+
+    def test_e_stop_during_a_round(self):
+        """A member stopped (SIGTERM) while it waits for another member's
+        status answers what waits and exits cleanly, its requests freed
+        (the sanitizer build reports any left)."""
+        c = self.cluster
+        lid, _ = c.wait_leader()
+        # A follower: a stopping leader first hands leadership over.
+        asker = [m for m in c.live() if m.id != lid][0]
+        victim = [m for m in c.live() if m is not asker][0]
+        victim.pause()
+        got = {}
+
+        def ask():
+            try:
+                got['r'] = asker.request('GET', '/v1/cluster', timeout=30)
+            except OSError as e:
+                got['e'] = e
+        t = threading.Thread(target=ask)
+        try:
+            t.start()
+            # The round is under way once the asker has a connection to
+            # the stopped member's client port.
+            wait_for(lambda: client_connections(asker, victim),
+                     what='a status request to the stopped member')
+            asker.terminate()
+            t.join(60)
+        finally:
+            victim.resume()
+        self.assertEqual(asker.proc.returncode, 0)
+        log = asker.log_since_start()
+        self.assertNotIn('Sanitizer', log)
+        self.assertNotIn('runtime error', log)
+        r = got.get('r')
+        self.assertIsNotNone(r, got)
+        self.assertEqual(r.status, 200, r)
+        m = [m for m in r.json()['members'] if m['id'] == victim.id][0]
+        self.assertFalse(m['reachable'])
+        self.assertEqual(m['error'], 'this member is stopping')
+
+
+def client_connections(m, to):
+    """Established TCP connections member m's process opened to member
+    to's client port (from /proc: its socket inodes and /proc/net/tcp)."""
+    inodes = set()
+    fd_dir = '/proc/%d/fd' % m.proc.pid
+    for fd in os.listdir(fd_dir):
+        try:
+            t = os.readlink(os.path.join(fd_dir, fd))
+        except OSError:
+            continue
+        if t.startswith('socket:['):
+            inodes.add(t[8:-1])
+    n = 0
+    with open('/proc/net/tcp') as f:
+        next(f)
+        for line in f:
+            x = line.split()
+            port = int(x[2].split(':')[1], 16)
+            if x[3] == '01' and x[9] in inodes and port == to.client_port:
+                n += 1
+    return n
 
 
 if __name__ == '__main__':
