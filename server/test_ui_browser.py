@@ -1,10 +1,11 @@
 # test_ui_browser.py - the status page in a real browser: headless
 # Chromium (Debian: chromium) against a real 3-member cluster, driven over
 # the DevTools protocol (a websocket, from the standard library). The page
-# lists three members and one leader; after the leader is killed (SIGKILL)
-# it shows the new leader and the dead member unreachable within 5 s of the
-# cluster electing one; the console stays free of errors. Screenshots at
-# 1280x800 and at phone size (390x844) are saved under the build dir.
+# lists three members and one leader and draws writes as a rate; after the
+# leader is killed (SIGKILL) it shows the new leader and the dead member
+# unreachable within 5 s of the cluster electing one; the console stays
+# free of errors. Screenshots at 1280x800 and at phone size (390x844) are
+# saved under the build dir.
 #
 # argv[1] is the kvd binary, argv[2] the directory for the screenshots.
 # Exits 77 (skipped) when chromium is not installed.
@@ -254,6 +255,20 @@ class StatusPageInBrowser(ClusterTest):
         wait_for(three_and_one_leader, interval=0.2,
                  what='the page listing 3 members, %d leading' % old)
         self.assertEqual(b.evaluate('document.title'), 'kvd status')
+        # Writes drawn as a rate: after some, a sample above zero shows.
+        for i in range(5):
+            c.put('ui-rate-%d' % i, b'x')
+
+        def writes_drawn():
+            pts = b.evaluate("document.querySelector('#writes-chart "
+                             "polyline').getAttribute('points')")
+            rate = b.evaluate("document.getElementById('writes-rate')"
+                              ".textContent")
+            return pts and len(pts.split()) >= 2 and \
+                any(float(p.split(',')[1]) < 58 for p in pts.split()) \
+                and rate[0].isdigit()
+        wait_for(writes_drawn, interval=0.2,
+                 what='the writes chart drawing the writes')
         if SHOT_DIR:
             os.makedirs(SHOT_DIR, exist_ok=True)
             for name, w, h, mobile in (('desktop', 1280, 800, False),

@@ -70,6 +70,67 @@ function fail(why) {
 	}
 }
 
+// Rates: two minutes of one-second samples of this member's counters.
+const HISTORY = 120;
+const samples = [];
+
+// The counters the rates come from, out of Prometheus's text format.
+function counters(textBody) {
+	let applied = null;
+	let reads = 0;
+	for (const line of textBody.split('\n')) {
+		if (line.startsWith('kvd_proposals_applied_total '))
+			applied = Number(line.split(' ')[1]);
+		else if (line.startsWith('kvd_http_requests_total{route="kv_get"') ||
+			 line.startsWith('kvd_http_requests_total{route="kv_list"'))
+			reads += Number(line.slice(line.lastIndexOf(' ') + 1));
+	}
+	return applied === null ? null : { applied: applied, reads: reads };
+}
+
+function rates() {
+	const out = { writes: [], reads: [] };
+	for (let i = 1; i < samples.length; i++) {
+		const a = samples[i - 1];
+		const b = samples[i];
+		const dt = (b.t - a.t) / 1000;
+		// A restarted member starts its counters again: no rate then.
+		if (dt <= 0 || b.applied < a.applied || b.reads < a.reads)
+			continue;
+		out.writes.push((b.applied - a.applied) / dt);
+		out.reads.push((b.reads - a.reads) / dt);
+	}
+	return out;
+}
+
+function draw(chartId, rateId, values) {
+	const line = document.querySelector('#' + chartId + ' polyline');
+	const max = Math.max(1, ...values);
+	const step = 240 / (HISTORY - 1);
+	const x0 = 240 - (values.length - 1) * step;
+	line.setAttribute('points', values.map((v, i) =>
+		(x0 + i * step).toFixed(1) + ',' + (58 - (v / max) * 56).toFixed(1)).join(' '));
+	const last = values.length > 0 ? values[values.length - 1] : null;
+	document.getElementById(rateId).textContent =
+		last === null ? '\u2014' : last.toFixed(1);
+}
+
+async function pollMetrics(signal) {
+	const resp = await fetch('/metrics', { cache: 'no-store', signal: signal });
+	if (!resp.ok)
+		return;
+	const c = counters(await resp.text());
+	if (c === null)
+		return;
+	c.t = performance.now();
+	samples.push(c);
+	while (samples.length > HISTORY + 1)
+		samples.shift();
+	const r = rates();
+	draw('writes-chart', 'writes-rate', r.writes);
+	draw('reads-chart', 'reads-rate', r.reads);
+}
+
 async function poll() {
 	if (!document.getElementById('paused').checked) {
 		const ctl = new AbortController();
@@ -81,6 +142,7 @@ async function poll() {
 				fail('HTTP ' + resp.status);
 			else
 				render(await resp.json());
+			await pollMetrics(ctl.signal);
 		} catch (e) {
 			fail(e.name === 'AbortError' ? 'timed out' : 'unreachable');
 		} finally {
