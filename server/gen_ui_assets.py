@@ -76,6 +76,14 @@ def main(argv):
     parts.append('')
     parts.append('const size_t ui_assets_count = %d;' % len(entries))
     text = '\n'.join(parts) + '\n'
+    # The same text is left alone, so what depends on its time does not
+    # rebuild.
+    try:
+        with open(out_path) as fh:
+            if fh.read() == text:
+                return 0
+    except OSError:
+        pass
     tmp = out_path + '.tmp'
     with open(tmp, 'w') as fh:
         fh.write(text)
