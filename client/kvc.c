@@ -608,13 +608,8 @@ static int admin_call(struct kvc *h, enum evhttp_cmd_type method,
 			 .body_len = text ? strlen(text) : 0,
 			 .to_leader = true,
 			 .long_wait = true};
-	struct resp r;
-	int rc = kvc_http_call(h, &c, &r);
+	int rc = kvc_http_call_status(h, &c);
 	free(text);
-	if (rc < 0)
-		return rc;
-	rc = kvc_http_status_to_rc(h, &r);
-	kvc_http_resp_clear(&r);
 	return rc;
 }
 

@@ -757,6 +757,19 @@ int kvc_http_call_json(struct kvc *h, const struct call *c, bool json_on_cas,
 	return rc;
 }
 
+/* Sends @c with retries and maps the answer's status to a code; the body
+ * is dropped. */
+int kvc_http_call_status(struct kvc *h, const struct call *c)
+{
+	struct resp r;
+	int rc = kvc_http_call(h, c, &r);
+	if (rc < 0)
+		return rc;
+	rc = kvc_http_status_to_rc(h, &r);
+	kvc_http_resp_clear(&r);
+	return rc;
+}
+
 int kvc_http_get_u64(json_t *obj, const char *name, uint64_t *out)
 {
 	json_t *v = json_object_get(obj, name);

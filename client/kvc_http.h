@@ -130,6 +130,10 @@ KVC_INTERNAL char *kvc_http_kv_path(const char *key, const char *query);
 KVC_INTERNAL int kvc_http_call_json(struct kvc *h, const struct call *c,
 				    bool json_on_cas, json_t **j);
 
+/* Sends @c with retries and maps the answer's status to 0 (2xx) or a
+ * KVC_E* code; the body is dropped. */
+KVC_INTERNAL int kvc_http_call_status(struct kvc *h, const struct call *c);
+
 /* Reads the non-negative integer member @name of @obj into *@out. 0 or
  * KVC_EPROTO (absent, not an integer, negative). */
 KVC_INTERNAL int kvc_http_get_u64(json_t *obj, const char *name, uint64_t *out);

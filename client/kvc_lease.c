@@ -37,6 +37,26 @@ int kvc_lease_grant(struct kvc *h, uint64_t ttl_s, uint64_t *id)
 	return rc;
 }
 
+/* Sends @c and reads the answer's member @name, in @lo..@hi, into *@out
+ * (when not NULL). 0, KVC_EPROTO (saying @errmsg) or the call's error;
+ * *@out is only written on 0. */
+static int call_u64(struct kvc *h, const struct call *c, const char *name,
+		    uint64_t lo, uint64_t hi, const char *errmsg, uint64_t *out)
+{
+	json_t *j;
+	int rc = kvc_http_call_json(h, c, false, &j);
+	uint64_t v = 0;
+	if (rc == 0 &&
+	    (kvc_http_get_u64(j, name, &v) < 0 || v < lo || v > hi)) {
+		kvc_http_set_errmsg(h, errmsg);
+		rc = KVC_EPROTO;
+	}
+	if (rc == 0 && out)
+		*out = v;
+	json_decref(j);
+	return rc;
+}
+
 int kvc_lease_keepalive(struct kvc *h, uint64_t id, uint64_t *ttl_s)
 {
 	if (!h || id == 0)
@@ -47,19 +67,8 @@ int kvc_lease_keepalive(struct kvc *h, uint64_t id, uint64_t *ttl_s)
 	 * repeated one is harmless, and members need not log it. */
 	struct call c = {
 	    .method = EVHTTP_REQ_POST, .path = path, .to_leader = true};
-	json_t *j;
-	int rc = kvc_http_call_json(h, &c, false, &j);
-	uint64_t ttl = 0;
-	if (rc == 0 && (kvc_http_get_u64(j, "ttl", &ttl) < 0 || ttl == 0 ||
-			ttl > LEASE_TTL_MAX)) {
-		kvc_http_set_errmsg(h, "keepalive answer without a valid "
-				       "\"ttl\"");
-		rc = KVC_EPROTO;
-	}
-	if (rc == 0 && ttl_s)
-		*ttl_s = ttl;
-	json_decref(j);
-	return rc;
+	return call_u64(h, &c, "ttl", 1, LEASE_TTL_MAX,
+			"keepalive answer without a valid \"ttl\"", ttl_s);
 }
 
 int kvc_lease_revoke(struct kvc *h, uint64_t id, uint64_t *deleted)
@@ -72,17 +81,8 @@ int kvc_lease_revoke(struct kvc *h, uint64_t id, uint64_t *deleted)
 			 .path = path,
 			 .to_leader = true,
 			 .seq = ++h->seq};
-	json_t *j;
-	int rc = kvc_http_call_json(h, &c, false, &j);
-	uint64_t n = 0;
-	if (rc == 0 && kvc_http_get_u64(j, "deleted", &n) < 0) {
-		kvc_http_set_errmsg(h, "revoke answer without \"deleted\"");
-		rc = KVC_EPROTO;
-	}
-	if (rc == 0 && deleted)
-		*deleted = n;
-	json_decref(j);
-	return rc;
+	return call_u64(h, &c, "deleted", 0, UINT64_MAX,
+			"revoke answer without \"deleted\"", deleted);
 }
 
 void kvc_leases_free(struct kvc_lease *leases, size_t n)

@@ -120,13 +120,8 @@ static int wait_change(struct kvc *h, const char *key, uint64_t index,
 		return KVC_ENOMEM;
 	struct call c = {
 	    .method = EVHTTP_REQ_GET, .path = path, .to_leader = true};
-	struct resp r;
-	int rc = kvc_http_call(h, &c, &r);
+	int rc = kvc_http_call_status(h, &c);
 	free(path);
-	if (rc < 0)
-		return rc;
-	rc = kvc_http_status_to_rc(h, &r);
-	kvc_http_resp_clear(&r);
 	return rc;
 }
 

@@ -1,6 +1,7 @@
 /* kvctl.c - command-line client for a kvd cluster, built on libkvc. */
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -317,15 +318,20 @@ static bool endpoints_ok(const char *list, char *why, size_t whylen)
 	return true;
 }
 
+void timeout_options(const struct global *g, struct kvc_options *o)
+{
+	kvc_options_init(o);
+	o->retry_deadline_ms = (int)(g->timeout_s * 1000);
+	if (o->retry_deadline_ms < 1)
+		o->retry_deadline_ms = 1;
+	o->request_timeout_ms =
+	    o->retry_deadline_ms < 5000 ? o->retry_deadline_ms : 5000;
+}
+
 int open_handle(struct global *g)
 {
 	struct kvc_options o;
-	kvc_options_init(&o);
-	o.retry_deadline_ms = (int)(g->timeout_s * 1000);
-	if (o.retry_deadline_ms < 1)
-		o.retry_deadline_ms = 1;
-	o.request_timeout_ms =
-	    o.retry_deadline_ms < 5000 ? o.retry_deadline_ms : 5000;
+	timeout_options(g, &o);
 	o.connect_timeout_ms = 1000;
 	char why[512];
 	if (!endpoints_ok(g->endpoints, why, sizeof(why))) {
@@ -352,6 +358,26 @@ int open_handle(struct global *g)
 	return EXIT_OK;
 }
 
+volatile sig_atomic_t kvctl_stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	kvctl_stop = 1;
+}
+
+/* SIGINT and SIGTERM set the flag and interrupt the wait (no SA_RESTART).
+ */
+void catch_stop_signals(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
 void print_json(json_t *j)
 {
 	char *s = json_dumps(j, JSON_COMPACT);
@@ -360,6 +386,17 @@ void print_json(json_t *j)
 		free(s);
 	}
 	json_decref(j);
+}
+
+int print_pair(const struct global *g, const char *k1, uint64_t v1,
+	       const char *k2, uint64_t v2, uint64_t plain)
+{
+	if (g->json)
+		print_json(json_pack("{s:I,s:I}", k1, (json_int_t)v1, k2,
+				     (json_int_t)v2));
+	else
+		printf("%" PRIu64 "\n", plain);
+	return fflush(stdout) == 0 ? EXIT_OK : EXIT_OTHER;
 }
 
 int read_stdin(void **buf, size_t *len)

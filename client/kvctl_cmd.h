@@ -4,6 +4,7 @@
 #ifndef CLIENT_KVCTL_CMD_H_
 #define CLIENT_KVCTL_CMD_H_
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stddef.h>
@@ -77,12 +78,29 @@ int split_args(const struct command *cmd, int argc, char **argv,
 	       const struct optspec *specs, int n_specs, const char **vals,
 	       bool *flags, char **pos, int *n_pos, int max_pos);
 
+/* Handle options from --timeout: the retry deadline, and a request
+ * timeout of at most 5 s within it. */
+void timeout_options(const struct global *g, struct kvc_options *o);
+
 /* Opens g->h on g->endpoints within --timeout. EXIT_OK, or the exit code
  * after saying why. */
 int open_handle(struct global *g);
 
+/* Set by SIGINT and SIGTERM once catch_stop_signals() ran: the commands
+ * that run until stopped (watch, lease keepalive) end cleanly. */
+extern volatile sig_atomic_t kvctl_stop;
+
+/* SIGINT and SIGTERM set kvctl_stop and interrupt a wait (no
+ * SA_RESTART). */
+void catch_stop_signals(void);
+
 /* Prints @j compact on one line of stdout and releases it. */
 void print_json(json_t *j);
+
+/* Prints {@k1: @v1, @k2: @v2} with -o json, else @plain on a line. The
+ * exit code: EXIT_OTHER when stdout fails. */
+int print_pair(const struct global *g, const char *k1, uint64_t v1,
+	       const char *k2, uint64_t v2, uint64_t plain);
 
 /* Reads all of stdin (at most 64 MiB) into a malloc'd buffer. 0,
  * KVC_ENOMEM, KVC_ETOO_LARGE, KVC_EINVAL (read error). */

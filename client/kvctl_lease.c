@@ -2,7 +2,6 @@
  * (DESIGN.md §1.6) from the command line. */
 #include <errno.h>
 #include <inttypes.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,14 +26,6 @@ const char kvctl_lease_help[] =
     "info: its TTL, the milliseconds left and its keys. list: one line per\n"
     "lease, ID TTL REMAINING_MS. An unknown lease exits 1.";
 
-static volatile sig_atomic_t stop;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	stop = 1;
-}
-
 static int lease_gone(const struct global *g, uint64_t id)
 {
 	char text[96];
@@ -55,7 +46,7 @@ static void sleep_ms(uint64_t ms)
 {
 	struct timespec ts = {.tv_sec = (time_t)(ms / 1000),
 			      .tv_nsec = (long)(ms % 1000) * 1000000L};
-	while (!stop && nanosleep(&ts, &ts) < 0 && errno == EINTR)
+	while (!kvctl_stop && nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
 }
 
@@ -63,15 +54,10 @@ static int keepalive(struct global *g, uint64_t id, bool once)
 {
 	if (!once) {
 		/* No SA_RESTART: a signal ends the pause at once. */
-		struct sigaction sa;
-		memset(&sa, 0, sizeof(sa));
-		sa.sa_handler = on_signal;
-		sigemptyset(&sa.sa_mask);
-		sigaction(SIGINT, &sa, NULL);
-		sigaction(SIGTERM, &sa, NULL);
+		catch_stop_signals();
 	}
 	uint64_t ttl_ms = 3000;
-	while (!stop) {
+	while (!kvctl_stop) {
 		uint64_t ttl = 0;
 		int rc = kvc_lease_keepalive(g->h, id, &ttl);
 		if (rc == KVC_ENOTFOUND)
@@ -199,12 +185,7 @@ int kvctl_cmd_lease(struct global *g, int argc, char **argv)
 		int rc = kvc_lease_grant(g->h, n, &id);
 		if (rc < 0)
 			return report_write(g, rc, "the grant");
-		if (g->json)
-			print_json(json_pack("{s:I,s:I}", "id", (json_int_t)id,
-					     "ttl", (json_int_t)n));
-		else
-			printf("%" PRIu64 "\n", id);
-		return fflush(stdout) == 0 ? EXIT_OK : EXIT_OTHER;
+		return print_pair(g, "id", id, "ttl", n, id);
 	}
 	if (strcmp(sub, "keepalive") == 0)
 		return keepalive(g, n, flags[0]);
@@ -215,12 +196,7 @@ int kvctl_cmd_lease(struct global *g, int argc, char **argv)
 			return lease_gone(g, n);
 		if (rc < 0)
 			return report_write(g, rc, "the revoke");
-		if (g->json)
-			print_json(json_pack("{s:I,s:I}", "id", (json_int_t)n,
-					     "deleted", (json_int_t)deleted));
-		else
-			printf("%" PRIu64 "\n", deleted);
-		return fflush(stdout) == 0 ? EXIT_OK : EXIT_OTHER;
+		return print_pair(g, "id", n, "deleted", deleted, deleted);
 	}
 	if (strcmp(sub, "info") == 0)
 		return info(g, n);

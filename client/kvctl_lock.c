@@ -148,12 +148,7 @@ static void *acquirer_run(void *arg)
 static int open_extra(const struct global *g, int request_ms, struct kvc **h)
 {
 	struct kvc_options o;
-	kvc_options_init(&o);
-	o.retry_deadline_ms = (int)(g->timeout_s * 1000);
-	if (o.retry_deadline_ms < 1)
-		o.retry_deadline_ms = 1;
-	o.request_timeout_ms =
-	    o.retry_deadline_ms < 5000 ? o.retry_deadline_ms : 5000;
+	timeout_options(g, &o);
 	if (request_ms > 0) {
 		o.request_timeout_ms = request_ms;
 		o.retry_deadline_ms = request_ms;

@@ -1,7 +1,6 @@
 /* kvctl_txn.c - `kvctl txn` (a transaction's JSON, DESIGN.md §1.7) and
  * `kvctl del --prefix P`: the writes of many keys at one index. */
 #include <errno.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,10 +160,5 @@ int kvctl_del_prefix(struct global *g, int argc, char **argv)
 	int rc = kvc_del_prefix(g->h, vals[0], &deleted, &index);
 	if (rc < 0)
 		return report_write(g, rc, "the delete");
-	if (g->json)
-		print_json(json_pack("{s:I,s:I}", "index", (json_int_t)index,
-				     "deleted", (json_int_t)deleted));
-	else
-		printf("%" PRIu64 "\n", deleted);
-	return fflush(stdout) == 0 ? EXIT_OK : EXIT_OTHER;
+	return print_pair(g, "index", index, "deleted", deleted, deleted);
 }

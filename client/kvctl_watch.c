@@ -2,39 +2,19 @@
 #include "kvctl_watch.h"
 
 #include <inttypes.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
 
+#include "kvctl_cmd.h"
 #include "kvctl_print.h"
 
 /* How long one wait for a change lasts. A signal normally ends the wait at
  * once (kvc_watch_next() returns on EINTR); the bound only covers a signal
  * that lands between the check of the flag and the wait. */
 #define WAIT_MS 1000
-
-static volatile sig_atomic_t stop;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	stop = 1;
-}
-
-/* SIGINT and SIGTERM set the flag and interrupt the wait (no SA_RESTART).
- */
-static void catch_signals(void)
-{
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-}
 
 static int print_json_event(const struct kvc_event *ev)
 {
@@ -90,9 +70,9 @@ int kvctl_watch(struct kvc *h, const struct kvctl_watch_opts *o)
 				o->from, &w);
 	if (rc < 0)
 		return rc;
-	catch_signals();
+	catch_stop_signals();
 	uint64_t seen = 0;
-	while (!stop && (o->count == 0 || seen < o->count)) {
+	while (!kvctl_stop && (o->count == 0 || seen < o->count)) {
 		struct kvc_event ev;
 		rc = kvc_watch_next(w, &ev, WAIT_MS);
 		if (rc == KVC_ETIMEOUT)
@@ -106,7 +86,7 @@ int kvctl_watch(struct kvc *h, const struct kvctl_watch_opts *o)
 		}
 		seen++;
 	}
-	if (stop || (o->count && seen == o->count))
+	if (kvctl_stop || (o->count && seen == o->count))
 		rc = 0;
 	kvc_watch_close(w);
 	return rc;

@@ -96,6 +96,39 @@ int kv_read_begin(struct kv *kv, MDB_txn **txn)
 	return txn_begin(kv, MDB_RDONLY, txn);
 }
 
+int kv_read_cursor(struct kv *kv, MDB_dbi dbi, MDB_txn **txn, MDB_cursor **cur)
+{
+	int rc = kv_read_begin(kv, txn);
+
+	if (rc != 0)
+		return rc;
+	rc = mdb_cursor_open(*txn, dbi, cur);
+	if (rc != 0)
+		mdb_txn_abort(*txn);
+	return rc;
+}
+
+int64_t kv_read_end(MDB_txn *txn, MDB_cursor *cur, int64_t count)
+{
+	if (cur != NULL)
+		mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	return count;
+}
+
+int64_t kv_db_entries(struct kv *kv, MDB_dbi dbi)
+{
+	MDB_txn *txn;
+	MDB_stat st;
+	int rc = kv_read_begin(kv, &txn);
+
+	if (rc != 0)
+		return KV_ELMDB;
+	rc = mdb_stat(txn, dbi, &st);
+	mdb_txn_abort(txn);
+	return rc != 0 ? KV_ELMDB : (int64_t)st.ms_entries;
+}
+
 static int load_meta(struct kv *kv, MDB_txn *txn, char *err, size_t errlen)
 {
 	MDB_val k = {6, "format"}, v;
@@ -1121,14 +1154,8 @@ int64_t kv_list(struct kv *kv, const uint8_t *prefix, size_t prefix_len,
 	    (after == NULL && after_len != 0) || prefix_len > KV_KEY_MAX ||
 	    after_len > KV_KEY_MAX || limit > INT64_MAX)
 		return KV_EINVAL;
-	rc = txn_begin(kv, MDB_RDONLY, &txn);
-	if (rc != 0)
+	if (kv_read_cursor(kv, kv->data, &txn, &cur) != 0)
 		return KV_ELMDB;
-	rc = mdb_cursor_open(txn, kv->data, &cur);
-	if (rc != 0) {
-		count = KV_ELMDB;
-		goto out;
-	}
 	/* Start at the first key > after, then no lower than the prefix. */
 	if (after_len != 0) {
 		k.mv_size = after_len;
@@ -1167,26 +1194,12 @@ int64_t kv_list(struct kv *kv, const uint8_t *prefix, size_t prefix_len,
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		count = KV_ELMDB;
 out:
-	if (cur != NULL)
-		mdb_cursor_close(cur);
-	mdb_txn_abort(txn);
-	return count;
+	return kv_read_end(txn, cur, count);
 }
 
 int64_t kv_count(struct kv *kv)
 {
-	MDB_txn *txn;
-	MDB_stat st;
-	int rc;
-
-	if (kv == NULL)
-		return KV_EINVAL;
-	rc = txn_begin(kv, MDB_RDONLY, &txn);
-	if (rc != 0)
-		return KV_ELMDB;
-	rc = mdb_stat(txn, kv->data, &st);
-	mdb_txn_abort(txn);
-	return rc != 0 ? KV_ELMDB : (int64_t)st.ms_entries;
+	return kv == NULL ? KV_EINVAL : kv_db_entries(kv, kv->data);
 }
 
 #define FNV_OFFSET 0xcbf29ce484222325ull

@@ -57,6 +57,18 @@ int kv_events_floor_init(struct kv *kv, MDB_txn *txn);
  * process grew). 0 or an LMDB code. */
 int kv_read_begin(struct kv *kv, MDB_txn **txn);
 
+/* kv_read_begin() and a cursor on @dbi in it; on failure nothing stays
+ * open. 0 or an LMDB code. */
+int kv_read_cursor(struct kv *kv, MDB_dbi dbi, MDB_txn **txn, MDB_cursor **cur);
+
+/* Ends a read: closes @cur (when not NULL), aborts @txn; returns @count,
+ * so a scan's exit path is one line. */
+int64_t kv_read_end(MDB_txn *txn, MDB_cursor *cur, int64_t count);
+
+/* The number of entries in @dbi, in a read transaction of its own, or
+ * KV_ELMDB. */
+int64_t kv_db_entries(struct kv *kv, MDB_dbi dbi);
+
 /* The size of a transaction result item with @key_len and @value_len
  * bytes, and its writer: @out has room for kv_txn_item_size(); returns
  * the byte after it (txn.c; read back by kv_txn_result_next()). */

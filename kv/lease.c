@@ -182,13 +182,8 @@ int64_t kv_lease_list(struct kv *kv, uint64_t after, size_t limit,
 		return KV_EINVAL;
 	if (after == UINT64_MAX)
 		return 0;
-	if (kv_read_begin(kv, &txn) != 0)
+	if (kv_read_cursor(kv, kv->leases, &txn, &cur) != 0)
 		return KV_ELMDB;
-	rc = mdb_cursor_open(txn, kv->leases, &cur);
-	if (rc != 0) {
-		count = KV_ELMDB;
-		goto out;
-	}
 	be_put_u64(ik, after + 1);
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
@@ -211,10 +206,7 @@ int64_t kv_lease_list(struct kv *kv, uint64_t after, size_t limit,
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		count = KV_ELMDB;
 out:
-	if (cur != NULL)
-		mdb_cursor_close(cur);
-	mdb_txn_abort(txn);
-	return count;
+	return kv_read_end(txn, cur, count);
 }
 
 int64_t kv_lease_keys(struct kv *kv, uint64_t id, size_t limit,
@@ -231,13 +223,8 @@ int64_t kv_lease_keys(struct kv *kv, uint64_t id, size_t limit,
 		*more = 0;
 	if (kv == NULL || cb == NULL || limit == 0 || limit > INT64_MAX)
 		return KV_EINVAL;
-	if (kv_read_begin(kv, &txn) != 0)
+	if (kv_read_cursor(kv, kv->lease_keys, &txn, &cur) != 0)
 		return KV_ELMDB;
-	rc = mdb_cursor_open(txn, kv->lease_keys, &cur);
-	if (rc != 0) {
-		count = KV_ELMDB;
-		goto out;
-	}
 	be_put_u64(start, id);
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
@@ -262,10 +249,7 @@ int64_t kv_lease_keys(struct kv *kv, uint64_t id, size_t limit,
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		count = KV_ELMDB;
 out:
-	if (cur != NULL)
-		mdb_cursor_close(cur);
-	mdb_txn_abort(txn);
-	return count;
+	return kv_read_end(txn, cur, count);
 }
 
 int kv_key_lease(struct kv *kv, const uint8_t *key, size_t keylen,
@@ -303,15 +287,5 @@ out:
 
 int64_t kv_lease_count(struct kv *kv)
 {
-	MDB_txn *txn;
-	MDB_stat st;
-	int rc;
-
-	if (kv == NULL)
-		return KV_EINVAL;
-	if (kv_read_begin(kv, &txn) != 0)
-		return KV_ELMDB;
-	rc = mdb_stat(txn, kv->leases, &st);
-	mdb_txn_abort(txn);
-	return rc != 0 ? KV_ELMDB : (int64_t)st.ms_entries;
+	return kv == NULL ? KV_EINVAL : kv_db_entries(kv, kv->leases);
 }

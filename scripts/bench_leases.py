@@ -495,10 +495,7 @@ class Bench:
         return r["wall_s"]
 
     def round(self, system, rnd):
-        leader = system.leader()
-        pid = system.pids[leader]
-        log("%s round %d: leader %s (pid %d)" % (system.name, rnd, leader,
-                                                  pid))
+        leader, pid = system.round_leader(rnd)
         rss0, _ = proc_rss_kb(pid)
         idle = self.idle(system, leader, "idle, no lease")
         ids, grant_s = self.grant(system, leader)
@@ -630,9 +627,7 @@ def bench(run):
     if a.with_etcd or a.etcd_only:
         systems.append(Etcd(work, run.procs))
     load_start = benchlib.loadavg()
-    for s in systems:
-        s.start()
-        log("%s: members ready, leader %s" % (s.name, s.leader()))
+    benchlib.start_all(systems)
     b = Bench(a)
     t_start = time.time()
     for rnd in range(1, a.runs + 1):

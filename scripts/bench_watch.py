@@ -661,10 +661,7 @@ class Bench:
         system.wait_streams_gone(system.client_urls)
 
     def round(self, system, rnd):
-        leader = system.leader()
-        pid = system.pids[leader]
-        log("%s round %d: leader %s (pid %d)" % (system.name, rnd, leader,
-                                                  pid))
+        leader, pid = system.round_leader(rnd)
         if rnd == 1:
             # Memory once given to streams mostly stays with the process
             # (malloc's arenas, Go's heap): "without streams" is this one.
@@ -808,9 +805,7 @@ def bench(run):
     if a.with_etcd or a.etcd_only:
         systems.append(Etcd(work, run.procs))
     load_start = benchlib.loadavg()
-    for s in systems:
-        s.start(max(a.watchers, a.fanout))
-        log("%s: members ready, leader %s" % (s.name, s.leader()))
+    benchlib.start_all(systems, max(a.watchers, a.fanout))
     b = Bench(a, work)
     t_start = time.time()
     for rnd in range(1, a.runs + 1):

@@ -103,12 +103,17 @@ static const struct leader_proxy_replies proxy_replies = {
 };
 
 /* The request's body, pulled up (NUL-free JSON is all we take); "" when
- * empty; NULL when out of memory. */
-static const char *body_of(struct evhttp_request *req, size_t *len)
+ * empty; NULL, after answering 500, when out of memory. */
+static const char *body_of(struct kvdraft_node *n, struct evhttp_request *req,
+			   double t0, size_t *len)
 {
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 	*len = evbuffer_get_length(in);
-	return *len > 0 ? (const char *)evbuffer_pullup(in, -1) : "";
+	const char *body =
+	    *len > 0 ? (const char *)evbuffer_pullup(in, -1) : "";
+	if (body == NULL)
+		reply_error(n, req, t0, 500, "internal", "out of memory");
+	return body;
 }
 
 /* Relays @req to the leader, which alone knows the deadlines. */
@@ -126,11 +131,9 @@ static void forward(struct kvdraft_node *n, struct evhttp_request *req,
 		return;
 	}
 	size_t len;
-	const char *body = body_of(req, &len);
-	if (body == NULL) {
-		reply_error(n, req, t0, 500, "internal", "out of memory");
+	const char *body = body_of(n, req, t0, &len);
+	if (body == NULL)
 		return;
-	}
 	leader_proxy_forward(n, req, t0, &proxy_replies,
 			     evhttp_request_get_command(req), full, body, len);
 }
@@ -397,11 +400,9 @@ static void handle_grant(struct kvdraft_node *n, struct evhttp_request *req,
 			 double t0)
 {
 	size_t len;
-	const char *body = body_of(req, &len);
-	if (body == NULL) {
-		reply_error(n, req, t0, 500, "internal", "out of memory");
+	const char *body = body_of(n, req, t0, &len);
+	if (body == NULL)
 		return;
-	}
 	json_t *j = json_loadb(body, len, 0, NULL);
 	json_t *ttl_j = json_is_object(j) ? json_object_get(j, "ttl") : NULL;
 	json_int_t ttl = json_is_integer(ttl_j) ? json_integer_value(ttl_j) : 0;
@@ -435,11 +436,9 @@ static void handle_batch(struct kvdraft_node *n, struct evhttp_request *req,
 			 double t0)
 {
 	size_t len;
-	const char *body = body_of(req, &len);
-	if (body == NULL) {
-		reply_error(n, req, t0, 500, "internal", "out of memory");
+	const char *body = body_of(n, req, t0, &len);
+	if (body == NULL)
 		return;
-	}
 	json_t *j = json_loadb(body, len, 0, NULL);
 	json_t *arr = json_is_object(j) ? json_object_get(j, "ids") : NULL;
 	size_t cnt = json_is_array(arr) ? json_array_size(arr) : 0;

@@ -230,15 +230,27 @@ static int other_write(const struct txn_call *c, const struct kv_result *res)
 	return 1;
 }
 
+/* True when @c's write was applied as this kind of write; otherwise it
+ * has answered (the node's error, the store's refusal, another write's
+ * result). */
+static bool applied(struct txn_call *c, int err, const struct kv_result *res)
+{
+	if (err != KVDRAFT_OK) {
+		http_api_node_error(c->n, c->req, c->route, c->t0, err);
+		return false;
+	}
+	if (res->status != KV_APPLIED) {
+		reply_status(c, res);
+		return false;
+	}
+	return !other_write(c, res);
+}
+
 static void txn_done(void *arg, int err, const void *result)
 {
 	struct txn_call *c = arg;
 	const struct kv_result *res = result;
-	if (err != KVDRAFT_OK) {
-		http_api_node_error(c->n, c->req, c->route, c->t0, err);
-	} else if (res->status != KV_APPLIED) {
-		reply_status(c, res);
-	} else if (!other_write(c, res)) {
+	if (applied(c, err, res)) {
 		struct evbuffer *out = evbuffer_new();
 		if (out == NULL || results_json(out, res->succeeded, res->index,
 						res->txn, res->txn_len) != 0) {
@@ -264,11 +276,7 @@ static void prefix_done(void *arg, int err, const void *result)
 {
 	struct txn_call *c = arg;
 	const struct kv_result *res = result;
-	if (err != KVDRAFT_OK) {
-		http_api_node_error(c->n, c->req, c->route, c->t0, err);
-	} else if (res->status != KV_APPLIED) {
-		reply_status(c, res);
-	} else if (!other_write(c, res)) {
+	if (applied(c, err, res)) {
 		/* As a key's DELETE answers: {"deleted", "index"}. */
 		const struct http_u64 nums[] = {{"deleted", res->count},
 						{"index", res->index}};

@@ -150,6 +150,17 @@ static void forget_expiry(struct expiry *e)
 		}
 }
 
+/* Puts @e's leases back to be chosen again, frees @e and runs the timer
+ * again in RETRY_MS. */
+static void retry_later(struct lease_mgr *lm, struct expiry *e)
+{
+	for (size_t i = 0; i < e->n; i++)
+		lease_table_retry(lm->table, e->ids[i]);
+	free(e);
+	struct timeval tv = clock_ms_to_timeval(RETRY_MS);
+	evtimer_add(lm->timer, &tv);
+}
+
 static void expiry_done(void *arg, int err, const void *result)
 {
 	struct expiry *e = arg;
@@ -178,13 +189,9 @@ static void expiry_done(void *arg, int err, const void *result)
 			 e->n,
 			 err != KVDRAFT_OK ? kvdraft_strerror(err)
 					   : kv_strerror(res->cmd_error));
-		for (size_t i = 0; i < e->n; i++)
-			lease_table_retry(lm->table, e->ids[i]);
 		/* Not at once: an entry every member refuses (a member
 		 * that does not know the op) would loop hot. */
-		free(e);
-		struct timeval tv = clock_ms_to_timeval(RETRY_MS);
-		evtimer_add(lm->timer, &tv);
+		retry_later(lm, e);
 		return;
 	}
 	free(e);
@@ -257,12 +264,8 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 			log_warn("leases: cannot propose an expiry (%s); "
 				 "retrying",
 				 kvdraft_strerror(rc));
-			for (size_t i = 0; i < e->n; i++)
-				lease_table_retry(lm->table, e->ids[i]);
-			free(e);
 			/* Soon, not at once: the node refused. */
-			struct timeval tv = clock_ms_to_timeval(RETRY_MS);
-			evtimer_add(lm->timer, &tv);
+			retry_later(lm, e);
 			return;
 		}
 		e->next = pending;

@@ -100,6 +100,16 @@ static void render_counters(const struct metrics *m,
 		      n->ready_batches);
 	write_counter(out, "kvd_leader_changes_total",
 		      "Times the known leader changed.", n->leader_changes);
+	/* As etcd's etcd_server_slow_apply_total and its "slow fdatasync"
+	 * warning: the member also logs these (one line per 10 s at most). */
+	write_counter(out, "kvd_slow_applies_total",
+		      "Batches of committed entries whose apply took over "
+		      "100 ms.",
+		      n->slow_applies);
+	write_counter(out, "kvd_wal_slow_fsyncs_total",
+		      "WAL group commits (write + fdatasync) that took over "
+		      "1 s.",
+		      n->slow_fsyncs);
 
 	evbuffer_add_printf(out,
 			    "# HELP kvd_http_requests_total Answered client "
@@ -210,6 +220,11 @@ static void render_node(const struct kvdraft_node_stats *s,
 			    (double)s->peer_msgs_dropped);
 	metrics_write_value(out, "kvd_peer_errors_total", "counter",
 			    "Failed peer POSTs.", (double)s->peer_errors);
+	/* etcd's etcd_server_heartbeat_send_failures_total. */
+	metrics_write_value(out, "kvd_heartbeat_send_failures_total", "counter",
+			    "Peer request bodies carrying a heartbeat that "
+			    "failed, or were dropped before sending.",
+			    (double)s->heartbeat_send_failures);
 	metrics_write_value(out, "kvd_peer_bytes_sent_total", "counter",
 			    "Body bytes delivered to peers.",
 			    (double)s->peer_bytes_sent);

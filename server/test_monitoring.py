@@ -1,6 +1,7 @@
 # test_monitoring.py - docs/monitoring/ stays true to /metrics: every metric
 # the Grafana dashboard and the Prometheus alerting rules use is one a real
-# member serves (histograms by their _bucket series), the dashboard is valid
+# member serves (histograms by their _bucket series), among them the slow
+# apply, slow fsync and heartbeat failure counters; the dashboard is valid
 # JSON with a query in every panel, and the rules parse with
 # `promtool check rules` when Prometheus is installed (Debian: prometheus).
 # /metrics itself passes `promtool check metrics` then too.
@@ -86,6 +87,12 @@ class MonitoringTest(ClusterTest):
             used |= names_in(e)
         self.assertIn('kvd_has_leader', used)
         self.assertIn('kvd_wal_fsync_duration_seconds_bucket', used)
+        # The slow-operation and heartbeat counters: served, and used by
+        # the alerts or the dashboard.
+        for n in ('kvd_slow_applies_total', 'kvd_wal_slow_fsyncs_total',
+                  'kvd_heartbeat_send_failures_total'):
+            self.assertIn(n, served)
+            self.assertIn(n, used)
         missing = sorted(n for n in used - FOREIGN if n not in served)
         self.assertEqual(missing, [], 'used but not served')
 

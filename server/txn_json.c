@@ -129,21 +129,30 @@ static int check_object(struct parse *p, json_t *obj, const char *where,
 	return 0;
 }
 
+/* The member @field of @obj, NULL when absent; *@rc says whether that is
+ * a failure (@required). */
+static json_t *member(struct parse *p, json_t *obj, const char *where,
+		      const char *field, bool required, int *rc)
+{
+	json_t *v = json_object_get(obj, field);
+	*rc = 0;
+	if (v == NULL && required)
+		*rc = fail(p, TXN_JSON_BAD, where, "\"%s\" is required", field);
+	return v;
+}
+
 /* A string member @field of @obj: a key (kv_key_allowed() when @put,
  * else kv_key_valid()), or with @prefix a prefix (empty, or valid). */
 static int get_key(struct parse *p, json_t *obj, const char *where,
 		   const char *field, bool put, bool prefix, bool required,
 		   const uint8_t **key, size_t *key_len)
 {
-	json_t *v = json_object_get(obj, field);
+	int rc;
+	json_t *v = member(p, obj, where, field, required, &rc);
 	*key = (const uint8_t *)"";
 	*key_len = 0;
-	if (v == NULL) {
-		if (required)
-			return fail(p, TXN_JSON_BAD, where,
-				    "\"%s\" is required", field);
-		return 0;
-	}
+	if (v == NULL)
+		return rc;
 	if (!json_is_string(v))
 		return fail(p, TXN_JSON_BAD, where, "\"%s\" must be a string",
 			    field);
@@ -164,10 +173,10 @@ static int get_key(struct parse *p, json_t *obj, const char *where,
 static int get_bytes(struct parse *p, json_t *obj, const char *where,
 		     const char *field, const uint8_t **out, size_t *out_len)
 {
-	json_t *v = json_object_get(obj, field);
+	int rc;
+	json_t *v = member(p, obj, where, field, true, &rc);
 	if (v == NULL)
-		return fail(p, TXN_JSON_BAD, where, "\"%s\" is required",
-			    field);
+		return rc;
 	if (!json_is_string(v))
 		return fail(p, TXN_JSON_BAD, where,
 			    "\"%s\" must be a base64 string", field);
@@ -203,14 +212,11 @@ static int get_uint(struct parse *p, json_t *obj, const char *where,
 		    const char *field, uint64_t lo, uint64_t hi, bool required,
 		    uint64_t def, uint64_t *out)
 {
-	json_t *v = json_object_get(obj, field);
+	int rc;
+	json_t *v = member(p, obj, where, field, required, &rc);
 	*out = def;
-	if (v == NULL) {
-		if (required)
-			return fail(p, TXN_JSON_BAD, where,
-				    "\"%s\" is required", field);
-		return 0;
-	}
+	if (v == NULL)
+		return rc;
 	json_int_t x = json_is_integer(v) ? json_integer_value(v) : -1;
 	if (!json_is_integer(v) || x < 0 || (uint64_t)x < lo ||
 	    (uint64_t)x > hi)

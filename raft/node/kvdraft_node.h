@@ -382,6 +382,13 @@ struct kvdraft_node_stats {
 	double snapshot_last_install_seconds;
 	/* Latencies: a WAL group commit (write + fdatasync), an apply(). */
 	struct kvdraft_histogram wal_fsync_seconds, apply_seconds;
+	/* Added later: a program built before leaves them out of @size.
+	 * apply() calls that took over 100 ms and WAL group commits over
+	 * 1 s (each also logs a warning, at most one line per 10 s); peer
+	 * POSTs carrying a heartbeat that failed or were answered with an
+	 * error, and queued ones dropped behind such a failure or refused
+	 * by a full queue (the transport logs the peer's trouble). */
+	uint64_t slow_applies, slow_fsyncs, heartbeat_send_failures;
 };
 
 /* Fills the fields of @out that out->size covers. */

@@ -873,6 +873,7 @@ void node_stats(const struct node *n, struct kvdraft_node_stats *out)
 	s.peer_bytes_received = ts.bytes_received;
 	s.peer_bad_requests = ts.bad_requests;
 	s.peer_unauthorized = ts.unauthorized;
+	s.heartbeat_send_failures = ts.heartbeat_failures;
 	if (n->wal.ww != NULL) {
 		struct wal_writer_stats ws;
 		wal_writer_get_stats(n->wal.ww, &ws);
@@ -892,6 +893,8 @@ void node_stats(const struct node *n, struct kvdraft_node_stats *out)
 	s.leader_changes = m->leader_changes;
 	s.wal_fsync_seconds = m->wal_fsync_seconds;
 	s.apply_seconds = m->apply_seconds;
+	s.slow_applies = m->slow_applies.total;
+	s.slow_fsyncs = m->slow_fsyncs.total;
 	if (n->snap != NULL)
 		snapshotter_stats(n->snap, &s);
 	/* The fields the caller's struct has room for. */

@@ -35,6 +35,10 @@
 #define APPLY_CHUNK_ENTRIES   4096
 #define APPLY_CHUNK_BYTES     ((size_t)16 << 20)
 #define APPLY_CHUNKS_PER_TURN 4
+/* An apply() batch slower than this is counted and logged (etcd warns
+ * "apply request took too long" at 100 ms): the loop applies on its own
+ * thread, so every request of the member waited that long meanwhile. */
+#define APPLY_SLOW_SECONDS 0.1
 
 /* Entries as apply() sees them: with the default identity the node's 16
  * bytes in front of each command are left out (a copy of the array; the
@@ -89,8 +93,16 @@ static int apply_entries(struct node *n, const struct raft_entry *ents,
 				   err[0] ? err : "the application failed");
 		return rc;
 	}
-	kvdraft_histogram_observe(&n->metrics.apply_seconds,
-				  clock_now_seconds() - t0);
+	double took = clock_now_seconds() - t0;
+	kvdraft_histogram_observe(&n->metrics.apply_seconds, took);
+	if (took > APPLY_SLOW_SECONDS) {
+		uint64_t since =
+		    slow_log_note(&n->metrics.slow_applies, clock_now_ms());
+		if (since > 0)
+			log_warn("applying %zu entries took %.0f ms (slow "
+				 "applies since last report: %" PRIu64 ")",
+				 cnt, took * 1000.0, since);
+	}
 	n->metrics.apply_batches++;
 	n->metrics.applied_entries += cnt;
 	n->applied = ents[cnt - 1].index;

@@ -36,6 +36,7 @@
 #include "node_wal.h"
 #include "node_waits.h"
 #include "raft.h"
+#include "slow_log.h"
 #include "snapshot_info.h"
 
 struct event;
@@ -58,6 +59,10 @@ struct node_metrics {
 	uint64_t leader_changes;  /* times the known leader changed */
 	struct kvdraft_histogram wal_fsync_seconds;
 	struct kvdraft_histogram apply_seconds;
+	/* apply() batches over APPLY_SLOW_SECONDS (node_apply.c) and WAL
+	 * group commits over WAL_SLOW_FSYNC_SECONDS (node_wal.c), with the
+	 * limiters of their warning lines. */
+	struct slow_log slow_applies, slow_fsyncs;
 	/* Round trips of answered peer POSTs, by peer: the first
 	 * RAFT_MAX_MEMBERS peers heard from (a slot is reused once its
 	 * peer left the configuration). */

@@ -285,12 +285,16 @@ void node_waits_finish_transfers(struct node *n, raft_id leader)
 {
 	struct node_wait *w = n->waits.list;
 	while (w != NULL) {
-		struct node_wait *next = w->next;
-		if (w->kind == WAIT_TRANSFER && w->target == leader) {
-			detach(n, w);
-			node_wait_finish(n, w, NODE_OK, NULL);
+		if (w->kind != WAIT_TRANSFER || w->target != leader) {
+			w = w->next;
+			continue;
 		}
-		w = next;
+		detach(n, w);
+		node_wait_finish(n, w, NODE_OK, NULL);
+		/* The completion may have changed the list (a program that
+		 * stops the node once leadership is handed over fails every
+		 * other wait, freeing them): start again from its head. */
+		w = n->waits.list;
 	}
 }
 

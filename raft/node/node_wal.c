@@ -4,6 +4,7 @@
 #include "node_wal.h"
 
 #include <event2/event.h>
+#include <inttypes.h>
 #include <stdlib.h>
 
 #include "clock.h"
@@ -90,6 +91,28 @@ static void retry_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* A WAL group commit (write + fdatasync) slower than this is counted and
+ * logged, as etcd warns of a "slow fdatasync" at 1 s: every write of the
+ * member waited for it, and a disk this slow delays heartbeats' answers
+ * towards an election. */
+#define WAL_SLOW_FSYNC_SECONDS 1.0
+
+/* Counts a slow group commit and logs it (at most one line per
+ * SLOW_LOG_INTERVAL_MS). On the loop, where the writer's jobs complete:
+ * the writer thread measures and the loop reports. */
+static void note_slow_fsync(struct node *n, double seconds)
+{
+	uint64_t since = slow_log_note(&n->metrics.slow_fsyncs, clock_now_ms());
+	if (since == 0)
+		return;
+	if (since == 1)
+		log_warn("WAL fsync took %.1f s (slow disk?)", seconds);
+	else
+		log_warn("WAL fsync took %.1f s (slow disk?; slow fsyncs "
+			 "since last report: %" PRIu64 ")",
+			 seconds, since);
+}
+
 void node_wal_done_cb(void *ctx)
 {
 	struct node *n = ctx;
@@ -127,6 +150,8 @@ void node_wal_done_cb(void *ctx)
 			n->metrics.wal_syncs++;
 			kvdraft_histogram_observe(&n->metrics.wal_fsync_seconds,
 						  j->sync_seconds);
+			if (j->sync_seconds > WAL_SLOW_FSYNC_SECONDS)
+				note_slow_fsync(n, j->sync_seconds);
 		}
 		if (!n->stopping) {
 			/* Rule 3: this job and every one before it are

@@ -192,6 +192,7 @@ void transport__counters_add(struct counters *to, const struct counters *c)
 	to->posts_sent += c->posts_sent;
 	to->msgs_dropped += c->msgs_dropped;
 	to->errors += c->errors;
+	to->heartbeat_failures += c->heartbeat_failures;
 }
 
 int transport_peer_stats(const struct transport *t, raft_id id,
@@ -246,6 +247,7 @@ void transport_stats(const struct transport *t, struct transport_stats *out)
 	out->posts_sent = sum.posts_sent;
 	out->msgs_dropped = sum.msgs_dropped;
 	out->errors = sum.errors;
+	out->heartbeat_failures = sum.heartbeat_failures;
 	out->posts_received = t->posts_received;
 	out->msgs_received = t->msgs_received;
 	out->bytes_received = t->bytes_received;

@@ -162,7 +162,11 @@ struct transport_stats {
 	size_t n_peers;
 	uint64_t msgs_sent, bytes_sent, posts_sent; /* sums over peers, */
 	uint64_t msgs_dropped, errors;		    /* live and removed */
-	uint64_t posts_received;		    /* accepted POSTs */
+	/* Bodies carrying a heartbeat that did not reach their peer: the
+	 * POST failed or was answered with an error, it was dropped behind
+	 * such a failure, or the heartbeat was refused by a full queue. */
+	uint64_t heartbeat_failures;
+	uint64_t posts_received; /* accepted POSTs */
 	uint64_t msgs_received;	 /* delivered to on_messages */
 	uint64_t bytes_received; /* body bytes of accepted POSTs */
 	uint64_t msgs_misrouted; /* received with `to` != self: dropped */

@@ -23,6 +23,7 @@ struct chunk {
 	struct chunk *next;
 	struct evbuffer *buf;
 	size_t msgs;
+	bool heartbeat; /* carries a RAFT_MSG_HEARTBEAT */
 };
 
 struct peer;
@@ -37,6 +38,7 @@ struct lane {
 	struct chunk *head, *tail;
 	bool inflight;
 	size_t inflight_msgs, inflight_bytes;
+	bool inflight_heartbeat; /* the POST in flight carries a heartbeat */
 	double sent_at; /* when the POST in flight was handed to evhttp */
 	bool backing_off;
 	unsigned backoff_ms; /* 0 after a success */
@@ -48,6 +50,7 @@ struct lane {
 /* Counters that survive the peer (summed into transport_stats). */
 struct counters {
 	uint64_t msgs_sent, bytes_sent, posts_sent, msgs_dropped, errors;
+	uint64_t heartbeat_failures;
 };
 
 struct peer {

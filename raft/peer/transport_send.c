@@ -357,6 +357,8 @@ int transport_send(struct transport *t, const struct raft_msg *m)
 	    p->queued_bytes + size > t->lim.max_queued_bytes) {
 		p->msgs_refused++;
 		p->c.msgs_dropped++;
+		if (m->type == RAFT_MSG_HEARTBEAT)
+			p->c.heartbeat_failures++;
 		return TRANSPORT_EFULL;
 	}
 
@@ -383,6 +385,8 @@ int transport_send(struct transport *t, const struct raft_msg *m)
 	if (rc != TRANSPORT_OK)
 		return rc;
 	c->msgs++;
+	if (m->type == RAFT_MSG_HEARTBEAT)
+		c->heartbeat = true;
 	p->queued_msgs++;
 	p->queued_bytes += size;
 	lane_kick_now(ln);
@@ -412,10 +416,17 @@ static void lane_failed(struct lane *ln, const char *why)
 	ln->up = false;
 	p->c.errors++;
 	p->c.msgs_dropped += ln->inflight_msgs;
+	/* One per body, as etcd counts heartbeat send failures: the lines
+	 * about the peer's trouble are the rate-limited one below. */
+	if (ln->inflight_heartbeat)
+		p->c.heartbeat_failures++;
 	ln->inflight_msgs = ln->inflight_bytes = 0;
+	ln->inflight_heartbeat = false;
 	while ((c = ln->head) != NULL) {
 		ln->head = c->next;
 		p->c.msgs_dropped += c->msgs;
+		if (c->heartbeat)
+			p->c.heartbeat_failures++;
 		p->queued_msgs -= c->msgs;
 		p->queued_bytes -= evbuffer_get_length(c->buf);
 		chunk_free(c);
@@ -505,6 +516,7 @@ static void lane_done_cb(struct evhttp_request *req, void *arg)
 		p->c.msgs_sent += ln->inflight_msgs;
 		p->c.bytes_sent += ln->inflight_bytes;
 		ln->inflight_msgs = ln->inflight_bytes = 0;
+		ln->inflight_heartbeat = false;
 		if (p->failures_in_row > 0) {
 			transport__log(t, TRANSPORT_LOG_INFO,
 				       "peer %" PRIu64
@@ -577,6 +589,7 @@ static void lane_flush(struct lane *ln)
 	ln->inflight = true;
 	ln->inflight_msgs = c->msgs;
 	ln->inflight_bytes = bytes;
+	ln->inflight_heartbeat = c->heartbeat;
 	ln->err[0] = '\0';
 	chunk_free(c);
 	ln->sent_at = clock_now_seconds();

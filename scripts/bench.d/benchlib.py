@@ -401,6 +401,14 @@ class Cluster:
         u = urllib.parse.urlsplit(url)
         return u.hostname, u.port
 
+    def round_leader(self, rnd):
+        """The leader at the start of round RND and its pid, logged."""
+        leader = self.leader()
+        pid = self.pids[leader]
+        log("%s round %d: leader %s (pid %d)" % (self.name, rnd, leader,
+                                                  pid))
+        return leader, pid
+
 
 class KvdCluster(Cluster):
     name = "kvd"
@@ -663,6 +671,13 @@ def parse(p, doc):
 
 def loadavg():
     return open("/proc/loadavg").read().split()[:3]
+
+
+def start_all(systems, *args):
+    """Starts each of SYSTEMS (start(*ARGS)) and logs its leader."""
+    for s in systems:
+        s.start(*args)
+        log("%s: members ready, leader %s" % (s.name, s.leader()))
 
 
 class Run:

@@ -119,6 +119,15 @@ class CoordCases:
             rc, out, err = run(args, ep)
             self.assertEqual(rc, 1, (args, err))
             self.assertIn('not found', err)
+        # -o json: {"id", "ttl"} for a grant, {"id", "deleted"} for a
+        # revoke.
+        rc, out, err = run(['-o', 'json', 'lease', 'grant', '30'], ep)
+        self.assertEqual(rc, 0, err)
+        lease = json.loads(out)['id']
+        self.assertEqual(json.loads(out), {'id': lease, 'ttl': 30})
+        rc, out, err = run(['-o', 'json', 'lease', 'revoke', str(lease)], ep)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(json.loads(out), {'id': lease, 'deleted': 0})
         for args in (['lease', 'grant', '0'], ['lease', 'grant', '86401'],
                      ['lease', 'revoke', '0'], ['lease', 'fly'],
                      ['lease', 'grant', '5', '--once'],

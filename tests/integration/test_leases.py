@@ -347,6 +347,9 @@ class LeaseSafetyTest(ClusterTest):
                 try:
                     g = c.leader().get('x/a', timeout=5)
                 except (OSError, AssertionError):
+                    # No leader known yet, or it did not answer: ask
+                    # again shortly rather than spin.
+                    time.sleep(0.05)
                     continue
                 t = time.monotonic()
                 if g.status == 404:

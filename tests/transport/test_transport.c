@@ -785,6 +785,9 @@ START_TEST(test_dead_peer_backoff_and_bounded_queue)
 	ck_assert_uint_eq(ps.queued_msgs, 50);
 	ck_assert_uint_eq(ps.msgs_refused, 150);
 	ck_assert_uint_eq(ps.msgs_dropped, 150);
+	/* Each heartbeat refused by the full queue failed to be sent. */
+	transport_stats(a.t, &st);
+	ck_assert_uint_eq(st.heartbeat_failures, 150);
 
 	/* The POST fails: its messages are dropped and the error counted. */
 	wait_peer(&a, 2, 1, 0);
@@ -822,6 +825,10 @@ START_TEST(test_dead_peer_backoff_and_bounded_queue)
 	transport_stats(a.t, &st);
 	ck_assert_uint_eq(st.errors, ps.errors);
 	ck_assert_uint_eq(st.msgs_dropped, ps.msgs_dropped);
+	/* Every failed POST carried heartbeats: one failure per body (and
+	 * per body dropped behind it), besides the refused ones. */
+	ck_assert_uint_ge(st.heartbeat_failures, 150 + ps.errors);
+	ck_assert_uint_le(st.heartbeat_failures, ps.msgs_dropped);
 	node_stop(&a);
 }
 END_TEST
@@ -1224,6 +1231,13 @@ START_TEST(test_heartbeats_not_stalled_by_appends)
 	ck_assert_int_eq(transport_peer_stats(a.t, 2, &ps), TRANSPORT_OK);
 	ck_assert_uint_eq(ps.posts_sent, 3);
 	ck_assert_uint_eq(ps.errors, 0);
+	/* Answered heartbeats are no failures. */
+	{
+		struct transport_stats st;
+
+		transport_stats(a.t, &st);
+		ck_assert_uint_eq(st.heartbeat_failures, 0);
+	}
 	node_stop(&a);
 	evhttp_free(http);
 }
