@@ -36,6 +36,11 @@ static struct {
 	size_t n_waiters;
 	char *cached; /* JSON text of the last round, malloc'd */
 	double cached_at;
+	/* The Authorization header of the request that started the round,
+	 * sent on with each member's request (empty: none): with auth on, a
+	 * member answers /v1/status only to a token, and the caller's is the
+	 * one it showed this member. Never logged. */
+	char auth[HTTP_CLUSTER_AUTH_MAX + 1];
 } cv;
 
 /* One member's /v1/status request. */
@@ -212,6 +217,15 @@ static int fetch_start(size_t i)
 	struct evkeyvalq *h = evhttp_request_get_output_headers(out);
 	evhttp_add_header(h, "Host", a.host);
 	evhttp_add_header(h, "Accept", "application/json");
+	if (cv.auth[0] != '\0' &&
+	    evhttp_add_header(h, "Authorization", cv.auth) != 0) {
+		/* evhttp refuses a value it could not send as one header. */
+		evhttp_request_free(out);
+		evhttp_connection_free(f->conn);
+		free(f);
+		cluster_view_fail(m, "authorization not sendable");
+		return -1;
+	}
 	if (kvdraft_node_watch(cv.n, fetch_wait_done, f, &f->w) != KVDRAFT_OK) {
 		evhttp_request_free(out);
 		evhttp_connection_free(f->conn);
@@ -244,6 +258,20 @@ static void self_status(struct cluster_view_member *m)
 	m->applied_index = kv_applied_index(kv_app_store(cv.n));
 	m->last_index = st.last_index;
 	m->reachable = true;
+}
+
+/* Keeps @req's Authorization header for the round's requests; one longer
+ * than HTTP_CLUSTER_AUTH_MAX is not sent on (the members then answer 401,
+ * shown as such). */
+static void keep_auth(struct evhttp_request *req)
+{
+	const char *a = evhttp_find_header(
+	    evhttp_request_get_input_headers(req), "Authorization");
+	size_t len = a != NULL ? strlen(a) : 0;
+	if (len > HTTP_CLUSTER_AUTH_MAX)
+		len = 0;
+	memcpy(cv.auth, a != NULL ? a : "", len);
+	cv.auth[len] = '\0';
 }
 
 static void start_round(void)
@@ -302,6 +330,8 @@ void http_cluster_get(struct kvdraft_node *n, struct evhttp_request *req,
 	cv.waiters[cv.n_waiters].req = req;
 	cv.waiters[cv.n_waiters].t0 = t0;
 	cv.n_waiters++;
-	if (!cv.in_flight)
+	if (!cv.in_flight) {
+		keep_auth(req);
 		start_round();
+	}
 }

@@ -15,10 +15,16 @@ struct kvdraft_node;
 #define HTTP_CLUSTER_FETCH_TIMEOUT_MS 700
 /* Requests waiting for one round; more are answered 503. */
 #define HTTP_CLUSTER_WAITERS_MAX 64
+/* The longest Authorization header sent on to the members (a bearer
+ * token is far shorter). */
+#define HTTP_CLUSTER_AUTH_MAX 1024
 
 /* Answers @req (a GET of /v1/cluster) from the cached view, or once a new
  * round has asked every other member's client URL for /v1/status (in
- * parallel, on the node's loop). Counts the answer in the metrics under
+ * parallel, on the node's loop), sending on the Authorization header of
+ * the request that started the round. Callers are checked before this, so
+ * any one of them may be served a view another's round fetched (every
+ * token may read /v1/status). Counts the answer in the metrics under
  * route `cluster`. Only one kvd node per process uses this. */
 void http_cluster_get(struct kvdraft_node *n, struct evhttp_request *req,
 		      double t0);

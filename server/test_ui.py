@@ -1,6 +1,7 @@
 # test_ui.py - the status page over HTTP on a real cluster: /ui/ and its
 # files with their types, validators and security headers, the redirect
-# of /, refusals (404, 405), the `ui` metrics route, and GET /v1/cluster.
+# of /, refusals (404, 405), the `ui` metrics route, and GET /v1/cluster
+# (with auth on, the caller's token sent on to the other members).
 #
 # argv[1] is the kvd binary.
 
@@ -216,6 +217,37 @@ class ClusterView(ClusterTest):
             # member's 700 ms may have run out first.
             self.assertIn(m['error'], ('this member is stopping',
                                        'timed out'))
+
+
+class ClusterViewWithToken(ClusterTest):
+    """With auth on, the member asked sends the caller's Authorization on
+    to the others: their /v1/status answers only to a token. Runs when
+    POST /v1/auth/enable answers 200 (a build with auth); else says it
+    skipped."""
+
+    def test_token_sent_on(self):
+        c = self.cluster
+        c.wait_converged()
+        r = c.find_leader().request('POST', '/v1/auth/enable')
+        if r.status != 200:
+            sys.stderr.write('skipped: POST /v1/auth/enable answered %d\n'
+                             % r.status)
+            return
+        bearer = {'Authorization': 'Bearer ' + r.json()['token']}
+        self.addCleanup(lambda: c.find_leader().request(
+            'POST', '/v1/auth/disable', headers=bearer))
+        asker = c[2]
+
+        def all_reachable():
+            r = asker.request('GET', '/v1/cluster', headers=bearer)
+            self.assertEqual(r.status, 200, r)
+            ms = r.json()['members']
+            return len(ms) == 3 and all(m['reachable'] for m in ms)
+        wait_for(all_reachable,
+                 what='3 members reachable through the token sent on')
+        r = asker.request('GET', '/v1/cluster')
+        self.assertError(r, 401, 'unauthorized')
+
 
 def client_connections(m, to):
     """Established TCP connections member m's process opened to member
