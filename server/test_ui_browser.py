@@ -7,6 +7,15 @@
 # free of errors. Screenshots at 1280x800 and at phone size (390x844) are
 # saved under the build dir.
 #
+# The key browser, driven by keyboard and clicks: keys written with HTTP
+# listed, paged ("More keys"), a binary value shown as hex, puts through
+# the form (text and hex) read back, API errors (400, 413) shown with
+# their message, a delete through the confirmation dialog, CAS conflicts
+# of a put and a delete shown with Reload; screenshots of it at both
+# sizes. The token prompt when the build has auth (POST /v1/auth/enable
+# answers 200; otherwise the step says it skipped): a 401 asks, the token
+# is kept and sent, 403 is "forbidden for this token", "Forget token".
+#
 # argv[1] is the kvd binary, argv[2] the directory for the screenshots.
 # Exits 77 (skipped) when chromium is not installed.
 
@@ -174,8 +183,11 @@ class Browser:
                                  % r['exceptionDetails'])
         return r['result'].get('value')
 
-    def errors(self):
-        """Console errors, uncaught exceptions and failed loads so far."""
+    def errors(self, answered=()):
+        """Console errors, uncaught exceptions and failed loads so far.
+        Chromium logs every API answer that is not 2xx as a failed load;
+        those with a status in @answered are the page's expected answers
+        (a 412 it shows as a conflict), not errors."""
         out = []
         for e in self.events:
             m, p = e['method'], e.get('params', {})
@@ -186,8 +198,31 @@ class Browser:
                 out.append(p)
             elif m == 'Log.entryAdded' and \
                     p.get('entry', {}).get('level') == 'error':
-                out.append(p['entry'])
+                entry = p['entry']
+                if entry.get('source') == 'network' and any(
+                        'status of %d ' % s in entry.get('text', '')
+                        for s in answered):
+                    continue
+                out.append(entry)
         return out
+
+    def key(self, key, text=None):
+        """A key press (Enter, Escape, ...) on the focused element, as
+        the keyboard sends it."""
+        codes = {'Enter': 13, 'Escape': 27, 'Tab': 9}
+        ev = dict(key=key, code=key, windowsVirtualKeyCode=codes[key],
+                  nativeVirtualKeyCode=codes[key])
+        if text is not None:
+            ev['text'] = text
+        self.call('Input.dispatchKeyEvent', type='keyDown', **ev)
+        ev.pop('text', None)
+        self.call('Input.dispatchKeyEvent', type='keyUp', **ev)
+
+    def type_into(self, element_id, text):
+        """Focuses the element, empties it and types @text into it."""
+        self.evaluate("(() => { const e = document.getElementById(%s); "
+                      "e.focus(); e.value = ''; })()" % json.dumps(element_id))
+        self.call('Input.insertText', text=text)
 
     def screenshot(self, path, width, height, mobile):
         self.call('Emulation.setDeviceMetricsOverride', width=width,
@@ -305,6 +340,309 @@ class StatusPageInBrowser(ClusterTest):
             b.screenshot(os.path.join(SHOT_DIR, 'ui-failover.png'),
                          1280, 800, False)
         self.assertEqual(b.errors(), [])
+
+
+# The key browser's rows as the page drew them.
+KEYS_JS = """JSON.stringify(Array.from(
+  document.querySelectorAll('#kvs-body tr'),
+  tr => ({key: tr.dataset.key, index: Number(tr.dataset.index),
+          mode: tr.querySelector('td.val').dataset.mode,
+          shown: tr.querySelector('td.val code').textContent,
+          toggle: !tr.querySelector('td.val button').disabled})))"""
+
+# The largest value the key browser's cluster takes, to see a 413 shown.
+MAX_VALUE = 4096
+
+
+class KeyBrowserInBrowser(ClusterTest):
+    """The key browser and the token prompt, driven as a person would:
+    fields typed into, Enter pressed, buttons and dialogs clicked."""
+
+    CLUSTER_SIZE = 3
+    CLUSTER_ARGS = ('--max-value-bytes', str(MAX_VALUE))
+
+    def setUp(self):
+        self.browser = Browser()
+        b = self.browser
+        b.call('Runtime.enable')
+        b.call('Log.enable')
+        b.call('Page.enable')
+
+    def tearDown(self):
+        self.browser.close()
+
+    def open_page(self):
+        # Any member serves the page; a follower relays writes, so the
+        # page's writes cross members.
+        self.page_member = self.cluster.follower()
+        self.browser.call('Page.navigate',
+                          url=self.page_member.client_url + '/ui/')
+        wait_for(lambda: self.browser.evaluate(
+            "document.readyState === 'complete' && "
+            "typeof loadKeys === 'function'"),
+            what='the page loaded')
+
+    def rows(self):
+        return json.loads(self.browser.evaluate(KEYS_JS) or '[]')
+
+    def js(self, expr):
+        return self.browser.evaluate(expr)
+
+    def click(self, selector):
+        self.js("document.querySelector(%s).click()" % json.dumps(selector))
+
+    def row_button(self, key, label):
+        """Clicks the button @label (Edit, Delete) of @key's row."""
+        self.js("Array.from(Array.from(document.querySelectorAll("
+                "'#kvs-body tr')).find(tr => tr.dataset.key === %s)"
+                ".querySelectorAll('td.actions button'))"
+                ".find(b => b.textContent === %s).click()"
+                % (json.dumps(key), json.dumps(label)))
+
+    def message(self):
+        return self.js("document.getElementById('kv-message').textContent")
+
+    def wait_message(self, part):
+        return wait_for(lambda: part in self.message() and self.message(),
+                        interval=0.1,
+                        what='the page saying %r (it says %r)'
+                        % (part, self.message()))
+
+    def list_keys(self, prefix, limit):
+        """Lists by keyboard: the page size typed, the prefix typed, Enter."""
+        b = self.browser
+        b.type_into('list-limit', str(limit))
+        b.type_into('list-prefix', prefix)
+        b.key('Enter', '\r')
+
+    def curl_get(self, key):
+        return self.page_member.get(key)
+
+    def test_key_browser(self):
+        c = self.cluster
+        b = self.browser
+        page_keys = ['kb/page-%02d' % i for i in range(12)]
+        for k in page_keys:
+            self.assertEqual(c.put(k, ('value of ' + k).encode()).status,
+                             200)
+        binary = b'\x00\xff\x10bin\x7f'
+        c.put('kb/bin', binary)
+        c.put('kb/text', 'h\u00e9llo w\u00f6rld'.encode())
+        self.open_page()
+
+        # The page lists keys from the start: what curl wrote shows.
+        wait_for(lambda: any(r['key'] == 'kb/text' for r in self.rows()),
+                 interval=0.2, what='the keys written by curl listed')
+
+        # Paging: 5 a page across 12 keys, "More keys" twice.
+        self.list_keys('kb/page-', 5)
+        wait_for(lambda: [r['key'] for r in self.rows()] == page_keys[:5],
+                 interval=0.1, what='the first page of 5')
+        self.assertFalse(self.js("document.getElementById('list-more')"
+                                 ".hidden"))
+        for n in (10, 12):
+            self.click('#list-more')
+            wait_for(lambda: [r['key'] for r in self.rows()] ==
+                     page_keys[:n], interval=0.1,
+                     what='%d keys after "More keys"' % n)
+        self.assertTrue(self.js("document.getElementById('list-more')"
+                                ".hidden"))
+        self.assertEqual(self.rows()[0]['shown'], 'value of kb/page-00')
+        self.assertEqual(self.rows()[0]['mode'], 'text')
+
+        # A binary value as hex, its text view off; a text value toggles.
+        self.list_keys('kb/', 50)
+        wait_for(lambda: len(self.rows()) == 14, interval=0.1,
+                 what='the 14 keys under kb/')
+        rows = {r['key']: r for r in self.rows()}
+        self.assertEqual(rows['kb/bin']['mode'], 'hex')
+        self.assertEqual(rows['kb/bin']['shown'], '00 ff 10 62 69 6e 7f')
+        self.assertFalse(rows['kb/bin']['toggle'])
+        self.assertEqual(rows['kb/text']['mode'], 'text')
+        self.assertEqual(rows['kb/text']['shown'], 'h\u00e9llo w\u00f6rld')
+        self.js("document.querySelector('#kvs-body tr[data-key=\"kb/text\"]"
+                " td.val button').click()")
+        r = [r for r in self.rows() if r['key'] == 'kb/text'][0]
+        self.assertEqual(r['mode'], 'hex')
+        self.assertEqual(r['shown'], '68 c3 a9 6c 6c 6f 20 77 c3 b6 72 6c 64')
+
+        # Put through the form, Enter in the value field; read with curl.
+        b.type_into('put-key', 'kb/form')
+        b.type_into('put-value', 'from the form')
+        b.key('Enter', '\r')
+        self.wait_message('Wrote \u201ckb/form\u201d')
+        r = self.curl_get('kb/form')
+        self.assertEqual((r.status, r.body), (200, b'from the form'))
+        # The same as hex bytes.
+        b.type_into('put-key', 'kb/form-hex')
+        self.js("document.getElementById('put-hex').click()")
+        b.type_into('put-value', '00 01 02 ff')
+        self.click('#put-submit')
+        self.wait_message('Wrote \u201ckb/form-hex\u201d')
+        r = self.curl_get('kb/form-hex')
+        self.assertEqual((r.status, r.body), (200, b'\x00\x01\x02\xff'))
+        self.js("document.getElementById('put-hex').click()")
+        self.assertEqual(self.js("document.getElementById('put-hex')"
+                                 ".checked"), True)  # not text: kept
+        self.js("document.getElementById('put-hex').checked = false")
+
+        # API errors shown with their message: a key the API refuses, a
+        # value over --max-value-bytes.
+        self.js("document.getElementById('put-key').value = 'kb/\\u0001'")
+        b.type_into('put-value', 'x')
+        self.click('#put-submit')
+        self.wait_message('HTTP 400 bad_request: ')
+        b.type_into('put-key', 'kb/big')
+        self.js("document.getElementById('put-value').value = "
+                "'x'.repeat(%d)" % (MAX_VALUE + 1))
+        self.click('#put-submit')
+        self.wait_message('HTTP 413 too_large: ')
+
+        # Delete through the dialog; Cancel (where the focus starts)
+        # keeps the key.
+        self.list_keys('kb/page-', 50)
+        wait_for(lambda: len(self.rows()) == 12, interval=0.1,
+                 what='the 12 kb/page- keys')
+        self.row_button('kb/page-00', 'Delete')
+        self.assertTrue(self.js("document.getElementById('delete-dialog')"
+                                ".open"))
+        self.assertEqual(self.js("document.activeElement.id"),
+                         'delete-cancel')
+        self.assertEqual(self.js("document.getElementById('delete-key')"
+                                 ".textContent"), 'kb/page-00')
+        b.key('Escape')
+        wait_for(lambda: not self.js("document.getElementById("
+                                     "'delete-dialog').open"),
+                 interval=0.1, what='the dialog closed by Escape')
+        self.assertEqual(self.curl_get('kb/page-00').status, 200)
+        self.row_button('kb/page-00', 'Delete')
+        self.click('#delete-confirm')
+        self.wait_message('Deleted \u201ckb/page-00\u201d')
+        self.assertEqual(self.curl_get('kb/page-00').status, 404)
+        self.assertNotIn('kb/page-00', [r['key'] for r in self.rows()])
+
+        # CAS: the page loads a key, curl changes it, the page's put is
+        # refused and says so; Reload shows the new value and index.
+        self.row_button('kb/page-01', 'Edit')
+        loaded = [r for r in self.rows() if r['key'] == 'kb/page-01'][0]
+        self.assertEqual(self.js("document.getElementById('put-cas')"
+                                 ".value"), str(loaded['index']))
+        now = c.put('kb/page-01', b'changed by curl').json()['index']
+        b.type_into('put-value', 'changed by the page')
+        b.key('Enter', '\r')
+        want = ('changed by someone else since you loaded it (now at '
+                'index %d)' % now)
+        wait_for(lambda: not self.js("document.getElementById("
+                                     "'kv-conflict').hidden"),
+                 interval=0.1, what='the conflict shown')
+        self.assertIn(want, self.js("document.getElementById("
+                                    "'kv-conflict-text').textContent"))
+        self.assertEqual(self.js("document.activeElement.id"), 'kv-reload')
+        self.assertEqual(self.curl_get('kb/page-01').body,
+                         b'changed by curl')
+        if SHOT_DIR:
+            os.makedirs(SHOT_DIR, exist_ok=True)
+            self.js("document.getElementById('keys-title').scrollIntoView()")
+            for name, w, h, mobile in (('desktop', 1280, 800, False),
+                                       ('phone', 390, 844, True)):
+                png = b.screenshot(os.path.join(
+                    SHOT_DIR, 'ui-keys-%s.png' % name), w, h, mobile)
+                self.assertEqual(png[:8], b'\x89PNG\r\n\x1a\n')
+                self.js("document.getElementById('keys-title')"
+                        ".scrollIntoView()")
+            # On a phone nothing is wider than the window.
+            self.assertLessEqual(self.js(
+                "document.documentElement.scrollWidth"), 390)
+            b.call('Emulation.clearDeviceMetricsOverride')
+        self.click('#kv-reload')
+        wait_for(lambda: self.js("document.getElementById('put-cas')"
+                                 ".value") == str(now),
+                 interval=0.1, what='Reload taking index %d' % now)
+        self.assertEqual(self.js("document.getElementById('put-value')"
+                                 ".value"), 'changed by curl')
+        b.type_into('put-value', 'changed by the page')
+        b.key('Enter', '\r')
+        self.wait_message('Wrote \u201ckb/page-01\u201d')
+        self.assertEqual(self.curl_get('kb/page-01').body,
+                         b'changed by the page')
+        # A delete of a key changed since it was listed: refused too.
+        self.list_keys('kb/page-', 50)
+        wait_for(lambda: len(self.rows()) == 11, interval=0.1,
+                 what='the 11 kb/page- keys left')
+        now = c.put('kb/page-02', b'again').json()['index']
+        self.row_button('kb/page-02', 'Delete')
+        self.click('#delete-confirm')
+        wait_for(lambda: not self.js("document.getElementById("
+                                     "'kv-conflict').hidden"),
+                 interval=0.1, what='the delete conflict shown')
+        self.assertIn('(now at index %d)' % now, self.js(
+            "document.getElementById('kv-conflict-text').textContent"))
+        self.assertEqual(self.curl_get('kb/page-02').body, b'again')
+        self.assertEqual(b.errors(answered=(400, 412, 413)), [])
+
+    def test_token_prompt(self):
+        """With auth on (POST /v1/auth/enable answers 200; the step is
+        skipped on a build without auth): a 401 opens the prompt, the
+        token typed is kept in sessionStorage and sent with every call
+        (the members' view, which sends it on to each member, shows all
+        three), a readonly token's put is "forbidden for this token",
+        and "Forget token" forgets it."""
+        c = self.cluster
+        leader = c.find_leader()
+        r = leader.request('POST', '/v1/auth/enable')
+        if r.status != 200:
+            sys.stderr.write('token prompt step skipped: POST '
+                             '/v1/auth/enable answered %d\n' % r.status)
+            return
+        root = r.json()['token']
+        bearer = {'Authorization': 'Bearer ' + root}
+        self.addCleanup(lambda: c.find_leader().request(
+            'POST', '/v1/auth/disable', headers=bearer))
+        b = self.browser
+        self.open_page()
+        dialog_open = ("document.getElementById('token-dialog').open")
+        wait_for(lambda: self.js(dialog_open), interval=0.1,
+                 what='the token prompt')
+        self.assertEqual(self.js("document.activeElement.id"),
+                         'token-input')
+        self.assertEqual(self.js("document.activeElement.type"), 'password')
+        b.call('Input.insertText', text=root)
+        b.key('Enter', '\r')
+        wait_for(lambda: not self.js(dialog_open), interval=0.1,
+                 what='the prompt closed by Enter')
+        self.assertEqual(self.js("sessionStorage.getItem('kvd-token')"),
+                         root)
+
+        def all_reachable():
+            rows = json.loads(self.js(ROWS_JS) or '[]')
+            return len(rows) == 3 and all(r['reachable'] for r in rows)
+        wait_for(all_reachable, interval=0.2,
+                 what='3 members reachable with the token sent on')
+        self.list_keys('', 50)
+        wait_for(lambda: self.message() == '' and self.rows(),
+                 interval=0.1, what='keys listed with the token')
+
+        r = c.find_leader().request(
+            'POST', '/v1/auth/tokens', headers=bearer,
+            body=json.dumps({'name': 'ui-reader', 'role': 'readonly',
+                             'prefix': 'kb/'}))
+        self.assertEqual(r.status, 200, r)
+        reader = r.json()['token']
+        self.click('#forget-token')
+        self.assertIsNone(self.js("sessionStorage.getItem('kvd-token')"))
+        # The next call without a token asks again.
+        wait_for(lambda: self.js(dialog_open), interval=0.1,
+                 what='the prompt after "Forget token"')
+        b.call('Input.insertText', text=reader)
+        b.key('Enter', '\r')
+        wait_for(lambda: not self.js(dialog_open), interval=0.1,
+                 what='the prompt closed')
+        b.type_into('put-key', 'kb/by-reader')
+        b.type_into('put-value', 'x')
+        b.key('Enter', '\r')
+        self.wait_message('forbidden for this token')
+        self.assertFalse(self.js(dialog_open))
+        self.assertEqual(b.errors(answered=(401, 403)), [])
 
 
 if __name__ == '__main__':
