@@ -640,7 +640,7 @@ class KeyBrowserInBrowser(ClusterTest):
         b.type_into('put-key', 'kb/by-reader')
         b.type_into('put-value', 'x')
         b.key('Enter', '\r')
-        self.wait_message('forbidden for this token')
+        self.wait_message('Put failed: forbidden for this token')
         self.assertFalse(self.js(dialog_open))
         self.assertEqual(b.errors(answered=(401, 403)), [])
 

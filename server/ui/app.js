@@ -44,7 +44,7 @@ async function api(path, opts) {
 	o.headers = headers;
 	const resp = await fetch(path, o);
 	if (resp.status === 401 && !tokenDeclined)
-		askToken(t !== null);
+		askToken(t !== null ? TOKEN_REFUSED : '');
 	if (resp.status === 401)
 		showAuthBar(true);
 	return resp;
@@ -67,11 +67,16 @@ async function errorText(resp) {
 	return 'HTTP ' + resp.status + ' ' + code + (msg ? ': ' + msg : '');
 }
 
-function askToken(refused) {
+const TOKEN_REFUSED = 'The token given was refused (unknown or revoked).';
+
+// Opens the prompt; @why (if any) says what was wrong with the last token.
+function askToken(why) {
 	const dlg = document.getElementById('token-dialog');
 	if (dlg.open)
 		return;
-	document.getElementById('token-refused').hidden = !refused;
+	const p = document.getElementById('token-refused');
+	p.hidden = !why;
+	p.textContent = why || '';
 	document.getElementById('token-input').value = '';
 	dlg.returnValue = '';
 	dlg.showModal();
@@ -85,6 +90,12 @@ function tokenClosed() {
 	if (dlg.returnValue !== 'use' || t === '') {
 		tokenDeclined = true;
 		showAuthBar(true);
+		return;
+	}
+	// A header value: printable ASCII without spaces (fetch refuses
+	// others outright).
+	if (!/^[\x21-\x7e]+$/.test(t)) {
+		askToken('A token is letters, digits and punctuation, without spaces.');
 		return;
 	}
 	try {
@@ -675,7 +686,7 @@ function start() {
 	document.getElementById('delete-dialog').addEventListener('close', deleteClosed);
 	document.getElementById('token-dialog').addEventListener('close', tokenClosed);
 	document.getElementById('forget-token').addEventListener('click', forgetToken);
-	document.getElementById('give-token').addEventListener('click', () => askToken(false));
+	document.getElementById('give-token').addEventListener('click', () => askToken(''));
 	showAuthBar(false);
 	loadKeys(false);
 	poll();
