@@ -12,7 +12,7 @@
 # the form (text and hex) read back, API errors (400, 413) shown with
 # their message, a delete through the confirmation dialog, CAS conflicts
 # of a put and a delete shown with Reload; screenshots of it at both
-# sizes. The token prompt when the build has auth (POST /v1/auth/enable
+# sizes; the page's text/hex rules on edge cases. The token prompt when the build has auth (POST /v1/auth/enable
 # answers 200; otherwise the step says it skipped): a 401 asks, the token
 # is kept and sent, 403 is "forbidden for this token", "Forget token".
 #
@@ -579,6 +579,36 @@ class KeyBrowserInBrowser(ClusterTest):
             "document.getElementById('kv-conflict-text').textContent"))
         self.assertEqual(self.curl_get('kb/page-02').body, b'again')
         self.assertEqual(b.errors(answered=(400, 412, 413)), [])
+
+    def test_value_codecs(self):
+        """The page's own value rules, on edge cases: what counts as text
+        (valid UTF-8 without control characters; a BOM kept), hex out
+        and hex in (spaces and case free, odd or foreign digits refused)."""
+        self.open_page()
+        cases = {
+            'A\tb\nc\r': [0x41, 0x09, 0x62, 0x0a, 0x63, 0x0d],
+            '\ufeffA': [0xef, 0xbb, 0xbf, 0x41],
+            '\u00e9\u20ac\U0001f600': list('\u00e9\u20ac\U0001f600'
+                                           .encode()),
+            '': [],
+            None: [0xc2, 0x80],          # U+0080, a C1 control
+        }
+        for want, data in cases.items():
+            self.assertEqual(self.js('asText(new Uint8Array(%s))'
+                                     % json.dumps(data)), want, data)
+        for data in ([0x1b], [0x7f], [0xc0, 0xaf], [0xed, 0xa0, 0x80],
+                     [0xff], [0xe2, 0x82], [0xf4, 0x90, 0x80, 0x80]):
+            self.assertIsNone(self.js('asText(new Uint8Array(%s))'
+                                      % json.dumps(data)), data)
+        self.assertEqual(self.js('toHex(new Uint8Array([0, 255, 16]))'),
+                         '00 ff 10')
+        self.assertEqual(self.js("Array.from(fromHex(' 00 FF\\n4a '))"),
+                         [0, 255, 0x4a])
+        for bad in ('0', 'zz', '0x00', 'a b c'):
+            self.assertIn('not hex', self.js(
+                "(() => { try { fromHex(%s); return 'taken'; } "
+                "catch (e) { return e.message; } })()" % json.dumps(bad)))
+        self.assertEqual(self.browser.errors(), [])
 
     def test_token_prompt(self):
         """With auth on (POST /v1/auth/enable answers 200; the step is
