@@ -12,9 +12,10 @@
 # the form (text and hex) read back, API errors (400, 413) shown with
 # their message, a delete through the confirmation dialog, CAS conflicts
 # of a put and a delete shown with Reload; screenshots of it at both
-# sizes; the page's text/hex rules on edge cases. The token prompt when the build has auth (POST /v1/auth/enable
-# answers 200; otherwise the step says it skipped): a 401 asks, the token
-# is kept and sent, 403 is "forbidden for this token", "Forget token".
+# sizes; the page's text/hex rules on edge cases. The token prompt when
+# the build has auth (POST /v1/auth/enable answers 200; otherwise the step
+# says it skipped): a 401 asks, the token is kept and sent, 403 is
+# "forbidden for this token", "Forget token".
 #
 # argv[1] is the kvd binary, argv[2] the directory for the screenshots.
 # Exits 77 (skipped) when chromium is not installed.
