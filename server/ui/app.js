@@ -175,10 +175,19 @@ function render(view) {
 	document.getElementById('updated').textContent = new Date().toLocaleTimeString();
 }
 
-function fail(why, whole) {
+// The member answers but not to this caller (401, 403): it is not shown
+// unreachable, and nothing it showed before stays on the page.
+function refused(why) {
 	const summary = document.getElementById('summary');
 	summary.className = 'error';
-	summary.textContent = whole ? why : 'This member does not answer: ' + why;
+	summary.textContent = why;
+	document.getElementById('members-body').replaceChildren();
+}
+
+function fail(why) {
+	const summary = document.getElementById('summary');
+	summary.className = 'error';
+	summary.textContent = 'This member does not answer: ' + why;
 	// What the member served last is no longer known to be true.
 	for (const tr of document.querySelectorAll('#members-body tr')) {
 		tr.className = 'unreachable';
@@ -254,9 +263,9 @@ async function poll() {
 		try {
 			const resp = await api('/v1/cluster', { signal: ctl.signal });
 			if (resp.status === 401)
-				fail('This member asks for a token.', true);
+				refused('This member asks for a token.');
 			else if (resp.status === 403)
-				fail('Forbidden for this token.', true);
+				refused('Forbidden for this token.');
 			else if (!resp.ok)
 				fail('HTTP ' + resp.status);
 			else
