@@ -12,7 +12,7 @@ static const int status_codes[METRICS_STATUS_SLOTS - 1] = {
 static const char *const route_names[ROUTE_COUNT] = {
     "kv_get",		"kv_put",  "kv_delete", "kv_list", "status", "members",
     "leader_transfer",	"healthz", "readyz",	"metrics", "watch",  "txn",
-    "kv_delete_prefix", "leases",  "other"};
+    "kv_delete_prefix", "leases",  "ui",	"cluster", "other"};
 
 void metrics_http(struct metrics *m, enum metrics_route route, int status,
 		  double seconds)
