@@ -26,7 +26,9 @@
 #include "config.h"
 #include "http_members.h"
 #include "http_leases.h"
+#include "http_cluster.h"
 #include "http_txn.h"
+#include "http_ui.h"
 #include "http_watch.h"
 #include "kvd_metrics.h"
 #include "clock.h"
@@ -1004,6 +1006,11 @@ static void handle(struct evhttp_request *req, void *arg)
 			handle_status(n, req, t0);
 		else
 			method_not_allowed(n, req, ROUTE_OTHER, t0, "GET");
+	} else if (strcmp(path, "/v1/cluster") == 0) {
+		if (get)
+			http_cluster_get(n, req, t0);
+		else
+			method_not_allowed(n, req, ROUTE_CLUSTER, t0, "GET");
 	} else if (strcmp(path, "/v1/members") == 0) {
 		if (get)
 			reply_json(
@@ -1055,6 +1062,8 @@ static void handle(struct evhttp_request *req, void *arg)
 			handle_metrics(n, req, t0);
 		else
 			method_not_allowed(n, req, ROUTE_OTHER, t0, "GET");
+	} else if (http_ui_path(path)) {
+		count(n, ROUTE_UI, http_ui_serve(req, path), t0);
 	} else {
 		reply_error(n, req, ROUTE_OTHER, t0, 404, "not_found",
 			    "no such path", NULL);

@@ -10,9 +10,9 @@ static const int status_codes[METRICS_STATUS_SLOTS - 1] = {
     200, 204, 400, 401, 403, 404, 405, 409, 410, 412, 413, 500, 503, 504};
 
 static const char *const route_names[ROUTE_COUNT] = {
-    "kv_get",		"kv_put",  "kv_delete", "kv_list", "status", "members",
-    "leader_transfer",	"healthz", "readyz",	"metrics", "watch",  "txn",
-    "kv_delete_prefix", "leases",  "auth",	"other"};
+    "kv_get",		"kv_put",  "kv_delete", "kv_list", "status",  "members",
+    "leader_transfer",	"healthz", "readyz",	"metrics", "watch",   "txn",
+    "kv_delete_prefix", "leases",  "auth",	"ui",	   "cluster", "other"};
 
 void metrics_auth_failure(struct metrics *m, int status)
 {

@@ -32,6 +32,8 @@ enum metrics_route {
 	ROUTE_KV_DELETE_PREFIX, /* DELETE /v1/kv?prefix=P */
 	ROUTE_LEASES,		/* /v1/leases and below */
 	ROUTE_AUTH,		/* /v1/auth and below */
+	ROUTE_UI,		/* the status page: /, /ui and /ui/... */
+	ROUTE_CLUSTER,		/* GET /v1/cluster, the page's view */
 	ROUTE_OTHER,		/* unknown paths and wrong methods */
 	ROUTE_COUNT
 };

@@ -70,7 +70,12 @@ srcs() {
 			server/main.c | raft/examples/* | */test_*) ;;
 			*) echo "$f" ;;
 			esac
-		done ;;
+		done
+		# The status page's files, embedded as meson does it.
+		mkdir -p "$out/gen"
+		python3 server/gen_ui_assets.py "$out/gen/ui_assets.c" \
+			server/ui/index.html server/ui/app.css server/ui/app.js
+		echo "$out/gen/ui_assets.c" ;;
 	*) echo "build.sh: unknown target $1" >&2; exit 2 ;;
 	esac
 }
