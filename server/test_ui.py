@@ -233,9 +233,15 @@ class ClusterViewWithToken(ClusterTest):
             sys.stderr.write('skipped: POST /v1/auth/enable answered %d\n'
                              % r.status)
             return
-        bearer = {'Authorization': 'Bearer ' + r.json()['token']}
-        self.addCleanup(lambda: c.find_leader().request(
-            'POST', '/v1/auth/disable', headers=bearer))
+        root = r.json()['token']
+        bearer = {'Authorization': 'Bearer ' + root}
+        # The harness's own requests (leader, status) carry it too.
+        c.token = root
+
+        def disable():
+            c.find_leader().request('POST', '/v1/auth/disable')
+            c.token = None
+        self.addCleanup(disable)
         asker = c[2]
 
         def all_reachable():
@@ -245,7 +251,8 @@ class ClusterViewWithToken(ClusterTest):
             return len(ms) == 3 and all(m['reachable'] for m in ms)
         wait_for(all_reachable,
                  what='3 members reachable through the token sent on')
-        r = asker.request('GET', '/v1/cluster')
+        r = harness.http_request(asker.host, asker.client_port, 'GET',
+                                 '/v1/cluster', None, {}, 10, c.context())
         self.assertError(r, 401, 'unauthorized')
 
 
