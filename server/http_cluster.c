@@ -17,6 +17,7 @@
 #include "kv.h"
 #include "kv_app.h"
 #include "kvdraft_node.h"
+#include "member_tls.h"
 #include "metrics.h"
 
 struct waiter {
@@ -186,24 +187,26 @@ static int fetch_start(size_t i)
 		cluster_view_fail(m, "no client URL known");
 		return -1;
 	}
-	if (config_parse_url(m->client_url, &a) != 0) {
-		cluster_view_fail(m, "client URL not understood");
-		return -1;
-	}
 	struct fetch *f = calloc(1, sizeof(*f));
 	if (f == NULL) {
 		cluster_view_fail(m, "out of memory");
 		return -1;
 	}
 	f->idx = i;
-	f->conn =
-	    evhttp_connection_base_new(kvd_base(cv.n), NULL, a.host, a.port);
-	struct evhttp_request *out =
-	    f->conn != NULL ? evhttp_request_new(fetch_done, f) : NULL;
+	/* Over HTTPS when the member's client URL is https://, with this
+	 * member's client certificate (member_tls.c). */
+	f->conn = member_tls_connect(kvd_member_tls(cv.n), kvd_base(cv.n),
+				     m->client_url, &a);
+	if (f->conn == NULL) {
+		free(f);
+		cluster_view_fail(m, "client URL not understood or not "
+				     "reachable over TLS from here");
+		return -1;
+	}
+	struct evhttp_request *out = evhttp_request_new(fetch_done, f);
 	f->out = out;
 	if (out == NULL) {
-		if (f->conn != NULL)
-			evhttp_connection_free(f->conn);
+		evhttp_connection_free(f->conn);
 		free(f);
 		cluster_view_fail(m, "out of memory");
 		return -1;

@@ -105,6 +105,13 @@ class PeerTlsTest(ClusterTest):
             return r if r.status == 200 else None
         r = wait_for(grant, what='a lease granted through a follower')
         self.assertIn('id', r.json())
+        # The status page's view: one member asks the others' https://
+        # client URLs for their status, with its client certificate.
+        def all_reachable():
+            r = c[2].request('GET', '/v1/cluster')
+            ms = r.json()['members'] if r.status == 200 else []
+            return len(ms) == 3 and all(m['reachable'] for m in ms)
+        wait_for(all_reachable, what='/v1/cluster reaching 3 members')
 
     def test_2_bad_peer_connections_refused(self):
         c = self.cluster
