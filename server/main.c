@@ -115,10 +115,15 @@ static void sighup_cb(evutil_socket_t sig, short what, void *arg)
 	/* The listener's context and the one of requests to other members
 	 * read the same files. */
 	if (k->client_tls != NULL) {
-		if (tls_server_reload(k->client_tls, err, sizeof(err)) != 0 ||
-		    member_tls_reload(k->member_tls, err, sizeof(err)) != 0)
+		if (tls_server_reload(k->client_tls, err, sizeof(err)) != 0)
 			log_error("SIGHUP: %s; the client listener keeps its "
 				  "certificates",
+				  err);
+		else if (member_tls_reload(k->member_tls, err, sizeof(err)) !=
+			 0)
+			log_error("SIGHUP: %s; the client listener serves the "
+				  "new certificates, requests to other members "
+				  "keep the old ones",
 				  err);
 		else
 			log_info("SIGHUP: client certificates reloaded");
