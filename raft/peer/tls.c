@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
@@ -265,6 +266,31 @@ int tls_server_reload(struct tls_server *t, char *err, size_t errlen)
 	return 0;
 }
 
+/* OpenSSL makes each chunk of a TLS bufferevent's output a record of its
+ * own, written by a write(2) of its own, and evhttp hands a message's
+ * headers and body over in separate chunks. Joined while the output is
+ * within one record's size, a request or an answer goes out as one record
+ * in one system call. libevent lets the buffer move between writes
+ * (SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER); larger outputs fill whole
+ * records anyway. */
+#define TLS_JOIN_MAX 16384
+
+static void join_output(struct evbuffer *buf,
+			const struct evbuffer_cb_info *info, void *arg)
+{
+	(void)arg;
+	if (info->n_added > 0 && evbuffer_get_length(buf) <= TLS_JOIN_MAX)
+		(void)evbuffer_pullup(buf, -1);
+}
+
+static struct bufferevent *joined(struct bufferevent *bev)
+{
+	if (bev != NULL)
+		(void)evbuffer_add_cb(bufferevent_get_output(bev), join_output,
+				      NULL);
+	return bev;
+}
+
 static enum bufferevent_filter_result
 refuse_bytes(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
 	     enum bufferevent_flush_mode mode, void *arg)
@@ -311,7 +337,7 @@ struct bufferevent *tls_server_bev(struct tls_server *t,
 	/* A client that closes without close_notify has still sent whole
 	 * requests; HTTP framing, not TLS, tells where they end. */
 	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-	return bev;
+	return joined(bev);
 }
 
 SSL_CTX *tls_server_ctx(const struct tls_server *t)
@@ -396,7 +422,7 @@ struct bufferevent *tls_client_bev(struct tls_client *c,
 	/* As on the server side: HTTP framing tells where an answer ends,
 	 * and a server may close without close_notify. */
 	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-	return bev;
+	return joined(bev);
 }
 
 SSL_CTX *tls_client_ctx(const struct tls_client *c)
