@@ -192,7 +192,7 @@ static struct bufferevent *bev_new(struct kvc *h, struct event_base *base,
 	/* A member may close without a TLS close_notify (HTTP says where
 	 * a body ends): an end of file, not an error. */
 	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-	return bev;
+	return kvc_tls_joined(bev);
 }
 
 /* After @bev (TLS or not) reported an error: when the TLS session failed,

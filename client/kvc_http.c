@@ -382,6 +382,7 @@ static struct evhttp_connection *conn_new(struct kvc *h,
 	/* A member may close without a TLS close_notify (HTTP says where
 	 * a body ends): not an error. */
 	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	kvc_tls_joined(bev);
 	struct evhttp_connection *conn = evhttp_connection_base_bufferevent_new(
 	    h->base, NULL, bev, ep->host, (unsigned short)ep->port);
 	if (!conn)

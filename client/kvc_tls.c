@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
@@ -280,4 +281,24 @@ SSL_CTX *kvc_tls_ctx_of(struct kvc *h)
 	if (!h->tls_ctx)
 		kvc_http_set_errmsg(h, "%s", err);
 	return h->tls_ctx;
+}
+
+#define KVC_TLS_JOIN_MAX 16384 /* one record's worth */
+
+static void join_output(struct evbuffer *buf,
+			const struct evbuffer_cb_info *info, void *arg)
+{
+	(void)arg;
+	/* libevent lets the buffer move between writes
+	 * (SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER). */
+	if (info->n_added > 0 && evbuffer_get_length(buf) <= KVC_TLS_JOIN_MAX)
+		(void)evbuffer_pullup(buf, -1);
+}
+
+struct bufferevent *kvc_tls_joined(struct bufferevent *bev)
+{
+	if (bev != NULL)
+		(void)evbuffer_add_cb(bufferevent_get_output(bev), join_output,
+				      NULL);
+	return bev;
 }

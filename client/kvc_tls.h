@@ -33,6 +33,11 @@ KVC_INTERNAL void kvc_tls_ctx_free(SSL_CTX *ctx);
  * hands it to a bufferevent that frees it). */
 KVC_INTERNAL SSL *kvc_tls_ssl_new(SSL_CTX *ctx, const char *host);
 
+/* Joins @bev's output into one chunk while it fits a TLS record, so that a
+ * request goes out as one record in one write(2) rather than one per
+ * chunk (OpenSSL writes each chunk on its own). Returns @bev. */
+KVC_INTERNAL struct bufferevent *kvc_tls_joined(struct bufferevent *bev);
+
 /* The handle's context, built on first use from its options when kvc_open()
  * did not build one (an https:// leader URL met on a handle whose endpoints
  * are all http://). NULL with the handle's errmsg set when it cannot be
