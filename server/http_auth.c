@@ -22,6 +22,7 @@
 
 #include "auth_json.h"
 #include "clock.h"
+#include "http_api.h"
 #include "http_util.h"
 #include "kv_app.h"
 #include "kvdraft_node.h"
@@ -374,25 +375,7 @@ static void reply_json(struct kvdraft_node *n, struct evhttp_request *req,
 static void reply_node_error(struct kvdraft_node *n, struct evhttp_request *req,
 			     double t0, int err)
 {
-	switch (err) {
-	case KVDRAFT_ETIMEOUT:
-		reply_error(n, req, t0, 504, "timeout",
-			    "no outcome within --request-timeout-ms; the "
-			    "write may still be applied");
-		break;
-	case KVD_ESTALE_SEQ:
-		reply_error(n, req, t0, 409, "conflict", kvd_strerror(err));
-		break;
-	case KVDRAFT_EINVAL:
-		reply_error(n, req, t0, 400, "bad_request", kvd_strerror(err));
-		break;
-	case KVDRAFT_EINTERNAL:
-		reply_error(n, req, t0, 500, "internal", kvd_strerror(err));
-		break;
-	default:
-		reply_error(n, req, t0, 503, "unavailable", kvd_strerror(err));
-		break;
-	}
+	http_api_node_error(n, req, ROUTE, t0, err);
 }
 
 /* A new secret in @out and its hash in @hash. 0, or -1 when the kernel

@@ -15,6 +15,7 @@
 #include "clock.h"
 #include "config.h"
 #include "http_auth.h"
+#include "http_api.h"
 #include "http_util.h"
 #include "kv.h"
 #include "kv_app.h"
@@ -73,28 +74,7 @@ static void reply_json(struct kvdraft_node *n, struct evhttp_request *req,
 static void reply_node_error(struct kvdraft_node *n, struct evhttp_request *req,
 			     double t0, int err)
 {
-	switch (err) {
-	case KVDRAFT_ETIMEOUT:
-		reply_error(n, req, t0, 504, "timeout",
-			    "no outcome within --request-timeout-ms; the "
-			    "write may still be applied");
-		break;
-	case KVD_ESTALE_SEQ:
-		reply_error(n, req, t0, 409, "conflict", kvd_strerror(err));
-		break;
-	case KVDRAFT_ETOO_LARGE:
-		reply_error(n, req, t0, 413, "too_large", kvd_strerror(err));
-		break;
-	case KVDRAFT_EINVAL:
-		reply_error(n, req, t0, 400, "bad_request", kvd_strerror(err));
-		break;
-	case KVDRAFT_EINTERNAL:
-		reply_error(n, req, t0, 500, "internal", kvd_strerror(err));
-		break;
-	default:
-		reply_error(n, req, t0, 503, "unavailable", kvd_strerror(err));
-		break;
-	}
+	http_api_node_error(n, req, ROUTE_LEASES, t0, err);
 }
 
 static const struct leader_proxy_replies proxy_replies = {
