@@ -528,29 +528,11 @@ def main():
                   "during it at %.0f%% of before (goal 70%%)" % (
                       n, 100 * x["catchup_mb_s"] / x["dd_mb_s"],
                       100 * x["put_during_rps"] / x["put_before_rps"]))
-        run.results(systems=[_Named(n) for n in names], rows=rows,
+        run.results(systems=[benchlib.Named(n, n) for n in names], rows=rows,
                     raw=results, t_start=t_start, load_start=load_start,
                     load_end=load_end)
 
     return run.run(body)
-
-
-class _Named:
-    def __init__(self, name):
-        self.name = name
-
-    def version(self):
-        try:
-            if self.name == "etcd":
-                out = subprocess.run(["etcd", "--version"],
-                                     capture_output=True, text=True,
-                                     timeout=10).stdout
-                return out.split("\n")[0].replace("etcd Version: ", "")
-            return subprocess.run(["git", "-C", benchlib.ROOT, "rev-parse",
-                                   "--short", "HEAD"], capture_output=True,
-                                  text=True, timeout=10).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            return ""
 
 
 if __name__ == "__main__":

@@ -400,32 +400,11 @@ def main():
                     print("  %-13s kvd %.2f  etcd %.2f  %s" % (
                         LOADS[load][0], k, e,
                         "met" if k >= e else "NOT met"))
-        run.results(systems=[_Named(s) for s in systems], rows=rows,
+        run.results(systems=[benchlib.Named(s.name, s.kind) for s in systems], rows=rows,
                     raw=raw, t_start=t_start, load_start=load_start,
                     load_end=load_end)
 
     return run.run(body)
-
-
-class _Named:
-    """What Run.results() asks of a system: its name and version."""
-
-    def __init__(self, s):
-        self.name = s.name
-        self.kind = s.kind
-
-    def version(self):
-        try:
-            if self.kind == "etcd":
-                out = subprocess.run(["etcd", "--version"],
-                                     capture_output=True, text=True,
-                                     timeout=10).stdout
-                return out.split("\n")[0].replace("etcd Version: ", "")
-            return subprocess.run(["git", "-C", benchlib.ROOT, "rev-parse",
-                                   "--short", "HEAD"], capture_output=True,
-                                  text=True, timeout=10).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            return ""
 
 
 if __name__ == "__main__":

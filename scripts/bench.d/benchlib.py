@@ -527,6 +527,28 @@ class EtcdCluster(Cluster):
             return ""
         return out.split("\n")[0].replace("etcd Version: ", "")
 
+class Named:
+    """What Run.results() asks of a system that is not a Cluster here:
+    its name and the version of its kind ("kvd": this checkout's commit,
+    "etcd": etcd --version)."""
+
+    def __init__(self, name, kind):
+        self.name = name
+        self.kind = kind
+
+    def version(self):
+        try:
+            if self.kind == "etcd":
+                out = subprocess.run(["etcd", "--version"],
+                                     capture_output=True, text=True,
+                                     timeout=10).stdout
+                return out.split("\n")[0].replace("etcd Version: ", "")
+            return subprocess.run(["git", "-C", ROOT, "rev-parse", "--short",
+                                   "HEAD"], capture_output=True, text=True,
+                                  timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
 # --- the report -------------------------------------------------------------
 
 def fmt(v, unit):
