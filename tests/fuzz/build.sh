@@ -45,6 +45,7 @@ peer_src="$codec_src raft/base/secret.c raft/peer/transport.c"
 peer_src="$peer_src raft/peer/transport_send.c raft/peer/transport_recv.c"
 peer_src="$peer_src raft/peer/transport_share.c raft/peer/refused_log.c"
 peer_src="$peer_src raft/peer/transport_hello.c raft/peer/peer_proof.c"
+peer_src="$peer_src raft/peer/tls.c"
 snap_src="$peer_src raft/base/crc32c_file.c raft/base/durable.c"
 snap_src="$snap_src raft/base/hex.c raft/peer/snapshot_transfer.c"
 srcs() {
@@ -52,7 +53,8 @@ srcs() {
 	fuzz_frame) echo "$frame_src" ;;
 	fuzz_msg_codec) echo "$codec_src" ;;
 	fuzz_wal_recovery) echo "$wal_src" ;;
-	fuzz_command | fuzz_txn) echo "kv/key.c kv/command.c kv/txn.c" ;;
+	fuzz_command | fuzz_txn)
+		echo "kv/key.c kv/command.c kv/txn.c kv/auth_token.c" ;;
 	fuzz_txn_json) echo "kv/key.c kv/txn.c server/txn_json.c" ;;
 	fuzz_peer_hello) echo "raft/peer/peer_proof.c" ;;
 	fuzz_auth)
@@ -60,7 +62,8 @@ srcs() {
 	fuzz_peer_http) echo "$peer_src" ;;
 	fuzz_snapshot_http) echo "$snap_src" ;;
 	fuzz_watch_stream)
-		echo "client/kvc_stream.c client/kvc_watch_line.c client/kvc_http.c" ;;
+		echo "client/kvc_stream.c client/kvc_watch_line.c client/kvc_http.c" \
+		     "client/kvc_tls.c" ;;
 	fuzz_client_http)
 		# The whole member but its main(): every source of raft/ (but
 		# its examples), kv/ and server/ (globbed, so new files need no
@@ -82,9 +85,11 @@ srcs() {
 libs() {
 	case $1 in
 	fuzz_peer_http | fuzz_snapshot_http)
-		echo "$(pc --libs libevent libcrypto)" ;;
+		echo "$(pc --libs libevent libevent_openssl libssl libcrypto)" ;;
 	fuzz_peer_hello) echo "$(pc --libs libcrypto)" ;;
-	fuzz_watch_stream) echo "$(pc --libs libevent jansson)" ;;
+	fuzz_watch_stream)
+		echo "$(pc --libs libevent libevent_openssl libssl libcrypto)" \
+		     "$(pc --libs jansson)" ;;
 	fuzz_txn_json | fuzz_auth) echo "$(pc --libs jansson)" ;;
 	fuzz_client_http)
 		echo "$(pc --libs libevent libevent_pthreads jansson lmdb)" \
@@ -121,6 +126,7 @@ for t in $targets; do
 		# The seed generator: a plain program, no fuzzer runtime.
 		$CC $base -Wall -Wextra -Werror $inc "$here/gen_corpus.c" \
 		    $codec_src $wal_only kv/key.c kv/command.c kv/txn.c \
+		    kv/auth_token.c \
 		    -o "$out/gen_corpus" || failed="$failed $t"
 		continue
 	fi

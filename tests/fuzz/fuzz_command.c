@@ -82,7 +82,7 @@ static void decode_direction(const uint8_t *buf, size_t len)
 	int rc = kv_cmd_decode(buf, len, &cmd);
 
 	if (rc != 0) {
-		FUZZ_CHECK(rc <= KV_ECMD_TRUNCATED && rc >= KV_ECMD_ARGS &&
+		FUZZ_CHECK(rc <= KV_ECMD_TRUNCATED && rc >= KV_ECMD_AUTH &&
 			   rc != KV_ECMD_TXN);
 		FUZZ_CHECK(strncmp(kv_strerror(rc), "unknown", 7) != 0);
 		return;
@@ -95,7 +95,7 @@ static void decode_direction(const uint8_t *buf, size_t len)
 		return;
 	FUZZ_CHECK(rc == 0);
 	FUZZ_CHECK(kv_cmd_size(&cmd) == len);
-	FUZZ_CHECK(cmd.op >= KV_OP_PUT && cmd.op <= KV_OP_LEASE_EXPIRE);
+	FUZZ_CHECK(cmd.op >= KV_OP_PUT && cmd.op <= KV_OP_MAX);
 	if (cmd.op == KV_OP_PUT || cmd.op == KV_OP_DELETE)
 		FUZZ_CHECK(cmd.key_len > 0);
 	if (cmd.key_len > 0) {
