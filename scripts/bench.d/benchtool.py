@@ -305,6 +305,22 @@ def cmd_member_stats(a):
                       "dir_kb": int(du.stdout.split()[0])}))
 
 
+def cmd_cpu(a):
+    """utime + stime of every pid, in seconds (0 for one that is gone)."""
+    total = 0.0
+    for pid in a.pids:
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                st = f.read()
+        except OSError:
+            continue
+        # The command name may hold spaces: the fields follow its last ')'.
+        fields = st[st.rindex(")") + 2:].split()
+        total += (int(fields[11]) + int(fields[12])) / \
+            os.sysconf("SC_CLK_TCK")
+    print("%.3f" % total)
+
+
 def cmd_wal_bench(a):
     """Lines like 'batch   1:       2345 appends/s    2345 entries/s ...'."""
     out = {}
@@ -332,6 +348,10 @@ ROWS = [
     ("put_c64", "PUT 64 conn p99", "p99_ms", "ms", 1.0, "le", "etcd v2 PUT"),
     ("put_c256", "PUT 256 conn", "ok_rps", "req/s", 3.0, "ge",
      "etcd v2 PUT"),
+    ("put_c64", "cluster CPU per PUT, 64 conn", "cpu_us", "us", 1 / 3.0,
+     "le", "etcd v2 PUT"),
+    ("put_c256", "cluster CPU per PUT, 256 conn", "cpu_us", "us", None,
+     None, "etcd v2 PUT"),
     ("get_c64", "GET linearizable 64 conn", "ok_rps", "req/s", 3.0, "ge",
      "etcd v3 range (gateway)"),
     ("stale_c64", "GET stale 64 conn", "ok_rps", "req/s", 0.7, "ge",
@@ -344,6 +364,8 @@ def fmt(v, unit):
         return "-"
     if unit == "ms":
         return "%.2f ms" % v
+    if unit == "us":
+        return "%.0f us" % v
     if unit == "MB":
         return "%.1f MB" % v
     if unit == "s":
@@ -369,7 +391,8 @@ def cmd_report(a):
 
     def median(system, load, metric):
         vals = [r["wrk"][metric] for r in runs
-                if r["system"] == system and r["load"] == load]
+                if r["system"] == system and r["load"] == load
+                and r["wrk"].get(metric) is not None]
         return statistics.median(vals) if vals else None
 
     for r in runs:
@@ -386,7 +409,7 @@ def cmd_report(a):
         ratio = kvd / etcd if kvd is not None and etcd else None
         target, met = "-", "-"
         if factor is not None:
-            target = "%s %g x %s" % ("<=" if sense == "le" else ">=",
+            target = "%s %.3g x %s" % ("<=" if sense == "le" else ">=",
                                      factor, vs)
             if ratio is not None:
                 met = "yes" if (ratio <= factor if sense == "le"
@@ -518,6 +541,8 @@ def main():
     s.add_argument("pid", type=int)
     s.add_argument("dir")
     add("wal-bench", cmd_wal_bench, "output")
+    s = add("cpu", cmd_cpu)
+    s.add_argument("pids", type=int, nargs="*")
     s = add("report", cmd_report, "raw")
     s.add_argument("--json", required=True)
     s.add_argument("--runs", type=int, required=True)

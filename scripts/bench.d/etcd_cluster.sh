@@ -5,12 +5,16 @@
 # the shared anchor script is not present; both start the same cluster.
 #   etcd_cluster.sh start DIR   data dirs DIR/e1..e3, pid files DIR/eN.pid
 #   etcd_cluster.sh stop DIR
+# ETCD_PEER_ADVERTISE_BASE=2381 advertises peer ports 23811-23813 (delay
+# relays in front of the real ones, scripts/bench --rtt-ms).
 set -euo pipefail
 [ $# -eq 2 ] || { echo "usage: $0 start|stop DIR" >&2; exit 2; }
 action=$1
 dir=$2
+adv=${ETCD_PEER_ADVERTISE_BASE:-2380}
+case $adv in 2380 | 2381) ;; *) echo "$0: ETCD_PEER_ADVERTISE_BASE is 2380 or 2381" >&2; exit 2 ;; esac
 peers=""
-for i in 1 2 3; do peers+="${peers:+,}e$i=http://127.0.0.1:2380$i"; done
+for i in 1 2 3; do peers+="${peers:+,}e$i=http://127.0.0.1:$adv$i"; done
 
 case $action in
 start)
@@ -20,7 +24,7 @@ start)
 			--listen-client-urls "http://127.0.0.1:2379$i" \
 			--advertise-client-urls "http://127.0.0.1:2379$i" \
 			--listen-peer-urls "http://127.0.0.1:2380$i" \
-			--initial-advertise-peer-urls "http://127.0.0.1:2380$i" \
+			--initial-advertise-peer-urls "http://127.0.0.1:$adv$i" \
 			--initial-cluster "$peers" --initial-cluster-state new \
 			--enable-v2=true --log-level error \
 			>"$dir/e$i.log" 2>&1 &
