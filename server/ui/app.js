@@ -84,6 +84,10 @@ function askToken(why) {
 
 function tokenClosed() {
 	const dlg = document.getElementById('token-dialog');
+	// A close event runs as a task of its own: when it comes after the
+	// dialog was opened again, it belongs to the earlier closing.
+	if (dlg.open)
+		return;
 	const input = document.getElementById('token-input');
 	const t = input.value.trim();
 	input.value = '';
@@ -658,6 +662,11 @@ function askDelete(kv) {
 }
 
 async function deleteClosed() {
+	// A close event runs as a task of its own: when it comes after the
+	// dialog was opened again (a quick Escape then Delete), it belongs to
+	// the earlier closing and must not take the key now asked about.
+	if (document.getElementById('delete-dialog').open)
+		return;
 	const kv = deleting;
 	deleting = null;
 	if (kv === null || document.getElementById('delete-dialog').returnValue !== 'delete')
