@@ -49,6 +49,10 @@ struct lane {
 	/* With TLS: @conn closed or failed, and is made anew (a new SSL)
 	 * before the next POST. */
 	bool renew;
+	/* TCP_NODELAY is on for the connection's current socket: set once
+	 * per socket, not per POST. Cleared whenever evhttp may have made a
+	 * new socket (a close, a failed POST, a new connection object). */
+	bool nodelay_on;
 	/* The peer hello (transport_hello.c): with a token, nothing goes
 	 * out on a connection before the peer proved it holds the token on
 	 * it. conn_gen counts the connection's closes (its close callback),

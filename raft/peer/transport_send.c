@@ -132,17 +132,21 @@ static void lane_kick_cb(evutil_socket_t fd, short what, void *arg);
  * headers then body; with Nagle on, the body's small tail waits for the
  * peer's delayed ACK (about 40 ms), which caps a lane at a few dozen POSTs
  * a second and with it the cluster's write rate. evhttp makes a new socket
- * on every reconnect (and fd numbers are reused), so it is set after each
- * request is queued: one cheap system call per POST. */
+ * on every reconnect (and fd numbers are reused, so the number cannot tell
+ * one socket from the next): it is set after a request is queued on a
+ * socket that may be new, which is after every close or failure
+ * (ln->nodelay_on cleared), and not again while the socket lasts. The
+ * socket exists by then: evhttp_make_request() connects synchronously. */
 static void lane_set_nodelay(struct lane *ln)
 {
 	struct bufferevent *bev = evhttp_connection_get_bufferevent(ln->conn);
 	evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
 	int one = 1;
 
-	if (fd >= 0)
-		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
-				 sizeof(one));
+	if (ln->nodelay_on || fd < 0)
+		return;
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == 0)
+		ln->nodelay_on = true;
 }
 
 /* evhttp closed the lane's connection (or it is being freed, or makes a
@@ -156,6 +160,7 @@ static void lane_conn_closed(struct evhttp_connection *conn, void *arg)
 	(void)conn;
 	ln->conn_gen++;
 	ln->renew = true;
+	ln->nodelay_on = false;
 }
 
 /* Makes the lane's connection to its peer. Over TLS, the connection's SSL
@@ -192,6 +197,7 @@ static int lane_connect(struct lane *ln)
 	evhttp_connection_set_retries(ln->conn, 0);
 	evhttp_connection_set_closecb(ln->conn, lane_conn_closed, ln);
 	ln->renew = false;
+	ln->nodelay_on = false;
 	return TRANSPORT_OK;
 }
 
@@ -482,6 +488,7 @@ static void lane_failed(struct lane *ln, const char *why)
 	ln->used = true;
 	ln->up = false;
 	ln->renew = true; /* over TLS, the next POST takes a new connection */
+	ln->nodelay_on = false; /* and over plain HTTP a new socket */
 	p->c.errors++;
 	p->c.msgs_dropped += ln->inflight_msgs;
 	/* One per body, as etcd counts heartbeat send failures: the lines

@@ -3,6 +3,7 @@
 #include <check.h>
 #include <inttypes.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -860,8 +861,41 @@ START_TEST(test_dead_peer_backoff_and_bounded_queue)
 }
 END_TEST
 
+/* The sockets of this process connected to 127.0.0.1:@port (a sender's
+ * lanes to that peer): how many, and how many have TCP_NODELAY on. Without
+ * it a POST's tail waits for the peer's delayed ACK. */
+static void lane_sockets(int port, int *n, int *nodelay)
+{
+	*n = *nodelay = 0;
+	for (int fd = 0; fd < 1024; fd++) {
+		struct sockaddr_in sa;
+		socklen_t len = sizeof(sa);
+		int on = 0;
+		socklen_t olen = sizeof(on);
+
+		if (getpeername(fd, (struct sockaddr *)&sa, &len) != 0 ||
+		    sa.sin_family != AF_INET || ntohs(sa.sin_port) != port)
+			continue;
+		(*n)++;
+		if (getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, &olen) == 0 &&
+		    on)
+			(*nodelay)++;
+	}
+}
+
+static void assert_lanes_nodelay(int port)
+{
+	int n, nodelay;
+
+	lane_sockets(port, &n, &nodelay);
+	ck_assert_int_ge(n, 1);
+	ck_assert_int_eq(nodelay, n);
+}
+
 /* The peer goes away and comes back on the same port; with @token, the
- * new connection is proven again before anything goes out on it. */
+ * new connection is proven again before anything goes out on it. The
+ * lane's socket has TCP_NODELAY on, also the one made after the peer came
+ * back (it is set once per socket). */
 static void reconnect_case(const char *token)
 {
 	struct transport_limits lim = {.backoff_min_ms = 20,
@@ -881,6 +915,7 @@ static void reconnect_case(const char *token)
 	}
 	wait_received(&b, 10);
 	wait_peer(&a, 2, 0, 10);
+	assert_lanes_nodelay(b.port);
 
 	/* The peer goes away (its listener and connections close). */
 	port = b.port;
@@ -919,6 +954,7 @@ static void reconnect_case(const char *token)
 		ck_assert_uint_eq(st.hellos_answered, 0);
 	ck_assert(ps.proven);
 	ck_assert_uint_eq(ps.proof_failures, 0);
+	assert_lanes_nodelay(port);
 	node_stop(&a);
 	node_stop(&b);
 }
