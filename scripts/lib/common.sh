@@ -28,13 +28,18 @@ kvd_install_deps() {
 		apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# kvd_build DIR [meson options...]: configure (once) and compile.
+# kvd_build DIR [meson options...]: configure (the options applied again
+# to a build dir that exists, so a changed one such as -Dlong_tests takes
+# effect) and compile.
 kvd_build() {
 	local dir=$1
 	shift
 	if [ ! -f "$KVD_ROOT/$dir/build.ninja" ]; then
 		meson setup "$KVD_ROOT/$dir" "$KVD_ROOT" "$@" >/dev/null ||
 			{ kvd_log "meson setup $dir failed"; return 1; }
+	elif [ $# -gt 0 ]; then
+		meson configure "$KVD_ROOT/$dir" "$@" >/dev/null ||
+			{ kvd_log "meson configure $dir failed"; return 1; }
 	fi
 	meson compile -C "$KVD_ROOT/$dir" >/dev/null ||
 		{ meson compile -C "$KVD_ROOT/$dir"; return 1; }
