@@ -28,7 +28,10 @@ options:
   --runs N        rounds per load (default 3)
   --duration S    seconds per wrk run (default 5)
   --loads LIST    comma-separated subset of put1,put64,put256,get1,get64,
-                  get256 (default all)
+                  get256 (the default), and stale1: a GET answered by the
+                  member from its own state (kvd ?consistency=stale, etcd
+                  serializable), one connection: what TLS adds to a client
+                  round trip alone
   --read-keys N   keys loaded beforehand for the GETs (default 1000)
   --json FILE     results (default bench-tls-results.json)
   --kvd-args ARGS extra kvd flags, one string
@@ -66,6 +69,8 @@ LOADS = {
     "get1": ("GET 1 conn", 1, "get.lua", "etcd_get_v3.lua"),
     "get64": ("GET 64 conn", 64, "get.lua", "etcd_get_v3.lua"),
     "get256": ("GET 256 conn", 256, "get.lua", "etcd_get_v3.lua"),
+    "stale1": ("GET stale 1 conn", 1, "get_stale.lua",
+               "etcd_get_serializable_v3.lua"),
 }
 VALUE = b"v" * 100
 
@@ -307,7 +312,8 @@ def main():
     p = benchlib.arg_parser("bench_tls.py", __doc__)
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--duration", type=int, default=5)
-    p.add_argument("--loads", default=",".join(LOADS))
+    p.add_argument("--loads", default=",".join(
+        x for x in LOADS if x != "stale1"))
     p.add_argument("--read-keys", type=int, default=1000)
     p.add_argument("--json", default="bench-tls-results.json")
     a = benchlib.parse(p, __doc__)
