@@ -413,9 +413,9 @@ struct event_base *kvd_base(struct kvdraft_node *n)
 	return app_of(n)->base;
 }
 
-struct member_tls *kvd_member_tls(struct kvdraft_node *n)
+struct member_pool *kvd_member_pool(struct kvdraft_node *n)
 {
-	return app_of(n)->member_tls;
+	return app_of(n)->member_pool;
 }
 
 struct metrics *kvd_metrics(struct kvdraft_node *n)
