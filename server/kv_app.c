@@ -418,6 +418,11 @@ struct member_pool *kvd_member_pool(struct kvdraft_node *n)
 	return app_of(n)->member_pool;
 }
 
+struct listener *kvd_client_listener(struct kvdraft_node *n)
+{
+	return app_of(n)->client_listener;
+}
+
 struct metrics *kvd_metrics(struct kvdraft_node *n)
 {
 	return &app_of(n)->metrics;

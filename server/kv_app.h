@@ -22,6 +22,7 @@
 struct config;
 struct event_base;
 struct lease_mgr;
+struct listener;
 struct member_pool;
 struct watch_hub;
 
@@ -41,6 +42,8 @@ struct kv_app {
 	/* Connections to other members' client URLs, over HTTPS for
 	 * https:// ones (main.c; member_pool.h, member_tls.h). */
 	struct member_pool *member_pool;
+	/* The client listener (main.c), for its counts on /metrics. */
+	struct listener *client_listener;
 	/* Found damaged at start: told to the node by applied(). */
 	bool damaged;
 	char damaged_why[512];
@@ -77,6 +80,8 @@ struct event_base *kvd_base(struct kvdraft_node *n);
 struct metrics *kvd_metrics(struct kvdraft_node *n);
 /* The connections to other members' client URLs (member_pool.h). */
 struct member_pool *kvd_member_pool(struct kvdraft_node *n);
+/* The client listener, NULL until it serves. */
+struct listener *kvd_client_listener(struct kvdraft_node *n);
 
 /* The member's watch hub. */
 struct watch_hub *kvd_watch_hub(struct kvdraft_node *n);

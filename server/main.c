@@ -324,6 +324,7 @@ int main(int argc, char **argv)
 	lo.gate_refuse = http_auth_gate_refuse;
 	lo.gate_arg = k.node;
 	k.client_listener = listener_serve(k.base, k.client_http, cfd, &lo);
+	k.store.client_listener = k.client_listener;
 	lo.gate_on = NULL;
 	lo.gate_refuse = NULL;
 	lo.gate_arg = NULL;
