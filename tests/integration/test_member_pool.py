@@ -5,12 +5,14 @@
 # saved is a TLS handshake); a leader killed between relays, and started
 # again and made leader again, leaves no stale connection in use: every
 # relayed request is answered 200, or the documented 503 while no leader
-# is reachable.
+# is reachable; over https://, SIGHUP's reload closes the idle
+# connections, so the next relay presents the reloaded certificate.
 #
 # Uses tests/integration/harness.py; argv[1] is the kvd binary.
 
 import json
 import re
+import signal
 
 import harness
 from harness import ClusterTest, wait_for
@@ -119,6 +121,33 @@ class PoolTest(ClusterTest):
 
 class TlsPoolTest(PoolTest):
     CLUSTER_KW = {'tls': True}
+
+    def test_3_sighup_closes_idle_connections(self):
+        # Reloaded certificates are presented from the next relay on: the
+        # idle connections made with the old ones are closed.
+        c = self.cluster
+        lease = self.grant()
+        for _ in range(5):
+            lid, term = c.wait_leader()
+            f = [m for m in c.live() if m.id != lid][0]
+            self.relay_until_ok(f, lease)
+            reloads = f.log_since_start().count(
+                'SIGHUP: client certificates reloaded')
+            f.proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: f.log_since_start().count(
+                'SIGHUP: client certificates reloaded') > reloads,
+                what='the reload logged')
+            opened = metric(f, 'kvd_member_connections_opened_total')
+            r = self.keepalive(f, lease)
+            st = f.try_status()
+            if r.status != 200 or st is None or st['leader'] != lid or \
+                    st['term'] != term:
+                continue
+            self.assertEqual(
+                metric(f, 'kvd_member_connections_opened_total'),
+                opened + 1)
+            return
+        self.fail('no relay after a reload under one leader')
 
 
 if __name__ == '__main__':
