@@ -14,10 +14,10 @@
 #include "member_tls.h"
 
 /* evhttp's own read timeout on an idle connection (it watches the socket
- * for the other side's close) is the last request's timeout, which is far
+ * for the other side's close) would be the last request's timeout, far
  * shorter than the pool's for the cluster view (700 ms): an idle
- * connection gets this much more than the pool's timeout, so that the
- * pool's timer closes it first. */
+ * connection gets this much more than the pool's timeout instead, so that
+ * the pool's timer closes it first. */
 #define EVHTTP_IDLE_MARGIN_MS 5000
 
 enum conn_state {
