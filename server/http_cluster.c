@@ -17,7 +17,7 @@
 #include "kv.h"
 #include "kv_app.h"
 #include "kvdraft_node.h"
-#include "member_tls.h"
+#include "member_pool.h"
 #include "metrics.h"
 
 struct waiter {
@@ -50,7 +50,7 @@ struct fetch {
 	/* The node's shutdown (and its request timeout) while the member
 	 * has not answered: a stopping member frees what it started. */
 	struct kvdraft_wait *w;
-	struct evhttp_connection *conn;
+	struct member_conn *conn; /* from the member pool */
 	struct evhttp_request *out;
 	enum evhttp_request_error error;
 	bool failed;
@@ -96,13 +96,6 @@ static void finish_round(void)
 		free(text);
 	cv.n_waiters = 0;
 	cv.in_flight = false;
-}
-
-static void free_conn_cb(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	evhttp_connection_free(arg);
 }
 
 static void fetch_error_cb(enum evhttp_request_error err, void *arg)
@@ -153,10 +146,10 @@ static void fetch_done(struct evhttp_request *resp, void *arg)
 			cluster_view_parse_status(m, body != NULL ? body : "",
 						  len);
 	}
-	/* Not from inside the connection's own callback. */
-	const struct timeval now = {0, 0};
-	event_base_once(kvd_base(cv.n), -1, EV_TIMEOUT, free_conn_cb, f->conn,
-			&now);
+	/* Kept for the next round after a complete answer on a connection
+	 * left open, else freed; either way never from inside the
+	 * connection's own callback (member_pool_give()). */
+	member_pool_give(kvd_member_pool(cv.n), f->conn, resp);
 	free(f);
 	if (--cv.pending == 0)
 		finish_round();
@@ -169,7 +162,7 @@ static void fetch_wait_done(void *arg, int err, const void *result)
 	(void)result;
 	struct fetch *f = arg;
 	evhttp_cancel_request(f->out);
-	evhttp_connection_free(f->conn);
+	member_pool_drop(kvd_member_pool(cv.n), f->conn);
 	cluster_view_fail(&cv.ms[f->idx], err == KVDRAFT_ESTOPPING
 					      ? "this member is stopping"
 					      : "timed out");
@@ -194,9 +187,10 @@ static int fetch_start(size_t i)
 	}
 	f->idx = i;
 	/* Over HTTPS when the member's client URL is https://, with this
-	 * member's client certificate (member_tls.c). */
-	f->conn = member_tls_connect(kvd_member_tls(cv.n), kvd_base(cv.n),
-				     m->client_url, &a);
+	 * member's client certificate (member_tls.c); an idle connection of
+	 * an earlier round when there is one (the page asks every second).
+	 * The members are asked at once, each on a connection of its own. */
+	f->conn = member_pool_take(kvd_member_pool(cv.n), m->client_url, &a);
 	if (f->conn == NULL) {
 		free(f);
 		cluster_view_fail(m, "client URL not understood or not "
@@ -206,15 +200,16 @@ static int fetch_start(size_t i)
 	struct evhttp_request *out = evhttp_request_new(fetch_done, f);
 	f->out = out;
 	if (out == NULL) {
-		evhttp_connection_free(f->conn);
+		member_pool_drop(kvd_member_pool(cv.n), f->conn);
 		free(f);
 		cluster_view_fail(m, "out of memory");
 		return -1;
 	}
+	struct evhttp_connection *evcon = member_conn_evcon(f->conn);
 	const struct timeval tv = {0, HTTP_CLUSTER_FETCH_TIMEOUT_MS * 1000};
-	evhttp_connection_set_timeout_tv(f->conn, &tv);
-	evhttp_connection_set_retries(f->conn, 0);
-	evhttp_connection_set_max_body_size(f->conn,
+	evhttp_connection_set_timeout_tv(evcon, &tv);
+	evhttp_connection_set_retries(evcon, 0);
+	evhttp_connection_set_max_body_size(evcon,
 					    CLUSTER_VIEW_STATUS_MAX_BYTES);
 	evhttp_request_set_error_cb(out, fetch_error_cb);
 	struct evkeyvalq *h = evhttp_request_get_output_headers(out);
@@ -224,23 +219,23 @@ static int fetch_start(size_t i)
 	    evhttp_add_header(h, "Authorization", cv.auth) != 0) {
 		/* evhttp refuses a value it could not send as one header. */
 		evhttp_request_free(out);
-		evhttp_connection_free(f->conn);
+		member_pool_drop(kvd_member_pool(cv.n), f->conn);
 		free(f);
 		cluster_view_fail(m, "authorization not sendable");
 		return -1;
 	}
 	if (kvdraft_node_watch(cv.n, fetch_wait_done, f, &f->w) != KVDRAFT_OK) {
 		evhttp_request_free(out);
-		evhttp_connection_free(f->conn);
+		member_pool_drop(kvd_member_pool(cv.n), f->conn);
 		free(f);
 		cluster_view_fail(m, "this member is stopping");
 		return -1;
 	}
-	if (evhttp_make_request(f->conn, out, EVHTTP_REQ_GET, "/v1/status") !=
+	if (evhttp_make_request(evcon, out, EVHTTP_REQ_GET, "/v1/status") !=
 	    0) {
 		/* evhttp freed @out. */
 		kvdraft_node_unwatch(cv.n, f->w);
-		evhttp_connection_free(f->conn);
+		member_pool_drop(kvd_member_pool(cv.n), f->conn);
 		free(f);
 		cluster_view_fail(m, "connection failed");
 		return -1;

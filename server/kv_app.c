@@ -413,9 +413,14 @@ struct event_base *kvd_base(struct kvdraft_node *n)
 	return app_of(n)->base;
 }
 
-struct member_tls *kvd_member_tls(struct kvdraft_node *n)
+struct member_pool *kvd_member_pool(struct kvdraft_node *n)
 {
-	return app_of(n)->member_tls;
+	return app_of(n)->member_pool;
+}
+
+struct listener *kvd_client_listener(struct kvdraft_node *n)
+{
+	return app_of(n)->client_listener;
 }
 
 struct metrics *kvd_metrics(struct kvdraft_node *n)

@@ -22,6 +22,8 @@
 struct config;
 struct event_base;
 struct lease_mgr;
+struct listener;
+struct member_pool;
 struct watch_hub;
 
 struct kv_app {
@@ -37,9 +39,11 @@ struct kv_app {
 	struct watch_hub *hub;
 	/* The leader's lease deadlines (lease_mgr.c), told of each apply. */
 	struct lease_mgr *leases;
-	/* Requests to other members' client URLs over HTTPS (main.c;
-	 * member_tls.h); NULL: the client listener is plain HTTP. */
-	struct member_tls *member_tls;
+	/* Connections to other members' client URLs, over HTTPS for
+	 * https:// ones (main.c; member_pool.h, member_tls.h). */
+	struct member_pool *member_pool;
+	/* The client listener (main.c), for its counts on /metrics. */
+	struct listener *client_listener;
 	/* Found damaged at start: told to the node by applied(). */
 	bool damaged;
 	char damaged_why[512];
@@ -74,8 +78,10 @@ struct kv *kv_app_store(struct kvdraft_node *n);
 const struct config *kvd_config(struct kvdraft_node *n);
 struct event_base *kvd_base(struct kvdraft_node *n);
 struct metrics *kvd_metrics(struct kvdraft_node *n);
-/* The context for other members' https:// client URLs, or NULL. */
-struct member_tls *kvd_member_tls(struct kvdraft_node *n);
+/* The connections to other members' client URLs (member_pool.h). */
+struct member_pool *kvd_member_pool(struct kvdraft_node *n);
+/* The client listener, NULL until it serves. */
+struct listener *kvd_client_listener(struct kvdraft_node *n);
 
 /* The member's watch hub. */
 struct watch_hub *kvd_watch_hub(struct kvdraft_node *n);

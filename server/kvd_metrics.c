@@ -10,6 +10,8 @@
 #include "kv_app.h"
 #include "kvdraft_node.h"
 #include "lease_mgr.h"
+#include "listener.h"
+#include "member_pool.h"
 #include "metrics.h"
 #include "process_metrics.h"
 
@@ -49,6 +51,25 @@ void kvd_metrics_render(struct kvdraft_node *n, struct evbuffer *out)
 		    out, "kvd_lease_expired_total", "counter",
 		    "Leases this member ended by expiry as leader.",
 		    (double)lease_mgr_expired(kvd_leases(n)));
+	}
+	if (kvd_client_listener(n) != NULL)
+		metrics_write_value(
+		    out, "kvd_http_connections_accepted_total", "counter",
+		    "Connections the client listener accepted.",
+		    (double)listener_accepted(kvd_client_listener(n)));
+	if (kvd_member_pool(n) != NULL) {
+		struct member_pool_stats ps;
+		member_pool_stats(kvd_member_pool(n), &ps);
+		metrics_write_value(
+		    out, "kvd_member_connections_opened_total", "counter",
+		    "Connections this member opened to other members' client "
+		    "URLs (relays to the leader, the cluster view).",
+		    (double)ps.opened);
+		metrics_write_value(
+		    out, "kvd_member_connections_reused_total", "counter",
+		    "Requests to other members' client URLs sent on an idle "
+		    "connection kept from an earlier one.",
+		    (double)ps.reused);
 	}
 	const struct metrics *m = kvd_metrics(n);
 	metrics_write_histogram(out, "kvd_store_commit_duration_seconds",

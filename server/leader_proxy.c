@@ -10,7 +10,7 @@
 
 #include "config.h"
 #include "kv_app.h"
-#include "member_tls.h"
+#include "member_pool.h"
 #include "http_util.h"
 #include "clock.h"
 #include "util.h"
@@ -21,24 +21,16 @@ struct proxy {
 	struct kvdraft_node *n;
 	const struct leader_proxy_replies *replies;
 	struct evhttp_request *req; /* the client's */
-	struct evhttp_connection *conn;
+	struct member_conn *conn;   /* from the member pool */
 	struct evhttp_request *out; /* ours, to the leader */
 	double t0;
 };
-
-static void free_conn_cb(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	evhttp_connection_free(arg);
-}
 
 /* The leader answered (or the connection failed): relay the answer. */
 static void proxy_http_done(struct evhttp_request *resp, void *arg)
 {
 	struct proxy *p = arg;
 	struct kvdraft_node *n = p->n;
-	const struct timeval now = {0, 0};
 	kvdraft_node_unwatch(n, p->w);
 	int code = resp != NULL ? evhttp_request_get_response_code(resp) : 0;
 	if (code == 0) {
@@ -57,9 +49,10 @@ static void proxy_http_done(struct evhttp_request *resp, void *arg)
 		metrics_http(kvd_metrics(n), p->replies->route, code,
 			     clock_now_seconds() - p->t0);
 	}
-	/* Not from inside the connection's own callback. */
-	event_base_once(kvd_base(n), -1, EV_TIMEOUT, free_conn_cb, p->conn,
-			&now);
+	/* Kept for the next relay after a complete answer on a connection
+	 * left open, else freed; either way never from inside the
+	 * connection's own callback (member_pool_give()). */
+	member_pool_give(kvd_member_pool(n), p->conn, resp);
 	free(p);
 }
 
@@ -69,7 +62,7 @@ static void proxy_wait_done(void *arg, int err, const void *result)
 	(void)result;
 	struct proxy *p = arg;
 	evhttp_cancel_request(p->out);
-	evhttp_connection_free(p->conn);
+	member_pool_drop(kvd_member_pool(p->n), p->conn);
 	p->replies->node_error(p->n, p->req, p->t0, err);
 	free(p);
 }
@@ -101,9 +94,10 @@ void leader_proxy_forward(struct kvdraft_node *n, struct evhttp_request *req,
 	p->replies = replies;
 	p->req = req;
 	p->t0 = t0;
-	/* Over HTTPS when the leader's client URL is https:// (a new
-	 * connection per relayed request, as before). */
-	p->conn = member_tls_connect(kvd_member_tls(n), kvd_base(n), url, &a);
+	/* Over HTTPS when the leader's client URL is https://; an idle
+	 * connection from an earlier relay when there is one, which saves a
+	 * connect and, over TLS, a handshake per relayed request. */
+	p->conn = member_pool_take(kvd_member_pool(n), url, &a);
 	if (p->conn == NULL) {
 		free(p);
 		replies->error(n, req, t0, 503, "unavailable",
@@ -112,18 +106,21 @@ void leader_proxy_forward(struct kvdraft_node *n, struct evhttp_request *req,
 	}
 	p->out = evhttp_request_new(proxy_http_done, p);
 	if (p->out == NULL) {
-		evhttp_connection_free(p->conn);
+		member_pool_drop(kvd_member_pool(n), p->conn);
 		free(p);
 		replies->error(n, req, t0, 500, "internal", "out of memory");
 		return;
 	}
+	struct evhttp_connection *evcon = member_conn_evcon(p->conn);
 	/* The node's timer decides when to give up, not evhttp. */
 	evhttp_connection_set_timeout(
-	    p->conn, (int)(kvd_config(n)->request_timeout_ms / 1000 + 2));
+	    evcon, (int)(kvd_config(n)->request_timeout_ms / 1000 + 2));
 	struct evkeyvalq *h = evhttp_request_get_output_headers(p->out);
 	evhttp_add_header(h, "Host", a.host);
 	evhttp_add_header(h, "Content-Type", "application/json");
 	evhttp_add_header(h, LEADER_PROXY_HEADER, "1");
+	/* No "Connection" header (the client's is not passed on): HTTP/1.1
+	 * keeps the connection open for the next relay. */
 	/* The leader checks the caller again (DESIGN.md §1.8): its token
 	 * goes along, and nowhere else. */
 	const char *auth = evhttp_find_header(
@@ -136,15 +133,15 @@ void leader_proxy_forward(struct kvdraft_node *n, struct evhttp_request *req,
 	int rc = kvdraft_node_watch(n, proxy_wait_done, p, &p->w);
 	if (rc != KVDRAFT_OK) {
 		evhttp_request_free(p->out);
-		evhttp_connection_free(p->conn);
+		member_pool_drop(kvd_member_pool(n), p->conn);
 		free(p);
 		replies->node_error(n, req, t0, rc);
 		return;
 	}
-	if (evhttp_make_request(p->conn, p->out, cmd, path) != 0) {
+	if (evhttp_make_request(evcon, p->out, cmd, path) != 0) {
 		/* evhttp freed p->out. */
 		kvdraft_node_unwatch(n, p->w);
-		evhttp_connection_free(p->conn);
+		member_pool_drop(kvd_member_pool(n), p->conn);
 		free(p);
 		replies->error(n, req, t0, 503, "unavailable",
 			       "the leader could not be reached");

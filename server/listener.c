@@ -99,6 +99,7 @@ struct listener {
 	bool (*gate_refuse)(void *arg, const char *head, size_t len);
 	void *gate_arg;
 	unsigned count;	      /* connections open */
+	uint64_t accepted;    /* connections accepted since the start */
 	int enabled;	      /* whether @lev accepts */
 	int out_of_fds;	      /* paused until @retry fires */
 	int fd_episode;	      /* an episode was logged and has not ended */
@@ -464,6 +465,7 @@ static struct bufferevent *conn_new(struct event_base *base, void *arg)
 	bufferevent_incref(bev);
 	event_active(c->ev, EV_TIMEOUT, 1);
 	l->count++;
+	l->accepted++;
 	if (l->fd_episode) {
 		log_info("%s listener: accepting again after %" PRIu64
 			 " failed accept() calls",
@@ -592,6 +594,11 @@ void listener_stop(struct listener *l)
 unsigned listener_connections(const struct listener *l)
 {
 	return l->count;
+}
+
+uint64_t listener_accepted(const struct listener *l)
+{
+	return l->accepted;
 }
 
 void listener_free(struct listener *l)

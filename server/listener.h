@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "config.h"
 
@@ -91,6 +92,10 @@ void listener_stop(struct listener *l);
 
 /* Connections open now (tests and metrics). */
 unsigned listener_connections(const struct listener *l);
+
+/* Connections accepted since listener_serve() (metrics: whether clients,
+ * other members among them, reuse their connections). */
+uint64_t listener_accepted(const struct listener *l);
 
 /* Frees @l (stopping it first). Call after evhttp_free(). NULL is a no-op. */
 void listener_free(struct listener *l);

@@ -23,6 +23,7 @@
 #include "mem_policy.h"
 #include "kvdraft_node.h"
 #include "sd_notify.h"
+#include "member_pool.h"
 #include "member_tls.h"
 #include "tls.h"
 #include "watch_hub.h"
@@ -40,6 +41,8 @@ struct kvd {
 	struct tls_server *client_tls; /* NULL: the client listener is HTTP */
 	/* With client TLS: requests to other members' client URLs. */
 	struct member_tls *member_tls;
+	/* Their connections, kept for reuse (http:// and https://). */
+	struct member_pool *member_pool;
 	bool peer_tls; /* --peer-cert: the node's peer listener is HTTPS */
 	struct kvdraft_node *node;
 	struct kv_app store;
@@ -125,8 +128,12 @@ static void sighup_cb(evutil_socket_t sig, short what, void *arg)
 				  "new certificates, requests to other members "
 				  "keep the old ones",
 				  err);
-		else
+		else {
 			log_info("SIGHUP: client certificates reloaded");
+			/* Idle connections to other members were made with
+			 * the old context: the next requests take new ones. */
+			member_pool_flush(k->member_pool);
+		}
 	}
 	if (k->peer_tls) {
 		if (kvdraft_node_reload_tls(k->node, err, sizeof(err)) !=
@@ -295,8 +302,11 @@ int main(int argc, char **argv)
 		log_error("%s", err);
 		die(err, CONFIG_EXIT_STARTUP);
 	}
+	k.member_pool = member_pool_new(k.base, k.member_tls, NULL);
+	if (k.member_pool == NULL)
+		die("out of memory", CONFIG_EXIT_STARTUP);
 	/* After kvd_node_open(), which sets up the store afresh. */
-	k.store.member_tls = k.member_tls;
+	k.store.member_pool = k.member_pool;
 	http_api_attach(k.client_http, k.node);
 	/* Both listeners are bounded alike (docs/API.md, "Connections and
 	 * limits"). */
@@ -314,6 +324,7 @@ int main(int argc, char **argv)
 	lo.gate_refuse = http_auth_gate_refuse;
 	lo.gate_arg = k.node;
 	k.client_listener = listener_serve(k.base, k.client_http, cfd, &lo);
+	k.store.client_listener = k.client_listener;
 	lo.gate_on = NULL;
 	lo.gate_refuse = NULL;
 	lo.gate_arg = NULL;
@@ -364,6 +375,9 @@ int main(int argc, char **argv)
 	/* After evhttp_free: closing connections report to them. */
 	listener_free(k.client_listener);
 	listener_free(k.peer_listener);
+	/* After the node and the store, whose last callbacks hand their
+	 * connections back to it. */
+	member_pool_free(k.member_pool);
 	/* After the connections: each SSL held a reference on the context. */
 	tls_server_free(k.client_tls);
 	member_tls_free(k.member_tls);
