@@ -201,8 +201,11 @@ static void setup(void)
 		o.initial = peers;
 		o.n_initial = MEMBERS;
 		/* The watches must not time out before the transfer
-		 * completes, however loaded the machine. */
+		 * completes, however loaded the machine; nor the transfer
+		 * (an election timeout and a heartbeat), which would end it
+		 * from its timer instead of from the new leader's news. */
 		o.request_timeout_ms = 600000;
+		o.election_timeout_ms = 2000;
 		char err[256] = "";
 		ck_assert_msg(kvdraft_node_open(fx.base, fx.m[i].http, &o, &app,
 						&fx.m[i].node, err,
