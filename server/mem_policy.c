@@ -5,6 +5,34 @@
 #include <malloc.h>
 #include <stddef.h>
 
+#ifdef KVD_JEMALLOC
+/* kvd linked with jemalloc (meson option jemalloc): it keeps a freed
+ * extent for the next allocation of its size class and gives it back to
+ * the kernel once it has been unused for its decay time, which is this
+ * policy already. Its background thread does that purging, so a member
+ * that went quiet after large writes does not keep them resident for
+ * want of further calls into the allocator. jemalloc reads this symbol
+ * when it starts, before main(). glibc's thresholds and trim below do not
+ * apply to it. */
+const char *malloc_conf = "background_thread:true,dirty_decay_ms:10000,"
+			  "muzzy_decay_ms:0";
+
+void mem_policy_init(void)
+{
+}
+
+int mem_policy_start(struct event_base *base)
+{
+	(void)base;
+	return 0;
+}
+
+void mem_policy_stop(void)
+{
+}
+
+#else /* glibc's malloc */
+
 /* A buffer above this goes to mmap and back to the kernel at free: the
  * largest glibc accepts (32 MiB on 64-bit), above the largest entry. */
 #define MEM_POLICY_MMAP_THRESHOLD (32u << 20)
@@ -62,3 +90,5 @@ void mem_policy_stop(void)
 		event_free(check_ev);
 	check_ev = NULL;
 }
+
+#endif /* KVD_JEMALLOC */
