@@ -5,7 +5,8 @@ KVD_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
 # Debian packages the build and the tests need.
 KVD_PACKAGES=(build-essential pkg-config meson ninja-build libevent-dev
-	libjansson-dev liblmdb-dev libssl-dev openssl check python3 curl iproute2)
+	libjansson-dev liblmdb-dev libssl-dev libjemalloc-dev openssl check python3
+	curl iproute2)
 
 kvd_log() { printf '%s: %s\n' "$(basename "$0")" "$*" >&2; }
 
