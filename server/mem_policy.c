@@ -42,9 +42,9 @@ void mem_policy_stop(void)
 #define MEM_POLICY_TRIM_THRESHOLD (1024u << 20)
 #define MEM_POLICY_CHECK_S	  5
 /* Free memory kept without a trim: a few large buffers. */
-#define MEM_POLICY_KEEP_BYTES ((size_t)64 << 20)
+#define MEM_POLICY_KEEP_BYTES	  ((size_t)64 << 20)
 /* Heap use moving less than this between two checks counts as quiet. */
-#define MEM_POLICY_QUIET_BYTES ((size_t)1 << 20)
+#define MEM_POLICY_QUIET_BYTES	  ((size_t)1 << 20)
 
 static struct event *check_ev;
 static size_t last_free, last_used;
