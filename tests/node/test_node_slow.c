@@ -16,8 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "clock.h"
 #include "kvdraft_node.h"
+#include "node_test_util.h"
 #include "slow_log.h"
 
 /* --- the limiter, on a clock of the test's own --- */
@@ -113,38 +113,15 @@ static int app_apply(void *ctx, const struct raft_entry *ents, size_t n,
 	return 0;
 }
 
-static int app_snapshot_write(void *ctx, int fd, raft_index *index,
-			      raft_term *term, char *err, size_t errlen)
-{
-	(void)ctx, (void)fd, (void)err, (void)errlen;
-	*index = 0;
-	*term = 0;
-	return 0;
-}
-
-static int app_snapshot_restore(void *ctx, int fd, raft_index index,
-				raft_term term, char *err, size_t errlen)
-{
-	(void)ctx, (void)fd, (void)index, (void)term, (void)err, (void)errlen;
-	return 0;
-}
-
 static void stats(struct kvdraft_node_stats *st)
 {
-	memset(st, 0, sizeof(*st));
-	st->size = sizeof(*st);
-	kvdraft_node_stats(fx.node, st);
+	node_test_stats(fx.node, st);
 }
 
 /* Runs the loop until @cond holds; fails after WAIT_SECONDS. */
 static void wait_for(int (*cond)(void), const char *what)
 {
-	double deadline = clock_now_seconds() + WAIT_SECONDS;
-	while (!cond()) {
-		ck_assert_msg(clock_now_seconds() < deadline,
-			      "timed out waiting for %s", what);
-		event_base_loop(fx.base, EVLOOP_ONCE);
-	}
+	node_test_wait(fx.base, cond, what, WAIT_SECONDS);
 }
 
 static int is_leader(void)
@@ -157,22 +134,10 @@ static int is_leader(void)
 static void setup(void)
 {
 	memset(&fx, 0, sizeof(fx));
-	snprintf(fx.dir, sizeof(fx.dir), "/tmp/kvd-test-slow-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(fx.dir));
+	node_test_mkdir(fx.dir, sizeof(fx.dir), "kvd-test-slow");
 	fx.base = event_base_new();
 	ck_assert_ptr_nonnull(fx.base);
-	fx.http = evhttp_new(fx.base);
-	ck_assert_ptr_nonnull(fx.http);
-	struct evhttp_bound_socket *bs =
-	    evhttp_bind_socket_with_handle(fx.http, "127.0.0.1", 0);
-	ck_assert_ptr_nonnull(bs);
-	struct sockaddr_in sa;
-	socklen_t len = sizeof(sa);
-	ck_assert_int_eq(getsockname(evhttp_bound_socket_get_fd(bs),
-				     (struct sockaddr *)&sa, &len),
-			 0);
-	snprintf(fx.url, sizeof(fx.url), "http://127.0.0.1:%u",
-		 (unsigned)ntohs(sa.sin_port));
+	fx.http = node_test_listen(fx.base, fx.url, sizeof(fx.url));
 
 	struct kvdraft_peer self = {.id = 1, .peer_url = fx.url};
 	struct kvdraft_node_options o;
@@ -187,11 +152,8 @@ static void setup(void)
 	o.log = on_log;
 	o.log_ctx = &fx;
 	struct kvdraft_app app;
-	kvdraft_app_init(&app);
-	app.ctx = &fx;
+	node_test_empty_app(&app, &fx);
 	app.apply = app_apply;
-	app.snapshot_write = app_snapshot_write;
-	app.snapshot_restore = app_snapshot_restore;
 	char err[256] = "";
 	ck_assert_msg(kvdraft_node_open(fx.base, fx.http, &o, &app, &fx.node,
 					err, sizeof(err)) == KVDRAFT_OK,
@@ -204,9 +166,7 @@ static void teardown(void)
 	kvdraft_node_close(fx.node);
 	evhttp_free(fx.http);
 	event_base_free(fx.base);
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx.dir);
-	ck_assert_int_eq(system(cmd), 0);
+	node_test_rmdir(fx.dir);
 }
 
 static unsigned done_calls;

@@ -9,18 +9,15 @@
  * list's head, so the one after the transfer is the newest registered
  * before it: the test watches before the transfer starts (and after, for
  * good measure), and every watch must end once, with KVDRAFT_ESTOPPING. */
-#include <arpa/inet.h>
 #include <check.h>
 #include <event2/event.h>
 #include <event2/http.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
-#include "clock.h"
 #include "kvdraft_node.h"
+#include "node_test_util.h"
 
 #define WAIT_SECONDS   30.0 /* generous: the machine may be loaded */
 #define MEMBERS	       2
@@ -56,20 +53,13 @@ static struct fixture fx;
 
 static void stats(const struct member *m, struct kvdraft_node_stats *st)
 {
-	memset(st, 0, sizeof(*st));
-	st->size = sizeof(*st);
-	kvdraft_node_stats(m->node, st);
+	node_test_stats(m->node, st);
 }
 
 /* Runs the loop until @cond holds; fails after WAIT_SECONDS. */
 static void wait_for(int (*cond)(void), const char *what)
 {
-	double deadline = clock_now_seconds() + WAIT_SECONDS;
-	while (!cond()) {
-		ck_assert_msg(clock_now_seconds() < deadline,
-			      "timed out waiting for %s", what);
-		event_base_loop(fx.base, EVLOOP_ONCE);
-	}
+	node_test_wait(fx.base, cond, what, WAIT_SECONDS);
 }
 
 /* The member that leads with the other following it, both ready and the
@@ -137,43 +127,8 @@ static int new_leader_leads(void)
 static void bind_member(struct member *m, raft_id id)
 {
 	m->id = id;
-	snprintf(m->dir, sizeof(m->dir), "/tmp/kvd-test-transfer-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(m->dir));
-	m->http = evhttp_new(fx.base);
-	ck_assert_ptr_nonnull(m->http);
-	struct evhttp_bound_socket *bs =
-	    evhttp_bind_socket_with_handle(m->http, "127.0.0.1", 0);
-	ck_assert_ptr_nonnull(bs);
-	struct sockaddr_in sa;
-	socklen_t len = sizeof(sa);
-	ck_assert_int_eq(getsockname(evhttp_bound_socket_get_fd(bs),
-				     (struct sockaddr *)&sa, &len),
-			 0);
-	snprintf(m->url, sizeof(m->url), "http://127.0.0.1:%u",
-		 (unsigned)ntohs(sa.sin_port));
-}
-
-static int app_apply(void *ctx, const struct raft_entry *ents, size_t n,
-		     void *results, char *err, size_t errlen)
-{
-	(void)ctx, (void)ents, (void)n, (void)results, (void)err, (void)errlen;
-	return 0;
-}
-
-static int app_snapshot_write(void *ctx, int fd, raft_index *index,
-			      raft_term *term, char *err, size_t errlen)
-{
-	(void)ctx, (void)fd, (void)err, (void)errlen;
-	*index = 0;
-	*term = 0;
-	return 0;
-}
-
-static int app_snapshot_restore(void *ctx, int fd, raft_index index,
-				raft_term term, char *err, size_t errlen)
-{
-	(void)ctx, (void)fd, (void)index, (void)term, (void)err, (void)errlen;
-	return 0;
+	node_test_mkdir(m->dir, sizeof(m->dir), "kvd-test-transfer");
+	m->http = node_test_listen(fx.base, m->url, sizeof(m->url));
 }
 
 static void setup(void)
@@ -188,10 +143,7 @@ static void setup(void)
 		peers[i].peer_url = fx.m[i].url;
 	}
 	struct kvdraft_app app;
-	kvdraft_app_init(&app);
-	app.apply = app_apply;
-	app.snapshot_write = app_snapshot_write;
-	app.snapshot_restore = app_snapshot_restore;
+	node_test_empty_app(&app, NULL);
 	for (int i = 0; i < MEMBERS; i++) {
 		struct kvdraft_node_options o;
 		kvdraft_node_options_init(&o);
@@ -221,11 +173,8 @@ static void teardown(void)
 		evhttp_free(fx.m[i].http);
 	}
 	event_base_free(fx.base);
-	for (int i = 0; i < MEMBERS; i++) {
-		char cmd[128];
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx.m[i].dir);
-		ck_assert_int_eq(system(cmd), 0);
-	}
+	for (int i = 0; i < MEMBERS; i++)
+		node_test_rmdir(fx.m[i].dir);
 }
 
 static void watch(struct member *m, struct kvdraft_wait **h, int i)
