@@ -17,7 +17,7 @@ mkdir -p "$1"
 out=$(cd "$1" && pwd)
 shift
 cd "$root" # project sources are named relative to the root
-targets=${*:-"fuzz_frame fuzz_msg_codec fuzz_wal_recovery fuzz_command fuzz_txn fuzz_peer_http fuzz_snapshot_http fuzz_client_http fuzz_watch_stream fuzz_txn_json fuzz_peer_hello fuzz_auth"}
+targets=${*:-"fuzz_frame fuzz_msg_codec fuzz_wal_recovery fuzz_command fuzz_txn fuzz_peer_http fuzz_snapshot_http fuzz_client_http fuzz_watch_stream fuzz_txn_json fuzz_peer_hello fuzz_auth fuzz_lane_answer"}
 
 if [ -z "${CC:-}" ]; then
 	if command -v clang >/dev/null 2>&1; then CC=clang
@@ -57,6 +57,7 @@ srcs() {
 		echo "kv/key.c kv/command.c kv/txn.c kv/auth_token.c" ;;
 	fuzz_txn_json) echo "kv/key.c kv/txn.c server/txn_json.c" ;;
 	fuzz_peer_hello) echo "raft/peer/peer_proof.c" ;;
+	fuzz_lane_answer) echo "raft/peer/http_answer.c" ;;
 	fuzz_auth)
 		echo "kv/key.c kv/auth_token.c server/auth.c server/auth_json.c" ;;
 	fuzz_peer_http) echo "$peer_src" ;;

@@ -642,6 +642,40 @@ static void gen_client_http(void)
 	}
 }
 
+/* ---- answers a peer lane reads ---- */
+
+static void gen_lane_answer(void)
+{
+	static const char *answers[][2] = {
+	    {"204", "HTTP/1.1 204 No Content\r\nDate: x\r\n\r\n"},
+	    {"pipelined", "HTTP/1.1 204 No Content\r\n\r\n"
+			  "HTTP/1.1 204 No Content\r\n\r\n"
+			  "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc"
+			  "HTTP/1.1 204 No Content\r\n\r\n"},
+	    {"hello", "HTTP/1.1 200 OK\r\nContent-Type: text/plain; "
+		      "charset=utf-8\r\nCache-Control: no-store\r\n"
+		      "Content-Length: 10\r\n\r\n2 abcdef\r\n"},
+	    {"close", "HTTP/1.1 401 Unauthorized\r\nConnection: close\r\n"
+		      "Content-Length: 13\r\n\r\nunauthorized\n"
+		      "HTTP/1.1 204 No Content\r\n\r\n"},
+	    {"http10", "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n"
+		       "Content-Length: 0\r\n\r\n"
+		       "HTTP/1.1 100 Continue\r\n\r\n"
+		       "HTTP/1.1 500\r\ncontent-length:\t1 \r\n\r\nx"},
+	    {"refused", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked"
+			"\r\n\r\n3\r\nabc\r\n0\r\n\r\n"},
+	    {"duplicate", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n"
+			  "Content-Length: 1\r\n\r\nx"},
+	};
+
+	for (size_t i = 0; i < sizeof(answers) / sizeof(answers[0]); i++) {
+		struct buf b = {0};
+		put_str(&b, "%s", answers[i][1]);
+		write_seed("fuzz_lane_answer", answers[i][0], &b);
+		free(b.p);
+	}
+}
+
 /* ---- snapshot chunks ---- */
 
 /* A snapshot as fuzz_snapshot_http's verify() takes it: the index and term
@@ -805,5 +839,6 @@ int main(int argc, char **argv)
 	gen_wal();
 	gen_client_http();
 	gen_snapshot_http();
+	gen_lane_answer();
 	return 0;
 }
