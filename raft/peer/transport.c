@@ -27,6 +27,8 @@
 #define DEFAULT_BACKOFF_MIN_MS	   50
 #define DEFAULT_BACKOFF_MAX_MS	   2000
 #define DEFAULT_LOG_INTERVAL_MS	   10000
+#define DEFAULT_PIPELINE_RTT_MS	   1
+#define DEFAULT_MAX_INFLIGHT_POSTS 16
 
 void transport__log(struct transport *t, int level, const char *fmt, ...)
 {
@@ -132,7 +134,12 @@ int transport_new(struct event_base *base, const struct transport_options *o,
 		l->backoff_max_ms = DEFAULT_BACKOFF_MAX_MS;
 	if (!l->log_interval_ms)
 		l->log_interval_ms = DEFAULT_LOG_INTERVAL_MS;
-	if (l->backoff_min_ms > l->backoff_max_ms) {
+	if (!l->pipeline_rtt_ms)
+		l->pipeline_rtt_ms = DEFAULT_PIPELINE_RTT_MS;
+	if (!l->max_inflight_posts)
+		l->max_inflight_posts = DEFAULT_MAX_INFLIGHT_POSTS;
+	if (l->backoff_min_ms > l->backoff_max_ms ||
+	    l->max_inflight_posts > TRANSPORT_MAX_INFLIGHT_POSTS) {
 		rc = TRANSPORT_EINVAL;
 		goto fail;
 	}
@@ -211,6 +218,7 @@ void transport__counters_add(struct counters *to, const struct counters *c)
 	to->errors += c->errors;
 	to->heartbeat_failures += c->heartbeat_failures;
 	to->proof_failures += c->proof_failures;
+	to->posts_pipelined += c->posts_pipelined;
 }
 
 int transport_peer_stats(const struct transport *t, raft_id id,
@@ -277,6 +285,7 @@ void transport_stats(const struct transport *t, struct transport_stats *out)
 	out->frames_encoded = t->frames_encoded;
 	out->frames_shared = t->frames_shared;
 	out->proof_failures = sum.proof_failures;
+	out->posts_pipelined = sum.posts_pipelined;
 	out->hellos_answered = t->hellos_answered;
 	out->hellos_limited = t->hellos_limited;
 }

@@ -2,11 +2,15 @@
  *
  * Client side: for each peer, messages handed to transport_send() are
  * encoded at once (msg_codec.h) into that peer's queue and go out as the
- * body of `POST /raft/messages` on a keep-alive connection. An evhttp
- * connection carries one request at a time, so the transport pipelines by
- * batching: while a POST is in flight, new messages queue; when it
- * completes, everything queued (up to batch_bytes) goes out as the next
- * POST. Messages sent in one loop turn travel in one POST.
+ * body of `POST /raft/messages` on a keep-alive connection (lane_conn.h).
+ * Near peers get one POST at a time, and the transport batches: while a
+ * POST is in flight, new messages queue; when it completes, everything
+ * queued (up to batch_bytes) goes out as the next POST. Messages sent in
+ * one loop turn travel in one POST. Far peers (the smallest round trip of
+ * a lane's last answers at least pipeline_rtt_ms) get up to
+ * max_inflight_posts POSTs in flight on one connection (HTTP/1.1
+ * pipelining; the answers come in order): one POST per round trip would
+ * cap a lane at 1/RTT batches a second.
  *
  * Each peer has two lanes, each with its own connection, so a large
  * AppendEntries never delays a heartbeat or a vote:
@@ -79,6 +83,9 @@ struct tls_client;
 #define TRANSPORT_MAX_URL	    1024 /* bytes of a peer or client URL */
 #define TRANSPORT_MAX_TOKEN	    4096 /* bytes of the token */
 
+/* Cap of transport_limits.max_inflight_posts. */
+#define TRANSPORT_MAX_INFLIGHT_POSTS 1024
+
 enum transport_error {
 	TRANSPORT_OK = 0,
 	TRANSPORT_EINVAL = -1, /* bad argument or option */
@@ -112,6 +119,16 @@ struct transport_limits {
 	unsigned backoff_max_ms;  /* cap of the doubling delay (2000) */
 	unsigned log_interval_ms; /* at most one failure line per peer per
 				   * interval (10000) */
+	/* A lane pipelines (several POSTs in flight on its connection) when
+	 * the smallest round trip of its last 32 answered POSTs is at least
+	 * this (1); on a LAN, where the lane is free again within a fraction
+	 * of a millisecond, one POST at a time makes bigger batches and
+	 * costs the receiver fewer requests to parse. Negative: always
+	 * (tests). */
+	int pipeline_rtt_ms;
+	/* POSTs in flight per lane when pipelining (16), at most
+	 * TRANSPORT_MAX_INFLIGHT_POSTS; 1: never pipeline. */
+	unsigned max_inflight_posts;
 	struct msg_codec_limits codec; /* decoding limits; codec.max_body_bytes
 					* is forced to max_body_bytes */
 };
@@ -209,6 +226,9 @@ struct transport_stats {
 	 * rate limit (429). */
 	uint64_t proof_failures;
 	uint64_t hellos_answered, hellos_limited;
+	/* POSTs written while another was in flight on the same lane
+	 * (pipelining to a far peer; sum over peers, live and removed). */
+	uint64_t posts_pipelined;
 };
 
 struct transport;
@@ -216,7 +236,8 @@ struct transport;
 /* Creates a transport on @base (not owned; must outlive it). @opts and the
  * strings in it are copied. Returns TRANSPORT_OK and *@out, TRANSPORT_EINVAL
  * (self == 0, no on_messages, oversized token or URL, backoff_min_ms >
- * backoff_max_ms, ...) or TRANSPORT_ENOMEM. */
+ * backoff_max_ms, max_inflight_posts above TRANSPORT_MAX_INFLIGHT_POSTS,
+ * ...) or TRANSPORT_ENOMEM. */
 int transport_new(struct event_base *base, const struct transport_options *opts,
 		  struct transport **out);
 

@@ -19,6 +19,7 @@
 #include <event2/keyvalq_struct.h>
 
 #include "clock.h"
+#include "lane_conn.h"
 #include "peer_proof.h"
 #include "transport_internal.h"
 
@@ -28,18 +29,11 @@
  * to make the member compute MACs in bulk. */
 #define HELLO_BURST	 64.0
 #define HELLO_PER_SECOND 32.0
-/* Answers and headers the asking side reads from a peer: a hello answer
- * is one short line, a POST's answer is empty or a line of text. */
-#define LANE_MAX_ANSWER_BYTES  ((ev_ssize_t)16 << 10)
-#define LANE_MAX_HEADERS_BYTES ((ev_ssize_t)16 << 10)
-
 /* ---- asking ---- */
 
 bool transport__hello_needed(const struct lane *ln)
 {
-	return ln->peer->t->token != NULL &&
-	       !(ln->proven && ln->proven_gen == ln->conn_gen &&
-		 ln->proven_conn == ln->conn);
+	return ln->peer->t->token != NULL && !ln->proven;
 }
 
 /* The hello was not answered with a good proof: the lane fails like a
@@ -61,35 +55,29 @@ static void hello_failed(struct lane *ln, bool answered, const char *why)
 	transport__lane_failed(ln, line);
 }
 
-static void hello_done_cb(struct evhttp_request *req, void *arg)
+void transport__hello_done(struct lane *ln, const struct lane_answer *a,
+			   const char *err)
 {
-	struct lane *ln = arg;
 	struct peer *p = ln->peer;
 	struct transport *t = p->t;
-	int code = req ? evhttp_request_get_response_code(req) : 0;
 	uint8_t mac[PEER_PROOF_MAC_BYTES];
-	struct evbuffer *in;
 	const uint8_t *body;
 	char why[128];
 	raft_id id = 0;
 	size_t len;
 
-	if (!ln->inflight || !ln->hello)
-		return;
-	if (code != 200) {
-		if (code != 0)
+	if (a == NULL || a->status != 200) {
+		if (a != NULL)
 			snprintf(why, sizeof(why), "hello answered HTTP %d",
-				 code);
+				 a->status);
 		else
-			snprintf(why, sizeof(why), "hello: %s",
-				 ln->err[0] ? ln->err : "connection failed");
-		hello_failed(ln, code != 0, why);
+			snprintf(why, sizeof(why), "hello: %s", err);
+		hello_failed(ln, a != NULL, why);
 		return;
 	}
-	in = evhttp_request_get_input_buffer(req);
-	len = evbuffer_get_length(in);
+	len = evbuffer_get_length(a->body);
 	body = len <= PEER_PROOF_ANSWER_MAX
-		   ? evbuffer_pullup(in, (ev_ssize_t)len)
+		   ? evbuffer_pullup(a->body, (ev_ssize_t)len)
 		   : NULL;
 	if (body == NULL || peer_proof_parse_answer(body, len, &id, mac) != 0) {
 		hello_failed(ln, true, "malformed hello answer");
@@ -108,15 +96,14 @@ static void hello_done_cb(struct evhttp_request *req, void *arg)
 			     "member's peer token)");
 		return;
 	}
-	/* evhttp closes a connection the answer asked to close before it
-	 * calls us: then the proof was made on a connection that is gone,
-	 * and the next POST would go out on a new, unproven one. */
-	if (ln->conn_gen != ln->proven_gen || ln->proven_conn != ln->conn) {
+	/* An answer that closes its connection proves a connection that is
+	 * gone: the next POST would go out on a new, unproven one. */
+	if (a->close) {
 		hello_failed(ln, true, "connection closed after the hello");
 		return;
 	}
+	transport__lane_pop(ln);
 	ln->hello = false;
-	ln->inflight = false;
 	ln->proven = true;
 	if (!p->proven)
 		transport__log(t, TRANSPORT_LOG_INFO,
@@ -131,51 +118,28 @@ void transport__hello_start(struct lane *ln)
 	struct peer *p = ln->peer;
 	struct transport *t = p->t;
 	char hex[PEER_PROOF_NONCE_HEX + 1];
-	char uri[sizeof(PEER_PROOF_PATH) + 8 + PEER_PROOF_NONCE_HEX];
-	struct evhttp_request *req;
-	struct evkeyvalq *h;
+	char head[sizeof(PEER_PROOF_PATH) + PEER_PROOF_NONCE_HEX +
+		  TRANSPORT_MAX_URL + 128];
+	const struct post rec = {.hello = true};
+	int n;
 
 	if (peer_proof_nonce(ln->nonce) != 0) {
 		transport__lane_failed(ln, "no random bytes for a hello");
 		return;
 	}
-	/* The lane's close callback (transport_send.c, set where its
-	 * connections are made) counts closes in conn_gen. */
-	evhttp_connection_set_max_body_size(ln->conn, LANE_MAX_ANSWER_BYTES);
-	evhttp_connection_set_max_headers_size(ln->conn,
-					       LANE_MAX_HEADERS_BYTES);
-	req = evhttp_request_new(hello_done_cb, ln);
-	if (req == NULL) {
-		transport__lane_failed(ln, "out of memory");
-		return;
-	}
-	evhttp_request_set_error_cb(req, transport__lane_error_cb);
-	h = evhttp_request_get_output_headers(req);
-	/* No token, no client URL: nothing but who asks. */
-	if (evhttp_add_header(h, "Host", p->host_header) ||
-	    evhttp_add_header(h, TRANSPORT_HEADER_FROM, t->self_str)) {
-		evhttp_request_free(req);
-		transport__lane_failed(ln, "out of memory");
-		return;
-	}
 	peer_proof_nonce_hex(ln->nonce, hex);
-	snprintf(uri, sizeof(uri), PEER_PROOF_PATH "?nonce=%s", hex);
-	ln->inflight = true;
+	/* No token, no client URL: nothing but who asks. */
+	n = snprintf(head, sizeof(head),
+		     "GET " PEER_PROOF_PATH "?nonce=%s HTTP/1.1\r\nHost: %s\r\n"
+		     "%s: %s\r\n\r\n",
+		     hex, p->host_header, TRANSPORT_HEADER_FROM, t->self_str);
+	if (n < 0 || (size_t)n >= sizeof(head) ||
+	    transport__lane_write(ln, head, (size_t)n, NULL, &rec) != 0) {
+		hello_failed(ln, false, "cannot send the hello");
+		return;
+	}
 	ln->hello = true;
 	ln->proven = false;
-	ln->proven_gen = ln->conn_gen;
-	ln->proven_conn = ln->conn;
-	ln->inflight_msgs = ln->inflight_bytes = 0;
-	ln->inflight_heartbeat = false;
-	ln->err[0] = '\0';
-	ln->sent_at = clock_now_seconds();
-	if (evhttp_make_request(ln->conn, req, EVHTTP_REQ_GET, uri) != 0) {
-		/* evhttp freed the request; a synchronous callback may
-		 * already have counted the failure. */
-		if (ln->inflight && ln->hello)
-			hello_failed(ln, false,
-				     ln->err[0] ? ln->err : "cannot connect");
-	}
 }
 
 /* ---- answering ---- */

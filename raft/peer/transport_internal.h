@@ -28,42 +28,54 @@ struct chunk {
 };
 
 struct peer;
+struct lane_conn;
+struct lane_answer;
 
-/* One connection to a peer with its own queue: at most one POST in flight. */
+/* Answers and headers the asking side reads from a peer: a hello answer
+ * is one short line, a POST's answer is empty or a line of text. */
+#define LANE_MAX_ANSWER_BYTES (16u << 10)
+/* Round trips of a lane's last answers kept to decide on pipelining. */
+#define LANE_RTT_SAMPLES 32
+
+/* A request written on a lane's connection and not answered yet: a POST
+ * and what it carries, or the hello. */
+struct post {
+	size_t msgs, bytes;
+	bool heartbeat; /* carries a RAFT_MSG_HEARTBEAT */
+	bool hello;
+	double sent_at; /* when it was written */
+};
+
+/* One connection to a peer with its own queue. Its POSTs are written one
+ * at a time, or, when the peer is far (lane_pipelining(), transport_send.c),
+ * up to max_inflight_posts at once (lane_conn.h). */
 struct lane {
 	struct peer *peer;
 	enum lane_kind kind;
-	struct evhttp_connection *conn;
+	/* NULL, or the connection; made anew after it failed or closed
+	 * (with TLS, a new SSL from the current context). */
+	struct lane_conn *conn;
 	struct event *kick; /* fires to send the next POST (now or after
 			     * a backoff delay) */
 	struct chunk *head, *tail;
-	bool inflight;
-	size_t inflight_msgs, inflight_bytes;
-	bool inflight_heartbeat; /* the POST in flight carries a heartbeat */
-	double sent_at; /* when the POST in flight was handed to evhttp */
+	/* The requests in flight, oldest first: a ring of
+	 * lim.max_inflight_posts records from posts[post_head]. */
+	struct post *posts;
+	size_t post_head, inflight;
+	size_t inflight_msgs, inflight_bytes; /* sums over the ring */
 	bool backing_off;
 	unsigned backoff_ms; /* 0 after a success */
 	bool used;	     /* at least one POST was answered or failed */
 	bool up;	     /* the last POST succeeded */
-	char err[96];	     /* reason given by evhttp's error callback */
-	/* With TLS: @conn closed or failed, and is made anew (a new SSL)
-	 * before the next POST. */
-	bool renew;
-	/* TCP_NODELAY is on for the connection's current socket: set once
-	 * per socket, not per POST. Cleared whenever evhttp may have made a
-	 * new socket (a close, a failed POST, a new connection object). */
-	bool nodelay_on;
+	/* Round trips (seconds) of the last LANE_RTT_SAMPLES answered
+	 * POSTs, n_rtt of them, the next written at rtt_next. */
+	double rtt[LANE_RTT_SAMPLES];
+	size_t n_rtt, rtt_next;
 	/* The peer hello (transport_hello.c): with a token, nothing goes
 	 * out on a connection before the peer proved it holds the token on
-	 * it. conn_gen counts the connection's closes (its close callback),
-	 * so a proof is good for the connection it was made on only. */
-	bool hello;	   /* the request in flight is a hello */
-	bool proven;	   /* the connection proved_gen is proven */
-	uint64_t conn_gen; /* closes of conn so far */
-	uint64_t proven_gen;
-	/* The connection object proven: one made in place of it (ln->conn
-	 * replaced) is not, whatever the count says. */
-	struct evhttp_connection *proven_conn;
+	 * it; a new connection is not proven. */
+	bool hello;  /* the request in flight is a hello */
+	bool proven; /* conn is proven */
 	uint8_t nonce[PEER_PROOF_NONCE_BYTES]; /* of the hello in flight */
 };
 
@@ -72,6 +84,8 @@ struct counters {
 	uint64_t msgs_sent, bytes_sent, posts_sent, msgs_dropped, errors;
 	uint64_t heartbeat_failures;
 	uint64_t proof_failures; /* hellos not answered with a good proof */
+	/* POSTs written while another was in flight on the same lane. */
+	uint64_t posts_pipelined;
 };
 
 struct peer {
@@ -80,6 +94,10 @@ struct peer {
 	char url[TRANSPORT_MAX_URL];
 	char host_header[TRANSPORT_MAX_URL + 16];
 	char host[TRANSPORT_MAX_URL]; /* of the URL, IPv6 without brackets */
+	/* The head of every POST to this peer but its Content-Length:
+	 * request line, Host, Content-Type and the X-Kvd-* headers. */
+	char *post_head;
+	size_t post_head_len;
 	int port;
 	struct lane lanes[N_LANES];
 	struct counters c;
@@ -154,10 +172,15 @@ void transport__peer_free(struct peer *p);
  * has a token and the lane's connection is not proven (transport_hello.c). */
 bool transport__hello_needed(const struct lane *ln);
 
-/* Sends a hello on @ln (free: nothing in flight); its answer either
- * proves the connection and kicks the lane, or fails it like a failed
- * POST (transport__lane_failed). */
+/* Sends a hello on @ln (a new connection, nothing in flight); its
+ * answer (transport__hello_done()) either proves the connection and kicks
+ * the lane, or fails it like a failed POST (transport__lane_failed). */
 void transport__hello_start(struct lane *ln);
+
+/* The answer @a, or the failure @err, of the hello in flight on @ln: the
+ * oldest request in flight (transport_hello.c). */
+void transport__hello_done(struct lane *ln, const struct lane_answer *a,
+			   const char *err);
 
 /* Registers GET PEER_PROOF_PATH on @http (transport_hello.c). */
 int transport__hello_attach(struct transport *t, struct evhttp *http);
@@ -168,11 +191,16 @@ int transport__hello_attach(struct transport *t, struct evhttp *http);
  * (transport_hello.c). */
 bool transport__head_is_hello(const char *head);
 
-/* lane_failed(), lane_kick_now() and lane_error_cb() of transport_send.c,
- * for the hello. */
+/* lane_failed() and lane_kick_now() of transport_send.c, for the hello;
+ * lane_write() writes one request (@head, then @body moved, NULL: none) on
+ * the lane's connection and records it (@rec) as the newest in flight:
+ * 0, or -1 with nothing written or recorded. lane_pop() forgets the
+ * oldest request in flight, answered. */
 void transport__lane_failed(struct lane *ln, const char *why);
 void transport__lane_kick(struct lane *ln);
-void transport__lane_error_cb(enum evhttp_request_error err, void *arg);
+int transport__lane_write(struct lane *ln, const char *head, size_t head_len,
+			  struct evbuffer *body, const struct post *rec);
+struct post transport__lane_pop(struct lane *ln);
 
 /* Parses a member id header value: decimal, 1 .. 2^64-1 (transport_recv.c). */
 bool transport__parse_id(const char *s, raft_id *out);

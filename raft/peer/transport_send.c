@@ -1,6 +1,7 @@
 /* transport_send.c - the sending side of the peer transport: peers and
- * their lanes (one connection each, at most one POST in flight), batching
- * of queued messages into bodies, and the backoff after a failed POST. */
+ * their lanes (one connection each, one POST in flight, or several to a
+ * far peer), batching of queued messages into bodies, and the backoff
+ * after a failed POST. */
 #include "transport.h"
 
 #include <errno.h>
@@ -21,7 +22,7 @@
 
 #include "clock.h"
 #include "frame.h"
-#include "tls.h"
+#include "lane_conn.h"
 #include "transport_internal.h"
 
 /* xorshift64*: jitter only, no security use. */
@@ -49,15 +50,16 @@ static void lane_clear(struct lane *ln)
 
 	if (ln->kick)
 		event_free(ln->kick);
-	/* Frees queued requests without calling their callbacks. */
-	if (ln->conn)
-		evhttp_connection_free(ln->conn);
+	/* Frees the requests in flight without calling their callbacks. */
+	lane_conn_free(ln->conn);
 	for (c = ln->head; c; c = next) {
 		next = c->next;
 		chunk_free(c);
 	}
+	free(ln->posts);
 	ln->kick = NULL;
 	ln->conn = NULL;
+	ln->posts = NULL;
 	ln->head = ln->tail = NULL;
 }
 
@@ -65,6 +67,7 @@ void transport__peer_free(struct peer *p)
 {
 	for (int i = 0; i < N_LANES; i++)
 		lane_clear(&p->lanes[i]);
+	free(p->post_head);
 	free(p);
 }
 
@@ -128,104 +131,88 @@ out:
 
 static void lane_kick_cb(evutil_socket_t fd, short what, void *arg);
 
-/* Turns Nagle's algorithm off on the lane's socket. A POST is written as
- * headers then body; with Nagle on, the body's small tail waits for the
- * peer's delayed ACK (about 40 ms), which caps a lane at a few dozen POSTs
- * a second and with it the cluster's write rate. evhttp makes a new socket
- * on every reconnect (and fd numbers are reused, so the number cannot tell
- * one socket from the next): it is set after a request is queued on a
- * socket that may be new, which is after every close or failure
- * (ln->nodelay_on cleared), and not again while the socket lasts. The
- * socket exists by then: evhttp_make_request() connects synchronously. */
-static void lane_set_nodelay(struct lane *ln)
-{
-	struct bufferevent *bev = evhttp_connection_get_bufferevent(ln->conn);
-	evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
-	int one = 1;
+_Static_assert(TRANSPORT_MAX_INFLIGHT_POSTS <= LANE_CONN_MAX_INFLIGHT,
+	       "a lane_conn takes max_inflight_posts requests");
 
-	if (ln->nodelay_on || fd < 0)
-		return;
-	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == 0)
-		ln->nodelay_on = true;
-}
+static void lane_answer_cb(void *arg, const struct lane_answer *a,
+			   const char *err);
 
-/* evhttp closed the lane's connection (or it is being freed, or makes a
- * new one in its place): what the peer proved was proven on the closed
- * one (transport_hello.c), and over TLS the next POST takes a new
- * connection. evhttp has one close callback per connection: this one. */
-static void lane_conn_closed(struct evhttp_connection *conn, void *arg)
-{
-	struct lane *ln = arg;
-
-	(void)conn;
-	ln->conn_gen++;
-	ln->renew = true;
-	ln->nodelay_on = false;
-}
-
-/* Makes the lane's connection to its peer. Over TLS, the connection's SSL
- * belongs to the context it was made from: were evhttp to reconnect with
- * it, a certificate reloaded since (SIGHUP) would never be presented, and
- * the old session's state would be carried over. So a connection that
- * closed is made anew before the next POST (lane_flush()), with a new SSL
- * from the current context. Open connections stay: a handshake per POST
- * would cost more than the POST. */
-static int lane_connect(struct lane *ln)
+/* Makes the lane's connection to its peer (lane_conn.h), in place of one
+ * that failed or closed. Over TLS, a connection's SSL belongs to the
+ * context it was made from: a connection kept across reconnects would
+ * never present a certificate reloaded since (SIGHUP), and would carry
+ * the old session's state over. So every connection that closed is made
+ * anew before the next POST, with a new SSL from the current context.
+ * Open connections stay: a handshake per POST would cost more than the
+ * POST. TCP_NODELAY is set once on each new socket (lane_conn.c says
+ * why). */
+static int lane_connect(struct lane *ln, char *err, size_t errlen)
 {
 	struct peer *p = ln->peer;
 	struct transport *t = p->t;
-	struct bufferevent *bev = NULL;
-	struct timeval tv;
+	struct lane_conn_options o = {
+	    .base = t->base,
+	    .host = p->host,
+	    .port = p->port,
+	    .source_host = t->source_host,
+	    .tls = t->tls_client,
+	    .timeout_ms = t->lim.request_timeout_ms,
+	    .max_inflight = t->lim.max_inflight_posts,
+	    .max_answer_bytes = LANE_MAX_ANSWER_BYTES,
+	};
+	int rc;
 
-	if (t->tls_client != NULL) {
-		bev = tls_client_bev(t->tls_client, t->base, p->host);
-		if (bev == NULL)
-			return TRANSPORT_ENOMEM;
-	}
-	ln->conn = evhttp_connection_base_bufferevent_new(
-	    t->base, NULL, bev, p->host, (ev_uint16_t)p->port);
-	if (ln->conn == NULL) {
-		if (bev != NULL)
-			bufferevent_free(bev);
-		return TRANSPORT_ENOMEM;
-	}
-	if (t->source_host)
-		evhttp_connection_set_local_address(ln->conn, t->source_host);
-	tv = clock_ms_to_timeval(t->lim.request_timeout_ms);
-	evhttp_connection_set_timeout_tv(ln->conn, &tv);
-	/* Our own backoff decides when to try again, never evhttp. */
-	evhttp_connection_set_retries(ln->conn, 0);
-	evhttp_connection_set_closecb(ln->conn, lane_conn_closed, ln);
-	ln->renew = false;
-	ln->nodelay_on = false;
-	return TRANSPORT_OK;
-}
-
-/* Over TLS, replaces a connection that closed or failed by a new one
- * (lane_connect()); nothing to do otherwise. */
-static int lane_renew(struct lane *ln)
-{
-	if (!ln->renew || ln->peer->t->tls_client == NULL)
-		return TRANSPORT_OK;
-	if (ln->conn != NULL)
-		evhttp_connection_free(ln->conn);
+	lane_conn_free(ln->conn);
 	ln->conn = NULL;
-	return lane_connect(ln);
+	/* What the peer proved, it proved on the old connection. */
+	ln->proven = false;
+	rc = lane_conn_new(&o, &ln->conn, err, errlen);
+	if (rc != LANE_CONN_OK && err[0] == '\0')
+		snprintf(err, errlen, "cannot connect: %s",
+			 lane_conn_strerror(rc));
+	return rc == LANE_CONN_OK ? 0 : -1;
 }
 
 static int lane_init(struct transport *t, struct peer *p, struct lane *ln,
 		     enum lane_kind kind)
 {
-	int rc;
-
 	ln->peer = p;
 	ln->kind = kind;
-	rc = lane_connect(ln);
-	if (rc != TRANSPORT_OK)
-		return rc;
+	/* Connected on the first POST (lane_flush()). */
+	ln->posts = calloc(t->lim.max_inflight_posts, sizeof(*ln->posts));
 	ln->kick = evtimer_new(t->base, lane_kick_cb, ln);
-	if (ln->kick == NULL)
+	if (ln->posts == NULL || ln->kick == NULL)
 		return TRANSPORT_ENOMEM;
+	return TRANSPORT_OK;
+}
+
+/* The head of every POST to @p but its Content-Length (struct peer). The
+ * values were checked printable (no CR or LF) by transport_new(). */
+static int peer_post_head(struct transport *t, struct peer *p)
+{
+	size_t cap = 512 + strlen(p->host_header) +
+		     (t->client_url ? strlen(t->client_url) : 0) +
+		     (t->peer_url ? strlen(t->peer_url) : 0) + t->token_len;
+	int n;
+
+	p->post_head = malloc(cap);
+	if (p->post_head == NULL)
+		return TRANSPORT_ENOMEM;
+	n = snprintf(p->post_head, cap,
+		     "POST " TRANSPORT_PATH " HTTP/1.1\r\nHost: %s\r\n"
+		     "Content-Type: application/octet-stream\r\n"
+		     "%s: %s\r\n%s%s%s%s%s%s%s%s%s",
+		     p->host_header, TRANSPORT_HEADER_FROM, t->self_str,
+		     t->client_url ? TRANSPORT_HEADER_CLIENT_URL ": " : "",
+		     t->client_url ? t->client_url : "",
+		     t->client_url ? "\r\n" : "",
+		     t->peer_url ? TRANSPORT_HEADER_PEER_URL ": " : "",
+		     t->peer_url ? t->peer_url : "", t->peer_url ? "\r\n" : "",
+		     t->token ? TRANSPORT_HEADER_TOKEN ": " : "",
+		     t->token ? t->token : "", t->token ? "\r\n" : "");
+	if (n < 0 || (size_t)n >= cap)
+		return TRANSPORT_ENOMEM;
+	p->post_head_len = (size_t)n;
 	return TRANSPORT_OK;
 }
 
@@ -279,12 +266,12 @@ int transport_add_peer(struct transport *t, raft_id id, const char *peer_url)
 	else
 		snprintf(p->host_header, sizeof(p->host_header), "%s:%d", host,
 			 port);
-	for (int i = 0; i < N_LANES; i++) {
+	rc = peer_post_head(t, p);
+	for (int i = 0; rc == TRANSPORT_OK && i < N_LANES; i++)
 		rc = lane_init(t, p, &p->lanes[i], (enum lane_kind)i);
-		if (rc != TRANSPORT_OK) {
-			transport__peer_free(p);
-			return rc;
-		}
+	if (rc != TRANSPORT_OK) {
+		transport__peer_free(p);
+		return rc;
 	}
 	t->peers[t->n_peers++] = p;
 	transport__log(t, TRANSPORT_LOG_INFO, "peer %" PRIu64 " added at %s",
@@ -325,9 +312,45 @@ static enum lane_kind lane_for(const struct raft_msg *m)
 	return LANE_CONTROL;
 }
 
+/* Whether the lane's round trips say its peer is far: the smallest of
+ * its last answers' is at least pipeline_rtt_ms. The smallest, because
+ * the others include the time the peer took for the POSTs ahead of them:
+ * a busy near peer is not a far one. */
+static bool lane_pipelining(const struct lane *ln)
+{
+	const struct transport_limits *l = &ln->peer->t->lim;
+	double min;
+
+	if (l->max_inflight_posts <= 1)
+		return false;
+	if (l->pipeline_rtt_ms < 0)
+		return true;
+	if (ln->n_rtt == 0)
+		return false;
+	min = ln->rtt[0];
+	for (size_t i = 1; i < ln->n_rtt; i++)
+		if (ln->rtt[i] < min)
+			min = ln->rtt[i];
+	return min * 1000.0 >= (double)l->pipeline_rtt_ms;
+}
+
+/* Whether the lane may write its next POST now: nothing in flight, or,
+ * to a far peer, fewer than max_inflight_posts and no hello (nothing goes
+ * out on a connection before its hello is answered). */
+static bool lane_may_send(const struct lane *ln)
+{
+	if (ln->backing_off)
+		return false;
+	if (ln->inflight == 0)
+		return true;
+	return !ln->hello &&
+	       ln->inflight < ln->peer->t->lim.max_inflight_posts &&
+	       lane_pipelining(ln);
+}
+
 static void lane_kick_now(struct lane *ln)
 {
-	if (!ln->inflight && !ln->backing_off)
+	if (lane_may_send(ln))
 		event_active(ln->kick, EV_TIMEOUT, 1);
 }
 
@@ -484,19 +507,27 @@ static void lane_failed(struct lane *ln, const char *why)
 	struct timeval tv;
 	struct chunk *c;
 
-	ln->inflight = false;
 	ln->used = true;
 	ln->up = false;
-	ln->renew = true; /* over TLS, the next POST takes a new connection */
-	ln->nodelay_on = false; /* and over plain HTTP a new socket */
-	p->c.errors++;
+	/* Every request in flight is lost with the connection (the failed
+	 * one first): the next POST takes a new connection (with TLS, a new
+	 * SSL). Freed from its own callback, the connection calls no more
+	 * of them. */
+	lane_conn_free(ln->conn);
+	ln->conn = NULL;
+	ln->proven = false;
+	ln->hello = false;
+	p->c.errors += ln->inflight > 0 ? ln->inflight : 1;
 	p->c.msgs_dropped += ln->inflight_msgs;
-	/* One per body, as etcd counts heartbeat send failures: the lines
-	 * about the peer's trouble are the rate-limited one below. */
-	if (ln->inflight_heartbeat)
-		p->c.heartbeat_failures++;
-	ln->inflight_msgs = ln->inflight_bytes = 0;
-	ln->inflight_heartbeat = false;
+	while (ln->inflight > 0) {
+		struct post r = transport__lane_pop(ln);
+
+		/* One per body, as etcd counts heartbeat send failures: the
+		 * lines about the peer's trouble are the rate-limited one
+		 * below. */
+		if (r.heartbeat)
+			p->c.heartbeat_failures++;
+	}
 	while ((c = ln->head) != NULL) {
 		ln->head = c->next;
 		p->c.msgs_dropped += c->msgs;
@@ -538,158 +569,160 @@ static void lane_failed(struct lane *ln, const char *why)
 	evtimer_add(ln->kick, &tv);
 }
 
-static void lane_error_cb(enum evhttp_request_error err, void *arg)
+int transport__lane_write(struct lane *ln, const char *head, size_t head_len,
+			  struct evbuffer *body, const struct post *rec)
 {
-	struct lane *ln = arg;
-	const char *s;
+	const struct transport *t = ln->peer->t;
+	struct post *slot;
 
-	switch (err) {
-	case EVREQ_HTTP_TIMEOUT:
-		s = "timeout";
-		break;
-	case EVREQ_HTTP_EOF:
-		s = "connection closed";
-		break;
-	case EVREQ_HTTP_INVALID_HEADER:
-		s = "invalid response header";
-		break;
-	case EVREQ_HTTP_BUFFER_ERROR:
-		s = "connection error";
-		break;
-	case EVREQ_HTTP_REQUEST_CANCEL:
-		s = "cancelled";
-		break;
-	case EVREQ_HTTP_DATA_TOO_LONG:
-		s = "response too long";
-		break;
-	default:
-		s = "unknown error";
-		break;
-	}
-	snprintf(ln->err, sizeof(ln->err), "%s", s);
+	if (ln->inflight >= t->lim.max_inflight_posts ||
+	    lane_conn_request(ln->conn, head, head_len, body, lane_answer_cb,
+			      ln) != LANE_CONN_OK)
+		return -1;
+	slot = &ln->posts[(ln->post_head + ln->inflight) %
+			  t->lim.max_inflight_posts];
+	*slot = *rec;
+	slot->sent_at = clock_now_seconds();
+	ln->inflight++;
+	ln->inflight_msgs += rec->msgs;
+	ln->inflight_bytes += rec->bytes;
+	return 0;
 }
 
-static void lane_done_cb(struct evhttp_request *req, void *arg)
+struct post transport__lane_pop(struct lane *ln)
 {
-	struct lane *ln = arg;
+	struct post r = ln->posts[ln->post_head];
+
+	ln->post_head =
+	    (ln->post_head + 1) % ln->peer->t->lim.max_inflight_posts;
+	ln->inflight--;
+	ln->inflight_msgs -= r.msgs;
+	ln->inflight_bytes -= r.bytes;
+	return r;
+}
+
+/* A POST's answer @a, or its failure @err. */
+static void post_done(struct lane *ln, const struct lane_answer *a,
+		      const char *err)
+{
 	struct peer *p = ln->peer;
 	struct transport *t = p->t;
-	int code = req ? evhttp_request_get_response_code(req) : 0;
 	char why[128];
+	struct post r;
+	double rtt;
 
-	if (!ln->inflight)
-		return;
-	if (code >= 200 && code < 300) {
-		if (t->on_round_trip != NULL)
-			t->on_round_trip(t->ctx, p->id,
-					 clock_now_seconds() - ln->sent_at);
-		ln->inflight = false;
-		ln->used = true;
-		ln->up = true;
-		ln->backoff_ms = 0;
-		p->c.posts_sent++;
-		p->c.msgs_sent += ln->inflight_msgs;
-		p->c.bytes_sent += ln->inflight_bytes;
-		ln->inflight_msgs = ln->inflight_bytes = 0;
-		ln->inflight_heartbeat = false;
-		if (p->failures_in_row > 0) {
-			transport__log(t, TRANSPORT_LOG_INFO,
-				       "peer %" PRIu64
-				       " (%s) reachable again after %" PRIu64
-				       " failed POSTs",
-				       p->id, p->url, p->failures_in_row);
-			p->failures_in_row = 0;
-			p->last_log_ms = 0;
-		}
-		/* Whatever queued meanwhile goes out as the next POST, from
-		 * the loop rather than from inside evhttp's callback. */
-		if (ln->head)
-			lane_kick_now(ln);
+	if (a == NULL || a->status < 200 || a->status >= 300) {
+		if (a != NULL)
+			snprintf(why, sizeof(why), "HTTP %d %.80s", a->status,
+				 a->reason);
+		else
+			snprintf(why, sizeof(why), "%s", err);
+		lane_failed(ln, why);
 		return;
 	}
-	if (code != 0)
-		snprintf(why, sizeof(why), "HTTP %d %.80s", code,
-			 evhttp_request_get_response_code_line(req)
-			     ? evhttp_request_get_response_code_line(req)
-			     : "");
-	else if (ln->err[0])
-		snprintf(why, sizeof(why), "%s", ln->err);
-	else
-		snprintf(why, sizeof(why), "connection failed");
-	lane_failed(ln, why);
+	r = transport__lane_pop(ln);
+	rtt = clock_now_seconds() - r.sent_at;
+	if (t->on_round_trip != NULL)
+		t->on_round_trip(t->ctx, p->id, rtt);
+	ln->rtt[ln->rtt_next] = rtt;
+	ln->rtt_next = (ln->rtt_next + 1) % LANE_RTT_SAMPLES;
+	if (ln->n_rtt < LANE_RTT_SAMPLES)
+		ln->n_rtt++;
+	ln->used = true;
+	ln->up = true;
+	ln->backoff_ms = 0;
+	p->c.posts_sent++;
+	p->c.msgs_sent += r.msgs;
+	p->c.bytes_sent += r.bytes;
+	if (p->failures_in_row > 0) {
+		transport__log(t, TRANSPORT_LOG_INFO,
+			       "peer %" PRIu64
+			       " (%s) reachable again after %" PRIu64
+			       " failed POSTs",
+			       p->id, p->url, p->failures_in_row);
+		p->failures_in_row = 0;
+		p->last_log_ms = 0;
+	}
+	/* Whatever queued meanwhile goes out as the next POST, from the
+	 * loop rather than from inside the connection's callback. An answer
+	 * that closed the connection is no failure: the next POST takes a
+	 * new one. */
+	if (ln->head)
+		lane_kick_now(ln);
 }
 
-/* Sends the first queued chunk as one POST, if the lane is free. */
-static void lane_flush(struct lane *ln)
+/* The oldest request in flight on the lane ended: answered (@a) or failed
+ * (@err). A failed one fails the lane, which frees the connection: no
+ * callback of it comes after that. */
+static void lane_answer_cb(void *arg, const struct lane_answer *a,
+			   const char *err)
+{
+	struct lane *ln = arg;
+
+	if (ln->inflight == 0)
+		return; /* cannot happen: see lane_failed() */
+	if (ln->posts[ln->post_head].hello)
+		transport__hello_done(ln, a, err);
+	else
+		post_done(ln, a, err);
+}
+
+/* Writes the first queued chunk as one POST; false when the lane failed. */
+static bool lane_post(struct lane *ln)
 {
 	struct peer *p = ln->peer;
-	struct transport *t = p->t;
-	struct evhttp_request *req;
-	struct evkeyvalq *h;
 	struct chunk *c = ln->head;
-	size_t bytes;
+	struct post rec = {.msgs = c->msgs, .heartbeat = c->heartbeat};
+	char head[TRANSPORT_MAX_URL * 3 + TRANSPORT_MAX_TOKEN + 512];
+	size_t bytes = evbuffer_get_length(c->buf);
+	bool behind = ln->inflight > 0;
+	int n;
 
-	if (ln->inflight || ln->backing_off || c == NULL)
-		return;
-	if (lane_renew(ln) != TRANSPORT_OK) {
-		lane_failed(ln, "cannot connect: out of memory");
-		return;
-	}
-	/* Nothing with the token goes to an address that has not proven it
-	 * holds the token too (transport_hello.c). */
-	if (transport__hello_needed(ln)) {
-		transport__hello_start(ln);
-		return;
-	}
-	req = evhttp_request_new(lane_done_cb, ln);
-	if (req == NULL) {
+	n = snprintf(head, sizeof(head), "%.*sContent-Length: %zu\r\n\r\n",
+		     (int)p->post_head_len, p->post_head, bytes);
+	rec.bytes = bytes;
+	if (n < 0 || (size_t)n >= sizeof(head) ||
+	    transport__lane_write(ln, head, (size_t)n, c->buf, &rec) != 0) {
 		lane_failed(ln, "out of memory");
-		return;
+		return false;
 	}
-	evhttp_request_set_error_cb(req, lane_error_cb);
-	h = evhttp_request_get_output_headers(req);
-	if (evhttp_add_header(h, "Host", p->host_header) ||
-	    evhttp_add_header(h, "Content-Type", "application/octet-stream") ||
-	    evhttp_add_header(h, TRANSPORT_HEADER_FROM, t->self_str) ||
-	    (t->client_url && evhttp_add_header(h, TRANSPORT_HEADER_CLIENT_URL,
-						t->client_url)) ||
-	    (t->peer_url &&
-	     evhttp_add_header(h, TRANSPORT_HEADER_PEER_URL, t->peer_url)) ||
-	    (t->token &&
-	     evhttp_add_header(h, TRANSPORT_HEADER_TOKEN, t->token))) {
-		evhttp_request_free(req);
-		lane_failed(ln, "out of memory");
-		return;
-	}
-	bytes = evbuffer_get_length(c->buf);
-	if (evbuffer_add_buffer(evhttp_request_get_output_buffer(req),
-				c->buf) != 0) {
-		evhttp_request_free(req);
-		lane_failed(ln, "out of memory");
-		return;
-	}
+	if (behind)
+		p->c.posts_pipelined++;
 	ln->head = c->next;
 	if (ln->head == NULL)
 		ln->tail = NULL;
 	p->queued_msgs -= c->msgs;
 	p->queued_bytes -= bytes;
-	ln->inflight = true;
-	ln->inflight_msgs = c->msgs;
-	ln->inflight_bytes = bytes;
-	ln->inflight_heartbeat = c->heartbeat;
-	ln->err[0] = '\0';
 	chunk_free(c);
-	ln->sent_at = clock_now_seconds();
-	if (evhttp_make_request(ln->conn, req, EVHTTP_REQ_POST,
-				TRANSPORT_PATH) != 0) {
-		/* evhttp freed the request; a synchronous callback may
-		 * already have counted the failure. */
-		if (ln->inflight)
-			lane_failed(ln,
-				    ln->err[0] ? ln->err : "cannot connect");
-		return;
+	return true;
+}
+
+/* Sends queued chunks as POSTs while the lane may (lane_may_send()):
+ * one when the lane is free, more to a far peer. */
+static void lane_flush(struct lane *ln)
+{
+	char err[160];
+
+	while (ln->head != NULL && lane_may_send(ln)) {
+		if (!lane_conn_alive(ln->conn)) {
+			/* Its requests fail from the loop first. */
+			if (ln->inflight > 0)
+				return;
+			if (lane_connect(ln, err, sizeof(err)) != 0) {
+				lane_failed(ln, err);
+				return;
+			}
+		}
+		/* Nothing with the token goes to an address that has not
+		 * proven it holds the token too (transport_hello.c). */
+		if (transport__hello_needed(ln)) {
+			if (ln->inflight == 0)
+				transport__hello_start(ln);
+			return;
+		}
+		if (!lane_post(ln))
+			return;
 	}
-	lane_set_nodelay(ln);
 }
 
 static void lane_kick_cb(evutil_socket_t fd, short what, void *arg)
@@ -710,9 +743,4 @@ void transport__lane_failed(struct lane *ln, const char *why)
 void transport__lane_kick(struct lane *ln)
 {
 	lane_kick_now(ln);
-}
-
-void transport__lane_error_cb(enum evhttp_request_error err, void *arg)
-{
-	lane_error_cb(err, arg);
 }
