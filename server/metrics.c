@@ -264,6 +264,11 @@ static void render_node(const struct kvdraft_node_stats *s,
 	metrics_write_value(out, "kvd_peer_hellos_limited_total", "counter",
 			    "Peer hellos refused by the rate limit (429).",
 			    (double)s->peer_hellos_limited);
+	metrics_write_value(out, "kvd_peer_posts_pipelined_total", "counter",
+			    "Peer POSTs written while another was in flight "
+			    "on the same connection (pipelining to a far "
+			    "peer).",
+			    (double)s->peer_posts_pipelined);
 }
 
 static void render_snapshots(const struct kvdraft_node_stats *s,

@@ -429,6 +429,10 @@ struct kvdraft_node_stats {
 	 * by its rate limit. */
 	uint64_t peer_proof_failures, peer_hellos_answered;
 	uint64_t peer_hellos_limited;
+	/* Added later. Peer POSTs written while another was in flight on
+	 * the same connection: pipelining to a peer whose round trip is
+	 * long (see the peer transport). */
+	uint64_t peer_posts_pipelined;
 };
 
 /* Fills the fields of @out that out->size covers. */

@@ -940,6 +940,7 @@ void node_stats(const struct node *n, struct kvdraft_node_stats *out)
 	s.peer_proof_failures = ts.proof_failures;
 	s.peer_hellos_answered = ts.hellos_answered;
 	s.peer_hellos_limited = ts.hellos_limited;
+	s.peer_posts_pipelined = ts.posts_pipelined;
 	if (n->wal.ww != NULL) {
 		struct wal_writer_stats ws;
 		wal_writer_get_stats(n->wal.ww, &ws);
