@@ -113,6 +113,7 @@ static struct lc_req pop(struct lane_conn *c)
 {
 	struct lc_req r = c->q[c->head];
 
+	assert(c->n > 0);
 	c->head = (c->head + 1) % c->cap;
 	c->n--;
 	return r;
@@ -404,6 +405,7 @@ int lane_conn_request(struct lane_conn *c, const char *head, size_t head_len,
 	c->in_api = false;
 	if (rc != LANE_CONN_OK)
 		return rc;
+	assert(c->n < c->cap);
 	c->q[(c->head + c->n) % c->cap] = (struct lc_req){
 	    .done = done, .arg = arg, .written_ms = clock_now_ms()};
 	if (++c->n == 1 && !c->fail_pending)

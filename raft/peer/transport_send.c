@@ -4,6 +4,7 @@
  * after a failed POST. */
 #include "transport.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -575,6 +576,10 @@ int transport__lane_write(struct lane *ln, const char *head, size_t head_len,
 	const struct transport *t = ln->peer->t;
 	struct post *slot;
 
+	/* Nothing goes out on a connection before its hello is answered,
+	 * and a hello goes out on a connection that carries nothing else. */
+	assert(!ln->hello);
+	assert(!rec->hello || ln->inflight == 0);
 	if (ln->inflight >= t->lim.max_inflight_posts ||
 	    lane_conn_request(ln->conn, head, head_len, body, lane_answer_cb,
 			      ln) != LANE_CONN_OK)
@@ -593,6 +598,8 @@ struct post transport__lane_pop(struct lane *ln)
 {
 	struct post r = ln->posts[ln->post_head];
 
+	assert(ln->inflight > 0);
+	assert(ln->inflight_msgs >= r.msgs && ln->inflight_bytes >= r.bytes);
 	ln->post_head =
 	    (ln->post_head + 1) % ln->peer->t->lim.max_inflight_posts;
 	ln->inflight--;
