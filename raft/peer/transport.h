@@ -7,7 +7,7 @@
  * POST is in flight, new messages queue; when it completes, everything
  * queued (up to batch_bytes) goes out as the next POST. Messages sent in
  * one loop turn travel in one POST. Far peers (the smallest round trip of
- * a lane's last answers at least pipeline_rtt_ms) get up to
+ * a lane's recent answers at least pipeline_rtt_ms) get up to
  * max_inflight_posts POSTs in flight on one connection (HTTP/1.1
  * pipelining; the answers come in order): one POST per round trip would
  * cap a lane at 1/RTT batches a second.
@@ -120,11 +120,12 @@ struct transport_limits {
 	unsigned log_interval_ms; /* at most one failure line per peer per
 				   * interval (10000) */
 	/* A lane pipelines (several POSTs in flight on its connection) when
-	 * the smallest round trip of its last 32 answered POSTs is at least
-	 * this (1); on a LAN, where the lane is free again within a fraction
-	 * of a millisecond, one POST at a time makes bigger batches and
-	 * costs the receiver fewer requests to parse. Negative: always
-	 * (tests). */
+	 * the smallest round trip of its POSTs answered in the last 5 to
+	 * 10 s is at least this (1); on a LAN, where the lane is free again
+	 * within a fraction of a millisecond, one POST at a time makes
+	 * bigger batches and costs the receiver fewer requests to parse.
+	 * While pipelining, a lane spaces its POSTs by at least that round
+	 * trip / max_inflight_posts. Negative: always (tests). */
 	int pipeline_rtt_ms;
 	/* POSTs in flight per lane when pipelining (16), at most
 	 * TRANSPORT_MAX_INFLIGHT_POSTS; 1: never pipeline. */

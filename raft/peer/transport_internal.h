@@ -34,8 +34,10 @@ struct lane_answer;
 /* Answers and headers the asking side reads from a peer: a hello answer
  * is one short line, a POST's answer is empty or a line of text. */
 #define LANE_MAX_ANSWER_BYTES (16u << 10)
-/* Round trips of a lane's last answers kept to decide on pipelining. */
-#define LANE_RTT_SAMPLES 32
+/* A lane's smallest round trip is taken over its answers of the last
+ * LANE_RTT_WINDOW_S to twice that (two windows, the current and the one
+ * before). */
+#define LANE_RTT_WINDOW_S 5.0
 
 /* A request written on a lane's connection and not answered yet: a POST
  * and what it carries, or the hello. */
@@ -67,10 +69,11 @@ struct lane {
 	unsigned backoff_ms; /* 0 after a success */
 	bool used;	     /* at least one POST was answered or failed */
 	bool up;	     /* the last POST succeeded */
-	/* Round trips (seconds) of the last LANE_RTT_SAMPLES answered
-	 * POSTs, n_rtt of them, the next written at rtt_next. */
-	double rtt[LANE_RTT_SAMPLES];
-	size_t n_rtt, rtt_next;
+	/* The smallest round trip (seconds) of the POSTs answered in the
+	 * window that began at rtt_window_start, and in the one before it;
+	 * < 0: none answered. */
+	double rtt_min_cur, rtt_min_prev;
+	double rtt_window_start;
 	/* The peer hello (transport_hello.c): with a token, nothing goes
 	 * out on a connection before the peer proved it holds the token on
 	 * it; a new connection is not proven. */

@@ -179,6 +179,7 @@ static int lane_init(struct transport *t, struct peer *p, struct lane *ln,
 {
 	ln->peer = p;
 	ln->kind = kind;
+	ln->rtt_min_cur = ln->rtt_min_prev = -1;
 	/* Connected on the first POST (lane_flush()). */
 	ln->posts = calloc(t->lim.max_inflight_posts, sizeof(*ln->posts));
 	ln->kick = evtimer_new(t->base, lane_kick_cb, ln);
@@ -314,45 +315,95 @@ static enum lane_kind lane_for(const struct raft_msg *m)
 }
 
 /* Whether the lane's round trips say its peer is far: the smallest of
- * its last answers' is at least pipeline_rtt_ms. The smallest, because
- * the others include the time the peer took for the POSTs ahead of them:
- * a busy near peer is not a far one. */
-static bool lane_pipelining(const struct lane *ln)
+ * its answers' of the last 5 to 10 s is at least pipeline_rtt_ms. The
+ * smallest, because the others include the time the peer took for the
+ * POSTs ahead of them, and over seconds, because on a machine whose CPUs
+ * are all busy every round trip to a near peer may take a few ms for a
+ * while: a busy near peer is not a far one (and pipelining to it would
+ * make it busier). *@min_s: that round trip (0 when none is known). */
+static bool lane_pipelining(const struct lane *ln, double *min_s)
 {
 	const struct transport_limits *l = &ln->peer->t->lim;
-	double min;
+	double min = ln->rtt_min_cur;
 
+	if (ln->rtt_min_prev >= 0 && (min < 0 || ln->rtt_min_prev < min))
+		min = ln->rtt_min_prev;
+	*min_s = min > 0 ? min : 0;
 	if (l->max_inflight_posts <= 1)
 		return false;
 	if (l->pipeline_rtt_ms < 0)
 		return true;
-	if (ln->n_rtt == 0)
-		return false;
-	min = ln->rtt[0];
-	for (size_t i = 1; i < ln->n_rtt; i++)
-		if (ln->rtt[i] < min)
-			min = ln->rtt[i];
-	return min * 1000.0 >= (double)l->pipeline_rtt_ms;
+	return min >= 0 && min * 1000.0 >= (double)l->pipeline_rtt_ms;
+}
+
+/* Takes the round trip @rtt of an answer at @now into the lane's windows
+ * (lane_pipelining()). */
+static void lane_rtt_sample(struct lane *ln, double now, double rtt)
+{
+	if (ln->rtt_min_cur < 0 ||
+	    now - ln->rtt_window_start >= LANE_RTT_WINDOW_S) {
+		/* A window with no answer in it leaves nothing before. */
+		ln->rtt_min_prev =
+		    now - ln->rtt_window_start < 2 * LANE_RTT_WINDOW_S
+			? ln->rtt_min_cur
+			: -1;
+		ln->rtt_min_cur = rtt;
+		ln->rtt_window_start = now;
+	} else if (rtt < ln->rtt_min_cur) {
+		ln->rtt_min_cur = rtt;
+	}
 }
 
 /* Whether the lane may write its next POST now: nothing in flight, or,
  * to a far peer, fewer than max_inflight_posts and no hello (nothing goes
- * out on a connection before its hello is answered). */
-static bool lane_may_send(const struct lane *ln)
+ * out on a connection before its hello is answered), and the newest POST
+ * written at least RTT / max_inflight_posts ago. That spacing spreads the
+ * POSTs of a round trip evenly: without it, every loop turn with a
+ * message queued would write a POST of its own, and tiny POSTs cost the
+ * receiver (and the answers they make, the sender) a request each for
+ * the same messages. When only the spacing holds the lane back, *@wait_s
+ * says for how long (else 0). */
+static bool lane_may_send(const struct lane *ln, double *wait_s)
 {
+	const struct transport_limits *l = &ln->peer->t->lim;
+	double min, gap, since;
+
+	*wait_s = 0;
 	if (ln->backing_off)
 		return false;
 	if (ln->inflight == 0)
 		return true;
-	return !ln->hello &&
-	       ln->inflight < ln->peer->t->lim.max_inflight_posts &&
-	       lane_pipelining(ln);
+	if (ln->hello || ln->inflight >= l->max_inflight_posts ||
+	    !lane_pipelining(ln, &min))
+		return false;
+	gap = min / (double)l->max_inflight_posts;
+	since =
+	    clock_now_seconds() - ln->posts[(ln->post_head + ln->inflight - 1) %
+					    l->max_inflight_posts]
+				      .sent_at;
+	if (since >= gap)
+		return true;
+	*wait_s = gap - since;
+	return false;
 }
 
+/* Sends from the loop: now when the lane may, else after the spacing
+ * (lane_may_send()) when only that holds it back; otherwise an answer or
+ * the backoff's end kicks it again. */
 static void lane_kick_now(struct lane *ln)
 {
-	if (lane_may_send(ln))
+	double wait_s;
+
+	if (lane_may_send(ln, &wait_s)) {
 		event_active(ln->kick, EV_TIMEOUT, 1);
+	} else if (wait_s > 0 && !evtimer_pending(ln->kick, NULL)) {
+		struct timeval tv = {
+		    .tv_sec = 0,
+		    .tv_usec = (suseconds_t)(wait_s * 1e6) + 1,
+		};
+
+		evtimer_add(ln->kick, &tv);
+	}
 }
 
 static bool has_large_entry(const struct raft_msg *m)
@@ -616,7 +667,7 @@ static void post_done(struct lane *ln, const struct lane_answer *a,
 	struct transport *t = p->t;
 	char why[128];
 	struct post r;
-	double rtt;
+	double rtt, now;
 
 	if (a == NULL || a->status < 200 || a->status >= 300) {
 		if (a != NULL)
@@ -628,13 +679,11 @@ static void post_done(struct lane *ln, const struct lane_answer *a,
 		return;
 	}
 	r = transport__lane_pop(ln);
-	rtt = clock_now_seconds() - r.sent_at;
+	now = clock_now_seconds();
+	rtt = now - r.sent_at;
 	if (t->on_round_trip != NULL)
 		t->on_round_trip(t->ctx, p->id, rtt);
-	ln->rtt[ln->rtt_next] = rtt;
-	ln->rtt_next = (ln->rtt_next + 1) % LANE_RTT_SAMPLES;
-	if (ln->n_rtt < LANE_RTT_SAMPLES)
-		ln->n_rtt++;
+	lane_rtt_sample(ln, now, rtt);
 	ln->used = true;
 	ln->up = true;
 	ln->backoff_ms = 0;
@@ -709,8 +758,9 @@ static bool lane_post(struct lane *ln)
 static void lane_flush(struct lane *ln)
 {
 	char err[160];
+	double wait_s;
 
-	while (ln->head != NULL && lane_may_send(ln)) {
+	while (ln->head != NULL && lane_may_send(ln, &wait_s)) {
 		if (!lane_conn_alive(ln->conn)) {
 			/* Its requests fail from the loop first. */
 			if (ln->inflight > 0)
@@ -730,6 +780,9 @@ static void lane_flush(struct lane *ln)
 		if (!lane_post(ln))
 			return;
 	}
+	/* What is left waits for the spacing's end, or for an answer. */
+	if (ln->head != NULL && wait_s > 0)
+		lane_kick_now(ln);
 }
 
 static void lane_kick_cb(evutil_socket_t fd, short what, void *arg)
