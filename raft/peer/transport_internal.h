@@ -14,6 +14,7 @@
 
 #include "peer_proof.h"
 #include "refused_log.h"
+#include "rtt_window.h"
 #include "transport.h"
 #include "transport_share.h"
 
@@ -35,8 +36,7 @@ struct lane_answer;
  * is one short line, a POST's answer is empty or a line of text. */
 #define LANE_MAX_ANSWER_BYTES (16u << 10)
 /* A lane's smallest round trip is taken over its answers of the last
- * LANE_RTT_WINDOW_S to twice that (two windows, the current and the one
- * before). */
+ * LANE_RTT_WINDOW_S to twice that (rtt_window.h). */
 #define LANE_RTT_WINDOW_S 5.0
 
 /* A request written on a lane's connection and not answered yet: a POST
@@ -69,11 +69,8 @@ struct lane {
 	unsigned backoff_ms; /* 0 after a success */
 	bool used;	     /* at least one POST was answered or failed */
 	bool up;	     /* the last POST succeeded */
-	/* The smallest round trip (seconds) of the POSTs answered in the
-	 * window that began at rtt_window_start, and in the one before it;
-	 * < 0: none answered. */
-	double rtt_min_cur, rtt_min_prev;
-	double rtt_window_start;
+	/* The smallest round trip of the POSTs answered lately. */
+	struct rtt_window rtt;
 	/* The peer hello (transport_hello.c): with a token, nothing goes
 	 * out on a connection before the peer proved it holds the token on
 	 * it; a new connection is not proven. */

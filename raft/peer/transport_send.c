@@ -179,7 +179,7 @@ static int lane_init(struct transport *t, struct peer *p, struct lane *ln,
 {
 	ln->peer = p;
 	ln->kind = kind;
-	ln->rtt_min_cur = ln->rtt_min_prev = -1;
+	rtt_window_init(&ln->rtt, LANE_RTT_WINDOW_S);
 	/* Connected on the first POST (lane_flush()). */
 	ln->posts = calloc(t->lim.max_inflight_posts, sizeof(*ln->posts));
 	ln->kick = evtimer_new(t->base, lane_kick_cb, ln);
@@ -324,34 +324,14 @@ static enum lane_kind lane_for(const struct raft_msg *m)
 static bool lane_pipelining(const struct lane *ln, double *min_s)
 {
 	const struct transport_limits *l = &ln->peer->t->lim;
-	double min = ln->rtt_min_cur;
+	double min = rtt_window_min(&ln->rtt);
 
-	if (ln->rtt_min_prev >= 0 && (min < 0 || ln->rtt_min_prev < min))
-		min = ln->rtt_min_prev;
 	*min_s = min > 0 ? min : 0;
 	if (l->max_inflight_posts <= 1)
 		return false;
 	if (l->pipeline_rtt_ms < 0)
 		return true;
 	return min >= 0 && min * 1000.0 >= (double)l->pipeline_rtt_ms;
-}
-
-/* Takes the round trip @rtt of an answer at @now into the lane's windows
- * (lane_pipelining()). */
-static void lane_rtt_sample(struct lane *ln, double now, double rtt)
-{
-	if (ln->rtt_min_cur < 0 ||
-	    now - ln->rtt_window_start >= LANE_RTT_WINDOW_S) {
-		/* A window with no answer in it leaves nothing before. */
-		ln->rtt_min_prev =
-		    now - ln->rtt_window_start < 2 * LANE_RTT_WINDOW_S
-			? ln->rtt_min_cur
-			: -1;
-		ln->rtt_min_cur = rtt;
-		ln->rtt_window_start = now;
-	} else if (rtt < ln->rtt_min_cur) {
-		ln->rtt_min_cur = rtt;
-	}
 }
 
 /* Whether the lane may write its next POST now: nothing in flight, or,
@@ -683,7 +663,7 @@ static void post_done(struct lane *ln, const struct lane_answer *a,
 	rtt = now - r.sent_at;
 	if (t->on_round_trip != NULL)
 		t->on_round_trip(t->ctx, p->id, rtt);
-	lane_rtt_sample(ln, now, rtt);
+	rtt_window_add(&ln->rtt, now, rtt);
 	ln->used = true;
 	ln->up = true;
 	ln->backoff_ms = 0;
