@@ -1,4 +1,5 @@
-/* transport.h - the peer transport: raft messages over HTTP (evhttp).
+/* transport.h - the peer transport: raft messages over HTTP (sent on
+ * lane_conn.h connections, received with evhttp).
  *
  * Client side: for each peer, messages handed to transport_send() are
  * encoded at once (msg_codec.h) into that peer's queue and go out as the
