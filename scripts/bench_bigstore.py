@@ -24,7 +24,9 @@ the disk holds one at a time), on loopback:
             cluster had when it was added (kvd: applied_index; etcd: its
             revision), and the leader's data dir size over that time in
             MB/s, next to what `dd` writes (1 MiB blocks, fdatasync at the
-            end) for a file of that size on the same disk; meanwhile the
+            end) for a file of that size (at most 4 GiB) on the same
+            disk; also the new member's own data dir over the same
+            time (what it had to write); meanwhile the
             same PUT load as "before" runs for --write-seconds: its rate
             over the rate before.
 
@@ -42,9 +44,11 @@ options:
 
 Ports (127.0.0.1): kvd 7301-7304 (client), 7401-7404 (peer); etcd
 23791-23794, 23801-23804. Needs a release build: meson setup build-bench
--Dbuildtype=release && ninja -C build-bench server/kvd. The disk needs
-about 4 x the data size per system (3 members, the new one, logs and
-snapshots). See docs/PERFORMANCE.md "Big stores".
+-Dbuildtype=release && ninja -C build-bench server/kvd. A kvd member
+holding D bytes of values takes about 4 D of disk (its store, about 2 D
+at 1 KiB values, and a snapshot of it); with the new member and dd's file
+the run needs about 17 D free, and refuses to start with less (4,000,000
+keys of 1 KiB: about 70 GB). See docs/PERFORMANCE.md "Big stores".
 """
 
 import base64
@@ -105,11 +109,22 @@ def du_bytes(path):
     return int(r.stdout.split()[0])
 
 
+# dd's file is at most this big: the rate is what is compared, and a file
+# the size of a big data dir may not fit beside four of them.
+DD_MAX_BYTES = 4 << 30
+
+# Disk a run needs per byte of values: three members and the new one at
+# about 4 bytes each (a store about twice the values at 1 KiB values, and a
+# snapshot of it), and room to spare.
+DISK_PER_VALUE_BYTE = 17
+
+
 def dd_mb_s(d, nbytes):
-    """What dd writes per second into d for a file of nbytes (1 MiB
-    blocks, one fdatasync at the end, as a snapshot is written)."""
+    """What dd writes per second into d for a file of nbytes, at most
+    DD_MAX_BYTES (1 MiB blocks, one fdatasync at the end, as a snapshot
+    is written)."""
     f = os.path.join(d, "dd.tmp")
-    count = max(1, nbytes >> 20)
+    count = max(1, min(nbytes, DD_MAX_BYTES) >> 20)
     t0 = time.monotonic()
     r = subprocess.run(["dd", "if=/dev/zero", "of=" + f, "bs=1M",
                         "count=%d" % count, "conv=fdatasync"],
@@ -445,14 +460,18 @@ def measure(run, sys_, work, results):
     secs = time.monotonic() - t0
     r["catchup_s"] = secs
     r["catchup_mb_s"] = leader_bytes / 1e6 / secs
-    r["dd_mb_s"] = dd_mb_s(sys_.root, leader_bytes)
+    r["new_member_bytes"] = du_bytes(sys_.data_dir(4))
+    r["new_member_mb_s"] = r["new_member_bytes"] / 1e6 / secs
     if secs < a.write_seconds:
         log("%s: caught up within the PUT run: the rate during it also "
             "covers time after the catch-up" % sys_.name)
-    log("%s: member 4 caught up in %.1f s (%.0f MB/s; dd %.0f MB/s); PUT "
-        "during: %.0f/s, p99 %.1f ms" % (
-            sys_.name, secs, r["catchup_mb_s"], r["dd_mb_s"],
-            w["ok_rps"], w["p99_ms"]))
+    log("%s: member 4 caught up in %.1f s (leader's data dir %.0f MB/s, "
+        "its own %.0f MB in it: %.0f MB/s); PUT during: %.0f/s, p99 "
+        "%.1f ms" % (sys_.name, secs, r["catchup_mb_s"],
+                     r["new_member_bytes"] / 1e6, r["new_member_mb_s"],
+                     w["ok_rps"], w["p99_ms"]))
+    r["dd_mb_s"] = dd_mb_s(sys_.root, leader_bytes)
+    log("%s: dd %.0f MB/s" % (sys_.name, r["dd_mb_s"]))
     for i, p in sys_.procs.items():
         p.terminate()
     for i, p in sys_.procs.items():
@@ -489,6 +508,14 @@ def main():
         work = run.mkwork("kvd-bench-bigstore-")
         root = a.dir or work
         os.makedirs(root, exist_ok=True)
+        st = os.statvfs(root)
+        need = DISK_PER_VALUE_BYTE * a.keys * a.value_bytes
+        have = st.f_bavail * st.f_frsize
+        if have < need:
+            raise BenchError(
+                "%s has %.1f GB free; %d keys of %d bytes need about "
+                "%.1f GB: fewer --keys, or a --dir on a larger disk" % (
+                    root, have / 1e9, a.keys, a.value_bytes, need / 1e9))
         results = {}
         t_start, load_start = time.time(), benchlib.loadavg()
         systems = ([] if a.etcd_only else [Kvd(run, root)]) + \
@@ -512,7 +539,10 @@ def main():
             row("PUT 64 conn p99 before", "ms", "put_before_p99_ms"),
             row("new member caught up", "s", "catchup_s"),
             row("catch-up MB/s", "n", "catchup_mb_s"),
-            row("dd MB/s for the same size", "n", "dd_mb_s"),
+            row("new member's data dir after it", "kB", "new_member_bytes",
+                1 / 1024.0),
+            row("its MB/s", "n", "new_member_mb_s"),
+            row("dd MB/s (same size, at most 4 GiB)", "n", "dd_mb_s"),
             row("PUT 64 conn during catch-up", "req/s", "put_during_rps"),
             row("PUT 64 conn p99 during catch-up", "ms",
                 "put_during_p99_ms"),
