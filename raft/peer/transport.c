@@ -27,7 +27,7 @@
 #define DEFAULT_BACKOFF_MIN_MS	   50
 #define DEFAULT_BACKOFF_MAX_MS	   2000
 #define DEFAULT_LOG_INTERVAL_MS	   10000
-#define DEFAULT_PIPELINE_RTT_MS	   1
+#define DEFAULT_PIPELINE_RTT_MS	   4
 #define DEFAULT_MAX_INFLIGHT_POSTS 16
 
 void transport__log(struct transport *t, int level, const char *fmt, ...)

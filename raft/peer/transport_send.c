@@ -314,6 +314,11 @@ static enum lane_kind lane_for(const struct raft_msg *m)
 	return LANE_CONTROL;
 }
 
+/* The least time between two POSTs of a pipelining lane (unless
+ * pipelining is forced): a peer a few ms away would otherwise get a POST
+ * every fraction of a ms. */
+#define LANE_MIN_SPACING_S 0.001
+
 /* Whether the lane's round trips say its peer is far: the smallest of
  * its answers' of the last 5 to 10 s is at least pipeline_rtt_ms. The
  * smallest, because the others include the time the peer took for the
@@ -337,12 +342,12 @@ static bool lane_pipelining(const struct lane *ln, double *min_s)
 /* Whether the lane may write its next POST now: nothing in flight, or,
  * to a far peer, fewer than max_inflight_posts and no hello (nothing goes
  * out on a connection before its hello is answered), and the newest POST
- * written at least RTT / max_inflight_posts ago. That spacing spreads the
- * POSTs of a round trip evenly: without it, every loop turn with a
- * message queued would write a POST of its own, and tiny POSTs cost the
- * receiver (and the answers they make, the sender) a request each for
- * the same messages. When only the spacing holds the lane back, *@wait_s
- * says for how long (else 0). */
+ * written at least RTT / max_inflight_posts ago, and at least
+ * LANE_MIN_SPACING_S ago. That spacing spreads the POSTs of a round trip
+ * evenly: without it, every loop turn with a message queued would write a
+ * POST of its own, and tiny POSTs cost the receiver (and the answers they
+ * make, the sender) a request each for the same messages. When only the
+ * spacing holds the lane back, *@wait_s says for how long (else 0). */
 static bool lane_may_send(const struct lane *ln, double *wait_s)
 {
 	const struct transport_limits *l = &ln->peer->t->lim;
@@ -357,6 +362,8 @@ static bool lane_may_send(const struct lane *ln, double *wait_s)
 	    !lane_pipelining(ln, &min))
 		return false;
 	gap = min / (double)l->max_inflight_posts;
+	if (l->pipeline_rtt_ms > 0 && gap < LANE_MIN_SPACING_S)
+		gap = LANE_MIN_SPACING_S;
 	since =
 	    clock_now_seconds() - ln->posts[(ln->post_head + ln->inflight - 1) %
 					    l->max_inflight_posts]
