@@ -959,6 +959,32 @@ static int grow_map(struct kv *kv, char *err, size_t errlen)
 	return 0;
 }
 
+int kv_reserve_map(struct kv *kv, char *err, size_t errlen)
+{
+	MDB_envinfo info;
+	MDB_stat env;
+	uint64_t used, room;
+
+	if (kv == NULL)
+		return KV_EINVAL;
+	/* Neither call opens a transaction. */
+	if (mdb_env_info(kv->env, &info) != 0 ||
+	    mdb_env_stat(kv->env, &env) != 0) {
+		set_err(err, errlen, "kv: reading the map's use failed");
+		return KV_ELMDB;
+	}
+	used = ((uint64_t)info.me_last_pgno + 1) * env.ms_psize;
+	room = used / 2 + KV_MAP_ROOM_MIN_BYTES;
+	while (used + room > kv->map_bytes &&
+	       kv->map_bytes < kv->opts.max_map_bytes) {
+		int rv = grow_map(kv, err, errlen);
+
+		if (rv != 0)
+			return rv;
+	}
+	return 0;
+}
+
 int kv_retryable(int err)
 {
 	/* After each, the store and the handle are as before the call. */

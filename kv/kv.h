@@ -591,6 +591,22 @@ struct kv_result {
 int kv_apply(struct kv *kv, const struct raft_entry *entries, size_t n,
 	     struct kv_result *results, char *err, size_t errlen);
 
+/* Keeps the map ahead of the store: grows it (doubling, as kv_apply() does
+ * on MDB_MAP_FULL, never past max_map_bytes) until its free part holds
+ * half of what the store uses plus KV_MAP_ROOM_MIN_BYTES. The map may
+ * only grow with no transaction open in this process, which rules it out
+ * while a snapshot copy reads the store (kv_snapshot_fd() on another
+ * thread); a store that fills its map during a long copy makes the
+ * writer wait for the copy's end. Called between copies, this leaves
+ * room for a copy's duration of writes. The map is address space, not
+ * disk. Returns 0 (also at max_map_bytes), or KV_ELMDB (@err says why;
+ * the store is unchanged and kv_apply() still grows the map when full).
+ * No transaction may be open in this process. */
+int kv_reserve_map(struct kv *kv, char *err, size_t errlen);
+
+/* The least free map kv_reserve_map() keeps. */
+#define KV_MAP_ROOM_MIN_BYTES (64ull << 20)
+
 /* Free space below which a short write (EIO from LMDB) counts as a full
  * file system (see kv_apply()). */
 #define KV_LOW_SPACE_BYTES (16ull * 1024 * 1024)

@@ -202,7 +202,11 @@ static int app_apply(void *ctx, const struct raft_entry *ents, size_t cnt,
 	struct kv_app *a = ctx;
 	struct kv_result *res = results;
 	/* LMDB may only grow its map with no read transaction open: when the
-	 * map is close to full, a running snapshot copy is waited for. */
+	 * map is close to full, a running snapshot copy is waited for, which
+	 * stops the loop for the rest of the copy (seconds on a store of
+	 * gigabytes: long enough to lose the leadership). So between copies
+	 * the map is kept well ahead of the store (kv_reserve_map()), and a
+	 * copy's writes fit in it. */
 	if (a->node != NULL && kvdraft_node_snapshot_busy(a->node)) {
 		size_t bytes = 0;
 		for (size_t i = 0; i < cnt; i++)
@@ -210,8 +214,14 @@ static int app_apply(void *ctx, const struct raft_entry *ents, size_t cnt,
 		struct kv_stats st;
 		if (kv_stats(a->kv, &st) != 0 ||
 		    st.used_bytes + 4 * (uint64_t)bytes + (64u << 20) >
-			st.map_bytes)
+			st.map_bytes) {
+			a->snapshot_waits++;
 			kvdraft_node_snapshot_wait(a->node);
+		}
+	} else if (kv_reserve_map(a->kv, err, errlen) != 0) {
+		/* Not fatal: kv_apply() grows a full map itself. */
+		log_warn("keeping the store's map ahead: %s", err);
+		err[0] = '\0';
 	}
 	double t0 = clock_now_seconds();
 	int rc = kv_apply(a->kv, ents, cnt, res, err, errlen);
@@ -384,6 +394,11 @@ static struct kv_app *app_of(struct kvdraft_node *n)
 struct kv *kv_app_store(struct kvdraft_node *n)
 {
 	return app_of(n)->kv;
+}
+
+uint64_t kvd_snapshot_waits(struct kvdraft_node *n)
+{
+	return app_of(n)->snapshot_waits;
 }
 
 const struct config *kvd_config(struct kvdraft_node *n)

@@ -44,6 +44,9 @@ struct kv_app {
 	struct member_pool *member_pool;
 	/* The client listener (main.c), for its counts on /metrics. */
 	struct listener *client_listener;
+	/* Applies that waited for a running snapshot copy, the store's map
+	 * being too full to take them beside it (app_apply()). */
+	uint64_t snapshot_waits;
 	/* Found damaged at start: told to the node by applied(). */
 	bool damaged;
 	char damaged_why[512];
@@ -82,6 +85,9 @@ struct metrics *kvd_metrics(struct kvdraft_node *n);
 struct member_pool *kvd_member_pool(struct kvdraft_node *n);
 /* The client listener, NULL until it serves. */
 struct listener *kvd_client_listener(struct kvdraft_node *n);
+
+/* Applies that waited for a snapshot copy (struct kv_app). */
+uint64_t kvd_snapshot_waits(struct kvdraft_node *n);
 
 /* The member's watch hub. */
 struct watch_hub *kvd_watch_hub(struct kvdraft_node *n);

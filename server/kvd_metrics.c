@@ -37,6 +37,10 @@ void kvd_metrics_render(struct kvdraft_node *n, struct evbuffer *out)
 		metrics_write_value(out, "kvd_store_keys", "gauge",
 				    "Keys in the store.", (double)ks.keys);
 	}
+	metrics_write_value(out, "kvd_store_snapshot_waits_total", "counter",
+			    "Applies that waited for a snapshot copy to end "
+			    "(the store's map too full to grow beside it).",
+			    (double)kvd_snapshot_waits(n));
 	int64_t leases =
 	    kv_app_store(n) != NULL ? kv_lease_count(kv_app_store(n)) : -1;
 	if (leases >= 0)

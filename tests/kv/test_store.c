@@ -1075,6 +1075,82 @@ START_TEST(test_map_full_grows)
 }
 END_TEST
 
+static off_t data_file_size(const char *dir);
+
+/* kv_reserve_map() keeps the map's free part at half the store plus
+ * KV_MAP_ROOM_MIN_BYTES, by doubling, never past max_map_bytes; it costs
+ * address space, not disk, and leaves the content alone. */
+START_TEST(test_map_reserve_keeps_room)
+{
+	char *dir = make_dir();
+	struct kv_options o;
+	struct kv *kv;
+	struct raft_entry e[8];
+	static char big[16 * 1024 + 1];
+	char key[32], err[256] = "";
+	struct kv_stats st, st2;
+	raft_index idx = 1;
+	off_t before;
+
+	kv_options_init(&o);
+	o.map_bytes = 1024 * 1024;
+	o.max_map_bytes = 1024ull * 1024 * 1024;
+	kv = open_kv(dir, &o);
+	memset(big, 'v', sizeof(big) - 1);
+	/* About 512 KiB of values in a 1 MiB map. */
+	for (int b = 0; b < 4; b++) {
+		for (int i = 0; i < 8; i++) {
+			snprintf(key, sizeof(key), "big%02d", b * 8 + i);
+			e[i] = put_e(idx++, key, big);
+		}
+		ck_assert_int_eq(kv_apply(kv, e, 8, NULL, err, sizeof(err)), 0);
+		free_entries(e, 8);
+	}
+	st = stats(kv);
+	/* The room it keeps is not there yet. */
+	ck_assert_uint_lt(st.map_bytes, st.used_bytes + st.used_bytes / 2 +
+					    KV_MAP_ROOM_MIN_BYTES);
+	before = data_file_size(dir);
+
+	ck_assert_int_eq(kv_reserve_map(kv, err, sizeof(err)), 0);
+	st2 = stats(kv);
+	ck_assert_uint_ge(st2.map_bytes, st2.used_bytes + st2.used_bytes / 2 +
+					     KV_MAP_ROOM_MIN_BYTES);
+	/* Doubled from a power of two: the first one that holds it. */
+	ck_assert_uint_eq(st2.map_bytes & (st2.map_bytes - 1), 0);
+	ck_assert_uint_lt(st2.map_bytes / 2, st2.used_bytes +
+						 st2.used_bytes / 2 +
+						 KV_MAP_ROOM_MIN_BYTES);
+	ck_assert_uint_eq(st2.used_bytes, st.used_bytes);
+	ck_assert_uint_eq(st2.keys, 32);
+	ck_assert_int_eq(data_file_size(dir), before);
+	/* Room enough: nothing more. */
+	ck_assert_int_eq(kv_reserve_map(kv, err, sizeof(err)), 0);
+	ck_assert_uint_eq(stats(kv).map_bytes, st2.map_bytes);
+	assert_value(kv, "big17", big, 18);
+	kv_close(kv);
+
+	remove_dir(dir);
+
+	/* At max_map_bytes it stops there, without an error, and writes
+	 * still go in. */
+	dir = make_dir();
+	o.max_map_bytes = 4 * 1024 * 1024;
+	kv = open_kv(dir, &o);
+	e[0] = put_e(1, "before", big);
+	ck_assert_int_eq(kv_apply(kv, e, 1, NULL, err, sizeof(err)), 0);
+	free_entries(e, 1);
+	ck_assert_int_eq(kv_reserve_map(kv, err, sizeof(err)), 0);
+	ck_assert_uint_eq(stats(kv).map_bytes, 4 * 1024 * 1024);
+	e[0] = put_e(2, "after", "x");
+	ck_assert_int_eq(kv_apply(kv, e, 1, NULL, err, sizeof(err)), 0);
+	free_entries(e, 1);
+	assert_value(kv, "after", "x", 2);
+	kv_close(kv);
+	remove_dir(dir);
+}
+END_TEST
+
 /* With no room to grow the whole batch fails and nothing of it stays: the
  * batch is one transaction. */
 START_TEST(test_map_full_at_max_applies_nothing)
@@ -1927,6 +2003,7 @@ Suite *kv_store_suite(void)
 	tcase_add_test(tc, test_list);
 	tcase_add_test(tc, test_digest);
 	tcase_add_test(tc, test_map_full_grows);
+	tcase_add_test(tc, test_map_reserve_keeps_room);
 	tcase_add_test(tc, test_map_full_at_max_applies_nothing);
 	tcase_add_test(tc, test_full_file_size_limit_efbig);
 	tcase_add_test(tc, test_full_file_size_limit_short_write);
