@@ -211,12 +211,20 @@ static int app_apply(void *ctx, const struct raft_entry *ents, size_t cnt,
 		size_t bytes = 0;
 		for (size_t i = 0; i < cnt; i++)
 			bytes += ents[i].len;
-		struct kv_stats st;
+		struct kv_stats st = {0};
 		if (kv_stats(a->kv, &st) != 0 ||
 		    st.used_bytes + 4 * (uint64_t)bytes + (64u << 20) >
 			st.map_bytes) {
+			double w0 = clock_now_seconds();
 			a->snapshot_waits++;
 			kvdraft_node_snapshot_wait(a->node);
+			log_warn(
+			    "applying waited %.3f s for a snapshot copy to "
+			    "end: the store's map (%" PRIu64 " bytes, %" PRIu64
+			    " used) could not grow "
+			    "beside it",
+			    clock_now_seconds() - w0, st.map_bytes,
+			    st.used_bytes);
 		}
 	} else if (kv_reserve_map(a->kv, err, errlen) != 0) {
 		/* Not fatal: kv_apply() grows a full map itself. */
