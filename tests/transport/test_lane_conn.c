@@ -24,35 +24,12 @@
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 
+#include "loop_wait.h"
 #include "lane_conn.h"
 #include "tls.h"
 
 static struct event_base *base;
 static char dir[] = "/tmp/kvd-test-lane-conn-XXXXXX";
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-/* Runs the loop until @pred holds or @timeout_ms pass; true if it held. */
-static bool run_until(bool (*pred)(void *), void *arg, unsigned timeout_ms)
-{
-	uint64_t deadline = now_ms() + timeout_ms;
-
-	while (!pred(arg)) {
-		struct timeval tv = {0, 2000};
-
-		if (now_ms() > deadline)
-			return false;
-		event_base_loopexit(base, &tv);
-		event_base_dispatch(base);
-	}
-	return true;
-}
 
 /* ---- the client's side: what each request got ---- */
 
@@ -376,7 +353,7 @@ static void several_in_order(struct tls_server *srv, struct tls_client *cli)
 	for (int i = 0; i < 5; i++)
 		ck_assert_int_eq(client_send(), LANE_CONN_OK);
 	ck_assert_uint_eq(lane_conn_inflight(cl.c), 5);
-	ck_assert(run_until(all_ended, NULL, 20000));
+	ck_assert(loop_run_until(base, all_ended, NULL, 20000));
 	assert_in_order();
 	for (int i = 0; i < 5; i++) {
 		char want[8];
@@ -389,7 +366,7 @@ static void several_in_order(struct tls_server *srv, struct tls_client *cli)
 	ck_assert_uint_eq(lane_conn_inflight(cl.c), 0);
 	/* And more on the same connection afterwards. */
 	ck_assert_int_eq(client_send(), LANE_CONN_OK);
-	ck_assert(run_until(all_ended, NULL, 20000));
+	ck_assert(loop_run_until(base, all_ended, NULL, 20000));
 	ck_assert_str_eq(cl.r[5].body, "5");
 	ck_assert_uint_eq(cl.closes, 0);
 	lane_conn_free(cl.c);
@@ -432,7 +409,7 @@ START_TEST(test_really_pipelines)
 	client_open(raw.port, NULL, 30000);
 	for (int i = 0; i < 3; i++)
 		ck_assert_int_eq(client_send(), LANE_CONN_OK);
-	ck_assert(run_until(all_ended, NULL, 20000));
+	ck_assert(loop_run_until(base, all_ended, NULL, 20000));
 	assert_in_order();
 	for (int i = 0; i < 3; i++) {
 		char want[8];
@@ -457,7 +434,7 @@ START_TEST(test_eof_mid_pipeline)
 	client_open(raw.port, NULL, 30000);
 	for (int i = 0; i < 3; i++)
 		ck_assert_int_eq(client_send(), LANE_CONN_OK);
-	ck_assert(run_until(closed_once, NULL, 20000));
+	ck_assert(loop_run_until(base, closed_once, NULL, 20000));
 	assert_in_order();
 	ck_assert_int_eq(cl.r[0].status, 204);
 	for (int i = 1; i < 3; i++) {
@@ -468,7 +445,7 @@ START_TEST(test_eof_mid_pipeline)
 	ck_assert(!lane_conn_alive(cl.c));
 	ck_assert_int_eq(client_send(), LANE_CONN_EDEAD);
 	/* Nothing more comes. */
-	run_until(closed_once, NULL, 50);
+	loop_run_until(base, closed_once, NULL, 50);
 	ck_assert_uint_eq(cl.closes, 1);
 	ck_assert_uint_eq(cl.ended, 3);
 	lane_conn_free(cl.c);
@@ -512,8 +489,8 @@ START_TEST(test_bad_answers)
 		client_open(raw.port, NULL, 30000);
 		ck_assert_int_eq(client_send(), LANE_CONN_OK);
 		ck_assert_int_eq(client_send(), LANE_CONN_OK);
-		ck_assert_msg(run_until(closed_once, NULL, 20000), "case %zu",
-			      i);
+		ck_assert_msg(loop_run_until(base, closed_once, NULL, 20000),
+			      "case %zu", i);
 		assert_in_order();
 		if (i == 5) {
 			/* The two answers asked for are taken; the third is
@@ -546,7 +523,7 @@ START_TEST(test_connection_close)
 	client_open(raw.port, NULL, 30000);
 	ck_assert_int_eq(client_send(), LANE_CONN_OK);
 	ck_assert_int_eq(client_send(), LANE_CONN_OK);
-	ck_assert(run_until(closed_once, NULL, 20000));
+	ck_assert(loop_run_until(base, closed_once, NULL, 20000));
 	assert_in_order();
 	ck_assert_int_eq(cl.r[0].status, 401);
 	ck_assert(cl.r[0].close);
@@ -567,7 +544,7 @@ START_TEST(test_oldest_times_out)
 	client_open(raw.port, NULL, 200);
 	ck_assert_int_eq(client_send(), LANE_CONN_OK);
 	ck_assert_int_eq(client_send(), LANE_CONN_OK);
-	ck_assert(run_until(closed_once, NULL, 20000));
+	ck_assert(loop_run_until(base, closed_once, NULL, 20000));
 	assert_in_order();
 	ck_assert_str_eq(cl.r[0].err, "timeout");
 	ck_assert_str_eq(cl.r[1].err, "timeout");
@@ -590,7 +567,7 @@ START_TEST(test_refused)
 	ck_assert_int_eq(client_send(), LANE_CONN_OK);
 	ck_assert_int_eq(client_send(), LANE_CONN_OK);
 	ck_assert_uint_eq(cl.ended, 0);
-	ck_assert(run_until(closed_once, NULL, 20000));
+	ck_assert(loop_run_until(base, closed_once, NULL, 20000));
 	assert_in_order();
 	ck_assert_int_eq(cl.r[0].status, 0);
 	ck_assert_str_ne(cl.r[0].err, "");
@@ -608,9 +585,9 @@ START_TEST(test_free_in_callback)
 		ck_assert_int_eq(client_send(), LANE_CONN_OK);
 	cl.free_in_callback = true;
 	cl.sent = 1; /* only the first is to end */
-	ck_assert(run_until(all_ended, NULL, 20000));
+	ck_assert(loop_run_until(base, all_ended, NULL, 20000));
 	ck_assert_ptr_null(cl.c);
-	run_until(closed_once, NULL, 50);
+	loop_run_until(base, closed_once, NULL, 50);
 	ck_assert_uint_eq(cl.ended, 1);
 	ck_assert_uint_eq(cl.closes, 0);
 	raw_stop();
@@ -655,9 +632,9 @@ START_TEST(test_limits)
 	for (int i = 0; i < 8; i++)
 		ck_assert_int_eq(client_send(), LANE_CONN_OK);
 	ck_assert_int_eq(client_send(), LANE_CONN_EFULL);
-	ck_assert(run_until(all_ended, NULL, 20000));
+	ck_assert(loop_run_until(base, all_ended, NULL, 20000));
 	ck_assert_int_eq(client_send(), LANE_CONN_OK);
-	ck_assert(run_until(all_ended, NULL, 20000));
+	ck_assert(loop_run_until(base, all_ended, NULL, 20000));
 	lane_conn_free(cl.c);
 	evhttp_free(s.http);
 }

@@ -18,35 +18,12 @@
 #include <event2/http.h>
 #include <event2/listener.h>
 
+#include "loop_wait.h"
 #include "msg_codec.h"
 #include "peer_proof.h"
 #include "transport.h"
 
 static struct event_base *base;
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-/* Runs the loop until @pred holds or @timeout_ms pass; true if it held. */
-static bool run_until(bool (*pred)(void *), void *arg, unsigned timeout_ms)
-{
-	uint64_t deadline = now_ms() + timeout_ms;
-
-	while (!pred(arg)) {
-		struct timeval tv = {0, 2000};
-
-		if (now_ms() > deadline)
-			return false;
-		event_base_loopexit(base, &tv);
-		event_base_dispatch(base);
-	}
-	return true;
-}
 
 /* ---- a member: evhttp listener + transport + what it received ---- */
 
@@ -252,7 +229,7 @@ static void wait_received(const struct node *nd, size_t n)
 {
 	struct count_goal g = {nd, n};
 
-	ck_assert_msg(run_until(has_n, &g, 10000),
+	ck_assert_msg(loop_run_until(base, has_n, &g, 10000),
 		      "node %" PRIu64 " got %zu of %zu messages", nd->id, nd->n,
 		      n);
 }
@@ -278,7 +255,7 @@ static void wait_peer(const struct node *nd, raft_id peer, uint64_t errors,
 {
 	struct stat_goal g = {nd, peer, errors, sent};
 
-	ck_assert_msg(run_until(peer_reached, &g, 10000),
+	ck_assert_msg(loop_run_until(base, peer_reached, &g, 10000),
 		      "peer %" PRIu64 " never reached errors>=%" PRIu64
 		      " sent>=%" PRIu64,
 		      peer, errors, sent);
@@ -322,7 +299,7 @@ static int raw_request(int port, enum evhttp_cmd_type cmd, const void *body,
 	if (len)
 		evbuffer_add(evhttp_request_get_output_buffer(req), body, len);
 	ck_assert_int_eq(evhttp_make_request(c, req, cmd, TRANSPORT_PATH), 0);
-	ck_assert(run_until(raw_is_done, &r, 10000));
+	ck_assert(loop_run_until(base, raw_is_done, &r, 10000));
 	evhttp_connection_free(c);
 	return r.code;
 }
@@ -833,9 +810,9 @@ START_TEST(test_dead_peer_backoff_and_bounded_queue)
 	tk.to = 2;
 	tk.ev = event_new(base, -1, EV_PERSIST, tick_send, &tk);
 	event_add(tk.ev, &every);
-	t0 = now_ms();
+	t0 = loop_now_ms();
 	wait_peer(&a, 2, 5, 0);
-	elapsed = now_ms() - t0;
+	elapsed = loop_now_ms() - t0;
 	event_free(tk.ev);
 	ck_assert_int_eq(transport_peer_stats(a.t, 2, &ps), TRANSPORT_OK);
 	ck_assert_uint_ge(elapsed, 10 + 20 + 40 + 50);
@@ -1109,7 +1086,7 @@ START_TEST(test_source_address_and_headers)
 	ck_assert_int_eq(transport_add_peer(t, 6, url), TRANSPORT_OK);
 	ck_assert(!transport_peer_proven(t, 6));
 	ck_assert_int_eq(transport_send(t, &m), TRANSPORT_OK);
-	ck_assert(run_until(probe_done, &p, 10000));
+	ck_assert(loop_run_until(base, probe_done, &p, 10000));
 	/* Outgoing connections come from the --listen-peer host. */
 	ck_assert_str_eq(p.addr, "127.0.0.2");
 	ck_assert_str_eq(p.from, "5");
@@ -1175,8 +1152,8 @@ START_TEST(test_unproven_peer_gets_nothing)
 		ck_assert_int_eq(transport_new(base, &o, &g.t), TRANSPORT_OK);
 		url_of(url, sizeof(url), bound_port(s));
 		ck_assert_int_eq(transport_add_peer(g.t, 6, url), TRANSPORT_OK);
-		ck_assert_msg(run_until(two_failures, &g, 10000), "mode %d",
-			      mode);
+		ck_assert_msg(loop_run_until(base, two_failures, &g, 10000),
+			      "mode %d", mode);
 		ck_assert_int_eq(transport_peer_stats(g.t, 6, &ps),
 				 TRANSPORT_OK);
 		ck_assert_msg(!p.done && !p.token_seen, "mode %d", mode);
@@ -1328,7 +1305,7 @@ START_TEST(test_in_flight_remove_and_timeout)
 
 		ck_assert_int_eq(transport_send(a.t, &m), TRANSPORT_OK);
 	}
-	ck_assert(run_until(inflight_1000, a.t, 10000));
+	ck_assert(loop_run_until(base, inflight_1000, a.t, 10000));
 	ck_assert_int_eq(transport_remove_peer(a.t, 2), TRANSPORT_OK);
 	transport_stats(a.t, &st);
 	ck_assert_uint_eq(st.msgs_dropped, 1000);
@@ -1343,7 +1320,7 @@ START_TEST(test_in_flight_remove_and_timeout)
 
 		ck_assert_int_eq(transport_send(a.t, &m), TRANSPORT_OK);
 	}
-	t0 = now_ms();
+	t0 = loop_now_ms();
 	event_base_loop(base, EVLOOP_NONBLOCK);
 	/* Three more queue behind the POST in flight. */
 	for (uint64_t i = 0; i < 3; i++) {
@@ -1355,7 +1332,7 @@ START_TEST(test_in_flight_remove_and_timeout)
 	ck_assert_uint_eq(ps.inflight_msgs, 1);
 	ck_assert_uint_eq(ps.queued_msgs, 3);
 	wait_peer(&a, 2, 1, 0);
-	ck_assert_uint_ge(now_ms() - t0, 250);
+	ck_assert_uint_ge(loop_now_ms() - t0, 250);
 	/* The failure drops the POST and what queued behind it. */
 	ck_assert_int_eq(transport_peer_stats(a.t, 2, &ps), TRANSPORT_OK);
 	ck_assert_str_eq(ps.last_error, "control lane: timeout");
@@ -1443,14 +1420,14 @@ START_TEST(test_heartbeats_not_stalled_by_appends)
 	url_of(url, sizeof(url), bound_port(s));
 	ck_assert_int_eq(transport_add_peer(a.t, 2, url), TRANSPORT_OK);
 	ck_assert_int_eq(transport_send(a.t, &app), TRANSPORT_OK);
-	ck_assert(run_until(holding, &h, 10000));
+	ck_assert(loop_run_until(base, holding, &h, 10000));
 	/* The append is held; heartbeats still get through. */
 	for (uint64_t i = 0; i < 3; i++) {
 		struct raft_msg m = heartbeat(1, 2, i);
 
 		ck_assert_int_eq(transport_send(a.t, &m), TRANSPORT_OK);
 	}
-	ck_assert(run_until(three_heartbeats, &h, 10000));
+	ck_assert(loop_run_until(base, three_heartbeats, &h, 10000));
 	/* A second append waits behind the first on the data lane. */
 	ck_assert_int_eq(transport_send(a.t, &app), TRANSPORT_OK);
 	/* The receiver has the messages before the sender has its answer,
@@ -1462,7 +1439,7 @@ START_TEST(test_heartbeats_not_stalled_by_appends)
 	ck_assert_uint_eq(ps.msgs_sent, 3);
 	ck_assert_uint_eq(h.appends, 1);
 	release(&h);
-	ck_assert(run_until(holding, &h, 10000));
+	ck_assert(loop_run_until(base, holding, &h, 10000));
 	ck_assert_uint_eq(h.appends, 2);
 	release(&h);
 	wait_peer(&a, 2, 0, 5);
@@ -1561,13 +1538,13 @@ START_TEST(test_token_checked_before_the_body)
 			 wrong[i]);
 		raw_send(&rc, head, strlen(head));
 		raw_send(&rc, junk, sizeof(junk));
-		ck_assert_msg(run_until(raw_answered, &rc, 10000),
+		ck_assert_msg(loop_run_until(base, raw_answered, &rc, 10000),
 			      "no answer before the body (got %zu bytes)",
 			      rc.n);
 		ck_assert_msg(strncmp(rc.got, "HTTP/1.1 401", 12) == 0, "%s",
 			      rc.got);
 		/* And the rest of the body is not waited for. */
-		ck_assert(run_until(raw_closed, &rc, 10000));
+		ck_assert(loop_run_until(base, raw_closed, &rc, 10000));
 		close(rc.fd);
 	}
 	transport_stats(b.t, &st);
@@ -1748,8 +1725,8 @@ static int raw_hello(struct raw_conn *rc, const char *query, const char *from)
 		 query, from ? "X-Kvd-From: " : "", from ? from : "",
 		 from ? "\r\n" : "");
 	raw_send(rc, head, strlen(head));
-	ck_assert_msg(run_until(raw_answered_body, rc, 10000), "got [%s]",
-		      rc->got);
+	ck_assert_msg(loop_run_until(base, raw_answered_body, rc, 10000),
+		      "got [%s]", rc->got);
 	return atoi(rc->got + 9);
 }
 
@@ -1838,7 +1815,7 @@ START_TEST(test_hello_route)
 			 "Content-Length: 33554432\r\n\r\n",
 			 nonce_q);
 		raw_send(&rc, head, strlen(head));
-		ck_assert(run_until(raw_closed, &rc, 10000));
+		ck_assert(loop_run_until(base, raw_closed, &rc, 10000));
 		close(rc.fd);
 	}
 	/* A flood is cut off (the bucket refills at 32 a second: asking
@@ -1926,7 +1903,8 @@ static void pipelined_posts_case(const char *token)
 		free(body);
 	}
 	raw_send(&rc, req, n);
-	ck_assert_msg(run_until(two_204, &g, 10000), "got: %s", rc.got);
+	ck_assert_msg(loop_run_until(base, two_204, &g, 10000), "got: %s",
+		      rc.got);
 	ck_assert_uint_eq(raw_count(&rc, "HTTP/1.1 "), 2);
 	ck_assert(!rc.closed);
 	ck_assert_uint_eq(b.n, 2);

@@ -19,35 +19,12 @@
 #include <event2/event.h>
 #include <event2/http.h>
 
+#include "loop_wait.h"
 #include "tls.h"
 #include "transport.h"
 
 static struct event_base *base;
 static char dir[] = "/tmp/kvd-test-transport-tls-XXXXXX";
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-/* Runs the loop until @pred holds or @timeout_ms pass; true if it held. */
-static bool run_until(bool (*pred)(void *), void *arg, unsigned timeout_ms)
-{
-	uint64_t deadline = now_ms() + timeout_ms;
-
-	while (!pred(arg)) {
-		struct timeval tv = {0, 2000};
-
-		if (now_ms() > deadline)
-			return false;
-		event_base_loopexit(base, &tv);
-		event_base_dispatch(base);
-	}
-	return true;
-}
 
 static void sh(const char *cmd)
 {
@@ -246,10 +223,10 @@ START_TEST(test_delivery_and_reconnect)
 		send_heartbeat(&a, 2, i);
 	send_heartbeat(&b, 1, 7);
 	g = (struct goal){&b, 20};
-	ck_assert(run_until(received, &g, 10000));
+	ck_assert(loop_run_until(base, received, &g, 10000));
 	ck_assert_uint_eq(b.last_ctx, 20);
 	g = (struct goal){&a, 1};
-	ck_assert(run_until(received, &g, 10000));
+	ck_assert(loop_run_until(base, received, &g, 10000));
 
 	/* The peer goes away and comes back on the same port: the lane
 	 * fails, then connects anew with a new TLS session. */
@@ -257,14 +234,14 @@ START_TEST(test_delivery_and_reconnect)
 	node_stop(&b);
 	send_heartbeat(&a, 2, 100);
 	struct err_goal eg = {&a, 2, 1};
-	ck_assert(run_until(failed, &eg, 10000));
+	ck_assert(loop_run_until(base, failed, &eg, 10000));
 	node_start(&b, 2, "b", "ca.pem", port);
 	g = (struct goal){&b, 1};
 	for (uint64_t i = 0; i < 200 && !received(&g); i++) {
 		/* Messages sent while the lane backs off are dropped: send
 		 * until one arrives. */
 		send_heartbeat(&a, 2, 200 + i);
-		run_until(received, &g, 50);
+		loop_run_until(base, received, &g, 50);
 	}
 	ck_assert_uint_ge(b.n, 1);
 	ck_assert_uint_ge(b.last_ctx, 200);
@@ -286,11 +263,11 @@ START_TEST(test_other_ca_refused_both_ways)
 	send_heartbeat(&r, 1, 1);
 	send_heartbeat(&a, 3, 1);
 	struct err_goal eg = {&r, 1, 1};
-	ck_assert(run_until(failed, &eg, 10000));
+	ck_assert(loop_run_until(base, failed, &eg, 10000));
 	eg = (struct err_goal){&a, 3, 1};
-	ck_assert(run_until(failed, &eg, 10000));
+	ck_assert(loop_run_until(base, failed, &eg, 10000));
 	g = (struct goal){&a, 1};
-	ck_assert(!run_until(received, &g, 300));
+	ck_assert(!loop_run_until(base, received, &g, 300));
 	ck_assert_uint_eq(r.n, 0);
 	node_stop(&a);
 	node_stop(&r);
