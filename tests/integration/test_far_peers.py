@@ -147,10 +147,14 @@ class FarPeersTest(unittest.TestCase):
         # from whichever member leads now).
         got = {}
         after = None
+        give_up = time.monotonic() + 180
         while True:
+            self.assertLess(time.monotonic(), give_up,
+                            'no linearizable list within 180 s')
             m = c.find_leader(timeout=60)
             r = m.list(prefix='far/', after=after, limit=10000, timeout=30)
             if r.status in (503, 504):
+                time.sleep(0.1)  # a new leader is settling: ask again
                 continue
             self.assertEqual(r.status, 200, r)
             j = r.json()
