@@ -369,12 +369,32 @@ static bool reads_need_leader(const struct raft *r)
 	       r->reads.n <= r->opts.max_pending_reads;
 }
 
-/* Thesis §6.4 step 3: a heartbeat round confirms a leader's reads. */
-static bool round_only_on_leader(const struct raft *r)
+/* Thesis §6.4 step 3, rounds overlapping (core_read.c): a leader's rounds
+ * out for confirmation run from its first read's round to read_seq, at
+ * most max_read_rounds of them. */
+static bool read_rounds_bounded(const struct raft *r)
 {
-	return implies(r->round_pending != 0,
-		       r->role == RAFT_LEADER &&
-			   r->round_pending <= r->read_seq);
+	uint64_t oldest;
+
+	if (r->role != RAFT_LEADER || r->reads.n == 0 ||
+	    r->reads.v[0].round == 0)
+		return true;
+	oldest = r->reads.v[0].round;
+	return oldest <= r->read_seq &&
+	       r->read_seq - oldest < r->opts.max_read_rounds;
+}
+
+/* Thesis §6.4 step 3: a follower acknowledges only rounds this leader
+ * started (its heartbeats carry read_seq), so no acknowledgement can
+ * release a round not yet started. */
+static bool read_acks_of_started_rounds(const struct raft *r)
+{
+	if (r->role != RAFT_LEADER)
+		return true;
+	for (size_t i = 0; i < r->n_prs; i++)
+		if (r->prs[i].read_acked > r->read_seq)
+			return false;
+	return true;
 }
 
 static bool unrounded_counted(const struct raft *r)
@@ -539,8 +559,10 @@ static bool outbox_sane(const struct raft *r)
 	  false)                                                               \
 	X("reads pending only with a leader", "thesis §6.4",                   \
 	  reads_need_leader, false)                                            \
-	X("read round only on a leader", "thesis §6.4", round_only_on_leader,  \
-	  false)                                                               \
+	X("read rounds within max_read_rounds", "thesis §6.4",                 \
+	  read_rounds_bounded, false)                                          \
+	X("read acks only of rounds started", "thesis §6.4",                   \
+	  read_acks_of_started_rounds, false)                                  \
 	X("transfer only on a leader", "thesis §3.10",                         \
 	  transfer_only_on_leader, false)                                      \
 	X("accepted snapshot in the log", "thesis §5.2, raft.h rule 7",        \

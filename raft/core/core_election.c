@@ -26,7 +26,6 @@ static void become_leader(struct raft *r)
 	r->leader = r->id;
 	r->election_elapsed = 0;
 	r->heartbeat_elapsed = 0;
-	r->round_pending = 0;
 	r->transferee = 0;
 	raft__repl_become_leader(r);
 }

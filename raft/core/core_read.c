@@ -127,13 +127,41 @@ static void release_to(struct raft *r, uint64_t round)
 	q->n = j;
 }
 
-static bool acked_fn(void *arg, raft_id id)
+static raft_index acked_of(void *arg, raft_id id)
 {
 	struct raft *r = arg;
-	struct raft_progress *pr = raft__progress(r, id);
+	struct raft_progress *pr;
 
-	return id == r->id ||
-	       (pr != NULL && pr->read_acked >= r->round_pending);
+	/* The leader confirms its own rounds as it starts them. */
+	if (id == r->id)
+		return r->read_seq;
+	pr = raft__progress(r, id);
+	return pr != NULL ? pr->read_acked : 0;
+}
+
+/* The newest round a quorum (of each set while joint) has acknowledged:
+ * every heartbeat carries the newest round, so an answer to it confirms
+ * that round and every earlier one. Members of an earlier configuration
+ * no longer count; one added later has read_acked 0 until it answers a
+ * heartbeat sent after it joined, which carries every round so far. */
+static uint64_t quorum_acked(const struct raft *r)
+{
+	return raft__quorum_quorum_index(&r->quorum, acked_of, (void *)r);
+}
+
+/* Leader: the oldest round whose reads wait for confirmation, or 0.
+ * Reads are queued in round order (rounded ones first), so it is the
+ * first read's; rounds oldest..read_seq are out. */
+static uint64_t oldest_round(const struct raft *r)
+{
+	return r->reads.n > 0 ? r->reads.v[0].round : 0;
+}
+
+static size_t rounds_out(const struct raft *r)
+{
+	uint64_t oldest = oldest_round(r);
+
+	return oldest != 0 ? (size_t)(r->read_seq - oldest + 1) : 0;
 }
 
 static bool committed_in_term(const struct raft *r)
@@ -149,6 +177,14 @@ static bool has_unrounded(const struct raft *r)
 	return r->reads_unrounded > 0;
 }
 
+/* Whether a quorum acknowledged a round that still has reads. */
+static bool round_confirmed(const struct raft *r)
+{
+	uint64_t oldest = oldest_round(r);
+
+	return oldest != 0 && quorum_acked(r) >= oldest;
+}
+
 bool raft__read_wants_flush(const struct raft *r)
 {
 	if (r->reads.n == 0)
@@ -156,10 +192,9 @@ bool raft__read_wants_flush(const struct raft *r)
 	if (r->role == RAFT_LEADER) {
 		if (!committed_in_term(r))
 			return false;
-		if (r->round_pending != 0)
-			return raft__quorum_has_quorum(&r->quorum, acked_fn,
-						       (void *)r);
-		return has_unrounded(r);
+		return round_confirmed(r) ||
+		       (has_unrounded(r) &&
+			rounds_out(r) < r->opts.max_read_rounds);
 	}
 	return r->role == RAFT_FOLLOWER && r->leader != 0 && has_unrounded(r);
 }
@@ -167,40 +202,41 @@ bool raft__read_wants_flush(const struct raft *r)
 static void leader_flush(struct raft *r)
 {
 	struct raft_readq *q = &r->reads;
-	bool any = false;
 
 	if (!committed_in_term(r))
 		return;
-	/* Step 3: "the leader ... waits for a majority to acknowledge". */
-	if (r->round_pending != 0 &&
-	    raft__quorum_has_quorum(&r->quorum, acked_fn, r)) {
-		release_to(r, r->round_pending);
-		r->round_pending = 0;
-	}
-	if (r->round_pending != 0)
+	/* Step 3: "the leader ... waits for a majority to acknowledge"; an
+	 * acknowledgement of round k releases every round up to k, and
+	 * only those: a later round started after the answer left. */
+	if (round_confirmed(r))
+		release_to(r,
+			   (r->opts.mutations & RAFT_MUTATE_READ_RELEASE_LATER)
+			       ? r->read_seq
+			       : quorum_acked(r));
+	if (!has_unrounded(r) || rounds_out(r) >= r->opts.max_read_rounds)
 		return;
 	/* Step 2 and 3: record the commit index as the read index, then
 	 * confirm leadership with one heartbeat round shared by every read
-	 * waiting now; reads arriving meanwhile join the next round. */
+	 * waiting now. Rounds overlap (up to max_read_rounds): a read
+	 * arriving during a round starts the next one at once instead of
+	 * waiting for the end of the current one, and reads arriving while
+	 * all are out join the next. */
+	r->read_seq++;
 	for (size_t i = 0; i < q->n; i++) {
 		if (q->v[i].round != 0)
 			continue;
-		if (!any)
-			r->read_seq++;
-		any = true;
 		q->v[i].round = r->read_seq;
 		q->v[i].index = r->log.commit;
 	}
 	r->reads_unrounded = 0;
-	if (!any)
-		return;
-	r->round_pending = r->read_seq;
 	/* A single voter is its own majority. The mutation skips the
 	 * confirmation: a deposed leader then serves stale reads. */
-	if (raft__quorum_has_quorum(&r->quorum, acked_fn, r) ||
-	    (r->opts.mutations & RAFT_MUTATE_READ_NO_HEARTBEAT)) {
-		release_to(r, r->round_pending);
-		r->round_pending = 0;
+	if (r->opts.mutations & RAFT_MUTATE_READ_NO_HEARTBEAT) {
+		release_to(r, r->read_seq);
+		return;
+	}
+	if (round_confirmed(r)) {
+		release_to(r, quorum_acked(r));
 		return;
 	}
 	raft__bcast_heartbeat(r);
@@ -270,13 +306,4 @@ void raft__read_tick(struct raft *r)
 		raft__reject_read(r, p);
 	}
 	q->n = j;
-	if (r->role == RAFT_LEADER && r->round_pending != 0) {
-		bool left = false;
-
-		for (size_t i = 0; i < q->n; i++)
-			if (q->v[i].round == r->round_pending)
-				left = true;
-		if (!left)
-			r->round_pending = 0;
-	}
 }

@@ -17,9 +17,10 @@ int raft__step_read_index(struct raft *r, const struct raft_msg *m);
 /* Follower: the leader answers. */
 int raft__step_read_index_resp(struct raft *r, const struct raft_msg *m);
 
-/* Work deferred to the next ready: assign read indexes, start at most one
- * heartbeat round, release confirmed reads; a follower sends its waiting
- * requests in one message. */
+/* Work deferred to the next ready: release the reads of every round a
+ * quorum acknowledged, then give the reads waiting for a round their read
+ * index and one new heartbeat round (while fewer than max_read_rounds are
+ * out); a follower sends its waiting requests in one message. */
 bool raft__read_wants_flush(const struct raft *r);
 void raft__read_flush(struct raft *r);
 

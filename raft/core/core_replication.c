@@ -542,7 +542,9 @@ int raft__step_heartbeat_resp(struct raft *r, const struct raft_msg *m)
 	if (pr == NULL)
 		return RAFT_OK;
 	pr->recent_active = true;
-	if (m->context > pr->read_acked)
+	/* A context above read_seq was never sent: ignored, it would
+	 * confirm rounds not yet started. */
+	if (m->context > pr->read_acked && m->context <= r->read_seq)
 		pr->read_acked = m->context;
 	if (pr->state == RAFT_PR_PROBE) {
 		/* The peer is reachable again: resend the probe. */

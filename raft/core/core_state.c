@@ -108,7 +108,6 @@ void raft__fail_reads(struct raft *r)
 		raft__reject_read(r, &r->reads.v[i]);
 	r->reads.n = 0;
 	r->reads_unrounded = 0;
-	r->round_pending = 0;
 }
 
 void raft__become_follower(struct raft *r, raft_term term, raft_id leader)

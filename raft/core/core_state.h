@@ -107,8 +107,10 @@ struct raft {
 
 	/* ReadIndex (thesis §6.4). */
 	struct raft_readq reads;
-	uint64_t read_seq;	/* last round id (leader), request id */
-	uint64_t round_pending; /* leader: round out for confirmation, or 0 */
+	/* Last round id (leader) or request id (follower). A leader's
+	 * rounds out for confirmation are the first read's round up to
+	 * read_seq (core_read.c). */
+	uint64_t read_seq;
 	size_t reads_unrounded; /* reads with round 0 */
 
 	/* Leader: leadership transfer under way (thesis §3.10). */

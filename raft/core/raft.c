@@ -37,6 +37,8 @@ static void set_defaults(struct raft_options *o)
 		o->max_pending_entries = RAFT_DEFAULT_MAX_PENDING_ENTRIES;
 	if (o->max_pending_reads == 0)
 		o->max_pending_reads = RAFT_DEFAULT_MAX_PENDING_READS;
+	if (o->max_read_rounds == 0)
+		o->max_read_rounds = RAFT_DEFAULT_MAX_READ_ROUNDS;
 	if (o->max_entry_bytes == 0)
 		o->max_entry_bytes = RAFT_DEFAULT_MAX_ENTRY_BYTES;
 }

@@ -12,5 +12,6 @@ Suite *snapshot_suite(void);
 Suite *config_suite(void);
 Suite *lone_voter_suite(void);
 Suite *range_suite(void);
+Suite *reads_suite(void);
 
 #endif /* TESTS_CORE_SUITES_H_ */

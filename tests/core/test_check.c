@@ -169,7 +169,10 @@ START_TEST(test_reads_and_outbox_named)
 	BREAK(r->reads_unrounded, r->reads_unrounded + 1,
 	      "unrounded reads counted");
 	BREAK(r->reads.v[0].tick, r->ticks + 1, "read queue in arrival order");
-	BREAK(r->round_pending, r->read_seq + 1, "read round only on a leader");
+	BREAK(r->reads.v[0].round, r->read_seq - r->opts.max_read_rounds,
+	      "read rounds within max_read_rounds");
+	BREAK(r->prs[1].read_acked, r->read_seq + 1,
+	      "read acks only of rounds started");
 	BREAK(q->v[0].to, r->id, "outbox messages from this member");
 	BREAK(q->v[0].from, 3, "outbox messages from this member");
 	raft_free(r);

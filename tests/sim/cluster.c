@@ -900,6 +900,7 @@ static int node_start(struct sim_cluster *c, struct node *nd)
 	    .max_inflight = c->cfg.max_inflight,
 	    .max_pending_entries = c->cfg.max_pending_entries,
 	    .max_pending_reads = c->cfg.max_pending_reads,
+	    .max_read_rounds = c->cfg.max_read_rounds,
 	    .max_entry_bytes = c->cfg.max_entry_bytes,
 	    .mutations = c->cfg.raft_mutations,
 	};

@@ -63,6 +63,7 @@ struct sim_config {
 	size_t max_inflight;	    /* 0: core default */
 	size_t max_pending_entries; /* 0: core default */
 	size_t max_pending_reads;   /* 0: core default */
+	size_t max_read_rounds;	    /* 0: core default */
 	uint32_t max_entry_bytes;   /* 0: core default */
 	/* Scripted mode: disk writes complete as soon as they are produced,
 	 * and messages are only delivered through sim_deliver(). */
@@ -126,6 +127,9 @@ struct sim_stats {
 	uint64_t liveness_max_ticks; /* slowest recovery after a heal */
 	uint64_t max_tick_events;    /* most events within one tick */
 	uint64_t config_changes;     /* membership changes proposed */
+	/* read rounds a leader started while an earlier one was still out
+	 * (max_read_rounds above 1), and the most out at once */
+	uint64_t read_rounds_overlapped, read_rounds_max_out;
 };
 void sim_stats(const struct sim_cluster *c, struct sim_stats *out);
 

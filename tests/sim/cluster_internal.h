@@ -129,6 +129,7 @@ struct node {
 	raft_index commit_seen;
 	raft_term term_seen;
 	enum raft_role role_seen;
+	uint64_t overlap_seen; /* last read round seen overlapping another */
 	/* Votes granted, by term (0: none), across every incarnation. */
 	raft_id *votes;
 	size_t n_votes;

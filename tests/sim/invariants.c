@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cluster_internal.h"
+#include "core_state.h"
 
 /* A check run after every step, for each live member: @st is its core's
  * status now, nd->term_seen, role_seen and commit_seen what the previous
@@ -477,6 +478,26 @@ static void note_commits(struct sim_cluster *c, struct node *nd,
 	}
 }
 
+/* Coverage, not a check: how often a leader's ReadIndex rounds overlap
+ * (core_read.c keeps the rounds from its first read's up to read_seq out;
+ * the reads in them are what check_reads() then judges). */
+static void note_read_rounds(struct sim_cluster *c, struct node *nd)
+{
+	const struct raft *r = nd->r;
+	uint64_t out;
+
+	if (r->role != RAFT_LEADER || r->reads.n == 0 ||
+	    r->reads.v[0].round == 0)
+		return;
+	out = r->read_seq - r->reads.v[0].round + 1;
+	if (out > c->st.read_rounds_max_out)
+		c->st.read_rounds_max_out = out;
+	if (out >= 2 && nd->overlap_seen != r->read_seq) {
+		nd->overlap_seen = r->read_seq;
+		c->st.read_rounds_overlapped++;
+	}
+}
+
 bool sim_check(struct sim_cluster *c)
 {
 	for (unsigned k = 1; k <= c->n && !c->failed; k++) {
@@ -497,6 +518,7 @@ bool sim_check(struct sim_cluster *c)
 			invariants[i].check(c, nd, &st);
 		nd->term_seen = st.term;
 		nd->role_seen = st.role;
+		note_read_rounds(c, nd);
 		if (st.commit <= slog_last(&nd->mem))
 			note_commits(c, nd, &st);
 	}

@@ -160,6 +160,9 @@ static void seed_config(uint64_t seed, unsigned nodes, unsigned voters,
 	h ^= h >> 29;
 	static const size_t append_max[] = {0, 1, 1, 2, 8};
 	static const size_t inflight[] = {0, 1, 2, 8};
+	/* Read rounds out at once: one at a time, a few, the default,
+	 * as many as the reads ask for. */
+	static const size_t read_rounds[] = {1, 2, 0, 64};
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->seed = seed;
 	cfg->n_nodes = nodes ? nodes : ((h & 1) ? 5 : 3);
@@ -179,6 +182,7 @@ static void seed_config(uint64_t seed, unsigned nodes, unsigned voters,
 	cfg->check_quorum = (h >> 3) & 1;
 	cfg->max_append_entries = append_max[(h >> 4) % 5];
 	cfg->max_inflight = inflight[(h >> 8) % 4];
+	cfg->max_read_rounds = read_rounds[(h >> 16) % 4];
 	if (mut) {
 		cfg->raft_mutations = mut->raft_bits;
 		cfg->sim_mutations = mut->sim_bits;
@@ -217,10 +221,11 @@ static bool run_seed(uint64_t seed, const struct args *a,
 		printf("seed %" PRIu64 ": %u members (%u founding voters), "
 		       "heartbeat %u, "
 		       "pre_vote %d, check_quorum %d, max_append_entries %zu, "
-		       "max_inflight %zu\n",
+		       "max_inflight %zu, max_read_rounds %zu\n",
 		       seed, cfg.n_nodes, cfg.n_voters, cfg.heartbeat_ticks,
 		       (int)cfg.pre_vote, (int)cfg.check_quorum,
-		       cfg.max_append_entries, cfg.max_inflight);
+		       cfg.max_append_entries, cfg.max_inflight,
+		       cfg.max_read_rounds);
 	for (uint64_t s = 0; s < a->steps; s++)
 		if (!sim_step(c))
 			break;
@@ -240,6 +245,9 @@ static bool run_seed(uint64_t seed, const struct args *a,
 	total->liveness_checks += st.liveness_checks;
 	total->compactions += st.compactions;
 	total->config_changes += st.config_changes;
+	total->read_rounds_overlapped += st.read_rounds_overlapped;
+	if (st.read_rounds_max_out > total->read_rounds_max_out)
+		total->read_rounds_max_out = st.read_rounds_max_out;
 	if (st.max_tick_events > total->max_tick_events)
 		total->max_tick_events = st.max_tick_events;
 	total->snapshots += st.snapshots;
@@ -310,13 +318,16 @@ static int run_all(const char *argv0, const struct args *a)
 	       " failed), %" PRIu64 " compactions, %" PRIu64
 	       " snapshots installed, %" PRIu64
 	       " liveness checks (slowest %" PRIu64 " ticks), at most %" PRIu64
-	       " events in one tick, %" PRIu64 " membership changes\n",
+	       " events in one tick, %" PRIu64 " membership changes, %" PRIu64
+	       " read rounds overlapping an earlier one (at most %" PRIu64
+	       " out at once)\n",
 	       a->seeds, a->steps, elapsed_s(&t0), total.ticks, total.delivered,
 	       total.dropped, total.writes, total.crashes, total.elections,
 	       total.committed, total.reads_ok, total.reads_failed,
 	       total.compactions, total.snapshots, total.liveness_checks,
 	       total.liveness_max_ticks, total.max_tick_events,
-	       total.config_changes);
+	       total.config_changes, total.read_rounds_overlapped,
+	       total.read_rounds_max_out);
 	return 0;
 }
 
