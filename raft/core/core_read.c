@@ -229,12 +229,13 @@ static void leader_flush(struct raft *r)
 		q->v[i].index = r->log.commit;
 	}
 	r->reads_unrounded = 0;
-	/* A single voter is its own majority. The mutation skips the
-	 * confirmation: a deposed leader then serves stale reads. */
+	/* The mutation skips the confirmation: a deposed leader then serves
+	 * stale reads. */
 	if (r->opts.mutations & RAFT_MUTATE_READ_NO_HEARTBEAT) {
 		release_to(r, r->read_seq);
 		return;
 	}
+	/* A single voter is its own majority. */
 	if (round_confirmed(r)) {
 		release_to(r, quorum_acked(r));
 		return;
