@@ -28,7 +28,11 @@ the disk holds one at a time), on loopback:
             disk; also the new member's own data dir over the same
             time (what it had to write); meanwhile the
             same PUT load as "before" runs for --write-seconds: its rate
-            over the rate before.
+            over the rate before. With --kvd-args "--log-level info" the
+            members log the snapshot sends, and kvd's catch-up is also
+            split into its phases: snapshots sent to the new member, their
+            bytes and time (first send to last verified: MB/s), and
+            their install time.
 
 The issue's goals: catch-up at least 50% of dd's MB/s, writes during it at
 least 70% of their rate before it.
@@ -52,6 +56,7 @@ keys of 1 KiB: about 70 GB). See docs/PERFORMANCE.md "Big stores".
 """
 
 import base64
+import datetime
 import json
 import os
 import re
@@ -470,6 +475,15 @@ def measure(run, sys_, work, results):
         "%.1f ms" % (sys_.name, secs, r["catchup_mb_s"],
                      r["new_member_bytes"] / 1e6, r["new_member_mb_s"],
                      w["ok_rps"], w["p99_ms"]))
+    if sys_.name == "kvd":
+        phases = kvd_transfer_phases(sys_)
+        if phases:
+            r.update(phases)
+            log("kvd: %d snapshot(s) sent to member 4, %.0f MB in %.1f s "
+                "(%.0f MB/s), installed in %.1f s" % (
+                    phases["snapshot_sends"],
+                    phases["snapshot_bytes"] / 1e6, phases["transfer_s"],
+                    phases["transfer_mb_s"], phases["install_s"]))
     for i, p in sys_.procs.items():
         p.terminate()
     for i, p in sys_.procs.items():
@@ -483,6 +497,54 @@ def measure(run, sys_, work, results):
     log("%s: dd %.0f MB/s" % (sys_.name, r["dd_mb_s"]))
     if not a.keep:
         shutil.rmtree(sys_.root, ignore_errors=True)
+
+
+LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+)Z")
+
+
+def log_lines(path, needle):
+    """(time in seconds, line) of the lines of @path holding @needle."""
+    out = []
+    try:
+        with open(path, errors="replace") as f:
+            for line in f:
+                m = LOG_TIME.match(line)
+                if needle in line and m:
+                    t = datetime.datetime.strptime(m.group(1),
+                                                   "%Y-%m-%dT%H:%M:%S.%f")
+                    out.append((t.timestamp(), line))
+    except OSError:
+        pass
+    return out
+
+
+def kvd_transfer_phases(sys_):
+    """The catch-up's snapshot phases from the members' logs (they are
+    logged at --log-level info: pass it with --kvd-args; {} otherwise):
+    snapshots sent to member 4, their bytes, the time from the first send
+    to the last one received and verified, and the install time."""
+    sends, recv = [], []
+    for i in (1, 2, 3):
+        sends += log_lines(os.path.join(sys_.root, "m%d.log" % i),
+                           "to member 4")
+    sends = [(t, l) for t, l in sends if "sending snapshot" in l]
+    recv = log_lines(os.path.join(sys_.root, "m4.log"), "and verified")
+    inst = log_lines(os.path.join(sys_.root, "m4.log"),
+                     "installed snapshot")
+    if not sends or not recv:
+        return {}
+    size = 0
+    for _, l in recv:
+        m = re.search(r"term \d+, (\d+) bytes\)", l)
+        size += int(m.group(1)) if m else 0
+    secs = max(recv[-1][0] - sends[0][0], 1e-3)
+    install = 0.0
+    for _, l in inst:
+        m = re.search(r" in ([0-9.]+) s", l)
+        install += float(m.group(1)) if m else 0.0
+    return {"snapshot_sends": len(sends), "snapshot_bytes": size,
+            "transfer_s": secs, "transfer_mb_s": size / 1e6 / secs,
+            "install_s": install}
 
 
 def main():
