@@ -28,6 +28,7 @@
 #include <event2/keyvalq_struct.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -369,13 +370,20 @@ static int pipe_connect(struct send *s)
 {
 	struct snap_xfer *x = s->x;
 	char err[256] = "";
+	/* The clock of a chunk starts when it is queued, behind the others
+	 * in flight: each is given request_timeout_ms per MiB in flight, so
+	 * the slowest link a send survives stays what it was with one 1 MiB
+	 * chunk per request. */
+	uint64_t mib =
+	    ((uint64_t)x->chunk_bytes * x->max_inflight + (1u << 20) - 1) >> 20;
+	uint64_t tmo = (uint64_t)x->o.request_timeout_ms * (mib > 0 ? mib : 1);
 	struct lane_conn_options o = {
 	    .base = x->base,
 	    .host = s->a_host,
 	    .port = s->a_port,
 	    .source_host = x->source_host,
 	    .tls = x->o.tls_client,
-	    .timeout_ms = x->o.request_timeout_ms,
+	    .timeout_ms = tmo < UINT_MAX ? (unsigned)tmo : UINT_MAX,
 	    .max_inflight = x->max_inflight,
 	    .max_answer_bytes = ANSWER_MAX_BYTES,
 	};

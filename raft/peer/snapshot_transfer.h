@@ -82,7 +82,11 @@ struct snap_xfer_options {
 	 * per send), and only there; not owned, outlives the transfer.
 	 * NULL: http:// peer URLs only. */
 	struct tls_client *tls_client;
-	unsigned request_timeout_ms; /* per chunk (default 10000) */
+	/* Per 1 MiB chunk (default 10000): a chunk in flight must be
+	 * answered within this per MiB in flight when it was queued (16 x
+	 * with the defaults), so a send survives the same slow links as one
+	 * 1 MiB chunk per request did. */
+	unsigned request_timeout_ms;
 	/* Sending: a chunk's bytes (0: SNAP_XFER_CHUNK_BYTES, also the
 	 * most) and chunks in flight (0: SNAP_XFER_INFLIGHT; at most
 	 * SNAP_XFER_MAX_INFLIGHT). */
