@@ -531,6 +531,9 @@ int snap_xfer_send(struct snap_xfer *x, raft_id peer, const char *peer_url,
 	if (config != NULL && config_len > 0 &&
 	    config_len <= SNAP_XFER_CONFIG_MAX)
 		s->config_hex = hex_encode(config, config_len);
+	/* Read once, front to back, on the loop: the kernel reads ahead. */
+	if (s->fd >= 0)
+		(void)posix_fadvise(s->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	s->ring = calloc(x->max_inflight, sizeof(*s->ring));
 	if (s->fd < 0 || s->ring == NULL || make_head(s) != 0) {
 		snap_xfer_log(x, 0, "cannot start sending snapshot %s: %s",
