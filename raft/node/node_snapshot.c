@@ -54,13 +54,19 @@ static raft_index protect_sent(struct node *n, raft_index c, raft_index applied)
 	double now = clock_now_seconds();
 	for (size_t i = 0; i < np; i++) {
 		raft_index match = 0;
-		if (raft_match_index(n->raft, p[i].peer, &match) != RAFT_OK)
+		int rc = raft_match_index(n->raft, p[i].peer, &match);
+		/* Not leader (any more): the match index is unknown here, the
+		 * bounds still hold. */
+		if (rc != RAFT_OK)
 			match = 0;
-		v[i] = snap_protect_judge(&p[i], match, applied, now, NULL);
+		v[i] =
+		    rc == RAFT_EINVAL
+			? SNAP_PROTECT_GONE
+			: snap_protect_judge(&p[i], match, applied, now, NULL);
 		if (v[i] == SNAP_PROTECT_KEEP)
 			continue;
 		snapshotter_release(n->snap, p[i].peer);
-		if (v[i] != SNAP_PROTECT_CAUGHT_UP)
+		if (v[i] != SNAP_PROTECT_CAUGHT_UP && v[i] != SNAP_PROTECT_GONE)
 			log_warn("log compaction no longer kept for member "
 				 "%" PRIu64 " behind snapshot %" PRIu64 ": %s",
 				 p[i].peer, p[i].index,

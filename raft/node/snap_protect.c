@@ -42,6 +42,8 @@ const char *snap_protect_verdict_name(enum snap_protect_verdict v)
 		return "its send started too long ago";
 	case SNAP_PROTECT_TOO_FAR:
 		return "too many entries past the snapshot";
+	case SNAP_PROTECT_GONE:
+		return "the member left the configuration";
 	}
 	return "?";
 }

@@ -41,7 +41,8 @@ enum snap_protect_verdict {
 	SNAP_PROTECT_KEEP = 0,	    /* the log from index + 1 stays */
 	SNAP_PROTECT_CAUGHT_UP = 1, /* the member holds the snapshot */
 	SNAP_PROTECT_TOO_OLD = 2,   /* max_seconds passed */
-	SNAP_PROTECT_TOO_FAR = 3    /* applied is max_entries past index */
+	SNAP_PROTECT_TOO_FAR = 3,   /* applied is max_entries past index */
+	SNAP_PROTECT_GONE = 4	    /* no longer in the configuration */
 };
 
 /* Whether @p still holds, for a member whose match index is @match (0:

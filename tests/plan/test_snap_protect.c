@@ -79,6 +79,8 @@ START_TEST(lowest_kept_wins)
 	ck_assert_uint_eq(snap_protect_clamp(9000, p, v, 3), 5000);
 	v[0] = SNAP_PROTECT_TOO_OLD;
 	ck_assert_uint_eq(snap_protect_clamp(9000, p, v, 3), 8000);
+	v[2] = SNAP_PROTECT_GONE;
+	ck_assert_uint_eq(snap_protect_clamp(9000, p, v, 3), 9000);
 	ck_assert_uint_eq(snap_protect_clamp(9000, p, v, 0), 9000);
 }
 END_TEST
