@@ -356,9 +356,10 @@ static void pipe_answer(void *arg, const struct lane_answer *a, const char *err)
 		return;
 	}
 	if (a->status == 400 && ++s->attempts < CHUNK_ATTEMPTS) {
-		/* A damaged chunk, or a whole file that failed its check: from
-		 * where the receiver stood, which its answer to that chunk
-		 * tells. */
+		/* A damaged chunk, or a whole file that failed its check:
+		 * again from the last offset the receiver confirmed; if it
+		 * stands elsewhere now (it starts over after a failed check),
+		 * its answer there says so. */
 		s->x->st.resumes++;
 		pipe_restart(s, s->offset);
 		return;
