@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
 
@@ -613,6 +614,83 @@ START_TEST(failure_mid_pipeline_resumes)
 }
 END_TEST
 
+/* ---- a receiver of an older kvd: the offset in the header only ---- */
+
+struct old_receiver {
+	uint8_t *data;
+	size_t cap, held;
+	int chunks;
+};
+
+static void old_receiver_cb(struct evhttp_request *req, void *arg)
+{
+	struct old_receiver *o = arg;
+	const char *q =
+	    evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+	const char *at = q != NULL ? strstr(q, "offset=") : NULL;
+	unsigned long long off = at != NULL ? strtoull(at + 7, NULL, 10) : 0;
+	struct evbuffer *body = evhttp_request_get_input_buffer(req);
+	size_t len = evbuffer_get_length(body);
+	char v[32];
+
+	o->chunks++;
+	if (off == o->held && o->held + len <= o->cap) {
+		evbuffer_remove(body, o->data + o->held, len);
+		o->held += len;
+	}
+	snprintf(v, sizeof(v), "%zu", o->held);
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+			  "X-Kvd-Snapshot-Offset", v);
+	evhttp_send_reply(req, 200, "OK", NULL);
+}
+
+/* A receiver that answers as kvd did before chunks were pipelined (its
+ * offset in a header, an empty body): the sender sees it cannot read the
+ * offset and goes on one chunk at a time, and the whole file arrives. */
+START_TEST(older_receiver_one_chunk_at_a_time)
+{
+	struct side tx;
+	struct snapshot_info info;
+	struct snap_xfer_stats st;
+	struct old_receiver o = {0};
+	char path[300], url[64];
+
+	opt_chunk = 64 * 1024;
+	opt_inflight = 4;
+	start(&tx, 1, NULL, false);
+	snprintf(path, sizeof(path), "%s/snap.mdb", root);
+	make_file(path, 20 * opt_chunk + 99, &info);
+	o.cap = info.size;
+	o.data = malloc(o.cap);
+	ck_assert_ptr_nonnull(o.data);
+	struct evhttp *http = evhttp_new(base);
+	ck_assert_ptr_nonnull(http);
+	struct evhttp_bound_socket *bs =
+	    evhttp_bind_socket_with_handle(http, "127.0.0.1", 0);
+	ck_assert_ptr_nonnull(bs);
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof(sa);
+	ck_assert_int_eq(getsockname(evhttp_bound_socket_get_fd(bs),
+				     (struct sockaddr *)&sa, &sl),
+			 0);
+	ck_assert_int_eq(
+	    evhttp_set_cb(http, SNAP_XFER_PATH, old_receiver_cb, &o), 0);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", ntohs(sa.sin_port));
+	ck_assert_int_eq(
+	    snap_xfer_send(tx.x, 2, url, path, &info, 9, 40, NULL, 0, 0), 0);
+	wait_sent(&tx);
+	ck_assert(tx.sent_ok);
+	ck_assert_uint_eq(o.held, info.size);
+	ck_assert_uint_eq(crc32c(0, o.data, o.held), info.crc);
+	snap_xfer_stats(tx.x, &st);
+	ck_assert_uint_eq(st.legacy_sends, 1);
+	ck_assert_uint_eq(st.bytes_sent, info.size);
+	snap_xfer_free(tx.x);
+	evhttp_free(http);
+	free(o.data);
+}
+END_TEST
+
 static Suite *snap_xfer_suite(void)
 {
 	Suite *s = suite_create("snapshot_transfer");
@@ -630,6 +708,7 @@ static Suite *snap_xfer_suite(void)
 	tcase_add_test(tc, chunks_in_flight_in_order);
 	tcase_add_test(tc, chunks_in_flight_bounded);
 	tcase_add_test(tc, failure_mid_pipeline_resumes);
+	tcase_add_test(tc, older_receiver_one_chunk_at_a_time);
 	suite_add_tcase(s, tc);
 	return s;
 }
