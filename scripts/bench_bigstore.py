@@ -26,9 +26,9 @@ the disk holds one at a time), on loopback:
             MB/s, next to what `dd` writes (1 MiB blocks, fdatasync at the
             end) for a file of that size (at most 4 GiB) on the same
             disk; also the new member's own data dir over the same
-            time (what it had to write); meanwhile the
-            same PUT load as "before" runs for --write-seconds: its rate
-            over the rate before. With --kvd-args "--log-level info" the
+            time (what it had to write); meanwhile, from the new
+            member's start, the same PUT load as "before" runs for
+            --write-seconds: its rate over the rate before. With --kvd-args "--log-level info" the
             members log the snapshot sends, and kvd's catch-up is also
             split into its phases: snapshots sent to the new member, their
             bytes and time (first send to last verified: MB/s), and
@@ -64,6 +64,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -254,20 +255,32 @@ class Kvd:
     def join(self, leader):
         """Starts member 4 (it waits to be reached) and adds it; returns
         the index it must apply to have caught up and when it started.
-        The add answers once the member caught up as a learner and was
-        made a voter, or 504 when that takes longer than the request
-        timeout: it goes on regardless."""
+        The add answers only once the member caught up as a learner and
+        was made a voter (or 504 when that takes longer than the request
+        timeout: it goes on regardless), so it is sent from a thread: the
+        write load and the catch-up poll run meanwhile, not after it.
+        join_done() checks its answer."""
         s, st = http_json(self.urls[leader - 1], "GET", "/v1/status")
         target = st["commit_index"]
         t0 = time.monotonic()
         self.start(4, join=True)
-        s, j = http_json(self.urls[leader - 1], "POST", "/v1/members",
-                         json.dumps({"id": 4, "peer_url":
-                                     "http://127.0.0.1:%d" % KVD_PEER[3]})
-                         .encode(), timeout=30)
+        self.add_answer = None
+
+        def add():
+            self.add_answer = http_json(
+                self.urls[leader - 1], "POST", "/v1/members",
+                json.dumps({"id": 4, "peer_url":
+                            "http://127.0.0.1:%d" % KVD_PEER[3]})
+                .encode(), timeout=30)
+        self.add_thread = threading.Thread(target=add, daemon=True)
+        self.add_thread.start()
+        return target, t0
+
+    def join_done(self):
+        self.add_thread.join(timeout=60)
+        s, j = self.add_answer if self.add_answer else (None, None)
         if s not in (200, 504):
             raise BenchError("kvd member add: HTTP %s %r" % (s, j))
-        return target, t0
 
     def caught_up(self, target):
         s, st = http_json(self.urls[3], "GET", "/v1/status")
@@ -386,6 +399,9 @@ class Etcd:
         self.start(4, join=True)
         return rev, t0
 
+    def join_done(self):
+        pass
+
     def caught_up(self, target):
         s, st = self._status(4)
         return s == 200 and st and \
@@ -458,11 +474,24 @@ def measure(run, sys_, work, results):
     leader = sys_.leader()
     leader_bytes = du_bytes(sys_.data_dir(leader))
     target, t0 = sys_.join(leader)
-    w = wrk(put, sys_.urls[leader - 1], 64, a.write_seconds, env)
-    r["put_during_rps"], r["put_during_p99_ms"] = w["ok_rps"], w["p99_ms"]
+    # The write load runs from the new member's start, beside the
+    # catch-up, and the catch-up is polled meanwhile: its end is when it
+    # happened, not after the load.
+    during = {}
+    wt = threading.Thread(target=lambda: during.update(
+        w=wrk(put, sys_.urls[leader - 1], 64, a.write_seconds, env)),
+        daemon=True)
+    wt.start()
     poll("%s member 4 to catch up" % sys_.name, 3600,
          lambda: True if sys_.caught_up(target) else None)
     secs = time.monotonic() - t0
+    wt.join(timeout=a.write_seconds + 180)
+    sys_.join_done()
+    w = during.get("w")
+    if w is None:
+        raise BenchError("%s: the PUT load during the catch-up gave no "
+                         "result" % sys_.name)
+    r["put_during_rps"], r["put_during_p99_ms"] = w["ok_rps"], w["p99_ms"]
     r["catchup_s"] = secs
     r["catchup_mb_s"] = leader_bytes / 1e6 / secs
     r["new_member_bytes"] = du_bytes(sys_.data_dir(4))
