@@ -20,6 +20,7 @@
  * A receiver of an older kvd says its offset in a header only, which a
  * lane_conn does not hand over: its first 200 without an offset in the
  * body turns the send to one chunk at a time over evhttp, as before. */
+#include <assert.h>
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -124,6 +125,8 @@ static void send_failed(struct send *s, const char *fmt, ...)
 static bool took_offset(struct send *s, uint64_t off)
 {
 	struct snap_xfer *x = s->x;
+	assert(off <= s->info.size);
+	assert(s->high <= s->info.size);
 	if (off > s->high) {
 		x->st.bytes_sent += off - s->high;
 		s->high = off;
@@ -322,6 +325,7 @@ static void pipe_restart(struct send *s, uint64_t off)
 static void pipe_answer(void *arg, const struct lane_answer *a, const char *err)
 {
 	struct send *s = arg;
+	assert(s->inflight > 0 && !s->finished);
 	struct send_chunk c = s->ring[s->ring_first];
 	s->ring_first = (s->ring_first + 1) % s->x->max_inflight;
 	s->inflight--;
@@ -402,6 +406,8 @@ static int pipe_connect(struct send *s)
 static int pipe_chunk(struct send *s)
 {
 	struct snap_xfer *x = s->x;
+	assert(s->next_off <= s->info.size && !s->last_out);
+	assert(s->inflight < x->max_inflight);
 	uint64_t left = s->info.size - s->next_off;
 	size_t len = left < x->chunk_bytes ? (size_t)left : x->chunk_bytes;
 	struct evbuffer *body = evbuffer_new();

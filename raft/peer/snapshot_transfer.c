@@ -30,18 +30,6 @@
  * stale leader must not flood the log. */
 #define REFUSED_LOG_INTERVAL_MS 10000
 
-void snap_xfer_log(struct snap_xfer *x, int level, const char *fmt, ...)
-{
-	if (x->o.log == NULL)
-		return;
-	char line[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	x->o.log(x->o.ctx, level, line);
-}
-
 static void refused_log(struct snap_xfer *x, struct evhttp_request *req,
 			const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -188,22 +176,6 @@ void snap_xfer_free(struct snap_xfer *x)
 void snap_xfer_stats(const struct snap_xfer *x, struct snap_xfer_stats *out)
 {
 	*out = x->st;
-}
-
-bool snap_xfer_parse_u64(const char *s, uint64_t *out)
-{
-	if (s == NULL || *s == '\0')
-		return false;
-	uint64_t v = 0;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9')
-			return false;
-		if (v > (UINT64_MAX - 9) / 10)
-			return false;
-		v = v * 10 + (uint64_t)(*s - '0');
-	}
-	*out = v;
-	return true;
 }
 
 /* ---- receiving ---- */

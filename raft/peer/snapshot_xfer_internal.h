@@ -4,9 +4,11 @@
 #ifndef RAFT_PEER_SNAPSHOT_XFER_INTERNAL_H_
 #define RAFT_PEER_SNAPSHOT_XFER_INTERNAL_H_
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "refused_log.h"
 #include "snapshot_transfer.h"
@@ -106,11 +108,42 @@ struct snap_xfer {
 	struct refused_log refused; /* lines about refused chunks */
 };
 
-void snap_xfer_log(struct snap_xfer *x, int level, const char *fmt, ...)
+/* Helpers of both sides, here so that neither file calls the other for
+ * them (snapshot_transfer.c calls down into snapshot_send.c only). */
+
+static inline void snap_xfer_log(struct snap_xfer *x, int level,
+				 const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+static inline void snap_xfer_log(struct snap_xfer *x, int level,
+				 const char *fmt, ...)
+{
+	if (x->o.log == NULL)
+		return;
+	char line[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	x->o.log(x->o.ctx, level, line);
+}
+
 /* A decimal number of 20 digits at most, without sign or spaces. */
-bool snap_xfer_parse_u64(const char *s, uint64_t *out);
+static inline bool snap_xfer_parse_u64(const char *s, uint64_t *out)
+{
+	if (s == NULL || *s == '\0')
+		return false;
+	uint64_t v = 0;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return false;
+		if (v > (UINT64_MAX - 9) / 10)
+			return false;
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	*out = v;
+	return true;
+}
 
 /* Frees a send (its connection, file, buffers); not linked any more. */
 void snap_xfer_send_free(struct send *s);
