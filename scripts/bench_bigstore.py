@@ -26,9 +26,13 @@ the disk holds one at a time), on loopback:
             MB/s, next to what `dd` writes (1 MiB blocks, fdatasync at the
             end) for a file of that size (at most 4 GiB) on the same
             disk; also the new member's own data dir over the same
-            time (what it had to write); meanwhile the
-            same PUT load as "before" runs for --write-seconds: its rate
-            over the rate before.
+            time (what it had to write); meanwhile, from the new
+            member's start, the same PUT load as "before" runs for
+            --write-seconds: its rate over the rate before. With --kvd-args "--log-level info" the
+            members log the snapshot sends, and kvd's catch-up is also
+            split into its phases: snapshots sent to the new member, their
+            bytes and time (first send to last verified: MB/s), and
+            their install time.
 
 The issue's goals: catch-up at least 50% of dd's MB/s, writes during it at
 least 70% of their rate before it.
@@ -52,6 +56,7 @@ keys of 1 KiB: about 70 GB). See docs/PERFORMANCE.md "Big stores".
 """
 
 import base64
+import datetime
 import json
 import os
 import re
@@ -59,6 +64,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -249,20 +255,32 @@ class Kvd:
     def join(self, leader):
         """Starts member 4 (it waits to be reached) and adds it; returns
         the index it must apply to have caught up and when it started.
-        The add answers once the member caught up as a learner and was
-        made a voter, or 504 when that takes longer than the request
-        timeout: it goes on regardless."""
+        The add answers only once the member caught up as a learner and
+        was made a voter (or 504 when that takes longer than the request
+        timeout: it goes on regardless), so it is sent from a thread: the
+        write load and the catch-up poll run meanwhile, not after it.
+        join_done() checks its answer."""
         s, st = http_json(self.urls[leader - 1], "GET", "/v1/status")
         target = st["commit_index"]
         t0 = time.monotonic()
         self.start(4, join=True)
-        s, j = http_json(self.urls[leader - 1], "POST", "/v1/members",
-                         json.dumps({"id": 4, "peer_url":
-                                     "http://127.0.0.1:%d" % KVD_PEER[3]})
-                         .encode(), timeout=30)
+        self.add_answer = None
+
+        def add():
+            self.add_answer = http_json(
+                self.urls[leader - 1], "POST", "/v1/members",
+                json.dumps({"id": 4, "peer_url":
+                            "http://127.0.0.1:%d" % KVD_PEER[3]})
+                .encode(), timeout=30)
+        self.add_thread = threading.Thread(target=add, daemon=True)
+        self.add_thread.start()
+        return target, t0
+
+    def join_done(self):
+        self.add_thread.join(timeout=60)
+        s, j = self.add_answer if self.add_answer else (None, None)
         if s not in (200, 504):
             raise BenchError("kvd member add: HTTP %s %r" % (s, j))
-        return target, t0
 
     def caught_up(self, target):
         s, st = http_json(self.urls[3], "GET", "/v1/status")
@@ -381,6 +399,9 @@ class Etcd:
         self.start(4, join=True)
         return rev, t0
 
+    def join_done(self):
+        pass
+
     def caught_up(self, target):
         s, st = self._status(4)
         return s == 200 and st and \
@@ -453,11 +474,24 @@ def measure(run, sys_, work, results):
     leader = sys_.leader()
     leader_bytes = du_bytes(sys_.data_dir(leader))
     target, t0 = sys_.join(leader)
-    w = wrk(put, sys_.urls[leader - 1], 64, a.write_seconds, env)
-    r["put_during_rps"], r["put_during_p99_ms"] = w["ok_rps"], w["p99_ms"]
+    # The write load runs from the new member's start, beside the
+    # catch-up, and the catch-up is polled meanwhile: its end is when it
+    # happened, not after the load.
+    during = {}
+    wt = threading.Thread(target=lambda: during.update(
+        w=wrk(put, sys_.urls[leader - 1], 64, a.write_seconds, env)),
+        daemon=True)
+    wt.start()
     poll("%s member 4 to catch up" % sys_.name, 3600,
          lambda: True if sys_.caught_up(target) else None)
     secs = time.monotonic() - t0
+    wt.join(timeout=a.write_seconds + 180)
+    sys_.join_done()
+    w = during.get("w")
+    if w is None:
+        raise BenchError("%s: the PUT load during the catch-up gave no "
+                         "result" % sys_.name)
+    r["put_during_rps"], r["put_during_p99_ms"] = w["ok_rps"], w["p99_ms"]
     r["catchup_s"] = secs
     r["catchup_mb_s"] = leader_bytes / 1e6 / secs
     r["new_member_bytes"] = du_bytes(sys_.data_dir(4))
@@ -470,6 +504,15 @@ def measure(run, sys_, work, results):
         "%.1f ms" % (sys_.name, secs, r["catchup_mb_s"],
                      r["new_member_bytes"] / 1e6, r["new_member_mb_s"],
                      w["ok_rps"], w["p99_ms"]))
+    if sys_.name == "kvd":
+        phases = kvd_transfer_phases(sys_)
+        if phases:
+            r.update(phases)
+            log("kvd: %d snapshot(s) sent to member 4, %.0f MB in %.1f s "
+                "(%.0f MB/s), installed in %.1f s" % (
+                    phases["snapshot_sends"],
+                    phases["snapshot_bytes"] / 1e6, phases["transfer_s"],
+                    phases["transfer_mb_s"], phases["install_s"]))
     for i, p in sys_.procs.items():
         p.terminate()
     for i, p in sys_.procs.items():
@@ -483,6 +526,54 @@ def measure(run, sys_, work, results):
     log("%s: dd %.0f MB/s" % (sys_.name, r["dd_mb_s"]))
     if not a.keep:
         shutil.rmtree(sys_.root, ignore_errors=True)
+
+
+LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+)Z")
+
+
+def log_lines(path, needle):
+    """(time in seconds, line) of the lines of @path holding @needle."""
+    out = []
+    try:
+        with open(path, errors="replace") as f:
+            for line in f:
+                m = LOG_TIME.match(line)
+                if needle in line and m:
+                    t = datetime.datetime.strptime(m.group(1),
+                                                   "%Y-%m-%dT%H:%M:%S.%f")
+                    out.append((t.timestamp(), line))
+    except OSError:
+        pass
+    return out
+
+
+def kvd_transfer_phases(sys_):
+    """The catch-up's snapshot phases from the members' logs (they are
+    logged at --log-level info: pass it with --kvd-args; {} otherwise):
+    snapshots sent to member 4, their bytes, the time from the first send
+    to the last one received and verified, and the install time."""
+    sends, recv = [], []
+    for i in (1, 2, 3):
+        sends += log_lines(os.path.join(sys_.root, "m%d.log" % i),
+                           "to member 4")
+    sends = [(t, l) for t, l in sends if "sending snapshot" in l]
+    recv = log_lines(os.path.join(sys_.root, "m4.log"), "and verified")
+    inst = log_lines(os.path.join(sys_.root, "m4.log"),
+                     "installed snapshot")
+    if not sends or not recv:
+        return {}
+    size = 0
+    for _, l in recv:
+        m = re.search(r"term \d+, (\d+) bytes\)", l)
+        size += int(m.group(1)) if m else 0
+    secs = max(recv[-1][0] - sends[0][0], 1e-3)
+    install = 0.0
+    for _, l in inst:
+        m = re.search(r" in ([0-9.]+) s", l)
+        install += float(m.group(1)) if m else 0.0
+    return {"snapshot_sends": len(sends), "snapshot_bytes": size,
+            "transfer_s": secs, "transfer_mb_s": size / 1e6 / secs,
+            "install_s": install}
 
 
 def main():

@@ -43,6 +43,43 @@ raft_index node_snapshot_index(const struct node *n)
 	return st.snapshot_index;
 }
 
+/* @c lowered so that members sent a snapshot keep the log after it until
+ * they hold it, within the bounds of snap_protect.h; the protections that
+ * ended are released (and logged). */
+static raft_index protect_sent(struct node *n, raft_index c, raft_index applied)
+{
+	struct snap_protect p[NODE_MEMBERS_MAX];
+	enum snap_protect_verdict v[NODE_MEMBERS_MAX];
+	size_t np = snapshotter_sent(n->snap, p, NODE_MEMBERS_MAX);
+	double now = clock_now_seconds();
+	for (size_t i = 0; i < np; i++) {
+		raft_index match = 0;
+		int rc = raft_match_index(n->raft, p[i].peer, &match);
+		/* Not leader (any more): the match index is unknown here, the
+		 * bounds still hold. */
+		if (rc != RAFT_OK)
+			match = 0;
+		v[i] =
+		    rc == RAFT_EINVAL
+			? SNAP_PROTECT_GONE
+			: snap_protect_judge(&p[i], match, applied, now, NULL);
+		if (v[i] == SNAP_PROTECT_KEEP)
+			continue;
+		snapshotter_release(n->snap, p[i].peer);
+		if (v[i] != SNAP_PROTECT_CAUGHT_UP && v[i] != SNAP_PROTECT_GONE)
+			log_warn("log compaction no longer kept for member "
+				 "%" PRIu64 " behind snapshot %" PRIu64 ": %s",
+				 p[i].peer, p[i].index,
+				 snap_protect_verdict_name(v[i]));
+	}
+	raft_index kept = snap_protect_clamp(c, p, v, np);
+	if (kept < c)
+		log_info("log compaction stops at %" PRIu64 " (not %" PRIu64
+			 "): a member is being sent that snapshot",
+			 kept, c);
+	return kept;
+}
+
 /* A snapshot is durable and the store synced: the core forgets entries
  * up to (index - margin) and WAL segments wholly below are deleted, in
  * order behind the writes already queued. */
@@ -68,6 +105,7 @@ static void snap_taken(void *ctx, const struct snapshot_info *info)
 	}
 	if (c > cfg_limit)
 		c = cfg_limit;
+	c = protect_sent(n, c, st.applied);
 	if (c == 0 || c <= st.snapshot_index)
 		return;
 	int rc = raft_compact(n->raft, c);

@@ -117,6 +117,10 @@ struct snapshotter {
 	struct event *rest_ev;
 	struct pending_send pending[NODE_MEMBERS_MAX];
 	size_t n_pending;
+	/* Snapshots sent or being sent, one per member, until the node
+	 * releases them (snap_protect.h). */
+	struct snap_protect sent[NODE_MEMBERS_MAX];
+	size_t n_sent;
 	struct file_wait waits[SNAPSHOTTER_FILE_WAITS_MAX];
 	size_t n_waits;
 	bool failed_unreported; /* the last copy failed; waits not told */
@@ -364,6 +368,8 @@ void snapshotter_report_failed(struct snapshotter *sn, raft_id peer)
 	report_sent(sn, peer, false);
 }
 
+static void note_sent(struct snapshotter *sn, raft_id peer, raft_index index);
+
 static void send_now(struct snapshotter *sn, raft_id peer, const char *url,
 		     raft_term msg_term, raft_index commit)
 {
@@ -378,8 +384,45 @@ static void send_now(struct snapshotter *sn, raft_id peer, const char *url,
 		cfg_len = 0;
 	if (snap_xfer_send(sn->xfer, peer, url, path, &sn->newest, msg_term,
 			   commit, cfg_len > 0 ? cfg : NULL, cfg_len,
-			   cfg_index) != 0)
+			   cfg_index) != 0) {
 		report_sent(sn, peer, false);
+		return;
+	}
+	note_sent(sn, peer, sn->newest.index);
+}
+
+/* Remembers that @peer is sent the snapshot at @index; a send again (of
+ * the same or a newer one) keeps the time of the first. */
+static void note_sent(struct snapshotter *sn, raft_id peer, raft_index index)
+{
+	for (size_t i = 0; i < sn->n_sent; i++) {
+		if (sn->sent[i].peer == peer) {
+			sn->sent[i].index = index;
+			return;
+		}
+	}
+	if (sn->n_sent == NODE_MEMBERS_MAX)
+		return;
+	sn->sent[sn->n_sent++] = (struct snap_protect){
+	    .peer = peer, .index = index, .since = clock_now_seconds()};
+}
+
+size_t snapshotter_sent(const struct snapshotter *sn, struct snap_protect *out,
+			size_t cap)
+{
+	size_t n = sn->n_sent < cap ? sn->n_sent : cap;
+	memcpy(out, sn->sent, n * sizeof(*out));
+	return n;
+}
+
+void snapshotter_release(struct snapshotter *sn, raft_id peer)
+{
+	for (size_t i = 0; i < sn->n_sent; i++) {
+		if (sn->sent[i].peer == peer) {
+			sn->sent[i] = sn->sent[--sn->n_sent];
+			return;
+		}
+	}
 }
 
 static void start_pending(struct snapshotter *sn)

@@ -24,6 +24,7 @@
 
 #include "kvdraft_node.h"
 #include "raft.h"
+#include "snap_protect.h"
 #include "snapshot.h"
 #include "snapshot_transfer.h"
 
@@ -123,6 +124,17 @@ int snapshotter_file_at(struct snapshotter *sn, raft_index index,
  * newest is older than @m->index. */
 void snapshotter_send(struct snapshotter *sn, const struct raft_msg *m,
 		      const char *peer_url);
+
+/* The snapshots sent or being sent to members and not released (one per
+ * member, the newest sent to it; since: when the first of them started),
+ * at most @cap into @out; their count. Compaction keeps the log after
+ * them (node_snapshot.c, snap_protect.h). */
+size_t snapshotter_sent(const struct snapshotter *sn, struct snap_protect *out,
+			size_t cap);
+
+/* Forgets what was sent to @peer (it caught up, or its protection ran
+ * out). */
+void snapshotter_release(struct snapshotter *sn, raft_id peer);
 
 /* Reports a send to @peer failed (from a later loop callback). */
 void snapshotter_report_failed(struct snapshotter *sn, raft_id peer);

@@ -14,9 +14,16 @@
  *   without the token; 409 when the sender is not this member's leader;
  *   507 when the declared size does not fit the file system
  *
- * Memory is bounded on both sides: one chunk at a time. Offsets make a
- * transfer resumable: a sender always learns where the receiver stands and
- * continues from there, also after a failed attempt.
+ *   answer 200 also carries the offset as its body ("<decimal>\n"): a
+ *   sender reads it there, an older sender in the header
+ *
+ * A sender keeps up to max_inflight chunks in flight on one pipelining
+ * connection (snapshot_send.c); the receiver takes them in order, one at a
+ * time. Memory is bounded on both sides: max_inflight chunks per send
+ * (the receiver's connection buffers at most what the sender has in
+ * flight). Offsets make a transfer resumable: a sender always learns where
+ * the receiver stands and continues from there, also after a failed
+ * attempt.
  *
  * The files are opaque here: the caller says where they go
  * (snap_xfer_options.dir) and what a whole one must be (.verify).
@@ -38,8 +45,14 @@ struct event_base;
 struct evhttp;
 struct tls_client;
 
-#define SNAP_XFER_PATH	      "/raft/snapshot"
-#define SNAP_XFER_CHUNK_BYTES (1u << 20)
+#define SNAP_XFER_PATH "/raft/snapshot"
+/* A chunk's size (at most; the last may be shorter), and how many chunks
+ * a send keeps in flight by default and at most (memory: their product,
+ * per send). Receivers since the first version take chunks of up to
+ * 16 MiB. */
+#define SNAP_XFER_CHUNK_BYTES  (4u << 20)
+#define SNAP_XFER_INFLIGHT     4
+#define SNAP_XFER_MAX_INFLIGHT 16
 /* Path buffers: the directory (at most SNAP_XFER_PATH_MAX - 64 bytes,
  * else snap_xfer_new() fails) plus a file name. */
 #define SNAP_XFER_PATH_MAX 4200
@@ -69,7 +82,16 @@ struct snap_xfer_options {
 	 * per send), and only there; not owned, outlives the transfer.
 	 * NULL: http:// peer URLs only. */
 	struct tls_client *tls_client;
-	unsigned request_timeout_ms; /* per chunk (default 10000) */
+	/* Per 1 MiB chunk (default 10000): a chunk in flight must be
+	 * answered within this per MiB in flight when it was queued (16 x
+	 * with the defaults), so a send survives the same slow links as one
+	 * 1 MiB chunk per request did. */
+	unsigned request_timeout_ms;
+	/* Sending: a chunk's bytes (0: SNAP_XFER_CHUNK_BYTES, also the
+	 * most) and chunks in flight (0: SNAP_XFER_INFLIGHT; at most
+	 * SNAP_XFER_MAX_INFLIGHT). */
+	size_t chunk_bytes;
+	size_t max_inflight;
 	/* Whether the whole file at @path, its size and CRC checked, is a
 	 * snapshot: 0 with the last entry it covers in *@index and *@term,
 	 * or -1 with one line in @err. NULL: the size and CRC suffice. */
@@ -98,6 +120,13 @@ struct snap_xfer_stats {
 	uint64_t bad_chunks;   /* refused chunks (checksum, offset, headers,
 				* not from the leader, no room) */
 	uint64_t unauthorized; /* 401 answers */
+	/* Sending: times a send continued from an offset the receiver named
+	 * other than the one it expected (a kept partial file, a damaged
+	 * chunk); the most chunks one send had in flight; sends to
+	 * receivers that take one chunk at a time (older versions). */
+	uint64_t resumes;
+	uint64_t inflight_peak;
+	uint64_t legacy_sends;
 };
 
 struct snap_xfer;

@@ -49,6 +49,7 @@ peer_src="$peer_src raft/peer/tls.c raft/peer/lane_conn.c"
 peer_src="$peer_src raft/peer/http_answer.c"
 snap_src="$peer_src raft/base/crc32c_file.c raft/base/durable.c"
 snap_src="$snap_src raft/base/hex.c raft/peer/snapshot_transfer.c"
+snap_src="$snap_src raft/peer/snapshot_send.c"
 srcs() {
 	case $1 in
 	fuzz_frame) echo "$frame_src" ;;

@@ -6,5 +6,6 @@
 
 Suite *ready_plan_suite(void);
 Suite *recovery_plan_suite(void);
+Suite *snap_protect_suite(void);
 
 #endif /* TESTS_PLAN_SUITES_H_ */
