@@ -101,6 +101,53 @@ START_TEST(test_crc_hw_sw_agree)
 }
 END_TEST
 
+/* Buffers of three blocks and more take the three-chain path
+ * (crc32c.c): lengths around every multiple of the three blocks, up to
+ * 64 KiB and at odd alignments, agree with the table; so do pieces of a
+ * long buffer extended one after the other. */
+START_TEST(test_crc_hw_long_agree)
+{
+	enum { MAXLEN = 65536 + 3 * 1024 + 17, ALIGNS = 8 };
+	uint8_t *mem = malloc(MAXLEN + ALIGNS);
+
+	ck_assert_ptr_nonnull(mem);
+	if (!crc32c_hw_available()) {
+		fprintf(stderr,
+			"no SSE4.2 on this CPU: long hw check skipped\n");
+		free(mem);
+		return;
+	}
+	rng_state = 4;
+	fill_random(mem, MAXLEN + ALIGNS);
+	for (size_t align = 0; align < ALIGNS; align += 3) {
+		const uint8_t *p = mem + align;
+
+		for (size_t base = 3 * 1024 - 8; base + 16 <= MAXLEN;
+		     base += 3 * 1024) {
+			for (size_t len = base; len < base + 16; len++) {
+				uint32_t seed = (uint32_t)rng_next();
+
+				ck_assert_msg(crc32c_hw(seed, p, len) ==
+						  crc32c_sw(seed, p, len),
+					      "len %zu align %zu", len, align);
+			}
+		}
+	}
+	uint32_t whole = crc32c_sw(0, mem, MAXLEN), c = 0;
+	size_t off = 0, piece = 1;
+
+	while (off < MAXLEN) {
+		size_t n = piece < MAXLEN - off ? piece : MAXLEN - off;
+
+		c = crc32c_hw(c, mem + off, n);
+		off += n;
+		piece = piece * 3 + 5;
+	}
+	ck_assert_uint_eq(c, whole);
+	free(mem);
+}
+END_TEST
+
 /* crc32c(crc32c(0, a), b) == crc32c(0, a || b): callers extend in pieces. */
 START_TEST(test_crc_extend)
 {
@@ -588,6 +635,7 @@ static Suite *frame_suite(void)
 	tcase_add_test(crc, test_crc_vectors_sw);
 	tcase_add_test(crc, test_crc_vectors_hw);
 	tcase_add_test(crc, test_crc_hw_sw_agree);
+	tcase_add_test(crc, test_crc_hw_long_agree);
 	tcase_add_test(crc, test_crc_extend);
 	tcase_add_test(crc, test_crc_file);
 	tcase_add_test(crc, test_hex_round_trip);
