@@ -136,6 +136,17 @@ struct transport_limits {
 	unsigned max_inflight_posts;
 	struct msg_codec_limits codec; /* decoding limits; codec.max_body_bytes
 					* is forced to max_body_bytes */
+	/* Send every batch as a POST /raft/messages, never on a stream
+	 * (tests keep the POST path covered with it). false: each lane
+	 * opens a stream (POST /raft/stream) once its connection is proven,
+	 * and falls back to POSTs for STREAM_FALLBACK_MS (5 min) when the
+	 * peer answers it 404 or 405 (an older member). */
+	bool force_posts;
+	/* A streaming lane pings every this often (1000); a pong not back
+	 * within request_timeout_ms of its ping fails the lane. A received
+	 * stream that has been silent for request_timeout_ms + 2 *
+	 * stream_ping_ms is closed. */
+	unsigned stream_ping_ms;
 };
 
 struct transport_options {
@@ -206,6 +217,10 @@ struct transport_peer_stats {
 	 * or answer); and whether it proved itself (always with no token). */
 	uint64_t proof_failures;
 	bool proven;
+	/* Streams opened to the peer, messages frames written on them, and
+	 * lanes whose stream is open now (0 .. 2). */
+	uint64_t streams_opened, frames_sent;
+	unsigned lanes_streaming;
 };
 
 /* Counters of the whole transport. */
@@ -234,6 +249,13 @@ struct transport_stats {
 	/* POSTs written while another was in flight on the same lane
 	 * (pipelining to a far peer; sum over peers, live and removed). */
 	uint64_t posts_pipelined;
+	/* Sending side: streams opened (answered 200) and messages frames
+	 * written on them (sums over peers, live and removed). Receiving
+	 * side: streams accepted, refused by the caps (503), open now, and
+	 * messages frames delivered. A bad frame counts in bad_requests. */
+	uint64_t streams_opened, frames_sent;
+	uint64_t streams_accepted, streams_refused, frames_received;
+	size_t streams_open;
 };
 
 struct transport;
