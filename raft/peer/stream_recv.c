@@ -10,12 +10,17 @@
  * the head. The handler here replaces evhttp's callbacks and timeouts on
  * that bufferevent with its own, so evhttp reads nothing more; the stream
  * ends with evhttp_connection_free(), which frees the request and the
- * bufferevent. The stream's state is freed in the connection's close
- * callback, the one place every end goes through: a bad frame or the
- * peer's close (evhttp_connection_free() from here), transport_free()
- * (transport__streams_close()) and evhttp_free() with streams open (it
- * frees its connections). The connection is freed from an event of the
- * stream's own, never from within evhttp's or the bufferevent's calls. */
+ * bufferevent, from an event of the stream's own, never from within
+ * evhttp's or the bufferevent's calls.
+ *
+ * The connection's close callback is not the stream's: whoever accepted
+ * the connection may hold it (kvd's listener counts its connections
+ * there), and evhttp keeps one. So the stream holds a reference to the
+ * bufferevent instead: should evhttp free the connection itself
+ * (evhttp_free() before transport_free(), against transport.h's rule),
+ * the bufferevent's memory stays and its callbacks are cleared, which
+ * stream_alive() sees; such a stream is then only forgotten, never freed
+ * twice. */
 #include "transport.h"
 
 #include <inttypes.h>
@@ -56,6 +61,40 @@ static void refuse(struct evhttp_request *req, int code, const char *reason,
 			  "Content-Type", "text/plain; charset=utf-8");
 	evbuffer_add_printf(b, "%s\n", text);
 	evhttp_send_reply(req, code, reason, NULL);
+}
+
+/* Whether the connection is still the stream's: evhttp has not freed it
+ * (which clears the bufferevent's callbacks). */
+static bool stream_alive(const struct stream_in *s)
+{
+	bufferevent_event_cb eventcb = NULL;
+	void *arg = NULL;
+
+	bufferevent_getcb(s->bev, NULL, NULL, &eventcb, &arg);
+	return eventcb != NULL && arg == s;
+}
+
+static void stream_event_cb(struct bufferevent *bev, short what, void *arg);
+
+/* Forgets @s and frees its connection when it is still there. */
+static void stream_free(struct stream_in *s)
+{
+	struct transport *t = s->t;
+
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		t->streams = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	t->n_streams--;
+	if (stream_alive(s))
+		evhttp_connection_free(s->evcon);
+	bufferevent_decref(s->bev);
+	event_free(s->ev);
+	free(s->curl);
+	free(s->purl);
+	free(s);
 }
 
 /* The stream ends: reading stops now, the connection is freed from the
@@ -152,43 +191,31 @@ static void stream_ev_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	if (s->closing)
-		evhttp_connection_free(s->evcon); /* frees @s */
+		stream_free(s);
 	else
 		stream_read(s);
-}
-
-/* The connection goes (every end of the stream comes here). */
-static void stream_closed_cb(struct evhttp_connection *evcon, void *arg)
-{
-	struct stream_in *s = arg;
-	struct transport *t = s->t;
-
-	(void)evcon;
-	if (s->prev)
-		s->prev->next = s->next;
-	else
-		t->streams = s->next;
-	if (s->next)
-		s->next->prev = s->prev;
-	t->n_streams--;
-	event_free(s->ev);
-	free(s->curl);
-	free(s->purl);
-	free(s);
 }
 
 void transport__streams_close(struct transport *t)
 {
 	while (t->streams != NULL)
-		evhttp_connection_free(t->streams->evcon);
+		stream_free(t->streams);
 }
 
-static size_t streams_from(const struct transport *t, raft_id from)
+/* Streams open from @from; forgets those whose connection evhttp freed
+ * (see the top of the file), so that they do not hold the caps. */
+static size_t streams_from(struct transport *t, raft_id from)
 {
+	struct stream_in *s, *next;
 	size_t n = 0;
 
-	for (const struct stream_in *s = t->streams; s; s = s->next)
-		n += s->from == from;
+	for (s = t->streams; s; s = next) {
+		next = s->next;
+		if (!stream_alive(s))
+			stream_free(s);
+		else
+			n += s->from == from;
+	}
 	return n;
 }
 
@@ -253,8 +280,8 @@ void transport__handle_stream(struct evhttp_request *req, void *arg)
 		refuse(req, 400, "Bad Request", "bad " TRANSPORT_HEADER_FROM);
 		return;
 	}
-	if (evcon == NULL || t->n_streams >= STREAM_MAX_OPEN ||
-	    streams_from(t, from) >= STREAM_MAX_PER_MEMBER) {
+	if (evcon == NULL || streams_from(t, from) >= STREAM_MAX_PER_MEMBER ||
+	    t->n_streams >= STREAM_MAX_OPEN) {
 		t->streams_refused++;
 		transport__refused(
 		    t, req, "too many streams open (member %" PRIu64 ")", from);
@@ -292,7 +319,7 @@ void transport__handle_stream(struct evhttp_request *req, void *arg)
 	t->streams = s;
 	t->n_streams++;
 	t->streams_accepted++;
-	evhttp_connection_set_closecb(evcon, stream_closed_cb, s);
+	bufferevent_incref(s->bev);
 	/* From here the connection is the stream's: evhttp reads nothing
 	 * more of it. Its input is bounded to one whole frame (reading
 	 * stops above it until a frame is taken off), and a sender that
