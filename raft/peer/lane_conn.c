@@ -497,13 +497,19 @@ int lane_conn_stream(struct lane_conn *c, const char *head, size_t head_len,
 
 int lane_conn_write(struct lane_conn *c, struct evbuffer *data)
 {
+	int rc = LANE_CONN_OK;
+
 	if (c == NULL || data == NULL)
 		return LANE_CONN_EINVAL;
 	if (c->dead || c->bev == NULL || c->free_pending || !c->streaming)
 		return LANE_CONN_EDEAD;
+	/* A TLS bufferevent may write, fail and report it from within the
+	 * call: the failure is reported from the loop (fail()). */
+	c->in_api = true;
 	if (bufferevent_write_buffer(c->bev, data) != 0)
-		return LANE_CONN_ENOMEM;
-	return LANE_CONN_OK;
+		rc = LANE_CONN_ENOMEM;
+	c->in_api = false;
+	return rc;
 }
 
 size_t lane_conn_output_bytes(const struct lane_conn *c)
