@@ -2,8 +2,19 @@
  * lane_conn.h connections, received with evhttp).
  *
  * Client side: for each peer, messages handed to transport_send() are
- * encoded at once (msg_codec.h) into that peer's queue and go out as the
- * body of `POST /raft/messages` on a keep-alive connection (lane_conn.h).
+ * encoded at once (msg_codec.h) into that peer's queue and go out as
+ * frames on a stream (below), or as the body of `POST /raft/messages` on
+ * a keep-alive connection (lane_conn.h).
+ *
+ * Streams (stream_send.c, stream_recv.c, stream_frame.h): once a lane's
+ * connection is proven, the lane asks `POST /raft/stream` on it; answered
+ * 200, the connection carries the lane's batches as frames (each what
+ * would have been one POST's body) with no answer each, and pings whose
+ * pongs give the round trip; a pong missing for request_timeout_ms fails
+ * the lane as a failed POST does. A peer that answers 404 or 405 (an
+ * older member) gets POSTs for STREAM_FALLBACK_MS; force_posts makes
+ * every lane use POSTs. What follows about POSTs applies to a lane
+ * without a stream.
  * Near peers get one POST at a time, and the transport batches: while a
  * POST is in flight, new messages queue; when it completes, everything
  * queued (up to batch_bytes) goes out as the next POST. Messages sent in
@@ -35,6 +46,10 @@
  * listener: token check (401), size limit (413), decode (400 on any
  * malformed body or a SNAPSHOT message, nothing delivered), then
  * on_messages() with the messages addressed to this member, then 204.
+ * It serves `POST /raft/stream` too: the same checks on the request and
+ * on each frame's batch (a bad frame closes the stream), at most
+ * STREAM_MAX_PER_MEMBER streams per sender and STREAM_MAX_OPEN in all
+ * (503), the connection taken over from evhttp until either side closes.
  * With a token, the whole peer listener checks it before reading a body
  * (transport_attach()).
  *
@@ -201,8 +216,10 @@ struct transport_options {
 struct transport_peer_stats {
 	raft_id id;
 	char url[TRANSPORT_MAX_URL];
-	uint64_t msgs_sent;    /* delivered: answered 2xx */
-	uint64_t bytes_sent;   /* body bytes of answered POSTs */
+	uint64_t msgs_sent;    /* delivered: answered 2xx, or written
+				* into an open stream */
+	uint64_t bytes_sent;   /* body bytes of answered POSTs and of
+				* messages frames written */
 	uint64_t posts_sent;   /* POSTs answered 2xx */
 	uint64_t msgs_dropped; /* refused by a full queue or lost in a
 				* failed POST */
@@ -268,9 +285,10 @@ struct transport;
 int transport_new(struct event_base *base, const struct transport_options *opts,
 		  struct transport **out);
 
-/* Frees @t: in-flight POSTs are cancelled, queued messages discarded, and
- * the handler registered by transport_attach() is removed. Call it before
- * freeing the attached evhttp and the event_base. NULL is a no-op. */
+/* Frees @t: in-flight POSTs are cancelled, queued messages discarded,
+ * streams closed both ways (their connections freed), and the handlers
+ * registered by transport_attach() are removed. Call it before freeing
+ * the attached evhttp and the event_base. NULL is a no-op. */
 void transport_free(struct transport *t);
 
 /* Adds peer @id reachable at @peer_url ("http://host:port", optionally with
@@ -303,7 +321,9 @@ int transport_remove_peer(struct transport *t, raft_id id);
  * limits (the message is dropped and counted; Raft will retransmit). */
 int transport_send(struct transport *t, const struct raft_msg *m);
 
-/* Registers `POST /raft/messages` on @peer_http (not owned) and sets its
+/* Registers `POST /raft/messages` and `POST /raft/stream` (a request with
+ * the token passes the filter below unchecked from then on: its frames
+ * are no requests) on @peer_http (not owned) and sets its
  * maximum body size to max_body_bytes. Other methods get 405. With a
  * token, every connection @peer_http accepts from then on reads through a
  * filter (evhttp_set_bevcb(), so @peer_http must not have one of its own)
