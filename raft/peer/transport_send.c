@@ -555,6 +555,7 @@ static void lane_failed(struct lane *ln, const char *why)
 	uint64_t now = clock_now_ms(), delay;
 	struct timeval tv;
 	struct chunk *c;
+	bool stream = ln->streaming;
 
 	ln->used = true;
 	ln->up = false;
@@ -594,11 +595,12 @@ static void lane_failed(struct lane *ln, const char *why)
 
 	if (p->last_log_ms == 0 ||
 	    now - p->last_log_ms >= t->lim.log_interval_ms) {
-		transport__log(
-		    t, TRANSPORT_LOG_WARN,
-		    "peer %" PRIu64 " (%s): POST failed on the %s lane: %s"
-		    " (%" PRIu64 " similar lines suppressed)",
-		    p->id, p->url, lane_name(ln), why, p->suppressed);
+		transport__log(t, TRANSPORT_LOG_WARN,
+			       "peer %" PRIu64
+			       " (%s): %s failed on the %s lane: %s"
+			       " (%" PRIu64 " similar lines suppressed)",
+			       p->id, p->url, stream ? "stream" : "POST",
+			       lane_name(ln), why, p->suppressed);
 		p->last_log_ms = now;
 		p->suppressed = 0;
 	} else {

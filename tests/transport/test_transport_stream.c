@@ -514,6 +514,7 @@ START_TEST(test_no_pong_fails_the_lane)
 	ck_assert_str_eq(peer_stats(&a, 9).last_error,
 			 "control lane: no pong: timeout");
 	ck_assert_uint_eq(a.round_trips, 0);
+	ck_assert(logged(&a, "stream failed on the control lane: no pong"));
 	node_stop(&a);
 	if (m.bev)
 		bufferevent_free(m.bev);
