@@ -434,7 +434,9 @@ class PeerStreamTest(ClusterTest):
             self.assertEqual(c.put('stream/%d' % n, b'v').status, 200)
             n += 1
             time.sleep(0.05)
-        self.assertEqual(self.opened(), before)
+        # A lane used for the first time meanwhile opens one (a vote's
+        # control lane); a deadline still running reopened dozens.
+        self.assertLessEqual(self.opened() - before, 2)
         self.assertGreater(sum(metric(m,
                                       'kvd_peer_stream_frames_received_total')
                                for m in c.all()), frames)
