@@ -105,7 +105,8 @@ static int bound_port(struct evhttp_bound_socket *s)
 
 /* Starts a listener on 127.0.0.1:@port (0: any) and a transport with
  * certificate @cert (NAME.pem/NAME.key) trusting CA @ca. */
-static bool force_posts; /* node_start()'s transport_limits.force_posts */
+static bool force_posts;    /* node_start()'s transport_limits.force_posts */
+static bool no_tls_streams; /* node_start() leaves tls_streams false */
 
 static void node_start(struct node *nd, raft_id id, const char *cert,
 		       const char *ca, int port)
@@ -138,6 +139,7 @@ static void node_start(struct node *nd, raft_id id, const char *cert,
 	o.limits.backoff_min_ms = 20;
 	o.limits.backoff_max_ms = 200;
 	o.limits.force_posts = force_posts;
+	o.limits.tls_streams = !no_tls_streams;
 	o.seed = id;
 	o.on_messages = on_messages;
 	o.tls_server = nd->srv;
@@ -202,6 +204,16 @@ static bool failed(void *arg)
 	ck_assert_int_eq(transport_peer_stats(g->nd->t, g->peer, &ps),
 			 TRANSPORT_OK);
 	return ps.errors >= g->errors;
+}
+
+static bool posted(void *arg)
+{
+	const struct err_goal *g = arg;
+	struct transport_peer_stats ps;
+
+	ck_assert_int_eq(transport_peer_stats(g->nd->t, g->peer, &ps),
+			 TRANSPORT_OK);
+	return ps.posts_sent >= 1;
 }
 
 static void setup(void)
@@ -309,6 +321,33 @@ START_TEST(test_many_in_order_stream_and_posts)
 }
 END_TEST
 
+/* Without tls_streams (kvd's default), TLS lanes send POSTs. */
+START_TEST(test_tls_posts_by_default)
+{
+	struct transport_peer_stats ps;
+	struct node a, b;
+	struct goal g;
+
+	no_tls_streams = true;
+	node_start(&a, 1, "a", "ca.pem", 0);
+	node_start(&b, 2, "b", "ca.pem", 0);
+	add_peer(&a, &b);
+	for (uint64_t i = 1; i <= 20; i++)
+		send_heartbeat(&a, 2, i);
+	g = (struct goal){&b, 20};
+	ck_assert(loop_run_until(base, received, &g, 10000));
+	/* The answers of the POSTs come back after the delivery. */
+	struct err_goal eg = {&a, 2, 0};
+	ck_assert(loop_run_until(base, posted, &eg, 10000));
+	ck_assert_int_eq(transport_peer_stats(a.t, 2, &ps), TRANSPORT_OK);
+	ck_assert_uint_eq(ps.streams_opened, 0);
+	ck_assert_uint_eq(ps.errors, 0);
+	node_stop(&a);
+	node_stop(&b);
+	no_tls_streams = false;
+}
+END_TEST
+
 START_TEST(test_other_ca_refused_both_ways)
 {
 	struct node a, r;
@@ -386,6 +425,7 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_delivery_and_reconnect);
 	tcase_add_test(tc, test_many_in_order_stream_and_posts);
+	tcase_add_test(tc, test_tls_posts_by_default);
 	tcase_add_test(tc, test_other_ca_refused_both_ways);
 	tcase_add_test(tc, test_url_schemes);
 	suite_add_tcase(s, tc);
