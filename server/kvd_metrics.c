@@ -75,6 +75,29 @@ void kvd_metrics_render(struct kvdraft_node *n, struct evbuffer *out)
 		    "connection kept from an earlier one.",
 		    (double)ps.reused);
 	}
+	/* Peer streams (POST /raft/stream, docs/FORMAT.md "Peer streams"):
+	 * each lane's batches as frames on one long-lived connection. */
+	metrics_write_value(out, "kvd_peer_streams_opened_total", "counter",
+			    "Peer streams this member opened (answered 200).",
+			    (double)st.peer_streams_opened);
+	metrics_write_value(out, "kvd_peer_stream_frames_sent_total", "counter",
+			    "Batches of peer messages written as frames on "
+			    "streams (each a POST otherwise).",
+			    (double)st.peer_stream_frames_sent);
+	metrics_write_value(out, "kvd_peer_streams_accepted_total", "counter",
+			    "Peer streams other members opened to this one.",
+			    (double)st.peer_streams_accepted);
+	metrics_write_value(out, "kvd_peer_streams_refused_total", "counter",
+			    "Peer streams refused for too many open (503).",
+			    (double)st.peer_streams_refused);
+	metrics_write_value(out, "kvd_peer_streams_open", "gauge",
+			    "Peer streams from other members open now.",
+			    (double)st.peer_streams_open);
+	metrics_write_value(out, "kvd_peer_stream_frames_received_total",
+			    "counter",
+			    "Batches of peer messages received as frames on "
+			    "streams.",
+			    (double)st.peer_stream_frames_received);
 	const struct metrics *m = kvd_metrics(n);
 	metrics_write_histogram(out, "kvd_store_commit_duration_seconds",
 				"A batch of entries applied to the store: one "
@@ -89,7 +112,8 @@ void kvd_metrics_render(struct kvdraft_node *n, struct evbuffer *out)
 	size_t np = kvdraft_node_peer_round_trips(n, rtt, RAFT_MAX_MEMBERS);
 	metrics_write_histogram_header(
 	    out, "kvd_peer_round_trip_seconds",
-	    "Round trips of answered peer requests, by peer id.");
+	    "Round trips of answered peer requests and of stream pings, "
+	    "by peer id.");
 	for (size_t i = 0; i < np && i < RAFT_MAX_MEMBERS; i++) {
 		char id[24];
 		snprintf(id, sizeof(id), "%" PRIu64, rtt[i].id);

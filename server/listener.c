@@ -150,6 +150,9 @@ struct conn {
 	 * the gate itself moves bytes in and out of the input. */
 	struct evbuffer *held;
 	bool gating, discard, busy;
+	/* A handler took the connection over (answer_is_takeover()): its
+	 * bytes are no requests, no deadline applies. */
+	bool taken;
 };
 
 size_t listener_scan_headers(const unsigned char *p, size_t n, int *state)
@@ -332,7 +335,7 @@ static void conn_input(struct evbuffer *buf,
 		       const struct evbuffer_cb_info *info, void *arg)
 {
 	struct conn *c = arg;
-	if (c->busy || info->n_added == 0)
+	if (c->busy || info->n_added == 0 || c->taken)
 		return;
 	if (c->discard) {
 		gate_discard(c, buf, info->n_added);
@@ -352,12 +355,42 @@ static void conn_input(struct evbuffer *buf,
 		conn_scan(c, buf, len - added, added);
 }
 
+/* Whether the answer starting at the front of @buf, written whole at
+ * once, hands the connection over to its handler: a 200 whose head
+ * announces neither a length nor chunks, so that its body runs until the
+ * connection closes (the peer transport's stream, POST /raft/stream, and
+ * the like). What comes in after it is the handler's, not a request, and
+ * no header deadline applies. evhttp's own answers always announce their
+ * length or chunks. */
+static bool answer_is_takeover(struct evbuffer *buf)
+{
+	char head[1024];
+	ev_ssize_t n = evbuffer_copyout(buf, head, sizeof(head) - 1);
+	if (n < 17)
+		return false;
+	head[n] = '\0';
+	char *end = strstr(head, "\r\n\r\n");
+	if (end == NULL || strncmp(head, "HTTP/1.1 200 ", 13) != 0)
+		return false;
+	end[2] = '\0';
+	return strcasestr(head, "\r\nContent-Length:") == NULL &&
+	       strcasestr(head, "\r\nTransfer-Encoding:") == NULL;
+}
+
 /* An answer was queued or sent. Once a final answer has left, the next
  * bytes in are a new request; a 1xx answer ("100 Continue") is not final. */
 static void conn_output(struct evbuffer *buf,
 			const struct evbuffer_cb_info *info, void *arg)
 {
 	struct conn *c = arg;
+	if (c->taken)
+		return;
+	if (info->n_added > 0 && info->orig_size == 0 &&
+	    c->phase == CONN_BODY && answer_is_takeover(buf)) {
+		c->taken = true;
+		evtimer_del(c->ev);
+		return;
+	}
 	if (info->n_added > 0 && info->orig_size == 0) {
 		char head[10];
 		c->interim = evbuffer_copyout(buf, head, sizeof(head)) ==

@@ -433,6 +433,13 @@ struct kvdraft_node_stats {
 	 * the same connection: pipelining to a peer whose round trip is
 	 * long (see the peer transport). */
 	uint64_t peer_posts_pipelined;
+	/* Added later. Peer streams (POST /raft/stream): opened by this
+	 * member to its peers and the messages frames written on them;
+	 * accepted from peers, refused by the caps on open streams, open
+	 * now, and the messages frames received on them. */
+	uint64_t peer_streams_opened, peer_stream_frames_sent;
+	uint64_t peer_streams_accepted, peer_streams_refused;
+	uint64_t peer_streams_open, peer_stream_frames_received;
 };
 
 /* Fills the fields of @out that out->size covers. */
@@ -440,7 +447,8 @@ RAFT_API void kvdraft_node_stats(const struct kvdraft_node *n,
 				 struct kvdraft_node_stats *out);
 
 /* The round trips to one peer: each answered peer POST, from the moment
- * it was sent to its answer (the peer answers on receipt). */
+ * it was sent to its answer (the peer answers on receipt), and each ping
+ * of a peer stream, from the ping to its pong. */
 struct kvdraft_peer_round_trips {
 	raft_id id;
 	struct kvdraft_histogram seconds;

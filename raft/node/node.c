@@ -941,6 +941,12 @@ void node_stats(const struct node *n, struct kvdraft_node_stats *out)
 	s.peer_hellos_answered = ts.hellos_answered;
 	s.peer_hellos_limited = ts.hellos_limited;
 	s.peer_posts_pipelined = ts.posts_pipelined;
+	s.peer_streams_opened = ts.streams_opened;
+	s.peer_stream_frames_sent = ts.frames_sent;
+	s.peer_streams_accepted = ts.streams_accepted;
+	s.peer_streams_refused = ts.streams_refused;
+	s.peer_streams_open = ts.streams_open;
+	s.peer_stream_frames_received = ts.frames_received;
 	if (n->wal.ww != NULL) {
 		struct wal_writer_stats ws;
 		wal_writer_get_stats(n->wal.ww, &ws);

@@ -29,6 +29,7 @@ struct lc_req {
 	lane_conn_done_fn done;
 	void *arg;
 	uint64_t written_ms; /* its timeout runs from here */
+	bool stream;	     /* opens a stream (lane_conn_stream()) */
 };
 
 struct lane_conn {
@@ -56,6 +57,13 @@ struct lane_conn {
 	 * whose ...); lane_conn_free() from within one waits for them. */
 	unsigned busy;
 	bool free_pending;
+	/* Stream mode (lane_conn_stream()): a stream was asked for, so no
+	 * request goes after it; once its 200 is read, every byte read goes
+	 * to on_data and lane_conn_write() writes raw. */
+	bool stream_asked, streaming;
+	lane_conn_data_fn on_data;
+	lane_conn_drain_fn on_drain;
+	void *stream_arg;
 };
 
 static void really_free(struct lane_conn *c)
@@ -171,6 +179,40 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 		arm_timer(c);
 }
 
+/* Whether the answer head of @head bytes at the start of @in opens the
+ * stream asked for (status 200): then the head is consumed, the request
+ * answered (an empty body) and the connection streams from now on. Any
+ * other answer (404 from a member that does not know the route, 401, ...)
+ * is read as an ordinary one. */
+static bool stream_opened(struct lane_conn *c, struct evbuffer *in, size_t head)
+{
+	static const char *const ok[] = {"HTTP/1.1 200 ", "HTTP/1.0 200 "};
+	struct lane_answer a;
+	struct lc_req r;
+	char line[16];
+
+	if (head < 13)
+		return false;
+	evbuffer_copyout(in, line, 13);
+	if (memcmp(line, ok[0], 13) != 0 && memcmp(line, ok[1], 13) != 0)
+		return false;
+	evbuffer_drain(in, head);
+	memset(&a, 0, sizeof(a));
+	a.body = evbuffer_new();
+	if (a.body == NULL) {
+		fail(c, "out of memory");
+		return true;
+	}
+	a.status = 200;
+	snprintf(a.reason, sizeof(a.reason), "OK");
+	c->streaming = true;
+	r = pop(c);
+	evtimer_del(c->timer);
+	r.done(r.arg, &a, NULL);
+	evbuffer_free(a.body);
+	return true;
+}
+
 /* Reads one whole answer off @in if there is one: 1 delivered, 0 wait for
  * more bytes, -1 the connection failed or @c was freed. */
 static int read_answer(struct lane_conn *c, struct evbuffer *in)
@@ -197,6 +239,8 @@ static int read_answer(struct lane_conn *c, struct evbuffer *in)
 			return -1;
 		}
 		head = (size_t)end.pos + 4;
+		if (c->q[c->head].stream && stream_opened(c, in, head))
+			return 1;
 		rc = http_answer_parse(
 		    (const char *)evbuffer_pullup(in, (ev_ssize_t)head), head,
 		    LANE_CONN_MAX_HEAD_BYTES, c->max_answer_bytes, &c->cur);
@@ -253,9 +297,26 @@ static void read_cb(struct bufferevent *bev, void *arg)
 	struct evbuffer *in = bufferevent_get_input(bev);
 
 	c->busy++;
-	while (!c->closed && !c->free_pending && evbuffer_get_length(in) > 0)
+	while (!c->closed && !c->free_pending && !c->streaming &&
+	       evbuffer_get_length(in) > 0)
 		if (read_answer(c, in) <= 0)
 			break;
+	if (c->streaming && !c->closed && !c->free_pending &&
+	    evbuffer_get_length(in) > 0)
+		c->on_data(c->stream_arg, in);
+	leave(c);
+}
+
+static void write_cb(struct bufferevent *bev, void *arg)
+{
+	struct lane_conn *c = arg;
+
+	(void)bev;
+	if (!c->streaming || c->on_drain == NULL)
+		return;
+	c->busy++;
+	if (!c->closed && !c->free_pending)
+		c->on_drain(c->stream_arg);
 	leave(c);
 }
 
@@ -354,7 +415,7 @@ int lane_conn_new(const struct lane_conn_options *o, struct lane_conn **out,
 			return LANE_CONN_ECONNECT;
 		}
 	}
-	bufferevent_setcb(c->bev, read_cb, NULL, event_cb, c);
+	bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
 	if (bufferevent_enable(c->bev, EV_READ | EV_WRITE) != 0)
 		goto nomem;
 	/* The name is resolved blocking (no DNS base), as evhttp does;
@@ -390,6 +451,8 @@ int lane_conn_request(struct lane_conn *c, const char *head, size_t head_len,
 		return LANE_CONN_EINVAL;
 	if (c->dead || c->bev == NULL || c->free_pending)
 		return LANE_CONN_EDEAD;
+	if (c->stream_asked)
+		return LANE_CONN_ESTREAM;
 	if (c->n == c->cap)
 		return LANE_CONN_EFULL;
 	outb = bufferevent_get_output(c->bev);
@@ -411,6 +474,54 @@ int lane_conn_request(struct lane_conn *c, const char *head, size_t head_len,
 	if (++c->n == 1 && !c->fail_pending)
 		arm_timer(c);
 	return LANE_CONN_OK;
+}
+
+int lane_conn_stream(struct lane_conn *c, const char *head, size_t head_len,
+		     lane_conn_done_fn done, lane_conn_data_fn on_data,
+		     lane_conn_drain_fn on_drain, void *arg)
+{
+	int rc;
+
+	if (c == NULL || on_data == NULL)
+		return LANE_CONN_EINVAL;
+	rc = lane_conn_request(c, head, head_len, NULL, done, arg);
+	if (rc != LANE_CONN_OK)
+		return rc;
+	c->q[(c->head + c->n - 1) % c->cap].stream = true;
+	c->stream_asked = true;
+	c->on_data = on_data;
+	c->on_drain = on_drain;
+	c->stream_arg = arg;
+	return LANE_CONN_OK;
+}
+
+int lane_conn_write(struct lane_conn *c, struct evbuffer *data)
+{
+	int rc = LANE_CONN_OK;
+
+	if (c == NULL || data == NULL)
+		return LANE_CONN_EINVAL;
+	if (c->dead || c->bev == NULL || c->free_pending || !c->streaming)
+		return LANE_CONN_EDEAD;
+	/* A TLS bufferevent may write, fail and report it from within the
+	 * call: the failure is reported from the loop (fail()). */
+	c->in_api = true;
+	if (bufferevent_write_buffer(c->bev, data) != 0)
+		rc = LANE_CONN_ENOMEM;
+	c->in_api = false;
+	return rc;
+}
+
+size_t lane_conn_output_bytes(const struct lane_conn *c)
+{
+	return c != NULL && c->bev != NULL
+		   ? evbuffer_get_length(bufferevent_get_output(c->bev))
+		   : 0;
+}
+
+bool lane_conn_streaming(const struct lane_conn *c)
+{
+	return lane_conn_alive(c) && c->streaming;
 }
 
 size_t lane_conn_inflight(const struct lane_conn *c)
@@ -457,6 +568,8 @@ const char *lane_conn_strerror(int err)
 		return "connection closed";
 	case LANE_CONN_EFULL:
 		return "too many requests in flight";
+	case LANE_CONN_ESTREAM:
+		return "the connection carries a stream";
 	default:
 		return "unknown error";
 	}

@@ -53,7 +53,8 @@ enum lane_conn_error {
 	LANE_CONN_ENOMEM = -2,
 	LANE_CONN_ECONNECT = -3, /* the connect could not even start */
 	LANE_CONN_EDEAD = -4,	 /* the connection failed or closed */
-	LANE_CONN_EFULL = -5	 /* max_inflight requests in flight */
+	LANE_CONN_EFULL = -5,	 /* max_inflight requests in flight */
+	LANE_CONN_ESTREAM = -6	 /* a stream was asked for on it */
 };
 
 struct lane_conn_options {
@@ -109,6 +110,44 @@ int lane_conn_new(const struct lane_conn_options *o, struct lane_conn **out,
  * @done is never called. */
 int lane_conn_request(struct lane_conn *c, const char *head, size_t head_len,
 		      struct evbuffer *body, lane_conn_done_fn done, void *arg);
+
+/* ---- stream mode: the connection taken over after one request ----
+ *
+ * A stream (the peer transport's POST /raft/stream) is one request whose
+ * answer head, 200 with no length, is followed by frames until either side
+ * closes, while the asker writes frames of its own. */
+
+/* Bytes read on a streaming connection: @in holds them; the callback
+ * drains what it consumed and leaves the rest (an incomplete frame) for
+ * the next call. */
+typedef void (*lane_conn_data_fn)(void *arg, struct evbuffer *in);
+/* The output buffer drained (written to the socket or TLS) while
+ * streaming. */
+typedef void (*lane_conn_drain_fn)(void *arg);
+
+/* Writes the request that opens a stream (@head as for
+ * lane_conn_request(), announcing no body); no request can follow it
+ * (LANE_CONN_ESTREAM). @done gets its answer as any request's: an answer
+ * with status 200 (its head consumed, no body read: a stream has no
+ * length) opens the stream, and from then on every byte read goes to
+ * @on_data(@arg, ...), lane_conn_write() writes, @on_drain (may be NULL)
+ * is called each time the output is written out, and no timeout applies
+ * (the owner checks liveness itself); any other answer is read and
+ * delivered as usual. A streaming connection fails as any other (end of
+ * stream, errors): on_close says so. Returns as lane_conn_request(). */
+int lane_conn_stream(struct lane_conn *c, const char *head, size_t head_len,
+		     lane_conn_done_fn done, lane_conn_data_fn on_data,
+		     lane_conn_drain_fn on_drain, void *arg);
+
+/* Writes @data (moved out of it) on a streaming connection. Returns
+ * LANE_CONN_OK, LANE_CONN_EDEAD (not streaming, or dead), LANE_CONN_ENOMEM. */
+int lane_conn_write(struct lane_conn *c, struct evbuffer *data);
+
+/* Bytes written and not yet handed to the socket (or to TLS). */
+size_t lane_conn_output_bytes(const struct lane_conn *c);
+
+/* Whether @c is alive and its stream is open. */
+bool lane_conn_streaming(const struct lane_conn *c);
 
 /* Requests written and not yet answered or failed. */
 size_t lane_conn_inflight(const struct lane_conn *c);

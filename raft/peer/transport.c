@@ -17,6 +17,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 
+#include "stream_frame.h"
 #include "transport_internal.h"
 
 #define DEFAULT_MAX_QUEUED_BYTES   ((size_t)64 << 20)
@@ -29,6 +30,7 @@
 #define DEFAULT_LOG_INTERVAL_MS	   10000
 #define DEFAULT_PIPELINE_RTT_MS	   4
 #define DEFAULT_MAX_INFLIGHT_POSTS 16
+#define DEFAULT_STREAM_PING_MS	   1000
 
 void transport__log(struct transport *t, int level, const char *fmt, ...)
 {
@@ -138,6 +140,8 @@ int transport_new(struct event_base *base, const struct transport_options *o,
 		l->pipeline_rtt_ms = DEFAULT_PIPELINE_RTT_MS;
 	if (!l->max_inflight_posts)
 		l->max_inflight_posts = DEFAULT_MAX_INFLIGHT_POSTS;
+	if (!l->stream_ping_ms)
+		l->stream_ping_ms = DEFAULT_STREAM_PING_MS;
 	if (l->backoff_min_ms > l->backoff_max_ms ||
 	    l->max_inflight_posts > TRANSPORT_MAX_INFLIGHT_POSTS) {
 		rc = TRANSPORT_EINVAL;
@@ -175,10 +179,13 @@ void transport_free(struct transport *t)
 		return;
 	if (t->http) {
 		evhttp_del_cb(t->http, TRANSPORT_PATH);
+		evhttp_del_cb(t->http, STREAM_PATH);
 		evhttp_del_cb(t->http, PEER_PROOF_PATH);
 		if (t->gate || t->tls_server)
 			evhttp_set_bevcb(t->http, NULL, NULL);
 	}
+	/* Their connections go with them (evhttp_connection_free()). */
+	transport__streams_close(t);
 	transport__gate_unref(t->gate);
 	for (size_t i = 0; i < t->n_peers; i++)
 		transport__peer_free(t->peers[i]);
@@ -219,6 +226,8 @@ void transport__counters_add(struct counters *to, const struct counters *c)
 	to->heartbeat_failures += c->heartbeat_failures;
 	to->proof_failures += c->proof_failures;
 	to->posts_pipelined += c->posts_pipelined;
+	to->streams_opened += c->streams_opened;
+	to->frames_sent += c->frames_sent;
 }
 
 int transport_peer_stats(const struct transport *t, raft_id id,
@@ -241,6 +250,8 @@ int transport_peer_stats(const struct transport *t, raft_id id,
 	out->msgs_dropped = p->c.msgs_dropped;
 	out->msgs_refused = p->msgs_refused;
 	out->errors = p->c.errors;
+	out->streams_opened = p->c.streams_opened;
+	out->frames_sent = p->c.frames_sent;
 	out->proof_failures = p->c.proof_failures;
 	out->proven = t->token == NULL || p->proven;
 	out->queued_msgs = p->queued_msgs;
@@ -249,6 +260,7 @@ int transport_peer_stats(const struct transport *t, raft_id id,
 		const struct lane *ln = &p->lanes[i];
 
 		out->inflight_msgs += ln->inflight_msgs;
+		out->lanes_streaming += ln->streaming;
 		if (ln->used) {
 			any = true;
 			up = up && ln->up;
@@ -288,6 +300,12 @@ void transport_stats(const struct transport *t, struct transport_stats *out)
 	out->posts_pipelined = sum.posts_pipelined;
 	out->hellos_answered = t->hellos_answered;
 	out->hellos_limited = t->hellos_limited;
+	out->streams_opened = sum.streams_opened;
+	out->frames_sent = sum.frames_sent;
+	out->streams_accepted = t->streams_accepted;
+	out->streams_refused = t->streams_refused;
+	out->frames_received = t->frames_received;
+	out->streams_open = t->n_streams;
 }
 
 bool transport_peer_proven(const struct transport *t, raft_id id)

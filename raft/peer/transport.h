@@ -2,8 +2,19 @@
  * lane_conn.h connections, received with evhttp).
  *
  * Client side: for each peer, messages handed to transport_send() are
- * encoded at once (msg_codec.h) into that peer's queue and go out as the
- * body of `POST /raft/messages` on a keep-alive connection (lane_conn.h).
+ * encoded at once (msg_codec.h) into that peer's queue and go out as
+ * frames on a stream (below), or as the body of `POST /raft/messages` on
+ * a keep-alive connection (lane_conn.h).
+ *
+ * Streams (stream_send.c, stream_recv.c, stream_frame.h): once a lane's
+ * connection is proven, the lane asks `POST /raft/stream` on it; answered
+ * 200, the connection carries the lane's batches as frames (each what
+ * would have been one POST's body) with no answer each, and pings whose
+ * pongs give the round trip; a pong missing for request_timeout_ms fails
+ * the lane as a failed POST does. A peer that answers 404 or 405 (an
+ * older member) gets POSTs for STREAM_FALLBACK_MS; force_posts makes
+ * every lane use POSTs. What follows about POSTs applies to a lane
+ * without a stream.
  * Near peers get one POST at a time, and the transport batches: while a
  * POST is in flight, new messages queue; when it completes, everything
  * queued (up to batch_bytes) goes out as the next POST. Messages sent in
@@ -35,6 +46,10 @@
  * listener: token check (401), size limit (413), decode (400 on any
  * malformed body or a SNAPSHOT message, nothing delivered), then
  * on_messages() with the messages addressed to this member, then 204.
+ * It serves `POST /raft/stream` too: the same checks on the request and
+ * on each frame's batch (a bad frame closes the stream), at most
+ * STREAM_MAX_PER_MEMBER streams per sender and STREAM_MAX_OPEN in all
+ * (503), the connection taken over from evhttp until either side closes.
  * With a token, the whole peer listener checks it before reading a body
  * (transport_attach()).
  *
@@ -136,6 +151,23 @@ struct transport_limits {
 	unsigned max_inflight_posts;
 	struct msg_codec_limits codec; /* decoding limits; codec.max_body_bytes
 					* is forced to max_body_bytes */
+	/* Send every batch as a POST /raft/messages, never on a stream
+	 * (tests keep the POST path covered with it). false: each lane
+	 * opens a stream (POST /raft/stream) once its connection is proven,
+	 * and falls back to POSTs for STREAM_FALLBACK_MS (5 min) when the
+	 * peer answers it 404 or 405 (an older member). */
+	bool force_posts;
+	/* Streams over peer TLS too. false: with TLS every lane sends POSTs
+	 * (a TLS stream writes a record per frame, and under load far more
+	 * frames than a lane made POSTs: at 64 connections the cluster spent
+	 * about three times the CPU per PUT; until frames are coalesced, TLS
+	 * members keep POSTs). Tests set it to cover TLS streams. */
+	bool tls_streams;
+	/* A streaming lane pings every this often (1000); a pong not back
+	 * within request_timeout_ms of its ping fails the lane. A received
+	 * stream that has been silent for request_timeout_ms + 2 *
+	 * stream_ping_ms is closed. */
+	unsigned stream_ping_ms;
 };
 
 struct transport_options {
@@ -190,8 +222,10 @@ struct transport_options {
 struct transport_peer_stats {
 	raft_id id;
 	char url[TRANSPORT_MAX_URL];
-	uint64_t msgs_sent;    /* delivered: answered 2xx */
-	uint64_t bytes_sent;   /* body bytes of answered POSTs */
+	uint64_t msgs_sent;    /* delivered: answered 2xx, or written
+				* into an open stream */
+	uint64_t bytes_sent;   /* body bytes of answered POSTs and of
+				* messages frames written */
 	uint64_t posts_sent;   /* POSTs answered 2xx */
 	uint64_t msgs_dropped; /* refused by a full queue or lost in a
 				* failed POST */
@@ -206,6 +240,10 @@ struct transport_peer_stats {
 	 * or answer); and whether it proved itself (always with no token). */
 	uint64_t proof_failures;
 	bool proven;
+	/* Streams opened to the peer, messages frames written on them, and
+	 * lanes whose stream is open now (0 .. 2). */
+	uint64_t streams_opened, frames_sent;
+	unsigned lanes_streaming;
 };
 
 /* Counters of the whole transport. */
@@ -234,6 +272,13 @@ struct transport_stats {
 	/* POSTs written while another was in flight on the same lane
 	 * (pipelining to a far peer; sum over peers, live and removed). */
 	uint64_t posts_pipelined;
+	/* Sending side: streams opened (answered 200) and messages frames
+	 * written on them (sums over peers, live and removed). Receiving
+	 * side: streams accepted, refused by the caps (503), open now, and
+	 * messages frames delivered. A bad frame counts in bad_requests. */
+	uint64_t streams_opened, frames_sent;
+	uint64_t streams_accepted, streams_refused, frames_received;
+	size_t streams_open;
 };
 
 struct transport;
@@ -246,9 +291,10 @@ struct transport;
 int transport_new(struct event_base *base, const struct transport_options *opts,
 		  struct transport **out);
 
-/* Frees @t: in-flight POSTs are cancelled, queued messages discarded, and
- * the handler registered by transport_attach() is removed. Call it before
- * freeing the attached evhttp and the event_base. NULL is a no-op. */
+/* Frees @t: in-flight POSTs are cancelled, queued messages discarded,
+ * streams closed both ways (their connections freed), and the handlers
+ * registered by transport_attach() are removed. Call it before freeing
+ * the attached evhttp and the event_base. NULL is a no-op. */
 void transport_free(struct transport *t);
 
 /* Adds peer @id reachable at @peer_url ("http://host:port", optionally with
@@ -281,7 +327,9 @@ int transport_remove_peer(struct transport *t, raft_id id);
  * limits (the message is dropped and counted; Raft will retransmit). */
 int transport_send(struct transport *t, const struct raft_msg *m);
 
-/* Registers `POST /raft/messages` on @peer_http (not owned) and sets its
+/* Registers `POST /raft/messages` and `POST /raft/stream` (a request with
+ * the token passes the filter below unchecked from then on: its frames
+ * are no requests) on @peer_http (not owned) and sets its
  * maximum body size to max_body_bytes. Other methods get 405. With a
  * token, every connection @peer_http accepts from then on reads through a
  * filter (evhttp_set_bevcb(), so @peer_http must not have one of its own)

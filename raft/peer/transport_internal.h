@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include <event2/http.h>
+#include <event2/util.h>
 
 #include "peer_proof.h"
 #include "refused_log.h"
@@ -45,6 +46,7 @@ struct post {
 	size_t msgs, bytes;
 	bool heartbeat; /* carries a RAFT_MSG_HEARTBEAT */
 	bool hello;
+	bool stream;	/* the request that opens a stream (stream_send.c) */
 	double sent_at; /* when it was written */
 };
 
@@ -77,6 +79,16 @@ struct lane {
 	bool hello;  /* the request in flight is a hello */
 	bool proven; /* conn is proven */
 	uint8_t nonce[PEER_PROOF_NONCE_BYTES]; /* of the hello in flight */
+	/* The stream (stream_send.c): @opening while its request is in
+	 * flight, @streaming once it is open (then batches go out as frames
+	 * on @conn, nothing in flight). A ping is out when @ping_out: sent
+	 * at @ping_sent_at with the number @ping_seq; @ping_ev sends the next
+	 * one and checks that its pong came in time. */
+	bool opening, streaming;
+	struct event *ping_ev;
+	bool ping_out;
+	uint64_t ping_seq;
+	double ping_sent_at;
 };
 
 /* Counters that survive the peer (summed into transport_stats). */
@@ -86,6 +98,8 @@ struct counters {
 	uint64_t proof_failures; /* hellos not answered with a good proof */
 	/* POSTs written while another was in flight on the same lane. */
 	uint64_t posts_pipelined;
+	/* Streams opened, messages frames written on them. */
+	uint64_t streams_opened, frames_sent;
 };
 
 struct peer {
@@ -111,6 +125,13 @@ struct peer {
 	/* A lane proved the peer holds the token, and no hello failed since
 	 * (transport_peer_proven()). */
 	bool proven;
+	/* The peer answered a stream request 404 or 405 (an older member):
+	 * its lanes send POSTs until clock_now_ms() reaches this. */
+	uint64_t posts_until_ms;
+	/* The head of the request that opens a stream to this peer: the
+	 * POST head's headers under `POST /raft/stream`. */
+	char *stream_head;
+	size_t stream_head_len;
 };
 
 struct transport {
@@ -146,9 +167,27 @@ struct transport {
 	uint64_t hellos_answered, hellos_limited;
 	double hello_bucket;
 	uint64_t hello_refill_ms;
+	/* Streams received (stream_recv.c): open ones, a list; counters. */
+	struct stream_in *streams;
+	size_t n_streams;
+	uint64_t streams_accepted, streams_refused, frames_received;
 };
 
 struct gate;
+struct stream_in;
+struct evkeyvalq;
+
+/* Streams a member may have open on this listener at once, and all
+ * members together: a peer holding the token cannot make the listener
+ * hold unbounded connections and buffers. */
+#define STREAM_MAX_PER_MEMBER 4
+#define STREAM_MAX_OPEN	      64
+/* How long a lane sends POSTs after its peer answered a stream request
+ * 404 or 405 (an older member), before it asks again. */
+#define STREAM_FALLBACK_MS (5u * 60u * 1000u)
+/* A streaming lane stops writing frames while its connection holds more
+ * than this many unwritten bytes, and resumes once they are written. */
+#define STREAM_MAX_OUTPUT_BYTES ((size_t)4 << 20)
 
 /* Passes a formatted line to the transport's log callback, if any. */
 void transport__log(struct transport *t, int level, const char *fmt, ...)
@@ -201,9 +240,83 @@ void transport__lane_kick(struct lane *ln);
 int transport__lane_write(struct lane *ln, const char *head, size_t head_len,
 			  struct evbuffer *body, const struct post *rec);
 struct post transport__lane_pop(struct lane *ln);
+/* Records @rec as the newest request in flight, written already. */
+void transport__lane_record(struct lane *ln, const struct post *rec);
+/* The lane_conn done callback of every request of a lane. */
+void transport__lane_answer(void *arg, const struct lane_answer *a,
+			    const char *err);
+/* Frees the lane's connection (from its callback too) without failing
+ * the lane: the next send makes a new one. */
+void transport__lane_drop_conn(struct lane *ln);
+/* The lane reached its peer: a line if it had been failing. */
+void transport__lane_reachable(struct lane *ln);
 
 /* Parses a member id header value: decimal, 1 .. 2^64-1 (transport_recv.c). */
 bool transport__parse_id(const char *s, raft_id *out);
+
+/* The checks every batch received goes through, on POST /raft/messages
+ * and in a stream's messages frame alike (transport_recv.c): decodes
+ * @body (@len bytes) sent by member @from; refuses it whole (-1, the
+ * reason in *@why, counted in bad_requests and logged about @req,
+ * nothing delivered) when it is malformed, carries a snapshot message or
+ * a message whose `from` is not @from; else hands the messages to this
+ * member to on_messages() (the others counted misrouted), counts the
+ * bytes and messages received and returns 0. -2: out of memory. */
+int transport__deliver(struct transport *t, struct evhttp_request *req,
+		       const uint8_t *body, size_t len, raft_id from,
+		       const char *curl, const char *addr, const char *purl,
+		       const char **why);
+
+/* The X-Kvd-Client-URL and X-Kvd-Peer-URL of a request, NULL when absent
+ * or unfit (transport_recv.c). */
+void transport__request_urls(struct evkeyvalq *h, const char **curl,
+			     const char **purl);
+
+/* Whether a request carries the token (always true without one). */
+bool transport__request_authorized(const struct transport *t,
+				   struct evkeyvalq *h, bool *present);
+
+/* A rate-limited line about a refused request (transport_recv.c). */
+void transport__refused(struct transport *t, struct evhttp_request *req,
+			const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* POST /raft/stream: the receiving end of a stream (stream_recv.c). */
+void transport__handle_stream(struct evhttp_request *req, void *arg);
+
+/* Closes every stream received, freeing their connections
+ * (transport_free(), stream_recv.c). */
+void transport__streams_close(struct transport *t);
+
+/* ---- the sending end of a stream (stream_send.c) ---- */
+
+/* Makes @p->stream_head from its POST head. */
+int transport__stream_head(struct peer *p);
+
+/* Whether @ln should open a stream before sending: not forced to POSTs,
+ * the peer not known to lack the route. */
+bool transport__stream_wanted(const struct lane *ln);
+
+/* Asks for a stream on @ln's proven connection, nothing in flight. */
+void transport__stream_start(struct lane *ln);
+
+/* The answer @a, or the failure @err, of the stream request in flight. */
+void transport__stream_open_done(struct lane *ln, const struct lane_answer *a,
+				 const char *err);
+
+/* Writes queued batches as frames while the connection's output is
+ * below its bound. */
+void transport__stream_flush(struct lane *ln);
+
+/* Forgets the lane's stream state (the connection failed or is freed). */
+void transport__stream_reset(struct lane *ln);
+
+/* The lane's connection closed (lane_conn's on_close): a stream fails the
+ * lane. */
+void transport__lane_conn_closed(void *arg, const char *why);
+
+/* The ping timer of a lane (lane_init()). */
+void transport__stream_ping_cb(evutil_socket_t fd, short what, void *arg);
 
 /* Drops a reference to the token gate (transport_recv.c); NULL is fine. */
 void transport__gate_unref(struct gate *g);

@@ -21,6 +21,7 @@
 #include "frame.h"
 #include "refused_log.h"
 #include "secret.h"
+#include "stream_frame.h"
 #include "tls.h"
 #include "transport_internal.h"
 
@@ -86,17 +87,126 @@ bool transport__parse_id(const char *s, raft_id *out)
 	return true;
 }
 
+void transport__refused(struct transport *t, struct evhttp_request *req,
+			const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+	bool due;
+
+	va_start(ap, fmt);
+	due = refused_log_line(&t->refused, t->lim.log_interval_ms, req,
+			       "peer request", line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (due)
+		transport__log(t, TRANSPORT_LOG_WARN, "%s", line);
+}
+
+bool transport__request_authorized(const struct transport *t,
+				   struct evkeyvalq *h, bool *present)
+{
+	const char *token;
+
+	*present = true;
+	if (t->token == NULL)
+		return true;
+	token = request_token(h);
+	*present = token != NULL;
+	return token != NULL && secret_equal(token, t->token, t->token_len);
+}
+
+void transport__request_urls(struct evkeyvalq *h, const char **curl,
+			     const char **purl)
+{
+	char phost[TRANSPORT_MAX_URL];
+	const char *why;
+	int pport;
+
+	*curl = evhttp_find_header(h, TRANSPORT_HEADER_CLIENT_URL);
+	if (*curl && (strlen(*curl) >= TRANSPORT_MAX_URL ||
+		      !transport__printable(*curl)))
+		*curl = NULL;
+	/* Only a peer URL this member could dial goes up. */
+	*purl = evhttp_find_header(h, TRANSPORT_HEADER_PEER_URL);
+	if (*purl && (!transport__printable(*purl) ||
+		      transport_parse_url(*purl, phost, sizeof(phost), &pport,
+					  &why) != TRANSPORT_OK))
+		*purl = NULL;
+}
+
+int transport__deliver(struct transport *t, struct evhttp_request *req,
+		       const uint8_t *body, size_t len, raft_id from,
+		       const char *curl, const char *addr, const char *purl,
+		       const char **why)
+{
+	struct msg_batch b;
+	size_t err_off = 0, n = 0;
+	int rc;
+
+	rc = msg_codec_decode(body, len, &t->lim.codec, &b, &err_off);
+	if (rc != MSG_CODEC_OK) {
+		if (rc == MSG_CODEC_ENOMEM)
+			return -2;
+		t->bad_requests++;
+		server_log(t, req,
+			   "bad body from member %" PRIu64
+			   " (%zu bytes): %s at offset %zu",
+			   from, len, msg_codec_strerror(rc), err_off);
+		*why = msg_codec_strerror(rc);
+		return -1;
+	}
+	for (size_t i = 0; i < b.n_msgs; i++) {
+		/* A snapshot's message is stepped only once its file has
+		 * arrived (POST /raft/snapshot); stepped from here, the core
+		 * would accept a snapshot that is nowhere. */
+		if (b.msgs[i].type == RAFT_MSG_SNAPSHOT) {
+			t->bad_requests++;
+			server_log(t, req,
+				   "snapshot message from member %" PRIu64
+				   " on the message route",
+				   from);
+			*why = "snapshot messages are not taken here";
+			msg_batch_free(&b);
+			return -1;
+		}
+		if (b.msgs[i].from != from) {
+			t->bad_requests++;
+			server_log(t, req,
+				   "message from %" PRIu64
+				   " in a body sent by member %" PRIu64,
+				   b.msgs[i].from, from);
+			*why = "message sender differs "
+			       "from " TRANSPORT_HEADER_FROM;
+			msg_batch_free(&b);
+			return -1;
+		}
+	}
+	/* Keep only messages for this member, in body order. */
+	for (size_t i = 0; i < b.n_msgs; i++) {
+		if (b.msgs[i].to == t->self)
+			b.msgs[n++] = b.msgs[i];
+		else
+			t->msgs_misrouted++;
+	}
+	t->bytes_received += len;
+	t->msgs_received += n;
+	if (n > 0)
+		t->on_messages(t->ctx, b.msgs, n, from, curl, addr, purl);
+	msg_batch_free(&b);
+	return 0;
+}
+
 static void handle_messages(struct evhttp_request *req, void *arg)
 {
 	struct transport *t = arg;
 	struct evkeyvalq *h = evhttp_request_get_input_headers(req);
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
-	const char *token, *curl, *purl;
-	char phost[TRANSPORT_MAX_URL];
-	const char *why;
-	int pport;
-	struct msg_batch b;
-	size_t len, err_off = 0, n = 0;
+	struct evhttp_connection *c = evhttp_request_get_connection(req);
+	const char *curl, *purl, *why = NULL;
+	char *addr = NULL;
+	ev_uint16_t port = 0;
+	bool present;
+	size_t len;
 	uint8_t *body;
 	raft_id from;
 	int rc;
@@ -109,16 +219,12 @@ static void handle_messages(struct evhttp_request *req, void *arg)
 		return;
 	}
 	/* Authenticate before the body is looked at. */
-	if (t->token) {
-		token = request_token(h);
-		if (token == NULL ||
-		    !secret_equal(token, t->token, t->token_len)) {
-			t->unauthorized++;
-			server_log(t, req, "%s peer token",
-				   token ? "wrong" : "missing");
-			reply(req, 401, "Unauthorized", "peer token required");
-			return;
-		}
+	if (!transport__request_authorized(t, h, &present)) {
+		t->unauthorized++;
+		server_log(t, req, "%s peer token",
+			   present ? "wrong" : "missing");
+		reply(req, 401, "Unauthorized", "peer token required");
+		return;
 	}
 	len = evbuffer_get_length(in);
 	if (len > t->lim.max_body_bytes) {
@@ -134,86 +240,25 @@ static void handle_messages(struct evhttp_request *req, void *arg)
 		reply(req, 400, "Bad Request", "bad " TRANSPORT_HEADER_FROM);
 		return;
 	}
-	curl = evhttp_find_header(h, TRANSPORT_HEADER_CLIENT_URL);
-	if (curl &&
-	    (strlen(curl) >= TRANSPORT_MAX_URL || !transport__printable(curl)))
-		curl = NULL;
-	/* Only a peer URL this member could dial goes up. */
-	purl = evhttp_find_header(h, TRANSPORT_HEADER_PEER_URL);
-	if (purl && (!transport__printable(purl) ||
-		     transport_parse_url(purl, phost, sizeof(phost), &pport,
-					 &why) != TRANSPORT_OK))
-		purl = NULL;
-
+	transport__request_urls(h, &curl, &purl);
 	body = len ? evbuffer_pullup(in, (ev_ssize_t)len) : NULL;
 	if (len && body == NULL) {
 		reply(req, 500, "Internal Server Error", "out of memory");
 		return;
 	}
-	rc = msg_codec_decode(body, len, &t->lim.codec, &b, &err_off);
-	if (rc != MSG_CODEC_OK) {
-		if (rc == MSG_CODEC_ENOMEM) {
-			reply(req, 500, "Internal Server Error",
-			      "out of memory");
-			return;
-		}
-		t->bad_requests++;
-		server_log(t, req,
-			   "bad body from member %" PRIu64
-			   " (%zu bytes): %s at offset %zu",
-			   from, len, msg_codec_strerror(rc), err_off);
-		reply(req, 400, "Bad Request", msg_codec_strerror(rc));
+	if (c)
+		evhttp_connection_get_peer(c, &addr, &port);
+	rc =
+	    transport__deliver(t, req, body, len, from, curl, addr, purl, &why);
+	if (rc == -2) {
+		reply(req, 500, "Internal Server Error", "out of memory");
 		return;
 	}
-	for (size_t i = 0; i < b.n_msgs; i++) {
-		/* A snapshot's message is stepped only once its file has
-		 * arrived (POST /raft/snapshot); stepped from here, the core
-		 * would accept a snapshot that is nowhere. */
-		if (b.msgs[i].type == RAFT_MSG_SNAPSHOT) {
-			t->bad_requests++;
-			server_log(t, req,
-				   "snapshot message from member %" PRIu64
-				   " on " TRANSPORT_PATH,
-				   from);
-			reply(req, 400, "Bad Request",
-			      "snapshot messages are not taken here");
-			msg_batch_free(&b);
-			return;
-		}
-		if (b.msgs[i].from != from) {
-			t->bad_requests++;
-			server_log(t, req,
-				   "message from %" PRIu64
-				   " in a body sent by member %" PRIu64,
-				   b.msgs[i].from, from);
-			reply(req, 400, "Bad Request",
-			      "message sender differs "
-			      "from " TRANSPORT_HEADER_FROM);
-			msg_batch_free(&b);
-			return;
-		}
-	}
-	/* Keep only messages for this member, in body order. */
-	for (size_t i = 0; i < b.n_msgs; i++) {
-		if (b.msgs[i].to == t->self)
-			b.msgs[n++] = b.msgs[i];
-		else
-			t->msgs_misrouted++;
+	if (rc != 0) {
+		reply(req, 400, "Bad Request", why);
+		return;
 	}
 	t->posts_received++;
-	t->bytes_received += len;
-	t->msgs_received += n;
-	if (n > 0) {
-		struct evhttp_connection *c =
-		    evhttp_request_get_connection(req);
-		char *addr = NULL;
-		ev_uint16_t port = 0;
-
-		if (c)
-			evhttp_connection_get_peer(c, &addr, &port);
-		t->on_messages(t->ctx, b.msgs, n, from, curl, addr, purl);
-	}
-	msg_batch_free(&b);
 	evhttp_send_reply(req, 204, "No Content", NULL);
 }
 
@@ -331,6 +376,14 @@ static bool head_authorized(const struct gate *g, const char *head)
 	return false;
 }
 
+/* Whether the request line of @head opens a stream (POST /raft/stream). */
+static bool head_is_stream(const char *head)
+{
+	static const char line[] = "POST " STREAM_PATH " HTTP/1.";
+
+	return strncmp(head, line, sizeof(line) - 1) == 0;
+}
+
 /* What an authorized request's body is: its length in *@len, or false
  * when it cannot be followed (chunked, a bad or repeated length). */
 static bool head_body_length(const char *head, uint64_t *len)
@@ -438,6 +491,11 @@ gate_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
 			c->st = head_body_length(head, &c->left)
 				    ? (c->left > 0 ? GATE_BODY : GATE_HEAD)
 				    : GATE_PASS;
+			/* A stream's frames follow its head: no more heads
+			 * on this connection, and its sender holds the
+			 * token. */
+			if (head_is_stream(head))
+				c->st = GATE_PASS;
 			rc = evbuffer_remove_buffer(src, dst, n) == (int)n ? 0
 									   : -1;
 		} else if (transport__head_is_hello(head) &&
@@ -615,8 +673,14 @@ int transport_attach(struct transport *t, struct evhttp *peer_http)
 		return TRANSPORT_EATTACHED;
 	if (evhttp_set_cb(peer_http, TRANSPORT_PATH, handle_messages, t) != 0)
 		return TRANSPORT_EEVENT;
+	if (evhttp_set_cb(peer_http, STREAM_PATH, transport__handle_stream,
+			  t) != 0) {
+		evhttp_del_cb(peer_http, TRANSPORT_PATH);
+		return TRANSPORT_EEVENT;
+	}
 	if (transport__hello_attach(t, peer_http) != TRANSPORT_OK) {
 		evhttp_del_cb(peer_http, TRANSPORT_PATH);
+		evhttp_del_cb(peer_http, STREAM_PATH);
 		return TRANSPORT_EEVENT;
 	}
 	evhttp_set_max_body_size(peer_http, (ev_ssize_t)t->lim.max_body_bytes);
@@ -627,6 +691,7 @@ int transport_attach(struct transport *t, struct evhttp *peer_http)
 			free(t->gate);
 			t->gate = NULL;
 			evhttp_del_cb(peer_http, TRANSPORT_PATH);
+			evhttp_del_cb(peer_http, STREAM_PATH);
 			evhttp_del_cb(peer_http, PEER_PROOF_PATH);
 			return TRANSPORT_ENOMEM;
 		}

@@ -51,6 +51,8 @@ static void lane_clear(struct lane *ln)
 
 	if (ln->kick)
 		event_free(ln->kick);
+	if (ln->ping_ev)
+		event_free(ln->ping_ev);
 	/* Frees the requests in flight without calling their callbacks. */
 	lane_conn_free(ln->conn);
 	for (c = ln->head; c; c = next) {
@@ -59,6 +61,7 @@ static void lane_clear(struct lane *ln)
 	}
 	free(ln->posts);
 	ln->kick = NULL;
+	ln->ping_ev = NULL;
 	ln->conn = NULL;
 	ln->posts = NULL;
 	ln->head = ln->tail = NULL;
@@ -69,6 +72,7 @@ void transport__peer_free(struct peer *p)
 	for (int i = 0; i < N_LANES; i++)
 		lane_clear(&p->lanes[i]);
 	free(p->post_head);
+	free(p->stream_head);
 	free(p);
 }
 
@@ -160,6 +164,8 @@ static int lane_connect(struct lane *ln, char *err, size_t errlen)
 	    .timeout_ms = t->lim.request_timeout_ms,
 	    .max_inflight = t->lim.max_inflight_posts,
 	    .max_answer_bytes = LANE_MAX_ANSWER_BYTES,
+	    .on_close = transport__lane_conn_closed,
+	    .close_arg = ln,
 	};
 	int rc;
 
@@ -167,6 +173,7 @@ static int lane_connect(struct lane *ln, char *err, size_t errlen)
 	ln->conn = NULL;
 	/* What the peer proved, it proved on the old connection. */
 	ln->proven = false;
+	transport__stream_reset(ln);
 	rc = lane_conn_new(&o, &ln->conn, err, errlen);
 	if (rc != LANE_CONN_OK && err[0] == '\0')
 		snprintf(err, errlen, "cannot connect: %s",
@@ -183,7 +190,8 @@ static int lane_init(struct transport *t, struct peer *p, struct lane *ln,
 	/* Connected on the first POST (lane_flush()). */
 	ln->posts = calloc(t->lim.max_inflight_posts, sizeof(*ln->posts));
 	ln->kick = evtimer_new(t->base, lane_kick_cb, ln);
-	if (ln->posts == NULL || ln->kick == NULL)
+	ln->ping_ev = evtimer_new(t->base, transport__stream_ping_cb, ln);
+	if (ln->posts == NULL || ln->kick == NULL || ln->ping_ev == NULL)
 		return TRANSPORT_ENOMEM;
 	return TRANSPORT_OK;
 }
@@ -269,6 +277,8 @@ int transport_add_peer(struct transport *t, raft_id id, const char *peer_url)
 		snprintf(p->host_header, sizeof(p->host_header), "%s:%d", host,
 			 port);
 	rc = peer_post_head(t, p);
+	if (rc == TRANSPORT_OK)
+		rc = transport__stream_head(p);
 	for (int i = 0; rc == TRANSPORT_OK && i < N_LANES; i++)
 		rc = lane_init(t, p, &p->lanes[i], (enum lane_kind)i);
 	if (rc != TRANSPORT_OK) {
@@ -358,7 +368,7 @@ static bool lane_may_send(const struct lane *ln, double *wait_s)
 		return false;
 	if (ln->inflight == 0)
 		return true;
-	if (ln->hello || ln->inflight >= l->max_inflight_posts ||
+	if (ln->hello || ln->opening || ln->inflight >= l->max_inflight_posts ||
 	    !lane_pipelining(ln, &min))
 		return false;
 	gap = min / (double)l->max_inflight_posts;
@@ -545,6 +555,7 @@ static void lane_failed(struct lane *ln, const char *why)
 	uint64_t now = clock_now_ms(), delay;
 	struct timeval tv;
 	struct chunk *c;
+	bool stream = ln->streaming;
 
 	ln->used = true;
 	ln->up = false;
@@ -556,6 +567,7 @@ static void lane_failed(struct lane *ln, const char *why)
 	ln->conn = NULL;
 	ln->proven = false;
 	ln->hello = false;
+	transport__stream_reset(ln);
 	p->c.errors += ln->inflight > 0 ? ln->inflight : 1;
 	p->c.msgs_dropped += ln->inflight_msgs;
 	while (ln->inflight > 0) {
@@ -583,11 +595,12 @@ static void lane_failed(struct lane *ln, const char *why)
 
 	if (p->last_log_ms == 0 ||
 	    now - p->last_log_ms >= t->lim.log_interval_ms) {
-		transport__log(
-		    t, TRANSPORT_LOG_WARN,
-		    "peer %" PRIu64 " (%s): POST failed on the %s lane: %s"
-		    " (%" PRIu64 " similar lines suppressed)",
-		    p->id, p->url, lane_name(ln), why, p->suppressed);
+		transport__log(t, TRANSPORT_LOG_WARN,
+			       "peer %" PRIu64
+			       " (%s): %s failed on the %s lane: %s"
+			       " (%" PRIu64 " similar lines suppressed)",
+			       p->id, p->url, stream ? "stream" : "POST",
+			       lane_name(ln), why, p->suppressed);
 		p->last_log_ms = now;
 		p->suppressed = 0;
 	} else {
@@ -608,11 +621,25 @@ static void lane_failed(struct lane *ln, const char *why)
 	evtimer_add(ln->kick, &tv);
 }
 
+void transport__lane_record(struct lane *ln, const struct post *rec)
+{
+	const struct transport *t = ln->peer->t;
+	struct post *slot;
+
+	assert(ln->inflight < t->lim.max_inflight_posts);
+	slot = &ln->posts[(ln->post_head + ln->inflight) %
+			  t->lim.max_inflight_posts];
+	*slot = *rec;
+	slot->sent_at = clock_now_seconds();
+	ln->inflight++;
+	ln->inflight_msgs += rec->msgs;
+	ln->inflight_bytes += rec->bytes;
+}
+
 int transport__lane_write(struct lane *ln, const char *head, size_t head_len,
 			  struct evbuffer *body, const struct post *rec)
 {
 	const struct transport *t = ln->peer->t;
-	struct post *slot;
 
 	/* Nothing goes out on a connection before its hello is answered,
 	 * and a hello goes out on a connection that carries nothing else. */
@@ -622,13 +649,7 @@ int transport__lane_write(struct lane *ln, const char *head, size_t head_len,
 	    lane_conn_request(ln->conn, head, head_len, body, lane_answer_cb,
 			      ln) != LANE_CONN_OK)
 		return -1;
-	slot = &ln->posts[(ln->post_head + ln->inflight) %
-			  t->lim.max_inflight_posts];
-	*slot = *rec;
-	slot->sent_at = clock_now_seconds();
-	ln->inflight++;
-	ln->inflight_msgs += rec->msgs;
-	ln->inflight_bytes += rec->bytes;
+	transport__lane_record(ln, rec);
 	return 0;
 }
 
@@ -677,8 +698,21 @@ static void post_done(struct lane *ln, const struct lane_answer *a,
 	p->c.posts_sent++;
 	p->c.msgs_sent += r.msgs;
 	p->c.bytes_sent += r.bytes;
+	transport__lane_reachable(ln);
+	/* Whatever queued meanwhile goes out as the next POST, from the
+	 * loop rather than from inside the connection's callback. An answer
+	 * that closed the connection is no failure: the next POST takes a
+	 * new one. */
+	if (ln->head)
+		lane_kick_now(ln);
+}
+
+void transport__lane_reachable(struct lane *ln)
+{
+	struct peer *p = ln->peer;
+
 	if (p->failures_in_row > 0) {
-		transport__log(t, TRANSPORT_LOG_INFO,
+		transport__log(p->t, TRANSPORT_LOG_INFO,
 			       "peer %" PRIu64
 			       " (%s) reachable again after %" PRIu64
 			       " failed POSTs",
@@ -686,12 +720,6 @@ static void post_done(struct lane *ln, const struct lane_answer *a,
 		p->failures_in_row = 0;
 		p->last_log_ms = 0;
 	}
-	/* Whatever queued meanwhile goes out as the next POST, from the
-	 * loop rather than from inside the connection's callback. An answer
-	 * that closed the connection is no failure: the next POST takes a
-	 * new one. */
-	if (ln->head)
-		lane_kick_now(ln);
 }
 
 /* The oldest request in flight on the lane ended: answered (@a) or failed
@@ -706,8 +734,24 @@ static void lane_answer_cb(void *arg, const struct lane_answer *a,
 		return; /* cannot happen: see lane_failed() */
 	if (ln->posts[ln->post_head].hello)
 		transport__hello_done(ln, a, err);
+	else if (ln->posts[ln->post_head].stream)
+		transport__stream_open_done(ln, a, err);
 	else
 		post_done(ln, a, err);
+}
+
+void transport__lane_answer(void *arg, const struct lane_answer *a,
+			    const char *err)
+{
+	lane_answer_cb(arg, a, err);
+}
+
+void transport__lane_drop_conn(struct lane *ln)
+{
+	lane_conn_free(ln->conn);
+	ln->conn = NULL;
+	ln->proven = false;
+	transport__stream_reset(ln);
 }
 
 /* Writes the first queued chunk as one POST; false when the lane failed. */
@@ -762,6 +806,18 @@ static void lane_flush(struct lane *ln)
 		if (transport__hello_needed(ln)) {
 			if (ln->inflight == 0)
 				transport__hello_start(ln);
+			return;
+		}
+		/* A stream carries the batches with no answer each
+		 * (stream_send.c); it is asked for once the POSTs in flight
+		 * on the connection are answered. */
+		if (ln->streaming) {
+			transport__stream_flush(ln);
+			return;
+		}
+		if (transport__stream_wanted(ln)) {
+			if (ln->inflight == 0)
+				transport__stream_start(ln);
 			return;
 		}
 		if (!lane_post(ln))

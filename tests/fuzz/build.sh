@@ -17,7 +17,7 @@ mkdir -p "$1"
 out=$(cd "$1" && pwd)
 shift
 cd "$root" # project sources are named relative to the root
-targets=${*:-"fuzz_frame fuzz_msg_codec fuzz_wal_recovery fuzz_command fuzz_txn fuzz_peer_http fuzz_snapshot_http fuzz_client_http fuzz_watch_stream fuzz_txn_json fuzz_peer_hello fuzz_auth fuzz_lane_answer"}
+targets=${*:-"fuzz_frame fuzz_msg_codec fuzz_wal_recovery fuzz_command fuzz_txn fuzz_peer_http fuzz_snapshot_http fuzz_client_http fuzz_watch_stream fuzz_txn_json fuzz_peer_hello fuzz_auth fuzz_lane_answer fuzz_stream_frame"}
 
 if [ -z "${CC:-}" ]; then
 	if command -v clang >/dev/null 2>&1; then CC=clang
@@ -46,7 +46,8 @@ peer_src="$peer_src raft/peer/transport_send.c raft/peer/transport_recv.c"
 peer_src="$peer_src raft/peer/transport_share.c raft/peer/refused_log.c"
 peer_src="$peer_src raft/peer/transport_hello.c raft/peer/peer_proof.c"
 peer_src="$peer_src raft/peer/tls.c raft/peer/lane_conn.c"
-peer_src="$peer_src raft/peer/http_answer.c"
+peer_src="$peer_src raft/peer/http_answer.c raft/peer/stream_frame.c"
+peer_src="$peer_src raft/peer/stream_send.c raft/peer/stream_recv.c"
 snap_src="$peer_src raft/base/crc32c_file.c raft/base/durable.c"
 snap_src="$snap_src raft/base/hex.c raft/peer/snapshot_transfer.c"
 snap_src="$snap_src raft/peer/snapshot_send.c"
@@ -60,6 +61,7 @@ srcs() {
 	fuzz_txn_json) echo "kv/key.c kv/txn.c server/txn_json.c" ;;
 	fuzz_peer_hello) echo "raft/peer/peer_proof.c" ;;
 	fuzz_lane_answer) echo "raft/peer/http_answer.c" ;;
+	fuzz_stream_frame) echo "$codec_src raft/peer/stream_frame.c" ;;
 	fuzz_auth)
 		echo "kv/key.c kv/auth_token.c server/auth.c server/auth_json.c" ;;
 	fuzz_peer_http) echo "$peer_src" ;;

@@ -676,6 +676,51 @@ static void gen_lane_answer(void)
 	}
 }
 
+/* ---- peer stream frames ---- */
+
+static void put_frame_head(struct buf *b, uint8_t type, uint32_t len)
+{
+	uint8_t h[5] = {type, (uint8_t)(len >> 24), (uint8_t)(len >> 16),
+			(uint8_t)(len >> 8), (uint8_t)len};
+
+	put(b, h, sizeof(h));
+}
+
+/* The first byte picks the direction (fuzz_stream_frame.c): 0 frames a
+ * receiver reads, 1 frames a sender reads. */
+static void gen_stream_frame(void)
+{
+	static const uint8_t ping[8] = {0, 0, 0, 0, 0, 0, 0, 1};
+	struct buf bodies[8];
+	size_t n = make_bodies(bodies);
+	struct buf b = {0};
+
+	put(&b, "\0", 1);
+	for (size_t i = 0; i < n; i++) {
+		put_frame_head(&b, 1, (uint32_t)bodies[i].len);
+		put(&b, bodies[i].p, bodies[i].len);
+		put_frame_head(&b, 2, sizeof(ping));
+		put(&b, ping, sizeof(ping));
+	}
+	write_seed("fuzz_stream_frame", "to_receiver", &b);
+	free(b.p);
+	b = (struct buf){0};
+	put(&b, "\1", 1);
+	put_frame_head(&b, 3, sizeof(ping));
+	put(&b, ping, sizeof(ping));
+	put_frame_head(&b, 3, sizeof(ping));
+	put(&b, ping, sizeof(ping));
+	write_seed("fuzz_stream_frame", "to_sender", &b);
+	free(b.p);
+	b = (struct buf){0};
+	put(&b, "\0", 1);
+	put_frame_head(&b, 1, 0x04000001u); /* above any limit */
+	write_seed("fuzz_stream_frame", "too_large", &b);
+	free(b.p);
+	for (size_t i = 0; i < n; i++)
+		free(bodies[i].p);
+}
+
 /* ---- snapshot chunks ---- */
 
 /* A snapshot as fuzz_snapshot_http's verify() takes it: the index and term
@@ -840,5 +885,6 @@ int main(int argc, char **argv)
 	gen_client_http();
 	gen_snapshot_http();
 	gen_lane_answer();
+	gen_stream_frame();
 	return 0;
 }

@@ -1,9 +1,12 @@
 # test_far_peers.py - members 20 ms apart: every member's advertised peer
 # URL is a relay (scripts/bench.d/delay_relay.c) that delivers every byte
 # 10 ms later in each direction, order kept. 32 writers for a few seconds:
-# every acknowledged write reads back, and the members pipeline their peer
-# POSTs (kvd_peer_posts_pipelined_total > 0 on the leader): with one POST
-# in flight per connection, a lane would carry one batch per round trip.
+# every acknowledged write reads back, and the leader's lanes carried their
+# batches as frames on peer streams (kvd_peer_stream_frames_sent_total > 0
+# on the leader), which wait for no answer: with one POST in flight per
+# connection, a lane would carry one batch per round trip. (POSTs
+# pipelined to a far peer, for members without streams, are
+# tests/transport's.)
 #
 # Needs the relay binary: DELAY_RELAY=path (meson passes the one it builds).
 
@@ -166,14 +169,14 @@ class FarPeersTest(unittest.TestCase):
         missing = [k for k in acked if got.get(k) != acked[k]]
         self.assertEqual(missing[:10], [])
 
-        # The leader pipelined its POSTs (and, as a follower before, its
-        # answers): a lane carried more than one batch per round trip.
-        def pipelined():
+        # The leader's batches went out as stream frames: no lane waited
+        # a round trip per batch.
+        def streamed():
             v = metric(c.find_leader(timeout=60),
-                       'kvd_peer_posts_pipelined_total')
+                       'kvd_peer_stream_frames_sent_total')
             return v is not None and v > 0
-        wait_for(pipelined, timeout=60,
-                 what='kvd_peer_posts_pipelined_total > 0 on the leader')
+        wait_for(streamed, timeout=60,
+                 what='kvd_peer_stream_frames_sent_total > 0 on the leader')
         sys.stderr.write('far peers: %d writes acknowledged in %.0f s\n'
                          % (len(acked), WRITE_SECONDS))
 

@@ -406,5 +406,44 @@ class SourceAddressTest(ClusterTest):
                                  % (m.id, remote, local))
 
 
+
+class PeerStreamTest(ClusterTest):
+    """Peer streams (docs/FORMAT.md, "Peer streams") outlive the
+    listener's header deadline: after the stream's 200 the connection
+    carries frames, not requests, and a deadline of 300 ms that still ran
+    on it would close every stream within a second."""
+    CLUSTER_ARGS = ('--header-timeout-ms', '300')
+
+    def opened(self):
+        return sum(metric(m, 'kvd_peer_streams_opened_total')
+                   for m in self.cluster.all())
+
+    def test_streams_outlive_the_header_deadline(self):
+        c = self.cluster
+        c.wait_leader()
+        self.assertEqual(c.put('stream/0', b'v').status, 200)
+        # The leader's lanes to both followers and the followers'
+        # control lanes back: every one of them streams.
+        wait_for(lambda: self.opened() >= 4, what='streams open')
+        before = self.opened()
+        frames = sum(metric(m, 'kvd_peer_stream_frames_received_total')
+                     for m in c.all())
+        end = time.monotonic() + 3.0
+        n = 1
+        while time.monotonic() < end:
+            self.assertEqual(c.put('stream/%d' % n, b'v').status, 200)
+            n += 1
+            time.sleep(0.05)
+        # A lane used for the first time meanwhile opens one (a vote's
+        # control lane); a deadline still running reopened dozens.
+        self.assertLessEqual(self.opened() - before, 2)
+        self.assertGreater(sum(metric(m,
+                                      'kvd_peer_stream_frames_received_total')
+                               for m in c.all()), frames)
+        for m in c.all():
+            self.assertNotIn('stream failed', m.log_since_start())
+            self.assertEqual(metric(m, 'kvd_peer_streams_refused_total'), 0)
+
+
 if __name__ == '__main__':
     harness.main()

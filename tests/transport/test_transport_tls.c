@@ -1,8 +1,8 @@
 /* test_transport_tls.c - the peer transport over TLS on loopback, with
  * certificates this test makes with the openssl CLI: delivery both ways
- * under a token, a connection made anew (a new TLS session) after the peer
- * came back, a certificate of another CA refused in both directions, and
- * peer URLs whose scheme does not match refused. */
+ * under a token (on streams, and as POSTs), a connection made anew (a new TLS
+ * session) after the peer came back, a certificate of another CA refused in
+ * both directions, and peer URLs whose scheme does not match refused. */
 #include <arpa/inet.h>
 #include <check.h>
 #include <netinet/in.h>
@@ -75,6 +75,7 @@ struct node {
 	struct transport *t;
 	size_t n;	   /* messages delivered */
 	uint64_t last_ctx; /* context of the last one */
+	uint64_t disorder; /* messages whose context was not above the last */
 };
 
 static void on_messages(void *ctx, const struct raft_msg *msgs, size_t n,
@@ -85,8 +86,11 @@ static void on_messages(void *ctx, const struct raft_msg *msgs, size_t n,
 
 	(void)from, (void)client_url, (void)from_addr, (void)from_peer_url;
 	nd->n += n;
-	if (n > 0)
-		nd->last_ctx = msgs[n - 1].context;
+	for (size_t i = 0; i < n; i++) {
+		if (msgs[i].context <= nd->last_ctx)
+			nd->disorder++;
+		nd->last_ctx = msgs[i].context;
+	}
 }
 
 static int bound_port(struct evhttp_bound_socket *s)
@@ -101,6 +105,9 @@ static int bound_port(struct evhttp_bound_socket *s)
 
 /* Starts a listener on 127.0.0.1:@port (0: any) and a transport with
  * certificate @cert (NAME.pem/NAME.key) trusting CA @ca. */
+static bool force_posts;    /* node_start()'s transport_limits.force_posts */
+static bool no_tls_streams; /* node_start() leaves tls_streams false */
+
 static void node_start(struct node *nd, raft_id id, const char *cert,
 		       const char *ca, int port)
 {
@@ -131,6 +138,8 @@ static void node_start(struct node *nd, raft_id id, const char *cert,
 	o.token = "secret";
 	o.limits.backoff_min_ms = 20;
 	o.limits.backoff_max_ms = 200;
+	o.limits.force_posts = force_posts;
+	o.limits.tls_streams = !no_tls_streams;
 	o.seed = id;
 	o.on_messages = on_messages;
 	o.tls_server = nd->srv;
@@ -197,6 +206,16 @@ static bool failed(void *arg)
 	return ps.errors >= g->errors;
 }
 
+static bool posted(void *arg)
+{
+	const struct err_goal *g = arg;
+	struct transport_peer_stats ps;
+
+	ck_assert_int_eq(transport_peer_stats(g->nd->t, g->peer, &ps),
+			 TRANSPORT_OK);
+	return ps.posts_sent >= 1;
+}
+
 static void setup(void)
 {
 	base = event_base_new();
@@ -211,6 +230,7 @@ static void teardown(void)
 
 START_TEST(test_delivery_and_reconnect)
 {
+	struct transport_peer_stats ps;
 	struct node a, b;
 	struct goal g;
 	int port;
@@ -227,6 +247,9 @@ START_TEST(test_delivery_and_reconnect)
 	ck_assert_uint_eq(b.last_ctx, 20);
 	g = (struct goal){&a, 1};
 	ck_assert(loop_run_until(base, received, &g, 10000));
+	ck_assert_int_eq(transport_peer_stats(a.t, 2, &ps), TRANSPORT_OK);
+	ck_assert_uint_eq(ps.streams_opened, 1);
+	ck_assert_uint_eq(ps.posts_sent, 0);
 
 	/* The peer goes away and comes back on the same port: the lane
 	 * fails, then connects anew with a new TLS session. */
@@ -245,8 +268,83 @@ START_TEST(test_delivery_and_reconnect)
 	}
 	ck_assert_uint_ge(b.n, 1);
 	ck_assert_uint_ge(b.last_ctx, 200);
+	ck_assert_int_eq(transport_peer_stats(a.t, 2, &ps), TRANSPORT_OK);
+	ck_assert_uint_eq(ps.streams_opened, 2);
 	node_stop(&a);
 	node_stop(&b);
+}
+END_TEST
+
+/* Thousands of messages in order on a TLS stream, then as TLS POSTs. */
+START_TEST(test_many_in_order_stream_and_posts)
+{
+	struct transport_peer_stats ps;
+	struct transport_stats st;
+	struct node a, b;
+	struct goal g;
+
+	for (int posts = 0; posts < 2; posts++) {
+		force_posts = posts;
+		node_start(&a, 1, "a", "ca.pem", 0);
+		node_start(&b, 2, "b", "ca.pem", 0);
+		add_peer(&a, &b);
+		for (uint64_t i = 1; i <= 3000; i++) {
+			send_heartbeat(&a, 2, i);
+			if (i % 300 == 0) {
+				g = (struct goal){&b, i - 300};
+				loop_run_until(base, received, &g, 5000);
+			}
+		}
+		g = (struct goal){&b, 3000};
+		ck_assert(loop_run_until(base, received, &g, 20000));
+		/* In order: the last delivered is the last sent, and none
+		 * was lost or repeated. */
+		ck_assert_uint_eq(b.n, 3000);
+		ck_assert_uint_eq(b.last_ctx, 3000);
+		ck_assert_uint_eq(b.disorder, 0);
+		ck_assert_int_eq(transport_peer_stats(a.t, 2, &ps),
+				 TRANSPORT_OK);
+		transport_stats(b.t, &st);
+		if (posts) {
+			ck_assert_uint_eq(ps.streams_opened, 0);
+			ck_assert_uint_gt(st.posts_received, 0);
+		} else {
+			ck_assert_uint_eq(ps.streams_opened, 1);
+			ck_assert_uint_eq(ps.posts_sent, 0);
+			ck_assert_uint_gt(st.frames_received, 1);
+			ck_assert_uint_eq(st.streams_open, 1);
+		}
+		node_stop(&a);
+		node_stop(&b);
+	}
+	force_posts = false;
+}
+END_TEST
+
+/* Without tls_streams (kvd's default), TLS lanes send POSTs. */
+START_TEST(test_tls_posts_by_default)
+{
+	struct transport_peer_stats ps;
+	struct node a, b;
+	struct goal g;
+
+	no_tls_streams = true;
+	node_start(&a, 1, "a", "ca.pem", 0);
+	node_start(&b, 2, "b", "ca.pem", 0);
+	add_peer(&a, &b);
+	for (uint64_t i = 1; i <= 20; i++)
+		send_heartbeat(&a, 2, i);
+	g = (struct goal){&b, 20};
+	ck_assert(loop_run_until(base, received, &g, 10000));
+	/* The answers of the POSTs come back after the delivery. */
+	struct err_goal eg = {&a, 2, 0};
+	ck_assert(loop_run_until(base, posted, &eg, 10000));
+	ck_assert_int_eq(transport_peer_stats(a.t, 2, &ps), TRANSPORT_OK);
+	ck_assert_uint_eq(ps.streams_opened, 0);
+	ck_assert_uint_eq(ps.errors, 0);
+	node_stop(&a);
+	node_stop(&b);
+	no_tls_streams = false;
 }
 END_TEST
 
@@ -326,6 +424,8 @@ int main(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_delivery_and_reconnect);
+	tcase_add_test(tc, test_many_in_order_stream_and_posts);
+	tcase_add_test(tc, test_tls_posts_by_default);
 	tcase_add_test(tc, test_other_ca_refused_both_ways);
 	tcase_add_test(tc, test_url_schemes);
 	suite_add_tcase(s, tc);
