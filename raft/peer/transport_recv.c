@@ -51,27 +51,6 @@ static void reply(struct evhttp_request *req, int code, const char *reason,
 	evhttp_send_reply(req, code, reason, NULL);
 }
 
-static void server_log(struct transport *t, struct evhttp_request *req,
-		       const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* One line per log interval at most: a misbehaving peer must not flood the
- * log. */
-static void server_log(struct transport *t, struct evhttp_request *req,
-		       const char *fmt, ...)
-{
-	char line[512];
-	va_list ap;
-	bool due;
-
-	va_start(ap, fmt);
-	due = refused_log_line(&t->refused, t->lim.log_interval_ms, req,
-			       "peer request", line, sizeof(line), fmt, ap);
-	va_end(ap);
-	if (due)
-		transport__log(t, TRANSPORT_LOG_WARN, "%s", line);
-}
-
 bool transport__parse_id(const char *s, raft_id *out)
 {
 	char *end;
@@ -87,6 +66,8 @@ bool transport__parse_id(const char *s, raft_id *out)
 	return true;
 }
 
+/* One line per log interval at most: a misbehaving peer must not flood the
+ * log. */
 void transport__refused(struct transport *t, struct evhttp_request *req,
 			const char *fmt, ...)
 {
@@ -148,10 +129,10 @@ int transport__deliver(struct transport *t, struct evhttp_request *req,
 		if (rc == MSG_CODEC_ENOMEM)
 			return -2;
 		t->bad_requests++;
-		server_log(t, req,
-			   "bad body from member %" PRIu64
-			   " (%zu bytes): %s at offset %zu",
-			   from, len, msg_codec_strerror(rc), err_off);
+		transport__refused(t, req,
+				   "bad body from member %" PRIu64
+				   " (%zu bytes): %s at offset %zu",
+				   from, len, msg_codec_strerror(rc), err_off);
 		*why = msg_codec_strerror(rc);
 		return -1;
 	}
@@ -161,20 +142,21 @@ int transport__deliver(struct transport *t, struct evhttp_request *req,
 		 * would accept a snapshot that is nowhere. */
 		if (b.msgs[i].type == RAFT_MSG_SNAPSHOT) {
 			t->bad_requests++;
-			server_log(t, req,
-				   "snapshot message from member %" PRIu64
-				   " on the message route",
-				   from);
+			transport__refused(
+			    t, req,
+			    "snapshot message from member %" PRIu64
+			    " on the message route",
+			    from);
 			*why = "snapshot messages are not taken here";
 			msg_batch_free(&b);
 			return -1;
 		}
 		if (b.msgs[i].from != from) {
 			t->bad_requests++;
-			server_log(t, req,
-				   "message from %" PRIu64
-				   " in a body sent by member %" PRIu64,
-				   b.msgs[i].from, from);
+			transport__refused(t, req,
+					   "message from %" PRIu64
+					   " in a body sent by member %" PRIu64,
+					   b.msgs[i].from, from);
 			*why = "message sender differs "
 			       "from " TRANSPORT_HEADER_FROM;
 			msg_batch_free(&b);
@@ -221,22 +203,24 @@ static void handle_messages(struct evhttp_request *req, void *arg)
 	/* Authenticate before the body is looked at. */
 	if (!transport__request_authorized(t, h, &present)) {
 		t->unauthorized++;
-		server_log(t, req, "%s peer token",
-			   present ? "wrong" : "missing");
+		transport__refused(t, req, "%s peer token",
+				   present ? "wrong" : "missing");
 		reply(req, 401, "Unauthorized", "peer token required");
 		return;
 	}
 	len = evbuffer_get_length(in);
 	if (len > t->lim.max_body_bytes) {
 		t->bad_requests++;
-		server_log(t, req, "body of %zu bytes above the limit", len);
+		transport__refused(t, req, "body of %zu bytes above the limit",
+				   len);
 		reply(req, 413, "Payload Too Large", "body too large");
 		return;
 	}
 	if (!transport__parse_id(evhttp_find_header(h, TRANSPORT_HEADER_FROM),
 				 &from)) {
 		t->bad_requests++;
-		server_log(t, req, "missing or bad " TRANSPORT_HEADER_FROM);
+		transport__refused(t, req,
+				   "missing or bad " TRANSPORT_HEADER_FROM);
 		reply(req, 400, "Bad Request", "bad " TRANSPORT_HEADER_FROM);
 		return;
 	}
