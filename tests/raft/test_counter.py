@@ -32,6 +32,7 @@ from harness import free_port, wait_for  # noqa: E402
 
 COUNTER = ''
 WAIT_S = 60.0  # a busy 2-core machine, perhaps a sanitizer build
+BACKOFF_MAX_S = 2.0  # the transport's default backoff_max_ms
 ANSWER_S = 60.0  # every command is answered within the request timeout
 
 
@@ -148,6 +149,13 @@ class Member:
                 except OSError:
                     pass
             self.log.close()
+
+
+def newest_snapshot(member):
+    """The index of the newest snapshot @member logged taking, or 0."""
+    taken = re.findall(r'INFO snapshot at index (\d+) term',
+                       member.log_since_start())
+    return max((int(i) for i in taken), default=0)
 
 
 class CounterTest(unittest.TestCase):
@@ -282,6 +290,23 @@ class CounterTest(unittest.TestCase):
         for i in range(40):
             self.add(ms[i % 2], 1 << bit)
             bit += 1
+        # Snapshots are taken in the background and rest after each copy,
+        # so on a busy machine the others may not have compacted yet: a
+        # member restarted now could catch up from their logs. Both keep
+        # only entries past (index - 2) after a snapshot at index; one at
+        # 20 or later leaves member 3 (at most a few entries) far behind,
+        # whichever of them leads.
+        wait_for(lambda: all(newest_snapshot(m) >= 20 for m in ms),
+                 timeout=WAIT_S, what='snapshots at 20 or later on 1 and 2')
+        # A lane to a member that is down keeps the messages queued since
+        # its last failed attempt and delivers them when one succeeds
+        # (transport.h, "Failures"): an append queued before the
+        # compaction would hand member 3 the entries it lacks, and no
+        # snapshot would be needed. Every attempt that fails drops the
+        # queue, and a lane tries again within backoff_max_ms (2 s); past
+        # twice that, with room for a slow loop, only messages queued
+        # after the compaction are left.
+        time.sleep(3 * BACKOFF_MAX_S)  # no outside sign of that attempt
         # It takes no snapshot of its own from now on (one every 100000
         # entries): the received one is the only one it could restart from.
         victim.start(self.initial_cluster(), snapshot_entries=100000)
