@@ -52,17 +52,6 @@ struct stream_in {
 	bool closing;
 };
 
-static void refuse(struct evhttp_request *req, int code, const char *reason,
-		   const char *text)
-{
-	struct evbuffer *b = evhttp_request_get_output_buffer(req);
-
-	evhttp_add_header(evhttp_request_get_output_headers(req),
-			  "Content-Type", "text/plain; charset=utf-8");
-	evbuffer_add_printf(b, "%s\n", text);
-	evhttp_send_reply(req, code, reason, NULL);
-}
-
 /* Whether the connection is still the stream's: evhttp has not freed it
  * (which clears the bufferevent's callbacks). */
 static bool stream_alive(const struct stream_in *s)
@@ -245,23 +234,11 @@ void transport__handle_stream(struct evhttp_request *req, void *arg)
 	struct timeval tv;
 	char *addr = NULL;
 	ev_uint16_t port = 0;
-	bool present, nomem = false;
+	bool nomem = false;
 	raft_id from;
 
-	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
-		t->bad_requests++;
-		evhttp_add_header(evhttp_request_get_output_headers(req),
-				  "Allow", "POST");
-		refuse(req, 405, "Method Not Allowed", "use POST");
+	if (!transport__admit(t, req))
 		return;
-	}
-	if (!transport__request_authorized(t, h, &present)) {
-		t->unauthorized++;
-		transport__refused(t, req, "%s peer token",
-				   present ? "wrong" : "missing");
-		refuse(req, 401, "Unauthorized", "peer token required");
-		return;
-	}
 	/* A stream's bytes are frames, not a body: one announced would have
 	 * been read as such (and the frames after it taken for requests). */
 	if (evhttp_find_header(h, "Content-Length") != NULL ||
@@ -269,7 +246,8 @@ void transport__handle_stream(struct evhttp_request *req, void *arg)
 	    evbuffer_get_length(evhttp_request_get_input_buffer(req)) > 0) {
 		t->bad_requests++;
 		transport__refused(t, req, "a stream request with a body");
-		refuse(req, 400, "Bad Request", "a stream has no body");
+		transport__reply(req, 400, "Bad Request",
+				 "a stream has no body");
 		return;
 	}
 	if (!transport__parse_id(evhttp_find_header(h, TRANSPORT_HEADER_FROM),
@@ -277,7 +255,8 @@ void transport__handle_stream(struct evhttp_request *req, void *arg)
 		t->bad_requests++;
 		transport__refused(t, req,
 				   "missing or bad " TRANSPORT_HEADER_FROM);
-		refuse(req, 400, "Bad Request", "bad " TRANSPORT_HEADER_FROM);
+		transport__reply(req, 400, "Bad Request",
+				 "bad " TRANSPORT_HEADER_FROM);
 		return;
 	}
 	if (evcon == NULL || streams_from(t, from) >= STREAM_MAX_PER_MEMBER ||
@@ -285,7 +264,8 @@ void transport__handle_stream(struct evhttp_request *req, void *arg)
 		t->streams_refused++;
 		transport__refused(
 		    t, req, "too many streams open (member %" PRIu64 ")", from);
-		refuse(req, 503, "Service Unavailable", "too many streams");
+		transport__reply(req, 503, "Service Unavailable",
+				 "too many streams");
 		return;
 	}
 	transport__request_urls(h, &curl, &purl);
@@ -303,7 +283,8 @@ void transport__handle_stream(struct evhttp_request *req, void *arg)
 			free(s->purl);
 			free(s);
 		}
-		refuse(req, 500, "Internal Server Error", "out of memory");
+		transport__reply(req, 500, "Internal Server Error",
+				 "out of memory");
 		return;
 	}
 	s->t = t;

@@ -276,6 +276,15 @@ void transport__request_urls(struct evkeyvalq *h, const char **curl,
 bool transport__request_authorized(const struct transport *t,
 				   struct evkeyvalq *h, bool *present);
 
+/* A plain-text answer (@text NULL: no body) (transport_recv.c). */
+void transport__reply(struct evhttp_request *req, int code, const char *reason,
+		      const char *text);
+
+/* Whether a request to a peer route may go on: a POST (else 405) with the
+ * peer token when there is one (else 401, counted and logged), checked
+ * before its body is looked at (transport_recv.c). */
+bool transport__admit(struct transport *t, struct evhttp_request *req);
+
 /* A rate-limited line about a refused request (transport_recv.c). */
 void transport__refused(struct transport *t, struct evhttp_request *req,
 			const char *fmt, ...)

@@ -37,8 +37,8 @@ static const char *request_token(struct evkeyvalq *h)
 	return NULL;
 }
 
-static void reply(struct evhttp_request *req, int code, const char *reason,
-		  const char *text)
+void transport__reply(struct evhttp_request *req, int code, const char *reason,
+		      const char *text)
 {
 	struct evbuffer *b = evhttp_request_get_output_buffer(req);
 	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
@@ -94,6 +94,30 @@ bool transport__request_authorized(const struct transport *t,
 	token = request_token(h);
 	*present = token != NULL;
 	return token != NULL && secret_equal(token, t->token, t->token_len);
+}
+
+bool transport__admit(struct transport *t, struct evhttp_request *req)
+{
+	struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+	bool present;
+
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+		t->bad_requests++;
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+				  "Allow", "POST");
+		transport__reply(req, 405, "Method Not Allowed", "use POST");
+		return false;
+	}
+	/* Authenticate before the body is looked at. */
+	if (!transport__request_authorized(t, h, &present)) {
+		t->unauthorized++;
+		transport__refused(t, req, "%s peer token",
+				   present ? "wrong" : "missing");
+		transport__reply(req, 401, "Unauthorized",
+				 "peer token required");
+		return false;
+	}
+	return true;
 }
 
 void transport__request_urls(struct evkeyvalq *h, const char **curl,
@@ -187,33 +211,20 @@ static void handle_messages(struct evhttp_request *req, void *arg)
 	const char *curl, *purl, *why = NULL;
 	char *addr = NULL;
 	ev_uint16_t port = 0;
-	bool present;
 	size_t len;
 	uint8_t *body;
 	raft_id from;
 	int rc;
 
-	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
-		t->bad_requests++;
-		evhttp_add_header(evhttp_request_get_output_headers(req),
-				  "Allow", "POST");
-		reply(req, 405, "Method Not Allowed", "use POST");
+	if (!transport__admit(t, req))
 		return;
-	}
-	/* Authenticate before the body is looked at. */
-	if (!transport__request_authorized(t, h, &present)) {
-		t->unauthorized++;
-		transport__refused(t, req, "%s peer token",
-				   present ? "wrong" : "missing");
-		reply(req, 401, "Unauthorized", "peer token required");
-		return;
-	}
 	len = evbuffer_get_length(in);
 	if (len > t->lim.max_body_bytes) {
 		t->bad_requests++;
 		transport__refused(t, req, "body of %zu bytes above the limit",
 				   len);
-		reply(req, 413, "Payload Too Large", "body too large");
+		transport__reply(req, 413, "Payload Too Large",
+				 "body too large");
 		return;
 	}
 	if (!transport__parse_id(evhttp_find_header(h, TRANSPORT_HEADER_FROM),
@@ -221,13 +232,15 @@ static void handle_messages(struct evhttp_request *req, void *arg)
 		t->bad_requests++;
 		transport__refused(t, req,
 				   "missing or bad " TRANSPORT_HEADER_FROM);
-		reply(req, 400, "Bad Request", "bad " TRANSPORT_HEADER_FROM);
+		transport__reply(req, 400, "Bad Request",
+				 "bad " TRANSPORT_HEADER_FROM);
 		return;
 	}
 	transport__request_urls(h, &curl, &purl);
 	body = len ? evbuffer_pullup(in, (ev_ssize_t)len) : NULL;
 	if (len && body == NULL) {
-		reply(req, 500, "Internal Server Error", "out of memory");
+		transport__reply(req, 500, "Internal Server Error",
+				 "out of memory");
 		return;
 	}
 	if (c)
@@ -235,11 +248,12 @@ static void handle_messages(struct evhttp_request *req, void *arg)
 	rc =
 	    transport__deliver(t, req, body, len, from, curl, addr, purl, &why);
 	if (rc == -2) {
-		reply(req, 500, "Internal Server Error", "out of memory");
+		transport__reply(req, 500, "Internal Server Error",
+				 "out of memory");
 		return;
 	}
 	if (rc != 0) {
-		reply(req, 400, "Bad Request", why);
+		transport__reply(req, 400, "Bad Request", why);
 		return;
 	}
 	t->posts_received++;
