@@ -48,8 +48,7 @@ bool transport__stream_wanted(const struct lane *ln)
 {
 	const struct peer *p = ln->peer;
 
-	if (p->t->lim.force_posts ||
-	    (p->t->tls_client != NULL && !p->t->lim.tls_streams))
+	if (p->t->lim.force_posts)
 		return false;
 	return p->posts_until_ms == 0 || clock_now_ms() >= p->posts_until_ms;
 }

@@ -8,6 +8,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 #include <openssl/ssl.h>
@@ -274,6 +275,8 @@ int tls_server_reload(struct tls_server *t, char *err, size_t errlen)
  * (SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER); larger outputs fill whole
  * records anyway. */
 #define TLS_JOIN_MAX 16384
+/* The largest plaintext a TLS record carries (RFC 8446 §5.1). */
+#define TLS_RECORD_PLAIN_MAX 16384
 
 static void join_output(struct evbuffer *buf,
 			const struct evbuffer_cb_info *info, void *arg)
@@ -289,6 +292,53 @@ static struct bufferevent *joined(struct bufferevent *bev)
 		(void)evbuffer_add_cb(bufferevent_get_output(bev), join_output,
 				      NULL);
 	return bev;
+}
+
+/* Set while take_read_ahead() moves records: its own additions to the
+ * input call it again. A loop's connections are served by one thread. */
+static _Thread_local bool taking;
+
+/* The input of @arg's bufferevent changed (tls.h, "read ahead").
+ * Read-ahead starts with the first data: the handshake is over by then.
+ * Turned on before, it could leave the first request's record in
+ * OpenSSL's buffer behind the last handshake message, and libevent reads
+ * nothing when the handshake ends. Records are taken when data comes in
+ * and when the reader takes some out: those left by the bound (below)
+ * follow as the reader makes room. */
+static void take_read_ahead(struct evbuffer *in,
+			    const struct evbuffer_cb_info *info, void *arg)
+{
+	struct bufferevent *bev = arg;
+	SSL *ssl;
+	size_t high = 0;
+
+	(void)in;
+	if (taking || (info->n_added == 0 && info->n_deleted == 0))
+		return;
+	ssl = bufferevent_openssl_get_ssl(bev);
+	if (ssl == NULL)
+		return;
+	if (!SSL_get_read_ahead(ssl)) {
+		if (info->n_added > 0)
+			SSL_set_read_ahead(ssl, 1);
+		return;
+	}
+	if (!SSL_has_pending(ssl))
+		return;
+	bufferevent_getwatermark(bev, EV_READ, NULL, &high);
+	taking = true;
+	(void)tls_read_buffered(bev, high > 0 ? high : TLS_TAKE_MAX);
+	taking = false;
+}
+
+/* A TLS bufferevent as this file hands them out: output joined into
+ * records, input read ahead. */
+static struct bufferevent *tls_bev(struct bufferevent *bev)
+{
+	if (bev != NULL)
+		(void)evbuffer_add_cb(bufferevent_get_input(bev),
+				      take_read_ahead, bev);
+	return joined(bev);
 }
 
 static enum bufferevent_filter_result
@@ -337,7 +387,7 @@ struct bufferevent *tls_server_bev(struct tls_server *t,
 	/* A client that closes without close_notify has still sent whole
 	 * requests; HTTP framing, not TLS, tells where they end. */
 	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-	return joined(bev);
+	return tls_bev(bev);
 }
 
 SSL_CTX *tls_server_ctx(const struct tls_server *t)
@@ -422,7 +472,7 @@ struct bufferevent *tls_client_bev(struct tls_client *c,
 	/* As on the server side: HTTP framing tells where an answer ends,
 	 * and a server may close without close_notify. */
 	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-	return joined(bev);
+	return tls_bev(bev);
 }
 
 SSL_CTX *tls_client_ctx(const struct tls_client *c)
@@ -436,4 +486,38 @@ void tls_client_free(struct tls_client *c)
 		return;
 	clear(&c->s);
 	free(c);
+}
+
+size_t tls_read_buffered(struct bufferevent *bev, size_t max)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+	struct evbuffer *in = bufferevent_get_input(bev);
+	size_t moved = 0;
+
+	if (ssl == NULL)
+		return 0;
+	/* SSL_has_pending(): bytes of a record OpenSSL holds, decrypted or
+	 * not. A record not wholly there makes SSL_read() try the socket
+	 * once more and answer "want read": the loop stops, and libevent
+	 * reads on when the socket is readable again. */
+	while (SSL_has_pending(ssl) && evbuffer_get_length(in) < max) {
+		struct evbuffer_iovec v;
+		int n;
+
+		if (evbuffer_reserve_space(in, TLS_RECORD_PLAIN_MAX, &v, 1) <
+		    1)
+			break;
+		if (v.iov_len > TLS_RECORD_PLAIN_MAX)
+			v.iov_len = TLS_RECORD_PLAIN_MAX;
+		ERR_clear_error();
+		n = SSL_read(ssl, v.iov_base, (int)v.iov_len);
+		if (n <= 0) {
+			ERR_clear_error();
+			break;
+		}
+		v.iov_len = (size_t)n;
+		evbuffer_commit_space(in, &v, 1);
+		moved += (size_t)n;
+	}
+	return moved;
 }

@@ -92,6 +92,22 @@ struct bufferevent *tls_client_bev(struct tls_client *c,
 /* The current context (tests). */
 SSL_CTX *tls_client_ctx(const struct tls_client *c);
 
+/* The TLS bufferevents made here read ahead once their connection carries
+ * data: OpenSSL takes all the socket holds in one read(2), where it would
+ * read each record's header and then its body in two. libevent hands over
+ * at most two records per readable event and would leave the others in
+ * OpenSSL's buffer, where no event tells of them; so each time data reaches
+ * the input, and each time the reader takes some out, the whole records
+ * read ahead follow into the input, while it holds less than its read high
+ * watermark (TLS_TAKE_MAX without one: a sender that keeps the socket full
+ * does not keep the loop).
+ *
+ * tls_read_buffered() does that taking: it moves the whole records OpenSSL
+ * holds into @bev's input while the input holds less than @max bytes, and
+ * returns the bytes moved (0 on a plain bufferevent). */
+#define TLS_TAKE_MAX (1024 * 1024)
+size_t tls_read_buffered(struct bufferevent *bev, size_t max);
+
 /* NULL is a no-op. */
 void tls_client_free(struct tls_client *c);
 

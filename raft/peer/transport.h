@@ -157,12 +157,6 @@ struct transport_limits {
 	 * and falls back to POSTs for STREAM_FALLBACK_MS (5 min) when the
 	 * peer answers it 404 or 405 (an older member). */
 	bool force_posts;
-	/* Streams over peer TLS too. false: with TLS every lane sends POSTs
-	 * (a TLS stream writes a record per frame, and under load far more
-	 * frames than a lane made POSTs: at 64 connections the cluster spent
-	 * about three times the CPU per PUT; until frames are coalesced, TLS
-	 * members keep POSTs). Tests set it to cover TLS streams. */
-	bool tls_streams;
 	/* A streaming lane pings every this often (1000); a pong not back
 	 * within request_timeout_ms of its ping fails the lane. A received
 	 * stream that has been silent for request_timeout_ms + 2 *

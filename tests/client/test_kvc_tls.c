@@ -66,9 +66,18 @@ START_TEST(test_put_get_watch)
 	ck_assert_uint_eq(len, 2);
 	ck_assert_mem_eq(v, "v1", 2);
 	free(v);
-	/* A stale read from any member, then a watch that sees a write. */
-	ck_assert_int_eq(kvc_get(h, key("a"), KVC_GET_STALE, &v, &len, NULL),
-			 0);
+	/* A stale read from any member (a follower may not have applied
+	 * the write yet: asked again until it has), then a watch that sees
+	 * a write. */
+	int rc;
+	time_t give_up = time(NULL) + 60;
+	while ((rc = kvc_get(h, key("a"), KVC_GET_STALE, &v, &len, NULL)) ==
+		   KVC_ENOTFOUND &&
+	       time(NULL) < give_up) {
+		struct timespec poll = {0, 20 * 1000 * 1000};
+		nanosleep(&poll, NULL);
+	}
+	ck_assert_int_eq(rc, 0);
 	free(v);
 	struct kvc_watch *w;
 	ck_assert_int_eq(kvc_watch_open(h, key("w"), 0, 0, &w), 0);

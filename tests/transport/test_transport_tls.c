@@ -15,9 +15,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <openssl/ssl.h>
 
 #include "loop_wait.h"
 #include "tls.h"
@@ -106,7 +109,6 @@ static int bound_port(struct evhttp_bound_socket *s)
 /* Starts a listener on 127.0.0.1:@port (0: any) and a transport with
  * certificate @cert (NAME.pem/NAME.key) trusting CA @ca. */
 static bool force_posts;    /* node_start()'s transport_limits.force_posts */
-static bool no_tls_streams; /* node_start() leaves tls_streams false */
 
 static void node_start(struct node *nd, raft_id id, const char *cert,
 		       const char *ca, int port)
@@ -139,7 +141,6 @@ static void node_start(struct node *nd, raft_id id, const char *cert,
 	o.limits.backoff_min_ms = 20;
 	o.limits.backoff_max_ms = 200;
 	o.limits.force_posts = force_posts;
-	o.limits.tls_streams = !no_tls_streams;
 	o.seed = id;
 	o.on_messages = on_messages;
 	o.tls_server = nd->srv;
@@ -204,16 +205,6 @@ static bool failed(void *arg)
 	ck_assert_int_eq(transport_peer_stats(g->nd->t, g->peer, &ps),
 			 TRANSPORT_OK);
 	return ps.errors >= g->errors;
-}
-
-static bool posted(void *arg)
-{
-	const struct err_goal *g = arg;
-	struct transport_peer_stats ps;
-
-	ck_assert_int_eq(transport_peer_stats(g->nd->t, g->peer, &ps),
-			 TRANSPORT_OK);
-	return ps.posts_sent >= 1;
 }
 
 static void setup(void)
@@ -321,33 +312,6 @@ START_TEST(test_many_in_order_stream_and_posts)
 }
 END_TEST
 
-/* Without tls_streams (kvd's default), TLS lanes send POSTs. */
-START_TEST(test_tls_posts_by_default)
-{
-	struct transport_peer_stats ps;
-	struct node a, b;
-	struct goal g;
-
-	no_tls_streams = true;
-	node_start(&a, 1, "a", "ca.pem", 0);
-	node_start(&b, 2, "b", "ca.pem", 0);
-	add_peer(&a, &b);
-	for (uint64_t i = 1; i <= 20; i++)
-		send_heartbeat(&a, 2, i);
-	g = (struct goal){&b, 20};
-	ck_assert(loop_run_until(base, received, &g, 10000));
-	/* The answers of the POSTs come back after the delivery. */
-	struct err_goal eg = {&a, 2, 0};
-	ck_assert(loop_run_until(base, posted, &eg, 10000));
-	ck_assert_int_eq(transport_peer_stats(a.t, 2, &ps), TRANSPORT_OK);
-	ck_assert_uint_eq(ps.streams_opened, 0);
-	ck_assert_uint_eq(ps.errors, 0);
-	node_stop(&a);
-	node_stop(&b);
-	no_tls_streams = false;
-}
-END_TEST
-
 START_TEST(test_other_ca_refused_both_ways)
 {
 	struct node a, r;
@@ -408,6 +372,138 @@ START_TEST(test_url_schemes)
 }
 END_TEST
 
+/* ---- reading ahead (tls.h) on a TLS socket pair ---- */
+
+#define BURST_RECORDS 8 /* at most what one libevent write event makes */
+#define BURST_BYTES 100 /* per record */
+
+struct burst {
+	size_t got;    /* bytes the reading end received */
+	int connected; /* ends whose handshake completed */
+	bool error;
+};
+
+static void burst_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct burst *b = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+
+	b->got += evbuffer_get_length(in);
+	evbuffer_drain(in, evbuffer_get_length(in));
+}
+
+static void burst_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct burst *b = arg;
+
+	(void)bev;
+	if (what & BEV_EVENT_CONNECTED)
+		b->connected++;
+	else
+		b->error = true;
+}
+
+static bool burst_connected(void *arg)
+{
+	const struct burst *b = arg;
+
+	return b->connected == 2 || b->error;
+}
+
+static size_t burst_goal;
+
+static bool burst_read(void *arg)
+{
+	const struct burst *b = arg;
+
+	return b->got >= burst_goal || b->error;
+}
+
+/* Each chunk of the writer's output becomes a record of its own. */
+static void burst_write(struct bufferevent *wr, int records)
+{
+	static const char data[BURST_RECORDS][BURST_BYTES];
+
+	for (int i = 0; i < records; i++)
+		ck_assert_int_eq(
+		    evbuffer_add_reference(bufferevent_get_output(wr), data[i],
+					   BURST_BYTES, NULL, NULL),
+		    0);
+}
+
+/* A record, then BURST_RECORDS small records sent in one go (one write
+ * event) and nothing more, to the reading end of a TLS socket pair:
+ * tls_server_bev()'s when @ours, else a bare bufferevent_openssl that
+ * reads ahead. Returns the bytes the reader got within the deadline. */
+static size_t burst_run(bool ours)
+{
+	struct tls_server *srv;
+	struct tls_client *cli;
+	struct burst b = {0};
+	char b1[512], b2[512], b3[512], err[512];
+	struct tls_files f = {.name = "peer",
+			      .cert = p(b1, "a.pem"),
+			      .key = p(b2, "a.key"),
+			      .ca = p(b3, "ca.pem")};
+	struct bufferevent *rd, *wr;
+	int sv[2];
+
+	srv = tls_server_new(&f, err, sizeof(err));
+	ck_assert_msg(srv != NULL, "%s", err);
+	cli = tls_client_new(&f, err, sizeof(err));
+	ck_assert_msg(cli != NULL, "%s", err);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	ck_assert_int_eq(evutil_make_socket_nonblocking(sv[0]), 0);
+	ck_assert_int_eq(evutil_make_socket_nonblocking(sv[1]), 0);
+	if (ours) {
+		rd = tls_server_bev(srv, base);
+		ck_assert_ptr_nonnull(rd);
+		ck_assert_int_eq(bufferevent_setfd(rd, sv[0]), 0);
+	} else {
+		rd = bufferevent_openssl_socket_new(
+		    base, sv[0], SSL_new(tls_server_ctx(srv)),
+		    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+		ck_assert_ptr_nonnull(rd);
+	}
+	/* Not tls_client_bev(): its output is joined into one record. */
+	wr = bufferevent_openssl_socket_new(
+	    base, sv[1], tls_client_ssl(cli, "127.0.0.1"),
+	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+	ck_assert_ptr_nonnull(wr);
+	bufferevent_setcb(rd, burst_read_cb, NULL, burst_event_cb, &b);
+	bufferevent_setcb(wr, NULL, NULL, burst_event_cb, &b);
+	ck_assert_int_eq(bufferevent_enable(rd, EV_READ | EV_WRITE), 0);
+	ck_assert_int_eq(bufferevent_enable(wr, EV_READ | EV_WRITE), 0);
+	ck_assert(loop_run_until(base, burst_connected, &b, 10000));
+	ck_assert(!b.error);
+	if (!ours)
+		SSL_set_read_ahead(bufferevent_openssl_get_ssl(rd), 1);
+	burst_write(wr, 1);
+	burst_goal = BURST_BYTES;
+	ck_assert(loop_run_until(base, burst_read, &b, 10000));
+	burst_write(wr, BURST_RECORDS);
+	burst_goal = (1 + BURST_RECORDS) * BURST_BYTES;
+	(void)loop_run_until(base, burst_read, &b, ours ? 10000 : 1000);
+	ck_assert(!b.error);
+	bufferevent_free(wr);
+	bufferevent_free(rd);
+	tls_client_free(cli);
+	tls_server_free(srv);
+	return b.got;
+}
+
+/* Reading ahead, the records past the two libevent takes follow them into
+ * the input at once; a bare bufferevent_openssl leaves them in OpenSSL's
+ * buffer, waiting for bytes on the socket that never come. */
+START_TEST(test_read_ahead_takes_every_record)
+{
+	const size_t all = (1 + BURST_RECORDS) * BURST_BYTES;
+
+	ck_assert_uint_eq(burst_run(true), all);
+	ck_assert_uint_lt(burst_run(false), all);
+}
+END_TEST
+
 int main(void)
 {
 	if (mkdtemp(dir) == NULL) {
@@ -425,9 +521,9 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_delivery_and_reconnect);
 	tcase_add_test(tc, test_many_in_order_stream_and_posts);
-	tcase_add_test(tc, test_tls_posts_by_default);
 	tcase_add_test(tc, test_other_ca_refused_both_ways);
 	tcase_add_test(tc, test_url_schemes);
+	tcase_add_test(tc, test_read_ahead_takes_every_record);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
