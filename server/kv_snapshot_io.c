@@ -46,6 +46,11 @@ int kv_snapshot_check_fd(void *ctx, int fd, raft_index *index, raft_term *term,
 	return kv_snapshot_info(p, index, term, err, errlen) == 0 ? 0 : -1;
 }
 
+/* A copy's step: the writeback of each is started as it is written, and
+ * that of the one DURABLE_WRITEBACK_LAG earlier waited for (the members'
+ * WAL syncs share the disk with an install's copy of the whole store). */
+#define COPY_STEP ((size_t)4 << 20)
+
 /* Copies from @in at @at to @out in the kernel (copy_file_range: no
  * copy through this process, and on a file system that shares extents no
  * data copied at all). Returns 1 when done, 0 when the kernel or file
@@ -54,7 +59,7 @@ static int copy_in_kernel(int in, int out, off_t *at)
 {
 	for (;;) {
 		off_t from = *at;
-		ssize_t n = copy_file_range(in, &from, out, NULL, 1u << 30, 0);
+		ssize_t n = copy_file_range(in, &from, out, NULL, COPY_STEP, 0);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -65,6 +70,7 @@ static int copy_in_kernel(int in, int out, off_t *at)
 				   : -1;
 		if (n == 0)
 			return 1;
+		durable_pace_writeback(out, (uint64_t)*at, (uint64_t)n);
 		*at += n;
 	}
 }
@@ -75,10 +81,10 @@ int kv_copy_fd_to_file(int in, const char *dst, char *err, size_t errlen)
 	int out = durable_create_file(dst);
 	off_t at = 0;
 	int done = out < 0 ? -1 : copy_in_kernel(in, out, &at);
-	char *buf = done == 0 ? malloc(1u << 20) : NULL;
+	char *buf = done == 0 ? malloc(COPY_STEP) : NULL;
 	int rc = done < 0 || (done == 0 && buf == NULL) ? -1 : 0;
 	while (rc == 0 && done == 0) {
-		ssize_t got = pread(in, buf, 1u << 20, at);
+		ssize_t got = pread(in, buf, COPY_STEP, at);
 		if (got < 0 && errno == EINTR)
 			continue;
 		if (got <= 0) {
@@ -95,6 +101,9 @@ int kv_copy_fd_to_file(int in, const char *dst, char *err, size_t errlen)
 			else
 				off += w;
 		}
+		if (rc == 0)
+			durable_pace_writeback(out, (uint64_t)(at - got),
+					       (uint64_t)got);
 	}
 	int e = errno;
 	free(buf);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "crc32c.h"
+#include "durable.h"
 #include "kv.h"
 #include "kv_app.h"
 #include "kv_snapshot_io.h"
@@ -277,6 +278,43 @@ START_TEST(copy_file_is_whole_and_private)
 }
 END_TEST
 
+/* A copy larger than the writeback lag (durable_pace_writeback()): many
+ * steps, each written back as it goes and the earlier ones waited for,
+ * and still the same bytes. */
+START_TEST(copy_of_many_steps_is_whole)
+{
+	char err[256] = "", src[SNAPSHOT_PATH_MAX], dst[SNAPSHOT_PATH_MAX];
+	uint64_t size_in, size_out;
+	uint32_t crc_in, crc_out;
+	const size_t total = 3 * (size_t)DURABLE_WRITEBACK_LAG + 12345;
+	char *buf = malloc(total);
+	ck_assert_ptr_nonnull(buf);
+	uint32_t x = 12345;
+	for (size_t i = 0; i < total; i++) {
+		x = x * 1103515245u + 12345u;
+		buf[i] = (char)(x >> 24);
+	}
+	snprintf(src, sizeof(src), "%s/big.src", dir);
+	snprintf(dst, sizeof(dst), "%s/big.tmp", dir);
+	FILE *f = fopen(src, "w");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(buf, 1, total, f), total);
+	ck_assert_int_eq(fclose(f), 0);
+	free(buf);
+	int in = open(src, O_RDONLY);
+	ck_assert_int_ge(in, 0);
+	ck_assert_int_eq(kv_copy_fd_to_file(in, dst, err, sizeof(err)), 0);
+	close(in);
+	ck_assert_int_eq(crc32c_file(src, &size_in, &crc_in, err, sizeof(err)),
+			 0);
+	ck_assert_int_eq(
+	    crc32c_file(dst, &size_out, &crc_out, err, sizeof(err)), 0);
+	ck_assert_uint_eq(size_in, total);
+	ck_assert_uint_eq(size_out, total);
+	ck_assert_uint_eq(crc_out, crc_in);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("snapshot_files");
@@ -288,6 +326,7 @@ int main(void)
 	tcase_add_test(tc, list_is_newest_first_and_prune_keeps_two);
 	tcase_add_test(tc, a_bad_record_is_skipped_and_named);
 	tcase_add_test(tc, copy_file_is_whole_and_private);
+	tcase_add_test(tc, copy_of_many_steps_is_whole);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -1,4 +1,4 @@
-/* durable.c - directory fsyncs and exclusive file creation. */
+/* durable.c - directory fsyncs, exclusive file creation, paced writeback. */
 #include "durable.h"
 
 #include <errno.h>
@@ -80,4 +80,16 @@ int durable_make_dirs(const char *path)
 		return -1;
 	}
 	return 0;
+}
+
+void durable_pace_writeback(int fd, uint64_t off, uint64_t len)
+{
+	(void)sync_file_range(fd, (off64_t)off, (off64_t)len,
+			      SYNC_FILE_RANGE_WRITE);
+	if (off >= DURABLE_WRITEBACK_LAG)
+		(void)sync_file_range(fd, (off64_t)(off - DURABLE_WRITEBACK_LAG),
+				      (off64_t)len,
+				      SYNC_FILE_RANGE_WAIT_BEFORE |
+					  SYNC_FILE_RANGE_WRITE |
+					  SYNC_FILE_RANGE_WAIT_AFTER);
 }

@@ -401,12 +401,10 @@ static int body_write(int fd, struct evbuffer *body, size_t len, uint64_t off)
 		}
 		done += (size_t)w;
 	}
-	/* Writeback of the chunk starts now rather than when the kernel's
-	 * dirty limits force it: a fast transfer otherwise piles up
-	 * gigabytes of dirty pages whose flush stalls every fdatasync on
-	 * the disk (the members' WAL writes) at once. No wait here. */
-	(void)sync_file_range(fd, (off64_t)off, (off64_t)len,
-			      SYNC_FILE_RANGE_WRITE);
+	/* A fast transfer would otherwise pile up gigabytes of dirty
+	 * pages whose flush stalls every fdatasync on the disk. The chunk's
+	 * answer waits with it: the sender goes at the disk's pace. */
+	durable_pace_writeback(fd, off, len);
 	return 0;
 }
 
