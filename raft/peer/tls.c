@@ -277,6 +277,9 @@ int tls_server_reload(struct tls_server *t, char *err, size_t errlen)
 #define TLS_JOIN_MAX 16384
 /* The largest plaintext a TLS record carries (RFC 8446 §5.1). */
 #define TLS_RECORD_PLAIN_MAX 16384
+/* What take_read_ahead() moves into an input without a read high
+ * watermark: a sender that keeps the socket full does not keep the loop. */
+#define TLS_TAKE_MAX (1024 * 1024)
 
 static void join_output(struct evbuffer *buf,
 			const struct evbuffer_cb_info *info, void *arg)
@@ -292,6 +295,42 @@ static struct bufferevent *joined(struct bufferevent *bev)
 		(void)evbuffer_add_cb(bufferevent_get_output(bev), join_output,
 				      NULL);
 	return bev;
+}
+
+/* Moves the whole records OpenSSL holds into @bev's input while it holds
+ * less than @max bytes; returns the bytes moved. */
+static size_t read_buffered(struct bufferevent *bev, size_t max)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+	struct evbuffer *in = bufferevent_get_input(bev);
+	size_t moved = 0;
+
+	if (ssl == NULL)
+		return 0;
+	/* SSL_has_pending(): bytes of a record OpenSSL holds, decrypted or
+	 * not. A record not wholly there makes SSL_read() try the socket
+	 * once more and answer "want read": the loop stops, and libevent
+	 * reads on when the socket is readable again. */
+	while (SSL_has_pending(ssl) && evbuffer_get_length(in) < max) {
+		struct evbuffer_iovec v;
+		int n;
+
+		if (evbuffer_reserve_space(in, TLS_RECORD_PLAIN_MAX, &v, 1) <
+		    1)
+			break;
+		if (v.iov_len > TLS_RECORD_PLAIN_MAX)
+			v.iov_len = TLS_RECORD_PLAIN_MAX;
+		ERR_clear_error();
+		n = SSL_read(ssl, v.iov_base, (int)v.iov_len);
+		if (n <= 0) {
+			ERR_clear_error();
+			break;
+		}
+		v.iov_len = (size_t)n;
+		evbuffer_commit_space(in, &v, 1);
+		moved += (size_t)n;
+	}
+	return moved;
 }
 
 /* Set while take_read_ahead() moves records: its own additions to the
@@ -327,7 +366,7 @@ static void take_read_ahead(struct evbuffer *in,
 		return;
 	bufferevent_getwatermark(bev, EV_READ, NULL, &high);
 	taking = true;
-	(void)tls_read_buffered(bev, high > 0 ? high : TLS_TAKE_MAX);
+	(void)read_buffered(bev, high > 0 ? high : TLS_TAKE_MAX);
 	taking = false;
 }
 
@@ -486,38 +525,4 @@ void tls_client_free(struct tls_client *c)
 		return;
 	clear(&c->s);
 	free(c);
-}
-
-size_t tls_read_buffered(struct bufferevent *bev, size_t max)
-{
-	SSL *ssl = bufferevent_openssl_get_ssl(bev);
-	struct evbuffer *in = bufferevent_get_input(bev);
-	size_t moved = 0;
-
-	if (ssl == NULL)
-		return 0;
-	/* SSL_has_pending(): bytes of a record OpenSSL holds, decrypted or
-	 * not. A record not wholly there makes SSL_read() try the socket
-	 * once more and answer "want read": the loop stops, and libevent
-	 * reads on when the socket is readable again. */
-	while (SSL_has_pending(ssl) && evbuffer_get_length(in) < max) {
-		struct evbuffer_iovec v;
-		int n;
-
-		if (evbuffer_reserve_space(in, TLS_RECORD_PLAIN_MAX, &v, 1) <
-		    1)
-			break;
-		if (v.iov_len > TLS_RECORD_PLAIN_MAX)
-			v.iov_len = TLS_RECORD_PLAIN_MAX;
-		ERR_clear_error();
-		n = SSL_read(ssl, v.iov_base, (int)v.iov_len);
-		if (n <= 0) {
-			ERR_clear_error();
-			break;
-		}
-		v.iov_len = (size_t)n;
-		evbuffer_commit_space(in, &v, 1);
-		moved += (size_t)n;
-	}
-	return moved;
 }

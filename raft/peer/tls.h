@@ -99,14 +99,8 @@ SSL_CTX *tls_client_ctx(const struct tls_client *c);
  * OpenSSL's buffer, where no event tells of them; so each time data reaches
  * the input, and each time the reader takes some out, the whole records
  * read ahead follow into the input, while it holds less than its read high
- * watermark (TLS_TAKE_MAX without one: a sender that keeps the socket full
- * does not keep the loop).
- *
- * tls_read_buffered() does that taking: it moves the whole records OpenSSL
- * holds into @bev's input while the input holds less than @max bytes, and
- * returns the bytes moved (0 on a plain bufferevent). */
-#define TLS_TAKE_MAX (1024 * 1024)
-size_t tls_read_buffered(struct bufferevent *bev, size_t max);
+ * watermark (1 MiB without one: a sender that keeps the socket full does
+ * not keep the loop). */
 
 /* NULL is a no-op. */
 void tls_client_free(struct tls_client *c);

@@ -383,13 +383,18 @@ struct burst {
 	bool error;
 };
 
+/* Takes all the input, as a reader that parses until it runs out does:
+ * what arrives while it takes is taken too. */
 static void burst_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct burst *b = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
+	size_t n;
 
-	b->got += evbuffer_get_length(in);
-	evbuffer_drain(in, evbuffer_get_length(in));
+	while ((n = evbuffer_get_length(in)) > 0) {
+		b->got += n;
+		evbuffer_drain(in, n);
+	}
 }
 
 static void burst_event_cb(struct bufferevent *bev, short what, void *arg)
@@ -434,8 +439,9 @@ static void burst_write(struct bufferevent *wr, int records)
 /* A record, then BURST_RECORDS small records sent in one go (one write
  * event) and nothing more, to the reading end of a TLS socket pair:
  * tls_server_bev()'s when @ours, else a bare bufferevent_openssl that
- * reads ahead. Returns the bytes the reader got within the deadline. */
-static size_t burst_run(bool ours)
+ * reads ahead; a read high watermark of @high bytes unless 0. Returns the
+ * bytes the reader got within the deadline. */
+static size_t burst_run(bool ours, size_t high)
 {
 	struct tls_server *srv;
 	struct tls_client *cli;
@@ -471,6 +477,8 @@ static size_t burst_run(bool ours)
 	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
 	ck_assert_ptr_nonnull(wr);
 	bufferevent_setcb(rd, burst_read_cb, NULL, burst_event_cb, &b);
+	if (high > 0)
+		bufferevent_setwatermark(rd, EV_READ, 0, high);
 	bufferevent_setcb(wr, NULL, NULL, burst_event_cb, &b);
 	ck_assert_int_eq(bufferevent_enable(rd, EV_READ | EV_WRITE), 0);
 	ck_assert_int_eq(bufferevent_enable(wr, EV_READ | EV_WRITE), 0);
@@ -499,8 +507,17 @@ START_TEST(test_read_ahead_takes_every_record)
 {
 	const size_t all = (1 + BURST_RECORDS) * BURST_BYTES;
 
-	ck_assert_uint_eq(burst_run(true), all);
-	ck_assert_uint_lt(burst_run(false), all);
+	ck_assert_uint_eq(burst_run(true, 0), all);
+	ck_assert_uint_lt(burst_run(false, 0), all);
+}
+END_TEST
+
+/* Under a read high watermark of two records, the records held back in
+ * OpenSSL's buffer follow as the reader takes the input out. */
+START_TEST(test_read_ahead_under_a_watermark)
+{
+	ck_assert_uint_eq(burst_run(true, 2 * BURST_BYTES),
+			  (1 + BURST_RECORDS) * BURST_BYTES);
 }
 END_TEST
 
@@ -524,6 +541,7 @@ int main(void)
 	tcase_add_test(tc, test_other_ca_refused_both_ways);
 	tcase_add_test(tc, test_url_schemes);
 	tcase_add_test(tc, test_read_ahead_takes_every_record);
+	tcase_add_test(tc, test_read_ahead_under_a_watermark);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
