@@ -297,16 +297,10 @@ static struct bufferevent *joined(struct bufferevent *bev)
 	return bev;
 }
 
-/* Moves the whole records OpenSSL holds into @bev's input while it holds
- * less than @max bytes; returns the bytes moved. */
-static size_t read_buffered(struct bufferevent *bev, size_t max)
+/* Moves the whole records @ssl holds into @in while it holds less than
+ * @max bytes. */
+static void read_buffered(SSL *ssl, struct evbuffer *in, size_t max)
 {
-	SSL *ssl = bufferevent_openssl_get_ssl(bev);
-	struct evbuffer *in = bufferevent_get_input(bev);
-	size_t moved = 0;
-
-	if (ssl == NULL)
-		return 0;
 	/* SSL_has_pending(): bytes of a record OpenSSL holds, decrypted or
 	 * not. A record not wholly there makes SSL_read() try the socket
 	 * once more and answer "want read": the loop stops, and libevent
@@ -328,9 +322,7 @@ static size_t read_buffered(struct bufferevent *bev, size_t max)
 		}
 		v.iov_len = (size_t)n;
 		evbuffer_commit_space(in, &v, 1);
-		moved += (size_t)n;
 	}
-	return moved;
 }
 
 /* Set while take_read_ahead() moves records: its own additions to the
@@ -351,7 +343,6 @@ static void take_read_ahead(struct evbuffer *in,
 	SSL *ssl;
 	size_t high = 0;
 
-	(void)in;
 	if (taking || (info->n_added == 0 && info->n_deleted == 0))
 		return;
 	ssl = bufferevent_openssl_get_ssl(bev);
@@ -366,7 +357,7 @@ static void take_read_ahead(struct evbuffer *in,
 		return;
 	bufferevent_getwatermark(bev, EV_READ, NULL, &high);
 	taking = true;
-	(void)read_buffered(bev, high > 0 ? high : TLS_TAKE_MAX);
+	read_buffered(ssl, in, high > 0 ? high : TLS_TAKE_MAX);
 	taking = false;
 }
 
