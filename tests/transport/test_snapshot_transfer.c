@@ -110,19 +110,27 @@ static void cb_sent(void *ctx, raft_id peer, bool ok)
 }
 
 /* @sd's listener on @port (0: any), serving its snap_xfer. */
-static void listen_on(struct side *sd, int port)
+/* A new evhttp listening on 127.0.0.1:@port (0: one the kernel picks);
+ * the port in @bound. */
+static struct evhttp *http_listen(int port, int *bound)
 {
-	sd->http = evhttp_new(base);
-	ck_assert_ptr_nonnull(sd->http);
+	struct evhttp *http = evhttp_new(base);
+	ck_assert_ptr_nonnull(http);
 	struct evhttp_bound_socket *s = evhttp_bind_socket_with_handle(
-	    sd->http, "127.0.0.1", (ev_uint16_t)port);
+	    http, "127.0.0.1", (ev_uint16_t)port);
 	ck_assert_ptr_nonnull(s);
 	struct sockaddr_in sa;
 	socklen_t sl = sizeof(sa);
 	ck_assert_int_eq(getsockname(evhttp_bound_socket_get_fd(s),
 				     (struct sockaddr *)&sa, &sl),
 			 0);
-	sd->port = ntohs(sa.sin_port);
+	*bound = ntohs(sa.sin_port);
+	return http;
+}
+
+static void listen_on(struct side *sd, int port)
+{
+	sd->http = http_listen(port, &sd->port);
 	ck_assert_int_eq(snap_xfer_attach(sd->x, sd->http), 0);
 }
 
@@ -663,19 +671,11 @@ START_TEST(older_receiver_one_chunk_at_a_time)
 	o.cap = info.size;
 	o.data = malloc(o.cap);
 	ck_assert_ptr_nonnull(o.data);
-	struct evhttp *http = evhttp_new(base);
-	ck_assert_ptr_nonnull(http);
-	struct evhttp_bound_socket *bs =
-	    evhttp_bind_socket_with_handle(http, "127.0.0.1", 0);
-	ck_assert_ptr_nonnull(bs);
-	struct sockaddr_in sa;
-	socklen_t sl = sizeof(sa);
-	ck_assert_int_eq(getsockname(evhttp_bound_socket_get_fd(bs),
-				     (struct sockaddr *)&sa, &sl),
-			 0);
+	int port;
+	struct evhttp *http = http_listen(0, &port);
 	ck_assert_int_eq(
 	    evhttp_set_cb(http, SNAP_XFER_PATH, old_receiver_cb, &o), 0);
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d", ntohs(sa.sin_port));
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
 	ck_assert_int_eq(
 	    snap_xfer_send(tx.x, 2, url, path, &info, 9, 40, NULL, 0, 0), 0);
 	wait_sent(&tx);
