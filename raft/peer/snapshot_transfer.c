@@ -533,6 +533,7 @@ static void handle_chunk(struct evhttp_request *req, void *arg)
 		if (ch != NULL &&
 		    (hex_decode(ch, SNAP_XFER_CONFIG_MAX, &rs->config,
 				&rs->config_len) != 0 ||
+		     rs->config_len == 0 /* no configuration is empty */ ||
 		     !snap_xfer_parse_u64(evhttp_find_header(h, HDR_CONFIG_IDX),
 					  &ci) ||
 		     ci > RAFT_INDEX_MAX)) {
