@@ -117,6 +117,69 @@ START_TEST(test_stream_delivers_in_order_with_token)
 }
 END_TEST
 
+/* Frames far larger than a loopback socket takes at once, between small
+ * ones on the same lane (appends; heartbeats have a lane of their own):
+ * the stream's writer hands the socket what it takes from the caller's
+ * turn and leaves the rest to the bufferevent, which must keep every byte
+ * in order behind it. Each large append arrives whole, each small one in
+ * its place. */
+START_TEST(test_stream_large_frames_whole_and_in_order)
+{
+	enum { BIG = 3 << 20, ROUNDS = 6 };
+	struct transport_limits lim = {.batch_bytes = 64 << 10};
+	uint8_t *big = malloc(BIG);
+	struct node a, b;
+
+	ck_assert_ptr_nonnull(big);
+	for (size_t i = 0; i < BIG; i++)
+		big[i] = (uint8_t)(i * 13 + (i >> 11));
+	use_streams = true;
+	node_start(&a, 1, NULL, &lim, 0, NULL);
+	node_start(&b, 2, NULL, &lim, 0, NULL);
+	add_peer(&a, &b);
+	for (int r = 0; r < 2 * ROUNDS; r++) {
+		bool large = r % 2 == 0;
+		struct raft_entry e = {.term = 2,
+				       .index = (raft_index)r + 1,
+				       .type = 1,
+				       .len = large ? BIG : 5,
+				       .data = large ? big : (uint8_t *)"small"};
+		struct raft_msg m = {.type = RAFT_MSG_APPEND,
+				     .from = 1,
+				     .to = 2,
+				     .term = 2,
+				     .index = (raft_index)r,
+				     .log_term = 2,
+				     .entries = &e,
+				     .n_entries = 1};
+
+		big[0] = (uint8_t)r;
+		ck_assert_int_eq(transport_send(a.t, &m), TRANSPORT_OK);
+	}
+	wait_received(&b, 2 * ROUNDS);
+	for (int r = 0; r < 2 * ROUNDS; r++) {
+		const struct raft_msg *got = &b.msgs[r];
+
+		ck_assert_int_eq(got->type, RAFT_MSG_APPEND);
+		ck_assert_uint_eq(got->n_entries, 1);
+		ck_assert_uint_eq(got->entries[0].index, (uint64_t)r + 1);
+		if (r % 2 == 1) {
+			ck_assert_uint_eq(got->entries[0].len, 5);
+			ck_assert_mem_eq(got->entries[0].data, "small", 5);
+			continue;
+		}
+		ck_assert_uint_eq(got->entries[0].len, BIG);
+		ck_assert_uint_eq(got->entries[0].data[0], (uint8_t)r);
+		ck_assert_mem_eq(got->entries[0].data + 1, big + 1, BIG - 1);
+	}
+	ck_assert_uint_eq(peer_stats(&a, 2).posts_sent, 0);
+	ck_assert_uint_eq(stats(&b).bad_requests, 0);
+	node_stop(&a);
+	node_stop(&b);
+	free(big);
+}
+END_TEST
+
 /* Opens a stream from member @from on @port by hand; true if answered
  * 200 with the stream's content type. */
 static bool raw_stream(struct raw_conn *rc, int port, const char *token,
@@ -553,6 +616,7 @@ static Suite *stream_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_stream_delivers_in_order);
 	tcase_add_test(tc, test_stream_delivers_in_order_with_token);
+	tcase_add_test(tc, test_stream_large_frames_whole_and_in_order);
 	tcase_add_test(tc, test_bad_frame_closes_the_stream);
 	tcase_add_test(tc, test_stream_frame_checked_like_a_post);
 	tcase_add_test(tc, test_stream_refusals);
