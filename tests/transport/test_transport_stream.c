@@ -143,7 +143,8 @@ START_TEST(test_stream_large_frames_whole_and_in_order)
 				       .index = (raft_index)r + 1,
 				       .type = 1,
 				       .len = large ? BIG : 5,
-				       .data = large ? big : (uint8_t *)"small"};
+				       .data =
+					   large ? big : (uint8_t *)"small"};
 		struct raft_msg m = {.type = RAFT_MSG_APPEND,
 				     .from = 1,
 				     .to = 2,
