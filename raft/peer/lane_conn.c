@@ -62,7 +62,7 @@ struct lane_conn {
 	 * request goes after it; once its 200 is read, every byte read goes
 	 * to on_data and lane_conn_write() writes raw. */
 	bool stream_asked, streaming;
-	bool plain; /* a socket bufferevent, no TLS: write_now() may write */
+	bool plain; /* a socket bufferevent, no TLS */
 	lane_conn_data_fn on_data;
 	lane_conn_drain_fn on_drain;
 	void *stream_arg;
@@ -510,8 +510,8 @@ int lane_conn_stream(struct lane_conn *c, const char *head, size_t head_len,
  * and answered one way each, so a write at one connection pays that twice
  * per member. The rest, and any failure, is the bufferevent's as before:
  * it writes what remains when the socket has room and reports errors
- * through event_cb(). Plain sockets only: a TLS bufferevent's records are
- * OpenSSL's to write. */
+ * through event_cb(). With TLS, tls_write_now() does the same for a frame
+ * that fits one record. */
 static void write_now(struct lane_conn *c, struct evbuffer *data)
 {
 	struct evbuffer_iovec v[WRITE_NOW_IOV];
@@ -521,8 +521,11 @@ static void write_now(struct lane_conn *c, struct evbuffer *data)
 	ssize_t n;
 	int k;
 
-	if (!c->plain ||
-	    evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
+	if (!c->plain) {
+		tls_write_now(c->bev, data);
+		return;
+	}
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
 		return;
 	fd = bufferevent_getfd(c->bev);
 	k = evbuffer_peek(data, -1, NULL, v, WRITE_NOW_IOV);

@@ -79,7 +79,19 @@ struct node {
 	size_t n;	   /* messages delivered */
 	uint64_t last_ctx; /* context of the last one */
 	uint64_t disorder; /* messages whose context was not above the last */
+	/* Appends: the index of the last entry, and entries whose index or
+	 * bytes were not what append_entry() makes next. */
+	uint64_t last_index;
+	uint64_t bad_entries;
 };
+
+enum { ENTRY_BYTES = 6000 };
+
+/* The bytes of the entry at @index (an append test's pattern). */
+static uint8_t entry_byte(uint64_t index, size_t i)
+{
+	return (uint8_t)(index * 31 + i * 7 + (i >> 8));
+}
 
 static void on_messages(void *ctx, const struct raft_msg *msgs, size_t n,
 			raft_id from, const char *client_url,
@@ -90,9 +102,25 @@ static void on_messages(void *ctx, const struct raft_msg *msgs, size_t n,
 	(void)from, (void)client_url, (void)from_addr, (void)from_peer_url;
 	nd->n += n;
 	for (size_t i = 0; i < n; i++) {
-		if (msgs[i].context <= nd->last_ctx)
+		const struct raft_msg *m = &msgs[i];
+
+		if (m->type == RAFT_MSG_APPEND) {
+			for (size_t k = 0; k < m->n_entries; k++) {
+				const struct raft_entry *e = &m->entries[k];
+				bool ok = e->index == nd->last_index + 1 &&
+					  e->len == ENTRY_BYTES;
+
+				for (size_t j = 0; ok && j < e->len; j++)
+					ok = e->data[j] ==
+					     entry_byte(e->index, j);
+				nd->bad_entries += !ok;
+				nd->last_index = e->index;
+			}
+			continue;
+		}
+		if (m->context <= nd->last_ctx)
 			nd->disorder++;
-		nd->last_ctx = msgs[i].context;
+		nd->last_ctx = m->context;
 	}
 }
 
@@ -108,7 +136,8 @@ static int bound_port(struct evhttp_bound_socket *s)
 
 /* Starts a listener on 127.0.0.1:@port (0: any) and a transport with
  * certificate @cert (NAME.pem/NAME.key) trusting CA @ca. */
-static bool force_posts;    /* node_start()'s transport_limits.force_posts */
+static bool force_posts;   /* node_start()'s transport_limits.force_posts */
+static size_t batch_bytes; /* its transport_limits.batch_bytes (0: default) */
 
 static void node_start(struct node *nd, raft_id id, const char *cert,
 		       const char *ca, int port)
@@ -141,6 +170,7 @@ static void node_start(struct node *nd, raft_id id, const char *cert,
 	o.limits.backoff_min_ms = 20;
 	o.limits.backoff_max_ms = 200;
 	o.limits.force_posts = force_posts;
+	o.limits.batch_bytes = batch_bytes;
 	o.seed = id;
 	o.on_messages = on_messages;
 	o.tls_server = nd->srv;
@@ -312,6 +342,62 @@ START_TEST(test_many_in_order_stream_and_posts)
 }
 END_TEST
 
+/* Frames of one record each, far more than the socket holds, sent in one
+ * turn: the first go to OpenSSL from the caller's turn, until the socket
+ * is full and OpenSSL has begun a record it cannot finish; that frame and
+ * those after it go to the bufferevent, whose retry hands OpenSSL the same
+ * bytes. Every entry arrives once, in order, intact. */
+START_TEST(test_stream_frames_past_a_full_socket)
+{
+	enum { N = 3000 };
+	static uint8_t data[ENTRY_BYTES];
+	struct transport_peer_stats ps;
+	struct node a, b;
+	struct goal g;
+
+	batch_bytes = 8192; /* a frame per entry, within one record */
+	node_start(&a, 1, "a", "ca.pem", 0);
+	node_start(&b, 2, "b", "ca.pem", 0);
+	batch_bytes = 0;
+	add_peer(&a, &b);
+	send_heartbeat(&a, 2, 1);
+	g = (struct goal){&b, 1};
+	ck_assert(loop_run_until(base, received, &g, 10000));
+	for (uint64_t i = 1; i <= N; i++) {
+		struct raft_entry e = {.term = 3,
+				       .index = i,
+				       .type = 1,
+				       .len = ENTRY_BYTES,
+				       .data = data};
+		struct raft_msg m = {.type = RAFT_MSG_APPEND,
+				     .from = 1,
+				     .to = 2,
+				     .term = 3,
+				     .index = i - 1,
+				     .log_term = 3,
+				     .entries = &e,
+				     .n_entries = 1};
+
+		for (size_t j = 0; j < ENTRY_BYTES; j++)
+			data[j] = entry_byte(i, j);
+		ck_assert_int_eq(transport_send(a.t, &m), TRANSPORT_OK);
+	}
+	g = (struct goal){&b, 1 + N};
+	ck_assert(loop_run_until(base, received, &g, 30000));
+	ck_assert_uint_eq(b.n, 1 + N);
+	ck_assert_uint_eq(b.last_index, N);
+	ck_assert_uint_eq(b.bad_entries, 0);
+	/* One stream per lane (heartbeats have their own), none opened
+	 * again: the stream carrying the appends never failed. */
+	ck_assert_int_eq(transport_peer_stats(a.t, 2, &ps), TRANSPORT_OK);
+	ck_assert_uint_eq(ps.streams_opened, 2);
+	ck_assert_uint_eq(ps.posts_sent, 0);
+	ck_assert_uint_eq(ps.errors, 0);
+	node_stop(&a);
+	node_stop(&b);
+}
+END_TEST
+
 START_TEST(test_other_ca_refused_both_ways)
 {
 	struct node a, r;
@@ -374,8 +460,8 @@ END_TEST
 
 /* ---- reading ahead (tls.h) on a TLS socket pair ---- */
 
-#define BURST_RECORDS 8 /* at most what one libevent write event makes */
-#define BURST_BYTES 100 /* per record */
+#define BURST_RECORDS 8	  /* at most what one libevent write event makes */
+#define BURST_BYTES   100 /* per record */
 
 struct burst {
 	size_t got;    /* bytes the reading end received */
@@ -538,6 +624,7 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_delivery_and_reconnect);
 	tcase_add_test(tc, test_many_in_order_stream_and_posts);
+	tcase_add_test(tc, test_stream_frames_past_a_full_socket);
 	tcase_add_test(tc, test_other_ca_refused_both_ways);
 	tcase_add_test(tc, test_url_schemes);
 	tcase_add_test(tc, test_read_ahead_takes_every_record);
