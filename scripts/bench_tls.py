@@ -35,10 +35,16 @@ options:
   --read-keys N   keys loaded beforehand for the GETs (default 1000)
   --json FILE     results (default bench-tls-results.json)
   --kvd-args ARGS extra kvd flags, one string
+  --kvd-before PATH
+                  another kvd binary (a build before a change), run the
+                  same two ways as clusters kvd-before and kvd-tls-before
+                  in the same rotation: the table then gives each kvd
+                  cluster over its before, from one run on one machine
   --keep          keep the temporary directory (logs, data dirs)
 
 Ports (127.0.0.1): kvd 7301-7303/7401-7403 (plain), 7311-7313/7421-7423
-(TLS); etcd 23791-23793/23801-23803 (plain), 23891-23893/23901-23903 (TLS).
+(TLS), with --kvd-before 7321-7323/7431-7433 and 7331-7333/7441-7443; etcd
+23791-23793/23801-23803 (plain), 23891-23893/23901-23903 (TLS).
 Needs a release build: meson setup build-bench -Dbuildtype=release &&
 ninja -C build-bench server/kvd. See docs/PERFORMANCE.md "TLS".
 """
@@ -176,7 +182,8 @@ class System:
         return sum(benchlib.proc_cpu_seconds(p) for p in self.pids)
 
 
-def start_kvd(run, name, tls, ctx, client_ports, peer_ports, extra):
+def start_kvd(run, name, tls, ctx, client_ports, peer_ports, extra,
+              binary=None):
     s = System(name, "kvd", tls is not None, ctx)
     s.urls = ["%s://127.0.0.1:%d" % (s.scheme, p) for p in client_ports]
     initial = ",".join("%d=%s://127.0.0.1:%d" % (i + 1, s.scheme, p)
@@ -192,7 +199,7 @@ def start_kvd(run, name, tls, ctx, client_ports, peer_ports, extra):
     for i in range(3):
         with open(os.path.join(d, "m%d.log" % (i + 1)), "ab") as logf:
             p = subprocess.Popen(
-                [run.a.kvd, "--id", str(i + 1),
+                [binary or run.a.kvd, "--id", str(i + 1),
                  "--data-dir", os.path.join(d, "m%d" % (i + 1)),
                  "--listen-client", "127.0.0.1:%d" % client_ports[i],
                  "--listen-peer", "127.0.0.1:%d" % peer_ports[i],
@@ -316,9 +323,15 @@ def main():
         x for x in LOADS if x != "stale1"))
     p.add_argument("--read-keys", type=int, default=1000)
     p.add_argument("--json", default="bench-tls-results.json")
+    p.add_argument("--kvd-before", default=None)
     a = benchlib.parse(p, __doc__)
     loads = a.loads.split(",")
     bad = [x for x in loads if x not in LOADS]
+    if a.kvd_before is not None and (a.etcd_only or not os.access(
+            a.kvd_before, os.X_OK)):
+        print("bench_tls.py: --kvd-before %s: no such executable, or "
+              "--etcd-only" % a.kvd_before, file=sys.stderr)
+        return 2
     if bad or a.runs < 1 or a.duration < 1 or a.read_keys < 1:
         print("bench_tls.py: bad --loads (%s), --runs, --duration or "
               "--read-keys" % ",".join(bad), file=sys.stderr)
@@ -330,6 +343,9 @@ def main():
         tools = ["wrk", "openssl"]
         kvd_ports = [7301, 7302, 7303, 7401, 7402, 7403, 7311, 7312, 7313,
                      7421, 7422, 7423]
+        if a.kvd_before is not None:
+            kvd_ports += [7321, 7322, 7323, 7431, 7432, 7433, 7331, 7332,
+                          7333, 7441, 7442, 7443]
         run.check(tools, kvd_ports)
         if etcd:
             benchlib.check_ports([23891, 23892, 23893, 23901, 23902, 23903])
@@ -345,6 +361,15 @@ def main():
             systems.append(start_kvd(run, "kvd-tls", tls, tls.ctx,
                                      [7311, 7312, 7313],
                                      [7421, 7422, 7423], extra))
+        if a.kvd_before is not None:
+            systems.append(start_kvd(run, "kvd-before", None, None,
+                                     [7321, 7322, 7323],
+                                     [7431, 7432, 7433], extra,
+                                     a.kvd_before))
+            systems.append(start_kvd(run, "kvd-tls-before", tls, tls.ctx,
+                                     [7331, 7332, 7333],
+                                     [7441, 7442, 7443], extra,
+                                     a.kvd_before))
         if etcd:
             systems.append(start_etcd(run, "etcd", None, None,
                                       benchlib.ETCD_CLIENT,
@@ -386,6 +411,8 @@ def main():
                           for n in names}))
         ratios = [(n + "-tls", n) for n in ("kvd", "etcd")
                   if n in names and n + "-tls" in names]
+        ratios += [(n, n + "-before") for n in ("kvd", "kvd-tls")
+                   if n + "-before" in names]
         print()
         benchlib.print_table(names, rows, ratios)
         print("\n(medians of %d rounds of %d s per load, wrk -t1; CPU is "
@@ -393,7 +420,7 @@ def main():
               "load average %s at start, %s at end)" % (
                   a.runs, a.duration, " ".join(load_start),
                   " ".join(load_end)))
-        if len(ratios) == 2:
+        if "kvd-tls" in names and "etcd-tls" in names:
             print("\nTLS/plain throughput, kvd vs etcd (kvd's should be at "
                   "least etcd's):")
             for load in loads:
