@@ -3,11 +3,15 @@
 
 #include <assert.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
 #include <event2/http.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "write_now.h"
 
 const char *http_reason(int status)
 {
@@ -90,6 +94,22 @@ char *http_json_text_u64(json_t *body, const struct http_u64 *nums, size_t n,
 	return out;
 }
 
+/* The answer evhttp just queued on @bev leaves from this turn
+ * (write_now.h) rather than the loop's next. When all of it is written,
+ * the bufferevent's interest in writing, which evhttp turned on, is turned
+ * off again before the turn ends (with epoll's change list, main.c, the
+ * two cancel and no system call is made), and evhttp hears that its
+ * answer went out as it would from the bufferevent: its write callback,
+ * from the loop (deferred), which finishes the request and reads the
+ * next. What the socket does not take stays for the bufferevent. */
+static void answer_now(struct bufferevent *bev)
+{
+	if (bev == NULL || !write_now_output(bev))
+		return;
+	bufferevent_disable(bev, EV_WRITE);
+	bufferevent_trigger(bev, EV_WRITE, BEV_TRIG_DEFER_CALLBACKS);
+}
+
 /* Sends @text (taken; NULL when it could not be made) as the JSON answer. */
 static void send_json_text(struct evhttp_request *req, int status, char *text)
 {
@@ -115,8 +135,13 @@ static void send_json_text(struct evhttp_request *req, int status, char *text)
 	evhttp_remove_header(h, "Content-Length");
 	evhttp_add_header(h, "Content-Length", len);
 	evhttp_add_header(h, "Content-Type", "application/json");
+	/* Taken before the reply: without a connection evhttp frees @req in
+	 * evhttp_send_reply(). */
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
 	evhttp_send_reply(req, status, http_reason(status), out);
 	evbuffer_free(out);
+	if (evcon != NULL)
+		answer_now(evhttp_connection_get_bufferevent(evcon));
 }
 
 void http_send_json(struct evhttp_request *req, int status, json_t *body)

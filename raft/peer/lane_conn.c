@@ -13,7 +13,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -24,6 +23,7 @@
 #include "clock.h"
 #include "http_answer.h"
 #include "tls.h"
+#include "write_now.h"
 
 /* One request written and not yet answered. */
 struct lc_req {
@@ -62,7 +62,6 @@ struct lane_conn {
 	 * request goes after it; once its 200 is read, every byte read goes
 	 * to on_data and lane_conn_write() writes raw. */
 	bool stream_asked, streaming;
-	bool plain; /* a socket bufferevent, no TLS */
 	lane_conn_data_fn on_data;
 	lane_conn_drain_fn on_drain;
 	void *stream_arg;
@@ -401,8 +400,7 @@ int lane_conn_new(const struct lane_conn_options *o, struct lane_conn **out,
 	c->timer = evtimer_new(o->base, timer_cb, c);
 	if (c->q == NULL || c->timer == NULL)
 		goto nomem;
-	c->plain = o->tls == NULL;
-	if (!c->plain)
+	if (o->tls != NULL)
 		c->bev = tls_client_bev(o->tls, o->base, o->host);
 	else
 		c->bev =
@@ -498,52 +496,6 @@ int lane_conn_stream(struct lane_conn *c, const char *head, size_t head_len,
 	return LANE_CONN_OK;
 }
 
-/* The iovecs write_now() hands the kernel at once: a frame is a header and
- * a batch of a few chunks. */
-#define WRITE_NOW_IOV 16
-
-/* Writes what the socket takes of @data at once, from the caller's turn,
- * when nothing is waiting before it in the bufferevent's output. Left to
- * the bufferevent, a frame waits for the next turn of the loop: a change
- * of the socket's epoll interest to writable, the poll that reports it,
- * the write, the change back. On the path of every write a frame is sent
- * and answered one way each, so a write at one connection pays that twice
- * per member. The rest, and any failure, is the bufferevent's as before:
- * it writes what remains when the socket has room and reports errors
- * through event_cb(). With TLS, tls_write_now() does the same for a frame
- * that fits one record. */
-static void write_now(struct lane_conn *c, struct evbuffer *data)
-{
-	struct evbuffer_iovec v[WRITE_NOW_IOV];
-	struct iovec iov[WRITE_NOW_IOV];
-	struct msghdr m = {0};
-	evutil_socket_t fd;
-	ssize_t n;
-	int k;
-
-	if (!c->plain) {
-		tls_write_now(c->bev, data);
-		return;
-	}
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
-		return;
-	fd = bufferevent_getfd(c->bev);
-	k = evbuffer_peek(data, -1, NULL, v, WRITE_NOW_IOV);
-	if (fd < 0 || k <= 0)
-		return;
-	if (k > WRITE_NOW_IOV)
-		k = WRITE_NOW_IOV;
-	for (int i = 0; i < k; i++)
-		iov[i] = (struct iovec){v[i].iov_base, v[i].iov_len};
-	m.msg_iov = iov;
-	m.msg_iovlen = (size_t)k;
-	/* MSG_NOSIGNAL: a peer gone is an error to report, not a SIGPIPE
-	 * for a program that links the library and did not ignore it. */
-	n = sendmsg(fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
-	if (n > 0)
-		(void)evbuffer_drain(data, (size_t)n);
-}
-
 int lane_conn_write(struct lane_conn *c, struct evbuffer *data)
 {
 	int rc = LANE_CONN_OK;
@@ -555,7 +507,9 @@ int lane_conn_write(struct lane_conn *c, struct evbuffer *data)
 	/* A TLS bufferevent may write, fail and report it from within the
 	 * call: the failure is reported from the loop (fail()). */
 	c->in_api = true;
-	write_now(c, data);
+	/* Left to the bufferevent, a frame would wait for the loop's next
+	 * turn: on the path of every write twice (write_now.h). */
+	write_now(c->bev, data);
 	if (evbuffer_get_length(data) > 0 &&
 	    bufferevent_write_buffer(c->bev, data) != 0)
 		rc = LANE_CONN_ENOMEM;

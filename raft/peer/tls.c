@@ -510,32 +510,6 @@ SSL_CTX *tls_client_ctx(const struct tls_client *c)
 	return c->s.ctx;
 }
 
-void tls_write_now(struct bufferevent *bev, struct evbuffer *data)
-{
-	size_t len = evbuffer_get_length(data);
-	SSL *ssl = bufferevent_openssl_get_ssl(bev);
-	unsigned char *p;
-	int r;
-
-	/* One record only: libevent does not set partial writes, so a
-	 * write OpenSSL began must be retried with at least its bytes, and
-	 * join_output() makes an output within one record one chunk, which
-	 * libevent's retry hands over whole. */
-	if (ssl == NULL || len == 0 || len > TLS_JOIN_MAX ||
-	    !SSL_is_init_finished(ssl) ||
-	    evbuffer_get_length(bufferevent_get_output(bev)) > 0)
-		return;
-	p = evbuffer_pullup(data, -1);
-	if (p == NULL)
-		return;
-	ERR_clear_error();
-	r = SSL_write(ssl, p, (int)len);
-	if (r > 0)
-		(void)evbuffer_drain(data, (size_t)r);
-	else
-		ERR_clear_error();
-}
-
 void tls_client_free(struct tls_client *c)
 {
 	if (c == NULL)

@@ -11,7 +11,6 @@
 
 struct bufferevent;
 struct event_base;
-struct evbuffer;
 struct tls_server;
 struct tls_client;
 typedef struct ssl_ctx_st SSL_CTX;
@@ -105,13 +104,5 @@ SSL_CTX *tls_client_ctx(const struct tls_client *c);
 
 /* NULL is a no-op. */
 void tls_client_free(struct tls_client *c);
-
-/* Writes @data, when it fits one record, as that record from the caller's
- * turn, if @bev (one made here) has its handshake done and nothing in its
- * output: moved out of @data when OpenSSL took it. Otherwise, or when the
- * socket is full or the connection failed, @data is left whole for the
- * caller to hand to the bufferevent, which writes it (OpenSSL's retry with
- * the same bytes, when a record was begun) or reports the failure. */
-void tls_write_now(struct bufferevent *bev, struct evbuffer *data);
 
 #endif /* RAFT_PEER_TLS_H_ */
