@@ -207,7 +207,7 @@ static void handle_metrics(struct kvdraft_node *n, struct evhttp_request *req,
 	kvd_metrics_render(n, out);
 	evhttp_add_header(evhttp_request_get_output_headers(req),
 			  "Content-Type", "text/plain; version=0.0.4");
-	evhttp_send_reply(req, 200, "OK", out);
+	http_send_reply(req, 200, "OK", out);
 	evbuffer_free(out);
 }
 
@@ -316,7 +316,7 @@ static void serve_list(struct kvdraft_node *n, struct evhttp_request *req,
 		evhttp_add_header(evhttp_request_get_output_headers(req),
 				  "Content-Type", "application/json");
 		add_applied_index(n, req);
-		evhttp_send_reply(req, 200, "OK", page);
+		http_send_reply(req, 200, "OK", page);
 		count(n, route, 200, t0);
 	}
 	if (ls.out != NULL)
@@ -369,7 +369,7 @@ static void serve_read(struct kvdraft_node *n, struct evhttp_request *req,
 		evhttp_add_header(h, "Content-Type",
 				  "application/octet-stream");
 		evhttp_add_header(h, "X-Kv-Index", idx);
-		evhttp_send_reply(req, 200, "OK", out);
+		http_send_reply(req, 200, "OK", out);
 		evbuffer_free(out);
 		count(n, route, 200, t0);
 		return;

@@ -110,6 +110,18 @@ static void answer_now(struct bufferevent *bev)
 	bufferevent_trigger(bev, EV_WRITE, BEV_TRIG_DEFER_CALLBACKS);
 }
 
+void http_send_reply(struct evhttp_request *req, int status, const char *reason,
+		     struct evbuffer *body)
+{
+	/* Taken before: without a connection evhttp_send_reply() frees
+	 * @req. */
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+
+	evhttp_send_reply(req, status, reason, body);
+	if (evcon != NULL)
+		answer_now(evhttp_connection_get_bufferevent(evcon));
+}
+
 /* Sends @text (taken; NULL when it could not be made) as the JSON answer. */
 static void send_json_text(struct evhttp_request *req, int status, char *text)
 {
@@ -135,13 +147,8 @@ static void send_json_text(struct evhttp_request *req, int status, char *text)
 	evhttp_remove_header(h, "Content-Length");
 	evhttp_add_header(h, "Content-Length", len);
 	evhttp_add_header(h, "Content-Type", "application/json");
-	/* Taken before the reply: without a connection evhttp frees @req in
-	 * evhttp_send_reply(). */
-	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-	evhttp_send_reply(req, status, http_reason(status), out);
+	http_send_reply(req, status, http_reason(status), out);
 	evbuffer_free(out);
-	if (evcon != NULL)
-		answer_now(evhttp_connection_get_bufferevent(evcon));
 }
 
 void http_send_json(struct evhttp_request *req, int status, json_t *body)

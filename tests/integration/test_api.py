@@ -3,10 +3,12 @@
 # key/value limits, error shape, exactly-once writes, health and status.
 
 import base64
+import json
 import os
 import re
 import resource
 import socket
+import threading
 import time
 
 import harness
@@ -392,6 +394,98 @@ class ApiTest(ClusterTest):
         # Their neighbours are ordinary characters.
         for k in (b'a\xc2\xa0b', b'\xc2\xbf'):
             self.assertEqual(m.put(k, b'v').status, 200)
+
+    def test_answers_on_one_connection_whole_and_in_order(self):
+        """Answers leave from the turn that makes them (server/http_util.c,
+        raft/peer/write_now.c): PUTs pipelined on one connection are all
+        answered, whole and in order; a list answer many times what the
+        client's small receive buffer holds arrives whole (the socket takes
+        part of it at once, the bufferevent writes the rest); and
+        "Connection: close" still closes once its answer is out."""
+        c = self.cluster
+        lid, _ = c.wait_leader()
+        m = c[lid]
+        n = 200
+        value = b'w' * MAX_VALUE
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.settimeout(60)
+        s.connect((m.host, m.client_port))
+        got = AnswerReader(s)
+        try:
+            reqs = b''.join(
+                b'PUT /v1/kv/one/%03d HTTP/1.1\r\nHost: x\r\n'
+                b'Content-Length: %d\r\n\r\n' % (i, len(value)) + value
+                for i in range(n))
+            # From a thread: the member reads the next request once the
+            # answer before it is out, and these answers wait for us.
+            sender = threading.Thread(target=s.sendall, args=(reqs,))
+            sender.start()
+            last = 0
+            for i in range(n):
+                status, _, body = got.answer()
+                self.assertIn(' 200 ', status, (i, body))
+                index = json.loads(body)['index']
+                self.assertGreater(index, last, i)
+                last = index
+            sender.join(60)
+            self.assertFalse(sender.is_alive())
+            s.sendall(b'GET /v1/kv?prefix=one/&limit=10000 HTTP/1.1\r\n'
+                      b'Host: x\r\n\r\n')
+            status, _, body = got.answer()
+            self.assertIn(' 200 ', status)
+            self.assertGreater(len(body), 64 * 4096)
+            kvs = json.loads(body)['kvs']
+            self.assertEqual([x['key'] for x in kvs],
+                             ['one/%03d' % i for i in range(n)])
+            for x in kvs:
+                self.assertEqual(base64.b64decode(x['value']), value)
+            s.sendall(b'GET /v1/status HTTP/1.1\r\nHost: x\r\n'
+                      b'Connection: close\r\n\r\n')
+            status, _, body = got.answer()
+            self.assertIn(' 200 ', status)
+            self.assertEqual(json.loads(body)['id'], m.id)
+            self.assertEqual(got.rest(), b'', 'bytes after the last answer')
+        finally:
+            s.close()
+
+
+class AnswerReader:
+    """Whole HTTP answers (Content-Length bodies) read in turn from one
+    socket, the bytes after each kept for the next."""
+
+    def __init__(self, s):
+        self.s = s
+        self.buf = b''
+
+    def _more(self):
+        chunk = self.s.recv(65536)
+        if not chunk:
+            raise ConnectionError('closed mid-answer: %r' % self.buf[:200])
+        self.buf += chunk
+
+    def answer(self):
+        while b'\r\n\r\n' not in self.buf:
+            self._more()
+        head, _, self.buf = self.buf.partition(b'\r\n\r\n')
+        lines = head.decode('latin-1').split('\r\n')
+        hdrs = {}
+        for line in lines[1:]:
+            k, _, v = line.partition(':')
+            hdrs[k.strip().lower()] = v.strip()
+        n = int(hdrs.get('content-length', '0'))
+        while len(self.buf) < n:
+            self._more()
+        body, self.buf = self.buf[:n], self.buf[n:]
+        return lines[0], hdrs, body
+
+    def rest(self):
+        """What comes before the member closes the connection."""
+        while True:
+            chunk = self.s.recv(65536)
+            if not chunk:
+                return self.buf
+            self.buf += chunk
 
 
 def json_error(body):
