@@ -468,16 +468,12 @@ class AnswerReader:
         while b'\r\n\r\n' not in self.buf:
             self._more()
         head, _, self.buf = self.buf.partition(b'\r\n\r\n')
-        lines = head.decode('latin-1').split('\r\n')
-        hdrs = {}
-        for line in lines[1:]:
-            k, _, v = line.partition(':')
-            hdrs[k.strip().lower()] = v.strip()
+        status, hdrs = parse_head(head)
         n = int(hdrs.get('content-length', '0'))
         while len(self.buf) < n:
             self._more()
         body, self.buf = self.buf[:n], self.buf[n:]
-        return lines[0], hdrs, body
+        return status, hdrs, body
 
     def rest(self):
         """What comes before the member closes the connection."""
@@ -573,6 +569,17 @@ def raw_connect(m, timeout=10.0):
     return s
 
 
+def parse_head(head):
+    """An answer's head (bytes before the blank line): its status line and
+    its headers, names lowercased."""
+    lines = head.decode('latin-1').split('\r\n')
+    hdrs = {}
+    for line in lines[1:]:
+        k, _, v = line.partition(':')
+        hdrs[k.strip().lower()] = v.strip()
+    return lines[0], hdrs
+
+
 def raw_exchange(s, request, timeout=10.0):
     """Sends @request on socket @s and reads one whole answer (headers and
     a Content-Length body); returns (status line, headers dict, body)."""
@@ -586,18 +593,14 @@ def raw_exchange(s, request, timeout=10.0):
             raise ConnectionError('closed before an answer: %r' % data)
         data += chunk
     head, _, body = data.partition(b'\r\n\r\n')
-    lines = head.decode('latin-1').split('\r\n')
-    hdrs = {}
-    for line in lines[1:]:
-        k, _, v = line.partition(':')
-        hdrs[k.strip().lower()] = v.strip()
+    status, hdrs = parse_head(head)
     n = int(hdrs.get('content-length', '0'))
     while len(body) < n:
         chunk = s.recv(65536)
         if not chunk:
             break
         body += chunk
-    return lines[0], hdrs, body
+    return status, hdrs, body
 
 
 def cpu_seconds(pid):
