@@ -274,9 +274,8 @@ int tls_server_reload(struct tls_server *t, char *err, size_t errlen)
  * in one system call. libevent lets the buffer move between writes
  * (SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER); larger outputs fill whole
  * records anyway. */
-#define TLS_JOIN_MAX 16384
 /* The largest plaintext a TLS record carries (RFC 8446 §5.1). */
-#define TLS_RECORD_PLAIN_MAX 16384
+#define TLS_RECORD_PLAIN_MAX TLS_JOIN_MAX
 /* What take_read_ahead() moves into an input without a read high
  * watermark: a sender that keeps the socket full does not keep the loop. */
 #define TLS_TAKE_MAX (1024 * 1024)

@@ -105,4 +105,10 @@ SSL_CTX *tls_client_ctx(const struct tls_client *c);
 /* NULL is a no-op. */
 void tls_client_free(struct tls_client *c);
 
+/* The output of a TLS bufferevent made here is joined into one chunk
+ * while it is within this many bytes, the most one record carries (RFC
+ * 8446 §5.1): a write OpenSSL began and could not finish is then handed
+ * to it again whole by libevent (write_now.c relies on it). */
+#define TLS_JOIN_MAX 16384
+
 #endif /* RAFT_PEER_TLS_H_ */

@@ -2,6 +2,8 @@
  * (write_now.h). */
 #include "write_now.h"
 
+#include "tls.h"
+
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <sys/socket.h>
@@ -14,9 +16,6 @@
 /* The iovecs handed to the kernel at once: a frame is a header and a batch
  * of a few chunks, an answer its head and body. */
 #define WRITE_NOW_IOV 16
-/* The largest plaintext one TLS record carries (RFC 8446 §5.1), which is
- * also the output tls.c joins into one chunk. */
-#define WRITE_NOW_TLS_MAX 16384
 
 /* What the socket @fd takes of @buf at once, drained from @buf. */
 static void send_some(evutil_socket_t fd, struct evbuffer *buf)
@@ -51,7 +50,7 @@ static void ssl_write_some(SSL *ssl, struct evbuffer *buf)
 	unsigned char *p;
 	int r;
 
-	if (len == 0 || len > WRITE_NOW_TLS_MAX || !SSL_is_init_finished(ssl))
+	if (len == 0 || len > TLS_JOIN_MAX || !SSL_is_init_finished(ssl))
 		return;
 	p = evbuffer_pullup(buf, -1);
 	if (p == NULL)
