@@ -126,7 +126,15 @@ void raft__maybe_commit(struct raft *r)
 	r->log.commit = n;
 }
 
-static void send_heartbeat(struct raft *r, struct raft_progress *pr)
+/* @notice: sent only to tell a new commit index. Such a heartbeat asks
+ * for no answer (reject set, raft.h) when the answer would tell the
+ * leader nothing: the peer is replicating, so its appends' answers say
+ * how it is doing, and it confirmed every read round started. A write
+ * then costs each follower one message less (its commit notice's answer);
+ * the heartbeats of the tick and of read rounds are always answered, so
+ * liveness, probing and read rounds keep their answers. */
+static void send_heartbeat(struct raft *r, struct raft_progress *pr,
+			   bool notice)
 {
 	struct raft_msg m = {
 	    .type = RAFT_MSG_HEARTBEAT,
@@ -137,6 +145,8 @@ static void send_heartbeat(struct raft *r, struct raft_progress *pr)
 	    /* Any heartbeat sent after a read round started confirms it:
 	     * rounds are numbered upwards. */
 	    .context = r->read_seq,
+	    .reject = notice && pr->state == RAFT_PR_REPLICATE &&
+		      pr->read_acked == r->read_seq,
 	};
 
 	if (raft__send(r, &m, false) == RAFT_OK && m.commit > pr->commit_sent)
@@ -147,7 +157,7 @@ void raft__bcast_heartbeat(struct raft *r)
 {
 	for (size_t i = 0; i < r->n_prs; i++)
 		if (r->prs[i].id != r->id)
-			send_heartbeat(r, &r->prs[i]);
+			send_heartbeat(r, &r->prs[i], false);
 }
 
 /* Thesis §5.2: "the leader must occasionally send snapshots to followers
@@ -302,7 +312,7 @@ void raft__repl_flush(struct raft *r)
 		/* Tell followers about a commit they have not heard of,
 		 * even when there is nothing new to append. */
 		if (min_index(r->log.commit, pr->match) > pr->commit_sent)
-			send_heartbeat(r, pr);
+			send_heartbeat(r, pr, true);
 	}
 }
 
@@ -429,6 +439,8 @@ int raft__step_heartbeat(struct raft *r, const struct raft_msg *m)
 	 * match its log, so they are committed here too. */
 	if (c > l->commit)
 		l->commit = c;
+	if (m->reject)
+		return RAFT_OK; /* a commit notice: no answer wanted */
 	return raft__send(r, &resp, false);
 }
 

@@ -156,7 +156,9 @@ enum raft_msg_type {
  *                 leader lease (thesis §4.2.3); 0 otherwise.
  *  *_RESP:        reject = vote refused.
  *  HEARTBEAT:     commit = min(leader commit, follower match); context = the
- *                 read round being confirmed (0: none).
+ *                 read round being confirmed (0: none); reject = a commit
+ *                 notice that wants no answer (the follower answers
+ *                 every other heartbeat).
  *  HEARTBEAT_RESP: context echoed.
  *  PROPOSE:       @entries carry the commands (term/index unset).
  *  READ_INDEX:    context = the follower's request id.

@@ -11,7 +11,8 @@
  *   off size field
  *     0    1 version     MSG_CODEC_VERSION
  *     1    1 type        enum raft_msg_type
- *     2    1 flags       bit 0: reject; other bits zero
+ *     2    1 flags       bit 0: reject (HEARTBEAT: no answer wanted);
+ *                         other bits zero
  *     3    1 reserved    zero
  *     4    4 n_entries   entry frames following this frame
  *     8    8 from

@@ -359,6 +359,65 @@ START_TEST(test_follower_forwards_proposals)
 }
 END_TEST
 
+/* Member 1 commits a write member 2 acknowledged; member 3 never hears
+ * of it. Leaves the commit notice 1 sent 2 in flight. */
+static void commit_through_2(struct sim_cluster *c, const char *cmd)
+{
+	raft_index idx;
+
+	ck_assert_int_eq(
+	    raft_propose(sim_raw_core(c, 1), cmd, strlen(cmd), &idx), RAFT_OK);
+	sim_drain(c, 1);
+	sim_drop(c, 1, 3, 0);
+	ck_assert(sim_deliver(c, 1, 2, RAFT_MSG_APPEND));
+	ck_assert(sim_deliver(c, 2, 1, RAFT_MSG_APPEND_RESP));
+	sim_drain(c, 1);
+	ck_assert_uint_eq(sim_commit(c, 1), idx);
+	ck_assert_uint_eq(sim_in_flight(c, 1, 2, RAFT_MSG_HEARTBEAT), 1);
+}
+
+START_TEST(test_commit_notice_answered_only_when_useful)
+{
+	struct sim_cluster *c = plain_sim(3);
+	const struct raft_msg *hb;
+	uint64_t r;
+
+	os_elect(c, 1);
+	sim_manual(c, 1, true);
+	/* A commit notice to a replicating follower that confirmed every
+	 * read round asks for no answer: the follower learns the commit
+	 * and says nothing. */
+	commit_through_2(c, "x=1");
+	hb = sim_find(c, 1, 2, RAFT_MSG_HEARTBEAT);
+	ck_assert(hb->reject);
+	ck_assert_uint_eq(hb->commit, sim_commit(c, 1));
+	ck_assert(sim_deliver(c, 1, 2, RAFT_MSG_HEARTBEAT));
+	ck_assert_uint_eq(sim_commit(c, 2), sim_commit(c, 1));
+	ck_assert_uint_eq(sim_in_flight(c, 2, 1, 0), 0);
+	/* With a read round member 2 has not confirmed, the notice wants
+	 * its answer: the answer confirms the round. */
+	ck_assert_int_eq(sim_read(c, 1, 0, &r), RAFT_OK);
+	sim_drain(c, 1);
+	sim_drop(c, 1, 2, RAFT_MSG_HEARTBEAT);
+	commit_through_2(c, "y=2");
+	hb = sim_find(c, 1, 2, RAFT_MSG_HEARTBEAT);
+	ck_assert(!hb->reject);
+	ck_assert(sim_deliver(c, 1, 2, RAFT_MSG_HEARTBEAT));
+	ck_assert(sim_deliver(c, 2, 1, RAFT_MSG_HEARTBEAT_RESP));
+	sim_drain(c, 1);
+	ck_assert_int_eq(sim_read_state(c, r), SIM_READ_SERVED);
+	/* The tick's heartbeats are always answered (liveness, probes). */
+	sim_tick_node(c, 1);
+	sim_drain(c, 1);
+	hb = sim_find(c, 1, 2, RAFT_MSG_HEARTBEAT);
+	ck_assert_ptr_nonnull(hb);
+	ck_assert(!hb->reject);
+	ck_assert(sim_deliver(c, 1, 2, RAFT_MSG_HEARTBEAT));
+	ck_assert_uint_eq(sim_in_flight(c, 2, 1, RAFT_MSG_HEARTBEAT_RESP), 1);
+	os_free(c);
+}
+END_TEST
+
 START_TEST(test_read_index_waits_for_heartbeat_majority)
 {
 	struct sim_cluster *c = plain_sim(3);
@@ -495,6 +554,7 @@ Suite *step_suite(void)
 	tcase_add_test(tc, test_leader_backtracks_a_term_per_round_trip);
 	tcase_add_test(tc, test_no_second_vote_in_term_after_restore);
 	tcase_add_test(tc, test_follower_forwards_proposals);
+	tcase_add_test(tc, test_commit_notice_answered_only_when_useful);
 	tcase_add_test(tc, test_read_index_waits_for_heartbeat_majority);
 	tcase_add_test(tc, test_follower_read_index);
 	tcase_add_test(tc, test_single_voter);
