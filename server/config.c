@@ -367,6 +367,23 @@ static int set_log_format(struct config_parse_state *st,
 	return CONFIG_OK;
 }
 
+static int set_linearizable_reads(struct config_parse_state *st,
+				  const struct config_flag *f, const char *arg,
+				  char *err, size_t errlen)
+{
+	(void)f;
+	if (strcmp(arg, "readindex") == 0)
+		st->c->lease_reads = false;
+	else if (strcmp(arg, "lease") == 0)
+		st->c->lease_reads = true;
+	else
+		return util_fail(err, errlen,
+				 "--linearizable-reads: '%s' is not readindex "
+				 "or lease",
+				 arg);
+	return CONFIG_OK;
+}
+
 static int show_help(struct config_parse_state *st, const struct config_flag *f,
 		     const char *arg, char *err, size_t errlen)
 {
@@ -494,6 +511,17 @@ const struct config_flag config_flags[] = {
      .def = "100",
      .help = "leader heartbeat interval, below the election timeout",
      NUMBER(heartbeat_ms, 1, 60000)},
+    {.name = "linearizable-reads",
+     .arg = "MODE",
+     .def = "readindex",
+     .help = "how the leader confirms a linearizable read: readindex (a "
+	     "heartbeat round a majority answers, shared by the reads "
+	     "waiting) or lease (none while a majority answered a heartbeat "
+	     "within the election timeout less 3 ticks: safe while no "
+	     "member's clock runs more than a tick (heartbeat/2, at most 50 "
+	     "ms) per election timeout faster than another's; give every "
+	     "member the same mode)",
+     .set = set_linearizable_reads},
     {.name = "snapshot-entries",
      .arg = "N",
      .def = "10000",

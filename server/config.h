@@ -51,6 +51,7 @@ struct config {
 				      * mode check; NULL without it */
 	unsigned election_timeout_ms;
 	unsigned heartbeat_ms;
+	bool lease_reads; /* --linearizable-reads lease */
 	uint64_t snapshot_entries;
 	unsigned snapshot_keep;	  /* 1..CONFIG_SNAPSHOT_KEEP_MAX */
 	uint64_t max_value_bytes; /* 0..CONFIG_MAX_VALUE_BYTES_LIMIT */

@@ -69,6 +69,7 @@ static void options_from_config(const struct config *cfg,
 	o->peer_ca = cfg->peer_ca;
 	o->heartbeat_ms = cfg->heartbeat_ms;
 	o->election_timeout_ms = cfg->election_timeout_ms;
+	o->lease_reads = cfg->lease_reads;
 	o->request_timeout_ms = cfg->request_timeout_ms;
 	o->snapshot_entries = cfg->snapshot_entries;
 	o->snapshot_keep = cfg->snapshot_keep;

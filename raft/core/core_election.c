@@ -27,6 +27,7 @@ static void become_leader(struct raft *r)
 	r->election_elapsed = 0;
 	r->heartbeat_elapsed = 0;
 	r->transferee = 0;
+	r->lease_given_up = false;
 	raft__repl_become_leader(r);
 }
 
@@ -119,10 +120,16 @@ bool raft__in_lease(const struct raft *r, const struct raft_msg *m)
 	 * it does not update its term or grant its vote" — so a member
 	 * cut off from the leader cannot depose it. A transfer ordered by
 	 * the leader itself is exempt. */
-	if (!r->opts.check_quorum || r->leader == 0)
+	if (!r->opts.check_quorum)
 		return false;
 	if (m->type == RAFT_MSG_VOTE && m->context == RAFT_CTX_TRANSFER)
 		return false;
+	/* With leader leases, a member that just started may have promised
+	 * a leader, before it restarted, not to vote (raft.h, lease_ticks):
+	 * it keeps the promise for an election timeout from its start. */
+	if (r->leader == 0)
+		return r->opts.lease_ticks > 0 &&
+		       r->ticks < r->opts.election_ticks;
 	return r->election_elapsed < r->opts.election_ticks;
 }
 

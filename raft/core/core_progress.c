@@ -36,6 +36,7 @@ void raft__progress_reset(struct raft_progress *pr, raft_index next)
 	pr->recent_active = true;
 	pr->commit_sent = 0;
 	pr->read_acked = 0;
+	pr->lease_tick = 0;
 	raft__inflights_reset(&pr->infl);
 }
 

@@ -38,8 +38,11 @@ struct raft_progress {
 	bool probe_sent;    /* probe: an append is out, wait for its answer */
 	bool recent_active; /* heard from since the last CheckQuorum */
 	int vote;	    /* this election: 1 granted, -1 refused, 0 none */
-	raft_index commit_sent;	     /* the highest commit this peer was told */
-	uint64_t read_acked;	     /* the newest read round it confirmed */
+	raft_index commit_sent; /* the highest commit this peer was told */
+	uint64_t read_acked;	/* the newest read round it confirmed */
+	/* Leader leases: 1 + the tick of the newest heartbeat it answered
+	 * (echoed in HEARTBEAT_RESP.index); 0: none in this term. */
+	uint64_t lease_tick;
 	uint64_t stall_tick;	     /* since when the oldest append is out */
 	raft_index pending_snapshot; /* snapshot state: the index sent */
 	uint64_t append_seq;	     /* stamp of the last append sent */

@@ -177,6 +177,57 @@ static bool has_unrounded(const struct raft *r)
 	return r->reads_unrounded > 0;
 }
 
+/* The tick (+ 1) of the newest heartbeat @id answered in this term; the
+ * leader's own is now. */
+static raft_index lease_tick_of(void *arg, raft_id id)
+{
+	struct raft *r = arg;
+	struct raft_progress *pr;
+
+	if (id == r->id)
+		return r->ticks + 1;
+	pr = raft__progress(r, id);
+	return pr != NULL ? pr->lease_tick : 0;
+}
+
+bool raft__read_lease_held(const struct raft *r)
+{
+	uint64_t k;
+
+	if (r->role != RAFT_LEADER || r->opts.lease_ticks == 0 ||
+	    r->lease_given_up)
+		return false;
+	if (r->transferee != 0 &&
+	    !(r->opts.mutations & RAFT_MUTATE_LEASE_PAST_TRANSFER))
+		return false;
+	/* A quorum answered heartbeats this leader sent at tick k - 1 or
+	 * later: each of its members heard one then or later, and refuses
+	 * votes until an election timeout after (raft__in_lease()). */
+	k = raft__quorum_quorum_index(&r->quorum, lease_tick_of, (void *)r);
+	return k > 0 && r->ticks < k - 1 + r->opts.lease_ticks;
+}
+
+/* Leader with a lease: every read waiting for a round is served at the
+ * commit index now, no round needed. */
+static void release_unrounded(struct raft *r)
+{
+	struct raft_readq *q = &r->reads;
+	size_t j = 0;
+
+	for (size_t i = 0; i < q->n; i++) {
+		struct raft_pending_read *p = &q->v[i];
+
+		if (p->round == 0) {
+			p->index = r->log.commit;
+			release(r, p);
+		} else {
+			q->v[j++] = *p;
+		}
+	}
+	q->n = j;
+	r->reads_unrounded = 0;
+}
+
 /* Whether a quorum acknowledged a round that still has reads. */
 static bool round_confirmed(const struct raft *r)
 {
@@ -194,7 +245,8 @@ bool raft__read_wants_flush(const struct raft *r)
 			return false;
 		return round_confirmed(r) ||
 		       (has_unrounded(r) &&
-			rounds_out(r) < r->opts.max_read_rounds);
+			(rounds_out(r) < r->opts.max_read_rounds ||
+			 raft__read_lease_held(r)));
 	}
 	return r->role == RAFT_FOLLOWER && r->leader != 0 && has_unrounded(r);
 }
@@ -213,6 +265,10 @@ static void leader_flush(struct raft *r)
 			   (r->opts.mutations & RAFT_MUTATE_READ_RELEASE_LATER)
 			       ? r->read_seq
 			       : quorum_acked(r));
+	if (has_unrounded(r) && raft__read_lease_held(r)) {
+		release_unrounded(r);
+		return;
+	}
 	if (!has_unrounded(r) || rounds_out(r) >= r->opts.max_read_rounds)
 		return;
 	/* Step 2 and 3: record the commit index as the read index, then

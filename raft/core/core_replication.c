@@ -147,6 +147,8 @@ static void send_heartbeat(struct raft *r, struct raft_progress *pr,
 	    .context = r->read_seq,
 	    .reject = notice && pr->state == RAFT_PR_REPLICATE &&
 		      pr->read_acked == r->read_seq,
+	    /* When it left (+ 1, so 0 means none), for the lease. */
+	    .index = r->ticks + 1,
 	};
 
 	if (raft__send(r, &m, false) == RAFT_OK && m.commit > pr->commit_sent)
@@ -430,6 +432,7 @@ int raft__step_heartbeat(struct raft *r, const struct raft_msg *m)
 	    .type = RAFT_MSG_HEARTBEAT_RESP,
 	    .to = m->from,
 	    .context = m->context,
+	    .index = m->index,
 	};
 
 	assert(r->role == RAFT_FOLLOWER && m->term == r->term);
@@ -558,6 +561,9 @@ int raft__step_heartbeat_resp(struct raft *r, const struct raft_msg *m)
 	 * confirm rounds not yet started. */
 	if (m->context > pr->read_acked && m->context <= r->read_seq)
 		pr->read_acked = m->context;
+	/* A tick from the future was never sent: ignored. */
+	if (m->index > pr->lease_tick && m->index <= r->ticks + 1)
+		pr->lease_tick = m->index;
 	if (pr->state == RAFT_PR_PROBE) {
 		/* The peer is reachable again: resend the probe. */
 		pr->probe_sent = false;

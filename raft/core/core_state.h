@@ -112,6 +112,7 @@ struct raft {
 	 * read_seq (core_read.c). */
 	uint64_t read_seq;
 	size_t reads_unrounded; /* reads with round 0 */
+	bool lease_given_up;	/* leader: a transfer started in this term */
 
 	/* Leader: leadership transfer under way (thesis §3.10). */
 	raft_id transferee; /* 0: none */

@@ -17,6 +17,11 @@ int raft__transfer(struct raft *r, raft_id to)
 	 * log to match its own ... 3. The prior leader sends a TimeoutNow
 	 * request to the target server." */
 	r->transferee = to;
+	/* The target's campaign is granted despite the voters' leader
+	 * lease, and its TIMEOUT_NOW may arrive after the transfer gave up
+	 * here: no lease read for the rest of the term. */
+	if (!(r->opts.mutations & RAFT_MUTATE_LEASE_PAST_TRANSFER))
+		r->lease_given_up = true;
 	r->transfer_elapsed = 0;
 	r->transfer_sent = false;
 	return RAFT_OK;

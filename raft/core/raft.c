@@ -135,6 +135,10 @@ int raft_new(const struct raft_options *opts,
 	    opts->heartbeat_ticks >= opts->election_ticks ||
 	    (opts->n_voters > 0 && opts->voters == NULL))
 		return RAFT_EINVAL;
+	if (opts->lease_ticks > 0 &&
+	    (!opts->check_quorum || opts->election_ticks < 4 ||
+	     opts->lease_ticks > opts->election_ticks - 3))
+		return RAFT_EINVAL;
 	if (!restore_in_range(rs))
 		return RAFT_ERANGE;
 	if (!restore_valid(rs))

@@ -158,8 +158,9 @@ enum raft_msg_type {
  *  HEARTBEAT:     commit = min(leader commit, follower match); context = the
  *                 read round being confirmed (0: none); reject = a commit
  *                 notice that wants no answer (the follower answers
- *                 every other heartbeat).
- *  HEARTBEAT_RESP: context echoed.
+ *                 every other heartbeat); index = 1 + the leader's tick
+ *                 count when it sent it (leader leases).
+ *  HEARTBEAT_RESP: context and index echoed.
  *  PROPOSE:       @entries carry the commands (term/index unset).
  *  READ_INDEX:    context = the follower's request id.
  *  READ_INDEX_RESP: context echoed; index = the read index; reject = the
@@ -221,7 +222,9 @@ enum raft_mutation {
 	/* a lone voter's leader sends before its term is durable (rule 3) */
 	RAFT_MUTATE_SEND_UNDURABLE_TERM = 1 << 2,
 	/* an acknowledged read round releases the later rounds too */
-	RAFT_MUTATE_READ_RELEASE_LATER = 1 << 3
+	RAFT_MUTATE_READ_RELEASE_LATER = 1 << 3,
+	/* a leader keeps its lease through a leadership transfer */
+	RAFT_MUTATE_LEASE_PAST_TRANSFER = 1 << 4
 };
 
 /* The defaults of raft_options' limits (a limit of 0 picks them). */
@@ -275,6 +278,27 @@ struct raft_options {
 	 * wait about one round trip instead of one and a half. Last in the
 	 * struct so that the fields before it keep their places. */
 	size_t max_read_rounds;
+	/* Leader leases (thesis §6.4.1). 0, the default: off. Otherwise a
+	 * leader answers reads at once, without a heartbeat round of their
+	 * own, while a majority (of each set while joint) has acknowledged
+	 * a heartbeat round the leader started fewer than lease_ticks ticks
+	 * ago: those members refuse to vote (raft__in_lease()) until an
+	 * election timeout after they heard it, so no other leader can
+	 * exist before then. Needs check_quorum; at most election_ticks - 3
+	 * (raft_new() refuses more): one tick for where in its tick
+	 * interval the leader started the round, one for where the
+	 * follower heard it, the rest for how much faster than the
+	 * leader's any member's clock may run over an election timeout.
+	 * Two more conditions are the driver's: its tick count keeps up
+	 * with real time (a tick for every interval elapsed, those missed
+	 * while the process was stopped included, before each ready), and
+	 * every voter of the cluster has the same setting (with it, a
+	 * member also refuses votes during its first election timeout
+	 * after raft_new(), so that one that restarted cannot help elect a
+	 * leader while the old one's lease lasts). A leader gives its lease
+	 * up for the rest of its term once it starts a leadership transfer
+	 * (the target's campaign overrides the voters' refusal). */
+	unsigned lease_ticks;
 };
 
 /* Membership (thesis §4.3, joint consensus). A configuration is a

@@ -221,6 +221,15 @@ struct kvdraft_node_options {
 	const char *peer_cert;
 	const char *peer_key;
 	const char *peer_ca;
+	/* Added later. Leader leases (false): a leader answers reads
+	 * without a heartbeat round while a majority answered one of its
+	 * heartbeats less than election_timeout_ms - 3 ticks ago (a tick is
+	 * heartbeat_ms / 2, at most 50 ms). Safe when no member's clock
+	 * runs faster than another's by more than a tick per election
+	 * timeout, and only if every voter has it on: a member then also
+	 * refuses votes during its first election timeout after it starts.
+	 * Needs election_timeout_ms of at least 4 ticks. */
+	bool lease_reads;
 };
 
 RAFT_API void kvdraft_node_options_init(struct kvdraft_node_options *o);

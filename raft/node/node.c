@@ -283,6 +283,29 @@ static void process_ready(struct node *n)
 		node_wal_write_inline(n, job);
 }
 
+/* With leader leases the core's tick count must not fall behind real
+ * time: a leader whose ticks lagged (the loop stalled, the process was
+ * stopped) would hold its lease too long (raft.h, lease_ticks). Every
+ * tick due by the monotonic clock is made, before each ready too, since
+ * after a stall the loop may run a read before the timer. Past an
+ * election timeout and two ticks of lag the rest are skipped: by then
+ * every lease the core held has ended, and a lease taken later is
+ * measured from then. */
+static void catch_up_ticks(struct node *n)
+{
+	uint64_t due = (clock_now_ms() - n->ticks_origin_ms) / n->tick_ms;
+	uint64_t most = (uint64_t)n->cfg->election_timeout_ms / n->tick_ms + 2;
+
+	if (due <= n->ticks_done)
+		return;
+	if (due - n->ticks_done > most)
+		n->ticks_done = due - most;
+	while (n->ticks_done < due) {
+		raft_tick(n->raft);
+		n->ticks_done++;
+	}
+}
+
 static void flush_cb(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
@@ -291,6 +314,8 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
 	n->flush_scheduled = false;
 	if (n->stopping)
 		return;
+	if (n->cfg->lease_reads)
+		catch_up_ticks(n);
 	for (int i = 0; i < READIES_PER_FLUSH && raft_has_ready(n->raft); i++)
 		process_ready(n);
 	if (raft_has_ready(n->raft))
@@ -304,7 +329,10 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 	struct node *n = arg;
 	if (n->stopping)
 		return;
-	raft_tick(n->raft);
+	if (n->cfg->lease_reads)
+		catch_up_ticks(n);
+	else
+		raft_tick(n->raft);
 	node_schedule_flush(n);
 }
 
@@ -532,6 +560,11 @@ static int open_raft(struct node *n, struct wal *w, raft_index state_applied,
 		hb = 1;
 	if (el <= hb)
 		el = hb + 1;
+	if (cfg->lease_reads && el < 4)
+		return util_fail(err, errlen,
+				 "leader leases need an election timeout of "
+				 "at least 4 ticks (%u ms)",
+				 4 * tick_ms);
 	struct raft_options ro = {
 	    .id = cfg->id,
 	    .voters = voters,
@@ -543,6 +576,7 @@ static int open_raft(struct node *n, struct wal *w, raft_index state_applied,
 	    .pre_vote = true,
 	    .check_quorum = true,
 	    .max_entry_bytes = n->cfg->max_entry_bytes,
+	    .lease_ticks = cfg->lease_reads ? el - 3 : 0,
 	};
 	n->wal.hs_last = rs.hs;
 	int rc = raft_new(&ro, &rs, &n->raft);
@@ -551,6 +585,9 @@ static int open_raft(struct node *n, struct wal *w, raft_index state_applied,
 		return util_fail(err, errlen, "cannot start the raft core: %s",
 				 raft_strerror(rc));
 	n->applied = applied;
+	n->tick_ms = tick_ms;
+	n->ticks_origin_ms = clock_now_ms();
+	n->ticks_done = 0;
 	struct timeval tv = clock_ms_to_timeval(tick_ms);
 	n->tick_ev = event_new(n->base, -1, EV_PERSIST, tick_cb, n);
 	if (n->tick_ev == NULL || event_add(n->tick_ev, &tv) != 0)

@@ -174,6 +174,7 @@ int node_config_from_options(const struct kvdraft_node_options *o,
 	c->snapshot_keep = d.snapshot_keep;
 	c->wal_segment_bytes = d.wal_segment_bytes;
 	c->max_entry_bytes = d.max_entry_bytes;
+	c->lease_reads = d.lease_reads;
 	if (failed)
 		return util_fail(err, errlen, "out of memory");
 	return 0;

@@ -59,6 +59,7 @@ struct node_config {
 	unsigned snapshot_keep;
 	uint64_t wal_segment_bytes;
 	uint32_t max_entry_bytes;
+	bool lease_reads;
 };
 
 /* Checks @o and fills @c (zeroed first). 0, or -1 with one line in @err;

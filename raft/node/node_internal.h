@@ -92,6 +92,11 @@ struct node {
 	struct member_config mcfg; /* the list follows the core's config */
 	struct node_metrics metrics;
 	struct event *tick_ev, *flush_ev, *hello_ev;
+	/* With leases the core's ticks follow the monotonic clock
+	 * (node.c, catch_up_ticks()): ticks_origin_ms + ticks_done * tick_ms
+	 * is when the last tick was due. */
+	uint64_t ticks_origin_ms, ticks_done;
+	unsigned tick_ms;
 	bool flush_scheduled;
 	bool stopping;
 	struct wal_pipeline wal;      /* node_wal.c */

@@ -13,5 +13,6 @@ Suite *config_suite(void);
 Suite *lone_voter_suite(void);
 Suite *range_suite(void);
 Suite *reads_suite(void);
+Suite *lease_suite(void);
 
 #endif /* TESTS_CORE_SUITES_H_ */

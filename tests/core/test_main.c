@@ -16,6 +16,7 @@ int main(void)
 	srunner_add_suite(sr, lone_voter_suite());
 	srunner_add_suite(sr, range_suite());
 	srunner_add_suite(sr, reads_suite());
+	srunner_add_suite(sr, lease_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

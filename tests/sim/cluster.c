@@ -881,6 +881,7 @@ static int node_start(struct sim_cluster *c, struct node *nd)
 {
 	raft_id voters[SIM_MAX_NODES];
 	unsigned nv = c->cfg.n_voters;
+	nd->clock_offset = 0;
 	for (unsigned k = 0; k < nv; k++)
 		voters[k] = k + 1;
 	/* A member beyond the founding voters starts empty, as kvd does
@@ -901,6 +902,7 @@ static int node_start(struct sim_cluster *c, struct node *nd)
 	    .max_pending_entries = c->cfg.max_pending_entries,
 	    .max_pending_reads = c->cfg.max_pending_reads,
 	    .max_read_rounds = c->cfg.max_read_rounds,
+	    .lease_ticks = c->cfg.lease_ticks,
 	    .max_entry_bytes = c->cfg.max_entry_bytes,
 	    .mutations = c->cfg.raft_mutations,
 	};
@@ -2059,11 +2061,17 @@ static void random_tick(struct sim_cluster *c)
 		struct node *nd = &c->nodes[k];
 		if (!nd->up)
 			continue;
-		/* Clocks drift: safety must not depend on timing. */
+		/* Clocks drift: safety must not depend on timing, except
+		 * that leases assume the drift bounded. */
 		unsigned ticks = 1;
 		if (c->faults.clock_skew_pct &&
 		    chance(c, c->faults.clock_skew_pct))
 			ticks = (unsigned)rnd(c, 2) * 2; /* 0 or 2 */
+		if (c->cfg.lease_ticks > 0 &&
+		    (nd->clock_offset + (int)ticks - 1 > 1 ||
+		     nd->clock_offset + (int)ticks - 1 < -1))
+			ticks = 1;
+		nd->clock_offset += (int)ticks - 1;
 		for (unsigned t = 0; t < ticks && nd->up; t++) {
 			raft_tick(nd->r);
 			drain(c, nd);

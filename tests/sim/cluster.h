@@ -64,7 +64,12 @@ struct sim_config {
 	size_t max_pending_entries; /* 0: core default */
 	size_t max_pending_reads;   /* 0: core default */
 	size_t max_read_rounds;	    /* 0: core default */
-	uint32_t max_entry_bytes;   /* 0: core default */
+	/* Leader leases (raft.h); 0: off. With them no member's clock runs
+	 * more than one tick ahead of or behind the cluster's (the bounded
+	 * drift the leases assume), where clock_skew_pct is otherwise
+	 * unbounded. */
+	unsigned lease_ticks;
+	uint32_t max_entry_bytes; /* 0: core default */
 	/* Scripted mode: disk writes complete as soon as they are produced,
 	 * and messages are only delivered through sim_deliver(). */
 	bool scripted;

@@ -106,6 +106,9 @@ struct node {
 	struct raft *r;
 	bool up;
 	unsigned inc; /* incarnation: bumped by each crash */
+	/* Ticks this incarnation made minus the cluster's ticks since it
+	 * started (clock skew; bounded to -1..1 with leases). */
+	int clock_offset;
 	/* The disk. */
 	struct slog disk;
 	struct raft_hard_state dhs;

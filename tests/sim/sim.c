@@ -32,6 +32,7 @@ static const struct mutation mutations[] = {
     {"forget-vote", 0, SIM_MUTATE_FORGET_VOTE},
     {"send-undurable-term", RAFT_MUTATE_SEND_UNDURABLE_TERM, 0},
     {"send-before-write", 0, SIM_MUTATE_SEND_BEFORE_WRITE},
+    {"lease-past-transfer", RAFT_MUTATE_LEASE_PAST_TRANSFER, 0},
 };
 #define N_MUTATIONS (sizeof(mutations) / sizeof(mutations[0]))
 
@@ -53,7 +54,7 @@ static void usage(FILE *f)
 		"  --mutation NAME    plant a bug: commit-old-term, "
 		"read-no-heartbeat,\n"
 		"                     forget-vote, send-undurable-term,\n"
-		"                     send-before-write\n"
+		"                     send-before-write, lease-past-transfer\n"
 		"  --check-mutations  pass only if every mutation is caught "
 		"within N seeds\n"
 		"  --verbose          print a trace of every step\n");
@@ -183,9 +184,20 @@ static void seed_config(uint64_t seed, unsigned nodes, unsigned voters,
 	cfg->max_append_entries = append_max[(h >> 4) % 5];
 	cfg->max_inflight = inflight[(h >> 8) % 4];
 	cfg->max_read_rounds = read_rounds[(h >> 16) % 4];
+	/* Half the seeds with CheckQuorum run leader leases, as long as
+	 * the simulated drift (one tick either way, cluster.h) allows: the
+	 * leader's clock one behind and a voter's one ahead, and each side
+	 * a tick of phase. */
+	if (cfg->check_quorum && ((h >> 20) & 1))
+		cfg->lease_ticks = cfg->election_ticks - 5;
 	if (mut) {
 		cfg->raft_mutations = mut->raft_bits;
 		cfg->sim_mutations = mut->sim_bits;
+		/* A lease bug needs leases. */
+		if (mut->raft_bits & RAFT_MUTATE_LEASE_PAST_TRANSFER) {
+			cfg->check_quorum = true;
+			cfg->lease_ticks = cfg->election_ticks - 5;
+		}
 	}
 	cfg->trace = verbose ? stdout : NULL;
 }
@@ -218,14 +230,15 @@ static bool run_seed(uint64_t seed, const struct args *a,
 		return false;
 	}
 	if (a->verbose)
-		printf("seed %" PRIu64 ": %u members (%u founding voters), "
-		       "heartbeat %u, "
-		       "pre_vote %d, check_quorum %d, max_append_entries %zu, "
-		       "max_inflight %zu, max_read_rounds %zu\n",
-		       seed, cfg.n_nodes, cfg.n_voters, cfg.heartbeat_ticks,
-		       (int)cfg.pre_vote, (int)cfg.check_quorum,
-		       cfg.max_append_entries, cfg.max_inflight,
-		       cfg.max_read_rounds);
+		printf(
+		    "seed %" PRIu64 ": %u members (%u founding voters), "
+		    "heartbeat %u, "
+		    "pre_vote %d, check_quorum %d, max_append_entries %zu, "
+		    "max_inflight %zu, max_read_rounds %zu, lease_ticks %u\n",
+		    seed, cfg.n_nodes, cfg.n_voters, cfg.heartbeat_ticks,
+		    (int)cfg.pre_vote, (int)cfg.check_quorum,
+		    cfg.max_append_entries, cfg.max_inflight,
+		    cfg.max_read_rounds, cfg.lease_ticks);
 	for (uint64_t s = 0; s < a->steps; s++)
 		if (!sim_step(c))
 			break;
