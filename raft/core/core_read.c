@@ -197,9 +197,6 @@ bool raft__read_lease_held(const struct raft *r)
 	if (r->role != RAFT_LEADER || r->opts.lease_ticks == 0 ||
 	    r->lease_given_up)
 		return false;
-	if (r->transferee != 0 &&
-	    !(r->opts.mutations & RAFT_MUTATE_LEASE_PAST_TRANSFER))
-		return false;
 	/* A quorum answered heartbeats this leader sent at tick k - 1 or
 	 * later: each of its members heard one then or later, and refuses
 	 * votes until an election timeout after (raft__in_lease()). */

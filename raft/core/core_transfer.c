@@ -20,8 +20,7 @@ int raft__transfer(struct raft *r, raft_id to)
 	/* The target's campaign is granted despite the voters' leader
 	 * lease, and its TIMEOUT_NOW may arrive after the transfer gave up
 	 * here: no lease read for the rest of the term. */
-	if (!(r->opts.mutations & RAFT_MUTATE_LEASE_PAST_TRANSFER))
-		r->lease_given_up = true;
+	r->lease_given_up = true;
 	r->transfer_elapsed = 0;
 	r->transfer_sent = false;
 	return RAFT_OK;

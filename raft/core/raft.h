@@ -222,9 +222,7 @@ enum raft_mutation {
 	/* a lone voter's leader sends before its term is durable (rule 3) */
 	RAFT_MUTATE_SEND_UNDURABLE_TERM = 1 << 2,
 	/* an acknowledged read round releases the later rounds too */
-	RAFT_MUTATE_READ_RELEASE_LATER = 1 << 3,
-	/* a leader keeps its lease through a leadership transfer */
-	RAFT_MUTATE_LEASE_PAST_TRANSFER = 1 << 4
+	RAFT_MUTATE_READ_RELEASE_LATER = 1 << 3
 };
 
 /* The defaults of raft_options' limits (a limit of 0 picks them). */

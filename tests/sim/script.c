@@ -218,7 +218,6 @@ static const struct mutation_name mutation_names[] = {
     {"forget-vote", 0, SIM_MUTATE_FORGET_VOTE},
     {"send-undurable-term", RAFT_MUTATE_SEND_UNDURABLE_TERM, 0},
     {"send-before-write", 0, SIM_MUTATE_SEND_BEFORE_WRITE},
-    {"lease-past-transfer", RAFT_MUTATE_LEASE_PAST_TRANSFER, 0},
 };
 
 static const char *cmd_cluster(struct run *r, int argc, char **argv)

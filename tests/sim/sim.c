@@ -32,7 +32,6 @@ static const struct mutation mutations[] = {
     {"forget-vote", 0, SIM_MUTATE_FORGET_VOTE},
     {"send-undurable-term", RAFT_MUTATE_SEND_UNDURABLE_TERM, 0},
     {"send-before-write", 0, SIM_MUTATE_SEND_BEFORE_WRITE},
-    {"lease-past-transfer", RAFT_MUTATE_LEASE_PAST_TRANSFER, 0},
 };
 #define N_MUTATIONS (sizeof(mutations) / sizeof(mutations[0]))
 
@@ -54,7 +53,7 @@ static void usage(FILE *f)
 		"  --mutation NAME    plant a bug: commit-old-term, "
 		"read-no-heartbeat,\n"
 		"                     forget-vote, send-undurable-term,\n"
-		"                     send-before-write, lease-past-transfer\n"
+		"                     send-before-write\n"
 		"  --check-mutations  pass only if every mutation is caught "
 		"within N seeds\n"
 		"  --verbose          print a trace of every step\n");
@@ -193,11 +192,6 @@ static void seed_config(uint64_t seed, unsigned nodes, unsigned voters,
 	if (mut) {
 		cfg->raft_mutations = mut->raft_bits;
 		cfg->sim_mutations = mut->sim_bits;
-		/* A lease bug needs leases. */
-		if (mut->raft_bits & RAFT_MUTATE_LEASE_PAST_TRANSFER) {
-			cfg->check_quorum = true;
-			cfg->lease_ticks = cfg->election_ticks - 5;
-		}
 	}
 	cfg->trace = verbose ? stdout : NULL;
 }
