@@ -5,6 +5,7 @@
 
 import http.client
 import signal
+import socket
 import threading
 import time
 
@@ -267,6 +268,66 @@ class MinorityTest(ClusterTest):
         c.wait_ready()
         for m in c.all():
             self.assertEqual(m.get('minority/k').body, b'recovered')
+
+
+class LeaseReadTest(ClusterTest):
+    """--linearizable-reads lease: a leader answers reads from its lease;
+    one that was stopped (SIGSTOP) past its lease while the others elected
+    a leader and wrote must not answer from it when it wakes up."""
+
+    CLUSTER_ARGS = ('--linearizable-reads', 'lease')
+
+    def test_reads_see_writes_through_every_member(self):
+        c = self.cluster
+        c.wait_leader()
+        for i, m in enumerate(c.all()):
+            r = must_put(m, 'lease/%d' % i, b'v%d' % i)
+            for o in c.all():
+                g = o.get('lease/%d' % i)
+                self.assertEqual(g.status, 200, g)
+                self.assertEqual(g.body, b'v%d' % i)
+            self.assertGreater(r, 0)
+
+    def test_woken_leader_answers_no_stale_read(self):
+        c = self.cluster
+        for rnd in range(3):
+            old, _ = c.wait_leader()
+            key = 'lease/woken/%d' % rnd
+            must_put(c[old], key, b'before')
+            c[old].pause()
+            try:
+                others = [m for m in c.all() if m.id != old]
+                new, _ = c.wait_leader(members=others, exclude=(old,))
+                must_put(c[new], key, b'after')
+                # The read is in the stopped member's socket before it
+                # wakes (the kernel accepts and buffers it), so it is
+                # among the first things the member does.
+                sock = socket.create_connection(
+                    (c[old].host, c[old].client_port), timeout=harness.WAIT_S)
+                sock.sendall(('GET %s HTTP/1.1\r\nHost: kvd\r\n'
+                              'Connection: close\r\n\r\n'
+                              % harness.key_path(key)).encode())
+            finally:
+                c[old].resume()
+            try:
+                raw = b''
+                while True:
+                    chunk = sock.recv(65536)
+                    if not chunk:
+                        break
+                    raw += chunk
+            finally:
+                sock.close()
+            head, _, body = raw.partition(b'\r\n\r\n')
+            status = int(head.split(b' ')[1])
+            self.assertNotEqual(body, b'before',
+                                'round %d: a stale read from the old '
+                                "leader's lease" % rnd)
+            if status == 200:
+                self.assertEqual(body, b'after')
+            else:
+                self.assertIn(status, (503, 504), raw)
+            c.wait_leader()
 
 
 if __name__ == '__main__':

@@ -82,6 +82,17 @@ class FlagsTest(unittest.TestCase):
         for flag in (b'--max-connections', b'--header-timeout-ms'):
             self.assertIn(flag, out.stdout)
 
+    def test_linearizable_reads_mode_checked(self):
+        line = self.expect_fail(self.base() + ['--linearizable-reads',
+                                               'sometimes'])
+        self.assertIn('--linearizable-reads', line)
+        # A lease needs an election timeout of at least 4 ticks (a tick
+        # is half the heartbeat, at most 50 ms): 150 ms is 3.
+        line = self.expect_fail(self.base() + [
+            '--linearizable-reads', 'lease', '--heartbeat-ms', '100',
+            '--election-timeout-ms', '150'])
+        self.assertIn('4 ticks', line)
+
     def test_missing_value(self):
         self.expect_fail(self.base() + ['--election-timeout-ms'])
 
