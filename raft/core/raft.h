@@ -278,15 +278,16 @@ struct raft_options {
 	size_t max_read_rounds;
 	/* Leader leases (thesis §6.4.1). 0, the default: off. Otherwise a
 	 * leader answers reads at once, without a heartbeat round of their
-	 * own, while a majority (of each set while joint) has acknowledged
-	 * a heartbeat round the leader started fewer than lease_ticks ticks
-	 * ago: those members refuse to vote (raft__in_lease()) until an
-	 * election timeout after they heard it, so no other leader can
-	 * exist before then. Needs check_quorum; at most election_ticks - 3
-	 * (raft_new() refuses more): one tick for where in its tick
-	 * interval the leader started the round, one for where the
-	 * follower heard it, the rest for how much faster than the
-	 * leader's any member's clock may run over an election timeout.
+	 * own, while a majority (of each set while joint) has answered a
+	 * heartbeat the leader sent fewer than lease_ticks ticks ago (each
+	 * heartbeat carries the tick it left at, each answer echoes it):
+	 * those members refuse to vote (raft__in_lease()) until an election
+	 * timeout after they heard it, so no other leader can exist before
+	 * then. Needs check_quorum; at most election_ticks - 3 (raft_new()
+	 * refuses more): one tick for where in its tick interval the leader
+	 * sent, one for where in its own the follower heard, the rest for
+	 * how much faster than the leader's any member's clock may run over
+	 * an election timeout.
 	 * Two more conditions are the driver's: its tick count keeps up
 	 * with real time (a tick for every interval elapsed, those missed
 	 * while the process was stopped included, before each ready), and

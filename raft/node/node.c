@@ -294,7 +294,7 @@ static void process_ready(struct node *n)
 static void catch_up_ticks(struct node *n)
 {
 	uint64_t due = (clock_now_ms() - n->ticks_origin_ms) / n->tick_ms;
-	uint64_t most = (uint64_t)n->cfg->election_timeout_ms / n->tick_ms + 2;
+	uint64_t most = (uint64_t)n->election_ticks + 2;
 
 	if (due <= n->ticks_done)
 		return;
@@ -586,6 +586,7 @@ static int open_raft(struct node *n, struct wal *w, raft_index state_applied,
 				 raft_strerror(rc));
 	n->applied = applied;
 	n->tick_ms = tick_ms;
+	n->election_ticks = el;
 	n->ticks_origin_ms = clock_now_ms();
 	n->ticks_done = 0;
 	struct timeval tv = clock_ms_to_timeval(tick_ms);

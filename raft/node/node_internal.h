@@ -96,7 +96,7 @@ struct node {
 	 * (node.c, catch_up_ticks()): ticks_origin_ms + ticks_done * tick_ms
 	 * is when the last tick was due. */
 	uint64_t ticks_origin_ms, ticks_done;
-	unsigned tick_ms;
+	unsigned tick_ms, election_ticks;
 	bool flush_scheduled;
 	bool stopping;
 	struct wal_pipeline wal;      /* node_wal.c */
