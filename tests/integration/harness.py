@@ -47,6 +47,16 @@ def _ephemeral_range():
         return 32768, 60999
 
 
+def read_to_close(sock):
+    """Every byte @sock receives until the peer closes it."""
+    data = b''
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+
+
 def free_port():
     """A free port on loopback for a member to listen on, never one this
     process handed out before. It is taken below the kernel's ephemeral

@@ -674,12 +674,7 @@ class AuthHttpsTest(unittest.TestCase):
                     s.sendall(b'POST /v1/auth/enable HTTP/1.1\r\n'
                               b'Content-Length: 0\r\n'
                               b'Connection: close\r\n\r\n')
-                    data = b''
-                    while True:
-                        x = s.recv(65536)
-                        if not x:
-                            break
-                        data += x
+                    data = harness.read_to_close(s)
                 finally:
                     s.close()
                 if not data.startswith(b'HTTP/1.1 200'):

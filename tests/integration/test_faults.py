@@ -310,12 +310,7 @@ class LeaseReadTest(ClusterTest):
             finally:
                 c[old].resume()
             try:
-                raw = b''
-                while True:
-                    chunk = sock.recv(65536)
-                    if not chunk:
-                        break
-                    raw += chunk
+                raw = harness.read_to_close(sock)
             finally:
                 sock.close()
             head, _, body = raw.partition(b'\r\n\r\n')
