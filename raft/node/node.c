@@ -314,10 +314,15 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
 	n->flush_scheduled = false;
 	if (n->stopping)
 		return;
-	if (n->cfg->lease_reads)
-		catch_up_ticks(n);
-	for (int i = 0; i < READIES_PER_FLUSH && raft_has_ready(n->raft); i++)
+	for (int i = 0; i < READIES_PER_FLUSH; i++) {
+		/* Before each ready: the one before may have taken long
+		 * (a large apply), and this one may grant lease reads. */
+		if (n->cfg->lease_reads)
+			catch_up_ticks(n);
+		if (!raft_has_ready(n->raft))
+			break;
 		process_ready(n);
+	}
 	if (raft_has_ready(n->raft))
 		node_schedule_flush(n);
 }
