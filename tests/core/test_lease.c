@@ -91,6 +91,48 @@ START_TEST(test_lease_ends_before_others_can_elect)
 }
 END_TEST
 
+/* The margins, in lockstep time: heartbeats every tick, the leader cut
+ * off right after one its followers answered. Each tick a higher-term
+ * VOTE is stepped into a follower (ignored while it keeps its promise);
+ * the first tick it is taken is the earliest another leader could be
+ * elected. In lockstep time no margin is used up, so the lease ends the
+ * full three ticks of raft.h's margin before that (the leader's phase,
+ * the follower's, a tick of drift): one tick fewer would mean the lease
+ * is counted from later than the heartbeat left. */
+START_TEST(test_lease_ends_three_ticks_before_any_vote)
+{
+	raft_id l;
+	struct sim_cluster *c = lease_cluster(LEASE, &l);
+	raft_id f = l == 1 ? 2 : 1, cand = 6 - l - f;
+	int lease_ended = -1, vote_taken = -1;
+
+	os_isolate(c, l, true);
+	for (int t = 1; t <= 4 * ELECTION && vote_taken < 0; t++) {
+		raft_term term = sim_term(c, f);
+		raft_index last = sim_last_index(c, cand);
+		struct raft_msg vote = {.type = RAFT_MSG_VOTE,
+					.from = cand,
+					.to = f,
+					.term = term + 1,
+					.index = last,
+					.log_term =
+					    sim_log_term(c, cand, last)};
+
+		sim_tick_node(c, l);
+		sim_tick_node(c, f);
+		if (lease_ended < 0 && !read_served_at_once(c, l))
+			lease_ended = t;
+		ck_assert_int_eq(sim_step_msg(c, f, &vote), RAFT_OK);
+		if (sim_term(c, f) != term)
+			vote_taken = t;
+	}
+	ck_assert_int_ge(lease_ended, 0);
+	ck_assert_int_ge(vote_taken, 0);
+	ck_assert_int_eq(vote_taken - lease_ended, ELECTION - LEASE);
+	os_free(c);
+}
+END_TEST
+
 START_TEST(test_transfer_gives_up_the_lease)
 {
 	raft_id l;
@@ -181,6 +223,7 @@ Suite *lease_suite(void)
 
 	tcase_add_test(tc, test_lease_serves_reads_without_a_round);
 	tcase_add_test(tc, test_lease_ends_before_others_can_elect);
+	tcase_add_test(tc, test_lease_ends_three_ticks_before_any_vote);
 	tcase_add_test(tc, test_transfer_gives_up_the_lease);
 	tcase_add_test(tc, test_restarted_voter_keeps_its_promise);
 	tcase_add_test(tc, test_lease_options_checked);
