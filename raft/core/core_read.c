@@ -190,7 +190,8 @@ static raft_index lease_tick_of(void *arg, raft_id id)
 	return pr != NULL ? pr->lease_tick : 0;
 }
 
-bool raft__read_lease_held(const struct raft *r)
+/* Leader: whether its lease holds now (raft.h, lease_ticks). */
+static bool lease_held(const struct raft *r)
 {
 	uint64_t k;
 
@@ -243,7 +244,7 @@ bool raft__read_wants_flush(const struct raft *r)
 		return round_confirmed(r) ||
 		       (has_unrounded(r) &&
 			(rounds_out(r) < r->opts.max_read_rounds ||
-			 raft__read_lease_held(r)));
+			 lease_held(r)));
 	}
 	return r->role == RAFT_FOLLOWER && r->leader != 0 && has_unrounded(r);
 }
@@ -262,7 +263,7 @@ static void leader_flush(struct raft *r)
 			   (r->opts.mutations & RAFT_MUTATE_READ_RELEASE_LATER)
 			       ? r->read_seq
 			       : quorum_acked(r));
-	if (has_unrounded(r) && raft__read_lease_held(r)) {
+	if (has_unrounded(r) && lease_held(r)) {
 		release_unrounded(r);
 		return;
 	}

@@ -24,9 +24,6 @@ int raft__step_read_index_resp(struct raft *r, const struct raft_msg *m);
 bool raft__read_wants_flush(const struct raft *r);
 void raft__read_flush(struct raft *r);
 
-/* Leader: whether its lease holds now (raft.h, lease_ticks). */
-bool raft__read_lease_held(const struct raft *r);
-
 /* Fails reads that waited longer than two election timeouts (their
  * messages may have been lost); a follower asks again after one. */
 void raft__read_tick(struct raft *r);

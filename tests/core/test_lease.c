@@ -45,6 +45,21 @@ static bool read_served_at_once(struct sim_cluster *c, raft_id id)
 	return sim_read_state(c, r) == SIM_READ_SERVED;
 }
 
+/* A VOTE from @cand to @to for the term after @to's, @cand's log as it
+ * stands: a campaign @to would take but for its promise. */
+static struct raft_msg vote_for(const struct sim_cluster *c, raft_id cand,
+				raft_id to)
+{
+	raft_index last = sim_last_index(c, cand);
+
+	return (struct raft_msg){.type = RAFT_MSG_VOTE,
+				 .from = cand,
+				 .to = to,
+				 .term = sim_term(c, to) + 1,
+				 .index = last,
+				 .log_term = sim_log_term(c, cand, last)};
+}
+
 START_TEST(test_lease_serves_reads_without_a_round)
 {
 	raft_id l;
@@ -109,14 +124,7 @@ START_TEST(test_lease_ends_three_ticks_before_any_vote)
 	os_isolate(c, l, true);
 	for (int t = 1; t <= 4 * ELECTION && vote_taken < 0; t++) {
 		raft_term term = sim_term(c, f);
-		raft_index last = sim_last_index(c, cand);
-		struct raft_msg vote = {.type = RAFT_MSG_VOTE,
-					.from = cand,
-					.to = f,
-					.term = term + 1,
-					.index = last,
-					.log_term =
-					    sim_log_term(c, cand, last)};
+		struct raft_msg vote = vote_for(c, cand, f);
 
 		sim_tick_node(c, l);
 		sim_tick_node(c, f);
@@ -167,13 +175,7 @@ START_TEST(test_restarted_voter_keeps_its_promise)
 	struct sim_cluster *c = lease_cluster(LEASE, &l);
 	raft_id v = l == 3 ? 2 : 3, cand = 6 - l - v;
 	raft_term term = sim_term(c, v);
-	struct raft_msg vote = {
-	    .type = RAFT_MSG_VOTE,
-	    .from = cand,
-	    .to = v,
-	    .term = term + 1,
-	    .index = sim_last_index(c, cand),
-	    .log_term = sim_log_term(c, cand, sim_last_index(c, cand))};
+	struct raft_msg vote = vote_for(c, cand, v);
 
 	sim_crash(c, v);
 	sim_restart(c, v);
@@ -184,7 +186,7 @@ START_TEST(test_restarted_voter_keeps_its_promise)
 	/* An election timeout after its start the promise has ended. */
 	for (int t = 0; t < ELECTION; t++)
 		sim_tick_node(c, v);
-	vote.term = sim_term(c, v) + 1;
+	vote = vote_for(c, cand, v);
 	os_isolate(c, v, false);
 	ck_assert_int_eq(sim_step_msg(c, v, &vote), RAFT_OK);
 	ck_assert_uint_eq(sim_term(c, v), vote.term);
