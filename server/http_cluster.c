@@ -65,7 +65,7 @@ static void send_text(struct evhttp_request *req, double t0, int status,
 	struct evbuffer *b = evbuffer_new();
 	if (b != NULL)
 		evbuffer_add(b, text, strlen(text));
-	evhttp_send_reply(req, status, http_reason(status), b);
+	http_send_reply(req, status, http_reason(status), b);
 	if (b != NULL)
 		evbuffer_free(b);
 	metrics_http(kvd_metrics(cv.n), ROUTE_CLUSTER, status,

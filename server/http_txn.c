@@ -264,7 +264,7 @@ static void txn_done(void *arg, int err, const void *result)
 			evhttp_add_header(
 			    evhttp_request_get_output_headers(c->req),
 			    "Content-Type", "application/json");
-			evhttp_send_reply(c->req, 200, "OK", out);
+			http_send_reply(c->req, 200, "OK", out);
 			count(c->n, c->route, 200, c->t0);
 		}
 		if (out != NULL)

@@ -22,14 +22,15 @@ const char *http_reason(int status);
  * cannot be allocated. */
 char *http_json_text(json_t *body, int *status);
 
-/* Sends @body (ownership taken) as application/json, through
- * http_json_text(). */
 /* evhttp_send_reply(), the answer written from this turn rather than the
- * loop's next when the socket takes it (write_now.h): every answer of
- * the API goes out this way but streams (watch, chunked). */
+ * loop's next when the socket takes it (write_now.h). The API's answers
+ * go out this way; streams (watch, chunked), the snapshot download and
+ * the status page's files do not. */
 void http_send_reply(struct evhttp_request *req, int status, const char *reason,
 		     struct evbuffer *body);
 
+/* Sends @body (ownership taken) as application/json, through
+ * http_json_text(). */
 void http_send_json(struct evhttp_request *req, int status, json_t *body);
 
 /* A member of a JSON answer whose value is an unsigned 64-bit number

@@ -44,8 +44,8 @@ static void proxy_http_done(struct evhttp_request *resp, void *arg)
 				  ct != NULL ? ct : "application/json");
 		if (code == 503)
 			evhttp_add_header(h, "Retry-After", "1");
-		evhttp_send_reply(p->req, code, http_reason(code),
-				  evhttp_request_get_input_buffer(resp));
+		http_send_reply(p->req, code, http_reason(code),
+				evhttp_request_get_input_buffer(resp));
 		metrics_http(kvd_metrics(n), p->replies->route, code,
 			     clock_now_seconds() - p->t0);
 	}
