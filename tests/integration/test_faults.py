@@ -281,10 +281,14 @@ class LeaseReadTest(ClusterTest):
         c = self.cluster
         c.wait_leader()
         for i, m in enumerate(c.all()):
-            r = must_put(m, 'lease/%d' % i, b'v%d' % i)
+            key = 'lease/%d' % i
+            r = must_put(m, key, b'v%d' % i)
             for o in c.all():
-                g = o.get('lease/%d' % i)
-                self.assertEqual(g.status, 200, g)
+                # An election under load may answer 503 for a moment.
+                g = wait_for(lambda o=o: (lambda g: g if g.status == 200
+                                          else None)(o.get(key)),
+                             what='a linearizable GET of %s on member %d'
+                             % (key, o.id))
                 self.assertEqual(g.body, b'v%d' % i)
             self.assertGreater(r, 0)
 
