@@ -92,6 +92,14 @@ static void render_counters(const struct metrics *m,
 	write_counter(out, "kvd_reads_failed_total",
 		      "Linearizable reads that failed or timed out.",
 		      n->reads_failed);
+	write_counter(out, "kvd_read_rounds_total",
+		      "Heartbeat rounds this member started as leader to "
+		      "confirm linearizable reads.",
+		      n->read_rounds);
+	write_counter(out, "kvd_reads_lease_total",
+		      "Linearizable reads this member served as leader from "
+		      "its lease, with no round.",
+		      n->lease_reads);
 	write_counter(out, "kvd_wal_syncs_total",
 		      "WAL group commits (one fdatasync each).", n->wal_syncs);
 	write_counter(out, "kvd_wal_entries_total",

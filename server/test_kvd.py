@@ -282,7 +282,8 @@ class MetricsTest(ClusterTest):
                      'kvd_raft_applied_index', 'kvd_raft_last_index',
                      'kvd_raft_role', 'kvd_proposals_total',
                      'kvd_proposals_failed_total', 'kvd_reads_total',
-                     'kvd_reads_failed_total',
+                     'kvd_reads_failed_total', 'kvd_read_rounds_total',
+                     'kvd_reads_lease_total',
                      'kvd_peer_messages_sent_total',
                      'kvd_peer_messages_received_total',
                      'kvd_peer_messages_dropped_total',
@@ -299,6 +300,8 @@ class MetricsTest(ClusterTest):
                 k, v = ln.rsplit(' ', 1)
                 samples[k] = float(v)
         self.assertGreaterEqual(samples['kvd_proposals_total'], 1)
+        # Reads are confirmed by heartbeat rounds unless leases are on.
+        self.assertEqual(samples['kvd_reads_lease_total'], 0)
         self.assertGreaterEqual(samples['kvd_wal_syncs_total'], 1)
         self.assertGreaterEqual(samples['kvd_wal_fsync_duration_seconds_count'],
                                 1)

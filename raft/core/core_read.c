@@ -218,6 +218,7 @@ static void release_unrounded(struct raft *r)
 		if (p->round == 0) {
 			p->index = r->log.commit;
 			release(r, p);
+			r->lease_reads++;
 		} else {
 			q->v[j++] = *p;
 		}
@@ -276,6 +277,7 @@ static void leader_flush(struct raft *r)
 	 * waiting for the end of the current one, and reads arriving while
 	 * all are out join the next. */
 	r->read_seq++;
+	r->read_rounds++;
 	for (size_t i = 0; i < q->n; i++) {
 		if (q->v[i].round != 0)
 			continue;

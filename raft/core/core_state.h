@@ -113,6 +113,9 @@ struct raft {
 	uint64_t read_seq;
 	size_t reads_unrounded; /* reads with round 0 */
 	bool lease_given_up;	/* leader: a transfer started in this term */
+	/* Since raft_new(), as leader (raft_read_counts()): heartbeat rounds
+	 * started to confirm reads, and reads released from the lease. */
+	uint64_t read_rounds, lease_reads;
 
 	/* Leader: leadership transfer under way (thesis §3.10). */
 	raft_id transferee; /* 0: none */

@@ -543,6 +543,13 @@ void raft_status(const struct raft *r, struct raft_status *out)
 	raft__config_status(r, out);
 }
 
+void raft_read_counts(const struct raft *r, uint64_t *rounds,
+		      uint64_t *lease_reads)
+{
+	*rounds = r->read_rounds;
+	*lease_reads = r->lease_reads;
+}
+
 enum raft_role raft_role(const struct raft *r)
 {
 	return r->role;

@@ -569,6 +569,13 @@ RAFT_API void raft_ready(struct raft *r, struct raft_ready *rd);
 RAFT_API void raft_advance(struct raft *r, const struct raft_ready *rd);
 
 RAFT_API void raft_status(const struct raft *r, struct raft_status *out);
+/* How this member served reads as leader since raft_new(): *@rounds
+ * heartbeat rounds started to confirm them (thesis §6.4; one round
+ * confirms every read waiting when it starts), *@lease_reads reads
+ * released from the lease with no round (lease_ticks). Reads a follower
+ * forwarded count at the leader. */
+RAFT_API void raft_read_counts(const struct raft *r, uint64_t *rounds,
+			       uint64_t *lease_reads);
 RAFT_API enum raft_role raft_role(const struct raft *r);
 RAFT_API raft_id raft_leader(const struct raft *r);
 

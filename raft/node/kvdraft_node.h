@@ -449,6 +449,10 @@ struct kvdraft_node_stats {
 	uint64_t peer_streams_opened, peer_stream_frames_sent;
 	uint64_t peer_streams_accepted, peer_streams_refused;
 	uint64_t peer_streams_open, peer_stream_frames_received;
+	/* Added later. Reads this member confirmed as leader: heartbeat
+	 * rounds started for them, and reads served from the lease with no
+	 * round (kvdraft_node_options.lease_reads); raft_read_counts(). */
+	uint64_t read_rounds, lease_reads;
 };
 
 /* Fills the fields of @out that out->size covers. */

@@ -1003,6 +1003,7 @@ void node_stats(const struct node *n, struct kvdraft_node_stats *out)
 	s.proposals_failed = m->proposals_failed;
 	s.reads_total = m->reads_total;
 	s.reads_failed = m->reads_failed;
+	raft_read_counts(n->raft, &s.read_rounds, &s.lease_reads);
 	s.apply_batches = m->apply_batches;
 	s.applied_entries = m->applied_entries;
 	s.ready_batches = m->ready_batches;

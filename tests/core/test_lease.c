@@ -60,18 +60,36 @@ static struct raft_msg vote_for(const struct sim_cluster *c, raft_id cand,
 				 .log_term = sim_log_term(c, cand, last)};
 }
 
+/* The leader's read counts (raft_read_counts()) since @rounds0 and
+ * @lease0: how many rounds and lease reads were added. */
+static void read_counts_added(const struct sim_cluster *c, raft_id l,
+			      uint64_t rounds0, uint64_t lease0,
+			      uint64_t rounds, uint64_t lease)
+{
+	uint64_t r, k;
+
+	raft_read_counts(os_core(c, l), &r, &k);
+	ck_assert_uint_eq(r - rounds0, rounds);
+	ck_assert_uint_eq(k - lease0, lease);
+}
+
 START_TEST(test_lease_serves_reads_without_a_round)
 {
 	raft_id l;
+	uint64_t r0, k0;
 	struct sim_cluster *c = lease_cluster(LEASE, &l);
 
+	raft_read_counts(os_core(c, l), &r0, &k0);
 	ck_assert(read_served_at_once(c, l));
 	ck_assert_uint_eq(sim_in_flight(c, l, 0, RAFT_MSG_HEARTBEAT), 0);
+	read_counts_added(c, l, r0, k0, 0, 1);
 	os_free(c);
 	/* Without leases the same read waits for a heartbeat round. */
 	c = lease_cluster(0, &l);
+	raft_read_counts(os_core(c, l), &r0, &k0);
 	ck_assert(!read_served_at_once(c, l));
 	ck_assert_uint_eq(sim_in_flight(c, l, 0, RAFT_MSG_HEARTBEAT), 2);
+	read_counts_added(c, l, r0, k0, 1, 0);
 	os_free(c);
 }
 END_TEST

@@ -337,6 +337,14 @@ class Member:
         return http_request(self.host, self.peer_port, method, path,
                             body, headers, timeout, self.cluster.context())
 
+    def metric(self, name):
+        """The value of the unlabelled sample @name on /metrics."""
+        r = self.request('GET', '/metrics')
+        for line in r.body.decode().splitlines():
+            if line.startswith(name + ' '):
+                return float(line.split()[1])
+        raise AssertionError('member %d has no metric %s' % (self.id, name))
+
     def try_status(self, timeout=2.0):
         """/v1/status as a dict, or None when the member does not answer."""
         try:

@@ -292,6 +292,29 @@ class LeaseReadTest(ClusterTest):
                 self.assertEqual(g.body, b'v%d' % i)
             self.assertGreater(r, 0)
 
+    def test_leader_counts_its_lease_reads(self):
+        """/metrics tells reads served from the lease from heartbeat
+        rounds: a leader that keeps its lease serves GETs with no round."""
+        c = self.cluster
+        c.wait_leader()
+        must_put(c.all()[0], 'lease/counted', b'v')
+
+        def lease_reads_on_leader():
+            lid, _ = c.wait_leader()
+            leader = c[lid]
+            before = leader.metric('kvd_reads_lease_total')
+            for _ in range(5):
+                if leader.get('lease/counted').status != 200:
+                    return None
+            after = leader.metric('kvd_reads_lease_total')
+            # Still leading: the counts are that leader's own.
+            if leader.metric('kvd_raft_is_leader') != 1:
+                return None
+            return after - before if after > before else None
+        self.assertGreaterEqual(
+            wait_for(lease_reads_on_leader, what='GETs served from the '
+                     "leader's lease"), 1)
+
     def test_woken_leader_answers_no_stale_read(self):
         c = self.cluster
         for rnd in range(3):
