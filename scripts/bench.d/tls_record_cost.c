@@ -2,8 +2,9 @@
  * against the same bytes over a bare socket.
  *
  * A write at one connection crosses TLS about 13 times in a 3-member kvd
- * cluster (docs/PERFORMANCE.md, "TLS at one connection"), each time one
- * small record encrypted or decrypted. This program times exactly that:
+ * cluster (docs/PERFORMANCE.md, "TLS at one connection: what a record
+ * costs"), each time one small record encrypted or decrypted. This
+ * program times exactly that:
  * two ends of a loopback TCP connection in one process exchange
  * fixed-size messages, first as plain write(2)/read(2), then as TLS 1.3
  * records through SSL_write()/SSL_read() on the same kind of sockets
@@ -26,7 +27,8 @@
  *
  * Build: cc -O2 -o tls_record_cost scripts/bench.d/tls_record_cost.c \
  *            -lssl -lcrypto
- * (the meson build compiles it too, as scripts/bench.d/tls_record_cost).
+ * (the meson build compiles it too, as tests/tls_record_cost in the
+ * build directory).
  */
 #include <arpa/inet.h>
 #include <errno.h>
