@@ -149,14 +149,6 @@ def listing(m, prefix=''):
         after = j['kvs'][-1]['key']
 
 
-def metric(m, name):
-    r = m.request('GET', '/metrics')
-    for line in r.body.decode().splitlines():
-        if line.startswith(name + ' '):
-            return float(line.split()[1])
-    raise AssertionError('no metric %s' % name)
-
-
 def snap_files(m):
     return sorted(glob.glob(os.path.join(m.data_dir, 'snap', 'snap-*.snap')))
 
@@ -202,7 +194,7 @@ class InstallSnapshotTest(ClusterTest):
         # snapshotted many times, far past where the member stopped.
         wait_for(lambda: leader.try_status()['snapshot_index'] >
                  REJOIN_WRITES // 2, what='leader snapshots')
-        self.assertGreater(metric(leader, 'kvd_snapshots_total'), 5)
+        self.assertGreater(leader.metric('kvd_snapshots_total'), 5)
         down.start()
         c.wait_leader()
         # Converged: every member reports the same applied index (= its
@@ -215,12 +207,12 @@ class InstallSnapshotTest(ClusterTest):
         for m in c.all():
             self.assertGreaterEqual(m.try_status()['applied_index'], applied)
         self.assertGreaterEqual(
-            metric(down, 'kvd_snapshot_installs_received_total'), 1)
+            down.metric('kvd_snapshot_installs_received_total'), 1)
         self.assertGreaterEqual(
-            metric(down, 'kvd_snapshot_installs_total'), 1)
+            down.metric('kvd_snapshot_installs_total'), 1)
         # Sent by the leader of the time, which may lead no more.
         self.assertGreaterEqual(
-            sum(metric(m, 'kvd_snapshot_installs_sent_total')
+            sum(m.metric('kvd_snapshot_installs_sent_total')
                 for m in c.all() if m is not down), 1)
         st = down.try_status()
         self.assertGreater(st['snapshot_index'], 0)
@@ -253,8 +245,8 @@ class InstallSnapshotTest(ClusterTest):
         for m in c.live():
             wal_bytes = sum(os.path.getsize(f) for f in wal_files(m))
             self.assertLess(wal_bytes, 12 * 65536 + 2 * 1024 * 1024)
-            self.assertGreater(metric(m, 'kvd_snapshot_index'), 3000)
-            self.assertGreater(metric(m, 'kvd_snapshot_size_bytes'), 0)
+            self.assertGreater(m.metric('kvd_snapshot_index'), 3000)
+            self.assertGreater(m.metric('kvd_snapshot_size_bytes'), 0)
 
     def test_restart_from_snapshot_and_wal(self):
         c = self.cluster
@@ -371,7 +363,7 @@ class BackupDownloadTest(ClusterTest):
             while any(t.is_alive() for t in ts):
                 # /metrics answered while a copy runs: the member's loop
                 # serves during the copy, which runs off it.
-                if metric(m, 'kvd_snapshot_in_progress') == 1:
+                if m.metric('kvd_snapshot_in_progress') == 1:
                     observed = True
                     r = c.put('bk/during%d' % attempt, b'y', via=lambda: m)
                     self.assertEqual(r.status, 200, r)
@@ -472,13 +464,11 @@ class TokenInstallTest(ClusterTest):
         content = assert_same_content(self, c, prefix='tk/')
         self.assertEqual(len(content), 800)
         self.assertGreaterEqual(
-            metric(down, 'kvd_snapshot_installs_received_total'), 1)
+            down.metric('kvd_snapshot_installs_received_total'), 1)
         # Without the token a chunk is refused.
         r = down.peer_request('POST', '/raft/snapshot?index=1&term=1'
                               '&offset=0', b'x', {'X-Kvd-From': '1'})
         self.assertEqual(r.status, 401)
-
-
 
 
 class LeaderChanged(Exception):

@@ -27,19 +27,6 @@ JOB_SLACK = WRITES // 2
 ROUNDS = 5
 
 
-def metric(m, name):
-    """The value of counter @name in member @m's /metrics."""
-    r = m.request('GET', '/metrics', timeout=10)
-    if r.status != 200:
-        raise AssertionError('GET /metrics on %d: %r' % (m.id, r))
-    for line in r.body.decode().splitlines():
-        parts = line.split()
-        if len(parts) == 2 and parts[0] == name:
-            return float(parts[1])
-    raise AssertionError('%s missing from /metrics of member %d'
-                         % (name, m.id))
-
-
 class SequentialWriteSyncTest(ClusterTest):
     def measure(self, lid, value):
         """WRITES sequential writes on leader @lid between two readings of
@@ -61,9 +48,9 @@ class SequentialWriteSyncTest(ClusterTest):
         return True
 
     def counters(self):
-        return {m.id: (metric(m, 'kvd_wal_syncs_total'),
-                       metric(m, 'kvd_wal_entries_total'),
-                       metric(m, 'kvd_wal_jobs_total'))
+        return {m.id: (m.metric('kvd_wal_syncs_total'),
+                       m.metric('kvd_wal_entries_total'),
+                       m.metric('kvd_wal_jobs_total'))
                 for m in self.cluster.all()}
 
     def violations(self, lid, before, after):

@@ -337,12 +337,19 @@ class Member:
         return http_request(self.host, self.peer_port, method, path,
                             body, headers, timeout, self.cluster.context())
 
-    def metric(self, name):
-        """The value of the unlabelled sample @name on /metrics."""
+    def metric(self, name, default=None):
+        """The value of the unlabelled sample @name on /metrics; @default
+        when the page has no such sample (a failure when it is None)."""
         r = self.request('GET', '/metrics')
+        if r.status != 200:
+            raise AssertionError('GET /metrics on member %d: %r'
+                                 % (self.id, r))
         for line in r.body.decode().splitlines():
-            if line.startswith(name + ' '):
-                return float(line.split()[1])
+            parts = line.split()
+            if len(parts) == 2 and parts[0] == name:
+                return float(parts[1])
+        if default is not None:
+            return default
         raise AssertionError('member %d has no metric %s' % (self.id, name))
 
     def try_status(self, timeout=2.0):

@@ -47,16 +47,6 @@ def accepts(port):
         return False
 
 
-def metric(m, name):
-    r = m.request('GET', '/metrics', timeout=10.0)
-    if r.status != 200:
-        return None
-    for line in r.body.decode().splitlines():
-        if line.startswith(name + ' '):
-            return float(line.split()[1])
-    return None
-
-
 @unittest.skipUnless(RELAY and os.access(RELAY, os.X_OK),
                      'DELAY_RELAY is not set to the relay binary')
 class FarPeersTest(unittest.TestCase):
@@ -172,9 +162,8 @@ class FarPeersTest(unittest.TestCase):
         # The leader's batches went out as stream frames: no lane waited
         # a round trip per batch.
         def streamed():
-            v = metric(c.find_leader(timeout=60),
-                       'kvd_peer_stream_frames_sent_total')
-            return v is not None and v > 0
+            return c.find_leader(timeout=60).metric(
+                'kvd_peer_stream_frames_sent_total', 0) > 0
         wait_for(streamed, timeout=60,
                  what='kvd_peer_stream_frames_sent_total > 0 on the leader')
         sys.stderr.write('far peers: %d writes acknowledged in %.0f s\n'

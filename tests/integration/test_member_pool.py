@@ -11,24 +11,12 @@
 # Uses tests/integration/harness.py; argv[1] is the kvd binary.
 
 import json
-import re
 import signal
 
 import harness
 from harness import ClusterTest, wait_for
 
 RELAYS = 20
-
-
-def metric(m, name):
-    """The value of an unlabelled metric on m's /metrics."""
-    r = m.request('GET', '/metrics')
-    if r.status != 200:
-        raise AssertionError('GET /metrics on %d: %r' % (m.id, r))
-    x = re.search(r'^%s (\S+)$' % re.escape(name), r.body.decode(), re.M)
-    if x is None:
-        raise AssertionError('%s not on /metrics of %d' % (name, m.id))
-    return float(x.group(1))
 
 
 class PoolTest(ClusterTest):
@@ -56,9 +44,9 @@ class PoolTest(ClusterTest):
             lid, term = c.wait_leader()
             leader = c[lid]
             f = [m for m in c.live() if m.id != lid][0]
-            accepted = metric(leader, 'kvd_http_connections_accepted_total')
-            opened = metric(f, 'kvd_member_connections_opened_total')
-            reused = metric(f, 'kvd_member_connections_reused_total')
+            accepted = leader.metric('kvd_http_connections_accepted_total')
+            opened = f.metric('kvd_member_connections_opened_total')
+            reused = f.metric('kvd_member_connections_reused_total')
             codes = [self.keepalive(f, lease).status for _ in range(RELAYS)]
             st = f.try_status()
             if codes != [200] * RELAYS or st is None or \
@@ -67,10 +55,10 @@ class PoolTest(ClusterTest):
                 continue
             # This scrape's own connection, and the one the relays
             # share (a second one only if the leader closed the first).
-            dl = metric(leader, 'kvd_http_connections_accepted_total') - \
+            dl = leader.metric('kvd_http_connections_accepted_total') - \
                 accepted
-            do = metric(f, 'kvd_member_connections_opened_total') - opened
-            dr = metric(f, 'kvd_member_connections_reused_total') - reused
+            do = f.metric('kvd_member_connections_opened_total') - opened
+            dr = f.metric('kvd_member_connections_reused_total') - reused
             self.assertLessEqual(dl, 3, 'the leader accepted %d '
                                  'connections for %d relays' % (dl, RELAYS))
             self.assertLessEqual(do, 2)
@@ -137,14 +125,14 @@ class TlsPoolTest(PoolTest):
             wait_for(lambda: f.log_since_start().count(
                 'SIGHUP: client certificates reloaded') > reloads,
                 what='the reload logged')
-            opened = metric(f, 'kvd_member_connections_opened_total')
+            opened = f.metric('kvd_member_connections_opened_total')
             r = self.keepalive(f, lease)
             st = f.try_status()
             if r.status != 200 or st is None or st['leader'] != lid or \
                     st['term'] != term:
                 continue
             self.assertEqual(
-                metric(f, 'kvd_member_connections_opened_total'),
+                f.metric('kvd_member_connections_opened_total'),
                 opened + 1)
             return
         self.fail('no relay after a reload under one leader')

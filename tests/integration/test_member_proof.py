@@ -25,14 +25,6 @@ TOKEN = 'member-proof-token-0123456789abcdef'
 HELLO_PATH = '/raft/hello'
 
 
-def metric(m, name):
-    r = m.request('GET', '/metrics', timeout=5)
-    for line in r.body.decode().splitlines():
-        if line.startswith(name + ' '):
-            return float(line.split()[1])
-    raise AssertionError('no metric %s' % name)
-
-
 def members_of(m):
     r = m.request('GET', '/v1/members', timeout=5)
     assert r.status == 200, r
@@ -172,7 +164,7 @@ class MemberProofTest(ClusterTest):
         for m in self.cluster.all():
             if m.running() and not m.join:
                 try:
-                    total += metric(m, 'kvd_peer_proof_failures_total')
+                    total += m.metric('kvd_peer_proof_failures_total')
                 except OSError:
                     pass
         return total
@@ -239,7 +231,7 @@ class MemberProofTest(ClusterTest):
         try:
             before = self.proof_failures()
             t, out = add_in_background(c[2], 5, m5.peer_url)
-            wait_for(lambda: metric(m5, 'kvd_peer_hellos_total') >= 2,
+            wait_for(lambda: m5.metric('kvd_peer_hellos_total') >= 2,
                      what='member 5 asked for proofs')
             wait_for(lambda: self.proof_failures() >= before + 2,
                      what='its proofs refused')
@@ -248,9 +240,9 @@ class MemberProofTest(ClusterTest):
             st = m5.try_status()
             self.assertEqual(st['applied_index'], 0, st)
             self.assertEqual(st['commit_index'], 0, st)
-            self.assertEqual(metric(m5, 'kvd_peer_messages_received_total'),
+            self.assertEqual(m5.metric('kvd_peer_messages_received_total'),
                              0)
-            self.assertEqual(metric(m5, 'kvd_peer_unauthorized_total'), 0)
+            self.assertEqual(m5.metric('kvd_peer_unauthorized_total'), 0)
             self.assertNotIn('installed snapshot', m5.log_since_start())
             self.assertEqual(m5.get('before/00', stale=True).status, 404)
             remove_when_possible(c, 5)
@@ -269,7 +261,7 @@ class MemberProofTest(ClusterTest):
         self.assertEqual(r.status, 200, r)
         wait_for(lambda: m4.get('join/before', stale=True).body == b'b',
                  what='member 4 caught up')
-        self.assertGreaterEqual(metric(m4, 'kvd_peer_hellos_total'), 1)
+        self.assertGreaterEqual(m4.metric('kvd_peer_hellos_total'), 1)
         # It answered the leader at the peer URL the leader's (token
         # bearing) messages announced: no request to a client URL, which
         # client tokens may guard.

@@ -29,10 +29,6 @@ SNAP_PATH = '/raft/snapshot'
 MIB = 1 << 20
 
 
-
-
-
-
 def message(mtype, frm, to, term=0, index=0, log_term=0, commit=0):
     """One raft message with no entries (docs/FORMAT.md, "Body")."""
     payload = struct.pack('<BBBBIQQQQQQQQQ', 1, mtype, 0, 0, 0, frm, to,
@@ -42,16 +38,6 @@ def message(mtype, frm, to, term=0, index=0, log_term=0, commit=0):
 
 MSG_HEARTBEAT_RESP = 8
 MSG_SNAPSHOT = 13
-
-
-def metric(m, name, default=None):
-    r = m.request('GET', '/metrics')
-    for line in r.body.decode().splitlines():
-        if line.startswith(name + ' '):
-            return float(line.split()[1])
-    if default is not None:
-        return default
-    raise AssertionError('no metric %s' % name)
 
 
 def rss_kib(m):
@@ -155,8 +141,8 @@ class PeerTokenTest(ClusterTest):
         c = self.cluster
         m = c[1]
         before = rss_kib(m)
-        unauth = metric(m, 'kvd_peer_unauthorized_total')
-        snap_unauth = metric(m, 'kvd_snapshot_unauthorized_total', 0)
+        unauth = m.metric('kvd_peer_unauthorized_total')
+        snap_unauth = m.metric('kvd_snapshot_unauthorized_total', 0)
         socks = []
         for i in range(8):
             path = PEER_PATH if i % 2 == 0 else SNAP_PATH + \
@@ -174,9 +160,9 @@ class PeerTokenTest(ClusterTest):
             for s in socks:
                 s.close()
         self.assertLess(rss_kib(m) - before, 32 * 1024)
-        self.assertEqual(metric(m, 'kvd_peer_unauthorized_total'),
+        self.assertEqual(m.metric('kvd_peer_unauthorized_total'),
                          unauth + 4)
-        self.assertEqual(metric(m, 'kvd_snapshot_unauthorized_total'),
+        self.assertEqual(m.metric('kvd_snapshot_unauthorized_total'),
                          snap_unauth + 4)
         wait_for(lambda: 'snapshot chunk from' in m.log_since_start(),
                  what='a refused snapshot chunk is logged')
@@ -406,7 +392,6 @@ class SourceAddressTest(ClusterTest):
                                  % (m.id, remote, local))
 
 
-
 class PeerStreamTest(ClusterTest):
     """Peer streams (docs/FORMAT.md, "Peer streams") outlive the
     listener's header deadline: after the stream's 200 the connection
@@ -415,7 +400,7 @@ class PeerStreamTest(ClusterTest):
     CLUSTER_ARGS = ('--header-timeout-ms', '300')
 
     def opened(self):
-        return sum(metric(m, 'kvd_peer_streams_opened_total')
+        return sum(m.metric('kvd_peer_streams_opened_total')
                    for m in self.cluster.all())
 
     def test_streams_outlive_the_header_deadline(self):
@@ -425,7 +410,7 @@ class PeerStreamTest(ClusterTest):
         # The leader's lanes to both followers and the followers'
         # control lanes back: every one of them streams.
         wait_for(lambda: self.opened() >= 4, what='streams open')
-        frames = sum(metric(m, 'kvd_peer_stream_frames_received_total')
+        frames = sum(m.metric('kvd_peer_stream_frames_received_total')
                      for m in c.all())
         end = time.monotonic() + 3.0
         n = 1
@@ -438,12 +423,12 @@ class PeerStreamTest(ClusterTest):
         # first used: an election on a busy machine may open the rest.
         # A deadline still running would reopen dozens.
         self.assertLessEqual(self.opened(), 3 * 2 * 2)
-        self.assertGreater(sum(metric(m,
-                                      'kvd_peer_stream_frames_received_total')
-                               for m in c.all()), frames)
+        self.assertGreater(
+            sum(m.metric('kvd_peer_stream_frames_received_total')
+                for m in c.all()), frames)
         for m in c.all():
             self.assertNotIn('stream failed', m.log_since_start())
-            self.assertEqual(metric(m, 'kvd_peer_streams_refused_total'), 0)
+            self.assertEqual(m.metric('kvd_peer_streams_refused_total'), 0)
 
 
 if __name__ == '__main__':
